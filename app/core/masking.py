@@ -1,0 +1,31 @@
+"""Masking of sensitive values for printouts, exports and lists.
+
+What is sensitive is the form's call (``sensitive: true``); how a value is masked depends only
+on its type: identifiers keep the first 6 and last 4 characters (area and tail, enough to tell
+two people apart on paper), phones keep the first 3 and last 4, other text keeps its first
+character. Flags and lists are hidden entirely.
+"""
+
+from __future__ import annotations
+
+from app.core.formset import Field
+
+MASK = "*"
+
+
+def mask_value(fld: Field, value: object) -> str:
+    """The masked text of a sensitive value ('' for empty)."""
+    if value is None or value == "" or value == []:
+        return ""
+    text = str(value)
+    if fld.type in ("id_number", "credit_code"):
+        return _keep(text, 6, 4) if len(text) > 10 else MASK * len(text)
+    if fld.type == "phone":
+        return _keep(text, 3, 4) if len(text) > 7 else MASK * len(text)
+    if fld.type in ("multi_choice", "choice", "boolean", "coordinates"):
+        return MASK * 3
+    return text[0] + MASK * max(len(text) - 1, 1)
+
+
+def _keep(text: str, head: int, tail: int) -> str:
+    return text[:head] + MASK * (len(text) - head - tail) + text[-tail:]

@@ -1,0 +1,87 @@
+"""Record values as the store keeps them, and what a save changed.
+
+Values are canonical JSON: empty strings, None and empty lists are dropped, so "cleared a
+field" and "never filled it" compare equal and do not create phantom changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def is_empty(value: object) -> bool:
+    """None, blank text and empty lists/dicts count as not filled."""
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+
+
+def clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop empty values; keep key order stable (sorted) for byte-stable JSON."""
+    return {k: data[k] for k in sorted(data) if not is_empty(data[k])}
+
+
+def dumps(data: Mapping[str, Any] | None) -> str:
+    """Compact, deterministic JSON with Chinese kept readable."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Field -> [old, new] for every field whose value differs (missing counts as None)."""
+    changes: dict[str, list[Any]] = {}
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before != after:
+            changes[key] = [before, after]
+    return changes
+
+
+@dataclass
+class Record:
+    """One record as the store holds it."""
+
+    id: str
+    form: str
+    form_version: int
+    data: dict[str, Any]
+    status: str = "draft"
+    grid: str | None = None
+    title: str = ""
+    deleted: bool = False
+    server_version: int | None = None
+    dirty: bool = True
+    base: dict[str, Any] | None = None
+    conflict: list[dict[str, Any]] | None = None
+    dup_state: str | None = None
+    created_at: str = ""
+    created_by: str = ""
+    updated_at: str = ""
+    updated_by: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a list row needs, without the record's JSON."""
+
+    id: str
+    form: str
+    title: str
+    grid: str | None
+    status: str
+    dirty: bool
+    has_conflict: bool
+    dup_state: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One save of one record: who, when, what changed (field -> [old, new])."""
+
+    seq: int
+    record_id: str
+    at: str
+    author: str
+    kind: str
+    changes: dict[str, list[Any]] = field(default_factory=dict)

@@ -1,0 +1,425 @@
+"""Turning typed or imported values into stored values, and checking a record against its form.
+
+Two steps, on purpose: ``coerce`` never refuses a value (what a person typed is kept even when
+it is wrong, so a draft always saves), and ``validate`` lists what must be fixed before the
+record can be marked complete. Everything is driven by field *types* and the checks the form
+file declares; no field name appears here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.core import conditions, messages
+from app.core.creditcode import CreditCodeError, parse_credit_code
+from app.core.formset import Field, Form, FormSet
+from app.core.idnumber import IdNumberError, parse_id_number, upgrade_15
+from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
+from app.core.records import is_empty
+from app.core.textnorm import normalize_key
+
+_DATE_FORMS = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_TRUE = {"true", "1", "y", "yes", "是", "有", "√", "✓", "t"}
+_FALSE = {"false", "0", "n", "no", "否", "无", "×", "✗", "f"}
+_LIST_SPLIT = re.compile(r"[,，;；、|/\s]+")
+DEFAULT_TEXT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One thing to fix in one field. ``severity`` is "error" (blocks complete) or "warning"."""
+
+    field: str
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    severity: str = "error"
+
+    def message(self, form: Form, lang: str = "zh") -> str:
+        """The message that names the field and says what to fix."""
+        label = form.fields[self.field].label.get(lang) if self.field in form.fields else self.field
+        custom = self.params.get("custom_en" if lang == "en" else "custom_zh")
+        if custom:  # the form file's own words for a pattern it declares
+            return f"{label}: {custom}" if lang == "en" else f"{label}：{custom}"
+        return messages.message(self.code, lang, label=label, **self.params)
+
+
+# -- coercion ------------------------------------------------------------------------------
+
+
+def parse_date(raw: object) -> str | None:
+    """ISO date from the forms people use (2024-03-05, 2024/3/5, 20240305, 2024年3月5日)."""
+    if isinstance(raw, datetime):
+        return raw.date().isoformat()
+    if isinstance(raw, date):
+        return raw.isoformat()
+    text = str(raw).strip()
+    if " " in text:  # spreadsheets export "2024-03-05 00:00:00"
+        text = text.split(" ", 1)[0]
+    for pattern in _DATE_FORMS:
+        m = pattern.match(text)
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError:
+                return None
+    return None
+
+
+def _coerce_choice(fld: Field, raw: object, formset: FormSet) -> object:
+    table = formset.table(fld.codes) if fld.codes else None
+    text = str(raw).strip()
+    if isinstance(raw, float) and raw.is_integer():
+        text = str(int(raw))
+    if table is None or text in table:
+        return text
+    head = text.split()[0] if text.split() else text
+    if head in table:  # "01 汉族"
+        return head
+    for code in table.codes.values():
+        if text in (code.zh, code.en) or text.lower() == code.en.lower():
+            return code.code
+    width = len(next(iter(table.codes), ""))
+    if text.isdigit() and len(text) < width:  # Excel dropped the leading zero
+        padded = text.zfill(width)
+        if padded in table:
+            return padded
+    return text
+
+
+def coerce(fld: Field, raw: object, formset: FormSet) -> object:
+    """The stored form of a raw value; a value that cannot be converted is kept as text."""
+    if is_empty(raw):
+        return None
+    kind = fld.type
+    try:
+        if kind == "integer":
+            number = Decimal(str(raw).strip().replace(",", ""))
+            return int(number) if number == number.to_integral_value() else str(raw).strip()
+        if kind == "decimal":
+            return float(Decimal(str(raw).strip().replace(",", "")))
+    except InvalidOperation:
+        return str(raw).strip()
+    if kind == "date":
+        return parse_date(raw) or str(raw).strip()
+    if kind == "boolean":
+        return _coerce_bool(raw)
+    if kind == "choice":
+        return _coerce_choice(fld, raw, formset)
+    if kind == "multi_choice":
+        items = raw if isinstance(raw, list) else [p for p in _LIST_SPLIT.split(str(raw)) if p]
+        return [_coerce_choice(fld, item, formset) for item in items]
+    if kind in ("id_number", "credit_code"):
+        return _coerce_identifier(fld, raw)
+    if kind == "phone":
+        return _try(parse_phone, raw, PhoneError)
+    if kind == "postcode":
+        return _try(parse_postcode, raw, PostcodeError)
+    if kind == "coordinates":
+        return _coerce_coordinates(raw)
+    return str(raw).strip()
+
+
+def _coerce_bool(raw: object) -> object:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return str(raw).strip()
+
+
+def _coerce_identifier(fld: Field, raw: object) -> str:
+    text = normalize_key(str(raw))
+    if fld.type == "id_number" and len(text) == 15 and text.isdigit():
+        try:
+            return upgrade_15(text)
+        except IdNumberError:
+            return text
+    return text
+
+
+def _coerce_coordinates(raw: object) -> object:
+    from app.core import geo  # geo pulls in pyproj: load it only when coordinates appear
+
+    if isinstance(raw, Mapping) and "lon" in raw and "lat" in raw:
+        try:
+            return geo.to_storage(geo.LonLat(float(raw["lon"]), float(raw["lat"])))
+        except (TypeError, ValueError):
+            return str(raw)
+    try:
+        return geo.to_storage(geo.parse_coordinates(str(raw)))
+    except geo.GeoError:
+        return str(raw).strip()
+
+
+def _try(parse: Callable[[str], str], raw: object, error: type[Exception]) -> str:
+    try:
+        return parse(str(raw))
+    except error:
+        return str(raw).strip()
+
+
+def coerce_record(form: Form, raw: Mapping[str, Any], formset: FormSet) -> dict[str, Any]:
+    """Coerce every known field; unknown keys are dropped (the caller reports them)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        fld = form.fields.get(key)
+        if fld is not None:
+            coerced = coerce(fld, value, formset)
+            if coerced is not None:
+                out[key] = coerced
+    return out
+
+
+def apply_defaults(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill declared defaults for fields the record does not have yet."""
+    out = dict(data)
+    for fld in form.fields.values():
+        if fld.default is not None and is_empty(out.get(fld.id)):
+            out[fld.id] = fld.default
+    return out
+
+
+def derive_from_id(form: Form, data: Mapping[str, Any], today: date | None = None) -> dict[str, Any]:
+    """Birth date and gender filled from a valid ID number where the form declares ``derives``.
+
+    Only empty fields are filled; a typed value that disagrees is left for ``validate`` to flag.
+    """
+    out = dict(data)
+    for fld in form.fields.values():
+        if fld.type != "id_number" or not fld.derives or not _gb11643_applies(fld, data):
+            continue
+        try:
+            info = parse_id_number(str(data.get(fld.id) or ""), today=today)
+        except IdNumberError:
+            continue
+        derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
+        for role, target in fld.derives.items():
+            if role in derived and is_empty(out.get(target)):
+                out[target] = derived[role]
+    return out
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def is_visible(fld: Field, data: Mapping[str, Any]) -> bool:
+    """A field is shown (and checked) when its condition, and its section's, hold."""
+    return conditions.evaluate(fld.show_when, data)
+
+
+def is_required(fld: Field, data: Mapping[str, Any]) -> bool:
+    """Required always, or when its ``required_when`` condition holds."""
+    return fld.required or (fld.required_when is not None and conditions.evaluate(fld.required_when, data))
+
+
+def validate(
+    form: Form,
+    data: Mapping[str, Any],
+    formset: FormSet,
+    *,
+    today: date | None = None,
+    exists: Callable[[str, str], bool] | None = None,
+) -> list[Issue]:
+    """Everything that stops ``data`` from being a complete record (empty list: it is clean).
+
+    ``exists(form_id, record_id)`` checks references when given.
+    """
+    issues: list[Issue] = []
+    for fld in form.fields.values():
+        if not is_visible(fld, data):
+            continue
+        value = data.get(fld.id)
+        if is_empty(value):
+            if is_required(fld, data):
+                issues.append(Issue(fld.id, "required"))
+            continue
+        issues.extend(check_value(fld, value, data, formset, today=today, exists=exists))
+    return issues
+
+
+def check_value(
+    fld: Field,
+    value: object,
+    data: Mapping[str, Any],
+    formset: FormSet,
+    *,
+    today: date | None = None,
+    exists: Callable[[str, str], bool] | None = None,
+) -> list[Issue]:
+    """Issues with one filled value: its type, then the checks the form declares."""
+    checker = _TYPE_CHECKS.get(fld.type)
+    type_issues = checker(fld, value, data, formset, today) if checker else []
+    if type_issues:
+        return type_issues
+    issues = _declared_checks(fld, value, today)
+    if fld.type == "reference" and exists is not None and fld.target and not exists(fld.target, str(value)):
+        issues.append(Issue(fld.id, "reference.missing"))
+    return issues
+
+
+def _check_text(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+    limit = int(fld.checks.get("max_length", DEFAULT_TEXT_MAX))  # type: ignore[call-overload]
+    text = str(value)
+    if len(text) > limit:
+        return [Issue(fld.id, "max_length", {"max": limit, "value_len": len(text)})]
+    return []
+
+
+def _check_integer(fld: Field, value: object, *_: Any) -> list[Issue]:
+    return [] if isinstance(value, int) and not isinstance(value, bool) else [Issue(fld.id, "not_integer")]
+
+
+def _check_decimal(fld: Field, value: object, *_: Any) -> list[Issue]:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return [] if ok else [Issue(fld.id, "not_number")]
+
+
+def _check_date(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+    if not isinstance(value, str) or parse_date(value) != value:
+        return [Issue(fld.id, "date.invalid")]
+    return []
+
+
+def _check_choice(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+    values = value if isinstance(value, list) else [value]
+    table = fs.table(fld.codes) if fld.codes else None
+    allowed = set(fld.codes_filter) if fld.codes_filter else None
+    for item in values:
+        if (table is not None and str(item) not in table) or (allowed is not None and item not in allowed):
+            return [Issue(fld.id, "code.unknown", {"value": str(item)})]
+    return []
+
+
+def _check_boolean(fld: Field, value: object, *_: Any) -> list[Issue]:
+    return [] if isinstance(value, bool) else [Issue(fld.id, "boolean.invalid")]
+
+
+def _check_phone(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_phone(str(value))
+    except PhoneError as exc:
+        return [Issue(fld.id, exc.code if hasattr(exc, "code") else "phone.invalid")]
+    return []
+
+
+def _check_postcode(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_postcode(str(value))
+    except PostcodeError:
+        return [Issue(fld.id, "postcode.invalid")]
+    return []
+
+
+def _gb11643_applies(fld: Field, data: Mapping[str, Any]) -> bool:
+    if not fld.id_type_field:
+        return True
+    id_type = data.get(fld.id_type_field)
+    return id_type is None or str(id_type) in fld.gb11643_types
+
+
+def _check_id_number(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+    if not _gb11643_applies(fld, data):
+        return _check_text(fld, value, data, fs, today)
+    try:
+        info = parse_id_number(str(value), today=today)
+    except IdNumberError as exc:
+        return [Issue(fld.id, exc.code, dict(exc.params))]
+    issues: list[Issue] = []
+    birth_field = fld.derives.get("birth_date")
+    if birth_field and not is_empty(data.get(birth_field)) and data.get(birth_field) != info.birth_date.isoformat():
+        issues.append(Issue(birth_field, "id.birth_mismatch", {"expected": info.birth_date.isoformat()}))
+    gender_field = fld.derives.get("gender")
+    if gender_field and str(data.get(gender_field) or "") in ("1", "2") and data.get(gender_field) != info.gender:
+        expected = fs.table("gender").label(info.gender) if "gender" in fs.tables else info.gender
+        issues.append(Issue(gender_field, "id.gender_mismatch", {"expected": expected}))
+    return issues
+
+
+def _check_credit_code(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_credit_code(str(value))
+    except CreditCodeError as exc:
+        return [Issue(fld.id, exc.code, dict(exc.params))]
+    return []
+
+
+def _check_coordinates(fld: Field, value: object, *_: Any) -> list[Issue]:
+    if not isinstance(value, Mapping) or not {"lon", "lat"} <= set(value):
+        return [Issue(fld.id, "coordinates.invalid")]
+    lon, lat = value["lon"], value["lat"]
+    if not (isinstance(lon, int | float) and isinstance(lat, int | float)):
+        return [Issue(fld.id, "coordinates.invalid")]
+    if not (73 <= lon <= 136 and 3 <= lat <= 54):
+        return [Issue(fld.id, "coordinates.range")]
+    return []
+
+
+_TYPE_CHECKS: dict[str, Callable[..., list[Issue]]] = {
+    "text": _check_text,
+    "integer": _check_integer,
+    "decimal": _check_decimal,
+    "date": _check_date,
+    "choice": _check_choice,
+    "multi_choice": _check_choice,
+    "boolean": _check_boolean,
+    "phone": _check_phone,
+    "postcode": _check_postcode,
+    "id_number": _check_id_number,
+    "credit_code": _check_credit_code,
+    "coordinates": _check_coordinates,
+}
+
+
+def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
+    """The ``checks`` block of the form file, applied to a value of the right type."""
+    checks, issues = fld.checks, []
+    if isinstance(value, str):
+        if "min_length" in checks and len(value) < int(checks["min_length"]):  # type: ignore[call-overload]
+            issues.append(Issue(fld.id, "min_length", {"min": checks["min_length"], "value_len": len(value)}))
+        pattern = checks.get("pattern")
+        if pattern and not re.fullmatch(str(pattern), value):
+            issues.append(Issue(fld.id, "pattern", _pattern_params(checks)))
+    issues.extend(_range_checks(fld, value, checks))
+    if fld.type == "decimal" and "scale" in checks and isinstance(value, float):
+        places = -Decimal(str(value)).normalize().as_tuple().exponent  # type: ignore[operator]
+        if places > int(checks["scale"]):  # type: ignore[call-overload]
+            issues.append(Issue(fld.id, "scale", {"scale": checks["scale"]}))
+    if fld.type == "date" and checks.get("not_future") and isinstance(value, str):
+        if value > (today or date.today()).isoformat():
+            issues.append(Issue(fld.id, "date.future"))
+    return issues
+
+
+def _range_checks(fld: Field, value: object, checks: Mapping[str, object]) -> list[Issue]:
+    comparable = fld.type in ("integer", "decimal", "date")
+    if not comparable or isinstance(value, bool):
+        return []
+    issues = []
+    low, high = checks.get("min"), checks.get("max")
+    try:
+        if low is not None and value < low:  # type: ignore[operator]
+            issues.append(Issue(fld.id, "min", {"min": low}))
+        if high is not None and value > high:  # type: ignore[operator]
+            issues.append(Issue(fld.id, "max", {"max": high}))
+    except TypeError:
+        pass
+    return issues
+
+
+def _pattern_params(checks: Mapping[str, object]) -> dict[str, Any]:
+    custom = checks.get("pattern_message")
+    if isinstance(custom, Mapping):
+        return {"custom_zh": custom.get("zh", ""), "custom_en": custom.get("en", "")}
+    return {}

@@ -1,0 +1,138 @@
+"""Versioned migrations of the local store.
+
+Each migration is a list of SQL statements applied in one transaction and recorded in
+``PRAGMA user_version``; a store opened by an older app is upgraded in place, and a store from
+a newer app is refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE records (
+            rid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            form TEXT NOT NULL,
+            form_version INTEGER NOT NULL,
+            grid TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'complete')),
+            deleted INTEGER NOT NULL DEFAULT 0,
+            server_version INTEGER,
+            dirty INTEGER NOT NULL DEFAULT 1,
+            base TEXT,
+            conflict TEXT,
+            dup_state TEXT,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX records_form_grid ON records (form, grid, title)",
+        "CREATE INDEX records_form_title ON records (form, title)",
+        "CREATE INDEX records_dirty ON records (dirty) WHERE dirty = 1",
+        """CREATE TABLE history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            changes TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_record ON history (record_id, seq)",
+        """CREATE TRIGGER history_no_update BEFORE UPDATE ON history
+           BEGIN SELECT RAISE(ABORT, 'history is append-only'); END""",
+        """CREATE TRIGGER history_no_delete BEFORE DELETE ON history
+           BEGIN SELECT RAISE(ABORT, 'history is append-only'); END""",
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            op_id TEXT NOT NULL UNIQUE,
+            record_id TEXT NOT NULL,
+            form TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('create', 'update', 'delete', 'resolve')),
+            base_version INTEGER,
+            fields TEXT NOT NULL,
+            edited_at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            result TEXT
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (state, seq)",
+        """CREATE TABLE record_keys (
+            form TEXT NOT NULL, key TEXT NOT NULL, record_id TEXT NOT NULL,
+            PRIMARY KEY (form, key, record_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX record_keys_record ON record_keys (record_id)",
+        """CREATE TABLE refs (
+            src TEXT NOT NULL, field TEXT NOT NULL, dst TEXT NOT NULL,
+            PRIMARY KEY (dst, src, field)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX refs_src ON refs (src)",
+        """CREATE TABLE people (
+            rid INTEGER PRIMARY KEY,
+            form TEXT NOT NULL,
+            name TEXT NOT NULL,
+            pinyin TEXT NOT NULL,
+            birth TEXT,
+            house TEXT
+        )""",
+        "CREATE INDEX people_birth ON people (form, birth)",
+        "CREATE INDEX people_house ON people (form, house)",
+        "CREATE INDEX people_pinyin ON people (form, pinyin)",
+        """CREATE VIRTUAL TABLE search USING fts5 (
+            terms, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3'
+        )""",
+        """CREATE TABLE autosave (
+            slot TEXT PRIMARY KEY, form TEXT NOT NULL, record_id TEXT,
+            data TEXT NOT NULL, saved_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE grids (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, community_code TEXT NOT NULL,
+            community_name TEXT NOT NULL, level TEXT NOT NULL DEFAULT '1',
+            polygon TEXT, worker TEXT
+        )""",
+        """CREATE TABLE dedup_decisions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL, other_id TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('same', 'different', 'open_existing')),
+            author TEXT NOT NULL, at TEXT NOT NULL
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The store was written by a newer GridCollect."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the store up to SCHEMA_VERSION; returns the number of migrations applied.
+
+    The connection must be in autocommit mode (``isolation_level=None``) so that each
+    migration, DDL included, is one explicit transaction.
+    """
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"数据文件由更新版本的网格采集创建（结构版本 {current}），请升级程序。"
+            f" / The data file was written by a newer GridCollect (schema {current}); upgrade."
+        )
+    applied = 0
+    for version in range(current, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied += 1
+    return applied

@@ -1,0 +1,100 @@
+"""Search terms and queries over the local store (SQLite FTS5).
+
+Why FTS5 with our own terms instead of a trigram index: workers search by pinyin initials
+("zs" -> 张三), by the last digits of an ID number or phone, and by fragments of an address.
+None of those are substrings of the stored text, so each record gets a bag of terms made
+here: the name, the given name, full pinyin and initials (every reading of the surname,
+because 单/曾/解 are read differently as surnames), reversed ID and phone digits (a tail
+search becomes a prefix search), and the address split where script changes
+("幸福路12号" -> "幸福路 12 号"). FTS5 prefix queries over those terms stay in the low
+milliseconds on millions of rows.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin, pinyin
+
+TAIL_MARK = "r"  # prefix of reversed-digit terms, so "1234" typed matches ...1234 tails
+_SCRIPT_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9]+|[a-zA-Z]+")
+_ALNUM = re.compile(r"[0-9A-Za-z]")
+
+
+@lru_cache(maxsize=65536)
+def name_terms(name: str) -> tuple[str, ...]:
+    """Terms for a person's or unit's name: itself, given name, pinyin and initials."""
+    name = unicodedata.normalize("NFKC", name).strip()
+    if not name:
+        return ()
+    compact = re.sub(r"[\s·•.]", "", name)
+    terms: list[str] = [compact.lower()]
+    if len(compact) > 1 and _is_cjk(compact[0]):
+        terms.append(compact[1:])
+    syllables = lazy_pinyin(compact, style=Style.NORMAL, errors="ignore")
+    if syllables:
+        surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
+        rest = syllables[1:]
+        for first in surnames:
+            terms.append(first + "".join(rest))
+            terms.append(first[0] + "".join(s[0] for s in rest if s))
+        terms.extend(s for s in rest if s)
+    return tuple(dict.fromkeys(t for t in terms if t))
+
+
+def _readings(char: str) -> list[str]:
+    readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
+    return list(dict.fromkeys(readings[:4]))
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
+
+
+def tail_terms(value: str) -> tuple[str, ...]:
+    """Reversed alphanumerics of an ID number or phone, plus the value itself for prefixes."""
+    chars = "".join(_ALNUM.findall(unicodedata.normalize("NFKC", value))).lower()
+    if not chars:
+        return ()
+    return (chars, TAIL_MARK + chars[::-1])
+
+
+def address_terms(address: str) -> tuple[str, ...]:
+    """Address pieces split where the script changes, lower-cased."""
+    text = unicodedata.normalize("NFKC", address)
+    return tuple(dict.fromkeys(m.group(0).lower() for m in _SCRIPT_RUN.finditer(text)))
+
+
+def record_terms(
+    names: Iterable[str], ids: Iterable[str], phones: Iterable[str], addresses: Iterable[str]
+) -> str:
+    """The space-joined term bag stored in the FTS table for one record."""
+    terms: list[str] = []
+    for name in names:
+        terms.extend(name_terms(name))
+    for value in (*ids, *phones):
+        terms.extend(tail_terms(value))
+    for address in addresses:
+        terms.extend(address_terms(address))
+    return " ".join(dict.fromkeys(terms))
+
+
+def fts_query(text: str) -> str | None:
+    """Turn what a person typed into an FTS5 MATCH expression (None when nothing to search).
+
+    Every typed piece must match (AND); a piece with digits may be a prefix or a tail
+    (an ID number's or phone's last digits).
+    """
+    clauses = []
+    for word in unicodedata.normalize("NFKC", text).split():
+        word_l = word.lower()
+        pieces = [re.sub(r"[^0-9a-z]", "", word_l)] if word_l.isascii() else address_terms(word)
+        for piece in filter(None, pieces):
+            if any(c.isdigit() for c in piece) and piece.isascii():
+                clauses.append(f'("{piece}"* OR "{TAIL_MARK}{piece[::-1]}"*)')
+            else:
+                clauses.append(f'"{piece}"*')
+    return " AND ".join(clauses) or None

@@ -1,0 +1,139 @@
+"""The local store: saves, history, outbox, keys, references, tombstones, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from app.core.schema import SCHEMA_VERSION, SchemaTooNewError
+from app.core.store import STATUS_FIELD, Store
+from tests.factories import resident
+
+
+def test_save_writes_record_history_and_outbox_together(store: Store) -> None:
+    rec = store.save("resident", resident(), author="w1")
+    assert store.get(rec.id).data["name"] == "张三"
+    [entry] = store.history(rec.id)
+    assert entry.kind == "create" and entry.author == "w1" and entry.changes["name"] == [None, "张三"]
+    [op] = store.pending_ops()
+    assert op["kind"] == "create" and op["record_id"] == rec.id
+    assert op["op_id"] == f"{store.device_id}:1" and op["fields"][STATUS_FIELD] == "draft"
+
+
+def test_update_logs_only_changed_fields(store: Store) -> None:
+    rec = store.save("resident", resident())
+    store.save("resident", resident(phone="13900139000"), record_id=rec.id, status="complete", author="w2")
+    last = store.history(rec.id)[-1]
+    assert last.changes == {"phone": ["13800138000", "13900139000"], STATUS_FIELD: ["draft", "complete"]}
+    assert store.pending_ops()[-1]["fields"] == {"phone": "13900139000", STATUS_FIELD: "complete"}
+
+
+def test_saving_unchanged_values_writes_nothing(store: Store) -> None:
+    rec = store.save("resident", resident())
+    store.save("resident", resident(), record_id=rec.id)
+    assert len(store.history(rec.id)) == 1 and len(store.pending_ops()) == 1
+
+
+def test_empty_values_are_not_changes(store: Store) -> None:
+    rec = store.save("resident", resident(former_name=""))
+    store.save("resident", resident(former_name=None), record_id=rec.id)
+    assert len(store.history(rec.id)) == 1
+
+
+def test_history_is_append_only(store: Store) -> None:
+    rec = store.save("resident", resident())
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("UPDATE history SET author = 'x' WHERE record_id = ?", (rec.id,))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.conn.execute("DELETE FROM history")
+
+
+def test_natural_key_lookup_is_normalised(store: Store) -> None:
+    data = resident()
+    rec = store.save("resident", data)
+    typed = " ".join(data["id_number"].lower())  # spaces and lowercase x
+    fullwidth = data["id_number"].translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789X"})
+    assert store.find_by_key("resident", {"id_type": "111", "id_number": typed}) == [rec.id]
+    assert store.find_by_key("resident", {"id_type": "111", "id_number": fullwidth}) == [rec.id]
+    assert store.find_by_key("resident", {"id_type": "414", "id_number": data["id_number"]}) == []
+
+
+def test_delete_is_a_tombstone(store: Store) -> None:
+    rec = store.save("resident", resident())
+    store.delete(rec.id, author="w1")
+    assert store.get(rec.id).deleted
+    assert store.find_by_key("resident", resident()) == []
+    assert store.search("zs") == [] and store.count("resident") == 0
+    assert [h.kind for h in store.history(rec.id)] == ["create", "delete"]
+    assert store.pending_ops()[-1]["kind"] == "delete"
+
+
+def test_references_are_indexed(store: Store) -> None:
+    house = store.save("house", {"house_code": "H1", "grid": "G1"})
+    person = store.save("resident", resident(house_ref=house.id))
+    assert store.referrers(house.id) == [person.id]
+    store.save("resident", resident(house_ref=None), record_id=person.id)
+    assert store.referrers(house.id) == []
+
+
+def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save("resident", resident())
+        raise RuntimeError("boom")
+    assert store.count() == 0 and store.pending_ops() == []
+    assert store.conn.execute("SELECT count(*) FROM history").fetchone()[0] == 0
+
+
+def test_insert_many_matches_save(store: Store) -> None:
+    ids = store.insert_many("resident", [(None, resident(seq=s, name=f"李{s}"), "complete") for s in (1, 3, 5)])
+    assert store.count("resident", status="complete") == 3
+    assert [op["op_id"] for op in store.pending_ops()] == [f"{store.device_id}:{i}" for i in (1, 2, 3)]
+    assert store.find_by_key("resident", resident(seq=3)) == [ids[1]]
+    assert [s.id for s in store.search("li")] == ids
+    rec = store.save("resident", resident(seq=9))
+    assert store.pending_ops()[-1]["op_id"] == f"{store.device_id}:4" and rec.id not in ids
+
+
+def test_filters_and_stats(store: Store) -> None:
+    a = store.save("resident", resident(seq=1), status="complete")
+    store.save("resident", resident(seq=3, grid="G2"))
+    assert [s.id for s in store.summaries("resident", status="complete")] == [a.id]
+    assert store.count("resident", grid="G2") == 1 and store.count("resident", dirty=True) == 2
+    assert sorted(store.stats()) == sorted([
+        ("resident", "complete", "330106001001-01", 1), ("resident", "draft", "G2", 1)])
+
+
+def test_autosave_round_trip(store: Store) -> None:
+    store.autosave_put("new-1", "resident", None, {"name": "王五"})
+    [(slot, form, rid, data, _)] = store.autosaves()
+    assert (slot, form, rid, data) == ("new-1", "resident", None, {"name": "王五"})
+    store.autosave_clear("new-1")
+    assert store.autosaves() == []
+
+
+def test_device_id_and_schema_survive_reopen(tmp_path, formset) -> None:
+    path = tmp_path / "s.sqlite"
+    first = Store(path, formset)
+    device = first.device_id
+    first.save("resident", resident())
+    first.close()
+    again = Store(path, formset)
+    assert again.device_id == device and again.count() == 1
+    assert again.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+def test_store_from_a_newer_app_is_refused(tmp_path, formset) -> None:
+    path = tmp_path / "s.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match="升级"):
+        Store(path, formset)
+
+
+def test_hlc_never_goes_backwards(store: Store) -> None:
+    stamps = [store.hlc() for _ in range(50)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 50
