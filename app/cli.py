@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +32,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
     """Log to the data dir (never personal data: ids and counts only)."""
     from app.core import paths
 
-    handler = logging.FileHandler(paths.log_dir(args.data_dir) / "gridcollect.log", encoding="utf-8")
+    handler = logging.FileHandler(
+        paths.log_dir(args.data_dir) / "gridcollect.log", encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
@@ -43,14 +46,24 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps Q
 
 
 def _form(args: argparse.Namespace):  # noqa: ANN202
-    from app.core.formset import UnknownFormError, load_formset
+    from app.core.formset import FormFileError, UnknownFormError, load_formset
 
-    formset = load_formset()
+    try:
+        formset = load_formset()
+    except FormFileError as exc:  # a broken installation: say which file and line
+        print(exc, file=sys.stderr)
+        raise SystemExit(EXIT_UNUSABLE) from exc
     try:
         return formset, formset.form(args.form)
     except UnknownFormError as exc:
-        print(_t(args, f"未知表单“{args.form}”。可用表单：{', '.join(formset.forms)}",
-                 f"unknown form \"{args.form}\"; forms: {', '.join(formset.forms)}"), file=sys.stderr)
+        print(
+            _t(
+                args,
+                f"未知表单“{args.form}”。可用表单：{', '.join(formset.forms)}",
+                f'unknown form "{args.form}"; forms: {", ".join(formset.forms)}',
+            ),
+            file=sys.stderr,
+        )
         raise SystemExit(EXIT_UNUSABLE) from exc
 
 
@@ -67,13 +80,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     if store.count() and not args.force:
-        print(_t(args, "数据目录已有记录；如要再次生成演示社区，请加 --force。",
-                 "the data dir already has records; pass --force to add the demo community again."),
-              file=sys.stderr)
+        print(
+            _t(
+                args,
+                "数据目录已有记录；如要再次生成演示社区，请加 --force。",
+                "the data dir already has records; pass --force to add the demo community again.",
+            ),
+            file=sys.stderr,
+        )
         return EXIT_UNUSABLE
     summary = generate(store, size=args.size, seed=args.seed, progress=_progress(args))
     counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
-    print(_t(args, f"演示社区已生成：{counts}（{store.path}）", f"demo community created: {counts} ({store.path})"))
+    print(
+        _t(
+            args,
+            f"演示社区已生成：{counts}（{store.path}）",
+            f"demo community created: {counts} ({store.path})",
+        )
+    )
     log.info("demo generated size=%s seed=%s counts=%s", args.size, args.seed, counts)
     return EXIT_OK
 
@@ -100,17 +124,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return _unusable(args, exc)
     _print_errors(args, report)
     if not args.json:
-        print(_t(args, f"{report.file}：共 {report.rows} 行，{len(report.rejected_rows)} 行有错误，"
-                       f"{len(report.errors)} 处问题。",
-                 f"{report.file}: {report.rows} rows, {len(report.rejected_rows)} with errors, "
-                 f"{len(report.errors)} problems."))
+        print(
+            _t(
+                args,
+                f"{report.file}：共 {report.rows} 行，{len(report.rejected_rows)} 行有错误，"
+                f"{len(report.errors)} 处问题。",
+                f"{report.file}: {report.rows} rows, {len(report.rejected_rows)} with errors, "
+                f"{len(report.errors)} problems.",
+            )
+        )
+    if report.column_problems:  # the columns do not fit the form: the file cannot be imported
+        return EXIT_UNUSABLE
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def _unusable(args: argparse.Namespace, exc) -> int:  # noqa: ANN001
     if getattr(args, "json", False):
-        print(json.dumps({"row": exc.row or 0, "field": "", "code": f"file.{exc.code}",
-                          "message": exc.message(_lang(args))}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "row": exc.row or 0,
+                    "field": "",
+                    "code": f"file.{exc.code}",
+                    "message": exc.message(_lang(args)),
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(exc.message(_lang(args)), file=sys.stderr)
     return EXIT_UNUSABLE
@@ -121,7 +161,11 @@ def _print_errors(args: argparse.Namespace, report) -> None:  # noqa: ANN001
         if args.json:
             print(json.dumps(error.as_json(), ensure_ascii=False))
         else:
-            where = _t(args, f"第{error.row}行", f"row {error.row}")
+            where = (
+                _t(args, f"第{error.row}行", f"row {error.row}")
+                if error.row
+                else _t(args, "表头", "header")
+            )
             column = f" [{error.column}]" if error.column else ""
             print(f"{report.file} {where}{column}: {error.message}")
 
@@ -134,21 +178,47 @@ def cmd_import(args: argparse.Namespace) -> int:
     _, form = _form(args)
     store = _open_store(args)
     try:
-        report = import_file(args.file, form, store, author=args.author, strict=args.strict,
-                             lang=_lang(args), progress=_progress(args))
+        report = import_file(
+            args.file,
+            form,
+            store,
+            author=args.author,
+            strict=args.strict,
+            lang=_lang(args),
+            progress=_progress(args),
+        )
     except TableError as exc:
         return _unusable(args, exc)
     _print_errors(args, report)
-    log.info("import form=%s rows=%s created=%s updated=%s rejected=%s", form.id, report.rows,
-             report.created, report.updated, len(report.rejected_rows))
+    log.info(
+        "import form=%s rows=%s created=%s updated=%s rejected=%s",
+        form.id,
+        report.rows,
+        report.created,
+        report.updated,
+        len(report.rejected_rows),
+    )
     if not report.imported:
-        print(_t(args, "未导入任何记录：请先修正上面的问题。", "nothing imported: fix the problems above first."),
-              file=sys.stderr)
-        column_problem = any(e.row == 1 for e in report.errors)
-        return EXIT_UNUSABLE if column_problem else EXIT_PROBLEMS
-    print(_t(args, f"导入完成：新建 {report.created}，更新 {report.updated}，拒绝 {len(report.rejected_rows)} 行。",
-             f"imported: {report.created} created, {report.updated} updated, "
-             f"{len(report.rejected_rows)} rows rejected."))
+        print(
+            _t(
+                args,
+                "未导入任何记录：请先修正上面的问题。",
+                "nothing imported: fix the problems above first.",
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE if report.column_problems else EXIT_PROBLEMS
+    rejected = len(report.rejected_rows)
+    print(
+        _t(
+            args,
+            f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，"
+            f"拒绝 {rejected} 行。",
+            f"imported: {report.created} created, {report.updated} updated, {report.unchanged} "
+            f"unchanged, {rejected} rows rejected.",
+        ),
+        file=sys.stderr if args.json else sys.stdout,
+    )
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -160,11 +230,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     _, form = _form(args)
     store = _open_store(args)
     try:
-        count = export_file(args.out, form, store, unmasked=args.unmasked, lang=_lang(args), header=args.header)
+        count = export_file(
+            args.out, form, store, unmasked=args.unmasked, lang=_lang(args), header=args.header
+        )
     except TableError as exc:
         return _unusable(args, exc)
     log.info("export form=%s rows=%s unmasked=%s", form.id, count, args.unmasked)
-    print(_t(args, f"已导出 {count} 条记录到 {args.out}", f"exported {count} records to {args.out}"))
+    print(
+        _t(args, f"已导出 {count} 条记录到 {args.out}", f"exported {count} records to {args.out}")
+    )
     return EXIT_OK
 
 
@@ -173,11 +247,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     store = _open_store(args)
     rows = store.stats()
     if args.json:
-        print(json.dumps([{"form": f, "status": s, "grid": g, "count": n} for f, s, g, n in rows],
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                [{"form": f, "status": s, "grid": g, "count": n} for f, s, g, n in rows],
+                ensure_ascii=False,
+            )
+        )
         return EXIT_OK
-    print(f"{_t(args, '表单', 'form'):<10}{_t(args, '状态', 'status'):<10}{_t(args, '网格', 'grid'):<16}"
-          f"{_t(args, '数量', 'count'):>8}")
+    form_h, status_h = _t(args, "表单", "form"), _t(args, "状态", "status")
+    grid_h, count_h = _t(args, "网格", "grid"), _t(args, "数量", "count")
+    print(f"{form_h:<10}{status_h:<10}{grid_h:<16}{count_h:>8}")
     for form, status, grid, count in rows:
         print(f"{form:<10}{status:<10}{grid or '-':<16}{count:>8}")
     print(_t(args, f"合计 {sum(r[3] for r in rows)} 条", f"total {sum(r[3] for r in rows)}"))
@@ -200,33 +279,49 @@ def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(
         prog="gridcollect",
-        description="网格采集 GridCollect — 一标三实离线采集 / offline collection of addresses, residents, "
-                    "houses and units. Without a subcommand the desktop app starts.",
+        description="网格采集 GridCollect — 一标三实离线采集 / offline collection of addresses, "
+        "residents, houses and units. Without a subcommand the desktop app starts.",
     )
-    parser.add_argument("--data-dir", help="数据目录 / data directory (default: $GRIDCOLLECT_DATA_DIR "
-                                           "or the per-user data dir)")
+    parser.add_argument(
+        "--data-dir",
+        help="数据目录 / data directory (default: $GRIDCOLLECT_DATA_DIR or the per-user data dir)",
+    )
     parser.add_argument("--lang", choices=["zh", "en"], help="界面语言 / language (default zh)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("gui", help="桌面程序 / the desktop app").set_defaults(func=cmd_gui)
     demo = sub.add_parser("demo", help="生成演示社区 / create the demo community")
-    demo.add_argument("--size", type=int, default=2000, help="approximate number of records (default 2000)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same data")
+    demo.add_argument(
+        "--size", type=int, default=2000, help="approximate number of records (default 2000)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="random seed; the same seed gives the same data"
+    )
     demo.add_argument("--force", action="store_true", help="add even if the data dir has records")
     demo.set_defaults(func=cmd_demo)
-    val = sub.add_parser("validate", help="检查文件 / check a CSV, XLSX or JSON file against a form",
-                         description="Exit 0: all rows valid; 1: some are not; 2: the file is unusable.")
+    val = sub.add_parser(
+        "validate",
+        help="检查文件 / check a CSV, XLSX or JSON file against a form",
+        description="Headers may be field ids or zh/en labels. Exit 0: all rows "
+        "valid; 1: some are not; 2: the file is unusable (unreadable, "
+        "or unknown, doubled or missing required columns).",
+    )
     _form_args(val)
     val.add_argument("file", help="CSV (UTF-8 or GBK), XLSX or JSON file")
     val.add_argument("--json", action="store_true", help="one JSON object per error")
     val.set_defaults(func=cmd_validate)
-    imp = sub.add_parser("import", help="导入文件 / import a spreadsheet",
-                         description="Valid rows are imported in one transaction; rows whose natural key "
-                                     "exists update that record. Exit 0: all imported; 1: some rows "
-                                     "rejected; 2: the file is unusable (nothing imported).")
+    imp = sub.add_parser(
+        "import",
+        help="导入文件 / import a spreadsheet",
+        description="Valid rows are imported in one transaction; rows whose natural key "
+        "exists update that record. Exit 0: all imported; 1: some rows "
+        "rejected; 2: the file is unusable (nothing imported).",
+    )
     _form_args(imp)
     imp.add_argument("file")
     imp.add_argument("--strict", action="store_true", help="import nothing if any row is rejected")
-    imp.add_argument("--author", default=os.environ.get("USER", ""), help="who is importing (history)")
+    imp.add_argument(
+        "--author", default=os.environ.get("USER", ""), help="who is importing (history)"
+    )
     imp.add_argument("--json", action="store_true", help="errors as JSON lines")
     imp.set_defaults(func=cmd_import)
     exp = sub.add_parser("export", help="导出 / export records to CSV or XLSX")
@@ -255,7 +350,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args.func = cmd_gui
     _setup_logging(args)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except sqlite3.Error as exc:  # a locked, read-only or damaged store file; no personal data
+        log.error("store error: %s", type(exc).__name__)
+        print(
+            _t(
+                args,
+                f"数据文件无法使用（{exc}）。请关闭其他正在使用该数据目录的程序后重试。",
+                f"the data file cannot be used ({exc}); close other programs using the data dir "
+                f"and try again.",
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
 
 
 if __name__ == "__main__":

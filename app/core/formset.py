@@ -147,9 +147,6 @@ class Text:
         """The text in ``lang`` ("zh" or "en"; anything starting with "en" is English)."""
         return self.en if lang.lower().startswith("en") else self.zh
 
-    def __getitem__(self, lang: str) -> str:
-        return self.get(lang)
-
     def __str__(self) -> str:
         return self.zh
 
@@ -180,6 +177,9 @@ class Field:
     derives: Mapping[str, str] = field(default_factory=_empty_mapping)
     section: str = ""
 
+    def __hash__(self) -> int:  # conditions are dicts, so hash what names the field
+        return hash((self.section, self.id, self.type))
+
 
 @dataclass(frozen=True)
 class Section:
@@ -187,6 +187,9 @@ class Section:
     title: Text
     show_when: dict | None
     fields: tuple[Field, ...]
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,9 @@ class CodeTable:
             index.setdefault(code.parent, []).append(code)
         frozen = {parent: tuple(items) for parent, items in index.items()}
         object.__setattr__(self, "_children", MappingProxyType(frozen))
+
+    def __hash__(self) -> int:
+        return hash((self.id, len(self.codes)))
 
     def __contains__(self, code: object) -> bool:
         return code in self.codes
@@ -265,6 +271,9 @@ class Form:
             ordered = {f.id: f for s in self.sections for f in s.fields}
             object.__setattr__(self, "fields", MappingProxyType(ordered))
 
+    def __hash__(self) -> int:
+        return hash((self.id, self.version))
+
     def field(self, field_id: str) -> Field:
         """The field with this id; ``KeyError`` if the form has none."""
         try:
@@ -290,6 +299,9 @@ class FormSet:
     directory: Path
     forms: Mapping[str, Form]
     tables: Mapping[str, CodeTable]
+
+    def __hash__(self) -> int:
+        return hash(self.directory)
 
     def form(self, form_id: str) -> Form:
         try:
@@ -868,6 +880,12 @@ class _RawField:
 
     field: Field
     node: _LineDict
+    section_show_line: int = 0  # line of the section's show_when, if it has one
+
+    def show_line(self) -> int:
+        """Where a visibility problem of this field is best reported."""
+        own = self.node.key_lines.get("show_when")
+        return own or self.section_show_line or self.node.line
 
 
 def _field_type(f: _File, node: _LineDict) -> str:
@@ -977,7 +995,9 @@ def _checks(f: _File, node: _LineDict, ftype: str) -> Mapping[str, object]:
             elif key == "pattern":
                 _check_pattern(f, checks)
             elif key == "pattern_message":
-                result[key] = f.text(checks, key, "pattern_message")
+                # Kept as a plain {zh, en} mapping like every other check value.
+                text = f.text(checks, key, "pattern_message")
+                result[key] = {"zh": text.zh, "en": text.en} if text else None
                 continue
             elif key == "not_future":
                 f.boolean(checks, key)
@@ -1309,7 +1329,7 @@ class _FormCheck:
                         raw = self.fields[dep]
                         chain = " → ".join(cycle)
                         self.f.add(
-                            raw.node.key_lines.get("show_when", raw.node.line),
+                            raw.show_line(),
                             _r(
                                 f"show_when 循环依赖：{chain}",
                                 f"show_when depends on itself: {chain}",
@@ -1496,6 +1516,7 @@ def _section_fields(
         parsed = _parse_field(f, fnode, f.item_line(raw, j), shell, tables, form_ids)
         if parsed is None:
             continue
+        parsed.section_show_line = snode.key_lines.get("show_when", 0)
         fid = parsed.field.id
         if fid in fields:
             first = fields[fid].node.key_lines.get("id", fields[fid].node.line)

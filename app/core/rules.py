@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from app.core import conditions, messages
 from app.core.creditcode import CreditCodeError, parse_credit_code
 from app.core.formset import Field, Form, FormSet
-from app.core.idnumber import IdNumberError, parse_id_number, upgrade_15
+from app.core.idnumber import IdInfo, IdNumberError, parse_id_number, upgrade_15
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.records import is_empty
 from app.core.textnorm import normalize_key
@@ -50,6 +51,15 @@ class Issue:
         if custom:  # the form file's own words for a pattern it declares
             return f"{label}: {custom}" if lang == "en" else f"{label}：{custom}"
         return messages.message(self.code, lang, label=label, **self.params)
+
+
+@lru_cache(maxsize=4096)
+def _parse_id(value: str, today: date | None) -> IdInfo | IdNumberError:
+    """parse_id_number, memoised: an import derives from and then validates the same number."""
+    try:
+        return parse_id_number(value, today=today)
+    except IdNumberError as exc:
+        return exc
 
 
 # -- coercion ------------------------------------------------------------------------------
@@ -200,9 +210,8 @@ def derive_from_id(form: Form, data: Mapping[str, Any], today: date | None = Non
     for fld in form.fields.values():
         if fld.type != "id_number" or not fld.derives or not _gb11643_applies(fld, data):
             continue
-        try:
-            info = parse_id_number(str(data.get(fld.id) or ""), today=today)
-        except IdNumberError:
+        info = _parse_id(str(data.get(fld.id) or ""), today)
+        if isinstance(info, IdNumberError):
             continue
         derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
         for role, target in fld.derives.items():
@@ -238,10 +247,13 @@ def validate(
     """
     issues: list[Issue] = []
     for fld in form.fields.values():
-        if not is_visible(fld, data):
-            continue
         value = data.get(fld.id)
-        if is_empty(value):
+        empty = value is None or value == "" or value == [] or (isinstance(value, str) and not value.strip())
+        if empty and not fld.required and fld.required_when is None:
+            continue  # the common case: an optional field left blank
+        if fld.show_when is not None and not conditions.evaluate(fld.show_when, data):
+            continue
+        if empty:
             if is_required(fld, data):
                 issues.append(Issue(fld.id, "required"))
             continue
@@ -332,10 +344,9 @@ def _gb11643_applies(fld: Field, data: Mapping[str, Any]) -> bool:
 def _check_id_number(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
     if not _gb11643_applies(fld, data):
         return _check_text(fld, value, data, fs, today)
-    try:
-        info = parse_id_number(str(value), today=today)
-    except IdNumberError as exc:
-        return [Issue(fld.id, exc.code, dict(exc.params))]
+    info = _parse_id(str(value), today)
+    if isinstance(info, IdNumberError):
+        return [Issue(fld.id, info.code, dict(info.params))]
     issues: list[Issue] = []
     birth_field = fld.derives.get("birth_date")
     if birth_field and not is_empty(data.get(birth_field)) and data.get(birth_field) != info.birth_date.isoformat():

@@ -32,9 +32,11 @@ def name_terms(name: str) -> tuple[str, ...]:
         return ()
     compact = re.sub(r"[\s·•.]", "", name)
     terms: list[str] = [compact.lower()]
+    if compact.isascii():  # a foreign name: its words are the terms
+        return tuple(dict.fromkeys([compact.lower(), *name.lower().split()]))
     if len(compact) > 1 and _is_cjk(compact[0]):
         terms.append(compact[1:])
-    syllables = lazy_pinyin(compact, style=Style.NORMAL, errors="ignore")
+    syllables = [r for r in (_char_pinyin(c) for c in compact) if r]
     if syllables:
         surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
         rest = syllables[1:]
@@ -45,6 +47,18 @@ def name_terms(name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in terms if t))
 
 
+@lru_cache(maxsize=32768)
+def _char_pinyin(char: str) -> str:
+    """The usual reading of one character; per-character because names rarely need phrase
+    context (the surname, which does, gets every reading) and a per-character cache makes
+    indexing a million names cheap."""
+    if char.isascii():
+        return char.lower() if char.isalnum() else ""
+    readings = lazy_pinyin(char, style=Style.NORMAL, errors="ignore")
+    return readings[0] if readings else ""
+
+
+@lru_cache(maxsize=32768)
 def _readings(char: str) -> list[str]:
     readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
     return list(dict.fromkeys(readings[:4]))

@@ -7,16 +7,29 @@ encoding is detected, never guessed silently. Rows are numbered as a spreadsheet
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
+from xml.parsers.expat import ExpatError
 
 SUFFIXES = (".csv", ".xlsx", ".json")
+DELIMITERS = ",\t;"
+# Byte-order marks that name their encoding; Excel's "Unicode text" export is UTF-16 with a BOM.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control characters an XLSX cell cannot hold (openpyxl refuses them).
+_XLSX_ILLEGAL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32)])
 
 
 class TableError(Exception):
@@ -37,29 +50,58 @@ class TableError(Exception):
 
 _TABLE_ERRORS = {
     "missing": ("文件不存在。请检查路径。", "file not found; check the path."),
-    "suffix": ("不支持的文件类型{detail}，请使用 .csv、.xlsx 或 .json。",
-               "unsupported file type {detail}; use .csv, .xlsx or .json."),
-    "encoding": ("无法识别文件编码（既不是 UTF-8 也不是 GBK）。请在 Excel 中另存为“CSV UTF-8”。",
-                 "the encoding is neither UTF-8 nor GBK; save it from Excel as \"CSV UTF-8\"."),
-    "empty": ("文件是空的或没有表头行。第一行应为字段名。", "the file is empty or has no header row; "
-              "the first row must name the fields."),
-    "csv": ("CSV 格式错误：{detail}。请检查引号和分隔符。", "malformed CSV: {detail}; check quotes and "
-            "separators."),
-    "xlsx": ("不是有效的 Excel (.xlsx) 文件：{detail}。请用 Excel 重新保存。",
-             "not a valid Excel (.xlsx) file: {detail}; save it again from Excel."),
-    "json": ("JSON 格式错误：{detail}。应为对象数组。", "malformed JSON: {detail}; expected a list of objects."),
-    "duplicate_header": ("表头“{detail}”出现了两次。请删除或重命名其中一列。",
-                         "the header \"{detail}\" appears twice; remove or rename one column."),
+    "unreadable": (
+        "无法读取文件（{detail}）。请检查文件权限或是否被其他程序占用。",
+        "cannot read the file ({detail}); check its permissions or whether another "
+        "program holds it.",
+    ),
+    "write": (
+        "无法写入文件（{detail}）。请检查目录是否存在、是否有写入权限。",
+        "cannot write the file ({detail}); check that the folder exists and is writable.",
+    ),
+    "suffix": (
+        "不支持的文件类型{detail}，请使用 .csv、.xlsx 或 .json。",
+        "unsupported file type {detail}; use .csv, .xlsx or .json.",
+    ),
+    "encoding": (
+        "无法识别文件编码（不是 UTF-8、GBK 或带 BOM 的 UTF-16）。请在 Excel 中另存为“CSV UTF-8”。",
+        'the encoding is not UTF-8, GBK or UTF-16 with a BOM; save it from Excel as "CSV UTF-8".',
+    ),
+    "empty": (
+        "文件是空的或没有表头行。第一行应为字段名。",
+        "the file is empty or has no header row; the first row must name the fields.",
+    ),
+    "csv": (
+        "CSV 格式错误：{detail}。请检查引号和分隔符。",
+        "malformed CSV: {detail}; check quotes and separators.",
+    ),
+    "xlsx": (
+        "不是有效的 Excel (.xlsx) 文件：{detail}。请用 Excel 重新保存。",
+        "not a valid Excel (.xlsx) file: {detail}; save it again from Excel.",
+    ),
+    "json": (
+        "JSON 格式错误：{detail}。应为对象数组。",
+        "malformed JSON: {detail}; expected a list of objects.",
+    ),
+    "duplicate_header": (
+        "表头“{detail}”出现了两次。请删除或重命名其中一列。",
+        'the header "{detail}" appears twice; remove or rename one column.',
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Table:
-    """Headers and rows as read; ``rows`` holds (spreadsheet row number, values by header)."""
+    """Headers and rows as read; ``rows`` holds (spreadsheet row number, values by header).
+
+    ``header_row`` is where a column problem is reported: 1 in a spreadsheet, 0 in JSON (which
+    has no header line; its records are numbered from 1).
+    """
 
     file: str
     headers: list[str]
     rows: list[tuple[int, dict[str, Any]]]
+    header_row: int = 1
 
 
 def read_table(path: str | Path) -> Table:
@@ -69,36 +111,54 @@ def read_table(path: str | Path) -> Table:
     if not path.is_file():
         raise TableError("missing", name)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix == ".xlsx":
-        return _read_xlsx(path)
-    if suffix == ".json":
-        return _read_json(path)
-    raise TableError("suffix", name, suffix or "(none)")
+    readers = {".csv": _read_csv, ".xlsx": _read_xlsx, ".json": _read_json}
+    if suffix not in readers:
+        raise TableError("suffix", name, suffix or "(none)")
+    try:
+        return readers[suffix](path)
+    except OSError as exc:  # permissions, a file locked by Excel, a vanished network share
+        raise TableError("unreadable", name, type(exc).__name__) from None
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
+def decode(raw: bytes, name: str) -> str:
+    """Text of a CSV/JSON file: a BOM decides; else strict UTF-8, else GB18030 (a superset of GBK).
+
+    GB18030 accepts most byte strings, so NUL bytes (UTF-16 without a BOM, binary files) are
+    refused first: a wrong guess would turn every header into an "unknown column".
+    """
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise TableError("encoding", name) from None
+    if b"\x00" in raw:
+        raise TableError("encoding", name)
+    for encoding in ("utf-8", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise TableError("encoding", path.name)
+    raise TableError("encoding", name)
+
+
+def _delimiter(text: str) -> str:
+    """The separator used in the header line (Excel writes ";" in some locales, tabs as .txt)."""
+    first = text.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def _read_csv(path: Path) -> Table:
-    text = _decode(path)
+    text = decode(path.read_bytes(), path.name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    lines: list[list[str]] = []
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect, strict=True)
-    try:
-        lines = list(reader)
-    except csv.Error as exc:
-        raise TableError("csv", path.name, str(exc), row=reader.line_num) from None
+        for line in reader:
+            lines.append(line)
+    except csv.Error as exc:  # reported at the record where it started, as a spreadsheet counts
+        raise TableError("csv", path.name, str(exc), row=len(lines) + 1) from None
     return _from_rows(path.name, lines, [i + 1 for i in range(len(lines))])
 
 
@@ -128,53 +188,102 @@ def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    broken = (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        ParseError,
+        ExpatError,
+        EOFError,
+    )
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
+    except broken as exc:
         raise TableError("xlsx", path.name, type(exc).__name__) from None
-    try:
+    try:  # read-only workbooks parse lazily: a damaged sheet fails here, not in load_workbook
         sheet = book.worksheets[0]
+        first = sheet.min_row or 1
         lines = [list(row) for row in sheet.iter_rows(values_only=True)]
+    except broken as exc:
+        raise TableError("xlsx", path.name, type(exc).__name__) from None
     finally:
         book.close()
-    return _from_rows(path.name, lines, list(range(1, len(lines) + 1)))
+    return _from_rows(path.name, lines, list(range(first, first + len(lines))))
 
 
 def _read_json(path: Path) -> Table:
     try:
-        data = json.loads(_decode(path))
+        data = json.loads(decode(path.read_bytes(), path.name))
     except json.JSONDecodeError as exc:
         raise TableError("json", path.name, f"line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise TableError("json", path.name, "nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("records"), list):
         data = data["records"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise TableError("json", path.name, "not a list of objects")
-    headers = list(dict.fromkeys(k for r in data for k in r))
-    return Table(path.name, headers, [(i + 1, dict(r)) for i, r in enumerate(data)])
+    headers = [str(h) for h in dict.fromkeys(k for r in data for k in r)]
+    rows = [(i + 1, {str(k): v for k, v in r.items()}) for i, r in enumerate(data)]
+    return Table(path.name, headers, rows, header_row=0)
 
 
 def write_table(path: str | Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
-    """Write CSV (UTF-8 with BOM, so Excel opens Chinese correctly) or XLSX; returns row count."""
+    """Write CSV (UTF-8 with BOM, so Excel opens Chinese correctly) or XLSX; returns row count.
+
+    Written to a temporary file beside the target and renamed at the end, so a failed export
+    never leaves half a file where a previous good one was.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
-    count = 0
-    if suffix == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(headers)
-            for row in rows:
-                writer.writerow(["" if v is None else v for v in row])
-                count += 1
-        return count
-    if suffix == ".xlsx":
-        from openpyxl import Workbook
+    writers = {".csv": _write_csv, ".xlsx": _write_xlsx}
+    if suffix not in writers:
+        raise TableError("suffix", path.name, suffix or "(none)")
+    temp = path.with_name(f".{path.name}.part")
+    try:
+        count = writers[suffix](temp, headers, rows)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise TableError("write", path.name, type(exc).__name__) from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return count
 
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet()
-        sheet.append(list(headers))
+
+def _write_csv(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
         for row in rows:
-            sheet.append(["" if v is None else str(v) for v in row])  # text keeps leading zeros
+            writer.writerow(["" if v is None else v for v in row])
             count += 1
-        book.save(path)
-        return count
-    raise TableError("suffix", path.name, suffix or "(none)")
+    return count
+
+
+def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+
+    def text_cells(values: Sequence[Any]) -> list[WriteOnlyCell]:
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(
+                sheet, value="" if value is None else str(value).translate(_XLSX_ILLEGAL)
+            )
+            cell.data_type = "s"  # always text: keeps leading zeros, and "=..." is never a formula
+            cells.append(cell)
+        return cells
+
+    sheet.append(text_cells(headers))
+    count = 0
+    for row in rows:
+        sheet.append(text_cells(row))
+        count += 1
+    book.save(path)
+    return count

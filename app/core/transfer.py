@@ -19,24 +19,39 @@ from typing import Any
 from app.core import rules
 from app.core.formset import Field, Form, FormSet
 from app.core.masking import mask_value
+from app.core.records import clean, diff
 from app.core.store import Store
 from app.core.tabular import Table, read_table, write_table
 
 IGNORED_HEADERS = {"序号", "编号", "no", "no.", "#", "备注", "remark", "remarks", "id"}
 _HEADER_NOISE = re.compile(r"[\s★*＊:：]|（必填）|\(必填\)|\(required\)")
+# "证件号码[permit_number]": a label made unique with its field id (exports write these when two
+# fields share a label); matched after NFKC, so full-width brackets work too.
+_TAGGED_HEADER = re.compile(r".*[\[(]([a-z][a-z0-9_]*)[\])]")
+# Column names departments use for a citizen ID or a phone, whatever the form's label says.
+# Keyed by field *type*: they map to the form's first ``roles`` field of that type.
+_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "id_number": ("公民身份号码", "身份证号码", "身份证号", "居民身份证号码", "身份证"),
+    "phone": ("联系电话", "电话", "电话号码", "手机", "手机号", "手机号码"),
+}
 BATCH = 2000
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem in one cell (or the header row, for column problems)."""
+    """One problem in one cell, or in the header (``code`` "column.*": a column problem)."""
 
     row: int
     field: str
     code: str
     message: str
     column: str = ""
+
+    @property
+    def is_column(self) -> bool:
+        """A problem with a column of the file, not with one row."""
+        return self.code.startswith("column.")
 
     def as_json(self) -> dict[str, Any]:
         """The shape ``validate --json`` prints."""
@@ -52,6 +67,7 @@ class Report:
     errors: list[RowError] = field(default_factory=list)
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     rejected_rows: list[int] = field(default_factory=list)
     imported: bool = False
 
@@ -60,47 +76,110 @@ class Report:
         """True when no row and no column has an error."""
         return not self.errors
 
+    @property
+    def column_problems(self) -> bool:
+        """True when a column is unknown, missing or doubled: the file does not fit the form."""
+        return any(e.is_column for e in self.errors)
+
 
 def _norm_header(text: str) -> str:
-    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
-def map_headers(form: Form, headers: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """Header -> field id, by field id or zh/en label; returns (mapping, unknown headers)."""
+def _header_lookup(form: Form) -> dict[str, str]:
+    """Normalised header -> field id: ids and labels first, then the type aliases."""
     lookup: dict[str, str] = {}
     for fld in form.fields.values():
         for name in (fld.id, fld.label.zh, fld.label.en):
             lookup.setdefault(_norm_header(name), fld.id)
+    roles = form.roles
+    for kind, role_fields in (("id_number", roles.id), ("phone", roles.phone)):
+        target = next(
+            (f for f in role_fields if f in form.fields and form.fields[f].type == kind), None
+        )
+        if target:
+            for alias in _TYPE_ALIASES[kind]:
+                lookup.setdefault(_norm_header(alias), target)
+    return lookup
+
+
+def map_headers(form: Form, headers: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Header -> field id, by field id, zh/en label or "label[id]"; returns (mapping, unknown).
+
+    Spaces, ★/* required marks, colons, "（必填）" and full-width forms are ignored; headers such
+    as 序号 or 备注 are skipped without complaint.
+    """
+    lookup = _header_lookup(form)
     mapping, unknown = {}, []
     for header in headers:
         key = _norm_header(header)
+        tagged = _TAGGED_HEADER.fullmatch(key)
         if key in lookup:
             mapping[header] = lookup[key]
+        elif tagged and tagged[1] in form.fields:
+            mapping[header] = tagged[1]
         elif key not in IGNORED_HEADERS:
             unknown.append(header)
     return mapping, unknown
 
 
-def _header_errors(form: Form, table: Table, mapping: dict[str, str], unknown: list[str], lang: str) -> list[RowError]:
-    errors = []
+def _derived_fields(form: Form, mapped: set[str]) -> set[str]:
+    """Fields an ID-number column fills in (birth date, gender): their columns are optional."""
+    return {
+        target
+        for fld in form.fields.values()
+        if fld.type == "id_number" and fld.id in mapped
+        for target in fld.derives.values()
+    }
+
+
+def _header_errors(
+    form: Form, table: Table, mapping: dict[str, str], unknown: list[str], lang: str
+) -> list[RowError]:
+    row, errors = table.header_row, []
     for header in unknown:
-        msg = (f"未知的列“{header}”：请改为表单“{form.title.zh}”的字段名或字段编号，或删除该列。"
-               if lang != "en" else
-               f"unknown column \"{header}\": rename it to a field label or id of form "
-               f"\"{form.id}\", or remove it.")
-        errors.append(RowError(1, "", "column.unknown", msg, header))
+        msg = (
+            f"未知的列“{header}”：请改为表单“{form.title.zh}”的字段名或字段编号，或删除该列。"
+            if lang != "en"
+            else f'unknown column "{header}": rename it to a field label or id of form '
+            f'"{form.id}", or remove it.'
+        )
+        errors.append(RowError(row, "", "column.unknown", msg, header))
+    by_field: dict[str, list[str]] = {}
+    for header, field_id in mapping.items():
+        by_field.setdefault(field_id, []).append(header)
+    for field_id, headers in by_field.items():
+        if len(headers) > 1:
+            names = "、".join(f"“{h}”" for h in headers) if lang != "en" else ", ".join(headers)
+            label = form.fields[field_id].label.get(lang)
+            msg = (
+                f"列{names}都对应字段“{label}”（{field_id}）。请只保留一列。"
+                if lang != "en"
+                else f'columns {names} all mean the field "{label}" ({field_id}); keep one.'
+            )
+            errors.append(RowError(row, field_id, "column.duplicate", msg, headers[-1]))
     mapped = set(mapping.values())
+    derived = _derived_fields(form, mapped)
     for fld in form.fields.values():
-        if fld.required and fld.show_when is None and fld.default is None and fld.id not in mapped:
+        needed = fld.required and fld.show_when is None and fld.default is None
+        if needed and fld.id not in mapped and fld.id not in derived:
             label = fld.label.get(lang)
-            msg = (f"缺少必填列“{label}”（{fld.id}）。请在表头加上这一列。" if lang != "en"
-                   else f"missing required column \"{label}\" ({fld.id}); add it to the header row.")
-            errors.append(RowError(1, fld.id, "column.missing", msg, label))
+            msg = (
+                f"缺少必填列“{label}”（{fld.id}）。请在表头加上这一列。"
+                if lang != "en"
+                else f'missing required column "{label}" ({fld.id}); add it to the header row.'
+            )
+            errors.append(RowError(row, fld.id, "column.missing", msg, label))
     return errors
 
 
-def prepare_row(form: Form, formset: FormSet, raw: Mapping[str, Any], mapping: Mapping[str, str],
-                today: date | None = None) -> dict[str, Any]:
+def prepare_row(
+    form: Form,
+    formset: FormSet,
+    raw: Mapping[str, Any],
+    mapping: Mapping[str, str],
+    today: date | None = None,
+) -> dict[str, Any]:
     """Raw cells -> stored values: mapped, coerced, defaults applied, birth/gender derived."""
     values = {mapping[h]: v for h, v in raw.items() if h in mapping}
     data = rules.coerce_record(form, values, formset)
@@ -108,26 +187,60 @@ def prepare_row(form: Form, formset: FormSet, raw: Mapping[str, Any], mapping: M
     return rules.derive_from_id(form, data, today=today)
 
 
-def _row_errors(form: Form, number: int, issues: list[rules.Issue], lang: str) -> list[RowError]:
+def _row_errors(
+    form: Form, number: int, issues: list[rules.Issue], lang: str, columns: Mapping[str, str]
+) -> list[RowError]:
+    """Errors of one row; ``columns`` (field id -> header in the file) names the cell."""
+    errors = [i for i in issues if i.severity == "error"]
+    # A birth date or gender the file has no column for is missing only because the ID number
+    # it comes from is wrong: the ID error alone says what to fix.
+    bad_ids = [form.fields[i.field] for i in errors if i.field in form.fields]
+    unfillable = {
+        target
+        for fld in bad_ids
+        if fld.type == "id_number"
+        for target in fld.derives.values()
+        if target not in columns
+    }
     return [
-        RowError(number, i.field, i.code, i.message(form, lang), form.fields[i.field].label.get(lang)
-                 if i.field in form.fields else i.field)
-        for i in issues if i.severity == "error"
+        RowError(
+            number,
+            i.field,
+            i.code,
+            i.message(form, lang),
+            _column_name(form, i.field, lang, columns),
+        )
+        for i in errors
+        if not (i.code == "required" and i.field in unfillable)
     ]
 
 
-def validate_file(path: str | Path, form: Form, formset: FormSet, *, lang: str = "zh",
-                  today: date | None = None) -> Report:
+def _column_name(form: Form, field_id: str, lang: str, columns: Mapping[str, str]) -> str:
+    """The header as the file spells it, else the field's label (a derived or absent column)."""
+    if field_id in columns:
+        return columns[field_id]
+    fld = form.fields.get(field_id)
+    return fld.label.get(lang) if fld else field_id
+
+
+def _columns(mapping: Mapping[str, str]) -> dict[str, str]:
+    return {field_id: header for header, field_id in mapping.items()}
+
+
+def validate_file(
+    path: str | Path, form: Form, formset: FormSet, *, lang: str = "zh", today: date | None = None
+) -> Report:
     """Check every row and column of a file; the store is not touched."""
     table = read_table(path)
     mapping, unknown = map_headers(form, table.headers)
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
+    columns = _columns(mapping)
     for number, raw in table.rows:
         data = prepare_row(form, formset, raw, mapping, today)
         issues = rules.validate(form, data, formset, today=today)
-        report.errors.extend(_row_errors(form, number, issues, lang))
-    report.rejected_rows = sorted({e.row for e in report.errors if e.row > 1})
+        report.errors.extend(_row_errors(form, number, issues, lang, columns))
+    report.rejected_rows = sorted({e.row for e in report.errors if not e.is_column})
     return report
 
 
@@ -163,12 +276,20 @@ def import_file(
     return report
 
 
-def _prepare_rows(form: Form, formset: FormSet, table: Table, mapping: dict[str, str], report: Report,
-                  lang: str, today: date | None) -> list[tuple[int, dict[str, Any]]]:
-    good = []
+def _prepare_rows(
+    form: Form,
+    formset: FormSet,
+    table: Table,
+    mapping: dict[str, str],
+    report: Report,
+    lang: str,
+    today: date | None,
+) -> list[tuple[int, dict[str, Any]]]:
+    good, columns = [], _columns(mapping)
     for number, raw in table.rows:
         data = prepare_row(form, formset, raw, mapping, today)
-        errors = _row_errors(form, number, rules.validate(form, data, formset, today=today), lang)
+        issues = rules.validate(form, data, formset, today=today)
+        errors = _row_errors(form, number, issues, lang, columns)
         if errors:
             report.errors.extend(errors)
             report.rejected_rows.append(number)
@@ -181,8 +302,15 @@ class Cancelled(Exception):
     """The person cancelled a long operation; everything it did was rolled back."""
 
 
-def _apply(form: Form, store: Store, rows: list[tuple[int, dict[str, Any]]], report: Report, author: str,
-           progress: Progress | None, cancel: Callable[[], bool] | None) -> None:
+def _apply(
+    form: Form,
+    store: Store,
+    rows: list[tuple[int, dict[str, Any]]],
+    report: Report,
+    author: str,
+    progress: Progress | None,
+    cancel: Callable[[], bool] | None,
+) -> None:
     pending: list[tuple[str | None, dict[str, Any], str]] = []
     pending_keys: dict[str, int] = {}
     for done, (_, data) in enumerate(rows, 1):
@@ -194,10 +322,7 @@ def _apply(form: Form, store: Store, rows: list[tuple[int, dict[str, Any]]], rep
             pending[in_batch] = (rid, {**old, **data}, status)
             report.updated += 1
         elif existing:
-            old = store.get(existing)
-            merged = {**(old.data if old else {}), **data}
-            store.save(form.id, merged, record_id=existing, status="complete", author=author)
-            report.updated += 1
+            _update(form, store, existing, data, report, author)
         else:
             pending_keys.update({k: len(pending) for k in keys})
             pending.append((None, data, "complete"))
@@ -209,8 +334,27 @@ def _apply(form: Form, store: Store, rows: list[tuple[int, dict[str, Any]]], rep
                 progress(done, len(rows))
 
 
-def _flush(form: Form, store: Store, pending: list[tuple[str | None, dict[str, Any], str]],
-           pending_keys: dict[str, int], report: Report, author: str) -> None:
+def _update(
+    form: Form, store: Store, record_id: str, data: dict[str, Any], report: Report, author: str
+) -> None:
+    """Merge a row into the record with its natural key; blank cells keep the stored values."""
+    old = store.get(record_id)
+    merged = clean({**(old.data if old else {}), **data})
+    if old is not None and old.status == "complete" and not diff(old.data, merged):
+        report.unchanged += 1  # the same person sent again: no history, no outbox op
+        return
+    store.save(form.id, merged, record_id=record_id, status="complete", author=author)
+    report.updated += 1
+
+
+def _flush(
+    form: Form,
+    store: Store,
+    pending: list[tuple[str | None, dict[str, Any], str]],
+    pending_keys: dict[str, int],
+    report: Report,
+    author: str,
+) -> None:
     if not pending:
         return
     report.created += len(store.insert_many(form.id, pending, author=author))
@@ -218,17 +362,38 @@ def _flush(form: Form, store: Store, pending: list[tuple[str | None, dict[str, A
     pending_keys.clear()
 
 
-def export_rows(form: Form, store: Store, *, unmasked: bool = False, lang: str = "zh",
-                header: str = "label") -> tuple[list[str], Iterator[list[Any]]]:
+def export_rows(
+    form: Form, store: Store, *, unmasked: bool = False, lang: str = "zh", header: str = "label"
+) -> tuple[list[str], Iterator[list[Any]]]:
     """Headers and rows of every live record of a form, sensitive columns masked by default."""
     fields = list(form.fields.values())
-    headers = [f.label.get(lang) if header == "label" else f.id for f in fields]
+    headers = export_headers(form, lang=lang, header=header)
 
     def rows() -> Iterator[list[Any]]:
         for record in store.iter_records(form.id):
             yield [_cell(f, record.data.get(f.id), unmasked) for f in fields]
 
     return headers, rows()
+
+
+def export_headers(form: Form, *, lang: str = "zh", header: str = "label") -> list[str]:
+    """Column headers that map back to the same fields on import.
+
+    When two fields share a label (证件号码 of the person and of the residence permit), the first
+    keeps it (``map_headers`` maps a plain label to the first field that has it) and the others
+    are written as "label[field id]", which ``map_headers`` reads back.
+    """
+    fields = list(form.fields.values())
+    if header != "label":
+        return [f.id for f in fields]
+    seen: set[str] = set()
+    headers = []
+    for fld in fields:
+        label = fld.label.get(lang)
+        key = _norm_header(label)
+        headers.append(f"{label}[{fld.id}]" if key in seen else label)
+        seen.add(key)
+    return headers
 
 
 def _cell(fld: Field, value: object, unmasked: bool) -> object:
@@ -245,8 +410,15 @@ def _cell(fld: Field, value: object, unmasked: bool) -> object:
     return value
 
 
-def export_file(path: str | Path, form: Form, store: Store, *, unmasked: bool = False, lang: str = "zh",
-                header: str = "label") -> int:
+def export_file(
+    path: str | Path,
+    form: Form,
+    store: Store,
+    *,
+    unmasked: bool = False,
+    lang: str = "zh",
+    header: str = "label",
+) -> int:
     """Write a CSV or XLSX of a form's records; returns the number of rows written."""
     headers, rows = export_rows(form, store, unmasked=unmasked, lang=lang, header=header)
     return write_table(path, headers, rows)

@@ -1,0 +1,232 @@
+"""Long work off the UI thread: a runner with progress, cancel and results by signal.
+
+A task is a plain function ``fn(ctx) -> result`` that runs in a pool thread. It never sees a
+widget: it reports through ``ctx.progress(done, total)``, checks ``ctx.cancelled`` (or calls
+``ctx.check()``), and reads or writes through ``ctx.store()``, its OWN ``Store`` on the same
+file (a sqlite connection belongs to one thread at a time). The worker emits signals of a
+bridge object that lives in the GUI thread, so every public signal of ``TaskHandle`` is
+emitted, and every slot connected to it runs, in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+from app.core.formset import FormSet
+from app.core.store import Store
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.05  # seconds between progress signals: a busy worker must not flood the UI
+
+
+class Cancelled(Exception):
+    """Raised inside a task (by ``ctx.check()``) when the person pressed Cancel."""
+
+
+class TaskContext:
+    """What a running task may use: progress, cancel state and its own store."""
+
+    def __init__(self, db_path: Path, formset: FormSet, report: Callable[[int, int], None]) -> None:
+        self._db_path, self._formset, self._report = db_path, formset, report
+        self._cancel = threading.Event()
+        self._store: Store | None = None
+        self._last = 0.0
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Ask the task to stop (thread-safe; the task stops at its next check)."""
+        self._cancel.set()
+
+    def check(self) -> None:
+        """Raise ``Cancelled`` if the person asked to stop."""
+        if self._cancel.is_set():
+            raise Cancelled
+
+    def progress(self, done: int, total: int) -> None:
+        """Report progress (throttled); safe to call as often as you like."""
+        now = time.monotonic()
+        if done >= total or now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            self._report(int(done), int(total))
+
+    def store(self) -> Store:
+        """This task's own Store on the same file, opened on first use, closed at the end."""
+        if self._store is None:
+            self._store = Store(self._db_path, self._formset)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class _Bridge(QObject):
+    """Lives in the GUI thread; the worker emits these, Qt queues them to the GUI thread."""
+
+    progress = Signal(int, int)
+    result = Signal(object)
+    error = Signal(str)
+    stopped = Signal()
+
+
+class TaskHandle(QObject):
+    """One running task as the GUI sees it. All signals arrive in the GUI thread."""
+
+    progress = Signal(int, int)  # done, total
+    finished = Signal(object)  # the task's return value
+    failed = Signal(str)  # a message for the person (never logged: it may hold data)
+    cancelled = Signal()
+    done = Signal()  # after finished, failed or cancelled
+
+    def __init__(self, name: str, ctx: TaskContext, bridge: _Bridge, parent: QObject | None = None):
+        super().__init__(parent)
+        self.name, self._ctx, self._bridge = name, ctx, bridge
+        self.running = True
+        self.outcome: str | None = None  # "finished" | "failed" | "cancelled"
+        bridge.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
+        bridge.result.connect(self._on_result, Qt.ConnectionType.QueuedConnection)
+        bridge.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
+        bridge.stopped.connect(self._on_stopped, Qt.ConnectionType.QueuedConnection)
+
+    def cancel(self) -> None:
+        """Ask the task to stop; ``cancelled`` follows when it has."""
+        self._ctx.cancel()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._ctx.cancelled
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.running:
+            self.progress.emit(done, total)
+
+    @Slot(object)
+    def _on_result(self, value: object) -> None:
+        self._end("finished")
+        self.finished.emit(value)
+        self.done.emit()
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self._end("failed")
+        self.failed.emit(message)
+        self.done.emit()
+
+    @Slot()
+    def _on_stopped(self) -> None:
+        self._end("cancelled")
+        self.cancelled.emit()
+        self.done.emit()
+
+    def _end(self, outcome: str) -> None:
+        self.running, self.outcome = False, outcome
+
+
+class _Job(QRunnable):
+    def __init__(self, name: str, fn: Callable[[TaskContext], Any], ctx: TaskContext,
+                 bridge: _Bridge, finished: threading.Event) -> None:
+        super().__init__()
+        self.name, self.fn, self.ctx, self.bridge, self.finished_event = name, fn, ctx, bridge, finished
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # runs in a pool thread: signals only, never a widget
+        try:
+            value = self.fn(self.ctx)
+            if self.ctx.cancelled:
+                self.bridge.stopped.emit()
+            else:
+                self.bridge.result.emit(value)
+        except Cancelled:
+            self.bridge.stopped.emit()
+        except Exception as exc:  # noqa: BLE001 - reported to the person, not swallowed
+            if self.ctx.cancelled and type(exc).__name__ == "Cancelled":
+                self.bridge.stopped.emit()  # core modules' own Cancelled (transfer, demo)
+            else:
+                log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data in logs
+                self.bridge.error.emit(str(exc) or type(exc).__name__)
+        finally:
+            self.ctx.close()
+            self.finished_event.set()
+
+
+class TaskRunner(QObject):
+    """Starts tasks in a thread pool; keeps their handles alive until they end."""
+
+    def __init__(self, db_path: str | Path, formset: FormSet, parent: QObject | None = None,
+                 max_threads: int = 2) -> None:
+        super().__init__(parent)
+        self.db_path, self.formset = Path(db_path), formset
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._handles: set[TaskHandle] = set()
+        self._events: list[threading.Event] = []
+
+    def start(self, fn: Callable[[TaskContext], Any], name: str = "task") -> TaskHandle:
+        """Run ``fn(ctx)`` in a pool thread; connect to the handle's signals for the outcome."""
+        bridge = _Bridge(self)
+        ctx = TaskContext(self.db_path, self.formset, bridge.progress.emit)
+        handle = TaskHandle(name, ctx, bridge, self)
+        self._handles.add(handle)
+        handle.done.connect(lambda: self._forget(handle, bridge))
+        event = threading.Event()
+        self._events = [e for e in self._events if not e.is_set()] + [event]
+        self.pool.start(_Job(name, fn, ctx, bridge, event))
+        return handle
+
+    def _forget(self, handle: TaskHandle, bridge: _Bridge) -> None:
+        self._handles.discard(handle)
+        handle.deleteLater()
+        bridge.deleteLater()
+
+    @property
+    def active(self) -> int:
+        """Tasks started whose outcome has not reached the GUI yet."""
+        return len(self._handles)
+
+    def cancel_all(self) -> None:
+        for handle in list(self._handles):
+            handle.cancel()
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until every worker thread has returned (shutdown, tests)."""
+        deadline = time.monotonic() + timeout
+        return all(e.wait(max(0.0, deadline - time.monotonic())) for e in list(self._events))
+
+
+def run_with_progress(parent: QWidget | None, runner: TaskRunner, fn: Callable[[TaskContext], Any],
+                      title: str, cancel_text: str, name: str = "task") -> TaskHandle:
+    """Start a task behind a modal progress dialog whose Cancel button really stops it."""
+    dialog = QProgressDialog(title, cancel_text, 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    handle = runner.start(fn, name)
+
+    def on_progress(done: int, total: int) -> None:
+        if total > 0:
+            dialog.setMaximum(total)
+            dialog.setValue(min(done, total))
+
+    handle.progress.connect(on_progress)
+    dialog.canceled.connect(handle.cancel)  # the task stops at its next check, then `done`
+    handle.done.connect(dialog.close)
+    handle.done.connect(dialog.deleteLater)
+    dialog.show()
+    handle.dialog = dialog  # type: ignore[attr-defined]  # tests and callers may reach it
+    return handle
