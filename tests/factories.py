@@ -14,7 +14,9 @@ def id_number(birth: dt.date = dt.date(1985, 6, 15), seq: int = 123, area: str =
     return first17 + idnumber.check_char(first17)
 
 
-def credit_code(dept: str = "9", category: str = "1", area: str = "330106", body: str = "MA2B3C4D5") -> str:
+def credit_code(
+    dept: str = "9", category: str = "1", area: str = "330106", body: str = "MA2B3C4D5"
+) -> str:
     """A valid 18-character unified social credit code."""
     first17 = f"{dept}{category}{area}{body}"
     return first17 + creditcode.check_char(first17)

@@ -47,7 +47,9 @@ class Candidate:
         return en if lang == "en" else zh
 
 
-def exact_matches(store: Store, form_id: str, data: Mapping[str, Any], exclude_id: str | None = None) -> list[Candidate]:
+def exact_matches(
+    store: Store, form_id: str, data: Mapping[str, Any], exclude_id: str | None = None
+) -> list[Candidate]:
     """Live records sharing a natural key with ``data``."""
     out = []
     for record_id in store.find_by_key(form_id, data):
@@ -60,7 +62,11 @@ def exact_matches(store: Store, form_id: str, data: Mapping[str, Any], exclude_i
 
 
 def fuzzy_candidates(
-    store: Store, form_id: str, data: Mapping[str, Any], exclude_id: str | None = None, limit: int = 5
+    store: Store,
+    form_id: str,
+    data: Mapping[str, Any],
+    exclude_id: str | None = None,
+    limit: int = 5,
 ) -> list[Candidate]:
     """People who may be the same: by name/pinyin + birth date, or similar name in the same house."""
     roles = store.formset.form(form_id).roles
@@ -94,14 +100,20 @@ def _birth_match(name: str, pinyin: str, other: str, other_pinyin: str) -> tuple
     return 0.0, None
 
 
-def _offer(found: dict[str, Candidate], rid: str, title: str, score: float, reason: str | None) -> None:
+def _offer(
+    found: dict[str, Candidate], rid: str, title: str, score: float, reason: str | None
+) -> None:
     if reason is not None and (rid not in found or found[rid].score < score):
         found[rid] = Candidate(rid, title, round(score, 3), reason)
 
 
-def check(store: Store, form_id: str, data: Mapping[str, Any], exclude_id: str | None = None) -> list[Candidate]:
+def check(
+    store: Store, form_id: str, data: Mapping[str, Any], exclude_id: str | None = None
+) -> list[Candidate]:
     """Exact matches first, then fuzzy ones not already listed."""
     exact = exact_matches(store, form_id, data, exclude_id)
     seen = {c.record_id for c in exact}
-    fuzzy = [c for c in fuzzy_candidates(store, form_id, data, exclude_id) if c.record_id not in seen]
+    fuzzy = [
+        c for c in fuzzy_candidates(store, form_id, data, exclude_id) if c.record_id not in seen
+    ]
     return exact + fuzzy

@@ -201,7 +201,9 @@ def apply_defaults(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def derive_from_id(form: Form, data: Mapping[str, Any], today: date | None = None) -> dict[str, Any]:
+def derive_from_id(
+    form: Form, data: Mapping[str, Any], today: date | None = None
+) -> dict[str, Any]:
     """Birth date and gender filled from a valid ID number where the form declares ``derives``.
 
     Only empty fields are filled; a typed value that disagrees is left for ``validate`` to flag.
@@ -230,7 +232,9 @@ def is_visible(fld: Field, data: Mapping[str, Any]) -> bool:
 
 def is_required(fld: Field, data: Mapping[str, Any]) -> bool:
     """Required always, or when its ``required_when`` condition holds."""
-    return fld.required or (fld.required_when is not None and conditions.evaluate(fld.required_when, data))
+    return fld.required or (
+        fld.required_when is not None and conditions.evaluate(fld.required_when, data)
+    )
 
 
 def validate(
@@ -248,7 +252,12 @@ def validate(
     issues: list[Issue] = []
     for fld in form.fields.values():
         value = data.get(fld.id)
-        empty = value is None or value == "" or value == [] or (isinstance(value, str) and not value.strip())
+        empty = (
+            value is None
+            or value == ""
+            or value == []
+            or (isinstance(value, str) and not value.strip())
+        )
         if empty and not fld.required and fld.required_when is None:
             continue  # the common case: an optional field left blank
         if fld.show_when is not None and not conditions.evaluate(fld.show_when, data):
@@ -276,12 +285,19 @@ def check_value(
     if type_issues:
         return type_issues
     issues = _declared_checks(fld, value, today)
-    if fld.type == "reference" and exists is not None and fld.target and not exists(fld.target, str(value)):
+    if (
+        fld.type == "reference"
+        and exists is not None
+        and fld.target
+        and not exists(fld.target, str(value))
+    ):
         issues.append(Issue(fld.id, "reference.missing"))
     return issues
 
 
-def _check_text(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+def _check_text(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
     limit = int(fld.checks.get("max_length", DEFAULT_TEXT_MAX))  # type: ignore[call-overload]
     text = str(value)
     if len(text) > limit:
@@ -290,7 +306,11 @@ def _check_text(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet,
 
 
 def _check_integer(fld: Field, value: object, *_: Any) -> list[Issue]:
-    return [] if isinstance(value, int) and not isinstance(value, bool) else [Issue(fld.id, "not_integer")]
+    return (
+        []
+        if isinstance(value, int) and not isinstance(value, bool)
+        else [Issue(fld.id, "not_integer")]
+    )
 
 
 def _check_decimal(fld: Field, value: object, *_: Any) -> list[Issue]:
@@ -298,18 +318,24 @@ def _check_decimal(fld: Field, value: object, *_: Any) -> list[Issue]:
     return [] if ok else [Issue(fld.id, "not_number")]
 
 
-def _check_date(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+def _check_date(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
     if not isinstance(value, str) or parse_date(value) != value:
         return [Issue(fld.id, "date.invalid")]
     return []
 
 
-def _check_choice(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+def _check_choice(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
     values = value if isinstance(value, list) else [value]
     table = fs.table(fld.codes) if fld.codes else None
     allowed = set(fld.codes_filter) if fld.codes_filter else None
     for item in values:
-        if (table is not None and str(item) not in table) or (allowed is not None and item not in allowed):
+        if (table is not None and str(item) not in table) or (
+            allowed is not None and item not in allowed
+        ):
             return [Issue(fld.id, "code.unknown", {"value": str(item)})]
     return []
 
@@ -341,7 +367,9 @@ def _gb11643_applies(fld: Field, data: Mapping[str, Any]) -> bool:
     return id_type is None or str(id_type) in fld.gb11643_types
 
 
-def _check_id_number(fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None) -> list[Issue]:
+def _check_id_number(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
     if not _gb11643_applies(fld, data):
         return _check_text(fld, value, data, fs, today)
     info = _parse_id(str(value), today)
@@ -349,10 +377,20 @@ def _check_id_number(fld: Field, value: object, data: Mapping[str, Any], fs: For
         return [Issue(fld.id, info.code, dict(info.params))]
     issues: list[Issue] = []
     birth_field = fld.derives.get("birth_date")
-    if birth_field and not is_empty(data.get(birth_field)) and data.get(birth_field) != info.birth_date.isoformat():
-        issues.append(Issue(birth_field, "id.birth_mismatch", {"expected": info.birth_date.isoformat()}))
+    if (
+        birth_field
+        and not is_empty(data.get(birth_field))
+        and data.get(birth_field) != info.birth_date.isoformat()
+    ):
+        issues.append(
+            Issue(birth_field, "id.birth_mismatch", {"expected": info.birth_date.isoformat()})
+        )
     gender_field = fld.derives.get("gender")
-    if gender_field and str(data.get(gender_field) or "") in ("1", "2") and data.get(gender_field) != info.gender:
+    if (
+        gender_field
+        and str(data.get(gender_field) or "") in ("1", "2")
+        and data.get(gender_field) != info.gender
+    ):
         expected = fs.table("gender").label(info.gender) if "gender" in fs.tables else info.gender
         issues.append(Issue(gender_field, "id.gender_mismatch", {"expected": expected}))
     return issues
@@ -398,7 +436,9 @@ def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issu
     checks, issues = fld.checks, []
     if isinstance(value, str):
         if "min_length" in checks and len(value) < int(checks["min_length"]):  # type: ignore[call-overload]
-            issues.append(Issue(fld.id, "min_length", {"min": checks["min_length"], "value_len": len(value)}))
+            issues.append(
+                Issue(fld.id, "min_length", {"min": checks["min_length"], "value_len": len(value)})
+            )
         pattern = checks.get("pattern")
         if pattern and not re.fullmatch(str(pattern), value):
             issues.append(Issue(fld.id, "pattern", _pattern_params(checks)))
@@ -407,9 +447,9 @@ def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issu
         places = -Decimal(str(value)).normalize().as_tuple().exponent  # type: ignore[operator]
         if places > int(checks["scale"]):  # type: ignore[call-overload]
             issues.append(Issue(fld.id, "scale", {"scale": checks["scale"]}))
-    if fld.type == "date" and checks.get("not_future") and isinstance(value, str):
-        if value > (today or date.today()).isoformat():
-            issues.append(Issue(fld.id, "date.future"))
+    future = isinstance(value, str) and value > (today or date.today()).isoformat()
+    if fld.type == "date" and checks.get("not_future") and future:
+        issues.append(Issue(fld.id, "date.future"))
     return issues
 
 

@@ -33,7 +33,9 @@ _RECORD_COLUMNS = (
     "id, form, form_version, grid, title, data, status, deleted, server_version, dirty, base, "
     "conflict, dup_state, created_at, created_by, updated_at, updated_by"
 )
-_SUMMARY_COLUMNS = "id, form, title, grid, status, dirty, conflict IS NOT NULL, dup_state, updated_at"
+_SUMMARY_COLUMNS = (
+    "id, form, title, grid, status, dirty, conflict IS NOT NULL, dup_state, updated_at"
+)
 _SUMMARY_COLUMNS_R = ", ".join(
     "r.conflict IS NOT NULL" if c.startswith("conflict") else f"r.{c}"
     for c in (c.strip() for c in _SUMMARY_COLUMNS.split(","))
@@ -152,9 +154,13 @@ class Store:
     def derive(self, form: Form, data: Mapping[str, Any]) -> Derived:
         """Keys, references, search terms and person-index row implied by the values."""
         roles = form.roles
-        keys = tuple(k for k in (self.natural_key(form, data, fields) for fields in form.natural_keys) if k)
+        keys = tuple(
+            k for k in (self.natural_key(form, data, fields) for fields in form.natural_keys) if k
+        )
         refs = tuple(
-            (f.id, str(data[f.id])) for f in form.fields.values() if f.type == "reference" and data.get(f.id)
+            (f.id, str(data[f.id]))
+            for f in form.fields.values()
+            if f.type == "reference" and data.get(f.id)
         )
         names = [str(data[f]) for f in roles.name if data.get(f)]
         terms = record_terms(
@@ -183,7 +189,9 @@ class Store:
             parts.append(normalize_key(str(value)))
         return "|".join(parts)
 
-    def _write_side_tables(self, rid: int, record_id: str, form: str, derived: Derived | None) -> None:
+    def _write_side_tables(
+        self, rid: int, record_id: str, form: str, derived: Derived | None
+    ) -> None:
         """Replace a record's keys, refs, person row and search terms (None: remove them)."""
         c = self.conn
         c.execute("DELETE FROM record_keys WHERE record_id = ?", (record_id,))
@@ -232,7 +240,9 @@ class Store:
             now, stamp = ids.now_iso(), self.hlc()
             derived = self.derive(form, values)
             if old is None:
-                record = self._insert(form, record_id or ids.uuid7(), values, status, author, now, derived)
+                record = self._insert(
+                    form, record_id or ids.uuid7(), values, status, author, now, derived
+                )
                 changes = diff({}, values)
                 kind = "create"
             else:
@@ -247,24 +257,55 @@ class Store:
         return record
 
     def _insert(
-        self, form: Form, record_id: str, values: dict[str, Any], status: str, author: str, now: str,
+        self,
+        form: Form,
+        record_id: str,
+        values: dict[str, Any],
+        status: str,
+        author: str,
+        now: str,
         derived: Derived,
     ) -> Record:
         cur = self.conn.execute(
             "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
             "created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-            (record_id, form.id, form.version, derived.grid, derived.title, dumps(values), status,
-             now, author, now, author),
+            (
+                record_id,
+                form.id,
+                form.version,
+                derived.grid,
+                derived.title,
+                dumps(values),
+                status,
+                now,
+                author,
+                now,
+                author,
+            ),
         )
         self._write_side_tables(cur.lastrowid or 0, record_id, form.id, derived)
         return Record(
-            id=record_id, form=form.id, form_version=form.version, data=values, status=status,
-            grid=derived.grid, title=derived.title, created_at=now, created_by=author,
-            updated_at=now, updated_by=author,
+            id=record_id,
+            form=form.id,
+            form_version=form.version,
+            data=values,
+            status=status,
+            grid=derived.grid,
+            title=derived.title,
+            created_at=now,
+            created_by=author,
+            updated_at=now,
+            updated_by=author,
         )
 
     def _update(
-        self, old: Record, form: Form, values: dict[str, Any], status: str, author: str, now: str,
+        self,
+        old: Record,
+        form: Form,
+        values: dict[str, Any],
+        status: str,
+        author: str,
+        now: str,
         derived: Derived,
     ) -> Record:
         self.conn.execute(
@@ -278,8 +319,15 @@ class Store:
         old.form_version = form.version
         return old
 
-    def _log(self, record: Record, kind: str, changes: dict[str, list[Any]], author: str, now: str,
-             stamp: str) -> None:
+    def _log(
+        self,
+        record: Record,
+        kind: str,
+        changes: dict[str, list[Any]],
+        author: str,
+        now: str,
+        stamp: str,
+    ) -> None:
         """Append the history row and the outbox op for one save."""
         self.conn.execute(
             "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, ?, ?)",
@@ -292,7 +340,16 @@ class Store:
         self.conn.execute(
             "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, author) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (op_id, record.id, record.form, kind, record.server_version, dumps(fields), stamp, author),
+            (
+                op_id,
+                record.id,
+                record.form,
+                kind,
+                record.server_version,
+                dumps(fields),
+                stamp,
+                author,
+            ),
         )
 
     def delete(self, record_id: str, author: str = "") -> Record:
@@ -314,7 +371,10 @@ class Store:
         return record
 
     def save_many(
-        self, form_id: str, rows: Iterable[tuple[str | None, Mapping[str, Any], str]], author: str = ""
+        self,
+        form_id: str,
+        rows: Iterable[tuple[str | None, Mapping[str, Any], str]],
+        author: str = "",
     ) -> list[str]:
         """Bulk create/update for imports: (record_id or None, values, status) per row.
 
@@ -324,11 +384,16 @@ class Store:
         ids_out: list[str] = []
         with self.transaction():
             for record_id, data, status in rows:
-                ids_out.append(self.save(form_id, data, record_id=record_id, status=status, author=author).id)
+                ids_out.append(
+                    self.save(form_id, data, record_id=record_id, status=status, author=author).id
+                )
         return ids_out
 
     def insert_many(
-        self, form_id: str, rows: Sequence[tuple[str | None, Mapping[str, Any], str]], author: str = ""
+        self,
+        form_id: str,
+        rows: Sequence[tuple[str | None, Mapping[str, Any], str]],
+        author: str = "",
     ) -> list[str]:
         """Bulk create of new records (import, demo): the effects of ``save``, batched.
 
@@ -342,12 +407,28 @@ class Store:
             prepared = []
             for record_id, data, status in rows:
                 values = clean(data)
-                prepared.append((record_id or ids.uuid7(), values, status, self.derive(form, values)))
+                prepared.append(
+                    (record_id or ids.uuid7(), values, status, self.derive(form, values))
+                )
             self.conn.executemany(
                 "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
                 "created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                [(rid, form.id, form.version, d.grid, d.title, dumps(v), st, now, author, now, author)
-                 for rid, v, st, d in prepared],
+                [
+                    (
+                        rid,
+                        form.id,
+                        form.version,
+                        d.grid,
+                        d.title,
+                        dumps(v),
+                        st,
+                        now,
+                        author,
+                        now,
+                        author,
+                    )
+                    for rid, v, st, d in prepared
+                ],
             )
             self._bulk_side_tables(form, prepared)
             self.conn.executemany(
@@ -357,26 +438,54 @@ class Store:
             self.conn.executemany(
                 "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, author) "
                 "VALUES (?, ?, ?, 'create', NULL, ?, ?, ?)",
-                [(f"{self.device_id}:{first + i}", rid, form.id, dumps({**v, STATUS_FIELD: st}), stamp, author)
-                 for i, (rid, v, st, _) in enumerate(prepared)],
+                [
+                    (
+                        f"{self.device_id}:{first + i}",
+                        rid,
+                        form.id,
+                        dumps({**v, STATUS_FIELD: st}),
+                        stamp,
+                        author,
+                    )
+                    for i, (rid, v, st, _) in enumerate(prepared)
+                ],
             )
         return [p[0] for p in prepared]
 
-    def _bulk_side_tables(self, form: Form, prepared: list[tuple[str, dict[str, Any], str, Derived]]) -> None:
-        rids = dict(self.conn.execute(
-            "SELECT id, rid FROM records WHERE rid >= (SELECT rid FROM records WHERE id = ?)", (prepared[0][0],)
-        )) if prepared else {}
+    def _bulk_side_tables(
+        self, form: Form, prepared: list[tuple[str, dict[str, Any], str, Derived]]
+    ) -> None:
+        rids = (
+            dict(
+                self.conn.execute(
+                    "SELECT id, rid FROM records WHERE rid >= (SELECT rid FROM records WHERE id = ?)",
+                    (prepared[0][0],),
+                )
+            )
+            if prepared
+            else {}
+        )
         c = self.conn
-        c.executemany("INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
-                      [(form.id, k, rid) for rid, _, _, d in prepared for k in d.keys])
-        c.executemany("INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
-                      [(rid, f, dst) for rid, _, _, d in prepared for f, dst in d.refs])
-        c.executemany("INSERT INTO people (rid, form, name, pinyin, birth, house) VALUES (?, ?, ?, ?, ?, ?)",
-                      [(rids[rid], form.id, *d.person) for rid, _, _, d in prepared if d.person])
-        c.executemany("INSERT INTO search (rowid, terms) VALUES (?, ?)",
-                      [(rids[rid], d.terms) for rid, _, _, d in prepared if d.terms])
+        c.executemany(
+            "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
+            [(form.id, k, rid) for rid, _, _, d in prepared for k in d.keys],
+        )
+        c.executemany(
+            "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
+            [(rid, f, dst) for rid, _, _, d in prepared for f, dst in d.refs],
+        )
+        c.executemany(
+            "INSERT INTO people (rid, form, name, pinyin, birth, house) VALUES (?, ?, ?, ?, ?, ?)",
+            [(rids[rid], form.id, *d.person) for rid, _, _, d in prepared if d.person],
+        )
+        c.executemany(
+            "INSERT INTO search (rowid, terms) VALUES (?, ?)",
+            [(rids[rid], d.terms) for rid, _, _, d in prepared if d.terms],
+        )
 
-    def decide_duplicate(self, record_id: str, other_id: str, decision: str, author: str = "") -> None:
+    def decide_duplicate(
+        self, record_id: str, other_id: str, decision: str, author: str = ""
+    ) -> None:
         """Record a person's answer to "possibly the same" (audit trail for the guard)."""
         with self.transaction():
             self.conn.execute(
@@ -388,10 +497,12 @@ class Store:
 
     def decisions(self, record_id: str) -> list[tuple[str, str, str, str]]:
         """(other_id, decision, author, at) for a record, oldest first."""
-        return list(self.conn.execute(
-            "SELECT other_id, decision, author, at FROM dedup_decisions WHERE record_id = ? ORDER BY seq",
-            (record_id,),
-        ))
+        return list(
+            self.conn.execute(
+                "SELECT other_id, decision, author, at FROM dedup_decisions WHERE record_id = ? ORDER BY seq",
+                (record_id,),
+            )
+        )
 
     # -- grids (base data: community -> grid, with boundary polygons) ---------------------
 
@@ -401,8 +512,15 @@ class Store:
             self.conn.execute(
                 "INSERT OR REPLACE INTO grids (code, name, community_code, community_name, level, polygon, "
                 "worker) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (grid.code, grid.name, grid.community_code, grid.community_name, grid.level,
-                 json.dumps(grid.polygon) if grid.polygon else None, grid.worker),
+                (
+                    grid.code,
+                    grid.name,
+                    grid.community_code,
+                    grid.community_name,
+                    grid.level,
+                    json.dumps(grid.polygon) if grid.polygon else None,
+                    grid.worker,
+                ),
             )
 
     def grids(self) -> list[Grid]:
@@ -411,12 +529,16 @@ class Store:
             "SELECT code, name, community_code, community_name, level, polygon, worker FROM grids "
             "ORDER BY community_code, code"
         )
-        return [Grid(c, n, cc, cn, lv, [tuple(p) for p in json.loads(pg)] if pg else [], w)
-                for c, n, cc, cn, lv, pg, w in rows]
+        return [
+            Grid(c, n, cc, cn, lv, [tuple(p) for p in json.loads(pg)] if pg else [], w)
+            for c, n, cc, cn, lv, pg, w in rows
+        ]
 
     # -- autosave (the open form's unsaved state) ------------------------------------------
 
-    def autosave_put(self, slot: str, form_id: str, record_id: str | None, data: Mapping[str, Any]) -> None:
+    def autosave_put(
+        self, slot: str, form_id: str, record_id: str | None, data: Mapping[str, Any]
+    ) -> None:
         """Keep what is typed in an open form, without history or outbox (it is not a save)."""
         with self.transaction():
             self.conn.execute(
@@ -428,7 +550,9 @@ class Store:
 
     def autosaves(self) -> list[tuple[str, str, str | None, dict[str, Any], str]]:
         """(slot, form, record_id, data, saved_at) of every unsaved open form."""
-        rows = self.conn.execute("SELECT slot, form, record_id, data, saved_at FROM autosave ORDER BY saved_at")
+        rows = self.conn.execute(
+            "SELECT slot, form, record_id, data, saved_at FROM autosave ORDER BY saved_at"
+        )
         return [(s, f, r, json.loads(d), t) for s, f, r, d, t in rows]
 
     def autosave_clear(self, slot: str) -> None:
@@ -446,7 +570,9 @@ class Store:
 
     def get(self, record_id: str) -> Record | None:
         """A record by id, tombstoned ones included."""
-        row = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
         return _to_record(row) if row else None
 
     def iter_records(self, form: str, batch: int = 1000) -> Iterator[Record]:
@@ -471,7 +597,8 @@ class Store:
             return []
         marks = ",".join("?" * len(keys))
         rows = self.conn.execute(
-            f"SELECT DISTINCT record_id FROM record_keys WHERE form = ? AND key IN ({marks})", (form_id, *keys)
+            f"SELECT DISTINCT record_id FROM record_keys WHERE form = ? AND key IN ({marks})",
+            (form_id, *keys),
         )
         return [r[0] for r in rows]
 
@@ -498,7 +625,9 @@ class Store:
     def count(self, form: str | None = None, **filters: Any) -> int:
         """How many live records match the same filters as ``summaries``."""
         where, args = _filters(form, **filters)
-        return int(self.conn.execute(f"SELECT count(*) FROM records WHERE {where}", args).fetchone()[0])
+        return int(
+            self.conn.execute(f"SELECT count(*) FROM records WHERE {where}", args).fetchone()[0]
+        )
 
     def search(self, text: str, form: str | None = None, limit: int = 50) -> list[Summary]:
         """Search-as-you-type over names, pinyin, initials, ID/phone tails and address pieces."""
@@ -541,7 +670,17 @@ class Store:
             "FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
             (limit,),
         )
-        keys = ("seq", "op_id", "record_id", "form", "kind", "base_version", "fields", "edited_at", "author")
+        keys = (
+            "seq",
+            "op_id",
+            "record_id",
+            "form",
+            "kind",
+            "base_version",
+            "fields",
+            "edited_at",
+            "author",
+        )
         ops = [dict(zip(keys, row, strict=True)) for row in rows]
         for op in ops:
             op["fields"] = json.loads(op["fields"])
@@ -549,29 +688,41 @@ class Store:
 
     def stats(self) -> list[tuple[str, str, str | None, int]]:
         """(form, status, grid, count) over live records."""
-        return list(self.conn.execute(
-            "SELECT form, status, grid, count(*) FROM records WHERE deleted = 0 "
-            "GROUP BY form, status, grid ORDER BY form, status, grid"
-        ))
+        return list(
+            self.conn.execute(
+                "SELECT form, status, grid, count(*) FROM records WHERE deleted = 0 "
+                "GROUP BY form, status, grid ORDER BY form, status, grid"
+            )
+        )
 
-    def people_by_birth(self, form: str, birth: str) -> list[tuple[str, str, str, str | None, str | None]]:
+    def people_by_birth(
+        self, form: str, birth: str
+    ) -> list[tuple[str, str, str, str | None, str | None]]:
         """(id, name, pinyin, birth, house) of live people born on a date (duplicate guard)."""
         return self._people("p.birth = ?", form, birth)
 
-    def people_in_house(self, form: str, house: str) -> list[tuple[str, str, str, str | None, str | None]]:
+    def people_in_house(
+        self, form: str, house: str
+    ) -> list[tuple[str, str, str, str | None, str | None]]:
         """(id, name, pinyin, birth, house) of live people linked to a house (duplicate guard)."""
         return self._people("p.house = ?", form, house)
 
-    def people_by_pinyin(self, form: str, pinyin: str) -> list[tuple[str, str, str, str | None, str | None]]:
+    def people_by_pinyin(
+        self, form: str, pinyin: str
+    ) -> list[tuple[str, str, str, str | None, str | None]]:
         """(id, name, pinyin, birth, house) of live people whose full pinyin is ``pinyin``."""
         return self._people("p.pinyin = ?", form, pinyin)
 
-    def _people(self, cond: str, form: str, value: str) -> list[tuple[str, str, str, str | None, str | None]]:
-        return list(self.conn.execute(
-            "SELECT r.id, p.name, p.pinyin, p.birth, p.house FROM people p JOIN records r ON r.rid = p.rid "
-            f"WHERE p.form = ? AND {cond} AND r.deleted = 0 LIMIT 500",
-            (form, value),
-        ))
+    def _people(
+        self, cond: str, form: str, value: str
+    ) -> list[tuple[str, str, str, str | None, str | None]]:
+        return list(
+            self.conn.execute(
+                "SELECT r.id, p.name, p.pinyin, p.birth, p.house FROM people p JOIN records r ON r.rid = p.rid "
+                f"WHERE p.form = ? AND {cond} AND r.deleted = 0 LIMIT 500",
+                (form, value),
+            )
+        )
 
 
 def _filters(
@@ -592,22 +743,55 @@ def _filters(
     if conflict is not None:
         clauses.append("conflict IS NOT NULL" if conflict else "conflict IS NULL")
     if dup is not None:
-        clauses.append("dup_state = 'suspected'" if dup else "(dup_state IS NULL OR dup_state != 'suspected')")
+        clauses.append(
+            "dup_state = 'suspected'" if dup else "(dup_state IS NULL OR dup_state != 'suspected')"
+        )
     return " AND ".join(clauses), args
 
 
 def _to_record(row: Sequence[Any]) -> Record:
-    (rid, form, version, grid, title, data, status, deleted, server_version, dirty, base, conflict,
-     dup_state, created_at, created_by, updated_at, updated_by) = row
+    (
+        rid,
+        form,
+        version,
+        grid,
+        title,
+        data,
+        status,
+        deleted,
+        server_version,
+        dirty,
+        base,
+        conflict,
+        dup_state,
+        created_at,
+        created_by,
+        updated_at,
+        updated_by,
+    ) = row
     return Record(
-        id=rid, form=form, form_version=version, grid=grid, title=title, data=json.loads(data),
-        status=status, deleted=bool(deleted), server_version=server_version, dirty=bool(dirty),
-        base=json.loads(base) if base else None, conflict=json.loads(conflict) if conflict else None,
-        dup_state=dup_state, created_at=created_at, created_by=created_by, updated_at=updated_at,
+        id=rid,
+        form=form,
+        form_version=version,
+        grid=grid,
+        title=title,
+        data=json.loads(data),
+        status=status,
+        deleted=bool(deleted),
+        server_version=server_version,
+        dirty=bool(dirty),
+        base=json.loads(base) if base else None,
+        conflict=json.loads(conflict) if conflict else None,
+        dup_state=dup_state,
+        created_at=created_at,
+        created_by=created_by,
+        updated_at=updated_at,
         updated_by=updated_by,
     )
 
 
 def _to_summary(row: Sequence[Any]) -> Summary:
     rid, form, title, grid, status, dirty, has_conflict, dup_state, updated_at = row
-    return Summary(rid, form, title, grid, status, bool(dirty), bool(has_conflict), dup_state, updated_at)
+    return Summary(
+        rid, form, title, grid, status, bool(dirty), bool(has_conflict), dup_state, updated_at
+    )

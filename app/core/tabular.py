@@ -8,6 +8,7 @@ encoding is detected, never guessed silently. Rows are numbered as a spreadsheet
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -280,10 +281,15 @@ def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]
             cells.append(cell)
         return cells
 
-    sheet.append(text_cells(headers))
     count = 0
-    for row in rows:
-        sheet.append(text_cells(row))
-        count += 1
+    try:
+        sheet.append(text_cells(headers))
+        for row in rows:
+            sheet.append(text_cells(row))
+            count += 1
+    except BaseException:
+        with contextlib.suppress(Exception):  # finish openpyxl's temporary sheet file cleanly
+            sheet.close()
+        raise
     book.save(path)
     return count

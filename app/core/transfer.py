@@ -158,11 +158,9 @@ def _header_errors(
                 else f'columns {names} all mean the field "{label}" ({field_id}); keep one.'
             )
             errors.append(RowError(row, field_id, "column.duplicate", msg, headers[-1]))
-    mapped = set(mapping.values())
-    derived = _derived_fields(form, mapped)
+    columns = _columns(mapping)
     for fld in form.fields.values():
-        needed = fld.required and fld.show_when is None and fld.default is None
-        if needed and fld.id not in mapped and fld.id not in derived:
+        if _column_missing(form, fld.id, columns):
             label = fld.label.get(lang)
             msg = (
                 f"缺少必填列“{label}”（{fld.id}）。请在表头加上这一列。"
@@ -190,8 +188,16 @@ def prepare_row(
 def _row_errors(
     form: Form, number: int, issues: list[rules.Issue], lang: str, columns: Mapping[str, str]
 ) -> list[RowError]:
-    """Errors of one row; ``columns`` (field id -> header in the file) names the cell."""
-    errors = [i for i in issues if i.severity == "error"]
+    """Errors of one row; ``columns`` (field id -> header in the file) names the cell.
+
+    A required field without a column was reported once at the header, not again per row.
+    """
+    errors = [
+        i
+        for i in issues
+        if i.severity == "error"
+        and not (i.code == "required" and _column_missing(form, i.field, columns))
+    ]
     # A birth date or gender the file has no column for is missing only because the ID number
     # it comes from is wrong: the ID error alone says what to fix.
     bad_ids = [form.fields[i.field] for i in errors if i.field in form.fields]
@@ -213,6 +219,19 @@ def _row_errors(
         for i in errors
         if not (i.code == "required" and i.field in unfillable)
     ]
+
+
+def _column_missing(form: Form, field_id: str, columns: Mapping[str, str]) -> bool:
+    """A field every row needs has no column (and no ID-number column fills it in)."""
+    fld = form.fields.get(field_id)
+    return (
+        fld is not None
+        and field_id not in columns
+        and fld.required
+        and fld.show_when is None
+        and fld.default is None
+        and field_id not in _derived_fields(form, set(columns))
+    )
 
 
 def _column_name(form: Form, field_id: str, lang: str, columns: Mapping[str, str]) -> str:

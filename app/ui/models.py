@@ -19,31 +19,26 @@ from app.core import browse
 from app.core.browse import Filters, Scope
 from app.core.records import Summary
 from app.core.store import Store
+from app.ui.i18n import register, tr
 
 Index = QModelIndex | QPersistentModelIndex
 
-# column id -> (zh, en)
-COLUMNS: tuple[tuple[str, tuple[str, str]], ...] = (
-    ("title", ("名称", "Name")),
-    ("grid", ("网格", "Grid")),
-    ("status", ("状态", "Status")),
-    ("sync", ("同步", "Sync")),
-    ("flags", ("标记", "Flags")),
-    ("updated_at", ("更新时间", "Updated")),
-)
-_STATUS = {"draft": ("草稿", "Draft"), "complete": ("已完成", "Complete")}
-_PENDING = ("待同步", "Pending")
-_CONFLICT = ("冲突", "Conflict")
-_DUPLICATE = ("疑似重复", "Possible duplicate")
+register({
+    "list.col.title": ("名称", "Name"),
+    "list.col.grid": ("网格", "Grid"),
+    "list.col.status": ("状态", "Status"),
+    "list.col.sync": ("同步", "Sync"),
+    "list.col.flags": ("标记", "Flags"),
+    "list.col.updated_at": ("更新时间", "Updated"),
+    "list.pending": ("待同步", "Pending"),
+    "list.conflict": ("冲突", "Conflict"),
+    "list.duplicate": ("疑似重复", "Possible duplicate"),
+})
+COLUMNS = ("title", "grid", "status", "sync", "flags", "updated_at")
 _CONFLICT_COLOR, _DUP_COLOR, _DRAFT_COLOR = QColor("#b3261e"), QColor("#9a5b00"), QColor("#5f6368")
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
-
-
-def pick(pair: tuple[str, str], lang: str) -> str:
-    """The English or Chinese half of a (zh, en) pair."""
-    return pair[1] if lang == "en" else pair[0]
 
 
 @dataclass(frozen=True)
@@ -191,7 +186,7 @@ class RecordListModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return pick(COLUMNS[section][1], self.lang)
+            return tr(f"list.col.{COLUMNS[section]}", self.lang)
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -199,7 +194,7 @@ class RecordListModel(QAbstractTableModel):
             return None
         s = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(s, COLUMNS[index.column()][0])
+            return self._text(s, COLUMNS[index.column()])
         if role == ID_ROLE:
             return s.id
         if role == SUMMARY_ROLE:
@@ -221,14 +216,14 @@ class RecordListModel(QAbstractTableModel):
         if column == "grid":
             return self._grid_names.get(s.grid or "", s.grid or "")
         if column == "status":
-            return pick(_STATUS.get(s.status, (s.status, s.status)), self.lang)
+            return tr(f"status_{s.status}", self.lang)
         if column == "sync":
-            return pick(_PENDING, self.lang) if s.dirty else ""
+            return tr("list.pending", self.lang) if s.dirty else ""
         if column == "flags":
-            flags = [_CONFLICT] if s.has_conflict else []
+            flags = ["list.conflict"] if s.has_conflict else []
             if s.dup_state == "suspected":
-                flags.append(_DUPLICATE)
-            return " · ".join(pick(f, self.lang) for f in flags)
+                flags.append("list.duplicate")
+            return " · ".join(tr(f, self.lang) for f in flags)
         if column == "updated_at":
             return s.updated_at[:16].replace("T", " ")
         return ""

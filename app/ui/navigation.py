@@ -17,24 +17,25 @@ from PySide6.QtWidgets import QAbstractItemView, QTreeView, QWidget
 from app.core import browse
 from app.core.browse import Scope
 from app.core.store import Store
-from app.ui.models import pick
+from app.ui.i18n import register, tr
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 10
 KEY_ROLE = Qt.ItemDataRole.UserRole + 11
 GRID_ROLE = Qt.ItemDataRole.UserRole + 12
 LOADED_ROLE = Qt.ItemDataRole.UserRole + 13
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 14
 
 ALL, MINE, OTHER, COMMUNITY, GRID, BUILDING, HOUSE, PLACEHOLDER = (
     "all", "mine", "other", "community", "grid", "building", "house", "placeholder",
 )
-_T = {
-    ALL: ("全部", "All"),
-    MINE: ("我的网格", "My grids"),
-    OTHER: ("其他网格", "Other grids"),
-    "no_building": ("（未填楼栋）", "(no building)"),
-    "loading": ("…", "…"),
-    "houses": ("户", "houses"),
-}
+register({
+    "nav." + ALL: ("全部", "All"),
+    "nav." + MINE: ("我的网格", "My grids"),
+    "nav." + OTHER: ("其他网格", "Other grids"),
+    "nav.no_building": ("（未填楼栋）", "(no building)"),
+    "nav.loading": ("…", "…"),
+    "nav.houses": ("户", "houses"),
+})
 
 
 class NavigationTree(QTreeView):
@@ -65,9 +66,9 @@ class NavigationTree(QTreeView):
         """(Re)read communities and grids; expanded buildings are fetched again on expand."""
         self.tree_model.clear()
         root = self.tree_model.invisibleRootItem()
-        root.appendRow(self._item(pick(_T[ALL], self.lang), ALL, None))
+        root.appendRow(self._item(tr("nav." + ALL, self.lang), ALL, None))
         if self.assigned:
-            root.appendRow(self._item(pick(_T[MINE], self.lang), MINE, None))
+            root.appendRow(self._item(tr("nav." + MINE, self.lang), MINE, None))
         names = {}
         for community in browse.communities(self.store):
             item = self._item(community.name, COMMUNITY, community.code)
@@ -77,7 +78,7 @@ class NavigationTree(QTreeView):
                 item.appendRow(self._grid_item(code, name))
             root.appendRow(item)
         if self._undefined:
-            other = self._item(pick(_T[OTHER], self.lang), OTHER, None)
+            other = self._item(tr("nav." + OTHER, self.lang), OTHER, None)
             for code in self._undefined:
                 other.appendRow(self._grid_item(code, code))
             root.appendRow(other)
@@ -96,7 +97,7 @@ class NavigationTree(QTreeView):
             font = QFont(item.font())
             font.setBold(True)
             item.setFont(font)
-        item.appendRow(self._item(pick(_T["loading"], self.lang), PLACEHOLDER, None))
+        item.appendRow(self._item(tr("nav.loading", self.lang), PLACEHOLDER, None))
         return item
 
     def set_assigned(self, grids: Iterable[str]) -> None:
@@ -115,9 +116,9 @@ class NavigationTree(QTreeView):
         for item in self._walk(self.tree_model.invisibleRootItem()):
             kind = item.data(KIND_ROLE)
             if kind in (ALL, MINE, OTHER):
-                item.setText(pick(_T[kind], lang))
+                item.setText(tr("nav." + kind, lang))
             elif kind == BUILDING and not item.data(KEY_ROLE):
-                item.setText(self._building_text("", item.data(LOADED_ROLE + 1) or 0))
+                item.setText(self._building_text("", item.data(COUNT_ROLE) or 0))
 
     def _walk(self, parent: QStandardItem) -> Iterable[QStandardItem]:
         for row in range(parent.rowCount()):
@@ -146,14 +147,14 @@ class NavigationTree(QTreeView):
         item.setData(True, LOADED_ROLE)
 
     def _building_text(self, name: str, houses: int) -> str:
-        label = name or pick(_T["no_building"], self.lang)
+        label = name or tr("nav.no_building", self.lang)
         return f"{label}  ({houses})"
 
     def _building_item(self, grid: str, building: browse.Building) -> QStandardItem:
         item = self._item(self._building_text(building.name, building.houses), BUILDING, building.name)
         item.setData(grid, GRID_ROLE)
-        item.setData(building.houses, LOADED_ROLE + 1)
-        item.appendRow(self._item(pick(_T["loading"], self.lang), PLACEHOLDER, None))
+        item.setData(building.houses, COUNT_ROLE)
+        item.appendRow(self._item(tr("nav.loading", self.lang), PLACEHOLDER, None))
         return item
 
     def _house_item(self, grid: str, house: browse.HouseNode) -> QStandardItem:

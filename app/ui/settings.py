@@ -27,21 +27,21 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.store import Store
-from app.ui.models import pick
+from app.ui.i18n import register, tr
 
 META_NAME, META_ID, META_GRIDS = "worker_name", "worker_id", "assigned_grids"
 KEY_TOUCH, KEY_LANG = "ui/touch_mode", "ui/lang"
 LANGUAGES = (("zh", "中文"), ("en", "English"))
 
-_T = {
-    "title": ("设置", "Settings"),
-    "name": ("姓名", "Name"),
-    "id": ("工号", "Worker ID"),
-    "grids": ("负责网格", "Assigned grids"),
-    "touch": ("触屏模式（大按钮、大字体）", "Touch mode (large targets and fonts)"),
-    "lang": ("界面语言", "Language"),
-    "name_hint": ("保存记录时记为修改人", "Recorded as the author of your saves"),
-}
+register({
+    "settings.title": ("设置", "Settings"),
+    "settings.name": ("姓名", "Name"),
+    "settings.id": ("工号", "Worker ID"),
+    "settings.grids": ("负责网格", "Assigned grids"),
+    "settings.touch": ("触屏模式（大按钮、大字体）", "Touch mode (large targets and fonts)"),
+    "settings.lang": ("界面语言", "Language"),
+    "settings.name_hint": ("保存记录时记为修改人", "Recorded as the author of your saves"),
+})
 
 
 @dataclass
@@ -109,10 +109,10 @@ class SettingsDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
-        self.setWindowTitle(pick(_T["title"], lang))
+        self.setWindowTitle(tr("settings.title", lang))
         form = QFormLayout(self)
         self.name_edit = QLineEdit(settings.worker_name, self)
-        self.name_edit.setPlaceholderText(pick(_T["name_hint"], lang))
+        self.name_edit.setPlaceholderText(tr("settings.name_hint", lang))
         self.id_edit = QLineEdit(settings.worker_id, self)
         self.grid_list = QListWidget(self)
         assigned = set(settings.assigned_grids)
@@ -121,17 +121,17 @@ class SettingsDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, grid.code)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if grid.code in assigned else Qt.CheckState.Unchecked)
-        self.touch_box = QCheckBox(pick(_T["touch"], lang), self)
+        self.touch_box = QCheckBox(tr("settings.touch", lang), self)
         self.touch_box.setChecked(settings.touch_mode)
         self.lang_box = QComboBox(self)
         for code, label in LANGUAGES:
             self.lang_box.addItem(label, code)
         self.lang_box.setCurrentIndex(max(0, self.lang_box.findData(settings.lang)))
-        form.addRow(pick(_T["name"], lang), self.name_edit)
-        form.addRow(pick(_T["id"], lang), self.id_edit)
-        form.addRow(pick(_T["grids"], lang), self.grid_list)
+        form.addRow(tr("settings.name", lang), self.name_edit)
+        form.addRow(tr("settings.id", lang), self.id_edit)
+        form.addRow(tr("settings.grids", lang), self.grid_list)
         form.addRow("", self.touch_box)
-        form.addRow(pick(_T["lang"], lang), self.lang_box)
+        form.addRow(tr("settings.lang", lang), self.lang_box)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )

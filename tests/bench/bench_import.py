@@ -32,8 +32,11 @@ def raw_executemany(csv_path: Path, db: Path) -> None:
         next(reader)
         marks = ", ".join("?" * len(HEADERS))
         with conn:
-            conn.executemany(f"INSERT INTO plain ({', '.join(f'c{i}' for i in range(len(HEADERS)))}) "
-                             f"VALUES ({marks})", reader)
+            conn.executemany(
+                f"INSERT INTO plain ({', '.join(f'c{i}' for i in range(len(HEADERS)))}) "
+                f"VALUES ({marks})",
+                reader,
+            )
     conn.close()
 
 
@@ -58,7 +61,9 @@ def main() -> None:
     raw_rate, import_rate = args.rows / raw_s, args.rows / import_s
     print(f"rows                      {args.rows}")
     print(f"raw executemany           {raw_rate:12,.0f} rows/s ({raw_s:.2f} s)")
-    print(f"import (validate+dedup+index+history+outbox) {import_rate:12,.0f} rows/s ({import_s:.2f} s)")
+    print(
+        f"import (validate+dedup+index+history+outbox) {import_rate:12,.0f} rows/s ({import_s:.2f} s)"
+    )
     print(f"ratio import/raw          {import_rate / raw_rate:.3f}   (aim >= 0.3)")
 
 

@@ -14,8 +14,22 @@ from app.core import idnumber
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉梅建国红文辉鹏飞宇浩然子涵欣怡"
-HEADERS = ["证件类型", "公民身份号码", "姓名", "性别", "出生日期", "民族", "人口类型", "户籍地", "户籍详址",
-           "现住地", "现住详址", "人户一致标识", "所属网格", "联系方式"]
+HEADERS = [
+    "证件类型",
+    "公民身份号码",
+    "姓名",
+    "性别",
+    "出生日期",
+    "民族",
+    "人口类型",
+    "户籍地",
+    "户籍详址",
+    "现住地",
+    "现住详址",
+    "人户一致标识",
+    "所属网格",
+    "联系方式",
+]
 
 
 def resident_rows(count: int, seed: int = 1) -> list[list[str]]:
@@ -34,9 +48,24 @@ def resident_rows(count: int, seed: int = 1) -> list[list[str]]:
         number = first17 + idnumber.check_char(first17)
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
         phone = f"1{rng.choice('3589')}{rng.choice('0125678')}{rng.randrange(10**8):08d}"
-        rows.append(["111", number, name, "1" if seq % 2 else "2", birth.isoformat(), "01", "1", "330106",
-                     f"文三路{i % 500}号", "330106", f"幸福路{i % 300}号{i % 20}栋{i % 6 + 1}01室", "01",
-                     f"330106001{(i % 9) + 1:03d}-01", phone])
+        rows.append(
+            [
+                "111",
+                number,
+                name,
+                "1" if seq % 2 else "2",
+                birth.isoformat(),
+                "01",
+                "1",
+                "330106",
+                f"文三路{i % 500}号",
+                "330106",
+                f"幸福路{i % 300}号{i % 20}栋{i % 6 + 1}01室",
+                "01",
+                f"330106001{(i % 9) + 1:03d}-01",
+                phone,
+            ]
+        )
     return rows
 
 

@@ -35,8 +35,11 @@ def test_same_name_and_birth_ranks_above_similar(store: Store) -> None:
 def test_similar_name_in_same_house(store: Store) -> None:
     house = store.save("house", {"house_code": "H1"})
     rec = store.save("resident", resident(name="欧阳小华", house_ref=house.id))
-    hits = dedup.check(store, "resident", {"name": "欧阳晓华", "house_ref": house.id,
-                                           "birth_date": dt.date(1990, 1, 1).isoformat()})
+    hits = dedup.check(
+        store,
+        "resident",
+        {"name": "欧阳晓华", "house_ref": house.id, "birth_date": dt.date(1990, 1, 1).isoformat()},
+    )
     assert [(h.record_id, h.reason) for h in hits] == [(rec.id, "similar_name_house")]
     assert hits[0].reason_text("zh") and hits[0].reason_text("en")
 

@@ -16,7 +16,9 @@ TODAY = dt.date(2026, 11, 23)
 
 
 def codes(formset: FormSet, form: str, data: dict) -> set[tuple[str, str]]:
-    return {(i.field, i.code) for i in rules.validate(formset.form(form), data, formset, today=TODAY)}
+    return {
+        (i.field, i.code) for i in rules.validate(formset.form(form), data, formset, today=TODAY)
+    }
 
 
 def test_complete_resident_is_clean(formset: FormSet) -> None:
@@ -49,7 +51,10 @@ def test_30_february_is_a_birth_date_error(formset: FormSet) -> None:
 
 def test_birth_date_and_gender_must_agree_with_id(formset: FormSet) -> None:
     found = codes(formset, "resident", resident(birth_date="1985-06-16", gender="2"))
-    assert ("birth_date", "id.birth_mismatch") in found and ("gender", "id.gender_mismatch") in found
+    assert ("birth_date", "id.birth_mismatch") in found and (
+        "gender",
+        "id.gender_mismatch",
+    ) in found
 
 
 def test_derive_fills_birth_and_gender_only_when_empty(formset: FormSet) -> None:
@@ -81,7 +86,9 @@ def test_coercion_keeps_wrong_input(formset: FormSet) -> None:
     assert rules.coerce(form.field("ethnicity"), 1, formset) == "01"  # Excel ate the zero
     assert rules.coerce(form.field("ethnicity"), "01 汉族", formset) == "01"
     assert ("ethnicity", "code.unknown") in codes(formset, "resident", resident(ethnicity="77"))
-    assert ("birth_date", "date.invalid") in codes(formset, "resident", resident(birth_date="not a date"))
+    assert ("birth_date", "date.invalid") in codes(
+        formset, "resident", resident(birth_date="not a date")
+    )
 
 
 def test_conditional_blocks(formset: FormSet) -> None:
@@ -90,7 +97,9 @@ def test_conditional_blocks(formset: FormSet) -> None:
     found = codes(formset, "resident", migrant)
     assert not any(f == "hukou_consistency" for f, _ in found)  # hidden block not required
     assert any(code == "required" for _, code in found)  # the 流动 block asks its own questions
-    assert ("hukou_consistency", "required") in codes(formset, "resident", {**migrant, "population_type": "1"})
+    assert ("hukou_consistency", "required") in codes(
+        formset, "resident", {**migrant, "population_type": "1"}
+    )
 
 
 def test_required_message_names_the_field(formset: FormSet) -> None:
@@ -111,7 +120,9 @@ def test_credit_codes_with_every_prefix(formset: FormSet) -> None:
 
 def test_phone_and_coordinates(formset: FormSet) -> None:
     assert any(f == "phone" for f, _ in codes(formset, "resident", resident(phone="12345")))
-    assert not any(f == "phone" for f, _ in codes(formset, "resident", resident(phone="0571-87654321")))
+    assert not any(
+        f == "phone" for f, _ in codes(formset, "resident", resident(phone="0571-87654321"))
+    )
 
 
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2026, 11, 1)), st.integers(0, 999))
@@ -120,7 +131,9 @@ def test_any_valid_id_validates_and_derives(birth: dt.date, seq: int) -> None:
 
     fs = load_formset()
     form = fs.form("resident")
-    data = rules.derive_from_id(form, {"id_type": "111", "id_number": id_number(birth, seq)}, today=TODAY)
+    data = rules.derive_from_id(
+        form, {"id_type": "111", "id_number": id_number(birth, seq)}, today=TODAY
+    )
     assert data["birth_date"] == birth.isoformat() and data["gender"] == ("1" if seq % 2 else "2")
     issues = rules.validate(form, {**resident(), **data}, fs, today=TODAY)
     assert not [i for i in issues if i.field in ("id_number", "birth_date", "gender")]

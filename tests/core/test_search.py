@@ -16,8 +16,10 @@ def _titles(store: Store, text: str) -> list[str]:
 
 def test_search_by_name_pinyin_initials_tails_and_address(store: Store) -> None:
     store.save("resident", resident(seq=1, name="张三", phone="13800138000"))
-    store.save("resident", resident(seq=3, name="李四", phone="13912345678",
-                                    residence_address="桂花路8号5栋101室"))
+    store.save(
+        "resident",
+        resident(seq=3, name="李四", phone="13912345678", residence_address="桂花路8号5栋101室"),
+    )
     assert _titles(store, "zs") == ["张三"]
     assert _titles(store, "zhangs") == ["张三"]
     assert _titles(store, "张") == ["张三"]

@@ -15,7 +15,9 @@ def test_save_writes_record_history_and_outbox_together(store: Store) -> None:
     rec = store.save("resident", resident(), author="w1")
     assert store.get(rec.id).data["name"] == "张三"
     [entry] = store.history(rec.id)
-    assert entry.kind == "create" and entry.author == "w1" and entry.changes["name"] == [None, "张三"]
+    assert (
+        entry.kind == "create" and entry.author == "w1" and entry.changes["name"] == [None, "张三"]
+    )
     [op] = store.pending_ops()
     assert op["kind"] == "create" and op["record_id"] == rec.id
     assert op["op_id"] == f"{store.device_id}:1" and op["fields"][STATUS_FIELD] == "draft"
@@ -23,9 +25,14 @@ def test_save_writes_record_history_and_outbox_together(store: Store) -> None:
 
 def test_update_logs_only_changed_fields(store: Store) -> None:
     rec = store.save("resident", resident())
-    store.save("resident", resident(phone="13900139000"), record_id=rec.id, status="complete", author="w2")
+    store.save(
+        "resident", resident(phone="13900139000"), record_id=rec.id, status="complete", author="w2"
+    )
     last = store.history(rec.id)[-1]
-    assert last.changes == {"phone": ["13800138000", "13900139000"], STATUS_FIELD: ["draft", "complete"]}
+    assert last.changes == {
+        "phone": ["13800138000", "13900139000"],
+        STATUS_FIELD: ["draft", "complete"],
+    }
     assert store.pending_ops()[-1]["fields"] == {"phone": "13900139000", STATUS_FIELD: "complete"}
 
 
@@ -86,9 +93,13 @@ def test_failed_transaction_leaves_nothing(store: Store) -> None:
 
 
 def test_insert_many_matches_save(store: Store) -> None:
-    ids = store.insert_many("resident", [(None, resident(seq=s, name=f"李{s}"), "complete") for s in (1, 3, 5)])
+    ids = store.insert_many(
+        "resident", [(None, resident(seq=s, name=f"李{s}"), "complete") for s in (1, 3, 5)]
+    )
     assert store.count("resident", status="complete") == 3
-    assert [op["op_id"] for op in store.pending_ops()] == [f"{store.device_id}:{i}" for i in (1, 2, 3)]
+    assert [op["op_id"] for op in store.pending_ops()] == [
+        f"{store.device_id}:{i}" for i in (1, 2, 3)
+    ]
     assert store.find_by_key("resident", resident(seq=3)) == [ids[1]]
     assert [s.id for s in store.search("li")] == ids
     rec = store.save("resident", resident(seq=9))
@@ -100,8 +111,9 @@ def test_filters_and_stats(store: Store) -> None:
     store.save("resident", resident(seq=3, grid="G2"))
     assert [s.id for s in store.summaries("resident", status="complete")] == [a.id]
     assert store.count("resident", grid="G2") == 1 and store.count("resident", dirty=True) == 2
-    assert sorted(store.stats()) == sorted([
-        ("resident", "complete", "330106001001-01", 1), ("resident", "draft", "G2", 1)])
+    assert sorted(store.stats()) == sorted(
+        [("resident", "complete", "330106001001-01", 1), ("resident", "draft", "G2", 1)]
+    )
 
 
 def test_autosave_round_trip(store: Store) -> None:

@@ -1,0 +1,424 @@
+"""The household view (户): a house, the people living in it and the units in it.
+
+Moving out keeps the person's house link and sets the move-out date: the residence ends,
+the record and its history stay, and the view lists current residents unless "show moved
+out" is ticked. A household has one head (与户主关系 = 02 户主): making someone head asks
+what the previous head's relation becomes, and both saves happen in one transaction.
+Questions to the person go through ``ask_*`` methods so tests can answer them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import browse
+from app.core.browse import HEAD_CODE, RELATION_TABLE, Household, Member
+from app.core.store import Store
+from app.ui.i18n import register, tr
+
+register({
+    "hh.residents": ("居住人员", "Residents"),
+    "hh.units": ("单位", "Units"),
+    "hh.show_moved": ("显示已迁出", "Show moved out"),
+    "hh.add": ("添加居民", "Add resident"),
+    "hh.add_unit": ("添加单位", "Add unit"),
+    "hh.open": ("打开", "Open"),
+    "hh.open_house": ("打开房屋信息", "Open house record"),
+    "hh.head": ("设为户主", "Make head"),
+    "hh.relation": ("与户主关系…", "Relation…"),
+    "hh.move_out": ("迁出…", "Move out…"),
+    "hh.move_back": ("迁回", "Move back"),
+    "hh.cols": ("姓名|与户主关系|性别|出生日期|状态|迁出日期",
+                "Name|Relation|Gender|Born|Status|Moved out"),
+    "hh.unit_cols": ("单位名称|状态", "Unit|Status"),
+    "hh.old_head": ("原户主 {name} 的与户主关系改为：", "{name} was the head; their relation becomes:"),
+    "hh.ask_relation": ("{name} 与户主关系：", "Relation of {name} to the head:"),
+    "hh.move_title": ("迁出", "Move out"),
+    "hh.move_label": ("{name} 的迁出日期（记录保留为历史）：",
+                   "Date {name} moved out (the record stays as history):"),
+    "hh.no_head": ("未设户主", "no head set"),
+    "hh.heads": ("户主：{names}", "Head: {names}"),
+    "hh.count": ("现居 {n} 人", "{n} living here"),
+    "hh.moved": ("已迁出", "Moved out"),
+    "hh.draft": ("草稿", "Draft"),
+    "hh.complete": ("已完成", "Complete"),
+})
+OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
+
+
+def _t(key: str, lang: str, **params: Any) -> str:
+    return tr(f"hh.{key}", lang, **params)
+
+
+class MoveOutDialog(QDialog):
+    """Ask for the move-out date: today by default, editable, never in the future."""
+
+    def __init__(self, name: str, lang: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(_t("move_title", lang))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(_t("move_label", lang, name=name), self))
+        self.date_edit = QDateEdit(QDate.currentDate(), self)
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        self.date_edit.setMaximumDate(QDate.currentDate())
+        layout.addWidget(self.date_edit)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def date(self) -> dt.date:
+        return self.date_edit.date().toPython()
+
+
+class HouseholdView(QWidget):
+    """One house's household; writes go through ``Store.save`` with the worker as author."""
+
+    openRecordRequested = Signal(str)
+    newRecordRequested = Signal(str, dict)  # form id, prefill
+    changed = Signal(str)  # a record this view saved
+
+    def __init__(self, store: Store, house_id: str, *, lang: str = "zh", author: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("householdView")
+        self.store, self.lang, self.author = store, lang, author
+        self.fields = browse.household_fields(store.formset)
+        self.house_id = house_id
+        self.household: Household | None = None
+        self._build()
+        self.retranslate(lang)
+        self.set_house(house_id)
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.title_label = QLabel(self)
+        self.title_label.setObjectName("householdTitle")
+        self.title_label.setWordWrap(True)
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info_label = QLabel(self)
+        self.open_house_button = QPushButton(self)
+        self.open_house_button.clicked.connect(lambda: self.openRecordRequested.emit(self.house_id))
+        top = QHBoxLayout()
+        top.addWidget(self.title_label, 1)
+        top.addWidget(self.open_house_button)
+        layout.addLayout(top)
+        layout.addWidget(self.info_label)
+        self.residents_label = QLabel(self)
+        self.show_moved = QCheckBox(self)
+        self.show_moved.toggled.connect(lambda _on: self.refresh())
+        row = QHBoxLayout()
+        row.addWidget(self.residents_label)
+        row.addStretch(1)
+        row.addWidget(self.show_moved)
+        layout.addLayout(row)
+        self.members_table = self._table(6)
+        self.members_table.itemActivated.connect(lambda _item: self.open_selected())
+        self.members_table.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self.members_table, 3)
+        buttons = QHBoxLayout()
+        self.add_button = self._button(buttons, self.add_resident)
+        self.open_button = self._button(buttons, self.open_selected)
+        self.head_button = self._button(buttons, self._make_selected_head)
+        self.relation_button = self._button(buttons, self._ask_selected_relation)
+        self.move_out_button = self._button(buttons, self._move_selected_out)
+        self.move_back_button = self._button(buttons, self._move_selected_back)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.units_label = QLabel(self)
+        layout.addWidget(self.units_label)
+        self.units_table = self._table(2)
+        self.units_table.itemActivated.connect(self._open_unit)
+        layout.addWidget(self.units_table, 1)
+        unit_buttons = QHBoxLayout()
+        self.add_unit_button = self._button(unit_buttons, self.add_unit)
+        unit_buttons.addStretch(1)
+        layout.addLayout(unit_buttons)
+
+    def _table(self, columns: int) -> QTableWidget:
+        table = QTableWidget(0, columns, self)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
+
+    def _button(self, layout: QHBoxLayout, slot: Any) -> QPushButton:
+        button = QPushButton(self)
+        button.clicked.connect(lambda _checked=False: slot())
+        layout.addWidget(button)
+        return button
+
+    def retranslate(self, lang: str) -> None:
+        """Show every label in ``lang`` (zh or en)."""
+        self.lang = lang
+        self.open_house_button.setText(_t("open_house", lang))
+        self.residents_label.setText(_t("residents", lang))
+        self.show_moved.setText(_t("show_moved", lang))
+        self.units_label.setText(_t("units", lang))
+        for button, key in ((self.add_button, "add"), (self.open_button, "open"),
+                            (self.head_button, "head"), (self.relation_button, "relation"),
+                            (self.move_out_button, "move_out"), (self.move_back_button, "move_back"),
+                            (self.add_unit_button, "add_unit")):
+            button.setText(_t(key, lang))
+        self.members_table.setHorizontalHeaderLabels(_t("cols", lang).split("|"))
+        self.units_table.setHorizontalHeaderLabels(_t("unit_cols", lang).split("|"))
+        if self.household is not None:
+            self._fill()
+
+    # -- data ------------------------------------------------------------------------------
+
+    def set_house(self, house_id: str) -> None:
+        """Show another house (the view is reused as the tree selection moves)."""
+        self.house_id = house_id
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the household again (after a save here or in an editor)."""
+        self.household = browse.household(
+            self.store, self.house_id, include_moved_out=self.show_moved.isChecked()
+        )
+        self._fill()
+
+    def _fill(self) -> None:
+        hh = self.household
+        assert hh is not None
+        lang, formset = self.lang, self.store.formset
+        grid_name = browse.grid_names(self.store).get(hh.house.grid or "", hh.house.grid or "")
+        self.title_label.setText(f"<b>{hh.house.title}</b>")
+        current = [m for m in hh.members if not m.moved_out_on]
+        heads = ", ".join(m.title for m in hh.heads) or _t("no_head", lang)
+        self.info_label.setText(
+            f"{grid_name}  ·  {_t('heads', lang, names=heads)}  ·  {_t('count', lang, n=len(current))}"
+        )
+        relation = formset.table(RELATION_TABLE)
+        gender = formset.table("gender")
+        selected = self.selected_member()
+        self.members_table.setRowCount(len(hh.members))
+        for row, m in enumerate(hh.members):
+            cells = (
+                m.title,
+                relation.label(m.relation, lang) if m.relation in relation else (m.relation or ""),
+                gender.label(m.gender, lang) if m.gender in gender else "",
+                m.birth_date or "",
+                _t(m.status, lang) if m.status in ("draft", "complete") else m.status,
+                m.moved_out_on or "",
+            )
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, m.id)
+                if m.moved_out_on:
+                    item.setForeground(Qt.GlobalColor.gray)
+                if m.is_head and col == 0:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.members_table.setItem(row, col, item)
+        if selected is not None:
+            self.select_member(selected.id)
+        self.units_table.setRowCount(len(hh.units))
+        for row, unit in enumerate(hh.units):
+            for col, text in enumerate((unit.title, _t(unit.status, lang))):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, unit.id)
+                self.units_table.setItem(row, col, item)
+        self._update_buttons()
+
+    def member_ids(self) -> list[str]:
+        """Ids of the people listed (current residents, plus moved out when shown)."""
+        return [m.id for m in self.household.members] if self.household else []
+
+    def member(self, record_id: str) -> Member | None:
+        return next((m for m in self.household.members if m.id == record_id), None) if self.household else None
+
+    def selected_member(self) -> Member | None:
+        rows = self.members_table.selectionModel().selectedRows() if self.household else []
+        if not rows:
+            return None
+        return self.member(str(rows[0].data(Qt.ItemDataRole.UserRole)))
+
+    def select_member(self, record_id: str) -> None:
+        for row in range(self.members_table.rowCount()):
+            item = self.members_table.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == record_id:
+                self.members_table.selectRow(row)
+                return
+
+    def _update_buttons(self) -> None:
+        m = self.selected_member()
+        for button in (self.open_button, self.head_button, self.relation_button):
+            button.setEnabled(m is not None)
+        self.head_button.setEnabled(m is not None and not m.is_head and not m.moved_out_on
+                                    and self.fields.relation is not None)
+        self.move_out_button.setEnabled(m is not None and not m.moved_out_on and bool(self.fields.moved_out))
+        self.move_back_button.setEnabled(m is not None and bool(m.moved_out_on))
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def prefill(self) -> dict[str, Any]:
+        """Values a new resident of this house starts with: house link, grid, address."""
+        house = self.household.house if self.household else self.store.get(self.house_id)
+        assert house is not None
+        values: dict[str, Any] = {self.fields.house_ref: house.id}
+        if self.fields.grid and house.grid:
+            values[self.fields.grid] = house.grid
+        if self.fields.address and self.fields.house_address and house.data.get(self.fields.house_address):
+            values[self.fields.address] = house.data[self.fields.house_address]
+        return values
+
+    def add_resident(self) -> None:
+        """Ask the window for a new resident editor pre-filled with this house."""
+        self.newRecordRequested.emit(browse.RESIDENT_FORM, self.prefill())
+
+    def add_unit(self) -> None:
+        """Ask for a new unit editor pre-filled with this house, its grid and address."""
+        unit = self.store.formset.form(browse.UNIT_FORM)
+        house = self.household.house if self.household else None
+        ref = browse.house_ref_field(unit)
+        if house is None or ref is None:
+            return
+        values: dict[str, Any] = {ref: house.id}
+        if unit.roles.grid and house.grid:
+            values[unit.roles.grid] = house.grid
+        if unit.roles.address and self.fields.house_address and house.data.get(self.fields.house_address):
+            values[unit.roles.address[0]] = house.data[self.fields.house_address]
+        self.newRecordRequested.emit(browse.UNIT_FORM, values)
+
+    def open_selected(self) -> None:
+        m = self.selected_member()
+        if m is not None:
+            self.openRecordRequested.emit(m.id)
+
+    def _open_unit(self, item: QTableWidgetItem) -> None:
+        self.openRecordRequested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _save(self, record_id: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into a stored record, keeping its status (None clears a field)."""
+        record = self.store.get(record_id)
+        if record is None:
+            raise KeyError(record_id)
+        data = {**record.data, **changes}
+        self.store.save(record.form, data, record_id=record_id, status=record.status, author=self.author)
+
+    def set_head(self, record_id: str) -> bool:
+        """Make a resident the head; a current head's relation changes first (asked).
+
+        Returns False when the person cancelled the question about the previous head.
+        """
+        rel = self.fields.relation
+        if rel is None:
+            return False
+        old_heads = [m for m in (self.household.heads if self.household else []) if m.id != record_id]
+        new_relations: dict[str, str] = {}
+        for old in old_heads:
+            code = self.ask_old_head_relation(old)
+            if code is None:
+                return False
+            new_relations[old.id] = code
+        with self.store.transaction():
+            for old_id, code in new_relations.items():
+                self._save(old_id, {rel: code})
+            self._save(record_id, {rel: HEAD_CODE})
+        self.refresh()
+        for changed in (*new_relations, record_id):
+            self.changed.emit(changed)
+        return True
+
+    def set_relation(self, record_id: str, code: str) -> None:
+        """Set someone's 与户主关系; choosing 户主 goes through ``set_head``."""
+        if code == HEAD_CODE:
+            self.set_head(record_id)
+            return
+        if self.fields.relation is None:
+            return
+        self._save(record_id, {self.fields.relation: code})
+        self.refresh()
+        self.changed.emit(record_id)
+
+    def move_out(self, record_id: str, on: dt.date | None = None) -> None:
+        """End a residence: set the move-out date, keep the house link and the history."""
+        if not self.fields.moved_out:
+            return
+        self._save(record_id, {self.fields.moved_out: (on or dt.date.today()).isoformat()})
+        self.refresh()
+        self.changed.emit(record_id)
+
+    def move_back(self, record_id: str) -> None:
+        """Undo a move-out (a mistake or a return): clear the move-out date."""
+        if not self.fields.moved_out:
+            return
+        self._save(record_id, {self.fields.moved_out: None})
+        self.refresh()
+        self.changed.emit(record_id)
+
+    # -- questions (tests replace these) ---------------------------------------------------
+
+    def _relation_items(self, exclude_head: bool) -> list[tuple[str, str]]:
+        table = self.store.formset.table(RELATION_TABLE)
+        return [(c.code, f"{c.code} {c.label(self.lang)}") for c in table.codes.values()
+                if not (exclude_head and c.code in browse.HEAD_CODES)]
+
+    def _choose_relation(self, prompt: str, default: str | None, exclude_head: bool) -> str | None:
+        items = self._relation_items(exclude_head)
+        codes = [c for c, _ in items]
+        current = codes.index(default) if default in codes else 0
+        text, ok = QInputDialog.getItem(self, _t("relation", self.lang), prompt,
+                                        [label for _, label in items], current, False)
+        return items[[label for _, label in items].index(text)][0] if ok and text else None
+
+    def ask_old_head_relation(self, old: Member) -> str | None:
+        """What the previous head's relation becomes (None: cancel making a new head)."""
+        return self._choose_relation(_t("old_head", self.lang, name=old.title), OLD_HEAD_DEFAULT, True)
+
+    def ask_relation(self, member: Member) -> str | None:
+        return self._choose_relation(_t("ask_relation", self.lang, name=member.title), member.relation, False)
+
+    def ask_move_out_date(self, member: Member) -> dt.date | None:
+        dialog = MoveOutDialog(member.title, self.lang, self)
+        return dialog.date() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+    def _make_selected_head(self) -> None:
+        m = self.selected_member()
+        if m is not None:
+            self.set_head(m.id)
+
+    def _ask_selected_relation(self) -> None:
+        m = self.selected_member()
+        if m is not None and (code := self.ask_relation(m)) is not None:
+            self.set_relation(m.id, code)
+
+    def _move_selected_out(self) -> None:
+        m = self.selected_member()
+        if m is not None and (on := self.ask_move_out_date(m)) is not None:
+            self.move_out(m.id, on)
+
+    def _move_selected_back(self) -> None:
+        m = self.selected_member()
+        if m is not None:
+            self.move_back(m.id)

@@ -1,0 +1,313 @@
+"""Field-level three-way merge: (base, server, incoming) -> merged values + conflicts.
+
+Pure functions over plain dicts, used by the server to apply an op and by a device to rebase a
+dirty local record onto a pulled version. The decision per field is a table, like Mergin's
+(server change, local change) -> action table; PROTOCOL.md §6 prints the same table:
+
+====  ===========================  ==============================  ===================  ========
+row   server change (B -> S)       incoming change (B -> I)        value                conflict
+====  ===========================  ==============================  ===================  ========
+1     any                          none (not sent, or I = B)       S                    -
+2     none (S = B)                 changed                         I                    -
+3     changed                      changed to the same value       S                    -
+4     changed by the same device   changed, different              later edited_at      -
+5     changed                      equal after normalisation       later edited_at      soft
+6     changed                      changed, different              later (provisional)  hard
+====  ===========================  ==============================  ===================  ========
+
+Values are compared as canonical JSON after dropping empties (None, "", [], {} are one value),
+so a cleared field and a never-filled one are equal. The pseudo-field ``_status`` merges like a
+field, but its conflicts are always soft (a status is not something a person typed). The
+pseudo-field ``_deleted`` has its own record-level rules (update versus delete is a hard
+conflict whose provisional state is "not deleted", so a person sees the record and decides).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from app.core.records import is_empty
+from app.core.textnorm import normalize_key
+
+STATUS = "_status"
+DELETED = "_deleted"
+PSEUDO = frozenset({STATUS, DELETED})
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who last changed a field and when (the op's hybrid-logical-clock text and device)."""
+
+    at: str
+    device: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Both sides of a concurrent change of one field; ``provisional`` is the value kept now."""
+
+    field: str
+    kind: str  # "hard" (record flagged until resolved) or "soft" (reported only)
+    base: Any
+    server: Any
+    incoming: Any
+    provisional: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """The wire shape (PROTOCOL.md §6)."""
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "base": self.base,
+            "server": self.server,
+            "incoming": self.incoming,
+            "provisional": self.provisional,
+        }
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The merged full state, what differs from the server's state, and the conflicts."""
+
+    values: dict[str, Any]
+    changed: dict[str, Any]
+    conflicts: tuple[Conflict, ...] = ()
+    stamps: dict[str, Stamp] = field(default_factory=dict)
+
+    @property
+    def hard(self) -> tuple[Conflict, ...]:
+        """Conflicts that flag the record until a person resolves them."""
+        return tuple(c for c in self.conflicts if c.kind == "hard")
+
+
+class Action(Enum):
+    """The rows of the merge table."""
+
+    KEEP = 1  # incoming did not change the field
+    TAKE = 2  # only incoming changed it
+    SAME = 3  # both changed it to the same value
+    ORDERED = 4  # one device's own edits, reordered in transit
+    SOFT = 5  # different spellings of the same value
+    HARD = 6  # a real concurrent edit
+
+
+@dataclass(frozen=True)
+class Rule:
+    take: str  # "server", "incoming" or "later" (the later edited_at; ties keep the server)
+    conflict: str | None  # None, "soft" or "hard"
+
+
+RULES: dict[Action, Rule] = {
+    Action.KEEP: Rule("server", None),
+    Action.TAKE: Rule("incoming", None),
+    Action.SAME: Rule("server", None),
+    Action.ORDERED: Rule("later", None),
+    Action.SOFT: Rule("later", "soft"),
+    Action.HARD: Rule("later", "hard"),
+}
+
+
+def norm(value: Any) -> Any:
+    """Empty values (None, blank text, [], {}) all become None."""
+    return None if is_empty(value) else value
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(norm(value), sort_keys=True, ensure_ascii=False)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as stored values: type-aware (True is not 1) and empties equal."""
+    return _canon(a) == _canon(b)
+
+
+def equivalent(a: Any, b: Any) -> bool:
+    """Equal after normalisation: text by ``normalize_key``, lists as sets, 1 and 1.0."""
+    if isinstance(a, str) and isinstance(b, str):
+        return normalize_key(a) == normalize_key(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(_soft_key, a)) == sorted(map(_soft_key, b))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool | type(None)):
+        return not isinstance(b, bool) and float(a) == float(b)
+    return False
+
+
+def _soft_key(item: Any) -> str:
+    return normalize_key(item) if isinstance(item, str) else _canon(item)
+
+
+def classify(base: Any, server: Any, incoming: Any, *, sent: bool, same_device: bool) -> Action:
+    """Which row of the table applies to one field."""
+    if not sent or same(incoming, base):
+        return Action.KEEP
+    if same(server, base):
+        return Action.TAKE
+    if same(server, incoming):
+        return Action.SAME
+    if same_device:
+        return Action.ORDERED
+    if equivalent(server, incoming):
+        return Action.SOFT
+    return Action.HARD
+
+
+def op_changes(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The incoming side of an op: a create/update implies "not deleted", a delete is only that."""
+    if kind == "delete":
+        return {DELETED: True}
+    if kind == "resolve":
+        return dict(fields)
+    changes = {k: v for k, v in fields.items() if k != DELETED}
+    changes[DELETED] = False
+    return changes
+
+
+def merge(
+    base: Mapping[str, Any],
+    server: Mapping[str, Any],
+    incoming: Mapping[str, Any],
+    *,
+    edited_at: str = "",
+    device: str = "",
+    stamps: Mapping[str, Stamp] | None = None,
+) -> Merged:
+    """Merge the incoming changes into the server state, given their common base.
+
+    ``base`` and ``server`` are full states (fields plus ``_status``/``_deleted``); ``incoming``
+    holds only what the op changed (see ``op_changes``). ``stamps`` tell which device last
+    changed each server field and when; the result carries the updated stamps.
+    """
+    before = dict(stamps or {})
+    new_stamps = dict(before)
+    values = {k: v for k, v in server.items() if not is_empty(v)}
+    conflicts: list[Conflict] = []
+    mine = Stamp(edited_at, device)
+    for name in sorted(k for k in incoming if k != DELETED):
+        b, s, i = norm(base.get(name)), norm(server.get(name)), norm(incoming[name])
+        stamp = before.get(name)
+        ours = bool(device) and stamp is not None and stamp.device == device
+        rule = RULES[classify(b, s, i, sent=True, same_device=ours)]
+        take = rule.take == "incoming" or (rule.take == "later" and edited_at > (stamp.at if stamp else ""))
+        if rule.conflict:
+            kind = "soft" if name == STATUS else rule.conflict
+            conflicts.append(Conflict(name, kind, b, s, i, i if take else s))
+        if take:
+            _put(values, name, i)
+            new_stamps[name] = mine
+    deleted, conflict = _merge_deleted(base, server, incoming, before, mine)
+    if conflict is not None:
+        conflicts.append(conflict)
+    if deleted != bool(server.get(DELETED)):
+        new_stamps[DELETED] = mine
+    values[DELETED] = deleted
+    return Merged(values, _changed(server, values), tuple(conflicts), new_stamps)
+
+
+def _merge_deleted(
+    base: Mapping[str, Any],
+    server: Mapping[str, Any],
+    incoming: Mapping[str, Any],
+    stamps: Mapping[str, Stamp],
+    mine: Stamp,
+) -> tuple[bool, Conflict | None]:
+    """Record-level rules: update versus delete is a hard conflict, the record stays live."""
+    b, s = bool(base.get(DELETED)), bool(server.get(DELETED))
+    i = bool(incoming[DELETED]) if DELETED in incoming else b
+    stamp = stamps.get(DELETED)
+    ours = bool(mine.device) and stamp is not None and stamp.device == mine.device
+    if i == b:
+        if s == b or not _edits(base, incoming):
+            return s, None  # row 1: nothing new about deletion, or a no-op update of a tombstone
+        if ours:  # the device deleted and edited itself; its later action wins
+            return (s if stamp.at >= mine.at else False), None
+        return False, Conflict(DELETED, "hard", False, True, False, False)  # update vs delete
+    if s == b:
+        if i and _server_edits(base, server, stamps, mine.device):
+            return False, Conflict(DELETED, "hard", False, False, True, False)  # delete vs update
+        return i, None
+    return s, None  # both changed it the same way (delete vs delete)
+
+
+def _edits(base: Mapping[str, Any], incoming: Mapping[str, Any]) -> bool:
+    return any(k not in PSEUDO and not same(v, base.get(k)) for k, v in incoming.items())
+
+
+def _server_edits(
+    base: Mapping[str, Any], server: Mapping[str, Any], stamps: Mapping[str, Stamp], device: str
+) -> bool:
+    """Fields another device changed since the base (one's own edits do not block a delete)."""
+    for key in set(base) | set(server):
+        if key in PSEUDO or same(base.get(key), server.get(key)):
+            continue
+        stamp = stamps.get(key)
+        if not device or stamp is None or stamp.device != device:
+            return True
+    return False
+
+
+def _put(values: dict[str, Any], name: str, value: Any) -> None:
+    if value is None:
+        values.pop(name, None)
+    else:
+        values[name] = value
+
+
+def _changed(server: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    keys = (set(server) | set(values)) - {DELETED}
+    out = {k: norm(values.get(k)) for k in sorted(keys) if not same(server.get(k), values.get(k))}
+    if bool(server.get(DELETED)) != bool(values.get(DELETED)):
+        out[DELETED] = bool(values.get(DELETED))
+    return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolve applied: the new state, what changed, and the conflicts still open."""
+
+    values: dict[str, Any]
+    changed: dict[str, Any]
+    remaining: list[dict[str, Any]]
+    stamps: dict[str, Stamp]
+
+
+def resolve(
+    server: Mapping[str, Any],
+    open_conflicts: Iterable[Mapping[str, Any]],
+    chosen: Mapping[str, Any],
+    *,
+    edited_at: str = "",
+    device: str = "",
+    stamps: Mapping[str, Stamp] | None = None,
+) -> Resolved:
+    """A person's choice: write ``chosen`` as given and close the conflicts of those fields."""
+    values = {k: v for k, v in server.items() if not is_empty(v)}
+    new_stamps = dict(stamps or {})
+    for name, value in chosen.items():
+        if name == DELETED:
+            values[DELETED] = bool(value)
+        else:
+            _put(values, name, norm(value))
+        new_stamps[name] = Stamp(edited_at, device)
+    values[DELETED] = bool(values.get(DELETED))
+    remaining = [dict(c) for c in open_conflicts if c["field"] not in chosen]
+    return Resolved(values, _changed(server, values), remaining, new_stamps)
+
+
+def combine_conflicts(
+    open_conflicts: Iterable[Mapping[str, Any]], new: Iterable[Conflict]
+) -> list[dict[str, Any]]:
+    """Open hard conflicts after a merge: one entry per field, the original base kept."""
+    by_field = {c["field"]: dict(c) for c in open_conflicts}
+    for conflict in new:
+        if conflict.kind != "hard":
+            continue
+        entry = conflict.as_dict()
+        if conflict.field in by_field:
+            entry["base"] = by_field[conflict.field]["base"]
+        by_field[conflict.field] = entry
+    return [by_field[k] for k in sorted(by_field)]

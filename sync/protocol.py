@@ -1,0 +1,229 @@
+"""The wire shapes of sync protocol version 1 (see PROTOCOL.md), shared by server and client.
+
+Plain pydantic models and constants: no Qt, no HTTP library, no database. The server uses them
+to validate requests and to publish its OpenAPI schema; a client may use them to build requests
+and to parse answers (``PushResponse.model_validate(resp.json())``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+SUPPORTED_PROTOCOLS: tuple[int, ...] = (1,)
+SERVER_VERSION = "0.1.0"
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+MAX_OPS = 1000
+MAX_VALUE_CHARS = 10_000
+MAX_LIST_ITEMS = 200
+MAX_PULL_LIMIT = 5000
+DEFAULT_PULL_LIMIT = 500
+MAX_VERSION = 2**31 - 1
+MAX_CURSOR = 2**62
+
+STATUS_FIELD = "_status"  # pseudo-field: "draft" | "complete"
+DELETED_FIELD = "_deleted"  # pseudo-field: tombstone flag (sent by resolve; implied by kind)
+STATUSES = ("draft", "complete")
+
+OpKind = Literal["create", "update", "delete", "resolve"]
+ResultStatus = Literal["applied", "conflict", "merged_into", "duplicate_op", "rejected"]
+Role = Literal["worker", "supervisor", "admin"]
+
+_STRICT = ConfigDict(strict=True, extra="ignore")
+DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class Op(BaseModel):
+    """One local change from a device's outbox (PROTOCOL.md §5.1)."""
+
+    model_config = _STRICT
+
+    op_id: str = Field(min_length=1, max_length=128)
+    record_id: str = Field(min_length=1, max_length=64)
+    form: str = Field(min_length=1, max_length=64)
+    kind: OpKind
+    base_version: int | None = Field(default=None, ge=0, le=MAX_VERSION)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    edited_at: str = Field(min_length=1, max_length=64)
+    author: str = Field(default="", max_length=100)
+
+
+class PushRequest(BaseModel):
+    """A batch of ops, applied in order."""
+
+    model_config = _STRICT
+
+    protocol: int
+    device_id: DeviceId
+    ops: list[Op]
+
+
+class Issue(BaseModel):
+    """One validation problem of a rejected op."""
+
+    field: str
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class Reason(BaseModel):
+    """Why an op was rejected; ``retryable``: sending the same op later may succeed."""
+
+    code: str
+    message_zh: str
+    message_en: str
+    retryable: bool = False
+    issues: list[Issue] = Field(default_factory=list)
+    other_id: str | None = None
+
+
+class ConflictEntry(BaseModel):
+    """Both sides of a concurrent change of one field (PROTOCOL.md §6)."""
+
+    field: str
+    kind: Literal["hard", "soft"]
+    base: Any = None
+    server: Any = None
+    incoming: Any = None
+    provisional: Any = None
+
+
+class OpResult(BaseModel):
+    """The outcome of one op (PROTOCOL.md §5.3)."""
+
+    op_id: str
+    status: ResultStatus
+    record_id: str
+    version: int | None = None
+    conflicts: list[ConflictEntry] = Field(default_factory=list)
+    merged_into: str | None = None
+    reason: Reason | None = None
+    original_status: ResultStatus | None = None
+
+
+class PushResponse(BaseModel):
+    results: list[OpResult]
+
+
+class PulledRecord(BaseModel):
+    """A record's current state as pulls deliver it."""
+
+    id: str
+    form: str
+    form_version: int
+    version: int
+    data: dict[str, Any]
+    status: str
+    deleted: bool
+    conflict: list[ConflictEntry] | None = None
+    updated_at: str
+    updated_by: str
+
+
+class Alias(BaseModel):
+    old: str
+    canonical: str
+
+
+class PullResponse(BaseModel):
+    records: list[PulledRecord]
+    aliases: list[Alias]
+    removed: list[str]
+    cursor: int
+    more: bool
+
+
+class LoginRequest(BaseModel):
+    model_config = _STRICT
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1024)
+    device_id: DeviceId
+
+
+class UserInfo(BaseModel):
+    username: str
+    role: Role
+    community: str | None = None
+    grids: list[str]
+
+
+class LoginResponse(BaseModel):
+    token: str
+    expires_at: str
+    user: UserInfo
+
+
+class Limits(BaseModel):
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    max_ops: int = MAX_OPS
+    max_pull_limit: int = MAX_PULL_LIMIT
+    max_value_chars: int = MAX_VALUE_CHARS
+
+
+class Info(BaseModel):
+    protocol_versions: list[int]
+    server_version: str
+    forms: dict[str, int]
+    limits: Limits = Field(default_factory=Limits)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message_zh: str
+    message_en: str
+    op_id: str | None = None
+    index: int | None = None
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Review(BaseModel):
+    """A possible duplicate waiting for (or decided by) a person."""
+
+    id: int
+    form: str
+    record_id: str
+    other_id: str
+    reason: str
+    state: Literal["open", "same", "different"]
+    created_at: str
+    decided_by: str | None = None
+    decided_at: str | None = None
+    record_title: str = ""
+    other_title: str = ""
+    grid: str | None = None
+
+
+class ReviewList(BaseModel):
+    reviews: list[Review]
+
+
+class ReviewDecision(BaseModel):
+    model_config = _STRICT
+
+    decision: Literal["same", "different"]
+
+
+class ReviewOutcome(BaseModel):
+    review: Review
+    merged_into: str | None = None
+    version: int | None = None
+
+
+class RevokeRequest(BaseModel):
+    model_config = _STRICT
+
+    username: str = Field(min_length=1, max_length=100)
+    device_id: DeviceId | None = None
+
+
+class Revoked(BaseModel):
+    revoked: int
