@@ -259,7 +259,9 @@ def count(
 ) -> int:
     """How many records a list has (a full index scan on big stores: call it off the UI)."""
     where, args = _where(store, form, scope, filters)
-    return int(store.conn.execute(f"SELECT count(*) FROM records r WHERE {where}", args).fetchone()[0])
+    return int(
+        store.conn.execute(f"SELECT count(*) FROM records r WHERE {where}", args).fetchone()[0]
+    )
 
 
 def summary(store: Store, record_id: str) -> Summary | None:
@@ -316,7 +318,9 @@ def buildings(store: Store, grid: str) -> list[Building]:
         "WHERE r.form = ? AND r.grid = ? AND r.deleted = 0 GROUP BY b",
         (HOUSE_FORM, grid),
     ).fetchall()
-    return sorted((Building(b, n) for b, n in rows), key=lambda b: (b.name == "", natural_key(b.name)))
+    return sorted(
+        (Building(b, n) for b, n in rows), key=lambda b: (b.name == "", natural_key(b.name))
+    )
 
 
 def houses(store: Store, grid: str, building: str) -> list[HouseNode]:
@@ -345,9 +349,7 @@ def household_fields(formset: FormSet) -> HouseholdFields:
     ref = house_ref_field(resident)
     if ref is None:
         raise LookupError("the resident form has no reference to a house")
-    relation = next(
-        (f.id for f in resident.fields.values() if f.codes == RELATION_TABLE), None
-    )
+    relation = next((f.id for f in resident.fields.values() if f.codes == RELATION_TABLE), None)
     return HouseholdFields(
         house_ref=ref,
         relation=relation,
@@ -380,16 +382,31 @@ def household(store: Store, house_id: str, *, include_moved_out: bool = False) -
         moved = str(d[hf.moved_out]) if hf.moved_out and d.get(hf.moved_out) else None
         if moved and not include_moved_out:
             continue
-        result.members.append(Member(
-            record.id, record.title, d.get(hf.relation) if hf.relation else None, moved,
-            d.get(gender) if gender else None, d.get(birth) if birth else None, record.status,
-        ))
-    result.members.sort(key=lambda m: (not m.is_head, m.moved_out_on is not None, m.relation or "99",
-                                       m.birth_date or ""))
+        result.members.append(
+            Member(
+                record.id,
+                record.title,
+                d.get(hf.relation) if hf.relation else None,
+                moved,
+                d.get(gender) if gender else None,
+                d.get(birth) if birth else None,
+                record.status,
+            )
+        )
+    result.members.sort(
+        key=lambda m: (
+            not m.is_head,
+            m.moved_out_on is not None,
+            m.relation or "99",
+            m.birth_date or "",
+        )
+    )
     unit_ref = house_ref_field(store.formset.form(UNIT_FORM))
     if unit_ref:
         unit_ids = store.referrers(house_id, unit_ref)
-        result.units = [s for s in (summary(store, i) for i in unit_ids) if s and s.form == UNIT_FORM]
+        result.units = [
+            s for s in (summary(store, i) for i in unit_ids) if s and s.form == UNIT_FORM
+        ]
     return result
 
 

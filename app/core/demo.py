@@ -39,7 +39,7 @@ FORMS = ("address", "house", "resident", "unit")  # insert order: referenced fir
 DRAFT_SHARE = 0.03
 _DRAFT_DROP = {"resident": ("ethnicity", "education"), "house": ("owner_phone", "floor_area"),
                "unit": ("phone", "employees")}
-_PER_HOME = 4.41  # records per flat: its address, itself, ~2.4 residents (measured)
+_PER_HOME = 4.44  # records per flat: its address, itself, ~2.4 residents (measured)
 _MOBILE = ("130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "152", "155",
            "157", "158", "159", "166", "177", "180", "181", "186", "187", "188", "189", "199")
 _ORG_CHARS = "".join(c for c in creditcode.ALPHABET)
@@ -84,7 +84,7 @@ def _spec(rng: random.Random, size: int, shops: bool | None = None) -> _Spec:
         floors, units, per = rng.randint(11, 18), 2, rng.randint(2, 3)
     else:
         floors, units, per = rng.randint(24, 32), rng.randint(1, 2), 4
-    shop = rng.random() < 0.2 if shops is None else shops
+    shop = rng.random() < 0.35 if shops is None else shops
     return _Spec(floors, max(units, 2) if shop else units, per, shop)
 
 
@@ -439,38 +439,38 @@ class _Demo:
             return self.rng.choice(self.landlords)
         return self.someone(self.local, 30, 75)
 
-    def house(self, hid: str, addr: dict, grid: str, use: str, shop: bool) -> None:
-        """A house record for a flat or shop, with its occupants (or its unit)."""
-        rng = self.rng
-        area = round(rng.uniform(30, 120) if shop else rng.uniform(45, 140), 2)
+    def house(self, hid: str, addr: dict, grid: str, use: str) -> None:
+        """A house (use: home, shop or office) with its owner and its occupants."""
+        rng, home = self.rng, use == "home"
+        area = round(rng.uniform(45, 140) if home else rng.uniform(30, 120), 2)
         house = {"house_code": "F" + addr["address_code"], "address_ref": addr["id"], "grid": grid,
                  "address_text": addr["full_address"], "building": addr["building"],
                  "unit_no": addr["unit_no"], "room": addr["room"], "house_category": "01",
                  "ownership_type": rng.choices(("01", "05", "03"), (90, 7, 3))[0],
                  "deed_number": f"浙（{rng.randint(2016, 2025)}）杭州市不动产权第{rng.randrange(10**7):07d}号",
-                 "building_use": use, "structure": addr["structure"], "floor_area": area,
-                 "rooms": 1 if shop else min(5, 1 + int(area // 35)), "hazard": "00", "location": addr["location"]}
+                 "building_use": "02" if use == "shop" else "01", "structure": addr["structure"],
+                 "floor_area": area, "rooms": min(5, 1 + int(area // 35)) if home else 1, "hazard": "00",
+                 "location": addr["location"]}
         where = {"residence_region": COUNTY, "residence_address": addr["full_address"], "house_ref": hid,
                  "grid": grid}
         r = rng.random()
-        rental = (r < 0.8) if shop else (0.07 <= r < 0.30)
-        if shop or r < 0.30:
-            owner = self.owner(rental)
-            if not shop and rental:
+        rental = use == "office" or (r < 0.8 if use == "shop" else 0.07 <= r < 0.30)
+        if not home or r < 0.30:  # shop, office, vacant or let: the owner lives elsewhere
+            owner = self.landlords[rng.randrange(len(self.landlords))] if (
+                rental and self.landlords and rng.random() < 0.5) else self.someone(self.local, 30, 75)
+            if home and rental:
                 self.tenants(where)
         else:
             owner = self.registered(where)
-            if len(self.landlords) < 500:
-                self.landlords.append(owner)
-            else:
-                self.landlords[rng.randrange(500)] = owner
+            slot = len(self.landlords) if len(self.landlords) < 500 else rng.randrange(500)
+            self.landlords[slot:slot + 1] = [owner]
         house.update(is_rental=rental, owner_id_type="111", owner_id_number=owner[0], owner_name=owner[1],
                      owner_phone=owner[2])
         if rental:
             since = AS_OF - timedelta(days=rng.randint(30, 2500))
-            house.update(rental_use="03" if shop else "02", rental_rooms=house["rooms"], rental_area=area,
-                         rent=float(rng.randint(15, 80) * 100), rental_since=since.isoformat(),
-                         security_contact=owner[1], pledge_date=since.isoformat())
+            house.update(rental_use={"home": "02", "shop": "03", "office": "04"}[use], rental_area=area,
+                         rental_rooms=house["rooms"], rent=float(rng.randint(15, 80) * 100),
+                         rental_since=since.isoformat(), security_contact=owner[1], pledge_date=since.isoformat())
         self.add("house", house, rid=hid)
 
     def unit(self, kind: str, hid: str, addr: dict, grid: str, names: tuple[str, str]) -> None:
@@ -519,14 +519,16 @@ class _Demo:
             self.address(ctx, f"{code}{u:02d}00000", "61", f"{ctx['detail']}{name}{u}单元", name, loc)
             for floor in range(1, spec.floors + 1):
                 for r in range(1, spec.per_floor + 1):
-                    room, shop = f"{floor}{r:02d}", spec.shops and floor == 1
+                    room = f"{floor}{r:02d}"
+                    use = "shop" if spec.shops and floor == 1 else "office" if rng.random() < 0.01 else "home"
                     detail = f"{ctx['detail']}{name}{u}单元{room}室"
                     addr = self.address(ctx, f"{code}{u:02d}{floor:03d}{r:02d}", "62", detail, name, loc)
                     addr.update(unit_no=f"{u}单元", room=room, structure=structure)
                     hid = self.new_id()
-                    self.house(hid, addr, grid, "02" if shop else "01", shop)
-                    if shop:
-                        kind = specials.pop(0) if specials else rng.choices(("92", "91", "93"), (65, 30, 5))[0]
+                    self.house(hid, addr, grid, use)
+                    if use != "home":
+                        kind = specials.pop(0) if specials and use == "shop" else "91" if use == "office" \
+                            else rng.choices(("92", "91", "93"), (65, 30, 5))[0]
                         self.unit(kind, hid, addr, grid, (ctx["community_name"], ctx["compound"]))
 
     def address(self, ctx: dict, code: str, element: str, detail: str, building: str | None,

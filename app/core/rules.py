@@ -447,10 +447,13 @@ def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issu
         places = -Decimal(str(value)).normalize().as_tuple().exponent  # type: ignore[operator]
         if places > int(checks["scale"]):  # type: ignore[call-overload]
             issues.append(Issue(fld.id, "scale", {"scale": checks["scale"]}))
-    future = isinstance(value, str) and value > (today or date.today()).isoformat()
-    if fld.type == "date" and checks.get("not_future") and future:
+    if fld.type == "date" and checks.get("not_future") and _after_today(value, today):
         issues.append(Issue(fld.id, "date.future"))
     return issues
+
+
+def _after_today(value: object, today: date | None) -> bool:
+    return isinstance(value, str) and value > (today or date.today()).isoformat()
 
 
 def _range_checks(fld: Field, value: object, checks: Mapping[str, object]) -> list[Issue]:

@@ -35,33 +35,42 @@ from app.core.browse import HEAD_CODE, RELATION_TABLE, Household, Member
 from app.core.store import Store
 from app.ui.i18n import register, tr
 
-register({
-    "hh.residents": ("居住人员", "Residents"),
-    "hh.units": ("单位", "Units"),
-    "hh.show_moved": ("显示已迁出", "Show moved out"),
-    "hh.add": ("添加居民", "Add resident"),
-    "hh.add_unit": ("添加单位", "Add unit"),
-    "hh.open": ("打开", "Open"),
-    "hh.open_house": ("打开房屋信息", "Open house record"),
-    "hh.head": ("设为户主", "Make head"),
-    "hh.relation": ("与户主关系…", "Relation…"),
-    "hh.move_out": ("迁出…", "Move out…"),
-    "hh.move_back": ("迁回", "Move back"),
-    "hh.cols": ("姓名|与户主关系|性别|出生日期|状态|迁出日期",
-                "Name|Relation|Gender|Born|Status|Moved out"),
-    "hh.unit_cols": ("单位名称|状态", "Unit|Status"),
-    "hh.old_head": ("原户主 {name} 的与户主关系改为：", "{name} was the head; their relation becomes:"),
-    "hh.ask_relation": ("{name} 与户主关系：", "Relation of {name} to the head:"),
-    "hh.move_title": ("迁出", "Move out"),
-    "hh.move_label": ("{name} 的迁出日期（记录保留为历史）：",
-                   "Date {name} moved out (the record stays as history):"),
-    "hh.no_head": ("未设户主", "no head set"),
-    "hh.heads": ("户主：{names}", "Head: {names}"),
-    "hh.count": ("现居 {n} 人", "{n} living here"),
-    "hh.moved": ("已迁出", "Moved out"),
-    "hh.draft": ("草稿", "Draft"),
-    "hh.complete": ("已完成", "Complete"),
-})
+register(
+    {
+        "hh.residents": ("居住人员", "Residents"),
+        "hh.units": ("单位", "Units"),
+        "hh.show_moved": ("显示已迁出", "Show moved out"),
+        "hh.add": ("添加居民", "Add resident"),
+        "hh.add_unit": ("添加单位", "Add unit"),
+        "hh.open": ("打开", "Open"),
+        "hh.open_house": ("打开房屋信息", "Open house record"),
+        "hh.head": ("设为户主", "Make head"),
+        "hh.relation": ("与户主关系…", "Relation…"),
+        "hh.move_out": ("迁出…", "Move out…"),
+        "hh.move_back": ("迁回", "Move back"),
+        "hh.cols": (
+            "姓名|与户主关系|性别|出生日期|状态|迁出日期",
+            "Name|Relation|Gender|Born|Status|Moved out",
+        ),
+        "hh.unit_cols": ("单位名称|状态", "Unit|Status"),
+        "hh.old_head": (
+            "原户主 {name} 的与户主关系改为：",
+            "{name} was the head; their relation becomes:",
+        ),
+        "hh.ask_relation": ("{name} 与户主关系：", "Relation of {name} to the head:"),
+        "hh.move_title": ("迁出", "Move out"),
+        "hh.move_label": (
+            "{name} 的迁出日期（记录保留为历史）：",
+            "Date {name} moved out (the record stays as history):",
+        ),
+        "hh.no_head": ("未设户主", "no head set"),
+        "hh.heads": ("户主：{names}", "Head: {names}"),
+        "hh.count": ("现居 {n} 人", "{n} living here"),
+        "hh.moved": ("已迁出", "Moved out"),
+        "hh.draft": ("草稿", "Draft"),
+        "hh.complete": ("已完成", "Complete"),
+    }
+)
 OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
 
 
@@ -100,8 +109,15 @@ class HouseholdView(QWidget):
     newRecordRequested = Signal(str, dict)  # form id, prefill
     changed = Signal(str)  # a record this view saved
 
-    def __init__(self, store: Store, house_id: str, *, lang: str = "zh", author: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        house_id: str,
+        *,
+        lang: str = "zh",
+        author: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("householdView")
         self.store, self.lang, self.author = store, lang, author
@@ -182,10 +198,15 @@ class HouseholdView(QWidget):
         self.residents_label.setText(_t("residents", lang))
         self.show_moved.setText(_t("show_moved", lang))
         self.units_label.setText(_t("units", lang))
-        for button, key in ((self.add_button, "add"), (self.open_button, "open"),
-                            (self.head_button, "head"), (self.relation_button, "relation"),
-                            (self.move_out_button, "move_out"), (self.move_back_button, "move_back"),
-                            (self.add_unit_button, "add_unit")):
+        for button, key in (
+            (self.add_button, "add"),
+            (self.open_button, "open"),
+            (self.head_button, "head"),
+            (self.relation_button, "relation"),
+            (self.move_out_button, "move_out"),
+            (self.move_back_button, "move_back"),
+            (self.add_unit_button, "add_unit"),
+        ):
             button.setText(_t(key, lang))
         self.members_table.setHorizontalHeaderLabels(_t("cols", lang).split("|"))
         self.units_table.setHorizontalHeaderLabels(_t("unit_cols", lang).split("|"))
@@ -255,7 +276,11 @@ class HouseholdView(QWidget):
         return [m.id for m in self.household.members] if self.household else []
 
     def member(self, record_id: str) -> Member | None:
-        return next((m for m in self.household.members if m.id == record_id), None) if self.household else None
+        return (
+            next((m for m in self.household.members if m.id == record_id), None)
+            if self.household
+            else None
+        )
 
     def selected_member(self) -> Member | None:
         rows = self.members_table.selectionModel().selectedRows() if self.household else []
@@ -274,9 +299,15 @@ class HouseholdView(QWidget):
         m = self.selected_member()
         for button in (self.open_button, self.head_button, self.relation_button):
             button.setEnabled(m is not None)
-        self.head_button.setEnabled(m is not None and not m.is_head and not m.moved_out_on
-                                    and self.fields.relation is not None)
-        self.move_out_button.setEnabled(m is not None and not m.moved_out_on and bool(self.fields.moved_out))
+        self.head_button.setEnabled(
+            m is not None
+            and not m.is_head
+            and not m.moved_out_on
+            and self.fields.relation is not None
+        )
+        self.move_out_button.setEnabled(
+            m is not None and not m.moved_out_on and bool(self.fields.moved_out)
+        )
         self.move_back_button.setEnabled(m is not None and bool(m.moved_out_on))
 
     # -- actions ---------------------------------------------------------------------------
@@ -288,7 +319,11 @@ class HouseholdView(QWidget):
         values: dict[str, Any] = {self.fields.house_ref: house.id}
         if self.fields.grid and house.grid:
             values[self.fields.grid] = house.grid
-        if self.fields.address and self.fields.house_address and house.data.get(self.fields.house_address):
+        if (
+            self.fields.address
+            and self.fields.house_address
+            and house.data.get(self.fields.house_address)
+        ):
             values[self.fields.address] = house.data[self.fields.house_address]
         return values
 
@@ -306,7 +341,11 @@ class HouseholdView(QWidget):
         values: dict[str, Any] = {ref: house.id}
         if unit.roles.grid and house.grid:
             values[unit.roles.grid] = house.grid
-        if unit.roles.address and self.fields.house_address and house.data.get(self.fields.house_address):
+        if (
+            unit.roles.address
+            and self.fields.house_address
+            and house.data.get(self.fields.house_address)
+        ):
             values[unit.roles.address[0]] = house.data[self.fields.house_address]
         self.newRecordRequested.emit(browse.UNIT_FORM, values)
 
@@ -324,7 +363,9 @@ class HouseholdView(QWidget):
         if record is None:
             raise KeyError(record_id)
         data = {**record.data, **changes}
-        self.store.save(record.form, data, record_id=record_id, status=record.status, author=self.author)
+        self.store.save(
+            record.form, data, record_id=record_id, status=record.status, author=self.author
+        )
 
     def set_head(self, record_id: str) -> bool:
         """Make a resident the head; a current head's relation changes first (asked).
@@ -334,7 +375,9 @@ class HouseholdView(QWidget):
         rel = self.fields.relation
         if rel is None:
             return False
-        old_heads = [m for m in (self.household.heads if self.household else []) if m.id != record_id]
+        old_heads = [
+            m for m in (self.household.heads if self.household else []) if m.id != record_id
+        ]
         new_relations: dict[str, str] = {}
         for old in old_heads:
             code = self.ask_old_head_relation(old)
@@ -381,23 +424,31 @@ class HouseholdView(QWidget):
 
     def _relation_items(self, exclude_head: bool) -> list[tuple[str, str]]:
         table = self.store.formset.table(RELATION_TABLE)
-        return [(c.code, f"{c.code} {c.label(self.lang)}") for c in table.codes.values()
-                if not (exclude_head and c.code in browse.HEAD_CODES)]
+        return [
+            (c.code, f"{c.code} {c.label(self.lang)}")
+            for c in table.codes.values()
+            if not (exclude_head and c.code in browse.HEAD_CODES)
+        ]
 
     def _choose_relation(self, prompt: str, default: str | None, exclude_head: bool) -> str | None:
         items = self._relation_items(exclude_head)
         codes = [c for c, _ in items]
         current = codes.index(default) if default in codes else 0
-        text, ok = QInputDialog.getItem(self, _t("relation", self.lang), prompt,
-                                        [label for _, label in items], current, False)
+        text, ok = QInputDialog.getItem(
+            self, _t("relation", self.lang), prompt, [label for _, label in items], current, False
+        )
         return items[[label for _, label in items].index(text)][0] if ok and text else None
 
     def ask_old_head_relation(self, old: Member) -> str | None:
         """What the previous head's relation becomes (None: cancel making a new head)."""
-        return self._choose_relation(_t("old_head", self.lang, name=old.title), OLD_HEAD_DEFAULT, True)
+        return self._choose_relation(
+            _t("old_head", self.lang, name=old.title), OLD_HEAD_DEFAULT, True
+        )
 
     def ask_relation(self, member: Member) -> str | None:
-        return self._choose_relation(_t("ask_relation", self.lang, name=member.title), member.relation, False)
+        return self._choose_relation(
+            _t("ask_relation", self.lang, name=member.title), member.relation, False
+        )
 
     def ask_move_out_date(self, member: Member) -> dt.date | None:
         dialog = MoveOutDialog(member.title, self.lang, self)

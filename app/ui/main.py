@@ -5,17 +5,46 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-def run(data_dir: str | Path | None = None, lang: str = "zh") -> int:
-    """Create the QApplication and the main window; returns the exit code."""
-    from PySide6.QtWidgets import QApplication
+from app.core.schema import SchemaTooNewError
+from app.core.store import Store
 
-    from app.core.store import Store
-    from app.ui.window import MainWindow
 
+def application() -> QApplication:
+    """The QApplication (created once, reused by tests and tools)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("GridCollect")
+    app.setApplicationDisplayName("网格采集 GridCollect")
+    app.setOrganizationName("GridCollect")
+    return app  # type: ignore[return-value]
+
+
+def build(data_dir: str | Path | None = None, lang: str | None = "zh"):  # noqa: ANN201
+    """Open the data dir and make the main window (not shown). ``lang=None``: the saved choice.
+
+    Opening is cheap on any size of store: the window fetches one page of one list and
+    counts everything else in the background.
+    """
+    from app.ui.settings import load_settings
+    from app.ui.window import MainWindow
+
+    app = application()
     store = Store.open(data_dir)
-    window = MainWindow(store, lang=lang)
+    settings = load_settings(store)
+    window = MainWindow(store, lang=lang or settings.lang, settings=settings)
+    return app, window
+
+
+def run(data_dir: str | Path | None = None, lang: str | None = "zh") -> int:
+    """Create the QApplication and the main window; returns the exit code."""
+    app = application()
+    try:
+        _, window = build(data_dir, lang)
+    except SchemaTooNewError as exc:
+        QMessageBox.critical(None, "网格采集 GridCollect", str(exc))
+        return 2
     window.show()
-    return int(app.exec())
+    code = int(app.exec())
+    window.store.close()
+    return code

@@ -23,17 +23,19 @@ from app.ui.i18n import register, tr
 
 Index = QModelIndex | QPersistentModelIndex
 
-register({
-    "list.col.title": ("名称", "Name"),
-    "list.col.grid": ("网格", "Grid"),
-    "list.col.status": ("状态", "Status"),
-    "list.col.sync": ("同步", "Sync"),
-    "list.col.flags": ("标记", "Flags"),
-    "list.col.updated_at": ("更新时间", "Updated"),
-    "list.pending": ("待同步", "Pending"),
-    "list.conflict": ("冲突", "Conflict"),
-    "list.duplicate": ("疑似重复", "Possible duplicate"),
-})
+register(
+    {
+        "list.col.title": ("名称", "Name"),
+        "list.col.grid": ("网格", "Grid"),
+        "list.col.status": ("状态", "Status"),
+        "list.col.sync": ("同步", "Sync"),
+        "list.col.flags": ("标记", "Flags"),
+        "list.col.updated_at": ("更新时间", "Updated"),
+        "list.pending": ("待同步", "Pending"),
+        "list.conflict": ("冲突", "Conflict"),
+        "list.duplicate": ("疑似重复", "Possible duplicate"),
+    }
+)
 COLUMNS = ("title", "grid", "status", "sync", "flags", "updated_at")
 _CONFLICT_COLOR, _DUP_COLOR, _DRAFT_COLOR = QColor("#b3261e"), QColor("#9a5b00"), QColor("#5f6368")
 
@@ -56,8 +58,9 @@ class ListQuery:
 class RecordListModel(QAbstractTableModel):
     """Rows of one form for a ``ListQuery``, fetched a page at a time."""
 
-    def __init__(self, store: Store, form_id: str, lang: str = "zh", page_size: int = 200,
-                 parent: Any = None) -> None:
+    def __init__(
+        self, store: Store, form_id: str, lang: str = "zh", page_size: int = 200, parent: Any = None
+    ) -> None:
         super().__init__(parent)
         self.store, self.form_id, self.lang, self.page_size = store, form_id, lang, page_size
         self._query = ListQuery()
@@ -112,8 +115,15 @@ class RecordListModel(QAbstractTableModel):
     def _fetch(self, limit: int) -> list[Summary]:
         q = self._query
         if q.text:
-            return browse.search(self.store, q.text, self.form_id, q.scope, q.filters,
-                                 offset=len(self._rows), limit=limit)
+            return browse.search(
+                self.store,
+                q.text,
+                self.form_id,
+                q.scope,
+                q.filters,
+                offset=len(self._rows),
+                limit=limit,
+            )
         after = (self._rows[-1].title, self._rows[-1].id) if self._rows else None
         return browse.page(self.store, self.form_id, q.scope, q.filters, after=after, limit=limit)
 
@@ -179,12 +189,15 @@ class RecordListModel(QAbstractTableModel):
         self.lang = lang
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
         if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1)
+            )
 
     # -- presentation ----------------------------------------------------------------------
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return tr(f"list.col.{COLUMNS[section]}", self.lang)
         return None

@@ -26,16 +26,25 @@ LOADED_ROLE = Qt.ItemDataRole.UserRole + 13
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 14
 
 ALL, MINE, OTHER, COMMUNITY, GRID, BUILDING, HOUSE, PLACEHOLDER = (
-    "all", "mine", "other", "community", "grid", "building", "house", "placeholder",
+    "all",
+    "mine",
+    "other",
+    "community",
+    "grid",
+    "building",
+    "house",
+    "placeholder",
 )
-register({
-    "nav." + ALL: ("全部", "All"),
-    "nav." + MINE: ("我的网格", "My grids"),
-    "nav." + OTHER: ("其他网格", "Other grids"),
-    "nav.no_building": ("（未填楼栋）", "(no building)"),
-    "nav.loading": ("…", "…"),
-    "nav.houses": ("户", "houses"),
-})
+register(
+    {
+        "nav." + ALL: ("全部", "All"),
+        "nav." + MINE: ("我的网格", "My grids"),
+        "nav." + OTHER: ("其他网格", "Other grids"),
+        "nav.no_building": ("（未填楼栋）", "(no building)"),
+        "nav.loading": ("…", "…"),
+        "nav.houses": ("户", "houses"),
+    }
+)
 
 
 class NavigationTree(QTreeView):
@@ -134,11 +143,18 @@ class NavigationTree(QTreeView):
             return
         kind = item.data(KIND_ROLE)
         if kind == GRID:
-            self._fill(item, [self._building_item(item.data(GRID_ROLE), b)
-                              for b in browse.buildings(self.store, item.data(GRID_ROLE))])
+            self._fill(
+                item,
+                [
+                    self._building_item(item.data(GRID_ROLE), b)
+                    for b in browse.buildings(self.store, item.data(GRID_ROLE))
+                ],
+            )
         elif kind == BUILDING:
             grid, name = item.data(GRID_ROLE), item.data(KEY_ROLE)
-            self._fill(item, [self._house_item(grid, h) for h in browse.houses(self.store, grid, name)])
+            self._fill(
+                item, [self._house_item(grid, h) for h in browse.houses(self.store, grid, name)]
+            )
 
     def _fill(self, item: QStandardItem, children: list[QStandardItem]) -> None:
         item.removeRows(0, item.rowCount())
@@ -151,7 +167,9 @@ class NavigationTree(QTreeView):
         return f"{label}  ({houses})"
 
     def _building_item(self, grid: str, building: browse.Building) -> QStandardItem:
-        item = self._item(self._building_text(building.name, building.houses), BUILDING, building.name)
+        item = self._item(
+            self._building_text(building.name, building.houses), BUILDING, building.name
+        )
         item.setData(grid, GRID_ROLE)
         item.setData(building.houses, COUNT_ROLE)
         item.appendRow(self._item(tr("nav.loading", self.lang), PLACEHOLDER, None))

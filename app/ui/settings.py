@@ -33,15 +33,17 @@ META_NAME, META_ID, META_GRIDS = "worker_name", "worker_id", "assigned_grids"
 KEY_TOUCH, KEY_LANG = "ui/touch_mode", "ui/lang"
 LANGUAGES = (("zh", "中文"), ("en", "English"))
 
-register({
-    "settings.title": ("设置", "Settings"),
-    "settings.name": ("姓名", "Name"),
-    "settings.id": ("工号", "Worker ID"),
-    "settings.grids": ("负责网格", "Assigned grids"),
-    "settings.touch": ("触屏模式（大按钮、大字体）", "Touch mode (large targets and fonts)"),
-    "settings.lang": ("界面语言", "Language"),
-    "settings.name_hint": ("保存记录时记为修改人", "Recorded as the author of your saves"),
-})
+register(
+    {
+        "settings.title": ("设置", "Settings"),
+        "settings.name": ("姓名", "Name"),
+        "settings.id": ("工号", "Worker ID"),
+        "settings.grids": ("负责网格", "Assigned grids"),
+        "settings.touch": ("触屏模式（大按钮、大字体）", "Touch mode (large targets and fonts)"),
+        "settings.lang": ("界面语言", "Language"),
+        "settings.name_hint": ("保存记录时记为修改人", "Recorded as the author of your saves"),
+    }
+)
 
 
 @dataclass
@@ -105,8 +107,9 @@ def save_settings(store: Store, settings: Settings) -> None:
 class SettingsDialog(QDialog):
     """Edit a copy of the settings; ``settings()`` returns the edited copy on accept."""
 
-    def __init__(self, store: Store, settings: Settings, lang: str = "zh",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle(tr("settings.title", lang))
@@ -117,10 +120,14 @@ class SettingsDialog(QDialog):
         self.grid_list = QListWidget(self)
         assigned = set(settings.assigned_grids)
         for grid in store.grids():
-            item = QListWidgetItem(f"{grid.community_name} / {grid.name}  ({grid.code})", self.grid_list)
+            item = QListWidgetItem(
+                f"{grid.community_name} / {grid.name}  ({grid.code})", self.grid_list
+            )
             item.setData(Qt.ItemDataRole.UserRole, grid.code)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if grid.code in assigned else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if grid.code in assigned else Qt.CheckState.Unchecked
+            )
         self.touch_box = QCheckBox(tr("settings.touch", lang), self)
         self.touch_box.setChecked(settings.touch_mode)
         self.lang_box = QComboBox(self)
@@ -142,7 +149,8 @@ class SettingsDialog(QDialog):
     def checked_grids(self) -> tuple[str, ...]:
         items = (self.grid_list.item(i) for i in range(self.grid_list.count()))
         return tuple(
-            str(it.data(Qt.ItemDataRole.UserRole)) for it in items
+            str(it.data(Qt.ItemDataRole.UserRole))
+            for it in items
             if it.checkState() == Qt.CheckState.Checked
         )
 

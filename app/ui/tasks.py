@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
+from app.core import transfer
 from app.core.formset import FormSet
 from app.core.store import Store
 
@@ -136,11 +137,34 @@ class TaskHandle(QObject):
         self.running, self.outcome = False, outcome
 
 
+def _message(exc: Exception) -> str:
+    """What to tell the person: the core's bilingual message when it has one."""
+    message = getattr(exc, "message", None)
+    if callable(message):
+        try:
+            return f"{message('zh')}\n{message('en')}"
+        except TypeError:
+            pass
+    return str(exc) or type(exc).__name__
+
+
 class _Job(QRunnable):
-    def __init__(self, name: str, fn: Callable[[TaskContext], Any], ctx: TaskContext,
-                 bridge: _Bridge, finished: threading.Event) -> None:
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[TaskContext], Any],
+        ctx: TaskContext,
+        bridge: _Bridge,
+        finished: threading.Event,
+    ) -> None:
         super().__init__()
-        self.name, self.fn, self.ctx, self.bridge, self.finished_event = name, fn, ctx, bridge, finished
+        self.name, self.fn, self.ctx, self.bridge, self.finished_event = (
+            name,
+            fn,
+            ctx,
+            bridge,
+            finished,
+        )
         self.setAutoDelete(True)
 
     def run(self) -> None:  # runs in a pool thread: signals only, never a widget
@@ -150,14 +174,11 @@ class _Job(QRunnable):
                 self.bridge.stopped.emit()
             else:
                 self.bridge.result.emit(value)
-        except Cancelled:
+        except (Cancelled, transfer.Cancelled):
             self.bridge.stopped.emit()
         except Exception as exc:  # noqa: BLE001 - reported to the person, not swallowed
-            if self.ctx.cancelled and type(exc).__name__ == "Cancelled":
-                self.bridge.stopped.emit()  # core modules' own Cancelled (transfer, demo)
-            else:
-                log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data in logs
-                self.bridge.error.emit(str(exc) or type(exc).__name__)
+            log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data in logs
+            self.bridge.error.emit(_message(exc))
         finally:
             self.ctx.close()
             self.finished_event.set()
@@ -166,8 +187,13 @@ class _Job(QRunnable):
 class TaskRunner(QObject):
     """Starts tasks in a thread pool; keeps their handles alive until they end."""
 
-    def __init__(self, db_path: str | Path, formset: FormSet, parent: QObject | None = None,
-                 max_threads: int = 2) -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        formset: FormSet,
+        parent: QObject | None = None,
+        max_threads: int = 2,
+    ) -> None:
         super().__init__(parent)
         self.db_path, self.formset = Path(db_path), formset
         self.pool = QThreadPool(self)
@@ -207,8 +233,14 @@ class TaskRunner(QObject):
         return all(e.wait(max(0.0, deadline - time.monotonic())) for e in list(self._events))
 
 
-def run_with_progress(parent: QWidget | None, runner: TaskRunner, fn: Callable[[TaskContext], Any],
-                      title: str, cancel_text: str, name: str = "task") -> TaskHandle:
+def run_with_progress(
+    parent: QWidget | None,
+    runner: TaskRunner,
+    fn: Callable[[TaskContext], Any],
+    title: str,
+    cancel_text: str,
+    name: str = "task",
+) -> TaskHandle:
     """Start a task behind a modal progress dialog whose Cancel button really stops it."""
     dialog = QProgressDialog(title, cancel_text, 0, 0, parent)
     dialog.setWindowTitle(title)
@@ -230,3 +262,68 @@ def run_with_progress(parent: QWidget | None, runner: TaskRunner, fn: Callable[[
     dialog.show()
     handle.dialog = dialog  # type: ignore[attr-defined]  # tests and callers may reach it
     return handle
+
+
+# -- the app's long work, as task functions (they run in the pool thread) ------------------
+
+
+def import_task(
+    path: str | Path, form_id: str, *, author: str = "", lang: str = "zh", strict: bool = False
+) -> Callable[[TaskContext], Any]:
+    """Import a spreadsheet into the store (one transaction; cancel rolls it all back)."""
+
+    def run(ctx: TaskContext) -> Any:
+        from app.core.transfer import import_file
+
+        store = ctx.store()
+        return import_file(
+            path,
+            store.formset.form(form_id),
+            store,
+            author=author,
+            strict=strict,
+            lang=lang,
+            progress=ctx.progress,
+            cancel=lambda: ctx.cancelled,
+        )
+
+    return run
+
+
+def export_task(
+    path: str | Path, form_id: str, *, lang: str = "zh", unmasked: bool = False
+) -> Callable[[TaskContext], int]:
+    """Export a form's records (sensitive values masked); cancel leaves no file behind."""
+
+    def run(ctx: TaskContext) -> int:
+        from app.core.tabular import write_table
+        from app.core.transfer import export_rows
+
+        store = ctx.store()
+        total = store.count(form_id)
+        headers, rows = export_rows(
+            store.formset.form(form_id), store, unmasked=unmasked, lang=lang
+        )
+
+        def watched() -> Any:
+            for done, row in enumerate(rows, 1):
+                ctx.check()  # raising inside write_table drops its temporary file
+                ctx.progress(done, total)
+                yield row
+
+        return write_table(path, headers, watched())
+
+    return run
+
+
+def demo_task(size: int, seed: int = 7) -> Callable[[TaskContext], Any]:
+    """Generate the demo community; cancel keeps whole batches and reports ``cancelled``."""
+
+    def run(ctx: TaskContext) -> Any:
+        from app.core.demo import generate
+
+        return generate(
+            ctx.store(), size=size, seed=seed, progress=ctx.progress, cancel=lambda: ctx.cancelled
+        )
+
+    return run

@@ -1,0 +1,227 @@
+"""Users, roles, scopes and device-bound tokens.
+
+Passwords are hashed with scrypt (memory-hard, in the standard library). Tokens are random,
+shown once, and stored only as an HMAC under the server secret, so a copied database does not
+hand out working tokens. A token works only together with the device id it was issued to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from sync.server import db
+
+ROLES = ("worker", "supervisor", "admin")
+TOKEN_DAYS = 30
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_DUMMY_HASH: str | None = None
+
+
+class AuthError(Exception):
+    """Login or token failure; ``code`` is the wire error code (no personal data)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated caller and the grids they may read and write (``None``: all)."""
+
+    username: str
+    role: str
+    community: str | None
+    grids: frozenset[str] | None
+    device_id: str = ""
+    token_hash: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def in_scope(self, grid: str | None) -> bool:
+        """May this user read/write a record of ``grid``? Grid-less records: admins only."""
+        if self.grids is None:
+            return True
+        return grid is not None and grid in self.grids
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (base64), salted per user."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Constant-time check of a password against a stored hash."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p)
+        )
+        return hmac.compare_digest(got, base64.b64decode(digest))
+    except (ValueError, TypeError):
+        return False
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_hex(8))
+    return _DUMMY_HASH
+
+
+def server_secret(engine: Engine, given: str | None) -> bytes:
+    """The HMAC key for token hashes: the one given, else one kept in the database."""
+    if given:
+        return given.encode()
+    with db.write(engine) as conn:
+        row = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "secret")).first()
+        if row is not None:
+            return str(row[0]).encode()
+        value = secrets.token_hex(32)
+        conn.execute(insert(db.meta).values(key="secret", value=value))
+        return value.encode()
+
+
+def token_hash(secret: bytes, token: str) -> str:
+    return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+
+
+# -- users and scopes ------------------------------------------------------------------------
+
+
+def create_user(
+    conn: Connection,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    community: str | None = None,
+    grids: list[str] | None = None,
+) -> None:
+    """Create or replace a user (password re-hashed, grids replaced)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if role == "supervisor" and not community:
+        raise ValueError("a supervisor needs --community")
+    if role == "worker" and not grids:
+        raise ValueError("a worker needs at least one --grid")
+    values = {
+        "password_hash": hash_password(password),
+        "role": role,
+        "community": community,
+        "disabled": False,
+    }
+    exists = conn.execute(select(db.users.c.username).where(db.users.c.username == username)).first()
+    if exists:
+        conn.execute(update(db.users).where(db.users.c.username == username).values(**values))
+    else:
+        conn.execute(insert(db.users).values(username=username, created_at=iso(now()), **values))
+    conn.execute(delete(db.user_grids).where(db.user_grids.c.username == username))
+    for grid in dict.fromkeys(grids or []):
+        conn.execute(insert(db.user_grids).values(username=username, grid=grid))
+
+
+def scope_of(conn: Connection, username: str, role: str, community: str | None) -> frozenset[str] | None:
+    """The grid codes a user may touch; ``None`` for an admin (everything)."""
+    if role == "admin":
+        return None
+    if role == "supervisor":
+        rows = conn.execute(select(db.grids.c.code).where(db.grids.c.community == community))
+        return frozenset(r[0] for r in rows)
+    rows = conn.execute(select(db.user_grids.c.grid).where(db.user_grids.c.username == username))
+    return frozenset(r[0] for r in rows)
+
+
+def all_grids(conn: Connection) -> list[str]:
+    return sorted(r[0] for r in conn.execute(select(db.grids.c.code)))
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def login(engine: Engine, secret: bytes, username: str, password: str, device_id: str) -> tuple[str, str, User]:
+    """Check the password and issue a token bound to ``device_id``: (token, expires_at, user)."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(db.users.c.password_hash, db.users.c.role, db.users.c.community, db.users.c.disabled)
+            .where(db.users.c.username == username)
+        ).first()
+    if row is None:
+        verify_password(password, _dummy_hash())  # same work as a real check: no user oracle
+        raise AuthError("login_failed")
+    if not verify_password(password, row.password_hash) or row.disabled:
+        raise AuthError("login_failed")
+    token = "gc1_" + secrets.token_urlsafe(32)
+    issued = now()
+    expires = iso(issued + timedelta(days=TOKEN_DAYS))
+    with db.write(engine) as conn:
+        conn.execute(
+            insert(db.tokens).values(
+                token_hash=token_hash(secret, token),
+                username=username,
+                device_id=device_id,
+                created_at=iso(issued),
+                expires_at=expires,
+            )
+        )
+        grids = scope_of(conn, username, row.role, row.community)
+    user = User(username, row.role, row.community, grids, device_id, token_hash(secret, token))
+    return token, expires, user
+
+
+def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> User:
+    """The user behind a bearer token presented from ``device_id``; raises ``AuthError``."""
+    digest = token_hash(secret, token)
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(
+                db.tokens.c.username,
+                db.tokens.c.device_id,
+                db.tokens.c.expires_at,
+                db.tokens.c.revoked_at,
+                db.users.c.role,
+                db.users.c.community,
+                db.users.c.disabled,
+            )
+            .join(db.users, db.users.c.username == db.tokens.c.username)
+            .where(db.tokens.c.token_hash == digest)
+        ).first()
+        if row is None or row.revoked_at is not None or row.disabled or row.expires_at <= iso(now()):
+            raise AuthError("auth")
+        if not hmac.compare_digest(row.device_id, device_id):
+            raise AuthError("device")
+        grids = scope_of(conn, row.username, row.role, row.community)
+    return User(row.username, row.role, row.community, grids, device_id, digest)
+
+
+def revoke(conn: Connection, username: str, device_id: str | None = None, token_hash_: str | None = None) -> int:
+    """Revoke live tokens of a user (optionally only one device or one token); returns how many."""
+    stmt = update(db.tokens).where(db.tokens.c.username == username, db.tokens.c.revoked_at.is_(None))
+    if device_id:
+        stmt = stmt.where(db.tokens.c.device_id == device_id)
+    if token_hash_:
+        stmt = stmt.where(db.tokens.c.token_hash == token_hash_)
+    return int(conn.execute(stmt.values(revoked_at=iso(now()))).rowcount or 0)

@@ -1,0 +1,314 @@
+"""Tables and engine of the platform server: SQLAlchemy Core, one code path for SQLite and PG.
+
+JSON is stored as text (``dumps`` below) so both databases hold and compare it the same way.
+SQLite gets WAL and ``BEGIN IMMEDIATE`` for write transactions (so two writers queue instead of
+failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and row locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import StaticPool
+
+SCHEMA_VERSION = "1"
+SEQ = "seq"  # the one change-sequence counter row
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# One row per counter; the change sequence lives in row "seq" and is taken FOR UPDATE at the
+# end of every writing transaction (see service.assign_seq).
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+communities = Table(
+    "communities",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+grids = Table(
+    "grids",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("community", String(64), nullable=False, index=True),
+    Column("level", String(8), nullable=False, default="1"),
+    Column("polygon", Text),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("community", String(64)),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+user_grids = Table(
+    "user_grids",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("grid", String(64), primary_key=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(100), nullable=False, index=True),
+    Column("device_id", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("form", String(64), nullable=False),
+    Column("form_version", Integer, nullable=False),
+    Column("grid", String(64), index=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("data", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False),
+    Column("conflict", Text),
+    Column("stamps", Text, nullable=False, default="{}"),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)
+
+# Append-only: every version of every record, never updated or deleted.
+record_versions = Table(
+    "record_versions",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("form", String(64), nullable=False),
+    Column("grid", String(64)),
+    Column("data", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("conflict", Text),
+    Column("kind", String(16), nullable=False),
+    Column("op_id", String(128)),
+    Column("device_id", String(64)),
+    Column("username", String(100), nullable=False),
+    Column("author", String(100), nullable=False, default=""),
+    Column("edited_at", String(64)),
+    Column("at", String(32), nullable=False),
+)
+
+# Natural keys of live records; the primary key makes "one live record per key" a database fact.
+record_keys = Table(
+    "record_keys",
+    metadata,
+    Column("form", String(64), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("record_id", String(64), nullable=False, index=True),
+)
+
+# Name/pinyin/birth index of live people for the fuzzy duplicate review.
+people = Table(
+    "people",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("form", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("pinyin", String(300), nullable=False),
+    Column("birth", String(32), nullable=False),
+    Index("ix_people_birth", "form", "birth"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("old_id", String(64), primary_key=True),
+    Column("canonical_id", String(64), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),
+)
+
+# A record left a grid (its grid field changed): workers of that grid are told in pulls.
+scope_exits = Table(
+    "scope_exits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", String(64), nullable=False),
+    Column("grid", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),
+)
+
+# The op log: every op applied (or rejected for good), with its result, for idempotent replay.
+ops = Table(
+    "ops",
+    metadata,
+    Column("op_id", String(128), primary_key=True),
+    Column("device_id", String(64), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("version", Integer),
+    Column("result", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+    Index("ix_ops_device_record", "device_id", "record_id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("op_id", String(128), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("form", String(64), nullable=False),
+    Column("op", Text, nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("form", String(64), nullable=False),
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("other_id", String(64), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("created_at", String(32), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+    UniqueConstraint("record_id", "other_id", name="uq_review_pair"),
+)
+
+review_audit = Table(
+    "review_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("review_id", Integer, nullable=False, index=True),
+    Column("decision", String(16), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+
+def dumps(value: Any) -> str:
+    """Deterministic compact JSON with Chinese kept readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (the driver the project installs)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite file (or ``sqlite://`` in memory) or a PostgreSQL database."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+        )
+        _sqlite_events(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_events(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below opens transactions
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables and the counter row; safe to run on every start."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(select(counters.c.value).where(counters.c.name == SEQ)).first() is None:
+            conn.execute(insert(counters).values(name=SEQ, value=0))
+        if conn.execute(select(meta.c.value).where(meta.c.key == "schema")).first() is None:
+            conn.execute(insert(meta).values(key="schema", value=SCHEMA_VERSION))
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction (SQLite: BEGIN IMMEDIATE)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """One read transaction (SQLite: a deferred one, so readers never queue behind writers)."""
+    with engine.connect().execution_options(readonly=True) as conn, conn.begin():
+        yield conn

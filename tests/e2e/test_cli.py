@@ -1,0 +1,598 @@
+"""The ``gridcollect`` command end to end: real files, a real store on disk, real processes.
+
+Every test runs the installed console script in a subprocess with ``--data-dir`` in tmp_path
+and looks at what a person would see (exit code, stdout/stderr) and at the SQLite file itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from app.core.formset import load_formset
+from app.core.idnumber import check_char
+from app.core.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).with_name("gridcollect")
+DB = "gridcollect.sqlite"
+# The headers a department's spreadsheet uses: zh labels, plus 公民身份号码 for the ID column.
+HEADERS = ["人口类型", "公民身份号码", "姓名", "性别", "出生日期", "民族", "户籍地", "现住地",
+           "现住详址", "所属网格", "人户一致标识", "联系电话"]  # fmt: skip
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def gridcollect(data_dir: Path, *args: str | Path, lang: str = "zh", timeout: float = 600
+                ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run the console script as a person would (no test hooks, no shared process state)."""
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCOLLECT_")}
+    env["GRIDCOLLECT_LANG"] = lang
+    return subprocess.run(
+        [*cmd, "--data-dir", str(data_dir), *map(str, args)],
+        capture_output=True, text=True, encoding="utf-8", env=env, timeout=timeout,
+        cwd=data_dir.parent,
+    )  # fmt: skip
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def make_id(birth: dt.date, seq: int, area: str = "330106") -> str:
+    first17 = f"{area}{birth:%Y%m%d}{seq:03d}"
+    return first17 + check_char(first17)
+
+
+def id_ending_in_x(birth: dt.date = dt.date(1979, 5, 4)) -> str:
+    return next(make_id(birth, s) for s in range(1000) if make_id(birth, s).endswith("X"))
+
+
+def citizen(n: int, **cells: str) -> dict[str, str]:
+    """A 户籍 resident keyed by HEADERS; birth date and gender come from the ID number."""
+    row = {
+        "人口类型": "1",
+        "公民身份号码": make_id(dt.date(1960, 1, 1) + dt.timedelta(days=97 * n), n % 1000),
+        "姓名": f"居民{n}",
+        "民族": "01",
+        "户籍地": "330106",
+        "现住地": "330106",
+        "现住详址": f"文三路{n}号",
+        "所属网格": f"G{n % 2 + 1:02d}",
+        "人户一致标识": "01",
+        "联系电话": f"139{n:08d}",
+    }
+    row.update(cells)
+    return row
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], headers: list[str] | None = None,
+              encoding: str = "utf-8") -> Path:  # fmt: skip
+    rows = list(rows)
+    headers = headers or HEADERS
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
+        writer.writerows([[r.get(h, "") for h in headers] for r in rows])
+    return path
+
+
+def write_xlsx(path: Path, rows: Iterable[dict[str, Any]], headers: list[str]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(headers)
+    for row in rows:
+        sheet.append([row.get(h, "") for h in headers])
+    book.save(path)
+    return path
+
+
+def store_digest(data_dir: Path) -> str:
+    """A checksum of every table's contents (schema, records, history, outbox, index...)."""
+    conn = sqlite3.connect(data_dir / DB)
+    try:
+        dump = "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+    return hashlib.sha256(dump.encode()).hexdigest()
+
+
+def integrity(data_dir: Path) -> str:
+    conn = sqlite3.connect(data_dir / DB)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def people(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """id_number -> stored values of every live resident."""
+    store = Store.open(data_dir)
+    try:
+        return {r.data["id_number"]: r.data for r in store.iter_records("resident")}
+    finally:
+        store.close()
+
+
+SEED = [citizen(n) for n in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose store already holds five residents (imported by the CLI itself)."""
+    root = tmp_path_factory.mktemp("seeded")
+    result = gridcollect(root / "data", "import", "--form", "resident",
+                         write_csv(root / "seed.csv", SEED))  # fmt: skip
+    assert result.returncode == 0, output(result)
+    return root / "data"
+
+
+@pytest.fixture
+def data(seeded_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeded data dir."""
+    target = tmp_path / "data"
+    shutil.copytree(seeded_template, target)
+    return target
+
+
+# -- validate -------------------------------------------------------------------------------
+
+TODAY = dt.date.today()
+
+
+def validate_rows() -> tuple[list[dict[str, str]], set[tuple[int, str, str]]]:
+    """Good rows, then one wrong thing per row, and the errors expected (row, field, code)."""
+    good = citizen(1)["公民身份号码"]
+    feb30 = "33010619900230" + "123"
+    future = f"330106{TODAY.year + 1}0101123"
+    rows = [
+        citizen(1),  # row 2
+        citizen(2, 出生日期=citizen(2)["公民身份号码"][6:14]),  # row 3: 19600408 form agrees
+        citizen(3, 公民身份号码=good[:17] + ("1" if good[17] != "1" else "2")),  # row 4
+        citizen(4, 公民身份号码=feb30 + check_char(feb30)),  # row 5
+        citizen(5, 公民身份号码=future + check_char(future)),  # row 6
+        citizen(6, 民族="99"),  # row 7
+        citizen(7, 姓名=""),  # row 8
+        citizen(8, 出生日期="1950-01-01"),  # row 9
+    ]
+    expected = {
+        (4, "id_number", "id.check_digit"),
+        (5, "id_number", "id.birth_date"),
+        (6, "id_number", "id.future"),
+        (7, "ethnicity", "code.unknown"),
+        (8, "name", "required"),
+        (9, "birth_date", "id.birth_mismatch"),
+    }
+    return rows, expected
+
+
+def test_validate_prints_one_json_object_per_error(tmp_path: Path) -> None:
+    rows, expected = validate_rows()
+    path = write_csv(tmp_path / "people.csv", rows)
+    result = gridcollect(tmp_path / "data", "validate", "--form", "resident", path, "--json")
+    assert result.returncode == 1, output(result)
+    errors = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(set(e) == {"row", "field", "code", "message"} for e in errors)
+    assert {(e["row"], e["field"], e["code"]) for e in errors} == expected
+    assert len(errors) == len(expected)
+    labels = {f.id: f.label.zh for f in load_formset().form("resident").fields.values()}
+    for error in errors:  # each message names the field it is about
+        assert labels[error["field"]] in error["message"]
+
+
+def test_validate_text_names_file_row_and_column(tmp_path: Path) -> None:
+    rows, _ = validate_rows()
+    path = write_csv(tmp_path / "people.csv", rows)
+    result = gridcollect(tmp_path / "data", "validate", "--form", "resident", path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    for row, column in [(4, "公民身份号码"), (7, "民族"), (8, "姓名"), (9, "出生日期")]:
+        assert any(line.startswith(f"people.csv 第{row}行 [{column}]") for line in lines), lines
+    english = gridcollect(tmp_path / "data", "validate", "--form", "resident", path, lang="en")
+    assert "people.csv row 7 [民族]: Ethnicity" in english.stdout
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    rows, _ = validate_rows()
+    good = write_csv(tmp_path / "good.csv", rows[:2])
+    some_bad = write_csv(tmp_path / "bad.csv", rows)
+    unusable = write_csv(tmp_path / "cols.csv", rows[:2], [*HEADERS, "爱好"])
+    for path, code in [(good, 0), (some_bad, 1), (unusable, 2), (tmp_path / "none.csv", 2)]:
+        result = gridcollect(tmp_path / "data", "validate", "--form", "resident", path)
+        assert result.returncode == code, (path.name, output(result))
+    assert "2 行，0 行有错误" in gridcollect(
+        tmp_path / "data", "validate", "--form", "resident", good
+    ).stdout
+
+
+# -- bad input: clear message, exit code, store unchanged ------------------------------------
+
+BadInput = Callable[[Path], list[str]]
+
+
+def _valid(tmp: Path, name: str = "people.csv") -> Path:
+    return write_csv(tmp / name, [citizen(n) for n in range(10, 13)])
+
+
+def _write(tmp: Path, name: str, content: bytes) -> Path:
+    (tmp / name).write_bytes(content)
+    return tmp / name
+
+
+BAD_INPUTS: dict[str, tuple[BadInput, int, list[str]]] = {
+    "unknown-form": (
+        lambda t: ["--form", "people", str(_valid(t))], 2,
+        ["people", "address", "house", "resident", "unit"]),
+    "missing-file": (lambda t: ["--form", "resident", str(t / "none.csv")], 2, ["none.csv", "不存在"]),
+    "wrong-suffix": (
+        lambda t: ["--form", "resident", str(_valid(t, "people.txt"))], 2,
+        ["people.txt", ".txt", ".csv", ".xlsx"]),
+    "undecodable": (
+        lambda t: ["--form", "resident", str(_write(t, "p.csv", "人口类型,姓名\n".encode() + b"\x80\xff\n"))],
+        2, ["p.csv", "编码", "UTF-8"]),
+    "utf16-without-bom": (
+        lambda t: ["--form", "resident",
+                   str(_write(t, "p.csv", _valid(t).read_text("utf-8").encode("utf-16-le")))],
+        2, ["p.csv", "编码"]),
+    "unterminated-quote": (
+        lambda t: ["--form", "resident", str(_write(
+            t, "p.csv", _valid(t).read_bytes() + '1,"330106,没有结束的引号\n'.encode()))],
+        2, ["p.csv", "第5行", "CSV"]),
+    "unknown-column": (
+        lambda t: ["--form", "resident",
+                   str(write_csv(t / "p.csv", [citizen(10)], [*HEADERS, "爱好"]))],
+        2, ["p.csv", "第1行", "爱好"]),
+    "missing-required-column": (
+        lambda t: ["--form", "resident",
+                   str(write_csv(t / "p.csv", [citizen(10)], [h for h in HEADERS if h != "现住详址"]))],
+        2, ["p.csv", "第1行", "现住详址"]),
+    "broken-xlsx": (
+        lambda t: ["--form", "resident", str(_write(t, "p.xlsx", os.urandom(2048)))],
+        2, ["p.xlsx", "Excel"]),
+    "malformed-json": (
+        lambda t: ["--form", "resident",
+                   str(_write(t, "p.json", '[{"姓名": "张三", }'.encode()))],
+        2, ["p.json", "JSON", "line 1"]),
+    "wrong-values": (
+        lambda t: ["--form", "resident", str(write_csv(t / "p.csv", [
+            citizen(10, 联系电话="电话没有"), citizen(11, 人户一致标识="maybe"),
+            citizen(12, 出生日期="去年")]))],
+        1, ["p.csv 第2行 [联系电话]", "p.csv 第3行 [人户一致标识]", "p.csv 第4行 [出生日期]"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_clearly_and_leaves_the_store_as_it_was(
+    data: Path, tmp_path: Path, case: str
+) -> None:
+    make_args, code, needles = BAD_INPUTS[case]
+    args = make_args(tmp_path)
+    before = store_digest(data)
+    for command in ("import", "validate"):
+        result = gridcollect(data, command, *args)
+        assert result.returncode == code, (command, output(result))
+        for needle in needles:
+            assert needle in output(result), (command, needle, output(result))
+        assert "Traceback" not in result.stderr
+    assert store_digest(data) == before
+    assert integrity(data) == "ok"
+
+
+def test_strict_import_with_one_bad_row_changes_nothing(data: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", [citizen(20), citizen(21, 民族="99"), citizen(22)])
+    before = store_digest(data)
+    result = gridcollect(data, "import", "--form", "resident", path, "--strict")
+    assert result.returncode == 1
+    assert "p.csv 第3行 [民族]" in result.stdout and "未导入任何记录" in result.stderr
+    assert store_digest(data) == before
+
+
+def test_a_gbk_spreadsheet_imports(data: Path, tmp_path: Path) -> None:
+    rows = [citizen(30, 姓名="欧阳娜娜", 现住详址="西湖区文三路30号（东）"), citizen(31, 姓名="龚喆")]
+    path = write_csv(tmp_path / "gbk.csv", rows, encoding="cp936")
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")  # really not UTF-8
+    assert gridcollect(data, "validate", "--form", "resident", path).returncode == 0
+    result = gridcollect(data, "import", "--form", "resident", path)
+    assert result.returncode == 0, output(result)
+    stored = people(data)
+    assert stored[rows[0]["公民身份号码"]]["name"] == "欧阳娜娜"
+    assert stored[rows[0]["公民身份号码"]]["residence_address"] == "西湖区文三路30号（东）"
+    assert stored[rows[1]["公民身份号码"]]["name"] == "龚喆"
+    assert len(stored) == len(SEED) + 2
+
+
+# -- import ---------------------------------------------------------------------------------
+
+
+def test_xlsx_by_label_and_csv_by_field_id(tmp_path: Path) -> None:
+    form = load_formset().form("resident")
+    by_label = [citizen(40), citizen(41)]
+    labels = ["★" + h if h in ("姓名", "民族") else h for h in HEADERS]  # marks people add
+    xlsx = write_xlsx(tmp_path / "by_label.xlsx",
+                      [{lab: r[h] for lab, h in zip(labels, HEADERS, strict=True)} for r in by_label],
+                      labels)  # fmt: skip
+    assert gridcollect(tmp_path / "a", "import", "--form", "resident", xlsx).returncode == 0
+    ids = {h: next(f.id for f in form.fields.values() if f.label.zh == h) for h in HEADERS
+           if h != "公民身份号码"} | {"公民身份号码": "id_number"}  # fmt: skip
+    by_id = write_csv(tmp_path / "by_id.csv",
+                      [{ids[h]: v for h, v in r.items()} for r in by_label],
+                      [ids[h] for h in HEADERS])  # fmt: skip
+    assert gridcollect(tmp_path / "b", "import", "--form", "resident", by_id).returncode == 0
+    a, b = people(tmp_path / "a"), people(tmp_path / "b")
+    assert a == b
+    assert set(a) == {r["公民身份号码"] for r in by_label}
+    first = a[by_label[0]["公民身份号码"]]
+    assert first["name"] == "居民40" and first["ethnicity"] == "01" and first["grid"] == "G01"
+
+
+def test_rejected_rows_are_reported_and_valid_rows_imported(data: Path, tmp_path: Path) -> None:
+    rows = [citizen(50), citizen(51, 民族="99"), citizen(52), citizen(53, 现住详址=""), citizen(54)]
+    result = gridcollect(data, "import", "--form", "resident", write_csv(tmp_path / "p.csv", rows))
+    assert result.returncode == 1
+    assert "p.csv 第3行 [民族]" in result.stdout and "p.csv 第5行 [现住详址]" in result.stdout
+    assert "新建 3" in result.stdout and "拒绝 2 行" in result.stdout
+    stored = people(data)
+    assert len(stored) == len(SEED) + 3
+    assert {rows[i]["公民身份号码"] for i in (0, 2, 4)} <= set(stored)
+    as_json = gridcollect(data, "import", "--form", "resident", tmp_path / "p.csv", "--json")
+    errors = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(e["row"], e["field"]) for e in errors] == [(3, "ethnicity"), (5, "residence_address")]
+
+
+def _typed_badly(number: str) -> str:
+    """The same ID as a grid worker may type it: full-width digits, spaces, lowercase x."""
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in number[:6])
+    return f" {wide} {number[6:14]}\u3000{number[14:].lower()} "
+
+
+def test_a_second_import_of_the_same_people_updates_them(data: Path, tmp_path: Path) -> None:
+    x_id = id_ending_in_x()
+    first = [citizen(60, 公民身份号码=x_id), *SEED[:2]]
+    write_csv(tmp_path / "one.csv", first)
+    assert gridcollect(data, "import", "--form", "resident", tmp_path / "one.csv").returncode == 0
+    count = len(people(data))
+    again = [
+        {**first[0], "公民身份号码": _typed_badly(x_id), "联系电话": "13700000060"},
+        {**first[1], "公民身份号码": _typed_badly(first[1]["公民身份号码"]), "现住详址": "新地址"},
+        first[2],
+    ]
+    result = gridcollect(data, "import", "--form", "resident",
+                         write_csv(tmp_path / "two.csv", again))  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert "新建 0，更新 2，未变 1" in result.stdout
+    stored = people(data)
+    assert len(stored) == count
+    assert stored[x_id]["phone"] == "13700000060"
+    assert stored[first[1]["公民身份号码"]]["residence_address"] == "新地址"
+    store = Store.open(data)
+    try:
+        (record_id,) = store.find_by_key("resident", {"id_type": "111", "id_number": x_id})
+        history = store.history(record_id)
+    finally:
+        store.close()
+    assert [h.kind for h in history] == ["create", "update"]
+    assert history[-1].changes == {"phone": ["13900000060", "13700000060"]}
+
+
+def test_two_rows_with_the_same_id_in_one_file_make_one_record(data: Path, tmp_path: Path) -> None:
+    row = citizen(70)
+    twice = [row, citizen(71), {**row, "公民身份号码": row["公民身份号码"].lower(), "姓名": "改名"}]
+    result = gridcollect(data, "import", "--form", "resident", write_csv(tmp_path / "p.csv", twice))
+    assert result.returncode == 0, output(result)
+    stored = people(data)
+    assert len(stored) == len(SEED) + 2
+    assert stored[row["公民身份号码"]]["name"] == "改名"
+
+
+def _varied_people() -> list[dict[str, str]]:
+    """Citizens, a migrant with a permit, a foreigner (passport: no GB 11643) and flags."""
+    migrant = citizen(81, 人口类型="2", 人户一致标识="")
+    migrant.update({"流入原因": "01", "办证类型": "01", "证件号码[permit_number]": "JZZ330106001",
+                    "住所类型": "02", "特殊人群": "01;03", "是否重点关注人员": "是"})  # fmt: skip
+    foreigner = {"人口类型": "3", "证件类型": "414", "公民身份号码": "E12345678", "姓名": "Anna",
+                 "外文姓": "MUELLER", "性别": "2", "出生日期": "1990-02-03", "国籍（地区）": "DEU",
+                 "来华目的": "03", "现住地": "330106", "现住详址": "留学生公寓3号",
+                 "所属网格": "G02"}  # fmt: skip
+    return [citizen(80, 曾用名="小八"), migrant, foreigner, citizen(82, 联系电话="0571-87654321")]
+
+
+VARIED_HEADERS = [*HEADERS, "证件类型", "曾用名", "流入原因", "办证类型", "证件号码[permit_number]",
+                  "住所类型", "特殊人群", "是否重点关注人员", "外文姓", "国籍（地区）", "来华目的"]  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+@pytest.mark.parametrize("header", ["id", "label"])
+def test_import_export_import_round_trip(tmp_path: Path, suffix: str, header: str) -> None:
+    source = write_csv(tmp_path / "in.csv", _varied_people(), VARIED_HEADERS)
+    result = gridcollect(tmp_path / "a", "import", "--form", "resident", source)
+    assert result.returncode == 0, output(result)
+    out = tmp_path / f"out.{suffix}"
+    result = gridcollect(tmp_path / "a", "export", "--form", "resident", "--out", out,
+                         "--unmasked", "--header", header)  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert "已导出 4 条记录" in result.stdout
+    result = gridcollect(tmp_path / "b", "import", "--form", "resident", out)
+    assert result.returncode == 0, output(result)
+    original, copy = people(tmp_path / "a"), people(tmp_path / "b")
+    assert copy == original
+    assert original["E12345678"]["nationality"] == "DEU"
+    migrant = next(p for p in original.values() if p["population_type"] == "2")
+    assert migrant["special_group"] == ["01", "03"] and migrant["is_focus"] is True
+    assert migrant["permit_number"] == "JZZ330106001"
+
+
+def _file_text(path: Path) -> str:
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    return path.read_text("utf-8-sig")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_export_masks_every_sensitive_field(tmp_path: Path, suffix: str) -> None:
+    rows = _varied_people()
+    write_csv(tmp_path / "in.csv", rows, VARIED_HEADERS)
+    assert gridcollect(tmp_path / "a", "import", "--form", "resident", tmp_path / "in.csv"
+                       ).returncode == 0  # fmt: skip
+    out = tmp_path / f"out.{suffix}"
+    assert gridcollect(tmp_path / "a", "export", "--form", "resident", "--out", out).returncode == 0
+    text = _file_text(out)
+    form = load_formset().form("resident")
+    secrets = [
+        str(value)
+        for record in people(tmp_path / "a").values()
+        for field_id, value in record.items()
+        if form.fields[field_id].sensitive and isinstance(value, str) and len(value) > 4
+    ]
+    assert len(secrets) >= 8  # ID numbers, phones and the permit number are all in the data
+    for secret in secrets:
+        assert secret not in text, form
+    for row in rows:  # nor the ID numbers and phones as they were typed
+        for cell in (row.get("公民身份号码"), row.get("联系电话")):
+            if cell:
+                assert cell not in text and cell.replace("-", "") not in text
+    sheet = _read_export(out)
+    masked_ids = [r["证件号码"] for r in sheet]
+    assert all("*" in v for v in masked_ids)
+    assert {r["姓名"] for r in sheet} == {r["姓名"] for r in rows}  # names are not sensitive
+
+
+def _read_export(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".xlsx":
+        values = list(load_workbook(path, read_only=True).active.iter_rows(values_only=True))
+        head = values[0]
+        return [dict(zip(head, row, strict=True)) for row in values[1:]]
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_stats_counts_per_form_status_and_grid(data: Path, tmp_path: Path) -> None:
+    expected: dict[str, int] = {}
+    for row in SEED:
+        expected[row["所属网格"]] = expected.get(row["所属网格"], 0) + 1
+    as_json = gridcollect(data, "stats", "--json")
+    assert as_json.returncode == 0
+    counts = json.loads(as_json.stdout)
+    assert counts == [
+        {"form": "resident", "status": "complete", "grid": grid, "count": n}
+        for grid, n in sorted(expected.items())
+    ]
+    text = gridcollect(data, "stats")
+    assert text.returncode == 0
+    for grid, n in expected.items():
+        assert any(line.split() == ["resident", "complete", grid, str(n)]
+                   for line in text.stdout.splitlines()), text.stdout  # fmt: skip
+    assert f"合计 {len(SEED)} 条" in text.stdout
+    write_csv(tmp_path / "more.csv", [citizen(90, 所属网格="G09")])
+    gridcollect(data, "import", "--form", "resident", tmp_path / "more.csv")
+    after = json.loads(gridcollect(data, "stats", "--json").stdout)
+    assert {"form": "resident", "status": "complete", "grid": "G09", "count": 1} in after
+
+
+# -- a killed import ------------------------------------------------------------------------
+
+
+def _big_csv(path: Path, count: int) -> Path:
+    start = dt.date(1950, 1, 1)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADERS)
+        for i in range(count):
+            number = make_id(start + dt.timedelta(days=i // 900), 100 + i % 900, area="330106")
+            writer.writerow(["1", number, f"批量{i}", "", "", "01", "330106", "330106", f"路{i}号",
+                             f"G{i % 7:02d}", "01", f"137{i:08d}"])  # fmt: skip
+    return path
+
+
+def test_a_process_killed_mid_import_leaves_the_store_as_it_was(data: Path, tmp_path: Path) -> None:
+    big = _big_csv(tmp_path / "big.csv", 30_000)
+    before, before_people = store_digest(data), people(data)
+    wal = data / f"{DB}-wal"
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app"]
+    proc = subprocess.Popen([*cmd, "--data-dir", str(data), "import", "--form", "resident", str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        # Inside the transaction the page cache spills uncommitted pages into the WAL.
+        while not (wal.exists() and wal.stat().st_size > 1_000_000):
+            assert proc.poll() is None, f"import ended before it could be killed: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the import never started writing"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert integrity(data) == "ok"
+    assert store_digest(data) == before
+    assert people(data) == before_people
+
+
+# -- packaging ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_finds_its_forms_and_resources(tmp_path: Path) -> None:
+    """Build a wheel from a copy of the sources and install it into a fresh venv, offline."""
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in ("app", "sync", "forms", "resources"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "-w", str(tmp_path / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("gridcollect-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index",
+                                str(wheel)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    # Dependencies come from the dev venv's site-packages as a plain path entry: its .pth files
+    # (the editable install's finder) are not run, so app/ and forms/ can only come from the wheel.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    (site / "zz_dev_deps.pth").write_text(deps + "\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    probe = (
+        "import app, forms, resources; from app.core.formset import load_formset; "
+        "print(len(load_formset().forms)); print(forms.__file__); print(resources.__file__)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    ran = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=outside,
+                         env=env, timeout=300)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    count, forms_file, resources_file = ran.stdout.split()
+    assert count == "4"
+    assert Path(forms_file).is_relative_to(site) and Path(resources_file).is_relative_to(site)
+    # The installed console script works on a file too.
+    write_csv(outside / "p.csv", [citizen(1)])
+    script = subprocess.run([str(venv / "bin" / "gridcollect"), "--data-dir", str(outside / "d"),
+                             "validate", "--form", "resident", "p.csv"],
+                            capture_output=True, text=True, cwd=outside, env=env, timeout=300)  # fmt: skip
+    assert script.returncode == 0, script.stdout + script.stderr
