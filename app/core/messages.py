@@ -225,15 +225,18 @@ def _default_label(code: str, index: int) -> str:
 def message(code: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
     """Format the message for an error code in `lang` ("zh" or "en"; others fall back to zh).
 
-    `label` is the field's label; a family default is used when it is missing. A non-empty
-    `custom` param (a form's own text, e.g. `pattern_message`) replaces the catalog text. An
-    unknown code gives a generic text that contains the code. Never raises for missing params.
+    `label` is the field's label; a family default is used when it is missing. A form's own
+    text (e.g. `pattern_message`) replaces the catalog text: param `custom_zh` / `custom_en`
+    for the language asked, else `custom`. An unknown code gives a generic text that contains
+    the code. Never raises for missing params.
     """
     index = _lang_index(lang)
     values = _Params(params)
     if not values.get("label"):
         values["label"] = _default_label(code, index)
-    if values.get("custom"):
+    custom = values.get(f"custom_{LANGS[index]}") or values.get("custom")
+    if custom:
+        values["custom"] = custom
         chosen = _CUSTOM[index]
     elif code in _CATALOG:
         chosen = _CATALOG[code][index]

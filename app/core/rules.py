@@ -463,10 +463,11 @@ def _range_checks(fld: Field, value: object, checks: Mapping[str, object]) -> li
     issues = []
     low, high = checks.get("min"), checks.get("max")
     try:
+        prefix = "date." if fld.type == "date" else ""
         if low is not None and value < low:  # type: ignore[operator]
-            issues.append(Issue(fld.id, "min", {"min": low}))
+            issues.append(Issue(fld.id, prefix + "min", {"min": low}))
         if high is not None and value > high:  # type: ignore[operator]
-            issues.append(Issue(fld.id, "max", {"max": high}))
+            issues.append(Issue(fld.id, prefix + "max", {"max": high}))
     except TypeError:
         pass
     return issues

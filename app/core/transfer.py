@@ -198,16 +198,10 @@ def _row_errors(
         if i.severity == "error"
         and not (i.code == "required" and _column_missing(form, i.field, columns))
     ]
-    # A birth date or gender the file has no column for is missing only because the ID number
-    # it comes from is wrong: the ID error alone says what to fix.
+    # A blank birth date or gender that the ID number would have filled in is missing only
+    # because the ID number is wrong: the ID error alone says what to fix.
     bad_ids = [form.fields[i.field] for i in errors if i.field in form.fields]
-    unfillable = {
-        target
-        for fld in bad_ids
-        if fld.type == "id_number"
-        for target in fld.derives.values()
-        if target not in columns
-    }
+    unfillable = {t for f in bad_ids if f.type == "id_number" for t in f.derives.values()}
     return [
         RowError(
             number,

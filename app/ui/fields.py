@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pypinyin import Style, lazy_pinyin
 from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -40,7 +41,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from pypinyin import Style, lazy_pinyin
 
 from app.core import rules
 from app.core.formset import CodeTable, Field, FormSet
@@ -198,7 +198,9 @@ def _names(table: CodeTable, code: str) -> tuple[str, str]:
 _INDEXES: dict[tuple[int, str, tuple[str, ...] | None], tuple[CodeTable, CodeIndex]] = {}
 
 
-def code_index(table: CodeTable, lang: str = "zh", allowed: tuple[str, ...] | None = None) -> CodeIndex:
+def code_index(
+    table: CodeTable, lang: str = "zh", allowed: tuple[str, ...] | None = None
+) -> CodeIndex:
     """The process-wide cached ``CodeIndex`` of a table (built on first call)."""
     key = (id(table), lang, allowed)
     cached = _INDEXES.get(key)
@@ -228,7 +230,9 @@ class FieldWidget(QWidget):
     nextRequested = Signal()
     multiline = False  # True: Enter belongs to the widget (it never moves to the next field)
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.field, self.formset, self.lang = field, formset, lang
         self._message = ""
@@ -355,7 +359,9 @@ class LineField(FieldWidget):
 
     placeholder_key: str | None = None
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.edit = QLineEdit(self)
         limit = _max_length(field)
@@ -412,10 +418,14 @@ def _or_none(parse: Callable[[str], str], text: str, error: type[Exception]) -> 
 class NumberField(LineField):
     """integer / decimal: a line edit with a validator (spin boxes eat typing and wheel)."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         digits = "[0-9０-９,，]*"
-        pattern = f"[-+]?{digits}" if field.type == "integer" else f"[-+]?{digits}([.．][0-9０-９]*)?"
+        pattern = (
+            f"[-+]?{digits}" if field.type == "integer" else f"[-+]?{digits}([.．][0-9０-９]*)?"
+        )
         self.edit.setValidator(QRegularExpressionValidator(QRegularExpression(pattern), self.edit))
         self.edit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -426,7 +436,9 @@ class NumberField(LineField):
 class IdNumberField(LineField):
     """id_number: checked as you type once 18 (or 15) characters are in."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         if "max_length" not in field.checks:
             self.edit.setMaxLength(24)  # room for pasted spaces
@@ -451,7 +463,9 @@ class DateField(LineField):
 
     placeholder_key = "date_placeholder"
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.edit.setMaxLength(20)
         self.calendar_button = QToolButton(self)
@@ -496,7 +510,9 @@ class DateField(LineField):
 class PhotoField(LineField):
     """photo: a file chooser storing the chosen file's name."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.chooser: Callable[[QWidget], str] = _choose_photo
         self.choose_button = QToolButton(self)
@@ -520,7 +536,9 @@ class PhotoField(LineField):
 
 def _choose_photo(parent: QWidget) -> str:
     lang = getattr(parent, "lang", "zh")
-    path, _ = QFileDialog.getOpenFileName(parent, tr("photo_choose", lang), str(Path.home()), tr("photo_filter", lang))
+    path, _ = QFileDialog.getOpenFileName(
+        parent, tr("photo_choose", lang), str(Path.home()), tr("photo_filter", lang)
+    )
     return path
 
 
@@ -530,7 +548,9 @@ def _choose_photo(parent: QWidget) -> str:
 class ChoiceField(FieldWidget):
     """choice over a short table: a drop-down; typing a code's first characters selects it."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.table = formset.table(field.codes or "")
         self.combo = QComboBox(self)
@@ -577,7 +597,9 @@ class ChoiceField(FieldWidget):
 class BooleanField(FieldWidget):
     """boolean: 是 / 否 / (not answered); keys Y/1 and N/0 answer from the keyboard."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.combo = QComboBox(self)
         self.combo.addItems(["", tr("yes", lang), tr("no", lang)])
@@ -637,7 +659,9 @@ class CodePickerField(FieldWidget):
     """choice over a long table: type a code, a name (zh/en) or pinyin initials; the list
     filters as you type (contains, not only prefix); regions show their full path."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.table = formset.table(field.codes or "")
         self._allowed = tuple(field.codes_filter) if field.codes_filter else None
@@ -646,7 +670,9 @@ class CodePickerField(FieldWidget):
         self.combo = _PopupCombo(self._ensure_model, self)
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.combo.setMinimumContentsLength(16)
         self.combo.setMaxVisibleItems(12)
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -768,7 +794,9 @@ class CodePickerField(FieldWidget):
 class MultiChoiceField(FieldWidget):
     """multi_choice: a checkable list (Space toggles the current row)."""
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
         self.table = formset.table(field.codes or "")
         self.list = QListWidget(self)
@@ -802,7 +830,9 @@ class MultiChoiceField(FieldWidget):
             self.changed.emit()
 
     def value(self) -> object:
-        codes = [str(i.data(CODE_ROLE)) for i in self._items() if i.checkState() == Qt.CheckState.Checked]
+        codes = [
+            str(i.data(CODE_ROLE)) for i in self._items() if i.checkState() == Qt.CheckState.Checked
+        ]
         return codes or None
 
     def set_value(self, value: object) -> None:
@@ -839,9 +869,13 @@ class CoordinatesField(FieldWidget):
 
     DATUMS = ("wgs84", "gcj02", "bd09")
 
-    def __init__(self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+    ) -> None:
         super().__init__(field, formset, lang, parent)
-        number = QRegularExpressionValidator(QRegularExpression(r"-?[0-9]{0,3}([.][0-9]{0,9})?"), self)
+        number = QRegularExpressionValidator(
+            QRegularExpression(r"-?[0-9]{0,3}([.][0-9]{0,9})?"), self
+        )
         self.lon, self.lat = QLineEdit(self), QLineEdit(self)
         for edit in (self.lon, self.lat):
             edit.setValidator(number)
@@ -981,7 +1015,11 @@ class ReferenceField(FieldWidget):
     def search(self, text: str) -> int:
         """Fill the popup with records of the target form matching ``text``; returns how many."""
         self._results.clear()
-        found = self.store.search(text, form=self.field.target, limit=20) if self.store and text.strip() else []
+        found = (
+            self.store.search(text, form=self.field.target, limit=20)
+            if self.store and text.strip()
+            else []
+        )
         for summary in found:
             item = QStandardItem(f"{summary.title}  ·  {summary.grid or ''}".rstrip(" ·"))
             item.setData(summary.id, CODE_ROLE)
@@ -1047,7 +1085,11 @@ _LINE_TYPES: dict[str, type[LineField]] = {
 
 
 def make_field_widget(
-    field: Field, formset: FormSet, lang: str = "zh", store: Any = None, parent: QWidget | None = None
+    field: Field,
+    formset: FormSet,
+    lang: str = "zh",
+    store: Any = None,
+    parent: QWidget | None = None,
 ) -> FieldWidget:
     """The widget for ``field``'s type (the form file decides; code never looks at field ids)."""
     kind = field.type

@@ -21,7 +21,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "complete": ("完成", "Complete"),
     "close": ("关闭", "Close"),
     "history": ("历史", "History"),
-    "save_draft_tip": ("随时可保存，即使还有错误（Ctrl+S）", "Always saves, even with errors (Ctrl+S)"),
+    "save_draft_tip": (
+        "随时可保存，即使还有错误（Ctrl+S）",
+        "Always saves, even with errors (Ctrl+S)",
+    ),
     "complete_tip": ("检查并标记为完成（Ctrl+Enter）", "Check and mark complete (Ctrl+Enter)"),
     "close_tip": ("关闭（Esc）", "Close (Esc)"),
     # Editor header and status
@@ -45,7 +48,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "discard": ("放弃", "Discard"),
     "cancel": ("取消", "Cancel"),
     # Duplicate guard
-    "dup_exact": ("该{label}已登记：{title}（网格 {grid}）", "This {label} is already registered: {title} (grid {grid})"),
+    "dup_exact": (
+        "该{label}已登记：{title}（网格 {grid}）",
+        "This {label} is already registered: {title} (grid {grid})",
+    ),
     "dup_open_existing": ("打开已有记录", "Open existing record"),
     "dup_create_anyway": ("仍要新建", "Create anyway"),
     "dup_fuzzy_head": ("可能是同一人：", "Possibly the same person:"),
@@ -79,12 +85,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "lon": ("经度", "Longitude"),
     "lat": ("纬度", "Latitude"),
     "coords_paste": ("粘贴坐标，如 116.39, 39.90", "Paste a point, e.g. 116.39, 39.90"),
-    "coords_datum_tip": ("粘贴的坐标来自哪里（自动换算为 WGS84）", "Where the pasted point comes from (converted to WGS84)"),
+    "coords_datum_tip": (
+        "粘贴的坐标来自哪里（自动换算为 WGS84）",
+        "Where the pasted point comes from (converted to WGS84)",
+    ),
     "datum_wgs84": ("GPS / WGS84", "GPS / WGS84"),
     "datum_gcj02": ("高德/腾讯", "Amap/Tencent (GCJ-02)"),
     "datum_bd09": ("百度", "Baidu (BD-09)"),
     "photo_choose": ("选择照片…", "Choose photo…"),
-    "photo_filter": ("图片 (*.jpg *.jpeg *.png *.bmp *.heic)", "Images (*.jpg *.jpeg *.png *.bmp *.heic)"),
+    "photo_filter": (
+        "图片 (*.jpg *.jpeg *.png *.bmp *.heic)",
+        "Images (*.jpg *.jpeg *.png *.bmp *.heic)",
+    ),
     "yes": ("是", "Yes"),
     "no": ("否", "No"),
     "unknown_code": ("{code}（不在代码表中）", "{code} (not in the code table)"),

@@ -893,6 +893,7 @@ class MainWindow(QMainWindow):
             if not editor.close():
                 event.ignore()
                 return
+        self.search_timer.stop()
         self.runner.cancel_all()
         self.runner.wait(10.0)
         event.accept()

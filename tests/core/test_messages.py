@@ -127,7 +127,11 @@ def test_custom_text_replaces_the_catalog() -> None:
     assert (
         message("pattern", label="楼栋号", custom="请填写数字加“栋”") == "楼栋号：请填写数字加“栋”"
     )
-    empty = message("pattern", "en", label="Building", custom="")
+    per_lang = {"custom_zh": "请填写数字加“栋”", "custom_en": "digits then 栋"}
+    assert message("pattern", "zh", label="楼栋号", **per_lang) == "楼栋号：请填写数字加“栋”"
+    assert message("pattern", "en-US", label="Building", **per_lang) == "Building: digits then 栋"
+    assert message("pattern", "fr", label="楼栋号", **per_lang) == "楼栋号：请填写数字加“栋”"
+    empty = message("pattern", "en", label="Building", custom="", custom_en="")
     assert empty == message("pattern", "en", label="Building")
 
 

@@ -35,8 +35,18 @@ from app.core.transfer import (
 from tests.factories import id_number
 
 TODAY = dt.date(2024, 6, 1)
-HEADERS = ["人口类型", "公民身份号码", "姓名", "民族", "户籍地", "现住地", "现住详址", "所属网格",
-           "人户一致标识", "联系电话"]  # fmt: skip
+HEADERS = [
+    "人口类型",
+    "公民身份号码",
+    "姓名",
+    "民族",
+    "户籍地",
+    "现住地",
+    "现住详址",
+    "所属网格",
+    "人户一致标识",
+    "联系电话",
+]
 
 
 def person(seq: int, **cells: str) -> dict[str, str]:
@@ -57,8 +67,12 @@ def person(seq: int, **cells: str) -> dict[str, str]:
     return row
 
 
-def write_csv(path: Path, rows: list[dict[str, str]], headers: list[str] | None = None,
-              encoding: str = "utf-8") -> Path:  # fmt: skip
+def write_csv(
+    path: Path,
+    rows: list[dict[str, str]],
+    headers: list[str] | None = None,
+    encoding: str = "utf-8",
+) -> Path:
     headers = headers or list(rows[0])
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh)
@@ -124,8 +138,11 @@ def test_shared_labels_are_told_apart_by_field_id(formset: FormSet) -> None:
     resident = formset.form("resident")
     assert resident.fields["permit_number"].label.zh == resident.fields["id_number"].label.zh
     mapping, _ = map_headers(resident, ["证件号码", "证件号码[permit_number]", "姓名（name）"])
-    assert mapping == {"证件号码": "id_number", "证件号码[permit_number]": "permit_number",
-                       "姓名（name）": "name"}  # fmt: skip
+    assert mapping == {
+        "证件号码": "id_number",
+        "证件号码[permit_number]": "permit_number",
+        "姓名（name）": "name",
+    }
     assert map_headers(resident, ["姓名[no_such_field]"])[1] == ["姓名[no_such_field]"]
 
 

@@ -33,24 +33,41 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("gridcollect")
 DB = "gridcollect.sqlite"
 # The headers a department's spreadsheet uses: zh labels, plus 公民身份号码 for the ID column.
-HEADERS = ["人口类型", "公民身份号码", "姓名", "性别", "出生日期", "民族", "户籍地", "现住地",
-           "现住详址", "所属网格", "人户一致标识", "联系电话"]  # fmt: skip
+HEADERS = [
+    "人口类型",
+    "公民身份号码",
+    "姓名",
+    "性别",
+    "出生日期",
+    "民族",
+    "户籍地",
+    "现住地",
+    "现住详址",
+    "所属网格",
+    "人户一致标识",
+    "联系电话",
+]
 
 
 # -- helpers --------------------------------------------------------------------------------
 
 
-def gridcollect(data_dir: Path, *args: str | Path, lang: str = "zh", timeout: float = 600
-                ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def gridcollect(
+    data_dir: Path, *args: str | Path, lang: str = "zh", timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the console script as a person would (no test hooks, no shared process state)."""
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCOLLECT_")}
     env["GRIDCOLLECT_LANG"] = lang
     return subprocess.run(
         [*cmd, "--data-dir", str(data_dir), *map(str, args)],
-        capture_output=True, text=True, encoding="utf-8", env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=timeout,
         cwd=data_dir.parent,
-    )  # fmt: skip
+    )
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
@@ -84,8 +101,12 @@ def citizen(n: int, **cells: str) -> dict[str, str]:
     return row
 
 
-def write_csv(path: Path, rows: Iterable[dict[str, Any]], headers: list[str] | None = None,
-              encoding: str = "utf-8") -> Path:  # fmt: skip
+def write_csv(
+    path: Path,
+    rows: Iterable[dict[str, Any]],
+    headers: list[str] | None = None,
+    encoding: str = "utf-8",
+) -> Path:
     rows = list(rows)
     headers = headers or HEADERS
     with path.open("w", encoding=encoding, newline="") as fh:
@@ -139,8 +160,9 @@ SEED = [citizen(n) for n in range(1, 6)]
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir whose store already holds five residents (imported by the CLI itself)."""
     root = tmp_path_factory.mktemp("seeded")
-    result = gridcollect(root / "data", "import", "--form", "resident",
-                         write_csv(root / "seed.csv", SEED))  # fmt: skip
+    result = gridcollect(
+        root / "data", "import", "--form", "resident", write_csv(root / "seed.csv", SEED)
+    )
     assert result.returncode == 0, output(result)
     return root / "data"
 
@@ -165,7 +187,7 @@ def validate_rows() -> tuple[list[dict[str, str]], set[tuple[int, str, str]]]:
     future = f"330106{TODAY.year + 1}0101123"
     rows = [
         citizen(1),  # row 2
-        citizen(2, 出生日期=citizen(2)["公民身份号码"][6:14]),  # row 3: 19600408 form agrees
+        citizen(2, 出生日期=citizen(2)["公民身份号码"][6:14]),  # row 3: YYYYMMDD that agrees
         citizen(3, 公民身份号码=good[:17] + ("1" if good[17] != "1" else "2")),  # row 4
         citizen(4, 公民身份号码=feb30 + check_char(feb30)),  # row 5
         citizen(5, 公民身份号码=future + check_char(future)),  # row 6
@@ -218,9 +240,10 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     for path, code in [(good, 0), (some_bad, 1), (unusable, 2), (tmp_path / "none.csv", 2)]:
         result = gridcollect(tmp_path / "data", "validate", "--form", "resident", path)
         assert result.returncode == code, (path.name, output(result))
-    assert "2 行，0 行有错误" in gridcollect(
-        tmp_path / "data", "validate", "--form", "resident", good
-    ).stdout
+    assert (
+        "2 行，0 行有错误"
+        in gridcollect(tmp_path / "data", "validate", "--form", "resident", good).stdout
+    )
 
 
 # -- bad input: clear message, exit code, store unchanged ------------------------------------
@@ -239,44 +262,94 @@ def _write(tmp: Path, name: str, content: bytes) -> Path:
 
 BAD_INPUTS: dict[str, tuple[BadInput, int, list[str]]] = {
     "unknown-form": (
-        lambda t: ["--form", "people", str(_valid(t))], 2,
-        ["people", "address", "house", "resident", "unit"]),
-    "missing-file": (lambda t: ["--form", "resident", str(t / "none.csv")], 2, ["none.csv", "不存在"]),
+        lambda t: ["--form", "people", str(_valid(t))],
+        2,
+        ["people", "address", "house", "resident", "unit"],
+    ),
+    "missing-file": (
+        lambda t: ["--form", "resident", str(t / "none.csv")],
+        2,
+        ["none.csv", "不存在"],
+    ),
     "wrong-suffix": (
-        lambda t: ["--form", "resident", str(_valid(t, "people.txt"))], 2,
-        ["people.txt", ".txt", ".csv", ".xlsx"]),
+        lambda t: ["--form", "resident", str(_valid(t, "people.txt"))],
+        2,
+        ["people.txt", ".txt", ".csv", ".xlsx"],
+    ),
     "undecodable": (
-        lambda t: ["--form", "resident", str(_write(t, "p.csv", "人口类型,姓名\n".encode() + b"\x80\xff\n"))],
-        2, ["p.csv", "编码", "UTF-8"]),
+        lambda t: [
+            "--form",
+            "resident",
+            str(_write(t, "p.csv", "人口类型,姓名\n".encode() + b"\x80\xff\n")),
+        ],
+        2,
+        ["p.csv", "编码", "UTF-8"],
+    ),
     "utf16-without-bom": (
-        lambda t: ["--form", "resident",
-                   str(_write(t, "p.csv", _valid(t).read_text("utf-8").encode("utf-16-le")))],
-        2, ["p.csv", "编码"]),
+        lambda t: [
+            "--form",
+            "resident",
+            str(_write(t, "p.csv", _valid(t).read_text("utf-8").encode("utf-16-le"))),
+        ],
+        2,
+        ["p.csv", "编码"],
+    ),
     "unterminated-quote": (
-        lambda t: ["--form", "resident", str(_write(
-            t, "p.csv", _valid(t).read_bytes() + '1,"330106,没有结束的引号\n'.encode()))],
-        2, ["p.csv", "第5行", "CSV"]),
+        lambda t: [
+            "--form",
+            "resident",
+            str(_write(t, "p.csv", _valid(t).read_bytes() + '1,"330106,没有结束的引号\n'.encode())),
+        ],
+        2,
+        ["p.csv", "第5行", "CSV"],
+    ),
     "unknown-column": (
-        lambda t: ["--form", "resident",
-                   str(write_csv(t / "p.csv", [citizen(10)], [*HEADERS, "爱好"]))],
-        2, ["p.csv", "第1行", "爱好"]),
+        lambda t: [
+            "--form",
+            "resident",
+            str(write_csv(t / "p.csv", [citizen(10)], [*HEADERS, "爱好"])),
+        ],
+        2,
+        ["p.csv", "第1行", "爱好"],
+    ),
     "missing-required-column": (
-        lambda t: ["--form", "resident",
-                   str(write_csv(t / "p.csv", [citizen(10)], [h for h in HEADERS if h != "现住详址"]))],
-        2, ["p.csv", "第1行", "现住详址"]),
+        lambda t: [
+            "--form",
+            "resident",
+            str(write_csv(t / "p.csv", [citizen(10)], [h for h in HEADERS if h != "现住详址"])),
+        ],
+        2,
+        ["p.csv", "第1行", "现住详址"],
+    ),
     "broken-xlsx": (
         lambda t: ["--form", "resident", str(_write(t, "p.xlsx", os.urandom(2048)))],
-        2, ["p.xlsx", "Excel"]),
+        2,
+        ["p.xlsx", "Excel"],
+    ),
     "malformed-json": (
-        lambda t: ["--form", "resident",
-                   str(_write(t, "p.json", '[{"姓名": "张三", }'.encode()))],
-        2, ["p.json", "JSON", "line 1"]),
+        lambda t: ["--form", "resident", str(_write(t, "p.json", '[{"姓名": "张三", }'.encode()))],
+        2,
+        ["p.json", "JSON", "line 1"],
+    ),
     "wrong-values": (
-        lambda t: ["--form", "resident", str(write_csv(t / "p.csv", [
-            citizen(10, 联系电话="电话没有"), citizen(11, 人户一致标识="maybe"),
-            citizen(12, 出生日期="去年")]))],
-        1, ["p.csv 第2行 [联系电话]", "p.csv 第3行 [人户一致标识]", "p.csv 第4行 [出生日期]"]),
-}  # fmt: skip
+        lambda t: [
+            "--form",
+            "resident",
+            str(
+                write_csv(
+                    t / "p.csv",
+                    [
+                        citizen(10, 联系电话="电话没有"),
+                        citizen(11, 人户一致标识="maybe"),
+                        citizen(12, 出生日期="去年"),
+                    ],
+                )
+            ),
+        ],
+        1,
+        ["p.csv 第2行 [联系电话]", "p.csv 第3行 [人户一致标识]", "p.csv 第4行 [出生日期]"],
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -306,7 +379,10 @@ def test_strict_import_with_one_bad_row_changes_nothing(data: Path, tmp_path: Pa
 
 
 def test_a_gbk_spreadsheet_imports(data: Path, tmp_path: Path) -> None:
-    rows = [citizen(30, 姓名="欧阳娜娜", 现住详址="西湖区文三路30号（东）"), citizen(31, 姓名="龚喆")]
+    rows = [
+        citizen(30, 姓名="欧阳娜娜", 现住详址="西湖区文三路30号（东）"),
+        citizen(31, 姓名="龚喆"),
+    ]
     path = write_csv(tmp_path / "gbk.csv", rows, encoding="cp936")
     with pytest.raises(UnicodeDecodeError):
         path.read_bytes().decode("utf-8")  # really not UTF-8
@@ -327,15 +403,22 @@ def test_xlsx_by_label_and_csv_by_field_id(tmp_path: Path) -> None:
     form = load_formset().form("resident")
     by_label = [citizen(40), citizen(41)]
     labels = ["★" + h if h in ("姓名", "民族") else h for h in HEADERS]  # marks people add
-    xlsx = write_xlsx(tmp_path / "by_label.xlsx",
-                      [{lab: r[h] for lab, h in zip(labels, HEADERS, strict=True)} for r in by_label],
-                      labels)  # fmt: skip
+    xlsx = write_xlsx(
+        tmp_path / "by_label.xlsx",
+        [{lab: r.get(h, "") for lab, h in zip(labels, HEADERS, strict=True)} for r in by_label],
+        labels,
+    )
     assert gridcollect(tmp_path / "a", "import", "--form", "resident", xlsx).returncode == 0
-    ids = {h: next(f.id for f in form.fields.values() if f.label.zh == h) for h in HEADERS
-           if h != "公民身份号码"} | {"公民身份号码": "id_number"}  # fmt: skip
-    by_id = write_csv(tmp_path / "by_id.csv",
-                      [{ids[h]: v for h, v in r.items()} for r in by_label],
-                      [ids[h] for h in HEADERS])  # fmt: skip
+    ids = {
+        h: next(f.id for f in form.fields.values() if f.label.zh == h)
+        for h in HEADERS
+        if h != "公民身份号码"
+    } | {"公民身份号码": "id_number"}
+    by_id = write_csv(
+        tmp_path / "by_id.csv",
+        [{ids[h]: v for h, v in r.items()} for r in by_label],
+        [ids[h] for h in HEADERS],
+    )
     assert gridcollect(tmp_path / "b", "import", "--form", "resident", by_id).returncode == 0
     a, b = people(tmp_path / "a"), people(tmp_path / "b")
     assert a == b
@@ -375,8 +458,9 @@ def test_a_second_import_of_the_same_people_updates_them(data: Path, tmp_path: P
         {**first[1], "公民身份号码": _typed_badly(first[1]["公民身份号码"]), "现住详址": "新地址"},
         first[2],
     ]
-    result = gridcollect(data, "import", "--form", "resident",
-                         write_csv(tmp_path / "two.csv", again))  # fmt: skip
+    result = gridcollect(
+        data, "import", "--form", "resident", write_csv(tmp_path / "two.csv", again)
+    )
     assert result.returncode == 0, output(result)
     assert "新建 0，更新 2，未变 1" in result.stdout
     stored = people(data)
@@ -406,17 +490,47 @@ def test_two_rows_with_the_same_id_in_one_file_make_one_record(data: Path, tmp_p
 def _varied_people() -> list[dict[str, str]]:
     """Citizens, a migrant with a permit, a foreigner (passport: no GB 11643) and flags."""
     migrant = citizen(81, 人口类型="2", 人户一致标识="")
-    migrant.update({"流入原因": "01", "办证类型": "01", "证件号码[permit_number]": "JZZ330106001",
-                    "住所类型": "02", "特殊人群": "01;03", "是否重点关注人员": "是"})  # fmt: skip
-    foreigner = {"人口类型": "3", "证件类型": "414", "公民身份号码": "E12345678", "姓名": "Anna",
-                 "外文姓": "MUELLER", "性别": "2", "出生日期": "1990-02-03", "国籍（地区）": "DEU",
-                 "来华目的": "03", "现住地": "330106", "现住详址": "留学生公寓3号",
-                 "所属网格": "G02"}  # fmt: skip
+    migrant.update(
+        {
+            "流入原因": "01",
+            "办证类型": "01",
+            "证件号码[permit_number]": "JZZ330106001",
+            "住所类型": "02",
+            "特殊人群": "01;03",
+            "是否重点关注人员": "是",
+        }
+    )
+    foreigner = {
+        "人口类型": "3",
+        "证件类型": "414",
+        "公民身份号码": "E12345678",
+        "姓名": "Anna",
+        "外文姓": "MUELLER",
+        "性别": "2",
+        "出生日期": "1990-02-03",
+        "国籍（地区）": "DEU",
+        "来华目的": "03",
+        "现住地": "330106",
+        "现住详址": "留学生公寓3号",
+        "所属网格": "G02",
+    }
     return [citizen(80, 曾用名="小八"), migrant, foreigner, citizen(82, 联系电话="0571-87654321")]
 
 
-VARIED_HEADERS = [*HEADERS, "证件类型", "曾用名", "流入原因", "办证类型", "证件号码[permit_number]",
-                  "住所类型", "特殊人群", "是否重点关注人员", "外文姓", "国籍（地区）", "来华目的"]  # fmt: skip
+VARIED_HEADERS = [
+    *HEADERS,
+    "证件类型",
+    "曾用名",
+    "流入原因",
+    "办证类型",
+    "证件号码[permit_number]",
+    "住所类型",
+    "特殊人群",
+    "是否重点关注人员",
+    "外文姓",
+    "国籍（地区）",
+    "来华目的",
+]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "xlsx"])
@@ -426,8 +540,17 @@ def test_import_export_import_round_trip(tmp_path: Path, suffix: str, header: st
     result = gridcollect(tmp_path / "a", "import", "--form", "resident", source)
     assert result.returncode == 0, output(result)
     out = tmp_path / f"out.{suffix}"
-    result = gridcollect(tmp_path / "a", "export", "--form", "resident", "--out", out,
-                         "--unmasked", "--header", header)  # fmt: skip
+    result = gridcollect(
+        tmp_path / "a",
+        "export",
+        "--form",
+        "resident",
+        "--out",
+        out,
+        "--unmasked",
+        "--header",
+        header,
+    )
     assert result.returncode == 0, output(result)
     assert "已导出 4 条记录" in result.stdout
     result = gridcollect(tmp_path / "b", "import", "--form", "resident", out)
@@ -451,8 +574,10 @@ def _file_text(path: Path) -> str:
 def test_export_masks_every_sensitive_field(tmp_path: Path, suffix: str) -> None:
     rows = _varied_people()
     write_csv(tmp_path / "in.csv", rows, VARIED_HEADERS)
-    assert gridcollect(tmp_path / "a", "import", "--form", "resident", tmp_path / "in.csv"
-                       ).returncode == 0  # fmt: skip
+    assert (
+        gridcollect(tmp_path / "a", "import", "--form", "resident", tmp_path / "in.csv").returncode
+        == 0
+    )
     out = tmp_path / f"out.{suffix}"
     assert gridcollect(tmp_path / "a", "export", "--form", "resident", "--out", out).returncode == 0
     text = _file_text(out)
@@ -465,7 +590,7 @@ def test_export_masks_every_sensitive_field(tmp_path: Path, suffix: str) -> None
     ]
     assert len(secrets) >= 8  # ID numbers, phones and the permit number are all in the data
     for secret in secrets:
-        assert secret not in text, form
+        assert secret not in text
     for row in rows:  # nor the ID numbers and phones as they were typed
         for cell in (row.get("公民身份号码"), row.get("联系电话")):
             if cell:
@@ -499,8 +624,10 @@ def test_stats_counts_per_form_status_and_grid(data: Path, tmp_path: Path) -> No
     text = gridcollect(data, "stats")
     assert text.returncode == 0
     for grid, n in expected.items():
-        assert any(line.split() == ["resident", "complete", grid, str(n)]
-                   for line in text.stdout.splitlines()), text.stdout  # fmt: skip
+        assert any(
+            line.split() == ["resident", "complete", grid, str(n)]
+            for line in text.stdout.splitlines()
+        ), text.stdout
     assert f"合计 {len(SEED)} 条" in text.stdout
     write_csv(tmp_path / "more.csv", [citizen(90, 所属网格="G09")])
     gridcollect(data, "import", "--form", "resident", tmp_path / "more.csv")
@@ -518,8 +645,22 @@ def _big_csv(path: Path, count: int) -> Path:
         writer.writerow(HEADERS)
         for i in range(count):
             number = make_id(start + dt.timedelta(days=i // 900), 100 + i % 900, area="330106")
-            writer.writerow(["1", number, f"批量{i}", "", "", "01", "330106", "330106", f"路{i}号",
-                             f"G{i % 7:02d}", "01", f"137{i:08d}"])  # fmt: skip
+            writer.writerow(
+                [
+                    "1",
+                    number,
+                    f"批量{i}",
+                    "",
+                    "",
+                    "01",
+                    "330106",
+                    "330106",
+                    f"路{i}号",
+                    f"G{i % 7:02d}",
+                    "01",
+                    f"137{i:08d}",
+                ]
+            )
     return path
 
 
@@ -528,13 +669,18 @@ def test_a_process_killed_mid_import_leaves_the_store_as_it_was(data: Path, tmp_
     before, before_people = store_digest(data), people(data)
     wal = data / f"{DB}-wal"
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app"]
-    proc = subprocess.Popen([*cmd, "--data-dir", str(data), "import", "--form", "resident", str(big)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "--data-dir", str(data), "import", "--form", "resident", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 600
         # Inside the transaction the page cache spills uncommitted pages into the WAL.
         while not (wal.exists() and wal.stat().st_size > 1_000_000):
-            assert proc.poll() is None, f"import ended before it could be killed: {proc.communicate()}"
+            assert proc.poll() is None, (
+                f"import ended before it could be killed: {proc.communicate()}"
+            )
             assert time.monotonic() < deadline, "the import never started writing"
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -561,16 +707,34 @@ def test_a_non_editable_install_finds_its_forms_and_resources(tmp_path: Path) ->
         if (REPO / name).exists():
             shutil.copy2(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                            "-w", str(tmp_path / "dist"), str(src)],
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    built = subprocess.run(
+        [
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = (tmp_path / "dist").glob("gridcollect-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300
+    )
     python = venv / "bin" / "python"
-    installed = subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index",
-                                str(wheel)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    installed = subprocess.run(
+        [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     # Dependencies come from the dev venv's site-packages as a plain path entry: its .pth files
     # (the editable install's finder) are not run, so app/ and forms/ can only come from the wheel.
@@ -584,15 +748,34 @@ def test_a_non_editable_install_finds_its_forms_and_resources(tmp_path: Path) ->
         "print(len(load_formset().forms)); print(forms.__file__); print(resources.__file__)"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    ran = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=outside,
-                         env=env, timeout=300)  # fmt: skip
+    ran = subprocess.run(
+        [str(python), "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stderr
     count, forms_file, resources_file = ran.stdout.split()
     assert count == "4"
     assert Path(forms_file).is_relative_to(site) and Path(resources_file).is_relative_to(site)
     # The installed console script works on a file too.
     write_csv(outside / "p.csv", [citizen(1)])
-    script = subprocess.run([str(venv / "bin" / "gridcollect"), "--data-dir", str(outside / "d"),
-                             "validate", "--form", "resident", "p.csv"],
-                            capture_output=True, text=True, cwd=outside, env=env, timeout=300)  # fmt: skip
+    script = subprocess.run(
+        [
+            str(venv / "bin" / "gridcollect"),
+            "--data-dir",
+            str(outside / "d"),
+            "validate",
+            "--form",
+            "resident",
+            "p.csv",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        timeout=300,
+    )
     assert script.returncode == 0, script.stdout + script.stderr

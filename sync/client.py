@@ -1,0 +1,401 @@
+"""HTTP client of the sync protocol (PROTOCOL.md): one method per endpoint, nothing stored.
+
+Why a class of its own: the session and the replica must not care about transport. This
+module owns timeouts, retries (exponential backoff with jitter on connection errors, 5xx and
+429, never on other 4xx: they would fail the same way again), gzip request bodies, the auth
+headers and a re-login when a token expires. Every failure becomes one of four typed errors
+with a one-line reason in Chinese and English, so callers map them to exit codes or dialogs.
+
+Messages and log lines never carry request bodies (personal data) or the password.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from sync.protocol import (
+    SUPPORTED_PROTOCOLS,
+    Info,
+    LoginResponse,
+    PullResponse,
+    PushResponse,
+    UserInfo,
+)
+
+log = logging.getLogger("gridcollect.sync.client")
+
+USER_AGENT = "GridCollect-sync/1"
+GZIP_MIN_BYTES = 1024
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RELOGIN_CODES = frozenset({"auth", "device"})
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class SyncError(Exception):
+    """Base of the client's errors: a machine code and a one-line reason in zh and en."""
+
+    def __init__(
+        self,
+        code: str,
+        message_zh: str,
+        message_en: str,
+        *,
+        status: int | None = None,
+        op_id: str | None = None,
+        index: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(f"{message_zh} / {message_en}")
+        self.code = code
+        self.message_zh = message_zh
+        self.message_en = message_en
+        self.status = status
+        self.op_id = op_id
+        self.index = index
+        self.field = field
+
+    def reason(self, lang: str = "zh") -> str:
+        """One line for a person: Chinese by default, English with ``lang="en"``."""
+        text = self.message_en if lang == "en" else self.message_zh
+        return " ".join(text.split())
+
+
+class AuthError(SyncError):
+    """Wrong credentials, or a token the server no longer accepts: a person must act."""
+
+
+class ProtocolError(SyncError):
+    """The server refused the request (4xx) or answered something this client cannot read."""
+
+
+class ServerError(SyncError):
+    """The server failed (5xx) on every attempt."""
+
+
+class NetworkError(SyncError):
+    """The server could not be reached (connection refused, reset, timeout) on every attempt."""
+
+
+@dataclass
+class Retry:
+    """How often and how patiently to retry; ``sleep`` is injectable so tests do not wait."""
+
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 20.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random | None = None
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Backoff before retry number ``attempt`` (0-based): half fixed, half random (jitter)."""
+        ceiling = min(self.cap, self.base * (2**attempt))
+        rng = self.rng or random
+        wait = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.cap))
+        return wait
+
+
+@dataclass
+class TransferStats:
+    """What went over the wire: HTTP requests (retries included) and body bytes both ways."""
+
+    requests: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+class Client:
+    """One server, one device. ``login`` first, then ``push``/``pull``.
+
+    ``session`` may be given (tests mount fault-injecting adapters on it).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        device_id: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 60.0),
+        retry: Retry | None = None,
+        session: requests.Session | None = None,
+        gzip_min: int = GZIP_MIN_BYTES,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.device_id = device_id
+        self.timeout = timeout
+        self.retry = retry or Retry()
+        self.http = session or requests.Session()
+        self.gzip_min = gzip_min
+        self.token: str | None = None
+        self.user: UserInfo | None = None
+        self.protocol: int | None = None
+        self.server_info: Info | None = None
+        self.stats = TransferStats()
+        self._credentials: tuple[str, str] | None = None
+
+    def __repr__(self) -> str:  # never show the token or the password
+        return f"Client({self.base_url!r}, device={self.device_id!r})"
+
+    @property
+    def host(self) -> str:
+        """The server's host:port, safe for logs."""
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def info(self) -> Info:
+        """``GET /v1/info``; picks the protocol version both sides speak."""
+        info = self._call("GET", "/v1/info", Info, auth=False)
+        common = set(info.protocol_versions) & set(SUPPORTED_PROTOCOLS)
+        if not common:
+            raise ProtocolError(
+                "protocol",
+                "服务器的同步协议版本与本程序不兼容，请升级程序。",
+                "the server speaks no sync protocol version this app knows; upgrade the app.",
+            )
+        self.protocol = max(common)
+        self.server_info = info
+        return info
+
+    def login(self, username: str, password: str) -> LoginResponse:
+        """Exchange credentials for a device-bound token (kept for re-login on expiry)."""
+        body = {"username": username, "password": password, "device_id": self.device_id}
+        answer = self._call("POST", "/v1/login", LoginResponse, body=body, auth=False)
+        self.token, self.user = answer.token, answer.user
+        self._credentials = (username, password)
+        log.info("logged in to %s as role %s", self.host, answer.user.role)
+        return answer
+
+    def logout(self) -> None:
+        """Revoke this device's token on the server."""
+        if self.token:
+            self._request("POST", "/v1/logout", body={})
+        self.token, self._credentials = None, None
+
+    def push(self, ops: Sequence[Mapping[str, Any]]) -> PushResponse:
+        """``POST /v1/push``: one result per op, in order."""
+        if self.protocol is None:
+            self.info()
+        body = {"protocol": self.protocol, "device_id": self.device_id, "ops": list(ops)}
+        answer = self._call("POST", "/v1/push", PushResponse, body=body)
+        if len(answer.results) != len(ops):
+            raise ProtocolError(
+                "bad_response",
+                "服务器返回的结果数量与提交的操作不符。",
+                "the server answered a different number of results than ops sent.",
+            )
+        return answer
+
+    def pull(self, since: int, limit: int) -> PullResponse:
+        """``GET /v1/pull``: records changed after ``since`` in the caller's scope."""
+        params = {"since": since, "limit": limit}
+        return self._call("GET", "/v1/pull", PullResponse, params=params)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth: bool = True,
+    ) -> M:
+        response = self._request(method, path, body=body, params=params, auth=auth)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            log.warning("unreadable answer from %s%s (%s errors)", self.host, path, exc.error_count())
+            raise ProtocolError(
+                "bad_response",
+                "服务器的回答无法识别，请确认服务器地址正确、版本匹配。",
+                "the server's answer cannot be read; check the server URL and version.",
+            ) from None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        auth: bool = True,
+    ) -> requests.Response:
+        """Send with retries; on an expired token log in again once and resend."""
+        data, headers = self._encode(body)
+        relogged = False
+        while True:
+            if auth:
+                headers.update(self._auth_headers())
+            response = self._send(method, path, data, headers, params)
+            if response.status_code < 400:
+                return response
+            error = _error_of(response)
+            if (
+                response.status_code == 401
+                and auth
+                and not relogged
+                and self._credentials
+                and error.code in RELOGIN_CODES
+            ):
+                relogged = True
+                log.info("token refused (%s); logging in again", error.code)
+                self.login(*self._credentials)
+                continue
+            raise error
+
+    def _auth_headers(self) -> dict[str, str]:
+        if not self.token:
+            raise AuthError(
+                "not_logged_in",
+                "尚未登录同步服务器。",
+                "not logged in to the sync server.",
+            )
+        return {"Authorization": f"Bearer {self.token}", "X-Device-Id": self.device_id}
+
+    def _encode(self, body: Any) -> tuple[bytes | None, dict[str, str]]:
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
+        if body is None:
+            return None, headers
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+        if len(raw) >= self.gzip_min:
+            raw = gzip.compress(raw, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        return raw, headers
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        params: Mapping[str, Any] | None,
+    ) -> requests.Response:
+        """One logical request: retried on network errors, 5xx and 429 only."""
+        url = self.base_url + path
+        attempts = max(1, self.retry.attempts)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            self.stats.requests += 1
+            self.stats.bytes_sent += len(data or b"")
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=dict(headers),
+                    params=params,
+                    timeout=self.timeout,
+                )
+                self.stats.bytes_received += _wire_bytes(response)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                log.warning(
+                    "%s %s: %s (attempt %d/%d)",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    attempt + 1,
+                    attempts,
+                )
+                if last:
+                    raise NetworkError(
+                        "network",
+                        f"无法连接同步服务器 {self.host}（已尝试 {attempts} 次）。请检查网络后重试。",
+                        f"cannot reach the sync server {self.host} ({attempts} attempts); "
+                        "check the network and try again.",
+                    ) from None
+                self._pause(attempt, None)
+                continue
+            if response.status_code not in RETRY_STATUSES:
+                return response
+            log.warning(
+                "%s %s: HTTP %d (attempt %d/%d)",
+                method,
+                path,
+                response.status_code,
+                attempt + 1,
+                attempts,
+            )
+            if last:
+                if response.status_code == 429:
+                    return response  # a 4xx: becomes a ProtocolError with the server's message
+                raise _server_error(response, attempts)
+            self._pause(attempt, _retry_after(response))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, attempt: int, retry_after: float | None) -> None:
+        self.stats.retries += 1
+        self.retry.sleep(self.retry.delay(attempt, retry_after))
+
+
+def _wire_bytes(response: requests.Response) -> int:
+    """Body bytes as they came over the wire (compressed), read before decoding."""
+    content = response.content  # reads and decodes the body
+    raw = getattr(response, "raw", None)
+    try:
+        told = raw.tell() if raw is not None else 0
+    except (AttributeError, OSError, ValueError):
+        told = 0
+    return int(told) if told else len(content)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _server_error(response: requests.Response, attempts: int) -> ServerError:
+    return ServerError(
+        "server",
+        f"同步服务器出错（HTTP {response.status_code}，已尝试 {attempts} 次），请稍后再试或联系管理员。",
+        f"the sync server failed (HTTP {response.status_code}, {attempts} attempts); "
+        "try again later or tell the administrator.",
+        status=response.status_code,
+    )
+
+
+def _error_of(response: requests.Response) -> SyncError:
+    """The typed error for a 4xx answer, with the server's own zh/en message when it sent one."""
+    status = response.status_code
+    try:
+        body = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = str(body.get("code") or f"http_{status}")
+    zh = str(body.get("message_zh") or f"同步服务器拒绝了请求（HTTP {status}）。")
+    en = str(body.get("message_en") or f"the sync server refused the request (HTTP {status}).")
+    index = body.get("index")
+    kwargs = {
+        "status": status,
+        "op_id": body.get("op_id"),
+        "index": index if isinstance(index, int) else None,
+        "field": body.get("field"),
+    }
+    if status == 401:
+        return AuthError(code, zh, en, **kwargs)
+    return ProtocolError(code, zh, en, **kwargs)

@@ -1,0 +1,139 @@
+"""Whole-request checks of a push (PROTOCOL.md §5.2): all before any op is applied.
+
+A push that fails here changes nothing; the error names the op at fault so the device can set it
+aside and push the rest. Checks are about *shape*, scope and versions; whether values are right
+for their fields is validation, which only gates complete records (drafts always sync).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from app.core.formset import Form, FormSet
+from app.core.ids import is_uuid
+from app.core.records import is_empty
+from sync import protocol as p
+from sync.merge import DELETED, STATUS
+from sync.server import records
+from sync.server.auth import User
+from sync.server.errors import ApiError
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_text(text: str, *, op: p.Op | None = None, index: int | None = None, field: str | None = None) -> None:
+    """No NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both), bounded length."""
+    where = {"op_id": op.op_id if op and "\x00" not in op.op_id else None, "index": index, "field": field}
+    if "\x00" in text:
+        raise ApiError(422, "nul_char", **where)
+    if len(text) > p.MAX_VALUE_CHARS:
+        raise ApiError(422, "too_long", **where)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(422, "bad_text", **where) from None
+
+
+def check_plain(value: Any, **where: Any) -> None:
+    """Every string inside ``value`` passes ``check_text``; numbers are finite."""
+    if isinstance(value, str):
+        check_text(value, **where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(422, "bad_value", **_ids(where))
+    elif isinstance(value, list):
+        for item in value:
+            check_plain(item, **where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, **where)
+            check_plain(item, **where)
+
+
+def _ids(where: dict[str, Any]) -> dict[str, Any]:
+    op = where.get("op")
+    return {"op_id": op.op_id if op else None, "index": where.get("index"), "field": where.get("field")}
+
+
+def _shape_ok(kind: str, value: Any) -> bool:
+    """The JSON shape a field type may hold in a draft (wrong text is fine, nesting is not)."""
+    if isinstance(value, _SCALARS):
+        return True
+    if kind == "multi_choice" and isinstance(value, list):
+        return len(value) <= p.MAX_LIST_ITEMS and all(isinstance(v, _SCALARS) for v in value)
+    if kind == "coordinates" and isinstance(value, dict):
+        return set(value) == {"lon", "lat"} and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+        )
+    return False
+
+
+def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
+    """Strings, ids, form, field names and value shapes of one op."""
+    for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
+        check_text(text, op=op, index=index)
+    if not is_uuid(op.record_id):
+        raise ApiError(422, "bad_record_id", op_id=op.op_id, index=index)
+    form = formset.forms.get(op.form)
+    if form is None:
+        raise ApiError(422, "unknown_form", op_id=op.op_id, index=index)
+    if op.kind == "delete":
+        return form
+    for name, value in op.fields.items():
+        check_text(name, op=op, index=index)
+        check_plain(value, op=op, index=index, field=name)
+        if name == STATUS:
+            if value not in p.STATUSES:
+                raise ApiError(422, "bad_status", op_id=op.op_id, index=index, field=name)
+        elif name == DELETED and op.kind == "resolve":
+            if not isinstance(value, bool):
+                raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
+        elif name not in form.fields:
+            raise ApiError(422, "unknown_field", op_id=op.op_id, index=index, field=name)
+        elif not _shape_ok(form.fields[name].type, value):
+            raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
+    return form
+
+
+def check_push(conn: Connection, formset: FormSet, user: User, req: p.PushRequest, device_id: str) -> None:
+    """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied."""
+    if req.protocol not in p.SUPPORTED_PROTOCOLS:
+        raise ApiError(400, "protocol")
+    if req.device_id != device_id:
+        raise ApiError(400, "device_mismatch")
+    if len(req.ops) > p.MAX_OPS:
+        raise ApiError(413, "too_many_ops")
+    forms = [check_op_shape(formset, op, i) for i, op in enumerate(req.ops)]
+    aliases = records.canonical(conn, [op.record_id for op in req.ops])
+    ids = [aliases.get(op.record_id, op.record_id) for op in req.ops]
+    known = records.brief(conn, ids)
+    projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
+    for index, (op, form, rid) in enumerate(zip(req.ops, forms, ids, strict=True)):
+        current = known.get(rid)
+        if current is not None and current[0] != op.form:
+            raise ApiError(422, "wrong_form", op_id=op.op_id, index=index)
+        if current is not None and op.base_version and op.base_version > current[2]:
+            raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
+        grid_now = projected[rid] if rid in projected else (current[1] if current else None)
+        projected[rid] = _check_scope(user, form, op, index, grid_now, exists=rid in projected or current is not None)
+
+
+def _check_scope(user: User, form: Form, op: p.Op, index: int, grid_now: str | None, *, exists: bool) -> str | None:
+    """PROTOCOL.md §5.5; returns the grid the record will have after the op."""
+    where = {"op_id": op.op_id, "index": index}
+    if exists and not user.in_scope(grid_now):
+        raise ApiError(403, "out_of_scope", **where)
+    grid_field = form.roles.grid
+    grid_next = grid_now
+    if op.kind != "delete" and grid_field and grid_field in op.fields:
+        value = op.fields[grid_field]
+        grid_next = None if is_empty(value) else str(value).strip()
+    if user.is_admin or (grid_next is None and op.kind == "delete"):
+        return grid_next
+    if grid_next is None:
+        raise ApiError(403, "grid_missing", field=grid_field, **where)
+    if not user.in_scope(grid_next):
+        raise ApiError(403, "out_of_scope", field=grid_field, **where)
+    return grid_next

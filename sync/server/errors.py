@@ -1,0 +1,149 @@
+"""Error codes of the platform server with their zh/en messages (PROTOCOL.md §2, §5.3).
+
+One catalog for whole-request errors and per-op rejection reasons, so a code reads the same
+everywhere. Messages never include values (they may be personal data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CATALOG: dict[str, tuple[str, str]] = {
+    "protocol": (
+        "协议版本不受支持，请升级程序。",
+        "unsupported protocol version; please upgrade the app.",
+    ),
+    "bad_json": ("请求内容不是有效的 JSON。", "the request body is not valid JSON."),
+    "encoding": (
+        "不支持的内容编码，只接受 gzip。",
+        "unsupported Content-Encoding; only gzip is accepted.",
+    ),
+    "device_mismatch": (
+        "请求中的设备编号与请求头不一致。",
+        "the device_id in the body differs from the X-Device-Id header.",
+    ),
+    "auth": ("登录已失效，请重新登录。", "not logged in or the login expired; log in again."),
+    "device": (
+        "此登录属于另一台设备，请在本机重新登录。",
+        "this login belongs to another device; log in again on this one.",
+    ),
+    "login_failed": ("用户名或密码错误。", "wrong user name or password."),
+    "forbidden": ("您的角色无权进行此操作。", "your role may not do this."),
+    "out_of_scope": (
+        "该记录不在您负责的网格范围内；如人员已迁入本网格，请联系社区管理员转移记录。",
+        "the record is outside your grids; if the person moved here, ask the community "
+        "administrator to transfer the record.",
+    ),
+    "grid_missing": (
+        "未填写所属网格，无法同步；请填写所属网格后再同步。",
+        "the record has no grid and cannot be synced; fill in its grid and sync again.",
+    ),
+    "not_found": ("找不到请求的内容。", "not found."),
+    "base_ahead": (
+        "记录的版本号比平台上的还新，本机数据可能来自其他平台；请联系管理员。",
+        "the record's base version is newer than the platform's; the device may have synced "
+        "with another platform. Contact the administrator.",
+    ),
+    "already_decided": ("该疑似重复已处理过。", "this possible duplicate was already decided."),
+    "too_large": (
+        "请求太大（上限 10 MB），请分批同步。",
+        "the request is too large (limit 10 MB); sync in smaller batches.",
+    ),
+    "too_many_ops": (
+        "一次提交的修改太多（上限 1000 条），请分批同步。",
+        "too many changes in one request (limit 1000); sync in smaller batches.",
+    ),
+    "malformed": ("请求格式不正确：{detail}", "malformed request: {detail}"),
+    "unknown_form": (
+        "平台没有此表单，请升级程序或联系管理员。",
+        "the platform has no such form; upgrade the app or contact the administrator.",
+    ),
+    "wrong_form": (
+        "记录的表单类型与平台上的不一致。",
+        "the record's form differs from the platform's record with this id.",
+    ),
+    "unknown_field": (
+        "平台的表单没有此字段，请升级程序或联系管理员。",
+        "the platform's form has no such field; upgrade the app or contact the administrator.",
+    ),
+    "bad_value": ("字段值的数据类型不正确。", "a field value has the wrong data type."),
+    "bad_status": (
+        "记录状态只能是 draft 或 complete。",
+        "the record status must be draft or complete.",
+    ),
+    "bad_record_id": ("记录编号格式不正确。", "the record id is not a valid UUID."),
+    "nul_char": (
+        "内容含有不可见的空字符（\\u0000），请删除后再保存。",
+        "a text contains a NUL character (\\u0000); remove it and save again.",
+    ),
+    "bad_text": ("内容含有无效字符。", "a text contains invalid characters."),
+    "too_long": (
+        "内容太长（每个值最多 10000 字）。",
+        "a value is too long (at most 10000 characters).",
+    ),
+    "internal": (
+        "平台内部错误，本次提交未保存，请稍后重试。",
+        "internal server error; nothing of this request was kept. Try again later.",
+    ),
+    # Per-op rejection reasons.
+    "invalid": (
+        "记录已标为完成，但有内容需要修改，平台未接收此次修改；请按提示修改后重新保存。",
+        "the record is marked complete but has errors; the platform did not take this change. "
+        "Fix them and save again.",
+    ),
+    "duplicate_key": (
+        "平台上已有相同证件号码/编码的另一条记录，请核对是否为同一对象。",
+        "another record on the platform has the same identifying number; check whether they are "
+        "the same.",
+    ),
+    "stale": (
+        "记录在您处理冲突期间已被他人修改，请同步后重新处理。",
+        "someone changed the record while you resolved the conflict; sync and resolve again.",
+    ),
+    "unknown_record": (
+        "平台上还没有这条记录，将在下次同步时重试。",
+        "the platform does not have this record yet; it will be retried at the next sync.",
+    ),
+    "op_id_taken": (
+        "修改编号已被另一台设备使用，请联系管理员。",
+        "the change id was used by another device; contact the administrator.",
+    ),
+}
+
+
+def message(code: str, **params: Any) -> tuple[str, str]:
+    """(zh, en) for a code; unknown codes fall back to the internal-error text."""
+    zh, en = CATALOG.get(code, CATALOG["internal"])
+    return zh.format(**params) if params else zh, en.format(**params) if params else en
+
+
+class ApiError(Exception):
+    """A whole-request error: HTTP status + wire code (+ the op at fault)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        *,
+        op_id: str | None = None,
+        index: int | None = None,
+        field: str | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(code)
+        self.status, self.code = status, code
+        self.op_id, self.index, self.field = op_id, index, field
+        self.params = params
+
+    def body(self) -> dict[str, Any]:
+        zh, en = message(self.code, **self.params)
+        error: dict[str, Any] = {"code": self.code, "message_zh": zh, "message_en": en}
+        for key in ("op_id", "index", "field"):
+            if getattr(self, key) is not None:
+                error[key] = getattr(self, key)
+        return {"error": error}
+
+
+def error_body(code: str, **params: Any) -> dict[str, Any]:
+    zh, en = message(code, **params)
+    return {"error": {"code": code, "message_zh": zh, "message_en": en}}

@@ -1,0 +1,97 @@
+"""Opening the resident form in the record editor vs a bare form of plain line edits (same run).
+
+Usage: python tests/bench/bench_form_open.py [--runs 20] [--form resident]
+Each open builds the widget, shows it and lets Qt lay it out and paint once (offscreen), then
+closes it. Prints the median of ``--runs`` opens after a warm-up, and the ratio editor/bare
+(the issue's aim: <= 2x, and <= 150 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from PySide6.QtWidgets import (  # noqa: E402
+    QApplication,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.formset import load_formset  # noqa: E402
+from app.core.store import Store  # noqa: E402
+from app.ui.editor import RecordEditor  # noqa: E402
+from tests.bench.common import median, timed  # noqa: E402
+
+
+def bare_form(sections: list[tuple[str, list[str]]]) -> QWidget:
+    """The baseline: the same sections and labels, one plain QLineEdit per field."""
+    root = QWidget()
+    scroll = QScrollArea(root)
+    scroll.setWidgetResizable(True)
+    content = QWidget(scroll)
+    column = QVBoxLayout(content)
+    for title, labels in sections:
+        box = QGroupBox(title, content)
+        layout = QFormLayout(box)
+        for label in labels:
+            layout.addRow(QLabel(label, box), QLineEdit(box))
+        column.addWidget(box)
+    scroll.setWidget(content)
+    QVBoxLayout(root).addWidget(scroll)
+    return root
+
+
+def open_and_close(make: callable, app: QApplication) -> None:
+    widget = make()
+    widget.resize(900, 700)
+    widget.show()
+    app.processEvents()
+    widget.repaint()
+    widget.hide()
+    widget.deleteLater()
+    app.processEvents()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--form", default="resident")
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    formset = load_formset()
+    form = formset.form(args.form)
+    sections = [(s.title.zh, [f.label.zh for f in s.fields]) for s in form.sections]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.sqlite", formset)
+        makers = {
+            "bare": lambda: bare_form(sections),
+            "editor": lambda: RecordEditor(store, args.form),
+        }
+        for make in makers.values():  # warm-up: imports, style, fonts
+            for _ in range(3):
+                open_and_close(make, app)
+        times: dict[str, list[float]] = {name: [] for name in makers}
+        for _ in range(args.runs):  # interleaved, so drift hits both alike
+            for name, make in makers.items():
+                times[name].append(timed(lambda make=make: open_and_close(make, app)))
+        store.close()
+    bare, editor = median(times["bare"]), median(times["editor"])
+    print(f"form: {args.form} ({len(form.fields)} fields), runs: {args.runs}")
+    print(f"bare form of QLineEdits: median {bare * 1000:.1f} ms")
+    print(f"record editor:           median {editor * 1000:.1f} ms")
+    print(f"ratio editor/bare: {editor / bare:.2f}x (aim <= 2x; editor aim <= 150 ms)")
+
+
+if __name__ == "__main__":
+    main()

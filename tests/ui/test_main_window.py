@@ -1,0 +1,300 @@
+"""The main window with real widgets over a real Store: search, filters, tree, settings."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.core import browse
+from app.core.browse import Filters, Scope
+from app.core.store import Grid, Store
+from app.ui import navigation as nav
+from app.ui.i18n import language
+from app.ui.models import ListQuery, RecordListModel
+from app.ui.settings import Settings, load_settings
+from app.ui.style import is_touch_mode
+from app.ui.window import MainWindow
+from tests.factories import resident
+
+COMMUNITY = "330106001"
+G1, G2 = "330106001001", "330106001002"
+
+
+def _house(store: Store, grid: str, building: str, room: str) -> str:
+    data = {"house_code": f"H{grid}{building}{room}", "address_text": f"幸福路8号{building}{room}室",
+            "grid": grid, "building": building, "room": room, "owner_name": "业主"}
+    return store.save("house", data, status="complete").id
+
+
+def build_community(store: Store) -> dict[str, str]:
+    """Two grids, three buildings, four houses, four residents, one unit."""
+    store.put_grid(Grid(G1, "第一网格", COMMUNITY, "幸福社区"))
+    store.put_grid(Grid(G2, "第二网格", COMMUNITY, "幸福社区"))
+    ids = {
+        "h101": _house(store, G1, "1栋", "101"),
+        "h102": _house(store, G1, "1栋", "102"),
+        "h201": _house(store, G1, "2栋", "201"),
+        "g2h": _house(store, G2, "1栋", "101"),
+    }
+    people = (("张三", 1, "h101", "complete"), ("李四", 3, "h101", "draft"),
+              ("王五", 5, "h201", "complete"), ("赵六", 7, "g2h", "complete"))
+    for name, seq, house, status in people:
+        grid = G2 if house == "g2h" else G1
+        data = resident(name=name, seq=seq, grid=grid, house_ref=ids[house],
+                        household_relation="02" if name == "张三" else "10")
+        ids[name] = store.save("resident", data, status=status).id
+    ids["unit"] = store.save("unit", {"name": "幸福便利店", "grid": G1, "house_ref": ids["h102"]}).id
+    return ids
+
+
+@pytest.fixture
+def community(store: Store) -> dict[str, str]:
+    return build_community(store)
+
+
+@pytest.fixture
+def window(store: Store, community: dict[str, str], qtbot):  # noqa: ANN001, ANN201
+    w = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(w)
+    w.resize(1400, 860)
+    w.show()
+    yield w
+    w.set_touch_mode(False)
+    language().set_lang("zh")
+    w.close()  # stops timers and background work before the store closes
+
+
+def titles(model: RecordListModel) -> list[str]:
+    return [model.summary(row).title for row in range(model.rowCount())]
+
+
+def wait_counts(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: window._status_counts is not None and window.runner.active == 0,
+                    timeout=10_000)
+
+
+# -- search ----------------------------------------------------------------------------------
+
+
+def test_search_by_pinyin_initials_finds_the_person(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    model = window.current_model()
+    assert set(titles(model)) == {"张三", "李四", "王五", "赵六"}
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    qtbot.keyClicks(window.search_box, "zs")  # 张三 by the initials of zhang san
+    qtbot.waitUntil(lambda: titles(model) == ["张三"], timeout=5_000)
+    assert len(resets) == 1  # debounced: one query for the two keystrokes
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("lisi", {"李四"}),        # full pinyin
+    ("赵", {"赵六"}),          # the name itself
+    ("13800138000", {"张三", "李四", "王五", "赵六"}),  # the phone everyone shares
+])
+def test_search_other_ways(window: MainWindow, qtbot, typed: str, expected: set[str]) -> None:  # noqa: ANN001
+    window.search_box.setText(typed)
+    qtbot.waitUntil(lambda: set(titles(window.current_model())) == expected, timeout=5_000)
+
+
+def test_search_by_id_number_tail(window: MainWindow, store: Store, community, qtbot) -> None:  # noqa: ANN001
+    tail = store.get(community["王五"]).data["id_number"][-6:]
+    window.search_box.setText(tail)
+    qtbot.waitUntil(lambda: titles(window.current_model()) == ["王五"], timeout=5_000)
+    window.search_box.clear()  # clearing the search shows the whole list again
+    qtbot.waitUntil(lambda: len(titles(window.current_model())) == 4, timeout=5_000)
+
+
+def test_enter_opens_search_result_row_focus(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.search_box.setText("ww")
+    window.apply_search()
+    assert titles(window.current_model()) == ["王五"]
+    window.search_box.returnPressed.emit()  # Enter in the search moves into the list
+    assert window.current_view().currentIndex().row() == 0
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def test_filters_narrow_the_list(window: MainWindow, store: Store, community, qtbot) -> None:  # noqa: ANN001
+    store.conn.execute("UPDATE records SET dirty = 0 WHERE id = ?", (community["王五"],))  # synced
+    store.conn.execute("UPDATE records SET conflict = '[]' WHERE id = ?", (community["赵六"],))
+    store.decide_duplicate(community["李四"], community["张三"], "open_existing", author="t")
+    window.current_model().reload()
+    model = window.current_model()
+
+    window.status_filter.setCurrentIndex(window.status_filter.findData("draft"))
+    assert set(titles(model)) == {"李四"}
+    window.status_filter.setCurrentIndex(window.status_filter.findData("complete"))
+    assert set(titles(model)) == {"张三", "王五", "赵六"}
+    window.dirty_filter.setChecked(True)  # complete AND changed since the last sync
+    assert set(titles(model)) == {"张三", "赵六"}
+    window.status_filter.setCurrentIndex(0)
+    window.dirty_filter.setChecked(False)
+    window.conflict_filter.setChecked(True)
+    assert set(titles(model)) == {"赵六"}
+    window.conflict_filter.setChecked(False)
+    window.dup_filter.setChecked(True)
+    assert set(titles(model)) == {"李四"}
+    window.dup_filter.setChecked(False)
+    assert len(titles(model)) == 4
+    wait_counts(window, qtbot)
+    assert window.conflicts_label.text() == "冲突 1"
+
+
+def test_filters_apply_to_the_other_tabs_when_shown(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.status_filter.setCurrentIndex(window.status_filter.findData("draft"))
+    window.list_tabs.setCurrentIndex(2)  # 单位: the one unit is a draft
+    assert titles(window.current_model()) == ["幸福便利店"]
+    window.list_tabs.setCurrentIndex(1)  # 房屋: all complete
+    assert titles(window.current_model()) == []
+
+
+# -- the tree --------------------------------------------------------------------------------
+
+
+def test_tree_grid_building_house_filters_and_opens_the_household(window: MainWindow, community, qtbot) -> None:  # noqa: ANN001, E501
+    tree, model = window.navigation, window.current_model()
+    community_index = tree.find(nav.COMMUNITY, COMMUNITY)
+    tree.select(community_index)
+    assert len(titles(model)) == 4
+    grid_index = tree.find(nav.GRID, G1, community_index)
+    tree.select(grid_index)  # selecting and expanding fetches the buildings
+    assert set(titles(model)) == {"张三", "李四", "王五"}
+    building = tree.find(nav.BUILDING, "1栋", grid_index)
+    assert building.isValid()
+    assert tree.tree_model.rowCount(grid_index) == 2  # 1栋 and 2栋, no placeholder left
+    tree.select(building)
+    assert set(titles(model)) == {"张三", "李四"}  # residents of houses in 1栋 of grid 1
+    window.list_tabs.setCurrentIndex(1)
+    assert set(titles(window.current_model())) == {"幸福路8号1栋101室", "幸福路8号1栋102室"}
+    house = tree.find(nav.HOUSE, community["h101"], building)
+    tree.select(house)
+    view = window.household_view
+    assert view is not None and window.doc_tabs.currentWidget() is view
+    assert {view.member(i).title for i in view.member_ids()} == {"张三", "李四"}
+    tree.select(tree.find(nav.HOUSE, community["h102"], building))  # the household tab is reused
+    assert window.household_view is view and view.member_ids() == []
+    assert [view.units_table.item(0, 0).text()] == ["幸福便利店"]
+    assert window.doc_tabs.count() == 1
+
+
+def test_buildings_sort_naturally(store: Store) -> None:
+    for building in ("10栋", "2栋", "1栋"):
+        _house(store, G1, building, "101")
+    assert [b.name for b in browse.buildings(store, G1)] == ["1栋", "2栋", "10栋"]
+
+
+# -- lazy model ------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(st.sampled_from(["张三", "李四", "王五", "阿", "Zoe"]), min_size=0, max_size=40),
+       page=st.integers(min_value=1, max_value=9))
+def test_paging_by_keyset_returns_every_row_once_in_order(qapp, names: list[str], page: int) -> None:  # noqa: ANN001, E501
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "s.sqlite")
+        try:
+            rows = [(None, {"name": n, "grid": G1}, "draft") for n in names]
+            ids = store.insert_many("resident", rows) if rows else []
+            model = RecordListModel(store, "resident", page_size=page)
+            model.set_query(ListQuery())
+            while model.canFetchMore():
+                model.fetchMore()
+            expected = sorted(((store.get(i).title, i) for i in ids))
+            assert [(model.summary(r).title, model.record_id(r)) for r in range(model.rowCount())] == expected
+        finally:
+            store.close()
+
+
+def test_search_pages_fetch_more_without_repeats(store: Store, qapp) -> None:  # noqa: ANN001
+    store.insert_many("resident", [(None, {"name": f"张{c}", "grid": G1}, "draft") for c in "一二三四五六七八九十"])
+    model = RecordListModel(store, "resident", page_size=3)
+    model.set_query(ListQuery(text="zh"))
+    assert model.rowCount() == 3 and model.canFetchMore()
+    while model.canFetchMore():
+        model.fetchMore()
+    assert sorted(titles(model)) == sorted(f"张{c}" for c in "一二三四五六七八九十")
+
+
+def test_scope_and_filters_in_browse_agree_with_count(store: Store, community) -> None:  # noqa: ANN001
+    scope = Scope(grids=(G1,), building="1栋")
+    listed = browse.page(store, "resident", scope, Filters(status="complete"))
+    assert [s.title for s in listed] == ["张三"]
+    assert browse.count(store, "resident", scope, Filters(status="complete")) == 1
+    assert browse.count(store, "house", Scope(grids=(G1, G2))) == 4
+
+
+# -- status bar, settings, touch mode, language ----------------------------------------------
+
+
+def test_status_bar_counts_and_last_sync(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001
+    wait_counts(window, qtbot)
+    assert window.pending_label.text() == f"待同步 {browse.pending_count(store)}"
+    assert browse.pending_count(store) == len(store.pending_ops(10_000)) == 9
+    assert window.sync_label.text() == "从未同步"
+    assert window.list_tabs.tabText(0) == "居民 (4)"
+    store.set_meta("last_sync", "2026-01-02T03:04:05Z")
+    window.refresh_counts()
+    wait_counts(window, qtbot)
+    assert window.sync_label.text() == "上次同步 2026-01-02 03:04"
+
+
+def test_settings_are_stored_and_used(window: MainWindow, store: Store) -> None:
+    window.apply_settings(Settings(worker_name="王芳", worker_id="W001", assigned_grids=(G1,)))
+    again = load_settings(store)
+    assert (again.worker_name, again.worker_id, again.assigned_grids) == ("王芳", "W001", (G1,))
+    assert again.author == "W001" and window.author == "W001"
+    assert window.worker_label.text() == "采集员 王芳"
+    mine = window.navigation.find(nav.MINE, None)
+    assert mine.isValid()
+    assert window.navigation.scope_of(mine) == Scope(grids=(G1,))
+    assert window.navigation.find(nav.GRID, G1, window.navigation.find(nav.COMMUNITY, COMMUNITY)).data().startswith("★")
+
+
+def test_touch_mode_enlarges_targets(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001
+    view = window.current_view()
+    row_before = view.rowHeight(0)
+    search_before = window.search_box.sizeHint().height()
+    button_before = window.new_button.sizeHint().height()
+    window.act_touch.trigger()  # 视图 → 触屏模式
+    qtbot.waitUntil(lambda: window.search_box.sizeHint().height() > search_before, timeout=2_000)
+    assert is_touch_mode(QApplication.instance())
+    assert view.rowHeight(0) > row_before
+    assert window.new_button.sizeHint().height() >= 48 > button_before
+    assert load_settings(store).touch_mode  # remembered for the next start
+    window.act_touch.trigger()
+    assert not is_touch_mode(QApplication.instance())
+    assert view.rowHeight(0) == row_before
+
+
+def test_language_switch_changes_window_texts(window: MainWindow, community, qtbot) -> None:  # noqa: ANN001
+    window.open_household(community["h101"])
+    assert window.file_menu.title() == "文件(&F)"
+    assert window.list_tabs.tabText(0).startswith("居民")
+    window.lang_actions["en"].trigger()
+    assert window.lang == "en" and language().lang == "en"
+    assert window.file_menu.title() == "&File"
+    assert window.list_tabs.tabText(0).startswith("Residents")
+    assert window.search_box.placeholderText().startswith("Search")
+    assert window.status_filter.itemText(0) == "Any status"
+    assert window.current_model().headerData(0, Qt.Orientation.Horizontal) == "Name"
+    assert window.household_view.add_button.text() == "Add resident"
+    assert window.doc_tabs.tabText(0).startswith("Household")
+    assert window.navigation.tree_model.item(0).text() == "All"
+    window.lang_actions["zh"].trigger()
+    assert window.file_menu.title() == "文件(&F)"
+    assert window.household_view.add_button.text() == "添加居民"
+
+
+def test_ctrl_f_focuses_the_search(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.activateWindow()
+    qtbot.waitActive(window)
+    window.current_view().setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.search_box.hasFocus(), timeout=2_000)
