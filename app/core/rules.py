@@ -382,9 +382,7 @@ def _check_id_number(
         and not is_empty(data.get(birth_field))
         and data.get(birth_field) != info.birth_date.isoformat()
     ):
-        issues.append(
-            Issue(birth_field, "id.birth_mismatch", {"expected": info.birth_date.isoformat()})
-        )
+        issues.append(Issue(birth_field, "id.birth_mismatch"))  # no birth date in params: logs
     gender_field = fld.derives.get("gender")
     if (
         gender_field
