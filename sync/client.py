@@ -224,7 +224,9 @@ class Client:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
-            log.warning("unreadable answer from %s%s (%s errors)", self.host, path, exc.error_count())
+            log.warning(
+                "unreadable answer from %s%s (%s errors)", self.host, path, exc.error_count()
+            )
             raise ProtocolError(
                 "bad_response",
                 "服务器的回答无法识别，请确认服务器地址正确、版本匹配。",

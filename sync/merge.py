@@ -7,6 +7,7 @@ dirty local record onto a pulled version. The decision per field is a table, lik
 ====  ===========================  ==============================  ===================  ========
 row   server change (B -> S)       incoming change (B -> I)        value                conflict
 ====  ===========================  ==============================  ===================  ========
+0     S written by the same device at a later edited_at  (any)     S                    -
 1     any                          none (not sent, or I = B)       S                    -
 2     none (S = B)                 changed                         I                    -
 3     changed                      changed to the same value       S                    -
@@ -87,6 +88,7 @@ class Merged:
 class Action(Enum):
     """The rows of the merge table."""
 
+    STALE = 0  # the device itself wrote this field later: an old op arriving late
     KEEP = 1  # incoming did not change the field
     TAKE = 2  # only incoming changed it
     SAME = 3  # both changed it to the same value
@@ -102,6 +104,7 @@ class Rule:
 
 
 RULES: dict[Action, Rule] = {
+    Action.STALE: Rule("server", None),
     Action.KEEP: Rule("server", None),
     Action.TAKE: Rule("incoming", None),
     Action.SAME: Rule("server", None),
@@ -141,8 +144,12 @@ def _soft_key(item: Any) -> str:
     return normalize_key(item) if isinstance(item, str) else _canon(item)
 
 
-def classify(base: Any, server: Any, incoming: Any, *, sent: bool, same_device: bool) -> Action:
+def classify(
+    base: Any, server: Any, incoming: Any, *, sent: bool, same_device: bool, stale: bool = False
+) -> Action:
     """Which row of the table applies to one field."""
+    if stale:
+        return Action.STALE
     if not sent or same(incoming, base):
         return Action.KEEP
     if same(server, base):
@@ -191,8 +198,11 @@ def merge(
         b, s, i = norm(base.get(name)), norm(server.get(name)), norm(incoming[name])
         stamp = before.get(name)
         ours = bool(device) and stamp is not None and stamp.device == device
-        rule = RULES[classify(b, s, i, sent=True, same_device=ours)]
-        take = rule.take == "incoming" or (rule.take == "later" and edited_at > (stamp.at if stamp else ""))
+        stale = ours and stamp is not None and stamp.at > edited_at
+        rule = RULES[classify(b, s, i, sent=True, same_device=ours, stale=stale)]
+        take = rule.take == "incoming" or (
+            rule.take == "later" and edited_at > (stamp.at if stamp else "")
+        )
         if rule.conflict:
             kind = "soft" if name == STATUS else rule.conflict
             conflicts.append(Conflict(name, kind, b, s, i, i if take else s))

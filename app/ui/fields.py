@@ -210,16 +210,49 @@ def code_index(
     return cached[1]
 
 
-def _offered_codes(field: Field, table: CodeTable) -> list[str]:
-    allowed = set(field.codes_filter) if field.codes_filter else None
-    return [
-        c.code
-        for c in table.codes.values()
-        if not c.historical and (allowed is None or c.code in allowed)
-    ]
+_OFFERED: dict[tuple[int, tuple[str, ...] | None], tuple[CodeTable, tuple[str, ...]]] = {}
+
+
+def _offered_codes(field: Field, table: CodeTable) -> tuple[str, ...]:
+    """The codes a field offers (its filter, no historical codes); cached per table."""
+    key = (id(table), tuple(field.codes_filter) if field.codes_filter else None)
+    cached = _OFFERED.get(key)
+    if cached is None or cached[0] is not table:
+        allowed = set(key[1]) if key[1] is not None else None
+        codes = tuple(
+            c.code
+            for c in table.codes.values()
+            if not c.historical and (allowed is None or c.code in allowed)
+        )
+        cached = _OFFERED[key] = (table, codes)
+    return cached[1]
 
 
 # --------------------------------------------------------------------------- the base class
+
+
+class _FocusTracker(QObject):
+    """One listener on the application's focus changes for every field widget."""
+
+    _instance: _FocusTracker | None = None
+
+    @classmethod
+    def ensure(cls) -> None:
+        app = QApplication.instance()
+        if cls._instance is None and app is not None:
+            cls._instance = cls(app)
+
+    def __init__(self, app: QObject) -> None:
+        super().__init__(app)
+        app.focusChanged.connect(self._changed)  # type: ignore[attr-defined]
+
+    def _changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        widget = new
+        while widget is not None:
+            if isinstance(widget, FieldWidget):
+                widget._focused()
+                return
+            widget = widget.parentWidget()
 
 
 class FieldWidget(QWidget):
@@ -229,6 +262,7 @@ class FieldWidget(QWidget):
     committed = Signal()
     nextRequested = Signal()
     multiline = False  # True: Enter belongs to the widget (it never moves to the next field)
+    compound = False  # True: several inner widgets side by side (else one, no extra layout)
 
     def __init__(
         self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
@@ -241,6 +275,9 @@ class FieldWidget(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
         self._row: QHBoxLayout | None = None
+        self._inner: list[QWidget] = []
+        self._filtering = False
+        _FocusTracker.ensure()
 
     # -- the API the editor uses ---------------------------------------------------------
 
@@ -294,7 +331,10 @@ class FieldWidget(QWidget):
     # -- for subclasses --------------------------------------------------------------------
 
     def _add(self, widget: QWidget, stretch: int = 0) -> None:
-        """Put ``widget`` on the field's input row."""
+        """Put ``widget`` on the field's input row (above the message line)."""
+        if not self.compound:
+            self._layout.insertWidget(0, widget, stretch)
+            return
         if self._row is None:
             self._row = QHBoxLayout()
             self._row.setContentsMargins(0, 0, 0, 0)
@@ -303,8 +343,29 @@ class FieldWidget(QWidget):
         self._row.addWidget(widget, stretch)
 
     def _watch(self, widget: QWidget) -> None:
-        """Route Enter and focus-out of an inner widget through this field."""
-        widget.installEventFilter(self)
+        """Route Enter and focus-out of an inner widget through this field.
+
+        The event filter is installed when the field first gets focus (``_FocusTracker``):
+        a Python filter on every widget from the start would run for each of the dozens of
+        events a widget gets while a form is built and shown, which costs more than the
+        widgets themselves."""
+        self._inner.append(widget)
+        if self._filtering:
+            widget.installEventFilter(self)
+
+    def watch_events(self) -> None:
+        """Install the event filter now (done automatically on first focus)."""
+        if not self._filtering:
+            self._filtering = True
+            for widget in self._inner:
+                widget.installEventFilter(self)
+
+    def _focused(self) -> None:
+        """Called by the focus tracker when focus enters this field."""
+        first = not self._filtering
+        self.watch_events()
+        if first:
+            self._focus_in()  # the FocusIn event itself went by before the filter existed
 
     def _help_text(self) -> str:
         return self.field.help.get(self.lang) if self.field.help else ""
@@ -461,6 +522,8 @@ class CreditCodeField(IdNumberField):
 class DateField(LineField):
     """date: typed as 1985-06-15, 19850615, 1985/6/15 or 1985年6月15日; a calendar on the side."""
 
+    compound = True
+
     placeholder_key = "date_placeholder"
 
     def __init__(
@@ -510,6 +573,8 @@ class DateField(LineField):
 class PhotoField(LineField):
     """photo: a file chooser storing the chosen file's name."""
 
+    compound = True
+
     def __init__(
         self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
     ) -> None:
@@ -545,52 +610,97 @@ def _choose_photo(parent: QWidget) -> str:
 # --------------------------------------------------------------------------- choices
 
 
+class _PopupCombo(QComboBox):
+    """A combo box that prepares its lazily filled list before it opens."""
+
+    def __init__(self, before_popup: Callable[[], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._before_popup = before_popup
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt API)
+        self._before_popup()
+        super().showPopup()
+
+
 class ChoiceField(FieldWidget):
-    """choice over a short table: a drop-down; typing a code's first characters selects it."""
+    """choice over a short table: a drop-down; typing a code's first characters selects it.
+
+    The list is filled on first focus or first opening (filling combo boxes is most of the
+    cost of opening a form); until then it holds only the current value."""
 
     def __init__(
         self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
     ) -> None:
         super().__init__(field, formset, lang, parent)
         self.table = formset.table(field.codes or "")
-        self.combo = QComboBox(self)
-        self.combo.addItem("", None)
-        for code in _offered_codes(field, self.table):
-            self.combo.addItem(code_display(self.table, code, lang), code)
-        self._add(self.combo, 1)
+        self._filled = False
+        self.combo = _PopupCombo(self.fill, self)  # empty until filled: value None
+        self._add(self.combo)
         self._watch(self.combo)
         self.combo.currentIndexChanged.connect(self.changed)
-        self.combo.setToolTip(self._help_text())
+        help_text = self._help_text()
+        if help_text:
+            self.combo.setToolTip(help_text)
 
     def value(self) -> object:
         return self.combo.currentData()
 
     def set_value(self, value: object) -> None:
         code = None if is_empty(value) else rules.coerce(self.field, value, self.formset)
+        if code is None and self.combo.count() == 0:
+            self.combo.setCurrentIndex(-1)
+            return
+        if self.combo.count() == 0:
+            self.combo.addItem("", None)
         index = 0 if code is None else self.combo.findData(code)
-        if index < 0:  # an unknown stored code: show it rather than lose it
-            self.combo.addItem(tr("unknown_code", self.lang, code=code), code)
+        if index < 0:  # not listed yet (list not filled) or unknown: show it, never drop it
+            self.combo.addItem(self._text(str(code)), code)
             index = self.combo.count() - 1
         self.combo.setCurrentIndex(index)
 
     def focus_target(self) -> QWidget:
         return self.combo
 
+    def fill(self) -> None:
+        """Fill the list with the table's codes (once), keeping the current value."""
+        if self._filled:
+            return
+        self._filled = True
+        current = self.combo.currentData()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItem("", None)
+        for code in _offered_codes(self.field, self.table):
+            self.combo.addItem(self._text(code), code)
+        index = 0
+        if current is not None:
+            index = self.combo.findData(current)
+            if index < 0:
+                self.combo.addItem(self._text(str(current)), current)
+                index = self.combo.count() - 1
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+
+    def _text(self, code: str) -> str:
+        if code in self.table.codes:
+            return code_display(self.table, code, self.lang)
+        return tr("unknown_code", self.lang, code=code)
+
+    def _focus_in(self) -> None:
+        self.fill()
+
     def _key_press(self, obj: QObject, event: QEvent) -> bool:
+        self.fill()
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.combo.setCurrentIndex(0)
             return True
         return False
 
     def _retranslate(self) -> None:
-        for row in range(1, self.combo.count()):
-            code = self.combo.itemData(row)
-            text = (
-                code_display(self.table, code, self.lang)
-                if code in self.table.codes
-                else tr("unknown_code", self.lang, code=code)
-            )
-            self.combo.setItemText(row, text)
+        for row in range(self.combo.count()):
+            if self.combo.itemData(row) is None:
+                continue
+            self.combo.setItemText(row, self._text(str(self.combo.itemData(row))))
         self.combo.setToolTip(self._help_text())
 
 
@@ -603,12 +713,14 @@ class BooleanField(FieldWidget):
         super().__init__(field, formset, lang, parent)
         self.combo = QComboBox(self)
         self.combo.addItems(["", tr("yes", lang), tr("no", lang)])
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self._add(self.combo)
-        self._row.addStretch(1)  # type: ignore[union-attr]
+        self.combo.setMinimumContentsLength(4)
+        self.combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self._layout.insertWidget(0, self.combo, 0, Qt.AlignmentFlag.AlignLeft)
         self._watch(self.combo)
         self.combo.currentIndexChanged.connect(self.changed)
-        self.combo.setToolTip(self._help_text())
+        help_text = self._help_text()
+        if help_text:
+            self.combo.setToolTip(help_text)
 
     def value(self) -> object:
         return {0: None, 1: True, 2: False}[max(self.combo.currentIndex(), 0)]
@@ -636,18 +748,6 @@ class BooleanField(FieldWidget):
         self.combo.setToolTip(self._help_text())
 
 
-class _PopupCombo(QComboBox):
-    """A combo box that prepares its (lazily built) model before the list opens."""
-
-    def __init__(self, before_popup: Callable[[], None], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._before_popup = before_popup
-
-    def showPopup(self) -> None:  # noqa: N802 (Qt API)
-        self._before_popup()
-        super().showPopup()
-
-
 class _DisplayCompleter(QCompleter):
     """Matches on the search text but puts the display text into the line edit."""
 
@@ -656,8 +756,14 @@ class _DisplayCompleter(QCompleter):
 
 
 class CodePickerField(FieldWidget):
-    """choice over a long table: type a code, a name (zh/en) or pinyin initials; the list
-    filters as you type (contains, not only prefix); regions show their full path."""
+    """choice over a long table (民族, 国籍, 行政区划): type a code, a name (zh or en), pinyin or
+    pinyin initials and pick from a list that filters as you type (contains, not only
+    prefix); regions show their full path. ▾ (or Down / F4) lists everything.
+
+    A line edit with a completer rather than an editable combo box: the same searchable
+    picker at a third of the cost, and the completer is made on first focus or typing."""
+
+    compound = True
 
     def __init__(
         self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
@@ -666,21 +772,16 @@ class CodePickerField(FieldWidget):
         self.table = formset.table(field.codes or "")
         self._allowed = tuple(field.codes_filter) if field.codes_filter else None
         self._value: str | None = None
-        self._model_ready = False
-        self.combo = _PopupCombo(self._ensure_model, self)
-        self.combo.setEditable(True)
-        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.combo.setMinimumContentsLength(16)
-        self.combo.setMaxVisibleItems(12)
-        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._add(self.combo, 1)
-        self._watch(self.combo)
-        self._watch(self.combo.lineEdit())
-        self.combo.lineEdit().textEdited.connect(self._typed)
-        self.combo.activated.connect(self._activated_row)
+        self._completer: _DisplayCompleter | None = None
+        self.edit = QLineEdit(self)
+        self._add(self.edit, 1)
+        self._watch(self.edit)
+        self.edit.textEdited.connect(lambda _text: self._ensure_completer())
+        self.list_button = QToolButton(self)
+        self.list_button.setText("▾")
+        self.list_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.list_button.clicked.connect(lambda _checked=False: self.show_list(everything=True))
+        self._add(self.list_button)
         self._retranslate()
 
     @property
@@ -695,100 +796,98 @@ class CodePickerField(FieldWidget):
         code = None if is_empty(value) else rules.coerce(self.field, value, self.formset)
         if code is not None and code not in self.table.codes:
             code = self.index.resolve(str(code)) or str(code)
-        self._set(code, emit=True)
+        self._set(code)
 
     def focus_target(self) -> QWidget:
-        return self.combo
+        return self.edit
 
     def display_text(self) -> str:
         """What the line edit shows."""
-        return self.combo.lineEdit().text()
+        return self.edit.text()
 
-    def completer(self) -> QCompleter | None:
-        """The completer (None until the model is built on first focus or typing)."""
-        return self.combo.completer() if self._model_ready else None
+    def completer(self) -> QCompleter:
+        """The completer (made on first use)."""
+        return self._ensure_completer()
+
+    def show_list(self, everything: bool = False) -> None:
+        """Open the list: everything, or what matches the text typed so far."""
+        completer = self._ensure_completer()
+        text = self.edit.text()
+        if everything or text == self._display(self._value):
+            text = ""
+        completer.setCompletionPrefix(text)
+        self.edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        completer.complete()
 
     def _display(self, code: str | None) -> str:
         return "" if code is None else code_display(self.table, code, self.lang)
 
-    def _set(self, code: str | None, emit: bool) -> None:
+    def _set(self, code: str | None) -> None:
         old = self._value
         self._value = code
-        self._show()
-        if emit and code != old:
+        self.edit.setText(self._display(code))
+        if code != old:
             self.changed.emit()
 
-    def _show(self) -> None:
-        self.combo.blockSignals(True)
-        if self._model_ready:
-            row = self.index.row_of.get(self._value or "", -1)
-            self.combo.setCurrentIndex(row)
-        self.combo.setEditText(self._display(self._value))
-        self.combo.blockSignals(False)
-
-    def _ensure_model(self) -> None:
-        if self._model_ready:
-            return
-        model = self.index.model()
-        text = self.combo.lineEdit().text()
-        self.combo.blockSignals(True)
-        self.combo.setModel(model)
-        view = self.combo.view()
-        if isinstance(view, QListView):
-            view.setUniformItemSizes(True)
-        completer = _DisplayCompleter(model, self.combo)
-        completer.setCompletionRole(SEARCH_ROLE)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        completer.setMaxVisibleItems(12)
-        self.combo.setCompleter(completer)
-        completer.activated[QModelIndex].connect(self._completed)
-        self.combo.setCurrentIndex(self.index.row_of.get(self._value or "", -1))
-        self.combo.setEditText(text)
-        self.combo.blockSignals(False)
-        self._model_ready = True
+    def _ensure_completer(self) -> _DisplayCompleter:
+        if self._completer is None:
+            completer = _DisplayCompleter(self.index.model(), self)
+            completer.setCompletionRole(SEARCH_ROLE)
+            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+            completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+            completer.setMaxVisibleItems(12)
+            popup = completer.popup()
+            if isinstance(popup, QListView):
+                popup.setUniformItemSizes(True)
+            completer.activated[QModelIndex].connect(self._completed)
+            self.edit.setCompleter(completer)
+            self._completer = completer
+            typed = self.edit.text()
+            if self.edit.hasFocus() and typed and typed != self._display(self._value):
+                completer.setCompletionPrefix(typed)  # the keystroke that made us
+                completer.complete()
+        return self._completer
 
     def _focus_in(self) -> None:
-        self._ensure_model()
+        self._ensure_completer()
 
-    def _typed(self, text: str) -> None:
-        if not self._model_ready:  # typing reached us before any focus event
-            self._ensure_model()
-            completer = self.combo.completer()
-            completer.setCompletionPrefix(text)
-            completer.complete()
+    def _key_press(self, obj: QObject, event: QEvent) -> bool:
+        alt_down = event.key() == Qt.Key.Key_Down and (
+            event.modifiers() & Qt.KeyboardModifier.AltModifier
+        )
+        if event.key() in (Qt.Key.Key_F4, Qt.Key.Key_Down) or alt_down:
+            popup = self._ensure_completer().popup()
+            if not popup.isVisible():
+                self.show_list()
+                return True
+        return False
 
     def _completed(self, index: QModelIndex) -> None:
         code = index.data(CODE_ROLE)
         if code:
-            self._set(str(code), emit=True)
-
-    def _activated_row(self, row: int) -> None:
-        if self._model_ready and 0 <= row < len(self.index.entries):
-            self._set(self.index.entries[row].code, emit=True)
+            self._set(str(code))
 
     def _commit(self) -> None:
-        if self._model_ready:
-            self.combo.completer().popup().hide()
-        text = self.combo.lineEdit().text()
+        if self._completer is not None:
+            self._completer.popup().hide()
+        text = self.edit.text()
         if text == self._display(self._value):
             return
         if not text.strip():
-            self._set(None, emit=True)
+            self._set(None)
             return
         code = self.index.resolve(text)
-        self._set(code if code is not None else text.strip(), emit=True)
+        self._set(code if code is not None else text.strip())
+        if code is None:
+            self.edit.setText(text.strip())
 
     def _retranslate(self) -> None:
-        self.combo.lineEdit().setPlaceholderText(tr("picker_placeholder", self.lang))
-        self.combo.setToolTip(self._help_text())
-        if self._model_ready:  # the model is per language: rebuild on next use
-            self._model_ready = False
-            self.combo.blockSignals(True)
-            self.combo.setModel(QStandardItemModel(self.combo))
-            self.combo.blockSignals(False)
-        self._show()
+        self.edit.setPlaceholderText(tr("picker_placeholder", self.lang))
+        self.edit.setToolTip(self._help_text())
+        if self._completer is not None:  # the model is per language
+            self._completer.setModel(self.index.model())
+        self.edit.setText(self._display(self._value))
 
 
 class MultiChoiceField(FieldWidget):
@@ -866,6 +965,8 @@ class MultiChoiceField(FieldWidget):
 class CoordinatesField(FieldWidget):
     """coordinates: longitude and latitude boxes (WGS84), plus a box that takes a pasted point
     ('116.39, 39.90', DMS, 东经/北纬) from GPS, 高德/腾讯 (GCJ-02) or 百度 (BD-09) and converts it."""
+
+    compound = True
 
     DATUMS = ("wgs84", "gcj02", "bd09")
 
@@ -966,6 +1067,8 @@ class ReferenceField(FieldWidget):
     """reference: shows the referenced record's title; typing searches the store (name,
     pinyin initials, address, number tails) among records of the target form; 新建 asks the
     editor to create one (``createRequested(target_form)``)."""
+
+    compound = True
 
     createRequested = Signal(str)
 

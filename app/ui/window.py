@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 FORM_TABS = ("resident", "house", "unit", "address")
 SEARCH_DEBOUNCE_MS = 120
-COUNTS_DEBOUNCE_MS = 300
+COUNTS_DEBOUNCE_MS = 150
 ROW_HEIGHT, TOUCH_ROW_HEIGHT = 26, 48
 
 register(
@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
         self.search_timer.setSingleShot(True)
         self.search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self.search_timer.timeout.connect(self.apply_search)
+        self.counts_timer = QTimer(self)
+        self.counts_timer.setSingleShot(True)
+        self.counts_timer.setInterval(COUNTS_DEBOUNCE_MS)
+        self.counts_timer.timeout.connect(self._start_counts)
         self.search_box.textChanged.connect(lambda _text: self.search_timer.start())
         self.search_box.returnPressed.connect(self._search_now_and_focus_list)
         bar.addWidget(self.search_box, 1)
@@ -395,7 +399,7 @@ class MainWindow(QMainWindow):
         self._update_shown()
 
     def set_language(self, lang: str) -> None:
-        """Switch zh/en at runtime: the window now; open editors if they retranslate themselves.
+        """Switch zh/en at runtime: the window, household view and open editors retranslate.
 
         The choice is saved, so the next start uses it when no language is given.
         """
@@ -405,14 +409,8 @@ class MainWindow(QMainWindow):
         self.settings.lang = lang
         save_settings(self.store, self.settings)
         self.lang_actions[lang].setChecked(True)
-        language().set_lang(lang)
+        language().set_lang(lang)  # open editors follow the app-wide language themselves
         self.retranslate()
-        for editor in self._editors:
-            for name in ("set_lang", "retranslate"):
-                method = getattr(editor, name, None)
-                if callable(method):
-                    method(lang)
-                    break
 
     def set_touch_mode(self, on: bool) -> None:
         """Large targets and fonts for tablets (the whole app, dialogs included)."""
@@ -501,9 +499,13 @@ class MainWindow(QMainWindow):
     # -- background counts (tab titles and status bar) -------------------------------------
 
     def refresh_counts(self) -> None:
-        """Recount tab totals and the status bar in a background task (coalesced)."""
-        if self._counts_handle is not None and self._counts_handle.running:
+        """Recount tab totals and the status bar in a background task (debounced, coalesced)."""
+        self.counts_timer.start()
+
+    def _start_counts(self) -> None:
+        if self._counts_handle is not None:
             self._counts_again = True
+            self._counts_handle.cancel()  # its numbers are stale already
             return
         scope, filters = self._query.scope, self._query.filters
         self._counts_handle = self.runner.start(
@@ -516,7 +518,12 @@ class MainWindow(QMainWindow):
         self._counts_handle = None
         if self._counts_again:
             self._counts_again = False
-            QTimer.singleShot(COUNTS_DEBOUNCE_MS, self.refresh_counts)
+            self._start_counts()
+
+    @property
+    def counts_settled(self) -> bool:
+        """No count is waiting or running: the tab titles and status bar are current."""
+        return not self.counts_timer.isActive() and self._counts_handle is None
 
     def _on_counts(self, result: dict[str, Any]) -> None:
         self._counts = result["forms"]
@@ -683,7 +690,7 @@ class MainWindow(QMainWindow):
         if widget is None:
             return
         if widget in self._editors:
-            widget.close()  # the editor asks about unsaved changes, then emits closed()
+            widget.request_close()  # type: ignore[attr-defined]  # asks, then emits closed()
         else:
             self._remove_doc(widget)
 
@@ -890,10 +897,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
         """Close editors first (each may ask about unsaved changes); stop background work."""
         for editor in list(self._editors):
-            if not editor.close():
+            if not editor.request_close():  # type: ignore[attr-defined]
                 event.ignore()
                 return
         self.search_timer.stop()
+        self.counts_timer.stop()
         self.runner.cancel_all()
         self.runner.wait(10.0)
         event.accept()

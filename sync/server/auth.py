@@ -55,6 +55,19 @@ class User:
         return grid is not None and grid in self.grids
 
 
+def set_kdf_cost(n: int) -> None:
+    """Set scrypt's cost for new hashes (a power of two; stored hashes keep their own).
+
+    Only tests lower it, to keep hundreds of logins fast; verification always uses the
+    parameters stored with the hash.
+    """
+    if n < 2 or n & (n - 1):
+        raise ValueError("scrypt n must be a power of two")
+    _SCRYPT["n"] = n
+    global _DUMMY_HASH
+    _DUMMY_HASH = None
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -134,7 +147,9 @@ def create_user(
         "community": community,
         "disabled": False,
     }
-    exists = conn.execute(select(db.users.c.username).where(db.users.c.username == username)).first()
+    exists = conn.execute(
+        select(db.users.c.username).where(db.users.c.username == username)
+    ).first()
     if exists:
         conn.execute(update(db.users).where(db.users.c.username == username).values(**values))
     else:
@@ -144,7 +159,9 @@ def create_user(
         conn.execute(insert(db.user_grids).values(username=username, grid=grid))
 
 
-def scope_of(conn: Connection, username: str, role: str, community: str | None) -> frozenset[str] | None:
+def scope_of(
+    conn: Connection, username: str, role: str, community: str | None
+) -> frozenset[str] | None:
     """The grid codes a user may touch; ``None`` for an admin (everything)."""
     if role == "admin":
         return None
@@ -162,12 +179,15 @@ def all_grids(conn: Connection) -> list[str]:
 # -- tokens ----------------------------------------------------------------------------------
 
 
-def login(engine: Engine, secret: bytes, username: str, password: str, device_id: str) -> tuple[str, str, User]:
+def login(
+    engine: Engine, secret: bytes, username: str, password: str, device_id: str
+) -> tuple[str, str, User]:
     """Check the password and issue a token bound to ``device_id``: (token, expires_at, user)."""
     with db.read(engine) as conn:
         row = conn.execute(
-            select(db.users.c.password_hash, db.users.c.role, db.users.c.community, db.users.c.disabled)
-            .where(db.users.c.username == username)
+            select(
+                db.users.c.password_hash, db.users.c.role, db.users.c.community, db.users.c.disabled
+            ).where(db.users.c.username == username)
         ).first()
     if row is None:
         verify_password(password, _dummy_hash())  # same work as a real check: no user oracle
@@ -209,7 +229,12 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
             .join(db.users, db.users.c.username == db.tokens.c.username)
             .where(db.tokens.c.token_hash == digest)
         ).first()
-        if row is None or row.revoked_at is not None or row.disabled or row.expires_at <= iso(now()):
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.disabled
+            or row.expires_at <= iso(now())
+        ):
             raise AuthError("auth")
         if not hmac.compare_digest(row.device_id, device_id):
             raise AuthError("device")
@@ -217,9 +242,13 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
     return User(row.username, row.role, row.community, grids, device_id, digest)
 
 
-def revoke(conn: Connection, username: str, device_id: str | None = None, token_hash_: str | None = None) -> int:
+def revoke(
+    conn: Connection, username: str, device_id: str | None = None, token_hash_: str | None = None
+) -> int:
     """Revoke live tokens of a user (optionally only one device or one token); returns how many."""
-    stmt = update(db.tokens).where(db.tokens.c.username == username, db.tokens.c.revoked_at.is_(None))
+    stmt = update(db.tokens).where(
+        db.tokens.c.username == username, db.tokens.c.revoked_at.is_(None)
+    )
     if device_id:
         stmt = stmt.where(db.tokens.c.device_id == device_id)
     if token_hash_:

@@ -24,9 +24,15 @@ from sync.server.errors import ApiError
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def check_text(text: str, *, op: p.Op | None = None, index: int | None = None, field: str | None = None) -> None:
+def check_text(
+    text: str, *, op: p.Op | None = None, index: int | None = None, field: str | None = None
+) -> None:
     """No NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both), bounded length."""
-    where = {"op_id": op.op_id if op and "\x00" not in op.op_id else None, "index": index, "field": field}
+    where = {
+        "op_id": op.op_id if op and "\x00" not in op.op_id else None,
+        "index": index,
+        "field": field,
+    }
     if "\x00" in text:
         raise ApiError(422, "nul_char", **where)
     if len(text) > p.MAX_VALUE_CHARS:
@@ -54,7 +60,11 @@ def check_plain(value: Any, **where: Any) -> None:
 
 def _ids(where: dict[str, Any]) -> dict[str, Any]:
     op = where.get("op")
-    return {"op_id": op.op_id if op else None, "index": where.get("index"), "field": where.get("field")}
+    return {
+        "op_id": op.op_id if op else None,
+        "index": where.get("index"),
+        "field": where.get("field"),
+    }
 
 
 def _shape_ok(kind: str, value: Any) -> bool:
@@ -97,7 +107,9 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     return form
 
 
-def check_push(conn: Connection, formset: FormSet, user: User, req: p.PushRequest, device_id: str) -> None:
+def check_push(
+    conn: Connection, formset: FormSet, user: User, req: p.PushRequest, device_id: str
+) -> None:
     """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied."""
     if req.protocol not in p.SUPPORTED_PROTOCOLS:
         raise ApiError(400, "protocol")
@@ -117,10 +129,14 @@ def check_push(conn: Connection, formset: FormSet, user: User, req: p.PushReques
         if current is not None and op.base_version and op.base_version > current[2]:
             raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
         grid_now = projected[rid] if rid in projected else (current[1] if current else None)
-        projected[rid] = _check_scope(user, form, op, index, grid_now, exists=rid in projected or current is not None)
+        projected[rid] = _check_scope(
+            user, form, op, index, grid_now, exists=rid in projected or current is not None
+        )
 
 
-def _check_scope(user: User, form: Form, op: p.Op, index: int, grid_now: str | None, *, exists: bool) -> str | None:
+def _check_scope(
+    user: User, form: Form, op: p.Op, index: int, grid_now: str | None, *, exists: bool
+) -> str | None:
     """PROTOCOL.md §5.5; returns the grid the record will have after the op."""
     where = {"op_id": op.op_id, "index": index}
     if exists and not user.in_scope(grid_now):
@@ -130,8 +146,8 @@ def _check_scope(user: User, form: Form, op: p.Op, index: int, grid_now: str | N
     if op.kind != "delete" and grid_field and grid_field in op.fields:
         value = op.fields[grid_field]
         grid_next = None if is_empty(value) else str(value).strip()
-    if user.is_admin or (grid_next is None and op.kind == "delete"):
-        return grid_next
+    if user.is_admin or (grid_next is None and not exists and op.kind in ("update", "delete")):
+        return grid_next  # an update/delete before its create: decided when applied (§5.4)
     if grid_next is None:
         raise ApiError(403, "grid_missing", field=grid_field, **where)
     if not user.in_scope(grid_next):

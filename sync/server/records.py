@@ -110,7 +110,9 @@ class Tx:
         start = self.conn.execute(
             select(c.value).where(c.name == db.SEQ).with_for_update()
         ).scalar_one()
-        self.conn.execute(update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets)))
+        self.conn.execute(
+            update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets))
+        )
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for number, (kind, key) in enumerate(targets, start=start + 1):
             by_kind.setdefault(kind, []).append({"k": key, "s": number})
@@ -173,7 +175,9 @@ def brief(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | No
     ids = list(set(ids))
     c = db.records.c
     for i in range(0, len(ids), _IN_CHUNK):
-        rows = conn.execute(select(c.id, c.form, c.grid, c.version).where(c.id.in_(ids[i : i + _IN_CHUNK])))
+        rows = conn.execute(
+            select(c.id, c.form, c.grid, c.version).where(c.id.in_(ids[i : i + _IN_CHUNK]))
+        )
         out.update({r.id: (r.form, r.grid, r.version) for r in rows})
     return out
 
@@ -209,7 +213,9 @@ def canonical(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     a = db.aliases.c
     for i in range(0, len(ids), _IN_CHUNK):
-        rows = conn.execute(select(a.old_id, a.canonical_id).where(a.old_id.in_(ids[i : i + _IN_CHUNK])))
+        rows = conn.execute(
+            select(a.old_id, a.canonical_id).where(a.old_id.in_(ids[i : i + _IN_CHUNK]))
+        )
         out.update({r.old_id: r.canonical_id for r in rows})
     return out
 
@@ -220,11 +226,15 @@ def add_alias(tx: Tx, old_id: str, canonical_id: str, reason: str, at: str) -> N
     a = db.aliases.c
     moved = [r[0] for r in conn.execute(select(a.old_id).where(a.canonical_id == old_id))]
     if moved:
-        conn.execute(update(db.aliases).where(a.canonical_id == old_id).values(canonical_id=canonical_id))
+        conn.execute(
+            update(db.aliases).where(a.canonical_id == old_id).values(canonical_id=canonical_id)
+        )
         for old in moved:
             tx.touch("alias", old)
     conn.execute(
-        insert(db.aliases).values(old_id=old_id, canonical_id=canonical_id, reason=reason, at=at, seq=0)
+        insert(db.aliases).values(
+            old_id=old_id, canonical_id=canonical_id, reason=reason, at=at, seq=0
+        )
     )
     tx.touch("alias", old_id)
 
@@ -253,7 +263,9 @@ def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def key_owner(conn: Connection, form_id: str, keys: list[str], exclude: str | None = None) -> str | None:
+def key_owner(
+    conn: Connection, form_id: str, keys: list[str], exclude: str | None = None
+) -> str | None:
     """The live record holding any of ``keys`` (other than ``exclude``)."""
     if not keys:
         return None
@@ -277,7 +289,9 @@ def person_of(form: Form, data: Mapping[str, Any]) -> tuple[str, str, str] | Non
     return terms[0], pinyin, str(data[roles.birth_date])
 
 
-def _side_tables(conn: Connection, form: Form, record_id: str, data: Mapping[str, Any] | None) -> None:
+def _side_tables(
+    conn: Connection, form: Form, record_id: str, data: Mapping[str, Any] | None
+) -> None:
     """Replace the record's keys and people row (None: the record is not live)."""
     conn.execute(delete(db.record_keys).where(db.record_keys.c.record_id == record_id))
     conn.execute(delete(db.people).where(db.people.c.record_id == record_id))
@@ -285,12 +299,17 @@ def _side_tables(conn: Connection, form: Form, record_id: str, data: Mapping[str
         return
     keys = natural_keys(form, data)
     if keys:
-        conn.execute(insert(db.record_keys), [{"form": form.id, "key": k, "record_id": record_id} for k in keys])
+        conn.execute(
+            insert(db.record_keys),
+            [{"form": form.id, "key": k, "record_id": record_id} for k in keys],
+        )
     person = person_of(form, data)
     if person:
         name, pinyin, birth = person
         conn.execute(
-            insert(db.people).values(record_id=record_id, form=form.id, name=name, pinyin=pinyin, birth=birth)
+            insert(db.people).values(
+                record_id=record_id, form=form.id, name=name, pinyin=pinyin, birth=birth
+            )
         )
 
 
@@ -308,7 +327,9 @@ def write(
     meta: Meta,
 ) -> Row:
     """Store a new version of a record (version 1 when ``before`` is None)."""
-    data = {k: v for k, v in sorted(state.items()) if k not in (STATUS, DELETED) and not is_empty(v)}
+    data = {
+        k: v for k, v in sorted(state.items()) if k not in (STATUS, DELETED) and not is_empty(v)
+    }
     status = str(state.get(STATUS) or (before.status if before else "draft"))
     deleted = bool(state.get(DELETED))
     row = Row(

@@ -75,7 +75,7 @@ def titles(model: RecordListModel) -> list[str]:
 
 
 def wait_counts(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    qtbot.waitUntil(lambda: window._status_counts is not None and window.runner.active == 0,
+    qtbot.waitUntil(lambda: window.counts_settled and window._status_counts is not None,
                     timeout=10_000)
 
 
@@ -298,3 +298,61 @@ def test_ctrl_f_focuses_the_search(window: MainWindow, qtbot) -> None:  # noqa: 
     window.current_view().setFocus()
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.search_box.hasFocus(), timeout=2_000)
+
+
+# -- opening, creating and restoring records (with the real editor) --------------------------
+
+
+def test_enter_on_a_row_opens_the_record(window: MainWindow, community, qtbot) -> None:  # noqa: ANN001
+    view = window.current_view()
+    row = window.current_model().row_of(community["王五"])
+    view.setFocus()
+    view.setCurrentIndex(window.current_model().index(row, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    editor = window.doc_tabs.currentWidget()
+    assert editor.record_id == community["王五"]
+    assert window.doc_tabs.tabText(window.doc_tabs.currentIndex()) == "王五"
+
+
+def test_ctrl_n_creates_a_record_of_the_current_form_in_the_selected_grid(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001, E501
+    tree = window.navigation
+    tree.select(tree.find(nav.GRID, G2, tree.find(nav.COMMUNITY, COMMUNITY)))
+    window.list_tabs.setCurrentIndex(1)  # 房屋
+    window.act_new.trigger()
+    editor = window.doc_tabs.currentWidget()
+    assert editor.form.id == "house"
+    assert editor.values()["grid"] == G2
+    editor.set_value("address_text", "幸福路9号")
+    new_id = editor.save_draft()
+    assert store.get(new_id).grid == G2
+    assert window.lists["house"].row_of(new_id) is not None
+    editor.request_close()
+    assert window.doc_tabs.count() == 0 and not window.doc_tabs.isVisible()
+
+
+def test_unsaved_forms_from_a_crash_are_offered_on_start(store: Store, community, qtbot, monkeypatch) -> None:  # noqa: ANN001, E501
+    store.autosave_put("slot-1", "resident", community["李四"], {"name": "李四", "phone": "13912345678"})
+    store.autosave_put("slot-2", "resident", None, {"name": "新来的人"})
+    monkeypatch.setattr(MainWindow, "ask_restore", lambda self, n: "restore" if n == 2 else "later")
+    w = MainWindow(store, lang="zh")
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.doc_tabs.count() == 2, timeout=5_000)
+    editors = w.open_editors()
+    assert {e.record_id for e in editors} == {community["李四"], None}
+    restored = next(e for e in editors if e.record_id == community["李四"])
+    assert restored.values()["phone"] == "13912345678"  # what was typed, not what was saved
+    new = next(e for e in editors if e.record_id is None)
+    assert new.values()["name"] == "新来的人"
+    for editor in editors:
+        editor.confirm_close = lambda e: "discard"
+    w.close()
+
+
+def test_later_keeps_the_unsaved_forms(store: Store, community, qtbot, monkeypatch) -> None:  # noqa: ANN001, E501
+    store.autosave_put("slot-1", "resident", None, {"name": "新来的人"})
+    monkeypatch.setattr(MainWindow, "ask_restore", lambda self, n: "later")
+    w = MainWindow(store, lang="zh")
+    qtbot.addWidget(w)
+    assert w.offer_restore() == 0
+    assert w.doc_tabs.count() == 0 and len(store.autosaves()) == 1
+    w.close()

@@ -1,0 +1,510 @@
+"""A4 record sheets: every filled field by section, sensitive values masked, and a QR code.
+
+Two steps, so that what is printed can be checked without Qt:
+
+* ``build_sheet`` turns a record into a ``Sheet`` of display strings (Qt-free): visible, filled
+  fields only; codes as their labels; references as the linked record's title; sensitive
+  values through ``masking.mask_value``, so the full values never reach the painter, the
+  PDF or its metadata. The QR carries only ``qrpayload.encode(id, form, version, key)``.
+* ``render_sheets`` lays the sheets out (measure first, to know the page count for
+  "第 n 页 / 共 m 页"), then paints on any paged device: a ``QPdfWriter`` or a ``QPrinter``
+  from the print dialogs. Every record starts on a new page; a record that runs over repeats
+  its header with "（续）" and its QR on the next page, so any page scans back to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter, QPen
+
+from app.core import qrpayload, rules, scan
+from app.core.formset import CodeTable, Field, Form, FormSet
+from app.core.masking import mask_value
+from app.core.records import Record, is_empty
+from app.core.store import Store
+from app.printing.fonts import cjk_font
+from app.printing.page import (
+    A4_HEIGHT_MM,
+    A4_WIDTH_MM,
+    Cancel,
+    Progress,
+    Units,
+    check_cancel,
+    pdf_writer,
+    prepare_device,
+)
+from app.printing.qr import draw_qr
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "version": ("记录版本", "Version"),
+    "worker": ("采集员", "Worker"),
+    "status": ("状态", "Status"),
+    "printed": ("打印时间", "Printed"),
+    "record": ("记录编号", "Record"),
+    "continued": ("（续）", " (continued)"),
+    "page": ("第 {n} 页 / 共 {m} 页", "Page {n} of {m}"),
+    "draft": ("草稿", "Draft"),
+    "complete": ("已完成", "Complete"),
+    "yes": ("是", "Yes"),
+    "no": ("否", "No"),
+    "missing_ref": ("（本机没有该记录）", "(not on this device)"),
+    "photos": ("已附照片", "Photo attached"),
+    "untitled": ("（无标题）", "(untitled)"),
+    "scan_hint": ("扫码打开记录", "Scan to open"),
+    "footer": ("网格采集 GridCollect", "GridCollect"),
+    "sheets_title": ("记录表", "Record sheets"),
+}
+
+
+def text(key: str, lang: str = "zh", **params: Any) -> str:
+    zh, en = _TEXT[key]
+    return (en if lang.lower().startswith("en") else zh).format(**params)
+
+
+# -- what a sheet says (no Qt) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SheetSection:
+    title: str
+    rows: tuple[SheetRow, ...]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One record as printed: display strings only (sensitive values already masked)."""
+
+    record_id: str
+    form_title: str
+    title: str
+    sections: tuple[SheetSection, ...]
+    qr_text: str
+    version: int
+    worker: str
+    status: str
+    printed_at: str
+    lang: str = "zh"
+    meta: tuple[tuple[str, str], ...] = field(default=())
+
+    def all_text(self) -> str:
+        """Everything the sheet prints as text (for checks and tests)."""
+        parts = [self.form_title, self.title, self.worker, self.status, self.printed_at]
+        for section in self.sections:
+            parts.append(section.title)
+            parts.extend(f"{r.label} {r.value}" for r in section.rows)
+        return "\n".join(parts)
+
+
+def code_text(table: CodeTable, code: str, lang: str = "zh") -> str:
+    """A code's label with its parents ("浙江省杭州市西湖区"); unknown codes as stored."""
+    known = table.codes.get(code)
+    if known is None:
+        return code
+    parts, seen = [], set()
+    current = known
+    while current is not None and current.code not in seen:
+        seen.add(current.code)
+        parts.append(current.label(lang))
+        current = table.codes.get(current.parent) if current.parent else None
+    return ("" if lang == "zh" else ", ").join(parts[::-1] if lang == "zh" else parts)
+
+
+def display_value(
+    formset: FormSet,
+    fld: Field,
+    value: Any,
+    lang: str = "zh",
+    ref_title: Callable[[str], str | None] = lambda _id: None,
+) -> str:
+    """How a filled value prints. Sensitive fields are masked before anything else."""
+    if fld.sensitive:
+        return mask_value(fld, value)
+    if fld.type == "choice" and fld.codes:
+        return code_text(formset.table(fld.codes), str(value), lang)
+    if fld.type == "multi_choice" and fld.codes:
+        table = formset.table(fld.codes)
+        values = value if isinstance(value, list) else [value]
+        return ("、" if lang == "zh" else ", ").join(table.label(str(v), lang) for v in values)
+    if fld.type == "boolean":
+        return text("yes" if value else "no", lang)
+    if fld.type == "coordinates" and isinstance(value, Mapping):
+        return f"{value.get('lon')}, {value.get('lat')} (WGS84)"
+    if fld.type == "reference":
+        return ref_title(str(value)) or text("missing_ref", lang)
+    if fld.type == "photo":
+        return text("photos", lang)
+    return str(value)
+
+
+def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's values with every sensitive one replaced by its mask."""
+    return {
+        k: (mask_value(form.fields[k], v) if k in form.fields and form.fields[k].sensitive else v)
+        for k, v in data.items()
+    }
+
+
+def build_sheet(
+    store: Store,
+    record: Record,
+    *,
+    key: bytes | None,
+    lang: str = "zh",
+    printed_at: dt.datetime | None = None,
+) -> Sheet:
+    """The display strings and QR payload for one record."""
+    formset = store.formset
+    form = formset.form(record.form)
+
+    def ref_title(record_id: str) -> str | None:
+        target = store.get(record_id)
+        return target.title or text("untitled", lang) if target is not None else None
+
+    sections = []
+    for section in form.sections:
+        rows = tuple(
+            SheetRow(
+                f.label.get(lang), display_value(formset, f, record.data[f.id], lang, ref_title)
+            )
+            for f in section.fields
+            if not is_empty(record.data.get(f.id)) and rules.is_visible(f, record.data)
+        )
+        if rows:
+            sections.append(SheetSection(section.title.get(lang), rows))
+    version = scan.record_version(store, record)
+    when = (printed_at or dt.datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M")
+    return Sheet(
+        record_id=record.id,
+        form_title=form.title.get(lang),
+        title=form.title_of(masked_data(form, record.data)) or text("untitled", lang),
+        sections=tuple(sections),
+        qr_text=qrpayload.encode(record.id, record.form, version, key),
+        version=version,
+        worker=record.updated_by or record.created_by or "—",
+        status=text("complete" if record.status == "complete" else "draft", lang),
+        printed_at=when,
+        lang=lang,
+    )
+
+
+def build_sheets(
+    store: Store,
+    record_ids: Sequence[str],
+    *,
+    lang: str = "zh",
+    key: bytes | None = None,
+    printed_at: dt.datetime | None = None,
+) -> list[Sheet]:
+    """Sheets for existing records, in the given order (missing ids are skipped).
+
+    ``key`` defaults to the deployment key, created on first use.
+    """
+    key = key if key is not None else scan.deployment_key(store, create=True)
+    when = printed_at or dt.datetime.now().astimezone()
+    records = (store.get(i) for i in record_ids)
+    return [
+        build_sheet(store, r, key=key, lang=lang, printed_at=when)
+        for r in records
+        if r is not None and not r.deleted
+    ]
+
+
+# -- layout ----------------------------------------------------------------------------------
+
+MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 15.0, 14.0, 18.0
+QR_MM = 32.0
+LABEL_MM = 42.0
+ROW_PAD_MM = 1.4
+SECTION_GAP_MM = 4.0
+_GREY = QColor(90, 90, 90)
+_RULE = QColor(190, 190, 190)
+_WRAP = int(Qt.TextFlag.TextWrapAnywhere) | int(Qt.AlignmentFlag.AlignLeft)
+
+
+@dataclass
+class _Fonts:
+    title: QFont
+    form: QFont
+    meta: QFont
+    section: QFont
+    label: QFont
+    value: QFont
+    footer: QFont
+
+    @classmethod
+    def make(cls) -> _Fonts:
+        return cls(
+            title=cjk_font(15, bold=True),
+            form=cjk_font(10),
+            meta=cjk_font(8.5),
+            section=cjk_font(11, bold=True),
+            label=cjk_font(9),
+            value=cjk_font(10),
+            footer=cjk_font(8),
+        )
+
+
+@dataclass
+class _Item:
+    kind: str  # "section" | "row"
+    y: float  # mm from the page top
+    height: float
+    section: SheetSection | None = None
+    row: SheetRow | None = None
+
+
+@dataclass
+class _Page:
+    sheet: Sheet
+    continued: bool
+    body_top: float
+    items: list[_Item] = field(default_factory=list)
+
+
+class _Measure:
+    """Text heights in mm on the target device (fonts scale with its resolution)."""
+
+    def __init__(self, device: QPagedPaintDevice, units: Units) -> None:
+        self.device, self.units = device, units
+
+    def height(self, font: QFont, width_mm: float, content: str) -> float:
+        metrics = QFontMetricsF(font, self.device)
+        box = QRectF(0, 0, self.units.mm(width_mm), 1e7)
+        return metrics.boundingRect(box, _WRAP, content).height() / self.units.per_mm
+
+
+def _meta_lines(sheet: Sheet) -> list[str]:
+    lang = sheet.lang
+    sep = "　" if lang == "zh" else "   "
+    colon = "：" if lang == "zh" else ": "
+    return [
+        sep.join(
+            (
+                f"{text('version', lang)}{colon}{sheet.version}",
+                f"{text('worker', lang)}{colon}{sheet.worker}",
+                f"{text('status', lang)}{colon}{sheet.status}",
+            )
+        ),
+        f"{text('printed', lang)}{colon}{sheet.printed_at}",
+        f"{text('record', lang)}{colon}{sheet.record_id}",
+    ]
+
+
+def _header_height(m: _Measure, fonts: _Fonts, sheet: Sheet, continued: bool) -> float:
+    width = A4_WIDTH_MM - 2 * MARGIN_X - QR_MM - 6
+    title = sheet.title + (text("continued", sheet.lang) if continued else "")
+    h = m.height(fonts.form, width, sheet.form_title) + 1
+    h += m.height(fonts.title, width, title) + 2
+    h += sum(m.height(fonts.meta, width, line) for line in _meta_lines(sheet))
+    return max(h, QR_MM + 4) + 4
+
+
+def _layout(sheets: Sequence[Sheet], m: _Measure, fonts: _Fonts) -> list[_Page]:
+    pages: list[_Page] = []
+    bottom = A4_HEIGHT_MM - MARGIN_BOTTOM
+    value_w = A4_WIDTH_MM - 2 * MARGIN_X - LABEL_MM
+    for sheet in sheets:
+        header = {c: _header_height(m, fonts, sheet, c) for c in (False, True)}
+        page = _Page(sheet, False, MARGIN_TOP + header[False])
+        pages.append(page)
+        y = page.body_top
+        for section in sheet.sections:
+            heading = m.height(fonts.section, value_w, section.title) + 2
+            rows = [
+                max(
+                    m.height(fonts.label, LABEL_MM - 2, r.label),
+                    m.height(fonts.value, value_w, r.value),
+                )
+                + 2 * ROW_PAD_MM
+                for r in section.rows
+            ]
+            if y + heading + rows[0] > bottom and page.items:
+                page = _Page(sheet, True, MARGIN_TOP + header[True])
+                pages.append(page)
+                y = page.body_top
+            page.items.append(_Item("section", y, heading, section=section))
+            y += heading
+            for row, h in zip(section.rows, rows, strict=True):
+                if y + h > bottom:
+                    page = _Page(sheet, True, MARGIN_TOP + header[True])
+                    pages.append(page)
+                    y = page.body_top
+                page.items.append(_Item("row", y, h, row=row))
+                y += h
+            y += SECTION_GAP_MM
+    return pages
+
+
+# -- painting --------------------------------------------------------------------------------
+
+
+def _draw_text(
+    p: QPainter, u: Units, font: QFont, rect: QRectF, content: str, flags: int = _WRAP
+) -> float:
+    p.setFont(font)
+    bound = p.boundingRect(rect, flags, content)
+    p.drawText(rect, flags, content)
+    return bound.height() / u.per_mm
+
+
+def _hline(p: QPainter, u: Units, x1: float, x2: float, y: float) -> None:
+    p.drawLine(QPointF(u.mm(x1), u.mm(y)), QPointF(u.mm(x2), u.mm(y)))
+
+
+def _paint_header(p: QPainter, u: Units, fonts: _Fonts, page: _Page) -> None:
+    sheet, lang = page.sheet, page.sheet.lang
+    left, width = MARGIN_X, A4_WIDTH_MM - 2 * MARGIN_X - QR_MM - 6
+    y = MARGIN_TOP
+    p.setPen(_GREY)
+    y += _draw_text(p, u, fonts.form, u.rect(left, y, width, 20), sheet.form_title) + 1
+    p.setPen(Qt.GlobalColor.black)
+    title = sheet.title + (text("continued", lang) if page.continued else "")
+    y += _draw_text(p, u, fonts.title, u.rect(left, y, width, 40), title) + 2
+    p.setPen(_GREY)
+    for line in _meta_lines(sheet):
+        y += _draw_text(p, u, fonts.meta, u.rect(left, y, width, 20), line)
+    qr_left = A4_WIDTH_MM - MARGIN_X - QR_MM
+    draw_qr(p, u.rect(qr_left, MARGIN_TOP - 2, QR_MM, QR_MM), sheet.qr_text)
+    centre = int(Qt.AlignmentFlag.AlignHCenter)
+    _draw_text(
+        p,
+        u,
+        fonts.footer,
+        u.rect(qr_left, MARGIN_TOP - 2 + QR_MM, QR_MM, 5),
+        text("scan_hint", lang),
+        centre,
+    )
+    rule_y = page.body_top - 3
+    p.setPen(QPen(Qt.GlobalColor.black, u.mm(0.4)))
+    _hline(p, u, MARGIN_X, A4_WIDTH_MM - MARGIN_X, rule_y)
+
+
+def _paint_items(p: QPainter, u: Units, fonts: _Fonts, page: _Page) -> None:
+    full_w = A4_WIDTH_MM - 2 * MARGIN_X
+    value_w = full_w - LABEL_MM
+    for item in page.items:
+        if item.kind == "section" and item.section is not None:
+            p.setPen(Qt.GlobalColor.black)
+            _draw_text(
+                p,
+                u,
+                fonts.section,
+                u.rect(MARGIN_X, item.y, full_w, item.height),
+                item.section.title,
+            )
+            continue
+        row = item.row
+        if row is None:
+            continue
+        top = item.y + ROW_PAD_MM
+        p.setPen(_GREY)
+        _draw_text(p, u, fonts.label, u.rect(MARGIN_X, top, LABEL_MM - 2, item.height), row.label)
+        p.setPen(Qt.GlobalColor.black)
+        _draw_text(
+            p, u, fonts.value, u.rect(MARGIN_X + LABEL_MM, top, value_w, item.height), row.value
+        )
+        p.setPen(QPen(_RULE, u.mm(0.15)))
+        bottom = item.y + item.height
+        _hline(p, u, MARGIN_X, MARGIN_X + full_w, bottom)
+
+
+def _paint_footer(p: QPainter, u: Units, fonts: _Fonts, page: _Page, n: int, total: int) -> None:
+    lang = page.sheet.lang
+    y = A4_HEIGHT_MM - MARGIN_BOTTOM + 6
+    width = A4_WIDTH_MM - 2 * MARGIN_X
+    p.setPen(_GREY)
+    left = f"{text('footer', lang)} · {page.sheet.form_title}"
+    _draw_text(
+        p, u, fonts.footer, u.rect(MARGIN_X, y, width, 6), left, int(Qt.AlignmentFlag.AlignLeft)
+    )
+    right = int(Qt.AlignmentFlag.AlignRight)
+    _draw_text(
+        p, u, fonts.footer, u.rect(MARGIN_X, y, width, 6), text("page", lang, n=n, m=total), right
+    )
+
+
+def render_sheets(
+    device: QPagedPaintDevice,
+    sheets: Sequence[Sheet],
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> int:
+    """Paint the sheets on ``device`` (A4, set here); returns the number of pages."""
+    if not sheets:
+        return 0
+    prepare_device(device)
+    units, fonts = Units(device), _Fonts.make()
+    pages = _layout(sheets, _Measure(device, units), fonts)
+    painter = QPainter(device)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        done, last = 0, None
+        for n, page in enumerate(pages, start=1):
+            check_cancel(cancel)
+            if n > 1:
+                device.newPage()
+            _paint_header(painter, units, fonts, page)
+            _paint_items(painter, units, fonts, page)
+            _paint_footer(painter, units, fonts, page, n, len(pages))
+            if page.sheet is not last:
+                done, last = done + 1, page.sheet
+                if progress:
+                    progress(done, len(sheets))
+    finally:
+        painter.end()
+    return len(pages)
+
+
+def write_sheets_pdf(
+    store: Store,
+    record_ids: Sequence[str],
+    out: str | Path,
+    *,
+    lang: str = "zh",
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    printed_at: dt.datetime | None = None,
+) -> int:
+    """One PDF with the sheets of ``record_ids``; returns the page count.
+
+    A cancelled or failed job leaves no partial file behind.
+    """
+    sheets = build_sheets(store, record_ids, lang=lang, printed_at=printed_at)
+    path = Path(out)
+    writer = pdf_writer(path, text("sheets_title", lang))
+    try:
+        pages = render_sheets(writer, sheets, progress=progress, cancel=cancel)
+    except BaseException:
+        del writer
+        path.unlink(missing_ok=True)
+        raise
+    del writer  # closes the file
+    return pages
+
+
+__all__ = [
+    "Sheet",
+    "SheetRow",
+    "SheetSection",
+    "build_sheet",
+    "build_sheets",
+    "code_text",
+    "display_value",
+    "masked_data",
+    "render_sheets",
+    "text",
+    "write_sheets_pdf",
+]

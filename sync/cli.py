@@ -1,0 +1,236 @@
+"""``gridcollect sync``: one headless sync run for schedulers (cron, Windows Task Scheduler).
+
+Why exit codes instead of prose: a scheduler can only branch on the code. The password comes
+from a file (never the command line, where ``ps`` and shell history would show it), the log
+goes to the data dir's ``logs/sync.log`` with counts only, and a lock file keeps this run and
+the desktop app from syncing the same data dir at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_UNUSABLE = 2  # bad arguments or an unreadable password file / data dir
+EXIT_CONFLICTS = 3
+EXIT_AUTH = 4
+EXIT_NETWORK = 5
+EXIT_LOCKED = 6
+EXIT_PROTOCOL = 7
+
+log = logging.getLogger("gridcollect.sync")
+
+EXIT_HELP = """\
+exit codes / 退出码:
+  0  done / 同步完成
+  3  done, conflicts wait for a person / 同步完成，有冲突待人工处理
+  2  unusable arguments, password file or data dir / 参数、密码文件或数据目录不可用
+  4  login failed or token refused / 登录失败或令牌失效
+  5  server unreachable after retries / 多次重试后仍无法连接服务器
+  6  another sync (desktop app or scheduled) holds the lock / 另一个同步正在进行
+  7  the server refused the request or failed (protocol/server error) / 服务器拒绝或出错
+
+The reason is printed on stderr in one line. Example cron line (every night at 02:30):
+  30 2 * * * gridcollect sync --server https://grid.example.cn --user wang \\
+      --password-file ~/.config/gridcollect/password --json >> ~/sync.jsonl
+"""
+
+
+def add_sync_commands(subparsers: Any) -> None:
+    """Add the ``sync`` subcommand to ``gridcollect``'s subparsers."""
+    parser = subparsers.add_parser(
+        "sync",
+        help="与平台同步 / sync with the platform server",
+        description="Push this device's changes, then pull the platform's changes for the "
+        "user's grids. 推送本机修改，再拉取本人网格的平台数据。",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--server", required=True, help="platform URL, e.g. https://grid.example.cn"
+    )
+    parser.add_argument("--user", required=True, help="user name / 用户名")
+    parser.add_argument(
+        "--password-file",
+        required=True,
+        help="file whose first line is the password (never pass it on the command line)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument(
+        "--batch", type=int, default=500, help="ops per push request (1-1000, default 500)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        help="attempts per request on network errors, 5xx and 429, with backoff (default 5)",
+    )
+    parser.set_defaults(func=cmd_sync)
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return getattr(args, "lang", None) or os.environ.get("GRIDCOLLECT_LANG", "zh")
+
+
+def _read_password(path: str) -> str:
+    text = Path(path).expanduser().read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    password = lines[0] if lines else ""
+    if not password:
+        raise ValueError("empty")
+    return password
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run one sync; returns the exit code (see ``EXIT_HELP``)."""
+    from app.core import paths
+
+    lang = _lang(args)
+    if not 1 <= args.batch <= 1000:
+        return _fail(
+            args, EXIT_UNUSABLE, "batch", "--batch 须在 1 到 1000 之间。", "--batch must be 1-1000."
+        )
+    try:
+        password = _read_password(args.password_file)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return _fail(
+            args,
+            EXIT_UNUSABLE,
+            "password_file",
+            "无法读取密码文件（文件不存在、不可读或为空）。",
+            "cannot read the password file (missing, unreadable or empty).",
+        )
+    try:
+        data_dir = paths.data_dir(getattr(args, "data_dir", None))
+    except OSError:
+        return _fail(
+            args, EXIT_UNUSABLE, "data_dir", "数据目录不可用。", "the data dir cannot be used."
+        )
+    handler = _log_to(paths.log_dir(data_dir) / "sync.log")
+    try:
+        return _run(args, data_dir, password, lang)
+    finally:
+        logging.getLogger("gridcollect.sync").removeHandler(handler)
+        handler.close()
+
+
+def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> int:
+    import sqlite3
+
+    from app.core.store import Store
+    from sync.client import (
+        AuthError,
+        Client,
+        NetworkError,
+        ProtocolError,
+        Retry,
+        ServerError,
+        SyncError,
+    )
+    from sync.lock import LockedError, SyncLock
+    from sync.session import SyncSession
+
+    codes: list[tuple[type[SyncError], int]] = [
+        (AuthError, EXIT_AUTH),
+        (NetworkError, EXIT_NETWORK),
+        (ServerError, EXIT_PROTOCOL),
+        (ProtocolError, EXIT_PROTOCOL),
+    ]
+    try:
+        with SyncLock(data_dir):
+            store = Store.open(data_dir)
+            client = Client(
+                args.server, store.device_id, retry=Retry(attempts=max(1, args.retries))
+            )
+            try:
+                log.info("sync started: server %s", client.host)
+                client.info()
+                client.login(args.user, password)
+                summary = SyncSession(
+                    store, client, batch=args.batch, progress=_progress(args)
+                ).run()
+            finally:
+                client.close()
+                store.close()
+    except LockedError as exc:
+        log.warning("sync refused: locked")
+        return _fail(args, EXIT_LOCKED, "locked", exc.message_zh, exc.message_en)
+    except SyncError as exc:
+        code = next((c for kind, c in codes if isinstance(exc, kind)), EXIT_PROTOCOL)
+        log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
+        return _fail(args, code, exc.code, exc.message_zh, exc.message_en)
+    except sqlite3.Error as exc:
+        log.error("store error: %s", type(exc).__name__)
+        return _fail(
+            args,
+            EXIT_UNUSABLE,
+            "store",
+            "数据文件无法使用，请关闭其他正在使用该数据目录的程序后重试。",
+            "the data file cannot be used; close other programs using the data dir and retry.",
+        )
+    result = EXIT_CONFLICTS if summary.open_conflicts else EXIT_OK
+    if args.json:
+        print(
+            json.dumps({"ok": True, "exit_code": result, **summary.as_dict()}, ensure_ascii=False)
+        )
+    else:
+        print(_summary_line(summary, lang))
+    if result == EXIT_CONFLICTS:
+        print(
+            f"有 {summary.open_conflicts} 条记录存在冲突，请在程序中处理。"
+            if lang != "en"
+            else f"{summary.open_conflicts} records have conflicts; resolve them in the app.",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _summary_line(s: Any, lang: str) -> str:
+    if lang == "en":
+        return (
+            f"sync done: pushed {s.pushed} (applied {s.applied}, conflicts {s.conflicts}, merged "
+            f"{s.merged}, rejected {s.rejected}), pulled {s.pulled}, open conflicts "
+            f"{s.open_conflicts}, {s.duration_s:.1f}s"
+        )
+    return (
+        f"同步完成：推送 {s.pushed} 条（已应用 {s.applied}，冲突 {s.conflicts}，合并 {s.merged}，"
+        f"被拒 {s.rejected}），拉取 {s.pulled} 条，待处理冲突 {s.open_conflicts}，"
+        f"用时 {s.duration_s:.1f} 秒"
+    )
+
+
+def _fail(args: argparse.Namespace, code: int, reason: str, zh: str, en: str) -> int:
+    """One line on stderr; with --json also one JSON object on stdout."""
+    print(en if _lang(args) == "en" else zh, file=sys.stderr)
+    if getattr(args, "json", False):
+        body = {"ok": False, "exit_code": code, "error": reason, "message_zh": zh, "message_en": en}
+        print(json.dumps(body, ensure_ascii=False))
+    return code
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("gridcollect.sync")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.json or not sys.stderr.isatty():
+        return None
+
+    def show(phase: str, done: int, total: int) -> None:
+        label = {"push": "推送 push", "pull": "拉取 pull"}.get(phase, phase)
+        shown = f"{done}/{total}" if total else f"{done}"
+        print(f"\r{label} {shown}", end="", file=sys.stderr, flush=True)
+
+    return show

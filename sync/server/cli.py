@@ -1,0 +1,249 @@
+"""``gridcollect server`` and ``gridcollect server-admin``: run and administer the platform.
+
+``add_server_commands(subparsers)`` adds both to the app's argparse tree; every command's
+``func`` takes the parsed args and returns an exit code (0 ok, 1 partly done, 2 unusable).
+``python -m sync.server.cli ...`` runs the same commands without the desktop app's CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = "sqlite:///gridcollect-platform.db"
+EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("GRIDCOLLECT_SERVER_DB", DEFAULT_DB),
+        help="sqlite:///path.db or postgresql://user:pass@host/dbname "
+        f"(default: $GRIDCOLLECT_SERVER_DB or {DEFAULT_DB})",
+    )
+
+
+def add_server_commands(subparsers: Any) -> None:
+    """Add ``server`` and ``server-admin`` to an argparse subparsers object."""
+    srv = subparsers.add_parser(
+        "server",
+        help="平台服务 / run the platform sync server",
+        description="Run the platform server (FastAPI on uvicorn). Creates missing tables on start.",
+    )
+    _db_arg(srv)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    srv.add_argument(
+        "--secret-file", help="file holding the token-signing secret (default: kept in the db)"
+    )
+    srv.set_defaults(func=cmd_server)
+
+    adm = subparsers.add_parser(
+        "server-admin",
+        help="平台管理 / administer the platform: grids, users, tokens, base data",
+    )
+    _db_arg(adm)
+    sub = adm.add_subparsers(dest="admin_command", required=True)
+    sub.add_parser("init", help="create the tables").set_defaults(func=cmd_init)
+
+    com = sub.add_parser("add-community", help="create or rename a community (社区)")
+    com.add_argument("code")
+    com.add_argument("name")
+    com.set_defaults(func=cmd_add_community)
+
+    grid = sub.add_parser("add-grid", help="create or update a grid (网格)")
+    grid.add_argument("code")
+    grid.add_argument("name")
+    grid.add_argument("--community", required=True, help="community code (create it first)")
+    grid.add_argument("--level", default="1")
+    grid.set_defaults(func=cmd_add_grid)
+
+    user = sub.add_parser("add-user", help="create or replace a user")
+    user.add_argument("username")
+    user.add_argument("--role", required=True, choices=["worker", "supervisor", "admin"])
+    user.add_argument(
+        "--grid", action="append", default=[], help="a worker's grid (repeat for several)"
+    )
+    user.add_argument("--community", help="a supervisor's community")
+    user.add_argument(
+        "--password-file",
+        help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
+    )
+    user.set_defaults(func=cmd_add_user)
+
+    sub.add_parser("list-users", help="users, roles and scopes").set_defaults(func=cmd_list_users)
+
+    rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
+    rev.add_argument("username")
+    rev.add_argument("--device", help="only this device id")
+    rev.set_defaults(func=cmd_revoke)
+
+    load = sub.add_parser(
+        "load-base",
+        help="load base data (a city-mirror CSV/XLSX) so devices pull records the platform knows",
+        description="Rows are matched by the form's natural keys: a known person is updated, not "
+        "added twice; loading the same file again changes nothing. Rows failing validation "
+        "are loaded as drafts and listed. Exit 0: all complete; 1: some drafts or rejected; "
+        "2: the file is unusable.",
+    )
+    load.add_argument("--form", default="resident", help="form id (default resident)")
+    load.add_argument("file")
+    load.add_argument("--json", action="store_true", help="print the report as JSON")
+    load.set_defaults(func=cmd_load_base)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from sync.server import db
+
+    engine = db.make_engine(args.db)
+    db.init_db(engine)
+    return engine
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return getattr(args, "lang", None) or "zh"
+
+
+def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
+    print(en if _lang(args) == "en" else zh, file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sync.server.app import create_app
+
+    secret = (
+        Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
+    )
+    app = create_app(args.db, secret=secret)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    _engine(args)
+    print("数据库已就绪。" if _lang(args) != "en" else "database ready.")
+    return EXIT_OK
+
+
+def cmd_add_community(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    admin.put_community(_engine(args), args.code, args.name)
+    return EXIT_OK
+
+
+def cmd_add_grid(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    try:
+        admin.put_grid(_engine(args), args.code, args.name, args.community, args.level)
+    except ValueError:
+        return _fail(
+            args,
+            f"社区 {args.community} 不存在，请先添加社区。",
+            f"community {args.community} does not exist; add it first.",
+        )
+    return EXIT_OK
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        return Path(args.password_file).read_text(encoding="utf-8").splitlines()[0]
+    env = os.environ.get("GRIDCOLLECT_PASSWORD")
+    return env if env else getpass.getpass("password: ")
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    try:
+        password = _password(args)
+    except (OSError, IndexError):
+        return _fail(args, "无法读取密码文件。", "cannot read the password file.")
+    if len(password) < 8:
+        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
+    try:
+        admin.put_user(
+            _engine(args),
+            args.username,
+            password,
+            args.role,
+            community=args.community,
+            grids=args.grid,
+        )
+    except ValueError as exc:
+        return _fail(args, f"无法创建用户：{exc}", f"cannot create the user: {exc}")
+    return EXIT_OK
+
+
+def cmd_list_users(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    for username, role, community, grids in admin.list_users(_engine(args)):
+        print(f"{username}\t{role}\t{community or '-'}\t{','.join(grids) or '-'}")
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    count = admin.revoke_tokens(_engine(args), args.username, args.device)
+    print(f"已注销 {count} 个登录。" if _lang(args) != "en" else f"revoked {count} token(s).")
+    return EXIT_OK
+
+
+def cmd_load_base(args: argparse.Namespace) -> int:
+    from app.core.formset import UnknownFormError, load_formset
+    from app.core.tabular import TableError
+    from sync.server import admin
+    from sync.server.service import Service
+
+    formset = load_formset()
+    service = Service(_engine(args), formset)
+    try:
+        report = admin.load_base(service, args.form, args.file, lang=_lang(args))
+    except UnknownFormError:
+        return _fail(args, f"没有表单 {args.form}。", f"no form {args.form}.")
+    except TableError as exc:
+        return _fail(args, exc.message("zh"), exc.message("en"))
+    except ValueError as exc:
+        return _fail(
+            args, f"文件的列不符合表单：{exc}", f"the file's columns do not fit the form: {exc}"
+        )
+    summary = {
+        "rows": report.rows,
+        "created": report.created,
+        "merged": report.merged,
+        "unchanged": report.unchanged,
+        "drafts": report.drafts,
+        "rejected": report.rejected,
+    }
+    if args.json:
+        print(json.dumps({**summary, "problems": report.problems}, ensure_ascii=False))
+    else:
+        for row, text in report.problems:
+            print(f"{row}: {text}")
+        print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return EXIT_PARTIAL if report.drafts or report.rejected else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sync.server.cli server|server-admin ...``."""
+    parser = argparse.ArgumentParser(prog="gridcollect")
+    parser.add_argument("--lang", choices=["zh", "en"])
+    add_server_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""The fuzzy-duplicate review list (PROTOCOL.md §9).
+
+Exact natural-key matches merge automatically when a create lands; people who only *may* be the
+same (same birth date and the same name, or the same pinyin: 张三/章三) wait here for a
+supervisor's "same / not the same". "Same" merges the newer record into the older one with an
+alias, keeps both histories and writes an audit row; so does "different".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, or_, select, update
+
+from app.core.formset import Form, FormSet
+from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
+from sync.server import db, records
+from sync.server.auth import User, iso, now
+from sync.server.errors import ApiError
+
+MAX_CANDIDATES = 20
+
+
+def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int:
+    """Open review items for live records that may be the same person as ``row``."""
+    person = records.person_of(form, row.data)
+    if person is None:
+        return 0
+    name, pinyin, birth = person
+    pe = db.people.c
+    others = tx.conn.execute(
+        select(pe.record_id, pe.name, pe.pinyin)
+        .where(pe.form == form.id, pe.birth == birth, pe.record_id != row.id)
+        .limit(200)
+    ).all()
+    added = 0
+    for other in others:
+        reason = (
+            "same_name_birth"
+            if other.name == name
+            else ("same_pinyin_birth" if other.pinyin == pinyin else None)
+        )
+        if reason is None or _reviewed(tx, row.id, other.record_id):
+            continue
+        tx.conn.execute(
+            insert(db.reviews).values(
+                form=form.id,
+                record_id=row.id,
+                other_id=other.record_id,
+                reason=reason,
+                state="open",
+                created_at=at,
+            )
+        )
+        added += 1
+        if added >= MAX_CANDIDATES:
+            break
+    return added
+
+
+def _reviewed(tx: records.Tx, a: str, b: str) -> bool:
+    rv = db.reviews.c
+    pair = or_(and_(rv.record_id == a, rv.other_id == b), and_(rv.record_id == b, rv.other_id == a))
+    return tx.conn.execute(select(rv.id).where(pair).limit(1)).first() is not None
+
+
+def _wire(r: Any, titles: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
+    title, grid = titles.get(r.record_id, ("", None))
+    other_title, _ = titles.get(r.other_id, ("", None))
+    return {
+        "id": r.id,
+        "form": r.form,
+        "record_id": r.record_id,
+        "other_id": r.other_id,
+        "reason": r.reason,
+        "state": r.state,
+        "created_at": r.created_at,
+        "decided_by": r.decided_by,
+        "decided_at": r.decided_at,
+        "record_title": title,
+        "other_title": other_title,
+        "grid": grid,
+    }
+
+
+def _titles(conn: Any, ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    c = db.records.c
+    out: dict[str, tuple[str, str | None]] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), 500):
+        for r in conn.execute(select(c.id, c.title, c.grid).where(c.id.in_(ordered[i : i + 500]))):
+            out[r.id] = (r.title, r.grid)
+    return out
+
+
+def _require_reviewer(user: User) -> None:
+    if user.role not in ("supervisor", "admin"):
+        raise ApiError(403, "forbidden")
+
+
+def list_reviews(
+    engine: Engine, user: User, state: str = "open", limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Review items whose two records are both in the caller's scope."""
+    _require_reviewer(user)
+    rv = db.reviews.c
+    stmt = select(db.reviews).order_by(rv.id).limit(limit * 4)
+    if state == "open":
+        stmt = stmt.where(rv.state == "open")
+    with db.read(engine) as conn:
+        rows = conn.execute(stmt).all()
+        titles = _titles(conn, {r.record_id for r in rows} | {r.other_id for r in rows})
+    out = []
+    for r in rows:
+        grids = (titles.get(r.record_id, ("", None))[1], titles.get(r.other_id, ("", None))[1])
+        if all(user.in_scope(g) for g in grids):
+            out.append(_wire(r, titles))
+    return out[:limit]
+
+
+def decide(
+    engine: Engine, formset: FormSet, user: User, review_id: int, decision: str
+) -> dict[str, Any]:
+    """Record a person's decision; "same" merges the newer record into the older one."""
+    _require_reviewer(user)
+    rv = db.reviews.c
+    with db.write(engine) as conn:
+        tx = records.Tx(conn)
+        review = conn.execute(
+            select(db.reviews).where(rv.id == review_id).with_for_update()
+        ).first()
+        if review is None:
+            raise ApiError(404, "not_found")
+        ids = records.canonical(conn, [review.record_id, review.other_id])
+        dup_id = ids.get(review.record_id, review.record_id)
+        canon_id = ids.get(review.other_id, review.other_id)
+        records.lock_many(conn, [dup_id, canon_id])
+        dup, canon = records.load(conn, dup_id), records.load(conn, canon_id)
+        if (
+            dup is None
+            or canon is None
+            or not (user.in_scope(dup.grid) and user.in_scope(canon.grid))
+        ):
+            raise ApiError(404, "not_found")
+        if review.state != "open":
+            raise ApiError(409, "already_decided")
+        at = iso(now())
+        merged_into, version = None, None
+        if decision == "same" and dup_id != canon_id:
+            if canon.deleted and not dup.deleted:
+                dup, canon = canon, dup
+            form = formset.form(review.form)
+            version = _merge_pair(tx, formset, form, dup, canon, user, at)
+            merged_into = canon.id
+        conn.execute(
+            update(db.reviews)
+            .where(rv.id == review_id)
+            .values(state=decision, decided_by=user.username, decided_at=at)
+        )
+        detail = {"record_id": dup.id, "other_id": canon.id, "merged_into": merged_into}
+        conn.execute(
+            insert(db.review_audit).values(
+                review_id=review_id,
+                decision=decision,
+                username=user.username,
+                at=at,
+                detail=db.dumps(detail),
+            )
+        )
+        tx.assign_seq()
+        row = conn.execute(select(db.reviews).where(rv.id == review_id)).first()
+        titles = _titles(conn, {row.record_id, row.other_id})
+    return {"review": _wire(row, titles), "merged_into": merged_into, "version": version}
+
+
+def _merge_pair(
+    tx: records.Tx,
+    formset: FormSet,
+    form: Form,
+    dup: records.Row,
+    canon: records.Row,
+    user: User,
+    at: str,
+) -> int:
+    """Fold ``dup`` into ``canon``: values merge with an empty base (differences become hard
+    conflicts, the canonical values stay provisional), ``dup`` becomes a tombstone and an alias,
+    and references to it are rewritten."""
+    device = f"review:{user.username}"
+    incoming = {k: v for k, v in dup.data.items()}
+    merged = merge({}, canon.state(), incoming, edited_at="", device=device, stamps=canon.stamps)
+    stamps = dict(merged.stamps)
+    for name in incoming:
+        if stamps.get(name) is not None and stamps[name].at == "":
+            stamps[name] = dup.stamps.get(name) or Stamp(at + "#0000", device)
+    meta = records.Meta(kind="merged", username=user.username, at=at, device_id=device)
+    records.write(
+        tx, form, dup, dup.id, {**dup.state(), DELETED: True}, dup.conflict, dup.stamps, meta
+    )
+    state = {**merged.values, STATUS: canon.status}
+    keys = records.natural_keys(
+        form, {k: v for k, v in state.items() if k not in (STATUS, DELETED)}
+    )
+    if not state.get(DELETED) and records.key_owner(tx.conn, form.id, keys, exclude=canon.id):
+        raise ApiError(409, "duplicate_key")
+    conflicts = combine_conflicts(canon.conflict or [], merged.hard)
+    meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
+    row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
+    records.add_alias(tx, dup.id, canon.id, "review", at)
+    _rewrite_references(tx, formset, dup.id, canon.id, user, at, form.id)
+    return row.version
+
+
+def _rewrite_references(
+    tx: records.Tx, formset: FormSet, old: str, new: str, user: User, at: str, target: str
+) -> None:
+    """Reference fields naming ``old`` now name ``new``; each referrer gets a new version."""
+    for found in records.referrers(tx.conn, old):
+        row = records.load(tx.conn, found.id, lock=True)
+        if row is None:
+            continue
+        form = formset.form(row.form)
+        refs = [
+            f.id
+            for f in form.fields.values()
+            if f.type == "reference" and f.target == target and row.data.get(f.id) == old
+        ]
+        if not refs:
+            continue
+        state = {**row.state(), **{f: new for f in refs}}
+        meta = records.Meta(
+            kind="ref_rewrite", username=user.username, at=at, device_id=f"review:{user.username}"
+        )
+        records.write(tx, form, row, row.id, state, row.conflict, row.stamps, meta)

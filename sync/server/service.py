@@ -1,0 +1,455 @@
+"""Applying pushed ops and answering pulls (PROTOCOL.md §5 and §8).
+
+A push is checked as a whole first (``checks``), then applied in chunks: one transaction per
+chunk, one savepoint per op, so every op is atomic and a chunk's change numbers are assigned at
+its very end (see ``records.Tx``). Ops apply strictly in request order.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, not_, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from app.core import rules
+from app.core.formset import Form, FormSet
+from sync import protocol as p
+from sync.merge import (
+    DELETED,
+    STATUS,
+    Merged,
+    combine_conflicts,
+    merge,
+    op_changes,
+    resolve,
+)
+from sync.server import checks, db, records, reviews
+from sync.server.auth import User, iso, now
+from sync.server.errors import ApiError, message
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200  # ops per transaction
+OP_RETRIES = 4  # a unique-key race inside one op: retry it (it then sees the other commit)
+TX_RETRIES = 6  # a deadlock or serialisation failure: retry the whole chunk
+CLOCK_SKEW = timedelta(minutes=10)
+_RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+class Reject(Exception):
+    """An op that cannot be applied; becomes a ``rejected`` result (PROTOCOL.md §5.3)."""
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        retryable: bool = False,
+        issues: Sequence[dict[str, str]] = (),
+        other_id: str | None = None,
+        record_id: str | None = None,
+        version: int | None = None,
+        store: bool = True,
+    ) -> None:
+        super().__init__(code)
+        self.code, self.retryable, self.issues = code, retryable, list(issues)
+        self.other_id, self.record_id, self.version = other_id, record_id, version
+        self.store = store and not retryable
+
+    def result(self, op: p.Op) -> dict[str, Any]:
+        zh, en = message(self.code)
+        reason: dict[str, Any] = {
+            "code": self.code,
+            "message_zh": zh,
+            "message_en": en,
+            "retryable": self.retryable,
+            "issues": self.issues,
+        }
+        if self.other_id:
+            reason["other_id"] = self.other_id
+        return {
+            "op_id": op.op_id,
+            "status": "rejected",
+            "record_id": self.record_id or op.record_id,
+            "version": self.version,
+            "conflicts": [],
+            "reason": reason,
+        }
+
+
+@dataclass
+class Ctx:
+    """Who is pushing, from which device, and the server clock for this chunk."""
+
+    user: User
+    device_id: str
+    at: str = ""
+    stamp_limit: str = ""
+    server_stamp: str = ""
+
+    def edited_at(self, op: p.Op) -> str:
+        """The op's clock, clamped when it runs far ahead of the server's."""
+        return self.server_stamp if op.edited_at > self.stamp_limit else op.edited_at
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any]
+    version: int | None = None
+    store: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _retryable_tx_error(exc: Exception) -> bool:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in _RETRY_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "locked" in str(orig or "").lower()
+
+
+class Service:
+    """The platform's record operations over one database."""
+
+    def __init__(self, engine: Engine, formset: FormSet) -> None:
+        self.engine = engine
+        self.formset = formset
+
+    # -- push --------------------------------------------------------------------------------
+
+    def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
+        """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
+        with db.read(self.engine) as conn:
+            checks.check_push(conn, self.formset, user, req, device_id)
+        return self.apply(user, device_id, req.ops)
+
+    def apply(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
+        """Apply already-checked ops in order, chunk by chunk."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(ops), CHUNK):
+            results.extend(self._chunk(user, device_id, ops[start : start + CHUNK]))
+        return results
+
+    def _chunk(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
+        for attempt in range(TX_RETRIES):
+            try:
+                with db.write(self.engine) as conn:
+                    tx = records.Tx(conn)
+                    ctx = self._ctx(user, device_id)
+                    ids = records.canonical(conn, [op.record_id for op in ops])
+                    records.lock_many(conn, [ids.get(op.record_id, op.record_id) for op in ops])
+                    out = [self._one(tx, ctx, op) for op in ops]
+                    tx.assign_seq()
+                return out
+            except (OperationalError, DBAPIError) as exc:
+                if (
+                    isinstance(exc, IntegrityError)
+                    or not _retryable_tx_error(exc)
+                    or attempt == TX_RETRIES - 1
+                ):
+                    raise
+                log.info("push chunk retried after a lock conflict (attempt %d)", attempt + 1)
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _ctx(user: User, device_id: str) -> Ctx:
+        moment = now()
+        return Ctx(
+            user=user,
+            device_id=device_id,
+            at=iso(moment),
+            stamp_limit=iso(moment + CLOCK_SKEW),
+            server_stamp=iso(moment) + "#0000",
+        )
+
+    def _one(self, tx: records.Tx, ctx: Ctx, op: p.Op) -> dict[str, Any]:
+        """One op in its own savepoint; a unique-key race retries it from scratch."""
+        conn = tx.conn
+        for attempt in range(OP_RETRIES):
+            mark = tx.mark()
+            try:
+                with conn.begin_nested():
+                    outcome = self._apply(tx, ctx, op)
+                    if outcome.store:
+                        self._log_op(tx, ctx, op, outcome)
+                return outcome.result
+            except Reject as rej:
+                tx.rollback_to(mark)
+                result = rej.result(op)
+                if rej.store:
+                    with conn.begin_nested():
+                        self._log_op(tx, ctx, op, Outcome(result, None))
+                        self._quarantine(tx, ctx, op, result)
+                return result
+            except IntegrityError:
+                tx.rollback_to(mark)
+                if attempt == OP_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _log_op(self, tx: records.Tx, ctx: Ctx, op: p.Op, outcome: Outcome) -> None:
+        tx.conn.execute(
+            insert(db.ops).values(
+                op_id=op.op_id,
+                device_id=ctx.device_id,
+                username=ctx.user.username,
+                record_id=outcome.result["record_id"],
+                version=outcome.version,
+                result=db.dumps(outcome.result),
+                at=ctx.at,
+            )
+        )
+
+    def _quarantine(self, tx: records.Tx, ctx: Ctx, op: p.Op, result: dict[str, Any]) -> None:
+        tx.conn.execute(
+            insert(db.quarantine).values(
+                op_id=op.op_id,
+                device_id=ctx.device_id,
+                username=ctx.user.username,
+                record_id=op.record_id,
+                form=op.form,
+                op=db.dumps(op.model_dump()),
+                code=result["reason"]["code"],
+                reason=db.dumps(result["reason"]),
+                at=ctx.at,
+            )
+        )
+
+    def _apply(self, tx: records.Tx, ctx: Ctx, op: p.Op) -> Outcome:
+        """PROTOCOL.md §5.4, steps 1-6."""
+        conn = tx.conn
+        prior = conn.execute(
+            select(db.ops.c.device_id, db.ops.c.result).where(db.ops.c.op_id == op.op_id)
+        ).first()
+        if prior is not None:
+            if prior.device_id != ctx.device_id:
+                raise Reject("op_id_taken", store=False)
+            original = db.loads(prior.result)
+            return Outcome(
+                {**original, "status": "duplicate_op", "original_status": original["status"]},
+                store=False,
+            )
+        form = self.formset.form(op.form)
+        rid = records.canonical(conn, [op.record_id]).get(op.record_id, op.record_id)
+        merged_into = rid if rid != op.record_id else None
+        fields = self._canonical_refs(tx, form, op.fields)
+        row = records.load(conn, rid, lock=True)
+        if row is None:
+            if op.kind in ("create", "update") and not op.base_version:
+                return self._create(tx, ctx, op, form, fields)
+            raise Reject("unknown_record", retryable=op.kind != "resolve", record_id=rid)
+        if row.form != form.id:
+            raise Reject("wrong_form", record_id=rid)
+        if op.base_version and op.base_version > row.version:
+            raise Reject("base_ahead", record_id=rid, version=row.version)
+        if op.kind == "resolve":
+            if op.base_version != row.version:
+                raise Reject("stale", record_id=rid, version=row.version)
+            res = resolve(
+                row.state(),
+                row.conflict or [],
+                fields,
+                edited_at=ctx.edited_at(op),
+                device=ctx.device_id,
+                stamps=row.stamps,
+            )
+            merged = Merged(res.values, res.changed, (), res.stamps)
+            return self._commit(
+                tx, ctx, op, form, row, rid, merged, merged_into, open_after=res.remaining
+            )
+        if op.base_version:
+            base = records.snapshot(conn, rid, op.base_version) or {}
+        else:
+            base = records.device_base(conn, ctx.device_id, rid)
+        merged = merge(
+            base,
+            row.state(),
+            op_changes(op.kind, fields),
+            edited_at=ctx.edited_at(op),
+            device=ctx.device_id,
+            stamps=row.stamps,
+        )
+        return self._commit(tx, ctx, op, form, row, rid, merged, merged_into)
+
+    def _create(
+        self, tx: records.Tx, ctx: Ctx, op: p.Op, form: Form, fields: Mapping[str, Any]
+    ) -> Outcome:
+        """A new record, or (natural key already live) a merge into the existing one + alias."""
+        conn = tx.conn
+        changes = op_changes("create", fields)
+        fresh = merge({}, {}, changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+        if op.kind == "update" and not ctx.user.in_scope(records.grid_of(form, fresh.values)):
+            raise Reject(
+                "unknown_record", retryable=True
+            )  # cannot stand alone: wait for the create
+        owner = records.key_owner(conn, form.id, records.natural_keys(form, fresh.values))
+        if owner is None:
+            return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
+        row = records.load(conn, owner, lock=True)
+        if row is None or not ctx.user.in_scope(row.grid):
+            raise Reject("out_of_scope")
+        merged = merge(
+            records.device_base(conn, ctx.device_id, owner),
+            row.state(),
+            changes,
+            edited_at=ctx.edited_at(op),
+            device=ctx.device_id,
+            stamps=row.stamps,
+        )
+        outcome = self._commit(tx, ctx, op, form, row, owner, merged, owner)
+        records.add_alias(tx, op.record_id, owner, "natural_key", ctx.at)
+        return outcome
+
+    def _commit(
+        self,
+        tx: records.Tx,
+        ctx: Ctx,
+        op: p.Op,
+        form: Form,
+        before: records.Row | None,
+        rid: str,
+        merged: Merged,
+        merged_into: str | None,
+        *,
+        open_after: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        """Scope, natural keys and validation of the merged state; then write a version."""
+        state = dict(merged.values)
+        state[STATUS] = state.get(STATUS) or (before.status if before else "draft")
+        data = {k: v for k, v in state.items() if k not in (STATUS, DELETED)}
+        deleted = bool(state.get(DELETED))
+        if not ctx.user.in_scope(records.grid_of(form, data)):
+            raise Reject("out_of_scope", record_id=rid)
+        if state[STATUS] == "complete" and not deleted:
+            issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
+            if issues:
+                raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)
+        if not deleted:
+            other = records.key_owner(
+                tx.conn, form.id, records.natural_keys(form, data), exclude=rid
+            )
+            if other is not None:
+                shown = other if self._visible(tx, ctx.user, other) else None
+                raise Reject("duplicate_key", other_id=shown, record_id=rid)
+        before_open = before.conflict or [] if before else []
+        after_open = (
+            open_after if open_after is not None else combine_conflicts(before_open, merged.hard)
+        )
+        if before is not None and not merged.changed and after_open == before_open:
+            row = before
+        else:
+            meta = records.Meta(
+                kind=op.kind,
+                username=ctx.user.username,
+                at=ctx.at,
+                op_id=op.op_id,
+                device_id=ctx.device_id,
+                author=op.author,
+                edited_at=ctx.edited_at(op),
+            )
+            row = records.write(tx, form, before, rid, state, after_open, merged.stamps, meta)
+            if not row.deleted and (
+                before is None
+                or records.person_of(form, before.data) != records.person_of(form, row.data)
+            ):
+                reviews.add_candidates(tx, form, row, ctx.at)
+        status = "merged_into" if merged_into else ("conflict" if merged.hard else "applied")
+        result: dict[str, Any] = {
+            "op_id": op.op_id,
+            "status": status,
+            "record_id": rid,
+            "version": row.version,
+            "conflicts": [c.as_dict() for c in merged.conflicts],
+        }
+        if merged_into:
+            result["merged_into"] = merged_into
+        return Outcome(result, row.version)
+
+    def _visible(self, tx: records.Tx, user: User, record_id: str) -> bool:
+        found = records.brief(tx.conn, [record_id]).get(record_id)
+        return found is not None and user.in_scope(found[1])
+
+    def _canonical_refs(
+        self, tx: records.Tx, form: Form, fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Reference values naming a merged-away record now name its canonical record."""
+        refs = {
+            k: v
+            for k, v in fields.items()
+            if isinstance(v, str) and k in form.fields and form.fields[k].type == "reference"
+        }
+        if not refs:
+            return dict(fields)
+        mapping = records.canonical(tx.conn, refs.values())
+        return {k: (mapping.get(v, v) if k in refs else v) for k, v in fields.items()}
+
+    # -- pull --------------------------------------------------------------------------------
+
+    def pull(self, user: User, since: int, limit: int) -> dict[str, Any]:
+        """Changes in ``(since, cursor]`` within the caller's scope (PROTOCOL.md §8)."""
+        r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
+        with db.read(self.engine) as conn:
+            # Read the counter first: every change numbered up to it is already committed.
+            top = int(
+                conn.execute(
+                    select(db.counters.c.value).where(db.counters.c.name == db.SEQ)
+                ).scalar_one()
+            )
+            stmt = select(db.records).where(r.seq > since, r.seq <= top)
+            if user.grids is not None:
+                stmt = stmt.where(r.grid.in_(sorted(user.grids)))
+            rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
+            more = len(rows) == limit
+            upper = int(rows[-1].seq) if more else max(top, since)
+            window = and_(a.seq > since, a.seq <= upper)
+            alias_stmt = (
+                select(a.old_id, a.canonical_id)
+                .join(db.records, r.id == a.canonical_id)
+                .where(window)
+            )
+            if user.grids is not None:
+                alias_stmt = alias_stmt.where(r.grid.in_(sorted(user.grids)))
+            alias_rows = conn.execute(alias_stmt.order_by(a.seq)).all()
+            removed: list[str] = []
+            if user.grids is not None:
+                scope = sorted(user.grids)
+                exits = conn.execute(
+                    select(e.record_id)
+                    .join(db.records, r.id == e.record_id)
+                    .where(e.seq > since, e.seq <= upper, e.grid.in_(scope))
+                    .where(or_(r.grid.is_(None), not_(r.grid.in_(scope))))
+                    .order_by(e.seq)
+                ).all()
+                removed = list(dict.fromkeys(x.record_id for x in exits))
+        return {
+            "records": [records._row(x).wire() for x in rows],
+            "aliases": [{"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows],
+            "removed": removed,
+            "cursor": upper,
+            "more": more,
+        }
+
+    def get_record(self, user: User, record_id: str) -> dict[str, Any]:
+        """One record in the caller's scope, aliases followed."""
+        with db.read(self.engine) as conn:
+            rid = records.canonical(conn, [record_id]).get(record_id, record_id)
+            row = records.load(conn, rid)
+        if row is None or not user.in_scope(row.grid):
+            raise ApiError(404, "not_found")
+        return row.wire()
+
+
+def _issue(form: Form, issue: rules.Issue) -> dict[str, str]:
+    return {
+        "field": issue.field,
+        "code": issue.code,
+        "message_zh": issue.message(form, "zh"),
+        "message_en": issue.message(form, "en"),
+    }

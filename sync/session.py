@@ -1,0 +1,187 @@
+"""One sync run: push the outbox, then pull until the server has nothing more (no Qt).
+
+Why a session apart from client and replica: it only sequences steps that are each one local
+transaction (``replica``) around one HTTP request (``client``), so a run killed at any point —
+a dropped link, a closed laptop, a killed process — is resumed by simply running again:
+unanswered ops are still ``pending`` and are sent again (the server answers ``duplicate_op``
+for those it already applied), and the pull cursor only moves together with the rows it
+covers. ``progress(phase, done, total)`` and ``cancel()`` are called between batches;
+``total`` is 0 when unknown (pull).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from app.core import ids
+from app.core.store import Store
+from sync import replica
+from sync.client import Client, ProtocolError
+
+log = logging.getLogger("gridcollect.sync.session")
+
+Progress = Callable[[str, int, int], None]
+Cancel = Callable[[], bool]
+
+SIZE_CODES = frozenset({"too_large", "too_many_ops"})
+
+
+@dataclass
+class SyncSummary:
+    """What a run did. ``open_conflicts``: records waiting for a person after the run."""
+
+    pushed: int = 0
+    applied: int = 0
+    conflicts: int = 0
+    merged: int = 0
+    rejected: int = 0
+    pulled: int = 0
+    open_conflicts: int = 0
+    duration_s: float = 0.0
+    deferred: int = 0
+    aliases: int = 0
+    removed: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class SyncSession:
+    """``SyncSession(store, client).run()``; the client must be logged in."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: Client,
+        *,
+        batch: int = 500,
+        chunk: int = 1000,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.batch = max(1, batch)
+        self.chunk = max(1, chunk)
+        self.progress = progress or (lambda phase, done, total: None)
+        self.cancel = cancel or (lambda: False)
+        self.summary = SyncSummary()
+
+    def run(self) -> SyncSummary:
+        """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so."""
+        started = time.perf_counter()
+        before = self.client.stats.requests, self.client.stats.bytes_sent
+        received = self.client.stats.bytes_received
+        s = self.summary
+        try:
+            if self.client.protocol is None:
+                self.client.info()
+            if self._push() and self._pull():
+                self.store.set_meta(replica.LAST_SYNC_KEY, ids.now_iso())
+            else:
+                s.cancelled = True
+        finally:
+            s.open_conflicts = replica.open_conflicts(self.store)
+            s.duration_s = round(time.perf_counter() - started, 3)
+            s.requests = self.client.stats.requests - before[0]
+            s.bytes_sent = self.client.stats.bytes_sent - before[1]
+            s.bytes_received = self.client.stats.bytes_received - received
+        log.info(
+            "sync %s: pushed=%d applied=%d conflicts=%d merged=%d rejected=%d deferred=%d "
+            "pulled=%d open_conflicts=%d requests=%d %.1fs",
+            "cancelled" if s.cancelled else "done",
+            s.pushed,
+            s.applied,
+            s.conflicts,
+            s.merged,
+            s.rejected,
+            s.deferred,
+            s.pulled,
+            s.open_conflicts,
+            s.requests,
+            s.duration_s,
+        )
+        return s
+
+    # -- push ------------------------------------------------------------------------------
+
+    def _push(self) -> bool:
+        """Send pending ops oldest first; False if cancelled."""
+        s = self.summary
+        total = replica.pending_count(self.store)
+        done, after, size = 0, 0, self.batch
+        self.progress("push", 0, total)
+        while True:
+            if self.cancel():
+                return False
+            ops = replica.next_batch(self.store, after, size)
+            if not ops:
+                return True
+            try:
+                answer = self.client.push([op.wire for op in ops])
+            except ProtocolError as exc:
+                if exc.code in SIZE_CODES and len(ops) > 1:
+                    size = max(1, len(ops) // 2)  # too big: halve and try again
+                    continue
+                culprit = _culprit(exc, ops)
+                if culprit is None and exc.code in SIZE_CODES:
+                    culprit = ops[0]  # one op alone is too big: it can never be sent
+                if culprit is None:
+                    raise
+                replica.set_aside(self.store, culprit, exc.code, exc.message_zh, exc.message_en)
+                log.warning("op %s set aside: %s", culprit.op_id, exc.code)
+                s.rejected += 1
+                s.pushed += 1
+                done += 1
+                self.progress("push", done, total)
+                continue
+            tally = replica.record_results(self.store, ops, answer.results)
+            s.pushed += len(ops)
+            s.applied += tally.applied
+            s.conflicts += tally.conflicts
+            s.merged += tally.merged
+            s.rejected += tally.rejected
+            s.deferred += tally.deferred
+            after = ops[-1].seq
+            done += len(ops)
+            self.progress("push", min(done, max(total, done)), max(total, done))
+
+    # -- pull ------------------------------------------------------------------------------
+
+    def _pull(self) -> bool:
+        """Pull chunks until ``more`` is false; False if cancelled."""
+        s = self.summary
+        user = self.client.user.username if self.client.user else ""
+        scope = replica.scope_of(self.client.base_url, user)
+        cursor = replica.read_cursor(self.store, scope)
+        self.progress("pull", 0, 0)
+        while True:
+            if self.cancel():
+                return False
+            page = self.client.pull(cursor, self.chunk)
+            tally = replica.apply_pull(self.store, page, scope)
+            s.pulled += tally.records
+            s.aliases += tally.aliases
+            s.removed += tally.removed
+            cursor = page.cursor
+            self.progress("pull", s.pulled, 0)
+            if not page.more:
+                return True
+
+
+def _culprit(exc: ProtocolError, ops: list[replica.OutOp]) -> replica.OutOp | None:
+    """The op a whole-request 4xx names (by op_id, else by index)."""
+    if exc.op_id:
+        for op in ops:
+            if op.op_id == exc.op_id:
+                return op
+    if exc.index is not None and 0 <= exc.index < len(ops):
+        return ops[exc.index]
+    return None

@@ -1,0 +1,319 @@
+"""Golden cases and properties of the field-level three-way merge (sync/merge.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync.merge import (
+    DELETED,
+    STATUS,
+    Action,
+    Stamp,
+    classify,
+    combine_conflicts,
+    merge,
+    norm,
+    op_changes,
+    resolve,
+)
+
+BASE = {
+    "name": "张三",
+    "phone": "13800138000",
+    "occupation": "教师",
+    STATUS: "complete",
+    DELETED: False,
+}
+EARLY, LATE = "2024-05-01T08:00:00.000Z#0000", "2024-05-01T09:00:00.000Z#0000"
+
+
+def server_with(**changes: Any) -> tuple[dict[str, Any], dict[str, Stamp]]:
+    """The base changed on the server by device "other" at EARLY."""
+    return {**BASE, **changes}, {k: Stamp(EARLY, "other") for k in changes}
+
+
+def test_different_fields_merge_without_conflict() -> None:
+    server, stamps = server_with(phone="13911112222")
+    m = merge(
+        BASE,
+        server,
+        op_changes("update", {"occupation": "医生"}),
+        edited_at=LATE,
+        device="me",
+        stamps=stamps,
+    )
+    assert m.values["phone"] == "13911112222"
+    assert m.values["occupation"] == "医生"
+    assert m.conflicts == ()
+    assert m.changed == {"occupation": "医生"}
+    assert m.stamps["occupation"] == Stamp(LATE, "me")
+    assert m.stamps["phone"] == Stamp(EARLY, "other")
+
+
+def test_same_field_same_value_is_no_conflict() -> None:
+    server, stamps = server_with(phone="13911112222")
+    m = merge(
+        BASE,
+        server,
+        op_changes("update", {"phone": "13911112222"}),
+        edited_at=LATE,
+        device="me",
+        stamps=stamps,
+    )
+    assert m.conflicts == ()
+    assert m.changed == {}
+
+
+def test_same_field_different_values_is_a_hard_conflict_with_the_later_edit_provisional() -> None:
+    server, stamps = server_with(phone="13911112222")
+    later = merge(
+        BASE, server, {"phone": "13700137000"}, edited_at=LATE, device="me", stamps=stamps
+    )
+    (c,) = later.hard
+    assert (c.field, c.base, c.server, c.incoming) == (
+        "phone",
+        "13800138000",
+        "13911112222",
+        "13700137000",
+    )
+    assert c.provisional == "13700137000" == later.values["phone"]
+    earlier = merge(
+        BASE,
+        server,
+        {"phone": "13700137000"},
+        edited_at="2024-05-01T07:00:00.000Z#0000",
+        device="me",
+        stamps=stamps,
+    )
+    assert earlier.hard[0].provisional == "13911112222" == earlier.values["phone"]
+    assert earlier.changed == {}
+
+
+def test_update_versus_delete_is_a_conflict_and_the_record_stays_live() -> None:
+    server, stamps = server_with(**{DELETED: True})
+    m = merge(
+        BASE,
+        server,
+        op_changes("update", {"phone": "13700137000"}),
+        edited_at=LATE,
+        device="me",
+        stamps=stamps,
+    )
+    (c,) = m.hard
+    assert (c.field, c.base, c.server, c.incoming, c.provisional) == (
+        DELETED,
+        False,
+        True,
+        False,
+        False,
+    )
+    assert m.values[DELETED] is False
+    assert m.values["phone"] == "13700137000"
+
+
+def test_delete_versus_update_is_a_conflict_and_the_record_stays_live() -> None:
+    server, stamps = server_with(phone="13911112222")
+    m = merge(BASE, server, op_changes("delete", {}), edited_at=LATE, device="me", stamps=stamps)
+    (c,) = m.hard
+    assert (c.field, c.server, c.incoming, c.provisional) == (DELETED, False, True, False)
+    assert m.values[DELETED] is False
+    assert m.values["phone"] == "13911112222"
+
+
+def test_delete_versus_delete_changes_nothing() -> None:
+    server, stamps = server_with(**{DELETED: True})
+    m = merge(BASE, server, op_changes("delete", {}), edited_at=LATE, device="me", stamps=stamps)
+    assert m.conflicts == ()
+    assert m.changed == {}
+    assert m.values[DELETED] is True
+
+
+def test_delete_of_an_unchanged_record_deletes_it() -> None:
+    m = merge(BASE, dict(BASE), op_changes("delete", {}), edited_at=LATE, device="me")
+    assert m.values[DELETED] is True
+    assert m.changed == {DELETED: True}
+
+
+def test_no_op_update_of_a_record_deleted_elsewhere_keeps_it_deleted() -> None:
+    server, stamps = server_with(**{DELETED: True})
+    m = merge(
+        BASE,
+        server,
+        op_changes("update", {"phone": BASE["phone"]}),
+        edited_at=LATE,
+        device="me",
+        stamps=stamps,
+    )
+    assert m.values[DELETED] is True
+    assert m.conflicts == ()
+
+
+def test_update_of_a_tombstone_the_device_saw_restores_it() -> None:
+    base = {**BASE, DELETED: True}
+    m = merge(
+        base,
+        dict(base),
+        op_changes("update", {"phone": "13700137000"}),
+        edited_at=LATE,
+        device="me",
+    )
+    assert m.values[DELETED] is False
+    assert m.conflicts == ()
+
+
+def test_reordered_ops_of_one_device_are_not_a_conflict() -> None:
+    """An older op of the same device arriving late never overwrites its newer edit."""
+    server = {**BASE, "phone": "13911112222"}
+    stamps = {"phone": Stamp(LATE, "me")}
+    m = merge(BASE, server, {"phone": "13700137000"}, edited_at=EARLY, device="me", stamps=stamps)
+    assert m.conflicts == ()
+    assert m.values["phone"] == "13911112222"
+
+
+def test_soft_conflict_for_spellings_of_one_value() -> None:
+    server, stamps = server_with(name="ＡＢＣ")
+    m = merge(BASE, server, {"name": "abc"}, edited_at=LATE, device="me", stamps=stamps)
+    (c,) = m.conflicts
+    assert c.kind == "soft"
+    assert m.hard == ()
+    assert m.values["name"] == "abc"
+
+
+def test_status_conflicts_are_soft() -> None:
+    server, stamps = server_with(**{STATUS: "draft"})
+    m = merge(
+        BASE,
+        server,
+        {STATUS: "complete", "phone": BASE["phone"]},
+        edited_at=LATE,
+        device="me",
+        stamps=stamps,
+    )
+    assert m.hard == ()
+    base_draft = {**BASE, STATUS: "draft"}
+    server2 = {**BASE, STATUS: "complete"}
+    m2 = merge(
+        {**base_draft, STATUS: None},
+        server2,
+        {STATUS: "draft"},
+        edited_at=LATE,
+        device="me",
+        stamps={STATUS: Stamp(EARLY, "other")},
+    )
+    assert [c.kind for c in m2.conflicts] == ["soft"]
+
+
+def test_cleared_and_missing_values_are_equal() -> None:
+    server = {k: v for k, v in BASE.items() if k != "occupation"}
+    m = merge(BASE, server, {"occupation": ""}, edited_at=LATE, device="me")
+    assert m.conflicts == ()
+    assert "occupation" not in m.values
+
+
+def test_empty_base_create_merge_keeps_disjoint_fields_and_flags_differences() -> None:
+    """A create merged by natural key into an existing record: nothing is known in common."""
+    server = {"name": "张三", "phone": "13800138000", STATUS: "complete", DELETED: False}
+    incoming = op_changes("create", {"name": "张三", "phone": "13911112222", "occupation": "教师"})
+    m = merge({}, server, incoming, edited_at=LATE, device="me")
+    assert m.values["occupation"] == "教师"
+    assert [c.field for c in m.hard] == ["phone"]
+
+
+def test_booleans_and_numbers_are_compared_by_type() -> None:
+    assert classify(None, 1, True, sent=True, same_device=False) is Action.HARD
+    assert classify(None, 1, 1.0, sent=True, same_device=False) is Action.SOFT
+
+
+def test_resolve_writes_the_choice_and_closes_only_named_conflicts() -> None:
+    conflicts = [
+        {
+            "field": "phone",
+            "kind": "hard",
+            "base": "1",
+            "server": "2",
+            "incoming": "3",
+            "provisional": "3",
+        },
+        {
+            "field": "name",
+            "kind": "hard",
+            "base": "a",
+            "server": "b",
+            "incoming": "c",
+            "provisional": "c",
+        },
+    ]
+    server = {**BASE, "phone": "13700137000"}
+    r = resolve(server, conflicts, {"phone": "13911112222"}, edited_at=LATE, device="me")
+    assert r.values["phone"] == "13911112222"
+    assert [c["field"] for c in r.remaining] == ["name"]
+    r2 = resolve(server, conflicts, {DELETED: True, "name": "张三"}, edited_at=LATE, device="me")
+    assert r2.values[DELETED] is True
+    assert [c["field"] for c in r2.remaining] == ["phone"]
+
+
+def test_combined_conflicts_keep_the_original_base() -> None:
+    first = merge(BASE, {**BASE, "phone": "2"}, {"phone": "3"}, edited_at=LATE, device="me").hard
+    opened = combine_conflicts([], first)
+    second = merge(
+        {**BASE, "phone": "3"}, {**BASE, "phone": "3x"}, {"phone": "4"}, edited_at=LATE, device="me"
+    ).hard
+    again = combine_conflicts(opened, second)
+    assert len(again) == 1
+    assert again[0]["base"] == BASE["phone"]
+    assert again[0]["incoming"] == "4"
+
+
+# -- properties -----------------------------------------------------------------------------
+
+values = st.one_of(st.none(), st.sampled_from(["a", "b", "c", ""]), st.integers(0, 2))
+states = st.fixed_dictionaries({}, optional={f: values for f in ("f1", "f2", "f3")})
+
+
+@given(base=states, server=states, incoming=states)
+def test_no_value_is_lost(
+    base: dict[str, Any], server: dict[str, Any], incoming: dict[str, Any]
+) -> None:
+    """Every field ends with the server's or the incoming value; a discarded change is in a
+    conflict entry; fields nobody changed keep the base value."""
+    m = merge(base, server, incoming, edited_at=LATE, device="me")
+    by_field = {c.field: c for c in m.conflicts}
+    for f in ("f1", "f2", "f3"):
+        got = m.values.get(f)
+        b, s, i = norm(base.get(f)), norm(server.get(f)), norm(incoming.get(f))
+        assert got in (s, i)
+        if f not in incoming:
+            assert got == s
+        if f in incoming and i != b and got != i:
+            assert f in by_field and by_field[f].incoming == i  # the incoming change is kept
+        if s != b and got != s:
+            assert f in by_field and by_field[f].server == s  # the server change is kept
+
+
+@given(base=states, server=states)
+def test_merging_nothing_changes_nothing(base: dict[str, Any], server: dict[str, Any]) -> None:
+    m = merge(base, server, {}, edited_at=LATE, device="me")
+    assert m.changed == {} and m.conflicts == ()
+
+
+@given(base=states, incoming=states)
+def test_unchanged_server_takes_every_incoming_change(
+    base: dict[str, Any], incoming: dict[str, Any]
+) -> None:
+    m = merge(base, dict(base), incoming, edited_at=LATE, device="me")
+    assert m.conflicts == ()
+    for f, v in incoming.items():
+        assert m.values.get(f) == norm(v)
+
+
+@given(base=states, server=states, incoming=states)
+def test_merge_is_idempotent(
+    base: dict[str, Any], server: dict[str, Any], incoming: dict[str, Any]
+) -> None:
+    """Applying the same change again to the merged state changes nothing."""
+    m = merge(base, server, incoming, edited_at=LATE, device="me")
+    again = merge(base, m.values, incoming, edited_at=LATE, device="me", stamps=m.stamps)
+    assert again.changed == {}
