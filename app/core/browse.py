@@ -13,6 +13,7 @@ the house's building (``BUILDING_FIELD``) and a resident's move-out date (``MOVE
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ RELATION_TABLE = "household_relation"  # GB/T 4761: the field using this table i
 HEAD_CODE = "02"  # 户主
 HEAD_CODES = frozenset({"01", "02", "03"})  # 本人 / 户主 / 小集体户户主 all mark the head
 RESIDENT_FORM, HOUSE_FORM, UNIT_FORM = "resident", "house", "unit"
+MAX_MERGED_GRIDS = 64  # above this a scope's grids are read with one IN query
 
 _SUMMARY_SQL = (
     "r.id, r.form, r.title, r.grid, r.status, r.dirty, r.conflict IS NOT NULL, r.dup_state, "
@@ -219,7 +221,18 @@ def page(
     after: tuple[str, str] | None = None,
     limit: int = 200,
 ) -> list[Summary]:
-    """One page of a list ordered by (title, id), starting after ``after`` (keyset paging)."""
+    """One page of a list ordered by (title, id), starting after ``after`` (keyset paging).
+
+    A scope of several grids (a community) is read grid by grid, each an index range on
+    (form, grid, title), and merged: one ``grid IN (...)`` query would walk the whole form's
+    title index instead.
+    """
+    if scope.grids is not None and 1 < len(scope.grids) <= MAX_MERGED_GRIDS:
+        per_grid = (
+            page(store, form, Scope(grids=(g,)), filters, after=after, limit=limit)
+            for g in scope.grids
+        )
+        return list(heapq.merge(*per_grid, key=lambda s: (s.title, s.id)))[:limit]
     where, args = _where(store, form, scope, filters)
     if after is not None:
         where += " AND r.title >= ? AND (r.title > ? OR r.id > ?)"
@@ -248,7 +261,9 @@ def search(
         return []
     where, args = _where(store, form, scope, filters)
     sql = (
-        f"SELECT {_SUMMARY_SQL} FROM search JOIN records r ON r.rid = search.rowid "
+        # CROSS JOIN keeps the FTS index as the outer loop: with a plain JOIN and a form
+        # filter SQLite walks every record of the form and probes the index for each.
+        f"SELECT {_SUMMARY_SQL} FROM search CROSS JOIN records r ON r.rid = search.rowid "
         f"WHERE search MATCH ? AND {where} LIMIT ? OFFSET ?"
     )
     return _summaries(store.conn.execute(sql, (query, *args, limit, offset)).fetchall())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +50,7 @@ _ORG = creditcode.ALPHABET  # symbols of a 主体标识码 (no I, O, S, V, Z)
 _UNITS = {"91": ("1", "01", "MA2"), "92": ("2", "03", "MA2"), "93": ("1", "04", "MA2"),
           "51": ("3", "", "MJ"), "52": ("3", "", "MJ"), "N2": ("9", "99", "MF"),
           "Y1": ("9", "99", "MH")}  # fmt: skip
+Weighted = tuple[Sequence[str], Sequence[float]]  # (values, cumulative weights)
 Who = tuple[str, str, str]  # (ID number, name, phone) of a person
 Member = tuple[str, int, bool, str, str]  # (relation, age, male, marital status, surname from)
 
@@ -144,7 +144,8 @@ class _Ids:
         ms, counter = _EPOCH_MS + (self.n >> 12), self.n & 0xFFF
         self.n += 1
         value = ms << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | self.rng.getrandbits(62)
-        return str(uuid.UUID(int=value))
+        h = f"{value:032x}"  # str(uuid.UUID(int=value)), without the object
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _gb11714(body: str) -> str:
@@ -182,7 +183,10 @@ class _Demo:
         self.landlords: list[Who] = []
         self.seen: set[str] = set()
         self.region = store.formset.table("region").codes
-        self.surname_weights = [1 / (i + 8) for i in range(len(d.SURNAMES))]
+        self.surnames = (
+            list(d.SURNAMES),
+            list(itertools.accumulate(1 / (i + 8) for i in range(len(d.SURNAMES)))),
+        )
 
     # -- buffers ---------------------------------------------------------------------------
 
@@ -235,6 +239,10 @@ class _Demo:
             code = self.region[code].parent or ""
         return "".join(reversed(parts))
 
+    def pick(self, table: Weighted) -> str:
+        """A weighted choice from (values, cumulative weights)."""
+        return self.rng.choices(table[0], cum_weights=table[1])[0]
+
     def mobile(self) -> str:
         return self.rng.choice(d.MOBILE_PREFIXES) + f"{self.rng.randrange(10**8):08d}"
 
@@ -261,16 +269,16 @@ class _Demo:
 
     def name(self, male: bool, surname: str | None = None) -> str:
         rng, chars = self.rng, d.MALE_CHARS if male else d.FEMALE_CHARS
-        surname = surname or rng.choices(d.SURNAMES, self.surname_weights)[0]
+        surname = surname or self.pick(self.surnames)
         if rng.random() < 0.3:
             return surname + rng.choice(chars)
         return surname + rng.choice(d.NEUTRAL_CHARS + chars) + rng.choice(chars)
 
-    def someone(self, areas: tuple[list[str], list[int]], young: int, old: int) -> Who:
+    def someone(self, areas: Weighted, young: int, old: int) -> Who:
         """A person who is not a resident here (an owner, a legal representative)."""
         male = self.rng.random() < 0.6
         born = AS_OF - timedelta(days=self.rng.randint(young * 365, old * 365))
-        area = self.rng.choices(*areas)[0]
+        area = self.pick(areas)
         return self.id_number(area, born, male), self.name(male), self.mobile()
 
     # -- people ----------------------------------------------------------------------------
@@ -305,12 +313,12 @@ class _Demo:
         male: bool,
         marital: str,
         surname: str | None = None,
-        areas: tuple[list[str], list[int]] = d.LOCAL_AREAS,
+        areas: Weighted = d.LOCAL_AREAS,
     ) -> dict:
         """The person block of a citizen; the ID number agrees with birth date and gender."""
         rng = self.rng
         born = AS_OF - timedelta(days=age * 365 + rng.randrange(365))
-        area = rng.choices(*areas)[0]
+        area = self.pick(areas)
         politics = "13"
         if age >= 18 and rng.random() < 0.08:
             politics = "01"
@@ -319,7 +327,7 @@ class _Demo:
         p = {"id_type": "111", "id_number": self.id_number(area, born, male),
              "name": self.name(male, surname), "gender": "1" if male else "2",
              "birth_date": born.isoformat(), "native_place": area, "marital_status": marital,
-             "ethnicity": "01" if rng.random() < 0.95 else rng.choices(*d.MINORITIES)[0],
+             "ethnicity": "01" if rng.random() < 0.95 else self.pick(d.MINORITIES),
              "religion": "00" if rng.random() < 0.94 else rng.choice(("10", "30", "50")),
              "political_status": politics, **self.job(age)}  # fmt: skip
         if 6 <= age < 19:
@@ -363,7 +371,7 @@ class _Demo:
         spouse = max(22, age + (rng.randint(-6, 2) if male else rng.randint(-2, 6)))
         out = [("02", age, male, "20", ""), ("10", spouse, not male, "20", "")]
         if kind == "three":  # head, spouse, eldest son, his wife (儿媳), their child (孙子/孙女)
-            son, boy = age - rng.randint(24, 32), rng.random() < 0.5
+            son, boy = min(age, spouse) - rng.randint(24, 32), rng.random() < 0.5
             out.append(("22", son, True, "20", "head"))
             out.append(("38", max(22, son + rng.randint(-4, 2)), False, "20", ""))
             out.append(
@@ -376,16 +384,8 @@ class _Demo:
             both, father = rng.random() < 0.5, rng.random() < 0.5
             for rel, is_father in (("51", True), ("52", False)):
                 if both or father == is_father:
-                    parent = min(95, age + rng.randint(23, 34))
-                    out.append(
-                        (
-                            rel,
-                            parent,
-                            is_father,
-                            "20" if both else "30",
-                            "head" if is_father else "",
-                        )
-                    )
+                    parent, marital = min(95, age + rng.randint(23, 34)), "20" if both else "30"
+                    out.append((rel, parent, is_father, marital, "head" if is_father else ""))
         return out
 
     def unregistered(self, p: dict) -> None:
@@ -446,7 +446,7 @@ class _Demo:
                 group.append((rng.randint(0, min(14, woman - 20)), rng.random() < 0.5, "10", "06"))
         for i, (age, male, marital, reason) in enumerate(group):
             if i == 0 or kind == "roommates":  # a family shares its home town
-                area = rng.choices(*d.MIGRANT_AREAS)[0]
+                area = self.pick(d.MIGRANT_AREAS)
                 home = (
                     f"{self.place(area)}{rng.choice(d.TOWN_WORDS)}镇{rng.choice(d.VILLAGE_WORDS)}村"
                 )
@@ -485,10 +485,12 @@ class _Demo:
             zh = surname[1] + given[1] if country in d.SURNAME_FIRST else f"{given[1]}·{surname[1]}"
             number = self.unique(lambda: prefix + f"{rng.randrange(10**9):09d}"[len(prefix) :])
             p = {"population_type": "3", "id_type": "414", "id_number": number, "name": zh,
-                 "gender": "1" if male else "2", "birth_date": _day(-rng.randint(22 * 365, 58 * 365)),
-                 "foreign_surname": surname[0], "foreign_given_name": given[0], "nationality": country,
+                 "gender": "1" if male else "2", "nationality": country,
+                 "birth_date": _day(-rng.randint(22 * 365, 58 * 365)),
+                 "foreign_surname": surname[0], "foreign_given_name": given[0],
                  "marital_status": "20" if size == 2 else "10", "education": "21",
-                 "id_valid_until": _day(rng.randint(200, 3000)), "arrived_on": _day(-rng.randint(30, 1500)),
+                 "id_valid_until": _day(rng.randint(200, 3000)),
+                 "arrived_on": _day(-rng.randint(30, 1500)),
                  "expected_departure": _day(rng.randint(30, 900)), "phone": self.mobile(),
                  "visit_purpose": purpose if i == 0 else "05"}  # fmt: skip
             if i == 0:
@@ -504,7 +506,8 @@ class _Demo:
         rooms = min(5, 1 + int(area // 35)) if home else 1
         house = {"house_code": "F" + addr["address_code"], "address_ref": addr["id"], "grid": grid,
                  "address_text": addr["full_address"], "building": addr["building"],
-                 "unit_no": addr["unit_no"], "room": addr["room"], "building_use": "01" if home else "02",
+                 "unit_no": addr["unit_no"], "room": addr["room"],
+                 "building_use": "01" if home else "02",
                  "ownership_type": rng.choices(("01", "05", "03"), (90, 7, 3))[0],
                  "structure": addr["structure"], "floor_area": area, "rooms": rooms,
                  "location": addr["location"]}  # fmt: skip
@@ -560,14 +563,16 @@ class _Demo:
         if category:
             unit["unit_category"] = "02" if kind == "91" and rng.random() < 0.05 else category
         else:  # 社会组织: the credit code is its registration number since 2016
-            unit.update(registration_number=unit["credit_code"], registration_authority="杭州市西湖区民政局",
-                        approved_on=unit["opened_on"], social_org_type="0" + kind[1], status="01")  # fmt: skip
+            unit.update(registration_number=unit["credit_code"], status="01",
+                        registration_authority="杭州市西湖区民政局", approved_on=unit["opened_on"],
+                        social_org_type="0" + kind[1])  # fmt: skip
         self.add("unit", unit)
 
     def address(self, ctx: dict, code: str, element: str, detail: str, **extra: object) -> dict:
         """A standard address (地址元素类型 42 compound, 50 building, 61 stair, 62 room)."""
         data = {**ctx["base"], "address_code": code, "element_type": element,
-                "detail_address": detail, "full_address": COUNTY_NAME + detail, **extra}  # fmt: skip
+                "detail_address": detail, "full_address": COUNTY_NAME + detail,
+                **extra}  # fmt: skip
         context = {k: ctx[k] for k in ("grid", "community_name", "compound")}
         return {**data, **context, "id": self.add("address", data, draftable=False)}
 
@@ -644,8 +649,9 @@ class _Demo:
                 road, door = roads[g % 3], 10 * (g // 3 + 1) + rng.choice((0, 2, 4, 6, 8))
                 compound = rng.choice(d.ROAD_WORDS) + rng.choice(d.COMPOUND_SUFFIXES)
                 detail = f"{d.STREET_NAME}{cname}{road}{door}号{compound}"
-                base = {"region": COUNTY, "community_code": ccode, "community_name": cname, "grid": gcode,
-                        "street": road, "door_number": f"{door}号", "in_use": True}  # fmt: skip
+                base = {"region": COUNTY, "community_code": ccode, "community_name": cname,
+                        "grid": gcode, "street": road, "door_number": f"{door}号",
+                        "in_use": True}  # fmt: skip
                 ctx = {"grid": gcode, "detail": detail, "base": base, "community_name": cname,
                        "compound": compound}  # fmt: skip
                 self.address(

@@ -8,19 +8,21 @@ as split strings to keep the file short.
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 
 def _words(text: str) -> list[str]:
     return text.split()
 
 
 def _weighted(text: str) -> tuple[list[str], list[int]]:
-    """ "code:weight code:weight" -> (codes, weights) for random.choices."""
+    """'code:weight code:weight' -> (codes, cumulative weights), the form random.choices wants."""
     pairs = [item.split(":") for item in text.split()]
-    return [code for code, _ in pairs], [int(weight) for _, weight in pairs]
+    return [code for code, _ in pairs], list(accumulate(int(weight) for _, weight in pairs))
 
 
 def _rows(text: str) -> list[tuple[str, ...]]:
-    """ "a:b:c a:b:c" -> [(a, b, c), ...]."""
+    """Split 'a:b:c a:b:c' into [(a, b, c), ...]."""
     return [tuple(item.split(":")) for item in text.split()]
 
 
@@ -30,7 +32,10 @@ SURNAMES = (
     "魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾"
     "龚邵万覃武钱戴严莫孔向常汤康易乔赖文施洪楼俞童应项裘竺"
 )
-MALE_CHARS = "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙林阳建亮成立志峰宏晨博豪然睿轩宸铭哲栋彬"
+MALE_CHARS = (
+    "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙林阳"
+    "建亮成立志峰宏晨博豪然睿轩宸铭哲栋彬"
+)
 FEMALE_CHARS = "芳娜敏静丽艳娟霞燕玲英萍红梅琳雪慧婷颖倩洁欣悦怡妍萱涵琪晶璐瑶佳雯蕾嘉菲彤蓉岚薇莉"
 NEUTRAL_CHARS = "文子一思天嘉安雨晓心家俊春秋永德志国海云"
 
@@ -39,11 +44,13 @@ MOBILE_PREFIXES = _words(
 )
 STREET_NAME, STREET_CODE = "清溪街道", "090"  # fictional street office, its 乡镇 code
 COMMUNITY_WORDS = _words(
-    "幸福 桂花 紫荆 和平 清风 明月 银杏 玉兰 翠竹 丹桂 枫林 春晖 锦绣 金沙 碧波 青枫 竹韵 荷风 梧桐 海棠 芳草 晴川 云溪 兰亭"
+    "幸福 桂花 紫荆 和平 清风 明月 银杏 玉兰 翠竹 丹桂 枫林 春晖 "
+    "锦绣 金沙 碧波 青枫 竹韵 荷风 梧桐 海棠 芳草 晴川 云溪 兰亭"
 )
 COMMUNITY_PREFIXES = ("", "新", "东", "西", "南", "北")  # when the words run out
 ROAD_WORDS = _words(
-    "文澜 桂香 紫藤 香樟 云杉 松涛 清泉 梅岭 芙蓉 丁香 翠柏 百合 杏林 望湖 听涛 栖霞 晓岚 观澜 青竹 白鹭 秋实 映月 沁园 长庆"
+    "文澜 桂香 紫藤 香樟 云杉 松涛 清泉 梅岭 芙蓉 丁香 翠柏 百合 "
+    "杏林 望湖 听涛 栖霞 晓岚 观澜 青竹 白鹭 秋实 映月 沁园 长庆"
 )
 ROAD_SUFFIXES = _words("路 路 街 巷")
 COMPOUND_SUFFIXES = _words("苑 花园 小区 公寓 家园 新村 雅苑 名邸")
@@ -80,7 +87,8 @@ HOSPITALS = _words("清溪社区卫生服务中心 西湖区人民医院 杭州�
 COURIERS = _words("杭州顺达速运有限公司 杭州闪送配送服务有限公司 杭州云途物流有限公司")
 
 BRAND_WORDS = _words(
-    "启明 汇智 云帆 星河 博远 恒信 嘉禾 瑞丰 优途 睿德 鼎盛 易联 青禾 致远 南山 合众 晨光 宏图 信达 安泰 弘毅 天成 聚源 凯瑞"
+    "启明 汇智 云帆 星河 博远 恒信 嘉禾 瑞丰 优途 睿德 鼎盛 易联 "
+    "青禾 致远 南山 合众 晨光 宏图 信达 安泰 弘毅 天成 聚源 凯瑞"
 )
 INDUSTRIES = _rows(  # industry : business scope
     "科技:技术开发、技术服务 网络科技:网络技术服务、软件开发 文化传媒:文化艺术交流、广告设计 "
@@ -94,7 +102,8 @@ TRADES = _rows(  # individual businesses (个体工商户): shop : business scop
     "烘焙坊:糕点制售 修车铺:自行车、电动车维修"
 )
 SHOP_BRANDS = _words(
-    "顺心 好运来 惠民 福满 鑫鑫 老街坊 百家 邻里 阿芳 小林 宏发 家和 乐购 新鲜 四季 金牌 老地方 快乐 一品 如意"
+    "顺心 好运来 惠民 福满 鑫鑫 老街坊 百家 邻里 阿芳 小林 "
+    "宏发 家和 乐购 新鲜 四季 金牌 老地方 快乐 一品 如意"
 )
 
 # Foreign residents per country (ISO 3166 alpha-3): passport prefix, surnames LATIN:中文,
@@ -136,5 +145,6 @@ FOREIGNERS = {
 SURNAME_FIRST = ("KOR", "JPN", "VNM")
 # 来华目的 : occupation : workplace of the first person of a foreign household.
 FOREIGN_JOBS = _rows(
-    "02:外语教师:文澜中学 01:商务代表:杭州启明贸易有限公司 03:留学生:杭州文澜学院 02:工程师:杭州汇智科技有限公司"
+    "02:外语教师:文澜中学 01:商务代表:杭州启明贸易有限公司 "
+    "03:留学生:杭州文澜学院 02:工程师:杭州汇智科技有限公司"
 )

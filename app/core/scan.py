@@ -180,8 +180,8 @@ def decode_image(source: Any) -> list[str]:
                 image = opened.convert("L")
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             raise ScanImageError("scan.image_unreadable") from exc
-    formats = zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.MicroQRCode
-    return [b.text for b in zxingcpp.read_barcodes(image, formats=formats) if b.valid]
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    return [b.text for b in found if b.valid]
 
 
 # -- resolving a scan ------------------------------------------------------------------------

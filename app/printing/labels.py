@@ -248,6 +248,8 @@ def render_labels(
     units = Units(device)
     fitter = _Fitter(device, units)
     painter = QPainter(device)
+    if not painter.isActive():  # the file or printer could not be opened
+        raise OSError("cannot open the output for painting")
     pages = 1
     try:
         for n, label in enumerate(labels):

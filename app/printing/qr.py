@@ -29,7 +29,7 @@ from app.core.qrpayload import QR_ALPHANUMERIC
 
 Engine = Literal["auto", "zxing", "qrcode"]
 QUIET_MODULES = 4  # the standard quiet zone
-MODULE_PX = 4  # image pixels a module: hard edges even where a viewer smooths images
+MODULE_PX = 2  # image pixels a module: edges stay hard where a viewer smooths enlargements
 _DARK, _LIGHT = 0, 255
 
 
@@ -97,7 +97,7 @@ def _module_image(matrix: QrMatrix, module_px: int) -> QImage:
             Qt.AspectRatioMode.IgnoreAspectRatio,
             Qt.TransformationMode.FastTransformation,
         )
-    return image.convertToFormat(QImage.Format.Format_Mono, Qt.ImageConversionFlag.ThresholdDither)
+    return image
 
 
 def qr_image(text: str | QrMatrix, module_px: int = 4, quiet: int = QUIET_MODULES) -> QImage:

@@ -449,6 +449,8 @@ def render_sheets(
     units, fonts = Units(device), _Fonts.make()
     pages = _layout(sheets, _Measure(device, units), fonts)
     painter = QPainter(device)
+    if not painter.isActive():  # the file or printer could not be opened
+        raise OSError("cannot open the output for painting")
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         done, last = 0, None

@@ -173,7 +173,16 @@ class CodeIndex:
         ]
         if len(exact) == 1:
             return exact[0]
+        # Then, narrowing each time: a whole search word ("hanzu"), the start of one, any part
+        # ("hanzu" is also inside "gaoshanzu", so a whole word must win over a substring).
         found = self.matches(text)
+        for narrower in (
+            lambda e: lowered in e.search.split(),
+            lambda e: any(word.startswith(lowered) for word in e.search.split()),
+        ):
+            best = [e for e in found if narrower(e)]
+            if len(best) == 1:
+                return best[0].code
         return found[0].code if len(found) == 1 else None
 
     def model(self) -> QStandardItemModel:

@@ -264,9 +264,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "not_found", 413: "too_large"}.get(
-            exc.status_code, "malformed"
-        )
+        codes = {400: "bad_json", 404: "not_found", 405: "not_found", 413: "too_large"}
+        code = codes.get(exc.status_code, "malformed")
         status = exc.status_code if exc.status_code < 500 else 500
         body = error_body(code, detail="") if code == "malformed" else error_body(code)
         return JSONResponse(body, status_code=status)

@@ -172,6 +172,16 @@ def scope_of(
     return frozenset(r[0] for r in rows)
 
 
+def _community_of(conn: Connection, grids: frozenset[str] | None) -> str | None:
+    """A worker's community: the one all their grids belong to, if there is one."""
+    if not grids:
+        return None
+    rows = conn.execute(
+        select(db.grids.c.community).where(db.grids.c.code.in_(sorted(grids))).distinct()
+    ).all()
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def all_grids(conn: Connection) -> list[str]:
     return sorted(r[0] for r in conn.execute(select(db.grids.c.code)))
 
@@ -208,7 +218,8 @@ def login(
             )
         )
         grids = scope_of(conn, username, row.role, row.community)
-    user = User(username, row.role, row.community, grids, device_id, token_hash(secret, token))
+        community = row.community or _community_of(conn, grids)
+    user = User(username, row.role, community, grids, device_id, token_hash(secret, token))
     return token, expires, user
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -120,6 +120,9 @@ class Service:
     def __init__(self, engine: Engine, formset: FormSet) -> None:
         self.engine = engine
         self.formset = formset
+        # Fault injection for tests: called inside every push transaction after its change
+        # numbers are assigned, just before commit (the window the cursor design must survive).
+        self.before_commit: Callable[[], None] | None = None
 
     # -- push --------------------------------------------------------------------------------
 
@@ -146,6 +149,8 @@ class Service:
                     records.lock_many(conn, [ids.get(op.record_id, op.record_id) for op in ops])
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.assign_seq()
+                    if self.before_commit is not None:
+                        self.before_commit()
                 return out
             except (OperationalError, DBAPIError) as exc:
                 if (

@@ -228,6 +228,9 @@ def test_references_resolve_and_grids_agree(town: Any) -> None:
             address_form, address = by_id[data["address_ref"]]
             assert address_form == "address" and address["full_address"] == data["address_text"]
             assert address["element_type"] == "62"
+    for form, key in (("address", "address_code"), ("house", "house_code")):
+        codes = [r[3][key] for r in _by_form(recs, form)]
+        assert len(set(codes)) == len(codes)  # natural keys are unique
     one_house = next(
         rid for rid, (form, _) in by_id.items() if form == "house" and store.referrers(rid)
     )

@@ -169,7 +169,9 @@ def is_pull(request: requests.PreparedRequest) -> bool:
     return (request.path_url or "").startswith("/v1/pull")
 
 
-def nth(predicate: Callable[[requests.PreparedRequest], bool], *which: int) -> Callable[[Any], bool]:
+def nth(
+    predicate: Callable[[requests.PreparedRequest], bool], *which: int
+) -> Callable[[Any], bool]:
     """True for the n-th matching request(s) (1-based)."""
     count = itertools.count(1)
 
@@ -197,3 +199,68 @@ def server_records(platform: Any, admin: Client) -> dict[str, Any]:
         since = page.cursor
         if not page.more:
             return out
+
+
+# -- a throwaway platform per Hypothesis example -----------------------------------------------
+
+
+@dataclass
+class Served:
+    """A running server on its own database (for tests that need many fresh platforms)."""
+
+    url: str
+    app: Any
+    server: Any
+    thread: Any
+
+    @property
+    def engine(self) -> Any:
+        return self.app.state.engine
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.app.state.engine.dispose()
+
+
+def seeded_template(path: Path, formset: FormSet) -> Path:
+    """A platform database with one community, grids A and B, workers wang (A) and li (B) and
+    supervisor chen; copy it per example instead of hashing passwords again."""
+    from sync.server import admin
+    from sync.server.app import create_app
+
+    app = create_app(f"sqlite:///{path}", forms=formset, secret="test-secret")
+    engine = app.state.engine
+    admin.put_community(engine, "330106001", "幸福社区")
+    admin.put_grid(engine, GRID_A, "一网格", "330106001")
+    admin.put_grid(engine, GRID_B, "二网格", "330106001")
+    admin.put_user(engine, "wang", PASSWORD, "worker", grids=[GRID_A])
+    admin.put_user(engine, "li", PASSWORD, "worker", grids=[GRID_B])
+    admin.put_user(engine, "chen", PASSWORD, "supervisor", community="330106001")
+    engine.dispose()
+    return path
+
+
+def serve(db_path: Path, formset: FormSet) -> Served:
+    """The real app on uvicorn in a thread, on a free loopback port."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from sync.server.app import create_app
+
+    app = create_app(f"sqlite:///{db_path}", forms=formset, secret="test-secret")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return Served(f"http://127.0.0.1:{port}", app, server, thread)

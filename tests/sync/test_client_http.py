@@ -24,15 +24,17 @@ from sync.client import (
 )
 from sync.server import admin
 from tests.factories import resident
-from tests.sync.devicekit import (  # noqa: F401 - db_url: SQLite only here
+from tests.sync import devicekit
+from tests.sync.devicekit import (
     GRID_A,
     PASSWORD,
     FaultAdapter,
-    db_url,
     faulty_session,
     is_push,
     nth,
 )
+
+db_url = devicekit.db_url  # fixture
 
 
 class Recorder(FaultAdapter):
@@ -61,7 +63,9 @@ class Synthetic(Recorder):
             response = requests.Response()
             response.status_code = self.status
             response.headers.update(self.headers)
-            response._content = json.dumps({"error": {"code": "busy", "message_zh": "忙", "message_en": "busy"}}).encode()
+            response._content = json.dumps(
+                {"error": {"code": "busy", "message_zh": "忙", "message_en": "busy"}}
+            ).encode()
             response.request = request
             return response
         return super().send(request, **kwargs)

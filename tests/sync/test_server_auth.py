@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.core.ids import uuid7
 from sync.server import admin, db
 from tests.factories import id_number, resident
-from tests.sync.conftest import GRID_A, GRID_B, GRID_C, PASSWORD, Client, Platform
+from tests.sync.conftest import COMMUNITY, GRID_A, GRID_B, GRID_C, PASSWORD, Client, Platform
 
 
 def person(grid: str, seq: int, **extra: Any) -> dict[str, Any]:
@@ -19,7 +19,8 @@ def person(grid: str, seq: int, **extra: Any) -> dict[str, Any]:
 
 def test_login_answers_role_and_scope(platform: Platform) -> None:
     worker = platform.client("wang")
-    assert worker.user == {"username": "wang", "role": "worker", "community": None, "grids": [GRID_A]}
+    expected = {"username": "wang", "role": "worker", "community": COMMUNITY, "grids": [GRID_A]}
+    assert worker.user == expected
     boss = platform.client("chen")
     assert boss.user["role"] == "supervisor" and boss.user["grids"] == [GRID_A, GRID_B]
     assert platform.client("root").user["grids"] == [GRID_A, GRID_B, GRID_C]
@@ -61,7 +62,9 @@ def test_tokens_are_revocable(platform: Platform) -> None:
     assert other_device.push_raw([]).status_code == 401
     out = root.http.post(f"{platform.url}/v1/logout", headers=root.headers, timeout=30)
     assert out.json() == {"revoked": 1}
-    assert requests.get(f"{platform.url}/v1/pull", headers=root.headers, timeout=30).status_code == 401
+    assert (
+        requests.get(f"{platform.url}/v1/pull", headers=root.headers, timeout=30).status_code == 401
+    )
 
 
 def test_writing_another_grid_is_refused_whole(platform: Platform) -> None:

@@ -8,7 +8,10 @@ from typing import Any
 from app.core.store import Store
 from sync import replica
 from tests.factories import id_number, resident
-from tests.sync.devicekit import GRID_A, Device, devices  # noqa: F401 - fixture
+from tests.sync import devicekit
+from tests.sync.devicekit import GRID_A, Device
+
+devices = devicekit.devices  # fixture
 
 
 def _house(code: str = "H-001", **extra: Any) -> dict[str, Any]:
@@ -105,9 +108,7 @@ def test_same_id_number_created_twice_becomes_one_person(devices: Any) -> None:
     b.sync()
     a.sync()
     for dev in (a, b):
-        people = [
-            i for i, (d, _s) in _live(dev.store).items() if d.get("id_number") == number
-        ]
+        people = [i for i, (d, _s) in _live(dev.store).items() if d.get("id_number") == number]
         assert people == [pa.id]
     assert b.store.get(pb.id) is None
     assert a.get(pa.id).data["former_name"] == "小明"

@@ -17,18 +17,19 @@ from app.core.formset import FormSet
 from sync import replica
 from sync.client import NetworkError
 from tests.factories import resident
-from tests.sync.devicekit import (  # noqa: F401 - fixtures
+from tests.sync import devicekit
+from tests.sync.devicekit import (
     PASSWORD,
     FaultAdapter,
-    db_url,
-    devices,
     faulty_session,
     is_pull,
     is_push,
-    make_device,
     nth,
     server_rows,
 )
+
+db_url = devicekit.db_url  # fixture
+devices = devicekit.devices  # fixture
 
 
 def _versions(platform: Any) -> list[tuple[str, int]]:
@@ -87,7 +88,11 @@ def test_reordered_batches_end_in_the_device_state(
     ]
     summary = a.sync()
     assert summary.applied == 3 and summary.conflicts == 0
-    assert _outbox(a) == [("applied", "duplicate_op"), ("applied", "applied"), ("applied", "applied")]
+    assert _outbox(a) == [
+        ("applied", "duplicate_op"),
+        ("applied", "applied"),
+        ("applied", "applied"),
+    ]
     assert _versions(platform) == [(record.id, 1), (record.id, 2), (record.id, 3)]
     got = a.get(record.id)
     assert got.data["phone"] == "13000000002" and got.data["name"] == "王小二"

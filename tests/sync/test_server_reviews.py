@@ -1,0 +1,94 @@
+"""Fuzzy-duplicate review (same / not the same, with audit rows) and reference rewriting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.core.formset import FormSet
+from app.core.ids import uuid7
+from sync.server import auth, db, records, reviews
+from tests.factories import resident
+from tests.sync.conftest import GRID_A, Platform
+
+
+def person(seq: int, name: str) -> dict[str, Any]:
+    return {**resident(grid=GRID_A, seq=seq, name=name), "_status": "complete"}
+
+
+def house(code: str) -> dict[str, Any]:
+    return {"house_code": code, "address_text": f"幸福路{code}号", "grid": GRID_A, "_status": "draft"}
+
+
+def test_possible_duplicates_are_listed_and_decided(platform: Platform) -> None:
+    wang, boss = platform.client("wang"), platform.client("chen")
+    a, b, c = uuid7(), uuid7(), uuid7()
+    wang.push([wang.op(a, "create", person(1, "张三"))])
+    wang.push([wang.op(b, "create", {**person(3, "张三"), "occupation": "教师"})])
+    wang.push([wang.op(c, "create", person(5, "章三"))])
+    url = f"{platform.url}/v1/reviews"
+    items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
+    pairs = {(r["record_id"], r["other_id"]): r for r in items}
+    assert set(pairs) == {(b, a), (c, a), (c, b)}
+    assert pairs[(b, a)]["reason"] == "same_name_birth"
+    assert pairs[(c, a)]["reason"] == "same_pinyin_birth"
+    assert pairs[(b, a)]["record_title"] == "张三"
+
+    different = pairs[(c, a)]["id"]
+    resp = boss.http.post(f"{url}/{different}", json={"decision": "different"}, headers=boss.headers, timeout=30)
+    assert resp.status_code == 200 and resp.json()["merged_into"] is None
+    again = boss.http.post(f"{url}/{different}", json={"decision": "same"}, headers=boss.headers, timeout=30)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
+
+    same = pairs[(b, a)]["id"]
+    resp = boss.http.post(f"{url}/{same}", json={"decision": "same"}, headers=boss.headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["merged_into"] == a and resp.json()["review"]["state"] == "same"
+    page = wang.pull()
+    by_id = {r["id"]: r for r in page["records"]}
+    assert by_id[b]["deleted"] is True
+    assert {"old": b, "canonical": a} in page["aliases"]
+    merged = by_id[a]
+    assert merged["data"]["occupation"] == "教师"  # b's extra value joined a
+    assert [x["field"] for x in merged["conflict"]] == ["id_number"]  # both numbers kept
+    assert merged["data"]["id_number"] == resident(seq=1)["id_number"]  # a's stays provisional
+    # a device still holding b's id lands on a
+    (r,) = wang.push([wang.op(b, "update", {"phone": "13911112222"}, base_version=1)])
+    assert (r["status"], r["merged_into"]) == ("merged_into", a)
+    with platform.engine.connect() as conn:
+        audit = conn.execute(select(db.review_audit.c.decision).order_by(db.review_audit.c.id)).scalars().all()
+        versions_b = conn.execute(
+            select(func.count()).select_from(db.record_versions).where(db.record_versions.c.record_id == b)
+        ).scalar_one()
+    assert audit == ["different", "same"]
+    assert versions_b == 2  # b's history is kept: its create and its tombstone
+
+
+def test_references_to_a_merged_house_are_canonical(platform: Platform) -> None:
+    one, two = platform.client("wang"), platform.client("wang")
+    h1, h2, rid = uuid7(), uuid7(), uuid7()
+    one.push([one.op(h1, "create", house("H-1"), form="house")])
+    (m,) = two.push([two.op(h2, "create", house("h-1 "), form="house")])  # same key, normalised
+    assert (m["status"], m["merged_into"]) == ("merged_into", h1)
+    (r,) = two.push([two.op(rid, "create", {**person(7, "王五"), "house_ref": h2})])
+    assert r["status"] == "applied"
+    assert two.record(rid).json()["data"]["house_ref"] == h1
+
+
+def test_review_merge_rewrites_references(platform: Platform, formset: FormSet) -> None:
+    c = platform.client("wang")
+    h1, h2, rid = uuid7(), uuid7(), uuid7()
+    c.push([c.op(h1, "create", house("H-7"), form="house"), c.op(h2, "create", house("H-8"), form="house")])
+    c.push([c.op(rid, "create", {**person(9, "赵六"), "house_ref": h2})])
+    boss = auth.User("chen", "supervisor", None, None)
+    with db.write(platform.engine) as conn:
+        tx = records.Tx(conn)
+        dup, canon = records.load(conn, h2), records.load(conn, h1)
+        assert dup is not None and canon is not None
+        reviews._merge_pair(tx, formset, formset.form("house"), dup, canon, boss, auth.iso(auth.now()))
+        tx.assign_seq()
+    record = c.record(rid).json()
+    assert record["data"]["house_ref"] == h1 and record["version"] == 2
+    assert c.record(h2).json()["id"] == h1  # the old id follows its alias
+    assert [x["field"] for x in c.record(h1).json()["conflict"]] == ["address_text", "house_code"]

@@ -1,0 +1,380 @@
+"""Hypothesis stateful test: three devices, the real server over HTTP, random offline work.
+
+Devices: two laptops of worker wang (grid A) and one of supervisor chen (grids A and B). Rules
+create residents and houses (ID numbers and house codes from small pools, so the same person or
+house is created on two devices), edit, delete, resolve conflicts and sync one device at a
+time. Checked after every sync: idempotent replay of the last batch, no record outside the
+user's scope received, server versions contiguous and never lower on a device, at most one live
+person per ID number. At quiescence (every device synced twice): convergence with the server
+for every record in scope, no lost update, and a pull from 0 equal to what the increments
+delivered (the cursor never skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from sqlalchemy import func, select
+
+from app.core.formset import FormSet, load_formset
+from app.core.records import clean
+from app.core.textnorm import normalize_key
+from sync import replica
+from sync.merge import same
+from sync.server import db
+from tests.factories import id_number, resident
+from tests.sync.devicekit import (
+    GRID_A,
+    GRID_B,
+    Device,
+    Served,
+    make_device,
+    seeded_template,
+    serve,
+)
+
+USERS = ("wang", "wang", "chen")
+SCOPES = {"wang": {GRID_A}, "chen": {GRID_A, GRID_B}}
+ID_SEQS = (301, 303, 305)  # three people; odd = male, so every value pair stays consistent
+NAMES = ("张三", "李四", "王五")
+PHONES = ("13800000001", "13800000002", "13800000003")
+FORMER = ("甲", "乙", None)
+HOUSE_CODES = ("H-1", "H-2")
+EDITS = {
+    "phone": PHONES,
+    "name": NAMES,
+    "former_name": FORMER,
+    "id_number": tuple(id_number(seq=s) for s in ID_SEQS),
+}
+ACKED = ("applied", "conflict", "merged")
+
+DEV = st.integers(0, len(USERS) - 1)
+
+
+class SyncMachine(RuleBasedStateMachine):
+    template: Path
+    formset: FormSet
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Path(tempfile.mkdtemp(prefix="gc-stateful-"))
+        shutil.copy(self.template, self.root / "platform.db")
+        self.served: Served = serve(self.root / "platform.db", self.formset)
+        self.devs: list[Device] = []
+        self.received: list[dict[str, int]] = []
+        self.versions_seen: list[dict[str, int]] = []
+        for i, user in enumerate(USERS):
+            dev = make_device(self.served.url, self.root, self.formset, user, name=f"d{i}")
+            self.devs.append(dev)
+            self.received.append({})
+            self.versions_seen.append({})
+            self._watch_pulls(i)
+        self.synced = False
+
+    def teardown(self) -> None:
+        for dev in self.devs:
+            dev.close()
+        self.served.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _watch_pulls(self, i: int) -> None:
+        """Record what pulls deliver and check scope and cursor order on the way."""
+        dev, log = self.devs[i], self.received[i]
+        scope = SCOPES[dev.user]
+        real = dev.client.pull
+
+        def pull(since: int, limit: int) -> Any:
+            page = real(since, limit)
+            assert page.cursor >= since
+            for r in page.records:
+                assert r.data.get("grid") in scope, "a record outside the user's scope"
+                log[r.id] = max(log.get(r.id, 0), r.version)
+            return page
+
+        dev.client.pull = pull  # type: ignore[method-assign]
+
+    def _live(self, dev: Device, form: str) -> list[str]:
+        rows = dev.store.conn.execute(
+            "SELECT id FROM records WHERE form = ? AND deleted = 0 ORDER BY id", (form,)
+        )
+        return [r[0] for r in rows]
+
+    def _pick(self, data: st.DataObject, ids: list[str]) -> str | None:
+        return ids[data.draw(st.integers(0, len(ids) - 1))] if ids else None
+
+    def _grid(self, dev: Device, data: st.DataObject) -> str:
+        return data.draw(st.sampled_from(sorted(SCOPES[dev.user])))
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @rule(d=DEV, person=st.integers(0, 2), name=st.sampled_from(NAMES), data=st.data())
+    def create_resident(self, d: int, person: int, name: str, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        fields = resident(seq=ID_SEQS[person], name=name, grid=self._grid(dev, data))
+        house = self._pick(data, self._live(dev, "house"))
+        if house and data.draw(st.booleans()):
+            fields["house_ref"] = house
+        dev.save("resident", fields)
+
+    @rule(d=DEV, code=st.sampled_from(HOUSE_CODES), data=st.data())
+    def create_house(self, d: int, code: str, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        dev.save(
+            "house", {"house_code": code, "address_text": f"幸福路{code}", "grid": self._grid(dev, data)}
+        )
+
+    @rule(d=st.integers(0, 1), person=st.integers(0, 2))
+    def worker_types_a_record_of_another_grid(self, d: int, person: int) -> None:
+        self.devs[d].save("resident", resident(seq=ID_SEQS[person], grid=GRID_B))
+
+    @rule(d=DEV, field=st.sampled_from(sorted(EDITS)), data=st.data())
+    def edit(self, d: int, field: str, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        record_id = self._pick(data, self._live(dev, "resident"))
+        if record_id is None:
+            return
+        dev.edit(record_id, **{field: data.draw(st.sampled_from(EDITS[field]))})
+
+    @rule(d=DEV, data=st.data())
+    def delete(self, d: int, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        record_id = self._pick(data, self._live(dev, "resident") + self._live(dev, "house"))
+        if record_id is not None:
+            dev.store.delete(record_id, author=dev.user)
+
+    @rule(d=DEV, data=st.data())
+    def resolve(self, d: int, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        ids = [
+            r[0]
+            for r in dev.store.conn.execute(
+                "SELECT id FROM records WHERE conflict IS NOT NULL ORDER BY id"
+            )
+        ]
+        record_id = self._pick(data, ids)
+        if record_id is None:
+            return
+        conflict = dev.get(record_id).conflict or []
+        chosen = {c["field"]: c[data.draw(st.sampled_from(["mine", "theirs"]))] for c in conflict}
+        replica.resolve(dev.store, record_id, chosen, author=dev.user)
+
+    @rule(d=DEV)
+    def sync(self, d: int) -> None:
+        self._sync(d)
+        self._replay_last_batch(d)
+
+    @rule()
+    def quiesce(self) -> None:
+        for _round in range(2):
+            for d in range(len(self.devs)):
+                self._sync(d)
+        self.synced = True
+        for d in range(len(self.devs)):
+            self._check_converged(d)
+            self._check_cursor_never_skipped(d)
+        self._check_no_lost_update()
+
+    # -- checks after a sync -------------------------------------------------------------------
+
+    def _sync(self, d: int) -> None:
+        dev = self.devs[d]
+        summary = dev.sync(batch=4, chunk=3)
+        assert not summary.cancelled
+        seen = self.versions_seen[d]
+        for rid, version in dev.store.conn.execute(
+            "SELECT id, server_version FROM records WHERE server_version IS NOT NULL"
+        ):
+            assert version >= seen.get(rid, 0), "a device's server_version went down"
+            seen[rid] = version
+        self._check_server_versions()
+        self._check_one_live_person_per_id()
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        with self.served.engine.connect() as conn:
+            counters = sorted(tuple(r) for r in conn.execute(select(db.counters)))
+            counts = tuple(
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (db.record_versions, db.ops, db.aliases, db.quarantine)
+            )
+            records = sorted(
+                tuple(r) for r in conn.execute(select(db.records.c.id, db.records.c.version, db.records.c.data))
+            )
+        return counters, counts, records
+
+    def _replay_last_batch(self, d: int) -> None:
+        """Sending a device's last answered batch again changes nothing on the server."""
+        dev = self.devs[d]
+        rows = dev.store.conn.execute(
+            "SELECT op_id, record_id, form, kind, base_version, fields, edited_at, author, state, "
+            "result FROM outbox WHERE state != 'pending' ORDER BY seq DESC LIMIT 4"
+        ).fetchall()
+        rows = [r for r in reversed(rows) if not json.loads(r[9] or "{}").get("request_error")]
+        if not rows:
+            return
+        ops = [
+            {
+                "op_id": o,
+                "record_id": rid,
+                "form": f,
+                "kind": k,
+                "base_version": bv,
+                "fields": json.loads(fields),
+                "edited_at": at,
+                "author": au,
+            }
+            for o, rid, f, k, bv, fields, at, au, _s, _r in rows
+        ]
+        before = self._fingerprint()
+        results = dev.client.push(ops).results
+        assert [r.status for r in results] == ["duplicate_op"] * len(ops)
+        expected = {"applied": "applied", "conflict": "conflict", "merged": "merged_into", "rejected": "rejected"}
+        assert [r.original_status for r in results] == [expected[row[8]] for row in rows]
+        assert self._fingerprint() == before
+
+    def _check_server_versions(self) -> None:
+        with self.served.engine.connect() as conn:
+            versions: dict[str, list[int]] = defaultdict(list)
+            for rid, version in conn.execute(
+                select(db.record_versions.c.record_id, db.record_versions.c.version).order_by(
+                    db.record_versions.c.record_id, db.record_versions.c.version
+                )
+            ):
+                versions[rid].append(version)
+            current = dict(conn.execute(select(db.records.c.id, db.records.c.version)).all())
+        for rid, seq in versions.items():
+            assert seq == list(range(1, len(seq) + 1)), "versions must go 1, 2, 3, ..."
+            assert current[rid] == seq[-1]
+
+    def _check_one_live_person_per_id(self) -> None:
+        with self.served.engine.connect() as conn:
+            rows = conn.execute(
+                select(db.records.c.data).where(
+                    db.records.c.form == "resident", db.records.c.deleted.is_(False)
+                )
+            ).all()
+        keys = [json.loads(r[0]) for r in rows]
+        numbers = [
+            (k.get("id_type"), normalize_key(k["id_number"])) for k in keys if k.get("id_number")
+        ]
+        assert len(numbers) == len(set(numbers)), "two live people share an ID number"
+
+    # -- checks at quiescence ------------------------------------------------------------------
+
+    def _pull_from_zero(self, dev: Device) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        since = 0
+        while True:
+            page = type(dev.client).pull(dev.client, since, 5000)  # unwrapped: not logged
+            out.update({r.id: r for r in page.records})
+            since = page.cursor
+            if not page.more:
+                return out
+
+    def _check_converged(self, d: int) -> None:
+        dev = self.devs[d]
+        server = self._pull_from_zero(dev)
+        local = {
+            rid: (json.loads(data), status, bool(deleted), version, bool(dirty), json.loads(c or "null"))
+            for rid, data, status, deleted, version, dirty, c in dev.store.conn.execute(
+                "SELECT id, data, status, deleted, server_version, dirty, conflict FROM records"
+            )
+        }
+        assert replica.pending_count(dev.store) == 0
+        for rid, rec in server.items():
+            assert rid in local, "a record in scope is missing on the device"
+            data, status, deleted, version, dirty, conflict = local[rid]
+            if dirty:
+                self._assert_dirty_explained(dev, rid)
+                continue
+            assert data == clean(rec.data)
+            assert (status, deleted, version) == (rec.status, rec.deleted, rec.version)
+            theirs = sorted(c.field for c in rec.conflict or [])
+            assert sorted(c["field"] for c in conflict or []) == theirs
+        for rid, row in local.items():
+            if rid not in server:
+                assert row[4], "a clean local record the server does not have"
+                self._assert_dirty_explained(dev, rid)
+
+    def _assert_dirty_explained(self, dev: Device, record_id: str) -> None:
+        """Dirty at quiescence only because the server refused its last op (kept, not lost)."""
+        states = [
+            s
+            for (s,) in dev.store.conn.execute(
+                "SELECT state FROM outbox WHERE record_id = ? ORDER BY seq", (record_id,)
+            )
+        ]
+        assert states and states[-1] == "rejected", states
+
+    def _check_cursor_never_skipped(self, d: int) -> None:
+        full = self._pull_from_zero(self.devs[d])
+        got = self.received[d]
+        for rid, rec in full.items():
+            assert got.get(rid) == rec.version, "the increments missed a change"
+
+    def _check_no_lost_update(self) -> None:
+        """Every acknowledged value is current, kept in a conflict, or in the server's history;
+        a field only one device ever wrote holds that device's last value."""
+        with self.served.engine.connect() as conn:
+            current = {
+                r.id: (json.loads(r.data), json.loads(r.conflict or "null"))
+                for r in conn.execute(select(db.records.c.id, db.records.c.data, db.records.c.conflict))
+            }
+            history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for r in conn.execute(select(db.record_versions.c.record_id, db.record_versions.c.data)):
+                history[r.record_id].append(json.loads(r.data))
+            aliases = dict(conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all())
+        writers: dict[tuple[str, str], list[tuple[int, int, Any]]] = defaultdict(list)
+        for d, dev in enumerate(self.devs):
+            for seq, rid, kind, fields, state, result in dev.store.conn.execute(
+                "SELECT seq, record_id, kind, fields, state, result FROM outbox ORDER BY seq"
+            ):
+                if state not in ACKED or kind == "delete":
+                    continue
+                canonical = json.loads(result).get("record_id") or rid
+                canonical = aliases.get(canonical, canonical)
+                for name, value in json.loads(fields).items():
+                    if name.startswith("_"):
+                        continue
+                    writers[(canonical, name)].append((d, seq, value))
+                    data, conflict = current[canonical]
+                    kept = same(data.get(name), value)
+                    kept = kept or any(
+                        same(c.get(k), value)
+                        for c in conflict or []
+                        for k in ("base", "server", "incoming", "provisional")
+                    )
+                    kept = kept or any(same(v.get(name), value) for v in history[canonical])
+                    assert kept, f"an acknowledged value of {name} vanished"
+        for (rid, name), writes in writers.items():
+            if len({w[0] for w in writes}) == 1:
+                last = max(writes, key=lambda w: w[1])[2]
+                assert same(current[rid][0].get(name), last), f"{name}: the only writer's value lost"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seeded_template(tmp_path_factory.mktemp("tpl") / "platform.db", load_formset())
+
+
+def test_three_devices_converge(template: Path) -> None:
+    SyncMachine.template = template
+    SyncMachine.formset = load_formset()
+    runner = SyncMachine.TestCase
+    runner.settings = settings(
+        max_examples=12,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    runner("runTest").runTest()
