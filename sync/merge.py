@@ -124,7 +124,14 @@ def _canon(value: Any) -> str:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal as stored values: type-aware (True is not 1) and empties equal."""
+    """Equal as stored values: type-aware (True is not 1, 1 is not 1.0) and empties equal."""
+    a, b = norm(a), norm(b)
+    if a is None or b is None:
+        return a is b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, str | int | float | bool):
+        return bool(a == b)
     return _canon(a) == _canon(b)
 
 

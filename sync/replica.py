@@ -53,6 +53,7 @@ class OutOp:
 
     seq: int
     wire: dict[str, Any]
+    full: bool = False  # completed after a rejection: carries every value
 
     @property
     def op_id(self) -> str:
@@ -187,10 +188,11 @@ def pending_count(store: Store) -> int:
 def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
     """The next pending ops after local sequence ``after``, oldest first, ready to send.
 
-    An op that follows a non-retryable rejection of its record's previous op is completed
-    first (PROTOCOL.md §11.3): it then carries every field where the local values differ from
-    the base, and becomes a ``create`` if the server never accepted the record. The completed
-    op is written back, so a resend after a lost answer sends the same thing.
+    An op that follows a non-retryable rejection of its record's ops is completed first
+    (PROTOCOL.md §11.3): it then carries every field where the local values differ from the
+    base, and becomes a ``create`` if the server never accepted the record. The completed op is
+    written back, so a resend after a lost answer sends the same thing. A delete of a record
+    the server never accepted has nothing to tell the server: it is settled on the device.
     """
     with store.transaction():
         rows = store.conn.execute(
@@ -199,7 +201,8 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
             (after, limit),
         ).fetchall()
         suspects = _records_with_rejections(store)
-        ops = []
+        ops: list[OutOp] = []
+        settled: list[str] = []
         for (
             seq,
             op_id,
@@ -222,13 +225,15 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
                 "edited_at": edited_at,
                 "author": (author or "")[:MAX_AUTHOR],
             }
-            if (
-                record_id in suspects
-                and _after_rejection(store, record_id, seq)
-                and not (_loads(result) or {}).get("full")
-            ):
-                wire = _complete(store, seq, wire)
-            ops.append(OutOp(seq, wire))
+            full = bool((_loads(result) or {}).get("full"))
+            if record_id in suspects and not full and _needs_full(store, record_id, seq):
+                if _settle_local_delete(store, seq, wire):
+                    settled.append(record_id)
+                    continue
+                wire, full = _complete(store, seq, wire)
+            ops.append(OutOp(seq, wire, full))
+        if settled:
+            _refresh_dirty(store, settled)
     return ops
 
 
@@ -241,19 +246,56 @@ def _records_with_rejections(store: Store) -> set[str]:
     }
 
 
-def _after_rejection(store: Store, record_id: str, seq: int) -> bool:
-    row = store.conn.execute(
-        "SELECT state FROM outbox WHERE record_id = ? AND seq < ? AND state != 'pending' "
-        "ORDER BY seq DESC LIMIT 1",
+def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
+    """Whether the server has all the record's values so far, from its ops' answers in order:
+    a rejection breaks the chain; only an acknowledged op carrying every value (a create or a
+    completed op) mends it."""
+    ok = True
+    for state, kind, result in rows:
+        if state == "rejected":
+            ok = False
+        elif state in ("applied", "conflict", "merged") and (
+            kind == "create" or '"full":true' in (result or "")
+        ):
+            ok = True
+    return ok
+
+
+def _needs_full(store: Store, record_id: str, seq: int) -> bool:
+    rows = store.conn.execute(
+        "SELECT state, kind, result FROM outbox WHERE record_id = ? AND seq < ? ORDER BY seq",
         (record_id, seq),
+    ).fetchall()
+    return not _chain_ok(rows)
+
+
+def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
+    if wire["kind"] != "delete":
+        return False
+    row = _fetch_one(store, wire["record_id"])
+    earlier = store.conn.execute(
+        "SELECT 1 FROM outbox WHERE record_id = ? AND seq < ? AND state = 'pending' LIMIT 1",
+        (wire["record_id"], seq),
     ).fetchone()
-    return bool(row and row[0] == "rejected")
+    if row is None or row.server_version or earlier:
+        return False
+    reason = {
+        "code": "not_on_server",
+        "message_zh": "这条记录从未被平台接收，删除只在本机生效。",
+        "message_en": "the platform never accepted this record; the delete applies on this device only.",
+        "retryable": False,
+    }
+    result = {"op_id": wire["op_id"], "status": "rejected", "local": True, "reason": reason}
+    store.conn.execute(
+        "UPDATE outbox SET state = 'rejected', result = ? WHERE seq = ?", (dumps(result), seq)
+    )
+    return True
 
 
-def _complete(store: Store, seq: int, wire: dict[str, Any]) -> dict[str, Any]:
+def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     row = _fetch_one(store, wire["record_id"])
     if row is None or wire["kind"] in ("delete", "resolve"):
-        return wire
+        return wire, False
     base = row.base or {}
     local = row.state()
     fields = {
@@ -273,7 +315,7 @@ def _complete(store: Store, seq: int, wire: dict[str, Any]) -> dict[str, Any]:
         "UPDATE outbox SET kind = ?, base_version = ?, fields = ?, result = ? WHERE seq = ?",
         (wire["kind"], wire["base_version"], dumps(fields), dumps({"full": True}), seq),
     )
-    return wire
+    return wire, True
 
 
 # -- outbox: what came back -------------------------------------------------------------------
@@ -299,7 +341,7 @@ def record_results(store: Store, ops: Sequence[OutOp], results: Sequence[OpResul
 
 
 def _record_result(store: Store, op: OutOp, result: OpResult, status: str, tally: PushTally) -> str:
-    answer = dumps(result.model_dump(exclude_none=True))
+    answer = dumps({**result.model_dump(exclude_none=True), **({"full": True} if op.full else {})})
     if status == "rejected":
         reason = result.reason
         if reason is not None and reason.retryable:
@@ -353,26 +395,29 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
 
 
 def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
-    """Dirty = unacknowledged ops, or the last answered op was rejected (values not on the server).
+    """Dirty = unacknowledged ops, or the server does not have all the record's values (a
+    rejection not yet mended by a full op): then a pull rebases instead of overwriting.
 
     One outbox scan per call (the outbox has no index on record_id).
     """
     wanted = list(set(record_ids))
     pending: set[str] = set()
-    last: dict[str, str] = {}
+    chains: dict[str, list[tuple[str, str, str | None]]] = {}
     for start in range(0, len(wanted), 500):
         part = wanted[start : start + 500]
         marks = ",".join("?" * len(part))
-        for record_id, state in store.conn.execute(
-            f"SELECT record_id, state FROM outbox WHERE record_id IN ({marks}) ORDER BY seq", part
+        for record_id, state, kind, result in store.conn.execute(
+            f"SELECT record_id, state, kind, result FROM outbox WHERE record_id IN ({marks}) "
+            "ORDER BY seq",
+            part,
         ):
             if state == "pending":
                 pending.add(record_id)
-            else:
-                last[record_id] = state
+            elif state == "rejected" or record_id in chains:
+                chains.setdefault(record_id, []).append((state, kind, result))
     store.conn.executemany(
         "UPDATE records SET dirty = ? WHERE id = ?",
-        [(int(r in pending or last.get(r) == "rejected"), r) for r in wanted],
+        [(int(r in pending or not _chain_ok(chains.get(r, []))), r) for r in wanted],
     )
 
 

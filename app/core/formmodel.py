@@ -259,5 +259,6 @@ class UnknownFormError(KeyError):
 
 
 def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """A hint naming the closest choice, for typos in ids and keys; empty when none is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"（是否想写 {close[0]!r}？/ did you mean {close[0]!r}?）" if close else ""

@@ -87,6 +87,7 @@ def plain(value: object) -> object:
 
 
 def zh_en(zh: str, en: str) -> str:
+    """A problem message: Chinese first, then English."""
     return f"{zh} / {en}"
 
 
@@ -258,6 +259,7 @@ def _read_yaml(path: Path, f: FileProblems) -> object:
 
 
 def top_mapping(path: Path, f: FileProblems, what: str) -> LineDict | None:
+    """The file's top-level mapping, or ``None`` once the reason is reported to ``f``."""
     data = _read_yaml(path, f)
     if data is None:
         return None

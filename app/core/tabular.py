@@ -84,6 +84,12 @@ _TABLE_ERRORS = {
         "JSON 格式错误：{detail}。应为对象数组。",
         "malformed JSON: {detail}; expected a list of objects.",
     ),
+    "unnamed_cell": (
+        "第{detail}列有内容但没有表头（常见原因：地址等内容里的逗号没有加引号，使后面各列错位）。"
+        "请补上表头，或修正这一行。",
+        "column {detail} has a value but no header (often an unquoted comma in an address "
+        "shifted the columns); add the header or fix this row.",
+    ),
     "duplicate_header": (
         "表头“{detail}”出现了两次。请删除或重命名其中一列。",
         'the header "{detail}" appears twice; remove or rename one column.',
@@ -163,15 +169,38 @@ def _read_csv(path: Path) -> Table:
     return _from_rows(path.name, lines, [i + 1 for i in range(len(lines))])
 
 
+def _filled(cell: object) -> bool:
+    return cell is not None and str(cell).strip() != ""
+
+
+def _header_index(lines: Sequence[Sequence[Any]]) -> int | None:
+    """Index of the header line: the first non-blank one, skipping a title line above it.
+
+    Sheets from offices often start with a one-cell title ("XX社区实有人口登记表") over the table.
+    """
+    filled = [sum(map(_filled, line)) for line in lines]
+    candidates = [i for i, n in enumerate(filled) if n]
+    if not candidates:
+        return None
+    first = candidates[0]
+    if filled[first] == 1 and len(candidates) > 1 and filled[candidates[1]] > 1:
+        return candidates[1]
+    return first
+
+
 def _from_rows(name: str, lines: Sequence[Sequence[Any]], numbers: Sequence[int]) -> Table:
-    if not lines or not any(str(c).strip() for c in lines[0] if c is not None):
+    start = _header_index(lines)
+    if start is None:
         raise TableError("empty", name)
-    headers = [str(h).strip() if h is not None else "" for h in lines[0]]
+    headers = [str(h).strip() if h is not None else "" for h in lines[start]]
     _check_headers(name, headers)
     rows = []
-    for number, line in zip(numbers[1:], lines[1:], strict=True):
-        if not any(c not in (None, "") and str(c).strip() for c in line):
+    for number, line in zip(numbers[start + 1 :], lines[start + 1 :], strict=True):
+        if not any(map(_filled, line)):
             continue  # blank lines are not records
+        for i, cell in enumerate(line):
+            if _filled(cell) and (i >= len(headers) or not headers[i]):
+                raise TableError("unnamed_cell", name, str(i + 1), row=number)
         values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
         rows.append((number, values))
     return Table(name, [h for h in headers if h], rows)
@@ -206,13 +235,12 @@ def _read_xlsx(path: Path) -> Table:
         raise TableError("xlsx", path.name, type(exc).__name__) from None
     try:  # read-only workbooks parse lazily: a damaged sheet fails here, not in load_workbook
         sheet = book.worksheets[0]
-        first = sheet.min_row or 1
         lines = [list(row) for row in sheet.iter_rows(values_only=True)]
     except broken as exc:
         raise TableError("xlsx", path.name, type(exc).__name__) from None
     finally:
         book.close()
-    return _from_rows(path.name, lines, list(range(first, first + len(lines))))
+    return _from_rows(path.name, lines, list(range(1, len(lines) + 1)))
 
 
 def _read_json(path: Path) -> Table:

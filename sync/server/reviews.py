@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
 from app.core.formset import Form, FormSet
 from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
@@ -19,6 +19,20 @@ from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 
 MAX_CANDIDATES = 20
+_PE, _RV = db.people.c, db.reviews.c
+_SAME_BIRTH = (
+    select(_PE.record_id, _PE.name, _PE.pinyin)
+    .where(_PE.form == bindparam("b_form"), _PE.birth == bindparam("b_birth"))
+    .where(_PE.record_id != bindparam("b_id"))
+    .limit(200)
+)
+_PAIR = select(_RV.id).where(
+    or_(
+        and_(_RV.record_id == bindparam("b_a"), _RV.other_id == bindparam("b_b")),
+        and_(_RV.record_id == bindparam("b_b"), _RV.other_id == bindparam("b_a")),
+    )
+)
+_INSERT_REVIEW = insert(db.reviews)
 
 
 def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int:
@@ -27,30 +41,27 @@ def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int
     if person is None:
         return 0
     name, pinyin, birth = person
-    pe = db.people.c
-    others = tx.conn.execute(
-        select(pe.record_id, pe.name, pe.pinyin)
-        .where(pe.form == form.id, pe.birth == birth, pe.record_id != row.id)
-        .limit(200)
-    ).all()
+    others = tx.conn.execute(_SAME_BIRTH, {"b_form": form.id, "b_birth": birth, "b_id": row.id})
     added = 0
-    for other in others:
-        reason = (
-            "same_name_birth"
-            if other.name == name
-            else ("same_pinyin_birth" if other.pinyin == pinyin else None)
-        )
-        if reason is None or _reviewed(tx, row.id, other.record_id):
+    for other in others.all():
+        if other.name == name:
+            reason = "same_name_birth"
+        elif other.pinyin == pinyin:
+            reason = "same_pinyin_birth"
+        else:
+            continue
+        if _reviewed(tx, row.id, other.record_id):
             continue
         tx.conn.execute(
-            insert(db.reviews).values(
-                form=form.id,
-                record_id=row.id,
-                other_id=other.record_id,
-                reason=reason,
-                state="open",
-                created_at=at,
-            )
+            _INSERT_REVIEW,
+            {
+                "form": form.id,
+                "record_id": row.id,
+                "other_id": other.record_id,
+                "reason": reason,
+                "state": "open",
+                "created_at": at,
+            },
         )
         added += 1
         if added >= MAX_CANDIDATES:
@@ -59,9 +70,7 @@ def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int
 
 
 def _reviewed(tx: records.Tx, a: str, b: str) -> bool:
-    rv = db.reviews.c
-    pair = or_(and_(rv.record_id == a, rv.other_id == b), and_(rv.record_id == b, rv.other_id == a))
-    return tx.conn.execute(select(rv.id).where(pair).limit(1)).first() is not None
+    return tx.conn.execute(_PAIR, {"b_a": a, "b_b": b}).first() is not None
 
 
 def _wire(r: Any, titles: dict[str, tuple[str, str | None]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, not_, or_, select
+from sqlalchemy import Engine, and_, bindparam, insert, not_, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -41,6 +41,9 @@ OP_RETRIES = 4  # a unique-key race inside one op: retry it (it then sees the ot
 TX_RETRIES = 6  # a deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
+_OP_LOOKUP = select(db.ops.c.device_id, db.ops.c.result).where(db.ops.c.op_id == bindparam("b_op"))
+_OPS_KNOWN = select(db.ops.c.op_id).where(db.ops.c.op_id.in_(bindparam("b_ops", expanding=True)))
+_INSERT_OP = insert(db.ops)
 
 
 class Reject(Exception):
@@ -92,6 +95,12 @@ class Ctx:
     at: str = ""
     stamp_limit: str = ""
     server_stamp: str = ""
+    # What the chunk's first queries found, so most ops skip two lookups: op ids already in the
+    # op log, and record ids that are aliases. ``fresh`` is cleared by anything that could
+    # make them stale (an alias made in this chunk, a retried op).
+    known_ops: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
+    fresh: bool = True
 
     def edited_at(self, op: p.Op) -> str:
         """The op's clock, clamped when it runs far ahead of the server's."""
@@ -145,8 +154,11 @@ class Service:
                 with db.write(self.engine) as conn:
                     tx = records.Tx(conn)
                     ctx = self._ctx(user, device_id)
-                    ids = records.canonical(conn, [op.record_id for op in ops])
-                    records.lock_many(conn, [ids.get(op.record_id, op.record_id) for op in ops])
+                    ctx.aliases = records.canonical(conn, [op.record_id for op in ops])
+                    ctx.known_ops = {
+                        r[0] for r in conn.execute(_OPS_KNOWN, {"b_ops": [op.op_id for op in ops]})
+                    }
+                    records.lock_many(conn, [ctx.aliases.get(o.record_id, o.record_id) for o in ops])
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.assign_seq()
                     if self.before_commit is not None:
@@ -195,22 +207,25 @@ class Service:
                 return result
             except IntegrityError:
                 tx.rollback_to(mark)
+                ctx.fresh = False  # a concurrent writer got there first: look everything up
                 if attempt == OP_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _log_op(self, tx: records.Tx, ctx: Ctx, op: p.Op, outcome: Outcome) -> None:
         tx.conn.execute(
-            insert(db.ops).values(
-                op_id=op.op_id,
-                device_id=ctx.device_id,
-                username=ctx.user.username,
-                record_id=outcome.result["record_id"],
-                version=outcome.version,
-                result=db.dumps(outcome.result),
-                at=ctx.at,
-            )
+            _INSERT_OP,
+            {
+                "op_id": op.op_id,
+                "device_id": ctx.device_id,
+                "username": ctx.user.username,
+                "record_id": outcome.result["record_id"],
+                "version": outcome.version,
+                "result": db.dumps(outcome.result),
+                "at": ctx.at,
+            },
         )
+        ctx.known_ops.add(op.op_id)
 
     def _quarantine(self, tx: records.Tx, ctx: Ctx, op: p.Op, result: dict[str, Any]) -> None:
         tx.conn.execute(
@@ -230,9 +245,8 @@ class Service:
     def _apply(self, tx: records.Tx, ctx: Ctx, op: p.Op) -> Outcome:
         """PROTOCOL.md §5.4, steps 1-6."""
         conn = tx.conn
-        prior = conn.execute(
-            select(db.ops.c.device_id, db.ops.c.result).where(db.ops.c.op_id == op.op_id)
-        ).first()
+        maybe_seen = not ctx.fresh or op.op_id in ctx.known_ops
+        prior = conn.execute(_OP_LOOKUP, {"b_op": op.op_id}).first() if maybe_seen else None
         if prior is not None:
             if prior.device_id != ctx.device_id:
                 raise Reject("op_id_taken", store=False)
@@ -242,7 +256,10 @@ class Service:
                 store=False,
             )
         form = self.formset.form(op.form)
-        rid = records.canonical(conn, [op.record_id]).get(op.record_id, op.record_id)
+        if ctx.fresh:
+            rid = ctx.aliases.get(op.record_id, op.record_id)
+        else:
+            rid = records.canonical(conn, [op.record_id]).get(op.record_id, op.record_id)
         merged_into = rid if rid != op.record_id else None
         fields = self._canonical_refs(tx, form, op.fields)
         row = records.load(conn, rid, lock=True)
@@ -310,6 +327,7 @@ class Service:
         )
         outcome = self._commit(tx, ctx, op, form, row, owner, merged, owner)
         records.add_alias(tx, op.record_id, owner, "natural_key", ctx.at)
+        ctx.fresh = False  # aliases changed: later ops of the chunk look them up
         return outcome
 
     def _commit(
@@ -336,7 +354,7 @@ class Service:
             issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
             if issues:
                 raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)
-        if not deleted:
+        if not deleted and before is not None:  # a new record's keys were checked on the way in
             other = records.key_owner(
                 tx.conn, form.id, records.natural_keys(form, data), exclude=rid
             )

@@ -208,11 +208,29 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path: Path) -> None:
     assert [n for n, _ in table.rows] == [1, 2] and table.header_row == 0
 
 
+def test_blank_and_title_lines_above_the_table_are_skipped(tmp_path: Path) -> None:
+    book = Workbook()
+    book.active["A3"] = "XX社区实有人口登记表"
+    book.active.append(["姓名", "民族"])
+    book.active.append(["张三", "01"])
+    book.save(tmp_path / "titled.xlsx")
+    table = read_table(tmp_path / "titled.xlsx")
+    assert table.headers == ["姓名", "民族"]
+    assert table.rows == [(5, {"姓名": "张三", "民族": "01"})]
+    (tmp_path / "titled.csv").write_text("标题,,\n姓名,民族,\n张三,01,\n", encoding="utf-8")
+    assert read_table(tmp_path / "titled.csv").rows == [(3, {"姓名": "张三", "民族": "01"})]
+    one_column = tmp_path / "one.csv"
+    one_column.write_text("姓名\n张三\n", encoding="utf-8")  # not a title: the table has one column
+    assert read_table(one_column).rows == [(2, {"姓名": "张三"})]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "code", "row"),
     [
         ("bad.csv", '姓名,现住详址\n张三,x\n李四,"没有结束的引号\n王五,y\n', "csv", 3),
         ("dup.csv", "姓名,姓名\n张三,李四\n", "duplicate_header", None),
+        ("shifted.csv", "姓名,现住详址\n张三,x\n李四,文三路1号,3栋\n", "unnamed_cell", 3),
+        ("gap.csv", "姓名,,民族\n张三,x,01\n", "unnamed_cell", 2),
         ("empty.csv", "\n\n", "empty", None),
         ("bad.xlsx", b"PK\x03\x04 not really a zip", "xlsx", None),
         ("bad.json", '[{"姓名": "张三"},', "json", None),

@@ -245,11 +245,15 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
         "2 行，0 行有错误"
         in gridcollect(tmp_path / "data", "validate", "--form", "resident", good).stdout
     )
+    # With --json an unusable file is one JSON object too, so a script can read every outcome.
+    missing = gridcollect(tmp_path / "data", "validate", "--form", "resident", "none.csv", "--json")
+    assert missing.returncode == 2
+    (problem,) = [json.loads(line) for line in missing.stdout.splitlines()]
+    assert (problem["row"], problem["field"], problem["code"]) == (0, "", "file.missing")
+    assert "none.csv" in problem["message"]
 
 
 # -- bad input: clear message, exit code, store unchanged ------------------------------------
-
-BadInput = Callable[[Path], list[str]]
 
 
 def _valid(tmp: Path, name: str = "people.csv") -> Path:
@@ -261,104 +265,68 @@ def _write(tmp: Path, name: str, content: bytes) -> Path:
     return tmp / name
 
 
-BAD_INPUTS: dict[str, tuple[BadInput, int, list[str]]] = {
-    "unknown-form": (
-        lambda t: ["--form", "people", str(_valid(t))],
-        2,
-        ["people", "address", "house", "resident", "unit"],
-    ),
-    "missing-file": (
-        lambda t: ["--form", "resident", str(t / "none.csv")],
-        2,
-        ["none.csv", "不存在"],
-    ),
-    "wrong-suffix": (
-        lambda t: ["--form", "resident", str(_valid(t, "people.txt"))],
-        2,
-        ["people.txt", ".txt", ".csv", ".xlsx"],
-    ),
-    "undecodable": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(_write(t, "p.csv", "人口类型,姓名\n".encode() + b"\x80\xff\n")),
-        ],
-        2,
-        ["p.csv", "编码", "UTF-8"],
-    ),
-    "utf16-without-bom": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(_write(t, "p.csv", _valid(t).read_text("utf-8").encode("utf-16-le"))),
-        ],
-        2,
-        ["p.csv", "编码"],
-    ),
-    "unterminated-quote": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(_write(t, "p.csv", _valid(t).read_bytes() + '1,"330106,没有结束的引号\n'.encode())),
-        ],
-        2,
-        ["p.csv", "第5行", "CSV"],
-    ),
+def _undecodable(t: Path) -> Path:
+    return _write(
+        t, "p.csv", "人口类型,姓名\n".encode() + b"\x80\xff\n"
+    )  # neither UTF-8 nor GB18030
+
+
+def _utf16_without_bom(t: Path) -> Path:
+    return _write(t, "p.csv", _valid(t).read_text("utf-8").encode("utf-16-le"))
+
+
+def _unterminated_quote(t: Path) -> Path:  # rows 2-4 are fine, row 5 opens a quote
+    return _write(t, "p.csv", _valid(t).read_bytes() + '1,"330106,没有结束的引号\n'.encode())
+
+
+def _shifted_columns(t: Path) -> Path:  # an unquoted comma in row 5's address
+    row = citizen(13, 现住详址="文三路1号,3栋")
+    line = ",".join(row.get(h, "") for h in HEADERS)
+    return _write(t, "p.csv", _valid(t).read_bytes() + line.encode() + b"\n")
+
+
+def _wrong_values(t: Path) -> Path:
+    rows = [
+        citizen(10, 联系电话="电话没有"),
+        citizen(11, 人户一致标识="maybe"),
+        citizen(12, 出生日期="去年"),
+    ]
+    return write_csv(t / "p.csv", rows)
+
+
+# case -> (file builder, exit code, what the output must name); the form is resident.
+BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], int, list[str]]] = {
+    "missing-file": (lambda t: t / "none.csv", 2, ["none.csv", "不存在"]),
+    "wrong-suffix": (lambda t: _valid(t, "people.txt"), 2, ["people.txt", ".txt", ".xlsx"]),
+    "undecodable": (_undecodable, 2, ["p.csv", "编码", "UTF-8"]),
+    "utf16-without-bom": (_utf16_without_bom, 2, ["p.csv", "编码"]),
+    "unterminated-quote": (_unterminated_quote, 2, ["p.csv", "第5行", "CSV"]),
+    "shifted-columns": (_shifted_columns, 2, ["p.csv", "第5行", "第13列"]),
     "unknown-column": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(write_csv(t / "p.csv", [citizen(10)], [*HEADERS, "爱好"])),
-        ],
+        lambda t: write_csv(t / "p.csv", [citizen(10)], [*HEADERS, "爱好"]),
         2,
         ["p.csv", "第1行", "爱好"],
     ),
     "missing-required-column": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(write_csv(t / "p.csv", [citizen(10)], [h for h in HEADERS if h != "现住详址"])),
-        ],
+        lambda t: write_csv(t / "p.csv", [citizen(10)], [h for h in HEADERS if h != "现住详址"]),
         2,
         ["p.csv", "第1行", "现住详址"],
     ),
-    "broken-xlsx": (
-        lambda t: ["--form", "resident", str(_write(t, "p.xlsx", os.urandom(2048)))],
-        2,
-        ["p.xlsx", "Excel"],
-    ),
+    "broken-xlsx": (lambda t: _write(t, "p.xlsx", os.urandom(2048)), 2, ["p.xlsx", "Excel"]),
     "malformed-json": (
-        lambda t: ["--form", "resident", str(_write(t, "p.json", '[{"姓名": "张三", }'.encode()))],
+        lambda t: _write(t, "p.json", '[{"姓名": "张三", }'.encode()),
         2,
         ["p.json", "JSON", "line 1"],
     ),
     "wrong-values": (
-        lambda t: [
-            "--form",
-            "resident",
-            str(
-                write_csv(
-                    t / "p.csv",
-                    [
-                        citizen(10, 联系电话="电话没有"),
-                        citizen(11, 人户一致标识="maybe"),
-                        citizen(12, 出生日期="去年"),
-                    ],
-                )
-            ),
-        ],
+        _wrong_values,
         1,
         ["p.csv 第2行 [联系电话]", "p.csv 第3行 [人户一致标识]", "p.csv 第4行 [出生日期]"],
     ),
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_is_refused_clearly_and_leaves_the_store_as_it_was(
-    data: Path, tmp_path: Path, case: str
-) -> None:
-    make_args, code, needles = BAD_INPUTS[case]
-    args = make_args(tmp_path)
+def _assert_refused(data: Path, args: list[str], code: int, needles: list[str]) -> None:
     before = store_digest(data)
     for command in ("import", "validate"):
         result = gridcollect(data, command, *args)
@@ -368,6 +336,19 @@ def test_bad_input_is_refused_clearly_and_leaves_the_store_as_it_was(
         assert "Traceback" not in result.stderr
     assert store_digest(data) == before
     assert integrity(data) == "ok"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_clearly_and_leaves_the_store_as_it_was(
+    data: Path, tmp_path: Path, case: str
+) -> None:
+    make_file, code, needles = BAD_INPUTS[case]
+    _assert_refused(data, ["--form", "resident", str(make_file(tmp_path))], code, needles)
+
+
+def test_an_unknown_form_is_refused_with_the_list_of_forms(data: Path, tmp_path: Path) -> None:
+    needles = ["people", "address", "house", "resident", "unit"]
+    _assert_refused(data, ["--form", "people", str(_valid(tmp_path))], 2, needles)
 
 
 def test_strict_import_with_one_bad_row_changes_nothing(data: Path, tmp_path: Path) -> None:

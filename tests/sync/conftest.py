@@ -128,23 +128,43 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'platform.db'}"
-        return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    name = f"gc_test_{os.getpid()}_{next(_counter)}"
-    maint = create_engine(f"{cluster.url}/postgres", isolation_level="AUTOCOMMIT")
+@pytest.fixture(scope="session")
+def pg_database(pg_cluster: PgCluster) -> Iterator[str]:
+    """One PostgreSQL database for the session; ``db_url`` empties it before every test."""
+    name = f"gc_test_{os.getpid()}"
+    maint = create_engine(f"{pg_cluster.url}/postgres", isolation_level="AUTOCOMMIT")
     with maint.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{cluster.url}/{name}"
+        yield f"{pg_cluster.url}/{name}"
     finally:
         with maint.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         maint.dispose()
+
+
+def _empty_pg(url: str) -> None:
+    """Truncate every table (much faster than a new database per test)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            names = ", ".join(f'"{t[0]}"' for t in tables)
+            if names:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a new SQLite file, or the session's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'platform.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    _empty_pg(url)
+    return url
 
 
 # -- the live server ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import func, select
@@ -29,6 +29,7 @@ from app.core.formset import FormSet, load_formset
 from app.core.records import clean
 from app.core.textnorm import normalize_key
 from sync import replica
+from sync.client import ProtocolError
 from sync.merge import same
 from sync.server import db
 from tests.factories import id_number, resident
@@ -131,7 +132,8 @@ class SyncMachine(RuleBasedStateMachine):
     def create_house(self, d: int, code: str, data: st.DataObject) -> None:
         dev = self.devs[d]
         dev.save(
-            "house", {"house_code": code, "address_text": f"幸福路{code}", "grid": self._grid(dev, data)}
+            "house",
+            {"house_code": code, "address_text": f"幸福路{code}", "grid": self._grid(dev, data)},
         )
 
     @rule(d=st.integers(0, 1), person=st.integers(0, 2))
@@ -208,7 +210,10 @@ class SyncMachine(RuleBasedStateMachine):
                 for t in (db.record_versions, db.ops, db.aliases, db.quarantine)
             )
             records = sorted(
-                tuple(r) for r in conn.execute(select(db.records.c.id, db.records.c.version, db.records.c.data))
+                tuple(r)
+                for r in conn.execute(
+                    select(db.records.c.id, db.records.c.version, db.records.c.data)
+                )
             )
         return counters, counts, records
 
@@ -219,7 +224,10 @@ class SyncMachine(RuleBasedStateMachine):
             "SELECT op_id, record_id, form, kind, base_version, fields, edited_at, author, state, "
             "result FROM outbox WHERE state != 'pending' ORDER BY seq DESC LIMIT 4"
         ).fetchall()
-        rows = [r for r in reversed(rows) if not json.loads(r[9] or "{}").get("request_error")]
+        never_sent = ("request_error", "local")  # refused before applying / settled on the device
+        rows = [
+            r for r in reversed(rows) if not any(k in json.loads(r[9] or "{}") for k in never_sent)
+        ]
         if not rows:
             return
         ops = [
@@ -236,9 +244,22 @@ class SyncMachine(RuleBasedStateMachine):
             for o, rid, f, k, bv, fields, at, au, _s, _r in rows
         ]
         before = self._fingerprint()
-        results = dev.client.push(ops).results
+        try:
+            results = dev.client.push(ops).results
+        except ProtocolError as exc:
+            # the whole-request scope check runs before idempotency: a record that has since
+            # left the user's grids (a supervisor's merge moved it) refuses the replay - also
+            # without changing anything
+            assert exc.code == "out_of_scope", exc.code
+            assert self._fingerprint() == before
+            return
         assert [r.status for r in results] == ["duplicate_op"] * len(ops)
-        expected = {"applied": "applied", "conflict": "conflict", "merged": "merged_into", "rejected": "rejected"}
+        expected = {
+            "applied": "applied",
+            "conflict": "conflict",
+            "merged": "merged_into",
+            "rejected": "rejected",
+        }
         assert [r.original_status for r in results] == [expected[row[8]] for row in rows]
         assert self._fingerprint() == before
 
@@ -285,7 +306,14 @@ class SyncMachine(RuleBasedStateMachine):
         dev = self.devs[d]
         server = self._pull_from_zero(dev)
         local = {
-            rid: (json.loads(data), status, bool(deleted), version, bool(dirty), json.loads(c or "null"))
+            rid: (
+                json.loads(data),
+                status,
+                bool(deleted),
+                version,
+                bool(dirty),
+                json.loads(c or "null"),
+            )
             for rid, data, status, deleted, version, dirty, c in dev.store.conn.execute(
                 "SELECT id, data, status, deleted, server_version, dirty, conflict FROM records"
             )
@@ -307,14 +335,14 @@ class SyncMachine(RuleBasedStateMachine):
                 self._assert_dirty_explained(dev, rid)
 
     def _assert_dirty_explained(self, dev: Device, record_id: str) -> None:
-        """Dirty at quiescence only because the server refused its last op (kept, not lost)."""
+        """Dirty at quiescence only because the server refused an op (values kept, not lost)."""
         states = [
             s
             for (s,) in dev.store.conn.execute(
                 "SELECT state FROM outbox WHERE record_id = ? ORDER BY seq", (record_id,)
             )
         ]
-        assert states and states[-1] == "rejected", states
+        assert "rejected" in states and "pending" not in states, states
 
     def _check_cursor_never_skipped(self, d: int) -> None:
         full = self._pull_from_zero(self.devs[d])
@@ -328,12 +356,18 @@ class SyncMachine(RuleBasedStateMachine):
         with self.served.engine.connect() as conn:
             current = {
                 r.id: (json.loads(r.data), json.loads(r.conflict or "null"))
-                for r in conn.execute(select(db.records.c.id, db.records.c.data, db.records.c.conflict))
+                for r in conn.execute(
+                    select(db.records.c.id, db.records.c.data, db.records.c.conflict)
+                )
             }
             history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for r in conn.execute(select(db.record_versions.c.record_id, db.record_versions.c.data)):
+            for r in conn.execute(
+                select(db.record_versions.c.record_id, db.record_versions.c.data)
+            ):
                 history[r.record_id].append(json.loads(r.data))
-            aliases = dict(conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all())
+            aliases = dict(
+                conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all()
+            )
         writers: dict[tuple[str, str], list[tuple[int, int, Any]]] = defaultdict(list)
         for d, dev in enumerate(self.devs):
             for seq, rid, kind, fields, state, result in dev.store.conn.execute(
@@ -355,11 +389,17 @@ class SyncMachine(RuleBasedStateMachine):
                         for k in ("base", "server", "incoming", "provisional")
                     )
                     kept = kept or any(same(v.get(name), value) for v in history[canonical])
-                    assert kept, f"an acknowledged value of {name} vanished"
+                    assert kept, (
+                        f"an acknowledged value of {name} vanished",
+                        d, kind, state, canonical, rid, value, data.get(name), conflict,
+                        [v.get(name) for v in history[canonical]], sorted(history),
+                    )
         for (rid, name), writes in writers.items():
             if len({w[0] for w in writes}) == 1:
                 last = max(writes, key=lambda w: w[1])[2]
-                assert same(current[rid][0].get(name), last), f"{name}: the only writer's value lost"
+                assert same(current[rid][0].get(name), last), (
+                    f"{name}: the only writer's value lost"
+                )
 
 
 @pytest.fixture(scope="module")
@@ -373,6 +413,7 @@ def test_three_devices_converge(template: Path) -> None:
     runner = SyncMachine.TestCase
     runner.settings = settings(
         max_examples=12,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
         stateful_step_count=25,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
