@@ -336,7 +336,20 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check-forms", help="检查表单文件 / check form files and code tables")
     chk.add_argument("dir", nargs="?", help="forms directory (default: the shipped forms)")
     chk.set_defaults(func=cmd_check_forms)
+    _add_feature_commands(sub)
     return parser
+
+
+def _add_feature_commands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands owned by the sync, server and printing packages (their modules import
+    nothing heavy at module level, so --help stays fast)."""
+    from app.printing.cli import add_print_commands
+    from sync.cli import add_sync_commands
+    from sync.server.cli import add_server_commands
+
+    add_sync_commands(sub)
+    add_server_commands(sub)
+    add_print_commands(sub)
 
 
 def _form_args(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ file declares; no field name appears here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -85,18 +86,24 @@ def parse_date(raw: object) -> str | None:
 
 
 def _coerce_choice(fld: Field, raw: object, formset: FormSet) -> object:
+    """A code from what people type or spreadsheets hold: the code, "01 汉族", the label,
+    a unique label prefix ("汉" -> 汉族, "男" -> 男性), or a code Excel stripped of its zeros."""
     table = formset.table(fld.codes) if fld.codes else None
-    text = str(raw).strip()
     if isinstance(raw, float) and raw.is_integer():
-        text = str(int(raw))
+        raw = int(raw)
+    text = unicodedata.normalize("NFKC", str(raw)).strip()
     if table is None or text in table:
         return text
     head = text.split()[0] if text.split() else text
     if head in table:  # "01 汉族"
         return head
+    lowered = text.lower()
     for code in table.codes.values():
-        if text in (code.zh, code.en) or text.lower() == code.en.lower():
+        if text == code.zh or lowered == code.en.lower():
             return code.code
+    prefixed = [c.code for c in table.codes.values() if c.zh.startswith(text) and not c.historical]
+    if len(prefixed) == 1:
+        return prefixed[0]
     width = len(next(iter(table.codes), ""))
     if text.isdigit() and len(text) < width:  # Excel dropped the leading zero
         padded = text.zfill(width)
@@ -377,10 +384,12 @@ def _check_id_number(
         return [Issue(fld.id, info.code, dict(info.params))]
     issues: list[Issue] = []
     birth_field = fld.derives.get("birth_date")
+    typed_birth = data.get(birth_field) if birth_field else None
     if (
         birth_field
-        and not is_empty(data.get(birth_field))
-        and data.get(birth_field) != info.birth_date.isoformat()
+        and isinstance(typed_birth, str)
+        and parse_date(typed_birth) == typed_birth  # a non-date gets date.invalid only
+        and typed_birth != info.birth_date.isoformat()
     ):
         issues.append(Issue(birth_field, "id.birth_mismatch"))  # no birth date in params: logs
     gender_field = fld.derives.get("gender")

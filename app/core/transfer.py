@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core import rules
 from app.core.formset import Field, Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import clean, diff
-from app.core.store import Store
 from app.core.tabular import Table, read_table, write_table
+
+if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
+    from app.core.store import Store
 
 IGNORED_HEADERS = {"序号", "编号", "no", "no.", "#", "备注", "remark", "remarks", "id"}
 _HEADER_NOISE = re.compile(r"[\s★*＊:：]|（必填）|\(必填\)|\(required\)")

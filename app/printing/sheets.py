@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter, QPen
 
-from app.core import qrpayload, rules, scan
+from app.core import geo, qrpayload, rules, scan
 from app.core.formset import CodeTable, Field, Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import Record, is_empty
@@ -140,12 +140,25 @@ def display_value(
     if fld.type == "boolean":
         return text("yes" if value else "no", lang)
     if fld.type == "coordinates" and isinstance(value, Mapping):
-        return f"{value.get('lon')}, {value.get('lat')} (WGS84)"
+        return coordinates_text(value)
     if fld.type == "reference":
         return ref_title(str(value)) or text("missing_ref", lang)
     if fld.type == "photo":
         return text("photos", lang)
     return str(value)
+
+
+def coordinates_text(value: Mapping[str, Any]) -> str:
+    """WGS84 as stored, and the CGCS2000 3-degree Gauss-Krüger figures surveyors use."""
+    try:
+        point = geo.from_storage(value)
+        gk = geo.to_gk3(point)
+    except geo.GeoError:
+        return f"{value.get('lon')}, {value.get('lat')}"
+    return (
+        f"{point.lon:.7f}, {point.lat:.7f} (WGS84)\n"
+        f"CGCS2000 EPSG:{gk.epsg}  E {gk.easting:.2f}  N {gk.northing:.2f}"
+    )
 
 
 def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,9 +41,11 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -523,6 +525,8 @@ class RecordEditor(QWidget):
             box = QGroupBox(section.title.get(self.lang), content)
             layout = QFormLayout(box)
             layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            # Labels stay level with the input when a message line makes the row taller.
+            layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
             for fld in section.fields:
                 self._add_field(fld, box, layout)
             self._boxes[section.id] = box
@@ -564,6 +568,10 @@ class RecordEditor(QWidget):
         can_be_required = fld.required or fld.required_when is not None
         label = _FieldLabel(box) if can_be_required else QLabel(box)
         label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setObjectName("fieldLabel")
+        label.setMinimumHeight(_input_height())
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self._widgets[fld.id] = widget
         self._labels[fld.id] = label
         self._visible[fld.id] = True
@@ -935,6 +943,15 @@ class _FieldLabel(QLabel):
         painter.setPen(QColor(_REQUIRED_COLOR))
         painter.drawText(star, left, "*")
         painter.end()
+
+
+@functools.cache
+def _input_height() -> int:
+    """The height of a line edit in the current style (labels are made as tall)."""
+    probe = QLineEdit()
+    height = probe.sizeHint().height()
+    probe.deleteLater()
+    return height
 
 
 def _dependents(form: Form) -> dict[str, set[str]]:

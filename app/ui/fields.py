@@ -22,8 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
-from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, QRegularExpression, Qt, Signal
-from PySide6.QtGui import QRegularExpressionValidator, QStandardItem, QStandardItemModel
+from PySide6.QtCore import (
+    QDate,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QRegularExpression,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QRegularExpressionValidator,
+    QResizeEvent,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QCalendarWidget,
@@ -280,9 +294,8 @@ class FieldWidget(QWidget):
         self.field, self.formset, self.lang = field, formset, lang
         self._message = ""
         self._message_label: QLabel | None = None
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(2)
+        self._layout: QVBoxLayout | None = None  # made when needed (see _add)
+        self._main: QWidget | None = None
         self._row: QHBoxLayout | None = None
         self._inner: list[QWidget] = []
         self._filtering = False
@@ -318,7 +331,7 @@ class FieldWidget(QWidget):
             self._message_label.setWordWrap(True)
             self._message_label.setTextFormat(Qt.TextFormat.PlainText)
             self._message_label.setObjectName("fieldMessage")
-            self._layout.addWidget(self._message_label)
+            self._ensure_layout().addWidget(self._message_label)
         color = _SEVERITY_COLORS.get(severity, _SEVERITY_COLORS["error"])
         self._message_label.setStyleSheet(f"color: {color};")
         self._message_label.setText(text)
@@ -340,16 +353,48 @@ class FieldWidget(QWidget):
     # -- for subclasses --------------------------------------------------------------------
 
     def _add(self, widget: QWidget, stretch: int = 0) -> None:
-        """Put ``widget`` on the field's input row (above the message line)."""
+        """Put ``widget`` on the field's input row (above the message line).
+
+        A one-widget field has no layout of its own until it shows a message: it sizes its
+        only child itself (``resizeEvent``). Layouts nested in every row of a form cost more
+        to build and lay out than the line edits they hold."""
+        if not self.compound and self._layout is None and self._main is None:
+            self._main = widget
+            self.setSizePolicy(widget.sizePolicy())
+            return
         if not self.compound:
-            self._layout.insertWidget(0, widget, stretch)
+            self._ensure_layout().insertWidget(0, widget, stretch)
             return
         if self._row is None:
             self._row = QHBoxLayout()
             self._row.setContentsMargins(0, 0, 0, 0)
             self._row.setSpacing(4)
-            self._layout.insertLayout(0, self._row)
+            self._ensure_layout().insertLayout(0, self._row)
         self._row.addWidget(widget, stretch)
+
+    def _ensure_layout(self) -> QVBoxLayout:
+        if self._layout is None:
+            self._layout = QVBoxLayout(self)
+            self._layout.setContentsMargins(0, 0, 0, 0)
+            self._layout.setSpacing(2)
+            if self._main is not None:
+                self._layout.addWidget(self._main)
+                self._main = None
+        return self._layout
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        main = self._main
+        return main.sizeHint() if main is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        main = self._main
+        return main.minimumSizeHint() if main is not None else super().minimumSizeHint()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        main = self._main
+        if main is not None:
+            main.setGeometry(0, 0, self.width(), self.height())
+        super().resizeEvent(event)
 
     def _watch(self, widget: QWidget) -> None:
         """Route Enter and focus-out of an inner widget through this field.
@@ -541,7 +586,7 @@ class DateField(LineField):
         super().__init__(field, formset, lang, parent)
         self.edit.setMaxLength(20)
         self.calendar_button = QToolButton(self)
-        self.calendar_button.setText("📅")
+        self.calendar_button.setText("…")
         self.calendar_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes field to field
         self.calendar_button.clicked.connect(self.show_calendar)
         self._add(self.calendar_button)
@@ -724,7 +769,7 @@ class BooleanField(FieldWidget):
         self.combo.addItems(["", tr("yes", lang), tr("no", lang)])
         self.combo.setMinimumContentsLength(4)
         self.combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self._layout.insertWidget(0, self.combo, 0, Qt.AlignmentFlag.AlignLeft)
+        self._ensure_layout().insertWidget(0, self.combo, 0, Qt.AlignmentFlag.AlignLeft)
         self._watch(self.combo)
         self.combo.currentIndexChanged.connect(self.changed)
         help_text = self._help_text()

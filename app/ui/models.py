@@ -4,7 +4,12 @@ It never loads a whole list and never counts one: it holds the rows fetched so f
 asks ``app.core.browse`` for the next page when the view scrolls to the end
 (``canFetchMore``/``fetchMore``). Plain lists page by keyset (title, id), so a deep page
 costs what the first costs; search results page by offset over an FTS5 prefix query.
-Totals are counted elsewhere, in a background task.
+
+The UI thread gives each fetch a small time budget. Almost every query fits (an index range
+or an FTS lookup); one that does not (a one-syllable search over millions of names, a rare
+filter without its index) is stopped and redone by a background task on its own connection,
+and its rows arrive by signal, so typing never waits for the store. Totals are counted
+elsewhere, in a background task.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from app.core import browse
-from app.core.browse import Filters, Scope
+from app.core.browse import Filters, Scope, TooSlow
 from app.core.records import Summary
 from app.core.store import Store
 from app.ui.i18n import register, tr
+from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -41,6 +47,14 @@ _CONFLICT_COLOR, _DUP_COLOR, _DRAFT_COLOR = QColor("#b3261e"), QColor("#9a5b00")
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
+UI_BUDGET = 0.04  # seconds a list query may hold the UI thread before moving to a worker
+MIN_ASCII_SEARCH = 2  # one Latin letter or digit matches a third of a city: wait for two
+
+
+def search_text(text: str) -> str:
+    """The text worth searching: a lone Latin letter or digit is not (yet)."""
+    text = text.strip()
+    return "" if text.isascii() and len(text) < MIN_ASCII_SEARCH else text
 
 
 @dataclass(frozen=True)
@@ -52,22 +66,61 @@ class ListQuery:
     text: str = ""
 
     def with_text(self, text: str) -> ListQuery:
-        return replace(self, text=text.strip())
+        return replace(self, text=search_text(text))
+
+
+def fetch_rows(
+    store: Store, form_id: str, query: ListQuery, loaded: list[Summary], wanted: int, page: int
+) -> list[Summary]:
+    """Up to ``wanted`` rows following ``loaded``, a page at a time (any thread, any store)."""
+    rows: list[Summary] = []
+    while len(rows) < wanted:
+        limit = min(page, wanted - len(rows))
+        if query.text:
+            got = browse.search(
+                store,
+                query.text,
+                form_id,
+                query.scope,
+                query.filters,
+                offset=len(loaded) + len(rows),
+                limit=limit,
+            )
+        else:
+            last = rows[-1] if rows else loaded[-1] if loaded else None
+            after = (last.title, last.id) if last else None
+            got = browse.page(store, form_id, query.scope, query.filters, after=after, limit=limit)
+        rows.extend(got)
+        if len(got) < limit:
+            break
+    return rows
 
 
 class RecordListModel(QAbstractTableModel):
     """Rows of one form for a ``ListQuery``, fetched a page at a time."""
 
+    loadingChanged = Signal(bool)  # a fetch moved to a worker (True) / its rows arrived (False)
+
     def __init__(
-        self, store: Store, form_id: str, lang: str = "zh", page_size: int = 200, parent: Any = None
+        self,
+        store: Store,
+        form_id: str,
+        lang: str = "zh",
+        page_size: int = 200,
+        parent: Any = None,
+        runner: TaskRunner | None = None,
+        budget: float | None = UI_BUDGET,
     ) -> None:
         super().__init__(parent)
         self.store, self.form_id, self.lang, self.page_size = store, form_id, lang, page_size
+        self.runner, self.budget = runner, budget if runner is not None else None
         self._query = ListQuery()
         self._rows: list[Summary] = []
         self._exhausted = True
         self._started = False
         self._grid_names: dict[str, str] = {}
+        self._generation = 0
+        self._pending: TaskHandle | None = None
 
     # -- query -----------------------------------------------------------------------------
 
@@ -85,6 +138,11 @@ class RecordListModel(QAbstractTableModel):
         """True when every row of the query is loaded."""
         return self._exhausted
 
+    @property
+    def loading(self) -> bool:
+        """True while rows are being fetched in the background."""
+        return self._pending is not None
+
     def set_query(self, query: ListQuery) -> None:
         """Show another query: drop the rows and fetch the first page."""
         self._query = query
@@ -101,45 +159,89 @@ class RecordListModel(QAbstractTableModel):
         self._load(max(self.page_size, min(len(self._rows), 20 * self.page_size)))
 
     def _load(self, wanted: int) -> None:
+        self._generation += 1
+        self._drop_pending()
         self.beginResetModel()
         self._started = True
         if not self._grid_names:
             self._grid_names = browse.grid_names(self.store)
-        self._rows = []
-        self._exhausted = False
-        while len(self._rows) < wanted and not self._exhausted:
-            limit = min(self.page_size, wanted - len(self._rows))
-            self._append(self._fetch(limit), limit)
+        self._rows, self._exhausted = [], False
+        slow = False
+        try:
+            with browse.time_budget(self.store, self.budget):
+                self._append(
+                    fetch_rows(self.store, self.form_id, self._query, [], wanted, self.page_size),
+                    wanted,
+                )
+        except TooSlow:
+            slow = True
         self.endResetModel()
+        if slow:
+            self._in_background(wanted)
 
-    def _fetch(self, limit: int) -> list[Summary]:
-        q = self._query
-        if q.text:
-            return browse.search(
-                self.store,
-                q.text,
-                self.form_id,
-                q.scope,
-                q.filters,
-                offset=len(self._rows),
-                limit=limit,
-            )
-        after = (self._rows[-1].title, self._rows[-1].id) if self._rows else None
-        return browse.page(self.store, self.form_id, q.scope, q.filters, after=after, limit=limit)
-
-    def _append(self, rows: list[Summary], limit: int) -> None:
+    def _append(self, rows: list[Summary], wanted: int) -> None:
         self._rows.extend(rows)
-        self._exhausted = len(rows) < limit
+        self._exhausted = len(rows) < wanted
+
+    # -- background fetches ----------------------------------------------------------------
+
+    def _in_background(self, wanted: int) -> None:
+        assert self.runner is not None
+        generation, query, loaded = self._generation, self._query, list(self._rows)
+        form_id, page = self.form_id, self.page_size
+
+        def work(ctx: TaskContext) -> list[Summary]:
+            return fetch_rows(ctx.store(), form_id, query, loaded, wanted, page)
+
+        handle = self.runner.start(work, f"list:{form_id}")
+        handle.finished.connect(lambda rows: self._arrived(generation, rows, wanted))
+        handle.done.connect(lambda: self._finished(handle))
+        self._pending = handle
+        self.loadingChanged.emit(True)
+
+    def _arrived(self, generation: int, rows: list[Summary], wanted: int) -> None:
+        if generation != self._generation:
+            return  # the query changed meanwhile
+        if rows:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            self._append(rows, wanted)
+            self.endInsertRows()
+        else:
+            self._exhausted = True
+
+    def _finished(self, handle: TaskHandle) -> None:
+        if self._pending is handle:
+            self._pending = None
+            self.loadingChanged.emit(False)
+
+    def _drop_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()  # interrupts its query; its rows would be stale
+            self._pending = None
+            self.loadingChanged.emit(False)
 
     # -- lazy fetching (Qt calls these when the view reaches the end) ----------------------
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008 - Qt's signature
-        return self._started and not parent.isValid() and not self._exhausted
+        return self._started and not parent.isValid() and not self._exhausted and not self.loading
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self._exhausted:
+        if parent.isValid() or self._exhausted or self.loading:
             return
-        rows = self._fetch(self.page_size)
+        try:
+            with browse.time_budget(self.store, self.budget):
+                rows = fetch_rows(
+                    self.store,
+                    self.form_id,
+                    self._query,
+                    self._rows,
+                    self.page_size,
+                    self.page_size,
+                )
+        except TooSlow:
+            self._in_background(self.page_size)
+            return
         if not rows:
             self._exhausted = True
             return

@@ -29,7 +29,7 @@ QLineEdit, QComboBox, QPushButton, QToolButton, QAbstractSpinBox, QDateEdit {{
     min-height: {target_px}px;
 }}
 QPushButton, QToolButton {{ min-width: {target_px}px; padding: 0 12px; }}
-QCheckBox, QRadioButton {{ min-height: {target_px}px; }}
+QCheckBox, QRadioButton, QLabel#fieldLabel {{ min-height: {target_px}px; }}
 QCheckBox::indicator, QRadioButton::indicator {{ width: 28px; height: 28px; }}
 QAbstractItemView::item {{ min-height: {target_px}px; }}
 QScrollBar:vertical {{ width: 24px; }}

@@ -11,6 +11,7 @@ emitted, and every slot connected to it runs, in the GUI thread.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class TaskContext:
         self._db_path, self._formset, self._report = db_path, formset, report
         self._cancel = threading.Event()
         self._store: Store | None = None
+        self._store_lock = threading.Lock()  # interrupt (GUI thread) vs close (worker)
         self._last = 0.0
 
     @property
@@ -47,8 +49,12 @@ class TaskContext:
         return self._cancel.is_set()
 
     def cancel(self) -> None:
-        """Ask the task to stop (thread-safe; the task stops at its next check)."""
+        """Ask the task to stop (thread-safe): a running query is interrupted at once, other
+        work stops at its next ``check()``."""
         self._cancel.set()
+        with self._store_lock:
+            if self._store is not None:
+                self._store.conn.interrupt()
 
     def check(self) -> None:
         """Raise ``Cancelled`` if the person asked to stop."""
@@ -64,14 +70,16 @@ class TaskContext:
 
     def store(self) -> Store:
         """This task's own Store on the same file, opened on first use, closed at the end."""
-        if self._store is None:
-            self._store = Store(self._db_path, self._formset)
-        return self._store
+        with self._store_lock:
+            if self._store is None:
+                self._store = Store(self._db_path, self._formset)
+            return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 class _Bridge(QObject):
@@ -176,6 +184,12 @@ class _Job(QRunnable):
                 self.bridge.result.emit(value)
         except (Cancelled, transfer.Cancelled):
             self.bridge.stopped.emit()
+        except sqlite3.OperationalError as exc:
+            if self.ctx.cancelled:  # the interrupted query of a cancelled task
+                self.bridge.stopped.emit()
+            else:
+                log.warning("task %s failed: %s", self.name, type(exc).__name__)
+                self.bridge.error.emit(_message(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the person, not swallowed
             log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data in logs
             self.bridge.error.emit(_message(exc))

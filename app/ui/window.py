@@ -91,6 +91,7 @@ register(
         "main.shown": ("显示 {n} 条", "{n} shown"),
         "main.shown_more": ("已显示 {n} 条，滚动加载更多", "{n} shown, scroll for more"),
         "main.counting": ("…", "…"),
+        "main.searching": ("正在查找…", "Searching…"),
         "main.household": ("户：{title}", "Household: {title}"),
         "main.restore_title": ("恢复未保存的表单", "Restore unsaved forms"),
         "main.restore_text": (
@@ -181,9 +182,12 @@ class MainWindow(QMainWindow):
         self.settings.lang = lang
         language().set_lang(lang)
         self.runner = tasks.TaskRunner(store.path, store.formset, self)
+        # list queries that overrun the UI budget: one at a time, the newest wins
+        self.list_runner = tasks.TaskRunner(store.path, store.formset, self, max_threads=1)
         self._query = ListQuery()
         self._counts_handle: tasks.TaskHandle | None = None
         self._counts_again = False
+        self._grids_stale = True  # grids used by records but not in the grid table: recheck
         self._editors: dict[QWidget, str | None] = {}  # editor -> record id (None until saved)
         self.household_view: HouseholdView | None = None
         self._build()
@@ -242,7 +246,10 @@ class MainWindow(QMainWindow):
         self.lists: dict[str, RecordListModel] = {}
         self.views: dict[str, QTableView] = {}
         for form_id in FORM_TABS:
-            model = RecordListModel(self.store, form_id, self.lang, parent=self)
+            model = RecordListModel(
+                self.store, form_id, self.lang, parent=self, runner=self.list_runner
+            )
+            model.loadingChanged.connect(lambda _on: self._update_shown())
             view = self._make_view(model)
             model.rowsInserted.connect(lambda *_a: self._update_shown())
             model.modelReset.connect(self._update_shown)
@@ -493,6 +500,9 @@ class MainWindow(QMainWindow):
 
     def _update_shown(self) -> None:
         model = self.current_model()
+        if model.loading:
+            self.shown_label.setText(tr("main.searching", self.lang))
+            return
         key = "main.shown" if model.exhausted else "main.shown_more"
         self.shown_label.setText(tr(key, self.lang, n=model.rowCount()))
 
@@ -507,9 +517,9 @@ class MainWindow(QMainWindow):
             self._counts_again = True
             self._counts_handle.cancel()  # its numbers are stale already
             return
-        scope, filters = self._query.scope, self._query.filters
+        scope, filters, grids = self._query.scope, self._query.filters, self._grids_stale
         self._counts_handle = self.runner.start(
-            lambda ctx: _count_everything(ctx, scope, filters), name="counts"
+            lambda ctx: _count_everything(ctx, scope, filters, grids), name="counts"
         )
         self._counts_handle.finished.connect(self._on_counts)
         self._counts_handle.done.connect(self._after_counts)
@@ -528,7 +538,9 @@ class MainWindow(QMainWindow):
     def _on_counts(self, result: dict[str, Any]) -> None:
         self._counts = result["forms"]
         self._status_counts = (result["pending"], result["conflicts"])
-        self.navigation.set_undefined_grids(result["undefined_grids"])
+        if result["undefined_grids"] is not None:
+            self._grids_stale = False
+            self.navigation.set_undefined_grids(result["undefined_grids"])
         self._update_tab_titles()
         self._update_status()
 
@@ -794,6 +806,7 @@ class MainWindow(QMainWindow):
 
     def data_changed(self) -> None:
         """Many records may have changed (import, demo): reread the tree, lists and counts."""
+        self._grids_stale = True
         self.navigation.rebuild()
         for model in self.lists.values():
             if model.started:
@@ -902,22 +915,23 @@ class MainWindow(QMainWindow):
                 return
         self.search_timer.stop()
         self.counts_timer.stop()
-        self.runner.cancel_all()
-        self.runner.wait(10.0)
+        for runner in (self.list_runner, self.runner):
+            runner.cancel_all()
+        for runner in (self.list_runner, self.runner):
+            runner.wait(10.0)
         event.accept()
 
 
-def _count_everything(ctx: tasks.TaskContext, scope: Scope, filters: Filters) -> dict[str, Any]:
+def _count_everything(
+    ctx: tasks.TaskContext, scope: Scope, filters: Filters, with_grids: bool
+) -> dict[str, Any]:
     """Tab totals, outbox and conflict counts: full index scans, so off the UI thread."""
     store = ctx.store()
-    forms = {}
-    for form_id in FORM_TABS:
-        ctx.check()
-        forms[form_id] = browse.count(store, form_id, scope, filters)
+    forms = browse.count_forms(store, FORM_TABS, scope, filters)
     ctx.check()
     return {
         "forms": forms,
         "pending": browse.pending_count(store),
         "conflicts": browse.conflict_count(store),
-        "undefined_grids": browse.undefined_grids(store),
+        "undefined_grids": browse.undefined_grids(store) if with_grids else None,
     }

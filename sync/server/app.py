@@ -194,6 +194,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
         """Revoke every token of a user, or only those of one device (admins only)."""
         if not user.is_admin:
             raise ApiError(403, "forbidden")
+        _check_plain_text(body.username)
         with db.write(engine) as conn:
             count = auth.revoke(conn, body.username, body.device_id)
         return {"revoked": count}

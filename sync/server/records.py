@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.formset import Form
@@ -65,7 +65,6 @@ _KEY_OWNER_OTHER = (
 )
 _INSERT_RECORD = insert(db.records)
 _UPDATE_RECORD = update(db.records).where(_R.id == bindparam("b_id"))
-_INSERT_VERSION = insert(db.record_versions)
 _DELETE_KEYS = delete(db.record_keys).where(_K.record_id == bindparam("b_id"))
 _DELETE_PERSON = delete(db.people).where(_P.record_id == bindparam("b_id"))
 _INSERT_KEY = insert(db.record_keys)
@@ -127,19 +126,35 @@ class Meta:
 
 @dataclass
 class Tx:
-    """One writing transaction: the changes that still need a sequence number."""
+    """One writing transaction: rows written in bulk at its end, and the changes that still
+    need a sequence number.
+
+    Version-history rows and op-log rows are only appended, never read back by other writers
+    before commit, so they are buffered and inserted with one ``executemany`` each; the
+    buffers double as an overlay for reads inside the same transaction (``snapshot``,
+    ``device_base``, replays within one batch).
+    """
 
     conn: Connection
     pending: list[tuple[str, Any]] = field(default_factory=list)
+    versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    op_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def touch(self, kind: str, key: Any) -> None:
         self.pending.append((kind, key))
 
-    def mark(self) -> int:
-        return len(self.pending)
-
-    def rollback_to(self, mark: int) -> None:
-        del self.pending[mark:]
+    def finish(self) -> None:
+        """Write the buffered rows, then number the changes; call last, just before commit."""
+        for table, rows in (
+            (db.record_versions, list(self.versions.values())),
+            (db.ops, list(self.op_rows.values())),
+            (db.quarantine, self.quarantine_rows),
+        ):
+            if rows:
+                self.conn.execute(insert(table), rows)
+        self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
+        self.assign_seq()
 
     def assign_seq(self) -> None:
         """Number every change of this transaction; call last, just before commit."""
@@ -172,7 +187,8 @@ class Tx:
             )
 
 
-def _row(r: Any) -> Row:
+def from_db(r: Any) -> Row:
+    """A ``records`` table row as a ``Row``."""
     stamps = {k: Stamp(v[0], v[1]) for k, v in (db.loads(r.stamps) or {}).items()}
     return Row(
         id=r.id,
@@ -196,7 +212,7 @@ def _row(r: Any) -> Row:
 def load(conn: Connection, record_id: str, *, lock: bool = False) -> Row | None:
     """The current row, locked FOR UPDATE when ``lock`` (PostgreSQL)."""
     r = conn.execute(_LOAD_LOCKED if lock else _LOAD, {"b_id": record_id}).first()
-    return _row(r) if r is not None else None
+    return from_db(r) if r is not None else None
 
 
 def lock_many(conn: Connection, ids: Iterable[str]) -> None:
@@ -227,20 +243,31 @@ def brief(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | No
     return out
 
 
-def snapshot(conn: Connection, record_id: str, version: int) -> dict[str, Any] | None:
+def snapshot(tx: Tx, record_id: str, version: int) -> dict[str, Any] | None:
     """The full state (fields + pseudo-fields) of one stored version."""
-    r = conn.execute(_SNAPSHOT, {"b_id": record_id, "b_version": version}).first()
-    if r is None:
+    row = tx.versions.get((record_id, version))
+    if row is None:
+        row = (
+            tx.conn.execute(_SNAPSHOT, {"b_id": record_id, "b_version": version}).mappings().first()
+        )
+    if row is None:
         return None
-    return {**(db.loads(r.data) or {}), STATUS: r.status, DELETED: bool(r.deleted)}
+    return {**(db.loads(row["data"]) or {}), STATUS: row["status"], DELETED: bool(row["deleted"])}
 
 
-def device_base(conn: Connection, device_id: str, record_id: str) -> dict[str, Any]:
+def device_base(tx: Tx, device_id: str, record_id: str) -> dict[str, Any]:
     """The version this device last produced on the record (it saw its own writes), else {}."""
-    version = conn.execute(_DEVICE_VERSION, {"b_device": device_id, "b_id": record_id}).scalar()
-    if version is None:
+    found = [
+        r["version"]
+        for r in tx.op_rows.values()
+        if r["device_id"] == device_id and r["record_id"] == record_id and r["version"]
+    ]
+    stored = tx.conn.execute(_DEVICE_VERSION, {"b_device": device_id, "b_id": record_id}).scalar()
+    if stored is not None:
+        found.append(int(stored))
+    if not found:
         return {}
-    return snapshot(conn, record_id, int(version)) or {}
+    return snapshot(tx, record_id, max(found)) or {}
 
 
 def canonical(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
@@ -330,13 +357,21 @@ def _side_tables(
         return
     keys = natural_keys(form, data)
     if keys:
-        conn.execute(_INSERT_KEY, [{"form": form.id, "key": k, "record_id": record_id} for k in keys])
+        conn.execute(
+            _INSERT_KEY, [{"form": form.id, "key": k, "record_id": record_id} for k in keys]
+        )
     person = person_of(form, data)
     if person:
         name, pinyin, birth = person
         conn.execute(
             _INSERT_PERSON,
-            {"record_id": record_id, "form": form.id, "name": name, "pinyin": pinyin, "birth": birth},
+            {
+                "record_id": record_id,
+                "form": form.id,
+                "name": name,
+                "pinyin": pinyin,
+                "birth": birth,
+            },
         )
 
 
@@ -392,32 +427,27 @@ def write(
     }
     conn = tx.conn
     if before is None:
-        values.update(
-            id=record_id, seq=0, created_at=row.created_at, created_by=row.created_by
-        )
+        values.update(id=record_id, seq=0, created_at=row.created_at, created_by=row.created_by)
         conn.execute(_INSERT_RECORD, values)
     else:
         conn.execute(_UPDATE_RECORD, {"b_id": record_id, **values})
-    conn.execute(
-        _INSERT_VERSION,
-        {
-            "record_id": record_id,
-            "version": row.version,
-            "form": row.form,
-            "grid": row.grid,
-            "data": values["data"],
-            "status": status,
-            "deleted": deleted,
-            "conflict": values["conflict"],
-            "kind": meta.kind,
-            "op_id": meta.op_id,
-            "device_id": meta.device_id,
-            "username": meta.username,
-            "author": meta.author,
-            "edited_at": meta.edited_at,
-            "at": meta.at,
-        },
-    )
+    tx.versions[(record_id, row.version)] = {
+        "record_id": record_id,
+        "version": row.version,
+        "form": row.form,
+        "grid": row.grid,
+        "data": values["data"],
+        "status": status,
+        "deleted": deleted,
+        "conflict": values["conflict"],
+        "kind": meta.kind,
+        "op_id": meta.op_id,
+        "device_id": meta.device_id,
+        "username": meta.username,
+        "author": meta.author,
+        "edited_at": meta.edited_at,
+        "at": meta.at,
+    }
     _side_tables(conn, form, record_id, None if deleted else data, new=before is None)
     if before is not None and before.grid and before.grid != row.grid:
         exit_id = conn.execute(
@@ -429,10 +459,8 @@ def write(
 
 
 def referrers(conn: Connection, record_id: str) -> list[Row]:
-    """Live or deleted records whose JSON mentions ``record_id`` (callers check the fields)."""
-    rows = conn.execute(
-        select(db.records).where(
-            or_(db.records.c.data.contains(record_id)), db.records.c.id != record_id
-        )
+    """Records whose JSON mentions ``record_id`` (callers check which fields name it)."""
+    stmt = select(db.records).where(
+        db.records.c.data.contains(record_id, autoescape=True), db.records.c.id != record_id
     )
-    return [_row(r) for r in rows]
+    return [from_db(r) for r in conn.execute(stmt)]

@@ -176,7 +176,7 @@ def decide(
                 detail=db.dumps(detail),
             )
         )
-        tx.assign_seq()
+        tx.finish()
         row = conn.execute(select(db.reviews).where(rv.id == review_id)).first()
         titles = _titles(conn, {row.record_id, row.other_id})
     return {"review": _wire(row, titles), "merged_into": merged_into, "version": version}

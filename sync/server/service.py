@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, not_, or_, select
+from sqlalchemy import Engine, and_, bindparam, not_, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -37,13 +37,11 @@ from sync.server.errors import ApiError, message
 log = logging.getLogger(__name__)
 
 CHUNK = 200  # ops per transaction
-OP_RETRIES = 4  # a unique-key race inside one op: retry it (it then sees the other commit)
-TX_RETRIES = 6  # a deadlock or serialisation failure: retry the whole chunk
+TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
 _OP_LOOKUP = select(db.ops.c.device_id, db.ops.c.result).where(db.ops.c.op_id == bindparam("b_op"))
 _OPS_KNOWN = select(db.ops.c.op_id).where(db.ops.c.op_id.in_(bindparam("b_ops", expanding=True)))
-_INSERT_OP = insert(db.ops)
 
 
 class Reject(Exception):
@@ -96,8 +94,8 @@ class Ctx:
     stamp_limit: str = ""
     server_stamp: str = ""
     # What the chunk's first queries found, so most ops skip two lookups: op ids already in the
-    # op log, and record ids that are aliases. ``fresh`` is cleared by anything that could
-    # make them stale (an alias made in this chunk, a retried op).
+    # op log, and record ids that are aliases. ``fresh`` is cleared once this chunk makes an
+    # alias (later ops then look aliases up).
     known_ops: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     fresh: bool = True
@@ -149,6 +147,13 @@ class Service:
         return results
 
     def _chunk(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
+        """One transaction for a chunk of ops.
+
+        No op writes anything before it is sure to be applied (every rejection is decided
+        first), so ops need no savepoints. A unique-key race with a concurrent writer
+        (PostgreSQL) or a deadlock rolls the whole chunk back and runs it again: it then sees
+        the other writer's commit (e.g. the person it was creating now exists: merged_into).
+        """
         for attempt in range(TX_RETRIES):
             try:
                 with db.write(self.engine) as conn:
@@ -158,21 +163,20 @@ class Service:
                     ctx.known_ops = {
                         r[0] for r in conn.execute(_OPS_KNOWN, {"b_ops": [op.op_id for op in ops]})
                     }
-                    records.lock_many(conn, [ctx.aliases.get(o.record_id, o.record_id) for o in ops])
+                    records.lock_many(
+                        conn, [ctx.aliases.get(o.record_id, o.record_id) for o in ops]
+                    )
                     out = [self._one(tx, ctx, op) for op in ops]
-                    tx.assign_seq()
+                    tx.finish()
                     if self.before_commit is not None:
                         self.before_commit()
                 return out
             except (OperationalError, DBAPIError) as exc:
-                if (
-                    isinstance(exc, IntegrityError)
-                    or not _retryable_tx_error(exc)
-                    or attempt == TX_RETRIES - 1
-                ):
+                race = isinstance(exc, IntegrityError) or _retryable_tx_error(exc)
+                if not race or attempt == TX_RETRIES - 1:
                     raise
-                log.info("push chunk retried after a lock conflict (attempt %d)", attempt + 1)
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                log.info("push chunk retried after a concurrent write (attempt %d)", attempt + 1)
+                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -187,70 +191,52 @@ class Service:
         )
 
     def _one(self, tx: records.Tx, ctx: Ctx, op: p.Op) -> dict[str, Any]:
-        """One op in its own savepoint; a unique-key race retries it from scratch."""
-        conn = tx.conn
-        for attempt in range(OP_RETRIES):
-            mark = tx.mark()
-            try:
-                with conn.begin_nested():
-                    outcome = self._apply(tx, ctx, op)
-                    if outcome.store:
-                        self._log_op(tx, ctx, op, outcome)
-                return outcome.result
-            except Reject as rej:
-                tx.rollback_to(mark)
-                result = rej.result(op)
-                if rej.store:
-                    with conn.begin_nested():
-                        self._log_op(tx, ctx, op, Outcome(result, None))
-                        self._quarantine(tx, ctx, op, result)
-                return result
-            except IntegrityError:
-                tx.rollback_to(mark)
-                ctx.fresh = False  # a concurrent writer got there first: look everything up
-                if attempt == OP_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        """Apply one op; a rejection is logged (and quarantined) instead."""
+        try:
+            outcome = self._apply(tx, ctx, op)
+        except Reject as rej:
+            result = rej.result(op)
+            if rej.store:
+                self._log_op(tx, ctx, op, Outcome(result, None))
+                tx.quarantine_rows.append(
+                    {
+                        "op_id": op.op_id,
+                        "device_id": ctx.device_id,
+                        "username": ctx.user.username,
+                        "record_id": op.record_id,
+                        "form": op.form,
+                        "op": db.dumps(op.model_dump()),
+                        "code": result["reason"]["code"],
+                        "reason": db.dumps(result["reason"]),
+                        "at": ctx.at,
+                    }
+                )
+            return result
+        if outcome.store:
+            self._log_op(tx, ctx, op, outcome)
+        return outcome.result
 
     def _log_op(self, tx: records.Tx, ctx: Ctx, op: p.Op, outcome: Outcome) -> None:
-        tx.conn.execute(
-            _INSERT_OP,
-            {
-                "op_id": op.op_id,
-                "device_id": ctx.device_id,
-                "username": ctx.user.username,
-                "record_id": outcome.result["record_id"],
-                "version": outcome.version,
-                "result": db.dumps(outcome.result),
-                "at": ctx.at,
-            },
-        )
-        ctx.known_ops.add(op.op_id)
-
-    def _quarantine(self, tx: records.Tx, ctx: Ctx, op: p.Op, result: dict[str, Any]) -> None:
-        tx.conn.execute(
-            insert(db.quarantine).values(
-                op_id=op.op_id,
-                device_id=ctx.device_id,
-                username=ctx.user.username,
-                record_id=op.record_id,
-                form=op.form,
-                op=db.dumps(op.model_dump()),
-                code=result["reason"]["code"],
-                reason=db.dumps(result["reason"]),
-                at=ctx.at,
-            )
-        )
+        tx.op_rows[op.op_id] = {
+            "op_id": op.op_id,
+            "device_id": ctx.device_id,
+            "username": ctx.user.username,
+            "record_id": outcome.result["record_id"],
+            "version": outcome.version,
+            "result": db.dumps(outcome.result),
+            "at": ctx.at,
+        }
 
     def _apply(self, tx: records.Tx, ctx: Ctx, op: p.Op) -> Outcome:
         """PROTOCOL.md §5.4, steps 1-6."""
         conn = tx.conn
-        maybe_seen = not ctx.fresh or op.op_id in ctx.known_ops
-        prior = conn.execute(_OP_LOOKUP, {"b_op": op.op_id}).first() if maybe_seen else None
+        prior = tx.op_rows.get(op.op_id)
+        if prior is None and op.op_id in ctx.known_ops:
+            prior = conn.execute(_OP_LOOKUP, {"b_op": op.op_id}).mappings().first()
         if prior is not None:
-            if prior.device_id != ctx.device_id:
+            if prior["device_id"] != ctx.device_id:
                 raise Reject("op_id_taken", store=False)
-            original = db.loads(prior.result)
+            original = db.loads(prior["result"])
             return Outcome(
                 {**original, "status": "duplicate_op", "original_status": original["status"]},
                 store=False,
@@ -287,9 +273,9 @@ class Service:
                 tx, ctx, op, form, row, rid, merged, merged_into, open_after=res.remaining
             )
         if op.base_version:
-            base = records.snapshot(conn, rid, op.base_version) or {}
+            base = records.snapshot(tx, rid, op.base_version) or {}
         else:
-            base = records.device_base(conn, ctx.device_id, rid)
+            base = records.device_base(tx, ctx.device_id, rid)
         merged = merge(
             base,
             row.state(),
@@ -318,7 +304,7 @@ class Service:
         if row is None or not ctx.user.in_scope(row.grid):
             raise Reject("out_of_scope")
         merged = merge(
-            records.device_base(conn, ctx.device_id, owner),
+            records.device_base(tx, ctx.device_id, owner),
             row.state(),
             changes,
             edited_at=ctx.edited_at(op),
@@ -452,7 +438,7 @@ class Service:
                 ).all()
                 removed = list(dict.fromkeys(x.record_id for x in exits))
         return {
-            "records": [records._row(x).wire() for x in rows],
+            "records": [records.from_db(x).wire() for x in rows],
             "aliases": [{"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows],
             "removed": removed,
             "cursor": upper,

@@ -176,3 +176,18 @@ def test_labels_command_reports_progress_and_exit_codes(
     assert _cli(data, "labels", "--out", str(out)) == 2
     assert _cli(data, "--lang", "en", "labels", "--ids", ids[0], "--quiet", "--out", str(out)) == 0
     assert "1 labels" in capsys.readouterr().out
+
+
+def test_labels_render_fn_paints_on_a_printer(store: Store, tmp_path: Path) -> None:
+    from PySide6.QtPrintSupport import QPrinter
+
+    from app.printing.preview import labels_render_fn, make_printer
+
+    ids = _houses(store, 5)
+    printer = make_printer()
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    out = tmp_path / "printer.pdf"
+    printer.setOutputFileName(str(out))
+    labels_render_fn(store, ids, "A4-10", skip=1)(printer)
+    key = scan.deployment_key(store)
+    assert [sorted(_record_ids(c, key)) for c in decode_pages(out)] == [sorted(ids)]

@@ -271,3 +271,26 @@ def test_build_sheets_skips_missing_and_keeps_order(store: Store) -> None:
     b = _resident(store, _house(store, "112"), 72)
     sheets = build_sheets(store, [b, "0190c5e4-0000-7000-8000-00000000dead", a], key=b"k" * 32)
     assert [s.record_id for s in sheets] == [b, a]
+
+
+def test_a_house_sheet_shows_its_position_in_wgs84_and_cgcs2000(
+    store: Store, tmp_path: Path
+) -> None:
+    from app.core import geo
+
+    point = geo.LonLat(120.1551, 30.2741)
+    data = {
+        "house_code": "H-GEO",
+        "address_text": "西湖区文三路8号",
+        "grid": GRID,
+        "is_rental": False,
+        "location": geo.to_storage(point),
+    }
+    rid = store.save("house", data, author="wang").id
+    out = tmp_path / "house.pdf"
+    write_sheets_pdf(store, [rid], out)
+    text = page_texts(out)[0]
+    gk = geo.to_gk3(point)
+    assert _has(text, f"{point.lon:.7f}, {point.lat:.7f} (WGS84)")
+    assert _has(text, f"EPSG:{gk.epsg} E {gk.easting:.2f} N {gk.northing:.2f}")
+    assert _has(text, "是否出租房否")  # booleans in words

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
@@ -136,3 +137,27 @@ def test_reviews_are_for_supervisors(platform: Platform) -> None:
     resp = wang.http.get(url, headers=wang.headers, timeout=30)
     assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden"
     assert boss.http.get(url, headers=boss.headers, timeout=30).json() == {"reviews": []}
+
+
+def test_odd_credentials_are_refused_not_crashed(platform: Platform) -> None:
+    """Text PostgreSQL cannot store, or non-ASCII header text, gets a 4xx on both backends."""
+    root = platform.client("root")
+    for name in ("wa\u0000ng", "\ud800"):
+        raw = ('{"username": %s}' % json.dumps(name)).encode()
+        headers = {**root.headers, "Content-Type": "application/json"}
+        resp = root.http.post(
+            f"{platform.url}/v1/admin/revoke", data=raw, headers=headers, timeout=30
+        )
+        assert resp.status_code == 422, resp.text
+        login = requests.post(
+            f"{platform.url}/v1/login",
+            data=('{"username": %s, "password": "x", "device_id": "d"}' % json.dumps(name)),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert login.status_code == 422, login.text
+    odd = {**root.headers, "X-Device-Id": "gerät".encode().decode("latin-1")}
+    resp = requests.get(f"{platform.url}/v1/pull", headers=odd, timeout=30)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "device"
+    missing = root.record("0190c5e4-0000-7000-8000-000000000000\u0000".replace("\u0000", "%00"))
+    assert missing.status_code in (404, 422)

@@ -51,11 +51,39 @@ def test_admin_commands_and_base_data_reach_devices(
     secret = tmp_path / "pw.txt"
     secret.write_text("a long enough password\n", encoding="utf-8")
     assert admin(db_url, "init") == 0
-    assert admin(db_url, "add-grid", GRID, "一网格", "--community", "330106001") == 2  # no community
+    assert (
+        admin(db_url, "add-grid", GRID, "一网格", "--community", "330106001") == 2
+    )  # no community
     assert admin(db_url, "add-community", "330106001", "幸福社区") == 0
     assert admin(db_url, "add-grid", GRID, "一网格", "--community", "330106001") == 0
-    assert admin(db_url, "add-user", "wang", "--role", "worker", "--grid", "nope", "--password-file", str(secret)) == 2
-    assert admin(db_url, "add-user", "wang", "--role", "worker", "--grid", GRID, "--password-file", str(secret)) == 0
+    assert (
+        admin(
+            db_url,
+            "add-user",
+            "wang",
+            "--role",
+            "worker",
+            "--grid",
+            "nope",
+            "--password-file",
+            str(secret),
+        )
+        == 2
+    )
+    assert (
+        admin(
+            db_url,
+            "add-user",
+            "wang",
+            "--role",
+            "worker",
+            "--grid",
+            GRID,
+            "--password-file",
+            str(secret),
+        )
+        == 0
+    )
     capsys.readouterr()
     assert admin(db_url, "list-users") == 0
     assert capsys.readouterr().out.split() == ["wang", "worker", "-", GRID]
@@ -67,7 +95,9 @@ def test_admin_commands_and_base_data_reach_devices(
     report = json.loads(capsys.readouterr().out)
     assert (report["rows"], report["created"], report["drafts"]) == (3, 3, 1)
     ((row, problem),) = report["problems"]
-    assert row == 4 and "联系方式" in problem and "12" not in problem  # names the field, not the value
+    assert (
+        row == 4 and "联系方式" in problem and "12" not in problem
+    )  # names the field, not the value
     assert main(["server-admin", "--db", db_url, "load-base", "--json", str(mirror)]) == 1
     assert json.loads(capsys.readouterr().out)["unchanged"] == 3  # loading again changes nothing
     changed = write_csv(tmp_path / "mirror2.csv", [{**rows[0], "occupation": "教师"}])
@@ -83,7 +113,11 @@ def test_admin_commands_and_base_data_reach_devices(
         by_number = {r["data"]["id_number"]: r for r in pulled}
         assert set(by_number) == {id_number(seq=s) for s in (1, 3, 5)}
         first = by_number[id_number(seq=1)]
-        assert (first["status"], first["data"]["occupation"], first["version"]) == ("complete", "教师", 2)
+        assert (first["status"], first["data"]["occupation"], first["version"]) == (
+            "complete",
+            "教师",
+            2,
+        )
         assert by_number[id_number(seq=5)]["status"] == "draft"
         assert admin(db_url, "revoke-tokens", "wang") == 0
         assert device.push_raw([]).status_code == 401
@@ -107,7 +141,9 @@ def test_server_command_serves(db_url: str) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "sync.server.cli", "server", "--db", db_url, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

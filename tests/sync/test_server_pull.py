@@ -36,7 +36,13 @@ def test_pages_follow_the_cursor(platform: Platform) -> None:
             break
     assert [len(seen)] == [25] and set(seen) == ids
     assert cursors == sorted(set(cursors))  # strictly increasing
-    assert c.pull(since) == {"records": [], "aliases": [], "removed": [], "cursor": since, "more": False}
+    assert c.pull(since) == {
+        "records": [],
+        "aliases": [],
+        "removed": [],
+        "cursor": since,
+        "more": False,
+    }
     # a changed record comes back once, at its new version
     first = sorted(ids)[0]
     c.push([c.op(first, "update", {"occupation": "教师"}, base_version=1)])
@@ -60,10 +66,14 @@ def _race(platform: Platform) -> tuple[set[str], set[str]]:
 
     platform.service.before_commit = hold_first_commit
     results: dict[str, Any] = {}
-    t1 = threading.Thread(target=lambda: results.update(a=slow.push([slow.op(r1, "create", person(1))])))
+    t1 = threading.Thread(
+        target=lambda: results.update(a=slow.push([slow.op(r1, "create", person(1))]))
+    )
     t1.start()
     assert numbered.wait(30)
-    t2 = threading.Thread(target=lambda: results.update(b=fast.push([fast.op(r2, "create", person(2))])))
+    t2 = threading.Thread(
+        target=lambda: results.update(b=fast.push([fast.op(r2, "create", person(2))]))
+    )
     t2.start()
     t2.join(timeout=1.0)  # a correct server keeps the fast writer waiting for the slow one
     first = reader.pull(0)
@@ -95,11 +105,17 @@ def test_the_race_test_catches_numbering_before_commit(
         self.pending.clear()
         c = db.counters.c
         with self.conn.engine.begin() as other:  # like nextval(): outside the transaction
-            start = other.execute(select(c.value).where(c.name == db.SEQ).with_for_update()).scalar_one()
-            other.execute(update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets)))
+            start = other.execute(
+                select(c.value).where(c.name == db.SEQ).with_for_update()
+            ).scalar_one()
+            other.execute(
+                update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets))
+            )
         for number, (kind, key) in enumerate(targets, start=start + 1):
             if kind == "record":
-                self.conn.execute(update(db.records).where(db.records.c.id == key).values(seq=number))
+                self.conn.execute(
+                    update(db.records).where(db.records.c.id == key).values(seq=number)
+                )
 
     monkeypatch.setattr(records.Tx, "assign_seq", early_numbers)
     written, seen = _race(platform)
@@ -135,7 +151,9 @@ def test_concurrent_pushes_and_pulls_never_skip(platform: Platform) -> None:
         for step in range(12):
             if mine and rng.random() < 0.5:
                 rid = rng.choice(sorted(mine))
-                (res,) = c.push([c.op(rid, "update", {"occupation": f"职业{step}"}, base_version=mine[rid])])
+                (res,) = c.push(
+                    [c.op(rid, "update", {"occupation": f"职业{step}"}, base_version=mine[rid])]
+                )
             else:
                 rid = uuid7()
                 grid = GRID_B if w == 3 else GRID_A

@@ -18,7 +18,12 @@ def person(seq: int, name: str) -> dict[str, Any]:
 
 
 def house(code: str) -> dict[str, Any]:
-    return {"house_code": code, "address_text": f"幸福路{code}号", "grid": GRID_A, "_status": "draft"}
+    return {
+        "house_code": code,
+        "address_text": f"幸福路{code}号",
+        "grid": GRID_A,
+        "_status": "draft",
+    }
 
 
 def test_possible_duplicates_are_listed_and_decided(platform: Platform) -> None:
@@ -36,13 +41,19 @@ def test_possible_duplicates_are_listed_and_decided(platform: Platform) -> None:
     assert pairs[(b, a)]["record_title"] == "张三"
 
     different = pairs[(c, a)]["id"]
-    resp = boss.http.post(f"{url}/{different}", json={"decision": "different"}, headers=boss.headers, timeout=30)
+    resp = boss.http.post(
+        f"{url}/{different}", json={"decision": "different"}, headers=boss.headers, timeout=30
+    )
     assert resp.status_code == 200 and resp.json()["merged_into"] is None
-    again = boss.http.post(f"{url}/{different}", json={"decision": "same"}, headers=boss.headers, timeout=30)
+    again = boss.http.post(
+        f"{url}/{different}", json={"decision": "same"}, headers=boss.headers, timeout=30
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
 
     same = pairs[(b, a)]["id"]
-    resp = boss.http.post(f"{url}/{same}", json={"decision": "same"}, headers=boss.headers, timeout=30)
+    resp = boss.http.post(
+        f"{url}/{same}", json={"decision": "same"}, headers=boss.headers, timeout=30
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["merged_into"] == a and resp.json()["review"]["state"] == "same"
     page = wang.pull()
@@ -57,9 +68,15 @@ def test_possible_duplicates_are_listed_and_decided(platform: Platform) -> None:
     (r,) = wang.push([wang.op(b, "update", {"phone": "13911112222"}, base_version=1)])
     assert (r["status"], r["merged_into"]) == ("merged_into", a)
     with platform.engine.connect() as conn:
-        audit = conn.execute(select(db.review_audit.c.decision).order_by(db.review_audit.c.id)).scalars().all()
+        audit = (
+            conn.execute(select(db.review_audit.c.decision).order_by(db.review_audit.c.id))
+            .scalars()
+            .all()
+        )
         versions_b = conn.execute(
-            select(func.count()).select_from(db.record_versions).where(db.record_versions.c.record_id == b)
+            select(func.count())
+            .select_from(db.record_versions)
+            .where(db.record_versions.c.record_id == b)
         ).scalar_one()
     assert audit == ["different", "same"]
     assert versions_b == 2  # b's history is kept: its create and its tombstone
@@ -79,15 +96,22 @@ def test_references_to_a_merged_house_are_canonical(platform: Platform) -> None:
 def test_review_merge_rewrites_references(platform: Platform, formset: FormSet) -> None:
     c = platform.client("wang")
     h1, h2, rid = uuid7(), uuid7(), uuid7()
-    c.push([c.op(h1, "create", house("H-7"), form="house"), c.op(h2, "create", house("H-8"), form="house")])
+    c.push(
+        [
+            c.op(h1, "create", house("H-7"), form="house"),
+            c.op(h2, "create", house("H-8"), form="house"),
+        ]
+    )
     c.push([c.op(rid, "create", {**person(9, "赵六"), "house_ref": h2})])
     boss = auth.User("chen", "supervisor", None, None)
     with db.write(platform.engine) as conn:
         tx = records.Tx(conn)
         dup, canon = records.load(conn, h2), records.load(conn, h1)
         assert dup is not None and canon is not None
-        reviews._merge_pair(tx, formset, formset.form("house"), dup, canon, boss, auth.iso(auth.now()))
-        tx.assign_seq()
+        reviews._merge_pair(
+            tx, formset, formset.form("house"), dup, canon, boss, auth.iso(auth.now())
+        )
+        tx.finish()
     record = c.record(rid).json()
     assert record["data"]["house_ref"] == h1 and record["version"] == 2
     assert c.record(h2).json()["id"] == h1  # the old id follows its alias

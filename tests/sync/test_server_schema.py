@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from app.core.formset import FormSet
-from sync.server.app import create_app
 from app.core.ids import uuid7
 from sync import protocol as p
+from sync.server.app import create_app
 from tests.sync.conftest import GRID_A, PASSWORD, Client, seed, start_server
 
 
@@ -88,7 +88,9 @@ _scalars = st.one_of(
 )
 _values = st.recursive(
     _scalars,
-    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -113,7 +115,9 @@ def test_pushes_with_arbitrary_values_never_fail(live_url: str, formset: FormSet
         fields=st.dictionaries(st.sampled_from(names), _values, max_size=6),
         grid=st.sampled_from([GRID_A, GRID_A, None]),
     )
-    def run(form: str, kind: str, base: int | None, fields: dict[str, Any], grid: str | None) -> None:
+    def run(
+        form: str, kind: str, base: int | None, fields: dict[str, Any], grid: str | None
+    ) -> None:
         if grid:
             fields = {**fields, "grid": grid}
         resp = c.push_raw([c.op(uuid7(), kind, fields, base_version=base, form=form)])

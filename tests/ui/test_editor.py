@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton, QWidget
 
 from app.core import idnumber
 from app.core.formset import FormSet
@@ -53,7 +53,9 @@ def field_with_focus(editor: RecordEditor) -> str | None:
     return None
 
 
-def press(qtbot, key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def press(
+    qtbot, key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+) -> None:
     qtbot.keyClick(focused(), key, modifier)
 
 
@@ -208,9 +210,8 @@ def test_known_id_number_shows_banner_and_opens_the_existing_record(
     qtbot.waitUntil(lambda: field_with_focus(editor) == "id_number")
     type_text(qtbot, focused(), factories.id_number())
     qtbot.waitUntil(editor.banner.isVisible)
-    texts = " ".join(label.text() for label in editor.banner.findChildren(QLineEdit.__base__))
-    banner_text = " ".join(w.text() for w in editor.banner.findChildren(type(editor.status_label)))
-    assert "已登记" in banner_text and "张三" in banner_text and GRID in banner_text, texts
+    banner_text = " ".join(w.text() for w in editor.banner.findChildren(QLabel))
+    assert "证件号码已登记" in banner_text and "张三" in banner_text and GRID in banner_text
     button = editor.banner_button("open", existing.id)
     assert button.text() == "打开已有记录"
     with qtbot.waitSignal(editor.openRecordRequested) as opened:
@@ -240,7 +241,7 @@ def test_possible_same_person_must_be_answered_before_completing(
     assert editor.banner.isVisible()
     fuzzy = editor.duplicate_candidates()
     assert [c.record_id for c in fuzzy] == [existing.id] and not fuzzy[0].exact
-    labels = " ".join(w.text() for w in editor.banner.findChildren(type(editor.status_label)))
+    labels = " ".join(w.text() for w in editor.banner.findChildren(QLabel))
     assert "可能是同一人" in labels and "姓名和出生日期相同" in labels
     qtbot.mouseClick(editor.banner_button("different", existing.id), Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(editor.completed) as done:
@@ -278,7 +279,9 @@ def test_migrant_block_shows_and_hides_live(qtbot, open_editor) -> None:
     editor.set_value("permit_type", "01")
     assert editor.is_field_visible("permit_number") and editor.is_field_required("permit_number")
     editor.set_value("permit_type", "99")
-    assert editor.is_field_visible("permit_number") and not editor.is_field_required("permit_number")
+    assert editor.is_field_visible("permit_number") and not editor.is_field_required(
+        "permit_number"
+    )
     qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new search, not "21"
     press(qtbot, Qt.Key.Key_1)  # back to 户籍人口
     assert editor.values()["population_type"] == "1"
@@ -310,7 +313,8 @@ def test_only_dependent_fields_are_re_evaluated(qtbot, open_editor, monkeypatch)
     assert calls == []
     editor.set_value("population_type", "2")
     readers = {
-        f.id for f in editor.form.fields.values()
+        f.id
+        for f in editor.form.fields.values()
         if "population_type" in str(f.show_when) + str(f.required_when)
     }
     assert set(calls) == readers and len(calls) < len(editor.form.fields)
@@ -326,8 +330,9 @@ def test_killed_editor_reopens_with_what_was_typed(qtbot, open_editor, store: St
     qtbot.waitUntil(lambda: field_with_focus(editor) == "name")
     type_text(qtbot, focused(), "孙七")
     editor.widget("birth_date").focus_target().setText("1985/6/15")  # as typed, not yet left
-    qtbot.waitUntil(lambda: any(row[3].get("name") == "孙七" for row in store.autosaves()),
-                    timeout=3000)
+    qtbot.waitUntil(
+        lambda: any(row[3].get("name") == "孙七" for row in store.autosaves()), timeout=3000
+    )
     slot = editor.slot
     shiboken6.delete(editor)  # the app dies: no close, no save
     reopened = Store(store.path, store.formset)
@@ -348,7 +353,9 @@ def test_killed_editor_reopens_with_what_was_typed(qtbot, open_editor, store: St
         reopened.close()
 
 
-def test_edits_to_an_existing_record_autosave_under_its_id(qtbot, open_editor, store: Store) -> None:
+def test_edits_to_an_existing_record_autosave_under_its_id(
+    qtbot, open_editor, store: Store
+) -> None:
     existing = store.save("resident", factories.resident())
     editor = open_editor(record_id=existing.id)
     assert not editor.is_dirty()
@@ -408,6 +415,7 @@ def test_escape_asks_with_a_real_message_box(qtbot, open_editor) -> None:
 
     QTimer.singleShot(200, click_cancel)
     press(qtbot, Qt.Key.Key_Escape)
+    editor.confirm_close = lambda _e: "discard"  # no real box at teardown
     assert seen and "未保存" in seen[0]
     assert not editor.is_closed()
 
@@ -431,9 +439,16 @@ def test_history_lists_changes_with_labels(qtbot, open_editor, store: Store) -> 
     qtbot.mouseClick(editor.history_button, Qt.MouseButton.LeftButton)
     panel = editor.history_panel
     assert panel.isVisible()
-    rows = [[panel.topLevelItem(i).text(c) for c in range(5)] for i in range(panel.topLevelItemCount())]
+    rows = [
+        [panel.topLevelItem(i).text(c) for c in range(5)] for i in range(panel.topLevelItemCount())
+    ]
     gender_rows = [r for r in rows if r[2] == "性别"]
-    assert gender_rows[0][1:] == ["网格员甲", "性别", "男性", "女性"]  # newest first, labels not codes
+    assert gender_rows[0][1:] == [
+        "网格员甲",
+        "性别",
+        "男性",
+        "女性",
+    ]  # newest first, labels not codes
     assert any(r[1] == "甲" for r in rows)  # the creation is listed too
 
 
@@ -480,7 +495,11 @@ def test_language_switch_retranslates(qtbot, open_editor) -> None:
         holder.set_lang("en")
         assert editor._labels["name"].text().startswith("Name")
         assert editor.save_button.text() == "Save draft"
-        assert editor.widget("population_type").combo.currentText().endswith("Registered (hukou) resident")
+        assert (
+            editor.widget("population_type")
+            .combo.currentText()
+            .endswith("Registered (hukou) resident")
+        )
         editor.complete()
         assert "required" in editor.message("name")
     finally:
@@ -489,10 +508,15 @@ def test_language_switch_retranslates(qtbot, open_editor) -> None:
     assert "必填" in editor.message("name")
 
 
-def test_every_form_opens_and_saves(qtbot, open_editor, store: Store, formset: FormSet) -> None:
-    for form_id in formset.forms:
+def test_every_form_opens_with_defaults_and_saves(
+    qtbot, open_editor, store: Store, formset: FormSet
+) -> None:
+    for form_id, form in formset.forms.items():
         editor = open_editor(form_id)
-        assert editor.values() == {k: v for k, v in editor.values().items() if v is not None}
+        assert set(editor._widgets) == set(form.fields)  # a widget for every field, by type
+        defaults = {f.id for f in form.fields.values() if f.default is not None}
+        assert defaults <= set(editor.values())
+        assert not editor.is_dirty()  # defaults are not unsaved changes
         record_id = editor.save_draft()
         assert store.get(record_id).form == form_id
 

@@ -18,7 +18,9 @@ from app.ui import fields as F
 from tests import factories
 
 
-def _make(qtbot, formset: FormSet, form: str, field_id: str, store: Store | None = None) -> F.FieldWidget:
+def _make(
+    qtbot, formset: FormSet, form: str, field_id: str, store: Store | None = None
+) -> F.FieldWidget:
     widget = F.make_field_widget(formset.form(form).fields[field_id], formset, "zh", store=store)
     qtbot.addWidget(widget)
     return widget
@@ -104,7 +106,9 @@ def test_index_leaves_out_historical_codes(formset: FormSet) -> None:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_every_listed_code_resolves_from_its_display(formset: FormSet, data: st.DataObject) -> None:
-    table_id = data.draw(st.sampled_from(["region", "country", "ethnicity", "id_type", "education"]))
+    table_id = data.draw(
+        st.sampled_from(["region", "country", "ethnicity", "id_type", "education"])
+    )
     index = F.code_index(formset.table(table_id), data.draw(st.sampled_from(["zh", "en"])))
     entry = data.draw(st.sampled_from(index.entries))
     assert index.resolve(entry.display) == entry.code
@@ -230,6 +234,15 @@ def test_date_calendar_sets_the_date(qtbot, formset: FormSet) -> None:
     assert not calendar.isVisible()
 
 
+def test_help_text_is_placeholder_and_tooltip(qtbot, formset: FormSet) -> None:
+    workplace = _make(qtbot, formset, "resident", "workplace")
+    help_text = formset.form("resident").fields["workplace"].help.zh
+    assert workplace.focus_target().placeholderText() == help_text
+    assert workplace.focus_target().toolTip() == help_text
+    workplace.set_lang("en")
+    assert workplace.focus_target().placeholderText().startswith("Name of the employer")
+
+
 def test_text_never_cuts_a_longer_stored_value(qtbot, formset: FormSet) -> None:
     name = _make(qtbot, formset, "resident", "name")
     assert name.focus_target().maxLength() == 50
@@ -300,11 +313,22 @@ def test_coordinates_keep_unreadable_paste(qtbot, formset: FormSet) -> None:
 # --------------------------------------------------------------------------- references and photos
 
 
-def test_reference_searches_the_store_and_shows_titles(qtbot, formset: FormSet, store: Store) -> None:
-    house = store.save("house", {"house_code": "H-001", "address_text": "幸福路12号3栋501室",
-                                 "grid": "g1", "owner_name": "李四"})
-    store.save("house", {"house_code": "H-002", "address_text": "文三路8号", "grid": "g1",
-                         "owner_name": "王五"})
+def test_reference_searches_the_store_and_shows_titles(
+    qtbot, formset: FormSet, store: Store
+) -> None:
+    house = store.save(
+        "house",
+        {
+            "house_code": "H-001",
+            "address_text": "幸福路12号3栋501室",
+            "grid": "g1",
+            "owner_name": "李四",
+        },
+    )
+    store.save(
+        "house",
+        {"house_code": "H-002", "address_text": "文三路8号", "grid": "g1", "owner_name": "王五"},
+    )
     ref = _make(qtbot, formset, "resident", "house_ref", store=store)
     _focus(qtbot, ref.focus_target())
     type_text(qtbot, ref.focus_target(), "幸福路")
