@@ -210,7 +210,7 @@ class _Demo:
                 self.store.put_grid(grid)
             for form in FORMS:
                 if self.rows[form]:
-                    self.store.insert_many(form, self.rows[form], author=AUTHOR)
+                    self.store.insert_many(form, self.rows[form], author=AUTHOR, local_change=False)
         for form in FORMS:
             self.counts[form] += len(self.rows[form])
             self.done += len(self.rows[form])

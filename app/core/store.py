@@ -394,63 +394,61 @@ class Store:
         form_id: str,
         rows: Sequence[tuple[str | None, Mapping[str, Any], str]],
         author: str = "",
+        *,
+        local_change: bool = True,
     ) -> list[str]:
         """Bulk create of new records (import, demo): the effects of ``save``, batched.
 
         Callers must already know the rows are new (the duplicate guard ran); one
-        executemany per table instead of a dozen statements per row.
+        executemany per table instead of a dozen statements per row. With
+        ``local_change=False`` the rows are base data (the demo community, a city mirror):
+        not dirty, no history, no outbox, so they are never pushed to the platform.
         """
         form = self.formset.form(form_id)
         with self.transaction():
-            now, stamp = ids.now_iso(), self.hlc()
-            first = self._next_seq(len(rows))
+            now = ids.now_iso()
             prepared = []
             for record_id, data, status in rows:
                 values = clean(data)
-                prepared.append(
-                    (record_id or ids.uuid7(), values, status, self.derive(form, values))
-                )
+                derived = self.derive(form, values)
+                prepared.append((record_id or ids.uuid7(), values, status, derived))
             self.conn.executemany(
                 "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
-                "created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                "created_at, created_by, updated_at, updated_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (
-                        rid,
-                        form.id,
-                        form.version,
-                        d.grid,
-                        d.title,
-                        dumps(v),
-                        st,
-                        now,
-                        author,
-                        now,
-                        author,
-                    )
+                    (rid, form.id, form.version, d.grid, d.title, dumps(v), st, int(local_change))
+                    + (now, author, now, author)
                     for rid, v, st, d in prepared
                 ],
             )
             self._bulk_side_tables(form, prepared)
-            self.conn.executemany(
-                "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, 'create', ?)",
-                [(rid, now, author, dumps(diff({}, v))) for rid, v, _, _ in prepared],
-            )
-            self.conn.executemany(
-                "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, author) "
-                "VALUES (?, ?, ?, 'create', NULL, ?, ?, ?)",
-                [
-                    (
-                        f"{self.device_id}:{first + i}",
-                        rid,
-                        form.id,
-                        dumps({**v, STATUS_FIELD: st}),
-                        stamp,
-                        author,
-                    )
-                    for i, (rid, v, st, _) in enumerate(prepared)
-                ],
-            )
+            if local_change:
+                self._bulk_log(form, prepared, author, now)
         return [p[0] for p in prepared]
+
+    def _bulk_log(
+        self,
+        form: Form,
+        prepared: list[tuple[str, dict[str, Any], str, Derived]],
+        author: str,
+        now: str,
+    ) -> None:
+        """History rows and outbox create ops for freshly inserted records."""
+        stamp, first = self.hlc(), self._next_seq(len(prepared))
+        self.conn.executemany(
+            "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, 'create', ?)",
+            [(rid, now, author, dumps(diff({}, v))) for rid, v, _, _ in prepared],
+        )
+        self.conn.executemany(
+            "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, "
+            "author) VALUES (?, ?, ?, 'create', NULL, ?, ?, ?)",
+            [
+                (f"{self.device_id}:{first + i}", rid, form.id, dumps({**v, STATUS_FIELD: st}))
+                + (stamp, author)
+                for i, (rid, v, st, _) in enumerate(prepared)
+            ],
+        )
 
     def _bulk_side_tables(
         self, form: Form, prepared: list[tuple[str, dict[str, Any], str, Derived]]

@@ -579,8 +579,7 @@ class RecordEditor(QWidget):
         self._update_label(fld.id)
         layout.addRow(label, widget)
         widget.changed.connect(functools.partial(self._field_changed, fld.id))
-        widget.committed.connect(functools.partial(self._field_left, fld.id))
-        widget.nextRequested.connect(functools.partial(self._focus_next, fld.id))
+        widget.listener = self._field_event  # committed / nextRequested
         if isinstance(widget, ReferenceField):
             widget.createRequested.connect(lambda _target, fid=fld.id: self.create_referenced(fid))
 
@@ -628,6 +627,12 @@ class RecordEditor(QWidget):
             self._dedup_timer.start()
         self._autosave_timer.start()
         self._update_header()
+
+    def _field_event(self, widget: FieldWidget, kind: str) -> None:
+        if kind == "committed":
+            self._field_left(widget.field.id)
+        elif kind == "next":
+            self._focus_next(widget.field.id)
 
     def _field_left(self, field_id: str) -> None:
         if self._loading or self._closed:

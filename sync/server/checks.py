@@ -22,6 +22,7 @@ from sync.server.auth import User
 from sync.server.errors import ApiError
 
 _SCALARS = (str, int, float, bool, type(None))
+MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
 
 
 def check_text(
@@ -89,11 +90,12 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     form = formset.forms.get(op.form)
     if form is None:
         raise ApiError(422, "unknown_form", op_id=op.op_id, index=index)
-    if op.kind == "delete":
-        return form
     for name, value in op.fields.items():
         check_text(name, op=op, index=index)
         check_plain(value, op=op, index=index, field=name)
+    if op.kind == "delete":
+        return form  # its fields are ignored, but they are stored if the op is quarantined
+    for name, value in op.fields.items():
         if name == STATUS:
             if value not in p.STATUSES:
                 raise ApiError(422, "bad_status", op_id=op.op_id, index=index, field=name)
@@ -102,7 +104,9 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
                 raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
         elif name not in form.fields:
             raise ApiError(422, "unknown_field", op_id=op.op_id, index=index, field=name)
-        elif not _shape_ok(form.fields[name].type, value):
+        elif not _shape_ok(form.fields[name].type, value) or (
+            name == form.roles.grid and isinstance(value, str) and len(value) > MAX_GRID_CHARS
+        ):
             raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
     return form
 

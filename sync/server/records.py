@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -26,6 +27,8 @@ from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db
 
 _IN_CHUNK = 500  # ids per IN (...) list
+MAX_KEY = 250  # db.record_keys.key holds 300
+MAX_NAME = 100  # db.people.name holds 200 (pinyin: 300)
 
 # Statements built once and executed with parameters: building Core statements with literal
 # values per call costs more than running them (the push hot path runs ~8 per op).
@@ -309,7 +312,11 @@ def grid_of(form: Form, data: Mapping[str, Any]) -> str | None:
 
 
 def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
-    """Normalised keys, as ``Store.natural_key`` makes them (parts joined by "|")."""
+    """Normalised keys, as ``Store.natural_key`` makes them (parts joined by "|").
+
+    An absurdly long key (a draft may hold anything) is stored as its SHA-256, which keeps
+    equality and fits a database index.
+    """
     keys = []
     for fields in form.natural_keys:
         parts = []
@@ -319,7 +326,10 @@ def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
                 break
             parts.append(normalize_key(str(value)))
         else:
-            keys.append("|".join(parts))
+            key = "|".join(parts)
+            keys.append(
+                key if len(key) <= MAX_KEY else "sha256:" + sha256(key.encode()).hexdigest()
+            )
     return keys
 
 
@@ -339,11 +349,12 @@ def person_of(form: Form, data: Mapping[str, Any]) -> tuple[str, str, str] | Non
     if not roles.birth_date or is_empty(data.get(roles.birth_date)):
         return None
     name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
-    terms = name_terms(name) if name else ()
-    if not terms:
+    birth = str(data[roles.birth_date])
+    terms = name_terms(name[:MAX_NAME]) if name else ()
+    if not terms or len(birth) > 10:  # not a date: nothing to compare with
         return None
     pinyin = next((t for t in terms if t.isascii()), terms[0])
-    return terms[0], pinyin, str(data[roles.birth_date])
+    return terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth
 
 
 def _side_tables(

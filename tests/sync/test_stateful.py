@@ -13,6 +13,7 @@ delivered (the cursor never skipped).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections import defaultdict
@@ -412,7 +413,7 @@ def test_three_devices_converge(template: Path) -> None:
     SyncMachine.formset = load_formset()
     runner = SyncMachine.TestCase
     runner.settings = settings(
-        max_examples=12,
+        max_examples=int(os.environ.get("GC_STATEFUL_EXAMPLES", "12")),
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
         stateful_step_count=25,
         deadline=None,

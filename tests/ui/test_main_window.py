@@ -15,6 +15,7 @@ from app.core import browse
 from app.core.browse import Filters, Scope
 from app.core.store import Grid, Store
 from app.ui import navigation as nav
+from app.ui import tasks
 from app.ui.i18n import language
 from app.ui.models import ListQuery, RecordListModel
 from app.ui.settings import Settings, load_settings
@@ -356,3 +357,57 @@ def test_later_keeps_the_unsaved_forms(store: Store, community, qtbot, monkeypat
     assert w.offer_restore() == 0
     assert w.doc_tabs.count() == 0 and len(store.autosaves()) == 1
     w.close()
+
+
+# -- queries over the UI budget move to a worker ---------------------------------------------
+
+
+@pytest.fixture
+def crowd(store: Store) -> Store:
+    rows = [(None, {"name": f"{s}{g}", "grid": G1 if i % 2 else G2}, "draft")
+            for i, (s, g) in enumerate((s, g) for s in "张王李赵刘陈杨黄" for g in "一二三四五六七八九十伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂")]
+    store.insert_many("resident", rows)
+    return store
+
+
+def test_a_query_over_budget_is_finished_by_a_worker(crowd: Store, qtbot) -> None:  # noqa: ANN001
+    runner = tasks.TaskRunner(crowd.path, crowd.formset)
+    slow = RecordListModel(crowd, "resident", page_size=50, runner=runner, budget=0.0)
+    quick = RecordListModel(crowd, "resident", page_size=50)  # no runner: always in the UI thread
+    quick.set_query(ListQuery(scope=Scope(grids=(G1,))))
+    with qtbot.waitSignal(slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000):
+        slow.set_query(ListQuery(scope=Scope(grids=(G1,))))
+        assert slow.loading and slow.rowCount() == 0 and not slow.canFetchMore()
+    assert slow.ids() == quick.ids() and len(slow.ids()) == 50
+    with qtbot.waitSignal(slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000):
+        slow.fetchMore()  # the next page goes to the worker too
+    while quick.canFetchMore():
+        quick.fetchMore()
+    qtbot.waitUntil(lambda: not slow.loading)
+    while slow.canFetchMore():
+        slow.fetchMore()  # in the worker or, when quick enough, right here
+        qtbot.waitUntil(lambda: not slow.loading, timeout=10_000)
+    assert slow.ids() == quick.ids() and len(quick.ids()) == 160
+    runner.cancel_all()
+    assert runner.wait(10)
+
+
+def test_a_newer_query_wins_over_a_slow_older_one(crowd: Store, qtbot) -> None:  # noqa: ANN001
+    runner = tasks.TaskRunner(crowd.path, crowd.formset, max_threads=1)
+    model = RecordListModel(crowd, "resident", page_size=50, runner=runner, budget=0.0)
+    model.set_query(ListQuery(scope=Scope(grids=(G2,))))
+    model.set_query(ListQuery(text="wang"))  # typed on before the first one came back
+    qtbot.waitUntil(lambda: not model.loading and runner.active == 0, timeout=10_000)
+    assert model.rowCount() > 0
+    assert all(t.startswith("王") for t in titles(model))
+    runner.cancel_all()
+    assert runner.wait(10)
+
+
+def test_one_latin_letter_does_not_search_yet(window: MainWindow) -> None:
+    window.search_box.setText("z")
+    window.apply_search()
+    assert len(titles(window.current_model())) == 4  # the list is unchanged
+    window.search_box.setText("王")  # one Chinese character is a real query
+    window.apply_search()
+    assert titles(window.current_model()) == ["王五"]
