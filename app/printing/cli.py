@@ -97,6 +97,16 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def cmd_print(args: argparse.Namespace) -> int:
     """Record sheets of a selection, a house, a building or a grid into one PDF."""
+    if not (args.ids or args.house or args.building or args.grid or args.all):
+        print(
+            _t(
+                args,
+                "请用 --ids、--house、--building（配合 --grid）、--grid 或 --all 选择记录。",
+                "choose records with --ids, --house, --building (with --grid), --grid or --all.",
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
 
     def job() -> int:
         from app.core.store import Store
@@ -206,11 +216,13 @@ def add_print_commands(sub: argparse._SubParsersAction) -> None:
         "PDF. Exit 0: written; 2: nothing matched or the file cannot be written.",
     )
     pr.add_argument("--form", required=True, help="form id: resident, house, unit or address")
-    which = pr.add_mutually_exclusive_group(required=True)
+    which = pr.add_mutually_exclusive_group()
     which.add_argument("--ids", nargs="+", metavar="ID", help="these records")
     which.add_argument("--house", metavar="ID", help="the house's residents (or units, or itself)")
     which.add_argument(
-        "--building", metavar="NAME", help="records of a building's houses (with --grid)"
+        "--building",
+        metavar="NAME",
+        help="records of a building's houses (in --grid, or in every grid)",
     )
     which.add_argument("--all", action="store_true", help="every record of the form")
     pr.add_argument("--grid", metavar="CODE", help="a grid; alone: every record of the form in it")

@@ -238,8 +238,10 @@ def build_sheets(
 
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 15.0, 14.0, 18.0
 QR_MM = 32.0
-LABEL_MM = 42.0
-ROW_PAD_MM = 1.4
+FULL_MM = A4_WIDTH_MM - 2 * MARGIN_X
+HALF_MM = (FULL_MM - 4) / 2  # two short fields side by side, 4 mm apart
+LABEL_MM = HALF_LABEL_MM = 30.0  # one label column, so values line up
+ROW_PAD_MM = 1.1
 SECTION_GAP_MM = 4.0
 _GREY = QColor(90, 90, 90)
 _RULE = QColor(190, 190, 190)
@@ -271,11 +273,12 @@ class _Fonts:
 
 @dataclass
 class _Item:
-    kind: str  # "section" | "row"
+    kind: str  # "section" | "row" (across the page) | "pair" (row and other side by side)
     y: float  # mm from the page top
     height: float
     section: SheetSection | None = None
     row: SheetRow | None = None
+    other: SheetRow | None = None
 
 
 @dataclass
@@ -324,38 +327,67 @@ def _header_height(m: _Measure, fonts: _Fonts, sheet: Sheet, continued: bool) ->
     return max(h, QR_MM + 4) + 4
 
 
+def _cells(m: _Measure, fonts: _Fonts, section: SheetSection) -> list[_Item]:
+    """Rows of a section: two short fields side by side, long ones across the page.
+
+    ``y`` is left at 0 here; ``_layout`` places the items.
+    """
+    half_value_w = HALF_MM - HALF_LABEL_MM - 2
+    line = m.height(fonts.value, 1000, "国")
+
+    def short(row: SheetRow) -> bool:
+        return (
+            m.height(fonts.value, half_value_w, row.value) <= line * 1.2
+            and m.height(fonts.label, HALF_LABEL_MM - 2, row.label) <= line * 1.2
+        )
+
+    def height(rows: Sequence[SheetRow], label_w: float, value_w: float) -> float:
+        tallest = max(
+            max(
+                m.height(fonts.label, label_w - 2, r.label), m.height(fonts.value, value_w, r.value)
+            )
+            for r in rows
+        )
+        return tallest + 2 * ROW_PAD_MM
+
+    items, pending = [], list(section.rows)
+    while pending:
+        row = pending.pop(0)
+        if pending and short(row) and short(pending[0]):
+            pair = (row, pending.pop(0))
+            h = height(pair, HALF_LABEL_MM, half_value_w)
+            items.append(_Item("pair", 0.0, h, row=pair[0], other=pair[1]))
+        else:
+            h = height([row], LABEL_MM, FULL_MM - LABEL_MM)
+            items.append(_Item("row", 0.0, h, row=row))
+    return items
+
+
 def _layout(sheets: Sequence[Sheet], m: _Measure, fonts: _Fonts) -> list[_Page]:
     pages: list[_Page] = []
     bottom = A4_HEIGHT_MM - MARGIN_BOTTOM
-    value_w = A4_WIDTH_MM - 2 * MARGIN_X - LABEL_MM
     for sheet in sheets:
         header = {c: _header_height(m, fonts, sheet, c) for c in (False, True)}
         page = _Page(sheet, False, MARGIN_TOP + header[False])
         pages.append(page)
         y = page.body_top
         for section in sheet.sections:
-            heading = m.height(fonts.section, value_w, section.title) + 2
-            rows = [
-                max(
-                    m.height(fonts.label, LABEL_MM - 2, r.label),
-                    m.height(fonts.value, value_w, r.value),
-                )
-                + 2 * ROW_PAD_MM
-                for r in section.rows
-            ]
-            if y + heading + rows[0] > bottom and page.items:
+            heading = m.height(fonts.section, FULL_MM, section.title) + 1.5
+            cells = _cells(m, fonts, section)
+            if y + heading + cells[0].height > bottom and page.items:
                 page = _Page(sheet, True, MARGIN_TOP + header[True])
                 pages.append(page)
                 y = page.body_top
             page.items.append(_Item("section", y, heading, section=section))
             y += heading
-            for row, h in zip(section.rows, rows, strict=True):
-                if y + h > bottom:
+            for cell in cells:
+                if y + cell.height > bottom:
                     page = _Page(sheet, True, MARGIN_TOP + header[True])
                     pages.append(page)
                     y = page.body_top
-                page.items.append(_Item("row", y, h, row=row))
-                y += h
+                cell.y = y
+                page.items.append(cell)
+                y += cell.height
             y += SECTION_GAP_MM
     return pages
 
@@ -404,33 +436,41 @@ def _paint_header(p: QPainter, u: Units, fonts: _Fonts, page: _Page) -> None:
     _hline(p, u, MARGIN_X, A4_WIDTH_MM - MARGIN_X, rule_y)
 
 
+def _paint_field(
+    p: QPainter,
+    u: Units,
+    fonts: _Fonts,
+    item: _Item,
+    row: SheetRow,
+    x: float,
+    label_w: float,
+    value_w: float,
+) -> None:
+    top = item.y + ROW_PAD_MM
+    p.setPen(_GREY)
+    _draw_text(p, u, fonts.label, u.rect(x, top, label_w - 2, item.height), row.label)
+    p.setPen(Qt.GlobalColor.black)
+    _draw_text(p, u, fonts.value, u.rect(x + label_w, top, value_w, item.height), row.value)
+
+
 def _paint_items(p: QPainter, u: Units, fonts: _Fonts, page: _Page) -> None:
-    full_w = A4_WIDTH_MM - 2 * MARGIN_X
-    value_w = full_w - LABEL_MM
     for item in page.items:
         if item.kind == "section" and item.section is not None:
             p.setPen(Qt.GlobalColor.black)
-            _draw_text(
-                p,
-                u,
-                fonts.section,
-                u.rect(MARGIN_X, item.y, full_w, item.height),
-                item.section.title,
-            )
+            rect = u.rect(MARGIN_X, item.y, FULL_MM, item.height)
+            _draw_text(p, u, fonts.section, rect, item.section.title)
             continue
-        row = item.row
-        if row is None:
+        if item.row is None:
             continue
-        top = item.y + ROW_PAD_MM
-        p.setPen(_GREY)
-        _draw_text(p, u, fonts.label, u.rect(MARGIN_X, top, LABEL_MM - 2, item.height), row.label)
-        p.setPen(Qt.GlobalColor.black)
-        _draw_text(
-            p, u, fonts.value, u.rect(MARGIN_X + LABEL_MM, top, value_w, item.height), row.value
-        )
+        if item.kind == "pair" and item.other is not None:
+            value_w = HALF_MM - HALF_LABEL_MM - 2
+            _paint_field(p, u, fonts, item, item.row, MARGIN_X, HALF_LABEL_MM, value_w)
+            right = MARGIN_X + HALF_MM + 2
+            _paint_field(p, u, fonts, item, item.other, right, HALF_LABEL_MM, value_w)
+        else:
+            _paint_field(p, u, fonts, item, item.row, MARGIN_X, LABEL_MM, FULL_MM - LABEL_MM)
         p.setPen(QPen(_RULE, u.mm(0.15)))
-        bottom = item.y + item.height
-        _hline(p, u, MARGIN_X, MARGIN_X + full_w, bottom)
+        _hline(p, u, MARGIN_X, MARGIN_X + FULL_MM, item.y + item.height)
 
 
 def _paint_footer(p: QPainter, u: Units, fonts: _Fonts, page: _Page, n: int, total: int) -> None:

@@ -65,6 +65,8 @@ __all__ = ["RecordEditor", "ask_close"]
 
 CloseChoice = str  # "save" | "discard" | "cancel"
 _MAX_FUZZY_SHOWN = 3
+_LABEL_ALIGN = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_LABEL_POLICY_H, _LABEL_POLICY_V = QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed
 _REQUIRED_COLOR = "#c62828"
 _BANNER_STYLES = {
     "exact": "QFrame#dupBanner { background: #fdecea; border: 2px solid #c62828; border-radius: 4px; }",
@@ -168,6 +170,7 @@ class RecordEditor(QWidget):
         self._decided: dict[str, str] = {}
         self._pending_decisions: list[tuple[str, str]] = []
         self._banner_buttons: dict[tuple[str, str], QPushButton] = {}
+        self._banner_key: tuple[object, ...] = ((), "", None)
         self._loading = True
         self._closing = False
         self._closed = False
@@ -492,6 +495,10 @@ class RecordEditor(QWidget):
         editor._loading = True
         editor._load({fid: data.get(fid) for fid in editor.form.fields}, clear=True)
         editor._loading = False
+        editor._touched.update(k for k, v in data.items() if not is_empty(v))  # typed before
+        editor._refresh_messages()
+        if any(not is_empty(data.get(f)) for f in editor._dedup_fields):
+            editor.run_duplicate_check()
         editor._update_header()
         return editor
 
@@ -570,8 +577,8 @@ class RecordEditor(QWidget):
         label.setTextFormat(Qt.TextFormat.PlainText)
         label.setObjectName("fieldLabel")
         label.setMinimumHeight(_input_height())
-        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        label.setSizePolicy(_LABEL_POLICY_H, _LABEL_POLICY_V)
+        label.setAlignment(_LABEL_ALIGN)
         self._widgets[fld.id] = widget
         self._labels[fld.id] = label
         self._visible[fld.id] = True
@@ -751,10 +758,9 @@ class RecordEditor(QWidget):
         self._closed = True
         self._autosave_timer.stop()
         self._dedup_timer.stop()
-        if self._autosaved and not self.is_dirty():
+        # Saved, unchanged, or the worker chose "discard": nothing is left to restore.
+        if self._autosaved or self.is_dirty():
             self.store.autosave_clear(self.slot)
-        elif self.is_dirty():
-            self.store.autosave_clear(self.slot)  # the worker chose to discard
         event.accept()
         self.closed.emit()
 
@@ -812,6 +818,11 @@ class RecordEditor(QWidget):
         return [c for c in candidates if c.record_id not in self._decided]
 
     def _render_banner(self) -> None:
+        open_items = self._undecided(self._candidates)
+        key = (tuple((c.record_id, c.reason) for c in open_items), self.lang, self.record_id)
+        if key == self._banner_key:
+            return  # the same answer as last time: leave the buttons (and any focus) alone
+        self._banner_key = key
         layout = self._banner_layout
         while layout.count():
             item = layout.takeAt(0)
@@ -821,7 +832,6 @@ class RecordEditor(QWidget):
             elif item.layout() is not None:
                 _delete_layout(item.layout())
         self._banner_buttons.clear()
-        open_items = self._undecided(self._candidates)
         exact = [c for c in open_items if c.exact]
         fuzzy = [c for c in open_items if not c.exact][:_MAX_FUZZY_SHOWN]
         if not exact and not fuzzy:
@@ -831,6 +841,7 @@ class RecordEditor(QWidget):
         self._decide_first.setText(tr("dup_decide_first", self.lang))
         self._decide_first.setStyleSheet(f"color: {_REQUIRED_COLOR}; font-weight: bold;")
         layout.addWidget(self._decide_first)
+        dismiss = "dup_create_anyway" if self.record_id is None else "dup_ignore"
         for cand in exact[:1]:
             text = tr(
                 "dup_exact",
@@ -843,7 +854,7 @@ class RecordEditor(QWidget):
                 layout,
                 text,
                 cand,
-                (("open", "dup_open_existing"), ("different", "dup_create_anyway")),
+                (("open", "dup_open_existing"), ("different", dismiss)),
             )
         if fuzzy:
             layout.addWidget(QLabel(tr("dup_fuzzy_head", self.lang), self.banner))

@@ -54,6 +54,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "dup_open_existing": ("打开已有记录", "Open existing record"),
     "dup_create_anyway": ("仍要新建", "Create anyway"),
+    "dup_ignore": ("忽略", "Ignore"),
     "dup_fuzzy_head": ("可能是同一人：", "Possibly the same person:"),
     "dup_fuzzy_item": ("{title}（{reason}）", "{title} ({reason})"),
     "dup_same": ("是同一人，打开", "Same person, open"),

@@ -14,6 +14,7 @@ elsewhere, in a background task.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,6 +122,7 @@ class RecordListModel(QAbstractTableModel):
         self._grid_names: dict[str, str] = {}
         self._generation = 0
         self._pending: TaskHandle | None = None
+        self._fetches = 0
 
     # -- query -----------------------------------------------------------------------------
 
@@ -195,7 +197,8 @@ class RecordListModel(QAbstractTableModel):
 
         handle = self.runner.start(work, f"list:{form_id}")
         handle.finished.connect(lambda rows: self._arrived(generation, rows, wanted))
-        handle.done.connect(lambda: self._finished(handle))
+        self._fetches += 1
+        handle.done.connect(functools.partial(self._finished, self._fetches))  # no cycle
         self._pending = handle
         self.loadingChanged.emit(True)
 
@@ -210,8 +213,8 @@ class RecordListModel(QAbstractTableModel):
         else:
             self._exhausted = True
 
-    def _finished(self, handle: TaskHandle) -> None:
-        if self._pending is handle:
+    def _finished(self, fetch: int) -> None:
+        if self._pending is not None and fetch == self._fetches:
             self._pending = None
             self.loadingChanged.emit(False)
 

@@ -17,7 +17,7 @@ TOUCH_TARGET_PX = 48  # minimum height of anything a finger taps (Android/Apple 
 TOUCH_FONT_PX = 18
 _BEGIN = "/* gridcollect-touch-mode begin */"
 _END = "/* gridcollect-touch-mode end */"
-_BLOCK_RE = re.compile(re.escape(_BEGIN) + r".*?" + re.escape(_END) + r"\n?", re.DOTALL)
+_BLOCK_RE = re.compile(r"\n?" + re.escape(_BEGIN) + r".*?" + re.escape(_END) + r"\n?", re.DOTALL)
 _PROPERTY = "gridcollectTouchMode"
 
 
@@ -42,7 +42,7 @@ def apply_touch_mode(target: QApplication | QWidget, on: bool) -> None:
     """Switch touch mode on or off for the whole app or for one widget tree."""
     sheet = _BLOCK_RE.sub("", target.styleSheet() or "")
     if on:
-        sheet = (sheet.rstrip() + "\n" if sheet.strip() else "") + touch_stylesheet()
+        sheet = f"{sheet}\n{touch_stylesheet()}" if sheet else touch_stylesheet()
     target.setStyleSheet(sheet)
     target.setProperty(_PROPERTY, bool(on))
 

@@ -83,16 +83,22 @@ class TaskContext:
 
 
 class _Bridge(QObject):
-    """Lives in the GUI thread; the worker emits these, Qt queues them to the GUI thread."""
+    """One per runner, in the GUI thread: workers emit these (tagged with the task number)
+    and Qt queues them to the GUI thread."""
 
-    progress = Signal(int, int)
-    result = Signal(object)
-    error = Signal(str)
-    stopped = Signal()
+    progress = Signal(int, int, int)  # task, done, total
+    result = Signal(int, object)
+    error = Signal(int, str)
+    stopped = Signal(int)
 
 
 class TaskHandle(QObject):
-    """One running task as the GUI sees it. All signals arrive in the GUI thread."""
+    """One running task as the GUI sees it. All signals are emitted in the GUI thread.
+
+    Handles have no Qt parent: the runner holds them until their outcome is delivered, the
+    caller may hold them longer. (Deleting per-task QObjects with ``deleteLater`` while a
+    runner goes away crashes PySide; plain Python ownership does not.)
+    """
 
     progress = Signal(int, int)  # done, total
     finished = Signal(object)  # the task's return value
@@ -100,15 +106,11 @@ class TaskHandle(QObject):
     cancelled = Signal()
     done = Signal()  # after finished, failed or cancelled
 
-    def __init__(self, name: str, ctx: TaskContext, bridge: _Bridge, parent: QObject | None = None):
-        super().__init__(parent)
-        self.name, self._ctx, self._bridge = name, ctx, bridge
+    def __init__(self, name: str, ctx: TaskContext) -> None:
+        super().__init__()
+        self.name, self._ctx = name, ctx
         self.running = True
         self.outcome: str | None = None  # "finished" | "failed" | "cancelled"
-        bridge.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
-        bridge.result.connect(self._on_result, Qt.ConnectionType.QueuedConnection)
-        bridge.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
-        bridge.stopped.connect(self._on_stopped, Qt.ConnectionType.QueuedConnection)
 
     def cancel(self) -> None:
         """Ask the task to stop; ``cancelled`` follows when it has."""
@@ -118,31 +120,12 @@ class TaskHandle(QObject):
     def cancel_requested(self) -> bool:
         return self._ctx.cancelled
 
-    @Slot(int, int)
-    def _on_progress(self, done: int, total: int) -> None:
-        if self.running:
-            self.progress.emit(done, total)
-
-    @Slot(object)
-    def _on_result(self, value: object) -> None:
-        self._end("finished")
-        self.finished.emit(value)
-        self.done.emit()
-
-    @Slot(str)
-    def _on_error(self, message: str) -> None:
-        self._end("failed")
-        self.failed.emit(message)
-        self.done.emit()
-
-    @Slot()
-    def _on_stopped(self) -> None:
-        self._end("cancelled")
-        self.cancelled.emit()
-        self.done.emit()
-
-    def _end(self, outcome: str) -> None:
+    def _deliver(self, outcome: str, *args: object) -> None:
         self.running, self.outcome = False, outcome
+        {"finished": self.finished, "failed": self.failed, "cancelled": self.cancelled}[
+            outcome
+        ].emit(*args)
+        self.done.emit()
 
 
 def _message(exc: Exception) -> str:
@@ -157,8 +140,11 @@ def _message(exc: Exception) -> str:
 
 
 class _Job(QRunnable):
+    """Runs one task function in a pool thread; reports through the bridge only."""
+
     def __init__(
         self,
+        number: int,
         name: str,
         fn: Callable[[TaskContext], Any],
         ctx: TaskContext,
@@ -166,40 +152,37 @@ class _Job(QRunnable):
         finished: threading.Event,
     ) -> None:
         super().__init__()
-        self.name, self.fn, self.ctx, self.bridge, self.finished_event = (
-            name,
-            fn,
-            ctx,
-            bridge,
-            finished,
-        )
+        self.number, self.name, self.fn, self.ctx = number, name, fn, ctx
+        self.bridge, self.finished_event = bridge, finished
         self.setAutoDelete(True)
 
     def run(self) -> None:  # runs in a pool thread: signals only, never a widget
+        n, bridge = self.number, self.bridge
         try:
             value = self.fn(self.ctx)
             if self.ctx.cancelled:
-                self.bridge.stopped.emit()
+                bridge.stopped.emit(n)
             else:
-                self.bridge.result.emit(value)
+                bridge.result.emit(n, value)
         except (Cancelled, transfer.Cancelled):
-            self.bridge.stopped.emit()
-        except sqlite3.OperationalError as exc:
-            if self.ctx.cancelled:  # the interrupted query of a cancelled task
-                self.bridge.stopped.emit()
-            else:
-                log.warning("task %s failed: %s", self.name, type(exc).__name__)
-                self.bridge.error.emit(_message(exc))
+            bridge.stopped.emit(n)
         except Exception as exc:  # noqa: BLE001 - reported to the person, not swallowed
-            log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data in logs
-            self.bridge.error.emit(_message(exc))
+            if self.ctx.cancelled and isinstance(exc, sqlite3.OperationalError):
+                bridge.stopped.emit(n)  # the interrupted query of a cancelled task
+            else:
+                log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data
+                bridge.error.emit(n, _message(exc))
         finally:
             self.ctx.close()
             self.finished_event.set()
 
 
 class TaskRunner(QObject):
-    """Starts tasks in a thread pool; keeps their handles alive until they end."""
+    """Starts tasks in a thread pool; routes their reports to their handles.
+
+    Call ``cancel_all()`` and ``wait()`` before dropping a runner (the main window does on
+    close): a pool cannot be torn down under a running task.
+    """
 
     def __init__(
         self,
@@ -212,25 +195,54 @@ class TaskRunner(QObject):
         self.db_path, self.formset = Path(db_path), formset
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._handles: set[TaskHandle] = set()
+        self._bridge = _Bridge(self)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._bridge.progress.connect(self._on_progress, queued)
+        self._bridge.result.connect(self._on_result, queued)
+        self._bridge.error.connect(self._on_error, queued)
+        self._bridge.stopped.connect(self._on_stopped, queued)
+        self._handles: dict[int, TaskHandle] = {}
         self._events: list[threading.Event] = []
+        self._next = 0
 
     def start(self, fn: Callable[[TaskContext], Any], name: str = "task") -> TaskHandle:
         """Run ``fn(ctx)`` in a pool thread; connect to the handle's signals for the outcome."""
-        bridge = _Bridge(self)
-        ctx = TaskContext(self.db_path, self.formset, bridge.progress.emit)
-        handle = TaskHandle(name, ctx, bridge, self)
-        self._handles.add(handle)
-        handle.done.connect(lambda: self._forget(handle, bridge))
+        self._next += 1
+        number, bridge = self._next, self._bridge
+        ctx = TaskContext(
+            self.db_path,
+            self.formset,
+            lambda done, total: bridge.progress.emit(number, done, total),
+        )
+        handle = TaskHandle(name, ctx)
+        self._handles[number] = handle
         event = threading.Event()
         self._events = [e for e in self._events if not e.is_set()] + [event]
-        self.pool.start(_Job(name, fn, ctx, bridge, event))
+        self.pool.start(_Job(number, name, fn, ctx, bridge, event))
         return handle
 
-    def _forget(self, handle: TaskHandle, bridge: _Bridge) -> None:
-        self._handles.discard(handle)
-        handle.deleteLater()
-        bridge.deleteLater()
+    @Slot(int, int, int)
+    def _on_progress(self, number: int, done: int, total: int) -> None:
+        handle = self._handles.get(number)
+        if handle is not None and handle.running:
+            handle.progress.emit(done, total)
+
+    def _finish(self, number: int, outcome: str, *args: object) -> None:
+        handle = self._handles.pop(number, None)  # this frame keeps it alive while it emits
+        if handle is not None:
+            handle._deliver(outcome, *args)
+
+    @Slot(int, object)
+    def _on_result(self, number: int, value: object) -> None:
+        self._finish(number, "finished", value)
+
+    @Slot(int, str)
+    def _on_error(self, number: int, message: str) -> None:
+        self._finish(number, "failed", message)
+
+    @Slot(int)
+    def _on_stopped(self, number: int) -> None:
+        self._finish(number, "cancelled")
 
     @property
     def active(self) -> int:
@@ -238,7 +250,7 @@ class TaskRunner(QObject):
         return len(self._handles)
 
     def cancel_all(self) -> None:
-        for handle in list(self._handles):
+        for handle in list(self._handles.values()):
             handle.cancel()
 
     def wait(self, timeout: float = 30.0) -> bool:

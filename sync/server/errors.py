@@ -44,6 +44,11 @@ CATALOG: dict[str, tuple[str, str]] = {
         "the record's base version is newer than the platform's; the device may have synced "
         "with another platform. Contact the administrator.",
     ),
+    "cursor_ahead": (
+        "同步位置比平台的还新（平台数据可能已重建），将从头重新下载。",
+        "the pull cursor is ahead of the platform (its data may have been rebuilt); "
+        "pull again from the start.",
+    ),
     "already_decided": ("该疑似重复已处理过。", "this possible duplicate was already decided."),
     "too_large": (
         "请求太大（上限 10 MB），请分批同步。",

@@ -411,12 +411,14 @@ class Service:
                     select(db.counters.c.value).where(db.counters.c.name == db.SEQ)
                 ).scalar_one()
             )
+            if since > top:
+                raise ApiError(409, "cursor_ahead")
             stmt = select(db.records).where(r.seq > since, r.seq <= top)
             if user.grids is not None:
                 stmt = stmt.where(r.grid.in_(sorted(user.grids)))
             rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
             more = len(rows) == limit
-            upper = int(rows[-1].seq) if more else max(top, since)
+            upper = int(rows[-1].seq) if more else top
             window = and_(a.seq > since, a.seq <= upper)
             alias_stmt = (
                 select(a.old_id, a.canonical_id)

@@ -67,9 +67,10 @@ def _page_has_number(text: str, n: int, m: int) -> bool:
 
 def test_sheet_masks_sensitive_values_and_embeds_a_cjk_font(store: Store, tmp_path: Path) -> None:
     house = _house(store, "501")
-    number = id_number(dt.date(1979, 3, 8), 457)
-    rid = _resident(store, house, 457, id_number=number, name="李四海")
+    rid = _resident(store, house, 457, birth=dt.date(1979, 3, 8), name="李四海")
     record = store.get(rid)
+    number = record.data["id_number"]
+    assert number == id_number(dt.date(1979, 3, 8), 457)
     out = tmp_path / "sheet.pdf"
 
     pages = write_sheets_pdf(store, [rid], out)
@@ -262,6 +263,10 @@ def test_print_command_writes_a_pdf_and_refuses_bad_selections(
         == 2
     )
     assert "没有符合条件的记录" in capsys.readouterr().err and not missing.exists()
+    assert _cli(tmp_path, "print", "--form", "resident", "--grid", GRID, "--out", str(out)) == 0
+    assert len(decode_pages(out)) == 2
+    assert _cli(tmp_path, "print", "--form", "resident", "--out", str(out)) == 2
+    assert "--grid" in capsys.readouterr().err
     bad_dir = tmp_path / "no" / "such" / "dir.pdf"
     assert _cli(tmp_path, "print", "--form", "resident", "--all", "--out", str(bad_dir)) == 2
 

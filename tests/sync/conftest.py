@@ -149,7 +149,9 @@ def _empty_pg(url: str) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            tables = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
             names = ", ".join(f'"{t[0]}"' for t in tables)
             if names:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

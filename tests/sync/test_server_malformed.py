@@ -161,3 +161,24 @@ def test_info_openapi_and_unknown_routes(platform: Platform) -> None:
     c = platform.client("wang")
     bad_query = c.http.get(f"{platform.url}/v1/pull?since=-1", headers=c.headers, timeout=30)
     assert bad_query.status_code == 422 and bad_query.json()["error"]["code"] == "malformed"
+
+
+def test_long_draft_values_are_kept_and_long_grids_refused(platform: Platform) -> None:
+    """PostgreSQL enforces column sizes that SQLite ignores: keys and names longer than any
+    index holds still save in a draft; a grid longer than a grid code is refused."""
+    root = platform.client("root")
+    rid, long_id = uuid7(), "9" * 400
+    draft = {
+        **resident(grid=GRID_A),
+        "id_number": long_id,
+        "name": "张" * 300,
+        "birth_date": "x" * 50,
+        "_status": "draft",
+    }
+    (r,) = root.push([root.op(rid, "create", draft)])
+    assert r["status"] == "applied", r
+    assert root.record(rid).json()["data"]["id_number"] == long_id
+    (again,) = root.push([root.op(uuid7(), "create", {**draft, "name": "李四"})])
+    assert (again["status"], again["merged_into"]) == ("merged_into", rid)  # the long key matched
+    resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": "g" * 65})])
+    assert resp.status_code == 422 and resp.json()["error"]["field"] == "grid"

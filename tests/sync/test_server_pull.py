@@ -43,6 +43,9 @@ def test_pages_follow_the_cursor(platform: Platform) -> None:
         "cursor": since,
         "more": False,
     }
+    url = f"{platform.url}/v1/pull"
+    ahead = c.http.get(url, params={"since": since + 1}, headers=c.headers, timeout=30)
+    assert ahead.status_code == 409 and ahead.json()["error"]["code"] == "cursor_ahead"
     # a changed record comes back once, at its new version
     first = sorted(ids)[0]
     c.push([c.op(first, "update", {"occupation": "教师"}, base_version=1)])

@@ -27,10 +27,13 @@ GRID = "330106001001-01"
 def open_editor(qtbot, store: Store) -> Iterator[Callable[..., RecordEditor]]:
     """Open a RecordEditor in an active window, focus in its first field."""
 
-    def make(form: str = "resident", record_id: str | None = None, **kwargs) -> RecordEditor:
+    def make(
+        form: str = "resident", record_id: str | None = None, *, owned: bool = True, **kwargs
+    ) -> RecordEditor:
         editor = RecordEditor(store, form, record_id, author="网格员甲", **kwargs)
         editor.confirm_close = lambda _e: "discard"  # tests that care set their own
-        qtbot.addWidget(editor)
+        if owned:  # closed by qtbot at the end (a test that kills the editor opts out)
+            qtbot.addWidget(editor)
         editor.resize(900, 800)
         editor.show()
         qtbot.waitExposed(editor)
@@ -122,6 +125,19 @@ def test_enter_skips_hidden_fields(qtbot, open_editor) -> None:
     qtbot.waitUntil(lambda: field_with_focus(editor) == "birth_date")
     press(qtbot, Qt.Key.Key_Return)
     assert field_with_focus(editor) == "marital_status"
+
+
+def test_tab_order_is_the_visual_order(qtbot, open_editor) -> None:
+    editor = open_editor("house")
+    editor.set_value("is_rental", True)
+    expected = [fid for fid in editor.form.fields if editor.is_field_visible(fid)]
+    seen: list[str] = []
+    while (fid := field_with_focus(editor)) is not None:
+        if not seen or seen[-1] != fid:  # a point field has three boxes in a row
+            seen.append(fid)
+        assert len(seen) <= len(expected), seen
+        press(qtbot, Qt.Key.Key_Tab)
+    assert seen == expected
 
 
 def test_ctrl_s_saves_a_draft_with_errors(qtbot, open_editor, store: Store) -> None:
@@ -324,7 +340,7 @@ def test_only_dependent_fields_are_re_evaluated(qtbot, open_editor, monkeypatch)
 
 
 def test_killed_editor_reopens_with_what_was_typed(qtbot, open_editor, store: Store) -> None:
-    editor = open_editor()
+    editor = open_editor(owned=False)
     press(qtbot, Qt.Key.Key_1)
     editor.widget("name").focus_target().setFocus()
     qtbot.waitUntil(lambda: field_with_focus(editor) == "name")

@@ -138,6 +138,16 @@ def test_picker_filters_as_you_type_and_commits_the_match(qtbot, formset: FormSe
     assert picker.value() in shown
 
 
+def test_picker_list_button_lists_everything(qtbot, formset: FormSet) -> None:
+    picker = _make(qtbot, formset, "resident", "ethnicity")
+    picker.set_value("01")
+    _focus(qtbot, picker.focus_target())
+    picker.list_action.trigger()
+    completer = picker.completer()
+    qtbot.waitUntil(lambda: completer.popup().isVisible())
+    assert completer.completionModel().rowCount() == len(picker.index.entries)
+
+
 def test_picker_typed_name_resolves_on_enter(qtbot, formset: FormSet) -> None:
     picker = _make(qtbot, formset, "resident", "ethnicity")
     _focus(qtbot, picker.focus_target())
@@ -226,7 +236,9 @@ def test_date_keeps_a_wrong_date_as_typed(qtbot, formset: FormSet) -> None:
 def test_date_calendar_sets_the_date(qtbot, formset: FormSet) -> None:
     date = _make(qtbot, formset, "resident", "birth_date")
     date.set_value("2001-02-03")
-    calendar = date.show_calendar()
+    date.calendar_action.trigger()
+    calendar = date._calendar
+    assert calendar is not None and calendar.isVisible()
     assert calendar.selectedDate().toString(Qt.DateFormat.ISODate) == "2001-02-03"
     calendar.setSelectedDate(calendar.selectedDate().addDays(1))
     calendar.clicked.emit(calendar.selectedDate())
@@ -376,3 +388,46 @@ def test_message_line_appears_and_hides(qtbot, formset: FormSet) -> None:
     assert labels and labels[0].isVisible()
     name.set_message("")
     assert not labels[0].isVisible()
+
+
+# --------------------------------------------------------------------------- i18n and touch mode
+
+
+def test_tr_formats_falls_back_and_takes_new_strings() -> None:
+    from app.ui.i18n import register, tr
+
+    assert tr("dup_exact", "zh", label="证件号码", title="张三", grid="G1") == (
+        "该证件号码已登记：张三（网格 G1）"
+    )
+    assert tr("save_draft", "en") == "Save draft"
+    assert tr("no.such.key", "en") == "no.such.key"
+    register({"test.only": ("测试", "Test")})
+    assert tr("test.only", "en-GB") == "Test" and tr("test.only") == "测试"
+
+
+def test_language_holder_signals_real_changes_only(qtbot) -> None:
+    from app.ui.i18n import Language
+
+    holder = Language("zh")
+    with qtbot.waitSignal(holder.changed) as switched:
+        holder.set_lang("en")
+    assert switched.args == ["en"] and holder.lang == "en"
+    with qtbot.assertNotEmitted(holder.changed):
+        holder.set_lang("en-US")
+
+
+def test_touch_mode_leaves_other_style_sheets_alone(qtbot) -> None:
+    from app.ui.style import apply_touch_mode, is_touch_mode
+
+    widget = QWidget()
+    qtbot.addWidget(widget)
+    own = "QLabel { color: #123456; }"
+    widget.setStyleSheet(own)
+    apply_touch_mode(widget, True)
+    apply_touch_mode(widget, True)  # twice: still one block
+    assert is_touch_mode(widget)
+    assert (
+        widget.styleSheet().startswith(own) and widget.styleSheet().count("touch-mode begin") == 1
+    )
+    apply_touch_mode(widget, False)
+    assert widget.styleSheet() == own and not is_touch_mode(widget)
