@@ -165,7 +165,14 @@ class SyncSession:
         while True:
             if self.cancel():
                 return False
-            page = self.client.pull(cursor, self.chunk)
+            try:
+                page = self.client.pull(cursor, self.chunk)
+            except ProtocolError as exc:
+                if exc.code != "cursor_ahead" or cursor == 0:
+                    raise
+                log.warning("the server is behind the stored cursor; pulling from the start")
+                cursor = 0  # the platform was restored from a backup or replaced
+                continue
             tally = replica.apply_pull(self.store, page, scope)
             s.pulled += tally.records
             s.aliases += tally.aliases

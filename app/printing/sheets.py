@@ -8,8 +8,9 @@ Two steps, so that what is printed can be checked without Qt:
   PDF or its metadata. The QR carries only ``qrpayload.encode(id, form, version, key)``.
 * ``render_sheets`` lays the sheets out (measure first, to know the page count for
   "第 n 页 / 共 m 页"), then paints on any paged device: a ``QPdfWriter`` or a ``QPrinter``
-  from the print dialogs. Every record starts on a new page; a record that runs over repeats
-  its header with "（续）" and its QR on the next page, so any page scans back to it.
+  from the print dialogs. Short fields go two to a line, long ones across the page, so a
+  full resident fits one A4 page. Every record starts on a new page; a record that runs over
+  repeats its header with "（续）" and its QR on the next page, so any page scans back to it.
 """
 
 from __future__ import annotations
@@ -96,15 +97,6 @@ class Sheet:
     status: str
     printed_at: str
     lang: str = "zh"
-    meta: tuple[tuple[str, str], ...] = field(default=())
-
-    def all_text(self) -> str:
-        """Everything the sheet prints as text (for checks and tests)."""
-        parts = [self.form_title, self.title, self.worker, self.status, self.printed_at]
-        for section in self.sections:
-            parts.append(section.title)
-            parts.extend(f"{r.label} {r.value}" for r in section.rows)
-        return "\n".join(parts)
 
 
 def code_text(table: CodeTable, code: str, lang: str = "zh") -> str:

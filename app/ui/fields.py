@@ -132,8 +132,8 @@ def _char_pinyin(char: str) -> str:
     readings = pinyin_dict.get(ord(char))
     if not readings:
         return ""
-    first = readings.split(",")[0].replace("ü", "v")
-    return "".join(c for c in unicodedata.normalize("NFD", first) if not unicodedata.combining(c))
+    first = unicodedata.normalize("NFD", readings.split(",")[0]).replace("u\u0308", "v")
+    return "".join(c for c in first if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=65536)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -214,7 +214,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
         limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
     ) -> JSONResponse:
         """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
-        return JSONResponse(service.pull(user, since, limit))
+        return Response(service.pull_json(user, since, limit), media_type="application/json")
 
     @app.get(
         "/v1/records/{record_id}", response_model=p.PulledRecord, responses=_ERRORS, tags=["sync"]

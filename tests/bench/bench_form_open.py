@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -54,7 +55,7 @@ def bare_form(sections: list[tuple[str, list[str]]]) -> QWidget:
     return root
 
 
-def open_and_close(make: callable, app: QApplication) -> None:
+def open_and_close(make: Callable[[], QWidget], app: QApplication) -> None:
     widget = make()
     widget.resize(900, 700)
     widget.show()

@@ -47,20 +47,24 @@ def auth_headers(live_url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {resp.json()['token']}", "X-Device-Id": "fuzzer"}
 
 
-def _operations(url: str) -> list[Any]:
-    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+@pytest.fixture(scope="module")
+def operations(live_url: str) -> list[Any]:
+    """The operations of the schema the live server serves, loaded once."""
+    schema = schemathesis.openapi.from_url(f"{live_url}/openapi.json")
     return sorted((r.ok() for r in schema.get_all_operations()), key=lambda op: op.label)
 
 
-def test_the_served_schema_lists_every_endpoint(live_url: str) -> None:
-    labels = [op.label for op in _operations(live_url)]
+def test_the_served_schema_lists_every_endpoint(operations: list[Any]) -> None:
+    labels = [op.label for op in operations]
     assert "POST /v1/push" in labels and "GET /v1/pull" in labels and len(labels) == 9
 
 
 @pytest.mark.parametrize("index", range(9))
-def test_no_server_errors(index: int, live_url: str, auth_headers: dict[str, str]) -> None:
+def test_no_server_errors(
+    index: int, live_url: str, operations: list[Any], auth_headers: dict[str, str]
+) -> None:
     """Generated requests for one operation of the served schema; none may get a 5xx."""
-    operation = _operations(live_url)[index]
+    operation = operations[index]
 
     @settings(
         max_examples=20,

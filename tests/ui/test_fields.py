@@ -79,6 +79,22 @@ def test_index_finds_by_code_name_english_and_pinyin(formset: FormSet) -> None:
     assert {e.code for e in region.matches("杭州市/西湖")} == {"330106"}  # path search
 
 
+def test_fast_pinyin_agrees_with_pypinyin(formset: FormSet) -> None:
+    from pypinyin import lazy_pinyin
+
+    chars = {
+        ch
+        for t in ("region", "country", "ethnicity")
+        for c in formset.table(t).codes.values()
+        for ch in c.zh
+        if not ch.isascii()
+    }
+    disagree = {
+        ch for ch in chars if (lazy_pinyin(ch, errors="ignore")[:1] or [""]) != [F._char_pinyin(ch)]
+    }
+    assert not disagree
+
+
 def test_index_resolves_only_what_is_unambiguous(formset: FormSet) -> None:
     region = F.code_index(formset.table("region"), "zh")
     assert region.resolve("330106") == "330106"

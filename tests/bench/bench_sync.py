@@ -1,0 +1,254 @@
+"""Sync throughput over loopback, and again through a proxy adding 50 ms of round-trip delay.
+
+Usage: python tests/bench/bench_sync.py [--push 10000] [--pull 100000] [--delay-ms 50]
+
+Runs the real platform server (uvicorn, SQLite file) in this process, pushes ``--push`` new
+residents from a device store with ``SyncSession`` and pulls ``--pull`` records into a fresh
+store, first directly and then through a small TCP proxy that holds every chunk of bytes for
+half the delay in each direction. Prints records/s, HTTP requests and body bytes on the wire,
+against the raw SQLite write rate of the same rows (``executemany`` of the same JSON into a
+table of the records' shape) measured in the same run. It prints figures; it never asserts.
+The issue's aims: 10 k push <= 5 s and 100 k pull <= 15 s at 0 ms; < 2x slower at 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.core import ids  # noqa: E402
+from app.core.formset import FormSet, load_formset  # noqa: E402
+from app.core.records import dumps  # noqa: E402
+from app.core.store import Store  # noqa: E402
+from sync import protocol as p  # noqa: E402
+from sync.client import Client  # noqa: E402
+from sync.server import admin  # noqa: E402
+from sync.session import SyncSession, SyncSummary  # noqa: E402
+from tests.factories import resident  # noqa: E402
+from tests.sync.devicekit import Served, serve  # noqa: E402
+
+GRID = "330106001001-01"
+PASSWORD = "bench-password"
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def residents(count: int, offset: int) -> list[dict[str, Any]]:
+    """``count`` distinct valid residents (distinct ID numbers), all in one grid."""
+    out = []
+    for i in range(offset, offset + count):
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=i // 500)
+        out.append(resident(birth=birth, seq=(i % 500) * 2 + 1, grid=GRID, phone=f"138{i:08d}"))
+    return out
+
+
+def raw_rate(rows: list[dict[str, Any]], path: Path) -> float:
+    """Rows/s of a plain executemany of the same JSON into a table of the records' shape."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "CREATE TABLE records (rid INTEGER PRIMARY KEY, id TEXT UNIQUE, form TEXT, grid TEXT, "
+        "title TEXT, data TEXT, status TEXT, server_version INTEGER, base TEXT)"
+    )
+    prepared = [
+        (ids.uuid7(), "resident", GRID, r["name"], dumps(r), "draft", 1, dumps(r)) for r in rows
+    ]
+    start = time.perf_counter()
+    with conn:
+        conn.executemany(
+            "INSERT INTO records (id, form, grid, title, data, status, server_version, base) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            prepared,
+        )
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(rows) / elapsed
+
+
+# -- a delaying TCP proxy ---------------------------------------------------------------------
+
+
+class DelayProxy:
+    """Forwards 127.0.0.1:<port> to the server, holding each chunk ``one_way`` seconds."""
+
+    def __init__(self, target_port: int, one_way: float) -> None:
+        self.target_port, self.one_way = target_port, one_way
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start() -> None:
+            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def read() -> None:
+            while data := await src.read(1 << 16):
+                queue.put_nowait((loop.time() + self.one_way, data))
+            queue.put_nowait((0.0, b""))
+
+        async def write() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    dst.close()
+                    return
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                dst.write(data)
+                await dst.drain()
+
+        try:
+            await asyncio.gather(read(), write())
+        except (ConnectionError, OSError):
+            dst.close()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def device(url: str, path: Path, formset: FormSet) -> tuple[Store, Client]:
+    store = Store(path, formset)
+    client = Client(url, store.device_id)
+    client.login("bench", PASSWORD)
+    return store, client
+
+
+class PushOnly(SyncSession):
+    """The push phase alone (what "push 10 k ops" measures)."""
+
+    def _pull(self) -> bool:
+        return True
+
+
+def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
+    store, client = device(url, path, formset)
+    store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    summary = PushOnly(store, client).run()
+    assert summary.applied == len(rows), summary
+    store.close()
+    return summary
+
+
+def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
+    store, client = device(url, path, formset)
+    summary = SyncSession(store, client, chunk=chunk).run()
+    store.close()
+    return summary
+
+
+def seed_server(served: Served, rows: list[dict[str, Any]]) -> None:
+    """Fill the platform through its own op pipeline, in-process (setup, not measured)."""
+    user = admin_user(served)
+    service = served.app.state.service
+    stamp = ids.now_iso()
+    for start in range(0, len(rows), 1000):
+        ops = [
+            p.Op(
+                op_id=f"seed:{start + i}",
+                record_id=ids.uuid7(),
+                form="resident",
+                kind="create",
+                fields={**r, "_status": "draft"},
+                edited_at=f"{stamp}#0000",
+                author="seed",
+            )
+            for i, r in enumerate(rows[start : start + 1000])
+        ]
+        service.apply(user, "seed", ops)
+
+
+def admin_user(served: Served) -> Any:
+    from sync.server import auth
+
+    _token, _expires, user = auth.login(
+        served.engine, served.app.state.key, "root", PASSWORD, "seed"
+    )
+    return user
+
+
+def line(label: str, s: SyncSummary, count: int, raw: float) -> str:
+    rate = count / s.duration_s if s.duration_s else float("inf")
+    return (
+        f"{label:<26} {s.duration_s:7.2f} s {rate:9.0f} rec/s  raw/this {raw / rate:5.1f}x  "
+        f"requests {s.requests:4d}  sent {s.bytes_sent / 1e6:7.2f} MB  "
+        f"received {s.bytes_received / 1e6:7.2f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--push", type=int, default=10_000)
+    parser.add_argument("--pull", type=int, default=100_000)
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--chunk", type=int, default=1000, help="pull chunk (records/request)")
+    args = parser.parse_args()
+    formset = load_formset()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        from tests.sync.devicekit import seeded_template
+
+        seeded_template(root / "platform.db", formset)
+        served = serve(root / "platform.db", formset)
+        admin.put_user(served.engine, "bench", PASSWORD, "worker", grids=[GRID])
+        admin.put_user(served.engine, "root", PASSWORD, "admin")
+        proxy = DelayProxy(int(served.url.rsplit(":", 1)[1]), args.delay_ms / 2000)
+        slow_url = f"http://127.0.0.1:{proxy.port}"
+        try:
+            pushed = residents(args.push * 2, 0)
+            raw = raw_rate(residents(args.pull, 10**6), root / "raw.sqlite")
+            print(f"raw SQLite executemany of the same rows: {raw:,.0f} rows/s")
+            fast_push = push_run(served.url, root / "p0.sqlite", formset, pushed[: args.push])
+            print(line("push 0 ms", fast_push, args.push, raw))
+            slow_push = push_run(slow_url, root / "p1.sqlite", formset, pushed[args.push :])
+            print(line(f"push {args.delay_ms:.0f} ms RTT", slow_push, args.push, raw))
+            t = time.perf_counter()
+            seed_server(served, residents(args.pull - 2 * args.push, 10**6))
+            print(f"(server seeded to {args.pull:,} records in {time.perf_counter() - t:.1f} s)")
+            fast_pull = pull_run(served.url, root / "q0.sqlite", formset, args.chunk)
+            print(line("pull 0 ms", fast_pull, fast_pull.pulled, raw))
+            slow_pull = pull_run(slow_url, root / "q1.sqlite", formset, args.chunk)
+            print(line(f"pull {args.delay_ms:.0f} ms RTT", slow_pull, slow_pull.pulled, raw))
+            print(
+                f"delay cost: push x{slow_push.duration_s / fast_push.duration_s:.2f}, "
+                f"pull x{slow_pull.duration_s / fast_pull.duration_s:.2f}"
+            )
+        finally:
+            proxy.stop()
+            served.stop()
+
+
+if __name__ == "__main__":
+    main()

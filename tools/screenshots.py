@@ -1,0 +1,181 @@
+"""Screenshots of the real app on the demo community, for the README.
+
+Usage: python tools/screenshots.py [--out docs/screenshots] [--data-dir DIR] [--size 3000]
+
+Starts the real main window offscreen (QT_QPA_PLATFORM=offscreen) on a demo data dir
+(created with ``app.core.demo.generate`` when missing), drives it the way a worker would and
+saves ``QWidget.grab()`` PNGs. Needs a CJK font (Debian: fonts-noto-cjk; ``./dev setup``
+installs it); without one the Chinese text renders as boxes, so the script refuses to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtGui import QFont, QFontDatabase  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from app.core.store import Store  # noqa: E402
+
+SIZE = (1600, 900)
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei")
+
+
+def pump(app: QApplication, seconds: float = 0.3, until: Callable[[], bool] | None = None) -> None:
+    """Let Qt lay out, paint and deliver background results."""
+    deadline = time.monotonic() + (10.0 if until else seconds)
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if until is not None and until():
+            app.processEvents()
+            return
+        time.sleep(0.01)
+
+
+def cjk_font(app: QApplication) -> None:
+    families = set(QFontDatabase.families())
+    family = next((f for f in CJK_FAMILIES if f in families), None)
+    if family is None:
+        raise SystemExit("no CJK font found (install fonts-noto-cjk, or run ./dev setup)")
+    app.setFont(QFont(family, 10))
+
+
+def demo_store(data_dir: Path, size: int) -> Store:
+    from app.core.demo import generate
+
+    store = Store.open(data_dir)
+    if store.count() == 0:
+        print(f"generating a demo community of about {size} records in {data_dir} …")
+        generate(store, size=size, seed=7)
+    return store
+
+
+def save(widget: QWidget, out: Path, name: str, app: QApplication) -> None:
+    pump(app)
+    path = out / f"{name}.png"
+    if not widget.grab().save(str(path)):
+        raise SystemExit(f"could not write {path}")
+    print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def _first(store: Store, form: str, test: Callable[[dict], bool]):  # noqa: ANN202
+    return next((r for r in store.iter_records(form) if test(r.data)), None)
+
+
+def shoot(store: Store, out: Path, app: QApplication) -> None:
+    from app.ui import navigation as nav
+    from app.ui.window import MainWindow
+
+    window = MainWindow(store, lang="zh", restore_autosaves=False)
+    window.resize(*SIZE)
+    window.show()
+    counts_ready = lambda: window.counts_settled and window._status_counts is not None  # noqa: E731
+    pump(app, until=counts_ready)
+
+    # 1. the resident list of one grid, with the tree open down to a building's houses
+    tree = window.navigation
+    community = tree.tree_model.index(1, 0)
+    tree.expand(community)
+    grid = tree.tree_model.index(0, 0, community)
+    tree.select(grid)
+    building = tree.tree_model.index(0, 0, grid)
+    tree.expand(building)
+    pump(app, until=counts_ready)
+    save(window, out, "main-window", app)
+
+    # 2. search by pinyin initials: a resident's initials typed into the search box
+    person = _first(store, "resident", lambda d: len(str(d.get("name", ""))) == 3)
+    tree.select(tree.find(nav.ALL, None))
+    if person is not None:
+        from pypinyin import Style, lazy_pinyin
+
+        initials = "".join(s[0] for s in lazy_pinyin(person.data["name"], style=Style.NORMAL))
+        window.search_box.setFocus()
+        window.search_box.setText(initials)
+        window.apply_search()
+        pump(app, until=lambda: not window.current_model().loading)
+        save(window, out, "search-pinyin-initials", app)
+        window.search_box.clear()
+        window.apply_search()
+
+    # 3. a migrant resident: the 流动人口 block is shown
+    migrant = _first(store, "resident", lambda d: d.get("population_type") == "2")
+    if migrant is not None:
+        window.open_record(migrant.id)
+        editor = window.doc_tabs.currentWidget()
+        pump(app)
+        section = next(s for s in store.formset.form("resident").sections if s.id == "migrant")
+        editor._boxes[section.id].setFocus()  # scroll the block into view
+        scroll = editor.findChild(__import__("PySide6.QtWidgets").QtWidgets.QScrollArea)
+        if scroll is not None:
+            scroll.ensureWidgetVisible(editor._boxes[section.id], 0, 40)
+        save(window, out, "editor-migrant-block", app)
+        editor.request_close()
+
+    # 4. the duplicate guard: typing an ID number that is already registered
+    known = _first(store, "resident", lambda d: d.get("id_type") == "111" and d.get("id_number"))
+    if known is not None:
+        editor = window.new_record("resident")
+        editor.set_value("id_number", known.data["id_number"])
+        editor.run_duplicate_check()
+        save(window, out, "duplicate-banner", app)
+        editor.confirm_close = lambda e: "discard"
+        editor.request_close()
+
+    # 5. a household: the house with the most residents among the first houses
+    best, members = None, -1
+    for house in list(store.iter_records("house"))[:200]:
+        n = len(store.referrers(house.id, "house_ref"))
+        if n > members:
+            best, members = house, n
+    if best is not None:
+        view = window.open_household(best.id)
+        if view is not None and view.member_ids():
+            view.select_member(view.member_ids()[0])
+        save(window, out, "household", app)
+
+    # 6. touch mode (large targets and fonts)
+    window.set_touch_mode(True)
+    pump(app, 0.5)
+    save(window, out, "touch-mode", app)
+    window.set_touch_mode(False)
+
+    # 7. English, switched at runtime
+    window.set_language("en")
+    pump(app, until=counts_ready)
+    save(window, out, "english", app)
+    window.set_language("zh")
+    window.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--data-dir", help="demo data dir (default: a fresh temporary one)")
+    parser.add_argument("--size", type=int, default=3000, help="demo size when generating")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    cjk_font(app)
+    with tempfile.TemporaryDirectory(prefix="gridcollect-shots-") as tmp:
+        data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
+        store = demo_store(data_dir, args.size)
+        try:
+            shoot(store, out, app)
+        finally:
+            store.close()
+
+
+if __name__ == "__main__":
+    main()
