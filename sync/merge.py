@@ -116,6 +116,11 @@ RULES: dict[Action, Rule] = {
 
 def norm(value: Any) -> Any:
     """Empty values (None, blank text, [], {}) all become None."""
+    kind = type(value)
+    if kind is str:
+        return value if value.strip() else None
+    if kind in (int, float, bool) or value is None:
+        return value
     return None if is_empty(value) else value
 
 

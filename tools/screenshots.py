@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtGui import QFont, QFontDatabase  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QScrollArea, QWidget  # noqa: E402
 
 from app.core.store import Store  # noqa: E402
 
@@ -74,9 +74,18 @@ def _first(store: Store, form: str, test: Callable[[dict], bool]):  # noqa: ANN2
 
 def shoot(store: Store, out: Path, app: QApplication) -> None:
     from app.ui import navigation as nav
+    from app.ui.settings import Settings
     from app.ui.window import MainWindow
 
     window = MainWindow(store, lang="zh", restore_autosaves=False)
+    first_grid = store.grids()[0].code if store.grids() else None
+    window.apply_settings(
+        Settings(
+            worker_name="演示采集员",
+            worker_id="demo01",
+            assigned_grids=(first_grid,) if first_grid else (),
+        )
+    )
     window.resize(*SIZE)
     window.show()
     counts_ready = lambda: window.counts_settled and window._status_counts is not None  # noqa: E731
@@ -84,7 +93,7 @@ def shoot(store: Store, out: Path, app: QApplication) -> None:
 
     # 1. the resident list of one grid, with the tree open down to a building's houses
     tree = window.navigation
-    community = tree.tree_model.index(1, 0)
+    community = tree.find(nav.COMMUNITY, store.grids()[0].community_code)
     tree.expand(community)
     grid = tree.tree_model.index(0, 0, community)
     tree.select(grid)
@@ -115,10 +124,10 @@ def shoot(store: Store, out: Path, app: QApplication) -> None:
         editor = window.doc_tabs.currentWidget()
         pump(app)
         section = next(s for s in store.formset.form("resident").sections if s.id == "migrant")
-        editor._boxes[section.id].setFocus()  # scroll the block into view
-        scroll = editor.findChild(__import__("PySide6.QtWidgets").QtWidgets.QScrollArea)
-        if scroll is not None:
-            scroll.ensureWidgetVisible(editor._boxes[section.id], 0, 40)
+        scroll = editor.findChild(QScrollArea)
+        if scroll is not None:  # bring the block into view: its last field, then its first
+            scroll.ensureWidgetVisible(editor.widget(section.fields[-1].id), 0, 40)
+            scroll.ensureWidgetVisible(editor.widget(section.fields[0].id), 0, 120)
         save(window, out, "editor-migrant-block", app)
         editor.request_close()
 

@@ -72,18 +72,43 @@ class NavigationTree(QTreeView):
     # -- building the tree -----------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """(Re)read communities and grids; expanded buildings are fetched again on expand."""
+        """(Re)read communities and grids; expanded buildings are fetched again on expand.
+
+        Quietly: the lists keep their scope, and the same community or grid stays selected
+        when it still exists (rebuilding must not change what the worker is looking at).
+        """
+        current = self.currentIndex()
+        keep = (current.data(KIND_ROLE), current.data(KEY_ROLE)) if current.isValid() else None
+        selection = self.selectionModel()
+        selection.blockSignals(True)
+        try:
+            self._populate()
+            if keep is not None:
+                self._reselect(*keep)
+            else:
+                self.setCurrentIndex(QModelIndex())
+        finally:
+            selection.blockSignals(False)
+
+    def _reselect(self, kind: str, key: object) -> None:
+        index = self.find(kind, key)
+        if not index.isValid() and kind == GRID:
+            for row in range(self.tree_model.rowCount()):
+                index = self.find(kind, key, self.tree_model.index(row, 0))
+                if index.isValid():
+                    break
+        self.setCurrentIndex(index)
+
+    def _populate(self) -> None:
         self.tree_model.clear()
         root = self.tree_model.invisibleRootItem()
         root.appendRow(self._item(tr("nav." + ALL, self.lang), ALL, None))
         if self.assigned:
             root.appendRow(self._item(tr("nav." + MINE, self.lang), MINE, None))
-        names = {}
         for community in browse.communities(self.store):
             item = self._item(community.name, COMMUNITY, community.code)
             item.setData(tuple(code for code, _ in community.grids), GRID_ROLE)
             for code, name in community.grids:
-                names[code] = name
                 item.appendRow(self._grid_item(code, name))
             root.appendRow(item)
         if self._undefined:
@@ -153,7 +178,8 @@ class NavigationTree(QTreeView):
         elif kind == BUILDING:
             grid, name = item.data(GRID_ROLE), item.data(KEY_ROLE)
             self._fill(
-                item, [self._house_item(grid, h) for h in browse.houses(self.store, grid, name)]
+                item,
+                [self._house_item(grid, h, name) for h in browse.houses(self.store, grid, name)],
             )
 
     def _fill(self, item: QStandardItem, children: list[QStandardItem]) -> None:
@@ -175,8 +201,9 @@ class NavigationTree(QTreeView):
         item.appendRow(self._item(tr("nav.loading", self.lang), PLACEHOLDER, None))
         return item
 
-    def _house_item(self, grid: str, house: browse.HouseNode) -> QStandardItem:
-        item = self._item(house.title, HOUSE, house.id)
+    def _house_item(self, grid: str, house: browse.HouseNode, building: str) -> QStandardItem:
+        item = self._item(_short_title(house.title, building), HOUSE, house.id)
+        item.setToolTip(house.title)
         item.setData(grid, GRID_ROLE)
         return item
 
@@ -226,3 +253,12 @@ class NavigationTree(QTreeView):
         """Make ``index`` current (as a click would) and expand it (fetching its children)."""
         self.setCurrentIndex(index)
         self.expand(index)
+
+
+def _short_title(title: str, building: str) -> str:
+    """A house under its building node needs only what follows the building: "2单元501室"."""
+    if building and building in title:
+        rest = title[title.rindex(building) + len(building) :].strip(" ,，")
+        if rest:
+            return rest
+    return title

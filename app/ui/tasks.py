@@ -21,7 +21,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from app.core import transfer
 from app.core.formset import FormSet
 from app.core.store import Store
 
@@ -139,6 +138,15 @@ def _message(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _is_cancel(exc: Exception, ctx: TaskContext) -> bool:
+    """A core module's own "cancelled" (transfer) or the interrupted query of a cancelled task."""
+    from app.core.transfer import Cancelled as TransferCancelled  # imported late: startup
+
+    if isinstance(exc, TransferCancelled):
+        return True
+    return ctx.cancelled and isinstance(exc, sqlite3.OperationalError)
+
+
 class _Job(QRunnable):
     """Runs one task function in a pool thread; reports through the bridge only."""
 
@@ -164,11 +172,11 @@ class _Job(QRunnable):
                 bridge.stopped.emit(n)
             else:
                 bridge.result.emit(n, value)
-        except (Cancelled, transfer.Cancelled):
+        except Cancelled:
             bridge.stopped.emit(n)
         except Exception as exc:  # noqa: BLE001 - reported to the person, not swallowed
-            if self.ctx.cancelled and isinstance(exc, sqlite3.OperationalError):
-                bridge.stopped.emit(n)  # the interrupted query of a cancelled task
+            if _is_cancel(exc, self.ctx):
+                bridge.stopped.emit(n)
             else:
                 log.warning("task %s failed: %s", self.name, type(exc).__name__)  # no data
                 bridge.error.emit(n, _message(exc))

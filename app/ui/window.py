@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.search_box = QLineEdit(centre)
         self.search_box.setObjectName("searchBox")
         self.search_box.setClearButtonEnabled(True)
+        self.search_box.setMinimumWidth(200)
         self.search_box.installEventFilter(_SearchKeys(self))
         self.search_timer = QTimer(self)
         self.search_timer.setSingleShot(True)
@@ -230,6 +231,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.search_box, 1)
         self.status_filter = QComboBox(centre)
         self.status_filter.setObjectName("statusFilter")
+        self.status_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.status_filter.currentIndexChanged.connect(lambda _i: self.apply_filters())
         bar.addWidget(self.status_filter)
         self.dirty_filter = self._filter_box(centre, "dirtyFilter", bar)
@@ -286,6 +288,7 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         status.addWidget(self.shown_label, 1)
         for label in (self.worker_label, self.pending_label, self.sync_label, self.conflicts_label):
+            label.setContentsMargins(10, 0, 10, 0)
             status.addPermanentWidget(label)
         self._counts: dict[str, int] = {}
         self._status_counts: tuple[int, int] | None = None
@@ -426,13 +429,16 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             apply_touch_mode(app, on)  # type: ignore[arg-type]
-        height = TOUCH_ROW_HEIGHT if on else ROW_HEIGHT
-        for view in self.views.values():
-            view.verticalHeader().setDefaultSectionSize(height)
-        self.navigation.setIconSize(self.navigation.iconSize())
         self.settings.touch_mode = on
+        self._apply_row_heights()
         if self.act_touch.isChecked() != on:
             self.act_touch.setChecked(on)
+
+    def _apply_row_heights(self) -> None:
+        """Table rows follow touch mode (a style sheet cannot size QTableView rows)."""
+        height = TOUCH_ROW_HEIGHT if self.settings.touch_mode else ROW_HEIGHT
+        for view in self.findChildren(QTableView):
+            view.verticalHeader().setDefaultSectionSize(height)
 
     def _touch_toggled(self, on: bool) -> None:
         if on != self.settings.touch_mode:
@@ -642,6 +648,7 @@ class MainWindow(QMainWindow):
         editor.closed.connect(lambda e=editor: self._remove_doc(e))  # type: ignore[attr-defined]
         index = self.doc_tabs.addTab(editor, title)
         self.doc_tabs.setCurrentIndex(index)
+        self._apply_row_heights()
         self._show_docs()
 
     def _on_saved(self, editor: QWidget, record_id: str) -> None:
@@ -674,6 +681,7 @@ class MainWindow(QMainWindow):
             view.changed.connect(self.record_changed)
             self.household_view = view
             self.doc_tabs.insertTab(0, view, "")
+            self._apply_row_heights()
         else:
             self.household_view.author = self.author
             self.household_view.set_house(house_id)
@@ -794,15 +802,24 @@ class MainWindow(QMainWindow):
         )
         handle.finished.connect(on_done)
         handle.failed.connect(
-            lambda message: QMessageBox.warning(
-                self, title, tr("main.failed", self.lang, message=message)
-            )
+            lambda message: self._tell(title, tr("main.failed", self.lang, message=message), True)
         )
         handle.cancelled.connect(
             lambda: self.statusBar().showMessage(tr("main.cancelled", self.lang), 5000)
         )
         handle.done.connect(self.data_changed)
         return handle
+
+    def _tell(self, title: str, text: str, warning: bool = False, details: str = "") -> QMessageBox:
+        """A non-blocking message (slots of finished tasks must not spin a nested loop)."""
+        icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Information
+        box = QMessageBox(icon, title, text, parent=self)
+        box.setObjectName("taskMessage")
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def data_changed(self) -> None:
         """Many records may have changed (import, demo): reread the tree, lists and counts."""
@@ -849,12 +866,7 @@ class MainWindow(QMainWindow):
                 rejected=len(report.rejected_rows),
             )
         details = "\n".join(f"{e.row}: {e.message}" for e in report.errors[:20])
-        box = QMessageBox(
-            QMessageBox.Icon.Information, tr("main.import_title", lang), text, parent=self
-        )
-        if details:
-            box.setDetailedText(details)
-        box.open()
+        self._tell(tr("main.import_title", lang), text, not report.imported, details)
 
     def export_dialog(self) -> None:
         form_id = self.current_form
@@ -872,8 +884,8 @@ class MainWindow(QMainWindow):
         return self.run_task(
             fn,
             tr("main.exporting", self.lang),
-            lambda n: QMessageBox.information(
-                self, tr("main.export_title", self.lang), tr("main.export_done", self.lang, n=n)
+            lambda n: self._tell(
+                tr("main.export_title", self.lang), tr("main.export_done", self.lang, n=n)
             ),
             "export",
         )

@@ -145,7 +145,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
     )
     app.state.engine, app.state.service, app.state.key = engine, service, key
     app.add_middleware(BodyLimit)
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     _handlers(app)
 
     @app.get("/v1/info", response_model=p.Info, tags=["sync"])

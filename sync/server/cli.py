@@ -12,7 +12,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,35 @@ DEFAULT_DB = "sqlite:///gridcollect-platform.db"
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
 
 
-def _db_arg(parser: argparse.ArgumentParser) -> None:
+def _db_arg(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
+    """``--db``; ``again``: also accepted after an admin action (``add-user --db ...``)."""
     parser.add_argument(
         "--db",
-        default=os.environ.get("GRIDCOLLECT_SERVER_DB", DEFAULT_DB),
+        default=argparse.SUPPRESS if again else os.environ.get("GRIDCOLLECT_SERVER_DB", DEFAULT_DB),
         help="sqlite:///path.db or postgresql://user:pass@host/dbname "
         f"(default: $GRIDCOLLECT_SERVER_DB or {DEFAULT_DB})",
     )
+
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A database that cannot be reached or used is a one-line message and exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return func(args)
+        except SQLAlchemyError as exc:
+            kind = type(exc).__name__
+            return _fail(
+                args,
+                f"无法使用数据库（{kind}）：请检查 --db 地址、数据库是否运行及账号权限。",
+                f"cannot use the database ({kind}): check the --db URL, that the server runs, "
+                "and the account's rights.",
+            )
+
+    run.__doc__ = func.__doc__
+    return run
 
 
 def add_server_commands(subparsers: Any) -> None:
@@ -42,7 +64,7 @@ def add_server_commands(subparsers: Any) -> None:
     srv.add_argument(
         "--secret-file", help="file holding the token-signing secret (default: kept in the db)"
     )
-    srv.set_defaults(func=cmd_server)
+    srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
         "server-admin",
@@ -50,7 +72,8 @@ def add_server_commands(subparsers: Any) -> None:
     )
     _db_arg(adm)
     sub = adm.add_subparsers(dest="admin_command", required=True)
-    sub.add_parser("init", help="create the tables").set_defaults(func=cmd_init)
+    init = sub.add_parser("init", help="create the tables")
+    init.set_defaults(func=cmd_init)
 
     com = sub.add_parser("add-community", help="create or rename a community (社区)")
     com.add_argument("code")
@@ -77,7 +100,8 @@ def add_server_commands(subparsers: Any) -> None:
     )
     user.set_defaults(func=cmd_add_user)
 
-    sub.add_parser("list-users", help="users, roles and scopes").set_defaults(func=cmd_list_users)
+    users = sub.add_parser("list-users", help="users, roles and scopes")
+    users.set_defaults(func=cmd_list_users)
 
     rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
     rev.add_argument("username")
@@ -96,6 +120,9 @@ def add_server_commands(subparsers: Any) -> None:
     load.add_argument("file")
     load.add_argument("--json", action="store_true", help="print the report as JSON")
     load.set_defaults(func=cmd_load_base)
+    for action in (init, com, grid, user, users, rev, load):
+        _db_arg(action, again=True)
+        action.set_defaults(func=_guarded(action.get_default("func")))
 
 
 def _engine(args: argparse.Namespace) -> Any:

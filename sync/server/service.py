@@ -111,7 +111,6 @@ class Outcome:
     result: dict[str, Any]
     version: int | None = None
     store: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _retryable_tx_error(exc: Exception) -> bool:

@@ -16,13 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
+import random
+import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -33,9 +39,11 @@ from app.core.store import Store  # noqa: E402
 from sync import protocol as p  # noqa: E402
 from sync.client import Client  # noqa: E402
 from sync.server import admin  # noqa: E402
+from sync.server.db import make_engine  # noqa: E402
 from sync.session import SyncSession, SyncSummary  # noqa: E402
+from tests.bench.common import GIVEN, SURNAMES  # noqa: E402
 from tests.factories import resident  # noqa: E402
-from tests.sync.devicekit import Served, serve  # noqa: E402
+from tests.sync.devicekit import seeded_template  # noqa: E402
 
 GRID = "330106001001-01"
 PASSWORD = "bench-password"
@@ -45,11 +53,17 @@ PASSWORD = "bench-password"
 
 
 def residents(count: int, offset: int) -> list[dict[str, Any]]:
-    """``count`` distinct valid residents (distinct ID numbers), all in one grid."""
+    """``count`` distinct valid residents (distinct ID numbers, varied names and birth dates so
+    that the platform's fuzzy duplicate review sees realistic data), all in one grid."""
+    rng = random.Random(offset)
     out = []
     for i in range(offset, offset + count):
-        birth = dt.date(1940, 1, 1) + dt.timedelta(days=i // 500)
-        out.append(resident(birth=birth, seq=(i % 500) * 2 + 1, grid=GRID, phone=f"138{i:08d}"))
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=(i * 7919) % (80 * 365))
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+        seq = (i // (80 * 365)) % 500 * 2 + 1
+        out.append(
+            resident(birth=birth, seq=seq, name=name, grid=GRID, phone=f"138{i % 10**8:08d}")
+        )
     return out
 
 
@@ -101,10 +115,14 @@ class DelayProxy:
 
         self.loop.run_until_complete(start())
         self.loop.run_forever()
+        self.loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except (asyncio.CancelledError, ConnectionError, OSError):
+            writer.close()  # the proxy is shutting down or a side went away
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -133,10 +151,55 @@ class DelayProxy:
             dst.close()
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        async def shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        self.thread.join(10)
 
 
 # -- runs ---------------------------------------------------------------------------------------
+
+
+SERVER_SCRIPT = """
+import sys, uvicorn
+from sync.server.app import create_app
+uvicorn.run(create_app(sys.argv[1], secret="bench-secret"), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning", access_log=False)
+"""
+
+
+class ServerProcess:
+    """The platform in its own process (as deployed), so client and server do not share a GIL."""
+
+    def __init__(self, db_path: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        root = str(Path(__file__).resolve().parents[2])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER_SCRIPT, f"sqlite:///{db_path}", str(self.port)],
+            env={**os.environ, "PYTHONPATH": root},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(self.url + "/v1/info", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 def device(url: str, path: Path, formset: FormSet) -> tuple[Store, Client]:
@@ -169,10 +232,14 @@ def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
     return summary
 
 
-def seed_server(served: Served, rows: list[dict[str, Any]]) -> None:
-    """Fill the platform through its own op pipeline, in-process (setup, not measured)."""
-    user = admin_user(served)
-    service = served.app.state.service
+def seed_server(db_path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> None:
+    """Fill the platform through its own op pipeline, in this process (setup, not measured)."""
+    from sync.server import auth
+    from sync.server.app import create_app
+
+    app = create_app(f"sqlite:///{db_path}", forms=formset, secret="bench-secret")
+    _token, _expires, user = auth.login(app.state.engine, app.state.key, "root", PASSWORD, "seed")
+    service = app.state.service
     stamp = ids.now_iso()
     for start in range(0, len(rows), 1000):
         ops = [
@@ -188,15 +255,7 @@ def seed_server(served: Served, rows: list[dict[str, Any]]) -> None:
             for i, r in enumerate(rows[start : start + 1000])
         ]
         service.apply(user, "seed", ops)
-
-
-def admin_user(served: Served) -> Any:
-    from sync.server import auth
-
-    _token, _expires, user = auth.login(
-        served.engine, served.app.state.key, "root", PASSWORD, "seed"
-    )
-    return user
+    app.state.engine.dispose()
 
 
 def line(label: str, s: SyncSummary, count: int, raw: float) -> str:
@@ -218,13 +277,13 @@ def main() -> None:
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        from tests.sync.devicekit import seeded_template
-
-        seeded_template(root / "platform.db", formset)
-        served = serve(root / "platform.db", formset)
-        admin.put_user(served.engine, "bench", PASSWORD, "worker", grids=[GRID])
-        admin.put_user(served.engine, "root", PASSWORD, "admin")
-        proxy = DelayProxy(int(served.url.rsplit(":", 1)[1]), args.delay_ms / 2000)
+        db_path = seeded_template(root / "platform.db", formset)
+        engine = make_engine(f"sqlite:///{db_path}")
+        admin.put_user(engine, "bench", PASSWORD, "worker", grids=[GRID])
+        admin.put_user(engine, "root", PASSWORD, "admin")
+        engine.dispose()
+        served = ServerProcess(db_path)
+        proxy = DelayProxy(served.port, args.delay_ms / 2000)
         slow_url = f"http://127.0.0.1:{proxy.port}"
         try:
             pushed = residents(args.push * 2, 0)
@@ -235,7 +294,7 @@ def main() -> None:
             slow_push = push_run(slow_url, root / "p1.sqlite", formset, pushed[args.push :])
             print(line(f"push {args.delay_ms:.0f} ms RTT", slow_push, args.push, raw))
             t = time.perf_counter()
-            seed_server(served, residents(args.pull - 2 * args.push, 10**6))
+            seed_server(db_path, formset, residents(args.pull - 2 * args.push, 10**6))
             print(f"(server seeded to {args.pull:,} records in {time.perf_counter() - t:.1f} s)")
             fast_pull = pull_run(served.url, root / "q0.sqlite", formset, args.chunk)
             print(line("pull 0 ms", fast_pull, fast_pull.pulled, raw))

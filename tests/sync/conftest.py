@@ -63,11 +63,43 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_stale_clusters(bindir: Path) -> None:
+    """Stop clusters this fixture started in test sessions that were killed before teardown
+    (each records its pytest pid in ``owner``; clusters without that file are left alone)."""
+    for owner in Path(tempfile.gettempdir()).glob("gc-pg-*/owner"):
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        data = owner.parent / "data"
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        shutil.rmtree(owner.parent, ignore_errors=True)
+
+
 def _start_cluster() -> PgCluster:
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL binaries not found (install Debian's postgresql; ./dev does)")
+    _reap_stale_clusters(bindir)
     root = Path(tempfile.mkdtemp(prefix="gc-pg-"))
+    (root / "owner").write_text(str(os.getpid()))
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     if os.geteuid() == 0:
@@ -121,7 +153,11 @@ def pg_cluster() -> Iterator[PgCluster]:
     if given:
         yield PgCluster(given.replace("postgresql://", "postgresql+psycopg://", 1).rstrip("/"))
         return
-    cluster = _start_cluster()
+    try:
+        cluster = _start_cluster()
+    except subprocess.CalledProcessError as exc:  # binaries exist, so this is a real failure
+        detail = (exc.stderr or b"").decode(errors="replace").strip()[-500:]
+        pytest.fail(f"PostgreSQL did not start ({' '.join(map(str, exc.cmd[-3:]))}): {detail}")
     try:
         yield cluster
     finally:

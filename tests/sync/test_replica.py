@@ -418,3 +418,41 @@ def test_pending_count_and_json_shapes(store: Store) -> None:
         "edited_at",
         "author",
     }
+
+
+def test_a_delete_of_a_record_the_server_never_accepted_stays_on_the_device(store: Store) -> None:
+    rec = store.save("resident", resident(seq=81, grid="330106002001-01"))
+    [create] = replica.next_batch(store, 0, 10)
+    replica.set_aside(store, create, "out_of_scope", "超出范围", "out of scope")
+    store.delete(rec.id, author="wang")
+    assert replica.next_batch(store, 0, 10) == []  # nothing to tell the server
+    states = store.conn.execute("SELECT state, result FROM outbox ORDER BY seq").fetchall()
+    assert [s for s, _ in states] == ["rejected", "rejected"]
+    assert json.loads(states[1][1])["reason"]["code"] == "not_on_server"
+    assert replica.pending_count(store) == 0 and store.get(rec.id).deleted
+
+
+def test_a_partial_op_acknowledged_after_a_rejection_does_not_clear_dirty(store: Store) -> None:
+    rec = store.save("resident", resident(seq=83), status="complete")
+    store.save("resident", {**rec.data, "phone": "13700000009"}, record_id=rec.id, status="complete")
+    ops = replica.next_batch(store, 0, 10)
+    invalid = Reason(code="invalid", message_zh="无效", message_en="invalid")
+    replica.record_results(
+        store,
+        ops,
+        [
+            OpResult(op_id=ops[0].op_id, status="rejected", record_id=rec.id, reason=invalid),
+            OpResult(op_id=ops[1].op_id, status="applied", record_id=rec.id, version=1),
+        ],
+    )
+    # the server holds only the phone: a pull must not overwrite the typed record
+    assert store.get(rec.id).dirty
+    replica.apply_pull(store, page(pulled(rec.id, 1, {"phone": "13700000009", "grid": GRID})), SCOPE)
+    assert store.get(rec.id).data["name"] == "张三"
+    store.save("resident", {**store.get(rec.id).data, "former_name": "阿三"}, record_id=rec.id)
+    [op] = replica.next_batch(store, 0, 10)
+    assert op.wire["kind"] == "update" and op.wire["fields"]["name"] == "张三"  # completed
+    replica.record_results(
+        store, [op], [OpResult(op_id=op.op_id, status="applied", record_id=rec.id, version=2)]
+    )
+    assert not store.get(rec.id).dirty  # a full op mended the chain

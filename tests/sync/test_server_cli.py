@@ -127,7 +127,13 @@ def test_admin_commands_and_base_data_reach_devices(
         app.state.engine.dispose()
 
 
-def test_load_base_refuses_unusable_files(db_url: str, tmp_path: Path) -> None:
+def test_load_base_refuses_unusable_files(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["server-admin", "init", "--db", db_url]) == 0  # --db also after the action
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"
+    assert main(["server-admin", "list-users", "--db", unreachable]) == 2
+    assert "--db" in capsys.readouterr().err
     bad = write_csv(tmp_path / "bad.csv", [{"favourite colour": "red"}])
     assert admin(db_url, "load-base", str(bad)) == 2
     assert admin(db_url, "load-base", str(tmp_path / "missing.csv")) == 2

@@ -205,3 +205,12 @@ def test_process_killed_between_chunks_resumes(
         assert store.count() == 12 and store.count(dirty=True) == 0
     finally:
         store.close()
+
+
+def test_a_cursor_ahead_of_a_replaced_platform_pulls_from_the_start(devices: Any) -> None:
+    (a,) = devices(1)
+    a.save("resident", resident(seq=181))
+    a.sync()
+    a.store.set_meta(replica.CURSOR_KEY, "999999")  # the platform was restored from a backup
+    summary = a.sync()
+    assert summary.pulled == 1 and int(a.store.meta(replica.CURSOR_KEY)) < 999999

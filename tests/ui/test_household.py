@@ -19,12 +19,19 @@ ADDRESS = "幸福路8号1栋101室"
 @pytest.fixture
 def house(store: Store) -> str:
     store.put_grid(Grid(GRID, "第一网格", "330106001", "幸福社区"))
-    data = {"house_code": "H101", "address_text": ADDRESS, "grid": GRID, "building": "1栋",
-            "owner_name": "业主"}
+    data = {
+        "house_code": "H101",
+        "address_text": ADDRESS,
+        "grid": GRID,
+        "building": "1栋",
+        "owner_name": "业主",
+    }
     return store.save("house", data, status="complete").id
 
 
-def _person(store: Store, house: str, name: str, seq: int, relation: str, status: str = "complete") -> str:  # noqa: E501
+def _person(
+    store: Store, house: str, name: str, seq: int, relation: str, status: str = "complete"
+) -> str:  # noqa: E501
     data = resident(name=name, seq=seq, grid=GRID, house_ref=house, household_relation=relation)
     return store.save("resident", data, status=status, author="seed").id
 
@@ -53,19 +60,25 @@ def test_lists_current_residents_with_the_head_first(view: HouseholdView, family
     assert "张建国" in view.info_label.text() and "现居 3 人" in view.info_label.text()
 
 
-def test_add_resident_is_prefilled_with_house_grid_and_address(view: HouseholdView, store: Store, house: str, qtbot) -> None:  # noqa: ANN001, E501
+def test_add_resident_is_prefilled_with_house_grid_and_address(
+    view: HouseholdView, store: Store, house: str, qtbot
+) -> None:  # noqa: ANN001, E501
     with qtbot.waitSignal(view.newRecordRequested) as blocker:
         view.add_button.click()
     form_id, prefill = blocker.args
     hf = browse.household_fields(store.formset)
     assert form_id == "resident"
     assert prefill == {hf.house_ref: house, hf.grid: GRID, hf.address: ADDRESS}
-    new = store.save("resident", {**prefill, "name": "张小红"}, author="W007").id  # as the editor would
+    new = store.save(
+        "resident", {**prefill, "name": "张小红"}, author="W007"
+    ).id  # as the editor would
     view.refresh()
     assert new in view.member_ids()
 
 
-def test_move_out_keeps_the_record_and_history_and_hides_them(view: HouseholdView, store: Store, family, house: str) -> None:  # noqa: ANN001, E501
+def test_move_out_keeps_the_record_and_history_and_hides_them(
+    view: HouseholdView, store: Store, family, house: str
+) -> None:  # noqa: ANN001, E501
     son = family["son"]
     view.select_member(son)
     view.ask_move_out_date = lambda member: dt.date(2025, 3, 1)  # the date the worker enters
@@ -89,12 +102,16 @@ def test_move_out_keeps_the_record_and_history_and_hides_them(view: HouseholdVie
     assert son in view.member_ids()
 
 
-def test_moving_out_defaults_to_today_when_no_date_given(view: HouseholdView, store: Store, family) -> None:  # noqa: ANN001, E501
+def test_moving_out_defaults_to_today_when_no_date_given(
+    view: HouseholdView, store: Store, family
+) -> None:  # noqa: ANN001, E501
     view.move_out(family["mother"])
     assert store.get(family["mother"]).data["moved_out_on"] == dt.date.today().isoformat()
 
 
-def test_a_new_head_asks_what_the_old_head_becomes(view: HouseholdView, store: Store, family) -> None:  # noqa: ANN001, E501
+def test_a_new_head_asks_what_the_old_head_becomes(
+    view: HouseholdView, store: Store, family
+) -> None:  # noqa: ANN001, E501
     asked: list[str] = []
 
     def answer(old):  # noqa: ANN001, ANN202
@@ -118,7 +135,9 @@ def test_cancelling_the_question_changes_nobody(view: HouseholdView, store: Stor
     assert {k: store.get(v).data["household_relation"] for k, v in family.items()} == before
 
 
-def test_choosing_head_as_a_relation_goes_through_the_head_rule(view: HouseholdView, store: Store, family) -> None:  # noqa: ANN001, E501
+def test_choosing_head_as_a_relation_goes_through_the_head_rule(
+    view: HouseholdView, store: Store, family
+) -> None:  # noqa: ANN001, E501
     view.ask_old_head_relation = lambda old: "10"
     view.set_relation(family["mother"], "02")
     heads = [m.id for m in view.household.heads]
@@ -144,7 +163,9 @@ def window(store: Store, family, qtbot):  # noqa: ANN001, ANN201
     w.close()
 
 
-def test_add_a_resident_from_the_household_in_the_window(window: MainWindow, store: Store, house: str, qtbot) -> None:  # noqa: ANN001, E501
+def test_add_a_resident_from_the_household_in_the_window(
+    window: MainWindow, store: Store, house: str, qtbot
+) -> None:  # noqa: ANN001, E501
     view = window.open_household(house)
     assert view is not None
     view.add_button.click()

@@ -28,8 +28,14 @@ G1, G2 = "330106001001", "330106001002"
 
 
 def _house(store: Store, grid: str, building: str, room: str) -> str:
-    data = {"house_code": f"H{grid}{building}{room}", "address_text": f"幸福路8号{building}{room}室",
-            "grid": grid, "building": building, "room": room, "owner_name": "业主"}
+    data = {
+        "house_code": f"H{grid}{building}{room}",
+        "address_text": f"幸福路8号{building}{room}室",
+        "grid": grid,
+        "building": building,
+        "room": room,
+        "owner_name": "业主",
+    }
     return store.save("house", data, status="complete").id
 
 
@@ -43,14 +49,25 @@ def build_community(store: Store) -> dict[str, str]:
         "h201": _house(store, G1, "2栋", "201"),
         "g2h": _house(store, G2, "1栋", "101"),
     }
-    people = (("张三", 1, "h101", "complete"), ("李四", 3, "h101", "draft"),
-              ("王五", 5, "h201", "complete"), ("赵六", 7, "g2h", "complete"))
+    people = (
+        ("张三", 1, "h101", "complete"),
+        ("李四", 3, "h101", "draft"),
+        ("王五", 5, "h201", "complete"),
+        ("赵六", 7, "g2h", "complete"),
+    )
     for name, seq, house, status in people:
         grid = G2 if house == "g2h" else G1
-        data = resident(name=name, seq=seq, grid=grid, house_ref=ids[house],
-                        household_relation="02" if name == "张三" else "10")
+        data = resident(
+            name=name,
+            seq=seq,
+            grid=grid,
+            house_ref=ids[house],
+            household_relation="02" if name == "张三" else "10",
+        )
         ids[name] = store.save("resident", data, status=status).id
-    ids["unit"] = store.save("unit", {"name": "幸福便利店", "grid": G1, "house_ref": ids["h102"]}).id
+    ids["unit"] = store.save(
+        "unit", {"name": "幸福便利店", "grid": G1, "house_ref": ids["h102"]}
+    ).id
     return ids
 
 
@@ -76,8 +93,9 @@ def titles(model: RecordListModel) -> list[str]:
 
 
 def wait_counts(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    qtbot.waitUntil(lambda: window.counts_settled and window._status_counts is not None,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.counts_settled and window._status_counts is not None, timeout=10_000
+    )
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -93,11 +111,14 @@ def test_search_by_pinyin_initials_finds_the_person(window: MainWindow, qtbot) -
     assert len(resets) == 1  # debounced: one query for the two keystrokes
 
 
-@pytest.mark.parametrize(("typed", "expected"), [
-    ("lisi", {"李四"}),        # full pinyin
-    ("赵", {"赵六"}),          # the name itself
-    ("13800138000", {"张三", "李四", "王五", "赵六"}),  # the phone everyone shares
-])
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("lisi", {"李四"}),  # full pinyin
+        ("赵", {"赵六"}),  # the name itself
+        ("13800138000", {"张三", "李四", "王五", "赵六"}),  # the phone everyone shares
+    ],
+)
 def test_search_other_ways(window: MainWindow, qtbot, typed: str, expected: set[str]) -> None:  # noqa: ANN001
     window.search_box.setText(typed)
     qtbot.waitUntil(lambda: set(titles(window.current_model())) == expected, timeout=5_000)
@@ -159,7 +180,9 @@ def test_filters_apply_to_the_other_tabs_when_shown(window: MainWindow, qtbot) -
 # -- the tree --------------------------------------------------------------------------------
 
 
-def test_tree_grid_building_house_filters_and_opens_the_household(window: MainWindow, community, qtbot) -> None:  # noqa: ANN001, E501
+def test_tree_grid_building_house_filters_and_opens_the_household(
+    window: MainWindow, community, qtbot
+) -> None:  # noqa: ANN001, E501
     tree, model = window.navigation, window.current_model()
     community_index = tree.find(nav.COMMUNITY, COMMUNITY)
     tree.select(community_index)
@@ -175,6 +198,7 @@ def test_tree_grid_building_house_filters_and_opens_the_household(window: MainWi
     window.list_tabs.setCurrentIndex(1)
     assert set(titles(window.current_model())) == {"幸福路8号1栋101室", "幸福路8号1栋102室"}
     house = tree.find(nav.HOUSE, community["h101"], building)
+    assert house.data() == "101室"  # under its building a house shows only its room
     tree.select(house)
     view = window.household_view
     assert view is not None and window.doc_tabs.currentWidget() is view
@@ -195,9 +219,13 @@ def test_buildings_sort_naturally(store: Store) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(names=st.lists(st.sampled_from(["张三", "李四", "王五", "阿", "Zoe"]), min_size=0, max_size=40),
-       page=st.integers(min_value=1, max_value=9))
-def test_paging_by_keyset_returns_every_row_once_in_order(qapp, names: list[str], page: int) -> None:  # noqa: ANN001, E501
+@given(
+    names=st.lists(st.sampled_from(["张三", "李四", "王五", "阿", "Zoe"]), min_size=0, max_size=40),
+    page=st.integers(min_value=1, max_value=9),
+)
+def test_paging_by_keyset_returns_every_row_once_in_order(
+    qapp, names: list[str], page: int
+) -> None:  # noqa: ANN001, E501
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "s.sqlite")
         try:
@@ -207,14 +235,19 @@ def test_paging_by_keyset_returns_every_row_once_in_order(qapp, names: list[str]
             model.set_query(ListQuery())
             while model.canFetchMore():
                 model.fetchMore()
-            expected = sorted(((store.get(i).title, i) for i in ids))
-            assert [(model.summary(r).title, model.record_id(r)) for r in range(model.rowCount())] == expected
+            expected = sorted((store.get(i).title, i) for i in ids)
+            assert [
+                (model.summary(r).title, model.record_id(r)) for r in range(model.rowCount())
+            ] == expected
         finally:
             store.close()
 
 
 def test_search_pages_fetch_more_without_repeats(store: Store, qapp) -> None:  # noqa: ANN001
-    store.insert_many("resident", [(None, {"name": f"张{c}", "grid": G1}, "draft") for c in "一二三四五六七八九十"])
+    store.insert_many(
+        "resident",
+        [(None, {"name": f"张{c}", "grid": G1}, "draft") for c in "一二三四五六七八九十"],
+    )
     model = RecordListModel(store, "resident", page_size=3)
     model.set_query(ListQuery(text="zh"))
     assert model.rowCount() == 3 and model.canFetchMore()
@@ -255,7 +288,11 @@ def test_settings_are_stored_and_used(window: MainWindow, store: Store) -> None:
     mine = window.navigation.find(nav.MINE, None)
     assert mine.isValid()
     assert window.navigation.scope_of(mine) == Scope(grids=(G1,))
-    assert window.navigation.find(nav.GRID, G1, window.navigation.find(nav.COMMUNITY, COMMUNITY)).data().startswith("★")
+    assert (
+        window.navigation.find(nav.GRID, G1, window.navigation.find(nav.COMMUNITY, COMMUNITY))
+        .data()
+        .startswith("★")
+    )
 
 
 def test_touch_mode_enlarges_targets(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001
@@ -315,7 +352,9 @@ def test_enter_on_a_row_opens_the_record(window: MainWindow, community, qtbot) -
     assert window.doc_tabs.tabText(window.doc_tabs.currentIndex()) == "王五"
 
 
-def test_ctrl_n_creates_a_record_of_the_current_form_in_the_selected_grid(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001, E501
+def test_ctrl_n_creates_a_record_of_the_current_form_in_the_selected_grid(
+    window: MainWindow, store: Store, qtbot
+) -> None:  # noqa: ANN001, E501
     tree = window.navigation
     tree.select(tree.find(nav.GRID, G2, tree.find(nav.COMMUNITY, COMMUNITY)))
     window.list_tabs.setCurrentIndex(1)  # 房屋
@@ -331,8 +370,12 @@ def test_ctrl_n_creates_a_record_of_the_current_form_in_the_selected_grid(window
     assert window.doc_tabs.count() == 0 and not window.doc_tabs.isVisible()
 
 
-def test_unsaved_forms_from_a_crash_are_offered_on_start(store: Store, community, qtbot, monkeypatch) -> None:  # noqa: ANN001, E501
-    store.autosave_put("slot-1", "resident", community["李四"], {"name": "李四", "phone": "13912345678"})
+def test_unsaved_forms_from_a_crash_are_offered_on_start(
+    store: Store, community, qtbot, monkeypatch
+) -> None:  # noqa: ANN001, E501
+    store.autosave_put(
+        "slot-1", "resident", community["李四"], {"name": "李四", "phone": "13912345678"}
+    )
     store.autosave_put("slot-2", "resident", None, {"name": "新来的人"})
     monkeypatch.setattr(MainWindow, "ask_restore", lambda self, n: "restore" if n == 2 else "later")
     w = MainWindow(store, lang="zh")
@@ -364,8 +407,14 @@ def test_later_keeps_the_unsaved_forms(store: Store, community, qtbot, monkeypat
 
 @pytest.fixture
 def crowd(store: Store) -> Store:
-    rows = [(None, {"name": f"{s}{g}", "grid": G1 if i % 2 else G2}, "draft")
-            for i, (s, g) in enumerate((s, g) for s in "张王李赵刘陈杨黄" for g in "一二三四五六七八九十伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂")]
+    rows = [
+        (None, {"name": f"{s}{g}", "grid": G1 if i % 2 else G2}, "draft")
+        for i, (s, g) in enumerate(
+            (s, g)
+            for s in "张王李赵刘陈杨黄"
+            for g in "一二三四五六七八九十伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+        )
+    ]
     store.insert_many("resident", rows)
     return store
 
@@ -375,11 +424,15 @@ def test_a_query_over_budget_is_finished_by_a_worker(crowd: Store, qtbot) -> Non
     slow = RecordListModel(crowd, "resident", page_size=50, runner=runner, budget=0.0)
     quick = RecordListModel(crowd, "resident", page_size=50)  # no runner: always in the UI thread
     quick.set_query(ListQuery(scope=Scope(grids=(G1,))))
-    with qtbot.waitSignal(slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000):
+    with qtbot.waitSignal(
+        slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000
+    ):
         slow.set_query(ListQuery(scope=Scope(grids=(G1,))))
         assert slow.loading and slow.rowCount() == 0 and not slow.canFetchMore()
     assert slow.ids() == quick.ids() and len(slow.ids()) == 50
-    with qtbot.waitSignal(slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000):
+    with qtbot.waitSignal(
+        slow.loadingChanged, check_params_cb=lambda on: on is False, timeout=10_000
+    ):
         slow.fetchMore()  # the next page goes to the worker too
     while quick.canFetchMore():
         quick.fetchMore()
@@ -411,3 +464,70 @@ def test_one_latin_letter_does_not_search_yet(window: MainWindow) -> None:
     window.search_box.setText("王")  # one Chinese character is a real query
     window.apply_search()
     assert titles(window.current_model()) == ["王五"]
+
+
+# -- long work from the menus ----------------------------------------------------------------
+
+
+def test_import_from_the_window_refreshes_lists_and_reports(
+    window: MainWindow, store: Store, qtbot, tmp_path: Path
+) -> None:  # noqa: ANN001, E501
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.bench.common import resident_rows, write_csv
+
+    csv_file = write_csv(tmp_path / "import.csv", resident_rows(25, seed=9))
+    handle = window.start_import(str(csv_file), "resident")
+    assert handle.dialog.isVisible()  # type: ignore[attr-defined]  # progress with Cancel
+    with qtbot.waitSignal(handle.done, timeout=20_000):
+        pass
+    qtbot.waitUntil(lambda: len(titles(window.current_model())) == 29, timeout=5_000)
+    boxes = [b for b in window.findChildren(QMessageBox) if b.objectName() == "taskMessage"]
+    assert boxes and "新建 25" in boxes[-1].text()
+    boxes[-1].close()
+    wait_counts(window, qtbot)
+    assert window.list_tabs.tabText(0) == "居民 (29)"
+
+
+def test_demo_data_from_the_menu_fills_an_empty_store(store: Store, qtbot) -> None:  # noqa: ANN001
+    w = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(w)
+    assert w.navigation.tree_model.rowCount() == 1  # only 全部
+    handle = w.start_demo(300, seed=3)
+    with qtbot.waitSignal(handle.done, timeout=60_000):
+        pass
+    assert handle.outcome == "finished"
+    assert w.navigation.tree_model.rowCount() > 1  # communities appeared
+    assert w.current_model().rowCount() == min(200, store.count("resident"))
+    w.close()
+
+
+def test_settings_dialog_edits_a_copy(window: MainWindow, store: Store) -> None:
+    from app.ui.settings import SettingsDialog
+
+    dialog = SettingsDialog(store, window.settings, "zh", window)
+    dialog.name_edit.setText("李娜")
+    dialog.grid_list.item(1).setCheckState(Qt.CheckState.Checked)
+    dialog.touch_box.setChecked(True)
+    dialog.lang_box.setCurrentIndex(dialog.lang_box.findData("en"))
+    edited = dialog.settings()
+    assert (edited.worker_name, edited.assigned_grids, edited.touch_mode, edited.lang) == (
+        "李娜",
+        (G2,),
+        True,
+        "en",
+    )
+    assert window.settings.worker_name == ""  # nothing applied before OK
+
+
+def test_rebuilding_the_tree_keeps_what_the_worker_looks_at(window: MainWindow) -> None:
+    tree = window.navigation
+    grid = tree.find(nav.GRID, G1, tree.find(nav.COMMUNITY, COMMUNITY))
+    tree.select(grid)
+    assert window.current_model().query.scope == Scope(grids=(G1,))
+    window.data_changed()  # e.g. after an import: the tree is read again
+    assert window.current_model().query.scope == Scope(grids=(G1,))
+    assert tree.currentIndex().data(nav.KEY_ROLE) == G1
+    window.apply_settings(Settings(assigned_grids=(G1,)))  # adds 我的网格 above
+    assert tree.currentIndex().data(nav.KEY_ROLE) == G1
+    assert window.current_model().query.scope == Scope(grids=(G1,))

@@ -155,3 +155,34 @@ def test_demo_task_writes_through_its_own_store(runner, store, qtbot) -> None:  
     assert not summary.cancelled
     assert store.count("resident") == summary.counts["resident"] > 0  # visible to the GUI store
     assert progress and progress[-1][0] == progress[-1][1]
+
+
+def _residents_csv(path: Path, count: int) -> Path:
+    from tests.bench.common import resident_rows, write_csv
+
+    return write_csv(path, resident_rows(count, seed=5))
+
+
+def test_import_task_imports_and_a_cancel_rolls_everything_back(
+    runner,
+    store,
+    qtbot,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    csv_file = _residents_csv(tmp_path / "residents.csv", 30)
+
+    def cancelled_import(ctx: tasks.TaskContext) -> object:
+        ctx.cancel()  # Cancel pressed while the rows were being read
+        return tasks.import_task(csv_file, "resident", author="W1")(ctx)
+
+    handle = runner.start(cancelled_import, "import")
+    with qtbot.waitSignal(handle.cancelled, timeout=20_000):
+        pass
+    assert store.count("resident") == 0  # one transaction: nothing stays
+
+    handle = runner.start(tasks.import_task(csv_file, "resident", author="W1"), "import")
+    with qtbot.waitSignal(handle.finished, timeout=20_000) as blocker:
+        pass
+    report = blocker.args[0]
+    assert report.imported and report.created == 30
+    assert store.count("resident") == 30
