@@ -89,6 +89,7 @@ def _table_hint(store: Store, filters: Filters) -> str:
         return "NOT INDEXED"
     return ""
 
+
 _SUMMARY_SQL = (
     "r.id, r.form, r.title, r.grid, r.status, r.dirty, r.conflict IS NOT NULL, r.dup_state, "
     "r.updated_at"
@@ -119,10 +120,6 @@ class Filters:
     dirty: bool | None = None  # changed since the last sync
     conflict: bool | None = None
     dup: bool | None = None  # suspected duplicate
-
-    def any(self) -> bool:
-        """Whether any filter is set."""
-        return any(v is not None for v in (self.status, self.dirty, self.conflict, self.dup))
 
 
 @dataclass(frozen=True)
@@ -296,8 +293,7 @@ def page(
         args.extend((after[0], after[0], after[1]))
     hint = _table_hint(store, filters)
     sql = (
-        f"SELECT {_SUMMARY_SQL} FROM records r {hint} WHERE {where} "
-        "ORDER BY r.title, r.id LIMIT ?"
+        f"SELECT {_SUMMARY_SQL} FROM records r {hint} WHERE {where} ORDER BY r.title, r.id LIMIT ?"
     )
     return _summaries(store.conn.execute(sql, (*args, limit)).fetchall())
 

@@ -208,24 +208,44 @@ class MainWindow(QMainWindow):
         self.navigation = NavigationTree(self.store, self.lang, self)
         self.navigation.scopeSelected.connect(self.set_scope)
         self.navigation.houseActivated.connect(self.open_household)
-
+        self.search_timer = self._timer(SEARCH_DEBOUNCE_MS, self.apply_search)
+        self.counts_timer = self._timer(COUNTS_DEBOUNCE_MS, self._start_counts)
         centre = QWidget(self)
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self._build_bar(centre))
+        layout.addWidget(self._build_lists(centre), 1)
+        self.doc_tabs = QTabWidget(self)
+        self.doc_tabs.setObjectName("documentTabs")
+        self.doc_tabs.setTabsClosable(True)
+        self.doc_tabs.setMovable(True)
+        self.doc_tabs.tabCloseRequested.connect(self._close_doc_tab)
+        self.doc_tabs.setVisible(False)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        for index, widget in enumerate((self.navigation, centre, self.doc_tabs)):
+            self.splitter.addWidget(widget)
+            self.splitter.setStretchFactor(index, 0 if index == 0 else 1)
+        self.splitter.setSizes([260, 700, 640])
+        self.setCentralWidget(self.splitter)
+        self._build_status_bar()
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.focus_search)
+        QShortcut(QKeySequence("Ctrl+W"), self, activated=self._close_current_doc)
+
+    def _timer(self, interval: int, slot: Callable[[], None]) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(interval)
+        timer.timeout.connect(slot)
+        return timer
+
+    def _build_bar(self, centre: QWidget) -> QHBoxLayout:
+        """Search box, filters and the New button."""
         bar = QHBoxLayout()
         self.search_box = QLineEdit(centre)
         self.search_box.setObjectName("searchBox")
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setMinimumWidth(200)
         self.search_box.installEventFilter(_SearchKeys(self))
-        self.search_timer = QTimer(self)
-        self.search_timer.setSingleShot(True)
-        self.search_timer.setInterval(SEARCH_DEBOUNCE_MS)
-        self.search_timer.timeout.connect(self.apply_search)
-        self.counts_timer = QTimer(self)
-        self.counts_timer.setSingleShot(True)
-        self.counts_timer.setInterval(COUNTS_DEBOUNCE_MS)
-        self.counts_timer.timeout.connect(self._start_counts)
         self.search_box.textChanged.connect(lambda _text: self.search_timer.start())
         self.search_box.returnPressed.connect(self._search_now_and_focus_list)
         bar.addWidget(self.search_box, 1)
@@ -241,8 +261,10 @@ class MainWindow(QMainWindow):
         self.new_button.setObjectName("newButton")
         self.new_button.clicked.connect(lambda _checked=False: self.new_record())
         bar.addWidget(self.new_button)
-        layout.addLayout(bar)
+        return bar
 
+    def _build_lists(self, centre: QWidget) -> QTabWidget:
+        """One tab per form, each a table over a lazy model."""
         self.list_tabs = QTabWidget(centre)
         self.list_tabs.setObjectName("listTabs")
         self.lists: dict[str, RecordListModel] = {}
@@ -258,25 +280,9 @@ class MainWindow(QMainWindow):
             self.lists[form_id], self.views[form_id] = model, view
             self.list_tabs.addTab(view, form_id)
         self.list_tabs.currentChanged.connect(self._on_list_tab)
-        layout.addWidget(self.list_tabs, 1)
+        return self.list_tabs
 
-        self.doc_tabs = QTabWidget(self)
-        self.doc_tabs.setObjectName("documentTabs")
-        self.doc_tabs.setTabsClosable(True)
-        self.doc_tabs.setMovable(True)
-        self.doc_tabs.tabCloseRequested.connect(self._close_doc_tab)
-        self.doc_tabs.setVisible(False)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.navigation)
-        self.splitter.addWidget(centre)
-        self.splitter.addWidget(self.doc_tabs)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([260, 700, 640])
-        self.setCentralWidget(self.splitter)
-
+    def _build_status_bar(self) -> None:
         self.shown_label = QLabel(self)
         self.worker_label = QLabel(self)
         self.pending_label = QLabel(self)
@@ -292,9 +298,6 @@ class MainWindow(QMainWindow):
             status.addPermanentWidget(label)
         self._counts: dict[str, int] = {}
         self._status_counts: tuple[int, int] | None = None
-
-        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.focus_search)
-        QShortcut(QKeySequence("Ctrl+W"), self, activated=self._close_current_doc)
 
     def _filter_box(self, parent: QWidget, name: str, bar: QHBoxLayout) -> QCheckBox:
         box = QCheckBox(parent)
@@ -404,6 +407,10 @@ class MainWindow(QMainWindow):
         if self.household_view is not None:
             self.household_view.retranslate(lang)
             self._retitle_household()
+        for editor, record_id in self._editors.items():
+            if record_id is None:  # saved records are titled by their data, new ones by words
+                index = self.doc_tabs.indexOf(editor)
+                self.doc_tabs.setTabText(index, self._new_title(editor.form.id))  # type: ignore[attr-defined]
         self._update_tab_titles()
         self._update_status()
         self._update_shown()
@@ -607,13 +614,12 @@ class MainWindow(QMainWindow):
             prefill=values,
             parent=self.doc_tabs,
         )
-        title = (
-            tr("new_record", self.lang)
-            + " · "
-            + self.store.formset.form(form_id).title.get(self.lang)
-        )
-        self._add_editor(editor, None, title)
+        self._add_editor(editor, None, self._new_title(form_id))
         return editor
+
+    def _new_title(self, form_id: str) -> str:
+        form_title = self.store.formset.form(form_id).title.get(self.lang)
+        return f"{tr('new_record', self.lang)} · {form_title}"
 
     def open_record(self, record_id: str) -> QWidget | None:
         """Open a record in an editor tab (or bring its tab forward if open)."""
