@@ -166,12 +166,18 @@ class SyncSession:
         and local writes overlap. Chunks are still applied strictly in order, each with its
         cursor, so stopping anywhere loses nothing.
         """
-        s = self.summary
         user = self.client.user.username if self.client.user else ""
         scope = replica.scope_of(self.client.base_url, user)
-        cursor = replica.read_cursor(self.store, scope)
         self.progress("pull", 0, 0)
-        pages = _Prefetch(lambda since: self.client.pull(since, self.chunk), cursor)
+        with replica.bulk_writes(self.store):
+            return self._pull_from(scope, replica.read_cursor(self.store, scope))
+
+    def _pages(self, since: int) -> _Prefetch:
+        return _Prefetch(lambda cursor: self.client.pull(cursor, self.chunk), since)
+
+    def _pull_from(self, scope: str, cursor: int) -> bool:
+        s = self.summary
+        pages = self._pages(cursor)
         try:
             while True:
                 if self.cancel():
@@ -182,9 +188,9 @@ class SyncSession:
                     if exc.code != "cursor_ahead" or cursor == 0:
                         raise
                     log.warning("the server is behind the stored cursor; pulling from the start")
-                    cursor = 0  # the platform was restored from a backup or replaced
-                    pages.stop()
-                    pages = _Prefetch(lambda since: self.client.pull(since, self.chunk), cursor)
+                    pages.stop()  # the platform was restored from a backup or replaced
+                    cursor = 0
+                    pages = self._pages(cursor)
                     continue
                 tally = replica.apply_pull(self.store, page, scope)
                 s.pulled += tally.records

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.core.schema import SchemaTooNewError
 from app.core.store import Store
+
+if TYPE_CHECKING:
+    from app.ui.window import MainWindow
 
 
 def application() -> QApplication:
@@ -20,7 +24,9 @@ def application() -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def build(data_dir: str | Path | None = None, lang: str | None = "zh"):  # noqa: ANN201
+def build(
+    data_dir: str | Path | None = None, lang: str | None = "zh"
+) -> tuple[QApplication, MainWindow]:
     """Open the data dir and make the main window (not shown). ``lang=None``: the saved choice.
 
     Opening is cheap on any size of store: the window fetches one page of one list and

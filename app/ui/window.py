@@ -198,8 +198,9 @@ class MainWindow(QMainWindow):
         self.lists[FORM_TABS[0]].start()
         self._update_shown()
         self.refresh_counts()
+        self.restore_timer = self._timer(0, self.offer_restore)  # once the window is up
         if restore_autosaves:
-            QTimer.singleShot(0, self.offer_restore)
+            self.restore_timer.start()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -931,8 +932,8 @@ class MainWindow(QMainWindow):
             if not editor.request_close():  # type: ignore[attr-defined]
                 event.ignore()
                 return
-        self.search_timer.stop()
-        self.counts_timer.stop()
+        for timer in (self.search_timer, self.counts_timer, self.restore_timer):
+            timer.stop()
         for runner in (self.list_runner, self.runner):
             runner.cancel_all()
         for runner in (self.list_runner, self.runner):

@@ -134,3 +134,22 @@ def test_natural_key_orders_embedded_numbers_by_value(numbers: list[int], prefix
     names = [f"{prefix}{n}栋2单元{n % 7}01室" for n in numbers]
     expected = [f"{prefix}{n}栋2单元{n % 7}01室" for n in sorted(numbers)]
     assert sorted(reversed(names), key=browse.natural_key) == expected
+
+
+def test_the_dirty_filter_gives_the_same_rows_by_either_route(
+    filled: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = browse.page(filled, "resident", limit=1000)
+    waiting = {s.id for s in everyone[::9]}
+    filled.conn.execute("UPDATE records SET dirty = 0")  # as after a sync
+    filled.conn.executemany("UPDATE records SET dirty = 1 WHERE id = ?", [(i,) for i in waiting])
+    expected = [s.id for s in everyone if s.id in waiting]
+    assert browse._table_hint(filled, Filters(dirty=True)) == "INDEXED BY records_dirty"
+    assert [s.id for s in browse.page(filled, "resident", filters=Filters(dirty=True))] == expected
+    assert browse.count_forms(filled, ("resident",), filters=Filters(dirty=True)) == {
+        "resident": len(expected)
+    }
+    monkeypatch.setattr(browse, "FEW_DIRTY", 0)  # many waiting: walk the title index instead
+    assert browse._table_hint(filled, Filters(dirty=True)) == ""
+    assert [s.id for s in browse.page(filled, "resident", filters=Filters(dirty=True))] == expected
+    assert browse.count(filled, "resident", filters=Filters(dirty=True)) == len(expected)

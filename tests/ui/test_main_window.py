@@ -531,3 +531,21 @@ def test_rebuilding_the_tree_keeps_what_the_worker_looks_at(window: MainWindow) 
     window.apply_settings(Settings(assigned_grids=(G1,)))  # adds 我的网格 above
     assert tree.currentIndex().data(nav.KEY_ROLE) == G1
     assert window.current_model().query.scope == Scope(grids=(G1,))
+
+
+def test_build_opens_the_data_dir_with_the_saved_language(tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    from app.ui.main import build
+    from app.ui.settings import save_settings
+
+    first = Store.open(tmp_path)
+    save_settings(first, Settings(worker_name="王芳", lang="en"))
+    first.close()
+    _app, w = build(tmp_path, None)  # no language asked for: the saved one
+    qtbot.addWidget(w)
+    try:
+        assert w.lang == "en" and w.file_menu.title() == "&File"
+        assert w.settings.worker_name == "王芳"
+    finally:
+        w.close()
+        w.store.close()
+        language().set_lang("zh")
