@@ -10,8 +10,8 @@ State it keeps (all in the store's tables):
   ``outbox.result`` the server's answer as JSON. A retryable rejection stays ``pending``.
 - ``records.server_version`` (the newest server version known), ``records.base`` (the last
   pulled server state: the fields plus ``_status``, and ``_deleted`` when true), ``dirty`` (the
-  record has unacknowledged ops, or its last answered op was rejected: its values are not all
-  on the server) and ``conflict``: a list of ``{field, base, mine, theirs, ...}`` entries,
+  record has unacknowledged ops, or an op was rejected and no later op carrying every value
+  was accepted: its values are not all on the server) and ``conflict``: a list of ``{field, base, mine, theirs, ...}`` entries,
   ``mine`` being this device's value and ``theirs`` the other one, both kept until a person
   chooses (``resolve``).
 - ``meta``: the pull cursor (``sync_cursor``) for one server and user (``sync_scope``).
@@ -75,14 +75,6 @@ class PushTally:
     rejected: int = 0
     deferred: int = 0  # retryable rejections: still pending, sent again next time
     messages: list[str] = field(default_factory=list)
-
-    def add(self, other: PushTally) -> None:
-        self.applied += other.applied
-        self.conflicts += other.conflicts
-        self.merged += other.merged
-        self.rejected += other.rejected
-        self.deferred += other.deferred
-        self.messages.extend(other.messages)
 
 
 @dataclass

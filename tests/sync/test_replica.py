@@ -434,7 +434,9 @@ def test_a_delete_of_a_record_the_server_never_accepted_stays_on_the_device(stor
 
 def test_a_partial_op_acknowledged_after_a_rejection_does_not_clear_dirty(store: Store) -> None:
     rec = store.save("resident", resident(seq=83), status="complete")
-    store.save("resident", {**rec.data, "phone": "13700000009"}, record_id=rec.id, status="complete")
+    store.save(
+        "resident", {**rec.data, "phone": "13700000009"}, record_id=rec.id, status="complete"
+    )
     ops = replica.next_batch(store, 0, 10)
     invalid = Reason(code="invalid", message_zh="无效", message_en="invalid")
     replica.record_results(
@@ -447,7 +449,9 @@ def test_a_partial_op_acknowledged_after_a_rejection_does_not_clear_dirty(store:
     )
     # the server holds only the phone: a pull must not overwrite the typed record
     assert store.get(rec.id).dirty
-    replica.apply_pull(store, page(pulled(rec.id, 1, {"phone": "13700000009", "grid": GRID})), SCOPE)
+    replica.apply_pull(
+        store, page(pulled(rec.id, 1, {"phone": "13700000009", "grid": GRID})), SCOPE
+    )
     assert store.get(rec.id).data["name"] == "张三"
     store.save("resident", {**store.get(rec.id).data, "former_name": "阿三"}, record_id=rec.id)
     [op] = replica.next_batch(store, 0, 10)
