@@ -71,7 +71,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Start the desktop app."""
     from app.ui.main import run
 
-    return run(data_dir=args.data_dir, lang=_lang(args))
+    # None lets the app use the language saved in its settings
+    return run(data_dir=args.data_dir, lang=args.lang or os.environ.get("GRIDCOLLECT_LANG"))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ are for background tasks).
 
 Field meaning comes from the form files where they say it (roles, reference targets, the
 ``household_relation`` code table). Two meanings have no role yet and are named once here:
-the house's building (``BUILDING_FIELD``) and a resident's move-out date (``MOVED_OUT_FIELD``).
+the house's building and a resident's move-out date come from the forms' ``building`` and
+``moved_out`` roles.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from app.core.records import Record, Summary
 from app.core.search import fts_query
 from app.core.store import Store
 
-BUILDING_FIELD = "building"  # proposal: a `building` role in the house/address forms
-MOVED_OUT_FIELD = "moved_out_on"  # proposal: a `moved_out` role in the resident form
 RELATION_TABLE = "household_relation"  # GB/T 4761: the field using this table is 与户主关系
 HEAD_CODE = "02"  # 户主
 HEAD_CODES = frozenset({"01", "02", "03"})  # 本人 / 户主 / 小集体户户主 all mark the head
@@ -39,13 +38,6 @@ FEW_DIRTY = 20_000  # up to this many unsynced records, the dirty filter sorts t
 # Indexes these queries are written for. Until a migration adds them, rare filters and whole-
 # form counts read the table sequentially (NOT INDEXED), which beats walking the title index
 # with a table lookup per row by about ten times on the 1.63 M-record demo.
-PROPOSED_INDEXES = {
-    "records_live_title": "CREATE INDEX records_live_title ON records (form, title) WHERE deleted = 0",
-    "records_conflicted": "CREATE INDEX records_conflicted ON records (form, title) "
-    "WHERE conflict IS NOT NULL AND deleted = 0",
-    "records_suspected": "CREATE INDEX records_suspected ON records (form, title) "
-    "WHERE dup_state = 'suspected' AND deleted = 0",
-}
 
 
 class TooSlow(Exception):
@@ -255,8 +247,15 @@ def _where(
     return " AND ".join(clauses), args
 
 
-def _building_value(alias: str) -> str:
-    return f"coalesce(json_extract({alias}.data, '$.{BUILDING_FIELD}'), '')"
+def _building_value(alias: str, field: str | None) -> str:
+    """SQL for a record's building (the form's ``building`` role), '' when it has none."""
+    if not field:
+        return "''"
+    return f"coalesce(json_extract({alias}.data, '$.{field}'), '')"
+
+
+def _house_building(store: Store) -> str | None:
+    return store.formset.form(HOUSE_FORM).roles.building
 
 
 def _building_clause(
@@ -264,15 +263,15 @@ def _building_clause(
 ) -> tuple[str, list[Any]]:
     """Records in one building: by their own building field, else through their house link."""
     form = store.formset.form(form_id)
-    if BUILDING_FIELD in form.fields:
-        return f"{_building_value(a)} = ?", [building]
+    if form.roles.building:
+        return f"{_building_value(a, form.roles.building)} = ?", [building]
     ref = house_ref_field(form)
     if ref is None:
         return "1 = 1", []
     return (
         f"{a}.id IN (SELECT f.src FROM refs f JOIN records h ON h.id = f.dst "
         f"WHERE f.field = ? AND h.form = ? AND h.grid = ? AND h.deleted = 0 "
-        f"AND {_building_value('h')} = ?)",
+        f"AND {_building_value('h', _house_building(store))} = ?)",
         [ref, HOUSE_FORM, grid, building],
     )
 
@@ -426,7 +425,7 @@ def undefined_grids(store: Store, form: str = HOUSE_FORM) -> list[str]:
 def buildings(store: Store, grid: str) -> list[Building]:
     """Buildings of a grid's houses in natural order ("2栋" before "10栋")."""
     rows = store.conn.execute(
-        f"SELECT {_building_value('r')} AS b, count(*) FROM records r "
+        f"SELECT {_building_value('r', _house_building(store))} AS b, count(*) FROM records r "
         "WHERE r.form = ? AND r.grid = ? AND r.deleted = 0 GROUP BY b",
         (HOUSE_FORM, grid),
     ).fetchall()
@@ -439,7 +438,8 @@ def houses(store: Store, grid: str, building: str) -> list[HouseNode]:
     """Houses of one building in a grid, in natural order of their addresses (501室 < 1201室)."""
     rows = store.conn.execute(
         "SELECT r.id, r.title FROM records r "
-        f"WHERE r.form = ? AND r.grid = ? AND r.deleted = 0 AND {_building_value('r')} = ?",
+        "WHERE r.form = ? AND r.grid = ? AND r.deleted = 0 AND "
+        f"{_building_value('r', _house_building(store))} = ?",
         (HOUSE_FORM, grid, building),
     ).fetchall()
     return sorted((HouseNode(i, t) for i, t in rows), key=lambda h: (natural_key(h.title), h.id))
@@ -465,7 +465,7 @@ def household_fields(formset: FormSet) -> HouseholdFields:
     return HouseholdFields(
         house_ref=ref,
         relation=relation,
-        moved_out=MOVED_OUT_FIELD if MOVED_OUT_FIELD in resident.fields else None,
+        moved_out=resident.roles.moved_out,
         address=resident.roles.address[0] if resident.roles.address else None,
         grid=resident.roles.grid,
         house_address=house.roles.address[0] if house.roles.address else None,

@@ -27,7 +27,7 @@ _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "rol
 _FORM_REQUIRED = ("form", "version", "title", "title_template", "sections")
 _SECTION_KEYS = ("id", "title", "show_when", "fields")
 _ROLE_LISTS = ("name", "id", "phone", "address")
-_ROLE_SINGLES = ("birth_date", "house", "grid")
+_ROLE_SINGLES = ("birth_date", "house", "grid", "building", "moved_out")
 _ROLE_TYPES: dict[str, frozenset[str]] = {
     "name": frozenset({"text"}),
     "id": frozenset({"text", "id_number", "credit_code"}),
@@ -36,6 +36,8 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "birth_date": frozenset({"date"}),
     "house": frozenset({"reference"}),
     "grid": frozenset({"text", "choice"}),
+    "building": frozenset({"text"}),
+    "moved_out": frozenset({"date"}),
 }
 
 # --------------------------------------------------------------------------- cross-field checks

@@ -150,6 +150,8 @@ class Roles:
     birth_date: str | None = None
     house: str | None = None
     grid: str | None = None
+    building: str | None = None  # the building (楼栋) a house or address is in: navigation
+    moved_out: str | None = None  # the date a resident's residence ended: household views
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,17 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
+# Partial indexes that keep list pages, rare filters and counts fast on a 1.6 M-record store
+# (measured on the demo: conflict/duplicate filters 0.9-1.6 s -> 0.2 ms, counts 2.1 -> 0.15 s).
+LIST_INDEXES = {
+    "records_live_title": "CREATE INDEX records_live_title ON records (form, title) WHERE deleted = 0",
+    "records_conflicted": "CREATE INDEX records_conflicted ON records (form, title) "
+    "WHERE conflict IS NOT NULL AND deleted = 0",
+    "records_suspected": "CREATE INDEX records_suspected ON records (form, title) "
+    "WHERE dup_state = 'suspected' AND deleted = 0",
+}
+MIGRATIONS.append(list(LIST_INDEXES.values()))
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,8 +17,6 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin, pinyin
-
 TAIL_MARK = "r"  # prefix of reversed-digit terms, so "1234" typed matches ...1234 tails
 _SCRIPT_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9]+|[a-zA-Z]+")
 _ALNUM = re.compile(r"[0-9A-Za-z]")
@@ -54,12 +52,16 @@ def _char_pinyin(char: str) -> str:
     indexing a million names cheap."""
     if char.isascii():
         return char.lower() if char.isalnum() else ""
+    from pypinyin import Style, lazy_pinyin  # ~0.4 s to load: only when a name is indexed
+
     readings = lazy_pinyin(char, style=Style.NORMAL, errors="ignore")
     return readings[0] if readings else ""
 
 
 @lru_cache(maxsize=32768)
 def _readings(char: str) -> list[str]:
+    from pypinyin import Style, pinyin
+
     readings = pinyin(char, style=Style.NORMAL, heteronym=True)[0]
     return list(dict.fromkeys(readings[:4]))
 

@@ -594,8 +594,8 @@ class MainWindow(QMainWindow):
         scope, values = self._query.scope, {}
         if form.roles.grid and scope.grid:
             values[form.roles.grid] = scope.grid
-        if scope.building and browse.BUILDING_FIELD in form.fields:
-            values[browse.BUILDING_FIELD] = scope.building
+        if scope.building and form.roles.building:
+            values[form.roles.building] = scope.building
         return values
 
     def new_record(

@@ -57,20 +57,32 @@ def main() -> None:
     sample: list[str] = []
     while len(sample) < args.calls:
         row = store.conn.execute(
-            "SELECT id FROM records WHERE rid = ? AND form = 'resident'", (rng.randrange(1, top + 1),)
+            "SELECT id FROM records WHERE rid = ? AND form = 'resident'",
+            (rng.randrange(1, top + 1),),
         ).fetchone()
         if row:
             sample.append(row[0])
     records = [store.get(i) for i in sample]
     base = per_call_ms(store.get, [(i,) for i in sample])
-    exact = per_call_ms(lambda d: dedup.exact_matches(store, "resident", d), [(r.data,) for r in records])
-    fuzzy = per_call_ms(lambda d: dedup.fuzzy_candidates(store, "resident", d), [(r.data,) for r in records])
+    exact = per_call_ms(
+        lambda d: dedup.exact_matches(store, "resident", d), [(r.data,) for r in records]
+    )
+    fuzzy = per_call_ms(
+        lambda d: dedup.fuzzy_candidates(store, "resident", d), [(r.data,) for r in records]
+    )
     print(f"residents in store                 {total}")
-    for name, values in (("primary-key read (baseline)", base), ("exact ID lookup", exact),
-                         ("fuzzy candidates", fuzzy)):
+    for name, values in (
+        ("primary-key read (baseline)", base),
+        ("exact ID lookup", exact),
+        ("fuzzy candidates", fuzzy),
+    ):
         print(f"{name:<34} p50 {median(values):6.2f} ms   p95 {percentile(values, 0.95):6.2f} ms")
-    print(f"ratio exact/baseline (p50)         {median(exact) / median(base):.2f}   (aim: exact <= 2 ms)")
-    print(f"ratio fuzzy/baseline (p50)         {median(fuzzy) / median(base):.2f}   (aim: fuzzy <= 50 ms)")
+    print(
+        f"ratio exact/baseline (p50)         {median(exact) / median(base):.2f}   (aim: exact <= 2 ms)"
+    )
+    print(
+        f"ratio fuzzy/baseline (p50)         {median(fuzzy) / median(base):.2f}   (aim: fuzzy <= 50 ms)"
+    )
 
 
 if __name__ == "__main__":
