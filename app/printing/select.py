@@ -50,10 +50,11 @@ class SelectionError(ValueError):
 
 def _sorted_houses(store: Store, ids: Iterable[str]) -> list[str]:
     records = [r for r in (store.get(i) for i in ids) if r is not None and not r.deleted]
+    building = store.formset.form("house").roles.building or ""
     records.sort(
         key=lambda r: (
             r.grid or "",
-            browse.natural_key(str(r.data.get(browse.BUILDING_FIELD, ""))),
+            browse.natural_key(str(r.data.get(building, ""))),
             browse.natural_key(r.title),
             r.id,
         )
