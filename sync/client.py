@@ -30,6 +30,8 @@ from sync.protocol import (
     LoginResponse,
     PullResponse,
     PushResponse,
+    ReviewList,
+    ReviewOutcome,
     UserInfo,
 )
 
@@ -207,6 +209,15 @@ class Client:
         """``GET /v1/pull``: records changed after ``since`` in the caller's scope."""
         params = {"since": since, "limit": limit}
         return self._call("GET", "/v1/pull", PullResponse, params=params)
+
+    def reviews(self, state: str = "open") -> ReviewList:
+        """``GET /v1/reviews``: possible duplicates in the caller's scope (supervisor, admin)."""
+        return self._call("GET", "/v1/reviews", ReviewList, params={"state": state})
+
+    def decide_review(self, review_id: int, decision: str) -> ReviewOutcome:
+        """``POST /v1/reviews/{id}`` with ``"same"`` or ``"different"``."""
+        body = {"decision": decision}
+        return self._call("POST", f"/v1/reviews/{int(review_id)}", ReviewOutcome, body=body)
 
     # -- plumbing --------------------------------------------------------------------------
 

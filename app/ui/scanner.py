@@ -135,7 +135,7 @@ class ScannerFilter(QObject):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt name
         if self._replaying or not self.enabled or event.type() != QEvent.Type.KeyPress:
             return False
-        if not self._is_target(obj):
+        if not self._is_target(obj) or not self._in_scope(obj):
             return False
         key_event: QKeyEvent = event  # type: ignore[assignment]
         now = self._clock()
@@ -154,6 +154,15 @@ class ScannerFilter(QObject):
             return True
         self.flush()
         return False
+
+    def _in_scope(self, obj: QObject) -> bool:
+        """With a ``scope`` window, only keys for that window's widgets (and its dialogs)
+        are watched: another main window's filter never swallows this one's typing."""
+        scope = getattr(self, "scope", None)
+        if scope is None or not isinstance(obj, QWidget):
+            return True
+        top = obj.window()
+        return top is scope or top.parent() is scope or scope.isAncestorOf(obj)
 
     @staticmethod
     def _is_target(obj: QObject) -> bool:
@@ -349,7 +358,9 @@ def install_scanning(
 ) -> tuple[ScannerFilter, ScanController]:
     """Wire a main window: scanner filter on the app, scans opening records."""
     controller = ScanController(window, store, open_record, lang)
-    scanner = ScannerFilter(window).install()
+    scanner = ScannerFilter(window)
+    scanner.scope = window
+    scanner.install()
     scanner.scanned.connect(controller.handle)
     return scanner, controller
 

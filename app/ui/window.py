@@ -201,6 +201,21 @@ class MainWindow(QMainWindow):
         self.restore_timer = self._timer(0, self.offer_restore)  # once the window is up
         if restore_autosaves:
             self.restore_timer.start()
+        self._install_features()
+
+    def _install_features(self) -> None:
+        """Sync, conflicts, duplicate review, printing and the hand-held scanner."""
+        from app.ui.conflicts import install_conflicts
+        from app.ui.printui import install_print_actions
+        from app.ui.reviews import install_reviews
+        from app.ui.syncui import install_sync
+
+        self.sync_ctl = install_sync(self)  # 同步 menu + toolbar button
+        install_conflicts(self, self.sync_ctl.menu)  # 冲突… in the same menu
+        self.reviews_action = install_reviews(self, self.sync_ctl.menu)
+        self.print_actions = install_print_actions(self)  # 打印 menu + scanner filter
+        self.scanner = self.print_actions.scanner
+        self.scan_ctl = self.print_actions.scan_ctl
 
     # -- construction ----------------------------------------------------------------------
 
@@ -938,6 +953,7 @@ class MainWindow(QMainWindow):
             runner.cancel_all()
         for runner in (self.list_runner, self.runner):
             runner.wait(10.0)
+        self.scanner.uninstall()  # the filter sits on the application, not on this window
         event.accept()
 
 

@@ -1,0 +1,288 @@
+"""The conflict view: records whose sync left a conflict, and per record a table of the
+conflicting fields with base / mine / theirs where a person picks (or types) the value.
+
+Why it works offline: everything shown comes from ``records.conflict`` (written by the pull),
+and ``replica.resolve`` writes the choice locally and queues a ``resolve`` op that the next
+sync carries to the platform. Values are shown as a person reads them (code labels, not codes);
+sensitive values are NOT masked here: choosing between two ID numbers needs to see them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QSplitter,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import rules
+from app.core.store import Store
+
+BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
+SIDES = ("base", "mine", "theirs")
+SPECIAL = {"_status": ("状态", "status"), "_deleted": ("已删除", "deleted")}
+
+_TEXT = {
+    "title": ("冲突", "Conflicts"),
+    "field": ("字段", "Field"),
+    "base": ("原值", "Base"),
+    "mine": ("我的", "Mine"),
+    "theirs": ("平台", "Platform"),
+    "other": ("其他值", "Other value"),
+    "resolve": ("解决", "Resolve"),
+    "empty": ("（空）", "(empty)"),
+    "none": ("没有待处理的冲突。", "No conflicts waiting."),
+    "hint": (
+        "逐项选择要保留的值，或填写其他值，然后点“解决”。下次同步时提交到平台。",
+        "Pick the value to keep for each field (or type another), then Resolve. "
+        "The choice goes to the platform with the next sync.",
+    ),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+}
+
+
+def _t(key: str, lang: str) -> str:
+    zh, en = _TEXT[key]
+    return en if lang == "en" else zh
+
+
+class ConflictView(QWidget):
+    """``ConflictView(store, lang, author)``; ``resolved(record_id)`` after each Resolve."""
+
+    resolved = Signal(str)
+
+    def __init__(
+        self, store: Store, lang: str = "zh", author: str = "", parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("conflictView")
+        self.store, self.lang, self.author = store, lang, author
+        self.record_id: str | None = None
+        self.entries: list[dict[str, Any]] = []
+        self.groups: list[QButtonGroup] = []
+        self.others: list[QLineEdit] = []
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        hint = QLabel(_t("hint", self.lang), self)
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.records = QListWidget(split)
+        self.records.setObjectName("conflictRecords")
+        self.records.currentItemChanged.connect(self._on_record)
+        right = QWidget(split)
+        box = QVBoxLayout(right)
+        self.table = QTableWidget(0, 5, right)
+        self.table.setObjectName("conflictFields")
+        self.table.setHorizontalHeaderLabels(
+            [_t(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
+        )
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        box.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        self.empty_label = QLabel(_t("none", self.lang), right)
+        row.addWidget(self.empty_label, 1)
+        self.resolve_button = QPushButton(_t("resolve", self.lang), right)
+        self.resolve_button.setObjectName("resolveButton")
+        self.resolve_button.clicked.connect(lambda _c=False: self.resolve())
+        row.addWidget(self.resolve_button)
+        box.addLayout(row)
+        split.addWidget(self.records)
+        split.addWidget(right)
+        split.setSizes([260, 700])
+        layout.addWidget(split, 1)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def conflict_ids(self) -> list[tuple[str, str]]:
+        """(record id, title) of live records with a conflict, every form."""
+        out = []
+        for form_id in self.store.formset.forms:
+            total = self.store.count(form_id, conflict=True)
+            if total:
+                for s in self.store.summaries(form_id, conflict=True, limit=total):
+                    out.append((s.id, s.title or s.id))
+        return out
+
+    def refresh(self) -> None:
+        """Reread the list; keep the selected record when it still has a conflict."""
+        keep = self.record_id
+        self.records.blockSignals(True)
+        self.records.clear()
+        for record_id, title in self.conflict_ids():
+            item = QListWidgetItem(title, self.records)
+            item.setData(Qt.ItemDataRole.UserRole, record_id)
+        self.records.blockSignals(False)
+        ids = [
+            self.records.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.records.count())
+        ]
+        self.show_record(keep if keep in ids else (ids[0] if ids else None))
+
+    def _on_record(self, item: QListWidgetItem | None, _old: Any = None) -> None:
+        if item is not None:
+            self.show_record(item.data(Qt.ItemDataRole.UserRole))
+
+    def show_record(self, record_id: str | None) -> None:
+        """Fill the table with the record's conflicting fields (mine chosen by default)."""
+        self.record_id = record_id
+        record = self.store.get(record_id) if record_id else None
+        self.entries = list(record.conflict or []) if record is not None else []
+        for i in range(self.records.count()):
+            item = self.records.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == record_id:
+                self.records.blockSignals(True)
+                self.records.setCurrentItem(item)
+                self.records.blockSignals(False)
+        self.table.setRowCount(0)
+        self.groups, self.others = [], []
+        form = self.store.formset.form(record.form) if record is not None else None
+        for row, entry in enumerate(self.entries):
+            self._add_row(row, entry, form)
+        self.table.resizeRowsToContents()
+        self.resolve_button.setEnabled(bool(self.entries))
+        self.empty_label.setVisible(not self.entries)
+
+    def _add_row(self, row: int, entry: Mapping[str, Any], form: Any) -> None:
+        self.table.insertRow(row)
+        name = entry["field"]
+        label = QLabel(self.field_label(form, name), self.table)
+        self.table.setCellWidget(row, 0, label)
+        group = QButtonGroup(self.table)
+        for column, side in enumerate(SIDES, start=1):
+            button = QRadioButton(self.value_text(form, name, entry.get(side)), self.table)
+            button.setObjectName(f"{name}:{side}")
+            group.addButton(button, column - 1)
+            self.table.setCellWidget(row, column, button)
+        cell = QWidget(self.table)
+        h = QHBoxLayout(cell)
+        h.setContentsMargins(0, 0, 0, 0)
+        other_button = QRadioButton(cell)
+        other_button.setObjectName(f"{name}:other")
+        group.addButton(other_button, OTHER)
+        edit = QLineEdit(cell)
+        edit.setObjectName(f"{name}:other_value")
+        edit.textEdited.connect(lambda _t, b=other_button: b.setChecked(True))
+        special = name in SPECIAL
+        other_button.setEnabled(not special)
+        edit.setEnabled(not special)
+        h.addWidget(other_button)
+        h.addWidget(edit, 1)
+        self.table.setCellWidget(row, 4, cell)
+        group.button(MINE).setChecked(True)
+        self.groups.append(group)
+        self.others.append(edit)
+
+    def field_label(self, form: Any, name: str) -> str:
+        if name in SPECIAL:
+            return SPECIAL[name][1 if self.lang == "en" else 0]
+        fld = form.fields.get(name) if form is not None else None
+        return fld.label.get(self.lang) if fld is not None else name
+
+    def value_text(self, form: Any, name: str, value: Any) -> str:
+        """A value as a person reads it: code labels, yes/no; never masked."""
+        if value is None or value == "" or value == []:
+            return _t("empty", self.lang)
+        if name == "_deleted" or isinstance(value, bool):
+            return _t("yes" if value else "no", self.lang)
+        fld = form.fields.get(name) if form is not None else None
+        if fld is None:
+            return str(value)
+        from app.printing.sheets import display_value
+
+        shown = dataclasses.replace(fld, sensitive=False)
+        return display_value(self.store.formset, shown, value, self.lang, self._ref_title)
+
+    def _ref_title(self, record_id: str) -> str | None:
+        record = self.store.get(record_id)
+        return record.title if record is not None else None
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def choose(self, field: str, side: str, other: str | None = None) -> None:
+        """Pick a side (``base``/``mine``/``theirs``/``other``) for a field, as a click would."""
+        row = [e["field"] for e in self.entries].index(field)
+        if other is not None:
+            self.others[row].setText(other)
+        index = OTHER if side == "other" else SIDES.index(side)
+        self.groups[row].button(index).setChecked(True)
+
+    def chosen(self) -> dict[str, Any]:
+        """{field: value} of the current choices ("other" text coerced like the editor does)."""
+        record = self.store.get(self.record_id) if self.record_id else None
+        form = self.store.formset.form(record.form) if record is not None else None
+        out: dict[str, Any] = {}
+        for entry, group, edit in zip(self.entries, self.groups, self.others, strict=True):
+            pick = group.checkedId()
+            name = entry["field"]
+            if pick == OTHER:
+                fld = form.fields.get(name) if form is not None else None
+                raw = edit.text()
+                out[name] = rules.coerce(fld, raw, self.store.formset) if fld else raw
+            else:
+                out[name] = entry.get(SIDES[pick if pick >= 0 else MINE])
+        return out
+
+    def resolve(self) -> str | None:
+        """Write the choices and queue a resolve op; returns its op id."""
+        if not self.record_id or not self.entries:
+            return None
+        from sync import replica
+
+        record_id = self.record_id
+        op_id = replica.resolve(self.store, record_id, self.chosen(), self.author)
+        self.refresh()
+        self.resolved.emit(record_id)
+        return op_id
+
+
+def install_conflicts(window: Any, menu: Any = None) -> Any:
+    """A "冲突 Conflicts" action (in ``menu``, default the menu bar) opening the view in a tab
+    of the window's document tabs; resolving refreshes the window's lists and counts."""
+    from PySide6.QtGui import QAction
+
+    lang = str(window.lang)
+    action = QAction(f"{_t('title', lang)}…", window)
+    action.setObjectName("conflictsAction")
+    (menu or window.menuBar()).addAction(action)
+
+    def open_view() -> ConflictView:
+        view = getattr(window, "conflict_view", None)
+        if view is None or not shiboken6.isValid(view) or window.doc_tabs.indexOf(view) < 0:
+            view = ConflictView(window.store, window.lang, window.author, window.doc_tabs)
+            view.resolved.connect(window.record_changed)
+            window.conflict_view = view
+            window.doc_tabs.addTab(view, _t("title", lang))
+        else:
+            view.refresh()
+        window.doc_tabs.setCurrentWidget(view)
+        show = getattr(window, "_show_docs", None)
+        show() if callable(show) else window.doc_tabs.setVisible(True)
+        return view
+
+    action.triggered.connect(lambda _c=False: open_view())
+    action.open_view = open_view  # type: ignore[attr-defined]
+    return action
+
+
+__all__ = ["ConflictView", "install_conflicts"]

@@ -1,0 +1,175 @@
+"""The duplicate-review view for supervisors: the platform's possible duplicates (same name and
+birth date, same pinyin, ...) with 是同一人 Same / 不是 Different buttons.
+
+Why online only: the review list lives on the platform (it compares every device's records);
+the decision is applied there (a "same" merges the newer record into the older one) and the
+devices learn it through the next pull as an alias. The client is any object with
+``reviews(state)`` and ``decide_review(id, decision)`` (``sync.client.Client``, logged in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+_TEXT = {
+    "title": ("重复审核", "Duplicate review"),
+    "record": ("记录", "Record"),
+    "other": ("可能重复于", "Possible duplicate of"),
+    "reason": ("原因", "Reason"),
+    "grid": ("网格", "Grid"),
+    "same": ("是同一人/同一处", "Same"),
+    "different": ("不是", "Not the same"),
+    "reload": ("刷新", "Reload"),
+    "failed": ("操作失败：{reason}", "Failed: {reason}"),
+    "count": ("待审核 {n} 条", "{n} waiting"),
+}
+REASONS = {
+    "same_name_birth": ("姓名和出生日期相同", "same name and birth date"),
+    "same_pinyin_birth": ("拼音和出生日期相同", "same pinyin and birth date"),
+}
+
+
+def _t(key: str, lang: str, **params: Any) -> str:
+    zh, en = _TEXT[key]
+    return (en if lang == "en" else zh).format(**params)
+
+
+def reason_text(reason: str, lang: str) -> str:
+    zh, en = REASONS.get(reason, (reason, reason))
+    return en if lang == "en" else zh
+
+
+class ReviewView(QWidget):
+    """``ReviewView(client, lang)``: ``reload()``, ``decide(row, "same"|"different")``."""
+
+    def __init__(self, client: Any, lang: str = "zh", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewView")
+        self.client, self.lang = client, lang
+        self.items: list[Any] = []
+        layout = QVBoxLayout(self)
+        self.status = QLabel(self)
+        layout.addWidget(self.status)
+        self.table = QTableWidget(0, 4, self)
+        self.table.setObjectName("reviewTable")
+        self.table.setHorizontalHeaderLabels(
+            [_t(k, lang) for k in ("record", "other", "reason", "grid")]
+        )
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        for key in ("same", "different"):
+            button = QPushButton(_t(key, lang), self)
+            button.setObjectName(f"review_{key}")
+            button.clicked.connect(lambda _c=False, d=key: self.decide(self.table.currentRow(), d))
+            row.addWidget(button)
+        reload_button = QPushButton(_t("reload", lang), self)
+        reload_button.clicked.connect(lambda _c=False: self.reload())
+        row.addStretch(1)
+        row.addWidget(reload_button)
+        layout.addLayout(row)
+
+    def reload(self) -> bool:
+        """Fetch the open reviews; on failure show the client's reason."""
+        from sync.client import SyncError
+
+        try:
+            self.items = list(self.client.reviews("open").reviews)
+        except SyncError as exc:
+            self.status.setText(_t("failed", self.lang, reason=exc.reason(self.lang)))
+            return False
+        self.table.setRowCount(len(self.items))
+        for row, item in enumerate(self.items):
+            cells = (
+                item.record_title or item.record_id,
+                item.other_title or item.other_id,
+                reason_text(item.reason, self.lang),
+                item.grid or "",
+            )
+            for column, value in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(value))
+        self.status.setText(_t("count", self.lang, n=len(self.items)))
+        return True
+
+    def decide(self, row: int, decision: str) -> Any:
+        """Send the decision for a row; reload; returns the outcome (None on failure)."""
+        from sync.client import SyncError
+
+        if not 0 <= row < len(self.items):
+            return None
+        try:
+            outcome = self.client.decide_review(self.items[row].id, decision)
+        except SyncError as exc:
+            self.status.setText(_t("failed", self.lang, reason=exc.reason(self.lang)))
+            return None
+        self.reload()
+        return outcome
+
+
+__all__ = ["ReviewView", "reason_text"]
+
+
+def install_reviews(window: Any, menu: Any = None) -> Any:
+    """A "重复审核 Duplicate review" action for supervisors: log in (server and user as for
+    sync), then open the platform's review list in a document tab.
+
+    ``action.ask`` returns Credentials or None (a dialog by default; tests replace it).
+    """
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui.syncui import SyncDialog
+
+    lang = str(window.lang)
+    action = QAction("重复审核…" if lang != "en" else "Duplicate review…", window)
+    action.setObjectName("reviewsAction")
+    (menu or window.menuBar()).addAction(action)
+
+    def ask() -> Any:
+        dialog = SyncDialog(window.store, window.lang, window)
+        if dialog.exec() != SyncDialog.DialogCode.Accepted:
+            return None
+        dialog.keep()
+        return dialog.credentials()
+
+    def open_view() -> ReviewView | None:
+        from sync.client import Client, Retry, SyncError
+
+        creds = action.ask()
+        if creds is None:
+            return None
+        client = Client(creds.server, window.store.device_id, retry=Retry(attempts=2))
+        try:
+            client.info()
+            client.login(creds.user, creds.password)
+        except SyncError as exc:
+            client.close()
+            QMessageBox.warning(window, action.text(), exc.reason(window.lang))
+            return None
+        view = ReviewView(client, window.lang, window.doc_tabs)
+        view.reload()
+        window.doc_tabs.addTab(view, action.text().rstrip("…"))
+        window.doc_tabs.setCurrentWidget(view)
+        show = getattr(window, "_show_docs", None)
+        if callable(show):
+            show()
+        return view
+
+    action.ask = ask  # type: ignore[attr-defined]
+    action.open_view = open_view  # type: ignore[attr-defined]
+    action.triggered.connect(lambda _c=False: open_view())
+    return action

@@ -1,0 +1,344 @@
+"""The 同步 Sync menu and toolbar action: ask for the server and credentials, then run one
+``SyncSession`` off the UI thread behind a progress dialog with a working Cancel.
+
+Why the lock is taken in the GUI thread: a refusal ("another sync is running") is then instant
+and shown before any dialog opens; the lock (an OS file lock, ``sync.lock``) is held until the
+task's outcome reaches the GUI, so a scheduled ``gridcollect sync`` cannot run meanwhile.
+
+Credentials: the server URL and user name are remembered in ``store.meta``. The password is
+kept only if the person ticks "remember on this device": then it goes into ``sync-password``
+in the data dir, created with mode 0600 (readable by this OS user only, the same protection as
+the headless sync's ``--password-file``, which may point at it). Unticking deletes the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QMessageBox,
+    QProgressDialog,
+    QWidget,
+)
+
+from app.core.store import Store
+from app.ui.tasks import TaskContext, TaskHandle
+
+log = logging.getLogger(__name__)
+
+SERVER_KEY = "sync.server"
+USER_KEY = "sync.user"
+PASSWORD_FILE = "sync-password"
+
+_TEXT = {
+    "menu": ("同步", "Sync"),
+    "action": ("与平台同步…", "Sync with the platform…"),
+    "title": ("与平台同步", "Sync with the platform"),
+    "server": ("服务器地址", "Server URL"),
+    "user": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "remember": ("在本机记住密码", "Remember the password on this device"),
+    "missing": ("请填写服务器地址、用户名和密码。", "Fill in the server URL, user and password."),
+    "progress": ("正在同步…", "Syncing…"),
+    "push": ("推送 {done}/{total}", "Pushing {done}/{total}"),
+    "pull": ("已拉取 {done} 条", "Pulled {done}"),
+    "failed": ("同步失败：{reason}", "Sync failed: {reason}"),
+    "done": ("同步完成", "Sync done"),
+    "conflicts": (
+        "有 {n} 条记录存在冲突，请在“冲突”视图中处理。",
+        "{n} records have conflicts; resolve them in the conflict view.",
+    ),
+}
+
+
+def _t(key: str, lang: str, **params: Any) -> str:
+    zh, en = _TEXT[key]
+    return (en if lang == "en" else zh).format(**params)
+
+
+def data_dir(store: Store) -> Path:
+    """The data dir holding the store file (lock and password file live there)."""
+    return Path(store.path).parent
+
+
+# -- remembered credentials -------------------------------------------------------------------
+
+
+def password_path(store: Store) -> Path:
+    return data_dir(store) / PASSWORD_FILE
+
+
+def load_password(store: Store) -> str:
+    """The remembered password, or "" when none is kept."""
+    try:
+        lines = password_path(store).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[0] if lines else ""
+
+
+def remember_password(store: Store, password: str | None) -> None:
+    """Keep ``password`` in a 0600 file, or delete the file when ``None``."""
+    path = password_path(store)
+    if password is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    os.chmod(path, 0o600)  # an older file may have had wider permissions
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    user: str
+    password: str
+
+
+class SyncDialog(QDialog):
+    """Server URL + user (prefilled from ``store.meta``) + password (+ remember)."""
+
+    def __init__(self, store: Store, lang: str = "zh", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("syncDialog")
+        self.store, self.lang = store, lang
+        self.setWindowTitle(_t("title", lang))
+        form = QFormLayout(self)
+        self.server = QLineEdit(store.meta(SERVER_KEY) or "", self)
+        self.server.setPlaceholderText("https://grid.example.cn")
+        self.user = QLineEdit(store.meta(USER_KEY) or "", self)
+        remembered = load_password(store)
+        self.password = QLineEdit(remembered, self)
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remember = QCheckBox(_t("remember", lang), self)
+        self.remember.setChecked(bool(remembered))
+        form.addRow(_t("server", lang), self.server)
+        form.addRow(_t("user", lang), self.user)
+        form.addRow(_t("password", lang), self.password)
+        form.addRow(self.remember)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def credentials(self) -> Credentials | None:
+        """What was typed, or None when something is missing."""
+        server, user = self.server.text().strip(), self.user.text().strip()
+        password = self.password.text()
+        if not (server and user and password):
+            return None
+        return Credentials(server, user, password)
+
+    def keep(self) -> None:
+        """Remember URL and user; the password only when ticked (else forget it)."""
+        creds = self.credentials()
+        if creds is None:
+            return
+        self.store.set_meta(SERVER_KEY, creds.server)
+        self.store.set_meta(USER_KEY, creds.user)
+        remember_password(self.store, creds.password if self.remember.isChecked() else None)
+
+
+# -- the task ---------------------------------------------------------------------------------
+
+
+class Phase:
+    """The session's current phase, written by the worker, read by the GUI on progress."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._phase = "push"
+
+    def set(self, phase: str) -> None:
+        with self._lock:
+            self._phase = phase
+
+    def get(self) -> str:
+        with self._lock:
+            return self._phase
+
+
+@dataclass
+class SyncOutcome:
+    """A run's result for the GUI: a summary, or a sync error's bilingual reason."""
+
+    summary: Any = None
+    error_zh: str = ""
+    error_en: str = ""
+
+    def reason(self, lang: str) -> str:
+        return self.error_en if lang == "en" else self.error_zh
+
+
+def sync_task(
+    creds: Credentials, phase: Phase, batch: int = 500, retries: int = 3
+) -> Callable[[TaskContext], SyncOutcome]:
+    """A task function: log in and run one session on the task's own Store."""
+
+    def run(ctx: TaskContext) -> SyncOutcome:
+        from sync.client import Client, Retry, SyncError
+        from sync.session import SyncSession
+
+        store = ctx.store()
+        client = Client(creds.server, store.device_id, retry=Retry(attempts=retries))
+
+        def progress(name: str, done: int, total: int) -> None:
+            phase.set(name)
+            ctx.progress(done, total)
+
+        try:
+            client.info()
+            client.login(creds.user, creds.password)
+            summary = SyncSession(
+                store, client, batch=batch, progress=progress, cancel=lambda: ctx.cancelled
+            ).run()
+        except SyncError as exc:
+            log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
+            return SyncOutcome(error_zh=exc.reason("zh"), error_en=exc.reason("en"))
+        finally:
+            client.close()
+        return SyncOutcome(summary=summary)
+
+    return run
+
+
+# -- wiring into the main window --------------------------------------------------------------
+
+
+class SyncController:
+    """Owns the menu/toolbar action and one sync run at a time."""
+
+    def __init__(self, window: Any) -> None:
+        self.window = window
+        self.handle: TaskHandle | None = None
+        self.last: SyncOutcome | None = None
+        self.message: QMessageBox | None = None
+        self.ask: Callable[[], Credentials | None] = self._ask
+
+    @property
+    def lang(self) -> str:
+        return str(self.window.lang)
+
+    def _ask(self) -> Credentials | None:
+        dialog = SyncDialog(self.window.store, self.lang, self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        creds = dialog.credentials()
+        if creds is None:
+            self._tell(_t("title", self.lang), _t("missing", self.lang), True)
+            return None
+        dialog.keep()
+        return creds
+
+    def trigger(self) -> TaskHandle | None:
+        """The action: ask, then start."""
+        if self.handle is not None and self.handle.running:
+            return self.handle
+        creds = self.ask()
+        return self.start(creds) if creds is not None else None
+
+    def start(self, creds: Credentials) -> TaskHandle | None:
+        """Take the lock and run the session behind the window's progress dialog."""
+        from sync.lock import LockedError, SyncLock
+
+        lock = SyncLock(data_dir(self.window.store))
+        try:
+            lock.acquire()
+        except LockedError as exc:
+            self._tell(_t("title", self.lang), exc.reason(self.lang), True)
+            return None
+        phase = Phase()
+        try:
+            handle = self.window.run_task(
+                sync_task(creds, phase), _t("progress", self.lang), self._finished, name="sync"
+            )
+        except Exception:
+            lock.release()
+            raise
+        handle.done.connect(lock.release)
+        handle.done.connect(self._refresh)
+        dialog: QProgressDialog | None = getattr(handle, "dialog", None)
+        if dialog is not None:
+            dialog.setObjectName("syncProgress")
+            handle.progress.connect(lambda d, t: self._show_progress(dialog, phase.get(), d, t))
+        self.handle = handle
+        return handle
+
+    def _show_progress(self, dialog: QProgressDialog, phase: str, done: int, total: int) -> None:
+        if phase == "pull":
+            dialog.setMaximum(0)  # unknown total: a busy bar
+        dialog.setLabelText(
+            _t("pull" if phase == "pull" else "push", self.lang, done=done, total=total)
+        )
+
+    def _finished(self, outcome: SyncOutcome) -> None:
+        self.last = outcome
+        lang = self.lang
+        if outcome.summary is None:
+            self._tell(_t("title", lang), _t("failed", lang, reason=outcome.reason(lang)), True)
+            return
+        from sync.cli import _summary_line
+
+        summary = outcome.summary
+        text = _summary_line(summary, lang)
+        if summary.open_conflicts:
+            text += "\n" + _t("conflicts", lang, n=summary.open_conflicts)
+        self._tell(_t("done", lang), text, bool(summary.open_conflicts))
+
+    def _refresh(self) -> None:
+        update = getattr(self.window, "_update_status", None)
+        if callable(update):
+            update()
+
+    def _tell(self, title: str, text: str, warning: bool = False) -> QMessageBox:
+        """Non-blocking (slots of finished tasks must not spin a nested loop)."""
+        icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Information
+        box = QMessageBox(icon, title, text, parent=self.window)
+        box.setObjectName("syncMessage")
+        box.open()
+        self.message = box
+        return box
+
+
+def install_sync(window: Any) -> SyncController:
+    """Add the 同步 Sync menu and a toolbar button to ``window``; returns the controller."""
+    controller = SyncController(window)
+    lang = str(window.lang)
+    menu = window.menuBar().addMenu(f"{_t('menu', 'zh')} {_t('menu', 'en')}")
+    action = QAction(_t("action", lang), window)
+    action.setObjectName("syncAction")
+    action.triggered.connect(lambda _checked=False: controller.trigger())
+    menu.addAction(action)
+    toolbar = window.addToolBar(_t("menu", lang))
+    toolbar.setObjectName("syncToolbar")
+    toolbar.addAction(action)
+    controller.menu, controller.action, controller.toolbar = menu, action, toolbar  # type: ignore[attr-defined]
+    return controller
+
+
+__all__ = [
+    "Credentials",
+    "SyncController",
+    "SyncDialog",
+    "install_sync",
+    "load_password",
+    "remember_password",
+    "sync_task",
+]

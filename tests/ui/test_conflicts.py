@@ -1,0 +1,95 @@
+"""The conflict view over a conflict made for real: two devices edit the same field and sync
+through the real platform server; the view shows base / mine / theirs and resolving queues a
+resolve op, clears the conflict, and the next sync settles it on both devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.formset import FormSet
+from app.core.store import Store
+from app.ui.conflicts import ConflictView, install_conflicts
+from app.ui.window import MainWindow
+from sync import replica
+from sync.client import Client
+from tests.factories import resident
+from tests.sync.conftest import platform  # noqa: F401 - fixture
+from tests.sync.devicekit import PASSWORD, Device, db_url, make_device, no_wait  # noqa: F401
+
+
+@pytest.fixture
+def conflicted(platform: Any, tmp_path: Path, formset: FormSet, store: Store):  # noqa: F811, ANN201
+    """(a, b, record id): b (whose store is the ``store`` fixture) holds a phone conflict."""
+    a = make_device(platform.url, tmp_path, formset, name="a")
+    client = Client(platform.url, store.device_id, retry=no_wait())
+    client.login("wang", PASSWORD)
+    b = Device(store, client, "wang")
+    record = a.save("resident", resident(seq=51, phone="13800000000", ethnicity="01"))
+    a.sync()
+    b.sync()
+    a.edit(record.id, phone="13911111111", ethnicity="02")
+    b.edit(record.id, phone="13922222222", ethnicity="03")
+    a.sync()
+    b.sync()
+    yield a, b, record.id
+    a.close()
+    client.close()
+
+
+def _texts(view: ConflictView, row: int) -> list[str]:
+    return [view.table.cellWidget(row, c).text() for c in range(4)]
+
+
+def test_view_shows_base_mine_theirs_and_resolving_settles_everywhere(
+    qtbot: Any, conflicted: Any
+) -> None:
+    a, b, record_id = conflicted
+    assert b.get(record_id).conflict, "the setup made no conflict"
+    view = ConflictView(b.store, "zh", author="wang")
+    qtbot.addWidget(view)
+    assert view.records.count() == 1 and view.record_id == record_id
+    fields = [e["field"] for e in view.entries]
+    assert fields == sorted(["ethnicity", "phone"])
+    phone = fields.index("phone")
+    assert _texts(view, phone)[1:] == ["13800000000", "13922222222", "13911111111"]
+    eth = _texts(view, fields.index("ethnicity"))
+    table = b.store.formset.table(b.store.formset.form("resident").fields["ethnicity"].codes)
+    assert eth[1:] == [table.label(c, "zh") for c in ("01", "03", "02")]  # labels, not codes
+
+    view.choose("phone", "other", "13933333333")
+    view.choose("ethnicity", "theirs")
+    op_id = view.resolve()
+    assert op_id is not None
+    kind, fields_json = b.store.conn.execute(
+        "SELECT kind, fields FROM outbox WHERE op_id = ?", (op_id,)
+    ).fetchone()
+    assert kind == "resolve" and "13933333333" in fields_json
+    got = b.get(record_id)
+    assert got.conflict is None
+    assert (got.data["phone"], got.data["ethnicity"]) == ("13933333333", "02")
+    assert view.records.count() == 0 and not view.resolve_button.isEnabled()
+
+    assert b.sync().open_conflicts == 0
+    assert a.sync().open_conflicts == 0
+    assert a.get(record_id).data["phone"] == "13933333333"
+
+
+def test_action_opens_the_view_in_the_window(qtbot: Any, conflicted: Any) -> None:
+    _a, b, record_id = conflicted
+    window = MainWindow(b.store, lang="en", restore_autosaves=False)
+    qtbot.addWidget(window)
+    action = install_conflicts(window)
+    action.trigger()
+    view = window.doc_tabs.currentWidget()
+    assert isinstance(view, ConflictView) and view.record_id == record_id
+    assert view.table.horizontalHeaderItem(3).text() == "Platform"
+    view.choose("phone", "mine")
+    view.choose("ethnicity", "base")
+    view.resolve()
+    assert b.get(record_id).data["ethnicity"] == "01"
+    assert replica.open_conflicts(b.store) == 0
+    window.runner.cancel_all()
+    window.runner.wait()
