@@ -114,6 +114,8 @@ LIST_INDEXES = {
     "WHERE dup_state = 'suspected' AND deleted = 0",
 }
 MIGRATIONS.append(list(LIST_INDEXES.values()))
+# sync: a record's pending ops in order (rewriting ops after a rejection or a merge)
+MIGRATIONS.append(["CREATE INDEX outbox_record ON outbox (record_id, seq)"])
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
