@@ -62,6 +62,11 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "{label}: the point is outside China (longitude 73 to 136, latitude 3 to 54); "
         "check whether the two values are swapped or mistyped",
     ),
+    "coordinates.outside_grid": (
+        "{label}：该位置不在所属网格范围内，请核对位置或所属网格（仍可保存）",
+        "{label}: this point lies outside the record's grid; check the position or the grid "
+        "(you can still save)",
+    ),
     "reference.missing": (
         "{label}：所选记录不存在或已删除，请重新选择",
         "{label}: the chosen record does not exist or was deleted; choose again",

@@ -167,17 +167,24 @@ def _coerce_identifier(fld: Field, raw: object) -> str:
 
 
 def _coerce_coordinates(raw: object) -> object:
+    """WGS84 lon/lat, plus the CGCS2000 3-degree Gauss-Krüger projection (zone from the
+    longitude) that survey-based systems expect next to it."""
     from app.core import geo  # geo pulls in pyproj: load it only when coordinates appear
 
-    if isinstance(raw, Mapping) and "lon" in raw and "lat" in raw:
-        try:
-            return geo.to_storage(geo.LonLat(float(raw["lon"]), float(raw["lat"])))
-        except (TypeError, ValueError):
-            return str(raw)
     try:
-        return geo.to_storage(geo.parse_coordinates(str(raw)))
+        if isinstance(raw, Mapping) and "lon" in raw and "lat" in raw:
+            point = geo.LonLat(float(raw["lon"]), float(raw["lat"]))
+        else:
+            point = geo.parse_coordinates(str(raw))
+    except (TypeError, ValueError, geo.GeoError):
+        return raw if isinstance(raw, Mapping) else str(raw).strip()
+    stored: dict[str, Any] = dict(geo.to_storage(point))
+    try:
+        gk = geo.to_gk3(point)
     except geo.GeoError:
-        return str(raw).strip()
+        return stored  # outside China: validate() says so; no projection to offer
+    stored["gk3"] = {"epsg": gk.epsg, "x": round(gk.easting, 3), "y": round(gk.northing, 3)}
+    return stored
 
 
 def _try(parse: Callable[[str], str], raw: object, error: type[Exception]) -> str:

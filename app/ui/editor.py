@@ -174,6 +174,7 @@ class RecordEditor(QWidget):
         self._loading = True
         self._closing = False
         self._closed = False
+        self._polygons: dict[str, list[tuple[float, float]]] | None = None  # grid boundaries
         self._focused_once = False
         self._autosaved = False
         self._extra: dict[str, Any] = {}
@@ -698,7 +699,7 @@ class RecordEditor(QWidget):
         after Complete); "required" only after Complete. Returns all issues."""
         issues = rules.validate(self.form, self._data(), self.formset, exists=self._exists)
         by_field: dict[str, list[Issue]] = {}
-        for issue in issues:
+        for issue in issues + self._location_warnings():
             by_field.setdefault(issue.field, []).append(issue)
         for fid, widget in self._widgets.items():
             shown: list[Issue] = []
@@ -712,6 +713,31 @@ class RecordEditor(QWidget):
             text = "\n".join(i.message(self.form, self.lang) for i in shown)
             widget.set_message(text, shown[0].severity if shown else "error")
         return issues
+
+    def _location_warnings(self) -> list[Issue]:
+        """Coordinates outside the record's grid polygon: a warning beside the field, never a
+        blocker (GPS drifts in stairwells, and grid boundaries get redrawn)."""
+        grid_field = self.form.roles.grid
+        grid = self._values.get(grid_field) if grid_field else None
+        polygon = self._grid_polygons().get(str(grid)) if grid else None
+        if not polygon:
+            return []
+        from app.core import geo  # pyproj: loaded only for records with a grid boundary
+
+        warnings = []
+        for fld in self.form.fields.values():
+            value = self._values.get(fld.id)
+            if fld.type == "coordinates" and isinstance(value, dict) and "lon" in value:
+                point = geo.LonLat(float(value["lon"]), float(value["lat"]))
+                code = geo.check_in_grid(point, polygon)
+                if code:
+                    warnings.append(Issue(fld.id, code, severity="warning"))
+        return warnings
+
+    def _grid_polygons(self) -> dict[str, list[tuple[float, float]]]:
+        if self._polygons is None:
+            self._polygons = {g.code: g.polygon for g in self.store.grids() if g.polygon}
+        return self._polygons
 
     def _exists(self, form_id: str, record_id: str) -> bool:
         record = self.store.get(record_id)

@@ -1120,7 +1120,19 @@ class CoordinatesField(FieldWidget):
         self.datum.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.datum.addItems([tr(f"datum_{d}", lang) for d in self.DATUMS])
         self._add(self.datum)
+        from app.ui.position import PositionButton  # hides itself when there is no source
+
+        self.locate = PositionButton(self, lang)
+        self.locate.position.connect(self.set_position)
+        self._add(self.locate)
         self._retranslate()
+
+    def set_position(self, point: object) -> None:
+        """Fill from a position source (WGS84 ``LonLat``): "use my position"."""
+        self.paste.clear()
+        self.datum.setCurrentIndex(self.DATUMS.index("wgs84"))
+        self.lon.setText(f"{point.lon:.7f}")  # type: ignore[attr-defined]
+        self.lat.setText(f"{point.lat:.7f}")  # type: ignore[attr-defined]
 
     def value(self) -> object:
         pasted = self.paste.text().strip()

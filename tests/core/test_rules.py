@@ -146,3 +146,14 @@ def test_coerce_never_raises(text: str) -> None:
     fs = load_formset()
     for fld in fs.form("resident").fields.values():
         rules.coerce(fld, text, fs)
+
+
+def test_coordinates_are_stored_with_their_gauss_kruger_projection(formset: FormSet) -> None:
+    import pyproj
+
+    fld = formset.form("house").field("location")
+    stored = rules.coerce(fld, "116.397128, 39.916527", formset)
+    assert stored["lon"] == 116.397128 and stored["gk3"]["epsg"] == 4527
+    x, y = pyproj.Transformer.from_crs(4490, 4527, always_xy=True).transform(116.397128, 39.916527)
+    assert abs(stored["gk3"]["x"] - x) < 0.01 and abs(stored["gk3"]["y"] - y) < 0.01
+    assert rules.coerce(fld, "not a place", formset) == "not a place"  # kept for the draft

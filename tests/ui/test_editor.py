@@ -550,3 +550,20 @@ def test_id_checks_use_the_project_rules(qtbot, open_editor) -> None:
     fifteen = "330106850615123"  # a legacy 15-digit number is upgraded
     editor.set_value("id_number", fifteen)
     assert editor.values()["id_number"] == idnumber.upgrade_15(fifteen)
+
+
+def test_a_point_outside_the_grid_warns_but_does_not_block(open_editor, store: Store) -> None:
+    from app.core.store import Grid
+
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    store.put_grid(Grid("G-SQ", "方格网格", "C1", "社区", polygon=square))
+    editor = open_editor("house")
+    editor.set_value("grid", "G-SQ")
+    editor.set_value("location", {"lon": 120.005, "lat": 30.005})
+    editor.complete()  # shows every message
+    assert "网格" not in editor.message("location")
+    editor.set_value("location", {"lon": 120.05, "lat": 30.05})
+    assert "不在所属网格" in editor.message("location")
+    stored = editor.values()["location"]
+    assert stored["gk3"]["epsg"] == 4528  # zone 40 (central meridian 120°E), zone in easting
+    assert not any(i.field == "location" for i in editor.issues())  # a warning, not an error
