@@ -243,24 +243,9 @@ def seeded_template(path: Path, formset: FormSet) -> Path:
 
 def serve(db_path: Path, formset: FormSet) -> Served:
     """The real app on uvicorn in a thread, on a free loopback port."""
-    import threading
-    import time
-
-    import uvicorn
-
     from sync.server.app import create_app
+    from tests.sync.conftest import start_server
 
     app = create_app(f"sqlite:///{db_path}", forms=formset, secret="test-secret")
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return Served(f"http://127.0.0.1:{port}", app, server, thread)
+    server, thread, url = start_server(app)
+    return Served(url, app, server, thread)
