@@ -5,6 +5,9 @@ outbox op for sync, the natural keys, the references, the person index used by t
 duplicate guard and the search terms. A crash therefore leaves either all of them or none.
 The store never validates: drafts must always save (never lose what a person typed);
 validation lives in ``rules`` and only gates "complete".
+
+This module holds the writes, transactions and meta; the queries are in ``store_read`` (a mixin
+``Store`` inherits) and what values imply for the side tables is in ``derive``.
 """
 
 from __future__ import annotations
@@ -18,38 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core import derive as derivation
 from app.core import ids, paths
+from app.core.derive import Derived
 from app.core.formset import Form, FormSet, load_formset
-from app.core.records import HistoryEntry, Record, Summary, clean, diff, dumps
+from app.core.records import Record, clean, diff, dumps
 from app.core.schema import migrate
-from app.core.search import fts_query, name_terms, record_terms
-from app.core.textnorm import normalize_key
+from app.core.store_read import _RECORD_COLUMNS as _RECORD_COLUMNS
+from app.core.store_read import _SUMMARY_COLUMNS as _SUMMARY_COLUMNS
+from app.core.store_read import _SUMMARY_COLUMNS_R as _SUMMARY_COLUMNS_R
+from app.core.store_read import StoreReads
+from app.core.store_read import _filters as _filters
+from app.core.store_read import _to_record as _to_record
+from app.core.store_read import _to_summary as _to_summary
 
 STATUS_FIELD = "_status"  # outbox pseudo-field: a status change travels with the field changes
-
-_RECORD_COLUMNS = (
-    "id, form, form_version, grid, title, data, status, deleted, server_version, dirty, base, "
-    "conflict, dup_state, created_at, created_by, updated_at, updated_by"
-)
-_SUMMARY_COLUMNS = (
-    "id, form, title, grid, status, dirty, conflict IS NOT NULL, dup_state, updated_at"
-)
-_SUMMARY_COLUMNS_R = ", ".join(
-    "r.conflict IS NOT NULL" if c.startswith("conflict") else f"r.{c}"
-    for c in (c.strip() for c in _SUMMARY_COLUMNS.split(","))
-)
-
-
-@dataclass(frozen=True)
-class Derived:
-    """Everything a record's values imply for the side tables."""
-
-    grid: str | None
-    title: str
-    keys: tuple[str, ...]
-    refs: tuple[tuple[str, str], ...]
-    terms: str
-    person: tuple[str, str, str | None, str | None] | None
 
 
 @dataclass(frozen=True)
@@ -65,7 +51,7 @@ class Grid:
     worker: str | None = None
 
 
-class Store:
+class Store(StoreReads):
     """The device's records. Thread-safe enough for one writer: use one Store per thread."""
 
     def __init__(self, path: str | Path, formset: FormSet | None = None) -> None:
@@ -157,42 +143,13 @@ class Store:
     # -- derived data ----------------------------------------------------------------------
 
     def derive(self, form: Form, data: Mapping[str, Any]) -> Derived:
-        """Keys, references, search terms and person-index row implied by the values."""
-        roles = form.roles
-        keys = tuple(
-            k for k in (self.natural_key(form, data, fields) for fields in form.natural_keys) if k
-        )
-        refs = tuple(
-            (f.id, str(data[f.id]))
-            for f in form.fields.values()
-            if f.type == "reference" and data.get(f.id)
-        )
-        names = [str(data[f]) for f in roles.name if data.get(f)]
-        terms = record_terms(
-            names,
-            [str(data[f]) for f in roles.id if data.get(f)],
-            [str(data[f]) for f in roles.phone if data.get(f)],
-            [str(data[f]) for f in roles.address if data.get(f)],
-        )
-        person = None
-        if names and (roles.birth_date or roles.house):
-            pinyin = next((t for t in name_terms(names[0]) if t.isascii()), names[0])
-            birth = data.get(roles.birth_date) if roles.birth_date else None
-            house = data.get(roles.house) if roles.house else None
-            person = (names[0], pinyin, birth, house)
-        grid = data.get(roles.grid) if roles.grid else None
-        return Derived(grid, form.title_of(data), keys, refs, terms, person)
+        """Keys, references, search terms and person-index row implied by the values.
 
-    @staticmethod
-    def natural_key(form: Form, data: Mapping[str, Any], fields: Sequence[str]) -> str | None:
-        """The normalised natural key for one key declaration, or None if a part is empty."""
-        parts = []
-        for field_id in fields:
-            value = data.get(field_id)
-            if value is None or str(value).strip() == "":
-                return None
-            parts.append(normalize_key(str(value)))
-        return "|".join(parts)
+        A method (not just the function) so a test or caller can swap it per store.
+        """
+        return derivation.derive(form, data)
+
+    natural_key = staticmethod(derivation.natural_key)
 
     def _write_side_tables(
         self, rid: int, record_id: str, form: str, derived: Derived | None
@@ -498,15 +455,6 @@ class Store:
             state = "different" if decision == "different" else "suspected"
             self.conn.execute("UPDATE records SET dup_state = ? WHERE id = ?", (state, record_id))
 
-    def decisions(self, record_id: str) -> list[tuple[str, str, str, str]]:
-        """(other_id, decision, author, at) for a record, oldest first."""
-        return list(
-            self.conn.execute(
-                "SELECT other_id, decision, author, at FROM dedup_decisions WHERE record_id = ? ORDER BY seq",
-                (record_id,),
-            )
-        )
-
     # -- grids (base data: community -> grid, with boundary polygons) ---------------------
 
     def put_grid(self, grid: Grid) -> None:
@@ -562,239 +510,3 @@ class Store:
         """Forget an open form's unsaved state (after a save or an explicit discard)."""
         with self.transaction():
             self.conn.execute("DELETE FROM autosave WHERE slot = ?", (slot,))
-
-    # -- reads -----------------------------------------------------------------------------
-
-    def _rid(self, record_id: str) -> int:
-        row = self.conn.execute("SELECT rid FROM records WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            raise KeyError(record_id)
-        return int(row[0])
-
-    def get(self, record_id: str) -> Record | None:
-        """A record by id, tombstoned ones included."""
-        row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
-        ).fetchone()
-        return _to_record(row) if row else None
-
-    def iter_records(self, form: str, batch: int = 1000) -> Iterator[Record]:
-        """Every live record of a form in id order, read in batches (exports, printing)."""
-        last = ""
-        while True:
-            rows = self.conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE form = ? AND deleted = 0 AND id > ? "
-                "ORDER BY id LIMIT ?",
-                (form, last, batch),
-            ).fetchall()
-            if not rows:
-                return
-            yield from (_to_record(r) for r in rows)
-            last = rows[-1][0]
-
-    def find_by_key(self, form_id: str, data: Mapping[str, Any]) -> list[str]:
-        """Live records of ``form_id`` sharing any natural key with ``data``."""
-        form = self.formset.form(form_id)
-        keys = [k for k in (self.natural_key(form, data, f) for f in form.natural_keys) if k]
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        rows = self.conn.execute(
-            f"SELECT DISTINCT record_id FROM record_keys WHERE form = ? AND key IN ({marks})",
-            (form_id, *keys),
-        )
-        return [r[0] for r in rows]
-
-    def summaries(
-        self,
-        form: str | None = None,
-        *,
-        grid: str | None = None,
-        status: str | None = None,
-        dirty: bool | None = None,
-        conflict: bool | None = None,
-        dup: bool | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> list[Summary]:
-        """Live records for lists, ordered by title; filters combine with AND."""
-        where, args = _filters(form, grid, status, dirty, conflict, dup)
-        rows = self.conn.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM records WHERE {where} ORDER BY title, id LIMIT ? OFFSET ?",
-            (*args, limit, offset),
-        )
-        return [_to_summary(r) for r in rows]
-
-    def count(self, form: str | None = None, **filters: Any) -> int:
-        """How many live records match the same filters as ``summaries``."""
-        where, args = _filters(form, **filters)
-        return int(
-            self.conn.execute(f"SELECT count(*) FROM records WHERE {where}", args).fetchone()[0]
-        )
-
-    def search(self, text: str, form: str | None = None, limit: int = 50) -> list[Summary]:
-        """Search-as-you-type over names, pinyin, initials, ID/phone tails and address pieces."""
-        query = fts_query(text)
-        if query is None:
-            return []
-        sql = (
-            f"SELECT {_SUMMARY_COLUMNS_R} FROM search CROSS JOIN records r ON r.rid = search.rowid "
-            "WHERE search MATCH ? AND r.deleted = 0"
-        )
-        args: list[Any] = [query]
-        if form:
-            sql += " AND r.form = ?"
-            args.append(form)
-        sql += " LIMIT ?"
-        args.append(limit)
-        return [_to_summary(r) for r in self.conn.execute(sql, args)]
-
-    def referrers(self, record_id: str, field: str | None = None) -> list[str]:
-        """Ids of live records whose reference fields point at ``record_id``."""
-        sql = "SELECT f.src FROM refs f JOIN records r ON r.id = f.src WHERE f.dst = ? AND r.deleted = 0"
-        args: list[Any] = [record_id]
-        if field:
-            sql += " AND f.field = ?"
-            args.append(field)
-        return [r[0] for r in self.conn.execute(sql + " ORDER BY r.title", args)]
-
-    def history(self, record_id: str) -> list[HistoryEntry]:
-        """Every save of a record, oldest first."""
-        rows = self.conn.execute(
-            "SELECT seq, record_id, at, author, kind, changes FROM history WHERE record_id = ? ORDER BY seq",
-            (record_id,),
-        )
-        return [HistoryEntry(s, r, a, au, k, json.loads(c)) for s, r, a, au, k, c in rows]
-
-    def pending_ops(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Outbox ops not yet acknowledged by the platform, oldest first."""
-        rows = self.conn.execute(
-            "SELECT seq, op_id, record_id, form, kind, base_version, fields, edited_at, author "
-            "FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
-            (limit,),
-        )
-        keys = (
-            "seq",
-            "op_id",
-            "record_id",
-            "form",
-            "kind",
-            "base_version",
-            "fields",
-            "edited_at",
-            "author",
-        )
-        ops = [dict(zip(keys, row, strict=True)) for row in rows]
-        for op in ops:
-            op["fields"] = json.loads(op["fields"])
-        return ops
-
-    def stats(self) -> list[tuple[str, str, str | None, int]]:
-        """(form, status, grid, count) over live records."""
-        return list(
-            self.conn.execute(
-                "SELECT form, status, grid, count(*) FROM records WHERE deleted = 0 "
-                "GROUP BY form, status, grid ORDER BY form, status, grid"
-            )
-        )
-
-    def people_by_birth(
-        self, form: str, birth: str
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(id, name, pinyin, birth, house) of live people born on a date (duplicate guard)."""
-        return self._people("p.birth = ?", form, birth)
-
-    def people_in_house(
-        self, form: str, house: str
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(id, name, pinyin, birth, house) of live people linked to a house (duplicate guard)."""
-        return self._people("p.house = ?", form, house)
-
-    def people_by_pinyin(
-        self, form: str, pinyin: str
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(id, name, pinyin, birth, house) of live people whose full pinyin is ``pinyin``."""
-        return self._people("p.pinyin = ?", form, pinyin)
-
-    def _people(
-        self, cond: str, form: str, value: str
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        return list(
-            self.conn.execute(
-                "SELECT r.id, p.name, p.pinyin, p.birth, p.house FROM people p JOIN records r ON r.rid = p.rid "
-                f"WHERE p.form = ? AND {cond} AND r.deleted = 0 LIMIT 500",
-                (form, value),
-            )
-        )
-
-
-def _filters(
-    form: str | None,
-    grid: str | None = None,
-    status: str | None = None,
-    dirty: bool | None = None,
-    conflict: bool | None = None,
-    dup: bool | None = None,
-) -> tuple[str, list[Any]]:
-    clauses, args = ["deleted = 0"], []
-    for column, value in (("form", form), ("grid", grid), ("status", status)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if dirty is not None:
-        clauses.append("dirty = 1" if dirty else "dirty = 0")
-    if conflict is not None:
-        clauses.append("conflict IS NOT NULL" if conflict else "conflict IS NULL")
-    if dup is not None:
-        clauses.append(
-            "dup_state = 'suspected'" if dup else "(dup_state IS NULL OR dup_state != 'suspected')"
-        )
-    return " AND ".join(clauses), args
-
-
-def _to_record(row: Sequence[Any]) -> Record:
-    (
-        rid,
-        form,
-        version,
-        grid,
-        title,
-        data,
-        status,
-        deleted,
-        server_version,
-        dirty,
-        base,
-        conflict,
-        dup_state,
-        created_at,
-        created_by,
-        updated_at,
-        updated_by,
-    ) = row
-    return Record(
-        id=rid,
-        form=form,
-        form_version=version,
-        grid=grid,
-        title=title,
-        data=json.loads(data),
-        status=status,
-        deleted=bool(deleted),
-        server_version=server_version,
-        dirty=bool(dirty),
-        base=json.loads(base) if base else None,
-        conflict=json.loads(conflict) if conflict else None,
-        dup_state=dup_state,
-        created_at=created_at,
-        created_by=created_by,
-        updated_at=updated_at,
-        updated_by=updated_by,
-    )
-
-
-def _to_summary(row: Sequence[Any]) -> Summary:
-    rid, form, title, grid, status, dirty, has_conflict, dup_state, updated_at = row
-    return Summary(
-        rid, form, title, grid, status, bool(dirty), bool(has_conflict), dup_state, updated_at
-    )
