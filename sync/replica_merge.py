@@ -1,0 +1,202 @@
+"""Merged duplicates and conflicts in sync state: rewrite an id everywhere after the server
+merged two records, and record a person's choice for conflicting fields.
+
+Part of ``sync.replica`` (import it from there).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from app.core import ids
+from app.core.formset import FormSet
+from app.core.records import dumps
+from app.core.store import Store
+from sync.merge import DELETED, norm, same
+from sync.replica_rows import (
+    _changes,
+    _fetch,
+    _fetch_one,
+    _history,
+    _loads,
+    _Row,
+    _split,
+    _state,
+)
+
+# -- merged duplicates: rewrite an id everywhere ----------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _reference_fields(formset: FormSet) -> tuple[tuple[str, str], ...]:
+    """(form, field) of every reference field in the form set."""
+    return tuple(
+        (form.id, f.id)
+        for form in formset.forms.values()
+        for f in form.fields.values()
+        if f.type == "reference"
+    )
+
+
+def rewrite_id(store: Store, old: str, canonical: str) -> None:
+    """The server merged ``old`` into ``canonical``: rewrite the record, every reference to it
+    (records' data and base, refs, people, autosave, duplicate decisions) and the outbox.
+
+    History rows are append-only and keep the old id; a ``merge`` row under the canonical id
+    names it. Joins the caller's transaction.
+    """
+    if old == canonical:
+        return
+    with store.transaction():
+        rows = _fetch(store, [old, canonical])
+        mine, theirs = rows.get(old), rows.get(canonical)
+        if mine is not None:
+            if theirs is None:
+                _rename(store, mine, canonical)
+            else:
+                _fold(store, mine, theirs)
+            _history(store, canonical, "merge", {"_merged_from": [old, canonical]}, "")
+        _rewrite_references(store, old, canonical)
+        store.conn.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
+        store.conn.execute(
+            "UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old)
+        )
+        for column in ("record_id", "other_id"):
+            store.conn.execute(
+                f"UPDATE dedup_decisions SET {column} = ? WHERE {column} = ?", (canonical, old)
+            )
+
+
+def _rename(store: Store, row: _Row, canonical: str) -> None:
+    c = store.conn
+    c.execute("UPDATE records SET id = ? WHERE rid = ?", (canonical, row.rid))
+    c.execute("UPDATE record_keys SET record_id = ? WHERE record_id = ?", (canonical, row.id))
+    c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, row.id))
+
+
+def _fold(store: Store, old: _Row, canonical: _Row) -> None:
+    """Both copies exist: the canonical one keeps the old copy's unsynced typing."""
+    if old.dirty:
+        local = old.state()
+        base = old.base or {}
+        state = canonical.state()
+        for name in sorted((set(local) | set(base)) - {DELETED}):
+            if not same(base.get(name), local.get(name)):
+                state[name] = local.get(name)
+        data, status, deleted = _split(state)
+        form = store.formset.form(canonical.form)
+        derived = store.derive(form, data)
+        store.conn.execute(
+            "UPDATE records SET data = ?, status = ?, title = ?, grid = ?, dirty = 1 WHERE rid = ?",
+            (dumps(data), status, derived.title, derived.grid, canonical.rid),
+        )
+        store._write_side_tables(
+            canonical.rid, canonical.id, canonical.form, None if deleted else derived
+        )
+    store._write_side_tables(old.rid, old.id, old.form, None)
+    store.conn.execute("DELETE FROM records WHERE rid = ?", (old.rid,))
+
+
+def _rewrite_references(store: Store, old: str, canonical: str) -> None:
+    c = store.conn
+    pattern = f"%{old}%"
+    ref_fields = _reference_fields(store.formset)
+    rows = c.execute(
+        "SELECT DISTINCT r.rid, r.form, r.data, r.base FROM refs f JOIN records r ON r.id = f.src "
+        "WHERE f.dst = ?",
+        (old,),
+    ).fetchall()
+    for rid, form, data, base in rows:
+        fields = [f for fm, f in ref_fields if fm == form]
+        new_data = _swap(json.loads(data), fields, old, canonical)
+        new_base = _swap(_loads(base), fields, old, canonical)
+        c.execute(
+            "UPDATE records SET data = ?, base = ? WHERE rid = ?",
+            (dumps(new_data), dumps(new_base) if new_base is not None else None, rid),
+        )
+    c.execute("UPDATE OR IGNORE refs SET dst = ? WHERE dst = ?", (canonical, old))
+    c.execute("DELETE FROM refs WHERE dst = ?", (old,))
+    c.execute("UPDATE people SET house = ? WHERE house = ?", (canonical, old))
+    for seq, form, fields in c.execute(
+        "SELECT seq, form, fields FROM outbox WHERE state = 'pending' AND fields LIKE ?", (pattern,)
+    ).fetchall():
+        names = [f for fm, f in ref_fields if fm == form]
+        swapped = _swap(json.loads(fields), names, old, canonical)
+        c.execute("UPDATE outbox SET fields = ? WHERE seq = ?", (dumps(swapped), seq))
+    for slot, form, data in c.execute(
+        "SELECT slot, form, data FROM autosave WHERE data LIKE ?", (pattern,)
+    ).fetchall():
+        names = [f for fm, f in ref_fields if fm == form]
+        swapped = _swap(json.loads(data), names, old, canonical)
+        c.execute("UPDATE autosave SET data = ? WHERE slot = ?", (dumps(swapped), slot))
+
+
+def _swap(
+    data: dict[str, Any] | None, fields: Sequence[str], old: str, canonical: str
+) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    return {k: (canonical if k in fields and v == old else v) for k, v in data.items()}
+
+
+# -- conflicts --------------------------------------------------------------------------------
+
+
+def resolve(
+    store: Store, record_id: str, chosen_fields: Mapping[str, Any], author: str = ""
+) -> str:
+    """A person chose values for conflicting fields: write them locally, clear those conflict
+    entries and queue a ``resolve`` op with ``base_version`` = the version they looked at.
+
+    ``chosen_fields`` may include ``_status`` and ``_deleted``. Returns the op id.
+    """
+    with store.transaction():
+        row = _fetch_one(store, record_id)
+        if row is None:
+            raise KeyError(record_id)
+        before = row.state()
+        after = dict(before)
+        for name, value in chosen_fields.items():
+            after[name] = bool(value) if name == DELETED else value
+        data, status, deleted = _split(after)
+        form = store.formset.form(row.form)
+        derived = store.derive(form, data)
+        remaining = [c for c in row.conflict or [] if c["field"] not in chosen_fields]
+        now = ids.now_iso()
+        store.conn.execute(
+            "UPDATE records SET data = ?, status = ?, deleted = ?, title = ?, grid = ?, "
+            "conflict = ?, dirty = 1, updated_at = ?, updated_by = ? WHERE rid = ?",
+            (
+                dumps(data),
+                status,
+                int(deleted),
+                derived.title,
+                derived.grid,
+                dumps(remaining) if remaining else None,
+                now,
+                author,
+                row.rid,
+            ),
+        )
+        store._write_side_tables(row.rid, row.id, row.form, None if deleted else derived)
+        _history(store, row.id, "resolve", _changes(before, _state(data, status, deleted)), author)
+        fields = {k: (bool(v) if k == DELETED else norm(v)) for k, v in chosen_fields.items()}
+        op_id = f"{store.device_id}:{store._next_seq()}"
+        store.conn.execute(
+            "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, "
+            "author) VALUES (?, ?, ?, 'resolve', ?, ?, ?, ?)",
+            (op_id, row.id, row.form, row.server_version, dumps(fields), store.hlc(), author),
+        )
+    return op_id
+
+
+def open_conflicts(store: Store) -> int:
+    """Live records with a conflict waiting for a person."""
+    with store.transaction():
+        row = store.conn.execute(
+            "SELECT count(*) FROM records WHERE conflict IS NOT NULL AND deleted = 0"
+        ).fetchone()
+    return int(row[0])

@@ -1,0 +1,387 @@
+"""The pull side of sync state: apply a pulled chunk with its cursor, rebasing local edits.
+
+Part of ``sync.replica`` (import it from there). A dirty local record is rebased with the same
+three-way rules as the server (``sync.merge.classify``); local unsynced edits are never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.records import clean, dumps
+from app.core.store import Store
+from sync.merge import DELETED, STATUS, Action, classify, norm, same
+from sync.protocol import PulledRecord, PullResponse
+from sync.replica_merge import rewrite_id
+from sync.replica_rows import _changes, _fetch, _fetch_one, _history, _Row, _split, _state
+
+CURSOR_KEY = "sync_cursor"
+SCOPE_KEY = "sync_scope"
+
+
+@dataclass
+class PullTally:
+    """What one pulled chunk did."""
+
+    records: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rebased: int = 0
+    skipped: int = 0
+    aliases: int = 0
+    removed: int = 0
+
+
+# -- pull -------------------------------------------------------------------------------------
+
+
+def scope_of(server_url: str, username: str) -> str:
+    """Cursors belong to one server and one user's scope."""
+    return f"{server_url.rstrip('/')}|{username}"
+
+
+def read_cursor(store: Store, scope: str) -> int:
+    """The stored pull cursor, or 0 when it belongs to another server/user (start over)."""
+    if store.meta(SCOPE_KEY) != scope:
+        return 0
+    return int(store.meta(CURSOR_KEY, "0") or 0)
+
+
+@contextmanager
+def bulk_writes(
+    store: Store, cache_kib: int = 65536, checkpoint_pages: int = 20000
+) -> Iterator[None]:
+    """A bigger page cache and rarer WAL checkpoints on this connection while a pull writes
+    thousands of rows: the store's indexes (titles, names, pinyin, full text) take inserts at
+    random places, and checkpointing after every chunk rewrote the same index pages again and
+    again (a 100 k first pull took about 40 % longer). Restored afterwards; the next commit
+    checkpoints as usual."""
+    with store.transaction():
+        cache = store.conn.execute("PRAGMA cache_size").fetchone()[0]
+        pages = store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        store.conn.execute(f"PRAGMA cache_size = {-abs(int(cache_kib))}")
+        store.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
+    try:
+        yield
+    finally:
+        with store.transaction():
+            store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+            store.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
+def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
+    """Apply one pulled chunk and store its cursor, in one transaction (PROTOCOL.md §8)."""
+    tally = PullTally()
+    formset = store.formset
+    merged_away = {a.old for a in response.aliases if a.old != a.canonical}
+    with store.transaction():
+        rows = _fetch(store, (r.id for r in response.records))
+        fresh: list[PulledRecord] = []
+        for pulled in response.records:
+            tally.records += 1
+            if pulled.id in merged_away or pulled.form not in formset.forms:
+                tally.skipped += 1
+                continue
+            row = rows.get(pulled.id)
+            if row is None:
+                fresh.append(pulled)
+            elif row.server_version is not None and pulled.version < row.server_version:
+                tally.skipped += 1  # an older state than one already seen
+            elif not row.dirty:
+                _overwrite(store, row, pulled)
+                tally.updated += 1
+            else:
+                _rebase(store, row, pulled)
+                tally.rebased += 1
+        tally.inserted = _insert_many(store, fresh)
+        for alias in response.aliases:
+            if alias.old != alias.canonical:
+                rewrite_id(store, alias.old, alias.canonical)
+                tally.aliases += 1
+        for record_id in response.removed:
+            tally.removed += _drop(store, record_id)
+        for key, value in ((CURSOR_KEY, str(response.cursor)), (SCOPE_KEY, scope)):
+            store.set_meta(key, value)
+    return tally
+
+
+def _pulled_state(pulled: PulledRecord) -> dict[str, Any]:
+    return _state(clean(pulled.data), pulled.status, pulled.deleted)
+
+
+def _write_row(
+    store: Store,
+    record_id: str,
+    form_id: str,
+    state: Mapping[str, Any],
+    *,
+    pulled: PulledRecord,
+    base: Mapping[str, Any] | None,
+    dirty: bool,
+    conflict: list[dict[str, Any]] | None,
+    rid: int | None,
+) -> None:
+    """Insert or update one record row and its side tables (keys, refs, people, search)."""
+    form = store.formset.form(form_id)
+    data, status, deleted = _split(state)
+    derived = store.derive(form, data)
+    values = (
+        pulled.form_version,
+        derived.grid,
+        derived.title,
+        dumps(data),
+        status,
+        int(deleted),
+        pulled.version,
+        int(dirty),
+        dumps(dict(base)) if base is not None else None,
+        dumps(conflict) if conflict else None,
+        pulled.updated_at,
+        pulled.updated_by,
+    )
+    if rid is None:
+        cur = store.conn.execute(
+            "INSERT INTO records (form_version, grid, title, data, status, deleted, server_version, "
+            "dirty, base, conflict, updated_at, updated_by, id, form, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*values, record_id, form_id, pulled.updated_at, pulled.updated_by),
+        )
+        rid = int(cur.lastrowid or 0)
+    else:
+        store.conn.execute(
+            "UPDATE records SET form_version = ?, grid = ?, title = ?, data = ?, status = ?, "
+            "deleted = ?, server_version = ?, dirty = ?, base = ?, conflict = ?, updated_at = ?, "
+            "updated_by = ? WHERE rid = ?",
+            (*values, rid),
+        )
+    store._write_side_tables(rid, record_id, form_id, None if deleted else derived)
+
+
+def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
+    """Records new to this device, batched (a first pull brings 100 000 of them): the
+    records rows in one executemany, then each side table in one."""
+    if not fresh:
+        return 0
+    c = store.conn
+    prepared = []
+    for pulled in fresh:
+        data = clean(pulled.data)
+        state = _state(data, pulled.status, pulled.deleted)
+        derived = store.derive(store.formset.form(pulled.form), data)
+        conflict = _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None
+        prepared.append((pulled, data, state, derived, conflict))
+    c.executemany(
+        "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
+        "server_version, dirty, base, conflict, created_at, created_by, updated_at, updated_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                p.id,
+                p.form,
+                p.form_version,
+                d.grid,
+                d.title,
+                dumps(data),
+                p.status,
+                int(p.deleted),
+                p.version,
+                dumps(state),
+                dumps(conflict) if conflict else None,
+                p.updated_at,
+                p.updated_by,
+                p.updated_at,
+                p.updated_by,
+            )
+            for p, data, state, d, conflict in prepared
+        ],
+    )
+    live = [(p, d) for p, _data, _state, d, _c in prepared if not p.deleted]
+    rids: dict[str, int] = {}
+    for start in range(0, len(live), 500):
+        part = [p.id for p, _d in live[start : start + 500]]
+        marks = ",".join("?" * len(part))
+        rids.update(c.execute(f"SELECT id, rid FROM records WHERE id IN ({marks})", part))
+    c.executemany(
+        "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
+        [(p.form, key, p.id) for p, d in live for key in d.keys],
+    )
+    c.executemany(
+        "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
+        [(p.id, f, dst) for p, d in live for f, dst in d.refs],
+    )
+    c.executemany(
+        "INSERT INTO people (rid, form, name, pinyin, birth, house) VALUES (?, ?, ?, ?, ?, ?)",
+        [(rids[p.id], p.form, *d.person) for p, d in live if d.person],
+    )
+    c.executemany(
+        "INSERT INTO search (rowid, terms) VALUES (?, ?)",
+        [(rids[p.id], d.terms) for p, d in live if d.terms],
+    )
+    return len(prepared)
+
+
+def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:
+    """A clean local copy simply becomes the server's state."""
+    state = _pulled_state(pulled)
+    conflict = _server_conflicts(store, row.id, pulled)
+    changes = _changes(row.state(), state)
+    if changes:
+        _history(store, row.id, "pull", changes, pulled.updated_by)
+    _write_row(
+        store,
+        row.id,
+        pulled.form,
+        state,
+        pulled=pulled,
+        base=state,
+        dirty=False,
+        conflict=conflict,
+        rid=row.rid,
+    )
+
+
+def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
+    """A dirty local copy: server changes come in, local unsynced edits stay (three-way)."""
+    server = _pulled_state(pulled)
+    local = row.state()
+    base = row.base or {}
+    server_conflicts = _server_conflicts(
+        store, row.id, pulled, skip=_pending_resolved(store, row.id)
+    )
+    merged, local_conflicts = rebase(base, local, server)
+    if any(c["field"] == DELETED for c in server_conflicts or []):
+        merged.pop(DELETED, None)  # update versus delete: the record stays visible (§6)
+    conflict = _combine(server_conflicts, local_conflicts)
+    changes = _changes(local, merged)
+    if changes:
+        _history(store, row.id, "pull", changes, pulled.updated_by)
+    _write_row(
+        store,
+        row.id,
+        pulled.form,
+        merged,
+        pulled=pulled,
+        base=server,
+        dirty=True,
+        conflict=conflict,
+        rid=row.rid,
+    )
+
+
+def rebase(
+    base: Mapping[str, Any], local: Mapping[str, Any], server: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Three-way merge of a dirty local state onto a pulled one; local edits always stay.
+
+    States are full (fields plus ``_status`` and ``_deleted``). Returns the merged state and
+    the hard conflicts as ``{field, base, mine, theirs}`` entries (mine = local).
+    """
+    merged = {k: v for k, v in server.items() if norm(v) is not None}
+    conflicts: list[dict[str, Any]] = []
+    for name in sorted(set(base) | set(local)):
+        b, mine, theirs = norm(base.get(name)), norm(local.get(name)), norm(server.get(name))
+        action = classify(b, theirs, mine, sent=True, same_device=False)
+        if action in (Action.KEEP, Action.SAME):
+            continue
+        if mine is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = mine
+        if action is Action.HARD and name != STATUS:
+            conflicts.append(
+                {
+                    "field": name,
+                    "kind": "hard",
+                    "base": b,
+                    "mine": mine,
+                    "theirs": theirs,
+                    "source": "local",
+                }
+            )
+    if not merged.get(DELETED):
+        merged.pop(DELETED, None)
+    return merged, conflicts
+
+
+def _combine(
+    server: list[dict[str, Any]] | None, local: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    by_field = {c["field"]: c for c in server or []}
+    for entry in local:
+        old = by_field.get(entry["field"])
+        by_field[entry["field"]] = {**entry, "base": old["base"]} if old else entry
+    return [by_field[k] for k in sorted(by_field)] or None
+
+
+def _pending_resolved(store: Store, record_id: str) -> set[str]:
+    """Fields a not-yet-sent resolve op already decided (their server conflict is stale)."""
+    out: set[str] = set()
+    for (fields,) in store.conn.execute(
+        "SELECT fields FROM outbox WHERE record_id = ? AND kind = 'resolve' AND state = 'pending'",
+        (record_id,),
+    ):
+        out.update(json.loads(fields))
+    return out
+
+
+def _server_conflicts(
+    store: Store, record_id: str, pulled: PulledRecord, skip: set[str] | None = None
+) -> list[dict[str, Any]] | None:
+    """The server's open conflicts as local entries: which side is ``mine`` is told by this
+    device's own last value for the field (its ops); a bystander sees server vs incoming."""
+    entries = [c for c in pulled.conflict or [] if c.kind == "hard" and c.field not in (skip or ())]
+    if not entries:
+        return None
+    sent = _sent_values(store, record_id)
+    out = []
+    for c in entries:
+        base, server, incoming = norm(c.base), norm(c.server), norm(c.incoming)
+        mine, theirs = server, incoming
+        if c.field in sent and same(sent[c.field], incoming) and not same(sent[c.field], server):
+            mine, theirs = incoming, server
+        out.append(
+            {
+                "field": c.field,
+                "kind": "hard",
+                "base": base,
+                "mine": mine,
+                "theirs": theirs,
+                "server": server,
+                "incoming": incoming,
+                "provisional": norm(c.provisional),
+                "source": "server",
+            }
+        )
+    return out
+
+
+def _sent_values(store: Store, record_id: str) -> dict[str, Any]:
+    """This device's latest value per field across its ops for a record (deletes included)."""
+    out: dict[str, Any] = {}
+    for kind, fields in store.conn.execute(
+        "SELECT kind, fields FROM outbox WHERE record_id = ? ORDER BY seq DESC", (record_id,)
+    ):
+        values = json.loads(fields)
+        if kind == "delete":
+            values = {DELETED: True}
+        elif kind in ("create", "update"):
+            values.setdefault(DELETED, False)
+        for name, value in values.items():
+            out.setdefault(name, value)
+    return out
+
+
+def _drop(store: Store, record_id: str) -> int:
+    """A record left this user's scope: forget a clean copy, keep one with unsynced edits."""
+    row = _fetch_one(store, record_id)
+    if row is None or row.dirty:
+        return 0
+    store._write_side_tables(row.rid, row.id, row.form, None)
+    store.conn.execute("DELETE FROM records WHERE rid = ?", (row.rid,))
+    _history(store, record_id, "removed", {}, "")
+    return 1
