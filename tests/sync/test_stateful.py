@@ -447,6 +447,9 @@ def test_three_devices_converge(template: Path) -> None:
         + ([Phase.shrink] if os.environ.get("GC_STATEFUL_SHRINK") else []),
         stateful_step_count=25,
         deadline=None,
+        # CI replays one fixed sequence (no example database there): a run that hunts finds
+        # rare interleavings locally (see the open issue note), CI stays reproducible.
+        derandomize=bool(os.environ.get("CI")),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     runner("runTest").runTest()
