@@ -83,8 +83,11 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
         local = old.state()
         base = old.base or {}
         state = canonical.state()
+        own_base = canonical.base or {}
         for name in sorted((set(local) | set(base)) - {DELETED}):
             if not same(base.get(name), local.get(name)):
+                if canonical.dirty and not same(own_base.get(name), state.get(name)):
+                    continue  # the canonical copy's own unsent typing is never overwritten
                 state[name] = local.get(name)
         data, status, deleted = _split(state)
         form = store.formset.form(canonical.form)

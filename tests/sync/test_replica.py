@@ -460,3 +460,21 @@ def test_a_partial_op_acknowledged_after_a_rejection_does_not_clear_dirty(store:
         store, [op], [OpResult(op_id=op.op_id, status="applied", record_id=rec.id, version=2)]
     )
     assert not store.get(rec.id).dirty  # a full op mended the chain
+
+
+def test_folding_a_duplicate_keeps_the_canonical_copys_unsent_typing(store: Store) -> None:
+    """Found by the stateful test: the same person created twice on one device, the platform
+    merges the second into the first, and the person had just retyped the first one's name."""
+    first = store.save("resident", resident(name="李四"))
+    second = store.save("resident", resident(name="王五", phone="13900139000"))
+    synced = json.dumps({**first.data, STATUS: "draft"}, ensure_ascii=False)
+    store.conn.execute(
+        "UPDATE records SET base = ?, server_version = 1 WHERE id = ?", (synced, first.id)
+    )
+    store.save("resident", {**first.data, "name": "李小四"}, record_id=first.id)  # unsent typing
+    with store.transaction():
+        replica.rewrite_id(store, second.id, first.id)
+    kept = store.get(first.id)
+    assert kept.data["name"] == "李小四"  # the canonical copy's own edit is not overwritten
+    assert kept.data["phone"] == "13900139000"  # the folded copy's other typing is kept
+    assert store.get(second.id) is None
