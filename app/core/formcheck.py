@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from app.core import conditions
-from app.core.formfield import ID_RE, RawField, parse_condition, parse_field
+from app.core.formfield import RawField, check_id, parse_condition, parse_field
 from app.core.formmodel import (
     FIELD_TYPES,
     CodeTable,
@@ -304,14 +304,8 @@ def _sections(
             continue
         f.keys(snode, _SECTION_KEYS, ("id", "title", "fields"), "section")
         sid = snode.get("id")
-        if "id" in snode and (not isinstance(sid, str) or not ID_RE.match(sid)):
-            f.add(
-                f.at(snode, "id"),
-                zh_en(
-                    f"分节 id {sid!r} 须匹配 [a-z][a-z0-9_]*",
-                    f"section id {sid!r} must match [a-z][a-z0-9_]*",
-                ),
-            )
+        if check_id(f, snode, "分节", "section"):
+            pass  # reported; a malformed id takes no part in the duplicate check
         elif isinstance(sid, str) and sid in seen_sections:
             f.add(
                 f.at(snode, "id"),

@@ -31,6 +31,24 @@ _ALL_CHECKS = frozenset().union(*_CHECKS_BY_TYPE.values())
 DEFAULT_TEXT_MAX_LENGTH = 200
 DERIVE_KINDS = ("birth_date", "gender")
 ID_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def check_id(f: FileProblems, node: LineDict, what_zh: str, what_en: str) -> bool:
+    """A field or section id must be ``[a-z][a-z0-9_]*`` (it is used as a key everywhere);
+    True when a problem was reported."""
+    value = node.get("id")
+    bad = "id" in node and (not isinstance(value, str) or not ID_RE.match(value))
+    if bad:
+        f.add(
+            f.at(node, "id"),
+            zh_en(
+                f"{what_zh} id {value!r} 须匹配 [a-z][a-z0-9_]*",
+                f"{what_en} id {value!r} must match [a-z][a-z0-9_]*",
+            ),
+        )
+    return bad
+
+
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _FIELD_KEYS = (
     "id",
@@ -332,14 +350,7 @@ def parse_field(
         return None
     f.keys(node, _FIELD_KEYS, ("id", "label", "type"), "field")
     field_id = node.get("id")
-    if "id" in node and (not isinstance(field_id, str) or not ID_RE.match(field_id)):
-        f.add(
-            f.at(node, "id"),
-            zh_en(
-                f"字段 id {field_id!r} 须匹配 [a-z][a-z0-9_]*",
-                f"field id {field_id!r} must match [a-z][a-z0-9_]*",
-            ),
-        )
+    check_id(f, node, "字段", "field")
     ftype = _field_type(f, node)
     _only_for(f, node, ftype, ("codes", "codes_filter"), ("choice", "multi_choice"))
     _only_for(f, node, ftype, ("target",), ("reference",))
