@@ -45,7 +45,7 @@ meta = Table(
 )
 
 # One row per counter; the change sequence lives in row "seq" and is taken FOR UPDATE at the
-# end of every writing transaction (see records.Tx.assign_seq).
+# end of every writing transaction (see tx.Tx.assign_seq).
 counters = Table(
     "counters",
     metadata,

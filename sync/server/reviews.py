@@ -17,15 +17,11 @@ from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
 from sync.server import db, records
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
+from sync.server.rows import Person
+from sync.server.tx import Tx
 
 MAX_CANDIDATES = 20
-_PE, _RV = db.people.c, db.reviews.c
-_SAME_BIRTH = (
-    select(_PE.record_id, _PE.name, _PE.pinyin)
-    .where(_PE.form == bindparam("b_form"), _PE.birth == bindparam("b_birth"))
-    .where(_PE.record_id != bindparam("b_id"))
-    .limit(200)
-)
+_RV = db.reviews.c
 _PAIR = select(_RV.id).where(
     or_(
         and_(_RV.record_id == bindparam("b_a"), _RV.other_id == bindparam("b_b")),
@@ -35,29 +31,19 @@ _PAIR = select(_RV.id).where(
 _INSERT_REVIEW = insert(db.reviews)
 
 
-def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int:
-    """Open review items for live records that may be the same person as ``row``."""
-    person = records.person_of(form, row.data)
-    if person is None:
-        return 0
-    name, pinyin, birth = person
-    others = tx.conn.execute(_SAME_BIRTH, {"b_form": form.id, "b_birth": birth, "b_id": row.id})
+def add_candidates(tx: Tx, form: Form, record_id: str, person: Person, at: str) -> int:
+    """Open review items for live records that may be the same person as ``record_id``."""
     added = 0
-    for other in others.all():
-        if other.name == name:
-            reason = "same_name_birth"
-        elif other.pinyin == pinyin:
-            reason = "same_pinyin_birth"
-        else:
+    for other_id, other in tx.same_person(form.id, person):
+        if other_id == record_id or _reviewed(tx, record_id, other_id):
             continue
-        if _reviewed(tx, row.id, other.record_id):
-            continue
+        reason = "same_name_birth" if other.name == person.name else "same_pinyin_birth"
         tx.conn.execute(
             _INSERT_REVIEW,
             {
                 "form": form.id,
-                "record_id": row.id,
-                "other_id": other.record_id,
+                "record_id": record_id,
+                "other_id": other_id,
                 "reason": reason,
                 "state": "open",
                 "created_at": at,
@@ -69,7 +55,7 @@ def add_candidates(tx: records.Tx, form: Form, row: records.Row, at: str) -> int
     return added
 
 
-def _reviewed(tx: records.Tx, a: str, b: str) -> bool:
+def _reviewed(tx: Tx, a: str, b: str) -> bool:
     return tx.conn.execute(_PAIR, {"b_a": a, "b_b": b}).first() is not None
 
 
@@ -134,7 +120,7 @@ def decide(
     _require_reviewer(user)
     rv = db.reviews.c
     with db.write(engine) as conn:
-        tx = records.Tx(conn)
+        tx = Tx(conn)
         review = conn.execute(
             select(db.reviews).where(rv.id == review_id).with_for_update()
         ).first()
@@ -143,8 +129,8 @@ def decide(
         ids = records.canonical(conn, [review.record_id, review.other_id])
         dup_id = ids.get(review.record_id, review.record_id)
         canon_id = ids.get(review.other_id, review.other_id)
-        records.lock_many(conn, [dup_id, canon_id])
-        dup, canon = records.load(conn, dup_id), records.load(conn, canon_id)
+        tx.load_many([dup_id, canon_id])
+        dup, canon = tx.load(dup_id), tx.load(canon_id)
         if (
             dup is None
             or canon is None
@@ -183,7 +169,7 @@ def decide(
 
 
 def _merge_pair(
-    tx: records.Tx,
+    tx: Tx,
     formset: FormSet,
     form: Form,
     dup: records.Row,
@@ -209,7 +195,7 @@ def _merge_pair(
     keys = records.natural_keys(
         form, {k: v for k, v in state.items() if k not in (STATUS, DELETED)}
     )
-    if not state.get(DELETED) and records.key_owner(tx.conn, form.id, keys, exclude=canon.id):
+    if not state.get(DELETED) and tx.key_owner(form.id, keys, exclude=canon.id):
         raise ApiError(409, "duplicate_key")
     conflicts = combine_conflicts(canon.conflict or [], merged.hard)
     meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
@@ -220,11 +206,11 @@ def _merge_pair(
 
 
 def _rewrite_references(
-    tx: records.Tx, formset: FormSet, old: str, new: str, user: User, at: str, target: str
+    tx: Tx, formset: FormSet, old: str, new: str, user: User, at: str, target: str
 ) -> None:
     """Reference fields naming ``old`` now name ``new``; each referrer gets a new version."""
-    for found in records.referrers(tx.conn, old):
-        row = records.load(tx.conn, found.id, lock=True)
+    for found in records.referrers(tx, old):
+        row = tx.load(found.id)
         if row is None:
             continue
         form = formset.form(row.form)

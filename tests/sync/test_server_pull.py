@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from app.core.ids import uuid7
-from sync.server import db, records
+from sync.server import db
+from sync.server.tx import Tx
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, GRID_B, Client, Platform
 
@@ -103,7 +104,7 @@ def test_the_race_test_catches_numbering_before_commit(
     if platform.engine.dialect.name == "sqlite":
         pytest.skip("SQLite serialises writers, so the early-numbering bug cannot show there")
 
-    def early_numbers(self: records.Tx) -> None:
+    def early_numbers(self: Tx) -> None:
         targets = list(dict.fromkeys(self.pending))
         self.pending.clear()
         c = db.counters.c
@@ -120,7 +121,7 @@ def test_the_race_test_catches_numbering_before_commit(
                     update(db.records).where(db.records.c.id == key).values(seq=number)
                 )
 
-    monkeypatch.setattr(records.Tx, "assign_seq", early_numbers)
+    monkeypatch.setattr(Tx, "assign_seq", early_numbers)
     written, seen = _race(platform)
     assert seen != written
 

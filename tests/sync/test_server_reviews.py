@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from app.core.formset import FormSet
 from app.core.ids import uuid7
-from sync.server import auth, db, records, reviews
+from sync.server import auth, db, reviews
+from sync.server.tx import Tx
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, Platform
 
@@ -105,8 +106,8 @@ def test_review_merge_rewrites_references(platform: Platform, formset: FormSet) 
     c.push([c.op(rid, "create", {**person(9, "赵六"), "house_ref": h2})])
     boss = auth.User("chen", "supervisor", None, None)
     with db.write(platform.engine) as conn:
-        tx = records.Tx(conn)
-        dup, canon = records.load(conn, h2), records.load(conn, h1)
+        tx = Tx(conn)
+        dup, canon = tx.load(h2), tx.load(h1)
         assert dup is not None and canon is not None
         reviews._merge_pair(
             tx, formset, formset.form("house"), dup, canon, boss, auth.iso(auth.now())

@@ -1,0 +1,155 @@
+"""The platform's record shapes and what a record's values imply: its grid, its natural keys
+and its row in the people index. Pure functions of (form, values), shared by the writers
+(``records``) and the transaction overlay (``tx``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any, NamedTuple
+
+from app.core.formset import Form
+from app.core.records import is_empty
+from app.core.search import name_terms
+from app.core.textnorm import normalize_key
+from sync.merge import DELETED, STATUS, Stamp
+from sync.server import db
+
+MAX_KEY = 250  # db.record_keys.key holds 300
+MAX_NAME = 100  # db.people.name holds 200 (pinyin: 300)
+
+
+class Person(NamedTuple):
+    """A live person's row in the fuzzy-duplicate index."""
+
+    name: str
+    pinyin: str
+    birth: str
+
+    def alike(self, other: Person) -> bool:
+        """Same birth date and the same name or the same pinyin (张三/章三)."""
+        return self.birth == other.birth and (
+            self.name == other.name or self.pinyin == other.pinyin
+        )
+
+    def columns(self) -> dict[str, str]:
+        return {"name": self.name, "pinyin": self.pinyin, "birth": self.birth}
+
+
+@dataclass
+class Row:
+    """A record's current state on the server."""
+
+    id: str
+    form: str
+    form_version: int
+    grid: str | None
+    title: str
+    data: dict[str, Any]
+    status: str
+    deleted: bool
+    version: int
+    conflict: list[dict[str, Any]] | None
+    stamps: dict[str, Stamp]
+    created_at: str
+    created_by: str
+    updated_at: str = ""
+    updated_by: str = ""
+
+    def state(self) -> dict[str, Any]:
+        """Fields plus the pseudo-fields the merge works on."""
+        return {**self.data, STATUS: self.status, DELETED: self.deleted}
+
+    def wire(self) -> dict[str, Any]:
+        """The pull shape (PROTOCOL.md §8)."""
+        return {
+            "id": self.id,
+            "form": self.form,
+            "form_version": self.form_version,
+            "version": self.version,
+            "data": self.data,
+            "status": self.status,
+            "deleted": self.deleted,
+            "conflict": self.conflict or None,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+        }
+
+
+@dataclass
+class Meta:
+    """Who and what caused a write, for the version history."""
+
+    kind: str
+    username: str
+    at: str
+    op_id: str | None = None
+    device_id: str | None = None
+    author: str = ""
+    edited_at: str | None = None
+
+
+def from_db(r: Any) -> Row:
+    """A ``records`` table row as a ``Row``."""
+    stamps = {k: Stamp(v[0], v[1]) for k, v in (db.loads(r.stamps) or {}).items()}
+    return Row(
+        id=r.id,
+        form=r.form,
+        form_version=r.form_version,
+        grid=r.grid,
+        title=r.title,
+        data=db.loads(r.data) or {},
+        status=r.status,
+        deleted=bool(r.deleted),
+        version=r.version,
+        conflict=db.loads(r.conflict),
+        stamps=stamps,
+        created_at=r.created_at,
+        created_by=r.created_by,
+        updated_at=r.updated_at,
+        updated_by=r.updated_by,
+    )
+
+
+def grid_of(form: Form, data: Mapping[str, Any]) -> str | None:
+    """The record's grid: its ``roles.grid`` field as text, or None when empty."""
+    value = data.get(form.roles.grid) if form.roles.grid else None
+    return None if is_empty(value) else str(value).strip()
+
+
+def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
+    """Normalised keys, as ``Store.natural_key`` makes them (parts joined by "|").
+
+    An absurdly long key (a draft may hold anything) is stored as its SHA-256, which keeps
+    equality and fits a database index.
+    """
+    keys = []
+    for fields in form.natural_keys:
+        parts = []
+        for field_id in fields:
+            value = data.get(field_id)
+            if value is None or str(value).strip() == "":
+                break
+            parts.append(normalize_key(str(value)))
+        else:
+            key = "|".join(parts)
+            keys.append(
+                key if len(key) <= MAX_KEY else "sha256:" + sha256(key.encode()).hexdigest()
+            )
+    return keys
+
+
+def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
+    """(name, pinyin, birth date) for the fuzzy duplicate index, when the form has those roles."""
+    roles = form.roles
+    if not roles.birth_date or is_empty(data.get(roles.birth_date)):
+        return None
+    name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
+    birth = str(data[roles.birth_date])
+    terms = name_terms(name[:MAX_NAME]) if name else ()
+    if not terms or len(birth) > 10:  # not a date: nothing to compare with
+        return None
+    pinyin = next((t for t in terms if t.isascii()), terms[0])
+    return Person(terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth)

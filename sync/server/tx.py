@@ -1,0 +1,321 @@
+"""One writing transaction of the platform: what it read and what it wrote.
+
+Why it keeps state: a push applies hundreds of ops in one transaction, and one statement per op
+per table (load the record, look up its natural keys, insert the record, its keys, its people
+row, find review candidates) was most of the server's time. The transaction reads what a chunk
+will need in a few bulk queries (``load_many``, ``prefetch_*``), answers later reads from that
+and from its own writes, and writes records and their side tables with one ``executemany`` per
+table (``flush``). Code that reads those tables with its own SQL calls ``flush`` first.
+
+The change sequence is the part that must be exactly right. A number taken early in a
+transaction would let a slow writer commit *below* a cursor a concurrent pull has already
+returned, and that change would never be pulled. So writers only mark what they touched
+(``touch``) and ``assign_seq`` numbers it at the very end, after locking the single counter row
+(PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: writers are serialised anyway). The lock is held
+until commit, so numbers become visible strictly in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from sync.server import db
+from sync.server.rows import Person, Row, from_db
+
+IN_CHUNK = 500  # values per IN (...) list
+
+_R, _V, _K, _P, _O = db.records.c, db.record_versions.c, db.record_keys.c, db.people.c, db.ops.c
+_LOAD_LOCKED = select(db.records).where(_R.id == bindparam("b_id")).with_for_update()
+_SNAPSHOT = select(_V.data, _V.status, _V.deleted).where(
+    _V.record_id == bindparam("b_id"), _V.version == bindparam("b_version")
+)
+_DEVICE_VERSION = select(func.max(_O.version)).where(
+    _O.device_id == bindparam("b_device"),
+    _O.record_id == bindparam("b_id"),
+    _O.version.is_not(None),
+)
+_INSERT_RECORD = insert(db.records)
+_UPDATE_RECORD = update(db.records).where(_R.id == bindparam("b_id"))
+_DELETE_KEYS = delete(db.record_keys).where(_K.record_id.in_(bindparam("b_ids", expanding=True)))
+_DELETE_PEOPLE = delete(db.people).where(_P.record_id.in_(bindparam("b_ids", expanding=True)))
+
+KeyRef = tuple[str, str]  # (form, normalised natural key)
+
+
+@dataclass
+class Side:
+    """A record's natural keys and people row as this transaction last wrote them."""
+
+    form: str
+    keys: tuple[str, ...]
+    person: Person | None
+
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    ordered = sorted(set(values))
+    for i in range(0, len(ordered), IN_CHUNK):
+        yield ordered[i : i + IN_CHUNK]
+
+
+@dataclass
+class Tx:
+    """A write transaction's reads, buffered writes and changes waiting for a number.
+
+    Version-history and op-log rows are only appended and never read by other writers before
+    commit, so they are buffered too; the buffers double as an overlay for reads inside the
+    transaction (``snapshot``, ``device_versions``, replays within one batch).
+    """
+
+    conn: Connection
+    pending: list[tuple[str, Any]] = field(default_factory=list)
+    versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    op_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[str, Row | None] = field(default_factory=dict)  # None: no such record
+    sides: dict[str, Side] = field(default_factory=dict)  # written since the last flush
+    _new: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _key_db: dict[KeyRef, str | None] = field(default_factory=dict)  # as of the last flush
+    _key_tx: dict[KeyRef, str] = field(default_factory=dict)  # claimed since the last flush
+    _people_db: dict[tuple[str, Person], list[tuple[str, Person]]] = field(default_factory=dict)
+    _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
+    _snapshots: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _device_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
+
+    # -- records ----------------------------------------------------------------------------
+
+    def load(self, record_id: str) -> Row | None:
+        """The record as this transaction sees it (PostgreSQL: locked FOR UPDATE)."""
+        if record_id not in self.rows:
+            r = self.conn.execute(_LOAD_LOCKED, {"b_id": record_id}).first()
+            self.rows[record_id] = from_db(r) if r is not None else None
+        return self.rows[record_id]
+
+    def load_many(self, ids: Iterable[str]) -> None:
+        """Load and lock records in id order, so two batches never wait on each other in a
+        cycle (PostgreSQL row locks; SQLite serialises writers)."""
+        for part in _chunks(i for i in ids if i not in self.rows):
+            stmt = select(db.records).where(_R.id.in_(part)).order_by(_R.id).with_for_update()
+            found = {r.id: from_db(r) for r in self.conn.execute(stmt)}
+            self.rows.update({i: found.get(i) for i in part})
+
+    def put(self, row: Row, values: dict[str, Any], side: Side | None, *, new: bool) -> None:
+        """Buffer a record write (``values``: its ``records`` columns) and its side tables
+        (None: the record is not live, it holds no keys and no people row)."""
+        self.rows[row.id] = row
+        if new:
+            self._new[row.id] = values
+        elif row.id in self._new:
+            self._new[row.id] = {**self._new[row.id], **values}
+        else:
+            self._changed[row.id] = {"b_id": row.id, **values}
+        self._index_side(row.id, side)
+
+    def _index_side(self, record_id: str, side: Side | None) -> None:
+        old = self.sides.get(record_id)
+        if old is not None:
+            for key in old.keys:
+                if self._key_tx.get((old.form, key)) == record_id:
+                    del self._key_tx[(old.form, key)]
+            if old.person is not None:
+                self._people_tx.get((old.form, old.person.birth), {}).pop(record_id, None)
+        side = side or Side(old.form if old else "", (), None)
+        self.sides[record_id] = side
+        for key in side.keys:
+            self._key_tx[(side.form, key)] = record_id
+        if side.person is not None:
+            self._people_tx.setdefault((side.form, side.person.birth), {})[record_id] = side.person
+
+    # -- natural keys -----------------------------------------------------------------------
+
+    def prefetch_keys(self, refs: Iterable[KeyRef]) -> None:
+        """Who holds these keys in the database, in one query per form and chunk."""
+        by_form: dict[str, set[str]] = {}
+        for form, key in refs:
+            if (form, key) not in self._key_db:
+                by_form.setdefault(form, set()).add(key)
+        for form, keys in by_form.items():
+            for part in _chunks(keys):
+                stmt = select(_K.key, _K.record_id).where(_K.form == form, _K.key.in_(part))
+                found = dict(self.conn.execute(stmt).all())
+                self._key_db.update({(form, k): found.get(k) for k in part})
+
+    def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
+        """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
+        keys = list(keys)
+        self.prefetch_keys((form, k) for k in keys)
+        for key in keys:
+            owner = self._key_tx.get((form, key))
+            if owner is None:
+                held = self._key_db[(form, key)]
+                # A record rewritten here that still held the key would be in _key_tx.
+                owner = None if held in self.sides else held
+            if owner is not None and owner != exclude:
+                return owner
+        return None
+
+    # -- people (fuzzy duplicate candidates) ------------------------------------------------
+
+    def prefetch_people(self, form: str, people: Iterable[Person]) -> None:
+        """Live people of ``form`` who may be the same as these: one query per chunk."""
+        wanted = {p for p in people if (form, p) not in self._people_db}
+        for part in _chunks(wanted):
+            stmt = (
+                select(_P.record_id, _P.name, _P.pinyin, _P.birth)
+                .where(_P.form == form, _P.birth.in_({p.birth for p in part}))
+                .where(
+                    or_(
+                        _P.name.in_({p.name for p in part}), _P.pinyin.in_({p.pinyin for p in part})
+                    )
+                )
+            )
+            born: dict[str, list[tuple[str, Person]]] = {}
+            for r in self.conn.execute(stmt):
+                born.setdefault(r.birth, []).append(
+                    (r.record_id, Person(r.name, r.pinyin, r.birth))
+                )
+            for p in part:
+                self._people_db[(form, p)] = [
+                    (rid, q) for rid, q in born.get(p.birth, []) if p.alike(q)
+                ]
+
+    def same_person(self, form: str, person: Person) -> list[tuple[str, Person]]:
+        """Live records of ``form`` with the same birth date and the same name or pinyin,
+        this transaction's writes included, in record id order."""
+        self.prefetch_people(form, [person])
+        found = {rid: q for rid, q in self._people_db[(form, person)] if rid not in self.sides}
+        for rid, q in self._people_tx.get((form, person.birth), {}).items():
+            if person.alike(q):
+                found[rid] = q
+        return sorted(found.items())
+
+    # -- history overlays ----------------------------------------------------------------
+
+    def prefetch_snapshots(self, pairs: Iterable[tuple[str, int]]) -> None:
+        """Stored versions ops will merge against (their ``base_version``)."""
+        wanted = [p for p in set(pairs) if p not in self._snapshots and p not in self.versions]
+        for i in range(0, len(wanted), IN_CHUNK):
+            part = sorted(wanted[i : i + IN_CHUNK])
+            stmt = select(_V.record_id, _V.version, _V.data, _V.status, _V.deleted).where(
+                tuple_(_V.record_id, _V.version).in_(part)
+            )
+            found = {(r.record_id, r.version): r._mapping for r in self.conn.execute(stmt)}
+            self._snapshots.update({p: found.get(p) for p in part})
+
+    def version_row(self, record_id: str, version: int) -> Mapping[str, Any] | None:
+        """A stored (or buffered) version's data, status and deleted flag."""
+        key = (record_id, version)
+        if key in self.versions:
+            return self.versions[key]
+        if key not in self._snapshots:
+            found = self.conn.execute(_SNAPSHOT, {"b_id": record_id, "b_version": version})
+            row = found.mappings().first()
+            self._snapshots[key] = row
+        return self._snapshots[key]
+
+    def prefetch_device_versions(self, device_id: str, ids: Iterable[str]) -> None:
+        """The newest version each record got from this device's earlier ops."""
+        wanted = {i for i in ids if (device_id, i) not in self._device_versions}
+        for part in _chunks(wanted):
+            stmt = (
+                select(_O.record_id, func.max(_O.version))
+                .where(_O.device_id == device_id, _O.record_id.in_(part))
+                .where(_O.version.is_not(None))
+                .group_by(_O.record_id)
+            )
+            found = dict(self.conn.execute(stmt).all())
+            self._device_versions.update({(device_id, i): found.get(i) for i in part})
+
+    def device_version(self, device_id: str, record_id: str) -> int | None:
+        """The newest version this device produced on the record, buffered ops included."""
+        found = [
+            int(r["version"])
+            for r in self.op_rows.values()
+            if r["device_id"] == device_id and r["record_id"] == record_id and r["version"]
+        ]
+        key = (device_id, record_id)
+        if key not in self._device_versions:
+            params = {"b_device": device_id, "b_id": record_id}
+            self._device_versions[key] = self.conn.execute(_DEVICE_VERSION, params).scalar()
+        stored = self._device_versions[key]
+        if stored is not None:
+            found.append(int(stored))
+        return max(found) if found else None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def touch(self, kind: str, key: Any) -> None:
+        self.pending.append((kind, key))
+
+    def flush(self) -> None:
+        """Write buffered records and their side tables; afterwards the database is the truth."""
+        c = self.conn
+        replaced = [i for i in self.sides if i not in self._new]
+        for part in _chunks(replaced):
+            c.execute(_DELETE_KEYS, {"b_ids": part})
+            c.execute(_DELETE_PEOPLE, {"b_ids": part})
+        if self._new:
+            c.execute(_INSERT_RECORD, list(self._new.values()))
+        if self._changed:
+            c.execute(_UPDATE_RECORD, list(self._changed.values()))
+        keys = [
+            {"form": s.form, "key": k, "record_id": rid}
+            for rid, s in self.sides.items()
+            for k in s.keys
+        ]
+        people = [
+            {"record_id": rid, "form": s.form, **s.person.columns()}
+            for rid, s in self.sides.items()
+            if s.person is not None
+        ]
+        if keys:
+            c.execute(insert(db.record_keys), keys)
+        if people:
+            c.execute(insert(db.people), people)
+        self._new, self._changed, self.sides = {}, {}, {}
+        self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
+
+    def finish(self) -> None:
+        """Write everything buffered, then number the changes; call last, just before commit."""
+        self.flush()
+        for table, rows in (
+            (db.record_versions, list(self.versions.values())),
+            (db.ops, list(self.op_rows.values())),
+            (db.quarantine, self.quarantine_rows),
+        ):
+            if rows:
+                self.conn.execute(insert(table), rows)
+        self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
+        self.assign_seq()
+
+    def assign_seq(self) -> None:
+        """Number every change of this transaction; call last, just before commit."""
+        targets = list(dict.fromkeys(self.pending))
+        self.pending.clear()
+        if not targets:
+            return
+        c = db.counters.c
+        start = self.conn.execute(
+            select(c.value).where(c.name == db.SEQ).with_for_update()
+        ).scalar_one()
+        self.conn.execute(
+            update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets))
+        )
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for number, (kind, key) in enumerate(targets, start=start + 1):
+            by_kind.setdefault(kind, []).append({"k": key, "s": number})
+        tables = {
+            "record": (db.records, db.records.c.id),
+            "alias": (db.aliases, db.aliases.c.old_id),
+            "exit": (db.scope_exits, db.scope_exits.c.id),
+        }
+        for kind, params in by_kind.items():
+            table, key_col = tables[kind]
+            self.conn.execute(
+                update(table).where(key_col == bindparam("k")).values(seq=bindparam("s")), params
+            )
