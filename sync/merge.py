@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import IntEnum
 from typing import Any
 
 from app.core.records import is_empty
@@ -85,7 +85,7 @@ class Merged:
         return tuple(c for c in self.conflicts if c.kind == "hard")
 
 
-class Action(Enum):
+class Action(IntEnum):
     """The rows of the merge table."""
 
     STALE = 0  # the device itself wrote this field later: an old op arriving late
@@ -130,6 +130,12 @@ def _canon(value: Any) -> str:
 
 def same(a: Any, b: Any) -> bool:
     """Equal as stored values: type-aware (True is not 1, 1 is not 1.0) and empties equal."""
+    if type(a) is str and type(b) is str:  # the common cases first, without normalising
+        return a == b or (not a.strip() and not b.strip())
+    if a is None:
+        return norm(b) is None
+    if b is None:
+        return norm(a) is None
     a, b = norm(a), norm(b)
     if a is None or b is None:
         return a is b

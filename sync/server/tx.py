@@ -17,11 +17,12 @@ until commit, so numbers become visible strictly in order.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import BigInteger, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sync.server import db
@@ -40,7 +41,11 @@ _DEVICE_VERSION = select(func.max(_O.version)).where(
     _O.version.is_not(None),
 )
 _INSERT_RECORD = insert(db.records)
-_UPDATE_RECORD = update(db.records).where(_R.id == bindparam("b_id"))
+_UPDATE_RECORD = (
+    update(db.records)
+    .where(_R.id == bindparam("b_id"))
+    .values(seq=func.coalesce(bindparam("b_seq", type_=BigInteger), _R.seq))
+)
 _DELETE_KEYS = delete(db.record_keys).where(_K.record_id.in_(bindparam("b_ids", expanding=True)))
 _DELETE_PEOPLE = delete(db.people).where(_P.record_id.in_(bindparam("b_ids", expanding=True)))
 
@@ -253,16 +258,17 @@ class Tx:
         self.pending.append((kind, key))
 
     def flush(self) -> None:
-        """Write buffered records and their side tables; afterwards the database is the truth."""
+        """Write buffered records and their side tables; afterwards the database is the truth.
+        (Records written here get their change number at ``finish``, like any other.)"""
+        self._write_sides()
+        self._write_records({})
+
+    def _write_sides(self) -> None:
+        """Natural keys and people rows of the records written since the last flush."""
         c = self.conn
-        replaced = [i for i in self.sides if i not in self._new]
-        for part in _chunks(replaced):
+        for part in _chunks(i for i in self.sides if i not in self._new):
             c.execute(_DELETE_KEYS, {"b_ids": part})
             c.execute(_DELETE_PEOPLE, {"b_ids": part})
-        if self._new:
-            c.execute(_INSERT_RECORD, list(self._new.values()))
-        if self._changed:
-            c.execute(_UPDATE_RECORD, list(self._changed.values()))
         keys = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()
@@ -277,12 +283,34 @@ class Tx:
             c.execute(insert(db.record_keys), keys)
         if people:
             c.execute(insert(db.people), people)
-        self._new, self._changed, self.sides = {}, {}, {}
+        self.sides = {}
         self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
 
+    def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
+        """Insert and update the buffered ``records`` rows, with their change numbers when
+        already taken; returns the ids written with a number."""
+        numbered = {
+            rid for rid in itertools.chain(self._new, self._changed) if ("record", rid) in numbers
+        }
+        for rid, values in self._new.items():
+            values["seq"] = numbers.get(("record", rid), 0)
+        if self._new:
+            self.conn.execute(_INSERT_RECORD, list(self._new.values()))
+        if self._changed:
+            # One statement shape for every row: rows without a number keep theirs.
+            rows = [
+                {**v, "b_seq": numbers.get(("record", v["b_id"]))} for v in self._changed.values()
+            ]
+            self.conn.execute(_UPDATE_RECORD, rows)
+        self._new, self._changed = {}, {}
+        return numbered
+
     def finish(self) -> None:
-        """Write everything buffered, then number the changes; call last, just before commit."""
-        self.flush()
+        """Write everything buffered and number the changes; call last, just before commit.
+
+        The numbers are taken after every other write, and the counter row stays locked until
+        commit; the buffered records rows are written with their numbers (no second pass)."""
+        self._write_sides()
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
             (db.ops, list(self.op_rows.values())),
@@ -291,14 +319,16 @@ class Tx:
             if rows:
                 self.conn.execute(insert(table), rows)
         self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
-        self.assign_seq()
+        numbers = self.take_numbers()
+        numbered = self._write_records(numbers)
+        self._set_numbers({k: n for k, n in numbers.items() if k[1] not in numbered})
 
-    def assign_seq(self) -> None:
-        """Number every change of this transaction; call last, just before commit."""
+    def take_numbers(self) -> dict[tuple[str, Any], int]:
+        """Number every change of this transaction under the locked counter row."""
         targets = list(dict.fromkeys(self.pending))
         self.pending.clear()
         if not targets:
-            return
+            return {}
         c = db.counters.c
         start = self.conn.execute(
             select(c.value).where(c.name == db.SEQ).with_for_update()
@@ -306,8 +336,13 @@ class Tx:
         self.conn.execute(
             update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets))
         )
+        return {target: n for n, target in enumerate(targets, start=start + 1)}
+
+    def _set_numbers(self, numbers: Mapping[tuple[str, Any], int]) -> None:
+        """Store numbers of changes whose rows are already written (aliases, scope exits,
+        records flushed before the end)."""
         by_kind: dict[str, list[dict[str, Any]]] = {}
-        for number, (kind, key) in enumerate(targets, start=start + 1):
+        for (kind, key), number in numbers.items():
             by_kind.setdefault(kind, []).append({"k": key, "s": number})
         tables = {
             "record": (db.records, db.records.c.id),
