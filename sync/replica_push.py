@@ -205,38 +205,59 @@ def record_results(store: Store, ops: Sequence[OutOp], results: Sequence[OpResul
         raise ValueError("push results do not match the ops sent")
     tally = PushTally()
     touched: set[str] = set()
+    answers = _Answers()
     with store.transaction():
         for op, result in zip(ops, results, strict=True):
             status = result.status
             if status == "duplicate_op":
                 status = result.original_status or "applied"
-            target = _record_result(store, op, result, status, tally)
+            target = _record_result(store, op, result, status, tally, answers)
             touched.add(target)
+        answers.write(store)
         _refresh_dirty(store, touched)
     return tally
 
 
-def _record_result(store: Store, op: OutOp, result: OpResult, status: str, tally: PushTally) -> str:
+@dataclass
+class _Answers:
+    """A batch's outbox and version updates, written with one executemany each; written
+    before an id rewrite too, which reads the outbox states (what the server acknowledged)."""
+
+    outbox: list[tuple[str | None, str, int]] = field(default_factory=list)
+    versions: list[tuple[int, str, int]] = field(default_factory=list)
+
+    def write(self, store: Store) -> None:
+        store.conn.executemany(
+            "UPDATE outbox SET state = coalesce(?, state), result = ? WHERE seq = ?", self.outbox
+        )
+        store.conn.executemany(
+            "UPDATE records SET server_version = ? WHERE id = ? "
+            "AND (server_version IS NULL OR server_version < ?)",
+            self.versions,
+        )
+        self.outbox, self.versions = [], []
+
+
+def _record_result(
+    store: Store, op: OutOp, result: OpResult, status: str, tally: PushTally, answers: _Answers
+) -> str:
     answer = dumps({**result.model_dump(exclude_none=True), **({"full": True} if op.full else {})})
     if status == "rejected":
         reason = result.reason
         if reason is not None and reason.retryable:
             tally.deferred += 1
-            store.conn.execute("UPDATE outbox SET result = ? WHERE seq = ?", (answer, op.seq))
+            answers.outbox.append((None, answer, op.seq))  # stays pending
             return op.record_id
         tally.rejected += 1
         if reason is not None:
             tally.messages.append(f"{reason.message_zh} / {reason.message_en}")
-        store.conn.execute(
-            "UPDATE outbox SET state = 'rejected', result = ? WHERE seq = ?", (answer, op.seq)
-        )
+        answers.outbox.append(("rejected", answer, op.seq))
         return op.record_id
     state = ACKED.get(status, "applied")
-    store.conn.execute(
-        "UPDATE outbox SET state = ?, result = ? WHERE seq = ?", (state, answer, op.seq)
-    )
+    answers.outbox.append((state, answer, op.seq))
     canonical = result.merged_into or result.record_id or op.record_id
     if canonical != op.record_id:
+        answers.write(store)
         rewrite_id(store, op.record_id, canonical)
     if state == "merged":
         tally.merged += 1
@@ -245,11 +266,7 @@ def _record_result(store: Store, op: OutOp, result: OpResult, status: str, tally
     else:
         tally.applied += 1
     if result.version is not None:
-        store.conn.execute(
-            "UPDATE records SET server_version = ? WHERE id = ? "
-            "AND (server_version IS NULL OR server_version < ?)",
-            (result.version, canonical, result.version),
-        )
+        answers.versions.append((result.version, canonical, result.version))
     return canonical
 
 

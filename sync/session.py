@@ -30,6 +30,7 @@ Progress = Callable[[str, int, int], None]
 Cancel = Callable[[], bool]
 
 SIZE_CODES = frozenset({"too_large", "too_many_ops"})
+COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class SyncSession:
         *,
         batch: int = 500,
         chunk: int = 1000,
+        commit_every: int = COMMIT_EVERY,
         progress: Progress | None = None,
         cancel: Cancel | None = None,
     ) -> None:
@@ -73,6 +75,7 @@ class SyncSession:
         self.client = client
         self.batch = max(1, batch)
         self.chunk = max(1, chunk)
+        self.commit_every = max(1, commit_every)
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
         self.summary = SyncSummary()
@@ -180,25 +183,46 @@ class SyncSession:
         pages = self._pages(cursor)
         try:
             while True:
-                if self.cancel():
-                    return False
-                try:
-                    page = pages.next()
-                except ProtocolError as exc:
-                    if exc.code != "cursor_ahead" or cursor == 0:
-                        raise
-                    log.warning("the server is behind the stored cursor; pulling from the start")
-                    pages.stop()  # the platform was restored from a backup or replaced
-                    cursor = 0
-                    pages = self._pages(cursor)
-                    continue
-                tally = replica.apply_pull(self.store, page, scope)
-                s.pulled += tally.records
-                s.aliases += tally.aliases
-                s.removed += tally.removed
-                cursor = page.cursor
-                self.progress("pull", s.pulled, 0)
-                if not page.more:
+                # Pages are applied in groups of ``commit_every`` records per local commit:
+                # every commit rewrites the index pages it touched (titles, names, full
+                # text), so committing each page wrote the same pages again and again. Each
+                # page is applied whole with its cursor; when fetching the next one fails, the
+                # pages already applied are committed before the error is raised.
+                failed: Exception | None = None
+                finished = False
+                with self.store.transaction():
+                    applied = 0
+                    while applied < self.commit_every:
+                        if self.cancel():
+                            return False
+                        try:
+                            page = pages.next()
+                        except ProtocolError as exc:
+                            if exc.code == "cursor_ahead" and cursor != 0:
+                                log.warning("the server is behind the stored cursor; pulling again")
+                                pages.stop()  # the platform was restored from a backup
+                                cursor = 0
+                                pages = self._pages(cursor)
+                                continue
+                            failed = exc
+                            break
+                        except Exception as exc:  # a dropped link: keep what was applied
+                            failed = exc
+                            break
+                        tally = replica.apply_pull(self.store, page, scope)
+                        applied += max(1, tally.records)
+                        s.pulled += tally.records
+                        s.aliases += tally.aliases
+                        s.removed += tally.removed
+                        cursor = page.cursor
+                        finished = not page.more
+                        if finished or applied >= self.commit_every:
+                            break
+                        self.progress("pull", s.pulled, 0)
+                self.progress("pull", s.pulled, 0)  # after the commit: what it says is kept
+                if failed is not None:
+                    raise failed
+                if finished:
                     return True
         finally:
             pages.stop()

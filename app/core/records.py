@@ -14,7 +14,11 @@ from typing import Any
 
 def is_empty(value: object) -> bool:
     """None, blank text and empty lists/dicts count as not filled."""
-    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | dict) and not value
 
 
 def clean(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ def tail_terms(value: str) -> tuple[str, ...]:
     return (chars, TAIL_MARK + chars[::-1])
 
 
+@lru_cache(maxsize=65536)  # neighbours share addresses: a pull of 100 000 residents repeats them
 def address_terms(address: str) -> tuple[str, ...]:
     """Address pieces split where the script changes, lower-cased."""
     text = unicodedata.normalize("NFKC", address)

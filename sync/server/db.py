@@ -105,7 +105,7 @@ records = Table(
     Column("id", String(64), primary_key=True),
     Column("form", String(64), nullable=False),
     Column("form_version", Integer, nullable=False),
-    Column("grid", String(64), index=True),
+    Column("grid", String(64)),
     Column("title", Text, nullable=False, default=""),
     Column("data", Text, nullable=False),
     Column("status", String(16), nullable=False),
@@ -118,6 +118,8 @@ records = Table(
     Column("created_by", String(100), nullable=False),
     Column("updated_at", String(32), nullable=False),
     Column("updated_by", String(100), nullable=False),
+    # A worker's pull reads its grids' changes in change order: one range per grid.
+    Index("ix_records_grid_seq", "grid", "seq"),
 )
 
 # Append-only: every version of every record, never updated or deleted.
@@ -291,8 +293,12 @@ def _sqlite_events(engine: Engine) -> None:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables and the counter row; safe to run on every start."""
+    """Create missing tables, missing indexes (a newer server may add some to an existing
+    database) and the counter row; safe to run on every start."""
     metadata.create_all(engine)
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     with engine.begin() as conn:
         if conn.execute(select(counters.c.value).where(counters.c.name == SEQ)).first() is None:
             conn.execute(insert(counters).values(name=SEQ, value=0))

@@ -7,6 +7,8 @@ its very end (see ``tx.Tx``). Ops apply strictly in request order.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import random
@@ -17,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, not_, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -468,9 +471,12 @@ class Service:
                 r.updated_at,
                 r.updated_by,
                 r.seq,
-            ).where(r.seq > since, r.seq <= top)
-            if scope is not None:
-                stmt = stmt.where(r.grid.in_(scope))
+            ).where(r.seq > since)
+            if scope is None:
+                stmt = stmt.where(r.seq <= top)
+            else:
+                end = top if len(scope) == 1 else _page_end(conn, scope, since, top, limit)
+                stmt = stmt.where(r.seq <= end, r.grid.in_(scope))
             rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
             more = len(rows) == limit
             upper = int(rows[-1].seq) if more else top
@@ -503,6 +509,29 @@ class Service:
         if row is None or not user.in_scope(row.grid):
             raise ApiError(404, "not_found")
         return row.wire()
+
+
+def _page_end(conn: Connection, grids: Sequence[str], since: int, top: int, limit: int) -> int:
+    """The change number that ends a page of ``limit`` changes over several grids.
+
+    Why: ``grid IN (...) ORDER BY seq LIMIT n`` makes the database collect and sort every
+    remaining change of those grids for each page (a first pull of 100 000 records read them
+    all a hundred times). One short range per grid on the (grid, seq) index, merged here,
+    finds where the page ends; the page itself then reads only its own rows."""
+    r = db.records.c
+    per_grid = [
+        conn.execute(
+            select(r.seq)
+            .where(r.grid == grid, r.seq > since, r.seq <= top)
+            .order_by(r.seq)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+        for grid in grids
+    ]
+    first = list(itertools.islice(heapq.merge(*per_grid), limit))
+    return int(first[-1]) if len(first) == limit else top
 
 
 def _refs(form: Form, fields: Mapping[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from app.core.ids import uuid7
 from sync.server import db
 from sync.server.tx import Tx
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, GRID_B, Client, Platform
+from tests.sync.conftest import GRID_A, GRID_B, GRID_C, Client, Platform
 
 
 def person(seq: int, grid: str = GRID_A, **extra: Any) -> dict[str, Any]:
@@ -52,6 +52,30 @@ def test_pages_follow_the_cursor(platform: Platform) -> None:
     c.push([c.op(first, "update", {"occupation": "教师"}, base_version=1)])
     again = c.pull(since)
     assert [(r["id"], r["version"]) for r in again["records"]] == [(first, 2)]
+
+
+def test_pages_over_several_grids_hold_every_change_once_in_order(platform: Platform) -> None:
+    """A supervisor's pages merge the changes of two grids (uneven, interleaved, and a grid
+    outside the scope in between) into one order, without gaps or repeats."""
+    wang, li, root = platform.client("wang"), platform.client("li"), platform.client("root")
+    layout = [GRID_A, GRID_B, GRID_B, GRID_C, GRID_A, GRID_B] * 4 + [GRID_B] * 5
+    for n, grid in enumerate(layout):
+        writer = {GRID_A: wang, GRID_B: li, GRID_C: root}[grid]
+        writer.push([writer.op(uuid7(), "create", person(n + 1, grid=grid))])
+    everything, _ = root.pull_all(limit=1000)
+    expected = [r["id"] for r in everything if r["data"]["grid"] != GRID_C]
+    chen = platform.client("chen")
+    for limit in (1, 2, 3, 7, 50):
+        seen, since, pages = [], 0, 0
+        while True:
+            page = chen.pull(since, limit=limit)
+            assert len(page["records"]) <= limit and page["cursor"] >= since
+            seen.extend(r["id"] for r in page["records"])
+            since, pages = page["cursor"], pages + 1
+            if not page["more"]:
+                break
+        assert seen == expected, limit
+        assert pages >= len(expected) // limit
 
 
 def _race(platform: Platform) -> tuple[set[str], set[str]]:
