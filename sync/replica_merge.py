@@ -78,17 +78,22 @@ def _rename(store: Store, row: _Row, canonical: str) -> None:
 
 
 def _fold(store: Store, old: _Row, canonical: _Row) -> None:
-    """Both copies exist: the canonical one keeps the old copy's unsynced typing."""
+    """Both copies exist: the canonical one keeps the old copy's unsynced typing.
+
+    Only fields the server has not taken from the old copy are carried over (those of its
+    pending or rejected ops). Values it already acknowledged were merged into the canonical
+    record by the server, which may have kept its own value: copying them would leave a copy
+    that looks synced but differs from the server, and when the merge changed nothing no pull
+    would ever correct it."""
     if old.dirty:
+        unsent = _unsent_fields(store, old.id)
         local = old.state()
-        base = old.base or {}
         state = canonical.state()
         own_base = canonical.base or {}
-        for name in sorted((set(local) | set(base)) - {DELETED}):
-            if not same(base.get(name), local.get(name)):
-                if canonical.dirty and not same(own_base.get(name), state.get(name)):
-                    continue  # the canonical copy's own unsent typing is never overwritten
-                state[name] = local.get(name)
+        for name in sorted(unsent - {DELETED}):
+            if canonical.dirty and not same(own_base.get(name), state.get(name)):
+                continue  # the canonical copy's own unsent typing is never overwritten
+            state[name] = local.get(name)
         data, status, deleted = _split(state)
         form = store.formset.form(canonical.form)
         derived = store.derive(form, data)
@@ -101,6 +106,17 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
         )
     store._write_side_tables(old.rid, old.id, old.form, None)
     store.conn.execute("DELETE FROM records WHERE rid = ?", (old.rid,))
+
+
+def _unsent_fields(store: Store, record_id: str) -> set[str]:
+    """Fields named by the record's ops the server has not acknowledged (pending, rejected)."""
+    out: set[str] = set()
+    for (fields,) in store.conn.execute(
+        "SELECT fields FROM outbox WHERE record_id = ? AND state IN ('pending', 'rejected')",
+        (record_id,),
+    ):
+        out.update(json.loads(fields))
+    return out
 
 
 def _rewrite_references(store: Store, old: str, canonical: str) -> None:

@@ -478,3 +478,28 @@ def test_folding_a_duplicate_keeps_the_canonical_copys_unsent_typing(store: Stor
     assert kept.data["name"] == "李小四"  # the canonical copy's own edit is not overwritten
     assert kept.data["phone"] == "13900139000"  # the folded copy's other typing is kept
     assert store.get(second.id) is None
+
+
+def test_a_duplicate_merged_without_change_leaves_the_canonical_copy_as_the_server_has_it(
+    store: Store,
+) -> None:
+    """Found by the stateful test: the platform merged a new duplicate into a record whose
+    conflict had kept the other device's name, and changed nothing (same version). Folding
+    copied the duplicate's sent name over the canonical copy, which then looked synced and
+    was never pulled again: the device showed a name the platform did not have."""
+    canonical = ids.uuid7()
+    server = resident(seq=71, name="张三")
+    replica.apply_pull(store, page(pulled(canonical, 2, server), cursor=2), SCOPE)
+    dup = store.save("resident", resident(seq=71, name="李四", phone="13900139000"))
+    ops = replica.next_batch(store, 0, 10)
+    merged = OpResult(
+        op_id=ops[0].op_id,
+        status="merged_into",
+        record_id=canonical,
+        merged_into=canonical,
+        version=2,  # the merge changed nothing on the platform
+    )
+    replica.record_results(store, ops, [merged])
+    got = store.get(canonical)
+    assert store.get(dup.id) is None
+    assert got.data == server and got.server_version == 2 and not got.dirty
