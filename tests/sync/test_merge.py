@@ -317,3 +317,16 @@ def test_merge_is_idempotent(
     m = merge(base, server, incoming, edited_at=LATE, device="me")
     again = merge(base, m.values, incoming, edited_at=LATE, device="me", stamps=m.stamps)
     assert again.changed == {}
+
+
+def test_a_field_changed_back_by_the_same_device_takes_its_later_edit() -> None:
+    """A -> B -> A on one device: the second op's value equals its base, but the server value
+    is the device's own earlier edit, so the later edit wins (row 4), without a conflict."""
+    server = {**BASE, "phone": "13911112222"}
+    stamps = {"phone": Stamp(EARLY, "me")}
+    m = merge(BASE, server, {"phone": BASE["phone"]}, edited_at=LATE, device="me", stamps=stamps)
+    assert m.values["phone"] == BASE["phone"] and m.conflicts == ()
+    other = merge(
+        BASE, server, {"phone": BASE["phone"]}, edited_at=LATE, device="you", stamps=stamps
+    )
+    assert other.values["phone"] == "13911112222"  # another device's unchanged field: row 1
