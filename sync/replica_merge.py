@@ -29,6 +29,8 @@ from sync.replica_rows import (
 
 # -- merged duplicates: rewrite an id everywhere ----------------------------------------------
 
+FOLDED = "folded"  # outbox result mark: the op was made for a duplicate folded into its record
+
 
 @lru_cache(maxsize=8)
 def _reference_fields(formset: FormSet) -> tuple[tuple[str, str], ...]:
@@ -58,6 +60,7 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
                 _rename(store, mine, canonical)
             else:
                 _fold(store, mine, theirs)
+                _mark_folded(store, old)
             _history(store, canonical, "merge", {"_merged_from": [old, canonical]}, "")
         _rewrite_references(store, old, canonical)
         store.conn.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
@@ -108,15 +111,39 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
     store.conn.execute("DELETE FROM records WHERE rid = ?", (old.rid,))
 
 
+def _mark_folded(store: Store, record_id: str) -> None:
+    """Mark the folded copy's ops before they move to the canonical record: they carried that
+    copy's values, so an acknowledged create among them does not mean the server has all of
+    the canonical copy's values (``replica_push._chain_ok``)."""
+    rows = store.conn.execute(
+        "SELECT seq, result FROM outbox WHERE record_id = ?", (record_id,)
+    ).fetchall()
+    store.conn.executemany(
+        "UPDATE outbox SET result = ? WHERE seq = ?",
+        [(dumps({**(_loads(result) or {}), FOLDED: True}), seq) for seq, result in rows],
+    )
+
+
 def _unsent_fields(store: Store, record_id: str) -> set[str]:
-    """Fields named by the record's ops the server has not acknowledged (pending, rejected)."""
-    out: set[str] = set()
-    for (fields,) in store.conn.execute(
-        "SELECT fields FROM outbox WHERE record_id = ? AND state IN ('pending', 'rejected')",
+    """Fields the server has not taken from the record's ops: those of pending ops, and of
+    rejected ops not yet mended by an acknowledged op carrying every value (a create or a
+    completed op, as in ``replica_push._chain_ok``)."""
+    pending: set[str] = set()
+    rejected: set[str] = set()
+    for state, kind, fields, result in store.conn.execute(
+        "SELECT state, kind, fields, result FROM outbox WHERE record_id = ? ORDER BY seq",
         (record_id,),
     ):
-        out.update(json.loads(fields))
-    return out
+        names = set(json.loads(fields))
+        if state == "pending":
+            pending |= names
+        elif state == "rejected":
+            rejected |= names
+        elif f'"{FOLDED}":true' not in (result or "") and (
+            kind == "create" or '"full":true' in (result or "")
+        ):
+            rejected = set()
+    return pending | rejected
 
 
 def _rewrite_references(store: Store, old: str, canonical: str) -> None:

@@ -14,7 +14,7 @@ from app.core.store import Store
 from sync import replica
 from sync.merge import DELETED, STATUS
 from sync.protocol import Alias, ConflictEntry, OpResult, PulledRecord, PullResponse, Reason
-from tests.factories import resident
+from tests.factories import id_number, resident
 
 GRID = "330106001001-01"
 SCOPE = "http://server|wang"
@@ -503,3 +503,35 @@ def test_a_duplicate_merged_without_change_leaves_the_canonical_copy_as_the_serv
     got = store.get(canonical)
     assert store.get(dup.id) is None
     assert got.data == server and got.server_version == 2 and not got.dirty
+
+
+def test_a_folded_duplicates_create_does_not_mend_the_canonical_copys_rejection(
+    store: Store,
+) -> None:
+    """Found by the stateful test: the platform refused a record's new ID number (another
+    person has it), so the record stayed dirty; then the same person was typed again, and
+    that create was merged into the record. Its acknowledged create counted as "the server
+    has every value" for the record, which became clean while its refused ID number was on
+    the device only (and the next op would not have sent it)."""
+    rid = synced(store, resident(seq=73))
+    store.save("resident", {**resident(seq=73), "id_number": id_number(seq=75)}, record_id=rid)
+    [refused] = replica.next_batch(store, 0, 10)
+    reason = Reason(code="duplicate_key", message_zh="重复", message_en="duplicate")
+    replica.record_results(
+        store,
+        [refused],
+        [OpResult(op_id=refused.op_id, status="rejected", record_id=rid, reason=reason)],
+    )
+    dup = store.save("resident", resident(seq=73, name="李四"))
+    [create] = replica.next_batch(store, 0, 10)
+    assert create.record_id == dup.id
+    merged = OpResult(
+        op_id=create.op_id, status="merged_into", record_id=rid, merged_into=rid, version=1
+    )
+    replica.record_results(store, [create], [merged])
+    got = store.get(rid)
+    assert got.data["id_number"] == id_number(seq=75)  # the refused value stays on the device
+    assert got.dirty  # ... and is still owed to the server
+    store.save("resident", {**got.data, "phone": "13700000002"}, record_id=rid)
+    [nxt] = replica.next_batch(store, 0, 10)
+    assert nxt.wire["fields"]["id_number"] == id_number(seq=75)  # sent again in full
