@@ -9,6 +9,7 @@ row   server change (B -> S)       incoming change (B -> I)        value        
 ====  ===========================  ==============================  ===================  ========
 0     S written by the same device at a later edited_at  (any)     S                    -
 1     any                          none (not sent, or I = B)       S                    -
+      (but I = B while S is the same device's earlier edit: row 4, the person changed it back)
 2     none (S = B)                 changed                         I                    -
 3     changed                      changed to the same value       S                    -
 4     changed by the same device   changed, different              later edited_at      -
@@ -168,8 +169,12 @@ def classify(
     """Which row of the table applies to one field."""
     if stale:
         return Action.STALE
-    if not sent or same(incoming, base):
+    if not sent:
         return Action.KEEP
+    if same(incoming, base):
+        # Nothing new, unless the server value is this device's own earlier edit: then the
+        # person changed the field back (A -> B -> A), and that later edit is row 4.
+        return Action.ORDERED if same_device and not same(server, incoming) else Action.KEEP
     if same(server, base):
         return Action.TAKE
     if same(server, incoming):
@@ -249,10 +254,12 @@ def _merge_deleted(
     stamp = stamps.get(DELETED)
     ours = bool(mine.device) and stamp is not None and stamp.device == mine.device
     if i == b:
-        if s == b or not _edits(base, incoming):
-            return s, None  # row 1: nothing new about deletion, or a no-op update of a tombstone
-        if ours:  # the device deleted and edited itself; its later action wins
-            return (s if stamp.at >= mine.at else False), None
+        if s == b:
+            return s, None  # row 1: nothing new about deletion
+        if ours:  # the device deleted (or restored) it itself; its later action wins
+            return (s if stamp.at >= mine.at else i), None
+        if not _edits(base, incoming):
+            return s, None  # a no-op update of a record deleted elsewhere
         return False, Conflict(DELETED, "hard", False, True, False, False)  # update vs delete
     if s == b:
         if i and _server_edits(base, server, stamps, mine.device):

@@ -29,6 +29,8 @@ from sync.replica_rows import (
 
 # -- merged duplicates: rewrite an id everywhere ----------------------------------------------
 
+FOLDED = "folded"  # outbox result mark: the op was made for a duplicate folded into its record
+
 
 @lru_cache(maxsize=8)
 def _reference_fields(formset: FormSet) -> tuple[tuple[str, str], ...]:
@@ -58,6 +60,7 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
                 _rename(store, mine, canonical)
             else:
                 _fold(store, mine, theirs)
+                _mark_folded(store, old)
             _history(store, canonical, "merge", {"_merged_from": [old, canonical]}, "")
         _rewrite_references(store, old, canonical)
         store.conn.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
@@ -78,17 +81,22 @@ def _rename(store: Store, row: _Row, canonical: str) -> None:
 
 
 def _fold(store: Store, old: _Row, canonical: _Row) -> None:
-    """Both copies exist: the canonical one keeps the old copy's unsynced typing."""
+    """Both copies exist: the canonical one keeps the old copy's unsynced typing.
+
+    Only fields the server has not taken from the old copy are carried over (those of its
+    pending or rejected ops). Values it already acknowledged were merged into the canonical
+    record by the server, which may have kept its own value: copying them would leave a copy
+    that looks synced but differs from the server, and when the merge changed nothing no pull
+    would ever correct it."""
     if old.dirty:
+        unsent = _unsent_fields(store, old.id)
         local = old.state()
-        base = old.base or {}
         state = canonical.state()
         own_base = canonical.base or {}
-        for name in sorted((set(local) | set(base)) - {DELETED}):
-            if not same(base.get(name), local.get(name)):
-                if canonical.dirty and not same(own_base.get(name), state.get(name)):
-                    continue  # the canonical copy's own unsent typing is never overwritten
-                state[name] = local.get(name)
+        for name in sorted(unsent - {DELETED}):
+            if canonical.dirty and not same(own_base.get(name), state.get(name)):
+                continue  # the canonical copy's own unsent typing is never overwritten
+            state[name] = local.get(name)
         data, status, deleted = _split(state)
         form = store.formset.form(canonical.form)
         derived = store.derive(form, data)
@@ -101,6 +109,41 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
         )
     store._write_side_tables(old.rid, old.id, old.form, None)
     store.conn.execute("DELETE FROM records WHERE rid = ?", (old.rid,))
+
+
+def _mark_folded(store: Store, record_id: str) -> None:
+    """Mark the folded copy's ops before they move to the canonical record: they carried that
+    copy's values, so an acknowledged create among them does not mean the server has all of
+    the canonical copy's values (``replica_push._chain_ok``)."""
+    rows = store.conn.execute(
+        "SELECT seq, result FROM outbox WHERE record_id = ?", (record_id,)
+    ).fetchall()
+    store.conn.executemany(
+        "UPDATE outbox SET result = ? WHERE seq = ?",
+        [(dumps({**(_loads(result) or {}), FOLDED: True}), seq) for seq, result in rows],
+    )
+
+
+def _unsent_fields(store: Store, record_id: str) -> set[str]:
+    """Fields the server has not taken from the record's ops: those of pending ops, and of
+    rejected ops not yet mended by an acknowledged op carrying every value (a create or a
+    completed op, as in ``replica_push._chain_ok``)."""
+    pending: set[str] = set()
+    rejected: set[str] = set()
+    for state, kind, fields, result in store.conn.execute(
+        "SELECT state, kind, fields, result FROM outbox WHERE record_id = ? ORDER BY seq",
+        (record_id,),
+    ):
+        names = set(json.loads(fields))
+        if state == "pending":
+            pending |= names
+        elif state == "rejected":
+            rejected |= names
+        elif f'"{FOLDED}":true' not in (result or "") and (
+            kind == "create" or '"full":true' in (result or "")
+        ):
+            rejected = set()
+    return pending | rejected
 
 
 def _rewrite_references(store: Store, old: str, canonical: str) -> None:

@@ -15,7 +15,7 @@ from app.core.records import dumps
 from app.core.store import Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica_merge import rewrite_id
+from sync.replica_merge import FOLDED, rewrite_id
 from sync.replica_rows import _fetch_one, _loads
 
 ACKED = {"applied": "applied", "conflict": "conflict", "merged_into": "merged"}
@@ -125,13 +125,17 @@ def _records_with_rejections(store: Store) -> set[str]:
 def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     """Whether the server has all the record's values so far, from its ops' answers in order:
     a rejection breaks the chain; only an acknowledged op carrying every value (a create or a
-    completed op) mends it."""
+    completed op) mends it. An op of a duplicate folded into this record (marked ``folded``)
+    carried the duplicate's values, not this record's: it mends nothing."""
     ok = True
     for state, kind, result in rows:
+        text = result or ""
         if state == "rejected":
             ok = False
-        elif state in ("applied", "conflict", "merged") and (
-            kind == "create" or '"full":true' in (result or "")
+        elif (
+            state in ("applied", "conflict", "merged")
+            and f'"{FOLDED}":true' not in text
+            and (kind == "create" or '"full":true' in text)
         ):
             ok = True
     return ok
@@ -241,7 +245,10 @@ class _Answers:
 def _record_result(
     store: Store, op: OutOp, result: OpResult, status: str, tally: PushTally, answers: _Answers
 ) -> str:
-    answer = dumps({**result.model_dump(exclude_none=True), **({"full": True} if op.full else {})})
+    marks = {"full": True} if op.full else {}
+    if _folded(store, op.seq):
+        marks[FOLDED] = True  # the answer replaces the result: keep the mark (see _chain_ok)
+    answer = dumps({**result.model_dump(exclude_none=True), **marks})
     if status == "rejected":
         reason = result.reason
         if reason is not None and reason.retryable:
@@ -268,6 +275,11 @@ def _record_result(
     if result.version is not None:
         answers.versions.append((result.version, canonical, result.version))
     return canonical
+
+
+def _folded(store: Store, seq: int) -> bool:
+    row = store.conn.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
+    return bool(row) and bool((_loads(row[0]) or {}).get(FOLDED))
 
 
 def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: str) -> None:

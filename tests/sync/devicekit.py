@@ -9,6 +9,7 @@ only, for tests whose subject is the client rather than the database.
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,12 +207,16 @@ def server_records(platform: Any, admin: Client) -> dict[str, Any]:
 
 @dataclass
 class Served:
-    """A running server on its own database (for tests that need many fresh platforms)."""
+    """A running server on its own database (for tests that need many fresh platforms).
+
+    ``crashes`` collects the traceback of every request the server answered with a 500: the
+    client retries 5xx, so a transient crash would otherwise pass unnoticed."""
 
     url: str
     app: Any
     server: Any
     thread: Any
+    crashes: list[str] = field(default_factory=list)
 
     @property
     def engine(self) -> Any:
@@ -223,13 +228,12 @@ class Served:
         self.app.state.engine.dispose()
 
 
-def seeded_template(path: Path, formset: FormSet) -> Path:
-    """A platform database with one community, grids A and B, workers wang (A) and li (B) and
-    supervisor chen; copy it per example instead of hashing passwords again."""
+def seed_platform(url: str, formset: FormSet) -> None:
+    """One community, grids A and B, workers wang (A) and li (B) and supervisor chen."""
     from sync.server import admin
     from sync.server.app import create_app
 
-    app = create_app(f"sqlite:///{path}", forms=formset, secret="test-secret")
+    app = create_app(url, forms=formset, secret="test-secret")
     engine = app.state.engine
     admin.put_community(engine, "330106001", "幸福社区")
     admin.put_grid(engine, GRID_A, "一网格", "330106001")
@@ -238,14 +242,38 @@ def seeded_template(path: Path, formset: FormSet) -> Path:
     admin.put_user(engine, "li", PASSWORD, "worker", grids=[GRID_B])
     admin.put_user(engine, "chen", PASSWORD, "supervisor", community="330106001")
     engine.dispose()
+
+
+def seeded_template(path: Path, formset: FormSet) -> Path:
+    """A seeded SQLite platform database; copy it per example instead of hashing passwords
+    again."""
+    seed_platform(f"sqlite:///{path}", formset)
     return path
 
 
-def serve(db_path: Path, formset: FormSet) -> Served:
-    """The real app on uvicorn in a thread, on a free loopback port."""
+def serve_url(url: str, formset: FormSet) -> Served:
+    """The real app on uvicorn in a thread, on a free loopback port, on database ``url``."""
     from sync.server.app import create_app
     from tests.sync.conftest import start_server
 
-    app = create_app(f"sqlite:///{db_path}", forms=formset, secret="test-secret")
-    server, thread, url = start_server(app)
-    return Served(url, app, server, thread)
+    app = create_app(url, forms=formset, secret="test-secret")
+    crashes: list[str] = []
+    _record_crashes(app, crashes)
+    server, thread, base = start_server(app)
+    return Served(base, app, server, thread, crashes)
+
+
+def serve(db_path: Path, formset: FormSet) -> Served:
+    """``serve_url`` on a SQLite file."""
+    return serve_url(f"sqlite:///{db_path}", formset)
+
+
+def _record_crashes(app: Any, crashes: list[str]) -> None:
+    """Keep the traceback of every unexpected exception, then answer as the app does (500)."""
+    answer = app.exception_handlers[Exception]
+
+    async def crashed(request: Any, exc: Exception) -> Any:
+        crashes.append("".join(traceback.format_exception(exc)))
+        return await answer(request, exc)
+
+    app.exception_handlers[Exception] = crashed

@@ -345,3 +345,16 @@ def test_same_is_equality_of_normalised_values(a: Any, b: Any) -> None:
         )
     assert same(a, b) is expected
     assert same(b, a) is expected
+
+
+def test_a_field_changed_back_by_the_same_device_takes_its_later_edit() -> None:
+    """A -> B -> A on one device: the second op's value equals its base, but the server value
+    is the device's own earlier edit, so the later edit wins (row 4), without a conflict."""
+    server = {**BASE, "phone": "13911112222"}
+    stamps = {"phone": Stamp(EARLY, "me")}
+    m = merge(BASE, server, {"phone": BASE["phone"]}, edited_at=LATE, device="me", stamps=stamps)
+    assert m.values["phone"] == BASE["phone"] and m.conflicts == ()
+    other = merge(
+        BASE, server, {"phone": BASE["phone"]}, edited_at=LATE, device="you", stamps=stamps
+    )
+    assert other.values["phone"] == "13911112222"  # another device's unchanged field: row 1

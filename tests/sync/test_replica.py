@@ -14,7 +14,7 @@ from app.core.store import Store
 from sync import replica
 from sync.merge import DELETED, STATUS
 from sync.protocol import Alias, ConflictEntry, OpResult, PulledRecord, PullResponse, Reason
-from tests.factories import resident
+from tests.factories import id_number, resident
 
 GRID = "330106001001-01"
 SCOPE = "http://server|wang"
@@ -478,3 +478,60 @@ def test_folding_a_duplicate_keeps_the_canonical_copys_unsent_typing(store: Stor
     assert kept.data["name"] == "李小四"  # the canonical copy's own edit is not overwritten
     assert kept.data["phone"] == "13900139000"  # the folded copy's other typing is kept
     assert store.get(second.id) is None
+
+
+def test_a_duplicate_merged_without_change_leaves_the_canonical_copy_as_the_server_has_it(
+    store: Store,
+) -> None:
+    """Found by the stateful test: the platform merged a new duplicate into a record whose
+    conflict had kept the other device's name, and changed nothing (same version). Folding
+    copied the duplicate's sent name over the canonical copy, which then looked synced and
+    was never pulled again: the device showed a name the platform did not have."""
+    canonical = ids.uuid7()
+    server = resident(seq=71, name="张三")
+    replica.apply_pull(store, page(pulled(canonical, 2, server), cursor=2), SCOPE)
+    dup = store.save("resident", resident(seq=71, name="李四", phone="13900139000"))
+    ops = replica.next_batch(store, 0, 10)
+    merged = OpResult(
+        op_id=ops[0].op_id,
+        status="merged_into",
+        record_id=canonical,
+        merged_into=canonical,
+        version=2,  # the merge changed nothing on the platform
+    )
+    replica.record_results(store, ops, [merged])
+    got = store.get(canonical)
+    assert store.get(dup.id) is None
+    assert got.data == server and got.server_version == 2 and not got.dirty
+
+
+def test_a_folded_duplicates_create_does_not_mend_the_canonical_copys_rejection(
+    store: Store,
+) -> None:
+    """Found by the stateful test: the platform refused a record's new ID number (another
+    person has it), so the record stayed dirty; then the same person was typed again, and
+    that create was merged into the record. Its acknowledged create counted as "the server
+    has every value" for the record, which became clean while its refused ID number was on
+    the device only (and the next op would not have sent it)."""
+    rid = synced(store, resident(seq=73))
+    store.save("resident", {**resident(seq=73), "id_number": id_number(seq=75)}, record_id=rid)
+    [refused] = replica.next_batch(store, 0, 10)
+    reason = Reason(code="duplicate_key", message_zh="重复", message_en="duplicate")
+    replica.record_results(
+        store,
+        [refused],
+        [OpResult(op_id=refused.op_id, status="rejected", record_id=rid, reason=reason)],
+    )
+    dup = store.save("resident", resident(seq=73, name="李四"))
+    [create] = replica.next_batch(store, 0, 10)
+    assert create.record_id == dup.id
+    merged = OpResult(
+        op_id=create.op_id, status="merged_into", record_id=rid, merged_into=rid, version=1
+    )
+    replica.record_results(store, [create], [merged])
+    got = store.get(rid)
+    assert got.data["id_number"] == id_number(seq=75)  # the refused value stays on the device
+    assert got.dirty  # ... and is still owed to the server
+    store.save("resident", {**got.data, "phone": "13700000002"}, record_id=rid)
+    [nxt] = replica.next_batch(store, 0, 10)
+    assert nxt.wire["fields"]["id_number"] == id_number(seq=75)  # sent again in full

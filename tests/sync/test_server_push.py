@@ -250,3 +250,30 @@ def test_base_version_ahead_is_refused_whole(platform: Platform) -> None:
     err = resp.json()["error"]
     assert (err["code"], err["index"]) == ("base_ahead", 1)
     assert platform.dump() == before
+
+
+def test_a_field_changed_back_before_the_sync_keeps_the_last_value(platform: Platform) -> None:
+    """Found while reducing a stateful-test failure: a person typed a new phone number and
+    then the old one again, both offline. Both ops start from version 1, so the second one's
+    value equals its base; the server took that for "not changed" and kept the first one's
+    number: the person's last value was lost (and the pull then overwrote the device)."""
+    c = platform.client("wang")
+    rid = created(c, phone="13800000001")
+    (first, back) = c.push(
+        [
+            c.op(rid, "update", {"phone": "13800000002"}, base_version=1),
+            c.op(rid, "update", {"phone": "13800000001"}, base_version=1),
+        ]
+    )
+    assert (first["version"], back["version"], back["conflicts"]) == (2, 3, [])
+    record = c.record(rid).json()
+    assert record["data"]["phone"] == "13800000001" and record["conflict"] is None
+
+
+def test_a_record_deleted_and_restored_before_the_sync_stays_live(platform: Platform) -> None:
+    """The same for a record: deleted, then restored without other edits, both offline."""
+    c = platform.client("wang")
+    rid = created(c)
+    c.push([c.op(rid, "delete", {}, base_version=1), c.op(rid, "update", {}, base_version=1)])
+    record = c.record(rid).json()
+    assert record["deleted"] is False and record["conflict"] is None
