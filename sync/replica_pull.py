@@ -8,7 +8,7 @@ overwritten.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -253,7 +253,7 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
     server_conflicts = _server_conflicts(
         store, row.id, pulled, skip=_pending_resolved(store, row.id)
     )
-    merged, local_conflicts = rebase(base, local, server)
+    merged, local_conflicts = rebase(base, local, server, pending=_pending_fields(store, row.id))
     if any(c["field"] == DELETED for c in server_conflicts or []):
         merged.pop(DELETED, None)  # update versus delete: the record stays visible (§6)
     conflict = _combine(server_conflicts, local_conflicts)
@@ -274,18 +274,26 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
 
 
 def rebase(
-    base: Mapping[str, Any], local: Mapping[str, Any], server: Mapping[str, Any]
+    base: Mapping[str, Any],
+    local: Mapping[str, Any],
+    server: Mapping[str, Any],
+    *,
+    pending: Collection[str] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Three-way merge of a dirty local state onto a pulled one; local edits always stay.
 
-    States are full (fields plus ``_status`` and ``_deleted``). Returns the merged state and
-    the hard conflicts as ``{field, base, mine, theirs}`` entries (mine = local).
+    States are full (fields plus ``_status`` and ``_deleted``). ``pending`` names the fields
+    of ops not yet acknowledged: such a field keeps its local value even when that equals the
+    base (a value typed and then typed back while the first edit was on its way). Returns the
+    merged state and the hard conflicts as ``{field, base, mine, theirs}`` entries.
     """
     merged = {k: v for k, v in server.items() if norm(v) is not None}
     conflicts: list[dict[str, Any]] = []
-    for name in sorted(set(base) | set(local)):
+    for name in sorted(set(base) | set(local) | set(pending)):
         b, mine, theirs = norm(base.get(name)), norm(local.get(name)), norm(server.get(name))
         action = classify(b, theirs, mine, sent=True, same_device=False)
+        if action is Action.KEEP and name in pending and not same(mine, theirs):
+            action = Action.TAKE  # the person's latest value, not yet on the server
         if action in (Action.KEEP, Action.SAME):
             continue
         if mine is None:
@@ -316,6 +324,16 @@ def _combine(
         old = by_field.get(entry["field"])
         by_field[entry["field"]] = {**entry, "base": old["base"]} if old else entry
     return [by_field[k] for k in sorted(by_field)] or None
+
+
+def _pending_fields(store: Store, record_id: str) -> set[str]:
+    """Fields (and pseudo-fields) that the record's unacknowledged ops set."""
+    out: set[str] = set()
+    for kind, fields in store.conn.execute(
+        "SELECT kind, fields FROM outbox WHERE record_id = ? AND state = 'pending'", (record_id,)
+    ):
+        out.update({DELETED} if kind == "delete" else json.loads(fields))
+    return out
 
 
 def _pending_resolved(store: Store, record_id: str) -> set[str]:

@@ -165,6 +165,21 @@ def test_rebase_keeps_every_local_edit_and_takes_the_rest(
             )
 
 
+@settings(max_examples=300)
+@given(STATES, STATES, STATES, st.sets(st.sampled_from(["name", "phone", "former_name"])))
+def test_rebase_keeps_the_unsent_value_of_every_pending_field(
+    base: dict[str, Any], local: dict[str, Any], server: dict[str, Any], pending: set[str]
+) -> None:
+    """A pending field keeps its local value even when it equals the base (typed, sent,
+    typed back before the pull): the person's latest value is what the device shows."""
+    merged, _conflicts = replica.rebase(base, local, server, pending=pending)
+    for f in set(base) | set(local) | set(server) | pending:
+        if f in pending or local.get(f) != base.get(f):
+            assert merged.get(f) == local.get(f)
+        else:
+            assert merged.get(f) == server.get(f)
+
+
 def test_a_dirty_record_is_rebased_with_conflicts_side_by_side(store: Store) -> None:
     rid = synced(store, resident(seq=21, phone="13000000000"))
     store.save(

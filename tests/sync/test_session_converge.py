@@ -227,3 +227,27 @@ def test_progress_and_cancel_are_called_between_batches(devices: Any) -> None:
     summary = b.sync(chunk=5, cancel=cancel)
     assert summary.cancelled and summary.pulled == 5
     assert b.store.meta("last_sync") is None
+
+
+def test_a_value_typed_back_during_a_sync_survives_the_pull(devices: Any) -> None:
+    """Typed 张三 and pushed; typed 王五 back before the pull: the pull brings the server's 张三
+    (the base still says 王五), the device keeps 王五 until its own op reaches the platform,
+    and then both devices agree on it."""
+    a, b = devices(2)
+    rid = a.save("resident", resident(seq=41, name="王五")).id
+    a.sync()
+    b.sync()
+    a.save("resident", {**a.store.get(rid).data, "name": "张三"}, record_id=rid)
+    ops = replica.next_batch(a.store, 0, 100)  # the push half of a sync ...
+    replica.record_results(a.store, ops, a.client.push([op.wire for op in ops]).results)
+    a.save("resident", {**a.store.get(rid).data, "name": "王五"}, record_id=rid)  # ... typing
+    page = a.client.pull(replica.read_cursor(a.store, _scope(a)), 100)  # ... the pull half
+    replica.apply_pull(a.store, page, _scope(a))
+    assert a.store.get(rid).data["name"] == "王五"
+    a.sync()
+    b.sync()
+    assert b.store.get(rid).data["name"] == "王五" == a.store.get(rid).data["name"]
+
+
+def _scope(dev: Any) -> str:
+    return replica.scope_of(dev.client.base_url, dev.user)
