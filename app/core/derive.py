@@ -32,11 +32,7 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
     """Keys, references, search terms and person-index row implied by the values."""
     roles = form.roles
     keys = tuple(k for k in (natural_key(form, data, fields) for fields in form.natural_keys) if k)
-    refs = tuple(
-        (f.id, str(data[f.id]))
-        for f in form.fields.values()
-        if f.type == "reference" and data.get(f.id)
-    )
+    refs = tuple((f, str(data[f])) for f in form.reference_fields if data.get(f))
     names = [str(data[f]) for f in roles.name if data.get(f)]
     terms = record_terms(
         names,

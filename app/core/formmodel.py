@@ -164,11 +164,14 @@ class Form:
     roles: Roles
     sections: tuple[Section, ...]
     fields: Mapping[str, Field] = None  # type: ignore[assignment]  # filled from sections
+    reference_fields: tuple[str, ...] = field(init=False, default=())  # filled from fields
 
     def __post_init__(self) -> None:
         if self.fields is None:
             ordered = {f.id: f for s in self.sections for f in s.fields}
             object.__setattr__(self, "fields", MappingProxyType(ordered))
+        refs = tuple(f.id for f in self.fields.values() if f.type == "reference")
+        object.__setattr__(self, "reference_fields", refs)
 
     def __hash__(self) -> int:
         return hash((self.id, self.version))

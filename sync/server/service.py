@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, not_, or_, select
@@ -433,16 +434,16 @@ class Service:
         """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
         (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
         rows, aliases, removed, cursor, more = self._pull_rows(user, since, limit)
-        dumps = json.dumps
+        q = encode_basestring  # a JSON string literal, without json.dumps' per-call set-up
         parts = [
-            f'{{"id":{dumps(x.id)},"form":{dumps(x.form)},"form_version":{int(x.form_version)},'
-            f'"version":{int(x.version)},"data":{x.data},"status":{dumps(x.status)},'
+            f'{{"id":{q(x.id)},"form":{q(x.form)},"form_version":{int(x.form_version)},'
+            f'"version":{int(x.version)},"data":{x.data},"status":{q(x.status)},'
             f'"deleted":{"true" if x.deleted else "false"},"conflict":{x.conflict or "null"},'
-            f'"updated_at":{dumps(x.updated_at)},"updated_by":{dumps(x.updated_by)}}}'
+            f'"updated_at":{q(x.updated_at)},"updated_by":{q(x.updated_by)}}}'
             for x in rows
         ]
         tail = {"aliases": aliases, "removed": removed, "cursor": cursor, "more": more}
-        body = '{"records":[' + ",".join(parts) + "]," + dumps(tail)[1:]
+        body = '{"records":[' + ",".join(parts) + "]," + json.dumps(tail)[1:]
         return body.encode()
 
     def _pull_rows(
@@ -480,14 +481,19 @@ class Service:
             rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
             more = len(rows) == limit
             upper = int(rows[-1].seq) if more else top
-            alias_stmt = (
+            # Aliases of the page's range first, then their records' grids: joining records
+            # first made the database walk every record of the scope for each page.
+            alias_rows = conn.execute(
                 select(a.old_id, a.canonical_id)
-                .join(db.records, r.id == a.canonical_id)
                 .where(a.seq > since, a.seq <= upper)
-            )
-            if scope is not None:
-                alias_stmt = alias_stmt.where(r.grid.in_(scope))
-            alias_rows = conn.execute(alias_stmt.order_by(a.seq)).all()
+                .order_by(a.seq)
+            ).all()
+            if scope is not None and alias_rows:
+                grids = records.brief(conn, [x.canonical_id for x in alias_rows])
+                allowed = set(scope)
+                alias_rows = [
+                    x for x in alias_rows if grids.get(x.canonical_id, ("", None))[1] in allowed
+                ]
             removed: list[str] = []
             if scope is not None:
                 exits = conn.execute(
@@ -536,11 +542,7 @@ def _page_end(conn: Connection, grids: Sequence[str], since: int, top: int, limi
 
 def _refs(form: Form, fields: Mapping[str, Any]) -> dict[str, str]:
     """The op's reference fields and the record ids they name."""
-    return {
-        k: v
-        for k, v in fields.items()
-        if isinstance(v, str) and k in form.fields and form.fields[k].type == "reference"
-    }
+    return {k: v for k in form.reference_fields if isinstance(v := fields.get(k), str)}
 
 
 def _issue(form: Form, issue: rules.Issue) -> dict[str, str]:
