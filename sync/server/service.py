@@ -7,8 +7,6 @@ its very end (see ``tx.Tx``). Ops apply strictly in request order.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import random
@@ -16,11 +14,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, not_, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -35,7 +31,7 @@ from sync.merge import (
     op_changes,
     resolve,
 )
-from sync.server import checks, db, records, reviews
+from sync.server import checks, db, pulls, records, reviews
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError, message
 from sync.server.rows import Person
@@ -431,81 +427,8 @@ class Service:
         return json.loads(self.pull_json(user, since, limit))
 
     def pull_json(self, user: User, since: int, limit: int) -> bytes:
-        """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
-        (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
-        rows, aliases, removed, cursor, more = self._pull_rows(user, since, limit)
-        q = encode_basestring  # a JSON string literal, without json.dumps' per-call set-up
-        parts = [
-            f'{{"id":{q(x.id)},"form":{q(x.form)},"form_version":{int(x.form_version)},'
-            f'"version":{int(x.version)},"data":{x.data},"status":{q(x.status)},'
-            f'"deleted":{"true" if x.deleted else "false"},"conflict":{x.conflict or "null"},'
-            f'"updated_at":{q(x.updated_at)},"updated_by":{q(x.updated_by)}}}'
-            for x in rows
-        ]
-        tail = {"aliases": aliases, "removed": removed, "cursor": cursor, "more": more}
-        body = '{"records":[' + ",".join(parts) + "]," + json.dumps(tail)[1:]
-        return body.encode()
-
-    def _pull_rows(
-        self, user: User, since: int, limit: int
-    ) -> tuple[list[Any], list[dict[str, str]], list[str], int, bool]:
-        r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
-        scope = sorted(user.grids) if user.grids is not None else None
-        with db.read(self.engine) as conn:
-            # Read the counter first: every change numbered up to it is already committed.
-            top = int(
-                conn.execute(
-                    select(db.counters.c.value).where(db.counters.c.name == db.SEQ)
-                ).scalar_one()
-            )
-            if since > top:
-                raise ApiError(409, "cursor_ahead")
-            stmt = select(
-                r.id,
-                r.form,
-                r.form_version,
-                r.version,
-                r.data,
-                r.status,
-                r.deleted,
-                r.conflict,
-                r.updated_at,
-                r.updated_by,
-                r.seq,
-            ).where(r.seq > since)
-            if scope is None:
-                stmt = stmt.where(r.seq <= top)
-            else:
-                end = top if len(scope) == 1 else _page_end(conn, scope, since, top, limit)
-                stmt = stmt.where(r.seq <= end, r.grid.in_(scope))
-            rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
-            more = len(rows) == limit
-            upper = int(rows[-1].seq) if more else top
-            # Aliases of the page's range first, then their records' grids: joining records
-            # first made the database walk every record of the scope for each page.
-            alias_rows = conn.execute(
-                select(a.old_id, a.canonical_id)
-                .where(a.seq > since, a.seq <= upper)
-                .order_by(a.seq)
-            ).all()
-            if scope is not None and alias_rows:
-                grids = records.brief(conn, [x.canonical_id for x in alias_rows])
-                allowed = set(scope)
-                alias_rows = [
-                    x for x in alias_rows if grids.get(x.canonical_id, ("", None))[1] in allowed
-                ]
-            removed: list[str] = []
-            if scope is not None:
-                exits = conn.execute(
-                    select(e.record_id)
-                    .join(db.records, r.id == e.record_id)
-                    .where(e.seq > since, e.seq <= upper, e.grid.in_(scope))
-                    .where(or_(r.grid.is_(None), not_(r.grid.in_(scope))))
-                    .order_by(e.seq)
-                ).all()
-                removed = list(dict.fromkeys(x.record_id for x in exits))
-        aliases = [{"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows]
-        return rows, aliases, removed, upper, more
+        """``pull`` as the response body (see ``pulls.page_json``)."""
+        return pulls.page_json(self.engine, user, since, limit)
 
     def get_record(self, user: User, record_id: str) -> dict[str, Any]:
         """One record in the caller's scope, aliases followed."""
@@ -515,29 +438,6 @@ class Service:
         if row is None or not user.in_scope(row.grid):
             raise ApiError(404, "not_found")
         return row.wire()
-
-
-def _page_end(conn: Connection, grids: Sequence[str], since: int, top: int, limit: int) -> int:
-    """The change number that ends a page of ``limit`` changes over several grids.
-
-    Why: ``grid IN (...) ORDER BY seq LIMIT n`` makes the database collect and sort every
-    remaining change of those grids for each page (a first pull of 100 000 records read them
-    all a hundred times). One short range per grid on the (grid, seq) index, merged here,
-    finds where the page ends; the page itself then reads only its own rows."""
-    r = db.records.c
-    per_grid = [
-        conn.execute(
-            select(r.seq)
-            .where(r.grid == grid, r.seq > since, r.seq <= top)
-            .order_by(r.seq)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
-        for grid in grids
-    ]
-    first = list(itertools.islice(heapq.merge(*per_grid), limit))
-    return int(first[-1]) if len(first) == limit else top
 
 
 def _refs(form: Form, fields: Mapping[str, Any]) -> dict[str, str]:
