@@ -186,11 +186,11 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
                 p.form_version,
                 d.grid,
                 d.title,
-                dumps(data),
+                text,
                 p.status,
                 int(p.deleted),
                 p.version,
-                dumps(state),
+                state_json(text, data, state),
                 dumps(conflict) if conflict else None,
                 p.updated_at,
                 p.updated_by,
@@ -198,6 +198,7 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
                 p.updated_by,
             )
             for p, data, state, d, conflict in prepared
+            for text in (dumps(data),)
         ],
     )
     live = [(p, d) for p, _data, _state, d, _c in prepared if not p.deleted]
@@ -223,6 +224,19 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
         [(rids[p.id], d.terms) for p, d in live if d.terms],
     )
     return len(prepared)
+
+
+def state_json(data_json: str, data: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    """``dumps(state)`` from ``dumps(data)``: the state is the data plus ``_status`` (and
+    ``_deleted``), whose keys sort before every field id that starts with a lower-case letter,
+    so they can be put in front of the data's JSON instead of encoding it all again (a first
+    pull encodes 100 000 of them)."""
+    first = next(iter(data), None)
+    if first is not None and first < STATUS:  # an unusual field id: encode as usual
+        return dumps(dict(state))
+    extra = {k: state[k] for k in (DELETED, STATUS) if k in state}
+    head = dumps(extra)[:-1]
+    return head + "}" if data_json == "{}" else head + "," + data_json[1:]
 
 
 def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import ids
+from app.core.records import dumps
 from app.core.store import Store
-from sync import replica
+from sync import replica, replica_pull
 from sync.merge import DELETED, STATUS
 from sync.protocol import Alias, ConflictEntry, OpResult, PulledRecord, PullResponse, Reason
 from tests.factories import id_number, resident
@@ -550,3 +551,14 @@ def test_a_folded_duplicates_create_does_not_mend_the_canonical_copys_rejection(
     store.save("resident", {**got.data, "phone": "13700000002"}, record_id=rid)
     [nxt] = replica.next_batch(store, 0, 10)
     assert nxt.wire["fields"]["id_number"] == id_number(seq=75)  # sent again in full
+
+
+KEYS = st.sampled_from(["name", "phone", "a", "Z", "0x", "_x", "_t", "__", "~"])
+
+
+@given(st.dictionaries(KEYS, st.sampled_from(["v", 1, None, "张"])), st.booleans())
+def test_state_json_is_the_json_of_the_state(data: dict[str, Any], deleted: bool) -> None:
+    """The spliced JSON is byte for byte what encoding the whole state gives."""
+    data = dict(sorted(data.items()))
+    state = {**data, STATUS: "draft", **({DELETED: True} if deleted else {})}
+    assert replica_pull.state_json(dumps(data), data, state) == dumps(state)
