@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.core.ids import uuid7
 from sync.server import db
 from tests.factories import id_number, resident
-from tests.sync.conftest import GRID_A, Client, Platform
+from tests.sync.conftest import GRID_A, GRID_B, Client, Platform
 
 
 def complete(**overrides: Any) -> dict[str, Any]:
@@ -277,3 +277,20 @@ def test_a_record_deleted_and_restored_before_the_sync_stays_live(platform: Plat
     c.push([c.op(rid, "delete", {}, base_version=1), c.op(rid, "update", {}, base_version=1)])
     record = c.record(rid).json()
     assert record["deleted"] is False and record["conflict"] is None
+
+
+def test_a_retry_after_the_record_left_the_scope_gets_the_stored_answers(
+    platform: Platform,
+) -> None:
+    """The answer to a push was lost; meanwhile a supervisor moved the record to a grid the
+    worker does not have. The retry is answered from the op log (duplicate_op), not 403."""
+    wang, chen = platform.client("wang"), platform.client("chen")
+    rid = uuid7()
+    ops = [wang.op(rid, "create", complete()), wang.op(rid, "update", {"occupation": "教师"})]
+    first = wang.push(ops)
+    chen.push([chen.op(rid, "update", {"grid": GRID_B}, base_version=first[-1]["version"])])
+    again = wang.push(ops)
+    assert [r["status"] for r in again] == ["duplicate_op", "duplicate_op"]
+    assert [r["original_status"] for r in again] == [r["status"] for r in first]
+    fresh = wang.push_raw([wang.op(rid, "update", {"occupation": "医生"})])
+    assert fresh.status_code == 403  # a new op on it is still out of scope
