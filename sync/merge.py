@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from app.core.records import is_empty
+from app.core.records import DELETED_KEY, STATUS_KEY, is_empty
 from app.core.textnorm import normalize_key
 
-STATUS = "_status"
-DELETED = "_deleted"
+STATUS = STATUS_KEY
+DELETED = DELETED_KEY
 PSEUDO = frozenset({STATUS, DELETED})
 
 

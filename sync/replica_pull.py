@@ -171,14 +171,14 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
     prepared = []
     for pulled in fresh:
         data = clean(pulled.data)
-        state = _state(data, pulled.status, pulled.deleted)
         derived = store.derive(store.formset.form(pulled.form), data)
         conflict = _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None
-        prepared.append((pulled, data, state, derived, conflict))
+        prepared.append((pulled, data, derived, conflict))
+    # clean: no base stored, the record is its own (``records.stored_base``)
     c.executemany(
         "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
-        "server_version, dirty, base, conflict, created_at, created_by, updated_at, updated_by) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+        "server_version, dirty, conflict, created_at, created_by, updated_at, updated_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
         [
             (
                 p.id,
@@ -186,22 +186,20 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
                 p.form_version,
                 d.grid,
                 d.title,
-                text,
+                dumps(data),
                 p.status,
                 int(p.deleted),
                 p.version,
-                state_json(text, data, state),
                 dumps(conflict) if conflict else None,
                 p.updated_at,
                 p.updated_by,
                 p.updated_at,
                 p.updated_by,
             )
-            for p, data, state, d, conflict in prepared
-            for text in (dumps(data),)
+            for p, data, d, conflict in prepared
         ],
     )
-    live = [(p, d) for p, _data, _state, d, _c in prepared if not p.deleted]
+    live = [(p, d) for p, _data, d, _c in prepared if not p.deleted]
     rids: dict[str, int] = {}
     for start in range(0, len(live), 500):
         part = [p.id for p, _d in live[start : start + 500]]
@@ -226,19 +224,6 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
     return len(prepared)
 
 
-def state_json(data_json: str, data: Mapping[str, Any], state: Mapping[str, Any]) -> str:
-    """``dumps(state)`` from ``dumps(data)``: the state is the data plus ``_status`` (and
-    ``_deleted``), whose keys sort before every field id that starts with a lower-case letter,
-    so they can be put in front of the data's JSON instead of encoding it all again (a first
-    pull encodes 100 000 of them)."""
-    first = next(iter(data), None)
-    if first is not None and first < STATUS:  # an unusual field id: encode as usual
-        return dumps(dict(state))
-    extra = {k: state[k] for k in (DELETED, STATUS) if k in state}
-    head = dumps(extra)[:-1]
-    return head + "}" if data_json == "{}" else head + "," + data_json[1:]
-
-
 def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:
     """A clean local copy simply becomes the server's state."""
     state = _pulled_state(pulled)
@@ -252,7 +237,7 @@ def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:
         pulled.form,
         state,
         pulled=pulled,
-        base=state,
+        base=None,  # clean: the record is its own base (``records.stored_base``)
         dirty=False,
         conflict=conflict,
         rid=row.rid,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import ids
-from app.core.records import clean, diff, dumps
+from app.core.records import clean, diff, dumps, state_of, stored_base
 from app.core.store import Store
 from sync.merge import DELETED, STATUS
 
@@ -38,12 +38,7 @@ class _Row:
         return _state(self.data, self.status, self.deleted)
 
 
-def _state(data: Mapping[str, Any], status: str, deleted: bool) -> dict[str, Any]:
-    out = dict(data)
-    out[STATUS] = status
-    if deleted:
-        out[DELETED] = True
-    return out
+_state = state_of
 
 
 def _split(state: Mapping[str, Any]) -> tuple[dict[str, Any], str, bool]:
@@ -65,16 +60,17 @@ def _fetch(store: Store, record_ids: Iterable[str]) -> dict[str, _Row]:
             f"SELECT {_RECORD_ROW} FROM records WHERE id IN ({marks})", part
         ):
             rid, rec_id, form, data, status, deleted, version, dirty, base, conflict = row
+            values = json.loads(data)
             out[rec_id] = _Row(
                 rid,
                 rec_id,
                 form,
-                json.loads(data),
+                values,
                 status,
                 bool(deleted),
                 version,
                 bool(dirty),
-                _loads(base),
+                stored_base(base, values, status, bool(deleted), version, bool(dirty)),
                 _loads(conflict),
             )
     return out

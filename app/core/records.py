@@ -39,6 +39,41 @@ def dumps(data: Mapping[str, Any] | None) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+STATUS_KEY = "_status"  # the pseudo-fields a record's state (and its base) holds besides fields
+DELETED_KEY = "_deleted"
+
+
+def state_of(data: Mapping[str, Any], status: str, deleted: bool) -> dict[str, Any]:
+    """Fields plus the pseudo-fields: the shape sync's merge rules and ``records.base`` use."""
+    out = dict(data)
+    out[STATUS_KEY] = status
+    if deleted:
+        out[DELETED_KEY] = True
+    return out
+
+
+def stored_base(
+    base: str | None,
+    data: Mapping[str, Any],
+    status: str,
+    deleted: bool,
+    server_version: int | None,
+    dirty: bool,
+) -> dict[str, Any] | None:
+    """A record's base (the server state its local copy started from) from its row.
+
+    A clean synced record stores none: its base is its own state. Storing a second copy of
+    every pulled record made a first pull of 100 000 about 15 % slower and the file a third
+    bigger; the ``records_keep_base`` trigger (``schema``) keeps the old state as the base the
+    moment a local change makes such a record dirty.
+    """
+    if base:
+        return json.loads(base)  # type: ignore[no-any-return]
+    if server_version is not None and not dirty:
+        return state_of(data, status, deleted)
+    return None
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Field -> [old, new] for every field whose value differs (missing counts as None)."""
     changes: dict[str, list[Any]] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core.derive import natural_key
 from app.core.formset import FormSet
-from app.core.records import HistoryEntry, Record, Summary
+from app.core.records import HistoryEntry, Record, Summary, stored_base
 from app.core.search import fts_query
 
 _RECORD_COLUMNS = (
@@ -251,18 +251,19 @@ def _to_record(row: Sequence[Any]) -> Record:
         updated_at,
         updated_by,
     ) = row
+    values = json.loads(data)
     return Record(
         id=rid,
         form=form,
         form_version=version,
         grid=grid,
         title=title,
-        data=json.loads(data),
+        data=values,
         status=status,
         deleted=bool(deleted),
         server_version=server_version,
         dirty=bool(dirty),
-        base=json.loads(base) if base else None,
+        base=stored_base(base, values, status, bool(deleted), server_version, bool(dirty)),
         conflict=json.loads(conflict) if conflict else None,
         dup_state=dup_state,
         created_at=created_at,

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import ids
-from app.core.records import dumps
+from app.core.formset import FormSet
 from app.core.store import Store
-from sync import replica, replica_pull
+from sync import replica, replica_rows
 from sync.merge import DELETED, STATUS
 from sync.protocol import Alias, ConflictEntry, OpResult, PulledRecord, PullResponse, Reason
 from tests.factories import id_number, resident
@@ -556,9 +556,47 @@ def test_a_folded_duplicates_create_does_not_mend_the_canonical_copys_rejection(
 KEYS = st.sampled_from(["name", "phone", "a", "Z", "0x", "_x", "_t", "__", "~"])
 
 
-@given(st.dictionaries(KEYS, st.sampled_from(["v", 1, None, "张"])), st.booleans())
-def test_state_json_is_the_json_of_the_state(data: dict[str, Any], deleted: bool) -> None:
-    """The spliced JSON is byte for byte what encoding the whole state gives."""
-    data = dict(sorted(data.items()))
-    state = {**data, STATUS: "draft", **({DELETED: True} if deleted else {})}
-    assert replica_pull.state_json(dumps(data), data, state) == dumps(state)
+VALUES = st.sampled_from(["v", 1, "张", "x y"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.dictionaries(KEYS, VALUES, min_size=1),
+    status=st.sampled_from(["draft", "complete"]),
+    deleted=st.booleans(),
+    how=st.sampled_from(["save", "delete", "dirty", "pull_again"]),
+)
+def test_a_pulled_record_keeps_its_server_state_as_base_once_changed(
+    tmp_path_factory: pytest.TempPathFactory,
+    formset: FormSet,
+    data: dict[str, Any],
+    status: str,
+    deleted: bool,
+    how: str,
+) -> None:
+    """A clean pulled record stores no second copy as base; whatever local write makes it
+    dirty (a save, a delete, a refused op) leaves the pulled state as its base, and a clean
+    one pulled again has the new state as base."""
+    store = Store(tmp_path_factory.mktemp("base") / "d.sqlite", formset)
+    rid = ids.uuid7()
+    replica.apply_pull(store, page(pulled(rid, 1, data, status=status, deleted=deleted)), SCOPE)
+    server_state = {**data, STATUS: status, **({DELETED: True} if deleted else {})}
+    assert store.conn.execute("SELECT base FROM records WHERE id = ?", (rid,)).fetchone() == (None,)
+    assert store.get(rid).base == server_state
+    expected = server_state
+    if how == "save" and not deleted:
+        store.save("resident", {**data, "phone": "13700000009"}, record_id=rid, status=status)
+    elif how == "delete" and not deleted:
+        store.delete(rid)
+    elif how == "pull_again":
+        newer = {**data, "phone": "13700000008"}
+        replica.apply_pull(store, page(pulled(rid, 2, newer, status=status)), SCOPE)
+        expected = {**newer, STATUS: status}
+    else:
+        with store.transaction():
+            store.conn.execute("UPDATE records SET dirty = 1 WHERE id = ?", (rid,))
+    got = store.get(rid)
+    assert got.base == expected
+    assert replica_rows._fetch_one(store, rid).base == expected  # what push and pull read
+    assert got.dirty == (how != "pull_again")
+    store.close()
