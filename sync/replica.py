@@ -9,7 +9,8 @@ State it keeps (all in the store's tables):
 - ``outbox.state``: ``pending`` -> ``applied`` | ``conflict`` | ``merged`` | ``rejected``, and
   ``outbox.result`` the server's answer as JSON. A retryable rejection stays ``pending``.
 - ``records.server_version`` (the newest server version known), ``records.base`` (the last
-  pulled server state: the fields plus ``_status``, and ``_deleted`` when true), ``dirty`` (the
+  pulled server state: the fields plus ``_status``, and ``_deleted`` when true; NULL for a
+  clean pulled record, whose base is its own state: ``app.core.records.stored_base``), ``dirty`` (the
   record has unacknowledged ops, or an op was rejected and no later op carrying every value
   was accepted: its values are not all on the server) and ``conflict``: a list of ``{field, base, mine, theirs, ...}`` entries,
   ``mine`` being this device's value and ``theirs`` the other one, both kept until a person

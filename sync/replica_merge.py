@@ -33,13 +33,14 @@ FOLDED = "folded"  # outbox result mark: the op was made for a duplicate folded 
 
 
 @lru_cache(maxsize=8)
-def _reference_fields(formset: FormSet) -> tuple[tuple[str, str], ...]:
-    """(form, field) of every reference field in the form set."""
+def _reference_fields(formset: FormSet, target: str | None) -> tuple[tuple[str, str], ...]:
+    """(form, field) of every reference field that may point at a record of form ``target``
+    (every reference field when the form is not known here)."""
     return tuple(
         (form.id, f.id)
         for form in formset.forms.values()
         for f in form.fields.values()
-        if f.type == "reference"
+        if f.type == "reference" and (target is None or f.target in (None, target))
     )
 
 
@@ -55,6 +56,7 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
     with store.transaction():
         rows = _fetch(store, [old, canonical])
         mine, theirs = rows.get(old), rows.get(canonical)
+        known = mine or theirs
         if mine is not None:
             if theirs is None:
                 _rename(store, mine, canonical)
@@ -62,7 +64,7 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
                 _fold(store, mine, theirs)
                 _mark_folded(store, old)
             _history(store, canonical, "merge", {"_merged_from": [old, canonical]}, "")
-        _rewrite_references(store, old, canonical)
+        _rewrite_references(store, old, canonical, known.form if known else None)
         store.conn.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
         store.conn.execute(
             "UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old)
@@ -146,10 +148,16 @@ def _unsent_fields(store: Store, record_id: str) -> set[str]:
     return pending | rejected
 
 
-def _rewrite_references(store: Store, old: str, canonical: str) -> None:
+def _rewrite_references(store: Store, old: str, canonical: str, target: str | None) -> None:
+    """Every reference to ``old`` (a record of form ``target``, None: not known) now names
+    ``canonical``. Only fields that may point at that form are looked at: the outbox and
+    autosave are searched by text, and a first push of 10 000 residents the platform already
+    knew (each one merged) searched all 10 000 pending ops for each of them."""
+    ref_fields = _reference_fields(store.formset, target)
+    if not ref_fields:
+        return
     c = store.conn
     pattern = f"%{old}%"
-    ref_fields = _reference_fields(store.formset)
     rows = c.execute(
         "SELECT DISTINCT r.rid, r.form, r.data, r.base FROM refs f JOIN records r ON r.id = f.src "
         "WHERE f.dst = ?",
@@ -165,15 +173,23 @@ def _rewrite_references(store: Store, old: str, canonical: str) -> None:
         )
     c.execute("UPDATE OR IGNORE refs SET dst = ? WHERE dst = ?", (canonical, old))
     c.execute("DELETE FROM refs WHERE dst = ?", (old,))
-    c.execute("UPDATE people SET house = ? WHERE house = ?", (canonical, old))
+    referring = sorted({fm for fm, _f in ref_fields})
+    marks = ",".join("?" * len(referring))
+    c.execute(  # people.house: the (form, house) index, not a scan of every person
+        f"UPDATE people SET house = ? WHERE form IN ({marks}) AND house = ?",
+        (canonical, *referring, old),
+    )
     for seq, form, fields in c.execute(
-        "SELECT seq, form, fields FROM outbox WHERE state = 'pending' AND fields LIKE ?", (pattern,)
+        f"SELECT seq, form, fields FROM outbox WHERE state = 'pending' AND form IN ({marks}) "
+        "AND fields LIKE ?",
+        (*referring, pattern),
     ).fetchall():
         names = [f for fm, f in ref_fields if fm == form]
         swapped = _swap(json.loads(fields), names, old, canonical)
         c.execute("UPDATE outbox SET fields = ? WHERE seq = ?", (dumps(swapped), seq))
     for slot, form, data in c.execute(
-        "SELECT slot, form, data FROM autosave WHERE data LIKE ?", (pattern,)
+        f"SELECT slot, form, data FROM autosave WHERE form IN ({marks}) AND data LIKE ?",
+        (*referring, pattern),
     ).fetchall():
         names = [f for fm, f in ref_fields if fm == form]
         swapped = _swap(json.loads(data), names, old, canonical)

@@ -72,7 +72,10 @@ def _is_cjk(char: str) -> bool:
 
 def tail_terms(value: str) -> tuple[str, ...]:
     """Reversed alphanumerics of an ID number or phone, plus the value itself for prefixes."""
-    chars = "".join(_ALNUM.findall(unicodedata.normalize("NFKC", value))).lower()
+    if value.isascii() and value.isalnum():  # the usual ID number or phone: nothing to strip
+        chars = value.lower()
+    else:
+        chars = "".join(_ALNUM.findall(unicodedata.normalize("NFKC", value))).lower()
     if not chars:
         return ()
     return (chars, TAIL_MARK + chars[::-1])

@@ -8,6 +8,7 @@ for their fields is validation, which only gates complete records (drafts always
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -24,12 +25,35 @@ from sync.server.errors import ApiError
 
 _SCALARS = (str, int, float, bool, type(None))
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates (not UTF-8)
+
+
+def _text_ok(text: str) -> bool:
+    """``check_text`` would pass: one regex scan. A 10 000-op push checks 200 000 strings;
+    building each one's error details up front cost more than the checks."""
+    return len(text) <= p.MAX_VALUE_CHARS and _BAD_CHAR.search(text) is None
+
+
+def _plain_ok(value: Any) -> bool:
+    """``check_plain`` would pass."""
+    if isinstance(value, str):
+        return _text_ok(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_plain_ok(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _text_ok(k) and _plain_ok(v) for k, v in value.items())
+    return True
 
 
 def check_text(
     text: str, *, op: p.Op | None = None, index: int | None = None, field: str | None = None
 ) -> None:
-    """No NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both), bounded length."""
+    """No NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both), bounded length.
+
+    The plain checks, kept apart from ``_text_ok`` (what the hot path asks first) so that a
+    test can hold one against the other."""
     where = {
         "op_id": op.op_id if op and "\x00" not in op.op_id else None,
         "index": index,
@@ -85,15 +109,18 @@ def _shape_ok(kind: str, value: Any) -> bool:
 def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     """Strings, ids, form, field names and value shapes of one op."""
     for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
-        check_text(text, op=op, index=index)
+        if not _text_ok(text):
+            check_text(text, op=op, index=index)
     if not is_uuid(op.record_id):
         raise ApiError(422, "bad_record_id", op_id=op.op_id, index=index)
     form = formset.forms.get(op.form)
     if form is None:
         raise ApiError(422, "unknown_form", op_id=op.op_id, index=index)
     for name, value in op.fields.items():
-        check_text(name, op=op, index=index)
-        check_plain(value, op=op, index=index, field=name)
+        if not _text_ok(name):
+            check_text(name, op=op, index=index)
+        if not _plain_ok(value):
+            check_plain(value, op=op, index=index, field=name)
     if op.kind == "delete":
         return form  # its fields are ignored, but they are stored if the op is quarantined
     for name, value in op.fields.items():

@@ -282,7 +282,9 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below opens transactions
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a commit is on disk before the push is answered. With NORMAL a power cut could
+        # roll back ops already acknowledged, which the device then never sends again.
+        cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA busy_timeout = 30000")
         cur.close()
 

@@ -77,7 +77,7 @@ def add_alias(tx: Tx, old_id: str, canonical_id: str, reason: str, at: str) -> N
     """old -> canonical, and every alias that pointed at ``old`` now points at the canonical id."""
     conn = tx.conn
     a = db.aliases.c
-    moved = [r[0] for r in conn.execute(select(a.old_id).where(a.canonical_id == old_id))]
+    moved = tx.incoming(old_id)
     if moved:
         conn.execute(
             update(db.aliases).where(a.canonical_id == old_id).values(canonical_id=canonical_id)
@@ -90,6 +90,7 @@ def add_alias(tx: Tx, old_id: str, canonical_id: str, reason: str, at: str) -> N
         )
     )
     tx.touch("alias", old_id)
+    tx.aliased(old_id, canonical_id, moved)
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -97,11 +97,17 @@ class Ctx:
     stamp_limit: str = ""
     server_stamp: str = ""
     # What the chunk's first queries found, so most ops skip two lookups: op ids already in the
-    # op log, and record ids that are aliases. ``fresh`` is cleared once this chunk makes an
-    # alias (later ops then look aliases up).
+    # op log, and the aliases of every id the chunk's ops name (kept up to date as the chunk
+    # makes aliases: ``aliased``).
     known_ops: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
-    fresh: bool = True
+
+    def aliased(self, old: str, canonical: str) -> None:
+        """``old`` was merged into ``canonical``; names that led to ``old`` now lead there."""
+        for name, target in self.aliases.items():
+            if target == old:
+                self.aliases[name] = canonical
+        self.aliases[old] = canonical
 
     def edited_at(self, op: p.Op) -> str:
         """The op's clock, clamped when it runs far ahead of the server's."""
@@ -200,6 +206,18 @@ class Service:
             if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_keys(keys)
+        # creates of records the platform already holds under their natural key: the owners,
+        # what this device last wrote on them and who else was merged into the new ids
+        new = [
+            (op, forms[op.form])
+            for op, rid in zip(ops, rids, strict=True)
+            if tx.rows.get(rid) is None
+        ]
+        owners = [tx.key_owner(form.id, records.natural_keys(form, op.fields)) for op, form in new]
+        found_owners = [o for o in owners if o is not None]
+        tx.load_many(found_owners)
+        tx.prefetch_device_versions(ctx.device_id, found_owners)
+        tx.prefetch_incoming(op.record_id for op, _form in new)
         for form_id, found in people.items():
             tx.prefetch_people(form_id, found)
         tx.prefetch_snapshots(
@@ -247,15 +265,17 @@ class Service:
         return outcome.result
 
     def _log_op(self, tx: Tx, ctx: Ctx, op: p.Op, outcome: Outcome) -> None:
-        tx.op_rows[op.op_id] = {
-            "op_id": op.op_id,
-            "device_id": ctx.device_id,
-            "username": ctx.user.username,
-            "record_id": outcome.result["record_id"],
-            "version": outcome.version,
-            "result": db.dumps(outcome.result),
-            "at": ctx.at,
-        }
+        tx.log_op(
+            {
+                "op_id": op.op_id,
+                "device_id": ctx.device_id,
+                "username": ctx.user.username,
+                "record_id": outcome.result["record_id"],
+                "version": outcome.version,
+                "result": db.dumps(outcome.result),
+                "at": ctx.at,
+            }
+        )
 
     def _apply(self, tx: Tx, ctx: Ctx, op: p.Op) -> Outcome:
         """PROTOCOL.md §5.4, steps 1-6."""
@@ -272,10 +292,7 @@ class Service:
                 store=False,
             )
         form = self.formset.form(op.form)
-        if ctx.fresh:
-            rid = ctx.aliases.get(op.record_id, op.record_id)
-        else:
-            rid = records.canonical(conn, [op.record_id]).get(op.record_id, op.record_id)
+        rid = ctx.aliases.get(op.record_id, op.record_id)
         merged_into = rid if rid != op.record_id else None
         fields = self._canonical_refs(tx, ctx, form, op.fields)
         row = tx.load(rid)
@@ -340,7 +357,7 @@ class Service:
         )
         outcome = self._commit(tx, ctx, op, form, row, owner, merged, owner)
         records.add_alias(tx, op.record_id, owner, "natural_key", ctx.at)
-        ctx.fresh = False  # aliases changed: later ops of the chunk look them up
+        ctx.aliased(op.record_id, owner)
         return outcome
 
     def _commit(
@@ -417,8 +434,7 @@ class Service:
         refs = _refs(form, fields)
         if not refs:
             return dict(fields)
-        mapping = ctx.aliases if ctx.fresh else records.canonical(tx.conn, refs.values())
-        return {**fields, **{k: mapping.get(v, v) for k, v in refs.items()}}
+        return {**fields, **{k: ctx.aliases.get(v, v) for k, v in refs.items()}}
 
     # -- pull --------------------------------------------------------------------------------
 

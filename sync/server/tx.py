@@ -91,6 +91,8 @@ class Tx:
     _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
     _snapshots: dict[tuple[str, int], Any] = field(default_factory=dict)
     _device_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    _op_versions: dict[tuple[str, str], int] = field(default_factory=dict)  # of op_rows
+    _incoming: dict[str, list[str]] = field(default_factory=dict)  # canonical -> alias olds
 
     # -- records ----------------------------------------------------------------------------
 
@@ -236,14 +238,17 @@ class Tx:
             found = dict(self.conn.execute(stmt).all())
             self._device_versions.update({(device_id, i): found.get(i) for i in part})
 
+    def log_op(self, row: dict[str, Any]) -> None:
+        """Buffer an op-log row (and remember the version it gave its record)."""
+        self.op_rows[row["op_id"]] = row
+        if row["version"]:
+            key = (row["device_id"], row["record_id"])
+            self._op_versions[key] = max(int(row["version"]), self._op_versions.get(key, 0))
+
     def device_version(self, device_id: str, record_id: str) -> int | None:
         """The newest version this device produced on the record, buffered ops included."""
-        found = [
-            int(r["version"])
-            for r in self.op_rows.values()
-            if r["device_id"] == device_id and r["record_id"] == record_id and r["version"]
-        ]
         key = (device_id, record_id)
+        found = [self._op_versions[key]] if key in self._op_versions else []
         if key not in self._device_versions:
             params = {"b_device": device_id, "b_id": record_id}
             self._device_versions[key] = self.conn.execute(_DEVICE_VERSION, params).scalar()
@@ -251,6 +256,29 @@ class Tx:
         if stored is not None:
             found.append(int(stored))
         return max(found) if found else None
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def prefetch_incoming(self, ids: Iterable[str]) -> None:
+        """Which aliases point at each of these records, in one query per chunk."""
+        a = db.aliases.c
+        for part in _chunks(i for i in ids if i not in self._incoming):
+            found: dict[str, list[str]] = {i: [] for i in part}
+            stmt = select(a.old_id, a.canonical_id).where(a.canonical_id.in_(part))
+            for old, canonical in self.conn.execute(stmt):
+                found[canonical].append(old)
+            self._incoming.update(found)
+
+    def incoming(self, record_id: str) -> list[str]:
+        """Alias old ids that point at ``record_id`` now, this transaction's included."""
+        self.prefetch_incoming([record_id])
+        return list(self._incoming[record_id])
+
+    def aliased(self, old_id: str, canonical_id: str, moved: Iterable[str]) -> None:
+        """``old_id`` (and the aliases that pointed at it) now point at ``canonical_id``."""
+        self._incoming[old_id] = []
+        if canonical_id in self._incoming:
+            self._incoming[canonical_id] += [old_id, *moved]
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -319,6 +347,7 @@ class Tx:
             if rows:
                 self.conn.execute(insert(table), rows)
         self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
+        self._op_versions = {}
         numbers = self.take_numbers()
         numbered = self._write_records(numbers)
         self._set_numbers({k: n for k, n in numbers.items() if k[1] not in numbered})

@@ -8,9 +8,13 @@ import json
 from typing import Any
 
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.ids import uuid7
 from sync import protocol as p
+from sync.server import checks
+from sync.server.errors import ApiError
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, Client, Platform
 
@@ -182,3 +186,30 @@ def test_long_draft_values_are_kept_and_long_grids_refused(platform: Platform) -
     assert (again["status"], again["merged_into"]) == ("merged_into", rid)  # the long key matched
     resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": "g" * 65})])
     assert resp.status_code == 422 and resp.json()["error"]["field"] == "grid"
+
+
+_TEXTS = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x\udfff", "张三", "a" * p.MAX_VALUE_CHARS]),
+    st.sampled_from(["a" * (p.MAX_VALUE_CHARS + 1), "\x00" * (p.MAX_VALUE_CHARS + 1)]),
+)
+_PLAIN = st.recursive(
+    st.one_of(_TEXTS, st.integers(), st.floats(), st.booleans(), st.none()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_TEXTS, inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PLAIN)
+def test_the_fast_value_check_agrees_with_the_one_that_explains(value: Any) -> None:
+    """The push checks scan strings with one regex first and build the error only on a
+    failure; both must refuse exactly the same values."""
+    try:
+        checks.check_plain(value, op=None, index=0, field="f")
+        refused = False
+    except ApiError:
+        refused = True
+    assert checks._plain_ok(value) is not refused
