@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core import ids
 from app.core.formset import FormSet
-from app.core.records import dumps
+from app.core.records import dumps, state_of
 from app.core.store import Store
 from sync.merge import DELETED, norm, same
 from sync.replica_rows import (
@@ -24,7 +24,6 @@ from sync.replica_rows import (
     _loads,
     _Row,
     _split,
-    _state,
 )
 
 # -- merged duplicates: rewrite an id everywhere ----------------------------------------------
@@ -244,7 +243,9 @@ def resolve(
             ),
         )
         store._write_side_tables(row.rid, row.id, row.form, None if deleted else derived)
-        _history(store, row.id, "resolve", _changes(before, _state(data, status, deleted)), author)
+        _history(
+            store, row.id, "resolve", _changes(before, state_of(data, status, deleted)), author
+        )
         fields = {k: (bool(v) if k == DELETED else norm(v)) for k, v in chosen_fields.items()}
         op_id = f"{store.device_id}:{store._next_seq()}"
         store.conn.execute(

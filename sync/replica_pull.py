@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.records import clean, dumps
+from app.core.records import clean, dumps, state_of
 from app.core.store import Store
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledRecord, PullResponse
 from sync.replica_merge import rewrite_id
-from sync.replica_rows import _changes, _fetch, _fetch_one, _history, _Row, _split, _state
+from sync.replica_rows import _changes, _fetch, _fetch_one, _history, _Row, _split
 
 CURSOR_KEY = "sync_cursor"
 SCOPE_KEY = "sync_scope"
@@ -111,7 +111,7 @@ def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
 
 
 def _pulled_state(pulled: PulledRecord) -> dict[str, Any]:
-    return _state(clean(pulled.data), pulled.status, pulled.deleted)
+    return state_of(clean(pulled.data), pulled.status, pulled.deleted)
 
 
 def _write_row(

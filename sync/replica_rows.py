@@ -35,10 +35,7 @@ class _Row:
 
     def state(self) -> dict[str, Any]:
         """Fields plus the pseudo-fields, the shape the merge rules compare."""
-        return _state(self.data, self.status, self.deleted)
-
-
-_state = state_of
+        return state_of(self.data, self.status, self.deleted)
 
 
 def _split(state: Mapping[str, Any]) -> tuple[dict[str, Any], str, bool]:

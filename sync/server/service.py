@@ -198,26 +198,24 @@ class Service:
         tx.load_many(rids)
         keys: list[tuple[str, str]] = []
         people: dict[str, list[Person]] = {}
+        new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
         for op, rid in zip(ops, rids, strict=True):
             form, row = forms[op.form], tx.rows.get(rid)
             data = {**(row.data if row else {}), **op.fields}
-            keys += [(form.id, k) for k in records.natural_keys(form, data)]
+            op_keys = records.natural_keys(form, data)
+            keys += [(form.id, k) for k in op_keys]
+            if row is None:
+                new.append((op.record_id, form.id, op_keys))
             person = records.person_of(form, data)
             if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
         # what this device last wrote on them and who else was merged into the new ids
-        new = [
-            (op, forms[op.form])
-            for op, rid in zip(ops, rids, strict=True)
-            if tx.rows.get(rid) is None
-        ]
-        owners = [tx.key_owner(form.id, records.natural_keys(form, op.fields)) for op, form in new]
-        found_owners = [o for o in owners if o is not None]
-        tx.load_many(found_owners)
-        tx.prefetch_device_versions(ctx.device_id, found_owners)
-        tx.prefetch_incoming(op.record_id for op, _form in new)
+        owners = [o for _i, f, k in new if (o := tx.key_owner(f, k)) is not None]
+        tx.load_many(owners)
+        tx.prefetch_device_versions(ctx.device_id, owners)
+        tx.prefetch_incoming(record_id for record_id, _f, _k in new)
         for form_id, found in people.items():
             tx.prefetch_people(form_id, found)
         tx.prefetch_snapshots(
