@@ -36,8 +36,12 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     def run(args: argparse.Namespace) -> int:
         from sqlalchemy.exc import SQLAlchemyError
 
+        from sync.server.migrate import SchemaMismatch
+
         try:
             return func(args)
+        except SchemaMismatch as exc:
+            return _fail(args, exc.message("zh"), exc.message("en"))
         except SQLAlchemyError as exc:
             kind = type(exc).__name__
             return _fail(
@@ -56,7 +60,9 @@ def add_server_commands(subparsers: Any) -> None:
     srv = subparsers.add_parser(
         "server",
         help="平台服务 / run the platform sync server",
-        description="Run the platform server (FastAPI on uvicorn). Creates missing tables on start.",
+        description="Run the platform server (FastAPI on uvicorn). An empty database gets the "
+        "newest schema; a database behind or ahead of this program is refused (run "
+        "server-admin upgrade).",
     )
     _db_arg(srv)
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -72,8 +78,22 @@ def add_server_commands(subparsers: Any) -> None:
     )
     _db_arg(adm)
     sub = adm.add_subparsers(dest="admin_command", required=True)
-    init = sub.add_parser("init", help="create the tables")
+    init = sub.add_parser("init", help="create the newest schema in an empty database")
     init.set_defaults(func=cmd_init)
+
+    upg = sub.add_parser(
+        "upgrade",
+        help="升级数据库结构 / upgrade the database schema in place (back it up first)",
+        description="Runs every pending schema revision in one transaction: a failed or "
+        "interrupted upgrade leaves the database as it was. With several server processes: stop "
+        "them all, upgrade once, start them again.",
+    )
+    upg.add_argument(
+        "--check",
+        action="store_true",
+        help="only say whether an upgrade is pending (exit 1 if so, 0 if current)",
+    )
+    upg.set_defaults(func=cmd_upgrade)
 
     com = sub.add_parser("add-community", help="create or rename a community (社区)")
     com.add_argument("code")
@@ -120,7 +140,7 @@ def add_server_commands(subparsers: Any) -> None:
     load.add_argument("file")
     load.add_argument("--json", action="store_true", help="print the report as JSON")
     load.set_defaults(func=cmd_load_base)
-    for action in (init, com, grid, user, users, rev, load):
+    for action in (init, upg, com, grid, user, users, rev, load):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -159,6 +179,50 @@ def cmd_init(args: argparse.Namespace) -> int:
     _engine(args)
     print("数据库已就绪。" if _lang(args) != "en" else "database ready.")
     return EXIT_OK
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from sync.server import db, migrate
+
+    engine = db.make_engine(args.db)
+    try:
+        now = migrate.state(engine)
+        if not now.known:
+            raise migrate.SchemaMismatch(now.current, now.head, ahead=True)
+        if args.check:
+            return _check_report(args, now)
+        before, after = migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(
+            f"数据库结构已是最新（{after}）。"
+            if _lang(args) != "en"
+            else f"schema is current ({after})."
+        )
+    else:
+        old = before or "空库"
+        print(
+            f"数据库结构已从 {old} 升级到 {after}。"
+            if _lang(args) != "en"
+            else f"schema upgraded from {before or 'empty'} to {after}."
+        )
+    return EXIT_OK
+
+
+def _check_report(args: argparse.Namespace, now: Any) -> int:
+    """``upgrade --check``: one line, exit 1 when an upgrade is pending."""
+    en = _lang(args) == "en"
+    if not now.pending:
+        print(f"schema is current ({now.head})." if en else f"数据库结构已是最新（{now.head}）。")
+        return EXIT_OK
+    have = now.current or ("empty" if en else "空库")
+    print(
+        f"upgrade pending: {have} -> {now.head}; run: gridcollect server-admin upgrade"
+        if en
+        else f"需要升级：{have} → {now.head}；请运行 gridcollect server-admin upgrade"
+    )
+    return EXIT_PARTIAL
 
 
 def cmd_add_community(args: argparse.Namespace) -> int:

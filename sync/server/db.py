@@ -26,8 +26,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    insert,
-    select,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
@@ -295,17 +293,14 @@ def _sqlite_events(engine: Engine) -> None:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables, missing indexes (a newer server may add some to an existing
-    database) and the counter row; safe to run on every start."""
-    metadata.create_all(engine)
-    for table in metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
-    with engine.begin() as conn:
-        if conn.execute(select(counters.c.value).where(counters.c.name == SEQ)).first() is None:
-            conn.execute(insert(counters).values(name=SEQ, value=0))
-        if conn.execute(select(meta.c.value).where(meta.c.key == "schema")).first() is None:
-            conn.execute(insert(meta).values(key="schema", value=SCHEMA_VERSION))
+    """Create the newest schema in an empty database, or check that it is current.
+
+    Raises ``sync.server.migrate.SchemaMismatch`` when the database is behind the code (run
+    ``gridcollect server-admin upgrade``) or ahead of it; nothing is changed then.
+    """
+    from sync.server import migrate  # migrate imports this module's tables
+
+    migrate.ensure_current(engine)
 
 
 @contextmanager

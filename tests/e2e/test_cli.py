@@ -768,3 +768,22 @@ def test_a_non_editable_install_finds_its_forms_and_resources(tmp_path: Path) ->
         timeout=300,
     )
     assert script.returncode == 0, script.stdout + script.stderr
+    # The platform's schema revisions ship in the wheel: upgrade replays them from empty.
+    upgraded = subprocess.run(
+        [
+            str(venv / "bin" / "gridcollect"),
+            "--lang",
+            "en",
+            "server-admin",
+            "--db",
+            f"sqlite:///{outside / 'platform.db'}",
+            "upgrade",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        timeout=300,
+    )
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert "schema upgraded from empty to" in upgraded.stdout

@@ -1,0 +1,321 @@
+"""Platform schema migrations (Alembic), on SQLite and PostgreSQL.
+
+The old platform is ``fixtures/platform_v0``: SQL dumps written by the code of the last release
+without migrations (commit 128c2dd, ``fixtures/make_platform_v0.py``), with users, records,
+versions, an open conflict, reviews, an alias and two devices that still had ops to push.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Boolean, Engine, MetaData, create_engine, text
+
+from app.core.formset import FormSet
+from app.core.store import Store
+from sync.client import Client
+from sync.server import db, migrate
+from sync.server.app import create_app
+from sync.server.cli import main as server_cli
+from sync.session import SyncSession
+from tests.sync.conftest import PASSWORD, start_server
+from tests.sync.devicekit import no_wait
+
+FIXTURE = Path(__file__).with_name("fixtures") / "platform_v0"
+FACTS: dict[str, Any] = json.loads((FIXTURE / "facts.json").read_text(encoding="utf-8"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sqlite_from_dump(dump: Path, path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(dump.read_text(encoding="utf-8"))
+    conn.close()
+    return path
+
+
+def _copy_rows(source: Engine, target: Engine) -> None:
+    """Every row of the old SQLite platform into a PostgreSQL database at the baseline."""
+    old, new = MetaData(), MetaData()
+    old.reflect(source)
+    new.reflect(target)
+    with source.connect() as src, target.begin() as dst:
+        for table in old.sorted_tables:
+            if table.name not in new.tables:
+                continue
+            dest = new.tables[table.name]
+            flags = [c.name for c in dest.columns if isinstance(c.type, Boolean)]
+            rows = [dict(r._mapping) for r in src.execute(table.select())]
+            for row in rows:
+                row.update({f: bool(row[f]) for f in flags if row.get(f) is not None})
+            if rows:
+                dst.execute(dest.insert(), rows)
+            if "id" in dest.columns and dest.c.id.autoincrement in (True, "auto") and rows:
+                dst.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT max(id) FROM {table.name}))"
+                    )
+                )
+
+
+@pytest.fixture
+def old_platform(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database holding the old platform, as the last release without migrations left it."""
+    old_file = _sqlite_from_dump(FIXTURE / "platform.sql", tmp_path / "old.db")
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{old_file}"
+        return
+    _drop_everything(db_url)
+    engine = db.make_engine(db_url)
+    migrate.upgrade(engine, migrate.BASELINE)
+    with engine.begin() as conn:  # a pre-migrations database has no alembic_version
+        for sql in ("DROP TABLE alembic_version", "DELETE FROM counters", "DELETE FROM meta"):
+            conn.execute(text(sql))
+    _copy_rows(create_engine(f"sqlite:///{old_file}"), engine)
+    engine.dispose()
+    yield db_url
+    _drop_everything(db_url)
+
+
+def _drop_everything(url: str) -> None:
+    engine = create_engine(db.normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _snapshot(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        records = {
+            r.id: (json.loads(r.data), r.version, bool(r.deleted), r.conflict)
+            for r in conn.execute(db.records.select())
+        }
+        counts = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("record_versions", "reviews", "aliases", "ops", "users", "record_keys")
+        }
+    return {"records": records, "counts": counts}
+
+
+def test_a_database_made_before_migrations_is_the_baseline(old_platform: str) -> None:
+    engine = db.make_engine(old_platform)
+    try:
+        now = migrate.state(engine)
+        assert (now.current, now.known) == (migrate.BASELINE, True)
+        assert now.pending == (migrate.head() != migrate.BASELINE)
+        before = _snapshot(engine)
+        with pytest.raises(migrate.SchemaMismatch) as err:  # the server refuses to start on it
+            create_app(old_platform, secret="s")
+        assert "server-admin upgrade" in err.value.message("zh")
+        assert _snapshot(engine) == before
+    finally:
+        engine.dispose()
+
+
+def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
+    old_platform: str, tmp_path: Path, formset: FormSet
+) -> None:
+    engine = db.make_engine(old_platform)
+    before = _snapshot(engine)
+    assert before["records"][FACTS["conflicted"]][3]  # the fixture holds an open conflict
+    assert before["counts"]["reviews"] and before["counts"]["aliases"]
+    assert migrate.upgrade(engine) == (migrate.BASELINE, migrate.head())
+    assert _snapshot(engine) == before  # the upgrade itself changes no row
+    engine.dispose()
+
+    app = create_app(old_platform, forms=formset, secret="after-upgrade")
+    server, thread, url = start_server(app)
+    devices = [_old_device(name, tmp_path, formset, url) for name in ("a", "b")]
+    try:
+        for _round in range(2):
+            for store, client in devices:
+                SyncSession(store, client).run()
+        after = _snapshot(app.state.engine)
+        _assert_nothing_lost(before, after)
+        for store, _client in devices:
+            assert store.conn.execute(
+                "SELECT count(*) FROM outbox WHERE state = 'pending'"
+            ).fetchone() == (0,)
+        assert _live(devices[0][0]) == _live(devices[1][0])
+    finally:
+        for store, client in devices:
+            client.close()
+            store.close()
+        server.should_exit = True
+        thread.join(30)
+        app.state.engine.dispose()
+
+
+def _old_device(name: str, tmp_path: Path, formset: FormSet, url: str) -> tuple[Store, Client]:
+    path = tmp_path / f"device_{name}.sqlite"
+    shutil.copyfile(FIXTURE / path.name, path)
+    store = Store(path, formset)
+    client = Client(url, store.device_id, retry=no_wait())
+    client.login("wang", PASSWORD)
+    return store, client
+
+
+def _assert_nothing_lost(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Every old record is still there, the pending ops applied exactly once, no duplicate."""
+    old, new = before["records"], after["records"]
+    assert set(old) <= set(new)
+    edited, created = FACTS["edited_offline"], FACTS["created_offline"]
+    for rid, (data, version, deleted, _conflict) in old.items():
+        if rid != edited:
+            assert new[rid][:3] == (data, version, deleted), rid
+    assert new[edited][0]["former_name"] == "待同步" and new[edited][1] == old[edited][1] + 1
+    assert set(new) - set(old) == {created}
+    # one new version for the edit, one for the create; each pending op in the log once
+    assert after["counts"]["record_versions"] == before["counts"]["record_versions"] + 2
+    assert after["counts"]["ops"] == before["counts"]["ops"] + 2
+    live_ids = [d.get("id_number") for d, _v, gone, _c in new.values() if not gone]
+    numbers = [n for n in live_ids if n]
+    assert len(numbers) == len(set(numbers))
+
+
+def _live(store: Store) -> dict[str, Any]:
+    rows = store.conn.execute("SELECT id, data FROM records WHERE deleted = 0").fetchall()
+    return {i: json.loads(d) for i, d in rows}
+
+
+def test_replaying_every_revision_gives_exactly_the_models(db_url: str) -> None:
+    """Fails when a model change has no revision: autogenerate finds nothing to do at head."""
+    if not db_url.startswith("sqlite"):
+        _drop_everything(db_url)
+    engine = db.make_engine(db_url)
+    try:
+        assert migrate.upgrade(engine) == (None, migrate.head())
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_created_at_head_and_a_newer_one_is_refused(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        _drop_everything(db_url)
+    engine = db.make_engine(db_url)
+    try:
+        db.init_db(engine)
+        assert migrate.state(engine).pending is False
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(migrate.SchemaMismatch) as err:
+            db.init_db(engine)
+        assert err.value.ahead and "9999" in err.value.message("en")
+        with pytest.raises(migrate.SchemaMismatch):
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_commands_check_upgrade_and_refuse(
+    old_platform: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if migrate.head() == migrate.BASELINE:
+        pytest.skip("no revision after the baseline yet")
+    base = ["--lang", "en"]
+    assert server_cli([*base, "server-admin", "--db", old_platform, "upgrade", "--check"]) == 1
+    assert "upgrade pending: 0001 -> " in capsys.readouterr().out
+    assert server_cli([*base, "server", "--db", old_platform, "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "server-admin upgrade" in line
+    assert server_cli([*base, "server-admin", "--db", old_platform, "list-users"]) == 2
+    capsys.readouterr()
+    assert server_cli([*base, "server-admin", "--db", old_platform, "upgrade"]) == 0
+    assert f"schema upgraded from 0001 to {migrate.head()}" in capsys.readouterr().out
+    assert server_cli([*base, "server-admin", "--db", old_platform, "upgrade", "--check"]) == 0
+    assert server_cli([*base, "server-admin", "--db", old_platform, "upgrade"]) == 0
+    assert "schema is current" in capsys.readouterr().out
+
+
+_KILLABLE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sync.server.cli import main
+
+    marker = Path(sys.argv[1])
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def pause(conn, cursor, statement, params, context, executemany):
+        # every revision has run; only the version row and the commit are left
+        if statement.lstrip().upper().startswith("UPDATE ALEMBIC_VERSION"):
+            marker.write_text("paused")
+            time.sleep(600)
+
+    sys.exit(main(["server-admin", "--db", sys.argv[2], "upgrade"]))
+    """
+)
+
+
+def test_an_upgrade_killed_halfway_leaves_the_old_database(
+    old_platform: str, tmp_path: Path
+) -> None:
+    if migrate.head() == migrate.BASELINE:
+        pytest.skip("no revision after the baseline yet")
+    engine = db.make_engine(old_platform)
+    before = _snapshot(engine)
+    engine.dispose()
+    marker = tmp_path / "paused"
+    script = tmp_path / "killable.py"
+    script.write_text(_KILLABLE, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(script), str(marker), old_platform], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the upgrade ended before the pause"
+            assert time.monotonic() < deadline, "the upgrade never reached the pause"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    engine = db.make_engine(old_platform)
+    try:
+        _wait_for_pg_backend_gone(engine)
+        assert migrate.state(engine).current == migrate.BASELINE
+        assert _snapshot(engine) == before
+        assert migrate.upgrade(engine) == (migrate.BASELINE, migrate.head())
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert _snapshot(engine) == before
+    finally:
+        engine.dispose()
+
+
+def _wait_for_pg_backend_gone(engine: Engine) -> None:
+    """PostgreSQL notices the killed client's dropped socket and rolls its transaction back."""
+    if engine.dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + 30
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            conn.commit()
+            if not busy:
+                return
+            time.sleep(0.05)
