@@ -74,6 +74,7 @@ __all__ = ["RecordEditor", "ask_close"]
 
 CloseChoice = str  # "save" | "discard" | "cancel"
 _MAX_FUZZY_SHOWN = 3
+AUTOSAVE_BASE = "_autosave_base"  # autosave key: the stored state the typing started from
 _LABEL_ALIGN = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _LABEL_POLICY_H, _LABEL_POLICY_V = QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed
 _REQUIRED_COLOR = "#c62828"
@@ -320,7 +321,10 @@ class RecordEditor(QWidget):
         if self._closed:
             return
         if self.is_dirty():
-            self.store.autosave_put(self.slot, self.form.id, self.record_id, self.raw_values())
+            data = self.raw_values()
+            if self._stored is not None:  # what the typing started from, for ``restore``
+                data[AUTOSAVE_BASE] = self._stored
+            self.store.autosave_put(self.slot, self.form.id, self.record_id, data)
             self._autosaved = True
         elif self._autosaved:
             self.store.autosave_clear(self.slot)
@@ -516,10 +520,16 @@ class RecordEditor(QWidget):
         editor = cls(store, form_id, record_id, lang=lang, author=author, parent=parent)
         editor.slot = slot
         editor._autosaved = True
+        base = data.get(AUTOSAVE_BASE)
+        if isinstance(base, dict) and editor._stored is not None:
+            editor._start_from(base)  # the record as it was when the typing began
         editor._loading = True
         editor._load({fid: data.get(fid) for fid in editor.form.fields}, clear=True)
         editor._loading = False
-        editor._touched.update(k for k, v in data.items() if not is_empty(v))  # typed before
+        editor._touched.update(
+            k for k, v in data.items() if not is_empty(v) and k in editor._widgets
+        )
+        editor.check_stored()  # saved since (a sync, another tab): rebase the typing onto it
         editor._refresh_messages()
         if any(not is_empty(data.get(f)) for f in editor._dedup_fields):
             editor.run_duplicate_check()
@@ -910,6 +920,18 @@ class RecordEditor(QWidget):
             self._widgets[field_id].set_value(entry["theirs"])
         self._render_conflicts()
         self._update_header()
+
+    def _start_from(self, base: dict[str, Any]) -> None:
+        """Show an older stored state as the one the editor started from (crash restore)."""
+        if same_state(base, self._stored or {}):
+            return
+        data = {k: v for k, v in base.items() if k not in (STATUS_FIELD, "_deleted")}
+        self._loading = True
+        self._load({fid: data.get(fid) for fid in self.form.fields}, clear=True)
+        self._loading = False
+        self._extra = {k: v for k, v in data.items() if k not in self.form.fields}
+        self._baseline = self.values()
+        self._stored = base
 
     def _take_stored(
         self, record: Record, theirs: dict[str, Any], merged: StoredMerge, mine: dict[str, Any]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -315,3 +316,31 @@ def test_a_sync_pull_reaches_the_open_editor(
     assert data["name"] == "钱小七" and data["phone"] == "13900139000"
     assert data["residence_address"].endswith("五〇二室")
     assert "name" not in last_changes(store, rid)
+
+
+# -- a crash, then the record changed before the tab is restored --------------------------------
+
+
+def test_a_restored_tab_rebases_the_typing_onto_what_was_saved_since(
+    qtbot: Any, store: Store, elsewhere: Store, person: str
+) -> None:
+    """The autosave holds every field as typed; restoring it over a record saved since (a
+    sync, the household view) must not bring the old values back."""
+    editor = RecordEditor(store, "resident", person, author="W007")
+    editor.set_value("phone", "13900139000")  # as typed
+    editor.autosave_now()
+    shiboken6.delete(editor)  # the app dies: no close, no save
+    stored = elsewhere.get(person)
+    elsewhere.save("resident", {**stored.data, "moved_out_on": MOVED}, record_id=person)
+
+    win = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(win)
+    win.ask_restore = lambda _n: "restore"
+    assert win.offer_restore() == 1
+    restored = win.open_editors()[0]
+    restored.confirm_close = lambda _e: "discard"
+    assert shown(restored, "moved_out_on") == MOVED and shown(restored, "phone") == "13900139000"
+    qtbot.mouseClick(restored.save_button, Qt.MouseButton.LeftButton)
+    data = store.get(person).data
+    assert data["moved_out_on"] == MOVED and data["phone"] == "13900139000"
+    assert set(last_changes(store, person)) == {"phone"}
