@@ -55,7 +55,7 @@ from PySide6.QtWidgets import (
 from app.core import conditions, dedup, ids, rules
 from app.core.dedup import Candidate
 from app.core.formset import Field, Form
-from app.core.records import Record, clean, is_empty
+from app.core.records import DELETED_KEY, Record, clean, is_empty
 from app.core.rules import Issue
 from app.core.store import STATUS_FIELD, Store
 from app.ui.editor_merge import (
@@ -916,6 +916,12 @@ class RecordEditor(QWidget):
         entry = self._conflicts.pop(field_id, None)
         if entry is None:
             return
+        if side != MINE and field_id == DELETED_KEY:  # accept the deletion: nothing to keep
+            self._conflicts.clear()
+            self._load(self._baseline, clear=True)
+            self._closing = True
+            self.close()
+            return
         if side != MINE and field_id in self._widgets:
             self._widgets[field_id].set_value(entry["theirs"])
         self._render_conflicts()
@@ -948,7 +954,7 @@ class RecordEditor(QWidget):
         self._conflicts.update(merged.conflicts)
         self._render_conflicts()
         self._update_header()
-        if merged.deleted:
+        if merged.deleted and not merged.conflicts:
             self._status(tr("elsewhere_deleted", self.lang), error=True)
         elif merged.incoming or merged.conflicts:
             self._status(tr("elsewhere_merged", self.lang, n=len(merged.incoming)))

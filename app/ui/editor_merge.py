@@ -49,9 +49,15 @@ register(
             "Before saving, choose a value for each field changed on both sides (see above)",
         ),
         "elsewhere_deleted": (
-            "这条记录已在别处删除；保存会恢复它",
-            "This record was deleted elsewhere; saving restores it",
+            "这条记录已在别处删除",
+            "This record was deleted elsewhere",
         ),
+        "elsewhere_deleted_item": (
+            "这条记录已在别处删除，而您还有未保存的修改：",
+            "This record was deleted elsewhere, and you have unsaved changes:",
+        ),
+        "elsewhere_deleted_mine": ("保留并恢复记录", "Keep it and restore the record"),
+        "elsewhere_deleted_theirs": ("接受删除（放弃修改）", "Accept the deletion (discard)"),
         "elsewhere_empty": ("（空）", "(empty)"),
     }
 )
@@ -104,6 +110,8 @@ def merge_stored(
             continue
         if not same(base.get(name), theirs.get(name)):
             out.incoming[name] = theirs.get(name)
+    if out.deleted and not base.get(DELETED) and mine:  # update versus delete (§6): ask
+        out.conflicts[DELETED] = {"field": DELETED, "base": False, "mine": False, "theirs": True}
     for entry in hard:
         out.conflicts[entry["field"]] = {
             "field": entry["field"],
@@ -158,11 +166,14 @@ class ConflictPanel(QFrame):
                 mine=text(name, entry["mine"]) or empty,
                 theirs=text(name, entry["theirs"]) or empty,
             )
+            prefix = "elsewhere_"
+            if name == DELETED:
+                words, prefix = tr("elsewhere_deleted_item", lang), "elsewhere_deleted_"
             item = QLabel(words, self)
             item.setWordWrap(True)
             row.addWidget(item, 1)
             for side in (MINE, THEIRS):
-                button = QPushButton(tr(f"elsewhere_{side}", lang), self)
+                button = QPushButton(tr(f"{prefix}{side}", lang), self)
                 button.setAutoDefault(False)
                 button.clicked.connect(functools.partial(self._clicked, name, side))
                 self._buttons[(name, side)] = button

@@ -311,11 +311,9 @@ class SyncController:
         self._tell(_t("done", lang), text, bool(summary.open_conflicts))
 
     def _refresh(self) -> None:
-        """After a run: the status bar, and open editors take in what the pull changed."""
-        for name in ("_update_status", "check_open_editors"):
-            update = getattr(self.window, name, None)
-            if callable(update):
-                update()
+        update = getattr(self.window, "_update_status", None)
+        if callable(update):
+            update()
 
     def _tell(self, title: str, text: str, warning: bool = False) -> QMessageBox:
         """Non-blocking (slots of finished tasks must not spin a nested loop)."""

@@ -854,7 +854,8 @@ class MainWindow(QMainWindow):
         return box
 
     def data_changed(self) -> None:
-        """Many records may have changed (import, demo): reread the tree, lists and counts."""
+        """Many records may have changed (any finished task: import, demo, sync): reread the
+        tree, lists and counts, and let open editors take in what changed under them."""
         self._grids_stale = True
         self.navigation.rebuild()
         for model in self.lists.values():

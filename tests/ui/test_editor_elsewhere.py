@@ -344,3 +344,28 @@ def test_a_restored_tab_rebases_the_typing_onto_what_was_saved_since(
     data = store.get(person).data
     assert data["moved_out_on"] == MOVED and data["phone"] == "13900139000"
     assert set(last_changes(store, person)) == {"phone"}
+
+
+# -- deleted elsewhere while being edited ----------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["mine", "theirs"])
+def test_a_record_deleted_elsewhere_is_asked_about(
+    qtbot: Any, window: MainWindow, store: Store, elsewhere: Store, person: str, side: str
+) -> None:
+    """Update versus delete is a choice, as in sync (PROTOCOL.md §6): keep the record with
+    the typing, or accept the deletion and drop the typing."""
+    editor = open_editor(window, person)
+    type_into(qtbot, editor, "phone", "13900139000")
+    elsewhere.delete(person)
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert store.get(person).deleted  # not restored behind the person's back
+    assert "删除" in _text(editor.conflict_panel)
+    qtbot.mouseClick(editor.conflict_panel.button("_deleted", side), Qt.MouseButton.LeftButton)
+    if side == "theirs":
+        assert editor.is_closed() and editor not in window.open_editors()
+        assert store.get(person).deleted and store.autosaves() == []
+        return
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    record = store.get(person)
+    assert not record.deleted and record.data["phone"] == "13900139000"
