@@ -931,7 +931,7 @@ class RecordEditor(QWidget):
         """Show an older stored state as the one the editor started from (crash restore)."""
         if same_state(base, self._stored or {}):
             return
-        data = {k: v for k, v in base.items() if k not in (STATUS_FIELD, "_deleted")}
+        data = {k: v for k, v in base.items() if k not in (STATUS_FIELD, DELETED_KEY)}
         self._loading = True
         self._load({fid: data.get(fid) for fid in self.form.fields}, clear=True)
         self._loading = False
