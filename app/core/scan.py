@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 from app.core import qrpayload
 from app.core.formset import Field, FormSet
 from app.core.masking import mask_value
-from app.core.records import Record, diff
+from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
 
 QR_KEY_META = "qr_key"
@@ -223,9 +223,14 @@ def _local_changes(store: Store, record: Record, printed: int) -> list[FieldChan
 
 
 def _unsynced_changes(record: Record) -> list[FieldChange]:
+    """Local edits since the platform's state: the base holds the fields *and* ``_status``
+    (``records.state_of``), so it is compared with the same shape, never with bare data (which
+    made every synced record scan as "status changed")."""
+    now = state_of(record.data, record.status, False)
     return [
         FieldChange(name, old, new)
-        for name, (old, new) in diff(record.base or {}, record.data).items()
+        for name, (old, new) in diff(record.base or now, now).items()
+        if name != DELETED_KEY
     ]
 
 

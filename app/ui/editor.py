@@ -55,9 +55,18 @@ from PySide6.QtWidgets import (
 from app.core import conditions, dedup, ids, rules
 from app.core.dedup import Candidate
 from app.core.formset import Field, Form
-from app.core.records import Record, clean, is_empty
+from app.core.records import DELETED_KEY, Record, clean, is_empty
 from app.core.rules import Issue
 from app.core.store import STATUS_FIELD, Store
+from app.ui.editor_merge import (
+    MINE,
+    ConflictPanel,
+    StoredMerge,
+    local_changes,
+    merge_stored,
+    record_state,
+    same_state,
+)
 from app.ui.fields import FieldWidget, ReferenceField, make_field_widget
 from app.ui.i18n import STRINGS, language, tr
 
@@ -65,6 +74,7 @@ __all__ = ["RecordEditor", "ask_close"]
 
 CloseChoice = str  # "save" | "discard" | "cancel"
 _MAX_FUZZY_SHOWN = 3
+AUTOSAVE_BASE = "_autosave_base"  # autosave key: the stored state the typing started from
 _LABEL_ALIGN = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _LABEL_POLICY_H, _LABEL_POLICY_V = QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed
 _REQUIRED_COLOR = "#c62828"
@@ -193,6 +203,12 @@ class RecordEditor(QWidget):
             initial.update(prefill)
         self._load(initial)
         self._baseline = self.values()
+        # The stored state the values started from (None: not saved yet), and the fields
+        # both the person and someone elsewhere changed, until the person chooses.
+        self._stored: dict[str, Any] | None = (
+            record_state(self._record) if self._record is not None else None
+        )
+        self._conflicts: dict[str, dict[str, Any]] = {}
         if prefill and self._record is not None:
             self._load({**initial, **prefill})
         self._loading = False
@@ -253,13 +269,18 @@ class RecordEditor(QWidget):
         """A duplicate-banner button: action 'open', 'different' or 'same' for a candidate."""
         return self._banner_buttons[(action, other_id)]
 
-    def save_draft(self) -> str:
-        """Save as a draft, whatever the errors; returns the record id."""
-        return self._save("draft").id
+    def save_draft(self) -> str | None:
+        """Save as a draft, whatever the errors; returns the record id.
+
+        None only while fields changed both here and elsewhere wait for the person's choice
+        (the values stay in the form and in the autosave)."""
+        record = self._save("draft")
+        return record.id if record is not None else None
 
     def complete(self) -> bool:
         """Validate; when clean (and duplicates answered) save as complete. False otherwise."""
         self._commit_all()
+        self.check_stored()  # validate what will be saved: the values from elsewhere too
         self._show_all = True
         issues = self._refresh_messages()
         if issues:
@@ -273,6 +294,8 @@ class RecordEditor(QWidget):
             self._status(tr("dup_decide_first", self.lang), error=True)
             return False
         record = self._save("complete")
+        if record is None:
+            return False
         self._status(tr("completed", self.lang))
         self.completed.emit(record.id)
         return True
@@ -286,8 +309,8 @@ class RecordEditor(QWidget):
             choice = self.confirm_close(self)
             if choice == "cancel":
                 return False
-            if choice == "save":
-                self.save_draft()
+            if choice == "save" and self.save_draft() is None:
+                return False  # a conflict to choose first: the editor stays open
         self._closing = True
         self.close()
         return True
@@ -298,7 +321,10 @@ class RecordEditor(QWidget):
         if self._closed:
             return
         if self.is_dirty():
-            self.store.autosave_put(self.slot, self.form.id, self.record_id, self.raw_values())
+            data = self.raw_values()
+            if self._stored is not None:  # what the typing started from, for ``restore``
+                data[AUTOSAVE_BASE] = self._stored
+            self.store.autosave_put(self.slot, self.form.id, self.record_id, data)
             self._autosaved = True
         elif self._autosaved:
             self.store.autosave_clear(self.slot)
@@ -468,6 +494,7 @@ class RecordEditor(QWidget):
             button.setToolTip(tr(f"{key}_tip", lang) if f"{key}_tip" in STRINGS else "")
         self._refresh_messages()
         self._render_banner()
+        self._render_conflicts()
         self._update_header()
         if self._history_shown():
             self.refresh_history()
@@ -493,10 +520,16 @@ class RecordEditor(QWidget):
         editor = cls(store, form_id, record_id, lang=lang, author=author, parent=parent)
         editor.slot = slot
         editor._autosaved = True
+        base = data.get(AUTOSAVE_BASE)
+        if isinstance(base, dict) and editor._stored is not None:
+            editor._start_from(base)  # the record as it was when the typing began
         editor._loading = True
         editor._load({fid: data.get(fid) for fid in editor.form.fields}, clear=True)
         editor._loading = False
-        editor._touched.update(k for k, v in data.items() if not is_empty(v))  # typed before
+        editor._touched.update(
+            k for k, v in data.items() if not is_empty(v) and k in editor._widgets
+        )
+        editor.check_stored()  # saved since (a sync, another tab): rebase the typing onto it
         editor._refresh_messages()
         if any(not is_empty(data.get(f)) for f in editor._dedup_fields):
             editor.run_duplicate_check()
@@ -523,6 +556,10 @@ class RecordEditor(QWidget):
         self._decide_first = QLabel(self.banner)
         self._decide_first.setVisible(False)
         root.addWidget(self.banner)
+
+        self.conflict_panel = ConflictPanel(self)
+        self.conflict_panel.chosen.connect(self.choose_conflict)
+        root.addWidget(self.conflict_panel)
 
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
@@ -770,6 +807,7 @@ class RecordEditor(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
+        self.check_stored()  # back to this tab: what changed meanwhile comes in
         if not self._focused_once:
             self._focused_once = True
             QTimer.singleShot(0, self.focus_first)
@@ -792,18 +830,28 @@ class RecordEditor(QWidget):
 
     # ------------------------------------------------------------------ saving
 
-    def _save(self, status: str) -> Record:
+    def _save(self, status: str) -> Record | None:
+        """Save the values; never blindly over a newer stored version: in one transaction the
+        stored record is read again and rebased onto first (``check_stored``). None when
+        fields changed on both sides wait for the person's choice."""
         self._commit_all()
-        data = self.values()
         is_new = self.record_id is None
-        record = self.store.save(
-            self.form.id,
-            data,
-            record_id=self.record_id or self.slot,
-            status=status,
-            author=self.author,
-        )
+        with self.store.transaction():
+            self.check_stored()
+            if self._conflicts:
+                self._status(tr("elsewhere_choose_first", self.lang), error=True)
+                self.conflict_panel.focus_first()
+                return None
+            data = self.values()
+            record = self.store.save(
+                self.form.id,
+                data,
+                record_id=self.record_id or self.slot,
+                status=status,
+                author=self.author,
+            )
         self._record, self.record_id = record, record.id
+        self._stored = record_state(record)
         if is_new:
             for other, decision in self._pending_decisions:
                 self.store.decide_duplicate(record.id, other, decision, self.author)
@@ -837,6 +885,100 @@ class RecordEditor(QWidget):
             return tr("status_field", self.lang)
         fld = self.form.fields.get(field_id)
         return fld.label.get(self.lang) if fld else field_id
+
+    # ------------------------------------------------------------------ changed elsewhere
+
+    def check_stored(self) -> bool:
+        """Learn of changes to this record saved elsewhere (household view, sync, another tab,
+        a conflict resolved, another process) and take them in (``editor_merge``).
+
+        Cheap when nothing changed (one read). True when a newer stored state came in."""
+        if self.record_id is None or self._closed or not hasattr(self, "_stored"):
+            return False
+        record = self.store.get(self.record_id)
+        if record is None:
+            return False
+        theirs = record_state(record)
+        if self._stored is not None and same_state(theirs, self._stored):
+            return False
+        base = self._stored if self._stored is not None else theirs
+        mine = local_changes(self._baseline, self.values())
+        self._take_stored(record, theirs, merge_stored(base, mine, theirs), mine)
+        return True
+
+    def conflicts(self) -> dict[str, dict[str, Any]]:
+        """Fields changed here and elsewhere, waiting for a choice: field -> {base, mine,
+        theirs}."""
+        return {k: dict(v) for k, v in self._conflicts.items()}
+
+    def choose_conflict(self, field_id: str, side: str) -> None:
+        """Keep the person's value (``mine``) or take the one from elsewhere (``theirs``)."""
+        entry = self._conflicts.pop(field_id, None)
+        if entry is None:
+            return
+        if side != MINE and field_id == DELETED_KEY:  # accept the deletion: nothing to keep
+            self._conflicts.clear()
+            self._load(self._baseline, clear=True)
+            self._closing = True
+            self.close()
+            return
+        if side != MINE and field_id in self._widgets:
+            self._widgets[field_id].set_value(entry["theirs"])
+        self._render_conflicts()
+        self._update_header()
+
+    def _start_from(self, base: dict[str, Any]) -> None:
+        """Show an older stored state as the one the editor started from (crash restore)."""
+        if same_state(base, self._stored or {}):
+            return
+        data = {k: v for k, v in base.items() if k not in (STATUS_FIELD, DELETED_KEY)}
+        self._loading = True
+        self._load({fid: data.get(fid) for fid in self.form.fields}, clear=True)
+        self._loading = False
+        self._extra = {k: v for k, v in data.items() if k not in self.form.fields}
+        self._baseline = self.values()
+        self._stored = base
+
+    def _take_stored(
+        self, record: Record, theirs: dict[str, Any], merged: StoredMerge, mine: dict[str, Any]
+    ) -> None:
+        """Show the fields that came in, keep the person's own, list the conflicts."""
+        shown = {k: v for k, v in merged.incoming.items() if k in self._widgets}
+        self._show_values(shown)
+        self._extra = {k: v for k, v in record.data.items() if k not in self.form.fields}
+        baseline = dict(self.values())
+        for name in mine:
+            baseline[name] = record.data.get(name)
+        self._baseline = clean(baseline)
+        self._record, self._stored = record, theirs
+        self._conflicts.update(merged.conflicts)
+        self._render_conflicts()
+        self._update_header()
+        if merged.deleted and not merged.conflicts:
+            self._status(tr("elsewhere_deleted", self.lang), error=True)
+        elif merged.incoming or merged.conflicts:
+            self._status(tr("elsewhere_merged", self.lang, n=len(merged.incoming)))
+        if self._history_shown():
+            self.refresh_history()
+
+    def _show_values(self, values: Mapping[str, Any]) -> None:
+        """Put stored values into fields without counting them as typed."""
+        if not values:
+            return
+        was_loading, self._loading = self._loading, True
+        for fid, value in values.items():
+            self._widgets[fid].set_value(value)
+        self._loading = was_loading
+        for fid in values:
+            widget = self._widgets[fid]
+            self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
+        self._apply_conditions(self._order)
+        self._refresh_messages()
+
+    def _render_conflicts(self) -> None:
+        self.conflict_panel.show_conflicts(
+            self._conflicts, self._field_label, self.format_value, self.lang
+        )
 
     # ------------------------------------------------------------------ duplicate banner
 

@@ -26,11 +26,18 @@ from PySide6.QtGui import (
     QPixmap,
     QPolygonF,
     QResizeEvent,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QAbstractSpinBox,
     QApplication,
+    QComboBox,
     QHBoxLayout,
     QLabel,
+    QScrollBar,
     QVBoxLayout,
     QWidget,
 )
@@ -262,6 +269,97 @@ class FieldWidget(QWidget):
                 self._commit()
                 self._emit_committed()
         return False
+
+
+# --------------------------------------------------------------------------- the wheel
+
+# Widgets whose value (or own scrolling) the mouse wheel changes. Scroll bars are not among
+# them: they are how the form itself scrolls.
+_WHEEL_TAKERS = (QComboBox, QAbstractSpinBox, QAbstractSlider, QAbstractItemView)
+
+
+class _WheelGuard(QObject):
+    """Only a focused field takes the wheel; over any other one the form scrolls on.
+
+    Without it, scrolling a long form past a drop-down changed the drop-down (five wheel
+    clicks over 职业类别 saved code 5). One instance filters the few wheel-taking widgets of
+    every field (not every widget: a Python filter costs per event)."""
+
+    _instance: _WheelGuard | None = None
+
+    @classmethod
+    def shared(cls) -> _WheelGuard:
+        if cls._instance is None:
+            cls._instance = cls(QApplication.instance())
+        return cls._instance
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget):
+            return False
+        if QApplication.activePopupWidget() is not None:
+            return False  # an open drop-down list scrolls itself
+        target = _wheel_owner(obj)
+        focus = QApplication.focusWidget()
+        if focus is not None and (focus is target or target.isAncestorOf(focus)):
+            return False  # the person is in this field: the wheel is theirs to use
+        area = _scroll_area_of(target)
+        if area is not None:
+            _forward_wheel(event, obj, area.viewport())  # type: ignore[arg-type]
+            event.accept()
+        else:
+            event.ignore()  # no scroll area: let it go up to the parent
+        return True
+
+
+def _wheel_owner(obj: QWidget) -> QWidget:
+    """The widget a wheel event is about: an item view for its viewport, else itself."""
+    parent = obj.parentWidget()
+    if isinstance(parent, QAbstractScrollArea) and parent.viewport() is obj:
+        return parent
+    return obj
+
+
+def _scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QAbstractScrollArea) and not isinstance(parent, _WHEEL_TAKERS):
+            return parent
+        parent = parent.parentWidget()
+    return None
+
+
+def _forward_wheel(event: QWheelEvent, source: QWidget, viewport: QWidget) -> None:
+    """Deliver the same wheel turn to the scroll area, at the same place on the screen."""
+    pos = QPointF(viewport.mapFromGlobal(source.mapToGlobal(event.position().toPoint())))
+    moved = QWheelEvent(
+        pos,
+        event.globalPosition(),
+        event.pixelDelta(),
+        event.angleDelta(),
+        event.buttons(),
+        event.modifiers(),
+        event.phase(),
+        event.inverted(),
+        event.source(),
+    )
+    QApplication.sendEvent(viewport, moved)
+
+
+def guard_wheel(widget: QWidget) -> None:
+    """Let the wheel change ``widget``'s inner drop-downs, spin boxes, sliders and lists only
+    while they have focus (the wheel no longer gives them focus either)."""
+    guard = _WheelGuard.shared()
+    window = widget.window()
+    for child in [widget, *widget.findChildren(QWidget)]:
+        if not isinstance(child, _WHEEL_TAKERS) or isinstance(child, QScrollBar):
+            continue
+        if child.window() is not window:
+            continue  # a drop-down's popup list: its own window, the wheel is its own
+        if child.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+            child.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        child.installEventFilter(guard)
+        if isinstance(child, QAbstractScrollArea):
+            child.viewport().installEventFilter(guard)
 
 
 # --------------------------------------------------------------------------- line edits

@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtWidgets import QWidget
 
 from app.core.formset import Field, FormSet
-from app.ui.field_base import CODE_ROLE, SEARCH_ROLE, SHORT_TABLE_MAX, FieldWidget
+from app.ui.field_base import CODE_ROLE, SEARCH_ROLE, SHORT_TABLE_MAX, FieldWidget, guard_wheel
 from app.ui.field_choices import BooleanField, ChoiceField, CodePickerField, MultiChoiceField
 from app.ui.field_code_index import CodeEntry as CodeEntry  # public dataclass, kept importable
 from app.ui.field_code_index import CodeIndex, _offered_codes, code_display, code_index
@@ -84,7 +84,17 @@ def make_field_widget(
     store: Any = None,
     parent: QWidget | None = None,
 ) -> FieldWidget:
-    """The widget for ``field``'s type (the form file decides; code never looks at field ids)."""
+    """The widget for ``field``'s type (the form file decides; code never looks at field ids).
+
+    Every widget made here takes the mouse wheel only while it has focus (``guard_wheel``)."""
+    widget = _make(field, formset, lang, store, parent)
+    guard_wheel(widget)
+    return widget
+
+
+def _make(
+    field: Field, formset: FormSet, lang: str, store: Any, parent: QWidget | None
+) -> FieldWidget:
     kind = field.type
     if kind in _LINE_TYPES:
         return _LINE_TYPES[kind](field, formset, lang, parent)

@@ -642,6 +642,7 @@ class MainWindow(QMainWindow):
         for widget, rid in self._editors.items():
             if rid == record_id:
                 self.doc_tabs.setCurrentWidget(widget)
+                widget.check_stored()  # type: ignore[attr-defined]  # e.g. a scan of a changed record
                 self.recordOpened.emit(record_id)
                 return widget
         record = self.store.get(record_id)
@@ -682,13 +683,22 @@ class MainWindow(QMainWindow):
         self.record_changed(record_id)
 
     def record_changed(self, record_id: str) -> None:
-        """A record was saved somewhere: refresh its list row, the household and the counts."""
+        """A record was saved somewhere: refresh its list row, the household, the counts and
+        every open editor of it (which takes the change in without losing what is typed)."""
         for model in self.lists.values():
             if model.started:
                 model.record_changed(record_id)
         if self.household_view is not None:
             self.household_view.refresh()
+        self.check_open_editors(record_id)
         self.refresh_counts()
+
+    def check_open_editors(self, record_id: str | None = None) -> None:
+        """Open editors (of ``record_id``, or all) read their record again and merge what
+        changed elsewhere (``RecordEditor.check_stored``)."""
+        for editor, rid in list(self._editors.items()):
+            if rid is not None and (record_id is None or rid == record_id):
+                editor.check_stored()  # type: ignore[attr-defined]
 
     def open_household(self, house_id: str) -> HouseholdView | None:
         """Show a house's household in the (single, reused) household tab."""
@@ -844,12 +854,14 @@ class MainWindow(QMainWindow):
         return box
 
     def data_changed(self) -> None:
-        """Many records may have changed (import, demo): reread the tree, lists and counts."""
+        """Many records may have changed (any finished task: import, demo, sync): reread the
+        tree, lists and counts, and let open editors take in what changed under them."""
         self._grids_stale = True
         self.navigation.rebuild()
         for model in self.lists.values():
             if model.started:
                 model.reload()
+        self.check_open_editors()
         self.refresh_counts()
 
     def _ask_form(self, title: str, prompt: str) -> str | None:

@@ -1,10 +1,11 @@
+# ruff: noqa: F811 - the platform fixture is imported, then requested by name
 """From a scanned code back to the record: refusals, unknown records and changes since printing."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import qrcode
@@ -13,7 +14,11 @@ from hypothesis import strategies as st
 
 from app.core import qrpayload, scan
 from app.core.store import Store
+from sync.client import Client
+from sync.session import SyncSession
 from tests.factories import resident
+from tests.sync.conftest import PASSWORD, platform  # noqa: F401 - fixture
+from tests.sync.devicekit import db_url, no_wait  # noqa: F401 - fixture: SQLite only
 
 KEY = b"deployment-key-for-tests-0123456"
 B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -28,13 +33,15 @@ def _printed(store: Store, rid: str, key: bytes | None = KEY) -> str:
     return qrpayload.encode(rid, record.form, scan.record_version(store, record), key)
 
 
-def _sync(store: Store, rid: str, version: int) -> None:
-    """What a pull does to a clean record: server version set, base = data, not dirty."""
-    record = store.get(rid)
-    store.conn.execute(
-        "UPDATE records SET server_version = ?, base = ?, dirty = 0 WHERE id = ?",
-        (version, json.dumps(record.data, ensure_ascii=False), rid),
-    )
+def _sync(store: Store, url: str) -> None:
+    """A real sync with the platform server over loopback HTTP (push, then pull)."""
+    client = Client(url, store.device_id, retry=no_wait())
+    try:
+        client.login("wang", PASSWORD)
+        summary = SyncSession(store, client).run()
+    finally:
+        client.close()
+    assert summary.open_conflicts == 0
 
 
 def test_deployment_key_is_made_once_and_only_when_asked(store: Store) -> None:
@@ -127,12 +134,18 @@ def test_a_sheet_newer_than_this_device_says_to_sync(store: Store) -> None:
     assert "同步" in result.message_zh
 
 
-def test_platform_numbering_after_sync(store: Store) -> None:
+def test_platform_numbering_after_sync(store: Store, platform: Any) -> None:  # noqa: F811
+    """A record synced for real scans as printed: its stored base holds ``_status`` and the
+    comparison must not report the status as a change (it did for every synced record)."""
     rid = _person(store, name="钱七")
-    _sync(store, rid, 4)
+    _sync(store, platform.url)
+    record = store.get(rid)
+    assert record.server_version == 1 and not record.dirty
     code = _printed(store, rid)
-    assert qrpayload.decode(code, KEY).version == 4
-    assert scan.resolve_scan(store, code, KEY).code == "scan.same"
+    assert qrpayload.decode(code, KEY).version == 1
+    same = scan.resolve_scan(store, code, KEY)
+    assert same.code == "scan.same", same.message_zh
+    assert same.changed_fields == []
 
     store.save(
         "resident", {**store.get(rid).data, "name": "钱小七"}, record_id=rid, status="complete"
@@ -142,10 +155,19 @@ def test_platform_numbering_after_sync(store: Store) -> None:
     assert [(c.field, c.printed, c.now) for c in result.changed_fields] == [
         ("name", "钱七", "钱小七")
     ]
+    store.save("resident", store.get(rid).data, record_id=rid, status="draft")
+    status = scan.resolve_scan(store, code, KEY)  # a local status change is a real change
+    assert [(c.field, c.printed, c.now) for c in status.changed_fields] == [
+        ("_status", "complete", "draft"),
+        ("name", "钱七", "钱小七"),
+    ]
 
-    old = scan.resolve_scan(store, qrpayload.encode(rid, "resident", 2, KEY), KEY)
+    _sync(store, platform.url)
+    assert store.get(rid).server_version > 1  # one version per pushed op
+    assert scan.resolve_scan(store, _printed(store, rid), KEY).code == "scan.same"
+    old = scan.resolve_scan(store, code, KEY)
     assert old.code == "scan.platform_newer" and old.record_id == rid
-    assert "平台" in old.message_zh and [c.field for c in old.changed_fields] == ["name"]
+    assert "平台" in old.message_zh and old.changed_fields == []
 
 
 def test_a_deleted_record_and_a_form_mismatch(store: Store) -> None:
