@@ -19,9 +19,10 @@ def where(i: int) -> str:
     return f"{120.1 + (i % 997) * 0.0001:.7f}, {30.2 + (i % 991) * 0.0001:.7f}"
 
 
-def raw_located(form: str, i: int, grid: str = GRID) -> dict[str, Any]:
-    """The raw values of a complete located record, keyed by ``i`` (its natural key)."""
-    common = {"grid": grid, "location": where(i)}
+def raw_located(form: str, i: int, grid: str = GRID, place: int | None = None) -> dict[str, Any]:
+    """The raw values of a complete located record, keyed by ``i`` (its natural key), at
+    ``where(place)`` (default: ``where(i)``)."""
+    common = {"grid": grid, "location": where(i if place is None else place)}
     if form == "house":
         return {
             **common,
@@ -52,6 +53,15 @@ def raw_located(form: str, i: int, grid: str = GRID) -> dict[str, Any]:
     raise ValueError(form)
 
 
-def located(formset: FormSet, form: str, i: int, grid: str = GRID) -> dict[str, Any]:
+def located(
+    formset: FormSet, form: str, i: int, grid: str = GRID, place: int | None = None
+) -> dict[str, Any]:
     """``raw_located`` as stored: coerced like the editor and an import do."""
-    return rules.coerce_record(formset.form(form), raw_located(form, i, grid), formset)
+    return rules.coerce_record(formset.form(form), raw_located(form, i, grid, place), formset)
+
+
+def location(formset: FormSet, place: int) -> dict[str, Any]:
+    """The stored value of ``where(place)``: lon/lat and its Gauss-Krüger projection."""
+    value = rules.coerce(formset.form("house").field("location"), where(place), formset)
+    assert isinstance(value, dict) and "gk3" in value
+    return value

@@ -2,8 +2,10 @@
 
 Devices: two laptops of worker wang (grid A) and one of supervisor chen (grids A and B). Rules
 create residents and houses (ID numbers and house codes from small pools, so the same person or
-house is created on two devices), edit, delete, resolve conflicts and sync one device at a
-time (also with a person typing while the sync runs) or two at once (their requests
+house is created on two devices), create, move and delete houses, units and addresses with a
+location (stored as the editor stores it: lon/lat with its Gauss-Krüger projection), edit,
+delete, resolve conflicts and sync one device at a time (also with a person typing while the
+sync runs) or two at once (their requests
 interleave on the server). Checked after every sync: no request answered 500 (the client
 would retry and hide it), unsent edits survive the pull, idempotent replay of the last batch,
 no record outside the user's scope received, server versions contiguous and never lower on a
@@ -50,6 +52,7 @@ from tests.sync.devicekit import (
     seed_platform,
     serve_url,
 )
+from tests.sync.located import LOCATED_FORMS, located, location
 
 USERS = ("wang", "wang", "chen")
 SCOPES = {"wang": {GRID_A}, "chen": {GRID_A, GRID_B}}
@@ -65,6 +68,9 @@ EDITS = {
     "id_number": tuple(id_number(seq=s) for s in ID_SEQS),
 }
 ACKED = ("applied", "conflict", "merged")
+
+LOCATED_KEYS = (1, 2)  # so the same house/unit/address is created on two devices
+PLACES = (1, 2, 3)  # locations, so two devices move a record to different places
 
 DEV = st.integers(0, len(USERS) - 1)
 PICKS = 8  # _pick draws from a fixed range
@@ -204,6 +210,36 @@ class SyncMachine(RuleBasedStateMachine):
             {"house_code": code, "address_text": f"幸福路{code}", "grid": self._grid(dev, data)},
         )
 
+    @rule(
+        d=DEV,
+        form=st.sampled_from(LOCATED_FORMS),
+        key=st.sampled_from(LOCATED_KEYS),
+        place=st.sampled_from(PLACES),
+        complete=st.booleans(),
+        data=st.data(),
+    )
+    def create_located(
+        self, d: int, form: str, key: int, place: int, complete: bool, data: st.DataObject
+    ) -> None:
+        """A house, unit or address with a location, as the editor or an import stores it."""
+        dev = self.devs[d]
+        fields = located(self.formset, form, key, grid=self._grid(dev, data), place=place)
+        dev.save(form, fields, status="complete" if complete else "draft")
+
+    @rule(d=DEV, form=st.sampled_from(LOCATED_FORMS), place=st.sampled_from(PLACES), data=st.data())
+    def move_location(self, d: int, form: str, place: int, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        record_id = self._pick(data, self._live(dev, form))
+        if record_id is not None:
+            dev.edit(record_id, location=location(self.formset, place))
+
+    @rule(d=DEV, form=st.sampled_from(LOCATED_FORMS), data=st.data())
+    def delete_located(self, d: int, form: str, data: st.DataObject) -> None:
+        dev = self.devs[d]
+        record_id = self._pick(data, self._live(dev, form))
+        if record_id is not None:
+            dev.store.delete(record_id, author=dev.user)
+
     @rule(d=st.integers(0, 1), person=st.integers(0, 2))
     def worker_types_a_record_of_another_grid(self, d: int, person: int) -> None:
         self.devs[d].save("resident", resident(seq=ID_SEQS[person], grid=GRID_B))
@@ -332,6 +368,7 @@ class SyncMachine(RuleBasedStateMachine):
             seen[rid] = version
         self._check_server_versions()
         self._check_one_live_person_per_id()
+        self._check_located_sync()
 
     def _fingerprint(self) -> tuple[Any, ...]:
         with self.served.engine.connect() as conn:
@@ -420,6 +457,27 @@ class SyncMachine(RuleBasedStateMachine):
             (k.get("id_type"), normalize_key(k["id_number"])) for k in keys if k.get("id_number")
         ]
         assert len(numbers) == len(set(numbers)), "two live people share an ID number"
+
+    def _check_located_sync(self) -> None:
+        """Nothing was refused for its location's shape (the device stores what the wire
+        carries), and at most one live house/unit/address per natural key."""
+        for dev in self.devs:
+            for r in replica.rejected_ops(dev.store):
+                if r["form"] in LOCATED_FORMS:
+                    assert r["result"].get("reason", {}).get("code") != "bad_value", r["result"]
+        with self.served.engine.connect() as conn:
+            rows = conn.execute(
+                select(db.records.c.form, db.records.c.data).where(
+                    db.records.c.form.in_(LOCATED_FORMS), db.records.c.deleted.is_(False)
+                )
+            ).all()
+        keys = [
+            (form, tuple(normalize_key(str(json.loads(data).get(f) or "")) for f in natural))
+            for form, data in rows
+            for natural in self.formset.form(form).natural_keys
+        ]
+        keys = [k for k in keys if any(k[1])]
+        assert len(keys) == len(set(keys)), "two live records share a natural key"
 
     # -- checks at quiescence ------------------------------------------------------------------
 
