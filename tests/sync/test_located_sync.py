@@ -6,6 +6,7 @@ Ops an older platform set aside for that shape are sent again after the app upgr
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core import rules, schema
+from app.core import geo, rules, schema
 from app.core.formset import FormSet, load_formset
 from app.core.ids import uuid7
 from app.core.store import Store
@@ -59,7 +60,15 @@ def test_the_platform_checks_the_projection_against_lon_lat(
     other_zone = {**stored, "gk3": {**stored["gk3"], "epsg": stored["gk3"]["epsg"] + 1}}
     extra = {**stored, "alt": 12.0}
     texty = {**stored, "gk3": {**stored["gk3"], "y": "3346122.723"}}
-    for good in (stored, plain):
+    # what the previous app stored: the projection of the unrounded point (up to ~6 mm off)
+    point = geo.LonLat(stored["lon"] + 4.9e-8, stored["lat"] - 4.9e-8)
+    gk = geo.to_gk3(point)
+    older = {
+        **stored,
+        "gk3": {"epsg": gk.epsg, "x": round(gk.easting, 3), "y": round(gk.northing, 3)},
+    }
+    assert older != stored
+    for good in (stored, plain, older):
         (res,) = c.push([_house_op(c, good)])
         assert res["status"] == "applied", res
         assert c.record(res["record_id"]).json()["data"]["location"] == good
@@ -145,3 +154,25 @@ def test_ops_set_aside_for_their_projection_are_sent_after_the_upgrade(
     assert [(r["record_id"], r["result"]["reason"]["code"]) for r in rejected] == [
         (ids["bad"], "bad_value")
     ]
+
+
+def test_base_data_with_locations_loads_on_the_platform(
+    platform: Platform, tmp_path: Path, formset: FormSet
+) -> None:
+    """``server-admin load-base`` stores what the device would (the same coercion and checks):
+    city-mirror houses with a location load instead of being refused for their shape."""
+    from sync.server import admin
+    from tests.sync.located import raw_located
+
+    path = tmp_path / "houses.csv"
+    rows = [raw_located("house", i) for i in range(1, 6)]
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    report = admin.load_base(platform.service, "house", path)
+    assert (report.created, report.rejected, report.drafts) == (5, 0, 0), report.problems
+    records, _ = platform.client("root").pull_all()
+    assert {r["data"]["house_code"]: r["data"]["location"] for r in records} == {
+        f"H-{i:05d}": located(formset, "house", i)["location"] for i in range(1, 6)
+    }
