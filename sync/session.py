@@ -119,10 +119,17 @@ class SyncSession:
     # -- push ------------------------------------------------------------------------------
 
     def _push(self) -> bool:
-        """Send pending ops oldest first; False if cancelled."""
+        """Send pending ops oldest first; False if cancelled.
+
+        A whole-request 4xx names one op (PROTOCOL.md §2): it is set aside, answered once. The
+        server checks a batch in order and answers the first failure, so the ops before the
+        culprit passed every check: they go next, alone, and are applied. The ops after it were
+        not checked: the window shrinks until batches pass again and then grows back. Resending
+        the whole batch after each bad op made the traffic grow with the square of the bad ops.
+        """
         s = self.summary
         total = replica.pending_count(self.store)
-        done, after, size = 0, 0, self.batch
+        done, after, size, cap = 0, 0, self.batch, self.batch
         self.progress("push", 0, total)
         while True:
             if self.cancel():
@@ -134,7 +141,7 @@ class SyncSession:
                 answer = self.client.push([op.wire for op in ops])
             except ProtocolError as exc:
                 if exc.code in SIZE_CODES and len(ops) > 1:
-                    size = max(1, len(ops) // 2)  # too big: halve and try again
+                    cap = size = max(1, len(ops) // 2)  # too big: halve and try again
                     continue
                 culprit = _culprit(exc, ops)
                 if culprit is None and exc.code in SIZE_CODES:
@@ -147,6 +154,8 @@ class SyncSession:
                 s.pushed += 1
                 done += 1
                 self.progress("push", done, total)
+                checked = ops.index(culprit)  # the ops before it passed the server's checks
+                size = checked if checked else max(1, len(ops) // 2)
                 continue
             tally = replica.record_results(self.store, ops, answer.results)
             s.pushed += len(ops)
@@ -157,6 +166,7 @@ class SyncSession:
             s.deferred += tally.deferred
             after = ops[-1].seq
             done += len(ops)
+            size = min(cap, size * 2)
             self.progress("push", min(done, max(total, done)), max(total, done))
 
     # -- pull ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ file declares; no field name appears here.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -168,7 +169,10 @@ def _coerce_identifier(fld: Field, raw: object) -> str:
 
 def _coerce_coordinates(raw: object) -> object:
     """WGS84 lon/lat, plus the CGCS2000 3-degree Gauss-Krüger projection (zone from the
-    longitude) that survey-based systems expect next to it."""
+    longitude) that survey-based systems expect next to it.
+
+    The projection is computed from the *stored* (rounded) lon/lat, so a stored value is a
+    fixed point of this function and ``coordinates_ok`` can recompute it exactly."""
     from app.core import geo  # geo pulls in pyproj: load it only when coordinates appear
 
     try:
@@ -179,12 +183,62 @@ def _coerce_coordinates(raw: object) -> object:
     except (TypeError, ValueError, geo.GeoError):
         return raw if isinstance(raw, Mapping) else str(raw).strip()
     stored: dict[str, Any] = dict(geo.to_storage(point))
-    try:
-        gk = geo.to_gk3(point)
-    except geo.GeoError:
-        return stored  # outside China: validate() says so; no projection to offer
-    stored["gk3"] = {"epsg": gk.epsg, "x": round(gk.easting, 3), "y": round(gk.northing, 3)}
+    gk3 = _gk3_of(stored["lon"], stored["lat"])
+    if gk3 is not None:  # None outside China: validate() says so; no projection to offer
+        stored["gk3"] = gk3
     return stored
+
+
+GK3_KEYS = frozenset({"epsg", "x", "y"})
+GK3_TOLERANCE_M = 0.01  # PROJ versions differ in the last digits; a moved point moves metres
+
+
+def _gk3_of(lon: float, lat: float) -> dict[str, Any] | None:
+    """The stored projection of a stored point, or None when it has none (outside China)."""
+    from app.core import geo
+
+    try:
+        gk = geo.to_gk3(geo.LonLat(lon, lat))
+    except geo.GeoError:
+        return None
+    return {"epsg": gk.epsg, "x": round(gk.easting, 3), "y": round(gk.northing, 3)}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def coordinates_ok(value: Mapping[str, Any]) -> bool:
+    """Whether an object is a coordinates value as the store keeps it and the wire carries it
+    (PROTOCOL.md §5.2): numbers ``lon`` and ``lat``, and optionally ``gk3`` =
+    ``{"epsg", "x", "y"}``, which must then be the projection of that lon/lat.
+
+    lon/lat is the one source of truth; ``gk3`` is a copy derived from it by
+    ``_coerce_coordinates``. Checking the copy (instead of trusting or stripping it) keeps
+    device and platform holding byte-equal values that can never contradict each other.
+    A value without ``gk3`` (outside China, or typed by an older app) is fine."""
+    if not {"lon", "lat"} <= set(value) <= {"lon", "lat", "gk3"}:
+        return False
+    lon, lat = value["lon"], value["lat"]
+    if not (_is_number(lon) and _is_number(lat)):
+        return False
+    if "gk3" not in value:
+        return True
+    gk3 = value["gk3"]
+    if not isinstance(gk3, Mapping) or set(gk3) != GK3_KEYS:
+        return False
+    epsg, x, y = gk3["epsg"], gk3["x"], gk3["y"]
+    if not (
+        isinstance(epsg, int) and not isinstance(epsg, bool) and _is_number(x) and _is_number(y)
+    ):
+        return False
+    expected = _gk3_of(float(lon), float(lat))
+    return (
+        expected is not None
+        and expected["epsg"] == epsg
+        and abs(expected["x"] - x) <= GK3_TOLERANCE_M
+        and abs(expected["y"] - y) <= GK3_TOLERANCE_M
+    )
 
 
 def _try(parse: Callable[[str], str], raw: object, error: type[Exception]) -> str:

@@ -136,6 +136,27 @@ MIGRATIONS.append(
     ]
 )
 
+# sync: ops that an older platform set aside only because their coordinates carried the
+# Gauss-Krüger projection the device stores next to lon/lat (422 bad_value, PROTOCOL.md §5.2
+# now accepts that shape) go back to pending, so they are sent again. So do the deletes the
+# device settled locally because those records' creates had been set aside: the creates will
+# now reach the platform, and the deletes must follow them. An op whose value really is bad
+# is simply set aside again by the next push.
+_GK3_SET_ASIDE = """state = 'rejected'
+    AND json_extract(result, '$.request_error') = 1
+    AND json_extract(result, '$.reason.code') = 'bad_value'
+    AND EXISTS (SELECT 1 FROM json_each(outbox.fields) AS f
+                WHERE f.type = 'object' AND json_extract(f.value, '$.gk3') IS NOT NULL)"""
+REQUEUE_GK3_OPS = [
+    f"""UPDATE outbox SET state = 'pending', result = NULL
+        WHERE state = 'rejected' AND json_extract(result, '$.local') = 1
+          AND record_id IN (SELECT record_id FROM outbox WHERE {_GK3_SET_ASIDE})""",
+    f"UPDATE outbox SET state = 'pending', result = NULL WHERE {_GK3_SET_ASIDE}",
+    """UPDATE records SET dirty = 1 WHERE dirty = 0
+        AND id IN (SELECT record_id FROM outbox WHERE state = 'pending')""",
+]
+MIGRATIONS.append(REQUEUE_GK3_OPS)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from app.core import rules
 from app.core.formset import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
@@ -100,9 +101,7 @@ def _shape_ok(kind: str, value: Any) -> bool:
     if kind == "multi_choice" and isinstance(value, list):
         return len(value) <= p.MAX_LIST_ITEMS and all(isinstance(v, _SCALARS) for v in value)
     if kind == "coordinates" and isinstance(value, dict):
-        return set(value) == {"lon", "lat"} and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
-        )
+        return rules.coordinates_ok(value)  # what the device stores; gk3 checked against lon/lat
     return False
 
 

@@ -27,6 +27,7 @@ from tests.sync.devicekit import (
     nth,
     server_rows,
 )
+from tests.sync.located import LOCATED_FORMS, located, location
 
 db_url = devicekit.db_url  # fixture
 devices = devicekit.devices  # fixture
@@ -219,3 +220,76 @@ def test_a_cursor_ahead_of_a_replaced_platform_pulls_from_the_start(devices: Any
     a.store.set_meta(replica.CURSOR_KEY, "999999")  # the platform was restored from a backup
     summary = a.sync()
     assert summary.pulled == 1 and int(a.store.meta(replica.CURSOR_KEY)) < 999999
+
+
+# -- houses, units and addresses with a location ------------------------------------------------
+
+
+def _located_work(dev: Any, formset: FormSet) -> list[str]:
+    """One located house, unit and address (as the editor stores them), each moved once."""
+    ids = []
+    for i, form in enumerate(LOCATED_FORMS, 1):
+        record = dev.save(form, located(formset, form, i), status="complete")
+        dev.edit(record.id, location=location(formset, 10 + i))
+        ids.append(record.id)
+    return ids
+
+
+def _same_on_the_platform(dev: Any, devices: Any, ids: list[str]) -> None:
+    (other,) = devices(1)
+    other.sync()
+    for record_id in ids:
+        mine, theirs = dev.get(record_id), other.get(record_id)
+        assert theirs.data == mine.data and "gk3" in theirs.data["location"]
+        assert (theirs.server_version, mine.server_version, mine.dirty) == (2, 2, False)
+
+
+def test_lost_answer_with_located_records_is_retried_as_duplicate_op(
+    devices: Any, platform: Any, formset: FormSet
+) -> None:
+    adapter = FaultAdapter(after=nth(is_push, 1))
+    (a,) = devices(1, session=faulty_session(adapter))
+    ids = _located_work(a, formset)
+    summary = a.sync()
+    assert adapter.lost == [("POST", "/v1/push")]
+    assert summary.applied == 6 and summary.rejected == 0
+    assert _outbox(a) == [("applied", "duplicate_op")] * 6
+    assert _versions(platform) == sorted((rid, v) for rid in ids for v in (1, 2))
+    _same_on_the_platform(a, devices, ids)
+
+
+def test_duplicated_requests_with_located_records_change_nothing(
+    devices: Any, platform: Any, formset: FormSet
+) -> None:
+    adapter = FaultAdapter(duplicate=lambda r: is_push(r) or is_pull(r))
+    (a,) = devices(1, session=faulty_session(adapter))
+    ids = _located_work(a, formset)
+    summary = a.sync(batch=4)
+    assert summary.applied == 6 and summary.rejected == 0
+    assert adapter.sent.count(("POST", "/v1/push")) == 4  # two batches, each sent twice
+    assert len(_versions(platform)) == 6
+    _same_on_the_platform(a, devices, ids)
+
+
+def test_link_dropping_mid_push_of_located_records_resumes(
+    devices: Any, platform: Any, formset: FormSet
+) -> None:
+    calls = {"n": 0}
+
+    def drop_after_first_batch(request: Any) -> bool:
+        if is_push(request):
+            calls["n"] += 1
+            return calls["n"] >= 2
+        return False
+
+    adapter = FaultAdapter(before=drop_after_first_batch)
+    (a,) = devices(1, session=faulty_session(adapter))
+    ids = _located_work(a, formset)
+    with pytest.raises(NetworkError):
+        a.sync(batch=3)
+    assert [s for s, _ in _outbox(a)] == ["applied"] * 3 + ["pending"] * 3
+    adapter.before = lambda _r: False
+    summary = a.sync(batch=3)
+    assert (summary.pushed, summary.applied, summary.rejected) == (3, 3, 0)
+    assert len(_versions(platform)) == 6
+    _same_on_the_platform(a, devices, ids)
