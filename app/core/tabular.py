@@ -424,6 +424,8 @@ def _read_json(path: Path) -> Table:
         raise TableError("json", path.name, f"line {exc.lineno}: {exc.msg}") from None
     except RecursionError:
         raise TableError("json", path.name, "nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits (int_max_str_digits)
+        raise TableError("json", path.name, "a number with too many digits") from None
     if isinstance(data, dict) and isinstance(data.get("records"), list):
         data = data["records"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

@@ -375,6 +375,10 @@ TEXT_CASES: dict[str, tuple[object, list[str]]] = {
     "xlsx-nul-reference": (_xlsx_nul_reference, ["p.xlsx", "Excel", "XML"]),
     "json-lone-surrogate": (("p.json", _lone_surrogate_json()), ["p.json 第2行 [姓名]", "代理项"]),
     "json-nan": (("p.json", _nan_json()), ["p.json 第2行 [现住详址]", "NaN"]),
+    "json-huge-number": (
+        ("p.json", _json(rows3(现住地="HUGE")).replace('"HUGE"', "1" * 5000).encode()),
+        ["p.json", "JSON", "digits"],
+    ),
     "too-long-cell": (
         ("p.csv", csv_bytes(rows3(现住详址="路" * 10_001)).encode()),
         ["p.csv 第3行 [现住详址]", "10000"],
