@@ -350,11 +350,14 @@ def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]]) -> Tabl
 
 
 def _check_headers(name: str, headers: list[str], row: int) -> None:
+    """No header twice; each passes the text checks. A bad header is named by its column
+    letter in a sheet, by its escaped text in JSON (whose keys have no letters)."""
     seen: set[str] = set()
     for i, header in enumerate(headers):
         problem = textcheck.text_problem(header)
         if problem:
-            raise TableError(problem, name, row=row, column=_column_letter(i + 1))
+            column = _column_letter(i + 1) if row else _printable(header)
+            raise TableError(problem, name, row=row, column=column)
         if header and header in seen:
             raise TableError("duplicate_header", name, header)
         seen.add(header)
@@ -365,6 +368,12 @@ def _check_value(name: str, row: int, column: str, value: object) -> None:
     problem = textcheck.plain_problem(value)
     if problem:
         raise TableError(problem, name, row=row, column=column)
+
+
+def _printable(text: str, limit: int = 40) -> str:
+    """A header that failed the text checks, shown escaped and short (never a value)."""
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
 
 
 def _column_letter(number: int) -> str:

@@ -19,13 +19,19 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from app.core.tabular import TableError, read_table
+from sync.protocol import MAX_VALUE_CHARS
+from sync.server import checks
 from tests.e2e.test_cli import (
     COMMAND,
     HEADERS,
@@ -335,6 +341,12 @@ def _lone_surrogate_json() -> bytes:
     return text.replace("SURROGATE", "\\ud800").encode()
 
 
+def _nul_key_json() -> bytes:
+    """JSON whose key "联系电话" holds a NUL ("\\u0000" in the file)."""
+    records = [{k.replace("联系", "联\x00系"): v for k, v in r.items()} for r in rows3()]
+    return json.dumps(records, ensure_ascii=True).encode()
+
+
 def _nan_json() -> bytes:
     records: list[dict[str, object]] = list(rows3())
     records[1] = {**records[1], "现住详址": float("nan")}
@@ -375,6 +387,7 @@ TEXT_CASES: dict[str, tuple[object, list[str]]] = {
     "xlsx-nul-reference": (_xlsx_nul_reference, ["p.xlsx", "Excel", "XML"]),
     "json-lone-surrogate": (("p.json", _lone_surrogate_json()), ["p.json 第2行 [姓名]", "代理项"]),
     "json-nan": (("p.json", _nan_json()), ["p.json 第2行 [现住详址]", "NaN"]),
+    "json-nul-key": (("p.json", _nul_key_json()), ["p.json [联\\x00系电话]", "空字符"]),
     "json-huge-number": (
         ("p.json", _json(rows3(现住地="HUGE")).replace('"HUGE"', "1" * 5000).encode()),
         ["p.json", "JSON", "digits"],
@@ -435,3 +448,34 @@ def test_every_accepted_encoding_imports_exactly(data: Path, tmp_path: Path, cas
     stored = people(data)
     for row in rows:
         assert stored[row["公民身份号码"]]["name"] == row["姓名"]
+
+
+# -- the same checks as the server ----------------------------------------------------------
+
+_VALUES = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=()), max_size=12),  # surrogates, NUL
+    st.sampled_from(["a" * MAX_VALUE_CHARS, "a" * (MAX_VALUE_CHARS + 1), "\x00", "\udfff"]),
+    st.floats(),
+    st.integers(),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=3))
+def test_a_file_is_refused_exactly_when_the_server_would_refuse_a_value(
+    cells: list[tuple[object, object]],
+) -> None:
+    """A JSON file (the one format that can carry every string) is read iff every key and
+    value passes the server's push checks (``sync.server.checks``)."""
+    records = [{"姓名": value, str(key): 1} for key, value in cells]
+    server_refuses = any(not checks._plain_ok(r) for r in records)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.json"
+        path.write_text(json.dumps(records, ensure_ascii=True), encoding="ascii")
+        try:
+            read_table(path)
+        except TableError as exc:
+            assert server_refuses, exc.message("en")
+            assert exc.code in {"nul_char", "too_long", "bad_text", "bad_value"}
+        else:
+            assert not server_refuses
