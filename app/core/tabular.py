@@ -30,9 +30,12 @@ from app.core import textcheck, xlsxscan
 
 SUFFIXES = (".csv", ".xlsx", ".json")
 DELIMITERS = ",\t;"
-# Limits of one file (README "The command line"). Rows count as a spreadsheet numbers them,
-# header included; a column counts when any of its cells has a value.
-MAX_ROWS = 100_000
+# Limits of one file (README "The command line"). Records are counted by position, as the
+# spreadsheet numbers rows: no value below row MAX_ROW_NUMBER (the records, the header and a
+# title line above it), so the limit holds while the file streams. A column counts when any
+# of its cells has a value.
+MAX_RECORDS = 100_000
+MAX_ROW_NUMBER = MAX_RECORDS + 2
 MAX_COLUMNS = 200
 MAX_CELL_CHARS = textcheck.MAX_VALUE_CHARS  # what the platform stores in one value
 MAX_FILE_BYTES = 100 * 1024 * 1024
@@ -107,13 +110,15 @@ _TABLE_ERRORS = {
     ),
     "too_big": (
         f"文件有 {{detail}}，超过上限 {MAX_FILE_BYTES // 2**20} MB。"
-        f"请拆分为多个文件（每个不超过 {MAX_ROWS} 行）后分别处理。",
+        f"请拆分为多个文件（每个不超过 {MAX_RECORDS} 条记录）后分别处理。",
         f"the file is {{detail}}, over the {MAX_FILE_BYTES // 2**20} MB limit; split it into "
-        f"files of at most {MAX_ROWS} rows each.",
+        f"files of at most {MAX_RECORDS} records each.",
     ),
     "too_many_rows": (
-        "行数超过上限 {detail} 行（含表头）。请拆分为多个文件后分别处理。",
-        "more than {detail} rows (header included); split it into several files.",
+        f"超过上限：最多 {MAX_RECORDS} 条记录（表格第 {MAX_ROW_NUMBER} 行以内，含表头和标题行）。"
+        "请拆分为多个文件后分别处理。",
+        f"over the limit of {MAX_RECORDS} records (rows up to {MAX_ROW_NUMBER}, header and "
+        "title line included); split it into several files.",
     ),
     "too_many_columns": (
         f"第{{detail}}列有内容，超过上限 {MAX_COLUMNS} 列。请删除多余的列（或多余的内容）后再试。",
@@ -321,8 +326,8 @@ def _kept_lines(
             cells.pop()
         if not cells:
             continue
-        if number > MAX_ROWS:
-            raise TableError("too_many_rows", name, str(MAX_ROWS), row=number)
+        if number > MAX_ROW_NUMBER:
+            raise TableError("too_many_rows", name, row=number)
         if len(cells) > MAX_COLUMNS:
             raise TableError("too_many_columns", name, str(len(cells)), row=number)
         kept.append((number, cells))
@@ -402,7 +407,7 @@ def _read_xlsx(path: Path) -> Table:
         NotImplementedError,  # zipfile: an unsupported compression method
         RuntimeError,  # zipfile: an encrypted member
     )
-    limits = xlsxscan.Limits(MAX_ROWS, MAX_COLUMNS, MAX_CELL_CHARS)
+    limits = xlsxscan.Limits(MAX_ROW_NUMBER, MAX_COLUMNS, MAX_CELL_CHARS)
     try:
         xlsxscan.scan(str(path), limits)
         book = load_workbook(path, read_only=True, data_only=True)
@@ -439,8 +444,8 @@ def _read_json(path: Path) -> Table:
         data = data["records"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise TableError("json", path.name, "not a list of objects")
-    if len(data) > MAX_ROWS:
-        raise TableError("too_many_rows", path.name, str(MAX_ROWS), row=MAX_ROWS + 1)
+    if len(data) > MAX_RECORDS:
+        raise TableError("too_many_rows", path.name, row=MAX_RECORDS + 1)
     headers = [str(h) for h in dict.fromkeys(k for r in data for k in r)]
     if len(headers) > MAX_COLUMNS:
         raise TableError("too_many_columns", path.name, str(len(headers)))

@@ -149,7 +149,7 @@ class _Scanner:
 
     def _check_place(self) -> None:
         if self.row > self.limits.max_rows:
-            raise SheetProblem("too_many_rows", str(self.limits.max_rows), self.row)
+            raise SheetProblem("too_many_rows", "", self.row)
         if self.column > self.limits.max_columns:
             raise SheetProblem("too_many_columns", str(self.column), self.row, self.column)
 

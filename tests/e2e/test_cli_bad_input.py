@@ -274,8 +274,8 @@ def many_rows_csv(tmp: Path, count: int = 2_000_000) -> Path:
 # case -> (file builder, text the one line must hold)
 MEMORY_CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
     "dimension-bomb": (dimension_bomb, ["p.xlsx 第1048576行", "100000"]),
-    "2M-rows-xlsx": (many_rows_xlsx, ["p.xlsx 第100001行", "100000"]),
-    "2M-rows-csv": (many_rows_csv, ["p.csv 第100001行", "100000"]),
+    "2M-rows-xlsx": (many_rows_xlsx, ["p.xlsx 第100003行", "100000 条记录"]),
+    "2M-rows-csv": (many_rows_csv, ["p.csv 第100003行", "100000 条记录"]),
     "wide-row": (wide_row_xlsx, ["p.xlsx 第1行", "16384"]),
     "long-cell": (long_cell_xlsx, ["p.xlsx 第2行 [A]", "10000"]),
     "zip-bomb": (zip_bomb, ["p.xlsx", "解压后的内容过大", "sheet1.xml"]),
@@ -479,3 +479,17 @@ def test_a_file_is_refused_exactly_when_the_server_would_refuse_a_value(
             assert exc.code in {"nul_char", "too_long", "bad_text", "bad_value"}
         else:
             assert not server_refuses
+
+
+def test_the_record_limit_is_100000_records_under_a_title_and_a_header(tmp_path: Path) -> None:
+    """What ``tests/bench/bench_import.py`` imports (100 000 rows) still fits, with a title."""
+    path = tmp_path / "p.csv"
+    lines = ["XX社区实有人口登记表\n", "姓名,现住详址\n"]
+    path.write_text("".join(lines + [f"居民{n},文三路{n}号\n" for n in range(100_000)]), "utf-8")
+    table = read_table(path)
+    assert (len(table.rows), table.rows[-1][0]) == (100_000, 100_002)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("one,more\n")
+    with pytest.raises(TableError) as info:
+        read_table(path)
+    assert (info.value.code, info.value.row) == ("too_many_rows", 100_003)
