@@ -235,8 +235,8 @@ def wide_row_xlsx(tmp: Path) -> Path:
     return streamed_sheet(_header_xlsx(tmp), tmp / "p.xlsx", pieces)
 
 
-def long_cell_xlsx(tmp: Path, size: int = 300 * MIB) -> Path:
-    """One cell of 300 million characters: within the unzipped-size limit, over the cell limit."""
+def long_cell_xlsx(tmp: Path, size: int = 100 * MIB) -> Path:
+    """One cell of 100 million characters: within the unzipped-size limit, over the cell limit."""
 
     def pieces() -> Iterator[bytes]:
         yield b'<row r="2"><c r="A2" t="inlineStr"><is><t>'
@@ -247,8 +247,8 @@ def long_cell_xlsx(tmp: Path, size: int = 300 * MIB) -> Path:
     return streamed_sheet(_header_xlsx(tmp), tmp / "p.xlsx", pieces)
 
 
-def zip_bomb(tmp: Path, size: int = 1024 * MIB) -> Path:
-    """A 1 MB workbook whose sheet unzips to 1 GB (beyond the 512 MB a sheet may have)."""
+def zip_bomb(tmp: Path, size: int = 513 * MIB) -> Path:
+    """A 0.5 MB workbook whose sheet unzips to 513 MB (beyond the 512 MB a sheet may have)."""
 
     def pieces() -> Iterator[bytes]:
         yield b'<row r="2"><c r="A2"><v>1</v></c></row>'
@@ -260,7 +260,7 @@ def zip_bomb(tmp: Path, size: int = 1024 * MIB) -> Path:
 
 def lying_zip(tmp: Path) -> Path:
     """The sheet claims 2 KB in the zip directory and inflates to 100 MB."""
-    return declared_size(long_cell_xlsx(tmp, 100 * MIB), "xl/worksheets/sheet1.xml", 2048)
+    return declared_size(long_cell_xlsx(tmp), "xl/worksheets/sheet1.xml", 2048)
 
 
 def many_rows_csv(tmp: Path, count: int = 2_000_000) -> Path:
