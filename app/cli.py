@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or unknown, doubled or missing required columns).",
     )
     _form_args(val)
-    val.add_argument("file", help="CSV (UTF-8 or GBK), XLSX or JSON file")
+    val.add_argument("file", help="CSV (UTF-8, GB18030/GBK, UTF-16/32 with BOM), XLSX or JSON file")
     val.add_argument("--json", action="store_true", help="one JSON object per error")
     val.set_defaults(func=cmd_validate)
     imp = sub.add_parser(

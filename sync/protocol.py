@@ -11,13 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core import textcheck
+
 PROTOCOL_VERSION = 1
 SUPPORTED_PROTOCOLS: tuple[int, ...] = (1,)
 SERVER_VERSION = "0.1.0"
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_OPS = 1000
-MAX_VALUE_CHARS = 10_000
+MAX_VALUE_CHARS = textcheck.MAX_VALUE_CHARS  # the same limit for files read by the app
 MAX_LIST_ITEMS = 200
 MAX_PULL_LIMIT = 5000
 DEFAULT_PULL_LIMIT = 500

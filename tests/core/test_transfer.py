@@ -170,14 +170,19 @@ def test_gbk_and_utf16_with_bom_decode(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"\x80\xff", "姓名,民族\n".encode("utf-16-le"), b"a,b\n\x00\x01\x02\n"],
-    ids=["not-gb18030", "utf16-without-bom", "binary"],
+    ("raw", "code"),
+    [
+        (b"\x80\xff", "encoding"),
+        ("姓名,民族\n".encode("utf-16-le"), "encoding_nobom"),
+        (b"a,b\n\x00\x01\x02\x00\n", "encoding_nobom"),
+        (codecs.BOM_UTF16_LE + b"\x00\xd8", "encoding_bom"),  # a lone surrogate in UTF-16
+    ],
+    ids=["not-gb18030", "utf16-without-bom", "binary", "bad-utf16"],
 )
-def test_undecodable_bytes_are_refused_not_guessed(raw: bytes) -> None:
+def test_undecodable_bytes_are_refused_not_guessed(raw: bytes, code: str) -> None:
     with pytest.raises(TableError) as info:
         decode(raw, "x.csv")
-    assert info.value.code == "encoding"
+    assert info.value.code == code
     assert "x.csv" in info.value.message("zh") and "编码" in info.value.message("zh")
 
 
