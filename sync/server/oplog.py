@@ -37,9 +37,10 @@ def op_hash(op: p.Op) -> str:
     return hashlib.sha256(db.dumps(op.model_dump()).encode("utf-8")).hexdigest()
 
 
-def same_content(stored: str | None, incoming: str) -> bool:
-    """A logged op without a hash (written before hashes existed) matches any content."""
-    return stored is None or stored == incoming
+def same_content(stored: str | None, incoming: str | None) -> bool:
+    """A logged op without a hash (written before hashes existed) matches any content, and so
+    does an incoming op whose id already names its content (``incoming`` None: base loads)."""
+    return stored is None or incoming is None or stored == incoming
 
 
 def family(conn: Connection, device_id: str) -> list[str]:
@@ -72,11 +73,21 @@ def priors(
 
 
 def lookup(
-    conn: Connection, device_id: str, username: str, ops: Sequence[p.Op]
+    conn: Connection,
+    device_id: str,
+    username: str,
+    ops: Sequence[p.Op],
+    *,
+    ids_name_content: bool = False,
 ) -> dict[str, Mapping[str, Any] | bool]:
     """By op id: the logged op (device id, hash, stored result) each op replays, or False when
-    this device logged different content under that id; ops not named are new."""
-    hashes = {op.op_id: op_hash(op) for op in ops}
+    this device logged different content under that id; ops not named are new.
+
+    ``ids_name_content``: the caller made each op id from the content that matters (the base
+    loader: a digest of the row), so an id alone identifies the op."""
+    hashes: dict[str, str | None] = {
+        op.op_id: None if ids_name_content else op_hash(op) for op in ops
+    }
     devices = family(conn, device_id)
     rows: dict[str, list[Mapping[str, Any]]] = {}
     ids = sorted(hashes)
@@ -95,7 +106,7 @@ def lookup(
 
 
 def _match(
-    rows: Sequence[Mapping[str, Any]], device_id: str, username: str, digest: str
+    rows: Sequence[Mapping[str, Any]], device_id: str, username: str, digest: str | None
 ) -> Mapping[str, Any] | None | bool:
     """The row this op replays; None: a new op; False: this device reused the id."""
     own = [r for r in rows if r["device_id"] == device_id]

@@ -99,6 +99,7 @@ class Ctx:
     # ``oplog.lookup``), and the aliases of every id the chunk's ops name (kept up to date as
     # the chunk makes aliases: ``aliased``).
     known_ops: dict[str, Mapping[str, Any] | bool] = field(default_factory=dict)
+    ids_name_content: bool = False  # see Service.apply
     aliases: dict[str, str] = field(default_factory=dict)
 
     def aliased(self, old: str, canonical: str) -> None:
@@ -146,14 +147,26 @@ class Service:
             checks.check_push(conn, self.formset, user, req, device_id)
         return self.apply(user, device_id, req.ops)
 
-    def apply(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
-        """Apply already-checked ops in order, chunk by chunk."""
+    def apply(
+        self,
+        user: User,
+        device_id: str,
+        ops: Sequence[p.Op],
+        *,
+        ids_name_content: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Apply already-checked ops in order, chunk by chunk. ``ids_name_content``: the op ids
+        are digests of what the ops carry (the base loader), so a known id is a replay even
+        when the record id and clock were made anew (see ``oplog.lookup``)."""
         results: list[dict[str, Any]] = []
         for start in range(0, len(ops), CHUNK):
-            results.extend(self._chunk(user, device_id, ops[start : start + CHUNK]))
+            chunk = ops[start : start + CHUNK]
+            results.extend(self._chunk(user, device_id, chunk, ids_name_content))
         return results
 
-    def _chunk(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
+    def _chunk(
+        self, user: User, device_id: str, ops: Sequence[p.Op], ids_name_content: bool = False
+    ) -> list[dict[str, Any]]:
         """One transaction for a chunk of ops.
 
         No op writes anything before it is sure to be applied (every rejection is decided
@@ -166,6 +179,7 @@ class Service:
                 with db.write(self.engine) as conn:
                     tx = Tx(conn)
                     ctx = self._ctx(user, device_id)
+                    ctx.ids_name_content = ids_name_content
                     self._prefetch(tx, ctx, ops)
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.finish()
@@ -186,7 +200,9 @@ class Service:
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them."""
         conn = tx.conn
-        ctx.known_ops = oplog.lookup(conn, ctx.device_id, ctx.user.username, ops)
+        ctx.known_ops = oplog.lookup(
+            conn, ctx.device_id, ctx.user.username, ops, ids_name_content=ctx.ids_name_content
+        )
         forms = {op.form: self.formset.form(op.form) for op in ops}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
@@ -276,9 +292,9 @@ class Service:
     def _apply(self, tx: Tx, ctx: Ctx, op: p.Op) -> Outcome:
         """PROTOCOL.md §5.4, steps 1-6."""
         prior = tx.op_rows.get(op.op_id) or ctx.known_ops.get(op.op_id)
+        digest = None if ctx.ids_name_content else oplog.op_hash(op)
         if prior is False or (
-            isinstance(prior, Mapping)
-            and not oplog.same_content(prior["op_hash"], oplog.op_hash(op))
+            isinstance(prior, Mapping) and not oplog.same_content(prior["op_hash"], digest)
         ):
             # checked for the whole request already; this is a concurrent push of the same id
             raise Reject(oplog.REUSED, retryable=True)
