@@ -65,7 +65,7 @@ def priors(
         digest = op_hash(op)
         if hashes.setdefault(op.op_id, digest) != digest:
             raise ApiError(409, REUSED, op_id=op.op_id, index=index)
-    found = lookup(conn, device_id, username, ops)
+    found = lookup(conn, device_id, username, ops, hashes=hashes)
     for index, op in enumerate(ops):
         if found.get(op.op_id) is False:
             raise ApiError(409, REUSED, op_id=op.op_id, index=index)
@@ -79,15 +79,16 @@ def lookup(
     ops: Sequence[p.Op],
     *,
     ids_name_content: bool = False,
+    hashes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Mapping[str, Any] | bool]:
     """By op id: the logged op (device id, hash, stored result) each op replays, or False when
     this device logged different content under that id; ops not named are new.
 
     ``ids_name_content``: the caller made each op id from the content that matters (the base
-    loader: a digest of the row), so an id alone identifies the op."""
-    hashes: dict[str, str | None] = {
-        op.op_id: None if ids_name_content else op_hash(op) for op in ops
-    }
+    loader: a digest of the row), so an id alone identifies the op. ``hashes``: the ops'
+    ``op_hash`` by op id, when the caller has them already."""
+    if hashes is None:
+        hashes = {op.op_id: None if ids_name_content else op_hash(op) for op in ops}
     devices = family(conn, device_id)
     rows: dict[str, list[Mapping[str, Any]]] = {}
     ids = sorted(hashes)
