@@ -181,3 +181,31 @@ def test_data_dir_restored_as_new_file_loses_nothing(
 ) -> None:
     """The backup restored as a new file: the data dir notices it before logging in."""
     _restored_from_old_backup(platform, tmp_path, formset, in_place=False)
+
+
+def test_device_id_is_random_and_the_installation_follows_the_file(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    from app.core.store import Store
+    from sync import replica_identity
+
+    first, second = Store(tmp_path / "a.sqlite", formset), Store(tmp_path / "b.sqlite", formset)
+    ids = {first.device_id, second.device_id}
+    assert len(ids) == 2 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    nonce = replica_identity.installation(first)
+    assert replica_identity.installation(first) == nonce  # stable where it was made
+    original = first.device_id
+    first.close()
+    shutil.copyfile(tmp_path / "a.sqlite", tmp_path / "c.sqlite")
+    copy = Store(tmp_path / "c.sqlite", formset)
+    assert copy.device_id == original
+    assert replica_identity.installation(copy) != nonce  # a copy notices
+    # a new id taken by one Store numbers the ops of every Store open on the file
+    other = Store(tmp_path / "c.sqlite", formset)
+    assert replica_identity.adopt_device(copy, "f" * 32)
+    record = other.save("resident", resident(seq=71))
+    (op,) = [o for o in other.pending_ops() if o["record_id"] == record.id]
+    assert op["op_id"].startswith("f" * 32 + ":")
+    assert copy.meta(replica_identity.PREVIOUS_KEY) == original
+    for store in (second, copy, other):
+        store.close()
