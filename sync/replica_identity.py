@@ -2,8 +2,8 @@
 
 Why: a data dir copied to another laptop, or restored from a backup, carries the device id of
 the one it came from, and the platform could not tell their edits apart. Each data dir also
-keeps a random *installation* nonce together with the place it was made for (host, absolute
-path and file identity of the store). When the store is found elsewhere — copied, moved or
+keeps a random *installation* nonce together with the place it was made for (absolute path
+and file identity of the store). When the store is found elsewhere — copied, moved or
 restored as a new file — it takes a new nonce; the server then sees a second installation with a
 known device id and gives this one a new id at login (PROTOCOL.md §4). A copy the place does not
 reveal (a backup restored over the same file) is caught by the server when one of its op ids
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 
 from app.core.store import Store
 
@@ -33,13 +32,15 @@ NOTICE = (
 
 
 def _place(store: Store) -> str:
-    """Where this store file is: host, absolute path, file id (a copy gets a new file id)."""
+    """Where this store file is: absolute path and file id (a copy is a new file, with a new
+    id, also at the same path on another laptop). Not the host name: renaming a computer
+    must not make it a new device."""
     path = store.path.resolve()
     try:
         inode = os.stat(path).st_ino
     except OSError:
         inode = 0
-    text = f"{socket.gethostname()}\n{path}\n{inode}"
+    text = f"{path}\n{inode}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
