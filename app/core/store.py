@@ -12,6 +12,7 @@ This module holds the writes, transactions and meta; the queries are in ``store_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -65,14 +66,16 @@ class Store(StoreReads):
         migrate(self.conn)
         self._depth = 0
         self._lock = threading.RLock()
-        self._meta_default("device_id", ids.new_device_id())
+        self._device_id = self._meta_default("device_id", ids.new_device_id())
 
     @property
     def device_id(self) -> str:
         """This data dir's device id, read each time: the sync replaces it when the platform
         finds the data dir was copied or restored (``sync.replica_identity``), and every Store
         open on the file must then number new ops under the new id."""
-        return self.meta("device_id") or ""
+        with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the id it had last
+            self._device_id = self.meta("device_id") or self._device_id
+        return self._device_id
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None, formset: FormSet | None = None) -> Store:

@@ -17,9 +17,11 @@ from tests.sync import devicekit
 from tests.sync.devicekit import PASSWORD, Device, make_device, no_wait, server_records
 
 
-def _open(platform: Any, tmp_path: Path, formset: FormSet, name: str) -> Device:
+def _open(
+    platform: Any, tmp_path: Path, formset: FormSet, name: str, session: Any = None
+) -> Device:
     """The data dir ``<tmp_path>/<name>.sqlite`` (made if missing), logged in as wang."""
-    return make_device(platform.url, tmp_path, formset, name=name)
+    return make_device(platform.url, tmp_path, formset, name=name, session=session)
 
 
 def _copy(src: Device, tmp_path: Path, name: str) -> Path:
@@ -136,8 +138,8 @@ def _restore(backup: Path, target: Path, *, in_place: bool) -> None:
 
 
 def _restored_from_old_backup(
-    platform: Any, tmp_path: Path, formset: FormSet, *, in_place: bool
-) -> None:
+    platform: Any, tmp_path: Path, formset: FormSet, *, in_place: bool, session: Any = None
+) -> Device:
     dev = _open(platform, tmp_path, formset, "laptop")
     person = dev.save("resident", resident(seq=31, name="吴五"))
     dev.sync()
@@ -151,7 +153,7 @@ def _restored_from_old_backup(
     dev.sync()
     dev.close()
     _restore(backup, dev.store.path, in_place=in_place)
-    restored = _open(platform, tmp_path, formset, "laptop")
+    restored = _open(platform, tmp_path, formset, "laptop", session)
     try:
         assert restored.store.meta("op_seq") == "2"  # numbering went back with the backup
         restored.edit(person.id, residence_address="浙江省杭州市西湖区幸福路16号2栋201室")
@@ -165,6 +167,7 @@ def _restored_from_old_backup(
         assert live[later.id]["name"] == "郑六"
         assert live[newest.id]["name"] == "王七"
         assert summary.new_device
+        return restored
     finally:
         restored.close()
 
@@ -181,6 +184,31 @@ def test_data_dir_restored_as_new_file_loses_nothing(
 ) -> None:
     """The backup restored as a new file: the data dir notices it before logging in."""
     _restored_from_old_backup(platform, tmp_path, formset, in_place=False)
+
+
+def test_restored_data_dir_with_lost_answers_applies_nothing_twice(
+    platform: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The login that gives the restored data dir its new id, and the push after it, both
+    lose their answers: the login is repeated (same new id), the push is answered from the
+    op log, and nothing is applied twice."""
+    is_login = lambda r: (r.path_url or "").startswith("/v1/login")  # noqa: E731
+    second_login, second_push = devicekit.nth(is_login, 2), devicekit.nth(devicekit.is_push, 2)
+    adapter = devicekit.FaultAdapter(after=lambda r: second_login(r) or second_push(r))
+    restored = _restored_from_old_backup(
+        platform, tmp_path, formset, in_place=True, session=devicekit.faulty_session(adapter)
+    )
+    assert adapter.lost == [("POST", "/v1/login"), ("POST", "/v1/push")]
+    assert adapter.sent.count(("POST", "/v1/login")) == 3  # open, re-register, its retry
+    devices = devicekit.server_rows(platform, "devices")
+    assert len(devices) == 2, "one device for the laptop, one for its restored copy"
+    assert restored.store.device_id in {d.device_id for d in devices}
+    versions = devicekit.server_rows(platform, "record_versions")
+    by_record: dict[str, list[int]] = {}
+    for v in versions:
+        by_record.setdefault(v.record_id, []).append(v.version)
+    assert all(sorted(vs) == list(range(1, len(vs) + 1)) for vs in by_record.values())
+    assert sorted(len(vs) for vs in by_record.values()) == [1, 1, 4]
 
 
 def test_device_id_is_random_and_the_installation_follows_the_file(
