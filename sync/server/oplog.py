@@ -10,8 +10,9 @@ Op ids are unique per device (``ops`` is keyed by ``(device_id, op_id)``). A dev
 re-registered because its data dir was copied (``devices.parent``) still holds the ops it had
 before the copy under the old id; the copies form a *family* (``devices.root``), and an op a
 family member of the same user already applied with the same content is answered from that
-member's log instead of being applied twice. Rows written before hashes existed have none: they
-count as a match, so pre-upgrade replays stay idempotent.
+member's log instead of being applied twice. Rows written before hashes existed have none: for
+the device that wrote them they count as a match, so pre-upgrade replays stay idempotent; for
+its copies they do not (applying an op twice is safe, taking a copy's edit for another is not).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def _match(
     if own:
         return own[0] if same_content(own[0]["op_hash"], digest) else False
     for row in rows:  # a copy of this data dir applied the very same op already
-        if row["username"] == username and same_content(row["op_hash"], digest):
+        # only a hash proves it (an old row without one may hold the other copy's edit)
+        known = row["op_hash"] is not None and same_content(row["op_hash"], digest)
+        if row["username"] == username and known:
             return row
     return None
