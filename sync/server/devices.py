@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from sync.server import db
 
@@ -54,8 +55,12 @@ def claim(
     digest = _digest(installation)
     row = conn.execute(select(db.devices).where(_D.device_id == device_id)).mappings().first()
     if row is None:
-        _insert(conn, device_id, digest, username, device_id, None, at)
-        return Claim(device_id, NEW)
+        try:
+            with conn.begin_nested():  # two first logins of one id at once (PostgreSQL)
+                _insert(conn, device_id, digest, username, device_id, None, at)
+            return Claim(device_id, NEW)
+        except IntegrityError:
+            row = conn.execute(select(db.devices).where(_D.device_id == device_id)).mappings().one()
     if row["installation"] == digest:
         return Claim(device_id, KNOWN)
     again = conn.execute(

@@ -4,6 +4,7 @@ device, and a second installation presenting a known device id is given a new on
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import requests
@@ -141,3 +142,26 @@ def test_copy_is_answered_from_the_originals_log_only_for_the_same_content(
     late = {**copy.op(uuid7(), "create", _draft(67)), "op_id": carried["op_id"]}
     (own,) = copy.push([late])
     assert own["status"] == "applied" and own["record_id"] == late["record_id"]
+
+
+def test_simultaneous_first_logins_of_one_device_all_succeed(platform: Platform) -> None:
+    """A login retried while the first is still running: both register the same id, neither
+    fails (PostgreSQL runs them in parallel transactions)."""
+    device = "00112233445566778899aabbccddeeff"
+    barrier = threading.Barrier(6)
+    answers: list[tuple[int, str]] = []
+
+    def login() -> None:
+        body = {"username": "wang", "password": PASSWORD, "device_id": device}
+        barrier.wait()
+        resp = requests.post(
+            f"{platform.url}/v1/login", json={**body, "installation": NONCE_1}, timeout=60
+        )
+        answers.append((resp.status_code, resp.json().get("device_status", "")))
+
+    threads = [threading.Thread(target=login) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [(200, "known")] * 5 + [(200, "new")]
