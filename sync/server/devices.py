@@ -64,7 +64,9 @@ def claim(
     if row["installation"] == digest:
         return Claim(device_id, KNOWN)
     again = conn.execute(
-        select(_D.device_id).where(_D.parent == device_id, _D.installation == digest)
+        select(_D.device_id)
+        .where(_D.parent == device_id, _D.installation == digest)
+        .order_by(_D.created_at, _D.device_id)  # the first, should two logins have raced
     ).scalar()
     if again is not None:
         return Claim(str(again), COPIED)
