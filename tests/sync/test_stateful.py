@@ -146,6 +146,7 @@ class SyncMachine(RuleBasedStateMachine):
             self._watch_pulls(i)
         self.synced = False
         self.backups: dict[int, tuple[Path, dict[str, int], dict[str, int]]] = {}
+        self.retired: list[tuple[str, list[tuple[Any, ...]]]] = []  # outboxes of replaced dirs
 
     def teardown(self) -> None:
         for dev in self.devs:
@@ -303,7 +304,10 @@ class SyncMachine(RuleBasedStateMachine):
         self._watch_pulls(d)
 
     def _close_and_clear(self, d: int) -> Path:
+        """Close device ``d`` to replace its data dir. What it had sent stays a writer for the
+        lost-update check: its edits are on the platform even though its outbox is gone."""
         dev = self.devs[d]
+        self.retired.append((f"replaced-{len(self.retired)}", _outbox(dev)))
         dev.close()
         for suffix in ("-wal", "-shm"):
             Path(str(dev.store.path) + suffix).unlink(missing_ok=True)
@@ -559,11 +563,10 @@ class SyncMachine(RuleBasedStateMachine):
             aliases = dict(
                 conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all()
             )
-        writers: dict[tuple[str, str], list[tuple[int, int, Any]]] = defaultdict(list)
-        for d, dev in enumerate(self.devs):
-            for seq, rid, kind, fields, state, result in dev.store.conn.execute(
-                "SELECT seq, record_id, kind, fields, state, result FROM outbox ORDER BY seq"
-            ):
+        writers: dict[tuple[str, str], list[tuple[Any, int, Any]]] = defaultdict(list)
+        outboxes = [(d, _outbox(dev)) for d, dev in enumerate(self.devs)] + self.retired
+        for d, rows in outboxes:
+            for seq, rid, kind, fields, state, result in rows:
                 if state not in ACKED or kind == "delete":
                     continue
                 canonical = json.loads(result).get("record_id") or rid
@@ -587,6 +590,13 @@ class SyncMachine(RuleBasedStateMachine):
                 assert same(current[rid][0].get(name), last), (
                     f"{name}: the only writer's value lost"
                 )
+
+
+def _outbox(dev: Device) -> list[tuple[Any, ...]]:
+    """A device's outbox rows as the lost-update check reads them."""
+    return dev.store.conn.execute(
+        "SELECT seq, record_id, kind, fields, state, result FROM outbox ORDER BY seq"
+    ).fetchall()
 
 
 def _as_sent(row: tuple[Any, ...]) -> bool:
