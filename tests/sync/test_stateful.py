@@ -313,17 +313,20 @@ class SyncMachine(RuleBasedStateMachine):
             Path(str(dev.store.path) + suffix).unlink(missing_ok=True)
         return dev.store.path
 
-    @rule(src=st.integers(0, 1))
-    def copy_data_dir_to_other_laptop(self, src: int) -> None:
+    @rule(src=st.integers(0, 1), people=st.tuples(st.integers(0, 2), st.integers(0, 2)))
+    def copy_data_dir_to_other_laptop(self, src: int, people: tuple[int, int]) -> None:
         """wang sets his other laptop up again from a copy of this one's data dir (what was
-        unsent on the other laptop is gone: the person replaced it). The copy must become a
-        device of its own and lose nothing typed on either laptop from then on."""
+        unsent on the other laptop is gone: the person replaced it) and types a person on each
+        laptop. The copy must become a device of its own and lose nothing typed on either
+        laptop from then on (both now number their next ops alike)."""
         target = 1 - src
         path = self._close_and_clear(target)
         path.unlink()
         with sqlite3.connect(path) as copy:
             self.devs[src].store.conn.backup(copy)
         self._reopen(target, (self.received[src], self.versions_seen[src]))
+        for d, person in zip((src, target), people, strict=True):
+            self.devs[d].save("resident", resident(seq=ID_SEQS[person], name=NAMES[d]))
 
     @rule(d=DEV)
     def back_up_data_dir(self, d: int) -> None:
