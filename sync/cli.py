@@ -124,6 +124,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
     import sqlite3
 
     from app.core.store import Store
+    from sync import replica_identity
     from sync.client import (
         AuthError,
         Client,
@@ -146,7 +147,10 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
         with SyncLock(data_dir):
             store = Store.open(data_dir)
             client = Client(
-                args.server, store.device_id, retry=Retry(attempts=max(1, args.retries))
+                args.server,
+                store.device_id,
+                retry=Retry(attempts=max(1, args.retries)),
+                installation=replica_identity.installation(store),
             )
             try:
                 log.info("sync started: server %s", client.host)
@@ -192,6 +196,17 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
 
 
 def _summary_line(s: Any, lang: str) -> str:
+    """The run's summary; after it, on its own line, the notice when the data dir turned out
+    to be a copy and was registered as a new device."""
+    line = _counts_line(s, lang)
+    if getattr(s, "new_device", False):
+        from sync.replica_identity import NOTICE
+
+        line += "\n" + (NOTICE[1] if lang == "en" else NOTICE[0])
+    return line
+
+
+def _counts_line(s: Any, lang: str) -> str:
     if lang == "en":
         return (
             f"sync done: pushed {s.pushed} (applied {s.applied}, conflicts {s.conflicts}, merged "

@@ -135,9 +135,14 @@ class Client:
         retry: Retry | None = None,
         session: requests.Session | None = None,
         gzip_min: int = GZIP_MIN_BYTES,
+        installation: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.device_id = device_id
+        # The data dir's installation nonce (``sync.replica_identity``), sent at login so the
+        # server can tell a copied data dir from the original; ``device_status`` is its answer.
+        self.installation = installation
+        self.device_status: str | None = None
         self.timeout = timeout
         self.retry = retry or Retry()
         self.http = session or requests.Session()
@@ -177,13 +182,41 @@ class Client:
         return info
 
     def login(self, username: str, password: str) -> LoginResponse:
-        """Exchange credentials for a device-bound token (kept for re-login on expiry)."""
-        body = {"username": username, "password": password, "device_id": self.device_id}
+        """Exchange credentials for a device-bound token (kept for re-login on expiry).
+
+        The token is bound to the device id the server answers: the one sent, or a new one
+        when this is a copy of another installation's data dir (``device_status`` "copied");
+        the client uses that id from then on."""
+        body: dict[str, Any] = {
+            "username": username,
+            "password": password,
+            "device_id": self.device_id,
+        }
+        if self.installation:
+            body["installation"] = self.installation
         answer = self._call("POST", "/v1/login", LoginResponse, body=body, auth=False)
         self.token, self.user = answer.token, answer.user
         self._credentials = (username, password)
-        log.info("logged in to %s as role %s", self.host, answer.user.role)
+        if answer.device_id:
+            self.device_id = answer.device_id
+        self.device_status = answer.device_status
+        log.info(
+            "logged in to %s as role %s (device %s)",
+            self.host,
+            answer.user.role,
+            answer.device_status,
+        )
         return answer
+
+    def relogin(self) -> LoginResponse:
+        """Log in again with the credentials of the last login (e.g. with a new installation)."""
+        if not self._credentials:
+            raise AuthError(
+                "not_logged_in",
+                "尚未登录同步服务器。",
+                "not logged in to the sync server.",
+            )
+        return self.login(*self._credentials)
 
     def logout(self) -> None:
         """Revoke this device's token on the server."""

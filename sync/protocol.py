@@ -36,6 +36,8 @@ Role = Literal["worker", "supervisor", "admin"]
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Installation = Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
+DeviceStatus = Literal["new", "known", "copied", "unchecked"]
 
 
 class Op(BaseModel):
@@ -145,6 +147,7 @@ class LoginRequest(BaseModel):
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1024)
     device_id: DeviceId
+    installation: Installation | None = None
 
 
 class UserInfo(BaseModel):
@@ -158,6 +161,10 @@ class LoginResponse(BaseModel):
     token: str
     expires_at: str
     user: UserInfo
+    # The device id the token is bound to: the one sent, or a new one when another installation
+    # already holds it (a copied or restored data dir). Absent from servers before this field.
+    device_id: str | None = None
+    device_status: DeviceStatus | None = None
 
 
 class Limits(BaseModel):

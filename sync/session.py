@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 from app.core import ids
 from app.core.store import Store
-from sync import replica
+from sync import replica, replica_identity
 from sync.client import Client, ProtocolError
 from sync.protocol import PullResponse
 
@@ -30,6 +30,7 @@ Progress = Callable[[str, int, int], None]
 Cancel = Callable[[], bool]
 
 SIZE_CODES = frozenset({"too_large", "too_many_ops"})
+REUSED = "op_id_reused"  # 409: this device id sent other content under an op id (a copy)
 COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
 
 
@@ -52,6 +53,7 @@ class SyncSummary:
     bytes_sent: int = 0
     bytes_received: int = 0
     cancelled: bool = False
+    new_device: bool = False  # this data dir was found to be a copy and got a new device id
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -79,6 +81,7 @@ class SyncSession:
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
         self.summary = SyncSummary()
+        self._reregistered = False
 
     def run(self) -> SyncSummary:
         """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so."""
@@ -89,6 +92,7 @@ class SyncSession:
         try:
             if self.client.protocol is None:
                 self.client.info()
+            self._adopt_device()
             if self._push() and self._pull():
                 self.store.set_meta(replica.LAST_SYNC_KEY, ids.now_iso())
             else:
@@ -140,6 +144,8 @@ class SyncSession:
             try:
                 answer = self.client.push([op.wire for op in ops])
             except ProtocolError as exc:
+                if exc.code == REUSED and self._reregister():
+                    continue  # the same ops again, as the new device
                 if exc.code in SIZE_CODES and len(ops) > 1:
                     cap = size = max(1, len(ops) // 2)  # too big: halve and try again
                     continue
@@ -168,6 +174,28 @@ class SyncSession:
             done += len(ops)
             size = min(cap, size * 2)
             self.progress("push", min(done, max(total, done)), max(total, done))
+
+    # -- device identity (PROTOCOL.md §4) ---------------------------------------------------
+
+    def _adopt_device(self) -> None:
+        """The login found this data dir is a copy: number new ops under the id it gave."""
+        if self.client.device_status == "copied":
+            if replica_identity.adopt_device(self.store, self.client.device_id):
+                log.warning("this data dir is a copy: registered as a new device")
+            self.summary.new_device = True
+
+    def _reregister(self) -> bool:
+        """The server has other content under one of our op ids: this data dir is a copy the
+        login did not reveal (e.g. a backup restored over the same file). Take a new
+        installation nonce, log in again (the server gives a new device id) and go on; False
+        when that was tried already in this run."""
+        if self._reregistered:
+            return False
+        self._reregistered = True
+        self.client.installation = replica_identity.renew_installation(self.store)
+        self.client.relogin()
+        self._adopt_device()
+        return self.client.device_status == "copied"
 
     # -- pull ------------------------------------------------------------------------------
 

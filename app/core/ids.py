@@ -8,6 +8,7 @@ append-mostly and ids made offline on many devices never collide. Python 3.11 ha
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 import uuid
@@ -39,6 +40,14 @@ def uuid7() -> str:
         value |= 0b10 << 62
         value |= rand_b
     return str(uuid.UUID(int=value))
+
+
+def new_device_id() -> str:
+    """A device id: 128 random bits as 32 lower-case hex digits.
+
+    Random, not time-based: two laptops set up in the same millisecond must not share an id
+    (the platform tells devices apart by it); the server confirms it at the first login."""
+    return secrets.token_hex(16)
 
 
 def now_iso() -> str:

@@ -12,6 +12,7 @@ This module holds the writes, transactions and meta; the queries are in ``store_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -65,7 +66,16 @@ class Store(StoreReads):
         migrate(self.conn)
         self._depth = 0
         self._lock = threading.RLock()
-        self.device_id = self._meta_default("device_id", ids.uuid7().replace("-", "")[:16])
+        self._device_id = self._meta_default("device_id", ids.new_device_id())
+
+    @property
+    def device_id(self) -> str:
+        """This data dir's device id, read each time: the sync replaces it when the platform
+        finds the data dir was copied or restored (``sync.replica_identity``), and every Store
+        open on the file must then number new ops under the new id."""
+        with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the id it had last
+            self._device_id = self.meta("device_id") or self._device_id
+        return self._device_id
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None, formset: FormSet | None = None) -> Store:
@@ -397,7 +407,7 @@ class Store(StoreReads):
         now: str,
     ) -> None:
         """History rows and outbox create ops for freshly inserted records."""
-        stamp, first = self.hlc(), self._next_seq(len(prepared))
+        stamp, first, device = self.hlc(), self._next_seq(len(prepared)), self.device_id
         self.conn.executemany(
             "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, 'create', ?)",
             [(rid, now, author, dumps(diff({}, v))) for rid, v, _, _ in prepared],
@@ -406,7 +416,7 @@ class Store(StoreReads):
             "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, "
             "author) VALUES (?, ?, ?, 'create', NULL, ?, ?, ?)",
             [
-                (f"{self.device_id}:{first + i}", rid, form.id, dumps({**v, STATUS_FIELD: st}))
+                (f"{device}:{first + i}", rid, form.id, dumps({**v, STATUS_FIELD: st}))
                 + (stamp, author)
                 for i, (rid, v, st, _) in enumerate(prepared)
             ],

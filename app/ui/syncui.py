@@ -196,11 +196,17 @@ def sync_task(
     """A task function: log in and run one session on the task's own Store."""
 
     def run(ctx: TaskContext) -> SyncOutcome:
+        from sync import replica_identity
         from sync.client import Client, Retry, SyncError
         from sync.session import SyncSession
 
         store = ctx.store()
-        client = Client(creds.server, store.device_id, retry=Retry(attempts=retries))
+        client = Client(
+            creds.server,
+            store.device_id,
+            retry=Retry(attempts=retries),
+            installation=replica_identity.installation(store),
+        )
 
         def progress(name: str, done: int, total: int) -> None:
             phase.set(name)

@@ -177,7 +177,8 @@ def _flush(
 ) -> None:
     if not batch:
         return
-    results = service.apply(user, BASE_DEVICE, [op for _, op in batch])
+    # the op id is a digest of the row: loading the same row again is a replay
+    results = service.apply(user, BASE_DEVICE, [op for _, op in batch], ids_name_content=True)
     for (number, _), result in zip(batch, results, strict=True):
         status = result["status"]
         if status == "merged_into":

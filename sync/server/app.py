@@ -162,12 +162,13 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
 
     @app.post("/v1/login", response_model=p.LoginResponse, responses=_ERRORS, tags=["auth"])
     def login(body: p.LoginRequest) -> dict[str, Any]:
-        """Exchange a user name and password for a token bound to this device."""
+        """Exchange a user name and password for a token bound to this device (a copied data
+        dir is given a new device id: PROTOCOL.md §4)."""
         for text in (body.username, body.password):
             _check_plain_text(text)
         try:
             token, expires, user = auth.login(
-                engine, key, body.username, body.password, body.device_id
+                engine, key, body.username, body.password, body.device_id, body.installation
             )
         except auth.AuthError as exc:
             raise ApiError(401, exc.code) from None
@@ -176,6 +177,8 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
         return {
             "token": token,
             "expires_at": expires,
+            "device_id": user.device_id,
+            "device_status": user.device_status,
             "user": {
                 "username": user.username,
                 "role": user.role,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sync.server import db
+from sync.server import db, devices
 
 ROLES = ("worker", "supervisor", "admin")
 TOKEN_DAYS = 30
@@ -43,6 +43,7 @@ class User:
     grids: frozenset[str] | None
     device_id: str = ""
     token_hash: str = ""
+    device_status: str = ""  # at login: new | known | copied | unchecked (devices.claim)
 
     @property
     def is_admin(self) -> bool:
@@ -190,9 +191,16 @@ def all_grids(conn: Connection) -> list[str]:
 
 
 def login(
-    engine: Engine, secret: bytes, username: str, password: str, device_id: str
+    engine: Engine,
+    secret: bytes,
+    username: str,
+    password: str,
+    device_id: str,
+    installation: str | None = None,
 ) -> tuple[str, str, User]:
-    """Check the password and issue a token bound to ``device_id``: (token, expires_at, user)."""
+    """Check the password and issue a token bound to the device id ``devices.claim`` decides
+    (``device_id``, or a new one for a copied data dir): (token, expires_at, user); the user's
+    ``device_id``/``device_status`` say which id and why."""
     with db.read(engine) as conn:
         row = conn.execute(
             select(
@@ -208,6 +216,8 @@ def login(
     issued = now()
     expires = iso(issued + timedelta(days=TOKEN_DAYS))
     with db.write(engine) as conn:
+        claimed = devices.claim(conn, device_id, installation, username, iso(issued))
+        device_id = claimed.device_id
         conn.execute(
             insert(db.tokens).values(
                 token_hash=token_hash(secret, token),
@@ -219,7 +229,15 @@ def login(
         )
         grids = scope_of(conn, username, row.role, row.community)
         community = row.community or _community_of(conn, grids)
-    user = User(username, row.role, community, grids, device_id, token_hash(secret, token))
+    user = User(
+        username,
+        row.role,
+        community,
+        grids,
+        device_id,
+        token_hash(secret, token),
+        claimed.status,
+    )
     return token, expires, user
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from app.core import rules
@@ -22,7 +21,7 @@ from app.core.textcheck import text_ok as _text_ok
 from app.core.textcheck import text_problem
 from sync import protocol as p
 from sync.merge import DELETED, STATUS
-from sync.server import db, records
+from sync.server import oplog, records
 from sync.server.auth import User
 from sync.server.errors import ApiError
 
@@ -127,7 +126,7 @@ def check_push(
     aliases = records.canonical(conn, [op.record_id for op in req.ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in req.ops]
     known = records.brief(conn, ids)
-    replayed = _replayed(conn, device_id, [op.op_id for op in req.ops])
+    replayed = set(oplog.priors(conn, device_id, user.username, req.ops))
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
     for index, (op, form, rid) in enumerate(zip(req.ops, forms, ids, strict=True)):
         if op.op_id in replayed:
@@ -141,17 +140,6 @@ def check_push(
         projected[rid] = _check_scope(
             user, form, op, index, grid_now, exists=rid in projected or current is not None
         )
-
-
-def _replayed(conn: Connection, device_id: str, op_ids: list[str]) -> set[str]:
-    """Op ids this device already had applied: a retry must get their stored answers even
-    when the record has since left the caller's scope or moved on."""
-    o = db.ops.c
-    out: set[str] = set()
-    for i in range(0, len(op_ids), 500):
-        stmt = select(o.op_id).where(o.device_id == device_id, o.op_id.in_(op_ids[i : i + 500]))
-        out.update(conn.execute(stmt).scalars())
-    return out
 
 
 def _check_scope(

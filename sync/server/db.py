@@ -183,17 +183,37 @@ scope_exits = Table(
 )
 
 # The op log: every op applied (or rejected for good), with its result, for idempotent replay.
+# Op ids are unique per device; ``op_hash`` (SHA-256 of the op's canonical JSON, see
+# ``oplog.op_hash``) tells a replay from another op that reuses the id (a copied or restored
+# data dir). Rows logged before the hash existed have NULL: they match any content.
 ops = Table(
     "ops",
     metadata,
+    Column("device_id", String(64), primary_key=True),
     Column("op_id", String(128), primary_key=True),
-    Column("device_id", String(64), nullable=False),
+    Column("op_hash", String(64)),
     Column("username", String(100), nullable=False),
     Column("record_id", String(64), nullable=False, index=True),
     Column("version", Integer),
     Column("result", Text, nullable=False),
     Column("at", String(32), nullable=False),
     Index("ix_ops_device_record", "device_id", "record_id"),
+    Index("ix_ops_op_id", "op_id"),  # replays among the copies of one data dir (oplog.family)
+)
+
+# Installations of the app that logged in with a device id. ``installation`` is a hash of a
+# random nonce each data dir keeps; a second installation presenting a known device id is a
+# copy of that data dir (or a restored backup) and gets a new device id, whose ``parent`` is
+# the id it presented and whose ``root`` is the first id of the family.
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("installation", String(64), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("root", String(64), nullable=False, index=True),
+    Column("parent", String(64), index=True),
+    Column("created_at", String(32), nullable=False),
 )
 
 quarantine = Table(

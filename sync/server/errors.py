@@ -109,9 +109,12 @@ CATALOG: dict[str, tuple[str, str]] = {
         "平台上还没有这条记录，将在下次同步时重试。",
         "the platform does not have this record yet; it will be retried at the next sync.",
     ),
-    "op_id_taken": (
-        "修改编号已被另一台设备使用，请联系管理员。",
-        "the change id was used by another device; contact the administrator.",
+    "op_id_reused": (
+        "本设备此前已用同一修改编号上传过不同的内容：数据目录可能是复制来的或从备份恢复的。"
+        "请重新登录，本机将登记为新设备并重新上传修改，不会丢失数据。",
+        "this device already sent different content under the same change id: the data dir "
+        "was probably copied or restored from a backup. Log in again; the device is then "
+        "registered as a new one and sends its changes again, nothing is lost.",
     ),
 }
 

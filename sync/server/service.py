@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -31,7 +31,7 @@ from sync.merge import (
     op_changes,
     resolve,
 )
-from sync.server import checks, db, pulls, records, reviews
+from sync.server import checks, db, oplog, pulls, records, reviews
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError, message
 from sync.server.rows import Person
@@ -43,8 +43,6 @@ CHUNK = 500  # ops per transaction
 TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
-_OP_LOOKUP = select(db.ops.c.device_id, db.ops.c.result).where(db.ops.c.op_id == bindparam("b_op"))
-_OPS_KNOWN = select(db.ops.c.op_id).where(db.ops.c.op_id.in_(bindparam("b_ops", expanding=True)))
 
 
 class Reject(Exception):
@@ -96,10 +94,13 @@ class Ctx:
     at: str = ""
     stamp_limit: str = ""
     server_stamp: str = ""
-    # What the chunk's first queries found, so most ops skip two lookups: op ids already in the
-    # op log, and the aliases of every id the chunk's ops name (kept up to date as the chunk
-    # makes aliases: ``aliased``).
-    known_ops: set[str] = field(default_factory=set)
+    # What the chunk's first queries found, so most ops skip two lookups: the logged ops the
+    # chunk's ops replay (False: this device logged other content under the id; see
+    # ``oplog.lookup``), and the aliases of every id the chunk's ops name (kept up to date as
+    # the chunk makes aliases: ``aliased``).
+    known_ops: dict[str, Mapping[str, Any] | bool] = field(default_factory=dict)
+    ids_name_content: bool = False  # see Service.apply
+    hashes: dict[str, str] = field(default_factory=dict)  # op id -> oplog.op_hash
     aliases: dict[str, str] = field(default_factory=dict)
 
     def aliased(self, old: str, canonical: str) -> None:
@@ -147,14 +148,26 @@ class Service:
             checks.check_push(conn, self.formset, user, req, device_id)
         return self.apply(user, device_id, req.ops)
 
-    def apply(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
-        """Apply already-checked ops in order, chunk by chunk."""
+    def apply(
+        self,
+        user: User,
+        device_id: str,
+        ops: Sequence[p.Op],
+        *,
+        ids_name_content: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Apply already-checked ops in order, chunk by chunk. ``ids_name_content``: the op ids
+        are digests of what the ops carry (the base loader), so a known id is a replay even
+        when the record id and clock were made anew (see ``oplog.lookup``)."""
         results: list[dict[str, Any]] = []
         for start in range(0, len(ops), CHUNK):
-            results.extend(self._chunk(user, device_id, ops[start : start + CHUNK]))
+            chunk = ops[start : start + CHUNK]
+            results.extend(self._chunk(user, device_id, chunk, ids_name_content))
         return results
 
-    def _chunk(self, user: User, device_id: str, ops: Sequence[p.Op]) -> list[dict[str, Any]]:
+    def _chunk(
+        self, user: User, device_id: str, ops: Sequence[p.Op], ids_name_content: bool = False
+    ) -> list[dict[str, Any]]:
         """One transaction for a chunk of ops.
 
         No op writes anything before it is sure to be applied (every rejection is decided
@@ -167,6 +180,7 @@ class Service:
                 with db.write(self.engine) as conn:
                     tx = Tx(conn)
                     ctx = self._ctx(user, device_id)
+                    ctx.ids_name_content = ids_name_content
                     self._prefetch(tx, ctx, ops)
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.finish()
@@ -187,9 +201,16 @@ class Service:
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them."""
         conn = tx.conn
-        ctx.known_ops = {
-            r[0] for r in conn.execute(_OPS_KNOWN, {"b_ops": [op.op_id for op in ops]})
-        }
+        if not ctx.ids_name_content:
+            ctx.hashes = {op.op_id: oplog.op_hash(op) for op in ops}
+        ctx.known_ops = oplog.lookup(
+            conn,
+            ctx.device_id,
+            ctx.user.username,
+            ops,
+            ids_name_content=ctx.ids_name_content,
+            hashes=ctx.hashes if not ctx.ids_name_content else None,
+        )
         forms = {op.form: self.formset.form(op.form) for op in ops}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
@@ -262,10 +283,20 @@ class Service:
             self._log_op(tx, ctx, op, outcome)
         return outcome.result
 
+    @staticmethod
+    def _digest(ctx: Ctx, op: p.Op) -> str | None:
+        """The op's content hash (None for base loads, whose ids name their content)."""
+        if ctx.ids_name_content:
+            return None
+        return oplog.op_hash(op)
+
     def _log_op(self, tx: Tx, ctx: Ctx, op: p.Op, outcome: Outcome) -> None:
+        # one op id with two contents in a batch was refused before: the id names the op
+        digest = ctx.hashes.get(op.op_id) or oplog.op_hash(op)
         tx.log_op(
             {
                 "op_id": op.op_id,
+                "op_hash": digest,
                 "device_id": ctx.device_id,
                 "username": ctx.user.username,
                 "record_id": outcome.result["record_id"],
@@ -277,13 +308,14 @@ class Service:
 
     def _apply(self, tx: Tx, ctx: Ctx, op: p.Op) -> Outcome:
         """PROTOCOL.md §5.4, steps 1-6."""
-        conn = tx.conn
-        prior = tx.op_rows.get(op.op_id)
-        if prior is None and op.op_id in ctx.known_ops:
-            prior = conn.execute(_OP_LOOKUP, {"b_op": op.op_id}).mappings().first()
-        if prior is not None:
-            if prior["device_id"] != ctx.device_id:
-                raise Reject("op_id_taken", store=False)
+        prior = tx.op_rows.get(op.op_id) or ctx.known_ops.get(op.op_id)
+        if prior is False or (
+            isinstance(prior, Mapping)
+            and not oplog.same_content(prior["op_hash"], self._digest(ctx, op))
+        ):
+            # checked for the whole request already; this is a concurrent push of the same id
+            raise Reject(oplog.REUSED, retryable=True)
+        if isinstance(prior, Mapping):
             original = db.loads(prior["result"])
             return Outcome(
                 {**original, "status": "duplicate_op", "original_status": original["status"]},

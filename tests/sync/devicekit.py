@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from app.core.formset import FormSet
 from app.core.records import Record
 from app.core.store import Store
+from sync import replica_identity
 from sync.client import Client, Retry
 from sync.session import SyncSession, SyncSummary
 
@@ -93,7 +94,13 @@ def make_device(
 ) -> Device:
     path = tmp_path / f"{name or f'device{next(_names)}'}.sqlite"
     store = Store(path, formset)
-    client = Client(url, store.device_id, retry=retry or no_wait(), session=session)
+    client = Client(
+        url,
+        store.device_id,
+        retry=retry or no_wait(),
+        session=session,
+        installation=replica_identity.installation(store),
+    )
     client.login(user, PASSWORD)
     return Device(store, client, user)
 

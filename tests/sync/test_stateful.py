@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 from collections import defaultdict
@@ -153,6 +154,8 @@ class SyncMachine(RuleBasedStateMachine):
             self._watch_pulls(i)
             self._watch_pushes(i)
         self.synced = False
+        self.backups: dict[int, tuple[Path, dict[str, int], dict[str, int]]] = {}
+        self.retired: list[tuple[str, list[tuple[Any, ...]]]] = []  # outboxes of replaced dirs
 
     def teardown(self) -> None:
         for dev in self.devs:
@@ -362,6 +365,60 @@ class SyncMachine(RuleBasedStateMachine):
             assert got is not None and got.dirty, "the unsent edit lost its pending state"
             assert same(got.data.get(field), value), "a pull overwrote an unsent local edit"
 
+    # -- copied and restored data dirs (issue 10 items 3 and 4) ------------------------------
+
+    def _reopen(self, d: int, snapshot: tuple[dict[str, int], dict[str, int]] | None) -> None:
+        """Device ``d`` opens its (replaced) data dir again and logs in; what it has seen is
+        what the data dir it now holds had seen."""
+        self.devs[d] = make_device(self.served.url, self.root, self.formset, USERS[d], name=f"d{d}")
+        if snapshot is not None:
+            self.received[d], self.versions_seen[d] = dict(snapshot[0]), dict(snapshot[1])
+        self._watch_pulls(d)
+
+    def _close_and_clear(self, d: int) -> Path:
+        """Close device ``d`` to replace its data dir. What it had sent stays a writer for the
+        lost-update check: its edits are on the platform even though its outbox is gone."""
+        dev = self.devs[d]
+        self.retired.append((f"replaced-{len(self.retired)}", _outbox(dev)))
+        dev.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(dev.store.path) + suffix).unlink(missing_ok=True)
+        return dev.store.path
+
+    @rule(src=st.integers(0, 1), people=st.tuples(st.integers(0, 2), st.integers(0, 2)))
+    def copy_data_dir_to_other_laptop(self, src: int, people: tuple[int, int]) -> None:
+        """wang sets his other laptop up again from a copy of this one's data dir (what was
+        unsent on the other laptop is gone: the person replaced it) and types a person on each
+        laptop. The copy must become a device of its own and lose nothing typed on either
+        laptop from then on (both now number their next ops alike)."""
+        target = 1 - src
+        path = self._close_and_clear(target)
+        path.unlink()
+        with sqlite3.connect(path) as copy:
+            self.devs[src].store.conn.backup(copy)
+        self._reopen(target, (self.received[src], self.versions_seen[src]))
+        for d, person in zip((src, target), people, strict=True):
+            self.devs[d].save("resident", resident(seq=ID_SEQS[person], name=NAMES[d]))
+
+    @rule(d=DEV)
+    def back_up_data_dir(self, d: int) -> None:
+        path = self.root / f"backup{d}.sqlite"
+        path.unlink(missing_ok=True)
+        with sqlite3.connect(path) as copy:
+            self.devs[d].store.conn.backup(copy)
+        self.backups[d] = (path, dict(self.received[d]), dict(self.versions_seen[d]))
+
+    @rule(d=DEV)
+    def restore_data_dir_from_backup(self, d: int) -> None:
+        """The backup is copied back over the data dir's file (the file keeps its identity,
+        so only the server can tell it is an old copy)."""
+        if d not in self.backups:
+            return
+        backup, received, seen = self.backups[d]
+        path = self._close_and_clear(d)
+        shutil.copyfile(backup, path)
+        self._reopen(d, (received, seen))
+
     @rule()
     def quiesce(self) -> None:
         """Sync every device in turn until a whole round pushes nothing: an op the server
@@ -435,7 +492,9 @@ class SyncMachine(RuleBasedStateMachine):
         ).fetchall()
         never_sent = ("request_error", "local")  # refused before applying / settled on the device
         rows = [
-            r for r in reversed(rows) if not any(k in json.loads(r[9] or "{}") for k in never_sent)
+            r
+            for r in reversed(rows)
+            if not any(k in json.loads(r[9] or "{}") for k in never_sent) and _as_sent(r)
         ]
         if not rows:
             return
@@ -610,11 +669,10 @@ class SyncMachine(RuleBasedStateMachine):
             aliases = dict(
                 conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all()
             )
-        writers: dict[tuple[str, str], list[tuple[int, int, Any]]] = defaultdict(list)
-        for d, dev in enumerate(self.devs):
-            for seq, rid, kind, fields, state, result in dev.store.conn.execute(
-                "SELECT seq, record_id, kind, fields, state, result FROM outbox ORDER BY seq"
-            ):
+        writers: dict[tuple[str, str], list[tuple[Any, int, Any]]] = defaultdict(list)
+        outboxes = [(d, _outbox(dev)) for d, dev in enumerate(self.devs)] + self.retired
+        for d, rows in outboxes:
+            for seq, rid, kind, fields, state, result in rows:
                 if state not in ACKED or kind == "delete":
                     continue
                 canonical = json.loads(result).get("record_id") or rid
@@ -638,6 +696,21 @@ class SyncMachine(RuleBasedStateMachine):
                 assert same(current[rid][0].get(name), last), (
                     f"{name}: the only writer's value lost"
                 )
+
+
+def _outbox(dev: Device) -> list[tuple[Any, ...]]:
+    """A device's outbox rows as the lost-update check reads them."""
+    return dev.store.conn.execute(
+        "SELECT seq, record_id, kind, fields, state, result FROM outbox ORDER BY seq"
+    ).fetchall()
+
+
+def _as_sent(row: tuple[Any, ...]) -> bool:
+    """The outbox row still names the record it was sent for. A merge renames the record
+    on the device after the answer (the op's row too), so its row is no longer the op that
+    was sent: replaying it is another op under a known id (409 ``op_id_reused``)."""
+    result = json.loads(row[9] or "{}")
+    return not result.get("merged_into") and result.get("record_id", row[1]) == row[1]
 
 
 EXAMPLES = {"sqlite": 12, "postgresql": 3}  # CI cost: about 30 s and 10 s

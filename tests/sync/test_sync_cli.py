@@ -183,3 +183,43 @@ def test_the_password_never_reaches_logs_or_output(
     for blob in (text, *seen):
         assert SECRET not in blob and SECRET[:12] not in blob
         assert id_number(seq=205) not in blob and "张三" not in blob  # no personal data either
+
+
+def test_copied_data_dir_says_it_became_a_new_device(
+    platform: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """The office shortcut from the command line: a synced data dir copied to a second
+    laptop; the copy's first sync registers it as a new device, sends what was typed on it,
+    and says so in the chosen language."""
+    import shutil
+
+    from sync.replica_identity import NOTICE
+
+    pw = password_file(tmp_path)
+    first = tmp_path / "first"
+    store = Store.open(first)
+    store.close()
+    assert run(sync_args(platform.url, pw), first, capsys)[0] == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    store = Store.open(copy)
+    typed = store.save("resident", resident(seq=207))
+    store.close()
+    code, out, err = run(sync_args(platform.url, pw, "--json"), copy, capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["new_device"] is True and summary["applied"] == 1
+    store = Store.open(copy)
+    try:
+        assert not store.get(typed.id).dirty
+    finally:
+        store.close()
+    code, out, _err = run(["--lang", "en", *sync_args(platform.url, pw)], first, capsys)
+    assert code == 0 and NOTICE[1] not in out  # the original stays what it was
+    store = Store.open(copy)
+    store.save("resident", resident(seq=209))
+    store.close()
+    shutil.rmtree(first)
+    shutil.copytree(copy, first)  # and a copy of the copy, in Chinese
+    code, out, _err = run(sync_args(platform.url, pw), first, capsys)
+    assert code == 0 and out.startswith("同步完成") and NOTICE[0] in out

@@ -1,0 +1,122 @@
+"""The op log's identity rules: which earlier op, if any, a pushed op is a replay of.
+
+Why content hashes: an op id alone does not identify an op. A data dir copied to a second
+laptop, or restored from a backup, numbers its new ops with ids the platform has already seen
+for *other* edits. Answering those from the op log (``duplicate_op``) made the device believe
+its edit had arrived when it had not. So each logged op keeps a hash of its content, and an op
+counts as a replay only when id and content both match (PROTOCOL.md §5.4 step 1).
+
+Op ids are unique per device (``ops`` is keyed by ``(device_id, op_id)``). A device the server
+re-registered because its data dir was copied (``devices.parent``) still holds the ops it had
+before the copy under the old id; the copies form a *family* (``devices.root``), and an op a
+family member of the same user already applied with the same content is answered from that
+member's log instead of being applied twice. Rows written before hashes existed have none: for
+the device that wrote them they count as a match, so pre-upgrade replays stay idempotent; for
+its copies they do not (applying an op twice is safe, taking a copy's edit for another is not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from sync import protocol as p
+from sync.server import db
+from sync.server.errors import ApiError
+
+IN_CHUNK = 500
+REUSED = "op_id_reused"
+_O = db.ops.c
+
+
+def op_hash(op: p.Op) -> str:
+    """SHA-256 of the op's canonical JSON (sorted keys, compact): its content identity."""
+    return hashlib.sha256(db.dumps(op.model_dump()).encode("utf-8")).hexdigest()
+
+
+def same_content(stored: str | None, incoming: str | None) -> bool:
+    """A logged op without a hash (written before hashes existed) matches any content, and so
+    does an incoming op whose id already names its content (``incoming`` None: base loads)."""
+    return stored is None or incoming is None or stored == incoming
+
+
+def family(conn: Connection, device_id: str) -> list[str]:
+    """This device and the devices that are copies of the same data dir (itself first)."""
+    d = db.devices.c
+    root = conn.execute(select(d.root).where(d.device_id == device_id)).scalar()
+    if root is None:
+        return [device_id]
+    others = conn.execute(select(d.device_id).where(d.root == root, d.device_id != device_id))
+    return [device_id, *sorted(others.scalars())]
+
+
+def priors(
+    conn: Connection, device_id: str, username: str, ops: Sequence[p.Op]
+) -> dict[str, Mapping[str, Any]]:
+    """The logged op each of ``ops`` replays, by op id (for the whole-request check).
+
+    Raises 409 ``op_id_reused`` when this device already logged an op under one of the ids with
+    different content, or when the batch itself carries one id with two contents."""
+    hashes: dict[str, str] = {}
+    for index, op in enumerate(ops):
+        digest = op_hash(op)
+        if hashes.setdefault(op.op_id, digest) != digest:
+            raise ApiError(409, REUSED, op_id=op.op_id, index=index)
+    found = lookup(conn, device_id, username, ops, hashes=hashes)
+    for index, op in enumerate(ops):
+        if found.get(op.op_id) is False:
+            raise ApiError(409, REUSED, op_id=op.op_id, index=index)
+    return {k: v for k, v in found.items() if v is not False}
+
+
+def lookup(
+    conn: Connection,
+    device_id: str,
+    username: str,
+    ops: Sequence[p.Op],
+    *,
+    ids_name_content: bool = False,
+    hashes: Mapping[str, str | None] | None = None,
+) -> dict[str, Mapping[str, Any] | bool]:
+    """By op id: the logged op (device id, hash, stored result) each op replays, or False when
+    this device logged different content under that id; ops not named are new.
+
+    ``ids_name_content``: the caller made each op id from the content that matters (the base
+    loader: a digest of the row), so an id alone identifies the op. ``hashes``: the ops'
+    ``op_hash`` by op id, when the caller has them already."""
+    if hashes is None:
+        hashes = {op.op_id: None if ids_name_content else op_hash(op) for op in ops}
+    devices = family(conn, device_id)
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    ids = sorted(hashes)
+    for i in range(0, len(ids), IN_CHUNK):
+        stmt = select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
+            _O.op_id.in_(ids[i : i + IN_CHUNK]), _O.device_id.in_(devices)
+        )
+        for row in conn.execute(stmt).mappings():
+            rows.setdefault(row["op_id"], []).append(row)
+    found: dict[str, Mapping[str, Any] | bool] = {}
+    for op_id, digest in hashes.items():
+        match = _match(rows.get(op_id, []), device_id, username, digest)
+        if match is not None:
+            found[op_id] = match
+    return found
+
+
+def _match(
+    rows: Sequence[Mapping[str, Any]], device_id: str, username: str, digest: str | None
+) -> Mapping[str, Any] | None | bool:
+    """The row this op replays; None: a new op; False: this device reused the id."""
+    own = [r for r in rows if r["device_id"] == device_id]
+    if own:
+        return own[0] if same_content(own[0]["op_hash"], digest) else False
+    for row in rows:  # a copy of this data dir applied the very same op already
+        # only a hash proves it (an old row without one may hold the other copy's edit)
+        known = row["op_hash"] is not None and same_content(row["op_hash"], digest)
+        if row["username"] == username and known:
+            return row
+    return None
