@@ -238,6 +238,21 @@ review_audit = Table(
 )
 
 
+# The console's audit log (who, when, from where, what): append-only, nothing updates or deletes
+# it. It names record ids, user names, device ids, grid codes and field names, never values.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("username", String(100), nullable=False),
+    Column("ip", String(100), nullable=False, default=""),
+    Column("action", String(32), nullable=False),
+    Column("target", String(200), nullable=False, default=""),
+    Column("fields", Text, nullable=False, default="[]"),
+)
+
+
 def dumps(value: Any) -> str:
     """Deterministic compact JSON with Chinese kept readable."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

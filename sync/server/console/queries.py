@@ -1,0 +1,587 @@
+"""What the console shows: every read is limited to the caller's scope as the sync API
+computes it (``auth.User.grids`` from ``auth.scope_of``; ``User.in_scope`` for one record).
+
+Nothing here writes. Values of sensitive fields leave masked (``app.core.masking``); the one
+way to see such a value is ``actions.reveal``, which writes an audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy.engine import Connection
+
+from app.core.formset import Form, FormSet
+from app.core.masking import mask_value
+from app.core.records import is_empty
+from app.core.search import name_terms
+from sync.server import auth, db, records, reviews
+from sync.server.console.i18n import ConsoleError
+
+STALE_MONTHS = 12
+SEARCH_LIMIT = 50
+CONFLICT_LIMIT = 200
+_R = db.records.c
+
+
+# -- scope -----------------------------------------------------------------------------------
+
+
+def grids_in_scope(conn: Connection, user: auth.User) -> list[dict[str, Any]]:
+    """The grids the user may see (code, name, community, boundary points), by code."""
+    g = db.grids.c
+    stmt = select(g.code, g.name, g.community, g.polygon).order_by(g.code)
+    if user.grids is not None:
+        if not user.grids:
+            return []
+        stmt = stmt.where(g.code.in_(sorted(user.grids)))
+    return [
+        {
+            "code": r.code,
+            "name": r.name,
+            "community": r.community,
+            "points": len(db.loads(r.polygon) or []),
+        }
+        for r in conn.execute(stmt)
+    ]
+
+
+def require_grid(user: auth.User, grid: str | None) -> None:
+    """A grid outside the caller's scope does not exist for them (404, never 403)."""
+    if grid is not None and not user.in_scope(grid):
+        raise ConsoleError(404, "not_found")
+
+
+def users_in_scope(conn: Connection, user: auth.User) -> list[str] | None:
+    """User names the caller may see and manage; ``None`` for an admin (everyone).
+
+    A supervisor sees their community's supervisors and the workers of its grids; a worker
+    sees only themselves.
+    """
+    if user.is_admin:
+        return None
+    if user.role != "supervisor":
+        return [user.username]
+    u, ug = db.users.c, db.user_grids.c
+    names = {r[0] for r in conn.execute(select(u.username).where(u.community == user.community))}
+    if user.grids:
+        names |= {
+            r[0]
+            for r in conn.execute(
+                select(ug.username).where(ug.grid.in_(sorted(user.grids))).distinct()
+            )
+        }
+    return sorted(names | {user.username})
+
+
+def _record_scope(
+    stmt: Any, user: auth.User, grid: str | None, codes: list[str] | None = None
+) -> Any:
+    """Limit a records query to one grid, to ``codes``, or to the user's scope."""
+    if grid is not None:
+        return stmt.where(_R.grid == grid)
+    if codes is not None:
+        return stmt.where(_R.grid.in_(codes or [""]))
+    if user.grids is not None:
+        return stmt.where(_R.grid.in_(sorted(user.grids) or [""]))
+    return stmt
+
+
+# -- overview --------------------------------------------------------------------------------
+
+
+def _since(days: int) -> str:
+    return auth.iso(auth.now() - timedelta(days=days))
+
+
+def _count_if(cond: Any) -> Any:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def overview(
+    engine: Engine,
+    formset: FormSet,
+    user: auth.User,
+    grid: str | None = None,
+    stale_months: int = STALE_MONTHS,
+    community: str | None = None,
+) -> dict[str, Any]:
+    """Progress per grid and per worker, devices, set-aside ops and open work (see module).
+
+    ``grid`` or ``community`` narrow it; one outside the caller's scope is 404.
+    """
+    require_grid(user, grid)
+    if community is not None and not user.is_admin and community != user.community:
+        raise ConsoleError(404, "not_found")
+    d7, d30 = _since(7), _since(30)
+    stale_before = _since(30 * stale_months)
+    with db.read(engine) as conn:
+        grids = [
+            g
+            for g in grids_in_scope(conn, user)
+            if (grid is None or g["code"] == grid)
+            and (community is None or g["community"] == community)
+        ]
+        codes = [g["code"] for g in grids] if community is not None else None
+        per_grid = _per_grid(conn, user, grid, d7, d30, stale_before, codes)
+        workers = _per_worker(conn, user, grid, d7, d30, codes)
+        activity = _activity(conn, user, grid, d30, codes)
+        people = users_in_scope(conn, user)
+        devices = _devices(conn, people)
+        set_aside = _quarantine(conn, people)
+    open_reviews = (
+        len(reviews.list_reviews(engine, user)) if user.role in ("supervisor", "admin") else 0
+    )
+    by_code = {g["code"]: g for g in grids}
+    for code, stats in per_grid.items():
+        if code in by_code:
+            by_code[code]["stats"] = stats
+        elif user.grids is None and community is None and grid is None:
+            grids.append({"code": code, "name": "", "community": "", "points": 0, "stats": stats})
+    empty = _empty_stats()
+    for g in grids:
+        g.setdefault("stats", dict(empty, forms={}))
+    totals = _empty_stats()
+    for g in grids:
+        for key in totals:
+            totals[key] += g["stats"][key]
+    return {
+        "grid": grid,
+        "community": community,
+        "stale_months": stale_months,
+        "grids": grids,
+        "totals": totals,
+        "workers": workers,
+        "activity": activity,
+        "devices": devices,
+        "quarantine": set_aside,
+        "open_reviews": open_reviews,
+        "forms": {f.id: (f.title.get("zh"), f.title.get("en")) for f in formset.forms.values()},
+    }
+
+
+def _empty_stats() -> dict[str, int]:
+    keys = ("total", "complete", "draft", "created_7", "created_30", "changed_7", "changed_30")
+    return dict.fromkeys((*keys, "conflicts", "stale"), 0)
+
+
+def _per_grid(
+    conn: Connection,
+    user: auth.User,
+    grid: str | None,
+    d7: str,
+    d30: str,
+    stale_before: str,
+    codes: list[str] | None,
+) -> dict[str | None, dict[str, Any]]:
+    stmt = select(
+        _R.grid,
+        _R.form,
+        _R.status,
+        func.count(),
+        _count_if(_R.created_at >= d7),
+        _count_if(_R.created_at >= d30),
+        _count_if(_R.updated_at >= d7),
+        _count_if(_R.updated_at >= d30),
+        _count_if(_R.conflict.is_not(None)),
+        _count_if(_R.updated_at < stale_before),
+    ).where(_R.deleted.is_(False))
+    stmt = _record_scope(stmt, user, grid, codes).group_by(_R.grid, _R.form, _R.status)
+    out: dict[str | None, dict[str, Any]] = {}
+    for row in conn.execute(stmt):
+        code, form, status, n, c7, c30, u7, u30, conflicts, stale = row
+        stats = out.setdefault(code, dict(_empty_stats(), forms={}))
+        per_form = stats["forms"].setdefault(form, {"draft": 0, "complete": 0})
+        per_form[status] = per_form.get(status, 0) + int(n)
+        stats["total"] += int(n)
+        if status in ("draft", "complete"):
+            stats[status] += int(n)
+        for key, value in zip(
+            ("created_7", "created_30", "changed_7", "changed_30", "conflicts", "stale"),
+            (c7, c30, u7, u30, conflicts, stale),
+            strict=True,
+        ):
+            stats[key] += int(value or 0)
+    return out
+
+
+def _per_worker(
+    conn: Connection, user: auth.User, grid: str | None, d7: str, d30: str, codes: list[str] | None
+) -> list[dict[str, Any]]:
+    """Records each person created (by form and status) and changed lately, in scope."""
+    made = select(
+        _R.created_by,
+        _R.form,
+        _R.status,
+        func.count(),
+        _count_if(_R.created_at >= d7),
+        _count_if(_R.created_at >= d30),
+    ).where(_R.deleted.is_(False))
+    made = _record_scope(made, user, grid, codes).group_by(_R.created_by, _R.form, _R.status)
+    changed = select(
+        _R.updated_by, _count_if(_R.updated_at >= d7), _count_if(_R.updated_at >= d30)
+    ).where(_R.updated_at >= d30)
+    changed = _record_scope(changed, user, grid, codes).group_by(_R.updated_by)
+    people: dict[str, dict[str, Any]] = {}
+
+    def person(name: str) -> dict[str, Any]:
+        return people.setdefault(
+            name,
+            {
+                "username": name,
+                "forms": {},
+                "total": 0,
+                "created_7": 0,
+                "created_30": 0,
+                "changed_7": 0,
+                "changed_30": 0,
+            },
+        )
+
+    for name, form, status, n, c7, c30 in conn.execute(made):
+        p = person(name)
+        p["forms"].setdefault(form, {"draft": 0, "complete": 0})[status] = int(n)
+        p["total"] += int(n)
+        p["created_7"] += int(c7 or 0)
+        p["created_30"] += int(c30 or 0)
+    for name, u7, u30 in conn.execute(changed):
+        p = person(name)
+        p["changed_7"], p["changed_30"] = int(u7 or 0), int(u30 or 0)
+    return [people[k] for k in sorted(people)]
+
+
+def _activity(
+    conn: Connection, user: auth.User, grid: str | None, d30: str, codes: list[str] | None
+) -> list[dict[str, Any]]:
+    """Created and changed per day over the last 30 days."""
+    days: dict[str, dict[str, Any]] = {}
+    for column, key in ((_R.created_at, "created"), (_R.updated_at, "changed")):
+        day = func.substr(column, 1, 10)
+        stmt = _record_scope(select(day, func.count()).where(column >= d30), user, grid, codes)
+        for d, n in conn.execute(stmt.group_by(day)):
+            days.setdefault(d, {"day": d, "created": 0, "changed": 0})[key] = int(n)
+    return [days[d] for d in sorted(days)]
+
+
+def _devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
+    """Each device a person logged in from: last login, live or revoked, last push."""
+    t, o = db.tokens.c, db.ops.c
+    logins = select(
+        t.username,
+        t.device_id,
+        func.max(t.created_at),
+        _count_if(and_(t.revoked_at.is_(None), t.expires_at > auth.iso(auth.now()))),
+    ).group_by(t.username, t.device_id)
+    pushes = select(o.device_id, o.username, func.max(o.at)).group_by(o.device_id, o.username)
+    if people is not None:
+        logins = logins.where(t.username.in_(people))
+        pushes = pushes.where(o.username.in_(people))
+    last_push = {(r[0], r[1]): r[2] for r in conn.execute(pushes)}
+    out = [
+        {
+            "username": name,
+            "device_id": device,
+            "console": device.startswith("console-"),
+            "last_login": last,
+            "live": int(live or 0) > 0,
+            "last_push": last_push.get((device, name)),
+        }
+        for name, device, last, live in conn.execute(logins)
+    ]
+    return sorted(out, key=lambda d: (d["username"], d["device_id"]))
+
+
+def _quarantine(conn: Connection, people: list[str] | None, limit: int = 100) -> list[dict]:
+    """Ops the server checks set aside, with their reasons (codes and messages, no values)."""
+    q = db.quarantine.c
+    stmt = (
+        select(q.id, q.at, q.username, q.device_id, q.record_id, q.form, q.code, q.reason)
+        .order_by(q.id.desc())
+        .limit(limit)
+    )
+    if people is not None:
+        stmt = stmt.where(q.username.in_(people))
+    out = []
+    for r in conn.execute(stmt):
+        reason = db.loads(r.reason) or {}
+        out.append(
+            {
+                "id": r.id,
+                "at": r.at,
+                "username": r.username,
+                "device_id": r.device_id,
+                "record_id": r.record_id,
+                "form": r.form,
+                "code": r.code,
+                "message_zh": reason.get("message_zh", ""),
+                "message_en": reason.get("message_en", ""),
+                "fields": sorted({i.get("field", "") for i in reason.get("issues", [])} - {""}),
+            }
+        )
+    return out
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def shown(form: Form, name: str, value: Any) -> str:
+    """A value as the console shows it: masked when the form calls the field sensitive."""
+    if is_empty(value):
+        return ""
+    fld = form.fields.get(name)
+    if fld is not None and fld.sensitive:
+        return mask_value(fld, value)
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "是 yes" if value else "否 no"
+    return str(value)
+
+
+def _label(form: Form, name: str) -> dict[str, str]:
+    fld = form.fields.get(name)
+    if fld is None:
+        return {"zh": name, "en": name}
+    return {"zh": fld.label.get("zh"), "en": fld.label.get("en")}
+
+
+def _sensitive(form: Form, name: str) -> bool:
+    fld = form.fields.get(name)
+    return bool(fld and fld.sensitive)
+
+
+# -- conflicts -------------------------------------------------------------------------------
+
+
+def conflicts(
+    engine: Engine, formset: FormSet, user: auth.User, grid: str | None = None
+) -> list[dict[str, Any]]:
+    """Records with an open conflict: each field with base / platform / incoming, masked."""
+    require_grid(user, grid)
+    stmt = select(db.records).where(_R.conflict.is_not(None), _R.deleted.is_(False))
+    stmt = _record_scope(stmt, user, grid).order_by(_R.updated_at.desc()).limit(CONFLICT_LIMIT)
+    with db.read(engine) as conn:
+        rows = [records.from_db(r) for r in conn.execute(stmt)]
+    return [_conflict_view(formset.form(row.form), row) for row in rows]
+
+
+def _conflict_view(form: Form, row: records.Row) -> dict[str, Any]:
+    fields = []
+    for c in row.conflict or []:
+        name = c["field"]
+        stamp = row.stamps.get(name)
+        fields.append(
+            {
+                "field": name,
+                "label": _label(form, name),
+                "sensitive": _sensitive(form, name),
+                "base": shown(form, name, c.get("base")),
+                "server": shown(form, name, c.get("server")),
+                "incoming": shown(form, name, c.get("incoming")),
+                "provisional": shown(form, name, c.get("provisional")),
+                "changed_at": stamp.at.split("#")[0] if stamp else "",
+                "changed_by_device": stamp.device if stamp else "",
+            }
+        )
+    return {
+        "id": row.id,
+        "form": row.form,
+        "title": row.title,
+        "grid": row.grid,
+        "version": row.version,
+        "updated_at": row.updated_at,
+        "updated_by": row.updated_by,
+        "fields": fields,
+    }
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def _load_in_scope(conn: Connection, user: auth.User, record_id: str) -> records.Row:
+    rid = records.canonical(conn, [record_id]).get(record_id, record_id)
+    row = records.load(conn, rid)
+    if row is None or not user.in_scope(row.grid):
+        raise ConsoleError(404, "not_found")
+    return row
+
+
+def search(
+    engine: Engine, formset: FormSet, user: auth.User, query: str, limit: int = SEARCH_LIMIT
+) -> list[dict[str, Any]]:
+    """Records in scope matching a name, pinyin initials, an ID or phone tail or an address."""
+    q = query.strip().lower()
+    if not q:
+        return []
+    digits = q.rstrip("x").isdigit() and len(q) >= 4
+    stmt = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data)
+    stmt = _record_scope(stmt, user, None).order_by(_R.updated_at.desc())
+    if digits:  # the tail of a stored value: the value ends with the digits, then a quote
+        stmt = stmt.where(_R.data.like(f'%{_escape(q)}"%', escape="\\"))
+    elif q.isascii() and q.isalpha():  # pinyin: only people's names can match
+        stmt = stmt.where(
+            or_(_R.title.ilike(f"%{_escape(q)}%", escape="\\"), _R.id.in_(_pinyin_ids(q)))
+        )
+    else:
+        stmt = stmt.where(_R.data.like(f"%{_escape(query.strip())}%", escape="\\"))
+    out: list[dict[str, Any]] = []
+    with db.read(engine) as conn:
+        for r in conn.execute(stmt.limit(limit * 4)):
+            form = formset.form(r.form)
+            data = db.loads(r.data) or {}
+            if not _matches(form, data, r.title, q, digits):
+                continue
+            out.append(
+                {
+                    "id": r.id,
+                    "form": r.form,
+                    "grid": r.grid,
+                    "title": r.title,
+                    "status": r.status,
+                    "deleted": bool(r.deleted),
+                }
+            )
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _pinyin_ids(q: str) -> Any:
+    p = db.people.c
+    return select(p.record_id).where(p.pinyin.like(f"{_escape(q)}%", escape="\\"))
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _matches(form: Form, data: Mapping[str, Any], title: str, q: str, digits: bool) -> bool:
+    """The candidate really matches in a field whose role fits the query."""
+    roles = form.roles
+
+    def values(names: Iterable[str]) -> list[str]:
+        return [str(data[n]).lower() for n in names if not is_empty(data.get(n))]
+
+    if digits:
+        return any(v.endswith(q) for v in values((*roles.id, *roles.phone)))
+    names = values(roles.name) or [title.lower()]
+    for name in names:
+        if q in name or any(term.startswith(q) for term in name_terms(name)):
+            return True
+    return any(q in v for v in values(roles.address))
+
+
+def record_view(
+    engine: Engine, formset: FormSet, user: auth.User, record_id: str
+) -> dict[str, Any]:
+    """One record in scope, masked, with its full version history (who, device, when, what)."""
+    v = db.record_versions.c
+    with db.read(engine) as conn:
+        row = _load_in_scope(conn, user, record_id)
+        versions = conn.execute(
+            select(db.record_versions).where(v.record_id == row.id).order_by(v.version)
+        ).all()
+    form = formset.form(row.form)
+    fields = [
+        {
+            "field": name,
+            "label": _label(form, name),
+            "value": shown(form, name, row.data.get(name)),
+            "sensitive": fld.sensitive,
+        }
+        for name, fld in form.fields.items()
+        if not is_empty(row.data.get(name))
+    ]
+    history = []
+    before: dict[str, Any] = {}
+    for ver in versions:
+        data = db.loads(ver.data) or {}
+        changes = [
+            {
+                "field": name,
+                "label": _label(form, name),
+                "old": shown(form, name, before.get(name)),
+                "new": shown(form, name, data.get(name)),
+            }
+            for name in sorted(set(before) | set(data))
+            if before.get(name) != data.get(name)
+        ]
+        history.append(
+            {
+                "version": ver.version,
+                "kind": ver.kind,
+                "username": ver.username,
+                "device_id": ver.device_id,
+                "at": ver.at,
+                "status": ver.status,
+                "deleted": bool(ver.deleted),
+                "changes": changes,
+            }
+        )
+        before = data
+    return {
+        "id": row.id,
+        "form": row.form,
+        "title": row.title,
+        "grid": row.grid,
+        "status": row.status,
+        "deleted": row.deleted,
+        "version": row.version,
+        "conflicts": len(row.conflict or []),
+        "fields": fields,
+        "history": history,
+    }
+
+
+# -- people ----------------------------------------------------------------------------------
+
+
+def people(engine: Engine, user: auth.User) -> list[dict[str, Any]]:
+    """The users the caller may see, with their grids and devices."""
+    u, ug = db.users.c, db.user_grids.c
+    with db.read(engine) as conn:
+        names = users_in_scope(conn, user)
+        stmt = select(u.username, u.role, u.community, u.disabled).order_by(u.username)
+        grid_stmt = select(ug.username, ug.grid)
+        if names is not None:
+            stmt = stmt.where(u.username.in_(names))
+            grid_stmt = grid_stmt.where(ug.username.in_(names))
+        found = conn.execute(stmt).all()
+        grids: dict[str, list[str]] = {}
+        for name, grid in conn.execute(grid_stmt):
+            grids.setdefault(name, []).append(grid)
+        devices = _devices(conn, names)
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for d in devices:
+        by_user.setdefault(d["username"], []).append(d)
+    return [
+        {
+            "username": r.username,
+            "role": r.role,
+            "community": r.community,
+            "disabled": bool(r.disabled),
+            "grids": sorted(grids.get(r.username, [])),
+            "devices": by_user.get(r.username, []),
+        }
+        for r in found
+    ]
+
+
+def grids(engine: Engine, user: auth.User) -> list[dict[str, Any]]:
+    with db.read(engine) as conn:
+        return grids_in_scope(conn, user)
+
+
+def communities(engine: Engine, user: auth.User) -> list[dict[str, str]]:
+    """Communities the caller may add grids to: all for an admin, their own for a supervisor."""
+    c = db.communities.c
+    stmt = select(c.code, c.name).order_by(c.code)
+    if not user.is_admin:
+        stmt = stmt.where(c.code == (user.community or ""))
+    with db.read(engine) as conn:
+        return [{"code": r.code, "name": r.name} for r in conn.execute(stmt)]
