@@ -452,8 +452,10 @@ def search(
 
 
 def _pinyin_ids(q: str) -> Any:
+    """People whose full pinyin starts like the query: "zs" narrows to surnames in z, the
+    initials themselves are checked on the candidates (``_matches``)."""
     p = db.people.c
-    return select(p.record_id).where(p.pinyin.like(f"{_escape(q)}%", escape="\\"))
+    return select(p.record_id).where(p.pinyin.like(f"{_escape(q[0])}%", escape="\\"))
 
 
 def _escape(text: str) -> str:
