@@ -357,3 +357,23 @@ def test_static_css_is_served_locally(platform: Platform) -> None:
     assert requests.get(f"{platform.url}/console/static/../app.py", timeout=30).status_code == 404
     page = login(platform, "chen").get("/console/overview").text
     assert "http://" not in page and "https://" not in page  # nothing from the internet
+
+
+def test_the_audit_command_prints_the_log(
+    platform: Platform, seeded: Seeded, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.server import cli
+
+    chen = login(platform, "chen")
+    chen.post(f"/console/records/{seeded.conflict_a}/reveal", {"field": "id_number"})
+    capsys.readouterr()
+    assert cli.main(["server-admin", "audit", "--db", db_url, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["username"], r["action"]) for r in lines] == [("chen", "login"), ("chen", "reveal")]
+    assert lines[1]["target"] == seeded.conflict_a and lines[1]["fields"] == ["id_number"]
+    assert cli.main(["server-admin", "audit", "--db", db_url, "--since", "2999-01-01"]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main(["server-admin", "audit", "--db", db_url]) == 0
+    assert "\tchen\t127.0.0.1\treveal\t" in capsys.readouterr().out
+    assert cli.main(["--lang", "en", "server-admin", "audit", "--db", db_url, "--since", "x"]) == 2
+    assert "--since must be a date" in capsys.readouterr().err
