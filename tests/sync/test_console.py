@@ -6,6 +6,7 @@ through pull, and every action leaves an audit row without personal values."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -377,3 +378,24 @@ def test_the_audit_command_prints_the_log(
     assert "\tchen\t127.0.0.1\treveal\t" in capsys.readouterr().out
     assert cli.main(["--lang", "en", "server-admin", "audit", "--db", db_url, "--since", "x"]) == 2
     assert "--since must be a date" in capsys.readouterr().err
+
+
+def test_load_demo_fills_an_empty_platform_for_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.server import cli
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    monkeypatch.setenv("GRIDCOLLECT_PASSWORD", "demo password")
+    assert (
+        cli.main(["--lang", "en", "server-admin", "load-demo", "--db", url, "--size", "200"]) == 0
+    )
+    assert "sup-330106090001" in capsys.readouterr().out
+    assert cli.main(["--lang", "en", "server-admin", "load-demo", "--db", url]) == 2
+    assert "already holds records" in capsys.readouterr().err
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        grids = conn.execute(select(db.grids.c.polygon)).scalars().all()
+        assert grids and all(len(json.loads(p)) >= 3 for p in grids)
+        assert conn.execute(select(db.records.c.id)).first() is not None
+    engine.dispose()
