@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -306,16 +307,22 @@ def _charts(data: dict[str, Any]) -> dict[str, Any]:
                 "total": s["total"],
             }
         )
-    days = data["activity"]
+    by_day = {d["day"]: d for d in data["activity"]}
+    today = auth.now().date()
+    days = [
+        by_day.get(day, {"day": day, "created": 0, "changed": 0})
+        for day in ((today - timedelta(days=n)).isoformat() for n in range(29, -1, -1))
+    ]
     top = max([max(d["created"], d["changed"]) for d in days] or [1]) or 1
     cols = [
         {
-            "x": 30 + i * 22,
+            "x": 40 + i * 22,
             "day": d["day"][5:],
             "c": round(d["created"] / top * 120, 1),
             "u": round(d["changed"] / top * 120, 1),
             "created": d["created"],
             "changed": d["changed"],
+            "tick": i % 5 == 4,
         }
         for i, d in enumerate(days)
     ]
@@ -324,7 +331,7 @@ def _charts(data: dict[str, Any]) -> dict[str, Any]:
         "bars_h": 16 + 28 * len(bars),
         "cols": cols,
         "top": top,
-        "cols_w": 40 + 22 * max(len(cols), 1),
+        "cols_w": 50 + 22 * len(cols),
     }
 
 

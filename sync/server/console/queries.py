@@ -327,13 +327,18 @@ def _quarantine(conn: Connection, people: list[str] | None, limit: int = 100) ->
 # -- values ----------------------------------------------------------------------------------
 
 
-def shown(form: Form, name: str, value: Any) -> str:
-    """A value as the console shows it: masked when the form calls the field sensitive."""
+def shown(form: Form, name: str, value: Any, formset: FormSet | None = None) -> str:
+    """A value as the console shows it: masked when the form calls the field sensitive; codes
+    with their Chinese label when the code table is known."""
     if is_empty(value):
         return ""
     fld = form.fields.get(name)
     if fld is not None and fld.sensitive:
         return mask_value(fld, value)
+    if fld is not None and fld.codes and formset is not None and fld.codes in formset.tables:
+        table = formset.table(fld.codes)
+        codes = value if isinstance(value, list) else [value]
+        return "、".join(f"{table.label(str(c))} ({c})" for c in codes)
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     if isinstance(value, dict):
@@ -367,10 +372,10 @@ def conflicts(
     stmt = _record_scope(stmt, user, grid).order_by(_R.updated_at.desc()).limit(CONFLICT_LIMIT)
     with db.read(engine) as conn:
         rows = [records.from_db(r) for r in conn.execute(stmt)]
-    return [_conflict_view(formset.form(row.form), row) for row in rows]
+    return [_conflict_view(formset, formset.form(row.form), row) for row in rows]
 
 
-def _conflict_view(form: Form, row: records.Row) -> dict[str, Any]:
+def _conflict_view(formset: FormSet, form: Form, row: records.Row) -> dict[str, Any]:
     fields = []
     for c in row.conflict or []:
         name = c["field"]
@@ -380,10 +385,10 @@ def _conflict_view(form: Form, row: records.Row) -> dict[str, Any]:
                 "field": name,
                 "label": _label(form, name),
                 "sensitive": _sensitive(form, name),
-                "base": shown(form, name, c.get("base")),
-                "server": shown(form, name, c.get("server")),
-                "incoming": shown(form, name, c.get("incoming")),
-                "provisional": shown(form, name, c.get("provisional")),
+                "base": shown(form, name, c.get("base"), formset),
+                "server": shown(form, name, c.get("server"), formset),
+                "incoming": shown(form, name, c.get("incoming"), formset),
+                "provisional": shown(form, name, c.get("provisional"), formset),
                 "changed_at": stamp.at.split("#")[0] if stamp else "",
                 "changed_by_device": stamp.device if stamp else "",
             }
@@ -493,7 +498,7 @@ def record_view(
         {
             "field": name,
             "label": _label(form, name),
-            "value": shown(form, name, row.data.get(name)),
+            "value": shown(form, name, row.data.get(name), formset),
             "sensitive": fld.sensitive,
         }
         for name, fld in form.fields.items()
@@ -507,8 +512,8 @@ def record_view(
             {
                 "field": name,
                 "label": _label(form, name),
-                "old": shown(form, name, before.get(name)),
-                "new": shown(form, name, data.get(name)),
+                "old": shown(form, name, before.get(name), formset),
+                "new": shown(form, name, data.get(name), formset),
             }
             for name in sorted(set(before) | set(data))
             if before.get(name) != data.get(name)
