@@ -25,7 +25,7 @@ from tests.sync.conftest import (
     Platform,
     start_server,
 )
-from tests.sync.consolekit import Browser, Seeded, login, seed_console
+from tests.sync.consolekit import Browser, Seeded, login, seed_console, stored
 
 PAGES = ("overview", "conflicts", "reviews", "records?q=zs", "people", "grids", "audit")
 
@@ -107,11 +107,11 @@ def test_a_grid_b_worker_gets_404_for_a_grid_a_record(platform: Platform, seeded
     assert li.get(f"/console/overview?grid={GRID_A}").status_code == 404
     wang = login(platform, "wang")  # worker of grid A: sees it, read-only
     assert wang.get(f"/console/records/{seeded.conflict_a}").status_code == 200
-    before = platform.dump()
+    before = stored(platform)
     resp = wang.post(
         f"/console/conflicts/{seeded.conflict_a}", {"version": 3, "choice:phone": "server"}
     )
-    assert resp.status_code == 403 and platform.dump() == before
+    assert resp.status_code == 403 and stored(platform) == before
     assert li.get("/console/records?q=zs").text.count("/console/records/0") == 0
 
 
@@ -124,7 +124,7 @@ def test_a_supervisor_cannot_reach_another_community(platform: Platform, seeded:
     page = chen.get("/console/overview").text
     assert GRID_C not in page and GRID_A in page
     assert seeded.conflict_c not in chen.get("/console/conflicts").text
-    before = platform.dump()
+    before = stored(platform)
     tampered = [  # forms of chen's own pages, pointed at community Y's record, grid and users
         (f"/console/conflicts/{seeded.conflict_c}", {"version": 3, "choice:phone": "server"}),
         (f"/console/records/{seeded.conflict_c}/reveal", {"field": "phone"}),
@@ -137,7 +137,7 @@ def test_a_supervisor_cannot_reach_another_community(platform: Platform, seeded:
     for path, data in tampered:
         resp = chen.post(path, data)
         assert resp.status_code == 404, (path, resp.status_code, resp.text[:300])
-    assert platform.dump() == before
+    assert stored(platform) == before
 
 
 def test_a_form_posted_without_its_csrf_token_changes_nothing(
@@ -145,7 +145,7 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(
 ) -> None:
     chen, root = login(platform, "chen"), login(platform, "root")
     someone_elses = root.csrf()
-    before = platform.dump()
+    before = stored(platform)
     path, data = f"/console/conflicts/{seeded.conflict_a}", {"version": 3, "choice:phone": "server"}
     for bad in ({}, {"csrf": "0" * 64}, {"csrf": someone_elses}):
         resp = chen.http.post(platform.url + path, data={**data, **bad}, allow_redirects=False)
@@ -154,7 +154,7 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(
         chen.post("/console/people/wang/disable", {"disabled": "1"}, token=False).status_code == 403
     )
     assert chen.post("/console/logout", token=False).status_code == 403
-    assert platform.dump() == before
+    assert stored(platform) == before
     assert chen.get("/console/overview").status_code == 200  # still logged in
 
 
@@ -273,9 +273,9 @@ def test_grids_are_created_renamed_and_given_a_boundary(platform: Platform) -> N
     assert rows["330106001001-03"].name == "三网格" and rows[GRID_B].name == "二网格（新）"
     assert json.loads(rows[GRID_B].polygon) == _square()["geometry"]["coordinates"][0][:4]
     assert g is not None
-    before = platform.dump()
+    before = stored(platform)
     bad = chen.post(f"/console/grids/{GRID_B}/boundary", {"geojson": '{"type": "Point"}'})
-    assert "err=bad_boundary" in bad.headers["location"] and platform.dump() == before
+    assert "err=bad_boundary" in bad.headers["location"] and stored(platform) == before
     page = chen.get("/console/grids?err=bad_boundary").text
     assert "不是有效的 GeoJSON 多边形" in page
     assert [r.action for r in audit_rows(platform)][-3:] == [
@@ -399,3 +399,35 @@ def test_load_demo_fills_an_empty_platform_for_the_console(
         assert grids and all(len(json.loads(p)) >= 3 for p in grids)
         assert conn.execute(select(db.records.c.id)).first() is not None
     engine.dispose()
+
+
+def test_overview_counts_follow_every_change_and_match_a_recount(
+    platform: Platform, seeded: Seeded
+) -> None:
+    """The per-grid summaries are reused between overviews: a create, a move to another grid
+    and a delete must each show at once, and the reused figures must equal a full recount."""
+    from app.core.ids import uuid7
+    from tests.factories import resident
+
+    chen = platform.client("chen")
+
+    def totals() -> dict[str, tuple[int, int]]:
+        got = requests.get(
+            f"{platform.url}/v1/console/overview", headers=chen.headers, timeout=30
+        ).json()
+        return {g["code"]: (g["stats"]["total"], g["stats"]["conflicts"]) for g in got["grids"]}
+
+    assert totals() == {GRID_A: (2, 1), GRID_B: (0, 0)}
+    rid = uuid7()
+    (made,) = chen.push(
+        [chen.op(rid, "create", {**resident(grid=GRID_A, seq=21), "_status": "complete"})]
+    )
+    assert totals() == {GRID_A: (3, 1), GRID_B: (0, 0)}
+    chen.push([chen.op(rid, "update", {"grid": GRID_B}, base_version=made["version"])])
+    assert totals() == {GRID_A: (2, 1), GRID_B: (1, 0)}
+    chen.push([chen.op(rid, "delete", {}, base_version=made["version"] + 1)])
+    assert totals() == {GRID_A: (2, 1), GRID_B: (0, 0)}
+    cached = totals()
+    with platform.engine.begin() as conn:
+        conn.execute(db.grid_stats.delete())
+    assert totals() == cached

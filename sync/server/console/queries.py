@@ -19,6 +19,7 @@ from app.core.masking import mask_value
 from app.core.records import is_empty
 from app.core.search import name_terms
 from sync.server import auth, db, records, reviews
+from sync.server.console import stats
 from sync.server.console.i18n import ConsoleError
 
 STALE_MONTHS = 12
@@ -93,10 +94,6 @@ def _record_scope(
 # -- overview --------------------------------------------------------------------------------
 
 
-def _since(days: int) -> str:
-    return auth.iso(auth.now() - timedelta(days=days))
-
-
 def _count_if(cond: Any) -> Any:
     return func.sum(case((cond, 1), else_=0))
 
@@ -111,13 +108,16 @@ def overview(
 ) -> dict[str, Any]:
     """Progress per grid and per worker, devices, set-aside ops and open work (see module).
 
-    ``grid`` or ``community`` narrow it; one outside the caller's scope is 404.
+    ``grid`` or ``community`` narrow it; one outside the caller's scope is 404. Counts come
+    from the per-grid summaries (``stats``), recounted only for grids that changed.
     """
     require_grid(user, grid)
     if community is not None and not user.is_admin and community != user.community:
         raise ConsoleError(404, "not_found")
-    d7, d30 = _since(7), _since(30)
-    stale_before = _since(30 * stale_months)
+    today = auth.now().date()
+    d7, d30 = (today - timedelta(days=6)).isoformat(), (today - timedelta(days=29)).isoformat()
+    stale_day = (today - timedelta(days=30 * stale_months)).isoformat()
+    summaries = stats.summaries(engine, user)
     with db.read(engine) as conn:
         grids = [
             g
@@ -125,37 +125,34 @@ def overview(
             if (grid is None or g["code"] == grid)
             and (community is None or g["community"] == community)
         ]
-        codes = [g["code"] for g in grids] if community is not None else None
-        per_grid = _per_grid(conn, user, grid, d7, d30, stale_before, codes)
-        workers = _per_worker(conn, user, grid, d7, d30, codes)
-        activity = _activity(conn, user, grid, d30, codes)
         people = users_in_scope(conn, user)
         devices = _devices(conn, people)
         set_aside = _quarantine(conn, people)
-    open_reviews = (
-        len(reviews.list_reviews(engine, user)) if user.role in ("supervisor", "admin") else 0
-    )
-    by_code = {g["code"]: g for g in grids}
-    for code, stats in per_grid.items():
-        if code in by_code:
-            by_code[code]["stats"] = stats
-        elif user.grids is None and community is None and grid is None:
-            grids.append({"code": code, "name": "", "community": "", "points": 0, "stats": stats})
-    empty = _empty_stats()
+    if user.grids is None and grid is None and community is None:
+        known = {g["code"] for g in grids}
+        for code in sorted(set(summaries) - known):  # records in grids the platform lacks
+            grids.append({"code": code or None, "name": "", "community": "", "points": 0})
+    shown_summaries = []
     for g in grids:
-        g.setdefault("stats", dict(empty, forms={}))
+        summary = summaries.get(g["code"] or stats.NO_GRID)
+        g["stats"] = _grid_stats(summary, d7, d30, stale_day)
+        if summary:
+            shown_summaries.append(summary)
     totals = _empty_stats()
     for g in grids:
         for key in totals:
             totals[key] += g["stats"][key]
+    open_reviews = (
+        len(reviews.list_reviews(engine, user)) if user.role in ("supervisor", "admin") else 0
+    )
     return {
         "grid": grid,
         "community": community,
         "stale_months": stale_months,
         "grids": grids,
         "totals": totals,
-        "workers": workers,
-        "activity": activity,
+        "workers": _workers(shown_summaries, d7, d30),
+        "activity": _activity(shown_summaries, d30),
         "devices": devices,
         "quarantine": set_aside,
         "open_reviews": open_reviews,
@@ -168,102 +165,72 @@ def _empty_stats() -> dict[str, int]:
     return dict.fromkeys((*keys, "conflicts", "stale"), 0)
 
 
-def _per_grid(
-    conn: Connection,
-    user: auth.User,
-    grid: str | None,
-    d7: str,
-    d30: str,
-    stale_before: str,
-    codes: list[str] | None,
-) -> dict[str | None, dict[str, Any]]:
-    stmt = select(
-        _R.grid,
-        _R.form,
-        _R.status,
-        func.count(),
-        _count_if(_R.created_at >= d7),
-        _count_if(_R.created_at >= d30),
-        _count_if(_R.updated_at >= d7),
-        _count_if(_R.updated_at >= d30),
-        _count_if(_R.conflict.is_not(None)),
-        _count_if(_R.updated_at < stale_before),
-    ).where(_R.deleted.is_(False))
-    stmt = _record_scope(stmt, user, grid, codes).group_by(_R.grid, _R.form, _R.status)
-    out: dict[str | None, dict[str, Any]] = {}
-    for row in conn.execute(stmt):
-        code, form, status, n, c7, c30, u7, u30, conflicts, stale = row
-        stats = out.setdefault(code, dict(_empty_stats(), forms={}))
-        per_form = stats["forms"].setdefault(form, {"draft": 0, "complete": 0})
-        per_form[status] = per_form.get(status, 0) + int(n)
-        stats["total"] += int(n)
-        if status in ("draft", "complete"):
-            stats[status] += int(n)
-        for key, value in zip(
-            ("created_7", "created_30", "changed_7", "changed_30", "conflicts", "stale"),
-            (c7, c30, u7, u30, conflicts, stale),
-            strict=True,
-        ):
-            stats[key] += int(value or 0)
+def _grid_stats(
+    summary: dict[str, Any] | None, d7: str, d30: str, stale_day: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = dict(_empty_stats(), forms={})
+    if not summary:
+        return out
+    out["forms"] = {
+        form: {"draft": n.get("draft", 0), "complete": n.get("complete", 0)}
+        for form, n in sorted(summary["forms"].items())
+    }
+    out["total"] = summary["total"]
+    out["complete"] = sum(f["complete"] for f in out["forms"].values())
+    out["draft"] = sum(f["draft"] for f in out["forms"].values())
+    out["conflicts"] = summary["conflicts"]
+    created, updated = summary["created"], summary["updated"]
+    out["created_7"], out["created_30"] = (
+        stats.days_from(created, d7),
+        stats.days_from(created, d30),
+    )
+    out["changed_7"], out["changed_30"] = (
+        stats.days_from(updated, d7),
+        stats.days_from(updated, d30),
+    )
+    out["stale"] = stats.days_before(updated, stale_day)
     return out
 
 
-def _per_worker(
-    conn: Connection, user: auth.User, grid: str | None, d7: str, d30: str, codes: list[str] | None
-) -> list[dict[str, Any]]:
-    """Records each person created (by form and status) and changed lately, in scope."""
-    made = select(
-        _R.created_by,
-        _R.form,
-        _R.status,
-        func.count(),
-        _count_if(_R.created_at >= d7),
-        _count_if(_R.created_at >= d30),
-    ).where(_R.deleted.is_(False))
-    made = _record_scope(made, user, grid, codes).group_by(_R.created_by, _R.form, _R.status)
-    changed = select(
-        _R.updated_by, _count_if(_R.updated_at >= d7), _count_if(_R.updated_at >= d30)
-    ).where(_R.updated_at >= d30)
-    changed = _record_scope(changed, user, grid, codes).group_by(_R.updated_by)
+def _workers(summaries: list[dict[str, Any]], d7: str, d30: str) -> list[dict[str, Any]]:
+    """Records each person created (by form and status) and changed lately, in view."""
     people: dict[str, dict[str, Any]] = {}
-
-    def person(name: str) -> dict[str, Any]:
-        return people.setdefault(
-            name,
+    for summary in summaries:
+        for name, part in summary["by"].items():
+            p = people.setdefault(name, {"forms": {}, "created": [], "updated": []})
+            for form, counts in part["forms"].items():
+                mine = p["forms"].setdefault(form, {"draft": 0, "complete": 0})
+                for status, n in counts.items():
+                    mine[status] = mine.get(status, 0) + n
+            p["created"].append(part["created"])
+            p["updated"].append(part["updated"])
+    out = []
+    for name in sorted(people):
+        p = people[name]
+        created, updated = stats.merge_days(p["created"]), stats.merge_days(p["updated"])
+        total = sum(sum(c.values()) for c in p["forms"].values())
+        if not total and not stats.days_from(updated, d30):
+            continue
+        out.append(
             {
                 "username": name,
-                "forms": {},
-                "total": 0,
-                "created_7": 0,
-                "created_30": 0,
-                "changed_7": 0,
-                "changed_30": 0,
-            },
+                "forms": p["forms"],
+                "total": total,
+                "created_7": stats.days_from(created, d7),
+                "created_30": stats.days_from(created, d30),
+                "changed_7": stats.days_from(updated, d7),
+                "changed_30": stats.days_from(updated, d30),
+            }
         )
-
-    for name, form, status, n, c7, c30 in conn.execute(made):
-        p = person(name)
-        p["forms"].setdefault(form, {"draft": 0, "complete": 0})[status] = int(n)
-        p["total"] += int(n)
-        p["created_7"] += int(c7 or 0)
-        p["created_30"] += int(c30 or 0)
-    for name, u7, u30 in conn.execute(changed):
-        p = person(name)
-        p["changed_7"], p["changed_30"] = int(u7 or 0), int(u30 or 0)
-    return [people[k] for k in sorted(people)]
+    return out
 
 
-def _activity(
-    conn: Connection, user: auth.User, grid: str | None, d30: str, codes: list[str] | None
-) -> list[dict[str, Any]]:
-    """Created and changed per day over the last 30 days."""
-    days: dict[str, dict[str, Any]] = {}
-    for column, key in ((_R.created_at, "created"), (_R.updated_at, "changed")):
-        day = func.substr(column, 1, 10)
-        stmt = _record_scope(select(day, func.count()).where(column >= d30), user, grid, codes)
-        for d, n in conn.execute(stmt.group_by(day)):
-            days.setdefault(d, {"day": d, "created": 0, "changed": 0})[key] = int(n)
-    return [days[d] for d in sorted(days)]
+def _activity(summaries: list[dict[str, Any]], d30: str) -> list[dict[str, Any]]:
+    """Created and changed per day over the last 30 days (records as they are now)."""
+    created = stats.merge_days(s["created"] for s in summaries)
+    updated = stats.merge_days(s["updated"] for s in summaries)
+    days = sorted({d for d in (*created, *updated) if d >= d30})
+    return [{"day": d, "created": created.get(d, 0), "changed": updated.get(d, 0)} for d in days]
 
 
 def _devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
@@ -275,11 +242,18 @@ def _devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]
         func.max(t.created_at),
         _count_if(and_(t.revoked_at.is_(None), t.expires_at > auth.iso(auth.now()))),
     ).group_by(t.username, t.device_id)
-    pushes = select(o.device_id, o.username, func.max(o.at)).group_by(o.device_id, o.username)
     if people is not None:
         logins = logins.where(t.username.in_(people))
-        pushes = pushes.where(o.username.in_(people))
-    last_push = {(r[0], r[1]): r[2] for r in conn.execute(pushes)}
+    found = conn.execute(logins).all()
+    devices = sorted({r[1] for r in found})
+    last_push: dict[tuple[str, str], str] = {}
+    for i in range(0, len(devices), 500):  # by device id: the op log's index, not a scan
+        pushes = (
+            select(o.device_id, o.username, func.max(o.at))
+            .where(o.device_id.in_(devices[i : i + 500]))
+            .group_by(o.device_id, o.username)
+        )
+        last_push.update({(r[0], r[1]): r[2] for r in conn.execute(pushes)})
     out = [
         {
             "username": name,
@@ -289,7 +263,7 @@ def _devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]
             "live": int(live or 0) > 0,
             "last_push": last_push.get((device, name)),
         }
-        for name, device, last, live in conn.execute(logins)
+        for name, device, last, live in found
     ]
     return sorted(out, key=lambda d: (d["username"], d["device_id"]))
 
@@ -425,7 +399,7 @@ def search(
         return []
     digits = q.rstrip("x").isdigit() and len(q) >= 4
     stmt = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data)
-    stmt = _record_scope(stmt, user, None).order_by(_R.updated_at.desc())
+    stmt = _record_scope(stmt, user, None)  # unordered: stop at the first matches, no sort
     if digits:  # the tail of a stored value: the value ends with the digits, then a quote
         stmt = stmt.where(_R.data.like(f'%{_escape(q)}"%', escape="\\"))
     elif q.isascii() and q.isalpha():  # pinyin: only people's names can match
@@ -453,7 +427,7 @@ def search(
             )
             if len(out) >= limit:
                 break
-    return out
+    return sorted(out, key=lambda r: (r["title"], r["id"]))
 
 
 def _pinyin_ids(q: str) -> Any:
