@@ -431,3 +431,25 @@ def test_overview_counts_follow_every_change_and_match_a_recount(
     with platform.engine.begin() as conn:
         conn.execute(db.grid_stats.delete())
     assert totals() == cached
+
+
+def test_the_login_form_has_its_own_csrf_check_and_no_open_redirect(platform: Platform) -> None:
+    plain_post = requests.post(
+        f"{platform.url}/console/login",
+        data={"username": "chen", "password": PASSWORD, "csrf": "forged"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert plain_post.status_code == 403 and "gc_console" not in plain_post.headers.get(
+        "set-cookie", ""
+    )
+    browser = Browser(platform.url)
+    page = browser.get("/console/login?next=https://evil.example/")
+    token = page.cookies["gc_login_csrf"]
+    resp = browser.http.post(
+        f"{platform.url}/console/login",
+        data={"username": "chen", "password": PASSWORD, "csrf": token, "next": "//evil.example/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert resp.status_code == 303 and resp.headers["location"] == "/console/overview"
