@@ -193,6 +193,14 @@ def test_a_duplicate_review_is_decided_in_the_browser(platform: Platform, seeded
     assert resp.status_code == 303 and "ok=decided" in resp.headers["location"]
     assert f"review-{seeded.review}" not in chen.get("/console/reviews").text
     assert audit_rows(platform)[-1].action == "review"
+    root = platform.client("root")
+    listed = requests.get(
+        f"{platform.url}/v1/console/audit", headers=root.headers, timeout=30
+    ).json()["rows"]
+    assert [r["target"] for r in listed if r["action"] == "review"] == [
+        f"review:{seeded.review}=different"
+    ]  # once, with the console's address, though review_audit holds it too
+    assert next(r for r in listed if r["action"] == "review")["ip"] == "127.0.0.1"
 
 
 def test_search_finds_by_name_initials_tail_and_address(platform: Platform, seeded: Seeded) -> None:
@@ -453,3 +461,28 @@ def test_the_login_form_has_its_own_csrf_check_and_no_open_redirect(platform: Pl
         timeout=30,
     )
     assert resp.status_code == 303 and resp.headers["location"] == "/console/overview"
+
+
+def test_review_decisions_from_the_desktop_api_are_in_the_audit_log_once(
+    platform: Platform, seeded: Seeded
+) -> None:
+    chen = platform.client("chen")
+    resp = requests.post(
+        f"{platform.url}/v1/reviews/{seeded.review}",
+        json={"decision": "different"},
+        headers=chen.headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200
+    root = platform.client("root")
+    rows = requests.get(
+        f"{platform.url}/v1/console/audit", headers=root.headers, timeout=30
+    ).json()["rows"]
+    assert [(r["username"], r["action"], r["target"]) for r in rows] == [
+        ("chen", "review", f"review:{seeded.review}=different")
+    ]
+    login(platform, "chen").post(f"/console/reviews/{seeded.review}", {"decision": "same"})
+    rows = requests.get(
+        f"{platform.url}/v1/console/audit", headers=root.headers, timeout=30
+    ).json()["rows"]
+    assert [r["action"] for r in rows] == ["login", "review"]  # already decided: nothing new

@@ -121,7 +121,7 @@ def _chosen(
 def decide_review(service: Service, actor: Actor, review_id: int, decision: str) -> dict[str, Any]:
     """``reviews.decide`` (the /v1/reviews path) plus an audit row."""
     outcome = reviews.decide(service.engine, service.formset, actor.user, review_id, decision)
-    audit.record(service.engine, actor, "review", f"review:{review_id}")
+    audit.record(service.engine, actor, "review", audit.review_target(review_id, decision))
     return outcome
 
 

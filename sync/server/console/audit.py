@@ -73,24 +73,59 @@ def rows(
     usernames: Sequence[str] | None = None,
     limit: int = MAX_ROWS,
 ) -> list[dict[str, Any]]:
-    """Rows at or after ``since`` (ISO time), newest first; ``usernames`` limits who."""
-    a = db.audit_log.c
+    """Rows at or after ``since`` (ISO time), newest first; ``usernames`` limits who.
+
+    Duplicate-review decisions made through ``/v1/reviews`` (the desktop app) are kept by
+    ``reviews.decide`` in ``review_audit``; they are listed here too, as ``review`` rows without
+    an address, unless the console already logged the same decision.
+    """
+    a, v = db.audit_log.c, db.review_audit.c
     stmt = select(db.audit_log).order_by(a.id.desc()).limit(limit)
+    decided = select(v.review_id, v.decision, v.username, v.at).order_by(v.id.desc()).limit(limit)
     if since:
-        stmt = stmt.where(a.at >= since)
+        stmt, decided = stmt.where(a.at >= since), decided.where(v.at >= since)
     if usernames is not None:
-        stmt = stmt.where(a.username.in_(sorted(usernames)))
+        names = sorted(usernames)
+        stmt, decided = stmt.where(a.username.in_(names)), decided.where(v.username.in_(names))
     with db.read(engine) as conn:
-        found = conn.execute(stmt).all()
-    return [
-        {
-            "id": r.id,
-            "at": r.at,
-            "username": r.username,
-            "ip": r.ip,
-            "action": r.action,
-            "target": r.target,
-            "fields": db.loads(r.fields) or [],
-        }
-        for r in found
-    ]
+        found = [_row(r) for r in conn.execute(stmt)]
+        reviews = [
+            {
+                "id": None,
+                "at": r.at,
+                "username": r.username,
+                "ip": "",
+                "action": "review",
+                "target": review_target(r.review_id, r.decision),
+                "fields": [],
+            }
+            for r in conn.execute(decided)
+        ]
+        targets = [r["target"] for r in reviews]
+        logged = set()
+        for i in range(0, len(targets), 500):
+            part = targets[i : i + 500]
+            logged |= set(
+                conn.execute(
+                    select(a.target).where(a.action == "review", a.target.in_(part))
+                ).scalars()
+            )
+    found += [r for r in reviews if r["target"] not in logged]
+    found.sort(key=lambda r: r["at"], reverse=True)
+    return found[:limit]
+
+
+def review_target(review_id: int, decision: str) -> str:
+    return f"review:{review_id}={decision}"
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "at": r.at,
+        "username": r.username,
+        "ip": r.ip,
+        "action": r.action,
+        "target": r.target,
+        "fields": db.loads(r.fields) or [],
+    }
