@@ -486,3 +486,55 @@ def test_review_decisions_from_the_desktop_api_are_in_the_audit_log_once(
         f"{platform.url}/v1/console/audit", headers=root.headers, timeout=30
     ).json()["rows"]
     assert [r["action"] for r in rows] == ["login", "review"]  # already decided: nothing new
+
+
+def test_a_session_works_on_another_server_process(
+    platform: Platform, seeded: Seeded, db_url: str, tmp_path: Path
+) -> None:
+    """Two real server processes (``gridcollect server``) behind one proxy: a login made on one
+    works on the other, CSRF token included, and a logout on the other ends it on both."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = tmp_path / "secret"
+    secret.write_text("test-secret", encoding="utf-8")  # the fixture's server secret
+    cmd = [
+        sys.executable,
+        "-m",
+        "sync.server.cli",
+        "server",
+        "--db",
+        db_url,
+        "--port",
+        str(port),
+        "--secret-file",
+        str(secret),
+    ]
+    root = Path(__file__).parents[2]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=root)
+    other_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{other_url}/v1/info", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        chen = login(platform, "chen")
+        other = Browser(other_url)
+        other.http.cookies.update(chen.http.cookies)
+        assert other.get(f"/console/records/{seeded.conflict_a}").status_code == 200
+        assert other.csrf() == chen.csrf()
+        assert other.post("/console/logout").status_code == 303
+        assert chen.get("/console/overview", allow_redirects=False).status_code == 303
+    finally:
+        proc.terminate()
+        proc.wait(30)
