@@ -117,6 +117,23 @@ def main() -> int:
     return 0
 
 
+def act(page: Any, url: str) -> None:
+    """What a supervisor does, so the audit log has something to show: reveal a phone number,
+    resolve a conflict, decide a possible duplicate."""
+    show = page.locator("button[id^=show-]").first
+    if show.count():
+        show.click()
+    page.goto(f"{url}/console/conflicts")
+    first = page.locator("section.conflict").first
+    if first.count():
+        first.locator("input[type=radio][value=server]").first.check()
+        first.locator("button[id^=resolve-]").click()
+    page.goto(f"{url}/console/reviews")
+    different = page.locator("button[id^=different-]").first
+    if different.count():
+        different.click()
+
+
 def shoot(url: str, community: str, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = launch(playwright)
@@ -139,6 +156,7 @@ def shoot(url: str, community: str, out: Path) -> None:
             first.click()
             page.wait_for_selector("#history")
             page.screenshot(path=str(out / "console-record.png"), full_page=True)
+        act(page, url)
         page.goto(f"{url}/console/people")
         page.screenshot(path=str(out / "console-people.png"))
         page.goto(f"{url}/console/grids")
