@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.formset import FormSet, load_formset
 from app.core.search import name_terms
 from sync import protocol as p
-from sync.server import auth, db, reviews
+from sync.server import auth, console, db, reviews
 from sync.server.errors import ApiError, error_body
 from sync.server.service import Service
 
@@ -246,6 +246,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
         """Decide "same" (merge, alias) or "different"; writes an audit row."""
         return reviews.decide(engine, formset, user, review_id, body.decision)
 
+    app.include_router(console.router())  # the web console (/console) and its API (/v1/console)
     return app
 
 

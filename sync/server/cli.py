@@ -140,7 +140,27 @@ def add_server_commands(subparsers: Any) -> None:
     load.add_argument("file")
     load.add_argument("--json", action="store_true", help="print the report as JSON")
     load.set_defaults(func=cmd_load_base)
-    for action in (init, upg, com, grid, user, users, rev, load):
+
+    aud = sub.add_parser(
+        "audit",
+        help="操作日志 / the audit log: who revealed, resolved, decided or changed what",
+        description="Oldest first. Rows name record ids, users, devices, grids and field names, "
+        "never values.",
+    )
+    aud.add_argument("--since", help="from this date or time on (YYYY-MM-DD or ISO 8601, UTC)")
+    aud.add_argument("--json", action="store_true", help="print JSON lines")
+    aud.set_defaults(func=cmd_audit)
+
+    dem = sub.add_parser(
+        "load-demo",
+        help="演示平台 / load the fictional demo community into an empty platform (for the console)",
+        description="Users: admin, sup-<community> per community, w-<grid> per grid, all with "
+        "one password (--password-file, else $GRIDCOLLECT_PASSWORD, else prompt).",
+    )
+    dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
+    dem.add_argument("--password-file")
+    dem.set_defaults(func=cmd_load_demo)
+    for action in (init, upg, com, grid, user, users, rev, load, aud, dem):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -325,6 +345,62 @@ def cmd_load_base(args: argparse.Namespace) -> int:
             print(f"{row}: {text}")
         print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return EXIT_PARTIAL if report.drafts or report.rejected else EXIT_OK
+
+
+def cmd_load_demo(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from app.core.formset import load_formset
+    from sync.server import db
+    from sync.server.demo import load_demo
+    from sync.server.service import Service
+
+    engine = _engine(args)
+    with db.read(engine) as conn:
+        if conn.execute(select(func.count()).select_from(db.records)).scalar_one():
+            return _fail(
+                args,
+                "平台已有记录，演示数据只能载入空的平台。",
+                "the platform already holds records; load the demo into an empty one.",
+            )
+    password = _password(args)
+    if len(password) < 8:
+        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
+    done = load_demo(Service(engine, load_formset()), password, size=max(args.size, 1))
+    en = _lang(args) == "en"
+    print(
+        f"loaded {done.records} records; users: {', '.join(done.users)}"
+        if en
+        else f"已载入 {done.records} 条记录；用户：{', '.join(done.users)}"
+    )
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from sync.server.console import audit
+
+    since = args.since
+    if since:
+        try:
+            datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            return _fail(
+                args,
+                "--since 应为日期或时间，如 2026-01-31 或 2026-01-31T08:00:00Z。",
+                "--since must be a date or time, e.g. 2026-01-31 or 2026-01-31T08:00:00Z.",
+            )
+    for row in reversed(audit.rows(_engine(args), since=since, limit=10**9)):
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            fields = ",".join(row["fields"]) or "-"
+            print(
+                f"{row['at']}\t{row['username']}\t{row['ip'] or '-'}\t{row['action']}\t"
+                f"{row['target'] or '-'}\t{fields}"
+            )
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

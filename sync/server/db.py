@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
@@ -118,6 +119,14 @@ records = Table(
     Column("updated_by", String(100), nullable=False),
     # A worker's pull reads its grids' changes in change order: one range per grid.
     Index("ix_records_grid_seq", "grid", "seq"),
+    # The console's conflicts list: only records with an open conflict are in this index.
+    Index(
+        "ix_records_open_conflict",
+        "grid",
+        "updated_at",
+        sqlite_where=text("conflict IS NOT NULL"),
+        postgresql_where=text("conflict IS NOT NULL"),
+    ),
 )
 
 # Append-only: every version of every record, never updated or deleted.
@@ -255,6 +264,34 @@ review_audit = Table(
     Column("username", String(100), nullable=False),
     Column("at", String(32), nullable=False),
     Column("detail", Text, nullable=False, default="{}"),
+)
+
+
+# The console's audit log (who, when, from where, what): append-only, nothing updates or deletes
+# it. It names record ids, user names, device ids, grid codes and field names, never values.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("username", String(100), nullable=False),
+    Column("ip", String(100), nullable=False, default=""),
+    Column("action", String(32), nullable=False),
+    Column("target", String(200), nullable=False, default=""),
+    Column("fields", Text, nullable=False, default="[]"),
+)
+
+
+# The console overview's per-grid summary (counts per form/status/worker/day), refreshed from the
+# change sequence: a grid is recounted only when it has records with a higher ``seq`` than the
+# summary's (or a record left it), so the push path does no extra work. A cache: deleting rows
+# only makes the next overview recount.
+grid_stats = Table(
+    "grid_stats",
+    metadata,
+    Column("grid", String(64), primary_key=True),  # "" for records without a grid
+    Column("seq", BigInteger, nullable=False),
+    Column("stats", Text, nullable=False),
 )
 
 

@@ -54,12 +54,17 @@ def operations(live_url: str) -> list[Any]:
     return sorted((r.ok() for r in schema.get_all_operations()), key=lambda op: op.label)
 
 
+SYNC_ENDPOINTS, CONSOLE_ENDPOINTS = 9, 15  # /v1/... and the console's /v1/console/...
+ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS
+
+
 def test_the_served_schema_lists_every_endpoint(operations: list[Any]) -> None:
     labels = [op.label for op in operations]
-    assert "POST /v1/push" in labels and "GET /v1/pull" in labels and len(labels) == 9
+    assert "POST /v1/push" in labels and "GET /v1/pull" in labels and len(labels) == ENDPOINTS
+    assert sum(" /v1/console/" in label for label in labels) == CONSOLE_ENDPOINTS
 
 
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(ENDPOINTS))
 def test_no_server_errors(
     index: int, live_url: str, operations: list[Any], auth_headers: dict[str, str]
 ) -> None:

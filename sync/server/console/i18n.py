@@ -1,0 +1,198 @@
+"""The console's words in Chinese and English, and how a request picks its language.
+
+The rule is the app's (app/core/messages.py): Chinese unless English is asked for. A request
+asks with ``?lang=en`` (remembered in a ``lang`` cookie) or the cookie alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from app.core.messages import DEFAULT_LANG, LANGS
+from sync.server.errors import ApiError, message
+
+LANG_COOKIE = "lang"
+
+# Errors only the console raises; the rest come from sync/server/errors.py.
+ERRORS: dict[str, tuple[str, str]] = {
+    "csrf": (
+        "表单已过期或来源不明，未做任何修改；请刷新页面后重试。",
+        "the form expired or did not come from this console; nothing was changed. Reload the "
+        "page and try again.",
+    ),
+    "not_in_conflict": (
+        "该字段没有待处理的冲突，请刷新页面。",
+        "this field has no open conflict; reload the page.",
+    ),
+    "no_choice": ("请至少为一个字段选择或填写一个值。", "choose or type a value for a field."),
+    "bad_boundary": (
+        "网格边界不是有效的 GeoJSON 多边形（需至少三个不同的点，经纬度 WGS84）：{detail}",
+        "the grid boundary is not a valid GeoJSON polygon (at least three distinct points, "
+        "WGS84 longitude/latitude): {detail}",
+    ),
+    "bad_code": (
+        "编码只能包含字母、数字、“-”和“_”，最多 64 个字符。",
+        "a code may hold only letters, digits, “-” and “_”, at most 64 characters.",
+    ),
+    "bad_name": (
+        "名称不能为空，最多 200 个字。",
+        "a name must not be empty (at most 200 characters).",
+    ),
+    "unknown_community": ("没有这个社区，请先创建社区。", "no such community; create it first."),
+    "weak_password": (
+        "新密码至少 8 个字符。",
+        "the new password needs at least 8 characters.",
+    ),
+    "not_sensitive": (
+        "该字段不是敏感字段，无需单独显示。",
+        "this field is not sensitive; it is shown already.",
+    ),
+    "not_yourself": (
+        "不能在这里停用自己或重置自己的密码。",
+        "you cannot disable yourself or reset your own password here.",
+    ),
+}
+
+
+class ConsoleError(ApiError):
+    """An ``ApiError`` whose code may come from the console's own catalog."""
+
+    def body(self) -> dict[str, Any]:
+        zh, en = console_message(self.code, **self.params)
+        error: dict[str, Any] = {"code": self.code, "message_zh": zh, "message_en": en}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+def console_message(code: str, **params: Any) -> tuple[str, str]:
+    if code in ERRORS:
+        zh, en = ERRORS[code]
+        return zh.format(**params), en.format(**params)
+    return message(code, **params)
+
+
+def request_lang(request: Request) -> str:
+    """``?lang=`` first, then the cookie, then Chinese."""
+    for given in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if given in LANGS:
+            return given
+    return DEFAULT_LANG
+
+
+# UI words: key -> (zh, en).
+WORDS: dict[str, tuple[str, str]] = {
+    "app": ("网格采集平台", "GridCollect platform"),
+    "overview": ("概览", "Overview"),
+    "conflicts": ("冲突", "Conflicts"),
+    "reviews": ("疑似重复", "Duplicate reviews"),
+    "records": ("记录", "Records"),
+    "people": ("人员与设备", "Users and devices"),
+    "grids": ("网格", "Grids"),
+    "audit": ("操作日志", "Audit log"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "username": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "login_failed": ("用户名或密码错误。", "wrong user name or password."),
+    "role_worker": ("网格员", "worker"),
+    "role_supervisor": ("社区管理员", "supervisor"),
+    "role_admin": ("平台管理员", "admin"),
+    "read_only": (
+        "只读：网格员只能查看本人网格的进度。",
+        "Read-only: workers see their own grids' progress.",
+    ),
+    "grid": ("网格", "Grid"),
+    "community": ("社区", "Community"),
+    "form": ("表单", "Form"),
+    "total": ("合计", "Total"),
+    "draft": ("草稿", "draft"),
+    "complete": ("已完成", "complete"),
+    "created_7": ("7天新增", "created 7 d"),
+    "created_30": ("30天新增", "created 30 d"),
+    "changed_7": ("7天修改", "changed 7 d"),
+    "changed_30": ("30天修改", "changed 30 d"),
+    "open_conflicts": ("待处理冲突", "open conflicts"),
+    "open_reviews": ("待判疑似重复", "open duplicate reviews"),
+    "stale": ("久未更新", "stale"),
+    "stale_help": ("超过 {months} 个月未更新的记录", "records not changed for {months} months"),
+    "progress": ("各网格完成进度", "Progress per grid"),
+    "activity": ("近30天每日新增与修改", "Created and changed per day, last 30 days"),
+    "per_worker": ("按人员", "Per worker"),
+    "worker": ("人员", "Worker"),
+    "created": ("新增", "created"),
+    "changed": ("修改", "changed"),
+    "devices": ("设备", "Devices"),
+    "device": ("设备", "Device"),
+    "last_sync": ("最近同步", "Last sync"),
+    "last_login": ("最近登录", "Last login"),
+    "quarantine": ("被平台检查搁置的修改", "Changes set aside by server checks"),
+    "reason": ("原因", "Reason"),
+    "when": ("时间", "When"),
+    "who": ("操作人", "Who"),
+    "where": ("来源", "From"),
+    "action": ("操作", "Action"),
+    "target": ("对象", "Target"),
+    "fields": ("字段", "Fields"),
+    "record": ("记录", "Record"),
+    "field": ("字段", "Field"),
+    "base": ("原值", "Base"),
+    "server_side": ("平台现值", "Platform"),
+    "incoming_side": ("设备提交", "Incoming"),
+    "typed": ("手工填写", "Type a value"),
+    "resolve": ("确认处理", "Resolve"),
+    "resolved": ("已处理，设备下次同步时获得。", "Resolved; devices get it on their next sync."),
+    "no_conflicts": ("没有待处理的冲突。", "No open conflicts."),
+    "no_reviews": ("没有待判定的疑似重复。", "No open duplicate reviews."),
+    "same": ("是同一人", "Same person"),
+    "different": ("不是同一人", "Different"),
+    "decided": ("已判定。", "Decided."),
+    "search": ("搜索", "Search"),
+    "search_help": (
+        "姓名、拼音首字母、证件号或电话后几位、地址",
+        "name, pinyin initials, ID or phone tail, address",
+    ),
+    "no_results": ("没有找到记录。", "No records found."),
+    "status": ("状态", "Status"),
+    "deleted": ("已删除", "deleted"),
+    "version": ("版本", "Version"),
+    "history": ("版本历史", "Version history"),
+    "old_new": ("旧值 → 新值", "old → new"),
+    "show": ("显示", "Show"),
+    "revealed": ("已显示，并记入操作日志。", "Shown; written to the audit log."),
+    "role": ("角色", "Role"),
+    "disabled": ("已停用", "disabled"),
+    "active": ("正常", "active"),
+    "disable": ("停用", "Disable"),
+    "enable": ("启用", "Enable"),
+    "revoke": ("注销此设备", "Revoke device"),
+    "reset_password": ("重置密码", "Reset password"),
+    "new_password": ("新密码", "New password"),
+    "done": ("已完成。", "Done."),
+    "code": ("编码", "Code"),
+    "name": ("名称", "Name"),
+    "save": ("保存", "Save"),
+    "boundary": ("边界", "Boundary"),
+    "upload_boundary": ("上传边界（GeoJSON）", "Upload boundary (GeoJSON)"),
+    "has_boundary": ("已有边界（{n} 个点）", "boundary set ({n} points)"),
+    "no_boundary": ("无边界", "no boundary"),
+    "new_grid": ("新建或改名网格", "Create or rename a grid"),
+    "since": ("起始时间", "Since"),
+    "not_found": ("找不到请求的内容。", "Not found."),
+    "forbidden": ("您的角色无权进行此操作。", "Your role may not do this."),
+    "console_session": ("网页控制台", "web console"),
+    "other_lang": ("English", "中文"),
+    "none": ("无", "none"),
+    "all_grids": ("全部网格", "all grids"),
+    "filter": ("筛选", "Filter"),
+    "merged_into": ("已合并到", "merged into"),
+    "pair": ("两条记录", "The two records"),
+}
+
+
+def words(lang: str) -> dict[str, str]:
+    """The UI words in one language, for templates (``t.overview``)."""
+    index = 1 if lang == "en" else 0
+    return {key: pair[index] for key, pair in WORDS.items()}
