@@ -38,6 +38,11 @@ _TEXT = {
 REASONS = {
     "same_name_birth": ("姓名和出生日期相同", "same name and birth date"),
     "same_pinyin_birth": ("拼音和出生日期相同", "same pinyin and birth date"),
+    "transfer": (
+        "迁入申请：证件号码已在其他网格登记（相同：迁入并合并；不同：驳回）",
+        "transfer claim: the ID number is registered in another grid "
+        "(same: move in and merge; different: reject)",
+    ),
 }
 
 

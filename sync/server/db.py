@@ -221,6 +221,9 @@ reviews = Table(
     Column("record_id", String(64), nullable=False, index=True),
     Column("other_id", String(64), nullable=False, index=True),
     Column("reason", String(32), nullable=False),
+    # "duplicate": two records that may be one person (both in one scope); "transfer": a record
+    # (record_id) claims a natural key held by a record of another grid (other_id): 迁入/迁出.
+    Column("kind", String(16), nullable=False, default="duplicate", server_default="duplicate"),
     Column("state", String(16), nullable=False, default="open"),
     Column("created_at", String(32), nullable=False),
     Column("decided_by", String(100)),

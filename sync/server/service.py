@@ -298,6 +298,9 @@ class Service:
             if op.kind in ("create", "update") and not op.base_version:
                 return self._create(tx, ctx, op, form, fields)
             raise Reject("unknown_record", retryable=op.kind != "resolve", record_id=rid)
+        if not ctx.user.in_scope(row.grid):
+            # before form and version: neither may be probed outside the caller's scope
+            raise Reject("out_of_scope")
         if row.form != form.id:
             raise Reject("wrong_form", record_id=rid)
         if op.base_version and op.base_version > row.version:
@@ -339,12 +342,13 @@ class Service:
             raise Reject(
                 "unknown_record", retryable=True
             )  # cannot stand alone: wait for the create
-        owner = tx.key_owner(form.id, records.natural_keys(form, fresh.values))
+        owner = self._owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
         if owner is None:
+            # also when a record outside the scope holds the key: the answer must not tell
+            # (it becomes a transfer claim in _commit)
             return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
         row = tx.load(owner)
-        if row is None or not ctx.user.in_scope(row.grid):
-            raise Reject("out_of_scope")
+        assert row is not None  # _owner_in_scope loaded it
         merged = merge(
             records.device_base(tx, ctx.device_id, owner),
             row.state(),
@@ -382,11 +386,7 @@ class Service:
             issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
             if issues:
                 raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)
-        if not deleted and before is not None:  # a new record's keys were checked on the way in
-            other = tx.key_owner(form.id, records.natural_keys(form, data), exclude=rid)
-            if other is not None:
-                shown = other if self._visible(tx, ctx.user, other) else None
-                raise Reject("duplicate_key", other_id=shown, record_id=rid)
+        claims = {} if deleted else self._claims(tx, ctx, form, rid, data)
         before_open = before.conflict or [] if before else []
         after_open = (
             open_after if open_after is not None else combine_conflicts(before_open, merged.hard)
@@ -403,7 +403,10 @@ class Service:
                 author=op.author,
                 edited_at=ctx.edited_at(op),
             )
-            row = records.write(tx, form, before, rid, state, after_open, merged.stamps, meta)
+            row = records.write(
+                tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=claims
+            )
+            self._open_transfers(tx, ctx, form, before, rid, op, claims)
             person = tx.sides[rid].person
             if person is not None and (
                 before is None or records.person_of(form, before.data) != person
@@ -420,6 +423,56 @@ class Service:
         if merged_into:
             result["merged_into"] = merged_into
         return Outcome(result, row.version)
+
+    def _owner_in_scope(self, tx: Tx, ctx: Ctx, form: Form, keys: list[str]) -> str | None:
+        """The live record in the caller's scope holding one of ``keys`` (a create merges
+        into it); holders outside the scope are not looked at here."""
+        for key in keys:
+            owner = tx.key_owner(form.id, [key])
+            if owner is not None and self._visible(tx, ctx.user, owner):
+                return owner
+        return None
+
+    def _claims(
+        self, tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Natural keys of ``data`` held by another live record: key -> holder.
+
+        A holder in the caller's scope is a ``duplicate_key``. A holder outside it must not
+        change the answer (PROTOCOL.md §5.5): the record is stored without that key and a
+        transfer claim goes to the supervisors of both grids (§9.1)."""
+        out: dict[str, str] = {}
+        for key in records.natural_keys(form, data):
+            other = tx.key_owner(form.id, [key], exclude=rid)
+            if other is None:
+                continue
+            if self._visible(tx, ctx.user, other):
+                raise Reject("duplicate_key", other_id=other, record_id=rid)
+            out[key] = other
+        return out
+
+    def _open_transfers(
+        self,
+        tx: Tx,
+        ctx: Ctx,
+        form: Form,
+        before: records.Row | None,
+        rid: str,
+        op: p.Op,
+        claims: Mapping[str, str],
+    ) -> None:
+        """Open a transfer claim for each key the op newly gave the record, or whose fields the
+        op names (typed again after a rejection); other edits leave a decided claim alone."""
+        if not claims:
+            return
+        had = set()
+        if before is not None and not before.deleted:
+            had = set(records.natural_keys(form, before.data))
+        key_fields = {f for fields in form.natural_keys for f in fields}
+        named = bool(key_fields & set(op.fields)) and op.kind != "delete"
+        for key, holder in claims.items():
+            if named or key not in had:
+                reviews.open_transfer(tx, form, rid, holder, ctx.at)
 
     def _visible(self, tx: Tx, user: User, record_id: str) -> bool:
         found = tx.load(record_id)
