@@ -151,8 +151,10 @@ def write(
     if before is None:
         values.update(id=record_id, seq=0, created_at=row.created_at, created_by=row.created_by)
     skipped = set(skip_keys)
-    held = tuple(k for k in natural_keys(form, data) if k not in skipped)
-    side = None if deleted else Side(form.id, held, person_of(form, data))
+    keys = natural_keys(form, data)
+    held = tuple(k for k in keys if k not in skipped)
+    claims = tuple(k for k in keys if k in skipped)
+    side = None if deleted else Side(form.id, held, person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
     tx.versions[(record_id, row.version)] = {
         "record_id": record_id,

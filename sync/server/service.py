@@ -429,8 +429,18 @@ class Service:
         into it); holders outside the scope are not looked at here."""
         for key in keys:
             owner = tx.key_owner(form.id, [key])
-            if owner is not None and self._visible(tx, ctx.user, owner):
+            if owner is not None and not self._visible(tx, ctx.user, owner):
+                owner = self._claimant(tx, ctx, form, key, exclude=None)
+            if owner is not None:
                 return owner
+        return None
+
+    def _claimant(self, tx: Tx, ctx: Ctx, form: Form, key: str, exclude: str | None) -> str | None:
+        """A record in the caller's scope claiming ``key`` (another grid holds it): to the
+        caller it stands where the holder would stand if the other grid did not have it."""
+        for record_id, grid in tx.claimants(form.id, key):
+            if record_id != exclude and ctx.user.in_scope(grid):
+                return record_id
         return None
 
     def _claims(
@@ -446,9 +456,13 @@ class Service:
             other = tx.key_owner(form.id, [key], exclude=rid)
             if other is None:
                 continue
-            if self._visible(tx, ctx.user, other):
-                raise Reject("duplicate_key", other_id=other, record_id=rid)
-            out[key] = other
+            if not self._visible(tx, ctx.user, other):
+                mine = self._claimant(tx, ctx, form, key, exclude=rid)
+                if mine is None:
+                    out[key] = other
+                    continue
+                other = mine
+            raise Reject("duplicate_key", other_id=other, record_id=rid)
         return out
 
     def _open_transfers(

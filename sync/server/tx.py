@@ -48,6 +48,16 @@ _UPDATE_RECORD = (
 )
 _DELETE_KEYS = delete(db.record_keys).where(_K.record_id.in_(bindparam("b_ids", expanding=True)))
 _DELETE_PEOPLE = delete(db.people).where(_P.record_id.in_(bindparam("b_ids", expanding=True)))
+_C = db.record_claims.c
+_DELETE_CLAIMS = delete(db.record_claims).where(
+    _C.record_id.in_(bindparam("b_ids", expanding=True))
+)
+_CLAIMANTS = (
+    select(_C.record_id, _R.grid)
+    .join(db.records, _R.id == _C.record_id)
+    .where(_C.form == bindparam("b_form"), _C.key == bindparam("b_key"), _R.deleted.is_(False))
+    .order_by(_C.record_id)
+)
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
 
@@ -59,6 +69,7 @@ class Side:
     form: str
     keys: tuple[str, ...]
     person: Person | None
+    claims: tuple[str, ...] = ()  # keys in its values that another grid's record holds
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -165,6 +176,15 @@ class Tx:
             if owner is not None and owner != exclude:
                 return owner
         return None
+
+    def claimants(self, form: str, key: str) -> list[tuple[str, str | None]]:
+        """(record id, grid) of live records claiming ``key`` without holding it, this
+        transaction's writes included (a rare path: it flushes first)."""
+        self.flush()
+        return [
+            (r.record_id, r.grid)
+            for r in self.conn.execute(_CLAIMANTS, {"b_form": form, "b_key": key})
+        ]
 
     # -- people (fuzzy duplicate candidates) ------------------------------------------------
 
@@ -297,6 +317,14 @@ class Tx:
         for part in _chunks(i for i in self.sides if i not in self._new):
             c.execute(_DELETE_KEYS, {"b_ids": part})
             c.execute(_DELETE_PEOPLE, {"b_ids": part})
+            c.execute(_DELETE_CLAIMS, {"b_ids": part})
+        claims = [
+            {"form": s.form, "key": k, "record_id": rid}
+            for rid, s in self.sides.items()
+            for k in s.claims
+        ]
+        if claims:
+            c.execute(insert(db.record_claims), claims)
         keys = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()
