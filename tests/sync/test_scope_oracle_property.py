@@ -200,6 +200,15 @@ def worlds(template: Path) -> Iterator[Any]:
         ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "complete", True), None)]),
     ]
 )
+@example(  # a second record with the number merges into wang's first, on both platforms
+    history=[
+        ("li", ([("create", 0, SEQS[0], "complete")], [])),
+        ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "draft", True), None)]),
+        ("wang", [("create", 1, _fields(SEQS[0], GRID_A, "complete", True), None)]),
+        ("wang", [("create", 2, _fields(SEQS[1], GRID_A, "draft", True), None)]),
+        ("wang", [("update", 2, {"id_number": id_number(seq=SEQS[0])}, 1)]),
+    ]
+)
 @given(history=steps)
 def test_answers_do_not_depend_on_other_grids(worlds: Any, history: list[Any]) -> None:
     one, two = worlds()

@@ -207,3 +207,18 @@ def test_a_rejected_transfer_is_flagged_on_the_workers_device(moved: dict[str, A
     assert not wang.get(new).conflict
     item = _claim(moved, "sun")
     assert (item.record_id, item.state) == (new, "open")
+
+
+def test_a_claim_stands_where_the_holder_would(platform: Platform) -> None:
+    """Wang's claimant holds no key (grid B does), yet his next record with the number merges
+    into it and an update to the number is a ``duplicate_key`` naming it: as without grid B."""
+    li, wang = platform.client("li"), platform.client("wang")
+    number = id_number(seq=211)
+    li.push([li.op(uuid7(), "create", person(GRID_B, 211, id_number=number))])
+    first, second, third = uuid7(), uuid7(), uuid7()
+    wang.push([wang.op(first, "create", person(GRID_A, 211, id_number=number))])
+    (merged,) = wang.push([wang.op(second, "create", person(GRID_A, 211, id_number=number))])
+    assert (merged["status"], merged["merged_into"]) == ("merged_into", first)
+    wang.push([wang.op(third, "create", person(GRID_A, 213))])
+    (dup,) = wang.push([wang.op(third, "update", {"id_number": number}, base_version=1)])
+    assert dup["reason"]["code"] == "duplicate_key" and dup["reason"]["other_id"] == first
