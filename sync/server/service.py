@@ -425,44 +425,49 @@ class Service:
         return Outcome(result, row.version)
 
     def _owner_in_scope(self, tx: Tx, ctx: Ctx, form: Form, keys: list[str]) -> str | None:
-        """The live record in the caller's scope holding one of ``keys`` (a create merges
-        into it); holders outside the scope are not looked at here."""
+        """The live record in the caller's scope that stands for one of ``keys`` (a create
+        merges into it); records outside the scope are not looked at here."""
         for key in keys:
-            owner = tx.key_owner(form.id, [key])
-            if owner is not None and not self._visible(tx, ctx.user, owner):
-                owner = self._claimant(tx, ctx, form, key, exclude=None)
-            if owner is not None:
-                return owner
+            mine, _other = self._key_parties(tx, ctx, form, key, exclude=None)
+            if mine is not None:
+                return mine
         return None
 
-    def _claimant(self, tx: Tx, ctx: Ctx, form: Form, key: str, exclude: str | None) -> str | None:
-        """A record in the caller's scope claiming ``key`` (another grid holds it): to the
-        caller it stands where the holder would stand if the other grid did not have it."""
-        for record_id, grid in tx.claimants(form.id, key):
-            if record_id != exclude and ctx.user.in_scope(grid):
-                return record_id
-        return None
+    def _key_parties(
+        self, tx: Tx, ctx: Ctx, form: Form, key: str, exclude: str | None
+    ) -> tuple[str | None, str | None]:
+        """(the record in the caller's scope that stands for ``key``, else the record outside
+        it that does), ``exclude`` aside.
+
+        The holder stands for its key; a record that claims the key (transfer, §9.1) stands
+        for it in its own scope, and where nobody holds it: to the caller, a key another grid
+        has looks exactly as if that grid did not have it."""
+        holder = tx.key_owner(form.id, [key], exclude=exclude)
+        if holder is not None and self._visible(tx, ctx.user, holder):
+            return holder, None
+        claimants = [r for r in tx.claimants(form.id, key) if r != exclude]
+        for record_id in claimants:
+            if self._visible(tx, ctx.user, record_id):
+                return record_id, None
+        return None, holder or (claimants[0] if claimants else None)
 
     def _claims(
         self, tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
     ) -> dict[str, str]:
-        """Natural keys of ``data`` held by another live record: key -> holder.
+        """Natural keys of ``data`` another live record stands for: key -> that record.
 
-        A holder in the caller's scope is a ``duplicate_key``. A holder outside it must not
-        change the answer (PROTOCOL.md §5.5): the record is stored without that key and a
-        transfer claim goes to the supervisors of both grids (§9.1)."""
+        One in the caller's scope is a ``duplicate_key``. One outside it must not change the
+        answer (PROTOCOL.md §5.5): the record is stored without that key and a transfer claim
+        goes to the supervisors of both grids (§9.1)."""
         out: dict[str, str] = {}
         for key in records.natural_keys(form, data):
-            other = tx.key_owner(form.id, [key], exclude=rid)
-            if other is None:
-                continue
-            if not self._visible(tx, ctx.user, other):
-                mine = self._claimant(tx, ctx, form, key, exclude=rid)
-                if mine is None:
-                    out[key] = other
-                    continue
-                other = mine
-            raise Reject("duplicate_key", other_id=other, record_id=rid)
+            if tx.key_owner(form.id, [key]) == rid:
+                continue  # the holder keeps its key; records claiming it wait for review
+            mine, other = self._key_parties(tx, ctx, form, key, exclude=rid)
+            if mine is not None:
+                raise Reject("duplicate_key", other_id=mine, record_id=rid)
+            if other is not None:
+                out[key] = other
         return out
 
     def _open_transfers(

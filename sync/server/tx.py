@@ -52,12 +52,6 @@ _C = db.record_claims.c
 _DELETE_CLAIMS = delete(db.record_claims).where(
     _C.record_id.in_(bindparam("b_ids", expanding=True))
 )
-_CLAIMANTS = (
-    select(_C.record_id, _R.grid)
-    .join(db.records, _R.id == _C.record_id)
-    .where(_C.form == bindparam("b_form"), _C.key == bindparam("b_key"), _R.deleted.is_(False))
-    .order_by(_C.record_id)
-)
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
 
@@ -97,6 +91,7 @@ class Tx:
     _new: dict[str, dict[str, Any]] = field(default_factory=dict)
     _changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key_db: dict[KeyRef, str | None] = field(default_factory=dict)  # as of the last flush
+    _claims_db: dict[KeyRef, list[str]] = field(default_factory=dict)  # as of the last flush
     _key_tx: dict[KeyRef, str] = field(default_factory=dict)  # claimed since the last flush
     _people_db: dict[tuple[str, Person], list[tuple[str, Person]]] = field(default_factory=dict)
     _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
@@ -162,6 +157,11 @@ class Tx:
                 stmt = select(_K.key, _K.record_id).where(_K.form == form, _K.key.in_(part))
                 found = dict(self.conn.execute(stmt).all())
                 self._key_db.update({(form, k): found.get(k) for k in part})
+                claimed: dict[str, list[str]] = {k: [] for k in part}
+                stmt = select(_C.key, _C.record_id).where(_C.form == form, _C.key.in_(part))
+                for key, record_id in self.conn.execute(stmt):
+                    claimed[key].append(record_id)
+                self._claims_db.update({(form, k): v for k, v in claimed.items()})
 
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
@@ -177,14 +177,15 @@ class Tx:
                 return owner
         return None
 
-    def claimants(self, form: str, key: str) -> list[tuple[str, str | None]]:
-        """(record id, grid) of live records claiming ``key`` without holding it, this
-        transaction's writes included (a rare path: it flushes first)."""
-        self.flush()
-        return [
-            (r.record_id, r.grid)
-            for r in self.conn.execute(_CLAIMANTS, {"b_form": form, "b_key": key})
-        ]
+    def claimants(self, form: str, key: str) -> list[str]:
+        """Live records that have ``key`` in their values without holding it (transfer
+        claims), this transaction's writes included, in id order."""
+        self.prefetch_keys([(form, key)])
+        found = {r for r in self._claims_db[(form, key)] if r not in self.sides}
+        found |= {
+            rid for rid, side in self.sides.items() if side.form == form and key in side.claims
+        }
+        return sorted(found)
 
     # -- people (fuzzy duplicate candidates) ------------------------------------------------
 
@@ -341,6 +342,7 @@ class Tx:
             c.execute(insert(db.people), people)
         self.sides = {}
         self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
+        self._claims_db = {}
 
     def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
         """Insert and update the buffered ``records`` rows, with their change numbers when

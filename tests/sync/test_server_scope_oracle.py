@@ -222,3 +222,17 @@ def test_a_claim_stands_where_the_holder_would(platform: Platform) -> None:
     wang.push([wang.op(third, "create", person(GRID_A, 213))])
     (dup,) = wang.push([wang.op(third, "update", {"id_number": number}, base_version=1)])
     assert dup["reason"]["code"] == "duplicate_key" and dup["reason"]["other_id"] == first
+
+
+def test_the_holder_stays_editable_while_a_claim_waits(platform: Platform) -> None:
+    """A supervisor who sees both records may still edit the holder (and create the person
+    again in its grid: merged into the holder), the claimant does not make it a duplicate."""
+    li, wang, chen = platform.client("li"), platform.client("wang"), platform.client("chen")
+    number = id_number(seq=221)
+    holder = uuid7()
+    li.push([li.op(holder, "create", person(GRID_B, 221, id_number=number))])
+    wang.push([wang.op(uuid7(), "create", person(GRID_A, 221, id_number=number))])
+    (edit,) = chen.push([chen.op(holder, "update", {"phone": "13911110000"}, base_version=1)])
+    assert (edit["status"], edit["version"]) == ("applied", 2)
+    (again,) = chen.push([chen.op(uuid7(), "create", person(GRID_B, 221, id_number=number))])
+    assert (again["status"], again["merged_into"]) == ("merged_into", holder)
