@@ -1,0 +1,44 @@
+"""A rejected transfer claim (迁入申请被驳回) reaches the worker's conflict view with its reason:
+real devices, the real platform server, a supervisor's real decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.core.formset import FormSet
+from app.ui.conflicts import ConflictView
+from tests.factories import id_number, resident
+from tests.sync.conftest import platform  # noqa: F401 - fixture
+from tests.sync.devicekit import GRID_A, GRID_B, db_url, make_device  # noqa: F401
+
+
+def test_a_rejected_transfer_says_why_in_the_conflict_view(
+    qtbot: Any,
+    platform: Any,  # noqa: F811
+    tmp_path: Path,
+    formset: FormSet,
+) -> None:
+    li = make_device(platform.url, tmp_path, formset, "li")
+    wang = make_device(platform.url, tmp_path, formset, "wang")
+    boss = make_device(platform.url, tmp_path, formset, "chen")
+    try:
+        number = id_number(seq=231)
+        li.save("resident", resident(grid=GRID_B, seq=231, id_number=number), status="complete")
+        li.sync()
+        mine = wang.save("resident", resident(grid=GRID_A, seq=231, id_number=number))
+        wang.sync()
+        [claim] = [r for r in boss.client.reviews().reviews if r.kind == "transfer"]
+        boss.client.decide_review(claim.id, "different")
+        assert wang.sync().open_conflicts == 1
+
+        view = ConflictView(wang.store, "zh", author="wang")
+        qtbot.addWidget(view)
+        assert view.record_id == mine.id
+        row = [e["field"] for e in view.entries].index("id_number")
+        label = view.table.cellWidget(row, 0).text()
+        assert "迁入申请被驳回" in label and "证件号码" in label
+        assert view.table.cellWidget(row, 2).text() == number  # mine: the typed number
+    finally:
+        for device in (li, wang, boss):
+            device.close()
