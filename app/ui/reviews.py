@@ -46,6 +46,13 @@ REASONS = {
 }
 
 
+def _grids(item: Any) -> str:
+    """The record's grid; for a transfer claim where the person comes from: "B → A"."""
+    if getattr(item, "kind", "duplicate") == "transfer" and item.other_grid:
+        return f"{item.other_grid} → {item.grid or ''}"
+    return item.grid or ""
+
+
 def _t(key: str, lang: str, **params: Any) -> str:
     zh, en = _TEXT[key]
     return (en if lang == "en" else zh).format(**params)
@@ -103,7 +110,7 @@ class ReviewView(QWidget):
                 item.record_title or item.record_id,
                 item.other_title or item.other_id,
                 reason_text(item.reason, self.lang),
-                item.grid or "",
+                _grids(item),
             )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))

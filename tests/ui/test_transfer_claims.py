@@ -1,5 +1,6 @@
-"""A rejected transfer claim (迁入申请被驳回) reaches the worker's conflict view with its reason:
-real devices, the real platform server, a supervisor's real decision."""
+"""Transfer claims (迁入/迁出) in the UI: the supervisor's review view shows where the person
+comes from, and a rejected claim (迁入申请被驳回) reaches the worker's conflict view with its
+reason. Real devices, the real platform server, a supervisor's real decision."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from app.core.formset import FormSet
 from app.ui.conflicts import ConflictView
+from app.ui.reviews import ReviewView
 from tests.factories import id_number, resident
 from tests.sync.conftest import platform  # noqa: F401 - fixture
 from tests.sync.devicekit import GRID_A, GRID_B, db_url, make_device  # noqa: F401
@@ -28,8 +30,12 @@ def test_a_rejected_transfer_says_why_in_the_conflict_view(
         li.sync()
         mine = wang.save("resident", resident(grid=GRID_A, seq=231, id_number=number))
         wang.sync()
-        [claim] = [r for r in boss.client.reviews().reviews if r.kind == "transfer"]
-        boss.client.decide_review(claim.id, "different")
+        board = ReviewView(boss.client, "zh")
+        qtbot.addWidget(board)
+        assert board.reload() and board.table.rowCount() == 1
+        assert board.table.item(0, 2).text().startswith("迁入申请")
+        assert board.table.item(0, 3).text() == f"{GRID_B} → {GRID_A}"
+        assert board.decide(0, "different") is not None
         assert wang.sync().open_conflicts == 1
 
         view = ConflictView(wang.store, "zh", author="wang")
