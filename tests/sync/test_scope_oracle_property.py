@@ -29,6 +29,7 @@ from tests.sync.conftest import PASSWORD, Client
 from tests.sync.devicekit import GRID_A, GRID_B, Served, seed_platform, serve_url
 
 SEQS = (401, 403, 405)  # the pool of ID numbers both grids draw from
+CODES = ("H-1", "H-2")  # and of house codes
 MINE = 4  # wang's record ids per example
 STAMP = "2024-05-01T08:30:00.000Z"  # in the past: never clamped, the same on both platforms
 
@@ -45,6 +46,10 @@ def _fields(seq: int, grid: str, status: str, valid: bool) -> dict[str, Any]:
     if not valid:
         data["ethnicity"] = ""  # a complete record missing a required value: invalid
     return data
+
+
+def _house(code: str, grid: str) -> dict[str, Any]:
+    return {"house_code": code, "address_text": f"幸福路{code}", "grid": grid}
 
 
 # -- wang's ops: indexes into his record ids, never a record id of grid B ---------------------
@@ -71,13 +76,26 @@ deletes = st.builds(
     lambda i, base: ("delete", i, {}, base), st.integers(0, MINE - 1), st.sampled_from([None, 1])
 )
 wrong_forms = st.builds(lambda i: ("house", i, {"house_code": "H-1"}, 1), st.integers(0, MINE - 1))
-wang_ops = st.lists(st.one_of(creates, updates, deletes, wrong_forms), min_size=1, max_size=4)
+houses = st.builds(
+    lambda i, code: ("house_create", i, _house(code, GRID_A), None),
+    st.integers(0, MINE - 1),
+    st.sampled_from(CODES),
+)
+resolves = st.builds(
+    lambda i, fields, base: ("resolve", i, fields, base),
+    st.integers(0, MINE - 1),
+    st.sampled_from(SEQS).map(lambda s: {"id_type": "111", "id_number": id_number(seq=s)}),
+    st.sampled_from([1, 2, 3]),
+)
+wang_ops = st.lists(
+    st.one_of(creates, updates, deletes, wrong_forms, houses, resolves), min_size=1, max_size=4
+)
 
 # -- li's ops in grid B: what differs between the two platforms -------------------------------
 
 li_ops = st.lists(
     st.tuples(
-        st.sampled_from(["create", "update", "delete"]),
+        st.sampled_from(["create", "update", "delete", "house"]),
         st.integers(0, 2),
         st.sampled_from(SEQS),
         st.sampled_from(["draft", "complete"]),
@@ -107,7 +125,7 @@ class World:
         self.li = Client(self.served.url, f"li-{uuid7()}")
         for client, user in ((self.wang, "wang"), (self.li, "li")):
             assert client.login(user, PASSWORD).status_code == 200
-        self.li_ids = [uuid7() for _ in range(3)]
+        self.li_ids = [uuid7() for _ in range(6)]
         self.li_ops = 0
 
     def li_push(self, ops: list[tuple[str, int, int, str]]) -> None:
@@ -115,11 +133,15 @@ class World:
         for kind, i, seq, status in ops:
             self.li_ops += 1
             fields = {} if kind == "delete" else _fields(seq, GRID_B, status, True)
+            form = "resident"
+            if kind == "house":
+                form, kind, fields = "house", "create", _house(CODES[SEQS.index(seq) % 2], GRID_B)
+                i += 3  # li's houses have ids of their own
             wire.append(
                 {
                     "op_id": f"{self.li.device_id}:{self.li_ops}",
                     "record_id": self.li_ids[i],
-                    "form": "resident",
+                    "form": form,
                     "kind": kind,
                     "base_version": None,
                     "fields": fields,
@@ -142,6 +164,8 @@ def _wang_wire(device: str, ids: list[str], ops: list[Any], start: int) -> list[
         form = "resident"
         if kind == "house":
             form, kind = "house", "update"
+        elif kind == "house_create":
+            form, kind = "house", "create"
         out.append(
             {
                 "op_id": f"{device}:{n}",
