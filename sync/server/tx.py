@@ -92,6 +92,7 @@ class Tx:
     _changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key_db: dict[KeyRef, str | None] = field(default_factory=dict)  # as of the last flush
     _claims_db: dict[KeyRef, list[str]] = field(default_factory=dict)  # as of the last flush
+    _claims_tx: dict[KeyRef, set[str]] = field(default_factory=dict)  # since the last flush
     _key_tx: dict[KeyRef, str] = field(default_factory=dict)  # claimed since the last flush
     _people_db: dict[tuple[str, Person], list[tuple[str, Person]]] = field(default_factory=dict)
     _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
@@ -137,10 +138,14 @@ class Tx:
                     del self._key_tx[(old.form, key)]
             if old.person is not None:
                 self._people_tx.get((old.form, old.person.birth), {}).pop(record_id, None)
+            for key in old.claims:
+                self._claims_tx.get((old.form, key), set()).discard(record_id)
         side = side or Side(old.form if old else "", (), None)
         self.sides[record_id] = side
         for key in side.keys:
             self._key_tx[(side.form, key)] = record_id
+        for key in side.claims:
+            self._claims_tx.setdefault((side.form, key), set()).add(record_id)
         if side.person is not None:
             self._people_tx.setdefault((side.form, side.person.birth), {})[record_id] = side.person
 
@@ -182,10 +187,7 @@ class Tx:
         claims), this transaction's writes included, in id order."""
         self.prefetch_keys([(form, key)])
         found = {r for r in self._claims_db[(form, key)] if r not in self.sides}
-        found |= {
-            rid for rid, side in self.sides.items() if side.form == form and key in side.claims
-        }
-        return sorted(found)
+        return sorted(found | self._claims_tx.get((form, key), set()))
 
     # -- people (fuzzy duplicate candidates) ------------------------------------------------
 
@@ -342,7 +344,7 @@ class Tx:
             c.execute(insert(db.people), people)
         self.sides = {}
         self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
-        self._claims_db = {}
+        self._claims_db, self._claims_tx = {}, {}
 
     def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
         """Insert and update the buffered ``records`` rows, with their change numbers when
