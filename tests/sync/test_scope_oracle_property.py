@@ -27,6 +27,7 @@ from app.core.ids import uuid7
 from tests.factories import id_number, resident
 from tests.sync.conftest import PASSWORD, Client
 from tests.sync.devicekit import GRID_A, GRID_B, Served, seed_platform, serve_url
+from tests.sync.test_stateful import PgTemplate, SqliteTemplate, Template
 
 SEQS = (401, 403, 405)  # the pool of ID numbers both grids draw from
 CODES = ("H-1", "H-2")  # and of house codes
@@ -34,11 +35,26 @@ MINE = 4  # wang's record ids per example
 STAMP = "2024-05-01T08:30:00.000Z"  # in the past: never clamped, the same on both platforms
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("oracle") / "platform.db"
-    seed_platform(f"sqlite:///{path}", load_formset())
-    return path
+EXAMPLES = {"sqlite": 15, "postgresql": 4}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Template]:
+    """A seeded platform database each platform of an example copies, on either backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("oracle") / "platform.db"
+        seed_platform(f"sqlite:///{path}", load_formset())
+        yield SqliteTemplate(path)
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    pg = PgTemplate(cluster.url, f"gc_oracle_{os.getpid()}")
+    seed_platform(pg.create(pg.name), load_formset())
+    try:
+        yield pg
+    finally:
+        pg.close()
 
 
 def _fields(seq: int, grid: str, status: str, valid: bool) -> dict[str, Any]:
@@ -117,10 +133,11 @@ steps = st.lists(
 class World:
     """One platform and the two workers' connections to it."""
 
-    def __init__(self, root: Path, template: Path, formset: FormSet, wang_device: str) -> None:
+    def __init__(self, root: Path, template: Template, formset: FormSet, wang_device: str) -> None:
         root.mkdir()
-        shutil.copy(template, root / "platform.db")
-        self.served: Served = serve_url(f"sqlite:///{root / 'platform.db'}", formset)
+        self.template = template
+        self.url = template.fresh(root)
+        self.served: Served = serve_url(self.url, formset)
         self.wang = Client(self.served.url, wang_device)
         self.li = Client(self.served.url, f"li-{uuid7()}")
         for client, user in ((self.wang, "wang"), (self.li, "li")):
@@ -156,6 +173,7 @@ class World:
         for client in (self.wang, self.li):
             client.http.close()
         self.served.stop()
+        self.template.drop(self.url)
 
 
 def _wang_wire(device: str, ids: list[str], ops: list[Any], start: int) -> list[dict[str, Any]]:
@@ -194,48 +212,11 @@ def _pull_view(client: Client) -> str:
     )
 
 
-@pytest.fixture
-def worlds(template: Path) -> Iterator[Any]:
-    roots: list[Path] = []
-
-    def make() -> tuple[World, World]:
-        root = Path(tempfile.mkdtemp(prefix="gc-oracle-"))
-        roots.append(root)
-        device = f"wang-{uuid7()}"
-        pair = (
-            World(root / "one", template, load_formset(), device),
-            World(root / "two", template, load_formset(), device),
-        )
-        return pair
-
-    yield make
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@settings(
-    max_examples=int(os.environ.get("GC_ORACLE_EXAMPLES", "15")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@example(  # the issue's oracle: grid B has the number on platform 1 only
-    history=[
-        ("li", ([("create", 0, SEQS[0], "complete")], [])),
-        ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "complete", True), None)]),
-    ]
-)
-@example(  # a second record with the number merges into wang's first, on both platforms
-    history=[
-        ("li", ([("create", 0, SEQS[0], "complete")], [])),
-        ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "draft", True), None)]),
-        ("wang", [("create", 1, _fields(SEQS[0], GRID_A, "complete", True), None)]),
-        ("wang", [("create", 2, _fields(SEQS[1], GRID_A, "draft", True), None)]),
-        ("wang", [("update", 2, {"id_number": id_number(seq=SEQS[0])}, 1)]),
-    ]
-)
-@given(history=steps)
-def test_answers_do_not_depend_on_other_grids(worlds: Any, history: list[Any]) -> None:
-    one, two = worlds()
+def _run(template: Template, history: list[Any]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="gc-oracle-"))
+    device = f"wang-{uuid7()}"
+    one = World(root / "one", template, load_formset(), device)
+    two = World(root / "two", template, load_formset(), device)
     try:
         ids = [uuid7() for _ in range(MINE)]
         sent = 0
@@ -252,3 +233,37 @@ def test_answers_do_not_depend_on_other_grids(worlds: Any, history: list[Any]) -
     finally:
         one.close()
         two.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_answers_do_not_depend_on_other_grids(
+    request: pytest.FixtureRequest, template: Template
+) -> None:
+    """15 examples on SQLite, 4 on PostgreSQL; ``GC_ORACLE_EXAMPLES=200`` hunts longer."""
+    backend = request.node.callspec.params["template"]
+
+    @settings(
+        max_examples=int(os.environ.get("GC_ORACLE_EXAMPLES", EXAMPLES[backend])),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @example(  # the issue's oracle: grid B has the number on platform 1 only
+        history=[
+            ("li", ([("create", 0, SEQS[0], "complete")], [])),
+            ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "complete", True), None)]),
+        ]
+    )
+    @example(  # a second record with the number merges into wang's first, on both platforms
+        history=[
+            ("li", ([("create", 0, SEQS[0], "complete")], [])),
+            ("wang", [("create", 0, _fields(SEQS[0], GRID_A, "draft", True), None)]),
+            ("wang", [("create", 1, _fields(SEQS[0], GRID_A, "complete", True), None)]),
+            ("wang", [("create", 2, _fields(SEQS[1], GRID_A, "draft", True), None)]),
+            ("wang", [("update", 2, {"id_number": id_number(seq=SEQS[0])}, 1)]),
+        ]
+    )
+    @given(history=steps)
+    def check(history: list[Any]) -> None:
+        _run(template, history)
+
+    check()
