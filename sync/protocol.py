@@ -94,6 +94,7 @@ class ConflictEntry(BaseModel):
     server: Any = None
     incoming: Any = None
     provisional: Any = None
+    note: str | None = None  # why the platform flagged it, e.g. "transfer_rejected" (§9.1)
 
 
 class OpResult(BaseModel):
@@ -195,9 +196,10 @@ class ErrorResponse(BaseModel):
 
 
 class Review(BaseModel):
-    """A possible duplicate waiting for (or decided by) a person."""
+    """A possible duplicate or a transfer claim waiting for (or decided by) a person."""
 
     id: int
+    kind: Literal["duplicate", "transfer"] = "duplicate"
     form: str
     record_id: str
     other_id: str
@@ -209,6 +211,7 @@ class Review(BaseModel):
     record_title: str = ""
     other_title: str = ""
     grid: str | None = None
+    other_grid: str | None = None
 
 
 class ReviewList(BaseModel):

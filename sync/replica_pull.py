@@ -361,19 +361,20 @@ def _server_conflicts(
         mine, theirs = server, incoming
         if c.field in sent and same(sent[c.field], incoming) and not same(sent[c.field], server):
             mine, theirs = incoming, server
-        out.append(
-            {
-                "field": c.field,
-                "kind": "hard",
-                "base": base,
-                "mine": mine,
-                "theirs": theirs,
-                "server": server,
-                "incoming": incoming,
-                "provisional": norm(c.provisional),
-                "source": "server",
-            }
-        )
+        entry = {
+            "field": c.field,
+            "kind": "hard",
+            "base": base,
+            "mine": mine,
+            "theirs": theirs,
+            "server": server,
+            "incoming": incoming,
+            "provisional": norm(c.provisional),
+            "source": "server",
+        }
+        if c.note:
+            entry["note"] = c.note  # e.g. a rejected transfer claim (PROTOCOL.md §9.1)
+        out.append(entry)
     return out
 
 

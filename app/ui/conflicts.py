@@ -56,6 +56,14 @@ _TEXT = {
     "yes": ("是", "yes"),
     "no": ("否", "no"),
 }
+# Why the platform itself flagged a field (a conflict entry's ``note``, PROTOCOL.md §6).
+NOTES = {
+    "transfer_rejected": (
+        "迁入申请被驳回：该证件号码已在其他网格登记。请核对号码后改正，或保留原值再次申请。",
+        "Transfer rejected: this ID number is registered in another grid. Check and correct "
+        "it, or keep it to ask again.",
+    ),
+}
 
 
 def _t(key: str, lang: str) -> str:
@@ -167,6 +175,12 @@ class ConflictView(QWidget):
         self.table.insertRow(row)
         name = entry["field"]
         label = QLabel(self.field_label(form, name), self.table)
+        note = NOTES.get(str(entry.get("note") or ""))
+        if note is not None:
+            text = note[1 if self.lang == "en" else 0]
+            label.setText(f"{label.text()}\n{text}")
+            label.setWordWrap(True)
+            label.setToolTip(text)
         self.table.setCellWidget(row, 0, label)
         group = QButtonGroup(self.table)
         for column, side in enumerate(SIDES, start=1):

@@ -38,7 +38,19 @@ _TEXT = {
 REASONS = {
     "same_name_birth": ("姓名和出生日期相同", "same name and birth date"),
     "same_pinyin_birth": ("拼音和出生日期相同", "same pinyin and birth date"),
+    "transfer": (
+        "迁入申请：证件号码已在其他网格登记（相同：迁入并合并；不同：驳回）",
+        "transfer claim: the ID number is registered in another grid "
+        "(same: move in and merge; different: reject)",
+    ),
 }
+
+
+def _grids(item: Any) -> str:
+    """The record's grid; for a transfer claim where the person comes from: "B → A"."""
+    if getattr(item, "kind", "duplicate") == "transfer" and item.other_grid:
+        return f"{item.other_grid} → {item.grid or ''}"
+    return item.grid or ""
 
 
 def _t(key: str, lang: str, **params: Any) -> str:
@@ -98,7 +110,7 @@ class ReviewView(QWidget):
                 item.record_title or item.record_id,
                 item.other_title or item.other_id,
                 reason_text(item.reason, self.lang),
-                item.grid or "",
+                _grids(item),
             )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))

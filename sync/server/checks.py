@@ -132,14 +132,15 @@ def check_push(
         if op.op_id in replayed:
             continue  # answered from the op log (duplicate_op), whatever happened since
         current = known.get(rid)
+        grid_now = projected[rid] if rid in projected else (current[1] if current else None)
+        # Scope first: the form and version of a record outside it must not be probed.
+        projected[rid] = _check_scope(
+            user, form, op, index, grid_now, exists=rid in projected or current is not None
+        )
         if current is not None and current[0] != op.form:
             raise ApiError(422, "wrong_form", op_id=op.op_id, index=index)
         if current is not None and op.base_version and op.base_version > current[2]:
             raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
-        grid_now = projected[rid] if rid in projected else (current[1] if current else None)
-        projected[rid] = _check_scope(
-            user, form, op, index, grid_now, exists=rid in projected or current is not None
-        )
 
 
 def _check_scope(

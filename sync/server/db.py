@@ -159,6 +159,18 @@ record_keys = Table(
     Column("record_id", String(64), nullable=False, index=True),
 )
 
+# Natural keys a live record has in its values but does not hold, because a record of another
+# grid holds them: transfer claims (PROTOCOL.md §9.1). Another record in the claimant's scope
+# with the same key is a duplicate of the claimant, exactly as if it held the key.
+record_claims = Table(
+    "record_claims",
+    metadata,
+    Column("form", String(64), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Index("ix_record_claims_record", "record_id"),
+)
+
 # Name/pinyin/birth index of live people for the fuzzy duplicate review.
 people = Table(
     "people",
@@ -248,6 +260,9 @@ reviews = Table(
     Column("record_id", String(64), nullable=False, index=True),
     Column("other_id", String(64), nullable=False, index=True),
     Column("reason", String(32), nullable=False),
+    # "duplicate": two records that may be one person (both in one scope); "transfer": a record
+    # (record_id) claims a natural key held by a record of another grid (other_id): 迁入/迁出.
+    Column("kind", String(16), nullable=False, default="duplicate", server_default="duplicate"),
     Column("state", String(16), nullable=False, default="open"),
     Column("created_at", String(32), nullable=False),
     Column("decided_by", String(100)),

@@ -105,8 +105,13 @@ def write(
     conflict: list[dict[str, Any]] | None,
     stamps: Mapping[str, Stamp],
     meta: Meta,
+    *,
+    skip_keys: Iterable[str] = (),
 ) -> Row:
-    """Store a new version of a record (version 1 when ``before`` is None)."""
+    """Store a new version of a record (version 1 when ``before`` is None).
+
+    ``skip_keys``: natural keys of its values that another record holds (a transfer claim,
+    PROTOCOL.md §9.1): the record is stored without them until the claim is decided."""
     data = {
         k: v for k, v in sorted(state.items()) if k not in (STATUS, DELETED) and not is_empty(v)
     }
@@ -145,9 +150,11 @@ def write(
     }
     if before is None:
         values.update(id=record_id, seq=0, created_at=row.created_at, created_by=row.created_by)
-    side = (
-        None if deleted else Side(form.id, tuple(natural_keys(form, data)), person_of(form, data))
-    )
+    skipped = set(skip_keys)
+    keys = natural_keys(form, data)
+    held = tuple(k for k in keys if k not in skipped)
+    claims = tuple(k for k in keys if k in skipped)
+    side = None if deleted else Side(form.id, held, person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
     tx.versions[(record_id, row.version)] = {
         "record_id": record_id,

@@ -1,13 +1,20 @@
-"""The fuzzy-duplicate review list (PROTOCOL.md §9).
+"""The review list (PROTOCOL.md §9): possible duplicates and transfer claims.
 
 Exact natural-key matches merge automatically when a create lands; people who only *may* be the
 same (same birth date and the same name, or the same pinyin: 张三/章三) wait here for a
 supervisor's "same / not the same". "Same" merges the newer record into the older one with an
 alias, keeps both histories and writes an audit row; so does "different".
+
+Transfer claims (迁入/迁出, §9.1): a record whose natural key is held by a record outside the
+writer's scope (a person who moved from grid B registers in grid A). The writer's answer must
+not reveal that the key exists elsewhere, so the record is stored (without the key) and the
+supervisors of both grids decide: "same" moves the holder into the claimant's grid and merges
+the claim into it; "different" flags the claim's key fields as a conflict the worker sees.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
@@ -28,7 +35,40 @@ _PAIR = select(_RV.id).where(
         and_(_RV.record_id == bindparam("b_b"), _RV.other_id == bindparam("b_a")),
     )
 )
+_PAIR_ROW = select(_RV.id, _RV.kind, _RV.state).where(
+    or_(
+        and_(_RV.record_id == bindparam("b_a"), _RV.other_id == bindparam("b_b")),
+        and_(_RV.record_id == bindparam("b_b"), _RV.other_id == bindparam("b_a")),
+    )
+)
 _INSERT_REVIEW = insert(db.reviews)
+TRANSFER = "transfer"
+TRANSFER_REJECTED = "transfer_rejected"  # the note on a rejected claim's conflict entries
+
+
+def open_transfer(tx: Tx, form: Form, claim_id: str, holder_id: str, at: str) -> None:
+    """Open (or reopen) the transfer claim of ``claim_id`` on the key ``holder_id`` holds.
+
+    One review row per pair: a duplicate review of the same two records becomes the claim,
+    and a decided claim is opened again (the audit rows keep the earlier decision)."""
+    found = tx.conn.execute(_PAIR_ROW, {"b_a": claim_id, "b_b": holder_id}).first()
+    if found is not None and found.kind == TRANSFER and found.state == "open":
+        return
+    values = {
+        "form": form.id,
+        "record_id": claim_id,
+        "other_id": holder_id,
+        "reason": TRANSFER,
+        "kind": TRANSFER,
+        "state": "open",
+        "created_at": at,
+        "decided_by": None,
+        "decided_at": None,
+    }
+    if found is None:
+        tx.conn.execute(_INSERT_REVIEW, values)
+    else:
+        tx.conn.execute(update(db.reviews).where(_RV.id == found.id).values(**values))
 
 
 def add_candidates(tx: Tx, form: Form, record_id: str, person: Person, at: str) -> int:
@@ -61,9 +101,10 @@ def _reviewed(tx: Tx, a: str, b: str) -> bool:
 
 def _wire(r: Any, titles: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
     title, grid = titles.get(r.record_id, ("", None))
-    other_title, _ = titles.get(r.other_id, ("", None))
+    other_title, other_grid = titles.get(r.other_id, ("", None))
     return {
         "id": r.id,
+        "kind": r.kind,
         "form": r.form,
         "record_id": r.record_id,
         "other_id": r.other_id,
@@ -75,6 +116,7 @@ def _wire(r: Any, titles: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
         "record_title": title,
         "other_title": other_title,
         "grid": grid,
+        "other_grid": other_grid,
     }
 
 
@@ -88,6 +130,11 @@ def _titles(conn: Any, ids: set[str]) -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def _may_see(user: User, kind: str, grids: tuple[str | None, str | None]) -> bool:
+    seen = [user.in_scope(g) for g in grids]
+    return any(seen) if kind == TRANSFER else all(seen)
+
+
 def _require_reviewer(user: User) -> None:
     if user.role not in ("supervisor", "admin"):
         raise ApiError(403, "forbidden")
@@ -96,7 +143,8 @@ def _require_reviewer(user: User) -> None:
 def list_reviews(
     engine: Engine, user: User, state: str = "open", limit: int = 1000
 ) -> list[dict[str, Any]]:
-    """Review items whose two records are both in the caller's scope."""
+    """Review items whose two records are both in the caller's scope; transfer claims when
+    either record is (the supervisors of both grids decide them)."""
     _require_reviewer(user)
     rv = db.reviews.c
     stmt = select(db.reviews).order_by(rv.id).limit(limit * 4)
@@ -108,7 +156,7 @@ def list_reviews(
     out = []
     for r in rows:
         grids = (titles.get(r.record_id, ("", None))[1], titles.get(r.other_id, ("", None))[1])
-        if all(user.in_scope(g) for g in grids):
+        if _may_see(user, r.kind, grids):
             out.append(_wire(r, titles))
     return out[:limit]
 
@@ -131,17 +179,18 @@ def decide(
         canon_id = ids.get(review.other_id, review.other_id)
         tx.load_many([dup_id, canon_id])
         dup, canon = tx.load(dup_id), tx.load(canon_id)
-        if (
-            dup is None
-            or canon is None
-            or not (user.in_scope(dup.grid) and user.in_scope(canon.grid))
-        ):
+        if dup is None or canon is None or not _may_see(user, review.kind, (dup.grid, canon.grid)):
             raise ApiError(404, "not_found")
         if review.state != "open":
             raise ApiError(409, "already_decided")
         at = iso(now())
         merged_into, version = None, None
-        if decision == "same" and dup_id != canon_id:
+        if review.kind == TRANSFER:
+            form = formset.form(review.form)
+            merged_into, version = _decide_transfer(
+                tx, formset, form, dup, canon, user, at, decision
+            )
+        elif decision == "same" and dup_id != canon_id:
             if canon.deleted and not dup.deleted:
                 dup, canon = canon, dup
             form = formset.form(review.form)
@@ -168,6 +217,67 @@ def decide(
     return {"review": _wire(row, titles), "merged_into": merged_into, "version": version}
 
 
+def _decide_transfer(
+    tx: Tx,
+    formset: FormSet,
+    form: Form,
+    claim: records.Row,
+    holder: records.Row,
+    user: User,
+    at: str,
+    decision: str,
+) -> tuple[str | None, int | None]:
+    """On "same" the person moved: the holder takes the claim's values (the newer ones are
+    provisional, differences stay as conflicts), moves to the claim's grid, and the claim
+    becomes an alias of it. "different": the claim's key fields are flagged for its worker.
+    Returns (merged_into, version)."""
+    if claim.deleted or claim.id == holder.id:
+        return None, None
+    if decision == "same" and not holder.deleted:
+        version = _merge_pair(
+            tx, formset, form, claim, holder, user, at, newer=True, settled=form.roles.grid
+        )
+        return holder.id, version
+    note = TRANSFER_REJECTED if decision == "different" else None
+    return None, _settle_claim(tx, form, claim, user, at, note)
+
+
+def _settle_claim(
+    tx: Tx, form: Form, claim: records.Row, user: User, at: str, note: str | None
+) -> int:
+    """A new version of a claim that stays: it takes the keys nobody holds any more, and with
+    a ``note`` its key fields become hard conflicts (the worker must look at the number)."""
+    conflicts = list(claim.conflict or [])
+    if note is not None:
+        key_fields = sorted({f for keys in form.natural_keys for f in keys if f in claim.data})
+        fresh = {
+            f: {
+                "field": f,
+                "kind": "hard",
+                "base": None,
+                "server": None,
+                "incoming": claim.data[f],
+                "provisional": claim.data[f],
+                "note": note,
+            }
+            for f in key_fields
+        }
+        conflicts = [c for c in conflicts if c["field"] not in fresh] + list(fresh.values())
+        conflicts.sort(key=lambda c: c["field"])
+    held = {
+        k
+        for k in records.natural_keys(form, claim.data)
+        if tx.key_owner(form.id, [k], exclude=claim.id) is not None
+    }
+    meta = records.Meta(
+        kind="transfer_review", username=user.username, at=at, device_id=f"review:{user.username}"
+    )
+    row = records.write(
+        tx, form, claim, claim.id, claim.state(), conflicts, claim.stamps, meta, skip_keys=held
+    )
+    return row.version
+
+
 def _merge_pair(
     tx: Tx,
     formset: FormSet,
@@ -176,16 +286,29 @@ def _merge_pair(
     canon: records.Row,
     user: User,
     at: str,
+    *,
+    newer: bool = False,
+    settled: str | None = None,
 ) -> int:
     """Fold ``dup`` into ``canon``: values merge with an empty base (differences become hard
     conflicts, the canonical values stay provisional), ``dup`` becomes a tombstone and an alias,
-    and references to it are rewritten."""
+    and references to it are rewritten.
+
+    ``newer``: ``dup``'s values are the provisional ones instead (a transfer: the claim is what
+    the person's new grid just recorded); ``settled``: a field the decision itself settles
+    (the grid of a transfer), taken from ``dup`` without a conflict."""
     device = f"review:{user.username}"
     incoming = {k: v for k, v in dup.data.items()}
-    merged = merge({}, canon.state(), incoming, edited_at="", device=device, stamps=canon.stamps)
+    edited_at = at + "#0000" if newer else ""
+    merged = merge(
+        {}, canon.state(), incoming, edited_at=edited_at, device=device, stamps=canon.stamps
+    )
+    if settled is not None:
+        kept = tuple(c for c in merged.conflicts if c.field != settled)
+        merged = dataclasses.replace(merged, conflicts=kept)
     stamps = dict(merged.stamps)
     for name in incoming:
-        if stamps.get(name) is not None and stamps[name].at == "":
+        if stamps.get(name) is not None and stamps[name].at == edited_at:
             stamps[name] = dup.stamps.get(name) or Stamp(at + "#0000", device)
     meta = records.Meta(kind="merged", username=user.username, at=at, device_id=device)
     records.write(

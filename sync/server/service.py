@@ -330,6 +330,9 @@ class Service:
             if op.kind in ("create", "update") and not op.base_version:
                 return self._create(tx, ctx, op, form, fields)
             raise Reject("unknown_record", retryable=op.kind != "resolve", record_id=rid)
+        if not ctx.user.in_scope(row.grid):
+            # before form and version: neither may be probed outside the caller's scope
+            raise Reject("out_of_scope")
         if row.form != form.id:
             raise Reject("wrong_form", record_id=rid)
         if op.base_version and op.base_version > row.version:
@@ -371,12 +374,13 @@ class Service:
             raise Reject(
                 "unknown_record", retryable=True
             )  # cannot stand alone: wait for the create
-        owner = tx.key_owner(form.id, records.natural_keys(form, fresh.values))
+        owner = self._owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
         if owner is None:
+            # also when a record outside the scope holds the key: the answer must not tell
+            # (it becomes a transfer claim in _commit)
             return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
         row = tx.load(owner)
-        if row is None or not ctx.user.in_scope(row.grid):
-            raise Reject("out_of_scope")
+        assert row is not None  # _owner_in_scope loaded it
         merged = merge(
             records.device_base(tx, ctx.device_id, owner),
             row.state(),
@@ -414,11 +418,7 @@ class Service:
             issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
             if issues:
                 raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)
-        if not deleted and before is not None:  # a new record's keys were checked on the way in
-            other = tx.key_owner(form.id, records.natural_keys(form, data), exclude=rid)
-            if other is not None:
-                shown = other if self._visible(tx, ctx.user, other) else None
-                raise Reject("duplicate_key", other_id=shown, record_id=rid)
+        claims = {} if deleted else self._claims(tx, ctx, form, rid, data)
         before_open = before.conflict or [] if before else []
         after_open = (
             open_after if open_after is not None else combine_conflicts(before_open, merged.hard)
@@ -435,7 +435,10 @@ class Service:
                 author=op.author,
                 edited_at=ctx.edited_at(op),
             )
-            row = records.write(tx, form, before, rid, state, after_open, merged.stamps, meta)
+            row = records.write(
+                tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=claims
+            )
+            self._open_transfers(tx, ctx, form, before, rid, op, claims)
             person = tx.sides[rid].person
             if person is not None and (
                 before is None or records.person_of(form, before.data) != person
@@ -452,6 +455,75 @@ class Service:
         if merged_into:
             result["merged_into"] = merged_into
         return Outcome(result, row.version)
+
+    def _owner_in_scope(self, tx: Tx, ctx: Ctx, form: Form, keys: list[str]) -> str | None:
+        """The live record in the caller's scope that stands for one of ``keys`` (a create
+        merges into it); records outside the scope are not looked at here."""
+        for key in keys:
+            mine, _other = self._key_parties(tx, ctx, form, key, exclude=None)
+            if mine is not None:
+                return mine
+        return None
+
+    def _key_parties(
+        self, tx: Tx, ctx: Ctx, form: Form, key: str, exclude: str | None
+    ) -> tuple[str | None, str | None]:
+        """(the record in the caller's scope that stands for ``key``, else the record outside
+        it that does), ``exclude`` aside.
+
+        The holder stands for its key; a record that claims the key (transfer, §9.1) stands
+        for it in its own scope, and where nobody holds it: to the caller, a key another grid
+        has looks exactly as if that grid did not have it."""
+        holder = tx.key_owner(form.id, [key], exclude=exclude)
+        if holder is not None and self._visible(tx, ctx.user, holder):
+            return holder, None
+        claimants = [r for r in tx.claimants(form.id, key) if r != exclude]
+        for record_id in claimants:
+            if self._visible(tx, ctx.user, record_id):
+                return record_id, None
+        return None, holder or (claimants[0] if claimants else None)
+
+    def _claims(
+        self, tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Natural keys of ``data`` another live record stands for: key -> that record.
+
+        One in the caller's scope is a ``duplicate_key``. One outside it must not change the
+        answer (PROTOCOL.md §5.5): the record is stored without that key and a transfer claim
+        goes to the supervisors of both grids (§9.1)."""
+        out: dict[str, str] = {}
+        for key in records.natural_keys(form, data):
+            if tx.key_owner(form.id, [key]) == rid:
+                continue  # the holder keeps its key; records claiming it wait for review
+            mine, other = self._key_parties(tx, ctx, form, key, exclude=rid)
+            if mine is not None:
+                raise Reject("duplicate_key", other_id=mine, record_id=rid)
+            if other is not None:
+                out[key] = other
+        return out
+
+    def _open_transfers(
+        self,
+        tx: Tx,
+        ctx: Ctx,
+        form: Form,
+        before: records.Row | None,
+        rid: str,
+        op: p.Op,
+        claims: Mapping[str, str],
+    ) -> None:
+        """Open a transfer claim for each key the op newly gave the record, or whose fields the
+        op names (typed again after a rejection); other edits leave a decided claim alone."""
+        if not claims:
+            return
+        had = set()
+        if before is not None and not before.deleted:
+            had = set(records.natural_keys(form, before.data))
+        key_fields = {f for fields in form.natural_keys for f in fields}
+        named = bool(key_fields & set(op.fields)) and op.kind != "delete"
+        for key, holder in claims.items():
+            if named or key not in had:
+                reviews.open_transfer(tx, form, rid, holder, ctx.at)
 
     def _visible(self, tx: Tx, user: User, record_id: str) -> bool:
         found = tx.load(record_id)

@@ -48,6 +48,10 @@ _UPDATE_RECORD = (
 )
 _DELETE_KEYS = delete(db.record_keys).where(_K.record_id.in_(bindparam("b_ids", expanding=True)))
 _DELETE_PEOPLE = delete(db.people).where(_P.record_id.in_(bindparam("b_ids", expanding=True)))
+_C = db.record_claims.c
+_DELETE_CLAIMS = delete(db.record_claims).where(
+    _C.record_id.in_(bindparam("b_ids", expanding=True))
+)
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
 
@@ -59,6 +63,7 @@ class Side:
     form: str
     keys: tuple[str, ...]
     person: Person | None
+    claims: tuple[str, ...] = ()  # keys in its values that another grid's record holds
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -86,6 +91,8 @@ class Tx:
     _new: dict[str, dict[str, Any]] = field(default_factory=dict)
     _changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key_db: dict[KeyRef, str | None] = field(default_factory=dict)  # as of the last flush
+    _claims_db: dict[KeyRef, list[str]] = field(default_factory=dict)  # as of the last flush
+    _claims_tx: dict[KeyRef, set[str]] = field(default_factory=dict)  # since the last flush
     _key_tx: dict[KeyRef, str] = field(default_factory=dict)  # claimed since the last flush
     _people_db: dict[tuple[str, Person], list[tuple[str, Person]]] = field(default_factory=dict)
     _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
@@ -131,10 +138,14 @@ class Tx:
                     del self._key_tx[(old.form, key)]
             if old.person is not None:
                 self._people_tx.get((old.form, old.person.birth), {}).pop(record_id, None)
+            for key in old.claims:
+                self._claims_tx.get((old.form, key), set()).discard(record_id)
         side = side or Side(old.form if old else "", (), None)
         self.sides[record_id] = side
         for key in side.keys:
             self._key_tx[(side.form, key)] = record_id
+        for key in side.claims:
+            self._claims_tx.setdefault((side.form, key), set()).add(record_id)
         if side.person is not None:
             self._people_tx.setdefault((side.form, side.person.birth), {})[record_id] = side.person
 
@@ -151,6 +162,11 @@ class Tx:
                 stmt = select(_K.key, _K.record_id).where(_K.form == form, _K.key.in_(part))
                 found = dict(self.conn.execute(stmt).all())
                 self._key_db.update({(form, k): found.get(k) for k in part})
+                claimed: dict[str, list[str]] = {k: [] for k in part}
+                stmt = select(_C.key, _C.record_id).where(_C.form == form, _C.key.in_(part))
+                for key, record_id in self.conn.execute(stmt):
+                    claimed[key].append(record_id)
+                self._claims_db.update({(form, k): v for k, v in claimed.items()})
 
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
@@ -165,6 +181,13 @@ class Tx:
             if owner is not None and owner != exclude:
                 return owner
         return None
+
+    def claimants(self, form: str, key: str) -> list[str]:
+        """Live records that have ``key`` in their values without holding it (transfer
+        claims), this transaction's writes included, in id order."""
+        self.prefetch_keys([(form, key)])
+        found = {r for r in self._claims_db[(form, key)] if r not in self.sides}
+        return sorted(found | self._claims_tx.get((form, key), set()))
 
     # -- people (fuzzy duplicate candidates) ------------------------------------------------
 
@@ -297,6 +320,14 @@ class Tx:
         for part in _chunks(i for i in self.sides if i not in self._new):
             c.execute(_DELETE_KEYS, {"b_ids": part})
             c.execute(_DELETE_PEOPLE, {"b_ids": part})
+            c.execute(_DELETE_CLAIMS, {"b_ids": part})
+        claims = [
+            {"form": s.form, "key": k, "record_id": rid}
+            for rid, s in self.sides.items()
+            for k in s.claims
+        ]
+        if claims:
+            c.execute(insert(db.record_claims), claims)
         keys = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()
@@ -313,6 +344,7 @@ class Tx:
             c.execute(insert(db.people), people)
         self.sides = {}
         self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
+        self._claims_db, self._claims_tx = {}, {}
 
     def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
         """Insert and update the buffered ``records`` rows, with their change numbers when

@@ -136,6 +136,9 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
     assert before["counts"]["reviews"] and before["counts"]["aliases"]
     assert migrate.upgrade(engine) == (migrate.BASELINE, migrate.head())
     assert _snapshot(engine) == before  # the upgrade itself changes no row
+    with engine.connect() as conn:  # every old review was a fuzzy duplicate review
+        kinds = conn.execute(text("SELECT DISTINCT kind FROM reviews")).scalars().all()
+        assert kinds == ["duplicate"]
     engine.dispose()
 
     app = create_app(old_platform, forms=formset, secret="after-upgrade")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 from sqlalchemy import create_engine, func, select, text
@@ -283,6 +283,35 @@ class SyncMachine(RuleBasedStateMachine):
     def worker_types_a_record_of_another_grid(self, d: int, person: int) -> None:
         self.devs[d].save("resident", resident(seq=ID_SEQS[person], grid=GRID_B))
 
+    @rule(d=st.integers(0, 1), person=st.integers(0, 2), phone=st.sampled_from(PHONES))
+    def a_person_moves_from_grid_b(self, d: int, person: int, phone: str) -> None:
+        """Chen registers a person in grid B (outside wang's scope) and syncs; the person
+        moves and wang registers them in grid A: answered like any create, it becomes a
+        transfer claim (迁入/迁出) when wang syncs."""
+        self.devs[2].save("resident", resident(seq=ID_SEQS[person], grid=GRID_B))
+        self._sync(2)
+        self.devs[d].save("resident", resident(seq=ID_SEQS[person], grid=GRID_A, phone=phone))
+
+    @rule(data=st.data(), decision=st.sampled_from(["same", "different"]))
+    def supervisor_decides_a_transfer(self, data: st.DataObject, decision: str) -> None:
+        """Chen accepts (the holder moves to the claim's grid and absorbs it) or rejects (the
+        claim's key fields are flagged for its worker); devices learn it when they sync."""
+        client = self.devs[2].client
+        open_ids = sorted(r.id for r in client.reviews().reviews if r.kind == "transfer")
+        picked = self._pick(data, [str(i) for i in open_ids])
+        if picked is None:
+            return
+        before = self._fingerprint()
+        try:
+            client.decide_review(int(picked), decision)
+        except ProtocolError as exc:
+            # the claim's number was changed since to one a third record holds: merging would
+            # give two live records one number; refused, nothing changed
+            assert (exc.status, exc.code) == (409, "duplicate_key"), exc.code
+            assert self._fingerprint() == before
+            return
+        event(f"transfer claim decided: {decision}")
+
     @rule(d=DEV, field=st.sampled_from(sorted(EDITS)), data=st.data())
     def edit(self, d: int, field: str, data: st.DataObject) -> None:
         dev = self.devs[d]
@@ -360,7 +389,13 @@ class SyncMachine(RuleBasedStateMachine):
                     typed.append(record_id)
 
         self._sync(d, progress=progress)
-        for record_id in typed:
+        with self.served.engine.connect() as conn:
+            aliases = dict(
+                conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all()
+            )
+        for typed_id in typed:
+            # a review merge published in this pull renamed the record to its canonical id
+            record_id = typed_id if dev.store.get(typed_id) else aliases.get(typed_id, typed_id)
             got = dev.store.get(record_id)
             assert got is not None and got.dirty, "the unsent edit lost its pending state"
             assert same(got.data.get(field), value), "a pull overwrote an unsent local edit"
@@ -548,15 +583,44 @@ class SyncMachine(RuleBasedStateMachine):
     def _check_one_live_person_per_id(self) -> None:
         with self.served.engine.connect() as conn:
             rows = conn.execute(
-                select(db.records.c.data).where(
+                select(db.records.c.id, db.records.c.data).where(
                     db.records.c.form == "resident", db.records.c.deleted.is_(False)
                 )
             ).all()
-        keys = [json.loads(r[0]) for r in rows]
-        numbers = [
-            (k.get("id_type"), normalize_key(k["id_number"])) for k in keys if k.get("id_number")
-        ]
-        assert len(numbers) == len(set(numbers)), "two live people share an ID number"
+            claimed = {
+                r.record_id
+                for r in conn.execute(
+                    select(db.reviews.c.record_id).where(db.reviews.c.kind == "transfer")
+                )
+            }
+            claimed &= set(
+                conn.execute(
+                    select(db.record_claims.c.record_id).where(
+                        db.record_claims.c.form == "resident"
+                    )
+                ).scalars()
+            )
+            holders = dict(
+                conn.execute(
+                    select(db.record_keys.c.key, db.record_keys.c.record_id).where(
+                        db.record_keys.c.form == "resident"
+                    )
+                ).all()
+            )
+        by_number: dict[tuple[Any, str], list[str]] = defaultdict(list)
+        for rid, data in rows:
+            k = json.loads(data)
+            if k.get("id_number"):
+                by_number[(k.get("id_type"), normalize_key(k["id_number"]))].append(rid)
+        for (id_type, number), ids in by_number.items():
+            if len(ids) == 1:
+                continue
+            # All but the key's holder (if any) are transfer claims: recorded as claiming the
+            # key, with a review for a supervisor (the holder's grid is one the claimant's
+            # worker may not see).
+            holder = holders.get(f"{normalize_key(str(id_type))}|{number}")
+            for rid in ids:
+                assert rid == holder or rid in claimed, "two live people share an ID number"
 
     def _check_located_sync(self) -> None:
         """Nothing was refused for its location's shape (the device stores what the wire
@@ -612,7 +676,11 @@ class SyncMachine(RuleBasedStateMachine):
             )
         }
         assert replica.pending_count(dev.store) == 0
+        with self.served.engine.connect() as conn:
+            merged_away = set(conn.execute(select(db.aliases.c.old_id)).scalars())
         for rid, rec in server.items():
+            if rid not in local and rec.deleted and rid in merged_away:
+                continue  # a review merge's tombstone: the device renamed it to the canonical id
             assert rid in local, "a record in scope is missing on the device"
             data, status, deleted, version, dirty, conflict = local[rid]
             if dirty:
@@ -669,6 +737,9 @@ class SyncMachine(RuleBasedStateMachine):
             aliases = dict(
                 conn.execute(select(db.aliases.c.old_id, db.aliases.c.canonical_id)).all()
             )
+        merged_from: dict[str, list[str]] = defaultdict(list)
+        for old, canonical in aliases.items():
+            merged_from[canonical].append(old)
         writers: dict[tuple[str, str], list[tuple[Any, int, Any]]] = defaultdict(list)
         outboxes = [(d, _outbox(dev)) for d, dev in enumerate(self.devs)] + self.retired
         for d, rows in outboxes:
@@ -688,7 +759,12 @@ class SyncMachine(RuleBasedStateMachine):
                         for c in conflict or []
                         for k in ("base", "server", "incoming", "provisional")
                     )
-                    kept = kept or any(same(v.get(name), value) for v in history[canonical])
+                    # a review merge keeps the merged-away record's history under its old id
+                    kept = kept or any(
+                        same(v.get(name), value)
+                        for old in (canonical, *merged_from[canonical])
+                        for v in history[old]
+                    )
                     assert kept, f"an acknowledged value of {name} vanished"
         for (rid, name), writes in writers.items():
             if len({w[0] for w in writes}) == 1:
