@@ -46,7 +46,7 @@ def _open_store(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps Q
 
 
 def _form(args: argparse.Namespace):  # noqa: ANN202
-    from app.core.formset import FormFileError, UnknownFormError, load_formset
+    from app.core.forms import FormFileError, UnknownFormError, load_formset
 
     try:
         formset = load_formset()
@@ -266,7 +266,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_check_forms(args: argparse.Namespace) -> int:
     """Check form files and code tables; print file:line: reason for each problem."""
-    from app.core.formset import check_formset
+    from app.core.forms import check_formset
 
     problems = check_formset(Path(args.dir) if args.dir else None)
     for problem in problems:

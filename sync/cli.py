@@ -124,7 +124,6 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
     import sqlite3
 
     from app.core.store import Store
-    from sync import replica_identity
     from sync.client import (
         AuthError,
         Client,
@@ -135,6 +134,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
         SyncError,
     )
     from sync.lock import LockedError, SyncLock
+    from sync.replica import identity as replica_identity
     from sync.session import SyncSession
 
     codes: list[tuple[type[SyncError], int]] = [
@@ -200,7 +200,7 @@ def _summary_line(s: Any, lang: str) -> str:
     to be a copy and was registered as a new device."""
     line = _counts_line(s, lang)
     if getattr(s, "new_device", False):
-        from sync.replica_identity import NOTICE
+        from sync.replica.identity import NOTICE
 
         line += "\n" + (NOTICE[1] if lang == "en" else NOTICE[0])
     return line

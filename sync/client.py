@@ -139,7 +139,7 @@ class Client:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.device_id = device_id
-        # The data dir's installation nonce (``sync.replica_identity``), sent at login so the
+        # The data dir's installation nonce (``sync.replica.identity``), sent at login so the
         # server can tell a copied data dir from the original; ``device_status`` is its answer.
         self.installation = installation
         self.device_status: str | None = None

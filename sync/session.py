@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass
 
 from app.core import ids
 from app.core.store import Store
-from sync import replica, replica_identity
+from sync import replica
 from sync.client import Client, ProtocolError
 from sync.protocol import PullResponse
+from sync.replica import identity as replica_identity
 
 log = logging.getLogger("gridcollect.sync.session")
 

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.core.formset import FormSet, load_formset  # noqa: E402
+from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 
 

@@ -26,7 +26,7 @@ import uvicorn  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from app.core import idnumber  # noqa: E402
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.ids import now_iso, uuid7  # noqa: E402
 from sync.server import auth  # noqa: E402
 from sync.server.app import create_app  # noqa: E402

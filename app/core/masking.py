@@ -8,7 +8,7 @@ number back), phones keep the first 3 and last 4, other text keeps its first cha
 
 from __future__ import annotations
 
-from app.core.formset import Field
+from app.core.forms import Field
 
 MASK = "*"
 

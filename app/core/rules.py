@@ -18,9 +18,9 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from app.core import conditions, messages
+from app.core import messages
 from app.core.creditcode import CreditCodeError, parse_credit_code
-from app.core.formset import Field, Form, FormSet
+from app.core.forms import Field, Form, FormSet, conditions
 from app.core.idnumber import IdInfo, IdNumberError, parse_id_number, upgrade_15
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.records import is_empty

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from app.core import qrpayload
-from app.core.formset import Field, FormSet
+from app.core.forms import Field, FormSet
 from app.core.masking import mask_value
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core import rules
-from app.core.formset import Field, Form, FormSet
+from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import clean, diff
 from app.core.tabular import Table, read_table, write_table

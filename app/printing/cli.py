@@ -71,7 +71,7 @@ def _write_error(args: argparse.Namespace, out: str, exc: OSError) -> int:
 
 def _run(args: argparse.Namespace, job: Callable[[], int]) -> int:
     """Run a print job, turning the known refusals into messages and exit code 2."""
-    from app.core.formset import UnknownFormError
+    from app.core.forms import UnknownFormError
     from app.printing.fonts import NoCjkFontError
     from app.printing.labels import UnknownStockError
     from app.printing.select import SelectionError

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.core import browse
-from app.core.store import Store
+from app.core.store import Store, browse
 
 HOUSE_FORM = browse.HOUSE_FORM
 

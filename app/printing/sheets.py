@@ -25,7 +25,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter, QPen
 
 from app.core import geo, qrpayload, rules, scan
-from app.core.formset import CodeTable, Field, Form, FormSet
+from app.core.forms import CodeTable, Field, Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import Record, is_empty
 from app.core.store import Store

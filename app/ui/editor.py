@@ -52,9 +52,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import conditions, dedup, ids, rules
+from app.core import dedup, ids, rules
 from app.core.dedup import Candidate
-from app.core.formset import Field, Form
+from app.core.forms import Field, Form, conditions
 from app.core.records import DELETED_KEY, Record, clean, is_empty
 from app.core.rules import Issue
 from app.core.store import STATUS_FIELD, Store

@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import browse
-from app.core.browse import HEAD_CODE, RELATION_TABLE, Household, Member
-from app.core.store import Store
+from app.core.store import Store, browse
+from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
 from app.ui.i18n import register, tr
 
 register(

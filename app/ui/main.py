@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.core.schema import SchemaTooNewError
 from app.core.store import Store
+from app.core.store.schema import SchemaTooNewError
 
 if TYPE_CHECKING:
     from app.ui.window import MainWindow

@@ -1,7 +1,7 @@
 """The lazy list model behind every record table.
 
 It never loads a whole list and never counts one: it holds the rows fetched so far and
-asks ``app.core.browse`` for the next page when the view scrolls to the end
+asks ``app.core.store.browse`` for the next page when the view scrolls to the end
 (``canFetchMore``/``fetchMore``). Plain lists page by keyset (title, id), so a deep page
 costs what the first costs; search results page by offset over an FTS5 prefix query.
 
@@ -21,10 +21,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from app.core import browse
-from app.core.browse import Filters, Scope, TooSlow
 from app.core.records import Summary
-from app.core.store import Store
+from app.core.store import Store, browse
+from app.core.store.browse import Filters, Scope, TooSlow
 from app.ui.i18n import register, tr
 from app.ui.tasks import TaskContext, TaskHandle, TaskRunner
 

@@ -14,9 +14,8 @@ from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QTreeView, QWidget
 
-from app.core import browse
-from app.core.browse import Scope
-from app.core.store import Store
+from app.core.store import Store, browse
+from app.core.store.browse import Scope
 from app.ui.i18n import register, tr
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 10

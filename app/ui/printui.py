@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from app.core.browse import Scope
+from app.core.store.browse import Scope
 from app.printing import preview
 from app.printing.labels import DEFAULT_STOCK, STOCKS
 from app.printing.select import SelectionError, select_houses, select_records

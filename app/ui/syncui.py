@@ -196,8 +196,8 @@ def sync_task(
     """A task function: log in and run one session on the task's own Store."""
 
     def run(ctx: TaskContext) -> SyncOutcome:
-        from sync import replica_identity
         from sync.client import Client, Retry, SyncError
+        from sync.replica import identity as replica_identity
         from sync.session import SyncSession
 
         store = ctx.store()

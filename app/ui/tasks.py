@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def export_task(
     """Export a form's records (sensitive values masked); cancel leaves no file behind."""
 
     def run(ctx: TaskContext) -> int:
-        from app.core.browse import count_forms
+        from app.core.store.browse import count_forms
         from app.core.tabular import write_table
         from app.core.transfer import export_rows
 

@@ -39,9 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import browse
-from app.core.browse import Filters, Scope
-from app.core.store import Store
+from app.core.store import Store, browse
+from app.core.store.browse import Filters, Scope
 from app.ui import tasks
 from app.ui.household import HouseholdView
 from app.ui.i18n import language, register, tr

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select, update
 
 from app.core import ids, rules
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.tabular import read_table
 from app.core.transfer import map_headers, prepare_row
 from sync import protocol as p

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.formset import FormSet, load_formset
+from app.core.forms import FormSet, load_formset
 from app.core.search import name_terms
 from sync import protocol as p
 from sync.server import auth, console, db, reviews

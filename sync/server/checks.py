@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from app.core import rules
-from app.core.formset import Form, FormSet
+from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
 from app.core.textcheck import plain_ok as _plain_ok

@@ -313,7 +313,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_load_base(args: argparse.Namespace) -> int:
-    from app.core.formset import UnknownFormError, load_formset
+    from app.core.forms import UnknownFormError, load_formset
     from app.core.tabular import TableError
     from sync.server import admin
     from sync.server.service import Service
@@ -350,7 +350,7 @@ def cmd_load_base(args: argparse.Namespace) -> int:
 def cmd_load_demo(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
-    from app.core.formset import load_formset
+    from app.core.forms import load_formset
     from sync.server import db
     from sync.server.demo import load_demo
     from sync.server.service import Service

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from app.core.formset import Form
+from app.core.forms import Form
 from app.core.records import is_empty
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
-from app.core.formset import Form, FormSet
+from app.core.forms import Form, FormSet
 from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
 from sync.server import db, records
 from sync.server.auth import User, iso, now

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, NamedTuple
 
-from app.core.formset import Form
+from app.core.forms import Form
 from app.core.records import is_empty
 from app.core.search import name_terms
 from app.core.textnorm import normalize_key

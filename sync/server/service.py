@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
-from app.core.formset import Form, FormSet
+from app.core.forms import Form, FormSet
 from sync import protocol as p
 from sync.merge import (
     DELETED,

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from sync import protocol as p  # noqa: E402
 from sync.server import auth, db  # noqa: E402
 from sync.server.app import create_app  # noqa: E402

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from app.ui.editor import RecordEditor  # noqa: E402
 from tests.bench.common import median  # noqa: E402

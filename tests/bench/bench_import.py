@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from app.core.transfer import import_file  # noqa: E402
 from tests.bench.common import HEADERS, resident_rows, timed, write_csv  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from app.printing.fonts import cjk_family, ensure_gui_app  # noqa: E402
 from app.printing.labels import build_labels, render_labels, stock, write_labels_pdf  # noqa: E402

@@ -30,7 +30,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 import tests.bench.bench_sync as bench  # noqa: E402
 from app.core import transfer  # noqa: E402
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from sync.client import Client  # noqa: E402
 from sync.server import db  # noqa: E402

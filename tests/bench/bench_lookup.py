@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core import dedup  # noqa: E402
 from app.core.demo import generate  # noqa: E402
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from tests.bench.common import median, percentile  # noqa: E402
 

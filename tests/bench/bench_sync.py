@@ -35,7 +35,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core import ids  # noqa: E402
-from app.core.formset import FormSet, load_formset  # noqa: E402
+from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.records import dumps  # noqa: E402
 from app.core.store import Store  # noqa: E402
 from sync import protocol as p  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core import idnumber, rules  # noqa: E402
-from app.core.formset import load_formset  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
 from app.core.transfer import map_headers, prepare_row  # noqa: E402
 from tests.bench.common import HEADERS, resident_rows, timed  # noqa: E402
 

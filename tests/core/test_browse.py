@@ -1,4 +1,4 @@
-"""Read-only queries behind the lists, tree and household view (app.core.browse)."""
+"""Read-only queries behind the lists, tree and household view (app.core.store.browse)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core import browse
-from app.core.browse import Filters, Scope
-from app.core.schema import LIST_INDEXES
-from app.core.store import Grid, Store
+from app.core.store import Grid, Store, browse
+from app.core.store.browse import Filters, Scope
+from app.core.store.schema import LIST_INDEXES
 from tests.factories import resident
 
 G1, G2, G3 = "330106001001", "330106001002", "330106002001"

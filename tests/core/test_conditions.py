@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app.core.conditions import check_condition, evaluate, fields_of
+from app.core.forms.conditions import check_condition, evaluate, fields_of
 
 FIELDS = ["a", "b", "c", "flag"]
 SCALARS = st.one_of(

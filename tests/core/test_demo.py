@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from app.core import demo, rules
 from app.core.creditcode import parse_credit_code
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.geo import LonLat, point_in_polygon
 from app.core.idnumber import parse_id_number
 from app.core.store import Store

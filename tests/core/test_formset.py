@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core import conditions
-from app.core.formset import (
+from app.core.forms import (
     CodeTable,
     FormFileError,
     Problem,
     UnknownFormError,
     check_formset,
+    conditions,
     default_forms_dir,
     load_formset,
 )

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core import rules
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from tests.factories import credit_code, id_number, resident
 
 TODAY = dt.date(2026, 11, 23)
@@ -127,7 +127,7 @@ def test_phone_and_coordinates(formset: FormSet) -> None:
 
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2026, 11, 1)), st.integers(0, 999))
 def test_any_valid_id_validates_and_derives(birth: dt.date, seq: int) -> None:
-    from app.core.formset import load_formset
+    from app.core.forms import load_formset
 
     fs = load_formset()
     form = fs.form("resident")
@@ -141,7 +141,7 @@ def test_any_valid_id_validates_and_derives(birth: dt.date, seq: int) -> None:
 
 @given(st.text(max_size=20))
 def test_coerce_never_raises(text: str) -> None:
-    from app.core.formset import load_formset
+    from app.core.forms import load_formset
 
     fs = load_formset()
     for fld in fs.form("resident").fields.values():

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from app.core.schema import SCHEMA_VERSION, SchemaTooNewError
 from app.core.store import STATUS_FIELD, Store
+from app.core.store.schema import SCHEMA_VERSION, SchemaTooNewError
 from tests.factories import resident
 
 

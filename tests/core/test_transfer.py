@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from app.core import transfer
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.idnumber import check_char
 from app.core.store import Store
 from app.core.tabular import TableError, decode, read_table, write_table

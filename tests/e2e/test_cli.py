@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from app.core.formset import load_formset
+from app.core.forms import load_formset
 from app.core.idnumber import check_char
 from app.core.store import Store
 from tests.factories import id_number as make_id
@@ -733,7 +733,7 @@ def test_a_non_editable_install_finds_its_forms_and_resources(tmp_path: Path) ->
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     probe = (
-        "import app, forms, resources; from app.core.formset import load_formset; "
+        "import app, forms, resources; from app.core.forms import load_formset; "
         "print(len(load_formset().forms)); print(forms.__file__); print(resources.__file__)"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

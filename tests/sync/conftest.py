@@ -30,7 +30,7 @@ import requests
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync.server import admin, auth
 from sync.server.app import create_app
 

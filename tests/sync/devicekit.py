@@ -19,11 +19,11 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.records import Record
 from app.core.store import Store
-from sync import replica_identity
 from sync.client import Client, Retry
+from sync.replica import identity as replica_identity
 from sync.session import SyncSession, SyncSummary
 
 PASSWORD = "correct horse battery staple"  # the conftest's seed() password

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core import rules
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from tests.factories import credit_code, id_number
 
 LOCATED_FORMS = ("house", "unit", "address")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync import replica
 from sync.client import Client
 from tests.factories import resident
@@ -215,7 +215,7 @@ def test_device_id_is_random_and_the_installation_follows_the_file(
     tmp_path: Path, formset: FormSet
 ) -> None:
     from app.core.store import Store
-    from sync import replica_identity
+    from sync.replica import identity as replica_identity
 
     first, second = Store(tmp_path / "a.sqlite", formset), Store(tmp_path / "b.sqlite", formset)
     ids = {first.device_id, second.device_id}

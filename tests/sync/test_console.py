@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync.server import db
 from sync.server.app import create_app
 from tests.sync.conftest import (

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core import geo, rules, schema
-from app.core.formset import FormSet, load_formset
+from app.core import geo, rules
+from app.core.forms import FormSet, load_formset
 from app.core.ids import uuid7
-from app.core.store import Store
+from app.core.store import Store, schema
 from sync import replica
 from tests.sync import devicekit
 from tests.sync.conftest import Platform

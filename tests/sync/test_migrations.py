@@ -25,7 +25,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Boolean, Engine, MetaData, create_engine, text
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
 from sync.client import Client
 from sync.server import db, migrate

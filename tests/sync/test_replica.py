@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import ids
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
-from sync import replica, replica_rows
+from sync import replica
 from sync.merge import DELETED, STATUS
 from sync.protocol import Alias, ConflictEntry, OpResult, PulledRecord, PullResponse, Reason
+from sync.replica import rows as replica_rows
 from tests.factories import id_number, resident
 
 GRID = "330106001001-01"

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.core.formset import FormSet, load_formset
+from app.core.forms import FormSet, load_formset
 from app.core.ids import uuid7
 from tests.factories import id_number, resident
 from tests.sync.conftest import PASSWORD, Client

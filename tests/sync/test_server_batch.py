@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync import protocol as p
 from sync.server import admin, db
 from sync.server.auth import User

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync.server import auth, db, reviews
 from sync.server.tx import Tx

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync import protocol as p
 from sync.server.app import create_app

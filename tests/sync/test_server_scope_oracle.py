@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync import replica
 from sync.client import Client, ProtocolError, Retry

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync import replica
 from sync.client import NetworkError
 from tests.factories import resident

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 from sqlalchemy import create_engine, func, select, text
 
-from app.core.formset import FormSet, load_formset
+from app.core.forms import FormSet, load_formset
 from app.core.records import clean
 from app.core.textnorm import normalize_key
 from sync import replica

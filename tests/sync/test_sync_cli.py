@@ -193,7 +193,7 @@ def test_copied_data_dir_says_it_became_a_new_device(
     and says so in the chosen language."""
     import shutil
 
-    from sync.replica_identity import NOTICE
+    from sync.replica.identity import NOTICE
 
     pw = password_file(tmp_path)
     first = tmp_path / "first"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
 from app.ui.conflicts import ConflictView, install_conflicts
 from app.ui.window import MainWindow

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton, QWidget
 
 from app.core import idnumber
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
 from app.ui import editor as editor_module
 from app.ui.editor import RecordEditor

@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from app.core import qrpayload, scan
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Grid, Store
 from app.ui.editor import RecordEditor
 from app.ui.syncui import Credentials, install_sync

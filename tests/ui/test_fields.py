@@ -12,9 +12,9 @@ from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.core import geo
-from app.core.formset import Field, FormSet, Text
+from app.core.forms import Field, FormSet, Text
 from app.core.store import Store
-from app.ui import fields as F
+from app.ui.fields import widgets as F
 from tests import factories
 
 

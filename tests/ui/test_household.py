@@ -6,8 +6,7 @@ import datetime as dt
 
 import pytest
 
-from app.core import browse
-from app.core.store import Grid, Store
+from app.core.store import Grid, Store, browse
 from app.ui.household import HouseholdView
 from app.ui.window import MainWindow
 from tests.factories import resident

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.core import browse
-from app.core.browse import Filters, Scope
-from app.core.store import Grid, Store
+from app.core.store import Grid, Store, browse
+from app.core.store.browse import Filters, Scope
 from app.ui import navigation as nav
 from app.ui import tasks
 from app.ui.i18n import language

@@ -10,8 +10,8 @@ from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import QInputDialog
 
 from app.core import qrpayload, scan
-from app.core.browse import Scope
 from app.core.store import Store
+from app.core.store.browse import Scope
 from app.printing import preview
 from app.ui import scanner as scanner_mod
 from app.ui.printui import install_print_actions

@@ -14,7 +14,7 @@ from app.core.store import Store
 from app.ui.syncui import Credentials, install_sync
 from app.ui.window import MainWindow
 from sync import replica
-from sync.replica_identity import NOTICE
+from sync.replica.identity import NOTICE
 from tests.factories import resident
 from tests.sync.conftest import PASSWORD, platform  # noqa: F401 - fixture
 from tests.sync.devicekit import GRID_A, db_url  # noqa: F401 - fixture: SQLite only

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.ui.conflicts import ConflictView
 from app.ui.reviews import ReviewView
 from tests.factories import id_number, resident

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QScrollBar, QWidget
 
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.store import Store
 from app.ui.editor import RecordEditor
 from app.ui.fields import ChoiceField, MultiChoiceField

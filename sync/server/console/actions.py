@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.core import rules
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from sync import protocol as p
 from sync.server import admin, auth, db, records, reviews
 from sync.server.console import audit

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
-from app.core.formset import Form, FormSet
+from app.core.forms import Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import is_empty
 from app.core.search import name_terms

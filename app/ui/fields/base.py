@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.formset import Field, FormSet
+from app.core.forms import Field, FormSet
 
 SHORT_TABLE_MAX = 12  # up to this many codes: a plain drop-down; more: the searchable picker
 CODE_ROLE = int(Qt.ItemDataRole.UserRole)  # plain ints: enum conversions cost per call

@@ -12,11 +12,11 @@ from functools import lru_cache
 from typing import Any
 
 from app.core import ids
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.records import dumps, state_of
 from app.core.store import Store
 from sync.merge import DELETED, norm, same
-from sync.replica_rows import (
+from sync.replica.rows import (
     _changes,
     _fetch,
     _fetch_one,
@@ -115,7 +115,7 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
 def _mark_folded(store: Store, record_id: str) -> None:
     """Mark the folded copy's ops before they move to the canonical record: they carried that
     copy's values, so an acknowledged create among them does not mean the server has all of
-    the canonical copy's values (``replica_push._chain_ok``)."""
+    the canonical copy's values (``push._chain_ok``)."""
     rows = store.conn.execute(
         "SELECT seq, result FROM outbox WHERE record_id = ?", (record_id,)
     ).fetchall()
@@ -128,7 +128,7 @@ def _mark_folded(store: Store, record_id: str) -> None:
 def _unsent_fields(store: Store, record_id: str) -> set[str]:
     """Fields the server has not taken from the record's ops: those of pending ops, and of
     rejected ops not yet mended by an acknowledged op carrying every value (a create or a
-    completed op, as in ``replica_push._chain_ok``)."""
+    completed op, as in ``push._chain_ok``)."""
     pending: set[str] = set()
     rejected: set[str] = set()
     for state, kind, fields, result in store.conn.execute(

@@ -15,8 +15,8 @@ from app.core.records import dumps
 from app.core.store import Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica_merge import FOLDED, rewrite_id
-from sync.replica_rows import _fetch_one, _loads
+from sync.replica.rekey import FOLDED, rewrite_id
+from sync.replica.rows import _fetch_one, _loads
 
 ACKED = {"applied": "applied", "conflict": "conflict", "merged_into": "merged"}
 MAX_AUTHOR = 100

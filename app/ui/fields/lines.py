@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
-from app.core.formset import Field, FormSet
+from app.core.forms import Field, FormSet
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.records import is_empty
 from app.core.textnorm import normalize_key
-from app.ui.field_base import FieldWidget, _icon
+from app.ui.fields.base import FieldWidget, _icon
 from app.ui.i18n import tr
 
 # --------------------------------------------------------------------------- line edits

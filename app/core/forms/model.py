@@ -1,7 +1,7 @@
 """The form-set data model: the frozen objects a form set is made of.
 
 Kept apart from ``formset`` (which re-exports every name here) so the loader modules can build
-these objects without importing the entry points that call them. Import from ``app.core.formset``.
+these objects without importing the entry points that call them. Import from ``app.core.forms.formset``.
 """
 
 from __future__ import annotations

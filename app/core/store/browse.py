@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.formset import Form, FormSet
+from app.core.forms import Form, FormSet
 from app.core.records import Record, Summary
 from app.core.search import fts_query
 from app.core.store import Store

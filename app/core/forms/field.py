@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from app.core import conditions
-from app.core.formmodel import FIELD_TYPES, CodeTable, Field, Section, Text, did_you_mean
-from app.core.formyaml import FileProblems, LineDict, plain, zh_en
+from app.core.forms import conditions
+from app.core.forms.loader import FileProblems, LineDict, plain, zh_en
+from app.core.forms.model import FIELD_TYPES, CodeTable, Field, Section, Text, did_you_mean
 
 _LENGTH_TYPES = frozenset({"text", "phone", "postcode", "id_number", "credit_code"})
 _CHECKS_BY_TYPE: dict[str, frozenset[str]] = {

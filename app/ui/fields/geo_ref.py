@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.formset import Field, FormSet
+from app.core.forms import Field, FormSet
 from app.core.records import is_empty
-from app.ui.field_base import _TITLE_ROLE, CODE_ROLE, FieldWidget
+from app.ui.fields.base import _TITLE_ROLE, CODE_ROLE, FieldWidget
 from app.ui.i18n import tr
 
 # --------------------------------------------------------------------------- coordinates

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.formset import Form
+from app.core.forms import Form
 from app.core.search import name_terms, record_terms
 from app.core.textnorm import normalize_key
 

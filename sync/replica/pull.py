@@ -17,8 +17,8 @@ from app.core.records import clean, dumps, state_of
 from app.core.store import Store
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledRecord, PullResponse
-from sync.replica_merge import rewrite_id
-from sync.replica_rows import _changes, _fetch, _fetch_one, _history, _Row, _split
+from sync.replica.rekey import rewrite_id
+from sync.replica.rows import _changes, _fetch, _fetch_one, _history, _Row, _split
 
 CURSOR_KEY = "sync_cursor"
 SCOPE_KEY = "sync_scope"

@@ -7,9 +7,10 @@ import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from app.core import conditions
-from app.core.formfield import RawField, check_id, parse_condition, parse_field
-from app.core.formmodel import (
+from app.core.forms import conditions
+from app.core.forms.field import RawField, check_id, parse_condition, parse_field
+from app.core.forms.loader import FileProblems, LineDict, zh_en
+from app.core.forms.model import (
     FIELD_TYPES,
     CodeTable,
     Field,
@@ -20,7 +21,6 @@ from app.core.formmodel import (
     Text,
     did_you_mean,
 )
-from app.core.formyaml import FileProblems, LineDict, zh_en
 
 _FORM_ID_RE = re.compile(r"[a-z_]+\Z")
 _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "roles", "sections")

@@ -12,7 +12,7 @@ pinyin and initials, the full region path) and Qt model are built on first use a
 every editor in the process, so opening a form stays as cheap as a form of line edits.
 
 This module is the public face and the factory; the widgets live in one module per concern
-(``field_base``, ``field_code_index``, ``field_lines``, ``field_choices``, ``field_geo_ref``)
+(``base``, ``code_index``, ``lines``, ``choices``, ``geo_ref``)
 and are re-exported here so callers keep importing from ``app.ui.fields``.
 """
 
@@ -22,14 +22,14 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from app.core.formset import Field, FormSet
-from app.ui.field_base import CODE_ROLE, SEARCH_ROLE, SHORT_TABLE_MAX, FieldWidget, guard_wheel
-from app.ui.field_choices import BooleanField, ChoiceField, CodePickerField, MultiChoiceField
-from app.ui.field_code_index import CodeEntry as CodeEntry  # public dataclass, kept importable
-from app.ui.field_code_index import CodeIndex, _offered_codes, code_display, code_index
-from app.ui.field_code_index import _char_pinyin as _char_pinyin  # tests check the pinyin table
-from app.ui.field_geo_ref import CoordinatesField, ReferenceField
-from app.ui.field_lines import (
+from app.core.forms import Field, FormSet
+from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE, SHORT_TABLE_MAX, FieldWidget, guard_wheel
+from app.ui.fields.choices import BooleanField, ChoiceField, CodePickerField, MultiChoiceField
+from app.ui.fields.code_index import CodeEntry as CodeEntry  # public dataclass, kept importable
+from app.ui.fields.code_index import CodeIndex, _offered_codes, code_display, code_index
+from app.ui.fields.code_index import _char_pinyin as _char_pinyin  # tests check the pinyin table
+from app.ui.fields.geo_ref import CoordinatesField, ReferenceField
+from app.ui.fields.lines import (
     CreditCodeField,
     DateField,
     IdNumberField,

@@ -6,7 +6,7 @@ duplicate guard and the search terms. A crash therefore leaves either all of the
 The store never validates: drafts must always save (never lose what a person typed);
 validation lives in ``rules`` and only gates "complete".
 
-This module holds the writes, transactions and meta; the queries are in ``store_read`` (a mixin
+This module holds the writes, transactions and meta; the queries are in ``reads`` (a mixin
 ``Store`` inherits) and what values imply for the side tables is in ``derive``.
 """
 
@@ -22,19 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core import derive as derivation
 from app.core import ids, paths
-from app.core.derive import Derived
-from app.core.formset import Form, FormSet, load_formset
+from app.core.forms import Form, FormSet, load_formset
 from app.core.records import Record, clean, diff, dumps
-from app.core.schema import migrate
-from app.core.store_read import _RECORD_COLUMNS as _RECORD_COLUMNS
-from app.core.store_read import _SUMMARY_COLUMNS as _SUMMARY_COLUMNS
-from app.core.store_read import _SUMMARY_COLUMNS_R as _SUMMARY_COLUMNS_R
-from app.core.store_read import StoreReads
-from app.core.store_read import _filters as _filters
-from app.core.store_read import _to_record as _to_record
-from app.core.store_read import _to_summary as _to_summary
+from app.core.store import derive as derivation
+from app.core.store.derive import Derived
+from app.core.store.reads import _RECORD_COLUMNS as _RECORD_COLUMNS
+from app.core.store.reads import _SUMMARY_COLUMNS as _SUMMARY_COLUMNS
+from app.core.store.reads import _SUMMARY_COLUMNS_R as _SUMMARY_COLUMNS_R
+from app.core.store.reads import StoreReads
+from app.core.store.reads import _filters as _filters
+from app.core.store.reads import _to_record as _to_record
+from app.core.store.reads import _to_summary as _to_summary
+from app.core.store.schema import migrate
 
 STATUS_FIELD = "_status"  # outbox pseudo-field: a status change travels with the field changes
 
@@ -71,7 +71,7 @@ class Store(StoreReads):
     @property
     def device_id(self) -> str:
         """This data dir's device id, read each time: the sync replaces it when the platform
-        finds the data dir was copied or restored (``sync.replica_identity``), and every Store
+        finds the data dir was copied or restored (``sync.replica.identity``), and every Store
         open on the file must then number new ops under the new id."""
         with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the id it had last
             self._device_id = self.meta("device_id") or self._device_id

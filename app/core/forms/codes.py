@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
-from app.core.formmodel import Code, CodeTable, Problem, Text, did_you_mean
-from app.core.formyaml import FileProblems, LineDict, LineList, top_mapping, zh_en
+from app.core.forms.loader import FileProblems, LineDict, LineList, top_mapping, zh_en
+from app.core.forms.model import Code, CodeTable, Problem, Text, did_you_mean
 
 _TABLE_KEYS = ("table", "standard", "title", "codes")
 _META_KEYS = ("table", "standard", "title")

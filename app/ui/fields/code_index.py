@@ -16,8 +16,8 @@ from PySide6.QtGui import (
     QStandardItemModel,
 )
 
-from app.core.formset import CodeTable, Field
-from app.ui.field_base import CODE_ROLE, SEARCH_ROLE
+from app.core.forms import CodeTable, Field
+from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE
 
 # --------------------------------------------------------------------------- code tables
 

@@ -25,8 +25,7 @@ local value stays and both values go into ``conflict``.
 
 from __future__ import annotations
 
-from sync.replica_merge import open_conflicts, resolve, rewrite_id
-from sync.replica_pull import (
+from sync.replica.pull import (
     CURSOR_KEY,
     SCOPE_KEY,
     PullTally,
@@ -36,7 +35,7 @@ from sync.replica_pull import (
     rebase,
     scope_of,
 )
-from sync.replica_push import (
+from sync.replica.push import (
     ACKED,
     MAX_AUTHOR,
     OutOp,
@@ -47,6 +46,7 @@ from sync.replica_push import (
     rejected_ops,
     set_aside,
 )
+from sync.replica.rekey import open_conflicts, resolve, rewrite_id
 
 LAST_SYNC_KEY = "last_sync"
 

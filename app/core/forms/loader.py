@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from app.core.formmodel import Problem, Text, did_you_mean
+from app.core.forms.model import Problem, Text, did_you_mean
 
 # --------------------------------------------------------------------------- YAML with lines
 

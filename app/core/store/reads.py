@@ -11,10 +11,10 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from app.core.derive import natural_key
-from app.core.formset import FormSet
+from app.core.forms import FormSet
 from app.core.records import HistoryEntry, Record, Summary, stored_base
 from app.core.search import fts_query
+from app.core.store.derive import natural_key
 
 _RECORD_COLUMNS = (
     "id, form, form_version, grid, title, data, status, deleted, server_version, dirty, base, "

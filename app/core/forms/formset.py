@@ -17,11 +17,12 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from app.core.formcheck import parse_form
-from app.core.formcodes import load_tables
-from app.core.formfield import DEFAULT_TEXT_MAX_LENGTH as DEFAULT_TEXT_MAX_LENGTH
-from app.core.formfield import DERIVE_KINDS as DERIVE_KINDS
-from app.core.formmodel import (
+from app.core.forms.check import parse_form
+from app.core.forms.codes import load_tables
+from app.core.forms.field import DEFAULT_TEXT_MAX_LENGTH as DEFAULT_TEXT_MAX_LENGTH
+from app.core.forms.field import DERIVE_KINDS as DERIVE_KINDS
+from app.core.forms.loader import FileProblems, top_mapping, zh_en
+from app.core.forms.model import (
     FIELD_TYPES,
     Code,
     CodeTable,
@@ -35,7 +36,6 @@ from app.core.formmodel import (
     Text,
     UnknownFormError,
 )
-from app.core.formyaml import FileProblems, top_mapping, zh_en
 
 __all__ = [
     "Text",

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
-from app.core.formset import Field, FormSet
+from app.core.forms import Field, FormSet
 from app.core.records import is_empty
-from app.ui.field_base import CODE_ROLE, SEARCH_ROLE, FieldWidget, _icon
-from app.ui.field_code_index import CodeIndex, _offered_codes, code_display, code_index
+from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE, FieldWidget, _icon
+from app.ui.fields.code_index import CodeIndex, _offered_codes, code_display, code_index
 from app.ui.i18n import tr
 
 # --------------------------------------------------------------------------- choices
