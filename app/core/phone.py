@@ -89,7 +89,10 @@ def _format_cn(num: phonenumbers.PhoneNumber) -> str:
 def _mobile_pattern() -> re.Pattern[str]:
     """phonenumbers' own CN mobile pattern, compiled once for the fast path."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-    return re.compile(meta.mobile.national_number_pattern)
+    pattern = meta.mobile.national_number_pattern if meta and meta.mobile else None
+    if not pattern:  # the library always ships CN metadata; fail loudly if that ever changes
+        raise RuntimeError("phonenumbers has no CN mobile pattern")
+    return re.compile(pattern)
 
 
 def parse_phone(s: str) -> str:

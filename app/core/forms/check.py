@@ -229,10 +229,10 @@ def _roles(f: FileProblems, node: LineDict, check: _FormCheck) -> Roles:
             check.ref(fid, f.item_line(raw[role], j), f"roles.{role}", _ROLE_TYPES[role])
         values[role] = ids
     for role in _ROLE_SINGLES:
-        fid = f.string(raw, role, f"roles.{role}")
-        if fid is not None:
-            check.ref(fid, raw.key_lines[role], f"roles.{role}", _ROLE_TYPES[role])
-            values[role] = fid
+        single = f.string(raw, role, f"roles.{role}")
+        if single is not None:
+            check.ref(single, raw.key_lines[role], f"roles.{role}", _ROLE_TYPES[role])
+            values[role] = single
     return Roles(**values)  # type: ignore[arg-type]
 
 

@@ -103,8 +103,9 @@ def _load_yaml_table(path: Path, sink: list[Problem]) -> CodeTable | None:
     if "codes" in node and (not isinstance(raw, list) or not raw):
         f.add(f.at(node, "codes"), zh_en("codes 须是非空列表", "codes must be a non-empty list"))
         raw = []
-    for i, item in enumerate(raw or ()):
-        code = _yaml_code(f, raw, i, item)
+    items = raw if isinstance(raw, LineList) else LineList()  # YAML sequences load as LineList
+    for i, item in enumerate(items):
+        code = _yaml_code(f, items, i, item)
         if code is None:
             continue
         line = f.at(item, "code")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -17,16 +18,20 @@ from app.core.forms.model import Problem, Text, did_you_mean
 # --------------------------------------------------------------------------- YAML with lines
 
 
-class LineDict(dict):
+class LineDict(dict[Any, Any]):
     """A mapping from YAML that remembers its own line and the line of each key."""
 
     __slots__ = ("line", "key_lines")
+    line: int
+    key_lines: dict[Any, int]
 
 
-class LineList(list):
+class LineList(list[Any]):
     """A sequence from YAML that remembers its own line and the line of each item."""
 
     __slots__ = ("line", "item_lines")
+    line: int
+    item_lines: list[int]
 
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
