@@ -122,13 +122,14 @@ def check_push(
         raise ApiError(400, "device_mismatch")
     if len(req.ops) > p.MAX_OPS:
         raise ApiError(413, "too_many_ops")
-    forms = [check_op_shape(formset, op, i) for i, op in enumerate(req.ops)]
-    aliases = records.canonical(conn, [op.record_id for op in req.ops])
-    ids = [aliases.get(op.record_id, op.record_id) for op in req.ops]
+    forms, shape_error = _shapes(formset, req.ops)
+    ops = req.ops[: len(forms)]  # the ops before a shape error must pass every other check too
+    aliases = records.canonical(conn, [op.record_id for op in ops])
+    ids = [aliases.get(op.record_id, op.record_id) for op in ops]
     known = records.brief(conn, ids)
-    replayed = set(oplog.priors(conn, device_id, user.username, req.ops))
+    replayed = set(oplog.priors(conn, device_id, user.username, ops))
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
-    for index, (op, form, rid) in enumerate(zip(req.ops, forms, ids, strict=True)):
+    for index, (op, form, rid) in enumerate(zip(ops, forms, ids, strict=True)):
         if op.op_id in replayed:
             continue  # answered from the op log (duplicate_op), whatever happened since
         current = known.get(rid)
@@ -141,6 +142,23 @@ def check_push(
             raise ApiError(422, "wrong_form", op_id=op.op_id, index=index)
         if current is not None and op.base_version and op.base_version > current[2]:
             raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
+    if shape_error is not None:
+        raise shape_error
+
+
+def _shapes(formset: FormSet, ops: list[p.Op]) -> tuple[list[Form], ApiError | None]:
+    """The form of each op up to the first whose shape is wrong, and that op's error.
+
+    The answer must name the FIRST op that fails any check (PROTOCOL.md §5.2): a client sets
+    it aside and sends the ops before it on their own, so they must have passed every check.
+    """
+    forms: list[Form] = []
+    for index, op in enumerate(ops):
+        try:
+            forms.append(check_op_shape(formset, op, index))
+        except ApiError as exc:
+            return forms, exc
+    return forms, None
 
 
 def _check_scope(

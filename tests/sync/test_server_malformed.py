@@ -213,3 +213,21 @@ def test_the_fast_value_check_agrees_with_the_one_that_explains(value: Any) -> N
     except ApiError:
         refused = True
     assert checks._plain_ok(value) is not refused
+
+
+def test_the_answer_names_the_first_op_that_fails_any_check(platform: Platform) -> None:
+    """A client sets the named op aside and sends the ops before it alone: they must have passed
+    every check. An op of another grid first and a malformed value second: the first is named
+    (before, every op's shape was checked before any op's scope, so the second was named, the
+    first was sent again on its own and refused again)."""
+    c = platform.client("wang")
+    other_grid = c.op(uuid7(), "create", resident(grid="330106001001-02", seq=301))
+    malformed = c.op(uuid7(), "create", {**resident(grid=GRID_A, seq=302), "name": {"a": 1}})
+    before = platform.dump()
+    resp = c.push_raw([good(c, 300), other_grid, malformed])
+    assert resp.status_code == 403, resp.text
+    error = resp.json()["error"]
+    assert (error["code"], error["index"]) == ("out_of_scope", 1)
+    resp = c.push_raw([good(c, 303), malformed, other_grid])
+    assert resp.status_code == 422 and resp.json()["error"]["index"] == 1
+    assert platform.dump() == before
