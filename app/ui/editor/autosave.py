@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+from PySide6.QtWidgets import QWidget
 
 from app.core.records import is_empty
+from app.core.store import Store
 
 AUTOSAVE_BASE = "_autosave_base"  # autosave key: the stored state the typing started from
 
@@ -53,3 +56,25 @@ class AutosaveSlot:
         if any(not is_empty(data.get(f)) for f in self._dedup_fields):
             self.run_duplicate_check()
         self._update_header()
+
+    @classmethod
+    def restore(
+        cls,
+        store: Store,
+        slot_row: Sequence[Any] | Mapping[str, Any],
+        *,
+        lang: str = "zh",
+        author: str = "",
+        parent: QWidget | None = None,
+    ) -> Self:
+        """Reopen an autosaved editor (a row of ``store.autosaves()``) with what was typed."""
+        if isinstance(slot_row, Mapping):
+            slot, form_id = slot_row["slot"], slot_row["form"]
+            record_id, data = slot_row.get("record_id"), slot_row["data"]
+        else:
+            slot, form_id, record_id, data = slot_row[0], slot_row[1], slot_row[2], slot_row[3]
+        if record_id and store.get(record_id) is None:
+            record_id = None  # the record is gone: what was typed becomes a new record
+        editor = cls(store, form_id, record_id, lang=lang, author=author, parent=parent)
+        editor.resume(slot, data)
+        return editor

@@ -18,13 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
-from app.core.forms import Field, Form, FormSet
+from app.core.forms import Field, Form, FormSet, conditions
 from app.core.store import Store
 from app.ui.editor.field_label import make_field_label, set_label_text
 from app.ui.fields import FieldWidget, make_field_widget
 from app.ui.i18n import tr
 
-__all__ = ["FormBody"]
+__all__ = ["FormBody", "condition_readers"]
 
 
 class FormBody(QScrollArea):
@@ -154,3 +154,12 @@ class FormBody(QScrollArea):
         """Have every widget take in what is half-typed (as leaving it would)."""
         for widget in self._widgets.values():
             widget.commit()
+
+
+def condition_readers(form: Form) -> dict[str, set[str]]:
+    """field id -> the fields whose show_when / required_when read it."""
+    out: dict[str, set[str]] = {}
+    for fld in form.fields.values():
+        for source in conditions.fields_of(fld.show_when) | conditions.fields_of(fld.required_when):
+            out.setdefault(source, set()).add(fld.id)
+    return out

@@ -19,7 +19,7 @@ The editor knows field *types* and form *roles*, never field names.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLa
 
 from app.core import ids, rules
 from app.core.dedup import Candidate
-from app.core.forms import Field, Form, conditions
+from app.core.forms import Field, Form
 from app.core.records import Record, clean, is_empty
 from app.core.rules import Issue
 from app.core.store import Store
@@ -39,7 +39,7 @@ from app.ui.editor.duplicate_banner import DuplicateBanner
 from app.ui.editor.duplicates import DuplicateGuard, dedup_fields
 from app.ui.editor.elsewhere import ChangedElsewhere
 from app.ui.editor.field_label import REQUIRED_COLOR
-from app.ui.editor.form_body import FormBody
+from app.ui.editor.form_body import FormBody, condition_readers
 from app.ui.editor.history_panel import HistoryPanel, RecordHistory
 from app.ui.editor.merge import (
     ConflictPanel,
@@ -114,7 +114,7 @@ class RecordEditor(
         self._extra: dict[str, Any] = {}
         self._button_texts: list[tuple[QPushButton, str]] = []
 
-        self._dependents = _dependents(self.form)
+        self._dependents = condition_readers(self.form)
         self._dedup_fields = dedup_fields(self.form)
         self._build()
 
@@ -257,28 +257,6 @@ class RecordEditor(
         self._update_header()
         if self._history_shown():
             self.refresh_history()
-
-    @classmethod
-    def restore(
-        cls,
-        store: Store,
-        slot_row: Sequence[Any] | Mapping[str, Any],
-        *,
-        lang: str = "zh",
-        author: str = "",
-        parent: QWidget | None = None,
-    ) -> RecordEditor:
-        """Reopen an autosaved editor (a row of ``store.autosaves()``) with what was typed."""
-        if isinstance(slot_row, Mapping):
-            slot, form_id = slot_row["slot"], slot_row["form"]
-            record_id, data = slot_row.get("record_id"), slot_row["data"]
-        else:
-            slot, form_id, record_id, data = slot_row[0], slot_row[1], slot_row[2], slot_row[3]
-        if record_id and store.get(record_id) is None:
-            record_id = None  # the record is gone: what was typed becomes a new record
-        editor = cls(store, form_id, record_id, lang=lang, author=author, parent=parent)
-        editor.resume(slot, data)
-        return editor
 
     # ------------------------------------------------------------------ building
 
@@ -508,15 +486,6 @@ class RecordEditor(
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _dependents(form: Form) -> dict[str, set[str]]:
-    """field id -> the fields whose show_when / required_when read it."""
-    out: dict[str, set[str]] = {}
-    for fld in form.fields.values():
-        for source in conditions.fields_of(fld.show_when) | conditions.fields_of(fld.required_when):
-            out.setdefault(source, set()).add(fld.id)
-    return out
 
 
 def _single_shot(parent: QWidget, ms: int, slot: Callable[[], object]) -> QTimer:
