@@ -272,10 +272,6 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
             self.set_touch_mode(on)
             save_settings(self.store, self.settings)
 
-    # -- background counts (tab titles and status bar) -------------------------------------
-
-    # -- crash recovery --------------------------------------------------------------------
-
     # -- closing ---------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
