@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton, QWidget
 
 from app.core import idnumber
+from app.core import rules as core_rules
 from app.core.forms import FormSet
 from app.core.store import Store
 from app.ui import editor as editor_module
@@ -284,13 +285,13 @@ def test_same_person_opens_the_existing_record(qtbot, open_editor, store: Store)
 
 def test_migrant_block_shows_and_hides_live(qtbot, open_editor) -> None:
     editor = open_editor()
-    migrant_box = editor._boxes["migrant"]
+    migrant_box = editor.body.section_box("migrant")
     assert not migrant_box.isVisible()
     press(qtbot, Qt.Key.Key_2)  # the cursor is in 人口类型: 2 流动人口
     assert editor.values()["population_type"] == "2"
     assert migrant_box.isVisible()
     assert editor.is_field_visible("inflow_reason") and editor.is_field_required("inflow_reason")
-    assert not editor._boxes["registered"].isVisible()
+    assert not editor.body.section_box("registered").isVisible()
     assert not editor.is_field_visible("permit_number")  # shown once a permit type is set
     editor.set_value("permit_type", "01")
     assert editor.is_field_visible("permit_number") and editor.is_field_required("permit_number")
@@ -302,13 +303,13 @@ def test_migrant_block_shows_and_hides_live(qtbot, open_editor) -> None:
     press(qtbot, Qt.Key.Key_1)  # back to 户籍人口
     assert editor.values()["population_type"] == "1"
     assert not migrant_box.isVisible()
-    assert editor._boxes["registered"].isVisible()
+    assert editor.body.section_box("registered").isVisible()
     assert editor.values()["permit_type"] == "99"  # hidden, but what was typed is kept
 
 
 def test_required_marker_follows_required_when(qtbot, open_editor) -> None:
     editor = open_editor()
-    label = editor._labels["hukou_region"]
+    label = editor.body.label("hukou_region")
     editor.set_value("population_type", "4")  # 未落户: 户籍地 shown but optional
     assert editor.is_field_visible("hukou_region") and not label.is_required()
     editor.set_value("population_type", "1")
@@ -318,13 +319,13 @@ def test_required_marker_follows_required_when(qtbot, open_editor) -> None:
 def test_only_dependent_fields_are_re_evaluated(qtbot, open_editor, monkeypatch) -> None:
     editor = open_editor()
     calls: list[str] = []
-    real = editor_module.rules.is_visible
+    real = core_rules.is_visible
 
     def counting(fld, data):
         calls.append(fld.id)
         return real(fld, data)
 
-    monkeypatch.setattr(editor_module.rules, "is_visible", counting)
+    monkeypatch.setattr(core_rules, "is_visible", counting)
     editor.set_value("name", "赵六")  # no condition reads the name
     assert calls == []
     editor.set_value("population_type", "2")
@@ -509,7 +510,7 @@ def test_language_switch_retranslates(qtbot, open_editor) -> None:
     holder = language()
     try:
         holder.set_lang("en")
-        assert editor._labels["name"].text().startswith("Name")
+        assert editor.body.label("name").text().startswith("Name")
         assert editor.save_button.text() == "Save draft"
         assert (
             editor.widget("population_type")
@@ -529,7 +530,7 @@ def test_every_form_opens_with_defaults_and_saves(
 ) -> None:
     for form_id, form in formset.forms.items():
         editor = open_editor(form_id)
-        assert set(editor._widgets) == set(form.fields)  # a widget for every field, by type
+        assert set(editor.body.widgets) == set(form.fields)  # a widget for every field, by type
         defaults = {f.id for f in form.fields.values() if f.default is not None}
         assert defaults <= set(editor.values())
         assert not editor.is_dirty()  # defaults are not unsaved changes

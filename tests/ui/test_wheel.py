@@ -144,7 +144,7 @@ def test_a_list_with_its_own_scroll_bar_scrolls_only_when_focused(
     """A multi-choice list longer than its box (a long code table) keeps its own scrolling
     for when the person is in it; passing over it scrolls the form."""
     editor = editors["resident"]
-    fid = next(f for f, w in editor._widgets.items() if isinstance(w, MultiChoiceField))
+    fid = next(f for f, w in editor.body.widgets.items() if isinstance(w, MultiChoiceField))
     field = editor.widget(fid)
     field.list.setFixedHeight(field.list.sizeHintForRow(0) + 4)
     qtbot.waitUntil(lambda: field.list.verticalScrollBar().maximum() > 0)

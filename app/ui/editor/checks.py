@@ -1,0 +1,68 @@
+"""The editor's part that checks the values and shows each field's messages."""
+
+from __future__ import annotations
+
+from app.core import rules
+from app.core.rules import Issue
+
+__all__ = ["FieldChecks"]
+
+
+class FieldChecks:
+    """Validation for a ``RecordEditor``: the form's rules, and the location warning (coordinates
+    outside the record's grid), shown under the fields the worker has been to."""
+
+    _polygons: dict[str, list[tuple[float, float]]] | None
+
+    def issues(self) -> list[Issue]:
+        """Everything that stops the current values from being complete."""
+        return rules.validate(self.form, self.values(), self.formset, exists=self._exists)
+
+    def _refresh_messages(self, typing: str | None = None) -> list[Issue]:
+        """Validate and show each field's messages where the worker has been (or everywhere
+        after Complete); "required" only after Complete. Returns all issues."""
+        issues = rules.validate(self.form, self._data(), self.formset, exists=self._exists)
+        by_field: dict[str, list[Issue]] = {}
+        for issue in issues + self._location_warnings():
+            by_field.setdefault(issue.field, []).append(issue)
+        for fid, widget in self.body.widgets.items():
+            shown: list[Issue] = []
+            if self.body.is_visible(fid) and (
+                self._show_all
+                or fid in self._touched
+                or (fid == typing and widget.live_check_ready())
+            ):
+                shown = [i for i in by_field.get(fid, []) if i.code != "required" or self._show_all]
+            self._shown[fid] = shown
+            text = "\n".join(i.message(self.form, self.lang) for i in shown)
+            widget.set_message(text, shown[0].severity if shown else "error")
+        return issues
+
+    def _location_warnings(self) -> list[Issue]:
+        """Coordinates outside the record's grid polygon: a warning beside the field, never a
+        blocker (GPS drifts in stairwells, and grid boundaries get redrawn)."""
+        grid_field = self.form.roles.grid
+        grid = self._values.get(grid_field) if grid_field else None
+        polygon = self._grid_polygons().get(str(grid)) if grid else None
+        if not polygon:
+            return []
+        from app.core import geo  # pyproj: loaded only for records with a grid boundary
+
+        warnings = []
+        for fld in self.form.fields.values():
+            value = self._values.get(fld.id)
+            if fld.type == "coordinates" and isinstance(value, dict) and "lon" in value:
+                point = geo.LonLat(float(value["lon"]), float(value["lat"]))
+                code = geo.check_in_grid(point, polygon)
+                if code:
+                    warnings.append(Issue(fld.id, code, severity="warning"))
+        return warnings
+
+    def _grid_polygons(self) -> dict[str, list[tuple[float, float]]]:
+        if self._polygons is None:
+            self._polygons = {g.code: g.polygon for g in self.store.grids() if g.polygon}
+        return self._polygons
+
+    def _exists(self, form_id: str, record_id: str) -> bool:
+        record = self.store.get(record_id)
+        return record is not None and not record.deleted and record.form == form_id

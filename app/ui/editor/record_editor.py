@@ -1,0 +1,496 @@
+"""The record editor: any form, built from its form file.
+
+What it promises a grid worker:
+
+* nothing typed is lost: every edit is autosaved (debounced, and at once when a field is left
+  or the editor closes) into the store's autosave table, a draft saves even with errors, and a
+  killed app reopens the form with what was typed (``RecordEditor.restore``);
+* conditions show and hide fields and blocks live, re-evaluating only the fields whose
+  ``show_when`` / ``required_when`` read the field that changed;
+* messages appear under the field they concern, as it is typed (ID numbers, credit codes once
+  complete) or when it is left; "complete" checks everything and jumps to the first problem;
+* the duplicate guard tells at once when a key (ID number, credit code, house code) is already
+  registered or a person may be, and a new record cannot be completed before the worker has
+  answered "same person?" (the answer is recorded).
+
+The editor knows field *types* and form *roles*, never field names.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.core import ids, rules
+from app.core.dedup import Candidate
+from app.core.forms import Field, Form
+from app.core.records import Record, clean, is_empty
+from app.core.rules import Issue
+from app.core.store import Store
+from app.ui.editor.autosave import AUTOSAVE_BASE, AutosaveSlot
+from app.ui.editor.checks import FieldChecks
+from app.ui.editor.dialogs import CloseChoice, ask_close, open_nested
+from app.ui.editor.duplicate_banner import DuplicateBanner
+from app.ui.editor.duplicates import DuplicateGuard, dedup_fields
+from app.ui.editor.elsewhere import ChangedElsewhere
+from app.ui.editor.field_label import REQUIRED_COLOR
+from app.ui.editor.form_body import FormBody, condition_readers
+from app.ui.editor.history_panel import HistoryPanel, RecordHistory
+from app.ui.editor.merge import (
+    ConflictPanel,
+    record_state,
+)
+from app.ui.fields import FieldWidget, ReferenceField
+from app.ui.i18n import STRINGS, language, tr
+
+__all__ = ["AUTOSAVE_BASE", "RecordEditor", "ask_close"]
+
+
+class RecordEditor(
+    AutosaveSlot, ChangedElsewhere, DuplicateGuard, FieldChecks, RecordHistory, QWidget
+):
+    """Edit one record of any form.
+
+    The widgets are parts of their own (``FormBody``, ``DuplicateBanner``, ``ConflictPanel``,
+    ``HistoryPanel``); the behaviour beyond building, typing and saving is written in the
+    classes it is made of: ``AutosaveSlot``, ``ChangedElsewhere``, ``DuplicateGuard``,
+    ``FieldChecks``, ``RecordHistory``.
+
+    Signals: ``saved(record_id)`` after every save (draft or complete), ``completed(record_id)``
+    after a successful Complete, ``openRecordRequested(record_id)`` when the worker chooses to
+    open an existing record from the duplicate banner, ``closed()`` when the editor closes.
+    """
+
+    saved = Signal(str)
+    completed = Signal(str)
+    openRecordRequested = Signal(str)
+    closed = Signal()
+
+    AUTOSAVE_MS = 500
+    DEDUP_MS = 150
+
+    def __init__(
+        self,
+        store: Store,
+        form_id: str,
+        record_id: str | None = None,
+        *,
+        lang: str = "zh",
+        author: str = "",
+        prefill: Mapping[str, Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.formset = store.formset
+        self.form: Form = self.formset.form(form_id)
+        self.lang, self.author = lang, author
+        self._record: Record | None = store.get(record_id) if record_id else None
+        if record_id and self._record is None:
+            raise KeyError(record_id)
+        self.record_id: str | None = self._record.id if self._record else None
+        self.slot: str = self.record_id or ids.uuid7()  # a new record is saved under this id
+        self.confirm_close: Callable[[RecordEditor], CloseChoice] = ask_close
+        self.nested_editor: RecordEditor | None = None
+
+        self._values: dict[str, Any] = {}
+        self._shown: dict[str, list[Issue]] = {}
+        self._touched: set[str] = set()
+        self._show_all = False
+        self._candidates: list[Candidate] = []
+        self._decided: dict[str, str] = {}
+        self._pending_decisions: list[tuple[str, str]] = []
+        self._loading = True
+        self._closing = False
+        self._closed = False
+        self._polygons: dict[str, list[tuple[float, float]]] | None = None  # grid boundaries
+        self._focused_once = False
+        self._autosaved = False
+        self._extra: dict[str, Any] = {}
+        self._button_texts: list[tuple[QPushButton, str]] = []
+
+        self._dependents = condition_readers(self.form)
+        self._dedup_fields = dedup_fields(self.form)
+        self._build()
+
+        if self._record is not None:
+            initial = dict(self._record.data)
+            self._extra = {k: v for k, v in initial.items() if k not in self.form.fields}
+        else:
+            initial = rules.apply_defaults(self.form, {})
+        if prefill and self._record is None:
+            initial.update(prefill)
+        self._load(initial)
+        self._baseline = self.values()
+        # The stored state the values started from (None: not saved yet), and the fields
+        # both the person and someone elsewhere changed, until the person chooses.
+        self._stored: dict[str, Any] | None = (
+            record_state(self._record) if self._record is not None else None
+        )
+        self._conflicts: dict[str, dict[str, Any]] = {}
+        if prefill and self._record is not None:
+            self._load({**initial, **prefill})
+        self._loading = False
+
+        self._autosave_timer = _single_shot(self, self.AUTOSAVE_MS, self.autosave_now)
+        self._dedup_timer = _single_shot(self, self.DEDUP_MS, self.run_duplicate_check)
+        self._shortcuts()
+        language().changed.connect(self.set_lang)
+        self._update_header()
+
+    # ------------------------------------------------------------------ public API
+
+    def values(self) -> dict[str, Any]:
+        """The current values, coerced as they would be stored (wrong text kept as text)."""
+        return clean({**self._extra, **{k: v for k, v in self._values.items() if v is not None}})
+
+    def raw_values(self) -> dict[str, Any]:
+        """What each widget holds, as typed (the autosave keeps this)."""
+        raw = {fid: w.value() for fid, w in self.body.widgets.items()}
+        return {k: v for k, v in raw.items() if not is_empty(v)}
+
+    def set_value(self, field_id: str, raw: object) -> None:
+        """Put ``raw`` into a field as if it had been typed (prefill, tests)."""
+        self.body.widget(field_id).set_value(raw)
+
+    def widget(self, field_id: str) -> FieldWidget:
+        """The widget of a field (the main window and tests reach fields through this)."""
+        return self.body.widget(field_id)
+
+    def message(self, field_id: str) -> str:
+        """The message shown under a field ('' when none)."""
+        return self.body.widget(field_id).message()
+
+    def is_field_visible(self, field_id: str) -> bool:
+        """Whether the field's conditions currently show it."""
+        return self.body.is_visible(field_id)
+
+    def is_field_required(self, field_id: str) -> bool:
+        """Whether the field is currently marked required (*)."""
+        return self.body.is_visible(field_id) and self.body.is_required(field_id)
+
+    def is_dirty(self) -> bool:
+        """True when the values differ from what was last saved (or opened)."""
+        return self.values() != self._baseline
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def save_draft(self) -> str | None:
+        """Save as a draft, whatever the errors; returns the record id.
+
+        None only while fields changed both here and elsewhere wait for the person's choice
+        (the values stay in the form and in the autosave)."""
+        record = self._save("draft")
+        return record.id if record is not None else None
+
+    def complete(self) -> bool:
+        """Validate; when clean (and duplicates answered) save as complete. False otherwise."""
+        self._commit_all()
+        self.check_stored()  # validate what will be saved: the values from elsewhere too
+        self._show_all = True
+        issues = self._refresh_messages()
+        if issues:
+            first = min((i.field for i in issues), key=self.body.position)
+            self._focus_field(first)
+            self._status(tr("complete_blocked", self.lang, n=len(issues)), error=True)
+            return False
+        if self.record_id is None and self._undecided(self.run_duplicate_check()):
+            self.banner.show_decide_first()
+            self.banner.focus_first_button()
+            self._status(tr("dup_decide_first", self.lang), error=True)
+            return False
+        record = self._save("complete")
+        if record is None:
+            return False
+        self._status(tr("completed", self.lang))
+        self.completed.emit(record.id)
+        return True
+
+    def request_close(self) -> bool:
+        """Close, asking first when there are unsaved changes; False when the worker cancels."""
+        if self._closed:
+            return True
+        self._commit_all()
+        if self.is_dirty():
+            choice = self.confirm_close(self)
+            if choice == "cancel":
+                return False
+            if choice == "save" and self.save_draft() is None:
+                return False  # a conflict to choose first: the editor stays open
+        self._closing = True
+        self.close()
+        return True
+
+    def create_referenced(self, field_id: str) -> QDialog:
+        """Open a nested editor for a new record of the reference's target form; when it is
+        saved, the reference points to it. Returns the (non-blocking) dialog."""
+        target = self.formset.form(self.form.fields[field_id].target or "")
+        prefill: dict[str, Any] = {}
+        own_grid, their_grid = self.form.roles.grid, target.roles.grid
+        if own_grid and their_grid and not is_empty(self._values.get(own_grid)):
+            prefill[their_grid] = self._values[own_grid]  # same grid: one less thing to type
+        on_saved = functools.partial(self.set_value, field_id)
+        return open_nested(self, target, prefill, on_saved)[0]
+
+    def focus_first(self) -> None:
+        """Put the cursor in the first visible field."""
+        first = self.body.first_visible()
+        if first is not None:
+            self._focus_field(first)
+
+    def set_lang(self, lang: str) -> None:
+        """Switch the editor's language at runtime."""
+        self.lang = lang
+        self.body.set_lang(lang)
+        for button, key in self._button_texts:
+            button.setText(tr(key, lang))
+            button.setToolTip(tr(f"{key}_tip", lang) if f"{key}_tip" in STRINGS else "")
+        self._refresh_messages()
+        self._render_banner()
+        self._render_conflicts()
+        self._update_header()
+        if self._history_shown():
+            self.refresh_history()
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 8, 8, 8)
+        self.header = QLabel(self)
+        self.header.setObjectName("editorHeader")
+        font = self.header.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.header.setFont(font)
+        root.addWidget(self.header)
+
+        self.banner = DuplicateBanner(self)
+        self.banner.actionChosen.connect(self._banner_clicked)
+        root.addWidget(self.banner)
+
+        self.conflict_panel = ConflictPanel(self)
+        self.conflict_panel.chosen.connect(self.choose_conflict)
+        root.addWidget(self.conflict_panel)
+
+        self.body = FormBody(self.form, self.formset, self.store, self.lang, self)
+        self.scroll = self.body  # the scrolling part (tests scroll it)
+        for fid, widget in self.body.widgets.items():
+            widget.changed.connect(functools.partial(self._field_changed, fid))
+            widget.listener = self._field_event  # committed / nextRequested
+            if isinstance(widget, ReferenceField):
+                widget.createRequested.connect(lambda _target, fid=fid: self.create_referenced(fid))
+        root.addWidget(self.body, 1)
+
+        self._history_panel: HistoryPanel | None = None  # made when first shown
+        self._root = root
+
+        bar = QHBoxLayout()
+        self.save_button = self._button("save_draft", self.save_draft)
+        self.complete_button = self._button("complete", self.complete)
+        self.history_button = self._button(
+            "history", lambda: self.show_history(not self._history_shown())
+        )
+        self.history_button.setCheckable(True)
+        self.close_button = self._button("close", self.request_close)
+        self.status_label = QLabel(self)
+        for widget in (self.save_button, self.complete_button, self.history_button):
+            bar.addWidget(widget)
+        bar.addWidget(self.status_label, 1)
+        bar.addWidget(self.close_button)
+        root.addLayout(bar)
+
+    def _button(self, key: str, slot: Callable[[], object]) -> QPushButton:
+        button = QPushButton(tr(key, self.lang), self)
+        button.setAutoDefault(False)
+        if f"{key}_tip" in STRINGS:
+            button.setToolTip(tr(f"{key}_tip", self.lang))
+        button.clicked.connect(lambda _checked=False: slot())
+        self._button_texts.append((button, key))
+        return button
+
+    def _shortcuts(self) -> None:
+        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        bindings: list[tuple[str, Callable[[], object]]] = [
+            ("Ctrl+S", self.save_draft),
+            ("Ctrl+Return", self.complete),
+            ("Ctrl+Enter", self.complete),
+            ("Escape", self.request_close),
+        ]
+        self._shortcut_objects = []
+        for keys, slot in bindings:
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(context)
+            shortcut.activated.connect(lambda s=slot: s())
+            self._shortcut_objects.append(shortcut)
+
+    # ------------------------------------------------------------------ values and conditions
+
+    def _load(self, data: Mapping[str, Any], clear: bool = False) -> None:
+        """Show ``data`` in the widgets (``clear``: empty the others), then evaluate once."""
+        was_loading, self._loading = self._loading, True
+        for fid, widget in self.body.widgets.items():
+            if clear or not is_empty(data.get(fid)):
+                widget.set_value(data.get(fid))
+        self._loading = was_loading
+        for fid, widget in self.body.widgets.items():
+            self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
+        self._apply_conditions(self.form.fields)
+        if self._touched or self._show_all or clear:
+            self._refresh_messages()
+
+    def _field_changed(self, field_id: str) -> None:
+        if self._loading:
+            return
+        fld = self.form.fields[field_id]
+        widget = self.body.widget(field_id)
+        self._values[field_id] = rules.coerce(fld, widget.value(), self.formset)
+        self._apply_conditions(self._dependents.get(field_id, ()))
+        if fld.type == "id_number" and fld.derives and widget.live_check_ready():
+            self._derive(fld)
+        self._refresh_messages(typing=field_id)
+        if field_id in self._dedup_fields:
+            self._dedup_timer.start()
+        self._autosave_timer.start()
+        self._update_header()
+
+    def _field_event(self, widget: FieldWidget, kind: str) -> None:
+        if kind == "committed":
+            self._field_left(widget.field.id)
+        elif kind == "next":
+            self._focus_next(widget.field.id)
+
+    def _field_left(self, field_id: str) -> None:
+        if self._loading or self._closed:
+            return
+        self._touched.add(field_id)
+        self._refresh_messages()
+        if self._autosave_timer.isActive():
+            self.autosave_now()
+
+    def _derive(self, fld: Field) -> None:
+        """Fill birth date and gender from a valid ID number into empty fields."""
+        derived = rules.derive_from_id(self.form, self._data())
+        for target in fld.derives.values():
+            if target not in self.body.widgets:
+                continue
+            if is_empty(self._values.get(target)) and not is_empty(derived.get(target)):
+                self.body.widget(target).set_value(derived[target])
+            self._touched.add(target)  # a disagreement with the ID shows at once
+
+    def _apply_conditions(self, field_ids: Iterable[str]) -> None:
+        self.body.apply_conditions(self._data(), field_ids)
+
+    def _data(self) -> dict[str, Any]:
+        return {k: v for k, v in self._values.items() if v is not None}
+
+    def _status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet(f"color: {REQUIRED_COLOR};" if error else "")
+        self.status_label.setText(text)
+
+    # ------------------------------------------------------------------ focus and keys
+
+    def _focus_field(self, field_id: str) -> None:
+        self.body.focus_field(field_id)
+
+    def _focus_next(self, field_id: str) -> None:
+        following = self.body.first_visible(after=field_id)
+        if following is not None:
+            self._focus_field(following)
+            return
+        self.complete_button.setFocus(Qt.FocusReason.TabFocusReason)
+
+    def _commit_all(self) -> None:
+        self.body.commit_all()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.check_stored()  # back to this tab: what changed meanwhile comes in
+        if not self._focused_once:
+            self._focused_once = True
+            QTimer.singleShot(0, self.focus_first)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self._closed:
+            event.accept()
+            return
+        if not self._closing and not self.request_close():
+            event.ignore()
+            return
+        self._closed = True
+        self._autosave_timer.stop()
+        self._dedup_timer.stop()
+        # Saved, unchanged, or the worker chose "discard": nothing is left to restore.
+        if self._autosaved or self.is_dirty():
+            self.store.autosave_clear(self.slot)
+        event.accept()
+        self.closed.emit()
+
+    # ------------------------------------------------------------------ saving
+
+    def _save(self, status: str) -> Record | None:
+        """Save the values; never blindly over a newer stored version: in one transaction the
+        stored record is read again and rebased onto first (``check_stored``). None when
+        fields changed on both sides wait for the person's choice."""
+        self._commit_all()
+        is_new = self.record_id is None
+        with self.store.transaction():
+            self.check_stored()
+            if self._conflicts:
+                self._status(tr("elsewhere_choose_first", self.lang), error=True)
+                self.conflict_panel.focus_first()
+                return None
+            data = self.values()
+            record = self.store.save(
+                self.form.id,
+                data,
+                record_id=self.record_id or self.slot,
+                status=status,
+                author=self.author,
+            )
+        self._record, self.record_id = record, record.id
+        self._stored = record_state(record)
+        if is_new:
+            for other, decision in self._pending_decisions:
+                self.store.decide_duplicate(record.id, other, decision, self.author)
+            self._pending_decisions.clear()
+        self._autosave_timer.stop()
+        self.store.autosave_clear(self.slot)
+        self._autosaved = False
+        self._baseline = data
+        self._update_header()
+        self._status(tr("saved_draft", self.lang))
+        if self._history_shown():
+            self.refresh_history()
+        self.saved.emit(record.id)
+        return record
+
+    def _update_header(self) -> None:
+        if not hasattr(self, "_baseline"):
+            return
+        parts = [
+            self.form.title.get(self.lang),
+            self.form.title_of(self.values()) or tr("new_record", self.lang),
+        ]
+        if self._record is not None:
+            parts.append(tr(f"status_{self._record.status}", self.lang))
+        if self.is_dirty():
+            parts.append(tr("unsaved", self.lang))
+        self.header.setText(" · ".join(parts))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _single_shot(parent: QWidget, ms: int, slot: Callable[[], object]) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(lambda: slot())
+    return timer
