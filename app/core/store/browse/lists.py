@@ -22,6 +22,7 @@ from typing import Any
 from app.core.forms import Form
 from app.core.records import Summary
 from app.core.search import fts_query
+from app.core.store.outbox import OutboxState
 from app.core.store.store import Store
 
 HOUSE_FORM = "house"
@@ -313,7 +314,9 @@ def summary(store: Store, record_id: str) -> Summary | None:
 
 def pending_count(store: Store) -> int:
     """Outbox ops waiting for sync (an index range count, not a load of the ops)."""
-    row = store.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
+    row = store.conn.execute(
+        f"SELECT count(*) FROM outbox WHERE state = '{OutboxState.PENDING.value}'"
+    ).fetchone()
     return int(row[0])
 
 
