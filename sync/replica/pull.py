@@ -267,7 +267,7 @@ def _combine(
 def _pending_fields(store: Store, record_id: str) -> set[str]:
     """Fields (and pseudo-fields) that the record's unacknowledged ops set."""
     out: set[str] = set()
-    for kind, fields in store.replica.pending_fields(record_id):
+    for kind, fields in store.outbox.pending_fields(record_id):
         out.update({DELETED} if kind == "delete" else json.loads(fields))
     return out
 
@@ -275,7 +275,7 @@ def _pending_fields(store: Store, record_id: str) -> set[str]:
 def _pending_resolved(store: Store, record_id: str) -> set[str]:
     """Fields a not-yet-sent resolve op already decided (their server conflict is stale)."""
     out: set[str] = set()
-    for _kind, fields in store.replica.pending_fields(record_id, kinds=("resolve",)):
+    for _kind, fields in store.outbox.pending_fields(record_id, kinds=("resolve",)):
         out.update(json.loads(fields))
     return out
 
@@ -315,7 +315,7 @@ def _server_conflicts(
 def _sent_values(store: Store, record_id: str) -> dict[str, Any]:
     """This device's latest value per field across its ops for a record (deletes included)."""
     out: dict[str, Any] = {}
-    for kind, fields in store.replica.sent_newest_first(record_id):
+    for kind, fields in store.outbox.sent_newest_first(record_id):
         values = json.loads(fields)
         if kind == "delete":
             values = {DELETED: True}

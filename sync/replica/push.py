@@ -62,7 +62,7 @@ class PushTally:
 def pending_count(store: Store) -> int:
     """Ops waiting to be sent."""
     with store.transaction():
-        return store.replica.pending_count()
+        return store.outbox.pending_count()
 
 
 def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
@@ -75,8 +75,8 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
     the server never accepted has nothing to tell the server: it is settled on the device.
     """
     with store.transaction():
-        rows = store.replica.pending_after(after, limit)
-        suspects = store.replica.records_with_rejections()
+        rows = store.outbox.pending_after(after, limit)
+        suspects = store.outbox.records_with_rejections()
         ops: list[OutOp] = []
         settled: list[str] = []
         for (
@@ -133,14 +133,14 @@ def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
 
 
 def _needs_full(store: Store, record_id: str, seq: int) -> bool:
-    return not _chain_ok(store.replica.chain_before(record_id, seq))
+    return not _chain_ok(store.outbox.chain_before(record_id, seq))
 
 
 def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
     if wire["kind"] != "delete":
         return False
     row = _fetch_one(store, wire["record_id"])
-    earlier = store.replica.has_pending_before(wire["record_id"], seq)
+    earlier = store.outbox.has_pending_before(wire["record_id"], seq)
     if row is None or row.server_version or earlier:
         return False
     reason = {
@@ -150,7 +150,7 @@ def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
         "retryable": False,
     }
     result = {"op_id": wire["op_id"], "status": "rejected", "local": True, "reason": reason}
-    store.replica.reject_op(seq, result)
+    store.outbox.reject_op(seq, result)
     return True
 
 
@@ -173,7 +173,7 @@ def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, A
         "base_version": row.server_version,
         "fields": fields,
     }
-    store.replica.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
+    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
     return wire, True
 
 
@@ -210,7 +210,7 @@ class _Answers:
     versions: list[tuple[int, str, int]] = field(default_factory=list)
 
     def write(self, store: Store) -> None:
-        store.replica.set_answers(self.outbox)
+        store.outbox.set_answers(self.outbox)
         store.replica.set_server_versions(self.versions)
         self.outbox, self.versions = [], []
 
@@ -251,7 +251,7 @@ def _record_result(
 
 
 def _folded(store: Store, seq: int) -> bool:
-    return bool((store.replica.op_result(seq) or {}).get(FOLDED))
+    return bool((store.outbox.op_result(seq) or {}).get(FOLDED))
 
 
 def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: str) -> None:
@@ -264,7 +264,7 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
     }
     result = {"op_id": op.op_id, "status": "rejected", "request_error": True, "reason": reason}
     with store.transaction():
-        store.replica.reject_op(op.seq, result)
+        store.outbox.reject_op(op.seq, result)
         _refresh_dirty(store, [op.record_id])
 
 
@@ -277,7 +277,7 @@ def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
     wanted = list(set(record_ids))
     pending: set[str] = set()
     chains: dict[str, list[tuple[str, str, str | None]]] = {}
-    for record_id, state, kind, result in store.replica.chains(wanted):
+    for record_id, state, kind, result in store.outbox.chains(wanted):
         if state == OutboxState.PENDING:
             pending.add(record_id)
         elif state == OutboxState.REJECTED or record_id in chains:
@@ -290,7 +290,7 @@ def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
 def rejected_ops(store: Store) -> list[dict[str, Any]]:
     """Ops set aside by the server, with its reason (for a person to look at)."""
     with store.transaction():
-        rows = store.replica.rejected_ops()
+        rows = store.outbox.rejected_ops()
     return [
         {"op_id": o, "record_id": r, "form": f, "kind": k, "result": _loads(res) or {}}
         for o, r, f, k, res in rows

@@ -102,7 +102,7 @@ def _mark_folded(store: Store, record_id: str) -> None:
     """Mark the folded copy's ops before they move to the canonical record: they carried that
     copy's values, so an acknowledged create among them does not mean the server has all of
     the canonical copy's values (``push._chain_ok``)."""
-    store.replica.mark_ops(record_id, FOLDED)
+    store.outbox.mark_ops(record_id, FOLDED)
 
 
 def _unsent_fields(store: Store, record_id: str) -> set[str]:
@@ -111,7 +111,7 @@ def _unsent_fields(store: Store, record_id: str) -> set[str]:
     completed op, as in ``push._chain_ok``)."""
     pending: set[str] = set()
     rejected: set[str] = set()
-    for state, kind, fields, result in store.replica.ops_of(record_id):
+    for state, kind, fields, result in store.outbox.ops_of(record_id):
         names = set(json.loads(fields))
         if state == OutboxState.PENDING:
             pending |= names
@@ -192,7 +192,7 @@ def resolve(
             store, row.id, "resolve", _changes(before, state_of(data, status, deleted)), author
         )
         fields = {k: (bool(v) if k == DELETED else norm(v)) for k, v in chosen_fields.items()}
-        op_id = store.replica.queue_resolve(row.id, row.form, row.server_version, fields, author)
+        op_id = store.outbox.queue_resolve(row.id, row.form, row.server_version, fields, author)
     return op_id
 
 

@@ -2,8 +2,8 @@
 
 ``store`` is the face (``Store``), composed of its parts: ``db`` (connection, transactions,
 meta, clocks), ``reads`` (the queries), ``writes`` (saves with history and outbox),
-``autosave``, ``grids``, ``replica_io`` (the narrow interface ``sync.replica`` uses) and
-``outbox`` (its states). ``schema`` holds the tables and their migrations, ``derive`` the
+``autosave``, ``grids``, and ``outbox`` (its states and queries) with ``replica_io``: the
+narrow interface ``sync.replica`` uses. ``schema`` holds the tables and their migrations, ``derive`` the
 values kept beside each record (natural keys, references, search terms), ``browse`` the lists
 and the building/household views.
 """

@@ -2,8 +2,9 @@
 
 ``Store`` is the face callers hold; it composes its parts and delegates to them: ``Database``
 (connection, transactions, meta, clocks), ``Reads`` (the queries), ``Writes`` (saves with
-history and outbox), ``Autosaves``, ``Grids`` and ``ReplicaIO`` (the narrow interface the
-sync replica uses instead of SQL). What values imply for the side tables is in ``derive``.
+history and outbox), ``Autosaves``, ``Grids``, and ``Outbox`` with ``ReplicaIO`` (the narrow
+interface the sync replica uses instead of SQL). What values imply for the side tables is in
+``derive``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.core.store.autosave import Autosave, Autosaves
 from app.core.store.db import Database
 from app.core.store.derive import Derived
 from app.core.store.grids import Grid, Grids
+from app.core.store.outbox import Outbox
 from app.core.store.reads import Reads
 from app.core.store.replica_io import ReplicaIO
 from app.core.store.writes import Writes
@@ -40,6 +42,7 @@ class Store:
         self.writes = Writes(self._db, self.reads, self.formset, self._derive_now)
         self.autosave = Autosaves(self._db)
         self.grid_table = Grids(self._db)
+        self.outbox = Outbox(self._db)
         self.replica = ReplicaIO(self._db, self.reads, self.formset)
 
     @classmethod
