@@ -139,9 +139,9 @@ def _rewrite_references(store: Store, old: str, canonical: str, target: str | No
         io.set_data_and_base(rid, new_data or {}, _swap(_loads(base), fields, old, canonical))
     referring = sorted({fm for fm, _f in ref_fields})
     io.repoint_refs(old, canonical, referring)
-    for seq, form, fields in io.pending_ops_mentioning(referring, old):
+    for seq, form, op_fields in io.pending_ops_mentioning(referring, old):
         names = [f for fm, f in ref_fields if fm == form]
-        io.set_op_fields(seq, _swap(json.loads(fields), names, old, canonical) or {})
+        io.set_op_fields(seq, _swap(json.loads(op_fields), names, old, canonical) or {})
     for slot, form, data in io.autosaves_mentioning(referring, old):
         names = [f for fm, f in ref_fields if fm == form]
         io.set_autosave_data(slot, _swap(json.loads(data), names, old, canonical) or {})
