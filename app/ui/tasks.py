@@ -53,7 +53,7 @@ class TaskContext:
         self._cancel.set()
         with self._store_lock:
             if self._store is not None:
-                self._store.conn.interrupt()
+                self._store.interrupt()
 
     def check(self) -> None:
         """Raise ``Cancelled`` if the person asked to stop."""

@@ -2,7 +2,9 @@
 
 Why its own module: every step of a sync must survive a crash at any instant, so each one is
 a single local transaction — a pushed batch's results, a pulled chunk together with its cursor,
-an id rewrite with every reference to it. ``session`` only sequences these steps.
+an id rewrite with every reference to it. ``session`` only sequences these steps. It runs no
+SQL itself: the store's ``outbox`` and ``replica`` parts (``app.core.store.outbox`` and
+``replica_io``) hold the statements, and this package decides what they mean.
 
 State it keeps (all in the store's tables):
 

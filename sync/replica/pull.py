@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.records import clean, dumps, state_of
-from app.core.store import Store
+from app.core.records import clean, state_of
+from app.core.store import PulledRow, Store
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledRecord, PullResponse
 from sync.replica.rekey import rewrite_id
@@ -61,17 +61,8 @@ def bulk_writes(
     random places, and checkpointing after every chunk rewrote the same index pages again and
     again (a 100 k first pull took about 40 % longer). Restored afterwards; the next commit
     checkpoints as usual."""
-    with store.transaction():
-        cache = store.conn.execute("PRAGMA cache_size").fetchone()[0]
-        pages = store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        store.conn.execute(f"PRAGMA cache_size = {-abs(int(cache_kib))}")
-        store.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
-    try:
+    with store.replica.bulk_writes(cache_kib, checkpoint_pages):
         yield
-    finally:
-        with store.transaction():
-            store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
-            store.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
 
 def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
@@ -130,36 +121,19 @@ def _write_row(
     form = store.formset.form(form_id)
     data, status, deleted = _split(state)
     derived = store.derive(form, data)
-    values = (
+    row = PulledRow(
         pulled.form_version,
-        derived.grid,
-        derived.title,
-        dumps(data),
+        data,
         status,
-        int(deleted),
+        deleted,
         pulled.version,
-        int(dirty),
-        dumps(dict(base)) if base is not None else None,
-        dumps(conflict) if conflict else None,
+        dirty,
+        base,
+        conflict,
         pulled.updated_at,
         pulled.updated_by,
     )
-    if rid is None:
-        cur = store.conn.execute(
-            "INSERT INTO records (form_version, grid, title, data, status, deleted, server_version, "
-            "dirty, base, conflict, updated_at, updated_by, id, form, created_at, created_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*values, record_id, form_id, pulled.updated_at, pulled.updated_by),
-        )
-        rid = int(cur.lastrowid or 0)
-    else:
-        store.conn.execute(
-            "UPDATE records SET form_version = ?, grid = ?, title = ?, data = ?, status = ?, "
-            "deleted = ?, server_version = ?, dirty = ?, base = ?, conflict = ?, updated_at = ?, "
-            "updated_by = ? WHERE rid = ?",
-            (*values, rid),
-        )
-    store._write_side_tables(rid, record_id, form_id, None if deleted else derived)
+    store.replica.write_pulled(record_id, form_id, row, derived, rid)
 
 
 def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
@@ -167,60 +141,25 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
     records rows in one executemany, then each side table in one."""
     if not fresh:
         return 0
-    c = store.conn
     prepared = []
     for pulled in fresh:
         data = clean(pulled.data)
         derived = store.derive(store.formset.form(pulled.form), data)
         conflict = _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None
-        prepared.append((pulled, data, derived, conflict))
-    # clean: no base stored, the record is its own (``records.stored_base``)
-    c.executemany(
-        "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
-        "server_version, dirty, conflict, created_at, created_by, updated_at, updated_by) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-        [
-            (
-                p.id,
-                p.form,
-                p.form_version,
-                d.grid,
-                d.title,
-                dumps(data),
-                p.status,
-                int(p.deleted),
-                p.version,
-                dumps(conflict) if conflict else None,
-                p.updated_at,
-                p.updated_by,
-                p.updated_at,
-                p.updated_by,
-            )
-            for p, data, d, conflict in prepared
-        ],
-    )
-    live = [(p, d) for p, _data, d, _c in prepared if not p.deleted]
-    rids: dict[str, int] = {}
-    for start in range(0, len(live), 500):
-        part = [p.id for p, _d in live[start : start + 500]]
-        marks = ",".join("?" * len(part))
-        rids.update(c.execute(f"SELECT id, rid FROM records WHERE id IN ({marks})", part))
-    c.executemany(
-        "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
-        [(p.form, key, p.id) for p, d in live for key in d.keys],
-    )
-    c.executemany(
-        "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
-        [(p.id, f, dst) for p, d in live for f, dst in d.refs],
-    )
-    c.executemany(
-        "INSERT INTO people (rid, form, name, pinyin, birth, house) VALUES (?, ?, ?, ?, ?, ?)",
-        [(rids[p.id], p.form, *d.person) for p, d in live if d.person],
-    )
-    c.executemany(
-        "INSERT INTO search (rowid, terms) VALUES (?, ?)",
-        [(rids[p.id], d.terms) for p, d in live if d.terms],
-    )
+        row = PulledRow(
+            pulled.form_version,
+            data,
+            pulled.status,
+            pulled.deleted,
+            pulled.version,
+            False,
+            None,  # clean: no base stored, the record is its own (``records.stored_base``)
+            conflict,
+            pulled.updated_at,
+            pulled.updated_by,
+        )
+        prepared.append((pulled.id, pulled.form, row, derived))
+    store.replica.insert_pulled_many(prepared)
     return len(prepared)
 
 
@@ -328,9 +267,7 @@ def _combine(
 def _pending_fields(store: Store, record_id: str) -> set[str]:
     """Fields (and pseudo-fields) that the record's unacknowledged ops set."""
     out: set[str] = set()
-    for kind, fields in store.conn.execute(
-        "SELECT kind, fields FROM outbox WHERE record_id = ? AND state = 'pending'", (record_id,)
-    ):
+    for kind, fields in store.outbox.pending_fields(record_id):
         out.update({DELETED} if kind == "delete" else json.loads(fields))
     return out
 
@@ -338,10 +275,7 @@ def _pending_fields(store: Store, record_id: str) -> set[str]:
 def _pending_resolved(store: Store, record_id: str) -> set[str]:
     """Fields a not-yet-sent resolve op already decided (their server conflict is stale)."""
     out: set[str] = set()
-    for (fields,) in store.conn.execute(
-        "SELECT fields FROM outbox WHERE record_id = ? AND kind = 'resolve' AND state = 'pending'",
-        (record_id,),
-    ):
+    for _kind, fields in store.outbox.pending_fields(record_id, kinds=("resolve",)):
         out.update(json.loads(fields))
     return out
 
@@ -381,9 +315,7 @@ def _server_conflicts(
 def _sent_values(store: Store, record_id: str) -> dict[str, Any]:
     """This device's latest value per field across its ops for a record (deletes included)."""
     out: dict[str, Any] = {}
-    for kind, fields in store.conn.execute(
-        "SELECT kind, fields FROM outbox WHERE record_id = ? ORDER BY seq DESC", (record_id,)
-    ):
+    for kind, fields in store.outbox.sent_newest_first(record_id):
         values = json.loads(fields)
         if kind == "delete":
             values = {DELETED: True}
@@ -399,7 +331,6 @@ def _drop(store: Store, record_id: str) -> int:
     row = _fetch_one(store, record_id)
     if row is None or row.dirty:
         return 0
-    store._write_side_tables(row.rid, row.id, row.form, None)
-    store.conn.execute("DELETE FROM records WHERE rid = ?", (row.rid,))
+    store.replica.remove_record(row.rid, row.id, row.form)
     _history(store, record_id, "removed", {}, "")
     return 1

@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.records import dumps
-from app.core.store import Store
+from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
 from sync.replica.rekey import FOLDED, rewrite_id
 from sync.replica.rows import _fetch_one, _loads
 
-ACKED = {"applied": "applied", "conflict": "conflict", "merged_into": "merged"}
+ACKED = {
+    "applied": OutboxState.APPLIED,
+    "conflict": OutboxState.CONFLICT,
+    "merged_into": OutboxState.MERGED,
+}
+_ACKNOWLEDGED = (OutboxState.APPLIED, OutboxState.CONFLICT, OutboxState.MERGED)
 MAX_AUTHOR = 100
 
 
@@ -57,8 +62,7 @@ class PushTally:
 def pending_count(store: Store) -> int:
     """Ops waiting to be sent."""
     with store.transaction():
-        row = store.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
-    return int(row[0])
+        return store.outbox.pending_count()
 
 
 def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
@@ -71,12 +75,8 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
     the server never accepted has nothing to tell the server: it is settled on the device.
     """
     with store.transaction():
-        rows = store.conn.execute(
-            "SELECT seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, "
-            "result FROM outbox WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        ).fetchall()
-        suspects = _records_with_rejections(store)
+        rows = store.outbox.pending_after(after, limit)
+        suspects = store.outbox.records_with_rejections()
         ops: list[OutOp] = []
         settled: list[str] = []
         for (
@@ -113,15 +113,6 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
     return ops
 
 
-def _records_with_rejections(store: Store) -> set[str]:
-    return {
-        r[0]
-        for r in store.conn.execute(
-            "SELECT DISTINCT record_id FROM outbox WHERE state = 'rejected'"
-        )
-    }
-
-
 def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     """Whether the server has all the record's values so far, from its ops' answers in order:
     a rejection breaks the chain; only an acknowledged op carrying every value (a create or a
@@ -130,10 +121,10 @@ def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     ok = True
     for state, kind, result in rows:
         text = result or ""
-        if state == "rejected":
+        if state == OutboxState.REJECTED:
             ok = False
         elif (
-            state in ("applied", "conflict", "merged")
+            state in _ACKNOWLEDGED
             and f'"{FOLDED}":true' not in text
             and (kind == "create" or '"full":true' in text)
         ):
@@ -142,21 +133,14 @@ def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
 
 
 def _needs_full(store: Store, record_id: str, seq: int) -> bool:
-    rows = store.conn.execute(
-        "SELECT state, kind, result FROM outbox WHERE record_id = ? AND seq < ? ORDER BY seq",
-        (record_id, seq),
-    ).fetchall()
-    return not _chain_ok(rows)
+    return not _chain_ok(store.outbox.chain_before(record_id, seq))
 
 
 def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
     if wire["kind"] != "delete":
         return False
     row = _fetch_one(store, wire["record_id"])
-    earlier = store.conn.execute(
-        "SELECT 1 FROM outbox WHERE record_id = ? AND seq < ? AND state = 'pending' LIMIT 1",
-        (wire["record_id"], seq),
-    ).fetchone()
+    earlier = store.outbox.has_pending_before(wire["record_id"], seq)
     if row is None or row.server_version or earlier:
         return False
     reason = {
@@ -166,9 +150,7 @@ def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
         "retryable": False,
     }
     result = {"op_id": wire["op_id"], "status": "rejected", "local": True, "reason": reason}
-    store.conn.execute(
-        "UPDATE outbox SET state = 'rejected', result = ? WHERE seq = ?", (dumps(result), seq)
-    )
+    store.outbox.reject_op(seq, result)
     return True
 
 
@@ -191,10 +173,7 @@ def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, A
         "base_version": row.server_version,
         "fields": fields,
     }
-    store.conn.execute(
-        "UPDATE outbox SET kind = ?, base_version = ?, fields = ?, result = ? WHERE seq = ?",
-        (wire["kind"], wire["base_version"], dumps(fields), dumps({"full": True}), seq),
-    )
+    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
     return wire, True
 
 
@@ -231,14 +210,8 @@ class _Answers:
     versions: list[tuple[int, str, int]] = field(default_factory=list)
 
     def write(self, store: Store) -> None:
-        store.conn.executemany(
-            "UPDATE outbox SET state = coalesce(?, state), result = ? WHERE seq = ?", self.outbox
-        )
-        store.conn.executemany(
-            "UPDATE records SET server_version = ? WHERE id = ? "
-            "AND (server_version IS NULL OR server_version < ?)",
-            self.versions,
-        )
+        store.outbox.set_answers(self.outbox)
+        store.replica.set_server_versions(self.versions)
         self.outbox, self.versions = [], []
 
 
@@ -258,17 +231,17 @@ def _record_result(
         tally.rejected += 1
         if reason is not None:
             tally.messages.append(f"{reason.message_zh} / {reason.message_en}")
-        answers.outbox.append(("rejected", answer, op.seq))
+        answers.outbox.append((OutboxState.REJECTED, answer, op.seq))
         return op.record_id
-    state = ACKED.get(status, "applied")
+    state = ACKED.get(status, OutboxState.APPLIED)
     answers.outbox.append((state, answer, op.seq))
     canonical = result.merged_into or result.record_id or op.record_id
     if canonical != op.record_id:
         answers.write(store)
         rewrite_id(store, op.record_id, canonical)
-    if state == "merged":
+    if state == OutboxState.MERGED:
         tally.merged += 1
-    elif state == "conflict":
+    elif state == OutboxState.CONFLICT:
         tally.conflicts += 1
     else:
         tally.applied += 1
@@ -278,8 +251,7 @@ def _record_result(
 
 
 def _folded(store: Store, seq: int) -> bool:
-    row = store.conn.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
-    return bool(row) and bool((_loads(row[0]) or {}).get(FOLDED))
+    return bool((store.outbox.op_result(seq) or {}).get(FOLDED))
 
 
 def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: str) -> None:
@@ -292,10 +264,7 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
     }
     result = {"op_id": op.op_id, "status": "rejected", "request_error": True, "reason": reason}
     with store.transaction():
-        store.conn.execute(
-            "UPDATE outbox SET state = 'rejected', result = ? WHERE seq = ?",
-            (dumps(result), op.seq),
-        )
+        store.outbox.reject_op(op.seq, result)
         _refresh_dirty(store, [op.record_id])
 
 
@@ -308,31 +277,20 @@ def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
     wanted = list(set(record_ids))
     pending: set[str] = set()
     chains: dict[str, list[tuple[str, str, str | None]]] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
-        for record_id, state, kind, result in store.conn.execute(
-            f"SELECT record_id, state, kind, result FROM outbox WHERE record_id IN ({marks}) "
-            "ORDER BY seq",
-            part,
-        ):
-            if state == "pending":
-                pending.add(record_id)
-            elif state == "rejected" or record_id in chains:
-                chains.setdefault(record_id, []).append((state, kind, result))
-    store.conn.executemany(
-        "UPDATE records SET dirty = ? WHERE id = ?",
-        [(int(r in pending or not _chain_ok(chains.get(r, []))), r) for r in wanted],
+    for record_id, state, kind, result in store.outbox.chains(wanted):
+        if state == OutboxState.PENDING:
+            pending.add(record_id)
+        elif state == OutboxState.REJECTED or record_id in chains:
+            chains.setdefault(record_id, []).append((state, kind, result))
+    store.replica.set_dirty(
+        [(int(r in pending or not _chain_ok(chains.get(r, []))), r) for r in wanted]
     )
 
 
 def rejected_ops(store: Store) -> list[dict[str, Any]]:
     """Ops set aside by the server, with its reason (for a person to look at)."""
     with store.transaction():
-        rows = store.conn.execute(
-            "SELECT op_id, record_id, form, kind, result FROM outbox WHERE state = 'rejected' "
-            "ORDER BY seq"
-        ).fetchall()
+        rows = store.outbox.rejected_ops()
     return [
         {"op_id": o, "record_id": r, "form": f, "kind": k, "result": _loads(res) or {}}
         for o, r, f, k, res in rows

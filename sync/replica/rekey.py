@@ -13,8 +13,8 @@ from typing import Any
 
 from app.core import ids
 from app.core.forms import FormSet
-from app.core.records import dumps, state_of
-from app.core.store import Store
+from app.core.records import state_of
+from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.replica.rows import (
     _changes,
@@ -64,21 +64,11 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
                 _mark_folded(store, old)
             _history(store, canonical, "merge", {"_merged_from": [old, canonical]}, "")
         _rewrite_references(store, old, canonical, known.form if known else None)
-        store.conn.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
-        store.conn.execute(
-            "UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old)
-        )
-        for column in ("record_id", "other_id"):
-            store.conn.execute(
-                f"UPDATE dedup_decisions SET {column} = ? WHERE {column} = ?", (canonical, old)
-            )
+        store.replica.move_record_links(old, canonical)
 
 
 def _rename(store: Store, row: _Row, canonical: str) -> None:
-    c = store.conn
-    c.execute("UPDATE records SET id = ? WHERE rid = ?", (canonical, row.rid))
-    c.execute("UPDATE record_keys SET record_id = ? WHERE record_id = ?", (canonical, row.id))
-    c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, row.id))
+    store.replica.rename_record(row.rid, row.id, canonical)
 
 
 def _fold(store: Store, old: _Row, canonical: _Row) -> None:
@@ -101,28 +91,18 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
         data, status, deleted = _split(state)
         form = store.formset.form(canonical.form)
         derived = store.derive(form, data)
-        store.conn.execute(
-            "UPDATE records SET data = ?, status = ?, title = ?, grid = ?, dirty = 1 WHERE rid = ?",
-            (dumps(data), status, derived.title, derived.grid, canonical.rid),
-        )
-        store._write_side_tables(
+        store.replica.write_values(canonical.rid, data, status, derived)
+        store.replica.write_side_tables(
             canonical.rid, canonical.id, canonical.form, None if deleted else derived
         )
-    store._write_side_tables(old.rid, old.id, old.form, None)
-    store.conn.execute("DELETE FROM records WHERE rid = ?", (old.rid,))
+    store.replica.remove_record(old.rid, old.id, old.form)
 
 
 def _mark_folded(store: Store, record_id: str) -> None:
     """Mark the folded copy's ops before they move to the canonical record: they carried that
     copy's values, so an acknowledged create among them does not mean the server has all of
     the canonical copy's values (``push._chain_ok``)."""
-    rows = store.conn.execute(
-        "SELECT seq, result FROM outbox WHERE record_id = ?", (record_id,)
-    ).fetchall()
-    store.conn.executemany(
-        "UPDATE outbox SET result = ? WHERE seq = ?",
-        [(dumps({**(_loads(result) or {}), FOLDED: True}), seq) for seq, result in rows],
-    )
+    store.outbox.mark_ops(record_id, FOLDED)
 
 
 def _unsent_fields(store: Store, record_id: str) -> set[str]:
@@ -131,14 +111,11 @@ def _unsent_fields(store: Store, record_id: str) -> set[str]:
     completed op, as in ``push._chain_ok``)."""
     pending: set[str] = set()
     rejected: set[str] = set()
-    for state, kind, fields, result in store.conn.execute(
-        "SELECT state, kind, fields, result FROM outbox WHERE record_id = ? ORDER BY seq",
-        (record_id,),
-    ):
+    for state, kind, fields, result in store.outbox.ops_of(record_id):
         names = set(json.loads(fields))
-        if state == "pending":
+        if state == OutboxState.PENDING:
             pending |= names
-        elif state == "rejected":
+        elif state == OutboxState.REJECTED:
             rejected |= names
         elif f'"{FOLDED}":true' not in (result or "") and (
             kind == "create" or '"full":true' in (result or "")
@@ -155,44 +132,19 @@ def _rewrite_references(store: Store, old: str, canonical: str, target: str | No
     ref_fields = _reference_fields(store.formset, target)
     if not ref_fields:
         return
-    c = store.conn
-    pattern = f"%{old}%"
-    rows = c.execute(
-        "SELECT DISTINCT r.rid, r.form, r.data, r.base FROM refs f JOIN records r ON r.id = f.src "
-        "WHERE f.dst = ?",
-        (old,),
-    ).fetchall()
-    for rid, form, data, base in rows:
+    io = store.replica
+    for rid, form, data, base in io.referring_rows(old):
         fields = [f for fm, f in ref_fields if fm == form]
         new_data = _swap(json.loads(data), fields, old, canonical)
-        new_base = _swap(_loads(base), fields, old, canonical)
-        c.execute(
-            "UPDATE records SET data = ?, base = ? WHERE rid = ?",
-            (dumps(new_data), dumps(new_base) if new_base is not None else None, rid),
-        )
-    c.execute("UPDATE OR IGNORE refs SET dst = ? WHERE dst = ?", (canonical, old))
-    c.execute("DELETE FROM refs WHERE dst = ?", (old,))
+        io.set_data_and_base(rid, new_data or {}, _swap(_loads(base), fields, old, canonical))
     referring = sorted({fm for fm, _f in ref_fields})
-    marks = ",".join("?" * len(referring))
-    c.execute(  # people.house: the (form, house) index, not a scan of every person
-        f"UPDATE people SET house = ? WHERE form IN ({marks}) AND house = ?",
-        (canonical, *referring, old),
-    )
-    for seq, form, fields in c.execute(
-        f"SELECT seq, form, fields FROM outbox WHERE state = 'pending' AND form IN ({marks}) "
-        "AND fields LIKE ?",
-        (*referring, pattern),
-    ).fetchall():
+    io.repoint_refs(old, canonical, referring)
+    for seq, form, op_fields in io.pending_ops_mentioning(referring, old):
         names = [f for fm, f in ref_fields if fm == form]
-        swapped = _swap(json.loads(fields), names, old, canonical)
-        c.execute("UPDATE outbox SET fields = ? WHERE seq = ?", (dumps(swapped), seq))
-    for slot, form, data in c.execute(
-        f"SELECT slot, form, data FROM autosave WHERE form IN ({marks}) AND data LIKE ?",
-        (*referring, pattern),
-    ).fetchall():
+        io.set_op_fields(seq, _swap(json.loads(op_fields), names, old, canonical) or {})
+    for slot, form, data in io.autosaves_mentioning(referring, old):
         names = [f for fm, f in ref_fields if fm == form]
-        swapped = _swap(json.loads(data), names, old, canonical)
-        c.execute("UPDATE autosave SET data = ? WHERE slot = ?", (dumps(swapped), slot))
+        io.set_autosave_data(slot, _swap(json.loads(data), names, old, canonical) or {})
 
 
 def _swap(
@@ -226,40 +178,25 @@ def resolve(
         form = store.formset.form(row.form)
         derived = store.derive(form, data)
         remaining = [c for c in row.conflict or [] if c["field"] not in chosen_fields]
-        now = ids.now_iso()
-        store.conn.execute(
-            "UPDATE records SET data = ?, status = ?, deleted = ?, title = ?, grid = ?, "
-            "conflict = ?, dirty = 1, updated_at = ?, updated_by = ? WHERE rid = ?",
-            (
-                dumps(data),
-                status,
-                int(deleted),
-                derived.title,
-                derived.grid,
-                dumps(remaining) if remaining else None,
-                now,
-                author,
-                row.rid,
-            ),
+        store.replica.write_values(
+            row.rid,
+            data,
+            status,
+            derived,
+            deleted=deleted,
+            conflict=remaining,
+            updated=(ids.now_iso(), author),
         )
-        store._write_side_tables(row.rid, row.id, row.form, None if deleted else derived)
+        store.replica.write_side_tables(row.rid, row.id, row.form, None if deleted else derived)
         _history(
             store, row.id, "resolve", _changes(before, state_of(data, status, deleted)), author
         )
         fields = {k: (bool(v) if k == DELETED else norm(v)) for k, v in chosen_fields.items()}
-        op_id = f"{store.device_id}:{store._next_seq()}"
-        store.conn.execute(
-            "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, "
-            "author) VALUES (?, ?, ?, 'resolve', ?, ?, ?, ?)",
-            (op_id, row.id, row.form, row.server_version, dumps(fields), store.hlc(), author),
-        )
+        op_id = store.outbox.queue_resolve(row.id, row.form, row.server_version, fields, author)
     return op_id
 
 
 def open_conflicts(store: Store) -> int:
     """Live records with a conflict waiting for a person."""
     with store.transaction():
-        row = store.conn.execute(
-            "SELECT count(*) FROM records WHERE conflict IS NOT NULL AND deleted = 0"
-        ).fetchone()
-    return int(row[0])
+        return store.replica.open_conflict_count()

@@ -42,9 +42,7 @@ def load_demo(service: Service, password: str, size: int = 600, seed: int = 7) -
         try:
             demo.generate(store, size=size, seed=seed)
             grids = store.grids()
-            rows = store.conn.execute(
-                "SELECT id, form, data, status FROM records WHERE deleted = 0 ORDER BY rowid"
-            ).fetchall()
+            rows = store.live_rows()
         finally:
             store.close()
     engine = service.engine

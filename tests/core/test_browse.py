@@ -144,12 +144,12 @@ def test_the_dirty_filter_gives_the_same_rows_by_either_route(
     filled.conn.execute("UPDATE records SET dirty = 0")  # as after a sync
     filled.conn.executemany("UPDATE records SET dirty = 1 WHERE id = ?", [(i,) for i in waiting])
     expected = [s.id for s in everyone if s.id in waiting]
-    assert browse._table_hint(filled, Filters(dirty=True)) == "INDEXED BY records_dirty"
+    assert browse.lists._table_hint(filled, Filters(dirty=True)) == "INDEXED BY records_dirty"
     assert [s.id for s in browse.page(filled, "resident", filters=Filters(dirty=True))] == expected
     assert browse.count_forms(filled, ("resident",), filters=Filters(dirty=True)) == {
         "resident": len(expected)
     }
-    monkeypatch.setattr(browse, "FEW_DIRTY", 0)  # many waiting: walk the title index instead
-    assert browse._table_hint(filled, Filters(dirty=True)) == ""
+    monkeypatch.setattr(browse.lists, "FEW_DIRTY", 0)  # many waiting: walk the title index instead
+    assert browse.lists._table_hint(filled, Filters(dirty=True)) == ""
     assert [s.id for s in browse.page(filled, "resident", filters=Filters(dirty=True))] == expected
     assert browse.count(filled, "resident", filters=Filters(dirty=True)) == len(expected)

@@ -124,6 +124,20 @@ def test_autosave_round_trip(store: Store) -> None:
     assert store.autosaves() == []
 
 
+def test_autosaves_are_named_rows(store: Store) -> None:
+    """A row of ``autosaves()`` names its parts (and still unpacks as before)."""
+    house = store.save("house", {"address": "1栋101室"})
+    store.autosave_put("edit-1", "house", house.id, {"address": "1栋102室"})
+    [row] = store.autosaves()
+    assert (row.slot, row.form, row.record_id, row.data) == (
+        "edit-1",
+        "house",
+        house.id,
+        {"address": "1栋102室"},
+    )
+    assert row.saved_at and tuple(row)[:3] == ("edit-1", "house", house.id)
+
+
 def test_device_id_and_schema_survive_reopen(tmp_path, formset) -> None:
     path = tmp_path / "s.sqlite"
     first = Store(path, formset)

@@ -1,11 +1,25 @@
-"""The device's record store: one SQLite file per data dir.
+"""The device's record store: one SQLite file per data dir. SQL stays inside this package.
 
-``store`` is the face (``Store``: saves with history and outbox, reads, autosave, grids);
-``reads`` the queries, ``schema`` the tables and their migrations, ``derive`` the values kept
-beside each record (natural keys, references, search terms), ``browse`` the lists and the
-building/household views.
+``store`` is the face (``Store``), composed of its parts: ``db`` (connection, transactions,
+meta, clocks), ``reads`` (the queries), ``writes`` (saves with history and outbox),
+``autosave``, ``grids``, and ``outbox`` (its states and queries) with ``replica_io``: the
+narrow interface ``sync.replica`` uses. ``schema`` holds the tables and their migrations, ``derive`` the
+values kept beside each record (natural keys, references, search terms), ``browse`` the lists
+and the building/household views.
 """
 
-from app.core.store.store import STATUS_FIELD, Grid, Store
+from app.core.store.autosave import Autosave
+from app.core.store.grids import Grid
+from app.core.store.outbox import STATUS_FIELD, OutboxState
+from app.core.store.replica_io import PulledRow, ReplicaRow
+from app.core.store.store import Store
 
-__all__ = ["STATUS_FIELD", "Grid", "Store"]
+__all__ = [
+    "STATUS_FIELD",
+    "Autosave",
+    "Grid",
+    "OutboxState",
+    "PulledRow",
+    "ReplicaRow",
+    "Store",
+]

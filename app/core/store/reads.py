@@ -1,7 +1,7 @@
 """The read side of the local store: lookups, lists, search, history and the outbox queue.
 
-A mixin so ``Store`` keeps one public face while writes and reads live in separate modules;
-it only needs the connection and the form set that ``Store.__init__`` provides.
+A part ``Store`` composes and delegates to (its public face stays one object); it needs only
+the connection and the form set.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from app.core.forms import FormSet
 from app.core.records import HistoryEntry, Record, Summary, stored_base
 from app.core.search import fts_query
 from app.core.store.derive import natural_key
+from app.core.store.outbox import OutboxState
 
 _RECORD_COLUMNS = (
     "id, form, form_version, grid, title, data, status, deleted, server_version, dirty, base, "
@@ -29,13 +30,15 @@ _SUMMARY_COLUMNS_R = ", ".join(
 )
 
 
-class StoreReads:
-    """Queries over the store's tables; mixed into ``Store``."""
+class Reads:
+    """Queries over the store's tables (``Store`` delegates its reads here)."""
 
-    conn: sqlite3.Connection
-    formset: FormSet
+    def __init__(self, conn: sqlite3.Connection, formset: FormSet) -> None:
+        self.conn = conn
+        self.formset = formset
 
-    def _rid(self, record_id: str) -> int:
+    def rid(self, record_id: str) -> int:
+        """A record's row number (the side tables' key); KeyError when there is none."""
         row = self.conn.execute("SELECT rid FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             raise KeyError(record_id)
@@ -140,7 +143,7 @@ class StoreReads:
         """Outbox ops not yet acknowledged by the platform, oldest first."""
         rows = self.conn.execute(
             "SELECT seq, op_id, record_id, form, kind, base_version, fields, edited_at, author "
-            "FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
+            f"FROM outbox WHERE state = '{OutboxState.PENDING.value}' ORDER BY seq LIMIT ?",
             (limit,),
         )
         keys = (
@@ -180,12 +183,6 @@ class StoreReads:
         """(id, name, pinyin, birth, house) of live people linked to a house (duplicate guard)."""
         return self._people("p.house = ?", form, house)
 
-    def people_by_pinyin(
-        self, form: str, pinyin: str
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(id, name, pinyin, birth, house) of live people whose full pinyin is ``pinyin``."""
-        return self._people("p.pinyin = ?", form, pinyin)
-
     def _people(
         self, cond: str, form: str, value: str
     ) -> list[tuple[str, str, str, str | None, str | None]]:
@@ -196,6 +193,13 @@ class StoreReads:
                 (form, value),
             )
         )
+
+    def live_rows(self) -> list[tuple[str, str, str, str]]:
+        """(id, form, data as stored JSON, status) of every live record in insertion order
+        (the demo platform replays a generated store as ops)."""
+        return self.conn.execute(
+            "SELECT id, form, data, status FROM records WHERE deleted = 0 ORDER BY rowid"
+        ).fetchall()
 
     def decisions(self, record_id: str) -> list[tuple[str, str, str, str]]:
         """(other_id, decision, author, at) for a record, oldest first."""

@@ -199,9 +199,9 @@ class RecordTabs:
             editor = RecordEditor.restore(
                 self.store, row, lang=self.lang, author=self.author, parent=self.doc_tabs
             )
-            _slot, form_id, record_id, data, _at = row
-            title = self.store.formset.form(form_id).title_of(data) or tr("new_record", self.lang)
-            self._add_editor(editor, record_id, title)
+            form = self.store.formset.form(row.form)
+            title = form.title_of(row.data) or tr("new_record", self.lang)
+            self._add_editor(editor, row.record_id, title)
         return len(rows)
 
     def ask_restore(self, count: int) -> str:

@@ -1,0 +1,108 @@
+"""The store's connection: one SQLite file (WAL), its transactions, its meta table and clocks.
+
+Why its own part: reads, writes, autosave, grids and the sync replica's queries all share one
+connection and one transaction depth, so a save, a pushed batch's answers or a pulled chunk is
+one transaction whichever part runs it. Nothing outside ``app.core.store`` runs SQL on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.core import ids
+from app.core.store.schema import migrate
+
+
+class Database:
+    """One open store file. Thread-safe enough for one writer: use one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA busy_timeout = 10000")
+        migrate(self.conn)
+        self._depth = 0
+        self._lock = threading.RLock()
+        self._device_id = self._meta_default("device_id", ids.new_device_id())
+
+    @property
+    def device_id(self) -> str:
+        """This data dir's device id, read each time: the sync replaces it when the platform
+        finds the data dir was copied or restored (``sync.replica.identity``), and every Store
+        open on the file must then number new ops under the new id."""
+        with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the id it had last
+            self._device_id = self.meta("device_id") or self._device_id
+        return self._device_id
+
+    def close(self) -> None:
+        """Checkpoint and close the file."""
+        self.conn.close()
+
+    def interrupt(self) -> None:
+        """Stop the query running on this connection (from another thread: a cancelled task)."""
+        self.conn.interrupt()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested calls join the outer one (all or nothing)."""
+        with self._lock:
+            if self._depth == 0:
+                self.conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("COMMIT")
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        """A value from the meta table (device id, cursors, worker settings)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a meta value (joins the current transaction if any)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def _meta_default(self, key: str, value: str) -> str:
+        existing = self.meta(key)
+        if existing is not None:
+            return existing
+        self.set_meta(key, value)
+        return value
+
+    def next_seq(self, count: int = 1) -> int:
+        """Reserve ``count`` local op sequence numbers; returns the first."""
+        first = int(self.meta("op_seq", "0") or 0) + 1
+        self.set_meta("op_seq", str(first + count - 1))
+        return first
+
+    def next_op_id(self) -> str:
+        """A new outbox op id: this device's id and the next local sequence number."""
+        return f"{self.device_id}:{self.next_seq()}"
+
+    def hlc(self) -> str:
+        """A hybrid-logical-clock stamp: wall time, but never behind the last one issued."""
+        now = ids.now_iso()
+        last = self.meta("hlc", "") or ""
+        last_time, _, last_count = last.partition("#")
+        stamp = f"{now}#0000" if now > last_time else f"{last_time}#{int(last_count or 0) + 1:04d}"
+        self.set_meta("hlc", stamp)
+        return stamp

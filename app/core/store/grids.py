@@ -1,0 +1,59 @@
+"""Grids (网格): base data, community -> grid, with boundary polygons.
+
+A part ``Store`` composes (``Store.put_grid`` / ``Store.grids``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from app.core.store.db import Database
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A grid (网格): its community and its boundary as [(lon, lat), ...] in WGS84."""
+
+    code: str
+    name: str
+    community_code: str
+    community_name: str
+    level: str = "1"
+    polygon: list[tuple[float, float]] = field(default_factory=list)
+    worker: str | None = None
+
+
+class Grids:
+    """The grid table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def put(self, grid: Grid) -> None:
+        """Create or replace a grid definition."""
+        with self._db.transaction():
+            self._db.conn.execute(
+                "INSERT OR REPLACE INTO grids (code, name, community_code, community_name, level, polygon, "
+                "worker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    grid.code,
+                    grid.name,
+                    grid.community_code,
+                    grid.community_name,
+                    grid.level,
+                    json.dumps(grid.polygon) if grid.polygon else None,
+                    grid.worker,
+                ),
+            )
+
+    def all(self) -> list[Grid]:
+        """All grids, by community then code."""
+        rows = self._db.conn.execute(
+            "SELECT code, name, community_code, community_name, level, polygon, worker FROM grids "
+            "ORDER BY community_code, code"
+        )
+        return [
+            Grid(c, n, cc, cn, lv, [tuple(p) for p in json.loads(pg)] if pg else [], w)
+            for c, n, cc, cn, lv, pg, w in rows
+        ]

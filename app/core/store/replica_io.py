@@ -1,0 +1,360 @@
+"""The narrow interface the device-side sync state (``sync.replica``) has on the store.
+
+Why: SQL stays inside ``app.core.store``. The replica decides what a pushed answer, a pulled
+record or a server merge means; the statements it needs to read and write the records, their
+side tables, history and outbox are named here, each one statement (or one batch), so the
+replica's steps keep running inside the caller's transaction exactly as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from app.core import ids
+from app.core.forms import FormSet
+from app.core.records import dumps, state_of, stored_base
+from app.core.store.db import Database
+from app.core.store.derive import Derived
+from app.core.store.outbox import OutboxState
+from app.core.store.reads import Reads
+from app.core.store.writes import write_side_tables
+
+_RECORD_ROW = "rid, id, form, data, status, deleted, server_version, dirty, base, conflict"
+_CHUNK = 500  # ids per IN (...) query
+
+PENDING = OutboxState.PENDING.value
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _chunks(values: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
+    """(placeholders, part) per ``_CHUNK`` values, for ``IN (...)`` queries."""
+    for start in range(0, len(values), _CHUNK):
+        part = values[start : start + _CHUNK]
+        yield ",".join("?" * len(part)), part
+
+
+@dataclass
+class ReplicaRow:
+    """A record row as the replica reads it (with its stored base and conflicts)."""
+
+    rid: int
+    id: str
+    form: str
+    data: dict[str, Any]
+    status: str
+    deleted: bool
+    server_version: int | None
+    dirty: bool
+    base: dict[str, Any] | None
+    conflict: list[dict[str, Any]] | None
+
+    def state(self) -> dict[str, Any]:
+        """Fields plus the pseudo-fields, the shape the merge rules compare."""
+        return state_of(self.data, self.status, self.deleted)
+
+
+class PulledRow(NamedTuple):
+    """A pulled record's row values (the replica decided them; this writes them)."""
+
+    form_version: int
+    data: Mapping[str, Any]
+    status: str
+    deleted: bool
+    server_version: int
+    dirty: bool
+    base: Mapping[str, Any] | None
+    conflict: list[dict[str, Any]] | None
+    updated_at: str
+    updated_by: str
+
+
+class ReplicaIO:
+    """Reads and writes of the records, side tables, history and outbox for ``sync.replica``.
+
+    None of these opens a transaction of its own unless it says so: the replica's steps do.
+    """
+
+    def __init__(self, db: Database, reads: Reads, formset: FormSet) -> None:
+        self._db, self._reads, self.formset = db, reads, formset
+        self.conn = db.conn
+
+    # -- records -----------------------------------------------------------------------------
+
+    def rows(self, record_ids: Iterable[str]) -> dict[str, ReplicaRow]:
+        """The rows of these records (those that exist), by id."""
+        out: dict[str, ReplicaRow] = {}
+        for marks, part in _chunks(list(dict.fromkeys(record_ids))):
+            for row in self.conn.execute(
+                f"SELECT {_RECORD_ROW} FROM records WHERE id IN ({marks})", part
+            ):
+                rid, rec_id, form, data, status, deleted, version, dirty, base, conflict = row
+                values = json.loads(data)
+                out[rec_id] = ReplicaRow(
+                    rid,
+                    rec_id,
+                    form,
+                    values,
+                    status,
+                    bool(deleted),
+                    version,
+                    bool(dirty),
+                    stored_base(base, values, status, bool(deleted), version, bool(dirty)),
+                    _loads(conflict),
+                )
+        return out
+
+    def add_history(
+        self, record_id: str, kind: str, changes: Mapping[str, Any], author: str
+    ) -> None:
+        """Append one history row."""
+        self.conn.execute(
+            "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, ?, ?)",
+            (record_id, ids.now_iso(), author, kind, dumps(dict(changes))),
+        )
+
+    def write_side_tables(
+        self, rid: int, record_id: str, form: str, derived: Derived | None
+    ) -> None:
+        """Replace a record's keys, refs, person row and search terms (None: remove them)."""
+        write_side_tables(self.conn, rid, record_id, form, derived)
+
+    def remove_record(self, rid: int, record_id: str, form: str) -> None:
+        """Delete a record's row and its side-table rows (history keeps it)."""
+        write_side_tables(self.conn, rid, record_id, form, None)
+        self.conn.execute("DELETE FROM records WHERE rid = ?", (rid,))
+
+    def write_pulled(
+        self, record_id: str, form_id: str, row: PulledRow, derived: Derived, rid: int | None
+    ) -> None:
+        """Insert (``rid`` None) or update one pulled record's row and its side tables."""
+        values = (
+            row.form_version,
+            derived.grid,
+            derived.title,
+            dumps(dict(row.data)),
+            row.status,
+            int(row.deleted),
+            row.server_version,
+            int(row.dirty),
+            dumps(dict(row.base)) if row.base is not None else None,
+            dumps(row.conflict) if row.conflict else None,
+            row.updated_at,
+            row.updated_by,
+        )
+        if rid is None:
+            cur = self.conn.execute(
+                "INSERT INTO records (form_version, grid, title, data, status, deleted, "
+                "server_version, dirty, base, conflict, updated_at, updated_by, id, form, "
+                "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, record_id, form_id, row.updated_at, row.updated_by),
+            )
+            rid = int(cur.lastrowid or 0)
+        else:
+            self.conn.execute(
+                "UPDATE records SET form_version = ?, grid = ?, title = ?, data = ?, status = ?, "
+                "deleted = ?, server_version = ?, dirty = ?, base = ?, conflict = ?, "
+                "updated_at = ?, updated_by = ? WHERE rid = ?",
+                (*values, rid),
+            )
+        write_side_tables(self.conn, rid, record_id, form_id, None if row.deleted else derived)
+
+    def insert_pulled_many(self, rows: Sequence[tuple[str, str, PulledRow, Derived]]) -> None:
+        """Records new to this device, clean (no base stored: the record is its own), as
+        (id, form, row, derived): one executemany for the records, then one per side table
+        (a first pull brings 100 000 of them)."""
+        c = self.conn
+        c.executemany(
+            "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
+            "server_version, dirty, conflict, created_at, created_by, updated_at, updated_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            [
+                (
+                    rec_id,
+                    form,
+                    r.form_version,
+                    d.grid,
+                    d.title,
+                    dumps(dict(r.data)),
+                    r.status,
+                    int(r.deleted),
+                    r.server_version,
+                    dumps(r.conflict) if r.conflict else None,
+                    r.updated_at,
+                    r.updated_by,
+                    r.updated_at,
+                    r.updated_by,
+                )
+                for rec_id, form, r, d in rows
+            ],
+        )
+        live = [(rec_id, form, d) for rec_id, form, r, d in rows if not r.deleted]
+        rids: dict[str, int] = {}
+        for marks, part in _chunks([rec_id for rec_id, _f, _d in live]):
+            rids.update(c.execute(f"SELECT id, rid FROM records WHERE id IN ({marks})", part))
+        c.executemany(
+            "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
+            [(form, key, rec_id) for rec_id, form, d in live for key in d.keys],
+        )
+        c.executemany(
+            "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
+            [(rec_id, f, dst) for rec_id, _form, d in live for f, dst in d.refs],
+        )
+        c.executemany(
+            "INSERT INTO people (rid, form, name, pinyin, birth, house) VALUES (?, ?, ?, ?, ?, ?)",
+            [(rids[rec_id], form, *d.person) for rec_id, form, d in live if d.person],
+        )
+        c.executemany(
+            "INSERT INTO search (rowid, terms) VALUES (?, ?)",
+            [(rids[rec_id], d.terms) for rec_id, _form, d in live if d.terms],
+        )
+
+    def write_values(
+        self,
+        rid: int,
+        data: Mapping[str, Any],
+        status: str,
+        derived: Derived,
+        *,
+        deleted: bool | None = None,
+        conflict: list[dict[str, Any]] | None = None,
+        updated: tuple[str, str] | None = None,
+    ) -> None:
+        """A record's values changed on the device by sync (a fold or a person's resolution):
+        marked dirty. With ``updated`` (at, by) the deleted flag, the remaining conflicts and
+        the update stamp are written too (a resolution)."""
+        if updated is None:
+            self.conn.execute(
+                "UPDATE records SET data = ?, status = ?, title = ?, grid = ?, dirty = 1 "
+                "WHERE rid = ?",
+                (dumps(dict(data)), status, derived.title, derived.grid, rid),
+            )
+            return
+        self.conn.execute(
+            "UPDATE records SET data = ?, status = ?, deleted = ?, title = ?, grid = ?, "
+            "conflict = ?, dirty = 1, updated_at = ?, updated_by = ? WHERE rid = ?",
+            (
+                dumps(dict(data)),
+                status,
+                int(bool(deleted)),
+                derived.title,
+                derived.grid,
+                dumps(conflict) if conflict else None,
+                *updated,
+                rid,
+            ),
+        )
+
+    def set_server_versions(self, versions: Sequence[tuple[int, str, int]]) -> None:
+        """(version, record id, version): raise each record's known server version."""
+        self.conn.executemany(
+            "UPDATE records SET server_version = ? WHERE id = ? "
+            "AND (server_version IS NULL OR server_version < ?)",
+            versions,
+        )
+
+    def set_dirty(self, flags: Iterable[tuple[int, str]]) -> None:
+        """(dirty 0/1, record id) per record."""
+        self.conn.executemany("UPDATE records SET dirty = ? WHERE id = ?", flags)
+
+    def open_conflict_count(self) -> int:
+        """Live records with a conflict waiting for a person."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM records WHERE conflict IS NOT NULL AND deleted = 0"
+        ).fetchone()
+        return int(row[0])
+
+    @contextmanager
+    def bulk_writes(self, cache_kib: int, checkpoint_pages: int) -> Iterator[None]:
+        """A bigger page cache and rarer WAL checkpoints on this connection inside the block;
+        restored afterwards (``sync.replica.bulk_writes`` says why)."""
+        with self._db.transaction():
+            cache = self.conn.execute("PRAGMA cache_size").fetchone()[0]
+            pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            self.conn.execute(f"PRAGMA cache_size = {-abs(int(cache_kib))}")
+            self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
+        try:
+            yield
+        finally:
+            with self._db.transaction():
+                self.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+    # -- id rewrites (the server merged two records) ------------------------------------------
+
+    def rename_record(self, rid: int, old: str, canonical: str) -> None:
+        """The record and its keys and outgoing refs take the canonical id."""
+        c = self.conn
+        c.execute("UPDATE records SET id = ? WHERE rid = ?", (canonical, rid))
+        c.execute("UPDATE record_keys SET record_id = ? WHERE record_id = ?", (canonical, old))
+        c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, old))
+
+    def move_record_links(self, old: str, canonical: str) -> None:
+        """The outbox, autosave and duplicate decisions name the canonical id."""
+        c = self.conn
+        c.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
+        c.execute("UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old))
+        for column in ("record_id", "other_id"):
+            c.execute(
+                f"UPDATE dedup_decisions SET {column} = ? WHERE {column} = ?", (canonical, old)
+            )
+
+    def referring_rows(self, dst: str) -> list[tuple[int, str, str, str | None]]:
+        """(rid, form, data, base) of the records whose refs point at ``dst``."""
+        return self.conn.execute(
+            "SELECT DISTINCT r.rid, r.form, r.data, r.base FROM refs f "
+            "JOIN records r ON r.id = f.src WHERE f.dst = ?",
+            (dst,),
+        ).fetchall()
+
+    def set_data_and_base(
+        self, rid: int, data: Mapping[str, Any], base: Mapping[str, Any] | None
+    ) -> None:
+        """Rewrite a record's data and stored base (no history: an id rewrite)."""
+        self.conn.execute(
+            "UPDATE records SET data = ?, base = ? WHERE rid = ?",
+            (dumps(dict(data)), dumps(dict(base)) if base is not None else None, rid),
+        )
+
+    def repoint_refs(self, old: str, canonical: str, forms: Sequence[str]) -> None:
+        """Refs and people's house links (of records of ``forms``) to ``old`` now name
+        ``canonical`` (people.house by the (form, house) index, not a scan of every person)."""
+        c = self.conn
+        c.execute("UPDATE OR IGNORE refs SET dst = ? WHERE dst = ?", (canonical, old))
+        c.execute("DELETE FROM refs WHERE dst = ?", (old,))
+        marks = ",".join("?" * len(forms))
+        c.execute(
+            f"UPDATE people SET house = ? WHERE form IN ({marks}) AND house = ?",
+            (canonical, *forms, old),
+        )
+
+    def pending_ops_mentioning(self, forms: Sequence[str], text: str) -> list[tuple[int, str, str]]:
+        """(seq, form, fields) of pending ops of ``forms`` whose fields contain ``text``."""
+        marks = ",".join("?" * len(forms))
+        return self.conn.execute(
+            f"SELECT seq, form, fields FROM outbox WHERE state = '{PENDING}' "
+            f"AND form IN ({marks}) AND fields LIKE ?",
+            (*forms, f"%{text}%"),
+        ).fetchall()
+
+    def set_op_fields(self, seq: int, fields: Mapping[str, Any]) -> None:
+        """Rewrite an op's fields (an id rewrite inside them)."""
+        self.conn.execute("UPDATE outbox SET fields = ? WHERE seq = ?", (dumps(dict(fields)), seq))
+
+    def autosaves_mentioning(self, forms: Sequence[str], text: str) -> list[tuple[str, str, str]]:
+        """(slot, form, data) of autosaved forms of ``forms`` whose data contain ``text``."""
+        marks = ",".join("?" * len(forms))
+        return self.conn.execute(
+            f"SELECT slot, form, data FROM autosave WHERE form IN ({marks}) AND data LIKE ?",
+            (*forms, f"%{text}%"),
+        ).fetchall()
+
+    def set_autosave_data(self, slot: str, data: Mapping[str, Any]) -> None:
+        """Rewrite an autosaved form's data (an id rewrite inside them)."""
+        self.conn.execute("UPDATE autosave SET data = ? WHERE slot = ?", (dumps(dict(data)), slot))
