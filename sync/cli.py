@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.core.messages import lang_of
+
 EXIT_OK = 0
 EXIT_UNUSABLE = 2  # bad arguments or an unreadable password file / data dir
 EXIT_CONFLICTS = 3
@@ -188,7 +190,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
     if result == EXIT_CONFLICTS:
         print(
             f"有 {summary.open_conflicts} 条记录存在冲突，请在程序中处理。"
-            if lang != "en"
+            if lang_of(lang) != "en"
             else f"{summary.open_conflicts} records have conflicts; resolve them in the app.",
             file=sys.stderr,
         )
@@ -202,12 +204,12 @@ def _summary_line(s: Any, lang: str) -> str:
     if getattr(s, "new_device", False):
         from sync.replica.identity import NOTICE
 
-        line += "\n" + (NOTICE[1] if lang == "en" else NOTICE[0])
+        line += "\n" + (NOTICE[1] if lang_of(lang) == "en" else NOTICE[0])
     return line
 
 
 def _counts_line(s: Any, lang: str) -> str:
-    if lang == "en":
+    if lang_of(lang) == "en":
         return (
             f"sync done: pushed {s.pushed} (applied {s.applied}, conflicts {s.conflicts}, merged "
             f"{s.merged}, rejected {s.rejected}), pulled {s.pulled}, open conflicts "

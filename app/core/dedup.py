@@ -14,6 +14,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from app.core.messages import lang_of
 from app.core.search import name_terms
 from app.core.store import Store
 
@@ -44,7 +45,7 @@ class Candidate:
     def reason_text(self, lang: str = "zh") -> str:
         """Why this record was offered, in the UI language."""
         zh, en = REASONS[self.reason]
-        return en if lang == "en" else zh
+        return en if lang_of(lang) == "en" else zh
 
 
 def exact_matches(

@@ -28,6 +28,8 @@ from typing import Any, Literal, NamedTuple
 
 from pyproj import Transformer
 
+from app.core.messages import lang_of
+
 # China's bounding box for typed/stored coordinates (the form's coordinates check).
 LON_MIN, LON_MAX = 73.0, 136.0
 LAT_MIN, LAT_MAX = 3.0, 54.0
@@ -69,7 +71,7 @@ class GeoError(ValueError):
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a geo code."""
     zh, en = _MESSAGES[code]
-    return en if lang.lower().startswith("en") else zh
+    return en if lang_of(lang) == "en" else zh
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import unquote
 
+from app.core.messages import lang_of
+
 PREFIX = "GC"
 PAYLOAD_VERSION = 1
 QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -98,7 +100,7 @@ class PayloadError(ValueError):
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a ``qr.*`` code."""
     zh, en = _MESSAGES[code]
-    return en if lang.lower().startswith("en") else zh
+    return en if lang_of(lang) == "en" else zh
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 from app.core import qrpayload
 from app.core.forms import Field, FormSet
 from app.core.masking import mask_value
+from app.core.messages import lang_of
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
 
@@ -91,7 +92,7 @@ def message(code: str, lang: str = "zh", **params: Any) -> str:
     if code.startswith("qr."):
         return qrpayload.message(code, lang)
     zh, en = _MESSAGES[code]
-    return (en if lang.lower().startswith("en") else zh).format(**params)
+    return (en if lang_of(lang) == "en" else zh).format(**params)
 
 
 class ScanImageError(ValueError):
@@ -132,7 +133,7 @@ class ScanResult:
         return self.record_id is not None
 
     def message(self, lang: str = "zh") -> str:
-        return self.message_en if lang.lower().startswith("en") else self.message_zh
+        return self.message_en if lang_of(lang) == "en" else self.message_zh
 
 
 # -- key and version -----------------------------------------------------------------------
@@ -237,13 +238,13 @@ def _unsynced_changes(record: Record) -> list[FieldChange]:
 def _field_names(store: Store, form_id: str, changes: Sequence[FieldChange], lang: str) -> str:
     form = store.formset.form(form_id)
     names = [field_label(form.fields.get(c.field), c.field, lang) for c in changes]
-    return ("、" if lang == "zh" else ", ").join(names)
+    return ("、" if lang_of(lang) == "zh" else ", ").join(names)
 
 
 def field_label(fld: Field | None, name: str, lang: str = "zh") -> str:
     """A changed field's label; the status pseudo-field and unknown fields by name."""
     if name == STATUS_FIELD:
-        return _STATUS_LABEL[1 if lang.lower().startswith("en") else 0]
+        return _STATUS_LABEL[1 if lang_of(lang) == "en" else 0]
     return fld.label.get(lang) if fld is not None else name
 
 
@@ -313,7 +314,7 @@ def change_lines(
 ) -> list[str]:
     """ "Label: printed → now" per change for display, sensitive values masked, codes as labels."""
     form = formset.form(form_id)
-    empty = "（空）" if lang == "zh" else "(empty)"
+    empty = "（空）" if lang_of(lang) == "zh" else "(empty)"
     lines = []
     for change in changes:
         fld = form.fields.get(change.field)

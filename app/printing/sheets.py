@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPain
 from app.core import geo, qrpayload, rules, scan
 from app.core.forms import CodeTable, Field, Form, FormSet
 from app.core.masking import mask_value
+from app.core.messages import lang_of
 from app.core.records import Record, is_empty
 from app.core.store import Store
 from app.printing.fonts import cjk_font
@@ -65,7 +66,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 
 def text(key: str, lang: str = "zh", **params: Any) -> str:
     zh, en = _TEXT[key]
-    return (en if lang.lower().startswith("en") else zh).format(**params)
+    return (en if lang_of(lang) == "en" else zh).format(**params)
 
 
 # -- what a sheet says (no Qt) ---------------------------------------------------------------
@@ -110,7 +111,9 @@ def code_text(table: CodeTable, code: str, lang: str = "zh") -> str:
         seen.add(current.code)
         parts.append(current.label(lang))
         current = table.codes.get(current.parent) if current.parent else None
-    return ("" if lang == "zh" else ", ").join(parts[::-1] if lang == "zh" else parts)
+    return ("" if lang_of(lang) == "zh" else ", ").join(
+        parts[::-1] if lang_of(lang) == "zh" else parts
+    )
 
 
 def display_value(
@@ -128,7 +131,9 @@ def display_value(
     if fld.type == "multi_choice" and fld.codes:
         table = formset.table(fld.codes)
         values = value if isinstance(value, list) else [value]
-        return ("、" if lang == "zh" else ", ").join(table.label(str(v), lang) for v in values)
+        return ("、" if lang_of(lang) == "zh" else ", ").join(
+            table.label(str(v), lang) for v in values
+        )
     if fld.type == "boolean":
         return text("yes" if value else "no", lang)
     if fld.type == "coordinates" and isinstance(value, Mapping):
@@ -295,8 +300,8 @@ class _Measure:
 
 def _meta_lines(sheet: Sheet) -> list[str]:
     lang = sheet.lang
-    sep = "　" if lang == "zh" else "   "
-    colon = "：" if lang == "zh" else ": "
+    sep = "　" if lang_of(lang) == "zh" else "   "
+    colon = "：" if lang_of(lang) == "zh" else ": "
     return [
         sep.join(
             (

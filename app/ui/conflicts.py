@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
+from app.core.messages import Catalog, lang_of
 from app.core.store import Store
 
 BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
@@ -66,9 +67,7 @@ NOTES = {
 }
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return en if lang == "en" else zh
+_T = Catalog(_TEXT)
 
 
 class ConflictView(QWidget):
@@ -91,7 +90,7 @@ class ConflictView(QWidget):
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        hint = QLabel(_t("hint", self.lang), self)
+        hint = QLabel(_T.text("hint", self.lang), self)
         hint.setWordWrap(True)
         layout.addWidget(hint)
         split = QSplitter(Qt.Orientation.Horizontal, self)
@@ -103,15 +102,15 @@ class ConflictView(QWidget):
         self.table = QTableWidget(0, 5, right)
         self.table.setObjectName("conflictFields")
         self.table.setHorizontalHeaderLabels(
-            [_t(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
+            [_T.text(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
         )
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         box.addWidget(self.table, 1)
         row = QHBoxLayout()
-        self.empty_label = QLabel(_t("none", self.lang), right)
+        self.empty_label = QLabel(_T.text("none", self.lang), right)
         row.addWidget(self.empty_label, 1)
-        self.resolve_button = QPushButton(_t("resolve", self.lang), right)
+        self.resolve_button = QPushButton(_T.text("resolve", self.lang), right)
         self.resolve_button.setObjectName("resolveButton")
         self.resolve_button.clicked.connect(lambda _c=False: self.resolve())
         row.addWidget(self.resolve_button)
@@ -177,7 +176,7 @@ class ConflictView(QWidget):
         label = QLabel(self.field_label(form, name), self.table)
         note = NOTES.get(str(entry.get("note") or ""))
         if note is not None:
-            text = note[1 if self.lang == "en" else 0]
+            text = note[1 if lang_of(self.lang) == "en" else 0]
             label.setText(f"{label.text()}\n{text}")
             label.setWordWrap(True)
             label.setToolTip(text)
@@ -209,16 +208,16 @@ class ConflictView(QWidget):
 
     def field_label(self, form: Any, name: str) -> str:
         if name in SPECIAL:
-            return SPECIAL[name][1 if self.lang == "en" else 0]
+            return SPECIAL[name][1 if lang_of(self.lang) == "en" else 0]
         fld = form.fields.get(name) if form is not None else None
         return fld.label.get(self.lang) if fld is not None else name
 
     def value_text(self, form: Any, name: str, value: Any) -> str:
         """A value as a person reads it: code labels, yes/no; never masked."""
         if value is None or value == "" or value == []:
-            return _t("empty", self.lang)
+            return _T.text("empty", self.lang)
         if name == "_deleted" or isinstance(value, bool):
-            return _t("yes" if value else "no", self.lang)
+            return _T.text("yes" if value else "no", self.lang)
         fld = form.fields.get(name) if form is not None else None
         if fld is None:
             return str(value)
@@ -276,7 +275,7 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
     from PySide6.QtGui import QAction
 
     lang = str(window.lang)
-    action = QAction(f"{_t('title', lang)}…", window)
+    action = QAction(f"{_T.text('title', lang)}…", window)
     action.setObjectName("conflictsAction")
     (menu or window.menuBar()).addAction(action)
 
@@ -286,7 +285,7 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
             view = ConflictView(window.store, window.lang, window.author, window.doc_tabs)
             view.resolved.connect(window.record_changed)
             window.conflict_view = view
-            window.doc_tabs.addTab(view, _t("title", lang))
+            window.doc_tabs.addTab(view, _T.text("title", lang))
         else:
             view.refresh()
         window.doc_tabs.setCurrentWidget(view)

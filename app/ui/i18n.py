@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.messages import lang_of, pick
+
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, tuple[str, str]] = {
@@ -109,16 +111,12 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
-def _index(lang: str) -> int:
-    return 1 if lang.lower().startswith("en") else 0
-
-
 def tr(key: str, lang: str = "zh", **params: Any) -> str:
     """The UI string ``key`` in ``lang``, formatted with ``params``; the key itself if unknown."""
     pair = STRINGS.get(key)
     if pair is None:
         return key
-    text = pair[_index(lang)]
+    text = pick(lang, *pair)
     return text.format(**params) if params else text
 
 
@@ -134,7 +132,7 @@ class Language(QObject):
 
     def __init__(self, lang: str = "zh", parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._lang = _normalise(lang)
+        self._lang = lang_of(lang)
 
     @property
     def lang(self) -> str:
@@ -142,17 +140,13 @@ class Language(QObject):
 
     def set_lang(self, lang: str) -> None:
         """Switch the language; widgets listening to ``changed`` retranslate themselves."""
-        lang = _normalise(lang)
+        lang = lang_of(lang)
         if lang != self._lang:
             self._lang = lang
             self.changed.emit(lang)
 
     def tr(self, key: str, **params: Any) -> str:
         return tr(key, self._lang, **params)
-
-
-def _normalise(lang: str) -> str:
-    return "en" if lang.lower().startswith("en") else "zh"
 
 
 _language: Language | None = None
