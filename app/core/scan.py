@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from app.core import qrpayload
+from app.core.display import display_value
 from app.core.forms import Field, FormSet
-from app.core.masking import mask_value
-from app.core.messages import lang_of
+from app.core.messages import COMMON, lang_of
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
 
@@ -314,30 +314,17 @@ def change_lines(
 ) -> list[str]:
     """ "Label: printed → now" per change for display, sensitive values masked, codes as labels."""
     form = formset.form(form_id)
-    empty = "（空）" if lang_of(lang) == "zh" else "(empty)"
+    empty = COMMON.text("empty", lang)
     lines = []
     for change in changes:
         fld = form.fields.get(change.field)
         label = field_label(fld, change.field, lang)
         before, after = (
-            _display(formset, fld, v, lang) or empty for v in (change.printed, change.now)
+            display_value(formset, fld, v, lang, field_id=change.field) or empty
+            for v in (change.printed, change.now)
         )
         lines.append(f"{label}: {before} → {after}")
     return lines
-
-
-def _display(formset: FormSet, fld: Field | None, value: Any, lang: str) -> str:
-    if value is None or value == "" or value == []:
-        return ""
-    if fld is None:
-        return str(value)
-    if fld.sensitive:
-        return mask_value(fld, value)
-    if fld.codes and fld.type in ("choice", "multi_choice"):
-        table = formset.table(fld.codes)
-        values = value if isinstance(value, list) else [value]
-        return "、".join(table.label(str(v), lang) for v in values)
-    return str(value)
 
 
 __all__ = [

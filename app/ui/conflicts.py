@@ -9,7 +9,6 @@ sensitive values are NOT masked here: choosing between two ID numbers needs to s
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
-from app.core.messages import Catalog, lang_of
+from app.core.display import display_value
+from app.core.messages import COMMON, Catalog, lang_of
 from app.core.store import Store
 
 BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
@@ -47,15 +47,12 @@ _TEXT = {
     "theirs": ("平台", "Platform"),
     "other": ("其他值", "Other value"),
     "resolve": ("解决", "Resolve"),
-    "empty": ("（空）", "(empty)"),
     "none": ("没有待处理的冲突。", "No conflicts waiting."),
     "hint": (
         "逐项选择要保留的值，或填写其他值，然后点“解决”。下次同步时提交到平台。",
         "Pick the value to keep for each field (or type another), then Resolve. "
         "The choice goes to the platform with the next sync.",
     ),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
 }
 # Why the platform itself flagged a field (a conflict entry's ``note``, PROTOCOL.md §6).
 NOTES = {
@@ -214,17 +211,17 @@ class ConflictView(QWidget):
 
     def value_text(self, form: Any, name: str, value: Any) -> str:
         """A value as a person reads it: code labels, yes/no; never masked."""
-        if value is None or value == "" or value == []:
-            return _T.text("empty", self.lang)
-        if name == "_deleted" or isinstance(value, bool):
-            return _T.text("yes" if value else "no", self.lang)
         fld = form.fields.get(name) if form is not None else None
-        if fld is None:
-            return str(value)
-        from app.printing.sheets import display_value
-
-        shown = dataclasses.replace(fld, sensitive=False)
-        return display_value(self.store.formset, shown, value, self.lang, self._ref_title)
+        shown = display_value(
+            self.store.formset,
+            fld,
+            value,
+            self.lang,
+            field_id=name,
+            masked=False,
+            ref_title=self._ref_title,
+        )
+        return shown or COMMON.text("empty", self.lang)
 
     def _ref_title(self, record_id: str) -> str | None:
         record = self.store.get(record_id)
