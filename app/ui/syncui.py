@@ -309,10 +309,8 @@ class SyncController:
                 _T.text("title", lang), _T.text("failed", lang, reason=outcome.reason(lang)), True
             )
             return
-        from sync.cli import _summary_line
-
         summary = outcome.summary
-        text = _summary_line(summary, lang)
+        text = summary.text(lang)
         if summary.open_conflicts:
             text += "\n" + _T.text("conflicts", lang, n=summary.open_conflicts)
         self._tell(_T.text("done", lang), text, bool(summary.open_conflicts))
