@@ -20,7 +20,7 @@ from app.core import rules
 from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_value
 from app.core.messages import lang_of
-from app.core.records import clean, diff
+from app.core.records import RecordStatus, clean, diff
 from app.core.tabular import Table, read_table, write_table
 
 if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
@@ -360,7 +360,7 @@ def _update(
     """Merge a row into the record with its natural key; blank cells keep the stored values."""
     old = store.get(record_id)
     merged = clean({**(old.data if old else {}), **data})
-    if old is not None and old.status == "complete" and not diff(old.data, merged):
+    if old is not None and old.status == RecordStatus.COMPLETE and not diff(old.data, merged):
         report.unchanged += 1  # the same person sent again: no history, no outbox op
         return
     store.save(form.id, merged, record_id=record_id, status="complete", author=author)

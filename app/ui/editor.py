@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -53,7 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import dedup, ids, rules
-from app.core.dedup import Candidate
+from app.core.dedup import Candidate, DuplicateDecision
 from app.core.display import display_value
 from app.core.forms import Field, Form, conditions
 from app.core.records import DELETED_KEY, Record, clean, is_empty
@@ -73,7 +74,16 @@ from app.ui.i18n import STRINGS, language, tr
 
 __all__ = ["RecordEditor", "ask_close"]
 
-CloseChoice = str  # "save" | "discard" | "cancel"
+
+
+class CloseChoice(StrEnum):
+    """The answer to "unsaved changes": 保存草稿 / 放弃 / 取消 (tests may answer with the word)."""
+
+    SAVE = "save"
+    DISCARD = "discard"
+    CANCEL = "cancel"
+
+
 _MAX_FUZZY_SHOWN = 3
 AUTOSAVE_BASE = "_autosave_base"  # autosave key: the stored state the typing started from
 _LABEL_ALIGN = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
@@ -99,7 +109,9 @@ def ask_close(editor: RecordEditor) -> CloseChoice:
     box.setEscapeButton(cancel)
     box.exec()
     clicked = box.clickedButton()
-    return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+    if clicked is save:
+        return CloseChoice.SAVE
+    return CloseChoice.DISCARD if clicked is discard else CloseChoice.CANCEL
 
 
 class _EditorDialog(QDialog):
@@ -308,9 +320,9 @@ class RecordEditor(QWidget):
         self._commit_all()
         if self.is_dirty():
             choice = self.confirm_close(self)
-            if choice == "cancel":
+            if choice == CloseChoice.CANCEL:
                 return False
-            if choice == "save" and self.save_draft() is None:
+            if choice == CloseChoice.SAVE and self.save_draft() is None:
                 return False  # a conflict to choose first: the editor stays open
         self._closing = True
         self.close()
@@ -340,19 +352,21 @@ class RecordEditor(QWidget):
         self._render_banner()
         return list(self._candidates)
 
-    def decide_duplicate(self, other_id: str, decision: str) -> None:
+    def decide_duplicate(self, other_id: str, decision: DuplicateDecision | str) -> None:
         """Record the worker's answer about a candidate ('same', 'different', 'open_existing')."""
         self._decided[other_id] = decision
         if self.record_id is not None:
             self.store.decide_duplicate(self.record_id, other_id, decision, self.author)
-        elif decision in ("same", "open_existing"):
+        elif decision in (DuplicateDecision.SAME, DuplicateDecision.OPEN_EXISTING):
             # The draft may never be saved: keep the audit trail under the id it would get.
             self.store.decide_duplicate(self.slot, other_id, decision, self.author)
         else:
             self._pending_decisions.append((other_id, decision))
         self._render_banner()
 
-    def open_existing(self, other_id: str, decision: str = "open_existing") -> None:
+    def open_existing(
+        self, other_id: str, decision: DuplicateDecision | str = DuplicateDecision.OPEN_EXISTING
+    ) -> None:
         """Keep what was typed (autosave) and ask the host to open ``other_id``."""
         self.decide_duplicate(other_id, decision)
         self.autosave_now()

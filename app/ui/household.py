@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import status_text
 from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
 from app.ui.i18n import register, tr
@@ -66,8 +67,6 @@ register(
         "hh.heads": ("户主：{names}", "Head: {names}"),
         "hh.count": ("现居 {n} 人", "{n} living here"),
         "hh.moved": ("已迁出", "Moved out"),
-        "hh.draft": ("草稿", "Draft"),
-        "hh.complete": ("已完成", "Complete"),
     }
 )
 OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
@@ -243,7 +242,7 @@ class HouseholdView(QWidget):
                 relation.label(m.relation, lang) if m.relation in relation else (m.relation or ""),
                 gender.label(m.gender, lang) if m.gender in gender else "",
                 m.birth_date or "",
-                tr(f"hh.{m.status}", lang) if m.status in ("draft", "complete") else m.status,
+                status_text(m.status, lang),
                 m.moved_out_on or "",
             )
             for col, text in enumerate(cells):
@@ -260,7 +259,7 @@ class HouseholdView(QWidget):
             self.select_member(selected.id)
         self.units_table.setRowCount(len(hh.units))
         for row, unit in enumerate(hh.units):
-            for col, text in enumerate((unit.title, tr(f"hh.{unit.status}", lang))):
+            for col, text in enumerate((unit.title, status_text(unit.status, lang))):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.units_table.setItem(row, col, item)

@@ -13,11 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.messages import lang_of, pick
+from app.core.messages import COMMON, lang_of, pick
 
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, tuple[str, str]] = {
+    **COMMON.texts,  # yes/no, statuses, (empty): one spelling everywhere
     # Editor actions
     "save_draft": ("保存草稿", "Save draft"),
     "complete": ("完成", "Complete"),
@@ -31,8 +32,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "close_tip": ("关闭（Esc）", "Close (Esc)"),
     # Editor header and status
     "new_record": ("新记录", "New record"),
-    "status_draft": ("草稿", "Draft"),
-    "status_complete": ("已完成", "Complete"),
     "unsaved": ("有未保存的更改", "Unsaved changes"),
     "saved_draft": ("已保存草稿", "Draft saved"),
     "completed": ("已完成并保存", "Completed and saved"),
@@ -100,8 +99,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "图片 (*.jpg *.jpeg *.png *.bmp *.heic)",
         "Images (*.jpg *.jpeg *.png *.bmp *.heic)",
     ),
-    "yes": ("是", "Yes"),
-    "no": ("否", "No"),
     "unknown_code": ("{code}（不在代码表中）", "{code} (not in the code table)"),
     # App-wide
     "touch_mode": ("触屏模式", "Touch mode"),

@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from app.core.records import Summary
+from app.core.records import RecordStatus, Summary
 from app.core.store import Store, browse
 from app.core.store.browse import Filters, Scope, TooSlow
 from app.ui.i18n import register, tr
@@ -321,7 +321,7 @@ class RecordListModel(QAbstractTableModel):
                 return _CONFLICT_COLOR
             if s.dup_state == "suspected":
                 return _DUP_COLOR
-            if s.status == "draft" and index.column() == 2:
+            if s.status == RecordStatus.DRAFT and index.column() == 2:
                 return _DRAFT_COLOR
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1 and s.grid:
             return s.grid
