@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 
 from pyproj import Transformer
 
-from app.core.messages import lang_of
+from app.core.messages import pick
 
 # China's bounding box for typed/stored coordinates (the form's coordinates check).
 LON_MIN, LON_MAX = 73.0, 136.0
@@ -70,8 +70,7 @@ class GeoError(ValueError):
 
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a geo code."""
-    zh, en = _MESSAGES[code]
-    return en if lang_of(lang) == "en" else zh
+    return pick(lang, *_MESSAGES[code])
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import unquote
 
-from app.core.messages import lang_of
+from app.core.messages import pick
 
 PREFIX = "GC"
 PAYLOAD_VERSION = 1
@@ -99,8 +99,7 @@ class PayloadError(ValueError):
 
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a ``qr.*`` code."""
-    zh, en = _MESSAGES[code]
-    return en if lang_of(lang) == "en" else zh
+    return pick(lang, *_MESSAGES[code])
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 from app.core import qrpayload
 from app.core.display import display_value
 from app.core.forms import Field, FormSet
-from app.core.messages import COMMON, lang_of
+from app.core.messages import COMMON, lang_of, pick
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
 
@@ -91,8 +91,7 @@ def message(code: str, lang: str = "zh", **params: Any) -> str:
     """The zh (default) or en text for a ``scan.*`` or ``qr.*`` code."""
     if code.startswith("qr."):
         return qrpayload.message(code, lang)
-    zh, en = _MESSAGES[code]
-    return (en if lang_of(lang) == "en" else zh).format(**params)
+    return pick(lang, *_MESSAGES[code]).format(**params)
 
 
 class ScanImageError(ValueError):
@@ -244,7 +243,7 @@ def _field_names(store: Store, form_id: str, changes: Sequence[FieldChange], lan
 def field_label(fld: Field | None, name: str, lang: str = "zh") -> str:
     """A changed field's label; the status pseudo-field and unknown fields by name."""
     if name == STATUS_FIELD:
-        return _STATUS_LABEL[1 if lang_of(lang) == "en" else 0]
+        return pick(lang, *_STATUS_LABEL)
     return fld.label.get(lang) if fld is not None else name
 
 

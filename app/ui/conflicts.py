@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.core import rules
 from app.core.display import display_value
-from app.core.messages import COMMON, Catalog, lang_of
+from app.core.messages import COMMON, Catalog, pick
 from app.core.store import Store
 
 BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
@@ -173,7 +173,7 @@ class ConflictView(QWidget):
         label = QLabel(self.field_label(form, name), self.table)
         note = NOTES.get(str(entry.get("note") or ""))
         if note is not None:
-            text = note[1 if lang_of(self.lang) == "en" else 0]
+            text = pick(self.lang, *note)
             label.setText(f"{label.text()}\n{text}")
             label.setWordWrap(True)
             label.setToolTip(text)
@@ -205,7 +205,7 @@ class ConflictView(QWidget):
 
     def field_label(self, form: Any, name: str) -> str:
         if name in SPECIAL:
-            return SPECIAL[name][1 if lang_of(self.lang) == "en" else 0]
+            return pick(self.lang, *SPECIAL[name])
         fld = form.fields.get(name) if form is not None else None
         return fld.label.get(self.lang) if fld is not None else name
 

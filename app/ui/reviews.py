@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.messages import Catalog, lang_of
+from app.core.messages import Catalog, lang_of, pick
 
 _TEXT = {
     "title": ("重复审核", "Duplicate review"),
@@ -59,8 +59,7 @@ _T = Catalog(_TEXT)
 
 
 def reason_text(reason: str, lang: str) -> str:
-    zh, en = REASONS.get(reason, (reason, reason))
-    return en if lang_of(lang) == "en" else zh
+    return pick(lang, *REASONS.get(reason, (reason, reason)))
 
 
 class ReviewView(QWidget):

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.messages import Catalog, lang_of
+from app.core.messages import Catalog, pick
 from app.core.store import Store
 from app.ui.tasks import TaskContext, TaskHandle
 
@@ -186,7 +186,7 @@ class SyncOutcome:
     error_en: str = ""
 
     def reason(self, lang: str) -> str:
-        return self.error_en if lang_of(lang) == "en" else self.error_zh
+        return pick(lang, self.error_zh, self.error_en)
 
 
 def sync_task(
