@@ -55,7 +55,7 @@ from PySide6.QtWidgets import (
 
 from app.core import dedup, ids, rules
 from app.core.dedup import Candidate, DuplicateDecision
-from app.core.display import display_value
+from app.core.display import display_value, status_text
 from app.core.forms import Field, Form, conditions
 from app.core.records import DELETED_KEY, Record, clean, is_empty
 from app.core.rules import Issue
@@ -882,7 +882,7 @@ class RecordEditor(QWidget):
             self.form.title_of(self.values()) or tr("new_record", self.lang),
         ]
         if self._record is not None:
-            parts.append(tr(f"status_{self._record.status}", self.lang))
+            parts.append(status_text(self._record.status, self.lang))
         if self.is_dirty():
             parts.append(tr("unsaved", self.lang))
         self.header.setText(" · ".join(parts))

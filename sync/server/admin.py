@@ -162,7 +162,7 @@ def load_base(
             report.problems.append(
                 (
                     number,
-                    exc.body()["error"]["message_" + ("en" if lang_of(lang) == "en" else "zh")],
+                    exc.body()["error"]["message_" + lang_of(lang)],
                 )
             )
             continue
