@@ -72,8 +72,7 @@ from app.ui.editor_merge import (
 from app.ui.fields import FieldWidget, ReferenceField, make_field_widget
 from app.ui.i18n import STRINGS, language, tr
 
-__all__ = ["RecordEditor", "ask_close"]
-
+__all__ = ["CloseChoice", "RecordEditor", "ask_close"]
 
 
 class CloseChoice(StrEnum):
