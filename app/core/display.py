@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from app.core import geo
-from app.core.forms import CodeTable, Field, FormSet
+from app.core.forms import Code, CodeTable, Field, FormSet
 from app.core.masking import mask_value
 from app.core.messages import COMMON, lang_of
 from app.core.records import DELETED_KEY, STATUS_KEY, RecordStatus, is_empty
@@ -53,7 +53,7 @@ def code_label(table: CodeTable, code: str, lang: str = "zh") -> str:
     if not _labels_repeat(table):
         return known.label(lang)
     parts, seen = [], set()
-    current = known
+    current: Code | None = known
     while current is not None and current.code not in seen:
         seen.add(current.code)
         parts.append(current.label(lang))
