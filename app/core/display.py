@@ -33,6 +33,14 @@ def status_text(status: object, lang: str = "zh") -> str:
     return str(status)
 
 
+def field_label(fld: Field | None, name: str, lang: str = "zh") -> str:
+    """A field's label; the pseudo-fields (``_status``, ``_deleted``) and fields a form no
+    longer has by name."""
+    if f"field.{name}" in COMMON:
+        return COMMON.text(f"field.{name}", lang)
+    return fld.label.get(lang) if fld is not None else name
+
+
 def yes_no(value: object, lang: str = "zh") -> str:
     return COMMON.text("yes" if value else "no", lang)
 
@@ -123,4 +131,12 @@ def display_value(
     return str(value)
 
 
-__all__ = ["RefTitle", "code_label", "coordinates_text", "display_value", "status_text", "yes_no"]
+__all__ = [
+    "RefTitle",
+    "code_label",
+    "coordinates_text",
+    "display_value",
+    "field_label",
+    "status_text",
+    "yes_no",
+]

@@ -64,6 +64,8 @@ COMMON = Catalog(
         "status_complete": ("已完成", "Complete"),
         "missing_ref": ("（本机没有该记录）", "(not on this device)"),
         "photos": ("已附照片", "Photo attached"),
+        "field._status": ("状态", "Status"),  # the pseudo-fields' labels
+        "field._deleted": ("已删除", "Deleted"),
     }
 )
 

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from app.core import qrpayload
-from app.core.display import display_value
-from app.core.forms import Field, FormSet
+from app.core.display import display_value, field_label
+from app.core.forms import FormSet
 from app.core.messages import COMMON, lang_of, pick
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
@@ -84,7 +84,6 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "No QR code was found in the image; try a sharper picture.",
     ),
 }
-_STATUS_LABEL = ("状态", "Status")
 
 
 def message(code: str, lang: str = "zh", **params: Any) -> str:
@@ -238,13 +237,6 @@ def _field_names(store: Store, form_id: str, changes: Sequence[FieldChange], lan
     form = store.formset.form(form_id)
     names = [field_label(form.fields.get(c.field), c.field, lang) for c in changes]
     return ("、" if lang_of(lang) == "zh" else ", ").join(names)
-
-
-def field_label(fld: Field | None, name: str, lang: str = "zh") -> str:
-    """A changed field's label; the status pseudo-field and unknown fields by name."""
-    if name == STATUS_FIELD:
-        return pick(lang, *_STATUS_LABEL)
-    return fld.label.get(lang) if fld is not None else name
 
 
 def _changed_result(

@@ -31,13 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
-from app.core.display import display_value
+from app.core.display import display_value, field_label
 from app.core.messages import COMMON, Catalog, pick
 from app.core.store import Store
 
 BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
 SIDES = ("base", "mine", "theirs")
-SPECIAL = {"_status": ("状态", "status"), "_deleted": ("已删除", "deleted")}
+SPECIAL = frozenset({"_status", "_deleted"})  # pseudo-fields: pick a side, type no value
 
 _TEXT = {
     "title": ("冲突", "Conflicts"),
@@ -204,10 +204,8 @@ class ConflictView(QWidget):
         self.others.append(edit)
 
     def field_label(self, form: Any, name: str) -> str:
-        if name in SPECIAL:
-            return pick(self.lang, *SPECIAL[name])
         fld = form.fields.get(name) if form is not None else None
-        return fld.label.get(self.lang) if fld is not None else name
+        return field_label(fld, name, self.lang)
 
     def value_text(self, form: Any, name: str, value: Any) -> str:
         """A value as a person reads it: code labels, yes/no; never masked."""

@@ -55,3 +55,12 @@ def test_pseudo_fields_booleans_and_empties_read_as_words(formset: FormSet) -> N
 def test_a_scanned_status_change_reads_in_words(formset: FormSet) -> None:
     change = scan.FieldChange("_status", "complete", "draft")
     assert scan.change_lines(formset, "resident", [change]) == ["状态: 已完成 → 草稿"]
+
+
+def test_pseudo_fields_have_one_label_everywhere(formset: FormSet) -> None:
+    from app.core.display import field_label
+
+    assert field_label(None, "_status", "zh") == "状态"
+    assert field_label(None, "_deleted", "en") == "Deleted"
+    assert field_label(_field(formset, "phone"), "phone", "en") == "Phone"
+    assert field_label(None, "gone_field", "zh") == "gone_field"  # a field the form lost
