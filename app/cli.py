@@ -16,16 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from app.core.messages import pick
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 log = logging.getLogger("gridcollect")
 
 
 def _lang(args: argparse.Namespace) -> str:
     return args.lang or os.environ.get("GRIDCOLLECT_LANG", "zh")
-
-
-def _t(args: argparse.Namespace, zh: str, en: str) -> str:
-    return en if _lang(args) == "en" else zh
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -57,8 +55,8 @@ def _form(args: argparse.Namespace):  # noqa: ANN202
         return formset, formset.form(args.form)
     except UnknownFormError as exc:
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 f"未知表单“{args.form}”。可用表单：{', '.join(formset.forms)}",
                 f'unknown form "{args.form}"; forms: {", ".join(formset.forms)}',
             ),
@@ -82,8 +80,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     store = _open_store(args)
     if store.count() and not args.force:
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 "数据目录已有记录；如要再次生成演示社区，请加 --force。",
                 "the data dir already has records; pass --force to add the demo community again.",
             ),
@@ -93,8 +91,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = generate(store, size=args.size, seed=args.seed, progress=_progress(args))
     counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
     print(
-        _t(
-            args,
+        pick(
+            _lang(args),
             f"演示社区已生成：{counts}（{store.path}）",
             f"demo community created: {counts} ({store.path})",
         )
@@ -126,8 +124,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     _print_errors(args, report)
     if not args.json:
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 f"{report.file}：共 {report.rows} 行，{len(report.rejected_rows)} 行有错误，"
                 f"{len(report.errors)} 处问题。",
                 f"{report.file}: {report.rows} rows, {len(report.rejected_rows)} with errors, "
@@ -163,9 +161,9 @@ def _print_errors(args: argparse.Namespace, report) -> None:  # noqa: ANN001
             print(json.dumps(error.as_json(), ensure_ascii=False))
         else:
             where = (
-                _t(args, f"第{error.row}行", f"row {error.row}")
+                pick(_lang(args), f"第{error.row}行", f"row {error.row}")
                 if error.row
-                else _t(args, "表头", "header")
+                else pick(_lang(args), "表头", "header")
             )
             column = f" [{error.column}]" if error.column else ""
             print(f"{report.file} {where}{column}: {error.message}")
@@ -201,8 +199,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     if not report.imported:
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 "未导入任何记录：请先修正上面的问题。",
                 "nothing imported: fix the problems above first.",
             ),
@@ -211,8 +209,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE if report.column_problems else EXIT_PROBLEMS
     rejected = len(report.rejected_rows)
     print(
-        _t(
-            args,
+        pick(
+            _lang(args),
             f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，"
             f"拒绝 {rejected} 行。",
             f"imported: {report.created} created, {report.updated} updated, {report.unchanged} "
@@ -238,7 +236,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _unusable(args, exc)
     log.info("export form=%s rows=%s unmasked=%s", form.id, count, args.unmasked)
     print(
-        _t(args, f"已导出 {count} 条记录到 {args.out}", f"exported {count} records to {args.out}")
+        pick(
+            _lang(args),
+            f"已导出 {count} 条记录到 {args.out}",
+            f"exported {count} records to {args.out}",
+        )
     )
     return EXIT_OK
 
@@ -255,12 +257,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    form_h, status_h = _t(args, "表单", "form"), _t(args, "状态", "status")
-    grid_h, count_h = _t(args, "网格", "grid"), _t(args, "数量", "count")
+    form_h, status_h = pick(_lang(args), "表单", "form"), pick(_lang(args), "状态", "status")
+    grid_h, count_h = pick(_lang(args), "网格", "grid"), pick(_lang(args), "数量", "count")
     print(f"{form_h:<10}{status_h:<10}{grid_h:<16}{count_h:>8}")
     for form, status, grid, count in rows:
         print(f"{form:<10}{status:<10}{grid or '-':<16}{count:>8}")
-    print(_t(args, f"合计 {sum(r[3] for r in rows)} 条", f"total {sum(r[3] for r in rows)}"))
+    print(
+        pick(_lang(args), f"合计 {sum(r[3] for r in rows)} 条", f"total {sum(r[3] for r in rows)}")
+    )
     return EXIT_OK
 
 
@@ -272,7 +276,7 @@ def cmd_check_forms(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     if not problems:
-        print(_t(args, "表单文件检查通过。", "form files OK."))
+        print(pick(_lang(args), "表单文件检查通过。", "form files OK."))
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -369,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.Error as exc:  # a locked, read-only or damaged store file; no personal data
         log.error("store error: %s", type(exc).__name__)
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 f"数据文件无法使用（{exc}）。请关闭其他正在使用该数据目录的程序后重试。",
                 f"the data file cannot be used ({exc}); close other programs using the data dir "
                 f"and try again.",

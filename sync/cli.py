@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.core.messages import lang_of, pick
+
 EXIT_OK = 0
 EXIT_UNUSABLE = 2  # bad arguments or an unreadable password file / data dir
 EXIT_CONFLICTS = 3
@@ -184,45 +186,20 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
             json.dumps({"ok": True, "exit_code": result, **summary.as_dict()}, ensure_ascii=False)
         )
     else:
-        print(_summary_line(summary, lang))
+        print(summary.text(lang))
     if result == EXIT_CONFLICTS:
         print(
             f"有 {summary.open_conflicts} 条记录存在冲突，请在程序中处理。"
-            if lang != "en"
+            if lang_of(lang) != "en"
             else f"{summary.open_conflicts} records have conflicts; resolve them in the app.",
             file=sys.stderr,
         )
     return result
 
 
-def _summary_line(s: Any, lang: str) -> str:
-    """The run's summary; after it, on its own line, the notice when the data dir turned out
-    to be a copy and was registered as a new device."""
-    line = _counts_line(s, lang)
-    if getattr(s, "new_device", False):
-        from sync.replica.identity import NOTICE
-
-        line += "\n" + (NOTICE[1] if lang == "en" else NOTICE[0])
-    return line
-
-
-def _counts_line(s: Any, lang: str) -> str:
-    if lang == "en":
-        return (
-            f"sync done: pushed {s.pushed} (applied {s.applied}, conflicts {s.conflicts}, merged "
-            f"{s.merged}, rejected {s.rejected}), pulled {s.pulled}, open conflicts "
-            f"{s.open_conflicts}, {s.duration_s:.1f}s"
-        )
-    return (
-        f"同步完成：推送 {s.pushed} 条（已应用 {s.applied}，冲突 {s.conflicts}，合并 {s.merged}，"
-        f"被拒 {s.rejected}），拉取 {s.pulled} 条，待处理冲突 {s.open_conflicts}，"
-        f"用时 {s.duration_s:.1f} 秒"
-    )
-
-
 def _fail(args: argparse.Namespace, code: int, reason: str, zh: str, en: str) -> int:
     """One line on stderr; with --json also one JSON object on stdout."""
-    print(en if _lang(args) == "en" else zh, file=sys.stderr)
+    print(pick(_lang(args), zh, en), file=sys.stderr)
     if getattr(args, "json", False):
         body = {"ok": False, "exit_code": code, "error": reason, "message_zh": zh, "message_en": en}
         print(json.dumps(body, ensure_ascii=False))

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ValidationError
 
+from app.core.messages import pick
 from sync.protocol import (
     SUPPORTED_PROTOCOLS,
     Info,
@@ -70,7 +71,7 @@ class SyncError(Exception):
 
     def reason(self, lang: str = "zh") -> str:
         """One line for a person: Chinese by default, English with ``lang="en"``."""
-        text = self.message_en if lang == "en" else self.message_zh
+        text = pick(lang, self.message_zh, self.message_en)
         return " ".join(text.split())
 
 

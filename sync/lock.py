@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import IO
 
 from app.core import ids
+from app.core.messages import pick
 
 LOCK_NAME = "sync.lock"
 
@@ -35,7 +36,7 @@ class LockedError(RuntimeError):
         super().__init__(f"{self.message_zh} / {self.message_en}")
 
     def reason(self, lang: str = "zh") -> str:
-        return self.message_en if lang == "en" else self.message_zh
+        return pick(lang, self.message_zh, self.message_en)
 
 
 class SyncLock:

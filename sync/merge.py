@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from app.core.records import DELETED_KEY, STATUS_KEY, is_empty
@@ -38,6 +38,21 @@ from app.core.textnorm import normalize_key
 STATUS = STATUS_KEY
 DELETED = DELETED_KEY
 PSEUDO = frozenset({STATUS, DELETED})
+
+
+class ConflictKind(StrEnum):
+    """How much a conflict matters; sent as the plain string (PROTOCOL.md §6)."""
+
+    HARD = "hard"  # the record is flagged until a person resolves it
+    SOFT = "soft"  # reported only: different spellings of one value, or a status
+
+
+class Take(StrEnum):
+    """Which value a merge rule keeps for a field."""
+
+    SERVER = "server"
+    INCOMING = "incoming"
+    LATER = "later"  # the later edited_at; ties keep the server
 
 
 @dataclass(frozen=True)
@@ -53,17 +68,20 @@ class Conflict:
     """Both sides of a concurrent change of one field; ``provisional`` is the value kept now."""
 
     field: str
-    kind: str  # "hard" (record flagged until resolved) or "soft" (reported only)
+    kind: ConflictKind
     base: Any
     server: Any
     incoming: Any
     provisional: Any
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ConflictKind(self.kind))  # a stray word fails here
+
     def as_dict(self) -> dict[str, Any]:
         """The wire shape (PROTOCOL.md §6)."""
         return {
             "field": self.field,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "base": self.base,
             "server": self.server,
             "incoming": self.incoming,
@@ -83,7 +101,7 @@ class Merged:
     @property
     def hard(self) -> tuple[Conflict, ...]:
         """Conflicts that flag the record until a person resolves them."""
-        return tuple(c for c in self.conflicts if c.kind == "hard")
+        return tuple(c for c in self.conflicts if c.kind is ConflictKind.HARD)
 
 
 class Action(IntEnum):
@@ -100,18 +118,18 @@ class Action(IntEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    take: str  # "server", "incoming" or "later" (the later edited_at; ties keep the server)
-    conflict: str | None  # None, "soft" or "hard"
+    take: Take
+    conflict: ConflictKind | None
 
 
 RULES: dict[Action, Rule] = {
-    Action.STALE: Rule("server", None),
-    Action.KEEP: Rule("server", None),
-    Action.TAKE: Rule("incoming", None),
-    Action.SAME: Rule("server", None),
-    Action.ORDERED: Rule("later", None),
-    Action.SOFT: Rule("later", "soft"),
-    Action.HARD: Rule("later", "hard"),
+    Action.STALE: Rule(Take.SERVER, None),
+    Action.KEEP: Rule(Take.SERVER, None),
+    Action.TAKE: Rule(Take.INCOMING, None),
+    Action.SAME: Rule(Take.SERVER, None),
+    Action.ORDERED: Rule(Take.LATER, None),
+    Action.SOFT: Rule(Take.LATER, ConflictKind.SOFT),
+    Action.HARD: Rule(Take.LATER, ConflictKind.HARD),
 }
 
 
@@ -223,11 +241,11 @@ def merge(
         ours = bool(device) and stamp is not None and stamp.device == device
         stale = ours and stamp is not None and stamp.at > edited_at
         rule = RULES[classify(b, s, i, sent=True, same_device=ours, stale=stale)]
-        take = rule.take == "incoming" or (
-            rule.take == "later" and edited_at > (stamp.at if stamp else "")
+        take = rule.take is Take.INCOMING or (
+            rule.take is Take.LATER and edited_at > (stamp.at if stamp else "")
         )
         if rule.conflict:
-            kind = "soft" if name == STATUS else rule.conflict
+            kind = ConflictKind.SOFT if name == STATUS else rule.conflict
             conflicts.append(Conflict(name, kind, b, s, i, i if take else s))
         if take:
             _put(values, name, i)
@@ -260,10 +278,14 @@ def _merge_deleted(
             return (s if stamp.at >= mine.at else i), None
         if not _edits(base, incoming):
             return s, None  # a no-op update of a record deleted elsewhere
-        return False, Conflict(DELETED, "hard", False, True, False, False)  # update vs delete
+        return False, Conflict(
+            DELETED, ConflictKind.HARD, False, True, False, False
+        )  # update vs delete
     if s == b:
         if i and _server_edits(base, server, stamps, mine.device):
-            return False, Conflict(DELETED, "hard", False, False, True, False)  # delete vs update
+            return False, Conflict(
+                DELETED, ConflictKind.HARD, False, False, True, False
+            )  # delete vs update
         return i, None
     return s, None  # both changed it the same way (delete vs delete)
 
@@ -339,7 +361,7 @@ def combine_conflicts(
     """Open hard conflicts after a merge: one entry per field, the original base kept."""
     by_field = {c["field"]: dict(c) for c in open_conflicts}
     for conflict in new:
-        if conflict.kind != "hard":
+        if conflict.kind is not ConflictKind.HARD:
             continue
         entry = conflict.as_dict()
         if conflict.field in by_field:

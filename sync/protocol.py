@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core import textcheck
+from app.core.records import RecordStatus
 
 PROTOCOL_VERSION = 1
 SUPPORTED_PROTOCOLS: tuple[int, ...] = (1,)
@@ -28,7 +29,7 @@ MAX_CURSOR = 2**62
 
 STATUS_FIELD = "_status"  # pseudo-field: "draft" | "complete"
 DELETED_FIELD = "_deleted"  # pseudo-field: tombstone flag (sent by resolve; implied by kind)
-STATUSES = ("draft", "complete")
+STATUSES = tuple(s.value for s in RecordStatus)  # ("draft", "complete")
 
 OpKind = Literal["create", "update", "delete", "resolve"]
 ResultStatus = Literal["applied", "conflict", "merged_into", "duplicate_op", "rejected"]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from app.core import ids
+from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
 from sync.client import Client, ProtocolError
@@ -58,6 +59,23 @@ class SyncSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def text(self, lang: str = "zh") -> str:
+        """The run's summary as the CLI prints it and the app shows it; after it, on its own
+        line, the notice when the data dir turned out to be a copy and was registered as a new
+        device."""
+        line = pick(
+            lang,
+            f"同步完成：推送 {self.pushed} 条（已应用 {self.applied}，冲突 {self.conflicts}，"
+            f"合并 {self.merged}，被拒 {self.rejected}），拉取 {self.pulled} 条，"
+            f"待处理冲突 {self.open_conflicts}，用时 {self.duration_s:.1f} 秒",
+            f"sync done: pushed {self.pushed} (applied {self.applied}, conflicts "
+            f"{self.conflicts}, merged {self.merged}, rejected {self.rejected}), pulled "
+            f"{self.pulled}, open conflicts {self.open_conflicts}, {self.duration_s:.1f}s",
+        )
+        if self.new_device:
+            line += "\n" + pick(lang, *replica_identity.NOTICE)
+        return line
 
 
 class SyncSession:

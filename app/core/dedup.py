@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from rapidfuzz import fuzz
 
+from app.core.messages import pick
 from app.core.search import name_terms
 from app.core.store import Store
 
@@ -24,6 +26,17 @@ REASONS: dict[str, tuple[str, str]] = {
     "similar_name_birth": ("出生日期相同，姓名相近", "same birth date, similar name"),
     "similar_name_house": ("同一房屋内姓名相近", "similar name in the same house"),
 }
+
+
+class DuplicateDecision(StrEnum):
+    """A worker's answer about a possible duplicate; stored as the plain string
+    (``dedup_decisions.decision``)."""
+
+    SAME = "same"  # the same person or place: keep one record
+    DIFFERENT = "different"  # not a duplicate: stop offering it
+    OPEN_EXISTING = "open_existing"  # opened the existing record instead of entering again
+
+
 SIMILAR = 75.0  # rapidfuzz ratio (0-100) above which two names count as similar
 
 
@@ -43,8 +56,7 @@ class Candidate:
 
     def reason_text(self, lang: str = "zh") -> str:
         """Why this record was offered, in the UI language."""
-        zh, en = REASONS[self.reason]
-        return en if lang == "en" else zh
+        return pick(lang, *REASONS[self.reason])
 
 
 def exact_matches(

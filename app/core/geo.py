@@ -28,6 +28,8 @@ from typing import Any, Literal, NamedTuple
 
 from pyproj import Transformer
 
+from app.core.messages import pick
+
 # China's bounding box for typed/stored coordinates (the form's coordinates check).
 LON_MIN, LON_MAX = 73.0, 136.0
 LAT_MIN, LAT_MAX = 3.0, 54.0
@@ -68,8 +70,7 @@ class GeoError(ValueError):
 
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a geo code."""
-    zh, en = _MESSAGES[code]
-    return en if lang.lower().startswith("en") else zh
+    return pick(lang, *_MESSAGES[code])
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,64 @@ shown or logged safely; keep it that way when adding codes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-DEFAULT_LANG = "zh"
-LANGS = ("zh", "en")
+Lang = Literal["zh", "en"]
+DEFAULT_LANG: Lang = "zh"
+LANGS: tuple[Lang, Lang] = ("zh", "en")
+
+
+def lang_of(lang: str | None) -> Lang:
+    """The one language rule: "en", "en_US", "EN-gb" are English; anything else is Chinese.
+
+    Every screen, report and CLI decides the language through this, so a setting like
+    "en_US" never reads English in one place and Chinese in the next.
+    """
+    return "en" if (lang or "").lower()[:2] == "en" else "zh"
+
+
+def pick(lang: str | None, zh: str, en: str) -> str:
+    """The text for ``lang`` out of a Chinese and an English one (see ``lang_of``)."""
+    return en if lang_of(lang) == "en" else zh
+
+
+class Catalog:
+    """A module's texts, key -> (zh, en), read with one rule: ``texts.text(key, lang, **p)``.
+
+    Params fill ``str.format`` fields; a text without fields is returned as written, so texts
+    holding literal braces need no escaping when no params are given.
+    """
+
+    def __init__(self, texts: Mapping[str, tuple[str, str]]) -> None:
+        self.texts = dict(texts)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.texts
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        return self.texts[key]
+
+    def text(self, key: str, lang: str | None = DEFAULT_LANG, **params: Any) -> str:
+        """The text of ``key`` in ``lang``, its params filled in."""
+        chosen = pick(lang, *self.texts[key])
+        return chosen.format(**params) if params else chosen
+
+
+# Words several screens, sheets and reports share: one spelling each.
+COMMON = Catalog(
+    {
+        "yes": ("是", "Yes"),
+        "no": ("否", "No"),
+        "empty": ("（空）", "(empty)"),
+        "status_draft": ("草稿", "Draft"),
+        "status_complete": ("已完成", "Complete"),
+        "missing_ref": ("（本机没有该记录）", "(not on this device)"),
+        "photos": ("已附照片", "Photo attached"),
+        "field._status": ("状态", "Status"),  # the pseudo-fields' labels
+        "field._deleted": ("已删除", "Deleted"),
+    }
+)
 
 _CATALOG: dict[str, tuple[str, str]] = {
     # Generic field checks (raised by the validation engine).
@@ -220,7 +274,7 @@ def template(code: str, lang: str = DEFAULT_LANG) -> str | None:
 
 def _lang_index(lang: str) -> int:
     """0 for Chinese (and anything unknown), 1 for English; accepts zh-CN, en_US and so on."""
-    return 1 if (lang or "").lower()[:2] == "en" else 0
+    return LANGS.index(lang_of(lang))
 
 
 def _default_label(code: str, index: int) -> str:

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import unquote
 
+from app.core.messages import pick
+
 PREFIX = "GC"
 PAYLOAD_VERSION = 1
 QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -97,8 +99,7 @@ class PayloadError(ValueError):
 
 def message(code: str, lang: str = "zh") -> str:
     """The zh (default) or en text for a ``qr.*`` code."""
-    zh, en = _MESSAGES[code]
-    return en if lang.lower().startswith("en") else zh
+    return pick(lang, *_MESSAGES[code])
 
 
 @dataclass(frozen=True)

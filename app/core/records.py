@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class RecordStatus(StrEnum):
+    """Where a record stands for its worker; stored and sent as the plain strings."""
+
+    DRAFT = "draft"  # saved as is: required fields may be missing
+    COMPLETE = "complete"  # every rule passed when it was saved
 
 
 def is_empty(value: object) -> bool:

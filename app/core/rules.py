@@ -22,6 +22,7 @@ from app.core import messages
 from app.core.creditcode import CreditCodeError, parse_credit_code
 from app.core.forms import Field, Form, FormSet, conditions
 from app.core.idnumber import IdInfo, IdNumberError, parse_id_number, upgrade_15
+from app.core.messages import lang_of
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.records import is_empty
 from app.core.textnorm import normalize_key
@@ -49,9 +50,9 @@ class Issue:
     def message(self, form: Form, lang: str = "zh") -> str:
         """The message that names the field and says what to fix."""
         label = form.fields[self.field].label.get(lang) if self.field in form.fields else self.field
-        custom = self.params.get("custom_en" if lang == "en" else "custom_zh")
+        custom = self.params.get("custom_en" if lang_of(lang) == "en" else "custom_zh")
         if custom:  # the form file's own words for a pattern it declares
-            return f"{label}: {custom}" if lang == "en" else f"{label}：{custom}"
+            return f"{label}: {custom}" if lang_of(lang) == "en" else f"{label}：{custom}"
         return messages.message(self.code, lang, label=label, **self.params)
 
 

@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from app.core import qrpayload
-from app.core.forms import Field, FormSet
-from app.core.masking import mask_value
+from app.core.display import display_value, field_label
+from app.core.forms import FormSet
+from app.core.messages import COMMON, lang_of, pick
 from app.core.records import DELETED_KEY, Record, diff, state_of
 from app.core.store import STATUS_FIELD, Store
 
@@ -83,15 +84,13 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "No QR code was found in the image; try a sharper picture.",
     ),
 }
-_STATUS_LABEL = ("状态", "Status")
 
 
 def message(code: str, lang: str = "zh", **params: Any) -> str:
     """The zh (default) or en text for a ``scan.*`` or ``qr.*`` code."""
     if code.startswith("qr."):
         return qrpayload.message(code, lang)
-    zh, en = _MESSAGES[code]
-    return (en if lang.lower().startswith("en") else zh).format(**params)
+    return pick(lang, *_MESSAGES[code]).format(**params)
 
 
 class ScanImageError(ValueError):
@@ -132,7 +131,7 @@ class ScanResult:
         return self.record_id is not None
 
     def message(self, lang: str = "zh") -> str:
-        return self.message_en if lang.lower().startswith("en") else self.message_zh
+        return self.message_en if lang_of(lang) == "en" else self.message_zh
 
 
 # -- key and version -----------------------------------------------------------------------
@@ -237,14 +236,7 @@ def _unsynced_changes(record: Record) -> list[FieldChange]:
 def _field_names(store: Store, form_id: str, changes: Sequence[FieldChange], lang: str) -> str:
     form = store.formset.form(form_id)
     names = [field_label(form.fields.get(c.field), c.field, lang) for c in changes]
-    return ("、" if lang == "zh" else ", ").join(names)
-
-
-def field_label(fld: Field | None, name: str, lang: str = "zh") -> str:
-    """A changed field's label; the status pseudo-field and unknown fields by name."""
-    if name == STATUS_FIELD:
-        return _STATUS_LABEL[1 if lang.lower().startswith("en") else 0]
-    return fld.label.get(lang) if fld is not None else name
+    return ("、" if lang_of(lang) == "zh" else ", ").join(names)
 
 
 def _changed_result(
@@ -313,30 +305,17 @@ def change_lines(
 ) -> list[str]:
     """ "Label: printed → now" per change for display, sensitive values masked, codes as labels."""
     form = formset.form(form_id)
-    empty = "（空）" if lang == "zh" else "(empty)"
+    empty = COMMON.text("empty", lang)
     lines = []
     for change in changes:
         fld = form.fields.get(change.field)
         label = field_label(fld, change.field, lang)
         before, after = (
-            _display(formset, fld, v, lang) or empty for v in (change.printed, change.now)
+            display_value(formset, fld, v, lang, field_id=change.field) or empty
+            for v in (change.printed, change.now)
         )
         lines.append(f"{label}: {before} → {after}")
     return lines
-
-
-def _display(formset: FormSet, fld: Field | None, value: Any, lang: str) -> str:
-    if value is None or value == "" or value == []:
-        return ""
-    if fld is None:
-        return str(value)
-    if fld.sensitive:
-        return mask_value(fld, value)
-    if fld.codes and fld.type in ("choice", "multi_choice"):
-        table = formset.table(fld.codes)
-        values = value if isinstance(value, list) else [value]
-        return "、".join(table.label(str(v), lang) for v in values)
-    return str(value)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
 from app.core import textcheck, xlsxscan
+from app.core.messages import lang_of
 
 SUFFIXES = (".csv", ".xlsx", ".json")
 DELIMITERS = ",\t;"
@@ -70,8 +71,12 @@ class TableError(Exception):
         column = f" [{self.column}]" if self.column else ""
         where = f"{self.file}" + (f" 第{self.row}行" if self.row else "") + column
         where_en = f"{self.file}" + (f", row {self.row}" if self.row else "") + column
-        text = zh.format(detail=self.detail) if lang != "en" else en.format(detail=self.detail)
-        return f"{where}：{text}" if lang != "en" else f"{where_en}: {text}"
+        text = (
+            zh.format(detail=self.detail)
+            if lang_of(lang) != "en"
+            else en.format(detail=self.detail)
+        )
+        return f"{where}：{text}" if lang_of(lang) != "en" else f"{where_en}: {text}"
 
 
 _TABLE_ERRORS = {

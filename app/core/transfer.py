@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from app.core import rules
 from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_value
-from app.core.records import clean, diff
+from app.core.messages import lang_of
+from app.core.records import RecordStatus, clean, diff
 from app.core.tabular import Table, read_table, write_table
 
 if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
@@ -142,7 +143,7 @@ def _header_errors(
     for header in unknown:
         msg = (
             f"未知的列“{header}”：请改为表单“{form.title.zh}”的字段名或字段编号，或删除该列。"
-            if lang != "en"
+            if lang_of(lang) != "en"
             else f'unknown column "{header}": rename it to a field label or id of form '
             f'"{form.id}", or remove it.'
         )
@@ -152,11 +153,15 @@ def _header_errors(
         by_field.setdefault(field_id, []).append(header)
     for field_id, headers in by_field.items():
         if len(headers) > 1:
-            names = "、".join(f"“{h}”" for h in headers) if lang != "en" else ", ".join(headers)
+            names = (
+                "、".join(f"“{h}”" for h in headers)
+                if lang_of(lang) != "en"
+                else ", ".join(headers)
+            )
             label = form.fields[field_id].label.get(lang)
             msg = (
                 f"列{names}都对应字段“{label}”（{field_id}）。请只保留一列。"
-                if lang != "en"
+                if lang_of(lang) != "en"
                 else f'columns {names} all mean the field "{label}" ({field_id}); keep one.'
             )
             errors.append(RowError(row, field_id, "column.duplicate", msg, headers[-1]))
@@ -166,7 +171,7 @@ def _header_errors(
             label = fld.label.get(lang)
             msg = (
                 f"缺少必填列“{label}”（{fld.id}）。请在表头加上这一列。"
-                if lang != "en"
+                if lang_of(lang) != "en"
                 else f'missing required column "{label}" ({fld.id}); add it to the header row.'
             )
             errors.append(RowError(row, fld.id, "column.missing", msg, label))
@@ -355,7 +360,7 @@ def _update(
     """Merge a row into the record with its natural key; blank cells keep the stored values."""
     old = store.get(record_id)
     merged = clean({**(old.data if old else {}), **data})
-    if old is not None and old.status == "complete" and not diff(old.data, merged):
+    if old is not None and old.status == RecordStatus.COMPLETE and not diff(old.data, merged):
         report.unchanged += 1  # the same person sent again: no history, no outbox op
         return
     store.save(form.id, merged, record_id=record_id, status="complete", author=author)

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from app.core.messages import pick
+
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 PROGRESS_FROM = 50
 log = logging.getLogger("gridcollect.printing")
@@ -25,17 +27,13 @@ def _lang(args: argparse.Namespace) -> str:
     return getattr(args, "lang", None) or os.environ.get("GRIDCOLLECT_LANG", "zh")
 
 
-def _t(args: argparse.Namespace, zh: str, en: str) -> str:
-    return en if _lang(args) == "en" else zh
-
-
 def progress_printer(
     args: argparse.Namespace, total: int, what: tuple[str, str]
 ) -> Callable[[int, int], None] | None:
     """A stderr progress callback for big batches, or None."""
     if getattr(args, "quiet", False) or total < PROGRESS_FROM:
         return None
-    label = _t(args, *what)
+    label = pick(_lang(args), *what)
     tty = sys.stderr.isatty()
     shown = {"tenth": -1}
 
@@ -59,8 +57,8 @@ def _fail(args: argparse.Namespace, exc: Any) -> int:
 
 def _write_error(args: argparse.Namespace, out: str, exc: OSError) -> int:
     print(
-        _t(
-            args,
+        pick(
+            _lang(args),
             f"无法写入 {out}（{exc.strerror or exc}）。请检查路径和权限。",
             f"cannot write {out} ({exc.strerror or exc}); check the path and permissions.",
         ),
@@ -83,7 +81,10 @@ def _run(args: argparse.Namespace, job: Callable[[], int]) -> int:
     except (SelectionError, NoCjkFontError, UnknownStockError) as exc:
         return _fail(args, exc)
     except UnknownFormError:
-        print(_t(args, f"未知表单“{args.form}”。", f'unknown form "{args.form}".'), file=sys.stderr)
+        print(
+            pick(_lang(args), f"未知表单“{args.form}”。", f'unknown form "{args.form}".'),
+            file=sys.stderr,
+        )
         return EXIT_UNUSABLE
     except OSError as exc:
         return _write_error(args, args.out, exc)
@@ -99,8 +100,8 @@ def cmd_print(args: argparse.Namespace) -> int:
     """Record sheets of a selection, a house, a building or a grid into one PDF."""
     if not (args.ids or args.house or args.building or args.grid or args.all):
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 "请用 --ids、--house、--building（配合 --grid）、--grid 或 --all 选择记录。",
                 "choose records with --ids, --house, --building (with --grid), --grid or --all.",
             ),
@@ -133,8 +134,8 @@ def cmd_print(args: argparse.Namespace) -> int:
             store.close()
         log.info("print form=%s records=%s pages=%s", args.form, len(ids), pages)
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 f"已生成 {args.out}：{len(ids)} 条记录，共 {pages} 页。",
                 f"wrote {args.out}: {len(ids)} records, {pages} pages.",
             )
@@ -149,8 +150,8 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
     if not (args.ids or args.grid or args.building or args.all):
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 "请用 --grid、--building、--ids 或 --all 选择房屋。",
                 "choose houses with --grid, --building, --ids or --all.",
             ),
@@ -190,8 +191,8 @@ def cmd_labels(args: argparse.Namespace) -> int:
             store.close()
         log.info("labels houses=%s stock=%s pages=%s", len(ids), chosen.id, pages)
         print(
-            _t(
-                args,
+            pick(
+                _lang(args),
                 f"已生成 {args.out}：{len(ids)} 枚标签（{chosen.id}），共 {pages} 张。",
                 f"wrote {args.out}: {len(ids)} labels ({chosen.id}), {pages} sheets.",
             )

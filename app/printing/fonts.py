@@ -22,6 +22,8 @@ from pathlib import Path
 
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QRawFont
 
+from app.core.messages import pick
+
 SAMPLE = "中文网格采集第页号栋室"
 PREFERRED = (
     "Noto Sans CJK SC",
@@ -64,7 +66,7 @@ class NoCjkFontError(RuntimeError):
         super().__init__(self.code)
 
     def message(self, lang: str = "zh") -> str:
-        return _MESSAGE[1] if lang.lower().startswith("en") else _MESSAGE[0]
+        return pick(lang, *_MESSAGE)
 
 
 def ensure_gui_app() -> QGuiApplication:

@@ -21,6 +21,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter
 
 from app.core import qrpayload, scan
+from app.core.messages import lang_of
 from app.core.store import Store
 from app.printing.fonts import cjk_font
 from app.printing.page import (
@@ -71,7 +72,7 @@ class LabelStock:
 
     def describe(self, lang: str = "zh") -> str:
         size = f"{self.width_mm:g}×{self.height_mm:g} mm"
-        if lang.lower().startswith("en"):
+        if lang_of(lang) == "en":
             return f"{self.id}: {self.per_page} labels a sheet ({self.cols}×{self.rows}), {size}"
         return f"{self.id}：每张 {self.per_page} 枚（{self.cols}×{self.rows}），{size}"
 
@@ -105,7 +106,7 @@ class UnknownStockError(ValueError):
 
     def message(self, lang: str = "zh") -> str:
         choices = ", ".join(STOCKS)
-        if lang.lower().startswith("en"):
+        if lang_of(lang) == "en":
             return f"Unknown label stock {self.stock_id!r}; choose one of: {choices}."
         return f"没有“{self.stock_id}”这种标签纸，请选择：{choices}。"
 
@@ -285,7 +286,7 @@ def write_labels_pdf(
     st = stock(stock_id)
     labels = build_labels(store, house_ids)
     path = Path(out)
-    writer = pdf_writer(path, "门牌标签" if lang == "zh" else "Door-plate labels")
+    writer = pdf_writer(path, "门牌标签" if lang_of(lang) == "zh" else "Door-plate labels")
     try:
         pages = render_labels(writer, labels, st, skip=skip, progress=progress, cancel=cancel)
     except BaseException:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QPagedPaintDevice, QPdfWriter
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrintPreviewDialog
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
+from app.core.messages import Catalog
 from app.core.store import Store
 from app.printing.fonts import NoCjkFontError, cjk_family
 from app.printing.labels import DEFAULT_STOCK, build_labels, render_labels, stock
@@ -37,9 +38,7 @@ _TEXT = {
 }
 
 
-def _t(key: str, lang: str, **params: str) -> str:
-    zh, en = _TEXT[key]
-    return (en if lang.lower().startswith("en") else zh).format(**params)
+_T = Catalog(_TEXT)
 
 
 def sheets_render_fn(store: Store, record_ids: Sequence[str], lang: str = "zh") -> RenderFn:
@@ -61,7 +60,7 @@ def fonts_ok(parent: QWidget | None, lang: str = "zh") -> bool:
     try:
         cjk_family()
     except NoCjkFontError as exc:
-        QMessageBox.warning(parent, _t("no_font", lang), exc.message(lang))
+        QMessageBox.warning(parent, _T.text("no_font", lang), exc.message(lang))
         return False
     return True
 
@@ -89,7 +88,7 @@ def show_print_preview(parent: QWidget | None, render_fn: RenderFn, lang: str = 
         return False
     printer = make_printer()
     dialog = QPrintPreviewDialog(printer, parent)
-    dialog.setWindowTitle(_t("preview", lang))
+    dialog.setWindowTitle(_T.text("preview", lang))
     dialog.paintRequested.connect(lambda device: _busy(render_fn, device))
     return dialog.exec() == QPrintPreviewDialog.DialogCode.Accepted
 
@@ -100,7 +99,7 @@ def print_with_dialog(parent: QWidget | None, render_fn: RenderFn, lang: str = "
         return False
     printer = make_printer()
     dialog = QPrintDialog(printer, parent)
-    dialog.setWindowTitle(_t("print", lang))
+    dialog.setWindowTitle(_T.text("print", lang))
     if dialog.exec() != QPrintDialog.DialogCode.Accepted:
         return False
     _busy(render_fn, printer)
@@ -114,7 +113,7 @@ def save_pdf_with_dialog(
     if not fonts_ok(parent, lang):
         return None
     path, _ = QFileDialog.getSaveFileName(
-        parent, _t("save", lang), suggested, _t("pdf_filter", lang)
+        parent, _T.text("save", lang), suggested, _T.text("pdf_filter", lang)
     )
     if not path:
         return None
@@ -126,7 +125,7 @@ def save_pdf_with_dialog(
     try:
         _busy(render_fn, writer)
     except OSError:
-        QMessageBox.warning(parent, _t("save", lang), _t("write_failed", lang, path=path))
+        QMessageBox.warning(parent, _T.text("save", lang), _T.text("write_failed", lang, path=path))
         return None
     finally:
         del writer

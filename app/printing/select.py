@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app.core.messages import pick
 from app.core.store import Store, browse
 
 HOUSE_FORM = browse.HOUSE_FORM
@@ -43,8 +44,7 @@ class SelectionError(ValueError):
         self.params = params
 
     def message(self, lang: str = "zh") -> str:
-        zh, en = _MESSAGES[self.code]
-        return (en if lang.lower().startswith("en") else zh).format(**self.params)
+        return pick(lang, *_MESSAGES[self.code]).format(**self.params)
 
 
 def _sorted_houses(store: Store, ids: Iterable[str]) -> list[str]:

@@ -2,10 +2,8 @@
 
 Two steps, so that what is printed can be checked without Qt:
 
-* ``build_sheet`` turns a record into a ``Sheet`` of display strings (Qt-free): visible, filled
-  fields only; codes as their labels; references as the linked record's title; sensitive
-  values through ``masking.mask_value``, so the full values never reach the painter, the
-  PDF or its metadata. The QR carries only ``qrpayload.encode(id, form, version, key)``.
+* ``app.printing.sheet_content.build_sheet`` turns a record into a ``Sheet`` of display
+  strings (Qt-free, masked; re-exported here).
 * ``render_sheets`` lays the sheets out (measure first, to know the page count for
   "第 n 页 / 共 m 页"), then paints on any paged device: a ``QPdfWriter`` or a ``QPrinter``
   from the print dialogs. Short fields go two to a line, long ones across the page, so a
@@ -16,18 +14,14 @@ Two steps, so that what is printed can be checked without Qt:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter, QPen
 
-from app.core import geo, qrpayload, rules, scan
-from app.core.forms import CodeTable, Field, Form, FormSet
-from app.core.masking import mask_value
-from app.core.records import Record, is_empty
+from app.core.messages import lang_of
 from app.core.store import Store
 from app.printing.fonts import cjk_font
 from app.printing.page import (
@@ -41,190 +35,15 @@ from app.printing.page import (
     prepare_device,
 )
 from app.printing.qr import draw_qr
-
-_TEXT: dict[str, tuple[str, str]] = {
-    "version": ("记录版本", "Version"),
-    "worker": ("采集员", "Worker"),
-    "status": ("状态", "Status"),
-    "printed": ("打印时间", "Printed"),
-    "record": ("记录编号", "Record"),
-    "continued": ("（续）", " (continued)"),
-    "page": ("第 {n} 页 / 共 {m} 页", "Page {n} of {m}"),
-    "draft": ("草稿", "Draft"),
-    "complete": ("已完成", "Complete"),
-    "yes": ("是", "Yes"),
-    "no": ("否", "No"),
-    "missing_ref": ("（本机没有该记录）", "(not on this device)"),
-    "photos": ("已附照片", "Photo attached"),
-    "untitled": ("（无标题）", "(untitled)"),
-    "scan_hint": ("扫码打开记录", "Scan to open"),
-    "footer": ("网格采集 GridCollect", "GridCollect"),
-    "sheets_title": ("记录表", "Record sheets"),
-}
-
-
-def text(key: str, lang: str = "zh", **params: Any) -> str:
-    zh, en = _TEXT[key]
-    return (en if lang.lower().startswith("en") else zh).format(**params)
-
-
-# -- what a sheet says (no Qt) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    label: str
-    value: str
-
-
-@dataclass(frozen=True)
-class SheetSection:
-    title: str
-    rows: tuple[SheetRow, ...]
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """One record as printed: display strings only (sensitive values already masked)."""
-
-    record_id: str
-    form_title: str
-    title: str
-    sections: tuple[SheetSection, ...]
-    qr_text: str
-    version: int
-    worker: str
-    status: str
-    printed_at: str
-    lang: str = "zh"
-
-
-def code_text(table: CodeTable, code: str, lang: str = "zh") -> str:
-    """A code's label with its parents ("浙江省杭州市西湖区"); unknown codes as stored."""
-    known = table.codes.get(code)
-    if known is None:
-        return code
-    parts, seen = [], set()
-    current = known
-    while current is not None and current.code not in seen:
-        seen.add(current.code)
-        parts.append(current.label(lang))
-        current = table.codes.get(current.parent) if current.parent else None
-    return ("" if lang == "zh" else ", ").join(parts[::-1] if lang == "zh" else parts)
-
-
-def display_value(
-    formset: FormSet,
-    fld: Field,
-    value: Any,
-    lang: str = "zh",
-    ref_title: Callable[[str], str | None] = lambda _id: None,
-) -> str:
-    """How a filled value prints. Sensitive fields are masked before anything else."""
-    if fld.sensitive:
-        return mask_value(fld, value)
-    if fld.type == "choice" and fld.codes:
-        return code_text(formset.table(fld.codes), str(value), lang)
-    if fld.type == "multi_choice" and fld.codes:
-        table = formset.table(fld.codes)
-        values = value if isinstance(value, list) else [value]
-        return ("、" if lang == "zh" else ", ").join(table.label(str(v), lang) for v in values)
-    if fld.type == "boolean":
-        return text("yes" if value else "no", lang)
-    if fld.type == "coordinates" and isinstance(value, Mapping):
-        return coordinates_text(value)
-    if fld.type == "reference":
-        return ref_title(str(value)) or text("missing_ref", lang)
-    if fld.type == "photo":
-        return text("photos", lang)
-    return str(value)
-
-
-def coordinates_text(value: Mapping[str, Any]) -> str:
-    """WGS84 as stored, and the CGCS2000 3-degree Gauss-Krüger figures surveyors use."""
-    try:
-        point = geo.from_storage(value)
-        gk = geo.to_gk3(point)
-    except geo.GeoError:
-        return f"{value.get('lon')}, {value.get('lat')}"
-    return (
-        f"{point.lon:.7f}, {point.lat:.7f} (WGS84)\n"
-        f"CGCS2000 EPSG:{gk.epsg}  E {gk.easting:.2f}  N {gk.northing:.2f}"
-    )
-
-
-def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The record's values with every sensitive one replaced by its mask."""
-    return {
-        k: (mask_value(form.fields[k], v) if k in form.fields and form.fields[k].sensitive else v)
-        for k, v in data.items()
-    }
-
-
-def build_sheet(
-    store: Store,
-    record: Record,
-    *,
-    key: bytes | None,
-    lang: str = "zh",
-    printed_at: dt.datetime | None = None,
-) -> Sheet:
-    """The display strings and QR payload for one record."""
-    formset = store.formset
-    form = formset.form(record.form)
-
-    def ref_title(record_id: str) -> str | None:
-        target = store.get(record_id)
-        return target.title or text("untitled", lang) if target is not None else None
-
-    sections = []
-    for section in form.sections:
-        rows = tuple(
-            SheetRow(
-                f.label.get(lang), display_value(formset, f, record.data[f.id], lang, ref_title)
-            )
-            for f in section.fields
-            if not is_empty(record.data.get(f.id)) and rules.is_visible(f, record.data)
-        )
-        if rows:
-            sections.append(SheetSection(section.title.get(lang), rows))
-    version = scan.record_version(store, record)
-    when = (printed_at or dt.datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M")
-    return Sheet(
-        record_id=record.id,
-        form_title=form.title.get(lang),
-        title=form.title_of(masked_data(form, record.data)) or text("untitled", lang),
-        sections=tuple(sections),
-        qr_text=qrpayload.encode(record.id, record.form, version, key),
-        version=version,
-        worker=record.updated_by or record.created_by or "—",
-        status=text("complete" if record.status == "complete" else "draft", lang),
-        printed_at=when,
-        lang=lang,
-    )
-
-
-def build_sheets(
-    store: Store,
-    record_ids: Sequence[str],
-    *,
-    lang: str = "zh",
-    key: bytes | None = None,
-    printed_at: dt.datetime | None = None,
-) -> list[Sheet]:
-    """Sheets for existing records, in the given order (missing ids are skipped).
-
-    ``key`` defaults to the deployment key, created on first use.
-    """
-    key = key if key is not None else scan.deployment_key(store, create=True)
-    when = printed_at or dt.datetime.now().astimezone()
-    records = (store.get(i) for i in record_ids)
-    return [
-        build_sheet(store, r, key=key, lang=lang, printed_at=when)
-        for r in records
-        if r is not None and not r.deleted
-    ]
-
+from app.printing.sheet_content import (
+    Sheet,
+    SheetRow,
+    SheetSection,
+    build_sheet,
+    build_sheets,
+    masked_data,
+    text,
+)
 
 # -- layout ----------------------------------------------------------------------------------
 
@@ -295,8 +114,8 @@ class _Measure:
 
 def _meta_lines(sheet: Sheet) -> list[str]:
     lang = sheet.lang
-    sep = "　" if lang == "zh" else "   "
-    colon = "：" if lang == "zh" else ": "
+    sep = "　" if lang_of(lang) == "zh" else "   "
+    colon = "：" if lang_of(lang) == "zh" else ": "
     return [
         sep.join(
             (
@@ -548,8 +367,6 @@ __all__ = [
     "SheetSection",
     "build_sheet",
     "build_sheets",
-    "code_text",
-    "display_value",
     "masked_data",
     "render_sheets",
     "text",

@@ -9,7 +9,6 @@ sensitive values are NOT masked here: choosing between two ID numbers needs to s
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,11 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import rules
+from app.core.display import display_value, field_label
+from app.core.messages import COMMON, Catalog, pick
 from app.core.store import Store
 
 BASE, MINE, THEIRS, OTHER = 0, 1, 2, 3
 SIDES = ("base", "mine", "theirs")
-SPECIAL = {"_status": ("状态", "status"), "_deleted": ("已删除", "deleted")}
+SPECIAL = frozenset({"_status", "_deleted"})  # pseudo-fields: pick a side, type no value
 
 _TEXT = {
     "title": ("冲突", "Conflicts"),
@@ -46,15 +47,12 @@ _TEXT = {
     "theirs": ("平台", "Platform"),
     "other": ("其他值", "Other value"),
     "resolve": ("解决", "Resolve"),
-    "empty": ("（空）", "(empty)"),
     "none": ("没有待处理的冲突。", "No conflicts waiting."),
     "hint": (
         "逐项选择要保留的值，或填写其他值，然后点“解决”。下次同步时提交到平台。",
         "Pick the value to keep for each field (or type another), then Resolve. "
         "The choice goes to the platform with the next sync.",
     ),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
 }
 # Why the platform itself flagged a field (a conflict entry's ``note``, PROTOCOL.md §6).
 NOTES = {
@@ -66,9 +64,7 @@ NOTES = {
 }
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return en if lang == "en" else zh
+_T = Catalog(_TEXT)
 
 
 class ConflictView(QWidget):
@@ -91,7 +87,7 @@ class ConflictView(QWidget):
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        hint = QLabel(_t("hint", self.lang), self)
+        hint = QLabel(_T.text("hint", self.lang), self)
         hint.setWordWrap(True)
         layout.addWidget(hint)
         split = QSplitter(Qt.Orientation.Horizontal, self)
@@ -103,15 +99,15 @@ class ConflictView(QWidget):
         self.table = QTableWidget(0, 5, right)
         self.table.setObjectName("conflictFields")
         self.table.setHorizontalHeaderLabels(
-            [_t(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
+            [_T.text(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
         )
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         box.addWidget(self.table, 1)
         row = QHBoxLayout()
-        self.empty_label = QLabel(_t("none", self.lang), right)
+        self.empty_label = QLabel(_T.text("none", self.lang), right)
         row.addWidget(self.empty_label, 1)
-        self.resolve_button = QPushButton(_t("resolve", self.lang), right)
+        self.resolve_button = QPushButton(_T.text("resolve", self.lang), right)
         self.resolve_button.setObjectName("resolveButton")
         self.resolve_button.clicked.connect(lambda _c=False: self.resolve())
         row.addWidget(self.resolve_button)
@@ -177,7 +173,7 @@ class ConflictView(QWidget):
         label = QLabel(self.field_label(form, name), self.table)
         note = NOTES.get(str(entry.get("note") or ""))
         if note is not None:
-            text = note[1 if self.lang == "en" else 0]
+            text = pick(self.lang, *note)
             label.setText(f"{label.text()}\n{text}")
             label.setWordWrap(True)
             label.setToolTip(text)
@@ -208,24 +204,22 @@ class ConflictView(QWidget):
         self.others.append(edit)
 
     def field_label(self, form: Any, name: str) -> str:
-        if name in SPECIAL:
-            return SPECIAL[name][1 if self.lang == "en" else 0]
         fld = form.fields.get(name) if form is not None else None
-        return fld.label.get(self.lang) if fld is not None else name
+        return field_label(fld, name, self.lang)
 
     def value_text(self, form: Any, name: str, value: Any) -> str:
         """A value as a person reads it: code labels, yes/no; never masked."""
-        if value is None or value == "" or value == []:
-            return _t("empty", self.lang)
-        if name == "_deleted" or isinstance(value, bool):
-            return _t("yes" if value else "no", self.lang)
         fld = form.fields.get(name) if form is not None else None
-        if fld is None:
-            return str(value)
-        from app.printing.sheets import display_value
-
-        shown = dataclasses.replace(fld, sensitive=False)
-        return display_value(self.store.formset, shown, value, self.lang, self._ref_title)
+        shown = display_value(
+            self.store.formset,
+            fld,
+            value,
+            self.lang,
+            field_id=name,
+            masked=False,
+            ref_title=self._ref_title,
+        )
+        return shown or COMMON.text("empty", self.lang)
 
     def _ref_title(self, record_id: str) -> str | None:
         record = self.store.get(record_id)
@@ -276,7 +270,7 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
     from PySide6.QtGui import QAction
 
     lang = str(window.lang)
-    action = QAction(f"{_t('title', lang)}…", window)
+    action = QAction(f"{_T.text('title', lang)}…", window)
     action.setObjectName("conflictsAction")
     (menu or window.menuBar()).addAction(action)
 
@@ -286,7 +280,7 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
             view = ConflictView(window.store, window.lang, window.author, window.doc_tabs)
             view.resolved.connect(window.record_changed)
             window.conflict_view = view
-            window.doc_tabs.addTab(view, _t("title", lang))
+            window.doc_tabs.addTab(view, _T.text("title", lang))
         else:
             view.refresh()
         window.doc_tabs.setCurrentWidget(view)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import status_text
 from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
 from app.ui.i18n import register, tr
@@ -66,15 +67,9 @@ register(
         "hh.heads": ("户主：{names}", "Head: {names}"),
         "hh.count": ("现居 {n} 人", "{n} living here"),
         "hh.moved": ("已迁出", "Moved out"),
-        "hh.draft": ("草稿", "Draft"),
-        "hh.complete": ("已完成", "Complete"),
     }
 )
 OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
-
-
-def _t(key: str, lang: str, **params: Any) -> str:
-    return tr(f"hh.{key}", lang, **params)
 
 
 class MoveOutDialog(QDialog):
@@ -82,9 +77,9 @@ class MoveOutDialog(QDialog):
 
     def __init__(self, name: str, lang: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(_t("move_title", lang))
+        self.setWindowTitle(tr("hh.move_title", lang))
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(_t("move_label", lang, name=name), self))
+        layout.addWidget(QLabel(tr("hh.move_label", lang, name=name), self))
         self.date_edit = QDateEdit(QDate.currentDate(), self)
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
@@ -193,10 +188,10 @@ class HouseholdView(QWidget):
     def retranslate(self, lang: str) -> None:
         """Show every label in ``lang`` (zh or en)."""
         self.lang = lang
-        self.open_house_button.setText(_t("open_house", lang))
-        self.residents_label.setText(_t("residents", lang))
-        self.show_moved.setText(_t("show_moved", lang))
-        self.units_label.setText(_t("units", lang))
+        self.open_house_button.setText(tr("hh.open_house", lang))
+        self.residents_label.setText(tr("hh.residents", lang))
+        self.show_moved.setText(tr("hh.show_moved", lang))
+        self.units_label.setText(tr("hh.units", lang))
         for button, key in (
             (self.add_button, "add"),
             (self.open_button, "open"),
@@ -206,9 +201,9 @@ class HouseholdView(QWidget):
             (self.move_back_button, "move_back"),
             (self.add_unit_button, "add_unit"),
         ):
-            button.setText(_t(key, lang))
-        self.members_table.setHorizontalHeaderLabels(_t("cols", lang).split("|"))
-        self.units_table.setHorizontalHeaderLabels(_t("unit_cols", lang).split("|"))
+            button.setText(tr(f"hh.{key}", lang))
+        self.members_table.setHorizontalHeaderLabels(tr("hh.cols", lang).split("|"))
+        self.units_table.setHorizontalHeaderLabels(tr("hh.unit_cols", lang).split("|"))
         if self.household is not None:
             self._fill()
 
@@ -233,9 +228,9 @@ class HouseholdView(QWidget):
         grid_name = browse.grid_names(self.store).get(hh.house.grid or "", hh.house.grid or "")
         self.title_label.setText(f"<b>{hh.house.title}</b>")
         current = [m for m in hh.members if not m.moved_out_on]
-        heads = ", ".join(m.title for m in hh.heads) or _t("no_head", lang)
+        heads = ", ".join(m.title for m in hh.heads) or tr("hh.no_head", lang)
         self.info_label.setText(
-            f"{grid_name}  ·  {_t('heads', lang, names=heads)}  ·  {_t('count', lang, n=len(current))}"
+            f"{grid_name}  ·  {tr('hh.heads', lang, names=heads)}  ·  {tr('hh.count', lang, n=len(current))}"
         )
         relation = formset.table(RELATION_TABLE)
         gender = formset.table("gender")
@@ -247,7 +242,7 @@ class HouseholdView(QWidget):
                 relation.label(m.relation, lang) if m.relation in relation else (m.relation or ""),
                 gender.label(m.gender, lang) if m.gender in gender else "",
                 m.birth_date or "",
-                _t(m.status, lang) if m.status in ("draft", "complete") else m.status,
+                status_text(m.status, lang),
                 m.moved_out_on or "",
             )
             for col, text in enumerate(cells):
@@ -264,7 +259,7 @@ class HouseholdView(QWidget):
             self.select_member(selected.id)
         self.units_table.setRowCount(len(hh.units))
         for row, unit in enumerate(hh.units):
-            for col, text in enumerate((unit.title, _t(unit.status, lang))):
+            for col, text in enumerate((unit.title, status_text(unit.status, lang))):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.units_table.setItem(row, col, item)
@@ -434,19 +429,24 @@ class HouseholdView(QWidget):
         codes = [c for c, _ in items]
         current = codes.index(default) if default in codes else 0
         text, ok = QInputDialog.getItem(
-            self, _t("relation", self.lang), prompt, [label for _, label in items], current, False
+            self,
+            tr("hh.relation", self.lang),
+            prompt,
+            [label for _, label in items],
+            current,
+            False,
         )
         return items[[label for _, label in items].index(text)][0] if ok and text else None
 
     def ask_old_head_relation(self, old: Member) -> str | None:
         """What the previous head's relation becomes (None: cancel making a new head)."""
         return self._choose_relation(
-            _t("old_head", self.lang, name=old.title), OLD_HEAD_DEFAULT, True
+            tr("hh.old_head", self.lang, name=old.title), OLD_HEAD_DEFAULT, True
         )
 
     def ask_relation(self, member: Member) -> str | None:
         return self._choose_relation(
-            _t("ask_relation", self.lang, name=member.title), member.relation, False
+            tr("hh.ask_relation", self.lang, name=member.title), member.relation, False
         )
 
     def ask_move_out_date(self, member: Member) -> dt.date | None:

@@ -13,9 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.messages import COMMON, lang_of, pick
+
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, tuple[str, str]] = {
+    **COMMON.texts,  # yes/no, statuses, (empty): one spelling everywhere
     # Editor actions
     "save_draft": ("保存草稿", "Save draft"),
     "complete": ("完成", "Complete"),
@@ -29,8 +32,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "close_tip": ("关闭（Esc）", "Close (Esc)"),
     # Editor header and status
     "new_record": ("新记录", "New record"),
-    "status_draft": ("草稿", "Draft"),
-    "status_complete": ("已完成", "Complete"),
     "unsaved": ("有未保存的更改", "Unsaved changes"),
     "saved_draft": ("已保存草稿", "Draft saved"),
     "completed": ("已完成并保存", "Completed and saved"),
@@ -98,8 +99,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "图片 (*.jpg *.jpeg *.png *.bmp *.heic)",
         "Images (*.jpg *.jpeg *.png *.bmp *.heic)",
     ),
-    "yes": ("是", "Yes"),
-    "no": ("否", "No"),
     "unknown_code": ("{code}（不在代码表中）", "{code} (not in the code table)"),
     # App-wide
     "touch_mode": ("触屏模式", "Touch mode"),
@@ -109,16 +108,12 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
-def _index(lang: str) -> int:
-    return 1 if lang.lower().startswith("en") else 0
-
-
 def tr(key: str, lang: str = "zh", **params: Any) -> str:
     """The UI string ``key`` in ``lang``, formatted with ``params``; the key itself if unknown."""
     pair = STRINGS.get(key)
     if pair is None:
         return key
-    text = pair[_index(lang)]
+    text = pick(lang, *pair)
     return text.format(**params) if params else text
 
 
@@ -134,7 +129,7 @@ class Language(QObject):
 
     def __init__(self, lang: str = "zh", parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._lang = _normalise(lang)
+        self._lang = lang_of(lang)
 
     @property
     def lang(self) -> str:
@@ -142,17 +137,13 @@ class Language(QObject):
 
     def set_lang(self, lang: str) -> None:
         """Switch the language; widgets listening to ``changed`` retranslate themselves."""
-        lang = _normalise(lang)
+        lang = lang_of(lang)
         if lang != self._lang:
             self._lang = lang
             self.changed.emit(lang)
 
     def tr(self, key: str, **params: Any) -> str:
         return tr(key, self._lang, **params)
-
-
-def _normalise(lang: str) -> str:
-    return "en" if lang.lower().startswith("en") else "zh"
 
 
 _language: Language | None = None

@@ -21,7 +21,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from app.core.records import Summary
+from app.core.display import status_text
+from app.core.records import RecordStatus, Summary
 from app.core.store import Store, browse
 from app.core.store.browse import Filters, Scope, TooSlow
 from app.ui.i18n import register, tr
@@ -321,7 +322,7 @@ class RecordListModel(QAbstractTableModel):
                 return _CONFLICT_COLOR
             if s.dup_state == "suspected":
                 return _DUP_COLOR
-            if s.status == "draft" and index.column() == 2:
+            if s.status == RecordStatus.DRAFT and index.column() == 2:
                 return _DRAFT_COLOR
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1 and s.grid:
             return s.grid
@@ -333,7 +334,7 @@ class RecordListModel(QAbstractTableModel):
         if column == "grid":
             return self._grid_names.get(s.grid or "", s.grid or "")
         if column == "status":
-            return tr(f"status_{s.status}", self.lang)
+            return status_text(s.status, self.lang)
         if column == "sync":
             return tr("list.pending", self.lang) if s.dirty else ""
         if column == "flags":

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QToolButton, QWidget
 
 from app.core.geo import LonLat
+from app.core.messages import Catalog
 
 PORT_ENV, BAUD_ENV = "GRIDCOLLECT_GPS_PORT", "GRIDCOLLECT_GPS_BAUD"
 TIMEOUT_MS = 20_000
@@ -41,9 +42,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return en if lang.lower().startswith("en") else zh
+_T = Catalog(_TEXT)
 
 
 # -- NMEA (Qt-free) -------------------------------------------------------------------------
@@ -190,26 +189,26 @@ class PositionButton(QToolButton):
     ) -> None:
         super().__init__(parent)
         self.lang = lang
-        self.setText(_t("button", lang))
+        self.setText(_T.text("button", lang))
         self.available = available()
-        self.setToolTip(_t("tip" if self.available else "none", lang))
+        self.setToolTip(_T.text("tip" if self.available else "none", lang))
         self.setVisible(self.available)
         self.clicked.connect(self.locate)
 
     def locate(self) -> None:
         request = request_position(self)
         if request is None:
-            self.failed.emit(_t("none", self.lang))
+            self.failed.emit(_T.text("none", self.lang))
             return
         self.setEnabled(False)
-        self.setToolTip(_t("waiting", self.lang))
+        self.setToolTip(_T.text("waiting", self.lang))
         request.done.connect(self._done)
 
     def _done(self, fix: LonLat | None) -> None:
         self.setEnabled(True)
-        self.setToolTip(_t("tip", self.lang))
+        self.setToolTip(_T.text("tip", self.lang))
         if fix is None:
-            self.failed.emit(_t("failed", self.lang))
+            self.failed.emit(_T.text("failed", self.lang))
         else:
             self.position.emit(fix)
 

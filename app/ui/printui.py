@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
+from app.core.messages import Catalog
 from app.core.store.browse import Scope
 from app.printing import preview
 from app.printing.labels import DEFAULT_STOCK, STOCKS
@@ -38,9 +39,7 @@ HOUSE_FORM = "house"
 RESIDENT_FORM = "resident"
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return en if lang == "en" else zh
+_T = Catalog(_TEXT)
 
 
 class PrintActions:
@@ -97,13 +96,13 @@ class PrintActions:
     def preview_current(self) -> bool:
         rid = self.selected_record()
         if rid is None:
-            return self._tell(_t("no_record", self.lang))
+            return self._tell(_T.text("no_record", self.lang))
         return self._preview(lambda: [rid])
 
     def print_household(self) -> bool:
         house = self.selected_house()
         if house is None:
-            return self._tell(_t("no_house", self.lang))
+            return self._tell(_T.text("no_house", self.lang))
         store = self.window.store
         return self._preview(lambda: select_records(store, RESIDENT_FORM, house=house))
 
@@ -141,8 +140,8 @@ class PrintActions:
         current = ids.index(DEFAULT_STOCK) if DEFAULT_STOCK in ids else 0
         text, ok = QInputDialog.getItem(
             self.window,
-            _t("stock", self.lang),
-            _t("stock_prompt", self.lang),
+            _T.text("stock", self.lang),
+            _T.text("stock_prompt", self.lang),
             names,
             current,
             False,
@@ -161,7 +160,7 @@ class PrintActions:
 
     def _tell(self, text: str) -> bool:
         box = QMessageBox(
-            QMessageBox.Icon.Information, _t("menu", self.lang), text, parent=self.window
+            QMessageBox.Icon.Information, _T.text("menu", self.lang), text, parent=self.window
         )
         box.setObjectName("printMessage")
         box.open()
@@ -176,7 +175,7 @@ def install_print_actions(window: Any) -> PrintActions:
 
     actions = PrintActions(window)
     lang = str(window.lang)
-    menu = window.menuBar().addMenu(f"{_t('menu', 'zh')} {_t('menu', 'en')}")
+    menu = window.menuBar().addMenu(f"{_T.text('menu', 'zh')} {_T.text('menu', 'en')}")
     actions.menu = menu  # type: ignore[attr-defined]
     actions.scanner, actions.scan_ctl = install_scanning(  # type: ignore[attr-defined]
         window, lambda: window.store, window.open_record, lambda: str(window.lang)
@@ -188,7 +187,7 @@ def install_print_actions(window: Any) -> PrintActions:
         ("labels", actions.labels),
         ("scan", actions.scan_ctl.ask),  # type: ignore[attr-defined]
     ):
-        action = QAction(_t(key, lang), window)
+        action = QAction(_T.text(key, lang), window)
         action.setObjectName(f"print_{key}")
         action.triggered.connect(lambda _c=False, s=slot: s())
         menu.addAction(action)

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.messages import Catalog, lang_of, pick
+
 _TEXT = {
     "title": ("重复审核", "Duplicate review"),
     "record": ("记录", "Record"),
@@ -53,14 +55,11 @@ def _grids(item: Any) -> str:
     return item.grid or ""
 
 
-def _t(key: str, lang: str, **params: Any) -> str:
-    zh, en = _TEXT[key]
-    return (en if lang == "en" else zh).format(**params)
+_T = Catalog(_TEXT)
 
 
 def reason_text(reason: str, lang: str) -> str:
-    zh, en = REASONS.get(reason, (reason, reason))
-    return en if lang == "en" else zh
+    return pick(lang, *REASONS.get(reason, (reason, reason)))
 
 
 class ReviewView(QWidget):
@@ -77,7 +76,7 @@ class ReviewView(QWidget):
         self.table = QTableWidget(0, 4, self)
         self.table.setObjectName("reviewTable")
         self.table.setHorizontalHeaderLabels(
-            [_t(k, lang) for k in ("record", "other", "reason", "grid")]
+            [_T.text(k, lang) for k in ("record", "other", "reason", "grid")]
         )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -85,11 +84,11 @@ class ReviewView(QWidget):
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         for key in ("same", "different"):
-            button = QPushButton(_t(key, lang), self)
+            button = QPushButton(_T.text(key, lang), self)
             button.setObjectName(f"review_{key}")
             button.clicked.connect(lambda _c=False, d=key: self.decide(self.table.currentRow(), d))
             row.addWidget(button)
-        reload_button = QPushButton(_t("reload", lang), self)
+        reload_button = QPushButton(_T.text("reload", lang), self)
         reload_button.clicked.connect(lambda _c=False: self.reload())
         row.addStretch(1)
         row.addWidget(reload_button)
@@ -102,7 +101,7 @@ class ReviewView(QWidget):
         try:
             self.items = list(self.client.reviews("open").reviews)
         except SyncError as exc:
-            self.status.setText(_t("failed", self.lang, reason=exc.reason(self.lang)))
+            self.status.setText(_T.text("failed", self.lang, reason=exc.reason(self.lang)))
             return False
         self.table.setRowCount(len(self.items))
         for row, item in enumerate(self.items):
@@ -114,7 +113,7 @@ class ReviewView(QWidget):
             )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
-        self.status.setText(_t("count", self.lang, n=len(self.items)))
+        self.status.setText(_T.text("count", self.lang, n=len(self.items)))
         return True
 
     def decide(self, row: int, decision: str) -> Any:
@@ -126,7 +125,7 @@ class ReviewView(QWidget):
         try:
             outcome = self.client.decide_review(self.items[row].id, decision)
         except SyncError as exc:
-            self.status.setText(_t("failed", self.lang, reason=exc.reason(self.lang)))
+            self.status.setText(_T.text("failed", self.lang, reason=exc.reason(self.lang)))
             return None
         self.reload()
         return outcome
@@ -147,7 +146,7 @@ def install_reviews(window: Any, menu: Any = None) -> Any:
     from app.ui.syncui import SyncDialog
 
     lang = str(window.lang)
-    action = QAction("重复审核…" if lang != "en" else "Duplicate review…", window)
+    action = QAction("重复审核…" if lang_of(lang) != "en" else "Duplicate review…", window)
     action.setObjectName("reviewsAction")
     (menu or window.menuBar()).addAction(action)
 

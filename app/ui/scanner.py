@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from app.core import qrpayload, scan
+from app.core.messages import Catalog
 from app.core.store import Store
 
 _END_KEYS = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab}
@@ -74,9 +75,7 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return en if lang.lower().startswith("en") else zh
+_T = Catalog(_TEXT)
 
 
 def is_gridcollect_code(text: str) -> bool:
@@ -219,15 +218,15 @@ class ScanDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, lang: str = "zh") -> None:
         super().__init__(parent)
         self.lang = lang
-        self.setWindowTitle(_t("title", lang))
+        self.setWindowTitle(_T.text("title", lang))
         self.edit = QLineEdit(self)
-        self.edit.setPlaceholderText(_t("placeholder", lang))
+        self.edit.setPlaceholderText(_T.text("placeholder", lang))
         self.edit.setMinimumWidth(420)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
-        self.image_button = QPushButton(_t("image", lang), self)
+        self.image_button = QPushButton(_T.text("image", lang), self)
         self.image_button.clicked.connect(lambda: self.open_image())
-        self.clip_button = QPushButton(_t("clipboard", lang), self)
+        self.clip_button = QPushButton(_T.text("clipboard", lang), self)
         self.clip_button.clicked.connect(self.from_clipboard)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -239,7 +238,7 @@ class ScanDialog(QDialog):
         row.addWidget(self.clip_button)
         row.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(_t("prompt", lang), self))
+        layout.addWidget(QLabel(_T.text("prompt", lang), self))
         layout.addWidget(self.edit)
         layout.addLayout(row)
         layout.addWidget(self.status)
@@ -255,14 +254,16 @@ class ScanDialog(QDialog):
             self.status.clear()
             return True
         code = "scan.no_code" if not texts else None
-        self.status.setText(scan.message(code, self.lang) if code else _t("not_ours", self.lang))
+        self.status.setText(
+            scan.message(code, self.lang) if code else _T.text("not_ours", self.lang)
+        )
         return False
 
     def open_image(self, path: str | None = None) -> bool:
         """Read the first GridCollect code of an image (asks for the file when no path)."""
         if path is None:
             path, _ = QFileDialog.getOpenFileName(
-                self, _t("image", self.lang), "", _t("images", self.lang)
+                self, _T.text("image", self.lang), "", _T.text("images", self.lang)
             )
             if not path:
                 return False
@@ -276,7 +277,7 @@ class ScanDialog(QDialog):
     def from_clipboard(self) -> bool:
         image = QApplication.clipboard().image()
         if image.isNull():
-            self.status.setText(_t("no_clip_image", self.lang))
+            self.status.setText(_T.text("no_clip_image", self.lang))
             return False
         gray = image.convertToFormat(image.Format.Format_Grayscale8)
         return self._take(scan.decode_image(gray))
@@ -340,7 +341,7 @@ class ScanController(QObject):
     def _message_box(self, result: scan.ScanResult, lines: list[str]) -> None:
         lang = self._lang()
         box = QMessageBox(self._parent)
-        box.setWindowTitle(_t("result", lang))
+        box.setWindowTitle(_T.text("result", lang))
         box.setIcon(QMessageBox.Icon.Information if result.ok else QMessageBox.Icon.Warning)
         box.setText(result.message(lang))
         if lines:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.messages import Catalog, pick
 from app.core.store import Store
 from app.ui.tasks import TaskContext, TaskHandle
 
@@ -67,9 +68,7 @@ _TEXT = {
 }
 
 
-def _t(key: str, lang: str, **params: Any) -> str:
-    zh, en = _TEXT[key]
-    return (en if lang == "en" else zh).format(**params)
+_T = Catalog(_TEXT)
 
 
 def data_dir(store: Store) -> Path:
@@ -120,7 +119,7 @@ class SyncDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("syncDialog")
         self.store, self.lang = store, lang
-        self.setWindowTitle(_t("title", lang))
+        self.setWindowTitle(_T.text("title", lang))
         form = QFormLayout(self)
         self.server = QLineEdit(store.meta(SERVER_KEY) or "", self)
         self.server.setPlaceholderText("https://grid.example.cn")
@@ -128,11 +127,11 @@ class SyncDialog(QDialog):
         remembered = load_password(store)
         self.password = QLineEdit(remembered, self)
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.remember = QCheckBox(_t("remember", lang), self)
+        self.remember = QCheckBox(_T.text("remember", lang), self)
         self.remember.setChecked(bool(remembered))
-        form.addRow(_t("server", lang), self.server)
-        form.addRow(_t("user", lang), self.user)
-        form.addRow(_t("password", lang), self.password)
+        form.addRow(_T.text("server", lang), self.server)
+        form.addRow(_T.text("user", lang), self.user)
+        form.addRow(_T.text("password", lang), self.password)
         form.addRow(self.remember)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -187,7 +186,7 @@ class SyncOutcome:
     error_en: str = ""
 
     def reason(self, lang: str) -> str:
-        return self.error_en if lang == "en" else self.error_zh
+        return pick(lang, self.error_zh, self.error_en)
 
 
 def sync_task(
@@ -256,7 +255,7 @@ class SyncController:
             return None
         creds = dialog.credentials()
         if creds is None:
-            self._tell(_t("title", self.lang), _t("missing", self.lang), True)
+            self._tell(_T.text("title", self.lang), _T.text("missing", self.lang), True)
             return None
         dialog.keep()
         return creds
@@ -276,12 +275,12 @@ class SyncController:
         try:
             lock.acquire()
         except LockedError as exc:
-            self._tell(_t("title", self.lang), exc.reason(self.lang), True)
+            self._tell(_T.text("title", self.lang), exc.reason(self.lang), True)
             return None
         phase = Phase()
         try:
             handle = self.window.run_task(
-                sync_task(creds, phase), _t("progress", self.lang), self._finished, name="sync"
+                sync_task(creds, phase), _T.text("progress", self.lang), self._finished, name="sync"
             )
         except Exception:
             lock.release()
@@ -299,22 +298,22 @@ class SyncController:
         if phase == "pull":
             dialog.setMaximum(0)  # unknown total: a busy bar
         dialog.setLabelText(
-            _t("pull" if phase == "pull" else "push", self.lang, done=done, total=total)
+            _T.text("pull" if phase == "pull" else "push", self.lang, done=done, total=total)
         )
 
     def _finished(self, outcome: SyncOutcome) -> None:
         self.last = outcome
         lang = self.lang
         if outcome.summary is None:
-            self._tell(_t("title", lang), _t("failed", lang, reason=outcome.reason(lang)), True)
+            self._tell(
+                _T.text("title", lang), _T.text("failed", lang, reason=outcome.reason(lang)), True
+            )
             return
-        from sync.cli import _summary_line
-
         summary = outcome.summary
-        text = _summary_line(summary, lang)
+        text = summary.text(lang)
         if summary.open_conflicts:
-            text += "\n" + _t("conflicts", lang, n=summary.open_conflicts)
-        self._tell(_t("done", lang), text, bool(summary.open_conflicts))
+            text += "\n" + _T.text("conflicts", lang, n=summary.open_conflicts)
+        self._tell(_T.text("done", lang), text, bool(summary.open_conflicts))
 
     def _refresh(self) -> None:
         update = getattr(self.window, "_update_status", None)
@@ -335,12 +334,12 @@ def install_sync(window: Any) -> SyncController:
     """Add the 同步 Sync menu and a toolbar button to ``window``; returns the controller."""
     controller = SyncController(window)
     lang = str(window.lang)
-    menu = window.menuBar().addMenu(f"{_t('menu', 'zh')} {_t('menu', 'en')}")
-    action = QAction(_t("action", lang), window)
+    menu = window.menuBar().addMenu(f"{_T.text('menu', 'zh')} {_T.text('menu', 'en')}")
+    action = QAction(_T.text("action", lang), window)
     action.setObjectName("syncAction")
     action.triggered.connect(lambda _checked=False: controller.trigger())
     menu.addAction(action)
-    toolbar = window.addToolBar(_t("menu", lang))
+    toolbar = window.addToolBar(_T.text("menu", lang))
     toolbar.setObjectName("syncToolbar")
     toolbar.addAction(action)
     controller.menu, controller.action, controller.toolbar = menu, action, toolbar  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from app.core import ids, rules
 from app.core.forms import FormSet
+from app.core.messages import lang_of
 from app.core.tabular import read_table
 from app.core.transfer import map_headers, prepare_row
 from sync import protocol as p
@@ -159,7 +160,10 @@ def load_base(
         except ApiError as exc:
             report.rejected += 1
             report.problems.append(
-                (number, exc.body()["error"]["message_" + ("en" if lang == "en" else "zh")])
+                (
+                    number,
+                    exc.body()["error"]["message_" + lang_of(lang)],
+                )
             )
             continue
         batch.append((number, op))

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.core.messages import lang_of
+
 DEFAULT_DB = "sqlite:///gridcollect-platform.db"
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
 
@@ -178,7 +180,7 @@ def _lang(args: argparse.Namespace) -> str:
 
 
 def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
-    print(en if _lang(args) == "en" else zh, file=sys.stderr)
+    print(en if lang_of(_lang(args)) == "en" else zh, file=sys.stderr)
     return EXIT_UNUSABLE
 
 
@@ -197,7 +199,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     _engine(args)
-    print("数据库已就绪。" if _lang(args) != "en" else "database ready.")
+    print("数据库已就绪。" if lang_of(_lang(args)) != "en" else "database ready.")
     return EXIT_OK
 
 
@@ -217,14 +219,14 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if before == after:
         print(
             f"数据库结构已是最新（{after}）。"
-            if _lang(args) != "en"
+            if lang_of(_lang(args)) != "en"
             else f"schema is current ({after})."
         )
     else:
         old = before or "空库"
         print(
             f"数据库结构已从 {old} 升级到 {after}。"
-            if _lang(args) != "en"
+            if lang_of(_lang(args)) != "en"
             else f"schema upgraded from {before or 'empty'} to {after}."
         )
     return EXIT_OK
@@ -232,7 +234,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 def _check_report(args: argparse.Namespace, now: Any) -> int:
     """``upgrade --check``: one line, exit 1 when an upgrade is pending."""
-    en = _lang(args) == "en"
+    en = lang_of(_lang(args)) == "en"
     if not now.pending:
         print(f"schema is current ({now.head})." if en else f"数据库结构已是最新（{now.head}）。")
         return EXIT_OK
@@ -308,7 +310,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from sync.server import admin
 
     count = admin.revoke_tokens(_engine(args), args.username, args.device)
-    print(f"已注销 {count} 个登录。" if _lang(args) != "en" else f"revoked {count} token(s).")
+    print(
+        f"已注销 {count} 个登录。" if lang_of(_lang(args)) != "en" else f"revoked {count} token(s)."
+    )
     return EXIT_OK
 
 
@@ -367,7 +371,7 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
     if len(password) < 8:
         return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
     done = load_demo(Service(engine, load_formset()), password, size=max(args.size, 1))
-    en = _lang(args) == "en"
+    en = lang_of(_lang(args)) == "en"
     print(
         f"loaded {done.records} records; users: {', '.join(done.users)}"
         if en

@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
+from app.core.messages import lang_of
 from sync.server import db
 
 BASELINE = "0001"
@@ -43,14 +44,14 @@ class SchemaMismatch(Exception):
         if self.ahead:
             return (
                 f"数据库结构（版本 {self.current}）比本程序新（{self.head}）：请升级 GridCollect 后再启动。"
-                if lang != "en"
+                if lang_of(lang) != "en"
                 else f"the database schema ({self.current}) is newer than this program "
                 f"({self.head}): install the newer GridCollect before starting."
             )
         return (
             f"数据库结构（版本 {self.current}）需要升级到 {self.head}：先备份，再运行 "
             "gridcollect server-admin upgrade。"
-            if lang != "en"
+            if lang_of(lang) != "en"
             else f"the database schema ({self.current}) is behind this program ({self.head}): "
             "back it up, then run: gridcollect server-admin upgrade"
         )

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
 from app.core.forms import Form, FormSet
+from app.core.records import RecordStatus
 from sync import protocol as p
 from sync.merge import (
     DELETED,
@@ -414,7 +415,7 @@ class Service:
         deleted = bool(state.get(DELETED))
         if not ctx.user.in_scope(records.grid_of(form, data)):
             raise Reject("out_of_scope", record_id=rid)
-        if state[STATUS] == "complete" and not deleted:
+        if state[STATUS] == RecordStatus.COMPLETE and not deleted:
             issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
             if issues:
                 raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)

@@ -49,3 +49,17 @@ def test_decisions_are_recorded(store: Store) -> None:
     b = store.save("resident", resident(seq=3, name="章三"))
     store.decide_duplicate(b.id, a.id, "different", author="w1")
     assert store.decisions(b.id)[0][:3] == (a.id, "different", "w1")
+
+
+def test_duplicate_decisions_are_stored_as_the_words_the_table_allows(store: Store) -> None:
+    """Typed vocabulary (issue 11): every ``DuplicateDecision`` is a value the table's CHECK
+    accepts, stored and read back as the plain word."""
+    from app.core.dedup import DuplicateDecision
+
+    a = store.save("resident", resident(seq=1), author="li").id
+    b = store.save("resident", resident(seq=2), author="li").id
+    for decision in DuplicateDecision:
+        store.decide_duplicate(a, b, decision, "li")
+    stored = [d[1] for d in store.decisions(a)]
+    assert stored == ["same", "different", "open_existing"]
+    assert all(type(d) is str for d in stored)

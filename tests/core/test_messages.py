@@ -155,3 +155,31 @@ def test_rule_errors_render_their_message(
     assert err.message("zh", label="证件号码").startswith("证件号码：")
     assert typed not in err.message("zh")
     assert err.message("en") == message(err.code, "en", **err.params)
+
+
+# -- one language rule (issue 11) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "lang"),
+    [("en", "en"), ("en_US", "en"), ("EN-gb", "en"), ("zh", "zh"), ("zh_CN", "zh"), ("", "zh")],
+)
+def test_one_rule_decides_the_language(given: str, lang: str) -> None:
+    from app.core.messages import COMMON, lang_of, pick
+
+    assert lang_of(given) == lang
+    assert (
+        pick(given, "是", "Yes") == COMMON.text("yes", given) == ("Yes" if lang == "en" else "是")
+    )
+
+
+def test_every_text_helper_reads_a_regional_english_setting_as_english(tmp_path) -> None:  # noqa: ANN001
+    """Helpers that tested ``lang == "en"`` answered Chinese for "en_US" while those that
+    tested ``startswith("en")`` answered English: now all go through ``lang_of``."""
+    from app.core.dedup import Candidate
+    from sync.lock import LockedError
+
+    offered = Candidate("r1", "张三", 1.0, "same_key")
+    assert offered.reason_text("en_US") == offered.reason_text("en")
+    assert LockedError(tmp_path, "").reason("en_US").startswith("another sync")
+    assert message("required", "en_US", label="Name") == message("required", "en", label="Name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -358,3 +359,19 @@ def test_a_field_changed_back_by_the_same_device_takes_its_later_edit() -> None:
         BASE, server, {"phone": BASE["phone"]}, edited_at=LATE, device="you", stamps=stamps
     )
     assert other.values["phone"] == "13911112222"  # another device's unchanged field: row 1
+
+
+def test_conflict_kinds_and_rules_are_typed_but_travel_as_the_same_words() -> None:
+    """Typed vocabularies (issue 11): the wire keeps "hard"/"soft", a stray word fails early."""
+    from sync.merge import RULES, Conflict, ConflictKind, Take
+
+    entry = Conflict("phone", "hard", "1", "2", "3", "3").as_dict()
+    assert type(entry["kind"]) is str and json.dumps(entry["kind"]) == '"hard"'
+    assert [(RULES[a].take.value, RULES[a].conflict) for a in (Action.SOFT, Action.HARD)] == [
+        ("later", "soft"),
+        ("later", "hard"),
+    ]
+    assert {k.value for k in ConflictKind} == {"hard", "soft"}
+    assert {t.value for t in Take} == {"server", "incoming", "later"}
+    with pytest.raises(ValueError):
+        Conflict("phone", "medium", "1", "2", "3", "3")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from app.core.messages import lang_of
+
 FIELD_TYPES = (
     "text",
     "integer",
@@ -42,7 +44,7 @@ class Text:
 
     def get(self, lang: str = "zh") -> str:
         """The text in ``lang`` ("zh" or "en"; anything starting with "en" is English)."""
-        return self.en if lang.lower().startswith("en") else self.zh
+        return self.en if lang_of(lang) == "en" else self.zh
 
     def __str__(self) -> str:
         return self.zh
@@ -98,7 +100,7 @@ class Code:
     historical: bool = False
 
     def label(self, lang: str = "zh") -> str:
-        return self.en if lang.lower().startswith("en") else self.zh
+        return self.en if lang_of(lang) == "en" else self.zh
 
 
 @dataclass(frozen=True)

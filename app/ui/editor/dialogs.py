@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QCloseEvent
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CloseChoice", "EditorDialog", "ask_close", "open_nested"]
 
-CloseChoice = str  # "save" | "discard" | "cancel"
+
+
+class CloseChoice(StrEnum):
+    """The answer to "unsaved changes": 保存草稿 / 放弃 / 取消 (tests may answer with the word)."""
+
+    SAVE = "save"
+    DISCARD = "discard"
+    CANCEL = "cancel"
 
 
 def ask_close(editor: RecordEditor) -> CloseChoice:
@@ -34,7 +42,9 @@ def ask_close(editor: RecordEditor) -> CloseChoice:
     box.setEscapeButton(cancel)
     box.exec()
     clicked = box.clickedButton()
-    return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+    if clicked is save:
+        return CloseChoice.SAVE
+    return CloseChoice.DISCARD if clicked is discard else CloseChoice.CANCEL
 
 
 class EditorDialog(QDialog):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from PySide6.QtWidgets import QPushButton
 
 from app.core import dedup
-from app.core.dedup import Candidate
+from app.core.dedup import Candidate, DuplicateDecision
 from app.core.forms import Form
 from app.core.records import is_empty
 from app.ui.i18n import tr
@@ -40,19 +40,21 @@ class DuplicateGuard:
         self._render_banner()
         return list(self._candidates)
 
-    def decide_duplicate(self, other_id: str, decision: str) -> None:
+    def decide_duplicate(self, other_id: str, decision: DuplicateDecision | str) -> None:
         """Record the worker's answer about a candidate ('same', 'different', 'open_existing')."""
         self._decided[other_id] = decision
         if self.record_id is not None:
             self.store.decide_duplicate(self.record_id, other_id, decision, self.author)
-        elif decision in ("same", "open_existing"):
+        elif decision in (DuplicateDecision.SAME, DuplicateDecision.OPEN_EXISTING):
             # The draft may never be saved: keep the audit trail under the id it would get.
             self.store.decide_duplicate(self.slot, other_id, decision, self.author)
         else:
             self._pending_decisions.append((other_id, decision))
         self._render_banner()
 
-    def open_existing(self, other_id: str, decision: str = "open_existing") -> None:
+    def open_existing(
+        self, other_id: str, decision: DuplicateDecision | str = DuplicateDecision.OPEN_EXISTING
+    ) -> None:
         """Keep what was typed (autosave) and ask the host to open ``other_id``."""
         self.decide_duplicate(other_id, decision)
         self.autosave_now()

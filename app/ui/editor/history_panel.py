@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
-from app.core.records import is_empty
+from app.core.display import display_value
 from app.core.store import STATUS_FIELD
 from app.ui.i18n import tr
 
@@ -85,27 +85,19 @@ class RecordHistory:
 
     def format_value(self, field_id: str, value: object) -> str:
         """A stored value as a person reads it (code labels, 是/否, referenced titles)."""
-        if is_empty(value):
-            return ""
-        if field_id == STATUS_FIELD:
-            return (
-                tr(f"status_{value}", self.lang) if value in ("draft", "complete") else str(value)
-            )
-        fld = self.form.fields.get(field_id)
-        if fld is None:
-            return str(value)
-        if fld.type in ("choice", "multi_choice") and fld.codes:
-            table = self.formset.table(fld.codes)
-            items = value if isinstance(value, list) else [value]
-            return "、".join(table.label(str(v), self.lang) for v in items)
-        if fld.type == "boolean" and isinstance(value, bool):
-            return tr("yes" if value else "no", self.lang)
-        if fld.type == "reference":
-            record = self.store.get(str(value))
-            return record.title if record is not None and record.title else str(value)
-        if fld.type == "coordinates" and isinstance(value, Mapping):
-            return f"{value.get('lon')}, {value.get('lat')}"
-        return str(value)
+        return display_value(
+            self.formset,
+            self.form.fields.get(field_id),
+            value,
+            self.lang,
+            field_id=field_id,
+            masked=False,
+            ref_title=self._ref_title,
+        )
+
+    def _ref_title(self, record_id: str) -> str:
+        record = self.store.get(record_id)
+        return record.title if record is not None and record.title else record_id
 
     def _field_label(self, field_id: str) -> str:
         if field_id == STATUS_FIELD:

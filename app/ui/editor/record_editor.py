@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLa
 
 from app.core import ids, rules
 from app.core.dedup import Candidate
+from app.core.display import status_text
 from app.core.forms import Field, Form
 from app.core.records import Record, clean, is_empty
 from app.core.rules import Issue
@@ -219,9 +220,9 @@ class RecordEditor(
         self._commit_all()
         if self.is_dirty():
             choice = self.confirm_close(self)
-            if choice == "cancel":
+            if choice == CloseChoice.CANCEL:
                 return False
-            if choice == "save" and self.save_draft() is None:
+            if choice == CloseChoice.SAVE and self.save_draft() is None:
                 return False  # a conflict to choose first: the editor stays open
         self._closing = True
         self.close()
@@ -479,7 +480,7 @@ class RecordEditor(
             self.form.title_of(self.values()) or tr("new_record", self.lang),
         ]
         if self._record is not None:
-            parts.append(tr(f"status_{self._record.status}", self.lang))
+            parts.append(status_text(self._record.status, self.lang))
         if self.is_dirty():
             parts.append(tr("unsaved", self.lang))
         self.header.setText(" · ".join(parts))

@@ -17,6 +17,7 @@ from PySide6.QtGui import (
 )
 
 from app.core.forms import CodeTable, Field
+from app.core.messages import lang_of
 from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE
 
 # --------------------------------------------------------------------------- code tables
@@ -75,13 +76,13 @@ class CodeIndex:
 
     def __init__(self, table: CodeTable, lang: str, allowed: tuple[str, ...] | None) -> None:
         self.table, self.lang = table, lang
-        other = "en" if lang == "zh" else "zh"
+        other = "en" if lang_of(lang) == "zh" else "zh"
         entries = []
         for code in table.codes.values():
             if code.historical or (allowed is not None and code.code not in allowed):
                 continue
             path = _code_path(table, code.code, lang)
-            zh_path = path if lang == "zh" else _code_path(table, code.code, "zh")
+            zh_path = path if lang_of(lang) == "zh" else _code_path(table, code.code, "zh")
             full, initials = _pinyin(code.zh)
             path_initials = "".join(_pinyin(part)[1] for part in zh_path.split("/"))
             haystack = " ".join(

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
-from app.core.messages import DEFAULT_LANG, LANGS
+from app.core.messages import DEFAULT_LANG, LANGS, pick
 from sync.server.errors import ApiError, message
 
 LANG_COOKIE = "lang"
@@ -194,5 +194,4 @@ WORDS: dict[str, tuple[str, str]] = {
 
 def words(lang: str) -> dict[str, str]:
     """The UI words in one language, for templates (``t.overview``)."""
-    index = 1 if lang == "en" else 0
-    return {key: pair[index] for key, pair in WORDS.items()}
+    return {key: pick(lang, *pair) for key, pair in WORDS.items()}

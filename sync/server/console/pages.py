@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from app.core.messages import LANGS
+from app.core.messages import LANGS, pick
 from sync.server import auth
 from sync.server.console import actions, audit, queries, sessions
 from sync.server.console.api import audit_rows, plain
@@ -101,16 +101,13 @@ def render(
 def _error_text(code: str, lang: str) -> str:
     if code not in ERRORS and code not in CATALOG:
         return ""
-    zh, en = console_message(code, detail="")
-    return en if lang == "en" else zh
+    return pick(lang, *console_message(code, detail=""))
 
 
 def _error_page(request: Request, user: auth.User | None, exc: ApiError) -> HTMLResponse:
     lang = request_lang(request)
     zh, en = console_message(exc.code, **exc.params) if exc.code != "malformed" else ("", "")
-    return render(
-        request, user, "error", exc.status, message=en if lang == "en" else zh, code=exc.code
-    )
+    return render(request, user, "error", exc.status, message=pick(lang, zh, en), code=exc.code)
 
 
 def _to_login(request: Request) -> RedirectResponse:
