@@ -437,12 +437,13 @@ def _error_of(response: requests.Response) -> SyncError:
     zh = str(body.get("message_zh") or f"同步服务器拒绝了请求（HTTP {status}）。")
     en = str(body.get("message_en") or f"the sync server refused the request (HTTP {status}).")
     index = body.get("index")
-    kwargs = {
-        "status": status,
-        "op_id": body.get("op_id"),
-        "index": index if isinstance(index, int) else None,
-        "field": body.get("field"),
-    }
-    if status == 401:
-        return AuthError(code, zh, en, **kwargs)
-    return ProtocolError(code, zh, en, **kwargs)
+    kind = AuthError if status == 401 else ProtocolError
+    return kind(
+        code,
+        zh,
+        en,
+        status=status,
+        op_id=body.get("op_id"),
+        index=index if isinstance(index, int) else None,
+        field=body.get("field"),
+    )

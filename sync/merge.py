@@ -274,7 +274,7 @@ def _merge_deleted(
     if i == b:
         if s == b:
             return s, None  # row 1: nothing new about deletion
-        if ours:  # the device deleted (or restored) it itself; its later action wins
+        if ours and stamp is not None:  # this device deleted (or restored) it: later act wins
             return (s if stamp.at >= mine.at else i), None
         if not _edits(base, incoming):
             return s, None  # a no-op update of a record deleted elsewhere

@@ -7,7 +7,7 @@ field" and "never filled it" compare equal and do not create phantom changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -42,7 +42,7 @@ def clean(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dumps(data: Mapping[str, Any] | None) -> str:
+def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
     """Compact, deterministic JSON with Chinese kept readable."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -76,7 +76,8 @@ def stored_base(
     moment a local change makes such a record dirty.
     """
     if base:
-        return json.loads(base)  # type: ignore[no-any-return]
+        stored: dict[str, Any] = json.loads(base)
+        return stored
     if server_version is not None and not dirty:
         return state_of(data, status, deleted)
     return None

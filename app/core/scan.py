@@ -179,7 +179,9 @@ def decode_image(source: Any) -> list[str]:
                 image = opened.convert("L")
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             raise ScanImageError("scan.image_unreadable") from exc
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(
+        image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     return [b.text for b in found if b.valid]
 
 

@@ -8,7 +8,7 @@ for their fields is validation, which only gates complete records (drafts always
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.engine import Connection
 
@@ -29,19 +29,22 @@ _SCALARS = (str, int, float, bool, type(None))
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
 
 
+class _OpAt(TypedDict):
+    """The op at fault, as ``ApiError`` keyword arguments."""
+
+    op_id: str
+    index: int
+
+
 def check_text(
     text: str, *, op: p.Op | None = None, index: int | None = None, field: str | None = None
 ) -> None:
     """No NUL, no lone surrogates (PostgreSQL and UTF-8 refuse both), bounded length: the
     checks every file import makes too (``app.core.textcheck``)."""
-    where = {
-        "op_id": op.op_id if op and "\x00" not in op.op_id else None,
-        "index": index,
-        "field": field,
-    }
     problem = text_problem(text)
     if problem:
-        raise ApiError(422, problem, **where)
+        op_id = op.op_id if op and "\x00" not in op.op_id else None
+        raise ApiError(422, problem, op_id=op_id, index=index, field=field)
 
 
 def check_plain(value: Any, **where: Any) -> None:
@@ -165,7 +168,7 @@ def _check_scope(
     user: User, form: Form, op: p.Op, index: int, grid_now: str | None, *, exists: bool
 ) -> str | None:
     """PROTOCOL.md §5.5; returns the grid the record will have after the op."""
-    where = {"op_id": op.op_id, "index": index}
+    where: _OpAt = {"op_id": op.op_id, "index": index}
     if exists and not user.in_scope(grid_now):
         raise ApiError(403, "out_of_scope", **where)
     grid_field = form.roles.grid

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from sync import protocol as p
 from sync.server import db
@@ -56,7 +56,7 @@ def family(conn: Connection, device_id: str) -> list[str]:
 
 def priors(
     conn: Connection, device_id: str, username: str, ops: Sequence[p.Op]
-) -> dict[str, Mapping[str, Any]]:
+) -> dict[str, RowMapping]:
     """The logged op each of ``ops`` replays, by op id (for the whole-request check).
 
     Raises 409 ``op_id_reused`` when this device already logged an op under one of the ids with
@@ -81,7 +81,7 @@ def lookup(
     *,
     ids_name_content: bool = False,
     hashes: Mapping[str, str | None] | None = None,
-) -> dict[str, Mapping[str, Any] | bool]:
+) -> dict[str, RowMapping | Literal[False]]:
     """By op id: the logged op (device id, hash, stored result) each op replays, or False when
     this device logged different content under that id; ops not named are new.
 
@@ -91,7 +91,7 @@ def lookup(
     if hashes is None:
         hashes = {op.op_id: None if ids_name_content else op_hash(op) for op in ops}
     devices = family(conn, device_id)
-    rows: dict[str, list[Mapping[str, Any]]] = {}
+    rows: dict[str, list[RowMapping]] = {}
     ids = sorted(hashes)
     for i in range(0, len(ids), IN_CHUNK):
         stmt = select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
@@ -99,7 +99,7 @@ def lookup(
         )
         for row in conn.execute(stmt).mappings():
             rows.setdefault(row["op_id"], []).append(row)
-    found: dict[str, Mapping[str, Any] | bool] = {}
+    found: dict[str, RowMapping | Literal[False]] = {}
     for op_id, digest in hashes.items():
         match = _match(rows.get(op_id, []), device_id, username, digest)
         if match is not None:
@@ -108,8 +108,8 @@ def lookup(
 
 
 def _match(
-    rows: Sequence[Mapping[str, Any]], device_id: str, username: str, digest: str | None
-) -> Mapping[str, Any] | None | bool:
+    rows: Sequence[RowMapping], device_id: str, username: str, digest: str | None
+) -> RowMapping | Literal[False] | None:
     """The row this op replays; None: a new op; False: this device reused the id."""
     own = [r for r in rows if r["device_id"] == device_id]
     if own:

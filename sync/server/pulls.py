@@ -15,7 +15,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Engine, not_, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from sync.server import db, records
 from sync.server.auth import User
@@ -41,7 +41,7 @@ def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
 
 def _page_rows(
     engine: Engine, user: User, since: int, limit: int
-) -> tuple[list[Any], list[dict[str, str]], list[str], int, bool]:
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], list[dict[str, str]], list[str], int, bool]:
     r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
     scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
@@ -95,7 +95,9 @@ def _page_rows(
                 .order_by(e.seq)
             ).all()
             removed = list(dict.fromkeys(x.record_id for x in exits))
-    aliases = [{"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows]
+    aliases: list[dict[str, str]] = [
+        {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
+    ]
     return rows, aliases, removed, upper, more
 
 

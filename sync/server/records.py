@@ -174,9 +174,11 @@ def write(
         "at": meta.at,
     }
     if before is not None and before.grid and before.grid != row.grid:
-        exit_id = tx.conn.execute(
+        key = tx.conn.execute(
             insert(db.scope_exits).values(record_id=record_id, grid=before.grid, seq=0)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports its key
+        exit_id = key[0]
         tx.touch("exit", exit_id)
     tx.touch("record", record_id)
     return row

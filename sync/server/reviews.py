@@ -212,7 +212,7 @@ def decide(
             )
         )
         tx.finish()
-        row = conn.execute(select(db.reviews).where(rv.id == review_id)).first()
+        row = conn.execute(select(db.reviews).where(rv.id == review_id)).one()
         titles = _titles(conn, {row.record_id, row.other_id})
     return {"review": _wire(row, titles), "merged_into": merged_into, "version": version}
 

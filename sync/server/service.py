@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -99,7 +100,7 @@ class Ctx:
     # chunk's ops replay (False: this device logged other content under the id; see
     # ``oplog.lookup``), and the aliases of every id the chunk's ops name (kept up to date as
     # the chunk makes aliases: ``aliased``).
-    known_ops: dict[str, Mapping[str, Any] | bool] = field(default_factory=dict)
+    known_ops: dict[str, RowMapping | Literal[False]] = field(default_factory=dict)
     ids_name_content: bool = False  # see Service.apply
     hashes: dict[str, str] = field(default_factory=dict)  # op id -> oplog.op_hash
     aliases: dict[str, str] = field(default_factory=dict)

@@ -243,10 +243,10 @@ async def login(request: Request) -> Response:
         sessions.set_cookie(request, response, sessions.LOGIN_CSRF_COOKIE, token)
         return response
     audit.record(svc.engine, Actor(user, sessions.client_ip(request)), "login")
-    response = RedirectResponse(target, status_code=303)
-    sessions.set_cookie(request, response, sessions.COOKIE, cookie)
-    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path=sessions.PATH)
-    return response
+    redirect = RedirectResponse(target, status_code=303)
+    sessions.set_cookie(request, redirect, sessions.COOKIE, cookie)
+    redirect.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path=sessions.PATH)
+    return redirect
 
 
 def _form_str(form: FormData, name: str) -> str:
