@@ -2,7 +2,9 @@
 
 A push is checked as a whole first (``checks``), then applied in chunks: one transaction per
 chunk, one savepoint per op, so every op is atomic and a chunk's change numbers are assigned at
-its very end (see ``tx.Tx``). Ops apply strictly in request order.
+its very end (see ``tx.Tx``). Ops apply strictly in request order. What an op meets on the way
+(``Ctx``, ``Outcome``, ``Reject``) is in ``pushop``; natural keys against the caller's scope
+(duplicates, transfer claims) in ``claims``.
 """
 
 from __future__ import annotations
