@@ -10,7 +10,7 @@ relative to ``AS_OF``, never the wall clock). Ids are UUIDv7-shaped and time-ord
 ``AS_OF``; only the store's own bookkeeping (created_at, history, outbox) uses the real clock.
 
 Fast: nothing is validated here (the tests validate every record); rows go to
-``Store.insert_many`` in batches of about ``BATCH`` records, one transaction per batch, with
+``Store.insert_many`` in batches of about ``street.BATCH`` records, one transaction per batch, with
 addresses before houses before residents and units, so every batch is self-consistent.
 ``cancel`` is asked before each batch: a cancelled run keeps the whole batches already written
 (no dangling references) and reports ``cancelled=True``.
@@ -23,6 +23,6 @@ Modules: ``plan`` (the frame: date, place, layout of communities, grids and buil
 from __future__ import annotations
 
 from app.core.demo.plan import AS_OF, COUNTY, COUNTY_NAME, FORMS, DemoSummary
-from app.core.demo.street import BATCH, generate
+from app.core.demo.street import generate
 
-__all__ = ["AS_OF", "BATCH", "COUNTY", "COUNTY_NAME", "FORMS", "DemoSummary", "generate"]
+__all__ = ["AS_OF", "COUNTY", "COUNTY_NAME", "FORMS", "DemoSummary", "generate"]
