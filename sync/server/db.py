@@ -327,10 +327,6 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str) -> Engine:
     """An engine for a SQLite file (or ``sqlite://`` in memory) or a PostgreSQL database."""
     url = normalize_url(url)

@@ -2,7 +2,9 @@
 
 A push is checked as a whole first (``checks``), then applied in chunks: one transaction per
 chunk, one savepoint per op, so every op is atomic and a chunk's change numbers are assigned at
-its very end (see ``tx.Tx``). Ops apply strictly in request order.
+its very end (see ``tx.Tx``). Ops apply strictly in request order. What an op meets on the way
+(``Ctx``, ``Outcome``, ``Reject``) is in ``pushop``; natural keys against the caller's scope
+(duplicates, transfer claims) in ``claims``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.core import rules
@@ -33,9 +33,10 @@ from sync.merge import (
     op_changes,
     resolve,
 )
-from sync.server import checks, db, oplog, pulls, records, reviews
+from sync.server import checks, claims, db, oplog, pulls, records, reviews
 from sync.server.auth import User, iso, now
-from sync.server.errors import ApiError, message
+from sync.server.errors import ApiError
+from sync.server.pushop import Ctx, Outcome, Reject
 from sync.server.rows import Person
 from sync.server.tx import Tx
 
@@ -45,83 +46,6 @@ CHUNK = 500  # ops per transaction
 TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
-
-
-class Reject(Exception):
-    """An op that cannot be applied; becomes a ``rejected`` result (PROTOCOL.md §5.3)."""
-
-    def __init__(
-        self,
-        code: str,
-        *,
-        retryable: bool = False,
-        issues: Sequence[dict[str, str]] = (),
-        other_id: str | None = None,
-        record_id: str | None = None,
-        version: int | None = None,
-        store: bool = True,
-    ) -> None:
-        super().__init__(code)
-        self.code, self.retryable, self.issues = code, retryable, list(issues)
-        self.other_id, self.record_id, self.version = other_id, record_id, version
-        self.store = store and not retryable
-
-    def result(self, op: p.Op) -> dict[str, Any]:
-        zh, en = message(self.code)
-        reason: dict[str, Any] = {
-            "code": self.code,
-            "message_zh": zh,
-            "message_en": en,
-            "retryable": self.retryable,
-            "issues": self.issues,
-        }
-        if self.other_id:
-            reason["other_id"] = self.other_id
-        return {
-            "op_id": op.op_id,
-            "status": "rejected",
-            "record_id": self.record_id or op.record_id,
-            "version": self.version,
-            "conflicts": [],
-            "reason": reason,
-        }
-
-
-@dataclass
-class Ctx:
-    """Who is pushing, from which device, and the server clock for this chunk."""
-
-    user: User
-    device_id: str
-    at: str = ""
-    stamp_limit: str = ""
-    server_stamp: str = ""
-    # What the chunk's first queries found, so most ops skip two lookups: the logged ops the
-    # chunk's ops replay (False: this device logged other content under the id; see
-    # ``oplog.lookup``), and the aliases of every id the chunk's ops name (kept up to date as
-    # the chunk makes aliases: ``aliased``).
-    known_ops: dict[str, RowMapping | Literal[False]] = field(default_factory=dict)
-    ids_name_content: bool = False  # see Service.apply
-    hashes: dict[str, str] = field(default_factory=dict)  # op id -> oplog.op_hash
-    aliases: dict[str, str] = field(default_factory=dict)
-
-    def aliased(self, old: str, canonical: str) -> None:
-        """``old`` was merged into ``canonical``; names that led to ``old`` now lead there."""
-        for name, target in self.aliases.items():
-            if target == old:
-                self.aliases[name] = canonical
-        self.aliases[old] = canonical
-
-    def edited_at(self, op: p.Op) -> str:
-        """The op's clock, clamped when it runs far ahead of the server's."""
-        return self.server_stamp if op.edited_at > self.stamp_limit else op.edited_at
-
-
-@dataclass
-class Outcome:
-    result: dict[str, Any]
-    version: int | None = None
-    store: bool = True
 
 
 def _retryable_tx_error(exc: Exception) -> bool:
@@ -376,13 +300,13 @@ class Service:
             raise Reject(
                 "unknown_record", retryable=True
             )  # cannot stand alone: wait for the create
-        owner = self._owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
+        owner = claims.owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
         if owner is None:
             # also when a record outside the scope holds the key: the answer must not tell
             # (it becomes a transfer claim in _commit)
             return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
         row = tx.load(owner)
-        assert row is not None  # _owner_in_scope loaded it
+        assert row is not None  # owner_in_scope loaded it
         merged = merge(
             records.device_base(tx, ctx.device_id, owner),
             row.state(),
@@ -420,7 +344,7 @@ class Service:
             issues = [i for i in rules.validate(form, data, self.formset) if i.severity == "error"]
             if issues:
                 raise Reject("invalid", issues=[_issue(form, i) for i in issues], record_id=rid)
-        claims = {} if deleted else self._claims(tx, ctx, form, rid, data)
+        held = {} if deleted else claims.claimed_keys(tx, ctx, form, rid, data)
         before_open = before.conflict or [] if before else []
         after_open = (
             open_after if open_after is not None else combine_conflicts(before_open, merged.hard)
@@ -438,9 +362,9 @@ class Service:
                 edited_at=ctx.edited_at(op),
             )
             row = records.write(
-                tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=claims
+                tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=held
             )
-            self._open_transfers(tx, ctx, form, before, rid, op, claims)
+            claims.open_transfers(tx, ctx, form, before, rid, op, held)
             person = tx.sides[rid].person
             if person is not None and (
                 before is None or records.person_of(form, before.data) != person
@@ -457,79 +381,6 @@ class Service:
         if merged_into:
             result["merged_into"] = merged_into
         return Outcome(result, row.version)
-
-    def _owner_in_scope(self, tx: Tx, ctx: Ctx, form: Form, keys: list[str]) -> str | None:
-        """The live record in the caller's scope that stands for one of ``keys`` (a create
-        merges into it); records outside the scope are not looked at here."""
-        for key in keys:
-            mine, _other = self._key_parties(tx, ctx, form, key, exclude=None)
-            if mine is not None:
-                return mine
-        return None
-
-    def _key_parties(
-        self, tx: Tx, ctx: Ctx, form: Form, key: str, exclude: str | None
-    ) -> tuple[str | None, str | None]:
-        """(the record in the caller's scope that stands for ``key``, else the record outside
-        it that does), ``exclude`` aside.
-
-        The holder stands for its key; a record that claims the key (transfer, §9.1) stands
-        for it in its own scope, and where nobody holds it: to the caller, a key another grid
-        has looks exactly as if that grid did not have it."""
-        holder = tx.key_owner(form.id, [key], exclude=exclude)
-        if holder is not None and self._visible(tx, ctx.user, holder):
-            return holder, None
-        claimants = [r for r in tx.claimants(form.id, key) if r != exclude]
-        for record_id in claimants:
-            if self._visible(tx, ctx.user, record_id):
-                return record_id, None
-        return None, holder or (claimants[0] if claimants else None)
-
-    def _claims(
-        self, tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
-    ) -> dict[str, str]:
-        """Natural keys of ``data`` another live record stands for: key -> that record.
-
-        One in the caller's scope is a ``duplicate_key``. One outside it must not change the
-        answer (PROTOCOL.md §5.5): the record is stored without that key and a transfer claim
-        goes to the supervisors of both grids (§9.1)."""
-        out: dict[str, str] = {}
-        for key in records.natural_keys(form, data):
-            if tx.key_owner(form.id, [key]) == rid:
-                continue  # the holder keeps its key; records claiming it wait for review
-            mine, other = self._key_parties(tx, ctx, form, key, exclude=rid)
-            if mine is not None:
-                raise Reject("duplicate_key", other_id=mine, record_id=rid)
-            if other is not None:
-                out[key] = other
-        return out
-
-    def _open_transfers(
-        self,
-        tx: Tx,
-        ctx: Ctx,
-        form: Form,
-        before: records.Row | None,
-        rid: str,
-        op: p.Op,
-        claims: Mapping[str, str],
-    ) -> None:
-        """Open a transfer claim for each key the op newly gave the record, or whose fields the
-        op names (typed again after a rejection); other edits leave a decided claim alone."""
-        if not claims:
-            return
-        had = set()
-        if before is not None and not before.deleted:
-            had = set(records.natural_keys(form, before.data))
-        key_fields = {f for fields in form.natural_keys for f in fields}
-        named = bool(key_fields & set(op.fields)) and op.kind != "delete"
-        for key, holder in claims.items():
-            if named or key not in had:
-                reviews.open_transfer(tx, form, rid, holder, ctx.at)
-
-    def _visible(self, tx: Tx, user: User, record_id: str) -> bool:
-        found = tx.load(record_id)
-        return found is not None and user.in_scope(found.grid)
 
     def _canonical_refs(
         self, tx: Tx, ctx: Ctx, form: Form, fields: Mapping[str, Any]

@@ -274,7 +274,7 @@ def test_progress_reaches_the_total(store: Store) -> None:
 def test_cancel_keeps_whole_consistent_batches(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(demo, "BATCH", 150)
+    monkeypatch.setattr(demo.street, "BATCH", 150)  # where the run reads it
     asked = itertools.count()
     summary = demo.generate(store, size=1000, seed=5, cancel=lambda: next(asked) >= 2)
     assert summary.cancelled

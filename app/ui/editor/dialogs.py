@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["CloseChoice", "EditorDialog", "ask_close", "open_nested"]
 
 
-
 class CloseChoice(StrEnum):
     """The answer to "unsaved changes": 保存草稿 / 放弃 / 取消 (tests may answer with the word)."""
 

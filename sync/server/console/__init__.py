@@ -2,7 +2,7 @@
 
 ``router()`` is everything the console adds to the platform app, as one ``APIRouter``; the
 sync API's ``create_app`` includes it. See pages.py (HTML), api.py (JSON), queries.py (reads in
-scope), actions.py (changes), sessions.py (login cookie, CSRF) and audit.py (the audit log).
+scope), overview.py (the overview's figures), actions.py (changes), sessions.py (login cookie, CSRF) and audit.py (the audit log).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from sync import protocol as p
 from sync.server import auth
 from sync.server.console import actions, audit, queries
 from sync.server.console.audit import Actor
+from sync.server.console.overview import STALE_MONTHS
+from sync.server.console.overview import overview as overview_of
 from sync.server.console.sessions import client_ip
 from sync.server.errors import ApiError
 
@@ -108,13 +110,13 @@ def overview(
     caller: Caller,
     grid: Annotated[str | None, Query(max_length=64)] = None,
     community: Annotated[str | None, Query(max_length=64)] = None,
-    stale_months: Annotated[int, Query(ge=1, le=120)] = queries.STALE_MONTHS,
+    stale_months: Annotated[int, Query(ge=1, le=120)] = STALE_MONTHS,
 ) -> dict[str, Any]:
     """Progress per grid and per worker in the caller's scope (a grid or community outside it
     is 404)."""
     plain(grid, community)
     svc = _svc(request)
-    return queries.overview(svc.engine, svc.formset, caller.user, grid, stale_months, community)
+    return overview_of(svc.engine, svc.formset, caller.user, grid, stale_months, community)
 
 
 @router.get("/conflicts", responses=_ERRORS)

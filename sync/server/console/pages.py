@@ -23,7 +23,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.core.messages import LANGS, pick
 from sync.server import auth
-from sync.server.console import actions, audit, queries, sessions
+from sync.server.console import actions, audit, overview, queries, sessions
 from sync.server.console.api import audit_rows, plain
 from sync.server.console.audit import Actor
 from sync.server.console.i18n import (
@@ -278,12 +278,12 @@ def overview_page(request: Request) -> Response:
     q = request.query_params
     grid, community = q.get("grid") or None, q.get("community") or None
     months = q.get("stale_months", "")
-    stale = int(months) if months.isdigit() and 1 <= int(months) <= 120 else queries.STALE_MONTHS
+    stale = int(months) if months.isdigit() and 1 <= int(months) <= 120 else overview.STALE_MONTHS
 
     def build(user: auth.User) -> dict[str, Any]:
         plain(grid, community)
         svc = _svc(request)
-        data = queries.overview(svc.engine, svc.formset, user, grid, stale, community)
+        data = overview.overview(svc.engine, svc.formset, user, grid, stale, community)
         return {"o": data, "charts": _charts(data)}
 
     return _page(request, "overview", build)

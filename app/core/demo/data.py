@@ -1,4 +1,4 @@
-"""Word lists for the demo community (``demo.py``): names, places, trades.
+"""Word lists for the demo community (``app.core.demo``): names, places, trades.
 
 Every person and organisation the demo makes is a random combination of these pieces, so the
 names are fictional. Area codes are real GB/T 2260 county codes (an ID number must carry a known
@@ -26,7 +26,7 @@ def _rows(text: str) -> list[tuple[str, ...]]:
     return [tuple(item.split(":")) for item in text.split()]
 
 
-# Common surnames, most frequent first (demo.py draws them with a falling weight).
+# Common surnames, most frequent first (``run.Run`` draws them with a falling weight).
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
     "魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾"

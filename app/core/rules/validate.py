@@ -1,0 +1,290 @@
+"""Checking a record against its form: ``validate`` lists what must be fixed before the record
+can be marked complete, by field type and by the checks the form file declares."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from app.core import messages
+from app.core.creditcode import CreditCodeError, parse_credit_code
+from app.core.forms import Field, Form, FormSet, conditions
+from app.core.idnumber import IdNumberError
+from app.core.messages import lang_of
+from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
+from app.core.rules.coerce import gb11643_applies, parse_date, parse_id
+
+DEFAULT_TEXT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One thing to fix in one field. ``severity`` is "error" (blocks complete) or "warning"."""
+
+    field: str
+    code: str
+    params: Mapping[str, Any] = dataclasses.field(
+        default_factory=dict
+    )  # Issue.field shadows field()
+    severity: str = "error"
+
+    def message(self, form: Form, lang: str = "zh") -> str:
+        """The message that names the field and says what to fix."""
+        label = form.fields[self.field].label.get(lang) if self.field in form.fields else self.field
+        custom = self.params.get("custom_en" if lang_of(lang) == "en" else "custom_zh")
+        if custom:  # the form file's own words for a pattern it declares
+            return f"{label}: {custom}" if lang_of(lang) == "en" else f"{label}：{custom}"
+        return messages.message(self.code, lang, label=label, **self.params)
+
+
+def is_visible(fld: Field, data: Mapping[str, Any]) -> bool:
+    """A field is shown (and checked) when its condition, and its section's, hold."""
+    return conditions.evaluate(fld.show_when, data)
+
+
+def is_required(fld: Field, data: Mapping[str, Any]) -> bool:
+    """Required always, or when its ``required_when`` condition holds."""
+    return fld.required or (
+        fld.required_when is not None and conditions.evaluate(fld.required_when, data)
+    )
+
+
+def validate(
+    form: Form,
+    data: Mapping[str, Any],
+    formset: FormSet,
+    *,
+    today: date | None = None,
+    exists: Callable[[str, str], bool] | None = None,
+) -> list[Issue]:
+    """Everything that stops ``data`` from being a complete record (empty list: it is clean).
+
+    ``exists(form_id, record_id)`` checks references when given.
+    """
+    issues: list[Issue] = []
+    for fld in form.fields.values():
+        value = data.get(fld.id)
+        empty = (
+            value is None
+            or value == ""
+            or value == []
+            or (isinstance(value, str) and not value.strip())
+        )
+        if empty and not fld.required and fld.required_when is None:
+            continue  # the common case: an optional field left blank
+        if fld.show_when is not None and not conditions.evaluate(fld.show_when, data):
+            continue
+        if empty:
+            if is_required(fld, data):
+                issues.append(Issue(fld.id, "required"))
+            continue
+        issues.extend(check_value(fld, value, data, formset, today=today, exists=exists))
+    return issues
+
+
+def check_value(
+    fld: Field,
+    value: object,
+    data: Mapping[str, Any],
+    formset: FormSet,
+    *,
+    today: date | None = None,
+    exists: Callable[[str, str], bool] | None = None,
+) -> list[Issue]:
+    """Issues with one filled value: its type, then the checks the form declares."""
+    checker = _TYPE_CHECKS.get(fld.type)
+    type_issues = checker(fld, value, data, formset, today) if checker else []
+    if type_issues:
+        return type_issues
+    issues = _declared_checks(fld, value, today)
+    if (
+        fld.type == "reference"
+        and exists is not None
+        and fld.target
+        and not exists(fld.target, str(value))
+    ):
+        issues.append(Issue(fld.id, "reference.missing"))
+    return issues
+
+
+def _check_text(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
+    limit = int(fld.checks.get("max_length", DEFAULT_TEXT_MAX))  # type: ignore[call-overload]
+    text = str(value)
+    if len(text) > limit:
+        return [Issue(fld.id, "max_length", {"max": limit, "value_len": len(text)})]
+    return []
+
+
+def _check_integer(fld: Field, value: object, *_: Any) -> list[Issue]:
+    return (
+        []
+        if isinstance(value, int) and not isinstance(value, bool)
+        else [Issue(fld.id, "not_integer")]
+    )
+
+
+def _check_decimal(fld: Field, value: object, *_: Any) -> list[Issue]:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return [] if ok else [Issue(fld.id, "not_number")]
+
+
+def _check_date(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
+    if not isinstance(value, str) or parse_date(value) != value:
+        return [Issue(fld.id, "date.invalid")]
+    return []
+
+
+def _check_choice(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
+    values = value if isinstance(value, list) else [value]
+    table = fs.table(fld.codes) if fld.codes else None
+    allowed = set(fld.codes_filter) if fld.codes_filter else None
+    for item in values:
+        if (table is not None and str(item) not in table) or (
+            allowed is not None and item not in allowed
+        ):
+            return [Issue(fld.id, "code.unknown", {"value": str(item)})]
+    return []
+
+
+def _check_boolean(fld: Field, value: object, *_: Any) -> list[Issue]:
+    return [] if isinstance(value, bool) else [Issue(fld.id, "boolean.invalid")]
+
+
+def _check_phone(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_phone(str(value))
+    except PhoneError as exc:
+        return [Issue(fld.id, exc.code if hasattr(exc, "code") else "phone.invalid")]
+    return []
+
+
+def _check_postcode(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_postcode(str(value))
+    except PostcodeError:
+        return [Issue(fld.id, "postcode.invalid")]
+    return []
+
+
+def _check_id_number(
+    fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
+) -> list[Issue]:
+    if not gb11643_applies(fld, data):
+        return _check_text(fld, value, data, fs, today)
+    info = parse_id(str(value), today)
+    if isinstance(info, IdNumberError):
+        return [Issue(fld.id, info.code, dict(info.params))]
+    issues: list[Issue] = []
+    birth_field = fld.derives.get("birth_date")
+    typed_birth = data.get(birth_field) if birth_field else None
+    if (
+        birth_field
+        and isinstance(typed_birth, str)
+        and parse_date(typed_birth) == typed_birth  # a non-date gets date.invalid only
+        and typed_birth != info.birth_date.isoformat()
+    ):
+        issues.append(Issue(birth_field, "id.birth_mismatch"))  # no birth date in params: logs
+    gender_field = fld.derives.get("gender")
+    if (
+        gender_field
+        and str(data.get(gender_field) or "") in ("1", "2")
+        and data.get(gender_field) != info.gender
+    ):
+        expected = fs.table("gender").label(info.gender) if "gender" in fs.tables else info.gender
+        issues.append(Issue(gender_field, "id.gender_mismatch", {"expected": expected}))
+    return issues
+
+
+def _check_credit_code(fld: Field, value: object, *_: Any) -> list[Issue]:
+    try:
+        parse_credit_code(str(value))
+    except CreditCodeError as exc:
+        return [Issue(fld.id, exc.code, dict(exc.params))]
+    return []
+
+
+def _check_coordinates(fld: Field, value: object, *_: Any) -> list[Issue]:
+    if not isinstance(value, Mapping) or not {"lon", "lat"} <= set(value):
+        return [Issue(fld.id, "coordinates.invalid")]
+    lon, lat = value["lon"], value["lat"]
+    if not (isinstance(lon, int | float) and isinstance(lat, int | float)):
+        return [Issue(fld.id, "coordinates.invalid")]
+    if not (73 <= lon <= 136 and 3 <= lat <= 54):
+        return [Issue(fld.id, "coordinates.range")]
+    return []
+
+
+_TYPE_CHECKS: dict[str, Callable[..., list[Issue]]] = {
+    "text": _check_text,
+    "integer": _check_integer,
+    "decimal": _check_decimal,
+    "date": _check_date,
+    "choice": _check_choice,
+    "multi_choice": _check_choice,
+    "boolean": _check_boolean,
+    "phone": _check_phone,
+    "postcode": _check_postcode,
+    "id_number": _check_id_number,
+    "credit_code": _check_credit_code,
+    "coordinates": _check_coordinates,
+}
+
+
+def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
+    """The ``checks`` block of the form file, applied to a value of the right type."""
+    checks, issues = fld.checks, []
+    if isinstance(value, str):
+        if "min_length" in checks and len(value) < int(checks["min_length"]):  # type: ignore[call-overload]
+            issues.append(
+                Issue(fld.id, "min_length", {"min": checks["min_length"], "value_len": len(value)})
+            )
+        pattern = checks.get("pattern")
+        if pattern and not re.fullmatch(str(pattern), value):
+            issues.append(Issue(fld.id, "pattern", _pattern_params(checks)))
+    issues.extend(_range_checks(fld, value, checks))
+    if fld.type == "decimal" and "scale" in checks and isinstance(value, float):
+        places = -Decimal(str(value)).normalize().as_tuple().exponent  # type: ignore[operator]
+        if places > int(checks["scale"]):  # type: ignore[call-overload]
+            issues.append(Issue(fld.id, "scale", {"scale": checks["scale"]}))
+    if fld.type == "date" and checks.get("not_future") and _after_today(value, today):
+        issues.append(Issue(fld.id, "date.future"))
+    return issues
+
+
+def _after_today(value: object, today: date | None) -> bool:
+    return isinstance(value, str) and value > (today or date.today()).isoformat()
+
+
+def _range_checks(fld: Field, value: object, checks: Mapping[str, object]) -> list[Issue]:
+    comparable = fld.type in ("integer", "decimal", "date")
+    if not comparable or isinstance(value, bool):
+        return []
+    issues = []
+    low, high = checks.get("min"), checks.get("max")
+    try:
+        prefix = "date." if fld.type == "date" else ""
+        if low is not None and value < low:  # type: ignore[operator]
+            issues.append(Issue(fld.id, prefix + "min", {"min": low}))
+        if high is not None and value > high:  # type: ignore[operator]
+            issues.append(Issue(fld.id, prefix + "max", {"max": high}))
+    except TypeError:
+        pass
+    return issues
+
+
+def _pattern_params(checks: Mapping[str, object]) -> dict[str, Any]:
+    custom = checks.get("pattern_message")
+    if isinstance(custom, Mapping):
+        return {"custom_zh": custom.get("zh", ""), "custom_en": custom.get("en", "")}
+    return {}

@@ -1,0 +1,45 @@
+"""Reading and writing the spreadsheets departments and building heads send (CSV, XLSX, JSON).
+
+CSV and JSON arrive as UTF-8 (with or without BOM), GB18030/GBK from Excel on Chinese Windows,
+or UTF-16/UTF-32 with a BOM; the encoding is detected, never guessed silently. Rows are numbered
+as a spreadsheet shows them (header = row 1), so a message can say "row 7, column 公民身份号码".
+
+Every format goes through the same limits (rows, columns, file size, cell length) and the same
+text checks as the server's push checks (``textcheck``): a file is refused, naming the row and
+column, before anything is stored, instead of importing what the sync would refuse later.
+
+Modules: ``limits``, ``read`` (``Table``, ``read_table``), ``encoding`` (which codec a file
+is in), ``write`` (``write_table``) and ``errors`` (``TableError`` and its messages).
+"""
+
+from __future__ import annotations
+
+from app.core.tabular.encoding import decode, encoding_of
+from app.core.tabular.errors import TableError
+from app.core.tabular.limits import (
+    DELIMITERS,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_FILE_BYTES,
+    MAX_RECORDS,
+    MAX_ROW_NUMBER,
+    SUFFIXES,
+)
+from app.core.tabular.read import Table, read_table
+from app.core.tabular.write import write_table
+
+__all__ = [
+    "DELIMITERS",
+    "MAX_CELL_CHARS",
+    "MAX_COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_RECORDS",
+    "MAX_ROW_NUMBER",
+    "SUFFIXES",
+    "Table",
+    "TableError",
+    "decode",
+    "encoding_of",
+    "read_table",
+    "write_table",
+]

@@ -1,0 +1,256 @@
+"""Reading CSV, XLSX and JSON files of records into a ``Table`` within the limits, with the
+server's text checks on every header and value (named by row and column)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+from xml.parsers.expat import ExpatError
+
+from app.core import textcheck, xlsxscan
+from app.core.tabular.encoding import BOM_CHAR, decode, encoding_of, file_chunks
+from app.core.tabular.errors import TableError
+from app.core.tabular.limits import (
+    DELIMITERS,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_FILE_BYTES,
+    MAX_RECORDS,
+    MAX_ROW_NUMBER,
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Headers and rows as read; ``rows`` holds (spreadsheet row number, values by header).
+
+    ``header_row`` is where a column problem is reported: 1 in a spreadsheet, 0 in JSON (which
+    has no header line; its records are numbered from 1).
+    """
+
+    file: str
+    headers: list[str]
+    rows: list[tuple[int, dict[str, Any]]]
+    header_row: int = 1
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a CSV, XLSX or JSON file of records; raises TableError when unusable.
+
+    Memory is bounded by the limits above whatever the file claims: the size is checked before
+    reading, an XLSX is scanned in constant memory first (``xlsxscan``), rows are counted as
+    they stream."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise TableError("missing", name)
+    suffix = path.suffix.lower()
+    readers = {".csv": _read_csv, ".xlsx": _read_xlsx, ".json": _read_json}
+    if suffix not in readers:
+        raise TableError("suffix", name, suffix or "(none)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TableError("too_big", name, f"{size / 2**20:.0f} MB")
+        return readers[suffix](path)
+    except OSError as exc:  # permissions, a file locked by Excel, a vanished network share
+        raise TableError("unreadable", name, type(exc).__name__) from None
+
+
+def _delimiter(first: str) -> str:
+    """The separator used in the header line (Excel writes ";" in some locales, tabs as .txt)."""
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path) -> Table:
+    """Streamed: memory holds the rows kept, not the file (a 2 M-row file stops at the limit)."""
+    encoding, skip = encoding_of(lambda: file_chunks(path), path.name)
+    with path.open("rb") as raw:
+        raw.seek(skip)
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        first = text.readline().lstrip(BOM_CHAR)
+        lines = itertools.chain([first], text)
+        reader = csv.reader(lines, delimiter=_delimiter(first.split("\n", 1)[0]), strict=True)
+        return _from_rows(path.name, _csv_lines(path.name, reader))
+
+
+def _csv_lines(name: str, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells); a malformed record is reported where it started."""
+    number = 0
+    try:
+        for number, line in enumerate(reader, 1):  # noqa: B007 - used after the loop
+            yield number, line
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise TableError("too_long", name, row=number + 1) from None
+        raise TableError("csv", name, str(exc), row=number + 1) from None
+
+
+def _filled(cell: object) -> bool:
+    return cell is not None and str(cell).strip() != ""
+
+
+def _header_index(lines: Sequence[Sequence[Any]]) -> int | None:
+    """Index of the header line among non-blank lines, skipping a title line above it.
+
+    Sheets from offices often start with a one-cell title ("XX社区实有人口登记表") over the table.
+    """
+    if not lines:
+        return None
+    filled = [sum(map(_filled, line)) for line in lines[:2]]
+    return 1 if filled[0] == 1 and len(filled) > 1 and filled[1] > 1 else 0
+
+
+def _kept_lines(
+    name: str, numbered: Iterable[tuple[int, Sequence[Any]]]
+) -> list[tuple[int, list[Any]]]:
+    """Non-blank lines without trailing empty cells, within the row and column limits.
+
+    Blank lines are dropped as they stream by, so a sheet padded to a million empty rows
+    costs time, not memory."""
+    kept = []
+    for number, line in numbered:
+        cells = list(line)
+        while cells and not _filled(cells[-1]):
+            cells.pop()
+        if not cells:
+            continue
+        if number > MAX_ROW_NUMBER:
+            raise TableError("too_many_rows", name, row=number)
+        if len(cells) > MAX_COLUMNS:
+            raise TableError("too_many_columns", name, str(len(cells)), row=number)
+        kept.append((number, cells))
+    return kept
+
+
+def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]]) -> Table:
+    lines = _kept_lines(name, numbered)
+    start = _header_index([line for _, line in lines])
+    if start is None:
+        raise TableError("empty", name)
+    header_number, header_line = lines[start]
+    headers = [str(h).strip() if h is not None else "" for h in header_line]
+    _check_headers(name, headers, header_number)
+    rows = []
+    for number, line in lines[start + 1 :]:
+        for i, cell in enumerate(line):
+            header = headers[i] if i < len(headers) else ""
+            if _filled(cell) and not header:
+                raise TableError("unnamed_cell", name, str(i + 1), row=number)
+            _check_value(name, number, header or _column_letter(i + 1), cell)
+        values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
+        rows.append((number, values))
+    return Table(name, [h for h in headers if h], rows)
+
+
+def _check_headers(name: str, headers: list[str], row: int) -> None:
+    """No header twice; each passes the text checks. A bad header is named by its column
+    letter in a sheet, by its escaped text in JSON (whose keys have no letters)."""
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        problem = textcheck.text_problem(header)
+        if problem:
+            column = _column_letter(i + 1) if row else _printable(header)
+            raise TableError(problem, name, row=row, column=column)
+        if header and header in seen:
+            raise TableError("duplicate_header", name, header)
+        seen.add(header)
+
+
+def _check_value(name: str, row: int, column: str, value: object) -> None:
+    """The server's push checks on one value (``textcheck``), reported with row and column."""
+    problem = textcheck.plain_problem(value)
+    if problem:
+        raise TableError(problem, name, row=row, column=column)
+
+
+def _printable(text: str, limit: int = 40) -> str:
+    """A header that failed the text checks, shown escaped and short (never a value)."""
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
+
+
+def _column_letter(number: int) -> str:
+    """ "A" for 1, "AB" for 28: how a spreadsheet names a column whose header is unusable."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _read_xlsx(path: Path) -> Table:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    broken = (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        ParseError,
+        ExpatError,
+        EOFError,
+        NotImplementedError,  # zipfile: an unsupported compression method
+        RuntimeError,  # zipfile: an encrypted member
+    )
+    limits = xlsxscan.Limits(MAX_ROW_NUMBER, MAX_COLUMNS, MAX_CELL_CHARS)
+    try:
+        xlsxscan.scan(str(path), limits)
+        book = load_workbook(path, read_only=True, data_only=True)
+    except xlsxscan.SheetProblem as exc:
+        raise _sheet_error(path.name, exc) from None
+    except broken as exc:
+        raise TableError("xlsx", path.name, type(exc).__name__) from None
+    try:  # read-only workbooks parse lazily: a damaged sheet fails here, not in load_workbook
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # the declared <dimension> pads rows; the scan checked the cells
+        return _from_rows(path.name, enumerate(sheet.iter_rows(values_only=True), 1))
+    except broken as exc:
+        raise TableError("xlsx", path.name, type(exc).__name__) from None
+    finally:
+        book.close()
+
+
+def _sheet_error(name: str, exc: xlsxscan.SheetProblem) -> TableError:
+    column = _column_letter(exc.column) if exc.column else ""
+    detail = _column_letter(exc.column) if exc.code == "too_many_columns" else exc.detail
+    return TableError(exc.code, name, detail, row=exc.row, column=column)
+
+
+def _read_json(path: Path) -> Table:
+    try:
+        data = json.loads(decode(path.read_bytes(), path.name))
+    except json.JSONDecodeError as exc:
+        raise TableError("json", path.name, f"line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise TableError("json", path.name, "nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits (int_max_str_digits)
+        raise TableError("json", path.name, "a number with too many digits") from None
+    if isinstance(data, dict) and isinstance(data.get("records"), list):
+        data = data["records"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise TableError("json", path.name, "not a list of objects")
+    if len(data) > MAX_RECORDS:
+        raise TableError("too_many_rows", path.name, row=MAX_RECORDS + 1)
+    headers = [str(h) for h in dict.fromkeys(k for r in data for k in r)]
+    if len(headers) > MAX_COLUMNS:
+        raise TableError("too_many_columns", path.name, str(len(headers)))
+    _check_headers(path.name, headers, 0)
+    rows = [(i + 1, {str(k): v for k, v in r.items()}) for i, r in enumerate(data)]
+    for number, values in rows:
+        for header, value in values.items():
+            _check_value(path.name, number, header, value)
+    return Table(path.name, headers, rows, header_row=0)

@@ -1,0 +1,79 @@
+"""Writing CSV (UTF-8 with BOM, for Excel) and XLSX (every cell text) atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.core.tabular.errors import TableError
+
+# Control characters an XLSX cell cannot hold (openpyxl refuses them).
+_XLSX_ILLEGAL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32)])
+
+
+def write_table(path: str | Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    """Write CSV (UTF-8 with BOM, so Excel opens Chinese correctly) or XLSX; returns row count.
+
+    Written to a temporary file beside the target and renamed at the end, so a failed export
+    never leaves half a file where a previous good one was.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    writers = {".csv": _write_csv, ".xlsx": _write_xlsx}
+    if suffix not in writers:
+        raise TableError("suffix", path.name, suffix or "(none)")
+    temp = path.with_name(f".{path.name}.part")
+    try:
+        count = writers[suffix](temp, headers, rows)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise TableError("write", path.name, type(exc).__name__) from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return count
+
+
+def _write_csv(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+            count += 1
+    return count
+
+
+def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+
+    def text_cells(values: Sequence[Any]) -> list[WriteOnlyCell]:
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(
+                sheet, value="" if value is None else str(value).translate(_XLSX_ILLEGAL)
+            )
+            cell.data_type = "s"  # always text: keeps leading zeros, and "=..." is never a formula
+            cells.append(cell)
+        return cells
+
+    count = 0
+    try:
+        sheet.append(text_cells(headers))
+        for row in rows:
+            sheet.append(text_cells(row))
+            count += 1
+    except BaseException:
+        with contextlib.suppress(Exception):  # finish openpyxl's temporary sheet file cleanly
+            sheet.close()
+        raise
+    book.save(path)
+    return count

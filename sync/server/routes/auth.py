@@ -1,0 +1,61 @@
+"""Logging in and out, and revoking tokens (PROTOCOL.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from sync import protocol as p
+from sync.server import auth, db
+from sync.server.errors import ApiError
+from sync.server.routes.deps import ERRORS, Db, Key, User, check_plain_text
+
+router = APIRouter(tags=["auth"], responses=ERRORS)
+
+
+@router.post("/v1/login", response_model=p.LoginResponse)
+def login(body: p.LoginRequest, engine: Db, key: Key) -> dict[str, Any]:
+    """Exchange a user name and password for a token bound to this device (a copied data
+    dir is given a new device id: PROTOCOL.md §4)."""
+    for text in (body.username, body.password):
+        check_plain_text(text)
+    try:
+        token, expires, user = auth.login(
+            engine, key, body.username, body.password, body.device_id, body.installation
+        )
+    except auth.AuthError as exc:
+        raise ApiError(401, exc.code) from None
+    with db.read(engine) as conn:
+        grids = sorted(user.grids) if user.grids is not None else auth.all_grids(conn)
+    return {
+        "token": token,
+        "expires_at": expires,
+        "device_id": user.device_id,
+        "device_status": user.device_status,
+        "user": {
+            "username": user.username,
+            "role": user.role,
+            "community": user.community,
+            "grids": grids,
+        },
+    }
+
+
+@router.post("/v1/logout", response_model=p.Revoked)
+def logout(user: User, engine: Db) -> dict[str, Any]:
+    """Revoke the caller's token."""
+    with db.write(engine) as conn:
+        count = auth.revoke(conn, user.username, token_hash_=user.token_hash)
+    return {"revoked": count}
+
+
+@router.post("/v1/admin/revoke", response_model=p.Revoked)
+def admin_revoke(body: p.RevokeRequest, user: User, engine: Db) -> dict[str, Any]:
+    """Revoke every token of a user, or only those of one device (admins only)."""
+    if not user.is_admin:
+        raise ApiError(403, "forbidden")
+    check_plain_text(body.username)
+    with db.write(engine) as conn:
+        count = auth.revoke(conn, body.username, body.device_id)
+    return {"revoked": count}

@@ -1,0 +1,47 @@
+"""Info, push and pull: what a device calls to sync (PROTOCOL.md §3, §5, §8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from sync import protocol as p
+from sync.server.routes.deps import ERRORS, Svc, User
+
+router = APIRouter(tags=["sync"])
+
+
+@router.get("/v1/info", response_model=p.Info)
+def info(service: Svc) -> dict[str, Any]:
+    """Protocol versions, server version, form versions and limits (no login needed)."""
+    return {
+        "protocol_versions": list(p.SUPPORTED_PROTOCOLS),
+        "server_version": p.SERVER_VERSION,
+        "forms": {f.id: f.version for f in service.formset.forms.values()},
+        "limits": p.Limits().model_dump(),
+    }
+
+
+@router.post("/v1/push", response_model=p.PushResponse, responses=ERRORS)
+def push(
+    body: p.PushRequest,
+    user: User,
+    service: Svc,
+    x_device_id: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Apply a batch of ops in order; one result per op (PROTOCOL.md §5)."""
+    results = service.push(user, body, x_device_id or "")
+    return JSONResponse({"results": results})
+
+
+@router.get("/v1/pull", response_model=p.PullResponse, responses=ERRORS)
+def pull(
+    user: User,
+    service: Svc,
+    since: Annotated[int, Query(ge=0, le=p.MAX_CURSOR)] = 0,
+    limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
+) -> Response:
+    """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
+    return Response(service.pull_json(user, since, limit), media_type="application/json")
