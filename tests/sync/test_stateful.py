@@ -635,13 +635,17 @@ class SyncMachine(RuleBasedStateMachine):
                     assert any(isinstance(json.loads(fields)[k], dict) for k in others), result
         with self.served.engine.connect() as conn:
             rows = conn.execute(
-                select(db.records.c.form, db.records.c.data).where(
+                select(db.records.c.id, db.records.c.form, db.records.c.data).where(
                     db.records.c.form.in_(LOCATED_FORMS), db.records.c.deleted.is_(False)
                 )
             ).all()
+            # A house/unit code another grid holds is a transfer claim (PROTOCOL.md §9.1): it
+            # stands beside the holder without holding the key until a supervisor decides.
+            claimed = set(conn.execute(select(db.record_claims.c.record_id)).scalars())
         keys = [
             (form, tuple(normalize_key(str(json.loads(data).get(f) or "")) for f in natural))
-            for form, data in rows
+            for rid, form, data in rows
+            if rid not in claimed
             for natural in self.formset.form(form).natural_keys
         ]
         keys = [k for k in keys if any(k[1])]
