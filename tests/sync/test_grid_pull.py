@@ -50,6 +50,9 @@ def _upload_boundaries(platform: Platform) -> None:
 def test_a_boundary_uploaded_in_the_console_reaches_the_worker_and_flags_a_point_outside(
     platform: Platform, wang: Device, formset: FormSet
 ) -> None:
+    wang.sync()  # the device already has its grid, without a boundary
+    (before,) = wang.store.grids()
+    assert before.code == GRID_A and before.polygon == []
     _upload_boundaries(platform)
     summary = wang.sync()
     grids = {g.code: g for g in wang.store.grids()}
