@@ -106,14 +106,15 @@ def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
 
 
 def _grid_of(pulled: PulledGrid) -> Grid:
-    """A pulled grid as the store keeps it (the device's worker is kept by ``merge_grid``)."""
+    """A pulled grid as the store keeps it (the device's worker is kept by ``merge_grid``).
+
+    A boundary with fewer than three distinct points is no boundary (the grid check would
+    refuse it): the grid is taken without one, and a boundary the device has stays."""
+    polygon = [(float(lon), float(lat)) for lon, lat in pulled.polygon or []]
+    if len(set(polygon)) < 3:
+        polygon = []
     return Grid(
-        pulled.code,
-        pulled.name,
-        pulled.community,
-        pulled.community_name,
-        pulled.level,
-        [(float(lon), float(lat)) for lon, lat in pulled.polygon or []],
+        pulled.code, pulled.name, pulled.community, pulled.community_name, pulled.level, polygon
     )
 
 

@@ -15,6 +15,9 @@ from sqlalchemy import select
 
 from app.core import geo, rules
 from app.core.forms import FormSet
+from app.core.store import Grid, Store
+from sync import replica
+from sync.protocol import PullResponse
 from sync.server import db
 from tests.sync.conftest import COMMUNITY, GRID_A, GRID_B, GRID_C, Platform
 from tests.sync.consolekit import login
@@ -148,3 +151,34 @@ def test_the_console_shows_each_devices_last_pull(platform: Platform, wang: Devi
     page = login(platform, "chen").get("/console/overview").text
     row = next(line for line in page.splitlines() if f"<td>{device_id}</td>" in line)
     assert f"<td>{stored}</td>" in row and "最近下载" in page
+
+
+def test_a_device_keeps_its_boundary_and_worker_when_the_platform_sends_none(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A grid the platform has no (usable) boundary for does not erase the device's own
+    boundary (e.g. the demo's), nor the worker the device assigned."""
+    store = Store(tmp_path / "device.sqlite", formset)
+    try:
+        ring = [tuple(pt) for pt in RING_A]
+        store.put_grid(Grid(GRID_A, "旧名", COMMUNITY, "幸福社区", polygon=ring, worker="wang"))
+        pulled = [
+            {"code": GRID_A, "name": "一网格", "community": COMMUNITY, "polygon": None},
+            {"code": GRID_B, "name": "二网格", "community": COMMUNITY, "polygon": [[1, 2], [1, 2]]},
+        ]
+        page = PullResponse.model_validate(
+            {
+                "records": [],
+                "aliases": [],
+                "removed": [],
+                "grids": pulled,
+                "cursor": 5,
+                "more": False,
+            }
+        )
+        assert replica.apply_pull(store, page, "scope").grids == 2
+        a, b = store.grids()
+        assert (a.name, a.polygon, a.worker) == ("一网格", ring, "wang")
+        assert (b.code, b.polygon) == (GRID_B, [])
+    finally:
+        store.close()
