@@ -135,10 +135,22 @@ class Alias(BaseModel):
     canonical: str
 
 
+class PulledGrid(BaseModel):
+    """A grid created, renamed or given a boundary (PROTOCOL.md §8)."""
+
+    code: str
+    name: str
+    community: str
+    community_name: str = ""
+    level: str = "1"
+    polygon: list[tuple[float, float]] | None = None
+
+
 class PullResponse(BaseModel):
     records: list[PulledRecord]
     aliases: list[Alias]
     removed: list[str]
+    grids: list[PulledGrid] = Field(default_factory=list)  # absent before platform schema 0006
     cursor: int
     more: bool
 

@@ -51,6 +51,7 @@ class SyncSummary:
     deferred: int = 0
     aliases: int = 0
     removed: int = 0
+    grids: int = 0  # grids (names, boundaries) the platform sent
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -271,6 +272,7 @@ class SyncSession:
                         s.pulled += tally.records
                         s.aliases += tally.aliases
                         s.removed += tally.removed
+                        s.grids += tally.grids
                         cursor = page.cursor
                         finished = not page.more
                         if finished or applied >= self.commit_every:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.records import clean, state_of
-from app.core.store import PulledRow, Store
+from app.core.store import Grid, PulledRow, Store
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
-from sync.protocol import PulledRecord, PullResponse
+from sync.protocol import PulledGrid, PulledRecord, PullResponse
 from sync.replica.rekey import rewrite_id
 from sync.replica.rows import _changes, _fetch, _fetch_one, _history, _Row, _split
 
@@ -35,6 +35,7 @@ class PullTally:
     skipped: int = 0
     aliases: int = 0
     removed: int = 0
+    grids: int = 0
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -96,9 +97,25 @@ def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
                 tally.aliases += 1
         for record_id in response.removed:
             tally.removed += _drop(store, record_id)
+        for grid in response.grids:
+            store.merge_grid(_grid_of(grid))
+            tally.grids += 1
         for key, value in ((CURSOR_KEY, str(response.cursor)), (SCOPE_KEY, scope)):
             store.set_meta(key, value)
     return tally
+
+
+def _grid_of(pulled: PulledGrid) -> Grid:
+    """A pulled grid as the store keeps it (the device's worker is kept by ``merge_grid``).
+
+    A boundary with fewer than three distinct points is no boundary (the grid check would
+    refuse it): the grid is taken without one, and a boundary the device has stays."""
+    polygon = [(float(lon), float(lat)) for lon, lat in pulled.polygon or []]
+    if len(set(polygon)) < 3:
+        polygon = []
+    return Grid(
+        pulled.code, pulled.name, pulled.community, pulled.community_name, pulled.level, polygon
+    )
 
 
 def _pulled_state(pulled: PulledRecord) -> dict[str, Any]:

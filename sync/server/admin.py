@@ -22,7 +22,7 @@ from app.core.tabular import read_table
 from app.core.transfer import map_headers, prepare_row
 from sync import protocol as p
 from sync.merge import STATUS
-from sync.server import auth, checks, db
+from sync.server import auth, checks, db, gridsync
 from sync.server.errors import ApiError
 from sync.server.service import Service
 
@@ -52,10 +52,27 @@ def put_grid(engine: Engine, code: str, name: str, community: str, level: str = 
             raise ValueError(f"unknown community {community!r}; create it first")
         g = db.grids.c
         values = {"name": name, "community": community, "level": level}
-        if conn.execute(select(g.code).where(g.code == code)).first():
+        old = conn.execute(select(g.name, g.community, g.level).where(g.code == code)).first()
+        if old is None:
+            conn.execute(insert(db.grids).values(code=code, **values))
+        elif tuple(old) != (name, community, level):
             conn.execute(update(db.grids).where(g.code == code).values(**values))
         else:
-            conn.execute(insert(db.grids).values(code=code, **values))
+            return  # nothing changed: devices need not hear of it again
+        gridsync.number_change(conn, code)  # devices in scope get it on their next pull
+
+
+def set_boundary(engine: Engine, code: str, points: list[list[float]]) -> bool:
+    """Store a grid's boundary ([[lon, lat], ...], checked by the caller); False when the
+    grid is unknown. Devices in the grid's scope get it on their next pull."""
+    with db.write(engine) as conn:
+        g = db.grids.c
+        done = conn.execute(
+            update(db.grids).where(g.code == code).values(polygon=db.dumps(points))
+        ).rowcount
+        if done:
+            gridsync.number_change(conn, code)
+    return bool(done)
 
 
 def put_user(

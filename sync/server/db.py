@@ -67,6 +67,9 @@ grids = Table(
     Column("community", String(64), nullable=False, index=True),
     Column("level", String(8), nullable=False, default="1"),
     Column("polygon", Text),
+    # Change number of the grid's last create/rename/boundary (same counter as records): pulls
+    # send a grid to the devices in its scope once per change (PROTOCOL.md §8).
+    Column("seq", BigInteger, nullable=False, default=0, server_default="0", index=True),
 )
 
 users = Table(
@@ -235,6 +238,7 @@ devices = Table(
     Column("root", String(64), nullable=False, index=True),
     Column("parent", String(64), index=True),
     Column("created_at", String(32), nullable=False),
+    Column("last_pull_at", String(32)),  # the end of the device's last complete pull
 )
 
 quarantine = Table(

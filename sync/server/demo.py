@@ -14,13 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import update
-
 from app.core import demo
 from app.core.store import Store
 from sync import protocol as p
 from sync.merge import STATUS
-from sync.server import admin, auth, db
+from sync.server import admin, auth
 from sync.server.service import Service
 
 DEVICE = "demo"
@@ -51,12 +49,7 @@ def load_demo(service: Service, password: str, size: int = 600, seed: int = 7) -
     for g in grids:
         admin.put_grid(engine, g.code, g.name, g.community_code, g.level)
         if g.polygon:
-            with db.write(engine) as conn:
-                conn.execute(
-                    update(db.grids)
-                    .where(db.grids.c.code == g.code)
-                    .values(polygon=db.dumps([list(pt) for pt in g.polygon]))
-                )
+            admin.set_boundary(engine, g.code, [list(pt) for pt in g.polygon])
     users = ["admin"]
     admin.put_user(engine, "admin", password, "admin")
     for community in sorted({g.community_code for g in grids}):

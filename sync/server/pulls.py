@@ -14,18 +14,20 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Engine, not_, or_, select
+from sqlalchemy import Engine, not_, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from sync.server import db, records
-from sync.server.auth import User
+from sync.server import db, gridsync, records
+from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 
 
 def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
     """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
     (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
-    rows, aliases, removed, cursor, more = _page_rows(engine, user, since, limit)
+    rows, aliases, removed, grids, cursor, more = _page_rows(engine, user, since, limit)
+    if not more:
+        _note_pull(engine, user)
     q = encode_basestring  # a JSON string literal, without json.dumps' per-call set-up
     parts = [
         f'{{"id":{q(x.id)},"form":{q(x.form)},"form_version":{int(x.form_version)},'
@@ -34,14 +36,27 @@ def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
         f'"updated_at":{q(x.updated_at)},"updated_by":{q(x.updated_by)}}}'
         for x in rows
     ]
-    tail = {"aliases": aliases, "removed": removed, "cursor": cursor, "more": more}
+    tail = {
+        "aliases": aliases,
+        "removed": removed,
+        "grids": grids,
+        "cursor": cursor,
+        "more": more,
+    }
     body = '{"records":[' + ",".join(parts) + "]," + json.dumps(tail)[1:]
     return body.encode()
 
 
 def _page_rows(
     engine: Engine, user: User, since: int, limit: int
-) -> tuple[Sequence[Row[*tuple[Any, ...]]], list[dict[str, str]], list[str], int, bool]:
+) -> tuple[
+    Sequence[Row[*tuple[Any, ...]]],
+    list[dict[str, str]],
+    list[str],
+    list[dict[str, Any]],
+    int,
+    bool,
+]:
     r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
     scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
@@ -95,10 +110,26 @@ def _page_rows(
                 .order_by(e.seq)
             ).all()
             removed = list(dict.fromkeys(x.record_id for x in exits))
+        changed_grids = gridsync.changed(conn, user.grids, since, upper)
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, upper, more
+    return rows, aliases, removed, changed_grids, upper, more
+
+
+def _note_pull(engine: Engine, user: User) -> None:
+    """Remember when the device last pulled to the end, for the console's "last sync".
+
+    Why only at the end of a pull: one write per pull rather than one per page (a first pull
+    is hundreds of pages), and "pulled to here" is what a supervisor wants to know."""
+    if not user.device_id:
+        return
+    with db.write(engine) as conn:
+        conn.execute(
+            update(db.devices)
+            .where(db.devices.c.device_id == user.device_id)
+            .values(last_pull_at=iso(now()))
+        )
 
 
 def _page_end(conn: Connection, grids: Sequence[str], since: int, top: int, limit: int) -> int:

@@ -33,6 +33,7 @@ from sync.server.app import create_app
 from sync.server.cli import main as server_cli
 from sync.session import SyncSession
 from tests.sync.conftest import PASSWORD, start_server
+from tests.sync.conftest import Client as HttpClient
 from tests.sync.devicekit import no_wait
 
 FIXTURE = Path(__file__).with_name("fixtures") / "platform_v0"
@@ -159,6 +160,41 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         for store, client in devices:
             client.close()
             store.close()
+        server.should_exit = True
+        thread.join(30)
+        app.state.engine.dispose()
+
+
+def test_an_upgraded_platform_sends_its_existing_grids_to_devices_once(
+    old_platform: str, formset: FormSet
+) -> None:
+    """Revision 0006 numbers the grids a platform already had above its counter, so every
+    device, whatever its cursor, receives its grids (and boundaries) on its next pull."""
+    engine = db.make_engine(old_platform)
+    ring = [[120.1, 30.27], [120.11, 30.27], [120.11, 30.28]]
+    grid_a = "330106001001-01"
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE grids SET polygon = :p WHERE code = :c"),
+            {"p": json.dumps(ring), "c": grid_a},
+        )
+        top = conn.execute(text("SELECT value FROM counters WHERE name = 'seq'")).scalar_one()
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        numbers = conn.execute(text("SELECT seq FROM grids ORDER BY code")).scalars().all()
+        now = conn.execute(text("SELECT value FROM counters WHERE name = 'seq'")).scalar_one()
+    assert numbers == [top + 1, top + 2, top + 3] and now == top + 3
+    engine.dispose()
+    app = create_app(old_platform, forms=formset, secret="after-upgrade")
+    server, thread, url = start_server(app)
+    try:
+        wang = HttpClient(url, "dev-after-upgrade")
+        assert wang.login("wang", PASSWORD).status_code == 200
+        page = wang.pull(since=top)  # a device that had pulled everything before the upgrade
+        assert [(g["code"], g["polygon"]) for g in page["grids"]] == [(grid_a, ring)]
+        assert wang.pull(since=page["cursor"])["grids"] == []
+        wang.http.close()
+    finally:
         server.should_exit = True
         thread.join(30)
         app.state.engine.dispose()

@@ -41,6 +41,7 @@ def test_pages_follow_the_cursor(platform: Platform) -> None:
         "records": [],
         "aliases": [],
         "removed": [],
+        "grids": [],
         "cursor": since,
         "more": False,
     }

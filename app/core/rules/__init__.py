@@ -6,7 +6,8 @@ record can be marked complete. Everything is driven by field *types* and the che
 file declares; no field name appears here.
 
 Modules: ``coerce`` (typed or imported value -> stored value, defaults, fields derived from an
-ID number) and ``validate`` (``Issue``, what blocks "complete").
+ID number), ``validate`` (``Issue``, what blocks "complete") and ``location`` (the warning for
+coordinates outside the record's grid boundary).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.core.rules.coerce import (
     derive_from_id,
     parse_date,
 )
+from app.core.rules.location import location_warnings
 from app.core.rules.validate import (
     DEFAULT_TEXT_MAX,
     Issue,
@@ -39,6 +41,7 @@ __all__ = [
     "derive_from_id",
     "is_required",
     "is_visible",
+    "location_warnings",
     "parse_date",
     "validate",
 ]

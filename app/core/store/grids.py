@@ -47,6 +47,31 @@ class Grids:
                 ),
             )
 
+    def merge(self, grid: Grid) -> None:
+        """Take a grid from the platform (a pull): its name, community, level and boundary,
+        keeping what only this device knows (its worker) and, when the platform has no
+        boundary, the boundary the device already has."""
+        with self._db.transaction():
+            row = self._db.conn.execute(
+                "SELECT polygon, worker FROM grids WHERE code = ?", (grid.code,)
+            ).fetchone()
+            if row is None:
+                self.put(grid)
+                return
+            polygon = json.dumps(grid.polygon) if grid.polygon else row[0]
+            self._db.conn.execute(
+                "UPDATE grids SET name = ?, community_code = ?, community_name = ?, level = ?, "
+                "polygon = ? WHERE code = ?",
+                (
+                    grid.name,
+                    grid.community_code,
+                    grid.community_name,
+                    grid.level,
+                    polygon,
+                    grid.code,
+                ),
+            )
+
     def all(self) -> list[Grid]:
         """All grids, by community then code."""
         rows = self._db.conn.execute(

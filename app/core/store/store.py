@@ -235,6 +235,10 @@ class Store:
         """Create or replace a grid definition."""
         self.grid_table.put(grid)
 
+    def merge_grid(self, grid: Grid) -> None:
+        """Take a grid from the platform, keeping this device's own worker (``Grids.merge``)."""
+        self.grid_table.merge(grid)
+
     def grids(self) -> list[Grid]:
         """All grids, by community then code."""
         return self.grid_table.all()

@@ -39,24 +39,8 @@ class FieldChecks:
         return issues
 
     def _location_warnings(self) -> list[Issue]:
-        """Coordinates outside the record's grid polygon: a warning beside the field, never a
-        blocker (GPS drifts in stairwells, and grid boundaries get redrawn)."""
-        grid_field = self.form.roles.grid
-        grid = self._values.get(grid_field) if grid_field else None
-        polygon = self._grid_polygons().get(str(grid)) if grid else None
-        if not polygon:
-            return []
-        from app.core import geo  # pyproj: loaded only for records with a grid boundary
-
-        warnings = []
-        for fld in self.form.fields.values():
-            value = self._values.get(fld.id)
-            if fld.type == "coordinates" and isinstance(value, dict) and "lon" in value:
-                point = geo.LonLat(float(value["lon"]), float(value["lat"]))
-                code = geo.check_in_grid(point, polygon)
-                if code:
-                    warnings.append(Issue(fld.id, code, severity="warning"))
-        return warnings
+        """Coordinates outside the record's grid polygon (``rules.location_warnings``)."""
+        return rules.location_warnings(self.form, self._values, self._grid_polygons())
 
     def _grid_polygons(self) -> dict[str, list[tuple[float, float]]]:
         if self._polygons is None:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from app.core import rules
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import admin, auth, db, records, reviews
+from sync.server import admin, auth, db, gridsync, records, reviews
 from sync.server.console import audit
 from sync.server.console.audit import Actor
 from sync.server.console.i18n import ConsoleError
@@ -242,6 +242,7 @@ def set_boundary(service: Service, actor: Actor, code: str, geojson: Any) -> int
         if not done:
             raise ConsoleError(404, "not_found")
         audit.write(conn, actor, "grid_boundary", code, ["polygon"])
+        gridsync.number_change(conn, code)  # devices in scope get it on their next pull
     return len(points)
 
 

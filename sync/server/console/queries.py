@@ -96,7 +96,7 @@ def _count_if(cond: Any) -> Any:
 
 
 def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
-    """Each device a person logged in from: last login, live or revoked, last push."""
+    """Each device a person logged in from: last login, live or revoked, last push and pull."""
     t, o = db.tokens.c, db.ops.c
     logins = select(
         t.username,
@@ -116,6 +116,7 @@ def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
             .group_by(o.device_id, o.username)
         )
         last_push.update({(r[0], r[1]): r[2] for r in conn.execute(pushes)})
+    last_pull = _last_pulls(conn, devices)
     out = [
         {
             "username": name,
@@ -124,10 +125,23 @@ def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
             "last_login": last,
             "live": int(live or 0) > 0,
             "last_push": last_push.get((device, name)),
+            "last_pull": last_pull.get((device, name)),
         }
         for name, device, last, live in found
     ]
     return sorted(out, key=lambda d: (d["username"], d["device_id"]))
+
+
+def _last_pulls(conn: Connection, devices: list[str]) -> dict[tuple[str, str], str]:
+    """(device id, username) -> when that device last pulled to the end (``devices``)."""
+    d = db.devices.c
+    out: dict[tuple[str, str], str] = {}
+    for i in range(0, len(devices), 500):
+        stmt = select(d.device_id, d.username, d.last_pull_at).where(
+            d.device_id.in_(devices[i : i + 500]), d.last_pull_at.is_not(None)
+        )
+        out.update({(r[0], r[1]): r[2] for r in conn.execute(stmt)})
+    return out
 
 
 # -- values ----------------------------------------------------------------------------------
