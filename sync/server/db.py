@@ -183,6 +183,18 @@ people = Table(
     Index("ix_people_birth", "form", "birth"),
 )
 
+# The console's record search (``sync.server.terms``): each record's terms, rewritten with the
+# record. Byte order on both databases (PostgreSQL "C" collation), so a prefix is one range.
+TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
+record_terms = Table(
+    "record_terms",
+    metadata,
+    Column("term", TERM, primary_key=True),
+    Column("grid", String(64), primary_key=True),  # "" for records without a grid
+    Column("record_id", String(64), primary_key=True),
+    Index("ix_record_terms_record", "record_id"),
+)
+
 aliases = Table(
     "aliases",
     metadata,

@@ -52,6 +52,8 @@ _C = db.record_claims.c
 _DELETE_CLAIMS = delete(db.record_claims).where(
     _C.record_id.in_(bindparam("b_ids", expanding=True))
 )
+_T = db.record_terms.c
+_DELETE_TERMS = delete(db.record_terms).where(_T.record_id.in_(bindparam("b_ids", expanding=True)))
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
 
@@ -88,6 +90,7 @@ class Tx:
     quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
     rows: dict[str, Row | None] = field(default_factory=dict)  # None: no such record
     sides: dict[str, Side] = field(default_factory=dict)  # written since the last flush
+    terms: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # (grid, terms)
     _new: dict[str, dict[str, Any]] = field(default_factory=dict)
     _changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key_db: dict[KeyRef, str | None] = field(default_factory=dict)  # as of the last flush
@@ -148,6 +151,10 @@ class Tx:
             self._claims_tx.setdefault((side.form, key), set()).add(record_id)
         if side.person is not None:
             self._people_tx.setdefault((side.form, side.person.birth), {})[record_id] = side.person
+
+    def put_terms(self, record_id: str, grid: str | None, terms: Iterable[str]) -> None:
+        """Buffer a record's new search terms (``sync.server.terms``), replacing its old ones."""
+        self.terms[record_id] = (grid or "", frozenset(terms))
 
     # -- natural keys -----------------------------------------------------------------------
 
@@ -321,6 +328,16 @@ class Tx:
             c.execute(_DELETE_KEYS, {"b_ids": part})
             c.execute(_DELETE_PEOPLE, {"b_ids": part})
             c.execute(_DELETE_CLAIMS, {"b_ids": part})
+        for part in _chunks(i for i in self.terms if i not in self._new):
+            c.execute(_DELETE_TERMS, {"b_ids": part})
+        terms = [
+            {"term": t, "grid": grid, "record_id": rid}
+            for rid, (grid, found) in self.terms.items()
+            for t in found
+        ]
+        if terms:
+            c.execute(insert(db.record_terms), terms)
+        self.terms = {}
         claims = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()

@@ -7,10 +7,10 @@ way to see such a value is ``actions.reveal``, which writes an audit row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from app.core.forms import Form, FormSet
@@ -18,6 +18,7 @@ from app.core.masking import mask_value
 from app.core.records import is_empty
 from app.core.search import name_terms
 from sync.server import auth, db, records
+from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
 
 SEARCH_LIMIT = 50
@@ -225,68 +226,80 @@ def _load_in_scope(conn: Connection, user: auth.User, record_id: str) -> records
 def search(
     engine: Engine, formset: FormSet, user: auth.User, query: str, limit: int = SEARCH_LIMIT
 ) -> list[dict[str, Any]]:
-    """Records in scope matching a name, pinyin initials, an ID or phone tail or an address."""
+    """Records in scope matching a name, pinyin initials, an ID or phone tail or an address.
+
+    Candidates come from the search terms kept on write (``sync.server.terms``), one prefix
+    range per kind of match, in pages; each candidate is checked against its record
+    (``matches``), which only drops any when the query is longer than a term."""
     q = query.strip().lower()
-    if not q:
+    if not q or (user.grids is not None and not user.grids):
         return []
-    digits = q.rstrip("x").isdigit() and len(q) >= 4
-    stmt = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data)
-    stmt = _record_scope(stmt, user, None)  # unordered: stop at the first matches, no sort
-    if digits:  # the tail of a stored value: the value ends with the digits, then a quote
-        stmt = stmt.where(_R.data.like(f'%{_escape(q)}"%', escape="\\"))
-    elif q.isascii() and q.isalpha():  # pinyin: only people's names can match
-        stmt = stmt.where(
-            or_(_R.title.ilike(f"%{_escape(q)}%", escape="\\"), _R.id.in_(_pinyin_ids(q)))
-        )
-    else:
-        stmt = stmt.where(_R.data.like(f"%{_escape(query.strip())}%", escape="\\"))
-    out: list[dict[str, Any]] = []
+    out: dict[str, dict[str, Any]] = {}
     with db.read(engine) as conn:
-        for r in conn.execute(stmt.limit(limit * 4)):
-            form = formset.form(r.form)
-            data = db.loads(r.data) or {}
-            if not _matches(form, data, r.title, q, digits):
-                continue
-            out.append(
-                {
-                    "id": r.id,
-                    "form": r.form,
-                    "grid": r.grid,
-                    "title": r.title,
-                    "status": r.status,
-                    "deleted": bool(r.deleted),
-                }
-            )
+        for low, high in search_terms.ranges(q):
+            for ids in _candidates(conn, user, low, high, limit * 4):
+                for r in conn.execute(_SEARCH_ROWS, {"b_ids": [i for i in ids if i not in out]}):
+                    if not user.in_scope(r.grid):
+                        continue
+                    data = db.loads(r.data) or {}
+                    if matches(formset.form(r.form), data, r.title, q):
+                        out[r.id] = {
+                            "id": r.id,
+                            "form": r.form,
+                            "grid": r.grid,
+                            "title": r.title,
+                            "status": r.status,
+                            "deleted": bool(r.deleted),
+                        }
+                if len(out) >= limit:
+                    break
             if len(out) >= limit:
                 break
-    return sorted(out, key=lambda r: (r["title"], r["id"]))
+    found = sorted(out.values(), key=lambda r: (r["title"], r["id"]))
+    return found[:limit]
 
 
-def _pinyin_ids(q: str) -> Any:
-    """People whose full pinyin starts like the query: "zs" narrows to surnames in z, the
-    initials themselves are checked on the candidates (``_matches``)."""
-    p = db.people.c
-    return select(p.record_id).where(p.pinyin.like(f"{_escape(q[0])}%", escape="\\"))
+_T = db.record_terms.c
+_SEARCH_ROWS = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data).where(
+    _R.id.in_(bindparam("b_ids", expanding=True))
+)
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _candidates(
+    conn: Connection, user: auth.User, low: str, high: str, page: int
+) -> Iterator[list[str]]:
+    """Record ids holding a term in [low, high), in index order, a page at a time (keyset
+    paging: a common prefix never makes the database hand over all its rows)."""
+    stmt = select(_T.term, _T.grid, _T.record_id).where(_T.term >= low, _T.term < high)
+    if user.grids is not None:
+        stmt = stmt.where(_T.grid.in_(sorted(user.grids)))
+    stmt = stmt.order_by(_T.term, _T.grid, _T.record_id).limit(page)
+    after: tuple[str, str, str] | None = None
+    while True:
+        paged = (
+            stmt if after is None else stmt.where(tuple_(_T.term, _T.grid, _T.record_id) > after)
+        )
+        rows = conn.execute(paged).all()
+        if not rows:
+            return
+        yield list(dict.fromkeys(r.record_id for r in rows))
+        if len(rows) < page:
+            return
+        last = rows[-1]
+        after = (last.term, last.grid, last.record_id)
 
 
-def _matches(form: Form, data: Mapping[str, Any], title: str, q: str, digits: bool) -> bool:
-    """The candidate really matches in a field whose role fits the query."""
-    roles = form.roles
-
-    def values(names: Iterable[str]) -> list[str]:
-        return [str(data[n]).lower() for n in names if not is_empty(data.get(n))]
-
-    if digits:
-        return any(v.endswith(q) for v in values((*roles.id, *roles.phone)))
-    names = values(roles.name) or [title.lower()]
-    for name in names:
+def matches(form: Form, data: Mapping[str, Any], title: str, q: str) -> bool:
+    """The console's match rule: ``q`` (stripped, lower-cased) is the tail of an ID number or
+    phone, or is in a name or starts one of its terms (pinyin, initials), or is in an address."""
+    if search_terms.is_tail_query(q):
+        return any(
+            v.endswith(q) for v in search_terms.values(data, (*form.roles.id, *form.roles.phone))
+        )
+    for name in search_terms.names_of(form, data, title):
         if q in name or any(term.startswith(q) for term in name_terms(name)):
             return True
-    return any(q in v for v in values(roles.address))
+    return any(q in v for v in search_terms.values(data, form.roles.address))
 
 
 def record_view(
