@@ -156,13 +156,14 @@ def write(
     claims = tuple(k for k in keys if k in skipped)
     side = None if deleted else Side(form.id, held, person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
-    found = terms.terms_of(form, data, row.title)
-    if (
-        before is None
-        or before.grid != row.grid
-        or found != terms.terms_of(form, before.data, before.title)
-    ):
-        tx.put_terms(record_id, row.grid, found)
+    searched = frozenset(terms.record_keys(form, data, row.title))
+    stored = (
+        None
+        if before is None
+        else (before.grid or "", frozenset(terms.record_keys(form, before.data, before.title)))
+    )
+    if stored != (row.grid or "", searched):
+        tx.put_terms(record_id, stored, (row.grid or "", searched))
     tx.versions[(record_id, row.version)] = {
         "record_id": record_id,
         "version": row.version,

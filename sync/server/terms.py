@@ -5,8 +5,11 @@ pinyin initials, an ID or phone tail or a piece of an address. None of those is 
 column, so every record gets a set of terms, and a query is a prefix range on ``term`` (the
 same on SQLite and PostgreSQL, where the column has the byte-order ``C`` collation).
 
-The terms are built so that a prefix range finds exactly the records the console's match rule
-(``console.queries.matches``) accepts:
+Names and addresses repeat (a household shares one address, 张伟 is common), so a record holds
+only its words and tails (``record_terms``: "n:张三", "a:幸福路12号", "t:" + tail), and each
+distinct word gets its terms once (``search_words``): a push writes a few rows per record, not
+one per suffix. The terms are built so that a prefix range finds exactly the records the
+console's match rule (``console.queries.matches``) accepts:
 
 - ``n:`` + every suffix of the name (lower-cased; the title when the form has no name) and its
   ``app.core.search.name_terms`` (given name, pinyin, initials: the device's search terms), so
@@ -30,6 +33,7 @@ from app.core.search import name_terms
 
 CUT = 16  # characters of a name or address suffix kept as a term
 TAIL = 6  # last characters of an ID number or phone kept (reversed) as a term
+WORD = 200  # characters of a name or address kept as its key
 NAME, ADDRESS, TAIL_MARK = "n:", "a:", "t:"
 TOP = "\U0010ffff"  # sorts after every character (UTF-8 bytes, SQLite BINARY, PostgreSQL "C")
 
@@ -44,22 +48,33 @@ def names_of(form: Form, data: Mapping[str, Any], title: str) -> list[str]:
     return values(data, form.roles.name) or [title.lower()]
 
 
-def _suffixes(text: str) -> Iterable[str]:
-    return (text[i : i + CUT] for i in range(len(text)))
+def record_keys(form: Form, data: Mapping[str, Any], title: str) -> set[str]:
+    """What ``record_terms`` holds for one record: its names and addresses as words (looked
+    up through ``search_words``) and its ID and phone tails (searched directly)."""
+    keys = {NAME + name[:WORD] for name in names_of(form, data, title) if name}
+    keys.update(ADDRESS + a[:WORD] for a in values(data, form.roles.address))
+    keys.update(
+        TAIL_MARK + v[::-1][:TAIL] for v in values(data, (*form.roles.id, *form.roles.phone))
+    )
+    return keys
 
 
-def terms_of(form: Form, data: Mapping[str, Any], title: str) -> set[str]:
-    """Every search term of one record (see the module docstring)."""
-    terms: set[str] = set()
-    for name in names_of(form, data, title):
-        terms.update(NAME + s for s in _suffixes(name))
-        terms.update(NAME + t[:CUT] for t in name_terms(name))
-    for address in values(data, form.roles.address):
-        terms.update(ADDRESS + s for s in _suffixes(address))
-    for value in values(data, (*form.roles.id, *form.roles.phone)):
-        terms.add(TAIL_MARK + value[::-1][:TAIL])
-    terms.discard(NAME)
-    return terms
+def is_word(key: str) -> bool:
+    return key.startswith((NAME, ADDRESS))
+
+
+def word_terms(word: str) -> set[str]:
+    """The terms ``search_words`` holds for one name or address word (see the module doc)."""
+    mark, text = word[:2], word[2:]
+    found = {mark + text[i : i + CUT] for i in range(len(text))}
+    if mark == NAME:
+        found.update(NAME + t[:CUT] for t in name_terms(text))
+    return found
+
+
+def first_term(word: str) -> str:
+    """The term every word has (itself, cut): a word is stored when this row is."""
+    return word[: 2 + CUT]
 
 
 def is_tail_query(q: str) -> bool:

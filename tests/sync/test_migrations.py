@@ -141,6 +141,9 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         kinds = conn.execute(text("SELECT DISTINCT kind FROM reviews")).scalars().all()
         assert kinds == ["duplicate"]
         assert _stored_terms(conn) == _expected_terms(conn, formset)  # 0007's backfill
+        words = {r[0] for r in _stored_terms(conn) if terms.is_word(r[0])}
+        stored_words = set(conn.execute(select(db.search_words.c.term, db.search_words.c.word)))
+        assert stored_words == {(t, w) for w in words for t in terms.word_terms(w)}
     engine.dispose()
 
     app = create_app(old_platform, forms=formset, secret="after-upgrade")
@@ -171,10 +174,10 @@ def _stored_terms(conn: Connection) -> set[tuple[str, str, str]]:
 
 
 def _expected_terms(conn: Connection, formset: FormSet) -> set[tuple[str, str, str]]:
-    """The search terms the write path would have given every stored record."""
+    """The search keys the write path would have given every stored record."""
     out: set[tuple[str, str, str]] = set()
     for r in conn.execute(select(db.records)):
-        found = terms.terms_of(formset.form(r.form), json.loads(r.data), r.title)
+        found = terms.record_keys(formset.form(r.form), json.loads(r.data), r.title)
         out.update((t, r.grid or "", r.id) for t in found)
     assert out, "the old platform holds records with search terms"
     return out

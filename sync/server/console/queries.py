@@ -7,7 +7,7 @@ way to see such a value is ``actions.reveal``, which writes an audit row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, case, func, select, tuple_
@@ -228,65 +228,74 @@ def search(
 ) -> list[dict[str, Any]]:
     """Records in scope matching a name, pinyin initials, an ID or phone tail or an address.
 
-    Candidates come from the search terms kept on write (``sync.server.terms``), one prefix
-    range per kind of match, in pages; each candidate is checked against its record
+    Candidates come from the search index kept on write (``sync.server.terms``): a prefix
+    range over tails, or over the terms of names and addresses and then the records holding
+    those words, a page at a time; each candidate is checked against its record
     (``matches``), which only drops any when the query is longer than a term."""
     q = query.strip().lower()
     if not q or (user.grids is not None and not user.grids):
         return []
     out: dict[str, dict[str, Any]] = {}
     with db.read(engine) as conn:
-        for low, high in search_terms.ranges(q):
-            for ids in _candidates(conn, user, low, high, limit * 4):
-                for r in conn.execute(_SEARCH_ROWS, {"b_ids": [i for i in ids if i not in out]}):
-                    if not user.in_scope(r.grid):
-                        continue
-                    data = db.loads(r.data) or {}
-                    if matches(formset.form(r.form), data, r.title, q):
-                        out[r.id] = {
-                            "id": r.id,
-                            "form": r.form,
-                            "grid": r.grid,
-                            "title": r.title,
-                            "status": r.status,
-                            "deleted": bool(r.deleted),
-                        }
-                if len(out) >= limit:
-                    break
+        for ids in _candidates(conn, user, q, limit * 4):
+            wanted = [i for i in ids if i not in out]
+            for r in conn.execute(_SEARCH_ROWS, {"b_ids": wanted}) if wanted else ():
+                data = db.loads(r.data) or {}
+                if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
+                    out[r.id] = {
+                        "id": r.id,
+                        "form": r.form,
+                        "grid": r.grid,
+                        "title": r.title,
+                        "status": r.status,
+                        "deleted": bool(r.deleted),
+                    }
             if len(out) >= limit:
                 break
-    found = sorted(out.values(), key=lambda r: (r["title"], r["id"]))
-    return found[:limit]
+    return sorted(out.values(), key=lambda r: (r["title"], r["id"]))[:limit]
 
 
-_T = db.record_terms.c
+_T, _W = db.record_terms.c, db.search_words.c
 _SEARCH_ROWS = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data).where(
     _R.id.in_(bindparam("b_ids", expanding=True))
 )
 
 
-def _candidates(
-    conn: Connection, user: auth.User, low: str, high: str, page: int
-) -> Iterator[list[str]]:
-    """Record ids holding a term in [low, high), in index order, a page at a time (keyset
-    paging: a common prefix never makes the database hand over all its rows)."""
-    stmt = select(_T.term, _T.grid, _T.record_id).where(_T.term >= low, _T.term < high)
-    if user.grids is not None:
-        stmt = stmt.where(_T.grid.in_(sorted(user.grids)))
-    stmt = stmt.order_by(_T.term, _T.grid, _T.record_id).limit(page)
-    after: tuple[str, str, str] | None = None
+def _candidates(conn: Connection, user: auth.User, q: str, page: int) -> Iterator[list[str]]:
+    """Ids of records that may match ``q``, a page at a time, in index order."""
+    for low, high in search_terms.ranges(q):
+        if not search_terms.is_word(low):  # a tail: the records hold it themselves
+            stmt = select(_T.term, _T.grid, _T.record_id).where(_T.term >= low, _T.term < high)
+            for rows in _pages(conn, _in_scope(stmt, user), (_T.term, _T.grid, _T.record_id), page):
+                yield list(dict.fromkeys(r.record_id for r in rows))
+            continue
+        stmt = select(_W.term, _W.word).where(_W.term >= low, _W.term < high)
+        for rows in _pages(conn, stmt, (_W.term, _W.word), page):
+            words = sorted({r.word for r in rows})
+            held = _in_scope(select(_T.record_id).where(_T.term.in_(words)), user)
+            yield list(dict.fromkeys(conn.execute(held).scalars()))
+
+
+def _in_scope(stmt: Any, user: auth.User) -> Any:
+    return stmt if user.grids is None else stmt.where(_T.grid.in_(sorted(user.grids)))
+
+
+def _pages(
+    conn: Connection, stmt: Any, order: tuple[Any, ...], page: int
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``stmt`` in ``order``, ``page`` at a time (keyset paging: a common prefix never
+    makes the database hand over all its rows at once)."""
+    stmt = stmt.order_by(*order).limit(page)
+    after: tuple[Any, ...] | None = None
     while True:
-        paged = (
-            stmt if after is None else stmt.where(tuple_(_T.term, _T.grid, _T.record_id) > after)
-        )
+        paged = stmt if after is None else stmt.where(tuple_(*order) > after)
         rows = conn.execute(paged).all()
         if not rows:
             return
-        yield list(dict.fromkeys(r.record_id for r in rows))
+        yield rows
         if len(rows) < page:
             return
-        last = rows[-1]
-        after = (last.term, last.grid, last.record_id)
+        after = tuple(rows[-1])
 
 
 def matches(form: Form, data: Mapping[str, Any], title: str, q: str) -> bool:

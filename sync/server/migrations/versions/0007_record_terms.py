@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0005
 Create Date: 2026-12-06
 
-Every record gets its terms (``sync.server.terms``) in pages of ``BATCH`` records by id, with
+Every record gets its search keys and every word its terms (``sync.server.terms``) in pages of ``BATCH`` records by id, with
 the forms the platform ships (a record of a form it does not know gets none, and is found
 again once it is next written). PostgreSQL: ``term`` has the "C" collation so that a prefix
 is one index range.
@@ -31,12 +31,19 @@ BATCH = 5000
 def upgrade() -> None:
     op.create_table(
         "record_terms",
-        sa.Column("term", db.TERM, nullable=False),
+        sa.Column("term", db.WORD, nullable=False),
         sa.Column("grid", sa.String(64), nullable=False),
         sa.Column("record_id", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("term", "grid", "record_id"),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_record_terms_record", "record_terms", ["record_id"])
+    op.create_table(
+        "search_words",
+        sa.Column("term", db.TERM, nullable=False),
+        sa.Column("word", db.WORD, nullable=False),
+        sa.PrimaryKeyConstraint("term", "word"),
+        sqlite_with_rowid=False,
+    )
     backfill(op.get_bind())
 
 
@@ -52,6 +59,7 @@ def backfill(conn: sa.Connection) -> None:
         sa.column("data", sa.Text),
     )
     after = ""
+    seen: set[str] = set()  # words given their terms (a street office: well under a million)
     while True:
         page = conn.execute(
             sa.select(r.c.id, r.c.form, r.c.grid, r.c.title, r.c.data)
@@ -62,13 +70,19 @@ def backfill(conn: sa.Connection) -> None:
         if not page:
             return
         rows: list[dict[str, Any]] = []
+        words: list[dict[str, Any]] = []
         for rec in page:
             if rec.form not in forms.forms:
                 continue
-            found = terms.terms_of(forms.form(rec.form), db.loads(rec.data) or {}, rec.title)
-            rows.extend({"term": t, "grid": rec.grid or "", "record_id": rec.id} for t in found)
+            keys = terms.record_keys(forms.form(rec.form), db.loads(rec.data) or {}, rec.title)
+            rows.extend({"term": k, "grid": rec.grid or "", "record_id": rec.id} for k in keys)
+            for word in sorted(k for k in keys if terms.is_word(k) and k not in seen):
+                seen.add(word)
+                words.extend({"term": t, "word": word} for t in terms.word_terms(word))
         if rows:
             conn.execute(sa.insert(db.record_terms), rows)
+        if words:
+            conn.execute(sa.insert(db.search_words), words)
         after = page[-1].id
 
 
