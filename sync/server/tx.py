@@ -85,6 +85,11 @@ _TERM_SQL = {
 }
 
 
+def term_sql(dialect: str) -> dict[str, str]:
+    """The search index's statements for a database (``dialect``: SQLAlchemy's name)."""
+    return _TERM_SQL[dialect == "postgresql"]
+
+
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     ordered = sorted(set(values))
     for i in range(0, len(ordered), IN_CHUNK):

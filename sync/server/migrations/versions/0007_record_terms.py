@@ -12,13 +12,12 @@ is one index range.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
 from app.core.forms import load_formset
 from sync.server import db, terms
+from sync.server.tx import term_sql
 
 revision = "0007"
 down_revision = "0005"
@@ -58,6 +57,7 @@ def backfill(conn: sa.Connection) -> None:
         sa.column("title", sa.Text),
         sa.column("data", sa.Text),
     )
+    sql = term_sql(conn.dialect.name)
     after = ""
     seen: set[str] = set()  # words given their terms (a street office: well under a million)
     while True:
@@ -69,20 +69,20 @@ def backfill(conn: sa.Connection) -> None:
         ).all()
         if not page:
             return
-        rows: list[dict[str, Any]] = []
-        words: list[dict[str, Any]] = []
+        rows: list[tuple[str, str, str]] = []
+        words: list[tuple[str, str]] = []
         for rec in page:
             if rec.form not in forms.forms:
                 continue
             keys = terms.record_keys(forms.form(rec.form), db.loads(rec.data) or {}, rec.title)
-            rows.extend({"term": k, "grid": rec.grid or "", "record_id": rec.id} for k in keys)
+            rows.extend((k, rec.grid or "", rec.id) for k in keys)
             for word in sorted(k for k in keys if terms.is_word(k) and k not in seen):
                 seen.add(word)
-                words.extend({"term": t, "word": word} for t in terms.word_terms(word))
-        if rows:
-            conn.execute(sa.insert(db.record_terms), rows)
+                words.extend((t, word) for t in terms.word_terms(word))
+        if rows:  # plain DB-API executemany, the write path's statements: millions of rows
+            conn.exec_driver_sql(sql["insert"], rows)
         if words:
-            conn.execute(sa.insert(db.search_words), words)
+            conn.exec_driver_sql(sql["words"], words)
         after = page[-1].id
 
 
