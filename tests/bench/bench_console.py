@@ -1,7 +1,7 @@
 """Console and console-API latency on the demo platform (prints figures; never asserts).
 
 Usage: python tests/bench/bench_console.py [--size 20000] [--conflicts 100] [--runs 40]
-       [--db postgresql://... | --pg]   (default: a SQLite file in a temporary directory)
+       [--db postgresql://... [--reuse] | --pg]   (default: a SQLite file in a temporary directory)
 
 Loads the demo community (``sync.server.demo.load_demo``) into an empty platform; from
 ``--size 100000`` up, through the push path would take too long (25 min for 1.63 M), so the
@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 import uvicorn
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -191,6 +191,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--bulk", action="store_true", help="bulk-load below --size 100000 too")
+    parser.add_argument("--reuse", action="store_true", help="--db holds an earlier run's platform")
     parser.add_argument("--db", help="a platform database URL (default: a temporary SQLite file)")
     parser.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster")
     args = parser.parse_args()
@@ -220,9 +221,22 @@ def pg_database() -> Any:
     return cluster
 
 
+def loaded_platform(engine: Any) -> DemoPlatform:
+    """What an earlier run loaded into ``--db`` (``--reuse``)."""
+    with db.read(engine) as conn:
+        count = conn.execute(select(func.count()).select_from(db.records)).scalar_one()
+        communities = sorted(conn.execute(select(db.communities.c.code)).scalars())
+        grids = sorted(conn.execute(select(db.grids.c.code)).scalars())
+        users = sorted(conn.execute(select(db.users.c.username)).scalars())
+    return DemoPlatform(count, communities, grids, users)
+
+
 def run(args: argparse.Namespace, url_db: str) -> int:
     start = time.perf_counter()
-    if args.size >= BULK_FROM or args.bulk:
+    if args.reuse:
+        app = create_app(url_db, forms=load_formset(), secret="bench")
+        loaded = loaded_platform(app.state.engine)
+    elif args.size >= BULK_FROM or args.bulk:
         loaded = bulk_load(url_db, args.size, args.seed)
         app = create_app(url_db, forms=load_formset(), secret="bench")
     else:

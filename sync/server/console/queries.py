@@ -22,6 +22,7 @@ from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
 
 SEARCH_LIMIT = 50
+MAX_PAGE = 5000  # index rows a search reads per query
 CONFLICT_LIMIT = 200
 _R = db.records.c
 
@@ -283,19 +284,22 @@ def _in_scope(stmt: Any, user: auth.User) -> Any:
 def _pages(
     conn: Connection, stmt: Any, order: tuple[Any, ...], page: int
 ) -> Iterator[Sequence[Any]]:
-    """Rows of ``stmt`` in ``order``, ``page`` at a time (keyset paging: a common prefix never
-    makes the database hand over all its rows at once)."""
-    stmt = stmt.order_by(*order).limit(page)
+    """Rows of ``stmt`` in ``order``, ``page`` at first and twice as many each time up to
+    ``MAX_PAGE`` (keyset paging: a common prefix never makes the database hand over all its
+    rows at once, and a caller with a narrow scope, whose matches are few per page, soon asks
+    for bigger ones)."""
+    stmt = stmt.order_by(*order)
     after: tuple[Any, ...] | None = None
     while True:
         paged = stmt if after is None else stmt.where(tuple_(*order) > after)
-        rows = conn.execute(paged).all()
+        rows = conn.execute(paged.limit(page)).all()
         if not rows:
             return
         yield rows
         if len(rows) < page:
             return
         after = tuple(rows[-1])
+        page = min(page * 2, MAX_PAGE)
 
 
 def matches(form: Form, data: Mapping[str, Any], title: str, q: str) -> bool:
