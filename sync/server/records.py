@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from app.core.forms import Form
 from app.core.records import is_empty
 from sync.merge import DELETED, STATUS, Stamp
-from sync.server import db
+from sync.server import db, terms
 from sync.server.rows import Meta, Row, from_db, grid_of, natural_keys, person_of
 from sync.server.tx import IN_CHUNK as _IN_CHUNK
 from sync.server.tx import Side, Tx
@@ -156,6 +156,14 @@ def write(
     claims = tuple(k for k in keys if k in skipped)
     side = None if deleted else Side(form.id, held, person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
+    searched = frozenset(terms.record_keys(form, data, row.title))
+    stored = (
+        None
+        if before is None
+        else (before.grid or "", frozenset(terms.record_keys(form, before.data, before.title)))
+    )
+    if stored != (row.grid or "", searched):
+        tx.put_terms(record_id, stored, (row.grid or "", searched))
     tx.versions[(record_id, row.version)] = {
         "record_id": record_id,
         "version": row.version,

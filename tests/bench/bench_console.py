@@ -1,9 +1,14 @@
 """Console and console-API latency on the demo platform (prints figures; never asserts).
 
 Usage: python tests/bench/bench_console.py [--size 20000] [--conflicts 100] [--runs 40]
-       [--db postgresql://...]   (default: a SQLite file in a temporary directory)
+       [--db postgresql://... [--reuse] | --pg]   (default: a SQLite file in a temporary directory)
 
-Loads the demo community (``sync.server.demo.load_demo``) into an empty platform, opens
+Loads the demo community (``sync.server.demo.load_demo``) into an empty platform; from
+``--size 100000`` up, through the push path would take too long (25 min for 1.63 M), so the
+cached demo store (bench_upgrade's, /tmp/gridcollect-bench-<size>-<seed>) is bulk-loaded
+(``bench_upgrade.load``: records, versions, ops, keys, people at the baseline revision), upgraded
+to head (which builds the search index: revision 0007's backfill, timed) and given the store's
+communities, grids and users. ``--pg`` runs on a throwaway PostgreSQL cluster. Then it opens
 ``--conflicts`` phone conflicts through the push path, serves the real app on loopback and
 times, as a community supervisor and as an admin: the overview, the conflicts list and record
 searches (pinyin initials, a phone tail, an address part), p50 and p95 over ``--runs``
@@ -15,6 +20,7 @@ p95 <= 100 ms on the 1.63 M-record street office.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -24,18 +30,60 @@ from typing import Any
 
 import requests
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.forms import load_formset  # noqa: E402
 from sync import protocol as p  # noqa: E402
-from sync.server import auth, db  # noqa: E402
+from sync.server import admin, auth, db, migrate  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
-from sync.server.demo import load_demo  # noqa: E402
+from sync.server.demo import DemoPlatform, load_demo  # noqa: E402
+from tests.bench import bench_upgrade  # noqa: E402
 from tests.bench.common import median, percentile  # noqa: E402
 
 PASSWORD = "bench password"
+BULK_FROM = 100_000  # records: from here on the platform is bulk-loaded from the demo store
+
+
+def bulk_load(url: str, size: int, seed: int) -> DemoPlatform:
+    """The demo street office of ``size`` records without the push path (see the module doc)."""
+    store = bench_upgrade.demo_store(size, seed)
+    engine = db.make_engine(url)
+    try:
+        start = time.perf_counter()
+        count = bench_upgrade.load(engine, store)
+        loaded = time.perf_counter() - start
+        start = time.perf_counter()
+        migrate.upgrade(engine)
+        print(
+            f"bulk load {loaded:.0f} s; upgrade to head (search index) {time.perf_counter() - start:.0f} s"
+        )
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        grids = conn.execute(
+            "SELECT code, name, community_code, community_name, level, polygon FROM grids"
+        ).fetchall()
+        conn.close()
+        for code, name in sorted({(g[2], g[3]) for g in grids}):
+            admin.put_community(engine, code, name)
+        for code, name, community, _cname, level, polygon in grids:
+            admin.put_grid(engine, code, name, community, level)
+            if polygon:
+                with db.write(engine) as c:
+                    c.execute(
+                        update(db.grids).where(db.grids.c.code == code).values(polygon=polygon)
+                    )
+        communities = sorted({g[2] for g in grids})
+        users = ["admin", *(f"sup-{c}" for c in communities)]
+        admin.put_user(engine, "admin", PASSWORD, "admin")
+        for community in communities:
+            admin.put_user(engine, f"sup-{community}", PASSWORD, "supervisor", community=community)
+        for g in grids:
+            admin.put_user(engine, f"w-{g[0]}", PASSWORD, "worker", grids=[g[0]])
+            users.append(f"w-{g[0]}")
+    finally:
+        engine.dispose()
+    return DemoPlatform(count, communities, [g[0] for g in grids], users)
 
 
 def serve(app: Any) -> tuple[uvicorn.Server, str]:
@@ -120,8 +168,11 @@ def measure(
 ) -> tuple[float, list[float]]:
     """(first request, the next ``runs``) in ms; ``before()`` runs untimed before each."""
     start = time.perf_counter()
-    http.get(url, headers=headers, timeout=600).raise_for_status()
+    resp = http.get(url, headers=headers, timeout=600)
     first = (time.perf_counter() - start) * 1000
+    resp.raise_for_status()
+    if "/console/records" in url:
+        print(f"  ({len(resp.json()['records'])} records found)")
     times = []
     for _ in range(runs):
         if before is not None:
@@ -138,45 +189,94 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=20000)
     parser.add_argument("--conflicts", type=int, default=100)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bulk", action="store_true", help="bulk-load below --size 100000 too")
+    parser.add_argument("--reuse", action="store_true", help="--db holds an earlier run's platform")
     parser.add_argument("--db", help="a platform database URL (default: a temporary SQLite file)")
+    parser.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster")
     args = parser.parse_args()
     auth.set_kdf_cost(2**10)
+    cluster = None
     with tempfile.TemporaryDirectory(prefix="gc-bench-console-") as tmp:
         url_db = args.db or f"sqlite:///{tmp}/platform.db"
-        app = create_app(url_db, forms=load_formset(), secret="bench")
-        start = time.perf_counter()
-        loaded = load_demo(app.state.service, PASSWORD, size=args.size)
-        print(
-            f"platform: {loaded.records} records in {time.perf_counter() - start:.1f} s "
-            f"({app.state.engine.dialect.name})"
-        )
-        ids = open_conflicts(app, args.conflicts)
-        server, url = serve(app)
+        if args.pg:
+            cluster = pg_database()
+            url_db = f"{cluster.url}/bench_console"
         try:
-            http = requests.Session()
-            sup = login(url, f"sup-{loaded.communities[0]}")
-            adm = login(url, "admin")
-            touch = change_one(app, ids[-1])
-            cases = [
-                ("baseline GET /v1/records/{id}", f"/v1/records/{ids[0]}", sup, None),
-                ("overview (supervisor)", "/v1/console/overview", sup, None),
-                ("overview (admin, all)", "/v1/console/overview", adm, None),
-                ("overview (admin) after a change", "/v1/console/overview", adm, touch),
-                ("conflicts (supervisor)", "/v1/console/conflicts", sup, None),
-                ("search pinyin initials", "/v1/console/records?q=zh", sup, None),
-                ("search phone tail", "/v1/console/records?q=0000", sup, None),
-                ("search address part", "/v1/console/records?q=白鹭公寓", sup, None),
-            ]
-            base = None
-            head = f"{'case':36} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline':>15}"
-            print(head)
-            for name, path, headers, before in cases:
-                first, times = measure(http, url + path, headers, args.runs, before)
-                p95 = percentile(times, 95)
-                base = base or p95
-                print(f"{name:36} {first:9.1f} {median(times):8.1f} {p95:8.1f} {p95 / base:15.1f}")
+            return run(args, url_db)
         finally:
-            server.should_exit = True
+            if cluster is not None:
+                cluster.stop()
+
+
+def pg_database() -> Any:
+    """A throwaway cluster (as bench_upgrade) with an empty ``bench_console`` database."""
+    from tests.sync.conftest import _start_cluster
+
+    cluster = _start_cluster()
+    maint = create_engine(f"{cluster.url}/postgres", isolation_level="AUTOCOMMIT")
+    with maint.connect() as conn:
+        conn.execute(text("CREATE DATABASE bench_console"))
+    maint.dispose()
+    return cluster
+
+
+def loaded_platform(engine: Any) -> DemoPlatform:
+    """What an earlier run loaded into ``--db`` (``--reuse``)."""
+    with db.read(engine) as conn:
+        count = conn.execute(select(func.count()).select_from(db.records)).scalar_one()
+        communities = sorted(conn.execute(select(db.communities.c.code)).scalars())
+        grids = sorted(conn.execute(select(db.grids.c.code)).scalars())
+        users = sorted(conn.execute(select(db.users.c.username)).scalars())
+    return DemoPlatform(count, communities, grids, users)
+
+
+def run(args: argparse.Namespace, url_db: str) -> int:
+    start = time.perf_counter()
+    if args.reuse:
+        app = create_app(url_db, forms=load_formset(), secret="bench")
+        loaded = loaded_platform(app.state.engine)
+    elif args.size >= BULK_FROM or args.bulk:
+        loaded = bulk_load(url_db, args.size, args.seed)
+        app = create_app(url_db, forms=load_formset(), secret="bench")
+    else:
+        app = create_app(url_db, forms=load_formset(), secret="bench")
+        loaded = load_demo(app.state.service, PASSWORD, size=args.size)
+    print(
+        f"platform: {loaded.records} records in {time.perf_counter() - start:.1f} s "
+        f"({app.state.engine.dialect.name})"
+    )
+    ids = open_conflicts(app, args.conflicts)
+    server, url = serve(app)
+    try:
+        http = requests.Session()
+        sup = login(url, f"sup-{loaded.communities[0]}")
+        adm = login(url, "admin")
+        worker = login(url, f"w-{loaded.grids[0]}")
+        touch = change_one(app, ids[-1])
+        cases = [
+            ("baseline GET /v1/records/{id}", f"/v1/records/{ids[0]}", sup, None),
+            ("overview (supervisor)", "/v1/console/overview", sup, None),
+            ("overview (admin, all)", "/v1/console/overview", adm, None),
+            ("overview (admin) after a change", "/v1/console/overview", adm, touch),
+            ("conflicts (supervisor)", "/v1/console/conflicts", sup, None),
+            ("search pinyin initials", "/v1/console/records?q=zh", sup, None),
+            ("search phone tail", "/v1/console/records?q=0000", sup, None),
+            ("search address part", "/v1/console/records?q=白鹭公寓", sup, None),
+            ("search name (worker)", "/v1/console/records?q=王", worker, None),
+            ("search address (admin, all)", "/v1/console/records?q=路", adm, None),
+            ("search ID tail (admin, all)", "/v1/console/records?q=1234", adm, None),
+        ]
+        base = None
+        head = f"{'case':36} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline':>15}"
+        print(head)
+        for name, path, headers, before in cases:
+            first, times = measure(http, url + path, headers, args.runs, before)
+            p95 = percentile(times, 95)
+            base = base or p95
+            print(f"{name:36} {first:9.1f} {median(times):8.1f} {p95:8.1f} {p95 / base:15.1f}")
+    finally:
+        server.should_exit = True
     return 0
 
 

@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Engine, MetaData, create_engine, text
+from sqlalchemy import Boolean, Engine, MetaData, create_engine, select, text
+from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
 from app.core.store import Store
 from sync.client import Client
-from sync.server import db, migrate
+from sync.server import db, migrate, terms
 from sync.server.app import create_app
 from sync.server.cli import main as server_cli
 from sync.session import SyncSession
@@ -140,6 +141,10 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
     with engine.connect() as conn:  # every old review was a fuzzy duplicate review
         kinds = conn.execute(text("SELECT DISTINCT kind FROM reviews")).scalars().all()
         assert kinds == ["duplicate"]
+        assert _stored_terms(conn) == _expected_terms(conn, formset)  # 0007's backfill
+        words = {r[0] for r in _stored_terms(conn) if terms.is_word(r[0])}
+        stored_words = set(conn.execute(select(db.search_words.c.term, db.search_words.c.word)))
+        assert stored_words == {(t, w) for w in words for t in terms.word_terms(w)}
     engine.dispose()
 
     app = create_app(old_platform, forms=formset, secret="after-upgrade")
@@ -198,6 +203,20 @@ def test_an_upgraded_platform_sends_its_existing_grids_to_devices_once(
         server.should_exit = True
         thread.join(30)
         app.state.engine.dispose()
+
+
+def _stored_terms(conn: Connection) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in conn.execute(select(db.record_terms))}  # type: ignore[misc]
+
+
+def _expected_terms(conn: Connection, formset: FormSet) -> set[tuple[str, str, str]]:
+    """The search keys the write path would have given every stored record."""
+    out: set[tuple[str, str, str]] = set()
+    for r in conn.execute(select(db.records)):
+        found = terms.record_keys(formset.form(r.form), json.loads(r.data), r.title)
+        out.update((t, r.grid or "", r.id) for t in found)
+    assert out, "the old platform holds records with search terms"
+    return out
 
 
 def _old_device(name: str, tmp_path: Path, formset: FormSet, url: str) -> tuple[Store, Client]:

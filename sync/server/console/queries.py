@@ -7,10 +7,10 @@ way to see such a value is ``actions.reveal``, which writes an audit row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from app.core.forms import Form, FormSet
@@ -18,9 +18,11 @@ from app.core.masking import mask_value
 from app.core.records import is_empty
 from app.core.search import name_terms
 from sync.server import auth, db, records
+from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
 
 SEARCH_LIMIT = 50
+MAX_PAGE = 5000  # index rows a search reads per query
 CONFLICT_LIMIT = 200
 _R = db.records.c
 
@@ -239,68 +241,92 @@ def _load_in_scope(conn: Connection, user: auth.User, record_id: str) -> records
 def search(
     engine: Engine, formset: FormSet, user: auth.User, query: str, limit: int = SEARCH_LIMIT
 ) -> list[dict[str, Any]]:
-    """Records in scope matching a name, pinyin initials, an ID or phone tail or an address."""
+    """Records in scope matching a name, pinyin initials, an ID or phone tail or an address.
+
+    Candidates come from the search index kept on write (``sync.server.terms``): a prefix
+    range over tails, or over the terms of names and addresses and then the records holding
+    those words, a page at a time; each candidate is checked against its record
+    (``matches``), which only drops any when the query is longer than a term."""
     q = query.strip().lower()
-    if not q:
+    if not q or (user.grids is not None and not user.grids):
         return []
-    digits = q.rstrip("x").isdigit() and len(q) >= 4
-    stmt = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data)
-    stmt = _record_scope(stmt, user, None)  # unordered: stop at the first matches, no sort
-    if digits:  # the tail of a stored value: the value ends with the digits, then a quote
-        stmt = stmt.where(_R.data.like(f'%{_escape(q)}"%', escape="\\"))
-    elif q.isascii() and q.isalpha():  # pinyin: only people's names can match
-        stmt = stmt.where(
-            or_(_R.title.ilike(f"%{_escape(q)}%", escape="\\"), _R.id.in_(_pinyin_ids(q)))
-        )
-    else:
-        stmt = stmt.where(_R.data.like(f"%{_escape(query.strip())}%", escape="\\"))
-    out: list[dict[str, Any]] = []
+    out: dict[str, dict[str, Any]] = {}
     with db.read(engine) as conn:
-        for r in conn.execute(stmt.limit(limit * 4)):
-            form = formset.form(r.form)
-            data = db.loads(r.data) or {}
-            if not _matches(form, data, r.title, q, digits):
-                continue
-            out.append(
-                {
-                    "id": r.id,
-                    "form": r.form,
-                    "grid": r.grid,
-                    "title": r.title,
-                    "status": r.status,
-                    "deleted": bool(r.deleted),
-                }
-            )
+        for ids in _candidates(conn, user, q, limit * 4):
+            wanted = [i for i in ids if i not in out]
+            for r in conn.execute(_SEARCH_ROWS, {"b_ids": wanted}) if wanted else ():
+                data = db.loads(r.data) or {}
+                if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
+                    out[r.id] = {
+                        "id": r.id,
+                        "form": r.form,
+                        "grid": r.grid,
+                        "title": r.title,
+                        "status": r.status,
+                        "deleted": bool(r.deleted),
+                    }
             if len(out) >= limit:
                 break
-    return sorted(out, key=lambda r: (r["title"], r["id"]))
+    return sorted(out.values(), key=lambda r: (r["title"], r["id"]))[:limit]
 
 
-def _pinyin_ids(q: str) -> Any:
-    """People whose full pinyin starts like the query: "zs" narrows to surnames in z, the
-    initials themselves are checked on the candidates (``_matches``)."""
-    p = db.people.c
-    return select(p.record_id).where(p.pinyin.like(f"{_escape(q[0])}%", escape="\\"))
+_T, _W = db.record_terms.c, db.search_words.c
+_SEARCH_ROWS = select(_R.id, _R.form, _R.grid, _R.title, _R.status, _R.deleted, _R.data).where(
+    _R.id.in_(bindparam("b_ids", expanding=True))
+)
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _candidates(conn: Connection, user: auth.User, q: str, page: int) -> Iterator[list[str]]:
+    """Ids of records that may match ``q``, a page at a time, in index order."""
+    for low, high in search_terms.ranges(q):
+        if not search_terms.is_word(low):  # a tail: the records hold it themselves
+            stmt = select(_T.term, _T.grid, _T.record_id).where(_T.term >= low, _T.term < high)
+            for rows in _pages(conn, _in_scope(stmt, user), (_T.term, _T.grid, _T.record_id), page):
+                yield list(dict.fromkeys(r.record_id for r in rows))
+            continue
+        stmt = select(_W.term, _W.word).where(_W.term >= low, _W.term < high)
+        for rows in _pages(conn, stmt, (_W.term, _W.word), page):
+            words = sorted({r.word for r in rows})
+            held = _in_scope(select(_T.record_id).where(_T.term.in_(words)), user)
+            yield list(dict.fromkeys(conn.execute(held).scalars()))
 
 
-def _matches(form: Form, data: Mapping[str, Any], title: str, q: str, digits: bool) -> bool:
-    """The candidate really matches in a field whose role fits the query."""
-    roles = form.roles
+def _in_scope(stmt: Any, user: auth.User) -> Any:
+    return stmt if user.grids is None else stmt.where(_T.grid.in_(sorted(user.grids)))
 
-    def values(names: Iterable[str]) -> list[str]:
-        return [str(data[n]).lower() for n in names if not is_empty(data.get(n))]
 
-    if digits:
-        return any(v.endswith(q) for v in values((*roles.id, *roles.phone)))
-    names = values(roles.name) or [title.lower()]
-    for name in names:
+def _pages(
+    conn: Connection, stmt: Any, order: tuple[Any, ...], page: int
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``stmt`` in ``order``, ``page`` at first and twice as many each time up to
+    ``MAX_PAGE`` (keyset paging: a common prefix never makes the database hand over all its
+    rows at once, and a caller with a narrow scope, whose matches are few per page, soon asks
+    for bigger ones)."""
+    stmt = stmt.order_by(*order)
+    after: tuple[Any, ...] | None = None
+    while True:
+        paged = stmt if after is None else stmt.where(tuple_(*order) > after)
+        rows = conn.execute(paged.limit(page)).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < page:
+            return
+        after = tuple(rows[-1])
+        page = min(page * 2, MAX_PAGE)
+
+
+def matches(form: Form, data: Mapping[str, Any], title: str, q: str) -> bool:
+    """The console's match rule: ``q`` (stripped, lower-cased) is the tail of an ID number or
+    phone, or is in a name or starts one of its terms (pinyin, initials), or is in an address."""
+    if search_terms.is_tail_query(q):
+        return any(
+            v.endswith(q) for v in search_terms.values(data, (*form.roles.id, *form.roles.phone))
+        )
+    for name in search_terms.names_of(form, data, title):
         if q in name or any(term.startswith(q) for term in name_terms(name)):
             return True
-    return any(q in v for v in values(roles.address))
+    return any(q in v for v in search_terms.values(data, form.roles.address))
 
 
 def record_view(
