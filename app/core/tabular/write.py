@@ -1,4 +1,8 @@
-"""Writing CSV (UTF-8 with BOM, for Excel) and XLSX (every cell text) atomically."""
+"""Writing CSV (UTF-8 with BOM, for Excel) and XLSX (every cell text) atomically.
+
+CSV cells a spreadsheet would run as a formula are neutralised (``formula.neutralise``); the
+reader restores them, so export → import gives the values back.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.tabular.errors import TableError
+from app.core.tabular.formula import neutralise
 
 # Control characters an XLSX cell cannot hold (openpyxl refuses them).
 _XLSX_ILLEGAL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32)])
@@ -41,11 +46,16 @@ def _write_csv(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]
     count = 0
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(headers)
+        writer.writerow(csv_cells(headers))
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            writer.writerow(csv_cells(row))
             count += 1
     return count
+
+
+def csv_cells(values: Sequence[Any]) -> list[str]:
+    """A row as every CSV the project writes holds it: text, formulas neutralised."""
+    return [neutralise("" if v is None else str(v)) for v in values]
 
 
 def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
