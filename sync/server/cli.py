@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,6 +73,16 @@ def add_server_commands(subparsers: Any) -> None:
     srv.add_argument(
         "--secret-file", help="file holding the token-signing secret (default: kept in the db)"
     )
+    srv.add_argument(
+        "--token-days",
+        type=_days,
+        default=os.environ.get("GRIDCOLLECT_TOKEN_DAYS", "30"),
+        help="days a login stays valid (1-365; default: $GRIDCOLLECT_TOKEN_DAYS or 30)",
+    )
+    srv.add_argument(
+        "--certfile", help="TLS certificate (PEM, with its chain): serve https instead of http"
+    )
+    srv.add_argument("--keyfile", help="the certificate's private key (PEM)")
     srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
@@ -125,6 +136,15 @@ def add_server_commands(subparsers: Any) -> None:
     users = sub.add_parser("list-users", help="users, roles and scopes")
     users.set_defaults(func=cmd_list_users)
 
+    dis = sub.add_parser(
+        "disable-user", help="停用用户 / disable a user: every login ends, new ones are refused"
+    )
+    dis.add_argument("username")
+    dis.set_defaults(func=cmd_disable_user, disabled=True)
+    ena = sub.add_parser("enable-user", help="启用用户 / enable a disabled user again")
+    ena.add_argument("username")
+    ena.set_defaults(func=cmd_disable_user, disabled=False)
+
     rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
     rev.add_argument("username")
     rev.add_argument("--device", help="only this device id")
@@ -162,7 +182,7 @@ def add_server_commands(subparsers: Any) -> None:
     dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
     dem.add_argument("--password-file")
     dem.set_defaults(func=cmd_load_demo)
-    for action in (init, upg, com, grid, user, users, rev, load, aud, dem):
+    for action in (init, upg, com, grid, user, users, dis, ena, rev, load, aud, dem):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -184,16 +204,52 @@ def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
     return EXIT_UNUSABLE
 
 
+def _days(text: str) -> int:
+    """``--token-days``: a whole number of days from 1 to 365."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 365:
+        raise argparse.ArgumentTypeError(
+            f"须为 1 到 365 之间的整数 / must be a whole number from 1 to 365: {text!r}"
+        )
+    return days
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sync.server.app import create_app
 
+    if bool(args.certfile) != bool(args.keyfile):
+        return _fail(
+            args,
+            "--certfile 和 --keyfile 须同时给出。",
+            "give both --certfile and --keyfile (or neither).",
+        )
+    for path in filter(None, (args.certfile, args.keyfile)):
+        if not Path(path).is_file():
+            return _fail(args, f"找不到文件：{path}", f"no such file: {path}")
     secret = (
         Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
     )
-    app = create_app(args.db, secret=secret)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    app = create_app(args.db, secret=secret, token_days=args.token_days)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            ssl_certfile=args.certfile,
+            ssl_keyfile=args.keyfile,
+        )
+    except ssl.SSLError as exc:
+        return _fail(
+            args,
+            f"无法使用证书或私钥（{exc.reason}）：请检查它们是否为 PEM 格式且互相匹配。",
+            f"cannot use the certificate or key ({exc.reason}): check they are PEM and match.",
+        )
     return EXIT_OK
 
 
@@ -276,14 +332,15 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
-    from sync.server import admin
+    from sync.server import admin, passwords
 
     try:
         password = _password(args)
     except (OSError, IndexError):
         return _fail(args, "无法读取密码文件。", "cannot read the password file.")
-    if len(password) < 8:
-        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
+    weak = passwords.problem(password, args.username)
+    if weak:
+        return _fail(args, *weak)
     try:
         admin.put_user(
             _engine(args),
@@ -303,6 +360,23 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 
     for username, role, community, grids in admin.list_users(_engine(args)):
         print(f"{username}\t{role}\t{community or '-'}\t{','.join(grids) or '-'}")
+    return EXIT_OK
+
+
+def cmd_disable_user(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    en = lang_of(_lang(args)) == "en"
+    if not admin.set_disabled(_engine(args), args.username, args.disabled):
+        return _fail(args, f"没有用户 {args.username}。", f"no user {args.username}.")
+    if args.disabled:
+        print(
+            f"user {args.username} disabled; every login ended."
+            if en
+            else f"已停用用户 {args.username}，其所有登录已注销。"
+        )
+    else:
+        print(f"user {args.username} enabled." if en else f"已启用用户 {args.username}。")
     return EXIT_OK
 
 
@@ -355,7 +429,7 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from app.core.forms import load_formset
-    from sync.server import db
+    from sync.server import db, passwords
     from sync.server.demo import load_demo
     from sync.server.service import Service
 
@@ -368,8 +442,9 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
                 "the platform already holds records; load the demo into an empty one.",
             )
     password = _password(args)
-    if len(password) < 8:
-        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
+    weak = passwords.problem(password)
+    if weak:
+        return _fail(args, *weak)
     done = load_demo(Service(engine, load_formset()), password, size=max(args.size, 1))
     en = lang_of(_lang(args)) == "en"
     print(
