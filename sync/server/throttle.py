@@ -9,8 +9,8 @@ without counting (so an attack cannot push the end of a lockout further away tha
 period after its last counted guess). A row whose last failure is older than ``window`` starts
 from nothing: the real user gets in at the latest ``lock`` after the attack stops.
 
-The account key of a login from a device that already logged in as that user (``devices``)
-is the device (``device:<id>``) instead: a stranger's guesses lock the account for strangers,
+The account key of a login from a device that already logged in as that user (it held a
+token of theirs) is the device (``device:<id>``) instead: a stranger's guesses lock the account for strangers,
 never the user's own laptop.
 """
 
@@ -73,9 +73,9 @@ def keys_for(
     conn: Connection, username: str, device_id: str, address: str
 ) -> list[tuple[str, Policy]]:
     """The account key (or the user's known device) and the address key of one attempt."""
-    d = db.devices.c
+    t = db.tokens.c  # revoked and expired tokens still say the device was the user's
     known = conn.execute(
-        select(d.device_id).where(d.device_id == device_id, d.username == username)
+        select(t.device_id).where(t.username == username, t.device_id == device_id).limit(1)
     ).first()
     account = f"device:{device_id}" if known else f"account:{username}"
     return [(account[:200], ACCOUNT), (f"address:{address}"[:200], ADDRESS)]
