@@ -137,8 +137,13 @@ class Client:
         session: requests.Session | None = None,
         gzip_min: int = GZIP_MIN_BYTES,
         installation: str | None = None,
+        cafile: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # TLS trust: these CA certificates (an office's own CA), else the system's or
+        # $REQUESTS_CA_BUNDLE. Given per request: requests lets the variable override a
+        # session's ``verify``.
+        self.verify: bool | str = cafile or True
         self.device_id = device_id
         # The data dir's installation nonce (``sync.replica.identity``), sent at login so the
         # server can tell a copied data dir from the original; ``device_status`` is its answer.
@@ -353,6 +358,7 @@ class Client:
                     headers=dict(headers),
                     params=params,
                     timeout=self.timeout,
+                    verify=self.verify,
                 )
                 self.stats.bytes_received += _wire_bytes(response)
             except (requests.ConnectionError, requests.Timeout) as exc:
