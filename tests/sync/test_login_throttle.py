@@ -14,9 +14,11 @@ from typing import Any
 
 import requests
 
+from app.core.forms import FormSet
 from sync.server import throttle
+from sync.server.app import create_app
 from sync.server.console import audit
-from tests.sync.conftest import PASSWORD, Client, Platform
+from tests.sync.conftest import PASSWORD, Client, Platform, start_server
 from tests.sync.consolekit import Browser
 
 WRONG = "not the password 1"
@@ -162,3 +164,26 @@ def test_the_console_login_page_is_throttled_too(platform: Platform) -> None:
     assert "秒后再试" in page.text  # the page says why, in the language asked (zh first)
     clock.advance(int(page.headers["Retry-After"]))
     assert browser.login("root", PASSWORD).status_code == 303
+
+
+def test_two_server_processes_share_the_count(
+    platform: Platform, db_url: str, formset: FormSet
+) -> None:
+    """Guesses spread over two server processes on one database count as one attacker's."""
+    clock = frozen(platform)
+    second = create_app(db_url, forms=formset, secret="test-secret")  # another process's app
+    second.state.clock = clock
+    server, thread, url = start_server(second)
+    try:
+        urls = [platform.url, url]
+        statuses = [
+            Client(urls[i % 2], "attacker").login("li", WRONG).status_code for i in range(12)
+        ]
+        assert statuses == [401] * throttle.ACCOUNT.free + [429] * (12 - throttle.ACCOUNT.free)
+        refused = Client(url, "attacker").login("li", PASSWORD)
+        clock.advance(retry_after(refused))
+        assert Client(platform.url, "new-pc").login("li", PASSWORD).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        second.state.engine.dispose()
