@@ -168,7 +168,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("启用", "Enable"),
     "revoke": ("注销此设备", "Revoke device"),
     "reset_password": ("重置密码", "Reset password"),
-    "new_password": ("新密码", "New password"),
+    "new_password": (
+        f"新密码（至少 {passwords.MIN_LENGTH} 个字符，两类以上）",
+        f"New password ({passwords.MIN_LENGTH}+ characters, 2+ kinds)",
+    ),
     "done": ("已完成。", "Done."),
     "code": ("编码", "Code"),
     "name": ("名称", "Name"),

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.messages import LANGS, pick
-from sync.server import auth, throttle
+from sync.server import auth, passwords, throttle
 from sync.server.console import actions, audit, overview, queries, sessions
 from sync.server.console.api import audit_rows, plain
 from sync.server.console.audit import Actor
@@ -436,7 +436,12 @@ async def reveal(request: Request, record_id: str) -> Response:
 @router.get("/people")
 def people_page(request: Request) -> Response:
     return _page(
-        request, "people", lambda user: {"people": queries.people(_svc(request).engine, user)}
+        request,
+        "people",
+        lambda user: {
+            "people": queries.people(_svc(request).engine, user),
+            "min_password": passwords.MIN_LENGTH,
+        },
     )
 
 
