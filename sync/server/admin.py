@@ -116,6 +116,21 @@ def set_disabled(engine: Engine, username: str, disabled: bool) -> bool:
     return True
 
 
+def reset_password(engine: Engine, username: str, password: str) -> int | None:
+    """``server-admin reset-password``: a new password (role and scope kept), every token of
+    the user revoked, an audit row by ``server-admin``; tokens revoked, None for no such user.
+    The caller checks the strength (``passwords``)."""
+    from sync.server.console import audit
+
+    with db.write(engine) as conn:
+        u = db.users.c
+        if conn.execute(select(u.username).where(u.username == username)).first() is None:
+            return None
+        count = auth.set_password(conn, username, password)
+        audit.event(conn, ADMIN_CLI, "", "reset_password", username)
+    return count
+
+
 def revoke_tokens(engine: Engine, username: str, device_id: str | None = None) -> int:
     with db.write(engine) as conn:
         return auth.revoke(conn, username, device_id)

@@ -145,6 +145,17 @@ def add_server_commands(subparsers: Any) -> None:
     ena.add_argument("username")
     ena.set_defaults(func=cmd_disable_user, disabled=False)
 
+    rst = sub.add_parser(
+        "reset-password",
+        help="重设密码 / set a user's new password (role and grids kept); every login ends",
+    )
+    rst.add_argument("username")
+    rst.add_argument(
+        "--password-file",
+        help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
+    )
+    rst.set_defaults(func=cmd_reset_password)
+
     rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
     rev.add_argument("username")
     rev.add_argument("--device", help="only this device id")
@@ -182,7 +193,7 @@ def add_server_commands(subparsers: Any) -> None:
     dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
     dem.add_argument("--password-file")
     dem.set_defaults(func=cmd_load_demo)
-    for action in (init, upg, com, grid, user, users, dis, ena, rev, load, aud, dem):
+    for action in (init, upg, com, grid, user, users, dis, ena, rst, rev, load, aud, dem):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -377,6 +388,27 @@ def cmd_disable_user(args: argparse.Namespace) -> int:
         )
     else:
         print(f"user {args.username} enabled." if en else f"已启用用户 {args.username}。")
+    return EXIT_OK
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from sync.server import admin, passwords
+
+    try:
+        password = _password(args)
+    except (OSError, IndexError):
+        return _fail(args, "无法读取密码文件。", "cannot read the password file.")
+    weak = passwords.problem(password, args.username)
+    if weak:
+        return _fail(args, *weak)
+    count = admin.reset_password(_engine(args), args.username, password)
+    if count is None:
+        return _fail(args, f"没有用户 {args.username}。", f"no user {args.username}.")
+    print(
+        f"password of {args.username} reset; {count} token(s) revoked."
+        if lang_of(_lang(args)) == "en"
+        else f"已重设 {args.username} 的密码，注销 {count} 个登录。"
+    )
     return EXIT_OK
 
 

@@ -170,3 +170,25 @@ def test_token_days_out_of_range_is_refused(days: str, capsys: pytest.CaptureFix
         main(["server", "--token-days", days])
     assert info.value.code == 2
     assert "1 到 365" in capsys.readouterr().err
+
+
+def test_reset_password_keeps_the_scope_and_ends_every_login(
+    platform: Platform, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    worker = platform.client("li")
+    grids = worker.user["grids"]
+    assert (
+        admin(db_url, "reset-password", "li", "--password-file", write_password(tmp_path, "123"))
+        == 2
+    )
+    assert "密码强度不足" in capsys.readouterr().err
+    assert pull_status(worker) == 200  # a refused reset changes nothing
+    pw = write_password(tmp_path, NEW_PASSWORD)
+    assert admin(db_url, "reset-password", "li", "--password-file", pw) == 0
+    assert "1" in capsys.readouterr().out
+    assert pull_status(worker) == 401
+    assert worker.login("li", NEW_PASSWORD).status_code == 200
+    assert worker.user["grids"] == grids and worker.user["role"] == "worker"
+    assert admin(db_url, "reset-password", "nobody", "--password-file", pw) == 2
+    rows = [(r["username"], r["action"], r["target"]) for r in audit.rows(platform.engine)]
+    assert ("server-admin", "reset_password", "li") in rows
