@@ -60,6 +60,8 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 def add_server_commands(subparsers: Any) -> None:
     """Add ``server`` and ``server-admin`` to an argparse subparsers object."""
+    from sync.server.cli_users import add_user_commands
+
     srv = subparsers.add_parser(
         "server",
         help="平台服务 / run the platform sync server",
@@ -120,46 +122,7 @@ def add_server_commands(subparsers: Any) -> None:
     grid.add_argument("--level", default="1")
     grid.set_defaults(func=cmd_add_grid)
 
-    user = sub.add_parser("add-user", help="create or replace a user")
-    user.add_argument("username")
-    user.add_argument("--role", required=True, choices=["worker", "supervisor", "admin"])
-    user.add_argument(
-        "--grid", action="append", default=[], help="a worker's grid (repeat for several)"
-    )
-    user.add_argument("--community", help="a supervisor's community")
-    user.add_argument(
-        "--password-file",
-        help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
-    )
-    user.set_defaults(func=cmd_add_user)
-
-    users = sub.add_parser("list-users", help="users, roles and scopes")
-    users.set_defaults(func=cmd_list_users)
-
-    dis = sub.add_parser(
-        "disable-user", help="停用用户 / disable a user: every login ends, new ones are refused"
-    )
-    dis.add_argument("username")
-    dis.set_defaults(func=cmd_disable_user, disabled=True)
-    ena = sub.add_parser("enable-user", help="启用用户 / enable a disabled user again")
-    ena.add_argument("username")
-    ena.set_defaults(func=cmd_disable_user, disabled=False)
-
-    rst = sub.add_parser(
-        "reset-password",
-        help="重设密码 / set a user's new password (role and grids kept); every login ends",
-    )
-    rst.add_argument("username")
-    rst.add_argument(
-        "--password-file",
-        help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
-    )
-    rst.set_defaults(func=cmd_reset_password)
-
-    rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
-    rev.add_argument("username")
-    rev.add_argument("--device", help="only this device id")
-    rev.set_defaults(func=cmd_revoke)
+    user_parsers = add_user_commands(sub)
 
     load = sub.add_parser(
         "load-base",
@@ -193,7 +156,7 @@ def add_server_commands(subparsers: Any) -> None:
     dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
     dem.add_argument("--password-file")
     dem.set_defaults(func=cmd_load_demo)
-    for action in (init, upg, com, grid, user, users, dis, ena, rst, rev, load, aud, dem):
+    for action in (init, upg, com, grid, *user_parsers, load, aud, dem):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -340,86 +303,6 @@ def _password(args: argparse.Namespace) -> str:
         return Path(args.password_file).read_text(encoding="utf-8").splitlines()[0]
     env = os.environ.get("GRIDCOLLECT_PASSWORD")
     return env if env else getpass.getpass("password: ")
-
-
-def cmd_add_user(args: argparse.Namespace) -> int:
-    from sync.server import admin, passwords
-
-    try:
-        password = _password(args)
-    except (OSError, IndexError):
-        return _fail(args, "无法读取密码文件。", "cannot read the password file.")
-    weak = passwords.problem(password, args.username)
-    if weak:
-        return _fail(args, *weak)
-    try:
-        admin.put_user(
-            _engine(args),
-            args.username,
-            password,
-            args.role,
-            community=args.community,
-            grids=args.grid,
-        )
-    except ValueError as exc:
-        return _fail(args, f"无法创建用户：{exc}", f"cannot create the user: {exc}")
-    return EXIT_OK
-
-
-def cmd_list_users(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    for username, role, community, grids in admin.list_users(_engine(args)):
-        print(f"{username}\t{role}\t{community or '-'}\t{','.join(grids) or '-'}")
-    return EXIT_OK
-
-
-def cmd_disable_user(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    en = lang_of(_lang(args)) == "en"
-    if not admin.set_disabled(_engine(args), args.username, args.disabled):
-        return _fail(args, f"没有用户 {args.username}。", f"no user {args.username}.")
-    if args.disabled:
-        print(
-            f"user {args.username} disabled; every login ended."
-            if en
-            else f"已停用用户 {args.username}，其所有登录已注销。"
-        )
-    else:
-        print(f"user {args.username} enabled." if en else f"已启用用户 {args.username}。")
-    return EXIT_OK
-
-
-def cmd_reset_password(args: argparse.Namespace) -> int:
-    from sync.server import admin, passwords
-
-    try:
-        password = _password(args)
-    except (OSError, IndexError):
-        return _fail(args, "无法读取密码文件。", "cannot read the password file.")
-    weak = passwords.problem(password, args.username)
-    if weak:
-        return _fail(args, *weak)
-    count = admin.reset_password(_engine(args), args.username, password)
-    if count is None:
-        return _fail(args, f"没有用户 {args.username}。", f"no user {args.username}.")
-    print(
-        f"password of {args.username} reset; {count} token(s) revoked."
-        if lang_of(_lang(args)) == "en"
-        else f"已重设 {args.username} 的密码，注销 {count} 个登录。"
-    )
-    return EXIT_OK
-
-
-def cmd_revoke(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    count = admin.revoke_tokens(_engine(args), args.username, args.device)
-    print(
-        f"已注销 {count} 个登录。" if lang_of(_lang(args)) != "en" else f"revoked {count} token(s)."
-    )
-    return EXIT_OK
 
 
 def cmd_load_base(args: argparse.Namespace) -> int:
