@@ -389,11 +389,13 @@ class Client:
                 attempt + 1,
                 attempts,
             )
+            wait = _retry_after(response)
+            if response.status_code == 429 and (last or (wait or 0) > self.retry.cap):
+                # A 4xx with the server's message; a login lockout (minutes) is not waited out.
+                return response
             if last:
-                if response.status_code == 429:
-                    return response  # a 4xx: becomes a ProtocolError with the server's message
                 raise _server_error(response, attempts)
-            self._pause(attempt, _retry_after(response))
+            self._pause(attempt, wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
@@ -443,7 +445,7 @@ def _error_of(response: requests.Response) -> SyncError:
     zh = str(body.get("message_zh") or f"同步服务器拒绝了请求（HTTP {status}）。")
     en = str(body.get("message_en") or f"the sync server refused the request (HTTP {status}).")
     index = body.get("index")
-    kind = AuthError if status == 401 else ProtocolError
+    kind = AuthError if status == 401 or code == "throttled" else ProtocolError
     return kind(
         code,
         zh,

@@ -199,3 +199,20 @@ def test_server_refuses_half_a_tls_pair(tmp_path: Path, capsys: Any) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     assert main(["server", "--db", url, "--certfile", str(cert)]) == 2
     assert "--keyfile" in capsys.readouterr().err
+
+
+def test_a_locked_account_is_a_quick_login_failure_for_the_nightly_sync(
+    platform: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """A nightly sync meeting a lockout says so in one line (exit 4), without waiting it out."""
+    from sync import client as client_module
+    from tests.sync.test_login_throttle import attack, frozen
+
+    waits: list[float | None] = []
+    monkeypatch.setattr(
+        client_module.Retry, "delay", lambda _self, _n, after=None: waits.append(after) or 0.0
+    )
+    attack(platform, frozen(platform), "wang", 30)  # waits out the delays: locked
+    code, _out, err = run(sync_args(platform.url, password_file(tmp_path)), tmp_path / "d", capsys)
+    assert code == 4 and len(err.strip().splitlines()) == 1 and "秒后再试" in err
+    assert waits == []  # a lockout of minutes is not retried
