@@ -109,7 +109,7 @@ login_failures = Table(
     metadata,
     Column("key", String(200), primary_key=True),  # account:<user> | device:<id> | address:<ip>
     Column("failures", Integer, nullable=False),
-    Column("last_at", String(32), nullable=False),
+    Column("last_at", String(32), nullable=False, index=True),  # old rows are pruned
     Column("blocked_until", String(32)),
 )
 

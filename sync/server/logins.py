@@ -42,7 +42,8 @@ def login(
     installation: str | None = None,
 ) -> tuple[str, str, auth.User]:
     """``auth.login`` behind the throttle; raises ``throttle.Throttled`` or ``auth.AuthError``."""
-    attempt = throttle.begin(door.engine, username, device_id, address, door.clock())
+    moment = door.clock()
+    attempt = throttle.begin(door.engine, username, device_id, address, moment)
     try:
         result = auth.login(
             door.engine,
@@ -64,5 +65,5 @@ def login(
                 shown = key if known or not key.startswith("account:") else f"account:{UNKNOWN}"
                 audit.event(conn, name, address, "login_locked", shown)
         raise
-    throttle.succeeded(door.engine, attempt)
+    throttle.succeeded(door.engine, attempt, moment)
     return result

@@ -53,6 +53,9 @@ ACCOUNT = Policy(free=5, lock_after=10)
 ADDRESS = Policy(free=20, lock_after=50)
 
 
+FORGET = timedelta(days=1)  # longer than any window or lock: such a row can only start afresh
+
+
 class Throttled(Exception):
     """The login is refused before any password check; ``retry_after`` in whole seconds."""
 
@@ -132,13 +135,16 @@ def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) 
     return Attempt(tuple(keys), tuple(locking))
 
 
-def succeeded(engine: Engine, attempt: Attempt) -> None:
+def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
     """The password was right: the account (or device) starts again from nothing; the address
-    gets back the failure its attempt was counted as (others' failures from it stay)."""
+    gets back the failure its attempt was counted as (others' failures from it stay). Rows
+    nobody has failed on for a day are dropped on the way (a sprayed list of names would
+    otherwise stay forever)."""
     f = db.login_failures.c
     (account, _), (address, policy) = attempt.keys
     with db.write(engine) as conn:
         conn.execute(delete(db.login_failures).where(f.key == account))
+        conn.execute(delete(db.login_failures).where(f.last_at < auth.iso(now - FORGET)))
         row = conn.execute(select(f.failures).where(f.key == address).with_for_update()).first()
         if row is not None and row.failures < policy.lock_after:
             left = max(row.failures - 1, 0)

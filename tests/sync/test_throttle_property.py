@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, delete, insert, select
 
 from sync.server import db, throttle
 
@@ -82,9 +82,22 @@ def test_any_guessing_schedule_is_slowed_and_never_locks_the_user_out(
             times.append(now)
         if i == own_at % len(gaps):  # the real user, from their own laptop, meanwhile
             attempt = throttle.begin(engine, "wang", "wang-laptop", "10.1.1.1", now)
-            throttle.succeeded(engine, attempt)
+            throttle.succeeded(engine, attempt, now)
     window = dt.timedelta(minutes=15)
     for start in times:
         assert sum(start <= t < start + window for t in times) <= POLICY.lock_after
     later = now + POLICY.lock
     assert checked(engine, "new-phone", "10.2.2.2", later)
+
+
+def test_rows_nobody_failed_on_for_a_day_are_dropped(engine: Engine) -> None:
+    with db.write(engine) as conn:
+        conn.execute(delete(db.login_failures))
+    for i in range(5):  # a sprayed list of names, each tried once
+        checked(engine, "sprayer", f"10.3.0.{i}", START)
+    later = START + throttle.FORGET + dt.timedelta(seconds=1)
+    attempt = throttle.begin(engine, "wang", "wang-laptop", "10.1.1.1", later)
+    throttle.succeeded(engine, attempt, later)
+    with db.read(engine) as conn:
+        keys = set(conn.execute(select(db.login_failures.c.key)).scalars())
+    assert keys == {"address:10.1.1.1"}  # only today's (its failure given back)

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("blocked_until", sa.String(32)),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_index("ix_login_failures_last_at", "login_failures", ["last_at"])
 
 
 def downgrade() -> None:
