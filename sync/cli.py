@@ -63,6 +63,16 @@ def add_sync_commands(subparsers: Any) -> None:
         required=True,
         help="file whose first line is the password (never pass it on the command line)",
     )
+    parser.add_argument(
+        "--cafile",
+        help="CA certificate(s) (PEM) to trust for the server's https certificate, e.g. the "
+        "office's own CA (default: the system's, or $REQUESTS_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow http:// to another machine (password and data unencrypted on the network)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument(
         "--batch", type=int, default=500, help="ops per push request (1-1000, default 500)"
@@ -89,6 +99,25 @@ def _read_password(path: str) -> str:
     return password
 
 
+def _transport_problem(args: argparse.Namespace) -> int | None:
+    """Exit 2 with a one-line reason before any password is read or sent: an insecure URL,
+    a password file others may read or write, a missing --cafile."""
+    from sync import transport
+
+    checks = [
+        ("insecure_url", transport.url_problem(args.server, args.insecure)),
+        ("password_file_mode", transport.password_file_problem(args.password_file)),
+    ]
+    if args.cafile and not Path(args.cafile).expanduser().is_file():
+        checks.append(
+            ("cafile", (f"找不到 CA 证书文件：{args.cafile}", f"no such CA file: {args.cafile}"))
+        )
+    for reason, problem in checks:
+        if problem:
+            return _fail(args, EXIT_UNUSABLE, reason, *problem)
+    return None
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     """Run one sync; returns the exit code (see ``EXIT_HELP``)."""
     from app.core import paths
@@ -98,6 +127,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return _fail(
             args, EXIT_UNUSABLE, "batch", "--batch 须在 1 到 1000 之间。", "--batch must be 1-1000."
         )
+    refused = _transport_problem(args)
+    if refused:
+        return refused
     try:
         password = _read_password(args.password_file)
     except (OSError, ValueError, UnicodeDecodeError):
@@ -153,6 +185,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
                 store.device_id,
                 retry=Retry(attempts=max(1, args.retries)),
                 installation=replica_identity.installation(store),
+                cafile=str(Path(args.cafile).expanduser()) if args.cafile else None,
             )
             try:
                 log.info("sync started: server %s", client.host)

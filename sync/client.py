@@ -137,8 +137,13 @@ class Client:
         session: requests.Session | None = None,
         gzip_min: int = GZIP_MIN_BYTES,
         installation: str | None = None,
+        cafile: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # TLS trust: these CA certificates (an office's own CA), else the system's or
+        # $REQUESTS_CA_BUNDLE. Given per request: requests lets the variable override a
+        # session's ``verify``.
+        self.verify: bool | str = cafile or True
         self.device_id = device_id
         # The data dir's installation nonce (``sync.replica.identity``), sent at login so the
         # server can tell a copied data dir from the original; ``device_status`` is its answer.
@@ -353,6 +358,7 @@ class Client:
                     headers=dict(headers),
                     params=params,
                     timeout=self.timeout,
+                    verify=self.verify,
                 )
                 self.stats.bytes_received += _wire_bytes(response)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -383,11 +389,13 @@ class Client:
                 attempt + 1,
                 attempts,
             )
+            wait = _retry_after(response)
+            if response.status_code == 429 and (last or (wait or 0) > self.retry.cap):
+                # A 4xx with the server's message; a login lockout (minutes) is not waited out.
+                return response
             if last:
-                if response.status_code == 429:
-                    return response  # a 4xx: becomes a ProtocolError with the server's message
                 raise _server_error(response, attempts)
-            self._pause(attempt, _retry_after(response))
+            self._pause(attempt, wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:
@@ -437,7 +445,7 @@ def _error_of(response: requests.Response) -> SyncError:
     zh = str(body.get("message_zh") or f"同步服务器拒绝了请求（HTTP {status}）。")
     en = str(body.get("message_en") or f"the sync server refused the request (HTTP {status}).")
     index = body.get("index")
-    kind = AuthError if status == 401 else ProtocolError
+    kind = AuthError if status == 401 or code == "throttled" else ProtocolError
     return kind(
         code,
         zh,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core import rules
 from app.core.forms import Field, Form, FormSet
-from app.core.masking import mask_value
+from app.core.masking import mask_part, mask_value, revealing
 from app.core.messages import lang_of
 from app.core.records import RecordStatus, clean, diff
 from app.core.tabular import Table, read_table, write_table
@@ -385,13 +385,16 @@ def _flush(
 def export_rows(
     form: Form, store: Store, *, unmasked: bool = False, lang: str = "zh", header: str = "label"
 ) -> tuple[list[str], Iterator[list[Any]]]:
-    """Headers and rows of every live record of a form, sensitive columns masked by default."""
+    """Headers and rows of every live record of a form, sensitive columns masked by default
+    (and, then, the birth date and area codes a masked ID number would be rebuilt from:
+    ``masking.revealing``)."""
     fields = list(form.fields.values())
     headers = export_headers(form, lang=lang, header=header)
+    parts = {} if unmasked else revealing(form, store.formset)
 
     def rows() -> Iterator[list[Any]]:
         for record in store.iter_records(form.id):
-            yield [_cell(f, record.data.get(f.id), unmasked) for f in fields]
+            yield [_cell(f, _part(parts, f, record.data.get(f.id)), unmasked) for f in fields]
 
     return headers, rows()
 
@@ -414,6 +417,10 @@ def export_headers(form: Form, *, lang: str = "zh", header: str = "label") -> li
         headers.append(f"{label}[{fld.id}]" if key in seen else label)
         seen.add(key)
     return headers
+
+
+def _part(parts: dict[str, str], fld: Field, value: object) -> object:
+    return mask_part(parts[fld.id], value) if fld.id in parts else value
 
 
 def _cell(fld: Field, value: object, unmasked: bool) -> object:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import qrpayload, rules, scan
-from app.core.display import display_value, status_text
-from app.core.forms import Form
-from app.core.masking import mask_value
+from app.core.display import code_label, display_value, status_text
+from app.core.forms import Field, Form, FormSet
+from app.core.masking import AREA, BIRTH, MASK, mask_part, mask_value, revealing
 from app.core.messages import Catalog
 from app.core.records import Record, RecordStatus, is_empty
 from app.core.store import Store
@@ -78,6 +78,22 @@ def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _shown(formset: FormSet, form: Form, fld: Field, value: Any, lang: str, **kw: Any) -> str:
+    """A value as the sheet prints it: masked if sensitive; a birth date or area code that
+    would give the masked ID number back reduced to its year or province (``revealing``)."""
+    part = revealing(form, formset).get(fld.id)
+    if part == BIRTH:
+        return str(mask_part(BIRTH, value))
+    if part == AREA and fld.codes:
+        table = formset.table(fld.codes)
+        items = value if isinstance(value, list) else [value]
+        provinces = [str(v)[:2] + "0000" for v in items]
+        return "、".join(
+            f"{code_label(table, p, lang) if p in table else p[:2]}{MASK * 4}" for p in provinces
+        )
+    return display_value(formset, fld, value, lang, **kw)
+
+
 def build_sheet(
     store: Store,
     record: Record,
@@ -99,9 +115,7 @@ def build_sheet(
         rows = tuple(
             SheetRow(
                 f.label.get(lang),
-                display_value(
-                    formset, f, record.data[f.id], lang, ref_title=ref_title, survey=True
-                ),
+                _shown(formset, form, f, record.data[f.id], lang, ref_title=ref_title, survey=True),
             )
             for f in section.fields
             if not is_empty(record.data.get(f.id)) and rules.is_visible(f, record.data)

@@ -27,6 +27,7 @@ from sync.server.errors import ApiError
 from sync.server.service import Service
 
 BASE_DEVICE = "base-data"
+ADMIN_CLI = "server-admin"  # who the audit log names for a change made on the command line
 BATCH = 500
 
 
@@ -99,6 +100,35 @@ def put_user(
         ):
             raise ValueError(f"unknown community {community!r}")
         auth.create_user(conn, username, password, role, community=community, grids=grids)
+
+
+def set_disabled(engine: Engine, username: str, disabled: bool) -> bool:
+    """``server-admin disable-user``/``enable-user``: the console's rule (a disabled user's
+    tokens are all revoked, logins refused) plus an audit row by ``server-admin``; False when
+    there is no such user."""
+    from sync.server.console import audit
+
+    with db.write(engine) as conn:
+        if not auth.set_disabled(conn, username, disabled):
+            return False
+        action = "disable_user" if disabled else "enable_user"
+        audit.event(conn, ADMIN_CLI, "", action, username)
+    return True
+
+
+def reset_password(engine: Engine, username: str, password: str) -> int | None:
+    """``server-admin reset-password``: a new password (role and scope kept), every token of
+    the user revoked, an audit row by ``server-admin``; tokens revoked, None for no such user.
+    The caller checks the strength (``passwords``)."""
+    from sync.server.console import audit
+
+    with db.write(engine) as conn:
+        u = db.users.c
+        if conn.execute(select(u.username).where(u.username == username)).first() is None:
+            return None
+        count = auth.set_password(conn, username, password)
+        audit.event(conn, ADMIN_CLI, "", "reset_password", username)
+    return count
 
 
 def revoke_tokens(engine: Engine, username: str, device_id: str | None = None) -> int:

@@ -39,8 +39,15 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "malformed", f"{where}: {first.get('msg', '')}"[:300]
 
 
-def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None = None) -> FastAPI:
-    """The platform server over ``db_url`` (``sqlite:///file.db`` or ``postgresql://...``)."""
+def create_app(
+    db_url: str,
+    *,
+    forms: FormSet | None = None,
+    secret: str | None = None,
+    token_days: int = auth.TOKEN_DAYS,
+) -> FastAPI:
+    """The platform server over ``db_url`` (``sqlite:///file.db`` or ``postgresql://...``);
+    logins issue tokens valid ``token_days`` days."""
     engine = db.make_engine(db_url)
     db.init_db(engine)
     formset = forms or load_formset()
@@ -53,6 +60,8 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
     app.state.engine = engine
     app.state.service = Service(engine, formset)
     app.state.key = auth.server_secret(engine, secret)
+    app.state.token_days = token_days
+    app.state.clock = auth.now  # the login throttle's clock (tests move it)
     app.add_middleware(BodyLimit)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     _handlers(app)
@@ -65,7 +74,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -151,13 +151,34 @@ def create_user(
     exists = conn.execute(
         select(db.users.c.username).where(db.users.c.username == username)
     ).first()
-    if exists:
+    if exists:  # a reset: the old password's logins end with it
         conn.execute(update(db.users).where(db.users.c.username == username).values(**values))
+        revoke(conn, username)
     else:
         conn.execute(insert(db.users).values(username=username, created_at=iso(now()), **values))
     conn.execute(delete(db.user_grids).where(db.user_grids.c.username == username))
     for grid in dict.fromkeys(grids or []):
         conn.execute(insert(db.user_grids).values(username=username, grid=grid))
+
+
+def set_password(conn: Connection, username: str, password: str) -> int:
+    """Change a user's password and revoke every token of theirs; returns tokens revoked."""
+    conn.execute(
+        update(db.users)
+        .where(db.users.c.username == username)
+        .values(password_hash=hash_password(password))
+    )
+    return revoke(conn, username)
+
+
+def set_disabled(conn: Connection, username: str, disabled: bool) -> bool:
+    """Disable (every token revoked, logins refused) or enable a user; False if unknown."""
+    done = conn.execute(
+        update(db.users).where(db.users.c.username == username).values(disabled=disabled)
+    ).rowcount
+    if done and disabled:
+        revoke(conn, username)
+    return bool(done)
 
 
 def scope_of(
@@ -197,10 +218,12 @@ def login(
     password: str,
     device_id: str,
     installation: str | None = None,
+    *,
+    days: int = TOKEN_DAYS,
 ) -> tuple[str, str, User]:
     """Check the password and issue a token bound to the device id ``devices.claim`` decides
     (``device_id``, or a new one for a copied data dir): (token, expires_at, user); the user's
-    ``device_id``/``device_status`` say which id and why."""
+    ``device_id``/``device_status`` say which id and why. The token lives ``days`` days."""
     with db.read(engine) as conn:
         row = conn.execute(
             select(
@@ -212,21 +235,11 @@ def login(
         raise AuthError("login_failed")
     if not verify_password(password, row.password_hash) or row.disabled:
         raise AuthError("login_failed")
-    token = "gc1_" + secrets.token_urlsafe(32)
     issued = now()
-    expires = iso(issued + timedelta(days=TOKEN_DAYS))
     with db.write(engine) as conn:
         claimed = devices.claim(conn, device_id, installation, username, iso(issued))
         device_id = claimed.device_id
-        conn.execute(
-            insert(db.tokens).values(
-                token_hash=token_hash(secret, token),
-                username=username,
-                device_id=device_id,
-                created_at=iso(issued),
-                expires_at=expires,
-            )
-        )
+        token, expires = issue_token(conn, secret, username, device_id, issued, days)
         grids = scope_of(conn, username, row.role, row.community)
         community = row.community or _community_of(conn, grids)
     user = User(
@@ -239,6 +252,26 @@ def login(
         claimed.status,
     )
     return token, expires, user
+
+
+def issue_token(
+    conn: Connection, secret: bytes, username: str, device_id: str, issued: datetime, days: int
+) -> tuple[str, str]:
+    """A new bearer token of the user bound to ``device_id``: (token, expires_at). Only its
+    keyed hash is stored. (Other kinds of credential, e.g. a device-bound refresh credential,
+    would be issued beside this one, not through the password check.)"""
+    token = "gc1_" + secrets.token_urlsafe(32)
+    expires = iso(issued + timedelta(days=days))
+    conn.execute(
+        insert(db.tokens).values(
+            token_hash=token_hash(secret, token),
+            username=username,
+            device_id=device_id,
+            created_at=iso(issued),
+            expires_at=expires,
+        )
+    )
+    return token, expires
 
 
 def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> User:

@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,6 +60,8 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 def add_server_commands(subparsers: Any) -> None:
     """Add ``server`` and ``server-admin`` to an argparse subparsers object."""
+    from sync.server.cli_users import add_user_commands
+
     srv = subparsers.add_parser(
         "server",
         help="平台服务 / run the platform sync server",
@@ -72,6 +75,16 @@ def add_server_commands(subparsers: Any) -> None:
     srv.add_argument(
         "--secret-file", help="file holding the token-signing secret (default: kept in the db)"
     )
+    srv.add_argument(
+        "--token-days",
+        type=_days,
+        default=os.environ.get("GRIDCOLLECT_TOKEN_DAYS", "30"),
+        help="days a login stays valid (1-365; default: $GRIDCOLLECT_TOKEN_DAYS or 30)",
+    )
+    srv.add_argument(
+        "--certfile", help="TLS certificate (PEM, with its chain): serve https instead of http"
+    )
+    srv.add_argument("--keyfile", help="the certificate's private key (PEM)")
     srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
@@ -109,26 +122,7 @@ def add_server_commands(subparsers: Any) -> None:
     grid.add_argument("--level", default="1")
     grid.set_defaults(func=cmd_add_grid)
 
-    user = sub.add_parser("add-user", help="create or replace a user")
-    user.add_argument("username")
-    user.add_argument("--role", required=True, choices=["worker", "supervisor", "admin"])
-    user.add_argument(
-        "--grid", action="append", default=[], help="a worker's grid (repeat for several)"
-    )
-    user.add_argument("--community", help="a supervisor's community")
-    user.add_argument(
-        "--password-file",
-        help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
-    )
-    user.set_defaults(func=cmd_add_user)
-
-    users = sub.add_parser("list-users", help="users, roles and scopes")
-    users.set_defaults(func=cmd_list_users)
-
-    rev = sub.add_parser("revoke-tokens", help="log a user out on every device (or one)")
-    rev.add_argument("username")
-    rev.add_argument("--device", help="only this device id")
-    rev.set_defaults(func=cmd_revoke)
+    user_parsers = add_user_commands(sub)
 
     load = sub.add_parser(
         "load-base",
@@ -162,7 +156,7 @@ def add_server_commands(subparsers: Any) -> None:
     dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
     dem.add_argument("--password-file")
     dem.set_defaults(func=cmd_load_demo)
-    for action in (init, upg, com, grid, user, users, rev, load, aud, dem):
+    for action in (init, upg, com, grid, *user_parsers, load, aud, dem):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 
@@ -184,16 +178,52 @@ def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
     return EXIT_UNUSABLE
 
 
+def _days(text: str) -> int:
+    """``--token-days``: a whole number of days from 1 to 365."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 365:
+        raise argparse.ArgumentTypeError(
+            f"须为 1 到 365 之间的整数 / must be a whole number from 1 to 365: {text!r}"
+        )
+    return days
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sync.server.app import create_app
 
+    if bool(args.certfile) != bool(args.keyfile):
+        return _fail(
+            args,
+            "--certfile 和 --keyfile 须同时给出。",
+            "give both --certfile and --keyfile (or neither).",
+        )
+    for path in filter(None, (args.certfile, args.keyfile)):
+        if not Path(path).is_file():
+            return _fail(args, f"找不到文件：{path}", f"no such file: {path}")
     secret = (
         Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
     )
-    app = create_app(args.db, secret=secret)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    app = create_app(args.db, secret=secret, token_days=args.token_days)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            ssl_certfile=args.certfile,
+            ssl_keyfile=args.keyfile,
+        )
+    except ssl.SSLError as exc:
+        return _fail(
+            args,
+            f"无法使用证书或私钥（{exc.reason}）：请检查它们是否为 PEM 格式且互相匹配。",
+            f"cannot use the certificate or key ({exc.reason}): check they are PEM and match.",
+        )
     return EXIT_OK
 
 
@@ -275,47 +305,6 @@ def _password(args: argparse.Namespace) -> str:
     return env if env else getpass.getpass("password: ")
 
 
-def cmd_add_user(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    try:
-        password = _password(args)
-    except (OSError, IndexError):
-        return _fail(args, "无法读取密码文件。", "cannot read the password file.")
-    if len(password) < 8:
-        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
-    try:
-        admin.put_user(
-            _engine(args),
-            args.username,
-            password,
-            args.role,
-            community=args.community,
-            grids=args.grid,
-        )
-    except ValueError as exc:
-        return _fail(args, f"无法创建用户：{exc}", f"cannot create the user: {exc}")
-    return EXIT_OK
-
-
-def cmd_list_users(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    for username, role, community, grids in admin.list_users(_engine(args)):
-        print(f"{username}\t{role}\t{community or '-'}\t{','.join(grids) or '-'}")
-    return EXIT_OK
-
-
-def cmd_revoke(args: argparse.Namespace) -> int:
-    from sync.server import admin
-
-    count = admin.revoke_tokens(_engine(args), args.username, args.device)
-    print(
-        f"已注销 {count} 个登录。" if lang_of(_lang(args)) != "en" else f"revoked {count} token(s)."
-    )
-    return EXIT_OK
-
-
 def cmd_load_base(args: argparse.Namespace) -> int:
     from app.core.forms import UnknownFormError, load_formset
     from app.core.tabular import TableError
@@ -355,7 +344,7 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from app.core.forms import load_formset
-    from sync.server import db
+    from sync.server import db, passwords
     from sync.server.demo import load_demo
     from sync.server.service import Service
 
@@ -368,8 +357,9 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
                 "the platform already holds records; load the demo into an empty one.",
             )
     password = _password(args)
-    if len(password) < 8:
-        return _fail(args, "密码至少 8 个字符。", "the password needs at least 8 characters.")
+    weak = passwords.problem(password)
+    if weak:
+        return _fail(args, *weak)
     done = load_demo(Service(engine, load_formset()), password, size=max(args.size, 1))
     en = lang_of(_lang(args)) == "en"
     print(

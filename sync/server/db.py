@@ -101,6 +101,18 @@ tokens = Table(
     Column("revoked_at", String(32)),
 )
 
+# Failed logins per account, known device or client address (``throttle``): shared by every
+# server process. ``blocked_until`` answers 429 until then; a row whose last failure is older
+# than the policy's window starts again from nothing.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),  # account:<user> | device:<id> | address:<ip>
+    Column("failures", Integer, nullable=False),
+    Column("last_at", String(32), nullable=False, index=True),  # old rows are pruned
+    Column("blocked_until", String(32)),
+)
+
 records = Table(
     "records",
     metadata,

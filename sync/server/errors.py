@@ -28,6 +28,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "this login belongs to another device; log in again on this one.",
     ),
     "login_failed": ("用户名或密码错误。", "wrong user name or password."),
+    "throttled": (
+        "登录失败次数过多，请 {retry_after} 秒后再试。",
+        "too many failed logins; try again in {retry_after} seconds.",
+    ),
     "forbidden": ("您的角色无权进行此操作。", "your role may not do this."),
     "out_of_scope": (
         "该记录不在您负责的网格范围内；如人员已迁入本网格，请联系社区管理员转移记录。",
@@ -136,11 +140,13 @@ class ApiError(Exception):
         op_id: str | None = None,
         index: int | None = None,
         field: str | None = None,
+        headers: dict[str, str] | None = None,
         **params: Any,
     ) -> None:
         super().__init__(code)
         self.status, self.code = status, code
         self.op_id, self.index, self.field = op_id, index, field
+        self.headers = headers  # e.g. Retry-After of a 429
         self.params = params
 
     def body(self) -> dict[str, Any]:

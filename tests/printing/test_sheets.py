@@ -81,7 +81,11 @@ def test_sheet_masks_sensitive_values_and_embeds_a_cjk_font(store: Store, tmp_pa
     for field, value in (("id_number", number), ("phone", record.data["phone"])):
         assert value not in compact(text)
         assert _has(text, mask_value(form.field(field), value))
-    assert _has(text, "1979-03-08")  # unmasked digits do extract: absence above means absent
+    # Issue 15: the birth date would give the masked ID number back: only its year is printed,
+    # and the registration area only to its province.
+    assert "1979-03-08" not in compact(text) and _has(text, "1979-**-**")
+    assert _has(text, "户籍地浙江省****") and _has(text, "现住地浙江省****")
+    assert _has(text, "12号3栋501室")  # unmasked digits do extract: absence above means absent
     assert _has(text, "李四海") and _has(text, "实有人口")
     assert _has(text, "户籍人口")  # a code shown as its label
     assert _has(text, "幸福路12号3栋501室")  # the house reference shown as the house's title

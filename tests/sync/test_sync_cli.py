@@ -44,6 +44,7 @@ def run(
 def password_file(tmp_path: Path, password: str = PASSWORD) -> Path:
     path = tmp_path / "password.txt"
     path.write_text(password + "\n", encoding="utf-8")
+    path.chmod(0o600)  # anything looser is refused (test_transport.py)
     return path
 
 

@@ -9,13 +9,15 @@ text checks as the server's push checks (``textcheck``): a file is refused, nami
 column, before anything is stored, instead of importing what the sync would refuse later.
 
 Modules: ``limits``, ``read`` (``Table``, ``read_table``), ``encoding`` (which codec a file
-is in), ``write`` (``write_table``) and ``errors`` (``TableError`` and its messages).
+is in), ``write`` (``write_table``, ``csv_cells`` for any other CSV), ``formula`` (CSV
+formula neutralisation) and ``errors`` (``TableError`` and its messages).
 """
 
 from __future__ import annotations
 
 from app.core.tabular.encoding import decode, encoding_of
 from app.core.tabular.errors import TableError
+from app.core.tabular.formula import neutralise, restore
 from app.core.tabular.limits import (
     DELIMITERS,
     MAX_CELL_CHARS,
@@ -26,7 +28,7 @@ from app.core.tabular.limits import (
     SUFFIXES,
 )
 from app.core.tabular.read import Table, read_table
-from app.core.tabular.write import write_table
+from app.core.tabular.write import csv_cells, write_table
 
 __all__ = [
     "DELIMITERS",
@@ -38,8 +40,11 @@ __all__ = [
     "SUFFIXES",
     "Table",
     "TableError",
+    "csv_cells",
     "decode",
     "encoding_of",
+    "neutralise",
     "read_table",
+    "restore",
     "write_table",
 ]

@@ -18,6 +18,7 @@ from xml.parsers.expat import ExpatError
 from app.core import textcheck, xlsxscan
 from app.core.tabular.encoding import BOM_CHAR, decode, encoding_of, file_chunks
 from app.core.tabular.errors import TableError
+from app.core.tabular.formula import restore
 from app.core.tabular.limits import (
     DELIMITERS,
     MAX_CELL_CHARS,
@@ -89,7 +90,7 @@ def _csv_lines(name: str, reader: Iterator[list[str]]) -> Iterator[tuple[int, li
     number = 0
     try:
         for number, line in enumerate(reader, 1):  # noqa: B007 - used after the loop
-            yield number, line
+            yield number, [restore(cell) for cell in line]  # cells ``write_table`` neutralised
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise TableError("too_long", name, row=number + 1) from None

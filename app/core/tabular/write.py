@@ -1,4 +1,8 @@
-"""Writing CSV (UTF-8 with BOM, for Excel) and XLSX (every cell text) atomically."""
+"""Writing CSV (UTF-8 with BOM, for Excel) and XLSX (every cell text) atomically.
+
+CSV cells a spreadsheet would run as a formula are neutralised (``formula.neutralise``); the
+reader restores them, so export → import gives the values back.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from app.core.tabular.errors import TableError
+from app.core.tabular.formula import DANGEROUS_FIRST, QUOTE, neutralise
 
+_SUSPECT = frozenset([*DANGEROUS_FIRST, QUOTE])
 # Control characters an XLSX cell cannot hold (openpyxl refuses them).
 _XLSX_ILLEGAL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32)])
 
@@ -39,13 +45,26 @@ def write_table(path: str | Path, headers: Sequence[str], rows: Iterator[Sequenc
 
 def _write_csv(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
     count = 0
+
+    def cells() -> Iterator[list[str]]:
+        nonlocal count
+        for row in rows:
+            yield csv_cells(row)
+            count += 1
+
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(headers)
-        for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
-            count += 1
+        writer.writerow(csv_cells(headers))
+        writer.writerows(cells())
     return count
+
+
+def csv_cells(values: Sequence[Any]) -> list[str]:
+    """A row as every CSV the project writes holds it: text, formulas neutralised."""
+    texts = [v if v.__class__ is str else "" if v is None else str(v) for v in values]
+    # Only a cell starting with a quote or a formula character can need the prefix: the cheap
+    # test inline (an export writes millions of cells).
+    return [neutralise(t) if t[:1] in _SUSPECT else t for t in texts]
 
 
 def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:

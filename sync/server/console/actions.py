@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from app.core import rules
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import admin, auth, db, gridsync, records, reviews
+from sync.server import admin, auth, db, gridsync, passwords, records, reviews
 from sync.server.console import audit
 from sync.server.console.audit import Actor
 from sync.server.console.i18n import ConsoleError
@@ -27,7 +27,6 @@ from sync.server.service import Service
 
 _CODE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 SIDES = ("server", "incoming", "base")
-MIN_PASSWORD = 8
 MAX_BOUNDARY_POINTS = 10_000
 
 
@@ -172,30 +171,21 @@ def set_disabled(service: Service, actor: Actor, username: str, disabled: bool) 
         _managed_user(conn, actor, username)
         if disabled and username == actor.user.username:
             raise ConsoleError(422, "not_yourself")
-        u = db.users.c
-        conn.execute(update(db.users).where(u.username == username).values(disabled=disabled))
-        if disabled:
-            auth.revoke(conn, username)
+        auth.set_disabled(conn, username, disabled)
         audit.write(conn, actor, "disable_user" if disabled else "enable_user", username)
 
 
 def reset_password(service: Service, actor: Actor, username: str, password: str) -> int:
     """Set a new password and revoke every token of the user; returns tokens revoked."""
-    if len(password) < MIN_PASSWORD:
-        raise ConsoleError(422, "weak_password")
     if "\x00" in password:
         raise ApiError(422, "nul_char")
+    if passwords.problem(password, username):
+        raise ConsoleError(422, "weak_password")
     if username == actor.user.username:
         raise ConsoleError(422, "not_yourself")
     with db.write(service.engine) as conn:
         _managed_user(conn, actor, username)
-        u = db.users.c
-        conn.execute(
-            update(db.users)
-            .where(u.username == username)
-            .values(password_hash=auth.hash_password(password))
-        )
-        count = auth.revoke(conn, username)
+        count = auth.set_password(conn, username, password)
         audit.write(conn, actor, "reset_password", username)
     return count
 

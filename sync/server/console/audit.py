@@ -18,6 +18,8 @@ from sync.server import auth, db
 
 ACTIONS = (
     "login",
+    "login_failed",
+    "login_locked",
     "logout",
     "reveal",
     "resolve",
@@ -56,6 +58,13 @@ def write(
             fields=db.dumps(sorted(fields)),
         )
     )
+
+
+def event(conn: Connection, username: str, ip: str, action: str, target: str = "") -> None:
+    """A row for someone who is not (or not yet) a logged-in user: a failed login, a lockout,
+    ``server-admin`` (``username`` is the account name tried, never a password)."""
+    actor = Actor(auth.User(username[:100], "", None, frozenset()), ip)
+    write(conn, actor, action, target)
 
 
 def record(

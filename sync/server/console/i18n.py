@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from app.core.messages import DEFAULT_LANG, LANGS, pick
+from sync.server import passwords
 from sync.server.errors import ApiError, message
 
 LANG_COOKIE = "lang"
@@ -41,10 +42,7 @@ ERRORS: dict[str, tuple[str, str]] = {
         "a name must not be empty (at most 200 characters).",
     ),
     "unknown_community": ("没有这个社区，请先创建社区。", "no such community; create it first."),
-    "weak_password": (
-        "新密码至少 8 个字符。",
-        "the new password needs at least 8 characters.",
-    ),
+    "weak_password": passwords.MESSAGE,
     "not_sensitive": (
         "该字段不是敏感字段，无需单独显示。",
         "this field is not sensitive; it is shown already.",
@@ -170,7 +168,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("启用", "Enable"),
     "revoke": ("注销此设备", "Revoke device"),
     "reset_password": ("重置密码", "Reset password"),
-    "new_password": ("新密码", "New password"),
+    "new_password": (
+        f"新密码（至少 {passwords.MIN_LENGTH} 个字符，两类以上）",
+        f"New password ({passwords.MIN_LENGTH}+ characters, 2+ kinds)",
+    ),
     "done": ("已完成。", "Done."),
     "code": ("编码", "Code"),
     "name": ("名称", "Name"),

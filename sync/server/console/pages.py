@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.messages import LANGS, pick
-from sync.server import auth
+from sync.server import auth, passwords, throttle
 from sync.server.console import actions, audit, overview, queries, sessions
 from sync.server.console.api import audit_rows, plain
 from sync.server.console.audit import Actor
@@ -33,7 +33,8 @@ from sync.server.console.i18n import (
     request_lang,
     words,
 )
-from sync.server.errors import CATALOG, ApiError
+from sync.server.errors import CATALOG, ApiError, message
+from sync.server.routes.deps import address, door
 
 HERE = Path(__file__).parent
 STATIC = {"console.css": "text/css", "LICENSE.txt": "text/plain"}
@@ -227,26 +228,29 @@ async def login(request: Request) -> Response:
     try:
         plain(username, password)
         cookie, user = await run_in_threadpool(
-            sessions.open_session, svc.engine, _key(request), username, password
+            sessions.open_session, door(request), username, password, address(request)
         )
-    except (auth.AuthError, ApiError):
-        token = secrets.token_urlsafe(24)
-        response = render(
-            request,
-            None,
-            "login",
-            401,
-            next=target,
-            login_csrf=token,
-            error=words(request_lang(request))["login_failed"],
-        )
-        sessions.set_cookie(request, response, sessions.LOGIN_CSRF_COOKIE, token)
+    except throttle.Throttled as exc:
+        wait = exc.retry_after
+        text = pick(request_lang(request), *message("throttled", retry_after=wait))
+        response = _login_again(request, target, 429, text)
+        response.headers["Retry-After"] = str(wait)
         return response
+    except (auth.AuthError, ApiError):
+        return _login_again(request, target, 401, words(request_lang(request))["login_failed"])
     audit.record(svc.engine, Actor(user, sessions.client_ip(request)), "login")
     redirect = RedirectResponse(target, status_code=303)
     sessions.set_cookie(request, redirect, sessions.COOKIE, cookie)
     redirect.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path=sessions.PATH)
     return redirect
+
+
+def _login_again(request: Request, target: str, status: int, error: str) -> Response:
+    """The login page again, with why, and a new login CSRF token."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, None, "login", status, next=target, login_csrf=token, error=error)
+    sessions.set_cookie(request, response, sessions.LOGIN_CSRF_COOKIE, token)
+    return response
 
 
 def _form_str(form: FormData, name: str) -> str:
@@ -432,7 +436,12 @@ async def reveal(request: Request, record_id: str) -> Response:
 @router.get("/people")
 def people_page(request: Request) -> Response:
     return _page(
-        request, "people", lambda user: {"people": queries.people(_svc(request).engine, user)}
+        request,
+        "people",
+        lambda user: {
+            "people": queries.people(_svc(request).engine, user),
+            "min_password": passwords.MIN_LENGTH,
+        },
     )
 
 

@@ -17,7 +17,7 @@ import secrets
 from fastapi import Request, Response
 from sqlalchemy import Engine
 
-from sync.server import auth, db
+from sync.server import auth, db, logins
 
 COOKIE = "gc_console"
 LOGIN_CSRF_COOKIE = "gc_login_csrf"
@@ -46,14 +46,16 @@ def set_cookie(request: Request, response: Response, name: str, value: str) -> N
         httponly=True,
         samesite="lax",
         secure=is_https(request),
-        max_age=auth.TOKEN_DAYS * 86400 if name == COOKIE else 3600,
+        max_age=request.app.state.token_days * 86400 if name == COOKIE else 3600,
     )
 
 
-def open_session(engine: Engine, key: bytes, username: str, password: str) -> tuple[str, auth.User]:
-    """Check the password (``auth.login``) and return (cookie value, user)."""
+def open_session(
+    door: logins.Door, username: str, password: str, address: str
+) -> tuple[str, auth.User]:
+    """Check the password (``logins.login``: throttled, audited) and return (cookie, user)."""
     device = DEVICE_PREFIX + secrets.token_hex(8)
-    token, _expires, user = auth.login(engine, key, username, password, device)
+    token, _expires, user = logins.login(door, username, password, device, address)
     return f"{device}|{token}", user
 
 

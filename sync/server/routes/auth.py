@@ -4,29 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from sync import protocol as p
-from sync.server import auth, db
+from sync.server import auth, db, logins, throttle
 from sync.server.errors import ApiError
-from sync.server.routes.deps import ERRORS, Db, Key, User, check_plain_text
+from sync.server.routes.deps import ERRORS, Db, Door, User, address, check_plain_text
 
 router = APIRouter(tags=["auth"], responses=ERRORS)
 
 
-@router.post("/v1/login", response_model=p.LoginResponse)
-def login(body: p.LoginRequest, engine: Db, key: Key) -> dict[str, Any]:
+@router.post(
+    "/v1/login",
+    response_model=p.LoginResponse,
+    responses={429: {"model": p.ErrorResponse, "description": "too many failed logins"}},
+)
+def login(body: p.LoginRequest, request: Request, door: Door) -> dict[str, Any]:
     """Exchange a user name and password for a token bound to this device (a copied data
-    dir is given a new device id: PROTOCOL.md §4)."""
+    dir is given a new device id: PROTOCOL.md §4). Throttled: 429 with Retry-After (§4.2)."""
     for text in (body.username, body.password):
         check_plain_text(text)
     try:
-        token, expires, user = auth.login(
-            engine, key, body.username, body.password, body.device_id, body.installation
+        token, expires, user = logins.login(
+            door, body.username, body.password, body.device_id, address(request), body.installation
         )
+    except throttle.Throttled as exc:
+        raise throttled(exc) from None
     except auth.AuthError as exc:
         raise ApiError(401, exc.code) from None
-    with db.read(engine) as conn:
+    with db.read(door.engine) as conn:
         grids = sorted(user.grids) if user.grids is not None else auth.all_grids(conn)
     return {
         "token": token,
@@ -40,6 +46,12 @@ def login(body: p.LoginRequest, engine: Db, key: Key) -> dict[str, Any]:
             "grids": grids,
         },
     }
+
+
+def throttled(exc: throttle.Throttled) -> ApiError:
+    """429 ``throttled`` with Retry-After (seconds)."""
+    wait = exc.retry_after
+    return ApiError(429, "throttled", headers={"Retry-After": str(wait)}, retry_after=wait)
 
 
 @router.post("/v1/logout", response_model=p.Revoked)

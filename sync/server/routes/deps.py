@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 
 from sync import protocol as p
-from sync.server import auth
+from sync.server import auth, logins
 from sync.server.errors import ApiError
 from sync.server.service import Service
 
@@ -45,6 +45,17 @@ def _service(request: Request) -> Service:
     return service
 
 
+def door(request: Request) -> logins.Door:
+    """Where this app's logins arrive (engine, key, token lifetime, clock: ``create_app``)."""
+    state = request.app.state
+    return logins.Door(state.engine, state.key, state.token_days, state.clock)
+
+
+def address(request: Request) -> str:
+    """The peer address a login is throttled by (uvicorn puts a trusted proxy's client here)."""
+    return request.client.host if request.client else ""
+
+
 def _key(request: Request) -> bytes:
     key: bytes = request.app.state.key
     return key
@@ -54,6 +65,7 @@ User = Annotated[auth.User, Depends(current_user)]
 Db = Annotated[Engine, Depends(_engine)]
 Svc = Annotated[Service, Depends(_service)]
 Key = Annotated[bytes, Depends(_key)]
+Door = Annotated[logins.Door, Depends(door)]
 
 
 def check_plain_text(text: str) -> None:
