@@ -22,6 +22,7 @@ from app.core.forms import FormSet, load_formset
 from app.core.search import name_terms
 from sync import protocol as p
 from sync.server import auth, console, db, routes
+from sync.server.admission import Admission
 from sync.server.errors import ApiError, error_body
 from sync.server.middleware import BodyLimit
 from sync.server.service import Service
@@ -39,10 +40,23 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "malformed", f"{where}: {first.get('msg', '')}"[:300]
 
 
-def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None = None) -> FastAPI:
-    """The platform server over ``db_url`` (``sqlite:///file.db`` or ``postgresql://...``)."""
-    engine = db.make_engine(db_url)
+def create_app(
+    db_url: str,
+    *,
+    forms: FormSet | None = None,
+    secret: str | None = None,
+    pool: db.PoolSettings | None = None,
+    queue_wait: float = 10.0,
+) -> FastAPI:
+    """The platform server over ``db_url`` (``sqlite:///file.db`` or ``postgresql://...``).
+
+    At most ``pool.connections`` requests run at once; others wait up to ``queue_wait``
+    seconds for a turn and are then answered 503 with Retry-After (``admission``)."""
+    pool = pool or db.PoolSettings()
+    engine = db.make_engine(db_url, pool)
     db.init_db(engine)
+    if db.never_analyzed(engine):  # e.g. restored from a dump: plan with real statistics
+        db.analyze(engine)
     formset = forms or load_formset()
     name_terms("张三")  # load the pinyin tables (~0.7 s) at start, not in the first push
     app = FastAPI(
@@ -54,6 +68,7 @@ def create_app(db_url: str, *, forms: FormSet | None = None, secret: str | None 
     app.state.service = Service(engine, formset)
     app.state.key = auth.server_secret(engine, secret)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Admission, limit=pool.connections, wait=queue_wait)
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     _handlers(app)
     for router in routes.routers():

@@ -72,6 +72,24 @@ def add_server_commands(subparsers: Any) -> None:
     srv.add_argument(
         "--secret-file", help="file holding the token-signing secret (default: kept in the db)"
     )
+    srv.add_argument(
+        "--pool-size",
+        type=int,
+        default=8,
+        help="PostgreSQL connections kept open by this process (default 8)",
+    )
+    srv.add_argument(
+        "--pool-overflow",
+        type=int,
+        default=2,
+        help="extra connections at peaks (default 2); pool size + overflow requests run at once",
+    )
+    srv.add_argument(
+        "--queue-wait",
+        type=float,
+        default=10.0,
+        help="seconds a request waits for a turn before 503 + Retry-After (default 10)",
+    )
     srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
@@ -187,12 +205,14 @@ def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync.server import db
     from sync.server.app import create_app
 
     secret = (
         Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
     )
-    app = create_app(args.db, secret=secret)
+    pool = db.PoolSettings(size=max(1, args.pool_size), overflow=max(0, args.pool_overflow))
+    app = create_app(args.db, secret=secret, pool=pool, queue_wait=args.queue_wait)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 

@@ -433,7 +433,10 @@ class Tx:
         """Write everything buffered and number the changes; call last, just before commit.
 
         The numbers are taken after every other write, and the counter row stays locked until
-        commit; the buffered records rows are written with their numbers (no second pass)."""
+        commit. On PostgreSQL, where writers run side by side, the records rows are written
+        before the lock too and only their numbers under it (PROTOCOL.md §8: the lock is held
+        for the counter update, the numbers and the commit, nothing else); on SQLite, whose
+        writers are serialised anyway, they are written once with their numbers."""
         self._write_sides()
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
@@ -444,6 +447,8 @@ class Tx:
                 self.conn.execute(insert(table), rows)
         self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
         self._op_versions = {}
+        if self.conn.dialect.name == "postgresql":
+            self._write_records({})
         numbers = self.take_numbers()
         numbered = self._write_records(numbers)
         self._set_numbers({k: n for k, n in numbers.items() if k[1] not in numbered})
