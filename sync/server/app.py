@@ -69,7 +69,9 @@ def create_app(
     app.state.key = auth.server_secret(engine, secret)
     app.add_middleware(BodyLimit)
     app.add_middleware(Admission, limit=pool.connections, wait=queue_wait)
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    # Level 1: a pull page of 200 demo records (123 KB of JSON) takes 0.6 ms and 10 KB instead
+    # of level 6's 4.2 ms and 8 KB; the server's CPU is what a city's night runs short of.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=1)
     _handlers(app)
     for router in routes.routers():
         app.include_router(router)
