@@ -30,6 +30,7 @@ from sync.merge import (
     Merged,
     combine_conflicts,
     merge,
+    merge_new,
     op_changes,
     resolve,
 )
@@ -295,7 +296,7 @@ class Service:
     def _create(self, tx: Tx, ctx: Ctx, op: p.Op, form: Form, fields: Mapping[str, Any]) -> Outcome:
         """A new record, or (natural key already live) a merge into the existing one + alias."""
         changes = op_changes("create", fields)
-        fresh = merge({}, {}, changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+        fresh = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
         if op.kind == "update" and not ctx.user.in_scope(records.grid_of(form, fresh.values)):
             raise Reject(
                 "unknown_record", retryable=True
