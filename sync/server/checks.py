@@ -116,9 +116,15 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
 
 
 def check_push(
-    conn: Connection, formset: FormSet, user: User, req: p.PushRequest, device_id: str
+    conn: Connection,
+    formset: FormSet,
+    user: User,
+    req: p.PushRequest,
+    device_id: str,
+    hashes: dict[str, str] | None = None,
 ) -> None:
-    """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied."""
+    """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied.
+    ``hashes`` receives the ops' content hashes (``oplog.op_hash``) for the apply step."""
     if req.protocol not in p.SUPPORTED_PROTOCOLS:
         raise ApiError(400, "protocol")
     if req.device_id != device_id:
@@ -130,7 +136,7 @@ def check_push(
     aliases = records.canonical(conn, [op.record_id for op in ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in ops]
     known = records.brief(conn, ids)
-    replayed = set(oplog.priors(conn, device_id, user.username, ops))
+    replayed = set(oplog.priors(conn, device_id, user.username, ops, hashes))
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
     for index, (op, form, rid) in enumerate(zip(ops, forms, ids, strict=True)):
         if op.op_id in replayed:

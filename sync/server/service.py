@@ -71,9 +71,10 @@ class Service:
 
     def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
         """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
+        hashes: dict[str, str] = {}
         with db.read(self.engine) as conn:
-            checks.check_push(conn, self.formset, user, req, device_id)
-        return self.apply(user, device_id, req.ops)
+            checks.check_push(conn, self.formset, user, req, device_id, hashes)
+        return self.apply(user, device_id, req.ops, hashes=hashes)
 
     def apply(
         self,
@@ -82,18 +83,25 @@ class Service:
         ops: Sequence[p.Op],
         *,
         ids_name_content: bool = False,
+        hashes: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Apply already-checked ops in order, chunk by chunk. ``ids_name_content``: the op ids
         are digests of what the ops carry (the base loader), so a known id is a replay even
-        when the record id and clock were made anew (see ``oplog.lookup``)."""
+        when the record id and clock were made anew (see ``oplog.lookup``). ``hashes``: the
+        ops' content hashes when the check computed them already."""
         results: list[dict[str, Any]] = []
         for start in range(0, len(ops), CHUNK):
             chunk = ops[start : start + CHUNK]
-            results.extend(self._chunk(user, device_id, chunk, ids_name_content))
+            results.extend(self._chunk(user, device_id, chunk, ids_name_content, hashes))
         return results
 
     def _chunk(
-        self, user: User, device_id: str, ops: Sequence[p.Op], ids_name_content: bool = False
+        self,
+        user: User,
+        device_id: str,
+        ops: Sequence[p.Op],
+        ids_name_content: bool = False,
+        hashes: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """One transaction for a chunk of ops.
 
@@ -108,7 +116,7 @@ class Service:
                     tx = Tx(conn)
                     ctx = self._ctx(user, device_id)
                     ctx.ids_name_content = ids_name_content
-                    self._prefetch(tx, ctx, ops)
+                    self._prefetch(tx, ctx, ops, hashes or {})
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.finish()
                     if self.before_commit is not None:
@@ -122,14 +130,14 @@ class Service:
                 time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _prefetch(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op]) -> None:
+    def _prefetch(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], hashes: Mapping[str, str]) -> None:
         """What the chunk's ops will read, in a few bulk queries instead of several per op:
         known op ids, aliases (of records and of the records references name), the records
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them."""
         conn = tx.conn
         if not ctx.ids_name_content:
-            ctx.hashes = {op.op_id: oplog.op_hash(op) for op in ops}
+            ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         ctx.known_ops = oplog.lookup(
             conn,
             ctx.device_id,
