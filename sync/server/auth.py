@@ -8,7 +8,6 @@ hand out working tokens. A token works only together with the device id it was i
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -286,25 +285,25 @@ def refresh(
     credential, or a disabled user: the device must log in with the password again."""
     digest = token_hash(secret, credential)
     t, u = db.tokens.c, db.users.c
-    with db.read(engine) as conn:
-        row = conn.execute(
-            select(t.username, t.device_id, t.expires_at, t.revoked_at, t.kind, u.disabled)
-            .join(db.users, u.username == t.username)
-            .where(t.token_hash == digest)
-        ).first()
-    if (
-        row is None
-        or row.kind != "refresh"
-        or row.revoked_at is not None
-        or row.disabled
-        or row.expires_at <= iso(now())
-        or row.device_id != device_id
-    ):
-        raise AuthError("bad_refresh")
     token = "gc1_" + secrets.token_urlsafe(32)
     issued = now()
     expires = iso(issued + timedelta(hours=REFRESHED_ACCESS_HOURS))
-    with db.write(engine) as conn:
+    with db.write(engine) as conn:  # one transaction: this runs for every device every night
+        row = conn.execute(
+            select(t.username, t.device_id, t.expires_at, t.revoked_at, t.kind, u.disabled, u.role)
+            .add_columns(u.community)
+            .join(db.users, u.username == t.username)
+            .where(t.token_hash == digest)
+        ).first()
+        if (
+            row is None
+            or row.kind != "refresh"
+            or row.revoked_at is not None
+            or row.disabled
+            or row.expires_at <= iso(issued)
+            or row.device_id != device_id
+        ):
+            raise AuthError("bad_refresh")
         claimed = devices.claim(conn, device_id, installation, row.username, iso(issued))
         conn.execute(
             insert(db.tokens).values(
@@ -315,11 +314,19 @@ def refresh(
                 expires_at=expires,
             )
         )
+        grids = scope_of(conn, row.username, row.role, row.community)
+        community = row.community or _community_of(conn, grids)
     renewed = None
     if claimed.device_id != device_id:
         renewed, _until = issue_refresh(engine, secret, row.username, claimed.device_id)
-    user = dataclasses.replace(
-        authenticate(engine, secret, token, claimed.device_id), device_status=claimed.status
+    user = User(
+        row.username,
+        row.role,
+        community,
+        grids,
+        claimed.device_id,
+        token_hash(secret, token),
+        claimed.status,
     )
     return token, expires, user, renewed
 
