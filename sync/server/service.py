@@ -71,6 +71,8 @@ class Service:
 
     def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
         """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
+        if len(req.ops) <= CHUNK:  # the usual push: checked and applied in one transaction
+            return self._chunk(user, device_id, req.ops, check=req)
         hashes: dict[str, str] = {}
         with db.read(self.engine) as conn:
             checks.check_push(conn, self.formset, user, req, device_id, hashes)
@@ -102,8 +104,12 @@ class Service:
         ops: Sequence[p.Op],
         ids_name_content: bool = False,
         hashes: Mapping[str, str] | None = None,
+        *,
+        check: p.PushRequest | None = None,
     ) -> list[dict[str, Any]]:
-        """One transaction for a chunk of ops.
+        """One transaction for a chunk of ops (``check``: the whole request, checked first in
+        the same transaction, whose reads the apply then reuses; a refused request has
+        written nothing).
 
         No op writes anything before it is sure to be applied (every rejection is decided
         first), so ops need no savepoints. A unique-key race with a concurrent writer
@@ -116,7 +122,13 @@ class Service:
                     tx = Tx(conn)
                     ctx = self._ctx(user, device_id)
                     ctx.ids_name_content = ids_name_content
-                    self._prefetch(tx, ctx, ops, hashes or {})
+                    seen: dict[str, str] = dict(hashes or {})
+                    checked = None
+                    if check is not None:
+                        checked = checks.check_push(
+                            conn, self.formset, user, check, device_id, seen
+                        )
+                    self._prefetch(tx, ctx, ops, seen, checked)
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.finish()
                     if self.before_commit is not None:
@@ -130,7 +142,14 @@ class Service:
                 time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _prefetch(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], hashes: Mapping[str, str]) -> None:
+    def _prefetch(
+        self,
+        tx: Tx,
+        ctx: Ctx,
+        ops: Sequence[p.Op],
+        hashes: Mapping[str, str],
+        checked: checks.Checked | None = None,
+    ) -> None:
         """What the chunk's ops will read, in a few bulk queries instead of several per op:
         known op ids, aliases (of records and of the records references name), the records
         themselves (locked, in id order), their natural-key owners, the people they may be,
@@ -138,18 +157,23 @@ class Service:
         conn = tx.conn
         if not ctx.ids_name_content:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
-        ctx.known_ops = oplog.lookup(
-            conn,
-            ctx.device_id,
-            ctx.user.username,
-            ops,
-            ids_name_content=ctx.ids_name_content,
-            hashes=ctx.hashes if not ctx.ids_name_content else None,
-        )
         forms = {op.form: self.formset.form(op.form) for op in ops}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
-        ctx.aliases = records.canonical(conn, named)
+        if checked is not None:  # read by the check in this transaction
+            ctx.known_ops = dict(checked.replays)
+            rest = [i for i in named if i not in checked.looked_up]
+            ctx.aliases = {**checked.aliases, **(records.canonical(conn, rest) if rest else {})}
+        else:
+            ctx.known_ops = oplog.lookup(
+                conn,
+                ctx.device_id,
+                ctx.user.username,
+                ops,
+                ids_name_content=ctx.ids_name_content,
+                hashes=ctx.hashes if not ctx.ids_name_content else None,
+            )
+            ctx.aliases = records.canonical(conn, named)
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
         keys: list[tuple[str, str]] = []
