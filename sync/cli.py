@@ -38,9 +38,11 @@ exit codes / 退出码:
   6  another sync (desktop app or scheduled) holds the lock / 另一个同步正在进行
   7  the server refused the request or failed (protocol/server error) / 服务器拒绝或出错
 
-The reason is printed on stderr in one line. Example cron line (every night at 02:30):
+The reason is printed on stderr in one line. The first sync of a device needs the password
+(--password-file); it then keeps a device credential and later runs need no password. Example
+cron line (every night from 02:30, spread over an hour by --jitter):
   30 2 * * * gridcollect sync --server https://grid.example.cn --user wang \\
-      --password-file ~/.config/gridcollect/password --json >> ~/sync.jsonl
+      --jitter 3600 --json >> ~/sync.jsonl
 """
 
 
@@ -60,8 +62,16 @@ def add_sync_commands(subparsers: Any) -> None:
     parser.add_argument("--user", required=True, help="user name / 用户名")
     parser.add_argument(
         "--password-file",
-        required=True,
-        help="file whose first line is the password (never pass it on the command line)",
+        help="file whose first line is the password (never pass it on the command line); "
+        "needed for the first sync of a device, later ones use the device's sync credential",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait a delay in [0, SECONDS) before starting, the same for this device every "
+        "night, so a scheduler that starts every device at one minute spreads their load",
     )
     parser.add_argument(
         "--cafile",
@@ -106,8 +116,9 @@ def _transport_problem(args: argparse.Namespace) -> int | None:
 
     checks = [
         ("insecure_url", transport.url_problem(args.server, args.insecure)),
-        ("password_file_mode", transport.password_file_problem(args.password_file)),
     ]
+    if args.password_file:  # optional once the device keeps its sync credential
+        checks.append(("password_file_mode", transport.password_file_problem(args.password_file)))
     if args.cafile and not Path(args.cafile).expanduser().is_file():
         checks.append(
             ("cafile", (f"找不到 CA 证书文件：{args.cafile}", f"no such CA file: {args.cafile}"))
@@ -130,8 +141,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     refused = _transport_problem(args)
     if refused:
         return refused
+    if not 0 <= args.jitter <= 86400:
+        return _fail(
+            args,
+            EXIT_UNUSABLE,
+            "jitter",
+            "--jitter 须在 0 到 86400 秒之间。",
+            "--jitter must be 0-86400 seconds.",
+        )
     try:
-        password = _read_password(args.password_file)
+        password = _read_password(args.password_file) if args.password_file else None
     except (OSError, ValueError, UnicodeDecodeError):
         return _fail(
             args,
@@ -154,7 +173,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         handler.close()
 
 
-def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> int:
+def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: str) -> int:
     import sqlite3
 
     from app.core.store import Store
@@ -168,6 +187,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
         SyncError,
     )
     from sync.lock import LockedError, SyncLock
+    from sync.replica import credential
     from sync.replica import identity as replica_identity
     from sync.session import SyncSession
 
@@ -180,6 +200,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
     try:
         with SyncLock(data_dir):
             store = Store.open(data_dir)
+            _wait_jitter(args.jitter, store.device_id)
             client = Client(
                 args.server,
                 store.device_id,
@@ -190,10 +211,12 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
             try:
                 log.info("sync started: server %s", client.host)
                 client.info()
-                client.login(args.user, password)
+                _sign_in(client, store, args.server, args.user, password)
                 summary = SyncSession(
                     store, client, batch=args.batch, progress=_progress(args)
                 ).run()
+                if client.refresh_token:  # a copy given a new device id has a new one
+                    credential.save(store, args.server, args.user, client.refresh_token)
             finally:
                 client.close()
                 store.close()
@@ -228,6 +251,54 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
             file=sys.stderr,
         )
     return result
+
+
+def _wait_jitter(jitter: float, device_id: str) -> None:
+    """Sleep this device's share of ``jitter`` seconds: a fraction derived from the device id,
+    so every night the device starts at the same offset and the devices of an office spread
+    evenly over the window (PROTOCOL.md §11). The sync lock is already held."""
+    import hashlib
+    import time
+
+    if jitter <= 0:
+        return
+    digest = hashlib.sha256(device_id.encode("utf-8")).digest()
+    delay = int.from_bytes(digest[:8], "big") / 2**64 * jitter
+    log.info("start delayed by %.0f s (--jitter %.0f)", delay, jitter)
+    time.sleep(delay)
+
+
+def _sign_in(client: Any, store: Any, server: str, user: str, password: str | None) -> None:
+    """With the device's sync credential when it has one, else with the password; keeps the
+    credential the platform gives for next time."""
+    from sync.client import AuthError
+    from sync.replica import credential
+
+    kept = credential.load(store, server, user)
+    if kept:
+        try:
+            client.refresh(kept)
+            return
+        except AuthError as exc:
+            log.warning("device credential refused (%s)", exc.code)
+            credential.save(store, server, user, None)
+            if password is None:
+                raise AuthError(
+                    exc.code,
+                    "本机的同步凭据已失效，请用 --password-file 提供密码重新登录一次。",
+                    "this device's sync credential no longer works; log in once again with "
+                    "--password-file.",
+                ) from None
+    if password is None:
+        raise AuthError(
+            "no_credential",
+            "本机尚未登录过该平台：第一次同步请用 --password-file 提供密码。",
+            "this device has not signed in to this platform yet: give the password with "
+            "--password-file for the first sync.",
+        )
+    client.login(user, password)
+    if client.refresh_token:
+        credential.save(store, server, user, client.refresh_token)
 
 
 def _fail(args: argparse.Namespace, code: int, reason: str, zh: str, en: str) -> int:

@@ -159,6 +159,9 @@ class Client:
         self.server_info: Info | None = None
         self.stats = TransferStats()
         self._credentials: tuple[str, str] | None = None
+        # The device's sync credential (PROTOCOL.md §4.3): from the last password login, or
+        # given by the caller from where the device keeps it; used instead of the password.
+        self.refresh_token: str | None = None
 
     def __repr__(self) -> str:  # never show the token or the password
         return f"Client({self.base_url!r}, device={self.device_id!r})"
@@ -201,11 +204,8 @@ class Client:
         if self.installation:
             body["installation"] = self.installation
         answer = self._call("POST", "/v1/login", LoginResponse, body=body, auth=False)
-        self.token, self.user = answer.token, answer.user
         self._credentials = (username, password)
-        if answer.device_id:
-            self.device_id = answer.device_id
-        self.device_status = answer.device_status
+        self._take(answer)
         log.info(
             "logged in to %s as role %s (device %s)",
             self.host,
@@ -214,8 +214,38 @@ class Client:
         )
         return answer
 
+    def refresh(self, credential: str | None = None) -> LoginResponse:
+        """``POST /v1/token``: an access token for this device's sync credential, no password.
+
+        Raises ``AuthError`` (code ``bad_refresh``) when the platform no longer accepts the
+        credential (revoked, expired, another device's): a person must log in again."""
+        credential = credential or self.refresh_token
+        if not credential:
+            raise AuthError(
+                "not_logged_in", "尚未登录同步服务器。", "not logged in to the sync server."
+            )
+        body: dict[str, Any] = {"refresh_token": credential, "device_id": self.device_id}
+        if self.installation:
+            body["installation"] = self.installation
+        answer = self._call("POST", "/v1/token", LoginResponse, body=body, auth=False)
+        self.refresh_token = credential
+        self._take(answer)
+        log.info("signed in to %s with the device credential", self.host)
+        return answer
+
+    def _take(self, answer: LoginResponse) -> None:
+        self.token, self.user = answer.token, answer.user
+        if answer.refresh_token:
+            self.refresh_token = answer.refresh_token
+        if answer.device_id:
+            self.device_id = answer.device_id
+        self.device_status = answer.device_status
+
     def relogin(self) -> LoginResponse:
-        """Log in again with the credentials of the last login (e.g. with a new installation)."""
+        """Log in again with the credentials of the last login (e.g. with a new installation):
+        the password, or else the device credential."""
+        if not self._credentials and self.refresh_token:
+            return self.refresh()
         if not self._credentials:
             raise AuthError(
                 "not_logged_in",
@@ -228,7 +258,7 @@ class Client:
         """Revoke this device's token on the server."""
         if self.token:
             self._request("POST", "/v1/logout", body={})
-        self.token, self._credentials = None, None
+        self.token, self._credentials, self.refresh_token = None, None, None
 
     def push(self, ops: Sequence[Mapping[str, Any]]) -> PushResponse:
         """``POST /v1/push``: one result per op, in order."""
@@ -306,12 +336,15 @@ class Client:
                 response.status_code == 401
                 and auth
                 and not relogged
-                and self._credentials
+                and (self._credentials or self.refresh_token)
                 and error.code in RELOGIN_CODES
             ):
                 relogged = True
                 log.info("token refused (%s); logging in again", error.code)
-                self.login(*self._credentials)
+                if self._credentials:
+                    self.login(*self._credentials)
+                else:
+                    self.refresh()
                 continue
             raise error
 

@@ -259,6 +259,30 @@ def merge(
     return Merged(values, _changed(server, values), tuple(conflicts), new_stamps)
 
 
+def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str = "") -> Merged:
+    """``merge({}, {}, incoming)`` for a record nobody holds yet, without the three-way
+    comparisons (every filled value is taken, nothing can conflict).
+
+    Why: a push of new residents merges each create against nothing; the general merge spent
+    ~8 % of the platform's push CPU classifying fields against two empty states. Equal to the
+    general merge by a property test (tests/sync/test_merge.py)."""
+    mine = Stamp(edited_at, device)
+    values: dict[str, Any] = {}
+    stamps: dict[str, Stamp] = {}
+    for name in sorted(k for k in incoming if k != DELETED):
+        value = norm(incoming[name])
+        if value is not None:
+            values[name] = value
+            stamps[name] = mine
+    changed = dict(values)
+    deleted = bool(incoming.get(DELETED, False))
+    if deleted:
+        stamps[DELETED] = mine
+        changed[DELETED] = True
+    values[DELETED] = deleted
+    return Merged(values, changed, (), stamps)
+
+
 def _merge_deleted(
     base: Mapping[str, Any],
     server: Mapping[str, Any],

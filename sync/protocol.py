@@ -179,6 +179,18 @@ class LoginResponse(BaseModel):
     # already holds it (a copied or restored data dir). Absent from servers before this field.
     device_id: str | None = None
     device_status: DeviceStatus | None = None
+    # The device's sync credential (PROTOCOL.md §4.3): sent by a password login, and by
+    # POST /v1/token unchanged. Absent from servers before it.
+    refresh_token: str | None = None
+    refresh_expires_at: str | None = None
+
+
+class RefreshRequest(BaseModel):
+    model_config = _STRICT
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+    device_id: DeviceId
+    installation: Installation | None = None
 
 
 class Limits(BaseModel):

@@ -196,6 +196,7 @@ def sync_task(
 
     def run(ctx: TaskContext) -> SyncOutcome:
         from sync.client import Client, Retry, SyncError
+        from sync.replica import credential
         from sync.replica import identity as replica_identity
         from sync.session import SyncSession
 
@@ -222,6 +223,8 @@ def sync_task(
                 progress=progress,
                 cancel=lambda: ctx.cancelled,
             ).run()
+            if client.refresh_token:  # the scheduled `gridcollect sync` signs in with it
+                credential.save(store, creds.server, creds.user, client.refresh_token)
         except SyncError as exc:
             log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
             return SyncOutcome(error_zh=exc.reason("zh"), error_en=exc.reason("en"))

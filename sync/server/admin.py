@@ -220,6 +220,7 @@ def load_base(
             if progress:
                 progress(number, report.rows)
     _flush(service, user, batch, report)
+    db.analyze(service.engine)  # the planner must know the tables are no longer empty
     return report
 
 

@@ -21,6 +21,8 @@ from sync.server import db, devices
 
 ROLES = ("worker", "supervisor", "admin")
 TOKEN_DAYS = 30
+REFRESH_DAYS = 365  # a device's sync credential: until revoked, or a year without a password
+REFRESHED_ACCESS_HOURS = 12  # an access token got with it lasts one night's sync, not a month
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _DUMMY_HASH: str | None = None
 
@@ -274,6 +276,94 @@ def issue_token(
     return token, expires
 
 
+def issue_refresh(engine: Engine, secret: bytes, username: str, device_id: str) -> tuple[str, str]:
+    """A device's long-lived sync credential (after a password login): (credential, expires).
+
+    Why: the nightly sync then never runs the password hash (62 ms of CPU and 16 MB a login,
+    the largest part of a device's nightly server cost). It is a random 256-bit secret, so a
+    keyed SHA-256 digest stores it safely; it is bound to the device id, revoked with the
+    user's other tokens (reset, disable, device revoke) and useless as a bearer token."""
+    credential = "gcr1_" + secrets.token_urlsafe(32)
+    issued = now()
+    expires = iso(issued + timedelta(days=REFRESH_DAYS))
+    with db.write(engine) as conn:
+        revoke_refresh(conn, username, device_id)  # one credential per device: the newest
+        conn.execute(
+            insert(db.tokens).values(
+                token_hash=token_hash(secret, credential),
+                username=username,
+                device_id=device_id,
+                created_at=iso(issued),
+                expires_at=expires,
+                kind="refresh",
+            )
+        )
+    return credential, expires
+
+
+def refresh(
+    engine: Engine,
+    secret: bytes,
+    credential: str,
+    device_id: str,
+    installation: str | None = None,
+) -> tuple[str, str, User, str | None]:
+    """Exchange a device's sync credential for a short access token, without the password:
+    (token, expires, user, new credential or ``None``).
+
+    The installation nonce is checked as at login (``devices.claim``): a copied data dir
+    signing in with the original's credential is given a new device id, an access token and
+    a credential of its own, so copies stay apart exactly as with the password (§4.1).
+    Raises ``AuthError("bad_refresh")`` for an unknown, revoked, expired or other device's
+    credential, or a disabled user: the device must log in with the password again."""
+    digest = token_hash(secret, credential)
+    t, u = db.tokens.c, db.users.c
+    token = "gc1_" + secrets.token_urlsafe(32)
+    issued = now()
+    expires = iso(issued + timedelta(hours=REFRESHED_ACCESS_HOURS))
+    with db.write(engine) as conn:  # one transaction: this runs for every device every night
+        row = conn.execute(
+            select(t.username, t.device_id, t.expires_at, t.revoked_at, t.kind, u.disabled, u.role)
+            .add_columns(u.community)
+            .join(db.users, u.username == t.username)
+            .where(t.token_hash == digest)
+        ).first()
+        if (
+            row is None
+            or row.kind != "refresh"
+            or row.revoked_at is not None
+            or row.disabled
+            or row.expires_at <= iso(issued)
+            or row.device_id != device_id
+        ):
+            raise AuthError("bad_refresh")
+        claimed = devices.claim(conn, device_id, installation, row.username, iso(issued))
+        conn.execute(
+            insert(db.tokens).values(
+                token_hash=token_hash(secret, token),
+                username=row.username,
+                device_id=claimed.device_id,
+                created_at=iso(issued),
+                expires_at=expires,
+            )
+        )
+        grids = scope_of(conn, row.username, row.role, row.community)
+        community = row.community or _community_of(conn, grids)
+    renewed = None
+    if claimed.device_id != device_id:
+        renewed, _until = issue_refresh(engine, secret, row.username, claimed.device_id)
+    user = User(
+        row.username,
+        row.role,
+        community,
+        grids,
+        claimed.device_id,
+        token_hash(secret, token),
+        claimed.status,
+    )
+    return token, expires, user, renewed
+
+
 def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> User:
     """The user behind a bearer token presented from ``device_id``; raises ``AuthError``."""
     digest = token_hash(secret, token)
@@ -284,6 +374,7 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
                 db.tokens.c.device_id,
                 db.tokens.c.expires_at,
                 db.tokens.c.revoked_at,
+                db.tokens.c.kind,
                 db.users.c.role,
                 db.users.c.community,
                 db.users.c.disabled,
@@ -293,6 +384,7 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
         ).first()
         if (
             row is None
+            or row.kind != "access"  # a sync credential is not a bearer token
             or row.revoked_at is not None
             or row.disabled
             or row.expires_at <= iso(now())
@@ -307,12 +399,25 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
 def revoke(
     conn: Connection, username: str, device_id: str | None = None, token_hash_: str | None = None
 ) -> int:
-    """Revoke live tokens of a user (optionally only one device or one token); returns how many."""
-    stmt = update(db.tokens).where(
-        db.tokens.c.username == username, db.tokens.c.revoked_at.is_(None)
-    )
+    """Revoke live tokens of a user (optionally only one device or one token), the devices'
+    sync credentials with them; returns how many access tokens (what the answer counts)."""
+    t = db.tokens.c
+    stmt = update(db.tokens).where(t.username == username, t.revoked_at.is_(None))
     if device_id:
-        stmt = stmt.where(db.tokens.c.device_id == device_id)
+        stmt = stmt.where(t.device_id == device_id)
     if token_hash_:
-        stmt = stmt.where(db.tokens.c.token_hash == token_hash_)
+        stmt = stmt.where(t.token_hash == token_hash_)
+    stamp = iso(now())
+    conn.execute(stmt.where(t.kind == "refresh").values(revoked_at=stamp))
+    return int(conn.execute(stmt.where(t.kind == "access").values(revoked_at=stamp)).rowcount or 0)
+
+
+def revoke_refresh(conn: Connection, username: str, device_id: str) -> int:
+    """Revoke the sync credentials of one of a user's devices (at logout)."""
+    stmt = update(db.tokens).where(
+        db.tokens.c.username == username,
+        db.tokens.c.device_id == device_id,
+        db.tokens.c.kind == "refresh",
+        db.tokens.c.revoked_at.is_(None),
+    )
     return int(conn.execute(stmt.values(revoked_at=iso(now()))).rowcount or 0)

@@ -8,9 +8,10 @@ for their fields is validation, which only gates complete records (drafts always
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from app.core import rules
 from app.core.forms import Form, FormSet
@@ -116,9 +117,16 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
 
 
 def check_push(
-    conn: Connection, formset: FormSet, user: User, req: p.PushRequest, device_id: str
-) -> None:
-    """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied."""
+    conn: Connection,
+    formset: FormSet,
+    user: User,
+    req: p.PushRequest,
+    device_id: str,
+    hashes: dict[str, str] | None = None,
+) -> Checked:
+    """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied.
+    ``hashes`` receives the ops' content hashes (``oplog.op_hash``) for the apply step; the
+    answer holds what the check read, for an apply in the same transaction."""
     if req.protocol not in p.SUPPORTED_PROTOCOLS:
         raise ApiError(400, "protocol")
     if req.device_id != device_id:
@@ -130,7 +138,8 @@ def check_push(
     aliases = records.canonical(conn, [op.record_id for op in ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in ops]
     known = records.brief(conn, ids)
-    replayed = set(oplog.priors(conn, device_id, user.username, ops))
+    priors = oplog.priors(conn, device_id, user.username, ops, hashes)
+    replayed = set(priors)
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
     for index, (op, form, rid) in enumerate(zip(ops, forms, ids, strict=True)):
         if op.op_id in replayed:
@@ -147,6 +156,17 @@ def check_push(
             raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
     if shape_error is not None:
         raise shape_error
+    return Checked(dict(priors), aliases, frozenset(op.record_id for op in ops))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a passed check read: the logged ops the batch replays, the aliases of its record
+    ids and which ids were looked up. Only good within the transaction that read them."""
+
+    replays: dict[str, RowMapping]
+    aliases: dict[str, str]
+    looked_up: frozenset[str]
 
 
 def _shapes(formset: FormSet, ops: list[p.Op]) -> tuple[list[Form], ApiError | None]:

@@ -85,6 +85,24 @@ def add_server_commands(subparsers: Any) -> None:
         "--certfile", help="TLS certificate (PEM, with its chain): serve https instead of http"
     )
     srv.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    srv.add_argument(
+        "--pool-size",
+        type=int,
+        default=8,
+        help="PostgreSQL connections kept open by this process (default 8)",
+    )
+    srv.add_argument(
+        "--pool-overflow",
+        type=int,
+        default=2,
+        help="extra connections at peaks (default 2); pool size + overflow requests run at once",
+    )
+    srv.add_argument(
+        "--queue-wait",
+        type=float,
+        default=10.0,
+        help="seconds a request waits for a turn before 503 + Retry-After (default 10)",
+    )
     srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
@@ -194,6 +212,7 @@ def _days(text: str) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync.server import db
     from sync.server.app import create_app
 
     if bool(args.certfile) != bool(args.keyfile):
@@ -208,7 +227,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     secret = (
         Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
     )
-    app = create_app(args.db, secret=secret, token_days=args.token_days)
+    pool = db.PoolSettings(size=max(1, args.pool_size), overflow=max(0, args.pool_overflow))
+    app = create_app(
+        args.db,
+        secret=secret,
+        token_days=args.token_days,
+        pool=pool,
+        queue_wait=args.queue_wait,
+    )
     try:
         uvicorn.run(
             app,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -99,6 +100,9 @@ tokens = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=False),
     Column("revoked_at", String(32)),
+    # "access": a bearer token for requests; "refresh": a device's long-lived sync credential,
+    # exchanged at POST /v1/token for an access token without the password (PROTOCOL.md §4.3).
+    Column("kind", String(16), nullable=False, server_default="access"),
 )
 
 # Failed logins per account, known device or client address (``throttle``): shared by every
@@ -365,7 +369,25 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """Database connections one server process may hold (PostgreSQL).
+
+    Why small: PostgreSQL's default ``max_connections`` is 100 and each connection costs a
+    backend process; four server processes at ``size + overflow`` = 10 use 40, leaving room
+    for administration. The admission limit in front of the app (``admission.Admission``)
+    is the same number, so requests never queue inside the pool (README, city section)."""
+
+    size: int = 8
+    overflow: int = 2
+    timeout: float = 30.0
+
+    @property
+    def connections(self) -> int:
+        return self.size + self.overflow
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
     """An engine for a SQLite file (or ``sqlite://`` in memory) or a PostgreSQL database."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
@@ -377,7 +399,14 @@ def make_engine(url: str) -> Engine:
         )
         _sqlite_events(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    pool = pool or PoolSettings()
+    return create_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_timeout=pool.timeout,
+        pool_pre_ping=True,
+    )
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -414,6 +443,30 @@ def write(engine: Engine) -> Iterator[Connection]:
     """One write transaction (SQLite: BEGIN IMMEDIATE)."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def analyze(engine: Engine) -> None:
+    """Give the query planner fresh statistics after a bulk change (load-base, upgrade).
+
+    Why: on a just-loaded PostgreSQL database the planner thinks the tables are empty until
+    autovacuum gets to them, and psycopg's prepared prefetch queries keep a plan that scans
+    (80-170 ms a call instead of 5 ms). SQLite gets ``PRAGMA optimize``, which analyzes only
+    what needs it."""
+    statement = "ANALYZE" if engine.dialect.name == "postgresql" else "PRAGMA optimize"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(statement)
+
+
+def never_analyzed(engine: Engine) -> bool:
+    """PostgreSQL: the records table holds rows but has never had statistics taken."""
+    if engine.dialect.name != "postgresql":
+        return False
+    sql = (
+        "SELECT n_live_tup > 0 AND last_analyze IS NULL AND last_autoanalyze IS NULL "
+        "FROM pg_stat_user_tables WHERE relname = 'records'"
+    )
+    with engine.connect() as conn:
+        return bool(conn.exec_driver_sql(sql).scalar())
 
 
 @contextmanager

@@ -90,6 +90,15 @@ CATALOG: dict[str, tuple[str, str]] = {
         "内容太长（每个值最多 10000 字）。",
         "a value is too long (at most 10000 characters).",
     ),
+    "busy": (
+        "平台正忙，本次请求未处理，请稍后自动重试。",
+        "the platform is busy and did not handle this request; retry after the time it gives.",
+    ),
+    "bad_refresh": (
+        "本机的同步凭据已失效（被撤销、过期或属于其他设备），请用密码重新登录。",
+        "this device's sync credential no longer works (revoked, expired or another device's); "
+        "log in again with the password.",
+    ),
     "internal": (
         "平台内部错误，本次提交未保存，请稍后重试。",
         "internal server error; nothing of this request was kept. Try again later.",

@@ -183,4 +183,6 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
         _run(conn, "upgrade", target)
         _seed_rows(conn)
         after = current_revision(conn)
+    if before.current != after:
+        db.analyze(engine)  # revisions may have rebuilt tables and indexes
     return before.current, after or ""

@@ -55,13 +55,19 @@ def family(conn: Connection, device_id: str) -> list[str]:
 
 
 def priors(
-    conn: Connection, device_id: str, username: str, ops: Sequence[p.Op]
+    conn: Connection,
+    device_id: str,
+    username: str,
+    ops: Sequence[p.Op],
+    hashes: dict[str, str] | None = None,
 ) -> dict[str, RowMapping]:
     """The logged op each of ``ops`` replays, by op id (for the whole-request check).
 
-    Raises 409 ``op_id_reused`` when this device already logged an op under one of the ids with
-    different content, or when the batch itself carries one id with two contents."""
-    hashes: dict[str, str] = {}
+    ``hashes`` (optional) receives each op's ``op_hash``, so applying the batch need not hash
+    the ops again. Raises 409 ``op_id_reused`` when this device already logged an op under one
+    of the ids with different content, or when the batch itself carries one id with two
+    contents."""
+    hashes = {} if hashes is None else hashes
     for index, op in enumerate(ops):
         digest = op_hash(op)
         if hashes.setdefault(op.op_id, digest) != digest:

@@ -30,6 +30,7 @@ from sync.merge import (
     Merged,
     combine_conflicts,
     merge,
+    merge_new,
     op_changes,
     resolve,
 )
@@ -70,9 +71,12 @@ class Service:
 
     def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
         """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
+        if len(req.ops) <= CHUNK:  # the usual push: checked and applied in one transaction
+            return self._chunk(user, device_id, req.ops, check=req)
+        hashes: dict[str, str] = {}
         with db.read(self.engine) as conn:
-            checks.check_push(conn, self.formset, user, req, device_id)
-        return self.apply(user, device_id, req.ops)
+            checks.check_push(conn, self.formset, user, req, device_id, hashes)
+        return self.apply(user, device_id, req.ops, hashes=hashes)
 
     def apply(
         self,
@@ -81,20 +85,31 @@ class Service:
         ops: Sequence[p.Op],
         *,
         ids_name_content: bool = False,
+        hashes: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Apply already-checked ops in order, chunk by chunk. ``ids_name_content``: the op ids
         are digests of what the ops carry (the base loader), so a known id is a replay even
-        when the record id and clock were made anew (see ``oplog.lookup``)."""
+        when the record id and clock were made anew (see ``oplog.lookup``). ``hashes``: the
+        ops' content hashes when the check computed them already."""
         results: list[dict[str, Any]] = []
         for start in range(0, len(ops), CHUNK):
             chunk = ops[start : start + CHUNK]
-            results.extend(self._chunk(user, device_id, chunk, ids_name_content))
+            results.extend(self._chunk(user, device_id, chunk, ids_name_content, hashes))
         return results
 
     def _chunk(
-        self, user: User, device_id: str, ops: Sequence[p.Op], ids_name_content: bool = False
+        self,
+        user: User,
+        device_id: str,
+        ops: Sequence[p.Op],
+        ids_name_content: bool = False,
+        hashes: Mapping[str, str] | None = None,
+        *,
+        check: p.PushRequest | None = None,
     ) -> list[dict[str, Any]]:
-        """One transaction for a chunk of ops.
+        """One transaction for a chunk of ops (``check``: the whole request, checked first in
+        the same transaction, whose reads the apply then reuses; a refused request has
+        written nothing).
 
         No op writes anything before it is sure to be applied (every rejection is decided
         first), so ops need no savepoints. A unique-key race with a concurrent writer
@@ -107,7 +122,13 @@ class Service:
                     tx = Tx(conn)
                     ctx = self._ctx(user, device_id)
                     ctx.ids_name_content = ids_name_content
-                    self._prefetch(tx, ctx, ops)
+                    seen: dict[str, str] = dict(hashes or {})
+                    checked = None
+                    if check is not None:
+                        checked = checks.check_push(
+                            conn, self.formset, user, check, device_id, seen
+                        )
+                    self._prefetch(tx, ctx, ops, seen, checked)
                     out = [self._one(tx, ctx, op) for op in ops]
                     tx.finish()
                     if self.before_commit is not None:
@@ -121,26 +142,38 @@ class Service:
                 time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _prefetch(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op]) -> None:
+    def _prefetch(
+        self,
+        tx: Tx,
+        ctx: Ctx,
+        ops: Sequence[p.Op],
+        hashes: Mapping[str, str],
+        checked: checks.Checked | None = None,
+    ) -> None:
         """What the chunk's ops will read, in a few bulk queries instead of several per op:
         known op ids, aliases (of records and of the records references name), the records
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them."""
         conn = tx.conn
         if not ctx.ids_name_content:
-            ctx.hashes = {op.op_id: oplog.op_hash(op) for op in ops}
-        ctx.known_ops = oplog.lookup(
-            conn,
-            ctx.device_id,
-            ctx.user.username,
-            ops,
-            ids_name_content=ctx.ids_name_content,
-            hashes=ctx.hashes if not ctx.ids_name_content else None,
-        )
+            ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {op.form: self.formset.form(op.form) for op in ops}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
-        ctx.aliases = records.canonical(conn, named)
+        if checked is not None:  # read by the check in this transaction
+            ctx.known_ops = dict(checked.replays)
+            rest = [i for i in named if i not in checked.looked_up]
+            ctx.aliases = {**checked.aliases, **(records.canonical(conn, rest) if rest else {})}
+        else:
+            ctx.known_ops = oplog.lookup(
+                conn,
+                ctx.device_id,
+                ctx.user.username,
+                ops,
+                ids_name_content=ctx.ids_name_content,
+                hashes=ctx.hashes if not ctx.ids_name_content else None,
+            )
+            ctx.aliases = records.canonical(conn, named)
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
         keys: list[tuple[str, str]] = []
@@ -295,7 +328,7 @@ class Service:
     def _create(self, tx: Tx, ctx: Ctx, op: p.Op, form: Form, fields: Mapping[str, Any]) -> Outcome:
         """A new record, or (natural key already live) a merge into the existing one + alias."""
         changes = op_changes("create", fields)
-        fresh = merge({}, {}, changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+        fresh = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
         if op.kind == "update" and not ctx.user.in_scope(records.grid_of(form, fresh.values)):
             raise Reject(
                 "unknown_record", retryable=True

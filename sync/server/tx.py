@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from sync.server import db, terms
+from sync.server import bulk, db, terms
 from sync.server.rows import Person, Row, from_db
 
 IN_CHUNK = 500  # values per IN (...) list
@@ -359,8 +359,7 @@ class Tx:
             for rid, s in self.sides.items()
             for k in s.claims
         ]
-        if claims:
-            c.execute(insert(db.record_claims), claims)
+        bulk.insert_rows(c, db.record_claims, claims)
         keys = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()
@@ -371,10 +370,8 @@ class Tx:
             for rid, s in self.sides.items()
             if s.person is not None
         ]
-        if keys:
-            c.execute(insert(db.record_keys), keys)
-        if people:
-            c.execute(insert(db.people), people)
+        bulk.insert_rows(c, db.record_keys, keys)
+        bulk.insert_rows(c, db.people, people)
         self.sides = {}
         self._key_db, self._key_tx, self._people_db, self._people_tx = {}, {}, {}, {}
         self._claims_db, self._claims_tx = {}, {}
@@ -418,8 +415,7 @@ class Tx:
         }
         for rid, values in self._new.items():
             values["seq"] = numbers.get(("record", rid), 0)
-        if self._new:
-            self.conn.execute(_INSERT_RECORD, list(self._new.values()))
+        bulk.insert_rows(self.conn, db.records, list(self._new.values()))
         if self._changed:
             # One statement shape for every row: rows without a number keep theirs.
             rows = [
@@ -433,17 +429,21 @@ class Tx:
         """Write everything buffered and number the changes; call last, just before commit.
 
         The numbers are taken after every other write, and the counter row stays locked until
-        commit; the buffered records rows are written with their numbers (no second pass)."""
+        commit. On PostgreSQL, where writers run side by side, the records rows are written
+        before the lock too and only their numbers under it (PROTOCOL.md §8: the lock is held
+        for the counter update, the numbers and the commit, nothing else); on SQLite, whose
+        writers are serialised anyway, they are written once with their numbers."""
         self._write_sides()
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
             (db.ops, list(self.op_rows.values())),
             (db.quarantine, self.quarantine_rows),
         ):
-            if rows:
-                self.conn.execute(insert(table), rows)
+            bulk.insert_rows(self.conn, table, rows)
         self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
         self._op_versions = {}
+        if self.conn.dialect.name == "postgresql":
+            self._write_records({})
         numbers = self.take_numbers()
         numbered = self._write_records(numbers)
         self._set_numbers({k: n for k, n in numbers.items() if k[1] not in numbered})

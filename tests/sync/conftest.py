@@ -93,7 +93,8 @@ def _reap_stale_clusters(bindir: Path) -> None:
         shutil.rmtree(owner.parent, ignore_errors=True)
 
 
-def _start_cluster() -> PgCluster:
+def _start_cluster(*, durable: bool = False) -> PgCluster:
+    """A throwaway cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks)."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL binaries not found (install Debian's postgresql; ./dev does)")
@@ -126,7 +127,9 @@ def _start_cluster() -> PgCluster:
         ),
         **quiet,
     )
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        opts += " -c fsync=off"
     log = root / "pg.log"
     subprocess.run(
         _as_postgres(

@@ -17,6 +17,7 @@ from sync.merge import (
     classify,
     combine_conflicts,
     merge,
+    merge_new,
     norm,
     op_changes,
     resolve,
@@ -375,3 +376,31 @@ def test_conflict_kinds_and_rules_are_typed_but_travel_as_the_same_words() -> No
     assert {t.value for t in Take} == {"server", "incoming", "later"}
     with pytest.raises(ValueError):
         Conflict("phone", "medium", "1", "2", "3", "3")
+
+
+richer = st.one_of(
+    values,
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.sampled_from(["  ", " a ", "张三"]),
+    st.lists(st.sampled_from(["x", "y", ""]), max_size=3),
+    st.dictionaries(st.sampled_from(["lon", "lat"]), st.integers(0, 3), max_size=2),
+)
+
+
+@given(
+    incoming=st.dictionaries(
+        st.sampled_from(["f1", "f2", "f3", STATUS, DELETED]), richer, max_size=5
+    ),
+    edited_at=st.sampled_from([EARLY, LATE, ""]),
+    device=st.sampled_from(["me", ""]),
+)
+def test_merging_into_nothing_fast_is_the_general_merge(
+    incoming: dict[str, Any], edited_at: str, device: str
+) -> None:
+    if DELETED in incoming:
+        incoming[DELETED] = bool(incoming[DELETED])
+    fast = merge_new(incoming, edited_at=edited_at, device=device)
+    slow = merge({}, {}, incoming, edited_at=edited_at, device=device)
+    assert fast == slow
+    assert list(fast.values) == list(slow.values)  # the same key order: stored JSON is the same

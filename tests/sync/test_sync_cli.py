@@ -171,7 +171,8 @@ def test_the_password_never_reaches_logs_or_output(
     store.save("resident", resident(seq=205))
     store.close()
     seen: list[str] = []
-    for password, expected in ((SECRET, 0), (SECRET + "x", 4)):
+    # the wrong password first: once signed in, a device uses its credential, not the file
+    for password, expected in ((SECRET + "x", 4), (SECRET, 0)):
         code, out, err = run(
             sync_args(platform.url, password_file(tmp_path, password), user="sun"), data, capsys
         )

@@ -20,6 +20,7 @@ from app.ui.window import MainWindow
 from sync import replica
 from sync.client import Client
 from sync.lock import SyncLock
+from sync.replica import credential
 from tests.factories import resident
 from tests.sync.conftest import PASSWORD, platform  # noqa: F401 - fixture
 from tests.sync.devicekit import GRID_A, db_url  # noqa: F401 - fixture: SQLite only
@@ -71,6 +72,8 @@ def test_sync_action_pushes_and_pulls_through_the_real_server(
     assert other.record(local.id).status_code == 200  # pushed: the platform has it
     assert store.meta("last_sync")
     assert window.sync_label.text() != "" and "从未" not in window.sync_label.text()
+    # the scheduled headless sync can sign in with the credential this sync kept
+    assert (credential.load(store, platform.url, "wang") or "").startswith("gcr1_")
     assert "同步完成" in ctl.message.text() or "推送 1" in ctl.message.text()
     assert not SyncLock(syncui.data_dir(store)).acquire().release()  # lock released
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sync import protocol as p
 from sync.server import auth, db, logins, throttle
 from sync.server.errors import ApiError
-from sync.server.routes.deps import ERRORS, Db, Door, User, address, check_plain_text
+from sync.server.routes.deps import ERRORS, Db, Door, Key, User, address, check_plain_text
 
 router = APIRouter(tags=["auth"], responses=ERRORS)
 
@@ -32,13 +32,44 @@ def login(body: p.LoginRequest, request: Request, door: Door) -> dict[str, Any]:
         raise throttled(exc) from None
     except auth.AuthError as exc:
         raise ApiError(401, exc.code) from None
-    with db.read(door.engine) as conn:
+    credential, until = auth.issue_refresh(
+        door.engine, door.key, user.username, user.device_id or ""
+    )
+    return _answer(door.engine, token, expires, user, credential, until)
+
+
+@router.post("/v1/token", response_model=p.LoginResponse)
+def token(body: p.RefreshRequest, engine: Db, key: Key) -> dict[str, Any]:
+    """Exchange this device's sync credential for an access token, without the password
+    (the nightly sync: PROTOCOL.md §4.3). The credential is sent back unchanged, or a new one
+    when the installation is a copy that was given a new device id."""
+    check_plain_text(body.refresh_token)
+    try:
+        access, expires, user, renewed = auth.refresh(
+            engine, key, body.refresh_token, body.device_id, body.installation
+        )
+    except auth.AuthError as exc:
+        raise ApiError(401, exc.code) from None
+    return _answer(engine, access, expires, user, renewed or body.refresh_token, None)
+
+
+def _answer(
+    engine: Any,
+    token: str,
+    expires: str,
+    user: auth.User,
+    credential: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    with db.read(engine) as conn:
         grids = sorted(user.grids) if user.grids is not None else auth.all_grids(conn)
     return {
         "token": token,
         "expires_at": expires,
         "device_id": user.device_id,
-        "device_status": user.device_status,
+        "device_status": user.device_status or "known",  # a credential's device is known
+        "refresh_token": credential,
+        "refresh_expires_at": until,
         "user": {
             "username": user.username,
             "role": user.role,
@@ -56,9 +87,10 @@ def throttled(exc: throttle.Throttled) -> ApiError:
 
 @router.post("/v1/logout", response_model=p.Revoked)
 def logout(user: User, engine: Db) -> dict[str, Any]:
-    """Revoke the caller's token."""
+    """Revoke the caller's token and this device's sync credential (PROTOCOL.md §4.3)."""
     with db.write(engine) as conn:
         count = auth.revoke(conn, user.username, token_hash_=user.token_hash)
+        auth.revoke_refresh(conn, user.username, user.device_id or "")
     return {"revoked": count}
 
 

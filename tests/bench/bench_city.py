@@ -1,0 +1,453 @@
+"""A city's night in miniature: many devices sync against several server processes.
+
+    python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
+        [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
+
+The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
+store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
+cluster started here and on a SQLite file. ``--processes`` real ``gridcollect server``
+processes serve it; the simulated devices are spread over them (as a proxy would). Every device
+logs in once (with its refresh credential when the platform issues one, else its password),
+then ``--syncs`` nightly syncs run with at most ``--devices`` at a time, their starts spread
+over ``--window`` seconds: each pushes ``--ops`` new residents of its grid in one request and
+pulls one page of ``--pull`` changes.
+
+It prints push transactions per second, p50/p99 sync latency, 5xx answers and retries (503
+with Retry-After), the share of time sessions waited on a lock (sampled from
+``pg_stat_activity``), the servers' CPU per device sync, and the SQLite run's figures with the
+ratio. It checks that every pushed record is on the platform exactly once. It never asserts a
+time; the figures are for the closing note of the issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+
+from app.core import ids  # noqa: E402
+from app.core.forms import load_formset  # noqa: E402
+from sync.server import auth, db  # noqa: E402
+from sync.server.app import create_app  # noqa: E402
+from sync.server.demo import load_demo  # noqa: E402
+from tests.bench import bench_console  # noqa: E402
+from tests.bench.bench_sync import residents  # noqa: E402
+from tests.bench.common import median, percentile  # noqa: E402
+
+PASSWORD = bench_console.PASSWORD
+auth.set_kdf_cost(2**14)  # the platform's real cost (the test kit lowers it when imported)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass
+class Result:
+    """What one backend's night gave."""
+
+    backend: str
+    syncs: int = 0
+    elapsed: float = 0.0
+    sync_ms: list[float] = dataclasses.field(default_factory=list)
+    push_ms: list[float] = dataclasses.field(default_factory=list)
+    errors_5xx: int = 0
+    retries: int = 0
+    failed: int = 0
+    cpu_s: float = 0.0
+    lock_share: float | None = None
+    login_cpu_ms: float = 0.0
+    lost: int = 0
+    duplicated: int = 0
+    pushed: list[str] = dataclasses.field(default_factory=list)
+
+
+# -- the platform -----------------------------------------------------------------------------
+
+
+def build_platform(url: str, size: int, seed: int) -> list[str]:
+    """Load the demo street office; returns the grid codes (each has a worker ``w-<grid>``)."""
+    if size >= bench_console.BULK_FROM:
+        loaded = bench_console.bulk_load(url, size, seed)
+        return loaded.grids
+    app = create_app(url, forms=load_formset(), secret="bench")
+    try:
+        return load_demo(app.state.service, PASSWORD, size=size, seed=seed).grids
+    finally:
+        app.state.engine.dispose()
+
+
+class Servers:
+    """``count`` real ``gridcollect server`` processes on one database."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.urls: list[str] = []
+        secret = Path(tempfile.mkdtemp(prefix="gc-city-")) / "secret"
+        secret.write_text("bench-city-secret", encoding="utf-8")
+        for _ in range(count):
+            port = _free_port()
+            cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
+            cmd += ["--secret-file", str(secret)]
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            self.procs.append(
+                subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            )
+            self.urls.append(f"http://127.0.0.1:{port}")
+        for proc, base in zip(self.procs, self.urls, strict=True):
+            _wait_up(proc, base)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server processes so far (Linux /proc)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for proc in self.procs:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_up(proc: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(base + "/v1/info", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"the server did not start: {err[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start in 120 s")
+        time.sleep(0.1)
+
+
+# -- devices ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Device:
+    """One simulated installation: its server, user, device id, credential and cursor."""
+
+    base: str
+    user: str
+    device_id: str
+    grid: str
+    http: requests.Session
+    token: str = ""
+    refresh: str = ""
+    cursor: int = 0
+    ops: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-Device-Id": self.device_id}
+
+
+def make_devices(urls: list[str], grids: list[str], count: int) -> list[Device]:
+    out = []
+    for i in range(count):
+        grid = grids[i % len(grids)]
+        out.append(
+            Device(urls[i % len(urls)], f"w-{grid}", f"city{i:05d}", grid, requests.Session())
+        )
+    return out
+
+
+def login(device: Device) -> None:
+    """The device's setup (once, with the password): it keeps its sync credential."""
+    body = {"username": device.user, "password": PASSWORD, "device_id": device.device_id}
+    resp = device.http.post(f"{device.base}/v1/login", json=body, timeout=120)
+    resp.raise_for_status()
+    device.token = resp.json()["token"]
+    device.refresh = resp.json().get("refresh_token") or ""
+
+
+def sign_in(device: Device, result: Result) -> bool:
+    """A night's sign-in: the sync credential when the platform gave one, else the password."""
+    if not device.refresh:
+        login(device)
+        return True
+    body = {"refresh_token": device.refresh, "device_id": device.device_id}
+    resp = call(
+        device,
+        result,
+        lambda: device.http.post(f"{device.base}/v1/token", json=body, timeout=120),
+    )
+    if resp.status_code != 200:
+        return False
+    device.token = resp.json()["token"]
+    return True
+
+
+def call(device: Device, result: Result, fn: Callable[[], requests.Response]) -> requests.Response:
+    """One request, retried after a 503's Retry-After (as the real client does)."""
+    for _ in range(20):
+        resp = fn()
+        if resp.status_code == 503:
+            result.retries += 1
+            time.sleep(float(resp.headers.get("Retry-After", "1")) * random.uniform(0.5, 1.5))
+            continue
+        if resp.status_code >= 500:
+            result.errors_5xx += 1
+        return resp
+    return resp
+
+
+def nightly_sync(device: Device, number: int, args: argparse.Namespace, result: Result) -> None:
+    """Push ``--ops`` new residents of the device's grid, then pull one page."""
+    rows = residents(args.ops, offset=(number + 1) * 1000 + args.offset)
+    stamp = ids.now_iso()
+    ops = [
+        {
+            "op_id": f"{device.device_id}:{next(device.ops)}",
+            "record_id": ids.uuid7(),
+            "form": "resident",
+            "kind": "create",
+            "base_version": None,
+            "fields": {**row, "grid": device.grid, "_status": "draft"},
+            "edited_at": f"{stamp}#0000",
+            "author": "bench",
+        }
+        for row in rows
+    ]
+    body = {"protocol": 1, "device_id": device.device_id, "ops": ops}
+    start = time.perf_counter()
+    if not sign_in(device, result):
+        result.failed += 1
+        return
+    resp = call(
+        device,
+        result,
+        lambda: device.http.post(
+            f"{device.base}/v1/push", json=body, headers=device.headers, timeout=120
+        ),
+    )
+    push_done = time.perf_counter()
+    if resp.status_code != 200:
+        result.failed += 1
+        return
+    result.pushed.extend(op["record_id"] for op in ops)
+    params = {"since": device.cursor, "limit": args.pull}
+    resp = call(
+        device,
+        result,
+        lambda: device.http.get(
+            f"{device.base}/v1/pull", params=params, headers=device.headers, timeout=120
+        ),
+    )
+    if resp.status_code != 200:
+        result.failed += 1
+        return
+    device.cursor = resp.json()["cursor"]
+    end = time.perf_counter()
+    result.push_ms.append((push_done - start) * 1000)
+    result.sync_ms.append((end - start) * 1000)
+
+
+class LockSampler:
+    """The share of samples in which a PostgreSQL session waited on a lock."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(db.normalize_url(url), isolation_level="AUTOCOMMIT")
+        self.samples = self.waiting = 0
+        self.waits: dict[str, int] = {}  # what sessions waited on, by wait event and statement
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        sql = text(
+            "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
+            "count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        what = text(
+            "SELECT wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        with self.engine.connect() as conn:
+            while not self.stop_flag.wait(0.01):
+                waiting, active = conn.execute(sql).one()
+                self.samples += 1 if active else 0
+                self.waiting += 1 if waiting else 0
+                if waiting:
+                    for event, query in conn.execute(what):
+                        self.waits[f"{event}: {query}"] = self.waits.get(f"{event}: {query}", 0) + 1
+
+    def share(self) -> float:
+        self.stop_flag.set()
+        self.thread.join(5)
+        self.engine.dispose()
+        return self.waiting / self.samples if self.samples else 0.0
+
+
+def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) -> Result:
+    """Start the servers, log every device in, run the syncs, check the platform."""
+    result = Result(backend)
+    servers = Servers(url, args.processes)
+    try:
+        devices = make_devices(servers.urls, grids, args.devices)
+        cpu0 = servers.cpu_seconds()
+        with ThreadPoolExecutor(args.devices) as pool:
+            list(pool.map(login, devices))
+        result.login_cpu_ms = (servers.cpu_seconds() - cpu0) * 1000 / len(devices)
+        sampler = LockSampler(url) if backend == "postgresql" else None
+        spies = [
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "-r",
+                    "50",
+                    "-f",
+                    "raw",
+                    "-o",
+                    f"{args.profile}/{backend}-{i}.txt",
+                ]
+                + ["-p", str(proc.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i, proc in enumerate(servers.procs)
+            if args.profile
+        ]
+        cpu0 = servers.cpu_seconds()
+        start = time.perf_counter()
+        free = list(devices)
+        lock = threading.Lock()
+
+        def one(number: int) -> None:
+            delay = start + args.window * number / args.syncs - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            with lock:
+                device = free.pop()
+            try:
+                nightly_sync(device, number, args, result)
+            finally:
+                with lock:
+                    free.append(device)
+
+        with ThreadPoolExecutor(args.devices) as pool:
+            list(pool.map(one, range(args.syncs)))
+        result.elapsed = time.perf_counter() - start
+        for spy in spies:
+            spy.send_signal(2)
+            spy.wait(30)
+        result.cpu_s = servers.cpu_seconds() - cpu0
+        result.lock_share = sampler.share() if sampler else None
+        if sampler:
+            for what, n in sorted(sampler.waits.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"  lock wait: {n:5} samples  {what}")
+        result.syncs = len(result.sync_ms)
+    finally:
+        servers.stop()
+    result.lost, result.duplicated = check(url, result.pushed)
+    return result
+
+
+def check(url: str, pushed: list[str]) -> tuple[int, int]:
+    """Pushed records missing on the platform, and records an op was applied to twice (a
+    create applied once leaves version 1)."""
+    engine = db.make_engine(url)
+    found = twice = 0
+    r = db.records.c
+    try:
+        with db.read(engine) as conn:
+            for i in range(0, len(pushed), 500):
+                part = pushed[i : i + 500]
+                stmt = select(func.count(), func.count().filter(r.version != 1))
+                n, v = conn.execute(stmt.where(r.id.in_(part))).one()
+                found, twice = found + n, twice + v
+    finally:
+        engine.dispose()
+    return len(pushed) - found, twice
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def report(res: Result, args: argparse.Namespace) -> None:
+    rate = res.syncs / res.elapsed if res.elapsed else 0.0
+    lock = "n/a" if res.lock_share is None else f"{res.lock_share:.0%}"
+    print(
+        f"{res.backend:10} syncs {res.syncs}/{args.syncs} in {res.elapsed:.1f} s: "
+        f"{rate:.1f} push tx/s; sync p50 {median(res.sync_ms):.0f} ms "
+        f"p99 {percentile(res.sync_ms, 99):.0f} ms; push p50 {median(res.push_ms):.0f} ms; "
+        f"5xx {res.errors_5xx}, 503 retries {res.retries}, failed {res.failed}; "
+        f"lock-wait share {lock}; server CPU {res.cpu_s * 1000 / max(res.syncs, 1):.1f} ms/sync, "
+        f"setup login (password) {res.login_cpu_ms:.1f} ms/device; lost {res.lost}, duplicated {res.duplicated}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--devices", type=int, default=32, help="concurrent devices")
+    parser.add_argument("--syncs", type=int, default=640, help="device syncs in the night")
+    parser.add_argument("--ops", type=int, default=50)
+    parser.add_argument("--pull", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--window", type=float, default=0.0, help="spread starts over seconds")
+    parser.add_argument("--offset", type=int, default=5_000_000, help="first resident number")
+    parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
+    parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
+    args = parser.parse_args()
+    results: dict[str, Result] = {}
+    with tempfile.TemporaryDirectory(prefix="gc-bench-city-") as tmp:
+        if args.backend in ("pg", "both"):
+            cluster = bench_console.pg_database(durable=True)
+            try:
+                url = f"{cluster.url}/bench_console"
+                grids = build_platform(url, args.size, args.seed)
+                results["postgresql"] = night(url, grids, args, "postgresql")
+                report(results["postgresql"], args)
+            finally:
+                cluster.stop()
+        if args.backend in ("sqlite", "both"):
+            url = f"sqlite:///{tmp}/platform.db"
+            grids = build_platform(url, args.size, args.seed)
+            results["sqlite"] = night(url, grids, args, "sqlite")
+            report(results["sqlite"], args)
+    if len(results) == 2:
+        pg, lite = results["postgresql"], results["sqlite"]
+        print(
+            f"PostgreSQL ÷ SQLite: push tx/s {pg.syncs / pg.elapsed / (lite.syncs / lite.elapsed):.2f}, "
+            f"sync p50 {median(pg.sync_ms) / median(lite.sync_ms):.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
