@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import geo
 from app.core.forms import Code, CodeTable, Field, FormSet
-from app.core.masking import mask_value
+from app.core.masking import AREA, BIRTH, MASK, mask_part, mask_value
 from app.core.messages import COMMON, lang_of
 from app.core.records import DELETED_KEY, STATUS_KEY, RecordStatus, is_empty
 
@@ -140,3 +140,18 @@ __all__ = [
     "status_text",
     "yes_no",
 ]
+
+
+def masked_part(formset: FormSet, fld: Field, kind: str, value: Any, lang: str = "zh") -> str:
+    """A value that would give a masked ID number back (``masking.revealing``), as every
+    masked view shows it: a birth date's year, an area's province followed by ``****``."""
+    if kind == BIRTH:
+        return str(mask_part(BIRTH, value))
+    if kind == AREA and fld.codes and fld.codes in formset.tables:
+        table = formset.table(fld.codes)
+        items = value if isinstance(value, list) else [value]
+        provinces = [str(v)[:2] + "0000" for v in items]
+        return "、".join(
+            f"{code_label(table, p, lang) if p in table else p[:2]}{MASK * 4}" for p in provinces
+        )
+    return str(mask_part(kind, value))

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import qrpayload, rules, scan
-from app.core.display import code_label, display_value, status_text
+from app.core.display import display_value, masked_part, status_text
 from app.core.forms import Field, Form, FormSet
-from app.core.masking import AREA, BIRTH, MASK, mask_part, mask_value, revealing
+from app.core.masking import mask_value, revealing
 from app.core.messages import Catalog
 from app.core.records import Record, RecordStatus, is_empty
 from app.core.store import Store
@@ -82,15 +82,8 @@ def _shown(formset: FormSet, form: Form, fld: Field, value: Any, lang: str, **kw
     """A value as the sheet prints it: masked if sensitive; a birth date or area code that
     would give the masked ID number back reduced to its year or province (``revealing``)."""
     part = revealing(form, formset).get(fld.id)
-    if part == BIRTH:
-        return str(mask_part(BIRTH, value))
-    if part == AREA and fld.codes:
-        table = formset.table(fld.codes)
-        items = value if isinstance(value, list) else [value]
-        provinces = [str(v)[:2] + "0000" for v in items]
-        return "、".join(
-            f"{code_label(table, p, lang) if p in table else p[:2]}{MASK * 4}" for p in provinces
-        )
+    if part is not None:
+        return masked_part(formset, fld, part, value, lang)
     return display_value(formset, fld, value, lang, **kw)
 
 

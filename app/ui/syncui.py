@@ -51,6 +51,12 @@ _TEXT = {
     "menu": ("同步", "Sync"),
     "action": ("与平台同步…", "Sync with the platform…"),
     "title": ("与平台同步", "Sync with the platform"),
+    "insecure": (
+        "拒绝以 http:// 连接其他计算机（密码和居民数据将以明文在网络上传输）：请向管理员索取以 "
+        "https:// 开头的平台地址。",
+        "refusing http:// to another computer (the password and residents' data would cross "
+        "the network in clear): ask the administrator for the platform's https:// address.",
+    ),
     "server": ("服务器地址", "Server URL"),
     "user": ("用户名", "User name"),
     "password": ("密码", "Password"),
@@ -272,7 +278,15 @@ class SyncController:
 
     def start(self, creds: Credentials) -> TaskHandle | None:
         """Take the lock and run the session behind the window's progress dialog."""
+        from sync import transport
         from sync.lock import LockedError, SyncLock
+
+        problem = transport.url_problem(creds.server)  # as `gridcollect sync` refuses
+        if problem is not None:
+            plain_http = creds.server.lower().startswith("http://")
+            text = _T.text("insecure", self.lang) if plain_http else pick(self.lang, *problem)
+            self._tell(_T.text("title", self.lang), text, True)
+            return None
 
         lock = SyncLock(data_dir(self.window.store))
         try:

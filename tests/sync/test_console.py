@@ -238,6 +238,23 @@ def test_sensitive_values_are_masked_and_a_reveal_is_audited(
     )
 
 
+def test_values_that_give_a_masked_id_number_back_are_reduced_and_revealed_audited(
+    platform: Platform, seeded: Seeded
+) -> None:
+    """Beside a masked ID number the record page shows the birth date's year and the area's
+    province only (issue 15: with both in clear ~9 numbers fit); "show" reveals, audited."""
+    chen = login(platform, "chen")
+    page = chen.get(f"/console/records/{seeded.conflict_a}").text
+    assert "1985-06-15" not in page and "1985-**-**" in page
+    assert "(330106)" not in page and "浙江省****" in page  # 户籍地 / 现住地: province only
+    shown = chen.post(f"/console/records/{seeded.conflict_a}/reveal", {"field": "birth_date"})
+    assert shown.status_code == 200 and 'id="revealed-value">1985-06-15<' in shown.text
+    row = audit_rows(platform)[-1]
+    assert (row.action, json.loads(row.fields)) == ("reveal", ["birth_date"])
+    area = chen.post(f"/console/records/{seeded.conflict_a}/reveal", {"field": "hukou_region"})
+    assert area.status_code == 200 and ">330106<" in area.text
+
+
 def test_users_and_devices(platform: Platform) -> None:
     chen = login(platform, "chen")
     device = platform.client("wang", device_id="tablet-1")

@@ -125,6 +125,8 @@ def test_held_lock_and_bad_password_are_told_not_run(
     with SyncLock(syncui.data_dir(store)):
         assert ctl.start(Credentials(platform.url, "wang", PASSWORD)) is None
     assert "另一个同步正在进行" in ctl.message.text()
+    assert ctl.start(Credentials("http://192.0.2.10:8765", "wang", PASSWORD)) is None
+    assert "https://" in ctl.message.text() and ctl.handle is None  # nothing was sent
     handle = ctl.start(Credentials(platform.url, "wang", "wrong"))
     _wait(qtbot, handle)
     assert ctl.last.summary is None and ctl.last.error_zh

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from app.core import rules
 from app.core.forms import FormSet
+from app.core.masking import revealing
 from sync import protocol as p
 from sync.server import admin, auth, db, gridsync, passwords, records, reviews
 from sync.server.console import audit
@@ -125,7 +126,8 @@ def decide_review(service: Service, actor: Actor, review_id: int, decision: str)
 
 
 def reveal(service: Service, actor: Actor, record_id: str, field: str) -> dict[str, Any]:
-    """One sensitive value in clear, written to the audit log (record id + field name)."""
+    """One sensitive value (or one that a masked ID number would be guessed from, as a birth
+    date) in clear, written to the audit log (record id + field name)."""
     with db.write(service.engine) as conn:
         rid = records.canonical(conn, [record_id]).get(record_id, record_id)
         row = records.load(conn, rid)
@@ -134,7 +136,8 @@ def reveal(service: Service, actor: Actor, record_id: str, field: str) -> dict[s
         fld = service.formset.form(row.form).fields.get(field)
         if fld is None:
             raise ConsoleError(404, "not_found")
-        if not fld.sensitive:
+        form = service.formset.form(row.form)
+        if not fld.sensitive and field not in revealing(form, service.formset):
             raise ConsoleError(422, "not_sensitive", field=field)
         audit.write(conn, actor, "reveal", rid, [field])
     return {"record_id": rid, "field": field, "value": row.data.get(field)}

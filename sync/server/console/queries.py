@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, case, func, select, tuple_
 from sqlalchemy.engine import Connection
 
+from app.core.display import masked_part
 from app.core.forms import Form, FormSet
-from app.core.masking import mask_value
+from app.core.masking import mask_value, revealing
 from app.core.records import is_empty
 from app.core.search import name_terms
 from sync.server import auth, db, records
@@ -150,13 +151,18 @@ def _last_pulls(conn: Connection, devices: list[str]) -> dict[tuple[str, str], s
 
 
 def shown(form: Form, name: str, value: Any, formset: FormSet | None = None) -> str:
-    """A value as the console shows it: masked when the form calls the field sensitive; codes
-    with their Chinese label when the code table is known."""
+    """A value as the console shows it: masked when the form calls the field sensitive, or
+    reduced (a birth date to its year, an area to its province) when it would give a masked
+    ID number back (``masking.revealing``; a "show" reveals it, audited); codes with their
+    Chinese label when the code table is known."""
     if is_empty(value):
         return ""
     fld = form.fields.get(name)
     if fld is not None and fld.sensitive:
         return mask_value(fld, value)
+    part = _revealing(form, formset).get(name) if formset is not None else None
+    if fld is not None and formset is not None and part is not None:
+        return masked_part(formset, fld, part, value)
     if fld is not None and fld.codes and formset is not None and fld.codes in formset.tables:
         table = formset.table(fld.codes)
         codes = value if isinstance(value, list) else [value]
@@ -177,9 +183,21 @@ def _label(form: Form, name: str) -> dict[str, str]:
     return {"zh": fld.label.get("zh"), "en": fld.label.get("en")}
 
 
-def _sensitive(form: Form, name: str) -> bool:
+def _sensitive(form: Form, name: str, formset: FormSet) -> bool:
+    """Shown masked or reduced, so the page offers "show" (``actions.reveal``)."""
     fld = form.fields.get(name)
-    return bool(fld and fld.sensitive)
+    return bool(fld and fld.sensitive) or name in _revealing(form, formset)
+
+
+_REVEALING: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def _revealing(form: Form, formset: FormSet) -> dict[str, str]:
+    """``masking.revealing`` of a form, worked out once per form set."""
+    key = (id(formset), form.id)
+    if key not in _REVEALING:
+        _REVEALING[key] = revealing(form, formset)
+    return _REVEALING[key]
 
 
 # -- conflicts -------------------------------------------------------------------------------
@@ -206,7 +224,7 @@ def _conflict_view(formset: FormSet, form: Form, row: records.Row) -> dict[str, 
             {
                 "field": name,
                 "label": _label(form, name),
-                "sensitive": _sensitive(form, name),
+                "sensitive": _sensitive(form, name, formset),
                 "base": shown(form, name, c.get("base"), formset),
                 "server": shown(form, name, c.get("server"), formset),
                 "incoming": shown(form, name, c.get("incoming"), formset),
@@ -345,7 +363,7 @@ def record_view(
             "field": name,
             "label": _label(form, name),
             "value": shown(form, name, row.data.get(name), formset),
-            "sensitive": fld.sensitive,
+            "sensitive": _sensitive(form, name, formset),
         }
         for name, fld in form.fields.items()
         if not is_empty(row.data.get(name))
