@@ -123,9 +123,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> int:
-    import sqlite3
-
-    from app.core.store import Store
+    from app.core.store import Store, driver
+    from app.core.vault.sources import PassphraseError
     from sync.client import (
         AuthError,
         Client,
@@ -147,7 +146,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
     ]
     try:
         with SyncLock(data_dir):
-            store = Store.open(data_dir)
+            store = Store.open(data_dir, passphrase_file=getattr(args, "passphrase_file", None))
             client = Client(
                 args.server,
                 store.device_id,
@@ -164,6 +163,9 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
             finally:
                 client.close()
                 store.close()
+    except PassphraseError as exc:
+        log.warning("sync refused: store locked (%s)", exc.key)
+        return _fail(args, EXIT_UNUSABLE, "passphrase", exc.text("zh"), exc.text("en"))
     except LockedError as exc:
         log.warning("sync refused: locked")
         return _fail(args, EXIT_LOCKED, "locked", exc.message_zh, exc.message_en)
@@ -171,7 +173,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str, lang: str) -> 
         code = next((c for kind, c in codes if isinstance(exc, kind)), EXIT_PROTOCOL)
         log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
         return _fail(args, code, exc.code, exc.message_zh, exc.message_en)
-    except sqlite3.Error as exc:
+    except driver.Error as exc:
         log.error("store error: %s", type(exc).__name__)
         return _fail(
             args,

@@ -1,0 +1,74 @@
+"""Owner-only permissions for the data dir (0700) and what it holds (0600) on POSIX.
+
+Why not rely on the umask: a default umask gives 0755/0644, so any other account on the laptop
+could read the store file and its key file (and try passphrases offline at leisure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+POSIX = os.name == "posix"
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` if needed and make it 0700 (POSIX); returns it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if POSIX:
+        with contextlib.suppress(PermissionError):  # not ours (e.g. a shared mount): leave it
+            os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file 0600 (POSIX); absent files are skipped."""
+    if POSIX:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(path, 0o600)
+
+
+def tighten(data_dir: Path) -> None:
+    """0700 on the data dir and its folders, 0600 on every file in it (an older install's)."""
+    if not POSIX:
+        return
+    private_dir(data_dir)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            private_dir(Path(root) / name)
+        for name in files:
+            private_file(Path(root) / name)
+
+
+def open_to_others(path: Path) -> bool:
+    """True if group or others may read or write ``path`` (POSIX; never on Windows)."""
+    if not POSIX:
+        return False
+    mode = path.stat().st_mode
+    return bool(mode & (stat.S_IRWXG | stat.S_IRWXO) & ~(stat.S_IXGRP | stat.S_IXOTH))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), 0600 from the start."""
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+    if not POSIX:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
