@@ -77,7 +77,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.main import run
 
     # None lets the app use the language saved in its settings
-    return run(data_dir=args.data_dir, lang=args.lang or os.environ.get("GRIDCOLLECT_LANG"))
+    return run(
+        data_dir=args.data_dir,
+        lang=args.lang or os.environ.get("GRIDCOLLECT_LANG"),
+        passphrase_file=args.passphrase_file,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -361,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by the sync, server and printing packages (their modules import
     nothing heavy at module level, so --help stays fast)."""
+    from app.passphrase_cli import add_passphrase_commands
     from app.printing.cli import add_print_commands
     from sync.cli import add_sync_commands
     from sync.server.cli import add_server_commands
@@ -368,6 +373,7 @@ def _add_feature_commands(sub: argparse._SubParsersAction) -> None:
     add_sync_commands(sub)
     add_server_commands(sub)
     add_print_commands(sub)
+    add_passphrase_commands(sub)
 
 
 def _form_args(parser: argparse.ArgumentParser) -> None:

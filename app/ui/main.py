@@ -42,9 +42,18 @@ def build(
     return app, window
 
 
-def run(data_dir: str | Path | None = None, lang: str | None = "zh") -> int:
-    """Create the QApplication and the main window; returns the exit code."""
+def run(
+    data_dir: str | Path | None = None,
+    lang: str | None = "zh",
+    passphrase_file: str | Path | None = None,
+) -> int:
+    """Ask for the data passphrase, then create the main window; returns the exit code."""
+    from app.core import paths
+    from app.ui.passphrase import unlock
+
     app = application()
+    if unlock(paths.db_path(data_dir), lang or "zh", passphrase_file=passphrase_file) is None:
+        return 0  # the person cancelled at the passphrase: nothing was opened
     try:
         _, window = build(data_dir, lang)
     except SchemaTooNewError as exc:
