@@ -382,6 +382,8 @@ def _form_args(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    if os.name == "posix":
+        os.umask(0o077)  # logs, exports and print files this run makes: owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

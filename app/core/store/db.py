@@ -9,6 +9,7 @@ one transaction whichever part runs it. Nothing outside ``app.core.store`` runs 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +20,18 @@ from app.core.store import driver
 from app.core.store.schema import migrate
 
 
+def _create_private(path: Path) -> None:
+    """Create a new store file 0600 before SQLite does: its -wal and -shm take the same mode,
+    so no moment exists where another OS user could open them."""
+    if not path.exists() and str(path) != ":memory:":
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     """One open store file. Thread-safe enough for one writer: use one per thread."""
 
     def __init__(self, path: Path, key: bytes | None = None) -> None:
+        _create_private(path)
         self.conn = driver.connect(path, key)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
