@@ -76,12 +76,12 @@ def test_no_file_in_the_data_dir_holds_personal_data_in_clear(
     assert "司徒未存" in values and {p["姓名"] for p in people} <= values
     assert len(values) > 300
     files = [p for p in data.rglob("*") if p.is_file()]
-    names = {p.name for p in files}
-    assert {"gridcollect.sqlite", "gridcollect.key"} <= names, names
-    assert any(p.suffix == ".log" for p in files)
     for path in files:
         raw = path.read_bytes()
         leaked = [v for v in values if v.encode("utf-8") in raw or v.encode("utf-16-le") in raw]
         assert not leaked, f"{path.name}: {len(leaked)} personal values in clear"
+    names = {p.name for p in files}
+    assert {"gridcollect.sqlite", "gridcollect.key"} <= names, names
+    assert any(p.suffix == ".log" for p in files)
     assert json.loads((data / "gridcollect.key").read_text())["format"] == "gridcollect-key/1"
     assert all(os.stat(p).st_mode & 0o077 == 0 for p in files)
