@@ -143,7 +143,9 @@ class PassphraseDialog(QDialog):
             except keyfile.WrongPassphrase as exc:
                 raise PassphraseError("wrong") from exc
             except keyfile.KeyFileError as exc:
-                raise PassphraseError("key_file_bad", path=str(keys.key_path(self.db_path))) from exc
+                raise PassphraseError(
+                    "key_file_bad", path=str(keys.key_path(self.db_path))
+                ) from exc
         access.finish(self.db_path, key)  # encrypt a plaintext store, tighten permissions
         return key
 

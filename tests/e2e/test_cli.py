@@ -137,7 +137,9 @@ def store_digest(data_dir: Path) -> str:
         tables = conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name"
         ).fetchall()
-        dump = repr(conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall())
+        dump = repr(
+            conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        )
         for name, sql in tables:
             if sql and not sql.upper().startswith("CREATE VIRTUAL"):
                 rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()

@@ -152,9 +152,11 @@ def test_keyring_on_lets_the_nightly_sync_open_the_store_without_a_passphrase(
     }
 
     def run(*args: str, passphrase: bool = True) -> subprocess.CompletedProcess[str]:
-        run_env = env if passphrase else {
-            k: v for k, v in env.items() if k != "GRIDCOLLECT_PASSPHRASE_FILE"
-        }
+        run_env = (
+            env
+            if passphrase
+            else {k: v for k, v in env.items() if k != "GRIDCOLLECT_PASSPHRASE_FILE"}
+        )
         return subprocess.run(
             [sys.executable, "-m", "app", "--data-dir", str(data), *args],
             env=run_env,

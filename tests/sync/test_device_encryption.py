@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core.store import Store
 from app.core.vault import keys
-from tests.e2e.test_cli import REPO, cli_env, citizen, gridcollect, write_csv
+from tests.e2e.test_cli import REPO, citizen, cli_env, gridcollect, write_csv
 from tests.sync import devicekit
 from tests.sync.devicekit import GRID_A, PASSWORD
 

@@ -161,7 +161,9 @@ def _slot(kind: str, raw: Any) -> Slot:
         if not all(isinstance(v, int) and v > 0 for v in kdf.values()):
             raise KeyFileError("bad key derivation parameters")
         extra = {"salt": _unb64(raw.get("salt")), "kdf": kdf}
-    return Slot(kind=kind, nonce=_unb64(raw.get("nonce")), sealed=_unb64(raw.get("sealed")), **extra)
+    return Slot(
+        kind=kind, nonce=_unb64(raw.get("nonce")), sealed=_unb64(raw.get("sealed")), **extra
+    )
 
 
 def load(path: Path) -> KeyFile:

@@ -36,7 +36,10 @@ TEXTS = Catalog(
             "口令至少需要 {min} 个字符，请加长。",
             "the passphrase needs at least {min} characters; please make it longer.",
         ),
-        "mismatch": ("两次输入的口令不一致，请重新输入。", "the two passphrases differ; type them again."),
+        "mismatch": (
+            "两次输入的口令不一致，请重新输入。",
+            "the two passphrases differ; type them again.",
+        ),
         "key_file_bad": (
             "密钥文件 {path} 损坏或不是网格采集的密钥文件；请从备份恢复。",
             "the key file {path} is damaged or not a GridCollect key file; restore it from a backup.",
