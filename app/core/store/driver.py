@@ -24,6 +24,7 @@ DatabaseError: type[Exception] = _sqlcipher.DatabaseError
 
 PLAIN_HEADER = b"SQLite format 3\x00"
 KEY_BYTES = 32
+ENCRYPTED_CACHE_KIB = -65536  # 64 MiB of decrypted pages per keyed connection
 
 
 def key_literal(key: bytes) -> str:
@@ -42,6 +43,10 @@ def connect(path: Path | str, key: bytes | None) -> sqlite3.Connection:
     conn = _sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     if key is not None:
         conn.execute(f"PRAGMA key = {key_literal(key)}")
+        # A page read from the OS cache costs an AES + HMAC pass when encrypted; a larger page
+        # cache keeps the hot pages (indexes, FTS) decrypted. Measured: it brings a 50 k pull
+        # back within 25 % of plaintext (tests/bench/bench_encryption.py).
+        conn.execute(f"PRAGMA cache_size = {ENCRYPTED_CACHE_KIB}")
         # SQLCipher reads the first page lazily: a wrong key shows here, not at a later query.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     return cast(sqlite3.Connection, conn)
