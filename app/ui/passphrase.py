@@ -52,12 +52,9 @@ register(
         "pp_again": ("再次输入", "Type it again"),
         "pp_open": ("打开", "Open"),
         "pp_set": ("设置并打开", "Set and open"),
+        "pp_cancel": ("退出", "Quit"),
     }
 )
-
-
-def _error_text(exc: PassphraseError, lang: str) -> str:
-    return exc.text(lang)
 
 
 class PassphraseDialog(QDialog):
@@ -102,6 +99,8 @@ class PassphraseDialog(QDialog):
         )
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok.setText(tr("pp_set" if self.setup_mode else "pp_open", lang))
+        cancel = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setText(tr("pp_cancel", lang))
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -121,7 +120,7 @@ class PassphraseDialog(QDialog):
         try:
             self.key = self._unlock_or_setup(self.passphrase.text())
         except PassphraseError as exc:
-            self.error.setText(_error_text(exc, self.lang))
+            self.error.setText(exc.text(self.lang))
             self.passphrase.selectAll()
             self.passphrase.setFocus()
             return
