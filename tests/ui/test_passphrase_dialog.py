@@ -101,3 +101,37 @@ def test_unlock_asks_nothing_when_a_passphrase_file_is_given(
     given.write_text("Grid-Worker-2026!\n", encoding="utf-8")
     given.chmod(0o600)
     assert unlock(db, "zh", passphrase_file=given) == keys.cached(db)
+
+
+def test_the_app_asks_before_the_main_window_and_a_cancel_opens_nothing(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui import main
+    from app.ui.window import MainWindow
+
+    data = tmp_path / "data"
+    seen: list[str] = []
+
+    def answer(cancel: bool) -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, PassphraseDialog)
+        seen.append("dialog")
+        assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if cancel:
+            dialog.reject()
+            return
+        dialog.passphrase.setText("Grid-Worker-2026!")
+        dialog.again.setText("Grid-Worker-2026!")
+        dialog.submit()
+        QTimer.singleShot(300, QApplication.quit)  # the main window is up: close the app
+
+    QTimer.singleShot(100, lambda: answer(cancel=True))
+    assert main.run(data, "zh") == 0
+    assert seen == ["dialog"] and not (data / "gridcollect.key").exists()
+    QTimer.singleShot(100, lambda: answer(cancel=False))
+    assert main.run(data, "zh") == 0
+    assert seen == ["dialog", "dialog"]
+    assert driver.is_encrypted(data / "gridcollect.sqlite")
