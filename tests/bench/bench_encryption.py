@@ -107,6 +107,7 @@ def bench_search(stores: dict[str, Path], formset: FormSet, rounds: int) -> dict
 def bench_pull(root: Path, formset: FormSet, count: int, rounds: int) -> dict[str, float]:
     from sync.server import admin
     from sync.server.db import make_engine
+    from sync.session import SyncSession
     from tests.bench.bench_sync import (
         GRID,
         PASSWORD,
@@ -116,7 +117,6 @@ def bench_pull(root: Path, formset: FormSet, count: int, rounds: int) -> dict[st
         seed_server,
         seeded_template,
     )
-    from sync.session import SyncSession
 
     db_path = seeded_template(root / "platform.db", formset)
     engine = make_engine(f"sqlite:///{db_path}")

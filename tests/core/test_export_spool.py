@@ -33,4 +33,7 @@ def test_xlsx_export_spools_beside_the_target_not_in_the_temp_dir(
     assert seen == [[]], seen
     assert sorted(p.name for p in out_dir.iterdir()) == ["people.xlsx"]
     sheet = load_workbook(out_dir / "people.xlsx", read_only=True).active
-    assert [c.value for c in next(sheet.iter_rows(min_row=200, max_row=200))] == ["居民198", "13900000198"]
+    assert [c.value for c in next(sheet.iter_rows(min_row=200, max_row=200))] == [
+        "居民198",
+        "13900000198",
+    ]

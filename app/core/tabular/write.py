@@ -60,8 +60,8 @@ def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]
     # one place the person chose to put these values.
     spool = path.with_name(f"{path.name}.sheet")
     ALL_TEMP_FILES.append(str(spool))  # openpyxl's own cleanup removes it from this list
-    sheet._writer = WorksheetWriter(sheet, out=str(spool))  # type: ignore[attr-defined]
-    sheet._writer.write_top()  # type: ignore[attr-defined]
+    sheet._writer = WorksheetWriter(sheet, out=str(spool))
+    sheet._writer.write_top()
 
     def text_cells(values: Sequence[Any]) -> list[WriteOnlyCell]:
         cells = []
