@@ -213,3 +213,32 @@ def test_the_demo_gets_its_own_passphrase_file_and_says_so(
     Store.open(data, formset).close()  # the demo dir opens from its file, as ./dev run needs
     keys.forget()
     assert access.open_key(data / "gridcollect.sqlite")
+
+
+def test_two_openers_migrating_at_once_encrypt_once_and_lose_nothing(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """The app and a scheduled sync start together on an old plaintext data dir."""
+    import threading
+
+    from app.core.vault import encrypt
+
+    db = tmp_path / "gridcollect.sqlite"
+    ids = _plain_store(db, formset, 300)
+    key = keys.setup(db, PASS)
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def migrate() -> None:
+        barrier.wait()
+        results.append(encrypt.encrypt_in_place(db, key))
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    store = Store(db, formset)
+    assert sorted(r.id for r in store.iter_records("resident")) == sorted(ids)
+    store.close()

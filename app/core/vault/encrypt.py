@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from app.core.store import driver
@@ -51,14 +53,58 @@ def _fsync(path: Path) -> None:
 
 
 def encrypt_in_place(db_path: Path, key: bytes) -> bool:
-    """Encrypt ``db_path`` under ``key`` if it is plaintext; True if it did."""
-    target = db_path.with_name(db_path.name + SUFFIX)
-    _discard(target)  # a copy a killed attempt left half-written
+    """Encrypt ``db_path`` under ``key`` if it is plaintext; True if it did.
+
+    Two processes may try at once (the app and a scheduled sync): a guard connection holds the
+    plaintext store's write lock for the whole migration, and whoever gets it second finds the
+    store already encrypted and does nothing.
+    """
     if not driver.is_plaintext(db_path):
         return False
+    guard = driver.connect(db_path, None)
+    try:
+        guard.execute("PRAGMA busy_timeout = 60000")
+        _leave_wal(guard)
+        guard.execute("BEGIN IMMEDIATE")  # the write lock: no one changes it or migrates it too
+        if not driver.is_plaintext(db_path):  # another process finished while we waited
+            return False
+        _export(db_path, key)
+        if os.name != "posix":  # Windows cannot rename over a file that is open
+            guard.close()
+        os.replace(_target(db_path), db_path)
+        perms.fsync_dir(db_path.parent)
+    finally:
+        guard.close()
+    log.info("store encrypted in place")
+    return True
+
+
+def _leave_wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:
+    """Checkpoint and leave WAL mode, so no plaintext ``-wal`` outlives the migration. SQLite
+    refuses at once (no busy wait) while another connection has the file open in WAL mode, so
+    this retries for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete":
+                return
+        except driver.OperationalError:
+            pass
+        if time.monotonic() > deadline:
+            raise EncryptCheckFailed("the store stayed in use (WAL); close other programs")
+        time.sleep(0.05)
+
+
+def _target(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + SUFFIX)
+
+
+def _export(db_path: Path, key: bytes) -> None:
+    """Write the encrypted copy beside the store, fsync it and check it against the original."""
+    target = _target(db_path)
+    _discard(target)  # a copy a killed attempt left half-written
     conn = driver.connect(db_path, None)
     try:
-        conn.execute("PRAGMA journal_mode = DELETE")  # checkpoints and removes the plaintext WAL
         expected = _counts(conn)
         conn.execute(
             f"ATTACH DATABASE ? AS encrypted KEY {driver.key_literal(key)}", (str(target),)
@@ -78,7 +124,3 @@ def encrypt_in_place(db_path: Path, key: bytes) -> bool:
     if got != expected:
         _discard(target)
         raise EncryptCheckFailed(f"schema/records {got} != {expected}")
-    os.replace(target, db_path)
-    perms.fsync_dir(db_path.parent)
-    log.info("store encrypted in place: %s records", expected[1])
-    return True
