@@ -91,7 +91,7 @@ def _leave_wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:
         except driver.OperationalError:
             pass
         if time.monotonic() > deadline:
-            raise EncryptCheckFailed("the store stayed in use (WAL); close other programs")
+            raise driver.OperationalError("database is locked")  # the CLI says: close others
         time.sleep(0.05)
 
 
