@@ -88,7 +88,11 @@ def cmd_keyring(args: argparse.Namespace) -> int:
     if args.state == "off":
         from app.core import paths
 
-        keys.keyring_disable(paths.db_path(args.data_dir))
+        db_path = paths.db_path(args.data_dir)
+        try:
+            keys.keyring_disable(db_path)
+        except keyfile.KeyFileError as exc:
+            raise sources.PassphraseError("key_file_bad", path=str(keys.key_path(db_path))) from exc
         print(TEXTS.text("keyring_off", _lang(args)))
         return EXIT_OK
     db_path, passphrase = _current(args)
