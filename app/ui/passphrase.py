@@ -53,6 +53,10 @@ register(
         "pp_open": ("打开", "Open"),
         "pp_set": ("设置并打开", "Set and open"),
         "pp_cancel": ("退出", "Quit"),
+        "pp_store_busy": (
+            "数据文件无法使用，请关闭其他正在使用该数据目录的程序后重试。",
+            "The data file cannot be used; close other programs using the data dir and retry.",
+        ),
     }
 )
 
@@ -123,6 +127,9 @@ class PassphraseDialog(QDialog):
             self.error.setText(exc.text(self.lang))
             self.passphrase.selectAll()
             self.passphrase.setFocus()
+            return
+        except driver.Error:  # the store is in use elsewhere or damaged: say so, stay open
+            self.error.setText(tr("pp_store_busy", self.lang))
             return
         finally:
             QApplication.restoreOverrideCursor()
