@@ -242,3 +242,18 @@ def test_two_openers_migrating_at_once_encrypt_once_and_lose_nothing(
     store = Store(db, formset)
     assert sorted(r.id for r in store.iter_records("resident")) == sorted(ids)
     store.close()
+
+
+def test_only_gridcollects_own_files_are_made_private(tmp_path: Path, formset: FormSet) -> None:
+    """A data dir that is also an ordinary folder: other files keep their modes."""
+    data = tmp_path / "folder"
+    data.mkdir()
+    (data / "notes.txt").write_text("not ours", encoding="utf-8")
+    (data / "notes.txt").chmod(0o644)
+    (data / "logs").mkdir()
+    (data / "logs" / "gridcollect.log").write_text("", encoding="utf-8")
+    (data / "logs" / "gridcollect.log").chmod(0o644)
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
+    assert stat.S_IMODE((data / "notes.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((data / "logs" / "gridcollect.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "logs").stat().st_mode) == 0o700

@@ -30,16 +30,24 @@ def private_file(path: Path) -> None:
             os.chmod(path, 0o600)
 
 
+OWN_PREFIXES = ("gridcollect", "sync", "demo-passphrase")  # what GridCollect writes there
+
+
 def tighten(data_dir: Path) -> None:
-    """0700 on the data dir and its folders, 0600 on every file in it (an older install's)."""
+    """0700 on the data dir and its ``logs/``, 0600 on the files GridCollect keeps there (an
+    older install's 0644 ones). Only its own files: a data dir may be a folder that holds
+    other things too, whose modes are not ours to change."""
     if not POSIX:
         return
     private_dir(data_dir)
-    for root, dirs, files in os.walk(data_dir):
-        for name in dirs:
-            private_dir(Path(root) / name)
-        for name in files:
-            private_file(Path(root) / name)
+    for path in data_dir.iterdir():
+        if path.is_file() and path.name.startswith(OWN_PREFIXES):
+            private_file(path)
+    logs = data_dir / "logs"
+    if logs.is_dir():
+        private_dir(logs)
+        for path in logs.glob("*.log*"):
+            private_file(path)
 
 
 def open_to_others(path: Path) -> bool:
