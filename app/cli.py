@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,10 +36,18 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
-def _open_store(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps Qt/sqlite out of --help
+def _open_store(args: argparse.Namespace, *, demo: bool = False):  # noqa: ANN202 - lazy import keeps Qt/sqlite out of --help
+    """The data dir's store, unlocked from --passphrase-file, the environment or the keyring
+    (``demo``: a new data dir gets a demo passphrase file, and the notice is printed)."""
     from app.core.store import Store
+    from app.core.vault.texts import TEXTS
 
-    return Store.open(args.data_dir)
+    def notice(path: Path) -> None:
+        print(TEXTS.text("demo_notice", _lang(args), path=str(path)), file=sys.stderr)
+
+    return Store.open(
+        args.data_dir, passphrase_file=args.passphrase_file, demo_notice=notice if demo else None
+    )
 
 
 def _form(args: argparse.Namespace):  # noqa: ANN202
@@ -70,14 +77,18 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.main import run
 
     # None lets the app use the language saved in its settings
-    return run(data_dir=args.data_dir, lang=args.lang or os.environ.get("GRIDCOLLECT_LANG"))
+    return run(
+        data_dir=args.data_dir,
+        lang=args.lang or os.environ.get("GRIDCOLLECT_LANG"),
+        passphrase_file=args.passphrase_file,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Create the demo community in the data dir."""
     from app.core.demo import generate
 
-    store = _open_store(args)
+    store = _open_store(args, demo=True)
     if store.count() and not args.force:
         print(
             pick(
@@ -292,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="数据目录 / data directory (default: $GRIDCOLLECT_DATA_DIR or the per-user data dir)",
     )
     parser.add_argument("--lang", choices=["zh", "en"], help="界面语言 / language (default zh)")
+    parser.add_argument(
+        "--passphrase-file",
+        help="数据目录口令文件（仅本用户可读写）/ file whose first line is the data dir's "
+        "passphrase, readable by its owner only (default: $GRIDCOLLECT_PASSPHRASE_FILE, "
+        "then the OS keyring if turned on)",
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("gui", help="桌面程序 / the desktop app").set_defaults(func=cmd_gui)
     demo = sub.add_parser("demo", help="生成演示社区 / create the demo community")
@@ -348,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by the sync, server and printing packages (their modules import
     nothing heavy at module level, so --help stays fast)."""
+    from app.passphrase_cli import add_passphrase_commands
     from app.printing.cli import add_print_commands
     from sync.cli import add_sync_commands
     from sync.server.cli import add_server_commands
@@ -355,6 +373,7 @@ def _add_feature_commands(sub: argparse._SubParsersAction) -> None:
     add_sync_commands(sub)
     add_server_commands(sub)
     add_print_commands(sub)
+    add_passphrase_commands(sub)
 
 
 def _form_args(parser: argparse.ArgumentParser) -> None:
@@ -363,6 +382,8 @@ def _form_args(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    if os.name == "posix":
+        os.umask(0o077)  # logs, exports and print files this run makes: owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -370,18 +391,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args)
     try:
         return int(args.func(args))
-    except sqlite3.Error as exc:  # a locked, read-only or damaged store file; no personal data
-        log.error("store error: %s", type(exc).__name__)
-        print(
-            pick(
-                _lang(args),
-                f"数据文件无法使用（{exc}）。请关闭其他正在使用该数据目录的程序后重试。",
-                f"the data file cannot be used ({exc}); close other programs using the data dir "
-                f"and try again.",
-            ),
-            file=sys.stderr,
-        )
+    except Exception as exc:
+        return _store_failure(args, exc)
+
+
+def _store_failure(args: argparse.Namespace, exc: Exception) -> int:
+    """One line for a store that cannot be opened (locked, damaged, no passphrase); anything
+    else is raised again. The drivers are looked up only if loaded: --help stays light."""
+    vault = sys.modules.get("app.core.vault.sources")
+    if vault is not None and isinstance(exc, vault.PassphraseError):
+        log.error("store locked: %s", exc.key)
+        print(exc.text(_lang(args)), file=sys.stderr)
         return EXIT_UNUSABLE
+    driver = sys.modules.get("app.core.store.driver")
+    if driver is None or not isinstance(exc, driver.Error):
+        raise exc
+    # a locked, read-only or damaged store file; no personal data
+    log.error("store error: %s", type(exc).__name__)
+    print(
+        pick(
+            _lang(args),
+            f"数据文件无法使用（{exc}）。请关闭其他正在使用该数据目录的程序后重试。",
+            f"the data file cannot be used ({exc}); close other programs using the data dir "
+            f"and try again.",
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_UNUSABLE
 
 
 if __name__ == "__main__":

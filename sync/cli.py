@@ -174,9 +174,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: str) -> int:
-    import sqlite3
-
-    from app.core.store import Store
+    from app.core.store import Store, driver
+    from app.core.vault.sources import PassphraseError
     from sync.client import (
         AuthError,
         Client,
@@ -199,7 +198,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
     ]
     try:
         with SyncLock(data_dir):
-            store = Store.open(data_dir)
+            store = Store.open(data_dir, passphrase_file=getattr(args, "passphrase_file", None))
             _wait_jitter(args.jitter, store.device_id)
             client = Client(
                 args.server,
@@ -220,6 +219,9 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
             finally:
                 client.close()
                 store.close()
+    except PassphraseError as exc:
+        log.warning("sync refused: store locked (%s)", exc.key)
+        return _fail(args, EXIT_UNUSABLE, "passphrase", exc.text("zh"), exc.text("en"))
     except LockedError as exc:
         log.warning("sync refused: locked")
         return _fail(args, EXIT_LOCKED, "locked", exc.message_zh, exc.message_en)
@@ -227,7 +229,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
         code = next((c for kind, c in codes if isinstance(exc, kind)), EXIT_PROTOCOL)
         log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
         return _fail(args, code, exc.code, exc.message_zh, exc.message_en)
-    except sqlite3.Error as exc:
+    except driver.Error as exc:
         log.error("store error: %s", type(exc).__name__)
         return _fail(
             args,

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Encrypted data dirs (the CLI's and the app's) unlock from this 0600 file, in this process and
+# in the `gridcollect` subprocesses tests start; tests of a missing passphrase remove the variable.
+TEST_PASSPHRASE = "测试口令 test passphrase 2026"
+_passphrase_dir = Path(tempfile.mkdtemp(prefix="gridcollect-test-passphrase-"))
+TEST_PASSPHRASE_FILE = _passphrase_dir / "passphrase"
+TEST_PASSPHRASE_FILE.write_text(TEST_PASSPHRASE + "\n", encoding="utf-8")
+TEST_PASSPHRASE_FILE.chmod(0o600)
+os.environ["GRIDCOLLECT_PASSPHRASE_FILE"] = str(TEST_PASSPHRASE_FILE)
+# Never the developer's own OS keyring: keyring tests point this at a file (tests/keyringkit).
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402

@@ -26,7 +26,7 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     path = path.expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner only: residents' data
     return path
 
 
@@ -38,5 +38,5 @@ def db_path(directory: str | os.PathLike[str] | None = None) -> Path:
 def log_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """Logs live beside the data, never in the working directory."""
     path = data_dir(directory) / "logs"
-    path.mkdir(exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path

@@ -117,7 +117,7 @@ def cmd_print(args: argparse.Namespace) -> int:
 
         _check_out(args)
         cjk_family()  # refuse before any work when there is no Chinese font
-        store = Store.open(args.data_dir)
+        store = Store.open(args.data_dir, passphrase_file=getattr(args, "passphrase_file", None))
         try:
             ids = select_records(
                 store,
@@ -168,7 +168,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
         _check_out(args)
         chosen = stock(args.stock)
         cjk_family()
-        store = Store.open(args.data_dir)
+        store = Store.open(args.data_dir, passphrase_file=getattr(args, "passphrase_file", None))
         try:
             ids = select_houses(
                 store,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,36 @@ def application() -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def _import_window() -> None:
+    """Load the main window's modules (~0.5 s) while the passphrase dialog waits for a person."""
+    import app.ui.settings  # noqa: F401
+    import app.ui.window  # noqa: F401
+
+
+class _OpenInBackground:
+    """``Store.open`` on a thread: deriving the key from the passphrase (scrypt, ~0.4 s,
+    outside the GIL) overlaps the import of the main window's modules."""
+
+    def __init__(self, data_dir: str | Path | None) -> None:
+        self._store: Store | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(data_dir,), daemon=True)
+        self._thread.start()
+
+    def _run(self, data_dir: str | Path | None) -> None:
+        try:
+            self._store = Store.open(data_dir)
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+
+    def result(self) -> Store:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._store is not None
+        return self._store
+
+
 def build(
     data_dir: str | Path | None = None, lang: str | None = "zh"
 ) -> tuple[QApplication, MainWindow]:
@@ -32,19 +63,30 @@ def build(
     Opening is cheap on any size of store: the window fetches one page of one list and
     counts everything else in the background.
     """
-    from app.ui.settings import load_settings
+    app = application()
+    opening = _OpenInBackground(data_dir)
+    from app.ui.settings import load_settings  # imported while the key is derived
     from app.ui.window import MainWindow
 
-    app = application()
-    store = Store.open(data_dir)
+    store = opening.result()
     settings = load_settings(store)
     window = MainWindow(store, lang=lang or settings.lang, settings=settings)
     return app, window
 
 
-def run(data_dir: str | Path | None = None, lang: str | None = "zh") -> int:
-    """Create the QApplication and the main window; returns the exit code."""
+def run(
+    data_dir: str | Path | None = None,
+    lang: str | None = "zh",
+    passphrase_file: str | Path | None = None,
+) -> int:
+    """Ask for the data passphrase, then create the main window; returns the exit code."""
+    from app.core import paths
+    from app.ui.passphrase import unlock
+
     app = application()
+    threading.Thread(target=_import_window, daemon=True).start()  # while the person types
+    if unlock(paths.db_path(data_dir), lang or "zh", passphrase_file=passphrase_file) is None:
+        return 0  # the person cancelled at the passphrase: nothing was opened
     try:
         _, window = build(data_dir, lang)
     except SchemaTooNewError as exc:

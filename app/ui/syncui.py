@@ -6,16 +6,15 @@ and shown before any dialog opens; the lock (an OS file lock, ``sync.lock``) is 
 task's outcome reaches the GUI, so a scheduled ``gridcollect sync`` cannot run meanwhile.
 
 Credentials: the server URL and user name are remembered in ``store.meta``. The password is
-kept only if the person ticks "remember on this device": then it goes into ``sync-password``
-in the data dir, created with mode 0600 (readable by this OS user only, the same protection as
-the headless sync's ``--password-file``, which may point at it). Unticking deletes the file.
+kept only if the person ticks "remember on this device": then it goes into ``store.meta`` too,
+inside the encrypted store (never a file in clear beside it); unticking deletes it. A
+``sync-password`` file an older version left in the data dir is moved in and deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ log = logging.getLogger(__name__)
 
 SERVER_KEY = "sync.server"
 USER_KEY = "sync.user"
-PASSWORD_FILE = "sync-password"
+PASSWORD_KEY = "sync.password"
+LEGACY_PASSWORD_FILE = "sync-password"  # where versions before the encrypted store kept it
 # Pulled records per local commit while the app syncs: smaller than the headless default, so an
 # editor saving while a first pull runs waits for at most ~0.15 s of writes.
 GUI_COMMIT_EVERY = 1000
@@ -85,30 +85,33 @@ def data_dir(store: Store) -> Path:
 # -- remembered credentials -------------------------------------------------------------------
 
 
-def password_path(store: Store) -> Path:
-    return data_dir(store) / PASSWORD_FILE
+def legacy_password_path(store: Store) -> Path:
+    return data_dir(store) / LEGACY_PASSWORD_FILE
+
+
+def _move_legacy_password(store: Store) -> None:
+    """Take an older version's plaintext ``sync-password`` file into the store, then delete it."""
+    path = legacy_password_path(store)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return
+    if lines and lines[0] and not store.meta(PASSWORD_KEY):
+        store.set_meta(PASSWORD_KEY, lines[0])
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def load_password(store: Store) -> str:
     """The remembered password, or "" when none is kept."""
-    try:
-        lines = password_path(store).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return ""
-    return lines[0] if lines else ""
+    _move_legacy_password(store)
+    return store.meta(PASSWORD_KEY, "") or ""
 
 
 def remember_password(store: Store, password: str | None) -> None:
-    """Keep ``password`` in a 0600 file, or delete the file when ``None``."""
-    path = password_path(store)
-    if password is None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(password + "\n")
-    os.chmod(path, 0o600)  # an older file may have had wider permissions
+    """Keep ``password`` in the encrypted store, or forget it when ``None``."""
+    _move_legacy_password(store)
+    store.set_meta(PASSWORD_KEY, password or "")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ emitted, and every slot connected to it runs, in the GUI thread.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from app.core.forms import FormSet
-from app.core.store import Store
+from app.core.store import Store, driver
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ def _is_cancel(exc: Exception, ctx: TaskContext) -> bool:
 
     if isinstance(exc, TransferCancelled):
         return True
-    return ctx.cancelled and isinstance(exc, sqlite3.OperationalError)
+    return ctx.cancelled and isinstance(exc, driver.OperationalError)
 
 
 class _Job(QRunnable):

@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from app.core import ids  # noqa: E402
 from app.core.forms import load_formset  # noqa: E402
-from sync.server import auth, db  # noqa: E402
+from sync.server import auth, db, migrate  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
 from sync.server.demo import load_demo  # noqa: E402
 from tests.bench import bench_console  # noqa: E402
@@ -74,6 +74,7 @@ class Result:
     lost: int = 0
     duplicated: int = 0
     pushed: list[str] = dataclasses.field(default_factory=list)
+    fresh_ms: list[float] = dataclasses.field(default_factory=list)
 
 
 # -- the platform -----------------------------------------------------------------------------
@@ -407,7 +408,43 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"5xx {res.errors_5xx}, 503 retries {res.retries}, failed {res.failed}; "
         f"lock-wait share {lock}; server CPU {res.cpu_s * 1000 / max(res.syncs, 1):.1f} ms/sync, "
         f"setup login (password) {res.login_cpu_ms:.1f} ms/device; lost {res.lost}, duplicated {res.duplicated}"
+        + (f"; lone push p50 {median(res.fresh_ms):.0f} ms" if res.fresh_ms else "")
     )
+
+
+def reused_platform(url: str) -> list[str]:
+    """A platform an earlier run loaded (``--pg-db``/``--sqlite-db``): upgraded to this code's
+    schema in place (as an office would), its grids."""
+    engine = db.make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        return bench_console.loaded_platform(engine).grids
+    finally:
+        engine.dispose()
+
+
+def fresh_push(url: str, grids: list[str], args: argparse.Namespace) -> list[float]:
+    """One device alone pushes ``--fresh`` batches of ``--ops`` new residents: ms per push,
+    through one real server process (the push into a just-loaded database, no contention)."""
+    servers = Servers(url, 1)
+    try:
+        device = make_devices(servers.urls, grids, 1)[0]
+        device.device_id = "fresh00001"
+        login(device)
+        result = Result("fresh")
+        for i in range(args.fresh):
+            nightly_sync(device, 900_000 + i, args, result)
+        return result.push_ms
+    finally:
+        servers.stop()
+
+
+def run_backend(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
+    pushes = fresh_push(url, grids, args) if args.fresh else []
+    result = night(url, grids, args, name)
+    result.fresh_ms = pushes
+    report(result, args)
+    return result
 
 
 def main() -> int:
@@ -421,30 +458,45 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--window", type=float, default=0.0, help="spread starts over seconds")
     parser.add_argument("--offset", type=int, default=5_000_000, help="first resident number")
+    parser.add_argument("--fresh", type=int, default=20, help="lone pushes before the night")
     parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
+    parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
+    parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")
     args = parser.parse_args()
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="gc-bench-city-") as tmp:
         if args.backend in ("pg", "both"):
-            cluster = bench_console.pg_database(durable=True)
-            try:
-                url = f"{cluster.url}/bench_console"
-                grids = build_platform(url, args.size, args.seed)
-                results["postgresql"] = night(url, grids, args, "postgresql")
-                report(results["postgresql"], args)
-            finally:
-                cluster.stop()
+            if args.pg_db:
+                results["postgresql"] = run_backend(
+                    args.pg_db, reused_platform(args.pg_db), args, "postgresql"
+                )
+            else:
+                cluster = bench_console.pg_database(durable=True)
+                try:
+                    url = f"{cluster.url}/bench_console"
+                    grids = build_platform(url, args.size, args.seed)
+                    results["postgresql"] = run_backend(url, grids, args, "postgresql")
+                finally:
+                    cluster.stop()
         if args.backend in ("sqlite", "both"):
-            url = f"sqlite:///{tmp}/platform.db"
-            grids = build_platform(url, args.size, args.seed)
-            results["sqlite"] = night(url, grids, args, "sqlite")
-            report(results["sqlite"], args)
+            if args.sqlite_db:
+                url = f"sqlite:///{args.sqlite_db}"
+                results["sqlite"] = run_backend(url, reused_platform(url), args, "sqlite")
+            else:
+                url = f"sqlite:///{tmp}/platform.db"
+                grids = build_platform(url, args.size, args.seed)
+                results["sqlite"] = run_backend(url, grids, args, "sqlite")
     if len(results) == 2:
         pg, lite = results["postgresql"], results["sqlite"]
+        fresh = (
+            f"; lone push p50 {median(pg.fresh_ms) / median(lite.fresh_ms):.2f}"
+            if pg.fresh_ms and lite.fresh_ms
+            else ""
+        )
         print(
             f"PostgreSQL ÷ SQLite: push tx/s {pg.syncs / pg.elapsed / (lite.syncs / lite.elapsed):.2f}, "
-            f"sync p50 {median(pg.sync_ms) / median(lite.sync_ms):.2f}"
+            f"sync p50 {median(pg.sync_ms) / median(lite.sync_ms):.2f}{fresh}"
         )
     return 0
 

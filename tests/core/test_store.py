@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from app.core.store import STATUS_FIELD, Store
+from app.core.store import STATUS_FIELD, Store, driver
 from app.core.store.schema import SCHEMA_VERSION, SchemaTooNewError
 from tests.factories import resident
 
@@ -50,9 +50,9 @@ def test_empty_values_are_not_changes(store: Store) -> None:
 
 def test_history_is_append_only(store: Store) -> None:
     rec = store.save("resident", resident())
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(driver.IntegrityError, match="append-only"):
         store.conn.execute("UPDATE history SET author = 'x' WHERE record_id = ?", (rec.id,))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(driver.IntegrityError, match="append-only"):
         store.conn.execute("DELETE FROM history")
 
 

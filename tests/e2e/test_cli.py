@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -60,6 +59,7 @@ COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app"]
 def cli_env(lang: str = "zh") -> dict[str, str]:
     """The caller's environment without GRIDCOLLECT_* settings that could redirect the data."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCOLLECT_")}
+    env["GRIDCOLLECT_PASSPHRASE_FILE"] = os.environ["GRIDCOLLECT_PASSPHRASE_FILE"]  # conftest
     return env | {"GRIDCOLLECT_LANG": lang}
 
 
@@ -131,20 +131,30 @@ def write_xlsx(path: Path, rows: Iterable[dict[str, Any]], headers: list[str]) -
 
 def store_digest(data_dir: Path) -> str:
     """A checksum of every table's contents (schema, records, history, outbox, index...)."""
-    conn = sqlite3.connect(data_dir / DB)
+    store = Store.open(data_dir)  # the store is encrypted: opened with the test passphrase
     try:
-        dump = "\n".join(conn.iterdump())
+        conn = store.conn  # sqlcipher3 has no iterdump: schema, then every table's rows
+        tables = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        ).fetchall()
+        dump = repr(
+            conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        )
+        for name, sql in tables:
+            if sql and not sql.upper().startswith("CREATE VIRTUAL"):
+                rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()
+                dump += repr(sorted(map(repr, rows)))
     finally:
-        conn.close()
+        store.close()
     return hashlib.sha256(dump.encode()).hexdigest()
 
 
 def integrity(data_dir: Path) -> str:
-    conn = sqlite3.connect(data_dir / DB)
+    store = Store.open(data_dir)
     try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return store.conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
-        conn.close()
+        store.close()
 
 
 def people(data_dir: Path) -> dict[str, dict[str, Any]]:

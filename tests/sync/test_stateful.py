@@ -19,11 +19,11 @@ to what the increments delivered (the cursor never skipped). Runs on SQLite and 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 from collections import defaultdict
@@ -40,6 +40,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from app.core.forms import FormSet, load_formset
 from app.core.records import clean
+from app.core.store import driver
 from app.core.textnorm import normalize_key
 from sync import replica
 from sync.client import ProtocolError
@@ -429,7 +430,7 @@ class SyncMachine(RuleBasedStateMachine):
         target = 1 - src
         path = self._close_and_clear(target)
         path.unlink()
-        with sqlite3.connect(path) as copy:
+        with contextlib.closing(driver.connect(path, None)) as copy:  # the store's driver
             self.devs[src].store.conn.backup(copy)
         self._reopen(target, (self.received[src], self.versions_seen[src]))
         for d, person in zip((src, target), people, strict=True):
@@ -439,7 +440,7 @@ class SyncMachine(RuleBasedStateMachine):
     def back_up_data_dir(self, d: int) -> None:
         path = self.root / f"backup{d}.sqlite"
         path.unlink(missing_ok=True)
-        with sqlite3.connect(path) as copy:
+        with contextlib.closing(driver.connect(path, None)) as copy:  # the store's driver
             self.devs[d].store.conn.backup(copy)
         self.backups[d] = (path, dict(self.received[d]), dict(self.versions_seen[d]))
 

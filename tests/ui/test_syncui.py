@@ -5,7 +5,6 @@ held lock is refused with a clear reason."""
 
 from __future__ import annotations
 
-import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -143,11 +142,11 @@ def test_dialog_remembers_server_user_and_password_only_when_ticked(
     dialog.password.setText("s3cret")
     assert dialog.credentials() == Credentials("http://127.0.0.1:9", "wang", "s3cret")
     dialog.keep()
-    path = Path(syncui.password_path(store))
-    assert not path.exists()
+    assert store.meta(syncui.PASSWORD_KEY) == ""
     dialog.remember.setChecked(True)
     dialog.keep()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert store.meta(syncui.PASSWORD_KEY) == "s3cret"  # inside the (encrypted) store, no file
+    assert not Path(syncui.legacy_password_path(store)).exists()
     again = SyncDialog(store, "zh")
     qtbot.addWidget(again)
     assert (again.server.text(), again.user.text(), again.password.text()) == (
@@ -158,6 +157,15 @@ def test_dialog_remembers_server_user_and_password_only_when_ticked(
     assert again.remember.isChecked()
     again.remember.setChecked(False)
     again.keep()
-    assert not path.exists()
+    assert store.meta(syncui.PASSWORD_KEY) == ""
     again.password.clear()
     assert again.credentials() is None
+
+
+def test_an_older_versions_password_file_moves_into_the_store(qtbot: Any, store: Store) -> None:
+    legacy = Path(syncui.legacy_password_path(store))
+    legacy.write_text("0ld-s3cret\n", encoding="utf-8")
+    dialog = SyncDialog(store, "en")
+    qtbot.addWidget(dialog)
+    assert dialog.password.text() == "0ld-s3cret" and dialog.remember.isChecked()
+    assert not legacy.exists() and store.meta(syncui.PASSWORD_KEY) == "0ld-s3cret"

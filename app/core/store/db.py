@@ -1,4 +1,5 @@
-"""The store's connection: one SQLite file (WAL), its transactions, its meta table and clocks.
+"""The store's connection: one SQLite file (WAL, SQLCipher-encrypted when keyed), its
+transactions, its meta table and clocks.
 
 Why its own part: reads, writes, autosave, grids and the sync replica's queries all share one
 connection and one transaction depth, so a save, a pushed batch's answers or a pulled chunk is
@@ -8,21 +9,30 @@ one transaction whichever part runs it. Nothing outside ``app.core.store`` runs 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from app.core import ids
+from app.core.store import driver
 from app.core.store.schema import migrate
+
+
+def _create_private(path: Path) -> None:
+    """Create a new store file 0600 before SQLite does: its -wal and -shm take the same mode,
+    so no moment exists where another OS user could open them."""
+    if not path.exists() and str(path) != ":memory:":
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class Database:
     """One open store file. Thread-safe enough for one writer: use one per thread."""
 
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
+        _create_private(path)
+        self.conn = driver.connect(path, key)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
@@ -37,7 +47,7 @@ class Database:
         """This data dir's device id, read each time: the sync replaces it when the platform
         finds the data dir was copied or restored (``sync.replica.identity``), and every Store
         open on the file must then number new ops under the new id."""
-        with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the id it had last
+        with contextlib.suppress(driver.ProgrammingError):  # closed: the id it had last
             self._device_id = self.meta("device_id") or self._device_id
         return self._device_id
 

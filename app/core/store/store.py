@@ -1,4 +1,5 @@
-"""The local store: one SQLite file per data dir (WAL), records + history + outbox.
+"""The local store: one SQLite file per data dir (WAL, encrypted with SQLCipher once a key
+file sits beside it: ``app.core.vault``), records + history + outbox.
 
 ``Store`` is the face callers hold; it composes its parts and delegates to them: ``Database``
 (connection, transactions, meta, clocks), ``Reads`` (the queries), ``Writes`` (saves with
@@ -10,7 +11,7 @@ interface the sync replica uses instead of SQL). What values imply for the side 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from app.core.store.outbox import Outbox
 from app.core.store.reads import Reads
 from app.core.store.replica_io import ReplicaIO
 from app.core.store.writes import Writes
+from app.core.vault import access
 
 Person = tuple[str, str, str, str | None, str | None]  # (id, name, pinyin, birth, house)
 
@@ -34,10 +36,14 @@ Person = tuple[str, str, str, str | None, str | None]  # (id, name, pinyin, birt
 class Store:
     """The device's records. Thread-safe enough for one writer: use one Store per thread."""
 
-    def __init__(self, path: str | Path, formset: FormSet | None = None) -> None:
+    def __init__(
+        self, path: str | Path, formset: FormSet | None = None, key: bytes | None = None
+    ) -> None:
+        """Open ``path``; encrypted stores need ``key``, or a key this process already
+        unlocked, or a passphrase source that needs no person (``vault.access``)."""
         self.path = Path(path)
         self.formset = formset or load_formset()
-        self._db = Database(self.path)
+        self._db = Database(self.path, key or access.key_for_store(self.path))
         self.reads = Reads(self._db.conn, self.formset)
         self.writes = Writes(self._db, self.reads, self.formset, self._derive_now)
         self.autosave = Autosaves(self._db)
@@ -46,9 +52,20 @@ class Store:
         self.replica = ReplicaIO(self._db, self.reads, self.formset)
 
     @classmethod
-    def open(cls, data_dir: str | Path | None = None, formset: FormSet | None = None) -> Store:
-        """Open (creating if needed) the store in a data dir."""
-        return cls(paths.db_path(data_dir), formset)
+    def open(
+        cls,
+        data_dir: str | Path | None = None,
+        formset: FormSet | None = None,
+        *,
+        passphrase_file: str | Path | None = None,
+        demo_notice: Callable[[Path], None] | None = None,
+    ) -> Store:
+        """Open (creating if needed) the encrypted store in a data dir: the way the app and
+        the CLI open it. A plaintext store is encrypted first; ``vault.access.open_key`` says
+        where the passphrase comes from (``PassphraseError`` if from nowhere)."""
+        db_path = paths.db_path(data_dir)
+        key = access.open_key(db_path, passphrase_file, demo_notice=demo_notice)
+        return cls(db_path, formset, key)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -70,9 +70,17 @@ def csv_cells(values: Sequence[Any]) -> list[str]:
 def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.worksheet._writer import ALL_TEMP_FILES, WorksheetWriter
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet()
+    # openpyxl streams the sheet's XML through a temporary file in the system temp dir (in
+    # clear, and left there if the process is killed); keep it beside the target instead, the
+    # one place the person chose to put these values.
+    spool = path.with_name(f"{path.name}.sheet")
+    ALL_TEMP_FILES.append(str(spool))  # openpyxl's own cleanup removes it from this list
+    sheet._writer = WorksheetWriter(sheet, out=str(spool))
+    sheet._writer.write_top()
 
     def text_cells(values: Sequence[Any]) -> list[WriteOnlyCell]:
         cells = []
@@ -84,6 +92,20 @@ def _write_xlsx(path: Path, headers: Sequence[str], rows: Iterator[Sequence[Any]
             cells.append(cell)
         return cells
 
+    try:
+        return _fill_xlsx(book, sheet, path, headers, rows, text_cells)
+    finally:
+        spool.unlink(missing_ok=True)
+
+
+def _fill_xlsx(
+    book: Any,
+    sheet: Any,
+    path: Path,
+    headers: Sequence[str],
+    rows: Iterator[Sequence[Any]],
+    text_cells: Any,
+) -> int:
     count = 0
     try:
         sheet.append(text_cells(headers))

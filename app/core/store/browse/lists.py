@@ -12,7 +12,6 @@ Part of ``app.core.store.browse`` (import it from there).
 from __future__ import annotations
 
 import heapq
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import Any
 from app.core.forms import Form
 from app.core.records import Summary
 from app.core.search import fts_query
+from app.core.store import driver
 from app.core.store.outbox import OutboxState
 from app.core.store.store import Store
 
@@ -52,7 +52,7 @@ def time_budget(store: Store, seconds: float | None) -> Iterator[None]:
     store.conn.set_progress_handler(lambda: int(time.perf_counter() > deadline), 2000)
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except driver.OperationalError as exc:
         if "interrupt" in str(exc):
             raise TooSlow from None
         raise

@@ -1,0 +1,82 @@
+"""Owner-only permissions for the data dir (0700) and what it holds (0600) on POSIX.
+
+Why not rely on the umask: a default umask gives 0755/0644, so any other account on the laptop
+could read the store file and its key file (and try passphrases offline at leisure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+POSIX = os.name == "posix"
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` if needed and make it 0700 (POSIX); returns it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if POSIX:
+        with contextlib.suppress(PermissionError):  # not ours (e.g. a shared mount): leave it
+            os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file 0600 (POSIX); absent files are skipped."""
+    if POSIX:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(path, 0o600)
+
+
+OWN_PREFIXES = ("gridcollect", "sync", "demo-passphrase")  # what GridCollect writes there
+
+
+def tighten(data_dir: Path) -> None:
+    """0700 on the data dir and its ``logs/``, 0600 on the files GridCollect keeps there (an
+    older install's 0644 ones). Only its own files: a data dir may be a folder that holds
+    other things too, whose modes are not ours to change."""
+    if not POSIX:
+        return
+    private_dir(data_dir)
+    for path in data_dir.iterdir():
+        if path.is_file() and path.name.startswith(OWN_PREFIXES):
+            private_file(path)
+    logs = data_dir / "logs"
+    if logs.is_dir():
+        private_dir(logs)
+        for path in logs.glob("*.log*"):
+            private_file(path)
+
+
+def open_to_others(path: Path) -> bool:
+    """True if group or others may read or write ``path`` (POSIX; never on Windows)."""
+    if not POSIX:
+        return False
+    mode = path.stat().st_mode
+    return bool(mode & (stat.S_IRWXG | stat.S_IRWXO) & ~(stat.S_IXGRP | stat.S_IXOTH))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename), 0600 from the start."""
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+    if not POSIX:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,94 @@
+"""Where a passphrase comes from without a person typing it: a strict file, the environment,
+the data dir's demo file; and the rules a new passphrase must meet.
+
+Why refuse a file other users can read or write: the passphrase is the only thing between a
+copied laptop disk and the residents' data, and a world-writable file lets another account
+swap in its own passphrase for the next setup.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from app.core.vault import perms
+from app.core.vault.texts import TEXTS
+
+ENV_VAR = "GRIDCOLLECT_PASSPHRASE_FILE"
+DEMO_FILE = "demo-passphrase"
+MIN_LENGTH = 8
+
+
+class PassphraseError(Exception):
+    """A passphrase cannot be had or used; ``text(lang)`` says what to fix."""
+
+    def __init__(self, key: str, **params: str | int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+    def text(self, lang: str | None) -> str:
+        return TEXTS.text(self.key, lang, **self.params)
+
+
+def read_file(path: str | os.PathLike[str]) -> str:
+    """The first line of a passphrase file that only its owner can read and write."""
+    file = Path(path).expanduser()
+    try:
+        if perms.open_to_others(file):
+            raise PassphraseError("file_open_to_others", path=str(file))
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PassphraseError("file_unreadable", path=str(file)) from exc
+    if not lines or not lines[0]:
+        raise PassphraseError("file_unreadable", path=str(file))
+    return lines[0]
+
+
+def given(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """The passphrase from ``--passphrase-file`` or else ``$GRIDCOLLECT_PASSPHRASE_FILE``."""
+    path = explicit or os.environ.get(ENV_VAR)
+    return read_file(path) if path else None
+
+
+def demo_file(data_dir: Path) -> Path:
+    """Where ``gridcollect demo`` keeps the demo data dir's passphrase (0600)."""
+    return data_dir / DEMO_FILE
+
+
+def demo_passphrase(data_dir: Path) -> str | None:
+    """The demo data dir's passphrase, if ``gridcollect demo`` made one here."""
+    path = demo_file(data_dir)
+    return read_file(path) if path.exists() else None
+
+
+def make_demo_passphrase(data_dir: Path) -> str:
+    """A random passphrase for a demo data dir, written 0600 beside the store."""
+    passphrase = secrets.token_urlsafe(18)
+    perms.write_private(demo_file(data_dir), (passphrase + "\n").encode("ascii"))
+    return passphrase
+
+
+def check_new(passphrase: str) -> PassphraseError | None:
+    """Why a new passphrase cannot be used, or None."""
+    if len(passphrase) < MIN_LENGTH:
+        return PassphraseError("too_short", min=MIN_LENGTH)
+    return None
+
+
+def strength(passphrase: str) -> str:
+    """A hint for the setup dialog: "weak", "fair" or "good" (length and kinds of characters)."""
+    kinds = sum(
+        (
+            any(c.islower() for c in passphrase),
+            any(c.isupper() for c in passphrase),
+            any(c.isdigit() for c in passphrase),
+            any(not c.isascii() or not c.isalnum() for c in passphrase),
+        )
+    )
+    if len(passphrase) < MIN_LENGTH or (len(passphrase) < 12 and kinds < 3):
+        return "weak"
+    if len(passphrase) >= 16 or (len(passphrase) >= 12 and kinds >= 3):
+        return "good"
+    return "fair"

@@ -1,0 +1,259 @@
+"""Encryption at rest on the device: real store files, real key files, real permissions.
+
+A cheap scrypt cost keeps these fast; the key file records its own parameters, so the code
+under test is the same as with the default cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.core.forms import FormSet
+from app.core.store import Store, driver
+from app.core.vault import access, keyfile, keys, sources
+from app.core.vault.sources import PassphraseError
+from tests import keyringkit
+from tests.factories import id_number, resident
+
+FAST = {"n": 2**12, "r": 8, "p": 1}
+PASS = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key unlocked by an earlier test, and no passphrase from the environment."""
+    keys.forget()
+    monkeypatch.delenv(sources.ENV_VAR, raising=False)
+    monkeypatch.setattr(keyfile, "DEFAULT_KDF", FAST)
+
+
+def _passfile(tmp_path: Path, text: str, name: str = "pass") -> Path:
+    path = tmp_path / name
+    path.write_text(text + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _plain_store(db: Path, formset: FormSet, n: int) -> list[str]:
+    store = Store(db, formset)
+    ids = [store.save("resident", resident(seq=100 + i)).id for i in range(n)]
+    store.close()
+    assert driver.is_plaintext(db)
+    return ids
+
+
+def test_a_new_data_dir_is_encrypted_private_and_unreadable_without_its_key(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=7, name="欧阳娜娜"))
+    store.close()
+    db = data / "gridcollect.sqlite"
+    raw = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+    assert "欧阳娜娜".encode() not in raw and id_number(seq=7).encode() not in raw
+    assert driver.is_encrypted(db) and not driver.is_plaintext(db)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for path in data.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    keys.forget()
+    with pytest.raises(PassphraseError) as locked:
+        Store(db, formset)
+    assert locked.value.key == "needed"
+    with pytest.raises(driver.DatabaseError):  # without the key file's key: not a database
+        driver.connect(db, None).execute("SELECT count(*) FROM records").fetchone()
+
+
+def test_a_wrong_passphrase_is_refused_and_the_right_one_opens(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "data"
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
+    keys.forget()
+    with pytest.raises(PassphraseError) as wrong:
+        Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS + "!", "bad"))
+    assert wrong.value.key == "wrong"
+    assert "口令不正确" in wrong.value.text("zh") and "wrong passphrase" in wrong.value.text("en")
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
+
+
+def test_changing_the_passphrase_rewraps_the_key_and_leaves_the_store_untouched(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    record = store.save("resident", resident(seq=9))
+    store.close()
+    db = data / "gridcollect.sqlite"
+    before = _digest(db)
+    keys.change_passphrase(db, PASS, "a brand new passphrase")
+    assert _digest(db) == before  # not re-encrypted
+    keys.forget()
+    with pytest.raises(keyfile.WrongPassphrase):
+        keys.unlock(db, PASS)
+    keys.unlock(db, "a brand new passphrase")
+    store = Store(db, formset)
+    assert store.get(record.id) is not None
+    store.close()
+    assert stat.S_IMODE(keys.key_path(db).stat().st_mode) == 0o600
+
+
+def test_a_plaintext_store_is_encrypted_in_place_with_every_record(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    db = data / "gridcollect.sqlite"
+    ids = _plain_store(db, formset, 30)
+    db.chmod(0o644)
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    assert sorted(r.id for r in store.iter_records("resident")) == sorted(ids)
+    assert store.search("张三")  # FTS (trigram) works on the encrypted copy
+    store.close()
+    assert driver.is_encrypted(db)
+    assert sorted(p.name for p in data.iterdir()) == ["gridcollect.key", "gridcollect.sqlite"]
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_a_killed_migrations_leftovers_are_discarded_and_it_resumes(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A key file written but the store still plaintext, with a half-written copy beside it:
+    what a kill between the key file and the rename leaves."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "gridcollect.sqlite"
+    ids = _plain_store(db, formset, 5)
+    keys.setup(db, PASS)
+    (data / "gridcollect.sqlite.encrypting").write_bytes(os.urandom(5000))
+    keys.forget()
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    assert sorted(r.id for r in store.iter_records("resident")) == sorted(ids)
+    store.close()
+    assert not (data / "gridcollect.sqlite.encrypting").exists()
+
+
+def test_sqlite_utils_and_the_stores_features_work_on_the_encrypted_store(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=11, name="司马光"))
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA cipher_version").fetchone()[0].startswith("4.")
+    assert "records" in store.db.table_names()  # sqlite-utils over the keyed connection
+    assert [s.title for s in store.search("司马光")]
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+
+
+def test_a_passphrase_file_others_can_read_or_write_is_refused(tmp_path: Path) -> None:
+    loose = _passfile(tmp_path, PASS)
+    for mode in (0o644, 0o620, 0o604):
+        loose.chmod(mode)
+        with pytest.raises(PassphraseError) as refused:
+            sources.read_file(loose)
+        assert refused.value.key == "file_open_to_others"
+        assert "chmod 600" in refused.value.text("zh") and "chmod 600" in refused.value.text("en")
+
+
+def test_a_new_passphrase_must_be_long_enough(tmp_path: Path, formset: FormSet) -> None:
+    with pytest.raises(PassphraseError) as short:
+        Store.open(tmp_path / "d", formset, passphrase_file=_passfile(tmp_path, "short"))
+    assert short.value.key == "too_short"
+    assert not (tmp_path / "d" / "gridcollect.key").exists()
+    assert [sources.strength(p) for p in ("abc", "abcdefgh", "Abcdefgh12!x", "a" * 16)] == [
+        "weak",
+        "weak",
+        "good",
+        "good",
+    ]
+
+
+def test_the_keyring_unlocks_without_the_passphrase_until_turned_off(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    keyringkit.use(tmp_path / "keyring.json")
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=13))
+    store.close()
+    db = data / "gridcollect.sqlite"
+    keys.keyring_enable(db, PASS)
+    assert PASS not in (tmp_path / "keyring.json").read_text(encoding="utf-8")
+    keys.forget()
+    store = Store.open(data, formset)  # no passphrase from anywhere: the keyring opens it
+    assert store.count() == 1
+    store.close()
+    keys.keyring_disable(db)
+    keys.forget()
+    with pytest.raises(PassphraseError):
+        Store.open(data, formset)
+
+
+def test_the_demo_gets_its_own_passphrase_file_and_says_so(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    data = tmp_path / "demo"
+    told: list[Path] = []
+    Store.open(data, formset, demo_notice=told.append).close()
+    assert told == [data / sources.DEMO_FILE]
+    assert stat.S_IMODE(told[0].stat().st_mode) == 0o600
+    keys.forget()
+    Store.open(data, formset).close()  # the demo dir opens from its file, as ./dev run needs
+    keys.forget()
+    assert access.open_key(data / "gridcollect.sqlite")
+
+
+def test_two_openers_migrating_at_once_encrypt_once_and_lose_nothing(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """The app and a scheduled sync start together on an old plaintext data dir."""
+    import threading
+
+    from app.core.vault import encrypt
+
+    db = tmp_path / "gridcollect.sqlite"
+    ids = _plain_store(db, formset, 300)
+    key = keys.setup(db, PASS)
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def migrate() -> None:
+        barrier.wait()
+        results.append(encrypt.encrypt_in_place(db, key))
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    store = Store(db, formset)
+    assert sorted(r.id for r in store.iter_records("resident")) == sorted(ids)
+    store.close()
+
+
+def test_only_gridcollects_own_files_are_made_private(tmp_path: Path, formset: FormSet) -> None:
+    """A data dir that is also an ordinary folder: other files keep their modes."""
+    data = tmp_path / "folder"
+    data.mkdir()
+    (data / "notes.txt").write_text("not ours", encoding="utf-8")
+    (data / "notes.txt").chmod(0o644)
+    (data / "logs").mkdir()
+    (data / "logs" / "gridcollect.log").write_text("", encoding="utf-8")
+    (data / "logs" / "gridcollect.log").chmod(0o644)
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
+    assert stat.S_IMODE((data / "notes.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((data / "logs" / "gridcollect.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "logs").stat().st_mode) == 0o700

@@ -1,0 +1,137 @@
+"""The passphrase dialog that runs before the main window, clicked as a person would: first-run
+setup (typed twice, strength hint, too short, mismatch), a wrong passphrase and a retry, and a
+plaintext store encrypted once the passphrase is chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.core.forms import FormSet
+from app.core.store import Store, driver
+from app.core.vault import keyfile, keys, sources
+from app.ui.passphrase import PassphraseDialog, unlock
+from tests.factories import resident
+
+FAST = {"n": 2**12, "r": 8, "p": 1}
+
+
+@pytest.fixture(autouse=True)
+def _no_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys.forget()
+    monkeypatch.delenv(sources.ENV_VAR, raising=False)
+    monkeypatch.setattr(keyfile, "DEFAULT_KDF", FAST)
+
+
+def _type(qtbot: Any, dialog: PassphraseDialog, first: str, again: str = "") -> None:
+    dialog.passphrase.clear()
+    dialog.again.clear()
+    qtbot.keyClicks(dialog.passphrase, first)
+    if again:
+        qtbot.keyClicks(dialog.again, again)
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+
+
+def test_first_run_setup_checks_length_and_match_then_creates_the_key(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    db = tmp_path / "gridcollect.sqlite"
+    dialog = PassphraseDialog(db, "zh")
+    qtbot.addWidget(dialog)
+    assert dialog.setup_mode
+    _type(qtbot, dialog, "short", "short")
+    assert "至少需要 8 个字符" in dialog.error.text() and dialog.key is None
+    _type(qtbot, dialog, "abcdefgh", "abcdefgX")
+    assert "不一致" in dialog.error.text() and not keys.key_path(db).exists()
+    dialog.passphrase.clear()
+    qtbot.keyClicks(dialog.passphrase, "abcdefgh")
+    assert "弱" in dialog.hint.text()
+    _type(qtbot, dialog, "Grid-Worker-2026!", "Grid-Worker-2026!")
+    assert "强" in dialog.hint.text()
+    assert dialog.result() == PassphraseDialog.DialogCode.Accepted and dialog.key
+    store = Store(db, formset)  # the key stays unlocked for every Store in this process
+    store.save("resident", resident(seq=3))
+    store.close()
+    assert driver.is_encrypted(db)
+
+
+def test_a_wrong_passphrase_says_so_and_the_dialog_stays_for_a_retry(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, "right passphrase")
+    Store(db, formset).close()
+    keys.forget()
+    dialog = PassphraseDialog(db, "en")
+    qtbot.addWidget(dialog)
+    assert not dialog.setup_mode
+    _type(qtbot, dialog, "wrong passphrase")
+    assert dialog.error.text() == "wrong passphrase; please try again."
+    assert dialog.result() != PassphraseDialog.DialogCode.Accepted
+    _type(qtbot, dialog, "right passphrase")
+    assert dialog.result() == PassphraseDialog.DialogCode.Accepted
+    assert keys.cached(db) == dialog.key
+
+
+def test_a_plaintext_store_is_encrypted_when_the_passphrase_is_set(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    db = tmp_path / "gridcollect.sqlite"
+    store = Store(db, formset)
+    record = store.save("resident", resident(seq=5))
+    store.close()
+    dialog = PassphraseDialog(db, "zh")
+    qtbot.addWidget(dialog)
+    assert "未加密" in "".join(w.text() for w in dialog.findChildren(type(dialog.intro)))
+    _type(qtbot, dialog, "Grid-Worker-2026!", "Grid-Worker-2026!")
+    assert driver.is_encrypted(db)
+    store = Store(db, formset)
+    assert store.get(record.id) is not None
+    store.close()
+
+
+def test_unlock_asks_nothing_when_a_passphrase_file_is_given(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    db = tmp_path / "gridcollect.sqlite"
+    given = tmp_path / "pass"
+    given.write_text("Grid-Worker-2026!\n", encoding="utf-8")
+    given.chmod(0o600)
+    assert unlock(db, "zh", passphrase_file=given) == keys.cached(db)
+
+
+def test_the_app_asks_before_the_main_window_and_a_cancel_opens_nothing(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui import main
+    from app.ui.window import MainWindow
+
+    data = tmp_path / "data"
+    seen: list[str] = []
+
+    def answer(cancel: bool) -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, PassphraseDialog)
+        seen.append("dialog")
+        assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if cancel:
+            dialog.reject()
+            return
+        dialog.passphrase.setText("Grid-Worker-2026!")
+        dialog.again.setText("Grid-Worker-2026!")
+        dialog.submit()
+        QTimer.singleShot(300, QApplication.quit)  # the main window is up: close the app
+
+    QTimer.singleShot(100, lambda: answer(cancel=True))
+    assert main.run(data, "zh") == 0
+    assert seen == ["dialog"] and not (data / "gridcollect.key").exists()
+    QTimer.singleShot(100, lambda: answer(cancel=False))
+    assert main.run(data, "zh") == 0
+    assert seen == ["dialog", "dialog"]
+    assert driver.is_encrypted(data / "gridcollect.sqlite")
