@@ -35,6 +35,7 @@ from app.printing.page import (
     prepare_device,
 )
 from app.printing.qr import draw_qr
+from app.printing.textlayer import fix_text_layer
 from app.printing.select import HOUSE_FORM
 
 LABEL_QUIET_MODULES = 2
@@ -294,6 +295,7 @@ def write_labels_pdf(
         path.unlink(missing_ok=True)
         raise
     del writer
+    fix_text_layer(path)
     return pages
 
 

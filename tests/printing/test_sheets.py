@@ -14,6 +14,7 @@ from app.core.store import Grid, Store
 from app.printing import fonts
 from app.printing.cli import add_print_commands
 from app.printing.select import SelectionError, select_records
+from app.printing.textlayer import fix_text_layer
 from app.printing.sheets import (
     Sheet,
     SheetRow,
@@ -167,6 +168,7 @@ def test_a_long_record_continues_with_its_header_and_qr_on_every_page(tmp_path: 
     writer = pdf_writer(out, "test")
     pages = render_sheets(writer, [sheet])
     del writer
+    fix_text_layer(out)  # what write_sheets_pdf does after painting
 
     assert pages >= 3
     texts, codes = page_texts(out), decode_pages(out)
