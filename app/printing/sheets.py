@@ -35,8 +35,6 @@ from app.printing.page import (
     prepare_device,
 )
 from app.printing.qr import draw_qr
-from app.printing.textbox import draw_text, text_height
-from app.printing.textlayer import fix_text_layer
 from app.printing.sheet_content import (
     Sheet,
     SheetRow,
@@ -46,6 +44,8 @@ from app.printing.sheet_content import (
     masked_data,
     text,
 )
+from app.printing.textbox import draw_text, text_height
+from app.printing.textlayer import fix_text_layer
 
 # -- layout ----------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from app.core.store import Grid, Store
 from app.printing import fonts
 from app.printing.cli import add_print_commands
 from app.printing.select import SelectionError, select_records
-from app.printing.textlayer import fix_text_layer
 from app.printing.sheets import (
     Sheet,
     SheetRow,
@@ -23,6 +22,7 @@ from app.printing.sheets import (
     render_sheets,
     write_sheets_pdf,
 )
+from app.printing.textlayer import fix_text_layer
 from tests.factories import id_number, resident
 from tests.printing.pdfcheck import (
     CJK_FONT_NAMES,
