@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLayout,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -33,7 +34,10 @@ from PySide6.QtWidgets import (
 from app.core.display import status_text
 from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
+from app.ui.flow import ElidedLabel, FlowLayout, WholeButton, WholeTable
 from app.ui.i18n import register, tr
+
+MOVED_OUT_COLUMN = 5  # the last of hh.cols
 
 register(
     {
@@ -126,51 +130,52 @@ class HouseholdView(QWidget):
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.title_label = QLabel(self)
+        self.title_label = ElidedLabel(self)  # one line; "…1栋2单元302室" when narrow
         self.title_label.setObjectName("householdTitle")
-        self.title_label.setWordWrap(True)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.info_label = QLabel(self)
-        self.open_house_button = QPushButton(self)
+        bold = self.title_label.font()
+        bold.setBold(True)
+        self.title_label.setFont(bold)
+        self.info_label = ElidedLabel(self, Qt.TextElideMode.ElideRight)
+        self.open_house_button = WholeButton(self)
         self.open_house_button.clicked.connect(lambda: self.openRecordRequested.emit(self.house_id))
         top = QHBoxLayout()
         top.addWidget(self.title_label, 1)
         top.addWidget(self.open_house_button)
         layout.addLayout(top)
-        layout.addWidget(self.info_label)
         self.residents_label = QLabel(self)
         self.show_moved = QCheckBox(self)
         self.show_moved.toggled.connect(lambda _on: self.refresh())
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # one row for 居住人员, the grid/head/count line and the filter
         row.addWidget(self.residents_label)
-        row.addStretch(1)
+        row.addWidget(self.info_label, 1)
         row.addWidget(self.show_moved)
         layout.addLayout(row)
         self.members_table = self._table(6)
         self.members_table.itemActivated.connect(lambda _item: self.open_selected())
         self.members_table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.members_table, 3)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps rather than cutting the buttons in a narrow pane
         self.add_button = self._button(buttons, self.add_resident)
         self.open_button = self._button(buttons, self.open_selected)
         self.head_button = self._button(buttons, self._make_selected_head)
         self.relation_button = self._button(buttons, self._ask_selected_relation)
         self.move_out_button = self._button(buttons, self._move_selected_out)
         self.move_back_button = self._button(buttons, self._move_selected_back)
-        buttons.addStretch(1)
         layout.addLayout(buttons)
         self.units_label = QLabel(self)
-        layout.addWidget(self.units_label)
+        unit_row = QHBoxLayout()  # 单位 and its 添加单位 button on one line
+        unit_row.addWidget(self.units_label, 1)
+        layout.addLayout(unit_row)
         self.units_table = self._table(2)
+        self.units_table.whole_rows = 1  # a house rarely has more; they scroll
         self.units_table.itemActivated.connect(self._open_unit)
-        layout.addWidget(self.units_table, 1)
-        unit_buttons = QHBoxLayout()
-        self.add_unit_button = self._button(unit_buttons, self.add_unit)
-        unit_buttons.addStretch(1)
-        layout.addLayout(unit_buttons)
+        layout.addWidget(self.units_table, 0)
+        self.add_unit_button = WholeButton(self)
+        self.add_unit_button.clicked.connect(lambda _checked=False: self.add_unit())
+        unit_row.addWidget(self.add_unit_button)
 
     def _table(self, columns: int) -> QTableWidget:
-        table = QTableWidget(0, columns, self)
+        table = WholeTable(0, columns, self)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -179,8 +184,8 @@ class HouseholdView(QWidget):
         table.horizontalHeader().setStretchLastSection(True)
         return table
 
-    def _button(self, layout: QHBoxLayout, slot: Any) -> QPushButton:
-        button = QPushButton(self)
+    def _button(self, layout: QLayout, slot: Any) -> QPushButton:
+        button = WholeButton(self)
         button.clicked.connect(lambda _checked=False: slot())
         layout.addWidget(button)
         return button
@@ -226,7 +231,7 @@ class HouseholdView(QWidget):
         assert hh is not None
         lang, formset = self.lang, self.store.formset
         grid_name = browse.grid_names(self.store).get(hh.house.grid or "", hh.house.grid or "")
-        self.title_label.setText(f"<b>{hh.house.title}</b>")
+        self.title_label.setText(hh.house.title)
         current = [m for m in hh.members if not m.moved_out_on]
         heads = ", ".join(m.title for m in hh.heads) or tr("hh.no_head", lang)
         self.info_label.setText(
@@ -263,6 +268,10 @@ class HouseholdView(QWidget):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.units_table.setItem(row, col, item)
+        # 迁出日期 is blank for everyone shown unless moved-out people are: no empty column
+        self.members_table.setColumnHidden(MOVED_OUT_COLUMN, not self.show_moved.isChecked())
+        for table in (self.members_table, self.units_table):
+            table.updateGeometry()  # WholeTable's minimum follows its rows and columns
         self._update_buttons()
 
     def member_ids(self) -> list[str]:

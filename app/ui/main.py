@@ -50,7 +50,10 @@ def run(data_dir: str | Path | None = None, lang: str | None = "zh") -> int:
     except SchemaTooNewError as exc:
         QMessageBox.critical(None, "网格采集 GridCollect", str(exc))
         return 2
-    window.show()
+    if window.fit_to_screen():
+        window.showMaximized()
+    else:
+        window.show()
     code = int(app.exec())
     window.store.close()
     return code

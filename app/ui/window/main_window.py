@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -44,6 +44,8 @@ from app.ui.window.record_tabs import RecordTabs
 log = logging.getLogger(__name__)
 
 ROW_HEIGHT, TOUCH_ROW_HEIGHT = 26, 48
+PREFERRED_SIZE = QSize(1400, 860)
+FRAME_ALLOWANCE = 40  # the title bar and frame the window system adds around the window
 
 
 class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
@@ -110,8 +112,19 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
 
     # -- construction ----------------------------------------------------------------------
 
+    def fit_to_screen(self, available: QRect | None = None) -> bool:
+        """Size the window to the screen's free area (1366×768 laptops are common, and a
+        window taller than the screen hides 新建 and the status bar). True when the screen is
+        smaller than the window would like: show it maximised then."""
+        area = available if available is not None else self.screen().availableGeometry()
+        width = min(PREFERRED_SIZE.width(), area.width())
+        height = min(PREFERRED_SIZE.height(), area.height() - FRAME_ALLOWANCE)
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y())
+        return width < PREFERRED_SIZE.width() or height < PREFERRED_SIZE.height()
+
     def _build(self) -> None:
-        self.resize(1400, 860)
+        self.resize(PREFERRED_SIZE)
         self.navigation = NavigationTree(self.store, self.lang, self)
         self.navigation.scopeSelected.connect(self.set_scope)
         self.navigation.houseActivated.connect(self.open_household)
@@ -266,6 +279,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         height = TOUCH_ROW_HEIGHT if self.settings.touch_mode else ROW_HEIGHT
         for view in self.findChildren(QTableView):
             view.verticalHeader().setDefaultSectionSize(height)
+            view.updateGeometry()  # tables that ask for whole rows ask again
 
     def _touch_toggled(self, on: bool) -> None:
         if on != self.settings.touch_mode:
