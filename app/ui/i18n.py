@@ -8,10 +8,11 @@ missing translation is a one-line fix, and other UI modules can add their own ke
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QObject, QTranslator, Signal
 
 from app.core.messages import COMMON, lang_of, pick
 
@@ -117,6 +118,11 @@ def tr(key: str, lang: str = "zh", **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+def without_mnemonic(text: str) -> str:
+    """A menu text as a tooltip or message shows it: "新建记录(&N)" -> "新建记录"."""
+    return re.sub(r"\(&(\w)\)", "", text).replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+
 def register(strings: Mapping[str, tuple[str, str]]) -> None:
     """Add (or override) UI strings from another module, e.g. the main window's."""
     STRINGS.update(strings)
@@ -138,12 +144,39 @@ class Language(QObject):
     def set_lang(self, lang: str) -> None:
         """Switch the language; widgets listening to ``changed`` retranslate themselves."""
         lang = lang_of(lang)
+        install_qt_translations(lang)
         if lang != self._lang:
             self._lang = lang
             self.changed.emit(lang)
 
     def tr(self, key: str, **params: Any) -> str:
         return tr(key, self._lang, **params)
+
+
+_qt_translators: list[QTranslator] = []
+
+
+def install_qt_translations(lang: str) -> bool:
+    """Qt's own words (OK, Cancel, Show Details…, the file dialog) in ``lang``.
+
+    They come from the ``qtbase_*.qm`` catalogs shipped in PySide6's translations directory;
+    English needs none. Returns whether a catalog is installed.
+    """
+    app = QCoreApplication.instance()
+    if app is None:
+        return False
+    for old in _qt_translators:
+        app.removeTranslator(old)
+    _qt_translators.clear()
+    if lang_of(lang) != "zh":
+        return False
+    translator = QTranslator(app)
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if not translator.load("qtbase_zh_CN", folder):
+        return False
+    app.installTranslator(translator)
+    _qt_translators.append(translator)
+    return True
 
 
 _language: Language | None = None

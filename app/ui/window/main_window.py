@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QSho
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
+    QMenu,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.core.store import Store
 from app.ui import tasks
 from app.ui.household import HouseholdView
-from app.ui.i18n import language, tr
+from app.ui.i18n import language, tr, without_mnemonic
 from app.ui.models import ListQuery
 from app.ui.navigation import NavigationTree
 from app.ui.settings import Settings, load_settings, save_settings
@@ -104,11 +105,12 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         from app.ui.syncui import install_sync
 
         self.sync_ctl = install_sync(self)  # 同步 menu + toolbar button
-        install_conflicts(self, self.sync_ctl.menu)  # 冲突… in the same menu
+        self.conflicts_action = install_conflicts(self, self.sync_ctl.menu)
         self.reviews_action = install_reviews(self, self.sync_ctl.menu)
         self.print_actions = install_print_actions(self)  # 打印 menu + scanner filter
         self.scanner = self.print_actions.scanner
         self.scan_ctl = self.print_actions.scan_ctl
+        self.retranslate_menus()  # the features' menus through the same catalog
 
     # -- construction ----------------------------------------------------------------------
 
@@ -181,8 +183,8 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.lang_menu = self.view_menu.addMenu("")
         group = QActionGroup(self)
         self.lang_actions: dict[str, QAction] = {}
-        for code, label in (("zh", "中文"), ("en", "English")):
-            action = QAction(label, self, checkable=True)
+        for code in ("zh", "en"):
+            action = QAction(self, checkable=True)
             action.setChecked(code == self.lang)
             action.triggered.connect(lambda _checked=False, c=code: self.set_language(c))
             group.addAction(action)
@@ -218,22 +220,8 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.conflict_filter.setText(tr("main.conflict", lang))
         self.dup_filter.setText(tr("main.dup", lang))
         self.new_button.setText(tr("main.new", lang))
-        self.new_button.setToolTip(f"{tr('main.act.new', lang)} (Ctrl+N)")
-        self.file_menu.setTitle(tr("main.menu.file", lang))
-        self.view_menu.setTitle(tr("main.menu.view", lang))
-        self.help_menu.setTitle(tr("main.menu.help", lang))
-        for action, key in (
-            (self.act_new, "main.act.new"),
-            (self.act_import, "main.act.import"),
-            (self.act_export, "main.act.export"),
-            (self.act_demo, "main.act.demo"),
-            (self.act_settings, "main.act.settings"),
-            (self.act_quit, "main.act.quit"),
-            (self.act_about, "main.act.about"),
-        ):
-            action.setText(tr(key, lang))
-        self.act_touch.setText(tr("touch_mode", lang))
-        self.lang_menu.setTitle(tr("language", lang))
+        self.new_button.setToolTip(f"{without_mnemonic(tr('main.act.new', lang))} (Ctrl+N)")
+        self.retranslate_menus()
         for model in self.lists.values():
             model.set_lang(lang)
         self.navigation.set_lang(lang)
@@ -247,6 +235,43 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self._update_tab_titles()
         self._update_status()
         self._update_shown()
+
+    def menu_texts(self) -> list[tuple[Any, str]]:
+        """Every menu and menu entry with its catalog key (the features' ones once installed)."""
+        items: list[tuple[Any, str]] = [
+            (self.file_menu, "main.menu.file"),
+            (self.view_menu, "main.menu.view"),
+            (self.help_menu, "main.menu.help"),
+            (self.lang_menu, "main.menu.lang"),
+            (self.act_new, "main.act.new"),
+            (self.act_import, "main.act.import"),
+            (self.act_export, "main.act.export"),
+            (self.act_demo, "main.act.demo"),
+            (self.act_settings, "main.act.settings"),
+            (self.act_quit, "main.act.quit"),
+            (self.act_about, "main.act.about"),
+            (self.act_touch, "main.act.touch"),
+            *((action, f"main.act.lang_{code}") for code, action in self.lang_actions.items()),
+        ]
+        sync = getattr(self, "sync_ctl", None)
+        if sync is not None:
+            items += [(sync.menu, "main.menu.sync"), (sync.action, "main.act.sync")]
+            items += [(self.conflicts_action, "main.act.conflicts")]
+            items += [(self.reviews_action, "main.act.reviews")]
+        printing = getattr(self, "print_actions", None)
+        if printing is not None:
+            items.append((printing.menu, "main.menu.print"))
+            for key, action in printing.actions.items():
+                items.append(
+                    (action, "main.act.scan" if key == "scan" else f"main.act.print_{key}")
+                )
+        return items
+
+    def retranslate_menus(self) -> None:
+        """Menus and their entries from the catalog, each with its Alt key."""
+        for item, key in self.menu_texts():
+            text = tr(key, self.lang)
+            item.setTitle(text) if isinstance(item, QMenu) else item.setText(text)
 
     def set_language(self, lang: str) -> None:
         """Switch zh/en at runtime: the window, household view and open editors retranslate.
