@@ -112,6 +112,20 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.scan_ctl = self.print_actions.scan_ctl
         self.retranslate_menus()  # the features' menus through the same catalog
 
+    def begin(self, choice: Any) -> None:
+        """After the first-run start page: the first sync, or the demo, once the window is up.
+
+        Both run behind the window's progress dialog (``run_task``) with a working Cancel."""
+
+        def start() -> None:
+            if choice.kind == "platform" and choice.credentials is not None:
+                self.first_run_handle = self.sync_ctl.start(choice.credentials)
+            elif choice.kind == "demo":
+                self.first_run_handle = self.start_demo(choice.demo_size)
+
+        self.first_run_handle: Any = None
+        QTimer.singleShot(0, start)
+
     # -- construction ----------------------------------------------------------------------
 
     def fit_to_screen(self, available: QRect | None = None) -> bool:
