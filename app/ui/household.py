@@ -12,13 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QDateEdit,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -36,6 +34,7 @@ from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
 from app.ui.flow import ElidedLabel, FlowLayout, WholeButton, WholeTable
 from app.ui.i18n import register, tr
+from app.ui.move_out import MoveOut, MoveOutDialog
 
 MOVED_OUT_COLUMN = 5  # the last of hh.cols
 
@@ -67,6 +66,18 @@ register(
             "{name} 的迁出日期（记录保留为历史）：",
             "Date {name} moved out (the record stays as history):",
         ),
+        "hh.move_date": ("迁出日期", "Moved out on"),
+        "hh.move_reason": ("迁出原因", "Reason"),
+        "hh.move_to": ("去向", "Moved to"),
+        "hh.move_to_hint": ("新住址或去向，如：上海市浦东新区", "New address or destination"),
+        "hh.move_need_reason": (
+            "请选择迁出原因（如：迁往外地、死亡、登记有误）。",
+            "Choose why they moved out (e.g. moved away, died, registered by mistake).",
+        ),
+        "hh.move_need_to": (
+            "请填写去向：新住址，或“不详”。",
+            'Fill in where they went: the new address, or "unknown".',
+        ),
         "hh.no_head": ("未设户主", "no head set"),
         "hh.heads": ("户主：{names}", "Head: {names}"),
         "hh.count": ("现居 {n} 人", "{n} living here"),
@@ -74,30 +85,6 @@ register(
     }
 )
 OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
-
-
-class MoveOutDialog(QDialog):
-    """Ask for the move-out date: today by default, editable, never in the future."""
-
-    def __init__(self, name: str, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(tr("hh.move_title", lang))
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(tr("hh.move_label", lang, name=name), self))
-        self.date_edit = QDateEdit(QDate.currentDate(), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(QDate.currentDate())
-        layout.addWidget(self.date_edit)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    def date(self) -> dt.date:
-        return self.date_edit.date().toPython()
 
 
 class HouseholdView(QWidget):
@@ -407,20 +394,39 @@ class HouseholdView(QWidget):
         self.refresh()
         self.changed.emit(record_id)
 
-    def move_out(self, record_id: str, on: dt.date | None = None) -> None:
-        """End a residence: set the move-out date, keep the house link and the history."""
+    def move_out(self, record_id: str, on: dt.date | MoveOut | None = None) -> None:
+        """End a residence: the date, reason and destination; the house link and the history
+        stay. The selection stays on the row it was on (the next member), not the top."""
         if not self.fields.moved_out:
             return
-        self._save(record_id, {self.fields.moved_out: (on or dt.date.today()).isoformat()})
+        move = on if isinstance(on, MoveOut) else MoveOut(on or dt.date.today())
+        changes: dict[str, Any] = {self.fields.moved_out: move.on.isoformat()}
+        if self.fields.moved_out_reason and move.reason:
+            changes[self.fields.moved_out_reason] = move.reason
+        if self.fields.moved_out_to and move.destination:
+            changes[self.fields.moved_out_to] = move.destination
+        row = self.members_table.currentRow()
+        self._save(record_id, changes)
         self.refresh()
+        self._select_row_near(row, record_id)
         self.changed.emit(record_id)
 
+    def _select_row_near(self, row: int, moved_id: str) -> None:
+        """Keep the selection where it was: the moved person if still listed, else the
+        person now in that row (the one after them), else the last."""
+        if moved_id in self.member_ids():
+            self.select_member(moved_id)
+        elif self.members_table.rowCount():
+            self.members_table.selectRow(min(max(row, 0), self.members_table.rowCount() - 1))
+
     def move_back(self, record_id: str) -> None:
-        """Undo a move-out (a mistake or a return): clear the move-out date."""
+        """Undo a move-out (a mistake or a return): clear the date, reason and destination."""
         if not self.fields.moved_out:
             return
-        self._save(record_id, {self.fields.moved_out: None})
+        fields = (self.fields.moved_out, self.fields.moved_out_reason, self.fields.moved_out_to)
+        self._save(record_id, {f: None for f in fields if f})
         self.refresh()
+        self.select_member(record_id)
         self.changed.emit(record_id)
 
     # -- questions (tests replace these) ---------------------------------------------------
@@ -458,9 +464,18 @@ class HouseholdView(QWidget):
             tr("hh.ask_relation", self.lang, name=member.title), member.relation, False
         )
 
-    def ask_move_out_date(self, member: Member) -> dt.date | None:
-        dialog = MoveOutDialog(member.title, self.lang, self)
-        return dialog.date() if dialog.exec() == QDialog.DialogCode.Accepted else None
+    def move_out_reasons(self) -> list[tuple[str, str]]:
+        """(code, label) of the reason field's table; empty when the form has none."""
+        reason = self.fields.moved_out_reason
+        fld = self.store.formset.form("resident").fields.get(reason or "")
+        if fld is None or not fld.codes:
+            return []
+        table = self.store.formset.table(fld.codes)
+        return [(c.code, c.label(self.lang)) for c in table.codes.values()]
+
+    def ask_move_out_date(self, member: Member) -> MoveOut | None:
+        dialog = MoveOutDialog(member.title, self.lang, self, self.move_out_reasons())
+        return dialog.move_out() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
     def _make_selected_head(self) -> None:
         m = self.selected_member()
