@@ -123,3 +123,76 @@ def test_the_selection_stays_put_after_a_move_out(view: HouseholdView, family: l
     assert view.selected_member() is not None
     assert view.selected_member().id == listed[2]  # the person after, now in that row
     assert view.members_table.currentRow() == 1
+
+
+# -- quitting and many open tabs -------------------------------------------------------------
+
+
+@pytest.fixture
+def window(store: Store, qtbot):  # noqa: ANN001, ANN201
+    from app.ui.window import MainWindow
+
+    w = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(w)
+    yield w
+    w.confirm_quit = lambda titles: "discard"
+    w.close()
+
+
+def test_the_quit_prompt_names_the_unsaved_records_and_asks_once(
+    window, store: Store, family: list[str], qtbot
+) -> None:  # noqa: ANN001
+    window.show()
+    first = window.open_record(family[0])
+    second = window.open_record(family[1])
+    untouched = window.open_record(family[2])
+    first.set_value("name", "张建军")
+    second.set_value("former_name", "李秀")
+    new = window.new_record("resident")
+    new.set_value("name", "赵新")
+    asked: list[list[str]] = []
+
+    def answer(titles: list[str]) -> str:
+        asked.append(titles)
+        return "cancel"
+
+    window.confirm_quit = answer
+    assert not window.close()  # 取消: the window stays, nothing lost
+    assert len(asked) == 1 and len(asked[0]) == 3, asked
+    joined = " ".join(asked[0])
+    assert "张建国" in joined and "李秀英" in joined and "实有人口" in joined
+    assert "张小明" not in joined  # no unsaved change there
+    assert first.is_dirty() and not first.is_closed()
+
+    window.confirm_quit = lambda titles: "save"
+    assert window.close()
+    assert store.get(family[0]).data["name"] == "张建军"  # saved as drafts, once asked
+    assert store.get(family[1]).data["former_name"] == "李秀"
+    assert untouched.is_closed() and new.is_closed()
+
+
+def test_many_open_records_do_not_push_the_tabs_off_screen(
+    window, store: Store, house: str, qtbot
+) -> None:  # noqa: ANN001
+    ids = [
+        store.save(
+            "resident",
+            resident(name=f"欧阳{n}号长名字居民", seq=20 + n, grid=GRID, house_ref=house),
+            status="complete",
+        ).id
+        for n in range(14)
+    ]
+    window.resize(1366, 728)
+    window.show()
+    qtbot.waitExposed(window)
+    for rid in ids:
+        window.open_record(rid)
+    qtbot.wait(50)
+
+    assert window.width() <= 1366
+    bar = window.doc_tabs.tabBar()
+    right = bar.mapTo(window, bar.rect().topRight()).x()
+    assert right <= window.width(), (right, window.width())
+    assert window.doc_tabs.mapTo(window, window.doc_tabs.rect().topRight()).x() <= window.width()
+    current = bar.tabRect(bar.currentIndex())
+    assert bar.rect().contains(current)  # the record just opened is in view

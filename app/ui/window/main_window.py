@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.core.store import Store
 from app.ui import tasks
+from app.ui.editor.dialogs import CloseChoice
 from app.ui.household import HouseholdView
 from app.ui.i18n import language, tr, without_mnemonic
 from app.ui.models import ListQuery
@@ -154,6 +156,11 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.doc_tabs = QTabWidget(self)
         self.doc_tabs.setObjectName("documentTabs")
         self.doc_tabs.setTabsClosable(True)
+        # many open records scroll in the tab bar and keep their distinguishing end, instead
+        # of widening the pane past the screen
+        self.doc_tabs.setUsesScrollButtons(True)
+        self.doc_tabs.setElideMode(Qt.TextElideMode.ElideLeft)
+        self.doc_tabs.tabBar().setExpanding(False)
         self.doc_tabs.setMovable(True)
         self.doc_tabs.tabCloseRequested.connect(self._close_doc_tab)
         self.doc_tabs.setVisible(False)
@@ -327,8 +334,44 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
 
+    def unsaved_titles(self) -> list[str]:
+        """The open records with unsaved changes, as "张三（实有人口）"."""
+        titles = []
+        for editor in self._editors:
+            if not editor.is_closed() and editor.has_unsaved():  # type: ignore[attr-defined]
+                tab = without_mnemonic(self.doc_tabs.tabText(self.doc_tabs.indexOf(editor)))
+                form = editor.form.title.get(self.lang)  # type: ignore[attr-defined]
+                titles.append(tr("main.unsaved_item", self.lang, title=tab, form=form))
+        return titles
+
+    def confirm_quit(self, titles: list[str]) -> CloseChoice:
+        """One question naming every unsaved record: save all as drafts, discard, or stay."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(tr("confirm_close_title", self.lang))
+        box.setText(tr("main.quit_unsaved", self.lang, n=len(titles)))
+        box.setInformativeText("\n".join(f"· {t}" for t in titles))
+        save = box.addButton(tr("main.quit_save", self.lang), QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton(tr("discard", self.lang), QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(tr("cancel", self.lang), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(save)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is save:
+            return CloseChoice.SAVE
+        return CloseChoice.DISCARD if clicked is discard else CloseChoice.CANCEL
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
-        """Close editors first (each may ask about unsaved changes); stop background work."""
+        """Ask once, naming the unsaved records; then close editors; stop background work."""
+        titles = self.unsaved_titles()
+        if titles:
+            choice = self.confirm_quit(titles)
+            if choice == CloseChoice.CANCEL:
+                event.ignore()
+                return
+            for editor in self._editors:  # the answer given once holds for each of them
+                editor.confirm_close = lambda _e, c=choice: c  # type: ignore[attr-defined]
         for editor in list(self._editors):
             if not editor.request_close():  # type: ignore[attr-defined]
                 event.ignore()

@@ -54,6 +54,12 @@ register(
         "main.never_synced": ("从未同步", "never synced"),
         "main.conflicts": ("冲突 {n}", "{n} conflicts"),
         "main.worker": ("采集员 {name}", "Worker {name}"),
+        "main.unsaved_item": ("{title}（{form}）", "{title} ({form})"),
+        "main.quit_unsaved": (
+            "以下 {n} 条记录有未保存的更改，要先保存为草稿吗？",
+            "{n} record(s) have unsaved changes. Save them as drafts first?",
+        ),
+        "main.quit_save": ("全部保存为草稿", "Save all as drafts"),
         "main.no_worker": ("未设置采集员（文件→设置）", "No worker set (File → Settings)"),
         "main.shown": ("显示 {n} 条", "{n} shown"),
         "main.shown_more": ("已显示 {n} 条，滚动加载更多", "{n} shown, scroll for more"),
