@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.core.store import Store
 from app.ui import tasks
-from app.ui.editor.dialogs import CloseChoice
+from app.ui.editor.dialogs import CloseChoice, ask_close
 from app.ui.household import HouseholdView
 from app.ui.i18n import language, tr, without_mnemonic
 from app.ui.models import ListQuery
@@ -365,12 +365,15 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
         """Ask once, naming the unsaved records; then close editors; stop background work."""
         titles = self.unsaved_titles()
-        if titles:
+        # editors given their own answer (a nested flow, a test) keep it; the others are
+        # asked here once, for all of them
+        asking = [e for e in self._editors if e.confirm_close is ask_close]  # type: ignore[attr-defined]
+        if titles and asking:
             choice = self.confirm_quit(titles)
             if choice == CloseChoice.CANCEL:
                 event.ignore()
                 return
-            for editor in self._editors:  # the answer given once holds for each of them
+            for editor in asking:  # the answer given once holds for each of them
                 editor.confirm_close = lambda _e, c=choice: c  # type: ignore[attr-defined]
         for editor in list(self._editors):
             if not editor.request_close():  # type: ignore[attr-defined]
