@@ -33,7 +33,7 @@ def split_address(address: str) -> tuple[str, str]:
 
 def address_words(text: str) -> list[str]:
     """The pieces a line may break between; a number or a place name is never cut."""
-    words = []
+    words: list[str] = []
     for word in _WORD.findall(text.strip()):
         words.extend(w for w in re.split(r"(?<=\s)", word) if w.strip())
     return words

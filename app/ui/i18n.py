@@ -76,6 +76,29 @@ STRINGS: dict[str, tuple[str, str]] = {
     "history_created": ("新建", "created"),
     "history_deleted": ("删除", "deleted"),
     "status_field": ("状态", "Status"),
+    "history_revert_tip": (
+        "双击或回车：把这个字段恢复为原值（保存后生效）",
+        "Double-click or Enter: put this field back to the old value (saved with the record)",
+    ),
+    "history_reverted": (
+        "已把“{field}”恢复为原值，保存后生效",
+        "{field} is back to its earlier value; save to keep it",
+    ),
+    # Voiding (作废) a record: it leaves the lists, stays in history, syncs as a delete
+    "void": ("作废…", "Void…"),
+    "void_tip": (
+        "记录错了或重复了：作废后不再出现在列表中，历史保留",
+        "A wrong or duplicate record: it leaves the lists; its history stays",
+    ),
+    "void_title": ("作废记录", "Void the record"),
+    "void_prompt": ("为什么作废“{title}”？", "Why void “{title}”?"),
+    "void_need_reason": ("请选择作废原因。", "Choose why the record is voided."),
+    "void_reason": ("作废原因", "Voided because"),
+    "void.duplicate": ("重复登记", "Registered twice"),
+    "void.mistake": ("录入有误（应重新录入）", "Entered by mistake"),
+    "void.not_found": ("查无此人/此房", "Does not exist"),
+    "void.test": ("测试数据", "Test data"),
+    "void.other": ("其他", "Other"),
     # Field widgets
     "picker_placeholder": ("输入代码、名称或拼音首字母", "Type a code, a name or pinyin initials"),
     "ref_placeholder": ("输入名称、地址或编号搜索", "Type a name, address or number to search"),

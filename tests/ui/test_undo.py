@@ -196,3 +196,76 @@ def test_many_open_records_do_not_push_the_tabs_off_screen(
     assert window.doc_tabs.mapTo(window, window.doc_tabs.rect().topRight()).x() <= window.width()
     current = bar.tabRect(bar.currentIndex())
     assert bar.rect().contains(current)  # the record just opened is in view
+
+
+# -- 作废 and reverting a field -------------------------------------------------------------
+
+
+def test_void_asks_why_leaves_the_lists_and_keeps_the_history(
+    store: Store, family: list[str], window, qtbot
+) -> None:  # noqa: ANN001
+    from app.core.store.writes import VOID_REASON
+
+    window.show()
+    model = window.lists["resident"]
+    qtbot.waitUntil(lambda: not model.loading and model.rowCount() == 4, timeout=5000)
+    wrong = family[3]
+    editor = window.open_record(wrong)
+    assert editor.void_button.isVisibleTo(editor)
+    editor.ask_void_reason = lambda: None  # cancelled: nothing happens
+    editor.void_button.click()
+    assert not store.get(wrong).deleted and not editor.is_closed()
+
+    editor.ask_void_reason = lambda: "duplicate"
+    editor.void_button.click()
+
+    record = store.get(wrong)
+    assert record is not None and record.deleted  # a tombstone: data kept
+    assert editor.is_closed()
+    qtbot.waitUntil(lambda: not model.loading and model.rowCount() == 3, timeout=5000)
+    assert wrong not in [model.summary(r).id for r in range(model.rowCount())]
+    last = store.history(wrong)[-1]
+    assert last.kind == "delete" and last.changes == {VOID_REASON: [None, "duplicate"]}
+    ops = store.conn.execute(
+        "SELECT kind, fields FROM outbox WHERE record_id = ? ORDER BY rowid DESC LIMIT 1", (wrong,)
+    ).fetchone()
+    assert ops[0] == "delete" and ops[1] in ("{}", None)  # syncs as a plain delete
+
+
+def test_the_void_dialog_needs_a_reason(qtbot) -> None:  # noqa: ANN001
+    from app.ui.editor.void import VoidDialog
+
+    dialog = VoidDialog("张小红", "zh")
+    qtbot.addWidget(dialog)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert "请选择作废原因" in dialog.message.text() and dialog.result() == 0
+    dialog.reason.setCurrentIndex(dialog.reason.findData("mistake"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result() == VoidDialog.DialogCode.Accepted
+
+
+def test_a_field_goes_back_to_an_earlier_value_from_the_history(
+    window, store: Store, family: list[str], qtbot
+) -> None:  # noqa: ANN001
+    rid = family[0]
+    editor = window.open_record(rid)
+    editor.set_value("name", "张建军")  # a typo saved by mistake
+    editor.save_draft()
+    editor.show_history(True)
+    panel = editor.history_panel
+    row = next(
+        panel.topLevelItem(i)
+        for i in range(panel.topLevelItemCount())
+        if panel.topLevelItem(i).text(2) == "姓名"
+    )
+    assert row.text(3) == "张建国" and row.text(4) == "张建军"
+
+    panel.itemActivated.emit(row, 0)  # double-click / Enter on the row
+
+    assert editor.values()["name"] == "张建国" and editor.is_dirty()
+    editor.save_draft()
+    assert store.get(rid).data["name"] == "张建国"
+    assert [h.changes.get("name") for h in store.history(rid)][-2:] == [
+        ["张建国", "张建军"],
+        ["张建军", "张建国"],
+    ]
