@@ -107,9 +107,14 @@ class _Measure:
 
     def __init__(self, device: QPagedPaintDevice, units: Units) -> None:
         self.device, self.units = device, units
+        self._known: dict[tuple[str, float, str], float] = {}  # labels repeat on every sheet
 
     def height(self, font: QFont, width_mm: float, content: str) -> float:
-        return text_height(font, self.device, self.units.mm(width_mm), content) / self.units.per_mm
+        key = (font.key(), width_mm, content)
+        if key not in self._known:
+            pixels = text_height(font, self.device, self.units.mm(width_mm), content)
+            self._known[key] = pixels / self.units.per_mm
+        return self._known[key]
 
 
 def _meta_lines(sheet: Sheet) -> list[str]:
