@@ -132,3 +132,18 @@ def test_the_editor_shows_the_grid_by_name_and_stores_its_code(
     assert widget.value() == "999999999999-09"
     widget.set_value(grid)
     editor.request_close()
+
+
+def test_history_shows_grid_changes_by_name(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001
+    store.put_grid(Grid("330106001001-01", "第一网格", "330106001001", "幸福社区"))
+    store.put_grid(Grid("330106001001-02", "第二网格", "330106001001", "幸福社区"))
+    rid = store.save("resident", resident(seq=45, grid="330106001001-01"), status="draft").id
+    store.save("resident", {**store.get(rid).data, "grid": "330106001001-02"}, record_id=rid)
+    editor = window.open_record(rid)
+    editor.show_history(True)
+    panel = editor.history_panel
+    rows = [panel.topLevelItem(i) for i in range(panel.topLevelItemCount())]
+    grid_rows = [r for r in rows if r.text(2) == "所属网格"]
+    assert any(r.text(3) == "第一网格" and r.text(4) == "第二网格" for r in grid_rows)
+    assert not any("330106001001-0" in r.text(c) for r in rows for c in range(5))
+    editor.request_close()

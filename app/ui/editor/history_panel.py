@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.core.display import display_value
-from app.core.store import STATUS_FIELD
+from app.core.store import STATUS_FIELD, browse
 from app.core.store.writes import VOID_REASON
 from app.ui.i18n import tr
 
@@ -113,6 +113,8 @@ class RecordHistory:
         """A stored value as a person reads it (code labels, 是/否, referenced titles)."""
         if field_id == VOID_REASON and value:
             return tr(f"void.{value}", self.lang)
+        if field_id == self.form.roles.grid and value:  # a grid reads as its name
+            return browse.grid_names(self.store).get(str(value), str(value))
         return display_value(
             self.formset,
             self.form.fields.get(field_id),
