@@ -27,7 +27,8 @@ from PySide6.QtWidgets import QApplication, QScrollArea, QWidget  # noqa: E402
 
 from app.core.store import Store  # noqa: E402
 
-SIZE = (1600, 900)
+SIZE = (1366, 768)  # the commonest office laptop: what workers really see
+TOUCH_SIZE = (1280, 800)  # a 10-inch tablet in landscape, touch mode
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei")
 
 
@@ -153,13 +154,28 @@ def shoot(store: Store, out: Path, app: QApplication) -> None:
             view.select_member(view.member_ids()[0])
         save(window, out, "household", app)
 
-    # 6. touch mode (large targets and fonts)
+    # 6. touch mode (large targets and fonts) on a tablet, the household open
     window.set_touch_mode(True)
+    window.resize(*TOUCH_SIZE)
+    if best is not None:
+        window.open_household(best.id)
     pump(app, 0.5)
     save(window, out, "touch-mode", app)
     window.set_touch_mode(False)
+    window.resize(*SIZE)
 
-    # 7. English, switched at runtime
+    # 7. the first-run start page of an empty data dir
+    from app.ui.start_page import StartPage
+
+    with tempfile.TemporaryDirectory(prefix="gridcollect-empty-") as empty:
+        blank = Store.open(empty)
+        page = StartPage(blank, "zh")
+        page.show()
+        save(page, out, "start-page", app)
+        page.close()
+        blank.close()
+
+    # 8. English, switched at runtime
     window.set_language("en")
     pump(app, until=counts_ready)
     save(window, out, "english", app)

@@ -2,9 +2,11 @@
 
 Stock presets follow common pre-cut A4 label sheets (no gaps between labels, so the grid
 starts at the sheet's edge or is centred vertically). Content keeps ``padding_mm`` inside each
-label, which is also the printer's unprintable edge on full-bleed stock. The address is set as
-large as fits and shrinks for long addresses; the QR keeps a 2-module quiet zone of its own,
-and the padding and the gap to the text add the rest.
+label, which is also the printer's unprintable edge on full-bleed stock. The address's
+distinguishing end ("1栋1单元101室", ``app.core.addresstext``) is set as large as fits, the
+rest small above it; lines break between address words only, never inside a name or number.
+The QR keeps a 2-module quiet zone of its own, and the padding and the gap to the text add
+the rest.
 
 ``skip`` leaves the first labels of the first sheet empty, to use up a partly used sheet.
 ``with_qr=False`` draws the same labels without codes: the benchmark's baseline.
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter
 
 from app.core import qrpayload, scan
+from app.core.addresstext import address_words, split_address
 from app.core.messages import lang_of
 from app.core.store import Store
 from app.printing.fonts import cjk_font
@@ -36,11 +39,11 @@ from app.printing.page import (
 )
 from app.printing.qr import draw_qr
 from app.printing.select import HOUSE_FORM
+from app.printing.textlayer import fix_text_layer
 
 LABEL_QUIET_MODULES = 2
 _MIN_PT, _MAX_PT = 5.0, 16.0
 _GREY = QColor(80, 80, 80)
-_WRAP = int(Qt.TextFlag.TextWrapAnywhere) | int(Qt.AlignmentFlag.AlignLeft)
 
 
 @dataclass(frozen=True)
@@ -178,24 +181,54 @@ def _font(point_size: float, bold: bool) -> QFont:
 
 
 class _Fitter:
-    """The largest address size that fits a box, measured on the target device."""
+    """Lines of whole words at the largest size that fits, measured on the target device."""
 
     def __init__(self, device: QPagedPaintDevice, units: Units) -> None:
         self.device, self.units = device, units
 
-    def height(self, font: QFont, width: float, content: str) -> float:
-        box = QRectF(0, 0, self.units.mm(width), 1e7)
-        bound = QFontMetricsF(font, self.device).boundingRect(box, _WRAP, content)
-        return bound.height() / self.units.per_mm
+    def line_mm(self, font: QFont) -> float:
+        return QFontMetricsF(font, self.device).lineSpacing() / self.units.per_mm
 
-    def fit(self, content: str, width: float, height: float, start: float) -> QFont:
+    def pack(self, words: Sequence[str], font: QFont, width: float) -> list[str] | None:
+        """Words packed into lines ``width`` mm wide; None when one word alone is wider."""
+        metrics, limit = QFontMetricsF(font, self.device), self.units.mm(width)
+        lines: list[str] = []
+        for word in words:
+            if metrics.horizontalAdvance(word.strip()) > limit:
+                return None
+            if lines and metrics.horizontalAdvance((lines[-1] + word).strip()) <= limit:
+                lines[-1] += word
+            else:
+                lines.append(word)
+        return [line.strip() for line in lines]
+
+    def fit(
+        self, words: Sequence[str], width: float, height: float, start: float, bold: bool
+    ) -> tuple[QFont, list[str]]:
+        """The largest size from ``start`` down whose lines fit; at the smallest size a word
+        longer than the line is cut as a last resort (a label never runs off its edge)."""
         size = start
         while size > _MIN_PT:
-            font = _font(size, True)
-            if self.height(font, width, content) <= height:
-                return font
+            font = _font(size, bold)
+            lines = self.pack(words, font, width)
+            if lines is not None and len(lines) * self.line_mm(font) <= height:
+                return font, lines
             size = max(size - 0.5, _MIN_PT)
-        return _font(_MIN_PT, True)
+        font = _font(_MIN_PT, bold)
+        chars = [ch for word in words for ch in word]
+        return font, self.pack(words, font, width) or self.pack(chars, font, width) or []
+
+
+def _draw_lines(
+    p: QPainter, u: Units, fitter: _Fitter, font: QFont, lines: Sequence[str], x: float, y: float
+) -> float:
+    """One line each, never wrapped by Qt; returns the height used (mm)."""
+    p.setFont(font)
+    ascent = QFontMetricsF(font, fitter.device).ascent() / u.per_mm
+    step = fitter.line_mm(font)
+    for n, line in enumerate(lines):
+        p.drawText(QPointF(u.mm(x), u.mm(y + n * step + ascent)), line)
+    return len(lines) * step
 
 
 def _paint_label(
@@ -208,6 +241,8 @@ def _paint_label(
     y: float,
     with_qr: bool,
 ) -> None:
+    """QR on the left; on the right the address's head small, its distinguishing end
+    ("1栋1单元101室") as large as fits, the caption small at the bottom."""
     pad = st.padding_mm
     inner_w, inner_h = st.width_mm - 2 * pad, st.height_mm - 2 * pad
     qr_side = min(inner_h, inner_w * 0.5)
@@ -215,20 +250,25 @@ def _paint_label(
     text_w = inner_w - qr_side - 1.5
     if with_qr:
         draw_qr(p, u.rect(x + pad, y + pad, qr_side, qr_side), label.qr_text, LABEL_QUIET_MODULES)
-    caption_font = _font(max(min(inner_h / 7, 8.0), _MIN_PT), False)
-    caption_h = fitter.height(caption_font, text_w, label.caption) if label.caption else 0.0
-    address_h = inner_h - caption_h - (1.0 if caption_h else 0.0)
-    start = min(_MAX_PT, max(inner_h / 3.2, _MIN_PT))
-    font = fitter.fit(label.address, text_w, address_h, start)
-    p.setFont(font)
+    small = max(min(inner_h / 7, 8.0), _MIN_PT)
+    caption_words = [w + " " for w in label.caption.split()]
+    caption_font, caption = fitter.fit(caption_words, text_w, inner_h / 4, small, False)
+    caption_h = len(caption) * fitter.line_mm(caption_font) if label.caption else 0.0
+    head_text, tail_text = split_address(label.address)
+    head_font, head = fitter.fit(address_words(head_text), text_w, inner_h / 3, small, False)
+    head_h = len(head) * fitter.line_mm(head_font) if head_text else 0.0
+    tail_h = inner_h - caption_h - head_h - (0.8 if caption_h else 0.0)
+    start = min(_MAX_PT * 1.5 if head_text else _MAX_PT, max(inner_h / 2.5, _MIN_PT))
+    tail_font, tail = fitter.fit(address_words(tail_text), text_w, tail_h, start, True)
+    top = y + pad
+    p.setPen(_GREY)
+    if head_text:
+        top += _draw_lines(p, u, fitter, head_font, head, text_x, top)
     p.setPen(Qt.GlobalColor.black)
-    p.drawText(u.rect(text_x, y + pad, text_w, address_h), _WRAP, label.address)
+    _draw_lines(p, u, fitter, tail_font, tail, text_x, top)
     if label.caption:
-        p.setFont(caption_font)
         p.setPen(_GREY)
-        p.drawText(
-            u.rect(text_x, y + pad + inner_h - caption_h, text_w, caption_h), _WRAP, label.caption
-        )
+        _draw_lines(p, u, fitter, caption_font, caption, text_x, y + pad + inner_h - caption_h)
 
 
 def render_labels(
@@ -294,6 +334,7 @@ def write_labels_pdf(
         path.unlink(missing_ok=True)
         raise
     del writer
+    fix_text_layer(path)
     return pages
 
 

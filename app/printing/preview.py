@@ -25,6 +25,7 @@ from app.printing.fonts import NoCjkFontError, cjk_family
 from app.printing.labels import DEFAULT_STOCK, build_labels, render_labels, stock
 from app.printing.page import PDF_DPI, prepare_device
 from app.printing.sheets import build_sheets, render_sheets
+from app.printing.textlayer import fix_text_layer
 
 RenderFn = Callable[[QPagedPaintDevice], object]
 
@@ -129,6 +130,7 @@ def save_pdf_with_dialog(
         return None
     finally:
         del writer
+    fix_text_layer(path)
     return path
 
 

@@ -20,7 +20,7 @@ from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_value, revealing
 from app.core.messages import Catalog
 from app.core.records import Record, RecordStatus, is_empty
-from app.core.store import Store
+from app.core.store import Store, browse
 
 _TEXT = Catalog(
     {
@@ -35,6 +35,11 @@ _TEXT = Catalog(
         "scan_hint": ("扫码打开记录", "Scan to open"),
         "footer": ("网格采集 GridCollect", "GridCollect"),
         "sheets_title": ("记录表", "Record sheets"),
+        "grid": ("所属网格", "Grid"),
+        "sign": (
+            "以上信息经本人核对无误。核对签字：＿＿＿＿＿＿＿＿　　日期：＿＿＿＿年＿＿月＿＿日",
+            "I have checked the above.   Signature: ____________________   Date: ____________",
+        ),
     }
 )
 
@@ -68,6 +73,7 @@ class Sheet:
     status: str
     printed_at: str
     lang: str = "zh"
+    grid: str = ""  # the grid's name (its code only when this device does not know it)
 
 
 def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,13 +109,19 @@ def build_sheet(
         target = store.get(record_id)
         return target.title or text("untitled", lang) if target is not None else None
 
+    grid_names = browse.grid_names(store)
+    grid = grid_names.get(record.grid or "", record.grid or "")
+
+    def shown(f: Field) -> str:
+        if f.id == form.roles.grid:  # a grid is read by its name, never its raw code
+            code = str(record.data[f.id])
+            return grid_names.get(code, code)
+        return _shown(formset, form, f, record.data[f.id], lang, ref_title=ref_title, survey=True)
+
     sections = []
     for section in form.sections:
         rows = tuple(
-            SheetRow(
-                f.label.get(lang),
-                _shown(formset, form, f, record.data[f.id], lang, ref_title=ref_title, survey=True),
-            )
+            SheetRow(f.label.get(lang), shown(f))
             for f in section.fields
             if not is_empty(record.data.get(f.id)) and rules.is_visible(f, record.data)
         )
@@ -130,6 +142,7 @@ def build_sheet(
         ),
         printed_at=when,
         lang=lang,
+        grid=grid,
     )
 
 

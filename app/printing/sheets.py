@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPagedPaintDevice, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPagedPaintDevice, QPainter, QPen
 
 from app.core.messages import lang_of
 from app.core.store import Store
@@ -44,6 +44,8 @@ from app.printing.sheet_content import (
     masked_data,
     text,
 )
+from app.printing.textbox import draw_text, text_height
+from app.printing.textlayer import fix_text_layer
 
 # -- layout ----------------------------------------------------------------------------------
 
@@ -54,9 +56,9 @@ HALF_MM = (FULL_MM - 4) / 2  # two short fields side by side, 4 mm apart
 LABEL_MM = HALF_LABEL_MM = 30.0  # one label column, so values line up
 ROW_PAD_MM = 1.1
 SECTION_GAP_MM = 4.0
+SIGN_GAP_MM = 8.0  # above the resident's 核对签字 / 日期 line
 _GREY = QColor(90, 90, 90)
 _RULE = QColor(190, 190, 190)
-_WRAP = int(Qt.TextFlag.TextWrapAnywhere) | int(Qt.AlignmentFlag.AlignLeft)
 
 
 @dataclass
@@ -84,7 +86,7 @@ class _Fonts:
 
 @dataclass
 class _Item:
-    kind: str  # "section" | "row" (across the page) | "pair" (row and other side by side)
+    kind: str  # "section" | "row" (across the page) | "pair" (side by side) | "sign"
     y: float  # mm from the page top
     height: float
     section: SheetSection | None = None
@@ -105,11 +107,14 @@ class _Measure:
 
     def __init__(self, device: QPagedPaintDevice, units: Units) -> None:
         self.device, self.units = device, units
+        self._known: dict[tuple[str, float, str], float] = {}  # labels repeat on every sheet
 
     def height(self, font: QFont, width_mm: float, content: str) -> float:
-        metrics = QFontMetricsF(font, self.device)
-        box = QRectF(0, 0, self.units.mm(width_mm), 1e7)
-        return metrics.boundingRect(box, _WRAP, content).height() / self.units.per_mm
+        key = (font.key(), width_mm, content)
+        if key not in self._known:
+            pixels = text_height(font, self.device, self.units.mm(width_mm), content)
+            self._known[key] = pixels / self.units.per_mm
+        return self._known[key]
 
 
 def _meta_lines(sheet: Sheet) -> list[str]:
@@ -124,6 +129,7 @@ def _meta_lines(sheet: Sheet) -> list[str]:
                 f"{text('status', lang)}{colon}{sheet.status}",
             )
         ),
+        *([f"{text('grid', lang)}{colon}{sheet.grid}"] if sheet.grid else []),
         f"{text('printed', lang)}{colon}{sheet.printed_at}",
         f"{text('record', lang)}{colon}{sheet.record_id}",
     ]
@@ -200,6 +206,12 @@ def _layout(sheets: Sequence[Sheet], m: _Measure, fonts: _Fonts) -> list[_Page]:
                 page.items.append(cell)
                 y += cell.height
             y += SECTION_GAP_MM
+        sign = SIGN_GAP_MM + m.height(fonts.value, FULL_MM, text("sign", sheet.lang))
+        if y + sign > bottom:
+            page = _Page(sheet, True, MARGIN_TOP + header[True])
+            pages.append(page)
+            y = page.body_top
+        page.items.append(_Item("sign", y, sign))
     return pages
 
 
@@ -207,8 +219,11 @@ def _layout(sheets: Sequence[Sheet], m: _Measure, fonts: _Fonts) -> list[_Page]:
 
 
 def _draw_text(
-    p: QPainter, u: Units, font: QFont, rect: QRectF, content: str, flags: int = _WRAP
+    p: QPainter, u: Units, font: QFont, rect: QRectF, content: str, flags: int | None = None
 ) -> float:
+    """Wrapped between words (see ``textbox``), or one aligned line with ``flags``."""
+    if flags is None:
+        return draw_text(p, font, rect, content) / u.per_mm
     p.setFont(font)
     bound = p.boundingRect(rect, flags, content)
     p.drawText(rect, flags, content)
@@ -266,6 +281,11 @@ def _paint_field(
 
 def _paint_items(p: QPainter, u: Units, fonts: _Fonts, page: _Page) -> None:
     for item in page.items:
+        if item.kind == "sign":  # room above the line for a hand-written signature
+            p.setPen(Qt.GlobalColor.black)
+            rect = u.rect(MARGIN_X, item.y + SIGN_GAP_MM, FULL_MM, item.height)
+            _draw_text(p, u, fonts.value, rect, text("sign", page.sheet.lang))
+            continue
         if item.kind == "section" and item.section is not None:
             p.setPen(Qt.GlobalColor.black)
             rect = u.rect(MARGIN_X, item.y, FULL_MM, item.height)
@@ -358,6 +378,7 @@ def write_sheets_pdf(
         path.unlink(missing_ok=True)
         raise
     del writer  # closes the file
+    fix_text_layer(path)
     return pages
 
 

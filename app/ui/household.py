@@ -12,17 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QDateEdit,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLayout,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -33,7 +32,11 @@ from PySide6.QtWidgets import (
 from app.core.display import status_text
 from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
+from app.ui.flow import ElidedLabel, FlowLayout, WholeButton, WholeTable
 from app.ui.i18n import register, tr
+from app.ui.move_out import MoveOut, MoveOutDialog
+
+MOVED_OUT_COLUMN = 5  # the last of hh.cols
 
 register(
     {
@@ -63,6 +66,18 @@ register(
             "{name} 的迁出日期（记录保留为历史）：",
             "Date {name} moved out (the record stays as history):",
         ),
+        "hh.move_date": ("迁出日期", "Moved out on"),
+        "hh.move_reason": ("迁出原因", "Reason"),
+        "hh.move_to": ("去向", "Moved to"),
+        "hh.move_to_hint": ("新住址或去向，如：上海市浦东新区", "New address or destination"),
+        "hh.move_need_reason": (
+            "请选择迁出原因（如：迁往外地、死亡、登记有误）。",
+            "Choose why they moved out (e.g. moved away, died, registered by mistake).",
+        ),
+        "hh.move_need_to": (
+            "请填写去向：新住址，或“不详”。",
+            'Fill in where they went: the new address, or "unknown".',
+        ),
         "hh.no_head": ("未设户主", "no head set"),
         "hh.heads": ("户主：{names}", "Head: {names}"),
         "hh.count": ("现居 {n} 人", "{n} living here"),
@@ -70,30 +85,6 @@ register(
     }
 )
 OLD_HEAD_DEFAULT = "97"  # 其他亲属: offered first when the previous head steps down
-
-
-class MoveOutDialog(QDialog):
-    """Ask for the move-out date: today by default, editable, never in the future."""
-
-    def __init__(self, name: str, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(tr("hh.move_title", lang))
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(tr("hh.move_label", lang, name=name), self))
-        self.date_edit = QDateEdit(QDate.currentDate(), self)
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(QDate.currentDate())
-        layout.addWidget(self.date_edit)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    def date(self) -> dt.date:
-        return self.date_edit.date().toPython()
 
 
 class HouseholdView(QWidget):
@@ -126,51 +117,52 @@ class HouseholdView(QWidget):
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.title_label = QLabel(self)
+        self.title_label = ElidedLabel(self)  # one line; "…1栋2单元302室" when narrow
         self.title_label.setObjectName("householdTitle")
-        self.title_label.setWordWrap(True)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.info_label = QLabel(self)
-        self.open_house_button = QPushButton(self)
+        bold = self.title_label.font()
+        bold.setBold(True)
+        self.title_label.setFont(bold)
+        self.info_label = ElidedLabel(self, Qt.TextElideMode.ElideRight)
+        self.open_house_button = WholeButton(self)
         self.open_house_button.clicked.connect(lambda: self.openRecordRequested.emit(self.house_id))
         top = QHBoxLayout()
         top.addWidget(self.title_label, 1)
         top.addWidget(self.open_house_button)
         layout.addLayout(top)
-        layout.addWidget(self.info_label)
         self.residents_label = QLabel(self)
         self.show_moved = QCheckBox(self)
         self.show_moved.toggled.connect(lambda _on: self.refresh())
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # one row for 居住人员, the grid/head/count line and the filter
         row.addWidget(self.residents_label)
-        row.addStretch(1)
+        row.addWidget(self.info_label, 1)
         row.addWidget(self.show_moved)
         layout.addLayout(row)
         self.members_table = self._table(6)
         self.members_table.itemActivated.connect(lambda _item: self.open_selected())
         self.members_table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.members_table, 3)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps rather than cutting the buttons in a narrow pane
         self.add_button = self._button(buttons, self.add_resident)
         self.open_button = self._button(buttons, self.open_selected)
         self.head_button = self._button(buttons, self._make_selected_head)
         self.relation_button = self._button(buttons, self._ask_selected_relation)
         self.move_out_button = self._button(buttons, self._move_selected_out)
         self.move_back_button = self._button(buttons, self._move_selected_back)
-        buttons.addStretch(1)
         layout.addLayout(buttons)
         self.units_label = QLabel(self)
-        layout.addWidget(self.units_label)
+        unit_row = QHBoxLayout()  # 单位 and its 添加单位 button on one line
+        unit_row.addWidget(self.units_label, 1)
+        layout.addLayout(unit_row)
         self.units_table = self._table(2)
+        self.units_table.whole_rows = 1  # a house rarely has more; they scroll
         self.units_table.itemActivated.connect(self._open_unit)
-        layout.addWidget(self.units_table, 1)
-        unit_buttons = QHBoxLayout()
-        self.add_unit_button = self._button(unit_buttons, self.add_unit)
-        unit_buttons.addStretch(1)
-        layout.addLayout(unit_buttons)
+        layout.addWidget(self.units_table, 0)
+        self.add_unit_button = WholeButton(self)
+        self.add_unit_button.clicked.connect(lambda _checked=False: self.add_unit())
+        unit_row.addWidget(self.add_unit_button)
 
     def _table(self, columns: int) -> QTableWidget:
-        table = QTableWidget(0, columns, self)
+        table = WholeTable(0, columns, self)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -179,8 +171,8 @@ class HouseholdView(QWidget):
         table.horizontalHeader().setStretchLastSection(True)
         return table
 
-    def _button(self, layout: QHBoxLayout, slot: Any) -> QPushButton:
-        button = QPushButton(self)
+    def _button(self, layout: QLayout, slot: Any) -> QPushButton:
+        button = WholeButton(self)
         button.clicked.connect(lambda _checked=False: slot())
         layout.addWidget(button)
         return button
@@ -226,7 +218,7 @@ class HouseholdView(QWidget):
         assert hh is not None
         lang, formset = self.lang, self.store.formset
         grid_name = browse.grid_names(self.store).get(hh.house.grid or "", hh.house.grid or "")
-        self.title_label.setText(f"<b>{hh.house.title}</b>")
+        self.title_label.setText(hh.house.title)
         current = [m for m in hh.members if not m.moved_out_on]
         heads = ", ".join(m.title for m in hh.heads) or tr("hh.no_head", lang)
         self.info_label.setText(
@@ -263,6 +255,10 @@ class HouseholdView(QWidget):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, unit.id)
                 self.units_table.setItem(row, col, item)
+        # 迁出日期 is blank for everyone shown unless moved-out people are: no empty column
+        self.members_table.setColumnHidden(MOVED_OUT_COLUMN, not self.show_moved.isChecked())
+        for table in (self.members_table, self.units_table):
+            table.updateGeometry()  # WholeTable's minimum follows its rows and columns
         self._update_buttons()
 
     def member_ids(self) -> list[str]:
@@ -398,20 +394,39 @@ class HouseholdView(QWidget):
         self.refresh()
         self.changed.emit(record_id)
 
-    def move_out(self, record_id: str, on: dt.date | None = None) -> None:
-        """End a residence: set the move-out date, keep the house link and the history."""
+    def move_out(self, record_id: str, on: dt.date | MoveOut | None = None) -> None:
+        """End a residence: the date, reason and destination; the house link and the history
+        stay. The selection stays on the row it was on (the next member), not the top."""
         if not self.fields.moved_out:
             return
-        self._save(record_id, {self.fields.moved_out: (on or dt.date.today()).isoformat()})
+        move = on if isinstance(on, MoveOut) else MoveOut(on or dt.date.today())
+        changes: dict[str, Any] = {self.fields.moved_out: move.on.isoformat()}
+        if self.fields.moved_out_reason and move.reason:
+            changes[self.fields.moved_out_reason] = move.reason
+        if self.fields.moved_out_to and move.destination:
+            changes[self.fields.moved_out_to] = move.destination
+        row = self.members_table.currentRow()
+        self._save(record_id, changes)
         self.refresh()
+        self._select_row_near(row, record_id)
         self.changed.emit(record_id)
 
+    def _select_row_near(self, row: int, moved_id: str) -> None:
+        """Keep the selection where it was: the moved person if still listed, else the
+        person now in that row (the one after them), else the last."""
+        if moved_id in self.member_ids():
+            self.select_member(moved_id)
+        elif self.members_table.rowCount():
+            self.members_table.selectRow(min(max(row, 0), self.members_table.rowCount() - 1))
+
     def move_back(self, record_id: str) -> None:
-        """Undo a move-out (a mistake or a return): clear the move-out date."""
+        """Undo a move-out (a mistake or a return): clear the date, reason and destination."""
         if not self.fields.moved_out:
             return
-        self._save(record_id, {self.fields.moved_out: None})
+        fields = (self.fields.moved_out, self.fields.moved_out_reason, self.fields.moved_out_to)
+        self._save(record_id, {f: None for f in fields if f})
         self.refresh()
+        self.select_member(record_id)
         self.changed.emit(record_id)
 
     # -- questions (tests replace these) ---------------------------------------------------
@@ -449,9 +464,18 @@ class HouseholdView(QWidget):
             tr("hh.ask_relation", self.lang, name=member.title), member.relation, False
         )
 
-    def ask_move_out_date(self, member: Member) -> dt.date | None:
-        dialog = MoveOutDialog(member.title, self.lang, self)
-        return dialog.date() if dialog.exec() == QDialog.DialogCode.Accepted else None
+    def move_out_reasons(self) -> list[tuple[str, str]]:
+        """(code, label) of the reason field's table; empty when the form has none."""
+        reason = self.fields.moved_out_reason
+        fld = self.store.formset.form("resident").fields.get(reason or "")
+        if fld is None or not fld.codes:
+            return []
+        table = self.store.formset.table(fld.codes)
+        return [(c.code, c.label(self.lang)) for c in table.codes.values()]
+
+    def ask_move_out_date(self, member: Member) -> MoveOut | None:
+        dialog = MoveOutDialog(member.title, self.lang, self, self.move_out_reasons())
+        return dialog.move_out() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
     def _make_selected_head(self) -> None:
         m = self.selected_member()

@@ -8,10 +8,11 @@ missing translation is a one-line fix, and other UI modules can add their own ke
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QObject, QTranslator, Signal
 
 from app.core.messages import COMMON, lang_of, pick
 
@@ -75,6 +76,29 @@ STRINGS: dict[str, tuple[str, str]] = {
     "history_created": ("新建", "created"),
     "history_deleted": ("删除", "deleted"),
     "status_field": ("状态", "Status"),
+    "history_revert_tip": (
+        "双击或回车：把这个字段恢复为原值（保存后生效）",
+        "Double-click or Enter: put this field back to the old value (saved with the record)",
+    ),
+    "history_reverted": (
+        "已把“{field}”恢复为原值，保存后生效",
+        "{field} is back to its earlier value; save to keep it",
+    ),
+    # Voiding (作废) a record: it leaves the lists, stays in history, syncs as a delete
+    "void": ("作废…", "Void…"),
+    "void_tip": (
+        "记录错了或重复了：作废后不再出现在列表中，历史保留",
+        "A wrong or duplicate record: it leaves the lists; its history stays",
+    ),
+    "void_title": ("作废记录", "Void the record"),
+    "void_prompt": ("为什么作废“{title}”？", "Why void “{title}”?"),
+    "void_need_reason": ("请选择作废原因。", "Choose why the record is voided."),
+    "void_reason": ("作废原因", "Voided because"),
+    "void.duplicate": ("重复登记", "Registered twice"),
+    "void.mistake": ("录入有误（应重新录入）", "Entered by mistake"),
+    "void.not_found": ("查无此人/此房", "Does not exist"),
+    "void.test": ("测试数据", "Test data"),
+    "void.other": ("其他", "Other"),
     # Field widgets
     "picker_placeholder": ("输入代码、名称或拼音首字母", "Type a code, a name or pinyin initials"),
     "ref_placeholder": ("输入名称、地址或编号搜索", "Type a name, address or number to search"),
@@ -117,6 +141,11 @@ def tr(key: str, lang: str = "zh", **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+def without_mnemonic(text: str) -> str:
+    """A menu text as a tooltip or message shows it: "新建记录(&N)" -> "新建记录"."""
+    return re.sub(r"\(&(\w)\)", "", text).replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+
 def register(strings: Mapping[str, tuple[str, str]]) -> None:
     """Add (or override) UI strings from another module, e.g. the main window's."""
     STRINGS.update(strings)
@@ -138,12 +167,39 @@ class Language(QObject):
     def set_lang(self, lang: str) -> None:
         """Switch the language; widgets listening to ``changed`` retranslate themselves."""
         lang = lang_of(lang)
+        install_qt_translations(lang)
         if lang != self._lang:
             self._lang = lang
             self.changed.emit(lang)
 
     def tr(self, key: str, **params: Any) -> str:
         return tr(key, self._lang, **params)
+
+
+_qt_translators: list[QTranslator] = []
+
+
+def install_qt_translations(lang: str) -> bool:
+    """Qt's own words (OK, Cancel, Show Details…, the file dialog) in ``lang``.
+
+    They come from the ``qtbase_*.qm`` catalogs shipped in PySide6's translations directory;
+    English needs none. Returns whether a catalog is installed.
+    """
+    app = QCoreApplication.instance()
+    if app is None:
+        return False
+    for old in _qt_translators:
+        app.removeTranslator(old)
+    _qt_translators.clear()
+    if lang_of(lang) != "zh":
+        return False
+    translator = QTranslator(app)
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if not translator.load("qtbase_zh_CN", folder):
+        return False
+    app.installTranslator(translator)
+    _qt_translators.append(translator)
+    return True
 
 
 _language: Language | None = None

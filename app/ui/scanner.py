@@ -5,6 +5,8 @@ anyone types, then Enter (or Tab). ``ScannerFilter``, installed on the QApplicat
 plain printable key presses at the focused widget for a moment (``flush_ms``, about 50 ms):
 
 * a key that follows the previous one within ``max_gap_ms`` (30 ms) extends the burst;
+  modifier keys alone (the Shift a scanner presses before each capital and ':') neither
+  extend nor end it;
 * a longer pause, any other key, or the flush timer hands the held keys to the widget in
   their order, unchanged: normal typing arrives as typed, only a few milliseconds later;
 * Enter/Tab ending a burst of at least ``min_length`` characters that is a GridCollect code
@@ -15,7 +17,8 @@ plain printable key presses at the focused widget for a moment (``flush_ms``, ab
 The clock is injectable for tests. Input methods are not affected: composed Chinese text
 arrives as input-method events, not key presses.
 
-``ScanDialog`` takes a code typed or pasted, or read from an image file or the clipboard.
+``ScanDialog`` takes a code typed or pasted, or read from an image file, the clipboard or the
+camera (``app.ui.camera``, where one exists).
 ``ScanController`` turns a scanned text into "open the record" plus a message.
 """
 
@@ -45,8 +48,20 @@ from shiboken6 import isValid
 from app.core import qrpayload, scan
 from app.core.messages import Catalog
 from app.core.store import Store
+from app.ui.camera import CameraView, FrameDecoder, camera_available
 
 _END_KEYS = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab}
+# Keys that only change the next key: scanners emulating a US keyboard send Shift press and
+# release around every capital and ':' (and some toggle Caps Lock); they neither end a burst
+# nor reach the held text.
+_MODIFIER_KEYS = {
+    Qt.Key.Key_Shift,
+    Qt.Key.Key_CapsLock,
+    Qt.Key.Key_Control,
+    Qt.Key.Key_Alt,
+    Qt.Key.Key_Meta,
+    Qt.Key.Key_AltGr,
+}
 _COMMAND_MODS = (
     Qt.KeyboardModifier.ControlModifier
     | Qt.KeyboardModifier.AltModifier
@@ -72,6 +87,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "no_clip_image": ("剪贴板里没有图片。", "There is no image on the clipboard."),
     "result": ("扫码结果", "Scan result"),
+    "camera": ("用摄像头扫码", "Use the camera"),
+    "camera_hint": (
+        "把门牌或记录表上的二维码对准摄像头。",
+        "Hold the code on the door plate or sheet in front of the camera.",
+    ),
 }
 
 
@@ -137,6 +157,8 @@ class ScannerFilter(QObject):
         if not self._is_target(obj) or not self._in_scope(obj):
             return False
         key_event: QKeyEvent = event  # type: ignore[assignment]
+        if key_event.key() in _MODIFIER_KEYS:
+            return False  # a scanner presses Shift before "G" and ":": the burst goes on
         now = self._clock()
         if self._held and (
             now - self._held[-1].at > self.max_gap or obj is not self._held[0].receiver
@@ -228,6 +250,10 @@ class ScanDialog(QDialog):
         self.image_button.clicked.connect(lambda: self.open_image())
         self.clip_button = QPushButton(_T.text("clipboard", lang), self)
         self.clip_button.clicked.connect(self.from_clipboard)
+        self.camera_button = QPushButton(_T.text("camera", lang), self)
+        self.camera_button.clicked.connect(self.start_camera)
+        self.camera_button.setVisible(camera_available())
+        self.camera_view: CameraView | None = None
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -236,8 +262,10 @@ class ScanDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.image_button)
         row.addWidget(self.clip_button)
+        row.addWidget(self.camera_button)
         row.addStretch(1)
         layout = QVBoxLayout(self)
+        self._layout = layout
         layout.addWidget(QLabel(_T.text("prompt", lang), self))
         layout.addWidget(self.edit)
         layout.addLayout(row)
@@ -246,6 +274,27 @@ class ScanDialog(QDialog):
 
     def code(self) -> str:
         return self.edit.text().strip()
+
+    def start_camera(self) -> None:
+        """Show the camera's picture; the first GridCollect code seen fills in and accepts."""
+        if self.camera_view is None:
+            decoder = FrameDecoder(self)
+            decoder.scanned.connect(self._from_camera)
+            self.camera_view = CameraView(decoder, self)
+            self._layout.insertWidget(2, self.camera_view, 1)
+        self.status.setText(_T.text("camera_hint", self.lang))
+        self.camera_view.start()
+
+    def _from_camera(self, code: str) -> None:
+        if self.camera_view is not None:
+            self.camera_view.stop()
+        self.edit.setText(code)
+        self.accept()
+
+    def done(self, result: int) -> None:  # the camera is released however the dialog ends
+        if self.camera_view is not None:
+            self.camera_view.stop()
+        super().done(result)
 
     def _take(self, texts: list[str]) -> bool:
         ours = [t for t in texts if is_gridcollect_code(t)]

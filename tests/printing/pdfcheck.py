@@ -57,24 +57,10 @@ def decode_pages(path: Path, dpi: int = 200) -> list[list[str]]:
         document.close()
 
 
-_canonical: dict[str, str] = {}
-
-
 def as_extracted(text: str) -> str:
-    """``text`` as Qt's PDF ToUnicode map gives it back, NFKC-folded like ``page_texts``.
+    """``text`` as the PDF's text layer gives it back, NFKC-folded like ``page_texts``.
 
-    Qt maps each glyph to the lowest code point the font draws with it, so characters that
-    share a glyph with an earlier one come back as that one (户 -> 戶, 页 -> ⻚ in Noto CJK SC).
+    ``app.printing.textlayer`` makes Qt's ToUnicode maps name the characters printed (Qt alone
+    gave the first code point sharing a glyph: 户 -> ⼾, 页 -> ⻚), so this is NFKC only.
     """
-    if not _canonical:
-        from PySide6.QtGui import QFont, QRawFont
-
-        from app.printing.fonts import cjk_family
-
-        raw = QRawFont.fromFont(QFont(cjk_family()))
-        chars = [chr(c) for c in range(0x20, 0x10000) if not 0xD800 <= c <= 0xDFFF]
-        first: dict[int, str] = {}
-        for ch, glyph in zip(chars, raw.glyphIndexesForString("".join(chars)), strict=True):
-            if glyph:
-                _canonical[ch] = first.setdefault(glyph, ch)
-    return unicodedata.normalize("NFKC", "".join(_canonical.get(c, c) for c in text))
+    return unicodedata.normalize("NFKC", text)

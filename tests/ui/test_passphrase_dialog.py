@@ -104,7 +104,7 @@ def test_unlock_asks_nothing_when_a_passphrase_file_is_given(
 
 
 def test_the_app_asks_before_the_main_window_and_a_cancel_opens_nothing(
-    qtbot: Any, tmp_path: Path
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -128,6 +128,8 @@ def test_the_app_asks_before_the_main_window_and_a_cancel_opens_nothing(
         dialog.submit()
         QTimer.singleShot(300, QApplication.quit)  # the main window is up: close the app
 
+    # an empty data dir then shows the first-run start page: the worker closes it there
+    monkeypatch.setattr("app.ui.start_page.ask_start", lambda _store, _lang: None)
     QTimer.singleShot(100, lambda: answer(cancel=True))
     assert main.run(data, "zh") == 0
     assert seen == ["dialog"] and not (data / "gridcollect.key").exists()

@@ -27,7 +27,15 @@ _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "rol
 _FORM_REQUIRED = ("form", "version", "title", "title_template", "sections")
 _SECTION_KEYS = ("id", "title", "show_when", "fields")
 _ROLE_LISTS = ("name", "id", "phone", "address")
-_ROLE_SINGLES = ("birth_date", "house", "grid", "building", "moved_out")
+_ROLE_SINGLES = (
+    "birth_date",
+    "house",
+    "grid",
+    "building",
+    "moved_out",
+    "moved_out_reason",
+    "moved_out_to",
+)
 _ROLE_TYPES: dict[str, frozenset[str]] = {
     "name": frozenset({"text"}),
     "id": frozenset({"text", "id_number", "credit_code"}),
@@ -38,6 +46,8 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "grid": frozenset({"text", "choice"}),
     "building": frozenset({"text"}),
     "moved_out": frozenset({"date"}),
+    "moved_out_reason": frozenset({"choice", "text"}),
+    "moved_out_to": frozenset({"text"}),
 }
 
 # --------------------------------------------------------------------------- cross-field checks

@@ -154,6 +154,8 @@ class Roles:
     grid: str | None = None
     building: str | None = None  # the building (楼栋) a house or address is in: navigation
     moved_out: str | None = None  # the date a resident's residence ended: household views
+    moved_out_reason: str | None = None  # why (迁出原因), asked with the date
+    moved_out_to: str | None = None  # where to (去向), asked with the date
 
 
 @dataclass(frozen=True)

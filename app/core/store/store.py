@@ -146,9 +146,10 @@ class Store:
         """
         return self.writes.save(form_id, data, record_id=record_id, status=status, author=author)
 
-    def delete(self, record_id: str, author: str = "") -> Record:
-        """Tombstone a record: it leaves lists, keys and search; history and outbox keep it."""
-        return self.writes.delete(record_id, author)
+    def delete(self, record_id: str, author: str = "", reason: str | None = None) -> Record:
+        """Tombstone a record: it leaves lists, keys and search; history and outbox keep it.
+        ``reason``: why it was voided (作废), kept in its history."""
+        return self.writes.delete(record_id, author, reason)
 
     def insert_many(
         self,

@@ -49,6 +49,9 @@ def write_side_tables(
         conn.execute("INSERT INTO search (rowid, terms) VALUES (?, ?)", (rid, derived.terms))
 
 
+VOID_REASON = "_void_reason"  # a history-only pseudo-field: why a record was voided (作废)
+
+
 class Writes:
     """Saves, deletes and bulk inserts (``Store`` delegates its writes here).
 
@@ -181,7 +184,7 @@ class Writes:
             "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, ?, ?)",
             (record.id, now, author, kind, dumps(changes)),
         )
-        fields = {k: v[1] for k, v in changes.items()}
+        fields = {k: v[1] for k, v in changes.items()} if kind != "delete" else {}
         if kind == "create":
             fields[STATUS_FIELD] = record.status
         op_id = self._db.next_op_id()
@@ -200,8 +203,11 @@ class Writes:
             ),
         )
 
-    def delete(self, record_id: str, author: str = "") -> Record:
-        """Tombstone a record: it leaves lists, keys and search; history and outbox keep it."""
+    def delete(self, record_id: str, author: str = "", reason: str | None = None) -> Record:
+        """Tombstone a record: it leaves lists, keys and search; history and outbox keep it.
+
+        ``reason`` (作废原因, a code) goes into the history entry only: the op syncs as a
+        plain delete, which the platform keeps as a tombstone."""
         with self._db.transaction():
             record = self._reads.get(record_id)
             if record is None:
@@ -215,7 +221,8 @@ class Writes:
             )
             write_side_tables(self.conn, self._reads.rid(record_id), record_id, record.form, None)
             record.deleted, record.updated_at, record.updated_by = True, now, author
-            self._log(record, "delete", {}, author, now, self._db.hlc())
+            note = {VOID_REASON: [None, reason]} if reason else {}
+            self._log(record, "delete", note, author, now, self._db.hlc())
         return record
 
     def insert_many(

@@ -10,6 +10,7 @@ from app.core import dedup
 from app.core.dedup import Candidate, DuplicateDecision
 from app.core.forms import Form
 from app.core.records import is_empty
+from app.core.store import browse
 from app.ui.i18n import tr
 
 __all__ = ["DuplicateGuard"]
@@ -93,8 +94,12 @@ class DuplicateGuard:
         )
 
     def _grid_of(self, cand: Candidate) -> str:
+        """The candidate's grid by its name (its code only when this device has no name)."""
         record = self.store.get(cand.record_id)
-        return (record.grid if record is not None else None) or tr("no_grid", self.lang)
+        code = record.grid if record is not None else None
+        if not code:
+            return tr("no_grid", self.lang)
+        return browse.grid_names(self.store).get(code, code)
 
 
 def dedup_fields(form: Form) -> set[str]:

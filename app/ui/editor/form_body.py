@@ -22,6 +22,8 @@ from app.core.forms import Field, Form, FormSet, conditions
 from app.core.store import Store
 from app.ui.editor.field_label import make_field_label, set_label_text
 from app.ui.fields import FieldWidget, make_field_widget
+from app.ui.fields.base import guard_wheel
+from app.ui.fields.grid import GridField
 from app.ui.i18n import tr
 
 __all__ = ["FormBody", "condition_readers"]
@@ -65,7 +67,11 @@ class FormBody(QScrollArea):
     def _add_field(
         self, fld: Field, formset: FormSet, store: Store, box: QGroupBox, layout: QFormLayout
     ) -> None:
-        widget = make_field_widget(fld, formset, self.lang, store=store, parent=box)
+        if fld.id == self.form.roles.grid and fld.type == "text":  # grids read by name
+            widget: FieldWidget = GridField(fld, formset, store, self.lang, parent=box)
+            guard_wheel(widget)
+        else:
+            widget = make_field_widget(fld, formset, self.lang, store=store, parent=box)
         label = make_field_label(box, fld.required or fld.required_when is not None)
         self._widgets[fld.id] = widget
         self._labels[fld.id] = label

@@ -179,6 +179,11 @@ class RecordEditor(
         """True when the values differ from what was last saved (or opened)."""
         return self.values() != self._baseline
 
+    def has_unsaved(self) -> bool:
+        """Unsaved changes, counting what is still being typed in the focused field."""
+        self._commit_all()
+        return self.is_dirty()
+
     def is_closed(self) -> bool:
         return self._closed
 

@@ -16,11 +16,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -30,8 +32,9 @@ from PySide6.QtWidgets import (
 
 from app.core.store import Store
 from app.ui import tasks
+from app.ui.editor.dialogs import CloseChoice, ask_close
 from app.ui.household import HouseholdView
-from app.ui.i18n import language, tr
+from app.ui.i18n import language, tr, without_mnemonic
 from app.ui.models import ListQuery
 from app.ui.navigation import NavigationTree
 from app.ui.settings import Settings, load_settings, save_settings
@@ -44,6 +47,8 @@ from app.ui.window.record_tabs import RecordTabs
 log = logging.getLogger(__name__)
 
 ROW_HEIGHT, TOUCH_ROW_HEIGHT = 26, 48
+PREFERRED_SIZE = QSize(1400, 860)
+FRAME_ALLOWANCE = 40  # the title bar and frame the window system adds around the window
 
 
 class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
@@ -102,16 +107,42 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         from app.ui.syncui import install_sync
 
         self.sync_ctl = install_sync(self)  # 同步 menu + toolbar button
-        install_conflicts(self, self.sync_ctl.menu)  # 冲突… in the same menu
+        self.conflicts_action = install_conflicts(self, self.sync_ctl.menu)
         self.reviews_action = install_reviews(self, self.sync_ctl.menu)
         self.print_actions = install_print_actions(self)  # 打印 menu + scanner filter
         self.scanner = self.print_actions.scanner
         self.scan_ctl = self.print_actions.scan_ctl
+        self.retranslate_menus()  # the features' menus through the same catalog
+
+    def begin(self, choice: Any) -> None:
+        """After the first-run start page: the first sync, or the demo, once the window is up.
+
+        Both run behind the window's progress dialog (``run_task``) with a working Cancel."""
+
+        def start() -> None:
+            if choice.kind == "platform" and choice.credentials is not None:
+                self.first_run_handle = self.sync_ctl.start(choice.credentials)
+            elif choice.kind == "demo":
+                self.first_run_handle = self.start_demo(choice.demo_size)
+
+        self.first_run_handle: Any = None
+        QTimer.singleShot(0, start)
 
     # -- construction ----------------------------------------------------------------------
 
+    def fit_to_screen(self, available: QRect | None = None) -> bool:
+        """Size the window to the screen's free area (1366×768 laptops are common, and a
+        window taller than the screen hides 新建 and the status bar). True when the screen is
+        smaller than the window would like: show it maximised then."""
+        area = available if available is not None else self.screen().availableGeometry()
+        width = min(PREFERRED_SIZE.width(), area.width())
+        height = min(PREFERRED_SIZE.height(), area.height() - FRAME_ALLOWANCE)
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y())
+        return width < PREFERRED_SIZE.width() or height < PREFERRED_SIZE.height()
+
     def _build(self) -> None:
-        self.resize(1400, 860)
+        self.resize(PREFERRED_SIZE)
         self.navigation = NavigationTree(self.store, self.lang, self)
         self.navigation.scopeSelected.connect(self.set_scope)
         self.navigation.houseActivated.connect(self.open_household)
@@ -125,6 +156,11 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.doc_tabs = QTabWidget(self)
         self.doc_tabs.setObjectName("documentTabs")
         self.doc_tabs.setTabsClosable(True)
+        # many open records scroll in the tab bar and keep their distinguishing end, instead
+        # of widening the pane past the screen
+        self.doc_tabs.setUsesScrollButtons(True)
+        self.doc_tabs.setElideMode(Qt.TextElideMode.ElideLeft)
+        self.doc_tabs.tabBar().setExpanding(False)
         self.doc_tabs.setMovable(True)
         self.doc_tabs.tabCloseRequested.connect(self._close_doc_tab)
         self.doc_tabs.setVisible(False)
@@ -168,8 +204,8 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.lang_menu = self.view_menu.addMenu("")
         group = QActionGroup(self)
         self.lang_actions: dict[str, QAction] = {}
-        for code, label in (("zh", "中文"), ("en", "English")):
-            action = QAction(label, self, checkable=True)
+        for code in ("zh", "en"):
+            action = QAction(self, checkable=True)
             action.setChecked(code == self.lang)
             action.triggered.connect(lambda _checked=False, c=code: self.set_language(c))
             group.addAction(action)
@@ -205,22 +241,8 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.conflict_filter.setText(tr("main.conflict", lang))
         self.dup_filter.setText(tr("main.dup", lang))
         self.new_button.setText(tr("main.new", lang))
-        self.new_button.setToolTip(f"{tr('main.act.new', lang)} (Ctrl+N)")
-        self.file_menu.setTitle(tr("main.menu.file", lang))
-        self.view_menu.setTitle(tr("main.menu.view", lang))
-        self.help_menu.setTitle(tr("main.menu.help", lang))
-        for action, key in (
-            (self.act_new, "main.act.new"),
-            (self.act_import, "main.act.import"),
-            (self.act_export, "main.act.export"),
-            (self.act_demo, "main.act.demo"),
-            (self.act_settings, "main.act.settings"),
-            (self.act_quit, "main.act.quit"),
-            (self.act_about, "main.act.about"),
-        ):
-            action.setText(tr(key, lang))
-        self.act_touch.setText(tr("touch_mode", lang))
-        self.lang_menu.setTitle(tr("language", lang))
+        self.new_button.setToolTip(f"{without_mnemonic(tr('main.act.new', lang))} (Ctrl+N)")
+        self.retranslate_menus()
         for model in self.lists.values():
             model.set_lang(lang)
         self.navigation.set_lang(lang)
@@ -234,6 +256,43 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self._update_tab_titles()
         self._update_status()
         self._update_shown()
+
+    def menu_texts(self) -> list[tuple[Any, str]]:
+        """Every menu and menu entry with its catalog key (the features' ones once installed)."""
+        items: list[tuple[Any, str]] = [
+            (self.file_menu, "main.menu.file"),
+            (self.view_menu, "main.menu.view"),
+            (self.help_menu, "main.menu.help"),
+            (self.lang_menu, "main.menu.lang"),
+            (self.act_new, "main.act.new"),
+            (self.act_import, "main.act.import"),
+            (self.act_export, "main.act.export"),
+            (self.act_demo, "main.act.demo"),
+            (self.act_settings, "main.act.settings"),
+            (self.act_quit, "main.act.quit"),
+            (self.act_about, "main.act.about"),
+            (self.act_touch, "main.act.touch"),
+            *((action, f"main.act.lang_{code}") for code, action in self.lang_actions.items()),
+        ]
+        sync = getattr(self, "sync_ctl", None)
+        if sync is not None:
+            items += [(sync.menu, "main.menu.sync"), (sync.action, "main.act.sync")]
+            items += [(self.conflicts_action, "main.act.conflicts")]
+            items += [(self.reviews_action, "main.act.reviews")]
+        printing = getattr(self, "print_actions", None)
+        if printing is not None:
+            items.append((printing.menu, "main.menu.print"))
+            for key, action in printing.actions.items():
+                items.append(
+                    (action, "main.act.scan" if key == "scan" else f"main.act.print_{key}")
+                )
+        return items
+
+    def retranslate_menus(self) -> None:
+        """Menus and their entries from the catalog, each with its Alt key."""
+        for item, key in self.menu_texts():
+            text = tr(key, self.lang)
+            item.setTitle(text) if isinstance(item, QMenu) else item.setText(text)
 
     def set_language(self, lang: str) -> None:
         """Switch zh/en at runtime: the window, household view and open editors retranslate.
@@ -266,6 +325,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         height = TOUCH_ROW_HEIGHT if self.settings.touch_mode else ROW_HEIGHT
         for view in self.findChildren(QTableView):
             view.verticalHeader().setDefaultSectionSize(height)
+            view.updateGeometry()  # tables that ask for whole rows ask again
 
     def _touch_toggled(self, on: bool) -> None:
         if on != self.settings.touch_mode:
@@ -274,8 +334,47 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
 
+    def unsaved_titles(self) -> list[str]:
+        """The open records with unsaved changes, as "张三（实有人口）"."""
+        titles = []
+        for editor in self._editors:
+            if not editor.is_closed() and editor.has_unsaved():  # type: ignore[attr-defined]
+                tab = without_mnemonic(self.doc_tabs.tabText(self.doc_tabs.indexOf(editor)))
+                form = editor.form.title.get(self.lang)  # type: ignore[attr-defined]
+                titles.append(tr("main.unsaved_item", self.lang, title=tab, form=form))
+        return titles
+
+    def confirm_quit(self, titles: list[str]) -> CloseChoice:
+        """One question naming every unsaved record: save all as drafts, discard, or stay."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(tr("confirm_close_title", self.lang))
+        box.setText(tr("main.quit_unsaved", self.lang, n=len(titles)))
+        box.setInformativeText("\n".join(f"· {t}" for t in titles))
+        save = box.addButton(tr("main.quit_save", self.lang), QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton(tr("discard", self.lang), QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(tr("cancel", self.lang), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(save)
+        box.setEscapeButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is save:
+            return CloseChoice.SAVE
+        return CloseChoice.DISCARD if clicked is discard else CloseChoice.CANCEL
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
-        """Close editors first (each may ask about unsaved changes); stop background work."""
+        """Ask once, naming the unsaved records; then close editors; stop background work."""
+        titles = self.unsaved_titles()
+        # editors given their own answer (a nested flow, a test) keep it; the others are
+        # asked here once, for all of them
+        asking = [e for e in self._editors if e.confirm_close is ask_close]  # type: ignore[attr-defined]
+        if titles and asking:
+            choice = self.confirm_quit(titles)
+            if choice == CloseChoice.CANCEL:
+                event.ignore()
+                return
+            for editor in asking:  # the answer given once holds for each of them
+                editor.confirm_close = lambda _e, c=choice: c  # type: ignore[attr-defined]
         for editor in list(self._editors):
             if not editor.request_close():  # type: ignore[attr-defined]
                 event.ignore()

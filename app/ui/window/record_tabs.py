@@ -90,6 +90,9 @@ class RecordTabs:
         editor.completed.connect(lambda rid, e=editor: self._on_saved(e, rid))  # type: ignore[attr-defined]
         editor.openRecordRequested.connect(self.open_record)  # type: ignore[attr-defined]
         editor.closed.connect(lambda e=editor: self._remove_doc(e))  # type: ignore[attr-defined]
+        from app.ui.editor.void import install_void
+
+        install_void(editor, self.record_changed)  # 作废…: leaves the lists, keeps history
         index = self.doc_tabs.addTab(editor, title)
         self.doc_tabs.setCurrentIndex(index)
         self._apply_row_heights()

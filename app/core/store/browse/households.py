@@ -68,6 +68,8 @@ class HouseholdFields:
     grid: str | None
     house_address: str | None
     house_grid: str | None
+    moved_out_reason: str | None = None
+    moved_out_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ def household_fields(formset: FormSet) -> HouseholdFields:
         grid=resident.roles.grid,
         house_address=house.roles.address[0] if house.roles.address else None,
         house_grid=house.roles.grid,
+        moved_out_reason=resident.roles.moved_out_reason,
+        moved_out_to=resident.roles.moved_out_to,
     )
 
 
