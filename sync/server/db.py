@@ -187,9 +187,10 @@ people = Table(
 )
 
 # The console's record search (``sync.server.terms``): each record's name and address words and
-# ID/phone tails, rewritten with the record; each distinct word's terms, kept once (a word no
-# record uses any more only costs a look-up). Byte order on both databases (PostgreSQL "C"
-# collation), so a prefix is one range; no rowid on SQLite (one b-tree per table).
+# ID/phone tails, rewritten with the record; each distinct word's terms, kept once per grid that
+# has it (a search reads only its scope's words; a word no record uses any more only costs a
+# look-up). Byte order on both databases (PostgreSQL "C" collation), so a prefix is one range;
+# no rowid on SQLite (one b-tree per table).
 TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
 WORD = String(300).with_variant(String(300, collation="C"), "postgresql")
 record_terms = Table(
@@ -203,6 +204,7 @@ record_terms = Table(
 search_words = Table(
     "search_words",
     metadata,
+    Column("grid", String(64), primary_key=True),  # "" for records without a grid
     Column("term", TERM, primary_key=True),
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,

@@ -142,9 +142,7 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         kinds = conn.execute(text("SELECT DISTINCT kind FROM reviews")).scalars().all()
         assert kinds == ["duplicate"]
         assert _stored_terms(conn) == _expected_terms(conn, formset)  # 0007's backfill
-        words = {r[0] for r in _stored_terms(conn) if terms.is_word(r[0])}
-        stored_words = set(conn.execute(select(db.search_words.c.term, db.search_words.c.word)))
-        assert stored_words == {(t, w) for w in words for t in terms.word_terms(w)}
+        assert _stored_words(conn) == _expected_words(conn)  # 0008's, per grid
     engine.dispose()
 
     app = create_app(old_platform, forms=formset, secret="after-upgrade")
@@ -217,6 +215,17 @@ def _expected_terms(conn: Connection, formset: FormSet) -> set[tuple[str, str, s
         out.update((t, r.grid or "", r.id) for t in found)
     assert out, "the old platform holds records with search terms"
     return out
+
+
+def _stored_words(conn: Connection) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in conn.execute(select(db.search_words))}  # type: ignore[misc]
+
+
+def _expected_words(conn: Connection) -> set[tuple[str, str, str]]:
+    """Every word the records hold, with its terms, in each grid that holds it."""
+    held = {(g, w) for w, g, _rid in _stored_terms(conn) if terms.is_word(w)}
+    assert {g for g, _w in held} >= {"330106001001-01"}, "the old platform has words in grids"
+    return {(g, t, w) for g, w in held for t in terms.word_terms(w)}
 
 
 def _old_device(name: str, tmp_path: Path, formset: FormSet, url: str) -> tuple[Store, Client]:

@@ -1,0 +1,41 @@
+"""The search index's words are kept per grid.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-06
+
+``search_words`` gets a leading ``grid`` column, so a search reads only the words of its
+scope's grids (a supervisor's search with no match in their community no longer reads every
+matching word of the street office). The table is rebuilt from ``record_terms``, which holds
+every record's words with its grid (``sync.server.termfill``): each word gets its terms in
+every grid that has it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from sync.server import db, termfill
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.drop_table("search_words")
+    op.create_table(
+        "search_words",
+        sa.Column("grid", sa.String(64), nullable=False),
+        sa.Column("term", db.TERM, nullable=False),
+        sa.Column("word", db.WORD, nullable=False),
+        sa.PrimaryKeyConstraint("grid", "term", "word"),
+        sqlite_with_rowid=False,
+    )
+    termfill.fill_search_words(op.get_bind())
+
+
+def downgrade() -> None:
+    raise NotImplementedError("restore the backup taken before the upgrade")
