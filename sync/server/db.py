@@ -209,6 +209,16 @@ search_words = Table(
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,
 )
+# Words a write gave a grid that no search has given their terms yet: a push only notes them
+# here (one small row, no pinyin), and the first search of a scope holding the grid expands
+# them into ``search_words`` (``sync.server.termrows``), off the push path.
+new_words = Table(
+    "new_words",
+    metadata,
+    Column("grid", String(64), primary_key=True),
+    Column("word", WORD, primary_key=True),
+    sqlite_with_rowid=False,
+)
 
 aliases = Table(
     "aliases",

@@ -1,16 +1,18 @@
-"""Writes of the console's search index (``record_terms``, ``search_words``) in bulk.
+"""Writes of the console's search index (``record_terms``, ``search_words``, ``new_words``).
 
-Why plain SQL with many rows per statement: a push of 10 k new residents writes about 50 k
-``record_terms`` rows and, for its new names, about 50 k ``search_words`` rows. Through
-SQLAlchemy's executemany each row costs a statement step plus Python overhead; one statement
-per ``ROWS`` rows (the same text on every full chunk, so the driver's statement cache keeps
-it) halves the index's share of a push. The migrations build the index with the same
-statements.
+Why a push only notes its words: a push of 10 k new residents writes about 50 k
+``record_terms`` rows, and its 6 to 7 thousand new names would add about 50 k
+``search_words`` rows (every suffix, the pinyin and initials of each), with their pinyin
+computed in the push. That made a push 15-25 % slower. So the push writes each record's keys
+(exact removal needs them) and one ``new_words`` row per (grid, word) it wrote; the first
+search of a scope holding that grid gives the noted words their terms (``expand``), once,
+however many pushes noted them. The rows go in multi-row statements of ``ROWS`` rows (the same
+text for every full chunk, so the driver's statement cache keeps it).
 
 Words are kept per grid (``search_words.grid``): a search reads only the words of its scope's
 grids, so a supervisor's search with no match in their community answers without reading the
-rest of the street office. A word is written for a grid the first time a record of that grid
-holds it (concurrent writers may race: the insert skips rows already there).
+rest of the street office. Concurrent writers may race on a word: inserts skip rows already
+there, and an expansion deletes only the notes it read.
 """
 
 from __future__ import annotations
@@ -18,21 +20,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.engine import Connection
 
 from sync.server import db, terms
 
-ROWS = 300  # rows per INSERT statement (3 columns: 900 parameters, under every driver's limit)
-IN_CHUNK = 500  # words per known-word look-up
+ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
+IN_CHUNK = 500  # words per look-up
 
-_W = db.search_words.c
-_SQL = {
-    # dialect: (parameter mark, words insert prefix, words insert suffix)
-    False: ("?", "INSERT OR IGNORE INTO search_words (grid, term, word) VALUES ", ""),
-    True: ("%s", "INSERT INTO search_words (grid, term, word) VALUES ", " ON CONFLICT DO NOTHING"),
-}
-_TERMS = "INSERT INTO record_terms (term, grid, record_id) VALUES "
+_W, _N = db.search_words.c, db.new_words.c
+_IGNORE = {False: ("INSERT OR IGNORE INTO ", ""), True: ("INSERT INTO ", " ON CONFLICT DO NOTHING")}
+_DELETE_NOTED = delete(db.new_words).where(
+    _N.grid == bindparam("b_grid"), _N.word == bindparam("b_word")
+)
 
 
 def _is_pg(conn: Connection) -> bool:
@@ -40,12 +40,14 @@ def _is_pg(conn: Connection) -> bool:
 
 
 def insert_rows(
-    conn: Connection, head: str, rows: Sequence[tuple[str, str, str]], tail: str = ""
+    conn: Connection, head: str, rows: Sequence[tuple[str, ...]], tail: str = ""
 ) -> None:
-    """``rows`` (three columns each) in statements of ``ROWS`` rows: ``head`` is the statement
+    """``rows`` (all of one width) in statements of ``ROWS`` rows: ``head`` is the statement
     up to ``VALUES``, ``tail`` what follows the values (a conflict clause)."""
-    mark = _SQL[_is_pg(conn)][0]
-    one = f"({mark}, {mark}, {mark})"
+    if not rows:
+        return
+    mark = "%s" if _is_pg(conn) else "?"
+    one = "(" + ", ".join([mark] * len(rows[0])) + ")"
     for i in range(0, len(rows), ROWS):
         part = rows[i : i + ROWS]
         sql = head + ", ".join([one] * len(part)) + tail
@@ -54,20 +56,24 @@ def insert_rows(
 
 def insert_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
     """Add ``record_terms`` rows (term, grid, record_id); none of them may be stored yet."""
-    insert_rows(conn, _TERMS, rows)
+    insert_rows(conn, "INSERT INTO record_terms (term, grid, record_id) VALUES ", rows)
 
 
 def delete_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
     """Remove ``record_terms`` rows (term, grid, record_id): few per push, one statement."""
-    mark = _SQL[_is_pg(conn)][0]
+    mark = "%s" if _is_pg(conn) else "?"
     sql = f"DELETE FROM record_terms WHERE term = {mark} AND grid = {mark} AND record_id = {mark}"
     conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
 
 
-def insert_words(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
-    """Add ``search_words`` rows (grid, term, word), skipping rows already stored."""
-    _mark, head, tail = _SQL[_is_pg(conn)]
-    insert_rows(conn, head, rows, tail)
+def _insert_ignoring(conn: Connection, table: str, rows: Sequence[tuple[str, ...]]) -> None:
+    head, tail = _IGNORE[_is_pg(conn)]
+    insert_rows(conn, head + table + " VALUES ", rows, tail)
+
+
+def note_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
+    """Note (grid, word) pairs a write gave records, for the next search to expand."""
+    _insert_ignoring(conn, "new_words (grid, word)", sorted(set(words)))
 
 
 def word_rows(grid: str, words: Iterable[str]) -> list[tuple[str, str, str]]:
@@ -90,4 +96,29 @@ def add_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
             stmt = select(_W.word).where(_W.grid == grid, _W.term.in_(firsts))
             known: set[Any] = set(conn.execute(stmt).scalars())
             rows.extend(word_rows(grid, (w for w in part if w not in known)))
-    insert_words(conn, rows)
+    _insert_ignoring(conn, "search_words (grid, term, word)", rows)
+
+
+def _noted(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:
+    stmt = select(_N.grid, _N.word)
+    if grids is None:
+        return [tuple(r) for r in conn.execute(stmt)]  # type: ignore[misc]
+    found: list[tuple[str, str]] = []
+    for i in range(0, len(grids), IN_CHUNK):
+        part = stmt.where(_N.grid.in_(grids[i : i + IN_CHUNK]))
+        found.extend(tuple(r) for r in conn.execute(part))  # type: ignore[misc]
+    return found
+
+
+def expand(engine: Engine, grids: Sequence[str] | None) -> int:
+    """Give the words noted in these grids (None: all) their terms; returns how many. Reads
+    first, so a search with nothing noted in its scope never waits for the write lock."""
+    with db.read(engine) as conn:
+        if not _noted(conn, grids):
+            return 0
+    with db.write(engine) as conn:
+        noted = sorted(_noted(conn, grids))
+        add_words(conn, noted)
+        conn.execute(_DELETE_NOTED, [{"b_grid": g, "b_word": w} for g, w in noted])
+    return len(noted)
+

@@ -357,9 +357,10 @@ class Tx:
         self._claims_db, self._claims_tx = {}, {}
 
     def _write_terms(self) -> None:
-        """Search keys that changed since the last flush, and the terms of words new to their
-        grid (``sync.server.termrows``). The rows to delete are known exactly (keys follow
-        from the stored values), so the table needs no index by record."""
+        """Search keys that changed since the last flush, and a note of the words they hold
+        (``sync.server.termrows``: the next search expands them). The rows to delete are
+        known exactly (keys follow from the stored values), so the table needs no index by
+        record."""
         gone: list[tuple[str, str, str]] = []
         added: list[tuple[str, str, str]] = []
         for rid, (old, new) in self.terms.items():
@@ -376,7 +377,7 @@ class Tx:
         if added:
             added.sort()  # index order: fewer pages touched, and one lock order on PostgreSQL
             termrows.insert_terms(self.conn, added)
-            termrows.add_words(self.conn, {(g, k) for k, g, _rid in added if terms.is_word(k)})
+            termrows.note_words(self.conn, ((g, k) for k, g, _rid in added if terms.is_word(k)))
 
     def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
         """Insert and update the buffered ``records`` rows, with their change numbers when

@@ -17,7 +17,7 @@ from app.core.forms import Form, FormSet
 from app.core.masking import mask_value
 from app.core.records import is_empty
 from app.core.search import name_terms
-from sync.server import auth, db, records
+from sync.server import auth, db, records, termrows
 from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
 
@@ -251,6 +251,8 @@ def search(
     if not q or (user.grids is not None and not user.grids):
         return []
     out: dict[str, dict[str, Any]] = {}
+    if not search_terms.is_tail_query(q):  # words pushes noted get their terms first
+        termrows.expand(engine, None if user.grids is None else sorted(user.grids))
     with db.read(engine) as conn:
         for ids in _candidates(conn, user, q, limit * 4):
             wanted = [i for i in ids if i not in out]

@@ -1,4 +1,4 @@
-"""The search index's words are kept per grid.
+"""The search index's words are kept per grid, and a push only notes its new words.
 
 Revision ID: 0008
 Revises: 0007
@@ -8,7 +8,8 @@ Create Date: 2026-12-06
 scope's grids (a supervisor's search with no match in their community no longer reads every
 matching word of the street office). The table is rebuilt from ``record_terms``, which holds
 every record's words with its grid (``sync.server.termfill``): each word gets its terms in
-every grid that has it.
+every grid that has it. ``new_words`` (words a push noted, expanded by the next search of their
+scope) starts empty.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def upgrade() -> None:
         sa.Column("term", db.TERM, nullable=False),
         sa.Column("word", db.WORD, nullable=False),
         sa.PrimaryKeyConstraint("grid", "term", "word"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "new_words",
+        sa.Column("grid", sa.String(64), nullable=False),
+        sa.Column("word", db.WORD, nullable=False),
+        sa.PrimaryKeyConstraint("grid", "word"),
         sqlite_with_rowid=False,
     )
     termfill.fill_search_words(op.get_bind())
