@@ -168,6 +168,22 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         app.state.engine.dispose()
 
 
+def test_a_platform_at_0007_gets_its_search_words_per_grid(old_platform: str) -> None:
+    """Revision 0008 rebuilds the words of an index 0007 built (one set for the whole office)
+    as words per grid, from the records' search keys; nothing is left noted."""
+    engine = db.make_engine(old_platform)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:  # 0007's words had no grid; one stale word among them
+            conn.execute(text("INSERT INTO search_words (term, word) VALUES ('n:旧', 'n:旧名')"))
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert _stored_words(conn) == _expected_words(conn)
+            assert conn.execute(select(db.new_words)).all() == []
+    finally:
+        engine.dispose()
+
+
 def test_an_upgraded_platform_sends_its_existing_grids_to_devices_once(
     old_platform: str, formset: FormSet
 ) -> None:
