@@ -27,6 +27,7 @@ from sync.server import db, terms
 
 ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
 IN_CHUNK = 500  # words per look-up
+EXPAND = 5000  # noted words given their terms per transaction
 
 _W, _N = db.search_words.c, db.new_words.c
 _IGNORE = {False: ("INSERT OR IGNORE INTO ", ""), True: ("INSERT INTO ", " ON CONFLICT DO NOTHING")}
@@ -63,7 +64,7 @@ def delete_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None
     """Remove ``record_terms`` rows (term, grid, record_id): few per push, one statement."""
     mark = "%s" if _is_pg(conn) else "?"
     sql = f"DELETE FROM record_terms WHERE term = {mark} AND grid = {mark} AND record_id = {mark}"
-    conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+    conn.exec_driver_sql(sql, list(rows))
 
 
 def _insert_ignoring(conn: Connection, table: str, rows: Sequence[tuple[str, ...]]) -> None:
@@ -102,23 +103,24 @@ def add_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
 def _noted(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:
     stmt = select(_N.grid, _N.word)
     if grids is None:
-        return [tuple(r) for r in conn.execute(stmt)]  # type: ignore[misc]
+        return [(r.grid, r.word) for r in conn.execute(stmt)]
     found: list[tuple[str, str]] = []
     for i in range(0, len(grids), IN_CHUNK):
         part = stmt.where(_N.grid.in_(grids[i : i + IN_CHUNK]))
-        found.extend(tuple(r) for r in conn.execute(part))  # type: ignore[misc]
+        found.extend((r.grid, r.word) for r in conn.execute(part))
     return found
 
 
 def expand(engine: Engine, grids: Sequence[str] | None) -> int:
     """Give the words noted in these grids (None: all) their terms; returns how many. Reads
-    first, so a search with nothing noted in its scope never waits for the write lock."""
+    first, so a search with nothing noted in its scope never waits for the write lock; a
+    backlog (a first sync of a whole office) goes in transactions of ``EXPAND`` words, so
+    pushes are never held up for long behind it."""
     with db.read(engine) as conn:
-        if not _noted(conn, grids):
-            return 0
-    with db.write(engine) as conn:
         noted = sorted(_noted(conn, grids))
-        add_words(conn, noted)
-        conn.execute(_DELETE_NOTED, [{"b_grid": g, "b_word": w} for g, w in noted])
+    for i in range(0, len(noted), EXPAND):
+        part = noted[i : i + EXPAND]
+        with db.write(engine) as conn:
+            add_words(conn, part)
+            conn.execute(_DELETE_NOTED, [{"b_grid": g, "b_word": w} for g, w in part])
     return len(noted)
-

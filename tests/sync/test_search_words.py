@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
-from sync.server import db, terms
+from sync.server import db, termrows, terms
 from sync.server.console import queries
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, GRID_C, Platform
@@ -59,8 +60,9 @@ def _statements(platform: Platform) -> Iterator[list[str]]:
 
 
 def test_a_push_notes_its_words_and_a_search_of_their_scope_gives_them_terms(
-    platform: Platform, formset: FormSet
+    platform: Platform, formset: FormSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(termrows, "EXPAND", 2)  # a backlog goes in several transactions
     _push(platform, "wang", GRID_A, [{"name": "张三"}, {"name": "曾小明"}])
     _push(platform, "zhao", GRID_C, [{"name": "张三", "residence_address": "和平街9号"}])
     assert _table(platform, db.search_words) == set()  # the push wrote no word terms
