@@ -193,6 +193,7 @@ people = Table(
 # no rowid on SQLite (one b-tree per table).
 TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
 WORD = String(300).with_variant(String(300, collation="C"), "postgresql")
+GRID = String(64).with_variant(String(64, collation="C"), "postgresql")  # pages go by grid
 record_terms = Table(
     "record_terms",
     metadata,
@@ -204,7 +205,7 @@ record_terms = Table(
 search_words = Table(
     "search_words",
     metadata,
-    Column("grid", String(64), primary_key=True),  # "" for records without a grid
+    Column("grid", GRID, primary_key=True),  # "" for records without a grid
     Column("term", TERM, primary_key=True),
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,
@@ -215,7 +216,7 @@ search_words = Table(
 new_words = Table(
     "new_words",
     metadata,
-    Column("grid", String(64), primary_key=True),
+    Column("grid", GRID, primary_key=True),
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,
 )

@@ -34,7 +34,10 @@ def _stage_rows(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
 
 
 def _unstage(conn: Connection, into: str) -> None:
-    conn.exec_driver_sql(f"INSERT INTO {into} SELECT a, b, c FROM {_STAGE} ORDER BY a, b, c")
+    """Copy the staged rows into the index in its order (PostgreSQL: byte order, the index's
+    "C" collation, which also sorts far faster than a language collation)."""
+    order = ", ".join(f'{c} COLLATE "C"' if conn.dialect.name == "postgresql" else c for c in "abc")
+    conn.exec_driver_sql(f"INSERT INTO {into} SELECT a, b, c FROM {_STAGE} ORDER BY {order}")
     conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
 
 

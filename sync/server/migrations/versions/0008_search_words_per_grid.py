@@ -8,7 +8,8 @@ Create Date: 2026-12-06
 scope's grids (a supervisor's search with no match in their community no longer reads every
 matching word of the street office). The table is rebuilt from ``record_terms``, which holds
 every record's words with its grid (``sync.server.termfill``): each word gets its terms in
-every grid that has it. ``new_words`` (words a push noted, expanded by the next search of their
+every grid that has it (PostgreSQL: ``grid`` in byte order too, as a search pages by it).
+``new_words`` (words a push noted, expanded by the next search of their
 scope) starts empty.
 """
 
@@ -29,7 +30,7 @@ def upgrade() -> None:
     op.drop_table("search_words")
     op.create_table(
         "search_words",
-        sa.Column("grid", sa.String(64), nullable=False),
+        sa.Column("grid", db.GRID, nullable=False),
         sa.Column("term", db.TERM, nullable=False),
         sa.Column("word", db.WORD, nullable=False),
         sa.PrimaryKeyConstraint("grid", "term", "word"),
@@ -37,7 +38,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "new_words",
-        sa.Column("grid", sa.String(64), nullable=False),
+        sa.Column("grid", db.GRID, nullable=False),
         sa.Column("word", db.WORD, nullable=False),
         sa.PrimaryKeyConstraint("grid", "word"),
         sqlite_with_rowid=False,
