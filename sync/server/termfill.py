@@ -12,6 +12,7 @@ each distinct word's terms are computed once however many grids hold it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,12 +22,31 @@ from app.core.forms import FormSet
 from sync.server import db, termrows, terms
 
 PAGE = 5000  # records (or distinct words) read per query
+SORT_CACHE_KB = 512 * 1024  # sort memory while the index is built
 _STAGE = "termfill_stage"
 
 
 def _stage(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_STAGE}")
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_STAGE} (a TEXT, b TEXT, c TEXT)")
+
+
+@contextmanager
+def _sort_memory(conn: Connection) -> Iterator[None]:
+    """SQLite sorts in memory up to its page cache (2 MB by default), PostgreSQL up to
+    ``work_mem`` (4 MB): tens of millions of rows then take many merge passes over temporary
+    files. ``SORT_CACHE_KB`` while the index is built (PostgreSQL: until the upgrade's
+    transaction ends), SQLite's old cache size afterwards."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_CACHE_KB}kB'")
+        yield
+        return
+    old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SORT_CACHE_KB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(old or -2000)}")
 
 
 def _stage_rows(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
@@ -60,7 +80,14 @@ def _records(conn: Connection) -> Iterator[Any]:
 def fill_record_terms(conn: Connection, forms: FormSet) -> None:
     """``record_terms`` of every stored record, exactly as the write path keeps them (a record
     of a form the platform does not ship gets none, and is indexed when next written)."""
-    _stage(conn)
+    with _sort_memory(conn):
+        _stage(conn)
+        for rows in _record_rows(conn, forms):
+            _stage_rows(conn, rows)
+        _unstage(conn, "record_terms(term, grid, record_id)")
+
+
+def _record_rows(conn: Connection, forms: FormSet) -> Iterator[list[tuple[str, str, str]]]:
     rows: list[tuple[str, str, str]] = []
     for rec in _records(conn):
         if rec.form not in forms.forms:
@@ -68,10 +95,9 @@ def fill_record_terms(conn: Connection, forms: FormSet) -> None:
         keys = terms.record_keys(forms.form(rec.form), db.loads(rec.data) or {}, rec.title)
         rows.extend((k, rec.grid or "", rec.id) for k in keys)
         if len(rows) >= PAGE * 4:
-            _stage_rows(conn, rows)
+            yield rows
             rows = []
-    _stage_rows(conn, rows)
-    _unstage(conn, "record_terms(term, grid, record_id)")
+    yield rows
 
 
 def _held_words(conn: Connection) -> Iterator[tuple[str, str]]:
@@ -95,7 +121,14 @@ def _held_words(conn: Connection) -> Iterator[tuple[str, str]]:
 
 def fill_search_words(conn: Connection) -> None:
     """``search_words`` of every word ``record_terms`` holds, in each grid that holds it."""
-    _stage(conn)
+    with _sort_memory(conn):
+        _stage(conn)
+        for rows in _word_rows(conn):
+            _stage_rows(conn, rows)
+        _unstage(conn, "search_words(grid, term, word)")
+
+
+def _word_rows(conn: Connection) -> Iterator[list[tuple[str, str, str]]]:
     rows: list[tuple[str, str, str]] = []
     word = ""
     found: tuple[str, ...] = ()
@@ -104,7 +137,6 @@ def fill_search_words(conn: Connection) -> None:
             word, found = held, tuple(sorted(terms.word_terms(held)))
         rows.extend((grid, t, word) for t in found)
         if len(rows) >= PAGE * 4:
-            _stage_rows(conn, rows)
+            yield rows
             rows = []
-    _stage_rows(conn, rows)
-    _unstage(conn, "search_words(grid, term, word)")
+    yield rows
