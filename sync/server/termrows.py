@@ -18,6 +18,7 @@ there, and an expansion deletes only the notes it read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, select
@@ -49,10 +50,11 @@ def insert_rows(
         return
     mark = "%s" if _is_pg(conn) else "?"
     one = "(" + ", ".join([mark] * len(rows[0])) + ")"
+    full = head + ", ".join([one] * ROWS) + tail
     for i in range(0, len(rows), ROWS):
         part = rows[i : i + ROWS]
-        sql = head + ", ".join([one] * len(part)) + tail
-        conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
+        sql = full if len(part) == ROWS else head + ", ".join([one] * len(part)) + tail
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(part)))
 
 
 def insert_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
