@@ -256,20 +256,32 @@ def search(
     with db.read(engine) as conn:
         for ids in _candidates(conn, user, q, limit * 4):
             wanted = [i for i in ids if i not in out]
-            for r in conn.execute(_SEARCH_ROWS, {"b_ids": wanted}) if wanted else ():
-                data = db.loads(r.data) or {}
-                if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
-                    out[r.id] = {
-                        "id": r.id,
-                        "form": r.form,
-                        "grid": r.grid,
-                        "title": r.title,
-                        "status": r.status,
-                        "deleted": bool(r.deleted),
-                    }
+            for i in range(0, len(wanted), limit):  # a slice at a time: stop once full
+                out.update(_checked(conn, formset, user, q, wanted[i : i + limit]))
+                if len(out) >= limit:
+                    break
             if len(out) >= limit:
                 break
     return sorted(out.values(), key=lambda r: (r["title"], r["id"]))[:limit]
+
+
+def _checked(
+    conn: Connection, formset: FormSet, user: auth.User, q: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The candidates that are in scope and match ``q``, as the search lists them."""
+    out = {}
+    for r in conn.execute(_SEARCH_ROWS, {"b_ids": ids}):
+        data = db.loads(r.data) or {}
+        if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
+            out[r.id] = {
+                "id": r.id,
+                "form": r.form,
+                "grid": r.grid,
+                "title": r.title,
+                "status": r.status,
+                "deleted": bool(r.deleted),
+            }
+    return out
 
 
 _T, _W = db.record_terms.c, db.search_words.c
