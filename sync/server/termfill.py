@@ -50,6 +50,13 @@ def _sort_memory(conn: Connection) -> Iterator[None]:
 
 
 def _stage_rows(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
+    """Append rows to the staging table (PostgreSQL: ``COPY``, the fastest way in)."""
+    if conn.dialect.name == "postgresql":
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {_STAGE} (a, b, c) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     termrows.insert_rows(conn, f"INSERT INTO {_STAGE} (a, b, c) VALUES ", rows)
 
 

@@ -44,12 +44,16 @@ def _is_pg(conn: Connection) -> bool:
 def insert_rows(
     conn: Connection, head: str, rows: Sequence[tuple[str, ...]], tail: str = ""
 ) -> None:
-    """``rows`` (all of one width) in statements of ``ROWS`` rows: ``head`` is the statement
-    up to ``VALUES``, ``tail`` what follows the values (a conflict clause)."""
+    """``rows`` (all of one width) in statements of ``ROWS`` rows (SQLite; PostgreSQL: one
+    pipelined executemany): ``head`` is the statement up to ``VALUES``, ``tail`` what follows
+    the values (a conflict clause)."""
     if not rows:
         return
     mark = "%s" if _is_pg(conn) else "?"
     one = "(" + ", ".join([mark] * len(rows[0])) + ")"
+    if _is_pg(conn):  # psycopg parses long statements anew each time: executemany (pipelined)
+        conn.exec_driver_sql(head + one + tail, list(rows))
+        return
     full = head + ", ".join([one] * ROWS) + tail
     for i in range(0, len(rows), ROWS):
         part = rows[i : i + ROWS]
