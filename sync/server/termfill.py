@@ -108,22 +108,25 @@ def _record_rows(conn: Connection, forms: FormSet) -> Iterator[list[tuple[str, s
 
 
 def _held_words(conn: Connection) -> Iterator[tuple[str, str]]:
-    """(word, grid) of every name and address word ``record_terms`` holds, in that order."""
+    """(word, grid) of every name and address word ``record_terms`` holds, in that order: one
+    range of the primary key per mark, a page at a time (no OR of ranges, which PostgreSQL
+    answered by re-reading and re-sorting the rest of the table for every page)."""
     t = db.record_terms.c
-    words = sa.or_(
-        sa.and_(t.term >= terms.NAME, t.term < terms.NAME + terms.TOP),
-        sa.and_(t.term >= terms.ADDRESS, t.term < terms.ADDRESS + terms.TOP),
-    )
-    after: tuple[str, str] | None = None
-    while True:
-        stmt = sa.select(t.term, t.grid).where(words).distinct()
-        if after is not None:
-            stmt = stmt.where(sa.tuple_(t.term, t.grid) > after)
-        page = conn.execute(stmt.order_by(t.term, t.grid).limit(PAGE)).all()
-        if not page:
-            return
-        yield from ((r.term, r.grid) for r in page)
-        after = (page[-1].term, page[-1].grid)
+    for mark in sorted((terms.ADDRESS, terms.NAME)):
+        after: tuple[str, str] = (mark, "")
+        while True:
+            stmt = (
+                sa.select(t.term, t.grid)
+                .where(sa.tuple_(t.term, t.grid) > after, t.term < mark + terms.TOP)
+                .distinct()
+                .order_by(t.term, t.grid)
+                .limit(PAGE)
+            )
+            page = conn.execute(stmt).all()
+            yield from ((r.term, r.grid) for r in page)
+            if len(page) < PAGE:
+                break
+            after = (page[-1].term, page[-1].grid)
 
 
 def fill_search_words(conn: Connection) -> None:

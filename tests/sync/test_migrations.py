@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from app.core.forms import FormSet
 from app.core.store import Store
 from sync.client import Client
-from sync.server import db, migrate, terms
+from sync.server import db, migrate, termfill, terms
 from sync.server.app import create_app
 from sync.server.cli import main as server_cli
 from sync.session import SyncSession
@@ -168,9 +168,12 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         app.state.engine.dispose()
 
 
-def test_a_platform_at_0007_gets_its_search_words_per_grid(old_platform: str) -> None:
+def test_a_platform_at_0007_gets_its_search_words_per_grid(
+    old_platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Revision 0008 rebuilds the words of an index 0007 built (one set for the whole office)
     as words per grid, from the records' search keys; nothing is left noted."""
+    monkeypatch.setattr(termfill, "PAGE", 3)  # the records and words are read in many pages
     engine = db.make_engine(old_platform)
     try:
         migrate.upgrade(engine, "0007")
