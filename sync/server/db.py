@@ -203,11 +203,13 @@ people = Table(
 )
 
 # The console's record search (``sync.server.terms``): each record's name and address words and
-# ID/phone tails, rewritten with the record; each distinct word's terms, kept once (a word no
-# record uses any more only costs a look-up). Byte order on both databases (PostgreSQL "C"
-# collation), so a prefix is one range; no rowid on SQLite (one b-tree per table).
+# ID/phone tails, rewritten with the record; each distinct word's terms, kept once per grid that
+# has it (a search reads only its scope's words; a word no record uses any more only costs a
+# look-up). Byte order on both databases (PostgreSQL "C" collation), so a prefix is one range;
+# no rowid on SQLite (one b-tree per table).
 TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
 WORD = String(300).with_variant(String(300, collation="C"), "postgresql")
+GRID = String(64).with_variant(String(64, collation="C"), "postgresql")  # pages go by grid
 record_terms = Table(
     "record_terms",
     metadata,
@@ -219,7 +221,18 @@ record_terms = Table(
 search_words = Table(
     "search_words",
     metadata,
+    Column("grid", GRID, primary_key=True),  # "" for records without a grid
     Column("term", TERM, primary_key=True),
+    Column("word", WORD, primary_key=True),
+    sqlite_with_rowid=False,
+)
+# Words a write gave a grid that no search has given their terms yet: a push only notes them
+# here (one small row, no pinyin), and the first search of a scope holding the grid expands
+# them into ``search_words`` (``sync.server.termrows``), off the push path.
+new_words = Table(
+    "new_words",
+    metadata,
+    Column("grid", GRID, primary_key=True),
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,
 )
