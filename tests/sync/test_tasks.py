@@ -446,3 +446,26 @@ def test_a_task_scoped_by_building_or_house_takes_the_people_living_there(
         json={**SPEC, "form": "address", "fields": [], "filter": None, "buildings": ["3栋"]},
     )
     assert refused.status_code == 200  # addresses have a building field of their own
+
+
+def test_a_collect_task_counts_new_records_of_its_form_in_its_grids(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    people(wang, GRID_A, ["1"])  # before the task: not counted
+    spec = {
+        "kind": "collect",
+        "title": "登记新市场的单位",
+        "form": "resident",
+        "grids": [GRID_A],
+        "target": 5,
+    }
+    made = api(platform, chen, "POST", "/tasks", json=spec).json()
+    assert made["items"] == 0 and made["collected"] == 0
+    (pulled,) = pull_everything(wang)["tasks"]
+    assert (pulled["kind"], pulled["target"], pulled["grids"]) == ("collect", 5, [GRID_A])
+    assert pull_everything(li)["tasks"] == []
+    people(wang, GRID_A, ["1", "2"])
+    people(li, GRID_B, ["1"])  # another grid: not counted
+    follow = api(platform, chen, "GET", f"/tasks/{made['task']['id']}").json()
+    assert follow["collected"] == 2

@@ -63,9 +63,26 @@ def follow(conn: Connection, user: User, task_id: str) -> dict[str, Any]:
     return {
         "task": {**wire, "overdue": overdue(task), "spec": db.loads(task["spec"]) or {}},
         "counts": totals,
+        "collected": collected(conn, user, task) if task["kind"] == "collect" else None,
         "grids": [{"grid": g, "name": names.get(g, g), **c} for g, c in sorted(per_grid.items())],
         "workers": [{"username": w, **c} for w, c in sorted(workers.items())],
     }
+
+
+def collected(conn: Connection, user: User, task: dict[str, Any]) -> int:
+    """A collect task's progress: live records of its form created in its grids (those in the
+    caller's scope) since it was issued."""
+    r = db.records.c
+    grids = [g for g in task["grids"] if user.in_scope(g)]
+    if not grids:
+        return 0
+    stmt = select(func.count()).where(
+        r.form == task["form"],
+        r.grid.in_(grids),
+        r.deleted.is_(False),
+        r.created_at >= task["issued_at"],
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 def items(
