@@ -84,10 +84,23 @@ class Service:
         results = self.apply(user, device_id, req.ops)
         answer: dict[str, Any] = {"results": results}
         if req.task_results:
-            answer["task_results"] = task_results.apply(
-                self.engine, user, device_id, req.task_results
-            )
+            answer["task_results"] = self._task_results(user, device_id, req.task_results)
         return answer
+
+    def _task_results(
+        self, user: User, device_id: str, results: Sequence[p.TaskResult]
+    ) -> list[dict[str, Any]]:
+        """Apply task results in one transaction, run again after a deadlock with a
+        concurrent push (an automatic done locks items in another order)."""
+        for attempt in range(TX_RETRIES):
+            try:
+                return task_results.apply(self.engine, user, device_id, results)
+            except (OperationalError, DBAPIError) as exc:
+                race = isinstance(exc, IntegrityError) or _retryable_tx_error(exc)
+                if not race or attempt == TX_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def apply(
         self,
