@@ -14,6 +14,9 @@ a filter every resident passes (so the filter is evaluated on each), and reports
 - the pull: a worker of the task's largest grid pulls everything (since 0, limit 5000) before
   and after the task; after / before is what the task's items add (aim <= 1.2), the median of
   ``--pulls`` alternating runs each.
+
+With ``--reuse`` the tasks of earlier runs stay: the first "before" pull then carries their
+items, so only a fresh platform gives the pull ratio (the other figures hold either way).
 """
 
 from __future__ import annotations
