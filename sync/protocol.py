@@ -56,14 +56,37 @@ class Op(BaseModel):
     author: str = Field(default="", max_length=100)
 
 
+TaskKind = Literal["verify", "collect"]
+TaskState = Literal["open", "closed", "cancelled"]
+ItemState = Literal["open", "done", "unable"]
+ResultState = Literal["done", "unable"]
+UNABLE_REASONS: tuple[str, ...] = ("查无此人", "拒绝配合", "已迁出", "房屋拆除")
+MAX_REASON_CHARS = 200
+FEATURE_TASKS = "tasks"  # ``Info.features``: the platform takes ``task_results`` in pushes
+
+
+class TaskResult(BaseModel):
+    """A worker's outcome for one task item (PROTOCOL.md "Tasks"): idempotent like an op."""
+
+    model_config = _STRICT
+
+    op_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=64)
+    state: ResultState
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    edited_at: str = Field(min_length=1, max_length=64)
+    author: str = Field(default="", max_length=100)
+
+
 class PushRequest(BaseModel):
-    """A batch of ops, applied in order."""
+    """A batch of ops, applied in order, and task results (only to servers with "tasks")."""
 
     model_config = _STRICT
 
     protocol: int
     device_id: DeviceId
     ops: list[Op]
+    task_results: list[TaskResult] = Field(default_factory=list)
 
 
 class Issue(BaseModel):
@@ -111,8 +134,17 @@ class OpResult(BaseModel):
     original_status: ResultStatus | None = None
 
 
+class TaskResultAnswer(BaseModel):
+    """The outcome of one task result: the item's state after it."""
+
+    op_id: str
+    status: Literal["applied", "duplicate"]
+    state: ItemState
+
+
 class PushResponse(BaseModel):
     results: list[OpResult]
+    task_results: list[TaskResultAnswer] = Field(default_factory=list)
 
 
 class PulledRecord(BaseModel):
@@ -146,11 +178,45 @@ class PulledGrid(BaseModel):
     polygon: list[tuple[float, float]] | None = None
 
 
+class PulledTask(BaseModel):
+    """A task as pulls deliver it, once per change (PROTOCOL.md "Tasks")."""
+
+    id: str
+    kind: TaskKind
+    title: str
+    instruction: str = ""
+    form: str
+    fields: list[str] = Field(default_factory=list)
+    due: str | None = None
+    priority: int = 0
+    state: TaskState
+    grids: list[str] = Field(default_factory=list)
+    issued_at: str
+    issued_by: str = ""
+    updated_at: str
+    target: int | None = None
+
+
+class PulledTaskItem(BaseModel):
+    """One record of a verify task, in the caller's scope, once per state change."""
+
+    id: str
+    task_id: str
+    record_id: str
+    grid: str | None = None
+    state: ItemState
+    reason: str | None = None
+    updated_at: str
+    updated_by: str | None = None
+
+
 class PullResponse(BaseModel):
     records: list[PulledRecord]
     aliases: list[Alias]
     removed: list[str]
     grids: list[PulledGrid] = Field(default_factory=list)  # absent before platform schema 0006
+    tasks: list[PulledTask] = Field(default_factory=list)  # absent before tasks
+    task_items: list[PulledTaskItem] = Field(default_factory=list)
     cursor: int
     more: bool
 
@@ -193,6 +259,7 @@ class Info(BaseModel):
     server_version: str
     forms: dict[str, int]
     limits: Limits = Field(default_factory=Limits)
+    features: list[str] = Field(default_factory=list)  # e.g. "tasks"; absent on older servers
 
 
 class ErrorBody(BaseModel):

@@ -23,7 +23,7 @@ from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
 from sync.client import Client, ProtocolError
-from sync.protocol import PullResponse
+from sync.protocol import FEATURE_TASKS, PullResponse
 from sync.replica import identity as replica_identity
 
 log = logging.getLogger("gridcollect.sync.session")
@@ -52,6 +52,8 @@ class SyncSummary:
     aliases: int = 0
     removed: int = 0
     grids: int = 0  # grids (names, boundaries) the platform sent
+    task_results: int = 0  # task results the platform answered
+    tasks: int = 0  # tasks and task items the platform sent
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -152,25 +154,35 @@ class SyncSession:
         the whole batch after each bad op made the traffic grow with the square of the bad ops.
         """
         s = self.summary
+        tasks_on = self.client.has_feature(FEATURE_TASKS)
         total = replica.pending_count(self.store)
         done, after, size, cap = 0, 0, self.batch, self.batch
+        results_after = 0
         self.progress("push", 0, total)
         while True:
             if self.cancel():
                 return False
             ops = replica.next_batch(self.store, after, size)
-            if not ops:
+            results = replica.next_results(self.store, results_after, size) if tasks_on else []
+            if not ops and not results:
                 return True
             try:
-                answer = self.client.push([op.wire for op in ops])
+                answer = self.client.push([op.wire for op in ops], [r.wire for r in results])
             except ProtocolError as exc:
                 if exc.code == REUSED and self._reregister():
                     continue  # the same ops again, as the new device
-                if exc.code in SIZE_CODES and len(ops) > 1:
-                    cap = size = max(1, len(ops) // 2)  # too big: halve and try again
+                if exc.code in SIZE_CODES and len(ops) + len(results) > 1:
+                    cap = size = max(1, max(len(ops), len(results)) // 2)  # too big: halve
+                    continue
+                bad = _result_culprit(exc, results)
+                if bad is not None:
+                    replica.set_aside_result(
+                        self.store, bad, exc.code, exc.message_zh, exc.message_en
+                    )
+                    log.warning("task result %s set aside: %s", bad.op_id, exc.code)
                     continue
                 culprit = _culprit(exc, ops)
-                if culprit is None and exc.code in SIZE_CODES:
+                if culprit is None and exc.code in SIZE_CODES and ops:
                     culprit = ops[0]  # one op alone is too big: it can never be sent
                 if culprit is None:
                     raise
@@ -183,14 +195,21 @@ class SyncSession:
                 checked = ops.index(culprit)  # the ops before it passed the server's checks
                 size = checked if checked else max(1, len(ops) // 2)
                 continue
-            tally = replica.record_results(self.store, ops, answer.results)
+            with self.store.transaction():  # the batch's answers, ops and results, at once
+                tally = replica.record_results(self.store, ops, answer.results)
+                s.task_results += replica.record_task_answers(
+                    self.store, results, answer.task_results
+                )
+            if results:
+                results_after = results[-1].seq
             s.pushed += len(ops)
             s.applied += tally.applied
             s.conflicts += tally.conflicts
             s.merged += tally.merged
             s.rejected += tally.rejected
             s.deferred += tally.deferred
-            after = ops[-1].seq
+            if ops:
+                after = ops[-1].seq
             done += len(ops)
             size = min(cap, size * 2)
             self.progress("push", min(done, max(total, done)), max(total, done))
@@ -273,6 +292,7 @@ class SyncSession:
                         s.aliases += tally.aliases
                         s.removed += tally.removed
                         s.grids += tally.grids
+                        s.tasks += tally.tasks
                         cursor = page.cursor
                         finished = not page.more
                         if finished or applied >= self.commit_every:
@@ -331,6 +351,13 @@ class _Prefetch:
         """Stop fetching; a request in flight finishes in the background and is dropped."""
         self._stopped.set()
         self._thread.join(timeout=1.0)
+
+
+def _result_culprit(
+    exc: ProtocolError, results: list[replica.PendingResult]
+) -> replica.PendingResult | None:
+    """The task result a whole-request 4xx names (by op_id: results have their own ids)."""
+    return next((r for r in results if exc.op_id and r.op_id == exc.op_id), None)
 
 
 def _culprit(exc: ProtocolError, ops: list[replica.OutOp]) -> replica.OutOp | None:
