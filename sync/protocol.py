@@ -56,30 +56,29 @@ class Op(BaseModel):
     author: str = Field(default="", max_length=100)
 
 
-TaskKind = Literal["verify", "collect"]
+TaskItemState = Literal["open", "done", "unable"]
 TaskState = Literal["open", "closed", "cancelled"]
-ItemState = Literal["open", "done", "unable"]
-ResultState = Literal["done", "unable"]
-UNABLE_REASONS: tuple[str, ...] = ("查无此人", "拒绝配合", "已迁出", "房屋拆除")
+TaskKind = Literal["verify", "collect"]
+UNABLE_REASONS = ("查无此人", "拒绝配合", "已迁出", "房屋拆除")  # or free text, at most 200 chars
 MAX_REASON_CHARS = 200
-FEATURE_TASKS = "tasks"  # ``Info.features``: the platform takes ``task_results`` in pushes
+FEATURE_TASKS = "tasks"  # in Info.features: the server takes task_results in a push
 
 
 class TaskResult(BaseModel):
-    """A worker's outcome for one task item (PROTOCOL.md "Tasks"): idempotent like an op."""
+    """A worker's result for one task item (PROTOCOL.md §13.3), idempotent like an op."""
 
     model_config = _STRICT
 
     op_id: str = Field(min_length=1, max_length=128)
     item_id: str = Field(min_length=1, max_length=64)
-    state: ResultState
+    state: Literal["done", "unable"]
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
     edited_at: str = Field(min_length=1, max_length=64)
     author: str = Field(default="", max_length=100)
 
 
 class PushRequest(BaseModel):
-    """A batch of ops, applied in order, and task results (only to servers with "tasks")."""
+    """A batch of ops, applied in order; then the task results (absent from old clients)."""
 
     model_config = _STRICT
 
@@ -134,17 +133,18 @@ class OpResult(BaseModel):
     original_status: ResultStatus | None = None
 
 
-class TaskResultAnswer(BaseModel):
-    """The outcome of one task result: the item's state after it."""
+class TaskResultOutcome(BaseModel):
+    """What became of one task result: ``state`` is the item's state after it (§13.3)."""
 
     op_id: str
     status: Literal["applied", "duplicate"]
-    state: ItemState
+    item_id: str
+    state: TaskItemState
 
 
 class PushResponse(BaseModel):
     results: list[OpResult]
-    task_results: list[TaskResultAnswer] = Field(default_factory=list)
+    task_results: list[TaskResultOutcome] = Field(default_factory=list)
 
 
 class PulledRecord(BaseModel):
@@ -179,7 +179,7 @@ class PulledGrid(BaseModel):
 
 
 class PulledTask(BaseModel):
-    """A task as pulls deliver it, once per change (PROTOCOL.md "Tasks")."""
+    """A task as pulls deliver it (PROTOCOL.md §13.2); ``grids`` only those in the caller's scope."""
 
     id: str
     kind: TaskKind
@@ -191,20 +191,21 @@ class PulledTask(BaseModel):
     priority: int = 0
     state: TaskState
     grids: list[str] = Field(default_factory=list)
+    assignees: list[str] = Field(default_factory=list)
     issued_at: str
-    issued_by: str = ""
+    issued_by: str
     updated_at: str
     target: int | None = None
 
 
 class PulledTaskItem(BaseModel):
-    """One record of a verify task, in the caller's scope, once per state change."""
+    """One record to work on for a verify task (PROTOCOL.md §13.2)."""
 
     id: str
     task_id: str
     record_id: str
-    grid: str | None = None
-    state: ItemState
+    grid: str
+    state: TaskItemState
     reason: str | None = None
     updated_at: str
     updated_by: str | None = None
@@ -215,7 +216,7 @@ class PullResponse(BaseModel):
     aliases: list[Alias]
     removed: list[str]
     grids: list[PulledGrid] = Field(default_factory=list)  # absent before platform schema 0006
-    tasks: list[PulledTask] = Field(default_factory=list)  # absent before tasks
+    tasks: list[PulledTask] = Field(default_factory=list)  # absent before platform schema 0008
     task_items: list[PulledTaskItem] = Field(default_factory=list)
     cursor: int
     more: bool
@@ -259,7 +260,7 @@ class Info(BaseModel):
     server_version: str
     forms: dict[str, int]
     limits: Limits = Field(default_factory=Limits)
-    features: list[str] = Field(default_factory=list)  # e.g. "tasks"; absent on older servers
+    features: list[str] = Field(default_factory=list)  # e.g. "tasks" (PROTOCOL.md §13)
 
 
 class ErrorBody(BaseModel):

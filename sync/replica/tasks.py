@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.core.store import PendingResult, Store, Task, TaskItem
-from sync.protocol import PulledTask, PulledTaskItem, TaskResultAnswer
+from sync.protocol import PulledTask, PulledTaskItem, TaskResultOutcome
 
 
 def apply_tasks(store: Store, tasks: Sequence[PulledTask], items: Sequence[PulledTaskItem]) -> int:
@@ -68,7 +68,7 @@ def pending_result_count(store: Store) -> int:
 
 
 def record_task_answers(
-    store: Store, sent: Sequence[PendingResult], answers: Sequence[TaskResultAnswer]
+    store: Store, sent: Sequence[PendingResult], answers: Sequence[TaskResultOutcome]
 ) -> int:
     """Persist the platform's answers to the results sent, in one transaction; returns how
     many were answered. A result without an answer stays queued (sent again next time)."""
