@@ -33,6 +33,7 @@ Cancel = Callable[[], bool]
 
 SIZE_CODES = frozenset({"too_large", "too_many_ops"})
 REUSED = "op_id_reused"  # 409: this device id sent other content under an op id (a copy)
+TASK_RESULTS = "task_results"  # the ``field`` of a 4xx naming a task result (PROTOCOL.md §13.3)
 COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
 
 
@@ -356,12 +357,18 @@ class _Prefetch:
 def _result_culprit(
     exc: ProtocolError, results: list[replica.PendingResult]
 ) -> replica.PendingResult | None:
-    """The task result a whole-request 4xx names (by op_id: results have their own ids)."""
+    """The task result a whole-request 4xx names (PROTOCOL.md §13.3: ``field`` is
+    ``task_results`` and ``index`` its position; an ``op_id`` naming one is taken too)."""
+    if exc.field == TASK_RESULTS and exc.index is not None and 0 <= exc.index < len(results):
+        return results[exc.index]
     return next((r for r in results if exc.op_id and r.op_id == exc.op_id), None)
 
 
 def _culprit(exc: ProtocolError, ops: list[replica.OutOp]) -> replica.OutOp | None:
-    """The op a whole-request 4xx names (by op_id, else by index)."""
+    """The op a whole-request 4xx names (by op_id, else by index); none when it names a task
+    result (whose ``index`` counts results, not ops)."""
+    if exc.field == TASK_RESULTS:
+        return None
     if exc.op_id:
         for op in ops:
             if op.op_id == exc.op_id:
