@@ -108,6 +108,11 @@ class MyTasksView(QWidget):
         self.task_summary.setObjectName("taskSummary")
         self.detail_bar = QProgressBar(page)
         self.item_table = _table(page, "itemTable", _ITEM_COLUMNS, self.lang)
+        self.item_table.setWordWrap(False)
+        self.item_table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a door's room is at the end
+        header = self.item_table.horizontalHeader()
+        for index in (0, 3):  # building and state as wide as they need; the address takes the rest
+            header.setSectionResizeMode(index, QHeaderView.ResizeMode.ResizeToContents)
         self.item_table.cellDoubleClicked.connect(lambda row, _c: self.open_item(row))
         buttons = QHBoxLayout()
         self.open_button = QPushButton(tr("tasks.open_item", self.lang), page)
