@@ -168,7 +168,11 @@ class SyncSession:
             if not ops and not results:
                 return True
             try:
-                answer = self.client.push([op.wire for op in ops], [r.wire for r in results])
+                wires = [op.wire for op in ops]
+                if results:
+                    answer = self.client.push(wires, [r.wire for r in results])
+                else:  # the call as before tasks (wrappers of ``push`` taking ops only work)
+                    answer = self.client.push(wires)
             except ProtocolError as exc:
                 if exc.code == REUSED and self._reregister():
                     continue  # the same ops again, as the new device
