@@ -336,6 +336,86 @@ grid_stats = Table(
 )
 
 
+# Tasks (PROTOCOL.md §13): issued by a supervisor/admin, carried out by the workers of their grids.
+# ``seq`` numbers the task's last change from the one change counter (pulls send it once per
+# change); ``spec`` keeps how its items were chosen (scope, filter, list) as JSON, for the record.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("instruction", Text, nullable=False, default=""),
+    Column("form", String(64), nullable=False),
+    Column("fields", Text, nullable=False, default="[]"),
+    Column("spec", Text, nullable=False, default="{}"),
+    Column("due", String(10)),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("target", Integer),
+    Column("community", String(64)),  # the issuing supervisor's community (None: an admin's)
+    Column("issued_at", String(32), nullable=False),
+    Column("issued_by", String(100), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),
+)
+
+# The grids a task covers, and the users it names: pulls find a caller's tasks through these.
+task_grids = Table(
+    "task_grids",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("grid", String(64), primary_key=True, index=True),
+)
+task_assignees = Table(
+    "task_assignees",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("username", String(100), primary_key=True, index=True),
+)
+
+# One row per record a verify task asks about; ``grid`` is the record's grid when the task was
+# issued (pulls scope items by it). Each creation and state change takes a change number.
+task_items = Table(
+    "task_items",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("task_id", String(64), nullable=False),
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("grid", String(64), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("reason", Text),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(100)),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_task_items_grid_seq", "grid", "seq"),
+    Index("ix_task_items_task_state", "task_id", "state"),
+    Index("ix_task_items_seq", "seq"),
+)
+
+# Every result an item got, append-only: pushed by devices (``device_id``/``op_id``, idempotent
+# with ``op_hash``) or made by a qualifying save (``source`` "save", ``record_version``).
+task_results = Table(
+    "task_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(64), nullable=False, index=True),
+    Column("source", String(16), nullable=False),  # "push" | "save"
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("edited_at", String(64), nullable=False),
+    Column("device_id", String(64)),
+    Column("op_id", String(128)),
+    Column("op_hash", String(64)),
+    Column("username", String(100), nullable=False),
+    Column("author", String(100), nullable=False, default=""),
+    Column("record_version", Integer),
+    Column("at", String(32), nullable=False),
+    UniqueConstraint("device_id", "op_id", name="uq_task_result_op"),
+)
+
+
 def dumps(value: Any) -> str:
     """Deterministic compact JSON with Chinese kept readable."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

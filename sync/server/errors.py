@@ -90,6 +90,22 @@ CATALOG: dict[str, tuple[str, str]] = {
         "平台内部错误，本次提交未保存，请稍后重试。",
         "internal server error; nothing of this request was kept. Try again later.",
     ),
+    # Tasks (PROTOCOL.md §13).
+    "unknown_item": (
+        "平台上没有这个任务条目（任务可能已被删除），此结果未上传。",
+        "the platform has no such task item; this result was not sent.",
+    ),
+    "bad_reason": (
+        "标记“无法完成”须选择或填写原因（最多 200 字）。",
+        "marking an item unable needs a reason (at most 200 characters).",
+    ),
+    "bad_filter": ("筛选条件有误：{detail_zh}", "the filter cannot be read: {detail_en}"),
+    "bad_due": ("截止日期须写成 YYYY-MM-DD。", "the due date must be written YYYY-MM-DD."),
+    "bad_task": ("任务内容有误：{detail_zh}", "the task is not right: {detail_en}"),
+    "task_closed": (
+        "任务已关闭或已取消，不能再修改。",
+        "the task is closed or cancelled and cannot be changed any more.",
+    ),
     # Per-op rejection reasons.
     "invalid": (
         "记录已标为完成，但有内容需要修改，平台未接收此次修改；请按提示修改后重新保存。",
@@ -122,7 +138,17 @@ CATALOG: dict[str, tuple[str, str]] = {
 def message(code: str, **params: Any) -> tuple[str, str]:
     """(zh, en) for a code; unknown codes fall back to the internal-error text."""
     zh, en = CATALOG.get(code, CATALOG["internal"])
-    return zh.format(**params) if params else zh, en.format(**params) if params else en
+    if not params:
+        return zh, en
+    return zh.format_map(_Lenient(params)), en.format_map(_Lenient(params))
+
+
+class _Lenient(dict[str, Any]):
+    """Format params where a missing name stays empty (zh and en texts may use different
+    params, e.g. ``detail_zh`` / ``detail_en``)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class ApiError(Exception):

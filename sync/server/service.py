@@ -38,6 +38,7 @@ from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.pushop import Ctx, Outcome, Reject
 from sync.server.rows import Person
+from sync.server.tasks import results as task_results
 from sync.server.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,24 @@ class Service:
     # -- push --------------------------------------------------------------------------------
 
     def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
-        """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
+        """Check the whole batch, then apply it op by op (PROTOCOL.md §5). Task results
+        (§13.3) are checked with it and applied by ``push_all``."""
+        return self.push_all(user, req, device_id)["results"]
+
+    def push_all(self, user: User, req: p.PushRequest, device_id: str) -> dict[str, Any]:
+        """The whole push answer: op results, then task results (applied after the ops)."""
+        if len(req.task_results) > p.MAX_OPS:
+            raise ApiError(413, "too_many_ops")
         with db.read(self.engine) as conn:
             checks.check_push(conn, self.formset, user, req, device_id)
-        return self.apply(user, device_id, req.ops)
+            task_results.check(conn, user, device_id, req.task_results)
+        results = self.apply(user, device_id, req.ops)
+        answer: dict[str, Any] = {"results": results}
+        if req.task_results:
+            answer["task_results"] = task_results.apply(
+                self.engine, user, device_id, req.task_results
+            )
+        return answer
 
     def apply(
         self,
@@ -109,6 +124,7 @@ class Service:
                     ctx.ids_name_content = ids_name_content
                     self._prefetch(tx, ctx, ops)
                     out = [self._one(tx, ctx, op) for op in ops]
+                    task_results.after_saves(tx, ctx.at, user.username)
                     tx.finish()
                     if self.before_commit is not None:
                         self.before_commit()
@@ -351,6 +367,7 @@ class Service:
         )
         if before is not None and not merged.changed and after_open == before_open:
             row = before
+            tx.saved[rid] = (data, deleted, row.version)
         else:
             meta = records.Meta(
                 kind=op.kind,
@@ -364,6 +381,7 @@ class Service:
             row = records.write(
                 tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=held
             )
+            tx.saved[rid] = (data, deleted, row.version)
             claims.open_transfers(tx, ctx, form, before, rid, op, held)
             person = tx.sides[rid].person
             if person is not None and (

@@ -125,6 +125,8 @@ class Tx:
     _device_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
     _op_versions: dict[tuple[str, str], int] = field(default_factory=dict)  # of op_rows
     _incoming: dict[str, list[str]] = field(default_factory=dict)  # canonical -> alias olds
+    # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
+    saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -473,6 +475,8 @@ class Tx:
             "record": (db.records, db.records.c.id),
             "alias": (db.aliases, db.aliases.c.old_id),
             "exit": (db.scope_exits, db.scope_exits.c.id),
+            "task": (db.tasks, db.tasks.c.id),
+            "item": (db.task_items, db.task_items.c.id),
         }
         for kind, params in by_kind.items():
             table, key_col = tables[kind]

@@ -28,6 +28,12 @@ ACTIONS = (
     "reset_password",
     "grid_save",
     "grid_boundary",
+    "task_create",
+    "task_edit",
+    "task_remind",
+    "task_cancel",
+    "task_close",
+    "task_export",
 )
 MAX_ROWS = 1000
 

@@ -350,6 +350,23 @@ def record_view(
         for name, fld in form.fields.items()
         if not is_empty(row.data.get(name))
     ]
+    history = _history(formset, form, versions)
+    return {
+        "id": row.id,
+        "form": row.form,
+        "title": row.title,
+        "grid": row.grid,
+        "status": row.status,
+        "deleted": row.deleted,
+        "version": row.version,
+        "conflicts": len(row.conflict or []),
+        "fields": fields,
+        "history": history,
+    }
+
+
+def _history(formset: FormSet, form: Form, versions: Sequence[Any]) -> list[dict[str, Any]]:
+    """Versions oldest first, each with what changed from the one before (masked)."""
     history = []
     before: dict[str, Any] = {}
     for ver in versions:
@@ -377,18 +394,22 @@ def record_view(
             }
         )
         before = data
-    return {
-        "id": row.id,
-        "form": row.form,
-        "title": row.title,
-        "grid": row.grid,
-        "status": row.status,
-        "deleted": row.deleted,
-        "version": row.version,
-        "conflicts": len(row.conflict or []),
-        "fields": fields,
-        "history": history,
-    }
+    return history
+
+
+def changes_since(
+    conn: Connection, formset: FormSet, record_id: str, since: str
+) -> list[dict[str, Any]]:
+    """A record's versions written at or after ``since`` (a task's issue time), with their
+    changes; the caller has checked the scope."""
+    v = db.record_versions.c
+    versions = conn.execute(
+        select(db.record_versions).where(v.record_id == record_id).order_by(v.version)
+    ).all()
+    if not versions or versions[0].form not in formset.forms:
+        return []
+    history = _history(formset, formset.form(versions[0].form), versions)
+    return [h for h in history if h["at"] >= since]
 
 
 # -- people ----------------------------------------------------------------------------------
