@@ -130,11 +130,13 @@ class TaskRules:
         item_id, record_id, task_id = picked
         dev = self.devs[d]
         task = dev.store.tasks.get(task_id)
-        changes = {f: FILL[f][value] for f in task.fields if f in FILL}
         record = dev.get(record_id)
         if record.deleted:
             return
-        dev.edit(record_id, **changes)
+        if value == 0 and all(not is_empty(record.data.get(f)) for f in task.fields):
+            dev.edit(record_id)  # confirmed unchanged: no op, only the device's done result
+        else:
+            dev.edit(record_id, **{f: FILL[f][value] for f in task.fields if f in FILL})
         event("task: an item done by a save")
         assert dev.store.tasks.item(item_id).state == "done", "a qualifying save left it open"
 
