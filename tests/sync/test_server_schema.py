@@ -55,13 +55,15 @@ def operations(live_url: str) -> list[Any]:
 
 
 SYNC_ENDPOINTS, CONSOLE_ENDPOINTS = 9, 15  # /v1/... and the console's /v1/console/...
-ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS
+TASK_ENDPOINTS = 11  # /v1/console/tasks... (PROTOCOL.md §13)
+ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS + TASK_ENDPOINTS
 
 
 def test_the_served_schema_lists_every_endpoint(operations: list[Any]) -> None:
     labels = [op.label for op in operations]
     assert "POST /v1/push" in labels and "GET /v1/pull" in labels and len(labels) == ENDPOINTS
-    assert sum(" /v1/console/" in label for label in labels) == CONSOLE_ENDPOINTS
+    assert sum(" /v1/console/tasks" in label for label in labels) == TASK_ENDPOINTS
+    assert sum(" /v1/console/" in label for label in labels) == CONSOLE_ENDPOINTS + TASK_ENDPOINTS
 
 
 @pytest.mark.parametrize("index", range(ENDPOINTS))

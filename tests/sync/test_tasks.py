@@ -330,3 +330,68 @@ def test_results_export_as_csv_and_xlsx_with_formula_cells_quoted(
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.cell(2, 3).value == "'=HYPERLINK(1)" and sheet.cell(2, 3).data_type == "s"
     assert api(platform, wang, "GET", f"/tasks/{task_id}/export").status_code == 403
+
+
+def test_the_cli_creates_lists_shows_and_cancels_tasks(
+    platform: Platform,
+    workers: dict[str, Client],
+    db_url: str,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from sync.server import cli
+
+    wang = workers["wang"]
+    ids = people(wang, GRID_A, ["2", "2", "1"])
+    base = ["server-admin", "task"]
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main([*base, *argv, "--db", db_url])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = run(
+        "create", "--as", "chen", "--preview", "--json", "--filter", "人口类型 = 流动人口"
+    )
+    assert code == 0 and json.loads(out)["total"] == 2
+    code, out, _ = run(
+        "create",
+        "--as",
+        "chen",
+        "--title",
+        "核实电话",
+        "--field",
+        "phone",
+        "--json",
+        "--filter",
+        "人口类型 = 流动人口",
+        "--due",
+        "2030-01-01",
+    )
+    made = json.loads(out)
+    assert code == 0 and made["items"] == 2 and made["task"]["due"] == "2030-01-01"
+    spec = tmp_path / "task.json"
+    spec.write_text(json.dumps({**SPEC, "filter": None}), encoding="utf-8")
+    listed = tmp_path / "ids.csv"
+    listed.write_text(f"record_id\n{ids[2]}\n", encoding="utf-8")
+    code, out, _ = run(
+        "create", "--as", "root", "--spec", str(spec), "--ids-csv", str(listed), "--json"
+    )
+    assert code == 0 and json.loads(out)["items"] == 1
+    code, out, _ = run("list", "--as", "chen", "--json")
+    assert code == 0 and len(json.loads(out)["tasks"]) == 2
+    code, out, _ = run("show", made["task"]["id"], "--as", "chen", "--json")
+    assert json.loads(out)["counts"] == {"open": 2, "done": 0, "unable": 0}
+    code, out, _ = run("cancel", made["task"]["id"], "--as", "chen")
+    assert code == 0 and "cancelled" in out
+    code, _, err = run("create", "--as", "chen", "--title", "x", "--filter", "年龄 > 老")
+    assert code == 2 and "筛选条件有误" in err
+    code, _, err = run("cancel", made["task"]["id"], "--as", "wang")
+    assert code == 2 and "forbidden" in err
+    states = {t["id"]: t["state"] for t in pull_everything(wang)["tasks"]}
+    assert states[made["task"]["id"]] == "cancelled" and sorted(states.values()) == [
+        "cancelled",
+        "open",
+    ]

@@ -46,6 +46,7 @@ NAV = (
     ("conflicts", ("worker", "supervisor", "admin")),
     ("reviews", ("supervisor", "admin")),
     ("records", ("worker", "supervisor", "admin")),
+    ("tasks", ("worker", "supervisor", "admin")),
     ("people", ("worker", "supervisor", "admin")),
     ("grids", ("worker", "supervisor", "admin")),
     ("audit", ("supervisor", "admin")),

@@ -73,7 +73,13 @@ def check_fields(form: Form, fields: list[str]) -> list[str]:
     """The task's fields, each a field of its form (in the order given, once)."""
     for name in fields:
         if name not in form.fields:
-            raise ApiError(422, "unknown_field", field="fields")
+            raise ApiError(
+                422,
+                "bad_task",
+                field="fields",
+                detail_zh=f"表单 {form.id} 没有字段 {name}",
+                detail_en=f"form {form.id} has no field {name}",
+            )
     return list(dict.fromkeys(fields))
 
 
