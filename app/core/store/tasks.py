@@ -11,8 +11,7 @@ of the same kind the later one). A part ``Store`` composes (``Store.tasks``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -20,129 +19,36 @@ from app.core import ids
 from app.core.forms import FormSet
 from app.core.records import is_empty
 from app.core.store.db import Database
-
-UNABLE_REASONS: tuple[tuple[str, str], ...] = (
-    ("查无此人", "No such person"),
-    ("拒绝配合", "Refused to cooperate"),
-    ("已迁出", "Moved out"),
-    ("房屋拆除", "House demolished"),
+from app.core.store.task_model import (
+    MAX_REASON_CHARS,
+    TASK_COLUMNS,
+    UNABLE_REASONS,
+    ItemView,
+    PendingResult,
+    Task,
+    TaskError,
+    TaskItem,
+    TaskView,
+    check_reason,
+    iso_seconds,
+    merged_state,
+    prefixed_columns,
+    task_from_row,
 )
-MAX_REASON_CHARS = 200
-_RANK = {"open": 0, "unable": 1, "done": 2}
 
-
-class TaskError(ValueError):
-    """A task action that cannot be done as asked; the message says what to fix (zh, en)."""
-
-    def __init__(self, message_zh: str, message_en: str) -> None:
-        super().__init__(f"{message_zh} / {message_en}")
-        self.message_zh, self.message_en = message_zh, message_en
-
-
-@dataclass(frozen=True)
-class Task:
-    """A task as the platform issued it (``PROTOCOL.md`` "Tasks")."""
-
-    id: str
-    kind: str  # verify | collect
-    title: str
-    form: str
-    fields: tuple[str, ...]
-    state: str  # open | closed | cancelled
-    issued_at: str
-    updated_at: str
-    instruction: str = ""
-    due: str | None = None
-    priority: int = 0
-    grids: tuple[str, ...] = ()
-    issued_by: str = ""
-    target: int | None = None
-
-
-@dataclass(frozen=True)
-class TaskItem:
-    """One item as the platform sent it."""
-
-    id: str
-    task_id: str
-    record_id: str
-    state: str  # open | done | unable
-    updated_at: str
-    grid: str | None = None
-    reason: str | None = None
-    updated_by: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """A task with its progress as the 我的任务 list shows it."""
-
-    task: Task
-    total: int
-    done: int
-    unable: int
-    overdue: bool
-
-    @property
-    def open(self) -> int:
-        return max(0, self.total - self.done - self.unable)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.unable
-
-
-@dataclass(frozen=True)
-class ItemView:
-    """An item as the task's door-to-door list shows it: where, what, and its state."""
-
-    id: str
-    record_id: str
-    title: str
-    building: str
-    house: str
-    state: str
-    reason: str | None
-    pending: bool  # this device's result is not on the platform yet
-
-
-@dataclass(frozen=True)
-class PendingResult:
-    """One queued result, in its wire shape (``sync.protocol.TaskResult``)."""
-
-    seq: int
-    wire: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def op_id(self) -> str:
-        return str(self.wire["op_id"])
-
-
-def merged_state(
-    server: tuple[str, str | None], results: Iterable[tuple[str, str | None]]
-) -> tuple[str, str | None]:
-    """The state an item shows: the platform's, then each unanswered result in order, by the
-    platform's merge (done wins whatever the order; the later of two of the same kind)."""
-    state, reason = server
-    for result_state, result_reason in results:
-        if _RANK[result_state] >= _RANK[state]:
-            state, reason = result_state, result_reason
-    return state, (reason if state == "unable" else None)
-
-
-def check_reason(reason: str | None) -> str:
-    """An "unable" reason: one of the presets or free text of at most 200 characters."""
-    text = (reason or "").strip()
-    if not text:
-        raise TaskError(
-            "请选择或填写无法完成的原因", "Pick or type the reason the item cannot be done"
-        )
-    if len(text) > MAX_REASON_CHARS:
-        raise TaskError(
-            f"原因最多 {MAX_REASON_CHARS} 字，请缩短（现 {len(text)} 字）",
-            f"The reason is at most {MAX_REASON_CHARS} characters; shorten it (now {len(text)})",
-        )
-    return text
+__all__ = [
+    "MAX_REASON_CHARS",
+    "UNABLE_REASONS",
+    "ItemView",
+    "PendingResult",
+    "Task",
+    "TaskError",
+    "TaskItem",
+    "TaskView",
+    "Tasks",
+    "check_reason",
+    "merged_state",
+]
 
 
 class Tasks:
@@ -183,13 +89,21 @@ class Tasks:
             )
 
     def put_items(self, items: Sequence[TaskItem]) -> None:
-        """Take items as pulled, with this device's unanswered results merged in."""
+        """Take items as pulled, with this device's unanswered results merged in (one
+        executemany: a first pull brings a 100 000-item task)."""
         with self._db.transaction():
+            waiting = {
+                row[0]
+                for row in self.conn.execute(
+                    "SELECT DISTINCT item_id FROM task_results WHERE set_aside IS NULL"
+                )
+            }
+            rows = []
             for item in items:
-                state, reason = merged_state((item.state, item.reason), self._pending_of(item.id))
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO task_items (id, task_id, record_id, grid, state, "
-                    "reason, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                state, reason = item.state, item.reason
+                if item.id in waiting:
+                    state, reason = merged_state((state, reason), self._pending_of(item.id))
+                rows.append(
                     (
                         item.id,
                         item.task_id,
@@ -199,16 +113,21 @@ class Tasks:
                         reason,
                         item.updated_at,
                         item.updated_by,
-                    ),
+                    )
                 )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO task_items (id, task_id, record_id, grid, state, "
+                "reason, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, task_id: str) -> Task | None:
         """A task by id (cancelled ones included)."""
-        row = self.conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        row = self.conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
         found = row.fetchone()
-        return _task(found) if found else None
+        return task_from_row(found) if found else None
 
     def item(self, item_id: str) -> TaskItem | None:
         """An item by id, in the state the device shows."""
@@ -225,14 +144,14 @@ class Tasks:
         today = today or date.today()
         states = ("open", "closed") if finished else ("open",)
         rows = self.conn.execute(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE state IN ({','.join('?' * len(states))}) "
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({','.join('?' * len(states))}) "
             "ORDER BY due IS NULL, due, priority DESC, issued_at, id",
             states,
         ).fetchall()
         counts = self._counts()
         out = []
         for row in rows:
-            task = _task(row)
+            task = task_from_row(row)
             if task.kind == "collect":
                 total, done, unable = task.target or 0, self.collected(task), 0
             else:
@@ -257,7 +176,7 @@ class Tasks:
         row = self.conn.execute(
             f"SELECT count(*) FROM records WHERE form = ? AND deleted = 0 AND grid IN ({marks}) "
             "AND created_at >= ?",
-            (task.form, *task.grids, _iso_seconds(task.issued_at)),
+            (task.form, *task.grids, iso_seconds(task.issued_at)),
         ).fetchone()
         return int(row[0])
 
@@ -319,12 +238,12 @@ class Tasks:
         """Open items of open verify tasks on a record (the editor highlights their fields)."""
         rows = self.conn.execute(
             f"SELECT i.id, i.task_id, i.record_id, i.state, i.updated_at, i.grid, i.reason, "
-            f"i.updated_by, {_prefixed('t')} FROM task_items i JOIN tasks t ON t.id = i.task_id "
+            f"i.updated_by, {prefixed_columns('t')} FROM task_items i JOIN tasks t ON t.id = i.task_id "
             "WHERE i.record_id = ? AND i.state = 'open' AND t.state = 'open' "
             "AND t.kind = 'verify' ORDER BY t.due IS NULL, t.due, t.id",
             (record_id,),
         ).fetchall()
-        return [(TaskItem(*r[:8]), _task(r[8:])) for r in rows]
+        return [(TaskItem(*r[:8]), task_from_row(r[8:])) for r in rows]
 
     # -- this device's results ---------------------------------------------------------------
 
@@ -451,40 +370,3 @@ class Tasks:
             "SELECT op_id, item_id, set_aside FROM task_results WHERE set_aside IS NOT NULL "
             "ORDER BY seq"
         ).fetchall()
-
-
-_TASK_COLUMNS = (
-    "id, kind, title, form, fields, state, issued_at, updated_at, instruction, due, priority, "
-    "grids, issued_by, target"
-)
-
-
-def _prefixed(alias: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in _TASK_COLUMNS.split(","))
-
-
-def _task(row: Sequence[Any]) -> Task:
-    i, kind, title, form, fields, state, issued_at, updated_at, instr, due, prio, grids, by, tgt = (
-        row
-    )
-    return Task(
-        i,
-        kind,
-        title,
-        form,
-        tuple(json.loads(fields)),
-        state,
-        issued_at,
-        updated_at,
-        instr,
-        due,
-        int(prio),
-        tuple(json.loads(grids)),
-        by,
-        tgt,
-    )
-
-
-def _iso_seconds(stamp: str) -> str:
-    """A platform timestamp cut to the form the device's ``created_at`` uses for comparing."""
-    return stamp.rstrip("Z")[:19]
