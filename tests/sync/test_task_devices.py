@@ -246,3 +246,24 @@ def test_a_sync_killed_mid_push_loses_no_item_result(
     assert len(pushed) == 2  # the resend changed nothing
     follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
     assert follow["counts"] == {"open": 2, "done": 0, "unable": 2}
+
+
+def test_results_wait_for_a_platform_that_takes_them(devices: Any, platform: Any) -> None:
+    """A platform without the ``tasks`` feature (an older one) is never sent results: they
+    stay queued, and go with the first push to a platform that lists the feature."""
+    (a,) = devices(1)
+    people = building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    a.sync()
+    a.store.tasks.mark_unable(_item_of(a, task_id, people["r101"]), "拒绝配合")
+    a.client.info()
+    a.client.server_info.features = []  # as an older platform answers /v1/info
+    sent: list[Any] = []
+    real = a.client.push
+    a.client.push = lambda ops, *results: sent.append(results) or real(ops, *results)  # type: ignore[method-assign]
+    a.save("resident", resident(seq=499))  # an op, so the run does push
+    assert a.sync().task_results == 0
+    assert sent == [()] and a.store.tasks.pending_count() == 1
+    a.client.info()  # the platform was upgraded
+    assert a.sync().task_results == 1 and a.store.tasks.pending_count() == 0
