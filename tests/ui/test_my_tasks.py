@@ -217,9 +217,13 @@ def test_a_collect_task_opens_a_new_form_in_its_grid(
     assert view.task_summary.text() == "已采集 1 条（目标 2）"
 
 
-def test_the_view_speaks_english_too(window: MainWindow) -> None:
+def test_the_view_switches_to_english_at_runtime(window: MainWindow) -> None:
+    view = _open(window)
+    view.open_task("later")
     window.set_language("en")
     assert window.my_tasks.action.text() == "My tasks (4)"
-    window.my_tasks.view = None
-    view = _open(window)
+    assert view.task_summary.text() == "3 items: 0 done, 0 unable, 3 open"
+    assert view.unable_panel.buttons[0].text() == "No such person"
+    assert view.item_table.horizontalHeaderItem(0).text() == "Building"
+    view.show_list()
     assert view.task_table.item(0, 4).text() == "Overdue"

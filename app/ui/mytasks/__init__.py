@@ -36,7 +36,10 @@ class MyTasks:
         self.action.setText(tr("tasks.button", lang, n=self.open_items))
         self.action.setToolTip(tr("tasks.button_tip", lang))
         if self.view is not None:
-            self.view.refresh()
+            if self.view.lang != lang:
+                self.view.set_lang(lang)  # refreshes too
+            else:
+                self.view.refresh()
 
     def _forget(self) -> None:
         self.view = None

@@ -55,6 +55,14 @@ class UnablePanel(QWidget):
         self._other_shown(False)
         self.setVisible(False)
 
+    def set_lang(self, lang: str) -> None:
+        self.lang = lang
+        for button, (zh, _en) in zip(self.buttons, UNABLE_REASONS, strict=True):
+            button.setText(tr(f"tasks.reason.{zh}", lang))
+        self.other_button.setText(tr("tasks.other", lang))
+        self.other_ok.setText(tr("tasks.other_ok", lang))
+        self.other_text.setPlaceholderText(tr("tasks.other_hint", lang))
+
     def open(self) -> None:
         """Tap one: show the reasons."""
         self._other_shown(False)

@@ -142,6 +142,18 @@ class MyTasksView(QWidget):
         column.addWidget(self.message)
         self.stack.addWidget(page)
 
+    def set_lang(self, lang: str) -> None:
+        """Switch zh/en at runtime: headers, buttons, reasons and every row."""
+        self.lang = lang
+        for table, columns in ((self.task_table, _TASK_COLUMNS), (self.item_table, _ITEM_COLUMNS)):
+            table.setHorizontalHeaderLabels([tr(f"tasks.col.{c}", lang) for c in columns])
+        self.empty_label.setText(tr("tasks.empty", lang))
+        self.back_button.setText(tr("tasks.back", lang))
+        self.open_button.setText(tr("tasks.open_item", lang))
+        self.unable_button.setText(tr("tasks.unable", lang))
+        self.unable_panel.set_lang(lang)
+        self.refresh()
+
     # -- the task list -----------------------------------------------------------------------
 
     def refresh(self) -> None:
