@@ -167,6 +167,19 @@ def test_unable_takes_two_taps(window: MainWindow, store: Store, qtbot) -> None:
     assert (pending.wire["state"], pending.wire["reason"]) == ("unable", "拒绝配合")
 
 
+def test_a_done_item_is_not_marked_unable(window: MainWindow, store: Store, qtbot) -> None:  # noqa: ANN001
+    view = _open(window)
+    view.open_task("later")
+    store.tasks.mark_done(view.items[0].id)
+    pending = len(store.tasks.pending())
+    view.refresh()
+    view.item_table.selectRow(0)
+    qtbot.mouseClick(view.unable_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(view.unable_panel.buttons[0], Qt.MouseButton.LeftButton)
+    assert view.message.text() == "这一条已完成，无需标记无法完成"
+    assert len(store.tasks.pending()) == pending and _states(view)[0].startswith("已完成")
+
+
 def test_other_reason_is_typed_and_an_empty_one_says_what_to_fix(
     window: MainWindow,
     store: Store,

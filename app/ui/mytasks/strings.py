@@ -59,6 +59,10 @@ register(
         "tasks.other": ("其他原因…", "Other…"),
         "tasks.other_ok": ("确定", "OK"),
         "tasks.other_hint": ("请填写原因（最多200字）", "Type the reason (at most 200 characters)"),
+        "tasks.already_done": (
+            "这一条已完成，无需标记无法完成",
+            "This item is done; it needs no unable mark",
+        ),
         "tasks.pick_item": ("请先选择一个条目", "Select an item first"),
         "tasks.new_record": ("新建{form}", "New {form}"),
         "tasks.cancelled": ("这个任务已被撤销", "This task was cancelled"),

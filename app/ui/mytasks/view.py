@@ -297,6 +297,9 @@ class MyTasksView(QWidget):
         if not 0 <= row < len(self.items):
             self.message.setText(tr("tasks.pick_item", self.lang))
             return False
+        if self.items[row].state == "done":  # done wins anyway (PROTOCOL.md §13.1)
+            self.message.setText(tr("tasks.already_done", self.lang))
+            return False
         try:
             self.store.tasks.mark_unable(self.items[row].id, reason, self.window.author)
         except TaskError as exc:
