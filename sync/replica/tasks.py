@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.core.store import PendingResult, Store, Task, TaskItem
+from app.core.store import PendingResult, Store, Task
 from sync.protocol import PulledTask, PulledTaskItem, TaskResultOutcome
 
 
@@ -19,7 +19,21 @@ def apply_tasks(store: Store, tasks: Sequence[PulledTask], items: Sequence[Pulle
     if tasks:
         store.tasks.put_tasks([_task(t) for t in tasks])
     if items:
-        store.tasks.put_items([_item(i) for i in items])
+        store.tasks.put_item_rows(
+            [
+                (
+                    i.id,
+                    i.task_id,
+                    i.record_id,
+                    i.grid,
+                    i.state,
+                    i.reason,
+                    i.updated_at,
+                    i.updated_by,
+                )
+                for i in items
+            ]
+        )
     return len(tasks) + len(items)
 
 
@@ -39,19 +53,6 @@ def _task(t: PulledTask) -> Task:
         grids=tuple(t.grids),
         issued_by=t.issued_by,
         target=t.target,
-    )
-
-
-def _item(i: PulledTaskItem) -> TaskItem:
-    return TaskItem(
-        id=i.id,
-        task_id=i.task_id,
-        record_id=i.record_id,
-        state=i.state,
-        updated_at=i.updated_at,
-        grid=i.grid,
-        reason=i.reason,
-        updated_by=i.updated_by,
     )
 
 

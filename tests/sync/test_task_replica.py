@@ -94,7 +94,7 @@ def test_a_chunk_that_fails_keeps_neither_tasks_nor_cursor(
     def broken(_items: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.tasks, "put_items", broken)
+    monkeypatch.setattr(store.tasks, "put_item_rows", broken)
     with pytest.raises(OSError):
         replica.apply_pull(
             store, _page(5, records=[_record(r1)], tasks=[_task()], task_items=[_item(r1)]), SCOPE

@@ -36,7 +36,10 @@ from app.core.store.task_model import (
     task_from_row,
 )
 
+ItemRow = tuple[str, str, str, str | None, str, str | None, str, str | None]
+
 __all__ = [
+    "ItemRow",
     "MAX_REASON_CHARS",
     "UNABLE_REASONS",
     "ItemView",
@@ -89,8 +92,27 @@ class Tasks:
             )
 
     def put_items(self, items: Sequence[TaskItem]) -> None:
-        """Take items as pulled, with this device's unanswered results merged in (one
-        executemany: a first pull brings a 100 000-item task)."""
+        """Take items as pulled (``put_item_rows`` with values)."""
+        self.put_item_rows(
+            [
+                (
+                    i.id,
+                    i.task_id,
+                    i.record_id,
+                    i.grid,
+                    i.state,
+                    i.reason,
+                    i.updated_at,
+                    i.updated_by,
+                )
+                for i in items
+            ]
+        )
+
+    def put_item_rows(self, rows: Sequence[ItemRow]) -> None:
+        """Take items as pulled, as ``(id, task_id, record_id, grid, state, reason,
+        updated_at, updated_by)``, with this device's unanswered results merged in: one
+        executemany, no object per item (a first pull brings a 100 000-item task)."""
         with self._db.transaction():
             waiting = {
                 row[0]
@@ -98,28 +120,17 @@ class Tasks:
                     "SELECT DISTINCT item_id FROM task_results WHERE set_aside IS NULL"
                 )
             }
-            rows = []
-            for item in items:
-                state, reason = item.state, item.reason
-                if item.id in waiting:
-                    state, reason = merged_state((state, reason), self._pending_of(item.id))
-                rows.append(
-                    (
-                        item.id,
-                        item.task_id,
-                        item.record_id,
-                        item.grid,
-                        state,
-                        reason,
-                        item.updated_at,
-                        item.updated_by,
-                    )
-                )
+            if waiting:
+                rows = [self._merged_row(row) if row[0] in waiting else row for row in rows]
             self.conn.executemany(
                 "INSERT OR REPLACE INTO task_items (id, task_id, record_id, grid, state, "
                 "reason, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def _merged_row(self, row: ItemRow) -> ItemRow:
+        state, reason = merged_state((row[4], row[5]), self._pending_of(row[0]))
+        return (*row[:4], state, reason, *row[6:])
 
     # -- reads ------------------------------------------------------------------------------
 
