@@ -390,7 +390,9 @@ task_items = Table(
     Column("updated_by", String(100)),
     Column("seq", BigInteger, nullable=False),
     Index("ix_task_items_grid_seq", "grid", "seq"),
-    Index("ix_task_items_task_state", "task_id", "state"),
+    # a task's counts per grid and state, and its items listed by grid: one index range
+    Index("ix_task_items_task_grid", "task_id", "grid", "state", "id"),
+    Index("ix_task_items_task_state", "task_id", "state"),  # "is an item still open?"
     Index("ix_task_items_seq", "seq"),
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 import pytest
@@ -32,13 +33,17 @@ def platform_request(
     )
 
 
+_SEQ = itertools.count(101)
+
+
 def people(client: Client, grid: str, kinds: list[str], **extra: Any) -> list[str]:
     """Draft residents of ``grid`` pushed by ``client``; ``kinds``: their 人口类型 codes."""
     ids = []
     ops = []
-    for n, kind in enumerate(kinds):
+    for kind in kinds:
         rid = uuid7()
-        fields = resident(seq=100 + n + len(grid) * 7, population_type=kind, grid=grid, **extra)
+        seq = extra.pop("seq", None) or next(_SEQ)  # distinct ID numbers: no natural-key merges
+        fields = resident(seq=seq, population_type=kind, grid=grid, **extra)
         fields.pop("phone")
         fields["_status"] = "draft"
         ops.append(client.op(rid, "create", fields))
@@ -395,3 +400,72 @@ def test_the_cli_creates_lists_shows_and_cancels_tasks(
         "cancelled",
         "open",
     ]
+
+
+def test_a_task_scoped_by_building_or_house_takes_the_people_living_there(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    wang, chen = workers["wang"], workers["chen"]
+    houses = {}
+    for code, building in (("H-1", "3栋"), ("H-2", "3栋"), ("H-3", "5栋")):
+        hid = uuid7()
+        fields = {
+            "house_code": code,
+            "address_text": f"幸福路{code}",
+            "grid": GRID_A,
+            "building": building,
+            "_status": "draft",
+        }
+        assert wang.push([wang.op(hid, "create", fields, form="house")])[0]["status"] == "applied"
+        houses[code] = hid
+    lives = {}
+    for n, code in enumerate(("H-1", "H-2", "H-3", "H-3")):
+        (rid,) = people(wang, GRID_A, ["2"], house_ref=houses[code], seq=300 + n)
+        lives[rid] = code
+    (nowhere,) = people(wang, GRID_A, ["2"], seq=399)
+
+    def items(**scope: Any) -> set[str]:
+        spec = {**SPEC, **scope}
+        made = api(platform, chen, "POST", "/tasks", json=spec)
+        assert made.status_code == 200, made.text
+        task_id = made.json()["task"]["id"]
+        got = api(platform, chen, "GET", f"/tasks/{task_id}/items").json()["items"]
+        return {i["record_id"] for i in got}
+
+    in_3 = {rid for rid, code in lives.items() if code in ("H-1", "H-2")}
+    assert items(buildings=["3栋"]) == in_3
+    assert items(houses=[houses["H-3"]]) == {r for r, c in lives.items() if c == "H-3"}
+    assert nowhere not in items(buildings=["3栋", "5栋"])
+    house_task = items(form="house", fields=["owner_phone"], filter=None, buildings=["5栋"])
+    assert house_task == {houses["H-3"]}
+    refused = api(
+        platform,
+        chen,
+        "POST",
+        "/tasks",
+        json={**SPEC, "form": "address", "fields": [], "filter": None, "buildings": ["3栋"]},
+    )
+    assert refused.status_code == 200  # addresses have a building field of their own
+
+
+def test_a_collect_task_counts_new_records_of_its_form_in_its_grids(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    people(wang, GRID_A, ["1"])  # before the task: not counted
+    spec = {
+        "kind": "collect",
+        "title": "登记新市场的单位",
+        "form": "resident",
+        "grids": [GRID_A],
+        "target": 5,
+    }
+    made = api(platform, chen, "POST", "/tasks", json=spec).json()
+    assert made["items"] == 0 and made["collected"] == 0
+    (pulled,) = pull_everything(wang)["tasks"]
+    assert (pulled["kind"], pulled["target"], pulled["grids"]) == ("collect", 5, [GRID_A])
+    assert pull_everything(li)["tasks"] == []
+    people(wang, GRID_A, ["1", "2"])
+    people(li, GRID_B, ["1"])  # another grid: not counted
+    follow = api(platform, chen, "GET", f"/tasks/{made['task']['id']}").json()
+    assert follow["collected"] == 2

@@ -241,6 +241,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "issued": ("下达", "Issued"),
     "no_tasks": ("还没有任务。", "No tasks yet."),
     "progress_task": ("完成情况", "Progress"),
+    "collected": ("下达后新采集", "collected since issued"),
 }
 
 

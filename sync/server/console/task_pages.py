@@ -210,7 +210,7 @@ def task_page(request: Request, task_id: str) -> Response:
             "state": state,
             "grid": grid,
             "labels": labels,
-            "grid_chart": _bars(shown["grids"], "grid"),
+            "grid_chart": _bars(shown["grids"], "name"),
             "worker_chart": _bars(shown["workers"], "username"),
         }
 

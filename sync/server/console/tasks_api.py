@@ -78,7 +78,7 @@ def items(
     limit: Annotated[int, Query(ge=1, le=follow.MAX_ITEMS)] = follow.MAX_ITEMS,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
-    """Items in the caller's scope with their record's title, by grid and title."""
+    """Items in the caller's scope with their record's title, by grid and state."""
     plain(task_id, grid)
     with db.read(_svc(request).engine) as conn:
         found = follow.items(

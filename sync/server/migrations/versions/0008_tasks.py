@@ -66,6 +66,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_task_items_record_id", "task_items", ["record_id"])
     op.create_index("ix_task_items_grid_seq", "task_items", ["grid", "seq"])
+    op.create_index("ix_task_items_task_grid", "task_items", ["task_id", "grid", "state", "id"])
     op.create_index("ix_task_items_task_state", "task_items", ["task_id", "state"])
     op.create_index("ix_task_items_seq", "task_items", ["seq"])
     op.create_table(
