@@ -111,16 +111,24 @@ def add_server_commands(subparsers: Any) -> None:
 
     user = sub.add_parser("add-user", help="create or replace a user")
     user.add_argument("username")
-    user.add_argument("--role", required=True, choices=["worker", "supervisor", "admin"])
+    user.add_argument(
+        "--role", required=True, choices=["worker", "supervisor", "admin", "department"]
+    )
     user.add_argument(
         "--grid", action="append", default=[], help="a worker's grid (repeat for several)"
     )
     user.add_argument("--community", help="a supervisor's community")
+    user.add_argument("--department", help="a department account's department (add it first)")
     user.add_argument(
         "--password-file",
         help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
     )
     user.set_defaults(func=cmd_add_user)
+
+    dept = sub.add_parser("add-department", help="create or rename a department (民政, 卫健…)")
+    dept.add_argument("code")
+    dept.add_argument("name")
+    dept.set_defaults(func=cmd_add_department)
 
     users = sub.add_parser("list-users", help="users, roles and scopes")
     users.set_defaults(func=cmd_list_users)
@@ -254,6 +262,13 @@ def cmd_add_community(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_add_department(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    admin.put_department(_engine(args), args.code, args.name)
+    return EXIT_OK
+
+
 def cmd_add_grid(args: argparse.Namespace) -> int:
     from sync.server import admin
 
@@ -292,6 +307,7 @@ def cmd_add_user(args: argparse.Namespace) -> int:
             args.role,
             community=args.community,
             grids=args.grid,
+            department=args.department,
         )
     except ValueError as exc:
         return _fail(args, f"无法创建用户：{exc}", f"cannot create the user: {exc}")

@@ -39,6 +39,35 @@ CATALOG: dict[str, tuple[str, str]] = {
         "the record has no grid and cannot be synced; fill in its grid and sync again.",
     ),
     "not_found": ("找不到请求的内容。", "not found."),
+    "dept_only": (
+        "部门账号只能按授权取数据（/v1/dept 与控制台“部门取数”页面），不能使用同步、记录或审核功能。",
+        "a department account takes data only under its grants (/v1/dept and the console's "
+        "department pages); it cannot use sync, record or review functions.",
+    ),
+    "no_grant": (
+        "没有此项授权，或授权不属于您的部门；请在控制台提出数据需求。",
+        "no such grant for your department; ask for the data in the console.",
+    ),
+    "grant_expired": (
+        "此授权已过期或尚未生效，请联系平台管理员续期。",
+        "this grant has expired or is not valid yet; ask the platform administrator to renew it.",
+    ),
+    "grant_revoked": (
+        "此授权已被撤销，不能再取数据。",
+        "this grant was revoked; no more data can be taken under it.",
+    ),
+    "grant_changed": (
+        "授权范围已调整，原同步位置作废；请重新做一次全量导出。",
+        "the grant was changed, so the old feed cursor is void; take a fresh full export.",
+    ),
+    "key_revoked": (
+        "此 API 密钥无效或已被撤销，请联系平台管理员。",
+        "this API key is unknown or was revoked; contact the platform administrator.",
+    ),
+    "bad_cursor": (
+        "同步位置无效，请从全量导出重新开始。",
+        "the cursor is not valid; start again from a full export.",
+    ),
     "base_ahead": (
         "记录的版本号比平台上的还新，本机数据可能来自其他平台；请联系管理员。",
         "the record's base version is newer than the platform's; the device may have synced "
