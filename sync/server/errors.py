@@ -64,6 +64,27 @@ CATALOG: dict[str, tuple[str, str]] = {
         "此 API 密钥无效或已被撤销，请联系平台管理员。",
         "this API key is unknown or was revoked; contact the platform administrator.",
     ),
+    "bad_filter": (
+        "筛选条件有误：{detail_zh}",
+        "the filter is wrong: {detail_en}",
+    ),
+    "grant_incomplete": (
+        "请填写用途和法律依据。",
+        "fill in the purpose and the legal basis.",
+    ),
+    "grant_period": (
+        "有效期不正确：请填写开始和结束日期，结束须晚于开始。",
+        "the period is wrong: give a start and an end date, the end after the start.",
+    ),
+    "grant_no_fields": ("请至少选择一个字段。", "choose at least one field."),
+    "unknown_department": ("没有这个部门，请先添加部门。", "no such department; add it first."),
+    "unknown_grid": ("没有这个网格。", "no such grid."),
+    "unknown_community": ("没有这个社区，请先创建社区。", "no such community; create it first."),
+    "bad_stats": (
+        "不能按此项统计：只能按网格、表单、状态、年龄段或授权中的代码字段统计。",
+        "cannot count by this: only by grid, form, status, age band or a coded field of the grant.",
+    ),
+    "need_reason": ("请填写拒绝理由。", "give the reason for refusing."),
     "bad_cursor": (
         "同步位置无效，请从全量导出重新开始。",
         "the cursor is not valid; start again from a full export.",

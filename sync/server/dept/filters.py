@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.core.forms import Form
+from app.core.forms import Form, FormSet
+from app.core.recordfilter import FilterError, parse_filter
 from sync.server.errors import ApiError
 
 Predicate = Callable[[Mapping[str, Any], dt.date], bool]
@@ -20,22 +21,14 @@ def _always(_data: Mapping[str, Any], _today: dt.date) -> bool:
     return True
 
 
-def compile_filter(text: str, form: Form) -> Predicate:
+def compile_filter(text: str, form: Form, formset: FormSet | None = None) -> Predicate:
     """The predicate of ``text`` for records of ``form``; 422 ``bad_filter`` when it does not
     parse (the message says what to fix)."""
     if not text.strip():
         return _always
-    from app.core.recordfilter import FilterError, parse_filter
-
     try:
-        parsed = parse_filter(text, form)
+        parsed = parse_filter(text, form, formset)
     except FilterError as exc:
-        zh, en = _messages(exc)
+        zh, en = exc.message_zh[:300], exc.message_en[:300]
         raise ApiError(422, "bad_filter", detail_zh=zh, detail_en=en) from None
     return parsed.matches
-
-
-def _messages(exc: Exception) -> tuple[str, str]:
-    zh = str(getattr(exc, "message_zh", "") or exc)
-    en = str(getattr(exc, "message_en", "") or exc)
-    return zh[:300], en[:300]

@@ -151,12 +151,24 @@ class GrantSpec:
     request_id: int | None = None
 
 
+def period(valid_from: str, valid_to: str) -> tuple[str, str]:
+    """A period as stored: a bare date starts at its first moment and ends at its last (UTC);
+    422 ``grant_period`` unless it is two dates or times, the end after the start."""
+    start = valid_from + "T00:00:00.000Z" if len(valid_from) == 10 else valid_from
+    end = valid_to + "T23:59:59.999Z" if len(valid_to) == 10 else valid_to
+    for value in (start, end):
+        if len(value) < 20 or not value[:4].isdigit() or value[4] != "-" or value[10] != "T":
+            raise ApiError(422, "grant_period")
+    if end <= start:
+        raise ApiError(422, "grant_period")
+    return start, end
+
+
 def check(conn: Connection, formset: FormSet, spec: GrantSpec) -> dict[str, dict[str, str]]:
     """The spec's fields in form order, or 422 naming what to fix; nothing is stored."""
     if not spec.purpose.strip() or not spec.legal_basis.strip():
         raise ApiError(422, "grant_incomplete")
-    if not spec.valid_from or not spec.valid_to or spec.valid_to <= spec.valid_from:
-        raise ApiError(422, "grant_period")
+    period(spec.valid_from, spec.valid_to)
     d = db.departments.c
     if conn.execute(select(d.code).where(d.code == spec.department)).first() is None:
         raise ApiError(422, "unknown_department")
@@ -176,7 +188,7 @@ def check(conn: Connection, formset: FormSet, spec: GrantSpec) -> dict[str, dict
         out[form_id] = {n: modes[n] for n in form.fields if n in modes}
         if not out[form_id]:
             raise ApiError(422, "grant_no_fields")
-        compile_filter(spec.filter, form)  # 422 bad_filter when it does not parse
+        compile_filter(spec.filter, form, formset)  # 422 bad_filter when it does not parse
     return out
 
 
@@ -193,6 +205,7 @@ def _check_places(conn: Connection, spec: GrantSpec) -> None:
 def create(conn: Connection, formset: FormSet, spec: GrantSpec, admin: str) -> int:
     """Store an approved grant; returns its id."""
     fields = check(conn, formset, spec)
+    start, end = period(spec.valid_from, spec.valid_to)
     result = conn.execute(
         insert(db.dept_grants).values(
             department=spec.department,
@@ -202,8 +215,8 @@ def create(conn: Connection, formset: FormSet, spec: GrantSpec, admin: str) -> i
             communities=db.dumps(sorted(set(spec.communities))),
             grids=db.dumps(sorted(set(spec.grids))),
             filter=spec.filter.strip(),
-            valid_from=spec.valid_from,
-            valid_to=spec.valid_to,
+            valid_from=start,
+            valid_to=end,
             approved_by=admin,
             approved_at=auth.iso(auth.now()),
             revision=1,
@@ -255,7 +268,7 @@ def narrow(
         .where(_G.id == grant_id)
         .values(
             fields=db.dumps(checked),
-            valid_to=spec.valid_to,
+            valid_to=period(spec.valid_from, spec.valid_to)[1],
             filter=spec.filter.strip(),
             revision=old.revision + 1,
         )

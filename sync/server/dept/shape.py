@@ -56,7 +56,7 @@ class Shaper:
     @classmethod
     def of(cls, conn: Connection, formset: FormSet, grant: Grant) -> Shaper:
         predicates = {
-            form: compile_filter(grant.filter, formset.form(form))
+            form: compile_filter(grant.filter, formset.form(form), formset)
             for form in grant.forms
             if form in formset.forms
         }
