@@ -20,7 +20,12 @@ from sync.server.dept import grants, keys
 from tests.sync.conftest import PASSWORD, Platform
 
 DEPT, DEPT_USER = "mz", "minzheng"
-RESIDENT_FIELDS = {"name": "masked", "id_number": "masked", "population_type": "full", "gender": "full"}
+RESIDENT_FIELDS = {
+    "name": "masked",
+    "id_number": "masked",
+    "population_type": "full",
+    "gender": "full",
+}
 
 
 def seed_department(platform: Platform, code: str = DEPT, username: str = DEPT_USER) -> None:
@@ -105,9 +110,7 @@ class DeptApi:
                 if change["op"] == "remove":
                     have.pop(change["id"], None)
                 else:
-                    have[change["id"]] = {
-                        k: change[k] for k in ("id", "form", "version", "fields")
-                    }
+                    have[change["id"]] = {k: change[k] for k in ("id", "form", "version", "fields")}
             cursor = page["cursor"]
             if page["done"]:
                 return cursor

@@ -36,7 +36,10 @@ def _people(platform: Platform) -> dict[str, str]:
     for user, grid, seq, birth, kind in plan:
         client = platform.client(user)
         rid = uuid7()
-        data = {**resident(grid=grid, seq=seq, birth=birth, population_type=kind), "_status": "draft"}
+        data = {
+            **resident(grid=grid, seq=seq, birth=birth, population_type=kind),
+            "_status": "draft",
+        }
         (res,) = client.push([client.op(rid, "create", data)])
         assert res["status"] == "applied", res
         made[f"{grid}:{seq}"] = rid
@@ -48,7 +51,9 @@ def test_export_gives_exactly_the_granted_fields_of_the_granted_records(
 ) -> None:
     _people(platform)
     seed_department(platform)
-    grant = make_grant(platform, communities=(OTHER_COMMUNITY,), grids=(GRID_A,), filter_text="年龄 >= 60")
+    grant = make_grant(
+        platform, communities=(OTHER_COMMUNITY,), grids=(GRID_A,), filter_text="年龄 >= 60"
+    )
     api = DeptApi(platform.url, make_key(platform))
     got, _cursor = api.export_all(grant)
     want = expected(platform, formset, grant)
@@ -59,9 +64,11 @@ def test_export_gives_exactly_the_granted_fields_of_the_granted_records(
         assert "*" in rec["fields"]["id_number"]
     with db.read(platform.engine) as conn:
         taken = conn.execute(select(db.dept_exports.c.kind, db.dept_exports.c.records)).all()
-        audit = conn.execute(
-            select(db.audit_log.c.target).where(db.audit_log.c.action == "dept_take")
-        ).scalars().all()
+        audit = (
+            conn.execute(select(db.audit_log.c.target).where(db.audit_log.c.action == "dept_take"))
+            .scalars()
+            .all()
+        )
         received = conn.execute(select(db.dept_received.c.record_id)).scalars().all()
     assert sum(n for kind, n in taken if kind == "export") == 2
     assert audit and all(f"grant:{grant}" in t for t in audit)
@@ -80,7 +87,9 @@ def test_feed_brings_changes_removals_and_exits_to_a_fresh_export(
     old_a, young_a, old_b = made[f"{GRID_A}:1"], made[f"{GRID_A}:3"], made[f"{GRID_B}:5"]
     # younger by a correction: leaves the filter; older: enters it; one moves out of the grids
     wang.push([wang.op(old_a, "update", {"birth_date": "1999-01-01"}, base_version=1)])
-    wang.push([wang.op(young_a, "update", {"birth_date": "1930-01-01", "name": "李四"}, base_version=1)])
+    wang.push(
+        [wang.op(young_a, "update", {"birth_date": "1930-01-01", "name": "李四"}, base_version=1)]
+    )
     root.push([root.op(old_b, "update", {"grid": GRID_C}, base_version=1)])
     assert set(have) != set(expected(platform, formset, grant))
     cursor = api.follow(grant, have, cursor, limit=1)

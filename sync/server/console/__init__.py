@@ -12,9 +12,10 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """The console's pages and API, ready for ``app.include_router``."""
-    from sync.server.console import api, pages
+    from sync.server.console import api, dept_pages, pages
 
     combined = APIRouter()
     combined.include_router(pages.router)
+    combined.include_router(dept_pages.router)
     combined.include_router(api.router)
     return combined
