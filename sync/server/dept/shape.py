@@ -69,12 +69,17 @@ class Shaper:
             return False
         return bool(predicate(data, self.day))
 
+    def granted(self, form: str) -> list[tuple[str, str]]:
+        """(field, mode) of a form's granted fields, in the form's order (stored JSON is not)."""
+        modes = self.grant.fields[form]
+        return [(name, modes[name]) for name in self.formset.form(form).fields if name in modes]
+
     def values(self, form: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """The granted fields of a record as stored (codes), sensitive ones masked unless
         granted in full; empty values left out."""
         spec = self.formset.form(form)
         out: dict[str, Any] = {}
-        for name, mode in self.grant.fields[form].items():
+        for name, mode in self.granted(form):
             value = data.get(name)
             if is_empty(value):
                 continue
@@ -93,9 +98,9 @@ class Shaper:
                 lang,
                 masked=spec.fields[name].sensitive and mode != "full",
             )
-            for name, mode in self.grant.fields[form].items()
+            for name, mode in self.granted(form)
         ]
 
     def headers(self, form: str, lang: str = "zh") -> list[str]:
         spec = self.formset.form(form)
-        return [spec.fields[name].label.get(lang) for name in self.grant.fields[form]]
+        return [spec.fields[name].label.get(lang) for name, _mode in self.granted(form)]
