@@ -147,3 +147,47 @@ def expected(platform: Platform, formset: FormSet, grant_id: int) -> dict[str, d
             shown[name] = mask_value(fld, value) if fld.sensitive and mode == "masked" else value
         out[r.id] = {"id": r.id, "form": r.form, "version": r.version, "fields": shown}
     return out
+
+
+class Follower:
+    """A department system following the feed of one grant while devices sync (the stateful
+    test): its copy must end equal to a fresh full export."""
+
+    FILTER = "姓名 != 李四"  # edits of the name move records in and out of the grant
+
+    def __init__(self, url: str, app: Any, formset: FormSet, grids: tuple[str, ...]) -> None:
+        engine = app.state.engine
+        admin.put_department(engine, DEPT, "民政局")
+        spec = grants.GrantSpec(
+            department=DEPT,
+            purpose="跟随增量",
+            legal_basis="测试",
+            fields={"resident": {"name": "full", "phone": "masked", "id_number": "masked"}},
+            valid_from="2020-01-01",
+            valid_to=far(),
+            grids=grids,
+            filter=self.FILTER,
+        )
+        with db.write(engine) as conn:
+            self.grant = grants.create(conn, formset, spec, "root")
+            key = keys.create(conn, app.state.key, DEPT, "跟随", "root")
+        self.api = DeptApi(url, key)
+        self.have, self.cursor = self.api.export_all(self.grant)
+
+    def step(self, limit: int) -> None:
+        """One feed page, applied."""
+        resp = self.api.get(f"/v1/dept/grants/{self.grant}/feed", cursor=self.cursor, limit=limit)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        for change in page["changes"]:
+            if change["op"] == "remove":
+                self.have.pop(change["id"], None)
+            else:
+                self.have[change["id"]] = {k: change[k] for k in ("id", "form", "version", "fields")}
+        self.cursor = page["cursor"]
+
+    def check(self) -> None:
+        """Follow to the end: the copy is exactly a fresh full export."""
+        self.cursor = self.api.follow(self.grant, self.have, self.cursor, limit=3)
+        fresh, _ = self.api.export_all(self.grant, limit=4)
+        assert self.have == fresh

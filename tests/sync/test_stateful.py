@@ -12,8 +12,9 @@ no record outside the user's scope received, server versions contiguous and neve
 device, at most one live person per ID number and one live house/unit/address per natural key,
 no location refused for its shape, an op refused by a 4xx never sent again and each op carried
 at most twice on average by a device's pushes. At quiescence (every device synced twice):
-convergence with the server for every record in scope, no lost update, and a pull from 0 equal
-to what the increments delivered (the cursor never skipped). Runs on SQLite and PostgreSQL
+convergence with the server for every record in scope, no lost update, a pull from 0 equal
+to what the increments delivered (the cursor never skipped), and a department that followed
+the feed of a grant (grid A, a name filter) between the syncs holds exactly a fresh export. Runs on SQLite and PostgreSQL
 (a copy of a seeded template database per example).
 """
 
@@ -55,6 +56,7 @@ from tests.sync.devicekit import (
     seed_platform,
     serve_url,
 )
+from tests.sync.deptkit import Follower
 from tests.sync.located import LOCATED_FORMS, located, location
 
 USERS = ("wang", "wang", "chen")
@@ -143,6 +145,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="gc-stateful-"))
         self.db_url = self.template.fresh(self.root)
         self.served: Served = serve_url(self.db_url, self.formset)
+        # a department system follows the feed of a grant over grid A while the devices sync
+        self.follower = Follower(self.served.url, self.served.app, self.formset, (GRID_A,))
         self.devs: list[Device] = []
         self.received: list[dict[str, int]] = []
         self.versions_seen: list[dict[str, int]] = []
@@ -454,6 +458,10 @@ class SyncMachine(RuleBasedStateMachine):
         shutil.copyfile(backup, path)
         self._reopen(d, (received, seen))
 
+    @rule(limit=st.integers(1, 4))
+    def department_follows_feed(self, limit: int) -> None:
+        self.follower.step(limit)
+
     @rule()
     def quiesce(self) -> None:
         """Sync every device in turn until a whole round pushes nothing: an op the server
@@ -470,6 +478,7 @@ class SyncMachine(RuleBasedStateMachine):
             self._check_converged(d)
             self._check_cursor_never_skipped(d)
         self._check_no_lost_update()
+        self.follower.check()  # the department's copy equals a fresh full export
 
     # -- checks after a sync -------------------------------------------------------------------
 
