@@ -145,8 +145,6 @@ class SyncMachine(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="gc-stateful-"))
         self.db_url = self.template.fresh(self.root)
         self.served: Served = serve_url(self.db_url, self.formset)
-        # a department system follows the feed of a grant over grid A while the devices sync
-        self.follower = Follower(self.served.url, self.served.app, self.formset, (GRID_A,))
         self.devs: list[Device] = []
         self.received: list[dict[str, int]] = []
         self.versions_seen: list[dict[str, int]] = []
@@ -160,6 +158,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.synced = False
         self.backups: dict[int, tuple[Path, dict[str, int], dict[str, int]]] = {}
         self.retired: list[tuple[str, list[tuple[Any, ...]]]] = []  # outboxes of replaced dirs
+        # a department system follows the feed of a grant over grid A while the devices sync
+        self.follower = Follower(self.served.url, self.served.app, self.formset, (GRID_A,))
 
     def teardown(self) -> None:
         for dev in self.devs:
