@@ -52,6 +52,7 @@ class Shaper:
     grids: frozenset[str]
     predicates: dict[str, Predicate]
     day: dt.date
+    everywhere: bool = False  # the grant covers every grid: queries need no grid condition
 
     @classmethod
     def of(cls, conn: Connection, formset: FormSet, grant: Grant) -> Shaper:
@@ -60,7 +61,14 @@ class Shaper:
             for form in grant.forms
             if form in formset.forms
         }
-        return cls(grant, formset, frozenset(grant_grids(conn, grant)), predicates, today())
+        everywhere = not grant.grids and not grant.communities
+        grids = frozenset(grant_grids(conn, grant))
+        return cls(grant, formset, grids, predicates, today(), everywhere)
+
+    def where_grid(self, column: Any) -> Any:
+        """The grid condition of a query: none for a grant over every grid (an IN of every grid
+        would steer the planner to the grid index and a sort), else the grant's grids."""
+        return column.isnot(None) if self.everywhere else column.in_(sorted(self.grids))
 
     def takes(self, form: str, grid: str | None, deleted: bool, data: Mapping[str, Any]) -> bool:
         """Is this record (as it is now) one the grant gives?"""

@@ -96,7 +96,8 @@ def scan(
         return
     stmt = (
         select(_R.id, _R.form, _R.grid, _R.data, _R.deleted, _R.version)
-        .where(_R.form.in_(shaper.grant.forms), _R.grid.in_(grids), _R.deleted.is_(False))
+        .where(_R.form.in_(shaper.grant.forms), shaper.where_grid(_R.grid))
+        .where(_R.deleted.is_(False))
         .where(_R.id > after)
         .order_by(_R.id)
         .limit(limit)
@@ -180,7 +181,7 @@ def _changed(conn: Connection, shaper: Shaper, grids: list[str], since: int, lim
         return []
     stmt = (
         select(_R.id, _R.form, _R.grid, _R.data, _R.deleted, _R.version, _R.seq)
-        .where(_R.grid.in_(grids), _R.form.in_(shaper.grant.forms), _R.seq > since)
+        .where(shaper.where_grid(_R.grid), _R.form.in_(shaper.grant.forms), _R.seq > since)
         .order_by(_R.seq)
         .limit(limit)
     )
