@@ -1,5 +1,5 @@
 """Departments take data on demand (按需取数据): grants, requests, API keys, exports, the feed,
-statistics and the trace of every taking (PROTOCOL.md §12).
+statistics and the trace of every taking (PROTOCOL.md §13).
 
 ``grants`` (what a department may take), ``shape`` (a grant applied to one record), ``keys``
 (department API keys), ``take`` (export pages, feed pages, who received what), ``files`` (CSV and

@@ -1,7 +1,7 @@
 """Statistics of a grant's records without personal data: counts by grid, form, status, age
 band or any coded field the grant gives, with small cells suppressed.
 
-Rule (documented in PROTOCOL.md §12.5): a count under 5 is never published (``null``,
+Rule (documented in PROTOCOL.md §13.5): a count under 5 is never published (``null``,
 "<5"); every published count — cells and totals alike — is the true count rounded to the nearest
 multiple of 5 (5–7 → 5, 8–12 → 10). So every number a department can see is a multiple of 5,
 and any sum or difference of published numbers — two overlapping queries, a total minus its

@@ -1,5 +1,5 @@
 """Taking data under a grant: the full export paged by cursor, and the feed of changes since a
-cursor (PROTOCOL.md §12).
+cursor (PROTOCOL.md §13).
 
 The export walks the granted forms' records in id order; its first page notes the change number
 it started at (``feed_cursor``), so the feed from there brings every change made meanwhile. The

@@ -1,4 +1,4 @@
-"""The department API (PROTOCOL.md §12): a department's own systems take the data its grants
+"""The department API (PROTOCOL.md §13): a department's own systems take the data its grants
 give — the grants, the full export paged by cursor, the feed of changes, statistics.
 
 A caller is a department API key (``Authorization: Bearer gck_...``) or a department account's
