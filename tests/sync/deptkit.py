@@ -183,7 +183,9 @@ class Follower:
             if change["op"] == "remove":
                 self.have.pop(change["id"], None)
             else:
-                self.have[change["id"]] = {k: change[k] for k in ("id", "form", "version", "fields")}
+                self.have[change["id"]] = {
+                    k: change[k] for k in ("id", "form", "version", "fields")
+                }
         self.cursor = page["cursor"]
 
     def check(self) -> None:

@@ -47,6 +47,7 @@ from sync.client import ProtocolError
 from sync.merge import same
 from sync.server import db
 from tests.factories import id_number, resident
+from tests.sync.deptkit import Follower
 from tests.sync.devicekit import (
     GRID_A,
     GRID_B,
@@ -56,7 +57,6 @@ from tests.sync.devicekit import (
     seed_platform,
     serve_url,
 )
-from tests.sync.deptkit import Follower
 from tests.sync.located import LOCATED_FORMS, located, location
 
 USERS = ("wang", "wang", "chen")
