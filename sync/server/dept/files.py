@@ -69,9 +69,10 @@ class Download:
         """The rows (cells as people read them), a batch at a time; each batch is marked
         received before it is handed on."""
         after = ""
+        with db.read(self.engine) as conn:
+            shaper = Shaper.of(conn, self.formset, self.grant)  # one for the whole download
         while True:
             with db.read(self.engine) as conn:
-                shaper = Shaper.of(conn, self.formset, self.grant)
                 got = list(scan(conn, shaper, after, BATCH))
                 rows, ids = [], []
                 for r, data in got:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -53,6 +53,8 @@ class Shaper:
     predicates: dict[str, Predicate]
     day: dt.date
     everywhere: bool = False  # the grant covers every grid: queries need no grid condition
+    _granted: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _texts: dict[tuple[str, str, str], str] = field(default_factory=dict)  # coded values shown
 
     @classmethod
     def of(cls, conn: Connection, formset: FormSet, grant: Grant) -> Shaper:
@@ -79,8 +81,12 @@ class Shaper:
 
     def granted(self, form: str) -> list[tuple[str, str]]:
         """(field, mode) of a form's granted fields, in the form's order (stored JSON is not)."""
-        modes = self.grant.fields[form]
-        return [(name, modes[name]) for name in self.formset.form(form).fields if name in modes]
+        found = self._granted.get(form)
+        if found is None:
+            modes = self.grant.fields[form]
+            fields = self.formset.form(form).fields
+            found = self._granted[form] = [(name, modes[name]) for name in fields if name in modes]
+        return found
 
     def values(self, form: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """The granted fields of a record as stored (codes), sensitive ones masked unless
@@ -96,18 +102,26 @@ class Shaper:
         return out
 
     def labels(self, form: str, data: Mapping[str, Any], lang: str = "zh") -> list[str]:
-        """The granted fields as a person reads them (codes as labels), for downloads."""
-        spec = self.formset.form(form)
-        return [
-            display_value(
-                self.formset,
-                spec.fields[name],
-                data.get(name),
-                lang,
-                masked=spec.fields[name].sensitive and mode != "full",
-            )
-            for name, mode in self.granted(form)
-        ]
+        """The granted fields as a person reads them (codes as labels), for downloads. A coded
+        value's text is worked out once per download (a street office has few distinct ones)."""
+        fields = self.formset.form(form).fields
+        out = []
+        for name, mode in self.granted(form):
+            value = data.get(name)
+            if is_empty(value):
+                out.append("")
+                continue
+            fld = fields[name]
+            masked = fld.sensitive and mode != "full"
+            if fld.type not in ("choice", "multi_choice") or masked:
+                out.append(display_value(self.formset, fld, value, lang, masked=masked))
+                continue
+            key = (name, lang, value if isinstance(value, str) else repr(value))
+            text = self._texts.get(key)
+            if text is None:
+                text = self._texts[key] = display_value(self.formset, fld, value, lang)
+            out.append(text)
+        return out
 
     def headers(self, form: str, lang: str = "zh") -> list[str]:
         spec = self.formset.form(form)
