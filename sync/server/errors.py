@@ -169,10 +169,20 @@ CATALOG: dict[str, tuple[str, str]] = {
 }
 
 
+class _Params(dict[str, Any]):
+    """Message parameters; one a caller did not give reads as "" (a page redirected with only
+    the code must not crash on a message that names details)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def message(code: str, **params: Any) -> tuple[str, str]:
     """(zh, en) for a code; unknown codes fall back to the internal-error text."""
     zh, en = CATALOG.get(code, CATALOG["internal"])
-    return zh.format(**params) if params else zh, en.format(**params) if params else en
+    if not params:
+        return zh, en
+    return zh.format_map(_Params(params)), en.format_map(_Params(params))
 
 
 class ApiError(Exception):

@@ -154,3 +154,33 @@ def test_a_department_account_opens_nothing_else(platform: Platform) -> None:
     assert resp.status_code == 403
     resp = dept.post("/console/departments/keys", {"department": "mz", "label": "x"})
     assert resp.status_code == 403
+
+
+def test_a_wrong_request_or_approval_says_what_to_fix_and_stores_nothing(
+    platform: Platform,
+) -> None:
+    from tests.sync.consolekit import stored
+
+    seed_department(platform)
+    before = stored(platform)
+    dept = login(platform, DEPT_USER)
+    resp = dept.post(
+        "/console/dept/requests",
+        {"f:resident.name": "1", "filter": "年龄 >>= 60", "purpose": "核对", "until": far()},
+    )
+    assert resp.status_code == 422
+    assert "筛选条件有误" in resp.text  # the filter's own message says where
+    after = stored(platform)
+    for table in ("dept_requests", "dept_grants"):
+        assert after[table] == before[table]
+    request_id = _ask(platform)
+    root = login(platform, "root")
+    resp = root.post(f"/console/departments/requests/{request_id}/approve", {"legal_basis": ""})
+    assert resp.status_code == 303 and "err=grant_incomplete" in resp.headers["location"]
+    page = root.get(resp.headers["location"].replace(platform.url, ""))
+    assert "请填写用途和法律依据" in page.text
+    with db.read(platform.engine) as conn:
+        assert conn.execute(select(db.dept_grants)).first() is None
+    # a page redirected with only an error code whose message names details still shows it
+    shown = dept.get("/console/dept?err=bad_filter")
+    assert shown.status_code == 200 and "筛选条件有误" in shown.text

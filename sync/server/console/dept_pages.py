@@ -21,8 +21,18 @@ from sync.server import admin, auth, db
 from sync.server.console import audit, sessions
 from sync.server.console.audit import Actor
 from sync.server.console.dept_views import admin_view, department_view
-from sync.server.console.i18n import request_lang
-from sync.server.console.pages import _error_page, _page, _post, _svc, _text, _to_login, render
+from app.core.messages import pick
+from sync.server.console.i18n import console_message, request_lang
+from sync.server.console.pages import (
+    _back,
+    _error_page,
+    _page,
+    _post,
+    _svc,
+    _text,
+    _to_login,
+    render,
+)
 from sync.server.dept import asks, files, grants, keys, stats
 from sync.server.dept.trace import Taker
 from sync.server.errors import ApiError
@@ -82,11 +92,32 @@ def dept_page(request: Request) -> Response:
 
 @router.post("/dept/requests")
 async def ask(request: Request) -> Response:
-    def act(actor: Actor, form: FormData) -> None:
-        user = actor.user
-        if not user.is_department or not user.department:
-            raise ApiError(403, "forbidden")
-        spec = asks.Ask(
+    """A request; a mistake (an unreadable filter…) is shown on the page with what to fix."""
+    user = sessions.session_user(request)
+    if user is None:
+        return _to_login(request)
+    form = await request.form()
+    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
+        return _error_page(request, user, ApiError(403, "csrf"))
+    if not user.is_department or not user.department:
+        return _error_page(request, user, ApiError(403, "forbidden"))
+    actor = Actor(user, sessions.client_ip(request))
+    svc = _svc(request)
+    try:
+        await run_in_threadpool(_ask, svc, actor, form)
+    except ApiError as exc:
+        if exc.status != 422:
+            return _error_page(request, user, exc)
+        lang = request_lang(request)
+        zh, en = console_message(exc.code, **exc.params)
+        view = department_view(svc.engine, svc.formset, user)
+        return render(request, user, "dept", 422, **view, error=pick(lang, zh, en))
+    return _back(request, "dept", ok="done")
+
+
+def _ask(svc: Any, actor: Actor, form: FormData) -> None:
+    user = actor.user
+    spec = asks.Ask(
             department=user.department,
             username=user.username,
             fields=_asked_fields(form),
@@ -94,14 +125,11 @@ async def ask(request: Request) -> Response:
             until=_text(form, "until"),
             communities=_codes(_text(form, "communities")),
             grids=_codes(_text(form, "grids")),
-            filter=_text(form, "filter"),
-        )
-        svc = _svc(request)
-        with db.write(svc.engine) as conn:
-            request_id = asks.create(conn, svc.formset, spec)
-            audit.write(conn, actor, "dept_request", f"request:{request_id}")
-
-    return await _post(request, act, "dept")
+        filter=_text(form, "filter"),
+    )
+    with db.write(svc.engine) as conn:
+        request_id = asks.create(conn, svc.formset, spec)
+        audit.write(conn, actor, "dept_request", f"request:{request_id}")
 
 
 def _usable(request: Request, grant_id: int) -> tuple[auth.User, grants.Grant] | Response:
