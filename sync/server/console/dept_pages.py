@@ -17,11 +17,11 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from app.core.messages import pick
 from sync.server import admin, auth, db
 from sync.server.console import audit, sessions
 from sync.server.console.audit import Actor
 from sync.server.console.dept_views import admin_view, department_view
-from app.core.messages import pick
 from sync.server.console.i18n import console_message, request_lang
 from sync.server.console.pages import (
     _back,
@@ -118,13 +118,13 @@ async def ask(request: Request) -> Response:
 def _ask(svc: Any, actor: Actor, form: FormData) -> None:
     user = actor.user
     spec = asks.Ask(
-            department=user.department,
-            username=user.username,
-            fields=_asked_fields(form),
-            purpose=_text(form, "purpose"),
-            until=_text(form, "until"),
-            communities=_codes(_text(form, "communities")),
-            grids=_codes(_text(form, "grids")),
+        department=user.department or "",
+        username=user.username,
+        fields=_asked_fields(form),
+        purpose=_text(form, "purpose"),
+        until=_text(form, "until"),
+        communities=_codes(_text(form, "communities")),
+        grids=_codes(_text(form, "grids")),
         filter=_text(form, "filter"),
     )
     with db.write(svc.engine) as conn:

@@ -119,7 +119,9 @@ class Shaper:
             key = (name, lang, value if isinstance(value, str) else repr(value))
             text = self._texts.get(key)
             if text is None:
-                text = self._texts[key] = display_value(self.formset, fld, value, lang)
+                text = self._texts[key] = display_value(
+                    self.formset, fld, value, lang, masked=False
+                )
             out.append(text)
         return out
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.display import code_label, status_text
@@ -106,14 +106,22 @@ def _count_grid(conn: Connection, shaper: Shaper, grid: str) -> dict[str, dict[s
 
 
 def _stale(conn: Connection, grids: list[str], cached: Mapping[str, int]) -> list[str]:
-    """Grids whose cached counts are missing or older than a change of theirs."""
-    out = [g for g in grids if g not in cached]
-    for grid, seq in cached.items():
-        newer = conn.execute(select(func.max(_R.seq)).where(_R.grid == grid)).scalar()
-        left = conn.execute(select(func.max(_X.seq)).where(_X.grid == grid)).scalar()
-        if (newer is not None and newer > seq) or (left is not None and left > seq):
-            out.append(grid)
-    return out
+    """Grids whose cached counts are missing or older than a change of theirs: the changes
+    since the oldest cached number, read from the change index (a few rows when little
+    changed), never one query per grid."""
+    out = {g for g in grids if g not in cached}
+    if cached:
+        low = min(cached.values())
+        changed = conn.execute(
+            select(_R.grid, func.max(_R.seq)).where(_R.seq > low).group_by(_R.grid)
+        ).all()
+        left = conn.execute(
+            select(_X.grid, func.max(_X.seq)).where(_X.seq > low).group_by(_X.grid)
+        ).all()
+        for grid, seq in [*changed, *left]:
+            if grid in cached and seq is not None and seq > cached[grid]:
+                out.add(grid)
+    return sorted(out)
 
 
 def per_grid(
@@ -139,8 +147,21 @@ def per_grid(
         )
         stale = _stale(conn, grids, {g: v[0] for g, v in cached.items()})
         fresh = {g: {"day": day, "counts": _count_grid(conn, shaper, g)} for g in stale}
-    if fresh:
-        with db.write(engine) as conn:
+    if fresh or any(seq < mark for seq, _ in cached.values()):
+        _store(engine, grant, fresh, mark)
+    out = {g: v[1]["counts"] for g, v in cached.items()}
+    out.update({g: s["counts"] for g, s in fresh.items()})
+    return out
+
+
+def _store(engine: Engine, grant: Grant, fresh: dict[str, Any], mark: int) -> None:
+    """Keep the fresh counts; every other cached grid is valid at ``mark`` too (its changes
+    were looked at), so the next query reads only the changes after it."""
+    with db.write(engine) as conn:
+        conn.execute(
+            update(db.dept_stats).where(_S.grant_id == grant.id, _S.seq < mark).values(seq=mark)
+        )
+        if fresh:
             conn.execute(
                 delete(db.dept_stats).where(_S.grant_id == grant.id, _S.grid.in_(list(fresh)))
             )
@@ -157,9 +178,6 @@ def per_grid(
                     for g, s in fresh.items()
                 ],
             )
-    out = {g: v[1]["counts"] for g, v in cached.items()}
-    out.update({g: s["counts"] for g, s in fresh.items()})
-    return out
 
 
 def code_text(formset: FormSet, by: str, value: str, lang: str) -> str:
