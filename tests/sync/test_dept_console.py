@@ -127,6 +127,13 @@ def test_ask_approve_download_and_trace(platform: Platform, formset: FormSet) ->
     stats = dept.get(f"/console/dept/grants/{grant.id}/stats?by=grid")
     assert stats.status_code == 200 and 'id="stats-total">&lt;5' in stats.text
 
+    # the admin revokes the grant: the next download stops at once, with one clear line
+    resp = root.post(f"/console/departments/grants/{grant.id}/revoke")
+    assert resp.status_code == 303 and "err=" not in resp.headers["location"]
+    stopped = dept.get(f"/console/dept/grants/{grant.id}/download?form=resident&format=csv")
+    assert stopped.status_code == 403 and "此授权已被撤销" in stopped.text
+    assert "导出编号" not in stopped.text
+
 
 def test_a_department_account_opens_nothing_else(platform: Platform) -> None:
     made = _residents(platform)
