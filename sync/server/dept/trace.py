@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from sync.server import auth, db
@@ -92,29 +91,27 @@ def once(
     return export_id
 
 
+_UPSERT = (
+    "INSERT INTO dept_received (record_id, grant_id, department, first_at, last_at, export_id) "
+    "VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (record_id, grant_id) "
+    "DO UPDATE SET last_at = excluded.last_at, export_id = excluded.export_id"
+)
+
+
 def received(conn: Connection, grant: Grant, export_id: str, record_ids: Iterable[str]) -> None:
-    """Mark records as received by the grant's department (first and last time, last export)."""
+    """Mark records as received by the grant's department (first and last time, last export).
+
+    One plain ``executemany`` (SQLite and PostgreSQL share the upsert syntax): a full export
+    marks every record of a street office, so the statement is not rebuilt per page.
+    """
     at = auth.iso(auth.now())
     rows = [
-        {
-            "record_id": rid,
-            "grant_id": grant.id,
-            "department": grant.department,
-            "first_at": at,
-            "last_at": at,
-            "export_id": export_id,
-        }
-        for rid in dict.fromkeys(record_ids)
+        (rid, grant.id, grant.department, at, at, export_id) for rid in dict.fromkeys(record_ids)
     ]
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(db.dept_received)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["record_id", "grant_id"],
-        set_={"last_at": stmt.excluded.last_at, "export_id": stmt.excluded.export_id},
-    )
-    conn.execute(stmt, rows)
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    conn.exec_driver_sql(_UPSERT.format(m=mark), rows)
 
 
 def receivers(conn: Connection, record_id: str) -> list[dict[str, Any]]:
