@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.display import code_label, status_text
@@ -112,12 +112,9 @@ def _stale(conn: Connection, grids: list[str], cached: Mapping[str, int]) -> lis
     out = {g for g in grids if g not in cached}
     if cached:
         low = min(cached.values())
-        changed = conn.execute(
-            select(_R.grid, func.max(_R.seq)).where(_R.seq > low).group_by(_R.grid)
-        ).all()
-        left = conn.execute(
-            select(_X.grid, func.max(_X.seq)).where(_X.seq > low).group_by(_X.grid)
-        ).all()
+        # plain ranges of the seq indexes (a GROUP BY steers SQLite to scan the grid index)
+        changed = conn.execute(select(_R.grid, _R.seq).where(_R.seq > low)).all()
+        left = conn.execute(select(_X.grid, _X.seq).where(_X.seq > low)).all()
         for grid, seq in [*changed, *left]:
             if grid in cached and seq is not None and seq > cached[grid]:
                 out.add(grid)
