@@ -165,3 +165,32 @@ def test_a_department_gets_nothing_outside_its_grants(platform: Platform) -> Non
     token_api = DeptApi(platform.url, account.token, account.device_id)
     got, _ = token_api.export_all(mine)
     assert {r["id"] for r in got.values()} == {made[f"{GRID_A}:1"], made[f"{GRID_A}:3"]}
+
+
+def test_statistics_follow_changes_and_moves_after_they_are_cached(platform: Platform) -> None:
+    """The per-grid counts are cached: an edit and a move out of the grant's grid are counted
+    at the next query (the changed grids found from the change sequence)."""
+    seed_department(platform)
+    root = platform.client("root")
+    made = []
+    for seq in range(1, 21, 2):
+        rid = uuid7()
+        data = {**resident(grid=GRID_A, seq=seq, population_type="1"), "_status": "draft"}
+        (res,) = root.push([root.op(rid, "create", data)])
+        assert res["status"] == "applied", res
+        made.append(rid)
+    grant = make_grant(platform, {"resident": {"population_type": "full"}}, grids=(GRID_A,))
+    api = DeptApi(platform.url, make_key(platform))
+
+    def counts() -> dict[str, int | None]:
+        resp = api.get(f"/v1/dept/grants/{grant}/stats", by="population_type")
+        assert resp.status_code == 200, resp.text
+        return {r["value"]: r["count"] for r in resp.json()["rows"]}
+
+    assert counts() == {"1": 10}
+    for rid in made[:5]:
+        root.push([root.op(rid, "update", {"population_type": "2"}, base_version=1)])
+    assert counts() == {"1": 5, "2": 5}
+    for rid in made[:5]:
+        root.push([root.op(rid, "update", {"grid": GRID_C}, base_version=2)])
+    assert counts() == {"1": 5}
