@@ -33,7 +33,7 @@ STATUSES = tuple(s.value for s in RecordStatus)  # ("draft", "complete")
 
 OpKind = Literal["create", "update", "delete", "resolve"]
 ResultStatus = Literal["applied", "conflict", "merged_into", "duplicate_op", "rejected"]
-Role = Literal["worker", "supervisor", "admin"]
+Role = Literal["worker", "supervisor", "admin", "department"]
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]

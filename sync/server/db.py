@@ -82,6 +82,7 @@ users = Table(
     Column("community", String(64)),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", String(32), nullable=False),
+    Column("department", String(64)),  # a department account's department (``departments``)
 )
 
 user_grids = Table(
@@ -444,6 +445,116 @@ task_results = Table(
     Column("record_version", Integer),
     Column("at", String(32), nullable=False),
     UniqueConstraint("device_id", "op_id", name="uq_task_result_op"),
+)
+
+# -- departments taking data (sync/server/dept/, PROTOCOL.md §14) -----------------------------
+
+# A department (民政, 卫健, 公安…) whose accounts (role "department") take data under grants.
+departments = Table(
+    "departments",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# What a department may take: forms, fields (each sensitive one "full" or "masked"; a field not
+# listed is left out), records (grids/communities, [] = all, plus a filter text), a period and
+# the approving admin. ``revision`` grows when the grant is narrowed, so feed cursors of the old
+# grant are refused (the department takes a fresh export).
+dept_grants = Table(
+    "dept_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("fields", Text, nullable=False),  # {form: {field: "full" | "masked"}}
+    Column("communities", Text, nullable=False, default="[]"),
+    Column("grids", Text, nullable=False, default="[]"),
+    Column("filter", Text, nullable=False, default=""),
+    Column("valid_from", String(32), nullable=False),
+    Column("valid_to", String(32), nullable=False),
+    Column("approved_by", String(100), nullable=False),
+    Column("approved_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("request_id", Integer),
+)
+
+# A department's ask (部门提出需求): open, then granted, refused or turned into a collection task.
+dept_requests = Table(
+    "dept_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("username", String(100), nullable=False),
+    Column("fields", Text, nullable=False),  # {form: [field, ...]}
+    Column("communities", Text, nullable=False, default="[]"),
+    Column("grids", Text, nullable=False, default="[]"),
+    Column("filter", Text, nullable=False, default=""),
+    Column("purpose", Text, nullable=False),
+    Column("until", String(32), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("reason", Text, nullable=False, default=""),
+    Column("grant_id", Integer),
+    Column("task_id", String(64)),  # the collection task made of it (tasks issue), if any
+    Column("created_at", String(32), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+)
+
+# Department API keys: shown once, kept as an HMAC under the server secret (like tokens).
+dept_keys = Table(
+    "dept_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+)
+
+# Every taking: a download, an export page, a feed page or a statistics query. The audit log
+# has a row for each too; this table is the structured copy the console's pages read.
+dept_exports = Table(
+    "dept_exports",
+    metadata,
+    Column("export_id", String(40), primary_key=True),
+    Column("grant_id", Integer, nullable=False, index=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("actor", String(120), nullable=False),  # a user name, or "key:<key_id>"
+    Column("kind", String(16), nullable=False),  # download | export | feed | stats
+    Column("format", String(16), nullable=False, default=""),
+    Column("records", Integer, nullable=False, default=0),
+    Column("fields", Text, nullable=False, default="[]"),
+    Column("ip", String(100), nullable=False, default=""),
+    Column("at", String(32), nullable=False, index=True),
+)
+
+# Which department received which record (for 授权使用 questions on the record page).
+dept_received = Table(
+    "dept_received",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("grant_id", Integer, primary_key=True),
+    Column("department", String(64), nullable=False),
+    Column("first_at", String(32), nullable=False),
+    Column("last_at", String(32), nullable=False),
+    Column("export_id", String(40), nullable=False),
+)
+
+# Per grant and grid, the statistics of the grant's records (a cache like ``grid_stats``).
+dept_stats = Table(
+    "dept_stats",
+    metadata,
+    Column("grant_id", Integer, primary_key=True),
+    Column("grid", String(64), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("stats", Text, nullable=False),
 )
 
 

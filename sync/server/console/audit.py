@@ -36,6 +36,15 @@ ACTIONS = (
     "task_cancel",
     "task_close",
     "task_export",
+    "dept_take",  # a department's download, API page or statistics query (dept.trace)
+    "dept_request",
+    "dept_grant",
+    "dept_refuse",
+    "dept_collect",
+    "dept_revoke",
+    "dept_key",
+    "dept_key_revoke",
+    "dept_add",
 )
 MAX_ROWS = 1000
 
