@@ -190,6 +190,10 @@ class Client:
         self.server_info = info
         return info
 
+    def has_feature(self, name: str) -> bool:
+        """Whether ``GET /v1/info`` listed ``name`` in ``features`` (e.g. "tasks")."""
+        return self.server_info is not None and name in self.server_info.features
+
     def login(self, username: str, password: str) -> LoginResponse:
         """Exchange credentials for a device-bound token (kept for re-login on expiry).
 
@@ -260,11 +264,22 @@ class Client:
             self._request("POST", "/v1/logout", body={})
         self.token, self._credentials, self.refresh_token = None, None, None
 
-    def push(self, ops: Sequence[Mapping[str, Any]]) -> PushResponse:
-        """``POST /v1/push``: one result per op, in order."""
+    def push(
+        self,
+        ops: Sequence[Mapping[str, Any]],
+        task_results: Sequence[Mapping[str, Any]] = (),
+    ) -> PushResponse:
+        """``POST /v1/push``: one result per op, in order; task results (PROTOCOL.md "Tasks")
+        go only when given, so an older server never sees the key."""
         if self.protocol is None:
             self.info()
-        body = {"protocol": self.protocol, "device_id": self.device_id, "ops": list(ops)}
+        body: dict[str, Any] = {
+            "protocol": self.protocol,
+            "device_id": self.device_id,
+            "ops": list(ops),
+        }
+        if task_results:
+            body["task_results"] = list(task_results)
         answer = self._call("POST", "/v1/push", PushResponse, body=body)
         if len(answer.results) != len(ops):
             raise ProtocolError(

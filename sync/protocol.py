@@ -33,7 +33,7 @@ STATUSES = tuple(s.value for s in RecordStatus)  # ("draft", "complete")
 
 OpKind = Literal["create", "update", "delete", "resolve"]
 ResultStatus = Literal["applied", "conflict", "merged_into", "duplicate_op", "rejected"]
-Role = Literal["worker", "supervisor", "admin"]
+Role = Literal["worker", "supervisor", "admin", "department"]
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -56,14 +56,36 @@ class Op(BaseModel):
     author: str = Field(default="", max_length=100)
 
 
+TaskItemState = Literal["open", "done", "unable"]
+TaskState = Literal["open", "closed", "cancelled"]
+TaskKind = Literal["verify", "collect"]
+UNABLE_REASONS = ("查无此人", "拒绝配合", "已迁出", "房屋拆除")  # or free text, at most 200 chars
+MAX_REASON_CHARS = 200
+FEATURE_TASKS = "tasks"  # in Info.features: the server takes task_results in a push
+
+
+class TaskResult(BaseModel):
+    """A worker's result for one task item (PROTOCOL.md §13.3), idempotent like an op."""
+
+    model_config = _STRICT
+
+    op_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=64)
+    state: Literal["done", "unable"]
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    edited_at: str = Field(min_length=1, max_length=64)
+    author: str = Field(default="", max_length=100)
+
+
 class PushRequest(BaseModel):
-    """A batch of ops, applied in order."""
+    """A batch of ops, applied in order; then the task results (absent from old clients)."""
 
     model_config = _STRICT
 
     protocol: int
     device_id: DeviceId
     ops: list[Op]
+    task_results: list[TaskResult] = Field(default_factory=list)
 
 
 class Issue(BaseModel):
@@ -111,8 +133,18 @@ class OpResult(BaseModel):
     original_status: ResultStatus | None = None
 
 
+class TaskResultOutcome(BaseModel):
+    """What became of one task result: ``state`` is the item's state after it (§13.3)."""
+
+    op_id: str
+    status: Literal["applied", "duplicate"]
+    item_id: str
+    state: TaskItemState
+
+
 class PushResponse(BaseModel):
     results: list[OpResult]
+    task_results: list[TaskResultOutcome] = Field(default_factory=list)
 
 
 class PulledRecord(BaseModel):
@@ -146,11 +178,46 @@ class PulledGrid(BaseModel):
     polygon: list[tuple[float, float]] | None = None
 
 
+class PulledTask(BaseModel):
+    """A task as pulls deliver it (PROTOCOL.md §13.2); ``grids`` only those in the caller's scope."""
+
+    id: str
+    kind: TaskKind
+    title: str
+    instruction: str = ""
+    form: str
+    fields: list[str] = Field(default_factory=list)
+    due: str | None = None
+    priority: int = 0
+    state: TaskState
+    grids: list[str] = Field(default_factory=list)
+    assignees: list[str] = Field(default_factory=list)
+    issued_at: str
+    issued_by: str
+    updated_at: str
+    target: int | None = None
+
+
+class PulledTaskItem(BaseModel):
+    """One record to work on for a verify task (PROTOCOL.md §13.2)."""
+
+    id: str
+    task_id: str
+    record_id: str
+    grid: str
+    state: TaskItemState
+    reason: str | None = None
+    updated_at: str
+    updated_by: str | None = None
+
+
 class PullResponse(BaseModel):
     records: list[PulledRecord]
     aliases: list[Alias]
     removed: list[str]
     grids: list[PulledGrid] = Field(default_factory=list)  # absent before platform schema 0006
+    tasks: list[PulledTask] = Field(default_factory=list)  # absent before platform schema 0008
+    task_items: list[PulledTaskItem] = Field(default_factory=list)
     cursor: int
     more: bool
 
@@ -205,6 +272,7 @@ class Info(BaseModel):
     server_version: str
     forms: dict[str, int]
     limits: Limits = Field(default_factory=Limits)
+    features: list[str] = Field(default_factory=list)  # e.g. "tasks" (PROTOCOL.md §13)
 
 
 class ErrorBody(BaseModel):

@@ -23,7 +23,7 @@ from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
 from sync.client import Client, ProtocolError
-from sync.protocol import PullResponse
+from sync.protocol import FEATURE_TASKS, PullResponse
 from sync.replica import identity as replica_identity
 
 log = logging.getLogger("gridcollect.sync.session")
@@ -33,6 +33,7 @@ Cancel = Callable[[], bool]
 
 SIZE_CODES = frozenset({"too_large", "too_many_ops"})
 REUSED = "op_id_reused"  # 409: this device id sent other content under an op id (a copy)
+TASK_RESULTS = "task_results"  # the ``field`` of a 4xx naming a task result (PROTOCOL.md §13.3)
 COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
 
 
@@ -52,6 +53,8 @@ class SyncSummary:
     aliases: int = 0
     removed: int = 0
     grids: int = 0  # grids (names, boundaries) the platform sent
+    task_results: int = 0  # task results the platform answered
+    tasks: int = 0  # tasks and task items the platform sent
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -152,25 +155,39 @@ class SyncSession:
         the whole batch after each bad op made the traffic grow with the square of the bad ops.
         """
         s = self.summary
+        tasks_on = self.client.has_feature(FEATURE_TASKS)
         total = replica.pending_count(self.store)
         done, after, size, cap = 0, 0, self.batch, self.batch
+        results_after = 0
         self.progress("push", 0, total)
         while True:
             if self.cancel():
                 return False
             ops = replica.next_batch(self.store, after, size)
-            if not ops:
+            results = replica.next_results(self.store, results_after, size) if tasks_on else []
+            if not ops and not results:
                 return True
             try:
-                answer = self.client.push([op.wire for op in ops])
+                wires = [op.wire for op in ops]
+                if results:
+                    answer = self.client.push(wires, [r.wire for r in results])
+                else:  # the call as before tasks (wrappers of ``push`` taking ops only work)
+                    answer = self.client.push(wires)
             except ProtocolError as exc:
                 if exc.code == REUSED and self._reregister():
                     continue  # the same ops again, as the new device
-                if exc.code in SIZE_CODES and len(ops) > 1:
-                    cap = size = max(1, len(ops) // 2)  # too big: halve and try again
+                if exc.code in SIZE_CODES and len(ops) + len(results) > 1:
+                    cap = size = max(1, max(len(ops), len(results)) // 2)  # too big: halve
+                    continue
+                bad = _result_culprit(exc, results)
+                if bad is not None:
+                    replica.set_aside_result(
+                        self.store, bad, exc.code, exc.message_zh, exc.message_en
+                    )
+                    log.warning("task result %s set aside: %s", bad.op_id, exc.code)
                     continue
                 culprit = _culprit(exc, ops)
-                if culprit is None and exc.code in SIZE_CODES:
+                if culprit is None and exc.code in SIZE_CODES and ops:
                     culprit = ops[0]  # one op alone is too big: it can never be sent
                 if culprit is None:
                     raise
@@ -183,14 +200,21 @@ class SyncSession:
                 checked = ops.index(culprit)  # the ops before it passed the server's checks
                 size = checked if checked else max(1, len(ops) // 2)
                 continue
-            tally = replica.record_results(self.store, ops, answer.results)
+            with self.store.transaction():  # the batch's answers, ops and results, at once
+                tally = replica.record_results(self.store, ops, answer.results)
+                s.task_results += replica.record_task_answers(
+                    self.store, results, answer.task_results
+                )
+            if results:
+                results_after = results[-1].seq
             s.pushed += len(ops)
             s.applied += tally.applied
             s.conflicts += tally.conflicts
             s.merged += tally.merged
             s.rejected += tally.rejected
             s.deferred += tally.deferred
-            after = ops[-1].seq
+            if ops:
+                after = ops[-1].seq
             done += len(ops)
             size = min(cap, size * 2)
             self.progress("push", min(done, max(total, done)), max(total, done))
@@ -273,6 +297,7 @@ class SyncSession:
                         s.aliases += tally.aliases
                         s.removed += tally.removed
                         s.grids += tally.grids
+                        s.tasks += tally.tasks
                         cursor = page.cursor
                         finished = not page.more
                         if finished or applied >= self.commit_every:
@@ -333,8 +358,21 @@ class _Prefetch:
         self._thread.join(timeout=1.0)
 
 
+def _result_culprit(
+    exc: ProtocolError, results: list[replica.PendingResult]
+) -> replica.PendingResult | None:
+    """The task result a whole-request 4xx names (PROTOCOL.md §13.3: ``field`` is
+    ``task_results`` and ``index`` its position; an ``op_id`` naming one is taken too)."""
+    if exc.field == TASK_RESULTS and exc.index is not None and 0 <= exc.index < len(results):
+        return results[exc.index]
+    return next((r for r in results if exc.op_id and r.op_id == exc.op_id), None)
+
+
 def _culprit(exc: ProtocolError, ops: list[replica.OutOp]) -> replica.OutOp | None:
-    """The op a whole-request 4xx names (by op_id, else by index)."""
+    """The op a whole-request 4xx names (by op_id, else by index); none when it names a task
+    result (whose ``index`` counts results, not ops)."""
+    if exc.field == TASK_RESULTS:
+        return None
     if exc.op_id:
         for op in ops:
             if op.op_id == exc.op_id:

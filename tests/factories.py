@@ -44,3 +44,41 @@ def resident(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def task(**overrides: Any) -> Any:
+    """A device-side verify task (``app.core.store.Task``) on the resident's phone."""
+    from app.core.store import Task
+
+    values: dict[str, Any] = {
+        "id": "task-1",
+        "kind": "verify",
+        "title": "核实流动人口电话",
+        "form": "resident",
+        "fields": ("phone",),
+        "state": "open",
+        "issued_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "instruction": "逐户核实电话",
+        "due": "2099-12-31",
+        "grids": ("330106001001-01",),
+        "issued_by": "sup1",
+    }
+    values.update(overrides)
+    return Task(**values)
+
+
+def task_item(record_id: str, **overrides: Any) -> Any:
+    """An open item of ``task()`` on a record."""
+    from app.core.store import TaskItem
+
+    values: dict[str, Any] = {
+        "id": f"item-{record_id}",
+        "task_id": "task-1",
+        "record_id": record_id,
+        "state": "open",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "grid": "330106001001-01",
+    }
+    values.update(overrides)
+    return TaskItem(**values)

@@ -1,6 +1,7 @@
 """Screenshots of the real app on the demo community, for the README.
 
 Usage: python tools/screenshots.py [--out docs/screenshots] [--data-dir DIR] [--size 3000]
+[--only app|tasks]
 
 Starts the real main window offscreen (QT_QPA_PLATFORM=offscreen) on a demo data dir
 (created with ``app.core.demo.generate`` when missing), drives it the way a worker would and
@@ -183,11 +184,108 @@ def shoot(store: Store, out: Path, app: QApplication) -> None:
     window.close()
 
 
+def demo_tasks(store: Store) -> None:
+    """Tasks as a pull would bring them (the demo has no platform): verify the phones of the
+    first grid's 流动人口 (some done, one unable), an overdue one, and a collect task."""
+    from app.core.store import Task, TaskItem
+
+    grid = store.grids()[0].code
+    migrants = [
+        r
+        for r in store.iter_records("resident")
+        if r.grid == grid and r.data.get("population_type") == "2"
+    ][:12]
+    stamp = "2026-01-05T08:00:00Z"
+    tasks = [
+        Task(
+            "demo-phone",
+            "verify",
+            "核实流动人口电话",
+            "resident",
+            ("phone", "residence_address"),
+            "open",
+            stamp,
+            stamp,
+            "逐户核实联系电话和现住详址",
+            "2099-12-31",
+            1,
+            (grid,),
+            "社区网格长",
+        ),
+        Task(
+            "demo-permit",
+            "verify",
+            "补录居住证件号码",
+            "resident",
+            ("permit_number",),
+            "open",
+            stamp,
+            stamp,
+            "",
+            "2026-01-31",
+            2,
+            (grid,),
+            "社区网格长",
+        ),
+        Task(
+            "demo-market",
+            "collect",
+            "登记新市场的单位",
+            "unit",
+            (),
+            "open",
+            stamp,
+            stamp,
+            "新建农贸市场内的商户逐一登记",
+            "2099-06-30",
+            0,
+            (grid,),
+            "街道综治办",
+            20,
+        ),
+    ]
+    store.tasks.put_tasks(tasks)
+    items = [
+        TaskItem(f"demo-i{n}", "demo-phone", r.id, "open", stamp, grid)
+        for n, r in enumerate(migrants)
+    ]
+    items += [
+        TaskItem(f"demo-p{n}", "demo-permit", r.id, "open", stamp, grid)
+        for n, r in enumerate(migrants[:5])
+    ]
+    store.tasks.put_items(items)
+    for item in items[:4]:
+        store.tasks.mark_done(item.id, "演示采集员")
+    if len(items) > 5:
+        store.tasks.mark_unable(items[5].id, "查无此人", "演示采集员")
+
+
+def shoot_tasks(store: Store, out: Path, app: QApplication) -> None:
+    """我的任务: the task list with progress bars, then one task's items door to door."""
+    from app.ui.window import MainWindow
+
+    if not store.tasks.views():
+        demo_tasks(store)
+    window = MainWindow(store, lang="zh", restore_autosaves=False)
+    window.resize(*SIZE)
+    window.show()
+    pump(app, until=lambda: window.counts_settled)
+    view = window.my_tasks.open()
+    window.splitter.setSizes([200, 500, 900])
+    save(window, out, "my-tasks", app)
+    view.open_task("demo-phone")
+    view.item_table.selectRow(5)
+    view.unable_panel.open()
+    save(window, out, "my-tasks-items", app)
+    window.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--data-dir", help="demo data dir (default: a fresh temporary one)")
     parser.add_argument("--size", type=int, default=3000, help="demo size when generating")
+    parser.add_argument("--only", choices=("app", "tasks"), help="only these shots")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +295,10 @@ def main() -> None:
         data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
         store = demo_store(data_dir, args.size)
         try:
-            shoot(store, out, app)
+            if args.only in (None, "app"):
+                shoot(store, out, app)
+            if args.only in (None, "tasks"):
+                shoot_tasks(store, out, app)
         finally:
             store.close()
 

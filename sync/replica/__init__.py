@@ -17,6 +17,8 @@ State it keeps (all in the store's tables):
   was accepted: its values are not all on the server) and ``conflict``: a list of ``{field, base, mine, theirs, ...}`` entries,
   ``mine`` being this device's value and ``theirs`` the other one, both kept until a person
   chooses (``resolve``).
+- ``task_items.state``: the platform's item state with this device's unanswered results
+  merged in; ``task_results``: those results, deleted only with the platform's answer.
 - ``meta``: the pull cursor (``sync_cursor``) for one server and user (``sync_scope``).
 
 Local unsynced edits are never overwritten: a pulled record that is dirty here is rebased with
@@ -27,6 +29,7 @@ local value stays and both values go into ``conflict``.
 
 from __future__ import annotations
 
+from app.core.store import PendingResult
 from sync.replica.pull import (
     CURSOR_KEY,
     SCOPE_KEY,
@@ -49,6 +52,13 @@ from sync.replica.push import (
     set_aside,
 )
 from sync.replica.rekey import open_conflicts, resolve, rewrite_id
+from sync.replica.tasks import (
+    apply_tasks,
+    next_results,
+    pending_result_count,
+    record_task_answers,
+    set_aside_result,
+)
 
 LAST_SYNC_KEY = "last_sync"
 
@@ -59,19 +69,25 @@ __all__ = [
     "MAX_AUTHOR",
     "SCOPE_KEY",
     "OutOp",
+    "PendingResult",
     "PullTally",
     "PushTally",
     "apply_pull",
+    "apply_tasks",
     "bulk_writes",
     "next_batch",
+    "next_results",
     "open_conflicts",
     "pending_count",
+    "pending_result_count",
     "read_cursor",
     "rebase",
     "record_results",
+    "record_task_answers",
     "rejected_ops",
     "resolve",
     "rewrite_id",
     "scope_of",
     "set_aside",
+    "set_aside_result",
 ]

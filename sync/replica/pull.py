@@ -19,6 +19,7 @@ from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledGrid, PulledRecord, PullResponse
 from sync.replica.rekey import rewrite_id
 from sync.replica.rows import _changes, _fetch, _fetch_one, _history, _Row, _split
+from sync.replica.tasks import apply_tasks
 
 CURSOR_KEY = "sync_cursor"
 SCOPE_KEY = "sync_scope"
@@ -36,6 +37,7 @@ class PullTally:
     aliases: int = 0
     removed: int = 0
     grids: int = 0
+    tasks: int = 0  # tasks and task items taken
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -100,6 +102,7 @@ def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
         for grid in response.grids:
             store.merge_grid(_grid_of(grid))
             tally.grids += 1
+        tally.tasks = apply_tasks(store, response.tasks, response.task_items)
         for key, value in ((CURSOR_KEY, str(response.cursor)), (SCOPE_KEY, scope)):
             store.set_meta(key, value)
     return tally

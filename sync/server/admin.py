@@ -84,9 +84,18 @@ def put_user(
     *,
     community: str | None = None,
     grids: list[str] | None = None,
+    department: str | None = None,
 ) -> None:
-    """Create or replace a user; a worker's grids and a supervisor's community must exist."""
+    """Create or replace a user; a worker's grids, a supervisor's community and a department
+    account's department must exist."""
     with db.write(engine) as conn:
+        if department and (
+            conn.execute(
+                select(db.departments.c.code).where(db.departments.c.code == department)
+            ).first()
+            is None
+        ):
+            raise ValueError(f"unknown department {department!r}; add it first")
         known = set(auth.all_grids(conn))
         missing = [g for g in grids or [] if g not in known]
         if missing:
@@ -99,7 +108,21 @@ def put_user(
             is None
         ):
             raise ValueError(f"unknown community {community!r}")
-        auth.create_user(conn, username, password, role, community=community, grids=grids)
+        auth.create_user(
+            conn, username, password, role, community=community, grids=grids, department=department
+        )
+
+
+def put_department(engine: Engine, code: str, name: str) -> None:
+    """Create or rename a department (民政, 卫健, 公安…) that takes data under grants."""
+    with db.write(engine) as conn:
+        d = db.departments.c
+        if conn.execute(select(d.code).where(d.code == code)).first():
+            conn.execute(update(db.departments).where(d.code == code).values(name=name))
+        else:
+            conn.execute(
+                insert(db.departments).values(code=code, name=name, created_at=auth.iso(auth.now()))
+            )
 
 
 def set_disabled(engine: Engine, username: str, disabled: bool) -> bool:

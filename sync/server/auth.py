@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from sync.server import db, devices
 
-ROLES = ("worker", "supervisor", "admin")
+ROLES = ("worker", "supervisor", "admin", "department")
 TOKEN_DAYS = 30
 REFRESH_DAYS = 365  # a device's sync credential: until revoked, or a year without a password
 REFRESHED_ACCESS_HOURS = 12  # an access token got with it lasts one night's sync, not a month
@@ -46,6 +46,12 @@ class User:
     device_id: str = ""
     token_hash: str = ""
     device_status: str = ""  # at login: new | known | copied | unchecked (devices.claim)
+    department: str | None = None  # a department account's department code
+
+    @property
+    def is_department(self) -> bool:
+        """A department account takes data only under grants (sync/server/dept)."""
+        return self.role == "department"
 
     @property
     def is_admin(self) -> bool:
@@ -136,6 +142,7 @@ def create_user(
     *,
     community: str | None = None,
     grids: list[str] | None = None,
+    department: str | None = None,
 ) -> None:
     """Create or replace a user (password re-hashed, grids replaced)."""
     if role not in ROLES:
@@ -144,11 +151,16 @@ def create_user(
         raise ValueError("a supervisor needs --community")
     if role == "worker" and not grids:
         raise ValueError("a worker needs at least one --grid")
+    if (role == "department") != bool(department):
+        raise ValueError("a department account (and only one) needs --department")
+    if role == "department" and (community or grids):
+        raise ValueError("a department account has no community or grids: grants say its data")
     values = {
         "password_hash": hash_password(password),
         "role": role,
         "community": community,
         "disabled": False,
+        "department": department,
     }
     exists = conn.execute(
         select(db.users.c.username).where(db.users.c.username == username)
@@ -186,9 +198,12 @@ def set_disabled(conn: Connection, username: str, disabled: bool) -> bool:
 def scope_of(
     conn: Connection, username: str, role: str, community: str | None
 ) -> frozenset[str] | None:
-    """The grid codes a user may touch; ``None`` for an admin (everything)."""
+    """The grid codes a user may touch; ``None`` for an admin (everything). A department
+    account touches no grid: it reads only through its grants."""
     if role == "admin":
         return None
+    if role == "department":
+        return frozenset()
     if role == "supervisor":
         rows = conn.execute(select(db.grids.c.code).where(db.grids.c.community == community))
         return frozenset(r[0] for r in rows)
@@ -229,7 +244,11 @@ def login(
     with db.read(engine) as conn:
         row = conn.execute(
             select(
-                db.users.c.password_hash, db.users.c.role, db.users.c.community, db.users.c.disabled
+                db.users.c.password_hash,
+                db.users.c.role,
+                db.users.c.community,
+                db.users.c.disabled,
+                db.users.c.department,
             ).where(db.users.c.username == username)
         ).first()
     if row is None:
@@ -252,6 +271,7 @@ def login(
         device_id,
         token_hash(secret, token),
         claimed.status,
+        row.department,
     )
     return token, expires, user
 
@@ -378,6 +398,7 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
                 db.users.c.role,
                 db.users.c.community,
                 db.users.c.disabled,
+                db.users.c.department,
             )
             .join(db.users, db.users.c.username == db.tokens.c.username)
             .where(db.tokens.c.token_hash == digest)
@@ -393,7 +414,15 @@ def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> U
         if row.device_id != device_id:  # not a secret; compare_digest refuses non-ASCII text
             raise AuthError("device")
         grids = scope_of(conn, row.username, row.role, row.community)
-    return User(row.username, row.role, row.community, grids, device_id, digest)
+    return User(
+        row.username,
+        row.role,
+        row.community,
+        grids,
+        device_id,
+        digest,
+        department=row.department,
+    )
 
 
 def revoke(

@@ -174,7 +174,10 @@ def add_server_commands(subparsers: Any) -> None:
     dem.add_argument("--size", type=int, default=600, help="about this many records (default 600)")
     dem.add_argument("--password-file")
     dem.set_defaults(func=cmd_load_demo)
-    for action in (init, upg, com, grid, *user_parsers, load, aud, dem):
+    from sync.server.taskcli import add_task_commands
+
+    tasks = add_task_commands(sub)
+    for action in (init, upg, com, grid, *user_parsers, load, aud, dem, *tasks):
         _db_arg(action, again=True)
         action.set_defaults(func=_guarded(action.get_default("func")))
 

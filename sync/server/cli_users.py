@@ -15,16 +15,24 @@ def add_user_commands(sub: Any) -> list[argparse.ArgumentParser]:
     """Add the user commands to ``server-admin``'s subparsers; returns their parsers."""
     user = sub.add_parser("add-user", help="create or replace a user")
     user.add_argument("username")
-    user.add_argument("--role", required=True, choices=["worker", "supervisor", "admin"])
+    user.add_argument(
+        "--role", required=True, choices=["worker", "supervisor", "admin", "department"]
+    )
     user.add_argument(
         "--grid", action="append", default=[], help="a worker's grid (repeat for several)"
     )
     user.add_argument("--community", help="a supervisor's community")
+    user.add_argument("--department", help="a department account's department (add it first)")
     user.add_argument(
         "--password-file",
         help="file whose first line is the password (default: $GRIDCOLLECT_PASSWORD, else prompt)",
     )
     user.set_defaults(func=cmd_add_user)
+
+    dept = sub.add_parser("add-department", help="create or rename a department (民政, 卫健…)")
+    dept.add_argument("code")
+    dept.add_argument("name")
+    dept.set_defaults(func=cmd_add_department)
 
     users = sub.add_parser("list-users", help="users, roles and scopes")
     users.set_defaults(func=cmd_list_users)
@@ -53,7 +61,7 @@ def add_user_commands(sub: Any) -> list[argparse.ArgumentParser]:
     rev.add_argument("username")
     rev.add_argument("--device", help="only this device id")
     rev.set_defaults(func=cmd_revoke)
-    return [user, users, dis, ena, rst, rev]
+    return [user, dept, users, dis, ena, rst, rev]
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
@@ -74,9 +82,17 @@ def cmd_add_user(args: argparse.Namespace) -> int:
             args.role,
             community=args.community,
             grids=args.grid,
+            department=args.department,
         )
     except ValueError as exc:
         return _fail(args, f"无法创建用户：{exc}", f"cannot create the user: {exc}")
+    return EXIT_OK
+
+
+def cmd_add_department(args: argparse.Namespace) -> int:
+    from sync.server import admin
+
+    admin.put_department(_engine(args), args.code, args.name)
     return EXIT_OK
 
 

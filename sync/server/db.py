@@ -82,6 +82,7 @@ users = Table(
     Column("community", String(64)),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", String(32), nullable=False),
+    Column("department", String(64)),  # a department account's department (``departments``)
 )
 
 user_grids = Table(
@@ -203,11 +204,13 @@ people = Table(
 )
 
 # The console's record search (``sync.server.terms``): each record's name and address words and
-# ID/phone tails, rewritten with the record; each distinct word's terms, kept once (a word no
-# record uses any more only costs a look-up). Byte order on both databases (PostgreSQL "C"
-# collation), so a prefix is one range; no rowid on SQLite (one b-tree per table).
+# ID/phone tails, rewritten with the record; each distinct word's terms, kept once per grid that
+# has it (a search reads only its scope's words; a word no record uses any more only costs a
+# look-up). Byte order on both databases (PostgreSQL "C" collation), so a prefix is one range;
+# no rowid on SQLite (one b-tree per table).
 TERM = String(64).with_variant(String(64, collation="C"), "postgresql")
 WORD = String(300).with_variant(String(300, collation="C"), "postgresql")
+GRID = String(64).with_variant(String(64, collation="C"), "postgresql")  # pages go by grid
 record_terms = Table(
     "record_terms",
     metadata,
@@ -219,7 +222,18 @@ record_terms = Table(
 search_words = Table(
     "search_words",
     metadata,
+    Column("grid", GRID, primary_key=True),  # "" for records without a grid
     Column("term", TERM, primary_key=True),
+    Column("word", WORD, primary_key=True),
+    sqlite_with_rowid=False,
+)
+# Words a write gave a grid that no search has given their terms yet: a push only notes them
+# here (one small row, no pinyin), and the first search of a scope holding the grid expands
+# them into ``search_words`` (``sync.server.termrows``), off the push path.
+new_words = Table(
+    "new_words",
+    metadata,
+    Column("grid", GRID, primary_key=True),
     Column("word", WORD, primary_key=True),
     sqlite_with_rowid=False,
 )
@@ -347,6 +361,198 @@ grid_stats = Table(
     "grid_stats",
     metadata,
     Column("grid", String(64), primary_key=True),  # "" for records without a grid
+    Column("seq", BigInteger, nullable=False),
+    Column("stats", Text, nullable=False),
+)
+
+
+# Tasks (PROTOCOL.md §13): issued by a supervisor/admin, carried out by the workers of their grids.
+# ``seq`` numbers the task's last change from the one change counter (pulls send it once per
+# change); ``spec`` keeps how its items were chosen (scope, filter, list) as JSON, for the record.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("instruction", Text, nullable=False, default=""),
+    Column("form", String(64), nullable=False),
+    Column("fields", Text, nullable=False, default="[]"),
+    Column("spec", Text, nullable=False, default="{}"),
+    Column("due", String(10)),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("target", Integer),
+    Column("community", String(64)),  # the issuing supervisor's community (None: an admin's)
+    Column("issued_at", String(32), nullable=False),
+    Column("issued_by", String(100), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),
+)
+
+# The grids a task covers, and the users it names: pulls find a caller's tasks through these.
+task_grids = Table(
+    "task_grids",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("grid", String(64), primary_key=True, index=True),
+)
+task_assignees = Table(
+    "task_assignees",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("username", String(100), primary_key=True, index=True),
+)
+
+# One row per record a verify task asks about; ``grid`` is the record's grid when the task was
+# issued (pulls scope items by it). Each creation and state change takes a change number.
+task_items = Table(
+    "task_items",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("task_id", String(64), nullable=False),
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("grid", String(64), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("reason", Text),
+    Column("updated_at", String(32), nullable=False),
+    Column("updated_by", String(100)),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_task_items_grid_seq", "grid", "seq"),
+    # a task's counts per grid and state, and its items listed by grid: one index range
+    Index("ix_task_items_task_grid", "task_id", "grid", "state", "id"),
+    Index("ix_task_items_task_state", "task_id", "state"),  # "is an item still open?"
+    Index("ix_task_items_seq", "seq"),
+)
+
+# Every result an item got, append-only: pushed by devices (``device_id``/``op_id``, idempotent
+# with ``op_hash``) or made by a qualifying save (``source`` "save", ``record_version``).
+task_results = Table(
+    "task_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(64), nullable=False, index=True),
+    Column("source", String(16), nullable=False),  # "push" | "save"
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("edited_at", String(64), nullable=False),
+    Column("device_id", String(64)),
+    Column("op_id", String(128)),
+    Column("op_hash", String(64)),
+    Column("username", String(100), nullable=False),
+    Column("author", String(100), nullable=False, default=""),
+    Column("record_version", Integer),
+    Column("at", String(32), nullable=False),
+    UniqueConstraint("device_id", "op_id", name="uq_task_result_op"),
+)
+
+# -- departments taking data (sync/server/dept/, PROTOCOL.md §14) -----------------------------
+
+# A department (民政, 卫健, 公安…) whose accounts (role "department") take data under grants.
+departments = Table(
+    "departments",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# What a department may take: forms, fields (each sensitive one "full" or "masked"; a field not
+# listed is left out), records (grids/communities, [] = all, plus a filter text), a period and
+# the approving admin. ``revision`` grows when the grant is narrowed, so feed cursors of the old
+# grant are refused (the department takes a fresh export).
+dept_grants = Table(
+    "dept_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("fields", Text, nullable=False),  # {form: {field: "full" | "masked"}}
+    Column("communities", Text, nullable=False, default="[]"),
+    Column("grids", Text, nullable=False, default="[]"),
+    Column("filter", Text, nullable=False, default=""),
+    Column("valid_from", String(32), nullable=False),
+    Column("valid_to", String(32), nullable=False),
+    Column("approved_by", String(100), nullable=False),
+    Column("approved_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("request_id", Integer),
+)
+
+# A department's ask (部门提出需求): open, then granted, refused or turned into a collection task.
+dept_requests = Table(
+    "dept_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("username", String(100), nullable=False),
+    Column("fields", Text, nullable=False),  # {form: [field, ...]}
+    Column("communities", Text, nullable=False, default="[]"),
+    Column("grids", Text, nullable=False, default="[]"),
+    Column("filter", Text, nullable=False, default=""),
+    Column("purpose", Text, nullable=False),
+    Column("until", String(32), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("reason", Text, nullable=False, default=""),
+    Column("grant_id", Integer),
+    Column("task_id", String(64)),  # the collection task made of it (tasks issue), if any
+    Column("created_at", String(32), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+)
+
+# Department API keys: shown once, kept as an HMAC under the server secret (like tokens).
+dept_keys = Table(
+    "dept_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+)
+
+# Every taking: a download, an export page, a feed page or a statistics query. The audit log
+# has a row for each too; this table is the structured copy the console's pages read.
+dept_exports = Table(
+    "dept_exports",
+    metadata,
+    Column("export_id", String(40), primary_key=True),
+    Column("grant_id", Integer, nullable=False, index=True),
+    Column("department", String(64), nullable=False, index=True),
+    Column("actor", String(120), nullable=False),  # a user name, or "key:<key_id>"
+    Column("kind", String(16), nullable=False),  # download | export | feed | stats
+    Column("format", String(16), nullable=False, default=""),
+    Column("records", Integer, nullable=False, default=0),
+    Column("fields", Text, nullable=False, default="[]"),
+    Column("ip", String(100), nullable=False, default=""),
+    Column("at", String(32), nullable=False, index=True),
+)
+
+# Which department received which record (for 授权使用 questions on the record page).
+dept_received = Table(
+    "dept_received",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("grant_id", Integer, primary_key=True),
+    Column("department", String(64), nullable=False),
+    Column("first_at", String(32), nullable=False),
+    Column("last_at", String(32), nullable=False),
+    Column("export_id", String(40), nullable=False),
+)
+
+# Per grant and grid, the statistics of the grant's records (a cache like ``grid_stats``).
+dept_stats = Table(
+    "dept_stats",
+    metadata,
+    Column("grant_id", Integer, primary_key=True),
+    Column("grid", String(64), primary_key=True),
+    Column("revision", Integer, nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("stats", Text, nullable=False),
 )

@@ -43,6 +43,56 @@ CATALOG: dict[str, tuple[str, str]] = {
         "the record has no grid and cannot be synced; fill in its grid and sync again.",
     ),
     "not_found": ("找不到请求的内容。", "not found."),
+    "dept_only": (
+        "部门账号只能按授权取数据（/v1/dept 与控制台“部门取数”页面），不能使用同步、记录或审核功能。",
+        "a department account takes data only under its grants (/v1/dept and the console's "
+        "department pages); it cannot use sync, record or review functions.",
+    ),
+    "no_grant": (
+        "没有此项授权，或授权不属于您的部门；请在控制台提出数据需求。",
+        "no such grant for your department; ask for the data in the console.",
+    ),
+    "grant_expired": (
+        "此授权已过期或尚未生效，请联系平台管理员续期。",
+        "this grant has expired or is not valid yet; ask the platform administrator to renew it.",
+    ),
+    "grant_revoked": (
+        "此授权已被撤销，不能再取数据。",
+        "this grant was revoked; no more data can be taken under it.",
+    ),
+    "grant_changed": (
+        "授权范围已调整，原同步位置作废；请重新做一次全量导出。",
+        "the grant was changed, so the old feed cursor is void; take a fresh full export.",
+    ),
+    "key_revoked": (
+        "此 API 密钥无效或已被撤销，请联系平台管理员。",
+        "this API key is unknown or was revoked; contact the platform administrator.",
+    ),
+    "bad_filter": (
+        "筛选条件有误：{detail_zh}",
+        "the filter is wrong: {detail_en}",
+    ),
+    "grant_incomplete": (
+        "请填写用途和法律依据。",
+        "fill in the purpose and the legal basis.",
+    ),
+    "grant_period": (
+        "有效期不正确：请填写开始和结束日期，结束须晚于开始。",
+        "the period is wrong: give a start and an end date, the end after the start.",
+    ),
+    "grant_no_fields": ("请至少选择一个字段。", "choose at least one field."),
+    "unknown_department": ("没有这个部门，请先添加部门。", "no such department; add it first."),
+    "unknown_grid": ("没有这个网格。", "no such grid."),
+    "unknown_community": ("没有这个社区，请先创建社区。", "no such community; create it first."),
+    "bad_stats": (
+        "不能按此项统计：只能按网格、表单、状态、年龄段或授权中的代码字段统计。",
+        "cannot count by this: only by grid, form, status, age band or a coded field of the grant.",
+    ),
+    "need_reason": ("请填写拒绝理由。", "give the reason for refusing."),
+    "bad_cursor": (
+        "同步位置无效，请从全量导出重新开始。",
+        "the cursor is not valid; start again from a full export.",
+    ),
     "base_ahead": (
         "记录的版本号比平台上的还新，本机数据可能来自其他平台；请联系管理员。",
         "the record's base version is newer than the platform's; the device may have synced "
@@ -103,6 +153,21 @@ CATALOG: dict[str, tuple[str, str]] = {
         "平台内部错误，本次提交未保存，请稍后重试。",
         "internal server error; nothing of this request was kept. Try again later.",
     ),
+    # Tasks (PROTOCOL.md §13).
+    "unknown_item": (
+        "平台上没有这个任务条目（任务可能已被删除），此结果未上传。",
+        "the platform has no such task item; this result was not sent.",
+    ),
+    "bad_reason": (
+        "标记“无法完成”须选择或填写原因（最多 200 字）。",
+        "marking an item unable needs a reason (at most 200 characters).",
+    ),
+    "bad_due": ("截止日期须写成 YYYY-MM-DD。", "the due date must be written YYYY-MM-DD."),
+    "bad_task": ("任务内容有误：{detail_zh}", "the task is not right: {detail_en}"),
+    "task_closed": (
+        "任务已关闭或已取消，不能再修改。",
+        "the task is closed or cancelled and cannot be changed any more.",
+    ),
     # Per-op rejection reasons.
     "invalid": (
         "记录已标为完成，但有内容需要修改，平台未接收此次修改；请按提示修改后重新保存。",
@@ -132,10 +197,20 @@ CATALOG: dict[str, tuple[str, str]] = {
 }
 
 
+class _Params(dict[str, Any]):
+    """Message parameters; one a caller did not give reads as "" (a page redirected with only
+    the code must not crash on a message that names details)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def message(code: str, **params: Any) -> tuple[str, str]:
     """(zh, en) for a code; unknown codes fall back to the internal-error text."""
     zh, en = CATALOG.get(code, CATALOG["internal"])
-    return zh.format(**params) if params else zh, en.format(**params) if params else en
+    if not params:
+        return zh, en
+    return zh.format_map(_Params(params)), en.format_map(_Params(params))
 
 
 class ApiError(Exception):

@@ -20,12 +20,15 @@ from sqlalchemy.engine import Connection, Row
 from sync.server import db, gridsync, records
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
+from sync.server.tasks import pull as task_pull
 
 
 def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
     """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
     (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
-    rows, aliases, removed, grids, cursor, more = _page_rows(engine, user, since, limit)
+    rows, aliases, removed, grids, cursor, more, tasks, items = _page_rows(
+        engine, user, since, limit
+    )
     if not more:
         _note_pull(engine, user)
     q = encode_basestring  # a JSON string literal, without json.dumps' per-call set-up
@@ -40,10 +43,18 @@ def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
         "aliases": aliases,
         "removed": removed,
         "grids": grids,
+        "tasks": tasks,
         "cursor": cursor,
         "more": more,
     }
-    body = '{"records":[' + ",".join(parts) + "]," + json.dumps(tail)[1:]
+    body = (
+        '{"records":['
+        + ",".join(parts)
+        + '],"task_items":'
+        + items
+        + ","
+        + json.dumps(tail, ensure_ascii=False)[1:]
+    )
     return body.encode()
 
 
@@ -56,6 +67,8 @@ def _page_rows(
     list[dict[str, Any]],
     int,
     bool,
+    list[dict[str, Any]],
+    str,
 ]:
     r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
     scope = sorted(user.grids) if user.grids is not None else None
@@ -81,14 +94,25 @@ def _page_rows(
             r.updated_by,
             r.seq,
         ).where(r.seq > since)
-        if scope is None:
-            stmt = stmt.where(r.seq <= top)
+        # Task items count towards the page like records (PROTOCOL.md §13.2).
+        item_seqs = task_pull.item_numbers(conn, scope, since, top, limit)
+        if item_seqs:
+            record_seqs = _record_numbers(conn, scope, since, top, limit)
+            first = list(itertools.islice(heapq.merge(record_seqs, item_seqs), limit))
+            more = len(first) == limit
+            upper = first[-1] if more else top
+            if scope is not None:
+                stmt = stmt.where(r.grid.in_(scope))
+            rows = conn.execute(stmt.where(r.seq <= upper).order_by(r.seq).limit(limit)).all()
         else:
-            end = top if len(scope) == 1 else _page_end(conn, scope, since, top, limit)
-            stmt = stmt.where(r.seq <= end, r.grid.in_(scope))
-        rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
-        more = len(rows) == limit
-        upper = int(rows[-1].seq) if more else top
+            if scope is None:
+                stmt = stmt.where(r.seq <= top)
+            else:
+                end = top if len(scope) == 1 else _page_end(conn, scope, since, top, limit)
+                stmt = stmt.where(r.seq <= end, r.grid.in_(scope))
+            rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
+            more = len(rows) == limit
+            upper = int(rows[-1].seq) if more else top
         # Aliases of the page's range first, then their records' grids: joining records
         # first made the database walk every record of the scope for each page.
         alias_rows = conn.execute(
@@ -111,10 +135,35 @@ def _page_rows(
             ).all()
             removed = list(dict.fromkeys(x.record_id for x in exits))
         changed_grids = gridsync.changed(conn, user.grids, since, upper)
+        tasks = task_pull.tasks(conn, user, since, upper)
+        items = task_pull.items_json(conn, scope, since, upper) if item_seqs else "[]"
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, changed_grids, upper, more
+    return rows, aliases, removed, changed_grids, upper, more, tasks, items
+
+
+def _record_numbers(
+    conn: Connection, scope: Sequence[str] | None, since: int, top: int, limit: int
+) -> list[int]:
+    """The first ``limit`` record change numbers in ``(since, top]`` within the scope."""
+    r = db.records.c
+    if scope is None:
+        stmt = select(r.seq).where(r.seq > since, r.seq <= top).order_by(r.seq).limit(limit)
+        return [int(n) for n in conn.execute(stmt).scalars()]
+    per_grid = [_grid_numbers(conn, grid, since, top, limit) for grid in scope]
+    return [int(n) for n in itertools.islice(heapq.merge(*per_grid), limit)]
+
+
+def _grid_numbers(conn: Connection, grid: str, since: int, top: int, limit: int) -> list[int]:
+    r = db.records.c
+    stmt = (
+        select(r.seq)
+        .where(r.grid == grid, r.seq > since, r.seq <= top)
+        .order_by(r.seq)
+        .limit(limit)
+    )
+    return [int(n) for n in conn.execute(stmt).scalars()]
 
 
 def _note_pull(engine: Engine, user: User) -> None:

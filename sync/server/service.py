@@ -39,6 +39,7 @@ from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.pushop import Ctx, Outcome, Reject
 from sync.server.rows import Person
+from sync.server.tasks import results as task_results
 from sync.server.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,42 @@ class Service:
     # -- push --------------------------------------------------------------------------------
 
     def push(self, user: User, req: p.PushRequest, device_id: str) -> list[dict[str, Any]]:
-        """Check the whole batch, then apply it op by op (PROTOCOL.md §5)."""
-        if len(req.ops) <= CHUNK:  # the usual push: checked and applied in one transaction
-            return self._chunk(user, device_id, req.ops, check=req)
-        hashes: dict[str, str] = {}
-        with db.read(self.engine) as conn:
-            checks.check_push(conn, self.formset, user, req, device_id, hashes)
-        return self.apply(user, device_id, req.ops, hashes=hashes)
+        """Check the whole batch, then apply it op by op (PROTOCOL.md §5). Task results
+        (§13.3) are checked with it and applied by ``push_all``."""
+        return self.push_all(user, req, device_id)["results"]
+
+    def push_all(self, user: User, req: p.PushRequest, device_id: str) -> dict[str, Any]:
+        """The whole push answer: op results, then task results (applied after the ops)."""
+        if len(req.task_results) > p.MAX_OPS:
+            raise ApiError(413, "too_many_ops")
+        if not req.task_results and len(req.ops) <= CHUNK:
+            # the usual push: checked and applied in one transaction
+            results = self._chunk(user, device_id, req.ops, check=req)
+        else:
+            hashes: dict[str, str] = {}
+            with db.read(self.engine) as conn:
+                checks.check_push(conn, self.formset, user, req, device_id, hashes)
+                task_results.check(conn, user, device_id, req.task_results)
+            results = self.apply(user, device_id, req.ops, hashes=hashes)
+        answer: dict[str, Any] = {"results": results}
+        if req.task_results:
+            answer["task_results"] = self._task_results(user, device_id, req.task_results)
+        return answer
+
+    def _task_results(
+        self, user: User, device_id: str, results: Sequence[p.TaskResult]
+    ) -> list[dict[str, Any]]:
+        """Apply task results in one transaction, run again after a deadlock with a
+        concurrent push (an automatic done locks items in another order)."""
+        for attempt in range(TX_RETRIES):
+            try:
+                return task_results.apply(self.engine, user, device_id, results)
+            except (OperationalError, DBAPIError) as exc:
+                race = isinstance(exc, IntegrityError) or _retryable_tx_error(exc)
+                if not race or attempt == TX_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def apply(
         self,
@@ -130,6 +160,7 @@ class Service:
                         )
                     self._prefetch(tx, ctx, ops, seen, checked)
                     out = [self._one(tx, ctx, op) for op in ops]
+                    task_results.after_saves(tx, ctx.at, user.username)
                     tx.finish()
                     if self.before_commit is not None:
                         self.before_commit()
@@ -384,6 +415,7 @@ class Service:
         )
         if before is not None and not merged.changed and after_open == before_open:
             row = before
+            tx.saved[rid] = (data, deleted, row.version)
         else:
             meta = records.Meta(
                 kind=op.kind,
@@ -397,6 +429,7 @@ class Service:
             row = records.write(
                 tx, form, before, rid, state, after_open, merged.stamps, meta, skip_keys=held
             )
+            tx.saved[rid] = (data, deleted, row.version)
             claims.open_transfers(tx, ctx, form, before, rid, op, held)
             person = tx.sides[rid].person
             if person is not None and (

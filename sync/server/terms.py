@@ -7,8 +7,8 @@ same on SQLite and PostgreSQL, where the column has the byte-order ``C`` collati
 
 Names and addresses repeat (a household shares one address, 张伟 is common), so a record holds
 only its words and tails (``record_terms``: "n:张三", "a:幸福路12号", "t:" + tail), and each
-distinct word gets its terms once (``search_words``): a push writes a few rows per record, not
-one per suffix. The terms are built so that a prefix range finds exactly the records the
+distinct word gets its terms once in each grid that has it (``search_words``, so a search reads
+only its scope's words): a push writes a few rows per record, not one per suffix. The terms are built so that a prefix range finds exactly the records the
 console's match rule (``console.queries.matches``) accepts:
 
 - ``n:`` + every suffix of the name (lower-cased; the title when the form has no name) and its

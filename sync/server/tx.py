@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from sync.server import bulk, db, terms
+from sync.server import bulk, db, termrows, terms
 from sync.server.rows import Person, Row, from_db
 
 IN_CHUNK = 500  # values per IN (...) list
@@ -52,7 +52,6 @@ _C = db.record_claims.c
 _DELETE_CLAIMS = delete(db.record_claims).where(
     _C.record_id.in_(bindparam("b_ids", expanding=True))
 )
-_W = db.search_words.c
 Terms = tuple[str, frozenset[str]]  # a record's grid ("" for none) and search keys
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
@@ -66,28 +65,6 @@ class Side:
     keys: tuple[str, ...]
     person: Person | None
     claims: tuple[str, ...] = ()  # keys in its values that another grid's record holds
-
-
-def _term_sql(mark: str, ignore: tuple[str, str]) -> dict[str, str]:
-    """The search index's statements in a driver's parameter style; the words insert skips
-    words a concurrent writer has just added (SQLite and PostgreSQL)."""
-    m = mark
-    return {
-        "insert": f"INSERT INTO record_terms (term, grid, record_id) VALUES ({m}, {m}, {m})",
-        "delete": f"DELETE FROM record_terms WHERE term = {m} AND grid = {m} AND record_id = {m}",
-        "words": f"INSERT {ignore[0]}INTO search_words (term, word) VALUES ({m}, {m}){ignore[1]}",
-    }
-
-
-_TERM_SQL = {
-    False: _term_sql("?", ("OR IGNORE ", "")),
-    True: _term_sql("%s", ("", " ON CONFLICT DO NOTHING")),
-}
-
-
-def term_sql(dialect: str) -> dict[str, str]:
-    """The search index's statements for a database (``dialect``: SQLAlchemy's name)."""
-    return _TERM_SQL[dialect == "postgresql"]
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -125,6 +102,8 @@ class Tx:
     _device_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
     _op_versions: dict[tuple[str, str], int] = field(default_factory=dict)  # of op_rows
     _incoming: dict[str, list[str]] = field(default_factory=dict)  # canonical -> alias olds
+    # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
+    saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -377,35 +356,27 @@ class Tx:
         self._claims_db, self._claims_tx = {}, {}
 
     def _write_terms(self) -> None:
-        """Search keys that changed since the last flush, and the terms of new words. The
-        rows to delete are known exactly (keys follow from the stored values), so the table
-        needs no index by record."""
+        """Search keys that changed since the last flush, and a note of the words they hold
+        (``sync.server.termrows``: the next search expands them). The rows to delete are
+        known exactly (keys follow from the stored values), so the table needs no index by
+        record."""
         gone: list[tuple[str, str, str]] = []
         added: list[tuple[str, str, str]] = []
         for rid, (old, new) in self.terms.items():
-            was = {(k, old[0]) for k in old[1]} if old else set()
+            if old is None:  # a new record (most of a push): nothing to compare
+                added.extend((k, new[0], rid) for k in new[1])
+                continue
+            was = {(k, old[0]) for k in old[1]}
             now = {(k, new[0]) for k in new[1]}
             gone.extend((k, g, rid) for k, g in was - now)
             added.extend((k, g, rid) for k, g in now - was)
         self.terms = {}
-        sql = _TERM_SQL[self.conn.dialect.name == "postgresql"]
-        if gone:  # plain DB-API executemany: these rows are many and small
-            self.conn.exec_driver_sql(sql["delete"], gone)
+        if gone:
+            termrows.delete_terms(self.conn, gone)
         if added:
-            self.conn.exec_driver_sql(sql["insert"], sorted(added))
-        self._add_words({k for k, _g, _rid in added if terms.is_word(k)})
-
-    def _add_words(self, words: set[str]) -> None:
-        """Give words no record had before their terms (concurrent writers may race: the
-        insert ignores rows already there)."""
-        for part in _chunks(words):
-            firsts = {terms.first_term(w) for w in part}  # a range of the primary key each
-            known = self.conn.execute(select(_W.word).where(_W.term.in_(firsts))).scalars()
-            new = set(part) - set(known)
-            rows = sorted((t, w) for w in new for t in terms.word_terms(w))
-            if rows:
-                sql = _TERM_SQL[self.conn.dialect.name == "postgresql"]
-                self.conn.exec_driver_sql(sql["words"], rows)
+            added.sort()  # index order: fewer pages touched, and one lock order on PostgreSQL
+            termrows.insert_terms(self.conn, added)
+            termrows.note_words(self.conn, ((g, k) for k, g, _rid in added if terms.is_word(k)))
 
     def _write_records(self, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
         """Insert and update the buffered ``records`` rows, with their change numbers when
@@ -473,6 +444,8 @@ class Tx:
             "record": (db.records, db.records.c.id),
             "alias": (db.aliases, db.aliases.c.old_id),
             "exit": (db.scope_exits, db.scope_exits.c.id),
+            "task": (db.tasks, db.tasks.c.id),
+            "item": (db.task_items, db.task_items.c.id),
         }
         for kind, params in by_kind.items():
             table, key_col = tables[kind]

@@ -9,6 +9,9 @@ half the delay in each direction. Prints records/s, HTTP requests and body bytes
 against the raw SQLite write rate of the same rows (``executemany`` of the same JSON into a
 table of the records' shape) measured in the same run. It prints figures; it never asserts.
 The issue's aims: 10 k push <= 5 s and 100 k pull <= 15 s at 0 ms; < 2x slower at 50 ms.
+First (``--index-rounds``, ``--index-only``) it pushes ``--push`` new residents into fresh
+platforms with and without the console's search index kept on write, alternating, and prints
+the ratio (wall time and the server's CPU time): the issue's budget is x1.10.
 Last, the first 10 k residents are pushed again from a new device ("all known": each create
 merges into the platform's record by natural key and the device rewrites its ids).
 """
@@ -170,6 +173,9 @@ class DelayProxy:
 SERVER_SCRIPT = """
 import sys, uvicorn
 from sync.server.app import create_app
+if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
+    from sync.server import terms
+    terms.record_keys = lambda *args: set()
 uvicorn.run(create_app(sys.argv[1], secret="bench-secret"), host="127.0.0.1", port=int(sys.argv[2]),
             log_level="warning", access_log=False)
 """
@@ -178,13 +184,13 @@ uvicorn.run(create_app(sys.argv[1], secret="bench-secret"), host="127.0.0.1", po
 class ServerProcess:
     """The platform in its own process (as deployed), so client and server do not share a GIL."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *extra: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         root = str(Path(__file__).resolve().parents[2])
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_SCRIPT, f"sqlite:///{db_path}", str(self.port)],
+            [sys.executable, "-c", SERVER_SCRIPT, f"sqlite:///{db_path}", str(self.port), *extra],
             env={**os.environ, "PYTHONPATH": root},
         )
         self.url = f"http://127.0.0.1:{self.port}"
@@ -198,6 +204,12 @@ class ServerProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.1)
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (Linux ``/proc``), a figure that
+        other load on a shared machine disturbs less than wall time."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -269,21 +281,64 @@ def line(label: str, s: SyncSummary, count: int, raw: float) -> str:
     )
 
 
+def platform_db(path: Path, formset: FormSet) -> Path:
+    """A fresh platform with the bench's users."""
+    db_path = seeded_template(path, formset)
+    engine = make_engine(f"sqlite:///{db_path}")
+    admin.put_user(engine, "bench", PASSWORD, "worker", grids=[GRID])
+    admin.put_user(engine, "root", PASSWORD, "admin")
+    engine.dispose()
+    return db_path
+
+
+def index_cost(root: Path, formset: FormSet, count: int, rounds: int) -> None:
+    """Push ``count`` new residents into fresh platforms whose server keeps the console's
+    search index and whose server does not, alternating ``rounds`` times: wall time of the
+    push and CPU time of the server process, and their ratios."""
+    rows = residents(count, 0)
+    ratios: list[tuple[float, float]] = []
+    for n in range(rounds):
+        took: dict[str, tuple[float, float]] = {}
+        for mode in ("index", "no-index"):
+            served = ServerProcess(platform_db(root / f"ix-{n}-{mode}.db", formset), mode)
+            try:
+                before = served.cpu_s()
+                summary = push_run(served.url, root / f"ix-{n}-{mode}.sqlite", formset, rows)
+                took[mode] = (summary.duration_s, served.cpu_s() - before)
+            finally:
+                served.stop()
+        (wall, cpu), (wall0, cpu0) = took["index"], took["no-index"]
+        ratios.append((wall / wall0, cpu / cpu0))
+        print(
+            f"push {count} with the search index {wall:6.2f} s (server CPU {cpu:5.2f} s), "
+            f"without {wall0:6.2f} s ({cpu0:5.2f} s): x{wall / wall0:.3f} (CPU x{cpu / cpu0:.3f})"
+        )
+    walls, cpus = sorted(r[0] for r in ratios), sorted(r[1] for r in ratios)
+    print(
+        f"search index cost on a push: median x{walls[len(walls) // 2]:.3f} wall, "
+        f"x{cpus[len(cpus) // 2]:.3f} server CPU over {rounds} rounds"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--push", type=int, default=10_000)
     parser.add_argument("--pull", type=int, default=100_000)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--chunk", type=int, default=1000, help="pull chunk (records/request)")
+    parser.add_argument(
+        "--index-rounds", type=int, default=2, help="pushes with and without the search index"
+    )
+    parser.add_argument("--index-only", action="store_true", help="only the search index's cost")
     args = parser.parse_args()
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        db_path = seeded_template(root / "platform.db", formset)
-        engine = make_engine(f"sqlite:///{db_path}")
-        admin.put_user(engine, "bench", PASSWORD, "worker", grids=[GRID])
-        admin.put_user(engine, "root", PASSWORD, "admin")
-        engine.dispose()
+        if args.index_rounds:
+            index_cost(root, formset, args.push, args.index_rounds)
+        if args.index_only:
+            return
+        db_path = platform_db(root / "platform.db", formset)
         served = ServerProcess(db_path)
         proxy = DelayProxy(served.port, args.delay_ms / 2000)
         slow_url = f"http://127.0.0.1:{proxy.port}"

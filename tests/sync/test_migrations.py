@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from app.core.forms import FormSet
 from app.core.store import Store
 from sync.client import Client
-from sync.server import db, migrate, terms
+from sync.server import db, migrate, termfill, terms
 from sync.server.app import create_app
 from sync.server.cli import main as server_cli
 from sync.session import SyncSession
@@ -142,9 +142,7 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         kinds = conn.execute(text("SELECT DISTINCT kind FROM reviews")).scalars().all()
         assert kinds == ["duplicate"]
         assert _stored_terms(conn) == _expected_terms(conn, formset)  # 0007's backfill
-        words = {r[0] for r in _stored_terms(conn) if terms.is_word(r[0])}
-        stored_words = set(conn.execute(select(db.search_words.c.term, db.search_words.c.word)))
-        assert stored_words == {(t, w) for w in words for t in terms.word_terms(w)}
+        assert _stored_words(conn) == _expected_words(conn)  # 0010's, per grid
     engine.dispose()
 
     app = create_app(old_platform, forms=formset, secret="after-upgrade")
@@ -168,6 +166,25 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         server.should_exit = True
         thread.join(30)
         app.state.engine.dispose()
+
+
+def test_a_platform_at_0007_gets_its_search_words_per_grid(
+    old_platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revision 0010 rebuilds the words of an index 0007 built (one set for the whole office)
+    as words per grid, from the records' search keys; nothing is left noted."""
+    monkeypatch.setattr(termfill, "PAGE", 3)  # the records and words are read in many pages
+    engine = db.make_engine(old_platform)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:  # 0007's words had no grid; one stale word among them
+            conn.execute(text("INSERT INTO search_words (term, word) VALUES ('n:旧', 'n:旧名')"))
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert _stored_words(conn) == _expected_words(conn)
+            assert conn.execute(select(db.new_words)).all() == []
+    finally:
+        engine.dispose()
 
 
 def test_an_upgraded_platform_sends_its_existing_grids_to_devices_once(
@@ -217,6 +234,17 @@ def _expected_terms(conn: Connection, formset: FormSet) -> set[tuple[str, str, s
         out.update((t, r.grid or "", r.id) for t in found)
     assert out, "the old platform holds records with search terms"
     return out
+
+
+def _stored_words(conn: Connection) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in conn.execute(select(db.search_words))}  # type: ignore[misc]
+
+
+def _expected_words(conn: Connection) -> set[tuple[str, str, str]]:
+    """Every word the records hold, with its terms, in each grid that holds it."""
+    held = {(g, w) for w, g, _rid in _stored_terms(conn) if terms.is_word(w)}
+    assert {g for g, _w in held} >= {"330106001001-01"}, "the old platform has words in grids"
+    return {(g, t, w) for g, w in held for t in terms.word_terms(w)}
 
 
 def _old_device(name: str, tmp_path: Path, formset: FormSet, url: str) -> tuple[Store, Client]:

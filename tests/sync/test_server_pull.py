@@ -42,6 +42,8 @@ def test_pages_follow_the_cursor(platform: Platform) -> None:
         "aliases": [],
         "removed": [],
         "grids": [],
+        "tasks": [],
+        "task_items": [],
         "cursor": since,
         "more": False,
     }

@@ -30,6 +30,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory, formset: FormSet) -> Iter
     app = create_app(f"sqlite:///{path}", forms=formset, secret="schema-test")
     seed(app.state.engine)
     server, thread, url = start_server(app)
+    _seed_department(app, formset)
     yield url
     server.should_exit = True
     thread.join(30)
@@ -54,14 +55,32 @@ def operations(live_url: str) -> list[Any]:
     return sorted((r.ok() for r in schema.get_all_operations()), key=lambda op: op.label)
 
 
-SYNC_ENDPOINTS, CONSOLE_ENDPOINTS = 9, 15  # /v1/... and the console's /v1/console/...
-ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS
+SYNC_ENDPOINTS, CONSOLE_ENDPOINTS, DEPT_ENDPOINTS = 9, 15, 4  # /v1/..., /v1/console/, /v1/dept/
+TASK_ENDPOINTS = 11  # /v1/console/tasks... (PROTOCOL.md §13)
+ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS + TASK_ENDPOINTS + DEPT_ENDPOINTS
+DEPT_KEY: dict[str, str] = {}
+
+
+def _seed_department(app: Any, formset: FormSet) -> None:
+    """A department with a grant (id 1) and a key, so /v1/dept is fuzzed past the login."""
+    from sync.server import admin, db
+    from sync.server.dept import grants, keys
+
+    admin.put_department(app.state.engine, "mz", "民政局")
+    spec = grants.GrantSpec(
+        "mz", "核对", "依据", {"resident": {"name": "full"}}, "2020-01-01", "2099-12-31"
+    )
+    with db.write(app.state.engine) as conn:
+        grants.create(conn, formset, spec, "root")
+        DEPT_KEY["Authorization"] = "Bearer " + keys.create(conn, app.state.key, "mz", "", "root")
 
 
 def test_the_served_schema_lists_every_endpoint(operations: list[Any]) -> None:
     labels = [op.label for op in operations]
     assert "POST /v1/push" in labels and "GET /v1/pull" in labels and len(labels) == ENDPOINTS
-    assert sum(" /v1/console/" in label for label in labels) == CONSOLE_ENDPOINTS
+    assert sum(" /v1/console/tasks" in label for label in labels) == TASK_ENDPOINTS
+    assert sum(" /v1/console/" in label for label in labels) == CONSOLE_ENDPOINTS + TASK_ENDPOINTS
+    assert sum(" /v1/dept/" in label for label in labels) == DEPT_ENDPOINTS
 
 
 @pytest.mark.parametrize("index", range(ENDPOINTS))
@@ -82,7 +101,8 @@ def test_no_server_errors(
     def run(case: Any) -> None:
         if operation.label == "POST /v1/push" and isinstance(case.body, dict):
             case.body.update(protocol=1, device_id="fuzzer")  # get past the envelope to the ops
-        response = case.call(base_url=live_url, headers=auth_headers, timeout=60)
+        headers = DEPT_KEY if " /v1/dept/" in operation.label else auth_headers
+        response = case.call(base_url=live_url, headers=headers, timeout=60)
         case.validate_response(response, checks=[not_a_server_error])
 
     run()

@@ -12,8 +12,12 @@ no record outside the user's scope received, server versions contiguous and neve
 device, at most one live person per ID number and one live house/unit/address per natural key,
 no location refused for its shape, an op refused by a 4xx never sent again and each op carried
 at most twice on average by a device's pushes. At quiescence (every device synced twice):
-convergence with the server for every record in scope, no lost update, and a pull from 0 equal
-to what the increments delivered (the cursor never skipped). Runs on SQLite and PostgreSQL
+convergence with the server for every record in scope, no lost update, a pull from 0 equal
+to what the increments delivered (the cursor never skipped), and a department that followed
+the feed of a grant (grid A, a name filter) between the syncs holds exactly a fresh export.
+Tasks (``stateful_tasks``): issue, cancel, item done by a save, item unable; an item is done
+iff a qualifying save happened, and the console's counts equal the items' states on the
+platform and on every device. Runs on SQLite and PostgreSQL
 (a copy of a seeded template database per example).
 """
 
@@ -47,6 +51,7 @@ from sync.client import ProtocolError
 from sync.merge import same
 from sync.server import db
 from tests.factories import id_number, resident
+from tests.sync.deptkit import Follower
 from tests.sync.devicekit import (
     GRID_A,
     GRID_B,
@@ -57,6 +62,7 @@ from tests.sync.devicekit import (
     serve_url,
 )
 from tests.sync.located import LOCATED_FORMS, located, location
+from tests.sync.stateful_tasks import TaskRules
 
 USERS = ("wang", "wang", "chen")
 SCOPES = {"wang": {GRID_A}, "chen": {GRID_A, GRID_B}}
@@ -135,7 +141,7 @@ class PgTemplate:
         self._maint.dispose()
 
 
-class SyncMachine(RuleBasedStateMachine):
+class SyncMachine(TaskRules, RuleBasedStateMachine):
     template: Template
     formset: FormSet
 
@@ -157,8 +163,12 @@ class SyncMachine(RuleBasedStateMachine):
         self.synced = False
         self.backups: dict[int, tuple[Path, dict[str, int], dict[str, int]]] = {}
         self.retired: list[tuple[str, list[tuple[Any, ...]]]] = []  # outboxes of replaced dirs
+        # a department system follows the feed of a grant over grid A while the devices sync
+        self.follower = Follower(self.served.url, self.served.app, self.formset, (GRID_A,))
+        self._start_tasks()  # tasks: issue, cancel, done by a save, unable (stateful_tasks)
 
     def teardown(self) -> None:
+        self._stop_tasks()
         for dev in self.devs:
             dev.close()
         self.served.stop()
@@ -194,12 +204,12 @@ class SyncMachine(RuleBasedStateMachine):
         self.named.append(set())
         real = dev.client.push
 
-        def push(ops: Any) -> Any:
+        def push(ops: Any, *task_results: Any) -> Any:
             ids = {op["op_id"] for op in ops}
             assert not ids & self.named[i], "an op answered by a 4xx was sent again"
             self.carried[i] += len(ops)
             try:
-                return real(ops)
+                return real(ops, *task_results)
             except ProtocolError as exc:
                 if exc.op_id:
                     self.named[i].add(exc.op_id)
@@ -416,6 +426,7 @@ class SyncMachine(RuleBasedStateMachine):
         lost-update check: its edits are on the platform even though its outbox is gone."""
         dev = self.devs[d]
         self.retired.append((f"replaced-{len(self.retired)}", _outbox(dev)))
+        self._forget_unsent_results(dev)  # the person replaced what was not sent yet
         dev.close()
         for suffix in ("-wal", "-shm"):
             Path(str(dev.store.path) + suffix).unlink(missing_ok=True)
@@ -455,6 +466,10 @@ class SyncMachine(RuleBasedStateMachine):
         shutil.copyfile(backup, path)
         self._reopen(d, (received, seen))
 
+    @rule(limit=st.integers(1, 4))
+    def department_follows_feed(self, limit: int) -> None:
+        self.follower.step(limit)
+
     @rule()
     def quiesce(self) -> None:
         """Sync every device in turn until a whole round pushes nothing: an op the server
@@ -471,6 +486,8 @@ class SyncMachine(RuleBasedStateMachine):
             self._check_converged(d)
             self._check_cursor_never_skipped(d)
         self._check_no_lost_update()
+        self._check_tasks()
+        self.follower.check()  # the department's copy equals a fresh full export
 
     # -- checks after a sync -------------------------------------------------------------------
 

@@ -296,9 +296,10 @@ class ReplicaIO:
         c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, old))
 
     def move_record_links(self, old: str, canonical: str) -> None:
-        """The outbox, autosave and duplicate decisions name the canonical id."""
+        """The outbox, autosave, task items and duplicate decisions name the canonical id."""
         c = self.conn
         c.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
+        c.execute("UPDATE task_items SET record_id = ? WHERE record_id = ?", (canonical, old))
         c.execute("UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old))
         for column in ("record_id", "other_id"):
             c.execute(

@@ -157,6 +157,36 @@ REQUEUE_GK3_OPS = [
 ]
 MIGRATIONS.append(REQUEUE_GK3_OPS)
 
+# tasks (PROTOCOL.md "Tasks"): what the platform issued, the items of this device's scope, and
+# the outbox of this device's results (a row goes only when the platform has answered it).
+# ``task_items.state`` is what the device shows: the platform's state with this device's
+# pending results merged in (done wins over unable), so progress moves offline at once.
+MIGRATIONS.append(
+    [
+        """CREATE TABLE tasks (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT NOT NULL,
+            instruction TEXT NOT NULL DEFAULT '', form TEXT NOT NULL, fields TEXT NOT NULL,
+            due TEXT, priority INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
+            grids TEXT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL, target INTEGER
+        )""",
+        """CREATE TABLE task_items (
+            id TEXT PRIMARY KEY, task_id TEXT NOT NULL, record_id TEXT NOT NULL, grid TEXT,
+            state TEXT NOT NULL CHECK (state IN ('open', 'done', 'unable')),
+            reason TEXT, updated_at TEXT NOT NULL, updated_by TEXT
+        )""",
+        "CREATE INDEX task_items_task ON task_items (task_id, state)",
+        "CREATE INDEX task_items_record ON task_items (record_id)",
+        """CREATE TABLE task_results (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, op_id TEXT NOT NULL UNIQUE,
+            item_id TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('done', 'unable')),
+            reason TEXT, edited_at TEXT NOT NULL, author TEXT NOT NULL DEFAULT '',
+            set_aside TEXT
+        )""",
+        "CREATE INDEX task_results_item ON task_results (item_id)",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -27,6 +27,7 @@ from app.core.store.grids import Grid, Grids
 from app.core.store.outbox import Outbox
 from app.core.store.reads import Reads
 from app.core.store.replica_io import ReplicaIO
+from app.core.store.tasks import Tasks
 from app.core.store.writes import Writes
 from app.core.vault import access
 
@@ -50,6 +51,7 @@ class Store:
         self.grid_table = Grids(self._db)
         self.outbox = Outbox(self._db)
         self.replica = ReplicaIO(self._db, self.reads, self.formset)
+        self.tasks = Tasks(self._db, self.formset)
 
     @classmethod
     def open(
@@ -143,8 +145,16 @@ class Store:
         """Create or update a record; no validation (drafts always save).
 
         Writes history and outbox only when something changed. Returns the stored record.
+        In the same transaction, the record's open task items whose fields are now all filled
+        become done (``Tasks.after_save``): a save confirming unchanged values counts too.
         """
-        return self.writes.save(form_id, data, record_id=record_id, status=status, author=author)
+        with self.transaction():
+            record = self.writes.save(
+                form_id, data, record_id=record_id, status=status, author=author
+            )
+            if not record.deleted:
+                self.tasks.after_save(record.id, record.data, author)
+        return record
 
     def delete(self, record_id: str, author: str = "", reason: str | None = None) -> Record:
         """Tombstone a record: it leaves lists, keys and search; history and outbox keep it.

@@ -143,6 +143,21 @@ class FormBody(QScrollArea):
         set_label_text(label, self.form.fields[field_id].label.get(self.lang), required)
         label.setToolTip(tr("required_mark_tip", self.lang) if required else "")
 
+    # ------------------------------------------------------------------ task fields
+
+    TASK_STYLE = "background: #fff3c4; border-radius: 3px;"  # the 我的任务 marker colour
+
+    def highlight(self, field_ids: Iterable[str]) -> list[str]:
+        """Mark the fields a task asks for (label background, ``taskField`` property);
+        returns those of this form, in form order."""
+        wanted = set(field_ids)
+        marked = [fid for fid in self._order if fid in wanted]
+        for fid in marked:
+            label = self._labels[fid]
+            label.setProperty("taskField", True)
+            label.setStyleSheet(self.TASK_STYLE)
+        return marked
+
     # ------------------------------------------------------------------ focus
 
     def focus_field(self, field_id: str) -> None:

@@ -114,6 +114,7 @@ class RecordEditor(
         self._autosaved = False
         self._extra: dict[str, Any] = {}
         self._button_texts: list[tuple[QPushButton, str]] = []
+        self.task_fields: list[str] = []  # highlighted: the editor was opened from a task
 
         self._dependents = condition_readers(self.form)
         self._dedup_fields = dedup_fields(self.form)
@@ -245,10 +246,15 @@ class RecordEditor(
         return open_nested(self, target, prefill, on_saved)[0]
 
     def focus_first(self) -> None:
-        """Put the cursor in the first visible field."""
-        first = self.body.first_visible()
+        """Put the cursor in the first visible field (of a task's fields, when it has some)."""
+        first = next((f for f in self.task_fields if self.body.is_visible(f)), None)
+        first = first or self.body.first_visible()
         if first is not None:
             self._focus_field(first)
+
+    def set_task_fields(self, field_ids: Iterable[str]) -> None:
+        """Opened from a task: highlight the fields it names; the first one gets the cursor."""
+        self.task_fields = self.body.highlight(field_ids)
 
     def set_lang(self, lang: str) -> None:
         """Switch the editor's language at runtime."""

@@ -87,6 +87,7 @@ class LongWork:
                 model.reload()
         self.check_open_editors()
         self.refresh_counts()
+        self.refresh_tasks()  # type: ignore[attr-defined]  # RecordTabs
 
     def _ask_form(self, title: str, prompt: str) -> str | None:
         titles = [self.store.formset.form(f).title.get(self.lang) for f in FORM_TABS]

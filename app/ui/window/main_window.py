@@ -100,8 +100,9 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self._install_features()
 
     def _install_features(self) -> None:
-        """Sync, conflicts, duplicate review, printing and the hand-held scanner."""
+        """Sync, conflicts, duplicate review, 我的任务, printing and the hand-held scanner."""
         from app.ui.conflicts import install_conflicts
+        from app.ui.mytasks import install_my_tasks
         from app.ui.printui import install_print_actions
         from app.ui.reviews import install_reviews
         from app.ui.syncui import install_sync
@@ -109,6 +110,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.sync_ctl = install_sync(self)  # 同步 menu + toolbar button
         self.conflicts_action = install_conflicts(self, self.sync_ctl.menu)
         self.reviews_action = install_reviews(self, self.sync_ctl.menu)
+        self.my_tasks = install_my_tasks(self, self.sync_ctl.toolbar)  # 我的任务 (open items)
         self.print_actions = install_print_actions(self)  # 打印 menu + scanner filter
         self.scanner = self.print_actions.scanner
         self.scan_ctl = self.print_actions.scan_ctl
@@ -256,6 +258,8 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self._update_tab_titles()
         self._update_status()
         self._update_shown()
+        if getattr(self, "my_tasks", None) is not None:
+            self.my_tasks.refresh()
 
     def menu_texts(self) -> list[tuple[Any, str]]:
         """Every menu and menu entry with its catalog key (the features' ones once installed)."""

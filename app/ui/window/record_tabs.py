@@ -116,6 +116,13 @@ class RecordTabs:
             self.household_view.refresh()
         self.check_open_editors(record_id)
         self.refresh_counts()
+        self.refresh_tasks()
+
+    def refresh_tasks(self) -> None:
+        """A save may have done a task item (``Tasks.after_save``): the 我的任务 count and view."""
+        my_tasks = getattr(self, "my_tasks", None)
+        if my_tasks is not None:
+            my_tasks.refresh()
 
     def check_open_editors(self, record_id: str | None = None) -> None:
         """Open editors (of ``record_id``, or all) read their record again and merge what

@@ -12,9 +12,12 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """The console's pages and API, ready for ``app.include_router``."""
-    from sync.server.console import api, pages
+    from sync.server.console import api, dept_pages, pages, task_pages, tasks_api
 
     combined = APIRouter()
+    combined.include_router(task_pages.router)
     combined.include_router(pages.router)
+    combined.include_router(dept_pages.router)
     combined.include_router(api.router)
+    combined.include_router(tasks_api.router)
     return combined

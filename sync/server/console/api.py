@@ -54,6 +54,8 @@ def api_actor(
         user = auth.authenticate(state.engine, state.key, token.strip(), x_device_id)
     except auth.AuthError as exc:
         raise ApiError(401, exc.code) from None
+    if user.is_department:
+        raise ApiError(403, "dept_only")  # its data comes only through /v1/dept
     return Actor(user, client_ip(request))
 
 

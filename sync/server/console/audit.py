@@ -30,6 +30,21 @@ ACTIONS = (
     "reset_password",
     "grid_save",
     "grid_boundary",
+    "task_create",
+    "task_edit",
+    "task_remind",
+    "task_cancel",
+    "task_close",
+    "task_export",
+    "dept_take",  # a department's download, API page or statistics query (dept.trace)
+    "dept_request",
+    "dept_grant",
+    "dept_refuse",
+    "dept_collect",
+    "dept_revoke",
+    "dept_key",
+    "dept_key_revoke",
+    "dept_add",
 )
 MAX_ROWS = 1000
 

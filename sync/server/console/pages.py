@@ -26,6 +26,7 @@ from sync.server import auth, passwords, throttle
 from sync.server.console import actions, audit, overview, queries, sessions
 from sync.server.console.api import audit_rows, plain
 from sync.server.console.audit import Actor
+from sync.server.console.dept_views import receivers_of
 from sync.server.console.i18n import (
     ERRORS,
     LANG_COOKIE,
@@ -47,10 +48,14 @@ NAV = (
     ("conflicts", ("worker", "supervisor", "admin")),
     ("reviews", ("supervisor", "admin")),
     ("records", ("worker", "supervisor", "admin")),
+    ("tasks", ("worker", "supervisor", "admin")),
     ("people", ("worker", "supervisor", "admin")),
     ("grids", ("worker", "supervisor", "admin")),
     ("audit", ("supervisor", "admin")),
+    ("departments", ("admin",)),
+    ("dept", ("department",)),
 )
+DEPT_PAGES = ("dept", "dept_stats")  # all a department account may open (its data: grants)
 
 
 # -- plumbing --------------------------------------------------------------------------------
@@ -130,6 +135,8 @@ def _page(request: Request, page: str, build: Callable[[auth.User], dict[str, An
     user = sessions.session_user(request)
     if user is None:
         return _to_login(request)
+    if user.is_department and page not in DEPT_PAGES:
+        return _error_page(request, user, ApiError(403, "dept_only"))
     try:
         ctx = build(user)
     except ApiError as exc:
@@ -147,6 +154,8 @@ async def _post(
     user = sessions.session_user(request)
     if user is None:
         return _to_login(request)
+    if user.is_department and not request.url.path.startswith(f"{sessions.PATH}/dept/"):
+        return _error_page(request, user, ApiError(403, "dept_only"))
     form = await request.form(max_part_size=MAX_UPLOAD)
     if not sessions.csrf_ok(_key(request), user, _text(form, "csrf")):
         return _error_page(request, user, ApiError(403, "csrf"))
@@ -239,6 +248,8 @@ async def login(request: Request) -> Response:
     except (auth.AuthError, ApiError):
         return _login_again(request, target, 401, words(request_lang(request))["login_failed"])
     audit.record(svc.engine, Actor(user, sessions.client_ip(request)), "login")
+    if user.is_department and not target.startswith(f"{sessions.PATH}/dept"):
+        target = f"{sessions.PATH}/dept"  # its one page: the data its grants give
     redirect = RedirectResponse(target, status_code=303)
     sessions.set_cookie(request, redirect, sessions.COOKIE, cookie)
     redirect.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path=sessions.PATH)
@@ -408,6 +419,7 @@ def record_page(request: Request, record_id: str) -> Response:
         return {
             "r": queries.record_view(svc.engine, svc.formset, user, record_id),
             "revealed": None,
+            "receivers": receivers_of(svc.engine, record_id),
         }
 
     return _page(request, "record", build)
@@ -419,6 +431,8 @@ async def reveal(request: Request, record_id: str) -> Response:
     user = sessions.session_user(request)
     if user is None:
         return _to_login(request)
+    if user.is_department:
+        return _error_page(request, user, ApiError(403, "dept_only"))
     form = await request.form()
     if not sessions.csrf_ok(_key(request), user, _form_str(form, "csrf")):
         return _error_page(request, user, ApiError(403, "csrf"))
@@ -430,7 +444,14 @@ async def reveal(request: Request, record_id: str) -> Response:
         view = queries.record_view(svc.engine, svc.formset, user, record_id)
     except ApiError as exc:
         return _error_page(request, user, exc)
-    return render(request, user, "record", r=view, revealed=shown)
+    return render(
+        request,
+        user,
+        "record",
+        r=view,
+        revealed=shown,
+        receivers=receivers_of(svc.engine, record_id),
+    )
 
 
 @router.get("/people")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, func, select, tuple_
+from sqlalchemy import Engine, and_, bindparam, case, func, select, text, tuple_
 from sqlalchemy.engine import Connection
 
 from app.core.display import masked_part
@@ -18,7 +18,7 @@ from app.core.forms import Form, FormSet
 from app.core.masking import mask_value, revealing
 from app.core.records import is_empty
 from app.core.search import name_terms
-from sync.server import auth, db, records
+from sync.server import auth, db, records, termrows
 from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
 
@@ -269,23 +269,37 @@ def search(
     if not q or (user.grids is not None and not user.grids):
         return []
     out: dict[str, dict[str, Any]] = {}
+    if not search_terms.is_tail_query(q):  # words pushes noted get their terms first
+        termrows.expand(engine, None if user.grids is None else sorted(user.grids))
     with db.read(engine) as conn:
         for ids in _candidates(conn, user, q, limit * 4):
             wanted = [i for i in ids if i not in out]
-            for r in conn.execute(_SEARCH_ROWS, {"b_ids": wanted}) if wanted else ():
-                data = db.loads(r.data) or {}
-                if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
-                    out[r.id] = {
-                        "id": r.id,
-                        "form": r.form,
-                        "grid": r.grid,
-                        "title": r.title,
-                        "status": r.status,
-                        "deleted": bool(r.deleted),
-                    }
+            for i in range(0, len(wanted), limit):  # a slice at a time: stop once full
+                out.update(_checked(conn, formset, user, q, wanted[i : i + limit]))
+                if len(out) >= limit:
+                    break
             if len(out) >= limit:
                 break
     return sorted(out.values(), key=lambda r: (r["title"], r["id"]))[:limit]
+
+
+def _checked(
+    conn: Connection, formset: FormSet, user: auth.User, q: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The candidates that are in scope and match ``q``, as the search lists them."""
+    out = {}
+    for r in conn.execute(_SEARCH_ROWS, {"b_ids": ids}):
+        data = db.loads(r.data) or {}
+        if user.in_scope(r.grid) and matches(formset.form(r.form), data, r.title, q):
+            out[r.id] = {
+                "id": r.id,
+                "form": r.form,
+                "grid": r.grid,
+                "title": r.title,
+                "status": r.status,
+                "deleted": bool(r.deleted),
+            }
+    return out
 
 
 _T, _W = db.record_terms.c, db.search_words.c
@@ -302,11 +316,45 @@ def _candidates(conn: Connection, user: auth.User, q: str, page: int) -> Iterato
             for rows in _pages(conn, _in_scope(stmt, user), (_T.term, _T.grid, _T.record_id), page):
                 yield list(dict.fromkeys(r.record_id for r in rows))
             continue
-        stmt = select(_W.term, _W.word).where(_W.term >= low, _W.term < high)
-        for rows in _pages(conn, stmt, (_W.term, _W.word), page):
-            words = sorted({r.word for r in rows})
+        for words in _words(conn, _word_grids(conn, user), low, high, page):
             held = _in_scope(select(_T.record_id).where(_T.term.in_(words)), user)
             yield list(dict.fromkeys(conn.execute(held).scalars()))
+
+
+_GRIDS_WITH_WORDS = text(
+    "WITH RECURSIVE g(grid) AS (SELECT min(grid) FROM search_words UNION ALL "
+    "SELECT (SELECT min(grid) FROM search_words WHERE grid > g.grid) FROM g "
+    "WHERE g.grid IS NOT NULL) SELECT grid FROM g WHERE grid IS NOT NULL"
+)
+
+
+def _word_grids(conn: Connection, user: auth.User) -> list[str]:
+    """The grids whose words a search reads: the user's, or (an admin) every grid that has
+    words, found by one index seek per grid rather than a scan."""
+    if user.grids is not None:
+        return sorted(user.grids)
+    return list(conn.execute(_GRIDS_WITH_WORDS).scalars())
+
+
+def _words(
+    conn: Connection, grids: list[str], low: str, high: str, page: int
+) -> Iterator[list[str]]:
+    """Words of ``grids`` with a term in [low, high), a page at a time in (grid, term, word)
+    order; grids a page has passed are left out of the next query."""
+    after: tuple[Any, ...] | None = None
+    order = (_W.grid, _W.term, _W.word)
+    while grids:
+        stmt = select(*order).where(_W.grid.in_(grids), _W.term >= low, _W.term < high)
+        if after is not None:
+            stmt = stmt.where(tuple_(*order) > after)
+        rows = conn.execute(stmt.order_by(*order).limit(page)).all()
+        if rows:
+            yield sorted({r.word for r in rows})
+        if len(rows) < page:
+            return
+        after = tuple(rows[-1])
+        grids = [g for g in grids if g >= after[0]]
+        page = min(page * 2, MAX_PAGE)
 
 
 def _in_scope(stmt: Any, user: auth.User) -> Any:
@@ -368,6 +416,23 @@ def record_view(
         for name, fld in form.fields.items()
         if not is_empty(row.data.get(name))
     ]
+    history = _history(formset, form, versions)
+    return {
+        "id": row.id,
+        "form": row.form,
+        "title": row.title,
+        "grid": row.grid,
+        "status": row.status,
+        "deleted": row.deleted,
+        "version": row.version,
+        "conflicts": len(row.conflict or []),
+        "fields": fields,
+        "history": history,
+    }
+
+
+def _history(formset: FormSet, form: Form, versions: Sequence[Any]) -> list[dict[str, Any]]:
+    """Versions oldest first, each with what changed from the one before (masked)."""
     history = []
     before: dict[str, Any] = {}
     for ver in versions:
@@ -395,18 +460,22 @@ def record_view(
             }
         )
         before = data
-    return {
-        "id": row.id,
-        "form": row.form,
-        "title": row.title,
-        "grid": row.grid,
-        "status": row.status,
-        "deleted": row.deleted,
-        "version": row.version,
-        "conflicts": len(row.conflict or []),
-        "fields": fields,
-        "history": history,
-    }
+    return history
+
+
+def changes_since(
+    conn: Connection, formset: FormSet, record_id: str, since: str
+) -> list[dict[str, Any]]:
+    """A record's versions written at or after ``since`` (a task's issue time), with their
+    changes; the caller has checked the scope."""
+    v = db.record_versions.c
+    versions = conn.execute(
+        select(db.record_versions).where(v.record_id == record_id).order_by(v.version)
+    ).all()
+    if not versions or versions[0].form not in formset.forms:
+        return []
+    history = _history(formset, formset.form(versions[0].form), versions)
+    return [h for h in history if h["at"] >= since]
 
 
 # -- people ----------------------------------------------------------------------------------

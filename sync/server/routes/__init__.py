@@ -12,6 +12,6 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """The sync API's routers, ready for ``app.include_router``."""
-    from sync.server.routes import auth, records, reviews, sync
+    from sync.server.routes import auth, dept, records, reviews, sync
 
-    return [sync.router, auth.router, records.router, reviews.router]
+    return [sync.router, auth.router, records.router, reviews.router, dept.router]

@@ -19,6 +19,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+DEPT_ALLOWED = frozenset({"/v1/logout"})  # sync-API paths a department account may use
+
+
 def current_user(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
@@ -30,9 +33,12 @@ def current_user(
         raise ApiError(401, "auth")
     state = request.app.state
     try:
-        return auth.authenticate(state.engine, state.key, token.strip(), x_device_id)
+        user = auth.authenticate(state.engine, state.key, token.strip(), x_device_id)
     except auth.AuthError as exc:
         raise ApiError(401, exc.code) from None
+    if user.is_department and request.url.path not in DEPT_ALLOWED:
+        raise ApiError(403, "dept_only")  # departments take data only through /v1/dept
+    return user
 
 
 def _engine(request: Request) -> Engine:

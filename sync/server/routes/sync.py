@@ -21,6 +21,7 @@ def info(service: Svc) -> dict[str, Any]:
         "server_version": p.SERVER_VERSION,
         "forms": {f.id: f.version for f in service.formset.forms.values()},
         "limits": p.Limits().model_dump(),
+        "features": [p.FEATURE_TASKS],
     }
 
 
@@ -32,8 +33,7 @@ def push(
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Apply a batch of ops in order; one result per op (PROTOCOL.md §5)."""
-    results = service.push(user, body, x_device_id or "")
-    return JSONResponse({"results": results})
+    return JSONResponse(service.push_all(user, body, x_device_id or ""))
 
 
 @router.get("/v1/pull", response_model=p.PullResponse, responses=ERRORS)

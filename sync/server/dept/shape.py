@@ -1,0 +1,130 @@
+"""A grant applied to records: which records it covers and what of each leaves the platform.
+
+Everything that hands data to a department (download, export, feed) goes through ``Shaper``, so
+they cannot disagree: a record is taken when its form is granted, its grid is in the grant's
+places and the filter holds; what leaves is the granted fields only, sensitive ones masked
+unless granted in full.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from app.core.display import display_value
+from app.core.forms import FormSet
+from app.core.masking import mask_value
+from app.core.records import is_empty
+from sync.server import auth, db
+from sync.server.dept.filters import Predicate, compile_filter
+from sync.server.dept.grants import Grant
+
+
+def grant_grids(conn: Connection, grant: Grant) -> list[str]:
+    """The grid codes a grant covers: its grids plus its communities' grids (none: all)."""
+    g = db.grids.c
+    if not grant.grids and not grant.communities:
+        return sorted(conn.execute(select(g.code)).scalars())
+    found = set(grant.grids)
+    if grant.communities:
+        found |= set(
+            conn.execute(select(g.code).where(g.community.in_(list(grant.communities)))).scalars()
+        )
+    return sorted(found)
+
+
+def today() -> dt.date:
+    """The day filters such as 年龄 ≥ 60 are evaluated on (China time: UTC+8)."""
+    return (auth.now() + dt.timedelta(hours=8)).date()
+
+
+@dataclass
+class Shaper:
+    """One grant, compiled: ``takes`` decides a record, ``values`` shapes it."""
+
+    grant: Grant
+    formset: FormSet
+    grids: frozenset[str]
+    predicates: dict[str, Predicate]
+    day: dt.date
+    everywhere: bool = False  # the grant covers every grid: queries need no grid condition
+    _granted: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _texts: dict[tuple[str, str, str], str] = field(default_factory=dict)  # coded values shown
+
+    @classmethod
+    def of(cls, conn: Connection, formset: FormSet, grant: Grant) -> Shaper:
+        predicates = {
+            form: compile_filter(grant.filter, formset.form(form), formset)
+            for form in grant.forms
+            if form in formset.forms
+        }
+        everywhere = not grant.grids and not grant.communities
+        grids = frozenset(grant_grids(conn, grant))
+        return cls(grant, formset, grids, predicates, today(), everywhere)
+
+    def where_grid(self, column: Any) -> Any:
+        """The grid condition of a query: none for a grant over every grid (an IN of every grid
+        would steer the planner to the grid index and a sort), else the grant's grids."""
+        return column.isnot(None) if self.everywhere else column.in_(sorted(self.grids))
+
+    def takes(self, form: str, grid: str | None, deleted: bool, data: Mapping[str, Any]) -> bool:
+        """Is this record (as it is now) one the grant gives?"""
+        predicate = self.predicates.get(form)
+        if predicate is None or deleted or grid is None or grid not in self.grids:
+            return False
+        return bool(predicate(data, self.day))
+
+    def granted(self, form: str) -> list[tuple[str, str]]:
+        """(field, mode) of a form's granted fields, in the form's order (stored JSON is not)."""
+        found = self._granted.get(form)
+        if found is None:
+            modes = self.grant.fields[form]
+            fields = self.formset.form(form).fields
+            found = self._granted[form] = [(name, modes[name]) for name in fields if name in modes]
+        return found
+
+    def values(self, form: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The granted fields of a record as stored (codes), sensitive ones masked unless
+        granted in full; empty values left out."""
+        spec = self.formset.form(form)
+        out: dict[str, Any] = {}
+        for name, mode in self.granted(form):
+            value = data.get(name)
+            if is_empty(value):
+                continue
+            fld = spec.fields[name]
+            out[name] = mask_value(fld, value) if fld.sensitive and mode != "full" else value
+        return out
+
+    def labels(self, form: str, data: Mapping[str, Any], lang: str = "zh") -> list[str]:
+        """The granted fields as a person reads them (codes as labels), for downloads. A coded
+        value's text is worked out once per download (a street office has few distinct ones)."""
+        fields = self.formset.form(form).fields
+        out = []
+        for name, mode in self.granted(form):
+            value = data.get(name)
+            if is_empty(value):
+                out.append("")
+                continue
+            fld = fields[name]
+            masked = fld.sensitive and mode != "full"
+            if fld.type not in ("choice", "multi_choice") or masked:
+                out.append(display_value(self.formset, fld, value, lang, masked=masked))
+                continue
+            key = (name, lang, value if isinstance(value, str) else repr(value))
+            text = self._texts.get(key)
+            if text is None:
+                text = self._texts[key] = display_value(
+                    self.formset, fld, value, lang, masked=False
+                )
+            out.append(text)
+        return out
+
+    def headers(self, form: str, lang: str = "zh") -> list[str]:
+        spec = self.formset.form(form)
+        return [spec.fields[name].label.get(lang) for name, _mode in self.granted(form)]

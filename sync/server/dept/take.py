@@ -1,0 +1,233 @@
+"""Taking data under a grant: the full export paged by cursor, and the feed of changes since a
+cursor (PROTOCOL.md §14).
+
+The export walks the granted forms' records in id order; its first page notes the change number
+it started at (``feed_cursor``), so the feed from there brings every change made meanwhile. The
+feed walks the change sequence: a changed record the grant still takes comes as an ``upsert``; a
+record that was deleted, no longer matches the filter or left the grant's grids (``scope_exits``)
+comes as a ``remove`` (its id only), so the department can delete it. Applying the feed to an
+export gives exactly what a fresh export gives.
+
+Cursors are opaque base64 JSON naming the grant and its revision: narrowing a grant voids them
+(409 ``grant_changed``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.engine import Connection
+
+from app.core.forms import FormSet
+from sync.server import db
+from sync.server.dept import trace
+from sync.server.dept.grants import Grant
+from sync.server.dept.shape import Shaper
+from sync.server.errors import ApiError
+
+PAGE = 1000
+MAX_PAGE = 5000
+SCAN_FACTOR = 4  # an export page reads at most this many records per record it may return
+_R, _X = db.records.c, db.scope_exits.c
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, grant: Grant, kind: str) -> dict[str, Any]:
+    """The cursor's content; 422 ``bad_cursor`` if it is not one of this grant's, 409
+    ``grant_changed`` if the grant was narrowed since."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        payload = json.loads(raw)
+    except (ValueError, binascii.Error):
+        raise ApiError(422, "bad_cursor") from None
+    if not isinstance(payload, dict) or payload.get("g") != grant.id or payload.get("k") != kind:
+        raise ApiError(422, "bad_cursor")
+    if payload.get("r") != grant.revision:
+        raise ApiError(409, "grant_changed")
+    return payload
+
+
+def watermark(conn: Connection) -> int:
+    c = db.counters.c
+    return int(conn.execute(select(c.value).where(c.name == db.SEQ)).scalar_one_or_none() or 0)
+
+
+@dataclass
+class Page:
+    """One page of an export or a feed, and its trace."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    cursor: str = ""
+    done: bool = False
+    feed_cursor: str = ""
+    export_id: str = ""
+
+    def taken(self) -> list[str]:
+        return [i["id"] for i in self.items if i.get("op", "upsert") == "upsert"]
+
+
+def _item(shaper: Shaper, r: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "form": r.form,
+        "version": int(r.version),
+        "fields": shaper.values(r.form, data),
+    }
+
+
+def scan(
+    conn: Connection, shaper: Shaper, after: str, limit: int
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(row, data) of the records the grant takes with id > ``after``, in id order, reading at
+    most ``limit`` rows (the caller resumes after the last row read: ``row is None`` marks the
+    end of what was read)."""
+    grids = sorted(shaper.grids)
+    if not grids or not shaper.grant.forms:
+        return
+    stmt = (
+        select(_R.id, _R.form, _R.grid, _R.data, _R.deleted, _R.version)
+        .where(_R.form.in_(shaper.grant.forms), shaper.where_grid(_R.grid))
+        .where(_R.deleted.is_(False))
+        .where(_R.id > after)
+        .order_by(_R.id)
+        .limit(limit)
+    )
+    for r in conn.execute(stmt):
+        data = db.loads(r.data) or {}
+        yield r, data
+
+
+def export_page(
+    engine: Engine,
+    formset: FormSet,
+    grant: Grant,
+    taker: trace.Taker,
+    cursor: str | None,
+    limit: int = PAGE,
+) -> Page:
+    """One page of the full export (at most ``limit`` records), traced."""
+    limit = max(1, min(limit, MAX_PAGE))
+    state = decode_cursor(cursor, grant, "export") if cursor else None
+    page = Page()
+    with db.read(engine) as conn:
+        mark = int(state["w"]) if state else watermark(conn)
+        after = str(state["a"]) if state else ""
+        shaper = Shaper.of(conn, formset, grant)
+        read = 0
+        last = after
+        budget = limit * SCAN_FACTOR
+        for r, data in scan(conn, shaper, after, budget):
+            read += 1
+            last = r.id
+            if shaper.takes(r.form, r.grid, bool(r.deleted), data):
+                page.items.append(_item(shaper, r, data))
+                if len(page.items) >= limit:
+                    break
+    exhausted = read < budget and len(page.items) < limit
+    page.done = exhausted
+    page.cursor = "" if exhausted else encode_cursor(_export_state(grant, last, mark))
+    page.feed_cursor = encode_cursor({"g": grant.id, "r": grant.revision, "k": "feed", "s": mark})
+    page.export_id = trace.once(engine, taker, grant, "export", len(page.items), page.taken())
+    return page
+
+
+def _export_state(grant: Grant, after: str, mark: int) -> dict[str, Any]:
+    return {"g": grant.id, "r": grant.revision, "k": "export", "a": after, "w": mark}
+
+
+def feed_page(
+    engine: Engine,
+    formset: FormSet,
+    grant: Grant,
+    taker: trace.Taker,
+    cursor: str,
+    limit: int = PAGE,
+) -> Page:
+    """Changes after ``cursor``: upserts and removals in change order, traced."""
+    limit = max(1, min(limit, MAX_PAGE))
+    since = int(decode_cursor(cursor, grant, "feed")["s"])
+    page = Page()
+    with db.read(engine) as conn:
+        top = watermark(conn)
+        if since > top:
+            raise ApiError(409, "cursor_ahead")
+        shaper = Shaper.of(conn, formset, grant)
+        grids = sorted(shaper.grids)
+        rows = _changed(conn, shaper, grids, since, limit)
+        full = len(rows) == limit
+        upto = int(rows[-1].seq) if full else top
+        changes = [(int(r.seq), r.id, r) for r in rows]
+        changes += [(seq, rid, None) for seq, rid in _exits(conn, grids, since, upto)]
+        changes.sort(key=lambda c: (c[0], c[1]))
+        page.items = _feed_items(conn, shaper, changes)
+    page.done = not full
+    page.cursor = encode_cursor({"g": grant.id, "r": grant.revision, "k": "feed", "s": upto})
+    page.export_id = trace.once(engine, taker, grant, "feed", len(page.items), page.taken())
+    return page
+
+
+def _changed(conn: Connection, shaper: Shaper, grids: list[str], since: int, limit: int) -> list:
+    if not grids or not shaper.grant.forms:
+        return []
+    stmt = (
+        select(_R.id, _R.form, _R.grid, _R.data, _R.deleted, _R.version, _R.seq)
+        .where(shaper.where_grid(_R.grid), _R.form.in_(shaper.grant.forms), _R.seq > since)
+        .order_by(_R.seq)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt))
+
+
+def _exits(conn: Connection, grids: list[str], since: int, upto: int) -> list[tuple[int, str]]:
+    if not grids:
+        return []
+    stmt = select(_X.seq, _X.record_id).where(
+        _X.grid.in_(grids), and_(_X.seq > since, _X.seq <= upto)
+    )
+    return [(int(r.seq), r.record_id) for r in conn.execute(stmt)]
+
+
+def _feed_items(
+    conn: Connection, shaper: Shaper, changes: list[tuple[int, str, Any]]
+) -> list[dict[str, Any]]:
+    """Upserts for records the grant takes now, removals for the rest (latest state only)."""
+    exited = [rid for _seq, rid, row in changes if row is None]
+    now_in = _still_in(conn, shaper, exited)
+    out: list[dict[str, Any]] = []
+    for seq, rid, row in changes:
+        if row is None:
+            if rid not in now_in:  # left the grant's grids (back in: its own change says so)
+                out.append({"op": "remove", "id": rid, "seq": seq})
+            continue
+        data = db.loads(row.data) or {}
+        if shaper.takes(row.form, row.grid, bool(row.deleted), data):
+            out.append({"op": "upsert", "seq": seq, **_item(shaper, row, data)})
+        else:
+            out.append({"op": "remove", "id": rid, "seq": seq})
+    return out
+
+
+def _still_in(conn: Connection, shaper: Shaper, ids: list[str]) -> set[str]:
+    """Of these record ids, those whose grid is (again) one of the grant's."""
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        rows = conn.execute(select(_R.id, _R.grid).where(_R.id.in_(part)))
+        found |= {r.id for r in rows if r.grid in shaper.grids}
+    return found
+
+
+def count_taken(conn: Connection, grant_id: int) -> int:
+    """How many records a grant's department has received so far."""
+    rc = db.dept_received.c
+    return int(conn.execute(select(func.count()).where(rc.grant_id == grant_id)).scalar_one())

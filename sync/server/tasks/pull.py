@@ -1,0 +1,99 @@
+"""Tasks and items as pull pages carry them (PROTOCOL.md §13.2).
+
+Items count towards a page like records: a task over 100 000 records must not make one page
+of 100 000 items, so the page end is the ``limit``-th change among records and items of the
+caller's scope together (``item_numbers`` gives the items' side of that merge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from json.encoder import encode_basestring
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from sync.server import db
+from sync.server.auth import User
+from sync.server.tasks import store
+
+_I, _T = db.task_items.c, db.tasks.c
+
+
+def item_numbers(
+    conn: Connection, scope: Sequence[str] | None, since: int, top: int, limit: int
+) -> list[int]:
+    """The first ``limit`` item change numbers in ``(since, top]`` within the scope, in order
+    (one range of the (grid, seq) index per grid)."""
+    if scope is None:
+        stmt = select(_I.seq).where(_I.seq > since, _I.seq <= top).order_by(_I.seq).limit(limit)
+        return [int(n) for n in conn.execute(stmt).scalars()]
+    numbers: list[int] = []
+    for grid in scope:
+        stmt = (
+            select(_I.seq)
+            .where(_I.grid == grid, _I.seq > since, _I.seq <= top)
+            .order_by(_I.seq)
+            .limit(limit)
+        )
+        numbers.extend(int(n) for n in conn.execute(stmt).scalars())
+    return sorted(numbers)[:limit]
+
+
+def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper: int) -> str:
+    """The page's items as a JSON array text (built directly: a page may hold thousands)."""
+    cols = (
+        _I.id,
+        _I.task_id,
+        _I.record_id,
+        _I.grid,
+        _I.state,
+        _I.reason,
+        _I.updated_at,
+        _I.updated_by,
+        _I.seq,
+    )
+    if scope is None:
+        rows = conn.execute(
+            select(*cols).where(_I.seq > since, _I.seq <= upper).order_by(_I.seq)
+        ).all()
+    else:
+        rows = []
+        for grid in scope:
+            rows.extend(
+                conn.execute(select(*cols).where(_I.grid == grid, _I.seq > since, _I.seq <= upper))
+            )
+        rows.sort(key=lambda r: r.seq)
+    q = encode_basestring
+    return (
+        "["
+        + ",".join(
+            f'{{"id":{q(r.id)},"task_id":{q(r.task_id)},"record_id":{q(r.record_id)},'
+            f'"grid":{q(r.grid)},"state":{q(r.state)},'
+            f'"reason":{q(r.reason) if r.reason is not None else "null"},'
+            f'"updated_at":{q(r.updated_at)},'
+            f'"updated_by":{q(r.updated_by) if r.updated_by is not None else "null"}}}'
+            for r in rows
+        )
+        + "]"
+    )
+
+
+def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
+    """Tasks changed in ``(since, upper]`` that reach the caller, in change order."""
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(db.tasks).where(_T.seq > since, _T.seq <= upper).order_by(_T.seq)
+        ).mappings()
+    ]
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    grids, assignees = store.grids_of(conn, ids), store.assignees_of(conn, ids)
+    return [
+        store.wire(r, grids[r["id"]], assignees[r["id"]], user)
+        for r in rows
+        if store.visible(user, grids[r["id"]], assignees[r["id"]])
+    ]

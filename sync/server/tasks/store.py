@@ -1,0 +1,349 @@
+"""Issuing and changing tasks, and numbering every change from the one change counter.
+
+Why numbers are taken here, at the end of each writing transaction under the locked counter
+row (as ``tx.Tx.take_numbers`` does for records): a pull that sees a number must already see
+the task or item it numbers, or a device would skip it for good (PROTOCOL.md §8, §13.2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from app.core.forms import FormSet
+from app.core.ids import uuid7
+from sync.server import db
+from sync.server.auth import User, iso, now
+from sync.server.errors import ApiError
+from sync.server.tasks import select as choose
+from sync.server.tasks import spec as specs
+from sync.server.tasks.spec import TaskEdit, TaskSpec
+
+_T, _I, _G, _A = db.tasks.c, db.task_items.c, db.task_grids.c, db.task_assignees.c
+ITEM_CHUNK = 5000
+MANAGERS = ("supervisor", "admin")
+
+
+def take_numbers(conn: Connection, count: int) -> int:
+    """Reserve ``count`` change numbers; returns the first. Call last in the transaction:
+    the counter row stays locked until commit."""
+    c = db.counters.c
+    start = int(
+        conn.execute(select(c.value).where(c.name == db.SEQ).with_for_update()).scalar_one()
+    )
+    conn.execute(update(db.counters).where(c.name == db.SEQ).values(value=start + count))
+    return start + 1
+
+
+def manager(user: User) -> None:
+    """Workers only look at tasks: issuing and changing them needs a supervisor or an admin."""
+    if user.role not in MANAGERS:
+        raise ApiError(403, "forbidden")
+
+
+def create(
+    conn: Connection, formset: FormSet, user: User, spec: TaskSpec, today: date | None = None
+) -> tuple[dict[str, Any], int]:
+    """Issue a task: check it, choose its items, write them numbered. Returns the task row (as
+    ``load`` gives it) and the number of items."""
+    manager(user)
+    form = specs.form_of(formset, spec.form)
+    fields = specs.check_fields(form, spec.fields)
+    due = specs.check_due(spec.due)
+    flt = specs.parse(formset, form, spec.filter)
+    grids = choose.task_grids(user, spec)
+    if spec.kind == "verify":
+        picked = choose.pick(conn, formset, user, spec, flt, today or date.today())
+    else:
+        picked = []
+        if grids is None:
+            raise ApiError(
+                422,
+                "bad_task",
+                field="grids",
+                detail_zh="新增记录任务须选择网格",
+                detail_en="a collect task needs its grids",
+            )
+    task_grid_set = sorted({p.grid for p in picked} | set(spec.grids or (grids or [])))
+    at = iso(now())
+    task_id = uuid7()
+    stored_spec = spec.model_dump(exclude={"record_ids", "id_numbers"})
+    stored_spec["filter"] = flt.to_json() if flt else None
+    stored_spec["listed"] = len(spec.record_ids) + len(spec.id_numbers)
+    row = {
+        "id": task_id,
+        "kind": spec.kind,
+        "title": spec.title.strip(),
+        "instruction": spec.instruction.strip(),
+        "form": form.id,
+        "fields": db.dumps(fields),
+        "spec": db.dumps(stored_spec),
+        "due": due,
+        "priority": spec.priority,
+        "state": "open",
+        "target": spec.target if spec.kind == "collect" else None,
+        "community": user.community if user.role == "supervisor" else None,
+        "issued_at": at,
+        "issued_by": user.username,
+        "updated_at": at,
+        "updated_by": user.username,
+    }
+    if task_grid_set:
+        conn.execute(
+            insert(db.task_grids), [{"task_id": task_id, "grid": g} for g in task_grid_set]
+        )
+    assignees = sorted(set(spec.assignees))
+    if assignees:
+        conn.execute(
+            insert(db.task_assignees), [{"task_id": task_id, "username": u} for u in assignees]
+        )
+    # numbers last: the task first, so a device never gets an item before its task
+    first = take_numbers(conn, 1 + len(picked))
+    conn.execute(insert(db.tasks), [{**row, "seq": first}])
+    ids = item_ids(len(picked))
+    _insert_items(
+        conn,
+        (
+            (ids[n], task_id, p.id, p.grid, "open", None, at, None, first + 1 + n)
+            for n, p in enumerate(picked)
+        ),
+    )
+    return {**row, "seq": first}, len(picked)
+
+
+def item_ids(count: int) -> list[str]:
+    """``count`` UUIDv7 ids in one go: one ``uuid7`` and the next values of its random tail
+    (unique: the head holds the time and a random part; 100 000 ``uuid7`` calls took 2 s)."""
+    base = uuid.UUID(uuid7()).int & ~((1 << 40) - 1)
+    return [str(uuid.UUID(int=base + n)) for n in range(count)]
+
+
+_ITEM_COLUMNS = "id, task_id, record_id, grid, state, reason, updated_at, updated_by, seq"
+
+
+def _insert_items(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Plain DB-API ``executemany`` of item tuples (a task may have 100 000 items)."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = f"INSERT INTO task_items ({_ITEM_COLUMNS}) VALUES ({', '.join([mark] * 9)})"
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == ITEM_CHUNK:
+            conn.exec_driver_sql(sql, batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+
+
+def preview(
+    conn: Connection, formset: FormSet, user: User, spec: TaskSpec, today: date | None = None
+) -> dict[str, int]:
+    """Items per grid the task would get, without writing anything."""
+    manager(user)
+    form = specs.form_of(formset, spec.form)
+    specs.check_fields(form, spec.fields)
+    flt = specs.parse(formset, form, spec.filter)
+    if spec.kind != "verify":
+        return {g: 0 for g in choose.task_grids(user, spec) or []}
+    return choose.counts(choose.pick(conn, formset, user, spec, flt, today or date.today()))
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def load(conn: Connection, task_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    stmt = select(db.tasks).where(_T.id == task_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def grids_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {t: [] for t in task_ids}
+    for i in range(0, len(task_ids), 500):
+        part = list(task_ids[i : i + 500])
+        for r in conn.execute(select(_G.task_id, _G.grid).where(_G.task_id.in_(part))):
+            out[r.task_id].append(r.grid)
+    return {t: sorted(g) for t, g in out.items()}
+
+
+def assignees_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {t: [] for t in task_ids}
+    for i in range(0, len(task_ids), 500):
+        part = list(task_ids[i : i + 500])
+        for r in conn.execute(select(_A.task_id, _A.username).where(_A.task_id.in_(part))):
+            out[r.task_id].append(r.username)
+    return {t: sorted(u) for t, u in out.items()}
+
+
+def visible(user: User, grids: Iterable[str], assignees: Iterable[str]) -> bool:
+    """A task reaches a caller who has one of its grids or whom it names (admins: all)."""
+    if user.grids is None:
+        return True
+    return any(g in user.grids for g in grids) or user.username in set(assignees)
+
+
+def wire(row: Mapping[str, Any], grids: Iterable[str], assignees: Sequence[str], user: User):
+    """The pull shape of a task (PROTOCOL.md §13.2): grids cut to the caller's scope."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "instruction": row["instruction"],
+        "form": row["form"],
+        "fields": db.loads(row["fields"]) or [],
+        "due": row["due"],
+        "priority": int(row["priority"]),
+        "state": row["state"],
+        "grids": [g for g in grids if user.in_scope(g)],
+        "assignees": list(assignees),
+        "issued_at": row["issued_at"],
+        "issued_by": row["issued_by"],
+        "updated_at": row["updated_at"],
+        "target": row["target"],
+    }
+
+
+def get_visible(conn: Connection, user: User, task_id: str) -> dict[str, Any]:
+    """The task if the caller may see it, else 404 (ids outside one's scope are not probed)."""
+    row = load(conn, task_id)
+    if row is None:
+        raise ApiError(404, "not_found")
+    grids = grids_of(conn, [task_id])[task_id]
+    assignees = assignees_of(conn, [task_id])[task_id]
+    if not visible(user, grids, assignees):
+        raise ApiError(404, "not_found")
+    return {**row, "grids": grids, "assignees": assignees}
+
+
+def listing(conn: Connection, user: User, state: str | None = None) -> list[dict[str, Any]]:
+    """Tasks the caller may see, newest first, with item counts per state."""
+    stmt = select(db.tasks).order_by(_T.issued_at.desc())
+    if state:
+        stmt = stmt.where(_T.state == state)
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    ids = [r["id"] for r in rows]
+    grids, assignees = grids_of(conn, ids), assignees_of(conn, ids)
+    shown = [r for r in rows if visible(user, grids[r["id"]], assignees[r["id"]])]
+    totals = item_counts(conn, [r["id"] for r in shown])
+    return [
+        {
+            **wire(r, grids[r["id"]], assignees[r["id"]], user),
+            "counts": totals.get(r["id"], {"open": 0, "done": 0, "unable": 0}),
+        }
+        for r in shown
+    ]
+
+
+def item_counts(conn: Connection, task_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for i in range(0, len(task_ids), 500):
+        part = list(task_ids[i : i + 500])
+        stmt = (
+            select(_I.task_id, _I.state, func.count())
+            .where(_I.task_id.in_(part))
+            .group_by(_I.task_id, _I.state)
+        )
+        for task_id, state, n in conn.execute(stmt):
+            out.setdefault(task_id, {"open": 0, "done": 0, "unable": 0})[state] = int(n)
+    return out
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+def _editable(conn: Connection, user: User, task_id: str) -> dict[str, Any]:
+    manager(user)
+    task = get_visible(conn, user, task_id)
+    if user.role == "supervisor" and not all(user.in_scope(g) for g in task["grids"]):
+        raise ApiError(403, "forbidden")  # a task reaching beyond one's community
+    locked = load(conn, task_id, lock=True)
+    assert locked is not None
+    if locked["state"] != "open":
+        raise ApiError(409, "task_closed")
+    return {**task, **locked}
+
+
+def _renumber(conn: Connection, task_id: str, user: User, values: dict[str, Any]) -> None:
+    values = {**values, "updated_at": iso(now()), "updated_by": user.username}
+    number = take_numbers(conn, 1)
+    conn.execute(update(db.tasks).where(_T.id == task_id).values(**values, seq=number))
+
+
+def edit(
+    conn: Connection, formset: FormSet, user: User, task_id: str, change: TaskEdit
+) -> list[str]:
+    """Change title, instruction, due date, priority, fields or assignees; returns the names of
+    what changed (for the audit row)."""
+    task = _editable(conn, user, task_id)
+    values: dict[str, Any] = {}
+    if change.title is not None:
+        values["title"] = change.title.strip()
+    if change.instruction is not None:
+        values["instruction"] = change.instruction.strip()
+    if change.due is not None:
+        values["due"] = specs.check_due(change.due)
+    if change.priority is not None:
+        values["priority"] = change.priority
+    if change.fields is not None:
+        form = specs.form_of(formset, task["form"])
+        values["fields"] = db.dumps(specs.check_fields(form, change.fields))
+    if change.assignees is not None:
+        conn.execute(delete(db.task_assignees).where(_A.task_id == task_id))
+        names = sorted(set(change.assignees))
+        if names:
+            conn.execute(
+                insert(db.task_assignees), [{"task_id": task_id, "username": u} for u in names]
+            )
+    changed = sorted({*values, *(["assignees"] if change.assignees is not None else [])})
+    if changed:
+        _renumber(conn, task_id, user, values)
+    return changed
+
+
+def remind(conn: Connection, user: User, task_id: str) -> int:
+    """Raise the priority by one (at most urgent) and send the task to devices again."""
+    task = _editable(conn, user, task_id)
+    priority = min(int(task["priority"]) + 1, 2)
+    _renumber(conn, task_id, user, {"priority": priority})
+    return priority
+
+
+def finish(conn: Connection, user: User, task_id: str, state: str) -> None:
+    """Cancel or close a task by hand."""
+    if state not in ("cancelled", "closed"):
+        raise ValueError(state)
+    _editable(conn, user, task_id)
+    _renumber(conn, task_id, user, {"state": state})
+
+
+def close_finished(conn: Connection, task_ids: Iterable[str], at: str, by: str) -> list[str]:
+    """Open verify tasks among ``task_ids`` with no open item left: closed (numbered by the
+    caller's ``take_numbers``). Returns the ids closed."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return []
+    open_tasks = conn.execute(
+        select(_T.id).where(_T.id.in_(ids), _T.state == "open", _T.kind == "verify")
+    ).scalars()
+    closed = []
+    for task_id in open_tasks:
+        left = conn.execute(
+            select(_I.id).where(_I.task_id == task_id, _I.state == "open").limit(1)
+        ).first()
+        if left is None:
+            closed.append(task_id)
+    if closed:
+        conn.execute(
+            update(db.tasks)
+            .where(_T.id == bindparam("b_id"))
+            .values(state="closed", updated_at=at, updated_by=by),
+            [{"b_id": t} for t in closed],
+        )
+    return closed

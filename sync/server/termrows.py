@@ -1,0 +1,132 @@
+"""Writes of the console's search index (``record_terms``, ``search_words``, ``new_words``).
+
+Why a push only notes its words: a push of 10 k new residents writes about 50 k
+``record_terms`` rows, and its 6 to 7 thousand new names would add about 50 k
+``search_words`` rows (every suffix, the pinyin and initials of each), with their pinyin
+computed in the push. That made a push 15-25 % slower. So the push writes each record's keys
+(exact removal needs them) and one ``new_words`` row per (grid, word) it wrote; the first
+search of a scope holding that grid gives the noted words their terms (``expand``), once,
+however many pushes noted them. The rows go in multi-row statements of ``ROWS`` rows (the same
+text for every full chunk, so the driver's statement cache keeps it).
+
+Words are kept per grid (``search_words.grid``): a search reads only the words of its scope's
+grids, so a supervisor's search with no match in their community answers without reading the
+rest of the street office. Concurrent writers may race on a word: inserts skip rows already
+there, and an expansion deletes only the notes it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy.engine import Connection
+
+from sync.server import db, terms
+
+ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
+IN_CHUNK = 500  # words per look-up
+EXPAND = 5000  # noted words given their terms per transaction
+
+_W, _N = db.search_words.c, db.new_words.c
+_IGNORE = {False: ("INSERT OR IGNORE INTO ", ""), True: ("INSERT INTO ", " ON CONFLICT DO NOTHING")}
+_DELETE_NOTED = delete(db.new_words).where(
+    _N.grid == bindparam("b_grid"), _N.word == bindparam("b_word")
+)
+
+
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def insert_rows(
+    conn: Connection, head: str, rows: Sequence[tuple[str, ...]], tail: str = ""
+) -> None:
+    """``rows`` (all of one width) in statements of ``ROWS`` rows (SQLite; PostgreSQL: one
+    pipelined executemany): ``head`` is the statement up to ``VALUES``, ``tail`` what follows
+    the values (a conflict clause)."""
+    if not rows:
+        return
+    mark = "%s" if _is_pg(conn) else "?"
+    one = "(" + ", ".join([mark] * len(rows[0])) + ")"
+    if _is_pg(conn):  # psycopg parses long statements anew each time: executemany (pipelined)
+        conn.exec_driver_sql(head + one + tail, list(rows))
+        return
+    full = head + ", ".join([one] * ROWS) + tail
+    for i in range(0, len(rows), ROWS):
+        part = rows[i : i + ROWS]
+        sql = full if len(part) == ROWS else head + ", ".join([one] * len(part)) + tail
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(part)))
+
+
+def insert_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Add ``record_terms`` rows (term, grid, record_id); none of them may be stored yet."""
+    insert_rows(conn, "INSERT INTO record_terms (term, grid, record_id) VALUES ", rows)
+
+
+def delete_terms(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Remove ``record_terms`` rows (term, grid, record_id): few per push, one statement."""
+    mark = "%s" if _is_pg(conn) else "?"
+    sql = f"DELETE FROM record_terms WHERE term = {mark} AND grid = {mark} AND record_id = {mark}"
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _insert_ignoring(conn: Connection, table: str, rows: Sequence[tuple[str, ...]]) -> None:
+    head, tail = _IGNORE[_is_pg(conn)]
+    insert_rows(conn, head + table + " VALUES ", rows, tail)
+
+
+def note_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
+    """Note (grid, word) pairs a write gave records, for the next search to expand."""
+    _insert_ignoring(conn, "new_words (grid, word)", sorted(set(words)))
+
+
+def word_rows(grid: str, words: Iterable[str]) -> list[tuple[str, str, str]]:
+    """The ``search_words`` rows of these words in ``grid``, in primary-key order."""
+    return sorted((grid, t, w) for w in words for t in terms.word_terms(w))
+
+
+def add_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
+    """Give (grid, word) pairs their terms unless the grid has the word already (one look-up
+    of each word's ``first_term`` per chunk: a range of the primary key each)."""
+    by_grid: dict[str, set[str]] = {}
+    for grid, word in words:
+        by_grid.setdefault(grid, set()).add(word)
+    rows: list[tuple[str, str, str]] = []
+    for grid, found in sorted(by_grid.items()):
+        ordered = sorted(found)
+        for i in range(0, len(ordered), IN_CHUNK):
+            part = ordered[i : i + IN_CHUNK]
+            firsts = sorted({terms.first_term(w) for w in part})
+            stmt = select(_W.word).where(_W.grid == grid, _W.term.in_(firsts))
+            known: set[Any] = set(conn.execute(stmt).scalars())
+            rows.extend(word_rows(grid, (w for w in part if w not in known)))
+    _insert_ignoring(conn, "search_words (grid, term, word)", rows)
+
+
+def _noted(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:
+    stmt = select(_N.grid, _N.word)
+    if grids is None:
+        return [(r.grid, r.word) for r in conn.execute(stmt)]
+    found: list[tuple[str, str]] = []
+    for i in range(0, len(grids), IN_CHUNK):
+        part = stmt.where(_N.grid.in_(grids[i : i + IN_CHUNK]))
+        found.extend((r.grid, r.word) for r in conn.execute(part))
+    return found
+
+
+def expand(engine: Engine, grids: Sequence[str] | None) -> int:
+    """Give the words noted in these grids (None: all) their terms; returns how many. Reads
+    first, so a search with nothing noted in its scope never waits for the write lock; a
+    backlog (a first sync of a whole office) goes in transactions of ``EXPAND`` words, so
+    pushes are never held up for long behind it."""
+    with db.read(engine) as conn:
+        noted = sorted(_noted(conn, grids))
+    for i in range(0, len(noted), EXPAND):
+        part = noted[i : i + EXPAND]
+        with db.write(engine) as conn:
+            add_words(conn, part)
+            conn.execute(_DELETE_NOTED, [{"b_grid": g, "b_word": w} for g, w in part])
+    return len(noted)

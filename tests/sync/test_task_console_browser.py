@@ -1,0 +1,118 @@
+"""Task pages of the console in a real Chromium (Playwright on Debian's ``chromium``), against
+the real server: a supervisor previews and issues "confirm the phone of every 流动人口", follows
+it while workers' results come in (counts per state, per grid and per worker, the SVG chart,
+an item's results and the record's changes), reminds, exports; a bad filter says what to fix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sync.browserkit import chromium_path, launch
+from tests.sync.conftest import GRID_A, GRID_B, PASSWORD, Platform
+from tests.sync.test_tasks import people, pull_everything, push_results, result
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extras)")
+if chromium_path() is None:
+    pytest.skip("Debian's chromium is not installed (./dev installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 900}, locale="zh-CN", accept_downloads=True
+    )
+    yield context.new_page()
+    context.close()
+
+
+def log_in(page: Any, url: str, username: str) -> None:
+    page.goto(f"{url}/console/tasks")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url("**/console/tasks")
+
+
+def test_a_supervisor_issues_and_follows_a_task_in_the_browser(
+    platform: Platform, page: Any, tmp_path: Any
+) -> None:
+    wang, li = platform.client("wang"), platform.client("li")
+    people(wang, GRID_A, ["2", "2", "1"])
+    people(li, GRID_B, ["2"])
+    log_in(page, platform.url, "chen")
+    page.fill("#task-title", "核实流动人口电话")
+    page.select_option("#task-form-id", "resident")
+    page.fill("#task-fields", "联系方式")
+    page.fill("#task-filter", "人口类型 = 流动人口")
+    page.fill("#task-due", "2030-12-31")
+    page.click("#task-preview")
+    assert page.inner_text("#preview-total") == "共 3 条"
+    counts = {
+        row.get_attribute("data-grid"): row.inner_text().split()[-1]
+        for row in page.query_selector_all("#preview tr[data-grid]")
+    }
+    assert counts == {GRID_A: "2", GRID_B: "1"}
+    assert (
+        page.input_value("#task-filter") == "人口类型 = 流动人口"
+    )  # the form keeps what was typed
+    page.click("#task-issue")
+    page.wait_for_url("**/console/tasks/*")
+    assert page.inner_text("#count-open") == "3" and page.inner_text("#task-state") == "待办"
+    assert page.inner_text("#task-filter") == "population_type = 2"
+
+    a_items = pull_everything(wang)["task_items"]
+    (b_item,) = pull_everything(li)["task_items"]
+    push_results(wang, [result(wang, a_items[0]["id"], "unable", "查无此人")])
+    push_results(li, [result(li, b_item["id"], "done")])
+    page.reload()
+    assert [page.inner_text(f"#count-{s}") for s in ("open", "done", "unable")] == ["1", "1", "1"]
+    workers = {
+        r.get_attribute("data-worker"): r.inner_text().split()[1:]
+        for r in page.query_selector_all("#task-workers tr[data-worker]")
+    }
+    assert workers == {"li": ["1", "0"], "wang": ["0", "1"]}
+    assert len(page.query_selector_all("figure svg rect.bar3")) >= 2  # the chart is drawn
+    if os.environ.get("GRIDCOLLECT_SCREENSHOTS"):
+        page.screenshot(
+            path=os.path.join(os.environ["GRIDCOLLECT_SCREENSHOTS"], "task.png"), full_page=True
+        )
+
+    page.click(f"#task-items tr[data-item='{a_items[0]['id']}'] a")
+    page.wait_for_url("**/items/*")
+    assert page.inner_text("#item-state") == "无法完成"
+    assert "查无此人" in page.inner_text("#item-results")
+    page.go_back()
+    page.click("#task-remind")
+    page.wait_for_url("**ok=done**")
+    assert page.inner_text("#task-priority") == "高"
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "查无此人" in text and "unable" in text
+
+
+def test_a_bad_filter_in_the_form_says_what_to_fix_and_issues_nothing(
+    platform: Platform, page: Any
+) -> None:
+    log_in(page, platform.url, "chen")
+    page.fill("#task-title", "核实")
+    page.select_option("#task-form-id", "resident")
+    page.fill("#task-filter", "人口类型 = 外星人")
+    page.click("#task-issue")
+    alert = page.inner_text("[role=alert]")
+    assert "筛选条件有误" in alert and "第 8 个字符" in alert
+    assert page.input_value("#task-filter") == "人口类型 = 外星人"
+    assert page.query_selector("#task-table") is None  # no task was issued

@@ -1,0 +1,269 @@
+"""Tasks end to end with real devices (their own store files, the real client and session) and
+the real server over loopback HTTP: a supervisor issues "confirm the phone of every 流动人口 in
+building 3" in the console API, two laptops of the grid work on it offline, both sync, the
+console's counts follow, the task closes with its last item; a sync killed mid-push loses no
+item result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from app.core.forms import FormSet
+from app.core.store import Store
+from tests.factories import resident
+from tests.sync import devicekit
+from tests.sync.devicekit import (
+    GRID_A,
+    PASSWORD,
+    Device,
+    FaultAdapter,
+    faulty_session,
+    is_push,
+    nth,
+    server_rows,
+)
+
+db_url = devicekit.db_url  # fixture: SQLite (the subject is the device side)
+devices = devicekit.devices  # fixture
+
+SPEC = {
+    "title": "核实流动人口电话",
+    "instruction": "3栋逐户上门，核实并填写联系电话",
+    "form": "resident",
+    "fields": ["phone"],
+    "filter": "人口类型 = 流动人口",
+    "grids": [GRID_A],
+    "buildings": ["3栋"],
+    "due": "2099-12-31",
+}
+
+
+def console(platform: Any, user: str, method: str, path: str, **kw: Any) -> Any:
+    """The console JSON API as ``user`` (a supervisor issues and follows tasks there)."""
+    client = platform.client(user)
+    answer = requests.request(
+        method, f"{platform.url}/v1/console{path}", headers=client.headers, timeout=60, **kw
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _house(dev: Device, building: str, room: str) -> str:
+    data = {
+        "house_code": f"H-{building}-{room}",
+        "address_text": f"幸福路12号{building}{room}室",
+        "grid": GRID_A,
+        "building": building,
+        "room": room,
+    }
+    return dev.save("house", data).id
+
+
+def building_three(dev: Device) -> dict[str, str]:
+    """Four 流动人口 without a phone in building 3 (rooms 1201, 501, 502, 101), one 户籍 person
+    there, and one 流动人口 in building 5: the task must pick exactly the four."""
+    rooms = {"r1201": ("3栋", "1201"), "r501": ("3栋", "501"), "r502": ("3栋", "502")}
+    rooms |= {"r101": ("3栋", "101"), "local": ("3栋", "101"), "b5": ("5栋", "101")}
+    houses: dict[tuple[str, str], str] = {}
+    out = {}
+    for n, (key, place) in enumerate(rooms.items()):
+        if place not in houses:
+            houses[place] = _house(dev, *place)
+        kind = "1" if key == "local" else "2"
+        data = resident(seq=401 + 2 * n, population_type=kind, house_ref=houses[place])
+        data.pop("phone")
+        out[key] = dev.save("resident", data).id
+    return out
+
+
+def _item_of(dev: Device, task_id: str, record_id: str) -> str:
+    return next(i.id for i in dev.store.tasks.items(task_id) if i.record_id == record_id)
+
+
+def test_two_devices_carry_out_a_task_offline_and_it_closes(devices: Any, platform: Any) -> None:
+    a, b = devices(2)  # two laptops of wang, grid A
+    people = building_three(a)
+    a.sync()
+    made = console(platform, "chen", "POST", "/tasks", json=SPEC)
+    task_id = made["task"]["id"]
+    assert made["items"] == 4
+
+    for dev in (a, b):
+        summary = dev.sync()
+        assert summary.tasks == 5  # the task and its four items
+        [view] = dev.store.tasks.views()
+        assert (view.task.title, view.total, view.open) == ("核实流动人口电话", 4, 4)
+        walk = [(i.building, i.house) for i in dev.store.tasks.items(task_id)]
+        assert walk == [("3栋", f"幸福路12号3栋{r}室") for r in ("101", "501", "502", "1201")]
+        assert dev.store.tasks.open_item_count() == 4
+
+    # Offline: a fills in two phones; b cannot find one person, and marks "unable" one that a
+    # has just done (done wins on the platform, both results kept).
+    a.edit(people["r101"], phone="13900000101")
+    a.edit(people["r501"], phone="13900000501")
+    assert [v.done for v in a.store.tasks.views()] == [2]
+    b.store.tasks.mark_unable(_item_of(b, task_id, people["r502"]), "查无此人", author="b")
+    b.store.tasks.mark_unable(_item_of(b, task_id, people["r501"]), "拒绝配合", author="b")
+    assert b.store.tasks.open_item_count() == 2
+
+    assert a.sync().task_results == 2
+    assert b.sync().task_results == 2
+    a.sync()
+    follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert follow["counts"] == {"open": 1, "done": 2, "unable": 1}
+    assert follow["task"]["state"] == "open"
+    for dev in (a, b):
+        states = {i.record_id: i.state for i in dev.store.tasks.items(task_id)}
+        assert states == {
+            people["r101"]: "done",
+            people["r501"]: "done",
+            people["r502"]: "unable",
+            people["r1201"]: "open",
+        }
+        assert dev.store.tasks.pending_count() == 0
+    detail = console(
+        platform, "chen", "GET", f"/tasks/{task_id}/items/{_item_of(a, task_id, people['r501'])}"
+    )
+    assert sorted(r["state"] for r in detail["results"]) == ["done", "done", "unable"]
+
+    # The last item: b confirms the phone it was given; the task closes; a learns it.
+    b.edit(people["r1201"], phone="13900001201")
+    b.sync()
+    a.sync()
+    follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert follow["counts"] == {"open": 0, "done": 3, "unable": 1}
+    assert follow["task"]["state"] == "closed"
+    for dev in (a, b):
+        [view] = dev.store.tasks.views()
+        assert view.task.state == "closed" and view.open == 0
+        assert dev.store.tasks.open_item_count() == 0
+
+
+def test_a_cancelled_task_leaves_the_devices_list(devices: Any, platform: Any) -> None:
+    (a,) = devices(1)
+    building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    a.sync()
+    assert a.store.tasks.open_item_count() == 4
+    console(platform, "chen", "POST", f"/tasks/{task_id}/cancel")
+    a.sync()
+    assert a.store.tasks.views() == [] and a.store.tasks.open_item_count() == 0
+    assert a.store.tasks.get(task_id).state == "cancelled"
+
+
+def test_a_lost_push_answer_is_resent_and_counted_once(
+    devices: Any, platform: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    (setup,) = devices(1)
+    people = building_three(setup)
+    setup.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    adapter = FaultAdapter(after=nth(is_push, 1))
+    (a,) = devices(1, session=faulty_session(adapter))
+    a.sync()  # nothing to push yet: the first push is the next run's
+    a.store.tasks.mark_unable(_item_of(a, task_id, people["r502"]), "已迁出")
+    summary = a.sync()
+    assert adapter.lost == [("POST", "/v1/push")]
+    assert summary.task_results == 1 and a.store.tasks.pending_count() == 0
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 1  # the resend was a duplicate
+
+
+def test_a_sync_killed_mid_push_loses_no_item_result(
+    devices: Any, platform: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The process dies after the platform answered the push and before the device recorded
+    the answer: the results are still queued, the next run sends them again, the platform
+    answers ``duplicate``, nothing is counted twice."""
+    (setup,) = devices(1)
+    people = building_three(setup)
+    setup.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    store_path = tmp_path / "killed.sqlite"
+    first = Store(store_path, formset)
+    first.close()
+    script = textwrap.dedent(
+        f"""
+        import os
+        from app.core.store import Store
+        from sync.client import Client
+        from sync.replica import identity
+        from sync.session import SyncSession
+        store = Store({str(store_path)!r})
+        client = Client({platform.url!r}, store.device_id,
+                        installation=identity.installation(store))
+        client.login("wang", {PASSWORD!r})
+        SyncSession(store, client).run()
+        items = {{i.record_id: i.id for i in store.tasks.items({task_id!r})}}
+        store.tasks.mark_unable(items[{people["r502"]!r}], "已迁出", "王五")
+        store.tasks.mark_unable(items[{people["r1201"]!r}], "拒绝配合", "王五")
+        real = client.push
+        def push(*args, **kwargs):
+            real(*args, **kwargs)
+            os._exit(9)  # killed: the answer came back, nothing of it was recorded
+        client.push = push
+        SyncSession(store, client).run()
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 2  # the platform had applied them
+
+    from sync.client import Client
+    from sync.replica import identity
+    from sync.session import SyncSession
+    from tests.sync.devicekit import no_wait
+
+    store = Store(store_path, formset)
+    try:
+        assert store.tasks.pending_count() == 2  # kept: no answer was recorded
+        client = Client(
+            platform.url,
+            store.device_id,
+            retry=no_wait(),
+            installation=identity.installation(store),
+        )
+        client.login("wang", PASSWORD)
+        summary = SyncSession(store, client).run()
+        client.close()
+        assert summary.task_results == 2 and store.tasks.pending_count() == 0
+        states = {i.record_id: (i.state, i.reason) for i in store.tasks.items(task_id)}
+        assert states[people["r502"]] == ("unable", "已迁出")
+        assert states[people["r1201"]] == ("unable", "拒绝配合")
+    finally:
+        store.close()
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 2  # the resend changed nothing
+    follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert follow["counts"] == {"open": 2, "done": 0, "unable": 2}
+
+
+def test_results_wait_for_a_platform_that_takes_them(devices: Any, platform: Any) -> None:
+    """A platform without the ``tasks`` feature (an older one) is never sent results: they
+    stay queued, and go with the first push to a platform that lists the feature."""
+    (a,) = devices(1)
+    people = building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    a.sync()
+    a.store.tasks.mark_unable(_item_of(a, task_id, people["r101"]), "拒绝配合")
+    a.client.info()
+    a.client.server_info.features = []  # as an older platform answers /v1/info
+    sent: list[Any] = []
+    real = a.client.push
+    a.client.push = lambda ops, *results: sent.append(results) or real(ops, *results)  # type: ignore[method-assign]
+    a.save("resident", resident(seq=499))  # an op, so the run does push
+    assert a.sync().task_results == 0
+    assert sent == [()] and a.store.tasks.pending_count() == 1
+    a.client.info()  # the platform was upgraded
+    assert a.sync().task_results == 1 and a.store.tasks.pending_count() == 0
