@@ -118,3 +118,76 @@ def fts_query(text: str) -> str | None:
             else:
                 clauses.append(f'"{piece}"*')
     return " AND ".join(clauses) or None
+
+
+# -- addresses: any run of characters (FTS5 trigram) -------------------------------------------
+
+TRIGRAM = 3  # the trigram tokenizer matches runs of at least this many characters
+
+
+@lru_cache(maxsize=65536)
+def address_initials(address: str) -> str:
+    """Pinyin initials of an address, digits and Latin letters kept ("听涛雅苑1栋" -> "ttya1d").
+
+    Indexed by trigram beside the address so typed initials of any address words ("ttya")
+    are a substring of it.
+    """
+    text = unicodedata.normalize("NFKC", address).lower()
+    return "".join(
+        (_char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
+    )
+
+
+def address_text(addresses: Iterable[str]) -> tuple[str, str] | None:
+    """(text, initials) a record's addresses put in the trigram index; None if it has none."""
+    parts = [unicodedata.normalize("NFKC", a).strip() for a in addresses]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    return " ".join(parts), " ".join(address_initials(p) for p in parts)
+
+
+_SYLLABLE_START = re.compile(r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?[aeiouv][aeiouvngr]*")
+
+
+def initials_readings(word: str) -> list[str]:
+    """The initials a typed Latin word may stand for: every letter an initial ("ttya"), or
+    initials then the start of the last word's full pinyin ("tt" + "ya" -> "tty")."""
+    readings = [word]
+    for cut in range(1, len(word) - 1):
+        if _SYLLABLE_START.fullmatch(word[cut:]):
+            readings.append(word[: cut + 1])
+    return list(dict.fromkeys(r for r in readings if len(r) >= TRIGRAM))
+
+
+def address_query(text: str) -> tuple[str, str] | None:
+    """(column, FTS5 MATCH expression) for an address search, None when text is no address run.
+
+    Latin letters mean pinyin initials (the ``initials`` column), anything else a run of the
+    address itself. Every whitespace-separated word must occur; words shorter than a trigram
+    are left to the other words (or, alone, to ``short_address_run``).
+    """
+    words = [w.lower() for w in unicodedata.normalize("NFKC", text).split()]
+    long = [w for w in words if len(w) >= TRIGRAM]
+    if not long:
+        return None
+    joined = "".join(long)
+    if joined.isascii() and any(c.isalpha() for c in joined):
+        clauses = ["(" + " OR ".join(_phrase(r) for r in initials_readings(w)) + ")" for w in long]
+        return "initials", f"initials : ({' AND '.join(clauses)})"
+    return "address", f"address : ({' AND '.join(_phrase(w) for w in long)})"
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def short_address_run(text: str) -> str | None:
+    """A lone two-character run of an address ("文澜", "01"), searched through the trigrams
+    that start with it; None otherwise (one character, or Latin letters: too broad)."""
+    word = unicodedata.normalize("NFKC", text).strip().lower()
+    if len(word) != TRIGRAM - 1 or " " in word:
+        return None
+    if word.isascii() and any(c.isalpha() for c in word):
+        return None
+    return word

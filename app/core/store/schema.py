@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from app.core.store.places import MIGRATION as ADDRESS_INDEX
+
 MIGRATIONS: list[list[str]] = [
     [
         """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -156,6 +158,10 @@ REQUEUE_GK3_OPS = [
         AND id IN (SELECT record_id FROM outbox WHERE state = 'pending')""",
 ]
 MIGRATIONS.append(REQUEUE_GK3_OPS)
+
+# search: any run of an address's characters and its pinyin initials (FTS5 trigram); the
+# store fills it for existing records on open (``places.backfill``: it needs the forms' roles).
+MIGRATIONS.append(ADDRESS_INDEX)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

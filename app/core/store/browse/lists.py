@@ -22,6 +22,7 @@ from typing import Any
 from app.core.forms import Form
 from app.core.records import Summary
 from app.core.search import fts_query
+from app.core.store import places
 from app.core.store.outbox import OutboxState
 from app.core.store.store import Store
 
@@ -252,20 +253,42 @@ def search(
 ) -> list[Summary]:
     """Search-as-you-type within a scope and filters (name, pinyin, ID/phone tail, address).
 
-    Results come in index order (stopping at ``limit`` keeps a one-letter query fast on
-    millions of rows); ``offset`` pages further.
+    Records whose address holds the typed run come first, nearest first (``places``); then
+    term matches in index order (stopping at ``limit`` keeps a one-letter query fast on
+    millions of rows); ``offset`` pages through both.
     """
+    where, args = _where(store, form, scope, filters)
+    near = places.matches(store.conn, text, _SUMMARY_SQL, where, args) or []
+    rows = [row[1:] for row in near[offset : offset + limit]]
+    if len(rows) < limit:
+        skip, more = places.not_among(near)
+        rows.extend(
+            _term_matches(
+                store,
+                text,
+                f"{where} AND {skip}",
+                [*args, *more],
+                max(0, offset - len(near)),
+                limit - len(rows),
+            )
+        )
+    return _summaries(rows)
+
+
+def _term_matches(
+    store: Store, text: str, where: str, args: list[Any], offset: int, limit: int
+) -> list[Any]:
+    """Rows whose search terms match (names, pinyin, number tails, address words)."""
     query = fts_query(text)
     if query is None:
         return []
-    where, args = _where(store, form, scope, filters)
     sql = (
         # CROSS JOIN keeps the FTS index as the outer loop: with a plain JOIN and a form
         # filter SQLite walks every record of the form and probes the index for each.
         f"SELECT {_SUMMARY_SQL} FROM search CROSS JOIN records r ON r.rid = search.rowid "
         f"WHERE search MATCH ? AND {where} LIMIT ? OFFSET ?"
     )
-    return _summaries(store.conn.execute(sql, (query, *args, limit, offset)).fetchall())
+    return store.conn.execute(sql, (query, *args, limit, offset)).fetchall()
 
 
 def count(
