@@ -138,13 +138,39 @@ def address_initials(address: str) -> str:
     )
 
 
-def address_text(addresses: Iterable[str]) -> tuple[str, str] | None:
-    """(text, initials) a record's addresses put in the trigram index; None if it has none."""
+WORD_START_MARK = "§"  # after a word's first two characters: a two-character run as a trigram
+_ADDRESS_WORD = re.compile(
+    r"[0-9a-z]+|[^0-9a-z\s]*?(?:街道|社区|单元|小区|新村|花园|公寓|大厦|广场|"
+    r"[省市区县镇乡村路街巷弄道号栋幢楼室层苑园府院城里湾庄居坊])|[^0-9a-z\s]+"
+)
+
+
+@lru_cache(maxsize=65536)
+def address_words(address: str) -> tuple[str, ...]:
+    """An address cut into its words: after 省/市/区/街道/社区/路/号/栋/单元/室/苑/园…, and
+    where digits start or end ("秋实路18号听涛雅苑1栋" -> 秋实路 18 号 听涛雅苑 1 栋)."""
+    text = unicodedata.normalize("NFKC", address).lower()
+    return tuple(m.group(0) for m in _ADDRESS_WORD.finditer(text))
+
+
+def word_starts(address: str) -> str:
+    """Each address word's first two characters and a mark: a two-character run typed alone
+    ("文澜", "听涛") is looked up as the start of a word, one trigram."""
+    return " ".join(w[:2] + WORD_START_MARK for w in address_words(address) if len(w) >= 2)
+
+
+def address_text(addresses: Iterable[str]) -> tuple[str, str, str] | None:
+    """(text, initials, word starts) a record's addresses put in the trigram index; None if
+    it has none."""
     parts = [unicodedata.normalize("NFKC", a).strip() for a in addresses]
     parts = [p for p in parts if p]
     if not parts:
         return None
-    return " ".join(parts), " ".join(address_initials(p) for p in parts)
+    return (
+        " ".join(parts),
+        " ".join(address_initials(p) for p in parts),
+        " ".join(word_starts(p) for p in parts),
+    )
 
 
 _SYLLABLE_START = re.compile(r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?[aeiouv][aeiouvngr]*")
@@ -183,11 +209,16 @@ def _phrase(word: str) -> str:
 
 
 def short_address_run(text: str) -> str | None:
-    """A lone two-character run of an address ("文澜", "01"), searched through the trigrams
-    that start with it; None otherwise (one character, or Latin letters: too broad)."""
+    """The MATCH expression for a lone two-character run ("文澜", "20"): the start of an
+    address word; None otherwise (one character, or Latin letters: too broad)."""
     word = unicodedata.normalize("NFKC", text).strip().lower()
     if len(word) != TRIGRAM - 1 or " " in word:
         return None
     if word.isascii() and any(c.isalpha() for c in word):
         return None
-    return word
+    return f"starts : {_phrase(word + WORD_START_MARK)}"
+
+
+def mixes_digits_and_han(text: str) -> bool:
+    """Chinese and digits in one text: an address, never a name, ID or phone number."""
+    return any(c.isdigit() for c in text) and any(_is_cjk(c) for c in text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.forms import FormSet
@@ -22,20 +23,22 @@ from app.core.search import address_query, address_text, short_address_run
 
 TABLE = "address_search"
 PENDING = "address_index_pending"  # meta key: the migration made the table, rows still to add
-RANKED_AT_MOST = 4000  # more matches than this come in index order (ranking would read them all)
+RANKED_AT_MOST = 500  # more matches than this come in index order (ranking would read them all)
 SHORT_RUN_TRIGRAMS = 64  # a two-character run is searched through at most this many trigrams
 
 MIGRATION = [
-    f"""CREATE VIRTUAL TABLE {TABLE} USING fts5 (address, initials, tokenize = 'trigram')""",
-    f"CREATE VIRTUAL TABLE {TABLE}_vocab USING fts5vocab ({TABLE}, row)",
+    f"""CREATE VIRTUAL TABLE {TABLE} USING fts5 (
+        address, initials, starts, tokenize = 'trigram'
+    )""",
     f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')",
 ]
 
 
-def write(conn: sqlite3.Connection, rows: Iterable[tuple[int, tuple[str, str] | None]]) -> None:
-    """Insert the index rows of new records (rid, (address, initials)); None rows are skipped."""
+def write(conn: sqlite3.Connection, rows: Iterable[tuple[int, tuple[str, ...] | None]]) -> None:
+    """Insert the index rows of new records (rid, (address, initials, word starts)); None
+    rows are skipped."""
     conn.executemany(
-        f"INSERT INTO {TABLE} (rowid, address, initials) VALUES (?, ?, ?)",
+        f"INSERT INTO {TABLE} (rowid, address, initials, starts) VALUES (?, ?, ?, ?)",
         [(rid, *text) for rid, text in rows if text],
     )
 
@@ -76,31 +79,22 @@ def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) ->
     return done
 
 
-def _short_expression(conn: sqlite3.Connection, run: str) -> str | None:
-    """An OR of the indexed trigrams starting with a two-character run (None: none do)."""
-    upper = run[:-1] + chr(ord(run[-1]) + 1)
-    terms = [
-        t
-        for (t,) in conn.execute(
-            f"SELECT term FROM {TABLE}_vocab WHERE term >= ? AND term < ? LIMIT ?",
-            (run, upper, SHORT_RUN_TRIGRAMS),
-        )
-    ]
-    if not terms:
-        return None
-    return "address : (" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
-
-
-def expression(conn: sqlite3.Connection, text: str) -> str | None:
-    """The MATCH expression for typed text, "" when it is an address run nothing holds, None
-    when the text is no address run at all (a single character, two Latin letters)."""
+def expression(text: str) -> str | None:
+    """The MATCH expression for typed text; None when it is no address run at all (a single
+    character, two Latin letters)."""
     query = address_query(text)
-    if query is not None:
-        return query[1]
-    run = short_address_run(text)
-    if run is None:
-        return None
-    return _short_expression(conn, run) or ""
+    return query[1] if query is not None else short_address_run(text)
+
+
+@dataclass(frozen=True)
+class Near:
+    """One page of address matches, how many there are in all, and how to leave them out of
+    the term matches that follow them."""
+
+    rows: list[tuple[Any, ...]]
+    total: int
+    skip: str
+    skip_args: list[Any]
 
 
 def matches(
@@ -109,30 +103,52 @@ def matches(
     select: str,
     where: str,
     args: Sequence[Any],
-) -> list[tuple[Any, ...]] | None:
-    """Rows (``r.rid`` then ``select``) of records (alias ``r``, filtered by ``where``) whose
-    address holds the typed run, nearest first; None when the text is no address run."""
-    expr = expression(conn, text)
+    offset: int = 0,
+    limit: int = 200,
+) -> Near | None:
+    """A page of rows (``select`` over records as ``r``, filtered by ``where``) whose address
+    holds the typed run, nearest (shortest address) first; None when the text is no address
+    run. A run in more than ``RANKED_AT_MOST`` addresses comes in index order: ranking would
+    read every one of them, and such a run is too common for an order to help."""
+    expr = expression(text)
     if expr is None:
         return None
-    if not expr:
-        return []
+    # one read of the index: up to RANKED_AT_MOST + 1 matches with their length, to rank
     found = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} WHERE {TABLE} MATCH ? LIMIT ?)",
+        f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ? LIMIT ?",
         (expr, RANKED_AT_MOST + 1),
-    ).fetchone()[0]
-    order = "ORDER BY a.rank, r.rid" if found <= RANKED_AT_MOST else ""
-    sql = (
+    ).fetchall()
+    base = (
         f"SELECT r.rid, {select} FROM {TABLE} a CROSS JOIN records r ON r.rid = a.rowid "
-        f"WHERE a.{TABLE} MATCH ? AND {where} {order} LIMIT ?"
+        f"WHERE a.{TABLE} MATCH ? AND {where}"
     )
-    return list(conn.execute(sql, (expr, *args, RANKED_AT_MOST)).fetchall())
+    if len(found) <= RANKED_AT_MOST:
+        return _ranked(conn, found, select, where, args, offset, limit)
+    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (expr, *args, limit, offset)).fetchall()
+    total = offset + len(rows)
+    if not rows and offset:
+        total = conn.execute(f"SELECT count(*) FROM ({base})", (expr, *args)).fetchone()[0]
+    skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?)"
+    return Near([row[1:] for row in rows], total, skip, [expr])
 
 
-def not_among(rows: Sequence[tuple[Any, ...]], alias: str = "r") -> tuple[str, list[Any]]:
-    """A condition leaving out records already listed as address matches."""
-    if not rows:
-        return "1 = 1", []
-    return f"{alias}.rid NOT IN (SELECT value FROM json_each(?))", [
-        json.dumps([row[0] for row in rows])
-    ]
+def _ranked(
+    conn: sqlite3.Connection,
+    found: list[tuple[int, int]],
+    select: str,
+    where: str,
+    args: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> Near:
+    """Every match of a run few addresses hold, shortest address first, then filtered."""
+    if not found:
+        return Near([], 0, "1 = 1", [])
+    order = json.dumps([rid for rid, _ in sorted(found, key=lambda f: (f[1], f[0]))])
+    rows = conn.execute(
+        f"SELECT r.rid, {select} FROM json_each(?) AS m CROSS JOIN records r ON r.rid = m.value "
+        f"WHERE {where} ORDER BY m.key",
+        (order, *args),
+    ).fetchall()
+    skip = "r.rid NOT IN (SELECT value FROM json_each(?))"
+    return Near([row[1:] for row in rows[offset : offset + limit]], len(rows), skip, [order])

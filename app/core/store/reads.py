@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core.forms import FormSet
 from app.core.records import HistoryEntry, Record, Summary, stored_base
-from app.core.search import fts_query
+from app.core.search import fts_query, mixes_digits_and_han
 from app.core.store import places
 from app.core.store.derive import natural_key
 from app.core.store.outbox import OutboxState
@@ -112,16 +112,16 @@ class Reads:
         where, args = "r.deleted = 0", []
         if form:
             where, args = "r.deleted = 0 AND r.form = ?", [form]
-        near = places.matches(self.conn, text, _SUMMARY_COLUMNS_R, where, args) or []
-        rows = [row[1:] for row in near[:limit]]
-        query = fts_query(text)
+        near = places.matches(self.conn, text, _SUMMARY_COLUMNS_R, where, args, 0, limit)
+        rows = list(near.rows) if near else []
+        skip, skip_args = (near.skip, near.skip_args) if near else ("1 = 1", [])
+        query = None if mixes_digits_and_han(text) else fts_query(text)  # else an address
         if len(rows) < limit and query is not None:
-            skip, more = places.not_among(near)
             sql = (
                 f"SELECT {_SUMMARY_COLUMNS_R} FROM search CROSS JOIN records r "
                 f"ON r.rid = search.rowid WHERE search MATCH ? AND {where} AND {skip} LIMIT ?"
             )
-            rows.extend(self.conn.execute(sql, (query, *args, *more, limit - len(rows))))
+            rows.extend(self.conn.execute(sql, (query, *args, *skip_args, limit - len(rows))))
         return [_to_summary(r) for r in rows]
 
     def referrers(self, record_id: str, field: str | None = None) -> list[str]:

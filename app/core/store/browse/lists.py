@@ -21,7 +21,7 @@ from typing import Any
 
 from app.core.forms import Form
 from app.core.records import Summary
-from app.core.search import fts_query
+from app.core.search import fts_query, mixes_digits_and_han
 from app.core.store import places
 from app.core.store.outbox import OutboxState
 from app.core.store.store import Store
@@ -258,20 +258,20 @@ def search(
     millions of rows); ``offset`` pages through both.
     """
     where, args = _where(store, form, scope, filters)
-    near = places.matches(store.conn, text, _SUMMARY_SQL, where, args) or []
-    rows = [row[1:] for row in near[offset : offset + limit]]
-    if len(rows) < limit:
-        skip, more = places.not_among(near)
-        rows.extend(
-            _term_matches(
-                store,
-                text,
-                f"{where} AND {skip}",
-                [*args, *more],
-                max(0, offset - len(near)),
-                limit - len(rows),
-            )
+    near = places.matches(store.conn, text, _SUMMARY_SQL, where, args, offset, limit)
+    if near is None:
+        return _summaries(_term_matches(store, text, where, args, offset, limit))
+    rows = list(near.rows)
+    if len(rows) < limit and not mixes_digits_and_han(text):  # else an address, not a name
+        more = _term_matches(
+            store,
+            text,
+            f"{where} AND {near.skip}",
+            [*args, *near.skip_args],
+            max(0, offset - near.total),
+            limit - len(rows),
         )
+        rows.extend(more)
     return _summaries(rows)
 
 
