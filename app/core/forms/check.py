@@ -27,7 +27,21 @@ _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "rol
 _FORM_REQUIRED = ("form", "version", "title", "title_template", "sections")
 _SECTION_KEYS = ("id", "title", "show_when", "fields")
 _ROLE_LISTS = ("name", "id", "phone", "address")
-_ROLE_SINGLES = ("birth_date", "house", "grid", "building", "moved_out")
+_ROLE_SINGLES = (
+    "birth_date",
+    "house",
+    "grid",
+    "building",
+    "moved_out",
+    "region",
+    "household_number",
+    "head_id",
+    "head_name",
+    "head_phone",
+    "gender",
+    "unit",
+    "room",
+)
 _ROLE_TYPES: dict[str, frozenset[str]] = {
     "name": frozenset({"text"}),
     "id": frozenset({"text", "id_number", "credit_code"}),
@@ -38,6 +52,14 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "grid": frozenset({"text", "choice"}),
     "building": frozenset({"text"}),
     "moved_out": frozenset({"date"}),
+    "region": frozenset({"choice"}),
+    "household_number": frozenset({"text"}),
+    "head_id": frozenset({"id_number", "text"}),
+    "head_name": frozenset({"text"}),
+    "head_phone": frozenset({"phone", "text"}),
+    "gender": frozenset({"choice"}),
+    "unit": frozenset({"text"}),
+    "room": frozenset({"text"}),
 }
 
 # --------------------------------------------------------------------------- cross-field checks

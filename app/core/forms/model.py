@@ -154,6 +154,17 @@ class Roles:
     grid: str | None = None
     building: str | None = None  # the building (楼栋) a house or address is in: navigation
     moved_out: str | None = None  # the date a resident's residence ended: household views
+    # a new resident of a house inherits these (issue 16): the area lived in, the household
+    # register's number and the head's ID number, name and phone as the member's form has them
+    region: str | None = None  # the area (现住地) a person lives in: a region code
+    household_number: str | None = None
+    head_id: str | None = None
+    head_name: str | None = None
+    head_phone: str | None = None
+    # lists tell records apart (issue 16): a person's gender, a house's unit and room
+    gender: str | None = None
+    unit: str | None = None
+    room: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from app.ui.editor.elsewhere import ChangedElsewhere
 from app.ui.editor.field_label import REQUIRED_COLOR
 from app.ui.editor.form_body import FormBody, condition_readers
 from app.ui.editor.history_panel import HistoryPanel, RecordHistory
+from app.ui.editor.id_derive import IdDerivations, ask_rederive
 from app.ui.editor.merge import (
     ConflictPanel,
     record_state,
@@ -97,6 +98,7 @@ class RecordEditor(
         self.record_id: str | None = self._record.id if self._record else None
         self.slot: str = self.record_id or ids.uuid7()  # a new record is saved under this id
         self.confirm_close: Callable[[RecordEditor], CloseChoice] = ask_close
+        self.confirm_rederive: Callable[[QWidget, str, str], bool] = ask_rederive
         self.nested_editor: RecordEditor | None = None
 
         self._values: dict[str, Any] = {}
@@ -116,6 +118,7 @@ class RecordEditor(
         self._button_texts: list[tuple[QPushButton, str]] = []
 
         self._dependents = condition_readers(self.form)
+        self._id_said = IdDerivations(self.form, self.formset)
         self._dedup_fields = dedup_fields(self.form)
         self._build()
 
@@ -343,6 +346,7 @@ class RecordEditor(
         for fid, widget in self.body.widgets.items():
             self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
         self._apply_conditions(self.form.fields)
+        self._id_said.remember(self._data())
         if self._touched or self._show_all or clear:
             self._refresh_messages()
 
@@ -376,14 +380,19 @@ class RecordEditor(
             self.autosave_now()
 
     def _derive(self, fld: Field) -> None:
-        """Fill birth date and gender from a valid ID number into empty fields."""
-        derived = rules.derive_from_id(self.form, self._data())
-        for target in fld.derives.values():
-            if target not in self.body.widgets:
-                continue
-            if is_empty(self._values.get(target)) and not is_empty(derived.get(target)):
-                self.body.widget(target).set_value(derived[target])
-            self._touched.add(target)  # a disagreement with the ID shows at once
+        """Fill birth date, gender and 户籍地 from a valid ID number; a corrected number
+        re-derives what the old one filled and asks before replacing typed values."""
+        data = self._data()
+        silent, typed = self._id_said.changes(data)
+        if typed and self.confirm_rederive(
+            self, self._id_said.describe(data, typed, self.lang), self.lang
+        ):
+            silent.update(typed)
+        for target, value in silent.items():
+            if target in self.body.widgets:
+                self.body.widget(target).set_value(value)
+        self._id_said.remember(self._data())
+        self._touched.update(t for t in fld.derives.values() if t in self.body.widgets)
 
     def _apply_conditions(self, field_ids: Iterable[str]) -> None:
         self.body.apply_conditions(self._data(), field_ids)
