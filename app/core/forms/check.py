@@ -26,7 +26,7 @@ _FORM_ID_RE = re.compile(r"[a-z_]+\Z")
 _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "roles", "sections")
 _FORM_REQUIRED = ("form", "version", "title", "title_template", "sections")
 _SECTION_KEYS = ("id", "title", "show_when", "fields")
-_ROLE_LISTS = ("name", "id", "phone", "address")
+_ROLE_LISTS = ("name", "id", "phone", "address", "household")
 _ROLE_SINGLES = (
     "birth_date",
     "house",
@@ -47,6 +47,7 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "id": frozenset({"text", "id_number", "credit_code"}),
     "phone": frozenset({"phone", "text"}),
     "address": frozenset({"text"}),
+    "household": frozenset({"text", "choice"}),
     "birth_date": frozenset({"date"}),
     "house": frozenset({"reference"}),
     "grid": frozenset({"text", "choice"}),

@@ -26,7 +26,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core import ids, rules
+from app.core import ids, inherit, rules
 from app.core.dedup import Candidate
 from app.core.display import status_text
 from app.core.forms import Field, Form
@@ -359,6 +359,8 @@ class RecordEditor(
         self._apply_conditions(self._dependents.get(field_id, ()))
         if fld.type == "id_number" and fld.derives and widget.live_check_ready():
             self._derive(fld)
+        if field_id == self.form.roles.house and self._values.get(field_id):
+            self._inherit_house(str(self._values[field_id]))
         self._refresh_messages(typing=field_id)
         if field_id in self._dedup_fields:
             self._dedup_timer.start()
@@ -393,6 +395,16 @@ class RecordEditor(
                 self.body.widget(target).set_value(value)
         self._id_said.remember(self._data())
         self._touched.update(t for t in fld.derives.values() if t in self.body.widgets)
+
+    def _inherit_house(self, house_id: str) -> None:
+        """A house picked: its grid, address and area fill the fields still empty."""
+        house = self.store.get(house_id)
+        if house is None or house.deleted:
+            return
+        values = inherit.from_house(self.formset, self.form, house)
+        for target, value in inherit.fill_empty(self._values, values).items():
+            if target in self.body.widgets:
+                self.body.widget(target).set_value(value)
 
     def _apply_conditions(self, field_ids: Iterable[str]) -> None:
         self.body.apply_conditions(self._data(), field_ids)
