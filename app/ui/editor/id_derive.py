@@ -38,8 +38,11 @@ class IdDerivations:
         self._said: dict[str, Any] = {}
 
     def remember(self, data: Mapping[str, Any]) -> None:
-        """What the numbers in ``data`` say (a record is loaded, or a derivation applied)."""
-        self._said = rules.id_derivations(self.form, data, formset=self.formset)
+        """What the numbers in ``data`` say (a record is loaded, or a derivation applied);
+        a number that says nothing (half typed, mistyped) does not erase the last one's."""
+        said = rules.id_derivations(self.form, data, formset=self.formset)
+        if said:
+            self._said = said
 
     def changes(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(fields to fill or re-derive silently, typed fields a corrected number disagrees
