@@ -26,7 +26,7 @@ class Derived:
     refs: tuple[tuple[str, str], ...]
     terms: str
     person: tuple[str, str, str | None, str | None] | None
-    address: tuple[str, str] | None = None  # (text, pinyin initials) for the trigram index
+    address: tuple[str, str, str] | None = None  # (text, initials, word starts): trigram index
 
 
 def derive(form: Form, data: Mapping[str, Any]) -> Derived:

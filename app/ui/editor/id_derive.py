@@ -1,5 +1,5 @@
-"""What an ID number fills in (birth date, gender, 户籍地), kept right when the number is
-corrected.
+"""What the editor fills in for the worker: what an ID number gives (birth date, gender,
+户籍地), kept right when the number is corrected, and what a picked house gives.
 
 Why remember what the number last said: a field still holding that value was filled from it
 (or agreed with it), so a corrected number may replace it silently; a field holding anything
@@ -8,15 +8,16 @@ else was typed, and only the worker may decide to replace it (asked once per cor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app.core import rules
+from app.core import inherit, rules
 from app.core.display import display_value
 from app.core.forms import Form, FormSet
 from app.core.records import is_empty
+from app.core.store import Store
 from app.ui.i18n import register, tr
 
 register(
@@ -59,6 +60,15 @@ class IdDerivations:
                 typed[target] = value
         return silent, typed
 
+    def fill(
+        self, data: Mapping[str, Any], ask: Callable[[str, str], bool], lang: str
+    ) -> dict[str, Any]:
+        """The values to set now: derived ones, and typed ones only if ``ask`` says yes."""
+        silent, typed = self.changes(data)
+        if typed and ask(self.describe(data, typed, lang), lang):
+            silent.update(typed)
+        return silent
+
     def describe(self, data: Mapping[str, Any], typed: Mapping[str, Any], lang: str) -> str:
         """One line per typed field: label, what it holds, what the number says."""
         lines = []
@@ -80,3 +90,13 @@ def ask_rederive(parent: QWidget, text: str, lang: str) -> bool:
         QMessageBox.StandardButton.Yes,
     )
     return answer == QMessageBox.StandardButton.Yes
+
+
+def house_values(
+    store: Store, form: Form, house_id: str, current: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A picked house's grid, address and area for the fields still empty."""
+    house = store.get(house_id)
+    if house is None or house.deleted:
+        return {}
+    return inherit.fill_empty(current, inherit.from_house(store.formset, form, house))

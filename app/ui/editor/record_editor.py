@@ -26,7 +26,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core import ids, inherit, rules
+from app.core import ids, rules
 from app.core.dedup import Candidate
 from app.core.display import status_text
 from app.core.forms import Field, Form
@@ -42,7 +42,7 @@ from app.ui.editor.elsewhere import ChangedElsewhere
 from app.ui.editor.field_label import REQUIRED_COLOR
 from app.ui.editor.form_body import FormBody, condition_readers
 from app.ui.editor.history_panel import HistoryPanel, RecordHistory
-from app.ui.editor.id_derive import IdDerivations, ask_rederive
+from app.ui.editor.id_derive import IdDerivations, ask_rederive, house_values
 from app.ui.editor.merge import (
     ConflictPanel,
     record_state,
@@ -382,29 +382,20 @@ class RecordEditor(
             self.autosave_now()
 
     def _derive(self, fld: Field) -> None:
-        """Fill birth date, gender and 户籍地 from a valid ID number; a corrected number
-        re-derives what the old one filled and asks before replacing typed values."""
-        data = self._data()
-        silent, typed = self._id_said.changes(data)
-        if typed and self.confirm_rederive(
-            self, self._id_said.describe(data, typed, self.lang), self.lang
-        ):
-            silent.update(typed)
-        for target, value in silent.items():
-            if target in self.body.widgets:
-                self.body.widget(target).set_value(value)
-        self._id_said.remember(self._data())
+        """Fill what a valid ID number gives; a correction re-derives or asks (``id_derive``)."""
+        ask = functools.partial(self.confirm_rederive, self)
+        self._fill(self._id_said.fill(self._data(), ask, self.lang))
         self._touched.update(t for t in fld.derives.values() if t in self.body.widgets)
 
     def _inherit_house(self, house_id: str) -> None:
         """A house picked: its grid, address and area fill the fields still empty."""
-        house = self.store.get(house_id)
-        if house is None or house.deleted:
-            return
-        values = inherit.from_house(self.formset, self.form, house)
-        for target, value in inherit.fill_empty(self._values, values).items():
+        self._fill(house_values(self.store, self.form, house_id, self._values))
+
+    def _fill(self, values: Mapping[str, Any]) -> None:
+        for target, value in values.items():
             if target in self.body.widgets:
                 self.body.widget(target).set_value(value)
+        self._id_said.remember(self._data())
 
     def _apply_conditions(self, field_ids: Iterable[str]) -> None:
         self.body.apply_conditions(self._data(), field_ids)
