@@ -29,8 +29,14 @@ def test_initials_keep_digits_and_readings_allow_a_started_syllable() -> None:
 
 
 def test_queries_choose_the_column_by_what_was_typed() -> None:
-    assert search.address_query("听涛雅苑 201") == ("address", 'address : ("听涛雅苑" AND "201")')
-    assert search.address_query("ttya")[0] == "initials"  # type: ignore[index]
+    query = search.address_query("听涛雅苑 201")
+    assert query == search.AddressQuery(
+        "address", 'address : ("听涛雅" AND "涛雅苑" AND "201")', ("听涛雅苑",)
+    )
+    assert search.address_query("TTYA") == search.AddressQuery(
+        "initials", 'initials : (("ttya" OR "tty"))'
+    )
+    assert search.covering_trigrams("晓岚新村10栋2") == ["晓岚新", "村10", "0栋2"]
     assert search.address_query("听涛") is None
     assert search.short_address_run("听涛") == 'starts : "听涛§"'
     assert search.short_address_run("zs") is None  # two letters: a name's initials, not here

@@ -79,11 +79,20 @@ def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) ->
     return done
 
 
-def expression(text: str) -> str | None:
-    """The MATCH expression for typed text; None when it is no address run at all (a single
-    character, two Latin letters)."""
+def expression(text: str) -> tuple[str, list[str]] | None:
+    """The MATCH expression for typed text and the runs an address must hold (checked with
+    ``instr``); None when the text is no address run at all (one character, two letters)."""
     query = address_query(text)
-    return query[1] if query is not None else short_address_run(text)
+    if query is not None:
+        return query.match, list(query.runs)
+    short = short_address_run(text)
+    return (short, []) if short is not None else None
+
+
+def _holds(runs: list[str], alias: str = "") -> str:
+    """SQL conditions: the address holds every run (lower-cased, as the query is)."""
+    column = f"{alias}.address" if alias else "address"
+    return "".join(f" AND instr(lower({column}), ?)" for _ in runs)
 
 
 @dataclass(frozen=True)
@@ -110,26 +119,28 @@ def matches(
     holds the typed run, nearest (shortest address) first; None when the text is no address
     run. A run in more than ``RANKED_AT_MOST`` addresses comes in index order: ranking would
     read every one of them, and such a run is too common for an order to help."""
-    expr = expression(text)
-    if expr is None:
+    query = expression(text)
+    if query is None:
         return None
+    expr, runs = query
     # one read of the index: up to RANKED_AT_MOST + 1 matches with their length, to rank
     found = conn.execute(
-        f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ? LIMIT ?",
-        (expr, RANKED_AT_MOST + 1),
+        f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)} LIMIT ?",
+        (expr, *runs, RANKED_AT_MOST + 1),
     ).fetchall()
-    base = (
-        f"SELECT r.rid, {select} FROM {TABLE} a CROSS JOIN records r ON r.rid = a.rowid "
-        f"WHERE a.{TABLE} MATCH ? AND {where}"
-    )
     if len(found) <= RANKED_AT_MOST:
         return _ranked(conn, found, select, where, args, offset, limit)
-    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (expr, *args, limit, offset)).fetchall()
+    base = (
+        f"SELECT r.rid, {select} FROM {TABLE} a CROSS JOIN records r ON r.rid = a.rowid "
+        f"WHERE a.{TABLE} MATCH ?{_holds(runs, 'a')} AND {where}"
+    )
+    params = (expr, *runs, *args)
+    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
     total = offset + len(rows)
     if not rows and offset:
-        total = conn.execute(f"SELECT count(*) FROM ({base})", (expr, *args)).fetchone()[0]
-    skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?)"
-    return Near([row[1:] for row in rows], total, skip, [expr])
+        total = conn.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]
+    skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)})"
+    return Near([row[1:] for row in rows], total, skip, [expr, *runs])
 
 
 def _ranked(
