@@ -439,6 +439,7 @@ class RecordEditor(
         self._closed = True
         self._autosave_timer.stop()
         self._dedup_timer.stop()
+        language().changed.disconnect(self.set_lang)  # a closed editor's store may close too
         # Saved, unchanged, or the worker chose "discard": nothing is left to restore.
         if self._autosaved or self.is_dirty():
             self.store.autosave_clear(self.slot)
