@@ -39,8 +39,6 @@ _ROLE_SINGLES = (
     "head_name",
     "head_phone",
     "gender",
-    "unit",
-    "room",
 )
 _ROLE_TYPES: dict[str, frozenset[str]] = {
     "name": frozenset({"text"}),
@@ -59,8 +57,6 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "head_name": frozenset({"text"}),
     "head_phone": frozenset({"phone", "text"}),
     "gender": frozenset({"choice"}),
-    "unit": frozenset({"text"}),
-    "room": frozenset({"text"}),
 }
 
 # --------------------------------------------------------------------------- cross-field checks

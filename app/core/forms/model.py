@@ -162,10 +162,8 @@ class Roles:
     head_name: str | None = None
     head_phone: str | None = None
     household: tuple[str, ...] = ()  # what one 户口簿 gives all its members (户籍地, 详址…)
-    # lists tell records apart (issue 16): a person's gender, a house's unit and room
+    # lists tell records apart (issue 16): a person's gender
     gender: str | None = None
-    unit: str | None = None
-    room: str | None = None
 
 
 @dataclass(frozen=True)
