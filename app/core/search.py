@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 TAIL_MARK = "r"  # prefix of reversed-digit terms, so "1234" typed matches ...1234 tails
@@ -118,3 +119,127 @@ def fts_query(text: str) -> str | None:
             else:
                 clauses.append(f'"{piece}"*')
     return " AND ".join(clauses) or None
+
+
+# -- addresses: any run of characters (FTS5 trigram) -------------------------------------------
+
+TRIGRAM = 3  # the trigram tokenizer matches runs of at least this many characters
+
+
+@lru_cache(maxsize=65536)
+def address_initials(address: str) -> str:
+    """Pinyin initials of an address, digits and Latin letters kept ("听涛雅苑1栋" -> "ttya1d").
+
+    Indexed by trigram beside the address so typed initials of any address words ("ttya")
+    are a substring of it.
+    """
+    text = unicodedata.normalize("NFKC", address).lower()
+    return "".join(
+        (_char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
+    )
+
+
+WORD_START_MARK = "§"  # after a word's first two characters: a two-character run as a trigram
+_ADDRESS_WORD = re.compile(
+    r"[0-9a-z]+|[^0-9a-z\s]*?(?:街道|社区|单元|小区|新村|花园|公寓|大厦|广场|"
+    r"[省市区县镇乡村路街巷弄道号栋幢楼室层苑园府院城里湾庄居坊])|[^0-9a-z\s]+"
+)
+
+
+@lru_cache(maxsize=65536)
+def address_words(address: str) -> tuple[str, ...]:
+    """An address cut into its words: after 省/市/区/街道/社区/路/号/栋/单元/室/苑/园…, and
+    where digits start or end ("秋实路18号听涛雅苑1栋" -> 秋实路 18 号 听涛雅苑 1 栋)."""
+    text = unicodedata.normalize("NFKC", address).lower()
+    return tuple(m.group(0) for m in _ADDRESS_WORD.finditer(text))
+
+
+def word_starts(address: str) -> str:
+    """Each address word's first two characters and a mark: a two-character run typed alone
+    ("文澜", "听涛") is looked up as the start of a word, one trigram."""
+    return " ".join(w[:2] + WORD_START_MARK for w in address_words(address) if len(w) >= 2)
+
+
+def address_text(addresses: Iterable[str]) -> tuple[str, str, str] | None:
+    """(text, initials, word starts) a record's addresses put in the trigram index; None if
+    it has none."""
+    parts = [unicodedata.normalize("NFKC", a).strip() for a in addresses]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    return (
+        " ".join(parts),
+        " ".join(address_initials(p) for p in parts),
+        " ".join(word_starts(p) for p in parts),
+    )
+
+
+_SYLLABLE_START = re.compile(r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?[aeiouv][aeiouvngr]*")
+
+
+def initials_readings(word: str) -> list[str]:
+    """The initials a typed Latin word may stand for: every letter an initial ("ttya"), or
+    initials then the start of the last word's full pinyin ("tt" + "ya" -> "tty")."""
+    readings = [word]
+    for cut in range(1, len(word) - 1):
+        if _SYLLABLE_START.fullmatch(word[cut:]):
+            readings.append(word[: cut + 1])
+    return list(dict.fromkeys(r for r in readings if len(r) >= TRIGRAM))
+
+
+@dataclass(frozen=True)
+class AddressQuery:
+    """An FTS5 MATCH expression for typed address text, and the runs each matching address
+    must really hold (``instr`` on the lower-cased address: the expression only asks for
+    trigrams that cover a run, which is several times cheaper than the whole phrase)."""
+
+    column: str
+    match: str
+    runs: tuple[str, ...] = ()
+
+
+def address_query(text: str) -> AddressQuery | None:
+    """The address search for typed text, None when it is no address run.
+
+    Latin letters mean pinyin initials (the ``initials`` column), anything else a run of the
+    address itself. Every whitespace-separated word must occur; words shorter than a trigram
+    are left to the other words (or, alone, to ``short_address_run``).
+    """
+    words = [w.lower() for w in unicodedata.normalize("NFKC", text).split()]
+    long = [w for w in words if len(w) >= TRIGRAM]
+    if not long:
+        return None
+    joined = "".join(long)
+    if joined.isascii() and any(c.isalpha() for c in joined):
+        clauses = ["(" + " OR ".join(_phrase(r) for r in initials_readings(w)) + ")" for w in long]
+        return AddressQuery("initials", f"initials : ({' AND '.join(clauses)})")
+    cover = [t for w in long for t in covering_trigrams(w)]
+    runs = tuple(w for w in long if len(w) > TRIGRAM)
+    return AddressQuery("address", f"address : ({' AND '.join(map(_phrase, cover))})", runs)
+
+
+def covering_trigrams(word: str) -> list[str]:
+    """Trigrams that together cover a run without overlapping ("晓岚新村10栋" -> 晓岚新 村10
+    栋 ... and the last three): far fewer doclists to read than the run's every trigram."""
+    starts = [*range(0, len(word) - TRIGRAM + 1, TRIGRAM), len(word) - TRIGRAM]
+    return list(dict.fromkeys(word[i : i + TRIGRAM] for i in starts))
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def short_address_run(text: str) -> str | None:
+    """The MATCH expression for a lone two-character run ("文澜", "20"): the start of an
+    address word; None otherwise (one character, or Latin letters: too broad)."""
+    word = unicodedata.normalize("NFKC", text).strip().lower()
+    if len(word) != TRIGRAM - 1 or " " in word:
+        return None
+    if word.isascii() and any(c.isalpha() for c in word):
+        return None
+    return f"starts : {_phrase(word + WORD_START_MARK)}"
+
+
+def mixes_digits_and_han(text: str) -> bool:
+    """Chinese and digits in one text: an address, never a name, ID or phone number."""
+    return any(c.isdigit() for c in text) and any(_is_cjk(c) for c in text)

@@ -102,7 +102,12 @@ class ConflictView(QWidget):
             [_T.text(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
         )
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # values whole (a phone cut to 7 digits cannot be chosen between): the field and the
+        # three sides take their text's width, "other" the rest; wider rows scroll sideways
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(120)
         box.addWidget(self.table, 1)
         row = QHBoxLayout()
         self.empty_label = QLabel(_T.text("none", self.lang), right)
@@ -181,6 +186,7 @@ class ConflictView(QWidget):
         group = QButtonGroup(self.table)
         for column, side in enumerate(SIDES, start=1):
             button = QRadioButton(self.value_text(form, name, entry.get(side)), self.table)
+            button.setToolTip(button.text())
             button.setObjectName(f"{name}:{side}")
             group.addButton(button, column - 1)
             self.table.setCellWidget(row, column, button)

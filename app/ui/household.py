@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core import inherit
 from app.core.display import status_text
 from app.core.store import Store, browse
 from app.core.store.browse import HEAD_CODE, RELATION_TABLE, Household, Member
@@ -303,18 +304,18 @@ class HouseholdView(QWidget):
     # -- actions ---------------------------------------------------------------------------
 
     def prefill(self) -> dict[str, Any]:
-        """Values a new resident of this house starts with: house link, grid, address."""
+        """Values a new resident of this house starts with: house link, grid, address and
+        area (``inherit.from_house``) and, when the household has a head, the register's
+        number and the head's ID number, name and phone (``inherit.from_head``)."""
         house = self.household.house if self.household else self.store.get(self.house_id)
         assert house is not None
-        values: dict[str, Any] = {self.fields.house_ref: house.id}
-        if self.fields.grid and house.grid:
-            values[self.fields.grid] = house.grid
-        if (
-            self.fields.address
-            and self.fields.house_address
-            and house.data.get(self.fields.house_address)
-        ):
-            values[self.fields.address] = house.data[self.fields.house_address]
+        resident = self.store.formset.form(browse.RESIDENT_FORM)
+        members = self.household.members if self.household else []
+        records = [r for r in (self.store.get(m.id) for m in members) if r is not None]
+        values = inherit.from_house(self.store.formset, resident, house, records)
+        head = next((r for m, r in zip(members, records, strict=False) if m.is_head), None)
+        if head is not None:
+            values.update(inherit.from_head(resident, head))
         return values
 
     def add_resident(self) -> None:
@@ -325,19 +326,11 @@ class HouseholdView(QWidget):
         """Ask for a new unit editor pre-filled with this house, its grid and address."""
         unit = self.store.formset.form(browse.UNIT_FORM)
         house = self.household.house if self.household else None
-        ref = browse.house_ref_field(unit)
-        if house is None or ref is None:
+        if house is None or browse.house_ref_field(unit) is None:
             return
-        values: dict[str, Any] = {ref: house.id}
-        if unit.roles.grid and house.grid:
-            values[unit.roles.grid] = house.grid
-        if (
-            unit.roles.address
-            and self.fields.house_address
-            and house.data.get(self.fields.house_address)
-        ):
-            values[unit.roles.address[0]] = house.data[self.fields.house_address]
-        self.newRecordRequested.emit(browse.UNIT_FORM, values)
+        self.newRecordRequested.emit(
+            browse.UNIT_FORM, inherit.from_house(self.store.formset, unit, house)
+        )
 
     def open_selected(self) -> None:
         m = self.selected_member()

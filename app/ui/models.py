@@ -21,7 +21,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from app.core import listing
 from app.core.display import status_text
+from app.core.forms import Form
 from app.core.records import RecordStatus, Summary
 from app.core.store import Store, browse
 from app.core.store.browse import Filters, Scope, TooSlow
@@ -33,6 +35,7 @@ Index = QModelIndex | QPersistentModelIndex
 register(
     {
         "list.col.title": ("名称", "Name"),
+        "list.col.detail": ("住址 · 年龄 · 性别 · 证件尾号", "Home · age · gender · ID tail"),
         "list.col.grid": ("网格", "Grid"),
         "list.col.status": ("状态", "Status"),
         "list.col.sync": ("同步", "Sync"),
@@ -43,7 +46,7 @@ register(
         "list.duplicate": ("疑似重复", "Possible duplicate"),
     }
 )
-COLUMNS = ("title", "grid", "status", "sync", "flags", "updated_at")
+COLUMNS = ("title", "detail", "grid", "status", "sync", "flags", "updated_at")
 _CONFLICT_COLOR, _DUP_COLOR, _DRAFT_COLOR = QColor("#b3261e"), QColor("#9a5b00"), QColor("#5f6368")
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -120,6 +123,7 @@ class RecordListModel(QAbstractTableModel):
         self._exhausted = True
         self._started = False
         self._grid_names: dict[str, str] = {}
+        self._details: dict[str, str] = {}  # record id -> detail text, read when first shown
         self._generation = 0
         self._pending: TaskHandle | None = None
         self._fetches = 0
@@ -162,6 +166,7 @@ class RecordListModel(QAbstractTableModel):
 
     def _load(self, wanted: int) -> None:
         self._generation += 1
+        self._details = {}
         self._drop_pending()
         self.beginResetModel()
         self._started = True
@@ -288,10 +293,12 @@ class RecordListModel(QAbstractTableModel):
             self.endRemoveRows()
             return
         self._rows[row] = fresh
+        self._details.pop(record_id, None)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def set_lang(self, lang: str) -> None:
         self.lang = lang
+        self._details = {}
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
         if self._rows:
             self.dataChanged.emit(
@@ -300,10 +307,33 @@ class RecordListModel(QAbstractTableModel):
 
     # -- presentation ----------------------------------------------------------------------
 
+    @functools.cached_property
+    def _form(self) -> Form:
+        return self.store.formset.form(self.form_id)
+
+    @property
+    def has_detail(self) -> bool:
+        """Whether rows of this form have a detail column (people: home, age, gender, ID)."""
+        return bool(self._form.roles.birth_date or self._form.roles.gender)
+
+    def _detail(self, record_id: str) -> str:
+        """A person's home, age, gender and masked ID tail (read once, when first shown)."""
+        if not self.has_detail:
+            return ""
+        text = self._details.get(record_id)
+        if text is None:
+            record = self.store.get(record_id)
+            data = record.data if record is not None else {}
+            text = listing.person_detail(self.store.formset, self._form, data, self.lang)
+            self._details[record_id] = text
+        return text
+
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if COLUMNS[section] == "detail" and not self.has_detail:
+                return ""
             return tr(f"list.col.{COLUMNS[section]}", self.lang)
         return None
 
@@ -322,15 +352,21 @@ class RecordListModel(QAbstractTableModel):
                 return _CONFLICT_COLOR
             if s.dup_state == "suspected":
                 return _DUP_COLOR
-            if s.status == RecordStatus.DRAFT and index.column() == 2:
+            if s.status == RecordStatus.DRAFT and COLUMNS[index.column()] == "status":
                 return _DRAFT_COLOR
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1 and s.grid:
-            return s.grid
+        if role == Qt.ItemDataRole.ToolTipRole:
+            column = COLUMNS[index.column()]
+            if column == "grid" and s.grid:
+                return s.grid
+            if column == "title" and s.title:
+                return s.title  # the whole address when the cell shows its end
         return None
 
     def _text(self, s: Summary, column: str) -> str:
         if column == "title":
-            return s.title or "—"
+            return listing.list_title(self._form, s.title) or "—"
+        if column == "detail":
+            return self._detail(s.id)
         if column == "grid":
             return self._grid_names.get(s.grid or "", s.grid or "")
         if column == "status":

@@ -622,7 +622,11 @@ def test_resident_form_has_the_agreed_ids_and_meanings() -> None:
     id_number = resident.field("id_number")
     assert id_number.type == "id_number" and id_number.id_type_field == "id_type"
     assert id_number.gb11643_types == ("111", "112")
-    assert dict(id_number.derives) == {"birth_date": "birth_date", "gender": "gender"}
+    assert dict(id_number.derives) == {
+        "birth_date": "birth_date",
+        "gender": "gender",
+        "region": "hukou_region",
+    }
     assert resident.field("id_type").default == "111"
     assert resident.field("name").required and resident.field("name").show_when is None
     assert resident.field("house_ref").target == "house"

@@ -67,7 +67,18 @@ def test_add_resident_is_prefilled_with_house_grid_and_address(
     form_id, prefill = blocker.args
     hf = browse.household_fields(store.formset)
     assert form_id == "resident"
-    assert prefill == {hf.house_ref: house, hf.grid: GRID, hf.address: ADDRESS}
+    father = store.get(view.household.heads[0].id)
+    assert prefill == {
+        hf.house_ref: house,
+        hf.grid: GRID,
+        hf.address: ADDRESS,
+        "residence_region": "330106",  # as the other residents give it
+        "head_id_number": father.data["id_number"],  # the head's own ID, name and phone
+        "head_name": "张建国",
+        "head_phone": father.data["phone"],
+        # what one 户口簿 gives all its members, as the head has it
+        **{f: father.data[f] for f in store.formset.form("resident").roles.household},
+    }
     new = store.save(
         "resident", {**prefill, "name": "张小红"}, author="W007"
     ).id  # as the editor would

@@ -26,7 +26,7 @@ _FORM_ID_RE = re.compile(r"[a-z_]+\Z")
 _FORM_KEYS = ("form", "version", "title", "title_template", "natural_keys", "roles", "sections")
 _FORM_REQUIRED = ("form", "version", "title", "title_template", "sections")
 _SECTION_KEYS = ("id", "title", "show_when", "fields")
-_ROLE_LISTS = ("name", "id", "phone", "address")
+_ROLE_LISTS = ("name", "id", "phone", "address", "household")
 _ROLE_SINGLES = (
     "birth_date",
     "house",
@@ -35,12 +35,19 @@ _ROLE_SINGLES = (
     "moved_out",
     "moved_out_reason",
     "moved_out_to",
+    "region",
+    "household_number",
+    "head_id",
+    "head_name",
+    "head_phone",
+    "gender",
 )
 _ROLE_TYPES: dict[str, frozenset[str]] = {
     "name": frozenset({"text"}),
     "id": frozenset({"text", "id_number", "credit_code"}),
     "phone": frozenset({"phone", "text"}),
     "address": frozenset({"text"}),
+    "household": frozenset({"text", "choice"}),
     "birth_date": frozenset({"date"}),
     "house": frozenset({"reference"}),
     "grid": frozenset({"text", "choice"}),
@@ -48,6 +55,12 @@ _ROLE_TYPES: dict[str, frozenset[str]] = {
     "moved_out": frozenset({"date"}),
     "moved_out_reason": frozenset({"choice", "text"}),
     "moved_out_to": frozenset({"text"}),
+    "region": frozenset({"choice"}),
+    "household_number": frozenset({"text"}),
+    "head_id": frozenset({"id_number", "text"}),
+    "head_name": frozenset({"text"}),
+    "head_phone": frozenset({"phone", "text"}),
+    "gender": frozenset({"choice"}),
 }
 
 # --------------------------------------------------------------------------- cross-field checks

@@ -29,7 +29,7 @@ _CHECKS_BY_TYPE: dict[str, frozenset[str]] = {
 }
 _ALL_CHECKS = frozenset().union(*_CHECKS_BY_TYPE.values())
 DEFAULT_TEXT_MAX_LENGTH = 200
-DERIVE_KINDS = ("birth_date", "gender")
+DERIVE_KINDS = ("birth_date", "gender", "region")  # region: the area code's (户籍地)
 ID_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 

@@ -156,6 +156,16 @@ class Roles:
     moved_out: str | None = None  # the date a resident's residence ended: household views
     moved_out_reason: str | None = None  # why (迁出原因), asked with the date
     moved_out_to: str | None = None  # where to (去向), asked with the date
+    # a new resident of a house inherits these (issue 16): the area lived in, the household
+    # register's number and the head's ID number, name and phone as the member's form has them
+    region: str | None = None  # the area (现住地) a person lives in: a region code
+    household_number: str | None = None
+    head_id: str | None = None
+    head_name: str | None = None
+    head_phone: str | None = None
+    household: tuple[str, ...] = ()  # what one 户口簿 gives all its members (户籍地, 详址…)
+    # lists tell records apart (issue 16): a person's gender
+    gender: str | None = None
 
 
 @dataclass(frozen=True)

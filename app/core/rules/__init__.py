@@ -18,6 +18,7 @@ from app.core.rules.coerce import (
     coerce_record,
     coordinates_ok,
     derive_from_id,
+    id_derivations,
     parse_date,
 )
 from app.core.rules.location import location_warnings
@@ -39,6 +40,7 @@ __all__ = [
     "coerce_record",
     "coordinates_ok",
     "derive_from_id",
+    "id_derivations",
     "is_required",
     "is_visible",
     "location_warnings",

@@ -249,13 +249,33 @@ def gb11643_applies(fld: Field, data: Mapping[str, Any]) -> bool:
 
 
 def derive_from_id(
-    form: Form, data: Mapping[str, Any], today: date | None = None
+    form: Form,
+    data: Mapping[str, Any],
+    today: date | None = None,
+    formset: FormSet | None = None,
 ) -> dict[str, Any]:
-    """Birth date and gender filled from a valid ID number where the form declares ``derives``.
+    """Birth date, gender and (with the formset's code tables) 户籍地 filled from a valid ID
+    number where the form declares ``derives``.
 
     Only empty fields are filled; a typed value that disagrees is left for ``validate`` to flag.
     """
     out = dict(data)
+    for target, value in id_derivations(form, data, today, formset).items():
+        if is_empty(out.get(target)):
+            out[target] = value
+    return out
+
+
+def id_derivations(
+    form: Form,
+    data: Mapping[str, Any],
+    today: date | None = None,
+    formset: FormSet | None = None,
+) -> dict[str, Any]:
+    """What the valid ID numbers of ``data`` say for their ``derives`` targets (target field
+    -> value), whatever those fields hold now. The area code counts only when it is a current
+    region of the target's code table (needs ``formset``)."""
+    out: dict[str, Any] = {}
     for fld in form.fields.values():
         if fld.type != "id_number" or not fld.derives or not gb11643_applies(fld, data):
             continue
@@ -263,7 +283,13 @@ def derive_from_id(
         if isinstance(info, IdNumberError):
             continue
         derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
+        region = fld.derives.get("region")
+        if region and formset is not None and region in form.fields:
+            codes = formset.table(form.fields[region].codes or "").codes
+            known = codes.get(info.area_code)
+            if known is not None and not known.historical:
+                derived["region"] = info.area_code
         for role, target in fld.derives.items():
-            if role in derived and is_empty(out.get(target)):
+            if role in derived:
                 out[target] = derived[role]
     return out

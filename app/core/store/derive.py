@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.forms import Form
-from app.core.search import name_terms, record_terms
+from app.core.search import address_text, name_terms, record_terms
 from app.core.textnorm import normalize_key
 
 
@@ -26,6 +26,7 @@ class Derived:
     refs: tuple[tuple[str, str], ...]
     terms: str
     person: tuple[str, str, str | None, str | None] | None
+    address: tuple[str, str, str] | None = None  # (text, initials, word starts): trigram index
 
 
 def derive(form: Form, data: Mapping[str, Any]) -> Derived:
@@ -34,11 +35,12 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
     keys = tuple(k for k in (natural_key(form, data, fields) for fields in form.natural_keys) if k)
     refs = tuple((f, str(data[f])) for f in form.reference_fields if data.get(f))
     names = [str(data[f]) for f in roles.name if data.get(f)]
+    addresses = [str(data[f]) for f in roles.address if data.get(f)]
     terms = record_terms(
         names,
         [str(data[f]) for f in roles.id if data.get(f)],
         [str(data[f]) for f in roles.phone if data.get(f)],
-        [str(data[f]) for f in roles.address if data.get(f)],
+        addresses,
     )
     person = None
     if names and (roles.birth_date or roles.house):
@@ -47,7 +49,7 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
         house = data.get(roles.house) if roles.house else None
         person = (names[0], pinyin, birth, house)
     grid = data.get(roles.grid) if roles.grid else None
-    return Derived(grid, form.title_of(data), keys, refs, terms, person)
+    return Derived(grid, form.title_of(data), keys, refs, terms, person, address_text(addresses))
 
 
 def natural_key(form: Form, data: Mapping[str, Any], fields: Sequence[str]) -> str | None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from app.core.forms import FormSet
 from app.core.records import HistoryEntry, Record, Summary, stored_base
-from app.core.search import fts_query
+from app.core.search import fts_query, mixes_digits_and_han
+from app.core.store import places
 from app.core.store.derive import natural_key
 from app.core.store.outbox import OutboxState
 
@@ -106,21 +107,22 @@ class Reads:
         )
 
     def search(self, text: str, form: str | None = None, limit: int = 50) -> list[Summary]:
-        """Search-as-you-type over names, pinyin, initials, ID/phone tails and address pieces."""
-        query = fts_query(text)
-        if query is None:
-            return []
-        sql = (
-            f"SELECT {_SUMMARY_COLUMNS_R} FROM search CROSS JOIN records r ON r.rid = search.rowid "
-            "WHERE search MATCH ? AND r.deleted = 0"
-        )
-        args: list[Any] = [query]
+        """Search-as-you-type over names, pinyin, initials, ID/phone tails and addresses:
+        records whose address holds the typed run first, nearest first (``places``)."""
+        where, args = "r.deleted = 0", []
         if form:
-            sql += " AND r.form = ?"
-            args.append(form)
-        sql += " LIMIT ?"
-        args.append(limit)
-        return [_to_summary(r) for r in self.conn.execute(sql, args)]
+            where, args = "r.deleted = 0 AND r.form = ?", [form]
+        near = places.matches(self.conn, text, _SUMMARY_COLUMNS_R, where, args, 0, limit)
+        rows = list(near.rows) if near else []
+        skip, skip_args = (near.skip, near.skip_args) if near else ("1 = 1", [])
+        query = None if mixes_digits_and_han(text) else fts_query(text)  # else an address
+        if len(rows) < limit and query is not None:
+            sql = (
+                f"SELECT {_SUMMARY_COLUMNS_R} FROM search CROSS JOIN records r "
+                f"ON r.rid = search.rowid WHERE search MATCH ? AND {where} AND {skip} LIMIT ?"
+            )
+            rows.extend(self.conn.execute(sql, (query, *args, *skip_args, limit - len(rows))))
+        return [_to_summary(r) for r in rows]
 
     def referrers(self, record_id: str, field: str | None = None) -> list[str]:
         """Ids of live records whose reference fields point at ``record_id``."""

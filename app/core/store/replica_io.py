@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from app.core import ids
 from app.core.forms import FormSet
 from app.core.records import dumps, state_of, stored_base
+from app.core.store import places
 from app.core.store.db import Database
 from app.core.store.derive import Derived
 from app.core.store.outbox import OutboxState
@@ -214,6 +215,7 @@ class ReplicaIO:
             "INSERT INTO search (rowid, terms) VALUES (?, ?)",
             [(rids[rec_id], d.terms) for rec_id, _form, d in live if d.terms],
         )
+        places.write(c, [(rids[rec_id], d.address) for rec_id, _form, d in live])
 
     def write_values(
         self,

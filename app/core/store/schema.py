@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from app.core.store.places import MIGRATION as ADDRESS_INDEX
+
 MIGRATIONS: list[list[str]] = [
     [
         """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -186,6 +188,9 @@ MIGRATIONS.append(
         "CREATE INDEX task_results_item ON task_results (item_id)",
     ]
 )
+# search: any run of an address's characters and its pinyin initials (FTS5 trigram); the
+# store fills it for existing records on open (``places.backfill``: it needs the forms' roles).
+MIGRATIONS.append(ADDRESS_INDEX)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,6 +16,7 @@ from typing import Any
 from app.core import ids
 from app.core.forms import Form, FormSet
 from app.core.records import Record, clean, diff, dumps
+from app.core.store import places
 from app.core.store.db import Database
 from app.core.store.derive import Derived
 from app.core.store.outbox import STATUS_FIELD
@@ -30,6 +31,7 @@ def write_side_tables(
     conn.execute("DELETE FROM refs WHERE src = ?", (record_id,))
     conn.execute("DELETE FROM people WHERE rid = ?", (rid,))
     conn.execute("DELETE FROM search WHERE rowid = ?", (rid,))
+    places.remove(conn, rid)
     if derived is None:
         return
     conn.executemany(
@@ -47,6 +49,7 @@ def write_side_tables(
         )
     if derived.terms:
         conn.execute("INSERT INTO search (rowid, terms) VALUES (?, ?)", (rid, derived.terms))
+    places.write(conn, [(rid, derived.address)])
 
 
 VOID_REASON = "_void_reason"  # a history-only pseudo-field: why a record was voided (作废)
@@ -316,6 +319,7 @@ class Writes:
             "INSERT INTO search (rowid, terms) VALUES (?, ?)",
             [(rids[rid], d.terms) for rid, _, _, d in prepared if d.terms],
         )
+        places.write(c, [(rids[rid], d.address) for rid, _, _, d in prepared])
 
     def decide_duplicate(
         self, record_id: str, other_id: str, decision: str, author: str = ""

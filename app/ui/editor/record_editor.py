@@ -42,6 +42,7 @@ from app.ui.editor.elsewhere import ChangedElsewhere
 from app.ui.editor.field_label import REQUIRED_COLOR
 from app.ui.editor.form_body import FormBody, condition_readers
 from app.ui.editor.history_panel import HistoryPanel, RecordHistory
+from app.ui.editor.id_derive import IdDerivations, ask_rederive, house_values
 from app.ui.editor.merge import (
     ConflictPanel,
     record_state,
@@ -97,6 +98,7 @@ class RecordEditor(
         self.record_id: str | None = self._record.id if self._record else None
         self.slot: str = self.record_id or ids.uuid7()  # a new record is saved under this id
         self.confirm_close: Callable[[RecordEditor], CloseChoice] = ask_close
+        self.confirm_rederive: Callable[[QWidget, str, str], bool] = ask_rederive
         self.nested_editor: RecordEditor | None = None
 
         self._values: dict[str, Any] = {}
@@ -117,6 +119,7 @@ class RecordEditor(
         self.task_fields: list[str] = []  # highlighted: the editor was opened from a task
 
         self._dependents = condition_readers(self.form)
+        self._id_said = IdDerivations(self.form, self.formset)
         self._dedup_fields = dedup_fields(self.form)
         self._build()
 
@@ -354,6 +357,7 @@ class RecordEditor(
         for fid, widget in self.body.widgets.items():
             self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
         self._apply_conditions(self.form.fields)
+        self._id_said.remember(self._data())
         if self._touched or self._show_all or clear:
             self._refresh_messages()
 
@@ -366,6 +370,8 @@ class RecordEditor(
         self._apply_conditions(self._dependents.get(field_id, ()))
         if fld.type == "id_number" and fld.derives and widget.live_check_ready():
             self._derive(fld)
+        if field_id == self.form.roles.house and self._values.get(field_id):
+            self._inherit_house(str(self._values[field_id]))
         self._refresh_messages(typing=field_id)
         if field_id in self._dedup_fields:
             self._dedup_timer.start()
@@ -387,14 +393,20 @@ class RecordEditor(
             self.autosave_now()
 
     def _derive(self, fld: Field) -> None:
-        """Fill birth date and gender from a valid ID number into empty fields."""
-        derived = rules.derive_from_id(self.form, self._data())
-        for target in fld.derives.values():
-            if target not in self.body.widgets:
-                continue
-            if is_empty(self._values.get(target)) and not is_empty(derived.get(target)):
-                self.body.widget(target).set_value(derived[target])
-            self._touched.add(target)  # a disagreement with the ID shows at once
+        """Fill what a valid ID number gives; a correction re-derives or asks (``id_derive``)."""
+        ask = functools.partial(self.confirm_rederive, self)
+        self._fill(self._id_said.fill(self._data(), ask, self.lang))
+        self._touched.update(t for t in fld.derives.values() if t in self.body.widgets)
+
+    def _inherit_house(self, house_id: str) -> None:
+        """A house picked: its grid, address and area fill the fields still empty."""
+        self._fill(house_values(self.store, self.form, house_id, self._values))
+
+    def _fill(self, values: Mapping[str, Any]) -> None:
+        for target, value in values.items():
+            if target in self.body.widgets:
+                self.body.widget(target).set_value(value)
+        self._id_said.remember(self._data())
 
     def _apply_conditions(self, field_ids: Iterable[str]) -> None:
         self.body.apply_conditions(self._data(), field_ids)
@@ -438,6 +450,7 @@ class RecordEditor(
         self._closed = True
         self._autosave_timer.stop()
         self._dedup_timer.stop()
+        language().changed.disconnect(self.set_lang)  # a closed editor's store may close too
         # Saved, unchanged, or the worker chose "discard": nothing is left to restore.
         if self._autosaved or self.is_dirty():
             self.store.autosave_clear(self.slot)

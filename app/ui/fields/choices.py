@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
 )
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -28,8 +29,14 @@ from PySide6.QtWidgets import (
 from app.core import rules
 from app.core.forms import Field, FormSet
 from app.core.records import is_empty
-from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE, FieldWidget, _icon
-from app.ui.fields.code_index import CodeIndex, _offered_codes, code_display, code_index
+from app.ui.fields.base import CODE_ROLE, FieldWidget, _icon
+from app.ui.fields.code_index import (
+    CodeEntry,
+    CodeIndex,
+    _offered_codes,
+    code_display,
+    code_index,
+)
 from app.ui.i18n import tr
 
 # --------------------------------------------------------------------------- choices
@@ -204,32 +211,44 @@ class BooleanField(FieldWidget):
 
 
 class _DisplayCompleter(QCompleter):
-    """Matches on the search text but puts the display text into the line edit."""
+    """Puts the display text (not the search text) into the line edit."""
 
     def pathFromIndex(self, index: QModelIndex) -> str:  # noqa: N802 (Qt API)
         return str(index.data(Qt.ItemDataRole.DisplayRole) or "")
 
 
+SHOWN_MATCHES = 200  # rows a typed search lists (the best come first; nobody reads further)
+
+
 class CodePickerField(FieldWidget):
     """choice over a long table (民族, 国籍, 行政区划): type a code, a name (zh or en), pinyin or
     pinyin initials and pick from a list that filters as you type (contains, not only
-    prefix); regions show their full path. ▾ (or Down / F4) lists everything.
+    prefix), best match first and selected, so one Enter takes it; regions show their full
+    path and the worker's own county and city come first. ▾ (or Down / F4) lists everything.
 
     A line edit with a completer rather than an editable combo box: the same searchable
     picker at a third of the cost, and the completer is made on first focus or typing."""
 
     def __init__(
-        self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
+        self,
+        field: Field,
+        formset: FormSet,
+        lang: str = "zh",
+        parent: QWidget | None = None,
+        home: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         super().__init__(field, formset, lang, parent)
         self.table = formset.table(field.codes or "")
         self._allowed = tuple(field.codes_filter) if field.codes_filter else None
+        self._home = home
         self._value: str | None = None
         self._completer: _DisplayCompleter | None = None
+        self._matches = QStandardItemModel(self)
+        self._entering = False
         self.edit = QLineEdit(self)
         self._add(self.edit, 1)
         self._watch(self.edit)
-        self.edit.textEdited.connect(lambda _text: self._ensure_completer())
+        self.edit.textEdited.connect(self._typed)
         self.list_action = self.edit.addAction(
             _icon("list"), QLineEdit.ActionPosition.TrailingPosition
         )
@@ -261,15 +280,47 @@ class CodePickerField(FieldWidget):
         """The completer (made on first use)."""
         return self._ensure_completer()
 
+    def ranked(self, text: str) -> list[CodeEntry]:
+        """The table's matches for ``text``, best first (the worker's own regions first)."""
+        return self.index.ranked(text, self._home() if self._home else ())
+
     def show_list(self, everything: bool = False) -> None:
         """Open the list: everything, or what matches the text typed so far."""
         completer = self._ensure_completer()
         text = self.edit.text()
-        if everything or text == self._display(self._value):
-            text = ""
-        completer.setCompletionPrefix(text)
+        if everything or text == self._display(self._value) or not text.strip():
+            completer.setModel(self.index.model())
+        else:
+            self._fill(text)
+            completer.setModel(self._matches)
         self.edit.setFocus(Qt.FocusReason.OtherFocusReason)
         completer.complete()
+        self._select_top()
+
+    def _typed(self, text: str) -> None:
+        if not text.strip():
+            if self._completer is not None:
+                self._completer.popup().hide()
+            return
+        self.show_list()
+
+    def _fill(self, text: str) -> None:
+        """Put the best matches for ``text`` into the list (one column, like the full model)."""
+        self._matches.clear()
+        items = []
+        for entry in self.ranked(text)[:SHOWN_MATCHES]:
+            item = QStandardItem(entry.display)
+            item.setData(entry.code, CODE_ROLE)
+            items.append(item)
+        if items:
+            self._matches.appendColumn(items)
+
+    def _select_top(self) -> None:
+        """Select the first row, so Enter takes the best match (one Enter, not two)."""
+        popup = self._ensure_completer().popup()
+        model = popup.model()
+        if model is not None and model.rowCount() and self.edit.text().strip():
+            popup.setCurrentIndex(model.index(0, 0))
 
     def _display(self, code: str | None) -> str:
         return "" if code is None else code_display(self.table, code, self.lang)
@@ -284,25 +335,28 @@ class CodePickerField(FieldWidget):
     def _ensure_completer(self) -> _DisplayCompleter:
         if self._completer is None:
             completer = _DisplayCompleter(self.index.model(), self)
-            completer.setCompletionRole(SEARCH_ROLE)
-            completer.setFilterMode(Qt.MatchFlag.MatchContains)
-            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-            completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+            completer.setWidget(self.edit)
+            completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
             completer.setMaxVisibleItems(12)
             popup = completer.popup()
             if isinstance(popup, QListView):
                 popup.setUniformItemSizes(True)
             completer.activated[QModelIndex].connect(self._completed)
-            self.edit.setCompleter(completer)
             self._completer = completer
-            typed = self.edit.text()
-            if self.edit.hasFocus() and typed and typed != self._display(self._value):
-                completer.setCompletionPrefix(typed)  # the keystroke that made us
-                completer.complete()
         return self._completer
 
     def _focus_in(self) -> None:
         self._ensure_completer()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        self._entering = event.type() == QEvent.Type.KeyPress and event.key() in (
+            Qt.Key.Key_Return,
+            Qt.Key.Key_Enter,
+        )
+        try:
+            return super().eventFilter(obj, event)
+        finally:
+            self._entering = False
 
     def _key_press(self, obj: QObject, event: QEvent) -> bool:
         alt_down = event.key() == Qt.Key.Key_Down and (
@@ -319,6 +373,7 @@ class CodePickerField(FieldWidget):
         code = index.data(CODE_ROLE)
         if code:
             self._set(str(code))
+            self._emit_committed()
 
     def _commit(self) -> None:
         if self._completer is not None:
@@ -330,6 +385,9 @@ class CodePickerField(FieldWidget):
             self._set(None)
             return
         code = self.index.resolve(text)
+        if code is None and self._entering:  # Enter takes the best match, as the list showed
+            best = self.ranked(text)
+            code = best[0].code if best else None
         self._set(code if code is not None else text.strip())
         if code is None:
             self.edit.setText(text.strip())

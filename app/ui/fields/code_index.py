@@ -7,6 +7,7 @@ tables (民族, 国籍, 行政区划) stays as cheap as a form of line edits.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,6 +68,7 @@ class CodeEntry:
     display: str
     label: str
     search: str  # lower-case haystack: code, names in both languages, pinyin, initials
+    names: tuple[str, ...] = ()  # the code's own names (zh, en): typed whole, they are exact
 
 
 class CodeIndex:
@@ -88,7 +90,9 @@ class CodeIndex:
             haystack = " ".join(
                 (code.code, path, code.label(other), full, initials, path_initials)
             ).lower()
-            entries.append(CodeEntry(code.code, f"{code.code} {path}", path, haystack))
+            entries.append(
+                CodeEntry(code.code, f"{code.code} {path}", path, haystack, (code.zh, code.en))
+            )
         self.entries: tuple[CodeEntry, ...] = tuple(entries)
         self.row_of = {e.code: i for i, e in enumerate(self.entries)}
         self._by_display = {e.display: e.code for e in self.entries}
@@ -98,6 +102,32 @@ class CodeIndex:
         """Entries whose search text contains ``text`` (case-insensitive), in table order."""
         needle = text.strip().lower()
         return [e for e in self.entries if needle in e.search] if needle else []
+
+    def ranked(self, text: str, home: tuple[str, ...] = ()) -> list[CodeEntry]:
+        """Matches best first: the code or a whole name or initials typed exactly, then a
+        word's start, then any part; within each, codes under ``home`` prefixes (the worker's
+        county, city, province) in that order, then table order."""
+        needle = text.strip().lower()
+        if not needle:
+            return []
+
+        def key(pair: tuple[int, CodeEntry]) -> tuple[int, int, int]:
+            position, entry = pair
+            words = entry.search.split()
+            names = (entry.label.rsplit("/", 1)[-1].lower(), *map(str.lower, entry.names))
+            if needle == entry.code.lower() or needle in names or needle in words:
+                tier = 0
+            elif entry.code.lower().startswith(needle) or any(
+                w.startswith(needle) or w.rsplit("/", 1)[-1].startswith(needle) for w in words
+            ):
+                tier = 1
+            else:
+                tier = 2
+            near = next((i for i, h in enumerate(home) if entry.code.startswith(h)), len(home))
+            return tier, near, position
+
+        found = [(i, e) for i, e in enumerate(self.entries) if needle in e.search]
+        return [e for _, e in sorted(found, key=key)]
 
     def resolve(self, text: str) -> str | None:
         """The code a person meant by ``text``, or None when it is not clear (none or many)."""
@@ -143,6 +173,17 @@ class CodeIndex:
             model.appendColumn(items)  # one call: a row at a time is several times slower
             self._model = model
         return self._model
+
+
+def home_regions(grid_codes: Iterable[str], table: CodeTable) -> tuple[str, ...]:
+    """Code prefixes of a worker's own county, city and province, from their grids' codes
+    (a grid code starts with its county's six digits); empty when no grid names a region."""
+    counties = list(dict.fromkeys(g[:6] for g in grid_codes if g[:6] in table.codes))
+    if not counties:
+        return ()
+    cities = [c[:4] for c in counties]
+    provinces = [c[:2] for c in counties]
+    return tuple(dict.fromkeys([*counties, *cities, *provinces]))
 
 
 def _names(table: CodeTable, code: str) -> tuple[str, str]:

@@ -18,15 +18,23 @@ and are re-exported here so callers keep importing from ``app.ui.fields``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from app.core.forms import Field, FormSet
+from app.core.forms import CodeTable, Field, FormSet
 from app.ui.fields.base import CODE_ROLE, SEARCH_ROLE, SHORT_TABLE_MAX, FieldWidget, guard_wheel
 from app.ui.fields.choices import BooleanField, ChoiceField, CodePickerField, MultiChoiceField
 from app.ui.fields.code_index import CodeEntry as CodeEntry  # public dataclass, kept importable
-from app.ui.fields.code_index import CodeIndex, _offered_codes, code_display, code_index
+from app.ui.fields.code_index import (
+    CodeIndex,
+    _offered_codes,
+    code_display,
+    code_index,
+    home_regions,
+)
 from app.ui.fields.code_index import _char_pinyin as _char_pinyin  # tests check the pinyin table
 from app.ui.fields.geo_ref import CoordinatesField, ReferenceField
 from app.ui.fields.lines import (
@@ -37,6 +45,7 @@ from app.ui.fields.lines import (
     NumberField,
     PhotoField,
 )
+from app.ui.settings import META_GRIDS
 
 __all__ = [
     "SHORT_TABLE_MAX",
@@ -92,6 +101,23 @@ def make_field_widget(
     return widget
 
 
+def _home_of(store: Any, table: CodeTable) -> Callable[[], tuple[str, ...]] | None:
+    """The worker's own regions for a hierarchical table (行政区划), read on first use from
+    the grids the worker is assigned (else every grid on the device)."""
+    if store is None or not any(c.parent for c in table.codes.values()):
+        return None
+    found: list[tuple[str, ...]] = []
+
+    def home() -> tuple[str, ...]:
+        if not found:
+            assigned = json.loads(store.meta(META_GRIDS) or "[]")
+            grids = assigned or [g.code for g in store.grids()]
+            found.append(home_regions(grids, table))
+        return found[0]
+
+    return home
+
+
 def _make(
     field: Field, formset: FormSet, lang: str, store: Any, parent: QWidget | None
 ) -> FieldWidget:
@@ -101,7 +127,9 @@ def _make(
     if kind == "choice":
         table = formset.table(field.codes or "")
         short = len(_offered_codes(field, table)) <= SHORT_TABLE_MAX
-        return (ChoiceField if short else CodePickerField)(field, formset, lang, parent)
+        if short:
+            return ChoiceField(field, formset, lang, parent)
+        return CodePickerField(field, formset, lang, parent, home=_home_of(store, table))
     if kind == "multi_choice":
         return MultiChoiceField(field, formset, lang, parent)
     if kind == "boolean":

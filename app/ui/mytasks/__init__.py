@@ -24,6 +24,10 @@ class MyTasks:
         self.action = QAction(window)
         self.action.setObjectName("myTasksAction")
         self.action.triggered.connect(lambda _c=False: self.open())
+        # the view menu's entry: a catalog text with an Alt key (the button carries the count)
+        self.menu_action = QAction(window)
+        self.menu_action.setObjectName("myTasksMenuAction")
+        self.menu_action.triggered.connect(lambda _c=False: self.open())
         self.refresh()
 
     @property
@@ -35,6 +39,7 @@ class MyTasks:
         lang = self.window.lang
         self.action.setText(tr("tasks.button", lang, n=self.open_items))
         self.action.setToolTip(tr("tasks.button_tip", lang))
+        self.menu_action.setText(tr("tasks.menu", lang))
         if self.view is not None:
             if self.view.lang != lang:
                 self.view.set_lang(lang)  # refreshes too
@@ -66,5 +71,5 @@ def install_my_tasks(window: Any, toolbar: Any = None) -> MyTasks:
     tasks = MyTasks(window)
     if toolbar is not None:
         toolbar.addAction(tasks.action)
-    window.view_menu.addAction(tasks.action)
+    window.view_menu.addAction(tasks.menu_action)
     return tasks

@@ -11,6 +11,7 @@ register(
     {
         "tasks.title": ("我的任务", "My tasks"),
         "tasks.button": ("我的任务（{n}）", "My tasks ({n})"),
+        "tasks.menu": ("我的任务(&M)…", "&My tasks…"),
         "tasks.button_tip": (
             "平台下达的任务；括号内为待办条目数",
             "Tasks from the platform; the number is the open items",

@@ -118,8 +118,9 @@ class ListPane:
         header = view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 110), (2, 70), (3, 70), (4, 90), (5, 130)):
+        for column, width in ((1, 300), (2, 110), (3, 70), (4, 70), (5, 90), (6, 130)):
             view.setColumnWidth(column, width)
+        view.setColumnHidden(1, not model.has_detail)  # people only: home, age, gender, ID
         view.activated.connect(lambda index, m=model: self.open_record(m.record_id(index.row())))
         return view
 

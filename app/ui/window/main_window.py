@@ -282,6 +282,9 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         if sync is not None:
             items += [(sync.menu, "main.menu.sync"), (sync.action, "main.act.sync")]
             items += [(self.conflicts_action, "main.act.conflicts")]
+        my_tasks = getattr(self, "my_tasks", None)
+        if my_tasks is not None:
+            items += [(my_tasks.menu_action, "tasks.menu")]
             items += [(self.reviews_action, "main.act.reviews")]
         printing = getattr(self, "print_actions", None)
         if printing is not None:

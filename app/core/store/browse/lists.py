@@ -20,8 +20,8 @@ from typing import Any
 
 from app.core.forms import Form
 from app.core.records import Summary
-from app.core.search import fts_query
-from app.core.store import driver
+from app.core.search import fts_query, mixes_digits_and_han
+from app.core.store import driver, places
 from app.core.store.outbox import OutboxState
 from app.core.store.store import Store
 
@@ -252,20 +252,42 @@ def search(
 ) -> list[Summary]:
     """Search-as-you-type within a scope and filters (name, pinyin, ID/phone tail, address).
 
-    Results come in index order (stopping at ``limit`` keeps a one-letter query fast on
-    millions of rows); ``offset`` pages further.
+    Records whose address holds the typed run come first, nearest first (``places``); then
+    term matches in index order (stopping at ``limit`` keeps a one-letter query fast on
+    millions of rows); ``offset`` pages through both.
     """
+    where, args = _where(store, form, scope, filters)
+    near = places.matches(store.conn, text, _SUMMARY_SQL, where, args, offset, limit)
+    if near is None:
+        return _summaries(_term_matches(store, text, where, args, offset, limit))
+    rows = list(near.rows)
+    if len(rows) < limit and not mixes_digits_and_han(text):  # else an address, not a name
+        more = _term_matches(
+            store,
+            text,
+            f"{where} AND {near.skip}",
+            [*args, *near.skip_args],
+            max(0, offset - near.total),
+            limit - len(rows),
+        )
+        rows.extend(more)
+    return _summaries(rows)
+
+
+def _term_matches(
+    store: Store, text: str, where: str, args: list[Any], offset: int, limit: int
+) -> list[Any]:
+    """Rows whose search terms match (names, pinyin, number tails, address words)."""
     query = fts_query(text)
     if query is None:
         return []
-    where, args = _where(store, form, scope, filters)
     sql = (
         # CROSS JOIN keeps the FTS index as the outer loop: with a plain JOIN and a form
         # filter SQLite walks every record of the form and probes the index for each.
         f"SELECT {_SUMMARY_SQL} FROM search CROSS JOIN records r ON r.rid = search.rowid "
         f"WHERE search MATCH ? AND {where} LIMIT ? OFFSET ?"
     )
-    return _summaries(store.conn.execute(sql, (query, *args, limit, offset)).fetchall())
+    return store.conn.execute(sql, (query, *args, limit, offset)).fetchall()
 
 
 def count(

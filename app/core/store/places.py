@@ -1,0 +1,165 @@
+"""The address index: any run of characters of an address, and its pinyin initials.
+
+Why a second FTS5 table: the term index (``search``) holds whole words matched from their
+start, so "听涛雅苑" inside "…秋实路18号听涛雅苑1栋1单元201室" or "ttya" find nothing there.
+SQLite's trigram tokenizer matches any run of three or more characters (plain sqlite3 and
+sqlcipher3 both bundle it); a two-character run is looked up through the trigrams that start
+with it. Matches come nearest first (bm25 favours the shortest address holding the run: the
+building before its rooms) unless a run is so common that ranking would read too much.
+
+Part of ``app.core.store``: SQL stays in this package.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.forms import FormSet
+from app.core.search import address_query, address_text, short_address_run
+
+TABLE = "address_search"
+PENDING = "address_index_pending"  # meta key: the migration made the table, rows still to add
+RANKED_AT_MOST = 500  # more matches than this come in index order (ranking would read them all)
+SHORT_RUN_TRIGRAMS = 64  # a two-character run is searched through at most this many trigrams
+
+MIGRATION = [
+    f"""CREATE VIRTUAL TABLE {TABLE} USING fts5 (
+        address, initials, starts, tokenize = 'trigram'
+    )""",
+    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')",
+]
+
+
+def write(conn: sqlite3.Connection, rows: Iterable[tuple[int, tuple[str, ...] | None]]) -> None:
+    """Insert the index rows of new records (rid, (address, initials, word starts)); None
+    rows are skipped."""
+    conn.executemany(
+        f"INSERT INTO {TABLE} (rowid, address, initials, starts) VALUES (?, ?, ?, ?)",
+        [(rid, *text) for rid, text in rows if text],
+    )
+
+
+def remove(conn: sqlite3.Connection, rid: int) -> None:
+    conn.execute(f"DELETE FROM {TABLE} WHERE rowid = ?", (rid,))
+
+
+def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) -> int:
+    """Index every live record of a store the migration just gave the table; returns how many.
+
+    Runs once (the meta flag goes in the same transaction); addresses are read with
+    json_extract so a record's JSON is never parsed in Python.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING,)).fetchone() is None:
+            conn.execute("COMMIT")
+            return 0
+        done = 0
+        for form in formset.forms.values():
+            fields = form.roles.address
+            if not fields:
+                continue
+            cols = ", ".join(f"json_extract(data, '$.{f}')" for f in fields)
+            cur = conn.execute(
+                f"SELECT rid, {cols} FROM records WHERE form = ? AND deleted = 0", (form.id,)
+            )
+            while chunk := cur.fetchmany(batch):
+                rows = [(r[0], address_text(str(v) for v in r[1:] if v)) for r in chunk]
+                write(conn, rows)
+                done += len(chunk)
+        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return done
+
+
+def expression(text: str) -> tuple[str, list[str]] | None:
+    """The MATCH expression for typed text and the runs an address must hold (checked with
+    ``instr``); None when the text is no address run at all (one character, two letters)."""
+    query = address_query(text)
+    if query is not None:
+        return query.match, list(query.runs)
+    short = short_address_run(text)
+    return (short, []) if short is not None else None
+
+
+def _holds(runs: list[str], alias: str = "") -> str:
+    """SQL conditions: the address holds every run (lower-cased, as the query is)."""
+    column = f"{alias}.address" if alias else "address"
+    return "".join(f" AND instr(lower({column}), ?)" for _ in runs)
+
+
+@dataclass(frozen=True)
+class Near:
+    """One page of address matches, how many there are in all, and how to leave them out of
+    the term matches that follow them."""
+
+    rows: list[tuple[Any, ...]]
+    total: int
+    skip: str
+    skip_args: list[Any]
+
+
+def matches(
+    conn: sqlite3.Connection,
+    text: str,
+    select: str,
+    where: str,
+    args: Sequence[Any],
+    offset: int = 0,
+    limit: int = 200,
+) -> Near | None:
+    """A page of rows (``select`` over records as ``r``, filtered by ``where``) whose address
+    holds the typed run, nearest (shortest address) first; None when the text is no address
+    run. A run in more than ``RANKED_AT_MOST`` addresses comes in index order: ranking would
+    read every one of them, and such a run is too common for an order to help."""
+    query = expression(text)
+    if query is None:
+        return None
+    expr, runs = query
+    # one read of the index: up to RANKED_AT_MOST + 1 matches with their length, to rank
+    found = conn.execute(
+        f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)} LIMIT ?",
+        (expr, *runs, RANKED_AT_MOST + 1),
+    ).fetchall()
+    if len(found) <= RANKED_AT_MOST:
+        return _ranked(conn, found, select, where, args, offset, limit)
+    base = (
+        f"SELECT r.rid, {select} FROM {TABLE} a CROSS JOIN records r ON r.rid = a.rowid "
+        f"WHERE a.{TABLE} MATCH ?{_holds(runs, 'a')} AND {where}"
+    )
+    params = (expr, *runs, *args)
+    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+    total = offset + len(rows)
+    if not rows and offset:
+        total = conn.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]
+    skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)})"
+    return Near([row[1:] for row in rows], total, skip, [expr, *runs])
+
+
+def _ranked(
+    conn: sqlite3.Connection,
+    found: list[tuple[int, int]],
+    select: str,
+    where: str,
+    args: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> Near:
+    """Every match of a run few addresses hold, shortest address first, then filtered."""
+    if not found:
+        return Near([], 0, "1 = 1", [])
+    order = json.dumps([rid for rid, _ in sorted(found, key=lambda f: (f[1], f[0]))])
+    rows = conn.execute(
+        f"SELECT r.rid, {select} FROM json_each(?) AS m CROSS JOIN records r ON r.rid = m.value "
+        f"WHERE {where} ORDER BY m.key",
+        (order, *args),
+    ).fetchall()
+    skip = "r.rid NOT IN (SELECT value FROM json_each(?))"
+    return Near([row[1:] for row in rows[offset : offset + limit]], len(rows), skip, [order])
