@@ -37,7 +37,7 @@ _TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "id_number": ("公民身份号码", "身份证号码", "身份证号", "居民身份证号码", "身份证"),
     "phone": ("联系电话", "电话", "电话号码", "手机", "手机号", "手机号码"),
 }
-BATCH = 2000
+BATCH = 2000  # rows per insert, per duplicate lookup and per coerce-and-check pass
 Progress = Callable[[int, int], None]
 
 
@@ -256,10 +256,9 @@ def validate_file(
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
     columns = _columns(mapping)
-    for number, raw in table.rows:
-        data = prepare_row(form, formset, raw, mapping, today)
-        issues = rules.validate(form, data, formset, today=today)
-        report.errors.extend(_row_errors(form, number, issues, lang, columns))
+    for number, _, issues in _checked_rows(form, formset, table, mapping, today):
+        if issues:
+            report.errors.extend(_row_errors(form, number, issues, lang, columns))
     report.rejected_rows = sorted({e.row for e in report.errors if not e.is_column})
     return report
 
@@ -306,16 +305,32 @@ def _prepare_rows(
     today: date | None,
 ) -> list[tuple[int, dict[str, Any]]]:
     good, columns = [], _columns(mapping)
-    for number, raw in table.rows:
-        data = prepare_row(form, formset, raw, mapping, today)
-        issues = rules.validate(form, data, formset, today=today)
-        errors = _row_errors(form, number, issues, lang, columns)
+    for number, data, issues in _checked_rows(form, formset, table, mapping, today):
+        errors = _row_errors(form, number, issues, lang, columns) if issues else []
         if errors:
             report.errors.extend(errors)
             report.rejected_rows.append(number)
         else:
             good.append((number, data))
     return good
+
+
+def _checked_rows(
+    form: Form, formset: FormSet, table: Table, mapping: dict[str, str], today: date | None
+) -> Iterator[tuple[int, dict[str, Any], list[rules.Issue]]]:
+    """(row number, stored values, issues) of every row: ``prepare_row`` and ``validate``,
+    a batch at a time through the form's compiled plan (``rules.FormPlan``)."""
+    if len(set(mapping.values())) < len(mapping):  # a doubled column: row by row, as ever
+        for number, raw in table.rows:
+            data = prepare_row(form, formset, raw, mapping, today)
+            yield number, data, rules.validate(form, data, formset, today=today)
+        return
+    plan = rules.FormPlan(form, formset, today)
+    for start in range(0, len(table.rows), BATCH):
+        batch = table.rows[start : start + BATCH]
+        rows = plan.prepare([raw for _, raw in batch], mapping)
+        for (number, _), data, issues in zip(batch, rows, plan.validate(rows), strict=True):
+            yield number, data, issues
 
 
 class Cancelled(Exception):

@@ -6,8 +6,9 @@ record can be marked complete. Everything is driven by field *types* and the che
 file declares; no field name appears here.
 
 Modules: ``coerce`` (typed or imported value -> stored value, defaults, fields derived from an
-ID number), ``validate`` (``Issue``, what blocks "complete") and ``location`` (the warning for
-coordinates outside the record's grid boundary).
+ID number), ``validate`` (``Issue``, what blocks "complete"), ``location`` (the warning for
+coordinates outside the record's grid boundary) and ``batch`` (both, compiled once per form
+for the rows of an import).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.core.rules.coerce import (
     derive_from_id,
     parse_date,
 )
+from app.core.rules.batch import FormPlan
 from app.core.rules.location import location_warnings
 from app.core.rules.validate import (
     DEFAULT_TEXT_MAX,
@@ -32,6 +34,7 @@ from app.core.rules.validate import (
 
 __all__ = [
     "DEFAULT_TEXT_MAX",
+    "FormPlan",
     "Issue",
     "apply_defaults",
     "check_value",

@@ -257,13 +257,22 @@ def derive_from_id(
     """
     out = dict(data)
     for fld in form.fields.values():
-        if fld.type != "id_number" or not fld.derives or not gb11643_applies(fld, data):
-            continue
-        info = parse_id(str(data.get(fld.id) or ""), today)
-        if isinstance(info, IdNumberError):
-            continue
-        derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
-        for role, target in fld.derives.items():
-            if role in derived and is_empty(out.get(target)):
-                out[target] = derived[role]
+        if fld.type == "id_number" and fld.derives:
+            derive_one(fld, data, out, today)
     return out
+
+
+def derive_one(
+    fld: Field, data: Mapping[str, Any], out: dict[str, Any], today: date | None
+) -> None:
+    """``derive_from_id`` for one ID-number field with ``derives``: fills ``out`` in place
+    (a batch of imported rows runs it only for the fields that derive)."""
+    if not gb11643_applies(fld, data):
+        return
+    info = parse_id(str(data.get(fld.id) or ""), today)
+    if isinstance(info, IdNumberError):
+        return
+    derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
+    for role, target in fld.derives.items():
+        if role in derived and is_empty(out.get(target)):
+            out[target] = derived[role]
