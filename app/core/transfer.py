@@ -346,40 +346,83 @@ def _apply(
     progress: Progress | None,
     cancel: Callable[[], bool] | None,
 ) -> None:
-    pending: list[tuple[str | None, dict[str, Any], str]] = []
-    pending_keys: dict[str, int] = {}
-    for done, (_, data) in enumerate(rows, 1):
-        keys = [k for k in (store.natural_key(form, data, f) for f in form.natural_keys) if k]
-        existing = next(iter(store.find_by_key(form.id, data)), None)
-        in_batch = next((pending_keys[k] for k in keys if k in pending_keys), None)
-        if in_batch is not None:  # repeated inside the current batch: merge into that row
-            rid, old, status = pending[in_batch]
-            pending[in_batch] = (rid, {**old, **data}, status)
-            report.updated += 1
-        elif existing:
-            _update(form, store, existing, data, report, author)
-        else:
-            pending_keys.update({k: len(pending) for k in keys})
-            pending.append((None, data, "complete"))
-        if len(pending) >= BATCH or done == len(rows):
-            _flush(form, store, pending, pending_keys, report, author)
-            if cancel and cancel():
-                raise Cancelled
-            if progress:
-                progress(done, len(rows))
+    """Rows into the store a batch at a time: the batch's natural keys are looked up in one
+    go, new people are inserted together, known ones merged into their records."""
+    for start in range(0, len(rows), BATCH):
+        keyed = [(data, _keys(form, store, data)) for _, data in rows[start : start + BATCH]]
+        known = _Known(store.records_by_keys(form.id, (k for _, keys in keyed for k in keys)))
+        pending: list[tuple[str | None, dict[str, Any], str]] = []
+        pending_keys: dict[str, int] = {}
+        for data, keys in keyed:
+            in_batch = next((pending_keys[k] for k in keys if k in pending_keys), None)
+            existing = known.first(keys) if in_batch is None else None
+            if in_batch is not None:  # repeated inside the current batch: merge into that row
+                rid, old, status = pending[in_batch]
+                pending[in_batch] = (rid, {**old, **data}, status)
+                report.updated += 1
+            elif existing:
+                merged = _update(form, store, existing, data, report, author)
+                known.moved(existing, _keys(form, store, merged))
+            else:
+                pending_keys.update({k: len(pending) for k in keys})
+                pending.append((None, data, "complete"))
+        _flush(form, store, pending, pending_keys, report, author)
+        if cancel and cancel():
+            raise Cancelled
+        if progress:
+            progress(min(start + BATCH, len(rows)), len(rows))
+
+
+def _keys(form: Form, store: Store, data: Mapping[str, Any]) -> list[str]:
+    return [k for k in (store.natural_key(form, data, f) for f in form.natural_keys) if k]
+
+
+class _Known:
+    """The store's natural keys of one batch (key -> record ids), kept as the store's
+    ``find_by_key`` would answer while the batch updates records."""
+
+    def __init__(self, by_key: dict[str, list[str]]) -> None:
+        self._by_key = {key: sorted(ids) for key, ids in by_key.items()}
+        self._of: dict[str, set[str]] = {}
+        for key, ids in by_key.items():
+            for record_id in ids:
+                self._of.setdefault(record_id, set()).add(key)
+
+    def first(self, keys: Iterable[str]) -> str | None:
+        """The record ``find_by_key`` puts first: the lowest id under the lowest key."""
+        for key in sorted(keys):
+            ids = self._by_key.get(key)
+            if ids:
+                return ids[0]
+        return None
+
+    def moved(self, record_id: str, keys: Iterable[str]) -> None:
+        """``record_id`` now holds exactly ``keys`` (it was merged with a row)."""
+        kept, held = set(keys), self._of.setdefault(record_id, set())
+        for key in held - kept:
+            self._by_key[key].remove(record_id)
+        for key in kept - held:
+            ids = self._by_key.setdefault(key, [])
+            ids.append(record_id)
+            ids.sort()
+        held.clear()
+        held.update(kept)
 
 
 def _update(
     form: Form, store: Store, record_id: str, data: dict[str, Any], report: Report, author: str
-) -> None:
-    """Merge a row into the record with its natural key; blank cells keep the stored values."""
+) -> dict[str, Any]:
+    """Merge a row into the record with its natural key; blank cells keep the stored values.
+
+    Returns the record's values after the merge."""
     old = store.get(record_id)
     merged = clean({**(old.data if old else {}), **data})
     if old is not None and old.status == RecordStatus.COMPLETE and not diff(old.data, merged):
         report.unchanged += 1  # the same person sent again: no history, no outbox op
-        return
+        return merged
     store.save(form.id, merged, record_id=record_id, status="complete", author=author)
     report.updated += 1
+    return merged
 
 
 def _flush(
