@@ -13,6 +13,7 @@ rows, invalid values included.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -37,7 +38,10 @@ class FormPlan:
         fields = list(form.fields.values())
         self._defaults = [(f.id, f.default) for f in fields if f.default is not None]
         self._deriving = [f for f in fields if f.type == "id_number" and f.derives]
-        self._checks = [(f, compile_condition(f.show_when)) for f in fields]
+        self._checks = [
+            (f, compile_condition(f.show_when), json.dumps(f.show_when, sort_keys=True))
+            for f in fields
+        ]
 
     # -- coercion ---------------------------------------------------------------------------
 
@@ -80,42 +84,60 @@ class FormPlan:
     def validate(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Issue]]:
         """``validate.validate`` of every row (no reference lookups), in the same order."""
         found: list[list[Issue]] = [[] for _ in rows]
-        for fld, shown in self._checks:
-            self._check_field(fld, shown, rows, found)
+        masks: dict[str, list[bool]] = {}  # condition -> holds per row, shared by its fields
+        for fld, shown, key in self._checks:
+            self._check_field(fld, self._todo(fld, shown, key, rows, masks), rows, found)
         return found
+
+    @staticmethod
+    def _todo(
+        fld: Field,
+        shown: Callable[[Mapping[str, Any]], bool],
+        key: str,
+        rows: Sequence[Mapping[str, Any]],
+        masks: dict[str, list[bool]],
+    ) -> Sequence[int]:
+        """Rows whose value of ``fld`` must be looked at: shown ones, and only those holding
+        a value when a blank is fine (the common case)."""
+        field_id = fld.id
+        optional = not fld.required and fld.required_when is None
+        todo: Sequence[int] = (
+            [i for i, row in enumerate(rows) if field_id in row] if optional else range(len(rows))
+        )
+        if fld.show_when is None:
+            return todo
+        mask = masks.get(key)
+        if mask is None and len(todo) * 4 < len(rows):  # a few filled: ask just those rows
+            return [i for i in todo if shown(rows[i])]
+        if mask is None:
+            mask = masks[key] = [shown(row) for row in rows]
+        return [i for i in todo if mask[i]]
 
     def _check_field(
         self,
         fld: Field,
-        shown: Callable[[Mapping[str, Any]], bool],
+        todo: Sequence[int],
         rows: Sequence[Mapping[str, Any]],
         found: list[list[Issue]],
     ) -> None:
         field_id, optional = fld.id, not fld.required and fld.required_when is None
         by_value = fld.type not in RECORD_CHECKED_TYPES
-        seen: dict[str, list[Issue]] = {}
-        todo = [i for i, row in enumerate(rows) if field_id in row] if optional else range(len(rows))
+        seen: dict[str, list[Issue] | None] = {}  # None: a blank string
         for i in todo:
             row = rows[i]
             value = row.get(field_id)
-            empty = value is None or value == "" or value == [] or (
+            if by_value and type(value) is str and value in seen:
+                issues = seen[value]
+            elif value is None or value == "" or value == [] or (
                 isinstance(value, str) and not value.strip()
-            )
-            if (empty and optional) or (fld.show_when is not None and not shown(row)):
-                continue
-            if empty:
-                if is_required(fld, row):
-                    found[i].append(Issue(field_id, "required"))
-                continue
-            if by_value and type(value) is str:
-                issues = seen.get(value)
-                if issues is None:
-                    issues = seen[value] = self._check(fld, value, row)
+            ):
+                issues = None
             else:
-                issues = self._check(fld, value, row)
-            if issues:
+                issues = check_value(fld, value, row, self.formset, today=self.today)
+            if by_value and type(value) is str:
+                seen[value] = issues
+            if issues is None:  # blank: a problem only where the field is required
+                if not optional and is_required(fld, row):
+                    found[i].append(Issue(field_id, "required"))
+            elif issues:
                 found[i].extend(issues)
-
-    def _check(self, fld: Field, value: object, row: Mapping[str, Any]) -> list[Issue]:
-        return check_value(fld, value, row, self.formset, today=self.today)
-

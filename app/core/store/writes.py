@@ -10,6 +10,7 @@ validation lives in ``rules`` and only gates "complete". A part ``Store`` compos
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,27 @@ def write_side_tables(
         )
     if derived.terms:
         conn.execute("INSERT INTO search (rowid, terms) VALUES (?, ?)", (rid, derived.terms))
+
+
+def created(values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``diff({}, values)`` of clean values (none is empty): every field from None."""
+    return {key: [None, value] for key, value in values.items()}
+
+
+def with_status(values: Mapping[str, Any], encoded: str, status: str) -> str:
+    """``dumps({**values, STATUS_FIELD: status})`` from ``encoded`` = ``dumps(values)``.
+
+    Field ids sort after "_status", so the status goes first and the values follow as they
+    were encoded: no second encoding of the record (tests hold this against ``dumps``)."""
+    if values and min(values) <= STATUS_FIELD:
+        return dumps({**values, STATUS_FIELD: status})
+    head = _status_head(status)
+    return head + "}" if encoded == "{}" else head + "," + encoded[1:]
+
+
+@lru_cache(maxsize=16)
+def _status_head(status: str) -> str:
+    return dumps({STATUS_FIELD: status})[:-1]
 
 
 class Writes:
@@ -241,41 +263,43 @@ class Writes:
                 values = clean(data)
                 derived = self._derive(form, values)
                 prepared.append((record_id or ids.uuid7(), values, status, derived))
+            encoded = [dumps(v) for _, v, _, _ in prepared]  # once per record, used twice
             self.conn.executemany(
                 "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
                 "created_at, created_by, updated_at, updated_by) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (rid, form.id, form.version, d.grid, d.title, dumps(v), st, int(local_change))
+                    (rid, form.id, form.version, d.grid, d.title, text, st, int(local_change))
                     + (now, author, now, author)
-                    for rid, v, st, d in prepared
+                    for (rid, _, st, d), text in zip(prepared, encoded, strict=True)
                 ],
             )
             self._bulk_side_tables(form, prepared)
             if local_change:
-                self._bulk_log(form, prepared, author, now)
+                self._bulk_log(form, prepared, encoded, author, now)
         return [p[0] for p in prepared]
 
     def _bulk_log(
         self,
         form: Form,
         prepared: list[tuple[str, dict[str, Any], str, Derived]],
+        encoded: list[str],
         author: str,
         now: str,
     ) -> None:
-        """History rows and outbox create ops for freshly inserted records."""
+        """History rows and outbox create ops for freshly inserted records (``encoded``:
+        each record's values as ``dumps`` wrote them)."""
         stamp, first, device = self._db.hlc(), self._db.next_seq(len(prepared)), self._db.device_id
         self.conn.executemany(
             "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, 'create', ?)",
-            [(rid, now, author, dumps(diff({}, v))) for rid, v, _, _ in prepared],
+            [(rid, now, author, dumps(created(v))) for rid, v, _, _ in prepared],
         )
         self.conn.executemany(
             "INSERT INTO outbox (op_id, record_id, form, kind, base_version, fields, edited_at, "
             "author) VALUES (?, ?, ?, 'create', NULL, ?, ?, ?)",
             [
-                (f"{device}:{first + i}", rid, form.id, dumps({**v, STATUS_FIELD: st}))
-                + (stamp, author)
-                for i, (rid, v, st, _) in enumerate(prepared)
+                (f"{device}:{first + i}", rid, form.id, with_status(v, text, st)) + (stamp, author)
+                for i, ((rid, v, st, _), text) in enumerate(zip(prepared, encoded, strict=True))
             ],
         )
 
