@@ -26,9 +26,7 @@ from tests.factories import credit_code, id_number
 
 TODAY = dt.date(2026, 11, 23)
 FORMSET = load_formset()
-_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _JUNK = st.one_of(
     st.none(),
@@ -60,7 +58,9 @@ def _typed(fld: Field, formset: FormSet) -> st.SearchStrategy[Any]:
     if fld.type == "credit_code":
         return st.just(credit_code()) | st.just(credit_code()[:-1] + "0")
     if fld.type == "phone":
-        return st.sampled_from(["13812345678", "0571-87654321", "138 1234 5678", "12345", "+85291234567"])
+        return st.sampled_from(
+            ["13812345678", "0571-87654321", "138 1234 5678", "12345", "+85291234567"]
+        )
     if fld.type in ("integer", "decimal"):
         return st.sampled_from(["12", "3.5", "1,200", "-4", "abc", "0.125"])
     if fld.type == "boolean":
@@ -146,7 +146,9 @@ _LEAF = st.fixed_dictionaries(
 ).flatmap(
     lambda base: st.one_of(
         st.builds(lambda v: {**base, "equals": v}, st.sampled_from(["1", "2", 1, True])),
-        st.builds(lambda v: {**base, "in": v}, st.lists(st.sampled_from(["1", "2", 0]), min_size=1)),
+        st.builds(
+            lambda v: {**base, "in": v}, st.lists(st.sampled_from(["1", "2", 0]), min_size=1)
+        ),
         st.builds(lambda v: {**base, "filled": v}, st.booleans()),
     )
 )
@@ -160,7 +162,9 @@ _CONDITION = st.recursive(
     max_leaves=6,
 )
 _VALUE = st.one_of(
-    st.none(), st.sampled_from(["", "1", "2", 0, 1, True, False]), st.lists(st.sampled_from(["1", "2"]))
+    st.none(),
+    st.sampled_from(["", "1", "2", 0, 1, True, False]),
+    st.lists(st.sampled_from(["1", "2"])),
 )
 
 
@@ -197,7 +201,9 @@ def test_a_line_passes_cells_ok_only_when_every_cell_passes_the_text_checks(
 _FIELD_ID = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 _STORED = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 

@@ -13,6 +13,7 @@ for the rows of an import).
 
 from __future__ import annotations
 
+from app.core.rules.batch import FormPlan
 from app.core.rules.coerce import (
     apply_defaults,
     coerce,
@@ -21,7 +22,6 @@ from app.core.rules.coerce import (
     derive_from_id,
     parse_date,
 )
-from app.core.rules.batch import FormPlan
 from app.core.rules.location import location_warnings
 from app.core.rules.validate import (
     DEFAULT_TEXT_MAX,

@@ -54,7 +54,10 @@ class FormPlan:
         targets = [(h, fields[f]) for h, f in mapping.items() if f in fields]
         ids = [fld.id for _, fld in targets]
         columns = [self._coerce_column(fld, [raw.get(h) for raw in raws]) for h, fld in targets]
-        rows = [{k: v for k, v in zip(ids, values) if v is not None} for values in zip(*columns)]
+        rows = [
+            {k: v for k, v in zip(ids, values, strict=True) if v is not None}
+            for values in zip(*columns, strict=True)
+        ]
         if not targets:
             rows = [{} for _ in raws]
         for field_id, default in self._defaults:
@@ -128,8 +131,11 @@ class FormPlan:
             value = row.get(field_id)
             if by_value and type(value) is str and value in seen:
                 issues = seen[value]
-            elif value is None or value == "" or value == [] or (
-                isinstance(value, str) and not value.strip()
+            elif (
+                value is None
+                or value == ""
+                or value == []
+                or (isinstance(value, str) and not value.strip())
             ):
                 issues = None
             else:

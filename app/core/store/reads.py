@@ -83,7 +83,7 @@ class Reads:
     def records_by_keys(self, form_id: str, keys: Iterable[str]) -> dict[str, list[str]]:
         """Natural key -> live records of ``form_id`` holding it (ascending ids), for the keys
         that have any: ``find_by_key`` for a whole batch of imported rows in a few queries."""
-        wanted, found = sorted(set(keys)), {}
+        wanted, found = sorted(set(keys)), dict[str, list[str]]()
         for start in range(0, len(wanted), _KEYS_PER_QUERY):
             part = wanted[start : start + _KEYS_PER_QUERY]
             rows = self.conn.execute(

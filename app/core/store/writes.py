@@ -10,8 +10,8 @@ validation lives in ``rules`` and only gates "complete". A part ``Store`` compos
 from __future__ import annotations
 
 import sqlite3
-from functools import lru_cache
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from app.core import ids

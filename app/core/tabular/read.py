@@ -147,7 +147,7 @@ def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]]) -> Tabl
         if not (all_named and len(line) <= len(headers) and textcheck.cells_ok(line)):
             _check_line(name, number, headers, line)  # names the first bad cell
         if all_named and len(line) == len(headers):
-            values = dict(zip(headers, line))
+            values = dict(zip(headers, line, strict=True))
         else:
             values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
         rows.append((number, values))
