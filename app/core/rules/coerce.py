@@ -44,7 +44,12 @@ def parse_date(raw: object) -> str | None:
         return raw.date().isoformat()
     if isinstance(raw, date):
         return raw.isoformat()
-    text = str(raw).strip()
+    return _parse_date_text(str(raw))
+
+
+@lru_cache(maxsize=8192)  # an import coerces, then checks, then compares each birth date
+def _parse_date_text(raw: str) -> str | None:
+    text = raw.strip()
     if " " in text:  # spreadsheets export "2024-03-05 00:00:00"
         text = text.split(" ", 1)[0]
     for pattern in _DATE_FORMS:
