@@ -20,7 +20,7 @@ from app.core import rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
 from app.core.records import clean, diff, dumps
 from app.core.store.outbox import STATUS_FIELD
-from app.core.store.writes import created, with_status
+from app.core.store.writes import created, encode_created, with_status
 from app.core.transfer import _row_errors, prepare_row
 from tests.factories import credit_code, id_number
 
@@ -217,6 +217,20 @@ def test_a_bulk_create_writes_the_json_a_save_writes(values: dict[str, Any], sta
     values = clean(values)
     assert with_status(values, dumps(values), status) == dumps({**values, STATUS_FIELD: status})
     assert dumps(created(values)) == dumps(diff({}, values))
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(
+        _FIELD_ID,
+        st.text(alphabet=st.characters(codec=None, exclude_categories=())) | st.just('a"\\\n'),
+        max_size=8,
+    )
+)
+def test_text_records_are_encoded_byte_for_byte_as_dumps_does(values: dict[str, str]) -> None:
+    values = clean(values)
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
 
 
 @pytest.mark.parametrize("form_id", sorted(FORMSET.forms))
