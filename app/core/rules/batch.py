@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from app.core.forms import Field, Form, FormSet
+from app.core.forms import Field, Form, FormSet, conditions
 from app.core.forms.conditions import compile_condition
 from app.core.records import is_empty
 from app.core.rules.coerce import coerce, derive_one
@@ -113,7 +113,7 @@ class FormPlan:
         if mask is None and len(todo) * 4 < len(rows):  # a few filled: ask just those rows
             return [i for i in todo if shown(rows[i])]
         if mask is None:
-            mask = masks[key] = [shown(row) for row in rows]
+            mask = masks[key] = _mask(shown, conditions.fields_of(fld.show_when), rows)
         return [i for i in todo if mask[i]]
 
     def _check_field(
@@ -147,3 +147,24 @@ class FormPlan:
                     found[i].append(Issue(field_id, "required"))
             elif issues:
                 found[i].extend(issues)
+
+
+def _mask(
+    shown: Callable[[Mapping[str, Any]], bool], reads: set[str], rows: Sequence[Mapping[str, Any]]
+) -> list[bool]:
+    """``shown`` of every row; a condition on one field is asked once per distinct text."""
+    if len(reads) != 1:
+        return [shown(row) for row in rows]
+    (name,) = reads
+    memo: dict[str | None, bool] = {}
+    mask = []
+    for row in rows:
+        value = row.get(name)
+        if value is None or type(value) is str:
+            hit = memo.get(value)
+            if hit is None:
+                hit = memo[value] = shown(row)
+        else:
+            hit = shown(row)
+        mask.append(hit)
+    return mask
