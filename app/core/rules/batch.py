@@ -123,6 +123,7 @@ class FormPlan:
         rows: Sequence[Mapping[str, Any]],
         found: list[list[Issue]],
     ) -> None:
+        """``validate``'s step for one field over the ``todo`` rows, issues into ``found``."""
         field_id, optional = fld.id, not fld.required and fld.required_when is None
         by_value = fld.type not in RECORD_CHECKED_TYPES
         seen: dict[str, list[Issue] | None] = {}  # None: a blank string
