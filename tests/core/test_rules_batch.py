@@ -10,13 +10,14 @@ and the outbox op's splice against a second ``dumps``.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import rules, textcheck
+from app.core import ids, rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
 from app.core.records import clean, diff, dumps
 from app.core.store.outbox import STATUS_FIELD
@@ -231,6 +232,12 @@ def test_a_bulk_create_writes_the_json_a_save_writes(values: dict[str, Any], sta
 def test_text_records_are_encoded_byte_for_byte_as_dumps_does(values: dict[str, str]) -> None:
     values = clean(values)
     assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+
+
+def test_record_ids_are_canonical_increasing_uuid7() -> None:
+    made = [ids.uuid7() for _ in range(3000)]
+    assert all(str(uuid.UUID(x)) == x and uuid.UUID(x).version == 7 for x in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
 
 
 @pytest.mark.parametrize("form_id", sorted(FORMSET.forms))
