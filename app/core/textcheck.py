@@ -24,6 +24,18 @@ def text_ok(text: str) -> bool:
     return len(text) <= MAX_VALUE_CHARS and _BAD_CHAR.search(text) is None
 
 
+def cells_ok(cells: list[Any]) -> bool:
+    """Every cell is a string that passes ``text_ok``: one length pass and one regex scan for a
+    whole line of a file (an import of 20 000 rows x 14 columns asked 280 000 times).
+
+    False also when a cell is not a string: the caller then asks ``plain_problem`` per cell."""
+    return (
+        all(type(c) is str for c in cells)
+        and max(map(len, cells), default=0) <= MAX_VALUE_CHARS
+        and _BAD_CHAR.search("".join(cells)) is None
+    )
+
+
 def text_problem(text: str) -> str | None:
     """The first problem of a string, named as the server's error codes name it, else None.
 

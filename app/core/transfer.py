@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -37,7 +37,7 @@ _TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "id_number": ("公民身份号码", "身份证号码", "身份证号", "居民身份证号码", "身份证"),
     "phone": ("联系电话", "电话", "电话号码", "手机", "手机号", "手机号码"),
 }
-BATCH = 2000
+BATCH = 2000  # rows per insert, per duplicate lookup and per coerce-and-check pass
 Progress = Callable[[int, int], None]
 
 
@@ -256,10 +256,9 @@ def validate_file(
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
     columns = _columns(mapping)
-    for number, raw in table.rows:
-        data = prepare_row(form, formset, raw, mapping, today)
-        issues = rules.validate(form, data, formset, today=today)
-        report.errors.extend(_row_errors(form, number, issues, lang, columns))
+    for number, _, issues in _checked_rows(form, formset, table, mapping, today):
+        if issues:
+            report.errors.extend(_row_errors(form, number, issues, lang, columns))
     report.rejected_rows = sorted({e.row for e in report.errors if not e.is_column})
     return report
 
@@ -306,16 +305,32 @@ def _prepare_rows(
     today: date | None,
 ) -> list[tuple[int, dict[str, Any]]]:
     good, columns = [], _columns(mapping)
-    for number, raw in table.rows:
-        data = prepare_row(form, formset, raw, mapping, today)
-        issues = rules.validate(form, data, formset, today=today)
-        errors = _row_errors(form, number, issues, lang, columns)
+    for number, data, issues in _checked_rows(form, formset, table, mapping, today):
+        errors = _row_errors(form, number, issues, lang, columns) if issues else []
         if errors:
             report.errors.extend(errors)
             report.rejected_rows.append(number)
         else:
             good.append((number, data))
     return good
+
+
+def _checked_rows(
+    form: Form, formset: FormSet, table: Table, mapping: dict[str, str], today: date | None
+) -> Iterator[tuple[int, dict[str, Any], list[rules.Issue]]]:
+    """(row number, stored values, issues) of every row: ``prepare_row`` and ``validate``,
+    a batch at a time through the form's compiled plan (``rules.FormPlan``)."""
+    if len(set(mapping.values())) < len(mapping):  # a doubled column: row by row, as ever
+        for number, raw in table.rows:
+            data = prepare_row(form, formset, raw, mapping, today)
+            yield number, data, rules.validate(form, data, formset, today=today)
+        return
+    plan = rules.FormPlan(form, formset, today)
+    for start in range(0, len(table.rows), BATCH):
+        batch = table.rows[start : start + BATCH]
+        rows = plan.prepare([raw for _, raw in batch], mapping)
+        for (number, _), data, issues in zip(batch, rows, plan.validate(rows), strict=True):
+            yield number, data, issues
 
 
 class Cancelled(Exception):
@@ -331,40 +346,83 @@ def _apply(
     progress: Progress | None,
     cancel: Callable[[], bool] | None,
 ) -> None:
-    pending: list[tuple[str | None, dict[str, Any], str]] = []
-    pending_keys: dict[str, int] = {}
-    for done, (_, data) in enumerate(rows, 1):
-        keys = [k for k in (store.natural_key(form, data, f) for f in form.natural_keys) if k]
-        existing = next(iter(store.find_by_key(form.id, data)), None)
-        in_batch = next((pending_keys[k] for k in keys if k in pending_keys), None)
-        if in_batch is not None:  # repeated inside the current batch: merge into that row
-            rid, old, status = pending[in_batch]
-            pending[in_batch] = (rid, {**old, **data}, status)
-            report.updated += 1
-        elif existing:
-            _update(form, store, existing, data, report, author)
-        else:
-            pending_keys.update({k: len(pending) for k in keys})
-            pending.append((None, data, "complete"))
-        if len(pending) >= BATCH or done == len(rows):
-            _flush(form, store, pending, pending_keys, report, author)
-            if cancel and cancel():
-                raise Cancelled
-            if progress:
-                progress(done, len(rows))
+    """Rows into the store a batch at a time: the batch's natural keys are looked up in one
+    go, new people are inserted together, known ones merged into their records."""
+    for start in range(0, len(rows), BATCH):
+        keyed = [(data, _keys(form, store, data)) for _, data in rows[start : start + BATCH]]
+        known = _Known(store.records_by_keys(form.id, (k for _, keys in keyed for k in keys)))
+        pending: list[tuple[str | None, dict[str, Any], str]] = []
+        pending_keys: dict[str, int] = {}
+        for data, keys in keyed:
+            in_batch = next((pending_keys[k] for k in keys if k in pending_keys), None)
+            existing = known.first(keys) if in_batch is None else None
+            if in_batch is not None:  # repeated inside the current batch: merge into that row
+                rid, old, status = pending[in_batch]
+                pending[in_batch] = (rid, {**old, **data}, status)
+                report.updated += 1
+            elif existing:
+                merged = _update(form, store, existing, data, report, author)
+                known.moved(existing, _keys(form, store, merged))
+            else:
+                pending_keys.update({k: len(pending) for k in keys})
+                pending.append((None, data, "complete"))
+        _flush(form, store, pending, pending_keys, report, author)
+        if cancel and cancel():
+            raise Cancelled
+        if progress:
+            progress(min(start + BATCH, len(rows)), len(rows))
+
+
+def _keys(form: Form, store: Store, data: Mapping[str, Any]) -> list[str]:
+    return [k for k in (store.natural_key(form, data, f) for f in form.natural_keys) if k]
+
+
+class _Known:
+    """The store's natural keys of one batch (key -> record ids), kept as the store's
+    ``find_by_key`` would answer while the batch updates records."""
+
+    def __init__(self, by_key: dict[str, list[str]]) -> None:
+        self._by_key = {key: sorted(ids) for key, ids in by_key.items()}
+        self._of: dict[str, set[str]] = {}
+        for key, ids in by_key.items():
+            for record_id in ids:
+                self._of.setdefault(record_id, set()).add(key)
+
+    def first(self, keys: Iterable[str]) -> str | None:
+        """The record ``find_by_key`` puts first: the lowest id under the lowest key."""
+        for key in sorted(keys):
+            ids = self._by_key.get(key)
+            if ids:
+                return ids[0]
+        return None
+
+    def moved(self, record_id: str, keys: Iterable[str]) -> None:
+        """``record_id`` now holds exactly ``keys`` (it was merged with a row)."""
+        kept, held = set(keys), self._of.setdefault(record_id, set())
+        for key in held - kept:
+            self._by_key[key].remove(record_id)
+        for key in kept - held:
+            ids = self._by_key.setdefault(key, [])
+            ids.append(record_id)
+            ids.sort()
+        held.clear()
+        held.update(kept)
 
 
 def _update(
     form: Form, store: Store, record_id: str, data: dict[str, Any], report: Report, author: str
-) -> None:
-    """Merge a row into the record with its natural key; blank cells keep the stored values."""
+) -> dict[str, Any]:
+    """Merge a row into the record with its natural key; blank cells keep the stored values.
+
+    Returns the record's values after the merge."""
     old = store.get(record_id)
     merged = clean({**(old.data if old else {}), **data})
     if old is not None and old.status == RecordStatus.COMPLETE and not diff(old.data, merged):
         report.unchanged += 1  # the same person sent again: no history, no outbox op
-        return
+        return merged
     store.save(form.id, merged, record_id=record_id, status="complete", author=author)
     report.updated += 1
+    return merged
 
 
 def _flush(

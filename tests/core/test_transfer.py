@@ -452,6 +452,24 @@ def test_a_cancelled_import_rolls_everything_back(
     assert _people(store)[person(1)["公民身份号码"]]["name"] == "测试1"
 
 
+def test_an_import_looks_up_natural_keys_per_batch_not_per_row(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The duplicate guard asks the store once per batch of rows (it asked once per row)."""
+    monkeypatch.setattr(transfer, "BATCH", 20)
+    write_csv(tmp_path / "old.csv", [person(i) for i in range(0, 60, 3)])
+    import_file(tmp_path / "old.csv", formset.form("resident"), store, today=TODAY)
+    statements: list[str] = []
+    store.writes.conn.set_trace_callback(statements.append)
+    path = write_csv(tmp_path / "p.csv", [person(i) for i in range(60)])
+    report = import_file(path, formset.form("resident"), store, today=TODAY)
+    store.writes.conn.set_trace_callback(None)
+    assert (report.created, report.unchanged) == (40, 20)
+    lookups = [s for s in statements if s.startswith("SELECT") and "record_keys" in s]
+    assert len(lookups) == 3  # 60 rows in batches of 20
+    assert store.count("resident") == 60
+
+
 def test_an_id_ending_in_x_typed_in_lowercase_finds_the_same_record(
     tmp_path: Path, store: Store, formset: FormSet
 ) -> None:

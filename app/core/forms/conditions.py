@@ -17,9 +17,18 @@ X" means to a form author.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
-__all__ = ["evaluate", "fields_of", "check_condition", "leaves", "condition_problems"]
+__all__ = [
+    "evaluate",
+    "compile_condition",
+    "fields_of",
+    "check_condition",
+    "leaves",
+    "condition_problems",
+]
+
+Predicate = Callable[[Mapping[str, object]], bool]
 
 _LEAF_OPS = ("equals", "in", "filled")
 _BRANCH_OPS = ("all", "any", "not")
@@ -71,6 +80,40 @@ def evaluate(cond: Mapping | None, values: Mapping[str, object]) -> bool:
         return _in(value, cond["in"])
     if "filled" in cond:
         return is_filled(value) == bool(cond["filled"])
+    raise ValueError(f"malformed condition: {sorted(cond)!r}")
+
+
+def _always(values: Mapping[str, object]) -> bool:
+    return True
+
+
+def compile_condition(cond: Mapping | None) -> Predicate:
+    """``evaluate`` with the condition's shape resolved once: a batch of 20 000 imported rows
+    asks each field's condition per row, and re-reading the condition's keys was most of it.
+
+    Same leaves (``_equals``, ``_in``, ``is_filled``) as ``evaluate``; tests hold the two
+    against each other on random conditions and values."""
+    if cond is None:
+        return _always
+    if "all" in cond:
+        parts = [compile_condition(c) for c in cond["all"]]
+        return lambda values: all(p(values) for p in parts)
+    if "any" in cond:
+        options = [compile_condition(c) for c in cond["any"]]
+        return lambda values: any(p(values) for p in options)
+    if "not" in cond:
+        inner = compile_condition(cond["not"])
+        return lambda values: not inner(values)
+    name = cond.get("field", "")
+    if "equals" in cond:
+        wanted = cond["equals"]
+        return lambda values: _equals(values.get(name), wanted)
+    if "in" in cond:
+        choices = cond["in"]
+        return lambda values: _in(values.get(name), choices)
+    if "filled" in cond:
+        filled = bool(cond["filled"])
+        return lambda values: is_filled(values.get(name)) == filled
     raise ValueError(f"malformed condition: {sorted(cond)!r}")
 
 

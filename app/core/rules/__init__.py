@@ -6,12 +6,14 @@ record can be marked complete. Everything is driven by field *types* and the che
 file declares; no field name appears here.
 
 Modules: ``coerce`` (typed or imported value -> stored value, defaults, fields derived from an
-ID number), ``validate`` (``Issue``, what blocks "complete") and ``location`` (the warning for
-coordinates outside the record's grid boundary).
+ID number), ``validate`` (``Issue``, what blocks "complete"), ``location`` (the warning for
+coordinates outside the record's grid boundary) and ``batch`` (both, compiled once per form
+for the rows of an import).
 """
 
 from __future__ import annotations
 
+from app.core.rules.batch import FormPlan
 from app.core.rules.coerce import (
     apply_defaults,
     coerce,
@@ -33,6 +35,7 @@ from app.core.rules.validate import (
 
 __all__ = [
     "DEFAULT_TEXT_MAX",
+    "FormPlan",
     "Issue",
     "apply_defaults",
     "check_value",

@@ -44,7 +44,12 @@ def parse_date(raw: object) -> str | None:
         return raw.date().isoformat()
     if isinstance(raw, date):
         return raw.isoformat()
-    text = str(raw).strip()
+    return _parse_date_text(str(raw))
+
+
+@lru_cache(maxsize=8192)  # an import coerces, then checks, then compares each birth date
+def _parse_date_text(raw: str) -> str | None:
+    text = raw.strip()
     if " " in text:  # spreadsheets export "2024-03-05 00:00:00"
         text = text.split(" ", 1)[0]
     for pattern in _DATE_FORMS:
@@ -277,19 +282,45 @@ def id_derivations(
     region of the target's code table (needs ``formset``)."""
     out: dict[str, Any] = {}
     for fld in form.fields.values():
-        if fld.type != "id_number" or not fld.derives or not gb11643_applies(fld, data):
-            continue
-        info = parse_id(str(data.get(fld.id) or ""), today)
-        if isinstance(info, IdNumberError):
-            continue
-        derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
-        region = fld.derives.get("region")
-        if region and formset is not None and region in form.fields:
-            codes = formset.table(form.fields[region].codes or "").codes
-            known = codes.get(info.area_code)
-            if known is not None and not known.historical:
-                derived["region"] = info.area_code
-        for role, target in fld.derives.items():
-            if role in derived:
-                out[target] = derived[role]
+        if fld.type == "id_number" and fld.derives:
+            out.update(_derived(fld, form, data, today, formset))
     return out
+
+
+def derive_one(
+    fld: Field,
+    data: Mapping[str, Any],
+    out: dict[str, Any],
+    today: date | None,
+    form: Form | None = None,
+    formset: FormSet | None = None,
+) -> None:
+    """``derive_from_id`` for one ID-number field with ``derives``: fills the empty ones of
+    ``out`` in place (a batch of imported rows runs it only for the fields that derive)."""
+    for target, value in _derived(fld, form, data, today, formset).items():
+        if is_empty(out.get(target)):
+            out[target] = value
+
+
+def _derived(
+    fld: Field,
+    form: Form | None,
+    data: Mapping[str, Any],
+    today: date | None,
+    formset: FormSet | None,
+) -> dict[str, Any]:
+    """What one valid ID number says of its ``derives`` targets: birth date, gender and (with
+    the formset's code tables, its area code a current region) 户籍地."""
+    if not gb11643_applies(fld, data):
+        return {}
+    info = parse_id(str(data.get(fld.id) or ""), today)
+    if isinstance(info, IdNumberError):
+        return {}
+    derived = {"birth_date": info.birth_date.isoformat(), "gender": info.gender}
+    region = fld.derives.get("region")
+    if region and formset is not None and form is not None and region in form.fields:
+        codes = formset.table(form.fields[region].codes or "").codes
+        known = codes.get(info.area_code)
+        if known is not None and not known.historical:
+            derived["region"] = info.area_code
+    return {target: derived[role] for role, target in fld.derives.items() if role in derived}

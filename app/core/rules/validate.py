@@ -241,6 +241,13 @@ _TYPE_CHECKS: dict[str, Callable[..., list[Issue]]] = {
 }
 
 
+# Types whose check reads the value alone (with the field, the form's code tables and today),
+# never the rest of the record: a batch checks each distinct value of such a field once
+# (``rules.batch``, which never passes ``exists``). An ID number reads its id-type, birth-date
+# and gender fields.
+RECORD_CHECKED_TYPES = frozenset({"id_number"})
+
+
 def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
     """The ``checks`` block of the form file, applied to a value of the right type."""
     checks, issues = fld.checks, []

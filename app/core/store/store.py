@@ -11,7 +11,7 @@ interface the sync replica uses instead of SQL). What values imply for the side 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,10 @@ class Store:
     def iter_records(self, form: str, batch: int = 1000) -> Iterator[Record]:
         """Every live record of a form in id order, read in batches (exports, printing)."""
         return self.reads.iter_records(form, batch)
+
+    def records_by_keys(self, form_id: str, keys: Iterable[str]) -> dict[str, list[str]]:
+        """Natural key -> live records holding it (ascending ids), for a batch of keys."""
+        return self.reads.records_by_keys(form_id, keys)
 
     def find_by_key(self, form_id: str, data: Mapping[str, Any]) -> list[str]:
         """Live records of ``form_id`` sharing any natural key with ``data``."""

@@ -143,15 +143,25 @@ def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]]) -> Tabl
     headers = [str(h).strip() if h is not None else "" for h in header_line]
     _check_headers(name, headers, header_number)
     rows = []
+    all_named = all(headers)
     for number, line in lines[start + 1 :]:
-        for i, cell in enumerate(line):
-            header = headers[i] if i < len(headers) else ""
-            if _filled(cell) and not header:
-                raise TableError("unnamed_cell", name, str(i + 1), row=number)
-            _check_value(name, number, header or _column_letter(i + 1), cell)
-        values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
+        if not (all_named and len(line) <= len(headers) and textcheck.cells_ok(line)):
+            _check_line(name, number, headers, line)  # names the first bad cell
+        if all_named and len(line) == len(headers):
+            values = dict(zip(headers, line, strict=True))
+        else:
+            values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
         rows.append((number, values))
     return Table(name, [h for h in headers if h], rows)
+
+
+def _check_line(name: str, number: int, headers: list[str], line: list[Any]) -> None:
+    """Each cell of a line: a filled cell needs a header, a value passes the text checks."""
+    for i, cell in enumerate(line):
+        header = headers[i] if i < len(headers) else ""
+        if _filled(cell) and not header:
+            raise TableError("unnamed_cell", name, str(i + 1), row=number)
+        _check_value(name, number, header or _column_letter(i + 1), cell)
 
 
 def _check_headers(name: str, headers: list[str], row: int) -> None:

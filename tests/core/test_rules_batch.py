@@ -1,0 +1,245 @@
+"""The import's compiled plan (``rules.FormPlan``) against the plain rules, row by row.
+
+The plan coerces column by column and checks each distinct value once; these tests hold it to
+``transfer.prepare_row`` + ``rules.validate`` on random rows of every form, wrong values
+included: the same stored values, the same issues in the same order, the same messages. Also
+``compile_condition`` against ``evaluate``, ``textcheck.cells_ok`` against ``plain_problem``
+and the outbox op's splice against a second ``dumps``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core import ids, rules, textcheck
+from app.core.forms import Field, FormSet, conditions, load_formset
+from app.core.records import clean, diff, dumps
+from app.core.store.outbox import STATUS_FIELD
+from app.core.store.writes import created, encode_created, with_status
+from app.core.transfer import _row_errors, prepare_row
+from tests.factories import credit_code, id_number
+
+TODAY = dt.date(2026, 11, 23)
+FORMSET = load_formset()
+_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_JUNK = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "\u3000", "x", "未知", "0", "1", "01", "是", "否", "2024-13-01"]),
+    st.text(max_size=6),
+    st.text(alphabet="测试文三路幸福号栋室 0123456789-", min_size=40, max_size=90),
+    st.integers(-3, 400),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+)
+_DATES = st.dates(dt.date(1870, 1, 1), dt.date(2030, 12, 31))
+
+
+def _typed(fld: Field, formset: FormSet) -> st.SearchStrategy[Any]:
+    """Cells a department's file holds for this field: right, nearly right and wrong."""
+    if fld.codes:
+        table = formset.table(fld.codes)
+        codes = list(table.codes)
+        spelled = [c.zh for c in table.codes.values()] + [
+            f"{c.code} {c.zh}" for c in table.codes.values()
+        ]
+        one = st.sampled_from(codes + spelled + [c.lstrip("0") for c in codes])
+        return one if fld.type == "choice" else st.lists(one, max_size=3).map("、".join)
+    if fld.type == "date":
+        return _DATES.map(lambda d: d.isoformat()) | _DATES.map(lambda d: f"{d:%Y/%m/%d}")
+    if fld.type == "id_number":
+        person = st.builds(id_number, _DATES, st.integers(0, 999))
+        return person | person.map(lambda s: " " + s.lower()) | person.map(lambda s: s[:-1] + "0")
+    if fld.type == "credit_code":
+        return st.just(credit_code()) | st.just(credit_code()[:-1] + "0")
+    if fld.type == "phone":
+        return st.sampled_from(
+            ["13812345678", "0571-87654321", "138 1234 5678", "12345", "+85291234567"]
+        )
+    if fld.type in ("integer", "decimal"):
+        return st.sampled_from(["12", "3.5", "1,200", "-4", "abc", "0.125"])
+    if fld.type == "boolean":
+        return st.sampled_from(["是", "否", "y", "n", "也许"])
+    if fld.type == "coordinates":
+        return st.sampled_from(["120.15,30.28", "200,100", "东经120度"])
+    return st.text(alphabet="王李张伟芳 ·ab1", max_size=8)
+
+
+def _cells(fld: Field, formset: FormSet) -> st.SearchStrategy[Any]:
+    return st.one_of(_typed(fld, formset), _typed(fld, formset), _JUNK)
+
+
+# The fields one resident's ID number is checked against: the same number in two rows must
+# still be checked against each row's own id type, birth date and gender.
+_ID_BOUND = ["id_type", "id_number", "birth_date", "gender", "population_type"]
+
+
+@st.composite
+def batches(
+    draw: st.DrawFn, form_id: str | None = None
+) -> tuple[str, dict[str, str], list[dict[str, Any]]]:
+    """A form, a header mapping (header -> field id) and rows of cells by header.
+
+    Each column's cells come from a small pool so values repeat down a column, as in files."""
+    form = FORMSET.form(form_id or draw(st.sampled_from(sorted(FORMSET.forms))))
+    fields = draw(st.lists(st.sampled_from(list(form.fields.values())), unique=True, max_size=16))
+    if form_id:
+        fields = [form.fields[f] for f in _ID_BOUND] + [f for f in fields if f.id not in _ID_BOUND]
+    mapping = {f"列{fld.id}": fld.id for fld in fields}
+    pools = {
+        header: draw(
+            st.lists(
+                _cells(form.fields[fid], FORMSET),
+                min_size=1,
+                max_size=1 if form_id and fid == "id_number" else 4,
+            )
+        )
+        for header, fid in mapping.items()
+    }
+    count = draw(st.integers(1, 12))
+    rows = [
+        {header: draw(st.sampled_from(pool)) for header, pool in pools.items()}
+        for _ in range(count)
+    ]
+    return form.id, mapping, rows
+
+
+@_SETTINGS
+@given(batch=batches() | batches("resident"))
+def test_the_plan_stores_and_reports_what_the_plain_rules_do(
+    batch: tuple[str, dict[str, str], list[dict[str, Any]]],
+) -> None:
+    form_id, mapping, raws = batch
+    form = FORMSET.form(form_id)
+    plan = rules.FormPlan(form, FORMSET, TODAY)
+    fast = plan.prepare(raws, mapping)
+    plain = [prepare_row(form, FORMSET, raw, mapping, TODAY) for raw in raws]
+    assert fast == plain
+    fast_issues = plan.validate(fast)
+    plain_issues = [rules.validate(form, data, FORMSET, today=TODAY) for data in plain]
+    assert fast_issues == plain_issues
+    columns = {fid: header for header, fid in mapping.items()}
+    for lang in ("zh", "en"):
+        assert [_row_errors(form, n, i, lang, columns) for n, i in enumerate(fast_issues)] == [
+            _row_errors(form, n, i, lang, columns) for n, i in enumerate(plain_issues)
+        ]
+
+
+def test_the_plan_finds_the_usual_mistakes_of_a_file() -> None:
+    form = FORMSET.form("resident")
+    good = {"population_type": "1", "id_number": id_number(), "name": "王芳", "ethnicity": "01"}
+    rows = [good, {**good, "ethnicity": "汉"}, {**good, "ethnicity": "99"}, {**good, "name": ""}]
+    plan = rules.FormPlan(form, FORMSET, TODAY)
+    issues = plan.validate(plan.prepare(rows, {k: k for k in good}))
+    codes = [{(i.field, i.code) for i in found if i.field in good} for found in issues]
+    assert codes == [set(), set(), {("ethnicity", "code.unknown")}, {("name", "required")}]
+
+
+_LEAF = st.fixed_dictionaries(
+    {"field": st.sampled_from(["a", "b"])},
+    optional={},
+).flatmap(
+    lambda base: st.one_of(
+        st.builds(lambda v: {**base, "equals": v}, st.sampled_from(["1", "2", 1, True])),
+        st.builds(
+            lambda v: {**base, "in": v}, st.lists(st.sampled_from(["1", "2", 0]), min_size=1)
+        ),
+        st.builds(lambda v: {**base, "filled": v}, st.booleans()),
+    )
+)
+_CONDITION = st.recursive(
+    _LEAF,
+    lambda inner: st.one_of(
+        st.builds(lambda c: {"all": c}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda c: {"any": c}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda c: {"not": c}, inner),
+    ),
+    max_leaves=6,
+)
+_VALUE = st.one_of(
+    st.none(),
+    st.sampled_from(["", "1", "2", 0, 1, True, False]),
+    st.lists(st.sampled_from(["1", "2"])),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cond=st.none() | _CONDITION, values=st.dictionaries(st.sampled_from(["a", "b"]), _VALUE))
+def test_a_compiled_condition_holds_exactly_when_evaluate_says(
+    cond: dict[str, Any] | None, values: dict[str, Any]
+) -> None:
+    assert conditions.compile_condition(cond)(values) is conditions.evaluate(cond, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(codec=None, exclude_categories=())),
+            st.sampled_from(["\x00", "a\ud800b", "x" * (textcheck.MAX_VALUE_CHARS + 1)]),
+            st.integers(),
+            st.floats(),
+            st.none(),
+        ),
+        max_size=5,
+    )
+)
+def test_a_line_passes_cells_ok_only_when_every_cell_passes_the_text_checks(
+    cells: list[Any],
+) -> None:
+    if textcheck.cells_ok(cells):
+        assert all(textcheck.plain_problem(c) is None for c in cells)
+    elif all(isinstance(c, str) for c in cells):
+        assert any(textcheck.plain_problem(c) for c in cells)
+
+
+_FIELD_ID = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+_STORED = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(_FIELD_ID | st.sampled_from(["A", "_a", "0"]), _STORED, max_size=6),
+    status=st.sampled_from(["draft", "complete"]),
+)
+def test_a_bulk_create_writes_the_json_a_save_writes(values: dict[str, Any], status: str) -> None:
+    values = clean(values)
+    assert with_status(values, dumps(values), status) == dumps({**values, STATUS_FIELD: status})
+    assert dumps(created(values)) == dumps(diff({}, values))
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(
+        _FIELD_ID,
+        st.text(alphabet=st.characters(codec=None, exclude_categories=())) | st.just('a"\\\n'),
+        max_size=8,
+    )
+)
+def test_text_records_are_encoded_byte_for_byte_as_dumps_does(values: dict[str, str]) -> None:
+    values = clean(values)
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+
+
+def test_record_ids_are_canonical_increasing_uuid7() -> None:
+    made = [ids.uuid7() for _ in range(3000)]
+    assert all(str(uuid.UUID(x)) == x and uuid.UUID(x).version == 7 for x in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
+
+
+@pytest.mark.parametrize("form_id", sorted(FORMSET.forms))
+def test_every_form_compiles(form_id: str) -> None:
+    rules.FormPlan(FORMSET.form(form_id), FORMSET, TODAY)
