@@ -14,7 +14,7 @@ import pytest
 
 from tests.sync.browserkit import chromium_path, launch
 from tests.sync.conftest import GRID_A, GRID_B, PASSWORD, Platform
-from tests.sync.test_tasks import people, pull_everything, push_results, result
+from tests.sync.test_platform_tasks import people, pull_everything, push_results, result
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extras)")
 if chromium_path() is None:
