@@ -124,6 +124,8 @@ def _old_store(path: Path, formset: FormSet) -> tuple[Store, dict[str, str]]:
     states = [r[0] for r in store.conn.execute("SELECT state FROM outbox ORDER BY seq")]
     assert states == ["rejected"] * 5
     version = schema.MIGRATIONS.index(schema.REQUEUE_GK3_OPS)
+    for table in ("task_results", "task_items", "tasks", "address_search"):  # later steps
+        store.conn.execute(f"DROP TABLE {table}")
     store.conn.execute(f"PRAGMA user_version = {version}")  # before this app version
     store.close()
     return Store(path, formset), {"house": house.id, "gone": gone.id, "bad": bad.id}
