@@ -16,7 +16,7 @@ from typing import Any
 
 from app.core import qrpayload, rules, scan
 from app.core.display import display_value, masked_part, status_text
-from app.core.forms import Field, Form, FormSet
+from app.core.forms import Field, Form
 from app.core.masking import mask_value, revealing
 from app.core.messages import Catalog
 from app.core.records import Record, RecordStatus, is_empty
@@ -84,15 +84,6 @@ def masked_data(form: Form, data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _shown(formset: FormSet, form: Form, fld: Field, value: Any, lang: str, **kw: Any) -> str:
-    """A value as the sheet prints it: masked if sensitive; a birth date or area code that
-    would give the masked ID number back reduced to its year or province (``revealing``)."""
-    part = revealing(form, formset).get(fld.id)
-    if part is not None:
-        return masked_part(formset, fld, part, value, lang)
-    return display_value(formset, fld, value, lang, **kw)
-
-
 def build_sheet(
     store: Store,
     record: Record,
@@ -110,13 +101,17 @@ def build_sheet(
         return target.title or text("untitled", lang) if target is not None else None
 
     grid_names = browse.grid_names(store)
+    parts = revealing(form, formset)  # reduced to a year or a province (``masking.revealing``)
     grid = grid_names.get(record.grid or "", record.grid or "")
 
     def shown(f: Field) -> str:
         if f.id == form.roles.grid:  # a grid is read by its name, never its raw code
             code = str(record.data[f.id])
             return grid_names.get(code, code)
-        return _shown(formset, form, f, record.data[f.id], lang, ref_title=ref_title, survey=True)
+        value = record.data[f.id]
+        if f.id in parts:  # a birth date or area code that would give the masked ID back
+            return masked_part(formset, f, parts[f.id], value, lang)
+        return display_value(formset, f, value, lang, ref_title=ref_title, survey=True)
 
     sections = []
     for section in form.sections:

@@ -260,7 +260,9 @@ def login(
     with db.write(engine) as conn:
         claimed = devices.claim(conn, device_id, installation, username, iso(issued))
         device_id = claimed.device_id
-        token, expires = issue_token(conn, secret, username, device_id, issued, days)
+        token, expires = issue_token(
+            conn, secret, username, device_id, issued, timedelta(days=days)
+        )
         grids = scope_of(conn, username, row.role, row.community)
         community = row.community or _community_of(conn, grids)
     user = User(
@@ -277,13 +279,19 @@ def login(
 
 
 def issue_token(
-    conn: Connection, secret: bytes, username: str, device_id: str, issued: datetime, days: int
+    conn: Connection,
+    secret: bytes,
+    username: str,
+    device_id: str,
+    issued: datetime,
+    lifetime: timedelta,
+    kind: str = "access",
 ) -> tuple[str, str]:
-    """A new bearer token of the user bound to ``device_id``: (token, expires_at). Only its
-    keyed hash is stored. (Other kinds of credential, e.g. a device-bound refresh credential,
-    would be issued beside this one, not through the password check.)"""
-    token = "gc1_" + secrets.token_urlsafe(32)
-    expires = iso(issued + timedelta(days=days))
+    """A new token of the user bound to ``device_id``: (token, expires_at). Only its keyed
+    hash is stored. ``kind``: "access" (a bearer token) or "refresh" (a device's sync
+    credential, exchanged at ``POST /v1/token``)."""
+    token = ("gcr1_" if kind == "refresh" else "gc1_") + secrets.token_urlsafe(32)
+    expires = iso(issued + lifetime)
     conn.execute(
         insert(db.tokens).values(
             token_hash=token_hash(secret, token),
@@ -291,6 +299,7 @@ def issue_token(
             device_id=device_id,
             created_at=iso(issued),
             expires_at=expires,
+            kind=kind,
         )
     )
     return token, expires
@@ -303,22 +312,11 @@ def issue_refresh(engine: Engine, secret: bytes, username: str, device_id: str) 
     the largest part of a device's nightly server cost). It is a random 256-bit secret, so a
     keyed SHA-256 digest stores it safely; it is bound to the device id, revoked with the
     user's other tokens (reset, disable, device revoke) and useless as a bearer token."""
-    credential = "gcr1_" + secrets.token_urlsafe(32)
-    issued = now()
-    expires = iso(issued + timedelta(days=REFRESH_DAYS))
     with db.write(engine) as conn:
         revoke_refresh(conn, username, device_id)  # one credential per device: the newest
-        conn.execute(
-            insert(db.tokens).values(
-                token_hash=token_hash(secret, credential),
-                username=username,
-                device_id=device_id,
-                created_at=iso(issued),
-                expires_at=expires,
-                kind="refresh",
-            )
+        return issue_token(
+            conn, secret, username, device_id, now(), timedelta(days=REFRESH_DAYS), "refresh"
         )
-    return credential, expires
 
 
 def refresh(
@@ -338,9 +336,7 @@ def refresh(
     credential, or a disabled user: the device must log in with the password again."""
     digest = token_hash(secret, credential)
     t, u = db.tokens.c, db.users.c
-    token = "gc1_" + secrets.token_urlsafe(32)
     issued = now()
-    expires = iso(issued + timedelta(hours=REFRESHED_ACCESS_HOURS))
     with db.write(engine) as conn:  # one transaction: this runs for every device every night
         row = conn.execute(
             select(t.username, t.device_id, t.expires_at, t.revoked_at, t.kind, u.disabled, u.role)
@@ -358,14 +354,13 @@ def refresh(
         ):
             raise AuthError("bad_refresh")
         claimed = devices.claim(conn, device_id, installation, row.username, iso(issued))
-        conn.execute(
-            insert(db.tokens).values(
-                token_hash=token_hash(secret, token),
-                username=row.username,
-                device_id=claimed.device_id,
-                created_at=iso(issued),
-                expires_at=expires,
-            )
+        token, expires = issue_token(
+            conn,
+            secret,
+            row.username,
+            claimed.device_id,
+            issued,
+            timedelta(hours=REFRESHED_ACCESS_HOURS),
         )
         grids = scope_of(conn, row.username, row.role, row.community)
         community = row.community or _community_of(conn, grids)

@@ -8,6 +8,7 @@ way to see such a value is ``actions.reveal``, which writes an audit row.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, case, func, select, text, tuple_
@@ -189,15 +190,14 @@ def _sensitive(form: Form, name: str, formset: FormSet) -> bool:
     return bool(fld and fld.sensitive) or name in _revealing(form, formset)
 
 
-_REVEALING: dict[tuple[int, str], dict[str, str]] = {}
-
-
 def _revealing(form: Form, formset: FormSet) -> dict[str, str]:
     """``masking.revealing`` of a form, worked out once per form set."""
-    key = (id(formset), form.id)
-    if key not in _REVEALING:
-        _REVEALING[key] = revealing(form, formset)
-    return _REVEALING[key]
+    return _revealing_of(formset, form.id)
+
+
+@lru_cache(maxsize=64)
+def _revealing_of(formset: FormSet, form_id: str) -> dict[str, str]:
+    return revealing(formset.form(form_id), formset)
 
 
 # -- conflicts -------------------------------------------------------------------------------
