@@ -5,7 +5,8 @@ Usage: python tools/console_screenshots.py [--out docs/screenshots] [--size 1500
 Loads the demo community into a fresh SQLite platform (``sync.server.demo.load_demo``), starts
 the real server on loopback, lets two worker devices make a phone conflict, opens a possible
 duplicate and has a push set aside, then drives the console in headless Chromium (Playwright
-on Debian's ``chromium``) as a community supervisor and saves ``console-*.png``.
+on Debian's ``chromium``) as a community supervisor (including issuing and following a task) and saves
+``console-*.png``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,30 @@ def stage(url: str, grid: str) -> None:
     one.push(uuid7(), "create", {**people[4]["data"], "id_number": "", "_status": "complete"})
 
 
+def task_results(url: str, grid: str) -> None:
+    """A worker's device finishes two items of the issued task and marks one unable."""
+    device = Device(url, f"w-{grid}", "tablet-1")
+    resp = requests.get(
+        f"{url}/v1/pull", params={"limit": 5000}, headers=device.headers, timeout=60
+    )
+    items = resp.json().get("task_items", [])
+    results = [
+        {
+            "op_id": f"{device.device}:t{n}",
+            "item_id": item["id"],
+            "state": state,
+            "reason": reason,
+            "edited_at": f"{now_iso()}#{n:04d}",
+            "author": device.device,
+        }
+        for n, (item, (state, reason)) in enumerate(
+            zip(items, [("done", None), ("done", None), ("unable", "查无此人")], strict=False)
+        )
+    ]
+    body = {"protocol": 1, "device_id": device.device, "ops": [], "task_results": results}
+    requests.post(f"{url}/v1/push", json=body, headers=device.headers, timeout=60)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -111,7 +136,7 @@ def main() -> int:
         server, url = serve(app)
         try:
             stage(url, grid)
-            shoot(url, community, out)
+            shoot(url, community, grid, out)
         finally:
             server.should_exit = True
     return 0
@@ -134,7 +159,25 @@ def act(page: Any, url: str) -> None:
         different.click()
 
 
-def shoot(url: str, community: str, out: Path) -> None:
+def tasks(page: Any, url: str, grid: str, out: Path) -> None:
+    """Issue "confirm the phone of every 流动人口" with its preview, then follow it."""
+    page.goto(f"{url}/console/tasks")
+    page.fill("#task-title", "核实流动人口电话")
+    page.select_option("#task-form-id", "resident")
+    page.fill("#task-fields", "联系方式")
+    page.fill("#task-filter", "人口类型 = 流动人口")
+    page.fill("#task-due", "2030-12-31")
+    page.click("#task-preview")
+    page.wait_for_selector("#preview-total")
+    page.screenshot(path=str(out / "console-task-new.png"), full_page=True)
+    page.click("#task-issue")
+    page.wait_for_url("**/console/tasks/*")
+    task_results(url, grid)
+    page.reload()
+    page.screenshot(path=str(out / "console-task.png"), full_page=True)
+
+
+def shoot(url: str, community: str, grid: str, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = launch(playwright)
         page = browser.new_context(viewport=VIEWPORT, locale="zh-CN").new_page()
@@ -157,6 +200,7 @@ def shoot(url: str, community: str, out: Path) -> None:
             page.wait_for_selector("#history")
             page.screenshot(path=str(out / "console-record.png"), full_page=True)
         act(page, url)
+        tasks(page, url, grid, out)
         page.goto(f"{url}/console/people")
         page.screenshot(path=str(out / "console-people.png"))
         page.goto(f"{url}/console/grids")

@@ -71,7 +71,10 @@ def test_a_supervisor_issues_and_follows_a_task_in_the_browser(
     page.click("#task-issue")
     page.wait_for_url("**/console/tasks/*")
     assert page.inner_text("#count-open") == "3" and page.inner_text("#task-state") == "待办"
-    assert page.inner_text("#task-filter") == "population_type = 2"
+    assert page.inner_text("#task-filter") == "人口类型 = 流动人口"  # labels, not codes
+    assert page.get_attribute("#task-filter", "title") == "population_type = 2"
+    grids_shown = {c.inner_text() for c in page.query_selector_all("#task-items td:nth-child(2)")}
+    assert GRID_A not in grids_shown and GRID_B not in grids_shown  # names, not codes
 
     a_items = pull_everything(wang)["task_items"]
     (b_item,) = pull_everything(li)["task_items"]

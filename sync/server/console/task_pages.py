@@ -16,11 +16,14 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from app.core.filterlabels import labelled_text
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
+from app.core.recordfilter import RecordFilter
 from sync.server import auth, db
 from sync.server.console import queries, sessions
 from sync.server.console.audit import Actor
+from sync.server.console.i18n import request_lang
 from sync.server.console.pages import (
     MAX_UPLOAD,
     _error_page,
@@ -204,8 +207,16 @@ def task_page(request: Request, task_id: str) -> Response:
             )
         form = svc.formset.forms.get(shown["task"]["form"])
         labels = {f: form.fields[f].label for f in shown["task"]["fields"]} if form else {}
+        stored = shown["task"]["spec"].get("filter")
+        flt = RecordFilter.from_json(stored) if stored else None
         return {
             "f": shown,
+            "filter_text": (
+                labelled_text(flt, form, svc.formset, request_lang(request))
+                if flt is not None and form is not None
+                else ""
+            ),
+            "grid_names": {g["grid"]: g["name"] for g in shown["grids"]},
             "items": items,
             "state": state,
             "grid": grid,
@@ -229,9 +240,10 @@ def item_page(request: Request, task_id: str, item_id: str) -> Response:
         _text_ok(task_id, item_id)
         svc = _svc(request)
         with db.read(svc.engine) as conn:
-            task = follow.follow(conn, user, task_id)["task"]
+            shown = follow.follow(conn, user, task_id)
             detail = follow.item_detail(conn, svc.formset, user, task_id, item_id)
-        return {"task": task, "d": detail}
+        names = {g["grid"]: g["name"] for g in shown["grids"]}
+        return {"task": shown["task"], "d": detail, "grid_names": names}
 
     return _page(request, "task_item", build)
 
