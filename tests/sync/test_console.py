@@ -22,6 +22,7 @@ from tests.sync.conftest import (
     GRID_C,
     OTHER_COMMUNITY,
     PASSWORD,
+    Client,
     Platform,
     start_server,
 )
@@ -276,6 +277,62 @@ def test_users_and_devices(platform: Platform) -> None:
     assert chen.post("/console/people/root/disable", {"disabled": "1"}).status_code == 404
     weak = chen.post("/console/people/li/password", {"password": "short"})
     assert "err=weak_password" in weak.headers["location"]
+
+
+def test_a_supervisor_adds_a_grid_worker_who_then_syncs(platform: Platform) -> None:
+    chen = login(platform, "chen")
+    page = chen.get("/console/people").text
+    assert 'id="add-worker"' in page and GRID_A in page and GRID_C not in page
+    added = chen.post(
+        "/console/people",
+        {"username": "sun", "password": "first day 2026", "grids": [GRID_A, GRID_B]},
+    )
+    assert "ok=worker_added" in added.headers["location"]
+    sun = Client(platform.url, "laptop-sun")
+    assert sun.login("sun", "first day 2026").status_code == 200
+    assert sun.pull(0, 10)["cursor"] >= 0  # the new worker logs in and syncs
+    assert "sun" in chen.get("/console/people").text
+    assert [r.target for r in audit_rows(platform) if r.action == "add_user"] == ["sun"]
+    assert "first day 2026" not in repr(audit_rows(platform))
+    # never replaces an account, never reaches another community, says what to fix
+    for data, code in [
+        ({"username": "wang", "password": "first day 2026", "grids": [GRID_A]}, "user_exists"),
+        ({"username": "zhou", "password": "first day 2026", "grids": [GRID_C]}, "unknown_grid"),
+        ({"username": "zhou", "password": "short", "grids": [GRID_A]}, "weak_password"),
+        ({"username": "周", "password": "first day 2026", "grids": [GRID_A]}, "bad_username"),
+        ({"username": "zhou", "password": "first day 2026"}, "no_grid"),
+    ]:
+        refused = chen.post("/console/people", data)
+        assert f"err={code}" in refused.headers["location"], (data, refused.headers)
+    assert Browser(platform.url).login("wang").status_code == 303  # wang's password unchanged
+    assert Browser(platform.url).login("zhou", "first day 2026").status_code == 401
+    shown = chen.get(refused.headers["location"].replace(platform.url, ""))
+    assert "请至少选择一个网格" in shown.text
+    # the same through the API, which a worker may not call
+    api = requests.Session()
+    token = platform.client("chen").headers
+    made = api.post(
+        f"{platform.url}/v1/console/users",
+        json={"username": "zhou", "password": "first day 2026", "grids": [GRID_B]},
+        headers=token,
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    again = api.post(
+        f"{platform.url}/v1/console/users",
+        json={"username": "zhou", "password": "first day 2026", "grids": [GRID_B]},
+        headers=token,
+        timeout=30,
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "user_exists"
+    worker = platform.client("wang").headers
+    denied = api.post(
+        f"{platform.url}/v1/console/users",
+        json={"username": "qian", "password": "first day 2026", "grids": [GRID_A]},
+        headers=worker,
+        timeout=30,
+    )
+    assert denied.status_code == 403
 
 
 def _square() -> dict[str, Any]:

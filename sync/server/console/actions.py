@@ -193,6 +193,39 @@ def reset_password(service: Service, actor: Actor, username: str, password: str)
     return count
 
 
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+
+
+def add_worker(
+    service: Service, actor: Actor, username: str, password: str, grids: list[str]
+) -> None:
+    """A new grid worker (网格员) for grids the caller manages: a supervisor in their own
+    community, an admin anywhere. Never replaces an existing account (the CLI's ``add-user``
+    does, on purpose); the worker's first login then sets up their device."""
+    _manager(actor)
+    if not _USERNAME.fullmatch(username):
+        raise ConsoleError(422, "bad_username", field="username")
+    if "\x00" in password:
+        raise ApiError(422, "nul_char")
+    if passwords.problem(password, username):
+        raise ConsoleError(422, "weak_password", field="password")
+    wanted = list(dict.fromkeys(grids))
+    if not wanted:
+        raise ConsoleError(422, "no_grid", field="grids")
+    with db.write(service.engine) as conn:
+        g = db.grids.c
+        known = dict(conn.execute(select(g.code, g.community).where(g.code.in_(wanted))).all())
+        for code in wanted:
+            community = known.get(code)
+            if community is None or not (actor.user.is_admin or community == actor.user.community):
+                raise ConsoleError(422, "unknown_grid", field="grids")
+        u = db.users.c
+        if conn.execute(select(u.username).where(u.username == username)).first() is not None:
+            raise ConsoleError(409, "user_exists", field="username")
+        auth.create_user(conn, username, password, "worker", grids=wanted)
+        audit.write(conn, actor, "add_user", username)
+
+
 # -- grids -----------------------------------------------------------------------------------
 
 

@@ -97,6 +97,12 @@ class GridRequest(BaseModel):
     community: str = Field(min_length=1, max_length=64)
 
 
+class NewWorker(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+    grids: list[str] = Field(min_length=1, max_length=200)
+
+
 class Done(BaseModel):
     ok: bool = True
     count: int | None = None
@@ -183,6 +189,14 @@ def reveal(
 def users(request: Request, caller: Caller) -> dict[str, Any]:
     """Users in scope with their grids and devices (last login, last push)."""
     return {"users": queries.people(_svc(request).engine, caller.user)}
+
+
+@router.post("/users", response_model=Done, status_code=201, responses=_ERRORS)
+def add_worker(request: Request, caller: Caller, body: NewWorker) -> Done:
+    """Add a grid worker for grids the caller manages (409 ``user_exists``: never replaces)."""
+    plain(body.username, body.password, *body.grids)
+    actions.add_worker(_svc(request), caller, body.username, body.password, body.grids)
+    return Done()
 
 
 @router.post("/users/{username}/disable", response_model=Done, responses=_ERRORS)

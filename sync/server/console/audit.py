@@ -27,6 +27,7 @@ ACTIONS = (
     "revoke_device",
     "disable_user",
     "enable_user",
+    "add_user",
     "reset_password",
     "grid_save",
     "grid_boundary",

@@ -51,6 +51,20 @@ ERRORS: dict[str, tuple[str, str]] = {
         "不能在这里停用自己或重置自己的密码。",
         "you cannot disable yourself or reset your own password here.",
     ),
+    "bad_username": (
+        "用户名须为 2–64 个字母、数字、“.”、“-”或“_”。",
+        "a user name is 2-64 letters, digits, “.”, “-” or “_”.",
+    ),
+    "user_exists": (
+        "已有同名用户，未做任何修改；请换一个用户名。",
+        "a user of that name exists; nothing was changed. Choose another name.",
+    ),
+    "no_grid": ("请至少选择一个网格。", "choose at least one grid."),
+    "unknown_grid": (
+        "所选网格不存在或不归您管理，未做任何修改；请从列表中选择网格。",
+        "a chosen grid does not exist or is not yours to manage; nothing was changed. Choose "
+        "grids from the list.",
+    ),
 }
 
 
@@ -168,6 +182,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("启用", "Enable"),
     "revoke": ("注销此设备", "Revoke device"),
     "reset_password": ("重置密码", "Reset password"),
+    "add_worker": ("新增网格员", "Add a grid worker"),
+    "initial_password": ("初始密码", "Initial password"),
+    "worker_added": (
+        "已新增网格员；请将用户名和初始密码告知本人，首次登录后可在设备上同步。",
+        "Grid worker added; give them the user name and initial password to log in "
+        "and sync on their device.",
+    ),
     "new_password": (
         f"新密码（至少 {passwords.MIN_LENGTH} 个字符，两类以上）",
         f"New password ({passwords.MIN_LENGTH}+ characters, 2+ kinds)",

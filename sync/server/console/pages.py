@@ -84,7 +84,9 @@ def render(
         "page": page,
         "nav": [n for n, roles in NAV if user is not None and user.role in roles],
         "csrf": sessions.csrf_token(_key(request), user) if user else "",
-        "flash": t.get(flash, "") if flash in ("resolved", "decided", "done") else "",
+        "flash": t.get(flash, "")
+        if flash in ("resolved", "decided", "done", "worker_added")
+        else "",
         "error": _error_text(err, lang) if err else ctx.pop("error", ""),
         "lx": lambda pair: pair[1] if lang == "en" and pair[1] else pair[0],
         **ctx,
@@ -461,9 +463,22 @@ def people_page(request: Request) -> Response:
         "people",
         lambda user: {
             "people": queries.people(_svc(request).engine, user),
+            "grids": queries.grids(_svc(request).engine, user),
             "min_password": passwords.MIN_LENGTH,
         },
     )
+
+
+@router.post("/people")
+async def add_worker(request: Request) -> Response:
+    def act(actor: Actor, form: FormData) -> None:
+        grids = [g for g in form.getlist("grids") if isinstance(g, str)]
+        plain(*grids)
+        actions.add_worker(
+            _svc(request), actor, _text(form, "username").strip(), _text(form, "password"), grids
+        )
+
+    return await _post(request, act, "people", ok="worker_added")
 
 
 @router.post("/people/{username}/disable")
