@@ -35,7 +35,7 @@ def name_terms(name: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys([compact.lower(), *name.lower().split()]))
     if len(compact) > 1 and _is_cjk(compact[0]):
         terms.append(compact[1:])
-    syllables = [r for r in (_char_pinyin(c) for c in compact) if r]
+    syllables = [r for r in (char_pinyin(c) for c in compact) if r]
     if syllables:
         surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
         rest = syllables[1:]
@@ -47,7 +47,7 @@ def name_terms(name: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32768)
-def _char_pinyin(char: str) -> str:
+def char_pinyin(char: str) -> str:
     """The usual reading of one character; per-character because names rarely need phrase
     context (the surname, which does, gets every reading) and a per-character cache makes
     indexing a million names cheap."""
@@ -135,7 +135,7 @@ def address_initials(address: str) -> str:
     """
     text = unicodedata.normalize("NFKC", address).lower()
     return "".join(
-        (_char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
+        (char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
     )
 
 

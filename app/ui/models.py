@@ -92,7 +92,7 @@ def fetch_rows(
             )
         else:
             last = rows[-1] if rows else loaded[-1] if loaded else None
-            after = (last.title, last.id) if last else None
+            after = (last.sort_key, last.id) if last else None
             got = browse.page(store, form_id, query.scope, query.filters, after=after, limit=limit)
         rows.extend(got)
         if len(got) < limit:
