@@ -196,6 +196,7 @@ class AddressQuery:
     column: str
     match: str
     runs: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # every word a matching address holds (address column only)
 
 
 def address_query(text: str) -> AddressQuery | None:
@@ -215,7 +216,8 @@ def address_query(text: str) -> AddressQuery | None:
         return AddressQuery("initials", f"initials : ({' AND '.join(clauses)})")
     cover = [t for w in long for t in covering_trigrams(w)]
     runs = tuple(w for w in long if len(w) > TRIGRAM)
-    return AddressQuery("address", f"address : ({' AND '.join(map(_phrase, cover))})", runs)
+    match = f"address : ({' AND '.join(map(_phrase, cover))})"
+    return AddressQuery("address", match, runs, tuple(long))
 
 
 def covering_trigrams(word: str) -> list[str]:

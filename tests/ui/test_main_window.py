@@ -551,3 +551,21 @@ def test_build_opens_the_data_dir_with_the_saved_language(tmp_path: Path, qtbot)
         w.close()
         w.store.close()
         language().set_lang("zh")
+
+
+def test_a_keystroke_fetches_a_screenful_and_scrolling_the_rest(qapp, store: Store) -> None:  # noqa: ANN001
+    """A search's first page is a screenful and a little more (50 rows: what a keystroke
+    costs), the list's pages after it; a plain list's first page stays a whole page."""
+    first = 50
+    rows = [(None, {"name": f"张三{i:03d}", "grid": G1}, "draft") for i in range(300)]
+    store.insert_many("resident", rows)
+    model = RecordListModel(store, "resident", page_size=200)
+    model.set_query(ListQuery(text="张三"))
+    assert model.rowCount() == first and model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == first + 200
+    model.fetchMore()
+    assert model.rowCount() == 300 and not model.canFetchMore()
+    assert len(set(model.ids())) == 300
+    model.set_query(ListQuery())
+    assert model.rowCount() == 200
