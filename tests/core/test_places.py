@@ -130,3 +130,22 @@ def test_typing_on_narrows_the_last_matches_without_reading_the_index(store: Sto
     finally:
         other.close()
     assert elsewhere in ids("听涛雅苑1栋1单元201")
+
+
+def test_a_common_run_reads_the_index_once_per_keystroke(store: Store) -> None:
+    """A run in more addresses than are ranked comes in index order; when the matches read to
+    decide that already hold a page, the page is made from them (no second read)."""
+    rows = [
+        (None, {"house_code": f"H{i}", "address_text": ADDRESS.replace("201室", f"{i}室")}, "draft")
+        for i in range(places.RANKED_AT_MOST + 100)
+    ]
+    inserted = store.insert_many("house", rows)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        got = browse.search(store, "听涛雅苑", "house", limit=50)
+        more = browse.search(store, "听涛雅苑", "house", offset=50, limit=50)
+    finally:
+        store.conn.set_trace_callback(None)
+    assert [s.id for s in got + more] == inserted[:100]  # index order
+    assert len([q for q in statements if "address_search MATCH" in q]) == 2  # one each

@@ -201,12 +201,34 @@ def matches(
         f"WHERE a.{TABLE} MATCH ?{_holds(runs, 'a')} AND {where}"
     )
     params = (expr, *runs, *args)
-    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+    rows = _first_of(conn, found, select, where, args, offset, limit)
+    if rows is None:  # the matches read so far hold too few of these records: read on
+        rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
     total = offset + len(rows)
     if not rows and offset:
         total = conn.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]
     skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)})"
     return Near([row[1:] for row in rows], total, skip, [expr, *runs])
+
+
+def _first_of(
+    conn: sqlite3.Connection,
+    found: list[tuple[int, int]],
+    select: str,
+    where: str,
+    args: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> list[Any] | None:
+    """The page from the matches already read (index order, as the MATCH gives them), when
+    they hold a whole page of the records wanted; None when the index must be read on."""
+    order = json.dumps([rid for rid, _ in found])
+    rows = conn.execute(
+        f"SELECT r.rid, {select} FROM json_each(?) AS m CROSS JOIN records r ON r.rid = m.value "
+        f"WHERE {where} ORDER BY m.key LIMIT ? OFFSET ?",
+        (order, *args, limit, offset),
+    ).fetchall()
+    return rows if len(rows) == limit else None
 
 
 def _ranked(
