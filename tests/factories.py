@@ -82,3 +82,17 @@ def task_item(record_id: str, **overrides: Any) -> Any:
     }
     values.update(overrides)
     return TaskItem(**values)
+
+
+def undo_sort_key_step(conn: Any) -> None:
+    """Take a store back to before the sort-key step (``app.core.store.order``): its indexes,
+    the old title indexes back, no column. Tests that replay older steps run this first."""
+    from app.core.store import order
+    from app.core.store.schema import LIST_INDEXES, MIGRATIONS
+
+    for name in order.INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    conn.execute(MIGRATIONS[0][2])  # records_form_grid (form, grid, title)
+    for statement in LIST_INDEXES.values():
+        conn.execute(statement)
+    conn.execute("ALTER TABLE records DROP COLUMN sort_key")

@@ -129,6 +129,7 @@ class Summary:
     has_conflict: bool
     dup_state: str | None
     updated_at: str
+    sort_key: str = ""  # where the row stands in its list (``app.core.sortkey``): keyset paging
 
 
 @dataclass(frozen=True)

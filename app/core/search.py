@@ -35,7 +35,7 @@ def name_terms(name: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys([compact.lower(), *name.lower().split()]))
     if len(compact) > 1 and _is_cjk(compact[0]):
         terms.append(compact[1:])
-    syllables = [r for r in (_char_pinyin(c) for c in compact) if r]
+    syllables = [r for r in (char_pinyin(c) for c in compact) if r]
     if syllables:
         surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
         rest = syllables[1:]
@@ -47,7 +47,7 @@ def name_terms(name: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=32768)
-def _char_pinyin(char: str) -> str:
+def char_pinyin(char: str) -> str:
     """The usual reading of one character; per-character because names rarely need phrase
     context (the surname, which does, gets every reading) and a per-character cache makes
     indexing a million names cheap."""
@@ -135,7 +135,7 @@ def address_initials(address: str) -> str:
     """
     text = unicodedata.normalize("NFKC", address).lower()
     return "".join(
-        (_char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
+        (char_pinyin(c)[:1] if _is_cjk(c) else c) for c in text if c.isalnum() or _is_cjk(c)
     )
 
 
@@ -196,6 +196,7 @@ class AddressQuery:
     column: str
     match: str
     runs: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # every word a matching address holds (address column only)
 
 
 def address_query(text: str) -> AddressQuery | None:
@@ -215,7 +216,8 @@ def address_query(text: str) -> AddressQuery | None:
         return AddressQuery("initials", f"initials : ({' AND '.join(clauses)})")
     cover = [t for w in long for t in covering_trigrams(w)]
     runs = tuple(w for w in long if len(w) > TRIGRAM)
-    return AddressQuery("address", f"address : ({' AND '.join(map(_phrase, cover))})", runs)
+    match = f"address : ({' AND '.join(map(_phrase, cover))})"
+    return AddressQuery("address", match, runs, tuple(long))
 
 
 def covering_trigrams(word: str) -> list[str]:

@@ -2,9 +2,10 @@
 
 Why two parts: ``FrameDecoder`` takes any frame (a ``QVideoFrame`` from QtMultimedia, or a
 ``QImage``), so it is tested with images of printed labels on machines without a camera;
-``CameraView`` is the thin QtMultimedia wiring (camera -> capture session -> video widget,
-whose sink hands frames to the decoder). QtMultimedia ships in PySide6-Addons: where it or a
-camera is missing, ``camera_available()`` is False and the scan dialog offers no camera.
+``CameraView`` is the thin QtMultimedia wiring (``QCamera`` -> ``QMediaCaptureSession`` ->
+the preview widget's ``QVideoSink``, whose frames go to the decoder). QtMultimedia ships in
+PySide6-Addons (a dependency); where no camera is found, ``camera_available()`` is False and
+the scan dialog's camera button is disabled and says why.
 
 Decoding every frame at 30 fps would starve the UI thread, so a frame is decoded at most every
 ``min_interval_s``; the same code held in front of the camera is reported once.
@@ -83,31 +84,55 @@ class FrameDecoder(QObject):
         return code
 
 
-class CameraView(QWidget):
-    """A live camera preview whose frames go to a ``FrameDecoder`` (needs QtMultimedia)."""
+def watch_cameras(parent: QObject, changed: Callable[[], None]) -> None:
+    """Call ``changed`` when a camera is plugged in or out (no-op without QtMultimedia)."""
+    modules = _multimedia()
+    if modules is not None:
+        devices = modules[0].QMediaDevices(parent)
+        devices.videoInputsChanged.connect(changed)
 
-    def __init__(self, decoder: FrameDecoder, parent: QWidget | None = None) -> None:
+
+class CameraView(QWidget):
+    """A live camera preview whose frames go to a ``FrameDecoder`` (needs QtMultimedia).
+
+    ``device``: a ``QCameraDevice`` (default: the system's default camera); ``sink`` is the
+    ``QVideoSink`` every frame passes through; ``failed`` carries the camera's error text.
+    """
+
+    failed = Signal(str)
+
+    def __init__(
+        self, decoder: FrameDecoder, parent: QWidget | None = None, device: Any | None = None
+    ) -> None:
         super().__init__(parent)
         modules = _multimedia()
         if modules is None:
             raise RuntimeError("QtMultimedia is not installed")
         multimedia, widgets = modules
         self.video = widgets.QVideoWidget(self)
-        self.camera = multimedia.QCamera(multimedia.QMediaDevices.defaultVideoInput(), self)
+        if device is None:
+            device = multimedia.QMediaDevices.defaultVideoInput()
+        self.camera = multimedia.QCamera(device, self)
+        self.camera.errorOccurred.connect(lambda _error, text: self.failed.emit(text))
         self.session = multimedia.QMediaCaptureSession(self)
         self.session.setCamera(self.camera)
         self.session.setVideoOutput(self.video)
-        self.video.videoSink().videoFrameChanged.connect(decoder.take)
+        self.sink = self.video.videoSink()
+        self.sink.videoFrameChanged.connect(decoder.take)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.video)
         self.setMinimumSize(320, 240)
 
     def start(self) -> None:
+        """Start the camera; a device that failed already (unplugged, or none) says so."""
+        if self.camera.error() != type(self.camera).Error.NoError:
+            self.failed.emit(self.camera.errorString())
+            return
         self.camera.start()
 
     def stop(self) -> None:
         self.camera.stop()
 
 
-__all__ = ["CameraView", "FrameDecoder", "camera_available"]
+__all__ = ["CameraView", "FrameDecoder", "camera_available", "watch_cameras"]

@@ -53,6 +53,10 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
 UI_BUDGET = 0.04  # seconds a list query may hold the UI thread before moving to a worker
 MIN_ASCII_SEARCH = 2  # one Latin letter or digit matches a third of a city: wait for two
+# A keystroke's search fills a screen (about 25 rows at 1366×768) and a little more; scrolling
+# fetches the rest a page at a time. A common run of an address ("观澜公寓") reads about four
+# candidate records per resident it shows, so this is most of a keystroke's cost.
+SEARCH_FIRST_PAGE = 50
 
 
 def search_text(text: str) -> str:
@@ -92,7 +96,7 @@ def fetch_rows(
             )
         else:
             last = rows[-1] if rows else loaded[-1] if loaded else None
-            after = (last.title, last.id) if last else None
+            after = (last.sort_key, last.id) if last else None
             got = browse.page(store, form_id, query.scope, query.filters, after=after, limit=limit)
         rows.extend(got)
         if len(got) < limit:
@@ -152,7 +156,7 @@ class RecordListModel(QAbstractTableModel):
     def set_query(self, query: ListQuery) -> None:
         """Show another query: drop the rows and fetch the first page."""
         self._query = query
-        self._load(self.page_size)
+        self._load(min(self.page_size, SEARCH_FIRST_PAGE) if query.text else self.page_size)
 
     def start(self) -> None:
         """Fetch the first page if not done yet (called when the list becomes visible)."""

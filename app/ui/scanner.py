@@ -48,7 +48,7 @@ from shiboken6 import isValid
 from app.core import qrpayload, scan
 from app.core.messages import Catalog
 from app.core.store import Store
-from app.ui.camera import CameraView, FrameDecoder, camera_available
+from app.ui.camera import CameraView, FrameDecoder, camera_available, watch_cameras
 
 _END_KEYS = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab}
 # Keys that only change the next key: scanners emulating a US keyboard send Shift press and
@@ -91,6 +91,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "camera_hint": (
         "把门牌或记录表上的二维码对准摄像头。",
         "Hold the code on the door plate or sheet in front of the camera.",
+    ),
+    "no_camera": (
+        "没有找到摄像头：请接上摄像头，或用扫码枪、图片、剪贴板扫码。",
+        "No camera found: connect one, or scan with a hand-held scanner, an image or the clipboard.",
+    ),
+    "camera_failed": (
+        "摄像头无法打开（{reason}）：请检查摄像头是否被其他程序占用。",
+        "The camera could not be opened ({reason}): check that no other program is using it.",
     ),
 }
 
@@ -251,9 +259,10 @@ class ScanDialog(QDialog):
         self.clip_button = QPushButton(_T.text("clipboard", lang), self)
         self.clip_button.clicked.connect(self.from_clipboard)
         self.camera_button = QPushButton(_T.text("camera", lang), self)
-        self.camera_button.clicked.connect(self.start_camera)
-        self.camera_button.setVisible(camera_available())
+        self.camera_button.clicked.connect(lambda: self.start_camera())
         self.camera_view: CameraView | None = None
+        self._offer_camera()
+        watch_cameras(self, self._offer_camera)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -275,15 +284,26 @@ class ScanDialog(QDialog):
     def code(self) -> str:
         return self.edit.text().strip()
 
-    def start_camera(self) -> None:
-        """Show the camera's picture; the first GridCollect code seen fills in and accepts."""
+    def _offer_camera(self) -> None:
+        """The camera button works where a camera is found, and says so where none is."""
+        found = camera_available()
+        self.camera_button.setEnabled(found)
+        self.camera_button.setToolTip("" if found else _T.text("no_camera", self.lang))
+
+    def start_camera(self, device: object | None = None) -> None:
+        """Show the camera's picture (``device``: a ``QCameraDevice``, default the system's);
+        the first GridCollect code seen fills in and accepts."""
         if self.camera_view is None:
             decoder = FrameDecoder(self)
             decoder.scanned.connect(self._from_camera)
-            self.camera_view = CameraView(decoder, self)
+            self.camera_view = CameraView(decoder, self, device)
+            self.camera_view.failed.connect(self._camera_failed)
             self._layout.insertWidget(2, self.camera_view, 1)
         self.status.setText(_T.text("camera_hint", self.lang))
         self.camera_view.start()
+
+    def _camera_failed(self, reason: str) -> None:
+        self.status.setText(_T.text("camera_failed", self.lang, reason=reason or "?"))
 
     def _from_camera(self, code: str) -> None:
         if self.camera_view is not None:

@@ -19,6 +19,7 @@ from app.core.forms import FormSet, load_formset
 from app.core.ids import uuid7
 from app.core.store import Store, schema
 from sync import replica
+from tests.factories import undo_sort_key_step
 from tests.sync import devicekit
 from tests.sync.conftest import Platform
 from tests.sync.located import LOCATED_FORMS, located
@@ -124,7 +125,8 @@ def _old_store(path: Path, formset: FormSet) -> tuple[Store, dict[str, str]]:
     states = [r[0] for r in store.conn.execute("SELECT state FROM outbox ORDER BY seq")]
     assert states == ["rejected"] * 5
     version = schema.MIGRATIONS.index(schema.REQUEUE_GK3_OPS)
-    for table in ("task_results", "task_items", "tasks", "address_search"):  # later steps
+    undo_sort_key_step(store.conn)  # later steps
+    for table in ("task_results", "task_items", "tasks", "address_search"):
         store.conn.execute(f"DROP TABLE {table}")
     store.conn.execute(f"PRAGMA user_version = {version}")  # before this app version
     store.close()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from app.core.sortkey import sort_key
 from app.core.store import Grid, Store, browse
 from app.core.store.browse import Filters, Scope
 from app.ui import navigation as nav
@@ -234,7 +235,9 @@ def test_paging_by_keyset_returns_every_row_once_in_order(
             model.set_query(ListQuery())
             while model.canFetchMore():
                 model.fetchMore()
-            expected = sorted((store.get(i).title, i) for i in ids)
+            expected = sorted(
+                ((store.get(i).title, i) for i in ids), key=lambda t: (sort_key(t[0]), t[1])
+            )
             assert [
                 (model.summary(r).title, model.record_id(r)) for r in range(model.rowCount())
             ] == expected
@@ -548,3 +551,21 @@ def test_build_opens_the_data_dir_with_the_saved_language(tmp_path: Path, qtbot)
         w.close()
         w.store.close()
         language().set_lang("zh")
+
+
+def test_a_keystroke_fetches_a_screenful_and_scrolling_the_rest(qapp, store: Store) -> None:  # noqa: ANN001
+    """A search's first page is a screenful and a little more (50 rows: what a keystroke
+    costs), the list's pages after it; a plain list's first page stays a whole page."""
+    first = 50
+    rows = [(None, {"name": f"张三{i:03d}", "grid": G1}, "draft") for i in range(300)]
+    store.insert_many("resident", rows)
+    model = RecordListModel(store, "resident", page_size=200)
+    model.set_query(ListQuery(text="张三"))
+    assert model.rowCount() == first and model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == first + 200
+    model.fetchMore()
+    assert model.rowCount() == 300 and not model.canFetchMore()
+    assert len(set(model.ids())) == 300
+    model.set_query(ListQuery())
+    assert model.rowCount() == 200

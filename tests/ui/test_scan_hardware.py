@@ -164,9 +164,71 @@ def test_frames_without_our_code_are_ignored(qtbot) -> None:  # noqa: ANN001
     assert got == []
 
 
-def test_without_a_camera_the_camera_button_is_not_offered(qtbot) -> None:  # noqa: ANN001
+def test_without_a_camera_the_camera_button_says_so(qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtMultimedia import QMediaDevices
+
     from app.ui.scanner import ScanDialog
 
+    assert QMediaDevices.videoInputs() == [] and not camera_available()  # none on this machine
     dialog = ScanDialog(None, "zh")
     qtbot.addWidget(dialog)
-    assert dialog.camera_button.isVisibleTo(dialog) == camera_available()
+    dialog.show()
+    assert dialog.camera_button.isVisible() and not dialog.camera_button.isEnabled()
+    assert dialog.camera_button.toolTip().startswith("没有找到摄像头")
+    english = ScanDialog(None, "en")
+    qtbot.addWidget(english)
+    assert english.camera_button.toolTip().startswith("No camera found")
+
+
+def test_video_frames_of_a_printed_label_through_the_camera_sink_open_the_house(
+    qtbot, store: Store, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """The real QtMultimedia path: QCamera + QMediaCaptureSession + the preview's QVideoSink,
+    frames made from a printed label pushed through the sink, the record opened. This machine
+    has no camera, so the camera is a null device: it reports that it cannot open, and the
+    frames stand in for what a real one would deliver."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtMultimedia import QCameraDevice, QMediaCaptureSession, QVideoFrame
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.scanner import ScanDialog
+    from app.ui.window import MainWindow
+
+    house, image = _label_frame(store, tmp_path)
+    window = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(window)
+    window.show()
+    results: list[object] = []
+    window.scan_ctl.handled.connect(results.append)
+    seen: dict[str, object] = {}
+
+    def in_the_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, ScanDialog)
+        try:
+            use_the_camera(dialog)
+        except BaseException as exc:  # a failed check must not leave the modal dialog open
+            seen["error"] = exc
+            dialog.reject()
+
+    def use_the_camera(dialog: ScanDialog) -> None:
+        dialog.start_camera(QCameraDevice())
+        view = dialog.camera_view
+        assert view is not None and isinstance(view.session, QMediaCaptureSession)
+        assert view.session.camera() is view.camera and view.session.videoSink() is view.sink
+        qtbot.waitUntil(lambda: "摄像头无法打开" in dialog.status.text(), timeout=3000)
+        seen["status"] = dialog.status.text()
+        blank = QImage(1280, 720, QImage.Format.Format_RGB32)
+        blank.fill(Qt.GlobalColor.gray)
+        view.sink.setVideoFrame(QVideoFrame(blank))  # nothing to read yet: the dialog stays
+        seen["open_after_blank"] = dialog.isVisible()
+        QTest.qWait(200)  # the decoder's frame interval
+        view.sink.setVideoFrame(QVideoFrame(image))
+
+    QTimer.singleShot(0, in_the_dialog)
+    window.print_actions.actions["scan"].trigger()  # the dialog, modal, until a code is read
+    assert "error" not in seen, seen.get("error")
+    assert seen["open_after_blank"] is True and "摄像头无法打开" in str(seen["status"])
+    assert [r.record_id for r in results] == [house]  # type: ignore[attr-defined]
+    assert getattr(window.doc_tabs.currentWidget(), "record_id", None) == house
+    window.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.core.forms import Form
 from app.core.search import address_text, name_terms, record_terms
+from app.core.sortkey import sort_key
 from app.core.textnorm import normalize_key
 
 
@@ -27,6 +28,7 @@ class Derived:
     terms: str
     person: tuple[str, str, str | None, str | None] | None
     address: tuple[str, str, str] | None = None  # (text, initials, word starts): trigram index
+    sort: str = ""  # the list order (``app.core.sortkey``): pinyin, numbers by value
 
 
 def derive(form: Form, data: Mapping[str, Any]) -> Derived:
@@ -49,7 +51,9 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
         house = data.get(roles.house) if roles.house else None
         person = (names[0], pinyin, birth, house)
     grid = data.get(roles.grid) if roles.grid else None
-    return Derived(grid, form.title_of(data), keys, refs, terms, person, address_text(addresses))
+    title = form.title_of(data)
+    address = address_text(addresses)
+    return Derived(grid, title, keys, refs, terms, person, address, sort_key(title))
 
 
 def natural_key(form: Form, data: Mapping[str, Any], fields: Sequence[str]) -> str | None:

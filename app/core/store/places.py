@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,74 @@ def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) ->
     return done
 
 
+@dataclass
+class _Candidates:
+    """One connection's last complete set of address matches (rowid, length, lower-cased
+    address) and the words it was found for, valid while the store is unchanged."""
+
+    conn: sqlite3.Connection
+    state: tuple[int, int]
+    words: tuple[str, ...]
+    rows: list[tuple[int, int, str]]
+
+
+_RECENT: OrderedDict[int, _Candidates] = OrderedDict()  # per connection, the last few
+_RECENT_CONNECTIONS = 4
+
+
+def _state(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Changes this connection made and others committed: a cached set is stale after
+    either."""
+    return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _narrowed(conn: sqlite3.Connection, words: tuple[str, ...]) -> list[tuple[int, int]] | None:
+    """The matches of ``words`` from the previous keystroke's complete set, when every word
+    it was found for lies inside one of these (typing on narrows the set); else None."""
+    last = _RECENT.get(id(conn))
+    if last is None or last.conn is not conn or not words or last.state != _state(conn):
+        return None
+    if not all(any(old in new for new in words) for old in last.words):
+        return None
+    rows = [r for r in last.rows if all(w in r[2] for w in words)]
+    _remember(conn, words, rows)
+    return [(rid, length) for rid, length, _ in rows]
+
+
+def _remember(conn: sqlite3.Connection, words: tuple[str, ...], rows: list[Any]) -> None:
+    _RECENT.pop(id(conn), None)
+    _RECENT[id(conn)] = _Candidates(conn, _state(conn), words, rows)
+    while len(_RECENT) > _RECENT_CONNECTIONS:
+        _RECENT.popitem(last=False)
+
+
+def _found(conn: sqlite3.Connection, text: str, expr: str, runs: list[str]) -> list[Any]:
+    """Up to ``RANKED_AT_MOST + 1`` matches as (rowid, address length): from the previous
+    keystroke's set when the text only grew (no index read at all), else one index read."""
+    query = address_query(text)
+    words = query.words if query is not None else ()
+    narrowed = _narrowed(conn, words)
+    if narrowed is not None:
+        return narrowed
+    if not words:  # pinyin initials or a two-character start: nothing to narrow later
+        _RECENT.pop(id(conn), None)
+        return conn.execute(
+            f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)} "
+            "LIMIT ?",
+            (expr, *runs, RANKED_AT_MOST + 1),
+        ).fetchall()
+    found = conn.execute(
+        f"SELECT rowid, length(address), lower(address) FROM {TABLE} "
+        f"WHERE {TABLE} MATCH ?{_holds(runs)} LIMIT ?",
+        (expr, *runs, RANKED_AT_MOST + 1),
+    ).fetchall()
+    if len(found) <= RANKED_AT_MOST:
+        _remember(conn, words, found)
+    else:
+        _RECENT.pop(id(conn), None)
+    return [(rid, length) for rid, length, _ in found]
+
+
 def expression(text: str) -> tuple[str, list[str]] | None:
     """The MATCH expression for typed text and the runs an address must hold (checked with
     ``instr``); None when the text is no address run at all (one character, two letters)."""
@@ -123,11 +192,8 @@ def matches(
     if query is None:
         return None
     expr, runs = query
-    # one read of the index: up to RANKED_AT_MOST + 1 matches with their length, to rank
-    found = conn.execute(
-        f"SELECT rowid, length(address) FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)} LIMIT ?",
-        (expr, *runs, RANKED_AT_MOST + 1),
-    ).fetchall()
+    # one read of the index (or none: ``_found``): up to RANKED_AT_MOST + 1 matches, to rank
+    found = _found(conn, text, expr, runs)
     if len(found) <= RANKED_AT_MOST:
         return _ranked(conn, found, select, where, args, offset, limit)
     base = (
@@ -135,12 +201,34 @@ def matches(
         f"WHERE a.{TABLE} MATCH ?{_holds(runs, 'a')} AND {where}"
     )
     params = (expr, *runs, *args)
-    rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+    rows = _first_of(conn, found, select, where, args, offset, limit)
+    if rows is None:  # the matches read so far hold too few of these records: read on
+        rows = conn.execute(f"{base} LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
     total = offset + len(rows)
     if not rows and offset:
         total = conn.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]
     skip = f"r.rid NOT IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ?{_holds(runs)})"
     return Near([row[1:] for row in rows], total, skip, [expr, *runs])
+
+
+def _first_of(
+    conn: sqlite3.Connection,
+    found: list[tuple[int, int]],
+    select: str,
+    where: str,
+    args: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> list[Any] | None:
+    """The page from the matches already read (index order, as the MATCH gives them), when
+    they hold a whole page of the records wanted; None when the index must be read on."""
+    order = json.dumps([rid for rid, _ in found])
+    rows = conn.execute(
+        f"SELECT r.rid, {select} FROM json_each(?) AS m CROSS JOIN records r ON r.rid = m.value "
+        f"WHERE {where} ORDER BY m.key LIMIT ? OFFSET ?",
+        (order, *args, limit, offset),
+    ).fetchall()
+    return rows if len(rows) == limit else None
 
 
 def _ranked(

@@ -25,7 +25,7 @@ _RECORD_COLUMNS = (
     "conflict, dup_state, created_at, created_by, updated_at, updated_by"
 )
 _SUMMARY_COLUMNS = (
-    "id, form, title, grid, status, dirty, conflict IS NOT NULL, dup_state, updated_at"
+    "id, form, title, grid, status, dirty, conflict IS NOT NULL, dup_state, updated_at, sort_key"
 )
 _SUMMARY_COLUMNS_R = ", ".join(
     "r.conflict IS NOT NULL" if c.startswith("conflict") else f"r.{c}"
@@ -108,10 +108,11 @@ class Reads:
         offset: int = 0,
         limit: int = 100,
     ) -> list[Summary]:
-        """Live records for lists, ordered by title; filters combine with AND."""
+        """Live records for lists, in list order (``sort_key``); filters combine with AND."""
         where, args = _filters(form, grid, status, dirty, conflict, dup)
         rows = self.conn.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM records WHERE {where} ORDER BY title, id LIMIT ? OFFSET ?",
+            f"SELECT {_SUMMARY_COLUMNS} FROM records WHERE {where} ORDER BY sort_key, id "
+            "LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
         return [_to_summary(r) for r in rows]
@@ -148,7 +149,7 @@ class Reads:
         if field:
             sql += " AND f.field = ?"
             args.append(field)
-        return [r[0] for r in self.conn.execute(sql + " ORDER BY r.title", args)]
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY r.sort_key", args)]
 
     def history(self, record_id: str) -> list[HistoryEntry]:
         """Every save of a record, oldest first."""
@@ -297,7 +298,7 @@ def _to_record(row: Sequence[Any]) -> Record:
 
 
 def _to_summary(row: Sequence[Any]) -> Summary:
-    rid, form, title, grid, status, dirty, has_conflict, dup_state, updated_at = row
+    rid, form, title, grid, status, dirty, has_conflict, dup_state, updated_at, key = row
     return Summary(
-        rid, form, title, grid, status, bool(dirty), bool(has_conflict), dup_state, updated_at
+        rid, form, title, grid, status, bool(dirty), bool(has_conflict), dup_state, updated_at, key
     )

@@ -139,6 +139,7 @@ class ReplicaIO:
             row.form_version,
             derived.grid,
             derived.title,
+            derived.sort,
             dumps(dict(row.data)),
             row.status,
             int(row.deleted),
@@ -151,16 +152,18 @@ class ReplicaIO:
         )
         if rid is None:
             cur = self.conn.execute(
-                "INSERT INTO records (form_version, grid, title, data, status, deleted, "
-                "server_version, dirty, base, conflict, updated_at, updated_by, id, form, "
-                "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO records (form_version, grid, title, sort_key, data, status, "
+                "deleted, server_version, dirty, base, conflict, updated_at, updated_by, id, "
+                "form, created_at, created_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, record_id, form_id, row.updated_at, row.updated_by),
             )
             rid = int(cur.lastrowid or 0)
         else:
             self.conn.execute(
-                "UPDATE records SET form_version = ?, grid = ?, title = ?, data = ?, status = ?, "
-                "deleted = ?, server_version = ?, dirty = ?, base = ?, conflict = ?, "
+                "UPDATE records SET form_version = ?, grid = ?, title = ?, sort_key = ?, "
+                "data = ?, status = ?, deleted = ?, server_version = ?, dirty = ?, base = ?, "
+                "conflict = ?, "
                 "updated_at = ?, updated_by = ? WHERE rid = ?",
                 (*values, rid),
             )
@@ -172,9 +175,9 @@ class ReplicaIO:
         (a first pull brings 100 000 of them)."""
         c = self.conn
         c.executemany(
-            "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
-            "server_version, dirty, conflict, created_at, created_by, updated_at, updated_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (id, form, form_version, grid, title, sort_key, data, status, "
+            "deleted, server_version, dirty, conflict, created_at, created_by, updated_at, "
+            "updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             [
                 (
                     rec_id,
@@ -182,6 +185,7 @@ class ReplicaIO:
                     r.form_version,
                     d.grid,
                     d.title,
+                    d.sort,
                     dumps(dict(r.data)),
                     r.status,
                     int(r.deleted),
@@ -233,19 +237,20 @@ class ReplicaIO:
         the update stamp are written too (a resolution)."""
         if updated is None:
             self.conn.execute(
-                "UPDATE records SET data = ?, status = ?, title = ?, grid = ?, dirty = 1 "
-                "WHERE rid = ?",
-                (dumps(dict(data)), status, derived.title, derived.grid, rid),
+                "UPDATE records SET data = ?, status = ?, title = ?, sort_key = ?, grid = ?, "
+                "dirty = 1 WHERE rid = ?",
+                (dumps(dict(data)), status, derived.title, derived.sort, derived.grid, rid),
             )
             return
         self.conn.execute(
-            "UPDATE records SET data = ?, status = ?, deleted = ?, title = ?, grid = ?, "
-            "conflict = ?, dirty = 1, updated_at = ?, updated_by = ? WHERE rid = ?",
+            "UPDATE records SET data = ?, status = ?, deleted = ?, title = ?, sort_key = ?, "
+            "grid = ?, conflict = ?, dirty = 1, updated_at = ?, updated_by = ? WHERE rid = ?",
             (
                 dumps(dict(data)),
                 status,
                 int(bool(deleted)),
                 derived.title,
+                derived.sort,
                 derived.grid,
                 dumps(conflict) if conflict else None,
                 *updated,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from app.core.store.order import MIGRATION as SORT_KEY
 from app.core.store.places import MIGRATION as ADDRESS_INDEX
 
 MIGRATIONS: list[list[str]] = [
@@ -191,6 +192,9 @@ MIGRATIONS.append(
 # search: any run of an address's characters and its pinyin initials (FTS5 trigram); the
 # store fills it for existing records on open (``places.backfill``: it needs the forms' roles).
 MIGRATIONS.append(ADDRESS_INDEX)
+# lists: names in pinyin order, addresses in room order (``records.sort_key``); the store keys
+# existing records and moves the list indexes onto the key on open (``order.backfill``).
+MIGRATIONS.append(SORT_KEY)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,7 +20,7 @@ from app.core import paths
 from app.core.forms import Form, FormSet, load_formset
 from app.core.records import HistoryEntry, Record, Summary
 from app.core.store import derive as derivation
-from app.core.store import places
+from app.core.store import order, places
 from app.core.store.autosave import Autosave, Autosaves
 from app.core.store.db import Database
 from app.core.store.derive import Derived
@@ -48,6 +48,8 @@ class Store:
         self._db = Database(self.path, key or access.key_for_store(self.path))
         if self._db.meta(places.PENDING) is not None:  # first open after the index's migration
             places.backfill(self._db.conn, self.formset)
+        if self._db.meta(order.PENDING) is not None:  # first open after the sort key's migration
+            order.backfill(self._db.conn)
         self.reads = Reads(self._db.conn, self.formset)
         self.writes = Writes(self._db, self.reads, self.formset, self._derive_now)
         self.autosave = Autosaves(self._db)

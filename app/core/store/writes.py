@@ -162,14 +162,16 @@ class Writes:
         derived: Derived,
     ) -> Record:
         cur = self.conn.execute(
-            "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
-            "created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            "INSERT INTO records (id, form, form_version, grid, title, sort_key, data, status, "
+            "dirty, created_at, created_by, updated_at, updated_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
             (
                 record_id,
                 form.id,
                 form.version,
                 derived.grid,
                 derived.title,
+                derived.sort,
                 dumps(values),
                 status,
                 now,
@@ -204,9 +206,19 @@ class Writes:
         derived: Derived,
     ) -> Record:
         self.conn.execute(
-            "UPDATE records SET form_version = ?, grid = ?, title = ?, data = ?, status = ?, "
-            "deleted = 0, dirty = 1, updated_at = ?, updated_by = ? WHERE id = ?",
-            (form.version, derived.grid, derived.title, dumps(values), status, now, author, old.id),
+            "UPDATE records SET form_version = ?, grid = ?, title = ?, sort_key = ?, data = ?, "
+            "status = ?, deleted = 0, dirty = 1, updated_at = ?, updated_by = ? WHERE id = ?",
+            (
+                form.version,
+                derived.grid,
+                derived.title,
+                derived.sort,
+                dumps(values),
+                status,
+                now,
+                author,
+                old.id,
+            ),
         )
         write_side_tables(self.conn, self._reads.rid(old.id), old.id, form.id, derived)
         old.data, old.status, old.grid, old.title = values, status, derived.grid, derived.title
@@ -294,11 +306,12 @@ class Writes:
                 prepared.append((record_id or ids.uuid7(), values, status, derived))
             encoded = [encode_created(v) for _, v, _, _ in prepared]
             self.conn.executemany(
-                "INSERT INTO records (id, form, form_version, grid, title, data, status, dirty, "
-                "created_at, created_by, updated_at, updated_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO records (id, form, form_version, grid, title, sort_key, data, "
+                "status, dirty, created_at, created_by, updated_at, updated_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (rid, form.id, form.version, d.grid, d.title, text, st, int(local_change))
+                    (rid, form.id, form.version, d.grid, d.title, d.sort, text, st)
+                    + (int(local_change),)
                     + (now, author, now, author)
                     for (rid, _, st, d), (text, _) in zip(prepared, encoded, strict=True)
                 ],

@@ -2,7 +2,7 @@
 
 Widgets never talk SQL (DESIGN.md); these functions do, over a ``Store``'s connection, and
 return plain dataclasses. They are written for the 1.63 M-record demo: lists page by keyset
-(title, id) so page 5000 costs what page 1 costs, search is an FTS5 prefix query stopped by
+(sort key, id) so page 5000 costs what page 1 costs, search is an FTS5 prefix query stopped by
 LIMIT, and nothing here counts a whole table on the UI thread's behalf unless asked (counts
 are for background tasks).
 
@@ -95,7 +95,7 @@ def _few_dirty(store: Store) -> bool:
 
 _SUMMARY_SQL = (
     "r.id, r.form, r.title, r.grid, r.status, r.dirty, r.conflict IS NOT NULL, r.dup_state, "
-    "r.updated_at"
+    "r.updated_at, r.sort_key"
 )
 
 
@@ -204,7 +204,8 @@ def _building_clause(
 
 def _summaries(rows: Sequence[Sequence[Any]]) -> list[Summary]:
     return [
-        Summary(i, f, t, g, s, bool(d), bool(c), dup, u) for i, f, t, g, s, d, c, dup, u in rows
+        Summary(i, f, t, g, s, bool(d), bool(c), dup, u, k)
+        for i, f, t, g, s, d, c, dup, u, k in rows
     ]
 
 
@@ -217,7 +218,8 @@ def page(
     after: tuple[str, str] | None = None,
     limit: int = 200,
 ) -> list[Summary]:
-    """One page of a list ordered by (title, id), starting after ``after`` (keyset paging).
+    """One page of a list in list order (sort key, id), starting after ``after`` = (sort key,
+    id) of the last row shown (keyset paging; the key: names by pinyin, rooms by number).
 
     A scope of several grids (a community) is read grid by grid, each an index range on
     (form, grid, title), and merged: one ``grid IN (...)`` query would walk the whole form's
@@ -228,15 +230,13 @@ def page(
             page(store, form, Scope(grids=(g,)), filters, after=after, limit=limit)
             for g in scope.grids
         )
-        return list(heapq.merge(*per_grid, key=lambda s: (s.title, s.id)))[:limit]
+        return list(heapq.merge(*per_grid, key=lambda s: (s.sort_key, s.id)))[:limit]
     where, args = _where(store, form, scope, filters)
     if after is not None:
-        where += " AND r.title >= ? AND (r.title > ? OR r.id > ?)"
+        where += " AND r.sort_key >= ? AND (r.sort_key > ? OR r.id > ?)"
         args.extend((after[0], after[0], after[1]))
     hint = _table_hint(store, filters)
-    sql = (
-        f"SELECT {_SUMMARY_SQL} FROM records r {hint} WHERE {where} ORDER BY r.title, r.id LIMIT ?"
-    )
+    sql = f"SELECT {_SUMMARY_SQL} FROM records r {hint} WHERE {where} ORDER BY r.sort_key, r.id LIMIT ?"
     return _summaries(store.conn.execute(sql, (*args, limit)).fetchall())
 
 
@@ -310,7 +310,7 @@ def count_forms(
     """
     hint = _table_hint(store, filters)
     by_index = hint.startswith("INDEXED BY")
-    if scope.grids is not None or by_index or has_index(store, "records_live_title"):
+    if scope.grids is not None or by_index or has_index(store, "records_live_sort"):
         return {form: count(store, form, scope, filters) for form in forms}
     where, args = _where(store, None, scope, filters)
     marks = ",".join("?" * len(forms))

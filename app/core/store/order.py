@@ -1,0 +1,61 @@
+"""The list order's stored key (``records.sort_key``) and the indexes lists page through.
+
+Why stored and indexed: a list pages by keyset over an index (``browse.lists.page``), so the
+order must be a column SQLite can walk; sorting a page in Python would only order that page.
+The key (``app.core.sortkey``: names by pinyin, numbers by value) is written with every title;
+an older store gets it in one bulk UPDATE on its first open (``backfill``), and only then are
+the list indexes rebuilt on it (building them before the UPDATE would write them twice).
+
+Part of ``app.core.store``: SQL stays in this package.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from app.core.sortkey import sort_key
+
+PENDING = "sort_key_pending"  # meta key: the column exists, keys and indexes still to come
+_FUNCTION = "gc_sort_key"  # registered on the connection for the backfill's one UPDATE
+
+MIGRATION = [
+    "ALTER TABLE records ADD COLUMN sort_key TEXT NOT NULL DEFAULT ''",
+    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')",
+]
+
+# the title indexes the lists used before, replaced by the ones below (same shape, on the key)
+OLD_INDEXES = ("records_form_grid", "records_live_title", "records_conflicted", "records_suspected")
+INDEXES = {
+    "records_grid_sort": "CREATE INDEX records_grid_sort ON records (form, grid, sort_key)",
+    "records_live_sort": "CREATE INDEX records_live_sort ON records (form, sort_key) "
+    "WHERE deleted = 0",
+    "records_conflicted": "CREATE INDEX records_conflicted ON records (form, sort_key) "
+    "WHERE conflict IS NOT NULL AND deleted = 0",
+    "records_suspected": "CREATE INDEX records_suspected ON records (form, sort_key) "
+    "WHERE dup_state = 'suspected' AND deleted = 0",
+}
+
+
+def backfill(conn: sqlite3.Connection) -> int:
+    """Key every record of a store the migration gave the column, then build the list
+    indexes on it; returns how many records were keyed. Runs once (the meta flag goes in
+    the same transaction)."""
+    conn.create_function(_FUNCTION, 1, sort_key, deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING,)).fetchone() is None:
+            conn.execute("COMMIT")
+            return 0
+        cur = conn.execute(f"UPDATE records SET sort_key = {_FUNCTION}(title) WHERE title != ''")
+        for name in OLD_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        for statement in INDEXES.values():
+            conn.execute(statement)
+        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.create_function(_FUNCTION, 1, None)
+    conn.execute("COMMIT")
+    return cur.rowcount
