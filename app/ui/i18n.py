@@ -125,6 +125,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "unknown_code": ("{code}（不在代码表中）", "{code} (not in the code table)"),
     # App-wide
+    "opening_store": (
+        "正在打开并整理本机数据，请稍候…\n（升级后的第一次打开会久一些，只需一次）",
+        "Opening and tidying the data on this computer, please wait…\n"
+        "(the first open after an update takes longer, once)",
+    ),
     "touch_mode": ("触屏模式", "Touch mode"),
     "language": ("语言", "Language"),
     "lang_zh": ("中文", "Chinese"),

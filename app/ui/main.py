@@ -34,6 +34,9 @@ def _import_window() -> None:
     import app.ui.window  # noqa: F401
 
 
+WAIT_DIALOG_AFTER = 0.8  # seconds: a normal open (even of 1.6 M records) is done by then
+
+
 class _OpenInBackground:
     """``Store.open`` on a thread: deriving the key from the passphrase (scrypt, ~0.4 s,
     outside the GIL) overlaps the import of the main window's modules."""
@@ -50,12 +53,38 @@ class _OpenInBackground:
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
 
-    def result(self) -> Store:
-        self._thread.join()
+    def result(self, lang: str = "zh", patience: float = WAIT_DIALOG_AFTER) -> Store:
+        """The opened store; past ``patience`` seconds a busy dialog says what is going on
+        (a store keyed or re-indexed after an update can take minutes once)."""
+        self._thread.join(timeout=patience)
+        if self._thread.is_alive():
+            _wait_visibly(self._thread, lang)
         if self._error is not None:
             raise self._error
         assert self._store is not None
         return self._store
+
+
+def _wait_visibly(thread: threading.Thread, lang: str) -> None:
+    from PySide6.QtCore import QEventLoop, Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    from app.ui.i18n import tr
+
+    dialog = QProgressDialog(tr("opening_store", lang), "", 0, 0)
+    dialog.setObjectName("opening-store")
+    dialog.setCancelButton(None)  # a half-finished open is rolled back, never left halfway
+    dialog.setWindowTitle("网格采集 GridCollect")
+    dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
+    dialog.setMinimumDuration(0)
+    dialog.show()
+    app = QApplication.instance()
+    while thread.is_alive():
+        if app is not None:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        thread.join(timeout=0.05)
+    dialog.close()
+    dialog.deleteLater()
 
 
 class FirstRunQuit(Exception):
@@ -86,7 +115,7 @@ def build(
     from app.ui.start_page import ask_start, is_first_run
     from app.ui.window import MainWindow
 
-    store = opening.result()
+    store = opening.result(lang or "zh")
     settings = load_settings(store)
     lang = lang or settings.lang
     choice = None

@@ -569,3 +569,47 @@ def test_a_keystroke_fetches_a_screenful_and_scrolling_the_rest(qapp, store: Sto
     assert len(set(model.ids())) == 300
     model.set_query(ListQuery())
     assert model.rowCount() == 200
+
+
+def test_a_slow_open_shows_a_busy_dialog_that_goes_away(tmp_path: Path, qtbot, monkeypatch) -> None:  # noqa: ANN001
+    """A store keyed or re-indexed after an update can take minutes once: the worker sees a
+    dialog saying so instead of nothing; it closes when the store is open."""
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui import main
+
+    Store.open(tmp_path).close()
+    real_open = Store.open
+
+    def slow_open(data_dir):  # noqa: ANN001, ANN202
+        time.sleep(1.0)
+        return real_open(data_dir)
+
+    monkeypatch.setattr(main.Store, "open", staticmethod(slow_open))
+    seen: list[str] = []
+
+    def look() -> None:
+        seen.extend(
+            w.labelText()
+            for w in QApplication.topLevelWidgets()
+            if w.objectName() == "opening-store" and w.isVisible()
+        )
+
+    QTimer.singleShot(600, look)  # patience 0.2 s: the dialog is up by then
+    store = main._OpenInBackground(tmp_path).result("zh", patience=0.2)
+    try:
+        assert seen and "正在打开并整理本机数据" in seen[0]
+        qtbot.waitUntil(
+            lambda: (
+                not any(
+                    w.objectName() == "opening-store" and w.isVisible()
+                    for w in QApplication.topLevelWidgets()
+                )
+            ),
+            timeout=2000,
+        )
+    finally:
+        store.close()
