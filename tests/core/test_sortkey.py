@@ -13,7 +13,7 @@ from app.core.forms import FormSet
 from app.core.sortkey import sort_key
 from app.core.store import Grid, Store, browse
 from app.core.store.browse import Scope
-from app.core.store.schema import SCHEMA_VERSION
+from app.core.store.schema import MIGRATIONS, SCHEMA_VERSION, SORT_KEY
 from tests.factories import resident, undo_sort_key_step
 
 GRID, GRID2 = "330106001001", "330106001002"
@@ -102,7 +102,8 @@ def test_an_older_store_is_keyed_and_reindexed_on_first_open(
     old.save("resident", resident(name="张三", seq=1))
     old.save("resident", resident(name="李四", seq=3))
     undo_sort_key_step(old.conn)
-    old.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    step = MIGRATIONS.index(SORT_KEY)
+    old.conn.execute(f"PRAGMA user_version = {step}")  # later steps run again: idempotent
     old.close()
     store = Store(path, formset)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

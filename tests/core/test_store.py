@@ -163,3 +163,38 @@ def test_store_from_a_newer_app_is_refused(tmp_path, formset) -> None:
 def test_hlc_never_goes_backwards(store: Store) -> None:
     stamps = [store.hlc() for _ in range(50)]
     assert stamps == sorted(stamps) and len(set(stamps)) == 50
+
+
+def _indexes(store: Store) -> set[str]:
+    rows = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {name for (name,) in rows}
+
+
+def _plan(store: Store, sql: str, args: tuple[str, ...]) -> str:
+    return " | ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+
+def test_the_unused_pinyin_index_is_gone_and_an_older_store_drops_it_in_place(
+    tmp_path, formset
+) -> None:  # type: ignore[no-untyped-def]
+    """No query reads people by pinyin (the duplicate guard reads by birth date or house and
+    compares pinyin in Python): the index only cost every insert. A new store has none; an
+    older one drops it in place, keeps its people, and the guard's lookups keep their indexes."""
+    fresh = Store(tmp_path / "new.sqlite", formset)
+    assert "people_pinyin" not in _indexes(fresh)
+    fresh.close()
+    old = Store(tmp_path / "old.sqlite", formset)
+    saved = old.save("resident", resident(), status="complete")
+    old.conn.execute("CREATE INDEX people_pinyin ON people (form, pinyin)")
+    old.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")  # before the step
+    old.close()
+    again = Store(tmp_path / "old.sqlite", formset)
+    assert "people_pinyin" not in _indexes(again)
+    assert {"people_birth", "people_house"} <= _indexes(again)
+    assert again.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    birth = saved.data["birth_date"]
+    assert [row[0] for row in again.reads.people_by_birth("resident", birth)] == [saved.id]
+    assert "people_birth" in _plan(
+        again, "SELECT rid FROM people WHERE form = ? AND birth = ?", ("resident", birth)
+    )
+    again.close()

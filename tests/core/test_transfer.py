@@ -452,6 +452,31 @@ def test_a_cancelled_import_rolls_everything_back(
     assert _people(store)[person(1)["公民身份号码"]]["name"] == "测试1"
 
 
+def test_an_import_writes_with_the_bulk_page_cache_and_gives_it_back(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inserts land at random places of the store's indexes: on a populated device the default
+    8 MB cache re-read their pages all through an import. The import writes with the pull's
+    cache (checked between its batches) and the connection gets its own back, even when the
+    import is cancelled."""
+    monkeypatch.setattr(transfer, "BATCH", 2)
+    bulk = -65536  # KiB, as a pull writes (sync.replica.bulk_writes)
+    cache = store.conn.execute("PRAGMA cache_size").fetchone()[0]
+    assert cache != bulk
+    seen: list[int] = []
+
+    def progress(_done: int, _total: int) -> None:
+        seen.append(store.conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 6)])
+    report = import_file(path, formset.form("resident"), store, today=TODAY, progress=progress)
+    assert report.created == 5 and seen == [bulk] * 3
+    assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == cache
+    with pytest.raises(Cancelled):
+        import_file(path, formset.form("resident"), store, today=TODAY, cancel=lambda: True)
+    assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == cache
+
+
 def test_an_import_looks_up_natural_keys_per_batch_not_per_row(
     tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

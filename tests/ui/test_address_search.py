@@ -12,7 +12,8 @@ from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.core.store import Grid, Store, browse
-from app.core.store.schema import SCHEMA_VERSION
+from app.core.store.places import MIGRATION as ADDRESS_INDEX_STEP
+from app.core.store.schema import MIGRATIONS
 from app.ui import fields as F
 from app.ui.models import RecordListModel
 from app.ui.window import MainWindow
@@ -156,7 +157,8 @@ def test_an_older_store_gets_the_index_on_first_open(tmp_path: Path) -> None:
     # the store as the previous version left it: no address index
     undo_sort_key_step(store.conn)  # the step after the index
     store.conn.execute("DROP TABLE address_search")
-    store.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 2}")
+    step = next(i for i, sql in enumerate(MIGRATIONS) if sql is ADDRESS_INDEX_STEP)
+    store.conn.execute(f"PRAGMA user_version = {step}")  # later steps run again: idempotent
     store.close()
     upgraded = Store(tmp_path / "old.sqlite")
     assert [s.id for s in browse.search(upgraded, ESTATE, "house")] == [house]

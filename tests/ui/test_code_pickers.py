@@ -88,3 +88,26 @@ def test_regions_rank_the_workers_own_county_and_city_first(  # noqa: PLR0913
     with qtbot.waitSignal(picker.changed):
         _enter(qtbot)
     assert picker.value() == first
+
+
+def test_an_opened_form_makes_no_search_lists_until_someone_types(qtbot, store: Store) -> None:  # noqa: ANN001
+    """Opening the resident form builds no picker's typed-search list and no reference
+    completer (a fifth of the form's item models, made at every open); a search makes them
+    (typing and picking through them: the tests above)."""
+    from app.ui.editor import RecordEditor
+
+    editor = RecordEditor(store, "resident")
+    editor.confirm_close = lambda _e: "discard"  # type: ignore[assignment, return-value]
+    qtbot.addWidget(editor)
+    editor.show()
+    widgets = editor.body.widgets.values()
+    pickers = [w for w in widgets if isinstance(w, F.CodePickerField)]
+    references = [w for w in widgets if isinstance(w, F.ReferenceField)]
+    assert pickers and references
+    assert all(p._matches_model is None for p in pickers)
+    assert all(r._completer is None for r in references)
+    picker = next(p for p in pickers if p.field.id == "ethnicity")
+    assert [e.code for e in picker.ranked("hz")][:1] == ["01"]
+    picker._fill("hz")
+    assert picker._matches_model is not None and picker._matches_model.rowCount() > 0
+    assert references[0].search("无此人") == 0 and references[0]._completer is not None

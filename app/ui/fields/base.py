@@ -348,10 +348,13 @@ def _forward_wheel(event: QWheelEvent, source: QWidget, viewport: QWidget) -> No
 def guard_wheel(widget: QWidget) -> None:
     """Let the wheel change ``widget``'s inner drop-downs, spin boxes, sliders and lists only
     while they have focus (the wheel no longer gives them focus either)."""
+    takers = [w for w in (widget, *widget.findChildren(QWidget)) if isinstance(w, _WHEEL_TAKERS)]
+    if not takers:
+        return  # line edits and buttons only (most fields): nothing to guard
     guard = _WheelGuard.shared()
     window = widget.window()
-    for child in [widget, *widget.findChildren(QWidget)]:
-        if not isinstance(child, _WHEEL_TAKERS) or isinstance(child, QScrollBar):
+    for child in takers:
+        if isinstance(child, QScrollBar):
             continue
         if child.window() is not window:
             continue  # a drop-down's popup list: its own window, the wheel is its own

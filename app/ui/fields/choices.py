@@ -243,7 +243,7 @@ class CodePickerField(FieldWidget):
         self._home = home
         self._value: str | None = None
         self._completer: _DisplayCompleter | None = None
-        self._matches = QStandardItemModel(self)
+        self._matches_model: QStandardItemModel | None = None  # made on first typed search
         self._entering = False
         self.edit = QLineEdit(self)
         self._add(self.edit, 1)
@@ -303,6 +303,13 @@ class CodePickerField(FieldWidget):
                 self._completer.popup().hide()
             return
         self.show_list()
+
+    @property
+    def _matches(self) -> QStandardItemModel:
+        """The typed search's list (made on first use: most pickers of a form are never typed in)."""
+        if self._matches_model is None:
+            self._matches_model = QStandardItemModel(self)
+        return self._matches_model
 
     def _fill(self, text: str) -> None:
         """Put the best matches for ``text`` into the list (one column, like the full model)."""

@@ -175,13 +175,20 @@ class ReferenceField(FieldWidget):
         self.create_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.create_button.clicked.connect(lambda: self.createRequested.emit(field.target or ""))
         self._add(self.create_button)
+        self._completer: QCompleter | None = None  # made on the first search
         self._results = QStandardItemModel(self)
-        self.completer = QCompleter(self._results, self)
-        self.completer.setWidget(self.edit)
-        self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
-        self.completer.activated[QModelIndex].connect(self._picked)
         self.edit.textEdited.connect(self.search)
         self._retranslate()
+
+    @property
+    def completer(self) -> QCompleter:
+        """The search popup's completer (made on first use: a form opens without one)."""
+        if self._completer is None:
+            self._completer = QCompleter(self._results, self)
+            self._completer.setWidget(self.edit)
+            self._completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+            self._completer.activated[QModelIndex].connect(self._picked)
+        return self._completer
 
     def value(self) -> object:
         return self._value
@@ -233,7 +240,8 @@ class ReferenceField(FieldWidget):
         return record.title or record_id
 
     def _commit(self) -> None:
-        self.completer.popup().hide()
+        if self._completer is not None:
+            self._completer.popup().hide()
         text = self.edit.text().strip()
         if text == self._title:
             return
