@@ -183,7 +183,8 @@ class Tx:
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
         keys = list(keys)
-        self.prefetch_keys((form, k) for k in keys)
+        if any((form, k) not in self._key_db for k in keys):  # most were prefetched per chunk
+            self.prefetch_keys((form, k) for k in keys)
         for key in keys:
             owner = self._key_tx.get((form, key))
             if owner is None:
