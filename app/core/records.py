@@ -52,24 +52,35 @@ def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
     return canonical_json(data)
 
 
-_PLAIN = (str, int, bool, type(None))
 _INT_RANGE = 1 << 63
 
 
 def _orjson_plain(value: Any, depth: int = 0) -> bool:
     """Whether orjson writes ``value`` byte for byte as ``json.dumps`` does: only text,
     integers within 64 bits, booleans, None, lists and str-keyed dicts (floats are written
-    differently, e.g. 1e-05 and 1e-5; subclasses such as enums go the plain way)."""
+    differently, e.g. 1e-05 and 1e-5; subclasses such as enums go the plain way). Text, None
+    and booleans, most leaves, are passed without a call."""
     kind = type(value)
-    if kind in _PLAIN:
-        return kind is not int or -_INT_RANGE <= value < _INT_RANGE
-    if depth > 64:
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_INT_RANGE <= value < _INT_RANGE
+    if depth > 64 or (kind is not dict and kind is not list and kind is not tuple):
         return False
     if kind is dict:
-        return all(type(k) is str and _orjson_plain(v, depth + 1) for k, v in value.items())
-    if kind is list or kind is tuple:
-        return all(_orjson_plain(v, depth + 1) for v in value)
-    return False
+        if not all(type(k) is str for k in value):
+            return False
+        value = value.values()
+    for item in value:
+        leaf = type(item)
+        if (
+            leaf is not str
+            and item is not None
+            and leaf is not bool
+            and not _orjson_plain(item, depth + 1)
+        ):
+            return False
+    return True
 
 
 def canonical_json(value: Any, *, sort_keys: bool = True) -> str:
