@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -38,8 +39,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import shutil
 
 import requests
 
@@ -356,7 +355,11 @@ def pouchdb_anchor(count: int) -> dict[str, Any] | str:
 
 
 def anchor_table(
-    count: int, push: SyncSummary, pull: SyncSummary, known: SyncSummary, pouch: dict[str, Any] | str
+    count: int,
+    push: SyncSummary,
+    pull: SyncSummary,
+    known: SyncSummary,
+    pouch: dict[str, Any] | str,
 ) -> None:
     """Issue 17's table: GridCollect's docs/s next to PouchDB's, and their ratio."""
     mine = {
