@@ -238,10 +238,15 @@ class PushOnly(SyncSession):
         return True
 
 
+CLIENT_CPU: dict[int, float] = {}  # id(summary) -> CPU seconds of this process in the session
+
+
 def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
     store, client = device(url, path, formset)
     store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    cpu = time.process_time()
     summary = PushOnly(store, client).run()
+    CLIENT_CPU[id(summary)] = time.process_time() - cpu
     assert summary.applied + summary.merged == len(rows), summary
     store.close()
     return summary
@@ -249,7 +254,9 @@ def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]])
 
 def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
     store, client = device(url, path, formset)
+    cpu = time.process_time()
     summary = SyncSession(store, client, chunk=chunk).run()
+    CLIENT_CPU[id(summary)] = time.process_time() - cpu
     store.close()
     return summary
 
@@ -399,9 +406,15 @@ def anchor_run(root: Path, formset: FormSet, count: int) -> None:
         cpu_known = served.cpu_s() - cpu
     finally:
         served.stop()
-    print(line("push new", push, count, float("nan")) + f"  server CPU {cpu_push:5.2f} s")
-    print(line("pull", pull, pull.pulled, float("nan")) + f"  server CPU {cpu_pull:5.2f} s")
-    print(line("push known", known, count, float("nan")) + f"  server CPU {cpu_known:5.2f} s")
+    for label, s, n, server in (
+        ("push new", push, count, cpu_push),
+        ("pull", pull, pull.pulled, cpu_pull),
+        ("push known", known, count, cpu_known),
+    ):
+        client = CLIENT_CPU.get(id(s), float("nan"))
+        print(
+            line(label, s, n, float("nan")) + f"  CPU server {server:5.2f} s client {client:5.2f} s"
+        )
     anchor_table(count, push, pull, known, pouchdb_anchor(count))
 
 
