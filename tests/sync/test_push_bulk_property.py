@@ -113,3 +113,28 @@ def test_bulk_answers_leave_the_same_rows_as_the_plain_path(
             finally:
                 store.close()
         assert outcome[0] == outcome[1]
+
+
+def test_a_batch_of_known_records_is_renamed_without_reading_each_record(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17: a push of residents the platform already knows answers every op
+    ``merged_into`` another id; the device read each record (and ran a dozen statements) per
+    op to rename it, most of the push's device time. Plain renames now go in bulk."""
+    path = tmp_path / "device.sqlite"
+    _device(path, formset, len(POOL), [])
+    store = Store(path, formset)
+    try:
+        ops = replica.next_batch(store, 0, 1000)
+        results = _results(store, [("merged_new", n) for n in range(len(POOL))])
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        replica.record_results(store, ops, results)
+        store.conn.set_trace_callback(None)
+        reads = [s for s in statements if s.startswith("SELECT rid, id, form, data")]
+        assert reads == []
+        assert {r.record_id for r in results} == set(POOL)
+        assert all(store.get(i) is not None for i in POOL)  # renamed on the device
+        assert all(store.get(op.record_id) is None for op in ops)
+    finally:
+        store.close()
