@@ -85,7 +85,10 @@ def add_sync_commands(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument(
-        "--batch", type=int, default=500, help="ops per push request (1-1000, default 500)"
+        "--batch",
+        type=int,
+        default=None,
+        help="ops per push request (1-1000; default: as many as the server takes, up to 1000)",
     )
     parser.add_argument(
         "--retries",
@@ -134,7 +137,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from app.core import paths
 
     lang = _lang(args)
-    if not 1 <= args.batch <= 1000:
+    if args.batch is not None and not 1 <= args.batch <= 1000:
         return _fail(
             args, EXIT_UNUSABLE, "batch", "--batch 须在 1 到 1000 之间。", "--batch must be 1-1000."
         )

@@ -12,7 +12,6 @@ Messages and log lines never carry request bodies (personal data) or the passwor
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import random
 import time
@@ -25,6 +24,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from app.core.messages import pick
+from app.core.records import canonical_json
 from sync.protocol import (
     SUPPORTED_PROTOCOLS,
     Info,
@@ -376,7 +376,7 @@ class Client:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
         if body is None:
             return None, headers
-        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        raw = canonical_json(body, sort_keys=False).encode("utf-8")
         headers["Content-Type"] = "application/json"
         if len(raw) >= self.gzip_min:
             raw = gzip.compress(raw, compresslevel=5)

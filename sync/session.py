@@ -35,6 +35,8 @@ SIZE_CODES = frozenset({"too_large", "too_many_ops"})
 REUSED = "op_id_reused"  # 409: this device id sent other content under an op id (a copy)
 TASK_RESULTS = "task_results"  # the ``field`` of a 4xx naming a task result (PROTOCOL.md §13.3)
 COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
+PUSH_BATCH = 1000  # ops per push request when the server takes that many (one transaction)
+OLD_PUSH_BATCH = 500  # ... when it did not say (the batch before limits were read)
 
 
 @dataclass
@@ -90,7 +92,7 @@ class SyncSession:
         store: Store,
         client: Client,
         *,
-        batch: int = 500,
+        batch: int | None = None,
         chunk: int = 1000,
         commit_every: int = COMMIT_EVERY,
         progress: Progress | None = None,
@@ -98,7 +100,7 @@ class SyncSession:
     ) -> None:
         self.store = store
         self.client = client
-        self.batch = max(1, batch)
+        self.batch = None if batch is None else max(1, batch)  # None: negotiated (_push_window)
         self.chunk = max(1, chunk)
         self.commit_every = max(1, commit_every)
         self.progress = progress or (lambda phase, done, total: None)
@@ -157,7 +159,8 @@ class SyncSession:
         s = self.summary
         tasks_on = self.client.has_feature(FEATURE_TASKS)
         total = replica.pending_count(self.store)
-        done, after, size, cap = 0, 0, self.batch, self.batch
+        window = self._push_window()
+        done, after, size, cap = 0, 0, window, window
         results_after = 0
         self.progress("push", 0, total)
         while True:
@@ -218,6 +221,16 @@ class SyncSession:
             done += len(ops)
             size = min(cap, size * 2)
             self.progress("push", min(done, max(total, done)), max(total, done))
+
+    def _push_window(self) -> int:
+        """Ops per push request: the batch asked for, else the most the server takes
+        (``limits.max_ops`` in ``GET /v1/info``, PROTOCOL.md §5.1), at most ``PUSH_BATCH``; a
+        server that did not say gets ``OLD_PUSH_BATCH``. A request too big in bytes is
+        answered 413 and halved, so the size stays bounded by ``max_request_bytes``."""
+        info = self.client.server_info
+        most = info.limits.max_ops if info is not None else OLD_PUSH_BATCH
+        wanted = self.batch if self.batch is not None else PUSH_BATCH
+        return max(1, min(wanted, most))
 
     # -- device identity (PROTOCOL.md §4) ---------------------------------------------------
 

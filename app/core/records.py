@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+try:
+    import orjson as _orjson
+except ImportError:  # an optional speed-up: the plain json module gives the same text
+    _orjson = None  # type: ignore[assignment]
+
 
 class RecordStatus(StrEnum):
     """Where a record stands for its worker; stored and sent as the plain strings."""
@@ -44,7 +49,51 @@ def clean(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
     """Compact, deterministic JSON with Chinese kept readable."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return canonical_json(data)
+
+
+_INT_RANGE = 1 << 63
+
+
+def _orjson_plain(value: Any, depth: int = 0) -> bool:
+    """Whether orjson writes ``value`` byte for byte as ``json.dumps`` does: only text,
+    integers within 64 bits, booleans, None, lists and str-keyed dicts (floats are written
+    differently, e.g. 1e-05 and 1e-5; subclasses such as enums go the plain way). Text, None
+    and booleans, most leaves, are passed without a call."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_INT_RANGE <= value < _INT_RANGE
+    if depth > 64 or (kind is not dict and kind is not list and kind is not tuple):
+        return False
+    if kind is dict:
+        if not all(type(k) is str for k in value):
+            return False
+        value = value.values()
+    for item in value:
+        leaf = type(item)
+        if (
+            leaf is not str
+            and item is not None
+            and leaf is not bool
+            and not _orjson_plain(item, depth + 1)
+        ):
+            return False
+    return True
+
+
+def canonical_json(value: Any, *, sort_keys: bool = True) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=...)``, through
+    orjson when that gives the same text (~10x faster: the server writes four JSON texts per
+    pushed record). One implementation: tests/test_canonical_json.py checks both agree."""
+    if _orjson is not None and _orjson_plain(value):
+        try:
+            option = _orjson.OPT_SORT_KEYS if sort_keys else 0
+            return _orjson.dumps(value, option=option).decode("utf-8")
+        except TypeError:  # e.g. a lone surrogate: the plain way says what is wrong
+            pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
 
 
 STATUS_KEY = "_status"  # the pseudo-fields a record's state (and its base) holds besides fields

@@ -199,7 +199,7 @@ class SyncOutcome:
 
 
 def sync_task(
-    creds: Credentials, phase: Phase, batch: int = 500, retries: int = 3
+    creds: Credentials, phase: Phase, batch: int | None = None, retries: int = 3
 ) -> Callable[[TaskContext], SyncOutcome]:
     """A task function: log in and run one session on the task's own Store."""
 

@@ -15,7 +15,7 @@ from app.core.records import dumps
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica.rekey import FOLDED, rewrite_id
+from sync.replica.rekey import FOLDED, plain_rename, rename_plain, rewrite_id
 from sync.replica.rows import _fetch_one, _loads
 
 ACKED = {
@@ -180,46 +180,104 @@ def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, A
 # -- outbox: what came back -------------------------------------------------------------------
 
 
-def record_results(store: Store, ops: Sequence[OutOp], results: Sequence[OpResult]) -> PushTally:
-    """Persist one batch's answers, in one transaction (PROTOCOL.md §5.3)."""
+def record_results(
+    store: Store, ops: Sequence[OutOp], results: Sequence[OpResult], *, bulk: bool = True
+) -> PushTally:
+    """Persist one batch's answers, in one transaction (PROTOCOL.md §5.3).
+
+    ``bulk`` (the default) reads the batch's stored results in one query and does the id
+    rewrites that are plain renames (``rekey.plain_rename``) a run at a time, in one statement
+    per table; ``bulk=False`` is the plain path, one op at a time, that the property test
+    compares it with (tests/sync/test_push_bulk_property.py)."""
     if len(ops) != len(results) or any(
         o.op_id != r.op_id for o, r in zip(ops, results, strict=True)
     ):
         raise ValueError("push results do not match the ops sent")
     tally = PushTally()
     touched: set[str] = set()
-    answers = _Answers()
     with store.transaction():
+        answers = _Answers(store, ops, results, bulk)
         for op, result in zip(ops, results, strict=True):
             status = result.status
             if status == "duplicate_op":
                 status = result.original_status or "applied"
             target = _record_result(store, op, result, status, tally, answers)
             touched.add(target)
-        answers.write(store)
+        answers.write()
         _refresh_dirty(store, touched)
     return tally
 
 
-@dataclass
 class _Answers:
     """A batch's outbox and version updates, written with one executemany each; written
-    before an id rewrite too, which reads the outbox states (what the server acknowledged)."""
+    before an id rewrite that is not a plain rename too, which reads the outbox states (what
+    the server acknowledged). Plain renames wait in ``moves`` and go in bulk, before any
+    other rewrite and at the end, so every rewrite still sees the ones before it done."""
 
-    outbox: list[tuple[str | None, str, int]] = field(default_factory=list)
-    versions: list[tuple[int, str, int]] = field(default_factory=list)
+    def __init__(
+        self, store: Store, ops: Sequence[OutOp], results: Sequence[OpResult], bulk: bool
+    ) -> None:
+        self.store, self.bulk = store, bulk
+        self.outbox: list[tuple[str | None, str, int]] = []
+        self.versions: list[tuple[int, str, int]] = []
+        self.moves: list[tuple[str, str]] = []
+        self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
+        self.stored: dict[int, Any] | None = None
+        self.forms: dict[str, str] = {}
+        if bulk:
+            self.stored = store.outbox.op_results([op.seq for op in ops])
+            renamed = [
+                (op.record_id, c)
+                for op, r in zip(ops, results, strict=True)
+                if (c := r.merged_into or r.record_id or op.record_id) != op.record_id
+            ]
+            self.forms = store.replica.forms_of(i for pair in renamed for i in pair)
 
-    def write(self, store: Store) -> None:
-        store.outbox.set_answers(self.outbox)
-        store.replica.set_server_versions(self.versions)
-        self.outbox, self.versions = [], []
+    def folded(self, seq: int) -> bool:
+        """Whether the op carries the ``folded`` mark (see ``rekey._mark_folded``)."""
+        if self.stored is None:  # plain path, or a fold in this batch may have marked it
+            return _folded(self.store, seq)
+        return bool((self.stored.get(seq) or {}).get(FOLDED))
+
+    def rewrite(self, old: str, canonical: str) -> None:
+        """``rewrite_id`` in the answers' order: a plain rename joins the run of moves."""
+        cyclic = canonical in self.moved  # a run's renames never go back to an old id
+        if self.bulk and not cyclic and plain_rename(self.store, self.forms, old, canonical):
+            self.moves.append((old, canonical))
+            self.moved[old] = (canonical, len(self.versions))
+            self.forms[canonical] = self.forms.pop(old)
+            return
+        self.write()
+        rewrite_id(self.store, old, canonical)
+        if self.bulk:  # a fold may mark ops and remove records: read them again
+            self.stored = None
+            self.forms.update(self.store.replica.forms_of([old, canonical]))
+            if old not in self.store.replica.forms_of([old]):
+                self.forms.pop(old, None)
+
+    def write(self) -> None:
+        """The answers so far: renames first, then the versions, each under the id its record
+        had when the answer came (a version noted before its record's rename follows it)."""
+        self.store.outbox.set_answers(self.outbox)
+        rename_plain(self.store, self.moves)
+        versions = self.versions
+        if self.moved:
+            versions = [(v, self._renamed(i, n), w) for n, (v, i, w) in enumerate(versions)]
+        self.store.replica.set_server_versions(versions)
+        self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
+
+    def _renamed(self, record_id: str, index: int) -> str:
+        """The id the n-th noted version's record has after the run's renames."""
+        while (move := self.moved.get(record_id)) is not None and index < move[1]:
+            record_id = move[0]
+        return record_id
 
 
 def _record_result(
     store: Store, op: OutOp, result: OpResult, status: str, tally: PushTally, answers: _Answers
 ) -> str:
     marks = {"full": True} if op.full else {}
-    if _folded(store, op.seq):
+    if answers.folded(op.seq):
         marks[FOLDED] = True  # the answer replaces the result: keep the mark (see _chain_ok)
     answer = dumps({**result.model_dump(exclude_none=True), **marks})
     if status == "rejected":
@@ -237,8 +295,7 @@ def _record_result(
     answers.outbox.append((state, answer, op.seq))
     canonical = result.merged_into or result.record_id or op.record_id
     if canonical != op.record_id:
-        answers.write(store)
-        rewrite_id(store, op.record_id, canonical)
+        answers.rewrite(op.record_id, canonical)
     if state == OutboxState.MERGED:
         tally.merged += 1
     elif state == OutboxState.CONFLICT:

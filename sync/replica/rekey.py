@@ -67,6 +67,27 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
         store.replica.move_record_links(old, canonical)
 
 
+def plain_rename(store: Store, forms: Mapping[str, str], old: str, canonical: str) -> bool:
+    """Whether ``rewrite_id(old, canonical)`` is a plain rename, given ``forms`` (id -> form of
+    the records on the device): ``old`` is here, ``canonical`` is not, and no reference field
+    may point at ``old``'s form (nothing else names it). ``rename_plain`` then does it."""
+    form = forms.get(old)
+    return (
+        old != canonical
+        and form is not None
+        and canonical not in forms
+        and not _reference_fields(store.formset, form)
+    )
+
+
+def rename_plain(store: Store, moves: Sequence[tuple[str, str]]) -> None:
+    """``rewrite_id`` of many (old, canonical) pairs that ``plain_rename`` accepted, in bulk:
+    the same rows end up written (the record, its keys and refs, outbox, task items,
+    autosave, duplicate decisions, one ``merge`` history row each), one statement per table."""
+    if moves:
+        store.replica.rename_records(moves)
+
+
 def _rename(store: Store, row: _Row, canonical: str) -> None:
     store.replica.rename_record(row.rid, row.id, canonical)
 

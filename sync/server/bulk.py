@@ -32,11 +32,19 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     ):
         conn.execute(insert(table), list(rows))  # SQLite, few rows, or rows of several shapes
         return
+    copy_tuples(conn, table.name, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def copy_tuples(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL only: ``rows`` (values in ``columns`` order) in one ``COPY FROM STDIN``, in
+    this transaction (no conflict handling: none of the rows may be stored yet)."""
     raw = conn.connection.driver_connection  # psycopg's connection, in this transaction
     assert raw is not None
-    with raw.cursor() as cur, cur.copy(_copy_sql(table.name, columns)) as copy:
+    with raw.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
         for row in rows:
-            copy.write_row(tuple(row[c] for c in columns))
+            copy.write_row(row)
 
 
 @cache

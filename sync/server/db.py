@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
+from app.core.records import canonical_json
+
 SCHEMA_VERSION = "1"
 SEQ = "seq"  # the one change-sequence counter row
 
@@ -559,8 +561,8 @@ dept_stats = Table(
 
 
 def dumps(value: Any) -> str:
-    """Deterministic compact JSON with Chinese kept readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Deterministic compact JSON with Chinese kept readable (op hashes depend on it)."""
+    return canonical_json(value)
 
 
 def loads(text: str | None) -> Any:

@@ -76,12 +76,26 @@ class Ctx:
     hashes: dict[str, str] = field(default_factory=dict)  # op id -> oplog.op_hash
     aliases: dict[str, str] = field(default_factory=dict)
 
+    _leading: dict[str, set[str]] | None = None  # target -> names in ``aliases`` leading there
+
     def aliased(self, old: str, canonical: str) -> None:
-        """``old`` was merged into ``canonical``; names that led to ``old`` now lead there."""
-        for name, target in self.aliases.items():
-            if target == old:
-                self.aliases[name] = canonical
+        """``old`` was merged into ``canonical``; names that led to ``old`` now lead there.
+
+        The names leading to each target are indexed at the first call (a push of residents
+        the platform already knows aliases every op: a scan of ``aliases`` per op was
+        quadratic in the chunk)."""
+        if self._leading is None:
+            self._leading = {}
+            for name, target in self.aliases.items():
+                self._leading.setdefault(target, set()).add(name)
+        names = self._leading.pop(old, set())
+        for name in names:
+            self.aliases[name] = canonical
+        previous = self.aliases.get(old)
+        if previous is not None and previous in self._leading:
+            self._leading[previous].discard(old)
         self.aliases[old] = canonical
+        self._leading.setdefault(canonical, set()).update(names | {old})
 
     def edited_at(self, op: p.Op) -> str:
         """The op's clock, clamped when it runs far ahead of the server's."""

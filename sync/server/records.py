@@ -75,20 +75,18 @@ def canonical(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
 
 def add_alias(tx: Tx, old_id: str, canonical_id: str, reason: str, at: str) -> None:
     """old -> canonical, and every alias that pointed at ``old`` now points at the canonical id."""
-    conn = tx.conn
     a = db.aliases.c
     moved = tx.incoming(old_id)
     if moved:
-        conn.execute(
+        tx.conn.execute(
             update(db.aliases).where(a.canonical_id == old_id).values(canonical_id=canonical_id)
         )
+        tx.repoint_aliases(old_id, canonical_id)
         for old in moved:
             tx.touch("alias", old)
-    conn.execute(
-        insert(db.aliases).values(
-            old_id=old_id, canonical_id=canonical_id, reason=reason, at=at, seq=0
-        )
-    )
+    tx.alias_rows.append(
+        {"old_id": old_id, "canonical_id": canonical_id, "reason": reason, "at": at, "seq": 0}
+    )  # inserted with the chunk's other rows (``Tx.finish``)
     tx.touch("alias", old_id)
     tx.aliased(old_id, canonical_id, moved)
 

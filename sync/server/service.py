@@ -44,7 +44,7 @@ from sync.server.tx import Tx
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500  # ops per transaction
+CHUNK = p.MAX_OPS  # ops per transaction: a full push request is one
 TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}

@@ -87,6 +87,7 @@ class Tx:
     versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     op_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
+    alias_rows: list[dict[str, Any]] = field(default_factory=list)  # new aliases, not yet written
     rows: dict[str, Row | None] = field(default_factory=dict)  # None: no such record
     sides: dict[str, Side] = field(default_factory=dict)  # written since the last flush
     terms: dict[str, tuple[Terms | None, Terms]] = field(default_factory=dict)  # stored, new
@@ -182,7 +183,8 @@ class Tx:
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
         keys = list(keys)
-        self.prefetch_keys((form, k) for k in keys)
+        if any((form, k) not in self._key_db for k in keys):  # most were prefetched per chunk
+            self.prefetch_keys((form, k) for k in keys)
         for key in keys:
             owner = self._key_tx.get((form, key))
             if owner is None:
@@ -301,12 +303,21 @@ class Tx:
             stmt = select(a.old_id, a.canonical_id).where(a.canonical_id.in_(part))
             for old, canonical in self.conn.execute(stmt):
                 found[canonical].append(old)
+            for row in self.alias_rows:  # this transaction's, not written yet
+                if row["canonical_id"] in found:
+                    found[row["canonical_id"]].append(row["old_id"])
             self._incoming.update(found)
 
     def incoming(self, record_id: str) -> list[str]:
         """Alias old ids that point at ``record_id`` now, this transaction's included."""
         self.prefetch_incoming([record_id])
         return list(self._incoming[record_id])
+
+    def repoint_aliases(self, old_id: str, canonical_id: str) -> None:
+        """This transaction's unwritten aliases to ``old_id`` now point at ``canonical_id``."""
+        for row in self.alias_rows:
+            if row["canonical_id"] == old_id:
+                row["canonical_id"] = canonical_id
 
     def aliased(self, old_id: str, canonical_id: str, moved: Iterable[str]) -> None:
         """``old_id`` (and the aliases that pointed at it) now point at ``canonical_id``."""
@@ -409,9 +420,10 @@ class Tx:
             (db.record_versions, list(self.versions.values())),
             (db.ops, list(self.op_rows.values())),
             (db.quarantine, self.quarantine_rows),
+            (db.aliases, self.alias_rows),  # numbered below with the other changes
         ):
             bulk.insert_rows(self.conn, table, rows)
-        self.versions, self.op_rows, self.quarantine_rows = {}, {}, []
+        self.versions, self.op_rows, self.quarantine_rows, self.alias_rows = {}, {}, [], []
         self._op_versions = {}
         if self.conn.dialect.name == "postgresql":
             self._write_records({})

@@ -14,6 +14,11 @@ platforms with and without the console's search index kept on write, alternating
 the ratio (wall time and the server's CPU time): the issue's budget is x1.10.
 Last, the first 10 k residents are pushed again from a new device ("all known": each create
 merges into the platform's record by natural key and the device rewrites its ids).
+The PouchDB anchor (issue 17): ``../shared/bench/pouchdb/run.sh N`` replicates ``--push`` docs
+(push then pull) in the same run, and the table at the end prints GridCollect's push of new
+residents, pull of ``--push`` records and push of known residents next to PouchDB's docs/s, with
+the ratios. Without node, npm or the cached packages it says so and prints GridCollect's side.
+``--anchor-only`` measures only that table.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -52,6 +59,7 @@ from tests.sync.devicekit import seeded_template  # noqa: E402
 
 GRID = "330106001001-01"
 PASSWORD = "bench-password"
+POUCHDB = Path(__file__).resolve().parents[3] / "shared" / "bench" / "pouchdb" / "run.sh"
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -230,10 +238,15 @@ class PushOnly(SyncSession):
         return True
 
 
+CLIENT_CPU: dict[int, float] = {}  # id(summary) -> CPU seconds of this process in the session
+
+
 def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
     store, client = device(url, path, formset)
     store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    cpu = time.process_time()
     summary = PushOnly(store, client).run()
+    CLIENT_CPU[id(summary)] = time.process_time() - cpu
     assert summary.applied + summary.merged == len(rows), summary
     store.close()
     return summary
@@ -241,7 +254,9 @@ def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]])
 
 def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
     store, client = device(url, path, formset)
+    cpu = time.process_time()
     summary = SyncSession(store, client, chunk=chunk).run()
+    CLIENT_CPU[id(summary)] = time.process_time() - cpu
     store.close()
     return summary
 
@@ -320,6 +335,89 @@ def index_cost(root: Path, formset: FormSet, count: int, rounds: int) -> None:
     )
 
 
+def pouchdb_anchor(count: int) -> dict[str, Any] | str:
+    """PouchDB's push and pull of ``count`` docs on this machine (its JSON line), or why not."""
+    script = Path(os.environ.get("GC_POUCHDB_RUN", str(POUCHDB)))
+    if not script.is_file():
+        return f"PouchDB anchor not found at {script} (set GC_POUCHDB_RUN)"
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        return f"PouchDB anchor skipped: {', '.join(missing)} not installed (Debian: nodejs, npm)"
+    try:
+        done = subprocess.run(
+            ["bash", str(script), str(count)], capture_output=True, text=True, timeout=900
+        )
+    except subprocess.TimeoutExpired:
+        return "PouchDB anchor timed out"
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return "PouchDB anchor failed (packages not cached and npm unreachable?): " + " | ".join(
+            why
+        )
+    try:
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"PouchDB anchor printed no JSON: {done.stdout[-200:]!r}"
+    return result
+
+
+def anchor_table(
+    count: int,
+    push: SyncSummary,
+    pull: SyncSummary,
+    known: SyncSummary,
+    pouch: dict[str, Any] | str,
+) -> None:
+    """Issue 17's table: GridCollect's docs/s next to PouchDB's, and their ratio."""
+    mine = {
+        "push new": count / push.duration_s,
+        "pull": pull.pulled / pull.duration_s,
+        "push known": count / known.duration_s,
+    }
+    theirs: dict[str, float | None] = {"push new": None, "pull": None, "push known": None}
+    if isinstance(pouch, str):
+        print(pouch)
+    else:
+        theirs = {
+            "push new": float(pouch["push_docs_per_s"]),
+            "pull": float(pouch["pull_docs_per_s"]),
+            "push known": float(pouch["push_docs_per_s"]),
+        }
+    print(f"issue 17 anchor, {count} docs        GridCollect rec/s   PouchDB docs/s   ratio")
+    for key, rate in mine.items():
+        other = theirs[key]
+        ratio = f"{rate / other:6.2f}x" if other else "   n/a"
+        print(f"  {key:<30} {rate:12,.0f} {other or 0:16,.0f}   {ratio}")
+    print(f"  known push / new push: {mine['push known'] / mine['push new']:.2f}x")
+
+
+def anchor_run(root: Path, formset: FormSet, count: int) -> None:
+    """Push ``count`` new residents, pull them into a fresh store, push them again from a new
+    device (all known), then PouchDB's push and pull of ``count`` docs: one table."""
+    served = ServerProcess(platform_db(root / "anchor.db", formset))
+    try:
+        rows = residents(count, 0)
+        cpu = served.cpu_s()
+        push = push_run(served.url, root / "a0.sqlite", formset, rows)
+        cpu_push, cpu = served.cpu_s() - cpu, served.cpu_s()
+        pull = pull_run(served.url, root / "a1.sqlite", formset, 1000)
+        cpu_pull, cpu = served.cpu_s() - cpu, served.cpu_s()
+        known = push_run(served.url, root / "a2.sqlite", formset, rows)
+        cpu_known = served.cpu_s() - cpu
+    finally:
+        served.stop()
+    for label, s, n, server in (
+        ("push new", push, count, cpu_push),
+        ("pull", pull, pull.pulled, cpu_pull),
+        ("push known", known, count, cpu_known),
+    ):
+        client = CLIENT_CPU.get(id(s), float("nan"))
+        print(
+            line(label, s, n, float("nan")) + f"  CPU server {server:5.2f} s client {client:5.2f} s"
+        )
+    anchor_table(count, push, pull, known, pouchdb_anchor(count))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--push", type=int, default=10_000)
@@ -330,10 +428,14 @@ def main() -> None:
         "--index-rounds", type=int, default=2, help="pushes with and without the search index"
     )
     parser.add_argument("--index-only", action="store_true", help="only the search index's cost")
+    parser.add_argument("--anchor-only", action="store_true", help="only the PouchDB table")
     args = parser.parse_args()
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        anchor_run(root, formset, args.push)
+        if args.anchor_only:
+            return
         if args.index_rounds:
             index_cost(root, formset, args.push, args.index_rounds)
         if args.index_only:

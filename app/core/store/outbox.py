@@ -131,6 +131,19 @@ class Outbox:
         row = self.conn.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
         return _loads(row[0]) if row else None
 
+    def op_results(self, seqs: Sequence[int]) -> dict[int, Any]:
+        """``op_result`` of many ops at once (parsed; ops without a result are left out)."""
+        out: dict[int, Any] = {}
+        for start in range(0, len(seqs), _CHUNK):
+            part = list(seqs[start : start + _CHUNK])
+            marks = ",".join("?" * len(part))
+            for seq, result in self.conn.execute(
+                f"SELECT seq, result FROM outbox WHERE seq IN ({marks}) AND result IS NOT NULL",
+                part,
+            ):
+                out[seq] = _loads(result)
+        return out
+
     def mark_ops(self, record_id: str, mark: str) -> None:
         """Add ``mark: true`` to the result of every op of a record."""
         rows = self.conn.execute(

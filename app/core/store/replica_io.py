@@ -302,6 +302,42 @@ class ReplicaIO:
         c.execute("UPDATE record_keys SET record_id = ? WHERE record_id = ?", (canonical, old))
         c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, old))
 
+    def forms_of(self, record_ids: Iterable[str]) -> dict[str, str]:
+        """The form of each of these records that exists, by id (no data parsed)."""
+        out: dict[str, str] = {}
+        for marks, part in _chunks(list(dict.fromkeys(record_ids))):
+            out.update(
+                self.conn.execute(f"SELECT id, form FROM records WHERE id IN ({marks})", part)
+            )
+        return out
+
+    def rename_records(self, moves: Sequence[tuple[str, str]]) -> None:
+        """(old, canonical) per record whose canonical id is not on the device: what
+        ``rename_record`` + ``move_record_links`` + the ``merge`` history row do for one
+        record, one executemany per statement for the whole list (a push of residents the
+        platform already knows renames every one of them)."""
+        c = self.conn
+        pairs = [(canonical, old) for old, canonical in moves]
+        for statement in (
+            "UPDATE records SET id = ? WHERE id = ?",
+            "UPDATE record_keys SET record_id = ? WHERE record_id = ?",
+            "UPDATE refs SET src = ? WHERE src = ?",
+            "UPDATE outbox SET record_id = ? WHERE record_id = ?",
+            "UPDATE task_items SET record_id = ? WHERE record_id = ?",
+            "UPDATE autosave SET record_id = ? WHERE record_id = ?",
+            "UPDATE dedup_decisions SET record_id = ? WHERE record_id = ?",
+            "UPDATE dedup_decisions SET other_id = ? WHERE other_id = ?",
+        ):
+            c.executemany(statement, pairs)
+        at = ids.now_iso()
+        c.executemany(
+            "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, ?, ?)",
+            [
+                (canonical, at, "", "merge", dumps({"_merged_from": [old, canonical]}))
+                for old, canonical in moves
+            ],
+        )
+
     def move_record_links(self, old: str, canonical: str) -> None:
         """The outbox, autosave, task items and duplicate decisions name the canonical id."""
         c = self.conn
