@@ -1,6 +1,6 @@
 """Requests (部门提出需求): a department asks for data; an admin grants it (possibly narrowed),
 refuses it with a reason, or — when the platform does not hold the data yet (low fill rates) —
-turns it into a collection task for the grids.
+turns it into a collection task for the grids (``dept.collect``).
 """
 
 from __future__ import annotations
@@ -149,13 +149,6 @@ def refuse(conn: Connection, request_id: int, admin: str, reason: str) -> None:
         raise ApiError(422, "need_reason")
     _open(conn, request_id)
     _decided(conn, request_id, admin, state="refused", reason=reason.strip()[:2000])
-
-
-def to_task(conn: Connection, request_id: int, admin: str, reason: str) -> None:
-    """Mark the request as turned into a collection for the grids. The task itself belongs to
-    the tasks module; its id is linked here once made (``task_id``)."""
-    _open(conn, request_id)
-    _decided(conn, request_id, admin, state="collecting", reason=reason.strip()[:2000])
 
 
 def fill_rates(conn: Connection, formset: FormSet, request_id: int) -> dict[str, Any]:
