@@ -189,13 +189,13 @@ def fill_rates(conn: Connection, formset: FormSet, request_id: int) -> dict[str,
 
     seen = 0
     filled: dict[str, int] = {f"{f}.{n}": 0 for f, names in ask["fields"].items() for n in names}
-    for r, data in scan(conn, shaper, "", FILL_SAMPLE):
-        if not shaper.takes(r.form, r.grid, bool(r.deleted), data):
+    for _rid, form, grid, _version, data in scan(conn, shaper, "", FILL_SAMPLE):
+        if not shaper.takes(form, grid, False, data):
             continue
         seen += 1
-        for name in ask["fields"].get(r.form, []):
+        for name in ask["fields"].get(form, []):
             if not is_empty(data.get(name)):
-                filled[f"{r.form}.{name}"] += 1
+                filled[f"{form}.{name}"] += 1
     return {
         "records": seen,
         "rates": {k: (round(100 * v / seen) if seen else 0) for k, v in filled.items()},
