@@ -164,6 +164,14 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "bad_due": ("截止日期须写成 YYYY-MM-DD。", "the due date must be written YYYY-MM-DD."),
     "bad_task": ("任务内容有误：{detail_zh}", "the task is not right: {detail_en}"),
+    "nothing_to_collect": (
+        "没有需要采集的记录：所需字段均已填写，可直接批准为授权。",
+        "no record lacks the requested fields: approve the request as a grant instead.",
+    ),
+    "request_no_grids": (
+        "需求所列社区下没有网格，请先在平台上建立网格。",
+        "the request's communities have no grids; set up their grids first.",
+    ),
     "task_closed": (
         "任务已关闭或已取消，不能再修改。",
         "the task is closed or cancelled and cannot be changed any more.",

@@ -142,3 +142,54 @@ def test_ask_approve_download_and_see_who_received(platform: Platform, new_page:
     # a department account opening a record page by URL gets a clear refusal
     dept.goto(f"{platform.url}/console/records/{ids[0]}")
     assert "部门账号只能按授权取数据" in dept.inner_text("main")
+
+
+def test_an_admin_turns_a_request_into_a_task_and_the_department_sees_it_progress(
+    platform: Platform, new_page: Any
+) -> None:
+    wang = platform.client("wang")
+    lacking = []
+    for seq, year in ((1, 1940), (3, 1948)):
+        rid = uuid7()
+        data = {**resident(grid=GRID_A, seq=seq, birth=dt.date(year, 1, 1)), "_status": "draft"}
+        data.pop("phone")
+        wang.push([wang.op(rid, "create", data)])
+        lacking.append(rid)
+    seed_department(platform)
+
+    dept = new_page()
+    log_in(dept, platform.url, DEPT_USER, "/console/dept")
+    dept.check("#ask-resident-phone")
+    dept.fill("#ask-communities", COMMUNITY)
+    dept.fill("#ask-filter", "年龄 >= 60")
+    dept.fill("#ask-purpose", "高龄老人联系电话核对")
+    dept.fill("#ask-until", far())
+    dept.click("#ask-send")
+    dept.wait_for_selector("#requests tr[data-state=open]")
+
+    admin = new_page()
+    log_in(admin, platform.url, "root", "/console/overview")
+    admin.click("#nav-departments")
+    request = admin.locator("section[data-state=open]").first
+    assert "0%" in request.locator("table.fill").inner_text()  # nobody's phone is known
+    request.locator("input[id^=collect-due-]").fill("2031-03-31")
+    shot(admin, "admin-collect")
+    request.locator("button[id^=collect-]").click()
+    admin.wait_for_selector("section[data-state=collecting] a[id^=task-link-]")
+    admin.locator("a[id^=task-link-]").first.click()  # the task's own page, issued by the admin
+    admin.wait_for_url("**/console/tasks/*")
+    assert "高龄老人联系电话核对" in admin.inner_text("main")
+
+    dept.goto(f"{platform.url}/console/dept")
+    progress = dept.locator("#requests tr[data-state=collecting] span[id^=task-progress-]")
+    assert progress.get_attribute("data-done") == "0"
+    assert progress.get_attribute("data-total") == "2"
+    assert "2031-03-31" in progress.inner_text()
+
+    # a worker's device fills in one phone: the item is done, the department sees it move
+    (res,) = wang.push([wang.op(lacking[0], "update", {"phone": "13900139000"}, base_version=1)])
+    assert res["status"] == "applied", res
+    dept.reload()
+    assert progress.get_attribute("data-done") == "1"
+    assert "1/2" in progress.inner_text()
+    shot(dept, "dept-collect-progress")

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """The console's pages and API, ready for ``app.include_router``."""
-    from sync.server.console import api, dept_pages, pages, task_pages, tasks_api
+    from sync.server.console import api, dept_api, dept_pages, pages, task_pages, tasks_api
 
     combined = APIRouter()
     combined.include_router(task_pages.router)
@@ -20,4 +20,5 @@ def router() -> APIRouter:
     combined.include_router(dept_pages.router)
     combined.include_router(api.router)
     combined.include_router(tasks_api.router)
+    combined.include_router(dept_api.router)
     return combined

@@ -33,7 +33,7 @@ from sync.server.console.pages import (
     _to_login,
     render,
 )
-from sync.server.dept import asks, files, grants, keys, stats
+from sync.server.dept import asks, collect, files, grants, keys, stats
 from sync.server.dept.trace import Taker
 from sync.server.errors import ApiError
 
@@ -228,6 +228,9 @@ async def decide(request: Request, request_id: int, decision: str) -> Response:
     def act(actor: Actor, form: FormData) -> None:
         _require_admin(actor)
         svc = _svc(request)
+        if decision == "collect":
+            collect.collect(svc.engine, svc.formset, actor, request_id, _collect_choice(form))
+            return
         with db.write(svc.engine) as conn:
             if decision == "approve":
                 grant_id = asks.approve(
@@ -243,13 +246,23 @@ async def decide(request: Request, request_id: int, decision: str) -> Response:
             elif decision == "refuse":
                 asks.refuse(conn, request_id, actor.user.username, _text(form, "reason"))
                 audit.write(conn, actor, "dept_refuse", f"request:{request_id}")
-            elif decision == "collect":
-                asks.to_task(conn, request_id, actor.user.username, _text(form, "reason"))
-                audit.write(conn, actor, "dept_collect", f"request:{request_id}")
             else:
                 raise ApiError(404, "not_found")
 
     return await _post(request, act, "departments")
+
+
+def _collect_choice(form: FormData) -> collect.Collect:
+    """The admin's choices on turning a request into a task. The page sends ``only_missing``
+    "0" and, when its box is ticked, "1" too; not sent at all: only the missing (the default)."""
+    given = [v for v in form.getlist("only_missing") if isinstance(v, str)]
+    only_missing = not given or "1" in given
+    return collect.Collect(
+        due=_text(form, "due") or None,
+        form=_text(form, "form") or None,
+        only_missing=only_missing,
+        reason=_text(form, "reason"),
+    )
 
 
 @router.post("/departments/grants/{grant_id}/revoke")

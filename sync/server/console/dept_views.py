@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
 from sync.server import auth, db
-from sync.server.dept import asks, grants, keys, trace
+from sync.server.dept import asks, collect, grants, keys, trace
 
 
 def receivers_of(engine: Engine, record_id: str) -> list[dict[str, Any]]:
@@ -61,11 +62,19 @@ def _grant_rows(formset: FormSet, found: list[grants.Grant]) -> list[dict[str, A
     return [{**g.public(now), "field_rows": _field_rows(formset, dict(g.fields))} for g in found]
 
 
+def _with_progress(conn: Connection, requests: list[dict[str, Any]]) -> None:
+    """Each request turned into a task gets the task's progress (counts and state only)."""
+    found = collect.progress(conn, [r["task_id"] for r in requests if r.get("task_id")])
+    for r in requests:
+        r["progress"] = found.get(r.get("task_id") or "")
+
+
 def department_view(engine: Engine, formset: FormSet, user: auth.User) -> dict[str, Any]:
     dept = user.department or ""
     with db.read(engine) as conn:
         found = grants.of_department(conn, dept)
         requests = asks.listing(conn, dept)
+        _with_progress(conn, requests)
         taken = trace.takings(conn, dept)
         name = conn.execute(
             select(db.departments.c.name).where(db.departments.c.code == dept)
@@ -91,6 +100,7 @@ def admin_view(engine: Engine, formset: FormSet) -> dict[str, Any]:
             )
         ).all()
         requests = asks.listing(conn)
+        _with_progress(conn, requests)
         for r in requests:
             r["field_rows"] = _field_rows(formset, r["fields"])
             if r["state"] == "open":

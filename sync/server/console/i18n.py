@@ -343,6 +343,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "no_receivers": ("尚无部门获取此记录。", "No department has received this record."),
     "new_department": ("新建或改名部门", "Create or rename a department"),
     "task": ("采集任务", "Collection task"),
+    "task_form": ("采集表单", "Form to collect"),
+    "only_missing": (
+        "只采集所需字段有空缺的记录",
+        "Only records missing a requested field",
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Requests (部门提出需求): a department asks for data; an admin grants it (possibly narrowed),
 refuses it with a reason, or — when the platform does not hold the data yet (low fill rates) —
-turns it into a collection task for the grids.
+turns it into a collection task for the grids (``dept.collect``).
 """
 
 from __future__ import annotations
@@ -151,13 +151,6 @@ def refuse(conn: Connection, request_id: int, admin: str, reason: str) -> None:
     _decided(conn, request_id, admin, state="refused", reason=reason.strip()[:2000])
 
 
-def to_task(conn: Connection, request_id: int, admin: str, reason: str) -> None:
-    """Mark the request as turned into a collection for the grids. The task itself belongs to
-    the tasks module; its id is linked here once made (``task_id``)."""
-    _open(conn, request_id)
-    _decided(conn, request_id, admin, state="collecting", reason=reason.strip()[:2000])
-
-
 def fill_rates(conn: Connection, formset: FormSet, request_id: int) -> dict[str, Any]:
     """Share of the requested records (up to ``FILL_SAMPLE``) whose requested fields are
     filled: the admin's cue that the data must be collected first."""
@@ -196,13 +189,13 @@ def fill_rates(conn: Connection, formset: FormSet, request_id: int) -> dict[str,
 
     seen = 0
     filled: dict[str, int] = {f"{f}.{n}": 0 for f, names in ask["fields"].items() for n in names}
-    for r, data in scan(conn, shaper, "", FILL_SAMPLE):
-        if not shaper.takes(r.form, r.grid, bool(r.deleted), data):
+    for _rid, form, grid, _version, data in scan(conn, shaper, "", FILL_SAMPLE):
+        if not shaper.takes(form, grid, False, data):
             continue
         seen += 1
-        for name in ask["fields"].get(r.form, []):
+        for name in ask["fields"].get(form, []):
             if not is_empty(data.get(name)):
-                filled[f"{r.form}.{name}"] += 1
+                filled[f"{form}.{name}"] += 1
     return {
         "records": seen,
         "rates": {k: (round(100 * v / seen) if seen else 0) for k, v in filled.items()},

@@ -3,7 +3,8 @@
 Everything that hands data to a department (download, export, feed) goes through ``Shaper``, so
 they cannot disagree: a record is taken when its form is granted, its grid is in the grant's
 places and the filter holds; what leaves is the granted fields only, sensitive ones masked
-unless granted in full.
+unless granted in full. ``values`` and ``labels`` say what that means; the takings use their
+compiled forms (``projector``, ``row_writer``: ``dept.project``), tested against them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.core.records import is_empty
 from sync.server import auth, db
 from sync.server.dept.filters import Predicate, compile_filter
 from sync.server.dept.grants import Grant
+from sync.server.dept.project import Projector, RowWriter, projector, row_writer
 
 
 def grant_grids(conn: Connection, grant: Grant) -> list[str]:
@@ -55,6 +57,8 @@ class Shaper:
     everywhere: bool = False  # the grant covers every grid: queries need no grid condition
     _granted: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _texts: dict[tuple[str, str, str], str] = field(default_factory=dict)  # coded values shown
+    _projectors: dict[str, Projector] = field(default_factory=dict)
+    _writers: dict[tuple[str, str], RowWriter] = field(default_factory=dict)
 
     @classmethod
     def of(cls, conn: Connection, formset: FormSet, grant: Grant) -> Shaper:
@@ -86,6 +90,21 @@ class Shaper:
             modes = self.grant.fields[form]
             fields = self.formset.form(form).fields
             found = self._granted[form] = [(name, modes[name]) for name in fields if name in modes]
+        return found
+
+    def projector(self, form: str) -> Projector:
+        """``values`` compiled for this form (the fast path of exports and feeds)."""
+        found = self._projectors.get(form)
+        if found is None:
+            found = self._projectors[form] = projector(self.formset, form, self.granted(form))
+        return found
+
+    def row_writer(self, form: str, lang: str = "zh") -> RowWriter:
+        """``labels`` compiled for this form, cells formula-safe (the fast path of downloads)."""
+        found = self._writers.get((form, lang))
+        if found is None:
+            found = row_writer(self.formset, form, self.granted(form), lang)
+            self._writers[(form, lang)] = found
         return found
 
     def values(self, form: str, data: Mapping[str, Any]) -> dict[str, Any]:

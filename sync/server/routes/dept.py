@@ -9,10 +9,12 @@ token (``Bearer gc1_...`` + ``X-Device-Id``). Every grant is checked on every pa
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from sync.server import auth, db
@@ -130,6 +132,16 @@ class Stats(BaseModel):
     total: int | None
 
 
+def _json(body: dict[str, Any]) -> Response:
+    """A page encoded by orjson (5000 records: several times the standard module's speed);
+    what it refuses (an integer past 64 bits in a stored record) by the standard module."""
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, media_type="application/json")
+
+
 def _grant(engine: Any, caller: Taker, grant_id: int) -> grants.Grant:
     with db.read(engine) as conn:
         return grants.usable(conn, grant_id, caller.department)
@@ -147,14 +159,14 @@ def list_grants(caller: Caller, engine: Db) -> dict[str, Any]:
 @router.get("/grants/{grant_id}/export", response_model=ExportPage)
 def export(
     caller: Caller, service: Svc, grant_id: GrantId, cursor: Cursor = None, limit: Limit = take.PAGE
-) -> JSONResponse:
+) -> Response:
     """One page of the full export; follow ``cursor`` until ``done``, then the feed from
     ``feed_cursor``."""
     if cursor:
         check_plain_text(cursor)
     grant = _grant(service.engine, caller, grant_id)
     page = take.export_page(service.engine, service.formset, grant, caller, cursor, limit)
-    return JSONResponse(  # built by take (tested against the model): no second validation
+    return _json(  # built by take (tested against the model): no second validation
         {
             "export_id": page.export_id,
             "records": page.items,
@@ -172,13 +184,13 @@ def feed(
     grant_id: GrantId,
     cursor: Annotated[str, Query(min_length=1, max_length=400)],
     limit: Limit = take.PAGE,
-) -> JSONResponse:
+) -> Response:
     """Changes since ``cursor``: ``upsert`` (store these fields) and ``remove`` (delete it: it
     was deleted, or no longer matches the grant's filter or places)."""
     check_plain_text(cursor)
     grant = _grant(service.engine, caller, grant_id)
     page = take.feed_page(service.engine, service.formset, grant, caller, cursor, limit)
-    return JSONResponse(
+    return _json(
         {
             "export_id": page.export_id,
             "changes": page.items,
