@@ -46,7 +46,7 @@ PASSWORD = "bench password"
 BULK_FROM = 100_000  # records: from here on the platform is bulk-loaded from the demo store
 
 
-def bulk_load(url: str, size: int, seed: int) -> DemoPlatform:
+def bulk_load(url: str, size: int, seed: int, timed: bool = False) -> DemoPlatform:
     """The demo street office of ``size`` records without the push path (see the module doc)."""
     store = bench_upgrade.demo_store(size, seed)
     engine = db.make_engine(url)
@@ -54,11 +54,16 @@ def bulk_load(url: str, size: int, seed: int) -> DemoPlatform:
         start = time.perf_counter()
         count = bench_upgrade.load(engine, store)
         loaded = time.perf_counter() - start
+        copy = bench_upgrade.copy_baseline(engine, None) if timed else 0.0
         start = time.perf_counter()
-        migrate.upgrade(engine)
-        print(
-            f"bulk load {loaded:.0f} s; upgrade to head (search index) {time.perf_counter() - start:.0f} s"
-        )
+        if timed:
+            bench_upgrade.upgrade_timed(engine)
+        else:
+            migrate.upgrade(engine)
+        took = time.perf_counter() - start
+        print(f"bulk load {loaded:.0f} s; upgrade to head (search index) {took:.0f} s")
+        if timed:
+            print(f"copy of the data {copy:.1f} s; upgrade/copy = {took / copy:.2f}")
         conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         grids = conn.execute(
             "SELECT code, name, community_code, community_name, level, polygon FROM grids"
@@ -194,6 +199,11 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="--db holds an earlier run's platform")
     parser.add_argument("--db", help="a platform database URL (default: a temporary SQLite file)")
     parser.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster")
+    parser.add_argument(
+        "--per-revision",
+        action="store_true",
+        help="bulk load: time each revision and a plain copy (bench_upgrade's figures)",
+    )
     args = parser.parse_args()
     auth.set_kdf_cost(2**10)
     cluster = None
@@ -238,7 +248,7 @@ def run(args: argparse.Namespace, url_db: str) -> int:
         app = create_app(url_db, forms=load_formset(), secret="bench")
         loaded = loaded_platform(app.state.engine)
     elif args.size >= BULK_FROM or args.bulk:
-        loaded = bulk_load(url_db, args.size, args.seed)
+        loaded = bulk_load(url_db, args.size, args.seed, args.per_revision)
         app = create_app(url_db, forms=load_formset(), secret="bench")
     else:
         app = create_app(url_db, forms=load_formset(), secret="bench")
