@@ -253,9 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--backend", choices=["sqlite", "postgresql", "pg", "both"], default="both"
-    )
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "pg", "both"], default="both")
     parser.add_argument("--db", help="an empty database URL to use instead of a throwaway one")
     parser.add_argument("--per-revision", action="store_true", help="time each revision")
     args = parser.parse_args()
