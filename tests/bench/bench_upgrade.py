@@ -1,7 +1,8 @@
 """Time ``server-admin upgrade`` of a platform holding the demo street office (prints; asserts
 nothing).
 
-Usage: python tests/bench/bench_upgrade.py [--size 1630000] [--seed 7] [--backend sqlite|postgresql|both]
+Usage: python tests/bench/bench_upgrade.py [--size 1630000] [--seed 7]
+       [--backend sqlite|postgresql|pg|both] [--db URL] [--per-revision]
 
 Builds the demo community of ``--size`` records once (cached in /tmp/gridcollect-bench-<size>-
 <seed>, shared with bench_search), loads it into a platform database at the baseline revision
@@ -9,7 +10,9 @@ Builds the demo community of ``--size`` records once (cached in /tmp/gridcollect
 per record, its natural keys and its people index, then times ``migrate.upgrade`` to head.
 The baseline measured in the same run is a plain copy of the same data (SQLite: ``VACUUM
 INTO``; PostgreSQL: ``CREATE TABLE ... AS`` of the big tables), so ``upgrade / copy`` says how
-many full copies an upgrade costs. PostgreSQL runs on a throwaway cluster (Debian's binaries).
+many full copies an upgrade costs. PostgreSQL runs on a throwaway cluster (Debian's binaries),
+or in ``--db``, an empty database of a cluster you keep. ``--per-revision`` upgrades one
+revision at a time and prints each one's time (which one dominates).
 """
 
 from __future__ import annotations
