@@ -46,19 +46,31 @@ PASSWORD = "bench password"
 BULK_FROM = 100_000  # records: from here on the platform is bulk-loaded from the demo store
 
 
-def bulk_load(url: str, size: int, seed: int) -> DemoPlatform:
-    """The demo street office of ``size`` records without the push path (see the module doc)."""
+def bulk_load(
+    url: str, size: int, seed: int, timed: bool = False, resume: bool = False
+) -> DemoPlatform:
+    """The demo street office of ``size`` records without the push path (see the module doc);
+    ``resume``: ``url`` holds such a load whose upgrade stopped part way (e.g. a full disk)."""
     store = bench_upgrade.demo_store(size, seed)
     engine = db.make_engine(url)
     try:
         start = time.perf_counter()
-        count = bench_upgrade.load(engine, store)
+        if resume:
+            with db.read(engine) as conn:
+                count = conn.execute(select(func.count()).select_from(db.records)).scalar_one()
+        else:
+            count = bench_upgrade.load(engine, store)
         loaded = time.perf_counter() - start
+        copy = bench_upgrade.copy_baseline(engine, None) if timed and not resume else 0.0
         start = time.perf_counter()
-        migrate.upgrade(engine)
-        print(
-            f"bulk load {loaded:.0f} s; upgrade to head (search index) {time.perf_counter() - start:.0f} s"
-        )
+        if timed:
+            bench_upgrade.upgrade_timed(engine)
+        else:
+            migrate.upgrade(engine)
+        took = time.perf_counter() - start
+        print(f"bulk load {loaded:.0f} s; upgrade to head (search index) {took:.0f} s")
+        if copy:
+            print(f"copy of the data {copy:.1f} s; upgrade/copy = {took / copy:.2f}")
         conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         grids = conn.execute(
             "SELECT code, name, community_code, community_name, level, polygon FROM grids"
@@ -194,6 +206,14 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="--db holds an earlier run's platform")
     parser.add_argument("--db", help="a platform database URL (default: a temporary SQLite file)")
     parser.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster")
+    parser.add_argument(
+        "--resume", action="store_true", help="--db holds a bulk load whose upgrade stopped"
+    )
+    parser.add_argument(
+        "--per-revision",
+        action="store_true",
+        help="bulk load: time each revision and a plain copy (bench_upgrade's figures)",
+    )
     args = parser.parse_args()
     auth.set_kdf_cost(2**10)
     cluster = None
@@ -238,7 +258,7 @@ def run(args: argparse.Namespace, url_db: str) -> int:
         app = create_app(url_db, forms=load_formset(), secret="bench")
         loaded = loaded_platform(app.state.engine)
     elif args.size >= BULK_FROM or args.bulk:
-        loaded = bulk_load(url_db, args.size, args.seed)
+        loaded = bulk_load(url_db, args.size, args.seed, args.per_revision, args.resume)
         app = create_app(url_db, forms=load_formset(), secret="bench")
     else:
         app = create_app(url_db, forms=load_formset(), secret="bench")

@@ -107,13 +107,20 @@ def load(url: str, store: Path) -> int:
                         "w",
                     )
                 )
-            c.executemany(f"INSERT INTO records ({cols}) VALUES ({', '.join('?' * 15)})", rows)
+            if engine.dialect.name == "postgresql":  # psycopg takes no "?" marks; COPY is fast
+                with c.copy(f"COPY records ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                c.executemany(f"INSERT INTO records ({cols}) VALUES ({', '.join('?' * 15)})", rows)
             count += len(rows)
         c.execute(f"UPDATE counters SET value = {seq} WHERE name = 'seq'")
         raw.commit() if engine.dialect.name != "sqlite" else c.execute("COMMIT")
     finally:
         raw.close()
         src.close()
+    if engine.dialect.name == "postgresql":
+        db.analyze(engine)  # as autovacuum would soon: plans for a table of 1.6 M rows
     engine.dispose()
     return count
 

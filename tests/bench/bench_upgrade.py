@@ -1,7 +1,8 @@
 """Time ``server-admin upgrade`` of a platform holding the demo street office (prints; asserts
 nothing).
 
-Usage: python tests/bench/bench_upgrade.py [--size 1630000] [--seed 7] [--backend sqlite|postgresql|both]
+Usage: python tests/bench/bench_upgrade.py [--size 1630000] [--seed 7]
+       [--backend sqlite|postgresql|pg|both] [--db URL] [--per-revision]
 
 Builds the demo community of ``--size`` records once (cached in /tmp/gridcollect-bench-<size>-
 <seed>, shared with bench_search), loads it into a platform database at the baseline revision
@@ -9,7 +10,9 @@ Builds the demo community of ``--size`` records once (cached in /tmp/gridcollect
 per record, its natural keys and its people index, then times ``migrate.upgrade`` to head.
 The baseline measured in the same run is a plain copy of the same data (SQLite: ``VACUUM
 INTO``; PostgreSQL: ``CREATE TABLE ... AS`` of the big tables), so ``upgrade / copy`` says how
-many full copies an upgrade costs. PostgreSQL runs on a throwaway cluster (Debian's binaries).
+many full copies an upgrade costs. PostgreSQL runs on a throwaway cluster (Debian's binaries),
+or in ``--db``, an empty database of a cluster you keep. ``--per-revision`` upgrades one
+revision at a time and prints each one's time (which one dominates).
 """
 
 from __future__ import annotations
@@ -183,10 +186,38 @@ def copy_baseline(engine: Any, path: Path | None) -> float:
     return time.perf_counter() - start
 
 
-def run(backend: str, store: Path, work: Path) -> None:
+def revisions_after(start: str) -> list[str]:
+    """The revision ids from ``start`` (exclusive) to head, oldest first."""
+    chain = [rev.revision for rev in migrate.scripts().walk_revisions()]
+    chain.reverse()
+    return chain[chain.index(start) + 1 :]
+
+
+def upgrade_timed(engine: Any) -> tuple[str | None, str, float]:
+    """Upgrade one revision at a time, printing each revision's time (which one dominates);
+    returns (from, to, total seconds). Each step is its own transaction, unlike
+    ``server-admin upgrade``: the sum equals one run to head up to the per-step ANALYZE."""
+    with engine.connect() as conn:
+        before = migrate.current_revision(conn)
+    total = 0.0
+    for revision in revisions_after(before or migrate.BASELINE):
+        start = time.perf_counter()
+        migrate.upgrade(engine, revision)
+        took = time.perf_counter() - start
+        total += took
+        print(f"  revision {revision}: {took:8.1f} s", flush=True)
+    return before, revisions_after(migrate.BASELINE)[-1], total
+
+
+def run(
+    backend: str, store: Path, work: Path, url: str | None = None, per_revision: bool = False
+) -> None:
     cluster = None
-    if backend == "sqlite":
-        path: Path | None = work / "platform.db"
+    path: Path | None = None
+    if url is not None:
+        pass  # an empty database of a cluster kept by the caller (--db)
+    elif backend == "sqlite":
+        path = work / "platform.db"
         url = f"sqlite:///{path}"
     else:
         from tests.sync.conftest import _start_cluster
@@ -206,7 +237,10 @@ def run(backend: str, store: Path, work: Path) -> None:
         loaded = time.perf_counter() - start
         copy = copy_baseline(engine, path)
         start = time.perf_counter()
-        before, after = migrate.upgrade(engine)
+        if per_revision:
+            before, after, _total = upgrade_timed(engine)
+        else:
+            before, after = migrate.upgrade(engine)
         took = time.perf_counter() - start
         print(
             f"{backend}: {count:,} records (load {loaded:.0f} s); upgrade {before} -> {after} "
@@ -222,13 +256,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "pg", "both"], default="both")
+    parser.add_argument("--db", help="an empty database URL to use instead of a throwaway one")
+    parser.add_argument("--per-revision", action="store_true", help="time each revision")
     args = parser.parse_args()
+    if args.backend == "pg":
+        args.backend = "postgresql"
     store = demo_store(args.size, args.seed)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="gc-bench-upgrade-") as tmp:
         for backend in backends:
-            run(backend, store, Path(tmp))
+            run(backend, store, Path(tmp), args.db, args.per_revision)
 
 
 if __name__ == "__main__":
