@@ -101,7 +101,7 @@ def _count_if(cond: Any) -> Any:
 
 def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
     """Each device a person logged in from: last login, live or revoked, last push and pull."""
-    t, o = db.tokens.c, db.ops.c
+    t = db.tokens.c
     logins = select(
         t.username,
         t.device_id,
@@ -112,14 +112,7 @@ def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
         logins = logins.where(t.username.in_(people))
     found = conn.execute(logins).all()
     devices = sorted({r[1] for r in found})
-    last_push: dict[tuple[str, str], str] = {}
-    for i in range(0, len(devices), 500):  # by device id: the op log's index, not a scan
-        pushes = (
-            select(o.device_id, o.username, func.max(o.at))
-            .where(o.device_id.in_(devices[i : i + 500]))
-            .group_by(o.device_id, o.username)
-        )
-        last_push.update({(r[0], r[1]): r[2] for r in conn.execute(pushes)})
+    last_push = _last_pushes(conn, [(r[1], r[0]) for r in found])
     last_pull = _last_pulls(conn, devices)
     out = [
         {
@@ -134,6 +127,24 @@ def devices(conn: Connection, people: list[str] | None) -> list[dict[str, Any]]:
         for name, device, last, live in found
     ]
     return sorted(out, key=lambda d: (d["username"], d["device_id"]))
+
+
+def _last_pushes(conn: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(device id, username) -> the last op that device pushed for that user.
+
+    One ``max(at)`` per pair, which ``ix_ops_device_user_at`` answers with one index probe;
+    grouping the op log by device instead reads every op the device ever pushed."""
+    o = db.ops.c
+    out: dict[tuple[str, str], str] = {}
+    for i in range(0, len(pairs), 200):
+        chunk = pairs[i : i + 200]
+        probes = [
+            select(func.max(o.at)).where(o.device_id == device, o.username == name)
+            for device, name in chunk
+        ]
+        row = conn.execute(select(*(q.scalar_subquery() for q in probes))).one()
+        out.update({pair: at for pair, at in zip(chunk, row, strict=True) if at is not None})
+    return out
 
 
 def _last_pulls(conn: Connection, devices: list[str]) -> dict[tuple[str, str], str]:
