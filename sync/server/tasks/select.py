@@ -204,5 +204,5 @@ def _rows(
     else:
         stmts = [base.where(r.grid == grid) for grid in grids]  # one range of (grid, seq) each
     for stmt in stmts:
-        for row in conn.execute(stmt):
+        for row in conn.execute(stmt).all():  # one fetchall, not a fetchone a row
             yield row[0], row[1], row[2], bool(row[3])

@@ -41,7 +41,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, False_
 
 from app.core.recordfilter import And, Node, Not, RecordFilter, Term, resolve_date
 
@@ -100,6 +100,7 @@ class _Json:
         raise NotImplementedError
 
     def is_(self, field: str, *types: str) -> Cond:
+        """Whether the field's JSON type is one of ``types`` (named as SQLite names them)."""
         return self.type(field).in_(types)
 
 
@@ -109,6 +110,7 @@ class _SqliteJson(_Json):
         return f'$."{field}"'
 
     def type(self, field: str) -> ColumnElement[str]:
+        # text, integer, real, true, false, null, array, object; "missing" for no such key
         return func.coalesce(func.json_type(self.data, self.path(field)), "missing")
 
     def text(self, field: str) -> ColumnElement[str]:
@@ -144,22 +146,28 @@ class _SqliteJson(_Json):
 
 
 class _PgJson(_Json):
+    NAMES = {"text": "string", "integer": "number", "real": "number"}  # SQLite's -> jsonb's
+
     def __init__(self, data: ColumnElement[Any]) -> None:
         super().__init__(cast(data, JSONB))
-        self.names = {"string": "text", "number": "integer", "boolean": None}
 
     def elem(self, field: str) -> ColumnElement[Any]:
         return self.data[field]
 
     def type(self, field: str) -> ColumnElement[str]:
-        # named as SQLite does: text, integer (every number), true, false, null, array, object
-        kind = func.jsonb_typeof(self.elem(field))
-        return case(
-            (kind == "string", "text"),
-            (kind == "number", "integer"),
-            (kind == "boolean", self.text(field)),
-            else_=func.coalesce(kind, "missing"),
-        )
+        return func.coalesce(func.jsonb_typeof(self.elem(field)), "missing")
+
+    def is_(self, field: str, *types: str) -> Cond:
+        """One ``jsonb_typeof`` test (true and false are both ``boolean`` there)."""
+        kind = self.type(field)
+        bools = [t for t in types if t in ("true", "false")]
+        plain = {self.NAMES.get(t, t) for t in types} - {"true", "false"}
+        if len(bools) == 2:
+            plain.add("boolean")
+        tests: list[Cond] = [kind.in_(sorted(plain))] if plain else []
+        if len(bools) == 1:
+            tests.append(and_(kind == "boolean", self.text(field) == bools[0]))
+        return or_(false(), *tests)
 
     def text(self, field: str) -> ColumnElement[str]:
         return self.data[field].astext
@@ -212,6 +220,9 @@ def _node(node: Node, json: _Json, today: date) -> Pushed:
         inner = _node(node.item, json, today)
         return Pushed(not_(inner.cond), inner.doubt)
     kids = [_node(item, json, today) for item in node.items]
+    if all(isinstance(k.doubt, False_) for k in kids):  # SQL decides each part: no doubt
+        combine = and_ if isinstance(node, And) else or_
+        return Pushed(combine(*(k.cond for k in kids)), false())
     doubt = or_(false(), *(k.doubt for k in kids))
     if isinstance(node, And):
         # certain when any part is certainly false
@@ -357,7 +368,7 @@ def _bool(term: Term, json: _Json, today: date) -> Pushed:
     if term.op not in ("=", "!=", "in") or not all(isinstance(v, bool) for v in values):
         return _UNKNOWN
     names = tuple("true" if v else "false" for v in values)
-    cond = json.type(term.field).in_(names)
+    cond = json.is_(term.field, *names)
     return Pushed(not_(cond) if term.op == "!=" else cond, false())
 
 
