@@ -3,8 +3,8 @@
 Random records (blank and Unicode-blank texts, dates in every ISO form Python reads, numbers past
 2**53, booleans, lists holding codes or numbers, empty objects, missing fields) and random filter
 trees of every kind and operator the filter language has, on SQLite and PostgreSQL: the records
-``cond OR doubt`` selects, decided again by ``matches`` where ``doubt`` holds (as
-``tasks.select.pick`` does), are the records ``matches`` selects.
+``cond OR doubt`` selects (through ``tasks.select``'s own query), decided again by ``matches``
+where ``doubt`` holds (as ``pick`` does), are the records ``matches`` selects.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, case, create_engine, delete, insert, or_, select, text
+from sqlalchemy import Engine, create_engine, delete, insert, select, text
 
 from app.core.forms import load_formset
 from app.core.ids import uuid7
@@ -27,6 +28,7 @@ from sync import protocol as p
 from sync.server import admin, db
 from sync.server.auth import User
 from sync.server.service import Service
+from sync.server.tasks import select as choose
 from sync.server.tasks import sqlfilter, store
 from sync.server.tasks.spec import TaskSpec
 from tests.factories import resident
@@ -278,15 +280,16 @@ def _row(n: int, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pushed_selection(engine: Engine, flt: RecordFilter, today: date) -> set[str]:
-    """What ``tasks.select.pick`` keeps: SQL's answer, ``matches`` where SQL has a doubt."""
-    r = db.records.c
-    pushed = sqlfilter.translate(flt, r.data, engine.dialect.name, today)
-    stmt = select(r.id, r.data, case((pushed.doubt, 1), else_=0)).where(
-        or_(pushed.cond, pushed.doubt)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return {rid for rid, data, doubt in rows if not doubt or flt.matches(json.loads(data), today)}
+    """What ``tasks.select.pick`` keeps: SQL's answer, ``matches`` where SQL has a doubt (or
+    for every record, when the database cannot read one as JSON: ``\u0000`` on PostgreSQL)."""
+    form = SimpleNamespace(id="f")
+    with engine.begin() as conn:
+        rows = choose._filtered(conn, form, None, None, False, flt, today)  # type: ignore[arg-type]
+    return {
+        rid
+        for rid, _grid, data, doubt in rows
+        if not doubt or flt.matches(json.loads(data or "{}"), today)
+    }
 
 
 def _check(engine: Engine, datas: list[dict[str, Any]], flt: RecordFilter, today: date) -> None:

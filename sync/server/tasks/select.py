@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, case, false, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, case, cast, false, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -68,9 +69,8 @@ def pick(
     if numbers is not None and not form.roles.id:
         raise ApiError(422, "bad_task", detail_zh="此表单没有证件号码", detail_en="no ID field")
     needs_data = bool(numbers or houses is not None or spec.buildings)
-    pushed = sqlfilter.translate(flt, db.records.c.data, conn.dialect.name, today) if flt else None
     out: list[Picked] = []
-    for rid, grid, raw, doubt in _filtered(conn, form, grids, wanted_ids, needs_data, pushed):
+    for rid, grid, raw, doubt in _filtered(conn, form, grids, wanted_ids, needs_data, flt, today):
         if grid is None or not user.in_scope(grid):
             continue
         if needs_data or doubt:
@@ -161,17 +161,31 @@ def _filtered(
     grids: list[str] | None,
     ids: list[str] | None,
     with_data: bool,
-    pushed: sqlfilter.Pushed | None,
+    flt: RecordFilter | None,
+    today: date,
 ) -> list[tuple[str, str | None, str | None, bool]]:
     """``_rows`` with the filter pushed down; a record the database cannot read as JSON
     (``Infinity``, which Python's json reads) fails the query: then Python decides them all."""
-    if pushed is None:
+    if flt is None:
         return list(_rows(conn, form, grids, ids, with_data))
+    source, data = _parsed(conn)
+    pushed = sqlfilter.translate(flt, data, conn.dialect.name, today)
     try:
         with conn.begin_nested():  # PostgreSQL: an error ends the transaction, not the savepoint
-            return list(_rows(conn, form, grids, ids, with_data, pushed))
+            return list(_rows(conn, form, grids, ids, with_data, pushed, source))
     except DBAPIError:
         return list(_rows(conn, form, grids, ids, with_data, sqlfilter.IN_PYTHON))
+
+
+def _parsed(conn: Connection) -> tuple[FromClause, ColumnElement[Any]]:
+    """The records and the JSON a pushed filter reads. PostgreSQL parses each record's data
+    once (a lateral subquery it may not inline: ``OFFSET 0``) instead of once per term: 15 s
+    instead of 2 s for 100 000 records."""
+    r = db.records
+    if conn.dialect.name != "postgresql":
+        return r, r.c.data
+    parsed = select(cast(r.c.data, JSONB).label("j")).correlate(r).offset(0).lateral("parsed")
+    return r.join(parsed, true()), parsed.c.j
 
 
 def _rows(
@@ -181,6 +195,7 @@ def _rows(
     ids: list[str] | None,
     with_data: bool,
     pushed: sqlfilter.Pushed | None = None,
+    source: FromClause | None = None,
 ) -> Iterator[tuple[str, str | None, str | None, bool]]:
     """(id, grid, data JSON or None, doubt) of the live records of ``form`` in ``grids`` that
     a pushed-down filter may select; ``doubt``: decide it again with ``matches`` (the data is
@@ -188,8 +203,10 @@ def _rows(
     r = db.records.c
     doubt = pushed.doubt if pushed is not None else false()
     data = r.data if with_data else case((doubt, r.data), else_=None)
-    base = select(r.id, r.grid, data, case((doubt, 1), else_=0)).where(
-        r.form == form.id, r.deleted == false()
+    base = (
+        select(r.id, r.grid, data, case((doubt, 1), else_=0))
+        .select_from(source if source is not None else db.records)
+        .where(r.form == form.id, r.deleted == false())
     )
     if pushed is not None:
         base = base.where(or_(pushed.cond, doubt))

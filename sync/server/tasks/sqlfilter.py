@@ -149,7 +149,7 @@ class _PgJson(_Json):
     NAMES = {"text": "string", "integer": "number", "real": "number"}  # SQLite's -> jsonb's
 
     def __init__(self, data: ColumnElement[Any]) -> None:
-        super().__init__(cast(data, JSONB))
+        super().__init__(data if isinstance(data.type, JSONB) else cast(data, JSONB))
 
     def elem(self, field: str) -> ColumnElement[Any]:
         return self.data[field]

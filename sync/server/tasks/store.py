@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
-from sync.server import db
+from sync.server import bulk, db
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import select as choose
@@ -25,7 +25,6 @@ from sync.server.tasks import spec as specs
 from sync.server.tasks.spec import TaskEdit, TaskSpec
 
 _T, _I, _G, _A = db.tasks.c, db.task_items.c, db.task_grids.c, db.task_assignees.c
-ITEM_CHUNK = 5000
 MANAGERS = ("supervisor", "admin")
 
 
@@ -127,21 +126,22 @@ def item_ids(count: int) -> list[str]:
     return [f"{head}{n:010x}" for n in range(count)]
 
 
-_ITEM_COLUMNS = "id, task_id, record_id, grid, state, reason, updated_at, updated_by, seq"
+_ITEM_COLUMNS = (
+    "id",
+    "task_id",
+    "record_id",
+    "grid",
+    "state",
+    "reason",
+    "updated_at",
+    "updated_by",
+    "seq",
+)
 
 
 def _insert_items(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Plain DB-API ``executemany`` of item tuples (a task may have 100 000 items)."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    sql = f"INSERT INTO task_items ({_ITEM_COLUMNS}) VALUES ({', '.join([mark] * 9)})"
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == ITEM_CHUNK:
-            conn.exec_driver_sql(sql, batch)
-            batch = []
-    if batch:
-        conn.exec_driver_sql(sql, batch)
+    """Item tuples in bulk (a task may have 100 000 items): COPY on PostgreSQL."""
+    bulk.insert_tuples(conn, "task_items", _ITEM_COLUMNS, rows)
 
 
 def preview(
