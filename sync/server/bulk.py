@@ -10,14 +10,16 @@ STDIN`` 0.19 / 1.4. So PostgreSQL gets COPY, inside the push's transaction. SQLi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection
 
 MIN_ROWS = 4  # below this a plain INSERT costs less than starting a COPY
+CHUNK = 5000  # rows per executemany
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -45,6 +47,26 @@ def copy_tuples(
     with raw.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def insert_tuples(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Insert many rows given as tuples in ``columns`` order, streamed: COPY on PostgreSQL
+    (a 100 000-item task: executemany took most of its 9-15 s), else ``executemany`` in chunks
+    (SQLite's is a loop in C)."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    it = iter(rows)
+    while chunk := list(islice(it, CHUNK)):
+        conn.exec_driver_sql(sql, chunk)
 
 
 @cache

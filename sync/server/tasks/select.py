@@ -2,7 +2,8 @@
 
 Evaluated on the platform, once, when the task is issued (and for the console's preview).
 Every constraint narrows: the task's grids (within the issuer's scope, always), buildings and
-houses, the filter (``RecordFilter.matches``, the one meaning of a filter) and an explicit
+houses, the filter (pushed down to SQL by ``sqlfilter``; ``RecordFilter.matches`` decides
+what SQL cannot decide exactly, and is the one meaning both are tested against) and an explicit
 list of record ids or ID numbers. Only live records with a grid become items: an item is
 scoped to devices by its grid.
 """
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import ColumnElement, FromClause, Select, case, cast, false, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from app.core.forms import Form, FormSet
 from app.core.recordfilter import RecordFilter
@@ -24,6 +27,7 @@ from app.core.textnorm import normalize_key
 from sync.server import db, records
 from sync.server.auth import User
 from sync.server.errors import ApiError
+from sync.server.tasks import sqlfilter
 from sync.server.tasks.spec import TaskSpec
 
 PAGE = 5000  # ids per IN (...) list
@@ -64,14 +68,14 @@ def pick(
     numbers = {normalize_key(n) for n in spec.id_numbers} if spec.id_numbers else None
     if numbers is not None and not form.roles.id:
         raise ApiError(422, "bad_task", detail_zh="此表单没有证件号码", detail_en="no ID field")
-    needs_data = bool(flt or numbers or houses is not None or spec.buildings)
+    needs_data = bool(numbers or houses is not None or spec.buildings)
     out: list[Picked] = []
-    for rid, grid, raw in _rows(conn, form, grids, wanted_ids, needs_data):
+    for rid, grid, raw, doubt in _filtered(conn, form, grids, wanted_ids, needs_data, flt, today):
         if grid is None or not user.in_scope(grid):
             continue
-        if needs_data:
+        if needs_data or doubt:
             data = json.loads(raw) if raw else {}
-            if not _keeps(form, data, rid, spec, houses, numbers, flt, today):
+            if not _keeps(form, data, rid, spec, houses, numbers, flt if doubt else None, today):
                 continue
         out.append(Picked(rid, grid))
     return out
@@ -139,7 +143,7 @@ def _houses(
     names = set(spec.buildings)
     in_buildings = {
         rid
-        for rid, _grid, raw in _rows(conn, target, grids, None, True)
+        for rid, _grid, raw, _doubt in _rows(conn, target, grids, None, True)
         if str((json.loads(raw) if raw else {}).get(target.roles.building) or "").strip() in names
     }
     return in_buildings if chosen is None else chosen & in_buildings
@@ -151,29 +155,71 @@ def _canonical_ids(conn: Connection, ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(aliases.get(i, i) for i in given))
 
 
+def _filtered(
+    conn: Connection,
+    form: Form,
+    grids: list[str] | None,
+    ids: list[str] | None,
+    with_data: bool,
+    flt: RecordFilter | None,
+    today: date,
+) -> list[tuple[str, str | None, str | None, bool]]:
+    """``_rows`` with the filter pushed down; a record the database cannot read as JSON
+    (``Infinity``, which Python's json reads) fails the query: then Python decides them all."""
+    if flt is None:
+        return list(_rows(conn, form, grids, ids, with_data))
+    source, data = _parsed(conn)
+    pushed = sqlfilter.translate(flt, data, conn.dialect.name, today)
+    try:
+        with conn.begin_nested():  # PostgreSQL: an error ends the transaction, not the savepoint
+            return list(_rows(conn, form, grids, ids, with_data, pushed, source))
+    except DBAPIError:
+        return list(_rows(conn, form, grids, ids, with_data, sqlfilter.IN_PYTHON))
+
+
+def _parsed(conn: Connection) -> tuple[FromClause, ColumnElement[Any]]:
+    """The records and the JSON a pushed filter reads. PostgreSQL parses each record's data
+    once (a lateral subquery it may not inline: ``OFFSET 0``) instead of once per term: 15 s
+    instead of 2 s for 100 000 records."""
+    r = db.records
+    if conn.dialect.name != "postgresql":
+        return r, r.c.data
+    parsed = select(cast(r.c.data, JSONB).label("j")).correlate(r).offset(0).lateral("parsed")
+    return r.join(parsed, true()), parsed.c.j
+
+
 def _rows(
     conn: Connection,
     form: Form,
     grids: list[str] | None,
     ids: list[str] | None,
     with_data: bool,
-) -> Iterator[tuple[str, str | None, str | None]]:
-    """(id, grid, data JSON or None) of the live records of ``form`` in ``grids``."""
+    pushed: sqlfilter.Pushed | None = None,
+    source: FromClause | None = None,
+) -> Iterator[tuple[str, str | None, str | None, bool]]:
+    """(id, grid, data JSON or None, doubt) of the live records of ``form`` in ``grids`` that
+    a pushed-down filter may select; ``doubt``: decide it again with ``matches`` (the data is
+    then read too)."""
     r = db.records.c
-    cols = [r.id, r.grid, r.data if with_data else r.form]
-    base = select(*cols).where(r.form == form.id, r.deleted == false())
+    doubt = pushed.doubt if pushed is not None else false()
+    data = r.data if with_data else case((doubt, r.data), else_=None)
+    base = (
+        select(r.id, r.grid, data, case((doubt, 1), else_=0))
+        .select_from(source if source is not None else db.records)
+        .where(r.form == form.id, r.deleted == false())
+    )
+    if pushed is not None:
+        base = base.where(or_(pushed.cond, doubt))
+    stmts: list[Select[Any]] = []
     if ids is not None:
         for i in range(0, len(ids), PAGE):
             stmt = base.where(r.id.in_(ids[i : i + PAGE]))
-            if grids is not None:
-                stmt = stmt.where(r.grid.in_(grids))
-            for row in conn.execute(stmt.order_by(r.id)):
-                yield row[0], row[1], row[2] if with_data else None
-        return
-    if grids is None:
-        for row in conn.execute(base.order_by(r.id)):
-            yield row[0], row[1], row[2] if with_data else None
-        return
-    for grid in grids:  # one range of the (grid, seq) index each
-        for row in conn.execute(base.where(r.grid == grid)):
-            yield row[0], row[1], row[2] if with_data else None
+            stmts.append(stmt.where(r.grid.in_(grids)) if grids is not None else stmt)
+        stmts = [s.order_by(r.id) for s in stmts]
+    elif grids is None:
+        stmts = [base.order_by(r.id)]
+    else:
+        stmts = [base.where(r.grid == grid) for grid in grids]  # one range of (grid, seq) each
+    for stmt in stmts:
+        for row in conn.execute(stmt).all():  # one fetchall, not a fetchone a row
+            yield row[0], row[1], row[2], bool(row[3])
