@@ -22,10 +22,12 @@ time; the figures are for the closing note of the issue.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import itertools
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -68,6 +70,7 @@ class Result:
     errors_5xx: int = 0
     retries: int = 0
     failed: int = 0
+    why: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     cpu_s: float = 0.0
     lock_share: float | None = None
     login_cpu_ms: float = 0.0
@@ -172,12 +175,15 @@ class Device:
         return {"Authorization": f"Bearer {self.token}", "X-Device-Id": self.device_id}
 
 
+RUN = secrets.token_hex(3)  # device ids of this run: a reused database knows earlier runs' ops
+
+
 def make_devices(urls: list[str], grids: list[str], count: int) -> list[Device]:
     out = []
     for i in range(count):
         grid = grids[i % len(grids)]
         out.append(
-            Device(urls[i % len(urls)], f"w-{grid}", f"city{i:05d}", grid, requests.Session())
+            Device(urls[i % len(urls)], f"w-{grid}", f"city{RUN}{i:05d}", grid, requests.Session())
         )
     return out
 
@@ -203,9 +209,18 @@ def sign_in(device: Device, result: Result) -> bool:
         lambda: device.http.post(f"{device.base}/v1/token", json=body, timeout=120),
     )
     if resp.status_code != 200:
+        result.why[f"token {resp.status_code} {_code(resp)}"] += 1
         return False
     device.token = resp.json()["token"]
     return True
+
+
+def _code(resp: requests.Response) -> str:
+    """The protocol's error code of a refused request (what the bench prints as the reason)."""
+    try:
+        return str(resp.json().get("error", {}).get("code", ""))
+    except ValueError:
+        return ""
 
 
 def call(device: Device, result: Result, fn: Callable[[], requests.Response]) -> requests.Response:
@@ -254,6 +269,7 @@ def nightly_sync(device: Device, number: int, args: argparse.Namespace, result: 
     push_done = time.perf_counter()
     if resp.status_code != 200:
         result.failed += 1
+        result.why[f"push {resp.status_code} {_code(resp)}"] += 1
         return
     result.pushed.extend(op["record_id"] for op in ops)
     params = {"since": device.cursor, "limit": args.pull}
@@ -266,6 +282,7 @@ def nightly_sync(device: Device, number: int, args: argparse.Namespace, result: 
     )
     if resp.status_code != 200:
         result.failed += 1
+        result.why[f"pull {resp.status_code} {_code(resp)}"] += 1
         return
     device.cursor = resp.json()["cursor"]
     end = time.perf_counter()
@@ -381,18 +398,22 @@ def check(url: str, pushed: list[str]) -> tuple[int, int]:
     """Pushed records missing on the platform, and records an op was applied to twice (a
     create applied once leaves version 1)."""
     engine = db.make_engine(url)
-    found = twice = 0
-    r = db.records.c
+    found = twice = merged = 0
+    r, a = db.records.c, db.aliases.c
     try:
         with db.read(engine) as conn:
             for i in range(0, len(pushed), 500):
                 part = pushed[i : i + 500]
                 stmt = select(func.count(), func.count().filter(r.version != 1))
                 n, v = conn.execute(stmt.where(r.id.in_(part))).one()
-                found, twice = found + n, twice + v
+                # a create the platform recognised as a person it holds is merged (an alias)
+                m = conn.execute(select(func.count()).where(a.old_id.in_(part))).scalar_one()
+                found, twice, merged = found + n, twice + v, merged + m
     finally:
         engine.dispose()
-    return len(pushed) - found, twice
+    if merged:
+        print(f"  {merged} pushed creates merged into records the platform held (aliases)")
+    return len(pushed) - found - merged, twice
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -410,6 +431,8 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"setup login (password) {res.login_cpu_ms:.1f} ms/device; lost {res.lost}, duplicated {res.duplicated}"
         + (f"; lone push p50 {median(res.fresh_ms):.0f} ms" if res.fresh_ms else "")
     )
+    for why, count in res.why.most_common():
+        print(f"  failed: {count} x {why}")
 
 
 def reused_platform(url: str) -> list[str]:
@@ -429,7 +452,7 @@ def fresh_push(url: str, grids: list[str], args: argparse.Namespace) -> list[flo
     servers = Servers(url, 1)
     try:
         device = make_devices(servers.urls, grids, 1)[0]
-        device.device_id = "fresh00001"
+        device.device_id = f"fresh{RUN}"
         login(device)
         result = Result("fresh")
         for i in range(args.fresh):
