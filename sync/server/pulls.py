@@ -150,7 +150,7 @@ def _record_numbers(
     r = db.records.c
     if scope is None:
         stmt = select(r.seq).where(r.seq > since, r.seq <= top).order_by(r.seq).limit(limit)
-        return [int(n) for n in conn.execute(stmt).scalars()]
+        return [int(n) for n in conn.execute(stmt).scalars().all()]
     per_grid = [_grid_numbers(conn, grid, since, top, limit) for grid in scope]
     return [int(n) for n in itertools.islice(heapq.merge(*per_grid), limit)]
 
@@ -163,7 +163,7 @@ def _grid_numbers(conn: Connection, grid: str, since: int, top: int, limit: int)
         .order_by(r.seq)
         .limit(limit)
     )
-    return [int(n) for n in conn.execute(stmt).scalars()]
+    return [int(n) for n in conn.execute(stmt).scalars().all()]  # whole: see item_numbers
 
 
 def _note_pull(engine: Engine, user: User) -> None:

@@ -25,10 +25,12 @@ def item_numbers(
     conn: Connection, scope: Sequence[str] | None, since: int, top: int, limit: int
 ) -> list[int]:
     """The first ``limit`` item change numbers in ``(since, top]`` within the scope, in order
-    (one range of the (grid, seq) index per grid)."""
+    (one range of the (grid, seq) index per grid). Every query here is fetched whole
+    (``.all()``): row-by-row iteration costs psycopg a result check per row, which doubled
+    a 100 k-item task's pull on PostgreSQL."""
     if scope is None:
         stmt = select(_I.seq).where(_I.seq > since, _I.seq <= top).order_by(_I.seq).limit(limit)
-        return [int(n) for n in conn.execute(stmt).scalars()]
+        return [int(n) for n in conn.execute(stmt).scalars().all()]
     numbers: list[int] = []
     for grid in scope:
         stmt = (
@@ -37,7 +39,7 @@ def item_numbers(
             .order_by(_I.seq)
             .limit(limit)
         )
-        numbers.extend(int(n) for n in conn.execute(stmt).scalars())
+        numbers.extend(int(n) for n in conn.execute(stmt).scalars().all())
     return sorted(numbers)[:limit]
 
 
@@ -61,9 +63,8 @@ def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper:
     else:
         rows = []
         for grid in scope:
-            rows.extend(
-                conn.execute(select(*cols).where(_I.grid == grid, _I.seq > since, _I.seq <= upper))
-            )
+            stmt = select(*cols).where(_I.grid == grid, _I.seq > since, _I.seq <= upper)
+            rows.extend(conn.execute(stmt).all())
         rows.sort(key=lambda r: r.seq)
     q = encode_basestring
     return (
