@@ -8,9 +8,9 @@ caller's scope together (``item_numbers`` gives the items' side of that merge).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -66,19 +66,10 @@ def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper:
             stmt = select(*cols).where(_I.grid == grid, _I.seq > since, _I.seq <= upper)
             rows.extend(conn.execute(stmt).all())
         rows.sort(key=lambda r: r.seq)
-    q = encode_basestring
-    return (
-        "["
-        + ",".join(
-            f'{{"id":{q(r.id)},"task_id":{q(r.task_id)},"record_id":{q(r.record_id)},'
-            f'"grid":{q(r.grid)},"state":{q(r.state)},'
-            f'"reason":{q(r.reason) if r.reason is not None else "null"},'
-            f'"updated_at":{q(r.updated_at)},'
-            f'"updated_by":{q(r.updated_by) if r.updated_by is not None else "null"}}}'
-            for r in rows
-        )
-        + "]"
-    )
+    keys = ("id", "task_id", "record_id", "grid", "state", "reason", "updated_at", "updated_by")
+    # orjson writes the array (about 1 us per item against 4 us for Python formatting): a
+    # 100 k-item task's pull is mostly these items
+    return orjson.dumps([dict(zip(keys, r[:8], strict=True)) for r in rows]).decode()
 
 
 def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
