@@ -55,7 +55,9 @@ def cjk_font(app: QApplication) -> None:
 def demo_store(data_dir: Path, size: int) -> Store:
     from app.core.demo import generate
 
-    store = Store.open(data_dir)
+    # a throwaway demo dir: the store is encrypted like any other, with a random passphrase
+    # written beside it (as ``gridcollect demo`` does), so the script needs no one to type it
+    store = Store.open(data_dir, demo_notice=lambda _path: None)
     if store.count() == 0:
         print(f"generating a demo community of about {size} records in {data_dir} …")
         generate(store, size=size, seed=7)
@@ -169,7 +171,7 @@ def shoot(store: Store, out: Path, app: QApplication) -> None:
     from app.ui.start_page import StartPage
 
     with tempfile.TemporaryDirectory(prefix="gridcollect-empty-") as empty:
-        blank = Store.open(empty)
+        blank = Store.open(empty, demo_notice=lambda _path: None)
         page = StartPage(blank, "zh")
         page.show()
         save(page, out, "start-page", app)
