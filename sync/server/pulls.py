@@ -105,14 +105,19 @@ def _page_rows(
                 stmt = stmt.where(r.grid.in_(scope))
             rows = conn.execute(stmt.where(r.seq <= upper).order_by(r.seq).limit(limit)).all()
         else:
+            end = top
             if scope is None:
                 stmt = stmt.where(r.seq <= top)
             else:
                 end = top if len(scope) == 1 else _page_end(conn, scope, since, top, limit)
                 stmt = stmt.where(r.seq <= end, r.grid.in_(scope))
             rows = conn.execute(stmt.order_by(r.seq).limit(limit)).all()
-            more = len(rows) == limit
-            upper = int(rows[-1].seq) if more else top
+            # A short page covers (since, end], not (since, top]: on PostgreSQL each statement
+            # sees the latest commits, and an update committed between ``_page_end`` and this
+            # read renumbers its record past ``top``, leaving fewer rows than ``limit`` below
+            # ``end`` while changes in (end, top] are still unsent.
+            more = len(rows) == limit or end < top
+            upper = int(rows[-1].seq) if len(rows) == limit else end
         # Aliases of the page's range first, then their records' grids: joining records
         # first made the database walk every record of the scope for each page.
         alias_rows = conn.execute(

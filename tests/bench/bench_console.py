@@ -184,7 +184,8 @@ def measure(
     first = (time.perf_counter() - start) * 1000
     resp.raise_for_status()
     if "/console/records" in url:
-        print(f"  ({len(resp.json()['records'])} records found)")
+        query = url.split("q=", 1)[-1]  # printed before its row: say which search it was
+        print(f"  (q={query}: {len(resp.json()['records'])} records found)")
     times = []
     for _ in range(runs):
         if before is not None:
