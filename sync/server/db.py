@@ -46,13 +46,25 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# One row per counter; the change sequence lives in row "seq" and is taken FOR UPDATE at the
-# end of every writing transaction (see tx.Tx.assign_seq).
+# One row per counter; the change sequence lives in row "seq" (see numbering.py: on SQLite it
+# is taken inside the writing transaction, on PostgreSQL in a short transaction of its own
+# that also writes the numbers' ``inflight_numbers`` row).
 counters = Table(
     "counters",
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Change numbers taken by PostgreSQL writing transactions that have not committed yet: a pull
+# never reads past the lowest of them (PROTOCOL.md §8). The writer deletes its rows in its own
+# transaction, so they vanish exactly when its changes appear. ``at``: epoch milliseconds.
+inflight_numbers = Table(
+    "inflight_numbers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("floor", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),
 )
 
 communities = Table(
@@ -647,11 +659,31 @@ def init_db(engine: Engine) -> None:
     migrate.ensure_current(engine)
 
 
+BEFORE_COMMIT = "gc_before_commit"  # conn.info: callbacks a transaction asks to run last
+AFTER_ROLLBACK = "gc_after_rollback"  # conn.info: clean-ups for a transaction rolled back
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """One write transaction (SQLite: BEGIN IMMEDIATE)."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """One write transaction (SQLite: BEGIN IMMEDIATE).
+
+    Code inside may leave callbacks in ``conn.info``: BEFORE_COMMIT ones run as the last
+    statements of the transaction, AFTER_ROLLBACK ones once it is rolled back (numbering.py
+    uses them to withdraw the numbers it took)."""
+    with engine.connect() as conn:
+        conn.info[BEFORE_COMMIT], conn.info[AFTER_ROLLBACK] = [], []
+        try:
+            with conn.begin():
+                yield conn
+                for callback in conn.info[BEFORE_COMMIT]:
+                    callback(conn)
+        except BaseException:
+            for callback in conn.info[AFTER_ROLLBACK]:
+                callback(conn)
+            raise
+        finally:
+            conn.info.pop(BEFORE_COMMIT, None)
+            conn.info.pop(AFTER_ROLLBACK, None)
 
 
 def analyze(engine: Engine) -> None:

@@ -13,18 +13,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from sync.server import db
+from sync.server import db, numbering
 
 
 def number_change(conn: Connection, code: str) -> int:
-    """Give grid ``code`` the next change number; call last in the writing transaction.
-
-    The counter row stays locked until commit (as ``tx.Tx.take_numbers`` does), so a pull that
-    sees the new number also sees the grid's new name and boundary."""
-    c = db.counters.c
-    current = conn.execute(select(c.value).where(c.name == db.SEQ).with_for_update()).scalar_one()
-    number = int(current) + 1
-    conn.execute(update(db.counters).where(c.name == db.SEQ).values(value=number))
+    """Give grid ``code`` the next change number; call last in the writing transaction
+    (numbering.py: a pull that reaches the number also sees the grid's new name and boundary)."""
+    number = numbering.take(conn, 1)
     conn.execute(update(db.grids).where(db.grids.c.code == code).values(seq=number))
     return number
 

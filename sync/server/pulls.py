@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, not_, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from sync.server import db, gridsync, records
+from sync.server import db, gridsync, numbering, records
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import pull as task_pull
@@ -73,12 +73,8 @@ def _page_rows(
     r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
     scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
-        # Read the counter first: every change numbered up to it is already committed.
-        top = int(
-            conn.execute(
-                select(db.counters.c.value).where(db.counters.c.name == db.SEQ)
-            ).scalar_one()
-        )
+        # The high-water mark first: every change numbered up to it is already committed.
+        top = numbering.high_water(conn)
         if since > top:
             raise ApiError(409, "cursor_ahead")
         stmt = select(

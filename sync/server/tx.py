@@ -10,9 +10,8 @@ table (``flush``). Code that reads those tables with its own SQL calls ``flush``
 The change sequence is the part that must be exactly right. A number taken early in a
 transaction would let a slow writer commit *below* a cursor a concurrent pull has already
 returned, and that change would never be pulled. So writers only mark what they touched
-(``touch``) and ``assign_seq`` numbers it at the very end, after locking the single counter row
-(PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: writers are serialised anyway). The lock is held
-until commit, so numbers become visible strictly in order.
+(``touch``) and ``finish`` numbers it at the very end (numbering.py: on PostgreSQL the numbers
+are announced as in flight, and pulls stop below them until this transaction commits).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from sync.server import bulk, db, termrows, terms
+from sync.server import bulk, db, numbering, termrows, terms
 from sync.server.rows import Person, Row, from_db
 
 IN_CHUNK = 500  # values per IN (...) list
@@ -410,11 +409,9 @@ class Tx:
     def finish(self) -> None:
         """Write everything buffered and number the changes; call last, just before commit.
 
-        The numbers are taken after every other write, and the counter row stays locked until
-        commit. On PostgreSQL, where writers run side by side, the records rows are written
-        before the lock too and only their numbers under it (PROTOCOL.md §8: the lock is held
-        for the counter update, the numbers and the commit, nothing else); on SQLite, whose
-        writers are serialised anyway, they are written once with their numbers."""
+        The numbers are taken after every other write, so a pull waits for this transaction
+        (numbering.py) only from here to its commit; records are then written once, with
+        their numbers."""
         self._write_sides()
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
@@ -425,26 +422,18 @@ class Tx:
             bulk.insert_rows(self.conn, table, rows)
         self.versions, self.op_rows, self.quarantine_rows, self.alias_rows = {}, {}, [], []
         self._op_versions = {}
-        if self.conn.dialect.name == "postgresql":
-            self._write_records({})
         numbers = self.take_numbers()
         numbered = self._write_records(numbers)
         self._set_numbers({k: n for k, n in numbers.items() if k[1] not in numbered})
 
     def take_numbers(self) -> dict[tuple[str, Any], int]:
-        """Number every change of this transaction under the locked counter row."""
+        """Number every change of this transaction (numbering.py: no lock is held after)."""
         targets = list(dict.fromkeys(self.pending))
         self.pending.clear()
         if not targets:
             return {}
-        c = db.counters.c
-        start = self.conn.execute(
-            select(c.value).where(c.name == db.SEQ).with_for_update()
-        ).scalar_one()
-        self.conn.execute(
-            update(db.counters).where(c.name == db.SEQ).values(value=start + len(targets))
-        )
-        return {target: n for n, target in enumerate(targets, start=start + 1)}
+        start = numbering.take(self.conn, len(targets))
+        return {target: n for n, target in enumerate(targets, start=start)}
 
     def _set_numbers(self, numbers: Mapping[tuple[str, Any], int]) -> None:
         """Store numbers of changes whose rows are already written (aliases, scope exits,

@@ -98,7 +98,7 @@ def build_platform(url: str, size: int, seed: int) -> list[str]:
 class Servers:
     """``count`` real ``gridcollect server`` processes on one database."""
 
-    def __init__(self, url: str, count: int) -> None:
+    def __init__(self, url: str, count: int, extra: list[str] | None = None) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
         secret = Path(tempfile.mkdtemp(prefix="gc-city-")) / "secret"
@@ -106,7 +106,7 @@ class Servers:
         for _ in range(count):
             port = _free_port()
             cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
-            cmd += ["--secret-file", str(secret)]
+            cmd += ["--secret-file", str(secret), *(extra or [])]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             self.procs.append(
                 subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -331,7 +331,7 @@ class LockSampler:
 def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) -> Result:
     """Start the servers, log every device in, run the syncs, check the platform."""
     result = Result(backend)
-    servers = Servers(url, args.processes)
+    servers = Servers(url, args.processes, server_options(args))
     try:
         devices = make_devices(servers.urls, grids, args.devices)
         cpu0 = servers.cpu_seconds()
@@ -462,6 +462,16 @@ def fresh_push(url: str, grids: list[str], args: argparse.Namespace) -> list[flo
         servers.stop()
 
 
+def server_options(args: argparse.Namespace) -> list[str]:
+    """Pool flags for the night's server processes (the default: the server's own)."""
+    out = []
+    if args.pool_size is not None:
+        out += ["--pool-size", str(args.pool_size)]
+    if args.pool_overflow is not None:
+        out += ["--pool-overflow", str(args.pool_overflow)]
+    return out
+
+
 def run_backend(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
     pushes = fresh_push(url, grids, args) if args.fresh else []
     result = night(url, grids, args, name)
@@ -483,6 +493,8 @@ def main() -> int:
     parser.add_argument("--offset", type=int, default=5_000_000, help="first resident number")
     parser.add_argument("--fresh", type=int, default=20, help="lone pushes before the night")
     parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
+    parser.add_argument("--pool-size", type=int, help="each server process's --pool-size")
+    parser.add_argument("--pool-overflow", type=int, help="each server process's --pool-overflow")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
     parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
     parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")

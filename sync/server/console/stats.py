@@ -20,7 +20,7 @@ from sqlalchemy import Engine, case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from sync.server import auth, db
+from sync.server import auth, db, numbering
 
 NO_GRID = ""  # the key of records without a grid (admins only)
 _R, _S = db.records.c, db.grid_stats.c
@@ -41,8 +41,7 @@ def summaries(engine: Engine, user: auth.User) -> dict[str, dict[str, Any]]:
 
 
 def _watermark(conn: Connection) -> int:
-    c = db.counters.c
-    return int(conn.execute(select(c.value).where(c.name == db.SEQ)).scalar_one_or_none() or 0)
+    return numbering.high_water(conn)
 
 
 def _keys(user: auth.User) -> list[str] | None:

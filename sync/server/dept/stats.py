@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from app.core.display import code_label, status_text
 from app.core.forms import FormSet
 from app.core.recordfilter import age_at
-from sync.server import db
+from sync.server import db, numbering
 from sync.server.dept import trace
 from sync.server.dept.grants import Grant
 from sync.server.dept.shape import Shaper
@@ -138,10 +138,7 @@ def per_grid(
             if r.revision == grant.revision and r.grid in shaper.grids
         }
         cached = {g: v for g, v in cached.items() if v[1].get("day") == day}
-        mark = int(
-            conn.execute(select(db.counters.c.value).where(db.counters.c.name == db.SEQ)).scalar()
-            or 0
-        )
+        mark = numbering.high_water(conn)
         stale = _stale(conn, grids, {g: v[0] for g, v in cached.items()})
         fresh = {g: {"day": day, "counts": _count_grid(conn, shaper, g)} for g in stale}
     if fresh or any(seq < mark for seq, _ in cached.values()):

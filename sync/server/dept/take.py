@@ -25,7 +25,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
-from sync.server import db
+from sync.server import db, numbering
 from sync.server.dept import trace
 from sync.server.dept.grants import Grant
 from sync.server.dept.project import parse
@@ -60,8 +60,7 @@ def decode_cursor(text: str, grant: Grant, kind: str) -> dict[str, Any]:
 
 
 def watermark(conn: Connection) -> int:
-    c = db.counters.c
-    return int(conn.execute(select(c.value).where(c.name == db.SEQ)).scalar_one_or_none() or 0)
+    return numbering.high_water(conn)
 
 
 @dataclass

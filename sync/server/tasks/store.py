@@ -1,8 +1,8 @@
 """Issuing and changing tasks, and numbering every change from the one change counter.
 
-Why numbers are taken here, at the end of each writing transaction under the locked counter
-row (as ``tx.Tx.take_numbers`` does for records): a pull that sees a number must already see
-the task or item it numbers, or a device would skip it for good (PROTOCOL.md §8, §13.2).
+Why numbers are taken here, at the end of each writing transaction (as ``tx.Tx.take_numbers``
+does for records, through numbering.py): a pull that reaches a number must already see the
+task or item it numbers, or a device would skip it for good (PROTOCOL.md §8, §13.2).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
-from sync.server import bulk, db
+from sync.server import bulk, db, numbering
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import select as choose
@@ -29,14 +29,9 @@ MANAGERS = ("supervisor", "admin")
 
 
 def take_numbers(conn: Connection, count: int) -> int:
-    """Reserve ``count`` change numbers; returns the first. Call last in the transaction:
-    the counter row stays locked until commit."""
-    c = db.counters.c
-    start = int(
-        conn.execute(select(c.value).where(c.name == db.SEQ).with_for_update()).scalar_one()
-    )
-    conn.execute(update(db.counters).where(c.name == db.SEQ).values(value=start + count))
-    return start + 1
+    """Reserve ``count`` change numbers; returns the first. Call last in the transaction
+    (numbering.py: pulls stop below them until it commits)."""
+    return numbering.take(conn, count)
 
 
 def manager(user: User) -> None:

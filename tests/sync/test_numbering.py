@@ -1,0 +1,150 @@
+"""Change numbers without a lock held to commit (numbering.py, PROTOCOL.md §8).
+
+On PostgreSQL a writer announces the numbers it took as in flight, in a transaction of its own,
+and a pull never reads past the lowest in-flight number. These tests stage the races by hand
+with real transactions: a writer that has taken numbers and not committed must neither block
+the next writer nor let a reader's high-water mark pass its numbers; a rolled-back writer
+withdraws its numbers; a dead writer's row is reaped, and if that writer was only slow it rolls
+back instead of committing below a cursor already handed out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, text
+
+from sync.server import db, numbering
+from tests.sync.conftest import Platform
+
+
+@pytest.fixture
+def engine(platform: Platform) -> Engine:
+    return platform.engine
+
+
+def _counter(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(db.counters.c.value).where(db.counters.c.name == db.SEQ)
+            ).scalar_one()
+        )
+
+
+def _high_water(engine: Engine) -> int:
+    with db.read(engine) as conn:
+        return numbering.high_water(conn)
+
+
+def _in_flight(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(db.inflight_numbers)).scalar())
+
+
+class Writer:
+    """A writing transaction on its own thread that takes numbers and waits to be released."""
+
+    def __init__(self, engine: Engine, count: int, fail: bool = False) -> None:
+        self.engine, self.count, self.fail = engine, count, fail
+        self.first = 0
+        self.taken, self.release = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        assert self.taken.wait(30), self.error
+
+    def _run(self) -> None:
+        try:
+            with db.write(self.engine) as conn:
+                self.first = numbering.take(conn, self.count)
+                key = f"numbering-test-{self.count}"  # a write visible only at commit
+                conn.execute(insert(db.meta).values(key=key, value=str(self.first)))
+                self.taken.set()
+                assert self.release.wait(30)
+                if self.fail:
+                    raise RuntimeError("this writer gives up")
+        except BaseException as exc:
+            self.error = exc
+            self.taken.set()
+
+    def finish(self) -> BaseException | None:
+        self.release.set()
+        self.thread.join(30)
+        return self.error
+
+
+@pytest.fixture
+def postgres(engine: Engine) -> Iterator[Engine]:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: numbers are taken inside the transaction")
+    yield engine
+
+
+def test_a_writer_in_flight_blocks_neither_writers_nor_readers_but_bounds_the_pull(
+    postgres: Engine,
+) -> None:
+    start = _counter(postgres)
+    slow = Writer(postgres, 3)  # has taken start+1..start+3, not committed
+    with db.write(postgres) as conn:
+        # the old design locked the counter row until commit: this would wait for ``slow``
+        conn.execute(text("SET LOCAL lock_timeout = '3s'"))
+        fast = numbering.take(conn, 2)
+    assert (slow.first, fast) == (start + 1, start + 4)
+    assert _counter(postgres) == start + 5  # both took their numbers
+    assert _high_water(postgres) == start  # but no pull may pass the slow writer's numbers
+    assert slow.finish() is None
+    assert _high_water(postgres) == start + 5
+    assert _in_flight(postgres) == 0
+
+
+def test_a_rolled_back_writer_withdraws_its_numbers(postgres: Engine) -> None:
+    start = _counter(postgres)
+    failing = Writer(postgres, 4, fail=True)
+    assert _high_water(postgres) == start
+    assert isinstance(failing.finish(), RuntimeError)
+    assert _in_flight(postgres) == 0
+    assert _counter(postgres) == _high_water(postgres) == start  # as if it never ran
+
+
+def test_numbers_withdrawn_after_others_took_theirs_leave_a_hole(postgres: Engine) -> None:
+    start = _counter(postgres)
+    failing = Writer(postgres, 4, fail=True)
+    with db.write(postgres) as conn:
+        assert numbering.take(conn, 1) == start + 5
+    assert _high_water(postgres) == start  # bounded by the failing writer's numbers
+    assert isinstance(failing.finish(), RuntimeError)
+    assert _in_flight(postgres) == 0
+    assert _counter(postgres) == _high_water(postgres) == start + 5  # start+1..4: a hole
+
+
+def test_a_stale_row_is_reaped_and_its_slow_writer_rolls_back(
+    postgres: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = _counter(postgres)
+    slow = Writer(postgres, 2)
+    assert _high_water(postgres) == start
+    monkeypatch.setattr(numbering, "STALE_MS", -1)  # every in-flight row now looks dead
+    assert _high_water(postgres) == start + 2  # reaped: the reader moves on
+    assert _in_flight(postgres) == 0
+    assert isinstance(slow.finish(), numbering.NumbersWithdrawn)
+    with postgres.connect() as conn:  # its write never became visible below the cursor
+        written = select(db.meta.c.value).where(db.meta.c.key == "numbering-test-2")
+        assert conn.execute(written).first() is None
+
+
+def test_numbers_are_taken_inside_a_write_transaction_only(postgres: Engine) -> None:
+    with postgres.connect() as conn, conn.begin(), pytest.raises(RuntimeError, match="db.write"):
+        numbering.take(conn, 1)
+
+
+def test_sqlite_takes_numbers_in_the_transaction(platform: Platform) -> None:
+    if platform.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite path")
+    start = _counter(platform.engine)
+    with db.write(platform.engine) as conn:
+        assert numbering.take(conn, 3) == start + 1
+    assert _high_water(platform.engine) == start + 3
+    assert _in_flight(platform.engine) == 0
