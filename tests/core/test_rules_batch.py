@@ -243,3 +243,18 @@ def test_record_ids_are_canonical_increasing_uuid7() -> None:
 @pytest.mark.parametrize("form_id", sorted(FORMSET.forms))
 def test_every_form_compiles(form_id: str) -> None:
     rules.FormPlan(FORMSET.form(form_id), FORMSET, TODAY)
+
+
+@given(counts=st.lists(st.integers(0, 5000), min_size=1, max_size=4))
+@settings(max_examples=10, deadline=None)
+def test_ids_made_in_bulk_are_those_one_at_a_time_would_be(counts: list[int]) -> None:
+    """``uuid7_many``: canonical UUIDv7 text, ascending within a batch and after the ids made
+    before it, one at a time or in bulk (an import makes its ids a batch at a time)."""
+    made = [ids.uuid7()]
+    for count in counts:
+        batch = list(ids.uuid7_many(count))
+        assert len(batch) == count
+        made += batch + [ids.uuid7()]
+    assert all(str(uuid.UUID(x)) == x and uuid.UUID(x).version == 7 for x in made)
+    assert uuid.UUID(made[0]).variant == uuid.RFC_4122
+    assert made == sorted(made) and len(set(made)) == len(made)

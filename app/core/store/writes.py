@@ -288,6 +288,7 @@ class Writes:
         author: str = "",
         *,
         local_change: bool = True,
+        derived: Sequence[Derived] | None = None,
     ) -> list[str]:
         """Bulk create of new records (import, demo): the effects of ``save``, batched.
 
@@ -295,15 +296,22 @@ class Writes:
         executemany per table instead of a dozen statements per row. With
         ``local_change=False`` the rows are base data (the demo community, a city mirror):
         not dirty, no history, no outbox, so they are never pushed to the platform.
+        ``derived``: each row's ``derive`` when the caller already has it (an import derives
+        once for its duplicate check); the rows' values must then be ``clean`` already.
         """
         form = self.formset.form(form_id)
         with self._db.transaction():
             now = ids.now_iso()
-            prepared = []
-            for record_id, data, status in rows:
-                values = clean(data)
-                derived = self._derive(form, values)
-                prepared.append((record_id or ids.uuid7(), values, status, derived))
+            if derived is None:
+                values = [clean(data) for _, data, _ in rows]
+                derived = [self._derive(form, v) for v in values]
+            else:
+                values = [dict(data) for _, data, _ in rows]
+            new_ids = ids.uuid7_many(sum(1 for r in rows if not r[0]))
+            prepared = [
+                (record_id or next(new_ids), v, status, d)
+                for (record_id, _, status), v, d in zip(rows, values, derived, strict=True)
+            ]
             encoded = [encode_created(v) for _, v, _, _ in prepared]
             self.conn.executemany(
                 "INSERT INTO records (id, form, form_version, grid, title, sort_key, data, "
