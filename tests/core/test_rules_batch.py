@@ -10,6 +10,7 @@ and the outbox op's splice against a second ``dumps``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from app.core import ids, rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
 from app.core.records import clean, diff, dumps
+from app.core.store import writes
 from app.core.store.outbox import STATUS_FIELD
 from app.core.store.writes import created, encode_created, with_status
 from app.core.transfer import _row_errors, prepare_row
@@ -230,8 +232,18 @@ def test_a_bulk_create_writes_the_json_a_save_writes(values: dict[str, Any], sta
     )
 )
 def test_text_records_are_encoded_byte_for_byte_as_dumps_does(values: dict[str, str]) -> None:
+    """Through orjson, and the plain way (no orjson, or a text it refuses), byte for byte what
+    the json module writes."""
     values = clean(values)
-    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+    plain = (_json_text(values), _json_text(diff({}, values)))
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values))) == plain
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writes, "_orjson", None)
+        assert encode_created(values) == plain
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def test_record_ids_are_canonical_increasing_uuid7() -> None:
