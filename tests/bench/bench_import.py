@@ -94,6 +94,17 @@ def run_import(
 
 
 MINIMAL_TABLES = ("INTO records ", "INTO record_keys ")  # what every import must write
+# each table an import writes, for ``--tables`` (the trailing space tells search from
+# address_search, and records from record_keys)
+TABLES = (
+    "records",
+    "record_keys",
+    "people",
+    "search",
+    "address_search",
+    "history",
+    "outbox",
+)
 
 
 def replay(statements: Statements, db: Path, formset: FormSet, only: tuple[str, ...] = ()) -> None:
@@ -109,9 +120,19 @@ def replay(statements: Statements, db: Path, formset: FormSet, only: tuple[str, 
     store.close()
 
 
+def _replay_alone(
+    statements: Statements, db: Path, formset: FormSet, table: str
+) -> tuple[float, float]:
+    """(wall, CPU) of replaying one table's inserts into a fresh store: its share of the floor."""
+    return measured(lambda: replay(statements, db, formset, (f"INTO {table} ",)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--tables", action="store_true", help="also replay each table's inserts alone"
+    )
     args = parser.parse_args()
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,6 +151,13 @@ def main() -> None:
         keyed = measured(
             lambda: run_import(csv_path, tmpdir / "e.sqlite", formset, args.rows, [], key)
         )
+        tables = [
+            (
+                f"  {table} alone",
+                _replay_alone(statements, tmpdir / f"t-{table}.sqlite", formset, table),
+            )
+            for table in (TABLES if args.tables else ())
+        ]
     n = args.rows
     print(f"rows                      {n}")
     print(f"{'':26}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
@@ -141,6 +169,7 @@ def main() -> None:
         ("floor, record + key only", minimal),
         ("read + check only", checked),
         ("import, encrypted store", keyed),
+        *tables,
     ):
         print(
             f"{name:26}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "
