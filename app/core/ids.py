@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 _lock = threading.Lock()
@@ -21,25 +22,42 @@ _counter = 0
 
 def uuid7() -> str:
     """A new UUIDv7 string; monotonic within this process (12-bit counter in rand_a)."""
+    return next(uuid7_many(1))
+
+
+def uuid7_many(count: int) -> Iterator[str]:
+    """``count`` new UUIDv7 strings in ascending order, as ``count`` calls of ``uuid7``
+    would give them: one clock read and one ``os.urandom`` for the lot (an import of
+    20 000 rows spent 3 % of its time making ids one at a time)."""
     global _last_ms, _counter
+    if count <= 0:
+        return iter(())
+    randoms = os.urandom(8 * count)
+    low = (1 << 62) - 1
+    values = []
     with _lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _last_ms:
-            _counter += 1
-            if _counter > 0xFFF:
-                _last_ms += 1
-                _counter = 0
-            ms = _last_ms
-        else:
-            _last_ms = ms
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
-        rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-        value = (ms & ((1 << 48) - 1)) << 80
-        value |= 0x7 << 76
-        value |= _counter << 64
-        value |= 0b10 << 62
-        value |= rand_b
-    h = f"{value:032x}"  # str(uuid.UUID(int=value)), without the object (an import makes 20 000)
+        now = time.time_ns() // 1_000_000
+        for i in range(count):
+            if now <= _last_ms:
+                _counter += 1
+                if _counter > 0xFFF:
+                    _last_ms += 1
+                    _counter = 0
+            else:
+                _last_ms = now
+                _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            rand_b = int.from_bytes(randoms[8 * i : 8 * i + 8], "big") & low
+            values.append(_HEAD | (_last_ms & _MS_MASK) << 80 | _counter << 64 | rand_b)
+    return map(_text, values)
+
+
+_HEAD = 0x7 << 76 | 0b10 << 62  # version 7, RFC 9562 variant
+_MS_MASK = (1 << 48) - 1
+
+
+def _text(value: int) -> str:
+    """str(uuid.UUID(int=value)), without the object."""
+    h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -163,6 +163,11 @@ def word_starts(address: str) -> str:
 def address_text(addresses: Iterable[str]) -> tuple[str, str, str] | None:
     """(text, initials, word starts) a record's addresses put in the trigram index; None if
     it has none."""
+    return _address_text(tuple(addresses))
+
+
+@lru_cache(maxsize=65536)  # a household's people share their address: an import repeats it
+def _address_text(addresses: tuple[str, ...]) -> tuple[str, str, str] | None:
     parts = [unicodedata.normalize("NFKC", a).strip() for a in addresses]
     parts = [p for p in parts if p]
     if not parts:

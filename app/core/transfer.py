@@ -25,6 +25,7 @@ from app.core.tabular import Table, read_table, write_table
 
 if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
     from app.core.store import Store
+    from app.core.store.derive import Derived
 
 IGNORED_HEADERS = {"序号", "编号", "no", "no.", "#", "备注", "remark", "remarks", "id"}
 _HEADER_NOISE = re.compile(r"[\s★*＊:：]|（必填）|\(必填\)|\(required\)")
@@ -353,30 +354,39 @@ def _apply(
     cancel: Callable[[], bool] | None,
 ) -> None:
     """Rows into the store a batch at a time: the batch's natural keys are looked up in one
-    go, new people are inserted together, known ones merged into their records."""
+    go, new people are inserted together, known ones merged into their records.
+
+    Each row is cleaned and derived once (``Store.derive``): its keys find duplicates and the
+    same ``Derived`` goes into the insert, which would otherwise derive it again."""
     for start in range(0, len(rows), BATCH):
-        keyed = [(data, _keys(form, store, data)) for _, data in rows[start : start + BATCH]]
-        known = _Known(store.records_by_keys(form.id, (k for _, keys in keyed for k in keys)))
-        pending: list[tuple[str | None, dict[str, Any], str]] = []
+        batch = [(values, store.derive(form, values)) for values in _cleaned(rows, start)]
+        known = _Known(store.records_by_keys(form.id, (k for _, d in batch for k in d.keys)))
+        pending: list[tuple[dict[str, Any], Derived | None]] = []  # None: derive at the flush
         pending_keys: dict[str, int] = {}
-        for data, keys in keyed:
+        for data, derived in batch:
+            keys = derived.keys
             in_batch = next((pending_keys[k] for k in keys if k in pending_keys), None)
             existing = known.first(keys) if in_batch is None else None
             if in_batch is not None:  # repeated inside the current batch: merge into that row
-                rid, old, status = pending[in_batch]
-                pending[in_batch] = (rid, {**old, **data}, status)
+                pending[in_batch] = (clean({**pending[in_batch][0], **data}), None)
                 report.updated += 1
             elif existing:
                 merged = _update(form, store, existing, data, report, author)
                 known.moved(existing, _keys(form, store, merged))
             else:
                 pending_keys.update({k: len(pending) for k in keys})
-                pending.append((None, data, "complete"))
-        _flush(form, store, pending, pending_keys, report, author)
+                pending.append((data, derived))
+        _flush(form, store, pending, report, author)
         if cancel and cancel():
             raise Cancelled
         if progress:
             progress(min(start + BATCH, len(rows)), len(rows))
+
+
+def _cleaned(rows: list[tuple[int, dict[str, Any]]], start: int) -> Iterator[dict[str, Any]]:
+    """The values of one batch of rows as the store keeps them (``records.clean``)."""
+    for _, data in rows[start : start + BATCH]:
+        yield clean(data)
 
 
 def _keys(form: Form, store: Store, data: Mapping[str, Any]) -> list[str]:
@@ -434,16 +444,17 @@ def _update(
 def _flush(
     form: Form,
     store: Store,
-    pending: list[tuple[str | None, dict[str, Any], str]],
-    pending_keys: dict[str, int],
+    pending: list[tuple[dict[str, Any], Derived | None]],
     report: Report,
     author: str,
 ) -> None:
+    """Insert a batch's new records with the values each was derived from (a row that took
+    a later row of the file in is derived again)."""
     if not pending:
         return
-    report.created += len(store.insert_many(form.id, pending, author=author))
-    pending.clear()
-    pending_keys.clear()
+    rows = [(None, data, "complete") for data, _ in pending]
+    derived = [d if d is not None else store.derive(form, data) for data, d in pending]
+    report.created += len(store.insert_many(form.id, rows, author=author, derived=derived))
 
 
 def export_rows(

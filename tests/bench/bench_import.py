@@ -7,13 +7,18 @@ cold process (the first import loads the pinyin dictionary, area codes and phone
 and a warm one. The "SQL floor" line replays the very statements the warm import ran into a
 fresh store: the ratio no Python-side work can beat. The "floor, record + key only" line
 replays just the records and natural-key inserts: what any import that keeps records listable
-and de-duplicated must write, without history, outbox op, person row or search terms.
+and de-duplicated must write, without history, outbox op, person row or search terms. The
+"read + check only" line reads and checks the file as the import does (``validate_file``) and
+writes nothing: the Python floor below any store. "import, encrypted store" is the warm import
+into a SQLCipher-keyed store, as the app's store is (the other lines write plaintext SQLite
+through the same driver).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sqlite3
 import sys
 import tempfile
@@ -26,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.store import Store  # noqa: E402
-from app.core.transfer import import_file  # noqa: E402
+from app.core.transfer import import_file, validate_file  # noqa: E402
 from tests.bench.common import HEADERS, resident_rows, write_csv  # noqa: E402
 
 Statements = list[tuple[str, list[Any]]]
@@ -73,8 +78,15 @@ class _Recorder:
         return self._conn.executemany(sql, kept)
 
 
-def run_import(csv_path: Path, db: Path, formset: FormSet, rows: int, into: Statements) -> None:
-    store = Store(db, formset)
+def run_import(
+    csv_path: Path,
+    db: Path,
+    formset: FormSet,
+    rows: int,
+    into: Statements,
+    key: bytes | None = None,
+) -> None:
+    store = Store(db, formset, key)
     store.writes.conn = _Recorder(store.writes.conn, into)  # type: ignore[assignment]
     report = import_file(csv_path, formset.form("resident"), store)
     assert report.created == rows, report.errors[:3]
@@ -82,6 +94,17 @@ def run_import(csv_path: Path, db: Path, formset: FormSet, rows: int, into: Stat
 
 
 MINIMAL_TABLES = ("INTO records ", "INTO record_keys ")  # what every import must write
+# each table an import writes, for ``--tables`` (the trailing space tells search from
+# address_search, and records from record_keys)
+TABLES = (
+    "records",
+    "record_keys",
+    "people",
+    "search",
+    "address_search",
+    "history",
+    "outbox",
+)
 
 
 def replay(statements: Statements, db: Path, formset: FormSet, only: tuple[str, ...] = ()) -> None:
@@ -97,9 +120,19 @@ def replay(statements: Statements, db: Path, formset: FormSet, only: tuple[str, 
     store.close()
 
 
+def _replay_alone(
+    statements: Statements, db: Path, formset: FormSet, table: str
+) -> tuple[float, float]:
+    """(wall, CPU) of replaying one table's inserts into a fresh store: its share of the floor."""
+    return measured(lambda: replay(statements, db, formset, (f"INTO {table} ",)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--tables", action="store_true", help="also replay each table's inserts alone"
+    )
     args = parser.parse_args()
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +146,18 @@ def main() -> None:
         )
         floor = measured(lambda: replay(statements, tmpdir / "c.sqlite", formset))
         minimal = measured(lambda: replay(statements, tmpdir / "d.sqlite", formset, MINIMAL_TABLES))
+        checked = measured(lambda: validate_file(csv_path, formset.form("resident"), formset))
+        key = os.urandom(32)
+        keyed = measured(
+            lambda: run_import(csv_path, tmpdir / "e.sqlite", formset, args.rows, [], key)
+        )
+        tables = [
+            (
+                f"  {table} alone",
+                _replay_alone(statements, tmpdir / f"t-{table}.sqlite", formset, table),
+            )
+            for table in (TABLES if args.tables else ())
+        ]
     n = args.rows
     print(f"rows                      {n}")
     print(f"{'':26}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
@@ -122,6 +167,9 @@ def main() -> None:
         ("import, warm process", warm),
         ("SQL floor (replay)", floor),
         ("floor, record + key only", minimal),
+        ("read + check only", checked),
+        ("import, encrypted store", keyed),
+        *tables,
     ):
         print(
             f"{name:26}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "

@@ -10,6 +10,7 @@ and the outbox op's splice against a second ``dumps``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from app.core import ids, rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
 from app.core.records import clean, diff, dumps
+from app.core.store import writes
 from app.core.store.outbox import STATUS_FIELD
 from app.core.store.writes import created, encode_created, with_status
 from app.core.transfer import _row_errors, prepare_row
@@ -230,8 +232,18 @@ def test_a_bulk_create_writes_the_json_a_save_writes(values: dict[str, Any], sta
     )
 )
 def test_text_records_are_encoded_byte_for_byte_as_dumps_does(values: dict[str, str]) -> None:
+    """Through orjson, and the plain way (no orjson, or a text it refuses), byte for byte what
+    the json module writes."""
     values = clean(values)
-    assert encode_created(values) == (dumps(values), dumps(diff({}, values)))
+    plain = (_json_text(values), _json_text(diff({}, values)))
+    assert encode_created(values) == (dumps(values), dumps(diff({}, values))) == plain
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writes, "_orjson", None)
+        assert encode_created(values) == plain
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def test_record_ids_are_canonical_increasing_uuid7() -> None:
@@ -243,3 +255,18 @@ def test_record_ids_are_canonical_increasing_uuid7() -> None:
 @pytest.mark.parametrize("form_id", sorted(FORMSET.forms))
 def test_every_form_compiles(form_id: str) -> None:
     rules.FormPlan(FORMSET.form(form_id), FORMSET, TODAY)
+
+
+@given(counts=st.lists(st.integers(0, 5000), min_size=1, max_size=4))
+@settings(max_examples=10, deadline=None)
+def test_ids_made_in_bulk_are_those_one_at_a_time_would_be(counts: list[int]) -> None:
+    """``uuid7_many``: canonical UUIDv7 text, ascending within a batch and after the ids made
+    before it, one at a time or in bulk (an import makes its ids a batch at a time)."""
+    made = [ids.uuid7()]
+    for count in counts:
+        batch = list(ids.uuid7_many(count))
+        assert len(batch) == count
+        made += batch + [ids.uuid7()]
+    assert all(str(uuid.UUID(x)) == x and uuid.UUID(x).version == 7 for x in made)
+    assert uuid.UUID(made[0]).variant == uuid.RFC_4122
+    assert made == sorted(made) and len(set(made)) == len(made)

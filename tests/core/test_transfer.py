@@ -511,3 +511,42 @@ def test_an_id_ending_in_x_typed_in_lowercase_finds_the_same_record(
     report = import_file(tmp_path / "b.csv", formset.form("resident"), store, today=TODAY)
     assert report.updated == 1 and store.count("resident") == 1
     assert _people(store)[upper]["name"] == "新名字"
+
+
+def test_an_import_derives_each_row_once(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row's keys, terms and person row are worked out once: the duplicate check and the
+    insert share them (the import normalised every natural key twice)."""
+    from app.core.store import derive
+
+    form = formset.form("resident")
+    normalised: list[str] = []
+    plain = derive.normalize_key
+    monkeypatch.setattr(derive, "normalize_key", lambda v: normalised.append(v) or plain(v))
+    path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 31)])
+    report = import_file(path, form, store, today=TODAY)
+    assert report.created == 30
+    during_import = len(normalised)
+    normalised.clear()
+    for record in store.iter_records("resident"):
+        derive.derive(form, record.data)
+    assert during_import == len(normalised) > 0
+
+
+@pytest.mark.parametrize("batch", [2000, 2], ids=["one-batch", "across-batches"])
+def test_a_row_merged_with_a_later_row_is_indexed_with_the_merged_values(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """The same person twice in a file: the record is keyed and searchable by what the later
+    row added, not only by the first row's values."""
+    monkeypatch.setattr(transfer, "BATCH", batch)
+    first = person(1)
+    again = person(1, 姓名="改了名字", 联系电话="13900000001")
+    path = write_csv(tmp_path / "p.csv", [first, person(2), again])
+    report = import_file(path, formset.form("resident"), store, today=TODAY)
+    assert (report.created, report.updated) == (2, 1)
+    [found] = store.search("00000001")  # the phone's tail: only in the later row
+    assert found.title == "改了名字"
+    assert [s.title for s in store.search("改了名字")] == ["改了名字"]
+    assert store.search("测试1") == []

@@ -34,7 +34,9 @@ class FormPlan:
     """One form's coercion and checks, resolved once, applied to lists of rows."""
 
     def __init__(self, form: Form, formset: FormSet, today: date | None = None) -> None:
-        self.form, self.formset, self.today = form, formset, today
+        # "today" once for the whole import, not a clock read per date and ID number checked
+        # (39 000 of them for 20 000 residents); coercion and checks see the same day
+        self.form, self.formset, self.today = form, formset, today or date.today()
         fields = list(form.fields.values())
         self._defaults = [(f.id, f.default) for f in fields if f.default is not None]
         self._deriving = [f for f in fields if f.type == "id_number" and f.derives]

@@ -173,10 +173,13 @@ class Store:
         author: str = "",
         *,
         local_change: bool = True,
+        derived: Sequence[Derived] | None = None,
     ) -> list[str]:
         """Bulk create of new records (import, demo): the effects of ``save``, batched
-        (``Writes.insert_many``)."""
-        return self.writes.insert_many(form_id, rows, author, local_change=local_change)
+        (``Writes.insert_many``; ``derived``: each clean row's ``derive``, when known)."""
+        return self.writes.insert_many(
+            form_id, rows, author, local_change=local_change, derived=derived
+        )
 
     def decide_duplicate(
         self, record_id: str, other_id: str, decision: str, author: str = ""
