@@ -4,13 +4,15 @@ Hypothesis draws how many devices push at the same time, how big their pushes ar
 each transaction lingers before it commits, and how a reader pages; the reader pulls without
 pause while they write. Whatever the interleaving, every record written must reach the reader
 in its final version, and its cursor must only grow. On PostgreSQL the writers really run
-side by side (records written before the counter lock, numbered under it); SQLite queues them.
+side by side (their numbers in flight until they commit, numbering.py); SQLite queues them.
+``GC_COUNTER_EXAMPLES=100`` hunts longer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
 import threading
 import time
@@ -38,7 +40,7 @@ def _person(grid: str) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=4,
+    max_examples=int(os.environ.get("GC_COUNTER_EXAMPLES", "4")),  # a long hunt: 100
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
