@@ -77,6 +77,9 @@ class Result:
     lost: int = 0
     duplicated: int = 0
     pushed: list[str] = dataclasses.field(default_factory=list)
+    db_cpu_s: float = 0.0  # PostgreSQL's processes (0 for SQLite: it runs inside the servers)
+    client_cpu_s: float = 0.0  # this bench's simulated devices
+    machine_cpu_s: float = 0.0  # every process of the machine (the figures above + the rest)
     fresh_ms: list[float] = dataclasses.field(default_factory=list)
 
 
@@ -129,6 +132,25 @@ class Servers:
             proc.terminate()
         for proc in self.procs:
             proc.wait(timeout=30)
+
+
+def _cpu_elsewhere() -> tuple[float, float, float]:
+    """CPU seconds so far of every ``postgres`` process, of this bench, and of the machine
+    (Linux /proc): where a 2-core machine's time goes besides the servers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postgres = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, tail = stat.read_text().rpartition(")")
+        except OSError:
+            continue  # the process ended
+        if head.endswith("(postgres"):
+            fields = tail.split()
+            postgres += int(fields[11]) + int(fields[12])
+    me = os.times()
+    busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait
+    return postgres / tick, me.user + me.system, machine / tick
 
 
 def _free_port() -> int:
@@ -359,7 +381,7 @@ def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) ->
             for i, proc in enumerate(servers.procs)
             if args.profile
         ]
-        cpu0 = servers.cpu_seconds()
+        cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere()
         start = time.perf_counter()
         free = list(devices)
         lock = threading.Lock()
@@ -383,6 +405,10 @@ def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) ->
             spy.send_signal(2)
             spy.wait(30)
         result.cpu_s = servers.cpu_seconds() - cpu0
+        others = _cpu_elsewhere()
+        result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
+            b - a for a, b in zip(others0, others, strict=True)
+        )
         result.lock_share = sampler.share() if sampler else None
         if sampler:
             for what, n in sorted(sampler.waits.items(), key=lambda kv: -kv[1])[:6]:
@@ -430,6 +456,13 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"lock-wait share {lock}; server CPU {res.cpu_s * 1000 / max(res.syncs, 1):.1f} ms/sync, "
         f"setup login (password) {res.login_cpu_ms:.1f} ms/device; lost {res.lost}, duplicated {res.duplicated}"
         + (f"; lone push p50 {median(res.fresh_ms):.0f} ms" if res.fresh_ms else "")
+    )
+    n = max(res.syncs, 1)
+    print(
+        f"  CPU ms per sync: servers {res.cpu_s * 1000 / n:.1f}, PostgreSQL {res.db_cpu_s * 1000 / n:.1f}, "
+        f"bench devices {res.client_cpu_s * 1000 / n:.1f}, whole machine {res.machine_cpu_s * 1000 / n:.1f} "
+        f"({os.cpu_count()} cores: at most {os.cpu_count() * 1000 / max(res.machine_cpu_s * 1000 / n, 1e-9):.0f} syncs/s "
+        "at this cost)"
     )
     for why, count in res.why.most_common():
         print(f"  failed: {count} x {why}")
