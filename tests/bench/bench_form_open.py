@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from PySide6.QtCore import QEvent  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
     QFormLayout,
@@ -63,6 +64,9 @@ def open_and_close(make: Callable[[], QWidget], app: QApplication) -> None:
     widget.repaint()
     widget.hide()
     widget.deleteLater()
+    # Outside an event loop deleteLater never runs by itself: every form opened so far stayed
+    # alive, and each open walked all their widgets (window activation lists the top levels).
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
 
 

@@ -1,26 +1,24 @@
 """The scrolling body of an editor: one box per section, one labelled widget per field, and
-which of them the form's conditions show and mark required."""
+which of them the form's conditions show and mark required.
+
+Sections are built when they are needed (``sections``): at open only those on screen. What the
+conditions say (shown, required, highlighted) is kept for every field, built or not, and given
+to a section's widgets when it is built."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QFormLayout,
-    QFrame,
-    QGroupBox,
-    QLabel,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.core import rules
-from app.core.forms import Field, Form, FormSet, conditions
+from app.core.forms import Field, Form, FormSet
 from app.core.store import Store
-from app.ui.editor.field_label import make_field_label, set_label_text
+from app.ui.editor.field_label import input_height, make_field_label, set_label_text
+from app.ui.editor.sections import SectionBox, condition_readers, form_plan
 from app.ui.fields import FieldWidget, make_field_widget
 from app.ui.fields.base import guard_wheel
 from app.ui.fields.grid import GridField
@@ -28,73 +26,179 @@ from app.ui.i18n import tr
 
 __all__ = ["FormBody", "condition_readers"]
 
+_SEEN_EVENT = QEvent.Type(QEvent.registerEventType())
+OnBuild = Callable[[Mapping[str, FieldWidget]], None]
+
 
 class FormBody(QScrollArea):
     """Builds a form's widgets by field type and keeps their visibility and required marks.
 
-    It knows nothing of values, saving or messages: the editor owns those."""
+    It knows nothing of values, saving or messages: the editor owns those, and ``on_build``
+    hands it each section's new widgets (field id -> widget) to fill and wire. ``lazy=False``
+    builds every section at once."""
 
     def __init__(
-        self, form: Form, formset: FormSet, store: Store, lang: str, parent: QWidget
+        self,
+        form: Form,
+        formset: FormSet,
+        store: Store,
+        lang: str,
+        parent: QWidget,
+        *,
+        on_build: OnBuild | None = None,
+        lazy: bool = True,
     ) -> None:
         super().__init__(parent)
-        self.form, self.lang = form, lang
+        self.form, self.formset, self.store, self.lang = form, formset, store, lang
+        self.plan = form_plan(form)
+        self._on_build = on_build
         self._widgets: dict[str, FieldWidget] = {}
         self._labels: dict[str, QLabel] = {}
-        self._boxes: dict[str, QGroupBox] = {}
-        self._layouts: dict[str, QFormLayout] = {}
-        self._order = list(form.fields)
-        self._visible: dict[str, bool] = {}
-        self._required: dict[str, bool] = {}
+        self._boxes: dict[str, SectionBox] = {}
+        self._visible: dict[str, bool] = dict.fromkeys(self.plan.order, True)
+        self._required: dict[str, bool] = {f.id: bool(f.required) for f in form.fields.values()}
+        self._marked: set[str] = set()
+        self._seen_posted = False
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         content = QWidget(self)
-        column = QVBoxLayout(content)
+        column = self._column = QVBoxLayout(content)
+        row_height = input_height()
         for section in form.sections:
-            box = QGroupBox(section.title.get(lang), content)
-            layout = QFormLayout(box)
-            layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-            # Labels stay level with the input when a message line makes the row taller.
-            layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-            for fld in section.fields:
-                self._add_field(fld, formset, store, box, layout)
+            box = SectionBox(
+                section.id,
+                section.title.get(lang),
+                content,
+                row_height,
+                self._seen_later,
+                self._entered,
+            )
+            box.set_estimate(len(section.fields))
             self._boxes[section.id] = box
-            self._layouts[section.id] = layout
             column.addWidget(box)
         column.addStretch(1)
         self.setWidget(content)
+        for section in form.sections[: None if not lazy else 1]:
+            self.ensure_built(section.id)
 
-    def _add_field(
-        self, fld: Field, formset: FormSet, store: Store, box: QGroupBox, layout: QFormLayout
-    ) -> None:
+    # ------------------------------------------------------------------ building
+
+    def ensure_built(self, section_id: str) -> None:
+        """Build a section's widgets now (nothing when it is built)."""
+        box = self._boxes[section_id]
+        if box.built:
+            return
+        box.built = True  # before building: a widget made below may ask again
+        new: dict[str, FieldWidget] = {}
+        for fld in self.plan.sections[section_id]:
+            new[fld.id] = self._add_field(fld, box)
+        box.finish()
+        self._column.activate()  # the boxes below move now, not after a paint
+        if self._on_build is not None:
+            self._on_build(new)
+
+    def build_all(self) -> None:
+        """Build every section (what walks every widget needs them all)."""
+        for section_id in self._boxes:
+            self.ensure_built(section_id)
+
+    def is_built(self, field_id: str) -> bool:
+        return field_id in self._widgets
+
+    def _add_field(self, fld: Field, box: SectionBox) -> FieldWidget:
         if fld.id == self.form.roles.grid and fld.type == "text":  # grids read by name
-            widget: FieldWidget = GridField(fld, formset, store, self.lang, parent=box)
+            widget: FieldWidget = GridField(fld, self.formset, self.store, self.lang, parent=box)
             guard_wheel(widget)
         else:
-            widget = make_field_widget(fld, formset, self.lang, store=store, parent=box)
+            widget = make_field_widget(fld, self.formset, self.lang, store=self.store, parent=box)
         label = make_field_label(box, fld.required or fld.required_when is not None)
         self._widgets[fld.id] = widget
         self._labels[fld.id] = label
-        self._visible[fld.id] = True
-        self._required[fld.id] = bool(fld.required)
         self._update_label(fld.id)
-        layout.addRow(label, widget)
+        if fld.id in self._marked:
+            self._mark(label)
+        box.form_layout.addRow(label, widget)
+        if not self._visible[fld.id]:
+            box.form_layout.setRowVisible(widget, False)
+        elif box.isVisible():  # at once, not queued: the layout counts only shown widgets
+            label.show()
+            widget.show()
+        return widget
+
+    def _build_seen(self) -> None:
+        """Build the unbuilt sections that are (partly) on screen."""
+        viewport = self.viewport()
+        area = viewport.rect()
+        for box in self._boxes.values():
+            if box.built or not box.isVisible() or not box.placed():
+                continue
+            if box.rect_in(viewport).intersects(area):
+                self.ensure_built(box.section_id)
+
+    def _entered(self, box: SectionBox, backwards: bool) -> None:
+        """Tab (or Shift+Tab) reached an unbuilt section: build it and go on into it."""
+        self.ensure_built(box.section_id)
+        takers = [
+            w
+            for w in box.findChildren(QWidget)
+            if w.isVisible() and w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus
+        ]
+        if not takers:
+            return
+        target = takers[-1] if backwards else takers[0]
+        reason = Qt.FocusReason.BacktabFocusReason if backwards else Qt.FocusReason.TabFocusReason
+        target.setFocus(reason)
+        self.ensureWidgetVisible(target)
+
+    def _seen_later(self) -> None:
+        """Look for sections come into view once the layout has settled: a posted event runs
+        after the layout requests of this round and before the paint (posted at low priority),
+        so what is on screen is built before it is first painted, and what only passed through
+        the view while the layout was settling is not built."""
+        if not self._seen_posted:
+            self._seen_posted = True
+            QCoreApplication.postEvent(self, QEvent(_SEEN_EVENT))
+
+    def customEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == _SEEN_EVENT:
+            self._seen_posted = False
+            self._build_seen()
+        else:
+            super().customEvent(event)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 (Qt API)
+        super().scrollContentsBy(dx, dy)
+        self._build_seen()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._seen_later()
 
     # ------------------------------------------------------------------ reading
 
     @property
     def widgets(self) -> Mapping[str, FieldWidget]:
-        """field id -> its widget, in form order."""
+        """field id -> its widget, in form order. Builds every section: the editor itself goes
+        through ``built_widgets`` and ``widget``."""
+        self.build_all()
+        return {fid: self._widgets[fid] for fid in self.plan.order}
+
+    def built_widgets(self) -> Mapping[str, FieldWidget]:
+        """The widgets built so far (field id -> widget)."""
         return self._widgets
 
     def widget(self, field_id: str) -> FieldWidget:
+        """A field's widget (its section is built first when it is not yet)."""
+        if field_id not in self._widgets:
+            self.ensure_built(self.form.fields[field_id].section)
         return self._widgets[field_id]
 
     def label(self, field_id: str) -> QLabel:
         """The label beside a field (a ``FieldLabel`` when the field can be required)."""
+        self.widget(field_id)
         return self._labels[field_id]
 
-    def section_box(self, section_id: str) -> QGroupBox:
+    def section_box(self, section_id: str) -> SectionBox:
         return self._boxes[section_id]
 
     def is_visible(self, field_id: str) -> bool:
@@ -106,7 +210,7 @@ class FormBody(QScrollArea):
 
     def position(self, field_id: str) -> int:
         """The field's place in the form (fields not in the form sort last)."""
-        return self._order.index(field_id) if field_id in self._order else len(self._order)
+        return self.plan.place(field_id)
 
     # ------------------------------------------------------------------ conditions and language
 
@@ -119,15 +223,18 @@ class FormBody(QScrollArea):
             required = rules.is_required(fld, data)
             if visible != self._visible[fid]:
                 self._visible[fid] = visible
-                self._layouts[fld.section].setRowVisible(self._widgets[fid], visible)
+                if fid in self._widgets:
+                    self._boxes[fld.section].form_layout.setRowVisible(self._widgets[fid], visible)
                 sections.add(fld.section)
             if required != self._required[fid]:
                 self._required[fid] = required
-                self._update_label(fid)
-        for section in self.form.sections:
-            if section.id in sections:
-                shown = any(self._visible[f.id] for f in section.fields)
-                self._boxes[section.id].setVisible(shown)
+                if fid in self._labels:
+                    self._update_label(fid)
+        for section_id in sections:
+            shown = sum(self._visible[f.id] for f in self.plan.sections[section_id])
+            box = self._boxes[section_id]
+            box.set_estimate(shown)
+            box.setVisible(shown > 0)
 
     def set_lang(self, lang: str) -> None:
         self.lang = lang
@@ -151,36 +258,32 @@ class FormBody(QScrollArea):
         """Mark the fields a task asks for (label background, ``taskField`` property);
         returns those of this form, in form order."""
         wanted = set(field_ids)
-        marked = [fid for fid in self._order if fid in wanted]
+        marked = [fid for fid in self.plan.order if fid in wanted]
+        self._marked.update(marked)
         for fid in marked:
-            label = self._labels[fid]
-            label.setProperty("taskField", True)
-            label.setStyleSheet(self.TASK_STYLE)
+            if fid in self._labels:
+                self._mark(self._labels[fid])
         return marked
+
+    def _mark(self, label: QLabel) -> None:
+        label.setProperty("taskField", True)
+        label.setStyleSheet(self.TASK_STYLE)
 
     # ------------------------------------------------------------------ focus
 
     def focus_field(self, field_id: str) -> None:
         """Scroll to a field and put the cursor in it."""
-        widget = self._widgets[field_id]
+        widget = self.widget(field_id)
         self.ensureWidgetVisible(widget)
         widget.focus_target().setFocus(Qt.FocusReason.OtherFocusReason)
 
     def first_visible(self, after: str | None = None) -> str | None:
         """The first shown field (after ``after``, when given); None when there is none."""
+        order = self.plan.order
         start = 0 if after is None else self.position(after) + 1
-        return next((fid for fid in self._order[start:] if self._visible[fid]), None)
+        return next((fid for fid in order[start:] if self._visible[fid]), None)
 
     def commit_all(self) -> None:
-        """Have every widget take in what is half-typed (as leaving it would)."""
+        """Have every built widget take in what is half-typed (as leaving it would)."""
         for widget in self._widgets.values():
             widget.commit()
-
-
-def condition_readers(form: Form) -> dict[str, set[str]]:
-    """field id -> the fields whose show_when / required_when read it."""
-    out: dict[str, set[str]] = {}
-    for fld in form.fields.values():
-        for source in conditions.fields_of(fld.show_when) | conditions.fields_of(fld.required_when):
-            out.setdefault(source, set()).add(fld.id)
-    return out
