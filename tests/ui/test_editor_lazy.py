@@ -107,6 +107,18 @@ def test_open_builds_only_what_is_on_screen_and_scrolling_builds_the_rest(
     assert not built(editor, "registered")  # hidden (no population type yet): never built
 
 
+def test_a_section_half_on_screen_gets_only_its_rows_on_screen(qtbot, open_editor) -> None:
+    """New behaviour: rows are built from the top of a section as far as the view reaches."""
+    editor = open_editor(size=(900, 700))
+    box = editor.body.section_box("residence")
+    assert 0 < box.count < len(box.fields)
+    viewport = editor.scroll.viewport()
+    last = editor.widget(box.fields[box.count - 1].id)
+    assert last.mapTo(viewport, last.rect().topLeft()).y() < viewport.height()  # on screen
+    editor.scroll.verticalScrollBar().setValue(editor.scroll.verticalScrollBar().maximum())
+    qtbot.waitUntil(lambda: box.built)
+
+
 # --------------------------------------------------------------------------- keyboard
 
 
@@ -192,16 +204,16 @@ def test_unbuilt_values_show_when_their_section_is_built(qtbot, open_editor, sto
 def test_an_error_in_an_unbuilt_section_is_shown_there_on_complete(
     qtbot, open_editor, store: Store
 ) -> None:
-    """New behaviour: Complete builds the section of the first problem, shows the message under
-    the field and puts the cursor there."""
+    """New behaviour: Complete builds the unbuilt field of the first problem (and the rows of its
+    section above it), shows the message under the field and puts the cursor there."""
     bad = factories.id_number(dt.date(1960, 1, 2), seq=111)
     bad = bad[:-1] + ("0" if bad[-1] != "0" else "1")  # wrong check digit
     record_id = save_record(store, registered_resident(head_id_number=bad), status="draft")
     editor = open_editor(record_id)
-    assert not built(editor, "registered")
+    assert not editor.body.is_built("head_id_number")
     assert editor.message("head_id_number") == ""
     qtbot.mouseClick(editor.complete_button, Qt.MouseButton.LeftButton)
-    assert built(editor, "registered")
+    assert editor.body.is_built("head_id_number")
     assert editor.message("head_id_number") != ""
     qtbot.waitUntil(lambda: in_field(editor, "head_id_number"))
     widget = editor.widget("head_id_number")
@@ -216,9 +228,9 @@ def test_required_fields_of_an_unbuilt_section_are_checked(qtbot, open_editor) -
         if section_of(editor, fid) != "registered":
             editor.set_value(fid, value)
     assert editor.is_field_required("hukou_consistency")
-    assert not built(editor, "registered")
+    assert not editor.body.is_built("hukou_consistency")
     assert not editor.complete()
-    assert built(editor, "registered")
+    assert editor.body.is_built("hukou_consistency")
     assert "必填" in editor.message("hukou_consistency")
     assert in_field(editor, "hukou_consistency")
 

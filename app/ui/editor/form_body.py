@@ -68,6 +68,7 @@ class FormBody(QScrollArea):
             box = SectionBox(
                 section.id,
                 section.title.get(lang),
+                self.plan.sections[section.id],
                 content,
                 row_height,
                 self._seen_later,
@@ -84,18 +85,9 @@ class FormBody(QScrollArea):
     # ------------------------------------------------------------------ building
 
     def ensure_built(self, section_id: str) -> None:
-        """Build a section's widgets now (nothing when it is built)."""
+        """Build all of a section's widgets now (nothing when they are built)."""
         box = self._boxes[section_id]
-        if box.built:
-            return
-        box.built = True  # before building: a widget made below may ask again
-        new: dict[str, FieldWidget] = {}
-        for fld in self.plan.sections[section_id]:
-            new[fld.id] = self._add_field(fld, box)
-        box.finish()
-        self._column.activate()  # the boxes below move now, not after a paint
-        if self._on_build is not None:
-            self._on_build(new)
+        self._build_rows(box, len(box.fields))
 
     def build_all(self) -> None:
         """Build every section (what walks every widget needs them all)."""
@@ -105,7 +97,30 @@ class FormBody(QScrollArea):
     def is_built(self, field_id: str) -> bool:
         return field_id in self._widgets
 
-    def _add_field(self, fld: Field, box: SectionBox) -> FieldWidget:
+    def _build_rows(self, box: SectionBox, upto: int) -> list[QWidget]:
+        """Build a section's rows from the first unbuilt one up to ``upto``; returns the new
+        widgets that take Tab."""
+        if upto <= box.count:
+            return []
+        new: dict[str, FieldWidget] = {}
+        tops: list[QWidget] = []
+        for row in range(box.count, upto):
+            fld = box.fields[row]
+            label, new[fld.id] = self._add_field(fld, box, row)
+            tops += (label, new[fld.id])
+        box.count = upto
+        takers = box.finish(tops)
+        box.set_estimate(self._unbuilt_shown(box))
+        if box.isVisible():
+            self._column.activate()  # the boxes below move now, not after a paint
+        if self._on_build is not None:
+            self._on_build(new)
+        return takers
+
+    def _unbuilt_shown(self, box: SectionBox) -> int:
+        return sum(self._visible[f.id] for f in box.fields[box.count :])
+
+    def _add_field(self, fld: Field, box: SectionBox, row: int) -> tuple[QLabel, FieldWidget]:
         if fld.id == self.form.roles.grid and fld.type == "text":  # grids read by name
             widget: FieldWidget = GridField(fld, self.formset, self.store, self.lang, parent=box)
             guard_wheel(widget)
@@ -117,43 +132,60 @@ class FormBody(QScrollArea):
         self._update_label(fld.id)
         if fld.id in self._marked:
             self._mark(label)
-        box.form_layout.addRow(label, widget)
+        box.form_layout.insertRow(row, label, widget)
         if not self._visible[fld.id]:
             box.form_layout.setRowVisible(widget, False)
         elif box.isVisible():  # at once, not queued: the layout counts only shown widgets
             label.show()
             widget.show()
-        return widget
+        return label, widget
 
     def _build_seen(self) -> None:
-        """Build the unbuilt sections that are (partly) on screen."""
+        """Build the rows that are (partly) on screen: as many as fit from where the built
+        rows end to the bottom of the view."""
         viewport = self.viewport()
         area = viewport.rect()
         for box in self._boxes.values():
             if box.built or not box.isVisible() or not box.placed():
                 continue
-            if box.rect_in(viewport).intersects(area):
-                self.ensure_built(box.section_id)
+            room = box.unbuilt_rect(viewport)
+            if not room.intersects(area):
+                continue
+            wanted = -(-(area.bottom() - room.top() + 1) // box.pitch)  # rows that fit, rounded up
+            upto = box.count
+            while upto < len(box.fields) and wanted > 0:
+                wanted -= self._visible[box.fields[upto].id]
+                upto += 1
+            self._build_rows(box, upto)
 
     def _entered(self, box: SectionBox, backwards: bool) -> None:
-        """Tab (or Shift+Tab) reached an unbuilt section: build it and go on into it."""
-        self.ensure_built(box.section_id)
-        takers = [
-            w
-            for w in box.findChildren(QWidget)
-            if w.isVisible() and w.isEnabled() and w.focusPolicy() & Qt.FocusPolicy.TabFocus
-        ]
-        if not takers:
+        """Tab (or Shift+Tab) reached a section's unbuilt rows: build them and go on into
+        the first (or last) of them that takes the cursor."""
+        takers = self._build_rows(box, len(box.fields))
+        shown = [w for w in takers if w.isVisible() and w.isEnabled()]
+        target = (shown[-1] if backwards else shown[0]) if shown else self._beyond(box, backwards)
+        if target is None:
             return
-        target = takers[-1] if backwards else takers[0]
         reason = Qt.FocusReason.BacktabFocusReason if backwards else Qt.FocusReason.TabFocusReason
         target.setFocus(reason)
         self.ensureWidgetVisible(target)
 
+    def _beyond(self, box: SectionBox, backwards: bool) -> QWidget | None:
+        """The next (previous) stop in the tab chain when the rows built hold none."""
+        widget: QWidget = box.gate
+        for _ in range(10000):
+            widget = widget.previousInFocusChain() if backwards else widget.nextInFocusChain()
+            if widget is box.gate:
+                return None
+            tabs = widget.focusPolicy() & Qt.FocusPolicy.TabFocus
+            if tabs and widget.isVisible() and widget.isEnabled():
+                return widget
+        return None
+
     def _seen_later(self) -> None:
-        """Look for sections come into view once the layout has settled: a posted event runs
-        after the layout requests of this round and before the paint (posted at low priority),
-        so what is on screen is built before it is first painted, and what only passed through
+        """Look for rows come into view once the layout has settled: a posted event runs after
+        the layout requests of this round and before the paint (posted at low priority), so
+        what is on screen is built before it is first painted, and what only passed through
         the view while the layout was settling is not built."""
         if not self._seen_posted:
             self._seen_posted = True
@@ -188,9 +220,10 @@ class FormBody(QScrollArea):
         return self._widgets
 
     def widget(self, field_id: str) -> FieldWidget:
-        """A field's widget (its section is built first when it is not yet)."""
+        """A field's widget (its section's rows down to it are built first when needed)."""
         if field_id not in self._widgets:
-            self.ensure_built(self.form.fields[field_id].section)
+            box = self._boxes[self.form.fields[field_id].section]
+            self._build_rows(box, self.plan.row[field_id] + 1)
         return self._widgets[field_id]
 
     def label(self, field_id: str) -> QLabel:
@@ -231,10 +264,9 @@ class FormBody(QScrollArea):
                 if fid in self._labels:
                     self._update_label(fid)
         for section_id in sections:
-            shown = sum(self._visible[f.id] for f in self.plan.sections[section_id])
             box = self._boxes[section_id]
-            box.set_estimate(shown)
-            box.setVisible(shown > 0)
+            box.set_estimate(self._unbuilt_shown(box))
+            box.setVisible(any(self._visible[f.id] for f in box.fields))
 
     def set_lang(self, lang: str) -> None:
         self.lang = lang
