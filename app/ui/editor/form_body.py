@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.core import rules
@@ -59,6 +59,7 @@ class FormBody(QScrollArea):
         self._required: dict[str, bool] = {f.id: bool(f.required) for f in form.fields.values()}
         self._marked: set[str] = set()
         self._seen_posted = False
+        self._opened = False  # shown once: from then on the layout says what is on screen
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         content = QWidget(self)
@@ -151,12 +152,7 @@ class FormBody(QScrollArea):
             room = box.unbuilt_rect(viewport)
             if not room.intersects(area):
                 continue
-            wanted = -(-(area.bottom() - room.top() + 1) // box.pitch)  # rows that fit, rounded up
-            upto = box.count
-            while upto < len(box.fields) and wanted > 0:
-                wanted -= self._visible[box.fields[upto].id]
-                upto += 1
-            self._build_rows(box, upto)
+            self._build_rows(box, self._rows_to(box, area.bottom() - room.top() + 1))
 
     def _entered(self, box: SectionBox, backwards: bool) -> None:
         """Tab (or Shift+Tab) reached a section's unbuilt rows: build them and go on into
@@ -204,7 +200,39 @@ class FormBody(QScrollArea):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
+        if not self._opened:
+            self._build_expected()
         self._seen_later()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self._opened = True
+
+    def _build_expected(self) -> None:
+        """Before the first show: build the rows the view will show, from the estimated
+        heights (the boxes are not laid out yet). Built now, they are shown, laid out and
+        painted with the rest; built after the show, they cost a second layout pass."""
+        height = self.viewport().height()
+        y = self._column.contentsMargins().top()
+        for box in self._boxes.values():
+            if y >= height:
+                return
+            if box.isHidden():
+                continue
+            if not box.built:
+                rows_top = y + box.sizeHint().height() - box.gate.height()
+                # one row more than estimated: cheaper now than in a second pass
+                self._build_rows(box, self._rows_to(box, height - rows_top + box.pitch))
+            y += box.sizeHint().height() + self._column.spacing()
+
+    def _rows_to(self, box: SectionBox, room: int) -> int:
+        """How far to build ``box`` for its unbuilt rows to fill ``room`` pixels."""
+        wanted = -(-room // box.pitch)  # rows that fit, rounded up
+        upto = box.count
+        while upto < len(box.fields) and wanted > 0:
+            wanted -= self._visible[box.fields[upto].id]
+            upto += 1
+        return upto
 
     # ------------------------------------------------------------------ reading
 
