@@ -283,3 +283,26 @@ def test_lazy_and_eager_editors_agree(qtbot, open_editor, store: Store, data) ->
     lazy.body.build_all()
     assert _chain(lazy) == _chain(eager)
     assert not lazy.is_dirty()
+
+
+# --------------------------------------------------------------------------- what a section learns later
+
+
+def test_a_section_built_after_a_language_switch_speaks_the_new_language(
+    qtbot, open_editor
+) -> None:
+    editor = open_editor()
+    assert not built(editor, "tags")
+    editor.set_lang("en")
+    label = editor.body.label("special_group")  # builds the rows down to it
+    assert label.text() == editor.form.fields["special_group"].label.en
+    assert editor.body.section_box("tags").title() == editor.form.sections[-1].title.en
+
+
+def test_task_fields_in_an_unbuilt_section_are_marked_when_built(qtbot, open_editor) -> None:
+    editor = open_editor()
+    assert not built(editor, "tags")
+    editor.set_task_fields(["left_behind", "name"])
+    assert editor.body.label("left_behind").property("taskField") is True
+    assert editor.body.label("name").property("taskField") is True
+    assert editor.body.label("is_focus").property("taskField") is None
