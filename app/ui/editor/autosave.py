@@ -49,7 +49,7 @@ class AutosaveSlot:
         self._load({fid: data.get(fid) for fid in self.form.fields}, clear=True)
         self._loading = False
         self._touched.update(
-            k for k, v in data.items() if not is_empty(v) and k in self.body.widgets
+            k for k, v in data.items() if not is_empty(v) and k in self.form.fields
         )
         self.check_stored()  # saved since (a sync, another tab): rebase the typing onto it
         self._refresh_messages()

@@ -25,16 +25,21 @@ class FieldChecks:
         by_field: dict[str, list[Issue]] = {}
         for issue in issues + self._location_warnings():
             by_field.setdefault(issue.field, []).append(issue)
-        for fid, widget in self.body.widgets.items():
+        built = self.body.built_widgets()
+        for fid in self.form.fields:
+            widget = built.get(fid)
             shown: list[Issue] = []
             if self.body.is_visible(fid) and (
                 self._show_all
                 or fid in self._touched
-                or (fid == typing and widget.live_check_ready())
+                or (fid == typing and widget is not None and widget.live_check_ready())
             ):
                 shown = [i for i in by_field.get(fid, []) if i.code != "required" or self._show_all]
             self._shown[fid] = shown
+            if widget is None and not shown:
+                continue  # unbuilt and nothing to say: it stays unbuilt
             text = "\n".join(i.message(self.form, self.lang) for i in shown)
+            widget = widget or self.body.widget(fid)  # a message to show builds the section
             widget.set_message(text, shown[0].severity if shown else "error")
         return issues
 

@@ -64,7 +64,7 @@ class ChangedElsewhere:
             self._closing = True
             self.close()
             return
-        if side != MINE and field_id in self.body.widgets:
+        if side != MINE and field_id in self.form.fields:
             self.body.widget(field_id).set_value(entry["theirs"])
         self._render_conflicts()
         self._update_header()
@@ -85,7 +85,7 @@ class ChangedElsewhere:
         self, record: Record, theirs: dict[str, Any], merged: StoredMerge, mine: dict[str, Any]
     ) -> None:
         """Show the fields that came in, keep the person's own, list the conflicts."""
-        shown = {k: v for k, v in merged.incoming.items() if k in self.body.widgets}
+        shown = {k: v for k, v in merged.incoming.items() if k in self.form.fields}
         self._show_values(shown)
         self._extra = {k: v for k, v in record.data.items() if k not in self.form.fields}
         baseline = dict(self.values())
@@ -109,11 +109,10 @@ class ChangedElsewhere:
             return
         was_loading, self._loading = self._loading, True
         for fid, value in values.items():
-            self.body.widget(fid).set_value(value)
+            self._put(fid, value)
         self._loading = was_loading
         for fid in values:
-            widget = self.body.widget(fid)
-            self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
+            self._values[fid] = rules.coerce(self.form.fields[fid], self._raw(fid), self.formset)
         self._apply_conditions(self.form.fields)
         self._refresh_messages()
 

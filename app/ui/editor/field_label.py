@@ -65,7 +65,7 @@ def make_field_label(parent: QWidget, can_be_required: bool) -> QLabel:
     label = FieldLabel(parent) if can_be_required else QLabel(parent)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setObjectName("fieldLabel")
-    label.setMinimumHeight(_input_height())
+    label.setMinimumHeight(input_height())
     label.setSizePolicy(_LABEL_POLICY_H, _LABEL_POLICY_V)
     label.setAlignment(_LABEL_ALIGN)
     return label
@@ -80,7 +80,7 @@ def set_label_text(label: QLabel, text: str, required: bool) -> None:
 
 
 @functools.cache
-def _input_height() -> int:
+def input_height() -> int:
     """The height of a line edit in the current style (labels are made as tall)."""
     probe = QLineEdit()
     height = probe.sizeHint().height()

@@ -40,7 +40,7 @@ from app.ui.editor.duplicate_banner import DuplicateBanner
 from app.ui.editor.duplicates import DuplicateGuard, dedup_fields
 from app.ui.editor.elsewhere import ChangedElsewhere
 from app.ui.editor.field_label import REQUIRED_COLOR
-from app.ui.editor.form_body import FormBody, condition_readers
+from app.ui.editor.form_body import FormBody
 from app.ui.editor.history_panel import HistoryPanel, RecordHistory
 from app.ui.editor.id_derive import IdDerivations, ask_rederive, house_values
 from app.ui.editor.merge import (
@@ -86,6 +86,7 @@ class RecordEditor(
         author: str = "",
         prefill: Mapping[str, Any] | None = None,
         parent: QWidget | None = None,
+        lazy: bool = True,
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -102,6 +103,7 @@ class RecordEditor(
         self.nested_editor: RecordEditor | None = None
 
         self._values: dict[str, Any] = {}
+        self._unbuilt: dict[str, Any] = {}  # raw values of fields whose section is not built yet
         self._shown: dict[str, list[Issue]] = {}
         self._touched: set[str] = set()
         self._show_all = False
@@ -118,10 +120,10 @@ class RecordEditor(
         self._button_texts: list[tuple[QPushButton, str]] = []
         self.task_fields: list[str] = []  # highlighted: the editor was opened from a task
 
-        self._dependents = condition_readers(self.form)
         self._id_said = IdDerivations(self.form, self.formset)
         self._dedup_fields = dedup_fields(self.form)
-        self._build()
+        self._build(lazy)
+        self._dependents = self.body.plan.readers
 
         if self._record is not None:
             initial = dict(self._record.data)
@@ -156,7 +158,7 @@ class RecordEditor(
 
     def raw_values(self) -> dict[str, Any]:
         """What each widget holds, as typed (the autosave keeps this)."""
-        raw = {fid: w.value() for fid, w in self.body.widgets.items()}
+        raw = {fid: self._raw(fid) for fid in self.form.fields}
         return {k: v for k, v in raw.items() if not is_empty(v)}
 
     def set_value(self, field_id: str, raw: object) -> None:
@@ -168,8 +170,8 @@ class RecordEditor(
         return self.body.widget(field_id)
 
     def message(self, field_id: str) -> str:
-        """The message shown under a field ('' when none)."""
-        return self.body.widget(field_id).message()
+        """The message shown under a field ('' when none: an unbuilt field shows none)."""
+        return self.body.widget(field_id).message() if self.body.is_built(field_id) else ""
 
     def is_field_visible(self, field_id: str) -> bool:
         """Whether the field's conditions currently show it."""
@@ -275,7 +277,7 @@ class RecordEditor(
 
     # ------------------------------------------------------------------ building
 
-    def _build(self) -> None:
+    def _build(self, lazy: bool) -> None:
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
         self.header = QLabel(self)
@@ -294,13 +296,10 @@ class RecordEditor(
         self.conflict_panel.chosen.connect(self.choose_conflict)
         root.addWidget(self.conflict_panel)
 
-        self.body = FormBody(self.form, self.formset, self.store, self.lang, self)
+        self.body = FormBody(
+            self.form, self.formset, self.store, self.lang, self, on_build=self._wire, lazy=lazy
+        )
         self.scroll = self.body  # the scrolling part (tests scroll it)
-        for fid, widget in self.body.widgets.items():
-            widget.changed.connect(functools.partial(self._field_changed, fid))
-            widget.listener = self._field_event  # committed / nextRequested
-            if isinstance(widget, ReferenceField):
-                widget.createRequested.connect(lambda _target, fid=fid: self.create_referenced(fid))
         root.addWidget(self.body, 1)
 
         self._history_panel: HistoryPanel | None = None  # made when first shown
@@ -320,6 +319,16 @@ class RecordEditor(
         bar.addWidget(self.status_label, 1)
         bar.addWidget(self.close_button)
         root.addLayout(bar)
+
+    def _wire(self, widgets: Mapping[str, FieldWidget]) -> None:
+        """A section was built: show the values its fields hold, then follow their edits."""
+        for fid, widget in widgets.items():
+            if fid in self._unbuilt:  # shown before wiring: not an edit
+                widget.set_value(self._unbuilt.pop(fid))
+            widget.changed.connect(functools.partial(self._field_changed, fid))
+            widget.listener = self._field_event  # committed / nextRequested
+            if isinstance(widget, ReferenceField):
+                widget.createRequested.connect(lambda _target, fid=fid: self.create_referenced(fid))
 
     def _button(self, key: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(tr(key, self.lang), self)
@@ -350,12 +359,12 @@ class RecordEditor(
     def _load(self, data: Mapping[str, Any], clear: bool = False) -> None:
         """Show ``data`` in the widgets (``clear``: empty the others), then evaluate once."""
         was_loading, self._loading = self._loading, True
-        for fid, widget in self.body.widgets.items():
+        for fid in self.form.fields:
             if clear or not is_empty(data.get(fid)):
-                widget.set_value(data.get(fid))
+                self._put(fid, data.get(fid))
         self._loading = was_loading
-        for fid, widget in self.body.widgets.items():
-            self._values[fid] = rules.coerce(self.form.fields[fid], widget.value(), self.formset)
+        for fid, fld in self.form.fields.items():
+            self._values[fid] = rules.coerce(fld, self._raw(fid), self.formset)
         self._apply_conditions(self.form.fields)
         self._id_said.remember(self._data())
         if self._touched or self._show_all or clear:
@@ -396,7 +405,7 @@ class RecordEditor(
         """Fill what a valid ID number gives; a correction re-derives or asks (``id_derive``)."""
         ask = functools.partial(self.confirm_rederive, self)
         self._fill(self._id_said.fill(self._data(), ask, self.lang))
-        self._touched.update(t for t in fld.derives.values() if t in self.body.widgets)
+        self._touched.update(t for t in fld.derives.values() if t in self.form.fields)
 
     def _inherit_house(self, house_id: str) -> None:
         """A house picked: its grid, address and area fill the fields still empty."""
@@ -404,12 +413,25 @@ class RecordEditor(
 
     def _fill(self, values: Mapping[str, Any]) -> None:
         for target, value in values.items():
-            if target in self.body.widgets:
+            if target in self.form.fields:  # filled as if typed: an unbuilt section is built
                 self.body.widget(target).set_value(value)
         self._id_said.remember(self._data())
 
     def _apply_conditions(self, field_ids: Iterable[str]) -> None:
         self.body.apply_conditions(self._data(), field_ids)
+
+    def _put(self, field_id: str, raw: object) -> None:
+        """Show a value in a field; an unbuilt field keeps it until its section is built."""
+        if self.body.is_built(field_id):
+            self.body.widget(field_id).set_value(raw)
+        else:
+            self._unbuilt[field_id] = raw
+
+    def _raw(self, field_id: str) -> object:
+        """What a field holds as typed (an unbuilt one: the value it will show)."""
+        if self.body.is_built(field_id):
+            return self.body.widget(field_id).value()
+        return self._unbuilt.get(field_id)
 
     def _data(self) -> dict[str, Any]:
         return {k: v for k, v in self._values.items() if v is not None}

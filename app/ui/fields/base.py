@@ -345,6 +345,16 @@ def _forward_wheel(event: QWheelEvent, source: QWidget, viewport: QWidget) -> No
     QApplication.sendEvent(viewport, moved)
 
 
+class WheelGuarded:
+    """Mixin for a wheel-taking widget class of our own: it asks the guard from its
+    ``wheelEvent`` instead of having a Python event filter see every event it gets (a
+    drop-down gets dozens while a form opens, and each crossing into Python costs)."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
+        if not _WheelGuard.shared().eventFilter(self, event):  # type: ignore[arg-type]
+            super().wheelEvent(event)  # type: ignore[misc]
+
+
 def guard_wheel(widget: QWidget) -> None:
     """Let the wheel change ``widget``'s inner drop-downs, spin boxes, sliders and lists only
     while they have focus (the wheel no longer gives them focus either)."""
@@ -360,6 +370,8 @@ def guard_wheel(widget: QWidget) -> None:
             continue  # a drop-down's popup list: its own window, the wheel is its own
         if child.focusPolicy() == Qt.FocusPolicy.WheelFocus:
             child.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        if isinstance(child, WheelGuarded):
+            continue  # it asks the guard in its own wheelEvent: no filter on its other events
         child.installEventFilter(guard)
         if isinstance(child, QAbstractScrollArea):
             child.viewport().installEventFilter(guard)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from app.core import rules
 from app.core.forms import Field, FormSet
 from app.core.records import is_empty
-from app.ui.fields.base import CODE_ROLE, FieldWidget, _icon
+from app.ui.fields.base import CODE_ROLE, FieldWidget, WheelGuarded, _icon
 from app.ui.fields.code_index import (
     CodeEntry,
     CodeIndex,
@@ -45,7 +45,7 @@ from app.ui.i18n import tr
 _COMBO_HINTS: dict[tuple[str, str], tuple[QSize, QSize]] = {}
 
 
-class _PopupCombo(QComboBox):
+class _PopupCombo(WheelGuarded, QComboBox):
     """A combo box that prepares its lazily filled list before it opens.
 
     Its size hints come from one probe per style and font: QComboBox computes them by
