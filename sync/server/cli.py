@@ -215,7 +215,7 @@ def _days(text: str) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from sync.server import db
+    from sync.server import db, heap
     from sync.server.app import create_app
 
     if bool(args.certfile) != bool(args.keyfile):
@@ -238,6 +238,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         pool=pool,
         queue_wait=args.queue_wait,
     )
+    heap.settle()  # the app's long-lived objects out of the collector's way
     try:
         uvicorn.run(
             app,

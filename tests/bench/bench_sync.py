@@ -184,8 +184,10 @@ from sync.server.app import create_app
 if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
     from sync.server import terms
     terms.record_keys = lambda *args: set()
-uvicorn.run(create_app(sys.argv[1], secret="bench-secret"), host="127.0.0.1", port=int(sys.argv[2]),
-            log_level="warning", access_log=False)
+from sync.server import heap
+app = create_app(sys.argv[1], secret="bench-secret")
+heap.settle()  # as ``server-admin server`` does
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 
 
