@@ -215,7 +215,8 @@ def _days(text: str) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from sync.server import db, heap
+    from sync import heap
+    from sync.server import db
     from sync.server.app import create_app
 
     if bool(args.certfile) != bool(args.keyfile):

@@ -184,7 +184,7 @@ from sync.server.app import create_app
 if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
     from sync.server import terms
     terms.record_keys = lambda *args: set()
-from sync.server import heap
+from sync import heap
 app = create_app(sys.argv[1], secret="bench-secret")
 heap.settle()  # as ``server-admin server`` does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
