@@ -7,7 +7,6 @@ failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and ro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
-from app.core.records import canonical_json
+from app.core.records import canonical_json, parse_json
 
 SCHEMA_VERSION = "1"
 SEQ = "seq"  # the one change-sequence counter row
@@ -567,7 +566,7 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    return parse_json(text) if text else None
 
 
 def normalize_url(url: str) -> str:
