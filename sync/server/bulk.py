@@ -45,7 +45,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     names = columns + tuple(defaults)
     values = tuple(defaults.values())
     conn.exec_driver_sql(
-        _insert_sql(table.name, names), [tuple(row[c] for c in columns) + values for row in rows]
+        _insert_sql(conn, table.name, names),
+        [tuple(row[c] for c in columns) + values for row in rows],
     )
 
 
@@ -62,10 +63,11 @@ def _scalar_defaults(table: Table, columns: tuple[str, ...]) -> dict[str, Any] |
     return out
 
 
-@cache
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    names = ", ".join(f'"{c}"' for c in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+def _insert_sql(conn: Connection, table: str, columns: tuple[str, ...]) -> str:
+    """The statement ``insert(table)`` compiles to (names quoted only where SQL needs it)."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    return f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def copy_tuples(

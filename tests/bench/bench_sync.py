@@ -48,6 +48,7 @@ from app.core import ids  # noqa: E402
 from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.records import dumps  # noqa: E402
 from app.core.store import Store  # noqa: E402
+from sync import heap  # noqa: E402
 from sync import protocol as p  # noqa: E402
 from sync.client import Client  # noqa: E402
 from sync.server import admin  # noqa: E402
@@ -246,6 +247,7 @@ CLIENT_CPU: dict[int, float] = {}  # id(summary) -> CPU seconds of this process 
 def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
     store, client = device(url, path, formset)
     store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    heap.settle()  # as ``gridcollect sync`` does before its session
     cpu = time.process_time()
     summary = PushOnly(store, client).run()
     CLIENT_CPU[id(summary)] = time.process_time() - cpu
@@ -256,6 +258,7 @@ def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]])
 
 def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
     store, client = device(url, path, formset)
+    heap.settle()
     cpu = time.process_time()
     summary = SyncSession(store, client, chunk=chunk).run()
     CLIENT_CPU[id(summary)] = time.process_time() - cpu
