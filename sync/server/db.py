@@ -619,8 +619,8 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
         # prefetches (keys, op ids, device versions: IN lists of up to 500 values) scanned
         # their tables; a 10 k push into a fresh platform took 12-14 s instead of 6-8, a
         # known-resident push 21-31 s instead of 5-7. Unprepared, each is planned with its
-        # values; the server's CPU per nightly sync went from ~44 to ~36 ms; and PgBouncer in
-        # transaction mode needs no prepared-statement support in front of it.
+        # values, and PgBouncer in transaction mode needs no prepared-statement support in
+        # front of it.
         connect_args={"prepare_threshold": None},
     )
 
