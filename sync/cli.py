@@ -179,6 +179,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: str) -> int:
     from app.core.store import Store, driver
     from app.core.vault.sources import PassphraseError
+    from sync import heap
     from sync.client import (
         AuthError,
         Client,
@@ -214,6 +215,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
                 log.info("sync started: server %s", client.host)
                 client.info()
                 _sign_in(client, store, args.server, args.user, password)
+                heap.settle()  # a one-shot process: what is loaded now lives until the end
                 summary = SyncSession(
                     store, client, batch=args.batch, progress=_progress(args)
                 ).run()

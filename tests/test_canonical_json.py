@@ -1,6 +1,7 @@
 """The one canonical JSON text (app.core.records.canonical_json): its orjson fast path gives
 exactly what ``json.dumps`` gives, for every value both can write (op hashes and stored
-records depend on the text), and the plain way for the rest."""
+records depend on the text), and the plain way for the rest. Reading it back
+(``parse_json``) gives what ``json.loads`` gives, the texts orjson refuses included."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.records import RecordStatus, canonical_json
+from app.core.records import RecordStatus, canonical_json, parse_json
 
 SCALARS = (
     st.none()
@@ -40,3 +41,39 @@ def test_the_fast_path_writes_what_json_dumps_writes(value: Any, sort_keys: bool
 def test_values_only_json_writes_go_the_plain_way() -> None:
     for value in ({"x": 1e-05}, [RecordStatus.DRAFT], {"big": 1 << 64}, (1, "二")):
         assert canonical_json(value) == plain(value, True)
+
+
+ANY_SCALARS = SCALARS | st.floats() | st.sampled_from(["\ud800", "x\udfffy"]) | st.integers()
+ANY_VALUES = st.recursive(
+    ANY_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=20,
+)
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal values of equal types all the way down (1 is not 1.0 or True; NaN is NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and a != a:
+        return b != b
+    return bool(a == b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=ANY_VALUES, ascii_only=st.booleans(), sort_keys=st.booleans())
+def test_the_fast_reader_reads_what_json_loads_reads(
+    value: Any, ascii_only: bool, sort_keys: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only, sort_keys=sort_keys)
+    assert same_json(parse_json(text), json.loads(text))
+    assert same_json(parse_json(text.encode("utf-8", "surrogatepass")), json.loads(text))
+
+
+def test_texts_orjson_refuses_are_read_the_plain_way() -> None:
+    for text in ('{"x": NaN}', "[Infinity, -Infinity]", str(1 << 70), '"\\ud800"', "1e400"):
+        assert same_json(parse_json(text), json.loads(text))

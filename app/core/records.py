@@ -7,6 +7,7 @@ field" and "never filled it" compare equal and do not create phantom changes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -94,6 +95,26 @@ def canonical_json(value: Any, *, sort_keys: bool = True) -> str:
         except TypeError:  # e.g. a lone surrogate: the plain way says what is wrong
             pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, through orjson where it reads the text (2-3x faster: a push of
+    records the platform already holds reads each one's data, stamps and conflicts). The
+    texts orjson refuses and ``json`` reads (NaN, lone surrogates) go the plain way, and so
+    do texts with a run of 19 or more digits: orjson reads an integer past 64 bits as a
+    float, ``json`` as that integer. One implementation: tests/test_canonical_json.py checks
+    both agree."""
+    long_run = _LONG_DIGITS_B if isinstance(text, bytes) else _LONG_DIGITS
+    if _orjson is not None and long_run.search(text) is None:  # type: ignore[arg-type]
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 STATUS_KEY = "_status"  # the pseudo-fields a record's state (and its base) holds besides fields

@@ -215,6 +215,7 @@ def _days(text: str) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync import heap
     from sync.server import db
     from sync.server.app import create_app
 
@@ -238,6 +239,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         pool=pool,
         queue_wait=args.queue_wait,
     )
+    heap.settle()  # the app's long-lived objects out of the collector's way
     try:
         uvicorn.run(
             app,

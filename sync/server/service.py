@@ -208,7 +208,7 @@ class Service:
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
         keys: list[tuple[str, str]] = []
-        people: dict[str, list[Person]] = {}
+        states: list[tuple[Form, dict[str, Any]]] = []  # each op's form and merged-over data
         new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
         for op, rid in zip(ops, rids, strict=True):
             form, row = forms[op.form], tx.rows.get(rid)
@@ -217,14 +217,21 @@ class Service:
             keys += [(form.id, k) for k in op_keys]
             if row is None:
                 new.append((op.record_id, form.id, op_keys))
-            person = records.person_of(form, data)
-            if person is not None:
-                people.setdefault(form.id, []).append(person)
+            states.append((form, data))
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
         # what this device last wrote on them and who else was merged into the new ids
-        owners = [o for _i, f, k in new if (o := tx.key_owner(f, k)) is not None]
+        owned = {i: o for i, f, k in new if (o := tx.key_owner(f, k)) is not None}
+        owners = list(owned.values())
         tx.load_many(owners)
+        # People who may be the same as the pushed ones; not for a create merging into the
+        # record that holds its key (a push of residents the platform knows: each would find
+        # the owner itself; ``reviews`` looks up the few whose person the merge changes).
+        people: dict[str, list[Person]] = {}
+        for op, (form, data) in zip(ops, states, strict=True):
+            person = records.person_of(form, data)
+            if person is not None and op.record_id not in owned:
+                people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
         for form_id, found in people.items():

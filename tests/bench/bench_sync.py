@@ -48,6 +48,7 @@ from app.core import ids  # noqa: E402
 from app.core.forms import FormSet, load_formset  # noqa: E402
 from app.core.records import dumps  # noqa: E402
 from app.core.store import Store  # noqa: E402
+from sync import heap  # noqa: E402
 from sync import protocol as p  # noqa: E402
 from sync.client import Client  # noqa: E402
 from sync.server import admin  # noqa: E402
@@ -184,8 +185,10 @@ from sync.server.app import create_app
 if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
     from sync.server import terms
     terms.record_keys = lambda *args: set()
-uvicorn.run(create_app(sys.argv[1], secret="bench-secret"), host="127.0.0.1", port=int(sys.argv[2]),
-            log_level="warning", access_log=False)
+from sync import heap
+app = create_app(sys.argv[1], secret="bench-secret")
+heap.settle()  # as ``server-admin server`` does
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 
 
@@ -244,6 +247,7 @@ CLIENT_CPU: dict[int, float] = {}  # id(summary) -> CPU seconds of this process 
 def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
     store, client = device(url, path, formset)
     store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    heap.settle()  # as ``gridcollect sync`` does before its session
     cpu = time.process_time()
     summary = PushOnly(store, client).run()
     CLIENT_CPU[id(summary)] = time.process_time() - cpu
@@ -254,6 +258,7 @@ def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]])
 
 def pull_run(url: str, path: Path, formset: FormSet, chunk: int) -> SyncSummary:
     store, client = device(url, path, formset)
+    heap.settle()
     cpu = time.process_time()
     summary = SyncSession(store, client, chunk=chunk).run()
     CLIENT_CPU[id(summary)] = time.process_time() - cpu
