@@ -174,6 +174,7 @@ def _side(engine: Engine) -> Engine:
             side = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
+                connect_args={"prepare_threshold": None},  # as db.make_engine: PgBouncer-safe
                 pool_size=2,
                 max_overflow=3,
             )
