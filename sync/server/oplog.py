@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sync import protocol as p
 from sync.server import db
 from sync.server.errors import ApiError
+from sync.server.sqlin import among
 
 IN_CHUNK = 500
 REUSED = "op_id_reused"
@@ -101,7 +102,7 @@ def lookup(
     ids = sorted(hashes)
     for i in range(0, len(ids), IN_CHUNK):
         stmt = select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
-            _O.op_id.in_(ids[i : i + IN_CHUNK]), _O.device_id.in_(devices)
+            among(conn, _O.op_id, ids[i : i + IN_CHUNK]), among(conn, _O.device_id, devices)
         )
         for row in conn.execute(stmt).mappings():
             rows.setdefault(row["op_id"], []).append(row)

@@ -16,6 +16,7 @@ from app.core.records import is_empty
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db, terms
 from sync.server.rows import Meta, Row, from_db, grid_of, natural_keys, person_of
+from sync.server.sqlin import among
 from sync.server.tx import IN_CHUNK as _IN_CHUNK
 from sync.server.tx import Side, Tx
 
@@ -23,9 +24,6 @@ __all__ = ["Meta", "Row", "grid_of", "natural_keys", "person_of"]
 
 _A = db.aliases.c
 _LOAD = select(db.records).where(db.records.c.id == bindparam("b_id"))
-_CANONICAL = select(_A.old_id, _A.canonical_id).where(
-    _A.old_id.in_(bindparam("b_ids", expanding=True))
-)
 
 
 def load(conn: Connection, record_id: str) -> Row | None:
@@ -41,7 +39,7 @@ def brief(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | No
     c = db.records.c
     for i in range(0, len(ids), _IN_CHUNK):
         rows = conn.execute(
-            select(c.id, c.form, c.grid, c.version).where(c.id.in_(ids[i : i + _IN_CHUNK]))
+            select(c.id, c.form, c.grid, c.version).where(among(conn, c.id, ids[i : i + _IN_CHUNK]))
         )
         out.update({r.id: (r.form, r.grid, r.version) for r in rows})
     return out
@@ -68,7 +66,8 @@ def canonical(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     ids = list(set(ids))
     out: dict[str, str] = {}
     for i in range(0, len(ids), _IN_CHUNK):
-        rows = conn.execute(_CANONICAL, {"b_ids": ids[i : i + _IN_CHUNK]})
+        part = ids[i : i + _IN_CHUNK]
+        rows = conn.execute(select(_A.old_id, _A.canonical_id).where(among(conn, _A.old_id, part)))
         out.update({r.old_id: r.canonical_id for r in rows})
     return out
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.engine import Connection
 
 from sync.server import bulk, db, terms
+from sync.server.sqlin import among
 
 ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
 IN_CHUNK = 500  # words per look-up
@@ -105,7 +106,7 @@ def add_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
         for i in range(0, len(ordered), IN_CHUNK):
             part = ordered[i : i + IN_CHUNK]
             firsts = sorted({terms.first_term(w) for w in part})
-            stmt = select(_W.word).where(_W.grid == grid, _W.term.in_(firsts))
+            stmt = select(_W.word).where(_W.grid == grid, among(conn, _W.term, firsts))
             known: set[Any] = set(conn.execute(stmt).scalars())
             rows.extend(word_rows(grid, (w for w in part if w not in known)))
     _insert_ignoring(conn, "search_words (grid, term, word)", rows)

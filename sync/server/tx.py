@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from sync.server import bulk, db, numbering, termrows, terms
 from sync.server.rows import Person, Row, from_db
+from sync.server.sqlin import among
 
 IN_CHUNK = 500  # values per IN (...) list
 
@@ -45,12 +46,7 @@ _UPDATE_RECORD = (
     .where(_R.id == bindparam("b_id"))
     .values(seq=func.coalesce(bindparam("b_seq", type_=BigInteger), _R.seq))
 )
-_DELETE_KEYS = delete(db.record_keys).where(_K.record_id.in_(bindparam("b_ids", expanding=True)))
-_DELETE_PEOPLE = delete(db.people).where(_P.record_id.in_(bindparam("b_ids", expanding=True)))
 _C = db.record_claims.c
-_DELETE_CLAIMS = delete(db.record_claims).where(
-    _C.record_id.in_(bindparam("b_ids", expanding=True))
-)
 Terms = tuple[str, frozenset[str]]  # a record's grid ("" for none) and search keys
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
@@ -118,7 +114,12 @@ class Tx:
         """Load and lock records in id order, so two batches never wait on each other in a
         cycle (PostgreSQL row locks; SQLite serialises writers)."""
         for part in _chunks(i for i in ids if i not in self.rows):
-            stmt = select(db.records).where(_R.id.in_(part)).order_by(_R.id).with_for_update()
+            stmt = (
+                select(db.records)
+                .where(among(self.conn, _R.id, part))
+                .order_by(_R.id)
+                .with_for_update()
+            )
             found = {r.id: from_db(r) for r in self.conn.execute(stmt)}
             self.rows.update({i: found.get(i) for i in part})
 
@@ -170,11 +171,15 @@ class Tx:
                 by_form.setdefault(form, set()).add(key)
         for form, keys in by_form.items():
             for part in _chunks(keys):
-                stmt = select(_K.key, _K.record_id).where(_K.form == form, _K.key.in_(part))
+                stmt = select(_K.key, _K.record_id).where(
+                    _K.form == form, among(self.conn, _K.key, part)
+                )
                 found = dict(self.conn.execute(stmt).all())
                 self._key_db.update({(form, k): found.get(k) for k in part})
                 claimed: dict[str, list[str]] = {k: [] for k in part}
-                stmt = select(_C.key, _C.record_id).where(_C.form == form, _C.key.in_(part))
+                stmt = select(_C.key, _C.record_id).where(
+                    _C.form == form, among(self.conn, _C.key, part)
+                )
                 for key, record_id in self.conn.execute(stmt):
                     claimed[key].append(record_id)
                 self._claims_db.update({(form, k): v for k, v in claimed.items()})
@@ -209,10 +214,11 @@ class Tx:
         for part in _chunks(wanted):
             stmt = (
                 select(_P.record_id, _P.name, _P.pinyin, _P.birth)
-                .where(_P.form == form, _P.birth.in_({p.birth for p in part}))
+                .where(_P.form == form, among(self.conn, _P.birth, {p.birth for p in part}))
                 .where(
                     or_(
-                        _P.name.in_({p.name for p in part}), _P.pinyin.in_({p.pinyin for p in part})
+                        among(self.conn, _P.name, {p.name for p in part}),
+                        among(self.conn, _P.pinyin, {p.pinyin for p in part}),
                     )
                 )
             )
@@ -266,7 +272,7 @@ class Tx:
         for part in _chunks(wanted):
             stmt = (
                 select(_O.record_id, func.max(_O.version))
-                .where(_O.device_id == device_id, _O.record_id.in_(part))
+                .where(_O.device_id == device_id, among(self.conn, _O.record_id, part))
                 .where(_O.version.is_not(None))
                 .group_by(_O.record_id)
             )
@@ -299,7 +305,7 @@ class Tx:
         a = db.aliases.c
         for part in _chunks(i for i in ids if i not in self._incoming):
             found: dict[str, list[str]] = {i: [] for i in part}
-            stmt = select(a.old_id, a.canonical_id).where(a.canonical_id.in_(part))
+            stmt = select(a.old_id, a.canonical_id).where(among(self.conn, a.canonical_id, part))
             for old, canonical in self.conn.execute(stmt):
                 found[canonical].append(old)
             for row in self.alias_rows:  # this transaction's, not written yet
@@ -339,9 +345,9 @@ class Tx:
         """Natural keys and people rows of the records written since the last flush."""
         c = self.conn
         for part in _chunks(i for i in self.sides if i not in self._new):
-            c.execute(_DELETE_KEYS, {"b_ids": part})
-            c.execute(_DELETE_PEOPLE, {"b_ids": part})
-            c.execute(_DELETE_CLAIMS, {"b_ids": part})
+            c.execute(delete(db.record_keys).where(among(c, _K.record_id, part)))
+            c.execute(delete(db.people).where(among(c, _P.record_id, part)))
+            c.execute(delete(db.record_claims).where(among(c, _C.record_id, part)))
         self._write_terms()
         claims = [
             {"form": s.form, "key": k, "record_id": rid}
