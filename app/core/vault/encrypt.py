@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -52,19 +53,34 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def encrypt_in_place(db_path: Path, key: bytes) -> bool:
+def encrypt_in_place(db_path: Path, key: bytes, patience: float = 60.0) -> bool:
     """Encrypt ``db_path`` under ``key`` if it is plaintext; True if it did.
 
     Two processes may try at once (the app and a scheduled sync): a guard connection holds the
     plaintext store's write lock for the whole migration, and whoever gets it second finds the
-    store already encrypted and does nothing.
+    store already encrypted and does nothing. Leaving WAL mode needs every other connection
+    closed, so two openers that both hold a guard would refuse each other until one gave up:
+    a guard that cannot leave WAL soon is closed again and retried after a random pause.
     """
-    if not driver.is_plaintext(db_path):
-        return False
+    deadline = time.monotonic() + patience
+    while driver.is_plaintext(db_path):
+        if _migrate(db_path, key):
+            log.info("store encrypted in place")
+            return True
+        if time.monotonic() > deadline:
+            raise driver.OperationalError("database is locked")  # the CLI says: close others
+        time.sleep(random.uniform(0.05, 0.25))  # let the other opener finish first
+    return False
+
+
+def _migrate(db_path: Path, key: bytes) -> bool:
+    """One attempt under a guard connection; False when another connection kept WAL mode on
+    (or finished the migration meanwhile)."""
     guard = driver.connect(db_path, None)
     try:
         guard.execute("PRAGMA busy_timeout = 60000")
-        _leave_wal(guard)
+        if not _leave_wal(guard):
+            return False
         guard.execute("BEGIN IMMEDIATE")  # the write lock: no one changes it or migrates it too
         if not driver.is_plaintext(db_path):  # another process finished while we waited
             return False
@@ -73,25 +89,24 @@ def encrypt_in_place(db_path: Path, key: bytes) -> bool:
             guard.close()
         os.replace(_target(db_path), db_path)
         perms.fsync_dir(db_path.parent)
+        return True
     finally:
         guard.close()
-    log.info("store encrypted in place")
-    return True
 
 
-def _leave_wal(conn: sqlite3.Connection, patience: float = 60.0) -> None:
+def _leave_wal(conn: sqlite3.Connection, patience: float = 0.5) -> bool:
     """Checkpoint and leave WAL mode, so no plaintext ``-wal`` outlives the migration. SQLite
     refuses at once (no busy wait) while another connection has the file open in WAL mode, so
-    this retries for a while."""
+    this retries for a moment; False if it still cannot."""
     deadline = time.monotonic() + patience
     while True:
         try:
             if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete":
-                return
+                return True
         except driver.OperationalError:
             pass
         if time.monotonic() > deadline:
-            raise driver.OperationalError("database is locked")  # the CLI says: close others
+            return False
         time.sleep(0.05)
 
 
