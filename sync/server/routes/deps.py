@@ -41,12 +41,14 @@ def current_user(
     return user
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
+    """Async on purpose, as the other plain reads of ``app.state`` here: FastAPI runs a plain
+    ``def`` dependency in a worker thread, a thread hop per request for a dictionary look-up."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
@@ -57,12 +59,16 @@ def door(request: Request) -> logins.Door:
     return logins.Door(state.engine, state.key, state.token_days, state.clock)
 
 
+async def _door(request: Request) -> logins.Door:
+    return door(request)
+
+
 def address(request: Request) -> str:
     """The peer address a login is throttled by (uvicorn puts a trusted proxy's client here)."""
     return request.client.host if request.client else ""
 
 
-def _key(request: Request) -> bytes:
+async def _key(request: Request) -> bytes:
     key: bytes = request.app.state.key
     return key
 
@@ -71,7 +77,7 @@ User = Annotated[auth.User, Depends(current_user)]
 Db = Annotated[Engine, Depends(_engine)]
 Svc = Annotated[Service, Depends(_service)]
 Key = Annotated[bytes, Depends(_key)]
-Door = Annotated[logins.Door, Depends(door)]
+Door = Annotated[logins.Door, Depends(_door)]
 
 
 def check_plain_text(text: str) -> None:
