@@ -347,7 +347,9 @@ def refresh(
             or found.device_id != device_id
         ):
             raise AuthError("bad_refresh")
-        claimed = devices.claim(conn, device_id, installation, found.username, iso(issued))
+        claimed = devices.claim(
+            conn, device_id, installation, found.username, iso(issued), found.installation
+        )
         token, expires = issue_token(
             conn,
             secret,

@@ -3,7 +3,8 @@
 Why: every request of every device authenticates, and every nightly sync exchanges its
 credential; the token row, the user row, the worker's ``user_grids`` (or the supervisor's
 community grids) and a worker's community used to be three or four statements per request.
-Nothing is cached between requests: a revoked token, a disabled user or a changed scope counts
+The credential exchange also reads the device's stored installation digest here (the copy
+check of ``devices.claim``). Nothing is cached between requests: a revoked token, a disabled user or a changed scope counts
 at the next request, on every server process.
 """
 
@@ -32,12 +33,14 @@ class Found:
     department: str | None
     grids: frozenset[str] | None
     grid_community: str | None  # a worker's community: the one all their grids belong to
+    installation: str | None  # the installation digest stored for the token's device id
 
 
 _T, _U = db.tokens.c, db.users.c
 _MINE = db.user_grids.alias("mine")  # a worker's own grids
 _OWN = db.grids.alias("own")  # the grid rows of those (their communities)
 _AREA = db.grids.alias("area")  # a supervisor's community's grids
+_DEV = db.devices.c
 
 _FIND = (
     select(
@@ -53,12 +56,14 @@ _FIND = (
         _MINE.c.grid.label("mine"),
         _OWN.c.community.label("own_community"),
         _AREA.c.code.label("area"),
+        _DEV.installation,
     )
     .select_from(
         db.tokens.join(db.users, _U.username == _T.username)
         .outerjoin(_MINE, and_(_MINE.c.username == _T.username, _U.role == "worker"))
         .outerjoin(_OWN, _OWN.c.code == _MINE.c.grid)
         .outerjoin(_AREA, and_(_AREA.c.community == _U.community, _U.role == "supervisor"))
+        .outerjoin(db.devices, _DEV.device_id == _T.device_id)
     )
     .where(_T.token_hash == bindparam("digest"))
 )
@@ -92,4 +97,5 @@ def find(conn: Connection, digest: str) -> Found | None:
         first.department,
         grids,
         communities.pop() if len(communities) == 1 else None,
+        first.installation,
     )

@@ -107,8 +107,7 @@ def add_server_commands(subparsers: Any) -> None:
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="one log line per request (default on; --no-access-log saves its CPU on a "
-        "busy night)",
+        help="one log line per request (default on; --no-access-log saves its CPU on a busy night)",
     )
     srv.set_defaults(func=_guarded(cmd_server))
 

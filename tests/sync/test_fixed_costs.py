@@ -27,8 +27,10 @@ def _login(platform: Platform, user: str, device: str) -> dict[str, Any]:
     return dict(resp.json())
 
 
-def _exchange(platform: Platform, refresh: str, device: str) -> requests.Response:
-    body = {"refresh_token": refresh, "device_id": device}
+def _exchange(
+    platform: Platform, refresh: str, device: str, installation: str | None = None
+) -> requests.Response:
+    body = {"refresh_token": refresh, "device_id": device, "installation": installation}
     return requests.post(f"{platform.url}/v1/token", json=body, timeout=30)
 
 
@@ -78,6 +80,29 @@ def test_the_credential_exchange_reads_the_caller_with_one_statement(
     }
     # the caller, the new access token: nothing else (no installation sent: no device check)
     assert sum(seen.values()) == 2 and seen["tokens"] == 1, seen
+
+
+def test_the_exchange_checks_the_installation_without_a_statement_of_its_own(
+    platform: Platform,
+) -> None:
+    body = {"username": "wang", "password": PASSWORD, "device_id": "laptop-1"}
+    first = requests.post(
+        f"{platform.url}/v1/login",
+        json={**body, "installation": "nonce-aaaaaaaaaaaaaaaa"},
+        timeout=30,
+    ).json()
+    assert first["device_status"] == "new"
+    with _statements(platform) as seen:
+        same = _exchange(platform, first["refresh_token"], "laptop-1", "nonce-aaaaaaaaaaaaaaaa")
+    assert same.status_code == 200 and same.json()["device_status"] == "known"
+    assert same.json()["device_id"] == "laptop-1"
+    assert sum(seen.values()) == 2 and seen["devices"] == 0, seen
+    copy = _exchange(
+        platform, first["refresh_token"], "laptop-1", "nonce-bbbbbbbbbbbbbbbb"
+    )  # a copied dir
+    assert copy.status_code == 200 and copy.json()["device_status"] == "copied"
+    assert copy.json()["device_id"] != "laptop-1"
+    assert copy.json()["refresh_token"] != first["refresh_token"]
 
 
 def test_the_joined_caller_gives_every_role_its_scope(platform: Platform) -> None:
