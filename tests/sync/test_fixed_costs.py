@@ -5,9 +5,14 @@ backend has gone is replaced without a round trip per checkout and without a fai
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -211,3 +216,34 @@ def test_admission_takes_a_free_slot_without_a_timed_wait(monkeypatch: pytest.Mo
 
 async def _no_body() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _served_log(db: str, *extra: str) -> str:
+    """What a real ``server`` process logs while answering one request."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "sync.server.cli", "server", "--db", db, "--port", str(port)]
+    root = Path(__file__).parents[2]
+    out = subprocess.PIPE
+    proc = subprocess.Popen([*cmd, *extra], stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"http://127.0.0.1:{port}/v1/info", timeout=2).ok
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        logged, _ = proc.communicate(timeout=30)
+    return logged.decode(errors="replace")
+
+
+def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    assert '"GET /v1/info HTTP/1.1" 200' in _served_log(db)
+    quiet = _served_log(db, "--no-access-log")
+    assert "/v1/info" not in quiet and "Uvicorn running" in quiet
