@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 import requests
 from sqlalchemy import create_engine, event, insert, text
@@ -247,3 +248,31 @@ def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
     assert '"GET /v1/info HTTP/1.1" 200' in _served_log(db)
     quiet = _served_log(db, "--no-access-log")
     assert "/v1/info" not in quiet and "Uvicorn running" in quiet
+
+
+def test_push_and_pull_take_one_worker_thread_each(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authentication runs in the route's own worker thread (one hop per request, not one
+    for the caller and another for the work); a bad token is still refused before any work."""
+    wang = platform.client("wang")
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", "?"))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    (done,) = wang.push([wang.op(uuid7(), "create", resident())])
+    assert done["status"] == "applied" and len(hops) == 1, hops
+    assert len(wang.pull()["records"]) == 1 and len(hops) == 2, hops
+    stranger = Client(platform.url, wang.device_id)
+    stranger.token = "gc1_not-a-token"
+    before = platform.dump()
+    refused = stranger.push_raw([stranger.op(uuid7(), "create", resident(seq=5))])
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "auth"
+    assert platform.dump() == before
+    stranger.device_id = "another-device"
+    stranger.token = wang.token
+    assert stranger.push_raw([]).json()["error"]["code"] == "device"
