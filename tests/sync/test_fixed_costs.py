@@ -273,6 +273,10 @@ def test_push_and_pull_take_one_worker_thread_each(
     refused = stranger.push_raw([stranger.op(uuid7(), "create", resident(seq=5))])
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "auth"
     assert platform.dump() == before
+    malformed = stranger.push_raw([{"op_id": "x"}])  # the schema is checked first (PROTOCOL §2)
+    assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "malformed"
+    headerless = requests.post(f"{platform.url}/v1/push", json={"ops": "nonsense"}, timeout=30)
+    assert headerless.status_code == 401 and headerless.json()["error"]["code"] == "auth"
     stranger.device_id = "another-device"
     stranger.token = wang.token
     assert stranger.push_raw([]).json()["error"]["code"] == "device"
