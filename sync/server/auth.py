@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sync.server import db, devices
+from sync.server import caller, db, devices
 
 ROLES = ("worker", "supervisor", "admin", "department")
 TOKEN_DAYS = 30
@@ -335,43 +335,37 @@ def refresh(
     Raises ``AuthError("bad_refresh")`` for an unknown, revoked, expired or other device's
     credential, or a disabled user: the device must log in with the password again."""
     digest = token_hash(secret, credential)
-    t, u = db.tokens.c, db.users.c
     issued = now()
     with db.write(engine) as conn:  # one transaction: this runs for every device every night
-        row = conn.execute(
-            select(t.username, t.device_id, t.expires_at, t.revoked_at, t.kind, u.disabled, u.role)
-            .add_columns(u.community)
-            .join(db.users, u.username == t.username)
-            .where(t.token_hash == digest)
-        ).first()
+        found = caller.find(conn, digest)
         if (
-            row is None
-            or row.kind != "refresh"
-            or row.revoked_at is not None
-            or row.disabled
-            or row.expires_at <= iso(issued)
-            or row.device_id != device_id
+            found is None
+            or found.kind != "refresh"
+            or found.revoked_at is not None
+            or found.disabled
+            or found.expires_at <= iso(issued)
+            or found.device_id != device_id
         ):
             raise AuthError("bad_refresh")
-        claimed = devices.claim(conn, device_id, installation, row.username, iso(issued))
+        claimed = devices.claim(
+            conn, device_id, installation, found.username, iso(issued), found.installation
+        )
         token, expires = issue_token(
             conn,
             secret,
-            row.username,
+            found.username,
             claimed.device_id,
             issued,
             timedelta(hours=REFRESHED_ACCESS_HOURS),
         )
-        grids = scope_of(conn, row.username, row.role, row.community)
-        community = row.community or _community_of(conn, grids)
     renewed = None
     if claimed.device_id != device_id:
-        renewed, _until = issue_refresh(engine, secret, row.username, claimed.device_id)
+        renewed, _until = issue_refresh(engine, secret, found.username, claimed.device_id)
     user = User(
-        row.username,
-        row.role,
-        community,
-        grids,
+        found.username,
+        found.role,
+        found.community or found.grid_community,
+        found.grids,
         claimed.device_id,
         token_hash(secret, token),
         claimed.status,
@@ -380,43 +374,31 @@ def refresh(
 
 
 def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> User:
-    """The user behind a bearer token presented from ``device_id``; raises ``AuthError``."""
+    """The user behind a bearer token presented from ``device_id``; raises ``AuthError``.
+
+    One statement answers token, user and scope (``caller.find``): this runs for every
+    request of every device, and a revoked token or a changed scope must count at once."""
     digest = token_hash(secret, token)
-    with db.read(engine) as conn:
-        row = conn.execute(
-            select(
-                db.tokens.c.username,
-                db.tokens.c.device_id,
-                db.tokens.c.expires_at,
-                db.tokens.c.revoked_at,
-                db.tokens.c.kind,
-                db.users.c.role,
-                db.users.c.community,
-                db.users.c.disabled,
-                db.users.c.department,
-            )
-            .join(db.users, db.users.c.username == db.tokens.c.username)
-            .where(db.tokens.c.token_hash == digest)
-        ).first()
-        if (
-            row is None
-            or row.kind != "access"  # a sync credential is not a bearer token
-            or row.revoked_at is not None
-            or row.disabled
-            or row.expires_at <= iso(now())
-        ):
-            raise AuthError("auth")
-        if row.device_id != device_id:  # not a secret; compare_digest refuses non-ASCII text
-            raise AuthError("device")
-        grids = scope_of(conn, row.username, row.role, row.community)
+    with db.lookup(engine) as conn:
+        found = caller.find(conn, digest)
+    if (
+        found is None
+        or found.kind != "access"  # a sync credential is not a bearer token
+        or found.revoked_at is not None
+        or found.disabled
+        or found.expires_at <= iso(now())
+    ):
+        raise AuthError("auth")
+    if found.device_id != device_id:  # not a secret; compare_digest refuses non-ASCII text
+        raise AuthError("device")
     return User(
-        row.username,
-        row.role,
-        row.community,
-        grids,
+        found.username,
+        found.role,
+        found.community,
+        found.grids,
         device_id,
         digest,
-        department=row.department,
+        department=found.department,
     )
 
 

@@ -103,6 +103,12 @@ def add_server_commands(subparsers: Any) -> None:
         default=10.0,
         help="seconds a request waits for a turn before 503 + Retry-After (default 10)",
     )
+    srv.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one log line per request (default on; --no-access-log saves its CPU on a busy night)",
+    )
     srv.set_defaults(func=_guarded(cmd_server))
 
     adm = subparsers.add_parser(
@@ -246,6 +252,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="info",
+            access_log=args.access_log,
             ssl_certfile=args.certfile,
             ssl_keyfile=args.keyfile,
         )

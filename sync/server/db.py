@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
 from app.core.records import canonical_json, parse_json
+from sync.server import liveness
 
 SCHEMA_VERSION = "1"
 SEQ = "seq"  # the one change-sequence counter row
@@ -620,12 +621,11 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
         _sqlite_events(engine)
         return engine
     pool = pool or PoolSettings()
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool.size,
         max_overflow=pool.overflow,
         pool_timeout=pool.timeout,
-        pool_pre_ping=True,
         # Never prepared server-side: psycopg prepared a query at its fifth run and PostgreSQL
         # then kept a generic plan made on a fresh database's statistics, so a push's
         # prefetches (keys, op ids, device versions: IN lists of up to 500 values) scanned
@@ -635,6 +635,8 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
         # front of it.
         connect_args={"prepare_threshold": None},
     )
+    liveness.watch(engine)  # instead of pool_pre_ping: no round trip per checkout
+    return engine
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -721,4 +723,18 @@ def never_analyzed(engine: Engine) -> bool:
 def read(engine: Engine) -> Iterator[Connection]:
     """One read transaction (SQLite: a deferred one, so readers never queue behind writers)."""
     with engine.connect().execution_options(readonly=True) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def lookup(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read-only statement (authenticating a request).
+
+    PostgreSQL: in autocommit, so the statement is the only round trip (no BEGIN, no
+    COMMIT); one statement sees one snapshot anyway. SQLite: a read transaction as ``read``."""
+    if engine.dialect.name != "postgresql":
+        with read(engine) as conn:
+            yield conn
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         yield conn

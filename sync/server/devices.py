@@ -43,16 +43,26 @@ def _digest(installation: str) -> str:
 
 
 def claim(
-    conn: Connection, device_id: str, installation: str | None, username: str, at: str
+    conn: Connection,
+    device_id: str,
+    installation: str | None,
+    username: str,
+    at: str,
+    known: str | None = None,
 ) -> Claim:
     """Register, confirm or replace the device id a login presents.
 
     Without an installation (an app older than this check) the id is taken as given. The same
     installation coming back after a copy was detected gets the same new id again, so a login
-    repeated before the device stored its new id creates no second one."""
+    repeated before the device stored its new id creates no second one. ``known``: the
+    installation digest stored for ``device_id``, when the caller read it in this transaction
+    already (the credential exchange does, with the token): the usual answer then needs no
+    statement of its own."""
     if installation is None:
         return Claim(device_id, UNCHECKED)
     digest = _digest(installation)
+    if known is not None and known == digest:
+        return Claim(device_id, KNOWN)
     row = conn.execute(select(db.devices).where(_D.device_id == device_id)).mappings().first()
     if row is None:
         try:

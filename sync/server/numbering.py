@@ -36,7 +36,7 @@ from sqlalchemy import Engine, create_engine, delete, event, select, text, updat
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from sync.server import db
+from sync.server import db, liveness
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -178,6 +178,7 @@ def _side(engine: Engine) -> Engine:
                 pool_size=2,
                 max_overflow=3,
             )
+            liveness.watch(side)  # a side connection whose backend ended is replaced
             _SIDES[engine] = side
             event.listen(engine, "engine_disposed", _dispose_side)
         return side

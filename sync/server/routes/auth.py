@@ -61,8 +61,11 @@ def _answer(
     credential: str | None,
     until: str | None,
 ) -> dict[str, Any]:
-    with db.read(engine) as conn:
-        grids = sorted(user.grids) if user.grids is not None else auth.all_grids(conn)
+    if user.grids is not None:  # no connection for what the caller already knows
+        grids = sorted(user.grids)
+    else:
+        with db.read(engine) as conn:
+            grids = auth.all_grids(conn)
     return {
         "token": token,
         "expires_at": expires,

@@ -4,6 +4,7 @@ service and token key from ``app.state``, the documented error responses and the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -28,25 +29,60 @@ def current_user(
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> auth.User:
     """The caller behind ``Authorization: Bearer`` + ``X-Device-Id`` (401 otherwise)."""
+    return Credentials(request, authorization, x_device_id).user()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A request's bearer token and device id, not yet checked: ``user()`` checks them.
+
+    Why: FastAPI runs a plain ``def`` dependency in a worker thread and then the plain ``def``
+    route in another; the sync routes every device calls each night (push, pull) take this
+    instead of ``User`` and authenticate inside their own worker thread, one hop per request.
+    """
+
+    request: Request
+    authorization: str | None
+    device_id: str | None
+
+    def user(self) -> auth.User:
+        """The authenticated caller (401 ``auth``/``device``, 403 ``dept_only``)."""
+        token, device_id = _bearer(self.authorization, self.device_id)
+        state = self.request.app.state
+        try:
+            user = auth.authenticate(state.engine, state.key, token, device_id)
+        except auth.AuthError as exc:
+            raise ApiError(401, exc.code) from None
+        if user.is_department and self.request.url.path not in DEPT_ALLOWED:
+            raise ApiError(403, "dept_only")  # departments take data only through /v1/dept
+        return user
+
+
+async def _credentials(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_device_id: Annotated[str | None, Header()] = None,
+) -> Credentials:
+    _bearer(authorization, x_device_id)  # no credentials at all: 401 before anything else
+    return Credentials(request, authorization, x_device_id)
+
+
+def _bearer(authorization: str | None, device_id: str | None) -> tuple[str, str]:
+    """(token, device id) from the headers; 401 ``auth`` when either is missing."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or not x_device_id:
+    if scheme.lower() != "bearer" or not token.strip() or not device_id:
         raise ApiError(401, "auth")
-    state = request.app.state
-    try:
-        user = auth.authenticate(state.engine, state.key, token.strip(), x_device_id)
-    except auth.AuthError as exc:
-        raise ApiError(401, exc.code) from None
-    if user.is_department and request.url.path not in DEPT_ALLOWED:
-        raise ApiError(403, "dept_only")  # departments take data only through /v1/dept
-    return user
+    return token.strip(), device_id
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
+    """Async on purpose, as the other plain reads of ``app.state`` here: FastAPI runs a plain
+    ``def`` dependency in a worker thread, a thread hop per request for a dictionary look-up."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
@@ -57,21 +93,26 @@ def door(request: Request) -> logins.Door:
     return logins.Door(state.engine, state.key, state.token_days, state.clock)
 
 
+async def _door(request: Request) -> logins.Door:
+    return door(request)
+
+
 def address(request: Request) -> str:
     """The peer address a login is throttled by (uvicorn puts a trusted proxy's client here)."""
     return request.client.host if request.client else ""
 
 
-def _key(request: Request) -> bytes:
+async def _key(request: Request) -> bytes:
     key: bytes = request.app.state.key
     return key
 
 
 User = Annotated[auth.User, Depends(current_user)]
+Caller = Annotated[Credentials, Depends(_credentials)]  # checked in the route's thread
 Db = Annotated[Engine, Depends(_engine)]
 Svc = Annotated[Service, Depends(_service)]
 Key = Annotated[bytes, Depends(_key)]
-Door = Annotated[logins.Door, Depends(door)]
+Door = Annotated[logins.Door, Depends(_door)]
 
 
 def check_plain_text(text: str) -> None:

@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from sync import protocol as p
-from sync.server.routes.deps import ERRORS, Svc, User
+from sync.server.routes.deps import ERRORS, Caller, Svc
 
 router = APIRouter(tags=["sync"])
 
 
 @router.get("/v1/info", response_model=p.Info)
-def info(service: Svc) -> dict[str, Any]:
+async def info(service: Svc) -> dict[str, Any]:
     """Protocol versions, server version, form versions and limits (no login needed)."""
     return {
         "protocol_versions": list(p.SUPPORTED_PROTOCOLS),
@@ -26,22 +27,31 @@ def info(service: Svc) -> dict[str, Any]:
 
 
 @router.post("/v1/push", response_model=p.PushResponse, responses=ERRORS)
-def push(
+async def push(
     body: p.PushRequest,
-    user: User,
+    caller: Caller,
     service: Svc,
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Apply a batch of ops in order; one result per op (PROTOCOL.md §5)."""
-    return JSONResponse(service.push_all(user, body, x_device_id or ""))
+
+    def work() -> JSONResponse:
+        return JSONResponse(service.push_all(caller.user(), body, x_device_id or ""))
+
+    return await run_in_threadpool(work)  # one worker thread for authentication and work
 
 
 @router.get("/v1/pull", response_model=p.PullResponse, responses=ERRORS)
-def pull(
-    user: User,
+async def pull(
+    caller: Caller,
     service: Svc,
     since: Annotated[int, Query(ge=0, le=p.MAX_CURSOR)] = 0,
     limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
 ) -> Response:
     """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
-    return Response(service.pull_json(user, since, limit), media_type="application/json")
+
+    def work() -> Response:
+        page = service.pull_json(caller.user(), since, limit)
+        return Response(page, media_type="application/json")
+
+    return await run_in_threadpool(work)

@@ -1,0 +1,282 @@
+"""The fixed costs of a nightly sync (issue 19): the credential exchange and every request's
+authentication are one statement each for the caller, and a pooled PostgreSQL connection whose
+backend has gone is replaced without a round trip per checkout and without a failed sync."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import pytest
+import requests
+from sqlalchemy import create_engine, event, insert, text
+
+from app.core.ids import uuid7
+from sync.server import admission, db
+from tests.factories import resident
+from tests.sync.conftest import COMMUNITY, GRID_A, GRID_B, PASSWORD, Client, Platform
+
+
+def _login(platform: Platform, user: str, device: str) -> dict[str, Any]:
+    body = {"username": user, "password": PASSWORD, "device_id": device}
+    resp = requests.post(f"{platform.url}/v1/login", json=body, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def _exchange(
+    platform: Platform, refresh: str, device: str, installation: str | None = None
+) -> requests.Response:
+    body = {"refresh_token": refresh, "device_id": device, "installation": installation}
+    return requests.post(f"{platform.url}/v1/token", json=body, timeout=30)
+
+
+def _headers(token: str, device: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "X-Device-Id": device}
+
+
+@contextmanager
+def _statements(platform: Platform) -> Iterator[Counter[str]]:
+    """Queries the server runs meanwhile, by the table they read first (or their verb)."""
+    seen: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        words = statement.split()
+        if words[0] == "BEGIN":  # SQLite's own transaction start (db.py), not a query
+            return
+        seen[words[words.index("FROM") + 1] if "FROM" in words else words[0]] += 1
+
+    event.listen(platform.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", count)
+
+
+def test_a_request_is_authenticated_with_one_statement(platform: Platform) -> None:
+    first = _login(platform, "wang", "laptop-1")
+    headers = _headers(first["token"], "laptop-1")
+    with _statements(platform) as seen:
+        resp = requests.get(f"{platform.url}/v1/records/{uuid7()}", headers=headers, timeout=30)
+    assert resp.status_code == 404, resp.text
+    assert seen["tokens"] == 1 and seen["user_grids"] == 0 and seen["grids"] == 0, seen
+
+
+def test_the_credential_exchange_reads_the_caller_with_one_statement(
+    platform: Platform,
+) -> None:
+    first = _login(platform, "wang", "laptop-1")
+    with _statements(platform) as seen:
+        resp = _exchange(platform, first["refresh_token"], "laptop-1")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user"] == {
+        "username": "wang",
+        "role": "worker",
+        "community": COMMUNITY,  # from the grids' rows: wang's user row has no community
+        "grids": [GRID_A],
+    }
+    # the caller, the new access token: nothing else (no installation sent: no device check)
+    assert sum(seen.values()) == 2 and seen["tokens"] == 1, seen
+
+
+def test_the_exchange_checks_the_installation_without_a_statement_of_its_own(
+    platform: Platform,
+) -> None:
+    body = {"username": "wang", "password": PASSWORD, "device_id": "laptop-1"}
+    first = requests.post(
+        f"{platform.url}/v1/login",
+        json={**body, "installation": "nonce-aaaaaaaaaaaaaaaa"},
+        timeout=30,
+    ).json()
+    assert first["device_status"] == "new"
+    with _statements(platform) as seen:
+        same = _exchange(platform, first["refresh_token"], "laptop-1", "nonce-aaaaaaaaaaaaaaaa")
+    assert same.status_code == 200 and same.json()["device_status"] == "known"
+    assert same.json()["device_id"] == "laptop-1"
+    assert sum(seen.values()) == 2 and seen["devices"] == 0, seen
+    copy = _exchange(
+        platform, first["refresh_token"], "laptop-1", "nonce-bbbbbbbbbbbbbbbb"
+    )  # a copied dir
+    assert copy.status_code == 200 and copy.json()["device_status"] == "copied"
+    assert copy.json()["device_id"] != "laptop-1"
+    assert copy.json()["refresh_token"] != first["refresh_token"]
+
+
+def test_the_joined_caller_gives_every_role_its_scope(platform: Platform) -> None:
+    """One statement, several shapes: a worker's grids, a supervisor's community's grids,
+    an admin's everything; a change of scope counts at the next request."""
+    answers = {
+        user: _exchange(platform, _login(platform, user, f"d-{user}")["refresh_token"], f"d-{user}")
+        for user in ("wang", "chen", "root")
+    }
+    assert {u: a.status_code for u, a in answers.items()} == {u: 200 for u in answers}
+    assert answers["wang"].json()["user"]["grids"] == [GRID_A]
+    assert answers["chen"].json()["user"]["grids"] == [GRID_A, GRID_B]
+    assert answers["chen"].json()["user"]["community"] == COMMUNITY
+    assert len(answers["root"].json()["user"]["grids"]) == 3
+    wang = Client(platform.url, "d-wang")
+    wang.token = answers["wang"].json()["token"]
+    refused = wang.push_raw([wang.op(uuid7(), "create", resident(grid=GRID_B))])
+    assert refused.json()["error"]["code"] == "out_of_scope"  # grid B is not wang's
+    with platform.engine.begin() as conn:
+        conn.execute(insert(db.user_grids).values(username="wang", grid=GRID_B))
+    (taken,) = wang.push([wang.op(uuid7(), "create", resident(grid=GRID_B, seq=7))])
+    assert taken["status"] == "applied", taken
+
+
+def _kill_backends(url: str) -> int:
+    """End every other PostgreSQL backend of the database, waiting until they are gone."""
+    killer = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with killer.connect() as conn:
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            )
+    finally:
+        killer.dispose()
+
+
+def test_a_killed_postgresql_connection_costs_no_failed_sync(platform: Platform) -> None:
+    """Without ``pool_pre_ping`` (a round trip per checkout), a pooled connection whose backend
+    was ended (pg_terminate_backend, a restart) is still replaced before a request uses it."""
+    if platform.engine.dialect.name != "postgresql":
+        return  # SQLite has no server side to lose
+    first = _login(platform, "wang", "laptop-1")
+    wang = Client(platform.url, "laptop-1")
+    wang.token = _exchange(platform, first["refresh_token"], "laptop-1").json()["token"]
+    wang.push([wang.op(uuid7(), "create", resident())])
+    wang.pull()
+    assert platform.engine.pool.checkedin() >= 1
+    assert _kill_backends(platform.engine.url.render_as_string(hide_password=False)) >= 1
+    # the whole nightly sync again, on connections that all died while idle in the pool
+    token = _exchange(platform, first["refresh_token"], "laptop-1")
+    assert token.status_code == 200, token.text
+    wang.token = token.json()["token"]
+    (done,) = wang.push([wang.op(uuid7(), "create", resident(seq=9))])
+    assert done["status"] == "applied"
+    assert len(wang.pull()["records"]) == 2
+
+
+def test_admission_takes_a_free_slot_without_a_timed_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A free slot is taken at once (no ``wait_for`` task per request); a full one still
+    waits its time and answers 503 with Retry-After."""
+    timed: list[float] = []
+    real = asyncio.wait_for
+
+    async def counting(awaitable: Any, timeout: float) -> Any:
+        timed.append(timeout)
+        return await real(awaitable, timeout)
+
+    monkeypatch.setattr(admission.asyncio, "wait_for", counting)
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/hold":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    gate = admission.Admission(app, limit=1, wait=0.05)
+
+    async def call(path: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await gate({"type": "http", "path": path}, _no_body, send)
+        return int(sent[0]["status"])
+
+    async def night() -> tuple[list[int], int]:
+        free = [await call("/v1/pull") for _ in range(3)]
+        holder = asyncio.ensure_future(call("/hold"))
+        await asyncio.sleep(0)
+        full = await call("/v1/pull")
+        release.set()
+        await holder
+        return free, full
+
+    free, full = asyncio.run(night())
+    assert free == [200, 200, 200] and full == 503
+    assert timed == [0.05]  # only the request that found the queue full waited with a timer
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _served_log(db: str, *extra: str) -> str:
+    """What a real ``server`` process logs while answering one request."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "sync.server.cli", "server", "--db", db, "--port", str(port)]
+    root = Path(__file__).parents[2]
+    out = subprocess.PIPE
+    proc = subprocess.Popen([*cmd, *extra], stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"http://127.0.0.1:{port}/v1/info", timeout=2).ok
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        logged, _ = proc.communicate(timeout=30)
+    return logged.decode(errors="replace")
+
+
+def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    assert '"GET /v1/info HTTP/1.1" 200' in _served_log(db)
+    quiet = _served_log(db, "--no-access-log")
+    assert "/v1/info" not in quiet and "Uvicorn running" in quiet
+
+
+def test_push_and_pull_take_one_worker_thread_each(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authentication runs in the route's own worker thread (one hop per request, not one
+    for the caller and another for the work); a bad token is still refused before any work."""
+    wang = platform.client("wang")
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", "?"))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    (done,) = wang.push([wang.op(uuid7(), "create", resident())])
+    assert done["status"] == "applied" and len(hops) == 1, hops
+    assert len(wang.pull()["records"]) == 1 and len(hops) == 2, hops
+    stranger = Client(platform.url, wang.device_id)
+    stranger.token = "gc1_not-a-token"
+    before = platform.dump()
+    refused = stranger.push_raw([stranger.op(uuid7(), "create", resident(seq=5))])
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "auth"
+    assert platform.dump() == before
+    malformed = stranger.push_raw([{"op_id": "x"}])  # the schema is checked first (PROTOCOL §2)
+    assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "malformed"
+    headerless = requests.post(f"{platform.url}/v1/push", json={"ops": "nonsense"}, timeout=30)
+    assert headerless.status_code == 401 and headerless.json()["error"]["code"] == "auth"
+    stranger.device_id = "another-device"
+    stranger.token = wang.token
+    assert stranger.push_raw([]).json()["error"]["code"] == "device"
