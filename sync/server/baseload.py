@@ -38,9 +38,14 @@ BATCH = p.MAX_OPS  # rows per chunk: one push transaction of the service
 Row = tuple[int, dict[str, Any]]
 
 
+Problem = Callable[[int, str], None]
+
+
 @dataclass
 class LoadReport:
-    """What a base-data load did; ``problems`` are (row, message) without personal data."""
+    """What a base-data load did; ``problems`` are (row, message) without personal data,
+    kept here unless the load was given somewhere to send them (``on_problem``: a city's
+    mirror may have a problem on every row, which must not pile up in memory)."""
 
     rows: int = 0
     created: int = 0
@@ -49,6 +54,13 @@ class LoadReport:
     drafts: int = 0
     rejected: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
+    on_problem: Problem | None = field(default=None, repr=False, compare=False)
+
+    def problem(self, row: int, message: str) -> None:
+        if self.on_problem is None:
+            self.problems.append((row, message))
+        else:
+            self.on_problem(row, message)
 
 
 def load_base(
@@ -58,15 +70,17 @@ def load_base(
     *,
     lang: str = "zh",
     progress: Callable[[int, int], None] | None = None,
+    on_problem: Problem | None = None,
 ) -> LoadReport:
     """Load a city-mirror file (see the module doc); raises ``TableError`` (the file is
     unusable) or ``ValueError`` (unknown columns) before anything is stored.
 
-    Rows that fail validation are loaded as drafts and listed in the report, so the people are
-    known to the platform and a worker completes them on site.
+    Rows that fail validation are loaded as drafts and listed in the report (or given to
+    ``on_problem`` as they come), so the people are known to the platform and a worker
+    completes them on site.
     """
     form = service.formset.form(form_id)
-    report = LoadReport(rows=check_file(form, path))
+    report = LoadReport(rows=check_file(form, path), on_problem=on_problem)
     stream = stream_table(path, STREAMED)
     mapping, _unknown = map_headers(form, stream.headers)
     load_rows(service, form, mapping, stream.rows, report, lang=lang, progress=progress)
@@ -140,14 +154,15 @@ class _Chunks:
         for (number, _), (data, issues) in zip(chunk, self.checked(chunk), strict=True):
             if issues:
                 report.drafts += 1
-                report.problems.extend((number, i.message(self.form, self.lang)) for i in issues)
+                for issue in issues:
+                    report.problem(number, issue.message(self.form, self.lang))
             op = self.op(data, "draft" if issues else "complete")
             try:
                 checks.check_op_shape(self.formset, op, 0)
             except ApiError as exc:
                 report.rejected += 1
                 message = exc.body()["error"]["message_" + lang_of(self.lang)]
-                report.problems.append((number, message))
+                report.problem(number, message)
                 continue
             batch.append((number, op))
         if batch:
@@ -183,4 +198,4 @@ def _apply(
         else:
             report.rejected += 1
             reason = result.get("reason") or {}
-            report.problems.append((number, reason.get("message_zh", "")))
+            report.problem(number, reason.get("message_zh", ""))

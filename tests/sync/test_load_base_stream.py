@@ -84,3 +84,21 @@ def test_a_file_refused_below_the_first_chunk_stores_nothing(
         admin.load_base(platform.service, "resident", path)
     assert refused.value.row == 3 * CHUNK + 1
     assert platform.dump() == before
+
+
+def test_problems_go_out_as_they_come_instead_of_piling_up(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mirror with a problem on every row: each is handed on (the CLI prints it) and none
+    is kept in the report."""
+    rows = resident_rows(5, seed=14)
+    for row in rows:
+        row[HEADERS.index("联系方式")] = "12"  # not a phone number: a draft
+    path = write_csv(tmp_path / "mirror.csv", rows)
+    seen: list[tuple[int, str]] = []
+    report = admin.load_base(
+        platform.service, "resident", path, on_problem=lambda row, text: seen.append((row, text))
+    )
+    assert (report.drafts, report.problems) == (5, [])
+    assert [row for row, _ in seen] == [2, 3, 4, 5, 6]
+    assert all("联系方式" in text and "12" not in text for _, text in seen)
