@@ -102,3 +102,26 @@ def test_problems_go_out_as_they_come_instead_of_piling_up(
     assert (report.drafts, report.problems) == (5, [])
     assert [row for row, _ in seen] == [2, 3, 4, 5, 6]
     assert all("联系方式" in text and "12" not in text for _, text in seen)
+
+
+class _Stop(Exception):
+    """The operator's Ctrl+C, half-way through a load."""
+
+
+def test_a_stopped_load_is_finished_by_running_it_again(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is committed on its own; the second run recognises the rows already
+    loaded (content-hash op ids) and loads the rest, no person twice."""
+    monkeypatch.setattr(baseload, "BATCH", CHUNK)
+    path = write_csv(tmp_path / "mirror.csv", resident_rows(2 * CHUNK + 5, seed=15))
+
+    def stop_after_first_chunk(done: int, total: int) -> None:
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        admin.load_base(platform.service, "resident", path, progress=stop_after_first_chunk)
+    assert _stored(platform) == CHUNK
+    report = admin.load_base(platform.service, "resident", path)
+    assert (report.unchanged, report.created) == (CHUNK, CHUNK + 5)
+    assert _stored(platform) == 2 * CHUNK + 5
