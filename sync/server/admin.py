@@ -1,34 +1,19 @@
 """Administration of the platform: communities, grids, users, tokens and base data.
 
 Used by ``gridcollect server-admin`` and by tests. Base data (a city-mirror CSV/XLSX of residents,
-houses, ...) goes through the same op pipeline as a device push, as the pseudo-device
-``base-data``: a natural key the platform already has updates that record instead of adding a
-person twice, and loading the same file again changes nothing (the op ids are content hashes).
+houses, ...) is loaded by ``baseload`` (``load_base`` and ``LoadReport`` are named here too).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-
 from sqlalchemy import Engine, insert, select, update
 
-from app.core import ids, rules
-from app.core.forms import FormSet
-from app.core.messages import lang_of
-from app.core.tabular import read_table
-from app.core.transfer import map_headers, prepare_row
-from sync import protocol as p
-from sync.merge import STATUS
-from sync.server import auth, checks, db, gridsync
-from sync.server.errors import ApiError
-from sync.server.service import Service
+from sync.server import auth, db, gridsync
+from sync.server.baseload import BASE_DEVICE as BASE_DEVICE
+from sync.server.baseload import LoadReport as LoadReport
+from sync.server.baseload import load_base as load_base
 
-BASE_DEVICE = "base-data"
 ADMIN_CLI = "server-admin"  # who the audit log names for a change made on the command line
-BATCH = 500
 
 
 def put_community(engine: Engine, code: str, name: str) -> None:
@@ -169,100 +154,3 @@ def list_users(engine: Engine) -> list[tuple[str, str, str | None, list[str]]]:
         for row in conn.execute(select(db.user_grids.c.username, db.user_grids.c.grid)):
             grids.setdefault(row.username, []).append(row.grid)
     return [(u.username, u.role, u.community, sorted(grids.get(u.username, []))) for u in users]
-
-
-@dataclass
-class LoadReport:
-    """What a base-data load did; ``problems`` are (row, message) without personal data."""
-
-    rows: int = 0
-    created: int = 0
-    merged: int = 0
-    unchanged: int = 0
-    drafts: int = 0
-    rejected: int = 0
-    problems: list[tuple[int, str]] = field(default_factory=list)
-
-
-def load_base(
-    service: Service,
-    form_id: str,
-    path: str | Path,
-    *,
-    lang: str = "zh",
-    progress: Callable[[int, int], None] | None = None,
-) -> LoadReport:
-    """Load a city-mirror file as records the platform knows (see the module doc).
-
-    Rows that fail validation are loaded as drafts and listed in the report, so the people are
-    known to the platform and a worker completes them on site.
-    """
-    formset: FormSet = service.formset
-    form = formset.form(form_id)
-    table = read_table(path)
-    mapping, unknown = map_headers(form, table.headers)
-    if unknown:
-        raise ValueError("unknown columns: " + ", ".join(unknown))
-    report = LoadReport(rows=len(table.rows))
-    stamp = auth.iso(auth.now()) + "#0000"
-    user = auth.User(BASE_DEVICE, "admin", None, None, BASE_DEVICE)
-    batch: list[tuple[int, p.Op]] = []
-    for number, raw in table.rows:
-        data = prepare_row(form, formset, raw, mapping)
-        issues = [i for i in rules.validate(form, data, formset) if i.severity == "error"]
-        status = "draft" if issues else "complete"
-        if issues:
-            report.drafts += 1
-            report.problems.extend((number, i.message(form, lang)) for i in issues)
-        digest = hashlib.sha256(f"{form.id}|{db.dumps(data)}".encode()).hexdigest()[:40]
-        op = p.Op(
-            op_id=f"base:{digest}",
-            record_id=ids.uuid7(),
-            form=form.id,
-            kind="create",
-            base_version=None,
-            fields={**data, STATUS: status},
-            edited_at=stamp,
-            author=BASE_DEVICE,
-        )
-        try:
-            checks.check_op_shape(formset, op, 0)
-        except ApiError as exc:
-            report.rejected += 1
-            report.problems.append(
-                (
-                    number,
-                    exc.body()["error"]["message_" + lang_of(lang)],
-                )
-            )
-            continue
-        batch.append((number, op))
-        if len(batch) >= BATCH:
-            _flush(service, user, batch, report)
-            batch = []
-            if progress:
-                progress(number, report.rows)
-    _flush(service, user, batch, report)
-    db.analyze(service.engine)  # the planner must know the tables are no longer empty
-    return report
-
-
-def _flush(
-    service: Service, user: auth.User, batch: list[tuple[int, p.Op]], report: LoadReport
-) -> None:
-    if not batch:
-        return
-    # the op id is a digest of the row: loading the same row again is a replay
-    results = service.apply(user, BASE_DEVICE, [op for _, op in batch], ids_name_content=True)
-    for (number, _), result in zip(batch, results, strict=True):
-        status = result["status"]
-        if status == "merged_into":
-            report.merged += 1
-        elif status in ("applied", "conflict"):
-            report.created += 1
-        elif status == "duplicate_op":
-            report.unchanged += 1
-        else:
-            report.rejected += 1
-            reason = result.get("reason") or {}
-            report.problems.append((number, reason.get("message_zh", "")))

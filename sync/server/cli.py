@@ -351,8 +351,11 @@ def cmd_load_base(args: argparse.Namespace) -> int:
 
     formset = load_formset()
     service = Service(_engine(args), formset)
+    problems = _Problems(args.json)
     try:
-        report = admin.load_base(service, args.form, args.file, lang=_lang(args))
+        report = admin.load_base(
+            service, args.form, args.file, lang=_lang(args), on_problem=problems
+        )
     except UnknownFormError:
         return _fail(args, f"没有表单 {args.form}。", f"no form {args.form}.")
     except TableError as exc:
@@ -361,21 +364,41 @@ def cmd_load_base(args: argparse.Namespace) -> int:
         return _fail(
             args, f"文件的列不符合表单：{exc}", f"the file's columns do not fit the form: {exc}"
         )
-    summary = {
-        "rows": report.rows,
-        "created": report.created,
-        "merged": report.merged,
-        "unchanged": report.unchanged,
-        "drafts": report.drafts,
-        "rejected": report.rejected,
-    }
-    if args.json:
-        print(json.dumps({**summary, "problems": report.problems}, ensure_ascii=False))
-    else:
-        for row, text in report.problems:
-            print(f"{row}: {text}")
-        print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    problems.end(
+        {
+            "rows": report.rows,
+            "created": report.created,
+            "merged": report.merged,
+            "unchanged": report.unchanged,
+            "drafts": report.drafts,
+            "rejected": report.rejected,
+        }
+    )
     return EXIT_PARTIAL if report.drafts or report.rejected else EXIT_OK
+
+
+class _Problems:
+    """A load's problems printed as they come (a line each, or the items of the JSON report's
+    ``problems`` list, the summary closing the same object): a city's mirror may have one on
+    every row, and none is kept in memory."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json, self.count = as_json, 0
+
+    def __call__(self, row: int, text: str) -> None:
+        if self.as_json:
+            lead = '{"problems": [' if self.count == 0 else ", "
+            print(lead + json.dumps([row, text], ensure_ascii=False))
+        else:
+            print(f"{row}: {text}")
+        self.count += 1
+
+    def end(self, summary: dict[str, int]) -> None:
+        if not self.as_json:
+            print(" ".join(f"{k}={v}" for k, v in summary.items()))
+            return
+        lead = '{"problems": [' if self.count == 0 else ""
+        print(lead + "], " + json.dumps(summary, ensure_ascii=False)[1:])
 
 
 def cmd_load_demo(args: argparse.Namespace) -> int:

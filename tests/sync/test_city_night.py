@@ -248,10 +248,19 @@ def test_load_base_and_upgrade_leave_fresh_statistics(platform: Platform, tmp_pa
     write_csv(csv, resident_rows(20, seed=3))
     report = admin.load_base(platform.app.state.service, "resident", csv)
     assert report.created == 20
-    if engine.dialect.name != "postgresql":
-        return  # SQLite gets PRAGMA optimize, which keeps no trace to check
+    assert analyzed(engine, "records")
+
+
+def analyzed(engine: Any, table: str) -> bool:
+    """The planner has statistics of ``table``: PostgreSQL's last ANALYZE, SQLite's
+    ``sqlite_stat1`` rows."""
     with engine.connect() as conn:
-        analyzed = conn.execute(
-            text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'records'")
-        ).scalar()
-    assert analyzed is not None
+        if engine.dialect.name == "postgresql":
+            sql = "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = :t"
+            return conn.execute(text(sql), {"t": table}).scalar() is not None
+        if not conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        ).first():
+            return False
+        sql = "SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"
+        return bool(conn.execute(text(sql), {"t": table}).scalar())

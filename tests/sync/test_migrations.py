@@ -36,6 +36,7 @@ from sync.session import SyncSession
 from tests.sync.conftest import PASSWORD, start_server
 from tests.sync.conftest import Client as HttpClient
 from tests.sync.devicekit import no_wait
+from tests.sync.test_city_night import analyzed
 
 FIXTURE = Path(__file__).with_name("fixtures") / "platform_v0"
 FACTS: dict[str, Any] = json.loads((FIXTURE / "facts.json").read_text(encoding="utf-8"))
@@ -166,6 +167,21 @@ def test_the_old_platform_upgrades_and_its_devices_sync_with_nothing_lost(
         server.should_exit = True
         thread.join(30)
         app.state.engine.dispose()
+
+
+def test_an_upgrade_leaves_fresh_statistics(old_platform: str) -> None:
+    """Issue 19 item 4: revisions rebuild tables and indexes; the planner then needs
+    statistics (SQLite: ``sqlite_stat1``, PostgreSQL: ANALYZE)."""
+    engine = db.make_engine(old_platform)
+    try:
+        if engine.dialect.name == "postgresql":  # the fixture's own upgrade to the baseline
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_stat_reset()"))
+        assert not analyzed(engine, "records")
+        migrate.upgrade(engine)
+        assert analyzed(engine, "records")
+    finally:
+        engine.dispose()
 
 
 def test_a_platform_at_0007_gets_its_search_words_per_grid(

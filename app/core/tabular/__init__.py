@@ -8,7 +8,7 @@ Every format goes through the same limits (rows, columns, file size, cell length
 text checks as the server's push checks (``textcheck``): a file is refused, naming the row and
 column, before anything is stored, instead of importing what the sync would refuse later.
 
-Modules: ``limits``, ``read`` (``Table``, ``read_table``), ``encoding`` (which codec a file
+Modules: ``limits``, ``read`` (``Table``, ``read_table``; ``stream_table``: rows lazily), ``encoding`` (which codec a file
 is in), ``write`` (``write_table``, ``csv_cells`` for any other CSV), ``formula`` (CSV
 formula neutralisation) and ``errors`` (``TableError`` and its messages).
 """
@@ -27,10 +27,23 @@ from app.core.tabular.limits import (
     MAX_ROW_NUMBER,
     SUFFIXES,
 )
-from app.core.tabular.read import Table, read_table
+from app.core.tabular.read import (
+    FILE_LIMITS,
+    STREAMED,
+    Limits,
+    Table,
+    TableStream,
+    read_table,
+    stream_table,
+)
 from app.core.tabular.write import csv_cells, write_table
 
 __all__ = [
+    "FILE_LIMITS",
+    "STREAMED",
+    "Limits",
+    "TableStream",
+    "stream_table",
     "DELIMITERS",
     "MAX_CELL_CHARS",
     "MAX_COLUMNS",

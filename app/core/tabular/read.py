@@ -1,5 +1,9 @@
 """Reading CSV, XLSX and JSON files of records into a ``Table`` within the limits, with the
-server's text checks on every header and value (named by row and column)."""
+server's text checks on every header and value (named by row and column).
+
+``stream_table`` is the one reader: its rows come lazily (CSV and XLSX; JSON is parsed whole),
+so the platform's base-data load holds a chunk, not a city; ``read_table`` keeps them all,
+within the device's limits."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import io
 import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,26 +47,79 @@ class Table:
     header_row: int = 1
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How far a file may go (``None``: no limit). The device's ``validate``/``import`` hold
+    what they read in memory (``FILE_LIMITS``); a streamed read holds one row at a time, so
+    only cells and columns stay limited (``STREAMED``). JSON is parsed whole: always
+    ``FILE_LIMITS``."""
+
+    max_row_number: int | None = MAX_ROW_NUMBER
+    max_file_bytes: int | None = MAX_FILE_BYTES
+
+
+FILE_LIMITS = Limits()
+STREAMED = Limits(None, None)
+EXCEL_ROWS = 1_048_576  # the most rows a sheet can have
+
+
+@dataclass(frozen=True)
+class TableStream:
+    """Like ``Table``, but ``rows`` come as the file is read: a problem further down raises
+    ``TableError`` when the reader gets there."""
+
+    file: str
+    headers: list[str]
+    rows: Iterator[tuple[int, dict[str, Any]]]
+    header_row: int = 1
+
+
 def read_table(path: str | Path) -> Table:
     """Read a CSV, XLSX or JSON file of records; raises TableError when unusable.
 
     Memory is bounded by the limits above whatever the file claims: the size is checked before
     reading, an XLSX is scanned in constant memory first (``xlsxscan``), rows are counted as
     they stream."""
+    stream = stream_table(path, FILE_LIMITS)
+    return Table(stream.file, stream.headers, list(stream.rows), stream.header_row)
+
+
+def stream_table(path: str | Path, limits: Limits = FILE_LIMITS) -> TableStream:
+    """Open a CSV, XLSX or JSON file of records: headers now, rows lazily (module doc).
+
+    The encoding, an XLSX's scan and the headers are checked before this returns; each row
+    gets the same checks as ``read_table`` gives it, when it is read."""
     path = Path(path)
     name = path.name
     if not path.is_file():
         raise TableError("missing", name)
     suffix = path.suffix.lower()
-    readers = {".csv": _read_csv, ".xlsx": _read_xlsx, ".json": _read_json}
+    readers: dict[str, Callable[[Path, Limits], TableStream]] = {
+        ".csv": _read_csv,
+        ".xlsx": _read_xlsx,
+        ".json": _read_json,
+    }
     if suffix not in readers:
         raise TableError("suffix", name, suffix or "(none)")
+    if suffix == ".json":
+        limits = FILE_LIMITS
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if limits.max_file_bytes is not None and size > limits.max_file_bytes:
             raise TableError("too_big", name, f"{size / 2**20:.0f} MB")
-        return readers[suffix](path)
+        stream = readers[suffix](path, limits)
     except OSError as exc:  # permissions, a file locked by Excel, a vanished network share
+        raise TableError("unreadable", name, type(exc).__name__) from None
+    return TableStream(stream.file, stream.headers, _guarded(name, stream.rows), stream.header_row)
+
+
+def _guarded(
+    name: str, rows: Iterator[tuple[int, dict[str, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A read error while the rows stream is the file's problem, as it is before."""
+    try:
+        yield from rows
+    except OSError as exc:
         raise TableError("unreadable", name, type(exc).__name__) from None
 
 
@@ -73,16 +130,21 @@ def _delimiter(first: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: Path, limits: Limits) -> TableStream:
     """Streamed: memory holds the rows kept, not the file (a 2 M-row file stops at the limit)."""
     encoding, skip = encoding_of(lambda: file_chunks(path), path.name)
+    return _from_rows(path.name, _csv_file_lines(path, encoding, skip), limits)
+
+
+def _csv_file_lines(path: Path, encoding: str, skip: int) -> Iterator[tuple[int, list[str]]]:
+    """The file's records, read as they are asked for (the file stays open until the end)."""
     with path.open("rb") as raw:
         raw.seek(skip)
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
         first = text.readline().lstrip(BOM_CHAR)
         lines = itertools.chain([first], text)
         reader = csv.reader(lines, delimiter=_delimiter(first.split("\n", 1)[0]), strict=True)
-        return _from_rows(path.name, _csv_lines(path.name, reader))
+        yield from _csv_lines(path.name, reader)
 
 
 def _csv_lines(name: str, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
@@ -115,46 +177,55 @@ def _header_index(lines: Sequence[Sequence[Any]]) -> int | None:
 
 
 def _kept_lines(
-    name: str, numbered: Iterable[tuple[int, Sequence[Any]]]
-) -> list[tuple[int, list[Any]]]:
+    name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits: Limits
+) -> Iterator[tuple[int, list[Any]]]:
     """Non-blank lines without trailing empty cells, within the row and column limits.
 
     Blank lines are dropped as they stream by, so a sheet padded to a million empty rows
     costs time, not memory."""
-    kept = []
+    last = limits.max_row_number
     for number, line in numbered:
         cells = list(line)
         while cells and not _filled(cells[-1]):
             cells.pop()
         if not cells:
             continue
-        if number > MAX_ROW_NUMBER:
+        if last is not None and number > last:
             raise TableError("too_many_rows", name, row=number)
         if len(cells) > MAX_COLUMNS:
             raise TableError("too_many_columns", name, str(len(cells)), row=number)
-        kept.append((number, cells))
-    return kept
+        yield number, cells
 
 
-def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]]) -> Table:
-    lines = _kept_lines(name, numbered)
-    start = _header_index([line for _, line in lines])
+def _from_rows(
+    name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits: Limits
+) -> TableStream:
+    """Headers from the first kept lines (a title line above them skipped), rows lazily."""
+    lines = _kept_lines(name, numbered, limits)
+    head = list(itertools.islice(lines, 2))
+    start = _header_index([line for _, line in head])
     if start is None:
         raise TableError("empty", name)
-    header_number, header_line = lines[start]
+    header_number, header_line = head[start]
     headers = [str(h).strip() if h is not None else "" for h in header_line]
     _check_headers(name, headers, header_number)
-    rows = []
+    rows = _checked_rows(name, headers, itertools.chain(head[start + 1 :], lines))
+    return TableStream(name, [h for h in headers if h], rows)
+
+
+def _checked_rows(
+    name: str, headers: list[str], lines: Iterable[tuple[int, list[Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, values by header) of each line, every cell through the text checks."""
     all_named = all(headers)
-    for number, line in lines[start + 1 :]:
+    for number, line in lines:
         if not (all_named and len(line) <= len(headers) and textcheck.cells_ok(line)):
             _check_line(name, number, headers, line)  # names the first bad cell
         if all_named and len(line) == len(headers):
             values = dict(zip(headers, line, strict=True))
         else:
             values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
-        rows.append((number, values))
-    return Table(name, [h for h in headers if h], rows)
+        yield number, values
 
 
 def _check_line(name: str, number: int, headers: list[str], line: list[Any]) -> None:
@@ -202,37 +273,51 @@ def _column_letter(number: int) -> str:
     return letters
 
 
-def _read_xlsx(path: Path) -> Table:
+_XLSX_BROKEN = (
+    zipfile.BadZipFile,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    ParseError,
+    ExpatError,
+    EOFError,
+    NotImplementedError,  # zipfile: an unsupported compression method
+    RuntimeError,  # zipfile: an encrypted member
+)
+
+
+def _read_xlsx(path: Path, limits: Limits) -> TableStream:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    broken = (
-        zipfile.BadZipFile,
-        InvalidFileException,
-        KeyError,
-        IndexError,
-        ValueError,
-        TypeError,
-        ParseError,
-        ExpatError,
-        EOFError,
-        NotImplementedError,  # zipfile: an unsupported compression method
-        RuntimeError,  # zipfile: an encrypted member
-    )
-    limits = xlsxscan.Limits(MAX_ROW_NUMBER, MAX_COLUMNS, MAX_CELL_CHARS)
+    broken = (*_XLSX_BROKEN, InvalidFileException)
+    rows = limits.max_row_number if limits.max_row_number is not None else EXCEL_ROWS
     try:
-        xlsxscan.scan(str(path), limits)
+        xlsxscan.scan(str(path), xlsxscan.Limits(rows, MAX_COLUMNS, MAX_CELL_CHARS))
         book = load_workbook(path, read_only=True, data_only=True)
     except xlsxscan.SheetProblem as exc:
         raise _sheet_error(path.name, exc) from None
     except broken as exc:
         raise TableError("xlsx", path.name, type(exc).__name__) from None
+    lines = _xlsx_lines(path.name, book)
+    try:
+        return _from_rows(path.name, lines, limits)
+    except BaseException:
+        lines.close()  # closes the book
+        raise
+
+
+def _xlsx_lines(name: str, book: Any) -> Generator[tuple[int, Sequence[Any]], None, None]:
+    """The first sheet's lines as they are parsed; the book is closed when they end."""
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:  # read-only workbooks parse lazily: a damaged sheet fails here, not in load_workbook
         sheet = book.worksheets[0]
         sheet.reset_dimensions()  # the declared <dimension> pads rows; the scan checked the cells
-        return _from_rows(path.name, enumerate(sheet.iter_rows(values_only=True), 1))
-    except broken as exc:
-        raise TableError("xlsx", path.name, type(exc).__name__) from None
+        yield from enumerate(sheet.iter_rows(values_only=True), 1)
+    except (*_XLSX_BROKEN, InvalidFileException) as exc:
+        raise TableError("xlsx", name, type(exc).__name__) from None
     finally:
         book.close()
 
@@ -243,7 +328,8 @@ def _sheet_error(name: str, exc: xlsxscan.SheetProblem) -> TableError:
     return TableError(exc.code, name, detail, row=exc.row, column=column)
 
 
-def _read_json(path: Path) -> Table:
+def _read_json(path: Path, _limits: Limits) -> TableStream:
+    """Parsed whole (``FILE_LIMITS`` keep that small); the values checked before it returns."""
     try:
         data = json.loads(decode(path.read_bytes(), path.name))
     except json.JSONDecodeError as exc:
@@ -266,4 +352,4 @@ def _read_json(path: Path) -> Table:
     for number, values in rows:
         for header, value in values.items():
             _check_value(path.name, number, header, value)
-    return Table(path.name, headers, rows, header_row=0)
+    return TableStream(path.name, headers, iter(rows), header_row=0)
