@@ -2,6 +2,7 @@
 
     python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
         [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
+        [--pool-size N] [--pool-overflow N]
 
 The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
 store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
