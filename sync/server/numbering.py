@@ -34,7 +34,6 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from sync.server import db, liveness
 
@@ -91,16 +90,11 @@ def high_water(conn: Connection) -> int:
         value = conn.execute(select(c.value).where(c.name == db.SEQ)).scalar_one_or_none()
         return int(value or 0)
     row = conn.execute(_HIGH_WATER, {"name": db.SEQ}).one()
-    value, floor, oldest = int(row[0]), row[1], row[2]
-    if floor is None:
-        return value
-    if oldest is not None and _now_ms() - int(oldest) > STALE_MS:
+    if row[2] is not None and _now_ms() - int(row[2]) > STALE_MS:
         _reap(conn.engine)
         row = conn.execute(_HIGH_WATER, {"name": db.SEQ}).one()
-        value, floor = int(row[0]), row[1]
-        if floor is None:
-            return value
-    return min(value, int(floor) - 1)
+    value, floor = int(row[0]), row[1]
+    return value if floor is None else min(value, int(floor) - 1)
 
 
 def _take_in_transaction(conn: Connection, count: int) -> int:
@@ -149,17 +143,9 @@ def _reap(engine: Engine) -> None:
 
 
 def _on_side(engine: Engine, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in its own committed transaction on the side pool; once more on a fresh
-    connection if the pooled one had died (the pool is not pinged: one round trip less per
-    push)."""
-    for attempt in (1, 2):
-        try:
-            with _side(engine).connect() as side:
-                return work(side)
-        except DBAPIError as exc:
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
-    raise AssertionError("unreachable")
+    """Run ``work`` in its own committed transaction on the side pool."""
+    with _side(engine).connect() as side:
+        return work(side)
 
 
 def _side(engine: Engine) -> Engine:

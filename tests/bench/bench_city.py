@@ -121,12 +121,8 @@ class Servers:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server processes so far (Linux /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for proc in self.procs:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / tick
+        stats = (Path(f"/proc/{proc.pid}/stat").read_text() for proc in self.procs)
+        return sum(_cpu_ticks(stat)[1] for stat in stats) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -135,19 +131,24 @@ class Servers:
             proc.wait(timeout=30)
 
 
+def _cpu_ticks(stat: str) -> tuple[str, int]:
+    """A process's name and user + system CPU ticks, from its /proc/PID/stat text."""
+    head, _, tail = stat.rpartition(")")
+    fields = tail.split()
+    return head.partition("(")[2], int(fields[11]) + int(fields[12])
+
+
 def _cpu_elsewhere() -> tuple[float, float, float]:
     """CPU seconds so far of every ``postgres`` process, of this bench, and of the machine
     (Linux /proc): where a 2-core machine's time goes besides the servers."""
     tick = os.sysconf("SC_CLK_TCK")
     postgres = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat"):
         try:
-            head, _, tail = stat.read_text().rpartition(")")
+            name, ticks = _cpu_ticks(path.read_text())
         except OSError:
             continue  # the process ended
-        if head.endswith("(postgres"):
-            fields = tail.split()
-            postgres += int(fields[11]) + int(fields[12])
+        postgres += ticks if name == "postgres" else 0
     me = os.times()
     busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait

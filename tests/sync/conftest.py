@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,30 @@ from typing import Any
 import pytest
 import requests
 import uvicorn
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from app.core.forms import FormSet
 from sync.server import admin, auth
 from sync.server.app import create_app
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` inside the block (tests that count queries)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 _counter = itertools.count(1)
 auth.set_kdf_cost(2**8)  # still scrypt, cheaper: the tests log in hundreds of times
 

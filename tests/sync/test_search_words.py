@@ -4,19 +4,17 @@ search reads only its scope's words (SQLite and PostgreSQL, the real server over
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync.server import db, termrows, terms
 from sync.server.console import queries
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, GRID_C, Platform
+from tests.sync.conftest import GRID_A, GRID_C, Platform, statements_run
 from tests.sync.test_console_search import _users
 
 SEQ = itertools.count(101, 2)  # distinct ID numbers: no push merges into another record
@@ -42,21 +40,6 @@ def _words_of(platform: Platform, grid: str) -> set[tuple[str, str, str]]:
     """What ``search_words`` must hold for the words ``grid``'s records hold."""
     held = {k for k, g, _rid in _table(platform, db.record_terms) if g == grid and terms.is_word(k)}
     return {(grid, t, w) for w in held for t in terms.word_terms(w)}
-
-
-@contextmanager
-def _statements(platform: Platform) -> Iterator[list[str]]:
-    """The SQL statements run on the platform's engine inside the block."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(platform.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", note)
 
 
 def test_a_push_notes_its_words_and_a_search_of_their_scope_gives_them_terms(
@@ -98,7 +81,7 @@ def test_a_search_reads_no_words_outside_its_scope(platform: Platform, formset: 
     _push(platform, "wang", GRID_A, [{"residence_address": "幸福路1号"}])
     users = {u.username: u for u in _users(platform)}
     assert len(queries.search(platform.engine, formset, users["root"], "白鹭公寓")) == 40
-    with _statements(platform) as seen:
+    with statements_run(platform.engine) as seen:
         assert queries.search(platform.engine, formset, users["chen"], "白鹭公寓", limit=2) == []
     assert not [s for s in seen if "record_terms" in s], seen  # no word in scope: no look-up
     assert len([s for s in seen if "search_words" in s]) == 2, seen  # names, addresses: empty

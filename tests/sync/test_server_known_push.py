@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
 
 from app.core import ids
 from app.core.forms import FormSet
@@ -16,7 +13,7 @@ from sync import protocol as p
 from sync.server import db
 from sync.server.service import Service
 from tests.factories import resident
-from tests.sync.conftest import GRID_A
+from tests.sync.conftest import GRID_A, statements_run
 from tests.sync.test_server_batch import WORKER, _fresh
 
 
@@ -43,15 +40,9 @@ def test_a_known_push_writes_its_aliases_in_one_statement(tmp_path: Path, formse
     engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
     service = Service(engine, formset)
     service.apply(WORKER, "first", _creates(200, "first"))
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
     again = _creates(200, "second")  # the same people typed on another device
-    results = service.apply(WORKER, "second", again)
-    event.remove(engine, "before_cursor_execute", seen)
+    with statements_run(engine) as statements:
+        results = service.apply(WORKER, "second", again)
     assert {r["status"] for r in results} == {"merged_into"}
     alias_writes = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ALIASES")]
     assert len(alias_writes) == 1
@@ -70,14 +61,8 @@ def test_a_known_push_does_not_look_for_people_it_merges_into(
     engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
     service = Service(engine, formset)
     service.apply(WORKER, "first", _creates(200, "first"))
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    results = service.apply(WORKER, "second", _creates(200, "second"))
-    event.remove(engine, "before_cursor_execute", seen)
+    with statements_run(engine) as statements:
+        results = service.apply(WORKER, "second", _creates(200, "second"))
     assert {r["status"] for r in results} == {"merged_into"}
     assert not [s for s in statements if "FROM people" in s]
     # the same people with their names changed on a third device (later edits win): the
