@@ -28,12 +28,6 @@ _T, _I, _G, _A = db.tasks.c, db.task_items.c, db.task_grids.c, db.task_assignees
 MANAGERS = ("supervisor", "admin")
 
 
-def take_numbers(conn: Connection, count: int) -> int:
-    """Reserve ``count`` change numbers; returns the first. Call last in the transaction
-    (numbering.py: pulls stop below them until it commits)."""
-    return numbering.take(conn, count)
-
-
 def manager(user: User) -> None:
     """Workers only look at tasks: issuing and changing them needs a supervisor or an admin."""
     if user.role not in MANAGERS:
@@ -97,7 +91,7 @@ def create(
             insert(db.task_assignees), [{"task_id": task_id, "username": u} for u in assignees]
         )
     # numbers last: the task first, so a device never gets an item before its task
-    first = take_numbers(conn, 1 + len(picked))
+    first = numbering.take(conn, 1 + len(picked))
     conn.execute(insert(db.tasks), [{**row, "seq": first}])
     ids = item_ids(len(picked))
     # in record order: the items' ids and numbers follow it, so every index of task_items
@@ -272,7 +266,7 @@ def _editable(conn: Connection, user: User, task_id: str) -> dict[str, Any]:
 
 def _renumber(conn: Connection, task_id: str, user: User, values: dict[str, Any]) -> None:
     values = {**values, "updated_at": iso(now()), "updated_by": user.username}
-    number = take_numbers(conn, 1)
+    number = numbering.take(conn, 1)
     conn.execute(update(db.tasks).where(_T.id == task_id).values(**values, seq=number))
 
 
@@ -325,7 +319,7 @@ def finish(conn: Connection, user: User, task_id: str, state: str) -> None:
 
 def close_finished(conn: Connection, task_ids: Iterable[str], at: str, by: str) -> list[str]:
     """Open verify tasks among ``task_ids`` with no open item left: closed (numbered by the
-    caller's ``take_numbers``). Returns the ids closed."""
+    caller's ``numbering.take``). Returns the ids closed."""
     ids = sorted(set(task_ids))
     if not ids:
         return []
