@@ -7,6 +7,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: it is a wall-clock assertion, and on a loaded 2-core machine a plain
+# encode took 424 ms once (test_qrpayload). Speed is the benches' business (tests/bench).
+settings.register_profile("gridcollect", deadline=None)
+settings.load_profile("gridcollect")
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Encrypted data dirs (the CLI's and the app's) unlock from this 0600 file, in this process and

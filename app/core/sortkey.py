@@ -8,7 +8,9 @@ resident's name, a house's or address's full address, a unit's name), so code kn
 - a run of digits becomes its value's length (two digits) and the digits without leading
   zeros, so numbers compare as numbers ("2栋" before "10栋", "201" before "1001");
 - Latin letters are lower-cased; other characters (spaces, punctuation) only part tokens;
-- the title itself follows a ``\\x01`` so records that read alike still group by writing.
+- the title itself follows a ``\\x01`` so records that read alike still group by writing;
+- a person's name starts with a surname, read as a surname (曾 "zeng", 单 "shan":
+  ``app.core.surnames``) when the caller says the title is a person's name.
 
 Numbers come before words, as the navigation tree orders buildings.
 """
@@ -20,6 +22,7 @@ import unicodedata
 from functools import lru_cache
 
 from app.core.search import char_pinyin
+from app.core.surnames import surname_readings
 
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|[\u3400-\u9fff\uf900-\ufaff]")
 SEPARATOR = "\x01"  # below every character a key is made of: a shorter key sorts first
@@ -39,10 +42,13 @@ def _token(token: str) -> str:
 
 
 @lru_cache(maxsize=65536)  # neighbours share addresses; families share surnames
-def sort_key(title: str) -> str:
-    """The key a list orders records of this title by (empty for an empty title)."""
+def sort_key(title: str, surname: bool = False) -> str:
+    """The key a list orders records of this title by (empty for an empty title);
+    ``surname``: the title is a person's name, whose first characters are a surname."""
     text = unicodedata.normalize("NFKC", title).strip()
     if not text:
         return ""
-    words = " ".join(_token(t) for t in _TOKEN.findall(text.lower()))
-    return f"{words}{SEPARATOR}{text}"
+    lead = surname_readings(text) if surname else None
+    rest = text[lead[0] :] if lead else text
+    tokens = [*(lead[1] if lead else ()), *(_token(t) for t in _TOKEN.findall(rest.lower()))]
+    return f"{' '.join(tokens)}{SEPARATOR}{text}"

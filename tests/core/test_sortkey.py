@@ -120,3 +120,45 @@ def test_an_older_store_is_keyed_and_reindexed_on_first_open(
     ).fetchall()
     assert "records_live_sort" in str(plan) and "TEMP B-TREE FOR ORDER BY" not in str(plan)
     store.close()
+
+
+def test_people_sort_by_their_surname_reading() -> None:
+    names = ["曾小明", "陈大", "张三", "单田芳", "丁一", "解放", "尉迟恭", "王五"]
+    by_name = sorted(names, key=lambda t: sort_key(t, surname=True))
+    # 曾 zeng (not ceng), 单 shan (not dan), 解 xie (not jie), 尉迟 yu chi (not wei chi)
+    assert by_name == ["陈大", "丁一", "单田芳", "王五", "解放", "尉迟恭", "曾小明", "张三"]
+    # a title that is not a person's name keeps the characters' usual readings
+    assert sort_key("单元楼") == sort_key("单元楼", surname=False)
+    assert sort_key("单元楼").startswith("dan yuan lou")
+
+
+def test_a_store_lists_residents_by_surname_reading(store: Store) -> None:
+    store.put_grid(Grid(GRID, "一", "330106001", "云溪社区"))
+    for seq, name in enumerate(["张三", "曾小明", "陈大"], 1):
+        store.save("resident", resident(name=name, seq=seq))
+    assert [s.title for s in browse.page(store, "resident")] == ["陈大", "曾小明", "张三"]
+
+
+def test_an_older_store_rekeys_surnames_on_open(tmp_path: Path, formset: FormSet) -> None:
+    from app.core.store.schema import SURNAME_ORDER
+
+    path = tmp_path / "old.sqlite"
+    old = Store(path, formset)
+    old.put_grid(Grid(GRID, "一", "330106001", "云溪社区"))
+    for seq, name in enumerate(["张三", "曾小明", "陈大", "曾"], 1):
+        old.save("resident", resident(name=name, seq=seq))
+    house = _house(old, f"{STREET}曾家巷1号")
+    # as an older GridCollect keyed them: every character by its usual reading
+    for rid, title in old.conn.execute("SELECT id, title FROM records").fetchall():
+        old.conn.execute("UPDATE records SET sort_key = ? WHERE id = ?", (sort_key(title), rid))
+    old.conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(SURNAME_ORDER)}")
+    old.close()
+    store = Store(path, formset)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [s.title for s in browse.page(store, "resident")] == ["陈大", "曾", "曾小明", "张三"]
+    (kept,) = store.conn.execute("SELECT sort_key FROM records WHERE id = ?", (house,)).fetchone()
+    assert kept == sort_key(f"{STREET}曾家巷1号")  # a house's address: not a person's name
+    assert store.conn.execute(
+        "SELECT count(*) FROM meta WHERE key = 'sort_key_surnames_pending'"
+    ).fetchone() == (0,)
+    store.close()

@@ -7,7 +7,12 @@ import sqlite3
 import pytest
 
 from app.core.store import STATUS_FIELD, Store, driver
-from app.core.store.schema import SCHEMA_VERSION, SchemaTooNewError
+from app.core.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    UNUSED_INDEXES,
+    SchemaTooNewError,
+)
 from tests.factories import resident
 
 
@@ -186,7 +191,7 @@ def test_the_unused_pinyin_index_is_gone_and_an_older_store_drops_it_in_place(
     old = Store(tmp_path / "old.sqlite", formset)
     saved = old.save("resident", resident(), status="complete")
     old.conn.execute("CREATE INDEX people_pinyin ON people (form, pinyin)")
-    old.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")  # before the step
+    old.conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(UNUSED_INDEXES)}")  # before it
     old.close()
     again = Store(tmp_path / "old.sqlite", formset)
     assert "people_pinyin" not in _indexes(again)

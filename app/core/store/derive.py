@@ -53,7 +53,8 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
     grid = data.get(roles.grid) if roles.grid else None
     title = form.title_of(data)
     address = address_text(addresses)
-    return Derived(grid, title, keys, refs, terms, person, address, sort_key(title))
+    sort = sort_key(title, surname=bool(roles.birth_date))  # a person's title is their name
+    return Derived(grid, title, keys, refs, terms, person, address, sort)
 
 
 def natural_key(form: Form, data: Mapping[str, Any], fields: Sequence[str]) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 from app.core.sortkey import sort_key
+from app.core.surnames import COMPOUND, SINGLE
 
 PENDING = "sort_key_pending"  # meta key: the column exists, keys and indexes still to come
 _FUNCTION = "gc_sort_key"  # registered on the connection for the backfill's one UPDATE
@@ -57,5 +58,45 @@ def backfill(conn: sqlite3.Connection) -> int:
         raise
     finally:
         conn.create_function(_FUNCTION, 1, None)
+    conn.execute("COMMIT")
+    return cur.rowcount
+
+
+# People's names keyed with their surname's reading (``app.core.surnames``): stores keyed
+# before that filed 曾 under "ceng"; the first open after the step re-keys the few affected.
+SURNAMES_PENDING = "sort_key_surnames_pending"
+SURNAMES_MIGRATION = [
+    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{SURNAMES_PENDING}', '1')"
+]
+_PERSON_FUNCTION = "gc_person_sort_key"
+
+
+def _person_key(title: str) -> str:
+    return sort_key(title, surname=True)
+
+
+def rekey_surnames(conn: sqlite3.Connection, person_forms: list[str]) -> int:
+    """Re-key the names of people (records of ``person_forms``) that start with a surname
+    read otherwise than its character; returns how many. Runs once, like ``backfill``."""
+    firsts = sorted({*SINGLE, *(name[0] for name in COMPOUND)})
+    conn.create_function(_PERSON_FUNCTION, 1, _person_key, deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (SURNAMES_PENDING,)).fetchone() is None:
+            conn.execute("COMMIT")
+            return 0
+        forms = ", ".join("?" * len(person_forms))
+        chars = ", ".join("?" * len(firsts))
+        cur = conn.execute(
+            f"UPDATE records SET sort_key = {_PERSON_FUNCTION}(title) WHERE form IN ({forms}) "
+            f"AND substr(ltrim(title), 1, 1) IN ({chars})",
+            [*person_forms, *firsts],
+        )
+        conn.execute("DELETE FROM meta WHERE key = ?", (SURNAMES_PENDING,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.create_function(_PERSON_FUNCTION, 1, None)
     conn.execute("COMMIT")
     return cur.rowcount

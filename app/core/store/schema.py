@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from app.core.store.order import MIGRATION as SORT_KEY
+from app.core.store.order import SURNAMES_MIGRATION as SURNAME_ORDER
 from app.core.store.places import MIGRATION as ADDRESS_INDEX
 
 MIGRATIONS: list[list[str]] = [
@@ -202,6 +203,10 @@ MIGRATIONS.append(SORT_KEY)
 # yet every insert of a person paid for it (1 % of an import's pages, 0.56 MB per 20 000).
 UNUSED_INDEXES = ["DROP INDEX IF EXISTS people_pinyin"]
 MIGRATIONS.append(UNUSED_INDEXES)
+
+# lists: people's names by their surname's reading (曾 "zeng", not "ceng"); the store re-keys
+# the affected names on open (``order.rekey_surnames``: it needs the forms' roles).
+MIGRATIONS.append(SURNAME_ORDER)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

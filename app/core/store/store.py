@@ -50,6 +50,9 @@ class Store:
             places.backfill(self._db.conn, self.formset)
         if self._db.meta(order.PENDING) is not None:  # first open after the sort key's migration
             order.backfill(self._db.conn)
+        if self._db.meta(order.SURNAMES_PENDING) is not None:  # after the surnames' step
+            people = [f.id for f in self.formset.forms.values() if f.roles.birth_date]
+            order.rekey_surnames(self._db.conn, people)
         self.reads = Reads(self._db.conn, self.formset)
         self.writes = Writes(self._db, self.reads, self.formset, self._derive_now)
         self.autosave = Autosaves(self._db)
