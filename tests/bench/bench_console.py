@@ -20,7 +20,6 @@ p95 <= 100 ms on the 1.63 M-record street office.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -71,7 +70,7 @@ def bulk_load(
         print(f"bulk load {loaded:.0f} s; upgrade to head (search index) {took:.0f} s")
         if copy:
             print(f"copy of the data {copy:.1f} s; upgrade/copy = {took / copy:.2f}")
-        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        conn = bench_upgrade.open_demo(store)
         grids = conn.execute(
             "SELECT code, name, community_code, community_name, level, polygon FROM grids"
         ).fetchall()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -61,7 +60,7 @@ def load(url: str, store: Path) -> int:
     """Records, communities and grids of the demo store into an empty platform at head."""
     app = create_app(url, forms=load_formset(), secret="bench")  # creates the newest schema
     engine = app.state.engine
-    src = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    src = bench_upgrade.open_demo(store)
     grids = src.execute(
         "SELECT code, name, community_code, community_name, level FROM grids"
     ).fetchall()

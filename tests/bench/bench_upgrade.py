@@ -52,9 +52,19 @@ def demo_store(size: int, seed: int) -> Path:
     return path
 
 
+def open_demo(store: Path) -> sqlite3.Connection:
+    """The cached demo store, to read from: demo stores are encrypted like any other, and
+    their data dir holds the passphrase (``gridcollect demo``), so the store's own driver
+    opens them with the key the app would use."""
+    from app.core.store import driver
+    from app.core.vault import access
+
+    return driver.connect(store, access.key_for_store(store))
+
+
 def _rows(store: Path) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
     """Chunks of platform rows (records, record_versions, ops) made from the device store."""
-    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    conn = open_demo(store)
     cur = conn.execute(
         "SELECT rid, id, form, form_version, grid, title, data, status, deleted FROM records"
     )
@@ -110,7 +120,7 @@ def _rows(store: Path) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
 
 
 def _side_rows(store: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    conn = open_demo(store)
     keys = conn.execute("SELECT form, key, record_id FROM record_keys").fetchall()
     people = conn.execute(
         "SELECT r.id, p.form, p.name, p.pinyin, coalesce(p.birth, '') "

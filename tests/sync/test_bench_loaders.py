@@ -1,0 +1,39 @@
+"""The benches' bulk loader reads the cached demo store as ``gridcollect demo`` leaves it:
+encrypted, with its passphrase file in the data dir. (It read it as a plain SQLite file, and
+every bench of 100 k records and more stopped with "file is not a database".)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core.store import driver
+from sync.server import db, migrate
+from tests.bench import bench_upgrade
+
+
+def test_the_bulk_loader_reads_an_encrypted_demo_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as on a bench machine: no passphrase file given, the demo writes its own
+    monkeypatch.delenv("GRIDCOLLECT_PASSPHRASE_FILE")
+    data = tmp_path / "demo"
+    cli = [sys.executable, "-m", "app.cli", "--data-dir", str(data), "demo", "--size", "300"]
+    subprocess.run(cli, check=True, capture_output=True)
+    store = data / "gridcollect.sqlite"
+    assert not driver.is_plaintext(store)  # what the bench meets: an encrypted store
+    with bench_upgrade.open_demo(store) as conn:
+        (held,) = conn.execute("SELECT count(*) FROM records").fetchone()
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    try:
+        assert bench_upgrade.load(engine, store) == held > 0
+        migrate.upgrade(engine)
+        with db.read(engine) as conn:
+            loaded = conn.execute(select(func.count()).select_from(db.records)).scalar_one()
+        assert loaded == held
+    finally:
+        engine.dispose()
