@@ -517,13 +517,14 @@ class RecordEditor(
     def _update_header(self) -> None:
         if not hasattr(self, "_baseline"):
             return
+        values = self.values()  # once: the title and the dirty mark read the same values
         parts = [
             self.form.title.get(self.lang),
-            self.form.title_of(self.values()) or tr("new_record", self.lang),
+            self.form.title_of(values) or tr("new_record", self.lang),
         ]
         if self._record is not None:
             parts.append(status_text(self._record.status, self.lang))
-        if self.is_dirty():
+        if values != self._baseline:
             parts.append(tr("unsaved", self.lang))
         self.header.setText(" · ".join(parts))
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import (
     QColor,
     QFocusEvent,
+    QFontMetrics,
     QMoveEvent,
     QPainter,
     QPaintEvent,
@@ -191,7 +192,7 @@ class SectionBox(QGroupBox):
             self._marked.append(label)
         else:
             self._marked.remove(label)
-        self.update(self._mark_rect(label))
+        self.update(self.mark_rect(label))
 
     def is_marked(self, label: QLabel) -> bool:
         """Whether the row of ``label`` shows the required mark."""
@@ -199,28 +200,29 @@ class SectionBox(QGroupBox):
 
     def mark_rect(self, label: QLabel) -> QRect:
         """Where the required mark of ``label``'s row is painted, in the box's coordinates."""
-        return self._mark_rect(label)
+        return self._mark_rect(label, label.fontMetrics().horizontalAdvance(REQUIRED_MARK))
 
-    def _mark_rect(self, label: QLabel) -> QRect:
+    @staticmethod
+    def _mark_rect(label: QLabel, width: int) -> QRect:
         geometry = label.geometry()
-        width = label.fontMetrics().horizontalAdvance(REQUIRED_MARK)
         return QRect(geometry.left() - width - _MARK_GAP, geometry.top(), width, geometry.height())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         """The box, then the required marks of its shown rows: one call into Python per box
-        painted instead of one per label (the labels stay plain QLabels)."""
+        painted instead of one per label (the labels stay plain QLabels, in one font)."""
         super().paintEvent(event)
         if not self._marked:
             return
+        font = self._marked[0].font()
+        width = QFontMetrics(font).horizontalAdvance(REQUIRED_MARK)
+        area = event.rect()
         painter = QPainter(self)
         painter.setPen(QColor(REQUIRED_COLOR))
-        area = event.rect()
+        painter.setFont(font)
         for label in self._marked:
-            rect = self._mark_rect(label)
-            if label.isHidden() or not rect.intersects(area):
-                continue
-            painter.setFont(label.font())
-            painter.drawText(rect, _MARK_ALIGN, REQUIRED_MARK)
+            rect = self._mark_rect(label, width)
+            if rect.intersects(area) and not label.isHidden():
+                painter.drawText(rect, _MARK_ALIGN, REQUIRED_MARK)
         painter.end()
 
     def entered(self, backwards: bool) -> None:

@@ -117,7 +117,8 @@ class FieldWidget(QWidget):
         # The editor's direct hook for committed / nextRequested (the signals fire as well):
         # one connection per field instead of three, which is measurable on a 47-field form.
         self.listener: Callable[[FieldWidget, str], None] | None = None
-        _FocusTracker.ensure()
+        if _FocusTracker._instance is None:
+            _FocusTracker.ensure()
 
     # -- the API the editor uses ---------------------------------------------------------
 
