@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QComboBox
 
 from app.core.store import Store
 from app.ui.editor import RecordEditor
+from app.ui.fields import make_field_widget
 
 
 @pytest.fixture
@@ -49,3 +50,24 @@ def test_editor_keys_need_no_shortcut_objects(qtbot, open_editor) -> None:
     with qtbot.waitSignal(editor.closed):
         qtbot.keyClick(editor.save_button, Qt.Key.Key_Escape)
     assert editor.is_closed()
+
+
+def test_an_unfilled_dropdown_reports_one_change_per_value_shown(qtbot, formset) -> None:
+    """Showing a value in a drop-down not filled yet (the cursor alone no longer fills it)
+    is one change: the blank first item it adds is not reported as a change of its own."""
+    field = formset.form("resident").fields["population_type"]
+    choice = make_field_widget(field, formset, "zh")
+    qtbot.addWidget(choice)
+    seen: list[object] = []
+    choice.changed.connect(lambda: seen.append(choice.value()))
+    choice.set_value("2")
+    assert seen == ["2"] and choice.combo.count() == 2  # the blank and the value, no more
+
+
+def test_the_conflict_panel_gets_its_style_sheet_when_it_first_shows(qtbot, open_editor) -> None:
+    editor = open_editor()
+    panel = editor.conflict_panel
+    assert panel.styleSheet() == "" and not panel.isVisibleTo(editor)
+    entry = {"mine": "甲", "theirs": "乙"}
+    panel.show_conflicts({"name": entry}, str, lambda _f, v: str(v), "zh")
+    assert "conflictBanner" in panel.styleSheet() and panel.isVisibleTo(editor)
