@@ -309,11 +309,13 @@ def test_migrant_block_shows_and_hides_live(qtbot, open_editor) -> None:
 
 def test_required_marker_follows_required_when(qtbot, open_editor) -> None:
     editor = open_editor()
-    label = editor.body.label("hukou_region")
+    body = editor.body
     editor.set_value("population_type", "4")  # 未落户: 户籍地 shown but optional
-    assert editor.is_field_visible("hukou_region") and not label.is_required()
+    assert editor.is_field_visible("hukou_region") and not editor.is_field_required("hukou_region")
+    assert not body.is_marked("hukou_region")
     editor.set_value("population_type", "1")
-    assert label.is_required() and label.text().endswith("*")
+    assert editor.is_field_required("hukou_region") and body.is_marked("hukou_region")
+    assert body.label("hukou_region").text() == "户籍地"  # the * is painted by the box
 
 
 def test_only_dependent_fields_are_re_evaluated(qtbot, open_editor, monkeypatch) -> None:

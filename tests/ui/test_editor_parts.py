@@ -1,17 +1,20 @@
 """The editor's widgets on their own, through their public methods: the duplicate banner, the
-history panel and the field label (the editor's own tests cover them inside a real editor)."""
+history panel and a section's field labels with their required marks (the editor's own tests
+cover them inside a real editor)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from app.core.dedup import Candidate
 from app.core.records import HistoryEntry
-from app.ui.editor import DuplicateBanner, FieldLabel, HistoryPanel
-from app.ui.editor.field_label import make_field_label
+from app.ui.editor import DuplicateBanner, HistoryPanel
+from app.ui.editor.field_label import REQUIRED_COLOR, input_height, make_field_label
+from app.ui.editor.sections import SectionBox
 
 EXACT = Candidate("r-exact", "张三", 1.0, "same_key")
 FUZZY = [Candidate(f"r-{i}", f"李{i}", 0.8, "same_name_birth") for i in range(5)]
@@ -109,15 +112,41 @@ def test_history_panel_lists_newest_first_with_the_editor_wording(qtbot: Any) ->
     assert panel.topLevelItem(0).text(0).startswith("No history")
 
 
-def test_field_label_marks_required_with_a_star(qtbot: Any) -> None:
+def _red_pixels(box: SectionBox, label: QLabel) -> int:
+    image = box.grab().toImage()
+    rect = box.mark_rect(label)
+    red = QColor(REQUIRED_COLOR)
+    return sum(
+        1
+        for x in range(rect.left(), rect.right() + 1)
+        for y in range(rect.top(), rect.bottom() + 1)
+        if (c := image.pixelColor(x, y)).red() > 150
+        and c.green() < 120
+        and c.blue() < 120
+        and abs(c.red() - red.red()) < 60
+    )
+
+
+def test_required_mark_is_painted_red_by_the_box_before_a_plain_label(qtbot: Any) -> None:
     host = QWidget()
     qtbot.addWidget(host)
-    label = make_field_label(host, can_be_required=True)
-    assert isinstance(label, FieldLabel)
-    label.set_label("户籍地", True)
-    assert label.is_required() and label.text() == "户籍地 *"
-    label.set_label("户籍地", False)
-    assert not label.is_required() and label.text() == "户籍地"
-    plain = make_field_label(host, can_be_required=False)
-    assert not isinstance(plain, FieldLabel)  # cheaper where the field can never be required
+    box = SectionBox("s", "户籍与居住", (), host, input_height(), lambda: None, lambda *_: None)
+    QVBoxLayout(host).addWidget(box)
+    label = make_field_label(box)
+    assert type(label) is QLabel  # no Python class per label: nothing to call back per paint
+    label.setText("户籍地")
+    box.form_layout.insertRow(0, label, QLineEdit(box))
+    host.show()
+    qtbot.waitExposed(host)
+    assert not box.is_marked(label) and _red_pixels(box, label) == 0
+    box.set_required(label, True)
+    assert box.is_marked(label) and label.text() == "户籍地"
+    assert box.mark_rect(label).right() < label.geometry().left()  # before the label
+    assert _red_pixels(box, label) > 3
+    box.form_layout.setRowVisible(label, False)  # a hidden row shows no mark
+    assert _red_pixels(box, label) == 0
+    box.form_layout.setRowVisible(label, True)
+    box.set_required(label, False)
+    assert not box.is_marked(label) and _red_pixels(box, label) == 0
+    plain = make_field_label(box)
     assert plain.minimumHeight() == label.minimumHeight() > 0

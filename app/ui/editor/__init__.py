@@ -2,13 +2,12 @@
 
 ``record_editor`` builds, types and saves; its behaviour is read per concern in ``autosave``,
 ``checks``, ``duplicates``, ``elsewhere`` (with ``merge``) and ``history_panel``; the widgets
-``FormBody``, ``FieldLabel``, ``DuplicateBanner``, ``HistoryPanel`` and ``ConflictPanel`` have
+``FormBody``, ``DuplicateBanner``, ``HistoryPanel`` and ``ConflictPanel`` have
 their own modules and public methods.
 """
 
 from app.ui.editor.dialogs import CloseChoice, EditorDialog, ask_close
 from app.ui.editor.duplicate_banner import DuplicateBanner
-from app.ui.editor.field_label import FieldLabel
 from app.ui.editor.form_body import FormBody
 from app.ui.editor.history_panel import HistoryPanel
 from app.ui.editor.merge import ConflictPanel
@@ -20,7 +19,6 @@ __all__ = [
     "ConflictPanel",
     "DuplicateBanner",
     "EditorDialog",
-    "FieldLabel",
     "FormBody",
     "HistoryPanel",
     "RecordEditor",

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 from app.core import rules
 from app.core.forms import Field, Form, FormSet
 from app.core.store import Store
-from app.ui.editor.field_label import input_height, make_field_label, set_label_text
+from app.ui.editor.field_label import input_height, make_field_label
 from app.ui.editor.sections import SectionBox, condition_readers, form_plan
 from app.ui.fields import FieldWidget, make_field_widget
 from app.ui.fields.base import guard_wheel
@@ -127,7 +127,7 @@ class FormBody(QScrollArea):
             guard_wheel(widget)
         else:
             widget = make_field_widget(fld, self.formset, self.lang, store=self.store, parent=box)
-        label = make_field_label(box, fld.required or fld.required_when is not None)
+        label = make_field_label(box)
         self._widgets[fld.id] = widget
         self._labels[fld.id] = label
         self._update_label(fld.id)
@@ -255,7 +255,7 @@ class FormBody(QScrollArea):
         return self._widgets[field_id]
 
     def label(self, field_id: str) -> QLabel:
-        """The label beside a field (a ``FieldLabel`` when the field can be required)."""
+        """The label beside a field (its required mark is painted by its section's box)."""
         self.widget(field_id)
         return self._labels[field_id]
 
@@ -307,8 +307,17 @@ class FormBody(QScrollArea):
     def _update_label(self, field_id: str) -> None:
         label = self._labels[field_id]
         required = self._required[field_id]
-        set_label_text(label, self.form.fields[field_id].label.get(self.lang), required)
+        fld = self.form.fields[field_id]
+        label.setText(fld.label.get(self.lang))
         label.setToolTip(tr("required_mark_tip", self.lang) if required else "")
+        self._boxes[fld.section].set_required(label, required)
+
+    def is_marked(self, field_id: str) -> bool:
+        """Whether the field's row shows the red * (built rows only: the others show nothing)."""
+        label = self._labels.get(field_id)
+        return label is not None and self._boxes[self.form.fields[field_id].section].is_marked(
+            label
+        )
 
     # ------------------------------------------------------------------ task fields
 

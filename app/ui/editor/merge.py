@@ -122,6 +122,11 @@ def merge_stored(
     return out
 
 
+_CONFLICT_STYLE = (
+    "QFrame#conflictBanner { background: #fff3e0; border: 2px solid #e65100; border-radius: 4px; }"
+)
+
+
 class ConflictPanel(QFrame):
     """The fields both the person and someone else changed, each with "keep mine" and "take
     theirs"; ``chosen(field, side)`` fires on a click."""
@@ -131,10 +136,6 @@ class ConflictPanel(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conflictBanner")
-        self.setStyleSheet(
-            "QFrame#conflictBanner { background: #fff3e0; border: 2px solid #e65100; "
-            "border-radius: 4px; }"
-        )
         self._layout = QVBoxLayout(self)
         self._buttons: dict[tuple[str, str], QPushButton] = {}
         self.setVisible(False)
@@ -155,6 +156,8 @@ class ConflictPanel(QFrame):
         if not entries:
             self.setVisible(False)
             return
+        if not self.styleSheet():  # set when first needed: a style sheet costs every open
+            self.setStyleSheet(_CONFLICT_STYLE)
         self._layout.addWidget(QLabel(tr("elsewhere_conflicts", lang), self))
         empty = tr("elsewhere_empty", lang)
         for name, entry in entries.items():

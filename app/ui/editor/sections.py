@@ -13,14 +13,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtGui import QFocusEvent, QMoveEvent, QResizeEvent, QShowEvent
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QWidget
+from PySide6.QtGui import (
+    QColor,
+    QFocusEvent,
+    QFontMetrics,
+    QMoveEvent,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+    QShowEvent,
+)
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
 
 from app.core.forms import Field, Form, conditions
+from app.ui.editor.field_label import REQUIRED_COLOR, REQUIRED_MARK
 
 __all__ = ["FormPlan", "SectionBox", "condition_readers", "form_plan"]
 
 _ROW_SPACING = 6  # about what a QFormLayout puts between rows in the styles we ship
+_MARK_GAP = 2  # pixels between a required mark and its label
+_MARK_ALIGN = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,11 @@ class SectionBox(QGroupBox):
         self.form_layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.gate = _Gate(self)
         self.form_layout.addRow(self.gate)
+        self._marked: list[QLabel] = []  # labels of the rows marked required, in no order
+        # room for the marks before the labels (a mark in touch mode's larger font included)
+        margins = self.form_layout.contentsMargins()
+        margins.setLeft(max(margins.left(), 2 * self.fontMetrics().horizontalAdvance("*") + 4))
+        self.form_layout.setContentsMargins(margins)
 
     @property
     def built(self) -> bool:
@@ -166,6 +183,47 @@ class SectionBox(QGroupBox):
         if self.isVisible():  # on screen: the real height now, so what is below moves
             self.form_layout.activate()  # before the next paint
         return takers
+
+    def set_required(self, label: QLabel, required: bool) -> None:
+        """Mark (or unmark) a row as required: a red * painted before its label."""
+        if required == (label in self._marked):
+            return
+        if required:
+            self._marked.append(label)
+        else:
+            self._marked.remove(label)
+        self.update(self.mark_rect(label))
+
+    def is_marked(self, label: QLabel) -> bool:
+        """Whether the row of ``label`` shows the required mark."""
+        return label in self._marked
+
+    def mark_rect(self, label: QLabel) -> QRect:
+        """Where the required mark of ``label``'s row is painted, in the box's coordinates."""
+        return self._mark_rect(label, label.fontMetrics().horizontalAdvance(REQUIRED_MARK))
+
+    @staticmethod
+    def _mark_rect(label: QLabel, width: int) -> QRect:
+        geometry = label.geometry()
+        return QRect(geometry.left() - width - _MARK_GAP, geometry.top(), width, geometry.height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        """The box, then the required marks of its shown rows: one call into Python per box
+        painted instead of one per label (the labels stay plain QLabels, in one font)."""
+        super().paintEvent(event)
+        if not self._marked:
+            return
+        font = self._marked[0].font()
+        width = QFontMetrics(font).horizontalAdvance(REQUIRED_MARK)
+        area = event.rect()
+        painter = QPainter(self)
+        painter.setPen(QColor(REQUIRED_COLOR))
+        painter.setFont(font)
+        for label in self._marked:
+            rect = self._mark_rect(label, width)
+            if rect.intersects(area) and not label.isHidden():
+                painter.drawText(rect, _MARK_ALIGN, REQUIRED_MARK)
+        painter.end()
 
     def entered(self, backwards: bool) -> None:
         self._on_enter(self, backwards)

@@ -20,6 +20,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QIcon,
+    QKeyEvent,
     QPainter,
     QPalette,
     QPen,
@@ -50,6 +51,19 @@ SEARCH_ROLE = CODE_ROLE + 1
 _TITLE_ROLE = CODE_ROLE + 2
 _ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 _SEVERITY_COLORS = {"error": "#c62828", "warning": "#e65100", "info": "#455a64"}
+
+# The form's own keys, as (key, modifiers without the keypad's): no field takes them, they go
+# up to the editor (a drop-down would otherwise eat Ctrl+S as a keyboard search).
+_CTRL = Qt.KeyboardModifier.ControlModifier.value
+SAVE_KEY = (Qt.Key.Key_S.value, _CTRL)
+COMPLETE_KEYS = ((Qt.Key.Key_Return.value, _CTRL), (Qt.Key.Key_Enter.value, _CTRL))
+CLOSE_KEY = (Qt.Key.Key_Escape.value, 0)
+FORM_KEYS = frozenset((SAVE_KEY, *COMPLETE_KEYS, CLOSE_KEY))
+
+
+def key_chord(event: QKeyEvent) -> tuple[int, int]:
+    """(key, modifiers) of a key press, the keypad modifier left out (Enter is Enter)."""
+    return int(event.key()), (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier).value
 
 
 # --------------------------------------------------------------------------- the base class
@@ -103,7 +117,8 @@ class FieldWidget(QWidget):
         # The editor's direct hook for committed / nextRequested (the signals fire as well):
         # one connection per field instead of three, which is measurable on a 47-field form.
         self.listener: Callable[[FieldWidget, str], None] | None = None
-        _FocusTracker.ensure()
+        if _FocusTracker._instance is None:
+            _FocusTracker.ensure()
 
     # -- the API the editor uses ---------------------------------------------------------
 
@@ -254,6 +269,9 @@ class FieldWidget(QWidget):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         kind = event.type()
         if kind == QEvent.Type.KeyPress:
+            if key_chord(event) in FORM_KEYS:  # not for the inner widget: up to the editor
+                event.ignore()
+                return True
             mods = event.modifiers()
             ctrl_or_alt = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
             if event.key() in _ENTER_KEYS and not (mods & ctrl_or_alt) and not self.multiline:

@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
 )
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QStandardItem, QStandardItemModel, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -62,6 +62,11 @@ class _PopupCombo(WheelGuarded, QComboBox):
             self._before_popup()
         super().showPopup()
 
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
+        if self._before_popup is not None and self.hasFocus():
+            self._before_popup()  # the wheel is about to step through the list
+        super().wheelEvent(event)
+
     def _hints(self) -> tuple[QSize, QSize] | None:
         style = self.style()
         if style.metaObject().className() == "QStyleSheetStyle":
@@ -87,8 +92,9 @@ class _PopupCombo(WheelGuarded, QComboBox):
 class ChoiceField(FieldWidget):
     """choice over a short table: a drop-down; typing a code's first characters selects it.
 
-    The list is filled on first focus or first opening (filling combo boxes is most of the
-    cost of opening a form); until then it holds only the current value."""
+    The list is filled on the first key, wheel turn or opening while focused (filling combo
+    boxes is most of the cost of opening a form, and the editor puts the cursor in the first
+    field as it opens); until then it holds only the current value."""
 
     def __init__(
         self, field: Field, formset: FormSet, lang: str = "zh", parent: QWidget | None = None
@@ -112,8 +118,10 @@ class ChoiceField(FieldWidget):
         if code is None and self.combo.count() == 0:
             self.combo.setCurrentIndex(-1)
             return
-        if self.combo.count() == 0:
+        if self.combo.count() == 0:  # the first item becomes current: not a change to report
+            blocked = self.combo.blockSignals(True)
             self.combo.addItem("", None)
+            self.combo.blockSignals(blocked)
         index = 0 if code is None else self.combo.findData(code)
         if index < 0:  # not listed yet (list not filled) or unknown: show it, never drop it
             self.combo.addItem(self._text(str(code)), code)
@@ -147,9 +155,6 @@ class ChoiceField(FieldWidget):
         if code in self.table.codes:
             return code_display(self.table, code, self.lang)
         return tr("unknown_code", self.lang, code=code)
-
-    def _focus_in(self) -> None:
-        self.fill()
 
     def _key_press(self, obj: QObject, event: QEvent) -> bool:
         self.fill()

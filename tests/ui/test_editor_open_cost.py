@@ -1,0 +1,73 @@
+"""What opening an editor does not pay for (issue 17: resident form open <= 1.5x a bare form),
+and that the behaviour those savings replaced still holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QShortcut
+from PySide6.QtWidgets import QApplication, QComboBox
+
+from app.core.store import Store
+from app.ui.editor import RecordEditor
+from app.ui.fields import make_field_widget
+
+
+@pytest.fixture
+def open_editor(qtbot, store: Store) -> Iterator[Callable[..., RecordEditor]]:
+    def make(form: str = "resident") -> RecordEditor:
+        editor = RecordEditor(store, form, author="网格员甲")
+        editor.confirm_close = lambda _e: "discard"
+        qtbot.addWidget(editor)
+        editor.resize(900, 800)
+        editor.show()
+        qtbot.waitExposed(editor)
+        editor.activateWindow()
+        qtbot.waitUntil(lambda: editor.isAncestorOf(QApplication.focusWidget()))
+        return editor
+
+    yield make
+
+
+def test_editor_keys_need_no_shortcut_objects(qtbot, open_editor) -> None:
+    """Ctrl+S, Ctrl+Enter and Escape reach the editor from a drop-down, a line edit and a
+    button, with no QShortcut made per open."""
+    editor = open_editor()
+    assert editor.findChildren(QShortcut) == []
+    combo = editor.widget("population_type").focus_target()
+    assert isinstance(combo, QComboBox) and QApplication.focusWidget() is combo
+    with qtbot.waitSignal(editor.saved):
+        qtbot.keyClick(combo, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    editor.set_value("name", "李四")
+    edit = editor.widget("name").focus_target()
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "需要改正" in editor.status_label.text()  # Complete ran, and errors blocked it
+    assert not editor.is_closed()
+    editor.save_button.setFocus()
+    with qtbot.waitSignal(editor.closed):
+        qtbot.keyClick(editor.save_button, Qt.Key.Key_Escape)
+    assert editor.is_closed()
+
+
+def test_an_unfilled_dropdown_reports_one_change_per_value_shown(qtbot, formset) -> None:
+    """Showing a value in a drop-down not filled yet (the cursor alone no longer fills it)
+    is one change: the blank first item it adds is not reported as a change of its own."""
+    field = formset.form("resident").fields["population_type"]
+    choice = make_field_widget(field, formset, "zh")
+    qtbot.addWidget(choice)
+    seen: list[object] = []
+    choice.changed.connect(lambda: seen.append(choice.value()))
+    choice.set_value("2")
+    assert seen == ["2"] and choice.combo.count() == 2  # the blank and the value, no more
+
+
+def test_the_conflict_panel_gets_its_style_sheet_when_it_first_shows(qtbot, open_editor) -> None:
+    editor = open_editor()
+    panel = editor.conflict_panel
+    assert panel.styleSheet() == "" and not panel.isVisibleTo(editor)
+    entry = {"mine": "甲", "theirs": "乙"}
+    panel.show_conflicts({"name": entry}, str, lambda _f, v: str(v), "zh")
+    assert "conflictBanner" in panel.styleSheet() and panel.isVisibleTo(editor)
