@@ -220,8 +220,9 @@ class _Answers:
         self.store, self.bulk = store, bulk
         self.outbox: list[tuple[str | None, str, int]] = []
         self.versions: list[tuple[int, str, int]] = []
-        self.moves: list[tuple[str, str]] = []
+        self.moves: list[tuple[str, str, str]] = []  # (old, canonical, form) of the run
         self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
+        self.news: set[str] = set()  # the run's canonical ids
         self.stored: dict[int, Any] | None = None
         self.forms: dict[str, str] = {}
         if bulk:
@@ -240,12 +241,16 @@ class _Answers:
         return bool((self.stored.get(seq) or {}).get(FOLDED))
 
     def rewrite(self, old: str, canonical: str) -> None:
-        """``rewrite_id`` in the answers' order: a plain rename joins the run of moves."""
-        cyclic = canonical in self.moved  # a run's renames never go back to an old id
-        if self.bulk and not cyclic and plain_rename(self.store, self.forms, old, canonical):
-            self.moves.append((old, canonical))
+        """``rewrite_id`` in the answers' order: a rename joins the run of moves. A run names
+        no id twice (it is applied at once): an id already in it starts a new run."""
+        if self.bulk and (old in self.news or canonical in self.moved):
+            self.write()
+        if self.bulk and plain_rename(self.store, self.forms, old, canonical):
+            form = self.forms.pop(old)
+            self.moves.append((old, canonical, form))
             self.moved[old] = (canonical, len(self.versions))
-            self.forms[canonical] = self.forms.pop(old)
+            self.news.add(canonical)
+            self.forms[canonical] = form
             return
         self.write()
         rewrite_id(self.store, old, canonical)
@@ -265,6 +270,7 @@ class _Answers:
             versions = [(v, self._renamed(i, n), w) for n, (v, i, w) in enumerate(versions)]
         self.store.replica.set_server_versions(versions)
         self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
+        self.news = set()
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""
