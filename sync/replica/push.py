@@ -262,12 +262,18 @@ class _Answers:
 
     def write(self) -> None:
         """The answers so far: renames first, then the versions, each under the id its record
-        had when the answer came (a version noted before its record's rename follows it)."""
+        had when the answer came (a version noted before its record's rename follows it; one
+        noted for an id before a rename brought it named no record, as in the plain path)."""
         self.store.outbox.set_answers(self.outbox)
         rename_plain(self.store, self.moves)
         versions = self.versions
         if self.moved:
-            versions = [(v, self._renamed(i, n), w) for n, (v, i, w) in enumerate(versions)]
+            arrived = {new: at for new, at in self.moved.values()}
+            versions = [
+                (v, self._renamed(i, n), w)
+                for n, (v, i, w) in enumerate(versions)
+                if n >= arrived.get(i, 0)  # noted before a record took the id: it had none
+            ]
         self.store.replica.set_server_versions(versions)
         self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
         self.news = set()

@@ -101,6 +101,21 @@ def _results(store: Store, answers: list[tuple[str, int]]) -> list[OpResult]:
     records=1, edits=[0], answers=[("applied", 0), ("merged_new", 0)]
 )  # rename after a version
 @example(records=3, edits=[1], answers=[("merged_new", 0), ("merged_held", 1), ("merged_new", 1)])
+@example(  # a version noted for an id before a later rename in the run brought a record to it
+    records=5,
+    edits=[5, 1, 2, 5],
+    answers=[
+        ("merged_held", 0),
+        ("merged_new", 2),
+        ("retry", 0),
+        ("merged_held", 1),
+        ("retry", 0),
+        ("merged_new", 3),
+        ("applied", 0),
+        ("merged_new", 3),
+        ("rejected", 0),
+    ],
+)
 def test_bulk_answers_leave_the_same_rows_as_the_plain_path(
     formset: FormSet, records: int, edits: list[int], answers: list[tuple[str, int]]
 ) -> None:
