@@ -15,7 +15,7 @@ from app.core.records import dumps
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica.rekey import FOLDED, plain_rename, rename_plain, rewrite_id
+from sync.replica.rekey import FOLDED, Move, plain_rename, rename_plain, rewrite_id
 from sync.replica.rows import _fetch_one, _loads
 
 ACKED = {
@@ -211,7 +211,7 @@ def record_results(
 class _Answers:
     """A batch's outbox and version updates, written with one executemany each; written
     before an id rewrite that is not a plain rename too, which reads the outbox states (what
-    the server acknowledged). Plain renames wait in ``moves`` and go in bulk, before any
+    the server acknowledged). Renames (no fold) wait in ``moves`` and go in bulk, before any
     other rewrite and at the end, so every rewrite still sees the ones before it done."""
 
     def __init__(
@@ -220,7 +220,7 @@ class _Answers:
         self.store, self.bulk = store, bulk
         self.outbox: list[tuple[str | None, str, int]] = []
         self.versions: list[tuple[int, str, int]] = []
-        self.moves: list[tuple[str, str, str]] = []  # (old, canonical, form) of the run
+        self.moves: list[Move] = []  # the run of renames
         self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
         self.news: set[str] = set()  # the run's canonical ids
         self.stored: dict[int, Any] | None = None
@@ -247,7 +247,7 @@ class _Answers:
             self.write()
         if self.bulk and plain_rename(self.store, self.forms, old, canonical):
             form = self.forms.pop(old)
-            self.moves.append((old, canonical, form))
+            self.moves.append(Move(old, canonical, form, len(self.outbox)))
             self.moved[old] = (canonical, len(self.versions))
             self.news.add(canonical)
             self.forms[canonical] = form
@@ -264,8 +264,9 @@ class _Answers:
         """The answers so far: renames first, then the versions, each under the id its record
         had when the answer came (a version noted before its record's rename follows it; one
         noted for an id before a rename brought it named no record, as in the plain path)."""
+        answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
+        rename_plain(self.store, self.moves, answered)
         self.store.outbox.set_answers(self.outbox)
-        rename_plain(self.store, self.moves)
         versions = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}

@@ -7,9 +7,9 @@ Part of ``sync.replica`` (import it from there).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core import ids
 from app.core.forms import FormSet
@@ -74,32 +74,50 @@ def plain_rename(store: Store, forms: Mapping[str, str], old: str, canonical: st
     return old != canonical and old in forms and canonical not in forms
 
 
-def rename_plain(store: Store, moves: Sequence[tuple[str, str, str]]) -> None:
-    """``rewrite_id`` of many (old, canonical, form of old) that ``plain_rename`` accepted, in
+class Move(NamedTuple):
+    """One rename of a run: ``old`` becomes ``new`` (a record of ``form``), after the first
+    ``after`` answers of the run were noted."""
+
+    old: str
+    new: str
+    form: str
+    after: int = 0
+
+
+def rename_plain(
+    store: Store, moves: Sequence[Move], answered: Mapping[int, int] | None = None
+) -> None:
+    """``rewrite_id`` of each of ``moves`` (``plain_rename`` accepted them), in order, in
     bulk: the same rows end up written (the record, its keys and refs, outbox, task items,
     autosave, duplicate decisions, one ``merge`` history row each, and every reference to a
     moved record of a referenced form), a statement per table for the whole run. The run
     names no id twice: then applying it at once is applying it in order
-    (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``)."""
+    (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
+
+    Runs before the run's answers are written. ``answered`` (seq -> its position among them)
+    names the ops whose answer takes them out of ``pending``: a pending op's references are
+    rewritten only by the moves before its answer, as op by op."""
     if not moves:
         return
     io = store.replica
-    targets = {form: _reference_fields(store.formset, form) for _o, _c, form in moves}
-    io.load_moves([(old, new, form, bool(targets[form])) for old, new, form in moves])
+    targets = {m.form: _reference_fields(store.formset, m.form) for m in moves}
+    io.load_moves([(m.old, m.new, m.form, bool(targets[m.form])) for m in moves])
     io.rename_moved()
-    moved = {old: (new, form) for old, new, form in moves if targets[form]}
+    moved = {m.old: m for m in moves if targets[m.form]}
     if moved:
-        _rewrite_moved_references(store, moved, {f: t for f, t in targets.items() if t})
+        refd = {f: t for f, t in targets.items() if t}
+        _rewrite_moved_references(store, moved, refd, answered or {})
     io.clear_moves()
 
 
 def _rewrite_moved_references(
     store: Store,
-    moved: Mapping[str, tuple[str, str]],
+    moved: Mapping[str, Move],
     targets: Mapping[str, tuple[tuple[str, str], ...]],
+    answered: Mapping[int, int],
 ) -> None:
-    """``_rewrite_references`` of every loaded old id of a referenced form (``moved``: old ->
-    (canonical, form)); ``targets``: each such form's reference fields (form, field)."""
+    """``_rewrite_references`` of every loaded old id of a referenced form (``moved``: by old
+    id); ``targets``: each such form's reference fields (form, field)."""
     io = store.replica
     names = _field_names(targets)
     referring: dict[int, tuple[str, str, str | None, set[str]]] = {}
@@ -109,8 +127,8 @@ def _rewrite_moved_references(
         [
             (
                 rid,
-                _swap_moved(json.loads(data), form, dsts, moved, names) or {},
-                _swap_moved(_loads(base), form, dsts, moved, names),
+                _swap_moved(json.loads(data), form, dsts.__contains__, moved, names) or {},
+                _swap_moved(_loads(base), form, dsts.__contains__, moved, names),
             )
             for rid, (form, data, base, dsts) in referring.items()
         ]
@@ -126,16 +144,32 @@ def _rewrite_moved_references(
                 in_form[form].append(field)
     io.set_ops_fields(
         [
-            (seq, _swap_moved(json.loads(text), form, moved, moved, names) or {})
+            (
+                seq,
+                _swap_moved(json.loads(text), form, _pending_at(seq, answered, moved), moved, names)
+                or {},
+            )
             for seq, form, text in io.pending_ops_naming_moved(in_form)
         ]
     )
+    everywhere = moved.__contains__
     io.set_autosaves_data(
         [
-            (slot, _swap_moved(json.loads(text), form, moved, moved, names) or {})
+            (slot, _swap_moved(json.loads(text), form, everywhere, moved, names) or {})
             for slot, form, text in io.autosaves_naming_moved(in_form)
         ]
     )
+
+
+def _pending_at(
+    seq: int, answered: Mapping[int, int], moved: Mapping[str, Move]
+) -> Callable[[str], bool]:
+    """Whether op ``seq`` was still pending when the old id was moved (its answer, if the
+    run has one that settles it, came after the move)."""
+    at = answered.get(seq)
+    if at is None:
+        return moved.__contains__
+    return lambda old: old in moved and at >= moved[old].after
 
 
 def _field_names(
@@ -153,20 +187,20 @@ def _field_names(
 def _swap_moved(
     data: dict[str, Any] | None,
     form: str,
-    olds: Collection[str],
-    moved: Mapping[str, tuple[str, str]],
+    olds: Callable[[str], bool],
+    moved: Mapping[str, Move],
     names: Mapping[tuple[str, str], frozenset[str]],
 ) -> dict[str, Any] | None:
-    """``_swap`` of each of ``olds`` at once: a field of ``form`` that may point at the old
-    record's form and names it takes the canonical id."""
+    """``_swap`` of each moved old id that ``olds`` accepts, at once: a field of ``form`` that
+    may point at the old record's form and names it takes the canonical id."""
     if data is None:
         return None
     out = {}
     for key, value in data.items():
-        if type(value) is str and value in olds and value in moved:
-            new, target = moved[value]
-            if key in names.get((form, target), ()):
-                value = new
+        if type(value) is str and olds(value):
+            move = moved[value]
+            if key in names.get((form, move.form), ()):
+                value = move.new
         out[key] = value
     return out
 

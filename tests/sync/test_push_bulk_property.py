@@ -233,6 +233,19 @@ def _house_results(
 )
 @example(houses=2, links=[0, 1, 0], answers=[("merged_new", 0), ("merged_new", 1)], limit=2)
 @example(houses=2, links=[0, 2], answers=[("merged_new", 0), ("merged_held", 0)], limit=12)
+@example(  # a unit's op pointing at a renamed house is answered after the rename
+    houses=2,
+    links=[5, 1, 0, 4],
+    answers=[
+        ("merged_new", 3),
+        ("rejected", 0),
+        ("merged_held", 1),
+        ("merged_new", 0),
+        ("rejected", 0),
+        ("merged_held", 1),
+    ],
+    limit=10,
+)
 def test_bulk_renames_of_referenced_records_leave_the_same_rows_as_the_plain_path(
     formset: FormSet, houses: int, links: list[int], answers: list[tuple[str, int]], limit: int
 ) -> None:
