@@ -186,9 +186,10 @@ def record_results(
     """Persist one batch's answers, in one transaction (PROTOCOL.md §5.3).
 
     ``bulk`` (the default) reads the batch's stored results in one query and does the id
-    rewrites that are plain renames (``rekey.plain_rename``) a run at a time, in one statement
-    per table; ``bulk=False`` is the plain path, one op at a time, that the property test
-    compares it with (tests/sync/test_push_bulk_property.py)."""
+    rewrites that are renames, not folds (``rekey.plain_rename``), a run at a time, in one
+    statement per table, references to a renamed house or address included;
+    ``bulk=False`` is the plain path, one op at a time, that the property tests compare it
+    with (tests/sync/test_push_bulk_property.py)."""
     if len(ops) != len(results) or any(
         o.op_id != r.op_id for o, r in zip(ops, results, strict=True)
     ):
