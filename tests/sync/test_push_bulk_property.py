@@ -17,7 +17,7 @@ from app.core.forms import FormSet, load_formset
 from app.core.records import dumps
 from app.core.store import Store
 from sync import replica
-from sync.protocol import OpResult, Reason
+from sync.protocol import OpResult, Reason, ResultStatus
 from tests.factories import resident
 from tests.sync.test_replica import GRID, SCOPE, page, pulled
 
@@ -206,7 +206,9 @@ def _house_results(
             into = (HOUSE_POOL if op.wire["form"] == "house" else POOL)[pick]
         elif kind == "merged_held":
             into = HELD_HOUSE if op.wire["form"] == "house" else HELD[pick]
-        status = "merged_into" if into else kind
+        status: ResultStatus = "merged_into" if into else "applied"
+        if kind == "conflict":
+            status = "conflict"
         reason = None
         if kind in ("retry", "rejected"):
             status = "rejected"

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from app.core import ids
 from app.core.forms import FormSet
-from app.core.records import dumps, state_of, stored_base
+from app.core.records import canonical_json, dumps, state_of, stored_base
 from app.core.store import places
 from app.core.store.db import Database
 from app.core.store.derive import Derived
@@ -359,7 +359,7 @@ class ReplicaIO:
             "INSERT INTO temp.rekey_moves (old, new, form, refd) SELECT json_extract(value, "
             "'$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
             "json_extract(value, '$[3]') FROM json_each(?) ORDER BY key",
-            (dumps([[old, new, form, int(refd)] for old, new, form, refd in moves]),),
+            (canonical_json([[old, new, form, int(refd)] for old, new, form, refd in moves]),),
         )
 
     def rename_moved(self) -> None:
