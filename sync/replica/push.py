@@ -15,7 +15,7 @@ from app.core.records import dumps
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica.rekey import FOLDED, plain_rename, rename_plain, rewrite_id
+from sync.replica.rekey import FOLDED, Move, plain_rename, rename_plain, rewrite_id
 from sync.replica.rows import _fetch_one, _loads
 
 ACKED = {
@@ -186,9 +186,10 @@ def record_results(
     """Persist one batch's answers, in one transaction (PROTOCOL.md §5.3).
 
     ``bulk`` (the default) reads the batch's stored results in one query and does the id
-    rewrites that are plain renames (``rekey.plain_rename``) a run at a time, in one statement
-    per table; ``bulk=False`` is the plain path, one op at a time, that the property test
-    compares it with (tests/sync/test_push_bulk_property.py)."""
+    rewrites that are renames, not folds (``rekey.plain_rename``), a run at a time, in one
+    statement per table, references to a renamed house or address included;
+    ``bulk=False`` is the plain path, one op at a time, that the property tests compare it
+    with (tests/sync/test_push_bulk_property.py)."""
     if len(ops) != len(results) or any(
         o.op_id != r.op_id for o, r in zip(ops, results, strict=True)
     ):
@@ -211,7 +212,7 @@ def record_results(
 class _Answers:
     """A batch's outbox and version updates, written with one executemany each; written
     before an id rewrite that is not a plain rename too, which reads the outbox states (what
-    the server acknowledged). Plain renames wait in ``moves`` and go in bulk, before any
+    the server acknowledged). Renames (no fold) wait in ``moves`` and go in bulk, before any
     other rewrite and at the end, so every rewrite still sees the ones before it done."""
 
     def __init__(
@@ -220,8 +221,9 @@ class _Answers:
         self.store, self.bulk = store, bulk
         self.outbox: list[tuple[str | None, str, int]] = []
         self.versions: list[tuple[int, str, int]] = []
-        self.moves: list[tuple[str, str]] = []
+        self.moves: list[Move] = []  # the run of renames
         self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
+        self.news: set[str] = set()  # the run's canonical ids
         self.stored: dict[int, Any] | None = None
         self.forms: dict[str, str] = {}
         if bulk:
@@ -240,12 +242,16 @@ class _Answers:
         return bool((self.stored.get(seq) or {}).get(FOLDED))
 
     def rewrite(self, old: str, canonical: str) -> None:
-        """``rewrite_id`` in the answers' order: a plain rename joins the run of moves."""
-        cyclic = canonical in self.moved  # a run's renames never go back to an old id
-        if self.bulk and not cyclic and plain_rename(self.store, self.forms, old, canonical):
-            self.moves.append((old, canonical))
+        """``rewrite_id`` in the answers' order: a rename joins the run of moves. A run names
+        no id twice (it is applied at once): an id already in it starts a new run."""
+        if self.bulk and (old in self.news or canonical in self.moved):
+            self.write()
+        if self.bulk and plain_rename(self.store, self.forms, old, canonical):
+            form = self.forms.pop(old)
+            self.moves.append(Move(old, canonical, form, len(self.outbox)))
             self.moved[old] = (canonical, len(self.versions))
-            self.forms[canonical] = self.forms.pop(old)
+            self.news.add(canonical)
+            self.forms[canonical] = form
             return
         self.write()
         rewrite_id(self.store, old, canonical)
@@ -257,14 +263,22 @@ class _Answers:
 
     def write(self) -> None:
         """The answers so far: renames first, then the versions, each under the id its record
-        had when the answer came (a version noted before its record's rename follows it)."""
+        had when the answer came (a version noted before its record's rename follows it; one
+        noted for an id before a rename brought it named no record, as in the plain path)."""
+        answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
+        rename_plain(self.store, self.moves, answered)
         self.store.outbox.set_answers(self.outbox)
-        rename_plain(self.store, self.moves)
         versions = self.versions
         if self.moved:
-            versions = [(v, self._renamed(i, n), w) for n, (v, i, w) in enumerate(versions)]
+            arrived = {new: at for new, at in self.moved.values()}
+            versions = [
+                (v, self._renamed(i, n), w)
+                for n, (v, i, w) in enumerate(versions)
+                if n >= arrived.get(i, 0)  # noted before a record took the id: it had none
+            ]
         self.store.replica.set_server_versions(versions)
         self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
+        self.news = set()
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""

@@ -7,9 +7,9 @@ Part of ``sync.replica`` (import it from there).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core import ids
 from app.core.forms import FormSet
@@ -68,24 +68,141 @@ def rewrite_id(store: Store, old: str, canonical: str) -> None:
 
 
 def plain_rename(store: Store, forms: Mapping[str, str], old: str, canonical: str) -> bool:
-    """Whether ``rewrite_id(old, canonical)`` is a plain rename, given ``forms`` (id -> form of
-    the records on the device): ``old`` is here, ``canonical`` is not, and no reference field
-    may point at ``old``'s form (nothing else names it). ``rename_plain`` then does it."""
-    form = forms.get(old)
-    return (
-        old != canonical
-        and form is not None
-        and canonical not in forms
-        and not _reference_fields(store.formset, form)
+    """Whether ``rewrite_id(old, canonical)`` is a rename (no fold), given ``forms`` (id -> form
+    of the records on the device): ``old`` is here and ``canonical`` is not. ``rename_plain``
+    then does it, references to ``old`` included."""
+    return old != canonical and old in forms and canonical not in forms
+
+
+class Move(NamedTuple):
+    """One rename of a run: ``old`` becomes ``new`` (a record of ``form``), after the first
+    ``after`` answers of the run were noted."""
+
+    old: str
+    new: str
+    form: str
+    after: int = 0
+
+
+def rename_plain(
+    store: Store, moves: Sequence[Move], answered: Mapping[int, int] | None = None
+) -> None:
+    """``rewrite_id`` of each of ``moves`` (``plain_rename`` accepted them), in order, in
+    bulk: the same rows end up written (the record, its keys and refs, outbox, task items,
+    autosave, duplicate decisions, one ``merge`` history row each, and every reference to a
+    moved record of a referenced form), a statement per table for the whole run. The run
+    names no id twice: then applying it at once is applying it in order
+    (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
+
+    Runs before the run's answers are written. ``answered`` (seq -> its position among them)
+    names the ops whose answer takes them out of ``pending``: a pending op's references are
+    rewritten only by the moves before its answer, as op by op."""
+    if not moves:
+        return
+    io = store.replica
+    targets = {m.form: _reference_fields(store.formset, m.form) for m in moves}
+    io.load_moves([(m.old, m.new, m.form, bool(targets[m.form])) for m in moves])
+    io.rename_moved()
+    moved = {m.old: m for m in moves if targets[m.form]}
+    if moved:
+        refd = {f: t for f, t in targets.items() if t}
+        _rewrite_moved_references(store, moved, refd, answered or {})
+    io.clear_moves()
+
+
+def _rewrite_moved_references(
+    store: Store,
+    moved: Mapping[str, Move],
+    targets: Mapping[str, tuple[tuple[str, str], ...]],
+    answered: Mapping[int, int],
+) -> None:
+    """``_rewrite_references`` of every loaded old id of a referenced form (``moved``: by old
+    id); ``targets``: each such form's reference fields (form, field)."""
+    io = store.replica
+    names = _field_names(targets)
+    referring: dict[int, tuple[str, str, str | None, set[str]]] = {}
+    for rid, form, data, base, dst in io.rows_referring_moved():
+        referring.setdefault(rid, (form, data, base, set()))[3].add(dst)
+    io.set_data_and_base_many(
+        [
+            (
+                rid,
+                _swap_moved(json.loads(data), form, dsts.__contains__, moved, names) or {},
+                _swap_moved(_loads(base), form, dsts.__contains__, moved, names),
+            )
+            for rid, (form, data, base, dsts) in referring.items()
+        ]
+    )
+    by_referring: dict[tuple[str, ...], list[str]] = {}
+    for target, fields in targets.items():
+        by_referring.setdefault(tuple(sorted({fm for fm, _f in fields})), []).append(target)
+    io.repoint_moved_refs(by_referring)
+    in_form: dict[str, list[str]] = {}
+    for fields in targets.values():
+        for form, field in fields:
+            if field not in in_form.setdefault(form, []):
+                in_form[form].append(field)
+    io.set_ops_fields(
+        [
+            (
+                seq,
+                _swap_moved(json.loads(text), form, _pending_at(seq, answered, moved), moved, names)
+                or {},
+            )
+            for seq, form, text in io.pending_ops_naming_moved(in_form)
+        ]
+    )
+    everywhere = moved.__contains__
+    io.set_autosaves_data(
+        [
+            (slot, _swap_moved(json.loads(text), form, everywhere, moved, names) or {})
+            for slot, form, text in io.autosaves_naming_moved(in_form)
+        ]
     )
 
 
-def rename_plain(store: Store, moves: Sequence[tuple[str, str]]) -> None:
-    """``rewrite_id`` of many (old, canonical) pairs that ``plain_rename`` accepted, in bulk:
-    the same rows end up written (the record, its keys and refs, outbox, task items,
-    autosave, duplicate decisions, one ``merge`` history row each), one statement per table."""
-    if moves:
-        store.replica.rename_records(moves)
+def _pending_at(
+    seq: int, answered: Mapping[int, int], moved: Mapping[str, Move]
+) -> Callable[[str], bool]:
+    """Whether op ``seq`` was still pending when the old id was moved (its answer, if the
+    run has one that settles it, came after the move)."""
+    at = answered.get(seq)
+    if at is None:
+        return moved.__contains__
+    return lambda old: old in moved and at >= moved[old].after
+
+
+def _field_names(
+    targets: Mapping[str, tuple[tuple[str, str], ...]],
+) -> dict[tuple[str, str], frozenset[str]]:
+    """(referring form, target form) -> the referring form's fields that may point at the
+    target form (what ``_rewrite_references`` swaps for one old id)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for target, fields in targets.items():
+        for form, field in fields:
+            out.setdefault((form, target), set()).add(field)
+    return {key: frozenset(value) for key, value in out.items()}
+
+
+def _swap_moved(
+    data: dict[str, Any] | None,
+    form: str,
+    olds: Callable[[str], bool],
+    moved: Mapping[str, Move],
+    names: Mapping[tuple[str, str], frozenset[str]],
+) -> dict[str, Any] | None:
+    """``_swap`` of each moved old id that ``olds`` accepts, at once: a field of ``form`` that
+    may point at the old record's form and names it takes the canonical id."""
+    if data is None:
+        return None
+    out = {}
+    for key, value in data.items():
+        if type(value) is str and olds(value):
+            move = moved[value]
+            if key in names.get((form, move.form), ()):
+                value = move.new
+        out[key] = value
+    return out
 
 
 def _rename(store: Store, row: _Row, canonical: str) -> None:

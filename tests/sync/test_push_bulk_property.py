@@ -12,12 +12,14 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.core.forms import FormSet
+from app.core import ids
+from app.core.forms import FormSet, load_formset
+from app.core.records import dumps
 from app.core.store import Store
 from sync import replica
-from sync.protocol import OpResult, Reason
+from sync.protocol import OpResult, Reason, ResultStatus
 from tests.factories import resident
-from tests.sync.test_replica import SCOPE, page, pulled
+from tests.sync.test_replica import GRID, SCOPE, page, pulled
 
 # what the platform answers to one op: applied, conflict, merged into a new id of a small pool
 # (two device records may merge into one), merged into a record the device holds (a fold),
@@ -42,6 +44,9 @@ TABLES = {
     "outbox": "SELECT seq, record_id, state, kind, fields, result FROM outbox ORDER BY seq",
     "history": "SELECT record_id, kind, changes, author FROM history ORDER BY seq",
     "people": "SELECT * FROM people ORDER BY 1",
+    "autosave": "SELECT slot, form, record_id, data FROM autosave ORDER BY slot",
+    "dedup_decisions": "SELECT record_id, other_id, decision FROM dedup_decisions ORDER BY seq",
+    "task_items": "SELECT id, record_id, state FROM task_items ORDER BY id",
 }
 
 
@@ -96,6 +101,21 @@ def _results(store: Store, answers: list[tuple[str, int]]) -> list[OpResult]:
     records=1, edits=[0], answers=[("applied", 0), ("merged_new", 0)]
 )  # rename after a version
 @example(records=3, edits=[1], answers=[("merged_new", 0), ("merged_held", 1), ("merged_new", 1)])
+@example(  # a version noted for an id before a later rename in the run brought a record to it
+    records=5,
+    edits=[5, 1, 2, 5],
+    answers=[
+        ("merged_held", 0),
+        ("merged_new", 2),
+        ("retry", 0),
+        ("merged_held", 1),
+        ("retry", 0),
+        ("merged_new", 3),
+        ("applied", 0),
+        ("merged_new", 3),
+        ("rejected", 0),
+    ],
+)
 def test_bulk_answers_leave_the_same_rows_as_the_plain_path(
     formset: FormSet, records: int, edits: list[int], answers: list[tuple[str, int]]
 ) -> None:
@@ -138,3 +158,208 @@ def test_a_batch_of_known_records_is_renamed_without_reading_each_record(
         assert all(store.get(op.record_id) is None for op in ops)
     finally:
         store.close()
+
+
+# -- renames of records other records point at (houses) ----------------------------------------
+
+HELD_HOUSE = "0190a000-0000-7000-8000-0000000000b0"
+HOUSE_POOL = [f"0190a000-0000-7000-8000-0000000000c{n}" for n in range(4)]
+
+
+def _house(n: int) -> dict[str, Any]:
+    return {"house_code": f"H{n}", "address_text": f"幸福路{n}号", "grid": GRID}
+
+
+def _device_with_houses(path: Path, formset: FormSet, houses: int, links: list[int]) -> None:
+    """A house pulled from the platform (a fold target), ``houses`` houses typed on the device,
+    a resident or a unit pointing at a house per entry of ``links`` (n: house n % (houses + 1),
+    the last one the pulled house), an open form, a duplicate decision and a task item naming
+    a house: a rename of a house must reach them all."""
+    store = Store(path, formset)
+    replica.apply_pull(store, page(pulled(HELD_HOUSE, 1, _house(900), form="house")), SCOPE)
+    made = [store.save("house", _house(i)).id for i in range(houses)] + [HELD_HOUSE]
+    for n, pick in enumerate(links):
+        house = made[pick % len(made)]
+        if n % 3 == 2:
+            store.save("unit", {"name": f"小店{n}", "house_ref": house, "grid": GRID})
+        else:
+            store.save("resident", resident(seq=1 + 2 * n, house_ref=house))
+    store.autosave_put("s1", "resident", None, {"house_ref": made[0], "name": "王"})
+    store.decide_duplicate(made[0], made[-1], "different", author="wang")
+    store.conn.execute(
+        "INSERT INTO task_items (id, task_id, record_id, grid, state, updated_at) "
+        "VALUES ('i1', 't1', ?, ?, 'open', '2026-01-01')",
+        (made[0], GRID),
+    )
+    store.close()
+
+
+def _house_results(
+    store: Store, ops: list[replica.OutOp], answers: list[tuple[str, int]]
+) -> list[OpResult]:
+    """``_results`` with each form's own pool of platform ids (a house merges into a house)."""
+    out = []
+    for n, op in enumerate(ops):
+        kind, pick = answers[n % len(answers)]
+        into = None
+        if kind == "merged_new":
+            into = (HOUSE_POOL if op.wire["form"] == "house" else POOL)[pick]
+        elif kind == "merged_held":
+            into = HELD_HOUSE if op.wire["form"] == "house" else HELD[pick]
+        status: ResultStatus = "merged_into" if into else "applied"
+        if kind == "conflict":
+            status = "conflict"
+        reason = None
+        if kind in ("retry", "rejected"):
+            status = "rejected"
+            reason = Reason(code="x", message_zh="错", message_en="bad", retryable=kind == "retry")
+        out.append(
+            OpResult(
+                op_id=op.op_id,
+                status=status,
+                record_id=into or op.record_id,
+                merged_into=into,
+                version=None if reason else 100 - n,
+                reason=reason,
+            )
+        )
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    houses=st.integers(1, 5),
+    links=st.lists(st.integers(0, 5), max_size=6),
+    answers=st.lists(ANSWERS, min_size=1, max_size=10),
+    limit=st.integers(1, 12),
+)
+@example(houses=2, links=[0, 1, 0], answers=[("merged_new", 0), ("merged_new", 1)], limit=2)
+@example(houses=2, links=[0, 2], answers=[("merged_new", 0), ("merged_held", 0)], limit=12)
+@example(  # a unit's op pointing at a renamed house is answered after the rename
+    houses=2,
+    links=[5, 1, 0, 4],
+    answers=[
+        ("merged_new", 3),
+        ("rejected", 0),
+        ("merged_held", 1),
+        ("merged_new", 0),
+        ("rejected", 0),
+        ("merged_held", 1),
+    ],
+    limit=10,
+)
+def test_bulk_renames_of_referenced_records_leave_the_same_rows_as_the_plain_path(
+    formset: FormSet, houses: int, links: list[int], answers: list[tuple[str, int]], limit: int
+) -> None:
+    """Houses renamed in a run (one statement per table) against ``rewrite_id`` one at a
+    time: the records, refs and people pointing at them, the pending ops (those outside the
+    batch too), the open form, the decision and the task item end up the same."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plain_path, bulk_path = Path(tmp) / "plain.sqlite", Path(tmp) / "bulk.sqlite"
+        _device_with_houses(plain_path, formset, houses, links)
+        shutil.copy(plain_path, bulk_path)
+        outcome = []
+        for path, bulk in ((plain_path, False), (bulk_path, True)):
+            store = Store(path, formset)
+            try:
+                ops = replica.next_batch(store, 0, limit)
+                results = _house_results(store, ops, answers)
+                tally = replica.record_results(store, ops, results, bulk=bulk)
+                outcome.append((tally, _rows(store)))
+            finally:
+                store.close()
+        assert outcome[0] == outcome[1]
+
+
+# statements run once per answered op whatever the answer (the outbox state, the version, the
+# dirty flag): a push of new records runs them too
+_PER_ANSWER = (
+    "UPDATE outbox SET state = coalesce(",
+    "UPDATE records SET server_version = ",
+    "UPDATE records SET dirty = ",
+)
+
+
+def _statements_of_known_push(formset: FormSet, path: Path, count: int, houses: bool) -> list[str]:
+    """The statements the device runs to record one batch of ``count`` answers that all
+    merge into ids new to the device (residents, or houses each lived in by a resident whose
+    op is not in the batch), less those run per answered op anyway (``_PER_ANSWER``)."""
+    store = Store(path, formset)
+    try:
+        if houses:
+            made = [store.save("house", _house(i)).id for i in range(count)]
+            for n, house in enumerate(made):
+                store.save("resident", resident(seq=1 + 2 * n, house_ref=house))
+        else:
+            for n in range(count):
+                store.save("resident", resident(seq=1 + 2 * n))
+        ops = replica.next_batch(store, 0, count)
+        results = [
+            OpResult(
+                op_id=op.op_id,
+                status="merged_into",
+                record_id=(canonical := ids.uuid7()),
+                merged_into=canonical,
+                version=1,
+            )
+            for op in ops
+        ]
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        replica.record_results(store, ops, results)
+        store.conn.set_trace_callback(None)
+        assert all(store.get(r.record_id) is not None for r in results)
+        if houses:  # every resident (ops still pending) now names its house's platform id
+            named = {op["fields"]["house_ref"] for op in store.pending_ops()}
+            assert named == {r.record_id for r in results}
+        return [s for s in statements if not s.startswith(_PER_ANSWER)]
+    finally:
+        store.close()
+
+
+def test_a_run_of_renames_runs_the_same_statements_for_4_records_as_for_40(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17: a push of residents the platform already knows renames every record; the
+    device ran each rename's statements once per record (nine an executemany row each, a
+    dozen and a scan of the pending ops per house). A run now loads its moves into a temp
+    table and runs one statement per table: the count does not grow with the run."""
+    for houses in (False, True):
+        few = _statements_of_known_push(formset, tmp_path / f"few{houses}.sqlite", 4, houses)
+        many = _statements_of_known_push(formset, tmp_path / f"many{houses}.sqlite", 40, houses)
+        if houses:  # each resident's data and pending op is rewritten: executemany rows
+            rows = ("UPDATE records SET data = ", "UPDATE outbox SET fields = ")
+            assert sum(s.startswith(rows) for s in many) == 10 * sum(
+                s.startswith(rows) for s in few
+            )
+            few = [s for s in few if not s.startswith(rows)]
+            many = [s for s in many if not s.startswith(rows)]
+        assert len(many) == len(few), (houses, len(few), len(many))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids_=st.lists(
+        st.text(st.characters(exclude_categories=["Cs"]), min_size=1),
+        min_size=2,
+        max_size=6,
+        unique=True,
+    )
+)
+def test_a_runs_merge_history_text_is_what_dumps_writes(ids_: list[str]) -> None:
+    """The run's ``merge`` history rows are written by SQLite's JSON functions: the text is
+    the one ``dumps`` writes for the plain path, whatever the ids hold."""
+    half = len(ids_) // 2
+    moves = list(zip(ids_[:half], ids_[half : 2 * half], strict=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "device.sqlite", load_formset())
+        try:
+            with store.transaction():
+                store.replica.load_moves([(o, n, "resident", False) for o, n in moves])
+                store.replica.rename_moved()
+            got = store.conn.execute(
+                "SELECT record_id, changes FROM history WHERE kind = 'merge' ORDER BY seq"
+            ).fetchall()
+        finally:
+            store.close()
+    assert got == [(n, dumps({"_merged_from": [o, n]})) for o, n in moves]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from app.core import ids
 from app.core.forms import FormSet
-from app.core.records import dumps, state_of, stored_base
+from app.core.records import canonical_json, dumps, state_of, stored_base
 from app.core.store import places
 from app.core.store.db import Database
 from app.core.store.derive import Derived
@@ -39,6 +39,38 @@ def _chunks(values: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
     for start in range(0, len(values), _CHUNK):
         part = values[start : start + _CHUNK]
         yield ",".join("?" * len(part)), part
+
+
+# id rewrites in bulk (``ReplicaIO.load_moves``): the run's old ids, the new id of one, and
+# the tables and columns that name a record by id
+_MOVED = "SELECT old FROM temp.rekey_moves"
+_MOVED_REFD = "SELECT old FROM temp.rekey_moves WHERE refd"
+_NEW_OF = "SELECT new FROM temp.rekey_moves WHERE old = {}"
+_MOVED_COLUMNS = (
+    ("records", "id"),
+    ("record_keys", "record_id"),
+    ("refs", "src"),
+    ("outbox", "record_id"),
+    ("task_items", "record_id"),
+    ("autosave", "record_id"),
+)
+
+
+def _naming_moved(column: str, fields: Mapping[str, Sequence[str]]) -> tuple[str, list[str]]:
+    """A condition: the JSON in ``column`` holds, in one of its form's ``fields``, a loaded
+    old id of a referenced form (with its parameters)."""
+    terms: list[str] = []
+    params: list[str] = []
+    for form, names in fields.items():
+        found = " OR ".join(f"json_extract({column}, ?) IN ({_MOVED_REFD})" for _ in names)
+        terms.append(f"(form = ? AND ({found}))")
+        params += [form, *(_json_path(n) for n in names)]
+    return " OR ".join(terms) or "0", params
+
+
+def _json_path(name: str) -> str:
+    """The JSON path of a top-level key (field ids are ``[a-z][a-z0-9_]*``: forms.field)."""
+    return f'$."{name}"'
 
 
 @dataclass
@@ -311,32 +343,125 @@ class ReplicaIO:
             )
         return out
 
-    def rename_records(self, moves: Sequence[tuple[str, str]]) -> None:
-        """(old, canonical) per record whose canonical id is not on the device: what
-        ``rename_record`` + ``move_record_links`` + the ``merge`` history row do for one
-        record, one executemany per statement for the whole list (a push of residents the
-        platform already knows renames every one of them)."""
+    def load_moves(self, moves: Sequence[tuple[str, str, str, bool]]) -> None:
+        """(old, canonical, form, referenced) of one run of renames into a temp table keyed by
+        the old id, in one statement whatever the run's length: the run's statements
+        (``rename_moved`` and the reference rewrites) read it instead of running once per
+        record. A run names no id twice (its olds and canonicals are distinct)."""
         c = self.conn
-        pairs = [(canonical, old) for old, canonical in moves]
-        for statement in (
-            "UPDATE records SET id = ? WHERE id = ?",
-            "UPDATE record_keys SET record_id = ? WHERE record_id = ?",
-            "UPDATE refs SET src = ? WHERE src = ?",
-            "UPDATE outbox SET record_id = ? WHERE record_id = ?",
-            "UPDATE task_items SET record_id = ? WHERE record_id = ?",
-            "UPDATE autosave SET record_id = ? WHERE record_id = ?",
-            "UPDATE dedup_decisions SET record_id = ? WHERE record_id = ?",
-            "UPDATE dedup_decisions SET other_id = ? WHERE other_id = ?",
-        ):
-            c.executemany(statement, pairs)
-        at = ids.now_iso()
-        c.executemany(
-            "INSERT INTO history (record_id, at, author, kind, changes) VALUES (?, ?, ?, ?, ?)",
+        c.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS rekey_moves (n INTEGER PRIMARY KEY, "
+            "old TEXT NOT NULL UNIQUE, new TEXT NOT NULL, form TEXT NOT NULL, "
+            "refd INTEGER NOT NULL)"
+        )
+        c.execute("DELETE FROM temp.rekey_moves")
+        c.execute(
+            "INSERT INTO temp.rekey_moves (old, new, form, refd) SELECT json_extract(value, "
+            "'$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "json_extract(value, '$[3]') FROM json_each(?) ORDER BY key",
+            (canonical_json([[old, new, form, int(refd)] for old, new, form, refd in moves]),),
+        )
+
+    def rename_moved(self) -> None:
+        """What ``rename_record`` + ``move_record_links`` + the ``merge`` history row do for
+        one record, for every record of the loaded run (``load_moves``): one statement per
+        table (a push of 10 000 residents the platform already knows renames every one)."""
+        c = self.conn
+        for table, column in _MOVED_COLUMNS:
+            c.execute(
+                f"UPDATE {table} SET {column} = ({_NEW_OF.format(f'{table}.{column}')}) "
+                f"WHERE {column} IN ({_MOVED})"
+            )
+        c.execute(
+            f"UPDATE dedup_decisions SET "
+            f"record_id = coalesce(({_NEW_OF.format('dedup_decisions.record_id')}), record_id), "
+            f"other_id = coalesce(({_NEW_OF.format('dedup_decisions.other_id')}), other_id) "
+            f"WHERE record_id IN ({_MOVED}) OR other_id IN ({_MOVED})"
+        )
+        c.execute(
+            "INSERT INTO history (record_id, at, author, kind, changes) SELECT new, ?, '', "
+            "'merge', json_object('_merged_from', json_array(old, new)) "
+            "FROM temp.rekey_moves ORDER BY n",
+            (ids.now_iso(),),
+        )
+
+    def rows_referring_moved(self) -> list[tuple[int, str, str, str | None, str]]:
+        """(rid, form, data, base, dst) of the records whose refs point at a loaded old id of
+        a referenced form, one row per such ref."""
+        return self.conn.execute(
+            "SELECT r.rid, r.form, r.data, r.base, f.dst FROM refs f "
+            f"JOIN records r ON r.id = f.src WHERE f.dst IN ({_MOVED_REFD})"
+        ).fetchall()
+
+    def set_data_and_base_many(
+        self, rows: Sequence[tuple[int, Mapping[str, Any], Mapping[str, Any] | None]]
+    ) -> None:
+        """``set_data_and_base`` of many (rid, data, base), one executemany."""
+        self.conn.executemany(
+            "UPDATE records SET data = ?, base = ? WHERE rid = ?",
             [
-                (canonical, at, "", "merge", dumps({"_merged_from": [old, canonical]}))
-                for old, canonical in moves
+                (dumps(dict(data)), dumps(dict(base)) if base is not None else None, rid)
+                for rid, data, base in rows
             ],
         )
+
+    def repoint_moved_refs(self, referring: Mapping[tuple[str, ...], Sequence[str]]) -> None:
+        """``repoint_refs`` for every loaded old id of a referenced form; ``referring`` maps
+        the forms whose people may live in a record of the target forms to those targets
+        (one people statement per distinct set of referring forms)."""
+        c = self.conn
+        c.execute(
+            f"UPDATE OR IGNORE refs SET dst = ({_NEW_OF.format('refs.dst')}) "
+            f"WHERE dst IN ({_MOVED_REFD})"
+        )
+        c.execute(f"DELETE FROM refs WHERE dst IN ({_MOVED_REFD})")
+        for forms, targets in referring.items():
+            marks, tmarks = ",".join("?" * len(forms)), ",".join("?" * len(targets))
+            c.execute(
+                f"UPDATE people SET house = ({_NEW_OF.format('people.house')}) "
+                f"WHERE form IN ({marks}) AND house IN "
+                f"(SELECT old FROM temp.rekey_moves WHERE refd AND form IN ({tmarks}))",
+                (*forms, *targets),
+            )
+
+    def pending_ops_naming_moved(
+        self, fields: Mapping[str, Sequence[str]]
+    ) -> list[tuple[int, str, str]]:
+        """(seq, form, fields) of pending ops whose value of one of ``fields`` (form -> field
+        names) is a loaded old id of a referenced form: one pass over the pending ops."""
+        where, params = _naming_moved("fields", fields)
+        return self.conn.execute(
+            f"SELECT seq, form, fields FROM outbox WHERE state = '{PENDING}' AND ({where})",
+            params,
+        ).fetchall()
+
+    def set_ops_fields(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """``set_op_fields`` of many (seq, fields), one executemany."""
+        self.conn.executemany(
+            "UPDATE outbox SET fields = ? WHERE seq = ?",
+            [(dumps(dict(fields)), seq) for seq, fields in rows],
+        )
+
+    def autosaves_naming_moved(
+        self, fields: Mapping[str, Sequence[str]]
+    ) -> list[tuple[str, str, str]]:
+        """(slot, form, data) of autosaved forms naming a loaded old id of a referenced form in
+        one of ``fields`` (form -> field names)."""
+        where, params = _naming_moved("data", fields)
+        return self.conn.execute(
+            f"SELECT slot, form, data FROM autosave WHERE {where}", params
+        ).fetchall()
+
+    def set_autosaves_data(self, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """``set_autosave_data`` of many (slot, data), one executemany."""
+        self.conn.executemany(
+            "UPDATE autosave SET data = ? WHERE slot = ?",
+            [(dumps(dict(data)), slot) for slot, data in rows],
+        )
+
+    def clear_moves(self) -> None:
+        """Empty the run's temp table (its ids are not kept past the run)."""
+        self.conn.execute("DELETE FROM temp.rekey_moves")
 
     def move_record_links(self, old: str, canonical: str) -> None:
         """The outbox, autosave, task items and duplicate decisions name the canonical id."""
