@@ -11,7 +11,9 @@ from hypothesis import settings
 
 # No per-example deadline: it is a wall-clock assertion, and on a loaded 2-core machine a plain
 # encode took 424 ms once (test_qrpayload). Speed is the benches' business (tests/bench).
-settings.register_profile("gridcollect", deadline=None)
+# On CI (a clean clone, `CI=true`) examples are derandomized, so a run is repeatable and a red
+# run names the change that caused it; local runs keep exploring new examples.
+settings.register_profile("gridcollect", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.load_profile("gridcollect")
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
