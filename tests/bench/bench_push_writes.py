@@ -23,6 +23,8 @@ import argparse
 import cProfile
 import os
 import pstats
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +46,8 @@ from tests.bench.common import median  # noqa: E402
 
 PG_OPTIONS = (
     "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "
-    "-c pg_stat_statements.track_utility=on -c autovacuum=off"  # the load ends with ANALYZE
+    "-c pg_stat_statements.track_utility=on -c pg_stat_statements.track_planning=on "
+    "-c autovacuum=off"  # the load ends with ANALYZE
 )
 BASELINE = 50  # one-statement transactions of the baseline
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -71,6 +74,19 @@ def cluster_cpu(postmaster: int) -> tuple[float, float]:
     return total / _TICK, backends / _TICK
 
 
+def _perf(path: str, postmaster: int) -> subprocess.Popen[bytes]:
+    """``perf record`` of the cluster's processes while the pushes run (``perf report -i``)."""
+    pids = [
+        p.parent.name
+        for p in Path("/proc").glob("[0-9]*/stat")
+        if p.read_text().rsplit(")", 1)[1].split()[1] == str(postmaster)
+    ]
+    cmd = ["perf", "record", "-F", "1999", "-g", "-o", path, "-p", ",".join(pids)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    return proc
+
+
 def push_request(device: str, grid: str, count: int, offset: int) -> p.PushRequest:
     stamp = ids.now_iso()
     ops = [
@@ -91,7 +107,7 @@ def push_request(device: str, grid: str, count: int, offset: int) -> p.PushReque
 
 def statements(engine: Any) -> list[Any]:
     sql = (
-        "SELECT calls, total_exec_time, rows, shared_blks_hit, shared_blks_read, "
+        "SELECT calls, total_exec_time, total_plan_time, rows, shared_blks_hit, shared_blks_read, "
         "shared_blks_dirtied, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) q "
         "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
         "WHERE datname = current_database()) ORDER BY total_exec_time DESC"
@@ -140,6 +156,7 @@ def run(url: str, args: argparse.Namespace, postmaster: int | None) -> None:
     profile = cProfile.Profile(time.process_time) if args.profile else None
     server: list[float] = []
     db0 = cluster_cpu(postmaster) if postmaster else (0.0, 0.0)
+    perf = _perf(args.perf, postmaster) if args.perf and postmaster else None
     for req in requests[3:]:
         cpu0 = time.process_time()
         if profile:
@@ -149,6 +166,9 @@ def run(url: str, args: argparse.Namespace, postmaster: int | None) -> None:
             profile.disable()
         server.append(time.process_time() - cpu0)
     db1 = cluster_cpu(postmaster) if postmaster else (0.0, 0.0)
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
     n = len(server)
     line = f"{engine.dialect.name}: {n} pushes of {args.ops} new residents: server CPU per push"
     line += f" {1000 * sum(server) / n:.1f} ms (median {1000 * median(server):.1f})"
@@ -160,17 +180,18 @@ def run(url: str, args: argparse.Namespace, postmaster: int | None) -> None:
         rows = statements(engine)
         calls = sum(r.calls for r in rows if "pg_stat_statements" not in r.q)
         exec_ms = sum(r.total_exec_time for r in rows if "pg_stat_statements" not in r.q)
+        plan_ms = sum(r.total_plan_time for r in rows if "pg_stat_statements" not in r.q)
         wal = sum(int(r.wal_bytes) for r in rows)
         print(
-            f"statements per push {calls / n:.1f}; PostgreSQL execution {exec_ms / n:.2f} ms "
-            f"per push; WAL {wal / n / 1024:.0f} kB per push"
+            f"statements per push {calls / n:.1f}; PostgreSQL execution {exec_ms / n:.2f} ms, "
+            f"planning {plan_ms / n:.2f} ms per push; WAL {wal / n / 1024:.0f} kB per push"
         )
-        head = f"{'calls/push':>10} {'ms/push':>8} {'rows/call':>9} {'hit':>6} {'read':>6}"
+        head = f"{'calls/push':>10} {'ms/push':>8} {'plan ms':>7} {'rows/call':>9} {'hit':>6}"
         print(head + f" {'dirtied':>7} {'WAL kB':>7}  statement (per push)")
         for r in rows[: args.top]:
             print(
-                f"{r.calls / n:10.1f} {r.total_exec_time / n:8.3f} {r.rows / max(r.calls, 1):9.1f}"
-                f" {r.shared_blks_hit / n:6.0f} {r.shared_blks_read / n:6.0f}"
+                f"{r.calls / n:10.1f} {r.total_exec_time / n:8.3f} {r.total_plan_time / n:7.3f}"
+                f" {r.rows / max(r.calls, 1):9.1f} {r.shared_blks_hit / n:6.0f}"
                 f" {r.shared_blks_dirtied / n:7.0f} {int(r.wal_bytes) / n / 1024:7.1f}  {r.q}"
             )
     base = baseline_cpu(engine, BASELINE)
@@ -193,6 +214,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("pg", "sqlite", "both"), default="both")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="cProfile the pushes")
+    parser.add_argument("--perf", help="perf record PostgreSQL's processes into this file")
     args = parser.parse_args()
     if args.backend in ("pg", "both"):
         from tests.sync.conftest import _start_cluster
