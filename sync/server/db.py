@@ -283,13 +283,15 @@ ops = Table(
     Column("op_id", String(128), primary_key=True),
     Column("op_hash", String(64)),
     Column("username", String(100), nullable=False),
-    Column("record_id", String(64), nullable=False, index=True),
+    Column("record_id", String(64), nullable=False),
     Column("version", Integer),
     Column("result", Text, nullable=False),
     Column("at", String(32), nullable=False),
+    # Only the indexes a query reads (every push writes each): what a device last wrote on a
+    # record (``Tx.prefetch_device_versions``) and the console's last push per device. The
+    # replay look-up (``oplog.lookup``: op ids of one device family) reads the primary key.
     Index("ix_ops_device_record", "device_id", "record_id"),
-    Index("ix_ops_op_id", "op_id"),  # replays among the copies of one data dir (oplog.family)
-    Index("ix_ops_device_user_at", "device_id", "username", "at"),  # console: last push
+    Index("ix_ops_device_user_at", "device_id", "username", "at"),
 )
 
 # Installations of the app that logged in with a device id. ``installation`` is a hash of a

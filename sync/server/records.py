@@ -15,7 +15,15 @@ from app.core.forms import Form
 from app.core.records import is_empty
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db, terms
-from sync.server.rows import Meta, Row, from_db, grid_of, natural_keys, person_of
+from sync.server.rows import (
+    Meta,
+    Row,
+    from_db,
+    grid_of,
+    natural_keys,
+    person_of,
+    stamps_text,
+)
 from sync.server.sqlin import among
 from sync.server.tx import IN_CHUNK as _IN_CHUNK
 from sync.server.tx import Side, Tx
@@ -141,7 +149,7 @@ def write(
         "deleted": deleted,
         "version": row.version,
         "conflict": db.dumps(row.conflict) if row.conflict else None,
-        "stamps": db.dumps({k: [s.at, s.device] for k, s in row.stamps.items()}),
+        "stamps": stamps_text(row.stamps),
         "updated_at": row.updated_at,
         "updated_by": row.updated_by,
     }

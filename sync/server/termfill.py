@@ -57,7 +57,7 @@ def _stage_rows(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
-    termrows.insert_rows(conn, f"INSERT INTO {_STAGE} (a, b, c) VALUES ", rows)
+    termrows.insert_rows(conn, f"INSERT INTO {_STAGE} (a, b, c)", rows)
 
 
 def _unstage(conn: Connection, into: str) -> None:

@@ -111,8 +111,9 @@ def _reap_stale_clusters(bindir: Path) -> None:
         shutil.rmtree(owner.parent, ignore_errors=True)
 
 
-def _start_cluster(*, durable: bool = False) -> PgCluster:
-    """A throwaway cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks)."""
+def _start_cluster(*, durable: bool = False, options: str = "") -> PgCluster:
+    """A throwaway cluster; ``durable`` keeps PostgreSQL's default fsync (benchmarks);
+    ``options``: more server settings (``-c name=value ...``)."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL binaries not found (install Debian's postgresql; ./dev does)")
@@ -148,6 +149,8 @@ def _start_cluster(*, durable: bool = False) -> PgCluster:
     opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not durable:
         opts += " -c fsync=off"
+    if options:
+        opts += " " + options
     log = root / "pg.log"
     subprocess.run(
         _as_postgres(

@@ -9,7 +9,8 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, insert, select
+from sqlalchemy import Column, Engine, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy.exc import StatementError
 
 from sync.server import bulk, db
 
@@ -91,3 +92,47 @@ def test_rows_without_defaulted_columns_get_the_defaults() -> None:
         bulk.insert_rows(conn, db.records, [{**row, "id": f"r{i}"} for i in range(bulk.MIN_ROWS)])
     stored = {r.id: r for r in engine.connect().execute(select(db.records))}
     assert all((r.title, r.deleted, r.stamps) == ("", False, "{}") for r in stored.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    records=st.lists(
+        st.tuples(RECORD, st.sets(st.sampled_from(DEFAULTED))), min_size=bulk.MIN_ROWS, max_size=12
+    )
+)
+def test_rows_of_several_shapes_leave_what_the_plain_insert_leaves(
+    records: list[tuple[dict[str, Any], set[str]]],
+) -> None:
+    """Each row leaves out its own defaulted columns: the shape check (one set of columns in
+    every row, compared as key views) must hand a batch of several shapes to the plain
+    ``insert(table)``, which then stores it, or refuses it, exactly as it would alone."""
+    rows = [
+        {**{k: v for k, v in r.items() if k not in out}, "id": f"r{i}"}
+        for i, (r, out) in enumerate(records)
+    ]
+    outcomes = []
+    for write in (
+        lambda conn: bulk.insert_rows(conn, db.records, rows),
+        lambda conn: conn.execute(insert(db.records), rows),
+    ):
+        engine = _engine()
+        try:
+            with engine.begin() as conn:
+                write(conn)
+        except StatementError as exc:
+            outcomes.append(type(exc.orig))
+        else:
+            outcomes.append(_stored(engine, db.records))
+    assert outcomes[0] == outcomes[1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(values=st.lists(NAME, min_size=1, max_size=12, unique=True))
+def test_a_table_of_one_column(values: list[str]) -> None:
+    meta = MetaData()
+    one = Table("one", meta, Column("v", String(20), primary_key=True))
+    engine = create_engine("sqlite://")
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        bulk.insert_rows(conn, one, [{"v": v} for v in values])
+    assert _stored(engine, one) == sorted((v,) for v in values)
