@@ -1,6 +1,6 @@
 """Two indexes of the op log that no query reads are dropped: every push wrote them.
 
-Revision ID: 0015_h_pwrite
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015_h_pwrite"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
