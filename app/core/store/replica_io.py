@@ -169,6 +169,22 @@ class ReplicaIO:
             )
         write_side_tables(self.conn, rid, record_id, form_id, None if row.deleted else derived)
 
+    def restamp_pulled(
+        self, rows: Sequence[tuple[int, int, int, list[dict[str, Any]] | None, str, str]]
+    ) -> None:
+        """(rid, form_version, server version, conflict, updated_at, updated_by) per clean
+        record whose values a pull left as they were: the columns ``write_pulled`` would
+        change for it, in one executemany (its values, derived columns and side tables stay;
+        ``sync.replica.pull._restamp_many`` says when)."""
+        self.conn.executemany(
+            "UPDATE records SET form_version = ?, server_version = ?, dirty = 0, base = NULL, "
+            "conflict = ?, updated_at = ?, updated_by = ? WHERE rid = ?",
+            [
+                (form_version, version, dumps(conflict) if conflict else None, at, by, rid)
+                for rid, form_version, version, conflict, at, by in rows
+            ],
+        )
+
     def insert_pulled_many(self, rows: Sequence[tuple[str, str, PulledRow, Derived]]) -> None:
         """Records new to this device, clean (no base stored: the record is its own), as
         (id, form, row, derived): one executemany for the records, then one per side table
