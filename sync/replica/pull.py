@@ -169,24 +169,27 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
     records rows in one executemany, then each side table in one."""
     if not fresh:
         return 0
-    prepared = []
-    for pulled in fresh:
-        data = clean(pulled.data)
-        derived = store.derive(store.formset.form(pulled.form), data)
-        conflict = _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None
-        row = PulledRow(
-            pulled.form_version,
-            data,
-            pulled.status,
-            pulled.deleted,
-            pulled.version,
-            False,
-            None,  # clean: no base stored, the record is its own (``records.stored_base``)
-            conflict,
-            pulled.updated_at,
-            pulled.updated_by,
+    forms, derive = store.formset.forms, store.derive  # looked up once per page, not per row
+    prepared = [
+        (
+            pulled.id,
+            pulled.form,
+            PulledRow(
+                pulled.form_version,
+                data,
+                pulled.status,
+                pulled.deleted,
+                pulled.version,
+                False,
+                None,  # clean: no base stored, the record is its own (``records.stored_base``)
+                _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None,
+                pulled.updated_at,
+                pulled.updated_by,
+            ),
+            derive(forms[pulled.form], data),
         )
-        prepared.append((pulled.id, pulled.form, row, derived))
+        for pulled, data in ((pulled, clean(pulled.data)) for pulled in fresh)
+    ]
     store.replica.insert_pulled_many(prepared)
     return len(prepared)
 
