@@ -24,8 +24,9 @@ from sync.server.errors import ApiError
 from sync.server.tasks import pull as task_pull
 
 # Every statement a page runs is built once (bound parameters; ``scope`` expands to the
-# caller's grids): building a Core expression per call cost more server time than running it
-# (a 200-change page read in 0.5 ms spent 1 ms constructing and coercing its statements).
+# caller's grids): building and coercing Core expressions per call cost more server time than
+# the reads. With the side-table probe below, a nightly page of 200 changes went from 3.1 to
+# 1.4 ms of server CPU on SQLite and from 4.7 to 1.3 ms on PostgreSQL (bench_pull_page.py).
 _R, _A, _E = db.records.c, db.aliases.c, db.scope_exits.c
 _SINCE, _UPPER, _LIMIT = bindparam("since"), bindparam("upper"), bindparam("limit")
 _SCOPE = bindparam("scope", expanding=True)
