@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.records import clean, state_of
+from app.core.records import clean, dumps, state_of
 from app.core.store import Grid, PulledRow, Store
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledGrid, PulledRecord, PullResponse
@@ -68,14 +68,18 @@ def bulk_writes(
         yield
 
 
-def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
-    """Apply one pulled chunk and store its cursor, in one transaction (PROTOCOL.md §8)."""
+def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool = True) -> PullTally:
+    """Apply one pulled chunk and store its cursor, in one transaction (PROTOCOL.md §8).
+
+    ``bulk`` False rewrites every clean local copy in full, one at a time: the plain path the
+    restamping of unchanged copies (``_restamp_many``) is tested against."""
     tally = PullTally()
     formset = store.formset
     merged_away = {a.old for a in response.aliases if a.old != a.canonical}
     with store.transaction():
         rows = _fetch(store, (r.id for r in response.records))
         fresh: list[PulledRecord] = []
+        same: list[tuple[_Row, PulledRecord]] = []
         for pulled in response.records:
             tally.records += 1
             if pulled.id in merged_away or pulled.form not in formset.forms:
@@ -87,11 +91,15 @@ def apply_pull(store: Store, response: PullResponse, scope: str) -> PullTally:
             elif row.server_version is not None and pulled.version < row.server_version:
                 tally.skipped += 1  # an older state than one already seen
             elif not row.dirty:
-                _overwrite(store, row, pulled)
+                if bulk and _holds(row, pulled):
+                    same.append((row, pulled))
+                else:
+                    _overwrite(store, row, pulled)
                 tally.updated += 1
             else:
                 _rebase(store, row, pulled)
                 tally.rebased += 1
+        _restamp_many(store, same)
         tally.inserted = _insert_many(store, fresh)
         for alias in response.aliases:
             if alias.old != alias.canonical:
@@ -161,26 +169,64 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
     records rows in one executemany, then each side table in one."""
     if not fresh:
         return 0
-    prepared = []
-    for pulled in fresh:
-        data = clean(pulled.data)
-        derived = store.derive(store.formset.form(pulled.form), data)
-        conflict = _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None
-        row = PulledRow(
-            pulled.form_version,
-            data,
-            pulled.status,
-            pulled.deleted,
-            pulled.version,
-            False,
-            None,  # clean: no base stored, the record is its own (``records.stored_base``)
-            conflict,
-            pulled.updated_at,
-            pulled.updated_by,
+    forms, derive = store.formset.forms, store.derive  # looked up once per page, not per row
+    prepared = [
+        (
+            pulled.id,
+            pulled.form,
+            PulledRow(
+                pulled.form_version,
+                data,
+                pulled.status,
+                pulled.deleted,
+                pulled.version,
+                False,
+                None,  # clean: no base stored, the record is its own (``records.stored_base``)
+                _server_conflicts(store, pulled.id, pulled) if pulled.conflict else None,
+                pulled.updated_at,
+                pulled.updated_by,
+            ),
+            derive(forms[pulled.form], data),
         )
-        prepared.append((pulled.id, pulled.form, row, derived))
+        for pulled, data in ((pulled, clean(pulled.data)) for pulled in fresh)
+    ]
     store.replica.insert_pulled_many(prepared)
     return len(prepared)
+
+
+def _holds(row: _Row, pulled: PulledRecord) -> bool:
+    """Whether a clean local copy already has the pulled fields, status and deletion, to the
+    byte of their stored JSON (the usual case: a pull bringing back what this device pushed)."""
+    return (
+        row.status == pulled.status
+        and row.deleted == pulled.deleted
+        and dumps(row.data) == dumps(clean(pulled.data))
+    )
+
+
+def _restamp_many(store: Store, same: Sequence[tuple[_Row, PulledRecord]]) -> None:
+    """Clean local copies that already hold the pulled values (``_holds``): what ``_overwrite``
+    would write for them, without rewriting values, side tables or history that would not
+    change: the server's version, conflicts and stamps, one executemany for them all.
+
+    Why: the nightly pull brings back every record the device pushed before it, and rewriting
+    each (a dozen statements: the row, keys, refs, person, search terms) cost more than the
+    push itself."""
+    if not same:
+        return
+    store.replica.restamp_pulled(
+        [
+            (
+                row.rid,
+                pulled.form_version,
+                pulled.version,
+                _server_conflicts(store, row.id, pulled),
+                pulled.updated_at,
+                pulled.updated_by,
+            )
+            for row, pulled in same
+        ]
+    )
 
 
 def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:
