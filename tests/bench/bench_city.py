@@ -147,21 +147,39 @@ def _cpu_ticks(stat: str) -> tuple[str, int]:
     return head.partition("(")[2], int(fields[11]) + int(fields[12])
 
 
-def _cpu_elsewhere() -> tuple[float, float, float]:
-    """CPU seconds so far of every ``postgres`` process, of this bench, and of the machine
-    (Linux /proc): where a 2-core machine's time goes besides the servers."""
+def _cpu_elsewhere(postmaster: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far of this night's PostgreSQL cluster (``postmaster`` and its children:
+    the machine runs others' clusters too), of this bench, and of the machine (Linux /proc):
+    where a 2-core machine's time goes besides the servers."""
     tick = os.sysconf("SC_CLK_TCK")
     postgres = 0
-    for path in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat") if postmaster else ():
         try:
-            name, ticks = _cpu_ticks(path.read_text())
+            stat = path.read_text()
         except OSError:
             continue  # the process ended
-        postgres += ticks if name == "postgres" else 0
+        fields = stat.rpartition(")")[2].split()
+        if int(path.parent.name) == postmaster:  # with its ended children's CPU (cutime, cstime)
+            postgres += sum(int(x) for x in fields[11:15])
+        elif int(fields[1]) == postmaster:
+            postgres += int(fields[11]) + int(fields[12])
     me = os.times()
     busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait
     return postgres / tick, me.user + me.system, machine / tick
+
+
+def _postmaster(url: str) -> int | None:
+    """The pid of the cluster serving ``url`` (the parent of a backend), None for SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    engine = create_engine(db.normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    finally:
+        engine.dispose()
+    return int(Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()[1])
 
 
 def _free_port() -> int:
@@ -276,11 +294,12 @@ class Planned:
 RUN = secrets.token_hex(3)  # device ids of this run: a reused database knows earlier runs' ops
 
 
-def make_devices(urls: list[str], grids: list[str], count: int) -> list[Device]:
+def make_devices(urls: list[str], grids: list[str], count: int, tag: str = "") -> list[Device]:
+    """``count`` devices spread over the servers and grids (``tag``: a night's own ids)."""
     out = []
     for i in range(count):
         grid, base = grids[i % len(grids)], urls[i % len(urls)]
-        out.append(Device(base, f"w-{grid}", f"city{RUN}{i:05d}", grid, Wire(base)))
+        out.append(Device(base, f"w-{grid}", f"city{RUN}{tag}{i:05d}", grid, Wire(base)))
     return out
 
 
@@ -433,19 +452,31 @@ class LockSampler:
         return self.waiting / self.samples if self.samples else 0.0
 
 
-def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) -> Result:
-    """Start the servers, log every device in, run the syncs, check the platform."""
+def night(
+    url: str,
+    grids: list[str],
+    args: argparse.Namespace,
+    backend: str,
+    root: Path = ROOT,
+    number: int = 0,
+) -> Result:
+    """Start the servers (running ``root``'s code), log every device in, run the syncs, check
+    the platform. ``number``: the run's n-th night, with its own devices and residents."""
     result = Result(backend)
-    servers = Servers(url, args.processes, server_options(args))
+    servers = Servers(url, args.processes, server_options(args), root=root)
+    span = (args.syncs + 2) * 1000  # resident numbers a night uses (see ``plan``)
+    args = argparse.Namespace(**{**vars(args), "offset": args.offset + number * span})
     try:
-        devices = make_devices(servers.urls, grids, args.devices)
+        devices = make_devices(servers.urls, grids, args.devices, tag=f"n{number}")
         cpu0 = servers.cpu_seconds()
         # setup, one device after another: concurrent password logins of one account from one
         # address can deadlock in the login throttle on PostgreSQL (500); setup is not the night
         for device in devices:
             login(device)
         result.login_cpu_ms = (servers.cpu_seconds() - cpu0) * 1000 / len(devices)
-        sampler = LockSampler(url, args.lock_sample_ms / 1000) if backend == "postgresql" else None
+        sampler = (
+            LockSampler(url, args.lock_sample_ms / 1000) if url.startswith("postgresql") else None
+        )
         spies = [
             subprocess.Popen(
                 [
@@ -470,7 +501,8 @@ def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) ->
             plan(d, list(range(i, args.syncs, len(devices))), args) for i, d in enumerate(devices)
         ]
         sampled0 = sampler.cpu_s if sampler else 0.0
-        cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere()
+        postmaster = _postmaster(url)
+        cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
         start = time.perf_counter()
 
         def run(device: Device, syncs: list[Planned]) -> None:
@@ -488,7 +520,7 @@ def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) ->
             spy.send_signal(2)
             spy.wait(30)
         result.cpu_s = servers.cpu_seconds() - cpu0
-        others = _cpu_elsewhere()
+        others = _cpu_elsewhere(postmaster)
         result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
             b - a for a, b in zip(others0, others, strict=True)
         )
@@ -595,10 +627,40 @@ def server_options(args: argparse.Namespace) -> list[str]:
 
 def run_backend(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
     pushes = fresh_push(url, grids, args) if args.fresh else []
+    if args.compare:
+        return compare_nights(url, grids, args, name)
     result = night(url, grids, args, name)
     result.fresh_ms = pushes
     report(result, args)
     return result
+
+
+def compare_nights(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
+    """Nights of this checkout's servers and of ``--compare``'s, in the order this, that,
+    that, this (each pair on a platform grown alike), and the ratios of their CPU per sync."""
+    roots = {"this": ROOT, "that": Path(args.compare).resolve()}
+    totals = {side: Result(f"{name}/{side}") for side in roots}
+    for i, side in enumerate(["this", "that", "that", "this"] * args.rounds):
+        res = night(url, grids, args, f"{name}/{side}", roots[side], number=i + 1)
+        report(res, args)
+        total = totals[side]
+        total.syncs += res.syncs
+        total.elapsed += res.elapsed
+        total.sync_ms += res.sync_ms
+        for key in ("cpu_s", "db_cpu_s", "client_cpu_s", "machine_cpu_s"):
+            setattr(total, key, getattr(total, key) + getattr(res, key))
+        total.lost += res.lost
+        total.duplicated += res.duplicated
+    this, that = totals["this"], totals["that"]
+    per = {side: t.cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
+    print(
+        f"{name}: server CPU per sync this {per['this']:.1f} ms, that {per['that']:.1f} ms: "
+        f"this ÷ that {per['this'] / per['that']:.2f}; push tx/s this ÷ that "
+        f"{(this.syncs / this.elapsed) / (that.syncs / that.elapsed):.2f}; sync p50 this "
+        f"{median(this.sync_ms):.0f} ms, that {median(that.sync_ms):.0f} ms; lost "
+        f"{this.lost + that.lost}, duplicated {this.duplicated + that.duplicated}"
+    )
+    return this
 
 
 def main() -> int:
@@ -619,6 +681,10 @@ def main() -> int:
     parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
     parser.add_argument("--pool-size", type=int, help="each server process's --pool-size")
     parser.add_argument("--pool-overflow", type=int, help="each server process's --pool-overflow")
+    parser.add_argument(
+        "--compare", help="a checkout whose servers run nights too (this, that, that, this)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare: ABBA rounds")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
     parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
     parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")
