@@ -2,22 +2,26 @@
 
     python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
         [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
-        [--pool-size N] [--pool-overflow N]
+        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]]
 
 The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
 store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
 cluster started here and on a SQLite file. ``--processes`` real ``gridcollect server``
 processes serve it; the simulated devices are spread over them (as a proxy would). Every device
 logs in once (with its refresh credential when the platform issues one, else its password),
-then ``--syncs`` nightly syncs run with at most ``--devices`` at a time, their starts spread
-over ``--window`` seconds: each pushes ``--ops`` new residents of its grid in one request and
-pulls one page of ``--pull`` changes.
+then ``--syncs`` nightly syncs run, ``--devices`` at a time (sync n on device n mod
+``--devices``, each device's in turn), their starts spread over ``--window`` seconds: each pushes ``--ops`` new residents of its grid in one request and
+pulls one page of ``--pull`` changes. A device is one keep-alive ``http.client`` connection and
+its push bodies are built and encoded before the night starts, so the bench's own CPU (on the
+servers' cores) is little more than the HTTP exchange.
 
 It prints push transactions per second, p50/p99 sync latency, 5xx answers and retries (503
 with Retry-After), the share of time sessions waited on a lock (sampled from
 ``pg_stat_activity``), the servers' CPU per device sync, and the SQLite run's figures with the
-ratio. It checks that every pushed record is on the platform exactly once. It never asserts a
-time; the figures are for the closing note of the issue.
+ratio. It checks that every pushed record is on the platform exactly once. ``--compare DIR``:
+nights of that checkout's servers alternate with this one's (this, that, that, this) on the same
+platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
+It never asserts a time; the figures are for the closing note of the issue.
 """
 
 from __future__ import annotations
