@@ -1,6 +1,7 @@
 """The platform's HTTP API (FastAPI): ``create_app(db_url)`` builds a ready application.
 
-This module only assembles the app: middleware (``middleware.BodyLimit``, gzip), the error
+This module only assembles the app: middleware (``middleware.BodyLimit``, gzip, admission,
+``routes.nightly`` for the ordinary token, push and pull requests), the error
 handlers and the routers (``routes``: sync, auth, records, reviews; ``console``). Routes are
 thin: they authenticate, call the service and shape errors. Every error leaves as
 ``{"error": {code, message_zh, message_en}}`` (PROTOCOL.md §2), including FastAPI's own
@@ -25,6 +26,8 @@ from sync.server import auth, console, db, routes
 from sync.server.admission import Admission
 from sync.server.errors import ApiError, error_body
 from sync.server.middleware import BodyLimit
+from sync.server.routes.deps import error_response
+from sync.server.routes.nightly import Nightly
 from sync.server.service import Service
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ def create_app(
     app.state.key = auth.server_secret(engine, secret)
     app.state.token_days = token_days
     app.state.clock = auth.now  # the login throttle's clock (tests move it)
+    app.add_middleware(Nightly)  # innermost: after the body cap and admission
     app.add_middleware(BodyLimit)
     app.add_middleware(Admission, limit=pool.connections, wait=queue_wait)
     # Level 1: a pull page of 200 demo records (123 KB of JSON) takes 0.6 ms and 10 KB instead
@@ -86,7 +90,7 @@ def create_app(
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,22 +2,26 @@
 
     python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
         [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
-        [--pool-size N] [--pool-overflow N]
+        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]]
 
 The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
 store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
 cluster started here and on a SQLite file. ``--processes`` real ``gridcollect server``
 processes serve it; the simulated devices are spread over them (as a proxy would). Every device
 logs in once (with its refresh credential when the platform issues one, else its password),
-then ``--syncs`` nightly syncs run with at most ``--devices`` at a time, their starts spread
-over ``--window`` seconds: each pushes ``--ops`` new residents of its grid in one request and
-pulls one page of ``--pull`` changes.
+then ``--syncs`` nightly syncs run, ``--devices`` at a time (sync n on device n mod
+``--devices``, each device's in turn), their starts spread over ``--window`` seconds: each pushes ``--ops`` new residents of its grid in one request and
+pulls one page of ``--pull`` changes. A device is one keep-alive ``http.client`` connection and
+its push bodies are built and encoded before the night starts, so the bench's own CPU (on the
+servers' cores) is little more than the HTTP exchange.
 
 It prints push transactions per second, p50/p99 sync latency, 5xx answers and retries (503
 with Retry-After), the share of time sessions waited on a lock (sampled from
 ``pg_stat_activity``), the servers' CPU per device sync, and the SQLite run's figures with the
-ratio. It checks that every pushed record is on the platform exactly once. It never asserts a
-time; the figures are for the closing note of the issue.
+ratio. It checks that every pushed record is on the platform exactly once. ``--compare DIR``:
+nights of that checkout's servers alternate with this one's (this, that, that, this) on the same
+platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
+It never asserts a time; the figures are for the closing note of the issue.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import itertools
+import http.client
 import os
 import random
 import secrets
@@ -35,10 +39,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+import orjson
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -80,6 +87,7 @@ class Result:
     pushed: list[str] = dataclasses.field(default_factory=list)
     db_cpu_s: float = 0.0  # PostgreSQL's processes (0 for SQLite: it runs inside the servers)
     client_cpu_s: float = 0.0  # this bench's simulated devices
+    sampler_cpu_s: float = 0.0  # this bench's lock sampler (PostgreSQL only)
     machine_cpu_s: float = 0.0  # every process of the machine (the figures above + the rest)
     fresh_ms: list[float] = dataclasses.field(default_factory=list)
 
@@ -100,9 +108,12 @@ def build_platform(url: str, size: int, seed: int) -> list[str]:
 
 
 class Servers:
-    """``count`` real ``gridcollect server`` processes on one database."""
+    """``count`` real ``gridcollect server`` processes on one database (``root``: the checkout
+    whose code they run)."""
 
-    def __init__(self, url: str, count: int, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, url: str, count: int, extra: list[str] | None = None, root: Path = ROOT
+    ) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
         secret = Path(tempfile.mkdtemp(prefix="gc-city-")) / "secret"
@@ -111,9 +122,11 @@ class Servers:
             port = _free_port()
             cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
             cmd += ["--secret-file", str(secret), *(extra or [])]
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            env = {**os.environ, "PYTHONPATH": str(root)}  # that checkout's code
             self.procs.append(
-                subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                subprocess.Popen(  # cwd: ``-m`` puts it first on the path
+                    cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                )
             )
             self.urls.append(f"http://127.0.0.1:{port}")
         for proc, base in zip(self.procs, self.urls, strict=True):
@@ -138,21 +151,39 @@ def _cpu_ticks(stat: str) -> tuple[str, int]:
     return head.partition("(")[2], int(fields[11]) + int(fields[12])
 
 
-def _cpu_elsewhere() -> tuple[float, float, float]:
-    """CPU seconds so far of every ``postgres`` process, of this bench, and of the machine
-    (Linux /proc): where a 2-core machine's time goes besides the servers."""
+def _cpu_elsewhere(postmaster: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far of this night's PostgreSQL cluster (``postmaster`` and its children:
+    the machine runs others' clusters too), of this bench, and of the machine (Linux /proc):
+    where a 2-core machine's time goes besides the servers."""
     tick = os.sysconf("SC_CLK_TCK")
     postgres = 0
-    for path in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat") if postmaster else ():
         try:
-            name, ticks = _cpu_ticks(path.read_text())
+            stat = path.read_text()
         except OSError:
             continue  # the process ended
-        postgres += ticks if name == "postgres" else 0
+        fields = stat.rpartition(")")[2].split()
+        if int(path.parent.name) == postmaster:  # with its ended children's CPU (cutime, cstime)
+            postgres += sum(int(x) for x in fields[11:15])
+        elif int(fields[1]) == postmaster:
+            postgres += int(fields[11]) + int(fields[12])
     me = os.times()
     busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait
     return postgres / tick, me.user + me.system, machine / tick
+
+
+def _postmaster(url: str) -> int | None:
+    """The pid of the cluster serving ``url`` (the parent of a backend), None for SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    engine = create_engine(db.normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    finally:
+        engine.dispose()
+    return int(Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()[1])
 
 
 def _free_port() -> int:
@@ -180,6 +211,63 @@ def _wait_up(proc: subprocess.Popen[bytes], base: str) -> None:
 # -- devices ----------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """A server's answer as the bench reads it: status, headers (lower-case names), body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Wire:
+    """One device's keep-alive HTTP/1.1 connection (``http.client``), reused for every request.
+
+    Why not ``requests``: its per-request machinery (sessions, adapters, cookie jars, header
+    merging) cost the simulated devices CPU that the 2-core machine took from the servers. The
+    bytes on the wire are the same: JSON bodies, ``Accept-Encoding: gzip`` (the real client's),
+    bearer token and device id."""
+
+    def __init__(self, base: str) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Send one request; a keep-alive connection the server closed meanwhile is reopened
+        once and the request sent again (as urllib3 does): no answer came, nothing was read."""
+        sent = {"Accept-Encoding": "gzip", **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, path, body=body, headers=sent)
+                resp = self.conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                if attempt:
+                    raise
+                continue
+            names = {k.lower(): v for k, v in resp.getheaders()}
+            if names.get("content-encoding") == "gzip":
+                data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
+            return Reply(resp.status, names, data)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 @dataclasses.dataclass
 class Device:
     """One simulated installation: its server, user, device id, credential and cursor."""
@@ -188,37 +276,72 @@ class Device:
     user: str
     device_id: str
     grid: str
-    http: requests.Session
+    wire: Wire
     token: str = ""
     refresh: str = ""
     cursor: int = 0
-    ops: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "X-Device-Id": self.device_id}
 
 
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """One nightly sync prepared before the night: the push body, encoded, and its records."""
+
+    number: int
+    body: bytes
+    record_ids: list[str]
+
+
 RUN = secrets.token_hex(3)  # device ids of this run: a reused database knows earlier runs' ops
 
 
-def make_devices(urls: list[str], grids: list[str], count: int) -> list[Device]:
+def make_devices(urls: list[str], grids: list[str], count: int, tag: str = "") -> list[Device]:
+    """``count`` devices spread over the servers and grids (``tag``: a night's own ids)."""
     out = []
     for i in range(count):
-        grid = grids[i % len(grids)]
-        out.append(
-            Device(urls[i % len(urls)], f"w-{grid}", f"city{RUN}{i:05d}", grid, requests.Session())
-        )
+        grid, base = grids[i % len(grids)], urls[i % len(urls)]
+        out.append(Device(base, f"w-{grid}", f"city{RUN}{tag}{i:05d}", grid, Wire(base)))
+    return out
+
+
+def plan(device: Device, numbers: list[int], args: argparse.Namespace) -> list[Planned]:
+    """The device's syncs of the night, their push bodies built and encoded beforehand (the
+    bench's own CPU during the night is then only the HTTP exchange)."""
+    stamp = ids.now_iso()
+    out = []
+    for number in numbers:
+        rows = residents(args.ops, offset=(number + 1) * 1000 + args.offset)
+        record_ids = list(ids.uuid7_many(len(rows)))
+        ops = [
+            {
+                "op_id": f"{device.device_id}:{number}:{k}",
+                "record_id": record_id,
+                "form": "resident",
+                "kind": "create",
+                "base_version": None,
+                "fields": {**row, "grid": device.grid, "_status": "draft"},
+                "edited_at": f"{stamp}#0000",
+                "author": "bench",
+            }
+            for k, (row, record_id) in enumerate(zip(rows, record_ids, strict=True))
+        ]
+        body = {"protocol": 1, "device_id": device.device_id, "ops": ops}
+        out.append(Planned(number, orjson.dumps(body), record_ids))
     return out
 
 
 def login(device: Device) -> None:
     """The device's setup (once, with the password): it keeps its sync credential."""
     body = {"username": device.user, "password": PASSWORD, "device_id": device.device_id}
-    resp = device.http.post(f"{device.base}/v1/login", json=body, timeout=120)
-    resp.raise_for_status()
-    device.token = resp.json()["token"]
-    device.refresh = resp.json().get("refresh_token") or ""
+    resp = device.wire.request("POST", "/v1/login", orjson.dumps(body))
+    if resp.status != 200:
+        raise RuntimeError(f"login {resp.status} {_code(resp)}")
+    answer = resp.json()
+    device.token = answer["token"]
+    device.refresh = answer.get("refresh_token") or ""
 
 
 def sign_in(device: Device, result: Result) -> bool:
@@ -226,87 +349,64 @@ def sign_in(device: Device, result: Result) -> bool:
     if not device.refresh:
         login(device)
         return True
-    body = {"refresh_token": device.refresh, "device_id": device.device_id}
-    resp = call(
-        device,
-        result,
-        lambda: device.http.post(f"{device.base}/v1/token", json=body, timeout=120),
-    )
-    if resp.status_code != 200:
-        result.why[f"token {resp.status_code} {_code(resp)}"] += 1
+    body = orjson.dumps({"refresh_token": device.refresh, "device_id": device.device_id})
+    resp = call(device, result, "POST", "/v1/token", body, {})
+    if resp.status != 200:
+        result.why[f"token {resp.status} {_code(resp)}"] += 1
         return False
     device.token = resp.json()["token"]
     return True
 
 
-def _code(resp: requests.Response) -> str:
+def _code(resp: Reply) -> str:
     """The protocol's error code of a refused request (what the bench prints as the reason)."""
     try:
         return str(resp.json().get("error", {}).get("code", ""))
-    except ValueError:
+    except (ValueError, AttributeError):
         return ""
 
 
-def call(device: Device, result: Result, fn: Callable[[], requests.Response]) -> requests.Response:
+def call(
+    device: Device,
+    result: Result,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> Reply:
     """One request, retried after a 503's Retry-After (as the real client does)."""
     for _ in range(20):
-        resp = fn()
-        if resp.status_code == 503:
+        resp = device.wire.request(method, path, body, headers)
+        if resp.status == 503:
             result.retries += 1
-            time.sleep(float(resp.headers.get("Retry-After", "1")) * random.uniform(0.5, 1.5))
+            time.sleep(float(resp.headers.get("retry-after", "1")) * random.uniform(0.5, 1.5))
             continue
-        if resp.status_code >= 500:
+        if resp.status >= 500:
             result.errors_5xx += 1
         return resp
     return resp
 
 
-def nightly_sync(device: Device, number: int, args: argparse.Namespace, result: Result) -> None:
-    """Push ``--ops`` new residents of the device's grid, then pull one page."""
-    rows = residents(args.ops, offset=(number + 1) * 1000 + args.offset)
-    stamp = ids.now_iso()
-    ops = [
-        {
-            "op_id": f"{device.device_id}:{next(device.ops)}",
-            "record_id": ids.uuid7(),
-            "form": "resident",
-            "kind": "create",
-            "base_version": None,
-            "fields": {**row, "grid": device.grid, "_status": "draft"},
-            "edited_at": f"{stamp}#0000",
-            "author": "bench",
-        }
-        for row in rows
-    ]
-    body = {"protocol": 1, "device_id": device.device_id, "ops": ops}
+def nightly_sync(
+    device: Device, planned: Planned, args: argparse.Namespace, result: Result
+) -> None:
+    """Sign in, push the planned ``--ops`` new residents of the device's grid, pull one page."""
     start = time.perf_counter()
     if not sign_in(device, result):
         result.failed += 1
         return
-    resp = call(
-        device,
-        result,
-        lambda: device.http.post(
-            f"{device.base}/v1/push", json=body, headers=device.headers, timeout=120
-        ),
-    )
+    resp = call(device, result, "POST", "/v1/push", planned.body, device.headers)
     push_done = time.perf_counter()
-    if resp.status_code != 200:
+    if resp.status != 200:
         result.failed += 1
-        result.why[f"push {resp.status_code} {_code(resp)}"] += 1
+        result.why[f"push {resp.status} {_code(resp)}"] += 1
         return
-    result.pushed.extend(op["record_id"] for op in ops)
-    params = {"since": device.cursor, "limit": args.pull}
-    resp = call(
-        device,
-        result,
-        lambda: device.http.get(
-            f"{device.base}/v1/pull", params=params, headers=device.headers, timeout=120
-        ),
-    )
-    if resp.status_code != 200:
+    result.pushed.extend(planned.record_ids)
+    query = urlencode({"since": device.cursor, "limit": args.pull})
+    resp = call(device, result, "GET", f"/v1/pull?{query}", None, device.headers)
+    if resp.status != 200:
         result.failed += 1
-        result.why[f"pull {resp.status_code} {_code(resp)}"] += 1
+        result.why[f"pull {resp.status} {_code(resp)}"] += 1
         return
     device.cursor = resp.json()["cursor"]
     end = time.perf_counter()
@@ -317,8 +417,10 @@ def nightly_sync(device: Device, number: int, args: argparse.Namespace, result: 
 class LockSampler:
     """The share of samples in which a PostgreSQL session waited on a lock."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, every: float = 0.05) -> None:
         self.engine = create_engine(db.normalize_url(url), isolation_level="AUTOCOMMIT")
+        self.every = every
+        self.cpu_s = 0.0  # this sampler thread's CPU so far (it runs in the bench's process)
         self.samples = self.waiting = 0
         self.waits: dict[str, int] = {}  # what sessions waited on, by wait event and statement
         self.stop_flag = threading.Event()
@@ -336,8 +438,10 @@ class LockSampler:
             "FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
+        began = time.thread_time()
         with self.engine.connect() as conn:
-            while not self.stop_flag.wait(0.01):
+            while not self.stop_flag.wait(self.every):
+                self.cpu_s = time.thread_time() - began
                 waiting, active = conn.execute(sql).one()
                 self.samples += 1 if active else 0
                 self.waiting += 1 if waiting else 0
@@ -352,17 +456,31 @@ class LockSampler:
         return self.waiting / self.samples if self.samples else 0.0
 
 
-def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) -> Result:
-    """Start the servers, log every device in, run the syncs, check the platform."""
+def night(
+    url: str,
+    grids: list[str],
+    args: argparse.Namespace,
+    backend: str,
+    root: Path = ROOT,
+    number: int = 0,
+) -> Result:
+    """Start the servers (running ``root``'s code), log every device in, run the syncs, check
+    the platform. ``number``: the run's n-th night, with its own devices and residents."""
     result = Result(backend)
-    servers = Servers(url, args.processes, server_options(args))
+    servers = Servers(url, args.processes, server_options(args), root=root)
+    span = (args.syncs + 2) * 1000  # resident numbers a night uses (see ``plan``)
+    args = argparse.Namespace(**{**vars(args), "offset": args.offset + number * span})
     try:
-        devices = make_devices(servers.urls, grids, args.devices)
+        devices = make_devices(servers.urls, grids, args.devices, tag=f"n{number}")
         cpu0 = servers.cpu_seconds()
-        with ThreadPoolExecutor(args.devices) as pool:
-            list(pool.map(login, devices))
+        # setup, one device after another: concurrent password logins of one account from one
+        # address can deadlock in the login throttle on PostgreSQL (500); setup is not the night
+        for device in devices:
+            login(device)
         result.login_cpu_ms = (servers.cpu_seconds() - cpu0) * 1000 / len(devices)
-        sampler = LockSampler(url) if backend == "postgresql" else None
+        sampler = (
+            LockSampler(url, args.lock_sample_ms / 1000) if url.startswith("postgresql") else None
+        )
         spies = [
             subprocess.Popen(
                 [
@@ -383,34 +501,36 @@ def night(url: str, grids: list[str], args: argparse.Namespace, backend: str) ->
             for i, proc in enumerate(servers.procs)
             if args.profile
         ]
-        cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere()
+        plans = [
+            plan(d, list(range(i, args.syncs, len(devices))), args) for i, d in enumerate(devices)
+        ]
+        sampled0 = sampler.cpu_s if sampler else 0.0
+        postmaster = _postmaster(url)
+        cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
         start = time.perf_counter()
-        free = list(devices)
-        lock = threading.Lock()
 
-        def one(number: int) -> None:
-            delay = start + args.window * number / args.syncs - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            with lock:
-                device = free.pop()
-            try:
-                nightly_sync(device, number, args, result)
-            finally:
-                with lock:
-                    free.append(device)
+        def run(device: Device, syncs: list[Planned]) -> None:
+            """A device's syncs in turn, each not before its start in the window."""
+            for planned in syncs:
+                delay = start + args.window * planned.number / args.syncs - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                nightly_sync(device, planned, args, result)
 
-        with ThreadPoolExecutor(args.devices) as pool:
-            list(pool.map(one, range(args.syncs)))
+        with ThreadPoolExecutor(len(devices)) as pool:
+            list(pool.map(run, devices, plans))
         result.elapsed = time.perf_counter() - start
         for spy in spies:
             spy.send_signal(2)
             spy.wait(30)
         result.cpu_s = servers.cpu_seconds() - cpu0
-        others = _cpu_elsewhere()
+        others = _cpu_elsewhere(postmaster)
         result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
             b - a for a, b in zip(others0, others, strict=True)
         )
+        if sampler:  # the lock sampler runs in this process: not the devices' cost
+            result.sampler_cpu_s = sampler.cpu_s - sampled0
+            result.client_cpu_s -= result.sampler_cpu_s
         result.lock_share = sampler.share() if sampler else None
         if sampler:
             for what, n in sorted(sampler.waits.items(), key=lambda kv: -kv[1])[:6]:
@@ -462,7 +582,9 @@ def report(res: Result, args: argparse.Namespace) -> None:
     n = max(res.syncs, 1)
     print(
         f"  CPU ms per sync: servers {res.cpu_s * 1000 / n:.1f}, PostgreSQL {res.db_cpu_s * 1000 / n:.1f}, "
-        f"bench devices {res.client_cpu_s * 1000 / n:.1f}, whole machine {res.machine_cpu_s * 1000 / n:.1f} "
+        f"bench devices {res.client_cpu_s * 1000 / n:.1f}"
+        + (f" (+ lock sampler {res.sampler_cpu_s * 1000 / n:.1f})" if res.sampler_cpu_s else "")
+        + f", whole machine {res.machine_cpu_s * 1000 / n:.1f} "
         f"({os.cpu_count()} cores: at most {os.cpu_count() * 1000 / max(res.machine_cpu_s * 1000 / n, 1e-9):.0f} syncs/s "
         "at this cost)"
     )
@@ -490,8 +612,8 @@ def fresh_push(url: str, grids: list[str], args: argparse.Namespace) -> list[flo
         device.device_id = f"fresh{RUN}"
         login(device)
         result = Result("fresh")
-        for i in range(args.fresh):
-            nightly_sync(device, 900_000 + i, args, result)
+        for planned in plan(device, [900_000 + i for i in range(args.fresh)], args):
+            nightly_sync(device, planned, args, result)
         return result.push_ms
     finally:
         servers.stop()
@@ -509,10 +631,40 @@ def server_options(args: argparse.Namespace) -> list[str]:
 
 def run_backend(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
     pushes = fresh_push(url, grids, args) if args.fresh else []
+    if args.compare:
+        return compare_nights(url, grids, args, name)
     result = night(url, grids, args, name)
     result.fresh_ms = pushes
     report(result, args)
     return result
+
+
+def compare_nights(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
+    """Nights of this checkout's servers and of ``--compare``'s, in the order this, that,
+    that, this (each pair on a platform grown alike), and the ratios of their CPU per sync."""
+    roots = {"this": ROOT, "that": Path(args.compare).resolve()}
+    totals = {side: Result(f"{name}/{side}") for side in roots}
+    for i, side in enumerate(["this", "that", "that", "this"] * args.rounds):
+        res = night(url, grids, args, f"{name}/{side}", roots[side], number=i + 1)
+        report(res, args)
+        total = totals[side]
+        total.syncs += res.syncs
+        total.elapsed += res.elapsed
+        total.sync_ms += res.sync_ms
+        for key in ("cpu_s", "db_cpu_s", "client_cpu_s", "machine_cpu_s"):
+            setattr(total, key, getattr(total, key) + getattr(res, key))
+        total.lost += res.lost
+        total.duplicated += res.duplicated
+    this, that = totals["this"], totals["that"]
+    per = {side: t.cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
+    print(
+        f"{name}: server CPU per sync this {per['this']:.1f} ms, that {per['that']:.1f} ms: "
+        f"this ÷ that {per['this'] / per['that']:.2f}; push tx/s this ÷ that "
+        f"{(this.syncs / this.elapsed) / (that.syncs / that.elapsed):.2f}; sync p50 this "
+        f"{median(this.sync_ms):.0f} ms, that {median(that.sync_ms):.0f} ms; lost "
+        f"{this.lost + that.lost}, duplicated {this.duplicated + that.duplicated}"
+    )
+    return this
 
 
 def main() -> int:
@@ -527,9 +679,16 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=0.0, help="spread starts over seconds")
     parser.add_argument("--offset", type=int, default=5_000_000, help="first resident number")
     parser.add_argument("--fresh", type=int, default=20, help="lone pushes before the night")
+    parser.add_argument(
+        "--lock-sample-ms", type=float, default=50.0, help="pg_stat_activity sampling interval"
+    )
     parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
     parser.add_argument("--pool-size", type=int, help="each server process's --pool-size")
     parser.add_argument("--pool-overflow", type=int, help="each server process's --pool-overflow")
+    parser.add_argument(
+        "--compare", help="a checkout whose servers run nights too (this, that, that, this)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare: ABBA rounds")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
     parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
     parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")

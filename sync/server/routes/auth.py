@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy import Engine
 
 from sync import protocol as p
 from sync.server import auth, db, logins, throttle
@@ -43,6 +44,11 @@ def token(body: p.RefreshRequest, engine: Db, key: Key) -> dict[str, Any]:
     """Exchange this device's sync credential for an access token, without the password
     (the nightly sync: PROTOCOL.md §4.3). The credential is sent back unchanged, or a new one
     when the installation is a copy that was given a new device id."""
+    return token_answer(engine, key, body)
+
+
+def token_answer(engine: Engine, key: bytes, body: p.RefreshRequest) -> dict[str, Any]:
+    """The answer of ``POST /v1/token`` (also made by ``routes.nightly``)."""
     check_plain_text(body.refresh_token)
     try:
         access, expires, user, renewed = auth.refresh(
@@ -66,19 +72,19 @@ def _answer(
     else:
         with db.read(engine) as conn:
             grids = auth.all_grids(conn)
-    return {
+    return {  # every field of p.LoginResponse, in its order (the lean token answer is this)
         "token": token,
         "expires_at": expires,
-        "device_id": user.device_id,
-        "device_status": user.device_status or "known",  # a credential's device is known
-        "refresh_token": credential,
-        "refresh_expires_at": until,
         "user": {
             "username": user.username,
             "role": user.role,
             "community": user.community,
             "grids": grids,
         },
+        "device_id": user.device_id,
+        "device_status": user.device_status or "known",  # a credential's device is known
+        "refresh_token": credential,
+        "refresh_expires_at": until,
     }
 
 

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
+from starlette.datastructures import State
+from starlette.responses import JSONResponse
 
 from sync import protocol as p
 from sync.server import auth, logins
@@ -29,7 +31,7 @@ def current_user(
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> auth.User:
     """The caller behind ``Authorization: Bearer`` + ``X-Device-Id`` (401 otherwise)."""
-    return Credentials(request, authorization, x_device_id).user()
+    return Credentials(request.app.state, request.url.path, authorization, x_device_id).user()
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,19 @@ class Credentials:
     instead of ``User`` and authenticate inside their own worker thread, one hop per request.
     """
 
-    request: Request
+    state: State  # the app's: engine and token key
+    path: str  # the request's path (a department account may use only DEPT_ALLOWED)
     authorization: str | None
     device_id: str | None
 
     def user(self) -> auth.User:
         """The authenticated caller (401 ``auth``/``device``, 403 ``dept_only``)."""
-        token, device_id = _bearer(self.authorization, self.device_id)
-        state = self.request.app.state
+        token, device_id = bearer(self.authorization, self.device_id)
         try:
-            user = auth.authenticate(state.engine, state.key, token, device_id)
+            user = auth.authenticate(self.state.engine, self.state.key, token, device_id)
         except auth.AuthError as exc:
             raise ApiError(401, exc.code) from None
-        if user.is_department and self.request.url.path not in DEPT_ALLOWED:
+        if user.is_department and self.path not in DEPT_ALLOWED:
             raise ApiError(403, "dept_only")  # departments take data only through /v1/dept
         return user
 
@@ -63,11 +65,11 @@ async def _credentials(
     authorization: Annotated[str | None, Header()] = None,
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> Credentials:
-    _bearer(authorization, x_device_id)  # no credentials at all: 401 before anything else
-    return Credentials(request, authorization, x_device_id)
+    bearer(authorization, x_device_id)  # no credentials at all: 401 before anything else
+    return Credentials(request.app.state, request.url.path, authorization, x_device_id)
 
 
-def _bearer(authorization: str | None, device_id: str | None) -> tuple[str, str]:
+def bearer(authorization: str | None, device_id: str | None) -> tuple[str, str]:
     """(token, device id) from the headers; 401 ``auth`` when either is missing."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or not device_id:
@@ -113,6 +115,11 @@ Db = Annotated[Engine, Depends(_engine)]
 Svc = Annotated[Service, Depends(_service)]
 Key = Annotated[bytes, Depends(_key)]
 Door = Annotated[logins.Door, Depends(_door)]
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    """How every ``ApiError`` leaves (PROTOCOL.md §2), whichever path raised it."""
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 def check_plain_text(text: str) -> None:

@@ -1,4 +1,10 @@
-"""Info, push and pull: what a device calls to sync (PROTOCOL.md §3, §5, §8)."""
+"""Info, push and pull: what a device calls to sync (PROTOCOL.md §3, §5, §8).
+
+Push and pull of an ordinary request are answered by ``routes.nightly`` without these routes
+(the framework's routing and dependencies skipped); both paths share ``push_answer`` and
+``pull_answer``, and these routes answer everything else (missing headers, a body or query the
+schema refuses) and document the API.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sync import protocol as p
-from sync.server.routes.deps import ERRORS, Caller, Svc
+from sync.server.routes.deps import ERRORS, Caller, Credentials, Svc
+from sync.server.service import Service
 
 router = APIRouter(tags=["sync"])
 
@@ -26,6 +33,19 @@ async def info(service: Svc) -> dict[str, Any]:
     }
 
 
+def push_answer(
+    caller: Credentials, service: Service, body: p.PushRequest, device_id: str
+) -> JSONResponse:
+    """A push's answer, in one worker thread: authentication, then the work."""
+    return JSONResponse(service.push_all(caller.user(), body, device_id))
+
+
+def pull_answer(caller: Credentials, service: Service, since: int, limit: int) -> Response:
+    """A pull page's answer, in one worker thread: authentication, then the page."""
+    page = service.pull_json(caller.user(), since, limit)
+    return Response(page, media_type="application/json")
+
+
 @router.post("/v1/push", response_model=p.PushResponse, responses=ERRORS)
 async def push(
     body: p.PushRequest,
@@ -34,11 +54,7 @@ async def push(
     x_device_id: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Apply a batch of ops in order; one result per op (PROTOCOL.md §5)."""
-
-    def work() -> JSONResponse:
-        return JSONResponse(service.push_all(caller.user(), body, x_device_id or ""))
-
-    return await run_in_threadpool(work)  # one worker thread for authentication and work
+    return await run_in_threadpool(push_answer, caller, service, body, x_device_id or "")
 
 
 @router.get("/v1/pull", response_model=p.PullResponse, responses=ERRORS)
@@ -49,9 +65,4 @@ async def pull(
     limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
 ) -> Response:
     """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
-
-    def work() -> Response:
-        page = service.pull_json(caller.user(), since, limit)
-        return Response(page, media_type="application/json")
-
-    return await run_in_threadpool(work)
+    return await run_in_threadpool(pull_answer, caller, service, since, limit)
