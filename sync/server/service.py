@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.core import rules
 from app.core.forms import Form, FormSet
@@ -34,7 +32,7 @@ from sync.merge import (
     op_changes,
     resolve,
 )
-from sync.server import checks, claims, db, oplog, pulls, records, reviews
+from sync.server import checks, claims, db, oplog, pulls, races, records, reviews
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.pushop import Ctx, Outcome, Reject
@@ -47,15 +45,6 @@ log = logging.getLogger(__name__)
 CHUNK = p.MAX_OPS  # ops per transaction: a full push request is one
 TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
-_RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
-
-
-def _retryable_tx_error(exc: Exception) -> bool:
-    orig = getattr(exc, "orig", None)
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state in _RETRY_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "locked" in str(orig or "").lower()
 
 
 class Service:
@@ -102,10 +91,9 @@ class Service:
             try:
                 return task_results.apply(self.engine, user, device_id, results)
             except (OperationalError, DBAPIError) as exc:
-                race = isinstance(exc, IntegrityError) or _retryable_tx_error(exc)
-                if not race or attempt == TX_RETRIES - 1:
+                if not races.is_race(exc) or attempt == TX_RETRIES - 1:
                     raise
-                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+                races.pause(attempt)
         raise AssertionError("unreachable")
 
     def apply(
@@ -166,11 +154,10 @@ class Service:
                         self.before_commit()
                 return out
             except (OperationalError, DBAPIError) as exc:
-                race = isinstance(exc, IntegrityError) or _retryable_tx_error(exc)
-                if not race or attempt == TX_RETRIES - 1:
+                if not races.is_race(exc) or attempt == TX_RETRIES - 1:
                     raise
                 log.info("push chunk retried after a concurrent write (attempt %d)", attempt + 1)
-                time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+                races.pause(attempt)
         raise AssertionError("unreachable")
 
     def _prefetch(

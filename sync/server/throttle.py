@@ -21,11 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
-from sync.server import auth, db
+from sync.server import auth, db, races
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Policy:
 ACCOUNT = Policy(free=5, lock_after=10)
 # One client address: an office behind one NAT address shares it, so it allows more.
 ADDRESS = Policy(free=20, lock_after=50)
+TRIES = 5  # runs of one login's throttle transaction when it races another
 
 
 FORGET = timedelta(days=1)  # longer than any window or lock: such a row can only start afresh
@@ -86,25 +89,28 @@ def keys_for(
 
 def begin(engine: Engine, username: str, device_id: str, address: str, now: datetime) -> Attempt:
     """Count an attempt as a failure until it succeeds; raises ``Throttled`` when blocked."""
-    for tries in range(3):  # two processes inserting the same new key: the loser retries
+    for tries in range(TRIES):  # two inserting the same new key, or a deadlock: run it again
         try:
             with db.write(engine) as conn:
                 keys = keys_for(conn, username, device_id, address)
                 return _count(conn, keys, now)
-        except IntegrityError:
-            if tries == 2:
+        except DBAPIError as exc:
+            if not races.is_race(exc) or tries == TRIES - 1:
                 raise
+            races.pause(tries)
     raise AssertionError("unreachable")
 
 
 def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) -> Attempt:
     f = db.login_failures.c
     at = auth.iso(now)
+    _ensure(conn, [k for k, _ in keys], at)
     rows = {
         r.key: r
         for r in conn.execute(
             select(f.key, f.failures, f.last_at, f.blocked_until)
             .where(f.key.in_([k for k, _ in keys]))
+            .order_by(f.key)  # every writer locks the keys in one order: no deadlock
             .with_for_update()
         )
     }
@@ -126,13 +132,18 @@ def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) 
             "last_at": at,
             "blocked_until": auth.iso(now + blocked) if blocked else None,
         }
-        if row is None:
-            conn.execute(insert(db.login_failures).values(key=key, **values))
-        else:
-            conn.execute(update(db.login_failures).where(f.key == key).values(**values))
+        conn.execute(update(db.login_failures).where(f.key == key).values(**values))
         if failures == policy.lock_after:
             locking.append(key)
     return Attempt(tuple(keys), tuple(locking))
+
+
+def _ensure(conn: Connection, keys: list[str], at: str) -> None:
+    """Every key has its row before any is locked (a fresh one counts nothing yet), so two
+    first attempts never race to insert the same key; inserted in key order, as locked."""
+    dialect = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    fresh = [{"key": k, "failures": 0, "last_at": at} for k in sorted(keys)]
+    conn.execute(dialect(db.login_failures).values(fresh).on_conflict_do_nothing())
 
 
 def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
@@ -140,18 +151,50 @@ def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
     gets back the failure its attempt was counted as (others' failures from it stay). Rows
     nobody has failed on for a day are dropped on the way (a sprayed list of names would
     otherwise stay forever)."""
+    for tries in range(TRIES):
+        try:
+            with db.write(engine) as conn:
+                _forgive(conn, attempt)
+            break
+        except DBAPIError as exc:
+            if not races.is_race(exc) or tries == TRIES - 1:
+                raise
+            races.pause(tries)
+    with db.write(engine) as conn:
+        _sweep(conn, now)
+
+
+def _forgive(conn: Connection, attempt: Attempt) -> None:
     f = db.login_failures.c
     (account, _), (address, policy) = attempt.keys
-    with db.write(engine) as conn:
-        conn.execute(delete(db.login_failures).where(f.key == account))
-        conn.execute(delete(db.login_failures).where(f.last_at < auth.iso(now - FORGET)))
-        row = conn.execute(select(f.failures).where(f.key == address).with_for_update()).first()
-        if row is not None and row.failures < policy.lock_after:
-            left = max(row.failures - 1, 0)
-            unblock = {} if policy.block(left) else {"blocked_until": None}
-            conn.execute(
-                update(db.login_failures).where(f.key == address).values(failures=left, **unblock)
-            )
+    # both rows locked first, in key order as ``_count`` locks them
+    held = conn.execute(
+        select(f.key, f.failures)
+        .where(f.key.in_([account, address]))
+        .order_by(f.key)
+        .with_for_update()
+    ).all()
+    conn.execute(delete(db.login_failures).where(f.key == account))
+    row = next((r for r in held if r.key == address), None)
+    if row is not None and row.failures < policy.lock_after:
+        left = max(row.failures - 1, 0)
+        unblock = {} if policy.block(left) else {"blocked_until": None}
+        conn.execute(
+            update(db.login_failures).where(f.key == address).values(failures=left, **unblock)
+        )
+
+
+def _sweep(conn: Connection, now: datetime) -> None:
+    """Drop rows idle for a day; rows another login holds are left for a later sweep, so
+    the sweep never waits on (or deadlocks with) a login in progress."""
+    f = db.login_failures.c
+    idle = (
+        select(f.key)
+        .where(f.last_at < auth.iso(now - FORGET))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    conn.execute(delete(db.login_failures).where(f.key.in_(idle)))
 
 
 def _seconds(until: str, now: datetime) -> int:
