@@ -25,6 +25,7 @@ from sync.merge import DELETED, STATUS
 from sync.server import oplog, records
 from sync.server.auth import User
 from sync.server.errors import ApiError
+from sync.server.tx import Tx
 
 _SCALARS = (str, int, float, bool, type(None))
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
@@ -123,10 +124,12 @@ def check_push(
     req: p.PushRequest,
     device_id: str,
     hashes: dict[str, str] | None = None,
+    tx: Tx | None = None,
 ) -> Checked:
     """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied.
     ``hashes`` receives the ops' content hashes (``oplog.op_hash``) for the apply step; the
-    answer holds what the check read, for an apply in the same transaction."""
+    answer holds what the check read, for an apply in the same transaction (``tx``: that
+    transaction, which then loads and locks the records here, once for check and apply)."""
     if req.protocol not in p.SUPPORTED_PROTOCOLS:
         raise ApiError(400, "protocol")
     if req.device_id != device_id:
@@ -137,7 +140,7 @@ def check_push(
     ops = req.ops[: len(forms)]  # the ops before a shape error must pass every other check too
     aliases = records.canonical(conn, [op.record_id for op in ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in ops]
-    known = records.brief(conn, ids)
+    known = _brief(conn, tx, ids)
     priors = oplog.priors(conn, device_id, user.username, ops, hashes)
     replayed = set(priors)
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
@@ -167,6 +170,17 @@ class Checked:
     replays: dict[str, RowMapping]
     aliases: dict[str, str]
     looked_up: frozenset[str]
+
+
+def _brief(
+    conn: Connection, tx: Tx | None, ids: list[str]
+) -> dict[str, tuple[str, str | None, int]]:
+    """id -> (form, grid, version) of the records that exist (``records.brief``); through
+    ``tx`` when the apply follows in the same transaction (it needs the whole rows, locked)."""
+    if tx is None:
+        return records.brief(conn, ids)
+    tx.load_many(ids)
+    return {i: (row.form, row.grid, row.version) for i in ids if (row := tx.rows.get(i))}
 
 
 def _shapes(formset: FormSet, ops: list[p.Op]) -> tuple[list[Form], ApiError | None]:

@@ -288,7 +288,7 @@ ops = Table(
     Column("result", Text, nullable=False),
     Column("at", String(32), nullable=False),
     Index("ix_ops_device_record", "device_id", "record_id"),
-    Index("ix_ops_op_id", "op_id"),  # replays among the copies of one data dir (oplog.family)
+    Index("ix_ops_op_id", "op_id"),  # replays among the copies of one data dir (oplog._FAMILY)
     Index("ix_ops_device_user_at", "device_id", "username", "at"),  # console: last push
 )
 
