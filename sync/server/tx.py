@@ -129,6 +129,7 @@ class Tx:
     quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
     alias_rows: list[dict[str, Any]] = field(default_factory=list)  # new aliases, not yet written
     rows: dict[str, Row | None] = field(default_factory=dict)  # None: no such record
+    _absent: set[str] = field(default_factory=set)  # ids a load found no record under
     sides: dict[str, Side] = field(default_factory=dict)  # written since the last flush
     terms: dict[str, tuple[Terms | None, Terms]] = field(default_factory=dict)  # stored, new
     _new: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -153,6 +154,8 @@ class Tx:
         if record_id not in self.rows:
             r = self.conn.execute(_LOAD_LOCKED, {"b_id": record_id}).first()
             self.rows[record_id] = from_db(r) if r is not None else None
+            if r is None:
+                self._absent.add(record_id)
         return self.rows[record_id]
 
     def load_many(self, ids: Iterable[str]) -> None:
@@ -162,6 +165,12 @@ class Tx:
         for part in _chunks(i for i in ids if i not in self.rows):
             found = {r.id: from_db(r) for r in self.conn.execute(stmt, {"ids": part})}
             self.rows.update({i: found.get(i) for i in part})
+            self._absent.update(i for i in part if i not in found)
+
+    def new_here(self, record_id: str) -> bool:
+        """The record did not exist when this transaction first looked for it (a create of
+        this transaction, or none at all): nothing stored before refers to it by id."""
+        return record_id in self._absent
 
     def known_absent(self, device_id: str, ids: Iterable[str]) -> None:
         """Records ``load_many`` found missing from the database: no alias points at them and

@@ -171,3 +171,59 @@ def _compare(engine: Engine, wanted: list[str]) -> None:
         for i in absent:
             assert fast.incoming(i) == plain.incoming(i)
         assert all((("dev", i) in fast._device_versions) for i in absent)
+
+
+def _task_on(engine: Engine, record_id: str, fields: list[str]) -> str:
+    """An open verify task with one open item on ``record_id`` (as the console issues it)."""
+    at = ids.now_iso()
+    item = ids.uuid7()
+    with db.write(engine) as conn:
+        conn.execute(
+            db.tasks.insert().values(
+                id="t1",
+                kind="verify",
+                title="核实电话",
+                form="resident",
+                fields=db.dumps(fields),
+                issued_at=at,
+                issued_by="sup",
+                updated_at=at,
+                updated_by="sup",
+                seq=0,
+            )
+        )
+        conn.execute(
+            db.task_items.insert().values(
+                id=item, task_id="t1", record_id=record_id, grid=GRID_A, updated_at=at, seq=0
+            )
+        )
+    return item
+
+
+def test_a_push_of_new_records_reads_no_task_items(db_url: str, formset: FormSet) -> None:
+    """Task items name records that existed when their task was issued, so the automatic done
+    after a push (PROTOCOL.md §13.1) looks only at records the chunk did not create: a push
+    of new residents reads nothing there; a save of an item's record in the same push
+    still finishes the item."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        known = _creates(1, "dev")
+        del known[0].fields["phone"]
+        _push(service, known)
+        item = _task_on(engine, known[0].record_id, ["phone"])
+        with statements_run(engine) as statements:
+            assert {r["status"] for r in _push(service, _creates(30, "dev", 1))} == {"applied"}
+        assert not [s for s in statements if "FROM task_items" in s]
+        fill = known[0].model_copy(
+            update={"op_id": "dev:fill", "kind": "update", "fields": {"phone": "13900000000"}}
+        )
+        results = _push(service, [fill, *_creates(10, "dev", 31)])
+        assert {r["status"] for r in results} == {"applied"}
+        with db.read(engine) as conn:
+            state = conn.execute(db.task_items.select().where(db.task_items.c.id == item)).one()
+            done = conn.execute(db.task_results.select()).all()
+        assert state.state == "done"
+        assert [(r.item_id, r.source, r.state) for r in done] == [(item, "save", "done")]
+    finally:
+        engine.dispose()
