@@ -17,9 +17,9 @@ from app.core import rules
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
+from app.core.textcheck import cells_ok, text_problem
 from app.core.textcheck import plain_ok as _plain_ok
 from app.core.textcheck import text_ok as _text_ok
-from app.core.textcheck import text_problem
 from sync import protocol as p
 from sync.merge import DELETED, STATUS
 from sync.server import oplog, records
@@ -86,19 +86,22 @@ def _shape_ok(kind: str, value: Any) -> bool:
 
 def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     """Strings, ids, form, field names and value shapes of one op."""
-    for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
-        if not _text_ok(text):
-            check_text(text, op=op, index=index)
+    strings_ok = _strings_ok(op)  # the usual op: one scan, and no string is checked alone
+    if not strings_ok:
+        for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
+            if not _text_ok(text):
+                check_text(text, op=op, index=index)
     if not is_uuid(op.record_id):
         raise ApiError(422, "bad_record_id", op_id=op.op_id, index=index)
     form = formset.forms.get(op.form)
     if form is None:
         raise ApiError(422, "unknown_form", op_id=op.op_id, index=index)
-    for name, value in op.fields.items():
-        if not _text_ok(name):
-            check_text(name, op=op, index=index)
-        if not _plain_ok(value):
-            check_plain(value, op=op, index=index, field=name)
+    if not strings_ok:
+        for name, value in op.fields.items():
+            if not _text_ok(name):
+                check_text(name, op=op, index=index)
+            if not _plain_ok(value):
+                check_plain(value, op=op, index=index, field=name)
     if op.kind == "delete":
         return form  # its fields are ignored, but they are stored if the op is quarantined
     for name, value in op.fields.items():
@@ -115,6 +118,16 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
         ):
             raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
     return form
+
+
+def _strings_ok(op: p.Op) -> bool:
+    """Every string of the op (ids, form, clock, author, field names and values) passes
+    ``text_ok`` and every other value ``plain_ok``: one regex scan over the op's strings
+    (``textcheck.cells_ok``) instead of one call per string, ~30 per resident."""
+    fields = op.fields
+    cells = [op.op_id, op.record_id, op.form, op.edited_at, op.author, *fields]
+    cells += [v for v in fields.values() if type(v) is str]
+    return cells_ok(cells) and all(_plain_ok(v) for v in fields.values() if type(v) is not str)
 
 
 def check_push(
