@@ -17,14 +17,15 @@ from app.core import rules
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
+from app.core.textcheck import cells_ok, text_problem
 from app.core.textcheck import plain_ok as _plain_ok
 from app.core.textcheck import text_ok as _text_ok
-from app.core.textcheck import text_problem
 from sync import protocol as p
 from sync.merge import DELETED, STATUS
 from sync.server import oplog, records
 from sync.server.auth import User
 from sync.server.errors import ApiError
+from sync.server.tx import Tx
 
 _SCALARS = (str, int, float, bool, type(None))
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
@@ -85,19 +86,22 @@ def _shape_ok(kind: str, value: Any) -> bool:
 
 def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     """Strings, ids, form, field names and value shapes of one op."""
-    for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
-        if not _text_ok(text):
-            check_text(text, op=op, index=index)
+    strings_ok = _strings_ok(op)  # the usual op: one scan, and no string is checked alone
+    if not strings_ok:
+        for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
+            if not _text_ok(text):
+                check_text(text, op=op, index=index)
     if not is_uuid(op.record_id):
         raise ApiError(422, "bad_record_id", op_id=op.op_id, index=index)
     form = formset.forms.get(op.form)
     if form is None:
         raise ApiError(422, "unknown_form", op_id=op.op_id, index=index)
-    for name, value in op.fields.items():
-        if not _text_ok(name):
-            check_text(name, op=op, index=index)
-        if not _plain_ok(value):
-            check_plain(value, op=op, index=index, field=name)
+    if not strings_ok:
+        for name, value in op.fields.items():
+            if not _text_ok(name):
+                check_text(name, op=op, index=index)
+            if not _plain_ok(value):
+                check_plain(value, op=op, index=index, field=name)
     if op.kind == "delete":
         return form  # its fields are ignored, but they are stored if the op is quarantined
     for name, value in op.fields.items():
@@ -116,6 +120,16 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
     return form
 
 
+def _strings_ok(op: p.Op) -> bool:
+    """Every string of the op (ids, form, clock, author, field names and values) passes
+    ``text_ok`` and every other value ``plain_ok``: one regex scan over the op's strings
+    (``textcheck.cells_ok``) instead of one call per string, ~30 per resident."""
+    fields = op.fields
+    cells = [op.op_id, op.record_id, op.form, op.edited_at, op.author, *fields]
+    cells += [v for v in fields.values() if type(v) is str]
+    return cells_ok(cells) and all(_plain_ok(v) for v in fields.values() if type(v) is not str)
+
+
 def check_push(
     conn: Connection,
     formset: FormSet,
@@ -123,10 +137,12 @@ def check_push(
     req: p.PushRequest,
     device_id: str,
     hashes: dict[str, str] | None = None,
+    tx: Tx | None = None,
 ) -> Checked:
     """Raise ``ApiError`` for the first problem of the batch; return when all ops may be applied.
     ``hashes`` receives the ops' content hashes (``oplog.op_hash``) for the apply step; the
-    answer holds what the check read, for an apply in the same transaction."""
+    answer holds what the check read, for an apply in the same transaction (``tx``: that
+    transaction, which then loads and locks the records here, once for check and apply)."""
     if req.protocol not in p.SUPPORTED_PROTOCOLS:
         raise ApiError(400, "protocol")
     if req.device_id != device_id:
@@ -137,7 +153,7 @@ def check_push(
     ops = req.ops[: len(forms)]  # the ops before a shape error must pass every other check too
     aliases = records.canonical(conn, [op.record_id for op in ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in ops]
-    known = records.brief(conn, ids)
+    known = _brief(conn, tx, ids)
     priors = oplog.priors(conn, device_id, user.username, ops, hashes)
     replayed = set(priors)
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
@@ -167,6 +183,17 @@ class Checked:
     replays: dict[str, RowMapping]
     aliases: dict[str, str]
     looked_up: frozenset[str]
+
+
+def _brief(
+    conn: Connection, tx: Tx | None, ids: list[str]
+) -> dict[str, tuple[str, str | None, int]]:
+    """id -> (form, grid, version) of the records that exist (``records.brief``); through
+    ``tx`` when the apply follows in the same transaction (it needs the whole rows, locked)."""
+    if tx is None:
+        return records.brief(conn, ids)
+    tx.load_many(ids)
+    return {i: (row.form, row.grid, row.version) for i in ids if (row := tx.rows.get(i))}
 
 
 def _shapes(formset: FormSet, ops: list[p.Op]) -> tuple[list[Form], ApiError | None]:

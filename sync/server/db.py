@@ -291,7 +291,7 @@ ops = Table(
     # record (``Tx.prefetch_device_versions``) and the console's last push per device. The
     # replay look-up (``oplog.lookup``: op ids of one device family) reads the primary key.
     Index("ix_ops_device_record", "device_id", "record_id"),
-    Index("ix_ops_device_user_at", "device_id", "username", "at"),
+    Index("ix_ops_device_user_at", "device_id", "username", "at"),  # console: last push
 )
 
 # Installations of the app that logged in with a device id. ``installation`` is a hash of a

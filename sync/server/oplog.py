@@ -21,17 +21,31 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from sync import protocol as p
 from sync.server import db
 from sync.server.errors import ApiError
-from sync.server.sqlin import among
+from sync.server.sqlin import Built
 
 IN_CHUNK = 500
 REUSED = "op_id_reused"
 _O = db.ops.c
+_D = db.devices.c
+# The family of ``:device``: the devices that are copies of the same data dir (``devices.root``;
+# itself included when it has a row).
+_FAMILY = select(_D.device_id).where(
+    _D.root == select(_D.root).where(_D.device_id == bindparam("device")).scalar_subquery()
+)
+# The logged ops under these ids of the device's family: the family is read in the same
+# statement (a push's check ran two statements for it before its op lookup).
+_LOOKUP = Built(
+    lambda among: select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
+        among(_O.op_id, "ids"),
+        or_(_O.device_id == bindparam("device"), _O.device_id.in_(_FAMILY)),
+    )
+)
 
 
 def op_hash(op: p.Op) -> str:
@@ -43,16 +57,6 @@ def same_content(stored: str | None, incoming: str | None) -> bool:
     """A logged op without a hash (written before hashes existed) matches any content, and so
     does an incoming op whose id already names its content (``incoming`` None: base loads)."""
     return stored is None or incoming is None or stored == incoming
-
-
-def family(conn: Connection, device_id: str) -> list[str]:
-    """This device and the devices that are copies of the same data dir (itself first)."""
-    d = db.devices.c
-    root = conn.execute(select(d.root).where(d.device_id == device_id)).scalar()
-    if root is None:
-        return [device_id]
-    others = conn.execute(select(d.device_id).where(d.root == root, d.device_id != device_id))
-    return [device_id, *sorted(others.scalars())]
 
 
 def priors(
@@ -97,14 +101,12 @@ def lookup(
     ``op_hash`` by op id, when the caller has them already."""
     if hashes is None:
         hashes = {op.op_id: None if ids_name_content else op_hash(op) for op in ops}
-    devices = family(conn, device_id)
     rows: dict[str, list[RowMapping]] = {}
     ids = sorted(hashes)
+    stmt = _LOOKUP.on(conn)
     for i in range(0, len(ids), IN_CHUNK):
-        stmt = select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
-            among(conn, _O.op_id, ids[i : i + IN_CHUNK]), among(conn, _O.device_id, devices)
-        )
-        for row in conn.execute(stmt).mappings():
+        params = {"ids": ids[i : i + IN_CHUNK], "device": device_id}
+        for row in conn.execute(stmt, params).mappings():
             rows.setdefault(row["op_id"], []).append(row)
     found: dict[str, RowMapping | Literal[False]] = {}
     for op_id, digest in hashes.items():

@@ -24,7 +24,7 @@ from sync.server.rows import (
     person_of,
     stamps_text,
 )
-from sync.server.sqlin import among
+from sync.server.sqlin import Built
 from sync.server.tx import IN_CHUNK as _IN_CHUNK
 from sync.server.tx import Side, Tx
 
@@ -32,6 +32,9 @@ __all__ = ["Meta", "Row", "grid_of", "natural_keys", "person_of"]
 
 _A = db.aliases.c
 _LOAD = select(db.records).where(db.records.c.id == bindparam("b_id"))
+_C = db.records.c
+_BRIEF = Built(lambda among: select(_C.id, _C.form, _C.grid, _C.version).where(among(_C.id, "ids")))
+_CANONICAL = Built(lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.old_id, "ids")))
 
 
 def load(conn: Connection, record_id: str) -> Row | None:
@@ -44,11 +47,9 @@ def brief(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | No
     """id -> (form, grid, version) for existing records."""
     out: dict[str, tuple[str, str | None, int]] = {}
     ids = list(set(ids))
-    c = db.records.c
+    stmt = _BRIEF.on(conn)
     for i in range(0, len(ids), _IN_CHUNK):
-        rows = conn.execute(
-            select(c.id, c.form, c.grid, c.version).where(among(conn, c.id, ids[i : i + _IN_CHUNK]))
-        )
+        rows = conn.execute(stmt, {"ids": ids[i : i + _IN_CHUNK]})
         out.update({r.id: (r.form, r.grid, r.version) for r in rows})
     return out
 
@@ -73,9 +74,9 @@ def canonical(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     """old id -> canonical id for those ids that are aliases (aliases are kept flat)."""
     ids = list(set(ids))
     out: dict[str, str] = {}
+    stmt = _CANONICAL.on(conn)
     for i in range(0, len(ids), _IN_CHUNK):
-        part = ids[i : i + _IN_CHUNK]
-        rows = conn.execute(select(_A.old_id, _A.canonical_id).where(among(conn, _A.old_id, part)))
+        rows = conn.execute(stmt, {"ids": ids[i : i + _IN_CHUNK]})
         out.update({r.old_id: r.canonical_id for r in rows})
     return out
 

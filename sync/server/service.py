@@ -144,7 +144,7 @@ class Service:
                     checked = None
                     if check is not None:
                         checked = checks.check_push(
-                            conn, self.formset, user, check, device_id, seen
+                            conn, self.formset, user, check, device_id, seen, tx
                         )
                     self._prefetch(tx, ctx, ops, seen, checked)
                     out = [self._one(tx, ctx, op) for op in ops]
@@ -220,6 +220,7 @@ class Service:
             if person is not None and op.record_id not in owned:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
+        tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
         for form_id, found in people.items():
             tx.prefetch_people(form_id, found)

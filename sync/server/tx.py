@@ -21,12 +21,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from sync.server import bulk, db, numbering, termrows, terms
 from sync.server.rows import Person, Row, from_db
-from sync.server.sqlin import among
+from sync.server.sqlin import Built, among
 
 IN_CHUNK = 500  # values per IN (...) list
 
@@ -47,6 +59,39 @@ _UPDATE_RECORD = (
     .values(seq=func.coalesce(bindparam("b_seq", type_=BigInteger), _R.seq))
 )
 _C = db.record_claims.c
+_A = db.aliases.c
+# The bulk reads of a push, built once (``sqlin.Built``): run with lists of values.
+_LOAD_MANY = Built(
+    lambda among: select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
+)
+_KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one round trip
+    lambda among: union_all(
+        select(literal(0).label("claim"), _K.key, _K.record_id).where(
+            _K.form == bindparam("form"), among(_K.key, "keys")
+        ),
+        select(literal(1).label("claim"), _C.key, _C.record_id).where(
+            _C.form == bindparam("form"), among(_C.key, "keys")
+        ),
+    )
+)
+_PEOPLE = Built(
+    lambda among: (
+        select(_P.record_id, _P.name, _P.pinyin, _P.birth)
+        .where(_P.form == bindparam("form"), among(_P.birth, "births"))
+        .where(or_(among(_P.name, "names"), among(_P.pinyin, "pinyins")))
+    )
+)
+_DEVICE_VERSIONS = Built(
+    lambda among: (
+        select(_O.record_id, func.max(_O.version))
+        .where(_O.device_id == bindparam("device"), among(_O.record_id, "ids"))
+        .where(_O.version.is_not(None))
+        .group_by(_O.record_id)
+    )
+)
+_INCOMING = Built(
+    lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.canonical_id, "ids"))
+)
 Terms = tuple[str, frozenset[str]]  # a record's grid ("" for none) and search keys
 
 KeyRef = tuple[str, str]  # (form, normalised natural key)
@@ -84,6 +129,7 @@ class Tx:
     quarantine_rows: list[dict[str, Any]] = field(default_factory=list)
     alias_rows: list[dict[str, Any]] = field(default_factory=list)  # new aliases, not yet written
     rows: dict[str, Row | None] = field(default_factory=dict)  # None: no such record
+    _absent: set[str] = field(default_factory=set)  # ids a load found no record under
     sides: dict[str, Side] = field(default_factory=dict)  # written since the last flush
     terms: dict[str, tuple[Terms | None, Terms]] = field(default_factory=dict)  # stored, new
     _new: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -108,20 +154,35 @@ class Tx:
         if record_id not in self.rows:
             r = self.conn.execute(_LOAD_LOCKED, {"b_id": record_id}).first()
             self.rows[record_id] = from_db(r) if r is not None else None
+            if r is None:
+                self._absent.add(record_id)
         return self.rows[record_id]
 
     def load_many(self, ids: Iterable[str]) -> None:
         """Load and lock records in id order, so two batches never wait on each other in a
         cycle (PostgreSQL row locks; SQLite serialises writers)."""
+        stmt = _LOAD_MANY.on(self.conn)
         for part in _chunks(i for i in ids if i not in self.rows):
-            stmt = (
-                select(db.records)
-                .where(among(self.conn, _R.id, part))
-                .order_by(_R.id)
-                .with_for_update()
-            )
-            found = {r.id: from_db(r) for r in self.conn.execute(stmt)}
+            found = {r.id: from_db(r) for r in self.conn.execute(stmt, {"ids": part})}
             self.rows.update({i: found.get(i) for i in part})
+            self._absent.update(i for i in part if i not in found)
+
+    def new_here(self, record_id: str) -> bool:
+        """The record did not exist when this transaction first looked for it (a create of
+        this transaction, or none at all): nothing stored before refers to it by id."""
+        return record_id in self._absent
+
+    def known_absent(self, device_id: str, ids: Iterable[str]) -> None:
+        """Records ``load_many`` found missing from the database: no alias points at them and
+        no op gave them a version (aliases point at records that exist, ops that made a
+        version wrote its record, and records are never deleted), so their incoming aliases
+        and this device's versions are known without a query. A concurrent writer that
+        creates one of them makes this transaction's insert fail, and the chunk runs again."""
+        for record_id in ids:
+            if record_id in self.rows and self.rows[record_id] is None:
+                unwritten = [r["old_id"] for r in self.alias_rows if r["canonical_id"] == record_id]
+                self._incoming.setdefault(record_id, unwritten)
+                self._device_versions.setdefault((device_id, record_id), None)
 
     def put(self, row: Row, values: dict[str, Any], side: Side | None, *, new: bool) -> None:
         """Buffer a record write (``values``: its ``records`` columns) and its side tables
@@ -169,19 +230,17 @@ class Tx:
         for form, key in refs:
             if (form, key) not in self._key_db:
                 by_form.setdefault(form, set()).add(key)
+        stmt = _KEYS_AND_CLAIMS.on(self.conn)
         for form, keys in by_form.items():
             for part in _chunks(keys):
-                stmt = select(_K.key, _K.record_id).where(
-                    _K.form == form, among(self.conn, _K.key, part)
-                )
-                found = dict(self.conn.execute(stmt).all())
-                self._key_db.update({(form, k): found.get(k) for k in part})
+                held: dict[str, str] = {}
                 claimed: dict[str, list[str]] = {k: [] for k in part}
-                stmt = select(_C.key, _C.record_id).where(
-                    _C.form == form, among(self.conn, _C.key, part)
-                )
-                for key, record_id in self.conn.execute(stmt):
-                    claimed[key].append(record_id)
+                for claim, key, record_id in self.conn.execute(stmt, {"form": form, "keys": part}):
+                    if claim:
+                        claimed[key].append(record_id)
+                    else:
+                        held[key] = record_id
+                self._key_db.update({(form, k): held.get(k) for k in part})
                 self._claims_db.update({(form, k): v for k, v in claimed.items()})
 
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
@@ -211,19 +270,16 @@ class Tx:
     def prefetch_people(self, form: str, people: Iterable[Person]) -> None:
         """Live people of ``form`` who may be the same as these: one query per chunk."""
         wanted = {p for p in people if (form, p) not in self._people_db}
+        stmt = _PEOPLE.on(self.conn)
         for part in _chunks(wanted):
-            stmt = (
-                select(_P.record_id, _P.name, _P.pinyin, _P.birth)
-                .where(_P.form == form, among(self.conn, _P.birth, {p.birth for p in part}))
-                .where(
-                    or_(
-                        among(self.conn, _P.name, {p.name for p in part}),
-                        among(self.conn, _P.pinyin, {p.pinyin for p in part}),
-                    )
-                )
-            )
+            params = {
+                "form": form,
+                "births": sorted({p.birth for p in part}),
+                "names": sorted({p.name for p in part}),
+                "pinyins": sorted({p.pinyin for p in part}),
+            }
             born: dict[str, list[tuple[str, Person]]] = {}
-            for r in self.conn.execute(stmt):
+            for r in self.conn.execute(stmt, params):
                 born.setdefault(r.birth, []).append(
                     (r.record_id, Person(r.name, r.pinyin, r.birth))
                 )
@@ -269,14 +325,9 @@ class Tx:
     def prefetch_device_versions(self, device_id: str, ids: Iterable[str]) -> None:
         """The newest version each record got from this device's earlier ops."""
         wanted = {i for i in ids if (device_id, i) not in self._device_versions}
+        stmt = _DEVICE_VERSIONS.on(self.conn)
         for part in _chunks(wanted):
-            stmt = (
-                select(_O.record_id, func.max(_O.version))
-                .where(_O.device_id == device_id, among(self.conn, _O.record_id, part))
-                .where(_O.version.is_not(None))
-                .group_by(_O.record_id)
-            )
-            found = dict(self.conn.execute(stmt).all())
+            found = dict(self.conn.execute(stmt, {"device": device_id, "ids": part}).all())
             self._device_versions.update({(device_id, i): found.get(i) for i in part})
 
     def log_op(self, row: dict[str, Any]) -> None:
@@ -302,11 +353,10 @@ class Tx:
 
     def prefetch_incoming(self, ids: Iterable[str]) -> None:
         """Which aliases point at each of these records, in one query per chunk."""
-        a = db.aliases.c
+        stmt = _INCOMING.on(self.conn)
         for part in _chunks(i for i in ids if i not in self._incoming):
             found: dict[str, list[str]] = {i: [] for i in part}
-            stmt = select(a.old_id, a.canonical_id).where(among(self.conn, a.canonical_id, part))
-            for old, canonical in self.conn.execute(stmt):
+            for old, canonical in self.conn.execute(stmt, {"ids": part}):
                 found[canonical].append(old)
             for row in self.alias_rows:  # this transaction's, not written yet
                 if row["canonical_id"] in found:

@@ -1,4 +1,5 @@
-"""``among`` (one array parameter on PostgreSQL) finds exactly what ``IN (...)`` finds."""
+"""``among`` (one array parameter on PostgreSQL) finds exactly what ``IN (...)`` finds, and so
+does a statement built once with its values bound at execution (``Built``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 
 from sync.server import db
-from sync.server.sqlin import among
+from sync.server.sqlin import Built, among
 from tests.sync.conftest import Platform
+
+_BUILT = Built(lambda among: select(db.meta.c.key).where(among(db.meta.c.key, "keys")))
 
 STORED = ["a", "b", "张三", "O'Brien", "x" * 64, "", " b", "ä", "%", "_"]
 # NUL (PostgreSQL) and lone surrogates (UTF-8) are refused either way, IN or ANY, and by the
@@ -25,7 +28,9 @@ def _compare(engine: Engine, wanted: list[str]) -> None:
         every = set(conn.execute(select(c.key)).scalars())
         fast = set(conn.execute(select(c.key).where(among(conn, c.key, wanted))).scalars())
         plain = set(conn.execute(select(c.key).where(c.key.in_(wanted))).scalars())
-    assert fast == plain == every & set(wanted)
+        built = set(conn.execute(_BUILT.on(conn), {"keys": wanted}).scalars())
+        assert _BUILT.on(conn) is _BUILT.on(conn)  # built once per dialect
+    assert fast == plain == built == every & set(wanted)
 
 
 @settings(
@@ -47,3 +52,4 @@ def test_an_empty_list_matches_nothing(platform: Platform) -> None:
     c = db.meta.c
     with platform.engine.connect() as conn:
         assert conn.execute(select(c.key).where(among(conn, c.key, []))).all() == []
+        assert conn.execute(_BUILT.on(conn), {"keys": []}).all() == []

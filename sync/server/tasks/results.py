@@ -21,11 +21,22 @@ from sync.server import db
 from sync.server.auth import User, iso, now
 from sync.server.checks import check_text
 from sync.server.errors import ApiError
+from sync.server.sqlin import Built
 from sync.server.tasks.store import close_finished
 from sync.server.tx import Tx
 
 _I, _T, _R = db.task_items.c, db.tasks.c, db.task_results.c
 IN_CHUNK = 500
+_OPEN_ITEMS = Built(  # open items of open verify tasks on these records
+    lambda among: (
+        select(_I.id, _I.task_id, _I.record_id, _T.fields)
+        .select_from(db.task_items.join(db.tasks, _T.id == _I.task_id))
+        .where(
+            among(_I.record_id, "ids"),
+            and_(_I.state == "open", _T.state == "open", _T.kind == "verify"),
+        )
+    )
+)
 
 
 def result_hash(result: p.TaskResult) -> str:
@@ -185,18 +196,13 @@ def after_saves(tx: Tx, at: str, username: str) -> None:
     if not saved:
         return
     tx.saved = {}
-    ids = sorted(saved)
+    # Items name records that existed when their task was issued: none names a record this
+    # transaction created (a nightly push of new residents reads nothing here).
+    ids = sorted(i for i in saved if not tx.new_here(i))
     hits: list[Any] = []
+    stmt = _OPEN_ITEMS.on(tx.conn)
     for i in range(0, len(ids), IN_CHUNK):
-        stmt = (
-            select(_I.id, _I.task_id, _I.record_id, _T.fields)
-            .select_from(db.task_items.join(db.tasks, _T.id == _I.task_id))
-            .where(
-                _I.record_id.in_(ids[i : i + IN_CHUNK]),
-                and_(_I.state == "open", _T.state == "open", _T.kind == "verify"),
-            )
-        )
-        hits.extend(tx.conn.execute(stmt).all())
+        hits.extend(tx.conn.execute(stmt, {"ids": ids[i : i + IN_CHUNK]}).all())
     tasks: set[str] = set()
     for item_id, task_id, record_id, fields in hits:
         data, deleted, version = saved[record_id]

@@ -1,0 +1,89 @@
+"""The shape check of a pushed op scans all its strings at once (``checks._strings_ok``) and
+checks them one by one only when that scan finds a problem: for any op, the answer (the form,
+or the error with its code, op and field) is the one the one-by-one checks give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.forms import FormSet, load_formset
+from sync import protocol as p
+from sync.server import checks
+from sync.server.errors import ApiError
+
+FORMSET = load_formset()
+UUID = "0190a0b0-c0d0-7000-8000-000000000001"
+NAMES = ["name", "phone", "grid", "id_number", "_status", "_deleted", "no_such_field"]
+
+texts = st.one_of(
+    st.sampled_from(["", "ok", "张三", "a\x00b", "\ud800", "x" * 5000, "330106001001-01"]),
+    st.text(max_size=8),
+)
+values = st.recursive(
+    st.one_of(
+        texts,
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.none(),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@st.composite
+def ops(draw: st.DrawFn) -> p.Op:
+    fields = draw(st.dictionaries(st.one_of(st.sampled_from(NAMES), texts), values, max_size=5))
+    return p.Op.model_construct(
+        op_id=draw(st.one_of(st.just("dev:1"), texts)),
+        record_id=draw(st.one_of(st.just(UUID), st.just(UUID.upper()), texts)),
+        form=draw(st.sampled_from(["resident", "nope", "a\x00"])),
+        kind=draw(st.sampled_from(["create", "update", "delete", "resolve"])),
+        base_version=None,
+        fields=fields,
+        edited_at=draw(st.one_of(st.just("2026-12-01T00:00:00.000Z#0000"), texts)),
+        author=draw(st.one_of(st.just("w"), texts)),
+    )
+
+
+def _answer(formset: FormSet, op: p.Op) -> Any:
+    try:
+        return checks.check_op_shape(formset, op, 3).id
+    except ApiError as exc:
+        return (exc.status, exc.code, exc.op_id, exc.index, exc.field)
+
+
+@settings(max_examples=600, deadline=None)
+@given(op=ops())
+def test_the_one_scan_answers_as_the_checks_one_by_one(op: p.Op) -> None:
+    fast = _answer(FORMSET, op)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(checks, "_strings_ok", lambda _op: False)
+        plain = _answer(FORMSET, op)
+    assert fast == plain
+
+
+def test_a_usual_op_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device's op with good strings asks no per-string check (one scan for the op); a
+    value that is not a string is checked on its own."""
+    asked: list[str] = []
+    monkeypatch.setattr(checks, "_text_ok", lambda text: asked.append(text) or True)
+    monkeypatch.setattr(checks, "_plain_ok", lambda value: asked.append(value) or True)
+    op = p.Op(
+        op_id="dev:1",
+        record_id=UUID,
+        form="resident",
+        kind="create",
+        fields={"name": "张三", "phone": "13800000000", "grid": "330106001001-01", "x": 1},
+        edited_at="2026-12-01T00:00:00.000Z#0000",
+        author="w",
+    )
+    with pytest.raises(ApiError) as caught:
+        checks.check_op_shape(FORMSET, op, 0)
+    assert caught.value.code == "unknown_field" and caught.value.field == "x"
+    assert asked == [1]
