@@ -12,23 +12,35 @@ from __future__ import annotations
 import random
 import time
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+UNIQUE_VIOLATION = "23505"
 
 
-def retryable(exc: Exception) -> bool:
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, raised through SQLAlchemy (``orig``) or straight from
+    the driver (the COPYs of ``bulk`` use psycopg's own cursor)."""
+    for err in (exc, getattr(exc, "orig", None)):
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if state:
+            return str(state)
+    return None
+
+
+def retryable(exc: BaseException) -> bool:
     """A deadlock, serialisation failure, lock not available or SQLite's busy timeout."""
-    orig = getattr(exc, "orig", None)
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state in RETRY_SQLSTATES:
+    if _sqlstate(exc) in RETRY_SQLSTATES:
         return True
+    orig = getattr(exc, "orig", None)
     return isinstance(exc, OperationalError) and "locked" in str(orig or "").lower()
 
 
-def is_race(exc: Exception) -> bool:
+def is_race(exc: BaseException) -> bool:
     """``retryable`` or a unique-key race (two writers inserting the same new key)."""
-    return isinstance(exc, IntegrityError) or (isinstance(exc, DBAPIError) and retryable(exc))
+    if isinstance(exc, IntegrityError) or _sqlstate(exc) == UNIQUE_VIOLATION:
+        return True
+    return retryable(exc)
 
 
 def pause(attempt: int) -> None:

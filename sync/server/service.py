@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.core import rules
 from app.core.forms import Form, FormSet
@@ -90,7 +89,7 @@ class Service:
         for attempt in range(TX_RETRIES):
             try:
                 return task_results.apply(self.engine, user, device_id, results)
-            except (OperationalError, DBAPIError) as exc:
+            except Exception as exc:  # a driver error from a raw COPY too (races.py)
                 if not races.is_race(exc) or attempt == TX_RETRIES - 1:
                     raise
                 races.pause(attempt)
@@ -153,7 +152,7 @@ class Service:
                     if self.before_commit is not None:
                         self.before_commit()
                 return out
-            except (OperationalError, DBAPIError) as exc:
+            except Exception as exc:  # a driver error from a raw COPY too (races.py)
                 if not races.is_race(exc) or attempt == TX_RETRIES - 1:
                     raise
                 log.info("push chunk retried after a concurrent write (attempt %d)", attempt + 1)

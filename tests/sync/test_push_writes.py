@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, insert, inspect, select, update
 
 from app.core.ids import uuid7
 from sync.merge import Stamp
-from sync.server import db, rows
+from sync.server import bulk, db, rows
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, Platform
 
@@ -143,3 +144,33 @@ def _admin() -> Any:
     from sync.server.auth import User
 
     return User("root", "admin", None, None)
+
+
+def test_a_race_raised_by_a_raw_copy_runs_the_chunk_again(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two copies of one data dir pushing the same create at once: the loser's COPY of search
+    terms (psycopg's own cursor, so the error is psycopg's, not SQLAlchemy's) hits the
+    winner's rows. That is a unique-key race like any other: the chunk runs again and sees the
+    winner's commit. It answered 500 (seen in test_stateful on PostgreSQL)."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    import psycopg
+
+    real, raised = bulk.copy_tuples, []
+
+    def copy_once_racing(*args: Any, **kwargs: Any) -> None:
+        if not raised:
+            raised.append(1)
+            raise psycopg.errors.UniqueViolation("duplicate key value (a concurrent copy)")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "copy_tuples", copy_once_racing)
+    client = platform.client("wang")
+    rid = uuid7()
+    answer = client.push([client.op(rid, fields=resident(grid=GRID_A))])
+    assert raised and answer[0]["status"] == "applied", answer
+    with platform.engine.connect() as conn:
+        assert conn.execute(select(db.records.c.version).where(db.records.c.id == rid)).all() == [
+            (1,)
+        ]
