@@ -17,19 +17,23 @@ from typing import Any
 from sqlalchemy import Engine, not_, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from sync.server import db, gridsync, numbering, records
+from sync.server import db, gridsync, numbering, records, scopes
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import pull as task_pull
 
 
-def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
+def page_json(
+    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+) -> bytes:
     """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
-    (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
-    rows, aliases, removed, grids, cursor, more, tasks, items = _page_rows(
-        engine, user, since, limit
+    (a pull of 100 000 records would otherwise spend most of its time in ``json``).
+
+    ``backfill`` = (grid, upto): a page of a grid that entered the caller's scope (scopes.py)."""
+    rows, aliases, removed, grids, cursor, more, tasks, items, entered = _page_rows(
+        engine, user, since, limit, backfill
     )
-    if not more:
+    if not more and backfill is None:
         _note_pull(engine, user)
     q = encode_basestring  # a JSON string literal, without json.dumps' per-call set-up
     parts = [
@@ -44,6 +48,7 @@ def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
         "removed": removed,
         "grids": grids,
         "tasks": tasks,
+        **({"entered": entered} if entered else {}),  # scopes.py
         "cursor": cursor,
         "more": more,
     }
@@ -59,7 +64,7 @@ def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
 
 
 def _page_rows(
-    engine: Engine, user: User, since: int, limit: int
+    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
 ) -> tuple[
     Sequence[Row[*tuple[Any, ...]]],
     list[dict[str, str]],
@@ -69,14 +74,20 @@ def _page_rows(
     bool,
     list[dict[str, Any]],
     str,
+    list[dict[str, Any]],
 ]:
     r, a, e = db.records.c, db.aliases.c, db.scope_exits.c
+    caller = user
+    if backfill is not None:  # scopes.py: the grid's records up to its ``upto``, nothing else
+        user = scopes.narrowed(user, backfill[0])
     scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
         # The high-water mark first: every change numbered up to it is already committed.
         top = numbering.high_water(conn)
         if since > top:
             raise ApiError(409, "cursor_ahead")
+        if backfill is not None:
+            top = max(since, min(top, backfill[1]))
         stmt = select(
             r.id,
             r.form,
@@ -126,7 +137,7 @@ def _page_rows(
                 x for x in alias_rows if grids.get(x.canonical_id, ("", None))[1] in allowed
             ]
         removed: list[str] = []
-        if scope is not None:
+        if scope is not None and backfill is None:
             exits = conn.execute(
                 select(e.record_id)
                 .join(db.records, r.id == e.record_id)
@@ -138,10 +149,11 @@ def _page_rows(
         changed_grids = gridsync.changed(conn, user.grids, since, upper)
         tasks = task_pull.tasks(conn, user, since, upper)
         items = task_pull.items_json(conn, scope, since, upper) if item_seqs else "[]"
+        entered = scopes.entered(conn, caller, since, upper) if backfill is None else []
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, changed_grids, upper, more, tasks, items
+    return rows, aliases, removed, changed_grids, upper, more, tasks, items, entered
 
 
 def _record_numbers(

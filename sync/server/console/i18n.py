@@ -60,6 +60,7 @@ ERRORS: dict[str, tuple[str, str]] = {
         "a user of that name exists; nothing was changed. Choose another name.",
     ),
     "no_grid": ("请至少选择一个网格。", "choose at least one grid."),
+    "not_worker": ("只有网格员有网格。", "only grid workers have grids."),
     "unknown_grid": (
         "所选网格不存在或不归您管理，未做任何修改；请从列表中选择网格。",
         "a chosen grid does not exist or is not yours to manage; nothing was changed. Choose "

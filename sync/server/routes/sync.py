@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sync import protocol as p
+from sync.server.errors import ApiError
 from sync.server.routes.deps import ERRORS, Caller, Svc
 
 router = APIRouter(tags=["sync"])
@@ -47,11 +48,20 @@ async def pull(
     service: Svc,
     since: Annotated[int, Query(ge=0, le=p.MAX_CURSOR)] = 0,
     limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
+    grid: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    upto: Annotated[int | None, Query(ge=0, le=p.MAX_CURSOR)] = None,
 ) -> Response:
-    """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
+    """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8); with
+    ``grid`` and ``upto``, the records of a grid that entered the scope (``entered``)."""
+    if (grid is None) != (upto is None):
+        missing = "grid" if grid is None else "upto"
+        raise ApiError(
+            422, "malformed", field=missing, detail=f"{missing} (grid and upto go together)"
+        )
+    backfill = None if grid is None or upto is None else (grid, upto)
 
     def work() -> Response:
-        page = service.pull_json(caller.user(), since, limit)
+        page = service.pull_json(caller.user(), since, limit, backfill)
         return Response(page, media_type="application/json")
 
     return await run_in_threadpool(work)
