@@ -183,6 +183,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("启用", "Enable"),
     "revoke": ("注销此设备", "Revoke device"),
     "reset_password": ("重置密码", "Reset password"),
+    "set_grids": ("设置网格", "Set grids"),
     "add_worker": ("新增网格员", "Add a grid worker"),
     "initial_password": ("初始密码", "Initial password"),
     "worker_added": (
