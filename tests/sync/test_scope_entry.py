@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -285,11 +285,16 @@ _step = st.one_of(
 
 
 @settings(
-    max_examples=8,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=st.lists(_step, min_size=1, max_size=12))
+@example(steps=[("sync", 1), ("create", GRID_B), ("sync", 2), ("scope", GRIDS)])
+@example(
+    steps=[("scope", GRIDS), ("create", GRID_B), ("sync", 1), ("scope", (GRID_A,))]
+    + [("move", 0, GRID_A), ("move", 0, GRID_B), ("sync", 3), ("scope", (GRID_B,))]
+)
 def test_scope_changes_and_syncs_interleaved_leave_the_device_with_its_scope(
     platform: Platform, tmp_path: Path, formset: FormSet, steps: list[tuple[Any, ...]]
 ) -> None:
