@@ -259,6 +259,20 @@ def test_a_supervisor_gives_a_worker_a_grid_in_the_console(
     assert set(in_b) <= set(_held(wang.store)) and summary.new_grid_records == 3
 
 
+def test_the_console_people_page_sets_a_workers_grids(platform: Platform, root: Client) -> None:
+    from tests.sync.consolekit import login
+
+    _create(root, GRID_B, 2)
+    wang = platform.client("wang")
+    _, cursor = wang.pull_all()
+    chen = login(platform, "chen")
+    assert 'id="grids-wang"' in chen.get("/console/people").text
+    resp = chen.post("/console/people/wang/grids", {"grids": [GRID_A, GRID_B]})
+    assert resp.status_code == 303 and "err=" not in resp.headers["location"]
+    page = wang.pull(cursor)
+    assert page["entered"] == [{"grid": GRID_B, "upto": cursor}]
+
+
 def test_server_admin_set_grids(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
     from sync.server.cli import main
 
