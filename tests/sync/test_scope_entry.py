@@ -190,6 +190,30 @@ def test_a_backfill_cut_after_one_page_resumes_and_ends_with_the_same_store(
     assert _held(wang.store) == _held(fresh.store)
 
 
+def test_a_new_grid_brings_its_open_tasks_and_items(
+    platform: Platform, tmp_path: Path, formset: FormSet, made: list[Device], root: Client
+) -> None:
+    wang = _device(platform, tmp_path, formset, made, "wang")
+    in_b = _create(root, GRID_B, 2)
+    chen = platform.client("chen")
+    spec = {"title": "核实电话", "form": "resident", "fields": ["phone"], "grids": [GRID_B]}
+    made_task = chen.http.post(
+        f"{platform.url}/v1/console/tasks", json=spec, headers=chen.headers, timeout=60
+    )
+    assert made_task.status_code == 200, made_task.text
+    task_id = made_task.json()["task"]["id"]
+    wang.sync()  # past the task, its items and grid B's records
+    assert wang.store.conn.execute("SELECT count(*) FROM task_items").fetchone()[0] == 0
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+
+    summary = wang.sync()
+
+    items = wang.store.conn.execute("SELECT task_id, record_id FROM task_items").fetchall()
+    assert sorted(r for _t, r in items) == sorted(in_b) and {t for t, _r in items} == {task_id}
+    assert wang.store.conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 1
+    assert summary.tasks >= 3  # the task and its two items
+
+
 def test_a_grid_taken_away_and_given_back_brings_what_changed_meanwhile(
     platform: Platform, tmp_path: Path, formset: FormSet, made: list[Device], root: Client
 ) -> None:
