@@ -143,7 +143,7 @@ class SyncSession:
             s.bytes_received = self.client.stats.bytes_received - received
         log.info(
             "sync %s: pushed=%d applied=%d conflicts=%d merged=%d rejected=%d deferred=%d "
-            "pulled=%d open_conflicts=%d requests=%d %.1fs",
+            "pulled=%d new_grids=%d new_grid_records=%d open_conflicts=%d requests=%d %.1fs",
             "cancelled" if s.cancelled else "done",
             s.pushed,
             s.applied,
@@ -152,6 +152,8 @@ class SyncSession:
             s.rejected,
             s.deferred,
             s.pulled,
+            s.new_grids,
+            s.new_grid_records,
             s.open_conflicts,
             s.requests,
             s.duration_s,
