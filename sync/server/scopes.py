@@ -5,7 +5,7 @@ a worker (or moved into a supervisor's community) after the cursor passed its re
 would reach the device one changed record at a time, and the worker would register the rest
 again. Each grant takes a number from the one change counter, in the transaction that changes
 the scope; the pull page whose range holds it names the grid with ``upto`` = the page's
-``since`` (every record of the grid numbered above it arrives through the ordinary cursor, now
+``cursor`` (every record of the grid numbered above it arrives through the ordinary cursor, now
 that the grid is in scope), and the device fetches the grid's records numbered ``<= upto`` with
 ``GET /v1/pull?grid=&upto=`` — the ordinary page code with the scope narrowed to that grid.
 Being numbered, a grant inherits the cursor's guarantee: a lost answer is asked again with the
@@ -58,19 +58,39 @@ def _grant(
 
 
 def entered(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
-    """Grids of the caller's scope granted in ``(since, upper]``: ``[{"grid", "upto"}]``.
+    """Grids granted to the caller in ``(since, upper]`` and in their scope as this read sees
+    it: ``[{"grid", "upto": upper}]``.
 
-    Nothing for a first pull (``since`` 0 brings the whole scope) or an admin (their pulls are
-    never narrowed by scope)."""
-    if since <= 0 or not user.grids or upper <= since:
+    Why the scope is read again here and ``upto`` is the page's end: the caller's scope was
+    read before this page (``caller.find``), so a grant committed in between is in the page's
+    range while the page's records were chosen without the grid; the grid's records up to
+    ``upper`` are then fetched whole. A first pull (``since`` 0) names only such grids: every
+    other grid of its scope is on its pages. An admin's pulls are never narrowed by scope."""
+    if user.grids is None or user.role not in ("worker", "supervisor") or upper <= since:
         return []
-    s = db.scope_grants.c
-    whose = s.username == user.username
-    if user.role == "supervisor" and user.community:
-        whose = or_(whose, s.community == user.community)
-    stmt = select(s.grid).where(and_(s.seq > since, s.seq <= upper, whose)).order_by(s.seq)
-    grids = dict.fromkeys(g for g in conn.execute(stmt).scalars() if g in user.grids)
-    return [{"grid": g, "upto": since} for g in grids]
+    s, g, u, mine = db.scope_grants.c, db.grids.c, db.users.c, db.user_grids.c
+    if user.role == "worker":
+        now_in = and_(mine.username == user.username, mine.grid == s.grid)
+        stmt = (
+            select(s.grid)
+            .select_from(db.scope_grants.join(db.user_grids, now_in))
+            .where(s.username == user.username)
+        )
+    else:
+        stmt = (
+            select(s.grid)
+            .select_from(
+                db.scope_grants.join(db.grids, g.code == s.grid).join(
+                    db.users, and_(u.username == user.username, u.community == g.community)
+                )
+            )
+            .where(or_(s.username == user.username, s.community == u.community))
+        )
+    stmt = stmt.where(s.seq > since, s.seq <= upper).order_by(s.seq)
+    found = dict.fromkeys(conn.execute(stmt).scalars().all())
+    if since <= 0:  # a first pull: only grids its pages were chosen without
+        found = {grid: None for grid in found if grid not in user.grids}
+    return [{"grid": grid, "upto": upper} for grid in found]
 
 
 def narrowed(user: User, grid: str) -> User:

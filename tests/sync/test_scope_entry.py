@@ -118,18 +118,19 @@ def test_the_pull_names_the_entered_grid_once_and_only_to_its_user(
     _, li_cursor = li.pull_all()
     admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
     page = wang.pull(cursor)
-    assert page["entered"] == [{"grid": GRID_B, "upto": cursor}]
-    assert "entered" not in wang.pull(page["cursor"])
+    upto = page["cursor"]
+    assert page["entered"] == [{"grid": GRID_B, "upto": upto}]
+    assert "entered" not in wang.pull(upto)
     assert "entered" not in li.pull(li_cursor)  # li's scope did not change
     back = wang.http.get(
         f"{wang.url}/v1/pull",
-        params={"since": 0, "grid": GRID_B, "upto": cursor, "limit": 500},
+        params={"since": 0, "grid": GRID_B, "upto": upto, "limit": 500},
         headers=wang.headers,
         timeout=30,
     )
     assert back.status_code == 200, back.text
     got = back.json()
-    assert len(got["records"]) == 2 and not got["more"] and got["cursor"] == cursor
+    assert len(got["records"]) == 2 and not got["more"] and got["cursor"] == upto
     assert all(r["data"]["grid"] == GRID_B for r in got["records"])
     half = wang.http.get(
         f"{wang.url}/v1/pull", params={"since": 0, "grid": GRID_B}, headers=wang.headers, timeout=30
@@ -294,7 +295,29 @@ def test_the_console_people_page_sets_a_workers_grids(platform: Platform, root: 
     resp = chen.post("/console/people/wang/grids", {"grids": [GRID_A, GRID_B]})
     assert resp.status_code == 303 and "err=" not in resp.headers["location"]
     page = wang.pull(cursor)
-    assert page["entered"] == [{"grid": GRID_B, "upto": cursor}]
+    assert page["entered"] == [{"grid": GRID_B, "upto": page["cursor"]}]
+
+
+def test_a_grant_committed_after_the_callers_scope_was_read_is_still_named(
+    platform: Platform, root: Client
+) -> None:
+    """The scope a request carries was read before its page (``caller.find``): a grant that
+    commits in between is in the page's range while the page was chosen without the grid. The
+    page still names it, with ``upto`` = the page's cursor, also on a first pull."""
+    from sync.server.auth import User
+
+    in_b = _create(root, GRID_B, 2)
+    _, cursor = platform.client("wang").pull_all()
+    stale = User("wang", "worker", None, frozenset({GRID_A}))  # read before the grant
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+
+    page = platform.service.pull(stale, cursor, 500)
+    assert page["entered"] == [{"grid": GRID_B, "upto": page["cursor"]}]
+    first = platform.service.pull(stale, 0, 500)
+    assert not {r["id"] for r in first["records"]} & set(in_b)
+    assert first["entered"] == [{"grid": GRID_B, "upto": first["cursor"]}]
+    fresh = User("wang", "worker", None, frozenset({GRID_A, GRID_B}))
+    assert "entered" not in platform.service.pull(fresh, 0, 500)  # its pages hold grid B
 
 
 def test_server_admin_set_grids(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
