@@ -265,6 +265,22 @@ def test_a_supervisor_whose_community_gains_a_grid_receives_its_records(
     assert "entered" not in zhao.pull(cursor)  # a worker's grids did not change
 
 
+def test_a_supervisor_moved_to_another_community_receives_its_grids(
+    platform: Platform, tmp_path: Path, formset: FormSet, made: list[Device], root: Client
+) -> None:
+    chen = _device(platform, tmp_path, formset, made, "chen")
+    in_c = _create(root, GRID_C, 3)
+    chen.sync()
+    assert not set(in_c) & set(_held(chen.store))
+    password = "correct horse battery staple"
+    admin.put_user(platform.engine, "chen", password, "supervisor", community=OTHER_COMMUNITY)
+    chen.client.login("chen", password)  # a replaced account logs in again, keeping its store
+
+    summary = chen.sync()
+
+    assert set(in_c) <= set(_held(chen.store)) and summary.new_grids == 1
+
+
 def test_a_supervisor_gives_a_worker_a_grid_in_the_console(
     platform: Platform, tmp_path: Path, formset: FormSet, made: list[Device], root: Client
 ) -> None:
