@@ -332,7 +332,9 @@ def _progress(args: argparse.Namespace) -> Any:
         return None
 
     def show(phase: str, done: int, total: int) -> None:
-        label = {"push": "推送 push", "pull": "拉取 pull"}.get(phase, phase)
+        label = {"push": "推送 push", "pull": "拉取 pull", "grids": "新网格 new grids"}.get(
+            phase, phase
+        )
         shown = f"{done}/{total}" if total else f"{done}"
         print(f"\r{label} {shown}", end="", file=sys.stderr, flush=True)
 

@@ -289,9 +289,14 @@ class Client:
             )
         return answer
 
-    def pull(self, since: int, limit: int) -> PullResponse:
-        """``GET /v1/pull``: records changed after ``since`` in the caller's scope."""
-        params = {"since": since, "limit": limit}
+    def pull(
+        self, since: int, limit: int, *, grid: str | None = None, upto: int | None = None
+    ) -> PullResponse:
+        """``GET /v1/pull``: records changed after ``since`` in the caller's scope; with
+        ``grid``/``upto``, a page of a grid that entered the scope (PROTOCOL.md §8)."""
+        params: dict[str, Any] = {"since": since, "limit": limit}
+        if grid is not None and upto is not None:
+            params.update(grid=grid, upto=upto)
         return self._call("GET", "/v1/pull", PullResponse, params=params)
 
     def reviews(self, state: str = "open") -> ReviewList:

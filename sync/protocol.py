@@ -211,6 +211,14 @@ class PulledTaskItem(BaseModel):
     updated_by: str | None = None
 
 
+class EnteredGrid(BaseModel):
+    """A grid that entered the caller's scope (PROTOCOL.md §8 ``entered``): fetch its records
+    numbered ``<= upto`` with ``GET /v1/pull?grid=&upto=``; later ones come with the cursor."""
+
+    grid: str
+    upto: int = Field(ge=0)
+
+
 class PullResponse(BaseModel):
     records: list[PulledRecord]
     aliases: list[Alias]
@@ -218,6 +226,7 @@ class PullResponse(BaseModel):
     grids: list[PulledGrid] = Field(default_factory=list)  # absent before platform schema 0006
     tasks: list[PulledTask] = Field(default_factory=list)  # absent before platform schema 0008
     task_items: list[PulledTaskItem] = Field(default_factory=list)
+    entered: list[EnteredGrid] = Field(default_factory=list)  # absent before platform schema 0016
     cursor: int
     more: bool
 

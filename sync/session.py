@@ -24,6 +24,7 @@ from app.core.store import Store
 from sync import replica
 from sync.client import Client, ProtocolError
 from sync.protocol import FEATURE_TASKS, PullResponse
+from sync.replica import backfill
 from sync.replica import identity as replica_identity
 
 log = logging.getLogger("gridcollect.sync.session")
@@ -57,6 +58,8 @@ class SyncSummary:
     grids: int = 0  # grids (names, boundaries) the platform sent
     task_results: int = 0  # task results the platform answered
     tasks: int = 0  # tasks and task items the platform sent
+    new_grids: int = 0  # grids that entered the user's scope, fetched whole in this run
+    new_grid_records: int = 0  # records those grids brought (not counted in ``pulled``)
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -74,14 +77,24 @@ class SyncSummary:
             lang,
             f"同步完成：推送 {self.pushed} 条（已应用 {self.applied}，冲突 {self.conflicts}，"
             f"合并 {self.merged}，被拒 {self.rejected}），拉取 {self.pulled} 条，"
+            f"{self._new_grids_text('zh')}"
             f"待处理冲突 {self.open_conflicts}，用时 {self.duration_s:.1f} 秒",
             f"sync done: pushed {self.pushed} (applied {self.applied}, conflicts "
             f"{self.conflicts}, merged {self.merged}, rejected {self.rejected}), pulled "
-            f"{self.pulled}, open conflicts {self.open_conflicts}, {self.duration_s:.1f}s",
+            f"{self.pulled}, {self._new_grids_text('en')}"
+            f"open conflicts {self.open_conflicts}, {self.duration_s:.1f}s",
         )
         if self.new_device:
             line += "\n" + pick(lang, *replica_identity.NOTICE)
         return line
+
+    def _new_grids_text(self, lang: str) -> str:
+        """Only when grids entered the scope: most runs say nothing of it."""
+        if not self.new_grids and not self.new_grid_records:
+            return ""
+        if lang == "zh":
+            return f"新增网格 {self.new_grids} 个（{self.new_grid_records} 条），"
+        return f"new grids {self.new_grids} ({self.new_grid_records} records), "
 
 
 class SyncSession:
@@ -130,7 +143,7 @@ class SyncSession:
             s.bytes_received = self.client.stats.bytes_received - received
         log.info(
             "sync %s: pushed=%d applied=%d conflicts=%d merged=%d rejected=%d deferred=%d "
-            "pulled=%d open_conflicts=%d requests=%d %.1fs",
+            "pulled=%d new_grids=%d new_grid_records=%d open_conflicts=%d requests=%d %.1fs",
             "cancelled" if s.cancelled else "done",
             s.pushed,
             s.applied,
@@ -139,6 +152,8 @@ class SyncSession:
             s.rejected,
             s.deferred,
             s.pulled,
+            s.new_grids,
+            s.new_grid_records,
             s.open_conflicts,
             s.requests,
             s.duration_s,
@@ -268,7 +283,33 @@ class SyncSession:
         scope = replica.scope_of(self.client.base_url, user)
         self.progress("pull", 0, 0)
         with replica.bulk_writes(self.store):
-            return self._pull_from(scope, replica.read_cursor(self.store, scope))
+            cursor = replica.read_cursor(self.store, scope)
+            if cursor == 0:
+                backfill.clear(self.store)  # a pull from the start brings every grid whole
+            return self._pull_from(scope, cursor) and self._new_grids(scope)
+
+    def _new_grids(self, scope: str) -> bool:
+        """Fetch the grids that entered the scope (PROTOCOL.md §8 ``entered``), page by page,
+        each page with its own cursor; False if cancelled. After the main pull, so one run at
+        quiescence leaves the device with its whole scope."""
+        s = self.summary
+        for grid in backfill.pending(self.store, scope):
+            after = grid.after
+            while True:
+                if self.cancel():
+                    return False
+                page = self.client.pull(after, self.chunk, grid=grid.grid, upto=grid.upto)
+                tally = backfill.apply_page(self.store, scope, grid.grid, page)
+                s.new_grid_records += tally.records
+                s.aliases += tally.aliases
+                s.grids += tally.grids
+                s.tasks += tally.tasks
+                self.progress("grids", s.new_grid_records, 0)
+                if not page.more:
+                    break
+                after = page.cursor
+            s.new_grids += 1
+        return True
 
     def _pages(self, since: int) -> _Prefetch:
         return _Prefetch(lambda cursor: self.client.pull(cursor, self.chunk), since)
@@ -297,6 +338,7 @@ class SyncSession:
                                 log.warning("the server is behind the stored cursor; pulling again")
                                 pages.stop()  # the platform was restored from a backup
                                 cursor = 0
+                                backfill.clear(self.store)
                                 pages = self._pages(cursor)
                                 continue
                             failed = exc
@@ -305,6 +347,7 @@ class SyncSession:
                             failed = exc
                             break
                         tally = replica.apply_pull(self.store, page, scope)
+                        backfill.note(self.store, scope, page.entered)  # same transaction
                         applied += max(1, tally.records)
                         s.pulled += tally.records
                         s.aliases += tally.aliases

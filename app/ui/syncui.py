@@ -65,6 +65,7 @@ _TEXT = {
     "progress": ("正在同步…", "Syncing…"),
     "push": ("推送 {done}/{total}", "Pushing {done}/{total}"),
     "pull": ("已拉取 {done} 条", "Pulled {done}"),
+    "grids": ("新网格已拉取 {done} 条", "New grids: pulled {done}"),
     "failed": ("同步失败：{reason}", "Sync failed: {reason}"),
     "done": ("同步完成", "Sync done"),
     "conflicts": (
@@ -315,11 +316,10 @@ class SyncController:
         return handle
 
     def _show_progress(self, dialog: QProgressDialog, phase: str, done: int, total: int) -> None:
-        if phase == "pull":
+        if phase in ("pull", "grids"):
             dialog.setMaximum(0)  # unknown total: a busy bar
-        dialog.setLabelText(
-            _T.text("pull" if phase == "pull" else "push", self.lang, done=done, total=total)
-        )
+        key = phase if phase in ("pull", "grids") else "push"
+        dialog.setLabelText(_T.text(key, self.lang, done=done, total=total))
 
     def _finished(self, outcome: SyncOutcome) -> None:
         self.last = outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, insert, select, update
 
-from sync.server import auth, db, gridsync
+from sync.server import auth, db, gridsync, scopes
 from sync.server.baseload import BASE_DEVICE as BASE_DEVICE
 from sync.server.baseload import LoadReport as LoadReport
 from sync.server.baseload import load_base as load_base
@@ -46,6 +46,9 @@ def put_grid(engine: Engine, code: str, name: str, community: str, level: str = 
         else:
             return  # nothing changed: devices need not hear of it again
         gridsync.number_change(conn, code)  # devices in scope get it on their next pull
+        if old is None or old.community != community:
+            # its supervisors' devices fetch the records it already holds (scopes.py)
+            scopes.grant_community(conn, community, code)
 
 
 def set_boundary(engine: Engine, code: str, points: list[list[float]]) -> bool:
@@ -96,6 +99,31 @@ def put_user(
         auth.create_user(
             conn, username, password, role, community=community, grids=grids, department=department
         )
+
+
+def set_user_grids(engine: Engine, username: str, grids: list[str]) -> tuple[list[str], list[str]]:
+    """``server-admin set-grids``: give a worker exactly these grids (password and logins kept),
+    with an audit row by ``server-admin``; returns (gained, lost). Their devices fetch the
+    records of the gained grids on their next sync (PROTOCOL.md §8 ``entered``)."""
+    from sync.server.console import audit
+
+    with db.write(engine) as conn:
+        u = db.users.c
+        role = conn.execute(select(u.role).where(u.username == username)).scalar_one_or_none()
+        if role is None:
+            raise ValueError(f"unknown user {username!r}")
+        if role != "worker":
+            raise ValueError(f"{username!r} is a {role}, not a worker: only workers have grids")
+        if not grids:
+            raise ValueError("a worker needs at least one --grid")
+        known = set(auth.all_grids(conn))
+        missing = [g for g in grids if g not in known]
+        if missing:
+            raise ValueError(f"unknown grid(s): {', '.join(missing)}")
+        gained, lost = auth.set_grids(conn, username, grids)
+        if gained or lost:
+            audit.event(conn, ADMIN_CLI, "", "set_grids", username)
+    return gained, lost
 
 
 def put_department(engine: Engine, code: str, name: str) -> None:

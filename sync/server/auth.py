@@ -144,7 +144,9 @@ def create_user(
     grids: list[str] | None = None,
     department: str | None = None,
 ) -> None:
-    """Create or replace a user (password re-hashed, grids replaced)."""
+    """Create or replace a user (password re-hashed, grids replaced). Grids a replaced user
+    gains are numbered as entering their scope (``scopes``: their devices fetch those grids'
+    records); a new user's devices start from nothing and need no grant."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     if role == "supervisor" and not community:
@@ -163,8 +165,9 @@ def create_user(
         "department": department,
     }
     exists = conn.execute(
-        select(db.users.c.username).where(db.users.c.username == username)
+        select(db.users.c.role, db.users.c.community).where(db.users.c.username == username)
     ).first()
+    before = scope_of(conn, username, exists.role, exists.community) if exists else None
     if exists:  # a reset: the old password's logins end with it
         conn.execute(update(db.users).where(db.users.c.username == username).values(**values))
         revoke(conn, username)
@@ -173,6 +176,37 @@ def create_user(
     conn.execute(delete(db.user_grids).where(db.user_grids.c.username == username))
     for grid in dict.fromkeys(grids or []):
         conn.execute(insert(db.user_grids).values(username=username, grid=grid))
+    if exists and before is not None:
+        _grant_gained(conn, username, before, scope_of(conn, username, role, community))
+
+
+def set_grids(conn: Connection, username: str, grids: list[str]) -> tuple[list[str], list[str]]:
+    """Give a worker exactly ``grids`` (password and tokens kept: the scope is read at each
+    request); returns (gained, lost). Gained grids are numbered as entering the worker's
+    scope, so their devices fetch those grids' records (``scopes``)."""
+    mine = db.user_grids.c
+    before = frozenset(
+        conn.execute(select(mine.grid).where(mine.username == username)).scalars().all()
+    )
+    wanted = list(dict.fromkeys(grids))
+    lost = sorted(before - set(wanted))
+    gained = sorted(set(wanted) - before)
+    if lost:
+        conn.execute(delete(db.user_grids).where(mine.username == username, mine.grid.in_(lost)))
+    for grid in gained:
+        conn.execute(insert(db.user_grids).values(username=username, grid=grid))
+    _grant_gained(conn, username, before, frozenset(wanted))
+    return gained, lost
+
+
+def _grant_gained(
+    conn: Connection, username: str, before: frozenset[str] | None, after: frozenset[str] | None
+) -> None:
+    """Number the grids that entered the user's scope (none when it was or is everything)."""
+    from sync.server import scopes  # scopes types its callers with this module's User
+
+    if before is not None and after is not None:
+        scopes.grant_user(conn, username, after - before)
 
 
 def set_password(conn: Connection, username: str, password: str) -> int:

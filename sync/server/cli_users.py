@@ -37,6 +37,14 @@ def add_user_commands(sub: Any) -> list[argparse.ArgumentParser]:
     users = sub.add_parser("list-users", help="users, roles and scopes")
     users.set_defaults(func=cmd_list_users)
 
+    sg = sub.add_parser(
+        "set-grids",
+        help="设置网格员的网格 / give a worker exactly these grids (password and logins kept)",
+    )
+    sg.add_argument("username")
+    sg.add_argument("--grid", action="append", required=True, help="a grid (repeat for several)")
+    sg.set_defaults(func=cmd_set_grids)
+
     dis = sub.add_parser(
         "disable-user", help="停用用户 / disable a user: every login ends, new ones are refused"
     )
@@ -61,7 +69,7 @@ def add_user_commands(sub: Any) -> list[argparse.ArgumentParser]:
     rev.add_argument("username")
     rev.add_argument("--device", help="only this device id")
     rev.set_defaults(func=cmd_revoke)
-    return [user, dept, users, dis, ena, rst, rev]
+    return [user, dept, users, sg, dis, ena, rst, rev]
 
 
 def cmd_add_user(args: argparse.Namespace) -> int:
@@ -101,6 +109,21 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 
     for username, role, community, grids in admin.list_users(_engine(args)):
         print(f"{username}\t{role}\t{community or '-'}\t{','.join(grids) or '-'}")
+    return EXIT_OK
+
+
+def cmd_set_grids(args: argparse.Namespace) -> int:
+    """A worker's devices fetch the records of grids new to them on their next sync."""
+    from sync.server import admin
+
+    try:
+        gained, lost = admin.set_user_grids(_engine(args), args.username, args.grid)
+    except ValueError as exc:
+        return _fail(args, f"无法设置网格：{exc}", f"cannot set the grids: {exc}")
+    if lang_of(_lang(args)) == "en":
+        print(f"{args.username}: {len(gained)} grid(s) added, {len(lost)} removed.")
+    else:
+        print(f"{args.username}：新增 {len(gained)} 个网格，移除 {len(lost)} 个。")
     return EXIT_OK
 
 

@@ -106,6 +106,20 @@ user_grids = Table(
     Column("grid", String(64), primary_key=True),
 )
 
+# A grid entered a user's scope (a worker given a grid, a supervisor's new community) or a
+# community (a grid created in it or moved there): numbered from the change counter, so the pull
+# whose range holds the number tells the device to fetch the grid's older records
+# (``scopes.py``, PROTOCOL.md §8 ``entered``). Exactly one of ``username``/``community`` is set.
+scope_grants = Table(
+    "scope_grants",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("grid", String(64), nullable=False),
+    Column("username", String(100)),
+    Column("community", String(64)),
+    Column("at", String(32), nullable=False),
+)
+
 tokens = Table(
     "tokens",
     metadata,

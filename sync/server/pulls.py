@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Table, bindparam, exists, not_, or_, select, upda
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.expression import Exists
 
-from sync.server import db, gridsync, numbering, records
+from sync.server import db, gridsync, numbering, records, scopes
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import pull as task_pull
@@ -70,7 +70,7 @@ def _changed_in(table: Table) -> Exists:
 
 # Which of a page's side tables changed at all in (since, top], in one statement: each is one
 # probe of its ``seq`` index, and a nightly page of records usually has no alias, scope exit,
-# grid, task or task item, so their five to six statements are skipped (PostgreSQL: one round
+# grid, task, task item or scope grant, so their five to seven statements are skipped (PostgreSQL: one round
 # trip instead of six). Safe under concurrency: every change numbered up to the high-water
 # mark has committed before the probe runs, and a later change is numbered above it.
 _SIDES = select(
@@ -79,6 +79,7 @@ _SIDES = select(
     _changed_in(db.grids),
     _changed_in(db.tasks),
     _changed_in(db.task_items),
+    _changed_in(db.scope_grants),
 )
 
 
@@ -90,21 +91,27 @@ class _Sides(NamedTuple):
     grids: bool
     tasks: bool
     items: bool
+    grants: bool
 
 
-def page_json(engine: Engine, user: User, since: int, limit: int) -> bytes:
+def page_json(
+    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+) -> bytes:
     """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
-    (a pull of 100 000 records would otherwise spend most of its time in ``json``)."""
-    rows, aliases, removed, grids, cursor, more, tasks, items = _page_rows(
-        engine, user, since, limit
+    (a pull of 100 000 records would otherwise spend most of its time in ``json``).
+
+    ``backfill`` = (grid, upto): a page of a grid that entered the caller's scope (scopes.py)."""
+    rows, aliases, removed, grids, cursor, more, tasks, items, entered = _page_rows(
+        engine, user, since, limit, backfill
     )
-    if not more:
+    if not more and backfill is None:
         _note_pull(engine, user)
     tail = {
         "aliases": aliases,
         "removed": removed,
         "grids": grids,
         "tasks": tasks,
+        **({"entered": entered} if entered else {}),  # scopes.py
         "cursor": cursor,
         "more": more,
     }
@@ -150,7 +157,7 @@ def records_json(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _page_rows(
-    engine: Engine, user: User, since: int, limit: int
+    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
 ) -> tuple[
     Sequence[Row[*tuple[Any, ...]]],
     list[dict[str, str]],
@@ -160,13 +167,19 @@ def _page_rows(
     bool,
     list[dict[str, Any]],
     str,
+    list[dict[str, Any]],
 ]:
+    caller = user
+    if backfill is not None:  # scopes.py: the grid's records up to its ``upto``, nothing else
+        user = scopes.narrowed(user, backfill[0])
     scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
         # The high-water mark first: every change numbered up to it is already committed.
         top = numbering.high_water(conn)
         if since > top:
             raise ApiError(409, "cursor_ahead")
+        if backfill is not None:
+            top = max(since, min(top, backfill[1]))
         sides = _Sides(*conn.execute(_SIDES, {"since": since, "upper": top}).one())
         page = _PAGE if scope is None else _PAGE_SCOPED
         params: dict[str, Any] = {"since": since, "limit": limit}
@@ -202,16 +215,18 @@ def _page_rows(
                 x for x in alias_rows if grids.get(x.canonical_id, ("", None))[1] in allowed
             ]
         removed: list[str] = []
-        if scope is not None and sides.exits:
+        if scope is not None and sides.exits and backfill is None:
             exits = conn.execute(_EXITS, {**span, "scope": scope}).all()
             removed = list(dict.fromkeys(x.record_id for x in exits))
         changed_grids = gridsync.changed(conn, user.grids, since, upper) if sides.grids else []
         tasks = task_pull.tasks(conn, user, since, upper) if sides.tasks else []
         items = task_pull.items_json(conn, scope, since, upper) if item_seqs else "[]"
+        granted = sides.grants and backfill is None
+        entered = scopes.entered(conn, caller, since, upper) if granted else []
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, changed_grids, upper, more, tasks, items
+    return rows, aliases, removed, changed_grids, upper, more, tasks, items, entered
 
 
 def _record_numbers(

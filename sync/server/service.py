@@ -453,13 +453,18 @@ class Service:
 
     # -- pull --------------------------------------------------------------------------------
 
-    def pull(self, user: User, since: int, limit: int) -> dict[str, Any]:
-        """Changes in ``(since, cursor]`` within the caller's scope (PROTOCOL.md §8)."""
-        return json.loads(self.pull_json(user, since, limit))
+    def pull(
+        self, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Changes in ``(since, cursor]`` within the caller's scope (PROTOCOL.md §8);
+        ``backfill`` = (grid, upto): a grid that entered the scope (``scopes.py``)."""
+        return json.loads(self.pull_json(user, since, limit, backfill))
 
-    def pull_json(self, user: User, since: int, limit: int) -> bytes:
+    def pull_json(
+        self, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+    ) -> bytes:
         """``pull`` as the response body (see ``pulls.page_json``)."""
-        return pulls.page_json(self.engine, user, since, limit)
+        return pulls.page_json(self.engine, user, since, limit, backfill)
 
     def get_record(self, user: User, record_id: str) -> dict[str, Any]:
         """One record in the caller's scope, aliases followed."""

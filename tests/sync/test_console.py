@@ -416,7 +416,8 @@ def test_the_console_api_is_in_the_openapi_schema(platform: Platform) -> None:
     paths = requests.get(f"{platform.url}/openapi.json", timeout=30).json()["paths"]
     console = sorted(p for p in paths if p.startswith("/v1/console"))
     tasks = [p for p in console if p.startswith("/v1/console/tasks")]
-    assert "/v1/console/conflicts/{record_id}" in console and len(console) - len(tasks) == 16
+    assert "/v1/console/users/{username}/grids" in console
+    assert "/v1/console/conflicts/{record_id}" in console and len(console) - len(tasks) == 17
     assert "/v1/console/tasks/{task_id}/items/{item_id}" in tasks and len(tasks) == 9
     assert not any(p.startswith("/console") for p in paths)
 

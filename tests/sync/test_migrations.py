@@ -238,6 +238,38 @@ def test_an_upgraded_platform_sends_its_existing_grids_to_devices_once(
         app.state.engine.dispose()
 
 
+def test_an_upgraded_platform_numbers_grids_entering_a_scope_from_then_on(
+    old_platform: str,
+) -> None:
+    """Revision 0016 adds ``scope_grants`` empty (grants made before it are not known); from
+    then on a grid given to a worker is numbered from the change counter (PROTOCOL.md §8)."""
+    from sync.server import admin
+
+    engine = db.make_engine(old_platform)
+    try:
+        migrate.upgrade(engine, "0015")
+        with engine.connect() as conn:
+            assert not conn.dialect.has_table(conn, "scope_grants")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(db.scope_grants)).all() == []
+            top = conn.execute(text("SELECT value FROM counters WHERE name = 'seq'")).scalar_one()
+        grids = admin.list_users(engine)
+        wang = next(g for u, _r, _c, g in grids if u == "wang")
+        other = next(code for code in _all_grids(engine) if code not in wang)
+        assert admin.set_user_grids(engine, "wang", [*wang, other]) == ([other], [])
+        with engine.connect() as conn:
+            rows = conn.execute(select(db.scope_grants.c.seq, db.scope_grants.c.grid)).all()
+        assert [tuple(r) for r in rows] == [(top + 1, other)]
+    finally:
+        engine.dispose()
+
+
+def _all_grids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(db.grids.c.code)).scalars().all())
+
+
 def _stored_terms(conn: Connection) -> set[tuple[str, str, str]]:
     return {tuple(r) for r in conn.execute(select(db.record_terms))}  # type: ignore[misc]
 

@@ -65,7 +65,7 @@ def operations(live_url: str) -> list[Any]:
     return sorted((r.ok() for r in schema.get_all_operations()), key=lambda op: op.label)
 
 
-SYNC_ENDPOINTS, CONSOLE_ENDPOINTS, DEPT_ENDPOINTS = 10, 17, 4  # /v1/..., /v1/console/, /v1/dept/
+SYNC_ENDPOINTS, CONSOLE_ENDPOINTS, DEPT_ENDPOINTS = 10, 18, 4  # /v1/..., /v1/console/, /v1/dept/
 TASK_ENDPOINTS = 11  # /v1/console/tasks... (PROTOCOL.md §13)
 ENDPOINTS = SYNC_ENDPOINTS + CONSOLE_ENDPOINTS + TASK_ENDPOINTS + DEPT_ENDPOINTS
 DEPT_KEY: dict[str, str] = {}

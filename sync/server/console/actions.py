@@ -193,6 +193,39 @@ def reset_password(service: Service, actor: Actor, username: str, password: str)
     return count
 
 
+def set_worker_grids(service: Service, actor: Actor, username: str, grids: list[str]) -> int:
+    """Give a worker the grids the caller manages that are named (a supervisor: their
+    community's; the worker's other grids stay); returns how many grids were gained. Logins
+    are kept; the worker's devices fetch the gained grids' records on their next sync."""
+    wanted = list(dict.fromkeys(grids))
+    with db.write(service.engine) as conn:
+        row = _managed_user(conn, actor, username)
+        if row.role != "worker":
+            raise ConsoleError(422, "not_worker")
+        g, mine = db.grids.c, db.user_grids.c
+        known = dict(conn.execute(select(g.code, g.community).where(g.code.in_(wanted))).all())
+        if any(not _manages(actor, known.get(code)) for code in wanted):
+            raise ConsoleError(422, "unknown_grid", field="grids")
+        held = conn.execute(
+            select(mine.grid, g.community)
+            .select_from(db.user_grids.outerjoin(db.grids, g.code == mine.grid))
+            .where(mine.username == username)
+        ).all()
+        kept = [code for code, community in held if not _manages(actor, community)]
+        final = list(dict.fromkeys([*kept, *wanted]))
+        if not final:
+            raise ConsoleError(422, "no_grid", field="grids")
+        gained, lost = auth.set_grids(conn, username, final)
+        if gained or lost:
+            audit.write(conn, actor, "set_grids", username)
+    return len(gained)
+
+
+def _manages(actor: Actor, community: str | None) -> bool:
+    """May the caller hand out grids of ``community``? (an unknown grid: nobody may)"""
+    return community is not None and (actor.user.is_admin or community == actor.user.community)
+
+
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 

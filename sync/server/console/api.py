@@ -103,6 +103,10 @@ class NewWorker(BaseModel):
     grids: list[str] = Field(min_length=1, max_length=200)
 
 
+class WorkerGrids(BaseModel):
+    grids: list[str] = Field(max_length=200)
+
+
 class Done(BaseModel):
     ok: bool = True
     count: int | None = None
@@ -212,6 +216,14 @@ def password(request: Request, caller: Caller, username: Name, body: PasswordReq
     """Set a new password; every token of the user is revoked."""
     plain(username, body.password)
     return Done(count=actions.reset_password(_svc(request), caller, username, body.password))
+
+
+@router.put("/users/{username}/grids", response_model=Done, responses=_ERRORS)
+def set_grids(request: Request, caller: Caller, username: Name, body: WorkerGrids) -> Done:
+    """Give a worker these grids (of those the caller manages); logins are kept and the
+    worker's devices fetch the records of grids new to them (PROTOCOL.md §8 ``entered``)."""
+    plain(username, *body.grids)
+    return Done(count=actions.set_worker_grids(_svc(request), caller, username, body.grids))
 
 
 @router.post("/users/{username}/devices/{device_id}/revoke", response_model=Done, responses=_ERRORS)

@@ -28,6 +28,7 @@ ACTIONS = (
     "disable_user",
     "enable_user",
     "add_user",
+    "set_grids",
     "reset_password",
     "grid_save",
     "grid_boundary",

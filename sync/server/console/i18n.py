@@ -60,6 +60,7 @@ ERRORS: dict[str, tuple[str, str]] = {
         "a user of that name exists; nothing was changed. Choose another name.",
     ),
     "no_grid": ("请至少选择一个网格。", "choose at least one grid."),
+    "not_worker": ("只有网格员有网格。", "only grid workers have grids."),
     "unknown_grid": (
         "所选网格不存在或不归您管理，未做任何修改；请从列表中选择网格。",
         "a chosen grid does not exist or is not yours to manage; nothing was changed. Choose "
@@ -182,6 +183,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("启用", "Enable"),
     "revoke": ("注销此设备", "Revoke device"),
     "reset_password": ("重置密码", "Reset password"),
+    "set_grids": ("设置网格", "Set grids"),
     "add_worker": ("新增网格员", "Add a grid worker"),
     "initial_password": ("初始密码", "Initial password"),
     "worker_added": (

@@ -499,6 +499,18 @@ async def password(request: Request, username: str) -> Response:
     return await _post(request, act, "people")
 
 
+@router.post("/people/{username}/grids")
+async def set_grids(request: Request, username: str) -> Response:
+    """A worker's grids; their devices fetch the records of grids new to them (scopes.py)."""
+
+    def act(actor: Actor, form: FormData) -> None:
+        grids = [g for g in form.getlist("grids") if isinstance(g, str)]
+        plain(username, *grids)
+        actions.set_worker_grids(_svc(request), actor, username, grids)
+
+    return await _post(request, act, "people")
+
+
 @router.post("/people/{username}/revoke")
 async def revoke(request: Request, username: str) -> Response:
     def act(actor: Actor, form: FormData) -> None:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sync import protocol as p
+from sync.server.errors import ApiError
 from sync.server.routes.deps import ERRORS, Caller, Credentials, Svc
 from sync.server.service import Service
 
@@ -40,9 +41,16 @@ def push_answer(
     return JSONResponse(service.push_all(caller.user(), body, device_id))
 
 
-def pull_answer(caller: Credentials, service: Service, since: int, limit: int) -> Response:
-    """A pull page's answer, in one worker thread: authentication, then the page."""
-    page = service.pull_json(caller.user(), since, limit)
+def pull_answer(
+    caller: Credentials,
+    service: Service,
+    since: int,
+    limit: int,
+    backfill: tuple[str, int] | None = None,
+) -> Response:
+    """A pull page's answer, in one worker thread: authentication, then the page
+    (``backfill``: a grid that entered the scope and its ``upto``)."""
+    page = service.pull_json(caller.user(), since, limit, backfill)
     return Response(page, media_type="application/json")
 
 
@@ -63,6 +71,15 @@ async def pull(
     service: Svc,
     since: Annotated[int, Query(ge=0, le=p.MAX_CURSOR)] = 0,
     limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = p.DEFAULT_PULL_LIMIT,
+    grid: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    upto: Annotated[int | None, Query(ge=0, le=p.MAX_CURSOR)] = None,
 ) -> Response:
-    """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8)."""
-    return await run_in_threadpool(pull_answer, caller, service, since, limit)
+    """Records changed after the cursor, in the caller's scope (PROTOCOL.md §8); with
+    ``grid`` and ``upto``, the records of a grid that entered the scope (``entered``)."""
+    if (grid is None) != (upto is None):
+        missing = "grid" if grid is None else "upto"
+        raise ApiError(
+            422, "malformed", field=missing, detail=f"{missing} (grid and upto go together)"
+        )
+    backfill = None if grid is None or upto is None else (grid, upto)
+    return await run_in_threadpool(pull_answer, caller, service, since, limit, backfill)

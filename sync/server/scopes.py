@@ -1,0 +1,100 @@
+"""Grids entering a scope (PROTOCOL.md §8 ``entered``): numbered grants and grid backfills.
+
+Why: a pull sends records whose change number is above the device's cursor, so a grid given to
+a worker (or moved into a supervisor's community) after the cursor passed its records' numbers
+would reach the device one changed record at a time, and the worker would register the rest
+again. Each grant takes a number from the one change counter, in the transaction that changes
+the scope; the pull page whose range holds it names the grid with ``upto`` = the page's
+``cursor`` (every record of the grid numbered above it arrives through the ordinary cursor, now
+that the grid is in scope), and the device fetches the grid's records numbered ``<= upto`` with
+``GET /v1/pull?grid=&upto=`` — the ordinary page code with the scope narrowed to that grid.
+Being numbered, a grant inherits the cursor's guarantee: a lost answer is asked again with the
+same ``since`` and names the grid again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.engine import Connection
+
+from sync.server import db, numbering
+
+if TYPE_CHECKING:  # auth calls grant_user: no import of auth at run time
+    from sync.server.auth import User
+
+
+def grant_user(conn: Connection, username: str, grids: Iterable[str]) -> int:
+    """Number the entry of each of ``grids`` into ``username``'s scope; returns how many.
+
+    Call last in the writing transaction (numbering.py), after the scope itself changed."""
+    return _grant(conn, sorted(set(grids)), username=username)
+
+
+def grant_community(conn: Connection, community: str, grid: str) -> int:
+    """Number the entry of ``grid`` into ``community`` (its supervisors' scope)."""
+    return _grant(conn, [grid], community=community)
+
+
+def _grant(
+    conn: Connection, grids: list[str], *, username: str | None = None, community: str | None = None
+) -> int:
+    if not grids:
+        return 0
+    first = numbering.take(conn, len(grids))
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    conn.execute(
+        insert(db.scope_grants),
+        [
+            {"seq": first + i, "grid": g, "username": username, "community": community, "at": at}
+            for i, g in enumerate(grids)
+        ],
+    )
+    return len(grids)
+
+
+def entered(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
+    """Grids granted to the caller in ``(since, upper]`` and in their scope as this read sees
+    it: ``[{"grid", "upto": upper}]``.
+
+    Why the scope is read again here and ``upto`` is the page's end: the caller's scope was
+    read before this page (``caller.find``), so a grant committed in between is in the page's
+    range while the page's records were chosen without the grid; the grid's records up to
+    ``upper`` are then fetched whole. A first pull (``since`` 0) names only such grids: every
+    other grid of its scope is on its pages. An admin's pulls are never narrowed by scope."""
+    if user.grids is None or user.role not in ("worker", "supervisor") or upper <= since:
+        return []
+    s, g, u, mine = db.scope_grants.c, db.grids.c, db.users.c, db.user_grids.c
+    if user.role == "worker":
+        now_in = and_(mine.username == user.username, mine.grid == s.grid)
+        stmt = (
+            select(s.grid)
+            .select_from(db.scope_grants.join(db.user_grids, now_in))
+            .where(s.username == user.username)
+        )
+    else:
+        stmt = (
+            select(s.grid)
+            .select_from(
+                db.scope_grants.join(db.grids, g.code == s.grid).join(
+                    db.users, and_(u.username == user.username, u.community == g.community)
+                )
+            )
+            .where(or_(s.username == user.username, s.community == u.community))
+        )
+    stmt = stmt.where(s.seq > since, s.seq <= upper).order_by(s.seq)
+    found = dict.fromkeys(conn.execute(stmt).scalars().all())
+    if since <= 0:  # a first pull: only grids its pages were chosen without
+        found = {grid: None for grid in found if grid not in user.grids}
+    return [{"grid": grid, "upto": upper} for grid in found]
+
+
+def narrowed(user: User, grid: str) -> User:
+    """The caller as a backfill of ``grid`` sees it: their scope cut down to that grid (empty
+    when it is no longer theirs; an admin's backfill is that one grid too)."""
+    allowed = user.grids is None or grid in user.grids
+    return replace(user, grids=frozenset({grid}) if allowed else frozenset())
