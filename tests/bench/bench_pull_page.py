@@ -27,13 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 
-from app.core import ids  # noqa: E402
 from app.core.forms import load_formset  # noqa: E402
 from sync import heap  # noqa: E402
-from sync import protocol as p  # noqa: E402
 from sync.server import admin, auth, pulls  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
-from tests.bench.bench_sync import GRID, PASSWORD, residents  # noqa: E402
+from tests.bench.bench_sync import GRID, PASSWORD, residents, seed_residents  # noqa: E402
 
 RAW = (
     "SELECT id, form, form_version, version, data, status, deleted, conflict, updated_at, "
@@ -51,21 +49,7 @@ def seed(url: str, size: int) -> tuple[Any, auth.User]:
     admin.put_user(engine, "bench", PASSWORD, "worker", grids=[GRID])
     admin.put_user(engine, "root", PASSWORD, "admin")
     _t, _e, root = auth.login(engine, app.state.key, "root", PASSWORD, "seed")
-    rows, stamp = residents(size, 0), ids.now_iso()
-    for start in range(0, size, 1000):
-        ops = [
-            p.Op(
-                op_id=f"seed:{start + i}",
-                record_id=ids.uuid7(),
-                form="resident",
-                kind="create",
-                fields={**r, "_status": "draft"},
-                edited_at=f"{stamp}#0000",
-                author="seed",
-            )
-            for i, r in enumerate(rows[start : start + 1000])
-        ]
-        app.state.service.apply(root, "seed", ops)
+    seed_residents(app.state.service, root, residents(size, 0))
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()

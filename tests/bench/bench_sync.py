@@ -273,7 +273,12 @@ def seed_server(db_path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> 
 
     app = create_app(f"sqlite:///{db_path}", forms=formset, secret="bench-secret")
     _token, _expires, user = auth.login(app.state.engine, app.state.key, "root", PASSWORD, "seed")
-    service = app.state.service
+    seed_residents(app.state.service, user, rows)
+    app.state.engine.dispose()
+
+
+def seed_residents(service: Any, user: Any, rows: list[dict[str, Any]]) -> None:
+    """Create ``rows`` as draft residents through the platform's op pipeline, 1 000 a chunk."""
     stamp = ids.now_iso()
     for start in range(0, len(rows), 1000):
         ops = [
@@ -289,7 +294,6 @@ def seed_server(db_path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> 
             for i, r in enumerate(rows[start : start + 1000])
         ]
         service.apply(user, "seed", ops)
-    app.state.engine.dispose()
 
 
 def line(label: str, s: SyncSummary, count: int, raw: float) -> str:

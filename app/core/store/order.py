@@ -12,6 +12,7 @@ Part of ``app.core.store``: SQL stays in this package.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from app.core.sortkey import sort_key
 from app.core.surnames import COMPOUND, SINGLE
@@ -37,29 +38,47 @@ INDEXES = {
 }
 
 
+def _once(
+    conn: sqlite3.Connection,
+    flag: str,
+    function: tuple[str, Callable[[str], str]],
+    work: Callable[[], int],
+) -> int:
+    """Run ``work`` (its SQL may call ``function``) in one write transaction with the removal
+    of the meta ``flag``, if the flag is still there; returns what ``work`` returned, else 0.
+    A store's one-time re-keying steps run this way, so a step cut short runs again whole."""
+    name, fn = function
+    conn.create_function(name, 1, fn, deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (flag,)).fetchone() is None:
+            conn.execute("COMMIT")
+            return 0
+        done = work()
+        conn.execute("DELETE FROM meta WHERE key = ?", (flag,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.create_function(name, 1, None)
+    conn.execute("COMMIT")
+    return done
+
+
 def backfill(conn: sqlite3.Connection) -> int:
     """Key every record of a store the migration gave the column, then build the list
     indexes on it; returns how many records were keyed. Runs once (the meta flag goes in
     the same transaction)."""
-    conn.create_function(_FUNCTION, 1, sort_key, deterministic=True)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING,)).fetchone() is None:
-            conn.execute("COMMIT")
-            return 0
+
+    def work() -> int:
         cur = conn.execute(f"UPDATE records SET sort_key = {_FUNCTION}(title) WHERE title != ''")
         for name in OLD_INDEXES:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for statement in INDEXES.values():
             conn.execute(statement)
-        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.create_function(_FUNCTION, 1, None)
-    conn.execute("COMMIT")
-    return cur.rowcount
+        return cur.rowcount
+
+    return _once(conn, PENDING, (_FUNCTION, sort_key), work)
 
 
 # People's names keyed with their surname's reading (``app.core.surnames``): stores keyed
@@ -79,24 +98,14 @@ def rekey_surnames(conn: sqlite3.Connection, person_forms: list[str]) -> int:
     """Re-key the names of people (records of ``person_forms``) that start with a surname
     read otherwise than its character; returns how many. Runs once, like ``backfill``."""
     firsts = sorted({*SINGLE, *(name[0] for name in COMPOUND)})
-    conn.create_function(_PERSON_FUNCTION, 1, _person_key, deterministic=True)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (SURNAMES_PENDING,)).fetchone() is None:
-            conn.execute("COMMIT")
-            return 0
-        forms = ", ".join("?" * len(person_forms))
-        chars = ", ".join("?" * len(firsts))
+    forms, chars = ", ".join("?" * len(person_forms)), ", ".join("?" * len(firsts))
+
+    def work() -> int:
         cur = conn.execute(
             f"UPDATE records SET sort_key = {_PERSON_FUNCTION}(title) WHERE form IN ({forms}) "
             f"AND substr(ltrim(title), 1, 1) IN ({chars})",
             [*person_forms, *firsts],
         )
-        conn.execute("DELETE FROM meta WHERE key = ?", (SURNAMES_PENDING,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.create_function(_PERSON_FUNCTION, 1, None)
-    conn.execute("COMMIT")
-    return cur.rowcount
+        return cur.rowcount
+
+    return _once(conn, SURNAMES_PENDING, (_PERSON_FUNCTION, _person_key), work)
