@@ -19,9 +19,10 @@ from tests.sync.conftest import GRID_A, Platform
 
 
 def test_the_op_log_keeps_only_the_indexes_a_query_reads(platform: Platform) -> None:
-    """ix_ops_record_id and ix_ops_op_id answered no query (revision 0015)."""
+    """ix_ops_record_id answered no query (revision 0015); the replay look-up needs
+    ix_ops_op_id (it names the device or its family in one statement)."""
     names = {i["name"] for i in inspect(platform.engine).get_indexes("ops")}
-    assert names == {"ix_ops_device_record", "ix_ops_device_user_at"}
+    assert names == {"ix_ops_device_record", "ix_ops_device_user_at", "ix_ops_op_id"}
 
 
 def _plans(platform: Platform, work: Any) -> list[str]:
