@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Engine, MetaData, create_engine, select, text
+from sqlalchemy import Boolean, Engine, MetaData, create_engine, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
@@ -453,3 +453,24 @@ def _wait_for_pg_backend_gone(engine: Engine) -> None:
             if not busy:
                 return
             time.sleep(0.05)
+
+
+def test_an_upgraded_platform_reads_people_by_birth_from_the_index_alone(
+    old_platform: str,
+) -> None:
+    """Revision 0017: on PostgreSQL ``ix_people_birth`` carries name, pinyin and record id, as
+    a new platform's does; SQLite keeps (form, birth)."""
+    engine = db.make_engine(old_platform)
+    try:
+        migrate.upgrade(engine)
+        (index,) = [
+            i for i in inspect(engine).get_indexes("people") if i["name"] == "ix_people_birth"
+        ]
+        assert index["column_names"][:2] == ["form", "birth"]
+        included = index.get("include_columns") or index.get("dialect_options", {}).get(
+            "postgresql_include", []
+        )
+        pg = engine.dialect.name == "postgresql"
+        assert list(included) == (["name", "pinyin", "record_id"] if pg else []), index
+    finally:
+        engine.dispose()
