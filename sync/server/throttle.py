@@ -123,7 +123,7 @@ def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) 
         raise Throttled(max(waits))
     locking = []
     for key, policy in keys:
-        row = rows.get(key)
+        row = rows.get(key)  # none when a success deleted it after ``_ensure``: insert again
         fresh = row is None or row.last_at < auth.iso(now - policy.window)
         failures = 1 if fresh or row is None else row.failures + 1
         blocked = policy.block(failures)

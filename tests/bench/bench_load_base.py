@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core import idnumber  # noqa: E402
 from sync.server.db import normalize_url  # noqa: E402
-from tests.bench.common import GIVEN, HEADERS, SURNAMES  # noqa: E402
+from tests.bench.common import GIVEN, HEADERS, SURNAMES, resident_cells  # noqa: E402
 
 DEFAULT_RECORDS = 1_630_000
 PER_GRID = 2_000
@@ -75,22 +75,8 @@ def mirror_rows(count: int, seed: int = 17) -> Iterator[list[str]]:
         seq = (i // days) % 1000
         first17 = f"330106{birth:%Y%m%d}{seq:03d}"
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-        yield [
-            "111",
-            first17 + idnumber.check_char(first17),
-            name,
-            "1" if seq % 2 else "2",
-            birth.isoformat(),
-            "01",
-            "1",
-            "330106",
-            f"文三路{i % 500}号",
-            "330106",
-            f"幸福路{i % 300}号{i % 20}栋{i % 6 + 1}01室",
-            "01",
-            grid_of(i),
-            f"13{i % 10**9:09d}",
-        ]
+        number = first17 + idnumber.check_char(first17)
+        yield resident_cells(i, number, name, seq, birth, grid_of(i), f"13{i % 10**9:09d}")
 
 
 def write_mirror(path: Path, count: int) -> Path:

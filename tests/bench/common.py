@@ -49,24 +49,31 @@ def resident_rows(count: int, seed: int = 1) -> list[list[str]]:
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
         phone = f"1{rng.choice('3589')}{rng.choice('0125678')}{rng.randrange(10**8):08d}"
         rows.append(
-            [
-                "111",
-                number,
-                name,
-                "1" if seq % 2 else "2",
-                birth.isoformat(),
-                "01",
-                "1",
-                "330106",
-                f"文三路{i % 500}号",
-                "330106",
-                f"幸福路{i % 300}号{i % 20}栋{i % 6 + 1}01室",
-                "01",
-                f"330106001{(i % 9) + 1:03d}-01",
-                phone,
-            ]
+            resident_cells(i, number, name, seq, birth, f"330106001{(i % 9) + 1:03d}-01", phone)
         )
     return rows
+
+
+def resident_cells(
+    i: int, number: str, name: str, seq: int, birth: dt.date, grid: str, phone: str
+) -> list[str]:
+    """One resident's CSV cells under ``HEADERS`` (row ``i``'s addresses follow from ``i``)."""
+    return [
+        "111",
+        number,
+        name,
+        "1" if seq % 2 else "2",
+        birth.isoformat(),
+        "01",
+        "1",
+        "330106",
+        f"文三路{i % 500}号",
+        "330106",
+        f"幸福路{i % 300}号{i % 20}栋{i % 6 + 1}01室",
+        "01",
+        grid,
+        phone,
+    ]
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:

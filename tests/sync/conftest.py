@@ -10,6 +10,7 @@ binaries the PostgreSQL half of every test is skipped with the reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import itertools
 import os
@@ -31,9 +32,12 @@ import requests
 import uvicorn
 from sqlalchemy import Engine, create_engine, event, text
 
+from app.core import ids
 from app.core.forms import FormSet
+from sync import protocol as p
 from sync.server import admin, auth
 from sync.server.app import create_app
+from tests.factories import resident
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -51,6 +55,29 @@ def statements_run(engine: Engine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+def resident_creates(
+    count: int, device: str, first_birth: dt.date, start: int = 0, **fields: Any
+) -> list[p.Op]:
+    """Creates of ``count`` new draft residents of ``GRID_A`` from ``device``, op ids and birth
+    dates numbered from ``start`` (the service-level push tests' batches)."""
+    stamp = ids.now_iso()
+    return [
+        p.Op(
+            op_id=f"{device}:{start + i}",
+            record_id=ids.uuid7(),
+            form="resident",
+            kind="create",
+            fields={
+                **resident(birth=first_birth + dt.timedelta(days=start + i), grid=GRID_A, **fields),
+                "_status": "draft",
+            },
+            edited_at=f"{stamp}#0000",
+            author="w",
+        )
+        for i in range(count)
+    ]
 
 
 _counter = itertools.count(1)

@@ -25,7 +25,7 @@ from sync.server import db
 from sync.server.service import Service
 from sync.server.tx import Tx
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, Platform, statements_run
+from tests.sync.conftest import GRID_A, Platform, resident_creates, statements_run
 from tests.sync.test_server_batch import RECORDS, WORKER, _fresh, op_lists
 
 _FIRST_TABLE = re.compile(r"\bFROM\s+\"?(\w+)", re.IGNORECASE)
@@ -33,24 +33,7 @@ NOT_READS_OF_THIS_PATH = {"counters", "task_items"}  # numbering, tasks' automat
 
 
 def _creates(count: int, device: str, start: int = 0) -> list[p.Op]:
-    stamp = ids.now_iso()
-    return [
-        p.Op(
-            op_id=f"{device}:{start + i}",
-            record_id=ids.uuid7(),
-            form="resident",
-            kind="create",
-            fields={
-                **resident(
-                    birth=dt.date(1950, 1, 1) + dt.timedelta(days=start + i), seq=11, grid=GRID_A
-                ),
-                "_status": "draft",
-            },
-            edited_at=f"{stamp}#0000",
-            author="w",
-        )
-        for i in range(count)
-    ]
+    return resident_creates(count, device, dt.date(1950, 1, 1), start, seq=11)
 
 
 def _push(service: Service, ops: list[p.Op], device: str = "dev") -> list[dict[str, Any]]:

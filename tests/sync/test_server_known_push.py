@@ -7,33 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from app.core import ids
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.server import db
 from sync.server.service import Service
-from tests.factories import resident
-from tests.sync.conftest import GRID_A, statements_run
+from tests.sync.conftest import resident_creates, statements_run
 from tests.sync.test_server_batch import WORKER, _fresh
 
 
 def _creates(count: int, device: str) -> list[p.Op]:
-    stamp = ids.now_iso()
-    return [
-        p.Op(
-            op_id=f"{device}:{i}",
-            record_id=ids.uuid7(),
-            form="resident",
-            kind="create",
-            fields={
-                **resident(birth=dt.date(1960, 1, 1) + dt.timedelta(days=i), grid=GRID_A),
-                "_status": "draft",
-            },
-            edited_at=f"{stamp}#0000",
-            author="w",
-        )
-        for i in range(count)
-    ]
+    return resident_creates(count, device, dt.date(1960, 1, 1))
 
 
 def test_a_known_push_writes_its_aliases_in_one_statement(tmp_path: Path, formset: FormSet) -> None:
