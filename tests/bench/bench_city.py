@@ -179,11 +179,12 @@ def _postmaster(url: str) -> int | None:
         return None
     engine = create_engine(db.normalize_url(url))
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn:  # read while the backend lives: it exits on close
             backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            stat = Path(f"/proc/{backend}/stat").read_text()
     finally:
         engine.dispose()
-    return int(Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()[1])
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def _free_port() -> int:
