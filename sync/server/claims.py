@@ -38,11 +38,11 @@ def key_parties(
     for it in its own scope, and where nobody holds it: to the caller, a key another grid
     has looks exactly as if that grid did not have it."""
     holder = tx.key_owner(form.id, [key], exclude=exclude)
-    if holder is not None and _visible(tx, ctx.user, holder):
+    if holder is not None and visible(tx, ctx.user, holder):
         return holder, None
     claimants = [r for r in tx.claimants(form.id, key) if r != exclude]
     for record_id in claimants:
-        if _visible(tx, ctx.user, record_id):
+        if visible(tx, ctx.user, record_id):
             return record_id, None
     return None, holder or (claimants[0] if claimants else None)
 
@@ -88,6 +88,7 @@ def open_transfers(
             reviews.open_transfer(tx, form, rid, holder, ctx.at)
 
 
-def _visible(tx: Tx, user: User, record_id: str) -> bool:
+def visible(tx: Tx, user: User, record_id: str) -> bool:
+    """The record is live on the platform and in the caller's scope."""
     found = tx.load(record_id)
     return found is not None and user.in_scope(found.grid)

@@ -218,6 +218,19 @@ def _days(text: str) -> int:
     return days
 
 
+def log_config() -> dict[str, Any]:
+    """Uvicorn's logging, plus the platform's own loggers (``sync.*``) at INFO through the same
+    handler: without them a server dropped its INFO lines (a push run again after a race) and
+    printed its warnings bare. Their messages carry no personal data (DESIGN: logs)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sync"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -252,6 +265,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="info",
+            log_config=log_config(),
             access_log=args.access_log,
             ssl_certfile=args.certfile,
             ssl_keyfile=args.keyfile,

@@ -211,12 +211,15 @@ class Service:
         owners = list(owned.values())
         tx.load_many(owners)
         # People who may be the same as the pushed ones; not for a create merging into the
-        # record that holds its key (a push of residents the platform knows: each would find
-        # the owner itself; ``reviews`` looks up the few whose person the merge changes).
+        # record in the caller's scope that holds its key (a push of residents the platform
+        # knows: each would find the owner itself; ``reviews`` looks up the few whose person
+        # the merge changes). A key held outside the scope merges nothing (a transfer claim):
+        # that create is a new record and its people are read here with the others.
+        merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
         for op, (form, data) in zip(ops, states, strict=True):
             person = records.person_of(form, data)
-            if person is not None and op.record_id not in owned:
+            if person is not None and op.record_id not in merging:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads

@@ -77,6 +77,7 @@ class Result:
     push_ms: list[float] = dataclasses.field(default_factory=list)
     errors_5xx: int = 0
     retries: int = 0
+    chunk_retries: int = 0  # push transactions run again after a concurrent write (server log)
     failed: int = 0
     why: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     cpu_s: float = 0.0
@@ -107,6 +108,9 @@ def build_platform(url: str, size: int, seed: int) -> list[str]:
         app.state.engine.dispose()
 
 
+RETRIED = "push chunk retried"  # the server's log line for a push transaction run again
+
+
 class Servers:
     """``count`` real ``gridcollect server`` processes on one database (``root``: the checkout
     whose code they run)."""
@@ -116,21 +120,34 @@ class Servers:
     ) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
-        secret = Path(tempfile.mkdtemp(prefix="gc-city-")) / "secret"
+        folder = Path(tempfile.mkdtemp(prefix="gc-city-"))
+        secret = folder / "secret"
         secret.write_text("bench-city-secret", encoding="utf-8")
-        for _ in range(count):
+        # the servers' logs go to files: a pipe nobody reads during the night would block a
+        # server once its buffer filled
+        self.logs = [folder / f"server-{i}.log" for i in range(count)]
+        for log in self.logs:
             port = _free_port()
             cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
             cmd += ["--secret-file", str(secret), *(extra or [])]
             env = {**os.environ, "PYTHONPATH": str(root)}  # that checkout's code
-            self.procs.append(
-                subprocess.Popen(  # cwd: ``-m`` puts it first on the path
-                    cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            with log.open("wb") as err:  # the child keeps its own descriptor
+                self.procs.append(
+                    subprocess.Popen(  # cwd: ``-m`` puts it first on the path
+                        cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=err
+                    )
                 )
-            )
             self.urls.append(f"http://127.0.0.1:{port}")
-        for proc, base in zip(self.procs, self.urls, strict=True):
-            _wait_up(proc, base)
+        for proc, base, log in zip(self.procs, self.urls, self.logs, strict=True):
+            _wait_up(proc, base, log)
+
+    def log_lines(self, marker: str) -> int:
+        """Lines of the servers' logs so far that contain ``marker``."""
+        return sum(
+            line.count(marker)
+            for log in self.logs
+            for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+        )
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server processes so far (Linux /proc)."""
@@ -193,7 +210,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_up(proc: subprocess.Popen[bytes], base: str) -> None:
+def _wait_up(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -202,7 +219,7 @@ def _wait_up(proc: subprocess.Popen[bytes], base: str) -> None:
         except requests.ConnectionError:
             pass
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
+            err = log.read_text(encoding="utf-8", errors="replace")
             raise RuntimeError(f"the server did not start: {err[-2000:]}")
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not start in 120 s")
@@ -508,6 +525,7 @@ def night(
         sampled0 = sampler.cpu_s if sampler else 0.0
         postmaster = _postmaster(url)
         cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
+        retried0 = servers.log_lines(RETRIED)
         start = time.perf_counter()
 
         def run(device: Device, syncs: list[Planned]) -> None:
@@ -525,6 +543,7 @@ def night(
             spy.send_signal(2)
             spy.wait(30)
         result.cpu_s = servers.cpu_seconds() - cpu0
+        result.chunk_retries = servers.log_lines(RETRIED) - retried0
         others = _cpu_elsewhere(postmaster)
         result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
             b - a for a, b in zip(others0, others, strict=True)
@@ -575,7 +594,8 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"{res.backend:10} syncs {res.syncs}/{args.syncs} in {res.elapsed:.1f} s: "
         f"{rate:.1f} push tx/s; sync p50 {median(res.sync_ms):.0f} ms "
         f"p99 {percentile(res.sync_ms, 99):.0f} ms; push p50 {median(res.push_ms):.0f} ms; "
-        f"5xx {res.errors_5xx}, 503 retries {res.retries}, failed {res.failed}; "
+        f"5xx {res.errors_5xx}, 503 retries {res.retries}, failed {res.failed}, "
+        f"push transactions run again {res.chunk_retries}; "
         f"lock-wait share {lock}; server CPU {res.cpu_s * 1000 / max(res.syncs, 1):.1f} ms/sync, "
         f"setup login (password) {res.login_cpu_ms:.1f} ms/device; lost {res.lost}, duplicated {res.duplicated}"
         + (f"; lone push p50 {median(res.fresh_ms):.0f} ms" if res.fresh_ms else "")

@@ -22,10 +22,11 @@ from app.core import ids
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.server import db
+from sync.server.auth import User
 from sync.server.service import Service
 from sync.server.tx import Tx
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, Platform, resident_creates, statements_run
+from tests.sync.conftest import GRID_A, GRID_B, Platform, resident_creates, statements_run
 from tests.sync.test_server_batch import RECORDS, WORKER, _fresh, op_lists
 
 _FIRST_TABLE = re.compile(r"\bFROM\s+\"?(\w+)", re.IGNORECASE)
@@ -74,6 +75,48 @@ def test_a_push_of_new_residents_reads_five_times(db_url: str, formset: FormSet)
         }
         keys = [s for s in statements if "FROM record_keys" in s]
         assert "record_claims" in keys[0]
+    finally:
+        engine.dispose()
+
+
+def test_creates_whose_id_another_grid_holds_are_read_with_the_others(
+    db_url: str, formset: FormSet
+) -> None:
+    """A pushed resident whose ID number a record outside the caller's scope holds is a new
+    record (a transfer claim), so its possible duplicates are read with the chunk's other
+    people: one statement. The prefetch skipped it as if it merged, and each such create read
+    people again on its own (≈ 400 extra look-ups in a 640-sync city night)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        first = _creates(5, "dev")
+        _push(service, first)
+        other = User("li", "worker", None, frozenset({GRID_B}))
+        moved = [  # the same people, registered again in the other grid
+            p.Op(
+                op_id=f"li-dev:{i}",
+                record_id=ids.uuid7(),
+                form="resident",
+                kind="create",
+                fields={**op.fields, "grid": GRID_B},
+                edited_at=op.edited_at,
+                author="li",
+            )
+            for i, op in enumerate(first)
+        ]
+        fresh = [
+            p.Op(
+                **{**vars(op), "op_id": f"li-dev:{50 + i}", "fields": {**op.fields, "grid": GRID_B}}
+            )
+            for i, op in enumerate(_creates(20, "x", start=100))
+        ]
+        req = p.PushRequest(
+            protocol=p.SUPPORTED_PROTOCOLS[-1], device_id="li-dev", ops=[*moved, *fresh]
+        )
+        with statements_run(engine) as statements:
+            results = service.push(other, req, "li-dev")
+        assert {r["status"] for r in results} == {"applied"}
+        assert _reads(statements)["people"] == 1
     finally:
         engine.dispose()
 

@@ -190,3 +190,35 @@ def test_server_command_settles_the_heap_before_serving(
         gc.set_threshold(*before)
     assert seen["frozen"] > 10_000  # the loaded app, not a handful of objects
     assert seen["threshold"][0] >= 10_000
+
+
+_LOGS_PROBE = """
+import logging, logging.config, sys
+import uvicorn
+from sync.server.cli import main
+
+def fake_run(app, **kwargs):
+    if kwargs.get("log_config") is not None:  # what uvicorn does with it
+        logging.config.dictConfig(kwargs["log_config"])
+    logging.getLogger("sync.server.service").info("push chunk retried (probe)")
+    logging.getLogger("sync.server.numbering").warning("reaped (probe)")
+
+uvicorn.run = fake_run
+sys.exit(main(["server", "--db", sys.argv[1], "--port", "1"]))
+"""
+
+
+def test_the_server_logs_the_platforms_own_lines(db_url: str) -> None:
+    """``gridcollect server`` prints the platform's INFO lines (a push run again after a race)
+    and its warnings in uvicorn's format; before, INFO lines were dropped and warnings bare."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOGS_PROBE, db_url],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("INFO:") and "push chunk retried (probe)" in line for line in lines)
+    assert any(line.startswith("WARNING:") and "reaped (probe)" in line for line in lines)
