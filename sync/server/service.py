@@ -27,9 +27,11 @@ from sync.merge import (
     Merged,
     combine_conflicts,
     merge,
+    merge_fields,
     merge_new,
     op_changes,
     resolve,
+    unchanged,
 )
 from sync.server import checks, claims, db, oplog, pulls, races, records, reviews
 from sync.server.auth import User, iso, now
@@ -365,9 +367,12 @@ class Service:
             return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
         row = tx.load(owner)
         assert row is not None  # owner_in_scope loaded it
-        merged = merge(
+        server = row.state()
+        # ``merge`` without reading the base first: an echo of the held values (the usual
+        # create of a known record) changes nothing whatever this device saw before
+        merged = unchanged(server, changes, row.stamps) or merge_fields(
             records.device_base(tx, ctx.device_id, owner),
-            row.state(),
+            server,
             changes,
             edited_at=ctx.edited_at(op),
             device=ctx.device_id,
