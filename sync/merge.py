@@ -96,7 +96,7 @@ class Merged:
     values: dict[str, Any]
     changed: dict[str, Any]
     conflicts: tuple[Conflict, ...] = ()
-    stamps: dict[str, Stamp] = field(default_factory=dict)
+    stamps: Mapping[str, Stamp] = field(default_factory=dict)  # read-only: copy to change
 
     @property
     def hard(self) -> tuple[Conflict, ...]:
@@ -257,7 +257,8 @@ def unchanged(
             return None
     values = {k: v for k, v in server.items() if not is_empty(v)}
     values[DELETED] = False
-    return Merged(values, {}, (), dict(stamps or {}))
+    # the stamps as they were, not read (a held record's are read at first use)
+    return Merged(values, {}, (), stamps if stamps is not None else {})
 
 
 def merge_fields(

@@ -1,6 +1,7 @@
 """A push of residents the platform already knows (issue 17: it was half as fast as a push of
 new ones): every create merges into the platform's record by natural key and leaves an alias.
-The chunk's aliases go in with its other rows, one statement, not one INSERT per op."""
+The chunk's aliases go in with their change numbers, one statement, not one INSERT per op; a
+create that echoes the held values changes nothing else (``merge.unchanged``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.merge import merge_fields
-from sync.server import db
+from sync.server import db, rows
 from sync.server.service import Service
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, resident_creates, statements_run
@@ -37,6 +38,8 @@ def test_a_known_push_writes_its_aliases_in_one_statement(tmp_path: Path, formse
     assert {r["status"] for r in results} == {"merged_into"}
     alias_writes = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ALIASES")]
     assert len(alias_writes) == 1
+    # written with their change numbers: no second statement to number them
+    assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE ALIASES")]
     with db.read(engine) as conn:
         count = conn.execute(db.aliases.select()).fetchall()
     assert {(a.old_id, a.reason) for a in count} == {(op.record_id, "natural_key") for op in again}
@@ -191,8 +194,8 @@ def test_echoes_of_held_records_leave_the_platform_as_the_plain_merge_does(
         short = _platform_after(url, formset, seed, device, ops, short=True)
         plain = _platform_after(url, formset, seed, device, ops, short=False)
         assert short[0] == plain[0]
-        for table, rows in plain[1].items():
-            assert short[1][table] == rows, table
+        for table, held in plain[1].items():
+            assert short[1][table] == held, table
 
     check()
 
@@ -201,8 +204,8 @@ def test_an_identical_create_of_a_held_record_reads_no_base_and_writes_only_its_
     tmp_path: Path, formset: FormSet
 ) -> None:
     """The same residents pushed again by the device that created them: the echo needs no
-    base (the version this device last wrote, read per record), writes no record, version,
-    key, people or search row and takes no change number but its alias's."""
+    base (the version this device last wrote, read per record) and no stamps, writes no
+    record, version, key, people or search row and takes no change number but its alias's."""
     engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
     service = Service(engine, formset)
     first = _creates(20, "first")
@@ -214,9 +217,11 @@ def test_an_identical_create_of_a_held_record_reads_no_base_and_writes_only_its_
         op.model_copy(update={"op_id": f"again:{n}", "record_id": f"0190a0b0-{n:04d}"})
         for n, op in enumerate(first)
     ]
-    with statements_run(engine) as statements:
+    read = mock.Mock(wraps=rows.stamps_of)
+    with statements_run(engine) as statements, mock.patch.object(rows, "stamps_of", read):
         results = service.apply(WORKER, "dev", again)
     assert [r["status"] for r in results] == ["merged_into"] * 20
+    assert read.call_count == 0  # nor are the held records' stamps read
     assert [r["merged_into"] for r in results] == [op.record_id for op in first]
     assert not [s for s in statements if "FROM record_versions" in s]
     written = {s.split()[2] for s in statements if s.lstrip().upper().startswith("INSERT")}
