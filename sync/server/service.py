@@ -217,8 +217,10 @@ class Service:
         # the owner itself; ``reviews`` looks up the few whose person the merge changes).
         people: dict[str, list[Person]] = {}
         for op, (form, data) in zip(ops, states, strict=True):
+            if op.record_id in owned:
+                continue  # nor is its person worked out (name terms, pinyin) for nothing
             person = records.person_of(form, data)
-            if person is not None and op.record_id not in owned:
+            if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads

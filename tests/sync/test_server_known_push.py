@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.merge import merge_fields
-from sync.server import db, rows
+from sync.server import db, records, rows
 from sync.server.service import Service
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, resident_creates, statements_run
@@ -204,7 +204,7 @@ def test_an_identical_create_of_a_held_record_reads_no_base_and_writes_only_its_
     tmp_path: Path, formset: FormSet
 ) -> None:
     """The same residents pushed again by the device that created them: the echo needs no
-    base (the version this device last wrote, read per record) and no stamps, writes no
+    base (the version this device last wrote, read per record), no stamps and no person, writes no
     record, version, key, people or search row and takes no change number but its alias's."""
     engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
     service = Service(engine, formset)
@@ -218,10 +218,16 @@ def test_an_identical_create_of_a_held_record_reads_no_base_and_writes_only_its_
         for n, op in enumerate(first)
     ]
     read = mock.Mock(wraps=rows.stamps_of)
-    with statements_run(engine) as statements, mock.patch.object(rows, "stamps_of", read):
+    person = mock.Mock(wraps=records.person_of)
+    with (
+        statements_run(engine) as statements,
+        mock.patch.object(rows, "stamps_of", read),
+        mock.patch.object(records, "person_of", person),
+    ):
         results = service.apply(WORKER, "dev", again)
     assert [r["status"] for r in results] == ["merged_into"] * 20
     assert read.call_count == 0  # nor are the held records' stamps read
+    assert person.call_count == 0  # nor the people they are worked out (pinyin and all)
     assert [r["merged_into"] for r in results] == [op.record_id for op in first]
     assert not [s for s in statements if "FROM record_versions" in s]
     written = {s.split()[2] for s in statements if s.lstrip().upper().startswith("INSERT")}
