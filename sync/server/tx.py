@@ -466,8 +466,8 @@ class Tx:
         """Write everything buffered and number the changes; call last, just before commit.
 
         The numbers are taken after every other write, so a pull waits for this transaction
-        (numbering.py) only from here to its commit; records are then written once, with
-        their numbers."""
+        (numbering.py) only from here to its commit; records and new aliases are then written
+        once, with their numbers."""
         self._write_sides()
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
