@@ -27,9 +27,11 @@ from sync.merge import (
     Merged,
     combine_conflicts,
     merge,
+    merge_fields,
     merge_new,
     op_changes,
     resolve,
+    unchanged,
 )
 from sync.server import checks, claims, db, oplog, pulls, races, records, reviews
 from sync.server.auth import User, iso, now
@@ -218,8 +220,10 @@ class Service:
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
         for op, (form, data) in zip(ops, states, strict=True):
+            if op.record_id in merging:
+                continue  # nor is its person worked out (name terms, pinyin) for nothing
             person = records.person_of(form, data)
-            if person is not None and op.record_id not in merging:
+            if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
@@ -368,9 +372,12 @@ class Service:
             return self._commit(tx, ctx, op, form, None, op.record_id, fresh, None)
         row = tx.load(owner)
         assert row is not None  # owner_in_scope loaded it
-        merged = merge(
+        server = row.state()
+        # ``merge`` without reading the base first: an echo of the held values (the usual
+        # create of a known record) changes nothing whatever this device saw before
+        merged = unchanged(server, changes, row.stamps) or merge_fields(
             records.device_base(tx, ctx.device_id, owner),
-            row.state(),
+            server,
             changes,
             edited_at=ctx.edited_at(op),
             device=ctx.device_id,

@@ -17,11 +17,13 @@ from sync.merge import (
     classify,
     combine_conflicts,
     merge,
+    merge_fields,
     merge_new,
     norm,
     op_changes,
     resolve,
     same,
+    unchanged,
 )
 
 BASE = {
@@ -406,3 +408,73 @@ def test_merging_into_nothing_fast_is_the_general_merge(
     slow = merge({}, {}, incoming, edited_at=edited_at, device=device)
     assert fast == slow
     assert list(fast.values) == list(slow.values)  # the same key order: stored JSON is the same
+
+
+pseudo_states = st.fixed_dictionaries(
+    {},
+    optional={
+        **{f: richer for f in ("f1", "f2", "f3")},
+        STATUS: st.sampled_from(["draft", "complete", "", None]),
+        DELETED: st.booleans(),
+    },
+)
+stamp_maps = st.dictionaries(
+    st.sampled_from(["f1", "f2", "f3", STATUS, DELETED]),
+    st.builds(Stamp, st.sampled_from([EARLY, LATE, ""]), st.sampled_from(["me", "other", ""])),
+    max_size=5,
+)
+
+
+@given(
+    base=pseudo_states,
+    server=pseudo_states,
+    incoming=pseudo_states,
+    echo=st.lists(st.sampled_from(["f1", "f2", "f3", STATUS]), max_size=4),
+    stamps=stamp_maps,
+    edited_at=st.sampled_from([EARLY, LATE, ""]),
+    device=st.sampled_from(["me", "other", ""]),
+)
+def test_changes_that_change_nothing_fast_are_the_general_merge(
+    base: dict[str, Any],
+    server: dict[str, Any],
+    incoming: dict[str, Any],
+    echo: list[str],
+    stamps: dict[str, Stamp],
+    edited_at: str,
+    device: str,
+) -> None:
+    """``merge`` (which answers echoes of the server's values by ``unchanged``) equals the
+    field-by-field merge for any mix; ``echo`` copies server values into the incoming side,
+    so echoes of the whole record (the fast path) come up as often as real changes."""
+    incoming = {**incoming, **{f: server.get(f) for f in echo}}
+    for changes in (incoming, op_changes("create", incoming), op_changes("delete", incoming)):
+        args = (base, server, changes)
+        fast = merge(*args, edited_at=edited_at, device=device, stamps=stamps)
+        slow = merge_fields(*args, edited_at=edited_at, device=device, stamps=stamps)
+        assert fast == slow
+        assert list(fast.values) == list(slow.values)  # the same key order: the same JSON
+
+
+def test_an_echo_of_the_server_state_is_decided_without_the_field_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The create of a record the platform holds with the same values (another device typed
+    the same person) changes nothing, and no field is classified three ways to find that out;
+    a real change still goes through the table."""
+    import sync.merge as m
+
+    calls: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Action:
+        calls.append("classify")
+        return classify(*args, **kwargs)
+
+    monkeypatch.setattr(m, "classify", counted)
+    server, stamps = server_with(phone="13911112222")
+    echo = op_changes("create", {k: v for k, v in server.items() if k != DELETED})
+    got = merge({}, server, echo, edited_at=LATE, device="new", stamps=stamps)
+    assert got.changed == {} and got.conflicts == () and got.stamps == stamps
+    assert unchanged(server, echo, stamps) == got
+    assert calls == []
+    changed = merge({}, server, {**echo, "phone": "1"}, edited_at=LATE, device="new")
+    assert changed.changed == {"phone": "1"} and calls

@@ -93,9 +93,14 @@ STAMP = st.builds(Stamp, st.text(max_size=30), st.text(max_size=20))
 def test_stamps_read_back_as_written_in_either_form(stamps: dict[str, Stamp]) -> None:
     """The grouped form (each stamp once) and the per-field form of rows written before it
     both read back as the stamps written."""
-    assert rows.stamps_of(rows.stamps_text(stamps)) == stamps
+    text = rows.stamps_text(stamps)
+    assert rows.stamps_of(text) == stamps
     per_field = db.dumps({k: [s.at, s.device] for k, s in stamps.items()})
     assert rows.stamps_of(per_field) == stamps
+    # a held record's stamps, read at first use, are the same stamps
+    assert rows.StoredStamps(text) == stamps and dict(rows.StoredStamps(per_field)) == stamps
+    # the grouped form reads each stamp once, shared by its fields (they are immutable)
+    assert len({id(s) for s in rows.stamps_of(text).values()}) == len(set(stamps.values()))
 
 
 def _stored_stamps(platform: Platform, record_id: str) -> str:
