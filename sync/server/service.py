@@ -199,7 +199,7 @@ class Service:
         for op, rid in zip(ops, rids, strict=True):
             form, row = forms[op.form], tx.rows.get(rid)
             data = {**(row.data if row else {}), **op.fields}
-            op_keys = records.natural_keys(form, data)
+            op_keys = tx.derived.natural_keys(form, data)
             keys += [(form.id, k) for k in op_keys]
             if row is None:
                 new.append((op.record_id, form.id, op_keys))
@@ -215,7 +215,7 @@ class Service:
         # the owner itself; ``reviews`` looks up the few whose person the merge changes).
         people: dict[str, list[Person]] = {}
         for op, (form, data) in zip(ops, states, strict=True):
-            person = records.person_of(form, data)
+            person = tx.derived.person_of(form, data)
             if person is not None and op.record_id not in owned:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
@@ -358,7 +358,7 @@ class Service:
             raise Reject(
                 "unknown_record", retryable=True
             )  # cannot stand alone: wait for the create
-        owner = claims.owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
+        owner = claims.owner_in_scope(tx, ctx, form, tx.derived.natural_keys(form, fresh.values))
         if owner is None:
             # also when a record outside the scope holds the key: the answer must not tell
             # (it becomes a transfer claim in _commit)
@@ -427,7 +427,7 @@ class Service:
             claims.open_transfers(tx, ctx, form, before, rid, op, held)
             person = tx.sides[rid].person
             if person is not None and (
-                before is None or records.person_of(form, before.data) != person
+                before is None or tx.derived.person_of(form, before.data) != person
             ):
                 reviews.add_candidates(tx, form, rid, person, ctx.at)
         status = "merged_into" if merged_into else ("conflict" if merged.hard else "applied")
