@@ -109,7 +109,8 @@ def build_platform(url: str, size: int, seed: int) -> list[str]:
 
 class Servers:
     """``count`` real ``gridcollect server`` processes on one database (``root``: the checkout
-    whose code they run)."""
+    whose code they run, with that checkout's own ``.venv`` when it has one: a compared
+    checkout runs on the dependencies it was set up with)."""
 
     def __init__(
         self, url: str, count: int, extra: list[str] | None = None, root: Path = ROOT
@@ -118,9 +119,11 @@ class Servers:
         self.urls: list[str] = []
         secret = Path(tempfile.mkdtemp(prefix="gc-city-")) / "secret"
         secret.write_text("bench-city-secret", encoding="utf-8")
+        own = Path(root) / ".venv" / "bin" / "python"
+        python = str(own) if Path(root).resolve() != ROOT and own.exists() else sys.executable
         for _ in range(count):
             port = _free_port()
-            cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
+            cmd = [python, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
             cmd += ["--secret-file", str(secret), *(extra or [])]
             env = {**os.environ, "PYTHONPATH": str(root)}  # that checkout's code
             self.procs.append(

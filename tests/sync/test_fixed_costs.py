@@ -280,3 +280,31 @@ def test_push_and_pull_take_one_worker_thread_each(
     stranger.device_id = "another-device"
     stranger.token = wang.token
     assert stranger.push_raw([]).json()["error"]["code"] == "device"
+
+
+def test_the_server_runs_on_uvicorns_c_parser_and_libuv_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``server`` leaves the HTTP implementation and the event loop to uvicorn, which takes
+    httptools and uvloop when installed (project dependencies): h11's parsing and writing
+    and asyncio's loop cost the server ~0.2 ms of CPU per request (bench_fixed_costs)."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from sync import heap
+    from sync.server import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
+    monkeypatch.setattr(heap, "settle", lambda: None)  # no freeze of this test process's heap
+    assert cli.main(["server", "--db", f"sqlite:///{tmp_path / 'p.db'}"]) == 0
+    config = uvicorn.Config(seen.pop("app"), **seen)
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    factory = config.get_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
