@@ -191,10 +191,11 @@ class Derived:
         fields = self._fields.get(id(form))
         if fields is None:
             fields = self._fields[id(form)] = (_key_fields(form), _person_fields(form))
-        probe = tuple([data.get(f) for f in fields[person]])
-        if all(v is None or type(v) is str for v in probe):
-            return (id(form), *probe)
-        return None
+        probe = (id(form), *map(data.get, fields[person]))
+        for value in probe[1:]:  # a loop, not all(...): this runs ~6 times per pushed op
+            if value is not None and type(value) is not str:
+                return None
+        return probe
 
     def natural_keys(self, form: Form, data: Mapping[str, Any]) -> list[str]:
         """``natural_keys(form, data)`` (a new list each time: callers may change it)."""
