@@ -9,6 +9,7 @@ write) and its people row (the pinyin of the name) twice, from dicts holding the
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,11 +17,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import admin, auth, db, numbering, records, rows
+from sync.server import admin, auth, db, numbering, oplog, records, rows
 from sync.server.service import Service
 from tests.sync.conftest import GRID_A, resident_creates
 from tests.sync.test_server_batch import WORKER, _fresh
@@ -159,5 +160,58 @@ def test_a_push_settles_its_numbers_with_one_statement(db_url: str, formset: For
         assert settles == [numbering._SETTLE, numbering._SETTLE]
         with engine.connect() as conn:
             assert conn.execute(db.inflight_numbers.select()).first() is None
+    finally:
+        engine.dispose()
+
+
+_OPS = st.builds(
+    p.Op.model_construct,
+    op_id=st.text(min_size=1, max_size=8),
+    record_id=st.text(min_size=1, max_size=8),
+    form=st.sampled_from(["resident", "house"]),
+    kind=st.sampled_from(["create", "update", "delete", "resolve"]),
+    base_version=st.one_of(st.none(), st.integers(0, 9)),
+    fields=st.dictionaries(
+        st.text(max_size=6),
+        st.recursive(
+            _VALUES,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+            max_leaves=5,
+        ),
+        max_size=5,
+    ),
+    edited_at=st.text(max_size=12),
+    author=st.text(max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(op=_OPS)
+def test_the_op_hash_is_the_hash_of_its_dumped_model(op: p.Op) -> None:
+    """The hash read from the op's values is the one of ``model_dump``'s text (stored op logs
+    hold hashes made that way)."""
+    plain = hashlib.sha256(db.dumps(op.model_dump()).encode("utf-8")).hexdigest()
+    assert oplog.op_hash(op) == plain
+
+
+def test_a_push_hashes_its_ops_without_dumping_them(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check hashes each op once from its values, and the apply reuses the hash: no
+    ``model_dump`` copy of any op on the way."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        ops = resident_creates(10, "dev", dt.date(1973, 1, 1))
+        want = [oplog.op_hash(op) for op in ops]
+
+        def refused(*_args: Any, **_kwargs: Any) -> Any:
+            raise AssertionError("an op was dumped")
+
+        monkeypatch.setattr(p.Op, "model_dump", refused)
+        assert {r["status"] for r in _push(service, ops)} == {"applied"}
+        with engine.connect() as conn:
+            logged = dict(conn.execute(select(db.ops.c.op_id, db.ops.c.op_hash)).all())
+        assert [logged[op.op_id] for op in ops] == want
     finally:
         engine.dispose()
