@@ -409,14 +409,21 @@ def refresh(
     return token, expires, user, renewed
 
 
-def authenticate(engine: Engine, secret: bytes, token: str, device_id: str) -> User:
+def authenticate(
+    engine: Engine, secret: bytes, token: str, device_id: str, conn: Connection | None = None
+) -> User:
     """The user behind a bearer token presented from ``device_id``; raises ``AuthError``.
 
     One statement answers token, user and scope (``caller.find``): this runs for every
-    request of every device, and a revoked token or a changed scope must count at once."""
+    request of every device, and a revoked token or a changed scope must count at once.
+    ``conn``: the request's own transaction, when its work has one open already (a push, a
+    pull: no connection of its own for the look-up)."""
     digest = token_hash(secret, token)
-    with db.lookup(engine) as conn:
+    if conn is not None:
         found = caller.find(conn, digest)
+    else:
+        with db.lookup(engine) as looked:
+            found = caller.find(looked, digest)
     if (
         found is None
         or found.kind != "access"  # a sync credential is not a bearer token

@@ -308,3 +308,41 @@ def test_the_server_runs_on_uvicorns_c_parser_and_libuv_loop(
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+
+
+@contextmanager
+def _checkouts(platform: Platform) -> Iterator[list[int]]:
+    """Connections the server takes from its pool meanwhile."""
+    taken: list[int] = []
+
+    def note(*_args: Any) -> None:
+        taken.append(1)
+
+    event.listen(platform.engine.pool, "checkout", note)
+    try:
+        yield taken
+    finally:
+        event.remove(platform.engine.pool, "checkout", note)
+
+
+def test_a_push_and_a_pull_authenticate_in_their_own_transaction(platform: Platform) -> None:
+    """The caller is looked up with the first statement of the push's (the page's)
+    transaction: one connection per request, not one more for the look-up; the look-up is
+    still one statement, and a bad token still changes nothing."""
+    wang = platform.client("wang")
+    with _checkouts(platform) as taken, _statements(platform) as seen:
+        done = wang.push([wang.op(uuid7(), "create", resident(seq=n)) for n in (1, 3)])
+    assert [r["status"] for r in done] == ["applied", "applied"]
+    assert len(taken) == 1 and seen["tokens"] == 1, (taken, seen)
+    with _checkouts(platform) as taken, _statements(platform) as seen:
+        page = wang.pull(limit=1)
+    assert page["more"] and len(page["records"]) == 1
+    assert len(taken) == 1 and seen["tokens"] == 1, (taken, seen)
+    stranger = Client(platform.url, wang.device_id)
+    stranger.token = "gc1_not-a-token"
+    before = platform.dump()
+    refused = stranger.push_raw([stranger.op(uuid7(), "create", resident(seq=5))])
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "auth"
+    pulled = requests.get(f"{platform.url}/v1/pull", headers=stranger.headers, timeout=30)
+    assert pulled.status_code == 401 and pulled.json()["error"]["code"] == "auth"
+    assert platform.dump() == before
