@@ -54,7 +54,7 @@ def claimed_keys(tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
     answer (PROTOCOL.md §5.5): the record is stored without that key and a transfer claim
     goes to the supervisors of both grids (§9.1)."""
     out: dict[str, str] = {}
-    for key in records.natural_keys(form, data):
+    for key in tx.derived.natural_keys(form, data):
         if tx.key_owner(form.id, [key]) == rid:
             continue  # the holder keeps its key; records claiming it wait for review
         mine, other = key_parties(tx, ctx, form, key, exclude=rid)
@@ -80,7 +80,7 @@ def open_transfers(
         return
     had = set()
     if before is not None and not before.deleted:
-        had = set(records.natural_keys(form, before.data))
+        had = set(tx.derived.natural_keys(form, before.data))
     key_fields = {f for fields in form.natural_keys for f in fields}
     named = bool(key_fields & set(op.fields)) and op.kind != "delete"
     for key, holder in claims.items():

@@ -32,7 +32,7 @@ import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, select, text, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, select, text, update
 from sqlalchemy.engine import Connection
 
 from sync.server import db, liveness
@@ -54,6 +54,7 @@ _WITHDRAW = text(
     "UPDATE counters SET value = value - :count WHERE name = :name AND value = :last "
     "AND EXISTS (SELECT 1 FROM gone)"
 )
+_SETTLE = delete(db.inflight_numbers).where(db.inflight_numbers.c.id == bindparam("id"))
 _HIGH_WATER = text(
     "SELECT c.value, (SELECT min(floor) FROM inflight_numbers), "
     "(SELECT min(at) FROM inflight_numbers) FROM counters c WHERE c.name = :name"
@@ -107,8 +108,7 @@ def _take_in_transaction(conn: Connection, count: int) -> int:
 
 def _settle(key: str) -> Callable[[Connection], None]:
     def settle(conn: Connection) -> None:
-        ids = db.inflight_numbers.c.id
-        gone = conn.execute(delete(db.inflight_numbers).where(ids == key)).rowcount
+        gone = conn.execute(_SETTLE, {"id": key}).rowcount  # built once: no per-push cache key
         if gone != 1:
             raise NumbersWithdrawn(
                 "this transaction's change numbers were reaped as stale; it is rolled back"

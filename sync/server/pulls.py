@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
@@ -96,18 +96,26 @@ class _Sides(NamedTuple):
     grants: bool
 
 
+Who = Callable[[Connection | None], User]  # the caller, authenticated in the transaction given
+
+
 def page_json(
-    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+    engine: Engine,
+    user: User | Who,
+    since: int,
+    limit: int,
+    backfill: tuple[str, int] | None = None,
 ) -> bytes:
     """``pull`` as the response body: stored record JSON is spliced in, not re-encoded
     (a pull of 100 000 records would otherwise spend most of its time in ``json``).
 
-    ``backfill`` = (grid, upto): a page of a grid that entered the caller's scope (scopes.py)."""
-    rows, aliases, removed, grids, cursor, more, tasks, items, entered = _page_rows(
-        engine, user, since, limit, backfill
-    )
+    ``user``: the caller, or how to authenticate them with the first statement of the page's
+    read transaction (no connection of its own for that). ``backfill`` = (grid, upto): a page
+    of a grid that entered the caller's scope (scopes.py)."""
+    page = _page_rows(engine, user, since, limit, backfill)
+    rows, aliases, removed, grids, cursor, more, tasks, items, entered, caller = page
     if not more and backfill is None:
-        _note_pull(engine, user)
+        _note_pull(engine, caller)
     tail = {
         "aliases": aliases,
         "removed": removed,
@@ -159,7 +167,11 @@ def records_json(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _page_rows(
-    engine: Engine, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+    engine: Engine,
+    who: User | Who,
+    since: int,
+    limit: int,
+    backfill: tuple[str, int] | None = None,
 ) -> tuple[
     Sequence[Row[*tuple[Any, ...]]],
     list[dict[str, str]],
@@ -170,12 +182,13 @@ def _page_rows(
     list[dict[str, Any]],
     str,
     list[dict[str, Any]],
+    User,
 ]:
-    caller = user
-    if backfill is not None:  # scopes.py: the grid's records up to its ``upto``, nothing else
-        user = scopes.narrowed(user, backfill[0])
-    scope = sorted(user.grids) if user.grids is not None else None
     with db.read(engine) as conn:
+        caller = user = who if isinstance(who, User) else who(conn)
+        if backfill is not None:  # scopes.py: the grid's records up to its ``upto``, only
+            user = scopes.narrowed(user, backfill[0])
+        scope = sorted(user.grids) if user.grids is not None else None
         # The high-water mark first: every change numbered up to it is already committed.
         top = numbering.high_water(conn)
         if since > top:
@@ -228,7 +241,7 @@ def _page_rows(
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, changed_grids, upper, more, tasks, items, entered
+    return rows, aliases, removed, changed_grids, upper, more, tasks, items, entered, caller
 
 
 def _record_numbers(

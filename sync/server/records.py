@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.forms import Form
-from app.core.records import is_empty
+from app.core.records import clean
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db, terms
 from sync.server.rows import (
@@ -118,9 +118,9 @@ def write(
 
     ``skip_keys``: natural keys of its values that another record holds (a transfer claim,
     PROTOCOL.md §9.1): the record is stored without them until the claim is decided."""
-    data = {
-        k: v for k, v in sorted(state.items()) if k not in (STATUS, DELETED) and not is_empty(v)
-    }
+    data = clean(state)  # sorted, empty values dropped (one pass: ``clean`` skips calls)
+    data.pop(STATUS, None)
+    data.pop(DELETED, None)
     status = str(state.get(STATUS) or (before.status if before else "draft"))
     deleted = bool(state.get(DELETED))
     row = Row(
@@ -157,10 +157,10 @@ def write(
     if before is None:
         values.update(id=record_id, seq=0, created_at=row.created_at, created_by=row.created_by)
     skipped = set(skip_keys)
-    keys = natural_keys(form, data)
+    keys = tx.derived.natural_keys(form, data)
     held = tuple(k for k in keys if k not in skipped)
     claims = tuple(k for k in keys if k in skipped)
-    side = None if deleted else Side(form.id, held, person_of(form, data), claims)
+    side = None if deleted else Side(form.id, held, tx.derived.person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
     searched = frozenset(terms.record_keys(form, data, row.title))
     stored = (

@@ -197,6 +197,60 @@ def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
     return keys
 
 
+def _key_fields(form: Form) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f for fields in form.natural_keys for f in fields))
+
+
+def _person_fields(form: Form) -> tuple[str, ...]:
+    roles = form.roles
+    return (roles.birth_date, *roles.name) if roles.birth_date else ()
+
+
+class Derived:
+    """``natural_keys`` and ``person_of`` of one transaction's records, remembered by the
+    values they read.
+
+    Why: a push derives both for every op three or four times (prefetch, create, claims,
+    write) from dicts holding the same values; the pinyin of a name and the normalised keys
+    then cost the push once. Only text and None are remembered (equal text gives equal
+    results; ``1 == 1.0 == True`` would not); other values go the plain way. Keyed by the
+    form object, which outlives the transaction (the service's form set holds it)."""
+
+    def __init__(self) -> None:
+        self._fields: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._keys: dict[tuple[int, tuple[str | None, ...]], list[str]] = {}
+        self._people: dict[tuple[int, tuple[str | None, ...]], Person | None] = {}
+
+    def _probe(self, form: Form, data: Mapping[str, Any], person: bool) -> tuple[Any, ...] | None:
+        fields = self._fields.get(id(form))
+        if fields is None:
+            fields = self._fields[id(form)] = (_key_fields(form), _person_fields(form))
+        probe = (id(form), *map(data.get, fields[person]))
+        for value in probe[1:]:  # a loop, not all(...): this runs ~6 times per pushed op
+            if value is not None and type(value) is not str:
+                return None
+        return probe
+
+    def natural_keys(self, form: Form, data: Mapping[str, Any]) -> list[str]:
+        """``natural_keys(form, data)`` (a new list each time: callers may change it)."""
+        probe = self._probe(form, data, False)
+        if probe is None:
+            return natural_keys(form, data)
+        found = self._keys.get(probe)
+        if found is None:
+            found = self._keys[probe] = natural_keys(form, data)
+        return list(found)
+
+    def person_of(self, form: Form, data: Mapping[str, Any]) -> Person | None:
+        """``person_of(form, data)``."""
+        probe = self._probe(form, data, True)
+        if probe is None:
+            return person_of(form, data)
+        if probe not in self._people:
+            self._people[probe] = person_of(form, data)
+        return self._people[probe]
+
+
 def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
     """(name, pinyin, birth date) for the fuzzy duplicate index, when the form has those roles."""
     roles = form.roles

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from app.core import rules
 from app.core.forms import Form, FormSet
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 CHUNK = p.MAX_OPS  # ops per transaction: a full push request is one
 TX_RETRIES = 8  # a unique-key race, deadlock or serialisation failure: retry the whole chunk
 CLOCK_SKEW = timedelta(minutes=10)
+# The caller, authenticated in the transaction given (None: a look-up of its own). Why: a
+# push or pull then authenticates with the first statement of its own transaction instead of
+# checking out a connection of its own for it (issue 19: server CPU per nightly sync).
+Who = Callable[[Connection | None], User]
 
 
 class Service:
@@ -65,19 +70,20 @@ class Service:
         (§13.3) are checked with it and applied by ``push_all``."""
         return self.push_all(user, req, device_id)["results"]
 
-    def push_all(self, user: User, req: p.PushRequest, device_id: str) -> dict[str, Any]:
-        """The whole push answer: op results, then task results (applied after the ops)."""
+    def push_all(self, user: User | Who, req: p.PushRequest, device_id: str) -> dict[str, Any]:
+        """The whole push answer: op results, then task results (applied after the ops).
+        ``user``: the caller, or how to authenticate them (``Who``)."""
+        if not req.task_results and len(req.ops) <= CHUNK:
+            # the usual push: authenticated, checked and applied in one transaction
+            return {"results": self._chunk(user, device_id, req.ops, check=req)}
+        user = _caller(user, None)
         if len(req.task_results) > p.MAX_OPS:
             raise ApiError(413, "too_many_ops")
-        if not req.task_results and len(req.ops) <= CHUNK:
-            # the usual push: checked and applied in one transaction
-            results = self._chunk(user, device_id, req.ops, check=req)
-        else:
-            hashes: dict[str, str] = {}
-            with db.read(self.engine) as conn:
-                checks.check_push(conn, self.formset, user, req, device_id, hashes)
-                task_results.check(conn, user, device_id, req.task_results)
-            results = self.apply(user, device_id, req.ops, hashes=hashes)
+        hashes: dict[str, str] = {}
+        with db.read(self.engine) as conn:
+            checks.check_push(conn, self.formset, user, req, device_id, hashes)
+            task_results.check(conn, user, device_id, req.task_results)
+        results = self.apply(user, device_id, req.ops, hashes=hashes)
         answer: dict[str, Any] = {"results": results}
         if req.task_results:
             answer["task_results"] = self._task_results(user, device_id, req.task_results)
@@ -118,7 +124,7 @@ class Service:
 
     def _chunk(
         self,
-        user: User,
+        user: User | Who,
         device_id: str,
         ops: Sequence[p.Op],
         ids_name_content: bool = False,
@@ -128,7 +134,7 @@ class Service:
     ) -> list[dict[str, Any]]:
         """One transaction for a chunk of ops (``check``: the whole request, checked first in
         the same transaction, whose reads the apply then reuses; a refused request has
-        written nothing).
+        written nothing; ``user``: the caller, or ``Who`` authenticates them in it first).
 
         No op writes anything before it is sure to be applied (every rejection is decided
         first), so ops need no savepoints. A unique-key race with a concurrent writer
@@ -138,18 +144,19 @@ class Service:
         for attempt in range(TX_RETRIES):
             try:
                 with db.write(self.engine) as conn:
+                    caller = _caller(user, conn)
                     tx = Tx(conn)
-                    ctx = self._ctx(user, device_id)
+                    ctx = self._ctx(caller, device_id)
                     ctx.ids_name_content = ids_name_content
                     seen: dict[str, str] = dict(hashes or {})
                     checked = None
                     if check is not None:
                         checked = checks.check_push(
-                            conn, self.formset, user, check, device_id, seen, tx
+                            conn, self.formset, caller, check, device_id, seen, tx
                         )
                     self._prefetch(tx, ctx, ops, seen, checked)
                     out = [self._one(tx, ctx, op) for op in ops]
-                    task_results.after_saves(tx, ctx.at, user.username)
+                    task_results.after_saves(tx, ctx.at, caller.username)
                     tx.finish()
                     if self.before_commit is not None:
                         self.before_commit()
@@ -201,7 +208,7 @@ class Service:
         for op, rid in zip(ops, rids, strict=True):
             form, row = forms[op.form], tx.rows.get(rid)
             data = {**(row.data if row else {}), **op.fields}
-            op_keys = records.natural_keys(form, data)
+            op_keys = tx.derived.natural_keys(form, data)
             keys += [(form.id, k) for k in op_keys]
             if row is None:
                 new.append((op.record_id, form.id, op_keys))
@@ -222,7 +229,7 @@ class Service:
         for op, (form, data) in zip(ops, states, strict=True):
             if op.record_id in merging:
                 continue  # nor is its person worked out (name terms, pinyin) for nothing
-            person = records.person_of(form, data)
+            person = tx.derived.person_of(form, data)
             if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
@@ -365,7 +372,7 @@ class Service:
             raise Reject(
                 "unknown_record", retryable=True
             )  # cannot stand alone: wait for the create
-        owner = claims.owner_in_scope(tx, ctx, form, records.natural_keys(form, fresh.values))
+        owner = claims.owner_in_scope(tx, ctx, form, tx.derived.natural_keys(form, fresh.values))
         if owner is None:
             # also when a record outside the scope holds the key: the answer must not tell
             # (it becomes a transfer claim in _commit)
@@ -437,7 +444,7 @@ class Service:
             claims.open_transfers(tx, ctx, form, before, rid, op, held)
             person = tx.sides[rid].person
             if person is not None and (
-                before is None or records.person_of(form, before.data) != person
+                before is None or tx.derived.person_of(form, before.data) != person
             ):
                 reviews.add_candidates(tx, form, rid, person, ctx.at)
         status = "merged_into" if merged_into else ("conflict" if merged.hard else "applied")
@@ -471,9 +478,10 @@ class Service:
         return json.loads(self.pull_json(user, since, limit, backfill))
 
     def pull_json(
-        self, user: User, since: int, limit: int, backfill: tuple[str, int] | None = None
+        self, user: User | Who, since: int, limit: int, backfill: tuple[str, int] | None = None
     ) -> bytes:
-        """``pull`` as the response body (see ``pulls.page_json``)."""
+        """``pull`` as the response body (see ``pulls.page_json``); ``user``: the caller, or
+        how to authenticate them in the page's read transaction (``Who``)."""
         return pulls.page_json(self.engine, user, since, limit, backfill)
 
     def get_record(self, user: User, record_id: str) -> dict[str, Any]:
@@ -484,6 +492,10 @@ class Service:
         if row is None or not user.in_scope(row.grid):
             raise ApiError(404, "not_found")
         return row.wire()
+
+
+def _caller(user: User | Who, conn: Connection | None) -> User:
+    return user if isinstance(user, User) else user(conn)
 
 
 def _refs(form: Form, fields: Mapping[str, Any]) -> dict[str, str]:

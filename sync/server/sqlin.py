@@ -9,6 +9,12 @@ and PostgreSQL plans it with the values like the IN list. SQLite has no arrays a
 ``Built`` goes one step further for the statements every push runs: the statement is built
 once per dialect with the values as a named parameter (``among_bound``), so a call builds no
 SQL (``column.in_(values)`` coerced each of the 50-500 values into a bind parameter, per call).
+
+The array goes to the driver as the text of a PostgreSQL array literal (``array_literal``),
+cast to the column's array type in the statement: psycopg's list dumper, in Python, took
+70-120 µs for 50 ids (each element dumped and quoted on its own), and a push sends eight or
+nine such lists; a string is dumped in C. PostgreSQL parses the literal as it parsed the
+dumper's, which wrote the same syntax.
 """
 
 from __future__ import annotations
@@ -16,12 +22,44 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ARRAY, any_, bindparam
-from sqlalchemy.engine import Connection
+from sqlalchemy import ARRAY, Text, any_, bindparam, cast
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 S = TypeVar("S")
 Among = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+
+
+def array_literal(values: Iterable[str | int | None]) -> str:
+    """The text of a one-dimensional PostgreSQL array of ``values`` (``{"a","b\\"c",NULL}``):
+    each text element double-quoted, its backslashes and double quotes escaped, which is all
+    the array syntax needs inside quotes. Integers are written as digits."""
+    parts = []
+    for value in values:
+        if type(value) is str:
+            parts.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif value is None:
+            parts.append("NULL")
+        elif type(value) is int:
+            parts.append(str(value))
+        else:
+            raise TypeError(f"no array literal for {type(value).__name__}")
+    return "{" + ",".join(parts) + "}"
+
+
+class ArrayText(TypeDecorator[list[Any]]):
+    """A list bound as its ``array_literal`` text (the statement casts it to an array)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else array_literal(value)
+
+
+def _any(column: ColumnElement[Any], param: Any) -> ColumnElement[bool]:
+    return column == any_(cast(param, ARRAY(column.type)))
 
 
 def among(
@@ -30,14 +68,14 @@ def among(
     """``column`` is one of ``values`` (an empty list matches nothing on both backends)."""
     listed = list(values)
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, listed, type_=ARRAY(column.type)))
+        return _any(column, bindparam(None, listed, type_=ArrayText()))
     return column.in_(listed)
 
 
 def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``among`` whose values come at execution as the list parameter ``name``."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        return _any(column, bindparam(name, type_=ArrayText()))
     return column.in_(bindparam(name, expanding=True))
 
 

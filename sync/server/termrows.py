@@ -25,7 +25,7 @@ from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.engine import Connection
 
 from sync.server import bulk, db, terms
-from sync.server.sqlin import among
+from sync.server.sqlin import among, array_literal
 
 ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
 IN_CHUNK = 500  # words per look-up
@@ -58,7 +58,8 @@ def insert_rows(
         return
     if _is_pg(conn):
         arrays = ", ".join(["%s::text[]"] * len(rows[0]))
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        # each column as array text, dumped in C (``sqlin.array_literal``)
+        columns = [array_literal(column) for column in zip(*rows, strict=True)]
         conn.exec_driver_sql(f"{into} SELECT * FROM unnest({arrays}){tail}", tuple(columns))
         return
     one = "(" + ", ".join(["?"] * len(rows[0])) + ")"

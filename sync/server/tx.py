@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from sync.server import bulk, db, numbering, termrows, terms
-from sync.server.rows import Person, Row, from_db
+from sync.server.rows import Derived, Person, Row, from_db
 from sync.server.sqlin import Built, among
 
 IN_CHUNK = 500  # values per IN (...) list
@@ -146,6 +146,7 @@ class Tx:
     _incoming: dict[str, list[str]] = field(default_factory=dict)  # canonical -> alias olds
     # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
     saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
+    derived: Derived = field(default_factory=Derived)  # natural keys and people of values
 
     # -- records ----------------------------------------------------------------------------
 

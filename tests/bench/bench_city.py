@@ -113,7 +113,8 @@ RETRIED = "push chunk retried"  # the server's log line for a push transaction r
 
 class Servers:
     """``count`` real ``gridcollect server`` processes on one database (``root``: the checkout
-    whose code they run)."""
+    whose code they run, with that checkout's own ``.venv`` when it has one: a compared
+    checkout runs on the dependencies it was set up with)."""
 
     def __init__(
         self, url: str, count: int, extra: list[str] | None = None, root: Path = ROOT
@@ -123,12 +124,14 @@ class Servers:
         folder = Path(tempfile.mkdtemp(prefix="gc-city-"))
         secret = folder / "secret"
         secret.write_text("bench-city-secret", encoding="utf-8")
+        own = Path(root) / ".venv" / "bin" / "python"
+        python = str(own) if Path(root).resolve() != ROOT and own.exists() else sys.executable
         # the servers' logs go to files: a pipe nobody reads during the night would block a
         # server once its buffer filled
         self.logs = [folder / f"server-{i}.log" for i in range(count)]
         for log in self.logs:
             port = _free_port()
-            cmd = [sys.executable, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
+            cmd = [python, "-m", "app.cli", "server", "--db", url, "--port", str(port)]
             cmd += ["--secret-file", str(secret), *(extra or [])]
             env = {**os.environ, "PYTHONPATH": str(root)}  # that checkout's code
             with log.open("wb") as err:  # the child keeps its own descriptor

@@ -16,7 +16,8 @@ after each request, so every phase is measured alone although the syncs interlea
 process's own utime+stime (10 ms ticks) over the whole run is printed as a check.
 
 ``--compare DIR``: a second server process runs the code of another checkout (e.g.
-``git worktree add /tmp/base main``) on the same database, the syncs alternating between the
+``git worktree add /tmp/base main``; with its own ``.venv`` when it has one, so a change of
+dependencies is compared too) on the same database, the syncs alternating between the
 two in blocks, and the ratios this ÷ that are printed: before → after in one run.
 ``--profile DIR``: py-spy samples the server (``--gil``, raw stacks) during the syncs; profile
 runs are for reading, not for the figures (sampling costs the server CPU).

@@ -280,3 +280,69 @@ def test_push_and_pull_take_one_worker_thread_each(
     stranger.device_id = "another-device"
     stranger.token = wang.token
     assert stranger.push_raw([]).json()["error"]["code"] == "device"
+
+
+def test_the_server_runs_on_uvicorns_c_parser_and_libuv_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``server`` leaves the HTTP implementation and the event loop to uvicorn, which takes
+    httptools and uvloop when installed (project dependencies): h11's parsing and writing
+    and asyncio's loop cost the server ~0.2 ms of CPU per request (bench_fixed_costs)."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from sync import heap
+    from sync.server import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
+    monkeypatch.setattr(heap, "settle", lambda: None)  # no freeze of this test process's heap
+    assert cli.main(["server", "--db", f"sqlite:///{tmp_path / 'p.db'}"]) == 0
+    config = uvicorn.Config(seen.pop("app"), **seen)
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    factory = config.get_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+
+
+@contextmanager
+def _checkouts(platform: Platform) -> Iterator[list[int]]:
+    """Connections the server takes from its pool meanwhile."""
+    taken: list[int] = []
+
+    def note(*_args: Any) -> None:
+        taken.append(1)
+
+    event.listen(platform.engine.pool, "checkout", note)
+    try:
+        yield taken
+    finally:
+        event.remove(platform.engine.pool, "checkout", note)
+
+
+def test_a_push_and_a_pull_authenticate_in_their_own_transaction(platform: Platform) -> None:
+    """The caller is looked up with the first statement of the push's (the page's)
+    transaction: one connection per request, not one more for the look-up; the look-up is
+    still one statement, and a bad token still changes nothing."""
+    wang = platform.client("wang")
+    with _checkouts(platform) as taken, _statements(platform) as seen:
+        done = wang.push([wang.op(uuid7(), "create", resident(seq=n)) for n in (1, 3)])
+    assert [r["status"] for r in done] == ["applied", "applied"]
+    assert len(taken) == 1 and seen["tokens"] == 1, (taken, seen)
+    with _checkouts(platform) as taken, _statements(platform) as seen:
+        page = wang.pull(limit=1)
+    assert page["more"] and len(page["records"]) == 1
+    assert len(taken) == 1 and seen["tokens"] == 1, (taken, seen)
+    stranger = Client(platform.url, wang.device_id)
+    stranger.token = "gc1_not-a-token"
+    before = platform.dump()
+    refused = stranger.push_raw([stranger.op(uuid7(), "create", resident(seq=5))])
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "auth"
+    pulled = requests.get(f"{platform.url}/v1/pull", headers=stranger.headers, timeout=30)
+    assert pulled.status_code == 401 and pulled.json()["error"]["code"] == "auth"
+    assert platform.dump() == before

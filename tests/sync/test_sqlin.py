@@ -1,14 +1,19 @@
 """``among`` (one array parameter on PostgreSQL) finds exactly what ``IN (...)`` finds, and so
-does a statement built once with its values bound at execution (``Built``)."""
+does a statement built once with its values bound at execution (``Built``); the array goes
+as the text of an array literal, which PostgreSQL reads as the driver's own list."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, event, insert, select
 
+from app.core.ids import uuid7
 from sync.server import db
-from sync.server.sqlin import Built, among
+from sync.server.sqlin import Built, among, array_literal
+from tests.factories import resident
 from tests.sync.conftest import Platform
 
 _BUILT = Built(lambda among: select(db.meta.c.key).where(among(db.meta.c.key, "keys")))
@@ -53,3 +58,49 @@ def test_an_empty_list_matches_nothing(platform: Platform) -> None:
     with platform.engine.connect() as conn:
         assert conn.execute(select(c.key).where(among(conn, c.key, []))).all() == []
         assert conn.execute(_BUILT.on(conn), {"keys": []}).all() == []
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(st.one_of(texts, st.none(), st.sampled_from(['"', "\\", "{}", ",", "NULL"])))
+)
+def test_the_array_literal_reads_back_as_the_drivers_list(
+    platform: Platform, values: list[str | None]
+) -> None:
+    """PostgreSQL reads ``array_literal``'s text as the array psycopg's list dumper sends,
+    element for element (quotes, backslashes, braces, commas, the word NULL, NULL itself)."""
+    engine = platform.engine
+    if engine.dialect.name != "postgresql":
+        return  # SQLite keeps IN (...): no arrays
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute("SELECT %s::text[], CAST(%s AS text[])", [values, array_literal(values)])
+            plain, fast = cur.fetchone() or (None, None)
+    assert fast == plain == values
+
+
+def test_a_push_sends_its_id_lists_as_array_text(platform: Platform) -> None:
+    """PostgreSQL: the lists of a push's bulk reads reach the driver as one string each, not
+    as Python lists the driver dumps element by element (70-120 µs per 50 ids)."""
+    engine = platform.engine
+    sent: list[Any] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "ANY" in statement or "unnest(" in statement:  # bulk reads; the noted words
+            sent.extend(params.values() if isinstance(params, dict) else params)
+
+    wang = platform.client("wang")
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        (done,) = wang.push([wang.op(uuid7(), "create", resident())])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert done["status"] == "applied"
+    if engine.dialect.name != "postgresql":
+        return
+    lists = [v for v in sent if isinstance(v, list | str) and str(v).startswith(("{", "["))]
+    assert lists and all(isinstance(v, str) and v.startswith("{") for v in lists), sent

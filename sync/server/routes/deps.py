@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 from starlette.datastructures import State
 from starlette.responses import JSONResponse
 
@@ -48,11 +49,12 @@ class Credentials:
     authorization: str | None
     device_id: str | None
 
-    def user(self) -> auth.User:
-        """The authenticated caller (401 ``auth``/``device``, 403 ``dept_only``)."""
+    def user(self, conn: Connection | None = None) -> auth.User:
+        """The authenticated caller (401 ``auth``/``device``, 403 ``dept_only``); ``conn``: a
+        transaction the request's work opened, which the look-up then runs in."""
         token, device_id = bearer(self.authorization, self.device_id)
         try:
-            user = auth.authenticate(self.state.engine, self.state.key, token, device_id)
+            user = auth.authenticate(self.state.engine, self.state.key, token, device_id, conn)
         except auth.AuthError as exc:
             raise ApiError(401, exc.code) from None
         if user.is_department and self.path not in DEPT_ALLOWED:

@@ -37,8 +37,9 @@ async def info(service: Svc) -> dict[str, Any]:
 def push_answer(
     caller: Credentials, service: Service, body: p.PushRequest, device_id: str
 ) -> JSONResponse:
-    """A push's answer, in one worker thread: authentication, then the work."""
-    return JSONResponse(service.push_all(caller.user(), body, device_id))
+    """A push's answer, in one worker thread: authentication (the first statement of the
+    push's own transaction), then the work."""
+    return JSONResponse(service.push_all(caller.user, body, device_id))
 
 
 def pull_answer(
@@ -48,9 +49,10 @@ def pull_answer(
     limit: int,
     backfill: tuple[str, int] | None = None,
 ) -> Response:
-    """A pull page's answer, in one worker thread: authentication, then the page
-    (``backfill``: a grid that entered the scope and its ``upto``)."""
-    page = service.pull_json(caller.user(), since, limit, backfill)
+    """A pull page's answer, in one worker thread: authentication (the first statement of the
+    page's read transaction), then the page (``backfill``: a grid that entered the scope and
+    its ``upto``)."""
+    page = service.pull_json(caller.user, since, limit, backfill)
     return Response(page, media_type="application/json")
 
 
