@@ -2,7 +2,7 @@
 
     python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
         [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
-        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]]
+        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]] [--statements N]
 
 The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
 store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
@@ -21,6 +21,8 @@ with Retry-After), the share of time sessions waited on a lock (sampled from
 ratio. It checks that every pushed record is on the platform exactly once. ``--compare DIR``:
 nights of that checkout's servers alternate with this one's (this, that, that, this) on the same
 platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
+``--statements N`` (PostgreSQL): the cluster preloads ``pg_stat_statements`` and each night
+prints its N most expensive statements per sync (calls, execution and planning ms, blocks, WAL).
 It never asserts a time; the figures are for the closing note of the issue.
 """
 
@@ -57,7 +59,7 @@ from app.core.forms import load_formset  # noqa: E402
 from sync.server import auth, db, migrate  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
 from sync.server.demo import load_demo  # noqa: E402
-from tests.bench import bench_console  # noqa: E402
+from tests.bench import bench_console, bench_push_writes  # noqa: E402
 from tests.bench.bench_sync import residents  # noqa: E402
 from tests.bench.common import median, percentile  # noqa: E402
 
@@ -507,6 +509,9 @@ def night(
         ]
         sampled0 = sampler.cpu_s if sampler else 0.0
         postmaster = _postmaster(url)
+        if args.statements and postmaster:
+            stats_engine = create_engine(db.normalize_url(url))
+            bench_push_writes.reset_statements(stats_engine)
         cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
         start = time.perf_counter()
 
@@ -537,6 +542,9 @@ def night(
             for what, n in sorted(sampler.waits.items(), key=lambda kv: -kv[1])[:6]:
                 print(f"  lock wait: {n:5} samples  {what}")
         result.syncs = len(result.sync_ms)
+        if args.statements and postmaster:
+            bench_push_writes.print_statements(stats_engine, result.syncs, args.statements)
+            stats_engine.dispose()
     finally:
         servers.stop()
     result.lost, result.duplicated = check(url, result.pushed)
@@ -692,6 +700,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="with --compare: ABBA rounds")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
     parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        help="PostgreSQL: print this many top statements of each night (pg_stat_statements)",
+    )
     parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")
     args = parser.parse_args()
     results: dict[str, Result] = {}
@@ -702,10 +716,15 @@ def main() -> int:
                     args.pg_db, reused_platform(args.pg_db), args, "postgresql"
                 )
             else:
-                cluster = bench_console.pg_database(durable=True)
+                options = bench_push_writes.PG_STATEMENTS if args.statements else ""
+                cluster = bench_console.pg_database(durable=True, options=options)
                 try:
                     url = f"{cluster.url}/bench_console"
                     grids = build_platform(url, args.size, args.seed)
+                    if args.statements:
+                        with create_engine(url).connect() as conn:
+                            conn.execute(text("CREATE EXTENSION pg_stat_statements"))
+                            conn.commit()
                     results["postgresql"] = run_backend(url, grids, args, "postgresql")
                 finally:
                     cluster.stop()
