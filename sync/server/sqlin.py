@@ -9,6 +9,14 @@ and PostgreSQL plans it with the values like the IN list. SQLite has no arrays a
 ``Built`` goes one step further for the statements every push runs: the statement is built
 once per dialect with the values as a named parameter (``among_bound``), so a call builds no
 SQL (``column.in_(values)`` coerced each of the 50-500 values into a bind parameter, per call).
+
+The array reaches PostgreSQL's planner as the value of a one-row sub-select (an InitPlan), not
+as a constant. Statements are not prepared (``db.make_engine``), so each is planned at every
+call, and with a constant array the planner estimated every value on its own against the
+column's statistics (a detoasted list of common values per value): planning the duplicate
+guard's people look-up (three arrays of 50) cost 0.65 ms of the backend's CPU a call, the
+sub-select 0.23 ms, for the same index-only scan. The planner now assumes a short list; these
+are look-ups by key, for which an index probe per value is the plan whatever the length.
 """
 
 from __future__ import annotations
@@ -16,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ARRAY, any_, bindparam
+from sqlalchemy import ARRAY, any_, bindparam, cast, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 S = TypeVar("S")
 Among = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
@@ -30,15 +38,22 @@ def among(
     """``column`` is one of ``values`` (an empty list matches nothing on both backends)."""
     listed = list(values)
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, listed, type_=ARRAY(column.type)))
+        return _any(column, bindparam(None, listed, type_=ARRAY(column.type)))
     return column.in_(listed)
 
 
 def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``among`` whose values come at execution as the list parameter ``name``."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        return _any(column, bindparam(name, type_=ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def _any(column: ColumnElement[Any], array: BindParameter[Any]) -> ColumnElement[bool]:
+    """``column = ANY(CAST((SELECT :array) AS type[]))``: the planner sees a parameter filled
+    at run time, not the values (module doc); the cast makes ``ANY`` take an array, not a
+    sub-query's rows."""
+    return column == any_(cast(select(array).scalar_subquery(), array.type))
 
 
 class Built(Generic[S]):
