@@ -23,6 +23,8 @@ nights of that checkout's servers alternate with this one's (this, that, that, t
 platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
 ``--statements N`` (PostgreSQL): the cluster preloads ``pg_stat_statements`` and each night
 prints its N most expensive statements per sync (calls, execution and planning ms, blocks, WAL).
+Each night also splits PostgreSQL's CPU by process kind (backends, autovacuum, checkpointer...;
+``exited``: children that ended during the night) and counts the connections opened.
 It never asserts a time; the figures are for the closing note of the issue.
 """
 
@@ -88,6 +90,9 @@ class Result:
     duplicated: int = 0
     pushed: list[str] = dataclasses.field(default_factory=list)
     db_cpu_s: float = 0.0  # PostgreSQL's processes (0 for SQLite: it runs inside the servers)
+    db_parts: dict[str, float] = dataclasses.field(default_factory=dict)  # by process kind
+    sessions: int = 0  # PostgreSQL connections opened during the night
+    autovacuums: int = 0  # autovacuum and autoanalyze runs during the night
     client_cpu_s: float = 0.0  # this bench's simulated devices
     sampler_cpu_s: float = 0.0  # this bench's lock sampler (PostgreSQL only)
     machine_cpu_s: float = 0.0  # every process of the machine (the figures above + the rest)
@@ -173,6 +178,48 @@ def _cpu_elsewhere(postmaster: int | None) -> tuple[float, float, float]:
     busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait
     return postgres / tick, me.user + me.system, machine / tick
+
+
+def _postgres_parts(postmaster: int | None) -> dict[str, float]:
+    """CPU seconds so far of a cluster's processes by kind (its process titles): the
+    backends, each auxiliary process, and ``exited`` (children that ended: autovacuum workers
+    and closed connections, counted in the postmaster's cutime/cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts: collections.Counter[str] = collections.Counter()
+    for path in Path("/proc").glob("[0-9]*/stat") if postmaster else ():
+        try:
+            fields = path.read_text().rpartition(")")[2].split()
+            title = (path.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if int(path.parent.name) == postmaster:
+            parts["postmaster"] += int(fields[11]) + int(fields[12])
+            parts["exited"] += int(fields[13]) + int(fields[14])
+        elif int(fields[1]) == postmaster:
+            kind = title.removeprefix("postgres: ").split(" ")[0]
+            kind = "backends" if kind == "postgres" else kind  # "postgres: <user> <db> ..."
+            parts[kind] += int(fields[11]) + int(fields[12])
+    return {kind: ticks / tick for kind, ticks in parts.items()}
+
+
+_CHURN = text(
+    "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()), "
+    "(SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_all_tables)"
+)
+
+
+def _churn(url: str) -> tuple[int, int]:
+    """Sessions opened so far in the database, and autovacuum + autoanalyze runs so far."""
+    if not url.startswith("postgresql"):
+        return 0, 0
+    engine = create_engine(db.normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            sessions, vacuums = conn.execute(_CHURN).one()
+    finally:
+        engine.dispose()
+    return int(sessions or 0), int(vacuums or 0)
 
 
 def _postmaster(url: str) -> int | None:
@@ -513,6 +560,8 @@ def night(
             stats_engine = create_engine(db.normalize_url(url))
             bench_push_writes.reset_statements(stats_engine)
         cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
+        parts0 = _postgres_parts(postmaster)
+        churn0 = _churn(url)
         start = time.perf_counter()
 
         def run(device: Device, syncs: list[Planned]) -> None:
@@ -531,6 +580,11 @@ def night(
             spy.wait(30)
         result.cpu_s = servers.cpu_seconds() - cpu0
         others = _cpu_elsewhere(postmaster)
+        parts = _postgres_parts(postmaster)
+        result.db_parts = {k: v - parts0.get(k, 0.0) for k, v in parts.items()}
+        churn = _churn(url)
+        result.sessions = churn[0] - churn0[0] - 1  # less the count's own
+        result.autovacuums = churn[1] - churn0[1]
         result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
             b - a for a, b in zip(others0, others, strict=True)
         )
@@ -597,6 +651,13 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"({os.cpu_count()} cores: at most {os.cpu_count() * 1000 / max(res.machine_cpu_s * 1000 / n, 1e-9):.0f} syncs/s "
         "at this cost)"
     )
+    if res.db_parts:
+        shares = sorted(res.db_parts.items(), key=lambda kv: -kv[1])
+        print(
+            "  PostgreSQL CPU ms per sync by process: "
+            + ", ".join(f"{kind} {sec * 1000 / n:.2f}" for kind, sec in shares if sec > 0)
+            + f"; {res.sessions} connections opened, {res.autovacuums} autovacuum/analyze runs"
+        )
     for why, count in res.why.most_common():
         print(f"  failed: {count} x {why}")
 
