@@ -727,9 +727,12 @@ def compare_nights(url: str, grids: list[str], args: argparse.Namespace, name: s
         total.duplicated += res.duplicated
     this, that = totals["this"], totals["that"]
     per = {side: t.cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
+    pg = {side: t.db_cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
     print(
         f"{name}: server CPU per sync this {per['this']:.1f} ms, that {per['that']:.1f} ms: "
-        f"this ÷ that {per['this'] / per['that']:.2f}; push tx/s this ÷ that "
+        f"this ÷ that {per['this'] / per['that']:.2f}; PostgreSQL CPU per sync this "
+        f"{pg['this']:.1f} ms, that {pg['that']:.1f} ms: this ÷ that "
+        f"{pg['this'] / max(pg['that'], 1e-9):.2f}; push tx/s this ÷ that "
         f"{(this.syncs / this.elapsed) / (that.syncs / that.elapsed):.2f}; sync p50 this "
         f"{median(this.sync_ms):.0f} ms, that {median(that.sync_ms):.0f} ms; lost "
         f"{this.lost + that.lost}, duplicated {this.duplicated + that.duplicated}"
