@@ -148,8 +148,8 @@ def test_the_caller_look_up_joins_four_relations(platform: Platform) -> None:
     """Every request plans the caller's statement anew (nothing is prepared on PostgreSQL):
     the grids' communities and the device's installation are key look-ups in sub-queries, so
     the join search covers tokens, users and the two scope relations only (six relations:
-    0.24 ms of planning a call, four: 0.14). The rows are those of the joins (the scope test
-    and the installation check above)."""
+    0.33 ms of backend CPU a call, four: 0.28, bench_plan_costs.py). The rows are those of the
+    joins (the scope test and the installation check above)."""
     sql = str(caller._FIND.compile(dialect=platform.engine.dialect))
     top = sql.split("\nFROM tokens", 1)[1]  # the outer FROM: after the sub-queries
     assert top.count(" JOIN ") == 3, sql
