@@ -15,6 +15,14 @@ cast to the column's array type in the statement: psycopg's list dumper, in Pyth
 70-120 µs for 50 ids (each element dumped and quoted on its own), and a push sends eight or
 nine such lists; a string is dumped in C. PostgreSQL parses the literal as it parsed the
 dumper's, which wrote the same syntax.
+
+The array reaches PostgreSQL's planner as the value of a one-row sub-select (an InitPlan), not
+as a constant. Statements are not prepared (``db.make_engine``), so each is planned at every
+call, and with a constant array the planner estimated every value on its own against the
+column's statistics (a detoasted list of common values per value): planning the duplicate
+guard's people look-up (three arrays of 50) cost 0.65 ms of the backend's CPU a call, the
+sub-select 0.23 ms, for the same index-only scan. The planner now assumes a short list; these
+are look-ups by key, for which an index probe per value is the plan whatever the length.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, cast
+from sqlalchemy import ARRAY, Text, any_, bindparam, cast, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
@@ -58,10 +66,6 @@ class ArrayText(TypeDecorator[list[Any]]):
         return None if value is None else array_literal(value)
 
 
-def _any(column: ColumnElement[Any], param: Any) -> ColumnElement[bool]:
-    return column == any_(cast(param, ARRAY(column.type)))
-
-
 def among(
     conn: Connection, column: ColumnElement[Any], values: Iterable[Any]
 ) -> ColumnElement[bool]:
@@ -77,6 +81,13 @@ def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnEl
     if dialect == "postgresql":
         return _any(column, bindparam(name, type_=ArrayText()))
     return column.in_(bindparam(name, expanding=True))
+
+
+def _any(column: ColumnElement[Any], param: Any) -> ColumnElement[bool]:
+    """``column = ANY(CAST((SELECT :text) AS type[]))``: the planner sees a parameter filled
+    at run time, not the values, and the driver sends the array as text (module doc); the
+    cast makes ``ANY`` take an array, not a sub-query's rows."""
+    return column == any_(cast(select(param).scalar_subquery(), ARRAY(column.type)))
 
 
 class Built(Generic[S]):

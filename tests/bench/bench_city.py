@@ -2,7 +2,7 @@
 
     python tests/bench/bench_city.py [--size 1630000] [--devices 32] [--syncs 640]
         [--ops 50] [--pull 200] [--processes 2] [--backend pg|sqlite|both] [--window SECONDS]
-        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]]
+        [--pool-size N] [--pool-overflow N] [--compare DIR [--rounds N]] [--statements N]
 
 The platform holds the demo street office (``--size`` records, bulk-loaded from the cached demo
 store as bench_console does; small sizes go through the push path), on a throwaway PostgreSQL
@@ -21,6 +21,10 @@ with Retry-After), the share of time sessions waited on a lock (sampled from
 ratio. It checks that every pushed record is on the platform exactly once. ``--compare DIR``:
 nights of that checkout's servers alternate with this one's (this, that, that, this) on the same
 platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
+``--statements N`` (PostgreSQL): the cluster preloads ``pg_stat_statements`` and each night
+prints its N most expensive statements per sync (calls, execution and planning ms, blocks, WAL).
+Each night also splits PostgreSQL's CPU by process kind (backends, autovacuum, checkpointer...;
+``exited``: children that ended during the night) and counts the connections opened.
 It never asserts a time; the figures are for the closing note of the issue.
 """
 
@@ -57,7 +61,7 @@ from app.core.forms import load_formset  # noqa: E402
 from sync.server import auth, db, migrate  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
 from sync.server.demo import load_demo  # noqa: E402
-from tests.bench import bench_console  # noqa: E402
+from tests.bench import bench_console, bench_push_writes  # noqa: E402
 from tests.bench.bench_sync import residents  # noqa: E402
 from tests.bench.common import median, percentile  # noqa: E402
 
@@ -87,6 +91,9 @@ class Result:
     duplicated: int = 0
     pushed: list[str] = dataclasses.field(default_factory=list)
     db_cpu_s: float = 0.0  # PostgreSQL's processes (0 for SQLite: it runs inside the servers)
+    db_parts: dict[str, float] = dataclasses.field(default_factory=dict)  # by process kind
+    sessions: int = 0  # PostgreSQL connections opened during the night
+    autovacuums: int = 0  # autovacuum and autoanalyze runs during the night
     client_cpu_s: float = 0.0  # this bench's simulated devices
     sampler_cpu_s: float = 0.0  # this bench's lock sampler (PostgreSQL only)
     machine_cpu_s: float = 0.0  # every process of the machine (the figures above + the rest)
@@ -191,6 +198,48 @@ def _cpu_elsewhere(postmaster: int | None) -> tuple[float, float, float]:
     busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     machine = sum(int(x) for i, x in enumerate(busy) if i not in (3, 4))  # not idle, iowait
     return postgres / tick, me.user + me.system, machine / tick
+
+
+def _postgres_parts(postmaster: int | None) -> dict[str, float]:
+    """CPU seconds so far of a cluster's processes by kind (its process titles): the
+    backends, each auxiliary process, and ``exited`` (children that ended: autovacuum workers
+    and closed connections, counted in the postmaster's cutime/cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts: collections.Counter[str] = collections.Counter()
+    for path in Path("/proc").glob("[0-9]*/stat") if postmaster else ():
+        try:
+            fields = path.read_text().rpartition(")")[2].split()
+            title = (path.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if int(path.parent.name) == postmaster:
+            parts["postmaster"] += int(fields[11]) + int(fields[12])
+            parts["exited"] += int(fields[13]) + int(fields[14])
+        elif int(fields[1]) == postmaster:
+            kind = title.removeprefix("postgres: ").split(" ")[0]
+            kind = "backends" if kind == "postgres" else kind  # "postgres: <user> <db> ..."
+            parts[kind] += int(fields[11]) + int(fields[12])
+    return {kind: ticks / tick for kind, ticks in parts.items()}
+
+
+_CHURN = text(
+    "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()), "
+    "(SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_all_tables)"
+)
+
+
+def _churn(url: str) -> tuple[int, int]:
+    """Sessions opened so far in the database, and autovacuum + autoanalyze runs so far."""
+    if not url.startswith("postgresql"):
+        return 0, 0
+    engine = create_engine(db.normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            sessions, vacuums = conn.execute(_CHURN).one()
+    finally:
+        engine.dispose()
+    return int(sessions or 0), int(vacuums or 0)
 
 
 def _postmaster(url: str) -> int | None:
@@ -527,8 +576,13 @@ def night(
         ]
         sampled0 = sampler.cpu_s if sampler else 0.0
         postmaster = _postmaster(url)
+        if args.statements and postmaster:
+            stats_engine = create_engine(db.normalize_url(url))
+            bench_push_writes.reset_statements(stats_engine)
         cpu0, others0 = servers.cpu_seconds(), _cpu_elsewhere(postmaster)
         retried0 = servers.log_lines(RETRIED)
+        parts0 = _postgres_parts(postmaster)
+        churn0 = _churn(url)
         start = time.perf_counter()
 
         def run(device: Device, syncs: list[Planned]) -> None:
@@ -548,6 +602,11 @@ def night(
         result.cpu_s = servers.cpu_seconds() - cpu0
         result.chunk_retries = servers.log_lines(RETRIED) - retried0
         others = _cpu_elsewhere(postmaster)
+        parts = _postgres_parts(postmaster)
+        result.db_parts = {k: v - parts0.get(k, 0.0) for k, v in parts.items()}
+        churn = _churn(url)
+        result.sessions = churn[0] - churn0[0] - 1  # less the count's own
+        result.autovacuums = churn[1] - churn0[1]
         result.db_cpu_s, result.client_cpu_s, result.machine_cpu_s = (
             b - a for a, b in zip(others0, others, strict=True)
         )
@@ -559,6 +618,9 @@ def night(
             for what, n in sorted(sampler.waits.items(), key=lambda kv: -kv[1])[:6]:
                 print(f"  lock wait: {n:5} samples  {what}")
         result.syncs = len(result.sync_ms)
+        if args.statements and postmaster:
+            bench_push_writes.print_statements(stats_engine, result.syncs, args.statements)
+            stats_engine.dispose()
     finally:
         servers.stop()
     result.lost, result.duplicated = check(url, result.pushed)
@@ -612,6 +674,13 @@ def report(res: Result, args: argparse.Namespace) -> None:
         f"({os.cpu_count()} cores: at most {os.cpu_count() * 1000 / max(res.machine_cpu_s * 1000 / n, 1e-9):.0f} syncs/s "
         "at this cost)"
     )
+    if res.db_parts:
+        shares = sorted(res.db_parts.items(), key=lambda kv: -kv[1])
+        print(
+            "  PostgreSQL CPU ms per sync by process: "
+            + ", ".join(f"{kind} {sec * 1000 / n:.2f}" for kind, sec in shares if sec > 0)
+            + f"; {res.sessions} connections opened, {res.autovacuums} autovacuum/analyze runs"
+        )
     for why, count in res.why.most_common():
         print(f"  failed: {count} x {why}")
 
@@ -681,9 +750,12 @@ def compare_nights(url: str, grids: list[str], args: argparse.Namespace, name: s
         total.duplicated += res.duplicated
     this, that = totals["this"], totals["that"]
     per = {side: t.cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
+    pg = {side: t.db_cpu_s * 1000 / max(t.syncs, 1) for side, t in totals.items()}
     print(
         f"{name}: server CPU per sync this {per['this']:.1f} ms, that {per['that']:.1f} ms: "
-        f"this ÷ that {per['this'] / per['that']:.2f}; push tx/s this ÷ that "
+        f"this ÷ that {per['this'] / per['that']:.2f}; PostgreSQL CPU per sync this "
+        f"{pg['this']:.1f} ms, that {pg['that']:.1f} ms: this ÷ that "
+        f"{pg['this'] / max(pg['that'], 1e-9):.2f}; push tx/s this ÷ that "
         f"{(this.syncs / this.elapsed) / (that.syncs / that.elapsed):.2f}; sync p50 this "
         f"{median(this.sync_ms):.0f} ms, that {median(that.sync_ms):.0f} ms; lost "
         f"{this.lost + that.lost}, duplicated {this.duplicated + that.duplicated}"
@@ -715,6 +787,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="with --compare: ABBA rounds")
     parser.add_argument("--backend", choices=["pg", "sqlite", "both"], default="both")
     parser.add_argument("--pg-db", help="reuse a loaded PostgreSQL database (URL)")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        help="PostgreSQL: print this many top statements of each night (pg_stat_statements)",
+    )
     parser.add_argument("--sqlite-db", help="reuse a loaded SQLite platform file")
     args = parser.parse_args()
     results: dict[str, Result] = {}
@@ -725,10 +803,15 @@ def main() -> int:
                     args.pg_db, reused_platform(args.pg_db), args, "postgresql"
                 )
             else:
-                cluster = bench_console.pg_database(durable=True)
+                options = bench_push_writes.PG_STATEMENTS if args.statements else ""
+                cluster = bench_console.pg_database(durable=True, options=options)
                 try:
                     url = f"{cluster.url}/bench_console"
                     grids = build_platform(url, args.size, args.seed)
+                    if args.statements:
+                        with create_engine(url).connect() as conn:
+                            conn.execute(text("CREATE EXTENSION pg_stat_statements"))
+                            conn.commit()
                     results["postgresql"] = run_backend(url, grids, args, "postgresql")
                 finally:
                     cluster.stop()

@@ -229,12 +229,12 @@ def main() -> int:
                 cluster.stop()
 
 
-def pg_database(*, durable: bool = False) -> Any:
+def pg_database(*, durable: bool = False, options: str = "") -> Any:
     """A throwaway cluster (as bench_upgrade) with an empty ``bench_console`` database;
-    ``durable``: with fsync, as a real server runs."""
+    ``durable``: with fsync, as a real server runs; ``options``: more server settings."""
     from tests.sync.conftest import _start_cluster
 
-    cluster = _start_cluster(durable=durable)
+    cluster = _start_cluster(durable=durable, options=options)
     maint = create_engine(f"{cluster.url}/postgres", isolation_level="AUTOCOMMIT")
     with maint.connect() as conn:
         conn.execute(text("CREATE DATABASE bench_console"))

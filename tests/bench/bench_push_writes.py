@@ -44,11 +44,11 @@ from sync.server.demo import load_demo  # noqa: E402
 from tests.bench.bench_sync import residents  # noqa: E402
 from tests.bench.common import median  # noqa: E402
 
-PG_OPTIONS = (
+PG_STATEMENTS = (
     "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "
-    "-c pg_stat_statements.track_utility=on -c pg_stat_statements.track_planning=on "
-    "-c autovacuum=off"  # the load ends with ANALYZE
+    "-c pg_stat_statements.track_utility=on -c pg_stat_statements.track_planning=on"
 )
+PG_OPTIONS = PG_STATEMENTS + " -c autovacuum=off"  # the load ends with ANALYZE
 BASELINE = 50  # one-statement transactions of the baseline
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -116,6 +116,30 @@ def statements(engine: Any) -> list[Any]:
         return list(conn.execute(text(sql)))
 
 
+def print_statements(engine: Any, n: int, top: int) -> None:
+    """Statements, execution and planning time and WAL per push (``n`` pushes), then the
+    ``top`` statements by execution time."""
+    rows = statements(engine)
+    mine = [r for r in rows if "pg_stat_statements" not in r.q]
+    calls = sum(r.calls for r in mine)
+    exec_ms = sum(r.total_exec_time for r in mine)
+    plan_ms = sum(r.total_plan_time for r in mine)
+    wal = sum(int(r.wal_bytes) for r in rows)
+    print(
+        f"statements per push {calls / n:.1f}; PostgreSQL execution {exec_ms / n:.2f} ms, "
+        f"planning {plan_ms / n:.2f} ms per push; WAL {wal / n / 1024:.0f} kB per push"
+    )
+    head = f"{'calls/push':>10} {'ms/push':>8} {'plan ms':>7} {'rows/call':>9} {'hit':>6}"
+    print(head + f" {'read':>5} {'dirtied':>7} {'WAL kB':>7}  statement (per push)")
+    for r in mine[:top]:
+        print(
+            f"{r.calls / n:10.1f} {r.total_exec_time / n:8.3f} {r.total_plan_time / n:7.3f}"
+            f" {r.rows / max(r.calls, 1):9.1f} {r.shared_blks_hit / n:6.0f}"
+            f" {r.shared_blks_read / n:5.0f} {r.shared_blks_dirtied / n:7.0f}"
+            f" {int(r.wal_bytes) / n / 1024:7.1f}  {r.q}"
+        )
+
+
 def reset_statements(engine: Any) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_stat_statements_reset()"))
@@ -177,23 +201,7 @@ def run(url: str, args: argparse.Namespace, postmaster: int | None) -> None:
         line += f" (its backends {1000 * (db1[1] - db0[1]) / n:.1f})"
     print(line)
     if pg:
-        rows = statements(engine)
-        calls = sum(r.calls for r in rows if "pg_stat_statements" not in r.q)
-        exec_ms = sum(r.total_exec_time for r in rows if "pg_stat_statements" not in r.q)
-        plan_ms = sum(r.total_plan_time for r in rows if "pg_stat_statements" not in r.q)
-        wal = sum(int(r.wal_bytes) for r in rows)
-        print(
-            f"statements per push {calls / n:.1f}; PostgreSQL execution {exec_ms / n:.2f} ms, "
-            f"planning {plan_ms / n:.2f} ms per push; WAL {wal / n / 1024:.0f} kB per push"
-        )
-        head = f"{'calls/push':>10} {'ms/push':>8} {'plan ms':>7} {'rows/call':>9} {'hit':>6}"
-        print(head + f" {'dirtied':>7} {'WAL kB':>7}  statement (per push)")
-        for r in rows[: args.top]:
-            print(
-                f"{r.calls / n:10.1f} {r.total_exec_time / n:8.3f} {r.total_plan_time / n:7.3f}"
-                f" {r.rows / max(r.calls, 1):9.1f} {r.shared_blks_hit / n:6.0f}"
-                f" {r.shared_blks_dirtied / n:7.0f} {int(r.wal_bytes) / n / 1024:7.1f}  {r.q}"
-            )
+        print_statements(engine, n, args.top)
     base = baseline_cpu(engine, BASELINE)
     print(
         f"baseline: {BASELINE} one-statement transactions {1000 * base:.1f} ms server CPU; "

@@ -1,0 +1,198 @@
+"""PostgreSQL's CPU for the statements every nightly sync plans anew, in two shapes each.
+
+Usage: python tests/bench/bench_plan_costs.py [--size 20000] [--calls 300] [--rounds 5]
+
+Nothing is prepared on the server (``db.make_engine``: PgBouncer-safe, planned with current
+statistics), so a statement's planning is paid at every call. This loads the demo street office
+of ``--size`` records through the push path into a throwaway PostgreSQL cluster and runs, on one
+connection, each statement in the shape it had before and the shape it has now, alternately
+(``--rounds`` rounds of ``--calls`` calls of each, the order swapped every round), measuring
+the backend's CPU from /proc (user + system) and its planning time (EXPLAIN SUMMARY). Printed:
+ms of backend CPU and of planning per call, and now ÷ before from the same run.
+
+- the duplicate guard's people look-up (``tx._PEOPLE``): 50 pushed residents' birth dates,
+  names and pinyins as constant arrays (before) or as one-row sub-selects (``sqlin``, now);
+- the caller look-up of every request (``caller._FIND``): six relations joined (before) or four
+  and two key look-ups as scalar sub-queries (now).
+
+It prints figures; it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ARRAY, and_, any_, bindparam, create_engine, or_, select, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.core.forms import load_formset  # noqa: E402
+from sync.server import caller, db, tx  # noqa: E402
+from sync.server.app import create_app  # noqa: E402
+from sync.server.demo import load_demo  # noqa: E402
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_P, _T, _U, _DEV = db.people.c, db.tokens.c, db.users.c, db.devices.c
+
+
+def _const(column: Any, name: str) -> Any:
+    """``column = ANY(:name)``: the array as the planner saw it before (a constant)."""
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+
+
+PEOPLE_BEFORE = (
+    select(_P.record_id, _P.name, _P.pinyin, _P.birth)
+    .where(_P.form == bindparam("form"), _const(_P.birth, "births"))
+    .where(or_(_const(_P.name, "names"), _const(_P.pinyin, "pinyins")))
+)
+_MINE, _OWN, _AREA = caller._MINE, caller._OWN, caller._AREA
+CALLER_BEFORE = (
+    select(
+        _T.username,
+        _T.device_id,
+        _T.expires_at,
+        _T.revoked_at,
+        _T.kind,
+        _U.role,
+        _U.community,
+        _U.disabled,
+        _U.department,
+        _MINE.c.grid.label("mine"),
+        _OWN.c.community.label("own_community"),
+        _AREA.c.code.label("area"),
+        _DEV.installation,
+    )
+    .select_from(
+        db.tokens.join(db.users, _U.username == _T.username)
+        .outerjoin(_MINE, and_(_MINE.c.username == _T.username, _U.role == "worker"))
+        .outerjoin(_OWN, _OWN.c.code == _MINE.c.grid)
+        .outerjoin(_AREA, and_(_AREA.c.community == _U.community, _U.role == "supervisor"))
+        .outerjoin(db.devices, _DEV.device_id == _T.device_id)
+    )
+    .where(_T.token_hash == bindparam("digest"))
+)
+
+
+def backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def measure(cur: Any, pid: int, sql: str, params: Any, calls: int) -> tuple[float, float]:
+    """Backend CPU seconds of ``calls`` runs, and planning ms of one (EXPLAIN SUMMARY)."""
+    start = backend_cpu(pid)
+    for _ in range(calls):
+        cur.execute(sql, params)
+        cur.fetchall()
+    spent = backend_cpu(pid) - start
+    cur.execute("EXPLAIN (SUMMARY) " + sql, params)
+    found = re.search(r"Planning Time: ([0-9.]+)", cur.fetchall()[-1][0])
+    return spent, float(found.group(1)) if found else 0.0
+
+
+def compare(
+    name: str, cur: Any, pid: int, shapes: dict[str, tuple[str, Any]], args: argparse.Namespace
+) -> None:
+    cpu = {k: 0.0 for k in shapes}
+    plan = {k: 0.0 for k in shapes}
+    order = list(shapes)
+    rows = {k: sorted(map(repr, _rows(cur, *shapes[k]))) for k in shapes}
+    same = "same rows" if rows["before"] == rows["now"] else "ROWS DIFFER"
+    for r in range(args.rounds):
+        for k in order if r % 2 == 0 else order[::-1]:
+            spent, planned = measure(cur, pid, *shapes[k], args.calls)
+            cpu[k] += spent
+            plan[k] += planned
+    n = args.rounds * args.calls
+    per = {k: 1000 * cpu[k] / n for k in shapes}
+    planned = {k: plan[k] / args.rounds for k in shapes}
+    print(
+        f"{name}: backend CPU per call before {per['before']:.3f} ms, now {per['now']:.3f} ms "
+        f"(now ÷ before {per['now'] / per['before']:.2f}); planning before "
+        f"{planned['before']:.3f} ms, now {planned['now']:.3f} ms; {same}"
+    )
+
+
+def _rows(cur: Any, sql: str, params: Any) -> list[Any]:
+    cur.execute(sql, params)
+    return list(cur.fetchall())
+
+
+def compiled(conn: Any, stmt: Any, params: dict[str, Any]) -> tuple[str, Any]:
+    """The statement's SQL and parameters as psycopg gets them from SQLAlchemy."""
+    done = stmt.compile(dialect=conn.dialect)
+    return str(done), done.construct_params(params)
+
+
+def run(url: str, args: argparse.Namespace) -> None:
+    app = create_app(url, forms=load_formset(), secret="bench")
+    engine = app.state.engine
+    loaded = load_demo(app.state.service, "bench password", size=args.size)
+    db.analyze(engine)
+    print(f"postgresql: {loaded.records} records loaded")
+    with engine.connect() as conn:
+        people = conn.execute(
+            text("SELECT birth, name, pinyin FROM people ORDER BY random() LIMIT 50")
+        ).all()
+        worker = conn.execute(text("SELECT username FROM users WHERE role = 'worker'")).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO tokens (token_hash, username, device_id, created_at, expires_at, "
+                "kind) VALUES ('bench', :u, 'bench-device', '', '', 'access')"
+            ),
+            {"u": worker},
+        )
+        conn.commit()
+        wanted = {
+            "form": "resident",
+            "births": sorted({p.birth for p in people}),
+            "names": sorted({p.name for p in people}),
+            "pinyins": sorted({p.pinyin for p in people}),
+        }
+        cases: dict[str, Callable[[], dict[str, tuple[str, Any]]]] = {
+            "people look-up (50 residents)": lambda: {
+                "before": compiled(conn, PEOPLE_BEFORE, wanted),
+                "now": compiled(conn, tx._PEOPLE.on(conn), wanted),
+            },
+            "caller look-up (a worker's token)": lambda: {
+                "before": compiled(conn, CALLER_BEFORE, {"digest": "bench"}),
+                "now": compiled(conn, caller._FIND, {"digest": "bench"}),
+            },
+        }
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = int(cur.fetchone()[0])
+            for name, shapes in cases.items():
+                compare(name, cur, pid, shapes(), args)
+        conn.rollback()
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    from tests.sync.conftest import _start_cluster
+
+    cluster = _start_cluster(durable=True)
+    try:
+        maint = create_engine(f"{cluster.url}/postgres", isolation_level="AUTOCOMMIT")
+        with maint.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench_plans"))
+        maint.dispose()
+        run(f"{cluster.url}/bench_plans", args)
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
