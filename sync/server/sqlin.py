@@ -28,15 +28,22 @@ are look-ups by key, for which an index probe per value is the plan whatever the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, cast, select
+from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 S = TypeVar("S")
-Among = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+
+
+class Among(Protocol):
+    """``among_bound`` for one dialect, as ``Built`` hands it to a statement's builder."""
+
+    def __call__(
+        self, column: ColumnElement[Any], name: str, *, probe: bool = True
+    ) -> ColumnElement[bool]: ...
 
 
 def array_literal(values: Iterable[str | int | None]) -> str:
@@ -76,18 +83,37 @@ def among(
     return column.in_(listed)
 
 
-def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
-    """``among`` whose values come at execution as the list parameter ``name``."""
+def among_bound(
+    dialect: str, column: ColumnElement[Any], name: str, *, probe: bool = True
+) -> ColumnElement[bool]:
+    """``among`` whose values come at execution as the list parameter ``name``. ``probe``:
+    the list drives an index probe (the planner gets it at run time, ``_any``); else it
+    filters rows an index found, and PostgreSQL gets it as a constant, which it turns into a
+    hash table once instead of a scan of the list for every row (the duplicate guard's names
+    and pinyins against ~100 people per birth date on a city platform: 9.2 → 2.0 ms a call)."""
     if dialect == "postgresql":
-        return _any(column, bindparam(name, type_=ArrayText()))
+        param = bindparam(name, type_=ArrayText())
+        if probe:
+            return _any(column, param)
+        return column == any_(cast(param, _array_of(column)))
     return column.in_(bindparam(name, expanding=True))
 
 
+def _array_of(column: ColumnElement[Any]) -> ARRAY[Any]:
+    """Text columns compare as ``text[]`` (no length to check per element)."""
+    return ARRAY(Text()) if isinstance(column.type, String) else ARRAY(column.type)
+
+
 def _any(column: ColumnElement[Any], param: Any) -> ColumnElement[bool]:
-    """``column = ANY(CAST((SELECT :text) AS type[]))``: the planner sees a parameter filled
-    at run time, not the values, and the driver sends the array as text (module doc); the
-    cast makes ``ANY`` take an array, not a sub-query's rows."""
-    return column == any_(cast(select(param).scalar_subquery(), ARRAY(column.type)))
+    """``column = ANY(CAST((SELECT CAST(:text AS type[])) AS type[]))``: the planner sees a
+    parameter filled at run time, not the values, and the driver sends the array as text
+    (module doc). The text is parsed into an array inside the sub-select, once per call: cast
+    outside it, PostgreSQL parsed the literal again for every row a filter tested (the
+    duplicate guard's name and pinyin lists: 54 ms a call on the 1.63 M-record platform, 1.6
+    with the cast inside). The outer cast to the same type only makes ``ANY`` take an
+    array, not rows."""
+    array = _array_of(column)
+    return column == any_(cast(select(cast(param, array)).scalar_subquery(), array))
 
 
 class Built(Generic[S]):
@@ -104,6 +130,6 @@ class Built(Generic[S]):
         found = self._built.get(dialect)
         if found is None:
             found = self._built[dialect] = self._build(
-                lambda column, name: among_bound(dialect, column, name)
+                lambda column, name, probe=True: among_bound(dialect, column, name, probe=probe)
             )
         return found
