@@ -304,6 +304,14 @@ def test_the_duplicate_guard_is_planned_without_its_values(platform: Platform) -
     ops = [client.op(ids.uuid7(), "create", {**q, "_status": "draft"}) for q in people]
     assert {r["status"] for r in client.push(ops[:40])} == {"applied"}
     with platform.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # a city's spread: about two people per birth date (statistics the planner weighs)
+        conn.execute(
+            text(
+                "INSERT INTO people (record_id, form, name, pinyin, birth) SELECT 'x' || g, "
+                "'resident', 'n' || g, 'p' || g, to_char(date '1940-01-01' + g % 20000, "
+                "'YYYY-MM-DD') FROM generate_series(1, 40000) g"
+            )
+        )
         conn.execute(text("VACUUM (ANALYZE) people"))
     seen: list[tuple[str, Any]] = []
 
