@@ -55,7 +55,7 @@ from sync.server import admin  # noqa: E402
 from sync.server.db import make_engine  # noqa: E402
 from sync.session import SyncSession, SyncSummary  # noqa: E402
 from tests.bench.common import GIVEN, SURNAMES  # noqa: E402
-from tests.factories import resident  # noqa: E402
+from tests.factories import id_number, resident  # noqa: E402
 from tests.sync.devicekit import seeded_template  # noqa: E402
 
 GRID = "330106001001-01"
@@ -66,6 +66,9 @@ POUCHDB = Path(__file__).resolve().parents[3] / "shared" / "bench" / "pouchdb" /
 # -- data -------------------------------------------------------------------------------------
 
 
+AREAS = ("330106", "330105", "330108", "330109", "330110", "330111")  # Hangzhou districts
+
+
 def residents(count: int, offset: int) -> list[dict[str, Any]]:
     """``count`` distinct valid residents (distinct ID numbers, varied names and birth dates so
     that the platform's fuzzy duplicate review sees realistic data), all in one grid."""
@@ -74,11 +77,19 @@ def residents(count: int, offset: int) -> list[dict[str, Any]]:
     for i in range(offset, offset + count):
         birth = dt.date(1940, 1, 1) + dt.timedelta(days=(i * 7919) % (80 * 365))
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-        # odd sequence numbers for the first 14.6 M residents, even ones for the next (fresh
-        # ID numbers for benches that push into a platform earlier nights filled)
-        seq = (i // (80 * 365)) % 500 * 2 + 1 + (i // (80 * 365 * 500)) % 2
+        seq = (i // (80 * 365)) % 500 * 2 + 1
+        # each 14.6 M residents another district in the ID number: fresh ID numbers for benches
+        # that push into a platform earlier nights filled
+        area = AREAS[(i // (80 * 365 * 500)) % len(AREAS)]
         out.append(
-            resident(birth=birth, seq=seq, name=name, grid=GRID, phone=f"138{i % 10**8:08d}")
+            resident(
+                birth=birth,
+                seq=seq,
+                name=name,
+                grid=GRID,
+                phone=f"138{i % 10**8:08d}",
+                id_number=id_number(birth, seq, area),
+            )
         )
     return out
 
