@@ -255,6 +255,33 @@ def test_a_push_of_new_records_reads_no_task_items(db_url: str, formset: FormSet
         engine.dispose()
 
 
+def _people_plan(
+    platform: Platform, client: Any, ops: list[Any]
+) -> tuple[str, list[dict[str, Any]]]:
+    """Push ``ops``; the plan PostgreSQL gives the push's first people look-up (sequential and
+    bitmap scans priced out: test tables are small), and the push's results."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "FROM people" in statement and "birth" in statement:
+            seen.append((statement, params))
+
+    event.listen(platform.engine, "before_cursor_execute", capture)
+    try:
+        results = client.push(ops)
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", capture)
+    assert seen
+    with platform.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("SET LOCAL enable_bitmapscan = off")
+            cur.execute("EXPLAIN " + seen[0][0], seen[0][1])
+            return "\n".join(r[0] for r in cur.fetchall()), results
+
+
 def test_the_duplicate_guard_reads_people_from_the_index_alone(platform: Platform) -> None:
     """Which live people share a pushed resident's birth date and name or pinyin: on
     PostgreSQL an index-only scan of ``ix_people_birth`` (revision 0017). With the index on
@@ -268,26 +295,7 @@ def test_the_duplicate_guard_reads_people_from_the_index_alone(platform: Platfor
     assert {r["status"] for r in client.push(ops[:30])} == {"applied"}
     with platform.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM (ANALYZE) people"))
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM people" in statement and "birth" in statement:
-            seen.append((statement, params))
-
-    event.listen(platform.engine, "before_cursor_execute", capture)
-    try:
-        client.push(ops[30:])
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", capture)
-    assert seen
-    with platform.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur:
-            cur.execute("SET LOCAL enable_seqscan = off")
-            cur.execute("SET LOCAL enable_bitmapscan = off")
-            cur.execute("EXPLAIN " + seen[0][0], seen[0][1])
-            plan = "\n".join(r[0] for r in cur.fetchall())
+    plan, _results = _people_plan(platform, client, ops[30:])
     assert "Index Only Scan using ix_people_birth" in plan, plan
 
 
@@ -313,27 +321,8 @@ def test_the_duplicate_guard_is_planned_without_its_values(platform: Platform) -
             )
         )
         conn.execute(text("VACUUM (ANALYZE) people"))
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM people" in statement and "birth" in statement:
-            seen.append((statement, params))
-
-    event.listen(platform.engine, "before_cursor_execute", capture)
-    try:
-        assert {r["status"] for r in client.push(ops[40:])} == {"applied"}
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", capture)
-    assert seen
-    statement, params = seen[0]
-    with platform.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur:  # a small table: sequential scans priced out
-            cur.execute("SET LOCAL enable_seqscan = off")
-            cur.execute("SET LOCAL enable_bitmapscan = off")
-            cur.execute("EXPLAIN " + statement, params)
-            plan = "\n".join(r[0] for r in cur.fetchall())
+    plan, results = _people_plan(platform, client, ops[40:])
+    assert {r["status"] for r in results} == {"applied"}
     assert not [b for b in born if b.isoformat() in plan], plan  # no birth is a constant
     assert "InitPlan" in plan, plan
     cond = " ".join(line for line in plan.splitlines() if "Index Cond" in line)
