@@ -194,13 +194,16 @@ class SyncMachine(TaskRules, RuleBasedStateMachine):
         dev.client.pull = pull  # type: ignore[method-assign]
 
     def _watch_pushes(self, i: int) -> None:
-        """Count the ops every push request carries, and check that an op the server named in
-        a whole-request 4xx (set aside: answered once) is never sent again."""
+        """Count the ops every push request carries (and note each request's answer, to say
+        why when a sync carried too many), and check that an op the server named in a
+        whole-request 4xx (set aside: answered once) is never sent again."""
         dev = self.devs[i]
         if not hasattr(self, "carried"):
             self.carried: list[int] = []
             self.named: list[set[str]] = []
+            self.requests: list[list[str]] = []
         self.carried.append(0)
+        self.requests.append([])
         self.named.append(set())
         real = dev.client.push
 
@@ -209,11 +212,14 @@ class SyncMachine(TaskRules, RuleBasedStateMachine):
             assert not ids & self.named[i], "an op answered by a 4xx was sent again"
             self.carried[i] += len(ops)
             try:
-                return real(ops, *task_results)
+                answer = real(ops, *task_results)
             except ProtocolError as exc:
+                self.requests[i].append(f"{len(ops)} ops: {exc.code} names {exc.op_id}")
                 if exc.op_id:
                     self.named[i].add(exc.op_id)
                 raise
+            self.requests[i].append(f"{len(ops)} ops: {[r.status for r in answer.results]}")
+            return answer
 
         dev.client.push = push  # type: ignore[method-assign]
 
@@ -494,12 +500,14 @@ class SyncMachine(TaskRules, RuleBasedStateMachine):
     def _sync(self, d: int, progress: Any = None) -> int:
         """One sync and the checks after it; returns the number of ops pushed."""
         carried = self.carried[d]
+        self.requests[d].clear()
         pushed = self._run_sync(d, progress)
         self._check_after_sync(d)
         # alone (no other device changing scopes between its requests), a push carries each
         # op at most twice on average, however many of them the server refuses: bad ops do
         # not make the rest of a batch go again and again
-        assert self.carried[d] - carried <= 2 * pushed, (self.carried[d] - carried, pushed)
+        sent = self.carried[d] - carried
+        assert sent <= 2 * pushed, (sent, pushed, self.requests[d])  # each request's answer
         return pushed
 
     def _run_sync(self, d: int, progress: Any = None) -> int:
