@@ -193,13 +193,19 @@ class DelayProxy:
 
 
 SERVER_SCRIPT = """
-import sys, uvicorn
+import os, signal, sys, uvicorn
 from sync.server.app import create_app
 if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
     from sync.server import terms
     terms.record_keys = lambda *args: set()
 from sync import heap
 app = create_app(sys.argv[1], secret="bench-secret")
+capture = None
+if os.environ.get("GC_BENCH_CAPTURE"):  # every statement, for bench_push_floor's replay
+    from tests.bench.sqlcapture import Capture
+    capture = Capture(app.state.engine)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: dump then
+    signal.signal(signal.SIGTERM, lambda *_: capture.dump(os.environ["GC_BENCH_CAPTURE"]))
 heap.settle()  # as ``server-admin server`` does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
@@ -208,14 +214,14 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", a
 class ServerProcess:
     """The platform in its own process (as deployed), so client and server do not share a GIL."""
 
-    def __init__(self, db_path: Path, *extra: str) -> None:
+    def __init__(self, db_path: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         root = str(Path(__file__).resolve().parents[2])
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER_SCRIPT, f"sqlite:///{db_path}", str(self.port), *extra],
-            env={**os.environ, "PYTHONPATH": root},
+            env={**os.environ, **(env or {}), "PYTHONPATH": root},
         )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60

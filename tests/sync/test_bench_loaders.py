@@ -37,3 +37,31 @@ def test_the_bulk_loader_reads_an_encrypted_demo_store(
         assert loaded == held
     finally:
         engine.dispose()
+
+
+def test_the_push_floor_replays_every_row_the_platform_wrote(tmp_path: Path) -> None:
+    """``bench_push_floor`` divides the server's CPU by a replay of the statements it captured:
+    a statement the capture missed would make the floor look cheap. The replay of a push
+    through the platform's op pipeline leaves every table as the push did."""
+    from app.core.forms import load_formset
+    from sync.server import auth
+    from sync.server.app import create_app
+    from tests.bench import bench_push_floor, bench_sync, sqlcapture
+
+    formset = load_formset()
+    base = bench_sync.platform_db(tmp_path / "base.db", formset)
+    pushed = bench_push_floor.copy_db(base, tmp_path / "pushed.db")
+    replayed = bench_push_floor.copy_db(base, tmp_path / "replayed.db")
+    app = create_app(f"sqlite:///{pushed}", forms=formset, secret="test-secret")
+    capture = sqlcapture.Capture(app.state.engine)
+    _token, _expires, user = auth.login(
+        app.state.engine, app.state.key, "root", "bench-password", "t"
+    )
+    bench_sync.seed_residents(app.state.service, user, bench_sync.residents(30, 0))
+    app.state.engine.dispose()
+    capture.dump(str(tmp_path / "steps.pickle"))
+    steps = sqlcapture.load(tmp_path / "steps.pickle")
+    assert sqlcapture.replay(steps, replayed) > 0
+    after = bench_push_floor.counts(pushed)
+    assert after["records"] == bench_push_floor.counts(base)["records"] + 30
+    assert bench_push_floor.counts(replayed) == after
