@@ -71,3 +71,21 @@ def test_the_conflict_panel_gets_its_style_sheet_when_it_first_shows(qtbot, open
     entry = {"mine": "甲", "theirs": "乙"}
     panel.show_conflicts({"name": entry}, str, lambda _f, v: str(v), "zh")
     assert "conflictBanner" in panel.styleSheet() and panel.isVisibleTo(editor)
+
+
+def test_a_record_without_a_grid_reads_no_grid_boundaries(qtbot, open_editor, monkeypatch) -> None:
+    """The location warning needs a boundary only for a record in a grid: checking a new
+    record's values (as the editor does when a field is left, and on Complete) reads none,
+    while a record with a grid still gets the warning (test_editor: a point outside the grid)."""
+    reads: list[int] = []
+    real = RecordEditor._grid_polygons
+
+    def counted(self: RecordEditor) -> dict[str, list[tuple[float, float]]]:
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(RecordEditor, "_grid_polygons", counted)
+    editor = open_editor()
+    editor.set_value("name", "李四")
+    editor.complete()  # every rule runs, the location warning included
+    assert "需要改正" in editor.status_label.text() and reads == []

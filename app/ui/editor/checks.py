@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from app.core import rules
 from app.core.rules import Issue
+
+Polygon = list[tuple[float, float]]
 
 __all__ = ["FieldChecks"]
 
@@ -12,7 +16,7 @@ class FieldChecks:
     """Validation for a ``RecordEditor``: the form's rules, and the location warning (coordinates
     outside the record's grid), shown under the fields the worker has been to."""
 
-    _polygons: dict[str, list[tuple[float, float]]] | None
+    _polygons: dict[str, Polygon] | None
 
     def issues(self) -> list[Issue]:
         """Everything that stops the current values from being complete."""
@@ -44,10 +48,13 @@ class FieldChecks:
         return issues
 
     def _location_warnings(self) -> list[Issue]:
-        """Coordinates outside the record's grid polygon (``rules.location_warnings``)."""
-        return rules.location_warnings(self.form, self._values, self._grid_polygons())
+        """Coordinates outside the record's grid polygon (``rules.location_warnings``).
 
-    def _grid_polygons(self) -> dict[str, list[tuple[float, float]]]:
+        The boundaries are read when the rule first asks for one: a record without a grid
+        (every new one, checked as its editor opens and closes) never reads the grid table."""
+        return rules.location_warnings(self.form, self._values, _Lazy(self._grid_polygons))
+
+    def _grid_polygons(self) -> dict[str, Polygon]:
         if self._polygons is None:
             self._polygons = {g.code: g.polygon for g in self.store.grids() if g.polygon}
         return self._polygons
@@ -55,3 +62,19 @@ class FieldChecks:
     def _exists(self, form_id: str, record_id: str) -> bool:
         record = self.store.get(record_id)
         return record is not None and not record.deleted and record.form == form_id
+
+
+class _Lazy(Mapping[str, Polygon]):
+    """A mapping made by ``load`` on first use."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Polygon]]) -> None:
+        self._load = load
+
+    def __getitem__(self, key: str) -> Polygon:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())

@@ -104,7 +104,7 @@ def make_field_widget(
 def _home_of(store: Any, table: CodeTable) -> Callable[[], tuple[str, ...]] | None:
     """The worker's own regions for a hierarchical table (行政区划), read on first use from
     the grids the worker is assigned (else every grid on the device)."""
-    if store is None or not any(c.parent for c in table.codes.values()):
+    if store is None or not table.is_tree:
         return None
     found: list[tuple[str, ...]] = []
 
