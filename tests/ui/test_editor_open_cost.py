@@ -89,3 +89,28 @@ def test_a_record_without_a_grid_reads_no_grid_boundaries(qtbot, open_editor, mo
     editor.set_value("name", "李四")
     editor.complete()  # every rule runs, the location warning included
     assert "需要改正" in editor.status_label.text() and reads == []
+
+
+def test_a_grid_field_on_the_first_screen_reads_no_boundaries(
+    qtbot, open_editor, store: Store, monkeypatch
+) -> None:
+    """The house form's grid field is built as the editor opens: it lists the grids by name,
+    in the store's order, without reading their boundaries (30 of them took ~4.7 ms)."""
+    from app.core.store import Grid
+
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    store.put_grid(Grid("G-B", "乙网格", "C1", "社区", polygon=square))
+    store.put_grid(Grid("G-A", "甲网格", "C1", "社区", polygon=square))
+    asked: list[bool] = []
+    real = store.grids
+
+    def grids(boundaries: bool = True) -> list[Grid]:
+        asked.append(boundaries)
+        return real(boundaries)
+
+    monkeypatch.setattr(store, "grids", grids)
+    editor = open_editor("house")
+    combo = editor.widget("grid").combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [None, "G-A", "G-B"]
+    assert combo.itemText(1) == "甲网格（社区）"
+    assert asked and True not in asked

@@ -282,9 +282,9 @@ class Store:
         """Take a grid from the platform, keeping this device's own worker (``Grids.merge``)."""
         self.grid_table.merge(grid)
 
-    def grids(self) -> list[Grid]:
-        """All grids, by community then code."""
-        return self.grid_table.all()
+    def grids(self, boundaries: bool = True) -> list[Grid]:
+        """All grids, by community then code (``boundaries`` False: polygons left empty)."""
+        return self.grid_table.all(boundaries)
 
     # -- autosave (``Autosaves``: the open form's unsaved state) ---------------------------
 

@@ -111,7 +111,7 @@ def _home_of(store: Any, table: CodeTable) -> Callable[[], tuple[str, ...]] | No
     def home() -> tuple[str, ...]:
         if not found:
             assigned = json.loads(store.meta(META_GRIDS) or "[]")
-            grids = assigned or [g.code for g in store.grids()]
+            grids = assigned or [g.code for g in store.grids(boundaries=False)]
             found.append(home_regions(grids, table))
         return found[0]
 
