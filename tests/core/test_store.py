@@ -219,3 +219,4 @@ def test_grids_without_boundaries_are_the_same_grids_with_none(store: Store) -> 
     full = store.grids()
     assert [g.code for g in full] == ["G1", "G3", "G2"] and full[1].polygon == square
     assert store.grids(boundaries=False) == [replace(g, polygon=[]) for g in full]
+    assert [store.grid_boundary(c) for c in ("G3", "G1", "nope")] == [square, [], []]

@@ -72,6 +72,12 @@ class Grids:
                 ),
             )
 
+    def boundary(self, code: str) -> list[tuple[float, float]]:
+        """One grid's boundary ([] when the grid is unknown or has none): what checking one
+        record's location needs, without reading every grid's."""
+        row = self._db.conn.execute("SELECT polygon FROM grids WHERE code = ?", (code,)).fetchone()
+        return [tuple(p) for p in json.loads(row[0])] if row and row[0] else []
+
     def all(self, boundaries: bool = True) -> list[Grid]:
         """All grids, by community then code; ``boundaries`` False: without their polygons
         (empty), for what lists grids by name: a worker's 30 grids' boundaries took ~4.7 ms
