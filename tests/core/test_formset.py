@@ -675,3 +675,18 @@ def test_house_and_unit_blocks_follow_their_switches() -> None:
     assert fs.form("house").natural_keys == (("house_code",),)
     assert fs.form("address").natural_keys == (("address_code",),)
     assert fs.form("house").roles.id == ("house_code", "owner_id_number")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["1", "2", "10", "11"]), st.sampled_from([None, "", "1", "10"])),
+        max_size=6,
+    )
+)
+def test_a_table_is_a_tree_when_some_code_has_a_parent(rows: list[tuple[str, str | None]]) -> None:
+    """``is_tree`` (read from the parent index) says what a scan of every code says."""
+    from app.core.forms.model import Code, Text
+
+    codes = {code: Code(code, code, code, parent) for code, parent in rows}
+    table = CodeTable("t", "", Text("表", "table"), codes)
+    assert table.is_tree == any(c.parent for c in codes.values())

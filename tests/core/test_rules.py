@@ -157,3 +157,32 @@ def test_coordinates_are_stored_with_their_gauss_kruger_projection(formset: Form
     x, y = pyproj.Transformer.from_crs(4490, 4527, always_xy=True).transform(116.397128, 39.916527)
     assert abs(stored["gk3"]["x"] - x) < 0.01 and abs(stored["gk3"]["y"] - y) < 0.01
     assert rules.coerce(fld, "not a place", formset) == "not a place"  # kept for the draft
+
+
+class _Asked(dict[str, list[tuple[float, float]]]):
+    """Grid boundaries that note every grid asked for."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.asked: list[object] = []
+
+    def get(self, key: object, default: object = None) -> object:
+        self.asked.append(key)
+        return super().get(key, default)
+
+
+def test_the_location_warning_reads_a_boundary_only_for_a_point(formset: FormSet) -> None:
+    """A record with a grid but no point (every resident, most houses) asks for no boundary:
+    the editor reads it from the store when asked. With a point, the warning is as before."""
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    house = formset.form("house")
+    boundaries = _Asked({"G-SQ": square})
+    assert rules.location_warnings(house, {"grid": "G-SQ"}, boundaries) == []
+    assert rules.location_warnings(formset.form("resident"), resident(), boundaries) == []
+    assert boundaries.asked == []
+    outside = {"grid": "G-SQ", "location": {"lon": 120.05, "lat": 30.05}}
+    [warning] = rules.location_warnings(house, outside, boundaries)
+    assert warning.field == "location" and warning.severity == "warning"
+    inside = {"grid": "G-SQ", "location": {"lon": 120.005, "lat": 30.005}}
+    assert rules.location_warnings(house, inside, boundaries) == []
+    assert boundaries.asked == ["G-SQ", "G-SQ"]

@@ -203,3 +203,20 @@ def test_the_unused_pinyin_index_is_gone_and_an_older_store_drops_it_in_place(
         again, "SELECT rid FROM people WHERE form = ? AND birth = ?", ("resident", birth)
     )
     again.close()
+
+
+def test_grids_without_boundaries_are_the_same_grids_with_none(store: Store) -> None:
+    """``grids(boundaries=False)``, what lists grids by name: the same grids in the same order,
+    every field but the polygon the same."""
+    from dataclasses import replace
+
+    from app.core.store import Grid
+
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    store.put_grid(Grid("G2", "二", "C2", "乙社区", polygon=square))
+    store.put_grid(Grid("G1", "一", "C1", "甲社区", level="2"))
+    store.put_grid(Grid("G3", "三", "C1", "甲社区", polygon=square))
+    full = store.grids()
+    assert [g.code for g in full] == ["G1", "G3", "G2"] and full[1].polygon == square
+    assert store.grids(boundaries=False) == [replace(g, polygon=[]) for g in full]
+    assert [store.grid_boundary(c) for c in ("G3", "G1", "nope")] == [square, [], []]

@@ -71,3 +71,71 @@ def test_the_conflict_panel_gets_its_style_sheet_when_it_first_shows(qtbot, open
     entry = {"mine": "甲", "theirs": "乙"}
     panel.show_conflicts({"name": entry}, str, lambda _f, v: str(v), "zh")
     assert "conflictBanner" in panel.styleSheet() and panel.isVisibleTo(editor)
+
+
+def test_a_record_without_a_grid_reads_no_grid_boundaries(qtbot, open_editor, monkeypatch) -> None:
+    """The location warning needs a boundary only for a record in a grid: checking a new
+    record's values (as the editor does when a field is left, and on Complete) reads none,
+    while a record with a grid still gets the warning (test_editor: a point outside the grid)."""
+    reads: list[str] = []
+    real = RecordEditor._grid_boundary
+
+    def counted(self: RecordEditor, code: str) -> list[tuple[float, float]]:
+        reads.append(code)
+        return real(self, code)
+
+    monkeypatch.setattr(RecordEditor, "_grid_boundary", counted)
+    editor = open_editor()
+    editor.set_value("name", "李四")
+    editor.complete()  # every rule runs, the location warning included
+    assert "需要改正" in editor.status_label.text() and reads == []
+
+
+def test_a_record_in_a_grid_reads_its_grids_boundary_only(
+    qtbot, open_editor, store: Store, monkeypatch
+) -> None:
+    """Checking a house's location reads its own grid's boundary, once, not every grid's."""
+    from app.core.store import Grid
+
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    for code in ("G-1", "G-2", "G-3"):
+        store.put_grid(Grid(code, code, "C1", "社区", polygon=square))
+    read: list[str] = []
+    every: list[bool] = []
+    one, all_grids = store.grid_boundary, store.grids
+    monkeypatch.setattr(store, "grid_boundary", lambda code: read.append(code) or one(code))
+    monkeypatch.setattr(
+        store, "grids", lambda boundaries=True: every.append(boundaries) or all_grids(boundaries)
+    )
+    editor = open_editor("house")
+    editor.set_value("grid", "G-2")
+    editor.set_value("location", {"lon": 120.05, "lat": 30.05})
+    editor.complete()
+    assert "不在所属网格" in editor.message("location")
+    editor.complete()
+    assert read == ["G-2"] and True not in every
+
+
+def test_a_grid_field_on_the_first_screen_reads_no_boundaries(
+    qtbot, open_editor, store: Store, monkeypatch
+) -> None:
+    """The house form's grid field is built as the editor opens: it lists the grids by name,
+    in the store's order, without reading their boundaries (30 of them took ~4.7 ms)."""
+    from app.core.store import Grid
+
+    square = [(120.0, 30.0), (120.01, 30.0), (120.01, 30.01), (120.0, 30.01)]
+    store.put_grid(Grid("G-B", "乙网格", "C1", "社区", polygon=square))
+    store.put_grid(Grid("G-A", "甲网格", "C1", "社区", polygon=square))
+    asked: list[bool] = []
+    real = store.grids
+
+    def grids(boundaries: bool = True) -> list[Grid]:
+        asked.append(boundaries)
+        return real(boundaries)
+
+    monkeypatch.setattr(store, "grids", grids)
+    editor = open_editor("house")
+    combo = editor.widget("grid").combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [None, "G-A", "G-B"]
+    assert combo.itemText(1) == "甲网格（社区）"
+    assert asked and True not in asked

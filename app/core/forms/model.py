@@ -131,6 +131,12 @@ class CodeTable:
     def __len__(self) -> int:
         return len(self.codes)
 
+    @property
+    def is_tree(self) -> bool:
+        """Whether some code has a parent (行政区划): read from the index, not a scan of the
+        codes (a form opens several pickers, and each asked)."""
+        return any(parent for parent in self._children)
+
     def label(self, code: str, lang: str = "zh") -> str:
         """The code's label, or the code itself when the table does not know it."""
         known = self.codes.get(code)

@@ -22,7 +22,17 @@ def location_warnings(
     """A warning for each coordinates field of ``values`` outside its record's grid boundary.
 
     ``polygons`` maps grid code -> boundary ([(lon, lat), ...], e.g. from ``Store.grids``);
-    a record without a grid, or whose grid has no boundary, gets no warning."""
+    a record without a grid, or whose grid has no boundary, gets no warning. ``polygons`` is
+    asked only when some coordinates field holds a point (it may read the boundary then)."""
+    points = [
+        (fld.id, value)
+        for fld in form.fields.values()
+        if fld.type == "coordinates"
+        and isinstance(value := values.get(fld.id), dict)
+        and "lon" in value
+    ]
+    if not points:  # most records (every resident): no boundary to read
+        return []
     grid_field = form.roles.grid
     grid = values.get(grid_field) if grid_field else None
     polygon = polygons.get(str(grid)) if grid else None
@@ -31,11 +41,9 @@ def location_warnings(
     from app.core import geo  # pyproj: loaded only for records with a grid boundary
 
     warnings = []
-    for fld in form.fields.values():
-        value = values.get(fld.id)
-        if fld.type == "coordinates" and isinstance(value, dict) and "lon" in value:
-            point = geo.LonLat(float(value["lon"]), float(value["lat"]))
-            code = geo.check_in_grid(point, polygon)
-            if code:
-                warnings.append(Issue(fld.id, code, severity="warning"))
+    for field_id, value in points:
+        point = geo.LonLat(float(value["lon"]), float(value["lat"]))
+        code = geo.check_in_grid(point, polygon)
+        if code:
+            warnings.append(Issue(field_id, code, severity="warning"))
     return warnings

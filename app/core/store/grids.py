@@ -72,11 +72,20 @@ class Grids:
                 ),
             )
 
-    def all(self) -> list[Grid]:
-        """All grids, by community then code."""
+    def boundary(self, code: str) -> list[tuple[float, float]]:
+        """One grid's boundary ([] when the grid is unknown or has none): what checking one
+        record's location needs, without reading every grid's."""
+        row = self._db.conn.execute("SELECT polygon FROM grids WHERE code = ?", (code,)).fetchone()
+        return [tuple(p) for p in json.loads(row[0])] if row and row[0] else []
+
+    def all(self, boundaries: bool = True) -> list[Grid]:
+        """All grids, by community then code; ``boundaries`` False: without their polygons
+        (empty), for what lists grids by name: a worker's 30 grids' boundaries took ~4.7 ms
+        to read and parse, at every opening of a form with a grid field on its first screen."""
+        polygon = "polygon" if boundaries else "NULL"
         rows = self._db.conn.execute(
-            "SELECT code, name, community_code, community_name, level, polygon, worker FROM grids "
-            "ORDER BY community_code, code"
+            f"SELECT code, name, community_code, community_name, level, {polygon}, worker "
+            "FROM grids ORDER BY community_code, code"
         )
         return [
             Grid(c, n, cc, cn, lv, [tuple(p) for p in json.loads(pg)] if pg else [], w)

@@ -282,9 +282,13 @@ class Store:
         """Take a grid from the platform, keeping this device's own worker (``Grids.merge``)."""
         self.grid_table.merge(grid)
 
-    def grids(self) -> list[Grid]:
-        """All grids, by community then code."""
-        return self.grid_table.all()
+    def grid_boundary(self, code: str) -> list[tuple[float, float]]:
+        """One grid's boundary, [] when unknown or without one (``Grids.boundary``)."""
+        return self.grid_table.boundary(code)
+
+    def grids(self, boundaries: bool = True) -> list[Grid]:
+        """All grids, by community then code (``boundaries`` False: polygons left empty)."""
+        return self.grid_table.all(boundaries)
 
     # -- autosave (``Autosaves``: the open form's unsaved state) ---------------------------
 

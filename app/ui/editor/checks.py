@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from app.core import rules
 from app.core.rules import Issue
+
+Polygon = list[tuple[float, float]]
 
 __all__ = ["FieldChecks"]
 
@@ -12,7 +16,7 @@ class FieldChecks:
     """Validation for a ``RecordEditor``: the form's rules, and the location warning (coordinates
     outside the record's grid), shown under the fields the worker has been to."""
 
-    _polygons: dict[str, list[tuple[float, float]]] | None
+    _polygons: dict[str, Polygon] | None
 
     def issues(self) -> list[Issue]:
         """Everything that stops the current values from being complete."""
@@ -44,14 +48,40 @@ class FieldChecks:
         return issues
 
     def _location_warnings(self) -> list[Issue]:
-        """Coordinates outside the record's grid polygon (``rules.location_warnings``)."""
-        return rules.location_warnings(self.form, self._values, self._grid_polygons())
+        """Coordinates outside the record's grid polygon (``rules.location_warnings``).
 
-    def _grid_polygons(self) -> dict[str, list[tuple[float, float]]]:
+        A boundary is read when the rule asks for it, and only the record's grid's: a record
+        without a grid (every new one, checked as its editor opens and closes) reads none, and
+        one in a grid reads its own (every grid's, 30 on a worker's device, took ~4.7 ms)."""
+        return rules.location_warnings(self.form, self._values, _Boundaries(self._grid_boundary))
+
+    def _grid_boundary(self, code: str) -> Polygon:
+        """A grid's boundary ([] when none), read once per editor."""
         if self._polygons is None:
-            self._polygons = {g.code: g.polygon for g in self.store.grids() if g.polygon}
-        return self._polygons
+            self._polygons = {}
+        if code not in self._polygons:
+            self._polygons[code] = self.store.grid_boundary(code)
+        return self._polygons[code]
 
     def _exists(self, form_id: str, record_id: str) -> bool:
         record = self.store.get(record_id)
         return record is not None and not record.deleted and record.form == form_id
+
+
+class _Boundaries(Mapping[str, Polygon]):
+    """grid code -> boundary, for the grids that have one, each read when first asked for."""
+
+    def __init__(self, read: Callable[[str], Polygon]) -> None:
+        self._read = read
+
+    def __getitem__(self, code: str) -> Polygon:
+        polygon = self._read(code)
+        if not polygon:
+            raise KeyError(code)
+        return polygon
+
+    def __iter__(self) -> Iterator[str]:  # not what the rule does: it asks for one grid
+        raise TypeError("grid boundaries are read one grid at a time")
+
+    def __len__(self) -> int:
+        raise TypeError("grid boundaries are read one grid at a time")

@@ -32,7 +32,7 @@ class GridField(FieldWidget):
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.combo.addItem("", None)
-        for grid in store.grids():
+        for grid in store.grids(boundaries=False):  # names only: no polygons to parse
             self.combo.addItem(f"{grid.name}（{grid.community_name}）", grid.code)
             self.combo.setItemData(self.combo.count() - 1, grid.code, 3)  # tooltip: the code
         self._add(self.combo)

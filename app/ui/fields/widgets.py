@@ -104,14 +104,14 @@ def make_field_widget(
 def _home_of(store: Any, table: CodeTable) -> Callable[[], tuple[str, ...]] | None:
     """The worker's own regions for a hierarchical table (行政区划), read on first use from
     the grids the worker is assigned (else every grid on the device)."""
-    if store is None or not any(c.parent for c in table.codes.values()):
+    if store is None or not table.is_tree:
         return None
     found: list[tuple[str, ...]] = []
 
     def home() -> tuple[str, ...]:
         if not found:
             assigned = json.loads(store.meta(META_GRIDS) or "[]")
-            grids = assigned or [g.code for g in store.grids()]
+            grids = assigned or [g.code for g in store.grids(boundaries=False)]
             found.append(home_regions(grids, table))
         return found[0]
 
