@@ -12,6 +12,13 @@ and de-duplicated must write, without history, outbox op, person row or search t
 writes nothing: the Python floor below any store. "import, encrypted store" is the warm import
 into a SQLCipher-keyed store, as the app's store is (the other lines write plaintext SQLite
 through the same driver).
+
+"import, checked in 2nd process" is the warm import with the file read and checked in a
+second process (``app.core.import_worker``) while this one writes: its CPU column counts both
+processes, so its CPU ratio is the work done, its wall ratio what the two cores buy. The
+"import, warm process" line checks in-process (``worker=False``), the cold one takes the
+default (a second process from ``import_worker.MIN_BYTES``). ``--sizes`` imports files of a
+few sizes both ways (the threshold's measurement).
 """
 
 from __future__ import annotations
@@ -56,11 +63,17 @@ def raw_executemany(csv_path: Path, db: Path) -> None:
     conn.close()
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the import's checker)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def measured(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+    """(wall seconds, CPU seconds of this process and its children) of one call."""
+    wall, cpu = time.perf_counter(), _cpu()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, _cpu() - cpu
 
 
 class _Recorder:
@@ -85,10 +98,11 @@ def run_import(
     rows: int,
     into: Statements,
     key: bytes | None = None,
+    worker: bool | None = False,
 ) -> None:
     store = Store(db, formset, key)
     store.writes.conn = _Recorder(store.writes.conn, into)  # type: ignore[assignment]
-    report = import_file(csv_path, formset.form("resident"), store)
+    report = import_file(csv_path, formset.form("resident"), store, worker=worker)
     assert report.created == rows, report.errors[:3]
     store.close()
 
@@ -133,16 +147,27 @@ def main() -> None:
     parser.add_argument(
         "--tables", action="store_true", help="also replay each table's inserts alone"
     )
+    parser.add_argument(
+        "--sizes", action="store_true", help="import a few file sizes in-process and in 2"
+    )
     args = parser.parse_args()
     formset = load_formset()
+    if args.sizes:
+        sizes(formset)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         csv_path = write_csv(tmpdir / "residents.csv", resident_rows(args.rows))
         raw = measured(lambda: raw_executemany(csv_path, tmpdir / "raw.sqlite"))
-        cold = measured(lambda: run_import(csv_path, tmpdir / "a.sqlite", formset, args.rows, []))
+        cold = measured(
+            lambda: run_import(csv_path, tmpdir / "a.sqlite", formset, args.rows, [], None, None)
+        )
         statements: Statements = []
         warm = measured(
             lambda: run_import(csv_path, tmpdir / "b.sqlite", formset, args.rows, statements)
+        )
+        piped = measured(
+            lambda: run_import(csv_path, tmpdir / "p.sqlite", formset, args.rows, [], None, True)
         )
         floor = measured(lambda: replay(statements, tmpdir / "c.sqlite", formset))
         minimal = measured(lambda: replay(statements, tmpdir / "d.sqlite", formset, MINIMAL_TABLES))
@@ -159,12 +184,13 @@ def main() -> None:
             for table in (TABLES if args.tables else ())
         ]
     n = args.rows
-    print(f"rows                      {n}")
-    print(f"{'':26}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
+    print(f"rows                            {n}")
+    print(f"{'':32}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
     for name, (wall, cpu) in (
         ("raw executemany", raw),
         ("import, cold process", cold),
         ("import, warm process", warm),
+        ("import, checked in 2nd process", piped),
         ("SQL floor (replay)", floor),
         ("floor, record + key only", minimal),
         ("read + check only", checked),
@@ -172,10 +198,32 @@ def main() -> None:
         *tables,
     ):
         print(
-            f"{name:26}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "
+            f"{name:32}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "
             f"{n / cpu:12,.0f} {raw[1] / cpu:6.3f}"
         )
     print("ratio = raw time / this time, i.e. rows/s relative to raw executemany (aim >= 0.3)")
+
+
+def sizes(formset: FormSet) -> None:
+    """Files of a few sizes imported in-process and with a checking process, alternated
+    (ABAB) so the machine's load falls on both: where the second process starts to pay."""
+    print(f"{'rows':>7} {'bytes':>10} {'1 process s':>12} {'2 processes s':>14} {'2 / 1':>6}")
+    for rows in (500, 1000, 2000, 4000, 8000, 16000):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmpdir = Path(tmp)
+            csv_path = write_csv(tmpdir / "residents.csv", resident_rows(rows))
+            times: dict[bool, float] = {False: 0.0, True: 0.0}
+            for i, worker in enumerate((False, True) * 3):
+                db = tmpdir / f"{i}.sqlite"
+                wall, _ = measured(
+                    lambda: run_import(csv_path, db, formset, rows, [], None, worker)  # noqa: B023
+                )
+                times[worker] += wall / 3
+            size = csv_path.stat().st_size
+        print(
+            f"{rows:7} {size:10,} {times[False]:12.3f} "
+            f"{times[True]:14.3f} {times[True] / times[False]:6.2f}"
+        )
 
 
 if __name__ == "__main__":
