@@ -71,12 +71,18 @@ def _dumps(obj: object) -> bytes:
 
 @contextmanager
 def checked_in_worker(
-    path: str | Path, form: Form, formset: FormSet, lang: str, today: date | None, batch: int
+    path: str | Path,
+    form: Form,
+    formset: FormSet,
+    lang: str,
+    today: date | None,
+    batch: int,
 ) -> Iterator[Iterator[Head | Checked]]:
     """``transfer.checked_stream`` run in a child process: its messages, as they arrive.
 
     An exception of the child (a broken file's ``TableError``) is raised here when the
     messages reach it; leaving the block early (cancel, a failed write) stops the child."""
+    request = _dumps((str(path), form, formset, lang, today, batch))
     root = str(Path(__file__).resolve().parents[2])
     paths = [root, os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
@@ -88,24 +94,28 @@ def checked_in_worker(
     )
     assert child.stdin is not None and child.stdout is not None
     inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-    reader = threading.Thread(target=_read, args=(child.stdout, inbox), daemon=True)
+    reader = threading.Thread(target=_talk, args=(child, request, inbox), daemon=True)
     reader.start()
     try:
-        child.stdin.write(_dumps((str(path), form, formset, lang, today, batch)))
-        child.stdin.close()
         yield _messages(inbox)
     finally:
         child.kill()
         child.wait()
         reader.join()
+        child.stdin.close()
         child.stdout.close()
 
 
-def _read(pipe: IO[bytes], inbox: queue.Queue[tuple[str, Any]]) -> None:
-    """The child's messages into ``inbox`` as they come (a dead child: an error, then end)."""
+def _talk(child: subprocess.Popen[bytes], request: bytes, inbox: queue.Queue[Any]) -> None:
+    """Send the request (the pipe holds 64 KiB: the writer must not wait for the child to
+    start), then put the child's messages into ``inbox`` as they come (a dead child: an
+    error)."""
+    assert child.stdin is not None and child.stdout is not None
     try:
+        child.stdin.write(request)
+        child.stdin.close()
         while True:
-            inbox.put(pickle.load(pipe))
+            inbox.put(pickle.load(child.stdout))
     except EOFError:
         inbox.put((_RAISED, RuntimeError("the import's checking process ended early")))
     except Exception as exc:  # noqa: BLE001 - handed to the importing thread

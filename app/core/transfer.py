@@ -302,6 +302,9 @@ def import_file(
         return _import(form, store, messages, author, strict, progress, cancel)
 
 
+Good = tuple[int, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Head:
     """The first message of ``checked_stream``: the file's name, rows and column problems."""
@@ -316,7 +319,7 @@ class Checked:
     """One batch of the file's rows, checked: the good ones as (position in the file, clean
     values), the errors of the others and their row numbers."""
 
-    good: list[tuple[int, dict[str, Any]]]
+    good: list[Good]
     errors: list[RowError]
     rejected: list[int]
 
@@ -331,6 +334,8 @@ def checked_stream(
 ) -> Iterator[Head | Checked]:
     """The file read and checked, a ``Head`` then a ``Checked`` per ``batch`` rows: what an
     import writes from, in this process or streamed from a second one (``import_worker``).
+    The writer derives (``Store.derive``): deriving here too was measured slower, as the
+    child starts with cold caches and loads the pinyin dictionary (README, import section).
 
     Nothing follows a head with errors: a file whose columns do not fit imports nothing."""
     table = read_table(path)
@@ -390,9 +395,7 @@ def _import(
     return report
 
 
-def _good_rows(
-    messages: Iterable[Head | Checked], report: Report, strict: bool
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def _good_rows(messages: Iterable[Head | Checked], report: Report, strict: bool) -> Iterator[Good]:
     """The good rows of the checked batches; their errors go to ``report`` on the way.
 
     ``strict``: after the first rejected row no more rows are written; the rest of the file
@@ -434,23 +437,10 @@ class Cancelled(Exception):
     """The person cancelled a long operation; everything it did was rolled back."""
 
 
-def _chunks(
-    rows: Iterable[tuple[int, dict[str, Any]]],
-) -> Iterator[tuple[list[tuple[int, dict[str, Any]]], bool]]:
-    """``BATCH`` rows at a time, each with whether it is the last chunk (rows may still be
-    arriving from the checking process: one chunk is read ahead to know)."""
-    it = iter(rows)
-    chunk = list(islice(it, BATCH))
-    while chunk:
-        following = list(islice(it, BATCH))
-        yield chunk, not following
-        chunk = following
-
-
 def _apply(
     form: Form,
     store: Store,
-    rows: Iterable[tuple[int, dict[str, Any]]],
+    rows: Iterable[Good],
     total: int,
     report: Report,
     author: str,
@@ -459,11 +449,13 @@ def _apply(
 ) -> None:
     """Clean rows (position in the file, values) into the store a batch at a time: the
     batch's natural keys are looked up in one go, new people are inserted together, known
-    ones merged into their records. Progress counts the file's rows (``total``).
+    ones merged into their records. Progress counts the file's rows (``total``): after each
+    batch, the rows up to its last one.
 
     Each row is derived once (``Store.derive``): its keys find duplicates and the same
     ``Derived`` goes into the insert, which would otherwise derive it again."""
-    for chunk, last in _chunks(rows):
+    it, done = iter(rows), 0
+    while chunk := list(islice(it, BATCH)):
         batch = [(values, store.derive(form, values)) for _, values in chunk]
         known = _Known(store.records_by_keys(form.id, (k for _, d in batch for k in d.keys)))
         pending: list[tuple[dict[str, Any], Derived | None]] = []  # None: derive at the flush
@@ -484,8 +476,11 @@ def _apply(
         _flush(form, store, pending, report, author)
         if cancel and cancel():
             raise Cancelled
+        done = chunk[-1][0]
         if progress:
-            progress(total if last else chunk[-1][0], total)
+            progress(done, total)
+    if progress and 0 < done < total:  # the file ended in rejected rows
+        progress(total, total)
 
 
 def _keys(form: Form, store: Store, data: Mapping[str, Any]) -> list[str]:
