@@ -135,13 +135,14 @@ def _messages(inbox: queue.Queue[tuple[str, Any]]) -> Iterator[Head | Checked]:
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The child's side: read the request, send each checked batch, then the end (or what
     was raised, for the importing process to raise)."""
-    from app.core.transfer import checked_stream
+    from app.core.transfer import checked_stream, gc_paused
 
     path, form, formset, lang, today, batch = pickle.load(inp)
     try:
-        for message in checked_stream(path, form, formset, lang, today, batch):
-            out.write(_dumps(("message", message)))
-            out.flush()
+        with gc_paused():  # the child holds the whole file: full collections walked it all
+            for message in checked_stream(path, form, formset, lang, today, batch):
+                out.write(_dumps(("message", message)))
+                out.flush()
     except Exception as exc:  # noqa: BLE001 - raised again in the importing process
         out.write(_raised(exc))
     else:

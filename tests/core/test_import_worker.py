@@ -5,6 +5,7 @@ and rollbacks (Hypothesis, on random files with bad and repeated rows)."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,33 @@ def test_a_big_import_uses_the_second_process_by_default(
     monkeypatch.setattr(transfer, "_checked_rows", None)  # in-process checking would fail
     report = import_file(path, formset.form("resident"), store, today=dt.date(2024, 6, 1))
     assert report.created == 3 and report.imported
+
+
+def test_an_import_pauses_automatic_garbage_collection_and_resumes_it(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full collections walked every object of the process, a fifth of the writer's Python:
+    none runs during an import, and collection is back on afterwards, cancelled or not."""
+    monkeypatch.setattr(transfer, "BATCH", 2)
+    path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 6)])
+    seen: list[bool] = []
+    for worker in (False, True):
+        report = import_file(
+            path,
+            formset.form("resident"),
+            store,
+            today=TODAY,
+            worker=worker,
+            progress=lambda _done, _total: seen.append(gc.isenabled()),
+        )
+        assert report.imported and gc.isenabled()
+        with pytest.raises(Cancelled):
+            import_file(path, formset.form("resident"), store, today=TODAY, cancel=lambda: True)
+        assert gc.isenabled()
+    assert seen == [False] * 6
+    gc.disable()  # a caller that keeps collection off keeps it off
+    try:
+        import_file(path, formset.form("resident"), store, today=TODAY)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
