@@ -33,23 +33,37 @@ if TYPE_CHECKING:
     from app.core.forms import Form, FormSet
     from app.core.transfer import Checked, Head
 
-# Below this file size an import checks in-process: starting the child (an interpreter and
-# the rules' imports, ~0.25 s of CPU on the other core) costs more than it overlaps. From
-# ``tests/bench/bench_import.py --sizes``: see README's import section.
-MIN_BYTES = 1_000_000
+# Below this file size an import checks in-process. The child's fixed cost before its first
+# batch is ~0.3 s of wall (an interpreter, the rules' imports, the formset: 0.2 s of CPU) and
+# the most it can save is the check, ~40 us a row (``tests/bench/bench_import.py --sizes``
+# and the latency of the first message, in the README's import section): about 2 MB, 15 000
+# residents, before it pays on a quiet second core.
+MIN_BYTES = 2_000_000
 _END = "end"
 _RAISED = "raised"
 
 
 def pays(path: str | Path, formset: FormSet, form: Form) -> bool:
-    """Whether checking ``path`` in a second process pays: a big enough file, an interpreter
-    to start, and ``form`` one of ``formset``'s (the child checks with the formset)."""
+    """Whether checking ``path`` in a second process pays: a big enough file, a core to spare,
+    an interpreter to start, and ``form`` one of ``formset``'s (the child checks with it)."""
     if getattr(sys, "frozen", False) or formset.forms.get(form.id) is not form:
         return False
     try:
-        return os.path.getsize(path) >= MIN_BYTES
+        return os.path.getsize(path) >= MIN_BYTES and spare_core()
     except OSError:  # reading it fails the same way in-process, with the usual message
         return False
+
+
+def spare_core() -> bool:
+    """A second core, not already busy where the load is known (on a machine running more
+    than its cores, the child only takes turns with the writer: measured slower)."""
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return False
+    try:
+        return os.getloadavg()[0] <= cores - 1
+    except (AttributeError, OSError):  # Windows has no load average
+        return True
 
 
 def _proxy(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:

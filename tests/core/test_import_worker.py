@@ -163,12 +163,27 @@ def test_only_a_big_file_is_checked_in_a_second_process(
     path = write_csv(tmp_path / "p.csv", [person(1)])
     size = path.stat().st_size
     monkeypatch.setattr(import_worker, "MIN_BYTES", size + 1)
+    monkeypatch.setattr(import_worker, "spare_core", lambda: True)
     assert not import_worker.pays(path, formset, form)
     monkeypatch.setattr(import_worker, "MIN_BYTES", size)
     assert import_worker.pays(path, formset, form)
     assert not import_worker.pays(tmp_path / "missing.csv", formset, form)
+    monkeypatch.setattr(import_worker, "spare_core", lambda: False)
+    assert not import_worker.pays(path, formset, form)
+    monkeypatch.setattr(import_worker, "spare_core", lambda: True)
     monkeypatch.setattr(sys, "frozen", True, raising=False)  # a packaged app: no interpreter
     assert not import_worker.pays(path, formset, form)
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "spare"), [(1, 0.0, False), (2, 0.5, True), (2, 1.5, False), (4, 2.9, True)]
+)
+def test_a_second_process_needs_a_core_to_spare(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, spare: bool
+) -> None:
+    monkeypatch.setattr(import_worker.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(import_worker.os, "getloadavg", lambda: (load, load, load))
+    assert import_worker.spare_core() is spare
 
 
 def test_a_big_import_uses_the_second_process_by_default(
@@ -176,6 +191,7 @@ def test_a_big_import_uses_the_second_process_by_default(
 ) -> None:
     path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 4)])
     monkeypatch.setattr(import_worker, "MIN_BYTES", 1)
+    monkeypatch.setattr(import_worker, "spare_core", lambda: True)
     monkeypatch.setattr(transfer, "_checked_rows", None)  # in-process checking would fail
     report = import_file(path, formset.form("resident"), store, today=dt.date(2024, 6, 1))
     assert report.created == 3 and report.imported
