@@ -105,6 +105,7 @@ def checked_in_worker(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console flash on Windows
     )
     assert child.stdin is not None and child.stdout is not None
     inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
