@@ -6,7 +6,7 @@ very function an import runs in-process: one implementation of every rule) and s
 checked batch through a pipe while the importing process writes the one before: the wall time
 becomes about the longer of the two instead of their sum.
 
-The child is ``python -m app.core.import_worker``, not ``multiprocessing``: it must not
+The child is ``python -c`` importing this module, not ``multiprocessing``: it must not
 import the app's main module (Qt) again, and a frozen app has no interpreter to start, so it
 imports in-process (``pays``). A thread of the importing process reads the pipe as batches
 arrive, so the child never waits for the writer.
@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 # and the latency of the first message, in the README's import section): about 2 MB, 15 000
 # residents, before it pays on a quiet second core.
 MIN_BYTES = 2_000_000
+# The child imports this very checkout's ``app`` first: not an ``app`` package in the working
+# directory (``-m`` would look there first), not another installed copy.
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from app.core.import_worker import main; main()"
+)
 _END = "end"
 _RAISED = "raised"
 
@@ -96,15 +101,11 @@ def checked_in_worker(
 
     An exception of the child (a broken file's ``TableError``) is raised here when the
     messages reach it; leaving the block early (cancel, a failed write) stops the child."""
-    request = _dumps((str(path), form, formset, lang, today, batch))
-    root = str(Path(__file__).resolve().parents[2])
-    paths = [root, os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    request = _dumps((str(Path(path).absolute()), form, formset, lang, today, batch))
     child = subprocess.Popen(
-        [sys.executable, "-m", "app.core.import_worker"],
+        [sys.executable, "-c", _BOOT, str(Path(__file__).resolve().parents[2])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=env,
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console flash on Windows
     )
     assert child.stdin is not None and child.stdout is not None

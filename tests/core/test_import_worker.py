@@ -225,3 +225,19 @@ def test_an_import_pauses_automatic_garbage_collection_and_resumes_it(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_checking_process_runs_this_checkout_whatever_the_working_directory(
+    tmp_path: Path, store: Store, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ``app`` package in the working directory (or another installed copy) is not the
+    code the importing process runs: the child must not pick it up."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "app").mkdir(parents=True)
+    (elsewhere / "app" / "__init__.py").write_text("raise ImportError('not this app')\n")
+    path = write_csv(tmp_path / "p.csv", [person(1), person(2)])
+    monkeypatch.chdir(elsewhere)
+    report = import_file(
+        Path("..") / "p.csv", formset.form("resident"), store, today=TODAY, worker=True
+    )
+    assert report.created == 2 and report.file == path.name
