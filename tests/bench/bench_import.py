@@ -22,7 +22,8 @@ the larger of the two plus the child's start, and the writer's is the limit as l
 the larger (compare it with the SQL floor). The
 "import, warm process" line checks in-process (``worker=False``), the cold one takes the
 default (a second process from ``import_worker.MIN_BYTES``). ``--sizes`` imports files of a
-few sizes both ways (the threshold's measurement).
+few sizes both ways (the threshold's measurement), ``--pairs N`` alternates N imports of
+``--rows`` each way and prints the medians.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import argparse
 import csv
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -169,10 +171,16 @@ def main() -> None:
     parser.add_argument(
         "--sizes", action="store_true", help="import a few file sizes in-process and in 2"
     )
+    parser.add_argument(
+        "--pairs", type=int, default=0, help="N alternating in-process / 2-process imports"
+    )
     args = parser.parse_args()
     formset = load_formset()
     if args.sizes:
         sizes(formset)
+        return
+    if args.pairs:
+        pairs(formset, args.rows, args.pairs)
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -224,6 +232,30 @@ def main() -> None:
             f"{n / cpu:12,.0f} {raw[1] / cpu:6.3f}"
         )
     print("ratio = raw time / this time, i.e. rows/s relative to raw executemany (aim >= 0.3)")
+
+
+def pairs(formset: FormSet, rows: int, count: int) -> None:
+    """``count`` pairs of imports in one process and with a checking process, alternating
+    which goes first (ABBA): medians of wall and of each process's CPU."""
+    seen: dict[bool, list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        csv_path = write_csv(tmpdir / "residents.csv", resident_rows(rows))
+        for i in range(count):
+            for worker in (False, True) if i % 2 == 0 else (True, False):
+                db = tmpdir / f"{i}-{worker}.sqlite"
+                seen.setdefault(worker, []).append(
+                    split(lambda: run_import(csv_path, db, formset, rows, [], None, worker))  # noqa: B023
+                )
+    for worker, runs in seen.items():
+        wall = statistics.median(own[0] for own, _ in runs)
+        own_cpu = statistics.median(own[1] for own, _ in runs)
+        child_cpu = statistics.median(child[1] for _, child in runs)
+        name = "2 processes" if worker else "1 process"
+        print(
+            f"{name:12} wall {wall:6.2f} s   CPU: importing process {own_cpu:5.2f} s, "
+            f"checking process {child_cpu:5.2f} s   (medians of {len(runs)})"
+        )
 
 
 def sizes(formset: FormSet) -> None:
