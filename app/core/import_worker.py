@@ -33,11 +33,11 @@ if TYPE_CHECKING:
     from app.core.forms import Form, FormSet
     from app.core.transfer import Checked, Head
 
-# Below this file size an import checks in-process. The child's fixed cost before its first
-# batch is ~0.3 s of wall (an interpreter, the rules' imports, the formset: 0.2 s of CPU) and
-# the most it can save is the check, ~40 us a row (``tests/bench/bench_import.py --sizes``
-# and the latency of the first message, in the README's import section): about 2 MB, 15 000
-# residents, before it pays on a quiet second core.
+# Below this file size an import checks in-process. The child costs ~0.3 s of wall before its
+# first batch (an interpreter, the rules' imports, the 0.7 MB formset: 0.2 s of CPU) and saves
+# at most the check, ~45 us a row (``bench_import.py``: read + check 1.1-1.2 s per 20 000, the
+# read 0.17 s of it): even near 8 000 residents (1.1 MB). 2 MB (~15 000) keeps a margin that
+# ``bench_import.py --sizes`` on the loaded 2-core machine could not narrow (no free core).
 MIN_BYTES = 2_000_000
 # The child imports this very checkout's ``app`` first: not an ``app`` package in the working
 # directory (``-m`` would look there first), not another installed copy.
