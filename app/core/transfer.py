@@ -8,15 +8,18 @@ row, column and reason; ``strict`` turns any rejected row into "import nothing".
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core import rules
+from app.core import import_worker, rules
 from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_part, mask_value, revealing
 from app.core.messages import lang_of
@@ -280,50 +283,155 @@ def import_file(
     today: date | None = None,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
+    worker: bool | None = None,
 ) -> Report:
     """Import valid rows (updating records whose natural key exists) in one transaction.
 
     Column problems import nothing. With ``strict`` any rejected row imports nothing.
-    Cancel or any exception rolls everything back.
+    Cancel or any exception rolls everything back. ``worker``: read and check the file in a
+    second process while this one writes (``import_worker``; None: when the file is big enough
+    for that to pay). Either way the same ``checked_stream`` feeds the same writes.
     """
+    if worker is None:
+        worker = import_worker.pays(path, store.formset, form)
+    source: AbstractContextManager[Iterator[Head | Checked]]
+    if worker:
+        source = import_worker.checked_in_worker(path, form, store.formset, lang, today, BATCH)
+    else:
+        source = nullcontext(checked_stream(path, form, store.formset, lang, today, BATCH))
+    with gc_paused(), source as messages:
+        return _import(form, store, messages, author, strict, progress, cancel)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection meanwhile: an import's rows are not cycles, yet each
+    full collection walked every object of the process (a fifth of the writer's Python in a
+    20 000-row import, more in the app). Cycles made meanwhile go at the next collection."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+Good = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first message of ``checked_stream``: the file's name, rows and column problems."""
+
+    file: str
+    rows: int
+    errors: list[RowError]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One batch of the file's rows, checked: the good ones as (position in the file, clean
+    values), the errors of the others and their row numbers."""
+
+    good: list[Good]
+    errors: list[RowError]
+    rejected: list[int]
+
+
+def checked_stream(
+    path: str | Path,
+    form: Form,
+    formset: FormSet,
+    lang: str,
+    today: date | None,
+    batch: int,
+) -> Iterator[Head | Checked]:
+    """The file read and checked, a ``Head`` then a ``Checked`` per ``batch`` rows: what an
+    import writes from, in this process or streamed from a second one (``import_worker``).
+    The writer derives (``Store.derive``): deriving here too was measured slower, as the
+    child starts with cold caches and loads the pinyin dictionary (README, import section).
+
+    Nothing follows a head with errors: a file whose columns do not fit imports nothing."""
     table = read_table(path)
     mapping, unknown = map_headers(form, table.headers)
-    report = Report(table.file, rows=len(table.rows))
-    report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
+    head = Head(table.file, len(table.rows), _header_errors(form, table, mapping, unknown, lang))
+    yield head
+    if head.errors:
+        return
+    columns = _columns(mapping)
+    checked = Checked([], [], [])
+    rows = _checked_rows(form, formset, table, mapping, today, batch)
+    for position, (number, data, issues) in enumerate(rows, 1):
+        errors = _row_errors(form, number, issues, lang, columns) if issues else []
+        if errors:
+            checked.errors.extend(errors)
+            checked.rejected.append(number)
+        else:
+            checked.good.append((position, clean(data)))
+        if position % batch == 0:
+            yield checked
+            checked = Checked([], [], [])
+    if checked.good or checked.errors:
+        yield checked
+
+
+class _Rejected(Exception):
+    """A strict import met a rejected row: what it wrote so far is rolled back."""
+
+
+def _import(
+    form: Form,
+    store: Store,
+    messages: Iterator[Head | Checked],
+    author: str,
+    strict: bool,
+    progress: Progress | None,
+    cancel: Callable[[], bool] | None,
+) -> Report:
+    """Write the good rows of a ``checked_stream`` as they come, in one transaction.
+
+    Rows are written while later ones are still being checked, so a strict import that meets
+    a rejected row rolls back what it wrote (and reports every error of the file, as ever)."""
+    head = next(messages)
+    assert isinstance(head, Head)
+    report = Report(head.file, rows=head.rows, errors=list(head.errors))
     if report.errors:
         return report
-    good = _prepare_rows(form, store.formset, table, mapping, report, lang, today)
-    if strict and report.errors:
-        return report
+    good = _good_rows(messages, report, strict)
     bulk = store.replica.bulk_writes(IMPORT_CACHE_KIB, IMPORT_CHECKPOINT_PAGES)
-    with bulk, store.transaction():
-        _apply(form, store, good, report, author, progress, cancel)
+    try:
+        with bulk, store.transaction():
+            _apply(form, store, good, head.rows, report, author, progress, cancel)
+    except _Rejected:
+        report.created = report.updated = report.unchanged = 0
+        return report
     report.imported = True
     return report
 
 
-def _prepare_rows(
+def _good_rows(messages: Iterable[Head | Checked], report: Report, strict: bool) -> Iterator[Good]:
+    """The good rows of the checked batches; their errors go to ``report`` on the way.
+
+    ``strict``: after the first rejected row no more rows are written; the rest of the file
+    is still checked (its errors are reported), then ``_Rejected`` rolls the import back."""
+    for checked in messages:
+        assert isinstance(checked, Checked)
+        report.errors.extend(checked.errors)
+        report.rejected_rows.extend(checked.rejected)
+        if not (strict and report.errors):
+            yield from checked.good
+    if strict and report.errors:
+        raise _Rejected
+
+
+def _checked_rows(
     form: Form,
     formset: FormSet,
     table: Table,
     mapping: dict[str, str],
-    report: Report,
-    lang: str,
     today: date | None,
-) -> list[tuple[int, dict[str, Any]]]:
-    good, columns = [], _columns(mapping)
-    for number, data, issues in _checked_rows(form, formset, table, mapping, today):
-        errors = _row_errors(form, number, issues, lang, columns) if issues else []
-        if errors:
-            report.errors.extend(errors)
-            report.rejected_rows.append(number)
-        else:
-            good.append((number, data))
-    return good
-
-
-def _checked_rows(
-    form: Form, formset: FormSet, table: Table, mapping: dict[str, str], today: date | None
+    batch: int = BATCH,
 ) -> Iterator[tuple[int, dict[str, Any], list[rules.Issue]]]:
     """(row number, stored values, issues) of every row: ``prepare_row`` and ``validate``,
     a batch at a time through the form's compiled plan (``rules.FormPlan``)."""
@@ -333,10 +441,10 @@ def _checked_rows(
             yield number, data, rules.validate(form, data, formset, today=today)
         return
     plan = rules.FormPlan(form, formset, today)
-    for start in range(0, len(table.rows), BATCH):
-        batch = table.rows[start : start + BATCH]
-        rows = plan.prepare([raw for _, raw in batch], mapping)
-        for (number, _), data, issues in zip(batch, rows, plan.validate(rows), strict=True):
+    for start in range(0, len(table.rows), batch):
+        part = table.rows[start : start + batch]
+        rows = plan.prepare([raw for _, raw in part], mapping)
+        for (number, _), data, issues in zip(part, rows, plan.validate(rows), strict=True):
             yield number, data, issues
 
 
@@ -347,19 +455,23 @@ class Cancelled(Exception):
 def _apply(
     form: Form,
     store: Store,
-    rows: list[tuple[int, dict[str, Any]]],
+    rows: Iterable[Good],
+    total: int,
     report: Report,
     author: str,
     progress: Progress | None,
     cancel: Callable[[], bool] | None,
 ) -> None:
-    """Rows into the store a batch at a time: the batch's natural keys are looked up in one
-    go, new people are inserted together, known ones merged into their records.
+    """Clean rows (position in the file, values) into the store a batch at a time: the
+    batch's natural keys are looked up in one go, new people are inserted together, known
+    ones merged into their records. Progress counts the file's rows (``total``): after each
+    batch, the rows up to its last one.
 
-    Each row is cleaned and derived once (``Store.derive``): its keys find duplicates and the
-    same ``Derived`` goes into the insert, which would otherwise derive it again."""
-    for start in range(0, len(rows), BATCH):
-        batch = [(values, store.derive(form, values)) for values in _cleaned(rows, start)]
+    Each row is derived once (``Store.derive``): its keys find duplicates and the same
+    ``Derived`` goes into the insert, which would otherwise derive it again."""
+    it, done = iter(rows), 0
+    while chunk := list(islice(it, BATCH)):
+        batch = [(values, store.derive(form, values)) for _, values in chunk]
         known = _Known(store.records_by_keys(form.id, (k for _, d in batch for k in d.keys)))
         pending: list[tuple[dict[str, Any], Derived | None]] = []  # None: derive at the flush
         pending_keys: dict[str, int] = {}
@@ -379,14 +491,11 @@ def _apply(
         _flush(form, store, pending, report, author)
         if cancel and cancel():
             raise Cancelled
+        done = chunk[-1][0]
         if progress:
-            progress(min(start + BATCH, len(rows)), len(rows))
-
-
-def _cleaned(rows: list[tuple[int, dict[str, Any]]], start: int) -> Iterator[dict[str, Any]]:
-    """The values of one batch of rows as the store keeps them (``records.clean``)."""
-    for _, data in rows[start : start + BATCH]:
-        yield clean(data)
+            progress(done, total)
+    if progress and 0 < done < total:  # the file ended in rejected rows
+        progress(total, total)
 
 
 def _keys(form: Form, store: Store, data: Mapping[str, Any]) -> list[str]:

@@ -12,6 +12,18 @@ and de-duplicated must write, without history, outbox op, person row or search t
 writes nothing: the Python floor below any store. "import, encrypted store" is the warm import
 into a SQLCipher-keyed store, as the app's store is (the other lines write plaintext SQLite
 through the same driver).
+
+"import, checked in 2nd process" is the warm import with the file read and checked in a
+second process (``app.core.import_worker``) while this one writes: its CPU column counts both
+processes, so its CPU ratio is the work done, its wall ratio what the two cores buy (on a
+machine busy with other work, nothing: read the two lines below it). "its writer process
+alone" and "its checking process alone" split that CPU: on two free cores the wall is about
+the larger of the two plus the child's start, and the writer's is the limit as long as it is
+the larger (compare it with the SQL floor). The
+"import, warm process" line checks in-process (``worker=False``), the cold one takes the
+default (a second process from ``import_worker.MIN_BYTES``). ``--sizes`` imports files of a
+few sizes both ways (the threshold's measurement), ``--pairs N`` alternates N imports of
+``--rows`` each way and prints the medians.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import argparse
 import csv
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -56,11 +69,32 @@ def raw_executemany(csv_path: Path, db: Path) -> None:
     conn.close()
 
 
-def measured(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+def _cpu() -> float:
+    """CPU seconds of this process (ns clock) and of its finished children (the import's
+    checker; ``os.times`` counts them in clock ticks)."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
+def _own_cpu() -> float:
+    return time.process_time()
+
+
+def split(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((wall, CPU of this process), (wall, CPU of its children)) of one call: the writer's
+    and the checking process's shares of a pipelined import (the wall on two free cores is
+    about the larger CPU, plus the child's start)."""
+    wall, own, every = time.perf_counter(), _own_cpu(), _cpu()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall, own, every = time.perf_counter() - wall, _own_cpu() - own, _cpu() - every
+    return (wall, own), (wall, every - own)
+
+
+def measured(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its children) of one call."""
+    wall, cpu = time.perf_counter(), _cpu()
+    fn()
+    return time.perf_counter() - wall, _cpu() - cpu
 
 
 class _Recorder:
@@ -85,10 +119,11 @@ def run_import(
     rows: int,
     into: Statements,
     key: bytes | None = None,
+    worker: bool | None = False,
 ) -> None:
     store = Store(db, formset, key)
     store.writes.conn = _Recorder(store.writes.conn, into)  # type: ignore[assignment]
-    report = import_file(csv_path, formset.form("resident"), store)
+    report = import_file(csv_path, formset.form("resident"), store, worker=worker)
     assert report.created == rows, report.errors[:3]
     store.close()
 
@@ -133,17 +168,35 @@ def main() -> None:
     parser.add_argument(
         "--tables", action="store_true", help="also replay each table's inserts alone"
     )
+    parser.add_argument(
+        "--sizes", action="store_true", help="import a few file sizes in-process and in 2"
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=0, help="N alternating in-process / 2-process imports"
+    )
     args = parser.parse_args()
     formset = load_formset()
+    if args.sizes:
+        sizes(formset)
+        return
+    if args.pairs:
+        pairs(formset, args.rows, args.pairs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         csv_path = write_csv(tmpdir / "residents.csv", resident_rows(args.rows))
         raw = measured(lambda: raw_executemany(csv_path, tmpdir / "raw.sqlite"))
-        cold = measured(lambda: run_import(csv_path, tmpdir / "a.sqlite", formset, args.rows, []))
+        cold = measured(
+            lambda: run_import(csv_path, tmpdir / "a.sqlite", formset, args.rows, [], None, None)
+        )
         statements: Statements = []
         warm = measured(
             lambda: run_import(csv_path, tmpdir / "b.sqlite", formset, args.rows, statements)
         )
+        writer, checker = split(
+            lambda: run_import(csv_path, tmpdir / "p.sqlite", formset, args.rows, [], None, True)
+        )
+        piped = (writer[0], writer[1] + checker[1])
         floor = measured(lambda: replay(statements, tmpdir / "c.sqlite", formset))
         minimal = measured(lambda: replay(statements, tmpdir / "d.sqlite", formset, MINIMAL_TABLES))
         checked = measured(lambda: validate_file(csv_path, formset.form("resident"), formset))
@@ -159,12 +212,15 @@ def main() -> None:
             for table in (TABLES if args.tables else ())
         ]
     n = args.rows
-    print(f"rows                      {n}")
-    print(f"{'':26}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
+    print(f"rows                            {n}")
+    print(f"{'':32}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
     for name, (wall, cpu) in (
         ("raw executemany", raw),
         ("import, cold process", cold),
         ("import, warm process", warm),
+        ("import, checked in 2nd process", piped),
+        ("  its writer process alone", writer),
+        ("  its checking process alone", checker),
         ("SQL floor (replay)", floor),
         ("floor, record + key only", minimal),
         ("read + check only", checked),
@@ -172,10 +228,56 @@ def main() -> None:
         *tables,
     ):
         print(
-            f"{name:26}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "
+            f"{name:32}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "
             f"{n / cpu:12,.0f} {raw[1] / cpu:6.3f}"
         )
     print("ratio = raw time / this time, i.e. rows/s relative to raw executemany (aim >= 0.3)")
+
+
+def pairs(formset: FormSet, rows: int, count: int) -> None:
+    """``count`` pairs of imports in one process and with a checking process, alternating
+    which goes first (ABBA): medians of wall and of each process's CPU."""
+    seen: dict[bool, list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        csv_path = write_csv(tmpdir / "residents.csv", resident_rows(rows))
+        for i in range(count):
+            for worker in (False, True) if i % 2 == 0 else (True, False):
+                db = tmpdir / f"{i}-{worker}.sqlite"
+                seen.setdefault(worker, []).append(
+                    split(lambda: run_import(csv_path, db, formset, rows, [], None, worker))  # noqa: B023
+                )
+    for worker, runs in seen.items():
+        wall = statistics.median(own[0] for own, _ in runs)
+        own_cpu = statistics.median(own[1] for own, _ in runs)
+        child_cpu = statistics.median(child[1] for _, child in runs)
+        name = "2 processes" if worker else "1 process"
+        print(
+            f"{name:12} wall {wall:6.2f} s   CPU: importing process {own_cpu:5.2f} s, "
+            f"checking process {child_cpu:5.2f} s   (medians of {len(runs)})"
+        )
+
+
+def sizes(formset: FormSet) -> None:
+    """Files of a few sizes imported in-process and with a checking process, alternated
+    (ABAB) so the machine's load falls on both: where the second process starts to pay."""
+    print(f"{'rows':>7} {'bytes':>10} {'1 process s':>12} {'2 processes s':>14} {'2 / 1':>6}")
+    for rows in (500, 1000, 2000, 4000, 8000, 16000):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmpdir = Path(tmp)
+            csv_path = write_csv(tmpdir / "residents.csv", resident_rows(rows))
+            times: dict[bool, float] = {False: 0.0, True: 0.0}
+            for i, worker in enumerate((False, True) * 3):
+                db = tmpdir / f"{i}.sqlite"
+                wall, _ = measured(
+                    lambda: run_import(csv_path, db, formset, rows, [], None, worker)  # noqa: B023
+                )
+                times[worker] += wall / 3
+            size = csv_path.stat().st_size
+        print(
+            f"{rows:7} {size:10,} {times[False]:12.3f} "
+            f"{times[True]:14.3f} {times[True] / times[False]:6.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -186,3 +186,29 @@ def test_import_task_imports_and_a_cancel_rolls_everything_back(
     report = blocker.args[0]
     assert report.imported and report.created == 30
     assert store.count("resident") == 30
+
+
+def test_an_import_task_checks_a_big_file_in_a_second_process_with_progress(
+    runner,
+    store,
+    qtbot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    """From the pool thread too, a big file is checked by a child process (``import_worker``)
+    while the task writes; the dialog's progress ends at the file's row count."""
+    from app.core import import_worker, transfer
+
+    monkeypatch.setattr(import_worker, "MIN_BYTES", 1)
+    monkeypatch.setattr(import_worker, "spare_core", lambda: True)
+    monkeypatch.setattr(transfer, "BATCH", 10)  # the child checks in batches of 10 too
+    monkeypatch.setattr(transfer, "_checked_rows", None)  # checking here would fail
+    csv_file = _residents_csv(tmp_path / "residents.csv", 45)
+    handle = runner.start(tasks.import_task(csv_file, "resident", author="W1"), "import")
+    progress: list[tuple[int, int]] = []
+    handle.progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(handle.finished, timeout=60_000) as blocker:
+        pass
+    report = blocker.args[0]
+    assert report.imported and report.created == 45 and store.count("resident") == 45
+    assert progress and progress[-1] == (45, 45)

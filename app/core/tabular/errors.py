@@ -21,6 +21,10 @@ class TableError(Exception):
         self.code, self.file, self.detail, self.row, self.column = code, file, detail, row, column
         super().__init__(self.message("en"))
 
+    def __reduce__(self) -> tuple[type[TableError], tuple[str, str, str, int | None, str]]:
+        """Pickled by its fields: an import's checking process raises it in the importing one."""
+        return TableError, (self.code, self.file, self.detail, self.row, self.column)
+
     def message(self, lang: str = "zh") -> str:
         """What is wrong with the file and what to do, on one line."""
         zh, en = _TABLE_ERRORS[self.code]
