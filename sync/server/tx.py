@@ -149,6 +149,7 @@ class Tx:
     # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
     saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
     derived: Derived = field(default_factory=Derived)  # natural keys and people of values
+    review_pairs: set[tuple[str, str]] = field(default_factory=set)  # written here, id order
 
     # -- records ----------------------------------------------------------------------------
 
@@ -174,6 +175,19 @@ class Tx:
         """The record did not exist when this transaction first looked for it (a create of
         this transaction, or none at all): nothing stored before refers to it by id."""
         return record_id in self._absent
+
+    def review_written(self, a: str, b: str) -> None:
+        """A review row pairing records ``a`` and ``b`` was written here (``pair_known``)."""
+        self.review_pairs.add((a, b) if a <= b else (b, a))
+
+    def pair_known(self, a: str, b: str) -> bool | None:
+        """Whether a review row pairs records ``a`` and ``b``, when known without a query:
+        one of them is new here (records are never deleted and review rows name records), so
+        only this transaction's rows can name it; None: ask the database. A concurrent writer
+        of the same new id makes this transaction's insert fail, and the chunk runs again."""
+        if a in self._absent or b in self._absent:
+            return ((a, b) if a <= b else (b, a)) in self.review_pairs
+        return None
 
     def known_absent(self, device_id: str, ids: Iterable[str]) -> None:
         """Records ``load_many`` found missing from the database: no alias points at them and

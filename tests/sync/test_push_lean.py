@@ -1,0 +1,82 @@
+"""The server CPU of a nightly push of new residents (issue 19): work a push skips because it
+cannot find anything, each checked against the plain way it replaces."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from sqlalchemy import text
+
+from app.core.forms import FormSet
+from sync import protocol as p
+from sync.server.service import Service
+from sync.server.tx import Tx
+from tests.sync.conftest import resident_creates, statements_run
+from tests.sync.test_server_batch import KEY_HANDOVER, NUMBERS, WORKER, _fresh, _op, _run, op_lists
+
+BIRTH = dt.date(1961, 3, 9)
+
+
+def test_new_residents_meet_their_look_alikes_without_reading_reviews(
+    db_url: str, formset: FormSet
+) -> None:
+    """A create of a new record whose person the platform holds already opens its review items
+    without asking whether the pair was reviewed: no review row can name a record this
+    transaction found missing (the property test below checks the answers against the
+    plain way)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        service.apply(WORKER, "dev", _born_alike(resident_creates(3, "dev", BIRTH, seq=11)))
+        new = _born_alike(resident_creates(2, "dev", BIRTH, start=10, seq=13))
+        with statements_run(engine) as statements:
+            results = service.apply(WORKER, "dev", new)
+        assert [r["status"] for r in results] == ["applied"] * 2
+        assert not [
+            s for s in statements if s.lstrip().upper().startswith("SELECT") and "reviews" in s
+        ]
+        with engine.connect() as conn:
+            pairs = conn.execute(text("SELECT record_id, other_id FROM reviews")).all()
+        ids = {o.record_id for o in new}
+        mine = [pair for pair in pairs if pair[0] in ids]
+        assert (
+            len(mine) == len(set(mine)) == 2 * 3 + 1
+        )  # each new one: the 3 known, then each other
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_reviews_opened_without_the_pair_query_are_the_plain_ones(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Any, formset: FormSet
+) -> None:
+    """Random pushes (look-alikes, merges by key, replays) open the same review items whether
+    ``Tx.pair_known`` spares the pair query or every pair is asked for (the plain way)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}" if backend == "sqlite" else None
+    url = url or request.getfixturevalue("pg_database")
+
+    @settings(
+        max_examples=40 if backend == "sqlite" else 12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(setup=op_lists(), ops=op_lists())
+    @example(setup=[_op(0, "create", NUMBERS[0])], ops=KEY_HANDOVER)
+    def check(setup: list[p.Op], ops: list[p.Op]) -> None:
+        setup = [o.model_copy(update={"op_id": "pre" + o.op_id}) for o in setup]
+        lean = _run(url, formset, setup, ops, batched=True)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Tx, "pair_known", lambda _self, _a, _b: None)
+            plain = _run(url, formset, setup, ops, batched=True)
+        assert lean == plain
+
+    check()
+
+
+def _born_alike(ops: list[p.Op]) -> list[p.Op]:
+    """The ops' residents (all 张三) born on one day: each may be the same as the others."""
+    same = BIRTH.isoformat()
+    return [o.model_copy(update={"fields": {**o.fields, "birth_date": same}}) for o in ops]
