@@ -4,17 +4,19 @@ cannot find anything, each checked against the plain way it replaces."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, text
+from uvicorn.logging import AccessFormatter as UvicornAccessFormatter
 
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.merge import Stamp
-from sync.server import db, scopes
+from sync.server import accesslog, cli, db, scopes
 from sync.server.rows import grouped_stamps_text, stamps_of, stamps_text
 from sync.server.service import Service
 from sync.server.tx import Tx
@@ -135,3 +137,34 @@ def test_one_stamp_for_all_fields_is_written_as_the_grouping_writes_it(
     stamps = {n: one if shared else Stamp(at, device) for n in names}
     assert stamps_text(stamps) == grouped_stamps_text(stamps)
     assert stamps_of(stamps_text(stamps)) == stamps
+
+
+@given(
+    client=st.sampled_from(["127.0.0.1:5000", "[::1]:80", "", "10.0.0.7:61234"]),
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    path=st.text(max_size=40),
+    version=st.sampled_from(["1.1", "1.0", "2"]),
+    status=st.integers(100, 999),
+    level=st.sampled_from([logging.INFO, logging.WARNING, logging.CRITICAL, 5]),
+    colours=st.booleans(),
+)
+def test_the_access_line_is_uvicorns(
+    client: str, method: str, path: str, version: str, status: int, level: int, colours: bool
+) -> None:
+    """``accesslog.AccessFormatter`` writes what uvicorn's writes, colours or not."""
+    args = (client, method, path, version, status)
+    record = logging.LogRecord(
+        "uvicorn.access", level, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None
+    )
+    ours = accesslog.AccessFormatter(accesslog.FORMAT, use_colors=colours)
+    theirs = UvicornAccessFormatter(accesslog.FORMAT, use_colors=colours)
+    assert ours.format(record) == theirs.format(logging.makeLogRecord(record.__dict__))
+
+
+def test_the_server_writes_its_access_lines_with_the_cheaper_formatter() -> None:
+    """``gridcollect server``'s logging (``cli.log_config``) formats access lines with
+    ``accesslog.AccessFormatter``, the rest as uvicorn does."""
+    config = cli.log_config()
+    assert config["formatters"]["access"]["()"] == "sync.server.accesslog.AccessFormatter"
+    assert config["formatters"]["access"]["fmt"] == accesslog.FORMAT
+    assert config["formatters"]["default"]["()"] == "uvicorn.logging.DefaultFormatter"
