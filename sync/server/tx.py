@@ -262,9 +262,11 @@ class Tx:
 
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
-        keys = list(keys)
-        if any((form, k) not in self._key_db for k in keys):  # most were prefetched per chunk
-            self.prefetch_keys((form, k) for k in keys)
+        keys, key_db = list(keys), self._key_db
+        for key in keys:  # most were prefetched per chunk
+            if (form, key) not in key_db:
+                self.prefetch_keys((form, k) for k in keys)
+                break
         for key in keys:
             owner = self._key_tx.get((form, key))
             if owner is None:
@@ -278,7 +280,8 @@ class Tx:
     def claimants(self, form: str, key: str) -> list[str]:
         """Live records that have ``key`` in their values without holding it (transfer
         claims), this transaction's writes included, in id order."""
-        self.prefetch_keys([(form, key)])
+        if (form, key) not in self._claims_db:  # most were prefetched per chunk
+            self.prefetch_keys([(form, key)])
         found = {r for r in self._claims_db[(form, key)] if r not in self.sides}
         return sorted(found | self._claims_tx.get((form, key), set()))
 
@@ -308,7 +311,8 @@ class Tx:
     def same_person(self, form: str, person: Person) -> list[tuple[str, Person]]:
         """Live records of ``form`` with the same birth date and the same name or pinyin,
         this transaction's writes included, in record id order."""
-        self.prefetch_people(form, [person])
+        if (form, person) not in self._people_db:  # most were prefetched per chunk
+            self.prefetch_people(form, [person])
         found = {rid: q for rid, q in self._people_db[(form, person)] if rid not in self.sides}
         for rid, q in self._people_tx.get((form, person.birth), {}).items():
             if person.alike(q):
