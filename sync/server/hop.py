@@ -49,38 +49,38 @@ class Hop:
         self.max_threads, self.name = max_threads, name
         self._jobs: SimpleQueue[_Call | None] = SimpleQueue()  # None: a thread's cue to end
         self._threads: list[threading.Thread] = []
-        self._idle = 0  # threads waiting for a job (changed under the GIL: an estimate)
-        self._start = threading.Lock()
+        self._idle = 0  # threads free, no call of theirs queued yet (``run`` claims them)
+        self._waiting = 0  # calls queued for the next thread that is done (all were busy)
+        self._lock = threading.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker thread, in a copy of this context."""
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         call = _Call(loop, loop.create_future(), lambda: context.run(fn, *args))
+        with self._lock:  # a free thread takes the call, else a new one, else the next free
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self.max_threads:
+                self._threads.append(self._thread())
+            else:
+                self._waiting += 1
         self._jobs.put(call)
-        if self._idle < self._jobs.qsize() and len(self._threads) < self.max_threads:
-            self._grow()
         try:
             return cast(T, await call.done)
         except asyncio.CancelledError:
             await _until_ended(call)
             raise
 
-    def _grow(self) -> None:
-        with self._start:
-            if len(self._threads) >= self.max_threads:
-                return
-            thread = threading.Thread(
-                target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
+    def _thread(self) -> threading.Thread:
+        name = f"{self.name}-{len(self._threads)}"
+        thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def _serve(self) -> None:
         while True:
-            self._idle += 1
             call = self._jobs.get()
-            self._idle -= 1
             if call is None:
                 return
             try:
@@ -90,10 +90,16 @@ class Hop:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 call.loop.call_soon_threadsafe(_settle, call, outcome)
             del call, outcome  # not kept alive while waiting for the next job
+            with self._lock:
+                if self._waiting:
+                    self._waiting -= 1
+                else:
+                    self._idle += 1
 
     def stop(self) -> None:
         """End the threads once the calls queued before have run (tests)."""
-        threads, self._threads = self._threads, []
+        with self._lock:
+            threads, self._threads, self._idle, self._waiting = self._threads, [], 0, 0
         for _ in threads:
             self._jobs.put(None)
         for thread in threads:

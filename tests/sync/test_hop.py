@@ -56,6 +56,32 @@ def test_calls_beyond_the_threads_wait_their_turn(pool: hop.Hop) -> None:
     assert len({name for _, name in answers}) <= 2
 
 
+def test_a_free_thread_takes_the_next_call(pool: hop.Hop) -> None:
+    """Calls one after the other run on one thread; two loops in two threads calling at
+    once all get answers, on at most the pool's threads (each free thread is counted once)."""
+
+    async def one_by_one() -> set[str]:
+        return {await pool.run(lambda: threading.current_thread().name) for _ in range(5)}
+
+    assert len(uvloop.run(one_by_one())) == 1
+
+    def busy(n: int) -> int:
+        time.sleep(0.001)
+        return n
+
+    async def many() -> list[int]:
+        return list(await asyncio.gather(*(pool.run(busy, n) for n in range(40))))
+
+    answers: list[list[int]] = []
+    loops = [threading.Thread(target=lambda: answers.append(uvloop.run(many()))) for _ in range(2)]
+    for thread in loops:
+        thread.start()
+    for thread in loops:
+        thread.join(30)
+    assert answers == [list(range(40))] * 2
+    assert len(pool._threads) <= 2
+
+
 def test_a_cancelled_caller_waits_for_its_work_to_end(pool: hop.Hop) -> None:
     """As anyio's: the transaction in the thread ends (commit or rollback) before the
     cancellation goes on, however often the caller is cancelled meanwhile."""
