@@ -65,6 +65,7 @@ def open_transfer(tx: Tx, form: Form, claim_id: str, holder_id: str, at: str) ->
         "decided_by": None,
         "decided_at": None,
     }
+    tx.review_written(claim_id, holder_id)
     if found is None:
         tx.conn.execute(_INSERT_REVIEW, values)
     else:
@@ -78,6 +79,7 @@ def add_candidates(tx: Tx, form: Form, record_id: str, person: Person, at: str) 
         if other_id == record_id or _reviewed(tx, record_id, other_id):
             continue
         reason = "same_name_birth" if other.name == person.name else "same_pinyin_birth"
+        tx.review_written(record_id, other_id)
         tx.conn.execute(
             _INSERT_REVIEW,
             {
@@ -96,6 +98,12 @@ def add_candidates(tx: Tx, form: Form, record_id: str, person: Person, at: str) 
 
 
 def _reviewed(tx: Tx, a: str, b: str) -> bool:
+    """A review row pairs the two records already. Without a query when one of them is new
+    (``Tx.pair_known``): a push of new residents met one or more look-alikes per op on a
+    city's platform, each a statement (issue 19)."""
+    known = tx.pair_known(a, b)
+    if known is not None:
+        return known
     return tx.conn.execute(_PAIR, {"b_a": a, "b_b": b}).first() is not None
 
 

@@ -149,6 +149,7 @@ class Tx:
     # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
     saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
     derived: Derived = field(default_factory=Derived)  # natural keys and people of values
+    review_pairs: set[tuple[str, str]] = field(default_factory=set)  # written here, id order
 
     # -- records ----------------------------------------------------------------------------
 
@@ -174,6 +175,19 @@ class Tx:
         """The record did not exist when this transaction first looked for it (a create of
         this transaction, or none at all): nothing stored before refers to it by id."""
         return record_id in self._absent
+
+    def review_written(self, a: str, b: str) -> None:
+        """A review row pairing records ``a`` and ``b`` was written here (``pair_known``)."""
+        self.review_pairs.add((a, b) if a <= b else (b, a))
+
+    def pair_known(self, a: str, b: str) -> bool | None:
+        """Whether a review row pairs records ``a`` and ``b``, when known without a query:
+        one of them is new here (records are never deleted and review rows name records), so
+        only this transaction's rows can name it; None: ask the database. A concurrent writer
+        of the same new id makes this transaction's insert fail, and the chunk runs again."""
+        if a in self._absent or b in self._absent:
+            return ((a, b) if a <= b else (b, a)) in self.review_pairs
+        return None
 
     def known_absent(self, device_id: str, ids: Iterable[str]) -> None:
         """Records ``load_many`` found missing from the database: no alias points at them and
@@ -248,9 +262,11 @@ class Tx:
 
     def key_owner(self, form: str, keys: Iterable[str], exclude: str | None = None) -> str | None:
         """The live record holding any of ``keys`` (other than ``exclude``), own writes included."""
-        keys = list(keys)
-        if any((form, k) not in self._key_db for k in keys):  # most were prefetched per chunk
-            self.prefetch_keys((form, k) for k in keys)
+        keys, key_db = list(keys), self._key_db
+        for key in keys:  # most were prefetched per chunk
+            if (form, key) not in key_db:
+                self.prefetch_keys((form, k) for k in keys)
+                break
         for key in keys:
             owner = self._key_tx.get((form, key))
             if owner is None:
@@ -264,7 +280,8 @@ class Tx:
     def claimants(self, form: str, key: str) -> list[str]:
         """Live records that have ``key`` in their values without holding it (transfer
         claims), this transaction's writes included, in id order."""
-        self.prefetch_keys([(form, key)])
+        if (form, key) not in self._claims_db:  # most were prefetched per chunk
+            self.prefetch_keys([(form, key)])
         found = {r for r in self._claims_db[(form, key)] if r not in self.sides}
         return sorted(found | self._claims_tx.get((form, key), set()))
 
@@ -294,7 +311,8 @@ class Tx:
     def same_person(self, form: str, person: Person) -> list[tuple[str, Person]]:
         """Live records of ``form`` with the same birth date and the same name or pinyin,
         this transaction's writes included, in record id order."""
-        self.prefetch_people(form, [person])
+        if (form, person) not in self._people_db:  # most were prefetched per chunk
+            self.prefetch_people(form, [person])
         found = {rid: q for rid, q in self._people_db[(form, person)] if rid not in self.sides}
         for rid, q in self._people_tx.get((form, person.birth), {}).items():
             if person.alike(q):

@@ -15,13 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import pytest
 import requests
 from sqlalchemy import create_engine, event, insert, text
 
 from app.core.ids import uuid7
-from sync.server import admission, caller, db
+from sync.server import admission, caller, db, hop
 from tests.factories import resident
 from tests.sync.conftest import COMMUNITY, GRID_A, GRID_B, PASSWORD, Client, Platform
 
@@ -279,13 +278,13 @@ def test_push_and_pull_take_one_worker_thread_each(
     for the caller and another for the work); a bad token is still refused before any work."""
     wang = platform.client("wang")
     hops: list[str] = []
-    real = anyio.to_thread.run_sync
+    real = hop.run
 
-    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counting(func: Any, *args: Any) -> Any:
         hops.append(getattr(func, "__name__", "?"))
-        return await real(func, *args, **kwargs)
+        return await real(func, *args)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(hop, "run", counting)
     (done,) = wang.push([wang.op(uuid7(), "create", resident())])
     assert done["status"] == "applied" and len(hops) == 1, hops
     assert len(wang.pull()["records"]) == 1 and len(hops) == 2, hops

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import protocol as p
+from sync.server import hop
 from sync.server.errors import ApiError
 from sync.server.routes.auth import token_answer
 from sync.server.routes.deps import Credentials, bearer, error_response
@@ -85,7 +85,7 @@ async def _token(
         request = p.RefreshRequest.model_validate_json(body)
     except ValidationError:
         return None
-    answer = await run_in_threadpool(token_answer, state.engine, state.key, request)
+    answer = await hop.run(token_answer, state.engine, state.key, request)
     return JSONResponse(answer)
 
 
@@ -100,7 +100,7 @@ async def _push(
     except ValidationError:
         return None
     device_id = caller.device_id or ""
-    return await run_in_threadpool(push_answer, caller, state.service, request, device_id)
+    return await hop.run(push_answer, caller, state.service, request, device_id)
 
 
 async def _pull(
@@ -110,7 +110,7 @@ async def _pull(
     asked = pull_query(query)
     if caller is None or asked is None:
         return None
-    return await run_in_threadpool(pull_answer, caller, state.service, *asked)
+    return await hop.run(pull_answer, caller, state.service, *asked)
 
 
 def pull_query(query: bytes) -> tuple[int, int] | None:
