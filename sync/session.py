@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from app.core import ids
@@ -23,7 +24,7 @@ from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
 from sync.client import Client, ProtocolError
-from sync.protocol import FEATURE_TASKS, PullResponse
+from sync.protocol import FEATURE_TASKS, PullResponse, PushResponse
 from sync.replica import backfill
 from sync.replica import identity as replica_identity
 
@@ -110,6 +111,7 @@ class SyncSession:
         commit_every: int = COMMIT_EVERY,
         progress: Progress | None = None,
         cancel: Cancel | None = None,
+        overlap: bool = True,
     ) -> None:
         self.store = store
         self.client = client
@@ -120,6 +122,7 @@ class SyncSession:
         self.cancel = cancel or (lambda: False)
         self.summary = SyncSummary()
         self._reregistered = False
+        self.overlap = overlap  # False: each batch read after the last one is recorded
 
     def run(self) -> SyncSummary:
         """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so."""
@@ -170,72 +173,128 @@ class SyncSession:
         culprit passed every check: they go next, alone, and are applied. The ops after it were
         not checked: the window shrinks until batches pass again and then grows back. Resending
         the whole batch after each bad op made the traffic grow with the square of the bad ops.
+
+        The device's work overlaps the server's: while batch k is in flight (HTTP only, in the
+        push thread) the batch after it is read; once k is answered 2xx, that batch is sent
+        and k's answers are recorded meanwhile. Still one request at a time, strictly in
+        order, each batch's answers in one local transaction, so a stop anywhere loses
+        nothing (the server answers a resent op as the first time). Any refusal, or an answer
+        that changes what later ops carry (``replica.leaves_later_ops``), drops the batch read
+        ahead and goes on as one batch after the other. ``cancel()`` is asked before each
+        request, so one asked during a batch's ``progress`` stops after the next batch.
         """
-        s = self.summary
+        w = _Window(size=self._push_window(), cap=self._push_window())
+        w.total = replica.pending_count(self.store)
         tasks_on = self.client.has_feature(FEATURE_TASKS)
-        total = replica.pending_count(self.store)
-        window = self._push_window()
-        done, after, size, cap = 0, 0, window, window
-        results_after = 0
-        self.progress("push", 0, total)
-        while True:
-            if self.cancel():
-                return False
+        self.progress("push", 0, w.total)
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:  # waits on exit
+            flight: tuple[_Batch, Future[PushResponse]] | None = None
+            while True:
+                if flight is None:
+                    if self.cancel():
+                        return False
+                    batch = self._read(w.after, w.results_after, w.size, tasks_on, ahead=False)
+                    if batch is None or batch.empty:
+                        return True
+                    flight = batch, http.submit(self._send, batch)
+                batch, request = flight
+                flight = None
+                ahead = self._read_ahead(batch, w, tasks_on)
+                try:
+                    answer = request.result()
+                except ProtocolError as exc:
+                    self._refused(exc, batch, w)
+                    continue
+                stop = False
+                if ahead is not None and replica.leaves_later_ops(batch.ops, answer.results):
+                    stop = self.cancel()
+                    if not stop:
+                        flight = ahead, http.submit(self._send, ahead)
+                self._record(batch, answer, w)
+                if stop:
+                    return False
+
+    def _read(
+        self, after: int, results_after: int, size: int, tasks_on: bool, *, ahead: bool
+    ) -> _Batch | None:
+        """The ops and task results for the next request; None when read ahead and an op
+        would need completing (``replica.read_ahead``)."""
+        if ahead:
+            ops = replica.read_ahead(self.store, after, size)
+            if ops is None:
+                return None
+        else:
             ops = replica.next_batch(self.store, after, size)
-            results = replica.next_results(self.store, results_after, size) if tasks_on else []
-            if not ops and not results:
-                return True
-            try:
-                wires = [op.wire for op in ops]
-                if results:
-                    answer = self.client.push(wires, [r.wire for r in results])
-                else:  # the call as before tasks (wrappers of ``push`` taking ops only work)
-                    answer = self.client.push(wires)
-            except ProtocolError as exc:
-                if exc.code == REUSED and self._reregister():
-                    continue  # the same ops again, as the new device
-                if exc.code in SIZE_CODES and len(ops) + len(results) > 1:
-                    cap = size = max(1, max(len(ops), len(results)) // 2)  # too big: halve
-                    continue
-                bad = _result_culprit(exc, results)
-                if bad is not None:
-                    replica.set_aside_result(
-                        self.store, bad, exc.code, exc.message_zh, exc.message_en
-                    )
-                    log.warning("task result %s set aside: %s", bad.op_id, exc.code)
-                    continue
-                culprit = _culprit(exc, ops)
-                if culprit is None and exc.code in SIZE_CODES and ops:
-                    culprit = ops[0]  # one op alone is too big: it can never be sent
-                if culprit is None:
-                    raise
-                replica.set_aside(self.store, culprit, exc.code, exc.message_zh, exc.message_en)
-                log.warning("op %s set aside: %s", culprit.op_id, exc.code)
-                s.rejected += 1
-                s.pushed += 1
-                done += 1
-                self.progress("push", done, total)
-                checked = ops.index(culprit)  # the ops before it passed the server's checks
-                size = checked if checked else max(1, len(ops) // 2)
-                continue
-            with self.store.transaction():  # the batch's answers, ops and results, at once
-                tally = replica.record_results(self.store, ops, answer.results)
-                s.task_results += replica.record_task_answers(
-                    self.store, results, answer.task_results
-                )
-            if results:
-                results_after = results[-1].seq
-            s.pushed += len(ops)
-            s.applied += tally.applied
-            s.conflicts += tally.conflicts
-            s.merged += tally.merged
-            s.rejected += tally.rejected
-            s.deferred += tally.deferred
-            if ops:
-                after = ops[-1].seq
-            done += len(ops)
-            size = min(cap, size * 2)
-            self.progress("push", min(done, max(total, done)), max(total, done))
+        results = replica.next_results(self.store, results_after, size) if tasks_on else []
+        return _Batch(ops, results)
+
+    def _read_ahead(self, batch: _Batch, w: _Window, tasks_on: bool) -> _Batch | None:
+        """The batch that follows ``batch`` if it is answered 2xx (read while it is in
+        flight, with the window it would then have); None when not to be sent ahead."""
+        if not self.overlap:
+            return None
+        after = batch.ops[-1].seq if batch.ops else w.after
+        results_after = batch.results[-1].seq if batch.results else w.results_after
+        ahead = self._read(after, results_after, min(w.cap, w.size * 2), tasks_on, ahead=True)
+        return None if ahead is None or ahead.empty else ahead
+
+    def _send(self, batch: _Batch) -> PushResponse:
+        """One push request: runs in the push thread, so HTTP only, never the store."""
+        wires = [op.wire for op in batch.ops]
+        if batch.results:
+            return self.client.push(wires, [r.wire for r in batch.results])
+        return self.client.push(wires)  # the call as before tasks (wrappers taking ops only)
+
+    def _refused(self, exc: ProtocolError, batch: _Batch, w: _Window) -> None:
+        """A whole-request refusal of ``batch``: a copy re-registers, too big halves, a named
+        op or result is set aside and the window shrinks; raises what names nothing."""
+        ops, results = batch.ops, batch.results
+        if exc.code == REUSED and self._reregister():
+            return  # the same ops again, as the new device
+        if exc.code in SIZE_CODES and len(ops) + len(results) > 1:
+            w.cap = w.size = max(1, max(len(ops), len(results)) // 2)  # too big: halve
+            return
+        bad = _result_culprit(exc, results)
+        if bad is not None:
+            replica.set_aside_result(self.store, bad, exc.code, exc.message_zh, exc.message_en)
+            log.warning("task result %s set aside: %s", bad.op_id, exc.code)
+            return
+        culprit = _culprit(exc, ops)
+        if culprit is None and exc.code in SIZE_CODES and ops:
+            culprit = ops[0]  # one op alone is too big: it can never be sent
+        if culprit is None:
+            raise exc
+        replica.set_aside(self.store, culprit, exc.code, exc.message_zh, exc.message_en)
+        log.warning("op %s set aside: %s", culprit.op_id, exc.code)
+        s = self.summary
+        s.rejected += 1
+        s.pushed += 1
+        w.done += 1
+        self.progress("push", w.done, w.total)
+        checked = ops.index(culprit)  # the ops before it passed the server's checks
+        w.size = checked if checked else max(1, len(ops) // 2)
+
+    def _record(self, batch: _Batch, answer: PushResponse, w: _Window) -> None:
+        """A 2xx answer: its answers, ops and results, in one local transaction; the window
+        moves past the batch and grows back."""
+        s = self.summary
+        ops, results = batch.ops, batch.results
+        with self.store.transaction():
+            tally = replica.record_results(self.store, ops, answer.results)
+            s.task_results += replica.record_task_answers(self.store, results, answer.task_results)
+        if results:
+            w.results_after = results[-1].seq
+        s.pushed += len(ops)
+        s.applied += tally.applied
+        s.conflicts += tally.conflicts
+        s.merged += tally.merged
+        s.rejected += tally.rejected
+        s.deferred += tally.deferred
+        if ops:
+            w.after = ops[-1].seq
+        w.done += len(ops)
+        w.size = min(w.cap, w.size * 2)
+        self.progress("push", min(w.done, max(w.total, w.done)), max(w.total, w.done))
 
     def _push_window(self) -> int:
         """Ops per push request: the batch asked for, else the most the server takes
@@ -366,6 +425,31 @@ class SyncSession:
                     return True
         finally:
             pages.stop()
+
+
+@dataclass
+class _Batch:
+    """The ops and task results of one push request."""
+
+    ops: list[replica.OutOp]
+    results: list[replica.PendingResult]
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops and not self.results
+
+
+@dataclass
+class _Window:
+    """Where the push is: the last op and result answered, the ops per request (``size``,
+    at most ``cap``), the ops done of ``total``."""
+
+    size: int
+    cap: int
+    after: int = 0
+    results_after: int = 0
+    done: int = 0
+    total: int = 0
 
 
 class _Prefetch:

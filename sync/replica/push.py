@@ -74,6 +74,19 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
     written back, so a resend after a lost answer sends the same thing. A delete of a record
     the server never accepted has nothing to tell the server: it is settled on the device.
     """
+    ops = _next_batch(store, after, limit, complete=True)
+    assert ops is not None
+    return ops
+
+
+def read_ahead(store: Store, after: int, limit: int) -> list[OutOp] | None:
+    """``next_batch`` while the ops up to ``after`` are still unanswered; None when one of the
+    ops read would need completing (its record has a rejected op): what it carries then
+    depends on those answers. Writes nothing, so a batch read ahead can be dropped."""
+    return _next_batch(store, after, limit, complete=False)
+
+
+def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list[OutOp] | None:
     with store.transaction():
         rows = store.outbox.pending_after(after, limit)
         suspects = store.outbox.records_with_rejections()
@@ -102,6 +115,8 @@ def next_batch(store: Store, after: int, limit: int) -> list[OutOp]:
                 "author": (author or "")[:MAX_AUTHOR],
             }
             full = bool((_loads(result) or {}).get("full"))
+            if record_id in suspects and not full and not complete:
+                return None
             if record_id in suspects and not full and _needs_full(store, record_id, seq):
                 if _settle_local_delete(store, seq, wire):
                     settled.append(record_id)
@@ -199,14 +214,34 @@ def record_results(
     with store.transaction():
         answers = _Answers(store, ops, results, bulk)
         for op, result in zip(ops, results, strict=True):
-            status = result.status
-            if status == "duplicate_op":
-                status = result.original_status or "applied"
-            target = _record_result(store, op, result, status, tally, answers)
+            target = _record_result(store, op, result, _status(result), tally, answers)
             touched.add(target)
         answers.write()
         _refresh_dirty(store, touched)
     return tally
+
+
+def leaves_later_ops(ops: Sequence[OutOp], results: Sequence[OpResult]) -> bool:
+    """Whether recording these answers leaves the pending ops after them as they are, so a
+    batch read before they were recorded (``read_ahead``) is what ``next_batch`` would read
+    after: no rejection (it has its record's later ops completed, §11.3) and no new id (the
+    rewrite renames them)."""
+    return all(
+        _status(r) != "rejected" and _canonical(o, r) == o.record_id
+        for o, r in zip(ops, results, strict=True)
+    )
+
+
+def _status(result: OpResult) -> str:
+    """The status an answer stands for: a replayed op's is the one it had the first time."""
+    if result.status == "duplicate_op":
+        return result.original_status or "applied"
+    return result.status
+
+
+def _canonical(op: OutOp, result: OpResult) -> str:
+    """The id the server knows the op's record by (a merge or a new id, else its own)."""
+    return result.merged_into or result.record_id or op.record_id
 
 
 class _Answers:
@@ -231,7 +266,7 @@ class _Answers:
             renamed = [
                 (op.record_id, c)
                 for op, r in zip(ops, results, strict=True)
-                if (c := r.merged_into or r.record_id or op.record_id) != op.record_id
+                if (c := _canonical(op, r)) != op.record_id
             ]
             self.forms = store.replica.forms_of(i for pair in renamed for i in pair)
 
@@ -307,7 +342,7 @@ def _record_result(
         return op.record_id
     state = ACKED.get(status, OutboxState.APPLIED)
     answers.outbox.append((state, answer, op.seq))
-    canonical = result.merged_into or result.record_id or op.record_id
+    canonical = _canonical(op, result)
     if canonical != op.record_id:
         answers.rewrite(op.record_id, canonical)
     if state == OutboxState.MERGED:
