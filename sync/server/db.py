@@ -304,11 +304,8 @@ ops = Table(
     Column("at", String(32), nullable=False),
     # Only the indexes a query reads (every push writes each): what a device last wrote on a
     # record (``Tx.prefetch_device_versions``) and the console's last push per device. The
-    # replay look-up (``oplog.lookup``: op ids of one device family) reads the primary key.
+    # replay look-up (``oplog.lookup``: op ids of one device family) probes the primary key.
     Index("ix_ops_device_record", "device_id", "record_id"),
-    # replays among the copies of one data dir: ``oplog._LOOKUP`` names the device or its
-    # family in one statement, which only this index answers with a probe per op id
-    Index("ix_ops_op_id", "op_id"),
     Index("ix_ops_device_user_at", "device_id", "username", "at"),  # console: last push
 )
 
