@@ -267,6 +267,18 @@ new_words = Table(
     sqlite_with_rowid=False,
 )
 
+# Records a write created whose search terms are not in ``record_terms`` yet: a push only notes
+# them here (one small row each, in the order of their time-ordered ids), and the next search
+# of a scope holding the grid, or ``load-base`` at its end, gives them their terms
+# (``termrows.index_pending``), off the push path: the terms were a push's largest write.
+pending_terms = Table(
+    "pending_terms",
+    metadata,
+    Column("grid", GRID, primary_key=True),  # the record's grid when created ("" for none)
+    Column("record_id", String(64), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 aliases = Table(
     "aliases",
     metadata,
