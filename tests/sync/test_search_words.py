@@ -5,6 +5,7 @@ words (SQLite and PostgreSQL, the real server over HTTP)."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from sqlalchemy import event, select
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
-from sync.server import db, termrows, terms
+from sync.server import admin, db, termrows, terms
 from sync.server.console import queries
+from tests.bench.common import resident_rows, write_csv
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, GRID_C, Platform, statements_run
 from tests.sync.test_console_search import _users
@@ -234,3 +236,19 @@ def test_pending_records_get_exactly_the_terms_the_write_path_kept(
     termrows.index_pending(platform.engine, formset, None)
     assert _table(platform, db.pending_terms) == set()
     assert _table(platform, db.record_terms) == _exact_terms(platform, formset)
+
+
+def test_load_base_leaves_no_record_waiting_for_its_terms(
+    platform: Platform, formset: FormSet, tmp_path: Path
+) -> None:
+    """``load-base`` creates records through the push path, which only notes them as pending:
+    the load gives them their terms at its end (sorted batches), so the first search after a
+    city's load does not index a street office."""
+    csv = tmp_path / "base.csv"
+    write_csv(csv, resident_rows(30, seed=5))
+    report = admin.load_base(platform.app.state.service, "resident", csv)
+    assert report.created == 30
+    assert _table(platform, db.pending_terms) == set()
+    exact = _exact_terms(platform, formset)
+    assert len({rid for _k, _g, rid in exact}) == 30
+    assert _table(platform, db.record_terms) == exact
