@@ -479,13 +479,15 @@ def test_an_upgraded_platform_reads_people_by_birth_from_the_index_alone(
 def test_an_upgraded_platform_answers_replays_without_the_op_id_index(old_platform: str) -> None:
     """Revision 0018 drops ``ix_ops_op_id``: the upgraded platform's op log keeps its rows and
     a replay of an op it logged before the upgrade is still answered from the log, by a probe
-    of the primary key (device_id, op_id)."""
+    of the primary key (device_id, op_id). It adds ``pending_terms`` empty: every record the
+    platform held has its search terms already."""
     engine = db.make_engine(old_platform)
     try:
         migrate.upgrade(engine)
         names = {i["name"] for i in inspect(engine).get_indexes("ops")}
         assert "ix_ops_op_id" not in names and "ix_ops_device_record" in names, names
         with engine.connect() as conn:
+            assert conn.execute(select(db.pending_terms)).all() == []
             logged = conn.execute(select(db.ops.c.device_id, db.ops.c.op_id).limit(5)).all()
             assert logged
             for device, op_id in logged:

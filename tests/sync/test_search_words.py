@@ -16,6 +16,7 @@ from sqlalchemy import event, select
 from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync.server import admin, db, termrows, terms
+from sync.server.cli import main as cli_main
 from sync.server.console import queries
 from tests.bench.common import resident_rows, write_csv
 from tests.factories import resident
@@ -252,3 +253,19 @@ def test_load_base_leaves_no_record_waiting_for_its_terms(
     exact = _exact_terms(platform, formset)
     assert len({rid for _k, _g, rid in exact}) == 30
     assert _table(platform, db.record_terms) == exact
+
+
+def test_index_search_gives_a_nights_records_their_terms_before_any_search(
+    platform: Platform, formset: FormSet, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``server-admin index-search`` (cron, after the sync window): the night's pending records
+    get their terms and their words theirs, so the morning's first search waits for nothing."""
+    _push(platform, "wang", GRID_A, [{"name": "张三"}, {"name": "曾小明"}])
+    _push(platform, "zhao", GRID_C, [{"name": "李四"}])
+    assert len(_table(platform, db.pending_terms)) == 3
+    assert cli_main(["server-admin", "--db", db_url, "index-search"]) == 0
+    assert "3 records" in capsys.readouterr().out
+    assert _table(platform, db.pending_terms) == set() and _table(platform, db.new_words) == set()
+    assert _table(platform, db.record_terms) == _exact_terms(platform, formset)
+    everything = _words_of(platform, GRID_A) | _words_of(platform, GRID_C)
+    assert _table(platform, db.search_words) == everything
