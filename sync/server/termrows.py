@@ -6,9 +6,8 @@ Why a push writes no terms of the records it creates: a nightly push of 50 new r
 noted their words: about a quarter of PostgreSQL's CPU for the push (10.2 → 7.7 ms without,
 sequential pushes on a 200 k-record platform, old and new code alternating; a city night of
 tests/bench/bench_city.py, two runs: 18.1 → 15.0 and 16.1 → 15.2 ms per sync). It now
-writes one ``pending_terms``
-row per record; ``server-admin index-search`` after the sync window, else the next search of a
-scope holding the grid (or ``load-base`` at its end), makes their terms from the records as
+writes one ``pending_terms`` row per record; ``server-admin index-search`` after the sync
+window, else the next search of a scope holding the grid (or ``load-base`` at its end), makes their terms from the records as
 they are then, with the write path's rule (``index_pending``: ~0.1 ms of PostgreSQL's CPU a
 record, so the work moves out of the night rather than away). Writes to records that have
 terms keep them exact as before (``Tx._write_terms``).
