@@ -29,7 +29,7 @@ from app.core.tabular import STREAMED, stream_table
 from app.core.transfer import map_headers, prepare_row
 from sync import protocol as p
 from sync.merge import STATUS
-from sync.server import auth, checks, db
+from sync.server import auth, checks, db, termrows
 from sync.server.errors import ApiError
 from sync.server.service import Service
 
@@ -84,6 +84,8 @@ def load_base(
     stream = stream_table(path, STREAMED)
     mapping, _unknown = map_headers(form, stream.headers)
     load_rows(service, form, mapping, stream.rows, report, lang=lang, progress=progress)
+    # the loaded records' search terms now, in big sorted batches, not at the first search
+    termrows.index_pending(service.engine, service.formset, None)
     db.analyze(service.engine)  # the planner must know the tables are no longer empty
     return report
 

@@ -267,6 +267,18 @@ new_words = Table(
     sqlite_with_rowid=False,
 )
 
+# Records a write created whose search terms are not in ``record_terms`` yet: a push only notes
+# them here (one small row each, in the order of their time-ordered ids), and the next search
+# of a scope holding the grid, or ``load-base`` at its end, gives them their terms
+# (``termrows.index_pending``), off the push path: the terms were a push's largest write.
+pending_terms = Table(
+    "pending_terms",
+    metadata,
+    Column("grid", GRID, primary_key=True),  # the record's grid when created ("" for none)
+    Column("record_id", String(64), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 aliases = Table(
     "aliases",
     metadata,
@@ -304,11 +316,8 @@ ops = Table(
     Column("at", String(32), nullable=False),
     # Only the indexes a query reads (every push writes each): what a device last wrote on a
     # record (``Tx.prefetch_device_versions``) and the console's last push per device. The
-    # replay look-up (``oplog.lookup``: op ids of one device family) reads the primary key.
+    # replay look-up (``oplog.lookup``: op ids of one device family) probes the primary key.
     Index("ix_ops_device_record", "device_id", "record_id"),
-    # replays among the copies of one data dir: ``oplog._LOOKUP`` names the device or its
-    # family in one statement, which only this index answers with a probe per op id
-    Index("ix_ops_op_id", "op_id"),
     Index("ix_ops_device_user_at", "device_id", "username", "at"),  # console: last push
 )
 

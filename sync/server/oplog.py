@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import String, bindparam, select, union_all
 from sqlalchemy.engine import Connection, RowMapping
 
 from sync import protocol as p
@@ -33,17 +33,22 @@ IN_CHUNK = 500
 REUSED = "op_id_reused"
 _O = db.ops.c
 _D = db.devices.c
-# The family of ``:device``: the devices that are copies of the same data dir (``devices.root``;
-# itself included when it has a row).
-_FAMILY = select(_D.device_id).where(
-    _D.root == select(_D.root).where(_D.device_id == bindparam("device")).scalar_subquery()
+# ``:device`` and its family: the devices that are copies of the same data dir
+# (``devices.root``), the device itself also when it has no row.
+_FAMILY = union_all(
+    select(_D.device_id).where(
+        _D.root == select(_D.root).where(_D.device_id == bindparam("device")).scalar_subquery()
+    ),
+    select(bindparam("device", type_=String())),
 )
-# The logged ops under these ids of the device's family: the family is read in the same
-# statement (a push's check ran two statements for it before its op lookup).
+# The logged ops under these ids of the device's family, the family read in the same statement
+# (a push's check ran two statements for it before its op look-up). Device and op id are both
+# lists, so the look-up is a probe of the primary key (device_id, op_id) per family member and
+# op id, and the op log needs no index of op ids alone (revision 0018: it cost every logged op
+# an insertion; "device or family" as an OR could only be answered through it).
 _LOOKUP = Built(
     lambda among: select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
-        among(_O.op_id, "ids"),
-        or_(_O.device_id == bindparam("device"), _O.device_id.in_(_FAMILY)),
+        _O.device_id.in_(_FAMILY), among(_O.op_id, "ids")
     )
 )
 

@@ -446,18 +446,21 @@ class Tx:
         """Search keys that changed since the last flush, and a note of the words they hold
         (``sync.server.termrows``: the next search expands them). The rows to delete are
         known exactly (keys follow from the stored values), so the table needs no index by
-        record."""
+        record. A new record (most of a push) is only noted as pending: the next search of
+        its grid gives it its terms (``termrows.index_pending``)."""
         gone: list[tuple[str, str, str]] = []
         added: list[tuple[str, str, str]] = []
+        pending: list[dict[str, str]] = []
         for rid, (old, new) in self.terms.items():
-            if old is None:  # a new record (most of a push): nothing to compare
-                added.extend((k, new[0], rid) for k in new[1])
+            if old is None:  # nothing stored for it: its terms are made from the record later
+                pending.append({"grid": new[0], "record_id": rid})
                 continue
             was = {(k, old[0]) for k in old[1]}
             now = {(k, new[0]) for k in new[1]}
             gone.extend((k, g, rid) for k, g in was - now)
             added.extend((k, g, rid) for k, g in now - was)
         self.terms = {}
+        bulk.insert_rows(self.conn, db.pending_terms, pending)
         if gone:
             termrows.delete_terms(self.conn, gone)
         if added:

@@ -20,7 +20,9 @@ with Retry-After), the share of time sessions waited on a lock (sampled from
 ``pg_stat_activity``), the servers' CPU per device sync, and the SQLite run's figures with the
 ratio. It checks that every pushed record is on the platform exactly once. ``--compare DIR``:
 nights of that checkout's servers alternate with this one's (this, that, that, this) on the same
-platform, and the ratio of the servers' CPU per sync is printed (before → after in one run).
+platform, and the ratio of the servers' CPU per sync is printed (before → after in one run);
+when that checkout's schema is older, the platform is stepped down to it (Alembic downgrade)
+before its nights and up again before this checkout's.
 ``--statements N`` (PostgreSQL): the cluster preloads ``pg_stat_statements`` and each night
 prints its N most expensive statements per sync (calls, execution and planning ms, blocks, WAL).
 Each night also splits PostgreSQL's CPU by process kind (backends, autovacuum, checkpointer...;
@@ -732,12 +734,46 @@ def run_backend(url: str, grids: list[str], args: argparse.Namespace, name: str)
     return result
 
 
+def _head_of(root: Path) -> str:
+    """The schema revision a checkout's code runs on (its own interpreter and code)."""
+    own = root / ".venv" / "bin" / "python"
+    python = str(own) if root != ROOT and own.exists() else sys.executable
+    code = "from sync.server import migrate; print(migrate.head())"
+    out = subprocess.run([python, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def _step_schema(url: str, revision: str) -> None:
+    """Bring the platform to ``revision`` (this checkout's revisions go down as well as up),
+    so a compared checkout of an older schema runs on the schema it was written for; the
+    indexes a revision drops are made again for the old code's nights."""
+    engine = db.make_engine(url)
+    try:
+        with db.write(engine) as conn:
+            if migrate.current_revision(conn) == revision:
+                return
+            action = "downgrade" if revision in _older(revision) else "upgrade"
+            migrate._run(conn, action, revision)
+        db.analyze(engine)
+    finally:
+        engine.dispose()
+
+
+def _older(revision: str) -> set[str]:
+    """Revisions below this code's head (``revision`` among them: a downgrade)."""
+    scripts = migrate.scripts()
+    head = migrate.head()
+    return {r.revision for r in scripts.iterate_revisions(head, "base")} - {head}
+
+
 def compare_nights(url: str, grids: list[str], args: argparse.Namespace, name: str) -> Result:
     """Nights of this checkout's servers and of ``--compare``'s, in the order this, that,
     that, this (each pair on a platform grown alike), and the ratios of their CPU per sync."""
     roots = {"this": ROOT, "that": Path(args.compare).resolve()}
+    heads = {side: _head_of(root) for side, root in roots.items()}
     totals = {side: Result(f"{name}/{side}") for side in roots}
     for i, side in enumerate(["this", "that", "that", "this"] * args.rounds):
+        _step_schema(url, heads[side])
         res = night(url, grids, args, f"{name}/{side}", roots[side], number=i + 1)
         report(res, args)
         total = totals[side]

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from app.core.forms import FormSet
 from app.core.store import Store
 from sync.client import Client
-from sync.server import db, migrate, termfill, terms
+from sync.server import db, migrate, oplog, termfill, terms
 from sync.server.app import create_app
 from sync.server.cli import main as server_cli
 from sync.session import SyncSession
@@ -472,5 +472,27 @@ def test_an_upgraded_platform_reads_people_by_birth_from_the_index_alone(
         )
         pg = engine.dialect.name == "postgresql"
         assert list(included) == (["name", "pinyin", "record_id"] if pg else []), index
+    finally:
+        engine.dispose()
+
+
+def test_an_upgraded_platform_answers_replays_without_the_op_id_index(old_platform: str) -> None:
+    """Revision 0018 drops ``ix_ops_op_id``: the upgraded platform's op log keeps its rows and
+    a replay of an op it logged before the upgrade is still answered from the log, by a probe
+    of the primary key (device_id, op_id). It adds ``pending_terms`` empty: every record the
+    platform held has its search terms already."""
+    engine = db.make_engine(old_platform)
+    try:
+        migrate.upgrade(engine)
+        names = {i["name"] for i in inspect(engine).get_indexes("ops")}
+        assert "ix_ops_op_id" not in names and "ix_ops_device_record" in names, names
+        with engine.connect() as conn:
+            assert conn.execute(select(db.pending_terms)).all() == []
+            logged = conn.execute(select(db.ops.c.device_id, db.ops.c.op_id).limit(5)).all()
+            assert logged
+            for device, op_id in logged:
+                found = oplog.lookup(conn, device, "", [], hashes={op_id: None})
+                match = found.get(op_id)
+                assert match and match["device_id"] == device, (device, op_id, found)
     finally:
         engine.dispose()

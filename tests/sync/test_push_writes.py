@@ -19,10 +19,10 @@ from tests.sync.conftest import GRID_A, Platform
 
 
 def test_the_op_log_keeps_only_the_indexes_a_query_reads(platform: Platform) -> None:
-    """ix_ops_record_id answered no query (revision 0015); the replay look-up needs
-    ix_ops_op_id (it names the device or its family in one statement)."""
+    """ix_ops_record_id answered no query (revision 0015), nor does ix_ops_op_id since the
+    replay look-up probes the primary key with the device's family as a list (revision 0018)."""
     names = {i["name"] for i in inspect(platform.engine).get_indexes("ops")}
-    assert names == {"ix_ops_device_record", "ix_ops_device_user_at", "ix_ops_op_id"}
+    assert names == {"ix_ops_device_record", "ix_ops_device_user_at"}
 
 
 def _plans(platform: Platform, work: Any) -> list[str]:
@@ -155,10 +155,11 @@ def _admin() -> Any:
 def test_a_race_raised_by_a_raw_copy_runs_the_chunk_again(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two copies of one data dir pushing the same create at once: the loser's COPY of search
-    terms (psycopg's own cursor, so the error is psycopg's, not SQLAlchemy's) hits the
-    winner's rows. That is a unique-key race like any other: the chunk runs again and sees the
-    winner's commit. It answered 500 (seen in test_stateful on PostgreSQL)."""
+    """Two copies of one data dir pushing the same creates at once: the loser's COPY (of
+    search terms then, of pending records or of any table's rows now; psycopg's own cursor,
+    so the error is psycopg's, not SQLAlchemy's) hits the winner's rows. That is a unique-key
+    race like any other: the chunk runs again and sees the winner's commit. It answered 500
+    (seen in test_stateful on PostgreSQL). Four creates: fewer rows go by INSERT, not COPY."""
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     import psycopg
@@ -173,10 +174,11 @@ def test_a_race_raised_by_a_raw_copy_runs_the_chunk_again(
 
     monkeypatch.setattr(bulk, "copy_tuples", copy_once_racing)
     client = platform.client("wang")
-    rid = uuid7()
-    answer = client.push([client.op(rid, fields=resident(grid=GRID_A))])
-    assert raised and answer[0]["status"] == "applied", answer
+    rids = [uuid7() for _ in range(bulk.MIN_ROWS)]
+    answer = client.push(
+        [client.op(rid, fields=resident(grid=GRID_A, seq=2 * n + 1)) for n, rid in enumerate(rids)]
+    )
+    assert raised and {a["status"] for a in answer} == {"applied"}, answer
     with platform.engine.connect() as conn:
-        assert conn.execute(select(db.records.c.version).where(db.records.c.id == rid)).all() == [
-            (1,)
-        ]
+        stmt = select(db.records.c.version).where(db.records.c.id.in_(rids))
+        assert conn.execute(stmt).all() == [(1,)] * len(rids)

@@ -280,8 +280,10 @@ def search(
     if not q or (user.grids is not None and not user.grids):
         return []
     out: dict[str, dict[str, Any]] = {}
+    grids = None if user.grids is None else sorted(user.grids)
+    termrows.index_pending(engine, formset, grids)  # records pushes created get their terms
     if not search_terms.is_tail_query(q):  # words pushes noted get their terms first
-        termrows.expand(engine, None if user.grids is None else sorted(user.grids))
+        termrows.expand(engine, grids)
     with db.read(engine) as conn:
         for ids in _candidates(conn, user, q, limit * 4):
             wanted = [i for i in ids if i not in out]
