@@ -37,11 +37,12 @@ from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
-from sync.server import bulk, db, terms
+from sync.server import bulk, db, races, terms
 from sync.server.sqlin import Built, among, array_literal
 
 ROWS = 300  # rows per INSERT statement (at most 900 parameters, under every driver's limit)
 IN_CHUNK = 500  # words per look-up
+RETRIES = 8  # attempts of one indexing transaction that meets a push's locks (races.py)
 EXPAND = 5000  # noted words given their terms per transaction
 
 _W, _N = db.search_words.c, db.new_words.c
@@ -175,13 +176,26 @@ def index_pending(engine: Engine, forms: FormSet, grids: Sequence[str] | None) -
     with db.read(engine) as conn:
         noted = sorted(_pending(conn, grids))
     for i in range(0, len(noted), EXPAND):
-        part = noted[i : i + EXPAND]
-        with db.write(engine) as conn:
-            rows = _terms_of(conn, forms, sorted({rid for _g, rid in part}))
-            _insert_ignoring(conn, "record_terms (term, grid, record_id)", rows)
-            note_words(conn, ((g, k) for k, g, _rid in rows if terms.is_word(k)))
-            conn.execute(_DELETE_PENDING, [{"b_grid": g, "b_id": rid} for g, rid in part])
+        _index_part(engine, forms, noted[i : i + EXPAND])
     return len(noted)
+
+
+def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]]) -> None:
+    """One transaction of ``index_pending``, run again after a deadlock or a key race with a
+    concurrent push (a push that locks more records part-way through can meet these locks
+    in another order): a search must not fail because a night's push ran beside it."""
+    for attempt in range(RETRIES):
+        try:
+            with db.write(engine) as conn:
+                rows = _terms_of(conn, forms, sorted({rid for _g, rid in part}))
+                _insert_ignoring(conn, "record_terms (term, grid, record_id)", rows)
+                note_words(conn, ((g, k) for k, g, _rid in rows if terms.is_word(k)))
+                conn.execute(_DELETE_PENDING, [{"b_grid": g, "b_id": rid} for g, rid in part])
+            return
+        except Exception as exc:  # a driver error from a raw COPY too (races.py)
+            if not races.is_race(exc) or attempt == RETRIES - 1:
+                raise
+            races.pause(attempt)
 
 
 def _pending(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:

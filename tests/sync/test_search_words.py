@@ -269,3 +269,32 @@ def test_index_search_gives_a_nights_records_their_terms_before_any_search(
     assert _table(platform, db.record_terms) == _exact_terms(platform, formset)
     everything = _words_of(platform, GRID_A) | _words_of(platform, GRID_C)
     assert _table(platform, db.search_words) == everything
+
+
+class _Deadlock(Exception):
+    """What psycopg raises when PostgreSQL breaks a deadlock (SQLSTATE 40P01)."""
+
+    sqlstate = "40P01"
+
+
+def test_a_search_that_meets_a_push_in_a_deadlock_indexes_its_records_anyway(
+    platform: Platform, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexing a search runs locks pending records as a push does; a push that locks more
+    records part-way through can meet it in another order, and PostgreSQL breaks the deadlock
+    by failing one side. The indexing transaction runs again: the supervisor's search answers
+    and the records get their terms."""
+    _push(platform, "wang", GRID_A, [{"name": "张三"}, {"name": "曾小明"}])
+    real, failed = termrows._terms_of, []
+
+    def once(*args: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise _Deadlock("deadlock detected")
+        return real(*args)
+
+    monkeypatch.setattr(termrows, "_terms_of", once)
+    users = {u.username: u for u in _users(platform)}
+    assert queries.search(platform.engine, formset, users["wang"], "张三")
+    assert failed and _table(platform, db.pending_terms) == set()
+    assert _table(platform, db.record_terms) == _exact_terms(platform, formset)

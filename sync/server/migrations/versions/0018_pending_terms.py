@@ -1,6 +1,6 @@
 """The op log loses its index of op ids alone, and new records' search terms wait for a search.
 
-Revision ID: 0018_h_pg3 (branch h-pg3; the lead renumbers on merge)
+Revision ID: 0018_pending_terms
 Revises: 0017
 Create Date: 2026-12-06
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_h_pg3"
+revision = "0018_pending_terms"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
