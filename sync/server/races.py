@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+
+T = TypeVar("T")
 
 RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 UNIQUE_VIOLATION = "23505"
@@ -46,3 +50,16 @@ def is_race(exc: BaseException) -> bool:
 def pause(attempt: int) -> None:
     """A short random wait before attempt ``attempt + 1``, so the racers part ways."""
     time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+
+
+def retried(work: Callable[[], T], attempts: int) -> T:
+    """``work()`` (one whole transaction), run again after a race (``is_race``, a driver
+    error from a raw COPY too) at most ``attempts`` times in all, with a ``pause`` between."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except Exception as exc:
+            if not is_race(exc) or attempt == attempts - 1:
+                raise
+            pause(attempt)
+    raise AssertionError("unreachable")

@@ -94,14 +94,9 @@ class Service:
     ) -> list[dict[str, Any]]:
         """Apply task results in one transaction, run again after a deadlock with a
         concurrent push (an automatic done locks items in another order)."""
-        for attempt in range(TX_RETRIES):
-            try:
-                return task_results.apply(self.engine, user, device_id, results)
-            except Exception as exc:  # a driver error from a raw COPY too (races.py)
-                if not races.is_race(exc) or attempt == TX_RETRIES - 1:
-                    raise
-                races.pause(attempt)
-        raise AssertionError("unreachable")
+        return races.retried(
+            lambda: task_results.apply(self.engine, user, device_id, results), TX_RETRIES
+        )
 
     def apply(
         self,

@@ -184,18 +184,15 @@ def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]])
     """One transaction of ``index_pending``, run again after a deadlock or a key race with a
     concurrent push (a push that locks more records part-way through can meet these locks
     in another order): a search must not fail because a night's push ran beside it."""
-    for attempt in range(RETRIES):
-        try:
-            with db.write(engine) as conn:
-                rows = _terms_of(conn, forms, sorted({rid for _g, rid in part}))
-                _insert_ignoring(conn, "record_terms (term, grid, record_id)", rows)
-                note_words(conn, ((g, k) for k, g, _rid in rows if terms.is_word(k)))
-                conn.execute(_DELETE_PENDING, [{"b_grid": g, "b_id": rid} for g, rid in part])
-            return
-        except Exception as exc:  # a driver error from a raw COPY too (races.py)
-            if not races.is_race(exc) or attempt == RETRIES - 1:
-                raise
-            races.pause(attempt)
+
+    def index() -> None:
+        with db.write(engine) as conn:
+            rows = _terms_of(conn, forms, sorted({rid for _g, rid in part}))
+            _insert_ignoring(conn, "record_terms (term, grid, record_id)", rows)
+            note_words(conn, ((g, k) for k, g, _rid in rows if terms.is_word(k)))
+            conn.execute(_DELETE_PENDING, [{"b_grid": g, "b_id": rid} for g, rid in part])
+
+    races.retried(index, RETRIES)
 
 
 def _pending(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:

@@ -25,7 +25,6 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from sync.server import auth, db, races
 
@@ -89,16 +88,12 @@ def keys_for(
 
 def begin(engine: Engine, username: str, device_id: str, address: str, now: datetime) -> Attempt:
     """Count an attempt as a failure until it succeeds; raises ``Throttled`` when blocked."""
-    for tries in range(TRIES):  # two inserting the same new key, or a deadlock: run it again
-        try:
-            with db.write(engine) as conn:
-                keys = keys_for(conn, username, device_id, address)
-                return _count(conn, keys, now)
-        except DBAPIError as exc:
-            if not races.is_race(exc) or tries == TRIES - 1:
-                raise
-            races.pause(tries)
-    raise AssertionError("unreachable")
+
+    def count() -> Attempt:  # two inserting the same new key, or a deadlock: run it again
+        with db.write(engine) as conn:
+            return _count(conn, keys_for(conn, username, device_id, address), now)
+
+    return races.retried(count, TRIES)
 
 
 def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) -> Attempt:
@@ -151,15 +146,12 @@ def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
     gets back the failure its attempt was counted as (others' failures from it stay). Rows
     nobody has failed on for a day are dropped on the way (a sprayed list of names would
     otherwise stay forever)."""
-    for tries in range(TRIES):
-        try:
-            with db.write(engine) as conn:
-                _forgive(conn, attempt)
-            break
-        except DBAPIError as exc:
-            if not races.is_race(exc) or tries == TRIES - 1:
-                raise
-            races.pause(tries)
+
+    def forgive() -> None:
+        with db.write(engine) as conn:
+            _forgive(conn, attempt)
+
+    races.retried(forgive, TRIES)
     with db.write(engine) as conn:
         _sweep(conn, now)
 

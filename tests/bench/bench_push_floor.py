@@ -24,14 +24,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.forms import load_formset  # noqa: E402
 from tests.bench import sqlcapture  # noqa: E402
+from tests.bench.bench_import import measured  # noqa: E402
 from tests.bench.bench_sync import (  # noqa: E402
     CLIENT_CPU,
     ServerProcess,
@@ -40,13 +39,6 @@ from tests.bench.bench_sync import (  # noqa: E402
     push_run,
     residents,
 )
-
-
-def measured(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def copy_db(src: Path, dst: Path) -> Path:
@@ -126,11 +118,8 @@ def main() -> None:
         steps = sqlcapture.load(capture)
         replayed = copy_db(base, root / "p3.db")
         floor_wall, floor_cpu = measured(lambda: sqlcapture.replay(steps, replayed))
-        differ = {
-            t: (n, counts(replayed).get(t))
-            for t, n in counts(captured).items()
-            if counts(replayed).get(t) != n
-        }
+        want, got = counts(captured), counts(replayed)
+        differ = {t: (n, got.get(t)) for t, n in want.items() if got.get(t) != n}
     pouch = pouchdb_anchor(args.push) if args.pouchdb else None
     n = args.push
     client_cpu = CLIENT_CPU.get(id(push), float("nan"))
