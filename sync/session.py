@@ -206,7 +206,8 @@ class SyncSession:
                     self._refused(exc, batch, w)
                     continue
                 stop = False
-                if ahead is not None and replica.leaves_later_ops(batch.ops, answer.results):
+                w.ahead = replica.leaves_later_ops(batch.ops, answer.results)
+                if ahead is not None and w.ahead:
                     stop = self.cancel()
                     if not stop:
                         flight = ahead, http.submit(self._send, ahead)
@@ -231,7 +232,7 @@ class SyncSession:
     def _read_ahead(self, batch: _Batch, w: _Window, tasks_on: bool) -> _Batch | None:
         """The batch that follows ``batch`` if it is answered 2xx (read while it is in
         flight, with the window it would then have); None when not to be sent ahead."""
-        if not self.overlap:
+        if not self.overlap or not w.ahead:
             return None
         after = batch.ops[-1].seq if batch.ops else w.after
         results_after = batch.results[-1].seq if batch.results else w.results_after
@@ -442,7 +443,10 @@ class _Batch:
 @dataclass
 class _Window:
     """Where the push is: the last op and result answered, the ops per request (``size``,
-    at most ``cap``), the ops done of ``total``."""
+    at most ``cap``), the ops done of ``total``, and whether to read the next batch ahead:
+    not after an answer that changed later ops (the next is likely the same, e.g. a push of
+    records the platform knows, all renamed: each batch read ahead was dropped and read
+    again)."""
 
     size: int
     cap: int
@@ -450,6 +454,7 @@ class _Window:
     results_after: int = 0
     done: int = 0
     total: int = 0
+    ahead: bool = True
 
 
 class _Prefetch:

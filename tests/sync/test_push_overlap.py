@@ -249,3 +249,28 @@ def test_the_overlapped_push_sends_and_records_what_the_plain_one_does(
             finally:
                 store.close()
         assert outcome[0] == outcome[1]
+
+
+def test_a_push_the_platform_renames_reads_no_batch_ahead_it_would_drop(
+    devices: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second device pushes the 30 residents the first one did: every answer merges into the
+    platform's record (a new id), which rewrites later ops, so a batch read ahead is dropped
+    and read again. After such an answer the next batch is not read ahead: one read ahead
+    (during the first request) instead of one per request."""
+    first, second = devices(2)
+    _fill(first, 30)
+    assert first.sync(batch=10).applied == 30
+    _fill(second, 30)
+    reads: list[int] = []
+    real = replica.read_ahead
+
+    def read_ahead(store: Store, after: int, limit: int) -> Any:
+        reads.append(after)
+        return real(store, after, limit)
+
+    monkeypatch.setattr(replica, "read_ahead", read_ahead)
+    summary = second.sync(batch=10)
+    assert summary.merged == 30 and summary.pushed == 30
+    assert len(reads) == 1
+    assert second.store.outbox.pending_count() == 0
