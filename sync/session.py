@@ -179,8 +179,10 @@ class SyncSession:
         and k's answers are recorded meanwhile. Still one request at a time, strictly in
         order, each batch's answers in one local transaction, so a stop anywhere loses
         nothing (the server answers a resent op as the first time). Any refusal, or an answer
-        that changes what later ops carry (``replica.leaves_later_ops``), drops the batch read
-        ahead and goes on as one batch after the other. ``cancel()`` is asked before each
+        that changes what the batch read ahead carries (a rejection, or a new id for a record
+        one of its ops names: ``replica.leaves_later_ops``), drops that batch, and the next
+        one is not read ahead; a push of records the platform knows (every answer a new id,
+        for records the batch read ahead does not name) keeps overlapping. ``cancel()`` is asked before each
         request, so one asked during a batch's ``progress`` stops after the next batch.
         """
         w = _Window(size=self._push_window(), cap=self._push_window())
@@ -206,8 +208,9 @@ class SyncSession:
                     self._refused(exc, batch, w)
                     continue
                 stop = False
-                w.ahead = replica.leaves_later_ops(batch.ops, answer.results)
-                if ahead is not None and w.ahead:
+                kept = ahead is not None and self._keeps(batch, answer, ahead)
+                w.ahead = kept or (ahead is None and self._keeps(batch, answer, None))
+                if ahead is not None and kept:
                     stop = self.cancel()
                     if not stop:
                         flight = ahead, http.submit(self._send, ahead)
@@ -238,6 +241,13 @@ class SyncSession:
         results_after = batch.results[-1].seq if batch.results else w.results_after
         ahead = self._read(after, results_after, min(w.cap, w.size * 2), tasks_on, ahead=True)
         return None if ahead is None or ahead.empty else ahead
+
+    @staticmethod
+    def _keeps(batch: _Batch, answer: PushResponse, ahead: _Batch | None) -> bool:
+        """Whether recording ``answer`` leaves ``ahead`` (None: any batch after it) as the
+        next read would find it (``replica.leaves_later_ops``)."""
+        later = ahead.ops if ahead is not None else ()
+        return replica.leaves_later_ops(batch.ops, answer.results, later)
 
     def _send(self, batch: _Batch) -> PushResponse:
         """One push request: runs in the push thread, so HTTP only, never the store."""
@@ -444,9 +454,8 @@ class _Batch:
 class _Window:
     """Where the push is: the last op and result answered, the ops per request (``size``,
     at most ``cap``), the ops done of ``total``, and whether to read the next batch ahead:
-    not after an answer that changed later ops (the next is likely the same, e.g. a push of
-    records the platform knows, all renamed: each batch read ahead was dropped and read
-    again)."""
+    not after an answer with a rejection, nor after one that made the batch read ahead stale
+    (the next is likely the same: each batch read ahead would be dropped and read again)."""
 
     size: int
     cap: int

@@ -221,15 +221,38 @@ def record_results(
     return tally
 
 
-def leaves_later_ops(ops: Sequence[OutOp], results: Sequence[OpResult]) -> bool:
-    """Whether recording these answers leaves the pending ops after them as they are, so a
+def leaves_later_ops(
+    ops: Sequence[OutOp], results: Sequence[OpResult], later: Sequence[OutOp] = ()
+) -> bool:
+    """Whether recording these answers leaves the pending ops ``later`` as they are, so a
     batch read before they were recorded (``read_ahead``) is what ``next_batch`` would read
-    after: no rejection (it has its record's later ops completed, §11.3) and no new id (the
-    rewrite renames them)."""
-    return all(
-        _status(r) != "rejected" and _canonical(o, r) == o.record_id
-        for o, r in zip(ops, results, strict=True)
-    )
+    after: no rejection (it has its record's later ops completed, §11.3) and no op of
+    ``later`` naming a record an answer gives a new id, old id or new (``rewrite_id`` moves
+    the old id's ops to the new one, a fold marks them and may make the new id's ops need
+    completing, and references to the old id are swapped in op fields). Ops naming neither
+    are untouched, so a push of records the platform knows, all renamed, keeps overlapping."""
+    if any(_status(r) == "rejected" for r in results):
+        return False
+    renamed = _renamed_ids(ops, results)
+    return not renamed or not any(_names_any(op, renamed) for op in later)
+
+
+def _renamed_ids(ops: Sequence[OutOp], results: Sequence[OpResult]) -> set[str]:
+    """The old and new ids of the records these answers (none rejected) give a new id."""
+    out: set[str] = set()
+    for op, result in zip(ops, results, strict=True):
+        canonical = _canonical(op, result)
+        if canonical != op.record_id:
+            out.update((op.record_id, canonical))
+    return out
+
+
+def _names_any(op: OutOp, record_ids: set[str]) -> bool:
+    """Whether the op is of one of these records or names one in a field value (a superset
+    of the references ``rekey`` swaps: any field, not only the reference fields)."""
+    if op.record_id in record_ids:
+        return True
+    return any(type(v) is str and v in record_ids for v in op.wire["fields"].values())
 
 
 def _status(result: OpResult) -> str:

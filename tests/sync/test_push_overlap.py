@@ -24,7 +24,16 @@ from sync.client import ProtocolError
 from sync.protocol import OpResult, PushResponse, Reason
 from sync.session import SyncSession
 from tests.sync import devicekit
-from tests.sync.test_push_bulk_property import ANSWERS, HELD, POOL, _device, _rows
+from tests.sync.test_push_bulk_property import (
+    ANSWERS,
+    HELD,
+    HELD_HOUSE,
+    HOUSE_POOL,
+    POOL,
+    _device,
+    _device_with_houses,
+    _rows,
+)
 from tests.sync.test_push_window import _fill
 
 db_url = devicekit.db_url  # fixture: SQLite only, the subject is the client
@@ -181,7 +190,12 @@ class _Scripted:
         n = self.place[op["op_id"]]
         kind, pick = self.answers[n % len(self.answers)]
         status: Any
-        into = POOL[pick] if kind == "merged_new" else HELD[pick] if kind == "merged_held" else None
+        house = op["form"] == "house"  # a house merges into a house
+        into = None
+        if kind == "merged_new":
+            into = (HOUSE_POOL if house else POOL)[pick]
+        elif kind == "merged_held":
+            into = HELD_HOUSE if house else HELD[pick]
         reason = None
         status = "merged_into" if into else kind
         if kind in ("retry", "rejected"):
@@ -209,8 +223,9 @@ def _note(calls: list[tuple[str, int, int]]) -> Any:
     refuse=st.sets(st.integers(0, 11), max_size=3),
     batch=st.integers(1, 4),
     most=st.integers(1, 8),
+    held=st.lists(st.integers(0, 1), max_size=2),
 )
-@example(records=4, edits=[], answers=[("applied", 0)], refuse=set(), batch=2, most=8)
+@example(records=4, edits=[], answers=[("applied", 0)], refuse=set(), batch=2, most=8, held=[])
 @example(  # a rejection, then an op of the same record in the batch read ahead
     records=2,
     edits=[0, 1, 0],
@@ -218,6 +233,26 @@ def _note(calls: list[tuple[str, int, int]]) -> Any:
     refuse=set(),
     batch=1,
     most=8,
+    held=[],
+)
+@example(  # every record renamed, none named by the batch read ahead: it is sent
+    records=4,
+    edits=[],
+    answers=[("merged_new", 0), ("merged_new", 1), ("merged_new", 2), ("merged_new", 3)],
+    refuse=set(),
+    batch=1,
+    most=8,
+    held=[],
+)
+@example(  # a record whose create was rejected folds into a pulled one whose edit is read
+    # ahead: that edit now follows the rejection, so it goes completed, not as read
+    records=2,
+    edits=[0],
+    answers=[("rejected", 0), ("applied", 0), ("merged_held", 0), ("applied", 0)],
+    refuse=set(),
+    batch=1,
+    most=8,
+    held=[0],
 )
 def test_the_overlapped_push_sends_and_records_what_the_plain_one_does(
     formset: FormSet,
@@ -227,41 +262,162 @@ def test_the_overlapped_push_sends_and_records_what_the_plain_one_does(
     refuse: set[int],
     batch: int,
     most: int,
+    held: list[int],
 ) -> None:
+    """New residents, edits of them and edits of residents pulled from the platform (``held``,
+    fold targets), answered with every kind of result and refusal."""
     with tempfile.TemporaryDirectory() as tmp:
-        plain_path, overlap_path = Path(tmp) / "plain.sqlite", Path(tmp) / "overlap.sqlite"
+        plain_path = Path(tmp) / "plain.sqlite"
         _device(plain_path, formset, records, edits)
-        shutil.copy(plain_path, overlap_path)
-        outcome = []
-        for path, overlap in ((plain_path, False), (overlap_path, True)):
-            store = Store(path, formset)
-            try:
-                sql = "SELECT op_id FROM outbox ORDER BY seq"
-                server = _Scripted([r[0] for r in store.conn.execute(sql)], answers, refuse, most)
-                client: Any = server
-                calls: list[tuple[str, int, int]] = []
-                session = SyncSession(
-                    store, client, batch=batch, overlap=overlap, progress=_note(calls)
-                )
-                assert session._push()
-                summary = session.summary.as_dict()
-                outcome.append((server.requests, calls, summary, _rows(store)))
-            finally:
-                store.close()
-        assert outcome[0] == outcome[1]
+        _edit_held(plain_path, formset, held)
+        _compare_pushes(formset, plain_path, answers, refuse, batch, most)
 
 
-def test_a_push_the_platform_renames_reads_no_batch_ahead_it_would_drop(
+def _edit_held(path: Path, formset: FormSet, held: list[int]) -> None:
+    """An edit of a pulled resident (``HELD``) per entry of ``held``, after the other ops."""
+    store = Store(path, formset)
+    try:
+        for n, pick in enumerate(held):
+            pulled = store.get(HELD[pick])
+            assert pulled is not None
+            data = {**pulled.data, "phone": f"1390000{n:04d}"}
+            store.save("resident", data, record_id=pulled.id)
+    finally:
+        store.close()
+
+
+def _compare_pushes(
+    formset: FormSet,
+    plain_path: Path,
+    answers: list[tuple[str, int]],
+    refuse: set[int],
+    batch: int,
+    most: int,
+) -> None:
+    """Push the device at ``plain_path`` and a copy of it, batch after batch and overlapped,
+    to the same scripted server: the same requests (every op as sent), progress calls,
+    summary and local rows."""
+    overlap_path = plain_path.with_name("overlap.sqlite")
+    shutil.copy(plain_path, overlap_path)
+    outcome = []
+    for path, overlap in ((plain_path, False), (overlap_path, True)):
+        store = Store(path, formset)
+        try:
+            sql = "SELECT op_id FROM outbox ORDER BY seq"
+            server = _Scripted([r[0] for r in store.conn.execute(sql)], answers, refuse, most)
+            client: Any = server
+            calls: list[tuple[str, int, int]] = []
+            session = SyncSession(
+                store, client, batch=batch, overlap=overlap, progress=_note(calls)
+            )
+            assert session._push()
+            summary = session.summary.as_dict()
+            outcome.append((server.requests, calls, summary, _rows(store)))
+        finally:
+            store.close()
+    assert outcome[0] == outcome[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    houses=st.integers(1, 4),
+    links=st.lists(st.integers(0, 4), max_size=6),
+    answers=st.lists(ANSWERS, min_size=1, max_size=8),
+    refuse=st.sets(st.integers(0, 11), max_size=2),
+    batch=st.integers(1, 4),
+    most=st.integers(1, 8),
+)
+@example(  # house 1 renamed while the resident pointing at it is read ahead
+    houses=2, links=[1], answers=[("merged_new", 0)], refuse=set(), batch=2, most=8
+)
+@example(  # every house and resident known: renamed, none named by the batch read ahead
+    houses=4,
+    links=[],
+    answers=[("merged_new", 0), ("merged_new", 1)],
+    refuse=set(),
+    batch=1,
+    most=8,
+)
+def test_the_overlapped_push_of_referenced_records_sends_what_the_plain_one_does(
+    formset: FormSet,
+    houses: int,
+    links: list[int],
+    answers: list[tuple[str, int]],
+    refuse: set[int],
+    batch: int,
+    most: int,
+) -> None:
+    """Houses renamed (a new id, or folded into the pulled one) while the ops of residents
+    and units pointing at them are read ahead: a batch read ahead naming a renamed house in a
+    field is read again, so what is sent carries the platform's id, as batch after batch."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plain_path = Path(tmp) / "plain.sqlite"
+        _device_with_houses(plain_path, formset, houses, links)
+        _compare_pushes(formset, plain_path, answers, refuse, batch, most)
+
+
+def _known_push(first: Any, second: Any, count: int) -> None:
+    """``first`` pushes ``count`` residents; ``second`` types the same ones (each create will
+    merge into the platform's record: a new id for every record of the push)."""
+    _fill(first, count)
+    assert first.sync(batch=10).applied == count
+    _fill(second, count)
+
+
+def _request_ids(dev: Any, watch: _Watch) -> list[list[tuple[str, str]]]:
+    """Wraps the device's push (for ``watch``): the (record_id, house_ref) of each request's
+    ops, in order."""
+    requests: list[list[tuple[str, str]]] = []
+
+    def push(ops: Any, *rest: Any) -> Any:
+        watch.enter(ops)
+        try:
+            requests.append([(op["record_id"], op["fields"].get("house_ref", "")) for op in ops])
+            return watch.real_push(ops, *rest)
+        finally:
+            watch.leave()
+
+    dev.client.push = push
+    return requests
+
+
+def test_a_push_the_platform_renames_keeps_overlapping_when_no_op_read_ahead_is_renamed(
     devices: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second device pushes the 30 residents the first one did: every answer merges into the
-    platform's record (a new id), which rewrites later ops, so a batch read ahead is dropped
-    and read again. After such an answer the next batch is not read ahead: one read ahead
-    (during the first request) instead of one per request."""
+    platform's record (a new id), but the batch read ahead holds other residents, whose ops no
+    rename touches: it is sent while the answers are recorded, as in a push of new records
+    (before, any new id in an answer dropped it and the push went batch after batch)."""
     first, second = devices(2)
-    _fill(first, 30)
-    assert first.sync(batch=10).applied == 30
-    _fill(second, 30)
+    _known_push(first, second, 30)
+    watch = _Watch(second, monkeypatch)
+    watch.expect_flights = 2
+    requests = _request_ids(second, watch)
+    summary = second.sync(batch=10)
+    assert summary.merged == 30 and summary.pushed == 30
+    assert [len(r) for r in requests] == [10, 10, 10]
+    assert watch.recorded_in_flight == [True, True, False]
+    assert watch.most_flying == 1
+    platform = {r[0] for r in first.store.conn.execute("SELECT id FROM records")}
+    assert {rid for r in requests for rid, _h in r}.isdisjoint(platform)  # the device's ids
+    assert {r[0] for r in second.store.conn.execute("SELECT id FROM records")} == platform
+    assert second.store.outbox.pending_count() == 0
+
+
+def test_a_batch_read_ahead_naming_a_renamed_record_is_read_again_not_sent_stale(
+    devices: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second device's 11th op edits its first resident, which the first batch's answer
+    renames (the platform knew it): the batch read ahead during that request carries the old
+    id, so it is dropped and read again; the edit goes under the platform's id. The batch
+    after it (no renamed id) is not read ahead (one dropped read is a sign of more), then
+    the push overlaps again."""
+    first, second = devices(2)
+    _known_push(first, second, 10)
+    (mine,) = second.store.conn.execute("SELECT id FROM records ORDER BY rid LIMIT 1").fetchone()
+    second.store.save(
+        "resident", {**second.store.get(mine).data, "phone": "13700001234"}, record_id=mine
+    )
     reads: list[int] = []
     real = replica.read_ahead
 
@@ -270,7 +426,21 @@ def test_a_push_the_platform_renames_reads_no_batch_ahead_it_would_drop(
         return real(store, after, limit)
 
     monkeypatch.setattr(replica, "read_ahead", read_ahead)
+    watch = _Watch(second, monkeypatch)
+    requests = _request_ids(second, watch)
     summary = second.sync(batch=10)
-    assert summary.merged == 30 and summary.pushed == 30
-    assert len(reads) == 1
+    assert summary.merged == 10 and summary.applied == 1
+    assert [len(r) for r in requests] == [10, 1]
+    ((edited, _house),) = requests[1]
+    assert (
+        edited != mine
+        and edited
+        == second.store.conn.execute(
+            "SELECT record_id FROM outbox ORDER BY seq DESC LIMIT 1"
+        ).fetchone()[0]
+    )
+    assert edited in {r[0] for r in first.store.conn.execute("SELECT id FROM records")}
+    assert len(reads) == 1  # read ahead during the first request only; dropped
+    assert watch.recorded_in_flight == [False, False]
+    assert second.store.get(edited).data["phone"] == "13700001234"
     assert second.store.outbox.pending_count() == 0
