@@ -242,12 +242,11 @@ class SyncSession:
         ahead = self._read(after, results_after, min(w.cap, w.size * 2), tasks_on, ahead=True)
         return None if ahead is None or ahead.empty else ahead
 
-    @staticmethod
-    def _keeps(batch: _Batch, answer: PushResponse, ahead: _Batch | None) -> bool:
+    def _keeps(self, batch: _Batch, answer: PushResponse, ahead: _Batch | None) -> bool:
         """Whether recording ``answer`` leaves ``ahead`` (None: any batch after it) as the
         next read would find it (``replica.leaves_later_ops``)."""
         later = ahead.ops if ahead is not None else ()
-        return replica.leaves_later_ops(batch.ops, answer.results, later)
+        return replica.leaves_later_ops(self.store.formset, batch.ops, answer.results, later)
 
     def _send(self, batch: _Batch) -> PushResponse:
         """One push request: runs in the push thread, so HTTP only, never the store."""

@@ -7,15 +7,23 @@ at any instant leaves either the batch's answers all recorded or none.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.forms import FormSet
 from app.core.records import dumps
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
-from sync.replica.rekey import FOLDED, Move, plain_rename, rename_plain, rewrite_id
+from sync.replica.rekey import (
+    FOLDED,
+    Move,
+    plain_rename,
+    reference_fields_by_form,
+    rename_plain,
+    rewrite_id,
+)
 from sync.replica.rows import _fetch_one, _loads
 
 ACKED = {
@@ -222,37 +230,51 @@ def record_results(
 
 
 def leaves_later_ops(
-    ops: Sequence[OutOp], results: Sequence[OpResult], later: Sequence[OutOp] = ()
+    formset: FormSet,
+    ops: Sequence[OutOp],
+    results: Sequence[OpResult],
+    later: Sequence[OutOp] = (),
 ) -> bool:
     """Whether recording these answers leaves the pending ops ``later`` as they are, so a
     batch read before they were recorded (``read_ahead``) is what ``next_batch`` would read
     after: no rejection (it has its record's later ops completed, §11.3) and no op of
     ``later`` naming a record an answer gives a new id, old id or new (``rewrite_id`` moves
     the old id's ops to the new one, a fold marks them and may make the new id's ops need
-    completing, and references to the old id are swapped in op fields). Ops naming neither
-    are untouched, so a push of records the platform knows, all renamed, keeps overlapping."""
+    completing, and references to the old id are swapped in reference fields). Ops naming
+    neither are untouched, so a push of records the platform knows, all renamed, keeps
+    overlapping."""
     if any(_status(r) == "rejected" for r in results):
         return False
     renamed = _renamed_ids(ops, results)
-    return not renamed or not any(_names_any(op, renamed) for op in later)
+    if not renamed:
+        return True
+    refs = reference_fields_by_form(formset)
+    return not any(_names_any(op.wire, renamed, refs) for op in later)
 
 
 def _renamed_ids(ops: Sequence[OutOp], results: Sequence[OpResult]) -> set[str]:
     """The old and new ids of the records these answers (none rejected) give a new id."""
     out: set[str] = set()
     for op, result in zip(ops, results, strict=True):
-        canonical = _canonical(op, result)
-        if canonical != op.record_id:
-            out.update((op.record_id, canonical))
+        old = op.wire["record_id"]
+        canonical = result.merged_into or result.record_id or old
+        if canonical != old:
+            out.update((old, canonical))
     return out
 
 
-def _names_any(op: OutOp, record_ids: set[str]) -> bool:
-    """Whether the op is of one of these records or names one in a field value (a superset
-    of the references ``rekey`` swaps: any field, not only the reference fields)."""
-    if op.record_id in record_ids:
+def _names_any(
+    wire: Mapping[str, Any], record_ids: set[str], refs: Mapping[str, frozenset[str]]
+) -> bool:
+    """Whether the op is of one of these records or names one in a reference field of its
+    form (``refs``: any target, a superset of those ``rekey`` swaps for one renamed form)."""
+    if wire["record_id"] in record_ids:
         return True
-    return any(type(v) is str and v in record_ids for v in op.wire["fields"].values())
+    fields = wire["fields"]
+    return any(
+        type(v := fields.get(name)) is str and v in record_ids
+        for name in refs.get(wire["form"], ())
+    )
 
 
 def _status(result: OpResult) -> str:

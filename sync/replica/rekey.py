@@ -43,6 +43,16 @@ def _reference_fields(formset: FormSet, target: str | None) -> tuple[tuple[str, 
     )
 
 
+@lru_cache(maxsize=8)
+def reference_fields_by_form(formset: FormSet) -> Mapping[str, frozenset[str]]:
+    """Form -> its reference fields, whatever they point at: where an id rewrite may swap an
+    id in an op's fields (``push.leaves_later_ops``)."""
+    out: dict[str, set[str]] = {}
+    for form, name in _reference_fields(formset, None):
+        out.setdefault(form, set()).add(name)
+    return {form: frozenset(names) for form, names in out.items()}
+
+
 def rewrite_id(store: Store, old: str, canonical: str) -> None:
     """The server merged ``old`` into ``canonical``: rewrite the record, every reference to it
     (records' data and base, refs, people, autosave, duplicate decisions) and the outbox.
