@@ -182,8 +182,9 @@ class SyncSession:
         that changes what the batch read ahead carries (a rejection, or a new id for a record
         one of its ops names: ``replica.leaves_later_ops``), drops that batch, and the next
         one is not read ahead; a push of records the platform knows (every answer a new id,
-        for records the batch read ahead does not name) keeps overlapping. ``cancel()`` is asked before each
-        request, so one asked during a batch's ``progress`` stops after the next batch.
+        for records the batch read ahead does not name) keeps overlapping. ``cancel()`` is
+        asked before each request, so one asked during a batch's ``progress`` stops after the
+        next batch.
         """
         w = _Window(size=self._push_window(), cap=self._push_window())
         w.total = replica.pending_count(self.store)
