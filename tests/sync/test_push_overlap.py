@@ -364,14 +364,18 @@ def _known_push(first: Any, second: Any, count: int) -> None:
     _fill(second, count)
 
 
-def _request_ids(dev: Any, watch: _Watch) -> list[list[tuple[str, str]]]:
+def _request_ids(dev: Any, watch: _Watch, hold: bool = False) -> list[list[tuple[str, str]]]:
     """Wraps the device's push (for ``watch``): the (record_id, house_ref) of each request's
-    ops, in order."""
+    ops, in order. ``hold``: each request after the first waits (up to ``WAIT``) until the
+    last answers are recorded while it is in flight (see the first test)."""
     requests: list[list[tuple[str, str]]] = []
 
     def push(ops: Any, *rest: Any) -> Any:
         watch.enter(ops)
         try:
+            if hold and requests:
+                watch.overlapped.wait(WAIT)
+                watch.overlapped.clear()
             requests.append([(op["record_id"], op["fields"].get("house_ref", "")) for op in ops])
             return watch.real_push(ops, *rest)
         finally:
@@ -392,7 +396,7 @@ def test_a_push_the_platform_renames_keeps_overlapping_when_no_op_read_ahead_is_
     _known_push(first, second, 30)
     watch = _Watch(second, monkeypatch)
     watch.expect_flights = 2
-    requests = _request_ids(second, watch)
+    requests = _request_ids(second, watch, hold=True)
     summary = second.sync(batch=10)
     assert summary.merged == 30 and summary.pushed == 30
     assert [len(r) for r in requests] == [10, 10, 10]
