@@ -28,6 +28,7 @@ from sync.server.errors import ApiError
 from sync.server.tx import Tx
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)  # exactly these types (subclasses go the plain way)
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
 
 
@@ -104,6 +105,8 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
                 check_plain(value, op=op, index=index, field=name)
     if op.kind == "delete":
         return form  # its fields are ignored, but they are stored if the op is quarantined
+    if _fields_ok(form, op.fields):
+        return form
     for name, value in op.fields.items():
         if name == STATUS:
             if value not in p.STATUSES:
@@ -118,6 +121,22 @@ def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
         ):
             raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
     return form
+
+
+def _fields_ok(form: Form, fields: dict[str, Any]) -> bool:
+    """The field loop of ``check_op_shape`` passes, decided for the whole op at once: every
+    name is a field of the form (or a good ``_status``), every value a plain scalar (any
+    scalar has a good shape) and the grid code short enough. Why: the loop's ~15 steps per
+    resident were ~5 % of a push's server CPU; here the names are one set difference and the
+    values one set of types, in C. False: the loop decides and names the first bad field
+    (tests/sync/test_check_shape_property.py checks both answer alike)."""
+    if not {*map(type, fields.values())} <= _SCALAR_TYPES:
+        return False
+    extra = fields.keys() - form.fields.keys()
+    if extra and (extra != {STATUS} or fields[STATUS] not in p.STATUSES):
+        return False
+    grid = fields.get(form.roles.grid) if form.roles.grid else None
+    return not (type(grid) is str and len(grid) > MAX_GRID_CHARS)
 
 
 def _strings_ok(op: p.Op) -> bool:

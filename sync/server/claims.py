@@ -37,6 +37,8 @@ def key_parties(
     The holder stands for its key; a record that claims the key (transfer, §9.1) stands
     for it in its own scope, and where nobody holds it: to the caller, a key another grid
     has looks exactly as if that grid did not have it."""
+    if tx.key_free(form.id, key):  # most keys of a push: nobody to look for
+        return None, None
     holder = tx.key_owner(form.id, [key], exclude=exclude)
     if holder is not None and visible(tx, ctx.user, holder):
         return holder, None
@@ -55,6 +57,8 @@ def claimed_keys(tx: Tx, ctx: Ctx, form: Form, rid: str, data: Mapping[str, Any]
     goes to the supervisors of both grids (§9.1)."""
     out: dict[str, str] = {}
     for key in tx.derived.natural_keys(form, data):
+        if tx.key_free(form.id, key):
+            continue  # nobody holds or claims it (``key_parties`` would find nobody)
         if tx.key_owner(form.id, [key]) == rid:
             continue  # the holder keeps its key; records claiming it wait for review
         mine, other = key_parties(tx, ctx, form, key, exclude=rid)

@@ -162,14 +162,13 @@ def write(
     claims = tuple(k for k in keys if k in skipped)
     side = None if deleted else Side(form.id, held, tx.derived.person_of(form, data), claims)
     tx.put(row, values, side, new=before is None)
-    searched = frozenset(terms.record_keys(form, data, row.title))
-    stored = (
-        None
-        if before is None
-        else (before.grid or "", frozenset(terms.record_keys(form, before.data, before.title)))
-    )
-    if stored != (row.grid or "", searched):
-        tx.put_terms(record_id, stored, (row.grid or "", searched))
+    if before is None:
+        tx.put_new_terms(record_id, row.grid or "")
+    else:
+        searched = frozenset(terms.record_keys(form, data, row.title))
+        stored = (before.grid or "", frozenset(terms.record_keys(form, before.data, before.title)))
+        if stored != (row.grid or "", searched):
+            tx.put_terms(record_id, stored, (row.grid or "", searched))
     tx.versions[(record_id, row.version)] = {
         "record_id": record_id,
         "version": row.version,

@@ -232,6 +232,12 @@ class Tx:
         if side.person is not None:
             self._people_tx.setdefault((side.form, side.person.birth), {})[record_id] = side.person
 
+    def put_new_terms(self, record_id: str, grid: str) -> None:
+        """A new record's search keys: only its grid is noted here (``_write_terms`` gives it
+        a ``pending_terms`` row; its keys are made from the stored record later), so the push
+        does not work them out for nothing (issue 17: ~4 % of a push of new residents)."""
+        self.put_terms(record_id, None, (grid, frozenset()))
+
     def put_terms(self, record_id: str, old: Terms | None, new: Terms) -> None:
         """Buffer a record's new search keys (``sync.server.terms``); ``old``: what the
         database holds for it now (None: nothing), kept from the first write since a flush."""
@@ -276,6 +282,20 @@ class Tx:
             if owner is not None and owner != exclude:
                 return owner
         return None
+
+    def key_free(self, form: str, key: str) -> bool:
+        """Nobody holds or claims ``key``, known without a look-up: the chunk's prefetch found
+        neither in the database and this transaction gave it to no record since. Why: a push
+        of new records asks ``claims.key_parties`` twice per key (owner, then its claims), each
+        a ``key_owner`` and a ``claimants``; with the key free both answer nothing. False:
+        the plain look-ups decide (tests/sync/test_push_lean.py checks both agree)."""
+        ref = (form, key)
+        return (
+            self._key_db.get(ref, "") is None
+            and not self._claims_db.get(ref, True)
+            and ref not in self._key_tx
+            and not self._claims_tx.get(ref)
+        )
 
     def claimants(self, form: str, key: str) -> list[str]:
         """Live records that have ``key`` in their values without holding it (transfer

@@ -87,3 +87,76 @@ def test_a_usual_op_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
         checks.check_op_shape(FORMSET, op, 0)
     assert caught.value.code == "unknown_field" and caught.value.field == "x"
     assert asked == [1]
+
+
+RESIDENT = FORMSET.form("resident")
+_TEXT = st.one_of(
+    st.sampled_from(["draft", "complete", "", "张三", "330106001001-01", "x" * 65, "x" * 64]),
+    st.text(max_size=4),
+)
+_ODD = st.sampled_from([0, 1, True, None, 1.5, ["1"], {"lon": 120.1, "lat": 30.2}, {"x": 1}])
+
+
+@st.composite
+def resident_ops(draw: st.DrawFn) -> p.Op:
+    """Ops of the resident form as devices send them (text values of its fields), now and
+    then with a grid code, a value that is not text, a status or a name it does not have."""
+    names = st.sampled_from(list(RESIDENT.fields))
+    fields: dict[str, Any] = draw(st.dictionaries(names, _TEXT, max_size=10))
+    if draw(st.booleans()):
+        fields["grid"] = draw(_TEXT)
+    if draw(st.booleans()):
+        fields[draw(names)] = draw(_ODD)
+    odd = st.sampled_from(["_status", "_deleted", "no_such_field"])
+    fields.update(draw(st.dictionaries(odd, st.one_of(_TEXT, _ODD), max_size=2)))
+    return p.Op.model_construct(
+        op_id="dev:1",
+        record_id=UUID,
+        form="resident",
+        kind=draw(st.sampled_from(["create", "update", "delete", "resolve"])),
+        base_version=None,
+        fields=fields,
+        edited_at="2026-12-01T00:00:00.000Z#0000",
+        author="w",
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(op=st.one_of(ops(), resident_ops()))
+def test_the_fields_checked_at_once_answer_as_the_field_loop(op: p.Op) -> None:
+    """``checks._fields_ok`` passes an op only when the field-by-field loop would: the same
+    answer (the form, or the first bad field's error) whether it decides or the loop does."""
+    fast = _answer(FORMSET, op)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(checks, "_fields_ok", lambda _form, _fields: False)
+        plain = _answer(FORMSET, op)
+    assert fast == plain
+
+
+def test_a_usual_op_has_its_fields_checked_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device's create of a resident (text values of the form's fields and its status)
+    checks no field on its own (the loop checked each field's shape, ~15 per resident)."""
+    shaped: list[str] = []
+    plain_shape = checks._shape_ok
+
+    def counted(kind: str, value: Any) -> bool:
+        shaped.append(kind)
+        return plain_shape(kind, value)
+
+    monkeypatch.setattr(checks, "_shape_ok", counted)
+    op = p.Op(
+        op_id="dev:1",
+        record_id=UUID,
+        form="resident",
+        kind="create",
+        fields={
+            "name": "张三",
+            "phone": "13800000000",
+            "grid": "330106001001-01",
+            "_status": "draft",
+        },
+        edited_at="2026-12-01T00:00:00.000Z#0000",
+        author="w",
+    )
+    assert checks.check_op_shape(FORMSET, op, 0).id == "resident"
+    assert shaped == []

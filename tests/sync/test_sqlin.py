@@ -4,6 +4,7 @@ as the text of an array literal, which PostgreSQL reads as the driver's own list
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -109,3 +110,31 @@ def test_a_push_sends_its_id_lists_as_array_text(platform: Platform) -> None:
     assert filters == [["张三"], ["zhangsan"]], sent  # the name and pinyin of resident()
     texts = [v for v in lists if isinstance(v, str)]
     assert len(texts) >= 5 and all(v.startswith("{") for v in texts), sent
+
+
+def test_a_push_on_sqlite_binds_each_list_as_one_parameter(tmp_path: Any, formset: Any) -> None:
+    """A push of 120 new residents reads with lists of 120 ids, keys and names: on SQLite each
+    list is one JSON parameter (``json_each``), not a placeholder per value (each rendered and
+    processed in Python at every call); and the push applies every op."""
+    from sync import protocol as p
+    from sync.server.service import Service
+    from tests.sync.conftest import resident_creates
+    from tests.sync.test_server_batch import WORKER, _fresh
+
+    engine = _fresh(f"sqlite:///{tmp_path / 'json.db'}")
+    widest: list[int] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        if not many and statement.lstrip().upper().startswith("SELECT"):
+            widest.append(len(params))
+
+    try:
+        ops = resident_creates(120, "dev", date(1966, 6, 6))
+        req = p.PushRequest(protocol=p.SUPPORTED_PROTOCOLS[-1], device_id="dev", ops=ops)
+        event.listen(engine, "before_cursor_execute", note)
+        results = Service(engine, formset).push(WORKER, req, "dev")
+        event.remove(engine, "before_cursor_execute", note)
+        assert [r["status"] for r in results] == ["applied"] * 120
+        assert widest and max(widest) <= 8  # a few lists and scalars, whatever their length
+    finally:
+        engine.dispose()

@@ -1,0 +1,125 @@
+"""The server's Python per pushed op (issue 17), without HTTP: CPU of ``Service.push_all`` for
+``--push`` new residents, 1 000 ops a request, on a fresh SQLite platform in this process.
+
+Usage: python tests/bench/bench_push_apply.py [--push 10000] [--status draft] [--compare DIR]
+    [--rounds 2]
+
+Each measurement runs in a child process (``--child``) whose collector is settled as the
+server's is (``sync.heap.settle``); the requests are built before the clock starts, so the
+figure is the service's check, prefetch, apply and write of the ops, SQLite's share included.
+``--compare DIR``: the same run with that checkout's code and venv (``DIR/.venv``), alternated
+with this one's (this, that, that, this per round), and the ratio of the CPU seconds.
+It prints figures; it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def child(count: int, status: str) -> None:
+    """One measured push, in this process; prints its CPU seconds as JSON."""
+    sys.path.insert(0, str(Path.cwd()))
+    from app.core import ids
+    from app.core.forms import load_formset
+    from sync import heap
+    from sync import protocol as p
+    from sync.server import auth
+    from sync.server.app import create_app
+    from tests.bench.bench_sync import PASSWORD, platform_db, residents
+
+    formset = load_formset()
+    rows = residents(count, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = platform_db(Path(tmp) / "p.db", formset)
+        app = create_app(f"sqlite:///{path}", forms=formset, secret="bench-secret")
+        _t, _e, user = auth.login(app.state.engine, app.state.key, "bench", PASSWORD, "dev1")
+        stamp = ids.now_iso()
+        requests = [
+            p.PushRequest(
+                protocol=max(p.SUPPORTED_PROTOCOLS),
+                device_id="dev1",
+                ops=[
+                    p.Op(
+                        op_id=ids.uuid7(),
+                        record_id=ids.uuid7(),
+                        form="resident",
+                        kind="create",
+                        fields={**r, "_status": status},
+                        edited_at=f"{stamp}#0001",
+                        author="bench",
+                    )
+                    for r in rows[start : start + 1000]
+                ],
+            )
+            for start in range(0, count, 1000)
+        ]
+        service = app.state.service
+        heap.settle()
+        began = time.process_time()
+        answers = [service.push_all(user, req, "dev1") for req in requests]
+        cpu = time.process_time() - began
+        applied = sum(r["status"] == "applied" for a in answers for r in a["results"])
+        app.state.engine.dispose()
+    print(json.dumps({"cpu": cpu, "applied": applied}))
+
+
+def measure(checkout: Path, count: int, status: str) -> float:
+    """CPU seconds of one push in a child process running ``checkout``'s code."""
+    python = checkout / ".venv" / "bin" / "python"
+    out = subprocess.run(
+        [str(python), str(Path(__file__).resolve()), "--child", "--push", str(count)]
+        + ["--status", status],
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    if found["applied"] != count:
+        raise RuntimeError(f"{checkout}: {found['applied']} of {count} applied")
+    return float(found["cpu"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--push", type=int, default=10_000)
+    parser.add_argument("--status", default="draft", choices=["draft", "complete"])
+    parser.add_argument("--compare", type=Path, help="a checkout with its own .venv")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.push, args.status)
+        return
+    this: list[float] = []
+    that: list[float] = []
+    for _ in range(args.rounds):
+        this.append(measure(ROOT, args.push, args.status))
+        if args.compare:
+            that.append(measure(args.compare, args.push, args.status))
+            that.append(measure(args.compare, args.push, args.status))
+            this.append(measure(ROOT, args.push, args.status))
+    n = args.push
+    print(f"push of {n} new {args.status} residents, Service.push_all in process, SQLite")
+    print(
+        f"  this: CPU {statistics.median(this):.3f} s (runs {', '.join(f'{t:.3f}' for t in this)})"
+    )
+    if that:
+        print(
+            f"  that: CPU {statistics.median(that):.3f} s (runs {', '.join(f'{t:.3f}' for t in that)})"
+        )
+        print(f"  this ÷ that (medians): {statistics.median(this) / statistics.median(that):.2f}")
+
+
+if __name__ == "__main__":
+    main()
