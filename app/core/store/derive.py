@@ -7,6 +7,7 @@ and the person-index row the same way, and they are easy to test without a datab
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +39,10 @@ def derive(form: Form, data: Mapping[str, Any]) -> Derived:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a form's declarations say ``derive`` reads, looked up once per form: a pulled
-    page of 1 000 residents read the same roles, key declarations and reference fields a
-    thousand times (about a sixth of the device's derive time in a 10 k pull)."""
+    """What a form's declarations say ``derive`` reads, looked up once per form and page: a
+    pulled page of 1 000 residents read the same roles, key declarations and reference
+    fields a thousand times (with the per-record calls around them, 6-9 % of the device's
+    CPU in a 10 k pull: ``tests/bench/bench_pull_device.py``)."""
 
     keys: tuple[tuple[str, ...], ...]
     refs: tuple[str, ...]
@@ -55,14 +57,14 @@ class _Plan:
     surname: bool  # the title is a person's name (``sort_key``)
 
 
-_PLANS: dict[int, tuple[Form, _Plan]] = {}
+_PLANS: weakref.WeakKeyDictionary[Form, _Plan] = weakref.WeakKeyDictionary()
 
 
 def _plan(form: Form) -> _Plan:
-    """The form's plan, kept per form object (forms live as long as their form set)."""
-    known = _PLANS.get(id(form))
-    if known is not None and known[0] is form:
-        return known[1]
+    """The form's plan, kept while the form lives (a test process loads many form sets)."""
+    known = _PLANS.get(form)
+    if known is not None:
+        return known
     roles = form.roles
     plan = _Plan(
         form.natural_keys,
@@ -77,7 +79,7 @@ def _plan(form: Form) -> _Plan:
         bool(roles.birth_date or roles.house),
         bool(roles.birth_date),
     )
-    _PLANS[id(form)] = (form, plan)
+    _PLANS[form] = plan
     return plan
 
 
