@@ -15,6 +15,7 @@ from typing import Any
 
 from app.core.records import clean, dumps, state_of
 from app.core.store import Grid, PulledRow, Store
+from app.core.store.derive import Derived
 from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledGrid, PulledRecord, PullResponse
 from sync.replica.rekey import rewrite_id
@@ -165,11 +166,13 @@ def _write_row(
 
 
 def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
-    """Records new to this device, batched (a first pull brings 100 000 of them): the
-    records rows in one executemany, then each side table in one."""
+    """Records new to this device, batched (a first pull brings 100 000 of them): derived a
+    form at a time (``Store.derive_page``), then the records rows in one executemany and each
+    side table in one."""
     if not fresh:
         return 0
-    forms, derive = store.formset.forms, store.derive  # looked up once per page, not per row
+    values = [clean(pulled.data) for pulled in fresh]
+    derived = _derive_by_form(store, fresh, values)
     prepared = [
         (
             pulled.id,
@@ -186,12 +189,30 @@ def _insert_many(store: Store, fresh: Sequence[PulledRecord]) -> int:
                 pulled.updated_at,
                 pulled.updated_by,
             ),
-            derive(forms[pulled.form], data),
+            facts,
         )
-        for pulled, data in ((pulled, clean(pulled.data)) for pulled in fresh)
+        for pulled, data, facts in zip(fresh, values, derived, strict=True)
     ]
     store.replica.insert_pulled_many(prepared)
     return len(prepared)
+
+
+def _derive_by_form(
+    store: Store, fresh: Sequence[PulledRecord], values: Sequence[Mapping[str, Any]]
+) -> list[Derived]:
+    """``store.derive`` of each record, in order, through one ``derive_page`` per form."""
+    forms = store.formset.forms
+    by_form: dict[str, list[int]] = {}
+    for i, pulled in enumerate(fresh):
+        by_form.setdefault(pulled.form, []).append(i)
+    if len(by_form) == 1:
+        return store.derive_page(forms[fresh[0].form], values)
+    out: list[Derived | None] = [None] * len(fresh)
+    for form_id, where in by_form.items():
+        page = store.derive_page(forms[form_id], [values[i] for i in where])
+        for i, facts in zip(where, page, strict=True):
+            out[i] = facts
+    return [facts for facts in out if facts is not None]
 
 
 def _holds(row: _Row, pulled: PulledRecord) -> bool:

@@ -133,6 +133,13 @@ class Store:
         """
         return derivation.derive(form, data)
 
+    def derive_page(self, form: Form, page: Sequence[Mapping[str, Any]]) -> list[Derived]:
+        """``derive`` of each of many records of one form (a pulled page), the form's
+        declarations read once; a ``derive`` swapped on this store is called per record."""
+        if "derive" in vars(self):
+            return [self.derive(form, data) for data in page]
+        return derivation.derive_page(form, page)
+
     def _derive_now(self, form: Form, data: Mapping[str, Any]) -> Derived:
         """``derive`` looked up at each call, so a swapped one reaches the parts too."""
         return self.derive(form, data)
