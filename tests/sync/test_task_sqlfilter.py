@@ -423,3 +423,12 @@ def test_a_record_the_database_cannot_read_as_json_leaves_the_filter_to_python(
         )
     assert _issue(engine, "人口类型 = 2") == (2, {ids[1], ids[2]})
     engine.dispose()
+
+
+@pytest.mark.parametrize("op", ["is empty", "is filled"])
+def test_a_text_holding_nul_is_not_read_as_blank(engine: Engine, op: str) -> None:
+    """SQLite's text functions stop at a NUL: "\\x00" trimmed there read as blank, while
+    ``matches`` (``str.strip``) finds it filled. Found by Hypothesis; no write path stores a NUL
+    (app.core.textcheck), but the pushed filter must not disagree about one."""
+    datas = [{"f1": "\x00"}, {"f1": " \x00"}, {"f1": "a\x00"}, {"f1": " "}, {}]
+    _check(engine, datas, RecordFilter("f", Term("f1", "text", op, None)), date(2026, 3, 1))

@@ -205,8 +205,12 @@ class _PgJson(_Json):
 
 def translate(flt: RecordFilter, data: ColumnElement[Any], dialect: str, today: date) -> Pushed:
     """The filter as SQL over ``data`` (a records.data column) for ``dialect``."""
-    json = _PgJson(data) if dialect == "postgresql" else _SqliteJson(data)
-    return _node(flt.root, json, today)
+    if dialect == "postgresql":  # a NUL fails the JSONB cast: the caller decides in Python
+        return _node(flt.root, _PgJson(data), today)
+    pushed = _node(flt.root, _SqliteJson(data), today)
+    # SQLite's text functions end a text at a NUL (``"\u0000"`` in the stored JSON), so "\x00"
+    # would read as blank: a record holding one is left to ``matches``
+    return Pushed(pushed.cond, or_(pushed.doubt, func.instr(data, "\\u0000") > 0))
 
 
 IN_PYTHON = Pushed(false(), true())  # every record decided by ``matches``
