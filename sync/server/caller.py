@@ -50,7 +50,7 @@ _DEV = db.devices.c
 _OWN_COMMUNITY = select(_OWN.c.community).where(_OWN.c.code == _MINE.c.grid).scalar_subquery()
 _INSTALLATION = select(_DEV.installation).where(_DEV.device_id == _T.device_id).scalar_subquery()
 
-_FIND = (
+_FIND = db.prepared(  # three times per nightly sync: planned once per connection
     select(
         _T.username,
         _T.device_id,

@@ -62,16 +62,20 @@ _C = db.record_claims.c
 _A = db.aliases.c
 # The bulk reads of a push, built once (``sqlin.Built``): run with lists of values.
 _LOAD_MANY = Built(
-    lambda among: select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
+    lambda among: db.prepared(
+        select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
+    )
 )
 _KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one round trip
-    lambda among: union_all(
-        select(literal(0).label("claim"), _K.key, _K.record_id).where(
-            _K.form == bindparam("form"), among(_K.key, "keys")
-        ),
-        select(literal(1).label("claim"), _C.key, _C.record_id).where(
-            _C.form == bindparam("form"), among(_C.key, "keys")
-        ),
+    lambda among: db.prepared(
+        union_all(
+            select(literal(0).label("claim"), _K.key, _K.record_id).where(
+                _K.form == bindparam("form"), among(_K.key, "keys")
+            ),
+            select(literal(1).label("claim"), _C.key, _C.record_id).where(
+                _C.form == bindparam("form"), among(_C.key, "keys")
+            ),
+        )
     )
 )
 _PEOPLE = Built(
@@ -92,7 +96,9 @@ _DEVICE_VERSIONS = Built(
     )
 )
 _INCOMING = Built(
-    lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.canonical_id, "ids"))
+    lambda among: db.prepared(
+        select(_A.old_id, _A.canonical_id).where(among(_A.canonical_id, "ids"))
+    )
 )
 Terms = tuple[str, frozenset[str]]  # a record's grid ("" for none) and search keys
 
