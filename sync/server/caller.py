@@ -43,7 +43,7 @@ _AREA = db.grids.alias("area")  # a supervisor's community's grids
 _DEV = db.devices.c
 
 # The worker's grids' communities and the device's installation are scalar sub-queries, not
-# joins: PostgreSQL plans every statement at each call (nothing is prepared) and searched the
+# joins: PostgreSQL planned every statement at each call (nothing was prepared) and searched the
 # join orders of six relations three times per nightly sync (token, push, pull): 0.33 ms of
 # backend CPU a call, 0.28 with four (tests/bench/bench_plan_costs.py, 20 k records; the same
 # rows, as ``grids.code`` and ``devices.device_id`` are keys).

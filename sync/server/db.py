@@ -8,6 +8,7 @@ failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and ro
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -633,6 +634,9 @@ class PoolSettings:
     size: int = 8
     overflow: int = 2
     timeout: float = 30.0
+    # the statements marked ``prepared`` are prepared on the server; off for a PgBouncer in
+    # transaction mode that does not keep them (older than 1.21, or max_prepared_statements 0)
+    prepare: bool = True
 
     @property
     def connections(self) -> int:
@@ -663,9 +667,11 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
         # their tables; a 10 k push into a fresh platform took 12-14 s instead of 6-8, a
         # known-resident push 21-31 s instead of 5-7. Unprepared, each is planned with its
         # values. Only the statements marked ``prepared`` (plans that no value changes) are.
-        connect_args=PG_CONNECT_ARGS,
+        connect_args=PG_CONNECT_ARGS if pool.prepare else _NEVER_PREPARE,
     )
     prepare_marked(engine)
+    if not pool.prepare:
+        _UNPREPARED.add(engine)
     liveness.watch(engine)  # instead of pool_pre_ping: no round trip per checkout
     return engine
 
@@ -676,6 +682,8 @@ PREPARE = "gc_prepare"  # execution option: psycopg prepares the statement on it
 # psycopg never prepares on its own (a threshold no count reaches); ``None`` would also
 # refuse the statements marked ``prepared``.
 PG_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": sys.maxsize}
+_NEVER_PREPARE: dict[str, Any] = {"prepare_threshold": None}  # psycopg refuses even the marked
+_UNPREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines made with ``prepare`` off
 E = TypeVar("E", bound=Executable)
 
 
@@ -689,6 +697,12 @@ def prepared(stmt: E) -> E:
     the values (look-ups by key, arrays as run-time sub-selects, ``sqlin``): after five runs
     PostgreSQL keeps one generic plan (tests/sync/test_prepared.py checks each one's)."""
     return stmt.execution_options(**{PREPARE: True})
+
+
+def connect_args(engine: Engine) -> dict[str, Any]:
+    """The psycopg arguments ``engine`` connects with: a second engine on the same database
+    (change numbering's side pool) prepares exactly when the first does."""
+    return dict(PG_CONNECT_ARGS if engine not in _UNPREPARED else _NEVER_PREPARE)
 
 
 def prepare_marked(engine: Engine) -> None:

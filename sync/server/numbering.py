@@ -171,7 +171,7 @@ def _side(engine: Engine) -> Engine:
             side = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
-                connect_args=db.PG_CONNECT_ARGS,  # as db.make_engine
+                connect_args=db.connect_args(engine),  # prepared as the main engine's
                 pool_size=SIDE_CONNECTIONS,
                 max_overflow=0,
             )

@@ -78,6 +78,8 @@ _KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one r
         )
     )
 )
+# Not prepared (``db.prepared``): a generic plan gets the names and pinyins as a parameter,
+# scanned per row; only a constant list becomes a hash table (``sqlin.among_bound``).
 _PEOPLE = Built(
     lambda among: (
         select(_P.record_id, _P.name, _P.pinyin, _P.birth)

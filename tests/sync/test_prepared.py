@@ -202,7 +202,7 @@ def test_prepared_reads_return_what_unprepared_ones_do(
             _seed_small(conn)
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         ids = [f"r{n}" for n in picks]
-        reads = [
+        reads: list[tuple[Any, dict[str, Any]]] = [
             (oplog._LOOKUP.on(conn), {"ids": [f"o{n}" for n in picks], "device": f"d{device}"}),
             (tx._LOAD_MANY.on(conn), {"ids": ids}),
             (tx._KEYS_AND_CLAIMS.on(conn), {"form": form, "keys": [f"k{n}" for n in picks]}),
@@ -233,3 +233,22 @@ def _seed_small(conn: Connection) -> None:
     ):
         conn.execute(text(sql), {"now": now})
     conn.commit()
+
+
+def test_an_engine_made_not_to_prepare_prepares_nothing(platform: Platform) -> None:
+    """``--no-prepared-statements`` (a PgBouncer that keeps no prepared statements): the
+    marked statements run unprepared, on the side pool too, and return the same."""
+    engine = _pg(platform)
+    url = engine.url.render_as_string(hide_password=False)
+    plain = db.make_engine(url, db.PoolSettings(size=1, overflow=0, prepare=False))
+    try:
+        with plain.connect() as conn:
+            for _ in range(8):
+                assert caller.find(conn, "nothing") is None
+                assert numbering.high_water(conn) >= 0
+            left = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+        assert left == 0
+        assert db.connect_args(plain) == {"prepare_threshold": None}
+        assert db.connect_args(engine) == db.PG_CONNECT_ARGS
+    finally:
+        plain.dispose()

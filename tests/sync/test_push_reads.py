@@ -300,7 +300,7 @@ def test_the_duplicate_guard_reads_people_from_the_index_alone(platform: Platfor
 
 
 def test_the_duplicate_guard_is_planned_without_its_values(platform: Platform) -> None:
-    """PostgreSQL plans every statement at every call (nothing is prepared): the people
+    """PostgreSQL plans this statement at every call (it is not prepared): the people
     look-up's birth dates reach the planner as a run-time parameter (``sqlin``), so it does
     not estimate each value against the column's statistics, and they are still the index
     scan's condition; the names and pinyins it tests the found rows against are constants."""
