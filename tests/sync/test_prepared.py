@@ -52,6 +52,8 @@ MARKED = (
     "DELETE FROM inflight_numbers",
     "(SELECT min(floor) FROM inflight_numbers)",  # a pull's high-water mark
     "EXISTS (SELECT * FROM aliases",  # a page's side tables
+    "FROM scope_grants JOIN user_grids",  # grids that entered a worker's scope
+    "FROM grids LEFT OUTER JOIN communities",  # grids changed in the page
     "ORDER BY records.seq LIMIT",  # the page
 )
 
