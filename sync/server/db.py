@@ -691,11 +691,13 @@ def prepared(stmt: E) -> E:
     """``stmt``, prepared on each PostgreSQL connection at its first run (ignored by SQLite).
 
     Why: nothing else is prepared, so PostgreSQL parsed and planned every statement at every
-    call; a nightly sync runs the caller look-up three times and the numbering, replay and
-    pull look-ups once each, ~2 ms of the backends' CPU per sync in planning alone
-    (``pg_stat_statements``, bench_city). Only for statements whose plan is the same whatever
-    the values (look-ups by key, arrays as run-time sub-selects, ``sqlin``): after five runs
-    PostgreSQL keeps one generic plan (tests/sync/test_prepared.py checks each one's)."""
+    call; a nightly sync runs the caller look-up three times and the numbering and pull
+    look-ups once each, ~2 ms of the backends' CPU per sync in planning alone
+    (``pg_stat_statements``, bench_city). Only for statements whose plan is an index probe
+    whatever the values and the statistics (a key, a range of change numbers): after five
+    runs PostgreSQL keeps one generic plan (tests/sync/test_prepared.py checks each one's on
+    a city's spread, test_server_known_push.py on a fresh platform's empty tables, where a
+    look-up of a run-time array, ``sqlin``, got a scan that stayed while the table grew)."""
     return stmt.execution_options(**{PREPARE: True})
 
 

@@ -47,10 +47,8 @@ _FAMILY = union_all(
 # op id, and the op log needs no index of op ids alone (revision 0018: it cost every logged op
 # an insertion; "device or family" as an OR could only be answered through it).
 _LOOKUP = Built(
-    lambda among: db.prepared(
-        select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
-            _O.device_id.in_(_FAMILY), among(_O.op_id, "ids")
-        )
+    lambda among: select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
+        _O.device_id.in_(_FAMILY), among(_O.op_id, "ids")
     )
 )
 

@@ -34,9 +34,7 @@ _A = db.aliases.c
 _LOAD = select(db.records).where(db.records.c.id == bindparam("b_id"))
 _C = db.records.c
 _BRIEF = Built(lambda among: select(_C.id, _C.form, _C.grid, _C.version).where(among(_C.id, "ids")))
-_CANONICAL = Built(
-    lambda among: db.prepared(select(_A.old_id, _A.canonical_id).where(among(_A.old_id, "ids")))
-)
+_CANONICAL = Built(lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.old_id, "ids")))
 
 
 def load(conn: Connection, record_id: str) -> Row | None:

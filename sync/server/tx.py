@@ -64,21 +64,19 @@ _UPDATE_RECORD = (
 _C = db.record_claims.c
 _A = db.aliases.c
 # The bulk reads of a push, built once (``sqlin.Built``): run with lists of values.
+# Not prepared (``db.prepared``), like every look-up of a run-time array: its generic plan,
+# made on a fresh platform's empty tables, scanned them while a first push filled them.
 _LOAD_MANY = Built(
-    lambda among: db.prepared(
-        select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
-    )
+    lambda among: select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
 )
 _KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one round trip
-    lambda among: db.prepared(
-        union_all(
-            select(literal(0).label("claim"), _K.key, _K.record_id).where(
-                _K.form == bindparam("form"), among(_K.key, "keys")
-            ),
-            select(literal(1).label("claim"), _C.key, _C.record_id).where(
-                _C.form == bindparam("form"), among(_C.key, "keys")
-            ),
-        )
+    lambda among: union_all(
+        select(literal(0).label("claim"), _K.key, _K.record_id).where(
+            _K.form == bindparam("form"), among(_K.key, "keys")
+        ),
+        select(literal(1).label("claim"), _C.key, _C.record_id).where(
+            _C.form == bindparam("form"), among(_C.key, "keys")
+        ),
     )
 )
 
@@ -116,9 +114,7 @@ _DEVICE_VERSIONS = Built(
     )
 )
 _INCOMING = Built(
-    lambda among: db.prepared(
-        select(_A.old_id, _A.canonical_id).where(among(_A.canonical_id, "ids"))
-    )
+    lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.canonical_id, "ids"))
 )
 Terms = tuple[str, frozenset[str]]  # a record's grid ("" for none) and search keys
 

@@ -44,10 +44,6 @@ BIG = (
 MARKED = (
     "FROM tokens JOIN users",  # the caller look-up
     "INSERT INTO tokens",
-    "FROM ops WHERE ops.device_id IN",  # replay look-up
-    "FROM record_keys WHERE",  # natural keys and claims
-    "FROM records WHERE records.id = ANY",  # the records a push writes, locked
-    "FROM aliases WHERE aliases.old_id = ANY",
     "INSERT INTO inflight_numbers",  # numbering (side connection)
     "DELETE FROM inflight_numbers",
     "(SELECT min(floor) FROM inflight_numbers)",  # a pull's high-water mark
