@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import Connection
 
 from app.core import ids
-from sync.server import caller, db, numbering, oplog, tx
+from sync.server import caller, db, numbering, oplog, pulls, tx
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, Platform
 
@@ -192,19 +192,30 @@ def _rows(conn: Connection, stmt: Any, params: dict[str, Any], prepare: bool) ->
 def test_prepared_reads_return_what_unprepared_ones_do(
     platform: Platform, picks: list[int], device: int, form: str
 ) -> None:
-    """The replay, record and natural-key look-ups on their generic plans (prepared) and
-    planned with their values (unprepared): the same rows, for lists that hit and miss."""
+    """The caller look-up and a pull's reads on their generic plans (prepared) and planned
+    with their values (unprepared): the same rows, for tokens, grids and change-number
+    ranges that hit and miss. (The hook prepares whatever statement asks: the push's array
+    look-ups too, which stay unprepared for their plans on empty tables, not their rows.)"""
     engine = _pg(platform)
     with engine.connect() as conn:
         if conn.execute(text("SELECT count(*) FROM records")).scalar_one() == 0:
             _seed_small(conn)
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        ids = [f"r{n}" for n in picks]
+        since, upper = min(picks, default=0), max(picks, default=0)
+        grids = sorted({f"g{n % 3}" for n in picks})
         reads: list[tuple[Any, dict[str, Any]]] = [
+            (caller._FIND, {"digest": f"t{picks[0] if picks else 0}"}),
+            (pulls._SIDES, {"since": since, "upper": upper}),
+            (
+                pulls._GRID_NUMBERS,
+                {"grid": f"g{device % 3}", "since": since, "upper": upper, "limit": 1 + device},
+            ),
+            (
+                pulls._PAGE_SCOPED,
+                {"scope": grids or ["g0"], "since": since, "upper": upper, "limit": 1 + device},
+            ),
             (oplog._LOOKUP.on(conn), {"ids": [f"o{n}" for n in picks], "device": f"d{device}"}),
-            (tx._LOAD_MANY.on(conn), {"ids": ids}),
             (tx._KEYS_AND_CLAIMS.on(conn), {"form": form, "keys": [f"k{n}" for n in picks]}),
-            (tx._INCOMING.on(conn), {"ids": ids}),
         ]
         for stmt, params in reads:
             assert _rows(conn, stmt, params, True) == _rows(conn, stmt, params, False)
@@ -212,19 +223,25 @@ def test_prepared_reads_return_what_unprepared_ones_do(
 
 
 def _seed_small(conn: Connection) -> None:
-    """Records, keys, claims, aliases and ops of ids 1-50 (of the 60 the test draws)."""
+    """Records, keys, claims, aliases, ops, users and tokens of ids 1-50 (of the 60 the
+    test draws)."""
     now = "2026-01-01T00:00:00Z"
     for sql in (
         "INSERT INTO records (id, form, form_version, grid, title, data, status, deleted, "
         "version, stamps, seq, created_at, created_by, updated_at, updated_by) SELECT 'r' || g, "
-        "'resident', 1, 'g1', '', '{}', 'draft', false, 1, '{}', -g, :now, 'x', :now, 'x' "
+        "'resident', 1, 'g' || (g % 3), '', '{}', 'draft', false, 1, '{}', g, :now, 'x', :now, "
+        "'x' FROM generate_series(1, 50) g",
+        "INSERT INTO users (username, password_hash, role, community, disabled, created_at) "
+        "SELECT 'u' || g, 'x', 'worker', 'c1', false, :now FROM generate_series(1, 50) g",
+        "INSERT INTO tokens (token_hash, username, device_id, created_at, expires_at, kind) "
+        "SELECT 't' || g, 'u' || g, 'd' || g, :now, :now, 'access' "
         "FROM generate_series(1, 50) g",
         "INSERT INTO record_keys (form, key, record_id) SELECT 'resident', 'k' || g, 'r' || g "
         "FROM generate_series(1, 50) g",
         "INSERT INTO record_claims (form, key, record_id) SELECT 'resident', 'k' || g, "
         "'r' || (g + 1) FROM generate_series(1, 50, 3) g",
         "INSERT INTO aliases (old_id, canonical_id, reason, at, seq) SELECT 'a' || g, "
-        "'r' || (g % 20), 'merge', :now, -g FROM generate_series(1, 50) g",
+        "'r' || (g % 20), 'merge', :now, g + 1 FROM generate_series(1, 50, 7) g",
         "INSERT INTO ops (device_id, op_id, username, record_id, version, result, at) "
         "SELECT 'd' || (g % 5), 'o' || g, 'x', 'r' || g, 1, '{}', :now "
         "FROM generate_series(1, 50) g",
