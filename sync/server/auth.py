@@ -27,7 +27,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _DUMMY_HASH: str | None = None
 # Built once: a statement built per call (``insert(...).values(...)``) had its cache key
 # computed anew by SQLAlchemy every time, a sixth of the credential exchange's server CPU.
-INSERT_TOKEN = insert(db.tokens)
+INSERT_TOKEN = db.prepared(insert(db.tokens))
 
 
 class AuthError(Exception):

@@ -43,14 +43,14 @@ _AREA = db.grids.alias("area")  # a supervisor's community's grids
 _DEV = db.devices.c
 
 # The worker's grids' communities and the device's installation are scalar sub-queries, not
-# joins: PostgreSQL plans every statement at each call (nothing is prepared) and searched the
+# joins: PostgreSQL planned every statement at each call (nothing was prepared) and searched the
 # join orders of six relations three times per nightly sync (token, push, pull): 0.33 ms of
 # backend CPU a call, 0.28 with four (tests/bench/bench_plan_costs.py, 20 k records; the same
 # rows, as ``grids.code`` and ``devices.device_id`` are keys).
 _OWN_COMMUNITY = select(_OWN.c.community).where(_OWN.c.code == _MINE.c.grid).scalar_subquery()
 _INSTALLATION = select(_DEV.installation).where(_DEV.device_id == _T.device_id).scalar_subquery()
 
-_FIND = (
+_FIND = db.prepared(  # three times per nightly sync: planned once per connection
     select(
         _T.username,
         _T.device_id,

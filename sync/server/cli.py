@@ -98,6 +98,12 @@ def add_server_commands(subparsers: Any) -> None:
         help="extra connections at peaks (default 2); pool size + overflow requests run at once",
     )
     srv.add_argument(
+        "--no-prepared-statements",
+        action="store_true",
+        help="prepare no statement on PostgreSQL (behind a PgBouncer in transaction mode older "
+        "than 1.21 or with max_prepared_statements = 0)",
+    )
+    srv.add_argument(
         "--queue-wait",
         type=float,
         default=10.0,
@@ -263,7 +269,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     secret = (
         Path(args.secret_file).read_text(encoding="utf-8").strip() if args.secret_file else None
     )
-    pool = db.PoolSettings(size=max(1, args.pool_size), overflow=max(0, args.pool_overflow))
+    pool = db.PoolSettings(
+        size=max(1, args.pool_size),
+        overflow=max(0, args.pool_overflow),
+        prepare=not args.no_prepared_statements,
+    )
     app = create_app(
         args.db,
         secret=secret,

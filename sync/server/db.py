@@ -7,10 +7,12 @@ failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and ro
 
 from __future__ import annotations
 
+import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.base import Executable
 
 from app.core.records import canonical_json, parse_json
 from sync.server import liveness
@@ -631,6 +634,9 @@ class PoolSettings:
     size: int = 8
     overflow: int = 2
     timeout: float = 30.0
+    # the statements marked ``prepared`` are prepared on the server; off for a PgBouncer in
+    # transaction mode that does not keep them (older than 1.21, or max_prepared_statements 0)
+    prepare: bool = True
 
     @property
     def connections(self) -> int:
@@ -655,17 +661,61 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
         pool_size=pool.size,
         max_overflow=pool.overflow,
         pool_timeout=pool.timeout,
-        # Never prepared server-side: psycopg prepared a query at its fifth run and PostgreSQL
+        # Not prepared by psycopg on its own: it prepared a query at its fifth run and PostgreSQL
         # then kept a generic plan made on a fresh database's statistics, so a push's
         # prefetches (keys, op ids, device versions: IN lists of up to 500 values) scanned
         # their tables; a 10 k push into a fresh platform took 12-14 s instead of 6-8, a
         # known-resident push 21-31 s instead of 5-7. Unprepared, each is planned with its
-        # values, and PgBouncer in transaction mode needs no prepared-statement support in
-        # front of it.
-        connect_args={"prepare_threshold": None},
+        # values. Only the statements marked ``prepared`` (plans that no value changes) are.
+        connect_args=PG_CONNECT_ARGS if pool.prepare else _NEVER_PREPARE,
     )
+    prepare_marked(engine)
+    if not pool.prepare:
+        _UNPREPARED.add(engine)
     liveness.watch(engine)  # instead of pool_pre_ping: no round trip per checkout
     return engine
+
+
+# -- prepared statements (PostgreSQL) --------------------------------------------------------
+
+PREPARE = "gc_prepare"  # execution option: psycopg prepares the statement on its connection
+# psycopg never prepares on its own (a threshold no count reaches); ``None`` would also
+# refuse the statements marked ``prepared``.
+PG_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": sys.maxsize}
+_NEVER_PREPARE: dict[str, Any] = {"prepare_threshold": None}  # psycopg refuses even the marked
+_UNPREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines made with ``prepare`` off
+E = TypeVar("E", bound=Executable)
+
+
+def prepared(stmt: E) -> E:
+    """``stmt``, prepared on each PostgreSQL connection at its first run (ignored by SQLite).
+
+    Why: nothing else is prepared, so PostgreSQL parsed and planned every statement at every
+    call; a nightly sync runs the caller look-up three times and the numbering and pull
+    look-ups once each, ~2 ms of the backends' CPU per sync in planning alone
+    (``pg_stat_statements``, bench_city). Only for statements whose plan is an index probe
+    whatever the values and the statistics (a key, a range of change numbers): after five
+    runs PostgreSQL keeps one generic plan (tests/sync/test_prepared.py checks each one's on
+    a city's spread, test_server_known_push.py on a fresh platform's empty tables, where a
+    look-up of a run-time array, ``sqlin``, got a scan that stayed while the table grew)."""
+    return stmt.execution_options(**{PREPARE: True})
+
+
+def connect_args(engine: Engine) -> dict[str, Any]:
+    """The psycopg arguments ``engine`` connects with: a second engine on the same database
+    (change numbering's side pool) prepares exactly when the first does."""
+    return dict(PG_CONNECT_ARGS if engine not in _UNPREPARED else _NEVER_PREPARE)
+
+
+def prepare_marked(engine: Engine) -> None:
+    """Run the statements marked ``prepared`` through psycopg's ``prepare=True``."""
+
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        if context.execution_options.get(PREPARE):
+            cursor.execute(statement, parameters, prepare=True)
+            return True
+        return False
 
 
 def _sqlite_events(engine: Engine) -> None:

@@ -34,7 +34,7 @@ _CHANGED = (
     .where(_G.seq > bindparam("since"), _G.seq <= bindparam("upper"))
     .order_by(_G.seq)
 )
-_CHANGED_IN = Built(lambda among: _CHANGED.where(among(_G.code, "scope")))
+_CHANGED_IN = Built(lambda among: db.prepared(_CHANGED.where(among(_G.code, "scope"))))
 
 
 def changed(

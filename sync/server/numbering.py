@@ -44,21 +44,27 @@ STALE_MS = 300_000  # an in-flight row this old belongs to a writer that died (a
 SIDE_CONNECTIONS = 5  # per server process, kept open (README, city section)
 _SIDES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 _SIDES_LOCK = threading.Lock()
-_TAKE = text(
-    "WITH moved AS (UPDATE counters SET value = value + :count WHERE name = :name "
-    "RETURNING value) "
-    "INSERT INTO inflight_numbers (id, floor, at) "
-    "SELECT :id, value - :count + 1, :at FROM moved RETURNING floor"
+_TAKE = db.prepared(
+    text(
+        "WITH moved AS (UPDATE counters SET value = value + :count WHERE name = :name "
+        "RETURNING value) "
+        "INSERT INTO inflight_numbers (id, floor, at) "
+        "SELECT :id, value - :count + 1, :at FROM moved RETURNING floor"
+    )
 )
 _WITHDRAW = text(
     "WITH gone AS (DELETE FROM inflight_numbers WHERE id = :id RETURNING floor) "
     "UPDATE counters SET value = value - :count WHERE name = :name AND value = :last "
     "AND EXISTS (SELECT 1 FROM gone)"
 )
-_SETTLE = delete(db.inflight_numbers).where(db.inflight_numbers.c.id == bindparam("id"))
-_HIGH_WATER = text(
-    "SELECT c.value, (SELECT min(floor) FROM inflight_numbers), "
-    "(SELECT min(at) FROM inflight_numbers) FROM counters c WHERE c.name = :name"
+_SETTLE = db.prepared(
+    delete(db.inflight_numbers).where(db.inflight_numbers.c.id == bindparam("id"))
+)
+_HIGH_WATER = db.prepared(
+    text(
+        "SELECT c.value, (SELECT min(floor) FROM inflight_numbers), "
+        "(SELECT min(at) FROM inflight_numbers) FROM counters c WHERE c.name = :name"
+    )
 )
 
 
@@ -165,10 +171,11 @@ def _side(engine: Engine) -> Engine:
             side = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
-                connect_args={"prepare_threshold": None},  # as db.make_engine: PgBouncer-safe
+                connect_args=db.connect_args(engine),  # prepared as the main engine's
                 pool_size=SIDE_CONNECTIONS,
                 max_overflow=0,
             )
+            db.prepare_marked(side)
             liveness.watch(side)  # a side connection whose backend ended is replaced
             _SIDES[engine] = side
             event.listen(engine, "engine_disposed", _dispose_side)

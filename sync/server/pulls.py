@@ -48,11 +48,13 @@ _PAGE_COLUMNS = (
 )
 _IN_RANGE = (_R.seq > _SINCE, _R.seq <= _UPPER)
 _PAGE = select(*_PAGE_COLUMNS).where(*_IN_RANGE).order_by(_R.seq).limit(_LIMIT)
-_PAGE_SCOPED = (
+_PAGE_SCOPED = db.prepared(
     select(*_PAGE_COLUMNS).where(*_IN_RANGE, _R.grid.in_(_SCOPE)).order_by(_R.seq).limit(_LIMIT)
 )
 _NUMBERS = select(_R.seq).where(*_IN_RANGE).order_by(_R.seq).limit(_LIMIT)
-_GRID_NUMBERS = select(_R.seq).where(_R.grid == _GRID, *_IN_RANGE).order_by(_R.seq).limit(_LIMIT)
+_GRID_NUMBERS = db.prepared(
+    select(_R.seq).where(_R.grid == _GRID, *_IN_RANGE).order_by(_R.seq).limit(_LIMIT)
+)
 _ALIASES = (
     select(_A.old_id, _A.canonical_id).where(_A.seq > _SINCE, _A.seq <= _UPPER).order_by(_A.seq)
 )
@@ -75,13 +77,15 @@ def _changed_in(table: Table) -> Exists:
 # grid, task, task item or scope grant, so their five to seven statements are skipped (PostgreSQL: one round
 # trip instead of six). Safe under concurrency: every change numbered up to the high-water
 # mark has committed before the probe runs, and a later change is numbered above it.
-_SIDES = select(
-    _changed_in(db.aliases),
-    _changed_in(db.scope_exits),
-    _changed_in(db.grids),
-    _changed_in(db.tasks),
-    _changed_in(db.task_items),
-    _changed_in(db.scope_grants),
+_SIDES = db.prepared(
+    select(
+        _changed_in(db.aliases),
+        _changed_in(db.scope_exits),
+        _changed_in(db.grids),
+        _changed_in(db.tasks),
+        _changed_in(db.task_items),
+        _changed_in(db.scope_grants),
+    )
 )
 
 

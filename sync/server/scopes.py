@@ -59,7 +59,7 @@ def _grant(
 
 _S, _GR, _U, _MINE = db.scope_grants.c, db.grids.c, db.users.c, db.user_grids.c
 # ``entered``'s two statements, built once (a pull built them anew: issue 19, server CPU).
-_ENTERED_WORKER = (
+_ENTERED_WORKER = db.prepared(
     select(_S.grid)
     .select_from(
         db.scope_grants.join(

@@ -65,7 +65,7 @@ def insert_rows(
 
     PostgreSQL: one statement for all rows, the columns as arrays (``unnest``). The pipelined
     ``executemany`` it replaces sent one statement per row, each parsed and planned anew (the
-    engine prepares nothing): a push of 50 new residents sent ~50 for its noted words alone.
+    engine prepared nothing): a push of 50 new residents sent ~50 for its noted words alone.
     SQLite: multi-row VALUES of ``ROWS`` rows (the same text for every full chunk, so the
     driver's statement cache keeps it)."""
     if not rows:

@@ -144,8 +144,8 @@ def test_the_joined_caller_gives_every_role_its_scope(platform: Platform) -> Non
 
 
 def test_the_caller_look_up_joins_four_relations(platform: Platform) -> None:
-    """Every request plans the caller's statement anew (nothing is prepared on PostgreSQL):
-    the grids' communities and the device's installation are key look-ups in sub-queries, so
+    """The caller's statement is planned five times per PostgreSQL connection (prepared since;
+    every request planned it before, test_prepared.py): the grids' communities and the device's installation are key look-ups in sub-queries, so
     the join search covers tokens, users and the two scope relations only (six relations:
     0.33 ms of backend CPU a call, four: 0.28, bench_plan_costs.py). The rows are those of the
     joins (the scope test and the installation check above)."""

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event, text
 from app.core import ids
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import db
+from sync.server import db, sqlin, tx
 from sync.server.auth import User
 from sync.server.service import Service
 from sync.server.tx import Tx
@@ -300,7 +300,7 @@ def test_the_duplicate_guard_reads_people_from_the_index_alone(platform: Platfor
 
 
 def test_the_duplicate_guard_is_planned_without_its_values(platform: Platform) -> None:
-    """PostgreSQL plans every statement at every call (nothing is prepared): the people
+    """PostgreSQL plans this statement at every call (it is not prepared): the people
     look-up's birth dates reach the planner as a run-time parameter (``sqlin``), so it does
     not estimate each value against the column's statistics, and they are still the index
     scan's condition; the names and pinyins it tests the found rows against are constants."""
@@ -331,3 +331,40 @@ def test_the_duplicate_guard_is_planned_without_its_values(platform: Platform) -
     # filled at run time is scanned per row: 9.2 ms a call on the 1.63 M-record platform)
     tested = " ".join(line for line in plan.splitlines() if "Filter" in line)
     assert people[40]["name"] in tested, plan
+
+
+def test_the_duplicate_guard_does_not_weigh_names_when_planned(platform: Platform) -> None:
+    """The names and pinyins only filter the rows of the birth dates' index probe, so the
+    planner gets them as expressions it has no statistics for: it no longer weighs each of a
+    push's ~100 values against the columns' common values (0.5 ms of a backend's CPU per
+    call on a 200 k-person table, 0.2 ms without), and a common name is estimated like a
+    rare one. The plan and the rows found stay the same (the tests above)."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    with platform.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(
+            text(
+                "INSERT INTO people (record_id, form, name, pinyin, birth) SELECT 'x' || g, "
+                "'resident', CASE WHEN g % 2 = 0 THEN '王伟' ELSE 'n' || g END, CASE WHEN "
+                "g % 2 = 0 THEN 'wangwei' ELSE 'p' || g END, to_char(date '1940-01-01' + "
+                "g % 20000, 'YYYY-MM-DD') FROM generate_series(1, 40000) g"
+            )
+        )
+        conn.execute(text("VACUUM (ANALYZE) people"))
+        stmt = tx._PEOPLE.on(conn)
+        sql = str(stmt.compile(dialect=conn.dialect))
+        births = sqlin.array_literal(["1950-01-01", "1960-06-30"])
+        raw = conn.connection.driver_connection
+        assert raw is not None
+
+        def estimated(names: list[str], pinyins: list[str]) -> float:
+            params = {"form": "resident", "births": births, "names": names, "pinyins": pinyins}
+            with raw.cursor() as cur:
+                cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+                row = cur.fetchone()
+            assert row is not None
+            return float(row[0][0]["Plan"]["Plan Rows"])
+
+        common = estimated(["王伟"], ["wangwei"])
+        rare = estimated(["没有的名字"], ["meiyou"])
+    assert common == rare, (common, rare)
