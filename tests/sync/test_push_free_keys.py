@@ -12,16 +12,24 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
-from sqlalchemy import Engine
 
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import admin, claims, db, records, terms
+from sync.server import admin, claims, records, terms
 from sync.server.auth import User
 from sync.server.service import Service
 from sync.server.tx import Tx
 from tests.sync.conftest import GRID_A, GRID_B, resident_creates
-from tests.sync.test_server_batch import KEPT, KEY_HANDOVER, NUMBERS, WORKER, _fresh, _op, op_lists
+from tests.sync.test_server_batch import (
+    KEPT,
+    KEY_HANDOVER,
+    NUMBERS,
+    WORKER,
+    _fresh,
+    _op,
+    _state,
+    op_lists,
+)
 
 OTHER = User("li", "worker", None, frozenset({GRID_B}))  # holds keys outside WORKER's scope
 TABLES = {
@@ -29,16 +37,6 @@ TABLES = {
     "record_claims": ("form", "key", "record_id"),
     "pending_terms": ("grid", "record_id"),
 }
-
-
-def _state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    with engine.connect() as conn:
-        for name, columns in TABLES.items():
-            table = db.metadata.tables[name]
-            found = conn.execute(table.select().with_only_columns(*(table.c[c] for c in columns)))
-            out[name] = sorted((tuple(r) for r in found), key=repr)
-    return out
 
 
 def _in_grid_b(ops: list[p.Op]) -> list[p.Op]:
@@ -57,7 +55,7 @@ def _run(url: str, formset: FormSet, mine: list[p.Op], theirs: list[p.Op], ops: 
         service = Service(engine, formset)
         service.apply(WORKER, "other-device", mine)
         service.apply(OTHER, "their-device", theirs)
-        return service.apply(WORKER, "dev", ops), _state(engine)
+        return service.apply(WORKER, "dev", ops), _state(engine, TABLES)
     finally:
         engine.dispose()
 
@@ -125,7 +123,7 @@ def test_a_push_of_new_residents_looks_up_no_free_key_per_op(
         # the chunk's prefetch asks once per create whether its key is held (merge or not)
         assert calls == {"key_owner": 20, "claimants": 0, "record_keys": 0}
         form = formset.form("resident")
-        state = _state(engine)
+        state = _state(engine, TABLES)
         held = {(k, r) for _f, k, r in state["record_keys"]}
         for op in ops:
             assert {(k, op.record_id) for k in records.natural_keys(form, op.fields)} <= held

@@ -115,10 +115,13 @@ KEY_HANDOVER = [
 ]
 
 
-def _state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+def _state(
+    engine: Engine, tables: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of ``tables`` (default ``KEPT``: table -> columns compared), sorted."""
     out = {}
     with engine.connect() as conn:
-        for name, columns in KEPT.items():
+        for name, columns in (tables or KEPT).items():
             table = db.metadata.tables[name]
             rows = conn.execute(table.select().with_only_columns(*(table.c[c] for c in columns)))
             out[name] = sorted((tuple(r) for r in rows), key=repr)
