@@ -209,9 +209,8 @@ class SyncSession:
                     self._refused(exc, batch, w)
                     continue
                 stop = False
-                kept = ahead is not None and self._keeps(batch, answer, ahead)
-                w.ahead = kept or (ahead is None and self._keeps(batch, answer, None))
-                if ahead is not None and kept:
+                w.ahead = self._keeps(batch, answer, ahead)
+                if ahead is not None and w.ahead:
                     stop = self.cancel()
                     if not stop:
                         flight = ahead, http.submit(self._send, ahead)
