@@ -34,9 +34,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, func, select
+from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, func, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause
 from sqlalchemy.types import TypeDecorator
 
 S = TypeVar("S")
@@ -48,6 +49,10 @@ class Among(Protocol):
     def __call__(
         self, column: ColumnElement[Any], name: str, *, probe: bool = True
     ) -> ColumnElement[bool]: ...
+
+    def zipped(self, *names: str) -> NamedFromClause:
+        """``zipped`` for the same dialect."""
+        ...
 
 
 def array_literal(values: Iterable[str | int | None]) -> str:
@@ -108,6 +113,40 @@ def among_bound(
     return column.in_(select(each.c.value))
 
 
+def zipped(dialect: str, *names: str) -> NamedFromClause:
+    """Rows of text columns ``names``, the i-th row made of the i-th value of each list
+    parameter of the same name: what a statement joins to probe an index per tuple of values
+    (``(birth, name) IN pairs`` with the pairs as run-time lists). PostgreSQL: ``unnest`` of
+    the arrays; SQLite: the first JSON list's ``json_each``, the others read at its keys."""
+    if dialect == "postgresql":
+        arrays = [cast(bindparam(n, type_=ArrayText()), ARRAY(Text())) for n in names]
+        return func.unnest(*arrays).table_valued(*names).render_derived(name="wanted")
+    # one ``json_each`` drives the rows; the other lists are read at its position, so the
+    # planner sees one small table to probe the index from (two joined on their positions
+    # were scanned inside the index probe's loop)
+    first = func.json_each(bindparam(names[0], type_=JsonList())).table_valued("key", "value")
+    at = literal_column("'$['").concat(cast(first.c.key, Text())).concat(literal_column("']'"))
+    others = [func.json_extract(bindparam(n, type_=JsonList()), at) for n in names[1:]]
+    columns = [first.c.value.label(names[0])]
+    columns += [o.label(n) for o, n in zip(others, names[1:], strict=True)]
+    return select(*columns).select_from(first).subquery("wanted")
+
+
+class _Bound:
+    """``Among`` for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def __call__(
+        self, column: ColumnElement[Any], name: str, *, probe: bool = True
+    ) -> ColumnElement[bool]:
+        return among_bound(self.dialect, column, name, probe=probe)
+
+    def zipped(self, *names: str) -> NamedFromClause:
+        return zipped(self.dialect, *names)
+
+
 class JsonList(TypeDecorator[list[Any]]):
     """A list bound as its JSON text (SQLite's ``json_each`` reads it back)."""
 
@@ -148,7 +187,5 @@ class Built(Generic[S]):
         dialect = conn.dialect.name
         found = self._built.get(dialect)
         if found is None:
-            found = self._built[dialect] = self._build(
-                lambda column, name, probe=True: among_bound(dialect, column, name, probe=probe)
-            )
+            found = self._built[dialect] = self._build(_Bound(dialect))
         return found

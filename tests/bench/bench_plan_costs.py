@@ -1,6 +1,7 @@
 """PostgreSQL's CPU for the statements every nightly sync plans anew, in two shapes each.
 
 Usage: python tests/bench/bench_plan_costs.py [--size 20000] [--calls 300] [--rounds 5]
+       [--pg-db URL]  (an existing platform instead: e.g. the city bench's 1.63 M records)
 
 Nothing is prepared on the server (``db.make_engine``: PgBouncer-safe, planned with current
 statistics), so a statement's planning is paid at every call. This loads the demo street office
@@ -10,8 +11,10 @@ connection, each statement in the shape it had before and the shape it has now, 
 the backend's CPU from /proc (user + system) and its planning time (EXPLAIN SUMMARY). Printed:
 ms of backend CPU and of planning per call, and now ÷ before from the same run.
 
-- the duplicate guard's people look-up (``tx._PEOPLE``): 50 pushed residents' birth dates,
-  names and pinyins as constant arrays (before) or as one-row sub-selects (``sqlin``, now);
+- the duplicate guard's people look-up (``tx._PEOPLE``): 50 pushed residents' people read by
+  birth date and filtered by name or pinyin on ``ix_people_birth`` (before: revision 0018's
+  statement; the bench makes that index for it), or probed per (birth, name) and (birth,
+  pinyin) pair (now, revision 0019); rows compared after ``Person.alike``;
 - the caller look-up of every request (``caller._FIND``): six relations joined (before) or four
   and two key look-ups as scalar sub-queries (now).
 
@@ -28,28 +31,46 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ARRAY, and_, any_, bindparam, create_engine, or_, select, text
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.forms import load_formset  # noqa: E402
-from sync.server import caller, db, tx  # noqa: E402
+from sync.server import caller, db, sqlin, tx  # noqa: E402
 from sync.server.app import create_app  # noqa: E402
 from sync.server.demo import load_demo  # noqa: E402
+from sync.server.rows import Person  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _P, _T, _U, _DEV = db.people.c, db.tokens.c, db.users.c, db.devices.c
 
 
-def _const(column: Any, name: str) -> Any:
-    """``column = ANY(:name)``: the array as the planner saw it before (a constant)."""
-    return column == any_(bindparam(name, type_=ARRAY(column.type)))
+def _unweighed(column: Any) -> Any:
+    return column.op("||", return_type=Text)(literal_column("''"))
 
 
-PEOPLE_BEFORE = (
+PEOPLE_BEFORE = (  # revision 0018's look-up, on ix_people_birth (form, birth)
     select(_P.record_id, _P.name, _P.pinyin, _P.birth)
-    .where(_P.form == bindparam("form"), _const(_P.birth, "births"))
-    .where(or_(_const(_P.name, "names"), _const(_P.pinyin, "pinyins")))
+    .where(_P.form == bindparam("form"), sqlin.among_bound("postgresql", _P.birth, "births"))
+    .where(
+        or_(
+            sqlin.among_bound("postgresql", _unweighed(_P.name), "names", probe=False),
+            sqlin.among_bound("postgresql", _unweighed(_P.pinyin), "pinyins", probe=False),
+        )
+    )
+)
+BEFORE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_people_birth ON people (form, birth) "
+    "INCLUDE (name, pinyin, record_id)"
 )
 _MINE, _OWN, _AREA = caller._MINE, caller._OWN, caller._AREA
 CALLER_BEFORE = (
@@ -97,12 +118,17 @@ def measure(cur: Any, pid: int, sql: str, params: Any, calls: int) -> tuple[floa
 
 
 def compare(
-    name: str, cur: Any, pid: int, shapes: dict[str, tuple[str, Any]], args: argparse.Namespace
+    name: str,
+    cur: Any,
+    pid: int,
+    shapes: dict[str, tuple[str, Any]],
+    args: argparse.Namespace,
+    keep: Callable[[Any], bool] = lambda row: True,
 ) -> None:
     cpu = {k: 0.0 for k in shapes}
     plan = {k: 0.0 for k in shapes}
     order = list(shapes)
-    rows = {k: sorted(map(repr, _rows(cur, *shapes[k]))) for k in shapes}
+    rows = {k: sorted(repr(r) for r in _rows(cur, *shapes[k]) if keep(r)) for k in shapes}
     same = "same rows" if rows["before"] == rows["now"] else "ROWS DIFFER"
     for r in range(args.rounds):
         for k in order if r % 2 == 0 else order[::-1]:
@@ -130,12 +156,21 @@ def compiled(conn: Any, stmt: Any, params: dict[str, Any]) -> tuple[str, Any]:
     return str(done), done.construct_params(params)
 
 
-def run(url: str, args: argparse.Namespace) -> None:
+def _alike_any(wanted: list[Person]) -> Callable[[Any], bool]:
+    """A row the duplicate guard keeps: alike some pushed person (the before shape also
+    returns people who share a birth date with one and a name with another)."""
+    return lambda row: any(Person(row[1], row[2], row[3]).alike(p) for p in wanted)
+
+
+def run(url: str, args: argparse.Namespace, load: bool = True) -> None:
     app = create_app(url, forms=load_formset(), secret="bench")
     engine = app.state.engine
-    loaded = load_demo(app.state.service, "bench password", size=args.size)
-    db.analyze(engine)
-    print(f"postgresql: {loaded.records} records loaded")
+    if load:
+        loaded = load_demo(app.state.service, "bench password", size=args.size)
+        db.analyze(engine)
+        print(f"postgresql: {loaded.records} records loaded")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(BEFORE_INDEX))  # the before shape's index (dropped by 0019)
     with engine.connect() as conn:
         people = conn.execute(
             text("SELECT birth, name, pinyin FROM people ORDER BY random() LIMIT 50")
@@ -149,16 +184,23 @@ def run(url: str, args: argparse.Namespace) -> None:
             {"u": worker},
         )
         conn.commit()
-        wanted = {
+        before = {
             "form": "resident",
             "births": sorted({p.birth for p in people}),
             "names": sorted({p.name for p in people}),
             "pinyins": sorted({p.pinyin for p in people}),
         }
+        pairs = {
+            "form": "resident",
+            "births": [p.birth for p in people],
+            "names": [p.name for p in people],
+            "pinyins": [p.pinyin for p in people],
+        }
+        wanted = [Person(p.name, p.pinyin, p.birth) for p in people]
         cases: dict[str, Callable[[], dict[str, tuple[str, Any]]]] = {
             "people look-up (50 residents)": lambda: {
-                "before": compiled(conn, PEOPLE_BEFORE, wanted),
-                "now": compiled(conn, tx._PEOPLE.on(conn), wanted),
+                "before": compiled(conn, PEOPLE_BEFORE, before),
+                "now": compiled(conn, tx._PEOPLE.on(conn), pairs),
             },
             "caller look-up (a worker's token)": lambda: {
                 "before": compiled(conn, CALLER_BEFORE, {"digest": "bench"}),
@@ -170,7 +212,8 @@ def run(url: str, args: argparse.Namespace) -> None:
             cur.execute("SELECT pg_backend_pid()")
             pid = int(cur.fetchone()[0])
             for name, shapes in cases.items():
-                compare(name, cur, pid, shapes(), args)
+                keep = _alike_any(wanted) if name.startswith("people") else lambda row: True
+                compare(name, cur, pid, shapes(), args, keep)
         conn.rollback()
     engine.dispose()
 
@@ -180,7 +223,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pg-db", help="an existing platform's URL (no load, no cluster)")
     args = parser.parse_args()
+    if args.pg_db:
+        run(args.pg_db, args, load=False)
+        return
     from tests.sync.conftest import _start_cluster
 
     cluster = _start_cluster(durable=True)
