@@ -100,6 +100,9 @@ class Result:
     sampler_cpu_s: float = 0.0  # this bench's lock sampler (PostgreSQL only)
     machine_cpu_s: float = 0.0  # every process of the machine (the figures above + the rest)
     fresh_ms: list[float] = dataclasses.field(default_factory=list)
+    # each sync: (its start, seconds into the night; its ms; the push's ms), for --timeline
+    timeline: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    began: float = 0.0  # the night's start (perf_counter)
 
 
 # -- the platform -----------------------------------------------------------------------------
@@ -484,6 +487,7 @@ def nightly_sync(
     end = time.perf_counter()
     result.push_ms.append((push_done - start) * 1000)
     result.sync_ms.append((end - start) * 1000)
+    result.timeline.append((start - result.began, (end - start) * 1000, (push_done - start) * 1000))
 
 
 class LockSampler:
@@ -585,7 +589,7 @@ def night(
         retried0 = servers.log_lines(RETRIED)
         parts0 = _postgres_parts(postmaster)
         churn0 = _churn(url)
-        start = time.perf_counter()
+        start = result.began = time.perf_counter()
 
         def run(device: Device, syncs: list[Planned]) -> None:
             """A device's syncs in turn, each not before its start in the window."""
@@ -685,6 +689,25 @@ def report(res: Result, args: argparse.Namespace) -> None:
         )
     for why, count in res.why.most_common():
         print(f"  failed: {count} x {why}")
+    if args.timeline and res.timeline:
+        write_timeline(res, Path(args.timeline))
+
+
+def write_timeline(res: Result, folder: Path) -> None:
+    """The night's syncs as CSV, and per 10 s of the night: syncs started and the slowest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (res.backend.replace("/", "-") + f"-{int(time.time())}.csv")
+    rows = sorted(res.timeline)
+    path.write_text(
+        "start_s,sync_ms,push_ms\n" + "".join(f"{a:.3f},{b:.1f},{c:.1f}\n" for a, b, c in rows)
+    )
+    buckets: dict[int, list[float]] = collections.defaultdict(list)
+    for began, ms, _push in rows:
+        buckets[int(began // 10)].append(ms)
+    print(
+        f"  timeline {path}: per 10 s, syncs started / slowest ms: "
+        + ", ".join(f"{10 * k}s {len(v)}/{max(v):.0f}" for k, v in sorted(buckets.items()))
+    )
 
 
 def reused_platform(url: str) -> list[str]:
@@ -815,6 +838,11 @@ def main() -> int:
         "--lock-sample-ms", type=float, default=50.0, help="pg_stat_activity sampling interval"
     )
     parser.add_argument("--profile", help="a directory: py-spy samples each server (raw stacks)")
+    parser.add_argument(
+        "--timeline",
+        help="a directory: each night's syncs as CSV (start s, sync ms, push ms), to see "
+        "whether slow syncs cluster (checkpoints, autovacuum) or spread",
+    )
     parser.add_argument("--pool-size", type=int, help="each server process's --pool-size")
     parser.add_argument("--pool-overflow", type=int, help="each server process's --pool-overflow")
     parser.add_argument(
