@@ -231,10 +231,8 @@ people = Table(
     Column("name", String(200), nullable=False),
     Column("pinyin", String(300), nullable=False),
     Column("birth", String(32), nullable=False),
-    # the duplicate guard probes (birth, name) and (birth, pinyin) pairs, from the index alone
-    # on PostgreSQL (revision 0019; 0017's (form, birth) read every person born that day)
-    Index("ix_people_name", "form", "birth", "name", postgresql_include=["pinyin", "record_id"]),
-    Index("ix_people_pinyin", "form", "birth", "pinyin", postgresql_include=["name", "record_id"]),
+    # the duplicate guard reads name and pinyin by birth date from the index alone (rev. 0017)
+    Index("ix_people_birth", "form", "birth", postgresql_include=["name", "pinyin", "record_id"]),
 )
 
 # The console's record search (``sync.server.terms``): each record's name and address words and

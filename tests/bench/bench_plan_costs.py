@@ -11,10 +11,10 @@ connection, each statement in the shape it had before and the shape it has now, 
 the backend's CPU from /proc (user + system) and its planning time (EXPLAIN SUMMARY). Printed:
 ms of backend CPU and of planning per call, and now ÷ before from the same run.
 
-- the duplicate guard's people look-up (``tx._PEOPLE``): 50 pushed residents' people read by
-  birth date and filtered by name or pinyin on ``ix_people_birth`` (before: revision 0018's
-  statement; the bench makes that index for it), or probed per (birth, name) and (birth,
-  pinyin) pair (now, revision 0019); rows compared after ``Person.alike``;
+- the duplicate guard's people look-up (``tx._PEOPLE``): 50 pushed residents' birth dates
+  scanned at once and each row tested against all their names and pinyins (before), or each
+  pushed person's birth date probed and its rows tested against its own name and pinyin
+  (now, ``sqlin.zipped``); both on ``ix_people_birth``; rows compared after ``Person.alike``;
 - the caller look-up of every request (``caller._FIND``): six relations joined (before) or four
   and two key look-ups as scalar sub-queries (now).
 
@@ -58,7 +58,7 @@ def _unweighed(column: Any) -> Any:
     return column.op("||", return_type=Text)(literal_column("''"))
 
 
-PEOPLE_BEFORE = (  # revision 0018's look-up, on ix_people_birth (form, birth)
+PEOPLE_BEFORE = (  # the look-up up to 37610e2
     select(_P.record_id, _P.name, _P.pinyin, _P.birth)
     .where(_P.form == bindparam("form"), sqlin.among_bound("postgresql", _P.birth, "births"))
     .where(
@@ -68,10 +68,7 @@ PEOPLE_BEFORE = (  # revision 0018's look-up, on ix_people_birth (form, birth)
         )
     )
 )
-BEFORE_INDEX = (
-    "CREATE INDEX IF NOT EXISTS ix_people_birth ON people (form, birth) "
-    "INCLUDE (name, pinyin, record_id)"
-)
+
 _MINE, _OWN, _AREA = caller._MINE, caller._OWN, caller._AREA
 CALLER_BEFORE = (
     select(
@@ -169,8 +166,6 @@ def run(url: str, args: argparse.Namespace, load: bool = True) -> None:
         loaded = load_demo(app.state.service, "bench password", size=args.size)
         db.analyze(engine)
         print(f"postgresql: {loaded.records} records loaded")
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(BEFORE_INDEX))  # the before shape's index (dropped by 0019)
     with engine.connect() as conn:
         people = conn.execute(
             text("SELECT birth, name, pinyin FROM people ORDER BY random() LIMIT 50")
@@ -179,7 +174,7 @@ def run(url: str, args: argparse.Namespace, load: bool = True) -> None:
         conn.execute(
             text(
                 "INSERT INTO tokens (token_hash, username, device_id, created_at, expires_at, "
-                "kind) VALUES ('bench', :u, 'bench-device', '', '', 'access')"
+                "kind) VALUES ('bench', :u, 'bench-device', '', '', 'access') ON CONFLICT DO NOTHING"
             ),
             {"u": worker},
         )
