@@ -664,7 +664,8 @@ def report(res: Result, args: argparse.Namespace) -> None:
     print(
         f"{res.backend:10} syncs {res.syncs}/{args.syncs} in {res.elapsed:.1f} s: "
         f"{rate:.1f} push tx/s; sync p50 {median(res.sync_ms):.0f} ms "
-        f"p99 {percentile(res.sync_ms, 99):.0f} ms; push p50 {median(res.push_ms):.0f} ms; "
+        f"p99 {percentile(res.sync_ms, 0.99):.0f} ms max {max(res.sync_ms, default=0):.0f} ms; "
+        f"push p50 {median(res.push_ms):.0f} ms; "
         f"5xx {res.errors_5xx}, 503 retries {res.retries}, failed {res.failed}, "
         f"push transactions run again {res.chunk_retries}; "
         f"lock-wait share {lock}; server CPU {res.cpu_s * 1000 / max(res.syncs, 1):.1f} ms/sync, "

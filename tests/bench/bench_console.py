@@ -293,7 +293,7 @@ def run(args: argparse.Namespace, url_db: str) -> int:
         print(head)
         for name, path, headers, before in cases:
             first, times = measure(http, url + path, headers, args.runs, before)
-            p95 = percentile(times, 95)
+            p95 = percentile(times, 0.95)
             base = base or p95
             print(f"{name:36} {first:9.1f} {median(times):8.1f} {p95:8.1f} {p95 / base:15.1f}")
     finally:

@@ -352,7 +352,7 @@ def report(app: Any, url: str, grant: int, key: str, runs: int) -> None:
     first, warm = stats_runs(url, grant, key, runs)
     print(
         f"stats by population_type: first (cold) {first:.0f} ms; warm p50 {median(warm):.0f} ms "
-        f"p95 {percentile(warm, 95):.0f} ms"
+        f"p95 {percentile(warm, 0.95):.0f} ms"
     )
     one = [0]
 
@@ -362,7 +362,7 @@ def report(app: Any, url: str, grant: int, key: str, runs: int) -> None:
 
     _first, touched = stats_runs(url, grant, key, runs, before=touch)
     print(
-        f"stats after one change each time: p50 {median(touched):.0f} ms p95 {percentile(touched, 95):.0f} ms"
+        f"stats after one change each time: p50 {median(touched):.0f} ms p95 {percentile(touched, 0.95):.0f} ms"
     )
 
 

@@ -211,7 +211,7 @@ def run(args: argparse.Namespace, url_db: str) -> int:
         base = None
         for name, path, headers in cases:
             first, times = measure(http, url + path, headers, args.runs)
-            p95 = percentile(times, 95)
+            p95 = percentile(times, 0.95)
             base = base or p95
             print(f"{name:36} {first:9.1f} {median(times):8.1f} {p95:8.1f} {p95 / base:15.1f}")
         times = []
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace, url_db: str) -> int:
             resp = page.get(f"/console/tasks/{task_id}")
             times.append((time.perf_counter() - start) * 1000)
             resp.raise_for_status()
-        p95 = percentile(times, 95)
+        p95 = percentile(times, 0.95)
         print(
             f"{'task page HTML /console/tasks/{id}':36} {'':9} {median(times):8.1f} {p95:8.1f} "
             f"{p95 / (base or 1):15.1f}"

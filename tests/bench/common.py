@@ -91,6 +91,13 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (a fraction: 0.99 for p99) of ``values``, nearest rank.
+
+    A percent (99) is refused: it used to be read as a fraction above 1, which is the
+    maximum, so the city, console, tasks and department benches printed their slowest value
+    as their p99 or p95."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"percentile takes a fraction (0.99 for p99), not {q}")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 

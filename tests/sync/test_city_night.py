@@ -18,7 +18,7 @@ from sync.client import AuthError, Client, Retry
 from sync.replica import credential
 from sync.server import admin, auth, db
 from sync.server.app import create_app
-from tests.bench.common import resident_rows, write_csv
+from tests.bench.common import percentile, resident_rows, write_csv
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, PASSWORD, Platform, seed, start_server
 from tests.sync.test_sync_cli import password_file, run, sync_args
@@ -264,3 +264,17 @@ def analyzed(engine: Any, table: str) -> bool:
             return False
         sql = "SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"
         return bool(conn.execute(text(sql), {"t": table}).scalar())
+
+
+# -- the bench's own figures -----------------------------------------------------------------
+
+
+def test_the_benches_p99_is_the_99th_percentile_not_the_slowest() -> None:
+    """``percentile`` takes a fraction. The city bench passed 99, which the old function read
+    as the maximum: the long night's "p99 4.2 s" was its slowest sync."""
+    values = [float(v) for v in range(1, 1001)]  # 1 … 1000 ms, in a shuffled order
+    values = values[500:] + values[:500]
+    assert percentile(values, 0.99) == 990.0
+    assert percentile(values, 0.5) == 501.0
+    with pytest.raises(ValueError, match="fraction"):
+        percentile(values, 99)
