@@ -121,7 +121,11 @@ def derive_page(form: Form, page: Iterable[Mapping[str, Any]]) -> list[Derived]:
         )
         person = None
         if names and person_f:
-            pinyin = next((t for t in name_terms(names[0]) if t.isascii()), names[0])
+            pinyin = names[0]
+            for term in name_terms(pinyin):  # the first Latin term: the full pinyin
+                if term.isascii():
+                    pinyin = term
+                    break
             person = (
                 names[0],
                 pinyin,
