@@ -54,6 +54,8 @@ def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
 
 
 _INT_RANGE = 1 << 63
+_STR_ONLY = frozenset({str})
+_LEAVES = frozenset({str, bool, type(None)})  # written alike by orjson and json, without a call
 
 
 def _orjson_plain(value: Any, depth: int = 0) -> bool:
@@ -69,9 +71,11 @@ def _orjson_plain(value: Any, depth: int = 0) -> bool:
     if depth > 64 or (kind is not dict and kind is not list and kind is not tuple):
         return False
     if kind is dict:
-        if not all(type(k) is str for k in value):
+        if not _STR_ONLY.issuperset(map(type, value)):
             return False
         value = value.values()
+    if _LEAVES.issuperset(map(type, value)):  # a record's data: all text (one C-level pass)
+        return True
     for item in value:
         leaf = type(item)
         if (

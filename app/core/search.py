@@ -23,27 +23,31 @@ _SCRIPT_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9]+|[a-zA-Z]+")
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 
 
+_NAME_GAPS = re.compile(r"[\s·•.]")
+
+
 @lru_cache(maxsize=65536)
 def name_terms(name: str) -> tuple[str, ...]:
     """Terms for a person's or unit's name: itself, given name, pinyin and initials."""
     name = unicodedata.normalize("NFKC", name).strip()
     if not name:
         return ()
-    compact = re.sub(r"[\s·•.]", "", name)
+    compact = _NAME_GAPS.sub("", name)
     terms: list[str] = [compact.lower()]
     if compact.isascii():  # a foreign name: its words are the terms
         return tuple(dict.fromkeys([compact.lower(), *name.lower().split()]))
     if len(compact) > 1 and _is_cjk(compact[0]):
         terms.append(compact[1:])
-    syllables = [r for r in (char_pinyin(c) for c in compact) if r]
+    syllables = [r for c in compact if (r := char_pinyin(c))]
     if syllables:
         surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
         rest = syllables[1:]
+        spelled, initials = "".join(rest), "".join([s[0] for s in rest])
         for first in surnames:
-            terms.append(first + "".join(rest))
-            terms.append(first[0] + "".join(s[0] for s in rest if s))
-        terms.extend(s for s in rest if s)
-    return tuple(dict.fromkeys(t for t in terms if t))
+            terms.append(first + spelled)
+            terms.append(first[0] + initials)
+        terms.extend(rest)
+    return tuple(dict.fromkeys([t for t in terms if t]))
 
 
 @lru_cache(maxsize=32768)

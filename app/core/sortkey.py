@@ -50,5 +50,7 @@ def sort_key(title: str, surname: bool = False) -> str:
         return ""
     lead = surname_readings(text) if surname else None
     rest = text[lead[0] :] if lead else text
-    tokens = [*(lead[1] if lead else ()), *(_token(t) for t in _TOKEN.findall(rest.lower()))]
+    tokens = [_token(t) for t in _TOKEN.findall(rest.lower())]
+    if lead:
+        tokens[:0] = lead[1]
     return f"{' '.join(tokens)}{SEPARATOR}{text}"

@@ -1,12 +1,14 @@
 """A pulled page of records new to the device is derived a form at a time
 (``Store.derive_page``): the form's declarations are read once per page, not once per record.
 Against the derivation one record at a time, as it was before (``_derive_one`` below, the code
-of a9c79e6), the page gives the same keys, terms, person rows, titles and sort keys, and a
-pull leaves the same rows and finds the same records."""
+of a9c79e6 over the name terms and sort keys of 37610e2: ``tests.core.test_terms_plain``), the
+page gives the same keys, terms, person rows, titles and sort keys, and a pull leaves the same
+rows and finds the same records."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,12 +20,12 @@ from hypothesis import strategies as st
 
 from app.core import ids
 from app.core.forms import Form, FormSet
-from app.core.search import address_text, name_terms, record_terms
-from app.core.sortkey import sort_key
+from app.core.search import address_text, char_pinyin
 from app.core.store import Store
 from app.core.store.derive import Derived, derive_page
 from app.core.textnorm import normalize_key
 from sync import replica
+from tests.core.test_terms_plain import plain_name_terms, plain_record_terms, plain_sort_key
 from tests.factories import resident
 from tests.sync.test_pull_restamp import TABLES
 from tests.sync.test_replica import SCOPE, page, pulled
@@ -46,7 +48,7 @@ def _derive_one(form: Form, data: Mapping[str, Any]) -> Derived:
     refs = tuple((f, str(data[f])) for f in form.reference_fields if data.get(f))
     names = [str(data[f]) for f in roles.name if data.get(f)]
     addresses = [str(data[f]) for f in roles.address if data.get(f)]
-    terms = record_terms(
+    terms = plain_record_terms(
         names,
         [str(data[f]) for f in roles.id if data.get(f)],
         [str(data[f]) for f in roles.phone if data.get(f)],
@@ -54,14 +56,14 @@ def _derive_one(form: Form, data: Mapping[str, Any]) -> Derived:
     )
     person = None
     if names and (roles.birth_date or roles.house):
-        pinyin = next((t for t in name_terms(names[0]) if t.isascii()), names[0])
+        pinyin = next((t for t in plain_name_terms(names[0]) if t.isascii()), names[0])
         birth = data.get(roles.birth_date) if roles.birth_date else None
         house = data.get(roles.house) if roles.house else None
         person = (names[0], pinyin, birth, house)
     grid = data.get(roles.grid) if roles.grid else None
     title = form.title_of(data)
     address = address_text(addresses)
-    sort = sort_key(title, surname=bool(roles.birth_date))
+    sort = plain_sort_key(title, surname=bool(roles.birth_date))
     return Derived(grid, title, keys, refs, terms, person, address, sort)
 
 
@@ -168,3 +170,27 @@ def test_a_page_of_new_records_is_derived_once_per_form(
     # before: Store.derive once per record (35 calls), the form's roles read each time
     assert sorted(calls) == [("house", 5), ("resident", 30)]
     assert {s.id for s in store.search("张三", limit=100)} == {p.id for p in fresh[:30]}
+
+
+def test_a_page_of_residents_costs_few_python_calls_per_record(formset: FormSet) -> None:
+    """The device's CPU limits a 10 k pull (issue 17), and derivation was half of it: each
+    record of a page now costs 15 Python-level calls, no more (37610e2: 20 — a generator per
+    natural key and per person's pinyin, and a frozen dataclass's ``__init__`` per record).
+    Counted with the caches warm, as in a pull of a household's people."""
+    form = formset.form("resident")
+    char_pinyin("中")
+    records = [resident(seq=seq) for seq in range(1, 101)]
+    derive_page(form, records)
+    calls = 0
+
+    def count(_frame: object, event: str, _arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        derived = derive_page(form, records)
+    finally:
+        sys.setprofile(None)
+    assert derived == [_derive_one(form, r) for r in records]
+    assert calls <= 15 * len(records) + 10  # and a few per page (the form's plan)
