@@ -82,6 +82,12 @@ def _require_digits(s: str, count: int) -> None:
 def check_char(first17: str) -> str:
     """The GB 11643 check character ("0"-"9" or "X") for the first 17 digits."""
     _require_digits(first17, 17)
+    return _check_char_of(first17)
+
+
+def _check_char_of(first17: str) -> str:
+    """``check_char`` of 17 characters already known to be digits (``_normalise`` matched
+    them): the digit-by-digit check again was a third of checking a valid number."""
     # calc_check_digit expects the full number and ignores its last character.
     return ric.calc_check_digit(first17 + "0")
 
@@ -140,7 +146,7 @@ def parse_id_number(s: str, today: datetime.date | None = None) -> IdInfo:
     area = number[:6]
     if area not in known_area_codes():
         raise IdNumberError("id.area")
-    if not upgraded and number[17] != check_char(number[:17]):
+    if not upgraded and number[17] != _check_char_of(number[:17]):
         raise IdNumberError("id.check_digit")
     gender = "1" if int(number[16]) % 2 == 1 else "2"
     return IdInfo(number, area, born, gender, upgraded)

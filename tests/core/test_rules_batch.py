@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import ids, rules, textcheck
+from app.core import idnumber, ids, rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
 from app.core.records import clean, diff, dumps
 from app.core.store import writes
@@ -141,6 +141,80 @@ def test_the_plan_finds_the_usual_mistakes_of_a_file() -> None:
     issues = plan.validate(plan.prepare(rows, {k: k for k in good}))
     codes = [{(i.field, i.code) for i in found if i.field in good} for found in issues]
     assert codes == [set(), set(), {("ethnicity", "code.unknown")}, {("name", "required")}]
+
+
+class _Asked(dict):  # type: ignore[type-arg]
+    """A row that notes which fields were asked of it (by ``get`` or ``in``)."""
+
+    asked: set[str] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        _Asked.asked.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        _Asked.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def test_the_checks_never_ask_a_row_for_an_always_shown_field_no_row_holds() -> None:
+    """A column pass (``FormPlan._check_column``): a field always shown that no row of the
+    batch holds is blank everywhere, so no row is asked for it (each of the resident form's
+    ~30 optional fields was asked of every row). Fields a condition or an ID number reads
+    are still asked."""
+    form = FORMSET.form("resident")
+    good = {"population_type": "1", "id_number": id_number(), "name": "王芳", "ethnicity": "01"}
+    plan = rules.FormPlan(form, FORMSET, TODAY)
+    rows = [_Asked(row) for row in plan.prepare([good] * 5, {k: k for k in good})]
+    _Asked.asked = set()
+    issues = plan.validate(rows)
+    assert issues == [rules.validate(form, dict(row), FORMSET, today=TODAY) for row in rows]
+    absent = {
+        f.id
+        for f in form.fields.values()
+        if f.show_when is None and f.required_when is None and f.type != "id_number"
+    } - set().union(*rows)
+    conditions_read = {
+        name
+        for f in form.fields.values()
+        for cond in (f.show_when, f.required_when)
+        if cond is not None
+        for name in conditions.fields_of(cond)
+    }
+    assert "workplace" in absent and "religion" in absent
+    assert _Asked.asked & absent <= conditions_read
+
+
+@settings(max_examples=300, deadline=None)
+@given(first17=st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_the_tight_check_character_is_check_char(first17: str) -> None:
+    """``parse_id_number`` skips the digit check ``check_char`` makes (its pattern matched
+    them already): the same character for every 17 digits."""
+    assert idnumber._check_char_of(first17) == idnumber.check_char(first17)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    born=_DATES,
+    seq=st.integers(0, 999),
+    last=st.sampled_from("0123456789X"),
+    area=st.sampled_from(["330106", "110101", "999999", "830000"]),
+)
+def test_a_number_is_accepted_exactly_when_its_check_character_is_check_char(
+    born: dt.date, seq: int, last: str, area: str
+) -> None:
+    first17 = f"{area}{born:%Y%m%d}{seq:03d}"
+    number = first17 + last
+    try:
+        idnumber.parse_id_number(number, TODAY)
+        accepted = True
+    except idnumber.IdNumberError as exc:
+        accepted = False
+        code = exc.code
+    if area != "999999" and dt.date(1900, 1, 1) <= born <= TODAY:
+        assert accepted == (last == idnumber.check_char(first17))
+        if not accepted:
+            assert code == "id.check_digit"
 
 
 _LEAF = st.fixed_dictionaries(

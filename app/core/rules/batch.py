@@ -44,6 +44,15 @@ class FormPlan:
             (f, compile_condition(f.show_when), json.dumps(f.show_when, sort_keys=True))
             for f in fields
         ]
+        # checked a column at a time (``_check_column``): always shown, required always or
+        # never, and a check that reads the value alone
+        self._by_column = {
+            f.id
+            for f in fields
+            if f.show_when is None
+            and f.required_when is None
+            and f.type not in RECORD_CHECKED_TYPES
+        }
 
     # -- coercion ---------------------------------------------------------------------------
 
@@ -90,9 +99,51 @@ class FormPlan:
         """``validate.validate`` of every row (no reference lookups), in the same order."""
         found: list[list[Issue]] = [[] for _ in rows]
         masks: dict[str, list[bool]] = {}  # condition -> holds per row, shared by its fields
+        present: set[str] = set().union(*rows)  # fields some row holds
         for fld, shown, key in self._checks:
+            if fld.id in self._by_column and self._check_column(fld, rows, found, present):
+                continue
             self._check_field(fld, self._todo(fld, shown, key, rows, masks), rows, found)
         return found
+
+    def _check_column(
+        self,
+        fld: Field,
+        rows: Sequence[Mapping[str, Any]],
+        found: list[list[Issue]],
+        present: set[str],
+    ) -> bool:
+        """``_check_field`` of a field always shown, whose check reads its value alone, as a
+        pass over its column: each distinct value checked once, and only the rows holding a
+        value with issues (or a blank, where the field is required) visited again. A file of
+        good rows costs one read of the column. False (nothing done): the column holds other
+        values than text (``True == 1``: a set would take them for one)."""
+        field_id = fld.id
+        if field_id not in present:  # no row holds it: every row is blank
+            if fld.required:
+                for issues in found:
+                    issues.append(Issue(field_id, "required"))
+            return True
+        column = [row.get(field_id) for row in rows]
+        if not all(v is None or type(v) is str for v in column):
+            return False
+        first: dict[str | None, int] = {}
+        for i, value in enumerate(column):
+            first.setdefault(value, i)
+        verdicts: dict[str | None, list[Issue]] = {}
+        for value, i in first.items():
+            if value is None or not value.strip():  # blank: a problem only where required
+                if fld.required:
+                    verdicts[value] = [Issue(field_id, "required")]
+                continue
+            issues = check_value(fld, value, rows[i], self.formset, today=self.today)
+            if issues:
+                verdicts[value] = issues
+        if verdicts:
+            for i, value in enumerate(column):
+                if value in verdicts:
+                    found[i].extend(verdicts[value])
+        return True
 
     @staticmethod
     def _todo(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from app.core import messages
@@ -148,13 +149,19 @@ def _check_choice(
 ) -> list[Issue]:
     values = value if isinstance(value, list) else [value]
     table = fs.table(fld.codes) if fld.codes else None
-    allowed = set(fld.codes_filter) if fld.codes_filter else None
+    allowed = _allowed(fld.codes_filter) if fld.codes_filter else None
     for item in values:
         if (table is not None and str(item) not in table) or (
             allowed is not None and item not in allowed
         ):
             return [Issue(fld.id, "code.unknown", {"value": str(item)})]
     return []
+
+
+@lru_cache(maxsize=256)
+def _allowed(codes_filter: tuple[str, ...]) -> frozenset[str]:
+    """A field's allowed codes as a set, made once (not once per value checked)."""
+    return frozenset(codes_filter)
 
 
 def _check_boolean(fld: Field, value: object, *_: Any) -> list[Issue]:
@@ -250,7 +257,10 @@ RECORD_CHECKED_TYPES = frozenset({"id_number"})
 
 def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
     """The ``checks`` block of the form file, applied to a value of the right type."""
-    checks, issues = fld.checks, []
+    checks = fld.checks
+    if not checks:  # most fields declare none: nothing below applies
+        return []
+    issues: list[Issue] = []
     if isinstance(value, str):
         if "min_length" in checks and len(value) < int(checks["min_length"]):  # type: ignore[call-overload]
             issues.append(
