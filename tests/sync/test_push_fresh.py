@@ -19,9 +19,10 @@ from sqlalchemy import select
 from app.core.forms import FormSet
 from sync import protocol as p
 from sync.server import db, fresh
+from sync.server.errors import ApiError
 from sync.server.service import Service
 from tests.factories import id_number, resident
-from tests.sync.conftest import GRID_A, resident_creates
+from tests.sync.conftest import GRID_A, GRID_B, resident_creates
 from tests.sync.test_server_batch import KEPT, NAMES, WORKER, _fresh, _state
 
 BIRTH = dt.date(1985, 6, 15)
@@ -66,14 +67,24 @@ NEXT_DAY = BIRTH + dt.timedelta(days=1)
 SHARED = [id_number(BIRTH, 401), id_number(NEXT_DAY, 401)]  # numbers nobody holds yet
 
 
+RID1 = "0190a0b0-c0d0-7000-8000-000000000001"  # the record id of new record 1
+
+
 def _create(
-    n: int, birth: dt.date, seq: int, name: str, status: str = "draft", **extra: Any
+    n: int,
+    birth: dt.date,
+    seq: int,
+    name: str,
+    status: str = "draft",
+    op_id: str | None = None,
+    record_id: str | None = None,
+    **extra: Any,
 ) -> p.Op:
-    """A create of a new record ``n`` (its own record id and op id)."""
+    """A create of a new record ``n`` (its own record id and op id unless given)."""
     fields = {**resident(birth=birth, seq=seq, name=name), "grid": GRID_A, **extra}
     return p.Op(
-        op_id=f"dev:n{n}",
-        record_id=f"0190a0b0-c0d0-7000-8000-0000000{n:05d}",
+        op_id=op_id or f"dev:n{n}",
+        record_id=record_id or f"0190a0b0-c0d0-7000-8000-0000000{n:05d}",
         form="resident",
         kind="create",
         fields={**fields, "_status": status},
@@ -107,11 +118,13 @@ def _new(draw: st.DrawFn, n: int) -> p.Op:
     status = draw(st.sampled_from(["draft", "draft", "complete"]))
     extra: dict[str, Any] = {}
     if status == "complete" and draw(st.booleans()):
-        extra["name"] = ""  # required: an invalid complete record
+        name = ""  # required: an invalid complete record
     if draw(st.integers(0, 4)) == 0:
         extra["house_ref"] = draw(st.sampled_from([MERGED_AWAY, HELD[1], "0190a0b0-0000"]))
     if draw(st.integers(0, 4)) == 0:
         extra["phone"] = draw(st.sampled_from(["", "  ", None]))
+    if draw(st.integers(0, 9)) == 0:
+        extra["grid"] = draw(st.sampled_from([GRID_B, ""]))  # out of the caller's scope
     return _create(n, birth, seq, name, status, **extra)
 
 
@@ -153,9 +166,14 @@ def chunks(draw: st.DrawFn) -> list[p.Op]:
             ops.append(draw(st.sampled_from(ops)))  # a replay within the chunk
         elif roll < 19:
             ops.append(draw(st.sampled_from(_setup())))  # a replay of a logged op
-        else:
+        else:  # an op id or record id reused for another create
             reused = draw(_new(next(counter)))
-            ops.append(reused.model_copy(update={"op_id": "dev:held0"}))  # another content
+            earlier = [op.op_id for op in ops] + ["dev:held0"]
+            if draw(st.booleans()):
+                update = {"op_id": draw(st.sampled_from(earlier))}
+            else:
+                update = {"record_id": draw(st.sampled_from([op.record_id for op in ops] + HELD))}
+            ops.append(reused.model_copy(update=update))
     return ops
 
 
@@ -166,7 +184,9 @@ def _order(engine: Any) -> list[str]:
         return list(conn.execute(select(c.id).order_by(c.seq, c.id)).scalars())
 
 
-def _run(url: str, formset: FormSet, ops: list[p.Op], *, columns: bool) -> Any:
+def _run(url: str, formset: FormSet, ops: list[p.Op], *, columns: bool, push: bool) -> Any:
+    """Answers, stored rows and change order after ``ops``; ``push``: as a push request
+    (checked as a whole first, in the chunk's transaction), else applied (``Service.apply``)."""
     engine = _fresh(url)
     try:
         service = Service(engine, formset)
@@ -174,7 +194,14 @@ def _run(url: str, formset: FormSet, ops: list[p.Op], *, columns: bool) -> Any:
         with pytest.MonkeyPatch.context() as patch:
             if not columns:
                 patch.setattr(fresh, "plain_creates", lambda *_a, **_k: {})
-            results = service.apply(WORKER, "dev", ops)
+            if push:
+                req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+                try:
+                    results: Any = service.push(WORKER, req, "dev")
+                except ApiError as exc:
+                    results = exc.body()
+            else:
+                results = service.apply(WORKER, "dev", ops)
         return results, _state(engine, TABLES), _order(engine)
     finally:
         engine.dispose()
@@ -201,20 +228,42 @@ def test_columns_answer_and_store_as_the_plain_path(
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
-    @given(ops=chunks())
-    @example(ops=[_create(1, BIRTH, 401, "张三")])  # like a held person: a review
-    @example(ops=[_create(1, NEXT_DAY, 401, "张三"), _create(2, NEXT_DAY, 401, "李四")])  # a key
-    @example(ops=[_create(1, NEXT_DAY, 401, "张三"), _create(2, NEXT_DAY, 402, "章三")])  # alike
+    @given(ops=chunks(), push=st.booleans())
+    @example(ops=[_create(1, BIRTH, 401, "张三")], push=False)  # like a held person: a review
     @example(
-        ops=[_edit(0, HELD[1], birth_date=NEXT_DAY.isoformat()), _create(1, NEXT_DAY, 9, "章三")]
+        ops=[_create(1, NEXT_DAY, 401, "张三"), _create(2, NEXT_DAY, 401, "李四")], push=False
+    )  # a key
+    @example(
+        ops=[_create(1, NEXT_DAY, 401, "张三"), _create(2, NEXT_DAY, 402, "章三")], push=False
+    )  # alike
+    @example(
+        ops=[_edit(0, HELD[1], birth_date=NEXT_DAY.isoformat()), _create(1, NEXT_DAY, 9, "章三")],
+        push=False,
     )
-    @example(ops=[_edit(0, HELD[1], id_number=SHARED[1]), _create(1, NEXT_DAY, 401, "李四")])
-    @example(ops=[_create(1, NEXT_DAY, 401, "李四", house_ref=MERGED_AWAY)])
-    def check(ops: list[p.Op]) -> None:
+    @example(
+        ops=[_edit(0, HELD[1], id_number=SHARED[1]), _create(1, NEXT_DAY, 401, "李四")], push=False
+    )
+    @example(ops=[_create(1, NEXT_DAY, 401, "李四", house_ref=MERGED_AWAY)], push=False)
+    @example(ops=[_create(1, NEXT_DAY, 401, "李四", grid=GRID_B)], push=False)  # out of scope
+    @example(
+        ops=[_create(1, NEXT_DAY, 9, "李四"), _create(1, NEXT_DAY, 9, "李四")], push=False
+    )  # a replay
+    @example(
+        ops=[_create(1, NEXT_DAY, 9, "李四").model_copy(update={"op_id": "dev:held0"})], push=False
+    )
+    @example(
+        ops=[_create(1, NEXT_DAY, 9, "李四"), _create(2, BIRTH, 8, "王五", op_id="dev:n1")],
+        push=False,
+    )
+    @example(
+        ops=[_create(1, NEXT_DAY, 9, "李四"), _create(2, BIRTH, 8, "王五", record_id=RID1)],
+        push=False,
+    )
+    def check(ops: list[p.Op], push: bool) -> None:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(fresh, "plain_creates", spied)
-            fast = _run(url, formset, ops, columns=True)
-        assert fast == _run(url, formset, ops, columns=False)
+            fast = _run(url, formset, ops, columns=True, push=push)
+        assert fast == _run(url, formset, ops, columns=False, push=push)
 
     check()
     assert sum(taken) > 0
