@@ -54,6 +54,8 @@ def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
 
 
 _INT_RANGE = 1 << 63
+_TEXT = frozenset({str})
+_LEAVES = frozenset({str, bool, type(None)})  # written alike by orjson, without a call each
 
 
 def _orjson_plain(value: Any, depth: int = 0) -> bool:
@@ -69,9 +71,11 @@ def _orjson_plain(value: Any, depth: int = 0) -> bool:
     if depth > 64 or (kind is not dict and kind is not list and kind is not tuple):
         return False
     if kind is dict:
-        if not all(type(k) is str for k in value):
+        if not {*map(type, value)} <= _TEXT:
             return False
         value = value.values()
+    if {*map(type, value)} <= _LEAVES:  # most records: text only, decided in C
+        return True
     for item in value:
         leaf = type(item)
         if (
