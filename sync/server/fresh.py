@@ -29,7 +29,7 @@ from sync import protocol as p
 from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
 from sync.server import db, oplog
 from sync.server.pushop import Ctx
-from sync.server.rows import Person, grid_of, stamps_text
+from sync.server.rows import Person, grid_of, one_stamp_text, stamps_text
 from sync.server.tx import Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
@@ -126,6 +126,12 @@ def _data(merged: Merged) -> dict[str, Any]:
     """The record's data: the merged values without the pseudo-fields (``merge_new`` leaves
     no empty value and takes the names in order, as ``clean`` would)."""
     return {k: v for k, v in merged.values.items() if k != STATUS and k != DELETED}
+
+
+def _stamps(merged: Merged) -> str:
+    """``stamps_text`` of a create: ``merge_new`` stamps every field with the op's one stamp."""
+    stamps = merged.stamps
+    return one_stamp_text(stamps[next(iter(stamps))], stamps) if stamps else stamps_text(stamps)
 
 
 def _status(merged: Merged) -> str:
@@ -226,7 +232,7 @@ def write(
         text = db.dumps(data)  # one encoding for the record and its first version
         rows.records.append(
             (rid, form.id, form.version, grid, form.title_of(data)[:200], text, status, False, 1)
-            + (None, stamps_text(merged.stamps), at, user, at, user)
+            + (None, _stamps(merged), at, user, at, user)
         )
         rows.versions.append(
             (rid, 1, form.id, grid, text, status, False, None, op.kind, op.op_id, device, user)
