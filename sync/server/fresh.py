@@ -98,9 +98,10 @@ def _alone(
     form = read.states[index][0]
     if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
         return None
-    merged = merge_new(
-        op_changes("create", op.fields), edited_at=ctx.edited_at(op), device=ctx.device_id
-    )
+    # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
+    # which is what ``merge_new`` reads from changes without one: no copy of the fields
+    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
+    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
     data = _data(merged)
     if not ctx.user.in_scope(grid_of(form, data)):
         return None
