@@ -309,12 +309,15 @@ def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str =
     general merge by a property test (tests/sync/test_merge.py)."""
     mine = Stamp(edited_at, device)
     values: dict[str, Any] = {}
-    stamps: dict[str, Stamp] = {}
-    for name in sorted(k for k in incoming if k != DELETED):
-        value = norm(incoming[name])
-        if value is not None:
+    for name in sorted(incoming):
+        value = incoming[name]
+        if type(value) is str:  # most values: ``norm`` without the call
+            if value.strip():
+                values[name] = value
+        elif name != DELETED and (value := norm(value)) is not None:
             values[name] = value
-            stamps[name] = mine
+    values.pop(DELETED, None)  # a text under the name: not a field
+    stamps = dict.fromkeys(values, mine)
     changed = dict(values)
     deleted = bool(incoming.get(DELETED, False))
     if deleted:

@@ -14,6 +14,7 @@ from typing import Any
 
 MAX_VALUE_CHARS = 10_000
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates (not UTF-8)
+_TEXT = frozenset({str})  # exactly str: a subclass goes the plain way
 
 
 def text_ok(text: str) -> bool:
@@ -30,7 +31,7 @@ def cells_ok(cells: list[Any]) -> bool:
 
     False also when a cell is not a string: the caller then asks ``plain_problem`` per cell."""
     return (
-        all(type(c) is str for c in cells)
+        {*map(type, cells)} <= _TEXT
         and max(map(len, cells), default=0) <= MAX_VALUE_CHARS
         and _BAD_CHAR.search("".join(cells)) is None
     )

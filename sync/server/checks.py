@@ -8,6 +8,7 @@ for their fields is validation, which only gates complete records (drafts always
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -85,9 +86,13 @@ def _shape_ok(kind: str, value: Any) -> bool:
     return False
 
 
-def check_op_shape(formset: FormSet, op: p.Op, index: int) -> Form:
-    """Strings, ids, form, field names and value shapes of one op."""
-    strings_ok = _strings_ok(op)  # the usual op: one scan, and no string is checked alone
+def check_op_shape(
+    formset: FormSet, op: p.Op, index: int, *, strings_ok: bool | None = None
+) -> Form:
+    """Strings, ids, form, field names and value shapes of one op (``strings_ok``: True when
+    the scan of the whole request found every string good, ``strings_ok_all``)."""
+    if strings_ok is None:
+        strings_ok = _strings_ok(op)  # the usual op: one scan, and no string is checked alone
     if not strings_ok:
         for text in (op.op_id, op.record_id, op.form, op.edited_at, op.author):
             if not _text_ok(text):
@@ -143,10 +148,21 @@ def _strings_ok(op: p.Op) -> bool:
     """Every string of the op (ids, form, clock, author, field names and values) passes
     ``text_ok`` and every other value ``plain_ok``: one regex scan over the op's strings
     (``textcheck.cells_ok``) instead of one call per string, ~30 per resident."""
-    fields = op.fields
-    cells = [op.op_id, op.record_id, op.form, op.edited_at, op.author, *fields]
-    cells += [v for v in fields.values() if type(v) is str]
-    return cells_ok(cells) and all(_plain_ok(v) for v in fields.values() if type(v) is not str)
+    return strings_ok_all([op])
+
+
+def strings_ok_all(ops: Sequence[p.Op]) -> bool:
+    """``_strings_ok`` of every op, in one scan of all their strings (a character is bad on
+    its own, so the scan of them joined finds what the scans one by one would). Why: a push
+    of 1 000 residents made 1 000 scans, each with its list, join and type set."""
+    cells: list[Any] = []
+    others: list[Any] = []
+    for op in ops:
+        fields = op.fields
+        cells += (op.op_id, op.record_id, op.form, op.edited_at, op.author, *fields)
+        for value in fields.values():
+            (cells if type(value) is str else others).append(value)
+    return cells_ok(cells) and all(map(_plain_ok, others))
 
 
 def check_push(
@@ -222,9 +238,10 @@ def _shapes(formset: FormSet, ops: list[p.Op]) -> tuple[list[Form], ApiError | N
     it aside and sends the ops before it on their own, so they must have passed every check.
     """
     forms: list[Form] = []
+    strings_ok = strings_ok_all(ops) or None  # else each op is scanned on its own
     for index, op in enumerate(ops):
         try:
-            forms.append(check_op_shape(formset, op, index))
+            forms.append(check_op_shape(formset, op, index, strings_ok=strings_ok))
         except ApiError as exc:
             return forms, exc
     return forms, None

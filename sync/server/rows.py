@@ -5,7 +5,7 @@ and its row in the people index. Pure functions of (form, values), shared by the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, NamedTuple
@@ -104,9 +104,13 @@ def stamps_text(stamps: Mapping[str, Stamp]) -> str:
     (issue 19: ~3 % of a city's push CPU); equal to ``grouped_stamps_text`` by a property
     test (tests/sync/test_push_lean.py)."""
     if stamps and len(set(map(id, stamps.values()))) == 1:
-        stamp = next(iter(stamps.values()))
-        return db.dumps([[stamp.at, stamp.device, sorted(stamps)]])
+        return one_stamp_text(next(iter(stamps.values())), stamps)
     return grouped_stamps_text(stamps)
+
+
+def one_stamp_text(stamp: Stamp, names: Iterable[str]) -> str:
+    """``stamps_text`` of fields ``names`` all stamped ``stamp`` (a create's: ``fresh``)."""
+    return db.dumps([[stamp.at, stamp.device, sorted(names)]])
 
 
 def grouped_stamps_text(stamps: Mapping[str, Stamp]) -> str:

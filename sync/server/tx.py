@@ -134,6 +134,64 @@ class Side:
     claims: tuple[str, ...] = ()  # keys in its values that another grid's record holds
 
 
+RECORD_COLUMNS = (
+    "id", "form", "form_version", "grid", "title", "data", "status", "deleted", "version",
+    "conflict", "stamps", "created_at", "created_by", "updated_at", "updated_by", "seq",
+)  # fmt: skip
+VERSION_COLUMNS = (
+    "record_id", "version", "form", "grid", "data", "status", "deleted", "conflict", "kind",
+    "op_id", "device_id", "username", "author", "edited_at", "at",
+)  # fmt: skip
+OP_COLUMNS = ("op_id", "op_hash", "device_id", "username", "record_id", "version", "result", "at")
+KEY_COLUMNS = ("form", "key", "record_id")
+PEOPLE_COLUMNS = ("record_id", "form", "name", "pinyin", "birth")
+PENDING_COLUMNS = ("grid", "record_id")
+
+
+@dataclass
+class Fresh:
+    """Rows of records created as columns (``sync.server.fresh``), as tuples in the column
+    orders above, each table's written by one ``executemany`` (PostgreSQL: one COPY). A
+    record's tuple lacks its ``seq``, added when ``finish`` has numbered it."""
+
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    versions: list[tuple[Any, ...]] = field(default_factory=list)
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    people: list[tuple[str, ...]] = field(default_factory=list)
+    pending: list[tuple[str, str]] = field(default_factory=list)
+
+    def write_sides(self, conn: Connection) -> None:
+        """Natural keys, people rows and pending search terms."""
+        for table, columns, rows in (
+            (db.pending_terms, PENDING_COLUMNS, self.pending),
+            (db.record_keys, KEY_COLUMNS, self.keys),
+            (db.people, PEOPLE_COLUMNS, self.people),
+        ):
+            if rows:
+                bulk.insert_tuples(conn, table.name, columns, rows)
+        self.pending, self.keys, self.people = [], [], []
+
+    def write_log(self, conn: Connection) -> None:
+        """Version history and op-log rows."""
+        for table, columns, rows in (
+            (db.record_versions, VERSION_COLUMNS, self.versions),
+            (db.ops, OP_COLUMNS, self.ops),
+        ):
+            if rows:
+                bulk.insert_tuples(conn, table.name, columns, rows)
+        self.versions, self.ops = [], []
+
+    def write_records(self, conn: Connection, numbers: Mapping[tuple[str, Any], int]) -> set[str]:
+        """The records, with their change numbers when taken; returns the ids so numbered."""
+        if not self.records:
+            return set()
+        rows = [row + (numbers.get(("record", row[0]), 0),) for row in self.records]
+        bulk.insert_tuples(conn, db.records.name, RECORD_COLUMNS, rows)
+        self.records = []
+        return {row[0] for row in rows if row[-1]}
+
+
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     ordered = sorted(set(values))
     for i in range(0, len(ordered), IN_CHUNK):
@@ -175,6 +233,7 @@ class Tx:
     saved: dict[str, tuple[dict[str, Any], bool, int]] = field(default_factory=dict)
     derived: Derived = field(default_factory=Derived)  # natural keys and people of values
     review_pairs: set[tuple[str, str]] = field(default_factory=set)  # written here, id order
+    fresh: Fresh = field(default_factory=Fresh)  # records created as columns, not yet written
 
     # -- records ----------------------------------------------------------------------------
 
@@ -463,6 +522,7 @@ class Tx:
             c.execute(delete(db.people).where(among(c, _P.record_id, part)))
             c.execute(delete(db.record_claims).where(among(c, _C.record_id, part)))
         self._write_terms()
+        self.fresh.write_sides(c)
         claims = [
             {"form": s.form, "key": k, "record_id": rid}
             for rid, s in self.sides.items()
@@ -517,6 +577,7 @@ class Tx:
         numbered = {
             rid for rid in itertools.chain(self._new, self._changed) if ("record", rid) in numbers
         }
+        numbered |= self.fresh.write_records(self.conn, numbers)
         for rid, values in self._new.items():
             values["seq"] = numbers.get(("record", rid), 0)
         bulk.insert_rows(self.conn, db.records, list(self._new.values()))
@@ -536,6 +597,7 @@ class Tx:
         (numbering.py) only from here to its commit; records and new aliases are then written
         once, with their numbers."""
         self._write_sides()
+        self.fresh.write_log(self.conn)
         for table, rows in (
             (db.record_versions, list(self.versions.values())),
             (db.ops, list(self.op_rows.values())),

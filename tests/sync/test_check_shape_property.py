@@ -160,3 +160,45 @@ def test_a_usual_op_has_its_fields_checked_at_once(monkeypatch: pytest.MonkeyPat
     )
     assert checks.check_op_shape(FORMSET, op, 0).id == "resident"
     assert shaped == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(ops(), max_size=6))
+def test_one_scan_of_a_request_answers_as_a_scan_per_op(batch: list[p.Op]) -> None:
+    """``strings_ok_all`` of a request's ops is ``_strings_ok`` of each, all passing; and the
+    shapes of the request (the forms, or the first op's error) are the ones the per-op scans
+    give."""
+    assert checks.strings_ok_all(batch) == all(checks._strings_ok(op) for op in batch)
+
+    def shapes() -> Any:
+        forms, error = checks._shapes(FORMSET, batch)
+        found = error and (error.status, error.code, error.op_id, error.index, error.field)
+        return [f.id for f in forms], found
+
+    fast = shapes()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(checks, "strings_ok_all", lambda _ops: False)
+        assert fast == shapes()
+
+
+def test_a_request_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shapes of 50 good ops: one scan of all their strings, none per op (there were
+    50: one per op)."""
+    scans: list[int] = []
+    plain = checks.cells_ok
+    monkeypatch.setattr(checks, "cells_ok", lambda cells: scans.append(len(cells)) or plain(cells))
+    batch = [
+        p.Op(
+            op_id=f"dev:{n}",
+            record_id=UUID,
+            form="resident",
+            kind="create",
+            fields={"name": "张三", "phone": "13800000000", "grid": "330106001001-01"},
+            edited_at="2026-12-01T00:00:00.000Z#0000",
+            author="w",
+        )
+        for n in range(50)
+    ]
+    forms, error = checks._shapes(FORMSET, batch)
+    assert error is None and len(forms) == 50
+    assert scans == [50 * 11]

@@ -1,0 +1,257 @@
+"""A chunk's creates of new records, applied as columns (issue 17: server CPU per pushed op).
+
+Most ops of a nightly push create a record nobody holds: no natural key of it is held or
+claimed, nobody on the platform may be the same person, no other op of the chunk names its
+record, op id, keys or people. Such an op meets nothing but its own values, so the per-op path
+(``Service._apply``: an ``Outcome``, a ``Row``, a dict per table row, a probe of the derived
+keys and people at every step) only rebuilt what one pass over the chunk knows. Here each is
+merged (``merge_new``), scoped and validated by the same rule functions, then written as one
+tuple per table row (``tx.Fresh``); its data is encoded once for the record and its version.
+
+Which ops qualify is decided for the whole chunk before any op applies (``plain_creates``), and
+conservatively: an op sharing a record id, op id, key or birth date with another op of the
+chunk it could meet goes the plain way, in order, so answers and stored rows are the plain
+path's (tests/sync/test_push_fresh.py holds the two against each other on both backends).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core import rules
+from app.core.forms import Form, FormSet
+from app.core.records import RecordStatus
+from app.core.textnorm import normalize_key
+from sync import protocol as p
+from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
+from sync.server import db, oplog
+from sync.server.pushop import Ctx
+from sync.server.rows import Person, grid_of, one_stamp_text, stamps_text
+from sync.server.tx import Tx
+
+Part = tuple[str, str, str]  # (form, key field, normalised value)
+# A plain create as worked out once: its merge, data, natural keys and person
+Create = tuple[Merged, dict[str, Any], list[str], Person | None]
+
+
+@dataclass(frozen=True)
+class Read:
+    """What ``Service._prefetch`` worked out per op of a chunk, in op order: the record id
+    after aliases, the form and the values merged over the held ones, natural keys, person
+    (None also for a create merging into a record of the caller's scope: ``merging``)."""
+
+    rids: list[str]
+    states: list[tuple[Form, dict[str, Any]]]
+    keys: list[list[str]]
+    persons: list[Person | None]
+    merging: set[str]
+
+
+def plain_creates(
+    tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, formset: FormSet
+) -> dict[int, Create]:
+    """The chunk's ops that create a record meeting nothing (op index -> its merge, in op
+    order); every other op goes the plain way. Decided before any op of the chunk applies."""
+    op_ids = Counter(op.op_id for op in ops)
+    named = Counter(op.record_id for op in ops)
+    named.update(read.rids)
+    found: dict[int, Create] = {}
+    for index, op in enumerate(ops):
+        create = _alone(tx, ctx, op, index, read, formset, op_ids, named)
+        if create is not None:
+            found[index] = create
+    if not found:
+        return found
+    parts, births = _others(tx, ops, read, found)
+    return _apart(found, read, parts, births)
+
+
+def _alone(
+    tx: Tx,
+    ctx: Ctx,
+    op: p.Op,
+    index: int,
+    read: Read,
+    formset: FormSet,
+    op_ids: Counter[str],
+    named: Counter[str],
+) -> Create | None:
+    """The op's merge when on its own it is a plain create of a new record: a new op id and
+    record id, named once in the chunk, its references not aliased, its keys free, nobody on
+    the platform like its person, in the caller's scope and valid if complete."""
+    rid = op.record_id
+    if (
+        op.kind != "create"
+        or op.base_version
+        or op_ids[op.op_id] != 1
+        or op.op_id in ctx.known_ops
+        or op.op_id in tx.op_rows
+        or named[rid] != 2  # once as named, once after aliases: by this op alone
+        or read.rids[index] != rid
+        or rid not in tx.rows
+        or tx.rows[rid] is not None
+    ):
+        return None
+    form = read.states[index][0]
+    if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
+        return None
+    # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
+    # which is what ``merge_new`` reads from changes without one: no copy of the fields
+    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
+    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+    data = _data(merged)
+    if not ctx.user.in_scope(grid_of(form, data)):
+        return None
+    keys = tx.derived.natural_keys(form, data)
+    if not all(tx.key_free(form.id, k) for k in keys):
+        return None
+    person = tx.derived.person_of(form, data)
+    if person is not None and tx.same_person(form.id, person):
+        return None
+    if _status(merged) == RecordStatus.COMPLETE and any(
+        i.severity == "error" for i in rules.validate(form, data, formset)
+    ):
+        return None
+    return merged, data, keys, person
+
+
+def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
+    fields = op.fields
+    return (fields.get(k) for k in form.reference_fields)
+
+
+def _data(merged: Merged) -> dict[str, Any]:
+    """The record's data: the merged values without the pseudo-fields (``merge_new`` leaves
+    no empty value and takes the names in order, as ``clean`` would)."""
+    return {k: v for k, v in merged.values.items() if k != STATUS and k != DELETED}
+
+
+def _stamps(merged: Merged) -> str:
+    """``stamps_text`` of a create: ``merge_new`` stamps every field with the op's one stamp."""
+    stamps = merged.stamps
+    return one_stamp_text(stamps[next(iter(stamps))], stamps) if stamps else stamps_text(stamps)
+
+
+def _status(merged: Merged) -> str:
+    return str(merged.values.get(STATUS) or RecordStatus.DRAFT.value)
+
+
+def _key_parts(form: Form, data: dict[str, Any]) -> Iterator[Part]:
+    """The normalised values of ``data``'s natural-key fields (the parts keys are made of)."""
+    for fields in form.natural_keys:
+        for name in fields:
+            value = data.get(name)
+            if value is not None and str(value).strip() != "":
+                yield form.id, name, normalize_key(str(value))
+
+
+def _birth(form: Form, data: dict[str, Any]) -> tuple[str, str] | None:
+    field = form.roles.birth_date
+    value = data.get(field) if field else None
+    return None if value is None else (form.id, str(value))
+
+
+def _others(
+    tx: Tx, ops: Sequence[p.Op], read: Read, found: dict[int, Create]
+) -> tuple[set[Part], set[tuple[str, str]]]:
+    """Key parts and birth dates the chunk's other ops may give their records, over-counted:
+    each field of an edit may end up held or sent, so both are counted."""
+    parts: set[Part] = set()
+    births: set[tuple[str, str]] = set()
+    for index, op in enumerate(ops):
+        if index in found:
+            continue
+        form = read.states[index][0]
+        row = tx.rows.get(read.rids[index])
+        for data in (row.data if row else {}, op.fields):
+            parts.update(_key_parts(form, data))
+            birth = _birth(form, data)
+            if birth is not None:
+                births.add(birth)
+    return parts, births
+
+
+def _apart(
+    found: dict[int, Create],
+    read: Read,
+    parts: set[Part],
+    births: set[tuple[str, str]],
+) -> dict[int, Create]:
+    """The creates of ``found`` that meet none of the chunk's other ops: no key made of
+    ``parts``, no birth date in ``births``, no key and no look-alike person of another."""
+    keys: Counter[tuple[str, str]] = Counter()
+    people: dict[tuple[str, str], list[tuple[int, Person]]] = {}
+    for index, (_merged, _data, own_keys, person) in found.items():
+        form_id = read.states[index][0].id
+        keys.update((form_id, k) for k in own_keys)
+        if person is not None:
+            people.setdefault((form_id, person.birth), []).append((index, person))
+    out: dict[int, Create] = {}
+    for index, create in found.items():
+        _merged, data, own_keys, person = create
+        form = read.states[index][0]
+        birth = _birth(form, data)
+        if (
+            any(keys[(form.id, k)] > 1 for k in own_keys)
+            or (parts and _meets(form, data, parts))
+            or (birth is not None and birth in births)
+            or (
+                person is not None
+                and any(j != index and person.alike(q) for j, q in people[(form.id, person.birth)])
+            )
+        ):
+            continue
+        out[index] = create
+    return out
+
+
+def _meets(form: Form, data: dict[str, Any], parts: set[Part]) -> bool:
+    """Every field of one of the form's natural keys has a value in ``parts``: another op
+    of the chunk may make the same key."""
+    values = {f: v for _form, f, v in _key_parts(form, data)}
+    return any(
+        all(f in values and (form.id, f, values[f]) in parts for f in spec)
+        for spec in form.natural_keys
+    )
+
+
+def write(
+    tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, fast: dict[int, Create]
+) -> list[tuple[int, dict[str, Any]]]:
+    """Buffer the records of ``fast`` and their rows (``tx.fresh``); returns each op's
+    answer by op index. The caller has taken each record's change number in op order."""
+    rows = tx.fresh
+    user, at, device = ctx.user.username, ctx.at, ctx.device_id
+    out: list[tuple[int, dict[str, Any]]] = []
+    for index, (merged, data, keys, person) in fast.items():
+        op, form = ops[index], read.states[index][0]
+        rid, status = op.record_id, _status(merged)
+        grid = grid_of(form, data)
+        text = db.dumps(data)  # one encoding for the record and its first version
+        rows.records.append(
+            (rid, form.id, form.version, grid, form.title_of(data)[:200], text, status, False, 1)
+            + (None, _stamps(merged), at, user, at, user)
+        )
+        rows.versions.append(
+            (rid, 1, form.id, grid, text, status, False, None, op.kind, op.op_id, device, user)
+            + (op.author, ctx.edited_at(op), at)
+        )
+        result = {
+            "op_id": op.op_id,
+            "status": "applied",
+            "record_id": rid,
+            "version": 1,
+            "conflicts": [],
+        }
+        digest = ctx.hashes.get(op.op_id) or oplog.op_hash(op)
+        rows.ops.append((op.op_id, digest, device, user, rid, 1, db.dumps(result), at))
+        rows.keys.extend((form.id, k, rid) for k in keys)
+        if person is not None:
+            rows.people.append((rid, form.id, *person))
+        rows.pending.append((grid or "", rid))
+        tx.saved[rid] = (data, False, 1)
+        out.append((index, result))
+    return out
