@@ -46,6 +46,8 @@ S = TypeVar("S")
 class Among(Protocol):
     """``among_bound`` for one dialect, as ``Built`` hands it to a statement's builder."""
 
+    dialect: str
+
     def __call__(
         self, column: ColumnElement[Any], name: str, *, probe: bool = True
     ) -> ColumnElement[bool]: ...
@@ -116,20 +118,32 @@ def among_bound(
 def zipped(dialect: str, *names: str) -> NamedFromClause:
     """Rows of text columns ``names``, the i-th row made of the i-th value of each list
     parameter of the same name: what a statement joins to probe an index per tuple of values
-    (``(birth, name) IN pairs`` with the pairs as run-time lists). PostgreSQL: ``unnest`` of
-    the arrays; SQLite: the first JSON list's ``json_each``, the others read at its keys."""
+    (``(birth, name) IN pairs`` with the pairs as run-time lists). Execute it with
+    ``zipped_params``. PostgreSQL: ``unnest`` of the arrays; SQLite: ``json_each`` of one
+    JSON list of the rows (``rows_key``), each column read from its row's small text. (The
+    other lists read at the first one's positions parsed a whole list per row: a 1 000-op
+    push spent seconds in it.)"""
     if dialect == "postgresql":
         arrays = [cast(bindparam(n, type_=ArrayText()), ARRAY(Text())) for n in names]
         return func.unnest(*arrays).table_valued(*names).render_derived(name="wanted")
-    # one ``json_each`` drives the rows; the other lists are read at its position, so the
-    # planner sees one small table to probe the index from (two joined on their positions
-    # were scanned inside the index probe's loop)
-    first = func.json_each(bindparam(names[0], type_=JsonList())).table_valued("key", "value")
-    at = literal_column("'$['").concat(cast(first.c.key, Text())).concat(literal_column("']'"))
-    others = [func.json_extract(bindparam(n, type_=JsonList()), at) for n in names[1:]]
-    columns = [first.c.value.label(names[0])]
-    columns += [o.label(n) for o, n in zip(others, names[1:], strict=True)]
-    return select(*columns).select_from(first).subquery("wanted")
+    rows = func.json_each(bindparam(rows_key(*names), type_=JsonList())).table_valued("value")
+    columns = [
+        func.json_extract(rows.c.value, literal_column(f"'$[{i}]'")).label(n)
+        for i, n in enumerate(names)
+    ]
+    return select(*columns).select_from(rows).subquery("wanted")
+
+
+def rows_key(*names: str) -> str:
+    """The parameter SQLite's ``zipped`` reads its rows from."""
+    return "_".join(names) + "_rows"
+
+
+def zipped_params(**lists: list[Any]) -> dict[str, Any]:
+    """The parameters of a ``zipped`` statement over these lists, for either dialect: each list
+    by its name (PostgreSQL) and their rows (SQLite); a dialect's driver ignores the others."""
+    rows = [list(row) for row in zip(*lists.values(), strict=True)]
+    return {**lists, rows_key(*lists): rows}
 
 
 class _Bound:

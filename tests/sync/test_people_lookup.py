@@ -5,6 +5,7 @@ against the pushed person of that date alone, not against every name of the push
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -145,3 +146,28 @@ def test_each_pushed_person_probes_its_own_birth_date(
         assert "VIRTUAL TABLE" in " ".join(lines[:people]), plan  # the pushed people first
         assert "USING INDEX ix_people_birth (form=? AND birth=?)" in lines[people], plan
         assert "LIST SUBQUERY" not in plan, plan
+
+
+def test_on_sqlite_each_row_is_read_from_its_own_text(tmp_path: Any) -> None:
+    """SQLite gets the pushed people as one JSON list of rows, each column read from its row's
+    own small text. Read by position from whole lists (``json_extract(?, '$[' || key || ']')``)
+    every row parsed every list again: a push of 1 000 new residents (10 000 pushed in
+    requests of 1 000) spent 3 s of its 3.6 s SQL floor in that look-up."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'rows.db'}")
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "people" in statement:
+            seen.append((statement, params))
+
+    pushed = [Person(f"n{n}", f"p{n}", _date(n)) for n in range(3)]
+    try:
+        with engine.connect() as conn:
+            event.listen(conn, "before_cursor_execute", capture)
+            Tx(conn).prefetch_people("resident", pushed)
+    finally:
+        engine.dispose()
+    ((statement, params),) = seen
+    assert "json_extract(?" not in statement, statement
+    rows = [p for p in params if isinstance(p, str) and p.startswith("[[")]
+    assert len(rows) == 1 and json.loads(rows[0]) == [[p.birth, p.name, p.pinyin] for p in pushed]
