@@ -40,14 +40,10 @@ Create = tuple[Merged, dict[str, Any], list[str], Person | None]
 @dataclass(frozen=True)
 class Read:
     """What ``Service._prefetch`` worked out per op of a chunk, in op order: the record id
-    after aliases, the form and the values merged over the held ones, natural keys, person
-    (None also for a create merging into a record of the caller's scope: ``merging``)."""
+    after aliases, and the form and the values merged over the held ones."""
 
     rids: list[str]
     states: list[tuple[Form, dict[str, Any]]]
-    keys: list[list[str]]
-    persons: list[Person | None]
-    merging: set[str]
 
 
 def plain_creates(

@@ -175,7 +175,7 @@ class Service:
         known op ids, aliases (of records and of the records references name), the records
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them. Returns each
-        op's form, merged-over values, natural keys and person (``fresh.Read``)."""
+        op's record id after aliases, form and merged-over values (``fresh.Read``)."""
         conn = tx.conn
         if not ctx.ids_name_content:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
@@ -201,12 +201,10 @@ class Service:
         keys: list[tuple[str, str]] = []
         states: list[tuple[Form, dict[str, Any]]] = []  # each op's form and merged-over data
         new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
-        per_op_keys: list[list[str]] = []
         for op, rid in zip(ops, rids, strict=True):
             form, row = forms[op.form], tx.rows.get(rid)
             data = {**(row.data if row else {}), **op.fields}
             op_keys = tx.derived.natural_keys(form, data)
-            per_op_keys.append(op_keys)
             keys += [(form.id, k) for k in op_keys]
             if row is None:
                 new.append((op.record_id, form.id, op_keys))
@@ -224,13 +222,10 @@ class Service:
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
-        persons: list[Person | None] = []
         for op, (form, data) in zip(ops, states, strict=True):
             if op.record_id in merging:
-                persons.append(None)  # nor is its person worked out (name terms, pinyin)
-                continue
+                continue  # nor is its person worked out (name terms, pinyin) for nothing
             person = tx.derived.person_of(form, data)
-            persons.append(person)
             if person is not None:
                 people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
@@ -244,7 +239,7 @@ class Service:
         tx.prefetch_device_versions(
             ctx.device_id, (rid for op, rid in zip(ops, rids, strict=True) if not op.base_version)
         )
-        return fresh.Read(rids, states, per_op_keys, persons, merging)
+        return fresh.Read(rids, states)
 
     def _ops(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: fresh.Read) -> list[dict[str, Any]]:
         """Apply the chunk's ops in order: creates of new records that meet nothing else of

@@ -34,7 +34,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, func, literal_column, select
+from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, func, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
@@ -51,10 +51,6 @@ class Among(Protocol):
     def __call__(
         self, column: ColumnElement[Any], name: str, *, probe: bool = True
     ) -> ColumnElement[bool]: ...
-
-    def zipped(self, *names: str) -> NamedFromClause:
-        """``zipped`` for the same dialect."""
-        ...
 
 
 def array_literal(values: Iterable[str | int | None]) -> str:
@@ -115,33 +111,26 @@ def among_bound(
     return column.in_(select(each.c.value))
 
 
-def zipped(dialect: str, *names: str) -> NamedFromClause:
-    """Rows of text columns ``names``, the i-th row made of the i-th value of each list
-    parameter of the same name: what a statement joins to probe an index per tuple of values
-    (``(birth, name) IN pairs`` with the pairs as run-time lists). Execute it with
-    ``zipped_params``. PostgreSQL: ``unnest`` of the arrays; SQLite: ``json_each`` of one
-    JSON list of the rows (``rows_key``), each column read from its row's small text. (The
-    other lists read at the first one's positions parsed a whole list per row: a 1 000-op
-    push spent seconds in it.)"""
-    if dialect == "postgresql":
-        arrays = [cast(bindparam(n, type_=ArrayText()), ARRAY(Text())) for n in names]
-        return func.unnest(*arrays).table_valued(*names).render_derived(name="wanted")
-    rows = func.json_each(bindparam(rows_key(*names), type_=JsonList())).table_valued("value")
-    columns = [
-        func.json_extract(rows.c.value, literal_column(f"'$[{i}]'")).label(n)
-        for i, n in enumerate(names)
-    ]
-    return select(*columns).select_from(rows).subquery("wanted")
+def zipped(*names: str) -> NamedFromClause:
+    """PostgreSQL rows of text columns ``names``, the i-th row made of the i-th value of each
+    array parameter of the same name (``unnest``): what a statement joins to probe an index
+    per tuple of values, the tuples as run-time lists. SQLite has no arrays: its statement
+    reads one JSON list of the rows (``rows_key``, ``json_each``); ``zipped_params`` gives
+    both. (SQLite reading each column from a whole list by position parsed the list again
+    per row: a 1 000-op push spent seconds in it.)"""
+    arrays = [cast(bindparam(n, type_=ArrayText()), ARRAY(Text())) for n in names]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="wanted")
 
 
 def rows_key(*names: str) -> str:
-    """The parameter SQLite's ``zipped`` reads its rows from."""
+    """The parameter a SQLite statement reads ``zipped_params``' rows from."""
     return "_".join(names) + "_rows"
 
 
 def zipped_params(**lists: list[Any]) -> dict[str, Any]:
-    """The parameters of a ``zipped`` statement over these lists, for either dialect: each list
-    by its name (PostgreSQL) and their rows (SQLite); a dialect's driver ignores the others."""
+    """The parameters of a statement over these lists, for either dialect: each list by its
+    name (PostgreSQL's ``zipped``) and their rows (SQLite's ``json_each``); a dialect's
+    statement ignores the others."""
     rows = [list(row) for row in zip(*lists.values(), strict=True)]
     return {**lists, rows_key(*lists): rows}
 
@@ -156,9 +145,6 @@ class _Bound:
         self, column: ColumnElement[Any], name: str, *, probe: bool = True
     ) -> ColumnElement[bool]:
         return among_bound(self.dialect, column, name, probe=probe)
-
-    def zipped(self, *names: str) -> NamedFromClause:
-        return zipped(self.dialect, *names)
 
 
 class JsonList(TypeDecorator[list[Any]]):

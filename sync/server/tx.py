@@ -88,7 +88,7 @@ def _people_alike(among: Among) -> Executable:
     people comes twice (the caller keys them by id; with DISTINCT SQLite scanned people)."""
     if among.dialect == "sqlite":
         return _SQLITE_PEOPLE
-    wanted = among.zipped("births", "names", "pinyins")
+    wanted = sqlin.zipped("births", "names", "pinyins")
     return (
         select(_P.record_id, _P.name, _P.pinyin, _P.birth)
         .select_from(wanted)
