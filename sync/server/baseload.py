@@ -86,7 +86,7 @@ def load_base(
     load_rows(service, form, mapping, stream.rows, report, lang=lang, progress=progress)
     # the loaded records' search terms now, in big sorted batches, not at the first search
     termrows.index_pending(service.engine, service.formset, None)
-    db.analyze(service.engine)  # the planner must know the tables are no longer empty
+    db.analyze(service.engine, vacuum=True)  # the planner must know the tables are filled
     return report
 
 

@@ -777,7 +777,7 @@ def write(engine: Engine) -> Iterator[Connection]:
 SQLITE_ANALYSIS_LIMIT = 1000  # index rows sampled per index by ANALYZE (SQLite)
 
 
-def analyze(engine: Engine) -> None:
+def analyze(engine: Engine, *, vacuum: bool = False) -> None:
     """Give the query planner fresh statistics after a bulk change (load-base, upgrade).
 
     Why: on a just-loaded PostgreSQL database the planner thinks the tables are empty until
@@ -785,10 +785,16 @@ def analyze(engine: Engine) -> None:
     (80-170 ms a call instead of 5 ms). SQLite gets ``ANALYZE`` too, on a sample of each index
     (``analysis_limit``: seconds, not a scan of a 12 GB file), committed in a write
     transaction: the ``PRAGMA optimize`` this replaces ran in the engine's ``BEGIN IMMEDIATE``
-    (the begin event fires under AUTOCOMMIT too), was rolled back and left no statistics."""
+    (the begin event fires under AUTOCOMMIT too), was rolled back and left no statistics.
+
+    ``vacuum`` (PostgreSQL, after a bulk load): ``VACUUM (ANALYZE)`` instead. A loaded table's
+    pages are not yet all-visible, so the first autovacuum of each scans all of it: after the
+    1.63 M-record street office that was 4 minutes of a core on ``search_words`` (6.9 GB),
+    during the first syncs. The load pays it once, before it returns.
+    """
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
         return
     with write(engine) as conn:
         conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
