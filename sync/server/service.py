@@ -179,7 +179,7 @@ class Service:
         conn = tx.conn
         if not ctx.ids_name_content:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
-        forms = {op.form: self.formset.form(op.form) for op in ops}
+        forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
         if checked is not None:  # read by the check in this transaction
