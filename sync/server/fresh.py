@@ -39,6 +39,7 @@ from sync.server.rows import (
 from sync.server.tx import Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
+_DRAFT = RecordStatus.DRAFT.value  # read once: an enum member's value is a property
 # A create of a new record as worked out once: its merge, data, grid, natural keys and person
 Create = tuple[Merged, dict[str, Any], str | None, list[str], Person | None]
 
@@ -165,7 +166,7 @@ def _stamps(merged: Merged) -> list[list[Any]]:
 
 
 def _status(merged: Merged) -> str:
-    return str(merged.values.get(STATUS) or RecordStatus.DRAFT.value)
+    return str(merged.values.get(STATUS) or _DRAFT)
 
 
 def _key_parts(form: Form, data: dict[str, Any]) -> Iterator[Part]:
