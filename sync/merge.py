@@ -38,6 +38,7 @@ from app.core.textnorm import normalize_key
 STATUS = STATUS_KEY
 DELETED = DELETED_KEY
 PSEUDO = frozenset({STATUS, DELETED})
+_TEXT_ONLY = frozenset({str})  # exactly str: a subclass goes the loop's way
 
 
 class ConflictKind(StrEnum):
@@ -308,14 +309,18 @@ def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str =
     ~8 % of the platform's push CPU classifying fields against two empty states. Equal to the
     general merge by a property test (tests/sync/test_merge.py)."""
     mine = Stamp(edited_at, device)
-    values: dict[str, Any] = {}
-    for name in sorted(incoming):
-        value = incoming[name]
-        if type(value) is str:  # most values: ``norm`` without the call
-            if value.strip():
+    values: dict[str, Any]
+    if _TEXT_ONLY.issuperset(map(type, incoming.values())):  # a device's fields: all text
+        values = {name: value for name, value in sorted(incoming.items()) if value.strip()}
+    else:
+        values = {}
+        for name in sorted(incoming):
+            value = incoming[name]
+            if type(value) is str:  # most values: ``norm`` without the call
+                if value.strip():
+                    values[name] = value
+            elif name != DELETED and (value := norm(value)) is not None:
                 values[name] = value
-        elif name != DELETED and (value := norm(value)) is not None:
-            values[name] = value
     values.pop(DELETED, None)  # a text under the name: not a field
     stamps = dict.fromkeys(values, mine)
     changed = dict(values)

@@ -17,33 +17,76 @@ path's (tests/sync/test_push_fresh.py holds the two against each other on both b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.core import rules
 from app.core.forms import Form, FormSet
-from app.core.records import RecordStatus
+from app.core.records import RecordStatus, canonical_json_all
 from app.core.textnorm import normalize_key
 from sync import protocol as p
 from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
-from sync.server import db, oplog
+from sync.server import oplog
 from sync.server.pushop import Ctx
-from sync.server.rows import Person, grid_of, one_stamp_text, stamps_text
+from sync.server.rows import (
+    Person,
+    grid_of,
+    natural_keys,
+    one_stamp,
+    person_of,
+)
 from sync.server.tx import Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
-# A plain create as worked out once: its merge, data, natural keys and person
-Create = tuple[Merged, dict[str, Any], list[str], Person | None]
+_DRAFT = RecordStatus.DRAFT.value  # read once: an enum member's value is a property
+# A create of a new record as worked out once: its merge, data, grid, natural keys and person
+Create = tuple[Merged, dict[str, Any], str | None, list[str], Person | None]
 
 
 @dataclass(frozen=True)
 class Read:
-    """What ``Service._prefetch`` worked out per op of a chunk, in op order: the record id
-    after aliases, and the form and the values merged over the held ones."""
+    """What ``Service._prefetch`` worked out for a chunk: per op, in op order, the record id
+    after aliases and the form; by op index, each create of a record not here (``made``)."""
 
     rids: list[str]
-    states: list[tuple[Form, dict[str, Any]]]
+    forms: list[Form]
+    made: dict[int, Create]
+
+
+def made(
+    tx: Tx, ctx: Ctx, ops: Sequence[p.Op], rids: Sequence[str], forms: Mapping[str, Form]
+) -> dict[int, Create]:
+    """Each create of a record the chunk's load found absent (by op index): its merge, data,
+    grid, natural keys and person, worked out once for the chunk.
+
+    Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
+    bulk reads, ``plain_creates`` their merge, scope, keys and person and ``write`` their
+    rows; each used to work them out again from its own copy of the values (issue 17). The
+    same rule functions as the per-op path's (``merge_new``, ``natural_keys``,
+    ``person_of``), from the merged values as ``Service._create`` reads them."""
+    rows = tx.rows
+    out: dict[int, Create] = {}
+    for index, op in enumerate(ops):
+        rid = op.record_id
+        if (
+            op.kind == "create"
+            and not op.base_version
+            and rids[index] == rid
+            and rid in rows
+            and rows[rid] is None
+        ):
+            out[index] = _merge(ctx, op, forms[op.form])
+    return out
+
+
+def _merge(ctx: Ctx, op: p.Op, form: Form) -> Create:
+    # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
+    # which is what ``merge_new`` reads from changes without one: no copy of the fields
+    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
+    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+    data = _data(merged)
+    return merged, data, grid_of(form, data), natural_keys(form, data), person_of(form, data)
 
 
 def plain_creates(
@@ -78,40 +121,30 @@ def _alone(
     """The op's merge when on its own it is a plain create of a new record: a new op id and
     record id, named once in the chunk, its references not aliased, its keys free, nobody on
     the platform like its person, in the caller's scope and valid if complete."""
-    rid = op.record_id
+    create = read.made.get(index)
     if (
-        op.kind != "create"
-        or op.base_version
+        create is None
         or op_ids[op.op_id] != 1
         or op.op_id in ctx.known_ops
         or op.op_id in tx.op_rows
-        or named[rid] != 2  # once as named, once after aliases: by this op alone
-        or read.rids[index] != rid
-        or rid not in tx.rows
-        or tx.rows[rid] is not None
+        or named[op.record_id] != 2  # once as named, once after aliases: by this op alone
     ):
         return None
-    form = read.states[index][0]
+    form = read.forms[index]
     if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
         return None
-    # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
-    # which is what ``merge_new`` reads from changes without one: no copy of the fields
-    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
-    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
-    data = _data(merged)
-    if not ctx.user.in_scope(grid_of(form, data)):
+    merged, data, grid, keys, person = create
+    if not ctx.user.in_scope(grid):
         return None
-    keys = tx.derived.natural_keys(form, data)
     if not all(tx.key_free(form.id, k) for k in keys):
         return None
-    person = tx.derived.person_of(form, data)
     if person is not None and tx.same_person(form.id, person):
         return None
     if _status(merged) == RecordStatus.COMPLETE and any(
         i.severity == "error" for i in rules.validate(form, data, formset)
     ):
         return None
-    return merged, data, keys, person
+    return create
 
 
 def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
@@ -125,14 +158,15 @@ def _data(merged: Merged) -> dict[str, Any]:
     return {k: v for k, v in merged.values.items() if k != STATUS and k != DELETED}
 
 
-def _stamps(merged: Merged) -> str:
-    """``stamps_text`` of a create: ``merge_new`` stamps every field with the op's one stamp."""
+def _stamps(merged: Merged) -> list[list[Any]]:
+    """The value ``stamps_text`` writes for a create: ``merge_new`` stamps every field with
+    the op's one stamp (``one_stamp``); none at all are an empty list of groups."""
     stamps = merged.stamps
-    return one_stamp_text(stamps[next(iter(stamps))], stamps) if stamps else stamps_text(stamps)
+    return one_stamp(stamps[next(iter(stamps))], stamps) if stamps else []
 
 
 def _status(merged: Merged) -> str:
-    return str(merged.values.get(STATUS) or RecordStatus.DRAFT.value)
+    return str(merged.values.get(STATUS) or _DRAFT)
 
 
 def _key_parts(form: Form, data: dict[str, Any]) -> Iterator[Part]:
@@ -160,7 +194,7 @@ def _others(
     for index, op in enumerate(ops):
         if index in found:
             continue
-        form = read.states[index][0]
+        form = read.forms[index]
         row = tx.rows.get(read.rids[index])
         for data in (row.data if row else {}, op.fields):
             parts.update(_key_parts(form, data))
@@ -180,15 +214,15 @@ def _apart(
     ``parts``, no birth date in ``births``, no key and no look-alike person of another."""
     keys: Counter[tuple[str, str]] = Counter()
     people: dict[tuple[str, str], list[tuple[int, Person]]] = {}
-    for index, (_merged, _data, own_keys, person) in found.items():
-        form_id = read.states[index][0].id
+    for index, (_merged, _data, _grid, own_keys, person) in found.items():
+        form_id = read.forms[index].id
         keys.update((form_id, k) for k in own_keys)
         if person is not None:
             people.setdefault((form_id, person.birth), []).append((index, person))
     out: dict[int, Create] = {}
     for index, create in found.items():
-        _merged, data, own_keys, person = create
-        form = read.states[index][0]
+        _merged, data, _grid, own_keys, person = create
+        form = read.forms[index]
         birth = _birth(form, data)
         if (
             any(keys[(form.id, k)] > 1 for k in own_keys)
@@ -218,36 +252,45 @@ def write(
     tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, fast: dict[int, Create]
 ) -> list[tuple[int, dict[str, Any]]]:
     """Buffer the records of ``fast`` and their rows (``tx.fresh``); returns each op's
-    answer by op index. The caller has taken each record's change number in op order."""
+    answer by op index. The caller has taken each record's change number in op order.
+
+    The records' data, stamps and answers are each encoded as one column
+    (``canonical_json_all``): one plainness pass for the chunk instead of one per text."""
     rows = tx.fresh
     user, at, device = ctx.user.username, ctx.at, ctx.device_id
+    creates = list(fast.values())
+    results = [
+        {
+            "op_id": ops[index].op_id,
+            "status": "applied",
+            "record_id": ops[index].record_id,
+            "version": 1,
+            "conflicts": [],
+        }
+        for index in fast
+    ]
+    # one encoding of each record's data for the record and its first version
+    texts = canonical_json_all([data for _m, data, _g, _k, _p in creates])
+    stamps = canonical_json_all([_stamps(merged) for merged, *_rest in creates])
+    answers = canonical_json_all(results)
     out: list[tuple[int, dict[str, Any]]] = []
-    for index, (merged, data, keys, person) in fast.items():
-        op, form = ops[index], read.states[index][0]
+    for n, (index, (merged, data, grid, keys, person)) in enumerate(fast.items()):
+        op, form, text = ops[index], read.forms[index], texts[n]
         rid, status = op.record_id, _status(merged)
-        grid = grid_of(form, data)
-        text = db.dumps(data)  # one encoding for the record and its first version
         rows.records.append(
             (rid, form.id, form.version, grid, form.title_of(data)[:200], text, status, False, 1)
-            + (None, _stamps(merged), at, user, at, user)
+            + (None, stamps[n], at, user, at, user)
         )
         rows.versions.append(
             (rid, 1, form.id, grid, text, status, False, None, op.kind, op.op_id, device, user)
             + (op.author, ctx.edited_at(op), at)
         )
-        result = {
-            "op_id": op.op_id,
-            "status": "applied",
-            "record_id": rid,
-            "version": 1,
-            "conflicts": [],
-        }
         digest = ctx.hashes.get(op.op_id) or oplog.op_hash(op)
-        rows.ops.append((op.op_id, digest, device, user, rid, 1, db.dumps(result), at))
+        rows.ops.append((op.op_id, digest, device, user, rid, 1, answers[n], at))
         rows.keys.extend((form.id, k, rid) for k in keys)
         if person is not None:
             rows.people.append((rid, form.id, *person))
         rows.pending.append((grid or "", rid))
         tx.saved[rid] = (data, False, 1)
-        out.append((index, result))
+        out.append((index, results[n]))
     return out

@@ -24,6 +24,7 @@ from typing import Literal
 from sqlalchemy import String, bindparam, select, union_all
 from sqlalchemy.engine import Connection, RowMapping
 
+from app.core.records import canonical_json_map
 from sync import protocol as p
 from sync.server import db
 from sync.server.errors import ApiError
@@ -59,7 +60,19 @@ def op_hash(op: p.Op) -> str:
     Written from the op's field values as they are (``__dict__``), which hold plain JSON
     values only (``model_dump`` would copy them first: 40 % of the hash's time, 50 per
     push); tests/sync/test_push_derived.py checks both give one text."""
-    return hashlib.sha256(db.dumps(op.__dict__).encode("utf-8")).hexdigest()
+    return op_hashes([op])[0]
+
+
+def op_hashes(ops: Sequence[p.Op]) -> list[str]:
+    """``op_hash`` of each op: their canonical texts written as one column
+    (``canonical_json_map``: one plainness pass for the request, not one per op) and
+    hashed from orjson's bytes. Why: a push hashes each of its ops in its check; the
+    per-op plainness walk and the text's round trip through ``str`` were 2/3 of a hash."""
+    return canonical_json_map([op.__dict__ for op in ops], _sha256)
+
+
+def _sha256(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
 
 
 def same_content(stored: str | None, incoming: str | None) -> bool:
@@ -82,8 +95,7 @@ def priors(
     of the ids with different content, or when the batch itself carries one id with two
     contents."""
     hashes = {} if hashes is None else hashes
-    for index, op in enumerate(ops):
-        digest = op_hash(op)
+    for index, (op, digest) in enumerate(zip(ops, op_hashes(ops), strict=True)):
         if hashes.setdefault(op.op_id, digest) != digest:
             raise ApiError(409, REUSED, op_id=op.op_id, index=index)
     found = lookup(conn, device_id, username, ops, hashes=hashes)
@@ -109,7 +121,8 @@ def lookup(
     loader: a digest of the row), so an id alone identifies the op. ``hashes``: the ops'
     ``op_hash`` by op id, when the caller has them already."""
     if hashes is None:
-        hashes = {op.op_id: None if ids_name_content else op_hash(op) for op in ops}
+        digests = [None] * len(ops) if ids_name_content else op_hashes(ops)
+        hashes = {op.op_id: d for op, d in zip(ops, digests, strict=True)}
     rows: dict[str, list[RowMapping]] = {}
     ids = sorted(hashes)
     stmt = _LOOKUP.on(conn)

@@ -110,7 +110,12 @@ def stamps_text(stamps: Mapping[str, Stamp]) -> str:
 
 def one_stamp_text(stamp: Stamp, names: Iterable[str]) -> str:
     """``stamps_text`` of fields ``names`` all stamped ``stamp`` (a create's: ``fresh``)."""
-    return db.dumps([[stamp.at, stamp.device, sorted(names)]])
+    return db.dumps(one_stamp(stamp, names))
+
+
+def one_stamp(stamp: Stamp, names: Iterable[str]) -> list[list[Any]]:
+    """The value ``one_stamp_text`` writes (``fresh`` writes a chunk's as one column)."""
+    return [[stamp.at, stamp.device, sorted(names)]]
 
 
 def grouped_stamps_text(stamps: Mapping[str, Stamp]) -> str:

@@ -179,7 +179,7 @@ class Service:
         conn = tx.conn
         if not ctx.ids_name_content:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
-        forms = {op.form: self.formset.form(op.form) for op in ops}
+        forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
         named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
         if checked is not None:  # read by the check in this transaction
@@ -198,17 +198,23 @@ class Service:
             ctx.aliases = records.canonical(conn, named)
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
+        made = fresh.made(tx, ctx, ops, rids, forms)
         keys: list[tuple[str, str]] = []
-        states: list[tuple[Form, dict[str, Any]]] = []  # each op's form and merged-over data
+        states: list[tuple[Form, dict[str, Any]] | None] = []  # merged-over data, not made
         new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
-        for op, rid in zip(ops, rids, strict=True):
-            form, row = forms[op.form], tx.rows.get(rid)
-            data = {**(row.data if row else {}), **op.fields}
-            op_keys = tx.derived.natural_keys(form, data)
+        for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
+            form, create = forms[op.form], made.get(index)
+            if create is not None:  # merged once, its keys and person with it
+                op_keys = create[3]
+                states.append(None)
+            else:
+                row = tx.rows.get(rid)
+                data = {**(row.data if row else {}), **op.fields}
+                op_keys = tx.derived.natural_keys(form, data)
+                states.append((form, data))
             keys += [(form.id, k) for k in op_keys]
-            if row is None:
+            if tx.rows.get(rid) is None:
                 new.append((op.record_id, form.id, op_keys))
-            states.append((form, data))
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
         # what this device last wrote on them and who else was merged into the new ids
@@ -222,12 +228,15 @@ class Service:
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
-        for op, (form, data) in zip(ops, states, strict=True):
+        for index, (op, state) in enumerate(zip(ops, states, strict=True)):
             if op.record_id in merging:
                 continue  # nor is its person worked out (name terms, pinyin) for nothing
-            person = tx.derived.person_of(form, data)
+            if state is None:
+                form_id, person = forms[op.form].id, made[index][4]
+            else:
+                form_id, person = state[0].id, tx.derived.person_of(*state)
             if person is not None:
-                people.setdefault(form.id, []).append(person)
+                people.setdefault(form_id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
@@ -239,7 +248,7 @@ class Service:
         tx.prefetch_device_versions(
             ctx.device_id, (rid for op, rid in zip(ops, rids, strict=True) if not op.base_version)
         )
-        return fresh.Read(rids, states)
+        return fresh.Read(rids, [forms[op.form] for op in ops], made)
 
     def _ops(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: fresh.Read) -> list[dict[str, Any]]:
         """Apply the chunk's ops in order: creates of new records that meet nothing else of

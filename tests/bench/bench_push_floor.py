@@ -61,7 +61,8 @@ def spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid`` (with its idle threads left out) into ``out``, raw stacks."""
     spy_bin = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen(
-        [str(spy_bin), "record", "-p", str(pid), "-r", "200", "--format", "raw", "-o", str(out)],
+        [str(spy_bin), "record", "--gil", "-p", str(pid), "-r", "200", "--format", "raw"]
+        + ["-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -179,6 +179,45 @@ def test_one_scan_of_a_request_answers_as_a_scan_per_op(batch: list[p.Op]) -> No
     with pytest.MonkeyPatch.context() as m:
         m.setattr(checks, "strings_ok_all", lambda _ops: False)
         assert fast == shapes()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(checks, "fields_ok_all", lambda _formset, _ops: False)
+        assert fast == shapes()
+
+
+@settings(max_examples=400, deadline=None)
+@given(batch=st.lists(st.one_of(ops(), resident_ops()), max_size=6))
+def test_the_fields_of_a_request_as_columns_pass_as_each_op_passes(batch: list[p.Op]) -> None:
+    """``fields_ok_all`` passes a request exactly when every op but the deletes has a form
+    and passes ``_fields_ok``."""
+    forms = FORMSET.forms
+    each = all(
+        op.form in forms and checks._fields_ok(forms[op.form], op.fields)
+        for op in batch
+        if op.kind != "delete"
+    )
+    assert checks.fields_ok_all(FORMSET, batch) == each
+
+
+def test_a_request_has_its_fields_checked_as_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shapes of 50 residents' creates ask ``_fields_ok`` of no op (there were 50: the
+    request's fields are checked as columns)."""
+    asked: list[Any] = []
+    monkeypatch.setattr(checks, "_fields_ok", lambda form, fields: asked.append(fields) or True)
+    batch = [
+        p.Op(
+            op_id=f"dev:{n}",
+            record_id=UUID,
+            form="resident",
+            kind="create",
+            fields={"name": "张三", "grid": "330106001001-01", "_status": "draft"},
+            edited_at="2026-12-01T00:00:00.000Z#0000",
+            author="w",
+        )
+        for n in range(50)
+    ]
+    forms, error = checks._shapes(FORMSET, batch)
+    assert error is None and len(forms) == 50
+    assert asked == []
 
 
 def test_a_request_is_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:

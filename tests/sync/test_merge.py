@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync import merge as merge_module
 from sync.merge import (
     DELETED,
     STATUS,
@@ -478,3 +479,24 @@ def test_an_echo_of_the_server_state_is_decided_without_the_field_table(
     assert calls == []
     changed = merge({}, server, {**echo, "phone": "1"}, edited_at=LATE, device="new")
     assert changed.changed == {"phone": "1"} and calls
+
+
+@given(
+    incoming=st.dictionaries(
+        st.sampled_from(["f1", "f2", "f3", STATUS, DELETED]),
+        st.sampled_from(["", "  ", " a ", "张三", "draft", "x"]),
+        max_size=5,
+    ),
+    edited_at=st.sampled_from([EARLY, LATE, ""]),
+)
+def test_fields_all_text_merge_into_nothing_as_the_loop_merges_them(
+    incoming: dict[str, Any], edited_at: str
+) -> None:
+    """``merge_new``'s one comprehension for text-only fields (a device's create) gives what
+    its value-by-value loop gives, a text under ``_deleted`` included."""
+    fast = merge_new(incoming, edited_at=edited_at, device="me")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merge_module, "_TEXT_ONLY", frozenset())
+        slow = merge_new(incoming, edited_at=edited_at, device="me")
+    assert fast == slow
+    assert list(fast.values) == list(slow.values)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event, select
 
 from app.core.forms import FormSet
 from sync import protocol as p
-from sync.server import admin, auth, db, numbering, oplog, records, rows
+from sync.server import admin, auth, db, fresh, numbering, oplog, records, rows
 from sync.server.service import Service
 from tests.sync.conftest import GRID_A, resident_creates
 from tests.sync.test_server_batch import WORKER, _fresh
@@ -79,6 +79,7 @@ def _counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 
         monkeypatch.setattr(rows, name, counted)
         monkeypatch.setattr(records, name, counted)
+        monkeypatch.setattr(fresh, name, counted)
     yield calls
 
 
