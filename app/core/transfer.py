@@ -265,9 +265,10 @@ def validate_file(
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
     columns = _columns(mapping)
-    for number, _, issues in _checked_rows(form, formset, table, mapping, today):
-        if issues:
-            report.errors.extend(_row_errors(form, number, issues, lang, columns))
+    for numbers, checked in _checked_batches(form, formset, table, mapping, today):
+        for number, issues in zip(numbers, checked.issues, strict=True):
+            if issues:
+                report.errors.extend(_row_errors(form, number, issues, lang, columns))
     report.rejected_rows = sorted({e.row for e in report.errors if not e.is_column})
     return report
 
@@ -345,7 +346,7 @@ def checked_stream(
     formset: FormSet,
     lang: str,
     today: date | None,
-    batch: int,
+    batch_size: int,
 ) -> Iterator[Head | Checked]:
     """The file read and checked, a ``Head`` then a ``Checked`` per ``batch`` rows: what an
     import writes from, in this process or streamed from a second one (``import_worker``).
@@ -360,20 +361,21 @@ def checked_stream(
     if head.errors:
         return
     columns = _columns(mapping)
-    checked = Checked([], [], [])
-    rows = _checked_rows(form, formset, table, mapping, today, batch)
-    for position, (number, data, issues) in enumerate(rows, 1):
-        errors = _row_errors(form, number, issues, lang, columns) if issues else []
-        if errors:
-            checked.errors.extend(errors)
-            checked.rejected.append(number)
-        else:
-            checked.good.append((position, clean(data)))
-        if position % batch == 0:
+    position = 0
+    for numbers, batch in _checked_batches(form, formset, table, mapping, today, batch_size):
+        checked, good = Checked([], [], []), []
+        for i, (number, issues) in enumerate(zip(numbers, batch.issues, strict=True)):
+            errors = _row_errors(form, number, issues, lang, columns) if issues else []
+            if errors:
+                checked.errors.extend(errors)
+                checked.rejected.append(number)
+            else:
+                good.append(i)
+        rows = batch.clean_rows(good)
+        checked.good.extend((position + i + 1, data) for i, data in zip(good, rows, strict=True))
+        position += batch.count
+        if checked.good or checked.errors:
             yield checked
-            checked = Checked([], [], [])
-    if checked.good or checked.errors:
-        yield checked
 
 
 class _Rejected(Exception):
@@ -425,27 +427,28 @@ def _good_rows(messages: Iterable[Head | Checked], report: Report, strict: bool)
         raise _Rejected
 
 
-def _checked_rows(
+def _checked_batches(
     form: Form,
     formset: FormSet,
     table: Table,
     mapping: dict[str, str],
     today: date | None,
     batch: int = BATCH,
-) -> Iterator[tuple[int, dict[str, Any], list[rules.Issue]]]:
-    """(row number, stored values, issues) of every row: ``prepare_row`` and ``validate``,
-    a batch at a time through the form's compiled plan (``rules.FormPlan``)."""
-    if len(set(mapping.values())) < len(mapping):  # a doubled column: row by row, as ever
-        for number, raw in table.rows:
-            data = prepare_row(form, formset, raw, mapping, today)
-            yield number, data, rules.validate(form, data, formset, today=today)
-        return
+) -> Iterator[tuple[list[int], rules.Batch]]:
+    """(row numbers, coerced and checked rows) of every ``batch`` rows: ``prepare_row`` and
+    ``validate`` through the form's compiled plan (``rules.FormPlan``), column by column."""
     plan = rules.FormPlan(form, formset, today)
+    doubled = len(set(mapping.values())) < len(mapping)
     for start in range(0, len(table.rows), batch):
         part = table.rows[start : start + batch]
-        rows = plan.prepare([raw for _, raw in part], mapping)
-        for (number, _), data, issues in zip(part, rows, plan.validate(rows), strict=True):
-            yield number, data, issues
+        numbers = [number for number, _ in part]
+        if doubled:  # a column named twice: row by row, as ever (the later cell wins)
+            rows = [prepare_row(form, formset, raw, mapping, today) for _, raw in part]
+            issues = [rules.validate(form, data, formset, today=today) for data in rows]
+            yield numbers, rules.Batch.of_rows(rows, issues)
+            continue
+        cells = {f: [raw.get(h) for _, raw in part] for h, f in mapping.items()}
+        yield numbers, plan.run(cells, len(part))
 
 
 class Cancelled(Exception):
