@@ -24,7 +24,7 @@ from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_part, mask_value, revealing
 from app.core.messages import lang_of
 from app.core.records import RecordStatus, clean, diff
-from app.core.tabular import Table, read_table, write_table
+from app.core.tabular import Lines, read_lines, write_table
 
 if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
     from app.core.store import Store
@@ -146,7 +146,7 @@ def _derived_fields(form: Form, mapped: set[str]) -> set[str]:
 
 
 def _header_errors(
-    form: Form, table: Table, mapping: dict[str, str], unknown: list[str], lang: str
+    form: Form, table: Lines, mapping: dict[str, str], unknown: list[str], lang: str
 ) -> list[RowError]:
     row, errors = table.header_row, []
     for header in unknown:
@@ -260,7 +260,14 @@ def validate_file(
     path: str | Path, form: Form, formset: FormSet, *, lang: str = "zh", today: date | None = None
 ) -> Report:
     """Check every row and column of a file; the store is not touched."""
-    table = read_table(path)
+    with gc_paused():  # a file's rows are not cycles (``gc_paused``)
+        return _validate(path, form, formset, lang, today)
+
+
+def _validate(
+    path: str | Path, form: Form, formset: FormSet, lang: str, today: date | None
+) -> Report:
+    table = read_lines(path)
     mapping, unknown = map_headers(form, table.headers)
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
@@ -354,7 +361,7 @@ def checked_stream(
     child starts with cold caches and loads the pinyin dictionary (README, import section).
 
     Nothing follows a head with errors: a file whose columns do not fit imports nothing."""
-    table = read_table(path)
+    table = read_lines(path)
     mapping, unknown = map_headers(form, table.headers)
     head = Head(table.file, len(table.rows), _header_errors(form, table, mapping, unknown, lang))
     yield head
@@ -430,7 +437,7 @@ def _good_rows(messages: Iterable[Head | Checked], report: Report, strict: bool)
 def _checked_batches(
     form: Form,
     formset: FormSet,
-    table: Table,
+    table: Lines,
     mapping: dict[str, str],
     today: date | None,
     batch: int = BATCH,
@@ -442,12 +449,13 @@ def _checked_batches(
     for start in range(0, len(table.rows), batch):
         part = table.rows[start : start + batch]
         numbers = [number for number, _ in part]
-        if doubled:  # a column named twice: row by row, as ever (the later cell wins)
-            rows = [prepare_row(form, formset, raw, mapping, today) for _, raw in part]
+        if doubled:  # a column named twice: row by row, as ever (the later column wins)
+            rows = [prepare_row(form, formset, table.row(line), mapping, today) for _, line in part]
             issues = [rules.validate(form, data, formset, today=today) for data in rows]
             yield numbers, rules.Batch.of_rows(rows, issues)
             continue
-        cells = {f: [raw.get(h) for _, raw in part] for h, f in mapping.items()}
+        columns = table.columns(part)
+        cells = {f: columns[h] for h, f in mapping.items()}
         yield numbers, plan.run(cells, len(part))
 
 

@@ -321,7 +321,8 @@ class FormPlan:
         if column is None or not filled:
             return
         if verdicts is not None:
-            checked: Iterable[list[Issue]] = (verdicts[column[i]] for i in filled)
+            # a filled value's verdict is a list (None is a blank's)
+            checked: Iterable[list[Issue] | None] = (verdicts[column[i]] for i in filled)
         elif fld.type == "id_number":
             checked = self._id_numbers(fld, column, filled, columns)
         else:  # a check of the whole row: given what it reads
@@ -359,13 +360,15 @@ class FormPlan:
         declared: dict[Any, list[Issue]] = {}
         out = []
         for value, issues in zip(values, typed, strict=True):
-            if not issues:
-                issues = declared.get(value) if type(value) is str else None
-                if issues is None:
-                    issues = declared_checks(fld, value, self.today)
-                    if type(value) is str:
-                        declared[value] = issues
-            out.append(issues)
+            if issues:
+                out.append(issues)
+            elif type(value) is not str:
+                out.append(declared_checks(fld, value, self.today))
+            else:
+                known = declared.get(value)
+                if known is None:
+                    known = declared[value] = declared_checks(fld, value, self.today)
+                out.append(known)
         return out
 
 
