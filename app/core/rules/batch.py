@@ -27,7 +27,7 @@ from typing import Any
 from app.core.forms import Field, Form, FormSet, conditions
 from app.core.forms.conditions import compile_condition
 from app.core.records import is_empty
-from app.core.rules.coerce import coerce, derive_one
+from app.core.rules.coerce import coerce, coercer, derive_one
 from app.core.rules.validate import (
     RECORD_CHECKED_TYPES,
     IdRows,
@@ -169,7 +169,7 @@ class Batch:
 def _kept(column: list[Any]) -> list[Any]:
     """The column with what ``records.clean`` drops (``is_empty``) as None."""
     if _hashable_text(column):
-        blank = {v for v in set(column) if v is not None and not v.strip()}
+        blank = {v for v in set(column) if v is not None and _empty_text(v)}
         return [None if v in blank else v for v in column] if blank else column
     return [None if is_empty(v) else v for v in column]
 
@@ -229,14 +229,13 @@ class FormPlan:
         """``coerce`` of every cell; each distinct string is coerced once."""
         if not _hashable_text(column):
             return [coerce(fld, v, self.formset) for v in column]
-        one: Callable[[str], object] = (
-            _strip_text if fld.type == "text" else lambda v: coerce(fld, v, self.formset)
-        )
-        table: dict[str | None, object] = {None: None}
-        for value in set(column):
-            if value is not None:
-                table[value] = one(value)
-        return list(map(table.__getitem__, column))
+        if fld.type == "text":
+            table: dict[str | None, object] = {v: _strip_text(v) for v in set(column) if v}
+        else:  # ``coerce`` of each filled text, its type resolved once
+            one, formset = coercer(fld.type), self.formset
+            table = {v: one(fld, v, formset) for v in set(column) if not _empty_text(v)}
+        table[None] = None
+        return list(map(table.get, column))
 
     def _derive(self, fld: Field, columns: Columns, count: int) -> None:
         """``derive_one`` for the rows holding an ID number with a target left empty."""
@@ -282,7 +281,7 @@ class FormPlan:
             return
         verdicts: dict[str | None, list[Issue] | None] = {}  # None: blank
         for value in set(column):
-            if value is None or is_blank(value):
+            if _blank_text(value):
                 if not check.optional:
                     verdicts[value] = None
                 continue
@@ -376,15 +375,15 @@ def _blanks(column: Sequence[Any]) -> list[bool]:
     """Per row: the value is blank (``is_blank``), asked once per distinct text."""
     if not _hashable_text(column):
         return [is_blank(v) for v in column]
-    blank = {v: is_blank(v) for v in set(column)}
-    return list(map(blank.__getitem__, column))
+    blank = {v for v in set(column) if _blank_text(v)}
+    return [v in blank for v in column] if blank else [False] * len(column)
 
 
 def _fill(column: list[Any], default: object) -> list[Any]:
     """``apply_defaults`` down a column: ``default`` where the value is empty."""
     if not _hashable_text(column):
         return [default if is_empty(v) else v for v in column]
-    empty = {v for v in set(column) if is_empty(v)}
+    empty = {v for v in set(column) if _empty_text(v)}
     return [default if v in empty else v for v in column] if empty else column
 
 
@@ -392,5 +391,16 @@ def _empty_rows(column: list[Any]) -> list[int]:
     """Rows whose value is empty (``is_empty``)."""
     if not _hashable_text(column):
         return [i for i, v in enumerate(column) if is_empty(v)]
-    empty = {v for v in set(column) if is_empty(v)}
+    empty = {v for v in set(column) if _empty_text(v)}
     return [i for i, v in enumerate(column) if v in empty] if empty else []
+
+
+def _blank_text(value: str | None) -> bool:
+    """``is_blank`` of a string or None, asked only of the few that strip to nothing (a
+    string with something left after ``strip`` is filled)."""
+    return value is None or (not value.strip() and is_blank(value))
+
+
+def _empty_text(value: str | None) -> bool:
+    """``is_empty`` of a string or None, asked only of the few that strip to nothing."""
+    return value is None or (not value.strip() and is_empty(value))
