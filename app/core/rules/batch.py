@@ -33,7 +33,9 @@ from app.core.rules.validate import (
     IdRows,
     Issue,
     check_value,
+    check_values,
     declared_checks,
+    declares_checks,
     id_number_issues,
     is_blank,
 )
@@ -169,7 +171,7 @@ class Batch:
 def _kept(column: list[Any]) -> list[Any]:
     """The column with what ``records.clean`` drops (``is_empty``) as None."""
     if _hashable_text(column):
-        blank = {v for v in set(column) if v is not None and _empty_text(v)}
+        blank = _empty_texts(set(column)) - {None}
         return [None if v in blank else v for v in column] if blank else column
     return [None if is_empty(v) else v for v in column]
 
@@ -233,7 +235,9 @@ class FormPlan:
             table: dict[str | None, object] = {v: _strip_text(v) for v in set(column) if v}
         else:  # ``coerce`` of each filled text, its type resolved once
             one, formset = coercer(fld.type), self.formset
-            table = {v: one(fld, v, formset) for v in set(column) if not _empty_text(v)}
+            distinct = set(column)
+            distinct -= _empty_texts(distinct)
+            table = {v: one(fld, v, formset) for v in distinct}
         table[None] = None
         return list(map(table.get, column))
 
@@ -279,15 +283,13 @@ class FormPlan:
         if not (check.by_value and _hashable_text(column)):
             self._visit(check, columns, range(count), column, None, found)
             return
-        verdicts: dict[str | None, list[Issue] | None] = {}  # None: blank
-        for value in set(column):
-            if _blank_text(value):
-                if not check.optional:
-                    verdicts[value] = None
-                continue
-            issues = check_value(fld, value, _NO_ROW, self.formset, today=self.today)
-            if issues:
-                verdicts[value] = issues
+        distinct = set(column)
+        blank = _blank_texts(distinct)
+        # each value's issues (None: a blank, which matters only where the field is required)
+        verdicts: dict[str | None, list[Issue] | None] = {}
+        if not check.optional:
+            verdicts.update(dict.fromkeys(blank))
+        verdicts.update(check_values(fld, distinct - blank, self.formset, self.today))
         if verdicts:  # only the rows holding a value with issues, or a blank, are visited
             rows = [i for i, value in enumerate(column) if value in verdicts]
             self._visit(check, columns, rows, column, verdicts, found)
@@ -356,6 +358,8 @@ class FormPlan:
             read(fld.derives.get("gender")),
         )
         typed = id_number_issues(fld, values, reads, self.formset, self.today)
+        if not declares_checks(fld):  # ``declared_checks`` would find nothing
+            return typed
         declared: dict[Any, list[Issue]] = {}
         out = []
         for value, issues in zip(values, typed, strict=True):
@@ -375,7 +379,7 @@ def _blanks(column: Sequence[Any]) -> list[bool]:
     """Per row: the value is blank (``is_blank``), asked once per distinct text."""
     if not _hashable_text(column):
         return [is_blank(v) for v in column]
-    blank = {v for v in set(column) if _blank_text(v)}
+    blank = _blank_texts(set(column))
     return [v in blank for v in column] if blank else [False] * len(column)
 
 
@@ -383,7 +387,7 @@ def _fill(column: list[Any], default: object) -> list[Any]:
     """``apply_defaults`` down a column: ``default`` where the value is empty."""
     if not _hashable_text(column):
         return [default if is_empty(v) else v for v in column]
-    empty = {v for v in set(column) if _empty_text(v)}
+    empty = _empty_texts(set(column))
     return [default if v in empty else v for v in column] if empty else column
 
 
@@ -391,16 +395,16 @@ def _empty_rows(column: list[Any]) -> list[int]:
     """Rows whose value is empty (``is_empty``)."""
     if not _hashable_text(column):
         return [i for i, v in enumerate(column) if is_empty(v)]
-    empty = {v for v in set(column) if _empty_text(v)}
+    empty = _empty_texts(set(column))
     return [i for i, v in enumerate(column) if v in empty] if empty else []
 
 
-def _blank_text(value: str | None) -> bool:
-    """``is_blank`` of a string or None, asked only of the few that strip to nothing (a
-    string with something left after ``strip`` is filled)."""
-    return value is None or (not value.strip() and is_blank(value))
+def _blank_texts(values: set[str | None]) -> set[str | None]:
+    """The blank ones (``is_blank``) of distinct strings and None; ``is_blank`` is asked only
+    of those that strip to nothing (a string with something left is filled)."""
+    return {v for v in values if v is None or (not v.strip() and is_blank(v))}
 
 
-def _empty_text(value: str | None) -> bool:
-    """``is_empty`` of a string or None, asked only of the few that strip to nothing."""
-    return value is None or (not value.strip() and is_empty(value))
+def _empty_texts(values: set[str | None]) -> set[str | None]:
+    """The empty ones (``is_empty``) of distinct strings and None, asked as ``_blank_texts``."""
+    return {v for v in values if v is None or (not v.strip() and is_empty(v))}

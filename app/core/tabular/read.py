@@ -258,11 +258,15 @@ def _kept_lines(
     costs time, not memory."""
     last = limits.max_row_number
     for number, line in numbered:
-        cells = list(line)
-        while cells and not _filled(cells[-1]):
-            cells.pop()
-        if not cells:
-            continue
+        end = line[-1] if line else None
+        if type(line) is list and type(end) is str and end.strip():  # a CSV line, filled to its end
+            cells = line
+        else:
+            cells = list(line)
+            while cells and not _filled(cells[-1]):
+                cells.pop()
+            if not cells:
+                continue
         if last is not None and number > last:
             raise TableError("too_many_rows", name, row=number)
         if len(cells) > MAX_COLUMNS:
