@@ -266,35 +266,45 @@ def id_number_issues(
     against what the number says. Each distinct number is parsed once and each id type
     asked once; a row whose typed birth date and gender are the ones its number says (or
     blank) is done with a comparison."""
-    applies: dict[Any, bool] = {}
-    parsed: dict[str, IdInfo | IdNumberError] = {}
+    holds = _gb11643_rows(fld, rows.types)
+    texts = numbers if _TEXTS.issuperset(map(type, numbers)) else [str(v) for v in numbers]
+    parsed = {t: parse_id(t, today) for t in {t for t, h in zip(texts, holds, strict=True) if h}}
+    said = {  # what each valid number says: its birth date and gender
+        t: (info.birth_iso, info.gender)
+        for t, info in parsed.items()
+        if not isinstance(info, IdNumberError)
+    }
     found: list[list[Issue]] = []
-    kind_field = fld.id_type_field or ""
-    for value, kind, birth, gender in zip(
-        numbers, rows.types, rows.births, rows.genders, strict=True
-    ):
-        hashable = kind is None or type(kind) is str
-        holds = applies.get(kind) if hashable else None
-        if holds is None:
-            holds = gb11643_applies(fld, {kind_field: kind} if kind is not None else {})
-            if hashable:
-                applies[kind] = holds
-        if not holds:
-            found.append(_check_text(fld, value, {}, fs, today))
+    for text, hold, birth, gender in zip(texts, holds, rows.births, rows.genders, strict=True):
+        if not hold:
+            found.append(_check_text(fld, text, _NO_ROW, fs, today))
             continue
-        text = str(value)
-        info = parsed.get(text)
-        if info is None:
-            info = parsed[text] = parse_id(text, today)
-        if isinstance(info, IdNumberError):
-            found.append([Issue(fld.id, info.code, dict(info.params))])
-        elif (birth is None or birth == info.birth_iso) and (
-            gender is None or gender == info.gender
-        ):
+        says = said.get(text)
+        if says is None:
+            error = parsed[text]
+            assert isinstance(error, IdNumberError)
+            found.append([Issue(fld.id, error.code, dict(error.params))])
+        elif (birth is None or birth == says[0]) and (gender is None or gender == says[1]):
             found.append([])  # what the number says, or nothing typed: no mismatch
         else:
+            info = parsed[text]
+            assert not isinstance(info, IdNumberError)
             found.append(_id_mismatches(fld, info, birth, gender, fs))
     return found
+
+
+_TEXTS = frozenset({str})
+
+
+def _gb11643_rows(fld: Field, types: Sequence[Any]) -> list[bool]:
+    """``gb11643_applies`` of each row's id type, asked once per distinct type."""
+    if not fld.id_type_field:
+        return [True] * len(types)
+    field = fld.id_type_field
+    if not {str, type(None)}.issuperset(map(type, types)):  # True == 1: row by row
+        return [gb11643_applies(fld, {field: kind}) for kind in types]
+    holds = {kind: gb11643_applies(fld, {field: kind}) for kind in set(types)}
+    return [holds[kind] for kind in types]
 
 
 def _id_mismatches(
