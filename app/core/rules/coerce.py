@@ -40,6 +40,8 @@ def parse_id(value: str, today: date | None) -> IdInfo | IdNumberError:
 
 def parse_date(raw: object) -> str | None:
     """ISO date from the forms people use (2024-03-05, 2024/3/5, 20240305, 2024年3月5日)."""
+    if type(raw) is str:  # nearly every value: text (an import checks each date twice)
+        return _parse_date_text(raw)
     if isinstance(raw, datetime):
         return raw.date().isoformat()
     if isinstance(raw, date):
