@@ -8,12 +8,14 @@ only the rows holding a value with issues (or a blank where one may be required)
 again, to ask their conditions. A batch of good rows costs a pass over each column; no row is
 made into a dict until someone asks for it (``Batch.clean_rows``: the import's good rows).
 
-It is not a second rule book: every value still goes through ``coerce.coerce``,
-``validate.check_value``, ``validate.is_blank`` and ``coerce.derive_one``, every condition
-through ``conditions.compile_condition``; only the dispatch and the repeats go. An ID number,
-whose check reads its id type, birth date and gender, is checked row by row with just those.
-``tests/core/test_rules_batch.py`` holds the plan against ``prepare_row`` + ``validate`` on
-random rows, invalid values included.
+It is not a second rule book: every value still goes through the rules' own functions
+(``coerce.coercer`` of its type, ``validate.check_values``, which is ``check_value`` per
+distinct value, ``validate.is_blank``, ``records.is_empty``, ``coerce.derive_one``), every
+condition through ``conditions.compile_condition``; only the dispatch and the repeats go. An
+ID number, whose check reads its id type, birth date and gender, is checked as a column by
+``validate.id_number_issues``, which ``check_value`` calls with a batch of one.
+``tests/core/test_rules_batch.py`` holds the plan against ``prepare_row`` + ``validate`` row by
+row, on random rows and random files, invalid values included.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from types import MappingProxyType
 from typing import Any
 
 from app.core.forms import Field, Form, FormSet, conditions
@@ -41,7 +42,6 @@ from app.core.rules.validate import (
 )
 
 Columns = dict[str, list[Any]]  # field id -> one value per row of the batch (None: blank)
-_NO_ROW: Mapping[str, Any] = MappingProxyType({})  # what a value-alone check is given as its row
 _SCALAR = frozenset({str, type(None)})  # columns a set can hold without True == 1 == 1.0
 
 
