@@ -269,26 +269,19 @@ def id_number_issues(
     holds = _gb11643_rows(fld, rows.types)
     texts = numbers if _TEXTS.issuperset(map(type, numbers)) else [str(v) for v in numbers]
     parsed = {t: parse_id(t, today) for t in {t for t, h in zip(texts, holds, strict=True) if h}}
-    said = {  # what each valid number says: its birth date and gender
-        t: (info.birth_iso, info.gender)
-        for t, info in parsed.items()
-        if not isinstance(info, IdNumberError)
-    }
     found: list[list[Issue]] = []
     for text, hold, birth, gender in zip(texts, holds, rows.births, rows.genders, strict=True):
         if not hold:
             found.append(_check_text(fld, text, _NO_ROW, fs, today))
             continue
-        says = said.get(text)
-        if says is None:
-            error = parsed[text]
-            assert isinstance(error, IdNumberError)
-            found.append([Issue(fld.id, error.code, dict(error.params))])
-        elif (birth is None or birth == says[0]) and (gender is None or gender == says[1]):
+        info = parsed[text]
+        if isinstance(info, IdNumberError):
+            found.append([Issue(fld.id, info.code, dict(info.params))])
+        elif (birth is None or birth == info.birth_date.isoformat()) and (
+            gender is None or gender == info.gender
+        ):
             found.append([])  # what the number says, or nothing typed: no mismatch
         else:
-            info = parsed[text]
-            assert not isinstance(info, IdNumberError)
             found.append(_id_mismatches(fld, info, birth, gender, fs))
     return found
 
