@@ -52,6 +52,11 @@ class IdInfo:
     gender: str  # GB/T 2261.1: "1" male, "2" female
     upgraded: bool  # True when the input was a legacy 15-digit number
 
+    @property
+    def birth_iso(self) -> str:
+        """The birth date as a date field stores it."""
+        return self.birth_date.isoformat()
+
 
 def _walk(prefixes: list, head: str = "") -> Iterator[str]:
     """Yield the 6-digit codes of a stdnum numdb prefix tree (ranges expanded)."""
@@ -108,8 +113,10 @@ def _first_bad_char(number: str) -> int:
 
 
 def _birth_date(number: str, today: datetime.date) -> datetime.date:
+    # YYYYMMDD of eight digits (``_normalise`` matched them) read in C: a third of the time of
+    # three int() and a date() (the basic ISO form, Python >= 3.11)
     try:
-        born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        born = datetime.date.fromisoformat(number[6:14])
     except ValueError:
         raise IdNumberError("id.birth_date") from None
     if born > today:

@@ -26,6 +26,8 @@ def normalize_key(s: str) -> str:
     case) takes a fast path without Unicode normalisation.
     """
     if s.isascii():
+        if s.isalnum():  # no whitespace to drop (an ID number as typed, or normalised before)
+            return s.upper()
         return "".join(s.split()).upper()
     out = s
     for _ in range(_MAX_ROUNDS):

@@ -24,7 +24,7 @@ from app.core.forms import Field, Form, FormSet
 from app.core.masking import mask_part, mask_value, revealing
 from app.core.messages import lang_of
 from app.core.records import RecordStatus, clean, diff
-from app.core.tabular import Table, read_table, write_table
+from app.core.tabular import Lines, read_lines, write_table
 
 if TYPE_CHECKING:  # the store pulls in the pinyin dictionary; ``validate`` never needs it
     from app.core.store import Store
@@ -146,7 +146,7 @@ def _derived_fields(form: Form, mapped: set[str]) -> set[str]:
 
 
 def _header_errors(
-    form: Form, table: Table, mapping: dict[str, str], unknown: list[str], lang: str
+    form: Form, table: Lines, mapping: dict[str, str], unknown: list[str], lang: str
 ) -> list[RowError]:
     row, errors = table.header_row, []
     for header in unknown:
@@ -260,14 +260,22 @@ def validate_file(
     path: str | Path, form: Form, formset: FormSet, *, lang: str = "zh", today: date | None = None
 ) -> Report:
     """Check every row and column of a file; the store is not touched."""
-    table = read_table(path)
+    with gc_paused():  # a file's rows are not cycles (``gc_paused``)
+        return _validate(path, form, formset, lang, today)
+
+
+def _validate(
+    path: str | Path, form: Form, formset: FormSet, lang: str, today: date | None
+) -> Report:
+    table = read_lines(path)
     mapping, unknown = map_headers(form, table.headers)
     report = Report(table.file, rows=len(table.rows))
     report.errors.extend(_header_errors(form, table, mapping, unknown, lang))
     columns = _columns(mapping)
-    for number, _, issues in _checked_rows(form, formset, table, mapping, today):
-        if issues:
-            report.errors.extend(_row_errors(form, number, issues, lang, columns))
+    for numbers, checked in _checked_batches(form, formset, table, mapping, today):
+        for number, issues in zip(numbers, checked.issues, strict=True):
+            if issues:
+                report.errors.extend(_row_errors(form, number, issues, lang, columns))
     report.rejected_rows = sorted({e.row for e in report.errors if not e.is_column})
     return report
 
@@ -345,7 +353,7 @@ def checked_stream(
     formset: FormSet,
     lang: str,
     today: date | None,
-    batch: int,
+    batch_size: int,
 ) -> Iterator[Head | Checked]:
     """The file read and checked, a ``Head`` then a ``Checked`` per ``batch`` rows: what an
     import writes from, in this process or streamed from a second one (``import_worker``).
@@ -353,27 +361,28 @@ def checked_stream(
     child starts with cold caches and loads the pinyin dictionary (README, import section).
 
     Nothing follows a head with errors: a file whose columns do not fit imports nothing."""
-    table = read_table(path)
+    table = read_lines(path)
     mapping, unknown = map_headers(form, table.headers)
     head = Head(table.file, len(table.rows), _header_errors(form, table, mapping, unknown, lang))
     yield head
     if head.errors:
         return
     columns = _columns(mapping)
-    checked = Checked([], [], [])
-    rows = _checked_rows(form, formset, table, mapping, today, batch)
-    for position, (number, data, issues) in enumerate(rows, 1):
-        errors = _row_errors(form, number, issues, lang, columns) if issues else []
-        if errors:
-            checked.errors.extend(errors)
-            checked.rejected.append(number)
-        else:
-            checked.good.append((position, clean(data)))
-        if position % batch == 0:
+    position = 0
+    for numbers, batch in _checked_batches(form, formset, table, mapping, today, batch_size):
+        checked, good = Checked([], [], []), []
+        for i, (number, issues) in enumerate(zip(numbers, batch.issues, strict=True)):
+            errors = _row_errors(form, number, issues, lang, columns) if issues else []
+            if errors:
+                checked.errors.extend(errors)
+                checked.rejected.append(number)
+            else:
+                good.append(i)
+        rows = batch.clean_rows(good)
+        checked.good.extend((position + i + 1, data) for i, data in zip(good, rows, strict=True))
+        position += batch.count
+        if checked.good or checked.errors:
             yield checked
-            checked = Checked([], [], [])
-    if checked.good or checked.errors:
-        yield checked
 
 
 class _Rejected(Exception):
@@ -425,27 +434,29 @@ def _good_rows(messages: Iterable[Head | Checked], report: Report, strict: bool)
         raise _Rejected
 
 
-def _checked_rows(
+def _checked_batches(
     form: Form,
     formset: FormSet,
-    table: Table,
+    table: Lines,
     mapping: dict[str, str],
     today: date | None,
     batch: int = BATCH,
-) -> Iterator[tuple[int, dict[str, Any], list[rules.Issue]]]:
-    """(row number, stored values, issues) of every row: ``prepare_row`` and ``validate``,
-    a batch at a time through the form's compiled plan (``rules.FormPlan``)."""
-    if len(set(mapping.values())) < len(mapping):  # a doubled column: row by row, as ever
-        for number, raw in table.rows:
-            data = prepare_row(form, formset, raw, mapping, today)
-            yield number, data, rules.validate(form, data, formset, today=today)
-        return
+) -> Iterator[tuple[list[int], rules.Batch]]:
+    """(row numbers, coerced and checked rows) of every ``batch`` rows: ``prepare_row`` and
+    ``validate`` through the form's compiled plan (``rules.FormPlan``), column by column."""
     plan = rules.FormPlan(form, formset, today)
+    doubled = len(set(mapping.values())) < len(mapping)
     for start in range(0, len(table.rows), batch):
         part = table.rows[start : start + batch]
-        rows = plan.prepare([raw for _, raw in part], mapping)
-        for (number, _), data, issues in zip(part, rows, plan.validate(rows), strict=True):
-            yield number, data, issues
+        numbers = [number for number, _ in part]
+        if doubled:  # a column named twice: row by row, as ever (the later column wins)
+            rows = [prepare_row(form, formset, table.row(line), mapping, today) for _, line in part]
+            issues = [rules.validate(form, data, formset, today=today) for data in rows]
+            yield numbers, rules.Batch.of_rows(rows, issues)
+            continue
+        columns = table.columns(part)
+        cells = {f: columns[h] for h, f in mapping.items()}
+        yield numbers, plan.run(cells, len(part))
 
 
 class Cancelled(Exception):

@@ -23,7 +23,10 @@ the larger (compare it with the SQL floor). The
 "import, warm process" line checks in-process (``worker=False``), the cold one takes the
 default (a second process from ``import_worker.MIN_BYTES``). ``--sizes`` imports files of a
 few sizes both ways (the threshold's measurement), ``--pairs N`` alternates N imports of
-``--rows`` each way and prints the medians.
+``--rows`` each way and prints the medians. ``--what-if`` replays the SQL floor as two lighter
+designs of the writer would write it: outbox create ops pointing at their records instead of
+carrying a copy of the values, and one history row per import instead of one per record (the
+SQL those designs save; neither is what the store writes today).
 """
 
 from __future__ import annotations
@@ -166,6 +169,22 @@ def replay(statements: Statements, db: Path, formset: FormSet, only: tuple[str, 
     store.close()
 
 
+def lighter(statements: Statements, outbox: bool, history: bool) -> Statements:
+    """The warm import's inserts as a lighter design would write them (``--what-if``):
+    ``outbox``: each create op pointing at its record (no copy of its values: ``fields``
+    empty); ``history``: one history row for the whole import instead of one per record."""
+    out: Statements = []
+    for sql, rows in statements:
+        if outbox and "INTO outbox " in sql:
+            rows = [(*row[:3], "", *row[4:]) for row in rows]
+        if history and "INTO history " in sql:
+            if any("INTO history " in kept for kept, _ in out):
+                continue
+            rows = rows[:1]
+        out.append((sql, rows))
+    return out
+
+
 def _replay_alone(
     statements: Statements, db: Path, formset: FormSet, table: str
 ) -> tuple[float, float]:
@@ -181,6 +200,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--sizes", action="store_true", help="import a few file sizes in-process and in 2"
+    )
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also replay the inserts as outbox ops pointing at records / one history row",
     )
     parser.add_argument(
         "--pairs", type=int, default=0, help="N alternating in-process / 2-process imports"
@@ -223,6 +247,22 @@ def main() -> None:
             )
             for table in (TABLES if args.tables else ())
         ]
+        what_if = [
+            (
+                f"  SQL floor, {name}",
+                measured(
+                    lambda o=o, h=h: replay(  # type: ignore[misc]
+                        lighter(statements, o, h), tmpdir / f"w-{o}-{h}.sqlite", formset
+                    )
+                ),
+            )
+            for name, o, h in (
+                ("outbox -> record", True, False),
+                ("1 history row", False, True),
+                ("both", True, True),
+            )
+            if args.what_if
+        ]
     n = args.rows
     print(f"rows                            {n}")
     print(f"{'':32}{'wall rows/s':>12} {'ratio':>6}   {'CPU rows/s':>12} {'ratio':>6}")
@@ -239,6 +279,7 @@ def main() -> None:
         ("read + one step per value", touched),
         ("import, encrypted store", keyed),
         *tables,
+        *what_if,
     ):
         print(
             f"{name:32}{n / wall:12,.0f} {raw[0] / wall:6.3f}   "

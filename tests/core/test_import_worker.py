@@ -147,7 +147,7 @@ def test_the_rows_are_checked_in_the_second_process(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("checked in the importing process")
 
-    monkeypatch.setattr(transfer, "_checked_rows", broken)
+    monkeypatch.setattr(transfer, "_checked_batches", broken)
     path = write_csv(tmp_path / "p.csv", [person(1), person(2, 民族="99"), person(3)])
     report = import_file(path, formset.form("resident"), store, today=TODAY, worker=True)
     assert (report.created, report.rejected_rows) == (2, [3])
@@ -192,7 +192,7 @@ def test_a_big_import_uses_the_second_process_by_default(
     path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 4)])
     monkeypatch.setattr(import_worker, "MIN_BYTES", 1)
     monkeypatch.setattr(import_worker, "spare_core", lambda: True)
-    monkeypatch.setattr(transfer, "_checked_rows", None)  # in-process checking would fail
+    monkeypatch.setattr(transfer, "_checked_batches", None)  # in-process checking would fail
     report = import_file(path, formset.form("resident"), store, today=dt.date(2024, 6, 1))
     assert report.created == 3 and report.imported
 

@@ -9,9 +9,12 @@ and the outbox op's splice against a second ``dumps``.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import importlib
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +23,27 @@ from hypothesis import strategies as st
 
 from app.core import idnumber, ids, rules, textcheck
 from app.core.forms import Field, FormSet, conditions, load_formset
+from app.core.forms.conditions import compile_condition
 from app.core.records import clean, diff, dumps
 from app.core.store import writes
 from app.core.store.outbox import STATUS_FIELD
 from app.core.store.writes import created, encode_created, with_status
-from app.core.transfer import _row_errors, prepare_row
+from app.core.tabular import TableError, read_table
+from app.core.transfer import (
+    Checked,
+    Head,
+    _row_errors,
+    checked_stream,
+    map_headers,
+    prepare_row,
+    validate_file,
+)
 from tests.factories import credit_code, id_number
 
+# the modules, not the functions ``rules`` exports under the same names
+batch_module = importlib.import_module("app.core.rules.batch")
+validate = importlib.import_module("app.core.rules.validate")
+coerce_module = importlib.import_module("app.core.rules.coerce")
 TODAY = dt.date(2026, 11, 23)
 FORMSET = load_formset()
 _SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,6 +148,133 @@ def test_the_plan_stores_and_reports_what_the_plain_rules_do(
         assert [_row_errors(form, n, i, lang, columns) for n, i in enumerate(fast_issues)] == [
             _row_errors(form, n, i, lang, columns) for n, i in enumerate(plain_issues)
         ]
+
+
+@_SETTINGS
+@given(batch=batches() | batches("resident"))
+def test_a_batch_of_columns_stores_and_reports_what_the_rules_do_row_by_row(
+    batch: tuple[str, dict[str, str], list[dict[str, Any]]],
+) -> None:
+    """``FormPlan.run`` (cells by field, checked column by column) against ``prepare_row`` +
+    ``validate`` of each row: the same stored values, the same issues in the same order and
+    messages, and ``Batch.clean_rows`` is ``clean`` of those values for any rows asked."""
+    form_id, mapping, raws = batch
+    form = FORMSET.form(form_id)
+    cells = {fid: [raw.get(h) for raw in raws] for h, fid in mapping.items()}
+    checked = rules.FormPlan(form, FORMSET, TODAY).run(cells, len(raws))
+    plain = [prepare_row(form, FORMSET, raw, mapping, TODAY) for raw in raws]
+    assert checked.rows() == plain
+    plain_issues = [rules.validate(form, data, FORMSET, today=TODAY) for data in plain]
+    assert checked.issues == plain_issues
+    columns = {fid: header for header, fid in mapping.items()}
+    for lang in ("zh", "en"):
+        assert [_row_errors(form, n, i, lang, columns) for n, i in enumerate(checked.issues)] == [
+            _row_errors(form, n, i, lang, columns) for n, i in enumerate(plain_issues)
+        ]
+    good = [i for i, issues in enumerate(plain_issues) if not issues]
+    assert list(checked.clean_rows(good)) == [clean(plain[i]) for i in good]
+    assert list(checked.clean_rows(range(len(raws)))) == [clean(data) for data in plain]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    numbers=st.lists(
+        st.builds(id_number, _DATES, st.integers(0, 999))
+        | st.sampled_from(["", "123", "11010519491231002X", "110105194912310021"]),
+        min_size=1,
+        max_size=6,
+    ),
+    data=st.data(),
+)
+def test_id_numbers_checked_together_are_checked_as_each_alone(
+    numbers: list[str], data: st.DataObject
+) -> None:
+    """``id_number_issues`` of many rows (each number parsed once, a row whose typed birth
+    date and gender agree costs a comparison) against ``check_value`` of each row alone."""
+    form = FORMSET.form("resident")
+    fld = form.fields["id_number"]
+    rows = []
+    for number in numbers:
+        said = validate.parse_id(number, TODAY)
+        birth = said.birth_date.isoformat() if isinstance(said, idnumber.IdInfo) else "1990-01-01"
+        gender = said.gender if isinstance(said, idnumber.IdInfo) else "1"
+        rows.append(
+            {
+                "id_type": data.draw(st.sampled_from([None, "111", "112", "414", "9"])),
+                "birth_date": data.draw(st.sampled_from([None, birth, "1990-01-02", "x", 7])),
+                "gender": data.draw(st.sampled_from([None, gender, "1", "2", "9", 1])),
+            }
+        )
+    together = validate.id_number_issues(
+        fld, numbers, validate.IdRows.of(fld, rows), FORMSET, TODAY
+    )
+    assert together == [
+        rules.check_value(fld, n, row, FORMSET, today=TODAY)
+        for n, row in zip(numbers, rows, strict=True)
+    ]
+
+
+class _Counted:
+    """A compiled condition that counts the rows it is asked about."""
+
+    calls = 0
+
+    def __init__(self, test: Any) -> None:
+        self.test = test
+
+    def __call__(self, values: Any) -> bool:
+        _Counted.calls += 1
+        return bool(self.test(values))
+
+
+def test_a_batch_asks_each_condition_once_per_distinct_value_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Conditions (on population type here) are asked once per distinct combination of the
+    values they read, not once per row: 300 rows of two types cost a handful of calls (a
+    mask per row before: hundreds), and the issues are still those of ``validate``."""
+    monkeypatch.setattr(batch_module, "compile_condition", lambda c: _Counted(compile_condition(c)))
+    form = FORMSET.form("resident")
+    plan = rules.FormPlan(form, FORMSET, TODAY)
+    raws = [
+        {
+            "population_type": "1" if i % 2 else "2",
+            "id_number": id_number(dt.date(1980, 1, 1) + dt.timedelta(days=i)),
+            "name": "王芳",
+            "ethnicity": "01" if i % 7 else "99",
+            "residence_region": "330106",
+            "residence_address": "幸福路1号",
+            "grid": "G1",
+        }
+        for i in range(300)
+    ]
+    _Counted.calls = 0
+    checked = plan.run({f: [raw.get(f) for raw in raws] for f in raws[0]}, len(raws))
+    assert _Counted.calls < 60
+    plain = [prepare_row(form, FORMSET, raw, {f: f for f in raws[0]}, TODAY) for raw in raws]
+    assert checked.issues == [rules.validate(form, data, FORMSET, today=TODAY) for data in plain]
+
+
+def test_names_within_their_length_are_not_checked_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text field that declares only its length is checked by the length of each
+    distinct text: the text check runs for the one name over it, not for every name."""
+    form = FORMSET.form("resident")
+    asked: list[object] = []
+    text_check = validate._TYPE_CHECKS["text"]
+
+    def spy(fld: Field, value: object, *args: Any) -> list[rules.Issue]:
+        if fld.id == "name":
+            asked.append(value)
+        return text_check(fld, value, *args)
+
+    monkeypatch.setitem(validate._TYPE_CHECKS, "text", spy)
+    names = [f"王{i}" for i in range(200)] + ["长" * 51]
+    found = rules.FormPlan(form, FORMSET, TODAY).run({"name": names}, len(names)).issues
+    assert asked == ["长" * 51]
+    assert [i.code for i in found[-1] if i.field == "name"] == ["max_length"]
+    assert not any(i.field == "name" for issues in found[:-1] for i in issues)
 
 
 def test_the_plan_finds_the_usual_mistakes_of_a_file() -> None:
@@ -344,3 +488,91 @@ def test_ids_made_in_bulk_are_those_one_at_a_time_would_be(counts: list[int]) ->
     assert all(str(uuid.UUID(x)) == x and uuid.UUID(x).version == 7 for x in made)
     assert uuid.UUID(made[0]).variant == uuid.RFC_4122
     assert made == sorted(made) and len(set(made)) == len(made)
+
+
+@st.composite
+def files(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
+    """A resident file as a department sends it: some of the form's columns (labels), rows of
+    good, nearly good and wrong cells, values repeating down a column."""
+    form = FORMSET.form("resident")
+    needed = [f for f in form.fields.values() if f.required and f.show_when is None]
+    fields = (
+        [form.fields[f] for f in _ID_BOUND]
+        + needed
+        + draw(st.lists(st.sampled_from(list(form.fields.values())), unique=True, max_size=10))
+    )
+    fields = list({f.id: f for f in fields}.values())
+    pools = [
+        draw(st.lists(_cells(fld, FORMSET).map(_as_cell), min_size=1, max_size=4)) for fld in fields
+    ]
+    rows = draw(
+        st.lists(st.tuples(*(st.sampled_from(pool) for pool in pools)), min_size=1, max_size=15)
+    )
+    return [fld.label.zh for fld in fields], [list(row) for row in rows]
+
+
+def _as_cell(value: Any) -> str:
+    return "" if value is None else str(value).replace("\x00", "")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(file=files())
+def test_a_file_is_checked_as_its_rows_are_one_by_one(
+    tmp_path: Path, file: tuple[list[str], list[list[str]]]
+) -> None:
+    """``validate_file`` and ``checked_stream`` (lines read as columns, checked a batch at a
+    time) against the rules row by row on the same file (``read_table``, ``prepare_row``,
+    ``validate``, ``_row_errors``): the same errors with the same rows, columns and
+    messages, and the good rows' clean values at their positions."""
+    header, rows = file
+    path = tmp_path / "f.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    form = FORMSET.form("resident")
+    try:
+        table = read_table(path)
+    except TableError:
+        return  # a cell the reader refuses: both ways refuse the file alike (test_tabular_stream)
+    mapping, _ = map_headers(form, table.headers)
+    columns = {fid: h for h, fid in mapping.items()}
+    errors, good = [], []
+    for position, (number, raw) in enumerate(table.rows, 1):
+        data = prepare_row(form, FORMSET, raw, mapping, TODAY)
+        issues = rules.validate(form, data, FORMSET, today=TODAY)
+        found = _row_errors(form, number, issues, "zh", columns)
+        errors += found
+        if not found:
+            good.append((position, clean(data)))
+    report = validate_file(path, form, FORMSET, today=TODAY)
+    assert [e for e in report.errors if not e.is_column] == errors
+    head, *batches = checked_stream(path, form, FORMSET, "zh", TODAY, 4)
+    assert isinstance(head, Head) and not head.errors  # every column the form needs
+    assert [g for m in batches if isinstance(m, Checked) for g in m.good] == good
+    assert [e for m in batches if isinstance(m, Checked) for e in m.errors] == errors
+
+
+def _date_by_its_forms(raw: str) -> str | None:
+    """``_parse_date_text`` as it was, every text through the date forms' patterns."""
+    text = raw.strip()
+    if " " in text:
+        text = text.split(" ", 1)[0]
+    for pattern in coerce_module._DATE_FORMS:
+        m = pattern.match(text)
+        if m:
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError:
+                return None
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=_DATES.map(dt.date.isoformat)
+    | st.from_regex(r"\s?\d{4}-\d{2}-\d{2}( 00:00:00)?\s?", fullmatch=True)
+    | st.text(alphabet="0123456789-/.年月日W ", max_size=12)
+)
+def test_an_iso_date_read_in_c_is_the_date_its_forms_read(text: str) -> None:
+    """The ISO fast path (``date.fromisoformat``) reads every text as the date forms do:
+    the same stored date, or None (full-width digits, week dates, day 30 of February)."""
+    assert coerce_module._parse_date_text.__wrapped__(text) == _date_by_its_forms(text)

@@ -41,3 +41,10 @@ def test_no_whitespace_left(s: str) -> None:
 def test_full_width_and_half_width_give_the_same_key(s: str) -> None:
     full = "".join(chr(ord(ch) + 0xFEE0) for ch in s)  # the full-width forms block
     assert normalize_key(full) == normalize_key(s)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_an_ascii_key_is_its_text_without_whitespace_upper_cased(s: str) -> None:
+    """The ASCII paths (an alphanumeric text without the split and join) agree with the
+    definition: whitespace dropped (\\x1c-\\x1f count for ``split``), upper-cased."""
+    assert normalize_key(s) == "".join(s.split()).upper()

@@ -202,7 +202,7 @@ def test_an_import_task_checks_a_big_file_in_a_second_process_with_progress(
     monkeypatch.setattr(import_worker, "MIN_BYTES", 1)
     monkeypatch.setattr(import_worker, "spare_core", lambda: True)
     monkeypatch.setattr(transfer, "BATCH", 10)  # the child checks in batches of 10 too
-    monkeypatch.setattr(transfer, "_checked_rows", None)  # checking here would fail
+    monkeypatch.setattr(transfer, "_checked_batches", None)  # checking here would fail
     csv_file = _residents_csv(tmp_path / "residents.csv", 45)
     handle = runner.start(tasks.import_task(csv_file, "resident", author="W1"), "import")
     progress: list[tuple[int, int]] = []

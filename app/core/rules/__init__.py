@@ -13,7 +13,7 @@ for the rows of an import).
 
 from __future__ import annotations
 
-from app.core.rules.batch import FormPlan
+from app.core.rules.batch import Batch, FormPlan
 from app.core.rules.coerce import (
     apply_defaults,
     coerce,
@@ -28,6 +28,7 @@ from app.core.rules.validate import (
     DEFAULT_TEXT_MAX,
     Issue,
     check_value,
+    is_blank,
     is_required,
     is_visible,
     validate,
@@ -35,10 +36,12 @@ from app.core.rules.validate import (
 
 __all__ = [
     "DEFAULT_TEXT_MAX",
+    "Batch",
     "FormPlan",
     "Issue",
     "apply_defaults",
     "check_value",
+    "is_blank",
     "coerce",
     "coerce_record",
     "coordinates_ok",

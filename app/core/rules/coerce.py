@@ -40,6 +40,8 @@ def parse_id(value: str, today: date | None) -> IdInfo | IdNumberError:
 
 def parse_date(raw: object) -> str | None:
     """ISO date from the forms people use (2024-03-05, 2024/3/5, 20240305, 2024年3月5日)."""
+    if type(raw) is str:  # nearly every value: text (an import checks each date twice)
+        return _parse_date_text(raw)
     if isinstance(raw, datetime):
         return raw.date().isoformat()
     if isinstance(raw, date):
@@ -50,6 +52,12 @@ def parse_date(raw: object) -> str | None:
 @lru_cache(maxsize=8192)  # an import coerces, then checks, then compares each birth date
 def _parse_date_text(raw: str) -> str | None:
     text = raw.strip()
+    if len(text) == 10 and text.isascii() and text[4] == text[7] == "-":  # 2024-03-05
+        try:  # the first form's match, read in C (digits checked: fromisoformat takes 2024-W10)
+            if text[:4].isdigit() and text[5:7].isdigit() and text[8:].isdigit():
+                return date.fromisoformat(text).isoformat()
+        except ValueError:
+            return None
     if " " in text:  # spreadsheets export "2024-03-05 00:00:00"
         text = text.split(" ", 1)[0]
     for pattern in _DATE_FORMS:
@@ -93,32 +101,38 @@ def coerce(fld: Field, raw: object, formset: FormSet) -> object:
     """The stored form of a raw value; a value that cannot be converted is kept as text."""
     if is_empty(raw):
         return None
-    kind = fld.type
+    return coercer(fld.type)(fld, raw, formset)
+
+
+Coercer = Callable[[Field, object, FormSet], object]
+
+
+def coercer(kind: str) -> Coercer:
+    """``coerce`` of a filled value of a field of type ``kind``: resolved once, a column of
+    an import calls it for each distinct value without asking for the type again."""
+    return _COERCERS.get(kind, _coerce_text)
+
+
+def _coerce_number(fld: Field, raw: object, formset: FormSet) -> object:
     try:
-        if kind == "integer":
-            number = Decimal(str(raw).strip().replace(",", ""))
-            return int(number) if number == number.to_integral_value() else str(raw).strip()
-        if kind == "decimal":
-            return float(Decimal(str(raw).strip().replace(",", "")))
+        number = Decimal(str(raw).strip().replace(",", ""))
+        if fld.type == "decimal":
+            return float(number)
+        return int(number) if number == number.to_integral_value() else str(raw).strip()
     except InvalidOperation:
         return str(raw).strip()
-    if kind == "date":
-        return parse_date(raw) or str(raw).strip()
-    if kind == "boolean":
-        return _coerce_bool(raw)
-    if kind == "choice":
-        return _coerce_choice(fld, raw, formset)
-    if kind == "multi_choice":
-        items = raw if isinstance(raw, list) else [p for p in _LIST_SPLIT.split(str(raw)) if p]
-        return [_coerce_choice(fld, item, formset) for item in items]
-    if kind in ("id_number", "credit_code"):
-        return _coerce_identifier(fld, raw)
-    if kind == "phone":
-        return _try(parse_phone, raw, PhoneError)
-    if kind == "postcode":
-        return _try(parse_postcode, raw, PostcodeError)
-    if kind == "coordinates":
-        return _coerce_coordinates(raw)
+
+
+def _coerce_date(fld: Field, raw: object, formset: FormSet) -> object:
+    return parse_date(raw) or str(raw).strip()
+
+
+def _coerce_multi(fld: Field, raw: object, formset: FormSet) -> object:
+    items = raw if isinstance(raw, list) else [p for p in _LIST_SPLIT.split(str(raw)) if p]
+    return [_coerce_choice(fld, item, formset) for item in items]
+
+
+def _coerce_text(fld: Field, raw: object, formset: FormSet) -> object:
     return str(raw).strip()
 
 
@@ -165,6 +179,19 @@ def _coerce_coordinates(raw: object) -> object:
     return stored
 
 
+_COERCERS: dict[str, Coercer] = {
+    "integer": _coerce_number,
+    "decimal": _coerce_number,
+    "date": _coerce_date,
+    "boolean": lambda fld, raw, formset: _coerce_bool(raw),
+    "choice": _coerce_choice,
+    "multi_choice": _coerce_multi,
+    "id_number": lambda fld, raw, formset: _coerce_identifier(fld, raw),
+    "credit_code": lambda fld, raw, formset: _coerce_identifier(fld, raw),
+    "phone": lambda fld, raw, formset: _try(parse_phone, raw, PhoneError),
+    "postcode": lambda fld, raw, formset: _try(parse_postcode, raw, PostcodeError),
+    "coordinates": lambda fld, raw, formset: _coerce_coordinates(raw),
+}
 GK3_KEYS = frozenset({"epsg", "x", "y"})
 GK3_TOLERANCE_M = 0.01  # PROJ versions differ in the last digits; a moved point moves metres
 

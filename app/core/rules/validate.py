@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from app.core import messages
 from app.core.creditcode import CreditCodeError, parse_credit_code
 from app.core.forms import Field, Form, FormSet, conditions
-from app.core.idnumber import IdNumberError
+from app.core.idnumber import IdInfo, IdNumberError
 from app.core.messages import lang_of
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.rules.coerce import gb11643_applies, parse_date, parse_id
@@ -55,6 +56,16 @@ def is_required(fld: Field, data: Mapping[str, Any]) -> bool:
     )
 
 
+def is_blank(value: object) -> bool:
+    """Not filled, as far as ``validate`` goes: "", blank text or an empty list (None too)."""
+    return (
+        value is None
+        or value == ""
+        or value == []
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
 def validate(
     form: Form,
     data: Mapping[str, Any],
@@ -70,12 +81,7 @@ def validate(
     issues: list[Issue] = []
     for fld in form.fields.values():
         value = data.get(fld.id)
-        empty = (
-            value is None
-            or value == ""
-            or value == []
-            or (isinstance(value, str) and not value.strip())
-        )
+        empty = value is None or is_blank(value)
         if empty and not fld.required and fld.required_when is None:
             continue  # the common case: an optional field left blank
         if fld.show_when is not None and not conditions.evaluate(fld.show_when, data):
@@ -102,7 +108,7 @@ def check_value(
     type_issues = checker(fld, value, data, formset, today) if checker else []
     if type_issues:
         return type_issues
-    issues = _declared_checks(fld, value, today)
+    issues = declared_checks(fld, value, today)
     if (
         fld.type == "reference"
         and exists is not None
@@ -113,10 +119,47 @@ def check_value(
     return issues
 
 
+def check_values(
+    fld: Field, values: Iterable[str], fs: FormSet, today: date | None
+) -> dict[str, list[Issue]]:
+    """``check_value`` of distinct filled texts of a field whose check reads the value alone
+    (not an ID number): the texts with issues and their issues. A text field that declares
+    nothing but its length is asked only about the texts longer than it, the one thing its
+    check looks at (20 000 names: one ``len`` each, not 20 000 checks)."""
+    declares = declares_checks(fld)
+    if fld.type == "text" and not declares:
+        limit = _text_limit(fld)
+        values = [v for v in values if len(v) > limit]
+    checker = _TYPE_CHECKS.get(fld.type)
+    found = {}
+    for value in values:
+        # ``check_value`` without its reference look-up (none asked): the type, then the
+        # declared checks where the form declares some
+        issues = checker(fld, value, _NO_ROW, fs, today) if checker else []
+        if not issues and declares:
+            issues = declared_checks(fld, value, today)
+        if issues:
+            found[value] = issues
+    return found
+
+
+def declares_checks(fld: Field) -> bool:
+    """The form file declares checks for the field beyond its length (``declared_checks``
+    has something to do)."""
+    return not _DECLARED.isdisjoint(fld.checks)
+
+
+_NO_ROW: Mapping[str, Any] = MappingProxyType({})  # the row of a check that reads none of it
+
+
+def _text_limit(fld: Field) -> int:
+    return int(fld.checks.get("max_length", DEFAULT_TEXT_MAX))  # type: ignore[call-overload]
+
+
 def _check_text(
     fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
 ) -> list[Issue]:
-    limit = int(fld.checks.get("max_length", DEFAULT_TEXT_MAX))  # type: ignore[call-overload]
+    limit = _text_limit(fld)
     text = str(value)
     if len(text) > limit:
         return [Issue(fld.id, "max_length", {"max": limit, "value_len": len(text)})]
@@ -187,27 +230,91 @@ def _check_postcode(fld: Field, value: object, *_: Any) -> list[Issue]:
 def _check_id_number(
     fld: Field, value: object, data: Mapping[str, Any], fs: FormSet, today: date | None
 ) -> list[Issue]:
-    if not gb11643_applies(fld, data):
-        return _check_text(fld, value, data, fs, today)
-    info = parse_id(str(value), today)
-    if isinstance(info, IdNumberError):
-        return [Issue(fld.id, info.code, dict(info.params))]
+    """``id_number_issues`` with a batch of one (the record's own id type, birth, gender)."""
+    return id_number_issues(fld, [value], IdRows.of(fld, [data]), fs, today)[0]
+
+
+@dataclass(frozen=True)
+class IdRows:
+    """What an ID number's check reads of its rows besides the number, by row: the id type
+    (None: the field has no id-type field) and the typed birth date and gender."""
+
+    types: Sequence[Any]
+    births: Sequence[Any]
+    genders: Sequence[Any]
+
+    @classmethod
+    def of(cls, fld: Field, rows: Sequence[Mapping[str, Any]]) -> IdRows:
+        """Read from whole rows."""
+        birth, gender, kind = (
+            fld.derives.get("birth_date"),
+            fld.derives.get("gender"),
+            fld.id_type_field,
+        )
+        return cls(
+            [row.get(kind) for row in rows] if kind else [None] * len(rows),
+            [row.get(birth) for row in rows] if birth else [None] * len(rows),
+            [row.get(gender) for row in rows] if gender else [None] * len(rows),
+        )
+
+
+def id_number_issues(
+    fld: Field, numbers: Sequence[object], rows: IdRows, fs: FormSet, today: date | None
+) -> list[list[Issue]]:
+    """The type check of an ID-number field for many filled values at once: GB 11643 where
+    the row's id type says so (else the text check), then the typed birth date and gender
+    against what the number says. Each distinct number is parsed once and each id type
+    asked once; a row whose typed birth date and gender are the ones its number says (or
+    blank) is done with a comparison."""
+    holds = _gb11643_rows(fld, rows.types)
+    texts = numbers if _TEXTS.issuperset(map(type, numbers)) else [str(v) for v in numbers]
+    parsed = {t: parse_id(t, today) for t in {t for t, h in zip(texts, holds, strict=True) if h}}
+    found: list[list[Issue]] = []
+    for text, hold, birth, gender in zip(texts, holds, rows.births, rows.genders, strict=True):
+        if not hold:
+            found.append(_check_text(fld, text, _NO_ROW, fs, today))
+            continue
+        info = parsed[text]
+        if isinstance(info, IdNumberError):
+            found.append([Issue(fld.id, info.code, dict(info.params))])
+        elif (birth is None or birth == info.birth_date.isoformat()) and (
+            gender is None or gender == info.gender
+        ):
+            found.append([])  # what the number says, or nothing typed: no mismatch
+        else:
+            found.append(_id_mismatches(fld, info, birth, gender, fs))
+    return found
+
+
+_TEXTS = frozenset({str})
+
+
+def _gb11643_rows(fld: Field, types: Sequence[Any]) -> list[bool]:
+    """``gb11643_applies`` of each row's id type, asked once per distinct type."""
+    if not fld.id_type_field:
+        return [True] * len(types)
+    field = fld.id_type_field
+    if not {str, type(None)}.issuperset(map(type, types)):  # True == 1: row by row
+        return [gb11643_applies(fld, {field: kind}) for kind in types]
+    holds = {kind: gb11643_applies(fld, {field: kind}) for kind in set(types)}
+    return [holds[kind] for kind in types]
+
+
+def _id_mismatches(
+    fld: Field, info: IdInfo, typed_birth: object, typed_gender: object, fs: FormSet
+) -> list[Issue]:
+    """A typed birth date or gender that is not what a valid ID number says."""
     issues: list[Issue] = []
     birth_field = fld.derives.get("birth_date")
-    typed_birth = data.get(birth_field) if birth_field else None
     if (
         birth_field
         and isinstance(typed_birth, str)
         and parse_date(typed_birth) == typed_birth  # a non-date gets date.invalid only
-        and typed_birth != info.birth_date.isoformat()
+        and typed_birth != info.birth_iso
     ):
         issues.append(Issue(birth_field, "id.birth_mismatch"))  # no birth date in params: logs
     gender_field = fld.derives.get("gender")
-    if (
-        gender_field
-        and str(data.get(gender_field) or "") in ("1", "2")
-        and data.get(gender_field) != info.gender
-    ):
+    if gender_field and str(typed_gender or "") in ("1", "2") and typed_gender != info.gender:
         expected = fs.table("gender").label(info.gender) if "gender" in fs.tables else info.gender
         issues.append(Issue(gender_field, "id.gender_mismatch", {"expected": expected}))
     return issues
@@ -255,10 +362,14 @@ _TYPE_CHECKS: dict[str, Callable[..., list[Issue]]] = {
 RECORD_CHECKED_TYPES = frozenset({"id_number"})
 
 
-def _declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
+# what ``declared_checks`` reads (``max_length`` is the text check's)
+_DECLARED = frozenset({"min_length", "pattern", "min", "max", "scale", "not_future"})
+
+
+def declared_checks(fld: Field, value: object, today: date | None) -> list[Issue]:
     """The ``checks`` block of the form file, applied to a value of the right type."""
     checks = fld.checks
-    if not checks:  # most fields declare none: nothing below applies
+    if _DECLARED.isdisjoint(checks):  # most fields declare none, or a max_length only
         return []
     issues: list[Issue] = []
     if isinstance(value, str):

@@ -32,6 +32,8 @@ from app.core.tabular.limits import (
     MAX_ROW_NUMBER,
 )
 
+_Row = tuple[int, Any]
+
 
 @dataclass(frozen=True)
 class Table:
@@ -74,6 +76,54 @@ class TableStream:
     header_row: int = 1
 
 
+@dataclass(frozen=True)
+class Lines:
+    """Like ``Table``, but each row's cells as a list in the file's column order, no dict per
+    row: what an import reads its columns from. ``positions``: where each of ``headers`` is
+    in a line; a line may be shorter than the header (its trailing blank cells dropped)."""
+
+    file: str
+    headers: list[str]
+    positions: dict[str, int]
+    rows: list[tuple[int, list[Any]]]
+    header_row: int = 1
+
+    def columns(self, rows: Sequence[tuple[int, list[Any]]]) -> dict[str, Sequence[Any]]:
+        """Header -> its cells in ``rows`` (some of ``self.rows``), None where a line ends
+        before it (as ``Table`` rows have it): the lines turned into columns in one go."""
+        width = max(self.positions.values(), default=-1) + 1
+        lines = [line if len(line) >= width else _padded(line, width) for _, line in rows]
+        if not lines:
+            return {h: [] for h in self.headers}
+        # a line longer than ``width`` goes on in unnamed (empty) cells: cut off
+        turned = list(zip(*lines, strict=False))
+        return {h: turned[at] for h, at in self.positions.items()}
+
+    def row(self, line: list[Any]) -> dict[str, Any]:
+        """A line as ``Table`` holds it: values by header (None past its end)."""
+        return {h: (line[at] if at < len(line) else None) for h, at in self.positions.items()}
+
+
+def _padded(line: list[Any], width: int) -> list[Any]:
+    return line + [None] * (width - len(line))
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A file opened by its reader: the header line as read (unnamed columns included), and
+    its checked lines (CSV, XLSX) or its records as dicts (JSON)."""
+
+    file: str
+    header_line: list[str]
+    lines: Iterator[tuple[int, list[Any]]] | None
+    records: Iterator[tuple[int, dict[str, Any]]] | None = None
+    header_row: int = 1
+
+    @property
+    def headers(self) -> list[str]:
+        return [h for h in self.header_line if h]
+
+
 def read_table(path: str | Path) -> Table:
     """Read a CSV, XLSX or JSON file of records; raises TableError when unusable.
 
@@ -84,17 +134,43 @@ def read_table(path: str | Path) -> Table:
     return Table(stream.file, stream.headers, list(stream.rows), stream.header_row)
 
 
+def read_lines(path: str | Path) -> Lines:
+    """``read_table`` with each row's cells as a list (``Lines``): the same checks, limits
+    and errors, without a dict per row."""
+    opened = _open(path, FILE_LIMITS)
+    headers = opened.headers
+    if opened.records is not None:  # JSON: its records' values in the order of the headers
+        records = list(_guarded(opened.file, opened.records))
+        rows = [(number, [r.get(h) for h in headers]) for number, r in records]
+        positions = {h: i for i, h in enumerate(headers)}
+    else:
+        assert opened.lines is not None
+        rows = list(_guarded(opened.file, opened.lines))
+        positions = {h: i for i, h in enumerate(opened.header_line) if h}
+    return Lines(opened.file, headers, positions, rows, opened.header_row)
+
+
 def stream_table(path: str | Path, limits: Limits = FILE_LIMITS) -> TableStream:
     """Open a CSV, XLSX or JSON file of records: headers now, rows lazily (module doc).
 
     The encoding, an XLSX's scan and the headers are checked before this returns; each row
     gets the same checks as ``read_table`` gives it, when it is read."""
+    opened = _open(path, limits)
+    rows = opened.records
+    if rows is None:
+        assert opened.lines is not None
+        rows = _as_dicts(opened.header_line, opened.lines)
+    return TableStream(opened.file, opened.headers, _guarded(opened.file, rows), opened.header_row)
+
+
+def _open(path: str | Path, limits: Limits) -> _Opened:
+    """The file's reader, once the name, suffix and size allow it."""
     path = Path(path)
     name = path.name
     if not path.is_file():
         raise TableError("missing", name)
     suffix = path.suffix.lower()
-    readers: dict[str, Callable[[Path, Limits], TableStream]] = {
+    readers: dict[str, Callable[[Path, Limits], _Opened]] = {
         ".csv": _read_csv,
         ".xlsx": _read_xlsx,
         ".json": _read_json,
@@ -107,15 +183,12 @@ def stream_table(path: str | Path, limits: Limits = FILE_LIMITS) -> TableStream:
         size = path.stat().st_size
         if limits.max_file_bytes is not None and size > limits.max_file_bytes:
             raise TableError("too_big", name, f"{size / 2**20:.0f} MB")
-        stream = readers[suffix](path, limits)
+        return readers[suffix](path, limits)
     except OSError as exc:  # permissions, a file locked by Excel, a vanished network share
         raise TableError("unreadable", name, type(exc).__name__) from None
-    return TableStream(stream.file, stream.headers, _guarded(name, stream.rows), stream.header_row)
 
 
-def _guarded(
-    name: str, rows: Iterator[tuple[int, dict[str, Any]]]
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def _guarded(name: str, rows: Iterator[_Row]) -> Iterator[_Row]:
     """A read error while the rows stream is the file's problem, as it is before."""
     try:
         yield from rows
@@ -130,7 +203,7 @@ def _delimiter(first: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path, limits: Limits) -> TableStream:
+def _read_csv(path: Path, limits: Limits) -> _Opened:
     """Streamed: memory holds the rows kept, not the file (a 2 M-row file stops at the limit)."""
     encoding, skip = encoding_of(lambda: file_chunks(path), path.name)
     return _from_rows(path.name, _csv_file_lines(path, encoding, skip), limits)
@@ -185,11 +258,15 @@ def _kept_lines(
     costs time, not memory."""
     last = limits.max_row_number
     for number, line in numbered:
-        cells = list(line)
-        while cells and not _filled(cells[-1]):
-            cells.pop()
-        if not cells:
-            continue
+        end = line[-1] if line else None
+        if type(line) is list and type(end) is str and end.strip():  # a CSV line, filled to its end
+            cells = line
+        else:
+            cells = list(line)
+            while cells and not _filled(cells[-1]):
+                cells.pop()
+            if not cells:
+                continue
         if last is not None and number > last:
             raise TableError("too_many_rows", name, row=number)
         if len(cells) > MAX_COLUMNS:
@@ -197,10 +274,8 @@ def _kept_lines(
         yield number, cells
 
 
-def _from_rows(
-    name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits: Limits
-) -> TableStream:
-    """Headers from the first kept lines (a title line above them skipped), rows lazily."""
+def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits: Limits) -> _Opened:
+    """Headers from the first kept lines (a title line above them skipped), lines lazily."""
     lines = _kept_lines(name, numbered, limits)
     head = list(itertools.islice(lines, 2))
     start = _header_index([line for _, line in head])
@@ -209,19 +284,59 @@ def _from_rows(
     header_number, header_line = head[start]
     headers = [str(h).strip() if h is not None else "" for h in header_line]
     _check_headers(name, headers, header_number)
-    rows = _checked_rows(name, headers, itertools.chain(head[start + 1 :], lines))
-    return TableStream(name, [h for h in headers if h], rows)
+    return _Opened(
+        name, headers, _checked_lines(name, headers, itertools.chain(head[start + 1 :], lines))
+    )
 
 
-def _checked_rows(
+_CHUNK = 256  # lines checked together: one text scan for all their cells
+
+
+def _checked_lines(
     name: str, headers: list[str], lines: Iterable[tuple[int, list[Any]]]
+) -> Iterator[tuple[int, list[Any]]]:
+    """Each line, every cell through the text checks: ``_CHUNK`` lines at a time in one
+    scan (``textcheck.cells_ok``), a line at a time where that finds a problem, so the error
+    names the first bad cell of the first bad line, and a reading error (``TableError``)
+    comes after the lines read before it, as line by line."""
+    all_named, width = all(headers), len(headers)
+    it = iter(lines)
+    while True:
+        chunk: list[tuple[int, list[Any]]] = []
+        failure: Exception | None = None
+        try:
+            for item in it:
+                chunk.append(item)
+                if len(chunk) == _CHUNK:
+                    break
+        except Exception as exc:  # noqa: BLE001 - raised again after the lines before it
+            failure = exc
+        if chunk:
+            cells = list(itertools.chain.from_iterable(line for _, line in chunk))
+            if (
+                all_named
+                and max(len(line) for _, line in chunk) <= width
+                and textcheck.cells_ok(cells)
+            ):
+                yield from chunk
+            else:
+                for number, line in chunk:
+                    if not (all_named and len(line) <= width and textcheck.cells_ok(line)):
+                        _check_line(name, number, headers, line)  # names the first bad cell
+                    yield number, line
+        if failure is not None:
+            raise failure
+        if len(chunk) < _CHUNK:
+            return
+
+
+def _as_dicts(
+    headers: list[str], lines: Iterable[tuple[int, list[Any]]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, values by header) of each line, every cell through the text checks."""
-    all_named = all(headers)
+    """(row number, values by header) of each checked line."""
+    all_named, width = all(headers), len(headers)
     for number, line in lines:
-        if not (all_named and len(line) <= len(headers) and textcheck.cells_ok(line)):
-            _check_line(name, number, headers, line)  # names the first bad cell
-        if all_named and len(line) == len(headers):
+        if all_named and len(line) == width:
             values = dict(zip(headers, line, strict=True))
         else:
             values = {h: (line[i] if i < len(line) else None) for i, h in enumerate(headers) if h}
@@ -287,7 +402,7 @@ _XLSX_BROKEN = (
 )
 
 
-def _read_xlsx(path: Path, limits: Limits) -> TableStream:
+def _read_xlsx(path: Path, limits: Limits) -> _Opened:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -328,7 +443,7 @@ def _sheet_error(name: str, exc: xlsxscan.SheetProblem) -> TableError:
     return TableError(exc.code, name, detail, row=exc.row, column=column)
 
 
-def _read_json(path: Path, _limits: Limits) -> TableStream:
+def _read_json(path: Path, _limits: Limits) -> _Opened:
     """Parsed whole (``FILE_LIMITS`` keep that small); the values checked before it returns."""
     try:
         data = json.loads(decode(path.read_bytes(), path.name))
@@ -352,4 +467,4 @@ def _read_json(path: Path, _limits: Limits) -> TableStream:
     for number, values in rows:
         for header, value in values.items():
             _check_value(path.name, number, header, value)
-    return TableStream(path.name, headers, iter(rows), header_row=0)
+    return _Opened(path.name, headers, None, iter(rows), header_row=0)
