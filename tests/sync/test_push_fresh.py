@@ -193,7 +193,7 @@ def _run(url: str, formset: FormSet, ops: list[p.Op], *, columns: bool, push: bo
         service.apply(WORKER, "dev", _setup())
         with pytest.MonkeyPatch.context() as patch:
             if not columns:
-                patch.setattr(fresh, "plain_creates", lambda *_a, **_k: {})
+                patch.setattr(fresh, "sort_creates", lambda *_a, **_k: fresh.Creates({}, {}))
             if push:
                 req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
                 try:
@@ -216,11 +216,11 @@ def test_columns_answer_and_store_as_the_plain_path(
     url = f"sqlite:///{tmp_path / 'f.db'}" if backend == "sqlite" else None
     url = url or request.getfixturevalue("pg_database")
     taken: list[int] = []
-    plain = fresh.plain_creates
+    plain = fresh.sort_creates
 
     def spied(*args: Any, **kw: Any) -> Any:
         found = plain(*args, **kw)
-        taken.append(len(found))
+        taken.append(len(found.fresh))
         return found
 
     @settings(
@@ -261,7 +261,7 @@ def test_columns_answer_and_store_as_the_plain_path(
     )
     def check(ops: list[p.Op], push: bool) -> None:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(fresh, "plain_creates", spied)
+            patch.setattr(fresh, "sort_creates", spied)
             fast = _run(url, formset, ops, columns=True, push=push)
         assert fast == _run(url, formset, ops, columns=False, push=push)
 
