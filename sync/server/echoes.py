@@ -19,7 +19,6 @@ other on both backends).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -58,7 +57,7 @@ def known_creates(
             found[index] = echo
     if not found:
         return found
-    return fresh.unaliased(tx, ops, read, _apart(tx, ops, read, found))
+    return fresh.unaliased(tx, ops, read, _apart(tx, ops, read, found), merging=True)
 
 
 def _echo(
@@ -94,19 +93,18 @@ def _echo(
 def _apart(
     tx: Tx, ops: Sequence[p.Op], read: fresh.Read, found: dict[int, Echo]
 ) -> dict[int, Echo]:
-    """The echoes of ``found`` whose held record no other op of the chunk names or may reach:
-    it is no other op's record (after aliases) nor another echo's, and no other op may make
-    one of its natural keys (``fresh._others``, over-counted from held and sent values)."""
-    targets = Counter(read.rids)
-    targets.update(echo.owner for echo in found.values())
+    """The echoes of ``found`` whose held record no other op of the chunk may reach: no other
+    op may make or hold one of its natural keys (``fresh.others``: over-counted from each
+    op's sent values and its record's held ones, so an op on the held record counts too).
+    Echoes of one held record may share it: none of them writes anything to it."""
     parts, _births = fresh.others(tx, ops, read, found)
-    out: dict[int, Echo] = {}
-    for index, echo in found.items():
-        form = read.states[index][0]
-        if targets[echo.owner] > 1 or (parts and fresh.meets(form, echo.data, parts)):
-            continue
-        out[index] = echo
-    return out
+    if not parts:
+        return found
+    return {
+        index: echo
+        for index, echo in found.items()
+        if not fresh.meets(read.states[index][0], echo.data, parts)
+    }
 
 
 def answer(tx: Tx, ctx: Ctx, op: p.Op, echo: Echo) -> dict[str, Any]:

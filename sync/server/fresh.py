@@ -76,20 +76,24 @@ def sort_creates(tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, formset: For
     return Creates(found, met)
 
 
-def unaliased(tx: Tx, ops: Sequence[p.Op], read: Read, found: dict[int, Any]) -> dict[int, Any]:
-    """The ops of ``found`` whose references name no new record id of the chunk's other ops.
+def unaliased(
+    tx: Tx, ops: Sequence[p.Op], read: Read, found: dict[int, Any], *, merging: bool = False
+) -> dict[int, Any]:
+    """The ops of ``found`` whose references name no new record id of the chunk that may
+    become an alias: of the chunk's other ops, or (``merging``: the ops of ``found`` merge
+    their new ids into held records themselves, as echoes do) of any op of the chunk.
 
-    Why: such an op may merge its new record into a held one (``merged_into``), and the ops
-    after it then name the held record instead (``Service._canonical_refs`` reads the aliases
-    the chunk has made so far), which an op decided before the chunk applies cannot know; a
-    record that exists never becomes an alias. Dropping an op makes its record id one of the
-    others': repeated until none is dropped."""
+    Why: an op may merge its new record into a held one (``merged_into``), and the ops after
+    it then name the held record instead (``Service._canonical_refs`` reads the aliases the
+    chunk has made so far), which an op decided before the chunk applies cannot know; a record
+    that exists never becomes an alias. Dropping an op of fresh creates makes its record id one
+    of the others': repeated until none is dropped."""
     found = dict(found)
     while True:
         others = {
             op.record_id
             for i, op in enumerate(ops)
-            if i not in found and tx.rows.get(read.rids[i]) is None
+            if (merging or i not in found) and tx.rows.get(read.rids[i]) is None
         }
         drop = [i for i in found if any(v in others for v in _refs(read.states[i][0], ops[i]))]
         if not drop:
