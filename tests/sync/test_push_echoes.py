@@ -422,3 +422,34 @@ def test_a_chunk_of_known_residents_is_answered_as_a_batch(
         assert applied == ["dev3:0", "dev3:1", "dev3:2"]
     finally:
         engine.dispose()
+
+
+class _ByPosition(tuple):  # type: ignore[type-arg]
+    """A result row that may only be read by position (a spy: reading it by name fails)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"read by name: {name}")
+
+
+def test_held_records_are_read_by_position_as_by_name(db_url: str, formset: FormSet) -> None:
+    """``rows.from_result`` (how ``Tx.load_many`` reads the held records of a push) gives what
+    ``rows.from_db`` gives for each row, without reading a row by name."""
+    from sync.server import rows
+
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        admin.put_grid(engine, GRID_B, "二网格", "330106001")
+        _setup(service)
+        with engine.connect() as conn:
+            result = conn.execute(select(db.records).order_by(db.records.c.id))
+            keys, found = list(result.keys()), result.all()
+        assert len(found) == len(HELD) - 1  # HELD[4] was merged away
+        by_name = [rows.from_db(r) for r in found]
+        assert list(rows.from_result([_ByPosition(r) for r in found], keys)) == by_name
+        assert any(r.conflict for r in by_name)  # conflicts and stamps read too
+        shuffled = [*reversed(keys)]  # another column order
+        turned = [_ByPosition(reversed(tuple(r))) for r in found]
+        assert list(rows.from_result(turned, shuffled)) == by_name
+    finally:
+        engine.dispose()
