@@ -132,6 +132,11 @@ def _alone(
     form = read.states[index][0]
     if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
         return None
+    sent = read.states[index][1]  # the op's values: nobody holds the record
+    if _text_keys(form, sent):  # its keys are those of its merge: merge only a fresh one
+        keys = tx.derived.natural_keys(form, sent)
+        if not all(tx.key_free(form.id, k) for k in keys):
+            return keys
     # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
     # which is what ``merge_new`` reads from changes without one: no copy of the fields
     changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
@@ -150,6 +155,16 @@ def _alone(
     ):
         return None
     return merged, data, keys, person
+
+
+def _text_keys(form: Form, sent: dict[str, Any]) -> bool:
+    """Every natural-key field of ``sent`` is text or missing: ``merge_new`` keeps exactly the
+    values ``natural_keys`` reads (not blank), so the keys of ``sent`` are those of its merge.
+    Why: a push of records the platform holds meets a held key at every create, and merging
+    each only to find that out was ~5 % of it."""
+    return all(
+        type(v) is str or v is None for fields in form.natural_keys for v in map(sent.get, fields)
+    )
 
 
 def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:

@@ -453,3 +453,31 @@ def test_held_records_are_read_by_position_as_by_name(db_url: str, formset: Form
         assert list(rows.from_result(turned, shuffled)) == by_name
     finally:
         engine.dispose()
+
+
+KEY_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", "111", " 111 ", "x" * 300, "３３０１０６"]),
+    st.text(max_size=5),
+    st.sampled_from([[], {}, 0, 1.5, True, ["1"]]),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.dictionaries(st.sampled_from(["id_type", "id_number", "name"]), KEY_VALUES),
+)
+def test_the_keys_of_text_values_are_the_keys_of_their_merge(
+    values: dict[str, Any], formset: FormSet
+) -> None:
+    """``fresh._text_keys``: when every key field sent is text or missing, the natural keys of
+    the sent values are those of their merge (``merge_new``), which the create is keyed by."""
+    from sync.merge import merge_new
+    from sync.server.rows import natural_keys
+
+    form = formset.form("resident")
+    merged = fresh._data(merge_new(values, edited_at="t", device="d"))
+    if fresh._text_keys(form, values):
+        assert natural_keys(form, values) == natural_keys(form, merged)
