@@ -95,6 +95,8 @@ def unaliased(
             for i, op in enumerate(ops)
             if (merging or i not in found) and tx.rows.get(read.rids[i]) is None
         }
+        if not others:  # a push of new records only: nothing to look for
+            return found
         drop = [i for i in found if any(v in others for v in _refs(read.states[i][0], ops[i]))]
         if not drop:
             return found
@@ -133,6 +135,7 @@ def _alone(
     if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
         return None
     sent = read.states[index][1]  # the op's values: nobody holds the record
+    keys = None
     if _text_keys(form, sent):  # its keys are those of its merge: merge only a fresh one
         keys = tx.derived.natural_keys(form, sent)
         if not all(tx.key_free(form.id, k) for k in keys):
@@ -142,9 +145,10 @@ def _alone(
     changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
     merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
     data = _data(merged)
-    keys = tx.derived.natural_keys(form, data)
-    if not all(tx.key_free(form.id, k) for k in keys):
-        return keys
+    if keys is None:
+        keys = tx.derived.natural_keys(form, data)
+        if not all(tx.key_free(form.id, k) for k in keys):
+            return keys
     if not ctx.user.in_scope(grid_of(form, data)):
         return None
     person = tx.derived.person_of(form, data)
