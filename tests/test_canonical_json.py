@@ -125,3 +125,34 @@ def test_a_plain_column_is_not_checked_value_by_value(monkeypatch: pytest.Monkey
     ]
     assert canonical_json_all(ops) == [plain(op, True) for op in ops]
     assert walked == []
+
+
+class _Counted:
+    """A stand-in for the digit-run pattern that counts its searches."""
+
+    def __init__(self, pattern: Any) -> None:
+        self.pattern, self.calls = pattern, 0
+
+    def search(self, text: Any) -> Any:
+        self.calls += 1
+        return self.pattern.search(text)
+
+
+def test_a_text_read_without_a_float_is_not_searched_for_long_digit_runs(
+    monkeypatch: Any,
+) -> None:
+    """A resident's data (its ID number and phone are digit runs) is read by orjson alone;
+    a text orjson read with a float in it is searched, and one with an integer past 64 bits
+    is read the plain way."""
+    from app.core import records
+
+    counted = _Counted(records._LONG_DIGITS)
+    monkeypatch.setattr(records, "_LONG_DIGITS", counted)
+    data = '{"id_number":"330106198506154018","phone":"13800138000","n":12,"tags":["a"]}'
+    assert parse_json(data) == json.loads(data)
+    assert counted.calls == 0
+    assert parse_json('{"x":[1.5]}') == {"x": [1.5]}
+    assert counted.calls == 1
+    big = f'{{"x":{1 << 70}}}'
+    assert same_json(parse_json(big), json.loads(big))
+    assert counted.calls == 2

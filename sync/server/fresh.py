@@ -8,7 +8,7 @@ keys and people at every step) only rebuilt what one pass over the chunk knows. 
 merged (``merge_new``), scoped and validated by the same rule functions, then written as one
 tuple per table row (``tx.Fresh``); its data is encoded once for the record and its version.
 
-Which ops qualify is decided for the whole chunk before any op applies (``plain_creates``), and
+Which ops qualify is decided for the whole chunk before any op applies (``sort_creates``), and
 conservatively: an op sharing a record id, op id, key or birth date with another op of the
 chunk it could meet goes the plain way, in order, so answers and stored rows are the plain
 path's (tests/sync/test_push_fresh.py holds the two against each other on both backends).
@@ -17,7 +17,7 @@ path's (tests/sync/test_push_fresh.py holds the two against each other on both b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,7 @@ def made(
     grid, natural keys and person, worked out once for the chunk.
 
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
-    bulk reads, ``plain_creates`` their merge, scope, keys and person and ``write`` their
+    bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
     rows; each used to work them out again from its own copy of the values (issue 17). The
     same rule functions as the per-op path's (``merge_new``, ``natural_keys``,
     ``person_of``), from the merged values as ``Service._create`` reads them."""
@@ -89,23 +89,62 @@ def _merge(ctx: Ctx, op: p.Op, form: Form) -> Create:
     return merged, data, grid_of(form, data), natural_keys(form, data), person_of(form, data)
 
 
-def plain_creates(
-    tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, formset: FormSet
-) -> dict[int, Create]:
-    """The chunk's ops that create a record meeting nothing (op index -> its merge, in op
-    order); every other op goes the plain way. Decided before any op of the chunk applies."""
+@dataclass(frozen=True)
+class Creates:
+    """A chunk's creates of new ids sorted before any op applies (op index -> what was
+    worked out for it, in op order): ``fresh`` meet nothing and are written as columns;
+    ``met`` would be fresh but for a natural key the platform holds or claims (their keys:
+    ``echoes`` answers those that echo a held record). Every other op goes the plain way."""
+
+    fresh: dict[int, Create]
+    met: dict[int, list[str]]
+
+
+def sort_creates(tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, formset: FormSet) -> Creates:
+    """The chunk's creates that meet nothing and those that meet only a held key."""
     op_ids = Counter(op.op_id for op in ops)
     named = Counter(op.record_id for op in ops)
     named.update(read.rids)
     found: dict[int, Create] = {}
+    met: dict[int, list[str]] = {}
     for index, op in enumerate(ops):
         create = _alone(tx, ctx, op, index, read, formset, op_ids, named)
-        if create is not None:
+        if isinstance(create, list):
+            met[index] = create
+        elif create is not None:
             found[index] = create
-    if not found:
-        return found
-    parts, births = _others(tx, ops, read, found)
-    return _apart(found, read, parts, births)
+    if found:
+        parts, births = others(tx, ops, read, found)
+        found = unaliased(tx, ops, read, _apart(found, read, parts, births))
+    return Creates(found, met)
+
+
+def unaliased(
+    tx: Tx, ops: Sequence[p.Op], read: Read, found: dict[int, Any], *, merging: bool = False
+) -> dict[int, Any]:
+    """The ops of ``found`` whose references name no new record id of the chunk that may
+    become an alias: of the chunk's other ops, or (``merging``: the ops of ``found`` merge
+    their new ids into held records themselves, as echoes do) of any op of the chunk.
+
+    Why: an op may merge its new record into a held one (``merged_into``), and the ops after
+    it then name the held record instead (``Service._canonical_refs`` reads the aliases the
+    chunk has made so far), which an op decided before the chunk applies cannot know; a record
+    that exists never becomes an alias. Dropping an op of fresh creates makes its record id one
+    of the others': repeated until none is dropped."""
+    found = dict(found)
+    while True:
+        others = {
+            op.record_id
+            for i, op in enumerate(ops)
+            if (merging or i not in found) and tx.rows.get(read.rids[i]) is None
+        }
+        if not others:  # a push of new records only: nothing to look for
+            return found
+        drop = [i for i in found if any(v in others for v in _refs(read.forms[i], ops[i]))]
+        if not drop:
+            return found
+        for index in drop:
+            del found[index]
 
 
 def _alone(
@@ -117,10 +156,11 @@ def _alone(
     formset: FormSet,
     op_ids: Counter[str],
     named: Counter[str],
-) -> Create | None:
+) -> Create | list[str] | None:
     """The op's merge when on its own it is a plain create of a new record: a new op id and
     record id, named once in the chunk, its references not aliased, its keys free, nobody on
-    the platform like its person, in the caller's scope and valid if complete."""
+    the platform like its person, in the caller's scope and valid if complete. Its natural
+    keys when all of that holds up to the keys, and one is held or claimed."""
     create = read.made.get(index)
     if (
         create is None
@@ -134,9 +174,9 @@ def _alone(
     if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
         return None
     merged, data, grid, keys, person = create
-    if not ctx.user.in_scope(grid):
-        return None
     if not all(tx.key_free(form.id, k) for k in keys):
+        return keys
+    if not ctx.user.in_scope(grid):
         return None
     if person is not None and tx.same_person(form.id, person):
         return None
@@ -150,6 +190,11 @@ def _alone(
 def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
     fields = op.fields
     return (fields.get(k) for k in form.reference_fields)
+
+
+def _refs(form: Form, op: p.Op) -> Iterator[str]:
+    """The record ids the op's reference fields name."""
+    return (v for v in _ref_values(form, op) if isinstance(v, str))
 
 
 def _data(merged: Merged) -> dict[str, Any]:
@@ -184,8 +229,8 @@ def _birth(form: Form, data: dict[str, Any]) -> tuple[str, str] | None:
     return None if value is None else (form.id, str(value))
 
 
-def _others(
-    tx: Tx, ops: Sequence[p.Op], read: Read, found: dict[int, Create]
+def others(
+    tx: Tx, ops: Sequence[p.Op], read: Read, found: Container[int]
 ) -> tuple[set[Part], set[tuple[str, str]]]:
     """Key parts and birth dates the chunk's other ops may give their records, over-counted:
     each field of an edit may end up held or sent, so both are counted."""
@@ -226,7 +271,7 @@ def _apart(
         birth = _birth(form, data)
         if (
             any(keys[(form.id, k)] > 1 for k in own_keys)
-            or (parts and _meets(form, data, parts))
+            or (parts and meets(form, data, parts))
             or (birth is not None and birth in births)
             or (
                 person is not None
@@ -238,7 +283,7 @@ def _apart(
     return out
 
 
-def _meets(form: Form, data: dict[str, Any], parts: set[Part]) -> bool:
+def meets(form: Form, data: dict[str, Any], parts: set[Part]) -> bool:
     """Every field of one of the form's natural keys has a value in ``parts``: another op
     of the chunk may make the same key."""
     values = {f: v for _form, f, v in _key_parts(form, data)}

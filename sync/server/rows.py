@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from hashlib import sha256
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from app.core.forms import Form
@@ -171,23 +172,50 @@ class StoredStamps(Mapping[str, Stamp]):
 
 def from_db(r: Any) -> Row:
     """A ``records`` table row as a ``Row`` (its stamps read when first used)."""
-    stamps = StoredStamps(r.stamps)
+    return _row(
+        r.id, r.form, r.form_version, r.grid, r.title, r.data, r.status, r.deleted, r.version,
+        r.conflict, r.stamps, r.created_at, r.created_by, r.updated_at, r.updated_by,
+    )  # fmt: skip
+
+
+_ROW_COLUMNS = (
+    "id", "form", "form_version", "grid", "title", "data", "status", "deleted", "version",
+    "conflict", "stamps", "created_at", "created_by", "updated_at", "updated_by",
+)  # fmt: skip
+
+
+def from_result(rows: Iterable[Any], keys: Iterable[str]) -> Iterator[Row]:
+    """``from_db`` of each of ``rows``, a result whose columns are ``keys`` (``result.keys()``
+    of a ``records`` select), each row read by position. Why: SQLAlchemy's access by name
+    costs ~0.9 µs a column, most of reading a held record (a push of residents the platform
+    already knows reads every one); a row as a tuple costs 0.35 µs."""
+    order = list(keys)
+    pick = itemgetter(*(order.index(name) for name in _ROW_COLUMNS))
+    for r in rows:
+        yield _row(*pick(tuple(r)))
+
+
+def _row(
+    id: str, form: str, form_version: int, grid: str | None, title: str, data: str | None,
+    status: str, deleted: Any, version: int, conflict: str | None, stamps: str | None,
+    created_at: str, created_by: str, updated_at: str, updated_by: str,
+) -> Row:  # fmt: skip
     return Row(
-        id=r.id,
-        form=r.form,
-        form_version=r.form_version,
-        grid=r.grid,
-        title=r.title,
-        data=db.loads(r.data) or {},
-        status=r.status,
-        deleted=bool(r.deleted),
-        version=r.version,
-        conflict=db.loads(r.conflict),
-        stamps=stamps,
-        created_at=r.created_at,
-        created_by=r.created_by,
-        updated_at=r.updated_at,
-        updated_by=r.updated_by,
+        id=id,
+        form=form,
+        form_version=form_version,
+        grid=grid,
+        title=title,
+        data=db.loads(data) or {},
+        status=status,
+        deleted=bool(deleted),
+        version=version,
+        conflict=db.loads(conflict),
+        stamps=StoredStamps(stamps),
+        created_at=created_at,
+        created_by=created_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
     )
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Executable
 
 from sync.server import bulk, db, numbering, sqlin, termrows, terms
-from sync.server.rows import Derived, Person, Row, from_db
+from sync.server.rows import Derived, Person, Row, from_db, from_result
 from sync.server.sqlin import Among, Built, among
 
 IN_CHUNK = 500  # values per IN (...) list
@@ -272,7 +272,8 @@ class Tx:
         cycle (PostgreSQL row locks; SQLite serialises writers)."""
         stmt = _LOAD_MANY.on(self.conn)
         for part in _chunks(i for i in ids if i not in self.rows):
-            found = {r.id: from_db(r) for r in self.conn.execute(stmt, {"ids": part})}
+            result = self.conn.execute(stmt, {"ids": part})
+            found = {row.id: row for row in from_result(result.all(), result.keys())}
             self.rows.update({i: found.get(i) for i in part})
             self._absent.update(i for i in part if i not in found)
 
@@ -511,7 +512,8 @@ class Tx:
 
     def incoming(self, record_id: str) -> list[str]:
         """Alias old ids that point at ``record_id`` now, this transaction's included."""
-        self.prefetch_incoming([record_id])
+        if record_id not in self._incoming:  # most are known (``known_absent``): no chunking
+            self.prefetch_incoming([record_id])
         return list(self._incoming[record_id])
 
     def repoint_aliases(self, old_id: str, canonical_id: str) -> None:

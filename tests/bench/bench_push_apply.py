@@ -2,7 +2,11 @@
 ``--push`` new residents, 1 000 ops a request, on a fresh SQLite platform in this process.
 
 Usage: python tests/bench/bench_push_apply.py [--push 10000] [--status draft] [--compare DIR]
-    [--rounds 2]
+    [--rounds 2] [--known]
+
+``--known``: the platform first holds the residents (pushed from another device, not measured)
+and the measured push sends them again under new record ids, as a device set up anew does:
+every create is answered ``merged_into`` the held record (the issue's "push known").
 
 Each measurement runs in a child process (``--child``) whose collector is settled as the
 server's is (``sync.heap.settle``); the requests are built before the clock starts, so the
@@ -26,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def child(count: int, status: str) -> None:
+def child(count: int, status: str, known: bool) -> None:
     """One measured push, in this process; prints its CPU seconds as JSON."""
     sys.path.insert(0, str(Path.cwd()))
     from app.core import ids
@@ -44,41 +48,50 @@ def child(count: int, status: str) -> None:
         app = create_app(f"sqlite:///{path}", forms=formset, secret="bench-secret")
         _t, _e, user = auth.login(app.state.engine, app.state.key, "bench", PASSWORD, "dev1")
         stamp = ids.now_iso()
-        requests = [
-            p.PushRequest(
-                protocol=max(p.SUPPORTED_PROTOCOLS),
-                device_id="dev1",
-                ops=[
-                    p.Op(
-                        op_id=ids.uuid7(),
-                        record_id=ids.uuid7(),
-                        form="resident",
-                        kind="create",
-                        fields={**r, "_status": status},
-                        edited_at=f"{stamp}#0001",
-                        author="bench",
-                    )
-                    for r in rows[start : start + 1000]
-                ],
-            )
-            for start in range(0, count, 1000)
-        ]
+
+        def requests_of(device: str) -> list[p.PushRequest]:
+            return [
+                p.PushRequest(
+                    protocol=max(p.SUPPORTED_PROTOCOLS),
+                    device_id=device,
+                    ops=[
+                        p.Op(
+                            op_id=ids.uuid7(),
+                            record_id=ids.uuid7(),
+                            form="resident",
+                            kind="create",
+                            fields={**r, "_status": status},
+                            edited_at=f"{stamp}#0001",
+                            author="bench",
+                        )
+                        for r in rows[start : start + 1000]
+                    ],
+                )
+                for start in range(0, count, 1000)
+            ]
+
         service = app.state.service
+        if known:  # the platform holds them already, from another device (not measured)
+            for req in requests_of("dev0"):
+                service.push_all(user, req, "dev0")
+        requests = requests_of("dev1")
         heap.settle()
         began = time.process_time()
         answers = [service.push_all(user, req, "dev1") for req in requests]
         cpu = time.process_time() - began
-        applied = sum(r["status"] == "applied" for a in answers for r in a["results"])
+        want = "merged_into" if known else "applied"
+        applied = sum(r["status"] == want for a in answers for r in a["results"])
         app.state.engine.dispose()
     print(json.dumps({"cpu": cpu, "applied": applied}))
 
 
-def measure(checkout: Path, count: int, status: str) -> float:
+def measure(checkout: Path, count: int, status: str, known: bool) -> float:
     """CPU seconds of one push in a child process running ``checkout``'s code."""
     python = checkout / ".venv" / "bin" / "python"
     out = subprocess.run(
         [str(python), str(Path(__file__).resolve()), "--child", "--push", str(count)]
-        + ["--status", status],
+        + ["--status", status]
+        + (["--known"] if known else []),
         cwd=checkout,
         check=True,
         capture_output=True,
@@ -96,21 +109,23 @@ def main() -> None:
     parser.add_argument("--status", default="draft", choices=["draft", "complete"])
     parser.add_argument("--compare", type=Path, help="a checkout with its own .venv")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--known", action="store_true", help="residents the platform holds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.push, args.status)
+        child(args.push, args.status, args.known)
         return
     this: list[float] = []
     that: list[float] = []
     for _ in range(args.rounds):
-        this.append(measure(ROOT, args.push, args.status))
+        this.append(measure(ROOT, args.push, args.status, args.known))
         if args.compare:
-            that.append(measure(args.compare, args.push, args.status))
-            that.append(measure(args.compare, args.push, args.status))
-            this.append(measure(ROOT, args.push, args.status))
+            that.append(measure(args.compare, args.push, args.status, args.known))
+            that.append(measure(args.compare, args.push, args.status, args.known))
+            this.append(measure(ROOT, args.push, args.status, args.known))
     n = args.push
-    print(f"push of {n} new {args.status} residents, Service.push_all in process, SQLite")
+    which = "known" if args.known else "new"
+    print(f"push of {n} {which} {args.status} residents, Service.push_all in process, SQLite")
     print(
         f"  this: CPU {statistics.median(this):.3f} s (runs {', '.join(f'{t:.3f}' for t in this)})"
     )

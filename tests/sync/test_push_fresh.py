@@ -2,8 +2,9 @@
 the platform exactly as the plain per-op path does: the same answers, the same rows in every
 table a push writes, the same order of change numbers. Hypothesis draws chunks mixing new
 creates with creates that meet the platform or each other (a held or shared ID number, a
-look-alike person, a reference to a merged-away id), edits, deletes, invalid complete records,
-replays and reused op ids, on SQLite and PostgreSQL; a spy shows which ops went which way."""
+look-alike person, a reference to a merged-away id or to a new id the chunk merges into a held
+record), edits, deletes, invalid complete records, replays and reused op ids, on SQLite and
+PostgreSQL; a spy shows which ops went which way."""
 
 from __future__ import annotations
 
@@ -107,6 +108,13 @@ def _edit(n: int, record: str, base: int | None = 1, **fields: Any) -> p.Op:
     )
 
 
+def _known(n: int) -> p.Op:
+    """A create of held record ``n`` under a new id: merged into it (``merged_into``)."""
+    return _setup()[n].model_copy(
+        update={"op_id": f"dev:k{n}", "record_id": f"0190a0b0-c0d0-7000-8000-0000000ab{n:03d}"}
+    )
+
+
 @st.composite
 def _new(draw: st.DrawFn, n: int) -> p.Op:
     """A create of a new record: often one nobody has (its own ID number and birth date),
@@ -121,7 +129,9 @@ def _new(draw: st.DrawFn, n: int) -> p.Op:
     if status == "complete" and draw(st.booleans()):
         name = ""  # required: an invalid complete record
     if draw(st.integers(0, 4)) == 0:
-        extra["house_ref"] = draw(st.sampled_from([MERGED_AWAY, HELD[1], "0190a0b0-0000"]))
+        extra["house_ref"] = draw(
+            st.sampled_from([MERGED_AWAY, HELD[1], "0190a0b0-0000", _known(1).record_id])
+        )
     if draw(st.integers(0, 4)) == 0:
         extra["phone"] = draw(st.sampled_from(["", "  ", None]))
     if draw(st.integers(0, 9)) == 0:
@@ -161,8 +171,10 @@ def chunks(draw: st.DrawFn) -> list[p.Op]:
         roll = draw(st.integers(0, 19))
         if roll < 12:
             ops.append(draw(_new(next(counter))))
-        elif roll < 16:
+        elif roll < 15:
             ops.append(draw(_other(next(counter))))
+        elif roll < 16:
+            ops.append(_known(draw(st.integers(0, 2))))
         elif roll < 18 and ops:
             ops.append(draw(st.sampled_from(ops)))  # a replay within the chunk
         elif roll < 19:
@@ -194,7 +206,7 @@ def _run(url: str, formset: FormSet, ops: list[p.Op], *, columns: bool, push: bo
         service.apply(WORKER, "dev", _setup())
         with pytest.MonkeyPatch.context() as patch:
             if not columns:
-                patch.setattr(fresh, "plain_creates", lambda *_a, **_k: {})
+                patch.setattr(fresh, "sort_creates", lambda *_a, **_k: fresh.Creates({}, {}))
             if push:
                 req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
                 try:
@@ -217,11 +229,11 @@ def test_columns_answer_and_store_as_the_plain_path(
     url = f"sqlite:///{tmp_path / 'f.db'}" if backend == "sqlite" else None
     url = url or request.getfixturevalue("pg_database")
     taken: list[int] = []
-    plain = fresh.plain_creates
+    plain = fresh.sort_creates
 
     def spied(*args: Any, **kw: Any) -> Any:
         found = plain(*args, **kw)
-        taken.append(len(found))
+        taken.append(len(found.fresh))
         return found
 
     @settings(
@@ -245,6 +257,10 @@ def test_columns_answer_and_store_as_the_plain_path(
         ops=[_edit(0, HELD[1], id_number=SHARED[1]), _create(1, NEXT_DAY, 401, "李四")], push=False
     )
     @example(ops=[_create(1, NEXT_DAY, 401, "李四", house_ref=MERGED_AWAY)], push=False)
+    @example(
+        ops=[_known(0), _create(1, NEXT_DAY, 401, "李四", house_ref=_known(0).record_id)],
+        push=False,
+    )  # names the new id of a create the chunk merges into a held record
     @example(ops=[_create(1, NEXT_DAY, 401, "李四", grid=GRID_B)], push=False)  # out of scope
     @example(
         ops=[_create(1, NEXT_DAY, 9, "李四"), _create(1, NEXT_DAY, 9, "李四")], push=False
@@ -262,7 +278,7 @@ def test_columns_answer_and_store_as_the_plain_path(
     )
     def check(ops: list[p.Op], push: bool) -> None:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(fresh, "plain_creates", spied)
+            patch.setattr(fresh, "sort_creates", spied)
             fast = _run(url, formset, ops, columns=True, push=push)
         assert fast == _run(url, formset, ops, columns=False, push=push)
 
@@ -346,5 +362,27 @@ def test_a_push_of_new_residents_works_each_out_once_and_writes_texts_as_columns
         assert probes == []
         assert walked == []
         assert len(_state(engine, TABLES)["records"]) == 50
+    finally:
+        engine.dispose()
+
+
+def test_a_reference_to_a_new_id_merged_in_the_chunk_names_the_held_record(
+    db_url: str, formset: FormSet
+) -> None:
+    """A device pushes a record the platform holds under a new id (merged into the held one)
+    and, in the same request, a new record naming that new id: the new record stores the
+    held record's id, as when the two come one request after the other."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        service.apply(WORKER, "dev", _setup())
+        known = _known(1)
+        new = _create(1, NEXT_DAY, 401, "李四", house_ref=known.record_id)
+        results = service.apply(WORKER, "dev", [known, new])
+        assert [r["status"] for r in results] == ["merged_into", "applied"]
+        c = db.records.c
+        with engine.connect() as conn:
+            data = conn.execute(select(c.data).where(c.id == new.record_id)).scalar_one()
+        assert db.loads(data)["house_ref"] == HELD[1]
     finally:
         engine.dispose()
