@@ -33,12 +33,12 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from app.core.records import DELETED_KEY, STATUS_KEY, is_empty
+from app.core.textcheck import TEXT_ONLY
 from app.core.textnorm import normalize_key
 
 STATUS = STATUS_KEY
 DELETED = DELETED_KEY
 PSEUDO = frozenset({STATUS, DELETED})
-_TEXT_ONLY = frozenset({str})  # exactly str: a subclass goes the loop's way
 
 
 class ConflictKind(StrEnum):
@@ -314,7 +314,7 @@ def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str =
     general merge by a property test (tests/sync/test_merge.py)."""
     mine = Stamp(edited_at, device)
     values: dict[str, Any]
-    if _TEXT_ONLY.issuperset(map(type, incoming.values())):  # a device's fields: all text
+    if TEXT_ONLY.issuperset(map(type, incoming.values())):  # a device's fields: all text
         values = {name: value for name, value in sorted(incoming.items()) if value.strip()}
     else:
         values = {}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from app.core.textcheck import TEXT_ONLY
+
 try:
     import orjson as _orjson
 except ImportError:  # an optional speed-up: the plain json module gives the same text
@@ -55,7 +57,6 @@ def dumps(data: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> str:
 
 
 _INT_RANGE = 1 << 63
-_STR_ONLY = frozenset({str})
 _LEAVES = frozenset({str, bool, type(None)})  # written alike by orjson and json, without a call
 
 
@@ -72,7 +73,7 @@ def _orjson_plain(value: Any, depth: int = 0) -> bool:
     if depth > 64 or (kind is not dict and kind is not list and kind is not tuple):
         return False
     if kind is dict:
-        if not _STR_ONLY.issuperset(map(type, value)):
+        if not TEXT_ONLY.issuperset(map(type, value)):
             return False
         value = value.values()
     if _LEAVES.issuperset(map(type, value)):  # a record's data: all text (one C-level pass)
@@ -123,7 +124,7 @@ def _plain_all(values: Sequence[Any]) -> bool:
             if min(ints) < -_INT_RANGE or max(ints) >= _INT_RANGE:
                 return False
         dicts = [v for v in level if type(v) is dict] if dict in kinds else []
-        if dicts and not _STR_ONLY.issuperset(map(type, itertools.chain.from_iterable(dicts))):
+        if dicts and not TEXT_ONLY.issuperset(map(type, itertools.chain.from_iterable(dicts))):
             return False
         lists = [v for v in level if type(v) is list] if list in kinds else []
         level = [

@@ -14,7 +14,9 @@ from typing import Any
 
 MAX_VALUE_CHARS = 10_000
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates (not UTF-8)
-_TEXT = frozenset({str})  # exactly str: a subclass goes the plain way
+# exactly str, for "are these all text?" as one C-level pass (``TEXT_ONLY.issuperset(map(type,
+# values))``): a subclass goes the asker's plain way. The one such set of the project.
+TEXT_ONLY = frozenset({str})
 
 
 def text_ok(text: str) -> bool:
@@ -31,7 +33,7 @@ def cells_ok(cells: list[Any]) -> bool:
 
     False also when a cell is not a string: the caller then asks ``plain_problem`` per cell."""
     return (
-        {*map(type, cells)} <= _TEXT
+        {*map(type, cells)} <= TEXT_ONLY
         and max(map(len, cells), default=0) <= MAX_VALUE_CHARS
         and _BAD_CHAR.search("".join(cells)) is None
     )

@@ -19,7 +19,7 @@ from app.core import rules
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
-from app.core.textcheck import cells_ok, text_problem
+from app.core.textcheck import TEXT_ONLY, cells_ok, text_problem
 from app.core.textcheck import plain_ok as _plain_ok
 from app.core.textcheck import text_ok as _text_ok
 from sync import protocol as p
@@ -30,8 +30,7 @@ from sync.server.errors import ApiError
 from sync.server.tx import Tx
 
 _SCALARS = (str, int, float, bool, type(None))
-_SCALAR_TYPES = frozenset(_SCALARS)
-_TEXT_ONLY = frozenset({str})  # exactly these types (subclasses go the plain way)
+_SCALAR_TYPES = frozenset(_SCALARS)  # exactly these types (subclasses go the plain way)
 MAX_GRID_CHARS = 64  # grid codes are keys (db.grids.code)
 _STATUSES = frozenset(p.STATUSES)
 
@@ -198,7 +197,7 @@ def strings_ok_all(ops: Sequence[p.Op]) -> bool:
         *chain.from_iterable((o.op_id, o.record_id, o.form, o.edited_at, o.author) for o in ops),
         *chain.from_iterable(fields),
     ]
-    if _TEXT_ONLY.issuperset(map(type, values)):  # a device's fields: all text
+    if TEXT_ONLY.issuperset(map(type, values)):  # a device's fields: all text
         return cells_ok(cells + values)
     cells += [v for v in values if type(v) is str]
     return cells_ok(cells) and all(_plain_ok(v) for v in values if type(v) is not str)

@@ -172,10 +172,7 @@ class StoredStamps(Mapping[str, Stamp]):
 
 def from_db(r: Any) -> Row:
     """A ``records`` table row as a ``Row`` (its stamps read when first used)."""
-    return _row(
-        r.id, r.form, r.form_version, r.grid, r.title, r.data, r.status, r.deleted, r.version,
-        r.conflict, r.stamps, r.created_at, r.created_by, r.updated_at, r.updated_by,
-    )  # fmt: skip
+    return _row(*(getattr(r, name) for name in _ROW_COLUMNS))
 
 
 _ROW_COLUMNS = (

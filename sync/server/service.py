@@ -183,7 +183,8 @@ class Service:
         known op ids, aliases (of records and of the records references name), the records
         themselves (locked, in id order), their natural-key owners, the people they may be,
         the versions they are based on and what this device last wrote on them. Returns each
-        op's record id after aliases, form and merged-over values (``fresh.Read``)."""
+        op's record id after aliases and form, and each create of an absent record worked out
+        once (``fresh.Read``)."""
         conn = tx.conn
         if not ctx.ids_name_content:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}

@@ -20,6 +20,7 @@ from app.core.idnumber import IdInfo, IdNumberError
 from app.core.messages import lang_of
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.rules.coerce import gb11643_applies, parse_date, parse_id
+from app.core.textcheck import TEXT_ONLY
 
 DEFAULT_TEXT_MAX = 200
 
@@ -267,7 +268,7 @@ def id_number_issues(
     asked once; a row whose typed birth date and gender are the ones its number says (or
     blank) is done with a comparison."""
     holds = _gb11643_rows(fld, rows.types)
-    texts = numbers if _TEXTS.issuperset(map(type, numbers)) else [str(v) for v in numbers]
+    texts = numbers if TEXT_ONLY.issuperset(map(type, numbers)) else [str(v) for v in numbers]
     parsed = {t: parse_id(t, today) for t in {t for t, h in zip(texts, holds, strict=True) if h}}
     found: list[list[Issue]] = []
     for text, hold, birth, gender in zip(texts, holds, rows.births, rows.genders, strict=True):
@@ -284,9 +285,6 @@ def id_number_issues(
         else:
             found.append(_id_mismatches(fld, info, birth, gender, fs))
     return found
-
-
-_TEXTS = frozenset({str})
 
 
 def _gb11643_rows(fld: Field, types: Sequence[Any]) -> list[bool]:
