@@ -121,6 +121,13 @@ class TransferStats:
     bytes_received: int = 0
 
 
+class PreparedOps(list[Mapping[str, Any]]):
+    """A push's ops with the request body ``Client.prepare_push`` encoded for them: what it
+    was encoded for (protocol, device id, task results) and the body and headers."""
+
+    body: tuple[tuple[Any, ...], tuple[bytes | None, dict[str, str]]] | None = None
+
+
 class Client:
     """One server, one device. ``login`` first, then ``push``/``pull``.
 
@@ -273,14 +280,8 @@ class Client:
         go only when given, so an older server never sees the key."""
         if self.protocol is None:
             self.info()
-        body: dict[str, Any] = {
-            "protocol": self.protocol,
-            "device_id": self.device_id,
-            "ops": list(ops),
-        }
-        if task_results:
-            body["task_results"] = list(task_results)
-        answer = self._call("POST", "/v1/push", PushResponse, body=body)
+        encoded = self._pushed_body(ops, task_results)
+        answer = self._call("POST", "/v1/push", PushResponse, encoded=encoded)
         if len(answer.results) != len(ops):
             raise ProtocolError(
                 "bad_response",
@@ -288,6 +289,46 @@ class Client:
                 "the server answered a different number of results than ops sent.",
             )
         return answer
+
+    def prepare_push(
+        self, ops: Sequence[Mapping[str, Any]], task_results: Sequence[Mapping[str, Any]] = ()
+    ) -> PreparedOps:
+        """``ops`` as a list that carries its push request's body, encoded now (JSON and gzip).
+
+        Why: a push of ``ops`` and ``task_results`` later sends those bytes as they are. The
+        session encodes the batch it reads ahead while the batch before it is in flight, so the
+        server, which waits for each request, does not also wait for its encoding (~10 ms per
+        1,000 ops, ~10 % of a push of new residents). A body encoded for another device id or
+        protocol (the device re-registered meanwhile) or other task results is encoded again."""
+        prepared = PreparedOps(ops)
+        if self.protocol is not None and (ops or task_results):  # an empty one is not sent
+            prepared.body = self._push_key(task_results), self._encode_push(ops, task_results)
+        return prepared
+
+    def _pushed_body(
+        self, ops: Sequence[Mapping[str, Any]], task_results: Sequence[Mapping[str, Any]]
+    ) -> tuple[bytes | None, dict[str, str]]:
+        """The push request's body and headers: the prepared ones when they still hold."""
+        body = ops.body if isinstance(ops, PreparedOps) else None
+        if body is not None and body[0] == self._push_key(task_results):
+            return body[1][0], dict(body[1][1])
+        return self._encode_push(ops, task_results)
+
+    def _push_key(self, task_results: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+        """What a push body was encoded for besides its ops."""
+        return self.protocol, self.device_id, list(task_results)
+
+    def _encode_push(
+        self, ops: Sequence[Mapping[str, Any]], task_results: Sequence[Mapping[str, Any]]
+    ) -> tuple[bytes | None, dict[str, str]]:
+        body: dict[str, Any] = {
+            "protocol": self.protocol,
+            "device_id": self.device_id,
+            "ops": list(ops),
+        }
+        if task_results:
+            body["task_results"] = list(task_results)
+        return self._encode(body)
 
     def pull(
         self, since: int, limit: int, *, grid: str | None = None, upto: int | None = None
@@ -319,8 +360,9 @@ class Client:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         auth: bool = True,
+        encoded: tuple[bytes | None, dict[str, str]] | None = None,
     ) -> M:
-        response = self._request(method, path, body=body, params=params, auth=auth)
+        response = self._request(method, path, body=body, params=params, auth=auth, encoded=encoded)
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
@@ -341,9 +383,11 @@ class Client:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         auth: bool = True,
+        encoded: tuple[bytes | None, dict[str, str]] | None = None,
     ) -> requests.Response:
-        """Send with retries; on an expired token log in again once and resend."""
-        data, headers = self._encode(body)
+        """Send with retries; on an expired token log in again once and resend. ``encoded``:
+        the body and headers ``_encode`` made already (a prepared push)."""
+        data, headers = self._encode(body) if encoded is None else encoded
         relogged = False
         while True:
             if auth:

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from app.core import ids
 from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
-from sync.client import Client, ProtocolError
+from sync.client import Client, PreparedOps, ProtocolError
 from sync.protocol import FEATURE_TASKS, PullResponse, PushResponse
 from sync.replica import backfill
 from sync.replica import identity as replica_identity
@@ -230,7 +231,9 @@ class SyncSession:
         else:
             ops = replica.next_batch(self.store, after, size)
         results = replica.next_results(self.store, results_after, size) if tasks_on else []
-        return _Batch(ops, results)
+        result_wires = [r.wire for r in results]
+        wires = self.client.prepare_push([op.wire for op in ops], result_wires)
+        return _Batch(ops, results, wires, result_wires)
 
     def _read_ahead(self, batch: _Batch, w: _Window, tasks_on: bool) -> _Batch | None:
         """The batch that follows ``batch`` if it is answered 2xx (read while it is in
@@ -249,11 +252,11 @@ class SyncSession:
         return replica.leaves_later_ops(self.store.formset, batch.ops, answer.results, later)
 
     def _send(self, batch: _Batch) -> PushResponse:
-        """One push request: runs in the push thread, so HTTP only, never the store."""
-        wires = [op.wire for op in batch.ops]
+        """One push request: runs in the push thread, so HTTP only, never the store. Its body
+        was encoded when the batch was read (``Client.prepare_push``)."""
         if batch.results:
-            return self.client.push(wires, [r.wire for r in batch.results])
-        return self.client.push(wires)  # the call as before tasks (wrappers taking ops only)
+            return self.client.push(batch.wires, batch.result_wires)
+        return self.client.push(batch.wires)  # the call as before tasks (wrappers: ops only)
 
     def _refused(self, exc: ProtocolError, batch: _Batch, w: _Window) -> None:
         """A whole-request refusal of ``batch``: a copy re-registers, too big halves, a named
@@ -443,6 +446,8 @@ class _Batch:
 
     ops: list[replica.OutOp]
     results: list[replica.PendingResult]
+    wires: PreparedOps  # the ops as sent, their request encoded when the batch was read
+    result_wires: list[dict[str, Any]]
 
     @property
     def empty(self) -> bool:

@@ -6,6 +6,7 @@ handled; and the overlapped push sends and records exactly what the batch-after-
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from app.core.forms import FormSet
 from app.core.store import Store
 from sync import replica
-from sync.client import ProtocolError
+from sync.client import PreparedOps, ProtocolError
 from sync.protocol import OpResult, PushResponse, Reason
 from sync.session import SyncSession
 from tests.sync import devicekit
@@ -175,6 +176,9 @@ class _Scripted:
 
     def has_feature(self, name: str) -> bool:
         return False
+
+    def prepare_push(self, ops: Any, task_results: Any = ()) -> PreparedOps:
+        return PreparedOps(ops)  # nothing to encode: no request goes out
 
     def push(self, ops: Any, *rest: Any) -> PushResponse:
         self.requests.append(json.dumps(ops, sort_keys=True))
@@ -448,3 +452,76 @@ def test_a_batch_read_ahead_naming_a_renamed_record_is_read_again_not_sent_stale
     assert watch.recorded_in_flight == [False, False]
     assert second.store.get(edited).data["phone"] == "13700001234"
     assert second.store.outbox.pending_count() == 0
+
+
+def test_the_next_request_is_encoded_while_the_last_is_in_flight(
+    devices: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch read ahead has its request body encoded (JSON, gzip) by the device's own
+    thread while the request before it is in flight, so the push thread only sends it and the
+    server does not wait for the encoding between requests. Requests 1 and 2 are held (up to
+    ``WAIT``) until the next body is encoded: encoded in the push thread after the answer, as
+    before, it would come too late."""
+    (dev,) = devices(1)
+    _fill(dev, 30)
+    lock = threading.Condition()
+    events: list[str] = []
+    threads: list[str] = []
+    real_encode, real_send = dev.client._encode, dev.client._send
+
+    def encode(body: Any) -> Any:
+        out = real_encode(body)
+        if isinstance(body, dict) and "ops" in body:
+            with lock:
+                events.append("encode")
+                threads.append(threading.current_thread().name)
+                lock.notify_all()
+        return out
+
+    def send(method: str, path: str, *rest: Any) -> Any:
+        if path != "/v1/push":
+            return real_send(method, path, *rest)
+        with lock:
+            n = sum(e == "answered" for e in events) + 1
+            if n < 3:  # the last request has no next body to wait for
+                lock.wait_for(lambda: events.count("encode") > n, WAIT)
+        response = real_send(method, path, *rest)
+        with lock:
+            events.append("answered")
+        return response
+
+    monkeypatch.setattr(dev.client, "_encode", encode)
+    monkeypatch.setattr(dev.client, "_send", send)
+    summary = dev.sync(batch=10)
+    assert summary.applied == 30
+    assert events == ["encode", "encode", "answered", "encode", "answered", "answered"]
+    assert not any(name.startswith("sync-push") for name in threads)
+
+
+def test_a_prepared_push_is_sent_as_encoded_unless_what_it_was_encoded_for_changed(
+    devices: Any,
+) -> None:
+    """``Client.prepare_push``'s body goes out as it is; encoded for another device id (the
+    data dir was re-registered meanwhile) or with other task results, it is encoded again."""
+    (dev,) = devices(1)
+    client = dev.client
+    client.info()
+    ops = [{"op_id": f"op{n}", "record_id": f"r{n}", "note": "x" * 200} for n in range(20)]
+    results = [{"op_id": "t1", "item_id": "i1"}]
+
+    def sent(prepared: Any, task_results: Any) -> tuple[bytes | None, dict[str, Any]]:
+        data, headers = client._pushed_body(prepared, task_results)
+        if headers.get("Content-Encoding") == "gzip":
+            assert data is not None
+            data = gzip.decompress(data)
+        return data, json.loads(data or b"{}")
+
+    prepared = client.prepare_push(ops, results)
+    assert prepared == ops and prepared.body is not None
+    data, body = sent(prepared, results)
+    assert data == gzip.decompress(prepared.body[1][0] or b"")  # the bytes encoded before
+    assert body["ops"] == ops and body["task_results"] == results
+    assert sent(prepared, [])[1].get("task_results") is None
+    old = client.device_id
+    client.device_id = "dev-renumbered"
+    assert sent(prepared, results)[1]["device_id"] == "dev-renumbered" != old
