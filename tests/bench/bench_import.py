@@ -199,7 +199,10 @@ def main() -> None:
         "--tables", action="store_true", help="also replay each table's inserts alone"
     )
     parser.add_argument(
-        "--sizes", action="store_true", help="import a few file sizes in-process and in 2"
+        "--sizes",
+        type=int,
+        nargs="*",
+        help="import files of these many rows (default: a few) in-process and in 2",
     )
     parser.add_argument(
         "--what-if",
@@ -211,8 +214,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     formset = load_formset()
-    if args.sizes:
-        sizes(formset)
+    if args.sizes is not None:
+        sizes(formset, args.sizes or [500, 1000, 2000, 4000, 8000, 16000])
         return
     if args.pairs:
         pairs(formset, args.rows, args.pairs)
@@ -312,11 +315,11 @@ def pairs(formset: FormSet, rows: int, count: int) -> None:
         )
 
 
-def sizes(formset: FormSet) -> None:
+def sizes(formset: FormSet, counts: list[int]) -> None:
     """Files of a few sizes imported in-process and with a checking process, alternated
     (ABAB) so the machine's load falls on both: where the second process starts to pay."""
     print(f"{'rows':>7} {'bytes':>10} {'1 process s':>12} {'2 processes s':>14} {'2 / 1':>6}")
-    for rows in (500, 1000, 2000, 4000, 8000, 16000):
+    for rows in counts:
         with tempfile.TemporaryDirectory() as tmp:
             tmpdir = Path(tmp)
             csv_path = write_csv(tmpdir / "residents.csv", resident_rows(rows))
