@@ -87,20 +87,6 @@ def create_app(
     return app
 
 
-def prepare_routes(app: FastAPI) -> None:
-    """Have FastAPI prepare every route now, not in the first request that reaches it.
-
-    Why: FastAPI prepares an included router's routes (their dependencies, body and answer
-    models: pydantic schemas built) the first time a request is matched against them, ~0.16
-    CPU-seconds for this app's, paid by the first requests after each start and left out of
-    the collector's freeze (``heap.settle``), which a serving process calls after this.
-    Matching a path no route has prepares them all; nothing is answered. Not in
-    ``create_app``: tests build hundreds of apps that each serve a few requests."""
-    scope = {"type": "http", "method": "GET", "path": "/", "root_path": "", "headers": []}
-    for route in app.router.routes:
-        route.matches({**scope, "query_string": b""})
-
-
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -255,7 +255,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     from sync import heap
     from sync.server import db
-    from sync.server.app import create_app, prepare_routes
+    from sync.server.app import create_app
 
     if bool(args.certfile) != bool(args.keyfile):
         return _fail(
@@ -281,7 +281,6 @@ def cmd_server(args: argparse.Namespace) -> int:
         pool=pool,
         queue_wait=args.queue_wait,
     )
-    prepare_routes(app)  # in the first requests otherwise, and not frozen next
     heap.settle()  # the app's long-lived objects out of the collector's way
     try:
         uvicorn.run(

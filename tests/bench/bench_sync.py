@@ -201,7 +201,7 @@ class DelayProxy:
 
 SERVER_SCRIPT = """
 import os, signal, sys, uvicorn
-from sync.server.app import create_app, prepare_routes
+from sync.server.app import create_app
 if sys.argv[3:] == ["no-index"]:  # the console's search index not kept: its cost, measured
     from sync.server import terms
     terms.record_keys = lambda *args: set()
@@ -213,8 +213,7 @@ if os.environ.get("GC_BENCH_CAPTURE"):  # every statement, for bench_push_floor'
     capture = Capture(app.state.engine)
     # uvicorn re-raises the SIGTERM it caught once it has shut down: dump then
     signal.signal(signal.SIGTERM, lambda *_: capture.dump(os.environ["GC_BENCH_CAPTURE"]))
-prepare_routes(app)  # as ``server-admin server`` does, and:
-heap.settle()
+heap.settle()  # as ``server-admin server`` does
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 

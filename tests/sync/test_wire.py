@@ -1,27 +1,21 @@
 """The nightly answers written by orjson (``sync.server.wire``) are ``JSONResponse``'s: the same
-status, headers and body bytes for any value, or the same refusal; and FastAPI's routes
-prepared before a server serves (``app.prepare_routes``)."""
+status, headers and body bytes for any value, or the same refusal."""
 
 from __future__ import annotations
 
 import enum
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from fastapi.routing import APIRoute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse, Response
 
-from app.core.forms import FormSet
 from sync.server import wire
-from sync.server.app import create_app, prepare_routes
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, PASSWORD, Platform, seed, start_server
+from tests.sync.conftest import GRID_A, Platform
 
 
 class Colour(enum.StrEnum):
@@ -123,43 +117,3 @@ def test_a_push_is_answered_without_the_standard_json_module(
     results = json.loads(resp.content)["results"]
     assert [r["op_id"] for r in results] == [op["op_id"] for op in ops]
     assert {r["status"] for r in results} == {"applied"}
-
-
-def _route_preparations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    made: list[str] = []
-    real = APIRoute.get_route_handler
-
-    def counting(self: APIRoute) -> Any:
-        made.append(self.path)
-        return real(self)
-
-    monkeypatch.setattr(APIRoute, "get_route_handler", counting)
-    return made
-
-
-@pytest.mark.parametrize("prepared", [True, False])
-def test_prepared_routes_are_not_prepared_again_by_the_first_requests(
-    formset: FormSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared: bool
-) -> None:
-    """``server-admin server`` prepares FastAPI's routes before it freezes the heap: the first
-    login then prepares none (FastAPI prepares a router's routes when a request first meets
-    them, as the unprepared app shows)."""
-    app = create_app(f"sqlite:///{tmp_path / 'p.db'}", forms=formset, secret="wire")
-    seed(app.state.engine)
-    if prepared:
-        prepare_routes(app)
-    made = _route_preparations(monkeypatch)
-    server, thread, url = start_server(app)
-    try:
-        login = requests.post(
-            f"{url}/v1/login",
-            json={"username": "wang", "password": PASSWORD, "device_id": "d-wire"},
-            timeout=30,
-        )
-        info = requests.get(f"{url}/v1/info", timeout=30)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        app.state.engine.dispose()
-    assert login.status_code == 200 and info.status_code == 200
-    assert (made == []) == prepared, made
