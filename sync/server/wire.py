@@ -1,12 +1,13 @@
-"""The JSON answers of the nightly requests (push, token), written by orjson where it writes
-the bytes ``JSONResponse`` writes.
+"""A push's answer, written by orjson where it writes the bytes ``JSONResponse`` writes.
 
 Why: a push of 1,000 ops is answered with ~120 KB of JSON; ``JSONResponse`` (the standard
 ``json`` module) took ~0.75 ms of it in the worker thread, orjson takes 0.05 ms plus the
 check that it may (``records.orjson_writes``, ~0.45 ms: a pass over the answer's types, level
-by level). Where the check fails (a float, an integer past 64 bits, a key that is not text,
-a type orjson writes otherwise) the answer is ``JSONResponse``'s, which also refuses NaN as
-before. tests/sync/test_wire.py holds both ways to the same bytes and headers.
+by level); a 50-op answer 46 -> 36 µs. Where the check fails (a float, an integer past 64
+bits, a key that is not text, a type orjson writes otherwise) the answer is
+``JSONResponse``'s, which also refuses NaN as before. Not for small answers (a token's: the
+check costs more than it saves). tests/sync/test_wire.py holds both ways to the same bytes
+and headers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The nightly answers written by orjson (``sync.server.wire``) are ``JSONResponse``'s: the same
+"""A push answer written by orjson (``sync.server.wire``) is ``JSONResponse``'s: the same
 status, headers and body bytes for any value, or the same refusal."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from starlette.datastructures import State
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import protocol as p
@@ -33,7 +33,6 @@ from sync.server.errors import ApiError
 from sync.server.routes.auth import token_answer
 from sync.server.routes.deps import Credentials, bearer, error_response
 from sync.server.routes.sync import pull_answer, push_answer
-from sync.server.wire import json_response
 
 # (state, path, headers, query, body) -> the answer, or None: the FastAPI route answers
 Handler = Callable[[State, str, dict[bytes, bytes], bytes, bytes], Awaitable[Response | None]]
@@ -87,7 +86,7 @@ async def _token(
     except ValidationError:
         return None
     answer = await hop.run(token_answer, state.engine, state.key, request)
-    return json_response(answer)
+    return JSONResponse(answer)
 
 
 async def _push(
