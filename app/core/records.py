@@ -134,6 +134,13 @@ def _plain_all(values: Sequence[Any]) -> bool:
     return not level
 
 
+def orjson_writes(value: Any) -> bool:
+    """Whether ``orjson.dumps(value)`` is ``json.dumps(value, ensure_ascii=False,
+    separators=(",", ":"))`` byte for byte (``_plain_all``): a web answer written by orjson
+    where that holds (``sync.server.wire``)."""
+    return _orjson is not None and _plain_all([value])
+
+
 def canonical_json_all(values: Sequence[Any]) -> list[str]:
     """``canonical_json`` of each value (keys sorted), as a column: when one pass over all of
     them (``_plain_all``) finds every one plain, orjson writes each without its own check.

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sync import protocol as p
 from sync.server.errors import ApiError
 from sync.server.routes.deps import ERRORS, Caller, Credentials, Svc
 from sync.server.service import Service
+from sync.server.wire import json_response
 
 router = APIRouter(tags=["sync"])
 
@@ -36,10 +37,11 @@ async def info(service: Svc) -> dict[str, Any]:
 
 def push_answer(
     caller: Credentials, service: Service, body: p.PushRequest, device_id: str
-) -> JSONResponse:
+) -> Response:
     """A push's answer, in one worker thread: authentication (the first statement of the
-    push's own transaction), then the work."""
-    return JSONResponse(service.push_all(caller.user, body, device_id))
+    push's own transaction), then the work; the answer written as ``JSONResponse`` would
+    (``wire.json_response``: by orjson where that gives its bytes)."""
+    return json_response(service.push_all(caller.user, body, device_id))
 
 
 def pull_answer(
@@ -62,7 +64,7 @@ async def push(
     caller: Caller,
     service: Svc,
     x_device_id: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> Response:
     """Apply a batch of ops in order; one result per op (PROTOCOL.md §5)."""
     return await run_in_threadpool(push_answer, caller, service, body, x_device_id or "")
 
