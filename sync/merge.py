@@ -314,8 +314,13 @@ def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str =
     general merge by a property test (tests/sync/test_merge.py)."""
     mine = Stamp(edited_at, device)
     values: dict[str, Any]
-    if TEXT_ONLY.issuperset(map(type, incoming.values())):  # a device's fields: all text
-        values = {name: value for name, value in sorted(incoming.items()) if value.strip()}
+    texts = incoming.values()
+    if TEXT_ONLY.issuperset(map(type, texts)):  # a device's fields: all text
+        items = sorted(incoming.items())
+        # none blank (the usual create): the sorted items as they are, each pass in C
+        values = (
+            dict(items) if all(map(str.strip, texts)) else {n: v for n, v in items if v.strip()}
+        )
     else:
         values = {}
         for name in sorted(incoming):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import sha256
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -301,12 +302,25 @@ class Derived:
 def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
     """(name, pinyin, birth date) for the fuzzy duplicate index, when the form has those roles."""
     roles = form.roles
-    if not roles.birth_date or is_empty(data.get(roles.birth_date)):
+    birth = data.get(roles.birth_date) if roles.birth_date else None
+    if birth is None or is_empty(birth):
         return None
-    name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
-    birth = str(data[roles.birth_date])
-    terms = name_terms(name[:MAX_NAME]) if name else ()
-    if not terms or len(birth) > 10:  # not a date: nothing to compare with
+    name = next((str(v) for f in roles.name if not is_empty(v := data.get(f))), "")
+    birth = str(birth)
+    spelled = _spelling(name) if name else None
+    if spelled is None or len(birth) > 10:  # not a date: nothing to compare with
+        return None
+    return Person(spelled[0], spelled[1], birth)
+
+
+@lru_cache(maxsize=65536)
+def _spelling(name: str) -> tuple[str, str] | None:
+    """A name's index spelling (itself as its first term, and its pinyin), once per name.
+
+    Why: a push of new residents asked ``name_terms`` and picked the pinyin from its terms
+    for every record, names repeated or not (issue 17); the cache is ``name_terms``'s size."""
+    terms = name_terms(name[:MAX_NAME])
+    if not terms:
         return None
     pinyin = next((t for t in terms if t.isascii()), terms[0])
-    return Person(terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth)
+    return terms[0][:MAX_NAME], pinyin[:MAX_NAME]
