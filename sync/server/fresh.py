@@ -67,26 +67,25 @@ def made(
     rows; each used to work them out again from its own copy of the values (issue 17). The
     same rule functions as the per-op path's (``merge_new``, ``natural_keys``,
     ``person_of``), from the merged values as ``Service._create`` reads them."""
-    rows = tx.rows
+    held, device, edited_at = tx.rows.get, ctx.device_id, ctx.edited_at
     out: dict[int, Create] = {}
-    for index, op in enumerate(ops):
-        rid = op.record_id
+    for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
         if (
             op.kind == "create"
             and not op.base_version
-            and rids[index] == rid
-            and rid in rows
-            and rows[rid] is None
+            and rid == op.record_id
+            and held(rid, False) is None  # loaded, and not there
         ):
-            out[index] = _merge(ctx, op, forms[op.form])
+            out[index] = _merge(op, forms[op.form], edited_at(op), device)
     return out
 
 
-def _merge(ctx: Ctx, op: p.Op, form: Form) -> Create:
+def _merge(op: p.Op, form: Form, edited_at: str, device: str) -> Create:
     # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
     # which is what ``merge_new`` reads from changes without one: no copy of the fields
-    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
-    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
+    fields = op.fields
+    changes = fields if DELETED not in fields else op_changes("create", fields)
+    merged = merge_new(changes, edited_at=edited_at, device=device)
     data = _data(merged)
     return merged, data, grid_of(form, data), natural_keys(form, data), person_of(form, data)
 

@@ -234,9 +234,12 @@ def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
         parts = []
         for field_id in fields:
             value = data.get(field_id)
-            if value is None or str(value).strip() == "":
+            if value is None:
                 break
-            parts.append(normalize_key(str(value)))
+            text = value if type(value) is str else str(value)
+            if not text.strip():
+                break
+            parts.append(normalize_key(text))
         else:
             key = "|".join(parts)
             keys.append(
@@ -303,11 +306,23 @@ def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
     """(name, pinyin, birth date) for the fuzzy duplicate index, when the form has those roles."""
     roles = form.roles
     birth = data.get(roles.birth_date) if roles.birth_date else None
-    if birth is None or is_empty(birth):
+    if type(birth) is not str:  # text, the usual birth date, is asked without a call
+        if is_empty(birth):
+            return None
+        birth = str(birth)
+    elif not birth.strip():
         return None
-    name = next((str(v) for f in roles.name if not is_empty(v := data.get(f))), "")
-    birth = str(birth)
-    spelled = _spelling(name) if name else None
+    for field_id in roles.name:  # the first name filled
+        name = data.get(field_id)
+        if type(name) is str:
+            if name.strip():
+                break
+        elif not is_empty(name):
+            name = str(name)
+            break
+    else:
+        return None
+    spelled = _spelling(name)
     if spelled is None or len(birth) > 10:  # not a date: nothing to compare with
         return None
     return Person(spelled[0], spelled[1], birth)

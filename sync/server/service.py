@@ -190,7 +190,12 @@ class Service:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
-        named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
+        named += [  # the ids reference fields name (``_refs``), as one column
+            v
+            for op in ops
+            for k in forms[op.form].reference_fields
+            if isinstance(v := op.fields.get(k), str)
+        ]
         if checked is not None:  # read by the check in this transaction
             ctx.known_ops = dict(checked.replays)
             rest = [i for i in named if i not in checked.looked_up]
@@ -211,23 +216,32 @@ class Service:
         keys: list[tuple[str, str]] = []
         states: list[tuple[Form, dict[str, Any]] | None] = []  # merged-over data, not made
         new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
+        held = tx.rows.get
         for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
             form, create = forms[op.form], made.get(index)
-            if create is not None:  # merged once, its keys and person with it
+            if create is not None:  # merged once, its keys and person with it; not held
                 op_keys = create[3]
                 states.append(None)
+                row = None
             else:
-                row = tx.rows.get(rid)
+                row = held(rid)
                 data = {**(row.data if row else {}), **op.fields}
                 op_keys = tx.derived.natural_keys(form, data)
                 states.append((form, data))
-            keys += [(form.id, k) for k in op_keys]
-            if tx.rows.get(rid) is None:
+            if op_keys:
+                keys += [(form.id, k) for k in op_keys]
+            if row is None:
                 new.append((op.record_id, form.id, op_keys))
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
-        # what this device last wrote on them and who else was merged into the new ids
-        owned = {i: o for i, f, k in new if (o := tx.key_owner(f, k)) is not None}
+        # what this device last wrote on them and who else was merged into the new ids (a
+        # key nobody holds or claims has no owner: ``key_free`` says so without a look-up)
+        free = tx.key_free
+        owned = {
+            i: o
+            for i, f, k in new
+            if k and not all(free(f, key) for key in k) and (o := tx.key_owner(f, k)) is not None
+        }
         owners = list(owned.values())
         tx.load_many(owners)
         # People who may be the same as the pushed ones; not for a create merging into the

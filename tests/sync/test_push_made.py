@@ -1,0 +1,230 @@
+"""The new-record push's fused passes (issue 17: server CPU per pushed op): the scope check as
+a column (``checks._lone_in_scope``), the create sort in one pass over ``fresh.made`` (scope
+asked once per grid, shared keys and look-alike people looked for as columns first) and the
+index spelling of a name worked out once per name (``rows._spelling``). Each is held against
+the path it replaces; what a push stores is held against the per-op path by
+tests/sync/test_push_fresh.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core.forms import FormSet
+from app.core.records import is_empty
+from app.core.search import name_terms
+from app.core.textnorm import normalize_key
+from sync import protocol as p
+from sync.server import checks, fresh, rows
+from sync.server.auth import User
+from sync.server.errors import ApiError
+from sync.server.rows import MAX_KEY, MAX_NAME, Person
+from sync.server.service import Service
+from tests.sync.conftest import GRID_A, GRID_B, resident_creates
+from tests.sync.test_push_fresh import HELD, MERGED_AWAY, _setup
+from tests.sync.test_server_batch import WORKER, _fresh
+
+ADMIN = User("root", "admin", None, None)
+NEW = [f"0190a0b0-c0d0-7000-8000-0000000cc{i:03d}" for i in range(4)]
+
+
+@st.composite
+def _ops(draw: st.DrawFn) -> list[p.Op]:
+    """Ops of held, merged-away and new record ids (some named twice), of every kind, with a
+    grid in or out of the caller's scope, blank or not sent."""
+    out = []
+    for n in range(draw(st.integers(1, 8))):
+        fields: dict[str, Any] = {"name": "张三"}
+        grid = draw(st.sampled_from([GRID_A, GRID_A, GRID_B, "", "  ", None, 7, "absent"]))
+        if grid != "absent":
+            fields["grid"] = grid
+        out.append(
+            p.Op(
+                op_id=f"dev:c{n}",
+                record_id=draw(st.sampled_from([*NEW, *HELD[:2], MERGED_AWAY])),
+                form="resident",
+                kind=draw(st.sampled_from(["create", "create", "update", "delete"])),
+                base_version=draw(st.sampled_from([None, None, 1, 5])),
+                fields=fields,
+                edited_at="2026-11-30T08:00:00.000Z#0000",
+                author="tester",
+            )
+        )
+    if draw(st.booleans()):
+        out.append(_setup()[0])  # a replay of a logged op
+    return out
+
+
+def _check(engine: Any, formset: FormSet, user: User, ops: list[p.Op]) -> Any:
+    """What the whole-request check answers: what it read, or the error it names."""
+    req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+    with engine.connect() as conn:
+        try:
+            found = checks.check_push(conn, formset, user, req, "dev")
+        except ApiError as exc:
+            return exc.body()
+    return sorted(found.replays), found.aliases, found.looked_up
+
+
+def test_the_scope_check_as_a_column_answers_as_the_loop(tmp_path: Any, formset: FormSet) -> None:
+    """Random batches: the check answers alike (what it read, or the first op at fault and
+    its error) whether the lone ops of new records are decided as a column or by the loop."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        Service(engine, formset).apply(WORKER, "dev", _setup())
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(ops=_ops(), admin=st.booleans())
+        def check(ops: list[p.Op], admin: bool) -> None:
+            user = ADMIN if admin else WORKER
+            fast = _check(engine, formset, user, ops)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(checks, "_lone_in_scope", lambda *_a, **_k: set())
+                assert fast == _check(engine, formset, user, ops)
+
+        check()
+    finally:
+        engine.dispose()
+
+
+def test_a_push_of_new_residents_asks_the_scope_once_per_grid(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents of one grid pushed: the check's loop (``_check_scope``) is asked for
+    none of them, and the caller's scope is asked once per grid by the check and once by the
+    create sort (it was asked once per op by each)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        loop: list[int] = []
+        plain_check = checks._check_scope
+        monkeypatch.setattr(
+            checks, "_check_scope", lambda *a, **k: loop.append(1) or plain_check(*a, **k)
+        )
+        asked: list[str | None] = []
+        plain_scope = User.in_scope
+        monkeypatch.setattr(
+            User, "in_scope", lambda self, grid: asked.append(grid) or plain_scope(self, grid)
+        )
+        ops = resident_creates(50, "dev", dt.date(1972, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert loop == []
+        assert asked == [GRID_A, GRID_A]
+    finally:
+        engine.dispose()
+
+
+def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents with their own keys and people: the create sort finds no shared key
+    and no look-alike as columns, and compares no create's birth date or key parts with the
+    chunk's other ops (``_birth``, ``meets``: once per create before)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        compared: list[str] = []
+        for name in ("_birth", "meets"):
+            plain = getattr(fresh, name)
+            monkeypatch.setattr(
+                fresh, name, lambda *a, _p=plain, _n=name: compared.append(_n) or _p(*a)
+            )
+        ops = resident_creates(50, "dev", dt.date(1973, 1, 1))
+        results = service.apply(WORKER, "dev", ops)
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert compared == []
+    finally:
+        engine.dispose()
+
+
+def test_a_name_is_spelled_once(formset: FormSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Residents sharing a name: its terms are asked once (``name_terms`` was asked, and its
+    pinyin picked, for every record)."""
+    asked: list[str] = []
+    monkeypatch.setattr(rows, "name_terms", lambda name: asked.append(name) or name_terms(name))
+    rows._spelling.cache_clear()
+    form = formset.form("resident")
+    people = [
+        rows.person_of(form, {"name": "欧阳娜娜", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
+    ]
+    assert people == [
+        Person("欧阳娜娜", "ouyangnana", "1980-01-01"),
+        Person("欧阳娜娜", "ouyangnana", "1980-01-02"),
+    ]
+    assert asked == ["欧阳娜娜"]
+    rows._spelling.cache_clear()
+
+
+def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
+    """``person_of`` as it was written before the spelling cache (the reference)."""
+    roles = form.roles
+    if not roles.birth_date or is_empty(data.get(roles.birth_date)):
+        return None
+    name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
+    birth = str(data[roles.birth_date])
+    terms = name_terms(name[:MAX_NAME]) if name else ()
+    if not terms or len(birth) > 10:
+        return None
+    pinyin = next((t for t in terms if t.isascii()), terms[0])
+    return Person(terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth)
+
+
+def _keys_before(form: Any, data: Mapping[str, Any]) -> list[str]:
+    """``natural_keys`` as it was written before (the reference)."""
+    from hashlib import sha256
+
+    keys = []
+    for fields in form.natural_keys:
+        parts = []
+        for field_id in fields:
+            value = data.get(field_id)
+            if value is None or str(value).strip() == "":
+                break
+            parts.append(normalize_key(str(value)))
+        else:
+            key = "|".join(parts)
+            keys.append(
+                key if len(key) <= MAX_KEY else "sha256:" + sha256(key.encode()).hexdigest()
+            )
+    return keys
+
+
+class _Text(str):
+    """A str subclass (goes the plain way: ``type(v) is str`` is False)."""
+
+
+_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["", "  ", "张三", " 李 四 ", "Anna Lee", "·", "１１１", "1985-06-15", "x" * 300]
+    ),
+    st.builds(_Text, st.sampled_from(["", "王五", "1985-06-15"])),
+    st.integers(-5, 10**12),
+    st.booleans(),
+    st.lists(st.sampled_from(["a", ""]), max_size=2),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            ["name", "former_name", "foreign_surname", "birth_date", "id_type", "id_number"]
+        ),
+        _values,
+    )
+)
+def test_person_and_keys_as_before(formset: FormSet, data: dict[str, Any]) -> None:
+    """``person_of`` (spelling cached per name, text asked without a call) and
+    ``natural_keys`` (text asked without a copy) answer as they were written before."""
+    form = formset.form("resident")
+    assert rows.person_of(form, data) == _person_before(form, data)
+    assert rows.natural_keys(form, data) == _keys_before(form, data)
