@@ -8,7 +8,8 @@ tests/sync/test_push_fresh.py."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -31,6 +32,17 @@ from tests.sync.test_server_batch import WORKER, _fresh
 
 ADMIN = User("root", "admin", None, None)
 NEW = [f"0190a0b0-c0d0-7000-8000-0000000cc{i:03d}" for i in range(4)]
+
+
+def _spy(calls: list[Any], plain: Callable[..., Any], arg: str) -> Callable[..., Any]:
+    """``plain``, noting its argument ``arg`` of each call in ``calls``."""
+    names = list(inspect.signature(plain).parameters)
+
+    def spied(*args: Any, **kw: Any) -> Any:
+        calls.append(kw[arg] if arg in kw else args[names.index(arg)])
+        return plain(*args, **kw)
+
+    return spied
 
 
 @st.composite
@@ -101,16 +113,10 @@ def test_a_push_of_new_residents_asks_the_scope_once_per_grid(
     engine = _fresh(db_url)
     try:
         service = Service(engine, formset)
-        loop: list[int] = []
-        plain_check = checks._check_scope
-        monkeypatch.setattr(
-            checks, "_check_scope", lambda *a, **k: loop.append(1) or plain_check(*a, **k)
-        )
-        asked: list[str | None] = []
-        plain_scope = User.in_scope
-        monkeypatch.setattr(
-            User, "in_scope", lambda self, grid: asked.append(grid) or plain_scope(self, grid)
-        )
+        loop: list[Any] = []
+        monkeypatch.setattr(checks, "_check_scope", _spy(loop, checks._check_scope, "op"))
+        asked: list[Any] = []
+        monkeypatch.setattr(User, "in_scope", _spy(asked, User.in_scope, "grid"))
         ops = resident_creates(50, "dev", dt.date(1972, 1, 1))
         req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
         results = service.push(WORKER, req, "dev")
@@ -130,12 +136,9 @@ def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
     engine = _fresh(db_url)
     try:
         service = Service(engine, formset)
-        compared: list[str] = []
+        compared: list[Any] = []
         for name in ("_birth", "meets"):
-            plain = getattr(fresh, name)
-            monkeypatch.setattr(
-                fresh, name, lambda *a, _p=plain, _n=name: compared.append(_n) or _p(*a)
-            )
+            monkeypatch.setattr(fresh, name, _spy(compared, getattr(fresh, name), "form"))
         ops = resident_creates(50, "dev", dt.date(1973, 1, 1))
         results = service.apply(WORKER, "dev", ops)
         assert [r["status"] for r in results] == ["applied"] * 50
@@ -147,8 +150,8 @@ def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
 def test_a_name_is_spelled_once(formset: FormSet, monkeypatch: pytest.MonkeyPatch) -> None:
     """Residents sharing a name: its terms are asked once (``name_terms`` was asked, and its
     pinyin picked, for every record)."""
-    asked: list[str] = []
-    monkeypatch.setattr(rows, "name_terms", lambda name: asked.append(name) or name_terms(name))
+    asked: list[Any] = []
+    monkeypatch.setattr(rows, "name_terms", _spy(asked, name_terms, "name"))
     rows._spelling.cache_clear()
     form = formset.form("resident")
     people = [
