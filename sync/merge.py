@@ -316,11 +316,11 @@ def merge_new(incoming: Mapping[str, Any], *, edited_at: str = "", device: str =
     values: dict[str, Any]
     texts = incoming.values()
     if TEXT_ONLY.issuperset(map(type, texts)):  # a device's fields: all text
-        items = sorted(incoming.items())
-        # none blank (the usual create): the sorted items as they are, each pass in C
-        values = (
-            dict(items) if all(map(str.strip, texts)) else {n: v for n, v in items if v.strip()}
-        )
+        names = sorted(incoming)  # the names alone: no tuple compared
+        if all(map(str.strip, texts)):  # none blank (the usual create): one pass in C
+            values = {n: incoming[n] for n in names}
+        else:
+            values = {n: v for n in names if (v := incoming[n]).strip()}
     else:
         values = {}
         for name in sorted(incoming):
