@@ -231,3 +231,58 @@ def test_person_and_keys_as_before(formset: FormSet, data: dict[str, Any]) -> No
     form = formset.form("resident")
     assert rows.person_of(form, data) == _person_before(form, data)
     assert rows.natural_keys(form, data) == _keys_before(form, data)
+
+
+@st.composite
+def _shaped(draw: st.DrawFn) -> list[p.Op]:
+    """Ops with good or bad record ids, known or unknown forms, fields of the form or not,
+    good or bad strings."""
+    return [
+        p.Op(
+            op_id=f"dev:s{n}",
+            record_id=draw(st.sampled_from([NEW[n % 4], NEW[0].upper(), "not-a-uuid"])),
+            form=draw(st.sampled_from(["resident", "resident", "nosuch"])),
+            kind=draw(st.sampled_from(["create", "create", "delete"])),
+            fields=draw(
+                st.sampled_from(
+                    [{"name": "张三"}, {"bogus": "x"}, {"name": "a\x00"}, {"name": ["x"]}, {}]
+                )
+            ),
+            edited_at="2026-11-30T08:00:00.000Z#0000",
+            author="tester",
+        )
+        for n in range(draw(st.integers(1, 6)))
+    ]
+
+
+def _shapes_of(formset: FormSet, ops: list[p.Op]) -> Any:
+    forms, error = checks._shapes(formset, ops)
+    return [f.id for f in forms], error.body() if error else None
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_shaped())
+def test_the_forms_of_a_request_as_a_column_are_the_loops(
+    formset: FormSet, ops: list[p.Op]
+) -> None:
+    """``_shapes`` answers alike (each op's form up to the first at fault, and its error)
+    with the forms and record ids decided as columns (``_forms_of``) or op by op."""
+    fast = _shapes_of(formset, ops)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks, "_forms_of", lambda *_a: None)
+        assert fast == _shapes_of(formset, ops)
+
+
+def test_a_push_of_new_residents_checks_no_op_shape_alone(
+    formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose strings and fields pass as columns: no op is shape-checked on its
+    own (``check_op_shape`` was asked once per op)."""
+    asked: list[Any] = []
+    monkeypatch.setattr(checks, "check_op_shape", _spy(asked, checks.check_op_shape, "op"))
+    ops = resident_creates(20, "dev", dt.date(1974, 1, 1))
+    forms, error = checks._shapes(formset, ops)
+    assert error is None and [f.id for f in forms] == ["resident"] * 20
+    assert asked == []
