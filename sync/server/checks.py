@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any, TypedDict
 
 from sqlalchemy.engine import Connection, RowMapping
@@ -187,6 +188,9 @@ def _strings_ok(op: p.Op) -> bool:
     return strings_ok_all([op])
 
 
+_OP_STRINGS = attrgetter("op_id", "record_id", "form", "edited_at", "author")
+
+
 def strings_ok_all(ops: Sequence[p.Op]) -> bool:
     """``_strings_ok`` of every op, in one scan of all their strings (a character is bad on
     its own, so the scan of them joined finds what the scans one by one would). Why: a push
@@ -195,8 +199,8 @@ def strings_ok_all(ops: Sequence[p.Op]) -> bool:
     fields = [op.fields for op in ops]
     values = [*chain.from_iterable(map(dict.values, fields))]
     cells: list[Any] = [
-        *chain.from_iterable((o.op_id, o.record_id, o.form, o.edited_at, o.author) for o in ops),
-        *chain.from_iterable(fields),
+        *chain.from_iterable(map(_OP_STRINGS, ops)),
+        *{*chain.from_iterable(fields)},  # the ops share their field names: each scanned once
     ]
     if TEXT_ONLY.issuperset(map(type, values)):  # a device's fields: all text
         return cells_ok(cells + values)
