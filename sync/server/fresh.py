@@ -30,13 +30,7 @@ from sync import protocol as p
 from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
 from sync.server import oplog
 from sync.server.pushop import Ctx
-from sync.server.rows import (
-    Person,
-    grid_of,
-    natural_keys,
-    one_stamp,
-    person_of,
-)
+from sync.server.rows import Person, grids_of, keys_of, one_stamp, people_of
 from sync.server.tx import Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
@@ -59,16 +53,18 @@ class Read:
 def made(
     tx: Tx, ctx: Ctx, ops: Sequence[p.Op], rids: Sequence[str], forms: Mapping[str, Form]
 ) -> dict[int, Create]:
-    """Each create of a record the chunk's load found absent (by op index): its merge, data,
-    grid, natural keys and person, worked out once for the chunk.
+    """Each create of a record the chunk's load found absent (by op index, in op order): its
+    merge, data, grid, natural keys and person, worked out once for the chunk.
 
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
     rows; each used to work them out again from its own copy of the values (issue 17). The
-    same rule functions as the per-op path's (``merge_new``, ``natural_keys``,
-    ``person_of``), from the merged values as ``Service._create`` reads them."""
+    same rule functions as the per-op path's: ``merge_new`` per op, then the grids, keys and
+    people of each form's records as columns (``grids_of``, ``keys_of``, ``people_of``: held
+    against ``grid_of``, ``natural_keys`` and ``person_of`` by tests/sync/test_push_made.py),
+    from the merged values as ``Service._create`` reads them."""
     held, device, edited_at = tx.rows.get, ctx.device_id, ctx.edited_at
-    out: dict[int, Create] = {}
+    picked: dict[str, list[int]] = {}
     for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
         if (
             op.kind == "create"
@@ -76,18 +72,24 @@ def made(
             and rid == op.record_id
             and held(rid, False) is None  # loaded, and not there
         ):
-            out[index] = _merge(op, forms[op.form], edited_at(op), device)
-    return out
+            picked.setdefault(op.form, []).append(index)
+    out: dict[int, Create] = {}
+    for name, indexes in picked.items():
+        form = forms[name]
+        merges = [
+            merge_new(_changes(ops[i]), edited_at=edited_at(ops[i]), device=device) for i in indexes
+        ]
+        datas = list(map(_data, merges))
+        grids, keys, people = grids_of(form, datas), keys_of(form, datas), people_of(form, datas)
+        out.update(zip(indexes, zip(merges, datas, grids, keys, people, strict=True), strict=True))
+    return out if len(picked) < 2 else dict(sorted(out.items()))
 
 
-def _merge(op: p.Op, form: Form, edited_at: str, device: str) -> Create:
+def _changes(op: p.Op) -> Mapping[str, Any]:
     # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
     # which is what ``merge_new`` reads from changes without one: no copy of the fields
     fields = op.fields
-    changes = fields if DELETED not in fields else op_changes("create", fields)
-    merged = merge_new(changes, edited_at=edited_at, device=device)
-    data = _data(merged)
-    return merged, data, grid_of(form, data), natural_keys(form, data), person_of(form, data)
+    return fields if DELETED not in fields else op_changes("create", fields)
 
 
 @dataclass(frozen=True)

@@ -302,3 +302,64 @@ def test_a_requests_field_names_are_scanned_once_each(monkeypatch: pytest.Monkey
         + [*names]
         + [v for op in ops for v in op.fields.values()]
     )
+
+
+_column_values = st.one_of(
+    st.sampled_from(["张三", "欧阳娜娜", "Anna Lee", "1985-06-15", "330106001001-01", " 111 "]),
+    st.sampled_from(["", "  ", "１１１", "1985-06-15T00", "x" * 260]),
+    st.none(),
+    st.integers(0, 99),
+    st.builds(_Text, st.sampled_from(["王五", "1985-06-15"])),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), regular=st.booleans())
+def test_grids_keys_and_people_as_columns_are_the_per_record_ones(
+    formset: FormSet, data: st.DataObject, regular: bool
+) -> None:
+    """``grids_of``, ``keys_of`` and ``people_of`` of a column of records are ``grid_of``,
+    ``natural_keys`` and ``person_of`` of each, for every form; ``regular``: every value
+    filled text (the column path), else anything."""
+    form = formset.forms[data.draw(st.sampled_from(sorted(formset.forms)))]
+    roles = form.roles
+    names = [*(f for spec in form.natural_keys for f in spec), *roles.name]
+    names += [f for f in (roles.birth_date, roles.grid) if f]
+    value = (
+        st.sampled_from(["张三", "1985-06-15", "330106001001-01", "a b"])
+        if regular
+        else _column_values
+    )
+    datas = data.draw(
+        st.lists(
+            st.dictionaries(st.sampled_from(names), value)
+            if not regular
+            else st.fixed_dictionaries({n: value for n in names}),
+            max_size=6,
+        )
+    )
+    assert rows.grids_of(form, datas) == [rows.grid_of(form, d) for d in datas]
+    assert rows.keys_of(form, datas) == [rows.natural_keys(form, d) for d in datas]
+    assert rows.people_of(form, datas) == [rows.person_of(form, d) for d in datas]
+
+
+def test_a_chunk_of_new_residents_is_worked_out_as_columns(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents pushed: no record's grid, keys or person is worked out on its own
+    (``grid_of``, ``natural_keys``, ``person_of``: once each per record before)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        alone: list[Any] = []
+        for name in ("grid_of", "natural_keys", "person_of"):
+            spied = _spy(alone, getattr(rows, name), "form")
+            monkeypatch.setattr(rows, name, spied)
+            monkeypatch.setattr(fresh, name, spied, raising=False)  # as fresh named them
+        ops = resident_creates(50, "dev", dt.date(1976, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert alone == []
+    finally:
+        engine.dispose()
