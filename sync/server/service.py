@@ -213,23 +213,23 @@ class Service:
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
         made = fresh.made(tx, ctx, ops, rids, forms)
-        keys: list[tuple[str, str]] = []
-        states: list[tuple[Form, dict[str, Any]] | None] = []  # merged-over data, not made
-        new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
+        read_forms = [forms[op.form] for op in ops]
+        # the chunk's new records (``made``: merged once, their keys and person with them)
+        # as columns, then every other op's merged-over data, keys and record
+        made_ops = [(ops[i], read_forms[i], create) for i, create in made.items()]
+        keys = [(f.id, k) for _op, f, create in made_ops for k in create[3]]
+        new = [(op.record_id, f.id, create[3]) for op, f, create in made_ops]
+        states: dict[int, tuple[Form, dict[str, Any]]] = {}  # merged-over data, not made
         held = tx.rows.get
         for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
-            form, create = forms[op.form], made.get(index)
-            if create is not None:  # merged once, its keys and person with it; not held
-                op_keys = create[3]
-                states.append(None)
-                row = None
-            else:
-                row = held(rid)
-                data = {**(row.data if row else {}), **op.fields}
-                op_keys = tx.derived.natural_keys(form, data)
-                states.append((form, data))
-            if op_keys:
-                keys += [(form.id, k) for k in op_keys]
+            if index in made:
+                continue
+            form = read_forms[index]
+            row = held(rid)
+            data = {**(row.data if row else {}), **op.fields}
+            op_keys = tx.derived.natural_keys(form, data)
+            states[index] = (form, data)
+            keys += [(form.id, k) for k in op_keys]
             if row is None:
                 new.append((op.record_id, form.id, op_keys))
         tx.prefetch_keys(keys)
@@ -251,15 +251,14 @@ class Service:
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
-        for index, (op, state) in enumerate(zip(ops, states, strict=True)):
-            if op.record_id in merging:
-                continue  # nor is its person worked out (name terms, pinyin) for nothing
-            if state is None:
-                form_id, person = forms[op.form].id, made[index][4]
-            else:
-                form_id, person = state[0].id, tx.derived.person_of(*state)
-            if person is not None:
-                people.setdefault(form_id, []).append(person)
+        for op, form, create in made_ops:  # nor is the person of one merging worked out
+            if create[4] is not None and op.record_id not in merging:
+                people.setdefault(form.id, []).append(create[4])
+        for index, (form, data) in states.items():
+            if ops[index].record_id not in merging:
+                person = tx.derived.person_of(form, data)
+                if person is not None:
+                    people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
@@ -271,7 +270,7 @@ class Service:
         tx.prefetch_device_versions(
             ctx.device_id, (rid for op, rid in zip(ops, rids, strict=True) if not op.base_version)
         )
-        return fresh.Read(rids, [forms[op.form] for op in ops], made)
+        return fresh.Read(rids, read_forms, made)
 
     def _ops(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: fresh.Read) -> list[dict[str, Any]]:
         """Apply the chunk's ops in order: creates of new records that meet nothing else of
