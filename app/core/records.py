@@ -123,15 +123,23 @@ def _plain_all(values: Sequence[Any]) -> bool:
             ints = [v for v in level if type(v) is int]
             if min(ints) < -_INT_RANGE or max(ints) >= _INT_RANGE:
                 return False
-        dicts = [v for v in level if type(v) is dict] if dict in kinds else []
+        dicts = _of_kind(level, kinds, dict)
         if dicts and not TEXT_ONLY.issuperset(map(type, itertools.chain.from_iterable(dicts))):
             return False
-        lists = [v for v in level if type(v) is list] if list in kinds else []
+        lists = _of_kind(level, kinds, list)
         level = [
             *itertools.chain.from_iterable(map(dict.values, dicts)),
             *itertools.chain.from_iterable(lists),
         ]
     return not level
+
+
+def _of_kind(level: list[Any], kinds: set[type], kind: type) -> list[Any]:
+    """The values of ``level`` of type ``kind``: the level itself when it holds no other
+    kind (a column of records' data or answers: dicts only), without a test per value."""
+    if kind not in kinds:
+        return []
+    return level if len(kinds) == 1 else [v for v in level if type(v) is kind]
 
 
 def orjson_writes(value: Any) -> bool:

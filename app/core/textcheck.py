@@ -35,8 +35,24 @@ def cells_ok(cells: list[Any]) -> bool:
     return (
         {*map(type, cells)} <= TEXT_ONLY
         and max(map(len, cells), default=0) <= MAX_VALUE_CHARS
-        and _BAD_CHAR.search("".join(cells)) is None
+        and _clean("".join(cells))
     )
+
+
+def _clean(text: str) -> bool:
+    """No NUL and no lone surrogate in a long text: a search for NUL, then (beyond ASCII)
+    its UTF-8 encoding, which refuses exactly the surrogates. Why: both are C passes at
+    memory speed; the regex ``text_ok`` asks of short strings visits each character, twice
+    as slow over the ~370 000 characters of a push of 1 000 residents (issue 17)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_problem(text: str) -> str | None:

@@ -17,8 +17,9 @@ path's (tests/sync/test_push_fresh.py holds the two against each other on both b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from app.core import rules
@@ -29,17 +30,12 @@ from sync import protocol as p
 from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
 from sync.server import oplog
 from sync.server.pushop import Ctx
-from sync.server.rows import (
-    Person,
-    grid_of,
-    natural_keys,
-    one_stamp,
-    person_of,
-)
+from sync.server.rows import Person, grids_of, keys_of, one_stamp, people_of
 from sync.server.tx import Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
 _DRAFT = RecordStatus.DRAFT.value  # read once: an enum member's value is a property
+_COMPLETE = RecordStatus.COMPLETE.value
 # A create of a new record as worked out once: its merge, data, grid, natural keys and person
 Create = tuple[Merged, dict[str, Any], str | None, list[str], Person | None]
 
@@ -57,36 +53,43 @@ class Read:
 def made(
     tx: Tx, ctx: Ctx, ops: Sequence[p.Op], rids: Sequence[str], forms: Mapping[str, Form]
 ) -> dict[int, Create]:
-    """Each create of a record the chunk's load found absent (by op index): its merge, data,
-    grid, natural keys and person, worked out once for the chunk.
+    """Each create of a record the chunk's load found absent (by op index, in op order): its
+    merge, data, grid, natural keys and person, worked out once for the chunk.
 
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
     rows; each used to work them out again from its own copy of the values (issue 17). The
-    same rule functions as the per-op path's (``merge_new``, ``natural_keys``,
-    ``person_of``), from the merged values as ``Service._create`` reads them."""
-    rows = tx.rows
-    out: dict[int, Create] = {}
-    for index, op in enumerate(ops):
-        rid = op.record_id
+    same rule functions as the per-op path's: ``merge_new`` per op, then the grids, keys and
+    people of each form's records as columns (``grids_of``, ``keys_of``, ``people_of``: held
+    against ``grid_of``, ``natural_keys`` and ``person_of`` by tests/sync/test_push_made.py),
+    from the merged values as ``Service._create`` reads them."""
+    held, device, edited_at = tx.rows.get, ctx.device_id, ctx.edited_at
+    picked: dict[str, list[int]] = {}
+    for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
         if (
             op.kind == "create"
             and not op.base_version
-            and rids[index] == rid
-            and rid in rows
-            and rows[rid] is None
+            and rid == op.record_id
+            and held(rid, False) is None  # loaded, and not there
         ):
-            out[index] = _merge(ctx, op, forms[op.form])
-    return out
+            picked.setdefault(op.form, []).append(index)
+    out: dict[int, Create] = {}
+    for name, indexes in picked.items():
+        form = forms[name]
+        merges = [
+            merge_new(_changes(ops[i]), edited_at=edited_at(ops[i]), device=device) for i in indexes
+        ]
+        datas = list(map(_data, merges))
+        grids, keys, people = grids_of(form, datas), keys_of(form, datas), people_of(form, datas)
+        out.update(zip(indexes, zip(merges, datas, grids, keys, people, strict=True), strict=True))
+    return out if len(picked) < 2 else dict(sorted(out.items()))
 
 
-def _merge(ctx: Ctx, op: p.Op, form: Form) -> Create:
+def _changes(op: p.Op) -> Mapping[str, Any]:
     # ``op_changes`` of a create only drops a sent ``_deleted`` and says "not deleted",
     # which is what ``merge_new`` reads from changes without one: no copy of the fields
-    changes = op.fields if DELETED not in op.fields else op_changes("create", op.fields)
-    merged = merge_new(changes, edited_at=ctx.edited_at(op), device=ctx.device_id)
-    data = _data(merged)
-    return merged, data, grid_of(form, data), natural_keys(form, data), person_of(form, data)
+    fields = op.fields
+    return fields if DELETED not in fields else op_changes("create", fields)
 
 
 @dataclass(frozen=True)
@@ -102,21 +105,20 @@ class Creates:
 
 def sort_creates(tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: Read, formset: FormSet) -> Creates:
     """The chunk's creates that meet nothing and those that meet only a held key."""
-    op_ids = Counter(op.op_id for op in ops)
-    named = Counter(op.record_id for op in ops)
+    if not read.made:
+        return Creates({}, {})
+    op_ids = Counter(map(_OP_ID, ops))
+    named = Counter(map(_RECORD_ID, ops))
     named.update(read.rids)
-    found: dict[int, Create] = {}
-    met: dict[int, list[str]] = {}
-    for index, op in enumerate(ops):
-        create = _alone(tx, ctx, op, index, read, formset, op_ids, named)
-        if isinstance(create, list):
-            met[index] = create
-        elif create is not None:
-            found[index] = create
+    found, met = _alone(tx, ctx, ops, read, formset, op_ids, named)
     if found:
         parts, births = others(tx, ops, read, found)
         found = unaliased(tx, ops, read, _apart(found, read, parts, births))
     return Creates(found, met)
+
+
+_OP_ID = attrgetter("op_id")
+_RECORD_ID = attrgetter("record_id")
 
 
 def unaliased(
@@ -150,41 +152,60 @@ def unaliased(
 def _alone(
     tx: Tx,
     ctx: Ctx,
-    op: p.Op,
-    index: int,
+    ops: Sequence[p.Op],
     read: Read,
     formset: FormSet,
     op_ids: Counter[str],
     named: Counter[str],
-) -> Create | list[str] | None:
-    """The op's merge when on its own it is a plain create of a new record: a new op id and
-    record id, named once in the chunk, its references not aliased, its keys free, nobody on
-    the platform like its person, in the caller's scope and valid if complete. Its natural
-    keys when all of that holds up to the keys, and one is held or claimed."""
-    create = read.made.get(index)
-    if (
-        create is None
-        or op_ids[op.op_id] != 1
-        or op.op_id in ctx.known_ops
-        or op.op_id in tx.op_rows
-        or named[op.record_id] != 2  # once as named, once after aliases: by this op alone
-    ):
-        return None
-    form = read.forms[index]
-    if any(isinstance(v, str) and v in ctx.aliases for v in _ref_values(form, op)):
-        return None
-    merged, data, grid, keys, person = create
-    if not all(tx.key_free(form.id, k) for k in keys):
-        return keys
-    if not ctx.user.in_scope(grid):
-        return None
-    if person is not None and tx.same_person(form.id, person):
-        return None
-    if _status(merged) == RecordStatus.COMPLETE and any(
-        i.severity == "error" for i in rules.validate(form, data, formset)
-    ):
-        return None
-    return create
+) -> tuple[dict[int, Create], dict[int, list[str]]]:
+    """The creates of ``read.made`` that on their own are plain creates of a new record: a
+    new op id and record id, named once in the chunk, references not aliased, keys free,
+    nobody on the platform like the person, in the caller's scope and valid if complete; and
+    (second) the natural keys of those for which all of that holds up to the keys, and one
+    is held or claimed. One pass over ``made`` (each op's merge, keys and person worked out
+    there), the scope asked once per grid (issue 17: a loop per op re-reading the same)."""
+    known, logged, aliases = ctx.known_ops, tx.op_rows, ctx.aliases
+    in_scope = _Scope(ctx.user.in_scope)
+    found: dict[int, Create] = {}
+    met: dict[int, list[str]] = {}
+    for index, create in read.made.items():
+        op = ops[index]
+        op_id = op.op_id
+        if (
+            op_ids[op_id] != 1
+            or op_id in known
+            or op_id in logged
+            or named[op.record_id] != 2  # once as named, once after aliases: by this op alone
+        ):
+            continue
+        form = read.forms[index]
+        if aliases and any(isinstance(v, str) and v in aliases for v in _ref_values(form, op)):
+            continue
+        merged, data, grid, keys, person = create
+        if keys and not all(tx.key_free(form.id, k) for k in keys):
+            met[index] = keys
+        elif (
+            in_scope[grid]
+            and (person is None or not tx.same_person(form.id, person))
+            and (
+                _status(merged) != _COMPLETE
+                or not any(i.severity == "error" for i in rules.validate(form, data, formset))
+            )
+        ):
+            found[index] = create
+    return found, met
+
+
+class _Scope(dict[str | None, bool]):
+    """``User.in_scope`` of each grid, asked once per grid."""
+
+    def __init__(self, ask: Callable[[str | None], bool]) -> None:
+        super().__init__()
+        self._ask = ask
+
+    def __missing__(self, grid: str | None) -> bool:
+        self[grid] = answer = self._ask(grid)
+        return answer
 
 
 def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
@@ -200,7 +221,10 @@ def _refs(form: Form, op: p.Op) -> Iterator[str]:
 def _data(merged: Merged) -> dict[str, Any]:
     """The record's data: the merged values without the pseudo-fields (``merge_new`` leaves
     no empty value and takes the names in order, as ``clean`` would)."""
-    return {k: v for k, v in merged.values.items() if k != STATUS and k != DELETED}
+    data = dict(merged.values)  # a copy and two deletions in C, not a test per field
+    data.pop(STATUS, None)
+    data.pop(DELETED, None)
+    return data
 
 
 def _stamps(merged: Merged) -> list[list[Any]]:
@@ -256,30 +280,42 @@ def _apart(
     births: set[tuple[str, str]],
 ) -> dict[int, Create]:
     """The creates of ``found`` that meet none of the chunk's other ops: no key made of
-    ``parts``, no birth date in ``births``, no key and no look-alike person of another."""
-    keys: Counter[tuple[str, str]] = Counter()
-    people: dict[tuple[str, str], list[tuple[int, Person]]] = {}
-    for index, (_merged, _data, _grid, own_keys, person) in found.items():
-        form_id = read.forms[index].id
-        keys.update((form_id, k) for k in own_keys)
-        if person is not None:
-            people.setdefault((form_id, person.birth), []).append((index, person))
+    ``parts``, no birth date in ``births``, no key and no look-alike person of another.
+    Keys shared and people born the same day are looked for as columns first: most chunks
+    have neither, and then no create is asked one by one."""
+    forms = read.forms
+    keys = [(forms[i].id, k) for i, create in found.items() for k in create[3]]
+    shared = {k for k, n in Counter(keys).items() if n > 1} if len(set(keys)) < len(keys) else ()
+    alike = _alike(found, forms)
+    if not shared and not alike and not parts and not births:
+        return found
     out: dict[int, Create] = {}
     for index, create in found.items():
-        _merged, data, _grid, own_keys, person = create
-        form = read.forms[index]
-        birth = _birth(form, data)
-        if (
-            any(keys[(form.id, k)] > 1 for k in own_keys)
-            or (parts and meets(form, data, parts))
-            or (birth is not None and birth in births)
-            or (
-                person is not None
-                and any(j != index and person.alike(q) for j, q in people[(form.id, person.birth)])
-            )
-        ):
+        _merged, data, _grid, own_keys, _person = create
+        form = forms[index]
+        if index in alike or (shared and any((form.id, k) in shared for k in own_keys)):
+            continue
+        if parts and meets(form, data, parts):
+            continue
+        if births and (birth := _birth(form, data)) is not None and birth in births:
             continue
         out[index] = create
+    return out
+
+
+def _alike(found: dict[int, Create], forms: Sequence[Form]) -> set[int]:
+    """The creates of ``found`` whose person is like another's of ``found`` (same form)."""
+    people: dict[tuple[str, str], list[tuple[int, Person]]] = {}
+    for index, create in found.items():
+        person = create[4]
+        if person is not None:
+            people.setdefault((forms[index].id, person.birth), []).append((index, person))
+    out: set[int] = set()
+    for group in people.values():
+        if len(group) > 1:
+            for index, person in group:
+                if any(j != index and person.alike(q) for j, q in group):
+                    out.add(index)
     return out
 
 
@@ -300,42 +336,54 @@ def write(
     answer by op index. The caller has taken each record's change number in op order.
 
     The records' data, stamps and answers are each encoded as one column
-    (``canonical_json_all``): one plainness pass for the chunk instead of one per text."""
+    (``canonical_json_all``): one plainness pass for the chunk instead of one per text; each
+    table's tuples are made as a column too, from the ops' and records' columns."""
     rows = tx.fresh
     user, at, device = ctx.user.username, ctx.at, ctx.device_id
+    picked = [ops[index] for index in fast]
+    forms = [read.forms[index] for index in fast]
     creates = list(fast.values())
+    merges = [c[0] for c in creates]
+    datas = [c[1] for c in creates]
+    grids = [c[2] for c in creates]
+    rids = [op.record_id for op in picked]
+    statuses = [_status(m) for m in merges]
     results = [
-        {
-            "op_id": ops[index].op_id,
-            "status": "applied",
-            "record_id": ops[index].record_id,
-            "version": 1,
-            "conflicts": [],
-        }
-        for index in fast
+        {"op_id": op.op_id, "status": "applied", "record_id": rid, "version": 1, "conflicts": []}
+        for op, rid in zip(picked, rids, strict=True)
     ]
     # one encoding of each record's data for the record and its first version
-    texts = canonical_json_all([data for _m, data, _g, _k, _p in creates])
-    stamps = canonical_json_all([_stamps(merged) for merged, *_rest in creates])
+    texts = canonical_json_all(datas)
+    stamps = canonical_json_all([_stamps(m) for m in merges])
     answers = canonical_json_all(results)
-    out: list[tuple[int, dict[str, Any]]] = []
-    for n, (index, (merged, data, grid, keys, person)) in enumerate(fast.items()):
-        op, form, text = ops[index], read.forms[index], texts[n]
-        rid, status = op.record_id, _status(merged)
-        rows.records.append(
-            (rid, form.id, form.version, grid, form.title_of(data)[:200], text, status, False, 1)
-            + (None, stamps[n], at, user, at, user)
+    rows.records.extend(
+        (rid, f.id, f.version, grid, f.title_of(data)[:200], text, status, False, 1, None)
+        + (stamp, at, user, at, user)
+        for rid, f, grid, data, text, status, stamp in zip(
+            rids, forms, grids, datas, texts, statuses, stamps, strict=True
         )
-        rows.versions.append(
-            (rid, 1, form.id, grid, text, status, False, None, op.kind, op.op_id, device, user)
-            + (op.author, ctx.edited_at(op), at)
+    )
+    edited = ctx.edited_at
+    rows.versions.extend(
+        (rid, 1, f.id, grid, text, status, False, None, op.kind, op.op_id, device, user)
+        + (op.author, edited(op), at)
+        for rid, f, grid, text, status, op in zip(
+            rids, forms, grids, texts, statuses, picked, strict=True
         )
-        digest = ctx.hashes.get(op.op_id) or oplog.op_hash(op)
-        rows.ops.append((op.op_id, digest, device, user, rid, 1, answers[n], at))
-        rows.keys.extend((form.id, k, rid) for k in keys)
-        if person is not None:
-            rows.people.append((rid, form.id, *person))
-        rows.pending.append((grid or "", rid))
-        tx.saved[rid] = (data, False, 1)
-        out.append((index, results[n]))
-    return out
+    )
+    hashes = ctx.hashes
+    rows.ops.extend(
+        (op.op_id, hashes.get(op.op_id) or oplog.op_hash(op), device, user, rid, 1, answer, at)
+        for op, rid, answer in zip(picked, rids, answers, strict=True)
+    )
+    rows.keys.extend(
+        (f.id, k, rid) for f, c, rid in zip(forms, creates, rids, strict=True) for k in c[3]
+    )
+    rows.people.extend(
+        (rid, f.id, *c[4])
+        for f, c, rid in zip(forms, creates, rids, strict=True)
+        if c[4] is not None
+    )
+    rows.pending.extend((grid or "", rid) for grid, rid in zip(grids, rids, strict=True))
+    tx.saved.update((rid, (data, False, 1)) for rid, data in zip(rids, datas, strict=True))
+    return list(zip(fast, results, strict=True))

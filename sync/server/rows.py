@@ -5,15 +5,17 @@ and its row in the people index. Pure functions of (form, values), shared by the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import sha256
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any, NamedTuple
 
 from app.core.forms import Form
 from app.core.records import is_empty
 from app.core.search import name_terms
+from app.core.textcheck import TEXT_ONLY
 from app.core.textnorm import normalize_key
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db
@@ -233,9 +235,12 @@ def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
         parts = []
         for field_id in fields:
             value = data.get(field_id)
-            if value is None or str(value).strip() == "":
+            if value is None:
                 break
-            parts.append(normalize_key(str(value)))
+            text = value if type(value) is str else str(value)
+            if not text.strip():
+                break
+            parts.append(normalize_key(text))
         else:
             key = "|".join(parts)
             keys.append(
@@ -298,15 +303,99 @@ class Derived:
         return self._people[probe]
 
 
+def grids_of(form: Form, datas: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """``grid_of`` of each of ``datas`` (records of ``form``), as one column when every grid
+    is text (a device's create): stripped in C, blanks None. Why: ``fresh.made`` works out
+    a chunk's new records as columns (issue 17); tests/sync/test_push_made.py holds it
+    against ``grid_of`` record by record."""
+    field = form.roles.grid
+    if not field:
+        return [None] * len(datas)
+    column = list(map(methodcaller("get", field), datas))
+    if not TEXT_ONLY.issuperset(map(type, column)):
+        return [grid_of(form, data) for data in datas]
+    return [grid or None for grid in map(str.strip, column)]
+
+
+def keys_of(form: Form, datas: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """``natural_keys`` of each of ``datas`` (records of ``form``), as columns when every
+    key field of every record is filled text: each spec's parts normalised by one ``map``,
+    joined by another. Why: as ``grids_of``; held against ``natural_keys`` the same way."""
+    out: list[list[str]] = [[] for _ in datas]
+    for fields in form.natural_keys:
+        if not fields:  # a key of no parts: "" (as ``natural_keys`` makes it)
+            return [natural_keys(form, data) for data in datas]
+        columns = [list(map(methodcaller("get", f), datas)) for f in fields]
+        cells = [v for column in columns for v in column]
+        if not TEXT_ONLY.issuperset(map(type, cells)) or not all(map(str.strip, cells)):
+            return [natural_keys(form, data) for data in datas]
+        parts = [list(map(normalize_key, column)) for column in columns]
+        keys = list(map("|".join, zip(*parts, strict=True)))
+        if keys and max(map(len, keys)) > MAX_KEY:
+            return [natural_keys(form, data) for data in datas]
+        for found, key in zip(out, keys, strict=True):
+            found.append(key)
+    return out
+
+
+def people_of(form: Form, datas: Sequence[Mapping[str, Any]]) -> list[Person | None]:
+    """``person_of`` of each of ``datas`` (records of ``form``), as columns when every record
+    has a birth date of at most ten characters and its first name field filled, both text:
+    the name's spelling (``_spelling``) asked by one ``map``. Why: as ``grids_of``; held
+    against ``person_of`` the same way."""
+    roles = form.roles
+    if not roles.birth_date or not roles.name:
+        return [person_of(form, data) for data in datas]
+    births = list(map(methodcaller("get", roles.birth_date), datas))
+    names = list(map(methodcaller("get", roles.name[0]), datas))
+    cells = births + names
+    if (
+        not TEXT_ONLY.issuperset(map(type, cells))
+        or not all(map(str.strip, cells))
+        or (births and max(map(len, births)) > 10)
+    ):
+        return [person_of(form, data) for data in datas]
+    spelled = list(map(_spelling, names))
+    return [
+        None if s is None else Person(s[0], s[1], birth)
+        for s, birth in zip(spelled, births, strict=True)
+    ]
+
+
 def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
     """(name, pinyin, birth date) for the fuzzy duplicate index, when the form has those roles."""
     roles = form.roles
-    if not roles.birth_date or is_empty(data.get(roles.birth_date)):
+    birth = data.get(roles.birth_date) if roles.birth_date else None
+    if type(birth) is not str:  # text, the usual birth date, is asked without a call
+        if is_empty(birth):
+            return None
+        birth = str(birth)
+    elif not birth.strip():
         return None
-    name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
-    birth = str(data[roles.birth_date])
-    terms = name_terms(name[:MAX_NAME]) if name else ()
-    if not terms or len(birth) > 10:  # not a date: nothing to compare with
+    for field_id in roles.name:  # the first name filled
+        name = data.get(field_id)
+        if type(name) is str:
+            if name.strip():
+                break
+        elif not is_empty(name):
+            name = str(name)
+            break
+    else:
+        return None
+    spelled = _spelling(name)
+    if spelled is None or len(birth) > 10:  # not a date: nothing to compare with
+        return None
+    return Person(spelled[0], spelled[1], birth)
+
+
+@lru_cache(maxsize=65536)
+def _spelling(name: str) -> tuple[str, str] | None:
+    """A name's index spelling (itself as its first term, and its pinyin), once per name.
+
+    Why: a push of new residents asked ``name_terms`` and picked the pinyin from its terms
+    for every record, names repeated or not (issue 17); the cache is ``name_terms``'s size."""
+    terms = name_terms(name[:MAX_NAME])
+    if not terms:
         return None
     pinyin = next((t for t in terms if t.isascii()), terms[0])
-    return Person(terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth)
+    return terms[0][:MAX_NAME], pinyin[:MAX_NAME]

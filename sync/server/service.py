@@ -190,7 +190,12 @@ class Service:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
-        named += [v for op in ops for v in _refs(forms[op.form], op.fields).values()]
+        named += [  # the ids reference fields name (``_refs``), as one column
+            v
+            for op in ops
+            for k in forms[op.form].reference_fields
+            if isinstance(v := op.fields.get(k), str)
+        ]
         if checked is not None:  # read by the check in this transaction
             ctx.known_ops = dict(checked.replays)
             rest = [i for i in named if i not in checked.looked_up]
@@ -208,26 +213,35 @@ class Service:
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
         made = fresh.made(tx, ctx, ops, rids, forms)
-        keys: list[tuple[str, str]] = []
-        states: list[tuple[Form, dict[str, Any]] | None] = []  # merged-over data, not made
-        new: list[tuple[str, str, list[str]]] = []  # (record id, form, keys) of records not here
+        read_forms = [forms[op.form] for op in ops]
+        # the chunk's new records (``made``: merged once, their keys and person with them)
+        # as columns, then every other op's merged-over data, keys and record
+        made_ops = [(ops[i], read_forms[i], create) for i, create in made.items()]
+        keys = [(f.id, k) for _op, f, create in made_ops for k in create[3]]
+        new = [(op.record_id, f.id, create[3]) for op, f, create in made_ops]
+        states: dict[int, tuple[Form, dict[str, Any]]] = {}  # merged-over data, not made
+        held = tx.rows.get
         for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
-            form, create = forms[op.form], made.get(index)
-            if create is not None:  # merged once, its keys and person with it
-                op_keys = create[3]
-                states.append(None)
-            else:
-                row = tx.rows.get(rid)
-                data = {**(row.data if row else {}), **op.fields}
-                op_keys = tx.derived.natural_keys(form, data)
-                states.append((form, data))
+            if index in made:
+                continue
+            form = read_forms[index]
+            row = held(rid)
+            data = {**(row.data if row else {}), **op.fields}
+            op_keys = tx.derived.natural_keys(form, data)
+            states[index] = (form, data)
             keys += [(form.id, k) for k in op_keys]
-            if tx.rows.get(rid) is None:
+            if row is None:
                 new.append((op.record_id, form.id, op_keys))
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
-        # what this device last wrote on them and who else was merged into the new ids
-        owned = {i: o for i, f, k in new if (o := tx.key_owner(f, k)) is not None}
+        # what this device last wrote on them and who else was merged into the new ids (a
+        # key nobody holds or claims has no owner: ``key_free`` says so without a look-up)
+        free = tx.key_free
+        owned = {
+            i: o
+            for i, f, k in new
+            if k and not all(free(f, key) for key in k) and (o := tx.key_owner(f, k)) is not None
+        }
         owners = list(owned.values())
         tx.load_many(owners)
         # People who may be the same as the pushed ones; not for a create merging into the
@@ -237,15 +251,14 @@ class Service:
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         people: dict[str, list[Person]] = {}
-        for index, (op, state) in enumerate(zip(ops, states, strict=True)):
-            if op.record_id in merging:
-                continue  # nor is its person worked out (name terms, pinyin) for nothing
-            if state is None:
-                form_id, person = forms[op.form].id, made[index][4]
-            else:
-                form_id, person = state[0].id, tx.derived.person_of(*state)
-            if person is not None:
-                people.setdefault(form_id, []).append(person)
+        for op, form, create in made_ops:  # nor is the person of one merging worked out
+            if create[4] is not None and op.record_id not in merging:
+                people.setdefault(form.id, []).append(create[4])
+        for index, (form, data) in states.items():
+            if ops[index].record_id not in merging:
+                person = tx.derived.person_of(form, data)
+                if person is not None:
+                    people.setdefault(form.id, []).append(person)
         tx.prefetch_device_versions(ctx.device_id, owners)
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
@@ -257,7 +270,7 @@ class Service:
         tx.prefetch_device_versions(
             ctx.device_id, (rid for op, rid in zip(ops, rids, strict=True) if not op.base_version)
         )
-        return fresh.Read(rids, [forms[op.form] for op in ops], made)
+        return fresh.Read(rids, read_forms, made)
 
     def _ops(self, tx: Tx, ctx: Ctx, ops: Sequence[p.Op], read: fresh.Read) -> list[dict[str, Any]]:
         """Apply the chunk's ops in order: creates of new records that meet nothing else of

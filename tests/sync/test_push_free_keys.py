@@ -120,8 +120,9 @@ def test_a_push_of_new_residents_looks_up_no_free_key_per_op(
         with _counted(monkeypatch) as calls:
             results = service.apply(WORKER, "dev", ops)
         assert {r["status"] for r in results} == {"applied"}
-        # the chunk's prefetch asks once per create whether its key is held (merge or not)
-        assert calls == {"key_owner": 20, "claimants": 0, "record_keys": 0}
+        # the chunk's prefetch knows each create's key is free (``key_free``) without asking
+        # for its owner (it asked once per create whether its key is held: 20)
+        assert calls == {"key_owner": 0, "claimants": 0, "record_keys": 0}
         form = formset.form("resident")
         state = _state(engine, TABLES)
         held = {(k, r) for _f, k, r in state["record_keys"]}

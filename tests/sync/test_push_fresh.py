@@ -119,8 +119,8 @@ def _known(n: int) -> p.Op:
 def _new(draw: st.DrawFn, n: int) -> p.Op:
     """A create of a new record: often one nobody has (its own ID number and birth date),
     as often with a held or shared number, a birth date shared with the platform's people
-    or the chunk's, a look-alike name, a reference to a merged-away id, a blank value, or
-    complete and invalid."""
+    or the chunk's, a look-alike name (or one in its second name field), a reference to a
+    merged-away id, a blank value, a number, or complete and invalid."""
     birth = draw(st.sampled_from([BIRTH, NEXT_DAY, BIRTH + dt.timedelta(days=2 + n)]))
     seq = draw(st.sampled_from([301, 401, 500 + n]))
     name = draw(st.sampled_from([*NAMES, f"王{n}五"]))
@@ -136,6 +136,10 @@ def _new(draw: st.DrawFn, n: int) -> p.Op:
         extra["phone"] = draw(st.sampled_from(["", "  ", None]))
     if draw(st.integers(0, 9)) == 0:
         extra["grid"] = draw(st.sampled_from([GRID_B, ""]))  # out of the caller's scope
+    if draw(st.integers(0, 6)) == 0:  # the person spelled from the second name field
+        name, extra["former_name"] = "", name
+    if draw(st.integers(0, 6)) == 0:  # not all text: merged value by value, keys of numbers
+        extra[draw(st.sampled_from(["phone", "id_type"]))] = draw(st.sampled_from([111, 0]))
     return _create(n, birth, seq, name, status, **extra)
 
 

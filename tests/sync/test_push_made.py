@@ -1,0 +1,365 @@
+"""The new-record push's fused passes (issue 17: server CPU per pushed op): the scope check as
+a column (``checks._lone_in_scope``), the create sort in one pass over ``fresh.made`` (scope
+asked once per grid, shared keys and look-alike people looked for as columns first) and the
+index spelling of a name worked out once per name (``rows._spelling``). Each is held against
+the path it replaces; what a push stores is held against the per-op path by
+tests/sync/test_push_fresh.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core.forms import FormSet
+from app.core.records import is_empty
+from app.core.search import name_terms
+from app.core.textnorm import normalize_key
+from sync import protocol as p
+from sync.server import checks, fresh, rows
+from sync.server.auth import User
+from sync.server.errors import ApiError
+from sync.server.rows import MAX_KEY, MAX_NAME, Person
+from sync.server.service import Service
+from tests.sync.conftest import GRID_A, GRID_B, resident_creates
+from tests.sync.test_push_fresh import HELD, MERGED_AWAY, _setup
+from tests.sync.test_server_batch import WORKER, _fresh
+
+ADMIN = User("root", "admin", None, None)
+NEW = [f"0190a0b0-c0d0-7000-8000-0000000cc{i:03d}" for i in range(4)]
+
+
+def _spy(calls: list[Any], plain: Callable[..., Any], arg: str) -> Callable[..., Any]:
+    """``plain``, noting its argument ``arg`` of each call in ``calls``."""
+    names = list(inspect.signature(plain).parameters)
+
+    def spied(*args: Any, **kw: Any) -> Any:
+        calls.append(kw[arg] if arg in kw else args[names.index(arg)])
+        return plain(*args, **kw)
+
+    return spied
+
+
+@st.composite
+def _ops(draw: st.DrawFn) -> list[p.Op]:
+    """Ops of held, merged-away and new record ids (some named twice), of every kind, with a
+    grid in or out of the caller's scope, blank or not sent."""
+    out = []
+    for n in range(draw(st.integers(1, 8))):
+        fields: dict[str, Any] = {"name": "张三"}
+        grid = draw(st.sampled_from([GRID_A, GRID_A, GRID_B, "", "  ", None, 7, "absent"]))
+        if grid != "absent":
+            fields["grid"] = grid
+        out.append(
+            p.Op(
+                op_id=f"dev:c{n}",
+                record_id=draw(st.sampled_from([*NEW, *HELD[:2], MERGED_AWAY])),
+                form="resident",
+                kind=draw(st.sampled_from(["create", "create", "update", "delete"])),
+                base_version=draw(st.sampled_from([None, None, 1, 5])),
+                fields=fields,
+                edited_at="2026-11-30T08:00:00.000Z#0000",
+                author="tester",
+            )
+        )
+    if draw(st.booleans()):
+        out.append(_setup()[0])  # a replay of a logged op
+    return out
+
+
+def _check(engine: Any, formset: FormSet, user: User, ops: list[p.Op]) -> Any:
+    """What the whole-request check answers: what it read, or the error it names."""
+    req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+    with engine.connect() as conn:
+        try:
+            found = checks.check_push(conn, formset, user, req, "dev")
+        except ApiError as exc:
+            return exc.body()
+    return sorted(found.replays), found.aliases, found.looked_up
+
+
+def test_the_scope_check_as_a_column_answers_as_the_loop(tmp_path: Any, formset: FormSet) -> None:
+    """Random batches: the check answers alike (what it read, or the first op at fault and
+    its error) whether the lone ops of new records are decided as a column or by the loop."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        Service(engine, formset).apply(WORKER, "dev", _setup())
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(ops=_ops(), admin=st.booleans())
+        def check(ops: list[p.Op], admin: bool) -> None:
+            user = ADMIN if admin else WORKER
+            fast = _check(engine, formset, user, ops)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(checks, "_lone_in_scope", lambda *_a, **_k: set())
+                assert fast == _check(engine, formset, user, ops)
+
+        check()
+    finally:
+        engine.dispose()
+
+
+def test_a_push_of_new_residents_asks_the_scope_once_per_grid(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents of one grid pushed: the check's loop (``_check_scope``) is asked for
+    none of them, and the caller's scope is asked once per grid by the check and once by the
+    create sort (it was asked once per op by each)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        loop: list[Any] = []
+        monkeypatch.setattr(checks, "_check_scope", _spy(loop, checks._check_scope, "op"))
+        asked: list[Any] = []
+        monkeypatch.setattr(User, "in_scope", _spy(asked, User.in_scope, "grid"))
+        ops = resident_creates(50, "dev", dt.date(1972, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert loop == []
+        assert asked == [GRID_A, GRID_A]
+    finally:
+        engine.dispose()
+
+
+def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents with their own keys and people: the create sort finds no shared key
+    and no look-alike as columns, and compares no create's birth date or key parts with the
+    chunk's other ops (``_birth``, ``meets``: once per create before)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        compared: list[Any] = []
+        for name in ("_birth", "meets"):
+            monkeypatch.setattr(fresh, name, _spy(compared, getattr(fresh, name), "form"))
+        ops = resident_creates(50, "dev", dt.date(1973, 1, 1))
+        results = service.apply(WORKER, "dev", ops)
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert compared == []
+    finally:
+        engine.dispose()
+
+
+def test_a_name_is_spelled_once(formset: FormSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Residents sharing a name: its terms are asked once (``name_terms`` was asked, and its
+    pinyin picked, for every record)."""
+    asked: list[Any] = []
+    monkeypatch.setattr(rows, "name_terms", _spy(asked, name_terms, "name"))
+    rows._spelling.cache_clear()
+    form = formset.form("resident")
+    people = [
+        rows.person_of(form, {"name": "欧阳娜娜", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
+    ]
+    assert people == [
+        Person("欧阳娜娜", "ouyangnana", "1980-01-01"),
+        Person("欧阳娜娜", "ouyangnana", "1980-01-02"),
+    ]
+    assert asked == ["欧阳娜娜"]
+    rows._spelling.cache_clear()
+
+
+def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
+    """``person_of`` as it was written before the spelling cache (the reference)."""
+    roles = form.roles
+    if not roles.birth_date or is_empty(data.get(roles.birth_date)):
+        return None
+    name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
+    birth = str(data[roles.birth_date])
+    terms = name_terms(name[:MAX_NAME]) if name else ()
+    if not terms or len(birth) > 10:
+        return None
+    pinyin = next((t for t in terms if t.isascii()), terms[0])
+    return Person(terms[0][:MAX_NAME], pinyin[:MAX_NAME], birth)
+
+
+def _keys_before(form: Any, data: Mapping[str, Any]) -> list[str]:
+    """``natural_keys`` as it was written before (the reference)."""
+    from hashlib import sha256
+
+    keys = []
+    for fields in form.natural_keys:
+        parts = []
+        for field_id in fields:
+            value = data.get(field_id)
+            if value is None or str(value).strip() == "":
+                break
+            parts.append(normalize_key(str(value)))
+        else:
+            key = "|".join(parts)
+            keys.append(
+                key if len(key) <= MAX_KEY else "sha256:" + sha256(key.encode()).hexdigest()
+            )
+    return keys
+
+
+class _Text(str):
+    """A str subclass (goes the plain way: ``type(v) is str`` is False)."""
+
+
+_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["", "  ", "张三", " 李 四 ", "Anna Lee", "·", "１１１", "1985-06-15", "x" * 300]
+    ),
+    st.builds(_Text, st.sampled_from(["", "王五", "1985-06-15"])),
+    st.integers(-5, 10**12),
+    st.booleans(),
+    st.lists(st.sampled_from(["a", ""]), max_size=2),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            ["name", "former_name", "foreign_surname", "birth_date", "id_type", "id_number"]
+        ),
+        _values,
+    )
+)
+def test_person_and_keys_as_before(formset: FormSet, data: dict[str, Any]) -> None:
+    """``person_of`` (spelling cached per name, text asked without a call) and
+    ``natural_keys`` (text asked without a copy) answer as they were written before."""
+    form = formset.form("resident")
+    assert rows.person_of(form, data) == _person_before(form, data)
+    assert rows.natural_keys(form, data) == _keys_before(form, data)
+
+
+@st.composite
+def _shaped(draw: st.DrawFn) -> list[p.Op]:
+    """Ops with good or bad record ids, known or unknown forms, fields of the form or not,
+    good or bad strings."""
+    return [
+        p.Op(
+            op_id=f"dev:s{n}",
+            record_id=draw(st.sampled_from([NEW[n % 4], NEW[0].upper(), "not-a-uuid"])),
+            form=draw(st.sampled_from(["resident", "resident", "nosuch"])),
+            kind=draw(st.sampled_from(["create", "create", "delete"])),
+            fields=draw(
+                st.sampled_from(
+                    [{"name": "张三"}, {"bogus": "x"}, {"name": "a\x00"}, {"name": ["x"]}, {}]
+                )
+            ),
+            edited_at="2026-11-30T08:00:00.000Z#0000",
+            author="tester",
+        )
+        for n in range(draw(st.integers(1, 6)))
+    ]
+
+
+def _shapes_of(formset: FormSet, ops: list[p.Op]) -> Any:
+    forms, error = checks._shapes(formset, ops)
+    return [f.id for f in forms], error.body() if error else None
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_shaped())
+def test_the_forms_of_a_request_as_a_column_are_the_loops(
+    formset: FormSet, ops: list[p.Op]
+) -> None:
+    """``_shapes`` answers alike (each op's form up to the first at fault, and its error)
+    with the forms and record ids decided as columns (``_forms_of``) or op by op."""
+    fast = _shapes_of(formset, ops)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks, "_forms_of", lambda *_a: None)
+        assert fast == _shapes_of(formset, ops)
+
+
+def test_a_push_of_new_residents_checks_no_op_shape_alone(
+    formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose strings and fields pass as columns: no op is shape-checked on its
+    own (``check_op_shape`` was asked once per op)."""
+    asked: list[Any] = []
+    monkeypatch.setattr(checks, "check_op_shape", _spy(asked, checks.check_op_shape, "op"))
+    ops = resident_creates(20, "dev", dt.date(1974, 1, 1))
+    forms, error = checks._shapes(formset, ops)
+    assert error is None and [f.id for f in forms] == ["resident"] * 20
+    assert asked == []
+
+
+def test_a_requests_field_names_are_scanned_once_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 ops of 15 fields: the one scan of the request's strings holds each op's five ids,
+    its values and the 15 field names once (it held each op's names: 300)."""
+    scanned: list[Any] = []
+    monkeypatch.setattr(checks, "cells_ok", _spy(scanned, checks.cells_ok, "cells"))
+    ops = resident_creates(20, "dev", dt.date(1975, 1, 1))
+    names = {name for op in ops for name in op.fields}
+    assert checks.strings_ok_all(ops)
+    assert len(scanned) == 1
+    assert sorted(scanned[0]) == sorted(
+        [s for op in ops for s in (op.op_id, op.record_id, op.form, op.edited_at, op.author)]
+        + [*names]
+        + [v for op in ops for v in op.fields.values()]
+    )
+
+
+_column_values = st.one_of(
+    st.sampled_from(["张三", "欧阳娜娜", "Anna Lee", "1985-06-15", "330106001001-01", " 111 "]),
+    st.sampled_from(["", "  ", "１１１", "1985-06-15T00", "x" * 260]),
+    st.none(),
+    st.integers(0, 99),
+    st.builds(_Text, st.sampled_from(["王五", "1985-06-15"])),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), regular=st.booleans())
+def test_grids_keys_and_people_as_columns_are_the_per_record_ones(
+    formset: FormSet, data: st.DataObject, regular: bool
+) -> None:
+    """``grids_of``, ``keys_of`` and ``people_of`` of a column of records are ``grid_of``,
+    ``natural_keys`` and ``person_of`` of each, for every form; ``regular``: every value
+    filled text (the column path), else anything."""
+    form = formset.forms[data.draw(st.sampled_from(sorted(formset.forms)))]
+    roles = form.roles
+    names = [*(f for spec in form.natural_keys for f in spec), *roles.name]
+    names += [f for f in (roles.birth_date, roles.grid) if f]
+    value = (
+        st.sampled_from(["张三", "1985-06-15", "330106001001-01", "a b"])
+        if regular
+        else _column_values
+    )
+    datas = data.draw(
+        st.lists(
+            st.dictionaries(st.sampled_from(names), value)
+            if not regular
+            else st.fixed_dictionaries({n: value for n in names}),
+            max_size=6,
+        )
+    )
+    assert rows.grids_of(form, datas) == [rows.grid_of(form, d) for d in datas]
+    assert rows.keys_of(form, datas) == [rows.natural_keys(form, d) for d in datas]
+    assert rows.people_of(form, datas) == [rows.person_of(form, d) for d in datas]
+
+
+def test_a_chunk_of_new_residents_is_worked_out_as_columns(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents pushed: no record's grid, keys or person is worked out on its own
+    (``grid_of``, ``natural_keys``, ``person_of``: once each per record before)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        alone: list[Any] = []
+        for name in ("grid_of", "natural_keys", "person_of"):
+            spied = _spy(alone, getattr(rows, name), "form")
+            monkeypatch.setattr(rows, name, spied)
+            monkeypatch.setattr(fresh, name, spied, raising=False)  # as fresh named them
+        ops = resident_creates(50, "dev", dt.date(1976, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert alone == []
+    finally:
+        engine.dispose()
