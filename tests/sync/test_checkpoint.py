@@ -130,7 +130,7 @@ def test_the_wal_stays_bounded_when_writers_leave_no_gap(tmp_path: Path) -> None
         n += 1
         largest = max(largest, (checkpoint.waiting_frames(str(path)) or (0, 0))[0])
     assert n > 50
-    assert largest < found.limit + 400, largest
+    assert largest < 3 * found.limit, (largest, found.in_commits, found.runs)
     engine.dispose()
 
 
@@ -188,3 +188,39 @@ def test_a_killed_server_loses_no_committed_write(tmp_path: Path) -> None:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         keys = {k for (k,) in raw.execute("SELECT key FROM meta WHERE key LIKE 'k%'")}
     assert {f"k{n}-{i}" for n in range(acked + 1) for i in range(20)} <= keys
+
+
+def test_a_stopped_server_leaves_a_tidy_file(tmp_path: Path) -> None:
+    """``gridcollect server`` stopped (SIGTERM) after a write disposes its engine: the
+    checkpointer copies what waits and the WAL is gone, the write kept."""
+    import socket
+
+    import requests
+
+    path = tmp_path / "p.db"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "sync.server.cli", "server", "--db", f"sqlite:///{path}"]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"http://127.0.0.1:{port}/v1/info", timeout=2).ok
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        body = {"username": "nobody", "password": "wrong", "device_id": "dev1"}
+        answer = requests.post(f"http://127.0.0.1:{port}/v1/login", json=body, timeout=10)
+        assert answer.status_code == 401  # and a failure row written
+        assert Path(f"{path}-wal").exists()
+    finally:
+        proc.terminate()
+        proc.wait(30)  # uvicorn ends on the signal it caught, after its shutdown
+    assert not Path(f"{path}-wal").exists()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM login_failures").fetchone()[0] > 0
