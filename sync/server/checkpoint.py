@@ -12,13 +12,13 @@ while it copies, so the copy runs on the second core while the request is answer
 Bounded as before: the WAL starts again from its beginning at the first write transaction
 after a checkpoint that copied all of it, which the copy, started as soon as a commit lands,
 normally finishes before the device's next request. Writers that never leave it that gap
-would keep the WAL growing, so once it holds more than ``limit`` frames the next commit copies
-it itself, on its own connection, as SQLite did in every commit (``in_commit``), and the
-next write starts the WAL over. Durable as before: a commit is on disk (``synchronous =
-FULL``) before it is answered; a checkpoint syncs the WAL before it copies and the database
-file after (its connection is FULL too). The thread ends after ``idle`` seconds without a
-commit and when the engine is disposed (copying what waits first); the last connection
-closed removes the WAL, as before.
+would keep the WAL growing, so a write transaction that finds more than ``limit`` frames in
+it first copies them itself, on its own connection, as SQLite did in every commit
+(``before_write``), and then starts the WAL over. Durable as before: a commit is on disk
+(``synchronous = FULL``) before it is answered; a checkpoint syncs the WAL before it copies
+and the database file after (its connection is FULL too). The thread ends after ``idle``
+seconds without a commit and when the engine is disposed (copying what waits first); the
+last connection closed removes the WAL, as before.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 THRESHOLD = 1000  # WAL frames not yet copied from which a commit's poke copies them
-LIMIT = 4 * THRESHOLD  # WAL frames (16 MB at 4 kB pages) past which a commit copies itself
+LIMIT = 4 * THRESHOLD  # WAL frames (16 MB at 4 kB pages) past which a writer copies first
 IDLE = 10.0  # seconds without a commit after which the thread ends (a commit starts it again)
 # wal-index header (native byte order): version at 0, isInit at 12, mxFrame at 16; the
 # checkpoint info after the header's two 48-byte copies: nBackfill at 96
@@ -70,18 +70,21 @@ class Checkpointer:
     limit: int = LIMIT
     idle: float = IDLE
     runs: int = 0  # checkpoints run (tests)
-    overfull: bool = False  # the WAL holds more than ``limit`` frames: a commit copies it
-    in_commits: int = 0  # checkpoints run by committing connections (tests)
+    by_writers: int = 0  # checkpoints run by write transactions past ``limit`` (tests)
     _poked: threading.Event = field(default_factory=threading.Event)
     _stopping: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # held while a checkpoint of this process copies: a writer's own copy waits for the
+    # thread's (two at once: one is busy, and the locks each takes kept the WAL from starting
+    # over at the write)
+    _copying: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
     def poke(self) -> None:
-        """A write transaction committed (or is committing): look at the WAL now."""
+        """A write transaction is committing or has committed: look at the WAL now."""
         with self._lock:
             self._poked.set()
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # (or a forked child)
                 self._stopping = False
                 self._thread = threading.Thread(
                     target=self._run, name="wal-checkpoint", daemon=True
@@ -116,8 +119,6 @@ class Checkpointer:
     def maybe(self) -> None:
         """Copy the WAL when ``threshold`` frames wait (or when the wal-index cannot say)."""
         found = waiting_frames(self.path)
-        if found is not None and found[0] > self.limit:
-            self.overfull = True
         if found is None or found[1] >= self.threshold:
             self.checkpoint()
 
@@ -130,17 +131,24 @@ class Checkpointer:
         except sqlite3.OperationalError:  # the file is gone (a test's temporary directory)
             return 0, 0, 0
         try:
-            conn.execute("PRAGMA synchronous = FULL")
-            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._copying:
+                conn.execute("PRAGMA synchronous = FULL")
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.runs += 1
             return int(busy), int(frames), int(copied)
         finally:
             conn.close()
 
-    def in_commit(self, conn: sqlite3.Connection) -> None:
-        """The WAL passed ``limit`` frames: ``conn``, which has just committed, copies it
-        (PASSIVE), so that its next write transaction starts the WAL over."""
-        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.in_commits += 1
-        if not busy and copied == frames:
-            self.overfull = False
+    def before_write(self, conn: sqlite3.Connection) -> None:
+        """A write transaction is about to begin on ``conn``: past ``limit`` WAL frames (no
+        gap let the WAL start over) it copies them first (PASSIVE), so that its own write
+        starts the WAL over. ~15 us otherwise (the wal-index header read)."""
+        found = waiting_frames(self.path)
+        if found is None or found[0] <= self.limit:
+            return
+        try:
+            with self._copying:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:  # busy or gone: the next write tries again
+            return
+        self.by_writers += 1

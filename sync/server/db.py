@@ -7,6 +7,7 @@ failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and ro
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from collections.abc import Iterator
@@ -732,18 +733,17 @@ def _checkpoints(engine: Engine) -> Checkpointer:
     """Checkpoints of ``engine``'s file on a thread of their own, poked by each write's
     commit; the engine's disposal (a server's or ``server-admin``'s end) copies the rest."""
     assert engine.url.database
-    found = _CHECKPOINTERS[engine] = Checkpointer(engine.url.database)
+    found = _CHECKPOINTERS[engine] = Checkpointer(os.path.abspath(engine.url.database))
 
     @event.listens_for(engine, "commit")
     def _committing(conn: Connection) -> None:
         if not conn.get_execution_options().get("readonly"):
             conn.info[_WROTE] = True
+            found.poke()  # a connection kept for many transactions (load-base) is seen too
 
     @event.listens_for(engine, "checkin")
-    def _returned(dbapi_conn: Any, record: Any) -> None:
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
         if record is not None and record.info.pop(_WROTE, False):  # committed by now
-            if found.overfull:  # writers left the WAL no gap to start over in
-                found.in_commit(dbapi_conn)
             found.poke()
 
     event.listen(engine, "engine_disposed", lambda _engine: found.stop())
@@ -766,8 +766,11 @@ def _sqlite_events(engine: Engine, checkpoints: Checkpointer | None) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        readonly = conn.get_execution_options().get("readonly")
+        raw = conn.connection.driver_connection
+        if checkpoints is not None and not readonly and raw is not None:
+            checkpoints.before_write(raw)
+        conn.exec_driver_sql(f"BEGIN {'DEFERRED' if readonly else 'IMMEDIATE'}")
 
 
 def init_db(engine: Engine) -> None:

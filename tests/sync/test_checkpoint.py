@@ -113,8 +113,8 @@ def test_waiting_frames_reads_what_sqlite_reports(tmp_path: Path) -> None:
 
 
 def test_the_wal_stays_bounded_when_writers_leave_no_gap(tmp_path: Path) -> None:
-    """Writers back to back never let a copied WAL start again; past ``limit`` frames the
-    checkpointer waits for a gap and the WAL starts over, so its file stays small."""
+    """Writers back to back never let a copied WAL start again; past ``limit`` frames a
+    write transaction copies it first and the WAL starts over, so it stays small."""
     path = tmp_path / "p.db"
     engine = _engine(path)
     found = db.checkpointer(engine)
@@ -130,7 +130,44 @@ def test_the_wal_stays_bounded_when_writers_leave_no_gap(tmp_path: Path) -> None
         n += 1
         largest = max(largest, (checkpoint.waiting_frames(str(path)) or (0, 0))[0])
     assert n > 50
-    assert largest < 3 * found.limit, (largest, found.in_commits, found.runs)
+    assert largest < 3 * found.limit, (largest, found.by_writers, found.runs)
+    engine.dispose()
+
+
+def test_a_connection_kept_for_many_transactions_is_checkpointed(tmp_path: Path) -> None:
+    """A loader that keeps one connection for all its transactions (never checked in) is
+    checkpointed from its commits, and its WAL stays bounded."""
+    path = tmp_path / "p.db"
+    engine = _engine(path)
+    found = db.checkpointer(engine)
+    assert found is not None
+    found.threshold, found.limit = 50, 400
+    largest = 0
+    with engine.connect() as conn:
+        for n in range(150):
+            with conn.begin():
+                rows = [{"key": f"k{n}-{i}", "value": VALUE} for i in range(10)]
+                conn.execute(insert(db.meta), rows)
+            largest = max(largest, (checkpoint.waiting_frames(str(path)) or (0, 0))[0])
+        _settle(engine)
+        assert found.runs > 0 and _copied(path) > 0
+    assert largest < 3 * found.limit, largest
+    engine.dispose()
+
+
+def test_an_engine_used_again_after_dispose_is_checkpointed(tmp_path: Path) -> None:
+    """Disposal ends the thread; the next commits start it again."""
+    path = tmp_path / "p.db"
+    engine = _engine(path)
+    _write(engine, 0, 5)
+    engine.dispose()
+    found = db.checkpointer(engine)
+    assert found is not None and found._thread is None
+    before = found.runs
+    _write(engine, 5, 50)
+    _settle(engine)
+    assert found.runs > before
+    assert (checkpoint.waiting_frames(str(path)) or (0, 0))[1] < checkpoint.THRESHOLD
     engine.dispose()
 
 
