@@ -199,7 +199,7 @@ def main() -> None:
     elif pouch is not None:
         print(f"  {pouch}")
     for table, cpu in alone:
-        print(f"  {table + ' inserts alone':<27}{cpu:6.3f} s CPU")
+        print(f"  {table + ' inserts alone':<31}{cpu:6.3f} s CPU")
     if without:
         whole = without[0][1]
         print(f"  replay with every index    {whole:6.3f} s CPU; without one of them:")
