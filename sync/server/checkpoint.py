@@ -3,11 +3,12 @@
 Why: SQLite checkpoints inside the commit that takes its WAL past ``wal_autocheckpoint``
 pages (1 000). A push request of 1 000 new residents writes ~650 pages, so every other one
 copied ~1 300 pages (5 MB) into the database file and waited for its fsync before it was
-answered. The platform's connections turn that off (``db._sqlite_events``) and each commit
-pokes a ``Checkpointer``: its thread reads how many frames wait in the WAL (the wal-index
-header in the ``-shm`` file, https://www.sqlite.org/walformat.html) and, from ``threshold``
-on (SQLite's own 1 000), copies them on a connection of its own. sqlite3 releases the GIL
-while it copies, so the copy runs on the second core while the request is answered.
+answered. The platform's connections turn that off (``db._sqlite_events``); after each commit
+the committing thread reads how many frames wait in the WAL (the wal-index header in the
+``-shm`` file, https://www.sqlite.org/walformat.html, ~2 us) and, from ``threshold`` on
+(SQLite's own 1 000), pokes a ``Checkpointer``, whose thread copies them on a connection of
+its own. sqlite3 releases the GIL while it copies, so the copy runs on the second core while
+the request is answered.
 
 Bounded as before: the WAL starts again from its beginning at the first write transaction
 after a checkpoint that copied all of it, which the copy, started as soon as a commit lands,
@@ -17,7 +18,7 @@ it first copies them itself, on its own connection, as SQLite did in every commi
 (``before_write``), and then starts the WAL over. Durable as before: a commit is on disk
 (``synchronous = FULL``) before it is answered; a checkpoint syncs the WAL before it copies
 and the database file after (its connection is FULL too). The thread ends after ``idle``
-seconds without a commit and when the engine is disposed (copying what waits first); the
+seconds without work and when the engine is disposed (copying what waits first); the
 last connection closed removes the WAL, as before.
 """
 
@@ -30,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-THRESHOLD = 1000  # WAL frames not yet copied from which a commit's poke copies them
+THRESHOLD = 1000  # WAL frames not yet copied from which a commit has the thread copy them
 LIMIT = 4 * THRESHOLD  # WAL frames (16 MB at 4 kB pages) past which a writer copies first
 IDLE = 10.0  # seconds without a commit after which the thread ends (a commit starts it again)
 # wal-index header (native byte order): version at 0, isInit at 12, mxFrame at 16; the
@@ -80,8 +81,16 @@ class Checkpointer:
     _copying: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
+    def committed(self) -> None:
+        """A write transaction has committed: wake the thread when ``threshold`` frames wait.
+        Read here (~2 us) rather than by the thread: waking it for every commit cost a
+        small sync's requests ~0.1 ms of CPU each (bench_fixed_costs, SQLite)."""
+        found = waiting_frames(self.path)
+        if found is None or found[1] >= self.threshold:
+            self.poke()
+
     def poke(self) -> None:
-        """A write transaction is committing or has committed: look at the WAL now."""
+        """Frames wait to be copied: the thread (started if need be) looks at the WAL now."""
         with self._lock:
             self._poked.set()
             if self._thread is None or not self._thread.is_alive():  # (or a forked child)
@@ -142,8 +151,11 @@ class Checkpointer:
     def before_write(self, conn: sqlite3.Connection) -> None:
         """A write transaction is about to begin on ``conn``: past ``limit`` WAL frames (no
         gap let the WAL start over) it copies them first (PASSIVE), so that its own write
-        starts the WAL over. ~15 us otherwise (the wal-index header read)."""
+        starts the WAL over; the thread is poked from ``threshold`` waiting frames, as after
+        a commit. ~2 us otherwise (the wal-index header read)."""
         found = waiting_frames(self.path)
+        if found is not None and found[1] >= self.threshold:
+            self.poke()  # a connection kept for many transactions (load-base) is seen here
         if found is None or found[0] <= self.limit:
             return
         try:

@@ -730,8 +730,9 @@ def checkpointer(engine: Engine) -> Checkpointer | None:
 
 
 def _checkpoints(engine: Engine) -> Checkpointer:
-    """Checkpoints of ``engine``'s file on a thread of their own, poked by each write's
-    commit; the engine's disposal (a server's or ``server-admin``'s end) copies the rest."""
+    """Checkpoints of ``engine``'s file on a thread of their own, looked for after each
+    write's commit (and before each write, ``Checkpointer.before_write``); the engine's
+    disposal (a server's or ``server-admin``'s end) copies the rest."""
     assert engine.url.database
     found = _CHECKPOINTERS[engine] = Checkpointer(os.path.abspath(engine.url.database))
 
@@ -739,12 +740,11 @@ def _checkpoints(engine: Engine) -> Checkpointer:
     def _committing(conn: Connection) -> None:
         if not conn.get_execution_options().get("readonly"):
             conn.info[_WROTE] = True
-            found.poke()  # a connection kept for many transactions (load-base) is seen too
 
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_conn: Any, record: Any) -> None:
         if record is not None and record.info.pop(_WROTE, False):  # committed by now
-            found.poke()
+            found.committed()
 
     event.listen(engine, "engine_disposed", lambda _engine: found.stop())
     return found
