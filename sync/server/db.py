@@ -7,6 +7,7 @@ failing on a lock upgrade); PostgreSQL uses psycopg 3 with READ COMMITTED and ro
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from sqlalchemy.sql.base import Executable
 
 from app.core.records import canonical_json, parse_json
 from sync.server import liveness
+from sync.server.checkpoint import Checkpointer
 
 SCHEMA_VERSION = "1"
 SEQ = "seq"  # the one change-sequence counter row
@@ -653,7 +655,7 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
         )
-        _sqlite_events(engine)
+        _sqlite_events(engine, None if memory else _checkpoints(engine))
         return engine
     pool = pool or PoolSettings()
     engine = create_engine(
@@ -718,7 +720,37 @@ def prepare_marked(engine: Engine) -> None:
         return False
 
 
-def _sqlite_events(engine: Engine) -> None:
+_WROTE = "gc_wrote"  # conn.info: a write committed since the connection was checked out
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
+
+
+def checkpointer(engine: Engine) -> Checkpointer | None:
+    """The thread that checkpoints a SQLite file engine's WAL (``sync.server.checkpoint``)."""
+    return _CHECKPOINTERS.get(engine)
+
+
+def _checkpoints(engine: Engine) -> Checkpointer:
+    """Checkpoints of ``engine``'s file on a thread of their own, looked for after each
+    write's commit (and before each write, ``Checkpointer.before_write``); the engine's
+    disposal (a server's or ``server-admin``'s end) copies the rest."""
+    assert engine.url.database
+    found = _CHECKPOINTERS[engine] = Checkpointer(os.path.abspath(engine.url.database))
+
+    @event.listens_for(engine, "commit")
+    def _committing(conn: Connection) -> None:
+        if not conn.get_execution_options().get("readonly"):
+            conn.info[_WROTE] = True
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_WROTE, False):  # committed by now
+            found.committed()
+
+    event.listen(engine, "engine_disposed", lambda _engine: found.stop())
+    return found
+
+
+def _sqlite_events(engine: Engine, checkpoints: Checkpointer | None) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below opens transactions
@@ -728,12 +760,17 @@ def _sqlite_events(engine: Engine) -> None:
         # roll back ops already acknowledged, which the device then never sends again.
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA busy_timeout = 30000")
+        if checkpoints is not None:  # not in the commits: on the checkpointer's thread
+            cur.execute("PRAGMA wal_autocheckpoint = 0")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        readonly = conn.get_execution_options().get("readonly")
+        raw = conn.connection.driver_connection
+        if checkpoints is not None and not readonly and raw is not None:
+            checkpoints.before_write(raw)
+        conn.exec_driver_sql(f"BEGIN {'DEFERRED' if readonly else 'IMMEDIATE'}")
 
 
 def init_db(engine: Engine) -> None:

@@ -2,7 +2,7 @@
 ``--push`` new residents, 1 000 ops a request, on a fresh SQLite platform in this process.
 
 Usage: python tests/bench/bench_push_apply.py [--push 10000] [--status draft] [--compare DIR]
-    [--rounds 2] [--known]
+    [--rounds 2] [--known] [--commits]
 
 ``--known``: the platform first holds the residents (pushed from another device, not measured)
 and the measured push sends them again under new record ids, as a device set up anew does:
@@ -13,6 +13,8 @@ server's is (``sync.heap.settle``); the requests are built before the clock star
 figure is the service's check, prefetch, apply and write of the ops, SQLite's share included.
 ``--compare DIR``: the same run with that checkout's code and venv (``DIR/.venv``), alternated
 with this one's (this, that, that, this per round), and the ratio of the CPU seconds.
+``--commits``: also the wall and CPU seconds the pushing thread spent in its commits (what a
+request waits on there: the WAL's fsync, and a checkpoint when the commit runs one).
 It prints figures; it never asserts.
 """
 
@@ -26,11 +28,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def child(count: int, status: str, known: bool) -> None:
+def timed_commits() -> dict[str, float]:
+    """The wall and this thread's CPU seconds of every SQLite commit from now on."""
+    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+    spent = {"commit_wall": 0.0, "commit_cpu": 0.0}
+    plain = SQLiteDialect_pysqlite.do_commit
+
+    def do_commit(self: Any, conn: Any) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        plain(self, conn)
+        spent["commit_wall"] += time.perf_counter() - wall
+        spent["commit_cpu"] += time.thread_time() - cpu
+
+    SQLiteDialect_pysqlite.do_commit = do_commit  # type: ignore[method-assign]
+    return spent
+
+
+def child(count: int, status: str, known: bool, commits: bool = False) -> None:
     """One measured push, in this process; prints its CPU seconds as JSON."""
     sys.path.insert(0, str(Path.cwd()))
     from app.core import ids
@@ -76,22 +96,28 @@ def child(count: int, status: str, known: bool) -> None:
                 service.push_all(user, req, "dev0")
         requests = requests_of("dev1")
         heap.settle()
+        spent = timed_commits() if commits else {}
         began = time.process_time()
         answers = [service.push_all(user, req, "dev1") for req in requests]
         cpu = time.process_time() - began
+        spent = dict(spent)  # the push's alone
         want = "merged_into" if known else "applied"
         applied = sum(r["status"] == want for a in answers for r in a["results"])
         app.state.engine.dispose()
-    print(json.dumps({"cpu": cpu, "applied": applied}))
+    print(json.dumps({"cpu": cpu, "applied": applied, **spent}))
 
 
-def measure(checkout: Path, count: int, status: str, known: bool) -> float:
-    """CPU seconds of one push in a child process running ``checkout``'s code."""
+def measure(
+    checkout: Path, count: int, status: str, known: bool, commits: bool = False
+) -> dict[str, float]:
+    """CPU seconds of one push in a child process running ``checkout``'s code (and its
+    commits' wall and CPU seconds with ``commits``)."""
     python = checkout / ".venv" / "bin" / "python"
     out = subprocess.run(
         [str(python), str(Path(__file__).resolve()), "--child", "--push", str(count)]
         + ["--status", status]
-        + (["--known"] if known else []),
+        + (["--known"] if known else [])
+        + (["--commits"] if commits else []),
         cwd=checkout,
         check=True,
         capture_output=True,
@@ -100,7 +126,7 @@ def measure(checkout: Path, count: int, status: str, known: bool) -> float:
     found = json.loads(out.stdout.strip().splitlines()[-1])
     if found["applied"] != count:
         raise RuntimeError(f"{checkout}: {found['applied']} of {count} applied")
-    return float(found["cpu"])
+    return {k: float(v) for k, v in found.items() if k != "applied"}
 
 
 def main() -> None:
@@ -110,30 +136,41 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="a checkout with its own .venv")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--known", action="store_true", help="residents the platform holds")
+    parser.add_argument("--commits", action="store_true", help="the pushing thread's commits")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.push, args.status, args.known)
+        child(args.push, args.status, args.known, args.commits)
         return
-    this: list[float] = []
-    that: list[float] = []
+    this: list[dict[str, float]] = []
+    that: list[dict[str, float]] = []
+    run = (args.push, args.status, args.known, args.commits)
     for _ in range(args.rounds):
-        this.append(measure(ROOT, args.push, args.status, args.known))
+        this.append(measure(ROOT, *run))
         if args.compare:
-            that.append(measure(args.compare, args.push, args.status, args.known))
-            that.append(measure(args.compare, args.push, args.status, args.known))
-            this.append(measure(ROOT, args.push, args.status, args.known))
+            that.append(measure(args.compare, *run))
+            that.append(measure(args.compare, *run))
+            this.append(measure(ROOT, *run))
     n = args.push
     which = "known" if args.known else "new"
     print(f"push of {n} {which} {args.status} residents, Service.push_all in process, SQLite")
-    print(
-        f"  this: CPU {statistics.median(this):.3f} s (runs {', '.join(f'{t:.3f}' for t in this)})"
-    )
+    for name, runs in (("this", this), ("that", that)):
+        if runs:
+            cpu = [r["cpu"] for r in runs]
+            print(f"  {name}: CPU {statistics.median(cpu):.3f} s (runs {_listed(cpu)})")
+        if runs and args.commits:
+            for key in ("commit_wall", "commit_cpu"):
+                spent = [r[key] for r in runs]
+                print(f"    {key}: {statistics.median(spent):.3f} s (runs {_listed(spent)})")
     if that:
-        print(
-            f"  that: CPU {statistics.median(that):.3f} s (runs {', '.join(f'{t:.3f}' for t in that)})"
+        ratio = statistics.median(r["cpu"] for r in this) / statistics.median(
+            r["cpu"] for r in that
         )
-        print(f"  this ÷ that (medians): {statistics.median(this) / statistics.median(that):.2f}")
+        print(f"  this ÷ that (medians): {ratio:.2f}")
+
+
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
 
 
 if __name__ == "__main__":

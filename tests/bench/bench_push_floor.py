@@ -1,6 +1,7 @@
 """The floor under a push of 10 k new residents (issue 17): what SQLite alone costs the server.
 
 Usage: python tests/bench/bench_push_floor.py [--push 10000] [--pouchdb] [--profile FILE]
+    [--tables] [--indexes]
 
 Pushes ``--push`` new residents from a device store to the platform server in its own process,
 as ``bench_sync.py``'s anchor does, and measures the server's CPU. Then it pushes the same
@@ -12,18 +13,22 @@ one's, so a statement the capture missed would show. With ``--pouchdb`` it also 
 ``../shared/bench/pouchdb/run.sh`` in the same run and prints the time a push 3x faster than
 PouchDB's would take, next to the floor. ``--profile FILE``: py-spy samples the first server
 during its push (raw stacks, for ``py-spy``'s ``--format raw`` readers; summed by
-``--top``). It prints figures; it never asserts.
+``--top``). ``--tables``: each table's inserts replayed alone (CPU); ``--indexes``: the whole
+replay again without each index the push's inserts maintain (what that index costs). It prints
+figures; it never asserts.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -87,12 +92,59 @@ def top(raw: Path, count: int) -> None:
             print(f"    {label:<9} {100 * n / total:5.1f} %  {name}")
 
 
+def insert_table(sql: str) -> str | None:
+    """The table an INSERT statement writes (None for other statements)."""
+    found = re.match(r'\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+"?(\w+)"?', sql, re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def replay_cpu(
+    steps: list[sqlcapture.Step],
+    db: Path,
+    only: Callable[[str], bool] | None = None,
+    setup: Sequence[str] = (),
+) -> float:
+    """CPU seconds of one replay of ``steps`` on ``db`` (``sqlcapture.replay``'s options)."""
+    return measured(lambda: sqlcapture.replay(steps, db, only, setup))[1]
+
+
+def shares(steps: list[sqlcapture.Step], base: Path, root: Path) -> list[tuple[str, float]]:
+    """CPU seconds of each table's inserts replayed alone, most first."""
+    tables = sorted({t for sql, _p, _m in steps if (t := insert_table(sql))})
+    out = []
+    for table in tables:
+        db = copy_db(base, root / f"t-{table}.db")
+        out.append((table, replay_cpu(steps, db, only=lambda sql, t=table: insert_table(sql) == t)))
+    return sorted(out, key=lambda x: -x[1])
+
+
+def index_costs(steps: list[sqlcapture.Step], base: Path, root: Path) -> list[tuple[str, float]]:
+    """CPU seconds of the whole replay without each index of the tables the push inserts
+    into, as (index, seconds); the first entry is the replay with all of them."""
+    tables = {t for sql, _p, _m in steps if (t := insert_table(sql))}
+    with sqlite3.connect(base) as conn:
+        names = [
+            name
+            for name, table in conn.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+            if table in tables
+        ]
+    out = [("(all indexes)", replay_cpu(steps, copy_db(base, root / "i.db")))]
+    for name in sorted(names):
+        db = copy_db(base, root / f"i-{name}.db")
+        out.append((name, replay_cpu(steps, db, setup=[f'DROP INDEX "{name}"'])))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--push", type=int, default=10_000)
     parser.add_argument("--pouchdb", action="store_true", help="run the PouchDB anchor too")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the first push")
     parser.add_argument("--top", type=int, default=25, help="functions printed from --profile")
+    parser.add_argument("--tables", action="store_true", help="each table's inserts alone")
+    parser.add_argument("--indexes", action="store_true", help="the replay without each index")
     args = parser.parse_args()
     formset = load_formset()
     rows = residents(args.push, 0)
@@ -121,6 +173,8 @@ def main() -> None:
         floor_wall, floor_cpu = measured(lambda: sqlcapture.replay(steps, replayed))
         want, got = counts(captured), counts(replayed)
         differ = {t: (n, got.get(t)) for t, n in want.items() if got.get(t) != n}
+        alone = shares(steps, base, root) if args.tables else []
+        without = index_costs(steps, base, root) if args.indexes else []
     pouch = pouchdb_anchor(args.push) if args.pouchdb else None
     n = args.push
     client_cpu = CLIENT_CPU.get(id(push), float("nan"))
@@ -144,6 +198,13 @@ def main() -> None:
         )
     elif pouch is not None:
         print(f"  {pouch}")
+    for table, cpu in alone:
+        print(f"  {table + ' inserts alone':<31}{cpu:6.3f} s CPU")
+    if without:
+        whole = without[0][1]
+        print(f"  replay with every index    {whole:6.3f} s CPU; without one of them:")
+        for name, cpu in without[1:]:
+            print(f"    {name:<33}{cpu:6.3f} s CPU ({cpu - whole:+.3f})")
     if args.profile:
         top(args.profile, args.top)
 

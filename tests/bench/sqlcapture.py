@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +44,28 @@ def load(path: Path) -> list[Step]:
     return steps
 
 
-def replay(steps: list[Step], db: Path) -> int:
+def replay(
+    steps: list[Step],
+    db: Path,
+    only: Callable[[str], bool] | None = None,
+    setup: Sequence[str] = (),
+) -> int:
     """Run ``steps`` on ``db`` as the platform's connections set it up (WAL, synchronous FULL,
-    transactions opened by the captured BEGINs); reads are fetched whole. Returns the number
-    of statements run."""
+    transactions opened by the captured BEGINs); reads are fetched whole. ``only``: just the
+    statements it accepts (with the transaction boundaries); ``setup``: statements run first
+    (e.g. ``DROP INDEX``, to see what an index costs). Returns the number of statements run."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
+    for sql in setup:
+        conn.execute(sql)
     ran = 0
     for sql, params, many in steps:
         if sql in ("COMMIT", "ROLLBACK"):
             if conn.in_transaction:
                 conn.execute(sql)
+            continue
+        if only is not None and not sql.startswith("BEGIN") and not only(sql):
             continue
         if many:
             conn.executemany(sql, params)

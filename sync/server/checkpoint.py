@@ -1,0 +1,166 @@
+"""WAL checkpoints of a SQLite platform, on a thread of their own instead of in a request.
+
+Why: SQLite checkpoints inside the commit that takes its WAL past ``wal_autocheckpoint``
+pages (1 000). A push request of 1 000 new residents writes ~650 pages, so every other one
+copied ~1 300 pages (5 MB) into the database file and waited for its fsync before it was
+answered. The platform's connections turn that off (``db._sqlite_events``); after each commit
+the committing thread reads how many frames wait in the WAL (the wal-index header in the
+``-shm`` file, https://www.sqlite.org/walformat.html, ~2 us) and, from ``threshold`` on
+(SQLite's own 1 000), pokes a ``Checkpointer``, whose thread copies them on a connection of
+its own. sqlite3 releases the GIL while it copies, so the copy runs on the second core while
+the request is answered.
+
+Bounded as before: the WAL starts again from its beginning at the first write transaction
+after a checkpoint that copied all of it, which the copy, started as soon as a commit lands,
+normally finishes before the device's next request. Writers that never leave it that gap
+would keep the WAL growing, so a write transaction that finds more than ``limit`` frames in
+it first copies them itself, on its own connection, as SQLite did in every commit
+(``before_write``), and then starts the WAL over. Durable as before: a commit is on disk
+(``synchronous = FULL``) before it is answered; a checkpoint syncs the WAL before it copies
+and the database file after (its connection is FULL too). The thread ends after ``idle``
+seconds without work and when the engine is disposed (copying what waits first); the
+last connection closed removes the WAL, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+THRESHOLD = 1000  # WAL frames not yet copied from which a commit has the thread copy them
+LIMIT = 4 * THRESHOLD  # WAL frames (16 MB at 4 kB pages) past which a writer copies first
+IDLE = 10.0  # seconds without a commit after which the thread ends (a commit starts it again)
+# wal-index header (native byte order): version at 0, isInit at 12, mxFrame at 16; the
+# checkpoint info after the header's two 48-byte copies: nBackfill at 96
+_HEADER = struct.Struct("=I8xBxxxI")
+_BACKFILL = struct.Struct("=I")
+_WAL_VERSION = 3007000
+
+
+def waiting_frames(path: str) -> tuple[int, int] | None:
+    """(frames in the WAL, frames of it not copied yet) of the SQLite file ``path``, from its
+    wal-index; None when that cannot be read (no ``-shm``: no connection is open)."""
+    try:
+        fd = os.open(f"{path}-shm", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        head = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
+    if len(head) < 100:
+        return None
+    version, ready, frames = _HEADER.unpack_from(head, 0)
+    if version != _WAL_VERSION or not ready:
+        return None
+    (copied,) = _BACKFILL.unpack_from(head, 96)
+    return frames, max(frames - copied, 0)
+
+
+@dataclass
+class Checkpointer:
+    """Checkpoints of one SQLite file, run by a thread that the first commit after a quiet
+    spell starts (``poke``)."""
+
+    path: str
+    threshold: int = THRESHOLD
+    limit: int = LIMIT
+    idle: float = IDLE
+    runs: int = 0  # checkpoints run (tests)
+    by_writers: int = 0  # checkpoints run by write transactions past ``limit`` (tests)
+    _poked: threading.Event = field(default_factory=threading.Event)
+    _stopping: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # held while a checkpoint of this process copies: a writer's own copy waits for the
+    # thread's (two at once: one is busy, and the locks each takes kept the WAL from starting
+    # over at the write)
+    _copying: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+
+    def committed(self) -> None:
+        """A write transaction has committed: wake the thread when ``threshold`` frames wait.
+        Read here (~2 us) rather than by the thread: waking it for every commit cost a
+        small sync's requests ~0.1 ms of CPU each (bench_fixed_costs, SQLite)."""
+        found = waiting_frames(self.path)
+        if found is None or found[1] >= self.threshold:
+            self.poke()
+
+    def poke(self) -> None:
+        """Frames wait to be copied: the thread (started if need be) looks at the WAL now."""
+        with self._lock:
+            self._poked.set()
+            if self._thread is None or not self._thread.is_alive():  # (or a forked child)
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Copy what waits and end the thread (the engine is disposed); a later commit
+        starts it again."""
+        with self._lock:
+            thread = self._thread
+            self._stopping = True
+            self._poked.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._poked.wait(self.idle)
+            with self._lock:
+                poked, stopping = self._poked.is_set(), self._stopping
+                self._poked.clear()
+                if stopping or not poked:
+                    self._thread = None
+            if stopping:
+                self.checkpoint()
+                return
+            if not poked:
+                return
+            self.maybe()
+
+    def maybe(self) -> None:
+        """Copy the WAL when ``threshold`` frames wait (or when the wal-index cannot say)."""
+        found = waiting_frames(self.path)
+        if found is None or found[1] >= self.threshold:
+            self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint on a connection of its own: SQLite's (busy, WAL frames,
+        frames copied)."""
+        url = f"file:{quote(self.path)}?mode=rw"  # never creates a file
+        try:
+            conn = sqlite3.connect(url, uri=True, isolation_level=None)
+        except sqlite3.OperationalError:  # the file is gone (a test's temporary directory)
+            return 0, 0, 0
+        try:
+            with self._copying:
+                conn.execute("PRAGMA synchronous = FULL")
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.runs += 1
+            return int(busy), int(frames), int(copied)
+        finally:
+            conn.close()
+
+    def before_write(self, conn: sqlite3.Connection) -> None:
+        """A write transaction is about to begin on ``conn``: past ``limit`` WAL frames (no
+        gap let the WAL start over) it copies them first (PASSIVE), so that its own write
+        starts the WAL over; the thread is poked from ``threshold`` waiting frames, as after
+        a commit. ~2 us otherwise (the wal-index header read)."""
+        found = waiting_frames(self.path)
+        if found is not None and found[1] >= self.threshold:
+            self.poke()  # a connection kept for many transactions (load-base) is seen here
+        if found is None or found[0] <= self.limit:
+            return
+        try:
+            with self._copying:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:  # busy or gone: the next write tries again
+            return
+        self.by_writers += 1
