@@ -35,10 +35,12 @@ if TYPE_CHECKING:
 
 # Below this file size an import checks in-process. The child costs ~0.3 s of wall before its
 # first batch (an interpreter, the rules' imports, the 0.7 MB formset: 0.2 s of CPU) and saves
-# at most the check, ~45 us a row (``bench_import.py``: read + check 1.1-1.2 s per 20 000, the
-# read 0.17 s of it): even near 8 000 residents (1.1 MB). 2 MB (~15 000) keeps a margin that
-# ``bench_import.py --sizes`` on the loaded 2-core machine could not narrow (no free core).
-MIN_BYTES = 2_000_000
+# at most the check, now ~16 us a row (the compiled batch validator), while pickling the
+# checked batches costs the writer: ``bench_import.py`` measured the two-process import at
+# 1.08x the in-process wall for 20 000 residents (2.7 MB) on a quiet machine, and
+# ``--sizes 16000 32000 64000`` at 1.27x, 1.18x, 1.00x on a busy one (2026-12-07). 8 MB
+# (~58 000 residents) is where it stops costing; it was 2 MB when the check was ~45 us a row.
+MIN_BYTES = 8_000_000
 # The child imports this very checkout's ``app`` first: not an ``app`` package in the working
 # directory (``-m`` would look there first), not another installed copy.
 _BOOT = (
