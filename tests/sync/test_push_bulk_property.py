@@ -363,3 +363,31 @@ def test_a_runs_merge_history_text_is_what_dumps_writes(ids_: list[str]) -> None
         finally:
             store.close()
     assert got == [(n, dumps({"_merged_from": [o, n]})) for o, n in moves]
+
+
+def test_a_batch_of_known_records_looks_their_forms_up_in_one_statement(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17, the known push: a batch of 1,000 answers ``merged_into`` new ids names 2,000
+    ids whose forms the bulk path looks up; that was a statement per 500 bound ids,
+    and is now one, the ids passed as one JSON text (``ReplicaIO.forms_of``)."""
+    path = tmp_path / "device.sqlite"
+    store = Store(path, formset)
+    try:
+        store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(600)])
+        ops = replica.next_batch(store, 0, 1000)
+        fresh = list(ids.uuid7_many(len(ops)))
+        results = [
+            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
+            for o, n in zip(ops, fresh, strict=True)
+        ]
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        replica.record_results(store, ops, results)
+        store.conn.set_trace_callback(None)
+        lookups = [s for s in statements if s.startswith("SELECT") and "form FROM" in s]
+        assert len(lookups) == 1, lookups
+        assert store.replica.forms_of(fresh[:3] + ["nope"]) == dict.fromkeys(fresh[:3], "resident")
+        assert store.replica.forms_of([]) == {}
+    finally:
+        store.close()
