@@ -331,6 +331,16 @@ class ReplicaIO:
             versions,
         )
 
+    def set_versions_and_dirty(self, rows: Sequence[tuple[int | None, int | None, str]]) -> None:
+        """(version or None, dirty 0/1 or None, record id): ``set_server_versions`` and
+        ``set_dirty`` of each record in one row write (None leaves that column as it is)."""
+        self.conn.executemany(
+            "UPDATE records SET server_version = CASE WHEN ?1 IS NOT NULL AND "
+            "(server_version IS NULL OR server_version < ?1) THEN ?1 ELSE server_version END, "
+            "dirty = coalesce(?2, dirty) WHERE id = ?3",
+            rows,
+        )
+
     def set_dirty(self, flags: Iterable[tuple[int, str]]) -> None:
         """(dirty 0/1, record id) per record."""
         self.conn.executemany("UPDATE records SET dirty = ? WHERE id = ?", flags)
