@@ -391,3 +391,27 @@ def test_a_batch_of_known_records_looks_their_forms_up_in_one_statement(
         assert store.replica.forms_of([]) == {}
     finally:
         store.close()
+
+
+def test_a_batch_writes_each_record_row_once_for_its_version_and_flag(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17: recording a batch raised each record's server version in one statement and
+    set its dirty flag in another, two writes of the same row per pushed record; the bulk
+    path now does both in one (``ReplicaIO.set_versions_and_dirty``), the same rows as the
+    plain path (the property test above)."""
+    store = Store(tmp_path / "device.sqlite", formset)
+    try:
+        store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(20)])
+        ops = replica.next_batch(store, 0, 1000)
+        results = [
+            OpResult(op_id=o.op_id, status="applied", record_id=o.record_id, version=4) for o in ops
+        ]
+        before = store.conn.total_changes
+        replica.record_results(store, ops, results)
+        # a row write per op's outbox answer, and one per record (two before)
+        assert store.conn.total_changes - before == 2 * len(ops)
+        rows = store.conn.execute("SELECT DISTINCT server_version, dirty FROM records").fetchall()
+        assert rows == [(4, 0)]
+    finally:
+        store.close()
