@@ -186,12 +186,19 @@ class SyncSession:
         for records the batch read ahead does not name) keeps overlapping. ``cancel()`` is
         asked before each request, so one asked during a batch's ``progress`` stops after the
         next batch.
+
+        Under ``replica.bulk_writes``, as a pull: a push of records the platform knows renames
+        every one, and each batch's renames land in the id, key and outbox indexes all over;
+        checkpointing after every batch rewrote the same index pages again and again.
         """
         w = _Window(size=self._push_window(), cap=self._push_window())
         w.total = replica.pending_count(self.store)
         tasks_on = self.client.has_feature(FEATURE_TASKS)
         self.progress("push", 0, w.total)
-        with ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http:  # waits on exit
+        with (
+            replica.bulk_writes(self.store),  # as a pull: a batch's rows land all over indexes
+            ThreadPoolExecutor(1, thread_name_prefix="sync-push") as http,  # waits on exit
+        ):
             flight: tuple[_Batch, Future[PushResponse]] | None = None
             while True:
                 if flight is None:

@@ -224,8 +224,11 @@ def record_results(
         for op, result in zip(ops, results, strict=True):
             target = _record_result(store, op, result, _status(result), tally, answers)
             touched.add(target)
-        answers.write()
-        _refresh_dirty(store, touched)
+        if bulk:  # the last versions go with the dirty flags: one write of each record
+            _refresh_dirty(store, touched, answers.write(versions=False))
+        else:
+            answers.write()
+            _refresh_dirty(store, touched)
     return tally
 
 
@@ -341,24 +344,28 @@ class _Answers:
             if old not in self.store.replica.forms_of([old]):
                 self.forms.pop(old, None)
 
-    def write(self) -> None:
+    def write(self, *, versions: bool = True) -> list[tuple[int, str, int]]:
         """The answers so far: renames first, then the versions, each under the id its record
         had when the answer came (a version noted before its record's rename follows it; one
-        noted for an id before a rename brought it named no record, as in the plain path)."""
+        noted for an id before a rename brought it named no record, as in the plain path).
+        ``versions=False``: the versions are returned, not written (the batch's last write:
+        ``_refresh_dirty`` writes them with the dirty flags, one row write per record)."""
         answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
         rename_plain(self.store, self.moves, answered)
         self.store.outbox.set_answers(self.outbox)
-        versions = self.versions
+        noted = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}
-            versions = [
+            noted = [
                 (v, self._renamed(i, n), w)
-                for n, (v, i, w) in enumerate(versions)
+                for n, (v, i, w) in enumerate(noted)
                 if n >= arrived.get(i, 0)  # noted before a record took the id: it had none
             ]
-        self.store.replica.set_server_versions(versions)
+        if versions:
+            self.store.replica.set_server_versions(noted)
         self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
         self.news = set()
+        return [] if versions else noted
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""
@@ -419,12 +426,16 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
         _refresh_dirty(store, [op.record_id])
 
 
-def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
+def _refresh_dirty(
+    store: Store, record_ids: Iterable[str], versions: Sequence[tuple[int, str, int]] | None = None
+) -> None:
     """Dirty = unacknowledged ops, or the server does not have all the record's values (a
     rejection not yet mended by a full op): then a pull rebases instead of overwriting.
 
-    One outbox scan per call (the outbox has no index on record_id).
-    """
+    One outbox scan per call (the outbox has no index on record_id). ``versions`` (version,
+    record id, version) still to raise go in the same statement as the flags: a record row is
+    written once, not once for its version and again for its flag (issue 17: a push's
+    recording rewrote each pushed record's row for each)."""
     wanted = list(set(record_ids))
     pending: set[str] = set()
     chains: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -433,8 +444,17 @@ def _refresh_dirty(store: Store, record_ids: Iterable[str]) -> None:
             pending.add(record_id)
         elif state == OutboxState.REJECTED or record_id in chains:
             chains.setdefault(record_id, []).append((state, kind, result))
-    store.replica.set_dirty(
-        [(int(r in pending or not _chain_ok(chains.get(r, []))), r) for r in wanted]
+    flags = [(int(r in pending or not _chain_ok(chains.get(r, []))), r) for r in wanted]
+    if versions is None:
+        store.replica.set_dirty(flags)
+        return
+    top: dict[str, int] = {}
+    for version, record_id, _again in versions:  # raising to each in turn: raising to the top
+        if record_id not in top or top[record_id] < version:
+            top[record_id] = version
+    dirty = {r: d for d, r in flags}
+    store.replica.set_versions_and_dirty(
+        [(top.get(r), dirty.get(r), r) for r in dict.fromkeys([*dirty, *top])]
     )
 
 

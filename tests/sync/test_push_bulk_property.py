@@ -363,3 +363,55 @@ def test_a_runs_merge_history_text_is_what_dumps_writes(ids_: list[str]) -> None
         finally:
             store.close()
     assert got == [(n, dumps({"_merged_from": [o, n]})) for o, n in moves]
+
+
+def test_a_batch_of_known_records_looks_their_forms_up_in_one_statement(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17, the known push: a batch of 1,000 answers ``merged_into`` new ids names 2,000
+    ids whose forms the bulk path looks up; that was a statement per 500 bound ids,
+    and is now one, the ids passed as one JSON text (``ReplicaIO.forms_of``)."""
+    path = tmp_path / "device.sqlite"
+    store = Store(path, formset)
+    try:
+        store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(600)])
+        ops = replica.next_batch(store, 0, 1000)
+        fresh = list(ids.uuid7_many(len(ops)))
+        results = [
+            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
+            for o, n in zip(ops, fresh, strict=True)
+        ]
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        replica.record_results(store, ops, results)
+        store.conn.set_trace_callback(None)
+        lookups = [s for s in statements if s.startswith("SELECT") and "form FROM" in s]
+        assert len(lookups) == 1, lookups
+        assert store.replica.forms_of(fresh[:3] + ["nope"]) == dict.fromkeys(fresh[:3], "resident")
+        assert store.replica.forms_of([]) == {}
+    finally:
+        store.close()
+
+
+def test_a_batch_writes_each_record_row_once_for_its_version_and_flag(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17: recording a batch raised each record's server version in one statement and
+    set its dirty flag in another, two writes of the same row per pushed record; the bulk
+    path now does both in one (``ReplicaIO.set_versions_and_dirty``), the same rows as the
+    plain path (the property test above)."""
+    store = Store(tmp_path / "device.sqlite", formset)
+    try:
+        store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(20)])
+        ops = replica.next_batch(store, 0, 1000)
+        results = [
+            OpResult(op_id=o.op_id, status="applied", record_id=o.record_id, version=4) for o in ops
+        ]
+        before = store.conn.total_changes
+        replica.record_results(store, ops, results)
+        # a row write per op's outbox answer, and one per record (two before)
+        assert store.conn.total_changes - before == 2 * len(ops)
+        rows = store.conn.execute("SELECT DISTINCT server_version, dirty FROM records").fetchall()
+        assert rows == [(4, 0)]
+    finally:
+        store.close()

@@ -525,3 +525,28 @@ def test_a_prepared_push_is_sent_as_encoded_unless_what_it_was_encoded_for_chang
     old = client.device_id
     client.device_id = "dev-renumbered"
     assert sent(prepared, results)[1]["device_id"] == "dev-renumbered" != old
+
+
+def test_a_push_records_its_answers_under_bulk_writes_as_a_pull_does(
+    devices: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, the known push: each batch's renames land all over the id, key and outbox
+    indexes, and checkpointing the WAL after every batch rewrote the same index pages again.
+    The push records its answers with the pull's bigger cache and rarer checkpoints
+    (``replica.bulk_writes``), restored when it ends."""
+    first, second = devices(2)
+    _known_push(first, second, 12)
+    conn = second.store.conn
+    normal = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    seen: list[int] = []
+    real = replica.record_results
+
+    def record(*args: Any, **kwargs: Any) -> replica.PushTally:
+        seen.append(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(replica, "record_results", record)
+    summary = second.sync(batch=5)
+    assert summary.merged == 12
+    assert seen and all(pages > normal for pages in seen), (seen, normal)
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == normal
