@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from app.core.forms import FormSet
 from app.core.records import is_empty
-from app.core.search import name_terms
+from app.core.search import name_term_run
 from app.core.textnorm import normalize_key
 from sync import protocol as p
 from sync.server import checks, fresh, rows
@@ -26,6 +26,7 @@ from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.rows import MAX_KEY, MAX_NAME, Person
 from sync.server.service import Service
+from tests.core.test_terms_plain import NAMES, plain_name_terms
 from tests.sync.conftest import GRID_A, GRID_B, resident_creates
 from tests.sync.test_push_fresh import HELD, MERGED_AWAY, _setup
 from tests.sync.test_server_batch import WORKER, _fresh
@@ -149,20 +150,37 @@ def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
 
 def test_a_name_is_spelled_once(formset: FormSet, monkeypatch: pytest.MonkeyPatch) -> None:
     """Residents sharing a name: its terms are asked once (``name_terms`` was asked, and its
-    pinyin picked, for every record)."""
-    asked: list[Any] = []
-    monkeypatch.setattr(rows, "name_terms", _spy(asked, name_terms, "name"))
+    pinyin picked, for every record), and read no further than the pinyin (the surname's
+    other readings and the initials were made and dropped)."""
+    asked: list[str] = []
+
+    def run(name: str) -> Iterator[str]:
+        for term in name_term_run(name):
+            asked.append(term)
+            yield term
+
+    monkeypatch.setattr(rows, "name_term_run", run)
     rows._spelling.cache_clear()
     form = formset.form("resident")
     people = [
-        rows.person_of(form, {"name": "欧阳娜娜", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
+        rows.person_of(form, {"name": "单雄信", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
     ]
     assert people == [
-        Person("欧阳娜娜", "ouyangnana", "1980-01-01"),
-        Person("欧阳娜娜", "ouyangnana", "1980-01-02"),
+        Person("单雄信", "danxiongxin", "1980-01-01"),
+        Person("单雄信", "danxiongxin", "1980-01-02"),
     ]
-    assert asked == ["欧阳娜娜"]
+    assert asked == ["单雄信", "雄信", "danxiongxin"]  # not "dxx", "shanxiongxin", ...
     rows._spelling.cache_clear()
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.one_of(NAMES, st.text(max_size=12)))
+def test_a_spelling_is_that_of_the_plain_terms(name: str) -> None:
+    """``_spelling`` reads the terms as made: the plain path's first term and first Latin one."""
+    terms = plain_name_terms(name[:MAX_NAME])
+    pinyin = next((t for t in terms if t.isascii()), terms[0]) if terms else ""
+    plain = (terms[0][:MAX_NAME], pinyin[:MAX_NAME]) if terms else None
+    assert rows._spelling.__wrapped__(name) == plain
 
 
 def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
@@ -172,7 +190,7 @@ def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
         return None
     name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
     birth = str(data[roles.birth_date])
-    terms = name_terms(name[:MAX_NAME]) if name else ()
+    terms = plain_name_terms(name[:MAX_NAME]) if name else ()
     if not terms or len(birth) > 10:
         return None
     pinyin = next((t for t in terms if t.isascii()), terms[0])
