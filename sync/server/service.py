@@ -235,7 +235,7 @@ class Service:
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
         # what this device last wrote on them and who else was merged into the new ids (a
-        # key nobody holds or claims has no owner: ``key_free`` says so without a look-up)
+        # key nobody holds or claims has no owner: ``keys_taken`` says so without a look-up)
         taken = tx.keys_taken(keys)  # most often none: each new record asked no further
         owned = {
             i: o
