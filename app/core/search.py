@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,25 +29,38 @@ _NAME_GAPS = re.compile(r"[\s·•.]")
 @lru_cache(maxsize=65536)
 def name_terms(name: str) -> tuple[str, ...]:
     """Terms for a person's or unit's name: itself, given name, pinyin and initials."""
+    return tuple(dict.fromkeys(name_term_run(name)))
+
+
+def name_term_run(name: str) -> Iterator[str]:
+    """``name_terms``'s terms in order, repeats included, each worked out when asked.
+
+    Why: the platform's index spelling of a name (``sync.server.rows``) reads only the first
+    term and the first Latin one; building them all (every reading of the surname, the
+    initials, the repeats dropped) was most of a new name's cost in a push (issue 17)."""
     name = unicodedata.normalize("NFKC", name).strip()
     if not name:
-        return ()
+        return
     compact = _NAME_GAPS.sub("", name)
-    terms: list[str] = [compact.lower()]
+    yield compact.lower()
     if compact.isascii():  # a foreign name: its words are the terms
-        return tuple(dict.fromkeys([compact.lower(), *name.lower().split()]))
+        yield from name.lower().split()
+        return
     if len(compact) > 1 and _is_cjk(compact[0]):
-        terms.append(compact[1:])
+        yield compact[1:]
     syllables = [r for c in compact if (r := char_pinyin(c))]
     if syllables:
         surnames = _readings(compact[0]) if _is_cjk(compact[0]) else [syllables[0]]
         rest = syllables[1:]
-        spelled, initials = "".join(rest), "".join([s[0] for s in rest])
+        spelled = "".join(rest)
+        initials: str | None = None
         for first in surnames:
-            terms.append(first + spelled)
-            terms.append(first[0] + initials)
-        terms.extend(rest)
-    return tuple(dict.fromkeys([t for t in terms if t]))
+            if full := first + spelled:
+                yield full
+            if initials is None:
+                initials = "".join([s[0] for s in rest])
+            yield first[0] + initials
+        yield from rest
 
 
 @lru_cache(maxsize=32768)

@@ -166,6 +166,10 @@ def _alone(
     there), the scope asked once per grid (issue 17: a loop per op re-reading the same)."""
     known, logged, aliases = ctx.known_ops, tx.op_rows, ctx.aliases
     in_scope = _Scope(ctx.user.in_scope)
+    forms = read.forms
+    # keys taken and people alike, asked of the chunk's new records as columns
+    taken = tx.keys_taken((forms[i].id, k) for i, c in read.made.items() for k in c[3])
+    alike = tx.alike((forms[i].id, c[4]) for i, c in read.made.items() if c[4] is not None)
     found: dict[int, Create] = {}
     met: dict[int, list[str]] = {}
     for index, create in read.made.items():
@@ -178,15 +182,15 @@ def _alone(
             or named[op.record_id] != 2  # once as named, once after aliases: by this op alone
         ):
             continue
-        form = read.forms[index]
+        form = forms[index]
         if aliases and any(isinstance(v, str) and v in aliases for v in _ref_values(form, op)):
             continue
         merged, data, grid, keys, person = create
-        if keys and not all(tx.key_free(form.id, k) for k in keys):
+        if taken and any((form.id, k) in taken for k in keys):
             met[index] = keys
         elif (
             in_scope[grid]
-            and (person is None or not tx.same_person(form.id, person))
+            and (person is None or not alike or (form.id, person) not in alike)
             and (
                 _status(merged) != _COMPLETE
                 or not any(i.severity == "error" for i in rules.validate(form, data, formset))

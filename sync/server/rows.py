@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from app.core.forms import Form
 from app.core.records import is_empty
-from app.core.search import name_terms
+from app.core.search import name_term_run
 from app.core.textcheck import TEXT_ONLY
 from app.core.textnorm import normalize_key
 from sync.merge import DELETED, STATUS, Stamp
@@ -390,12 +390,16 @@ def person_of(form: Form, data: Mapping[str, Any]) -> Person | None:
 
 @lru_cache(maxsize=65536)
 def _spelling(name: str) -> tuple[str, str] | None:
-    """A name's index spelling (itself as its first term, and its pinyin), once per name.
+    """A name's index spelling (itself as its first term, and its pinyin: the first Latin
+    term, else the first), once per name.
 
     Why: a push of new residents asked ``name_terms`` and picked the pinyin from its terms
-    for every record, names repeated or not (issue 17); the cache is ``name_terms``'s size."""
-    terms = name_terms(name[:MAX_NAME])
-    if not terms:
+    for every record, names repeated or not (issue 17); the cache is ``name_terms``'s size.
+    The terms are read as made (``name_term_run``) and no further than the pinyin: the
+    surname's other readings and the initials were most of a new name's cost."""
+    run = name_term_run(name[:MAX_NAME])
+    first = next(run, None)
+    if first is None:
         return None
-    pinyin = next((t for t in terms if t.isascii()), terms[0])
-    return terms[0][:MAX_NAME], pinyin[:MAX_NAME]
+    pinyin = first if first.isascii() else next((t for t in run if t.isascii()), first)
+    return first[:MAX_NAME], pinyin[:MAX_NAME]

@@ -235,12 +235,14 @@ class Service:
         tx.prefetch_keys(keys)
         # creates of records the platform already holds under their natural key: the owners,
         # what this device last wrote on them and who else was merged into the new ids (a
-        # key nobody holds or claims has no owner: ``key_free`` says so without a look-up)
-        free = tx.key_free
+        # key nobody holds or claims has no owner: ``keys_taken`` says so without a look-up)
+        taken = tx.keys_taken(keys)  # most often none: each new record asked no further
         owned = {
             i: o
             for i, f, k in new
-            if k and not all(free(f, key) for key in k) and (o := tx.key_owner(f, k)) is not None
+            if taken
+            and any((f, key) in taken for key in k)
+            and (o := tx.key_owner(f, k)) is not None
         }
         owners = list(owned.values())
         tx.load_many(owners)

@@ -395,13 +395,26 @@ class Tx:
         of new records asks ``claims.key_parties`` twice per key (owner, then its claims), each
         a ``key_owner`` and a ``claimants``; with the key free both answer nothing. False:
         the plain look-ups decide (tests/sync/test_push_lean.py checks both agree)."""
-        ref = (form, key)
-        return (
-            self._key_db.get(ref, "") is None
-            and not self._claims_db.get(ref, True)
-            and ref not in self._key_tx
-            and not self._claims_tx.get(ref)
+        return not self.keys_taken(((form, key),))
+
+    def keys_taken(self, refs: Iterable[KeyRef]) -> set[KeyRef]:
+        """Those of ``refs`` that are not ``key_free``, as one column. Why: a push of new
+        records asked ``key_free`` key by key twice (``Service._prefetch``, ``fresh``), a
+        call and a generator per record, to learn that nothing is taken (issue 17)."""
+        key_db, claims_db, key_tx, claims_tx = (
+            self._key_db,
+            self._claims_db,
+            self._key_tx,
+            self._claims_tx,
         )
+        return {
+            ref
+            for ref in refs
+            if key_db.get(ref, "") is not None
+            or claims_db.get(ref, True)
+            or ref in key_tx
+            or claims_tx.get(ref)
+        }
 
     def claimants(self, form: str, key: str) -> list[str]:
         """Live records that have ``key`` in their values without holding it (transfer
@@ -433,6 +446,22 @@ class Tx:
                 self._people_db[(form, p)] = [
                     (rid, q) for rid, q in born.get(p.birth, {}).items() if p.alike(q)
                 ]
+
+    def alike(self, people: Iterable[tuple[str, Person]]) -> set[tuple[str, Person]]:
+        """Those of ``people`` (form, person) for whom ``same_person`` finds someone, asked
+        only of those the prefetch found someone for, or this transaction wrote someone born
+        that day, or not prefetched. Why: a push of new residents asked ``same_person`` for
+        each (a call, a dict and a sort) to learn that nobody is alike (issue 17)."""
+        found, written = self._people_db, self._people_tx
+        return {
+            (form, person)
+            for form, person in people
+            if (
+                found.get((form, person), True)  # someone, or not prefetched
+                or (form, person.birth) in written
+            )
+            and self.same_person(form, person)
+        }
 
     def same_person(self, form: str, person: Person) -> list[tuple[str, Person]]:
         """Live records of ``form`` with the same birth date and the same name or pinyin,

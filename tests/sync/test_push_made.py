@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from app.core.forms import FormSet
 from app.core.records import is_empty
-from app.core.search import name_terms
+from app.core.search import name_term_run
 from app.core.textnorm import normalize_key
 from sync import protocol as p
 from sync.server import checks, fresh, rows
@@ -26,6 +26,8 @@ from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.rows import MAX_KEY, MAX_NAME, Person
 from sync.server.service import Service
+from sync.server.tx import Side, Tx
+from tests.core.test_terms_plain import NAMES, plain_name_terms
 from tests.sync.conftest import GRID_A, GRID_B, resident_creates
 from tests.sync.test_push_fresh import HELD, MERGED_AWAY, _setup
 from tests.sync.test_server_batch import WORKER, _fresh
@@ -147,22 +149,131 @@ def test_new_residents_meeting_nothing_are_not_compared_one_by_one(
         engine.dispose()
 
 
+def test_new_residents_ask_no_key_and_no_person_one_by_one(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents whose keys nobody holds and whom nobody is like: the prefetch and the
+    create sort learn it as columns (``Tx.keys_taken``, ``Tx.alike``), asking ``key_free``
+    and ``same_person`` of none of them (each was asked per create, ``key_free`` twice)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        asked: list[Any] = []
+        monkeypatch.setattr(Tx, "key_free", _spy(asked, Tx.key_free, "key"))
+        monkeypatch.setattr(Tx, "same_person", _spy(asked, Tx.same_person, "person"))
+        ops = resident_creates(50, "dev", dt.date(1974, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert asked == []
+    finally:
+        engine.dispose()
+
+
+_REFS = st.tuples(st.sampled_from(["resident", "household"]), st.sampled_from(["k1", "k2", "k3"]))
+_RIDS = st.sampled_from(["r1", "r2", "r3"])
+
+
+def _key_free_before(tx: Tx, form: str, key: str) -> bool:
+    """``Tx.key_free`` as it was written before ``keys_taken`` (the reference)."""
+    ref = (form, key)
+    return (
+        tx._key_db.get(ref, "") is None
+        and not tx._claims_db.get(ref, True)
+        and ref not in tx._key_tx
+        and not tx._claims_tx.get(ref)
+    )
+
+
+@settings(max_examples=300)
+@given(
+    key_db=st.dictionaries(_REFS, st.none() | _RIDS),
+    claims_db=st.dictionaries(_REFS, st.lists(_RIDS, max_size=2)),
+    key_tx=st.dictionaries(_REFS, _RIDS),
+    claims_tx=st.dictionaries(_REFS, st.sets(_RIDS, max_size=2)),
+    refs=st.lists(_REFS, max_size=6),
+)
+def test_keys_taken_are_those_not_free(
+    key_db: dict[Any, Any],
+    claims_db: dict[Any, Any],
+    key_tx: dict[Any, Any],
+    claims_tx: dict[Any, Any],
+    refs: list[tuple[str, str]],
+) -> None:
+    """``keys_taken`` (one column) is the keys the plain ``key_free`` says are not free."""
+    tx = Tx(conn=None)  # type: ignore[arg-type]  # answered from its state, no query
+    tx._key_db, tx._claims_db, tx._key_tx, tx._claims_tx = key_db, claims_db, key_tx, claims_tx
+    assert tx.keys_taken(refs) == {r for r in refs if not _key_free_before(tx, *r)}
+    assert all(tx.key_free(*r) == _key_free_before(tx, *r) for r in refs)
+
+
+_PEOPLE = st.builds(
+    Person,
+    st.sampled_from(["张三", "章三"]),
+    st.sampled_from(["zhangsan", "lisi"]),
+    st.sampled_from(["1980-01-01", "1980-01-02"]),
+)
+_FORMS = st.sampled_from(["resident", "household"])
+
+
+@settings(max_examples=300)
+@given(
+    found=st.dictionaries(
+        st.tuples(_FORMS, _PEOPLE), st.lists(st.tuples(_RIDS, _PEOPLE), max_size=2)
+    ),
+    written=st.dictionaries(
+        st.tuples(_FORMS, st.sampled_from(["1980-01-01", "1980-01-02"])),
+        st.dictionaries(_RIDS, _PEOPLE, max_size=2),
+    ),
+    sides=st.sets(_RIDS),
+    people=st.lists(st.tuples(_FORMS, _PEOPLE), max_size=6),
+)
+def test_people_alike_are_those_same_person_finds(
+    found: dict[Any, Any], written: dict[Any, Any], sides: set[str], people: list[Any]
+) -> None:
+    """``alike`` (one column, ``same_person`` asked only where someone may be) is the people
+    ``same_person`` finds someone for, asked one by one."""
+    tx = Tx(conn=None)  # type: ignore[arg-type]  # answered from its state, no query
+    tx._people_db = {k: v for k, v in found.items()}
+    tx._people_db.update({k: [] for k in people if k not in found})  # prefetched: nobody
+    tx._people_tx = written
+    tx.sides = {rid: Side("resident", (), None) for rid in sides}
+    assert tx.alike(people) == {(f, q) for f, q in people if tx.same_person(f, q)}
+
+
 def test_a_name_is_spelled_once(formset: FormSet, monkeypatch: pytest.MonkeyPatch) -> None:
     """Residents sharing a name: its terms are asked once (``name_terms`` was asked, and its
-    pinyin picked, for every record)."""
-    asked: list[Any] = []
-    monkeypatch.setattr(rows, "name_terms", _spy(asked, name_terms, "name"))
+    pinyin picked, for every record), and read no further than the pinyin (the surname's
+    other readings and the initials were made and dropped)."""
+    asked: list[str] = []
+
+    def run(name: str) -> Iterator[str]:
+        for term in name_term_run(name):
+            asked.append(term)
+            yield term
+
+    monkeypatch.setattr(rows, "name_term_run", run)
     rows._spelling.cache_clear()
     form = formset.form("resident")
     people = [
-        rows.person_of(form, {"name": "欧阳娜娜", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
+        rows.person_of(form, {"name": "单雄信", "birth_date": f"1980-01-0{d}"}) for d in (1, 2)
     ]
     assert people == [
-        Person("欧阳娜娜", "ouyangnana", "1980-01-01"),
-        Person("欧阳娜娜", "ouyangnana", "1980-01-02"),
+        Person("单雄信", "danxiongxin", "1980-01-01"),
+        Person("单雄信", "danxiongxin", "1980-01-02"),
     ]
-    assert asked == ["欧阳娜娜"]
+    assert asked == ["单雄信", "雄信", "danxiongxin"]  # not "dxx", "shanxiongxin", ...
     rows._spelling.cache_clear()
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.one_of(NAMES, st.text(max_size=12)))
+def test_a_spelling_is_that_of_the_plain_terms(name: str) -> None:
+    """``_spelling`` reads the terms as made: the plain path's first term and first Latin one."""
+    terms = plain_name_terms(name[:MAX_NAME])
+    pinyin = next((t for t in terms if t.isascii()), terms[0]) if terms else ""
+    plain = (terms[0][:MAX_NAME], pinyin[:MAX_NAME]) if terms else None
+    assert rows._spelling.__wrapped__(name) == plain
 
 
 def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
@@ -172,7 +283,7 @@ def _person_before(form: Any, data: Mapping[str, Any]) -> Person | None:
         return None
     name = next((str(data[f]) for f in roles.name if not is_empty(data.get(f))), "")
     birth = str(data[roles.birth_date])
-    terms = name_terms(name[:MAX_NAME]) if name else ()
+    terms = plain_name_terms(name[:MAX_NAME]) if name else ()
     if not terms or len(birth) > 10:
         return None
     pinyin = next((t for t in terms if t.isascii()), terms[0])
