@@ -167,10 +167,9 @@ def _alone(
     known, logged, aliases = ctx.known_ops, tx.op_rows, ctx.aliases
     in_scope = _Scope(ctx.user.in_scope)
     forms = read.forms
-    # keys taken and people alike, asked of the chunk's new records as columns
+    # keys taken, asked of the chunk's new records as a column
     taken = tx.keys_taken((forms[i].id, k) for i, c in read.made.items() for k in c[3])
-    alike = tx.alike((forms[i].id, c[4]) for i, c in read.made.items() if c[4] is not None)
-    found: dict[int, Create] = {}
+    asked: list[tuple[int, Create]] = []  # in scope, keys free: is anybody like the person?
     met: dict[int, list[str]] = {}
     for index, create in read.made.items():
         op = ops[index]
@@ -185,16 +184,21 @@ def _alone(
         form = forms[index]
         if aliases and any(isinstance(v, str) and v in aliases for v in _ref_values(form, op)):
             continue
-        merged, data, grid, keys, person = create
+        keys = create[3]
         if taken and any((form.id, k) in taken for k in keys):
             met[index] = keys
-        elif (
-            in_scope[grid]
-            and (person is None or not alike or (form.id, person) not in alike)
-            and (
-                _status(merged) != _COMPLETE
-                or not any(i.severity == "error" for i in rules.validate(form, data, formset))
-            )
+        elif in_scope[create[2]]:
+            asked.append((index, create))
+    # people alike, as a column of those creates only: a create meeting a held key (a push
+    # of residents the platform knows) asks nobody's person (its prefetch read none)
+    alike = tx.alike((forms[i].id, c[4]) for i, c in asked if c[4] is not None)
+    found: dict[int, Create] = {}
+    for index, create in asked:
+        merged, data, _grid, _keys, person = create
+        form = forms[index]
+        if (person is None or not alike or (form.id, person) not in alike) and (
+            _status(merged) != _COMPLETE
+            or not any(i.severity == "error" for i in rules.validate(form, data, formset))
         ):
             found[index] = create
     return found, met

@@ -170,6 +170,30 @@ def test_new_residents_ask_no_key_and_no_person_one_by_one(
         engine.dispose()
 
 
+def test_residents_the_platform_holds_ask_nobody_s_person(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 residents pushed again by another device under new record ids (a device set up
+    anew): each create meets its held key and merges into the holder, so the create sort
+    asks nobody's person (the prefetch read none for them: each ``same_person`` would be a
+    look-up of its own, as when ``Tx.alike`` was asked of every new record)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        first = resident_creates(50, "dev", dt.date(1974, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=first)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 50
+        asked: list[Any] = []
+        monkeypatch.setattr(Tx, "same_person", _spy(asked, Tx.same_person, "person"))
+        again = resident_creates(50, "dev2", dt.date(1974, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=again)
+        results = service.push(WORKER, req, "dev2")
+        assert [r["status"] for r in results] == ["merged_into"] * 50
+        assert asked == []
+    finally:
+        engine.dispose()
+
+
 _REFS = st.tuples(st.sampled_from(["resident", "household"]), st.sampled_from(["k1", "k2", "k3"]))
 _RIDS = st.sampled_from(["r1", "r2", "r3"])
 
