@@ -44,12 +44,12 @@ _WAL_VERSION = 3007000
 def waiting_frames(path: str) -> tuple[int, int] | None:
     """(frames in the WAL, frames of it not copied yet) of the SQLite file ``path``, from its
     wal-index; None when that cannot be read (no ``-shm``: no connection is open)."""
-    try:
-        fd = os.open(f"{path}-shm", os.O_RDONLY)
+    try:  # os.read of a new descriptor, not os.pread: Windows has no pread
+        fd = os.open(f"{path}-shm", os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError:
         return None
     try:
-        head = os.pread(fd, 100, 0)
+        head = os.read(fd, 100)
     finally:
         os.close(fd)
     if len(head) < 100:

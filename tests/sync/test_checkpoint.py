@@ -125,6 +125,19 @@ def test_waiting_frames_reads_what_sqlite_reports(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_waiting_frames_needs_no_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows' ``os`` has no ``pread``: the header is read without it (an office server on
+    Windows would otherwise fail in every commit)."""
+    path = tmp_path / "p.db"
+    engine = _engine(path)
+    db.checkpointer(engine).threshold = 10**9  # type: ignore[union-attr]
+    _write(engine, 0, 5)
+    expected = checkpoint.waiting_frames(str(path))
+    monkeypatch.delattr(os, "pread")
+    assert checkpoint.waiting_frames(str(path)) == expected and expected is not None
+    engine.dispose()
+
+
 def test_the_wal_stays_bounded_when_writers_leave_no_gap(tmp_path: Path) -> None:
     """Writers back to back never let a copied WAL start again; past ``limit`` frames a
     write transaction copies it first and the WAL starts over, so it stays small."""
