@@ -29,7 +29,7 @@ import sqlite3
 import struct
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from pathlib import Path
 
 THRESHOLD = 1000  # WAL frames not yet copied from which a commit has the thread copy them
 LIMIT = 4 * THRESHOLD  # WAL frames (16 MB at 4 kB pages) past which a writer copies first
@@ -134,7 +134,8 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint on a connection of its own: SQLite's (busy, WAL frames,
         frames copied)."""
-        url = f"file:{quote(self.path)}?mode=rw"  # never creates a file
+        # never creates a file; ``as_uri`` spells a Windows path as SQLite reads it too
+        url = f"{Path(self.path).resolve().as_uri()}?mode=rw"
         try:
             conn = sqlite3.connect(url, uri=True, isolation_level=None)
         except sqlite3.OperationalError:  # the file is gone (a test's temporary directory)

@@ -138,6 +138,23 @@ def test_waiting_frames_needs_no_pread(tmp_path: Path, monkeypatch: pytest.Monke
     engine.dispose()
 
 
+def test_a_file_under_a_folder_with_spaces_and_chinese_is_checkpointed(tmp_path: Path) -> None:
+    """The checkpoint's own connection opens the very file by URI (a user's folder such as
+    ``网格 数据`` included), and copies every frame that waits."""
+    folder = tmp_path / "网格 数据 #1"
+    folder.mkdir()
+    path = folder / "p.db"
+    engine = _engine(path)
+    found = db.checkpointer(engine)
+    assert found is not None
+    found.threshold = 10**9
+    _write(engine, 0, 3)
+    busy, frames, copied = found.checkpoint()
+    assert busy == 0 and frames > 100 and copied == frames
+    assert checkpoint.waiting_frames(str(path)) == (frames, 0)
+    engine.dispose()
+
+
 def test_the_wal_stays_bounded_when_writers_leave_no_gap(tmp_path: Path) -> None:
     """Writers back to back never let a copied WAL start again; past ``limit`` frames a
     write transaction copies it first and the WAL starts over, so it stays small."""
