@@ -767,9 +767,10 @@ def _sqlite_events(engine: Engine, checkpoints: Checkpointer | None) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         readonly = conn.get_execution_options().get("readonly")
-        raw = conn.connection.driver_connection
-        if checkpoints is not None and not readonly and raw is not None:
-            checkpoints.before_write(raw)
+        if checkpoints is not None and not readonly:
+            raw = conn.connection.driver_connection
+            if raw is not None:
+                checkpoints.before_write(raw)
         conn.exec_driver_sql(f"BEGIN {'DEFERRED' if readonly else 'IMMEDIATE'}")
 
 

@@ -142,7 +142,7 @@ def unaliased(
         }
         if not others:  # a push of new records only: nothing to look for
             return found
-        drop = [i for i in found if any(v in others for v in _refs(read.forms[i], ops[i]))]
+        drop = [i for i in found if any(v in others for v in ref_ids(read.forms[i], ops[i]))]
         if not drop:
             return found
         for index in drop:
@@ -221,7 +221,7 @@ def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
     return (fields.get(k) for k in form.reference_fields)
 
 
-def _refs(form: Form, op: p.Op) -> Iterator[str]:
+def ref_ids(form: Form, op: p.Op) -> Iterator[str]:
     """The record ids the op's reference fields name."""
     return (v for v in _ref_values(form, op) if isinstance(v, str))
 

@@ -190,12 +190,7 @@ class Service:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
-        named += [  # the ids reference fields name (``_refs``), as one column
-            v
-            for op in ops
-            for k in forms[op.form].reference_fields
-            if isinstance(v := op.fields.get(k), str)
-        ]
+        named += [v for op in ops for v in fresh.ref_ids(forms[op.form], op)]
         if checked is not None:  # read by the check in this transaction
             ctx.known_ops = dict(checked.replays)
             rest = [i for i in named if i not in checked.looked_up]

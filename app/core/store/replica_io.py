@@ -17,18 +17,13 @@ from typing import Any, NamedTuple
 
 from app.core import ids
 from app.core.forms import FormSet
-from app.core.records import dumps, state_of, stored_base
+from app.core.records import canonical_json_all, dumps, state_of, stored_base
 from app.core.store import places
 from app.core.store.db import Database
 from app.core.store.derive import Derived
 from app.core.store.outbox import OutboxState
 from app.core.store.reads import Reads
 from app.core.store.writes import write_side_tables
-
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - orjson is a dependency
-    _orjson = None  # type: ignore[assignment]
 
 _RECORD_ROW = "rid, id, form, data, status, deleted, server_version, dirty, base, conflict"
 _CHUNK = 500  # ids per IN (...) query
@@ -49,11 +44,9 @@ def _chunks(values: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
 
 def _id_list(values: Sequence[Any]) -> str:
     """Ids (or lists of ids and small ints) as one JSON text for ``json_each``: a single bound
-    parameter instead of one per id (a batch of 1,000 renames names 2,000 ids). Not stored,
-    so not canonical: orjson when it is there."""
-    if _orjson is not None:
-        return _orjson.dumps(values).decode("utf-8")
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    parameter instead of one per id (a batch of 1,000 renames names 2,000 ids), encoded by
+    ``canonical_json_all`` (orjson after one columnar plainness pass)."""
+    return canonical_json_all([values])[0]
 
 
 # id rewrites in bulk (``ReplicaIO.load_moves``): the run's old ids, the new id of one, and
