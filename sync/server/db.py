@@ -35,9 +35,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
 
+from app.core.checkpoint import Checkpointer
 from app.core.records import canonical_json, parse_json
 from sync.server import liveness
-from sync.server.checkpoint import Checkpointer
 
 SCHEMA_VERSION = "1"
 SEQ = "seq"  # the one change-sequence counter row
@@ -725,7 +725,7 @@ _CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKe
 
 
 def checkpointer(engine: Engine) -> Checkpointer | None:
-    """The thread that checkpoints a SQLite file engine's WAL (``sync.server.checkpoint``)."""
+    """The thread that checkpoints a SQLite file engine's WAL (``app.core.checkpoint``)."""
     return _CHECKPOINTERS.get(engine)
 
 

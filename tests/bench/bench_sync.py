@@ -273,6 +273,8 @@ CLIENT_CPU: dict[int, float] = {}  # id(summary) -> CPU seconds of this process 
 def push_run(url: str, path: Path, formset: FormSet, rows: list[dict[str, Any]]) -> SyncSummary:
     store, client = device(url, path, formset)
     store.insert_many("resident", [(None, r, "draft") for r in rows], author="bench")
+    store.close()  # typed earlier in the app: its WAL copied when it closed (the checkpointer)
+    store = Store(path, formset)  # as ``gridcollect sync`` opens it
     heap.settle()  # as ``gridcollect sync`` does before its session
     cpu = time.process_time()
     summary = PushOnly(store, client).run()

@@ -1,5 +1,5 @@
 """SQLite's WAL checkpoints run on the checkpointer's thread, never in a request's commit
-(``sync.server.checkpoint``); the WAL stays bounded, a disposed engine leaves a tidy file, and
+(``app.core.checkpoint``); the WAL stays bounded, a disposed engine leaves a tidy file, and
 a killed server loses no committed write."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert
 
-from sync.server import checkpoint, db
+from app.core import checkpoint
+from sync.server import db
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUE = "网格" * 1500  # ~9 kB of UTF-8: a few WAL frames per row

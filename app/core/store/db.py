@@ -9,13 +9,16 @@ one transaction whichever part runs it. Nothing outside ``app.core.store`` runs 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from app.core import ids
+from app.core.checkpoint import Checkpointer
 from app.core.store import driver
 from app.core.store.schema import migrate
 
@@ -25,6 +28,16 @@ def _create_private(path: Path) -> None:
     so no moment exists where another OS user could open them."""
     if not path.exists() and str(path) != ":memory:":
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _checkpointer(conn: sqlite3.Connection, path: Path, key: bytes | None) -> Checkpointer | None:
+    """The thread that copies this file's WAL instead of the commits (``app.core.checkpoint``:
+    a sync's or a save's commit never waits for a copy); None in memory."""
+    if str(path) == ":memory:":
+        return None
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    connect = functools.partial(driver.connect, path, key)
+    return Checkpointer(str(path), connect=connect, errors=(driver.Error,))
 
 
 class Database:
@@ -40,6 +53,7 @@ class Database:
         migrate(self.conn)
         self._depth = 0
         self._lock = threading.RLock()
+        self._checkpoints = _checkpointer(self.conn, path, key)
         self._device_id = self._meta_default("device_id", ids.new_device_id())
 
     @property
@@ -53,7 +67,26 @@ class Database:
 
     def close(self) -> None:
         """Checkpoint and close the file."""
+        if self._checkpoints is not None:
+            self._checkpoints.stop()  # copies what waits; the close then removes the WAL
         self.conn.close()
+
+    @contextmanager
+    def bulk_checkpoints(self, limit: int, threshold: int) -> Iterator[None]:
+        """Inside the block the thread copies the WAL from ``threshold`` waiting frames on, and
+        a write transaction copies it itself only past ``limit``; afterwards both are
+        restored and the thread copies what waits at once, not at the next commit."""
+        cp = self._checkpoints
+        if cp is None:
+            yield
+            return
+        before = cp.limit, cp.threshold
+        cp.limit, cp.threshold = max(cp.limit, limit), max(cp.threshold, threshold)
+        try:
+            yield
+        finally:
+            cp.limit, cp.threshold = before
+            cp.committed()
 
     def interrupt(self) -> None:
         """Stop the query running on this connection (from another thread: a cancelled task)."""
@@ -64,6 +97,8 @@ class Database:
         """One write transaction; nested calls join the outer one (all or nothing)."""
         with self._lock:
             if self._depth == 0:
+                if self._checkpoints is not None:
+                    self._checkpoints.before_write(self.conn)
                 self.conn.execute("BEGIN IMMEDIATE")
             self._depth += 1
             try:
@@ -76,6 +111,8 @@ class Database:
             self._depth -= 1
             if self._depth == 0:
                 self.conn.execute("COMMIT")
+                if self._checkpoints is not None:
+                    self._checkpoints.committed()
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         """A value from the meta table (device id, cursors, worker settings)."""

@@ -347,19 +347,19 @@ class ReplicaIO:
 
     @contextmanager
     def bulk_writes(self, cache_kib: int, checkpoint_pages: int) -> Iterator[None]:
-        """A bigger page cache and rarer WAL checkpoints on this connection inside the block;
-        restored afterwards (``sync.replica.bulk_writes`` says why)."""
+        """A bigger page cache on this connection inside the block; the checkpointer's thread
+        copies the WAL from a quarter of ``checkpoint_pages`` on, and a write copies it itself
+        only past ``checkpoint_pages``; restored afterwards (``sync.replica.bulk_writes`` says
+        why)."""
         with self._db.transaction():
             cache = self.conn.execute("PRAGMA cache_size").fetchone()[0]
-            pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             self.conn.execute(f"PRAGMA cache_size = {-abs(int(cache_kib))}")
-            self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_pages)}")
         try:
-            yield
+            with self._db.bulk_checkpoints(int(checkpoint_pages), int(checkpoint_pages) // 4):
+                yield
         finally:
             with self._db.transaction():
                 self.conn.execute(f"PRAGMA cache_size = {int(cache)}")
-                self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
     # -- id rewrites (the server merged two records) ------------------------------------------
 

@@ -1,6 +1,7 @@
-"""WAL checkpoints of a SQLite platform, on a thread of their own instead of in a request.
+"""WAL checkpoints of a SQLite file, on a thread of their own instead of in a commit: the
+platform's (``sync.server.db``) and the device store's (``app.core.store.db``).
 
-Why: SQLite checkpoints inside the commit that takes its WAL past ``wal_autocheckpoint``
+Why, on the platform: SQLite checkpoints inside the commit that takes its WAL past ``wal_autocheckpoint``
 pages (1 000). A push request of 1 000 new residents writes ~650 pages, so every other one
 copied ~1 300 pages (5 MB) into the database file and waited for its fsync before it was
 answered. The platform's connections turn that off (``db._sqlite_events``); after each commit
@@ -20,6 +21,12 @@ it first copies them itself, on its own connection, as SQLite did in every commi
 and the database file after (its connection is FULL too). The thread ends after ``idle``
 seconds without work and when the engine is disposed (copying what waits first); the
 last connection closed removes the WAL, as before.
+
+Why, on the device: a sync or an import writes under ``bulk_writes``, which checkpointed only
+past 20 000 pages so that the copy did not sit in every batch; the next commit after it (the
+sync's own "last synced" stamp) then copied the whole WAL, 35-50 ms at the end of a 10 k push
+(issue 17), and a save in the app paid the same whenever its commit crossed 1 000 pages. Its
+connection is SQLCipher's (``connect``, ``errors``): the thread's own is keyed as the store's.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import sqlite3
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +78,9 @@ class Checkpointer:
     threshold: int = THRESHOLD
     limit: int = LIMIT
     idle: float = IDLE
+    # the thread's connection (default: plain sqlite3 on ``path``) and what its driver raises
+    connect: Callable[[], sqlite3.Connection] | None = None
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
     runs: int = 0  # checkpoints run (tests)
     by_writers: int = 0  # checkpoints run by write transactions past ``limit`` (tests)
     _poked: threading.Event = field(default_factory=threading.Event)
@@ -134,11 +145,8 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint on a connection of its own: SQLite's (busy, WAL frames,
         frames copied)."""
-        # never creates a file; ``as_uri`` spells a Windows path as SQLite reads it too
-        url = f"{Path(self.path).resolve().as_uri()}?mode=rw"
-        try:
-            conn = sqlite3.connect(url, uri=True, isolation_level=None)
-        except sqlite3.OperationalError:  # the file is gone (a test's temporary directory)
+        conn = self._connect()
+        if conn is None:  # the file is gone (a test's temporary directory)
             return 0, 0, 0
         try:
             with self._copying:
@@ -146,8 +154,21 @@ class Checkpointer:
                 busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.runs += 1
             return int(busy), int(frames), int(copied)
+        except self.errors:  # e.g. the store was re-keyed: its own commits copy, as before
+            return 1, 0, 0
         finally:
             conn.close()
+
+    def _connect(self) -> sqlite3.Connection | None:
+        """The thread's connection; None when the file is gone (never creates one)."""
+        try:
+            if self.connect is not None:
+                return self.connect() if Path(self.path).exists() else None
+            # ``as_uri`` spells a Windows path as SQLite reads it too
+            url = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+            return sqlite3.connect(url, uri=True, isolation_level=None)
+        except self.errors:
+            return None
 
     def before_write(self, conn: sqlite3.Connection) -> None:
         """A write transaction is about to begin on ``conn``: past ``limit`` WAL frames (no
@@ -162,6 +183,6 @@ class Checkpointer:
         try:
             with self._copying:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:  # busy or gone: the next write tries again
+        except self.errors:  # busy or gone: the next write tries again
             return
         self.by_writers += 1
