@@ -18,7 +18,9 @@ The PouchDB anchor (issue 17): ``../shared/bench/pouchdb/run.sh N`` replicates `
 (push then pull) in the same run, and the table at the end prints GridCollect's push of new
 residents, pull of ``--push`` records and push of known residents next to PouchDB's docs/s, with
 the ratios. Without node, npm or the cached packages it says so and prints GridCollect's side.
-``--anchor-only`` measures only that table.
+``--anchor-only`` measures only that table; ``--rounds N`` measures it N times (each round
+on a fresh platform, each with its own PouchDB run) and prints each round and the ratios of the
+medians.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import random
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -400,37 +403,65 @@ def pouchdb_anchor(count: int) -> dict[str, Any] | str:
 
 def anchor_table(
     count: int,
-    push: SyncSummary,
-    pull: SyncSummary,
-    known: SyncSummary,
-    pouch: dict[str, Any] | str,
+    mine: list[dict[str, float]],
+    pouch: list[dict[str, Any] | str],
 ) -> None:
-    """Issue 17's table: GridCollect's docs/s next to PouchDB's, and their ratio."""
-    mine = {
-        "push new": count / push.duration_s,
-        "pull": pull.pulled / pull.duration_s,
-        "push known": count / known.duration_s,
-    }
-    theirs: dict[str, float | None] = {"push new": None, "pull": None, "push known": None}
-    if isinstance(pouch, str):
-        print(pouch)
+    """Issue 17's table: GridCollect's docs/s next to PouchDB's, and their ratio; with more
+    than one round, each round's figures and then the ratio of the medians (each side's
+    rate swings from run to run on a shared machine, PouchDB's by ±12 %)."""
+    theirs = [_pouch_rates(found) for found in pouch]
+    rounds = [(m, t) for m, t in zip(mine, theirs, strict=True)]
+    if len(rounds) > 1:
+        for n, (m, t) in enumerate(rounds, 1):
+            _rates_table(f"round {n}", count, m, t)
+        known = [t for _m, t in rounds if t is not None]
+        _rates_table(
+            f"median of {len(rounds)} rounds",
+            count,
+            {key: statistics.median(m[key] for m in mine) for key in mine[0]},
+            {key: statistics.median(t[key] for t in known) for key in known[0]} if known else None,
+        )
     else:
-        theirs = {
-            "push new": float(pouch["push_docs_per_s"]),
-            "pull": float(pouch["pull_docs_per_s"]),
-            "push known": float(pouch["push_docs_per_s"]),
-        }
-    print(f"issue 17 anchor, {count} docs        GridCollect rec/s   PouchDB docs/s   ratio")
+        _rates_table("", count, *rounds[0])
+
+
+def _pouch_rates(found: dict[str, Any] | str) -> dict[str, float] | None:
+    """PouchDB's docs/s for each row of the table, or None (its reason printed)."""
+    if isinstance(found, str):
+        print(found)
+        return None
+    push, pull = float(found["push_docs_per_s"]), float(found["pull_docs_per_s"])
+    return {"push new": push, "pull": pull, "push known": push}
+
+
+def _rates_table(
+    title: str, count: int, mine: dict[str, float], theirs: dict[str, float] | None
+) -> None:
+    head = f"issue 17 anchor, {count} docs{', ' + title if title else ''}"
+    print(f"{head:<34} GridCollect rec/s   PouchDB docs/s   ratio")
     for key, rate in mine.items():
-        other = theirs[key]
+        other = theirs[key] if theirs else None
         ratio = f"{rate / other:6.2f}x" if other else "   n/a"
         print(f"  {key:<30} {rate:12,.0f} {other or 0:16,.0f}   {ratio}")
     print(f"  known push / new push: {mine['push known'] / mine['push new']:.2f}x")
 
 
-def anchor_run(root: Path, formset: FormSet, count: int) -> None:
-    """Push ``count`` new residents, pull them into a fresh store, push them again from a new
-    device (all known), then PouchDB's push and pull of ``count`` docs: one table."""
+def anchor_run(root: Path, formset: FormSet, count: int, rounds: int = 1) -> None:
+    """``rounds`` times: push ``count`` new residents, pull them into a fresh store, push them
+    again from a new device (all known), then PouchDB's push and pull of ``count`` docs; one
+    table (and the medians' with more than one round)."""
+    mine: list[dict[str, float]] = []
+    pouch: list[dict[str, Any] | str] = []
+    for n in range(rounds):
+        mine.append(anchor_round(root / f"round{n}", formset, count))
+        pouch.append(pouchdb_anchor(count))
+    anchor_table(count, mine, pouch)
+
+
+def anchor_round(root: Path, formset: FormSet, count: int) -> dict[str, float]:
+    """One round of GridCollect's side of the anchor on a fresh platform: its lines printed,
+    its rec/s returned."""
+    root.mkdir()
     served = ServerProcess(platform_db(root / "anchor.db", formset))
     try:
         rows = residents(count, 0)
@@ -452,7 +483,11 @@ def anchor_run(root: Path, formset: FormSet, count: int) -> None:
         print(
             line(label, s, n, float("nan")) + f"  CPU server {server:5.2f} s client {client:5.2f} s"
         )
-    anchor_table(count, push, pull, known, pouchdb_anchor(count))
+    return {
+        "push new": count / push.duration_s,
+        "pull": pull.pulled / pull.duration_s,
+        "push known": count / known.duration_s,
+    }
 
 
 def main() -> None:
@@ -466,11 +501,14 @@ def main() -> None:
     )
     parser.add_argument("--index-only", action="store_true", help="only the search index's cost")
     parser.add_argument("--anchor-only", action="store_true", help="only the PouchDB table")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="anchor rounds (more: the medians' ratios too)"
+    )
     args = parser.parse_args()
     formset = load_formset()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        anchor_run(root, formset, args.push)
+        anchor_run(root, formset, args.push, args.rounds)
         if args.anchor_only:
             return
         if args.index_rounds:
