@@ -165,7 +165,7 @@ def _alone(
     is held or claimed. One pass over ``made`` (each op's merge, keys and person worked out
     there), the scope asked once per grid (issue 17: a loop per op re-reading the same)."""
     known, logged, aliases = ctx.known_ops, tx.op_rows, ctx.aliases
-    in_scope = _Scope(ctx.user.in_scope)
+    in_scope = Scope(ctx.user.in_scope)
     forms = read.forms
     # keys taken, asked of the chunk's new records as a column
     taken = tx.keys_taken((forms[i].id, k) for i, c in read.made.items() for k in c[3])
@@ -204,8 +204,8 @@ def _alone(
     return found, met
 
 
-class _Scope(dict[str | None, bool]):
-    """``User.in_scope`` of each grid, asked once per grid."""
+class Scope(dict[str | None, bool]):
+    """``User.in_scope`` of each grid, asked once per grid (``echoes`` asks it too)."""
 
     def __init__(self, ask: Callable[[str | None], bool]) -> None:
         super().__init__()

@@ -282,13 +282,15 @@ class Service:
         known = echoes.known_creates(tx, ctx, ops, read, self.formset, creates)
         if not fast and not known:
             return [self._one(tx, ctx, op) for op in ops]
+        answers = echoes.results(tx, ctx, ops, known) if known else {}
         out: list[dict[str, Any] | None] = []
         for index, op in enumerate(ops):
             if index in fast:
                 tx.touch("record", op.record_id)
                 out.append(None)
             elif index in known:
-                out.append(echoes.answer(tx, ctx, op, known[index]))
+                echoes.answer(tx, ctx, op, known[index])
+                out.append(answers[index])
             else:
                 out.append(self._one(tx, ctx, op))
         for index, result in fresh.write(tx, ctx, ops, read, fast):
