@@ -127,22 +127,20 @@ def echoes_of(
 
 
 def _echoes_text(fields: Mapping[str, Any], row: Row) -> bool:
-    """Every sent value is text equal to the held one, which holds text only (none blank),
-    is live and has no open conflict: ``merge.unchanged`` keeps the held values as they are,
-    and the merge leaves no conflict to write (``unwritten``)."""
-    data, status = row.data, row.status
+    """Every sent value equals the held one (the status included), and the held record is
+    live, has no open conflict and holds text only, none blank: ``merge.unchanged`` keeps
+    its values as they are, and the merge leaves no conflict to write (``unwritten``).
+    A value equal to held text is that text (values are JSON's): ``same`` holds for it."""
+    data = row.data
     values = data.values()
     return (
         not row.deleted
         and not row.conflict
-        and type(status) is str
-        and bool(status.strip())
         and STATUS not in data
         and DELETED not in data
         and TEXT_ONLY.issuperset(map(type, values))
         and all(map(str.strip, values))
-        and TEXT_ONLY.issuperset(map(type, fields.values()))
-        and fields.items() <= {**data, STATUS: status}.items()
+        and fields.items() <= {**data, STATUS: row.status}.items()
     )
 
 
