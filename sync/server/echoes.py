@@ -19,7 +19,7 @@ other on both backends).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from app.core import rules
@@ -88,12 +88,12 @@ def echoes_of(
     Why: per op, ``merge.unchanged``, ``settle`` and ``claims.claimed_keys`` rebuilt the held
     record's state three times and asked each key's holder twice, ~40 % of a push of
     residents the platform knows (issue 17). Here an op whose sent values are text equal to
-    the held record's, which holds text only, no open conflict and no key another record
-    stands for, is decided from the held row's values as they are: ``unchanged`` would keep
-    them all, ``settle`` ask its scope (``grids_of``, once per grid) and, when complete, its
-    validation. Every other op is decided by ``_echo`` (tests/sync/test_push_echoes.py
-    holds the two against each other)."""
-    owners = [claims.owner_in_scope(tx, ctx, form, k) for k in keys]
+    the held record's, which holds text only, no open conflict and each of its keys itself
+    (``Tx.key_owners``, one column), is decided from the held row's values as they are:
+    ``unchanged`` would keep them all, ``settle`` ask its scope (``grids_of``, once per
+    grid) and, when complete, its validation. Every other op is decided by ``_echo``
+    (tests/sync/test_push_echoes.py holds the two against each other)."""
+    owners = owners_in_scope(tx, ctx, form, keys)
     out: list[Echo | None] = [None] * len(ops)
     plain: list[tuple[int, str]] = []  # decided by ``_echo``
     quick: list[tuple[int, str, Row]] = []  # every sent value echoes held text
@@ -103,22 +103,39 @@ def echoes_of(
             continue
         row = load(owner)
         assert row is not None  # owner_in_scope loaded it
-        if _echoes_text(op.fields, row):
+        data = row.data
+        values = data.values()
+        # every sent value equals the held one (the status too), and the held record is
+        # live, in no open conflict and holds text only, none blank: ``merge.unchanged``
+        # keeps its values as they are and the merge writes nothing (``unwritten``). A
+        # value equal to held text is that text (values are JSON's): ``same`` holds for it
+        if (
+            not row.deleted
+            and not row.conflict
+            and STATUS not in data
+            and DELETED not in data
+            and TEXT_ONLY.issuperset(map(type, values))
+            and all(map(str.strip, values))
+            and op.fields.items() <= {**data, STATUS: row.status}.items()
+        ):
             quick.append((at, owner, row))
         else:
             plain.append((at, owner))
     datas = [dict(row.data) for _at, _owner, row in quick]
     in_scope = fresh.Scope(ctx.user.in_scope)
-    owns = tx.key_owner
-    for (at, owner, row), data, grid, own in zip(
-        quick, datas, grids_of(form, datas), keys_of(form, datas), strict=True
+    own = keys_of(form, datas)
+    holders = iter(tx.key_owners(form.id, [key for found in own for key in found]))
+    for (at, owner, row), data, grid, found in zip(
+        quick, datas, grids_of(form, datas), own, strict=True
     ):
+        # ``claimed_keys`` finds nothing when the record holds each of its keys itself
+        held = [next(holders) for _key in found]
         if not in_scope[grid]:
             continue  # ``settle``: out of scope
         if row.status == _COMPLETE and _invalid(form, data, formset):
             continue  # ``settle``: invalid
-        if all(owns(form.id, (key,)) == owner for key in own):
-            out[at] = Echo(owner, row.version, data)  # ``claimed_keys``: none
+        if held.count(owner) == len(held):
+            out[at] = Echo(owner, row.version, data)
         else:
             plain.append((at, owner))  # a key another record stands for: ``settle`` decides
     for at, owner in plain:
@@ -126,22 +143,24 @@ def echoes_of(
     return out
 
 
-def _echoes_text(fields: Mapping[str, Any], row: Row) -> bool:
-    """Every sent value equals the held one (the status included), and the held record is
-    live, has no open conflict and holds text only, none blank: ``merge.unchanged`` keeps
-    its values as they are, and the merge leaves no conflict to write (``unwritten``).
-    A value equal to held text is that text (values are JSON's): ``same`` holds for it."""
-    data = row.data
-    values = data.values()
-    return (
-        not row.deleted
-        and not row.conflict
-        and STATUS not in data
-        and DELETED not in data
-        and TEXT_ONLY.issuperset(map(type, values))
-        and all(map(str.strip, values))
-        and fields.items() <= {**data, STATUS: row.status}.items()
-    )
+def owners_in_scope(tx: Tx, ctx: Ctx, form: Form, keys: Sequence[list[str]]) -> list[str | None]:
+    """``claims.owner_in_scope`` of each of ``keys`` (one create's natural keys each), as
+    one pass: a create whose first key a loaded record in the caller's scope holds stands
+    for that record (``claims.key_parties`` asks the holder first, and a held key is not
+    free); the others ask ``owner_in_scope``. Why: asked per create, each key was looked up
+    three times and its holder's scope once per create (issue 17)."""
+    firsts = iter(tx.key_owners(form.id, [found[0] for found in keys if found]))
+    in_scope = fresh.Scope(ctx.user.in_scope)
+    held = tx.rows.get
+    out: list[str | None] = []
+    for found in keys:
+        holder = next(firsts) if found else None
+        row = held(holder) if holder is not None else None
+        if row is not None and in_scope[row.grid]:
+            out.append(holder)
+        else:
+            out.append(claims.owner_in_scope(tx, ctx, form, found))
+    return out
 
 
 def _invalid(form: Form, data: dict[str, Any], formset: FormSet) -> bool:

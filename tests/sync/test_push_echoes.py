@@ -535,17 +535,17 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     decided: list[int] = []
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(changes=CHANGES, sent=SENT)
-    @example(changes=[], sent=[(0, []), (1, []), (5, []), (6, []), (8, [])])
-    @example(changes=[(1, "data", "phone", 1)], sent=[(1, [("phone", 1)]), (1, [])])
-    @example(changes=[(0, "data", "grid", GRID_B)], sent=[(0, [])])
-    @example(changes=[(0, "pseudo", "name", None)], sent=[(0, [])])
-    @example(changes=[(2, "conflict", "phone", None)], sent=[(2, [])])
-    @example(changes=[], sent=[(0, [("_deleted", False)]), (0, [("_deleted", True)])])
-    @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])])
-    @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])])
-    @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])])
-    def check(changes: list[tuple[int, str, str, Any]], sent: list[Any]) -> None:
+    @given(changes=CHANGES, sent=SENT, loaded=st.sampled_from([len(HELD)] * 3 + [0, 3]))
+    @example(changes=[], sent=[(0, []), (1, []), (5, []), (6, []), (8, [])], loaded=9)
+    @example(changes=[(1, "data", "phone", 1)], sent=[(1, [("phone", 1)]), (1, [])], loaded=9)
+    @example(changes=[(0, "data", "grid", GRID_B)], sent=[(0, [])], loaded=9)
+    @example(changes=[(0, "pseudo", "name", None)], sent=[(0, [])], loaded=9)
+    @example(changes=[(2, "conflict", "phone", None)], sent=[(2, [])], loaded=9)
+    @example(changes=[], sent=[(0, [("_deleted", False)]), (0, [("_deleted", True)])], loaded=9)
+    @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9)
+    @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9)
+    @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])], loaded=9)
+    def check(changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int) -> None:
         with engine.connect() as conn, conn.begin() as outer:
             _change(conn, form, changes)
             held = {r.id: (db.loads(r.data), r.status) for r in conn.execute(select(db.records))}
@@ -561,6 +561,7 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
                 ops.append(_op(f"dev:c{n}", _new_id(n), "create", fields, "08:00:00"))
             keys = [rows.natural_keys(form, op.fields) for op in ops]
             plain_tx, tx = Tx(conn), Tx(conn)
+            tx.load_many(HELD[:loaded])  # as the chunk's prefetch loads the holders
             ctx = Service._ctx(WORKER, "dev")
             plain = []
             for op, own in zip(ops, keys, strict=True):

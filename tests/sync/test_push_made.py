@@ -231,6 +231,32 @@ def test_keys_taken_are_those_not_free(
     assert all(tx.key_free(*r) == _key_free_before(tx, *r) for r in refs)
 
 
+@settings(max_examples=300)
+@given(
+    key_db=st.dictionaries(_REFS, st.none() | _RIDS),
+    key_tx=st.dictionaries(_REFS, _RIDS),
+    sides=st.sets(_RIDS),
+    form=st.sampled_from(["resident", "household"]),
+    keys=st.lists(st.sampled_from(["k1", "k2", "k3"]), max_size=6),
+)
+def test_key_owners_are_each_key_s_owner(
+    key_db: dict[Any, Any],
+    key_tx: dict[Any, Any],
+    sides: set[str],
+    form: str,
+    keys: list[str],
+) -> None:
+    """``key_owners`` (one column) is ``key_owner`` of each key alone: this transaction's
+    holder first, else the database's unless that record was rewritten here."""
+    tx = Tx(conn=None)  # type: ignore[arg-type]  # answered from its state, no query
+    for k in ("k1", "k2", "k3"):
+        for f in ("resident", "household"):
+            key_db.setdefault((f, k), None)  # prefetched: no query
+    tx._key_db, tx._key_tx = key_db, key_tx
+    tx.sides = {r: Side(form, (), None) for r in sides}
+    assert tx.key_owners(form, keys) == [tx.key_owner(form, [k]) for k in keys]
+
+
 _PEOPLE = st.builds(
     Person,
     st.sampled_from(["张三", "章三"]),
