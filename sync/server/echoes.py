@@ -6,10 +6,12 @@ the platform holds under their natural key: each is answered ``merged_into`` the
 and when every sent value equals the held one (``merge.unchanged``) nothing is stored but the
 op-log row and an alias from the device's new id. The per-op path (``Service._apply``: an
 ``Outcome``, a merge, a scope and key check at every step, an op-log dict) only rebuilt what
-one pass over the chunk knows; here each such op is decided by the same rule functions
-(``claims.owner_in_scope``, ``merge.unchanged``, ``settle``) before any op applies and then
-answered in order (``answer``): its alias and change number as the plain path makes them,
-its op-log row as a tuple (``tx.Fresh``).
+one pass over the chunk knows; here the chunk's such ops are decided before any op applies,
+each step one pass over all of them (``echoes_of``: the holders of their keys as one column,
+the held values compared in C, scope once per grid), those the columns cannot decide by the
+same rule functions per op (``_echo``: ``claims.owner_in_scope``, ``merge.unchanged``,
+``settle``); their answers and op-log rows are made as columns (``results``) and each is
+answered in order (``answer``): its alias and change number as the plain path makes them.
 
 Conservatively: an op whose held record, key or new id another op of the chunk may touch, or
 whose references name a new id of the chunk, goes the plain way, in order, so answers and
