@@ -54,7 +54,8 @@ def made(
     tx: Tx, ctx: Ctx, ops: Sequence[p.Op], rids: Sequence[str], forms: Mapping[str, Form]
 ) -> dict[int, Create]:
     """Each create of a record the chunk's load found absent (by op index, in op order): its
-    merge, data, grid, natural keys and person, worked out once for the chunk.
+    merge, data, grid, natural keys and person, worked out once for the chunk (the person
+    by ``with_people``, once the prefetch knows which creates merge into a held record).
 
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
@@ -80,9 +81,31 @@ def made(
             merge_new(_changes(ops[i]), edited_at=edited_at(ops[i]), device=device) for i in indexes
         ]
         datas = list(map(_data, merges))
-        grids, keys, people = grids_of(form, datas), keys_of(form, datas), people_of(form, datas)
+        grids, keys = grids_of(form, datas), keys_of(form, datas)
+        people = [None] * len(indexes)  # worked out by ``with_people``
         out.update(zip(indexes, zip(merges, datas, grids, keys, people, strict=True), strict=True))
     return out if len(picked) < 2 else dict(sorted(out.items()))
+
+
+def with_people(
+    made: dict[int, Create], forms: Sequence[Form], merging: Container[int]
+) -> dict[int, Create]:
+    """``made`` with the person of each create (``people_of``, each form's as a column),
+    but for those of ``merging``: none is worked out for a create merging into the record
+    in the caller's scope that holds its key (a push of residents the platform knows), as
+    such a create is neither fresh (``sort_creates``: its key is taken) nor reads a person
+    of its own (``echoes``, or the plain path, which works it out itself). Why: the pinyin
+    of every name of such a push was worked out for nothing (issue 17)."""
+    picked: dict[str, list[int]] = {}
+    for index in made:
+        if index not in merging:
+            picked.setdefault(forms[index].id, []).append(index)
+    out = dict(made)
+    for indexes in picked.values():
+        datas = [made[i][1] for i in indexes]
+        for index, person in zip(indexes, people_of(forms[indexes[0]], datas), strict=True):
+            out[index] = (*made[index][:4], person)
+    return out
 
 
 def _changes(op: p.Op) -> Mapping[str, Any]:
@@ -165,7 +188,7 @@ def _alone(
     is held or claimed. One pass over ``made`` (each op's merge, keys and person worked out
     there), the scope asked once per grid (issue 17: a loop per op re-reading the same)."""
     known, logged, aliases = ctx.known_ops, tx.op_rows, ctx.aliases
-    in_scope = _Scope(ctx.user.in_scope)
+    in_scope = Scope(ctx.user.in_scope)
     forms = read.forms
     # keys taken, asked of the chunk's new records as a column
     taken = tx.keys_taken((forms[i].id, k) for i, c in read.made.items() for k in c[3])
@@ -204,8 +227,8 @@ def _alone(
     return found, met
 
 
-class _Scope(dict[str | None, bool]):
-    """``User.in_scope`` of each grid, asked once per grid."""
+class Scope(dict[str | None, bool]):
+    """``User.in_scope`` of each grid, asked once per grid (``echoes`` asks it too)."""
 
     def __init__(self, ask: Callable[[str | None], bool]) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -209,8 +209,9 @@ class Service:
         tx.load_many(rids)
         made = fresh.made(tx, ctx, ops, rids, forms)
         read_forms = [forms[op.form] for op in ops]
-        # the chunk's new records (``made``: merged once, their keys and person with them)
-        # as columns, then every other op's merged-over data, keys and record
+        # the chunk's new records (``made``: merged once, their keys with them; their people
+        # once the merging ones are known) as columns, then every other op's merged-over
+        # data, keys and record
         made_ops = [(ops[i], read_forms[i], create) for i, create in made.items()]
         keys = [(f.id, k) for _op, f, create in made_ops for k in create[3]]
         new = [(op.record_id, f.id, create[3]) for op, f, create in made_ops]
@@ -232,13 +233,7 @@ class Service:
         # what this device last wrote on them and who else was merged into the new ids (a
         # key nobody holds or claims has no owner: ``keys_taken`` says so without a look-up)
         taken = tx.keys_taken(keys)  # most often none: each new record asked no further
-        owned = {
-            i: o
-            for i, f, k in new
-            if taken
-            and any((f, key) in taken for key in k)
-            and (o := tx.key_owner(f, k)) is not None
-        }
+        owned = _owners(tx, new, taken) if taken else {}
         owners = list(owned.values())
         tx.load_many(owners)
         # People who may be the same as the pushed ones; not for a create merging into the
@@ -246,11 +241,15 @@ class Service:
         # knows: each would find the owner itself; ``reviews`` looks up the few whose person
         # the merge changes). A key held outside the scope merges nothing (a transfer claim):
         # that create is a new record and its people are read here with the others.
-        merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
+        in_scope, held = fresh.Scope(ctx.user.in_scope), tx.rows.get  # ``claims.visible``
+        merging = {i for i, o in owned.items() if (r := held(o)) is not None and in_scope[r.grid]}
+        made = fresh.with_people(
+            made, read_forms, {i for i in made if ops[i].record_id in merging}
+        )  # nor is the person of one merging worked out
         people: dict[str, list[Person]] = {}
-        for op, form, create in made_ops:  # nor is the person of one merging worked out
-            if create[4] is not None and op.record_id not in merging:
-                people.setdefault(form.id, []).append(create[4])
+        for index, create in made.items():
+            if create[4] is not None:
+                people.setdefault(read_forms[index].id, []).append(create[4])
         for index, (form, data) in states.items():
             if ops[index].record_id not in merging:
                 person = tx.derived.person_of(form, data)
@@ -282,13 +281,15 @@ class Service:
         known = echoes.known_creates(tx, ctx, ops, read, self.formset, creates)
         if not fast and not known:
             return [self._one(tx, ctx, op) for op in ops]
+        answers = echoes.results(tx, ctx, ops, known) if known else {}
         out: list[dict[str, Any] | None] = []
         for index, op in enumerate(ops):
             if index in fast:
                 tx.touch("record", op.record_id)
                 out.append(None)
             elif index in known:
-                out.append(echoes.answer(tx, ctx, op, known[index]))
+                echoes.answer(tx, ctx, op, known[index])
+                out.append(answers[index])
             else:
                 out.append(self._one(tx, ctx, op))
         for index, result in fresh.write(tx, ctx, ops, read, fast):
@@ -534,6 +535,25 @@ class Service:
         if row is None or not user.in_scope(row.grid):
             raise ApiError(404, "not_found")
         return row.wire()
+
+
+def _owners(
+    tx: Tx, new: Sequence[tuple[str, str, list[str]]], taken: Container[tuple[str, str]]
+) -> dict[str, str]:
+    """New record id -> the record holding one of its keys (``Tx.key_owner`` of its keys:
+    the first holder found), for those of ``new`` (record id, form, keys) with a key
+    ``taken``; each form's keys asked as one column (``Tx.key_owners``). Why: a push of
+    residents the platform knows asked ``key_owner`` per create (issue 17)."""
+    picked = [(r, form, keys) for r, form, keys in new if any((form, k) in taken for k in keys)]
+    by_form: dict[str, list[int]] = {}
+    for at, (_r, form, _keys) in enumerate(picked):
+        by_form.setdefault(form, []).append(at)
+    found: list[str | None] = [None] * len(picked)
+    for form, places in by_form.items():
+        holders = iter(tx.key_owners(form, [k for at in places for k in picked[at][2]]))
+        for at in places:
+            found[at] = next(filter(None, [next(holders) for _key in picked[at][2]]), None)
+    return {r: o for (r, _form, _keys), o in zip(picked, found, strict=True) if o is not None}
 
 
 def _caller(user: User | Who, conn: Connection | None) -> User:

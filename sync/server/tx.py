@@ -17,7 +17,7 @@ are announced as in flight, and pulls stop below them until this transaction com
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,6 +388,17 @@ class Tx:
             if owner is not None and owner != exclude:
                 return owner
         return None
+
+    def key_owners(self, form: str, keys: Sequence[str]) -> list[str | None]:
+        """``key_owner(form, [key])`` of each of ``keys``, as one column. Why: a push of
+        residents the platform knows asks the holder of every create's key, and again of its
+        held record's keys (``echoes``), a call and a list per key (issue 17)."""
+        key_db, key_tx, sides = self._key_db, self._key_tx, self.sides
+        refs = [(form, key) for key in keys]
+        if not all(map(key_db.__contains__, refs)):
+            self.prefetch_keys(refs)
+        # a record rewritten here that still held the key would be in _key_tx
+        return [key_tx.get(ref) or (None if (h := key_db[ref]) in sides else h) for ref in refs]
 
     def key_free(self, form: str, key: str) -> bool:
         """Nobody holds or claims ``key``, known without a look-up: the chunk's prefetch found

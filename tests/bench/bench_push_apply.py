@@ -2,7 +2,7 @@
 ``--push`` new residents, 1 000 ops a request, on a fresh SQLite platform in this process.
 
 Usage: python tests/bench/bench_push_apply.py [--push 10000] [--status draft] [--compare DIR]
-    [--rounds 2] [--known] [--commits]
+    [--rounds 2] [--known] [--commits] [--cold]
 
 ``--known``: the platform first holds the residents (pushed from another device, not measured)
 and the measured push sends them again under new record ids, as a device set up anew does:
@@ -13,6 +13,9 @@ server's is (``sync.heap.settle``); the requests are built before the clock star
 figure is the service's check, prefetch, apply and write of the ops, SQLite's share included.
 ``--compare DIR``: the same run with that checkout's code and venv (``DIR/.venv``), alternated
 with this one's (this, that, that, this per round), and the ratio of the CPU seconds.
+``--cold``: the names' spellings and search terms worked out before the measured push are
+forgotten (their ``lru_cache``s cleared), as on a server that pushed the held residents before
+its last restart: without it a ``--known`` push finds every name's pinyin from the first push.
 ``--commits``: also the wall and CPU seconds the pushing thread spent in its commits (what a
 request waits on there: the WAL's fsync, and a checkpoint when the commit runs one).
 It prints figures; it never asserts.
@@ -50,7 +53,19 @@ def timed_commits() -> dict[str, float]:
     return spent
 
 
-def child(count: int, status: str, known: bool, commits: bool = False) -> None:
+def forget_names() -> None:
+    """Clear the caches of names' spellings and search terms (``--cold``)."""
+    import app.core.search
+    from sync.server import rows
+
+    for module in (app.core.search, rows):
+        for value in vars(module).values():
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear):
+                clear()
+
+
+def child(count: int, status: str, known: bool, commits: bool = False, cold: bool = False) -> None:
     """One measured push, in this process; prints its CPU seconds as JSON."""
     sys.path.insert(0, str(Path.cwd()))
     from app.core import ids
@@ -95,6 +110,8 @@ def child(count: int, status: str, known: bool, commits: bool = False) -> None:
             for req in requests_of("dev0"):
                 service.push_all(user, req, "dev0")
         requests = requests_of("dev1")
+        if cold:
+            forget_names()
         heap.settle()
         spent = timed_commits() if commits else {}
         began = time.process_time()
@@ -108,7 +125,7 @@ def child(count: int, status: str, known: bool, commits: bool = False) -> None:
 
 
 def measure(
-    checkout: Path, count: int, status: str, known: bool, commits: bool = False
+    checkout: Path, count: int, status: str, known: bool, commits: bool = False, cold: bool = False
 ) -> dict[str, float]:
     """CPU seconds of one push in a child process running ``checkout``'s code (and its
     commits' wall and CPU seconds with ``commits``)."""
@@ -117,7 +134,8 @@ def measure(
         [str(python), str(Path(__file__).resolve()), "--child", "--push", str(count)]
         + ["--status", status]
         + (["--known"] if known else [])
-        + (["--commits"] if commits else []),
+        + (["--commits"] if commits else [])
+        + (["--cold"] if cold else []),
         cwd=checkout,
         check=True,
         capture_output=True,
@@ -137,14 +155,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--known", action="store_true", help="residents the platform holds")
     parser.add_argument("--commits", action="store_true", help="the pushing thread's commits")
+    parser.add_argument("--cold", action="store_true", help="names' caches cleared first")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.push, args.status, args.known, args.commits)
+        child(args.push, args.status, args.known, args.commits, args.cold)
         return
     this: list[dict[str, float]] = []
     that: list[dict[str, float]] = []
-    run = (args.push, args.status, args.known, args.commits)
+    run = (args.push, args.status, args.known, args.commits, args.cold)
     for _ in range(args.rounds):
         this.append(measure(ROOT, *run))
         if args.compare:
@@ -153,7 +172,8 @@ def main() -> None:
             this.append(measure(ROOT, *run))
     n = args.push
     which = "known" if args.known else "new"
-    print(f"push of {n} {which} {args.status} residents, Service.push_all in process, SQLite")
+    cold = ", names' caches cleared" if args.cold else ""
+    print(f"push of {n} {which} {args.status} residents, Service.push_all in process, SQLite{cold}")
     for name, runs in (("this", this), ("that", that)):
         if runs:
             cpu = [r["cpu"] for r in runs]

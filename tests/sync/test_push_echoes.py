@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from app.core.forms import FormSet
+from app.core.forms import Form, FormSet
 from sync import protocol as p
-from sync.server import admin, db, echoes, fresh
+from sync.server import admin, claims, db, echoes, fresh, rows
 from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.service import Service
+from sync.server.tx import Tx
 from tests.factories import id_number, resident
 from tests.sync.conftest import GRID_A, GRID_B, resident_creates
 from tests.sync.test_push_fresh import TABLES
@@ -451,5 +452,162 @@ def test_held_records_are_read_by_position_as_by_name(db_url: str, formset: Form
         shuffled = [*reversed(keys)]  # another column order
         turned = [_ByPosition(reversed(tuple(r))) for r in found]
         assert list(rows.from_result(turned, shuffled)) == by_name
+    finally:
+        engine.dispose()
+
+
+# -- the columns against the per-op rules ----------------------------------------------------
+
+FIELDS = sorted(resident())
+VALUES = st.one_of(
+    st.sampled_from(["", " ", "张三", " 张三", "01", "1", GRID_A, GRID_B, NUMBERS[1]]),
+    st.none(),
+    st.integers(0, 2),
+    st.booleans(),
+    st.just(["01"]),
+)
+# a held record's stored values changed as older code, older rules or another device left them
+CHANGES = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 2, 5, 6, 7]),
+        st.sampled_from(
+            ["data", "data", "data", "status", "conflict", "deleted", "pseudo", "claim"]
+        ),
+        st.sampled_from(FIELDS),
+        VALUES,
+    ),
+    max_size=4,
+)
+# a create of a held resident: its stored values, some sent otherwise or not at all
+SENT = st.lists(
+    st.tuples(
+        st.sampled_from([0, 0, 1, 1, 2, 3, 5, 6, 7, 8]),
+        st.lists(
+            st.tuples(st.sampled_from([*FIELDS, "_status", "_deleted"]), VALUES | st.just(...)),
+            max_size=2,
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _change(conn: Any, form: Form, changes: list[tuple[int, str, str, Any]]) -> None:
+    """Store ``changes`` in the held records (see ``CHANGES``)."""
+    c = db.records.c
+    for h, what, name, value in changes:
+        row = conn.execute(select(c.data, c.status).where(c.id == HELD[h])).one()
+        data = db.loads(row.data)
+        if what == "data":
+            data[name] = value
+            values: dict[str, Any] = {"data": db.dumps(data)}
+        elif what == "claim":  # a second claimant in the scope of NUMBERS[4] (GRID_B holds it)
+            data["id_number"] = NUMBERS[4]
+            k = db.record_claims.c
+            for key in rows.natural_keys(form, data):
+                claim = {"form": "resident", "key": key, "record_id": HELD[h]}
+                there = select(k.key).where(*(k[n] == v for n, v in claim.items()))
+                if conn.execute(there).first() is None:
+                    conn.execute(db.record_claims.insert().values(**claim))
+            values = {"data": db.dumps(data)}
+        elif what == "pseudo":
+            values = {"data": db.dumps({**data, "_status": row.status})}
+        elif what == "status":
+            values = {"status": "complete" if row.status == "draft" else " "}
+        elif what == "conflict":
+            open_ = [{"field": name, "kind": "hard", "base": None, "server": "1", "incoming": "2"}]
+            values = {"conflict": db.dumps(open_ if value else [])}
+        else:
+            values = {"deleted": True}
+        conn.execute(db.records.update().where(c.id == HELD[h]).values(**values))
+
+
+def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet) -> None:
+    """``echoes.echoes_of`` (each step a pass over the chunk's echoes) decides every create
+    as the per-op rules do: ``claims.owner_in_scope``, then ``_echo`` (``merge.unchanged``,
+    ``settle``'s scope, validation and claims, ``unwritten``), over held records as drawn:
+    values blank, not text, a pseudo-field, another grid's, invalid, in conflict, deleted,
+    a key claimed; sent values equal, missing, blank, not text, changed."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'c.db'}")
+    admin.put_grid(engine, GRID_B, "二网格", "330106001")
+    _setup(Service(engine, formset))
+    form = formset.form("resident")
+    decided: list[int] = []
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(changes=CHANGES, sent=SENT, loaded=st.sampled_from([len(HELD)] * 3 + [0, 3]))
+    @example(changes=[], sent=[(0, []), (1, []), (5, []), (6, []), (8, [])], loaded=9)
+    @example(changes=[(1, "data", "phone", 1)], sent=[(1, [("phone", 1)]), (1, [])], loaded=9)
+    @example(changes=[(0, "data", "grid", GRID_B)], sent=[(0, [])], loaded=9)
+    @example(changes=[(0, "pseudo", "name", None)], sent=[(0, [])], loaded=9)
+    @example(changes=[(2, "conflict", "phone", None)], sent=[(2, [])], loaded=9)
+    @example(changes=[], sent=[(0, [("_deleted", False)]), (0, [("_deleted", True)])], loaded=9)
+    @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9)
+    @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9)
+    @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])], loaded=9)
+    def check(changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int) -> None:
+        with engine.connect() as conn, conn.begin() as outer:
+            _change(conn, form, changes)
+            held = {r.id: (db.loads(r.data), r.status) for r in conn.execute(select(db.records))}
+            ops = []
+            for n, (h, mods) in enumerate(sent):
+                data, status = held.get(HELD[h], ({}, "draft"))
+                fields = {**data, "_status": status}
+                for name, value in mods:
+                    if value is ...:
+                        fields.pop(name, None)
+                    else:
+                        fields[name] = value
+                ops.append(_op(f"dev:c{n}", _new_id(n), "create", fields, "08:00:00"))
+            keys = [rows.natural_keys(form, op.fields) for op in ops]
+            plain_tx, tx = Tx(conn), Tx(conn)
+            tx.load_many(HELD[:loaded])  # as the chunk's prefetch loads the holders
+            ctx = Service._ctx(WORKER, "dev")
+            plain = []
+            for op, own in zip(ops, keys, strict=True):
+                owner = claims.owner_in_scope(plain_tx, ctx, form, own)
+                plain.append(
+                    None if owner is None else echoes._echo(plain_tx, ctx, op, form, owner, formset)
+                )
+            assert echoes.echoes_of(tx, ctx, form, ops, keys, formset) == plain
+            decided.extend(1 for e in plain if e is not None)
+            outer.rollback()
+
+    try:
+        check()
+    finally:
+        engine.dispose()
+    assert decided  # echoes were found, not only refusals
+
+
+def test_echoes_of_held_text_are_decided_without_the_per_op_merge(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 residents pushed again from another device are decided as columns: no op asks
+    ``_echo`` (``merge.unchanged`` and ``settle`` per op), and each answer's op-log row is
+    its answer's text; one sending a value the held record lacks is decided by ``_echo``."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        held = resident_creates(50, "dev", dt.date(1970, 1, 1))
+        service.apply(WORKER, "dev", held)
+        asked: list[str] = []
+        one = echoes._echo
+
+        def spied(tx: Any, ctx: Any, op: p.Op, *rest: Any) -> Any:
+            asked.append(op.op_id)
+            return one(tx, ctx, op, *rest)
+
+        monkeypatch.setattr(echoes, "_echo", spied)
+        again = [
+            op.model_copy(update={"op_id": f"dev2:{i}", "record_id": _new_id(i)})
+            for i, op in enumerate(held)
+        ]
+        again[7] = again[7].model_copy(update={"fields": {**again[7].fields, "former_name": ""}})
+        results = service.apply(WORKER, "dev2", again)
+        assert [r["status"] for r in results] == ["merged_into"] * 50
+        assert asked == ["dev2:7"]  # a blank the held record lacks: ``same``, asked per op
+        logged = dict(_state(engine, {"ops": ("op_id", "result")})["ops"])
+        assert [db.loads(logged[r["op_id"]]) for r in results] == results
     finally:
         engine.dispose()

@@ -194,6 +194,33 @@ def test_residents_the_platform_holds_ask_nobody_s_person(
         engine.dispose()
 
 
+def test_residents_the_platform_holds_have_no_person_worked_out(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 residents pushed again by another device (each merges into its holder) have no
+    person worked out at all (``people_of``: a name's pinyin each), only the new one with
+    them; the answers are as before."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        first = resident_creates(50, "dev", dt.date(1974, 1, 1))
+        service.apply(WORKER, "dev", first)
+        seen: list[int] = []
+        plain = fresh.people_of
+
+        def spied(form: Any, datas: Any) -> Any:
+            seen.append(len(datas))
+            return plain(form, datas)
+
+        monkeypatch.setattr(fresh, "people_of", spied)
+        again = resident_creates(51, "dev2", dt.date(1974, 1, 1))
+        results = service.apply(WORKER, "dev2", again)
+        assert [r["status"] for r in results] == ["merged_into"] * 50 + ["applied"]
+        assert sum(seen) == 1  # the new resident's
+    finally:
+        engine.dispose()
+
+
 _REFS = st.tuples(st.sampled_from(["resident", "household"]), st.sampled_from(["k1", "k2", "k3"]))
 _RIDS = st.sampled_from(["r1", "r2", "r3"])
 
@@ -229,6 +256,72 @@ def test_keys_taken_are_those_not_free(
     tx._key_db, tx._claims_db, tx._key_tx, tx._claims_tx = key_db, claims_db, key_tx, claims_tx
     assert tx.keys_taken(refs) == {r for r in refs if not _key_free_before(tx, *r)}
     assert all(tx.key_free(*r) == _key_free_before(tx, *r) for r in refs)
+
+
+@settings(max_examples=300)
+@given(
+    key_db=st.dictionaries(_REFS, st.none() | _RIDS),
+    key_tx=st.dictionaries(_REFS, _RIDS),
+    sides=st.sets(_RIDS),
+    form=st.sampled_from(["resident", "household"]),
+    keys=st.lists(st.sampled_from(["k1", "k2", "k3"]), max_size=6),
+)
+def test_key_owners_are_each_key_s_owner(
+    key_db: dict[Any, Any],
+    key_tx: dict[Any, Any],
+    sides: set[str],
+    form: str,
+    keys: list[str],
+) -> None:
+    """``key_owners`` (one column) is ``key_owner`` of each key alone: this transaction's
+    holder first, else the database's unless that record was rewritten here."""
+    tx = Tx(conn=None)  # type: ignore[arg-type]  # answered from its state, no query
+    for k in ("k1", "k2", "k3"):
+        for f in ("resident", "household"):
+            key_db.setdefault((f, k), None)  # prefetched: no query
+    tx._key_db, tx._key_tx = key_db, key_tx
+    tx.sides = {r: Side(form, (), None) for r in sides}
+    assert tx.key_owners(form, keys) == [tx.key_owner(form, [k]) for k in keys]
+
+
+@settings(max_examples=300)
+@given(
+    key_db=st.dictionaries(_REFS, st.none() | _RIDS),
+    key_tx=st.dictionaries(_REFS, _RIDS),
+    sides=st.sets(_RIDS),
+    new=st.lists(
+        st.tuples(
+            st.sampled_from(["n1", "n2", "n3", "n4"]),
+            st.sampled_from(["resident", "household"]),
+            st.lists(st.sampled_from(["k1", "k2", "k3"]), max_size=3),
+        ),
+        max_size=6,
+    ),
+    taken=st.sets(_REFS),
+)
+def test_owners_of_new_records_are_key_owner_s(
+    key_db: dict[Any, Any],
+    key_tx: dict[Any, Any],
+    sides: set[str],
+    new: list[tuple[str, str, list[str]]],
+    taken: set[tuple[str, str]],
+) -> None:
+    """The prefetch's owners of new records with a taken key (``service._owners``, one
+    column per form) are ``key_owner`` of each record's keys, in the same order."""
+    from sync.server import service
+
+    tx = Tx(conn=None)  # type: ignore[arg-type]  # answered from its state, no query
+    for k in ("k1", "k2", "k3"):
+        for f in ("resident", "household"):
+            key_db.setdefault((f, k), None)  # prefetched: no query
+    tx._key_db, tx._key_tx = key_db, key_tx
+    tx.sides = {r: Side("resident", (), None) for r in sides}
+    plain = {
+        i: o
+        for i, f, k in new
+        if any((f, key) in taken for key in k) and (o := tx.key_owner(f, k)) is not None
+    }
+    assert list(service._owners(tx, new, taken).items()) == list(plain.items())
 
 
 _PEOPLE = st.builds(
