@@ -224,8 +224,8 @@ def record_results(
         for op, result in zip(ops, results, strict=True):
             target = _record_result(store, op, result, _status(result), tally, answers)
             touched.add(target)
-        if bulk:  # the last versions go with the dirty flags: one write of each record
-            _refresh_dirty(store, touched, answers.write(versions=False))
+        if bulk:  # the last versions and renames go with the dirty flags: one row write each
+            _refresh_dirty(store, touched, *answers.write(last=True))
         else:
             answers.write()
             _refresh_dirty(store, touched)
@@ -344,14 +344,15 @@ class _Answers:
             if old not in self.store.replica.forms_of([old]):
                 self.forms.pop(old, None)
 
-    def write(self, *, versions: bool = True) -> list[tuple[int, str, int]]:
+    def write(self, *, last: bool = False) -> tuple[list[tuple[int, str, int]], dict[str, str]]:
         """The answers so far: renames first, then the versions, each under the id its record
         had when the answer came (a version noted before its record's rename follows it; one
         noted for an id before a rename brought it named no record, as in the plain path).
-        ``versions=False``: the versions are returned, not written (the batch's last write:
-        ``_refresh_dirty`` writes them with the dirty flags, one row write per record)."""
+        ``last`` (the batch's last write): the versions are returned, not written, and so are
+        the records' own renames when ``rename_plain`` could leave them (new id -> old id):
+        ``_refresh_dirty`` writes them with the dirty flags, one row write per record."""
         answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
-        rename_plain(self.store, self.moves, answered)
+        left = rename_plain(self.store, self.moves, answered, records=not last)
         self.store.outbox.set_answers(self.outbox)
         noted = self.versions
         if self.moved:
@@ -361,11 +362,11 @@ class _Answers:
                 for n, (v, i, w) in enumerate(noted)
                 if n >= arrived.get(i, 0)  # noted before a record took the id: it had none
             ]
-        if versions:
+        if not last:
             self.store.replica.set_server_versions(noted)
         self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
         self.news = set()
-        return [] if versions else noted
+        return (noted, left) if last else ([], {})
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""
@@ -427,15 +428,20 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
 
 
 def _refresh_dirty(
-    store: Store, record_ids: Iterable[str], versions: Sequence[tuple[int, str, int]] | None = None
+    store: Store,
+    record_ids: Iterable[str],
+    versions: Sequence[tuple[int, str, int]] | None = None,
+    renamed: Mapping[str, str] | None = None,
 ) -> None:
     """Dirty = unacknowledged ops, or the server does not have all the record's values (a
     rejection not yet mended by a full op): then a pull rebases instead of overwriting.
 
-    One outbox scan per call (the outbox has no index on record_id). ``versions`` (version,
-    record id, version) still to raise go in the same statement as the flags: a record row is
-    written once, not once for its version and again for its flag (issue 17: a push's
-    recording rewrote each pushed record's row for each)."""
+    One outbox query per call. ``versions`` (version, record id, version) still to raise go
+    in the same statement as the flags: a record row is written once, not once for its
+    version and again for its flag (issue 17: a push's recording rewrote each pushed record's
+    row for each). So do ``renamed`` (new id -> old id): records whose other rows already
+    name them by the new id, still to take it themselves; the old ids name no record after
+    the rename, as in the plain path (a run never names an id twice)."""
     wanted = list(set(record_ids))
     pending: set[str] = set()
     chains: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -453,8 +459,14 @@ def _refresh_dirty(
         if record_id not in top or top[record_id] < version:
             top[record_id] = version
     dirty = {r: d for d, r in flags}
+    renamed = renamed or {}
+    gone = set(renamed.values())
     store.replica.set_versions_and_dirty(
-        [(top.get(r), dirty.get(r), r) for r in dict.fromkeys([*dirty, *top])]
+        [
+            (top.get(r), dirty.get(r), renamed.get(r, r), r if r in renamed else None)
+            for r in dict.fromkeys([*dirty, *top, *renamed])
+            if r not in gone
+        ]
     )
 
 

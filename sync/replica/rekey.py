@@ -95,8 +95,12 @@ class Move(NamedTuple):
 
 
 def rename_plain(
-    store: Store, moves: Sequence[Move], answered: Mapping[int, int] | None = None
-) -> None:
+    store: Store,
+    moves: Sequence[Move],
+    answered: Mapping[int, int] | None = None,
+    *,
+    records: bool = True,
+) -> dict[str, str]:
     """``rewrite_id`` of each of ``moves`` (``plain_rename`` accepted them), in order, in
     bulk: the same rows end up written (the record, its keys and refs, outbox, task items,
     autosave, duplicate decisions, one ``merge`` history row each, and every reference to a
@@ -106,18 +110,25 @@ def rename_plain(
 
     Runs before the run's answers are written. ``answered`` (seq -> its position among them)
     names the ops whose answer takes them out of ``pending``: a pending op's references are
-    rewritten only by the moves before its answer, as op by op."""
+    rewritten only by the moves before its answer, as op by op.
+
+    ``records=False``: the records' own ids are left to the caller when no other record may
+    point at a moved one (the reference rewrite finds referring records by their new ids),
+    so that the caller writes each record's row once, its new id with its version and dirty
+    flag; returns those renames left (new id -> old id), else {}."""
     if not moves:
-        return
+        return {}
     io = store.replica
     targets = {m.form: _reference_fields(store.formset, m.form) for m in moves}
     io.load_moves([(m.old, m.new, m.form, bool(targets[m.form])) for m in moves])
-    io.rename_moved()
     moved = {m.old: m for m in moves if targets[m.form]}
+    leave = not records and not moved
+    io.rename_moved(records=not leave)
     if moved:
         refd = {f: t for f, t in targets.items() if t}
         _rewrite_moved_references(store, moved, refd, answered or {})
     io.clear_moves()
+    return {m.new: m.old for m in moves} if leave else {}
 
 
 def _rewrite_moved_references(

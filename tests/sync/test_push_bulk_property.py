@@ -272,11 +272,14 @@ def test_bulk_renames_of_referenced_records_leave_the_same_rows_as_the_plain_pat
 
 
 # statements run once per answered op whatever the answer (the outbox state, the version, the
-# dirty flag): a push of new records runs them too
+# dirty flag): a push of new records runs them too. The records' write from the temp table is
+# one statement, but the trace shows it again for each row its dirty trigger looks at
 _PER_ANSWER = (
     "UPDATE outbox SET state = coalesce(",
     "UPDATE records SET server_version = ",
     "UPDATE records SET dirty = ",
+    "INSERT INTO temp.settle_rows ",
+    "UPDATE records SET id = s.new, server_version = ",
 )
 
 
@@ -393,6 +396,27 @@ def test_a_batch_of_known_records_looks_their_forms_up_in_one_statement(
         store.close()
 
 
+def _count_row_writes(store: Store) -> None:
+    """Count every update of a record or outbox row from now on, by row, in
+    ``temp.row_writes`` (temp triggers: the store's own schema is left as it is)."""
+    store.conn.execute("CREATE TEMP TABLE row_writes (tbl TEXT NOT NULL, row INTEGER NOT NULL)")
+    for table, key in (("records", "rid"), ("outbox", "seq")):
+        store.conn.execute(
+            f"CREATE TEMP TRIGGER count_{table} AFTER UPDATE ON main.{table} "
+            f"BEGIN INSERT INTO temp.row_writes VALUES ('{table}', NEW.{key}); END"
+        )
+
+
+def _row_writes(store: Store) -> dict[str, list[int]]:
+    """Table -> how many times each of its written rows was written (sorted)."""
+    out: dict[str, list[int]] = {}
+    for table, n in store.conn.execute(
+        "SELECT tbl, count(*) FROM temp.row_writes GROUP BY tbl, row ORDER BY tbl, 2"
+    ):
+        out.setdefault(table, []).append(n)
+    return out
+
+
 def test_a_batch_writes_each_record_row_once_for_its_version_and_flag(
     formset: FormSet, tmp_path: Path
 ) -> None:
@@ -407,11 +431,38 @@ def test_a_batch_writes_each_record_row_once_for_its_version_and_flag(
         results = [
             OpResult(op_id=o.op_id, status="applied", record_id=o.record_id, version=4) for o in ops
         ]
-        before = store.conn.total_changes
+        _count_row_writes(store)
         replica.record_results(store, ops, results)
         # a row write per op's outbox answer, and one per record (two before)
-        assert store.conn.total_changes - before == 2 * len(ops)
+        assert _row_writes(store) == {"records": [1] * len(ops), "outbox": [1] * len(ops)}
         rows = store.conn.execute("SELECT DISTINCT server_version, dirty FROM records").fetchall()
         assert rows == [(4, 0)]
+    finally:
+        store.close()
+
+
+def test_a_known_batch_writes_each_record_row_once_for_its_id_version_and_flag(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """Issue 17, the known push: every record of the batch is renamed to the platform's id,
+    then its version and dirty flag were written, two writes of each record row (the device's
+    recording of such a batch cost twice a new push's). The rename now goes with the version
+    and the flag (``rename_plain(records=False)``), one write of each row."""
+    store = Store(tmp_path / "device.sqlite", formset)
+    try:
+        store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(20)])
+        ops = replica.next_batch(store, 0, 1000)
+        fresh = list(ids.uuid7_many(len(ops)))
+        results = [
+            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
+            for o, n in zip(ops, fresh, strict=True)
+        ]
+        _count_row_writes(store)
+        replica.record_results(store, ops, results)
+        assert _row_writes(store)["records"] == [1] * len(ops)
+        rows = store.conn.execute(
+            "SELECT id, server_version, dirty FROM records ORDER BY id"
+        ).fetchall()
+        assert rows == [(n, 3, 0) for n in sorted(fresh)]
     finally:
         store.close()
