@@ -119,7 +119,7 @@ def rename_plain(
     if not moves:
         return {}
     io = store.replica
-    targets = {m.form: _reference_fields(store.formset, m.form) for m in moves}
+    targets = {form: _reference_fields(store.formset, form) for form in {m.form for m in moves}}
     io.load_moves([(m.old, m.new, m.form, bool(targets[m.form])) for m in moves])
     moved = {m.old: m for m in moves if targets[m.form]}
     leave = not records and not moved

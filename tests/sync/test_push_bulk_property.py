@@ -281,6 +281,8 @@ _PER_ANSWER = (
     "INSERT INTO temp.settle_rows ",
     "UPDATE records SET id = s.new, server_version = ",
 )
+# the rows of the run's one executemany into its temp table (traced once per row)
+_PER_MOVE = "INSERT INTO temp.rekey_moves "
 
 
 def _statements_of_known_push(formset: FormSet, path: Path, count: int, houses: bool) -> list[str]:
@@ -315,7 +317,7 @@ def _statements_of_known_push(formset: FormSet, path: Path, count: int, houses: 
         if houses:  # every resident (ops still pending) now names its house's platform id
             named = {op["fields"]["house_ref"] for op in store.pending_ops()}
             assert named == {r.record_id for r in results}
-        return [s for s in statements if not s.startswith(_PER_ANSWER)]
+        return [s for s in statements if not s.startswith((*_PER_ANSWER, _PER_MOVE))]
     finally:
         store.close()
 
