@@ -303,6 +303,8 @@ class _Answers:
     ) -> None:
         self.store, self.bulk = store, bulk
         self.outbox: list[tuple[str | None, str, int]] = []
+        self.owners: list[str] = []  # the record id each answered op was sent with
+        self.gone: set[str] = set()  # ids rewritten away earlier in the batch
         self.versions: list[tuple[int, str, int]] = []
         self.moves: list[Move] = []  # the run of renames
         self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
@@ -317,6 +319,11 @@ class _Answers:
                 if (c := _canonical(op, r)) != op.record_id
             ]
             self.forms = store.replica.forms_of(i for pair in renamed for i in pair)
+
+    def answer(self, state: str | None, text: str, op: OutOp) -> None:
+        """Note an op's answer (state None: it stays pending)."""
+        self.outbox.append((state, text, op.seq))
+        self.owners.append(op.record_id)
 
     def folded(self, seq: int) -> bool:
         """Whether the op carries the ``folded`` mark (see ``rekey._mark_folded``)."""
@@ -338,6 +345,7 @@ class _Answers:
             return
         self.write()
         rewrite_id(self.store, old, canonical)
+        self.gone.add(old)
         if self.bulk:  # a fold may mark ops and remove records: read them again
             self.stored = None
             self.forms.update(self.store.replica.forms_of([old, canonical]))
@@ -352,8 +360,14 @@ class _Answers:
         the records' own renames when ``rename_plain`` could leave them (new id -> old id):
         ``_refresh_dirty`` writes them with the dirty flags, one row write per record."""
         answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
-        left = rename_plain(self.store, self.moves, answered, records=not last)
-        self.store.outbox.set_answers(self.outbox)
+        left: dict[str, str] = {}
+        if self.moves:
+            left = rename_plain(
+                self.store, self.moves, answered, records=not last, answers=self._owned()
+            )
+            self.gone.update(m.old for m in self.moves)
+        else:
+            self.store.outbox.set_answers(self.outbox)
         noted = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}
@@ -364,9 +378,19 @@ class _Answers:
             ]
         if not last:
             self.store.replica.set_server_versions(noted)
-        self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
+        self.outbox, self.owners, self.versions, self.moves, self.moved = [], [], [], [], {}
         self.news = set()
         return (noted, left) if last else ([], {})
+
+    def _owned(self) -> list[tuple[str | None, str, int, str | None]]:
+        """The run's answers with the id each op's row has when the run is written: the one
+        it was sent with, unless a rewrite earlier in the batch moved that id away (None:
+        not known here, and ``rename_plain`` renames such a row by its id, as before)."""
+        gone = self.gone
+        return [
+            (state, text, seq, None if owner in gone else owner)
+            for (state, text, seq), owner in zip(self.outbox, self.owners, strict=True)
+        ]
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""
@@ -386,15 +410,15 @@ def _record_result(
         reason = result.reason
         if reason is not None and reason.retryable:
             tally.deferred += 1
-            answers.outbox.append((None, answer, op.seq))  # stays pending
+            answers.answer(None, answer, op)  # stays pending
             return op.record_id
         tally.rejected += 1
         if reason is not None:
             tally.messages.append(f"{reason.message_zh} / {reason.message_en}")
-        answers.outbox.append((OutboxState.REJECTED, answer, op.seq))
+        answers.answer(OutboxState.REJECTED, answer, op)
         return op.record_id
     state = ACKED.get(status, OutboxState.APPLIED)
-    answers.outbox.append((state, answer, op.seq))
+    answers.answer(state, answer, op)
     canonical = _canonical(op, result)
     if canonical != op.record_id:
         answers.rewrite(op.record_id, canonical)

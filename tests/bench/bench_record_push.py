@@ -81,7 +81,9 @@ def child(batches: int, size: int, known: bool, profile: bool = False) -> dict[s
     if prof is not None:
         import pstats
 
-        st = pstats.Stats(prof); st.sort_stats("tottime").print_stats(25); st.sort_stats("cumulative").print_stats(40)
+        st = pstats.Stats(prof)
+        st.sort_stats("tottime").print_stats(25)
+        st.sort_stats("cumulative").print_stats(40)
     return {"cpu": sum(spent), "batches": spent}
 
 

@@ -430,18 +430,20 @@ class ReplicaIO:
             [(old, new, form, int(refd)) for old, new, form, refd in moves],
         )
 
-    def rename_moved(self, *, records: bool = True) -> None:
+    def rename_moved(self, *, records: bool = True, outbox: bool = True) -> None:
         """What ``rename_record`` + ``move_record_links`` + the ``merge`` history row do for
         one record, for every record of the loaded run (``load_moves``): one statement per
         table (a push of 10 000 residents the platform already knows renames every one).
         ``records=False`` leaves the records' own ids to the caller, who writes them with
-        their versions and dirty flags (``set_versions_and_dirty``: one write of each row)."""
+        their versions and dirty flags (``set_versions_and_dirty``: one write of each row);
+        ``outbox=False`` the ops' (``Outbox.set_answers_renaming``, then
+        ``rename_moved_outbox``)."""
         c = self.conn
-        for table, column in _MOVED_COLUMNS[0 if records else 1 :]:
-            c.execute(
-                f"UPDATE {table} SET {column} = ({_NEW_OF.format(f'{table}.{column}')}) "
-                f"WHERE {column} IN ({_MOVED})"
-            )
+        skip = {"records"} if not records else set()
+        skip |= {"outbox"} if not outbox else set()
+        for table, column in _MOVED_COLUMNS:
+            if table not in skip:
+                self._rename_column(table, column)
         c.execute(
             f"UPDATE dedup_decisions SET "
             f"record_id = coalesce(({_NEW_OF.format('dedup_decisions.record_id')}), record_id), "
@@ -453,6 +455,18 @@ class ReplicaIO:
             "'merge', json_object('_merged_from', json_array(old, new)) "
             "FROM temp.rekey_moves ORDER BY n",
             (ids.now_iso(),),
+        )
+
+    def rename_moved_outbox(self) -> None:
+        """The outbox part of ``rename_moved``: the ops still named by a loaded old id."""
+        self._rename_column("outbox", "record_id")
+
+    def _rename_column(self, table: str, column: str) -> None:
+        """Every loaded old id in ``table.column`` takes its new id (by the column's index:
+        an ``UPDATE ... FROM`` the run is planned as a scan of the whole table)."""
+        self.conn.execute(
+            f"UPDATE {table} SET {column} = ({_NEW_OF.format(f'{table}.{column}')}) "
+            f"WHERE {column} IN ({_MOVED})"
         )
 
     def rows_referring_moved(self) -> list[tuple[int, str, str, str | None, str]]:
