@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from app.core.forms import FormSet
-from app.core.records import dumps
+from app.core.records import canonical_json_all
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
@@ -43,11 +44,11 @@ class OutOp:
     wire: dict[str, Any]
     full: bool = False  # completed after a rejection: carries every value
 
-    @property
+    @cached_property  # read a few times per op while its answer is recorded
     def op_id(self) -> str:
         return str(self.wire["op_id"])
 
-    @property
+    @cached_property
     def record_id(self) -> str:
         return str(self.wire["record_id"])
 
@@ -302,7 +303,7 @@ class _Answers:
         self, store: Store, ops: Sequence[OutOp], results: Sequence[OpResult], bulk: bool
     ) -> None:
         self.store, self.bulk = store, bulk
-        self.outbox: list[tuple[str | None, str, int]] = []
+        self.outbox: list[tuple[str | None, dict[str, Any], int]] = []  # JSON when written
         self.owners: list[str] = []  # the record id each answered op was sent with
         self.gone: set[str] = set()  # ids rewritten away earlier in the batch
         self.versions: list[tuple[int, str, int]] = []
@@ -320,9 +321,10 @@ class _Answers:
             ]
             self.forms = store.replica.forms_of(i for pair in renamed for i in pair)
 
-    def answer(self, state: str | None, text: str, op: OutOp) -> None:
-        """Note an op's answer (state None: it stays pending)."""
-        self.outbox.append((state, text, op.seq))
+    def answer(self, state: str | None, answer: dict[str, Any], op: OutOp) -> None:
+        """Note an op's answer (state None: it stays pending); its JSON text is written with
+        the others' (``_texts``: one plainness pass for the batch, not one walk each)."""
+        self.outbox.append((state, answer, op.seq))
         self.owners.append(op.record_id)
 
     def folded(self, seq: int) -> bool:
@@ -367,7 +369,7 @@ class _Answers:
             )
             self.gone.update(m.old for m in self.moves)
         else:
-            self.store.outbox.set_answers(self.outbox)
+            self.store.outbox.set_answers(self._texts())
         noted = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}
@@ -382,6 +384,11 @@ class _Answers:
         self.news = set()
         return (noted, left) if last else ([], {})
 
+    def _texts(self) -> list[tuple[str | None, str, int]]:
+        """The noted answers with their JSON texts (``canonical_json_all``: as ``dumps``)."""
+        texts = canonical_json_all([answer for _s, answer, _q in self.outbox])
+        return [(s, t, q) for (s, _a, q), t in zip(self.outbox, texts, strict=True)]
+
     def _owned(self) -> list[tuple[str | None, str, int, str | None]]:
         """The run's answers with the id each op's row has when the run is written: the one
         it was sent with, unless a rewrite earlier in the batch moved that id away (None:
@@ -389,7 +396,7 @@ class _Answers:
         gone = self.gone
         return [
             (state, text, seq, None if owner in gone else owner)
-            for (state, text, seq), owner in zip(self.outbox, self.owners, strict=True)
+            for (state, text, seq), owner in zip(self._texts(), self.owners, strict=True)
         ]
 
     def _renamed(self, record_id: str, index: int) -> str:
@@ -405,7 +412,7 @@ def _record_result(
     marks = {"full": True} if op.full else {}
     if answers.folded(op.seq):
         marks[FOLDED] = True  # the answer replaces the result: keep the mark (see _chain_ok)
-    answer = dumps({**result.model_dump(exclude_none=True), **marks})
+    answer = {**result.model_dump(exclude_none=True), **marks}
     if status == "rejected":
         reason = result.reason
         if reason is not None and reason.retryable:
