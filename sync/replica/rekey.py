@@ -109,14 +109,15 @@ def rename_plain(
     names no id twice: then applying it at once is applying it in order
     (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
 
-    Runs before the run's answers are written. ``answered`` (seq -> its position among them)
-    names the ops whose answer takes them out of ``pending``: a pending op's references are
-    rewritten only by the moves before its answer, as op by op.
+    Runs before the run's answers are written, or writes them itself (``answers``) once the
+    references are rewritten. ``answered`` (seq -> its position among them) names the ops
+    whose answer takes them out of ``pending``: a pending op's references are rewritten only
+    by the moves before its answer, as op by op.
 
     ``answers`` (state or None, answer, seq, the op's record id or None: not known) are the
-    run's answers, written here after the references: an answered op of a moved record
-    takes its new id in the same row write as its answer, and the other ops of the moved
-    records are renamed after (a known push wrote each of its ops' rows twice).
+    run's answers: an answered op of a moved record takes its new id in the same row write
+    as its answer, and the moved records' other ops are renamed after (a known push wrote
+    each of its ops' rows twice, renamed and then answered).
 
     ``records=False``: the records' own ids are left to the caller when no other record may
     point at a moved one (the reference rewrite finds referring records by their new ids),

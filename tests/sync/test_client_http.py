@@ -280,9 +280,12 @@ def test_a_push_body_is_written_without_walking_each_op(monkeypatch: pytest.Monk
     want = records.canonical_json(body, sort_keys=False).encode("utf-8")
     walked: list[Any] = []
     plain_check = records._orjson_plain
-    monkeypatch.setattr(
-        records, "_orjson_plain", lambda v, d=0: walked.append(v) or plain_check(v, d)
-    )
+
+    def counted(value: Any, depth: int = 0) -> bool:
+        walked.append(value)
+        return plain_check(value, depth)
+
+    monkeypatch.setattr(records, "_orjson_plain", counted)
     raw, headers = client._encode(body)
     assert raw is not None and headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(raw) == want

@@ -43,9 +43,9 @@ def _chunks(values: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
 
 
 def _id_list(values: Sequence[Any]) -> str:
-    """Ids (or lists of ids and small ints) as one JSON text for ``json_each``: a single bound
-    parameter instead of one per id (a batch of 1,000 renames names 2,000 ids), encoded by
-    ``canonical_json_all`` (orjson after one columnar plainness pass)."""
+    """Ids as one JSON text for ``json_each``: a single bound parameter instead of one per id
+    (a batch of 1,000 renames names 2,000 ids), encoded by ``canonical_json_all`` (orjson
+    after one columnar plainness pass)."""
     return canonical_json_all([values])[0]
 
 
