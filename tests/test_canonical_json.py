@@ -110,6 +110,8 @@ def test_a_column_is_written_as_each_value_is(values: list[Any]) -> None:
         return
     assert canonical_json_map(values, bytes) == each
     assert canonical_json_all(values) == [b.decode("utf-8") for b in each]
+    unsorted = [canonical_json(v, sort_keys=False).encode("utf-8") for v in values]
+    assert canonical_json_map(values, bytes, sort_keys=False) == unsorted
 
 
 def test_a_plain_column_is_not_checked_value_by_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -162,17 +162,20 @@ def _utf8(text: bytes) -> str:
     return text.decode("utf-8")
 
 
-def canonical_json_map(values: Sequence[Any], then: Callable[[bytes], T]) -> list[T]:
+def canonical_json_map(
+    values: Sequence[Any], then: Callable[[bytes], T], *, sort_keys: bool = True
+) -> list[T]:
     """``then`` of each value's ``canonical_json`` as UTF-8 bytes (a hash reads them without
     the text between), called as each is written: orjson's bytes are let go at once (kept,
-    each cost ~4x its writing here)."""
+    each cost ~4x its writing here). ``sort_keys=False``: keys in their order (a request
+    body, ``sync.client``)."""
     if _orjson is not None and _plain_all(values):
         try:
-            dumps, option = _orjson.dumps, _orjson.OPT_SORT_KEYS
+            dumps, option = _orjson.dumps, _orjson.OPT_SORT_KEYS if sort_keys else 0
             return [then(dumps(value, option=option)) for value in values]
         except TypeError:  # e.g. a lone surrogate: the plain way says what is wrong
             pass
-    return [then(canonical_json(value).encode("utf-8")) for value in values]
+    return [then(canonical_json(value, sort_keys=sort_keys).encode("utf-8")) for value in values]
 
 
 _LONG_DIGITS = re.compile(r"[0-9]{19}")

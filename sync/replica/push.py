@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from app.core.forms import FormSet
-from app.core.records import dumps
+from app.core.records import canonical_json_all
 from app.core.store import OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
@@ -43,11 +44,11 @@ class OutOp:
     wire: dict[str, Any]
     full: bool = False  # completed after a rejection: carries every value
 
-    @property
+    @cached_property  # read a few times per op while its answer is recorded
     def op_id(self) -> str:
         return str(self.wire["op_id"])
 
-    @property
+    @cached_property
     def record_id(self) -> str:
         return str(self.wire["record_id"])
 
@@ -224,8 +225,8 @@ def record_results(
         for op, result in zip(ops, results, strict=True):
             target = _record_result(store, op, result, _status(result), tally, answers)
             touched.add(target)
-        if bulk:  # the last versions go with the dirty flags: one write of each record
-            _refresh_dirty(store, touched, answers.write(versions=False))
+        if bulk:  # the last versions and renames go with the dirty flags: one row write each
+            _refresh_dirty(store, touched, *answers.write(last=True))
         else:
             answers.write()
             _refresh_dirty(store, touched)
@@ -302,7 +303,9 @@ class _Answers:
         self, store: Store, ops: Sequence[OutOp], results: Sequence[OpResult], bulk: bool
     ) -> None:
         self.store, self.bulk = store, bulk
-        self.outbox: list[tuple[str | None, str, int]] = []
+        self.outbox: list[tuple[str | None, dict[str, Any], int]] = []  # JSON when written
+        self.owners: list[str] = []  # the record id each answered op was sent with
+        self.gone: set[str] = set()  # ids rewritten away earlier in the batch
         self.versions: list[tuple[int, str, int]] = []
         self.moves: list[Move] = []  # the run of renames
         self.moved: dict[str, tuple[str, int]] = {}  # old -> (canonical, versions noted before)
@@ -317,6 +320,12 @@ class _Answers:
                 if (c := _canonical(op, r)) != op.record_id
             ]
             self.forms = store.replica.forms_of(i for pair in renamed for i in pair)
+
+    def answer(self, state: str | None, answer: dict[str, Any], op: OutOp) -> None:
+        """Note an op's answer (state None: it stays pending); its JSON text is written with
+        the others' (``_texts``: one plainness pass for the batch, not one walk each)."""
+        self.outbox.append((state, answer, op.seq))
+        self.owners.append(op.record_id)
 
     def folded(self, seq: int) -> bool:
         """Whether the op carries the ``folded`` mark (see ``rekey._mark_folded``)."""
@@ -338,21 +347,29 @@ class _Answers:
             return
         self.write()
         rewrite_id(self.store, old, canonical)
+        self.gone.add(old)
         if self.bulk:  # a fold may mark ops and remove records: read them again
             self.stored = None
             self.forms.update(self.store.replica.forms_of([old, canonical]))
             if old not in self.store.replica.forms_of([old]):
                 self.forms.pop(old, None)
 
-    def write(self, *, versions: bool = True) -> list[tuple[int, str, int]]:
+    def write(self, *, last: bool = False) -> tuple[list[tuple[int, str, int]], dict[str, str]]:
         """The answers so far: renames first, then the versions, each under the id its record
         had when the answer came (a version noted before its record's rename follows it; one
         noted for an id before a rename brought it named no record, as in the plain path).
-        ``versions=False``: the versions are returned, not written (the batch's last write:
-        ``_refresh_dirty`` writes them with the dirty flags, one row write per record)."""
+        ``last`` (the batch's last write): the versions are returned, not written, and so are
+        the records' own renames when ``rename_plain`` could leave them (new id -> old id):
+        ``_refresh_dirty`` writes them with the dirty flags, one row write per record."""
         answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
-        rename_plain(self.store, self.moves, answered)
-        self.store.outbox.set_answers(self.outbox)
+        left: dict[str, str] = {}
+        if self.moves:
+            left = rename_plain(
+                self.store, self.moves, answered, records=not last, answers=self._owned()
+            )
+            self.gone.update(m.old for m in self.moves)
+        else:
+            self.store.outbox.set_answers(self._texts())
         noted = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}
@@ -361,11 +378,26 @@ class _Answers:
                 for n, (v, i, w) in enumerate(noted)
                 if n >= arrived.get(i, 0)  # noted before a record took the id: it had none
             ]
-        if versions:
+        if not last:
             self.store.replica.set_server_versions(noted)
-        self.outbox, self.versions, self.moves, self.moved = [], [], [], {}
+        self.outbox, self.owners, self.versions, self.moves, self.moved = [], [], [], [], {}
         self.news = set()
-        return [] if versions else noted
+        return (noted, left) if last else ([], {})
+
+    def _texts(self) -> list[tuple[str | None, str, int]]:
+        """The noted answers with their JSON texts (``canonical_json_all``: as ``dumps``)."""
+        texts = canonical_json_all([answer for _s, answer, _q in self.outbox])
+        return [(s, t, q) for (s, _a, q), t in zip(self.outbox, texts, strict=True)]
+
+    def _owned(self) -> list[tuple[str | None, str, int, str | None]]:
+        """The run's answers with the id each op's row has when the run is written: the one
+        it was sent with, unless a rewrite earlier in the batch moved that id away (None:
+        not known here, and ``rename_plain`` renames such a row by its id, as before)."""
+        gone = self.gone
+        return [
+            (state, text, seq, None if owner in gone else owner)
+            for (state, text, seq), owner in zip(self._texts(), self.owners, strict=True)
+        ]
 
     def _renamed(self, record_id: str, index: int) -> str:
         """The id the n-th noted version's record has after the run's renames."""
@@ -380,20 +412,20 @@ def _record_result(
     marks = {"full": True} if op.full else {}
     if answers.folded(op.seq):
         marks[FOLDED] = True  # the answer replaces the result: keep the mark (see _chain_ok)
-    answer = dumps({**result.model_dump(exclude_none=True), **marks})
+    answer = {**result.model_dump(exclude_none=True), **marks}
     if status == "rejected":
         reason = result.reason
         if reason is not None and reason.retryable:
             tally.deferred += 1
-            answers.outbox.append((None, answer, op.seq))  # stays pending
+            answers.answer(None, answer, op)  # stays pending
             return op.record_id
         tally.rejected += 1
         if reason is not None:
             tally.messages.append(f"{reason.message_zh} / {reason.message_en}")
-        answers.outbox.append((OutboxState.REJECTED, answer, op.seq))
+        answers.answer(OutboxState.REJECTED, answer, op)
         return op.record_id
     state = ACKED.get(status, OutboxState.APPLIED)
-    answers.outbox.append((state, answer, op.seq))
+    answers.answer(state, answer, op)
     canonical = _canonical(op, result)
     if canonical != op.record_id:
         answers.rewrite(op.record_id, canonical)
@@ -427,15 +459,20 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
 
 
 def _refresh_dirty(
-    store: Store, record_ids: Iterable[str], versions: Sequence[tuple[int, str, int]] | None = None
+    store: Store,
+    record_ids: Iterable[str],
+    versions: Sequence[tuple[int, str, int]] | None = None,
+    renamed: Mapping[str, str] | None = None,
 ) -> None:
     """Dirty = unacknowledged ops, or the server does not have all the record's values (a
     rejection not yet mended by a full op): then a pull rebases instead of overwriting.
 
-    One outbox scan per call (the outbox has no index on record_id). ``versions`` (version,
-    record id, version) still to raise go in the same statement as the flags: a record row is
-    written once, not once for its version and again for its flag (issue 17: a push's
-    recording rewrote each pushed record's row for each)."""
+    One outbox query per call. ``versions`` (version, record id, version) still to raise go
+    in the same statement as the flags: a record row is written once, not once for its
+    version and again for its flag (issue 17: a push's recording rewrote each pushed record's
+    row for each). So do ``renamed`` (new id -> old id): records whose other rows already
+    name them by the new id, still to take it themselves; the old ids name no record after
+    the rename, as in the plain path (a run never names an id twice)."""
     wanted = list(set(record_ids))
     pending: set[str] = set()
     chains: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -453,8 +490,14 @@ def _refresh_dirty(
         if record_id not in top or top[record_id] < version:
             top[record_id] = version
     dirty = {r: d for d, r in flags}
+    renamed = renamed or {}
+    gone = set(renamed.values())
     store.replica.set_versions_and_dirty(
-        [(top.get(r), dirty.get(r), r) for r in dict.fromkeys([*dirty, *top])]
+        [
+            (top.get(r), dirty.get(r), renamed.get(r, r), r if r in renamed else None)
+            for r in dict.fromkeys([*dirty, *top, *renamed])
+            if r not in gone
+        ]
     )
 
 

@@ -95,8 +95,13 @@ class Move(NamedTuple):
 
 
 def rename_plain(
-    store: Store, moves: Sequence[Move], answered: Mapping[int, int] | None = None
-) -> None:
+    store: Store,
+    moves: Sequence[Move],
+    answered: Mapping[int, int] | None = None,
+    *,
+    records: bool = True,
+    answers: Sequence[tuple[str | None, str, int, str | None]] | None = None,
+) -> dict[str, str]:
     """``rewrite_id`` of each of ``moves`` (``plain_rename`` accepted them), in order, in
     bulk: the same rows end up written (the record, its keys and refs, outbox, task items,
     autosave, duplicate decisions, one ``merge`` history row each, and every reference to a
@@ -104,20 +109,44 @@ def rename_plain(
     names no id twice: then applying it at once is applying it in order
     (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
 
-    Runs before the run's answers are written. ``answered`` (seq -> its position among them)
-    names the ops whose answer takes them out of ``pending``: a pending op's references are
-    rewritten only by the moves before its answer, as op by op."""
+    Runs before the run's answers are written, or writes them itself (``answers``) once the
+    references are rewritten. ``answered`` (seq -> its position among them) names the ops
+    whose answer takes them out of ``pending``: a pending op's references are rewritten only
+    by the moves before its answer, as op by op.
+
+    ``answers`` (state or None, answer, seq, the op's record id or None: not known) are the
+    run's answers: an answered op of a moved record takes its new id in the same row write
+    as its answer, and the moved records' other ops are renamed after (a known push wrote
+    each of its ops' rows twice, renamed and then answered).
+
+    ``records=False``: the records' own ids are left to the caller when no other record may
+    point at a moved one (the reference rewrite finds referring records by their new ids),
+    so that the caller writes each record's row once, its new id with its version and dirty
+    flag; returns those renames left (new id -> old id), else {}."""
     if not moves:
-        return
+        if answers:
+            store.outbox.set_answers([(state, text, seq) for state, text, seq, _o in answers])
+        return {}
     io = store.replica
-    targets = {m.form: _reference_fields(store.formset, m.form) for m in moves}
+    targets = {form: _reference_fields(store.formset, form) for form in {m.form for m in moves}}
     io.load_moves([(m.old, m.new, m.form, bool(targets[m.form])) for m in moves])
-    io.rename_moved()
     moved = {m.old: m for m in moves if targets[m.form]}
+    leave = not records and not moved
+    io.rename_moved(records=not leave, outbox=answers is None)
     if moved:
         refd = {f: t for f, t in targets.items() if t}
         _rewrite_moved_references(store, moved, refd, answered or {})
+    if answers is not None:
+        new_of = {m.old: m.new for m in moves}
+        store.outbox.set_answers(
+            [(state, text, seq) for state, text, seq, owner in answers if owner not in new_of]
+        )
+        store.outbox.set_answers_renaming(
+            [(state, text, new_of[o], seq) for state, text, seq, o in answers if o in new_of]
+        )
+        io.rename_moved_outbox()  # the moved records' other ops
     io.clear_moves()
+    return {m.new: m.old for m in moves} if leave else {}
 
 
 def _rewrite_moved_references(

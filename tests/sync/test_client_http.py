@@ -262,3 +262,31 @@ def test_backoff_stays_within_its_ceiling(attempt: int, base: float, cap: float,
     delay = retry.delay(attempt)
     assert ceiling / 2 <= delay <= ceiling
     assert retry.delay(attempt, retry_after=cap * 2) == pytest.approx(cap) or delay > cap
+
+
+def test_a_push_body_is_written_without_walking_each_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: the device encoded each push body with ``canonical_json``, a Python walk of
+    every value of every op before orjson wrote it (~1 ms of a 1,000-op body); one columnar
+    pass now (``canonical_json_map``), the same bytes as before."""
+    from app.core import records
+
+    client = Client("http://127.0.0.1:9", "dev-x")
+    client.protocol = 1
+    body = {
+        "protocol": 1,
+        "device_id": "dev-x",
+        "ops": [_op(n, name="张三", note=str(n)) for n in range(1000)],
+    }
+    want = records.canonical_json(body, sort_keys=False).encode("utf-8")
+    walked: list[Any] = []
+    plain_check = records._orjson_plain
+
+    def counted(value: Any, depth: int = 0) -> bool:
+        walked.append(value)
+        return plain_check(value, depth)
+
+    monkeypatch.setattr(records, "_orjson_plain", counted)
+    raw, headers = client._encode(body)
+    assert raw is not None and headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw) == want
+    assert walked == []

@@ -126,6 +126,14 @@ class Outbox:
             "UPDATE outbox SET state = coalesce(?, state), result = ? WHERE seq = ?", answers
         )
 
+    def set_answers_renaming(self, answers: Sequence[tuple[str | None, str, str, int]]) -> None:
+        """(state or None to keep it, answer JSON, the op's new record id, seq) per op: its
+        answer and its record's rename in one row write (``rekey.rename_plain``)."""
+        self.conn.executemany(
+            "UPDATE outbox SET state = coalesce(?, state), result = ?, record_id = ? WHERE seq = ?",
+            answers,
+        )
+
     def op_result(self, seq: int) -> Any:
         """An op's stored result (parsed), None when it has none."""
         row = self.conn.execute("SELECT result FROM outbox WHERE seq = ?", (seq,)).fetchone()
