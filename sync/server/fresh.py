@@ -27,7 +27,7 @@ from app.core.forms import Form, FormSet
 from app.core.records import RecordStatus, canonical_json_all
 from app.core.textnorm import normalize_key
 from sync import protocol as p
-from sync.merge import DELETED, STATUS, Merged, merge_new, op_changes
+from sync.merge import DELETED, STATUS, Merged, merge_new_all, op_changes
 from sync.server import oplog
 from sync.server.pushop import Ctx
 from sync.server.rows import Person, grids_of, keys_of, one_stamp, people_of
@@ -59,7 +59,8 @@ def made(
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
     rows; each used to work them out again from its own copy of the values (issue 17). The
-    same rule functions as the per-op path's: ``merge_new`` per op, then the grids, keys and
+    same rule functions as the per-op path's: ``merge_new`` (as a column: ``merge_new_all``),
+    then the grids, keys and
     people of each form's records as columns (``grids_of``, ``keys_of``, ``people_of``: held
     against ``grid_of``, ``natural_keys`` and ``person_of`` by tests/sync/test_push_made.py),
     from the merged values as ``Service._create`` reads them."""
@@ -76,9 +77,9 @@ def made(
     out: dict[int, Create] = {}
     for name, indexes in picked.items():
         form = forms[name]
-        merges = [
-            merge_new(_changes(ops[i]), edited_at=edited_at(ops[i]), device=device) for i in indexes
-        ]
+        merges = merge_new_all(
+            [_changes(ops[i]) for i in indexes], [edited_at(ops[i]) for i in indexes], device
+        )
         datas = list(map(_data, merges))
         grids, keys, people = grids_of(form, datas), keys_of(form, datas), people_of(form, datas)
         out.update(zip(indexes, zip(merges, datas, grids, keys, people, strict=True), strict=True))

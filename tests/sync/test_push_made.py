@@ -498,3 +498,33 @@ def test_a_chunk_of_new_residents_is_worked_out_as_columns(
         assert alone == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("sorted_names", [True, False])
+def test_a_chunk_of_new_residents_is_merged_as_a_column(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch, sorted_names: bool
+) -> None:
+    """50 new residents pushed, their names sorted as a device's outbox sends them or not:
+    none is merged on its own (``merge_new``: once per record before), and each record
+    holds what it was sent."""
+    from sync import merge
+
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        alone: list[Any] = []
+        spied = _spy(alone, merge.merge_new, "incoming")
+        monkeypatch.setattr(merge, "merge_new", spied)
+        monkeypatch.setattr(fresh, "merge_new", spied, raising=False)  # as fresh named it
+        ops = resident_creates(50, "dev", dt.date(1977, 1, 1))
+        if sorted_names:
+            ops = [op.model_copy(update={"fields": dict(sorted(op.fields.items()))}) for op in ops]
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert alone == []
+        held = service.get_record(WORKER, ops[7].record_id)
+        sent = {k: v for k, v in ops[7].fields.items() if k != "_status"}
+        assert held["data"] == sent and held["status"] == "draft"
+    finally:
+        engine.dispose()
