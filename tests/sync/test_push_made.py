@@ -21,7 +21,7 @@ from app.core.records import is_empty
 from app.core.search import name_term_run
 from app.core.textnorm import normalize_key
 from sync import protocol as p
-from sync.server import checks, fresh, rows
+from sync.server import checks, fresh, oplog, rows
 from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.rows import MAX_KEY, MAX_NAME, Person
@@ -528,3 +528,54 @@ def test_a_chunk_of_new_residents_is_merged_as_a_column(
         assert held["data"] == sent and held["status"] == "draft"
     finally:
         engine.dispose()
+
+
+def test_new_ops_are_matched_against_no_logged_op_one_by_one(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay look-up of 50 new ops matches none of them one by one (``oplog._match``:
+    asked of each op before, to learn that nobody logged it); sent again, each is matched
+    against its logged row and answered ``duplicate_op``."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        asked: list[Any] = []
+        monkeypatch.setattr(oplog, "_match", _spy(asked, oplog._match, "digest"))
+        ops = resident_creates(50, "dev", dt.date(1978, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 50
+        assert asked == []
+        again = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in again] == ["duplicate_op"] * 50
+        assert sorted(asked) == sorted(oplog.op_hashes(ops))
+    finally:
+        engine.dispose()
+
+
+@given(
+    ids=st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=6),
+    digests=st.lists(st.sampled_from(["h1", "h2"]), min_size=6, max_size=6),
+    before=st.dictionaries(st.sampled_from(["a", "b", "e"]), st.sampled_from(["h1", "h2"])),
+)
+def test_noting_a_requests_hashes_as_a_column_is_the_loop(
+    ids: list[str], digests: list[str], before: dict[str, str]
+) -> None:
+    """``oplog._note_hashes`` fills ``hashes`` as a ``setdefault`` per op did, and names the
+    same first op whose id is there with other content."""
+    ops = [p.Op.model_construct(op_id=i) for i in ids]
+    digests = digests[: len(ids)]
+    want, want_index = dict(before), None
+    for index, (op_id, digest) in enumerate(zip(ids, digests, strict=True)):
+        if want.setdefault(op_id, digest) != digest:
+            want_index = index
+            break
+    got = dict(before)
+    try:
+        oplog._note_hashes(ops, digests, got)
+        got_index = None
+    except ApiError as exc:
+        assert exc.code == oplog.REUSED
+        got_index = exc.index
+    assert got_index == want_index
+    if want_index is None:
+        assert got == want
