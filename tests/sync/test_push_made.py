@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from app.core.forms import FormSet
 from app.core.records import is_empty
@@ -579,3 +580,37 @@ def test_noting_a_requests_hashes_as_a_column_is_the_loop(
     assert got_index == want_index
     if want_index is None:
         assert got == want
+
+
+def test_a_push_s_id_look_ups_read_their_lists_as_they_are_on_sqlite(
+    tmp_path: Any, formset: FormSet
+) -> None:
+    """On SQLite the push's look-ups of records and aliases by a list of ids probe an index
+    per id as the list is read (``sqlin.among_rows``): no temporary index of the list
+    (``IN (SELECT ... json_each)`` built one per look-up) and no sort; and the push answers
+    and stores as before."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
+    plans: dict[str, list[str]] = {}
+
+    def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "json_each" in statement and statement.lstrip().startswith("SELECT"):
+            raw = cursor.connection.cursor()
+            found = raw.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+            for joined in statement.split(" JOIN ")[1:]:
+                plans.setdefault(joined.split()[0], []).extend(str(row[3]) for row in found)
+
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        service = Service(engine, formset)
+        ops = resident_creates(30, "dev", dt.date(1979, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 30
+        assert service.get_record(WORKER, ops[3].record_id)["version"] == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+        engine.dispose()
+    assert {"records", "aliases"} <= plans.keys()
+    for table in ("records", "aliases"):
+        steps = plans[table]
+        assert not [s for s in steps if "LIST SUBQUERY" in s or "TEMP B-TREE" in s], steps
+        assert any(s.startswith("SEARCH " + table) for s in steps), steps
