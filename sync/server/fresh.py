@@ -59,11 +59,11 @@ def made(
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
     rows; each used to work them out again from its own copy of the values (issue 17). The
-    same rule functions as the per-op path's: ``merge_new`` (as a column: ``merge_new_all``),
-    then the grids, keys and
-    people of each form's records as columns (``grids_of``, ``keys_of``, ``people_of``: held
-    against ``grid_of``, ``natural_keys`` and ``person_of`` by tests/sync/test_push_made.py),
-    from the merged values as ``Service._create`` reads them."""
+    same rule functions as the per-op path's: ``merge_new`` (as a column, ``merge_new_all``),
+    then the grids, keys and people of each form's records as columns (``grids_of``,
+    ``keys_of``, ``people_of``: held against ``grid_of``, ``natural_keys`` and ``person_of``
+    by tests/sync/test_push_made.py), from the merged values as ``Service._create`` reads
+    them."""
     held, device, edited_at = tx.rows.get, ctx.device_id, ctx.edited_at
     picked: dict[str, list[int]] = {}
     for index, (op, rid) in enumerate(zip(ops, rids, strict=True)):
