@@ -517,7 +517,7 @@ def _change_columns(draw: st.DrawFn) -> list[dict[str, Any]]:
     ``_deleted`` or a value of another type (the column then goes record by record)."""
     out = []
     for _ in range(draw(st.integers(0, 6))):
-        change = draw(_text_changes)
+        change: dict[str, Any] = draw(_text_changes)
         if draw(st.booleans()):
             change = dict(sorted(change.items()))
         out.append(change)
