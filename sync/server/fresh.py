@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Any
 
 from app.core import rules
@@ -225,6 +225,21 @@ def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
 def ref_ids(form: Form, op: p.Op) -> Iterator[str]:
     """The record ids the op's reference fields name."""
     return (v for v in _ref_values(form, op) if isinstance(v, str))
+
+
+def ref_ids_all(forms: Mapping[str, Form], ops: Sequence[p.Op]) -> list[str]:
+    """The record ids the reference fields of all ``ops`` name (``ref_ids`` of each, in
+    another order), read as one column per form and reference field. Why: ``ref_ids`` per
+    op made two generators per pushed op to find a resident's one house, most often none
+    (issue 17). Held against ``ref_ids`` by tests/sync/test_push_made.py."""
+    by_form: dict[str, list[dict[str, Any]]] = {}
+    for op in ops:
+        by_form.setdefault(op.form, []).append(op.fields)
+    out: list[str] = []
+    for name, fields in by_form.items():
+        for field in forms[name].reference_fields:
+            out += [v for v in map(methodcaller("get", field), fields) if isinstance(v, str)]
+    return out
 
 
 def _data(merged: Merged) -> dict[str, Any]:

@@ -614,3 +614,51 @@ def test_a_push_s_id_look_ups_read_their_lists_as_they_are_on_sqlite(
         steps = plans[table]
         assert not [s for s in steps if "LIST SUBQUERY" in s or "TEMP B-TREE" in s], steps
         assert any(s.startswith("SEARCH " + table) for s in steps), steps
+
+
+_REF_VALUES = st.one_of(
+    st.none(), st.sampled_from(["", "r1", "r2", "0190a0b0-c0d0-7000"]), st.just(7)
+)
+
+
+@given(
+    picks=st.lists(
+        st.tuples(
+            st.sampled_from(["resident", "house", "unit", "address"]),
+            st.dictionaries(st.sampled_from(["house_ref", "address_ref", "name"]), _REF_VALUES),
+        ),
+        max_size=8,
+    )
+)
+def test_reference_ids_as_columns_are_those_of_each_op(
+    formset: FormSet, picks: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """``fresh.ref_ids_all`` names the record ids ``ref_ids`` names op by op (in another
+    order), whatever the forms, the references sent and their types."""
+    ops = [
+        p.Op.model_construct(op_id=f"d:{n}", form=form, fields=fields)
+        for n, (form, fields) in enumerate(picks)
+    ]
+    forms = {name: formset.form(name) for name in {op.form for op in ops}}
+    each = [v for op in ops for v in fresh.ref_ids(forms[op.form], op)]
+    assert sorted(fresh.ref_ids_all(forms, ops)) == sorted(each)
+
+
+def test_a_push_of_new_residents_reads_their_references_as_a_column(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents naming a house each: the prefetch reads the houses they name as one
+    column (``ref_ids`` was asked of each op) and each resident keeps its reference."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        asked: list[Any] = []
+        monkeypatch.setattr(fresh, "ref_ids", _spy(asked, fresh.ref_ids, "op"))
+        house = "0190a0b0-c0d0-7000-8000-0000000dd000"
+        ops = resident_creates(50, "dev", dt.date(1980, 1, 1), house_ref=house)
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 50
+        assert asked == []
+        assert service.get_record(WORKER, ops[9].record_id)["data"]["house_ref"] == house
+    finally:
+        engine.dispose()
