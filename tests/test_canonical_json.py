@@ -158,3 +158,51 @@ def test_a_text_read_without_a_float_is_not_searched_for_long_digit_runs(
     big = f'{{"x":{1 << 70}}}'
     assert same_json(parse_json(big), json.loads(big))
     assert counted.calls == 2
+
+
+class _Key(str):
+    """A key that is text, but not exactly ``str``."""
+
+
+ODD_KEYS = st.one_of(
+    st.text(max_size=4), st.sampled_from([1, 0, None, True, 2.5, _Key("k"), RecordStatus.DRAFT])
+)
+KEYED_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ODD_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def _written(write: Any, value: Any) -> tuple[str, Any]:
+    """What ``write`` gives for ``value``, or the type of what it raises."""
+    try:
+        return "text", write(value)
+    except (TypeError, ValueError) as exc:
+        return "raised", type(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(KEYED_VALUES, max_size=4), sort_keys=st.booleans())
+def test_keys_that_are_not_text_are_written_as_json_dumps_writes_them(
+    values: list[Any], sort_keys: bool
+) -> None:
+    """Dicts keyed by numbers, None, booleans or text subclasses, at any depth: written (or
+    refused) as ``json.dumps`` does, one by one and as a column."""
+    for value in values:
+        got = _written(lambda v: canonical_json(v, sort_keys=sort_keys), value)
+        assert got == _written(lambda v: plain(v, sort_keys), value)
+    each = [_written(canonical_json, v) for v in values]
+    if all(kind == "text" for kind, _text in each):
+        assert canonical_json_all(values) == [text for _kind, text in each]
+    else:
+        assert _written(canonical_json_all, values)[0] == "raised"
+
+
+def test_a_columns_keys_are_left_to_orjson_to_refuse() -> None:
+    """The plainness pass reads no dict key (orjson refuses those that are not text, and the
+    column is then written the plain way): a key of another type does not make it unsure."""
+    column = [{"name": "张三"}, {1: "x"}, {"a": {None: "y"}, "b": [{_Key("k"): "z"}]}]
+    assert records._plain_all(column)
+    assert canonical_json_all(column) == [plain(v, True) for v in column]
+    assert canonical_json({2: "二"}) == plain({2: "二"}, True)

@@ -24,7 +24,7 @@ from sync.server.rows import (
     person_of,
     stamps_text,
 )
-from sync.server.sqlin import Built
+from sync.server.sqlin import Built, among_rows
 from sync.server.tx import IN_CHUNK as _IN_CHUNK
 from sync.server.tx import Side, Tx
 
@@ -34,7 +34,11 @@ _A = db.aliases.c
 _LOAD = select(db.records).where(db.records.c.id == bindparam("b_id"))
 _C = db.records.c
 _BRIEF = Built(lambda among: select(_C.id, _C.form, _C.grid, _C.version).where(among(_C.id, "ids")))
-_CANONICAL = Built(lambda among: select(_A.old_id, _A.canonical_id).where(among(_A.old_id, "ids")))
+_CANONICAL = Built(  # its ids come each once (``canonical``)
+    lambda among: among_rows(
+        among, select(_A.old_id, _A.canonical_id), db.aliases, _A.old_id, "ids"
+    )
+)
 
 
 def load(conn: Connection, record_id: str) -> Row | None:

@@ -190,7 +190,7 @@ class Service:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
-        named += [v for op in ops for v in fresh.ref_ids(forms[op.form], op)]
+        named += fresh.ref_ids_all(forms, ops)
         if checked is not None:  # read by the check in this transaction
             ctx.known_ops = dict(checked.replays)
             rest = [i for i in named if i not in checked.looked_up]

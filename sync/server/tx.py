@@ -38,10 +38,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.selectable import Select
 
 from sync.server import bulk, db, numbering, sqlin, termrows, terms
 from sync.server.rows import Derived, Person, Row, from_db, from_result
-from sync.server.sqlin import Among, Built, among
+from sync.server.sqlin import Among, Built, among, among_rows
 
 IN_CHUNK = 500  # values per IN (...) list
 
@@ -66,9 +67,18 @@ _A = db.aliases.c
 # The bulk reads of a push, built once (``sqlin.Built``): run with lists of values.
 # Not prepared (``db.prepared``), like every look-up of a run-time array: its generic plan,
 # made on a fresh platform's empty tables, scanned them while a first push filled them.
-_LOAD_MANY = Built(
-    lambda among: select(db.records).where(among(_R.id, "ids")).order_by(_R.id).with_for_update()
-)
+
+
+def _load_many(among: Among) -> Select[Any]:
+    """Records by id, locked in id order on PostgreSQL (two batches then never wait on each
+    other in a cycle). SQLite serialises writers and locks no rows: its rows come in the
+    list's order, joined to it (``among_rows``), without an ORDER BY, which sorted them in a
+    temporary b-tree. The ids come each once (``_chunks``)."""
+    stmt = among_rows(among, select(db.records), db.records, _R.id, "ids")
+    return stmt if among.dialect == "sqlite" else stmt.order_by(_R.id).with_for_update()
+
+
+_LOAD_MANY = Built(_load_many)
 _KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one round trip
     lambda among: union_all(
         select(literal(0).label("claim"), _K.key, _K.record_id).where(

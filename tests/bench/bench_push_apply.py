@@ -9,8 +9,9 @@ and the measured push sends them again under new record ids, as a device set up 
 every create is answered ``merged_into`` the held record (the issue's "push known").
 
 Each measurement runs in a child process (``--child``) whose collector is settled as the
-server's is (``sync.heap.settle``); the requests are built before the clock starts, so the
-figure is the service's check, prefetch, apply and write of the ops, SQLite's share included.
+server's is (``sync.heap.settle``); the requests are built before the clock starts, each
+op's fields in name order as a device's outbox sends them (canonical JSON), so the figure
+is the service's check, prefetch, apply and write of the ops, SQLite's share included.
 ``--compare DIR``: the same run with that checkout's code and venv (``DIR/.venv``), alternated
 with this one's (this, that, that, this per round), and the ratio of the CPU seconds.
 ``--cold``: the names' spellings and search terms worked out before the measured push are
@@ -95,7 +96,7 @@ def child(count: int, status: str, known: bool, commits: bool = False, cold: boo
                             record_id=ids.uuid7(),
                             form="resident",
                             kind="create",
-                            fields={**r, "_status": status},
+                            fields=dict(sorted({**r, "_status": status}.items())),
                             edited_at=f"{stamp}#0001",
                             author="bench",
                         )

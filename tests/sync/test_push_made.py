@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from app.core.forms import FormSet
 from app.core.records import is_empty
 from app.core.search import name_term_run
 from app.core.textnorm import normalize_key
 from sync import protocol as p
-from sync.server import checks, fresh, rows
+from sync.server import checks, fresh, oplog, rows
 from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.rows import MAX_KEY, MAX_NAME, Person
@@ -589,5 +590,168 @@ def test_a_chunk_of_new_residents_is_worked_out_as_columns(
         results = service.push(WORKER, req, "dev")
         assert [r["status"] for r in results] == ["applied"] * 50
         assert alone == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("sorted_names", [True, False])
+def test_a_chunk_of_new_residents_is_merged_as_a_column(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch, sorted_names: bool
+) -> None:
+    """50 new residents pushed, their names sorted as a device's outbox sends them or not:
+    none is merged on its own (``merge_new``: once per record before), and each record
+    holds what it was sent."""
+    from sync import merge
+
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        alone: list[Any] = []
+        spied = _spy(alone, merge.merge_new, "incoming")
+        monkeypatch.setattr(merge, "merge_new", spied)
+        monkeypatch.setattr(fresh, "merge_new", spied, raising=False)  # as fresh named it
+        ops = resident_creates(50, "dev", dt.date(1977, 1, 1))
+        if sorted_names:
+            ops = [op.model_copy(update={"fields": dict(sorted(op.fields.items()))}) for op in ops]
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert alone == []
+        held = service.get_record(WORKER, ops[7].record_id)
+        sent = {k: v for k, v in ops[7].fields.items() if k != "_status"}
+        assert held["data"] == sent and held["status"] == "draft"
+    finally:
+        engine.dispose()
+
+
+def test_new_ops_are_matched_against_no_logged_op_one_by_one(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay look-up of 50 new ops matches none of them one by one (``oplog._match``:
+    asked of each op before, to learn that nobody logged it); sent again, each is matched
+    against its logged row and answered ``duplicate_op``."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        asked: list[Any] = []
+        monkeypatch.setattr(oplog, "_match", _spy(asked, oplog._match, "digest"))
+        ops = resident_creates(50, "dev", dt.date(1978, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 50
+        assert asked == []
+        again = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in again] == ["duplicate_op"] * 50
+        assert sorted(asked) == sorted(oplog.op_hashes(ops))
+    finally:
+        engine.dispose()
+
+
+@given(
+    ids=st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=6),
+    digests=st.lists(st.sampled_from(["h1", "h2"]), min_size=6, max_size=6),
+    before=st.dictionaries(st.sampled_from(["a", "b", "e"]), st.sampled_from(["h1", "h2"])),
+)
+def test_noting_a_requests_hashes_as_a_column_is_the_loop(
+    ids: list[str], digests: list[str], before: dict[str, str]
+) -> None:
+    """``oplog._note_hashes`` fills ``hashes`` as a ``setdefault`` per op did, and names the
+    same first op whose id is there with other content."""
+    ops = [p.Op.model_construct(op_id=i) for i in ids]
+    digests = digests[: len(ids)]
+    want, want_index = dict(before), None
+    for index, (op_id, digest) in enumerate(zip(ids, digests, strict=True)):
+        if want.setdefault(op_id, digest) != digest:
+            want_index = index
+            break
+    got = dict(before)
+    try:
+        oplog._note_hashes(ops, digests, got)
+        got_index = None
+    except ApiError as exc:
+        assert exc.code == oplog.REUSED
+        got_index = exc.index
+    assert got_index == want_index
+    if want_index is None:
+        assert got == want
+
+
+def test_a_push_s_id_look_ups_read_their_lists_as_they_are_on_sqlite(
+    tmp_path: Any, formset: FormSet
+) -> None:
+    """On SQLite the push's look-ups of records and aliases by a list of ids probe an index
+    per id as the list is read (``sqlin.among_rows``): no temporary index of the list
+    (``IN (SELECT ... json_each)`` built one per look-up) and no sort; and the push answers
+    and stores as before."""
+    engine = _fresh(f"sqlite:///{tmp_path / 'platform.db'}")
+    plans: dict[str, list[str]] = {}
+
+    def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "json_each" in statement and statement.lstrip().startswith("SELECT"):
+            raw = cursor.connection.cursor()
+            found = raw.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+            for joined in statement.split(" JOIN ")[1:]:
+                plans.setdefault(joined.split()[0], []).extend(str(row[3]) for row in found)
+
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        service = Service(engine, formset)
+        ops = resident_creates(30, "dev", dt.date(1979, 1, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 30
+        assert service.get_record(WORKER, ops[3].record_id)["version"] == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+        engine.dispose()
+    assert {"records", "aliases"} <= plans.keys()
+    for table in ("records", "aliases"):
+        steps = plans[table]
+        assert not [s for s in steps if "LIST SUBQUERY" in s or "TEMP B-TREE" in s], steps
+        assert any(s.startswith("SEARCH " + table) for s in steps), steps
+
+
+_REF_VALUES = st.one_of(
+    st.none(), st.sampled_from(["", "r1", "r2", "0190a0b0-c0d0-7000"]), st.just(7)
+)
+
+
+@given(
+    picks=st.lists(
+        st.tuples(
+            st.sampled_from(["resident", "house", "unit", "address"]),
+            st.dictionaries(st.sampled_from(["house_ref", "address_ref", "name"]), _REF_VALUES),
+        ),
+        max_size=8,
+    )
+)
+def test_reference_ids_as_columns_are_those_of_each_op(
+    formset: FormSet, picks: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """``fresh.ref_ids_all`` names the record ids ``ref_ids`` names op by op (in another
+    order), whatever the forms, the references sent and their types."""
+    ops = [
+        p.Op.model_construct(op_id=f"d:{n}", form=form, fields=fields)
+        for n, (form, fields) in enumerate(picks)
+    ]
+    forms = {name: formset.form(name) for name in {op.form for op in ops}}
+    each = [v for op in ops for v in fresh.ref_ids(forms[op.form], op)]
+    assert sorted(fresh.ref_ids_all(forms, ops)) == sorted(each)
+
+
+def test_a_push_of_new_residents_reads_their_references_as_a_column(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents naming a house each: the prefetch reads the houses they name as one
+    column (``ref_ids`` was asked of each op) and each resident keeps its reference."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        asked: list[Any] = []
+        monkeypatch.setattr(fresh, "ref_ids", _spy(asked, fresh.ref_ids, "op"))
+        house = "0190a0b0-c0d0-7000-8000-0000000dd000"
+        ops = resident_creates(50, "dev", dt.date(1980, 1, 1), house_ref=house)
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        assert [r["status"] for r in service.push(WORKER, req, "dev")] == ["applied"] * 50
+        assert asked == []
+        assert service.get_record(WORKER, ops[9].record_id)["data"]["house_ref"] == house
     finally:
         engine.dispose()
