@@ -323,7 +323,7 @@ class _Answers:
 
     def answer(self, state: str | None, answer: dict[str, Any], op: OutOp) -> None:
         """Note an op's answer (state None: it stays pending); its JSON text is written with
-        the others' (``_texts``: one plainness pass for the batch, not one walk each)."""
+        the others' (``_owned``: one plainness pass for the batch, not one walk each)."""
         self.outbox.append((state, answer, op.seq))
         self.owners.append(op.record_id)
 
@@ -362,14 +362,10 @@ class _Answers:
         the records' own renames when ``rename_plain`` could leave them (new id -> old id):
         ``_refresh_dirty`` writes them with the dirty flags, one row write per record."""
         answered = {seq: n for n, (state, _a, seq) in enumerate(self.outbox) if state}
-        left: dict[str, str] = {}
-        if self.moves:
-            left = rename_plain(
-                self.store, self.moves, answered, records=not last, answers=self._owned()
-            )
-            self.gone.update(m.old for m in self.moves)
-        else:
-            self.store.outbox.set_answers(self._texts())
+        left = rename_plain(
+            self.store, self.moves, answered, records=not last, answers=self._owned()
+        )
+        self.gone.update(m.old for m in self.moves)
         noted = self.versions
         if self.moved:
             arrived = {new: at for new, at in self.moved.values()}
@@ -384,19 +380,16 @@ class _Answers:
         self.news = set()
         return (noted, left) if last else ([], {})
 
-    def _texts(self) -> list[tuple[str | None, str, int]]:
-        """The noted answers with their JSON texts (``canonical_json_all``: as ``dumps``)."""
-        texts = canonical_json_all([answer for _s, answer, _q in self.outbox])
-        return [(s, t, q) for (s, _a, q), t in zip(self.outbox, texts, strict=True)]
-
     def _owned(self) -> list[tuple[str | None, str, int, str | None]]:
-        """The run's answers with the id each op's row has when the run is written: the one
-        it was sent with, unless a rewrite earlier in the batch moved that id away (None:
-        not known here, and ``rename_plain`` renames such a row by its id, as before)."""
+        """The run's answers, their JSON texts (``canonical_json_all``: as ``dumps``) and the
+        id each op's row has when the run is written: the one it was sent with, unless a
+        rewrite earlier in the batch moved that id away (None: not known here, and
+        ``rename_plain`` renames such a row by its id, as before)."""
         gone = self.gone
+        texts = canonical_json_all([answer for _s, answer, _q in self.outbox])
         return [
             (state, text, seq, None if owner in gone else owner)
-            for (state, text, seq), owner in zip(self._texts(), self.owners, strict=True)
+            for (state, _a, seq), text, owner in zip(self.outbox, texts, self.owners, strict=True)
         ]
 
     def _renamed(self, record_id: str, index: int) -> str:

@@ -241,8 +241,7 @@ class Service:
         # knows: each would find the owner itself; ``reviews`` looks up the few whose person
         # the merge changes). A key held outside the scope merges nothing (a transfer claim):
         # that create is a new record and its people are read here with the others.
-        in_scope, held = fresh.Scope(ctx.user.in_scope), tx.rows.get  # ``claims.visible``
-        merging = {i for i, o in owned.items() if (r := held(o)) is not None and in_scope[r.grid]}
+        merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
         made = fresh.with_people(
             made, read_forms, {i for i in made if ops[i].record_id in merging}
         )  # nor is the person of one merging worked out

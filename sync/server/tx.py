@@ -390,25 +390,28 @@ class Tx:
                 self.prefetch_keys((form, k) for k in keys)
                 break
         for key in keys:
-            owner = self._key_tx.get((form, key))
-            if owner is None:
-                held = self._key_db[(form, key)]
-                # A record rewritten here that still held the key would be in _key_tx.
-                owner = None if held in self.sides else held
+            owner = self._holder((form, key))
             if owner is not None and owner != exclude:
                 return owner
         return None
+
+    def _holder(self, ref: KeyRef) -> str | None:
+        """The live record holding a prefetched key, this transaction's writes first."""
+        owner = self._key_tx.get(ref)
+        if owner is None:
+            held = self._key_db[ref]
+            # A record rewritten here that still held the key would be in _key_tx.
+            owner = None if held in self.sides else held
+        return owner
 
     def key_owners(self, form: str, keys: Sequence[str]) -> list[str | None]:
         """``key_owner(form, [key])`` of each of ``keys``, as one column. Why: a push of
         residents the platform knows asks the holder of every create's key, and again of its
         held record's keys (``echoes``), a call and a list per key (issue 17)."""
-        key_db, key_tx, sides = self._key_db, self._key_tx, self.sides
         refs = [(form, key) for key in keys]
-        if not all(map(key_db.__contains__, refs)):
+        if not all(map(self._key_db.__contains__, refs)):
             self.prefetch_keys(refs)
-        # a record rewritten here that still held the key would be in _key_tx
-        return [key_tx.get(ref) or (None if (h := key_db[ref]) in sides else h) for ref in refs]
+        return list(map(self._holder, refs))
 
     def key_free(self, form: str, key: str) -> bool:
         """Nobody holds or claims ``key``, known without a look-up: the chunk's prefetch found
