@@ -240,7 +240,8 @@ class SyncSession:
         results = replica.next_results(self.store, results_after, size) if tasks_on else []
         result_wires = [r.wire for r in results]
         wires = self.client.prepare_push([op.wire for op in ops], result_wires)
-        return _Batch(ops, results, wires, result_wires)
+        named = replica.names_of(self.store.formset, ops) if ahead else frozenset()
+        return _Batch(ops, results, wires, result_wires, named)
 
     def _read_ahead(self, batch: _Batch, w: _Window, tasks_on: bool) -> _Batch | None:
         """The batch that follows ``batch`` if it is answered 2xx (read while it is in
@@ -255,8 +256,10 @@ class SyncSession:
     def _keeps(self, batch: _Batch, answer: PushResponse, ahead: _Batch | None) -> bool:
         """Whether recording ``answer`` leaves ``ahead`` (None: any batch after it) as the
         next read would find it (``replica.leaves_later_ops``)."""
-        later = ahead.ops if ahead is not None else ()
-        return replica.leaves_later_ops(self.store.formset, batch.ops, answer.results, later)
+        later, named = (ahead.ops, ahead.named) if ahead is not None else ((), frozenset())
+        return replica.leaves_later_ops(
+            self.store.formset, batch.ops, answer.results, later, named=named
+        )
 
     def _send(self, batch: _Batch) -> PushResponse:
         """One push request: runs in the push thread, so HTTP only, never the store. Its body
@@ -455,6 +458,8 @@ class _Batch:
     results: list[replica.PendingResult]
     wires: PreparedOps  # the ops as sent, their request encoded when the batch was read
     result_wires: list[dict[str, Any]]
+    # read ahead: the records its ops are of or name (``replica.names_of``), worked out then
+    named: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:

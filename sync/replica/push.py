@@ -238,6 +238,8 @@ def leaves_later_ops(
     ops: Sequence[OutOp],
     results: Sequence[OpResult],
     later: Sequence[OutOp] = (),
+    *,
+    named: frozenset[str] | None = None,
 ) -> bool:
     """Whether recording these answers leaves the pending ops ``later`` as they are, so a
     batch read before they were recorded (``read_ahead``) is what ``next_batch`` would read
@@ -246,14 +248,29 @@ def leaves_later_ops(
     the old id's ops to the new one, a fold marks them and may make the new id's ops need
     completing, and references to the old id are swapped in reference fields). Ops naming
     neither are untouched, so a push of records the platform knows, all renamed, keeps
-    overlapping."""
+    overlapping. ``named``: ``names_of(formset, later)``, worked out before."""
     if any(_status(r) == "rejected" for r in results):
         return False
     renamed = _renamed_ids(ops, results)
     if not renamed:
         return True
+    return renamed.isdisjoint(names_of(formset, later) if named is None else named)
+
+
+def names_of(formset: FormSet, ops: Sequence[OutOp]) -> frozenset[str]:
+    """The ids of the records these ops are of, and of those they name in a reference field
+    of their form (any target: a superset of those ``rekey`` swaps for one renamed form).
+    Why apart: the session works them out while it reads a batch ahead, when the batch
+    before it is in flight, not between that batch's answer and the next request (a known
+    push's every answer renames: 1.5-2 ms a request there, issue 17)."""
     refs = reference_fields_by_form(formset)
-    return not any(_names_any(op.wire, renamed, refs) for op in later)
+    out = {op.record_id for op in ops}
+    for op in ops:
+        names = refs.get(op.wire["form"])
+        if names:
+            fields = op.wire["fields"]
+            out.update(v for name in names if type(v := fields.get(name)) is str)
+    return frozenset(out)
 
 
 def _renamed_ids(ops: Sequence[OutOp], results: Sequence[OpResult]) -> set[str]:
@@ -265,20 +282,6 @@ def _renamed_ids(ops: Sequence[OutOp], results: Sequence[OpResult]) -> set[str]:
         if canonical != old:
             out.update((old, canonical))
     return out
-
-
-def _names_any(
-    wire: Mapping[str, Any], record_ids: set[str], refs: Mapping[str, frozenset[str]]
-) -> bool:
-    """Whether the op is of one of these records or names one in a reference field of its
-    form (``refs``: any target, a superset of those ``rekey`` swaps for one renamed form)."""
-    if wire["record_id"] in record_ids:
-        return True
-    fields = wire["fields"]
-    return any(
-        type(v := fields.get(name)) is str and v in record_ids
-        for name in refs.get(wire["form"], ())
-    )
 
 
 def _status(result: OpResult) -> str:
