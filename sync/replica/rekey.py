@@ -106,9 +106,8 @@ def rename_plain(
     bulk: the same rows end up written (the record, its refs, outbox, task items, autosave,
     duplicate decisions, one ``merge`` history row each, and every reference to a moved
     record of a referenced form; its keys name its rid, which stays), a statement per table
-    for the whole run. The run
-    names no id twice: then applying it at once is applying it in order
-    (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
+    for the whole run. The run names no id twice: then applying it at once is applying it in
+    order (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
 
     Runs before the run's answers are written, or writes them itself (``answers``) once the
     references are rewritten. ``answered`` (seq -> its position among them) names the ops

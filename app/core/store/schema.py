@@ -217,9 +217,10 @@ RECORD_KEYS_BY_RID = [
         form TEXT NOT NULL, key TEXT NOT NULL, rid INTEGER NOT NULL,
         PRIMARY KEY (form, key, rid)
     ) WITHOUT ROWID""",
+    # both sides in id order (their covering indexes): 4.1 s for the 1.62 M keys of the city
+    # demo, against 16.7 s read in key order and sorted
     """INSERT INTO record_keys_new (form, key, rid)
-       SELECT k.form, k.key, r.rid FROM record_keys k CROSS JOIN records r ON r.id = k.record_id
-       ORDER BY k.form, k.key, r.rid""",
+       SELECT k.form, k.key, r.rid FROM records r CROSS JOIN record_keys k ON k.record_id = r.id""",
     "DROP TABLE record_keys",
     "ALTER TABLE record_keys_new RENAME TO record_keys",
     "CREATE INDEX record_keys_rid ON record_keys (rid)",
