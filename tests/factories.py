@@ -96,3 +96,20 @@ def undo_sort_key_step(conn: Any) -> None:
     for statement in LIST_INDEXES.values():
         conn.execute(statement)
     conn.execute("ALTER TABLE records DROP COLUMN sort_key")
+
+
+def undo_record_keys_step(conn: Any) -> None:
+    """Take a store back to before the keys-by-rid step (``schema.RECORD_KEYS_BY_RID``): keys
+    name their record by its text id again, in the first step's table and index. Tests that
+    replay older steps run this first."""
+    from app.core.store.schema import MIGRATIONS
+
+    old = [s for s in MIGRATIONS[0] if "record_keys" in s]  # the table and its index
+    conn.execute("ALTER TABLE record_keys RENAME TO record_keys_by_rid")
+    for statement in old:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO record_keys (form, key, record_id) SELECT k.form, k.key, r.id "
+        "FROM record_keys_by_rid k JOIN records r ON r.rid = k.rid"
+    )
+    conn.execute("DROP TABLE record_keys_by_rid")

@@ -103,11 +103,11 @@ def rename_plain(
     answers: Sequence[tuple[str | None, str, int, str | None]] | None = None,
 ) -> dict[str, str]:
     """``rewrite_id`` of each of ``moves`` (``plain_rename`` accepted them), in order, in
-    bulk: the same rows end up written (the record, its keys and refs, outbox, task items,
-    autosave, duplicate decisions, one ``merge`` history row each, and every reference to a
-    moved record of a referenced form), a statement per table for the whole run. The run
-    names no id twice: then applying it at once is applying it in order
-    (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
+    bulk: the same rows end up written (the record, its refs, outbox, task items, autosave,
+    duplicate decisions, one ``merge`` history row each, and every reference to a moved
+    record of a referenced form; its keys name its rid, which stays), a statement per table
+    for the whole run. The run names no id twice: then applying it at once is applying it in
+    order (tests/sync/test_push_bulk_property.py holds it to ``rewrite_id``).
 
     Runs before the run's answers are written, or writes them itself (``answers``) once the
     references are rewritten. ``answered`` (seq -> its position among them) names the ops

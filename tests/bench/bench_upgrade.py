@@ -121,7 +121,9 @@ def _rows(store: Path) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
 
 def _side_rows(store: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = open_demo(store)
-    keys = conn.execute("SELECT form, key, record_id FROM record_keys").fetchall()
+    keys = conn.execute(
+        "SELECT k.form, k.key, r.id FROM record_keys k JOIN records r ON r.rid = k.rid"
+    ).fetchall()
     people = conn.execute(
         "SELECT r.id, p.form, p.name, p.pinyin, coalesce(p.birth, '') "
         "FROM people p JOIN records r ON r.rid = p.rid"

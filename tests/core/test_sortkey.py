@@ -14,7 +14,7 @@ from app.core.sortkey import sort_key
 from app.core.store import Grid, Store, browse
 from app.core.store.browse import Scope
 from app.core.store.schema import MIGRATIONS, SCHEMA_VERSION, SORT_KEY
-from tests.factories import resident, undo_sort_key_step
+from tests.factories import resident, undo_record_keys_step, undo_sort_key_step
 
 GRID, GRID2 = "330106001001", "330106001002"
 STREET = "浙江省杭州市西湖区清溪街道云溪社区秋实路18号听涛雅苑"
@@ -102,6 +102,7 @@ def test_an_older_store_is_keyed_and_reindexed_on_first_open(
     old.save("resident", resident(name="张三", seq=1))
     old.save("resident", resident(name="李四", seq=3))
     undo_sort_key_step(old.conn)
+    undo_record_keys_step(old.conn)
     step = MIGRATIONS.index(SORT_KEY)
     old.conn.execute(f"PRAGMA user_version = {step}")  # later steps run again: idempotent
     old.close()
@@ -151,6 +152,7 @@ def test_an_older_store_rekeys_surnames_on_open(tmp_path: Path, formset: FormSet
     # as an older GridCollect keyed them: every character by its usual reading
     for rid, title in old.conn.execute("SELECT id, title FROM records").fetchall():
         old.conn.execute("UPDATE records SET sort_key = ? WHERE id = ?", (sort_key(title), rid))
+    undo_record_keys_step(old.conn)
     old.conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(SURNAME_ORDER)}")
     old.close()
     store = Store(path, formset)

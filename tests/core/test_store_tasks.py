@@ -8,7 +8,13 @@ import pytest
 
 from app.core.store import Store, TaskError
 from app.core.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.factories import resident, task, task_item, undo_sort_key_step
+from tests.factories import (
+    resident,
+    task,
+    task_item,
+    undo_record_keys_step,
+    undo_sort_key_step,
+)
 
 
 def _house(store: Store, building: str, room: str) -> str:
@@ -199,6 +205,7 @@ def test_the_tasks_migration_upgrades_an_existing_store(tmp_path, formset) -> No
     s.conn.execute("DROP TABLE tasks")
     s.conn.execute("DROP TABLE address_search")  # later steps, run again after this one
     undo_sort_key_step(s.conn)
+    undo_record_keys_step(s.conn)
     step = next(i for i, sql in enumerate(MIGRATIONS) if any("TABLE tasks" in q for q in sql))
     s.conn.execute(f"PRAGMA user_version = {step}")  # the store before the tasks step
     s.close()

@@ -19,7 +19,7 @@ from app.core.forms import FormSet, load_formset
 from app.core.ids import uuid7
 from app.core.store import Store, schema
 from sync import replica
-from tests.factories import undo_sort_key_step
+from tests.factories import undo_record_keys_step, undo_sort_key_step
 from tests.sync import devicekit
 from tests.sync.conftest import Platform
 from tests.sync.located import LOCATED_FORMS, located
@@ -126,6 +126,7 @@ def _old_store(path: Path, formset: FormSet) -> tuple[Store, dict[str, str]]:
     assert states == ["rejected"] * 5
     version = schema.MIGRATIONS.index(schema.REQUEUE_GK3_OPS)
     undo_sort_key_step(store.conn)  # later steps
+    undo_record_keys_step(store.conn)
     for table in ("task_results", "task_items", "tasks", "address_search"):
         store.conn.execute(f"DROP TABLE {table}")
     store.conn.execute(f"PRAGMA user_version = {version}")  # before this app version

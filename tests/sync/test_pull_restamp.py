@@ -25,7 +25,8 @@ TABLES = {
     "records": "SELECT rid, id, form, form_version, grid, title, sort_key, data, status, "
     "deleted, server_version, dirty, base, conflict, updated_at, updated_by FROM records "
     "ORDER BY rid",
-    "record_keys": "SELECT * FROM record_keys ORDER BY 1, 2, 3",
+    "record_keys": "SELECT k.form, k.key, k.rid, r.id FROM record_keys k LEFT JOIN records r "
+    "ON r.rid = k.rid ORDER BY 1, 2, 3",
     "refs": "SELECT * FROM refs ORDER BY 1, 2, 3",
     "people": "SELECT * FROM people ORDER BY 1",
     "search": "SELECT rowid, terms FROM search ORDER BY 1",

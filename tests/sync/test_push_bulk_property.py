@@ -18,6 +18,7 @@ from app.core.records import dumps
 from app.core.store import Store
 from sync import replica
 from sync.protocol import OpResult, Reason, ResultStatus
+from tests.core.test_record_keys import expected_keys, held_keys
 from tests.factories import resident
 from tests.sync.test_replica import GRID, SCOPE, page, pulled
 
@@ -39,7 +40,8 @@ POOL = [f"0190a000-0000-7000-8000-00000000000{n}" for n in range(4)]
 TABLES = {
     "records": "SELECT id, form, data, status, deleted, server_version, dirty, base, conflict "
     "FROM records ORDER BY rid",
-    "record_keys": "SELECT * FROM record_keys ORDER BY 1, 2, 3",
+    "record_keys": "SELECT k.form, k.key, r.id FROM record_keys k LEFT JOIN records r "
+    "ON r.rid = k.rid ORDER BY 1, 2, 3",
     "refs": "SELECT * FROM refs ORDER BY 1, 2, 3",
     "outbox": "SELECT seq, record_id, state, kind, fields, result FROM outbox ORDER BY seq",
     "history": "SELECT record_id, kind, changes, author FROM history ORDER BY seq",
@@ -129,6 +131,7 @@ def test_bulk_answers_leave_the_same_rows_as_the_plain_path(
             try:
                 ops = replica.next_batch(store, 0, 1000)
                 tally = replica.record_results(store, ops, _results(store, answers), bulk=bulk)
+                assert held_keys(store) == expected_keys(store)  # folds leave no key behind
                 outcome.append((tally, _rows(store)))
             finally:
                 store.close()

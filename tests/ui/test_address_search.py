@@ -17,7 +17,7 @@ from app.core.store.schema import MIGRATIONS
 from app.ui import fields as F
 from app.ui.models import RecordListModel
 from app.ui.window import MainWindow
-from tests.factories import resident, undo_sort_key_step
+from tests.factories import resident, undo_record_keys_step, undo_sort_key_step
 from tests.ui.test_fields import _focus
 
 
@@ -156,6 +156,7 @@ def test_an_older_store_gets_the_index_on_first_open(tmp_path: Path) -> None:
     house = _house(store, "201")
     # the store as the previous version left it: no address index
     undo_sort_key_step(store.conn)  # the step after the index
+    undo_record_keys_step(store.conn)
     store.conn.execute("DROP TABLE address_search")
     step = next(i for i, sql in enumerate(MIGRATIONS) if sql is ADDRESS_INDEX_STEP)
     store.conn.execute(f"PRAGMA user_version = {step}")  # later steps run again: idempotent

@@ -76,10 +76,11 @@ class Reads:
             return []
         marks = ",".join("?" * len(keys))
         rows = self.conn.execute(
-            f"SELECT DISTINCT record_id FROM record_keys WHERE form = ? AND key IN ({marks})",
+            "SELECT r.id FROM record_keys k CROSS JOIN records r ON r.rid = k.rid "
+            f"WHERE k.form = ? AND k.key IN ({marks}) ORDER BY k.key, r.id",
             (form_id, *keys),
         )
-        return [r[0] for r in rows]
+        return list(dict.fromkeys(r[0] for r in rows))  # the lowest id under the lowest key first
 
     def records_by_keys(self, form_id: str, keys: Iterable[str]) -> dict[str, list[str]]:
         """Natural key -> live records of ``form_id`` holding it (ascending ids), for the keys
@@ -88,8 +89,9 @@ class Reads:
         for start in range(0, len(wanted), _KEYS_PER_QUERY):
             part = wanted[start : start + _KEYS_PER_QUERY]
             rows = self.conn.execute(
-                "SELECT key, record_id FROM record_keys WHERE form = ? AND key IN "
-                f"({','.join('?' * len(part))}) ORDER BY key, record_id",
+                "SELECT k.key, r.id FROM record_keys k CROSS JOIN records r ON r.rid = k.rid "
+                f"WHERE k.form = ? AND k.key IN ({','.join('?' * len(part))}) "
+                "ORDER BY k.key, r.id",
                 (form_id, *part),
             )
             for key, record_id in rows:

@@ -56,7 +56,6 @@ _MOVED_REFD = "SELECT old FROM temp.rekey_moves WHERE refd"
 _NEW_OF = "SELECT new FROM temp.rekey_moves WHERE old = {}"
 _MOVED_COLUMNS = (
     ("records", "id"),
-    ("record_keys", "record_id"),
     ("refs", "src"),
     ("outbox", "record_id"),
     ("task_items", "record_id"),
@@ -262,8 +261,8 @@ class ReplicaIO:
         )
         live = [(rid, rec_id, form, d) for rid, (rec_id, form, r, d) in numbered if not r.deleted]
         c.executemany(
-            "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
-            [(form, key, rec_id) for _rid, rec_id, form, d in live for key in d.keys],
+            "INSERT OR IGNORE INTO record_keys (form, key, rid) VALUES (?, ?, ?)",
+            [(form, key, rid) for rid, _rec_id, form, d in live for key in d.keys],
         )
         c.executemany(
             "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
@@ -391,10 +390,10 @@ class ReplicaIO:
     # -- id rewrites (the server merged two records) ------------------------------------------
 
     def rename_record(self, rid: int, old: str, canonical: str) -> None:
-        """The record and its keys and outgoing refs take the canonical id."""
+        """The record and its outgoing refs take the canonical id (its keys name its ``rid``,
+        which a rename keeps)."""
         c = self.conn
         c.execute("UPDATE records SET id = ? WHERE rid = ?", (canonical, rid))
-        c.execute("UPDATE record_keys SET record_id = ? WHERE record_id = ?", (canonical, old))
         c.execute("UPDATE refs SET src = ? WHERE src = ?", (canonical, old))
 
     def forms_of(self, record_ids: Iterable[str]) -> dict[str, str]:

@@ -208,6 +208,25 @@ MIGRATIONS.append(UNUSED_INDEXES)
 # the affected names on open (``order.rekey_surnames``: it needs the forms' roles).
 MIGRATIONS.append(SURNAME_ORDER)
 
+# sync (issue 17): natural keys name their record by ``records.rid``, which a rename keeps
+# (``UPDATE records SET id = ? WHERE rid = ?``): a push of 10 000 residents the platform
+# already knows renamed each one's keys, a delete and an insert in two b-trees (9 % of the
+# device's samples). Keys of records that are gone are dropped (deleted records hold none).
+RECORD_KEYS_BY_RID = [
+    """CREATE TABLE record_keys_new (
+        form TEXT NOT NULL, key TEXT NOT NULL, rid INTEGER NOT NULL,
+        PRIMARY KEY (form, key, rid)
+    ) WITHOUT ROWID""",
+    # both sides in id order (their covering indexes): 4.1 s for the 1.62 M keys of the city
+    # demo, against 16.7 s read in key order and sorted
+    """INSERT INTO record_keys_new (form, key, rid)
+       SELECT k.form, k.key, r.rid FROM records r CROSS JOIN record_keys k ON k.record_id = r.id""",
+    "DROP TABLE record_keys",
+    "ALTER TABLE record_keys_new RENAME TO record_keys",
+    "CREATE INDEX record_keys_rid ON record_keys (rid)",
+]
+MIGRATIONS.append(RECORD_KEYS_BY_RID)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

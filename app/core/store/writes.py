@@ -34,7 +34,7 @@ def write_side_tables(
     conn: sqlite3.Connection, rid: int, record_id: str, form: str, derived: Derived | None
 ) -> None:
     """Replace a record's keys, refs, person row and search terms (None: remove them)."""
-    conn.execute("DELETE FROM record_keys WHERE record_id = ?", (record_id,))
+    conn.execute("DELETE FROM record_keys WHERE rid = ?", (rid,))
     conn.execute("DELETE FROM refs WHERE src = ?", (record_id,))
     conn.execute("DELETE FROM people WHERE rid = ?", (rid,))
     conn.execute("DELETE FROM search WHERE rowid = ?", (rid,))
@@ -42,8 +42,8 @@ def write_side_tables(
     if derived is None:
         return
     conn.executemany(
-        "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
-        [(form, key, record_id) for key in derived.keys],
+        "INSERT OR IGNORE INTO record_keys (form, key, rid) VALUES (?, ?, ?)",
+        [(form, key, rid) for key in derived.keys],
     )
     conn.executemany(
         "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
@@ -386,8 +386,8 @@ class Writes:
         )
         c = self.conn
         c.executemany(
-            "INSERT OR IGNORE INTO record_keys (form, key, record_id) VALUES (?, ?, ?)",
-            [(form.id, k, rid) for rid, _, _, d in prepared for k in d.keys],
+            "INSERT OR IGNORE INTO record_keys (form, key, rid) VALUES (?, ?, ?)",
+            [(form.id, k, rids[rid]) for rid, _, _, d in prepared for k in d.keys],
         )
         c.executemany(
             "INSERT OR IGNORE INTO refs (src, field, dst) VALUES (?, ?, ?)",
