@@ -91,6 +91,7 @@ class Checkpointer:
     # starting over at the write), nor wait for it (the sync's last stamp waited 12-17 ms)
     _copying: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
+    _lower_to: int | None = None  # ``limit`` once the thread has copied what waits
 
     def committed(self) -> None:
         """A write transaction has committed: wake the thread when ``threshold`` frames wait.
@@ -99,6 +100,27 @@ class Checkpointer:
         found = waiting_frames(self.path)
         if found is None or found[1] >= self.threshold:
             self.poke()
+
+    def lower_limit(self, limit: int) -> None:
+        """``limit`` goes back down to ``limit`` (the end of a bulk block) once the thread
+        has copied what waits, which it is asked to do now; until then a writer copies only
+        past the higher one. Why: lowered at once, the first write after the block (the
+        sync's own "last synced" stamp) found a WAL of thousands of frames past it and
+        copied them itself, 44 ms at the end of a 10 k known push (issue 17)."""
+        found = waiting_frames(self.path)
+        if found is None or found[0] <= limit:
+            self.limit, self._lower_to = limit, None
+            self.committed()  # what waits is copied at once, not at the next commit
+            return
+        self._lower_to = limit
+        self.poke()
+
+    def raise_limit(self, limit: int) -> int:
+        """``limit`` at least ``limit`` (a bulk block; a lowering still pending is dropped);
+        returns the one to lower back to after the block (``lower_limit``)."""
+        before = self.limit if self._lower_to is None else self._lower_to
+        self.limit, self._lower_to = max(self.limit, limit), None
+        return before
 
     def poke(self) -> None:
         """Frames wait to be copied: the thread (started if need be) looks at the WAL now."""
@@ -137,10 +159,16 @@ class Checkpointer:
             self.maybe()
 
     def maybe(self) -> None:
-        """Copy the WAL when ``threshold`` frames wait (or when the wal-index cannot say)."""
+        """Copy the WAL when ``threshold`` frames wait (or when the wal-index cannot say),
+        or when a lower ``limit`` waits for a copy (``lower_limit``)."""
         found = waiting_frames(self.path)
-        if found is None or found[1] >= self.threshold:
+        if found is None or found[1] >= self.threshold or self._lower_to is not None:
             self.checkpoint()
+        lower = self._lower_to
+        if lower is not None:
+            found = waiting_frames(self.path)
+            if found is None or found[1] < self.threshold:  # copied: what is left is small
+                self.limit, self._lower_to = lower, None
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint on a connection of its own: SQLite's (busy, WAL frames,

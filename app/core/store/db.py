@@ -75,18 +75,19 @@ class Database:
     def bulk_checkpoints(self, limit: int, threshold: int) -> Iterator[None]:
         """Inside the block the thread copies the WAL from ``threshold`` waiting frames on, and
         a write transaction copies it itself only past ``limit``; afterwards both are
-        restored and the thread copies what waits at once, not at the next commit."""
+        restored and the thread copies what waits at once, not at the next commit (the
+        bound comes back down once it has: ``Checkpointer.lower_limit``)."""
         cp = self._checkpoints
         if cp is None:
             yield
             return
-        before = cp.limit, cp.threshold
-        cp.limit, cp.threshold = max(cp.limit, limit), max(cp.threshold, threshold)
+        before = cp.raise_limit(limit), cp.threshold
+        cp.threshold = max(cp.threshold, threshold)
         try:
             yield
         finally:
-            cp.limit, cp.threshold = before
-            cp.committed()
+            cp.threshold = before[1]
+            cp.lower_limit(before[0])
 
     def interrupt(self) -> None:
         """Stop the query running on this connection (from another thread: a cancelled task)."""
