@@ -86,9 +86,9 @@ class Checkpointer:
     _poked: threading.Event = field(default_factory=threading.Event)
     _stopping: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    # held while a checkpoint of this process copies: a writer does not copy while the
-    # thread does (two at once: one is busy, and the locks each takes kept the WAL from
-    # starting over at the write), nor wait for it (the sync's last stamp waited 12-17 ms)
+    # held while a checkpoint of this process copies: a writer's own copy waits for the
+    # thread's (two at once: one is busy, and the locks each takes kept the WAL from starting
+    # over at the write; a writer that went on instead let writers without a gap grow it)
     _copying: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
     _lower_to: int | None = None  # ``limit`` once the thread has copied what waits
@@ -118,8 +118,9 @@ class Checkpointer:
     def raise_limit(self, limit: int) -> int:
         """``limit`` at least ``limit`` (a bulk block; a lowering still pending is dropped);
         returns the one to lower back to after the block (``lower_limit``)."""
-        before = self.limit if self._lower_to is None else self._lower_to
-        self.limit, self._lower_to = max(self.limit, limit), None
+        with self._lock:
+            before = self.limit if self._lower_to is None else self._lower_to
+            self.limit, self._lower_to = max(self.limit, limit), None
         return before
 
     def poke(self) -> None:
@@ -164,11 +165,13 @@ class Checkpointer:
         found = waiting_frames(self.path)
         if found is None or found[1] >= self.threshold or self._lower_to is not None:
             self.checkpoint()
-        lower = self._lower_to
-        if lower is not None:
-            found = waiting_frames(self.path)
-            if found is None or found[1] < self.threshold:  # copied: what is left is small
-                self.limit, self._lower_to = lower, None
+        if self._lower_to is None:
+            return
+        found = waiting_frames(self.path)
+        if found is None or found[1] < self.threshold:  # copied: what is left is small
+            with self._lock:  # not if a new bulk block raised it meanwhile
+                if self._lower_to is not None:
+                    self.limit, self._lower_to = self._lower_to, None
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint on a connection of its own: SQLite's (busy, WAL frames,
@@ -201,20 +204,16 @@ class Checkpointer:
     def before_write(self, conn: sqlite3.Connection) -> None:
         """A write transaction is about to begin on ``conn``: past ``limit`` WAL frames (no
         gap let the WAL start over) it copies them first (PASSIVE), so that its own write
-        starts the WAL over, unless the thread is copying them now (then a later write
-        starts it over; this one does not wait for the copy); the thread is poked from ``threshold`` waiting frames, as after
+        starts the WAL over; the thread is poked from ``threshold`` waiting frames, as after
         a commit. ~2 us otherwise (the wal-index header read)."""
         found = waiting_frames(self.path)
         if found is not None and found[1] >= self.threshold:
             self.poke()  # a connection kept for many transactions (load-base) is seen here
         if found is None or found[0] <= self.limit:
             return
-        if not self._copying.acquire(blocking=False):
-            return  # the thread copies now: a write after its copy starts the WAL over
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._copying:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except self.errors:  # busy or gone: the next write tries again
             return
-        finally:
-            self._copying.release()
         self.by_writers += 1

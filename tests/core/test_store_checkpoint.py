@@ -6,7 +6,6 @@ thread is keyed as the store, and the WAL stays bounded and is gone after close.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -111,41 +110,6 @@ def test_bulk_writes_copy_rarely_and_what_waits_at_their_end(
         assert _waiting(path) > checkpoint.THRESHOLD and not pokes
     assert pokes == [1]
     assert (cp.limit, cp.threshold) == (checkpoint.LIMIT, checkpoint.THRESHOLD)
-    db.close()
-
-
-def test_a_write_past_the_bound_does_not_wait_for_the_threads_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """While the thread copies, a write transaction that finds the WAL past the bound goes
-    on at once (the sync's last stamp waited 12-17 ms for that copy, issue 17); the next
-    write after the copy copies the WAL itself and starts it over."""
-    monkeypatch.setattr(checkpoint.Checkpointer, "poke", lambda _cp: None)
-    path = tmp_path / "store.db"
-    db = Database(path)
-    cp = db._checkpoints
-    assert cp is not None
-    cp.limit = 500
-    _write(db, 0, 300)  # ~900 frames: past the bound
-    copying, done = threading.Event(), threading.Event()
-    timed_out: list[bool] = []
-
-    def thread_copies() -> None:  # holds the copy lock as the thread does while it copies
-        with cp._copying:
-            copying.set()
-            done.wait(20)
-            timed_out.append(not done.is_set())
-
-    holder = threading.Thread(target=thread_copies)
-    holder.start()
-    copying.wait(20)
-    _write(db, 300, 1)
-    done.set()
-    holder.join()
-    assert timed_out == [False] and cp.by_writers == 0  # written while the copy went on
-    _write(db, 301, 1)
-    assert cp.by_writers == 1
-    assert (checkpoint.waiting_frames(str(path)) or (0, 0))[0] < 100  # started over
     db.close()
 
 
