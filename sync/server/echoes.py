@@ -66,7 +66,13 @@ def known_creates(
     for indexes in by_form.values():
         form = read.forms[indexes[0]]
         echoes = echoes_of(
-            tx, ctx, form, [ops[i] for i in indexes], [creates.met[i] for i in indexes], formset
+            tx,
+            ctx,
+            form,
+            [ops[i] for i in indexes],
+            [creates.met[i] for i in indexes],
+            formset,
+            [read.made[i] for i in indexes],
         )
         found.update((i, e) for i, e in zip(indexes, echoes, strict=True) if e is not None)
     if not found:
@@ -83,9 +89,11 @@ def echoes_of(
     ops: Sequence[p.Op],
     keys: Sequence[list[str]],
     formset: FormSet,
+    made: Sequence[fresh.Create] | None = None,
 ) -> list[Echo | None]:
     """``_echo`` of each of ``ops`` (creates of ``form``, ``keys``: the natural keys of
-    each), as columns: one pass per step over all of them, not a call chain per op.
+    each; ``made``: each as ``fresh.made`` worked it out, when it did), as columns: one pass
+    per step over all of them, not a call chain per op.
 
     Why: per op, ``merge.unchanged``, ``settle`` and ``claims.claimed_keys`` rebuilt the held
     record's state three times and asked each key's holder twice, ~40 % of a push of
@@ -123,13 +131,10 @@ def echoes_of(
             quick.append((at, owner, row))
         else:
             plain.append((at, owner))
-    datas = [dict(row.data) for _at, _owner, row in quick]
+    datas, grids, own = _derived(form, [(at, row.data) for at, _owner, row in quick], made)
     in_scope = fresh.Scope(ctx.user.in_scope)
-    own = keys_of(form, datas)
     holders = iter(tx.key_owners(form.id, [key for found in own for key in found]))
-    for (at, owner, row), data, grid, found in zip(
-        quick, datas, grids_of(form, datas), own, strict=True
-    ):
+    for (at, owner, row), data, grid, found in zip(quick, datas, grids, own, strict=True):
         # ``claimed_keys`` finds nothing when the record holds each of its keys itself
         held = [next(holders) for _key in found]
         if not in_scope[grid]:
@@ -143,6 +148,40 @@ def echoes_of(
     for at, owner in plain:
         out[at] = _echo(tx, ctx, ops[at], form, owner, formset)
     return out
+
+
+def _derived(
+    form: Form, held: Sequence[tuple[int, dict[str, Any]]], made: Sequence[fresh.Create] | None
+) -> tuple[list[dict[str, Any]], list[str | None], list[list[str]]]:
+    """The data (a copy, or the create's equal one), grid and natural keys of each held
+    record of ``held`` (op index, its data: text only, as ``echoes_of`` passes it, so a value
+    equal to it is that text), as columns. A held record whose data equals its create's
+    (``made``: an echo of every value, the usual one) has the grid and keys ``fresh.made``
+    found for the create, as both are functions of (form, data): only the others are worked
+    out (``grids_of``, ``keys_of``). Why: a push of residents the platform knows worked out
+    every held record's keys again, each key normalised once more (issue 17)."""
+    datas: list[dict[str, Any]] = []
+    grids: list[str | None] = []
+    own: list[list[str]] = []
+    rest: list[int] = []  # places in ``held`` worked out here
+    for place, (at, data) in enumerate(held):
+        create = made[at] if made is not None else None
+        if create is not None and create[1] == data:
+            datas.append(create[1])
+            grids.append(create[2])
+            own.append(create[3])
+        else:
+            datas.append(dict(data))
+            grids.append(None)
+            own.append([])
+            rest.append(place)
+    if rest:
+        picked = [datas[place] for place in rest]
+        for place, grid, found in zip(
+            rest, grids_of(form, picked), keys_of(form, picked), strict=True
+        ):
+            grids[place], own[place] = grid, found
+    return datas, grids, own
 
 
 def owners_in_scope(tx: Tx, ctx: Ctx, form: Form, keys: Sequence[list[str]]) -> list[str | None]:

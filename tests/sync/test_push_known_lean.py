@@ -1,0 +1,178 @@
+"""A push of residents the platform already holds does no work only new records need (issue
+17: "push known >= push new"): its echoes ask no reference of each op (``fresh.naming``), no
+held record's keys again (``echoes._derived``) and no device's last version of a record it
+leaves as it is (``service._changed_owners``). Each column form is held against the per-op
+function it replaces; what a push stores is held against the per-op path by
+tests/sync/test_push_echoes.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.core.forms import FormSet
+from sync import protocol as p
+from sync.server import echoes, fresh, rows
+from sync.server.service import Service
+from sync.server.tx import Tx
+from tests.sync.conftest import resident_creates
+from tests.sync.test_server_batch import WORKER, _fresh
+
+HOUSE = "0190a0b0-c0d0-7000-8000-0000000ee000"
+_REF_VALUES = st.one_of(
+    st.none(), st.sampled_from(["", "r1", "r2", "0190a0b0-c0d0-7000"]), st.just(7), st.just([1])
+)
+
+
+@given(
+    picks=st.lists(
+        st.tuples(
+            st.sampled_from(["resident", "house", "unit", "address"]),
+            st.dictionaries(st.sampled_from(["house_ref", "address_ref", "name"]), _REF_VALUES),
+        ),
+        max_size=8,
+    ),
+    names=st.sets(st.sampled_from(["", "r1", "r2", "0190a0b0-c0d0-7000", "x"])),
+    picked=st.sets(st.integers(0, 7)),
+)
+def test_ops_naming_ids_as_columns_are_those_ref_ids_finds(
+    formset: FormSet, picks: list[tuple[str, dict[str, Any]]], names: set[str], picked: set[int]
+) -> None:
+    """``fresh.naming`` picks the ops whose ``ref_ids`` name one of ``names``, whatever the
+    forms, the references sent and their types (a list is no record id)."""
+    ops = [
+        p.Op.model_construct(op_id=f"d:{n}", form=form, fields=fields)
+        for n, (form, fields) in enumerate(picks)
+    ]
+    forms = [formset.form(op.form) for op in ops]
+    indexes = [i for i in sorted(picked) if i < len(ops)]
+    each = [i for i in indexes if any(v in names for v in fresh.ref_ids(forms[i], ops[i]))]
+    assert fresh.naming(forms, ops, indexes, names) == each
+
+
+def _again(held: list[p.Op], device: str) -> list[p.Op]:
+    """The held residents' creates sent again from ``device`` under new ids and op ids."""
+    return [
+        op.model_copy(
+            update={"op_id": f"{device}:{i}", "record_id": f"0190a0b0-c0d0-7000-8000-00000{i:07d}"}
+        )
+        for i, op in enumerate(held)
+    ]
+
+
+def test_a_known_push_asks_no_reference_nor_held_keys_of_each_echo(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 residents (one naming a house) pushed again from another device: every create is
+    answered merged_into its held record, and no op is asked its references one by one
+    (``fresh.ref_ids``), nor a held record its keys or grid again (``rows.keys_of`` and
+    ``grids_of`` as ``echoes`` asks them: each echo's create had them worked out)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        held = resident_creates(50, "dev", dt.date(1971, 1, 1))
+        held[3] = held[3].model_copy(update={"fields": {**held[3].fields, "house_ref": HOUSE}})
+        service.apply(WORKER, "dev", held)
+        asked: list[str] = []
+        derived: list[dict[str, Any]] = []
+        ref_ids, keys_of, grids_of = fresh.ref_ids, echoes.keys_of, echoes.grids_of
+
+        def spied_refs(form: Any, op: p.Op) -> Any:
+            asked.append(op.op_id)
+            return ref_ids(form, op)
+
+        def spied_keys(form: Any, datas: list[dict[str, Any]]) -> Any:
+            derived.extend(datas)
+            return keys_of(form, datas)
+
+        def spied_grids(form: Any, datas: list[dict[str, Any]]) -> Any:
+            derived.extend(datas)
+            return grids_of(form, datas)
+
+        monkeypatch.setattr(fresh, "ref_ids", spied_refs)
+        monkeypatch.setattr(echoes, "keys_of", spied_keys)
+        monkeypatch.setattr(echoes, "grids_of", spied_grids)
+        again = _again(held, "dev2")
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=again)
+        results = service.push(WORKER, req, "dev2")
+        assert [r["status"] for r in results] == ["merged_into"] * 50
+        assert [r["record_id"] for r in results] == [op.record_id for op in held]
+        assert asked == []
+        assert derived == []
+        assert service.get_record(WORKER, again[3].record_id)["data"]["house_ref"] == HOUSE
+    finally:
+        engine.dispose()
+
+
+def test_a_known_push_reads_the_device_versions_of_changed_records_only(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 residents pushed again from another device, one with a new phone and one with its
+    status raised: the chunk reads what this device last wrote on those two held records only
+    (the merges that change them read it), none one by one; the changed one gets a version,
+    the others keep theirs."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        held = resident_creates(50, "dev", dt.date(1972, 1, 1))
+        service.apply(WORKER, "dev", held)
+        read: list[str] = []
+        alone: list[str] = []
+        prefetch, one = Tx.prefetch_device_versions, Tx.device_version
+
+        def spied_prefetch(self: Tx, device_id: str, ids: Iterable[str]) -> None:
+            ids = list(ids)
+            read.extend(i for i in ids if (device_id, i) not in self._device_versions)
+            prefetch(self, device_id, ids)
+
+        def spied_one(self: Tx, device_id: str, record_id: str) -> int | None:
+            if (device_id, record_id) not in self._device_versions:
+                alone.append(record_id)
+            return one(self, device_id, record_id)
+
+        monkeypatch.setattr(Tx, "prefetch_device_versions", spied_prefetch)
+        monkeypatch.setattr(Tx, "device_version", spied_one)
+        again = _again(held, "dev2")
+        again[5] = again[5].model_copy(
+            update={"fields": {**again[5].fields, "phone": "13600000005"}}
+        )
+        again[9] = again[9].model_copy(
+            update={"fields": {**again[9].fields, "_status": "complete"}}
+        )
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=again)
+        results = service.push(WORKER, req, "dev2")
+        assert [r["status"] for r in results] == ["merged_into"] * 50
+        assert sorted(read) == sorted([held[5].record_id, held[9].record_id])
+        assert alone == []
+        assert results[5]["version"] == 2
+        assert {r["version"] for i, r in enumerate(results) if i not in (5, 9)} == {1}
+    finally:
+        engine.dispose()
+
+
+def test_held_keys_of_equal_data_are_the_creates(formset: FormSet) -> None:
+    """``echoes._derived`` takes a create's grid and keys for a held record whose data equals
+    the create's, and works out the others' (``grids_of``, ``keys_of``), each in its place."""
+    form = formset.form("resident")
+    held = [
+        {"name": "张三", "id_type": "居民身份证", "id_number": "330106197901010011", "grid": "g1"},
+        {"name": "李四", "id_number": "330106197901010022", "grid": "g2"},
+    ]
+    made: list[Any] = [
+        (None, dict(held[0]), "made-grid", ["made-key"], None),  # equal data: taken as is
+        (None, {**held[1], "phone": "1"}, "other", ["other"], None),  # not equal: worked out
+    ]
+    datas, grids, own = echoes._derived(form, [(0, held[0]), (1, held[1])], made)
+    assert datas == held
+    assert grids == ["made-grid", rows.grid_of(form, held[1])]
+    assert own == [["made-key"], rows.natural_keys(form, held[1])]
+    assert echoes._derived(form, [(1, held[0])], None) == (
+        [held[0]],
+        [rows.grid_of(form, held[0])],
+        [rows.natural_keys(form, held[0])],
+    )
