@@ -243,9 +243,9 @@ class Service:
         # the merge changes). A key held outside the scope merges nothing (a transfer claim):
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
-        made = fresh.with_people(
-            made, read_forms, {i for i in made if ops[i].record_id in merging}
-        )  # nor is the person of one merging worked out
+        made = fresh.completed(
+            ctx, ops, made, read_forms, {i for i in made if ops[i].record_id in merging}, taken
+        )  # nor is the merge of one meeting a taken key, nor the person of one merging
         people: dict[str, list[Person]] = {}
         for index, create in made.items():
             if create[4] is not None:
@@ -578,7 +578,7 @@ def _changed_owners(
             row is None
             or create is None
             or create[1] != row.data
-            or create[0].values.get(STATUS) != row.status
+            or op.fields.get(STATUS) != row.status
         ):
             out.append(owner)
     return out

@@ -155,6 +155,36 @@ def test_a_known_push_reads_the_device_versions_of_changed_records_only(
         engine.dispose()
 
 
+def test_a_known_push_merges_no_create_of_a_held_key(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk of 50 residents pushed again from another device and 10 new ones: only the
+    new ones are merged (``merge_new_all``, as a column): a create meeting a held key makes
+    no new record and reads no merge of its own; each is answered as before."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        held = resident_creates(50, "dev", dt.date(1973, 1, 1))
+        service.apply(WORKER, "dev", held)
+        merged: list[str] = []
+        plain = fresh.merge_new_all
+
+        def spied(changes: Any, *args: Any, **kw: Any) -> Any:
+            merged.extend(c["id_number"] for c in changes)
+            return plain(changes, *args, **kw)
+
+        monkeypatch.setattr(fresh, "merge_new_all", spied)
+        new = resident_creates(10, "dev2", dt.date(1990, 1, 1), start=50)
+        req = p.PushRequest(
+            protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=_again(held, "dev2") + new
+        )
+        results = service.push(WORKER, req, "dev2")
+        assert [r["status"] for r in results] == ["merged_into"] * 50 + ["applied"] * 10
+        assert sorted(merged) == sorted(op.fields["id_number"] for op in new)
+    finally:
+        engine.dispose()
+
+
 def test_held_keys_of_equal_data_are_the_creates(formset: FormSet) -> None:
     """``echoes._derived`` takes a create's grid and keys for a held record whose data equals
     the create's, and works out the others' (``grids_of``, ``keys_of``), each in its place."""
