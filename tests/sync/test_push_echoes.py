@@ -546,6 +546,8 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9)
     @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9)
     @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])], loaded=9)
+    @example(changes=[], sent=[(0, [("_status", "complete")]), (1, [])], loaded=9)  # of text
+    @example(changes=[], sent=[(0, [("_status", ...)]), (1, [("name", "王六")])], loaded=9)
     def check(changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int) -> None:
         with engine.connect() as conn, conn.begin() as outer:
             _change(conn, form, changes)

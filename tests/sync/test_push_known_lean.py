@@ -55,6 +55,16 @@ def test_ops_naming_ids_as_columns_are_those_ref_ids_finds(
     assert fresh.naming(forms, ops, indexes, names) == each
 
 
+class _Counted(frozenset[type]):
+    """A set of types that counts the ``issuperset`` asked of it (a spy)."""
+
+    asked = 0
+
+    def issuperset(self, other: Iterable[Any]) -> bool:
+        self.asked += 1
+        return super().issuperset(other)
+
+
 def _again(held: list[p.Op], device: str) -> list[p.Op]:
     """The held residents' creates sent again from ``device`` under new ids and op ids."""
     return [
@@ -71,7 +81,8 @@ def test_a_known_push_asks_no_reference_nor_held_keys_of_each_echo(
     """50 residents (one naming a house) pushed again from another device: every create is
     answered merged_into its held record, and no op is asked its references one by one
     (``fresh.ref_ids``), nor a held record its keys or grid again (``rows.keys_of`` and
-    ``grids_of`` as ``echoes`` asks them: each echo's create had them worked out)."""
+    ``grids_of`` as ``echoes`` asks them: each echo's create had them worked out), nor a held
+    record's values checked for text one by one (its create's equal data was)."""
     engine = _fresh(db_url)
     try:
         service = Service(engine, formset)
@@ -97,6 +108,7 @@ def test_a_known_push_asks_no_reference_nor_held_keys_of_each_echo(
         monkeypatch.setattr(fresh, "ref_ids", spied_refs)
         monkeypatch.setattr(echoes, "keys_of", spied_keys)
         monkeypatch.setattr(echoes, "grids_of", spied_grids)
+        monkeypatch.setattr(echoes, "TEXT_ONLY", _Counted(echoes.TEXT_ONLY))
         again = _again(held, "dev2")
         req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=again)
         results = service.push(WORKER, req, "dev2")
@@ -104,6 +116,7 @@ def test_a_known_push_asks_no_reference_nor_held_keys_of_each_echo(
         assert [r["record_id"] for r in results] == [op.record_id for op in held]
         assert asked == []
         assert derived == []
+        assert echoes.TEXT_ONLY.asked == 0  # type: ignore[attr-defined]
         assert service.get_record(WORKER, again[3].record_id)["data"]["house_ref"] == HOUSE
     finally:
         engine.dispose()
@@ -186,23 +199,17 @@ def test_a_known_push_merges_no_create_of_a_held_key(
 
 
 def test_held_keys_of_equal_data_are_the_creates(formset: FormSet) -> None:
-    """``echoes._derived`` takes a create's grid and keys for a held record whose data equals
-    the create's, and works out the others' (``grids_of``, ``keys_of``), each in its place."""
+    """``echoes._derived`` takes a create's grid and keys for a held record whose create's
+    data is equal to it, and works out the others' (``grids_of``, ``keys_of``), each in its
+    place."""
     form = formset.form("resident")
     held = [
         {"name": "张三", "id_type": "居民身份证", "id_number": "330106197901010011", "grid": "g1"},
         {"name": "李四", "id_number": "330106197901010022", "grid": "g2"},
+        {"name": "王五", "id_number": "330106197901010033", "grid": "g3"},
     ]
-    made: list[Any] = [
-        (None, dict(held[0]), "made-grid", ["made-key"], None),  # equal data: taken as is
-        (None, {**held[1], "phone": "1"}, "other", ["other"], None),  # not equal: worked out
-    ]
-    datas, grids, own = echoes._derived(form, [(0, held[0]), (1, held[1])], made)
+    alike: list[Any] = [(None, dict(held[0]), "made-grid", ["made-key"], None), None, None]
+    datas, grids, own = echoes._derived(form, held, alike)
     assert datas == held
-    assert grids == ["made-grid", rows.grid_of(form, held[1])]
-    assert own == [["made-key"], rows.natural_keys(form, held[1])]
-    assert echoes._derived(form, [(1, held[0])], None) == (
-        [held[0]],
-        [rows.grid_of(form, held[0])],
-        [rows.natural_keys(form, held[0])],
-    )
+    assert grids == ["made-grid", *(rows.grid_of(form, d) for d in held[1:])]
+    assert own == [["made-key"], *(rows.natural_keys(form, d) for d in held[1:])]
