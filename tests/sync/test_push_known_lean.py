@@ -7,6 +7,7 @@ tests/sync/test_push_echoes.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -213,3 +214,27 @@ def test_held_keys_of_equal_data_are_the_creates(formset: FormSet) -> None:
     assert datas == held
     assert grids == ["made-grid", *(rows.grid_of(form, d) for d in held[1:])]
     assert own == [["made-key"], *(rows.natural_keys(form, d) for d in held[1:])]
+
+
+def test_held_records_are_built_by_position(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rows.from_result`` builds each held record's ``Row`` by position (``Row``'s fields
+    are ``_ROW_COLUMNS`` in order), not by name: what a row holds is as before."""
+    assert [f.name for f in dataclasses.fields(rows.Row)] == list(rows._ROW_COLUMNS)
+    keys = list(reversed(rows._ROW_COLUMNS))  # another column order
+    stored = {
+        "id": "r1", "form": "resident", "form_version": 1, "grid": "g", "title": "张三",
+        "data": '{"name":"张三"}', "status": "draft", "deleted": 0, "version": 2,
+        "conflict": None, "stamps": '[["2026-01-01T00:00:00.000Z#0000","d",["name"]]]',
+        "created_at": "a", "created_by": "b", "updated_at": "c", "updated_by": "d",
+    }  # fmt: skip
+    by_name = rows.from_db(type("R", (), stored)())
+    plain = rows.Row
+
+    def positional(*args: Any, **kw: Any) -> rows.Row:
+        assert not kw, sorted(kw)
+        return plain(*args)
+
+    monkeypatch.setattr(rows, "Row", positional)
+    built = list(rows.from_result([tuple(stored[k] for k in keys)], keys))
+    assert built == [by_name]
+    assert dict(built[0].stamps) == dict(by_name.stamps)
