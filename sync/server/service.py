@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection
 from app.core.forms import Form, FormSet
 from sync import protocol as p
 from sync.merge import (
-    STATUS,
     Merged,
     combine_conflicts,
     merge,
@@ -255,7 +254,7 @@ class Service:
                 person = tx.derived.person_of(form, data)
                 if person is not None:
                     people.setdefault(form.id, []).append(person)
-        tx.prefetch_device_versions(ctx.device_id, _changed_owners(tx, ops, made, owned))
+        tx.want_device_versions(ctx.device_id, owners)  # read when a merge asks one
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
         for form_id, found in people.items():
@@ -554,34 +553,6 @@ def _owners(
         for at in places:
             found[at] = next(filter(None, [next(holders) for _key in picked[at][2]]), None)
     return {r: o for (r, _form, _keys), o in zip(picked, found, strict=True) if o is not None}
-
-
-def _changed_owners(
-    tx: Tx, ops: Sequence[p.Op], made: Mapping[int, fresh.Create], owned: Mapping[str, str]
-) -> list[str]:
-    """The held records of ``owned`` (new record id -> the record holding its key) that a
-    create may change: all but those whose create (``made``) sends their data and status as
-    they are. What this device last wrote on a held record is read only by a merge that
-    changes it (``Service._create`` asks ``unchanged`` first; ``echoes`` reads none), so a
-    create sending the held values needs none prefetched; a record guessed wrong is read on
-    its own when asked (``Tx.device_version``). Why: a push of residents the platform knows
-    read it for every held record, for nothing (issue 17)."""
-    if not owned:
-        return []
-    held, out = tx.rows.get, []
-    for index, op in enumerate(ops):
-        owner = owned.get(op.record_id)
-        if owner is None:
-            continue
-        row, create = held(owner), made.get(index)
-        if (
-            row is None
-            or create is None
-            or create[1] != row.data
-            or op.fields.get(STATUS) != row.status
-        ):
-            out.append(owner)
-    return out
 
 
 def _caller(user: User | Who, conn: Connection | None) -> User:

@@ -66,11 +66,15 @@ class _Counted(frozenset[type]):
         return super().issuperset(other)
 
 
-def _again(held: list[p.Op], device: str) -> list[p.Op]:
-    """The held residents' creates sent again from ``device`` under new ids and op ids."""
+def _again(held: list[p.Op], device: str, first: int = 0) -> list[p.Op]:
+    """The held residents' creates sent again from ``device`` under new ids (numbered from
+    ``first``) and op ids."""
     return [
         op.model_copy(
-            update={"op_id": f"{device}:{i}", "record_id": f"0190a0b0-c0d0-7000-8000-00000{i:07d}"}
+            update={
+                "op_id": f"{device}:{i}",
+                "record_id": f"0190a0b0-c0d0-7000-8000-00000{first + i:07d}",
+            }
         )
         for i, op in enumerate(held)
     ]
@@ -123,48 +127,100 @@ def test_a_known_push_asks_no_reference_nor_held_keys_of_each_echo(
         engine.dispose()
 
 
-def test_a_known_push_reads_the_device_versions_of_changed_records_only(
+def test_a_known_push_reads_device_versions_only_when_a_merge_asks(
     db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """50 residents pushed again from another device, one with a new phone and one with its
-    status raised: the chunk reads what this device last wrote on those two held records only
-    (the merges that change them read it), none one by one; the changed one gets a version,
-    the others keep theirs."""
+    """50 residents pushed again from another device read nothing of what that device last
+    wrote on the held records (every create echoes one: no merge asks it); pushed again from
+    a third device with a new phone and a status raised, the held records' are read in one
+    batch when the first merge asks one, none one by one, and the changed ones get a
+    version, the others keep theirs."""
     engine = _fresh(db_url)
     try:
         service = Service(engine, formset)
         held = resident_creates(50, "dev", dt.date(1972, 1, 1))
         service.apply(WORKER, "dev", held)
-        read: list[str] = []
+        read: list[list[str]] = []
         alone: list[str] = []
         prefetch, one = Tx.prefetch_device_versions, Tx.device_version
 
         def spied_prefetch(self: Tx, device_id: str, ids: Iterable[str]) -> None:
             ids = list(ids)
-            read.extend(i for i in ids if (device_id, i) not in self._device_versions)
+            wanted = [i for i in ids if (device_id, i) not in self._device_versions]
+            if wanted:
+                read.append(wanted)
             prefetch(self, device_id, ids)
 
         def spied_one(self: Tx, device_id: str, record_id: str) -> int | None:
+            found = one(self, device_id, record_id)
             if (device_id, record_id) not in self._device_versions:
                 alone.append(record_id)
-            return one(self, device_id, record_id)
+            return found
 
         monkeypatch.setattr(Tx, "prefetch_device_versions", spied_prefetch)
         monkeypatch.setattr(Tx, "device_version", spied_one)
-        again = _again(held, "dev2")
+
+        def push(device: str, ops: list[p.Op]) -> list[dict[str, Any]]:
+            req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id=device, ops=ops)
+            return service.push(WORKER, req, device)
+
+        results = push("dev2", _again(held, "dev2"))
+        assert [r["status"] for r in results] == ["merged_into"] * 50
+        assert read == []
+        again = _again(held, "dev3", first=100)
         again[5] = again[5].model_copy(
             update={"fields": {**again[5].fields, "phone": "13600000005"}}
         )
         again[9] = again[9].model_copy(
             update={"fields": {**again[9].fields, "_status": "complete"}}
         )
-        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=again)
-        results = service.push(WORKER, req, "dev2")
+        results = push("dev3", again)
         assert [r["status"] for r in results] == ["merged_into"] * 50
-        assert sorted(read) == sorted([held[5].record_id, held[9].record_id])
+        assert [sorted(ids) for ids in read] == [sorted(op.record_id for op in held)]
         assert alone == []
         assert results[5]["version"] == 2
         assert {r["version"] for i, r in enumerate(results) if i not in (5, 9)} == {1}
+    finally:
+        engine.dispose()
+
+
+def test_device_versions_put_off_are_those_read_first(db_url: str, formset: FormSet) -> None:
+    """``Tx.want_device_versions`` then ``device_version`` answers as a prefetch first, and as
+    a look-up of each record alone: records the device wrote (some twice), others wrote, none
+    at all, and one it writes in the transaction itself."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        mine = resident_creates(6, "dev", dt.date(1974, 1, 1))
+        service.apply(WORKER, "dev", mine)
+        service.apply(
+            WORKER,
+            "dev",
+            [
+                op.model_copy(
+                    update={
+                        "op_id": f"dev:u{i}",
+                        "kind": "update",
+                        "base_version": 1,
+                        "fields": {"phone": "1370000000" + str(i)},
+                    }
+                )
+                for i, op in enumerate(mine[:3])
+            ],
+        )
+        theirs = resident_creates(3, "other", dt.date(1975, 1, 1))
+        service.apply(WORKER, "other", theirs)
+        ids = [op.record_id for op in mine + theirs] + ["0190a0b0-c0d0-7000-8000-00000000dead"]
+        with engine.begin() as conn:
+            later, first, alone = Tx(conn), Tx(conn), Tx(conn)
+            for tx in (later, first, alone):
+                tx.log_op({"op_id": "x", "device_id": "dev", "record_id": ids[4], "version": 9})
+            later.want_device_versions("dev", ids)
+            first.prefetch_device_versions("dev", ids)
+            answers = [[tx.device_version("dev", i) for i in ids] for tx in (later, first, alone)]
+        assert answers[0] == answers[1] == answers[2]
+        assert answers[0][:6] == [2, 2, 2, 1, 9, 1]
+        assert answers[0][6:] == [None] * 4
     finally:
         engine.dispose()
 
