@@ -119,20 +119,20 @@ def completed(
             picked.setdefault(form, []).append(index)
     if not merge and not picked:
         return made
-    merges: dict[int, Merged] = {}
-    if merge:  # their values are filled text: ``new_data_all`` took them
-        column = [ops[i] for i in merge]
+    out = dict(made)
+    if merge:  # their values are filled text and none sends ``_deleted``: ``new_data_all``
+        column = [ops[i] for i in merge]  # took them, so their changes are their fields
         edited = [ctx.edited_at(op) for op in column]
-        changes = list(map(_changes, column))
-        column_merges = merge_new_all(changes, edited, ctx.device_id, texts=True)
-        merges.update(zip(merge, column_merges, strict=True))
-    people: dict[int, Person | None] = {}
+        changes = [op.fields for op in column]
+        merges = merge_new_all(changes, edited, ctx.device_id, texts=True)
+        for index, merged in zip(merge, merges, strict=True):
+            _unmerged, data, grid, keys, person = out[index]
+            out[index] = (merged, data, grid, keys, person)
     for indexes in picked.values():
         datas = [made[i][1] for i in indexes]
-        people.update(zip(indexes, people_of(forms[indexes[0]], datas), strict=True))
-    out = {}
-    for index, (merged, data, grid, keys, person) in made.items():
-        out[index] = (merges.get(index) or merged, data, grid, keys, people.get(index, person))
+        for index, person in zip(indexes, people_of(forms[indexes[0]], datas), strict=True):
+            merge_of, data, grid, keys, _unknown = out[index]
+            out[index] = (merge_of, data, grid, keys, person)
     return out
 
 
