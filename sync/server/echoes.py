@@ -66,7 +66,13 @@ def known_creates(
     for indexes in by_form.values():
         form = read.forms[indexes[0]]
         echoes = echoes_of(
-            tx, ctx, form, [ops[i] for i in indexes], [creates.met[i] for i in indexes], formset
+            tx,
+            ctx,
+            form,
+            [ops[i] for i in indexes],
+            [creates.met[i] for i in indexes],
+            formset,
+            [read.made[i] for i in indexes],
         )
         found.update((i, e) for i, e in zip(indexes, echoes, strict=True) if e is not None)
     if not found:
@@ -83,9 +89,11 @@ def echoes_of(
     ops: Sequence[p.Op],
     keys: Sequence[list[str]],
     formset: FormSet,
+    made: Sequence[fresh.Create] | None = None,
 ) -> list[Echo | None]:
     """``_echo`` of each of ``ops`` (creates of ``form``, ``keys``: the natural keys of
-    each), as columns: one pass per step over all of them, not a call chain per op.
+    each; ``made``: each as ``fresh.made`` worked it out, when it did), as columns: one pass
+    per step over all of them, not a call chain per op.
 
     Why: per op, ``merge.unchanged``, ``settle`` and ``claims.claimed_keys`` rebuilt the held
     record's state three times and asked each key's holder twice, ~40 % of a push of
@@ -99,6 +107,7 @@ def echoes_of(
     out: list[Echo | None] = [None] * len(ops)
     plain: list[tuple[int, str]] = []  # decided by ``_echo``
     quick: list[tuple[int, str, Row]] = []  # every sent value echoes held text
+    alike: list[fresh.Create | None] = []  # of each of ``quick``: its create of equal data
     load = tx.load
     for at, (op, owner) in enumerate(zip(ops, owners, strict=True)):
         if owner is None:
@@ -106,30 +115,35 @@ def echoes_of(
         row = load(owner)
         assert row is not None  # owner_in_scope loaded it
         data = row.data
-        values = data.values()
+        create = made[at] if made is not None else None
+        if create is not None and create[0] is None and create[1] == data:
+            # the create's data is the held data: of filled text and no pseudo-field, as
+            # ``new_data_all`` took it (its merge is not worked out: ``fresh.completed``),
+            # the op's fields but the status. One comparison in C, not the three below
+            sent = op.fields.get(STATUS, row.status) == row.status
+        else:
+            values = data.values()
+            sent = (
+                STATUS not in data
+                and DELETED not in data
+                and TEXT_ONLY.issuperset(map(type, values))
+                and all(map(str.strip, values))
+                and op.fields.items() <= {**data, STATUS: row.status}.items()
+            )
+            create = None
         # every sent value equals the held one (the status too), and the held record is
         # live, in no open conflict and holds text only, none blank: ``merge.unchanged``
         # keeps its values as they are and the merge writes nothing (``unwritten``). A
         # value equal to held text is that text (values are JSON's): ``same`` holds for it
-        if (
-            not row.deleted
-            and not row.conflict
-            and STATUS not in data
-            and DELETED not in data
-            and TEXT_ONLY.issuperset(map(type, values))
-            and all(map(str.strip, values))
-            and op.fields.items() <= {**data, STATUS: row.status}.items()
-        ):
+        if sent and not row.deleted and not row.conflict:
             quick.append((at, owner, row))
+            alike.append(create)
         else:
             plain.append((at, owner))
-    datas = [dict(row.data) for _at, _owner, row in quick]
+    datas, grids, own = _derived(form, [row.data for _at, _owner, row in quick], alike)
     in_scope = fresh.Scope(ctx.user.in_scope)
-    own = keys_of(form, datas)
     holders = iter(tx.key_owners(form.id, [key for found in own for key in found]))
-    for (at, owner, row), data, grid, found in zip(
-        quick, datas, grids_of(form, datas), own, strict=True
-    ):
+    for (at, owner, row), data, grid, found in zip(quick, datas, grids, own, strict=True):
         # ``claimed_keys`` finds nothing when the record holds each of its keys itself
         held = [next(holders) for _key in found]
         if not in_scope[grid]:
@@ -143,6 +157,39 @@ def echoes_of(
     for at, owner in plain:
         out[at] = _echo(tx, ctx, ops[at], form, owner, formset)
     return out
+
+
+def _derived(
+    form: Form, held: Sequence[dict[str, Any]], alike: Sequence[fresh.Create | None]
+) -> tuple[list[dict[str, Any]], list[str | None], list[list[str]]]:
+    """The data (a copy, or the create's equal one), grid and natural keys of each of
+    ``held`` (held records' data), as columns. One whose create's data is equal to it
+    (``alike``: an echo of every value, the usual one; None: none is) has the grid and keys
+    ``fresh.made`` found for the create, as both are functions of (form, data): only the
+    others are worked out (``grids_of``, ``keys_of``). Why: a push of residents the platform
+    knows worked out every held record's keys again, each key normalised once more (issue
+    17)."""
+    datas: list[dict[str, Any]] = []
+    grids: list[str | None] = []
+    own: list[list[str]] = []
+    rest: list[int] = []  # places in ``held`` worked out here
+    for place, (data, create) in enumerate(zip(held, alike, strict=True)):
+        if create is not None:
+            datas.append(create[1])
+            grids.append(create[2])
+            own.append(create[3])
+        else:
+            datas.append(dict(data))
+            grids.append(None)
+            own.append([])
+            rest.append(place)
+    if rest:
+        picked = [datas[place] for place in rest]
+        for place, grid, found in zip(
+            rest, grids_of(form, picked), keys_of(form, picked), strict=True
+        ):
+            grids[place], own[place] = grid, found
+    return datas, grids, own
 
 
 def owners_in_scope(tx: Tx, ctx: Ctx, form: Form, keys: Sequence[list[str]]) -> list[str | None]:

@@ -17,7 +17,7 @@ path's (tests/sync/test_push_fresh.py holds the two against each other on both b
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, methodcaller
 from typing import Any
@@ -27,17 +27,18 @@ from app.core.forms import Form, FormSet
 from app.core.records import RecordStatus, canonical_json_all
 from app.core.textnorm import normalize_key
 from sync import protocol as p
-from sync.merge import DELETED, STATUS, Merged, merge_new_all, op_changes
+from sync.merge import DELETED, STATUS, Merged, merge_new_all, new_data_all, op_changes
 from sync.server import oplog
 from sync.server.pushop import Ctx
 from sync.server.rows import Person, grids_of, keys_of, one_stamp, people_of
-from sync.server.tx import Tx
+from sync.server.tx import KeyRef, Tx
 
 Part = tuple[str, str, str]  # (form, key field, normalised value)
 _DRAFT = RecordStatus.DRAFT.value  # read once: an enum member's value is a property
 _COMPLETE = RecordStatus.COMPLETE.value
 # A create of a new record as worked out once: its merge, data, grid, natural keys and person
-Create = tuple[Merged, dict[str, Any], str | None, list[str], Person | None]
+# (no merge for a create one of whose keys is taken: it makes no new record here)
+Create = tuple[Merged | None, dict[str, Any], str | None, list[str], Person | None]
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def made(
     tx: Tx, ctx: Ctx, ops: Sequence[p.Op], rids: Sequence[str], forms: Mapping[str, Form]
 ) -> dict[int, Create]:
     """Each create of a record the chunk's load found absent (by op index, in op order): its
-    merge, data, grid, natural keys and person, worked out once for the chunk (the person
-    by ``with_people``, once the prefetch knows which creates merge into a held record).
+    merge, data, grid, natural keys and person, worked out once for the chunk (the merge of
+    a device's create, of filled text, and the person by ``completed``, once the prefetch
+    knows which creates meet a held key and which merge into a held record).
 
     Why: ``Service._prefetch`` needs the keys and people of the chunk's new records for its
     bulk reads, ``sort_creates`` their merge, scope, keys and person and ``write`` their
@@ -78,34 +80,59 @@ def made(
     out: dict[int, Create] = {}
     for name, indexes in picked.items():
         form = forms[name]
-        merges = merge_new_all(
-            [_changes(ops[i]) for i in indexes], [edited_at(ops[i]) for i in indexes], device
-        )
-        datas = list(map(_data, merges))
+        changes = [_changes(ops[i]) for i in indexes]
+        datas = new_data_all(changes)  # filled text: the data without the merge
+        merges: list[Merged | None] = [None] * len(indexes)
+        if datas is None:  # merged now (``merge_new`` where need be), as before
+            merged = merge_new_all(changes, [edited_at(ops[i]) for i in indexes], device)
+            merges[:], datas = merged, list(map(_data, merged))
         grids, keys = grids_of(form, datas), keys_of(form, datas)
-        people = [None] * len(indexes)  # worked out by ``with_people``
+        people = [None] * len(indexes)  # worked out by ``completed``
         out.update(zip(indexes, zip(merges, datas, grids, keys, people, strict=True), strict=True))
     return out if len(picked) < 2 else dict(sorted(out.items()))
 
 
-def with_people(
-    made: dict[int, Create], forms: Sequence[Form], merging: Container[int]
+def completed(
+    ctx: Ctx,
+    ops: Sequence[p.Op],
+    made: dict[int, Create],
+    forms: Sequence[Form],
+    merging: Container[int],
+    taken: Container[KeyRef],
 ) -> dict[int, Create]:
-    """``made`` with the person of each create (``people_of``, each form's as a column),
-    but for those of ``merging``: none is worked out for a create merging into the record
-    in the caller's scope that holds its key (a push of residents the platform knows), as
-    such a create is neither fresh (``sort_creates``: its key is taken) nor reads a person
-    of its own (``echoes``, or the plain path, which works it out itself). Why: the pinyin
-    of every name of such a push was worked out for nothing (issue 17)."""
+    """``made`` with the merge of each create none of whose keys is ``taken`` (one
+    ``merge_new_all`` column) and the person of each but those of ``merging`` (``people_of``,
+    each form's as a column).
+
+    A create with a taken key makes no record as a column (``sort_creates``: it is not
+    fresh) and reads no merge of its own (``echoes``, or the plain path, which merges it
+    itself); nor does one merging into the record in the caller's scope that holds its key
+    (a push of residents the platform knows) read a person. Why: the merge and the pinyin of
+    every resident of such a push were worked out for nothing (issue 17)."""
+    merge: list[int] = []
     picked: dict[str, list[int]] = {}
-    for index in made:
+    for index, create in made.items():
+        form = forms[index].id
+        if create[0] is None and not (taken and any((form, k) in taken for k in create[3])):
+            merge.append(index)
         if index not in merging:
-            picked.setdefault(forms[index].id, []).append(index)
+            picked.setdefault(form, []).append(index)
+    if not merge and not picked:
+        return made
     out = dict(made)
+    if merge:  # their values are filled text and none sends ``_deleted``: ``new_data_all``
+        column = [ops[i] for i in merge]  # took them, so their changes are their fields
+        edited = [ctx.edited_at(op) for op in column]
+        changes = [op.fields for op in column]
+        merges = merge_new_all(changes, edited, ctx.device_id, texts=True)
+        for index, merged in zip(merge, merges, strict=True):
+            _unmerged, data, grid, keys, person = out[index]
+            out[index] = (merged, data, grid, keys, person)
     for indexes in picked.values():
         datas = [made[i][1] for i in indexes]
         for index, person in zip(indexes, people_of(forms[indexes[0]], datas), strict=True):
-            out[index] = (*made[index][:4], person)
+            merge_of, data, grid, keys, _unknown = out[index]
+            out[index] = (merge_of, data, grid, keys, person)
     return out
 
 
@@ -166,7 +193,7 @@ def unaliased(
         }
         if not others:  # a push of new records only: nothing to look for
             return found
-        drop = [i for i in found if any(v in others for v in ref_ids(read.forms[i], ops[i]))]
+        drop = naming(read.forms, ops, found, others)
         if not drop:
             return found
         for index in drop:
@@ -211,7 +238,7 @@ def _alone(
         keys = create[3]
         if taken and any((form.id, k) in taken for k in keys):
             met[index] = keys
-        elif in_scope[create[2]]:
+        elif create[0] is not None and in_scope[create[2]]:  # no merge: the plain way
             asked.append((index, create))
     # people alike, as a column of those creates only: a create meeting a held key (a push
     # of residents the platform knows) asks nobody's person (its prefetch read none)
@@ -221,7 +248,7 @@ def _alone(
         merged, data, _grid, _keys, person = create
         form = forms[index]
         if (person is None or not alike or (form.id, person) not in alike) and (
-            _status(merged) != _COMPLETE
+            _status(_merge(merged)) != _COMPLETE
             or not any(i.severity == "error" for i in rules.validate(form, data, formset))
         ):
             found[index] = create
@@ -248,6 +275,29 @@ def _ref_values(form: Form, op: p.Op) -> Iterator[Any]:
 def ref_ids(form: Form, op: p.Op) -> Iterator[str]:
     """The record ids the op's reference fields name."""
     return (v for v in _ref_values(form, op) if isinstance(v, str))
+
+
+def naming(
+    forms: Sequence[Form], ops: Sequence[p.Op], indexes: Iterable[int], names: Container[str]
+) -> list[int]:
+    """Those of ``indexes`` (in order) whose op's reference fields (``ref_ids``) name one of
+    ``names``, read as one column per form and reference field. Why: ``unaliased`` asked
+    ``ref_ids`` of each op of a push of residents the platform knows, a generator per op to
+    find most often no reference at all (issue 17). Held against ``ref_ids`` by
+    tests/sync/test_push_made.py."""
+    by_form: dict[str, list[int]] = {}
+    for index in indexes:
+        by_form.setdefault(forms[index].id, []).append(index)
+    found: set[int] = set()
+    for group in by_form.values():
+        fields = [ops[i].fields for i in group]
+        for field in forms[group[0]].reference_fields:
+            found.update(
+                i
+                for i, v in zip(group, map(methodcaller("get", field), fields), strict=True)
+                if isinstance(v, str) and v in names
+            )
+    return sorted(found)
 
 
 def ref_ids_all(forms: Mapping[str, Form], ops: Sequence[p.Op]) -> list[str]:
@@ -279,6 +329,12 @@ def _stamps(merged: Merged) -> list[list[Any]]:
     the op's one stamp (``one_stamp``); none at all are an empty list of groups."""
     stamps = merged.stamps
     return one_stamp(stamps[next(iter(stamps))], stamps) if stamps else []
+
+
+def _merge(merged: Merged | None) -> Merged:
+    """The merge of a create ``_alone`` found fresh (each has one: ``completed``)."""
+    assert merged is not None
+    return merged
 
 
 def _status(merged: Merged) -> str:
@@ -390,7 +446,7 @@ def write(
     picked = [ops[index] for index in fast]
     forms = [read.forms[index] for index in fast]
     creates = list(fast.values())
-    merges = [c[0] for c in creates]
+    merges = [_merge(c[0]) for c in creates]
     datas = [c[1] for c in creates]
     grids = [c[2] for c in creates]
     rids = [op.record_id for op in picked]

@@ -242,9 +242,9 @@ class Service:
         # the merge changes). A key held outside the scope merges nothing (a transfer claim):
         # that create is a new record and its people are read here with the others.
         merging = {i for i, o in owned.items() if claims.visible(tx, ctx.user, o)}
-        made = fresh.with_people(
-            made, read_forms, {i for i in made if ops[i].record_id in merging}
-        )  # nor is the person of one merging worked out
+        made = fresh.completed(
+            ctx, ops, made, read_forms, {i for i in made if ops[i].record_id in merging}, taken
+        )  # nor is the merge of one meeting a taken key, nor the person of one merging
         people: dict[str, list[Person]] = {}
         for index, create in made.items():
             if create[4] is not None:
@@ -254,7 +254,7 @@ class Service:
                 person = tx.derived.person_of(form, data)
                 if person is not None:
                     people.setdefault(form.id, []).append(person)
-        tx.prefetch_device_versions(ctx.device_id, owners)
+        tx.want_device_versions(ctx.device_id, owners)  # read when a merge asks one
         tx.known_absent(ctx.device_id, rids)  # a create of a new id needs no more reads
         tx.prefetch_incoming(record_id for record_id, _f, _k in new)
         for form_id, found in people.items():

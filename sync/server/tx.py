@@ -258,6 +258,7 @@ class Tx:
     _people_tx: dict[tuple[str, str], dict[str, Person]] = field(default_factory=dict)
     _snapshots: dict[tuple[str, int], Any] = field(default_factory=dict)
     _device_versions: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    _device_wanted: dict[str, set[str]] = field(default_factory=dict)  # read at the first ask
     _op_versions: dict[tuple[str, str], int] = field(default_factory=dict)  # of op_rows
     _incoming: dict[str, list[str]] = field(default_factory=dict)  # canonical -> alias olds
     # records saved by applied ops: id -> (data, deleted, version), for tasks' automatic done
@@ -530,6 +531,14 @@ class Tx:
             found = dict(self.conn.execute(stmt, {"device": device_id, "ids": part}).all())
             self._device_versions.update({(device_id, i): found.get(i) for i in part})
 
+    def want_device_versions(self, device_id: str, ids: Iterable[str]) -> None:
+        """``prefetch_device_versions`` of ``ids``, put off until an op asks one of them
+        (``device_version``): then all are read at once, as the prefetch would have read
+        them (only this transaction writes this device's ops here, and it writes them at
+        ``finish``). Why: a push of residents the platform knows asked it of every held
+        record, and a create echoing a held record reads none (issue 17)."""
+        self._device_wanted.setdefault(device_id, set()).update(ids)
+
     def log_op(self, row: dict[str, Any]) -> None:
         """Buffer an op-log row (and remember the version it gave its record)."""
         self.op_rows[row["op_id"]] = row
@@ -541,6 +550,9 @@ class Tx:
         """The newest version this device produced on the record, buffered ops included."""
         key = (device_id, record_id)
         found = [self._op_versions[key]] if key in self._op_versions else []
+        wanted = self._device_wanted.get(device_id)
+        if wanted and record_id in wanted and key not in self._device_versions:
+            self.prefetch_device_versions(device_id, self._device_wanted.pop(device_id))
         if key not in self._device_versions:
             params = {"b_device": device_id, "b_id": record_id}
             self._device_versions[key] = self.conn.execute(_DEVICE_VERSION, params).scalar()

@@ -21,6 +21,7 @@ from sync.merge import (
     merge_fields,
     merge_new,
     merge_new_all,
+    new_data_all,
     norm,
     op_changes,
     resolve,
@@ -528,6 +529,28 @@ def _change_columns(draw: st.DrawFn) -> list[dict[str, Any]]:
         if odd == "deleted":
             change[DELETED] = change.pop("f9")
     return out
+
+
+@given(changes=_change_columns())
+def test_the_data_of_new_records_is_that_of_their_merge(changes: list[dict[str, Any]]) -> None:
+    """``new_data_all`` gives the data ``merge_new`` gives each change (its values without
+    the pseudo-fields, in the same key order) when ``merge_new_all`` takes them as a column;
+    None when some value is not filled text or one sends ``_deleted``."""
+    found = new_data_all(changes)
+    merged = [merge_new(c, edited_at=EARLY, device="me").values for c in changes]
+    plain = [{k: v for k, v in m.items() if k not in (STATUS, DELETED)} for m in merged]
+    texts = [v for c in changes for v in c.values()]
+    column = all(type(v) is str and v.strip() for v in texts) and not any(
+        DELETED in c for c in changes
+    )
+    if not column:
+        assert found is None
+        return
+    assert found == plain
+    assert [list(d) for d in found] == [list(d) for d in plain]
+    assert merge_new_all(changes, [EARLY] * len(changes), "me", texts=True) == [
+        merge_new(c, edited_at=EARLY, device="me") for c in changes
+    ]
 
 
 @given(changes=_change_columns(), data=st.data())

@@ -527,7 +527,8 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     as the per-op rules do: ``claims.owner_in_scope``, then ``_echo`` (``merge.unchanged``,
     ``settle``'s scope, validation and claims, ``unwritten``), over held records as drawn:
     values blank, not text, a pseudo-field, another grid's, invalid, in conflict, deleted,
-    a key claimed; sent values equal, missing, blank, not text, changed."""
+    a key claimed; sent values equal, missing, blank, not text, changed; with and without
+    each create as ``fresh.made`` worked it out."""
     engine = _fresh(f"sqlite:///{tmp_path / 'c.db'}")
     admin.put_grid(engine, GRID_B, "二网格", "330106001")
     _setup(Service(engine, formset))
@@ -545,6 +546,8 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9)
     @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9)
     @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])], loaded=9)
+    @example(changes=[], sent=[(0, [("_status", "complete")]), (1, [])], loaded=9)  # of text
+    @example(changes=[], sent=[(0, [("_status", ...)]), (1, [("name", "王六")])], loaded=9)
     def check(changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int) -> None:
         with engine.connect() as conn, conn.begin() as outer:
             _change(conn, form, changes)
@@ -571,6 +574,21 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
                 )
             assert echoes.echoes_of(tx, ctx, form, ops, keys, formset) == plain
             decided.extend(1 for e in plain if e is not None)
+            # and given each create as the chunk's prefetch worked it out (``fresh.made``):
+            # its keys, and its grid and keys for a held record of equal data
+            made_tx, plain_tx, tx = Tx(conn), Tx(conn), Tx(conn)
+            made_tx.load_many(op.record_id for op in ops)
+            found = fresh.made(made_tx, ctx, ops, [op.record_id for op in ops], {form.id: form})
+            creates = [found[i] for i in range(len(ops))]
+            tx.load_many(HELD[:loaded])
+            plain = []
+            for op, create in zip(ops, creates, strict=True):
+                owner = claims.owner_in_scope(plain_tx, ctx, form, create[3])
+                plain.append(
+                    None if owner is None else echoes._echo(plain_tx, ctx, op, form, owner, formset)
+                )
+            made_keys = [create[3] for create in creates]
+            assert echoes.echoes_of(tx, ctx, form, ops, made_keys, formset, creates) == plain
             outer.rollback()
 
     try:
