@@ -37,6 +37,18 @@ def _settled(path: Path, timeout: float = 20.0) -> int:
     return _waiting(path)
 
 
+def _unthreaded(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Database, checkpoint.Checkpointer, list[int]]:
+    """A store whose checkpointer notes each time it would wake its thread (the thread
+    never runs: the test copies, with ``maybe``, when it wants to)."""
+    pokes: list[int] = []
+    monkeypatch.setattr(checkpoint.Checkpointer, "poke", lambda _cp: pokes.append(1))
+    db = Database(path)
+    assert db._checkpoints is not None
+    return db, db._checkpoints, pokes
+
+
 def test_a_commit_past_a_thousand_pages_leaves_the_copy_to_the_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,12 +110,8 @@ def test_bulk_writes_copy_rarely_and_what_waits_at_their_end(
     """Inside ``bulk_checkpoints`` (a sync, an import) the thread is asked to copy from the
     block's threshold on, not from 1 000 frames; when the block ends, what waits is copied
     at once rather than by a later commit."""
-    pokes: list[int] = []
-    monkeypatch.setattr(checkpoint.Checkpointer, "poke", lambda _cp: pokes.append(1))
     path = tmp_path / "store.db"
-    db = Database(path)
-    cp = db._checkpoints
-    assert cp is not None
+    db, cp, pokes = _unthreaded(path, monkeypatch)
     with db.bulk_checkpoints(5 * checkpoint.LIMIT, 3 * checkpoint.THRESHOLD):
         assert (cp.limit, cp.threshold) == (5 * checkpoint.LIMIT, 3 * checkpoint.THRESHOLD)
         _write(db, 0, 600)  # ~1 800 frames: past 1 000, short of 3 000
@@ -120,12 +128,8 @@ def test_after_bulk_writes_the_next_write_leaves_the_waiting_copy_to_the_thread(
     the thread is asked to copy them, and the writes right after the block (the sync's last
     stamps) do not copy them themselves (44 ms at the end of a known push, issue 17); the
     bound comes back down once the thread has copied, and a new block keeps the old one."""
-    pokes: list[int] = []
-    monkeypatch.setattr(checkpoint.Checkpointer, "poke", lambda _cp: pokes.append(1))
     path = tmp_path / "store.db"
-    db = Database(path)
-    cp = db._checkpoints
-    assert cp is not None
+    db, cp, pokes = _unthreaded(path, monkeypatch)
     with db.bulk_checkpoints(5 * checkpoint.LIMIT, 5 * checkpoint.LIMIT):
         for n in range(6):
             _write(db, n * 300, 300)  # ~5 400 frames: past the usual bound
