@@ -345,6 +345,15 @@ def test_a_run_of_renames_runs_the_same_statements_for_4_records_as_for_40(
         assert len(many) == len(few), (houses, len(few), len(many))
 
 
+def _known_answers(ops: list[replica.OutOp]) -> list[OpResult]:
+    """Each op answered ``merged_into`` a platform id new to the device, at version 3 (a
+    push of records the platform knows)."""
+    return [
+        OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
+        for o, n in zip(ops, ids.uuid7_many(len(ops)), strict=True)
+    ]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ids_=st.lists(
@@ -384,11 +393,8 @@ def test_a_batch_of_known_records_looks_their_forms_up_in_one_statement(
     try:
         store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(600)])
         ops = replica.next_batch(store, 0, 1000)
-        fresh = list(ids.uuid7_many(len(ops)))
-        results = [
-            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
-            for o, n in zip(ops, fresh, strict=True)
-        ]
+        results = _known_answers(ops)
+        fresh = [r.record_id for r in results]
         statements: list[str] = []
         store.conn.set_trace_callback(statements.append)
         replica.record_results(store, ops, results)
@@ -459,11 +465,8 @@ def test_a_known_batch_writes_each_record_row_once_for_its_id_version_and_flag(
     try:
         store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(20)])
         ops = replica.next_batch(store, 0, 1000)
-        fresh = list(ids.uuid7_many(len(ops)))
-        results = [
-            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
-            for o, n in zip(ops, fresh, strict=True)
-        ]
+        results = _known_answers(ops)
+        fresh = [r.record_id for r in results]
         _count_row_writes(store)
         replica.record_results(store, ops, results)
         assert _row_writes(store) == {"records": [1] * len(ops), "outbox": [1] * len(ops)}
@@ -522,10 +525,7 @@ def test_recording_a_known_batch_reads_no_table_whole(formset: FormSet, tmp_path
     try:
         store.insert_many("resident", [(None, resident(seq=n), "draft") for n in range(20)])
         ops = replica.next_batch(store, 0, 1000)
-        results = [
-            OpResult(op_id=o.op_id, status="merged_into", record_id=n, merged_into=n, version=3)
-            for o, n in zip(ops, ids.uuid7_many(len(ops)), strict=True)
-        ]
+        results = _known_answers(ops)
         statements: list[str] = []
         store.conn.set_trace_callback(statements.append)
         replica.record_results(store, ops, results)
