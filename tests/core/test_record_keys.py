@@ -4,12 +4,15 @@ and the same "already registered" answers, and no key outlives its record's row.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.core.forms import FormSet
-from app.core.store import Store
-from app.core.store.schema import MIGRATIONS, RECORD_KEYS_BY_RID, SCHEMA_VERSION
+from app.core.store import Store, driver
+from app.core.store.schema import MIGRATIONS, RECORD_KEYS_BY_RID, SCHEMA_VERSION, migrate
 from tests.factories import resident, undo_record_keys_step
 
 
@@ -124,3 +127,85 @@ def test_a_removed_rows_rid_taken_again_inherits_none_of_its_keys(store: Store) 
     assert store.find_by_key("resident", last.data) == []
     assert store.find_by_key("resident", kept.data) == [kept.id]
     assert held_keys(store) == expected_keys(store)
+
+
+def _older_store(path: Path, formset: FormSet) -> list[tuple[str, str, str | None]]:
+    """A store as the app before the keys-by-rid step left it; returns its key rows."""
+    old = Store(path, formset)
+    for n in range(3):
+        old.save("resident", resident(seq=1 + 2 * n))
+    before = held_keys(old)
+    undo_record_keys_step(old.conn)
+    old.conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(RECORD_KEYS_BY_RID)}")
+    old.close()
+    return before
+
+
+def test_a_step_that_fails_midway_leaves_the_older_store_to_upgrade_later(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """The step runs in one transaction: a failure after the old table is dropped (a crash,
+    a full disk) leaves the older store as it was, and the next open upgrades it."""
+    path = tmp_path / "old.sqlite"
+    before = _older_store(path, formset)
+    at = MIGRATIONS.index(RECORD_KEYS_BY_RID)
+    broken = [*RECORD_KEYS_BY_RID[:3], "SELECT no_such_function()"]  # after DROP TABLE
+    MIGRATIONS[at] = broken
+    try:
+        with pytest.raises(Exception, match="no_such_function"):
+            Store(path, formset)
+    finally:
+        MIGRATIONS[at] = RECORD_KEYS_BY_RID
+    conn = driver.connect(path, None)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == at
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(record_keys)")]
+        assert columns == ["form", "key", "record_id"]
+    finally:
+        conn.close()
+    again = Store(path, formset)
+    try:
+        assert held_keys(again) == before == expected_keys(again)
+    finally:
+        again.close()
+
+
+def test_two_openers_of_an_older_store_upgrade_it_once(tmp_path: Path, formset: FormSet) -> None:
+    """The app and a scheduled sync open an older store at once: the second read the version
+    before the first took the write lock, and once it has the lock it must not run the step
+    again (it read ``record_keys.record_id``, which the first run dropped: "no such column",
+    and the second opener failed)."""
+    path = tmp_path / "old.sqlite"
+    before = _older_store(path, formset)
+    first, second = driver.connect(path, None), driver.connect(path, None)
+    second.execute("PRAGMA busy_timeout = 10000")
+    waiting = threading.Event()
+    second.set_trace_callback(lambda sql: waiting.set() if sql.startswith("BEGIN") else None)
+    failed: list[BaseException] = []
+
+    def open_second() -> None:
+        try:
+            migrate(second)
+        except BaseException as exc:
+            failed.append(exc)
+
+    try:
+        first.execute("BEGIN IMMEDIATE")  # the first opener is upgrading
+        worker = threading.Thread(target=open_second)
+        worker.start()
+        assert waiting.wait(10)  # the second read the older version and waits for the lock
+        for statement in RECORD_KEYS_BY_RID:
+            first.execute(statement)
+        first.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        first.execute("COMMIT")
+        worker.join(20)
+        assert failed == []
+        assert second.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        first.close()
+        second.close()
+    again = Store(path, formset)
+    try:
+        assert held_keys(again) == before == expected_keys(again)
+    finally:
+        again.close()

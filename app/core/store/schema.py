@@ -234,28 +234,39 @@ class SchemaTooNewError(RuntimeError):
     """The store was written by a newer GridCollect."""
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the store up to SCHEMA_VERSION; returns the number of migrations applied.
-
-    The connection must be in autocommit mode (``isolation_level=None``) so that each
-    migration, DDL included, is one explicit transaction.
-    """
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+def _version(conn: sqlite3.Connection) -> int:
+    """The store's schema version; SchemaTooNewError when a newer app wrote it."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > SCHEMA_VERSION:
         raise SchemaTooNewError(
             f"数据文件由更新版本的网格采集创建（结构版本 {current}），请升级程序。"
             f" / The data file was written by a newer GridCollect (schema {current}); upgrade."
         )
+    return current
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the store up to SCHEMA_VERSION; returns the number of migrations applied.
+
+    The connection must be in autocommit mode (``isolation_level=None``) so that each
+    migration, DDL included, is one explicit transaction. The version is read again under
+    the write lock: another opener of the file (the app and a scheduled sync) may have
+    applied the step while this one waited for the lock, and a step run twice fails
+    (``RECORD_KEYS_BY_RID`` reads a column its first run dropped).
+    """
+    current = _version(conn)
     applied = 0
     for version in range(current, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
+            done = _version(conn) > version
+            if not done:
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        applied += 1
+        applied += not done
     return applied
