@@ -459,19 +459,25 @@ def test_held_records_are_read_by_position_as_by_name(db_url: str, formset: Form
 # -- the columns against the per-op rules ----------------------------------------------------
 
 FIELDS = sorted(resident())
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 VALUES = st.one_of(
     st.sampled_from(["", " ", "张三", " 张三", "01", "1", GRID_A, GRID_B, NUMBERS[1]]),
+    # text spelled otherwise: the same key or grid normalised, not the same text
+    st.sampled_from(["张三 ", "\u3000张三", NUMBERS[1].translate(FULL_WIDTH), GRID_A + " "]),
+    st.sampled_from(["1.0", "True", "true", "null", "[]"]),  # text of other types' spellings
     st.none(),
     st.integers(0, 2),
+    st.sampled_from([1.0, 0.0]),
     st.booleans(),
     st.just(["01"]),
+    st.sampled_from([[30.27, 120.15], {"lat": 30.27, "lng": 120.15}, {}, []]),  # a point
 )
 # a held record's stored values changed as older code, older rules or another device left them
 CHANGES = st.lists(
     st.tuples(
         st.sampled_from([0, 1, 2, 5, 6, 7]),
         st.sampled_from(
-            ["data", "data", "data", "status", "conflict", "deleted", "pseudo", "claim"]
+            ["data", "data", "data", "status", "conflict", "deleted", "pseudo", "tomb", "claim"]
         ),
         st.sampled_from(FIELDS),
         VALUES,
@@ -512,6 +518,8 @@ def _change(conn: Any, form: Form, changes: list[tuple[int, str, str, Any]]) -> 
             values = {"data": db.dumps(data)}
         elif what == "pseudo":
             values = {"data": db.dumps({**data, "_status": row.status})}
+        elif what == "tomb":  # a deleted flag among the values, as the record's is
+            values = {"data": db.dumps({**data, "_deleted": bool(value)})}
         elif what == "status":
             values = {"status": "complete" if row.status == "draft" else " "}
         elif what == "conflict":
@@ -527,8 +535,10 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     as the per-op rules do: ``claims.owner_in_scope``, then ``_echo`` (``merge.unchanged``,
     ``settle``'s scope, validation and claims, ``unwritten``), over held records as drawn:
     values blank, not text, a pseudo-field, another grid's, invalid, in conflict, deleted,
-    a key claimed; sent values equal, missing, blank, not text, changed; with and without
-    each create as ``fresh.made`` worked it out."""
+    a key claimed, a deleted flag among the values; sent values equal, missing, blank, not
+    text (numbers, points), text spelled otherwise (whitespace, full-width: the same key or
+    grid), changed; with and without each create as ``fresh.made`` worked it out, in its
+    chunk or alone."""
     engine = _fresh(f"sqlite:///{tmp_path / 'c.db'}")
     admin.put_grid(engine, GRID_B, "二网格", "330106001")
     _setup(Service(engine, formset))
@@ -536,19 +546,60 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
     decided: list[int] = []
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(changes=CHANGES, sent=SENT, loaded=st.sampled_from([len(HELD)] * 3 + [0, 3]))
-    @example(changes=[], sent=[(0, []), (1, []), (5, []), (6, []), (8, [])], loaded=9)
-    @example(changes=[(1, "data", "phone", 1)], sent=[(1, [("phone", 1)]), (1, [])], loaded=9)
-    @example(changes=[(0, "data", "grid", GRID_B)], sent=[(0, [])], loaded=9)
-    @example(changes=[(0, "pseudo", "name", None)], sent=[(0, [])], loaded=9)
-    @example(changes=[(2, "conflict", "phone", None)], sent=[(2, [])], loaded=9)
-    @example(changes=[], sent=[(0, [("_deleted", False)]), (0, [("_deleted", True)])], loaded=9)
-    @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9)
-    @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9)
-    @example(changes=[(1, "status", "name", None)], sent=[(1, [("_status", None)])], loaded=9)
-    @example(changes=[], sent=[(0, [("_status", "complete")]), (1, [])], loaded=9)  # of text
-    @example(changes=[], sent=[(0, [("_status", ...)]), (1, [("name", "王六")])], loaded=9)
-    def check(changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int) -> None:
+    @given(
+        changes=CHANGES,
+        sent=SENT,
+        loaded=st.sampled_from([len(HELD)] * 3 + [0, 3]),
+        apart=st.booleans(),
+    )
+    @example(changes=[], sent=[(0, []), (1, []), (5, []), (6, []), (8, [])], loaded=9, apart=False)
+    @example(
+        changes=[(1, "data", "phone", 1)],
+        sent=[(1, [("phone", 1)]), (1, [])],
+        loaded=9,
+        apart=False,
+    )
+    @example(changes=[(0, "data", "grid", GRID_B)], sent=[(0, [])], loaded=9, apart=False)
+    @example(changes=[(0, "pseudo", "name", None)], sent=[(0, [])], loaded=9, apart=False)
+    @example(changes=[(2, "conflict", "phone", None)], sent=[(2, [])], loaded=9, apart=False)
+    @example(
+        changes=[],
+        sent=[(0, [("_deleted", False)]), (0, [("_deleted", True)])],
+        loaded=9,
+        apart=False,
+    )
+    @example(changes=[(0, "deleted", "name", None)], sent=[(0, [])], loaded=9, apart=False)
+    @example(changes=[(0, "claim", "name", None)], sent=[(0, []), (5, [])], loaded=9, apart=False)
+    @example(
+        changes=[(1, "status", "name", None)],
+        sent=[(1, [("_status", None)])],
+        loaded=9,
+        apart=False,
+    )
+    @example(
+        changes=[], sent=[(0, [("_status", "complete")]), (1, [])], loaded=9, apart=False
+    )  # of text
+    @example(
+        changes=[], sent=[(0, [("_status", ...)]), (1, [("name", "王六")])], loaded=9, apart=False
+    )
+    @example(  # the held key and grid spelled otherwise (unmerged data, see ``apart``)
+        changes=[],
+        sent=[
+            (1, [("id_number", NUMBERS[1].translate(FULL_WIDTH))]),
+            (0, [("grid", GRID_A + " ")]),
+        ],
+        loaded=9,
+        apart=True,
+    )
+    @example(
+        changes=[(0, "tomb", "name", False)], sent=[(0, [("_deleted", ...)])], loaded=9, apart=False
+    )
+    @example(
+        changes=[(1, "data", "phone", 1.0)], sent=[(1, [("phone", "1.0")])], loaded=9, apart=False
+    )
+    def check(
+        changes: list[tuple[int, str, str, Any]], sent: list[Any], loaded: int, apart: bool
+    ) -> None:
         with engine.connect() as conn, conn.begin() as outer:
             _change(conn, form, changes)
             held = {r.id: (db.loads(r.data), r.status) for r in conn.execute(select(db.records))}
@@ -575,11 +626,18 @@ def test_echo_columns_decide_as_the_per_op_rules(tmp_path: Any, formset: FormSet
             assert echoes.echoes_of(tx, ctx, form, ops, keys, formset) == plain
             decided.extend(1 for e in plain if e is not None)
             # and given each create as the chunk's prefetch worked it out (``fresh.made``):
-            # its keys, and its grid and keys for a held record of equal data
+            # its keys, and its grid and keys for a held record of equal data. ``apart``: each
+            # as a chunk of its own, so a create of filled text has its data unmerged
+            # whatever the others send (one value not filled text merges the whole chunk)
             made_tx, plain_tx, tx = Tx(conn), Tx(conn), Tx(conn)
             made_tx.load_many(op.record_id for op in ops)
-            found = fresh.made(made_tx, ctx, ops, [op.record_id for op in ops], {form.id: form})
-            creates = [found[i] for i in range(len(ops))]
+            rids, forms = [op.record_id for op in ops], {form.id: form}
+            if apart:
+                alone = zip(ops, rids, strict=True)
+                creates = [fresh.made(made_tx, ctx, [o], [r], forms)[0] for o, r in alone]
+            else:
+                found = fresh.made(made_tx, ctx, ops, rids, forms)
+                creates = [found[i] for i in range(len(ops))]
             tx.load_many(HELD[:loaded])
             plain = []
             for op, create in zip(ops, creates, strict=True):

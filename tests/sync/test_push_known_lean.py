@@ -1,7 +1,7 @@
 """A push of residents the platform already holds does no work only new records need (issue
 17: "push known >= push new"): its echoes ask no reference of each op (``fresh.naming``), no
 held record's keys again (``echoes._derived``) and no device's last version of a record it
-leaves as it is (``service._changed_owners``). Each column form is held against the per-op
+leaves as it is (``Tx.want_device_versions``). Each column form is held against the per-op
 function it replaces; what a push stores is held against the per-op path by
 tests/sync/test_push_echoes.py."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -294,3 +295,72 @@ def test_held_records_are_built_by_position(monkeypatch: pytest.MonkeyPatch) -> 
     built = list(rows.from_result([tuple(stored[k] for k in keys)], keys))
     assert built == [by_name]
     assert dict(built[0].stamps) == dict(by_name.stamps)
+
+
+_FULL = str.maketrans("0123456789", "０１２３４５６７８９")
+# a held resident's create sent again with one value spelled otherwise: each has the held
+# record's natural key (normalised alike) and grid, so each finds the held record, and none
+# holds its data as it is
+_SPELLINGS: list[tuple[str, Any]] = [
+    ("name", lambda v: v + " "),  # trailing space
+    ("name", lambda v: "\u3000" + v),  # full-width space
+    ("phone", lambda v: v.translate(_FULL)),  # full-width digits
+    ("id_number", lambda v: v.translate(_FULL)),  # the key itself, full-width
+    ("id_number", lambda v: v[:6] + " " + v[6:]),  # the key itself, a space inside
+    ("grid", lambda v: v + " "),  # the same grid
+    ("hukou_address", lambda v: unicodedata.normalize("NFKD", v + "é")),  # decomposed
+    ("_status", lambda v: "complete"),  # the status raised, in text
+]
+
+
+def test_a_known_push_merges_each_value_spelled_otherwise(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held residents pushed again from another device, later, each with one value spelled
+    otherwise (whitespace, full-width, decomposed; the natural key itself; the status): all
+    filled text, so ``fresh.made`` takes their data unmerged, and ``echoes`` meets each with
+    its held record's key, grid and text. None is answered as an echo (its data is not the
+    held data): each spelling reaches its held record in a new version, and the device is
+    answered that version. An exact echo keeps its version; so does a blank the held record
+    lacks, pushed on its own (a blank sends the chunk's creates the merged way)."""
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        n = len(_SPELLINGS)
+        held = resident_creates(n + 2, "dev", dt.date(1976, 1, 1))
+        service.apply(WORKER, "dev", held)
+        echoed: list[str] = []
+        plain = echoes.known_creates
+
+        def spied(tx: Any, ctx: Any, ops: Any, *rest: Any) -> Any:
+            found = plain(tx, ctx, ops, *rest)
+            echoed.extend(ops[i].op_id for i in found)
+            return found
+
+        monkeypatch.setattr(echoes, "known_creates", spied)
+        again = _again(held, "dev2")
+        for i, op in enumerate(again):
+            fields = dict(op.fields)
+            if i < n:
+                name, spell = _SPELLINGS[i]
+                fields[name] = spell(fields[name])
+            elif i == n + 1:
+                fields["former_name"] = ""  # blank, held lacks it: nothing changes
+            later = op.edited_at.replace("#0000", "#0001")  # after the held values' stamp
+            again[i] = op.model_copy(update={"fields": fields, "edited_at": later})
+        results = []
+        for ops in (again[: n + 1], again[n + 1 :]):
+            req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=ops)
+            results += service.push(WORKER, req, "dev2")
+        assert [r["status"] for r in results] == ["merged_into"] * len(again)
+        assert [r["record_id"] for r in results] == [op.record_id for op in held]
+        assert [r["version"] for r in results] == [2] * n + [1, 1]
+        assert echoed == [op.op_id for op in again[n:]]  # the exact echo and the blank only
+        for op, sent, result in zip(held, again, results, strict=True):
+            got = service.get_record(WORKER, op.record_id)
+            assert got["version"] == result["version"]
+            want = {k: v for k, v in sent.fields.items() if k != "_status" and v != ""}
+            assert got["data"] == want, op.record_id
+            assert got["status"] == sent.fields["_status"]
+    finally:
+        engine.dispose()
