@@ -125,6 +125,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "unknown_code": ("{code}（不在代码表中）", "{code} (not in the code table)"),
     # App-wide
+    "store_unusable": (
+        "数据文件无法打开：可能正被其他程序（如定时同步）使用，或已损坏。\n"
+        "请关闭其他正在使用该数据目录的程序后重试；仍无法打开时，请联系管理员从备份恢复。",
+        "The data file cannot be opened: another program (such as the scheduled sync) may be "
+        "using it, or it is damaged.\nClose other programs using the data dir and retry; if it "
+        "still fails, ask your administrator to restore it from a backup.",
+    ),
     "opening_store": (
         "正在打开并整理本机数据，请稍候…\n（升级后的第一次打开会久一些，只需一次）",
         "Opening and tidying the data on this computer, please wait…\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -10,9 +11,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.core.store import Store
+from app.core.store import Store, driver
 from app.core.store.schema import SchemaTooNewError
-from app.ui.i18n import language
+from app.ui.i18n import language, tr
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.ui.start_page import StartChoice
@@ -150,6 +153,10 @@ def run(
         _, window = build(data_dir, lang)
     except SchemaTooNewError as exc:
         QMessageBox.critical(None, "网格采集 GridCollect", str(exc))
+        return 2
+    except driver.Error as exc:  # in use past the lock wait (an upgrade elsewhere), or damaged
+        log.error("store error at open: %s", type(exc).__name__)  # the kind only: no data
+        QMessageBox.critical(None, "网格采集 GridCollect", tr("store_unusable", lang or "zh"))
         return 2
     except FirstRunQuit:
         return 0

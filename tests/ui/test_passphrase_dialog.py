@@ -137,3 +137,45 @@ def test_the_app_asks_before_the_main_window_and_a_cancel_opens_nothing(
     assert main.run(data, "zh") == 0
     assert seen == ["dialog", "dialog"]
     assert driver.is_encrypted(data / "gridcollect.sqlite")
+
+
+def test_a_damaged_store_says_so_in_a_window_and_changes_nothing(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The passphrase is right but the data file cannot be opened (damaged here; in use past
+    the lock wait behaves alike): the person is told in a message box what to do, the app
+    ends with code 2, and the file is left as it was (a traceback on stderr is nothing a
+    desktop user sees)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.ui import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "gridcollect.sqlite"
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("Grid-Worker-2026!\n", encoding="utf-8")
+    passphrase.chmod(0o600)
+    store = Store(db, formset, keys.setup(db, "Grid-Worker-2026!"))
+    for n in range(200):
+        store.save("resident", resident(name=f"居民{n}"), status="complete")
+    store.close()
+    raw = db.read_bytes()
+    damaged = raw[:4096] + bytes(b ^ 0x5A for b in raw[4096:])  # every page after the first
+    db.write_bytes(damaged)
+    keys.forget()
+    shown: list[str] = []
+
+    def read_and_close() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):  # not up yet
+            QTimer.singleShot(50, read_and_close)
+            return
+        shown.append(box.text())
+        box.accept()
+
+    QTimer.singleShot(50, read_and_close)
+    assert main.run(data, "zh", passphrase_file=passphrase) == 2
+    assert len(shown) == 1 and "数据文件无法打开" in shown[0] and "备份" in shown[0]
+    assert db.read_bytes() == damaged
