@@ -144,3 +144,25 @@ def test_after_bulk_writes_the_next_write_leaves_the_waiting_copy_to_the_thread(
     _write(db, 10_002, 1)  # starts the WAL over
     assert (checkpoint.waiting_frames(str(path)) or (0, 0))[0] < 100
     db.close()
+
+
+def test_nested_bulk_blocks_and_one_left_by_an_error_bring_the_bound_back_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block inside a block (the inner one with a lower bound, ended by an error while more
+    frames wait than the outer bound) keeps the outer bound until the outer one ends; after
+    it, and after the thread's copy, the usual bound and threshold are back."""
+    path = tmp_path / "store.db"
+    db, cp, pokes = _unthreaded(path, monkeypatch)
+    outer, inner = checkpoint.LIMIT + 500, 5 * checkpoint.LIMIT
+    with db.bulk_checkpoints(outer, outer):
+        with pytest.raises(RuntimeError), db.bulk_checkpoints(inner, inner):
+            for n in range(8):
+                _write(db, n * 300, 300)  # ~5 500 frames: past the outer bound
+            raise RuntimeError
+        assert (cp.limit, cp.threshold) == (inner, outer)  # down to the outer once copied
+        cp.maybe()  # the thread's turn
+        assert (cp.limit, cp.threshold) == (outer, outer) and _waiting(path) == 0
+        _write(db, 10_000, 1)
+    assert (cp.limit, cp.threshold) == (checkpoint.LIMIT, checkpoint.THRESHOLD) and pokes
+    db.close()

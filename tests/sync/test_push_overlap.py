@@ -25,6 +25,7 @@ from sync.client import PreparedOps, ProtocolError
 from sync.protocol import OpResult, PushResponse, Reason
 from sync.session import SyncSession
 from tests.sync import devicekit
+from tests.sync.located import located
 from tests.sync.test_push_bulk_property import (
     ANSWERS,
     HELD,
@@ -584,3 +585,27 @@ def test_the_names_a_batch_read_ahead_holds_are_worked_out_before_its_answer_com
     summary = second.sync(batch=10)
     assert summary.merged == 30
     assert events[:4] == ["names", "keeps", "names", "keeps"]  # each read ahead, then answered
+
+
+def test_the_batch_read_ahead_is_read_again_when_an_op_of_a_form_without_references_is_renamed(
+    formset: FormSet, tmp_path: Path
+) -> None:
+    """An address (a form with no reference field) is typed, then edited; the first request
+    carries its create and the platform merges it into its own record: the batch read ahead
+    holds the edit under the old id, so it is read again and the edit goes under the
+    platform's id, as batch after batch (``names_of`` names the record of every op, not only
+    of ops whose form has reference fields)."""
+    plain_path = tmp_path / "plain.sqlite"
+    store = Store(plain_path, formset)
+    try:
+        made = store.save("address", located(formset, "address", 1))
+        store.save("address", {**made.data, "full_address": "幸福路1号之一"}, record_id=made.id)
+        ops = replica.read_ahead(store, 0, 10)
+        assert ops is not None and [(op.record_id, op.wire["kind"]) for op in ops] == [
+            (made.id, "create"),
+            (made.id, "update"),
+        ]
+        assert replica.names_of(formset, ops[1:]) == {made.id}
+    finally:
+        store.close()
+    _compare_pushes(formset, plain_path, [("merged_new", 0)], set(), 1, 8)
