@@ -108,12 +108,14 @@ class Checkpointer:
         sync's own "last synced" stamp) found a WAL of thousands of frames past it and
         copied them itself, 44 ms at the end of a 10 k known push (issue 17)."""
         found = waiting_frames(self.path)
-        if found is None or found[0] <= limit:
-            self.limit, self._lower_to = limit, None
+        at_once = found is None or found[0] <= limit
+        with self._lock:  # as raise_limit and the thread's lowering: one of them at a time
+            self.limit = limit if at_once else self.limit
+            self._lower_to = None if at_once else limit
+        if at_once:
             self.committed()  # what waits is copied at once, not at the next commit
-            return
-        self._lower_to = limit
-        self.poke()
+        else:
+            self.poke()
 
     def raise_limit(self, limit: int) -> int:
         """``limit`` at least ``limit`` (a bulk block; a lowering still pending is dropped);
