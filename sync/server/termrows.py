@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy import Engine, bindparam, delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
@@ -166,18 +166,32 @@ def index_pending(engine: Engine, forms: FormSet, grids: Sequence[str] | None) -
     """Give the records pending in these grids (None: all) their ``record_terms`` rows, made
     from each record as it is now with the write path's own rule (``terms.record_keys``), and
     note their words; returns how many. A read first, so a search with nothing pending never
-    waits for the write lock; ``EXPAND`` records per transaction.
+    waits for the write lock; ``EXPAND`` records per transaction, each part read in key order
+    after the one before is indexed, so memory holds one part: the 1.63 M records pending at
+    the end of ``load-base``, read at once, were ~330 MB of ids (peak 625 MB against 294 MB
+    for an eighth of the file).
 
     Why exact under concurrent writes: each record's row is locked (in the order a push locks
     them) before its terms are made, so a write to it either committed first (its current
     values are read) or waits and then removes exactly the rows written here. Rows a write
     already added for the record are skipped, and terms a pending record shares with its
     earlier values (which a write does not re-add) are added here."""
-    with db.read(engine) as conn:
-        noted = sorted(_pending(conn, grids))
-    for i in range(0, len(noted), EXPAND):
-        _index_part(engine, forms, noted[i : i + EXPAND])
-    return len(noted)
+    done = 0
+    for chunk in [None] if grids is None else _in_chunks(grids):
+        after: tuple[str, str] | None = None
+        while True:
+            with db.read(engine) as conn:
+                part = _pending(conn, chunk, after)
+            if not part:
+                break
+            _index_part(engine, forms, part)
+            done += len(part)
+            after = part[-1]
+    return done
+
+
+def _in_chunks(grids: Sequence[str]) -> list[Sequence[str]]:
+    return [grids[i : i + IN_CHUNK] for i in range(0, len(grids), IN_CHUNK)]
 
 
 def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]]) -> None:
@@ -195,14 +209,18 @@ def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]])
     races.retried(index, RETRIES)
 
 
-def _pending(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:
-    if grids is None:
-        return [(r.grid, r.record_id) for r in conn.execute(_PENDING)]
-    found: list[tuple[str, str]] = []
-    for i in range(0, len(grids), IN_CHUNK):
-        part = _PENDING.where(db.pending_terms.c.grid.in_(grids[i : i + IN_CHUNK]))
-        found.extend((r.grid, r.record_id) for r in conn.execute(part))
-    return found
+def _pending(
+    conn: Connection, grids: Sequence[str] | None, after: tuple[str, str] | None
+) -> list[tuple[str, str]]:
+    """The next ``EXPAND`` pending (grid, record id) past ``after`` in key order (the table's
+    primary key), in these grids (None: all)."""
+    c = db.pending_terms.c
+    query = _PENDING.order_by(c.grid, c.record_id).limit(EXPAND)
+    if grids is not None:
+        query = query.where(c.grid.in_(grids))
+    if after is not None:
+        query = query.where(tuple_(c.grid, c.record_id) > tuple_(*after))
+    return [(r.grid, r.record_id) for r in conn.execute(query)]
 
 
 def _terms_of(conn: Connection, forms: FormSet, ids: Sequence[str]) -> list[tuple[str, str, str]]:
