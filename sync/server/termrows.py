@@ -29,11 +29,11 @@ there, and an expansion deletes only the notes it read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, tuple_
+from sqlalchemy import Column, Engine, bindparam, delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
@@ -135,18 +135,7 @@ def add_words(conn: Connection, words: Iterable[tuple[str, str]]) -> None:
     _insert_ignoring(conn, "search_words (grid, term, word)", rows)
 
 
-def _noted(conn: Connection, grids: Sequence[str] | None) -> list[tuple[str, str]]:
-    stmt = select(_N.grid, _N.word)
-    if grids is None:
-        return [(r.grid, r.word) for r in conn.execute(stmt)]
-    found: list[tuple[str, str]] = []
-    for i in range(0, len(grids), IN_CHUNK):
-        part = stmt.where(_N.grid.in_(grids[i : i + IN_CHUNK]))
-        found.extend((r.grid, r.word) for r in conn.execute(part))
-    return found
-
-
-_PENDING = select(db.pending_terms.c.grid, db.pending_terms.c.record_id)
+_P = db.pending_terms.c
 _R = db.records.c
 _PENDING_RECORDS = Built(
     lambda among: (
@@ -177,21 +166,47 @@ def index_pending(engine: Engine, forms: FormSet, grids: Sequence[str] | None) -
     already added for the record are skipped, and terms a pending record shares with its
     earlier values (which a write does not re-add) are added here."""
     done = 0
+    for part in _parts(engine, (_P.grid, _P.record_id), grids):
+        _index_part(engine, forms, part)
+        done += len(part)
+    return done
+
+
+def _parts(
+    engine: Engine, key: tuple[Column[str], Column[str]], grids: Sequence[str] | None
+) -> Iterator[list[tuple[str, str]]]:
+    """The rows of a table keyed by (grid, something) in these grids (None: all), ``EXPAND``
+    at a time in key order, each part read once the caller has handled (and deleted) the one
+    before: one part in memory, however many rows wait (a city's load leaves millions)."""
     for chunk in [None] if grids is None else _in_chunks(grids):
         after: tuple[str, str] | None = None
         while True:
             with db.read(engine) as conn:
-                part = _pending(conn, chunk, after)
+                part = _next_part(conn, key, chunk, after)
             if not part:
                 break
-            _index_part(engine, forms, part)
-            done += len(part)
+            yield part
             after = part[-1]
-    return done
 
 
 def _in_chunks(grids: Sequence[str]) -> list[Sequence[str]]:
     return [grids[i : i + IN_CHUNK] for i in range(0, len(grids), IN_CHUNK)]
+
+
+def _next_part(
+    conn: Connection,
+    key: tuple[Column[str], Column[str]],
+    grids: Sequence[str] | None,
+    after: tuple[str, str] | None,
+) -> list[tuple[str, str]]:
+    """The next ``EXPAND`` keys past ``after`` in key order (the table's primary key)."""
+    grid, second = key
+    query = select(grid, second).order_by(grid, second).limit(EXPAND)
+    if grids is not None:
+        query = query.where(grid.in_(grids))
+    if after is not None:
+        query = query.where(tuple_(grid, second) > tuple_(*after))
+    return [(a, b) for a, b in conn.execute(query)]
 
 
 def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]]) -> None:
@@ -207,20 +222,6 @@ def _index_part(engine: Engine, forms: FormSet, part: Sequence[tuple[str, str]])
             conn.execute(_DELETE_PENDING, [{"b_grid": g, "b_id": rid} for g, rid in part])
 
     races.retried(index, RETRIES)
-
-
-def _pending(
-    conn: Connection, grids: Sequence[str] | None, after: tuple[str, str] | None
-) -> list[tuple[str, str]]:
-    """The next ``EXPAND`` pending (grid, record id) past ``after`` in key order (the table's
-    primary key), in these grids (None: all)."""
-    c = db.pending_terms.c
-    query = _PENDING.order_by(c.grid, c.record_id).limit(EXPAND)
-    if grids is not None:
-        query = query.where(c.grid.in_(grids))
-    if after is not None:
-        query = query.where(tuple_(c.grid, c.record_id) > tuple_(*after))
-    return [(r.grid, r.record_id) for r in conn.execute(query)]
 
 
 def _terms_of(conn: Connection, forms: FormSet, ids: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -241,11 +242,10 @@ def expand(engine: Engine, grids: Sequence[str] | None) -> int:
     first, so a search with nothing noted in its scope never waits for the write lock; a
     backlog (a first sync of a whole office) goes in transactions of ``EXPAND`` words, so
     pushes are never held up for long behind it."""
-    with db.read(engine) as conn:
-        noted = sorted(_noted(conn, grids))
-    for i in range(0, len(noted), EXPAND):
-        part = noted[i : i + EXPAND]
+    done = 0
+    for part in _parts(engine, (_N.grid, _N.word), grids):
         with db.write(engine) as conn:
             add_words(conn, part)
             conn.execute(_DELETE_NOTED, [{"b_grid": g, "b_word": w} for g, w in part])
-    return len(noted)
+        done += len(part)
+    return done

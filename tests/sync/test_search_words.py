@@ -255,18 +255,19 @@ def test_load_base_leaves_no_record_waiting_for_its_terms(
     assert _table(platform, db.record_terms) == exact
 
 
-def test_pending_records_are_read_and_indexed_a_part_at_a_time(
+def test_pending_records_and_words_are_read_and_indexed_a_part_at_a_time(
     platform: Platform, formset: FormSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``index_pending`` holds one part of the pending records at a time (``EXPAND``), for all
-    grids and for a search's grids alike: reading them all at once held 1.63 M ids (~330 MB)
-    at the end of a city's ``load-base``. Every part is indexed, none twice."""
+    """``index_pending`` and ``expand`` hold one part of the pending records or noted words at
+    a time (``EXPAND``), for all grids and for a search's grids alike: reading them all at
+    once held 1.63 M ids (~330 MB) at the end of a city's ``load-base``. Every part is
+    indexed, none twice."""
     monkeypatch.setattr(termrows, "EXPAND", 4)
     _push(platform, "wang", GRID_A, [{"name": f"甲{n}"} for n in range(9)])
     _push(platform, "zhao", GRID_C, [{"name": f"乙{n}"} for n in range(6)])
     read, parts = [], []
-    pending, index_part = termrows._pending, termrows._index_part
-    monkeypatch.setattr(termrows, "_pending", lambda *a: read.append(len(r := pending(*a))) or r)
+    pending, index_part = termrows._next_part, termrows._index_part
+    monkeypatch.setattr(termrows, "_next_part", lambda *a: read.append(len(r := pending(*a))) or r)
     monkeypatch.setattr(
         termrows, "_index_part", lambda e, f, p: parts.append(p) or index_part(e, f, p)
     )
@@ -277,6 +278,14 @@ def test_pending_records_are_read_and_indexed_a_part_at_a_time(
     assert len({record for part in parts for record in part}) == 15
     assert _table(platform, db.pending_terms) == set()
     assert _table(platform, db.record_terms) == _exact_terms(platform, formset)
+    noted = _table(platform, db.new_words)
+    read.clear()
+    assert termrows.expand(platform.engine, [GRID_C]) == sum(g == GRID_C for g, _w in noted)
+    assert termrows.expand(platform.engine, None) == sum(g == GRID_A for g, _w in noted)
+    assert len(noted) > 8 and max(read) <= 4 and len(read) >= len(noted) / 4
+    assert _table(platform, db.new_words) == set()
+    everything = _words_of(platform, GRID_A) | _words_of(platform, GRID_C)
+    assert _table(platform, db.search_words) == everything
 
 
 def test_index_search_gives_a_nights_records_their_terms_before_any_search(
