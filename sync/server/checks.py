@@ -21,7 +21,7 @@ from app.core import rules
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
-from app.core.textcheck import TEXT_ONLY, cells_ok, text_problem
+from app.core.textcheck import MAX_DEPTH, TEXT_ONLY, cells_ok, text_problem
 from app.core.textcheck import plain_ok as _plain_ok
 from app.core.textcheck import text_ok as _text_ok
 from sync import protocol as p
@@ -55,19 +55,22 @@ def check_text(
         raise ApiError(422, problem, op_id=op_id, index=index, field=field)
 
 
-def check_plain(value: Any, **where: Any) -> None:
-    """Every string inside ``value`` passes ``check_text``; numbers are finite."""
+def check_plain(value: Any, _depth: int = 0, **where: Any) -> None:
+    """Every string inside ``value`` passes ``check_text``; numbers are finite; lists and
+    dicts nested at most ``textcheck.MAX_DEPTH`` deep (``_depth``: those around ``value``)."""
     if isinstance(value, str):
         check_text(value, **where)
-    elif isinstance(value, float) and not math.isfinite(value):
+    elif (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, list | dict) and _depth >= MAX_DEPTH
+    ):
         raise ApiError(422, "bad_value", **_ids(where))
     elif isinstance(value, list):
         for item in value:
-            check_plain(item, **where)
+            check_plain(item, _depth + 1, **where)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key, **where)
-            check_plain(item, **where)
+            check_plain(item, _depth + 1, **where)
 
 
 def _ids(where: dict[str, Any]) -> dict[str, Any]:
