@@ -203,6 +203,16 @@ def test_long_draft_values_are_kept_and_long_grids_refused(platform: Platform) -
     assert (again["status"], again["merged_into"]) == ("merged_into", rid)  # the long key matched
     resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": "g" * 65})])
     assert resp.status_code == 422 and resp.json()["error"]["field"] == "grid"
+    # a number as the grid is its text (65 digits, or a sign and 64): as long, as refused
+    # (was stored on SQLite and a 500 on PostgreSQL, whose grid columns hold 64)
+    before = platform.dump()
+    for grid in (10**64, -(10**63), 10**70):
+        resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": grid})])
+        error = resp.json()["error"]
+        assert (resp.status_code, error["code"], error["field"]) == (422, "bad_value", "grid")
+    assert platform.dump() == before
+    resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": 10**63})])
+    assert resp.status_code == 200, resp.text  # 64 digits: a grid code's length
 
 
 _TEXTS = st.one_of(
