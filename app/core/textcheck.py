@@ -3,7 +3,8 @@
 Every file the app reads (``tabular``) and every push the server takes (``sync.server.checks``)
 asks these questions, so a value an import accepts is never refused by the sync afterwards.
 No NUL (PostgreSQL refuses it), no lone surrogates (not UTF-8), at most ``MAX_VALUE_CHARS``
-characters per string, finite numbers only (JSON has no NaN or Infinity).
+characters per string, finite numbers only (JSON has no NaN or Infinity), lists and objects
+nested at most ``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import re
 from typing import Any
 
 MAX_VALUE_CHARS = 10_000
+# Lists and objects inside one another in one value (a field's value holds at most 2: a
+# coordinates object's ``gk3``). Deeper is ``bad_value``, decided at the limit, so that no check
+# walks one level a call to Python's recursion limit (``json.loads`` reads ~1 000 levels; a
+# push of a value ~400 deep was answered 500, which a device retries for ever).
+MAX_DEPTH = 64
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates (not UTF-8)
 # exactly str, for "are these all text?" as one C-level pass (``TEXT_ONLY.issuperset(map(type,
 # values))``): a subclass goes the asker's plain way. The one such set of the project.
@@ -72,31 +78,37 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def plain_ok(value: Any) -> bool:
-    """Every string inside ``value`` (keys included) passes ``text_ok``; floats are finite."""
+def plain_ok(value: Any, _depth: int = 0) -> bool:
+    """Every string inside ``value`` (keys included) passes ``text_ok``; floats are finite;
+    lists and dicts are nested at most ``MAX_DEPTH`` deep (``_depth``: those around ``value``)."""
     if isinstance(value, str):
         return text_ok(value)
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
-        return all(plain_ok(v) for v in value)
+        return _depth < MAX_DEPTH and all(plain_ok(v, _depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and text_ok(k) and plain_ok(v) for k, v in value.items())
+        return _depth < MAX_DEPTH and all(
+            isinstance(k, str) and text_ok(k) and plain_ok(v, _depth + 1) for k, v in value.items()
+        )
     return True
 
 
-def plain_problem(value: Any) -> str | None:
+def plain_problem(value: Any, _depth: int = 0) -> str | None:
     """The first problem inside ``value``: a ``text_problem`` code, or ``bad_value`` for a
-    number that is not finite; None when ``plain_ok``."""
+    number that is not finite or lists and dicts nested past ``MAX_DEPTH``; None when
+    ``plain_ok``."""
     if isinstance(value, str):
         return text_problem(value)
     if isinstance(value, float):
         return None if math.isfinite(value) else "bad_value"
+    if isinstance(value, list | dict) and _depth >= MAX_DEPTH:
+        return "bad_value"
     if isinstance(value, list):
-        return next((p for p in map(plain_problem, value) if p), None)
+        return next((p for v in value if (p := plain_problem(v, _depth + 1))), None)
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = text_problem(str(key)) or plain_problem(item)
+            problem = text_problem(str(key)) or plain_problem(item, _depth + 1)
             if problem:
                 return problem
     return None

@@ -21,7 +21,7 @@ from app.core import rules
 from app.core.forms import Form, FormSet
 from app.core.ids import is_uuid
 from app.core.records import is_empty
-from app.core.textcheck import TEXT_ONLY, cells_ok, text_problem
+from app.core.textcheck import MAX_DEPTH, TEXT_ONLY, cells_ok, text_problem
 from app.core.textcheck import plain_ok as _plain_ok
 from app.core.textcheck import text_ok as _text_ok
 from sync import protocol as p
@@ -55,19 +55,22 @@ def check_text(
         raise ApiError(422, problem, op_id=op_id, index=index, field=field)
 
 
-def check_plain(value: Any, **where: Any) -> None:
-    """Every string inside ``value`` passes ``check_text``; numbers are finite."""
+def check_plain(value: Any, _depth: int = 0, **where: Any) -> None:
+    """Every string inside ``value`` passes ``check_text``; numbers are finite; lists and
+    dicts nested at most ``textcheck.MAX_DEPTH`` deep (``_depth``: those around ``value``)."""
     if isinstance(value, str):
         check_text(value, **where)
-    elif isinstance(value, float) and not math.isfinite(value):
+    elif (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, list | dict) and _depth >= MAX_DEPTH
+    ):
         raise ApiError(422, "bad_value", **_ids(where))
     elif isinstance(value, list):
         for item in value:
-            check_plain(item, **where)
+            check_plain(item, _depth + 1, **where)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key, **where)
-            check_plain(item, **where)
+            check_plain(item, _depth + 1, **where)
 
 
 def _ids(where: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +135,23 @@ def check_op_shape(
         elif name not in form.fields:
             raise ApiError(422, "unknown_field", op_id=op.op_id, index=index, field=name)
         elif not _shape_ok(form.fields[name].type, value) or (
-            name == form.roles.grid and isinstance(value, str) and len(value) > MAX_GRID_CHARS
+            name == form.roles.grid and _grid_too_long(value)
         ):
             raise ApiError(422, "bad_value", op_id=op.op_id, index=index, field=name)
     return form
+
+
+def _grid_too_long(value: Any) -> bool:
+    """A grid value longer than a grid code as the record would hold it (``_grid_next``: a
+    number as its text, e.g. 65 digits; PostgreSQL's grid columns hold 64 characters)."""
+    if isinstance(value, str):
+        return len(value) > MAX_GRID_CHARS
+    return type(value) is int and _long_int(value)
+
+
+def _long_int(value: int) -> bool:
+    """The integer's text is longer than a grid code (a 65-digit number, or a sign and 64)."""
+    return len(str(value)) > MAX_GRID_CHARS
 
 
 def _fields_ok(form: Form, fields: dict[str, Any]) -> bool:
@@ -151,7 +167,10 @@ def _fields_ok(form: Form, fields: dict[str, Any]) -> bool:
     if extra and (extra != {STATUS} or fields[STATUS] not in p.STATUSES):
         return False
     grid = fields.get(form.roles.grid) if form.roles.grid else None
-    return not (type(grid) is str and len(grid) > MAX_GRID_CHARS)
+    return not (
+        (type(grid) is str and len(grid) > MAX_GRID_CHARS)
+        or (type(grid) is int and _long_int(grid))
+    )
 
 
 def fields_ok_all(formset: FormSet, ops: Sequence[p.Op]) -> bool:
@@ -176,7 +195,11 @@ def fields_ok_all(formset: FormSet, ops: Sequence[p.Op]) -> bool:
         ):
             return False
         grid = form.roles.grid
-        if grid and any(type(g := f.get(grid)) is str and len(g) > MAX_GRID_CHARS for f in fields):
+        if grid and any(
+            (type(g := f.get(grid)) is str and len(g) > MAX_GRID_CHARS)
+            or (type(g) is int and _long_int(g))
+            for f in fields
+        ):
             return False
     return True
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.core.forms import FormSet, load_formset
@@ -94,7 +94,11 @@ _TEXT = st.one_of(
     st.sampled_from(["draft", "complete", "", "张三", "330106001001-01", "x" * 65, "x" * 64]),
     st.text(max_size=4),
 )
-_ODD = st.sampled_from([0, 1, True, None, 1.5, ["1"], {"lon": 120.1, "lat": 30.2}, {"x": 1}])
+_ODD = st.sampled_from(
+    # numbers whose text is a grid code's length (64) and one past it, either sign
+    [0, 1, True, None, 1.5, ["1"], {"lon": 120.1, "lat": 30.2}, {"x": 1}]
+    + [10**63, 10**64, -(10**62), -(10**63)]
+)
 
 
 @st.composite
@@ -104,7 +108,7 @@ def resident_ops(draw: st.DrawFn) -> p.Op:
     names = st.sampled_from(list(RESIDENT.fields))
     fields: dict[str, Any] = draw(st.dictionaries(names, _TEXT, max_size=10))
     if draw(st.booleans()):
-        fields["grid"] = draw(_TEXT)
+        fields["grid"] = draw(st.one_of(_TEXT, _ODD))  # a grid code, or a number or worse
     if draw(st.booleans()):
         fields[draw(names)] = draw(_ODD)
     odd = st.sampled_from(["_status", "_deleted", "no_such_field"])
@@ -184,8 +188,23 @@ def test_one_scan_of_a_request_answers_as_a_scan_per_op(batch: list[p.Op]) -> No
         assert fast == shapes()
 
 
+def _grid_op(grid: Any) -> p.Op:
+    return p.Op.model_construct(
+        op_id="dev:1",
+        record_id=UUID,
+        form="resident",
+        kind="create",
+        base_version=None,
+        fields={"name": "张三", "grid": grid},
+        edited_at="2026-12-01T00:00:00.000Z#0000",
+        author="w",
+    )
+
+
 @settings(max_examples=400, deadline=None)
 @given(batch=st.lists(st.one_of(ops(), resident_ops()), max_size=6))
+@example(batch=[_grid_op(10**63), _grid_op(10**64)])  # a number as long as a grid code, longer
+@example(batch=[_grid_op(-(10**62)), _grid_op(-(10**63))])
 def test_the_fields_of_a_request_as_columns_pass_as_each_op_passes(batch: list[p.Op]) -> None:
     """``fields_ok_all`` passes a request exactly when every op but the deletes has a form
     and passes ``_fields_ok``."""

@@ -11,6 +11,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.core import textcheck
 from app.core.ids import uuid7
 from sync import protocol as p
 from sync.server import checks
@@ -26,6 +27,13 @@ def good(c: Client, seq: int = 1) -> dict[str, Any]:
 def body(c: Client, *ops: dict[str, Any], **top: Any) -> bytes:
     payload = {"protocol": 1, "device_id": c.device_id, "ops": list(ops), **top}
     return json.dumps(payload).encode()  # ASCII escapes: a lone surrogate stays "\\ud800"
+
+
+def nested(depth: int, inner: Any = "x") -> Any:
+    """``inner`` inside ``depth`` lists."""
+    for _ in range(depth):
+        inner = [inner]
+    return inner
 
 
 def bad_cases(c: Client, existing: str) -> list[tuple[str, bytes, dict[str, str], int, str]]:
@@ -78,6 +86,15 @@ def bad_cases(c: Client, existing: str) -> list[tuple[str, bytes, dict[str, str]
         ("huge value", with_fields(name=big), {}, 422, "too_long"),
         ("nested value", with_fields(name={"a": ["b"]}), {}, 422, "bad_value"),
         ("NaN", with_fields(phone=float("nan")), {}, 422, "bad_value"),
+        # deeper than the checks walk (json.loads reads it): was a 500 (RecursionError)
+        ("deeply nested value", with_fields(name=nested(600)), {}, 422, "bad_value"),
+        (
+            "deeply nested value in a delete",
+            body(c, ok, c.op(existing, "delete", {"name": nested(600)})),
+            {},
+            422,
+            "bad_value",
+        ),
         ("bad status", with_fields(_status="done"), {}, 422, "bad_status"),
         (
             "bad record id",
@@ -186,6 +203,16 @@ def test_long_draft_values_are_kept_and_long_grids_refused(platform: Platform) -
     assert (again["status"], again["merged_into"]) == ("merged_into", rid)  # the long key matched
     resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": "g" * 65})])
     assert resp.status_code == 422 and resp.json()["error"]["field"] == "grid"
+    # a number as the grid is its text (65 digits, or a sign and 64): as long, as refused
+    # (was stored on SQLite and a 500 on PostgreSQL, whose grid columns hold 64)
+    before = platform.dump()
+    for grid in (10**64, -(10**63), 10**70):
+        resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": grid})])
+        error = resp.json()["error"]
+        assert (resp.status_code, error["code"], error["field"]) == (422, "bad_value", "grid")
+    assert platform.dump() == before
+    resp = root.push_raw([root.op(uuid7(), "create", {**draft, "grid": 10**63})])
+    assert resp.status_code == 200, resp.text  # 64 digits: a grid code's length
 
 
 _TEXTS = st.one_of(
@@ -196,7 +223,10 @@ _TEXTS = st.one_of(
 _PLAIN = st.recursive(
     st.one_of(_TEXTS, st.integers(), st.floats(), st.booleans(), st.none()),
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_TEXTS, inner, max_size=3)
+        st.lists(inner, max_size=3),
+        st.dictionaries(_TEXTS, inner, max_size=3),
+        # around the nesting limit (textcheck.MAX_DEPTH = 64)
+        st.builds(nested, st.integers(min_value=60, max_value=66), inner),
     ),
     max_leaves=6,
 )
@@ -213,6 +243,7 @@ def test_the_fast_value_check_agrees_with_the_one_that_explains(value: Any) -> N
     except ApiError:
         refused = True
     assert checks._plain_ok(value) is not refused
+    assert (textcheck.plain_problem(value) is None) is not refused  # a file import's check
 
 
 def test_the_answer_names_the_first_op_that_fails_any_check(platform: Platform) -> None:
@@ -231,3 +262,22 @@ def test_the_answer_names_the_first_op_that_fails_any_check(platform: Platform) 
     resp = c.push_raw([good(c, 303), malformed, other_grid])
     assert resp.status_code == 422 and resp.json()["error"]["index"] == 1
     assert platform.dump() == before
+
+
+def test_a_value_nested_past_the_limit_is_refused_without_walking_it() -> None:
+    """Lists and objects nested deeper than ``MAX_DEPTH`` are a bad value for every check
+    (push and file import), found at the limit: a value far deeper than Python's recursion
+    limit is refused as ``bad_value``, not a RecursionError (a push's 500, retried for ever);
+    one at the limit passes."""
+    at_limit = nested(textcheck.MAX_DEPTH - 1, {"k": "v"})
+    assert textcheck.plain_ok(at_limit) and textcheck.plain_problem(at_limit) is None
+    checks.check_plain(at_limit, op=None, index=0, field="f")
+    for value in (nested(textcheck.MAX_DEPTH, {"k": "v"}), nested(10_000, "a\x00b")):
+        assert not textcheck.plain_ok(value)
+        assert textcheck.plain_problem(value) == "bad_value"
+        try:
+            checks.check_plain(value, op=None, index=0, field="f")
+        except ApiError as exc:
+            assert (exc.code, exc.field) == ("bad_value", "f")
+        else:
+            raise AssertionError("not refused")

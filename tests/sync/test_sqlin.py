@@ -13,13 +13,19 @@ from sqlalchemy import Engine, event, insert, select
 
 from app.core.ids import uuid7
 from sync.server import db
-from sync.server.sqlin import Built, among, array_literal
+from sync.server.sqlin import Built, among, among_rows, array_literal
 from tests.factories import resident
 from tests.sync.conftest import Platform
 
 _BUILT = Built(lambda among: select(db.meta.c.key).where(among(db.meta.c.key, "keys")))
+_JOINED = Built(  # the list joined to the table (SQLite), as a push reads records and aliases
+    lambda among: among_rows(among, select(db.meta.c.key), db.meta, db.meta.c.key, "keys")
+)
 
 STORED = ["a", "b", "张三", "O'Brien", "x" * 64, "", " b", "ä", "%", "_"]
+# what a JSON list (SQLite's json_each) must carry as it is: quotes, backslashes, an escape's
+# spelling, control characters, U+2028, a character past the BMP, text that reads as JSON
+STORED += ['"', 'a"b\\', "\\u0041", "\n\t", "\x01", "\x7f", "\u2028", "😀", "123", "null", "[1]"]
 # NUL (PostgreSQL) and lone surrogates (UTF-8) are refused either way, IN or ANY, and by the
 # protocol before any query
 texts = st.one_of(
@@ -36,7 +42,10 @@ def _compare(engine: Engine, wanted: list[str]) -> None:
         plain = set(conn.execute(select(c.key).where(c.key.in_(wanted))).scalars())
         built = set(conn.execute(_BUILT.on(conn), {"keys": wanted}).scalars())
         assert _BUILT.on(conn) is _BUILT.on(conn)  # built once per dialect
+        once = sorted(set(wanted))  # ``among_rows`` takes each value once
+        joined = [*conn.execute(_JOINED.on(conn), {"keys": once}).scalars()]
     assert fast == plain == built == every & set(wanted)
+    assert sorted(joined) == sorted(every & set(wanted))
 
 
 @settings(
@@ -59,6 +68,7 @@ def test_an_empty_list_matches_nothing(platform: Platform) -> None:
     with platform.engine.connect() as conn:
         assert conn.execute(select(c.key).where(among(conn, c.key, []))).all() == []
         assert conn.execute(_BUILT.on(conn), {"keys": []}).all() == []
+        assert conn.execute(_JOINED.on(conn), {"keys": []}).all() == []
 
 
 @settings(
