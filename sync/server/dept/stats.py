@@ -205,7 +205,8 @@ def query(
             raise ApiError(422, "bad_stats")
         by = matches[0]
     counts = per_grid(engine, formset, grant)
-    chosen = sorted(counts) if not grids else [g for g in grids if g in counts]
+    # each grid once: a grid named n times would publish n × its counts, undoing the rule
+    chosen = sorted(counts) if not grids else sorted({g for g in grids if g in counts})
     cells: Counter[str] = Counter()
     total = 0
     for grid in chosen:

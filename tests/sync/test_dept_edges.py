@@ -1,0 +1,41 @@
+"""Edges of the department taking, against the real server over loopback HTTP: statistics asked
+in ways meant to undo their small-cell rule, and the trace shown on a record page after merges."""
+
+from __future__ import annotations
+
+from app.core.ids import uuid7
+from tests.factories import resident
+from tests.sync.conftest import GRID_A, GRID_B, Platform
+from tests.sync.deptkit import DeptApi, make_grant, make_key, seed_department
+
+
+def _push(platform: Platform, grid: str, seq: int, population_type: str) -> str:
+    root = platform.client("root")
+    rid = uuid7()
+    data = {**resident(grid=grid, seq=seq, population_type=population_type), "_status": "draft"}
+    (res,) = root.push([root.op(rid, "create", data)])
+    assert res["status"] == "applied", res
+    return rid
+
+
+def test_a_grid_asked_many_times_is_counted_once(platform: Platform) -> None:
+    """One 流动 resident among nine in grid A: the cell is under 5 and must stay unpublished,
+    however often the department names grid A (200 times would publish 200 × 1 exactly)."""
+    seed_department(platform)
+    _push(platform, GRID_A, 1, "2")
+    for seq in range(3, 19, 2):
+        _push(platform, GRID_A, seq, "1")
+    _push(platform, GRID_B, 21, "1")
+    grant = make_grant(platform, {"resident": {"population_type": "full"}})
+    api = DeptApi(platform.url, make_key(platform))
+
+    def table(grids: list[str]) -> dict[str, object]:
+        resp = api.get(f"/v1/dept/grants/{grant}/stats", by="population_type", grid=grids)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        return {"rows": {r["value"]: r["count"] for r in body["rows"]}, "total": body["total"]}
+
+    once = table([GRID_A])
+    assert once == {"rows": {"1": 10, "2": None}, "total": 10}
+    assert table([GRID_A] * 200) == once
+    assert table([GRID_A, GRID_B, GRID_A]) == table([GRID_A, GRID_B])
