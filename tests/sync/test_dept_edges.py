@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.core.ids import uuid7
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, GRID_B, Platform
+from tests.sync.consolekit import login
 from tests.sync.deptkit import DeptApi, make_grant, make_key, seed_department
 
 
@@ -39,3 +40,36 @@ def test_a_grid_asked_many_times_is_counted_once(platform: Platform) -> None:
     assert once == {"rows": {"1": 10, "2": None}, "total": 10}
     assert table([GRID_A] * 200) == once
     assert table([GRID_A, GRID_B, GRID_A]) == table([GRID_A, GRID_B])
+
+
+def test_a_record_page_names_the_departments_that_received_a_record_merged_into_it(
+    platform: Platform,
+) -> None:
+    """The department took 张三 of grid B; a supervisor then decides he is the 张三 of grid A
+    (the newer record becomes an alias of the older). The resident's page — opened by either
+    id — still says the department received him, and not a receiver list of another id."""
+    seed_department(platform)
+    root = platform.client("root")
+    older, newer = uuid7(), uuid7()
+    for rid, grid, seq in ((older, GRID_A, 1), (newer, GRID_B, 3)):
+        data = {**resident(grid=grid, seq=seq, name="张三"), "_status": "complete"}
+        (res,) = root.push([root.op(rid, "create", data)])
+        assert res["status"] == "applied", res
+    grant = make_grant(platform, grids=(GRID_B,))
+    api = DeptApi(platform.url, make_key(platform))
+    got, _ = api.export_all(grant)
+    assert set(got) == {newer}
+    chen = login(platform, "chen")
+    reviews = chen.http.get(f"{platform.url}/v1/reviews", headers=_bearer(platform, "chen"))
+    [review] = reviews.json()["reviews"]
+    assert {review["record_id"], review["other_id"]} == {older, newer}
+    resp = chen.post(f"/console/reviews/{review['id']}", {"decision": "same"})
+    assert resp.status_code == 303 and "err=" not in resp.headers["location"], resp.text
+    for rid in (older, newer):
+        page = chen.get(f"/console/records/{rid}")
+        assert page.status_code == 200 and f"/console/records/{older}/reveal" in page.text
+        assert 'id="receivers"' in page.text and "民政局" in page.text, rid
+
+
+def _bearer(platform: Platform, username: str) -> dict[str, str]:
+    return platform.client(username).headers

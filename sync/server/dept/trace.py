@@ -126,12 +126,18 @@ def received(conn: Connection, grant: Grant, export_id: str, record_ids: Iterabl
 
 
 def receivers(conn: Connection, record_id: str) -> list[dict[str, Any]]:
-    """Which departments received a record, under which grant, first and last when."""
-    d = db.departments.c
+    """Which departments received a record, under which grant, first and last when: the
+    record the id names now (an alias is followed) and every record merged into it, so a
+    person's page keeps saying who received them under an id merged away."""
+    a, d = db.aliases.c, db.departments.c
+    found = conn.execute(select(a.canonical_id).where(a.old_id == record_id)).scalar()
+    canonical = found or record_id
+    merged = conn.execute(select(a.old_id).where(a.canonical_id == canonical)).scalars()
+    ids = sorted({canonical, *merged})  # aliases are kept flat: one level
     stmt = (
         select(_RC.department, d.name, _RC.grant_id, _RC.first_at, _RC.last_at, _RC.export_id)
         .join(db.departments, d.code == _RC.department, isouter=True)
-        .where(_RC.record_id == record_id)
+        .where(_RC.record_id.in_(ids))
         .order_by(_RC.first_at)
     )
     return [dict(r._mapping) for r in conn.execute(stmt)]
