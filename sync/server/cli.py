@@ -241,12 +241,10 @@ def log_config() -> dict[str, Any]:
 
     from uvicorn.config import LOGGING_CONFIG
 
-    from sync.server import accesslog
-
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["sync"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    if config["formatters"]["access"].get("fmt") == accesslog.FORMAT:  # its lines, cheaper
-        config["formatters"]["access"]["()"] = "sync.server.accesslog.AccessFormatter"
+    # its lines: cheaper, and without the query's values (which may name a searched person)
+    config["formatters"]["access"]["()"] = "sync.server.accesslog.AccessFormatter"
     return config
 
 

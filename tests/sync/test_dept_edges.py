@@ -3,6 +3,15 @@ in ways meant to undo their small-cell rule, and the trace shown on a record pag
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import requests
+
 from app.core.ids import uuid7
 from tests.factories import resident
 from tests.sync.conftest import GRID_A, GRID_B, Platform
@@ -73,3 +82,38 @@ def test_a_record_page_names_the_departments_that_received_a_record_merged_into_
 
 def _bearer(platform: Platform, username: str) -> dict[str, str]:
     return platform.client(username).headers
+
+
+def test_the_access_log_holds_no_searched_name_id_number_or_phone(tmp_path: Path) -> None:
+    """A real ``server`` process with its access log on (the default): the console's search
+    (``/console/records?q=``, ``/v1/console/records?q=``) puts what was searched — a name, an
+    ID number, a phone — in the URL; the log line must not repeat it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    cmd = [sys.executable, "-m", "sync.server.cli", "server", "--db", db_url, "--port", str(port)]
+    root = Path(__file__).parents[2]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    secrets = ["330106198501011234", "13800138000", "张三"]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"{url}/v1/info", timeout=2).ok
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        for value in secrets:
+            requests.get(f"{url}/console/records", params={"q": value}, timeout=10)
+            requests.get(f"{url}/v1/console/records", params={"q": value}, timeout=10)
+    finally:
+        proc.terminate()
+        logged = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert '"GET /v1/info HTTP/1.1" 200' in logged
+    assert "GET /console/records?q=" in logged and "GET /v1/console/records?q=" in logged
+    lowered = unquote(logged)
+    for value in secrets:
+        assert value not in lowered and quote(value) not in logged, value

@@ -151,14 +151,33 @@ def test_one_stamp_for_all_fields_is_written_as_the_grouping_writes_it(
 def test_the_access_line_is_uvicorns(
     client: str, method: str, path: str, version: str, status: int, level: int, colours: bool
 ) -> None:
-    """``accesslog.AccessFormatter`` writes what uvicorn's writes, colours or not."""
+    """``accesslog.AccessFormatter`` writes what uvicorn's writes, colours or not, but for the
+    query's values (left out: ``accesslog.redacted``); the record itself is left as it was."""
     args = (client, method, path, version, status)
     record = logging.LogRecord(
         "uvicorn.access", level, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None
     )
+    shown = accesslog.redacted(path) if "?" in path else path
     ours = accesslog.AccessFormatter(accesslog.FORMAT, use_colors=colours)
     theirs = UvicornAccessFormatter(accesslog.FORMAT, use_colors=colours)
-    assert ours.format(record) == theirs.format(logging.makeLogRecord(record.__dict__))
+    expected = logging.makeLogRecord({**record.__dict__, "args": (*args[:2], shown, *args[3:])})
+    assert ours.format(record) == theirs.format(expected)
+    assert record.args == args
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/console/records?q=330106198501011234", "/console/records?q=*"),
+        ("/v1/pull?since=12&limit=500", "/v1/pull?since=*&limit=*"),
+        ("/console/records?13800138000", "/console/records?*"),
+        ("/console/records?q", "/console/records?q"),
+        ("/x?", "/x?"),
+    ],
+)
+def test_the_access_line_leaves_the_querys_values_out(path: str, shown: str) -> None:
+    """What was searched (an ID number, a phone, a name) never reaches the access log."""
+    assert accesslog.redacted(path) == shown
 
 
 def test_the_server_writes_its_access_lines_with_the_cheaper_formatter() -> None:
