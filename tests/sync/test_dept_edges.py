@@ -12,11 +12,13 @@ from urllib.parse import quote, unquote
 
 import requests
 
+from app.core.forms import FormSet
 from app.core.ids import uuid7
+from sync.server import admin
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, GRID_B, Platform
+from tests.sync.conftest import COMMUNITY, GRID_A, GRID_B, GRID_C, OTHER_COMMUNITY, Platform
 from tests.sync.consolekit import login
-from tests.sync.deptkit import DeptApi, make_grant, make_key, seed_department
+from tests.sync.deptkit import DeptApi, expected, make_grant, make_key, seed_department
 
 
 def _push(platform: Platform, grid: str, seq: int, population_type: str) -> str:
@@ -117,3 +119,25 @@ def test_the_access_log_holds_no_searched_name_id_number_or_phone(tmp_path: Path
     lowered = unquote(logged)
     for value in secrets:
         assert value not in lowered and quote(value) not in logged, value
+
+
+def test_a_grid_leaving_a_granted_community_voids_the_feed_cursor(
+    platform: Platform, formset: FormSet
+) -> None:
+    """A grant over a community; an admin then moves grid B to another community. Its records
+    left the grant without a change of their own (no ``remove`` could come), so the cursor of
+    the old places is refused as a narrowed grant's is, and a fresh export leaves them out."""
+    seed_department(platform)
+    in_a, in_b = _push(platform, GRID_A, 1, "1"), _push(platform, GRID_B, 3, "1")
+    grant = make_grant(platform, communities=(COMMUNITY,))
+    api = DeptApi(platform.url, make_key(platform))
+    have, cursor = api.export_all(grant)
+    assert set(have) == {in_a, in_b}
+    admin.put_grid(platform.engine, GRID_B, "二网格", OTHER_COMMUNITY)
+    resp = api.get(f"/v1/dept/grants/{grant}/feed", cursor=cursor)
+    assert (resp.status_code, resp.json()["error"]["code"]) == (409, "grant_changed"), resp.text
+    fresh, cursor = api.export_all(grant)
+    assert fresh == expected(platform, formset, grant) and set(fresh) == {in_a}
+    # the cursor of the new places works, and an unrelated grid change does not void it
+    admin.put_grid(platform.engine, GRID_C, "另一网格", OTHER_COMMUNITY)
+    assert api.follow(grant, fresh, cursor) and set(fresh) == {in_a}

@@ -8,14 +8,17 @@ record that was deleted, no longer matches the filter or left the grant's grids 
 comes as a ``remove`` (its id only), so the department can delete it. Applying the feed to an
 export gives exactly what a fresh export gives.
 
-Cursors are opaque base64 JSON naming the grant and its revision: narrowing a grant voids them
-(409 ``grant_changed``).
+Cursors are opaque base64 JSON naming the grant, its revision and (a digest of) the grids it
+covered: narrowing a grant, or a grid moved into or out of its communities, voids them (409
+``grant_changed``) — records that left with their grid had no change of their own to say
+``remove``, so the department takes a fresh export.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +60,22 @@ def decode_cursor(text: str, grant: Grant, kind: str) -> dict[str, Any]:
     if payload.get("r") != grant.revision:
         raise ApiError(409, "grant_changed")
     return payload
+
+
+def places(shaper: Shaper) -> str:
+    """A digest of the grids a grant covers now ("" for a grant over every grid)."""
+    if shaper.everywhere:
+        return ""
+    return hashlib.sha256("\n".join(sorted(shaper.grids)).encode()).hexdigest()[:16]
+
+
+def check_places(payload: dict[str, Any], shaper: Shaper) -> None:
+    """409 ``grant_changed`` when the grant's grids are no longer those the cursor was given
+    under. A cursor without the digest (given before it was written) is taken as it is: the
+    check tells an honest client to export again, it guards no data (every page is shaped by
+    the grant as it is now)."""
+    if "p" in payload and payload["p"] != places(shaper):
+        raise ApiError(409, "grant_changed")
 
 
 def watermark(conn: Connection) -> int:
@@ -163,6 +182,9 @@ def export_page(
         mark = int(state["w"]) if state else watermark(conn)
         after = str(state["a"]) if state else ""
         shaper = Shaper.of(conn, formset, grant)
+        if state:
+            check_places(state, shaper)
+        where = places(shaper)
         read = 0
         last = after
         budget = limit * SCAN_FACTOR
@@ -175,14 +197,16 @@ def export_page(
                     break
     exhausted = read < budget and len(page.items) < limit
     page.done = exhausted
-    page.cursor = "" if exhausted else encode_cursor(_export_state(grant, last, mark))
-    page.feed_cursor = encode_cursor({"g": grant.id, "r": grant.revision, "k": "feed", "s": mark})
+    page.cursor = "" if exhausted else encode_cursor(_export_state(grant, last, mark, where))
+    page.feed_cursor = encode_cursor(
+        {"g": grant.id, "r": grant.revision, "k": "feed", "s": mark, "p": where}
+    )
     page.export_id = trace.once(engine, taker, grant, "export", len(page.items), page.taken())
     return page
 
 
-def _export_state(grant: Grant, after: str, mark: int) -> dict[str, Any]:
-    return {"g": grant.id, "r": grant.revision, "k": "export", "a": after, "w": mark}
+def _export_state(grant: Grant, after: str, mark: int, where: str) -> dict[str, Any]:
+    return {"g": grant.id, "r": grant.revision, "k": "export", "a": after, "w": mark, "p": where}
 
 
 def feed_page(
@@ -195,13 +219,15 @@ def feed_page(
 ) -> Page:
     """Changes after ``cursor``: upserts and removals in change order, traced."""
     limit = max(1, min(limit, MAX_PAGE))
-    since = int(decode_cursor(cursor, grant, "feed")["s"])
+    state = decode_cursor(cursor, grant, "feed")
+    since = int(state["s"])
     page = Page()
     with db.read(engine) as conn:
         top = watermark(conn)
         if since > top:
             raise ApiError(409, "cursor_ahead")
         shaper = Shaper.of(conn, formset, grant)
+        check_places(state, shaper)
         grids = sorted(shaper.grids)
         rows = _changed(conn, shaper, grids, since, limit)
         full = len(rows) == limit
@@ -211,7 +237,9 @@ def feed_page(
         changes.sort(key=lambda c: (c[0], c[1]))
         page.items = _feed_items(conn, shaper, changes)
     page.done = not full
-    page.cursor = encode_cursor({"g": grant.id, "r": grant.revision, "k": "feed", "s": upto})
+    page.cursor = encode_cursor(
+        {"g": grant.id, "r": grant.revision, "k": "feed", "s": upto, "p": places(shaper)}
+    )
     page.export_id = trace.once(engine, taker, grant, "feed", len(page.items), page.taken())
     return page
 
