@@ -369,3 +369,41 @@ def test_a_record_deleted_elsewhere_is_asked_about(
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     record = store.get(person)
     assert not record.deleted and record.data["phone"] == "13900139000"
+
+
+# -- the platform merged the open record into the one it holds (its id changed) --------------
+
+
+@pytest.mark.parametrize("held_here", [False, True], ids=["renamed", "folded"])
+def test_an_open_record_the_platform_merged_keeps_its_typing_on_the_held_record(
+    qtbot: Any, window: MainWindow, store: Store, platform: Any, held_here: bool
+) -> None:
+    """The worker saved a draft of a person the platform already holds and kept the tab open;
+    a sync merges it into the held record (``merged_into``: the device renames it, or folds it
+    into its copy of the held one). What the worker types next must be saved on that record,
+    not under the old id as a second one."""
+    other = platform.client("wang")  # another worker registered the person first
+    held = "0190aaaa-0000-7000-8000-00000000a081"
+    answer = other.push([other.op(held, "create", resident(name="孙八", seq=81))])
+    assert answer[0]["status"] == "applied"
+    if held_here:
+        _sync_direct(store, platform.url)
+        assert store.get(held) is not None
+    mine = store.save("resident", resident(name="孙八", seq=81), status="draft").id
+    editor = open_editor(window, mine)
+    ctl = install_sync(window)
+    ctl.ask = lambda: Credentials(platform.url, "wang", PASSWORD)
+    handle = ctl.trigger()
+    assert handle is not None
+    qtbot.waitUntil(lambda: not handle.running, timeout=WAIT_MS)
+    assert handle.outcome == "finished"
+    assert store.get(mine) is None and store.get(held) is not None  # renamed by the push
+
+    assert window.open_record(held) is editor  # its tab, not a second one
+    type_into(qtbot, editor, "phone", "13900139000")
+    assert [row.record_id for row in store.autosaves()] == [held]  # a crash restores it there
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert store.get(held).data["phone"] == "13900139000"  # the typing is on the person
+    assert store.get(mine) is None  # not a second record under the old id
+    assert store.count("resident") == 1
+    assert store.autosaves() == []
