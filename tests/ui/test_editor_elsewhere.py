@@ -407,3 +407,37 @@ def test_an_open_record_the_platform_merged_keeps_its_typing_on_the_held_record(
     assert store.get(mine) is None  # not a second record under the old id
     assert store.count("resident") == 1
     assert store.autosaves() == []
+
+
+def test_a_crash_after_another_process_merged_the_record_restores_onto_the_held_one(
+    qtbot: Any, store: Store, elsewhere: Store, person: str
+) -> None:
+    """The nightly ``gridcollect sync`` (another process, no notice to the window) has the
+    platform merge the open record into the one it holds; the editor goes on autosaving,
+    then the app dies. Restoring must bring the typing onto the held record, not make a
+    second one under the old id."""
+    from sync.replica.rekey import rewrite_id
+
+    editor = RecordEditor(store, "resident", person, author="W007")
+    editor.set_value("phone", "13900139000")
+    editor.autosave_now()
+    held = "0190aaaa-0000-7000-8000-00000000b001"
+    rewrite_id(elsewhere, person, held)  # the push's answer: merged_into
+    editor.set_value("residence_address", "浙江省杭州市西湖区幸福路十二号五〇二室")
+    editor.autosave_now()  # still typing: nothing told the editor
+    shiboken6.delete(editor)  # the app dies: no close, no save
+
+    win = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(win)
+    win.ask_restore = lambda _n: "restore"
+    assert win.offer_restore() == 1
+    restored = win.open_editors()[0]
+    restored.confirm_close = lambda _e: "discard"
+    win.show()
+    qtbot.waitExposed(win)
+    assert restored.save_button.isVisible()
+    qtbot.mouseClick(restored.save_button, Qt.MouseButton.LeftButton)
+    data = store.get(held).data
+    assert data["phone"] == "13900139000" and data["residence_address"].endswith("五〇二室")
+    assert store.get(person) is None and store.count("resident") == 1
+    assert store.autosaves() == []
