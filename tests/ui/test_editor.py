@@ -527,6 +527,25 @@ def test_language_switch_retranslates(qtbot, open_editor) -> None:
     assert "必填" in editor.message("name")
 
 
+@pytest.mark.parametrize("switch", [False, True], ids=["same_language", "switched"])
+def test_a_language_switch_keeps_what_is_being_typed_in_a_code_picker(
+    qtbot, open_editor, switch: bool
+) -> None:
+    """The worker types a name into 民族 and, before leaving the field, switches the language
+    (View menu: the field keeps the focus); leaving it then takes what was typed."""
+    editor = open_editor()
+    target = editor.widget("ethnicity").focus_target()
+    editor.scroll.ensureWidgetVisible(target)
+    qtbot.mouseClick(target, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: focused() is target)
+    type_text(qtbot, target, "维吾尔族")
+    if switch:
+        language().set_lang("en")
+    # leave the field (the key goes where a real one goes: the open list if there is one)
+    qtbot.keyClick(QApplication.activePopupWidget() or focused(), Qt.Key.Key_Tab)
+    assert editor.values().get("ethnicity") == "05"
+
+
 def test_every_form_opens_with_defaults_and_saves(
     qtbot, open_editor, store: Store, formset: FormSet
 ) -> None:

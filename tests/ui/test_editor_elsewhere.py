@@ -369,3 +369,75 @@ def test_a_record_deleted_elsewhere_is_asked_about(
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     record = store.get(person)
     assert not record.deleted and record.data["phone"] == "13900139000"
+
+
+# -- the platform merged the open record into the one it holds (its id changed) --------------
+
+
+@pytest.mark.parametrize("held_here", [False, True], ids=["renamed", "folded"])
+def test_an_open_record_the_platform_merged_keeps_its_typing_on_the_held_record(
+    qtbot: Any, window: MainWindow, store: Store, platform: Any, held_here: bool
+) -> None:
+    """The worker saved a draft of a person the platform already holds and kept the tab open;
+    a sync merges it into the held record (``merged_into``: the device renames it, or folds it
+    into its copy of the held one). What the worker types next must be saved on that record,
+    not under the old id as a second one."""
+    other = platform.client("wang")  # another worker registered the person first
+    held = "0190aaaa-0000-7000-8000-00000000a081"
+    answer = other.push([other.op(held, "create", resident(name="孙八", seq=81))])
+    assert answer[0]["status"] == "applied"
+    if held_here:
+        _sync_direct(store, platform.url)
+        assert store.get(held) is not None
+    mine = store.save("resident", resident(name="孙八", seq=81), status="draft").id
+    editor = open_editor(window, mine)
+    ctl = install_sync(window)
+    ctl.ask = lambda: Credentials(platform.url, "wang", PASSWORD)
+    handle = ctl.trigger()
+    assert handle is not None
+    qtbot.waitUntil(lambda: not handle.running, timeout=WAIT_MS)
+    assert handle.outcome == "finished"
+    assert store.get(mine) is None and store.get(held) is not None  # renamed by the push
+
+    assert window.open_record(held) is editor  # its tab, not a second one
+    type_into(qtbot, editor, "phone", "13900139000")
+    assert [row.record_id for row in store.autosaves()] == [held]  # a crash restores it there
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert store.get(held).data["phone"] == "13900139000"  # the typing is on the person
+    assert store.get(mine) is None  # not a second record under the old id
+    assert store.count("resident") == 1
+    assert store.autosaves() == []
+
+
+def test_a_crash_after_another_process_merged_the_record_restores_onto_the_held_one(
+    qtbot: Any, store: Store, elsewhere: Store, person: str
+) -> None:
+    """The nightly ``gridcollect sync`` (another process, no notice to the window) has the
+    platform merge the open record into the one it holds; the editor goes on autosaving,
+    then the app dies. Restoring must bring the typing onto the held record, not make a
+    second one under the old id."""
+    from sync.replica.rekey import rewrite_id
+
+    editor = RecordEditor(store, "resident", person, author="W007")
+    editor.set_value("phone", "13900139000")
+    editor.autosave_now()
+    held = "0190aaaa-0000-7000-8000-00000000b001"
+    rewrite_id(elsewhere, person, held)  # the push's answer: merged_into
+    editor.set_value("residence_address", "浙江省杭州市西湖区幸福路十二号五〇二室")
+    editor.autosave_now()  # still typing: nothing told the editor
+    shiboken6.delete(editor)  # the app dies: no close, no save
+
+    win = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(win)
+    win.ask_restore = lambda _n: "restore"
+    assert win.offer_restore() == 1
+    restored = win.open_editors()[0]
+    restored.confirm_close = lambda _e: "discard"
+    win.show()
+    qtbot.waitExposed(win)
+    assert restored.save_button.isVisible()
+    qtbot.mouseClick(restored.save_button, Qt.MouseButton.LeftButton)
+    data = store.get(held).data
+    assert data["phone"] == "13900139000" and data["residence_address"].endswith("五〇二室")
+    assert store.get(person) is None and store.count("resident") == 1
+    assert store.autosaves() == []

@@ -54,6 +54,27 @@ class Reads:
         ).fetchone()
         return _to_record(row) if row else None
 
+    def merged_into(self, record_id: str) -> str | None:
+        """The id a record gone from the store lives on under: the platform merged it into
+        another one (the ``merge`` history row a sync writes, followed when that one was
+        merged again); None when it was not merged or the record it went into is gone too.
+
+        Reads the history by kind, not by an index: for the rare id that is gone."""
+        seen = {record_id}
+        current = record_id
+        while True:
+            row = self.conn.execute(
+                "SELECT record_id FROM history WHERE kind = 'merge' "
+                "AND json_extract(changes, '$._merged_from[0]') = ? ORDER BY seq DESC LIMIT 1",
+                (current,),
+            ).fetchone()
+            if row is None or row[0] in seen:
+                return None
+            current = row[0]
+            if self.get(current) is not None:
+                return current
+            seen.add(current)
+
     def iter_records(self, form: str, batch: int = 1000) -> Iterator[Record]:
         """Every live record of a form in id order, read in batches (exports, printing)."""
         last = ""

@@ -203,6 +203,11 @@ class Store:
         """A record by id, tombstoned ones included."""
         return self.reads.get(record_id)
 
+    def merged_into(self, record_id: str) -> str | None:
+        """The id a record gone from the store was merged into by the platform (a sync), when
+        that record is here; None otherwise (``Reads.merged_into``)."""
+        return self.reads.merged_into(record_id)
+
     def iter_records(self, form: str, batch: int = 1000) -> Iterator[Record]:
         """Every live record of a form in id order, read in batches (exports, printing)."""
         return self.reads.iter_records(form, batch)

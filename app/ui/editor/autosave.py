@@ -74,7 +74,8 @@ class AutosaveSlot:
         else:
             slot, form_id, record_id, data = slot_row[0], slot_row[1], slot_row[2], slot_row[3]
         if record_id and store.get(record_id) is None:
-            record_id = None  # the record is gone: what was typed becomes a new record
+            # merged by a sync since (its new id), else gone: the typing becomes a new record
+            record_id = store.merged_into(record_id)
         editor = cls(store, form_id, record_id, lang=lang, author=author, parent=parent)
         editor.resume(slot, data)
         return editor

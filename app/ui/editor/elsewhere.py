@@ -37,7 +37,7 @@ class ChangedElsewhere:
         Cheap when nothing changed (one read). True when a newer stored state came in."""
         if self.record_id is None or self._closed or not hasattr(self, "_stored"):
             return False
-        record = self.store.get(self.record_id)
+        record = self.store.get(self.record_id) or self._merged_record()
         if record is None:
             return False
         theirs = record_state(record)
@@ -47,6 +47,17 @@ class ChangedElsewhere:
         mine = local_changes(self._baseline, self.values())
         self._take_stored(record, theirs, merge_stored(base, mine, theirs), mine)
         return True
+
+    def _merged_record(self) -> Record | None:
+        """The record is gone because a sync merged it into one the platform holds (its id
+        changed): follow it, so the typing is saved there and not under the old id as a
+        second record. None when it was not merged."""
+        new_id = self.store.merged_into(self.record_id)
+        record = self.store.get(new_id) if new_id is not None else None
+        if record is None or record.form != self.form.id:
+            return None
+        self.record_id = record.id
+        return record
 
     def conflicts(self) -> dict[str, dict[str, Any]]:
         """Fields changed here and elsewhere, waiting for a choice: field -> {base, mine,

@@ -404,6 +404,16 @@ class CodePickerField(FieldWidget):
         if code is None:
             self.edit.setText(text.strip())
 
+    def set_lang(self, lang: str) -> None:
+        """Show the value in ``lang``; text being typed (not the value's display) stays as it
+        is, to be taken when the field is left."""
+        typed, cursor = self.edit.text(), self.edit.cursorPosition()
+        typing = typed != self._display(self._value)  # still in the old language here
+        super().set_lang(lang)
+        if typing:
+            self.edit.setText(typed)
+            self.edit.setCursorPosition(cursor)
+
     def _retranslate(self) -> None:
         self.edit.setPlaceholderText(tr("picker_placeholder", self.lang))
         self.edit.setToolTip(self._help_text())

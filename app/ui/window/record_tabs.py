@@ -130,6 +130,7 @@ class RecordTabs:
         for editor, rid in list(self._editors.items()):
             if rid is not None and (record_id is None or rid == record_id):
                 editor.check_stored()  # type: ignore[attr-defined]
+                self._editors[editor] = editor.record_id  # type: ignore[attr-defined]  # merged by a sync: its new id
 
     def open_household(self, house_id: str) -> HouseholdView | None:
         """Show a house's household in the (single, reused) household tab."""
