@@ -76,6 +76,18 @@ def mask_part(kind: str, value: object) -> object:
     return text[:2] + MASK * max(len(text) - 2, 0)
 
 
+def looks_masked(fld: Field, kind: str | None, value: object) -> bool:
+    """A cell a masked export wrote in place of a value: it holds ``MASK`` and masks to
+    itself (``mask_value`` of a sensitive field, ``mask_part`` of a revealing one, ``kind``).
+    An import refuses it, or "E12******78" would overwrite the real number."""
+    if not isinstance(value, str) or MASK not in value:
+        return False
+    text = value.strip()
+    if fld.sensitive:
+        return mask_value(fld, text) == text
+    return kind is not None and mask_part(kind, text) == text
+
+
 def mask_record(form: Form, formset: FormSet, data: Mapping[str, Any]) -> dict[str, Any]:
     """A record as a masked export or sheet shows it: sensitive values masked, and the values
     that would give a masked ID number back reduced (``revealing``)."""

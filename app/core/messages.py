@@ -203,6 +203,12 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "{label}: must be 6 digits, e.g. 410000",
     ),
     # Import files and form files.
+    "masked": (
+        "{label}：这是脱敏导出中带*号的值，导入会把它写在真实信息上。请填写完整的值，"
+        "或改用未脱敏的导出文件",
+        "{label}: a masked value (with *) from a masked export; importing it would overwrite "
+        "the real one. Enter the full value, or use an unmasked export",
+    ),
     "column.unknown": (
         "导入文件中的列“{column}”不是本表的字段，请改正列名或删除该列",
         "The import file's column “{column}” is not a field of this form; rename or remove it",

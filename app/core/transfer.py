@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core import import_worker, rules
 from app.core.forms import Field, Form, FormSet
-from app.core.masking import mask_part, mask_value, revealing
+from app.core.masking import MASK, looks_masked, mask_part, mask_value, revealing
 from app.core.messages import lang_of
 from app.core.records import RecordStatus, clean, diff
 from app.core.tabular import Lines, read_lines, write_table
@@ -446,17 +446,51 @@ def _checked_batches(
     ``validate`` through the form's compiled plan (``rules.FormPlan``), column by column."""
     plan = rules.FormPlan(form, formset, today)
     doubled = len(set(mapping.values())) < len(mapping)
+    masks = _maskable(form, formset, mapping)
     for start in range(0, len(table.rows), batch):
         part = table.rows[start : start + batch]
         numbers = [number for number, _ in part]
+        columns = table.columns(part)
         if doubled:  # a column named twice: row by row, as ever (the later column wins)
             rows = [prepare_row(form, formset, table.row(line), mapping, today) for _, line in part]
             issues = [rules.validate(form, data, formset, today=today) for data in rows]
-            yield numbers, rules.Batch.of_rows(rows, issues)
+            checked = rules.Batch.of_rows(rows, issues)
+        else:
+            checked = plan.run({f: columns[h] for h, f in mapping.items()}, len(part))
+        _refuse_masks(masks, columns, checked.issues)
+        yield numbers, checked
+
+
+def _maskable(
+    form: Form, formset: FormSet, mapping: Mapping[str, str]
+) -> dict[str, tuple[Field, str | None]]:
+    """Header -> (field, ``revealing`` kind) of the columns a masked export masks."""
+    parts = revealing(form, formset)
+    found = {}
+    for header, field_id in mapping.items():
+        fld = form.fields[field_id]
+        if fld.sensitive or field_id in parts:
+            found[header] = (fld, None if fld.sensitive else parts[field_id])
+    return found
+
+
+def _refuse_masks(
+    masks: Mapping[str, tuple[Field, str | None]],
+    columns: Mapping[str, Sequence[Any]],
+    issues: list[list[rules.Issue]],
+) -> None:
+    """A cell a masked export wrote (``looks_masked``) is an error of its row, in place of
+    what the field's own checks said of it: a passport number or a permit number has no check
+    a mask fails, and the row would have written "*********" over the real value. A mask that
+    did fail a check ("330***...12": "character 4 is wrong") is told what it is."""
+    for header, (fld, kind) in masks.items():
+        column = columns[header]
+        if MASK not in "\n".join(map(str, column)):  # the usual column, at C speed
             continue
-        columns = table.columns(part)
-        cells = {f: columns[h] for h, f in mapping.items()}
-        yield numbers, plan.run(cells, len(part))
+        for i, value in enumerate(column):
+            if looks_masked(fld, kind, value):
+                kept = [issue for issue in issues[i] if issue.field != fld.id]
+                issues[i] = [*kept, rules.Issue(fld.id, "masked")]
 
 
 class Cancelled(Exception):
