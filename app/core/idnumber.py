@@ -30,6 +30,9 @@ from app.core.textnorm import normalize_key
 
 _RE_18 = re.compile(r"[0-9]{17}[0-9X]")
 _RE_15 = re.compile(r"[0-9]{15}")
+# What a spreadsheet makes of a long number typed into a "General" cell: 3.30106E+17 as shown
+# (and saved as CSV), 3.30106198506151E+17 in the .xlsx. The last digits are gone.
+_RE_SPREADSHEET_NUMBER = re.compile(r"[0-9](?:\.[0-9]*)?E\+?[0-9]{1,2}")
 _DIGITS = frozenset("0123456789")
 _OLDEST = datetime.date(1900, 1, 1)
 
@@ -131,6 +134,8 @@ def _normalise(s: str) -> tuple[str, bool]:
     number = normalize_key(s or "")
     if not number:
         raise IdNumberError("id.empty")
+    if "E" in number and _RE_SPREADSHEET_NUMBER.fullmatch(number):
+        raise IdNumberError("id.spreadsheet_number")
     if len(number) == 15:
         if not _RE_15.fullmatch(number):
             raise IdNumberError("id.chars", position=_first_bad_char(number))

@@ -135,6 +135,12 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "{label}：第{position}位不正确，只能填数字，仅最后一位可为X",
         "{label}: character {position} is wrong; use digits only, only the last may be X",
     ),
+    "id.spreadsheet_number": (
+        "{label}：表格把号码存成了数字（如 3.30106E+17），后几位已丢失。请把这一列设为“文本”格式，"
+        "再重新输入号码",
+        "{label}: the spreadsheet stored the number as a number (like 3.30106E+17) and lost "
+        "its last digits; format the column as text and type the numbers again",
+    ),
     "id.check_digit": (
         "{label}：校验位不正确，请核对最后一位（可能是X）及其他各位",
         "{label}: the check digit is wrong; check the last character (it may be X) "

@@ -148,6 +148,9 @@ def test_old_code_accepted_even_for_birth_years_after_it_was_abolished() -> None
         ("11010549123100X", "id.chars"),
         ("11010519491231002Y", "id.chars"),
         ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "id.chars"),  # Arabic-Indic digits are not accepted
+        ("3.30106E+17", "id.spreadsheet_number"),  # as Excel shows it (and saves it as CSV)
+        ("3.30106198506151e+17", "id.spreadsheet_number"),  # as openpyxl reads the .xlsx
+        ("3.30106E17", "id.spreadsheet_number"),
     ],
 )
 def test_form_errors(typed: str, code: str) -> None:
