@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from app.core import ids
@@ -312,3 +313,52 @@ def _aside(dev: Device) -> list[tuple[str, str, str]]:
         (op_id, item_id, json.loads(reason)["code"])
         for op_id, item_id, reason in dev.store.tasks.set_aside_results()
     ]
+
+
+def test_a_result_resent_by_a_copy_of_the_data_dir_is_kept_once(
+    devices: Any, platform: Any, tmp_path: Path, formset: FormSet, monkeypatch: Any
+) -> None:
+    """The platform applied a result but the device never recorded the answer; the data dir is
+    then copied to another laptop (a new device at login) and both sync: the copy sends the
+    same result again under its new device id, and the platform answers ``duplicate`` as it
+    does for ops a copy sends again (one result in the item's history, not two)."""
+    import shutil
+
+    from sync import replica
+    from tests.sync.devicekit import make_device
+
+    (setup,) = devices(1)
+    people = building_three(setup)
+    setup.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    origin = make_device(platform.url, tmp_path, formset, name="origin")
+    origin.sync()
+    origin.store.tasks.mark_unable(_item_of(origin, task_id, people["r502"]), "已迁出", "王五")
+
+    def lost(*_args: Any) -> int:
+        raise ConnectionError("the answer was lost")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(replica, "record_task_answers", lost)
+        with pytest.raises(ConnectionError):
+            origin.sync()
+    assert origin.store.tasks.pending_count() == 1
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 1  # applied on the platform
+    origin.close()
+    shutil.copyfile(origin.store.path, tmp_path / "copy.sqlite")
+    copy = make_device(platform.url, tmp_path, formset, name="copy")
+    origin = make_device(platform.url, tmp_path, formset, name="origin")
+    try:
+        assert copy.sync().task_results == 1
+        assert origin.sync().task_results == 1
+        assert copy.store.device_id != origin.store.device_id  # the copy is a device of its own
+        for dev in (copy, origin):
+            assert dev.store.tasks.pending_count() == 0
+    finally:
+        copy.close()
+        origin.close()
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 1, [(r.device_id, r.op_id) for r in pushed]
+    detail = console(platform, "chen", "GET", f"/tasks/{task_id}/items/{pushed[0].item_id}")
+    assert [r["reason"] for r in detail["results"]] == ["已迁出"]
