@@ -105,6 +105,8 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
                 tally.rebased += 1
         _restamp_many(store, same)
         tally.inserted = _insert_many(store, fresh)
+        # tasks before the aliases: an item of this page naming a merged record is renamed too
+        tally.tasks = apply_tasks(store, response.tasks, response.task_items)
         for alias in response.aliases:
             if alias.old != alias.canonical:
                 rewrite_id(store, alias.old, alias.canonical)
@@ -114,7 +116,6 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
         for grid in response.grids:
             store.merge_grid(_grid_of(grid))
             tally.grids += 1
-        tally.tasks = apply_tasks(store, response.tasks, response.task_items)
         for key, value in ((CURSOR_KEY, str(response.cursor)), (SCOPE_KEY, scope)):
             store.set_meta(key, value)
     return tally

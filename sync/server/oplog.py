@@ -36,7 +36,7 @@ _O = db.ops.c
 _D = db.devices.c
 # ``:device`` and its family: the devices that are copies of the same data dir
 # (``devices.root``), the device itself also when it has no row.
-_FAMILY = union_all(
+FAMILY = union_all(
     select(_D.device_id).where(
         _D.root == select(_D.root).where(_D.device_id == bindparam("device")).scalar_subquery()
     ),
@@ -49,7 +49,7 @@ _FAMILY = union_all(
 # an insertion; "device or family" as an OR could only be answered through it).
 _LOOKUP = Built(
     lambda among: select(_O.device_id, _O.op_id, _O.op_hash, _O.username, _O.result).where(
-        _O.device_id.in_(_FAMILY), among(_O.op_id, "ids")
+        _O.device_id.in_(FAMILY), among(_O.op_id, "ids")
     )
 )
 

@@ -300,7 +300,7 @@ def _merge_pair(
 ) -> int:
     """Fold ``dup`` into ``canon``: values merge with an empty base (differences become hard
     conflicts, the canonical values stay provisional), ``dup`` becomes a tombstone and an alias,
-    and references to it are rewritten.
+    and references and task items naming it are rewritten.
 
     ``newer``: ``dup``'s values are the provisional ones instead (a transfer: the claim is what
     the person's new grid just recorded); ``settled``: a field the decision itself settles
@@ -333,6 +333,12 @@ def _merge_pair(
     row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
     records.add_alias(tx, dup.id, canon.id, "review", at)
     _rewrite_references(tx, formset, dup.id, canon.id, user, at, form.id)
+    # Task items follow the person: a save of the record they live on in finishes them, and
+    # an item pulled after the merge names a record the device has (an item pulled before it
+    # is renamed by the alias on the device; no new number needed).
+    tx.conn.execute(
+        update(db.task_items).where(db.task_items.c.record_id == dup.id).values(record_id=canon.id)
+    )
     return row.version
 
 

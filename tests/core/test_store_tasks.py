@@ -213,3 +213,26 @@ def test_the_tasks_migration_upgrades_an_existing_store(tmp_path, formset) -> No
     assert again.get(rid) is not None and again.tasks.views() == []
     assert again.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     again.close()
+
+
+def test_a_result_set_aside_leaves_the_item_as_the_platform_has_it(store: Store) -> None:
+    a, b = _people(store, 2, phone=None)
+    store.tasks.put_tasks([task()])
+    store.tasks.put_items([task_item(a, state="unable", reason="查无此人"), task_item(b)])
+    store.tasks.mark_done(f"item-{a}")
+    store.tasks.mark_unable(f"item-{b}", "拒绝配合")
+    store.tasks.mark_done(f"item-{b}")
+    # a pull while they wait: another device's unable reached the platform for b
+    store.tasks.put_items([task_item(b, state="unable", reason="已迁出")])
+    first, second, third = store.tasks.pending()
+    store.tasks.set_aside(first.op_id, "out_of_scope", "不在范围", "out of scope")
+    assert store.tasks.item(f"item-{a}").state == "unable"
+    assert store.tasks.item(f"item-{a}").reason == "查无此人"
+    store.tasks.set_aside(third.op_id, "out_of_scope", "不在范围", "out of scope")
+    assert (store.tasks.item(f"item-{b}").state, store.tasks.item(f"item-{b}").reason) == (
+        "unable",
+        "拒绝配合",  # its own unable still waits, and is the later one
+    )
+    store.tasks.answered([(second.op_id, "unable")])
+    assert store.tasks.item(f"item-{b}").state == "unable"
+    assert store.conn.execute("SELECT count(*) FROM task_platform_states").fetchone()[0] == 0

@@ -469,3 +469,22 @@ def test_a_collect_task_counts_new_records_of_its_form_in_its_grids(
     people(li, GRID_B, ["1"])  # another grid: not counted
     follow = api(platform, chen, "GET", f"/tasks/{made['task']['id']}").json()
     assert follow["collected"] == 2
+
+
+def test_the_task_list_counts_only_the_callers_items_as_the_task_page_does(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """An admin's task over two communities: the supervisor of one and a worker of one grid
+    see, in the list, the counts of their own grids' items, the same as on the task's page
+    (every console read is cut to the caller's scope)."""
+    wang, li, zhao, chen, root = (workers[n] for n in ("wang", "li", "zhao", "chen", "root"))
+    people(wang, GRID_A, ["2"])
+    people(li, GRID_B, ["2", "2"])
+    people(zhao, GRID_C, ["2", "2", "2"])
+    made = api(platform, root, "POST", "/tasks", json=SPEC)
+    assert made.json()["items"] == 6, made.text
+    task_id = made.json()["task"]["id"]
+    for who, expected in ((chen, 3), (wang, 1), (root, 6)):
+        (listed,) = api(platform, who, "GET", "/tasks").json()["tasks"]
+        shown = api(platform, who, "GET", f"/tasks/{task_id}").json()
+        assert listed["counts"] == shown["counts"] == {"open": expected, "done": 0, "unable": 0}

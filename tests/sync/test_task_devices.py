@@ -13,14 +13,17 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
+from app.core import ids
 from app.core.forms import FormSet
 from app.core.store import Store
 from tests.factories import resident
 from tests.sync import devicekit
 from tests.sync.devicekit import (
     GRID_A,
+    GRID_B,
     PASSWORD,
     Device,
     FaultAdapter,
@@ -267,3 +270,95 @@ def test_results_wait_for_a_platform_that_takes_them(devices: Any, platform: Any
     assert sent == [()] and a.store.tasks.pending_count() == 1
     a.client.info()  # the platform was upgraded
     assert a.sync().task_results == 1 and a.store.tasks.pending_count() == 0
+
+
+def test_a_refused_result_leaves_the_item_as_the_platform_has_it(
+    devices: Any, platform: Any
+) -> None:
+    """Grid B is taken from wang after their device got its items: wang marks one done and one
+    unable offline, the platform refuses both (403 ``out_of_scope``), they are set aside, and
+    the items show the platform's state again (open), not a done nobody has."""
+    from sync.server import admin
+
+    root = platform.client("root")
+    people = []
+    for n in range(2):
+        rid = ids.uuid7()
+        fields = {**resident(seq=501 + 2 * n, grid=GRID_B), "_status": "draft"}
+        fields.pop("phone")
+        assert root.push([root.op(rid, "create", fields)])[0]["status"] == "applied"
+        people.append(rid)
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    spec = {"title": "核实电话", "form": "resident", "fields": ["phone"], "grids": [GRID_B]}
+    task_id = console(platform, "chen", "POST", "/tasks", json=spec)["task"]["id"]
+    (a,) = devices(1)
+    a.sync()
+    assert {i.state for i in a.store.tasks.items(task_id)} == {"open"}
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])
+    a.store.tasks.mark_done(_item_of(a, task_id, people[0]), author="王五")
+    a.store.tasks.mark_unable(_item_of(a, task_id, people[1]), "查无此人", author="王五")
+
+    a.sync()
+
+    assert [code for _op, _item, code in _aside(a)] == ["out_of_scope", "out_of_scope"]
+    shown = {i.record_id: (i.state, i.pending) for i in a.store.tasks.items(task_id)}
+    assert shown == {people[0]: ("open", False), people[1]: ("open", False)}
+    assert [(v.done, v.unable) for v in a.store.tasks.views()] == [(0, 0)]
+
+
+def _aside(dev: Device) -> list[tuple[str, str, str]]:
+    import json
+
+    return [
+        (op_id, item_id, json.loads(reason)["code"])
+        for op_id, item_id, reason in dev.store.tasks.set_aside_results()
+    ]
+
+
+def test_a_result_resent_by_a_copy_of_the_data_dir_is_kept_once(
+    devices: Any, platform: Any, tmp_path: Path, formset: FormSet, monkeypatch: Any
+) -> None:
+    """The platform applied a result but the device never recorded the answer; the data dir is
+    then copied to another laptop (a new device at login) and both sync: the copy sends the
+    same result again under its new device id, and the platform answers ``duplicate`` as it
+    does for ops a copy sends again (one result in the item's history, not two)."""
+    import shutil
+
+    from sync import replica
+    from tests.sync.devicekit import make_device
+
+    (setup,) = devices(1)
+    people = building_three(setup)
+    setup.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    origin = make_device(platform.url, tmp_path, formset, name="origin")
+    origin.sync()
+    origin.store.tasks.mark_unable(_item_of(origin, task_id, people["r502"]), "已迁出", "王五")
+
+    def lost(*_args: Any) -> int:
+        raise ConnectionError("the answer was lost")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(replica, "record_task_answers", lost)
+        with pytest.raises(ConnectionError):
+            origin.sync()
+    assert origin.store.tasks.pending_count() == 1
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 1  # applied on the platform
+    origin.close()
+    shutil.copyfile(origin.store.path, tmp_path / "copy.sqlite")
+    copy = make_device(platform.url, tmp_path, formset, name="copy")
+    origin = make_device(platform.url, tmp_path, formset, name="origin")
+    try:
+        assert copy.sync().task_results == 1
+        assert origin.sync().task_results == 1
+        assert copy.store.device_id != origin.store.device_id  # the copy is a device of its own
+        for dev in (copy, origin):
+            assert dev.store.tasks.pending_count() == 0
+    finally:
+        copy.close()
+        origin.close()
+    pushed = [r for r in server_rows(platform, "task_results") if r.source == "push"]
+    assert len(pushed) == 1, [(r.device_id, r.op_id) for r in pushed]
+    detail = console(platform, "chen", "GET", f"/tasks/{task_id}/items/{pushed[0].item_id}")
+    assert [r["reason"] for r in detail["results"]] == ["已迁出"]

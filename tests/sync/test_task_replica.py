@@ -129,6 +129,22 @@ def test_an_alias_renames_the_items_record(store: Store) -> None:
     assert store.tasks.item(f"i-{old}").record_id == canonical
 
 
+def test_an_alias_in_the_items_own_page_renames_its_record(store: Store) -> None:
+    """A first pull of an item whose record was merged after the task was issued (an older
+    platform still sends the old id): the alias of the same page renames it too."""
+    old, canonical = ids.uuid7(), ids.uuid7()
+    page = _page(
+        1,
+        records=[_record(canonical, seq=5)],
+        aliases=[Alias(old=old, canonical=canonical)],
+        tasks=[_task()],
+        task_items=[_item(old)],
+    )
+    replica.apply_pull(store, page, SCOPE)
+    assert store.tasks.item(f"i-{old}").record_id == canonical
+    assert [(i.record_id, i.title != "") for i in store.tasks.items("t1")] == [(canonical, True)]
+
+
 def test_answers_settle_only_the_results_they_name(store: Store) -> None:
     a, b = ids.uuid7(), ids.uuid7()
     replica.apply_pull(

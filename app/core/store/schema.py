@@ -227,6 +227,18 @@ RECORD_KEYS_BY_RID = [
 ]
 MIGRATIONS.append(RECORD_KEYS_BY_RID)
 
+# tasks: the platform's own state of an item this device has unanswered results for
+# (``task_items.state`` shows it merged with them), so a result the platform refuses and that
+# is set aside leaves the item as the platform has it. A row exists only while results wait;
+# an item without one shows the platform's state as it is. ``IF NOT EXISTS``: steps after it
+# may run again over a store that has it.
+TASK_PLATFORM_STATES = [
+    """CREATE TABLE IF NOT EXISTS task_platform_states (
+        item_id TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT
+    )"""
+]
+MIGRATIONS.append(TASK_PLATFORM_STATES)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

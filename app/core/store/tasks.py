@@ -121,6 +121,7 @@ class Tasks:
                 )
             }
             if waiting:
+                self._note_platform([(r[0], r[4], r[5]) for r in rows if r[0] in waiting])
                 rows = [self._merged_row(row) if row[0] in waiting else row for row in rows]
             self.conn.executemany(
                 "INSERT OR REPLACE INTO task_items (id, task_id, record_id, grid, state, "
@@ -287,6 +288,8 @@ class Tasks:
                 raise TaskError(
                     "这个任务已被撤销，无需再处理", "This task was cancelled; nothing to do"
                 )
+            if not self._pending_of(item_id):  # what it shows is the platform's state
+                self._note_platform([(item_id, item.state, item.reason)])
             seq = self._db.next_seq()
             self.conn.execute(
                 "INSERT INTO task_results (op_id, item_id, state, reason, edited_at, author) "
@@ -302,6 +305,34 @@ class Tasks:
         found = self.item(item_id)
         assert found is not None
         return found
+
+    def _note_platform(self, rows: Sequence[tuple[str, str, str | None]]) -> None:
+        """The platform's (item, state, reason) for items with results waiting."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO task_platform_states (item_id, state, reason) VALUES (?, ?, ?)",
+            rows,
+        )
+
+    def _show(self, item_id: str, platform: tuple[str, str | None] | None = None) -> None:
+        """The item shows the platform's state (``platform``, else the one noted when its
+        first waiting result was made) merged with the results still waiting; the note goes
+        with the last of them."""
+        if platform is None:
+            row = self.conn.execute(
+                "SELECT state, reason FROM task_platform_states WHERE item_id = ?", (item_id,)
+            ).fetchone()
+            if row is None:
+                return  # results made before the note existed: the item stays as shown
+            platform = (row[0], row[1])
+        waiting = self._pending_of(item_id)
+        if waiting:
+            self._note_platform([(item_id, *platform)])
+        else:
+            self.conn.execute("DELETE FROM task_platform_states WHERE item_id = ?", (item_id,))
+        self.conn.execute(
+            "UPDATE task_items SET state = ?, reason = ? WHERE id = ?",
+            (*merged_state(platform, waiting), item_id),
+        )
 
     def _pending_of(self, item_id: str) -> list[tuple[str, str | None]]:
         return [
@@ -359,11 +390,7 @@ class Tasks:
                     continue
                 # The platform's state; when unable won, the reason the device shows stays.
                 server_reason = (current.reason or reason) if state == "unable" else None
-                shown = merged_state((state, server_reason), self._pending_of(item_id))
-                self.conn.execute(
-                    "UPDATE task_items SET state = ?, reason = ? WHERE id = ?",
-                    (*shown, item_id),
-                )
+                self._show(item_id, (state, server_reason))
 
     def set_aside(self, op_id: str, code: str, message_zh: str, message_en: str) -> None:
         """The platform refused a result as a whole request (out of scope, unknown item): it
@@ -374,6 +401,11 @@ class Tasks:
                 "UPDATE task_results SET set_aside = ? WHERE op_id = ?",
                 (json.dumps(reason, ensure_ascii=False), op_id),
             )
+            row = self.conn.execute(
+                "SELECT item_id FROM task_results WHERE op_id = ?", (op_id,)
+            ).fetchone()
+            if row is not None:
+                self._show(row[0])
 
     def set_aside_results(self) -> list[tuple[str, str, str]]:
         """(op_id, item id, reason JSON) of results the platform refused."""

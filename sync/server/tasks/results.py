@@ -21,6 +21,7 @@ from sync.server import db
 from sync.server.auth import User, iso, now
 from sync.server.checks import check_text
 from sync.server.errors import ApiError
+from sync.server.oplog import FAMILY
 from sync.server.sqlin import Built
 from sync.server.tasks.store import close_finished
 from sync.server.tx import Tx
@@ -57,14 +58,33 @@ def state_of(history: Iterable[Mapping[str, Any]]) -> tuple[str, str | None]:
     return ("unable", reason) if latest is not None else ("open", None)
 
 
-def _known(conn: Connection, device_id: str, op_ids: Sequence[str]) -> dict[str, str | None]:
+_LOOKUP = Built(
+    lambda among: select(_R.device_id, _R.op_id, _R.op_hash, _R.username).where(
+        _R.device_id.in_(FAMILY), among(_R.op_id, "ids")
+    )
+)
+
+
+def _known(
+    conn: Connection, user: User, device_id: str, results: Sequence[p.TaskResult]
+) -> dict[str, str | None]:
+    """Op id -> the logged result's hash, for the results already logged: by this device, or
+    with the same content by the same user from a copy of its data dir (its device family,
+    as ``oplog.lookup`` finds ops): a copy sending a result again whose answer the original
+    never recorded is answered ``duplicate``, not logged twice."""
+    digests = {r.op_id: result_hash(r) for r in results}
+    ids = sorted(digests)
     out: dict[str, str | None] = {}
-    for i in range(0, len(op_ids), IN_CHUNK):
-        part = list(op_ids[i : i + IN_CHUNK])
-        rows = conn.execute(
-            select(_R.op_id, _R.op_hash).where(_R.device_id == device_id, _R.op_id.in_(part))
-        )
-        out.update({r.op_id: r.op_hash for r in rows})
+    stmt = _LOOKUP.on(conn)
+    for i in range(0, len(ids), IN_CHUNK):
+        params = {"ids": ids[i : i + IN_CHUNK], "device": device_id}
+        rows = conn.execute(stmt, params).all()
+        for r in rows:
+            if r.device_id == device_id:
+                out[r.op_id] = r.op_hash
+        for r in rows:  # a copy's: only the same user's very same result
+            if r.op_id not in out and r.username == user.username and r.op_hash == digests[r.op_id]:
+                out[r.op_id] = r.op_hash
     return out
 
 
@@ -90,7 +110,7 @@ def check(conn: Connection, user: User, device_id: str, results: Sequence[p.Task
         if r.state == "unable" and (r.reason is None or not r.reason.strip()):
             raise _at(422, "bad_reason", r, index)
     items = _items(conn, (r.item_id for r in results))
-    known = _known(conn, device_id, [r.op_id for r in results])
+    known = _known(conn, user, device_id, results)
     seen: dict[str, str] = {}
     for index, r in enumerate(results):
         digest = result_hash(r)
@@ -124,7 +144,7 @@ def apply(engine: Engine, user: User, device_id: str, results: Sequence[p.TaskRe
     with db.write(engine) as conn:
         tx = Tx(conn)
         at = iso(now())
-        known = _known(conn, device_id, [r.op_id for r in results])
+        known = _known(conn, user, device_id, results)
         items = _items(conn, (r.item_id for r in results), lock=True)
         states = {i: row.state for i, row in items.items()}
         touched_tasks: set[str] = set()

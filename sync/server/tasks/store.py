@@ -225,7 +225,7 @@ def listing(conn: Connection, user: User, state: str | None = None) -> list[dict
     ids = [r["id"] for r in rows]
     grids, assignees = grids_of(conn, ids), assignees_of(conn, ids)
     shown = [r for r in rows if visible(user, grids[r["id"]], assignees[r["id"]])]
-    totals = item_counts(conn, [r["id"] for r in shown])
+    totals = item_counts(conn, [r["id"] for r in shown], user.grids)
     return [
         {
             **wire(r, grids[r["id"]], assignees[r["id"]], user),
@@ -235,15 +235,19 @@ def listing(conn: Connection, user: User, state: str | None = None) -> list[dict
     ]
 
 
-def item_counts(conn: Connection, task_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+def item_counts(
+    conn: Connection, task_ids: Sequence[str], grids: Iterable[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Items per state of each task; ``grids``: only the items of these grids (a caller's
+    scope, as the task's page counts them; None: all)."""
     out: dict[str, dict[str, int]] = {}
+    scope = sorted(grids) if grids is not None else None
     for i in range(0, len(task_ids), 500):
         part = list(task_ids[i : i + 500])
-        stmt = (
-            select(_I.task_id, _I.state, func.count())
-            .where(_I.task_id.in_(part))
-            .group_by(_I.task_id, _I.state)
-        )
+        stmt = select(_I.task_id, _I.state, func.count()).where(_I.task_id.in_(part))
+        if scope is not None:
+            stmt = stmt.where(_I.grid.in_(scope))
+        stmt = stmt.group_by(_I.task_id, _I.state)
         for task_id, state, n in conn.execute(stmt):
             out.setdefault(task_id, {"open": 0, "done": 0, "unable": 0})[state] = int(n)
     return out
