@@ -340,9 +340,40 @@ def rebase(
                     "source": "local",
                 }
             )
+    if _unsent_vs_tombstone(base, local, server, pending):
+        # update versus delete (§6): the record stays visible with the person's values and
+        # both sides, as the server keeps it when the edit arrives; a tombstone taken like a
+        # plain field hid edits the server has not got (one it refused stays that way)
+        merged.pop(DELETED, None)
+        conflicts.append(
+            {
+                "field": DELETED,
+                "kind": "hard",
+                "base": False,
+                "mine": False,
+                "theirs": True,
+                "source": "local",
+            }
+        )
     if not merged.get(DELETED):
         merged.pop(DELETED, None)
     return merged, conflicts
+
+
+def _unsent_vs_tombstone(
+    base: Mapping[str, Any],
+    local: Mapping[str, Any],
+    server: Mapping[str, Any],
+    pending: Collection[str],
+) -> bool:
+    """Whether the server deleted a record the device holds live with field values it has not
+    acknowledged (pending, or refused and kept): changed from the base, or set by a pending op."""
+    if not norm(server.get(DELETED)) or norm(base.get(DELETED)) or norm(local.get(DELETED)):
+        return False
+    if DELETED in pending:
+        return False  # the device's own delete or restore decides, as sent
+    names = (set(base) | set(local) | set(pending)) - {STATUS, DELETED}
+    return any(n in pending or not same(base.get(n), local.get(n)) for n in names)
 
 
 def _combine(
