@@ -95,6 +95,16 @@ def last_changes(store: Store, record_id: str) -> dict[str, list[Any]]:
     return store.history(record_id)[-1].changes
 
 
+def sync_in_window(qtbot: Any, window: MainWindow, url: str) -> None:
+    """The worker's sync from the window (wang signs in), waited for to its end."""
+    ctl = install_sync(window)
+    ctl.ask = lambda: Credentials(url, "wang", PASSWORD)
+    handle = ctl.trigger()
+    assert handle is not None
+    qtbot.waitUntil(lambda: not handle.running, timeout=WAIT_MS)
+    assert handle.outcome == "finished"
+
+
 def move_out_in_household(window: MainWindow, house: str, person: str) -> None:
     view = window.open_household(house)
     assert view is not None
@@ -299,12 +309,7 @@ def test_a_sync_pull_reaches_the_open_editor(
             )
         ]
     )
-    ctl = install_sync(window)
-    ctl.ask = lambda: Credentials(platform.url, "wang", PASSWORD)
-    handle = ctl.trigger()
-    assert handle is not None
-    qtbot.waitUntil(lambda: not handle.running, timeout=WAIT_MS)
-    assert handle.outcome == "finished"
+    sync_in_window(qtbot, window, platform.url)
     assert store.get(rid).data["name"] == "钱小七"  # pulled
 
     assert shown(editor, "name") == "钱小七"  # came in: the person had not touched it
@@ -391,12 +396,7 @@ def test_an_open_record_the_platform_merged_keeps_its_typing_on_the_held_record(
         assert store.get(held) is not None
     mine = store.save("resident", resident(name="孙八", seq=81), status="draft").id
     editor = open_editor(window, mine)
-    ctl = install_sync(window)
-    ctl.ask = lambda: Credentials(platform.url, "wang", PASSWORD)
-    handle = ctl.trigger()
-    assert handle is not None
-    qtbot.waitUntil(lambda: not handle.running, timeout=WAIT_MS)
-    assert handle.outcome == "finished"
+    sync_in_window(qtbot, window, platform.url)
     assert store.get(mine) is None and store.get(held) is not None  # renamed by the push
 
     assert window.open_record(held) is editor  # its tab, not a second one
