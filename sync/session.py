@@ -62,6 +62,7 @@ class SyncSummary:
     tasks: int = 0  # tasks and task items the platform sent
     new_grids: int = 0  # grids that entered the user's scope, fetched whole in this run
     new_grid_records: int = 0  # records those grids brought (not counted in ``pulled``)
+    requeued: int = 0  # set-aside ops queued again because their grid came back (and sent)
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -126,7 +127,9 @@ class SyncSession:
         self.overlap = overlap  # False: each batch read after the last one is recorded
 
     def run(self) -> SyncSummary:
-        """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so."""
+        """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so. When a
+        grid that came back queued set-aside ops again (``SyncSummary.requeued``), push once
+        more: the platform gets them in this run."""
         started = time.perf_counter()
         before = self.client.stats.requests, self.client.stats.bytes_sent
         received = self.client.stats.bytes_received
@@ -135,7 +138,7 @@ class SyncSession:
             if self.client.protocol is None:
                 self.client.info()
             self._adopt_device()
-            if self._push() and self._pull():
+            if self._push() and self._pull() and (not s.requeued or self._push()):
                 self.store.set_meta(replica.LAST_SYNC_KEY, ids.now_iso())
             else:
                 s.cancelled = True
@@ -386,6 +389,7 @@ class SyncSession:
                 s.aliases += tally.aliases
                 s.grids += tally.grids
                 s.tasks += tally.tasks
+                s.requeued += tally.requeued
                 self.progress("grids", s.new_grid_records, 0)
                 if not page.more:
                     break

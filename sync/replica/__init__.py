@@ -52,6 +52,7 @@ from sync.replica.push import (
     read_ahead,
     record_results,
     rejected_ops,
+    requeue_entered,
     set_aside,
 )
 from sync.replica.rekey import open_conflicts, resolve, rewrite_id
@@ -91,6 +92,7 @@ __all__ = [
     "record_results",
     "record_task_answers",
     "rejected_ops",
+    "requeue_entered",
     "resolve",
     "rewrite_id",
     "scope_of",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from app.core.store import Store
 from sync.protocol import EnteredGrid, PullResponse
 from sync.replica.pull import CURSOR_KEY, PullTally, apply_pull
+from sync.replica.push import requeue_entered
 
 BACKFILL_KEY = "sync_backfill"  # {"scope": ..., "grids": {grid: {"upto": U, "after": A}}}
 
@@ -75,7 +76,9 @@ def clear(store: Store) -> None:
 
 def apply_page(store: Store, scope: str, grid: str, page: PullResponse) -> PullTally:
     """Apply one page of ``grid`` with its own cursor, in one transaction; the main cursor
-    (which ``apply_pull`` moves to the page's) is put back as it was."""
+    (which ``apply_pull`` moves to the page's) is put back as it was. The last page also
+    queues again the ops the platform refused as ``out_of_scope`` for the grid's records
+    (``push.requeue_entered``; ``tally.requeued``): the grid is the user's again."""
     with store.transaction():
         main = store.meta(CURSOR_KEY, "0") or "0"
         tally = apply_pull(store, page, scope)
@@ -85,5 +88,6 @@ def apply_page(store: Store, scope: str, grid: str, page: PullResponse) -> PullT
             grids[grid]["after"] = page.cursor
         else:
             grids.pop(grid, None)
+            tally.requeued = requeue_entered(store, grid)
         _save(store, scope, grids)
     return tally

@@ -448,10 +448,30 @@ def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: s
         "message_en": message_en,
         "retryable": False,
     }
-    result = {"op_id": op.op_id, "status": "rejected", "request_error": True, "reason": reason}
+    result: dict[str, Any] = {
+        "op_id": op.op_id,
+        "status": "rejected",
+        "request_error": True,
+        "reason": reason,
+    }
+    if op.full:
+        result["full"] = True  # completed before it was sent (kept if it is queued again)
     with store.transaction():
         store.outbox.reject_op(op.seq, result)
         _refresh_dirty(store, [op.record_id])
+
+
+def requeue_entered(store: Store, grid: str) -> int:
+    """``grid`` entered this device's scope again and its records are fetched: queue again, in
+    their order, the ops the platform refused only because the grid was not the user's then
+    (``out_of_scope``) for records the device holds in it (PROTOCOL.md §11 rule 3a; other
+    refusals would only be refused again). Call in the transaction that finishes the grid's
+    fetch. Returns how many ops went back to pending."""
+    with store.transaction():
+        records = store.outbox.requeue_out_of_scope(grid)
+        if records:
+            _refresh_dirty(store, records)
+    return len(records)
 
 
 def _refresh_dirty(

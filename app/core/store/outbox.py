@@ -203,6 +203,42 @@ class Outbox:
         )
         return op_id
 
+    def requeue_out_of_scope(self, grid: str) -> list[str]:
+        """Put back to ``pending``, in their order, the ops the platform refused as
+        ``out_of_scope`` for records this device holds in ``grid`` (which has just entered its
+        scope again, PROTOCOL.md §11 rule 3a), and the deletes the device settled locally
+        because such a record's create had been refused (they must follow it). A whole-request
+        refusal (403, ``request_error``) left nothing on the platform: the op keeps its id. A
+        refusal answered in the push's results was logged, and a replay of its id would be
+        answered from that log as refused again: the op takes a new id. A completed op keeps
+        its ``full`` mark. Returns the record id of each op that went back, in order."""
+        refused = """state = 'rejected'
+            AND json_extract(result, '$.reason.code') = 'out_of_scope'
+            AND record_id IN (SELECT id FROM records WHERE grid = ?)"""
+        rows = self.conn.execute(
+            f"SELECT seq, record_id, result FROM outbox WHERE ({refused}) "
+            f"OR (state = '{REJECTED}' AND json_extract(result, '$.local') = 1 "
+            f"AND record_id IN (SELECT record_id FROM outbox WHERE {refused})) ORDER BY seq",
+            (grid, grid),
+        ).fetchall()
+        for seq, _record_id, text in rows:
+            old = _loads(text) or {}
+            mark: dict[str, Any] = {"requeued": True}
+            if old.get("full"):
+                mark["full"] = True
+            keep_id = old.get("request_error") or old.get("local")
+            if keep_id:
+                self.conn.execute(
+                    f"UPDATE outbox SET state = '{PENDING}', result = ? WHERE seq = ?",
+                    (dumps(mark), seq),
+                )
+            else:
+                self.conn.execute(
+                    f"UPDATE outbox SET state = '{PENDING}', result = ?, op_id = ? WHERE seq = ?",
+                    (dumps(mark), self._db.next_op_id(), seq),
+                )
+        return [r for _s, r, _t in rows]
+
     def rejected_ops(self) -> list[tuple[str, str, str, str, str | None]]:
         """(op_id, record_id, form, kind, result) of rejected ops, oldest first."""
         return self.conn.execute(
