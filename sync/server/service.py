@@ -384,7 +384,14 @@ class Service:
             raise Reject("out_of_scope")
         if row.form != form.id:
             raise Reject("wrong_form", record_id=rid)
-        if op.base_version and op.base_version > row.version:
+        # An op naming a record merged away since (a supervisor's "same", a transfer): its
+        # base version is one of that record's own versions, kept with its tombstone.
+        own_base = (
+            records.snapshot(tx, op.record_id, op.base_version)
+            if merged_into is not None and op.base_version
+            else None
+        )
+        if op.base_version and own_base is None and op.base_version > row.version:
             raise Reject("base_ahead", record_id=rid, version=row.version)
         if op.kind == "resolve":
             if op.base_version != row.version:
@@ -401,7 +408,9 @@ class Service:
             return self._commit(
                 tx, ctx, op, form, row, rid, merged, merged_into, open_after=res.remaining
             )
-        if op.base_version:
+        if own_base is not None:
+            base = own_base
+        elif op.base_version:
             base = records.snapshot(tx, rid, op.base_version) or {}
         else:
             base = records.device_base(tx, ctx.device_id, rid)

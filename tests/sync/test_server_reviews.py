@@ -117,3 +117,55 @@ def test_review_merge_rewrites_references(platform: Platform, formset: FormSet) 
     assert record["data"]["house_ref"] == h1 and record["version"] == 2
     assert c.record(h2).json()["id"] == h1  # the old id follows its alias
     assert [x["field"] for x in c.record(h1).json()["conflict"]] == ["address_text", "house_code"]
+
+
+def _decide_same(platform: Platform, newer: str, older: str) -> None:
+    boss = platform.client("chen")
+    url = f"{platform.url}/v1/reviews"
+    items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
+    (item,) = [r for r in items if {r["record_id"], r["other_id"]} == {newer, older}]
+    resp = boss.http.post(
+        f"{url}/{item['id']}", json={"decision": "same"}, headers=boss.headers, timeout=30
+    )
+    assert resp.status_code == 200 and resp.json()["merged_into"] == older, resp.text
+
+
+def test_an_edit_made_on_the_merged_away_record_is_merged_from_its_own_base(
+    platform: Platform,
+) -> None:
+    """A device edited the newer duplicate (its base: that record's version) before it heard
+    of the supervisor's "same"; its push lands on the older record. The base is the newer
+    record's snapshot, not the older record's version of the same number: with the latter,
+    the edit to 教师 equal to the older record's first occupation was taken for "unchanged"
+    and dropped without a conflict."""
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "occupation": "教师"})])
+    other.push([other.op(a, "update", {"occupation": "医生"}, base_version=1)])
+    wang.push([wang.op(b, "create", person(3, "张三"))])  # wang holds b at version 1
+    _decide_same(platform, b, a)
+    (r,) = wang.push([wang.op(b, "update", {"occupation": "教师"}, base_version=1)])
+    assert (r["status"], r["merged_into"]) == ("merged_into", a)
+    held = other.record(a).json()
+    kept = held["data"].get("occupation") == "教师" or any(
+        c["field"] == "occupation" and c["incoming"] == "教师" for c in held["conflict"] or []
+    )
+    assert kept, held
+
+
+def test_an_edit_on_a_merged_away_record_of_many_versions_is_not_refused(
+    platform: Platform,
+) -> None:
+    """The newer duplicate had more versions than the older one has after the merge: the
+    device's base version (the newer record's) is not "ahead of the platform"."""
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    wang.push([wang.op(b, "create", person(3, "张三"))])
+    for v, job in enumerate(("教师", "医生", "工人"), start=1):
+        (r,) = wang.push([wang.op(b, "update", {"occupation": job}, base_version=v)])
+        assert r["status"] == "applied" and r["version"] == v + 1
+    _decide_same(platform, b, a)  # a: version 2
+    (r,) = wang.push([wang.op(b, "update", {"phone": "13911112222"}, base_version=4)])
+    assert (r["status"], r["merged_into"]) == ("merged_into", a), r
+    assert other.record(a).json()["data"]["phone"] == "13911112222"
