@@ -207,6 +207,9 @@ class Service:
             ctx.aliases = records.canonical(conn, named)
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
+        tombs = [i for i in rids if (row := tx.rows.get(i)) is not None and row.deleted]
+        if tombs and records.canonical(conn, tombs):  # aliased since they were read above
+            raise races.MergedMeanwhile
         made = fresh.made(tx, ctx, ops, rids, forms)
         read_forms = [forms[op.form] for op in ops]
         # the chunk's new records (``made``: merged once, their keys with them; their people

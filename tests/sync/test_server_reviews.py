@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
@@ -167,5 +172,59 @@ def test_an_edit_on_a_merged_away_record_of_many_versions_is_not_refused(
         assert r["status"] == "applied" and r["version"] == v + 1
     _decide_same(platform, b, a)  # a: version 2
     (r,) = wang.push([wang.op(b, "update", {"phone": "13911112222"}, base_version=4)])
-    assert (r["status"], r["merged_into"]) == ("merged_into", a), r
+    assert (r["status"], r.get("merged_into")) == ("merged_into", a), r
     assert other.record(a).json()["data"]["phone"] == "13911112222"
+
+
+def test_an_edit_pushed_while_the_record_is_merged_away_lands_on_the_held_record(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    """PostgreSQL: a push of an edit to the newer duplicate reads its aliases (none yet), then
+    waits for the record's row lock, held by the supervisor's "same" in progress. Once that
+    commits, the record is a tombstone with an alias: the edit must land on the older record
+    (answered ``merged_into``), not on the tombstone nobody sees."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    wang.push([wang.op(b, "create", person(3, "张三"))])
+    entered, release = threading.Event(), threading.Event()
+    rewrite = reviews._rewrite_references
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        rewrite(*args, **kwargs)
+        entered.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    with ThreadPoolExecutor(2) as pool:
+        decided = pool.submit(_decide_same, platform, b, a)
+        try:
+            assert entered.wait(30)
+            edit = wang.op(b, "update", {"phone": "13911112222"}, base_version=1)
+            pushed = pool.submit(wang.push, [edit])
+            _wait_for_a_lock_wait(platform, pushed)
+        finally:
+            release.set()
+        decided.result(timeout=30)
+        (r,) = pushed.result(timeout=30)
+    assert (r["status"], r.get("merged_into")) == ("merged_into", a), r
+    assert other.record(a).json()["data"]["phone"] == "13911112222"
+
+
+def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
+    """Until a PostgreSQL backend waits for a lock (the push, for the record's row); through
+    a connection of its own: the platform's pool is the push's."""
+    watcher = create_engine(platform.engine.url, poolclass=NullPool)
+    waits = select(func.count()).select_from(text("pg_stat_activity"))
+    waits = waits.where(text("wait_event_type = 'Lock'"))
+    deadline = time.monotonic() + 30
+    try:
+        with watcher.connect() as conn:
+            while not conn.execute(waits).scalar_one():
+                assert time.monotonic() < deadline, "the push never waited for the lock"
+                assert not pushed.done(), pushed.result()
+                time.sleep(0.02)
+    finally:
+        watcher.dispose()
