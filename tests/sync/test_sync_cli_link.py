@@ -203,3 +203,36 @@ def test_push_answers_lost_until_the_run_gives_up_then_a_rerun_sends_nothing_twi
     for rid in saved:
         record = platform.client("wang").record(rid).json()
         assert record["id"] == rid and record["version"] == 1
+
+
+def test_a_copy_whose_first_run_fails_keeps_its_new_credential(
+    platform: Any, cutter: Any, tmp_path: Path
+) -> None:
+    """A synced data dir copied to a second laptop signs in with the original's credential:
+    the platform gives the copy a device id and a credential of its own. Its first run then
+    fails (the link drops every push answer). The next night's run, without a password file
+    (the scheduled line), must still sign in: the copy's id was kept, so must its credential
+    be; before, the id was kept and the credential only at the end of a run that got there,
+    so the original's was sent for the new id, refused, and forgotten: exit 4."""
+    import shutil
+
+    proxy = cutter("/v1/push", cuts=0)  # one server URL: the credential is kept per URL
+    signed = ["sync", "--server", proxy.url, "--user", "wang", "--json", "--retries", "2"]
+    first = tmp_path / "first"
+    ran = gridcollect(first, *signed, "--password-file", _pw(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    store = Store.open(copy)
+    store.save("resident", resident(grid=GRID_A, seq=500))
+    store.close()
+    proxy.cuts = 100
+    ran = gridcollect(copy, *signed)
+    assert ran.returncode == 5 and proxy.cut_paths, ran.stderr
+    proxy.cuts = len(proxy.cut_paths)  # a good link from now on
+    again = gridcollect(copy, *signed)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["pushed"], summary["applied"]) == (1, 1)
+    ran = gridcollect(first, *signed)
+    assert ran.returncode == 0, ran.stderr  # the original keeps its own
