@@ -328,7 +328,10 @@ def _merge_pair(
     )
     if not state.get(DELETED) and tx.key_owner(form.id, keys, exclude=canon.id):
         raise ApiError(409, "duplicate_key")
-    conflicts = combine_conflicts(canon.conflict or [], merged.hard)
+    # ``dup``'s open questions come along (its values did): a field of its own conflicts
+    # whose value ``canon`` now takes from it; ``canon``'s own and the merge's new ones win
+    carried = [c for c in dup.conflict or [] if c["field"] != settled]
+    conflicts = combine_conflicts([*carried, *(canon.conflict or [])], merged.hard)
     meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
     row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
     records.add_alias(tx, dup.id, canon.id, "review", at)

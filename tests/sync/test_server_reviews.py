@@ -228,3 +228,28 @@ def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
                 time.sleep(0.02)
     finally:
         watcher.dispose()
+
+
+def test_an_open_conflict_of_the_merged_away_record_stays_open_on_the_held_one(
+    platform: Platform,
+) -> None:
+    """Two workers' devices disagreed on the newer duplicate's occupation (a hard conflict,
+    教师 provisional, 医生 waiting for a person). The supervisor's "same" must not settle it
+    silently: the older record, which had no occupation, takes 教师 and the open question;
+    before, the conflict stayed on the tombstone, which no list shows, and 医生 was gone."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    one.push([one.op(b, "create", person(3, "张三"))])
+    (r,) = one.push([one.op(b, "update", {"occupation": "教师"}, base_version=1)])
+    assert r["status"] == "applied"
+    (r,) = two.push([two.op(b, "update", {"occupation": "医生"}, base_version=1)])
+    assert r["status"] == "conflict", r
+    before = {c["field"]: c for c in other.record(b).json()["conflict"]}
+    assert {before["occupation"]["server"], before["occupation"]["incoming"]} == {"教师", "医生"}
+    _decide_same(platform, b, a)
+    held = other.record(a).json()
+    assert held["data"]["occupation"] == before["occupation"]["provisional"]
+    after = {c["field"]: c for c in held["conflict"] or []}
+    assert "occupation" in after, held
+    assert {after["occupation"]["server"], after["occupation"]["incoming"]} == {"教师", "医生"}
