@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
 from app.core.forms import Form, FormSet
 from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
-from sync.server import db, records
+from sync.server import db, races, records
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.rows import Person
@@ -172,8 +172,22 @@ def list_reviews(
 def decide(
     engine: Engine, formset: FormSet, user: User, review_id: int, decision: str
 ) -> dict[str, Any]:
-    """Record a person's decision; "same" merges the newer record into the older one."""
+    """Record a person's decision; "same" merges the newer record into the older one.
+
+    Run again after a race (``races.retried``): on PostgreSQL another decision may merge one
+    of the two records away while this one waits for its lock."""
     _require_reviewer(user)
+    return races.retried(
+        lambda: _decide(engine, formset, user, review_id, decision), DECIDE_ATTEMPTS
+    )
+
+
+DECIDE_ATTEMPTS = 5
+
+
+def _decide(
+    engine: Engine, formset: FormSet, user: User, review_id: int, decision: str
+) -> dict[str, Any]:
     rv = db.reviews.c
     with db.write(engine) as conn:
         tx = Tx(conn)
@@ -187,6 +201,9 @@ def decide(
         canon_id = ids.get(review.other_id, review.other_id)
         tx.load_many([dup_id, canon_id])
         dup, canon = tx.load(dup_id), tx.load(canon_id)
+        tombs = [r.id for r in (dup, canon) if r is not None and r.deleted]
+        if tombs and records.canonical(conn, tombs):  # merged away while this waited
+            raise races.MergedMeanwhile
         if dup is None or canon is None or not _may_see(user, review.kind, (dup.grid, canon.grid)):
             raise ApiError(404, "not_found")
         if review.state != "open":

@@ -253,3 +253,49 @@ def test_an_open_conflict_of_the_merged_away_record_stays_open_on_the_held_one(
     after = {c["field"]: c for c in held["conflict"] or []}
     assert "occupation" in after, held
     assert {after["occupation"]["server"], after["occupation"]["incoming"]} == {"教师", "医生"}
+
+
+def test_two_decisions_on_one_record_at_once_both_merge(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    """PostgreSQL: 张三 b "same" as a, and (another supervisor's tab) c "same" as b, decided at
+    once. The second waits for b's lock and finds b merged away: it merges c into a (all
+    three are one person), not a 500 from a second alias of b."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    other = platform.client("wang")
+    a, b, c = uuid7(), uuid7(), uuid7()
+    for n, rid in enumerate((a, b, c)):
+        other.push([other.op(rid, "create", person(1 + 2 * n, "张三"))])
+    boss = platform.client("chen")
+    url = f"{platform.url}/v1/reviews"
+    items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
+    (cb,) = [r["id"] for r in items if {r["record_id"], r["other_id"]} == {b, c}]
+    entered, release = threading.Event(), threading.Event()
+    rewrite = reviews._rewrite_references
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        rewrite(*args, **kwargs)
+        entered.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    with ThreadPoolExecutor(2) as pool:
+        decided = pool.submit(_decide_same, platform, b, a)
+        try:
+            assert entered.wait(30)
+            second = pool.submit(
+                boss.http.post,
+                f"{url}/{cb}",
+                json={"decision": "same"},
+                headers=boss.headers,
+                timeout=60,
+            )
+            _wait_for_a_lock_wait(platform, second)
+        finally:
+            release.set()
+        decided.result(timeout=30)
+        resp = second.result(timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["merged_into"] == a
+    assert {other.record(x).json()["id"] for x in (a, b, c)} == {a}
