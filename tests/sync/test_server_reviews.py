@@ -16,7 +16,7 @@ from app.core.ids import uuid7
 from sync.server import auth, db, reviews
 from sync.server.tx import Tx
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, Platform
+from tests.sync.conftest import GRID_A, GRID_C, Platform
 
 
 def person(seq: int, name: str) -> dict[str, Any]:
@@ -299,3 +299,34 @@ def test_two_decisions_on_one_record_at_once_both_merge(
     assert resp.status_code == 200, resp.text
     assert resp.json()["merged_into"] == a
     assert {other.record(x).json()["id"] for x in (a, b, c)} == {a}
+
+
+def test_a_supervisor_sees_their_reviews_behind_thousands_of_another_community(
+    platform: Platform,
+) -> None:
+    """The review list is cut to the caller's scope; the cut must not come after a fixed
+    number of rows of everyone's: 250 look-alikes registered in 和平社区 first open more
+    than 4 000 reviews, and 幸福社区's supervisor still sees the one pair of their own."""
+    import datetime as dt
+
+    zhao, wang = platform.client("zhao"), platform.client("wang")
+    crowd = [
+        zhao.op(
+            uuid7(),
+            "create",
+            {
+                **resident(grid=GRID_C, seq=n, birth=dt.date(1990, 1, 1)),
+                "_status": "complete",
+            },
+        )
+        for n in range(250)
+    ]
+    zhao.push(crowd)
+    a, b = uuid7(), uuid7()
+    wang.push([wang.op(a, "create", person(1, "李四"))])
+    wang.push([wang.op(b, "create", person(3, "李四"))])
+    with platform.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.reviews)).scalar_one() > 4000
+    boss = platform.client("chen")
+    items = boss.http.get(f"{platform.url}/v1/reviews", headers=boss.headers, timeout=60)
+    assert [(r["record_id"], r["other_id"]) for r in items.json()["reviews"]] == [(b, a)]
