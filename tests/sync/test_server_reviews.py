@@ -330,3 +330,36 @@ def test_a_supervisor_sees_their_reviews_behind_thousands_of_another_community(
     boss = platform.client("chen")
     items = boss.http.get(f"{platform.url}/v1/reviews", headers=boss.headers, timeout=60)
     assert [(r["record_id"], r["other_id"]) for r in items.json()["reviews"]] == [(b, a)]
+
+
+def test_a_resolve_of_a_record_merged_away_since_the_page_was_shown_is_refused(
+    platform: Platform,
+) -> None:
+    """The supervisor looks at b's phone conflict and picks 13911110001, the number waiting
+    (13911110002 is provisional); meanwhile b is merged into a, whose own phone differs (a
+    new conflict on phone: 13800000000 against b's provisional). The resolve names b and the
+    version shown, a number a has reached too. It must be refused as stale, not applied to
+    a's conflict, whose same side holds 13800000000: a number the supervisor never saw."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "phone": "13800000000"})])
+    other.push([other.op(a, "update", {"occupation": "教师"}, base_version=1)])  # a: v2
+    one.push([one.op(b, "create", person(3, "张三"))])
+    one.push([one.op(b, "update", {"phone": "13911110001"}, base_version=1)])
+    (r,) = two.push([two.op(b, "update", {"phone": "13911110002"}, base_version=1)])
+    assert r["status"] == "conflict" and r["version"] == 3
+    shown = {c["field"]: c for c in other.record(b).json()["conflict"]}["phone"]
+    picked = "incoming" if shown["incoming"] == "13911110001" else "server"
+    assert shown[picked] == "13911110001" != shown["provisional"]
+    _decide_same(platform, b, a)
+    assert other.record(a).json()["version"] == 3
+    boss = platform.client("chen")
+    resp = boss.http.post(
+        f"{platform.url}/v1/console/conflicts/{b}",
+        json={"version": 3, "choices": {"phone": {"side": picked}}},
+        headers=boss.headers,
+        timeout=30,
+    )
+    held = other.record(a).json()
+    assert resp.status_code == 409, (resp.text, held["data"]["phone"])
+    assert held["version"] == 3 and held["data"]["phone"] == "13800000000"
