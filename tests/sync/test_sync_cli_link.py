@@ -6,11 +6,11 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -36,6 +36,8 @@ class Cutter(ThreadingHTTPServer):
         self.upstream, self.prefix, self.cuts = urlsplit(upstream), prefix, cuts
         self.cut_paths: list[str] = []
         self.lock = threading.Lock()
+        # (path, plain JSON body) -> body sent instead, for every answer; None: as it came
+        self.rewrite: Callable[[str, bytes], bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -60,11 +62,15 @@ class _Forward(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         up = http.client.HTTPConnection(self.server.upstream.hostname, self.server.upstream.port)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+        rewrite = self.server.rewrite
+        dropped = ("host", "accept-encoding") if rewrite else ("host",)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         up.request(self.command, self.path, body=body, headers=headers)
         answer = up.getresponse()
         data = answer.read()
         up.close()
+        if rewrite is not None:
+            data = rewrite(self.path, data)
         cut = self.server.cut_now(self.path)
         self.send_response(answer.status)
         for k, v in answer.getheaders():
@@ -236,3 +242,26 @@ def test_a_copy_whose_first_run_fails_keeps_its_new_credential(
     assert (summary["pushed"], summary["applied"]) == (1, 1)
     ran = gridcollect(first, *signed)
     assert ran.returncode == 0, ran.stderr  # the original keeps its own
+
+
+def test_pull_pages_that_never_advance_end_the_run_with_exit_7(
+    platform: Any, cutter: Any, tmp_path: Path
+) -> None:
+    """A server (or a cache in front of it) answering every pull page "more" with the cursor
+    it was given: the run must stop with exit 7 and one line, not ask for the same page for
+    ever while holding the sync lock (every later night would then exit 6)."""
+    proxy = cutter("/v1/pull", cuts=0)
+
+    def stuck(path: str, body: bytes) -> bytes:
+        if not path.startswith("/v1/pull"):
+            return body
+        page = json.loads(body)
+        since = int(dict(parse_qsl(urlsplit(path).query)).get("since", "0"))
+        return json.dumps({**page, "cursor": since, "more": True}).encode()
+
+    proxy.rewrite = stuck
+    args = ["sync", "--server", proxy.url, "--user", "wang", "--password-file", _pw(tmp_path)]
+    ran = gridcollect(tmp_path / "dev", *args, "--json", timeout=60)
+    assert ran.returncode == 7, ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+    assert json.loads(ran.stdout)["exit_code"] == 7
