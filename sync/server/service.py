@@ -397,7 +397,9 @@ class Service:
         if op.base_version and own_base is None and op.base_version > row.version:
             raise Reject("base_ahead", record_id=rid, version=row.version)
         if op.kind == "resolve":
-            if op.base_version != row.version:
+            # a resolve of a record merged away since: its version and choices are that
+            # record's, whatever number the held one has reached
+            if op.base_version != row.version or own_base is not None:
                 raise Reject("stale", record_id=rid, version=row.version)
             res = resolve(
                 row.state(),

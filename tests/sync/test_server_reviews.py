@@ -363,3 +363,23 @@ def test_a_resolve_of_a_record_merged_away_since_the_page_was_shown_is_refused(
     held = other.record(a).json()
     assert resp.status_code == 409, (resp.text, held["data"]["phone"])
     assert held["version"] == 3 and held["data"]["phone"] == "13800000000"
+
+
+def test_a_device_resolve_of_a_record_merged_away_since_is_stale(platform: Platform) -> None:
+    """As in the console: a worker resolved b's phone conflict (version 3) on a device that
+    had not heard b was merged into a; a is at version 3 too. The resolve must be refused
+    stale (its version is b's), not clear a's own phone conflict with the worker's pick."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "phone": "13800000000"})])
+    other.push([other.op(a, "update", {"occupation": "教师"}, base_version=1)])  # a: v2
+    one.push([one.op(b, "create", person(3, "张三"))])
+    one.push([one.op(b, "update", {"phone": "13911110001"}, base_version=1)])
+    (r,) = two.push([two.op(b, "update", {"phone": "13911110002"}, base_version=1)])
+    assert r["status"] == "conflict" and r["version"] == 3
+    _decide_same(platform, b, a)
+    assert other.record(a).json()["version"] == 3
+    (r,) = one.push([one.op(b, "resolve", {"phone": "13911110001"}, base_version=3)])
+    held = other.record(a).json()
+    assert r["status"] == "rejected" and r["reason"]["code"] == "stale", (r, held["data"])
+    assert held["version"] == 3 and "phone" in {c["field"] for c in held["conflict"]}
