@@ -61,7 +61,8 @@ class _Forward(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        up = http.client.HTTPConnection(self.server.upstream.hostname, self.server.upstream.port)
+        upstream = self.server.upstream
+        up = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port)
         rewrite = self.server.rewrite
         dropped = ("host", "accept-encoding") if rewrite else ("host",)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
@@ -109,11 +110,11 @@ def cutter(platform: Any) -> Iterator[Any]:
         server.server_close()
 
 
-def _pw(tmp_path: Path) -> Path:
+def _pw(tmp_path: Path) -> str:
     path = tmp_path / "pw.txt"
     path.write_text(PASSWORD + "\n", encoding="utf-8")
     path.chmod(0o600)
-    return path
+    return str(path)
 
 
 def test_a_pull_answer_cut_half_way_is_fetched_again(
