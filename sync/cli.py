@@ -285,6 +285,8 @@ def _sign_in(client: Any, store: Any, server: str, user: str, password: str | No
     if kept:
         try:
             client.refresh(kept)
+            if client.refresh_token != kept:  # a copy: a device id and credential of its own
+                _keep(client, store, server, user)
             return
         except AuthError as exc:
             log.warning("device credential refused (%s)", exc.code)
@@ -305,6 +307,22 @@ def _sign_in(client: Any, store: Any, server: str, user: str, password: str | No
         )
     client.login(user, password)
     if client.refresh_token:
+        _keep(client, store, server, user)
+
+
+def _keep(client: Any, store: Any, server: str, user: str) -> None:
+    """Keep the credential the platform gave and, for a copy of a data dir, the device id it
+    is bound to, in one transaction: the session adopts the id at its start, the credential
+    was kept only at the end of a run that got there, and the next run sent the original's
+    credential for the copy's id (refused: exit 4)."""
+    from sync.replica import credential
+    from sync.replica import identity as replica_identity
+
+    with store.transaction():
+        if client.device_status == "copied" and replica_identity.adopt_device(
+            store, client.device_id
+        ):
+            log.warning("this data dir is a copy: registered as a new device")
         credential.save(store, server, user, client.refresh_token)
 
 

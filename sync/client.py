@@ -369,11 +369,7 @@ class Client:
             log.warning(
                 "unreadable answer from %s%s (%s errors)", self.host, path, exc.error_count()
             )
-            raise ProtocolError(
-                "bad_response",
-                "服务器的回答无法识别，请确认服务器地址正确、版本匹配。",
-                "the server's answer cannot be read; check the server URL and version.",
-            ) from None
+            raise _bad_response() from None
 
     def _request(
         self,
@@ -460,7 +456,15 @@ class Client:
                     verify=self.verify,
                 )
                 self.stats.bytes_received += _wire_bytes(response)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.exceptions.ContentDecodingError:
+                # a body that is not what its Content-Encoding says: not the platform
+                log.warning("%s %s: undecodable answer", method, path)
+                raise _bad_response() from None
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,  # the link dropped mid-answer
+            ) as exc:
                 log.warning(
                     "%s %s: %s (attempt %d/%d)",
                     method,
@@ -519,6 +523,14 @@ def _retry_after(response: requests.Response) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _bad_response() -> ProtocolError:
+    return ProtocolError(
+        "bad_response",
+        "服务器的回答无法识别，请确认服务器地址正确、版本匹配。",
+        "the server's answer cannot be read; check the server URL and version.",
+    )
 
 
 def _server_error(response: requests.Response, attempts: int) -> ServerError:

@@ -393,7 +393,7 @@ class SyncSession:
                 self.progress("grids", s.new_grid_records, 0)
                 if not page.more:
                     break
-                after = page.cursor
+                after = _advanced(page, after)
             s.new_grids += 1
         return True
 
@@ -507,7 +507,7 @@ class _Prefetch:
                 self._put((page, None))
                 if not page.more:
                     return
-                since = page.cursor
+                since = _advanced(page, since)
         except BaseException as exc:  # handed to the consumer, raised there
             self._put((None, exc))
 
@@ -530,6 +530,20 @@ class _Prefetch:
         """Stop fetching; a request in flight finishes in the background and is dropped."""
         self._stopped.set()
         self._thread.join(timeout=1.0)
+
+
+def _advanced(page: PullResponse, since: int) -> int:
+    """The cursor to ask from next after a page with ``more``; a page that says "more" from
+    where it was asked (a broken server, a cache in front of it) would be asked for ever,
+    the sync lock held all the while: refused."""
+    if page.cursor <= since:
+        raise ProtocolError(
+            "cursor_stuck",
+            "服务器的下载位置没有前进，已停止；请联系管理员检查服务器（或其前面的代理缓存）。",
+            "the server's pull cursor did not advance; stopped. Ask the administrator to "
+            "check the server (or a caching proxy in front of it).",
+        )
+    return page.cursor
 
 
 def _result_culprit(

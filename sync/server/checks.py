@@ -255,6 +255,11 @@ def check_push(
     aliases = records.canonical(conn, [op.record_id for op in ops])
     ids = [aliases.get(op.record_id, op.record_id) for op in ops]
     known = _brief(conn, tx, ids)
+    # ops naming a record merged away (a tombstone with versions of its own): their base
+    # versions are that record's (Service._apply merges from its snapshot)
+    merged_away = records.brief(
+        conn, [op.record_id for op in ops if op.base_version and op.record_id in aliases]
+    )
     priors = oplog.priors(conn, device_id, user.username, ops, hashes)
     replayed = set(priors)
     projected: dict[str, str | None] = {}  # grids as the batch leaves them, for later ops
@@ -271,7 +276,8 @@ def check_push(
         )
         if current is not None and current[0] != op.form:
             raise ApiError(422, "wrong_form", op_id=op.op_id, index=index)
-        if current is not None and op.base_version and op.base_version > current[2]:
+        own = merged_away.get(op.record_id, current)
+        if current is not None and own is not None and (op.base_version or 0) > own[2]:
             raise ApiError(409, "base_ahead", op_id=op.op_id, index=index)
     if shape_error is not None:
         raise shape_error

@@ -22,6 +22,12 @@ RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 UNIQUE_VIOLATION = "23505"
 
 
+class MergedMeanwhile(Exception):
+    """A record the transaction read no alias of was merged away (a supervisor's "same")
+    while it waited for the record's lock: PostgreSQL then hands over the tombstone as
+    committed. Run again, the aliases are read anew and the op lands on the held record."""
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a driver error, raised through SQLAlchemy (``orig``) or straight from
     the driver (the COPYs of ``bulk`` use psycopg's own cursor)."""
@@ -42,7 +48,7 @@ def retryable(exc: BaseException) -> bool:
 
 def is_race(exc: BaseException) -> bool:
     """``retryable`` or a unique-key race (two writers inserting the same new key)."""
-    if isinstance(exc, IntegrityError) or _sqlstate(exc) == UNIQUE_VIOLATION:
+    if isinstance(exc, IntegrityError | MergedMeanwhile) or _sqlstate(exc) == UNIQUE_VIOLATION:
         return True
     return retryable(exc)
 

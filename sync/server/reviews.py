@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
 from app.core.forms import Form, FormSet
 from sync.merge import DELETED, STATUS, Stamp, combine_conflicts, merge
-from sync.server import db, records
+from sync.server import db, races, records
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.rows import Person
@@ -155,9 +155,19 @@ def list_reviews(
     either record is (the supervisors of both grids decide them)."""
     _require_reviewer(user)
     rv = db.reviews.c
-    stmt = select(db.reviews).order_by(rv.id).limit(limit * 4)
+    stmt = select(db.reviews).order_by(rv.id).limit(limit)
     if state == "open":
         stmt = stmt.where(rv.state == "open")
+    if user.grids is not None:
+        # the scope in the query (``_may_see``'s rule): cut after a number of everyone's rows,
+        # a supervisor behind thousands of other communities' reviews saw none of theirs
+        mine = sorted(user.grids)
+        one, two = db.records.alias("one"), db.records.alias("two")
+        in_one = select(one.c.id).where(one.c.id == rv.record_id, one.c.grid.in_(mine))
+        in_two = select(two.c.id).where(two.c.id == rv.other_id, two.c.grid.in_(mine))
+        both = and_(in_one.exists(), in_two.exists())
+        either = or_(in_one.exists(), in_two.exists())
+        stmt = stmt.where(or_(and_(rv.kind == TRANSFER, either), and_(rv.kind != TRANSFER, both)))
     with db.read(engine) as conn:
         rows = conn.execute(stmt).all()
         titles = _titles(conn, {r.record_id for r in rows} | {r.other_id for r in rows})
@@ -172,8 +182,22 @@ def list_reviews(
 def decide(
     engine: Engine, formset: FormSet, user: User, review_id: int, decision: str
 ) -> dict[str, Any]:
-    """Record a person's decision; "same" merges the newer record into the older one."""
+    """Record a person's decision; "same" merges the newer record into the older one.
+
+    Run again after a race (``races.retried``): on PostgreSQL another decision may merge one
+    of the two records away while this one waits for its lock."""
     _require_reviewer(user)
+    return races.retried(
+        lambda: _decide(engine, formset, user, review_id, decision), DECIDE_ATTEMPTS
+    )
+
+
+DECIDE_ATTEMPTS = 5
+
+
+def _decide(
+    engine: Engine, formset: FormSet, user: User, review_id: int, decision: str
+) -> dict[str, Any]:
     rv = db.reviews.c
     with db.write(engine) as conn:
         tx = Tx(conn)
@@ -187,6 +211,9 @@ def decide(
         canon_id = ids.get(review.other_id, review.other_id)
         tx.load_many([dup_id, canon_id])
         dup, canon = tx.load(dup_id), tx.load(canon_id)
+        tombs = [r.id for r in (dup, canon) if r is not None and r.deleted]
+        if tombs and records.canonical(conn, tombs):  # merged away while this waited
+            raise races.MergedMeanwhile
         if dup is None or canon is None or not _may_see(user, review.kind, (dup.grid, canon.grid)):
             raise ApiError(404, "not_found")
         if review.state != "open":
@@ -328,7 +355,10 @@ def _merge_pair(
     )
     if not state.get(DELETED) and tx.key_owner(form.id, keys, exclude=canon.id):
         raise ApiError(409, "duplicate_key")
-    conflicts = combine_conflicts(canon.conflict or [], merged.hard)
+    # ``dup``'s open questions come along (its values did): a field of its own conflicts
+    # whose value ``canon`` now takes from it; ``canon``'s own and the merge's new ones win
+    carried = [c for c in dup.conflict or [] if c["field"] != settled]
+    conflicts = combine_conflicts([*carried, *(canon.conflict or [])], merged.hard)
     meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
     row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
     records.add_alias(tx, dup.id, canon.id, "review", at)

@@ -207,6 +207,9 @@ class Service:
             ctx.aliases = records.canonical(conn, named)
         rids = [ctx.aliases.get(op.record_id, op.record_id) for op in ops]
         tx.load_many(rids)
+        tombs = [i for i in rids if (row := tx.rows.get(i)) is not None and row.deleted]
+        if tombs and records.canonical(conn, tombs):  # aliased since they were read above
+            raise races.MergedMeanwhile
         made = fresh.made(tx, ctx, ops, rids, forms)
         read_forms = [forms[op.form] for op in ops]
         # the chunk's new records (``made``: merged once, their keys with them; their people
@@ -384,10 +387,19 @@ class Service:
             raise Reject("out_of_scope")
         if row.form != form.id:
             raise Reject("wrong_form", record_id=rid)
-        if op.base_version and op.base_version > row.version:
+        # An op naming a record merged away since (a supervisor's "same", a transfer): its
+        # base version is one of that record's own versions, kept with its tombstone.
+        own_base = (
+            records.snapshot(tx, op.record_id, op.base_version)
+            if merged_into is not None and op.base_version
+            else None
+        )
+        if op.base_version and own_base is None and op.base_version > row.version:
             raise Reject("base_ahead", record_id=rid, version=row.version)
         if op.kind == "resolve":
-            if op.base_version != row.version:
+            # a resolve of a record merged away since: its version and choices are that
+            # record's, whatever number the held one has reached
+            if op.base_version != row.version or own_base is not None:
                 raise Reject("stale", record_id=rid, version=row.version)
             res = resolve(
                 row.state(),
@@ -401,7 +413,9 @@ class Service:
             return self._commit(
                 tx, ctx, op, form, row, rid, merged, merged_into, open_after=res.remaining
             )
-        if op.base_version:
+        if own_base is not None:
+            base = own_base
+        elif op.base_version:
             base = records.snapshot(tx, rid, op.base_version) or {}
         else:
             base = records.device_base(tx, ctx.device_id, rid)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
 from app.core.forms import FormSet
 from app.core.ids import uuid7
 from sync.server import auth, db, reviews
 from sync.server.tx import Tx
 from tests.factories import resident
-from tests.sync.conftest import GRID_A, Platform
+from tests.sync.conftest import GRID_A, GRID_C, Platform
 
 
 def person(seq: int, name: str) -> dict[str, Any]:
@@ -117,3 +122,264 @@ def test_review_merge_rewrites_references(platform: Platform, formset: FormSet) 
     assert record["data"]["house_ref"] == h1 and record["version"] == 2
     assert c.record(h2).json()["id"] == h1  # the old id follows its alias
     assert [x["field"] for x in c.record(h1).json()["conflict"]] == ["address_text", "house_code"]
+
+
+def _decide_same(platform: Platform, newer: str, older: str) -> None:
+    boss = platform.client("chen")
+    url = f"{platform.url}/v1/reviews"
+    items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
+    (item,) = [r for r in items if {r["record_id"], r["other_id"]} == {newer, older}]
+    resp = boss.http.post(
+        f"{url}/{item['id']}", json={"decision": "same"}, headers=boss.headers, timeout=30
+    )
+    assert resp.status_code == 200 and resp.json()["merged_into"] == older, resp.text
+
+
+def test_an_edit_made_on_the_merged_away_record_is_merged_from_its_own_base(
+    platform: Platform,
+) -> None:
+    """A device edited the newer duplicate (its base: that record's version) before it heard
+    of the supervisor's "same"; its push lands on the older record. The base is the newer
+    record's snapshot, not the older record's version of the same number: with the latter,
+    the edit to 教师 equal to the older record's first occupation was taken for "unchanged"
+    and dropped without a conflict."""
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "occupation": "教师"})])
+    other.push([other.op(a, "update", {"occupation": "医生"}, base_version=1)])
+    wang.push([wang.op(b, "create", person(3, "张三"))])  # wang holds b at version 1
+    _decide_same(platform, b, a)
+    (r,) = wang.push([wang.op(b, "update", {"occupation": "教师"}, base_version=1)])
+    assert (r["status"], r["merged_into"]) == ("merged_into", a)
+    held = other.record(a).json()
+    kept = held["data"].get("occupation") == "教师" or any(
+        c["field"] == "occupation" and c["incoming"] == "教师" for c in held["conflict"] or []
+    )
+    assert kept, held
+
+
+def test_an_edit_on_a_merged_away_record_of_many_versions_is_not_refused(
+    platform: Platform,
+) -> None:
+    """The newer duplicate had more versions than the older one has after the merge: the
+    device's base version (the newer record's) is not "ahead of the platform"."""
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    wang.push([wang.op(b, "create", person(3, "张三"))])
+    for v, job in enumerate(("教师", "医生", "工人"), start=1):
+        (r,) = wang.push([wang.op(b, "update", {"occupation": job}, base_version=v)])
+        assert r["status"] == "applied" and r["version"] == v + 1
+    _decide_same(platform, b, a)  # a: version 2
+    (r,) = wang.push([wang.op(b, "update", {"phone": "13911112222"}, base_version=4)])
+    assert (r["status"], r.get("merged_into")) == ("merged_into", a), r
+    assert other.record(a).json()["data"]["phone"] == "13911112222"
+
+
+def test_an_edit_pushed_while_the_record_is_merged_away_lands_on_the_held_record(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    """PostgreSQL: a push of an edit to the newer duplicate reads its aliases (none yet), then
+    waits for the record's row lock, held by the supervisor's "same" in progress. Once that
+    commits, the record is a tombstone with an alias: the edit must land on the older record
+    (answered ``merged_into``), not on the tombstone nobody sees."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    wang, other = platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    wang.push([wang.op(b, "create", person(3, "张三"))])
+    entered, release = threading.Event(), threading.Event()
+    rewrite = reviews._rewrite_references
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        rewrite(*args, **kwargs)
+        entered.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    with ThreadPoolExecutor(2) as pool:
+        decided = pool.submit(_decide_same, platform, b, a)
+        try:
+            assert entered.wait(30)
+            edit = wang.op(b, "update", {"phone": "13911112222"}, base_version=1)
+            pushed = pool.submit(wang.push, [edit])
+            _wait_for_a_lock_wait(platform, pushed)
+        finally:
+            release.set()
+        decided.result(timeout=30)
+        (r,) = pushed.result(timeout=30)
+    assert (r["status"], r.get("merged_into")) == ("merged_into", a), r
+    assert other.record(a).json()["data"]["phone"] == "13911112222"
+
+
+def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
+    """Until a PostgreSQL backend waits for a lock (the push, for the record's row); through
+    a connection of its own: the platform's pool is the push's."""
+    watcher = create_engine(platform.engine.url, poolclass=NullPool)
+    waits = select(func.count()).select_from(text("pg_stat_activity"))
+    waits = waits.where(text("wait_event_type = 'Lock'"))
+    deadline = time.monotonic() + 30
+    try:
+        with watcher.connect() as conn:
+            while not conn.execute(waits).scalar_one():
+                assert time.monotonic() < deadline, "the push never waited for the lock"
+                assert not pushed.done(), pushed.result()
+                time.sleep(0.02)
+    finally:
+        watcher.dispose()
+
+
+def test_an_open_conflict_of_the_merged_away_record_stays_open_on_the_held_one(
+    platform: Platform,
+) -> None:
+    """Two workers' devices disagreed on the newer duplicate's occupation (a hard conflict,
+    教师 provisional, 医生 waiting for a person). The supervisor's "same" must not settle it
+    silently: the older record, which had no occupation, takes 教师 and the open question;
+    before, the conflict stayed on the tombstone, which no list shows, and 医生 was gone."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", person(1, "张三"))])
+    one.push([one.op(b, "create", person(3, "张三"))])
+    (r,) = one.push([one.op(b, "update", {"occupation": "教师"}, base_version=1)])
+    assert r["status"] == "applied"
+    (r,) = two.push([two.op(b, "update", {"occupation": "医生"}, base_version=1)])
+    assert r["status"] == "conflict", r
+    before = {c["field"]: c for c in other.record(b).json()["conflict"]}
+    assert {before["occupation"]["server"], before["occupation"]["incoming"]} == {"教师", "医生"}
+    _decide_same(platform, b, a)
+    held = other.record(a).json()
+    assert held["data"]["occupation"] == before["occupation"]["provisional"]
+    after = {c["field"]: c for c in held["conflict"] or []}
+    assert "occupation" in after, held
+    assert {after["occupation"]["server"], after["occupation"]["incoming"]} == {"教师", "医生"}
+
+
+def test_two_decisions_on_one_record_at_once_both_merge(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    """PostgreSQL: 张三 b "same" as a, and (another supervisor's tab) c "same" as b, decided at
+    once. The second waits for b's lock and finds b merged away: it merges c into a (all
+    three are one person), not a 500 from a second alias of b."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    other = platform.client("wang")
+    a, b, c = uuid7(), uuid7(), uuid7()
+    for n, rid in enumerate((a, b, c)):
+        other.push([other.op(rid, "create", person(1 + 2 * n, "张三"))])
+    boss = platform.client("chen")
+    url = f"{platform.url}/v1/reviews"
+    items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
+    (cb,) = [r["id"] for r in items if {r["record_id"], r["other_id"]} == {b, c}]
+    entered, release = threading.Event(), threading.Event()
+    rewrite = reviews._rewrite_references
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        rewrite(*args, **kwargs)
+        entered.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    with ThreadPoolExecutor(2) as pool:
+        decided = pool.submit(_decide_same, platform, b, a)
+        try:
+            assert entered.wait(30)
+            second = pool.submit(
+                boss.http.post,
+                f"{url}/{cb}",
+                json={"decision": "same"},
+                headers=boss.headers,
+                timeout=60,
+            )
+            _wait_for_a_lock_wait(platform, second)
+        finally:
+            release.set()
+        decided.result(timeout=30)
+        resp = second.result(timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["merged_into"] == a
+    assert {other.record(x).json()["id"] for x in (a, b, c)} == {a}
+
+
+def test_a_supervisor_sees_their_reviews_behind_thousands_of_another_community(
+    platform: Platform,
+) -> None:
+    """The review list is cut to the caller's scope; the cut must not come after a fixed
+    number of rows of everyone's: 250 look-alikes registered in 和平社区 first open more
+    than 4 000 reviews, and 幸福社区's supervisor still sees the one pair of their own."""
+    import datetime as dt
+
+    zhao, wang = platform.client("zhao"), platform.client("wang")
+    crowd = [
+        zhao.op(
+            uuid7(),
+            "create",
+            {
+                **resident(grid=GRID_C, seq=n, birth=dt.date(1990, 1, 1)),
+                "_status": "complete",
+            },
+        )
+        for n in range(250)
+    ]
+    zhao.push(crowd)
+    a, b = uuid7(), uuid7()
+    wang.push([wang.op(a, "create", person(1, "李四"))])
+    wang.push([wang.op(b, "create", person(3, "李四"))])
+    with platform.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.reviews)).scalar_one() > 4000
+    boss = platform.client("chen")
+    items = boss.http.get(f"{platform.url}/v1/reviews", headers=boss.headers, timeout=60)
+    assert [(r["record_id"], r["other_id"]) for r in items.json()["reviews"]] == [(b, a)]
+
+
+def test_a_resolve_of_a_record_merged_away_since_the_page_was_shown_is_refused(
+    platform: Platform,
+) -> None:
+    """The supervisor looks at b's phone conflict and picks 13911110001, the number waiting
+    (13911110002 is provisional); meanwhile b is merged into a, whose own phone differs (a
+    new conflict on phone: 13800000000 against b's provisional). The resolve names b and the
+    version shown, a number a has reached too. It must be refused as stale, not applied to
+    a's conflict, whose same side holds 13800000000: a number the supervisor never saw."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "phone": "13800000000"})])
+    other.push([other.op(a, "update", {"occupation": "教师"}, base_version=1)])  # a: v2
+    one.push([one.op(b, "create", person(3, "张三"))])
+    one.push([one.op(b, "update", {"phone": "13911110001"}, base_version=1)])
+    (r,) = two.push([two.op(b, "update", {"phone": "13911110002"}, base_version=1)])
+    assert r["status"] == "conflict" and r["version"] == 3
+    shown = {c["field"]: c for c in other.record(b).json()["conflict"]}["phone"]
+    picked = "incoming" if shown["incoming"] == "13911110001" else "server"
+    assert shown[picked] == "13911110001" != shown["provisional"]
+    _decide_same(platform, b, a)
+    assert other.record(a).json()["version"] == 3
+    boss = platform.client("chen")
+    resp = boss.http.post(
+        f"{platform.url}/v1/console/conflicts/{b}",
+        json={"version": 3, "choices": {"phone": {"side": picked}}},
+        headers=boss.headers,
+        timeout=30,
+    )
+    held = other.record(a).json()
+    assert resp.status_code == 409, (resp.text, held["data"]["phone"])
+    assert held["version"] == 3 and held["data"]["phone"] == "13800000000"
+
+
+def test_a_device_resolve_of_a_record_merged_away_since_is_stale(platform: Platform) -> None:
+    """As in the console: a worker resolved b's phone conflict (version 3) on a device that
+    had not heard b was merged into a; a is at version 3 too. The resolve must be refused
+    stale (its version is b's), not clear a's own phone conflict with the worker's pick."""
+    one, two, other = platform.client("wang"), platform.client("wang"), platform.client("wang")
+    a, b = uuid7(), uuid7()
+    other.push([other.op(a, "create", {**person(1, "张三"), "phone": "13800000000"})])
+    other.push([other.op(a, "update", {"occupation": "教师"}, base_version=1)])  # a: v2
+    one.push([one.op(b, "create", person(3, "张三"))])
+    one.push([one.op(b, "update", {"phone": "13911110001"}, base_version=1)])
+    (r,) = two.push([two.op(b, "update", {"phone": "13911110002"}, base_version=1)])
+    assert r["status"] == "conflict" and r["version"] == 3
+    _decide_same(platform, b, a)
+    assert other.record(a).json()["version"] == 3
+    (r,) = one.push([one.op(b, "resolve", {"phone": "13911110001"}, base_version=3)])
+    held = other.record(a).json()
+    assert r["status"] == "rejected" and r["reason"]["code"] == "stale", (r, held["data"])
+    assert held["version"] == 3 and "phone" in {c["field"] for c in held["conflict"]}

@@ -67,6 +67,10 @@ def resolve(
         row = records.load(conn, rid)
     if row is None or not user.in_scope(row.grid):
         raise ConsoleError(404, "not_found")
+    if rid != record_id:
+        # the page showed the record before a merge: its version and the sides chosen are
+        # that record's, not the held one's (whose version may be the same number)
+        raise ConsoleError(409, "merged_since")
     if not choices:
         raise ConsoleError(422, "no_choice")
     form = service.formset.form(row.form)

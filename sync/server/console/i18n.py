@@ -28,6 +28,11 @@ ERRORS: dict[str, tuple[str, str]] = {
         "this field has no open conflict; reload the page.",
     ),
     "no_choice": ("请至少为一个字段选择或填写一个值。", "choose or type a value for a field."),
+    "merged_since": (
+        "该记录在您处理期间已被合并到另一条记录，未做任何修改；请刷新冲突列表后重新处理。",
+        "the record was merged into another one while you looked at it; nothing was changed. "
+        "Reload the conflict list and resolve again.",
+    ),
     "bad_boundary": (
         "网格边界不是有效的 GeoJSON 多边形（需至少三个不同的点，经纬度 WGS84）：{detail}",
         "the grid boundary is not a valid GeoJSON polygon (at least three distinct points, "
