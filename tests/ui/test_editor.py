@@ -280,6 +280,47 @@ def test_same_person_opens_the_existing_record(qtbot, open_editor, store: Store)
     assert store.decisions(editor.slot)[0][:2] == (existing.id, "same")
 
 
+def test_a_person_called_different_by_name_is_still_already_registered_by_id_number(
+    qtbot, open_editor, store: Store
+) -> None:
+    """A "different person" answer to a same-name-and-birth guess; typing that person's very ID
+    number afterwards is certain, and must still say "already registered"."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    editor.set_value("name", "张三")
+    editor.set_value("birth_date", "1985-06-15")
+    qtbot.waitUntil(editor.banner.isVisible)
+    qtbot.mouseClick(editor.banner_button("different", existing.id), Qt.MouseButton.LeftButton)
+    assert not editor.banner.isVisible()
+    editor.widget("id_number").focus_target().setFocus()
+    qtbot.waitUntil(lambda: field_with_focus(editor) == "id_number")
+    type_text(qtbot, focused(), factories.id_number().lower())
+    qtbot.waitUntil(editor.banner.isVisible)
+    banner_text = " ".join(w.text() for w in editor.banner.findChildren(QLabel))
+    assert "证件号码已登记" in banner_text
+    assert editor.banner_button("open", existing.id).isVisible()
+    fill_valid(editor)
+    assert editor.complete() is False  # the exact match is answered first
+
+
+def test_enter_on_a_banner_button_chooses_it(qtbot, open_editor, store: Store) -> None:
+    """Keyboard only: Complete puts the cursor on the banner's first button; Enter there
+    opens the existing record (as Enter opens everywhere else), Tab moves to the next."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    fill_valid(editor)
+    assert editor.complete() is False
+    open_button = editor.banner_button("open", existing.id)
+    qtbot.waitUntil(lambda: focused() is open_button)
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is editor.banner_button("different", existing.id)
+    press(qtbot, Qt.Key.Key_Backtab)
+    assert focused() is open_button
+    with qtbot.waitSignal(editor.openRecordRequested, timeout=1000) as opened:
+        press(qtbot, Qt.Key.Key_Return)
+    assert opened.args == [existing.id]
+
+
 # --------------------------------------------------------------------------- conditions
 
 

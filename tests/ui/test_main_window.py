@@ -404,6 +404,83 @@ def test_later_keeps_the_unsaved_forms(store: Store, community, qtbot, monkeypat
     w.close()
 
 
+# -- the duplicate banner of a new record, when the record it names changes ----------------
+
+
+def _type_id_number(qtbot, editor, number: str) -> None:  # noqa: ANN001
+    from tests.ui.test_fields import type_text
+
+    target = editor.widget("id_number").focus_target()
+    target.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is target)
+    type_text(qtbot, target, number)
+
+
+def test_the_banner_opens_a_known_record_the_platform_merged_since(
+    window: MainWindow, store: Store, qtbot
+) -> None:  # noqa: ANN001
+    """The banner names 孙八; a sync (another process: the nightly ``gridcollect sync``, no
+    word to the window) has the platform merge him into the record it holds, so his id
+    changes. "Open the existing record" must open him under his new id, not do nothing."""
+    from sync.replica.rekey import rewrite_id
+
+    known = store.save("resident", resident(name="孙八", seq=81), status="complete")
+    editor = window.new_record("resident")
+    editor.confirm_close = lambda _e: "discard"
+    _type_id_number(qtbot, editor, known.data["id_number"])
+    qtbot.waitUntil(editor.banner.isVisible)
+    held = "0190aaaa-0000-7000-8000-00000000a081"
+    rewrite_id(store, known.id, held)
+    qtbot.mouseClick(editor.banner_button("open", known.id), Qt.MouseButton.LeftButton)
+    opened = window.doc_tabs.currentWidget()
+    assert opened is not editor and opened.record_id == held
+    opened.confirm_close = lambda _e: "discard"
+    assert [d[:2] for d in store.decisions(editor.slot)] == [(held, "open_existing")]
+
+
+def test_the_banner_forgets_a_record_voided_in_another_tab(
+    window: MainWindow, store: Store, qtbot
+) -> None:  # noqa: ANN001
+    """A new record's banner says 孙八's ID number is already registered; 孙八 is voided in
+    his own tab (a wrong record). The new record's banner must not go on saying so, nor
+    offer to open a record that is gone."""
+    known = store.save("resident", resident(name="孙八", seq=81), status="complete")
+    editor = window.new_record("resident")
+    editor.confirm_close = lambda _e: "discard"
+    _type_id_number(qtbot, editor, known.data["id_number"])
+    qtbot.waitUntil(editor.banner.isVisible)
+    his = window.open_record(known.id)
+    his.ask_void_reason = lambda: "mistake"
+    qtbot.mouseClick(his.void_button, Qt.MouseButton.LeftButton)
+    assert store.get(known.id).deleted
+    window.doc_tabs.setCurrentWidget(editor)
+    assert not editor.banner.isVisible()
+    assert editor.duplicate_candidates() == []
+
+
+def test_the_same_id_number_in_two_new_tabs_is_told_when_one_is_saved(
+    window: MainWindow, store: Store, qtbot
+) -> None:  # noqa: ANN001
+    """Two new tabs, the same ID number typed in both; the first is saved. The second must
+    say "already registered" then, not only if its number is typed again: its own draft
+    save runs no check, and Complete checks only records never saved."""
+    number = resident(seq=81)["id_number"]
+    first, second = window.new_record("resident"), window.new_record("resident")
+    for editor in (first, second):
+        editor.confirm_close = lambda _e: "discard"
+        window.doc_tabs.setCurrentWidget(editor)
+        _type_id_number(qtbot, editor, number)
+        qtbot.waitUntil(lambda e=editor: e.widget("id_number").value() == number)  # all keys in
+        editor.set_value("name", "孙八")
+    window.doc_tabs.setCurrentWidget(first)
+    qtbot.wait(second.DEDUP_MS + 50)  # the worker moves to the first tab: both have asked
+    assert not second.banner.isVisible()  # nothing registered yet
+    qtbot.mouseClick(first.save_button, Qt.MouseButton.LeftButton)
+    window.doc_tabs.setCurrentWidget(second)
+    assert second.banner.isVisible()
+    assert second.banner_button("open", first.record_id).isVisible()
+
+
 # -- queries over the UI budget move to a worker ---------------------------------------------
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.core.dedup import Candidate
@@ -21,6 +22,21 @@ _STYLES = {
     "exact": "QFrame#dupBanner { background: #fdecea; border: 2px solid #c62828; border-radius: 4px; }",
     "fuzzy": "QFrame#dupBanner { background: #fff8e1; border: 2px solid #f9a825; border-radius: 4px; }",
 }
+
+
+class _BannerButton(QPushButton):
+    """A banner answer that Enter chooses when it has the cursor (Complete puts it there).
+
+    Not ``autoDefault``: in a nested editor's dialog that would make a banner button the
+    dialog's default, pressed by an Enter typed in any field."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not plain:
+            event.accept()
+            self.click()
+            return
+        super().keyPressEvent(event)
 
 
 class DuplicateBanner(QFrame):
@@ -109,7 +125,7 @@ class DuplicateBanner(QFrame):
         label.setWordWrap(True)
         row.addWidget(label, 1)
         for action, key in actions:
-            button = QPushButton(tr(key, lang), self)
+            button = _BannerButton(tr(key, lang), self)
             button.setAutoDefault(False)
             button.clicked.connect(functools.partial(self._clicked, action, cand.record_id))
             self._buttons[(action, cand.record_id)] = button

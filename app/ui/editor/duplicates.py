@@ -21,8 +21,9 @@ class DuplicateGuard:
     and the worker's decisions (recorded in the store, or kept until a new record is saved)."""
 
     _candidates: list[Candidate]
-    _decided: dict[str, str]
+    _decided: dict[tuple[str, bool], str]  # (other id, answered as an exact match) -> decision
     _pending_decisions: list[tuple[str, str]]
+    _dedup_asked: bool  # the guard has been asked (the banner shows its answer)
 
     def duplicate_candidates(self) -> list[Candidate]:
         """The last duplicate-guard result (exact matches first)."""
@@ -35,15 +36,24 @@ class DuplicateGuard:
     def run_duplicate_check(self) -> list[Candidate]:
         """Ask the duplicate guard about the current values and update the banner."""
         self._dedup_timer.stop()
+        self._dedup_asked = True
         self._candidates = dedup.check(
             self.store, self.form.id, self.values(), exclude_id=self.record_id
         )
         self._render_banner()
         return list(self._candidates)
 
+    def recheck_duplicates(self) -> None:
+        """Records changed elsewhere (saved in another tab, voided, a sync, an import): ask
+        again, so the banner names the records registered now. Only an editor that has asked
+        already (something it holds was typed): one just opened shows no banner it did not."""
+        if self._dedup_asked and not self._closed and not self._dedup_timer.isActive():
+            self.run_duplicate_check()
+
     def decide_duplicate(self, other_id: str, decision: DuplicateDecision | str) -> None:
         """Record the worker's answer about a candidate ('same', 'different', 'open_existing')."""
-        self._decided[other_id] = decision
+        exact = any(c.exact for c in self._candidates if c.record_id == other_id)
+        self._decided[(other_id, exact)] = decision
         if self.record_id is not None:
             self.store.decide_duplicate(self.record_id, other_id, decision, self.author)
         elif decision in (DuplicateDecision.SAME, DuplicateDecision.OPEN_EXISTING):
@@ -62,7 +72,15 @@ class DuplicateGuard:
         self.openRecordRequested.emit(other_id)
 
     def _undecided(self, candidates: Iterable[Candidate]) -> list[Candidate]:
-        return [c for c in candidates if c.record_id not in self._decided]
+        """The candidates not answered yet. An answer to a guess (same name and birth date)
+        does not answer the certain match the same record's ID number makes later; an answer
+        to the certain match answers every guess about that record."""
+        decided = self._decided
+        return [
+            c
+            for c in candidates
+            if (c.record_id, True) not in decided and (c.record_id, c.exact) not in decided
+        ]
 
     def _render_banner(self) -> None:
         self.banner.show_candidates(
@@ -74,12 +92,28 @@ class DuplicateGuard:
         )
 
     def _banner_clicked(self, action: str, other_id: str) -> None:
+        live = self._live_id(other_id)
+        if live != other_id:  # voided or merged since the banner named it: ask again
+            self.run_duplicate_check()
+            if live is None:
+                return
+            other_id = live
         if action == "open":
             self.open_existing(other_id, "open_existing")
         elif action == "same":
             self.open_existing(other_id, "same")
         else:
             self.decide_duplicate(other_id, "different")
+
+    def _live_id(self, other_id: str) -> str | None:
+        """The id a candidate is registered under now: its own, the one a sync merged it
+        into (another process may have synced since the banner was shown), or None when it
+        is voided or gone."""
+        record = self.store.get(other_id)
+        if record is None:
+            merged = self.store.merged_into(other_id)
+            record = self.store.get(merged) if merged is not None else None
+        return record.id if record is not None and not record.deleted else None
 
     def _key_label(self) -> str:
         """The label of the natural key that is filled (e.g. 证件号码, 统一社会信用代码)."""

@@ -109,8 +109,9 @@ class RecordEditor(
         self._touched: set[str] = set()
         self._show_all = False
         self._candidates: list[Candidate] = []
-        self._decided: dict[str, str] = {}
+        self._decided: dict[tuple[str, bool], str] = {}
         self._pending_decisions: list[tuple[str, str]] = []
+        self._dedup_asked = False
         self._loading = True
         self._closing = False
         self._closed = False

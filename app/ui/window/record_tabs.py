@@ -126,11 +126,14 @@ class RecordTabs:
 
     def check_open_editors(self, record_id: str | None = None) -> None:
         """Open editors (of ``record_id``, or all) read their record again and merge what
-        changed elsewhere (``RecordEditor.check_stored``)."""
+        changed elsewhere (``RecordEditor.check_stored``); every open editor's duplicate
+        banner asks again (``recheck_duplicates``)."""
         for editor, rid in list(self._editors.items()):
             if rid is not None and (record_id is None or rid == record_id):
                 editor.check_stored()  # type: ignore[attr-defined]
                 self._editors[editor] = editor.record_id  # type: ignore[attr-defined]  # merged by a sync: its new id
+        for editor in list(self._editors):  # a banner names only what is registered now
+            editor.recheck_duplicates()  # type: ignore[attr-defined]
 
     def open_household(self, house_id: str) -> HouseholdView | None:
         """Show a house's household in the (single, reused) household tab."""
