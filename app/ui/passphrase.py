@@ -142,18 +142,24 @@ class PassphraseDialog(QDialog):
                 raise problem
             if passphrase != self.again.text():
                 raise PassphraseError("mismatch")
-            key = keys.setup(self.db_path, passphrase)
-        else:
-            try:
-                key = keys.unlock(self.db_path, passphrase)
-            except keyfile.WrongPassphrase as exc:
-                raise PassphraseError("wrong") from exc
-            except keyfile.KeyFileError as exc:
-                raise PassphraseError(
-                    "key_file_bad", path=str(keys.key_path(self.db_path))
-                ) from exc
+        try:
+            key = self._setup(passphrase) if self.setup_mode else self._unlock(passphrase)
+        except keyfile.KeyFileError as exc:
+            raise PassphraseError("key_file_bad", path=str(keys.key_path(self.db_path))) from exc
         access.finish(self.db_path, key)  # encrypt a plaintext store, tighten permissions
         return key
+
+    def _setup(self, passphrase: str) -> bytes:
+        try:
+            return keys.setup(self.db_path, passphrase)
+        except FileExistsError:  # another process (the sync) set it up meanwhile: open that
+            return self._unlock(passphrase)
+
+    def _unlock(self, passphrase: str) -> bytes:
+        try:
+            return keys.unlock(self.db_path, passphrase)
+        except keyfile.WrongPassphrase as exc:
+            raise PassphraseError("wrong") from exc
 
 
 def unlock(

@@ -257,3 +257,54 @@ def test_only_gridcollects_own_files_are_made_private(tmp_path: Path, formset: F
     assert stat.S_IMODE((data / "notes.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((data / "logs" / "gridcollect.log").stat().st_mode) == 0o600
     assert stat.S_IMODE((data / "logs").stat().st_mode) == 0o700
+
+
+def test_two_first_runs_at_once_share_one_key_and_lose_nothing(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's first run and the nightly sync set up one data dir at once: whichever
+    writes the key file second must not replace it (the store is encrypted under the first)."""
+    data = tmp_path / "data"
+    passfile = _passfile(tmp_path, PASS)
+    real_new = keyfile.new
+
+    def other_process_sets_up_meanwhile(passphrase: str, kdf=None):  # noqa: ANN001, ANN202
+        made = real_new(passphrase, kdf)  # our scrypt run: the other process finishes first
+        monkeypatch.setattr(keyfile, "new", real_new)
+        other = Store.open(data, formset, passphrase_file=passfile)
+        other.save("resident", resident(seq=11, name="欧阳娜娜"))
+        other.close()
+        keys.forget()  # the other process's key is not ours
+        return made
+
+    monkeypatch.setattr(keyfile, "new", other_process_sets_up_meanwhile)
+    store = Store.open(data, formset, passphrase_file=passfile)
+    assert [r.data["name"] for r in store.iter_records("resident")] == ["欧阳娜娜"]
+    store.close()
+    keys.forget()
+    again = Store.open(data, formset, passphrase_file=passfile)
+    assert again.count("resident") == 1
+    again.close()
+
+
+def test_a_missing_key_file_beside_an_encrypted_store_is_not_replaced_by_a_new_one(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """Key file lost (a crash, a half-restored backup) but the store encrypted: a new key
+    cannot open it, so no new key file is made over the place the backup goes."""
+    data = tmp_path / "data"
+    passfile = _passfile(tmp_path, PASS)
+    store = Store.open(data, formset, passphrase_file=passfile)
+    store.save("resident", resident(seq=5))
+    store.close()
+    kpath = keys.key_path(data / "gridcollect.sqlite")
+    backup = kpath.read_bytes()
+    kpath.unlink()
+    keys.forget()
+    with pytest.raises(PassphraseError) as caught:
+        Store.open(data, formset, passphrase_file=passfile)
+    assert caught.value.key == "key_file_bad" and not kpath.exists()
+    kpath.write_bytes(backup)  # the backup restored: the data opens again
+    restored = Store.open(data, formset, passphrase_file=passfile)
+    assert restored.count("resident") == 1
+    restored.close()

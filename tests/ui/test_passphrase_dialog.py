@@ -179,3 +179,44 @@ def test_a_damaged_store_says_so_in_a_window_and_changes_nothing(
     assert main.run(data, "zh", passphrase_file=passphrase) == 2
     assert len(shown) == 1 and "数据文件无法打开" in shown[0] and "备份" in shown[0]
     assert db.read_bytes() == damaged
+
+
+def test_an_encrypted_store_whose_key_file_is_lost_is_not_given_a_new_key(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The first-run form shows (no key file), but the store is encrypted: a new passphrase
+    would write a key that cannot open it; the dialog says to restore the key file instead."""
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, "right passphrase")
+    store = Store(db, formset)
+    store.save("resident", resident(seq=4))
+    store.close()
+    keys.key_path(db).unlink()
+    keys.forget()
+    dialog = PassphraseDialog(db, "en")
+    qtbot.addWidget(dialog)
+    _type(qtbot, dialog, "a new passphrase", "a new passphrase")
+    assert "restore it from a backup" in dialog.error.text()
+    assert dialog.key is None and dialog.result() != PassphraseDialog.DialogCode.Accepted
+    assert not keys.key_path(db).exists()
+
+
+def test_a_key_file_another_process_set_up_meanwhile_is_unlocked_not_replaced(
+    qtbot: Any, tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialog opened on a new data dir; the nightly sync set it up with the same
+    passphrase (from its file) before the worker clicked: the dialog opens that key."""
+    db = tmp_path / "gridcollect.sqlite"
+    dialog = PassphraseDialog(db, "en")
+    qtbot.addWidget(dialog)
+    assert dialog.setup_mode
+    keys.setup(db, "same passphrase")  # the sync's first run
+    store = Store(db, formset)
+    store.save("resident", resident(seq=9))
+    store.close()
+    keys.forget()
+    _type(qtbot, dialog, "same passphrase", "same passphrase")
+    assert dialog.result() == PassphraseDialog.DialogCode.Accepted and dialog.key
+    store = Store(db, formset)
+    assert store.count("resident") == 1
+    store.close()

@@ -69,7 +69,10 @@ def open_key(
         if keyfile.exists(kpath):
             key = keys.cached(db_path) or _existing(db_path, passphrase_file)
         else:
-            key = _new(db_path, passphrase_file, demo_notice)
+            try:
+                key = _new(db_path, passphrase_file, demo_notice)
+            except FileExistsError:  # another process set it up meanwhile: unlock that one
+                key = _existing(db_path, passphrase_file)
     except keyfile.KeyFileError as exc:
         raise PassphraseError("key_file_bad", path=str(kpath)) from exc
     finish(db_path, key)

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.core.vault.perms import write_private
+from app.core.vault.perms import create_private, write_private
 
 FORMAT = "gridcollect-key/1"
 KEY_BYTES = 32
@@ -189,6 +189,12 @@ def load(path: Path) -> KeyFile:
 def save(path: Path, keyfile: KeyFile) -> None:
     """Write the key file atomically, 0600 (a crash leaves the old one or the new one)."""
     write_private(path, keyfile.dumps())
+
+
+def create(path: Path, keyfile: KeyFile) -> None:
+    """Write a new key file, 0600; ``FileExistsError`` if one appeared meanwhile (another
+    process's first run), which is then kept: its key may already encrypt the store."""
+    create_private(path, keyfile.dumps())
 
 
 def exists(path: Path) -> bool:

@@ -53,12 +53,20 @@ def forget() -> None:
 
 
 def setup(db_path: Path, passphrase: str, kdf: dict[str, int] | None = None) -> bytes:
-    """Create the key file for a store that has none; returns the new data key."""
+    """Create the key file for a store that has none; returns the new data key.
+
+    ``FileExistsError`` if a key file exists, or appears while the passphrase is derived
+    (another process's first run: it is kept). ``KeyFileError`` if the store is already
+    encrypted: its key file is lost, and a new key could not open it (restore the backup)."""
+    from app.core.store import driver
+
     path = key_path(db_path)
     if keyfile.exists(path):
         raise FileExistsError(path)
+    if driver.is_encrypted(db_path):
+        raise keyfile.KeyFileError("missing")
     kf, data_key = keyfile.new(passphrase, kdf)
-    keyfile.save(path, kf)
+    keyfile.create(path, kf)
     return _remember(path, kf, data_key)
 
 

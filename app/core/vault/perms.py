@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 POSIX = os.name == "posix"
@@ -68,6 +69,22 @@ def write_private(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def create_private(path: Path, data: bytes) -> None:
+    """Like ``write_private``, but only if ``path`` does not exist yet (``FileExistsError``):
+    the new file appears whole, and never over one another process made meanwhile."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".new", dir=path.parent)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)  # atomic, and refuses an existing target (unlike a rename)
+    finally:
+        os.unlink(tmp)
     fsync_dir(path.parent)
 
 
