@@ -308,3 +308,28 @@ def test_a_missing_key_file_beside_an_encrypted_store_is_not_replaced_by_a_new_o
     restored = Store.open(data, formset, passphrase_file=passfile)
     assert restored.count("resident") == 1
     restored.close()
+
+
+def test_a_disk_full_while_changing_the_passphrase_keeps_the_old_key_file(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a nearly full disk write() stores what fits and returns that count (the ENOSPC
+    comes at the next call): the half-written key file must not replace the whole one."""
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, PASS)
+    Store(db, formset).close()
+    before = keys.key_path(db).read_bytes()
+    real_write = os.write
+
+    def disk_nearly_full(fd: int, data: bytes) -> int:
+        if len(data) <= 100:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, bytes(data)[:100])
+
+    monkeypatch.setattr(os, "write", disk_nearly_full)
+    with pytest.raises(OSError):
+        keys.change_passphrase(db, PASS, "a brand new passphrase")
+    monkeypatch.setattr(os, "write", real_write)
+    assert keys.key_path(db).read_bytes() == before
+    keys.forget()
+    assert keys.unlock(db, PASS)
