@@ -333,3 +333,24 @@ def test_a_disk_full_while_changing_the_passphrase_keeps_the_old_key_file(
     assert keys.key_path(db).read_bytes() == before
     keys.forget()
     assert keys.unlock(db, PASS)
+
+
+def test_a_demo_run_over_a_lost_key_file_keeps_the_demo_passphrase(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """``gridcollect demo`` on a demo dir whose key file is lost must not write a new random
+    demo passphrase: the key file restored from a backup opens only with the old one."""
+    data = tmp_path / "demo"
+    store = Store.open(data, formset, demo_notice=lambda _path: None)
+    store.save("resident", resident(seq=6))
+    store.close()
+    kpath = keys.key_path(data / "gridcollect.sqlite")
+    backup = kpath.read_bytes()
+    kpath.unlink()
+    keys.forget()
+    with pytest.raises(PassphraseError):
+        Store.open(data, formset, demo_notice=lambda _path: None)
+    kpath.write_bytes(backup)
+    restored = Store.open(data, formset)  # from the demo file, as before the loss
+    assert restored.count("resident") == 1
+    restored.close()

@@ -42,7 +42,10 @@ def _new(
 ) -> bytes:
     passphrase = sources.given(explicit)
     if passphrase is None and demo_notice is not None:
-        passphrase = sources.make_demo_passphrase(db_path.parent)
+        # one already there (a lost key file's, a first run cut short) is kept, never replaced
+        passphrase = sources.demo_passphrase(db_path.parent)
+        if passphrase is None:
+            passphrase = sources.make_demo_passphrase(db_path.parent)
         demo_notice(sources.demo_file(db_path.parent))
     if passphrase is None:
         raise PassphraseError("setup_needed")
