@@ -354,3 +354,23 @@ def test_a_demo_run_over_a_lost_key_file_keeps_the_demo_passphrase(
     restored = Store.open(data, formset)  # from the demo file, as before the loss
     assert restored.count("resident") == 1
     restored.close()
+
+
+def test_a_data_dir_on_a_disk_without_hard_links_is_still_set_up(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data dir on a FAT/exFAT stick: link() is refused there; the key file is still made."""
+
+    def no_hard_links(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=2))
+    store.close()
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith("gridcollect.key")) == [
+        "gridcollect.key"
+    ]
+    keys.forget()
+    assert keys.unlock(data / "gridcollect.sqlite", PASS)

@@ -91,9 +91,17 @@ def create_private(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.link(tmp, path)  # atomic, and refuses an existing target (unlike a rename)
+        try:
+            os.link(tmp, path)  # atomic, and refuses an existing target (unlike a rename)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT/exFAT, some shares): check, then rename
+            if path.exists():
+                raise FileExistsError(path) from None
+            os.replace(tmp, path)
     finally:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     fsync_dir(path.parent)
 
 
