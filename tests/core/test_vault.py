@@ -374,3 +374,25 @@ def test_a_data_dir_on_a_disk_without_hard_links_is_still_set_up(
     ]
     keys.forget()
     assert keys.unlock(data / "gridcollect.sqlite", PASS)
+
+
+def test_two_processes_writing_the_key_file_at_once_leave_a_whole_one(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``passphrase change`` in one terminal while ``passphrase keyring off`` runs in another:
+    each writes its own temp file, so neither publishes (or loses) the other's half."""
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, PASS)
+    Store(db, formset).close()
+    real_replace = os.replace
+
+    def other_process_writes_meanwhile(src: str, dst: str) -> None:
+        monkeypatch.setattr(os, "replace", real_replace)
+        keys.keyring_disable(db)  # the other process's whole write, between our fsync and rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", other_process_writes_meanwhile)
+    keys.change_passphrase(db, PASS, "a brand new passphrase")
+    keys.forget()
+    assert keys.unlock(db, "a brand new passphrase")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")] == []
