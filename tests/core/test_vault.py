@@ -7,6 +7,7 @@ under test is the same as with the default cost.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
@@ -396,3 +397,21 @@ def test_two_processes_writing_the_key_file_at_once_leave_a_whole_one(
     keys.forget()
     assert keys.unlock(db, "a brand new passphrase")
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")] == []
+
+
+@pytest.mark.parametrize("n", [3, 2**40])
+def test_a_key_file_with_damaged_kdf_parameters_is_reported_not_a_crash(
+    tmp_path: Path, formset: FormSet, n: int
+) -> None:
+    """A flipped bit in the key file's scrypt cost: "damaged, restore it", not a traceback."""
+    data = tmp_path / "data"
+    passfile = _passfile(tmp_path, PASS)
+    Store.open(data, formset, passphrase_file=passfile).close()
+    kpath = keys.key_path(data / "gridcollect.sqlite")
+    body = json.loads(kpath.read_text())
+    body["slots"]["passphrase"]["n"] = n
+    kpath.write_text(json.dumps(body))
+    keys.forget()
+    with pytest.raises(PassphraseError) as caught:
+        Store.open(data, formset, passphrase_file=passfile)
+    assert caught.value.key == "key_file_bad"

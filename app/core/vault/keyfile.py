@@ -139,7 +139,11 @@ def unlock_passphrase(keyfile: KeyFile, passphrase: str) -> bytes:
     slot = keyfile.slots.get("passphrase")
     if slot is None:
         raise KeyFileError("no passphrase slot")
-    return open_slot(keyfile.key_id, slot, derive(passphrase, slot.salt, slot.kdf))
+    try:
+        wrapping = derive(passphrase, slot.salt, slot.kdf)
+    except (ValueError, OverflowError, MemoryError) as exc:  # n not a power of 2, too costly
+        raise KeyFileError("bad key derivation parameters") from exc
+    return open_slot(keyfile.key_id, slot, wrapping)
 
 
 def new(passphrase: str, kdf: dict[str, int] | None = None) -> tuple[KeyFile, bytes]:
