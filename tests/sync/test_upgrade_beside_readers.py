@@ -17,11 +17,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from sync.server import db, migrate
-from tests.sync.test_migrations import FIXTURE, _snapshot, _sqlite_from_dump
+from tests.sync.test_migrations import (  # noqa: F401 (old_platform: a fixture)
+    FIXTURE,
+    ROOT,
+    _snapshot,
+    _sqlite_from_dump,
+    old_platform,
+)
 
 READER = (
     "import sqlite3, sys\n"
@@ -67,5 +75,37 @@ def test_another_process_reads_during_an_upgrade_and_the_upgrade_commits(
         assert _snapshot(engine) == before
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    finally:
+        engine.dispose()
+
+
+def test_three_upgrades_at_once_make_one_upgrade(old_platform: str) -> None:  # noqa: F811
+    """One upgrades, the others wait for it and find the schema current (SQLite: its write
+    lock; PostgreSQL: the advisory lock); the platform's rows are as they were."""
+    engine = db.make_engine(old_platform)
+    before = _snapshot(engine)
+    engine.dispose()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "sync.server.cli", "--lang", "en", "server-admin"]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--db", old_platform, "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    said = sorted(out.split(" (")[0].split(" from ")[0] for out, _err in outs)
+    assert said == ["schema is current", "schema is current", "schema upgraded"], outs
+    engine = db.make_engine(old_platform)
+    try:
+        assert migrate.state(engine).current == migrate.head()
+        assert _snapshot(engine) == before
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
     finally:
         engine.dispose()
