@@ -52,14 +52,9 @@ _WAL_VERSION = 3007000
 def waiting_frames(path: str) -> tuple[int, int] | None:
     """(frames in the WAL, frames of it not copied yet) of the SQLite file ``path``, from its
     wal-index; None when that cannot be read (no ``-shm``: no connection is open)."""
-    try:  # os.read of a new descriptor, not os.pread: Windows has no pread
-        fd = os.open(f"{path}-shm", os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except OSError:
+    head = _read_shm_header(f"{path}-shm")
+    if head is None:
         return None
-    try:
-        head = os.read(fd, 100)
-    finally:
-        os.close(fd)
     if len(head) < 100:
         return None
     version, ready, frames = _HEADER.unpack_from(head, 0)
@@ -67,6 +62,57 @@ def waiting_frames(path: str) -> tuple[int, int] | None:
         return None
     (copied,) = _BACKFILL.unpack_from(head, 96)
     return frames, max(frames - copied, 0)
+
+
+# POSIX: one read-only descriptor per ``-shm`` file, kept open. Why: closing ANY descriptor of
+# a file drops every fcntl lock the process holds on it, SQLite's wal-index locks included
+# (https://www.sqlite.org/howtocorrupt.html, 2.2). Opened and closed at each look, another
+# process that opened the database meanwhile (a second ``server-admin``, an upgrade's
+# ``--check``, a backup) found the wal-index unlocked while this one wrote: both failed with
+# "locking protocol" (an upgrade rolled back at its commit), or worse. A descriptor is only
+# replaced when its file was removed (the last connection closed it), whose locks nobody holds.
+_SHM_FDS: dict[str, int] = {}
+_SHM_LOCK = threading.Lock()
+_SHM_KEEP = 64  # kept descriptors from which those of removed files are closed
+
+
+def _same_file(path: str, fd: int) -> bool:
+    """``fd`` is still the file at ``path`` (not one removed since, or replaced)."""
+    try:
+        now, kept = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (kept.st_dev, kept.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _read_shm_header(shm: str) -> bytes | None:
+    if os.name != "posix":  # Windows locks belong to a handle: closing another drops none
+        try:  # os.read of a new descriptor, not os.pread: Windows has no pread
+            fd = os.open(shm, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 100)
+        finally:
+            os.close(fd)
+    with _SHM_LOCK:
+        fd = _SHM_FDS.get(shm)
+        if fd is not None and not _same_file(shm, fd):
+            os.close(_SHM_FDS.pop(shm))  # a removed file's descriptor: nobody uses that file
+            fd = None
+        if not os.path.exists(shm):
+            return None
+        if fd is None:
+            if len(_SHM_FDS) >= _SHM_KEEP:  # many files over a process's life (tests)
+                for gone in [k for k, v in _SHM_FDS.items() if not _same_file(k, v)]:
+                    os.close(_SHM_FDS.pop(gone))
+            try:
+                fd = _SHM_FDS[shm] = os.open(shm, os.O_RDONLY)
+            except OSError:
+                _SHM_FDS.pop(shm, None)
+                return None
+        os.lseek(fd, 0, os.SEEK_SET)  # not os.pread: Windows has none (one reader: the lock)
+        return os.read(fd, 100)
 
 
 @dataclass
