@@ -96,23 +96,23 @@ def _read_shm_header(shm: str) -> bytes | None:
         finally:
             os.close(fd)
     with _SHM_LOCK:
-        fd = _SHM_FDS.get(shm)
-        if fd is not None and not _same_file(shm, fd):
+        held = _SHM_FDS.get(shm)
+        if held is not None and not _same_file(shm, held):
             os.close(_SHM_FDS.pop(shm))  # a removed file's descriptor: nobody uses that file
-            fd = None
+            held = None
         if not os.path.exists(shm):
             return None
-        if fd is None:
+        if held is None:
             if len(_SHM_FDS) >= _SHM_KEEP:  # many files over a process's life (tests)
                 for gone in [k for k, v in _SHM_FDS.items() if not _same_file(k, v)]:
                     os.close(_SHM_FDS.pop(gone))
             try:
-                fd = _SHM_FDS[shm] = os.open(shm, os.O_RDONLY)
+                held = _SHM_FDS[shm] = os.open(shm, os.O_RDONLY)
             except OSError:
                 _SHM_FDS.pop(shm, None)
                 return None
-        os.lseek(fd, 0, os.SEEK_SET)  # not os.pread: Windows has none (one reader: the lock)
-        return os.read(fd, 100)
+        os.lseek(held, 0, os.SEEK_SET)  # not os.pread: Windows has none (one reader: the lock)
+        return os.read(held, 100)
 
 
 @dataclass
