@@ -61,7 +61,19 @@ def open_to_others(path: Path) -> bool:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename), 0600 from the start."""
-    # a temp file of its own (0600): two writers at once never share one
+    tmp = _durable_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def _durable_temp(path: Path, data: bytes) -> str:
+    """``data`` in a new 0600 temp file beside ``path``, written whole and fsynced; its name.
+    A temp file of its own: two writers at once never share one."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".new", dir=path.parent)
     try:
         try:
@@ -69,12 +81,11 @@ def write_private(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    return tmp
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -89,13 +100,8 @@ def _write_all(fd: int, data: bytes) -> None:
 def create_private(path: Path, data: bytes) -> None:
     """Like ``write_private``, but only if ``path`` does not exist yet (``FileExistsError``):
     the new file appears whole, and never over one another process made meanwhile."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".new", dir=path.parent)
+    tmp = _durable_temp(path, data)
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         try:
             os.link(tmp, path)  # atomic, and refuses an existing target (unlike a rename)
         except FileExistsError:
