@@ -32,6 +32,21 @@ def house(code: str) -> dict[str, Any]:
     }
 
 
+def _hold_decisions(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """A "same" decision stops inside its transaction (after rewriting references) until
+    ``release`` is set; ``entered`` says it got there."""
+    entered, release = threading.Event(), threading.Event()
+    rewrite = reviews._rewrite_references
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        rewrite(*args, **kwargs)
+        entered.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    return entered, release
+
+
 def test_possible_duplicates_are_listed_and_decided(platform: Platform) -> None:
     wang, boss = platform.client("wang"), platform.client("chen")
     a, b, c = uuid7(), uuid7(), uuid7()
@@ -189,15 +204,7 @@ def test_an_edit_pushed_while_the_record_is_merged_away_lands_on_the_held_record
     a, b = uuid7(), uuid7()
     other.push([other.op(a, "create", person(1, "张三"))])
     wang.push([wang.op(b, "create", person(3, "张三"))])
-    entered, release = threading.Event(), threading.Event()
-    rewrite = reviews._rewrite_references
-
-    def held(*args: Any, **kwargs: Any) -> None:
-        rewrite(*args, **kwargs)
-        entered.set()
-        assert release.wait(30)
-
-    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    entered, release = _hold_decisions(monkeypatch)
     with ThreadPoolExecutor(2) as pool:
         decided = pool.submit(_decide_same, platform, b, a)
         try:
@@ -271,15 +278,7 @@ def test_two_decisions_on_one_record_at_once_both_merge(
     url = f"{platform.url}/v1/reviews"
     items = boss.http.get(url, headers=boss.headers, timeout=30).json()["reviews"]
     (cb,) = [r["id"] for r in items if {r["record_id"], r["other_id"]} == {b, c}]
-    entered, release = threading.Event(), threading.Event()
-    rewrite = reviews._rewrite_references
-
-    def held(*args: Any, **kwargs: Any) -> None:
-        rewrite(*args, **kwargs)
-        entered.set()
-        assert release.wait(30)
-
-    monkeypatch.setattr(reviews, "_rewrite_references", held)
+    entered, release = _hold_decisions(monkeypatch)
     with ThreadPoolExecutor(2) as pool:
         decided = pool.submit(_decide_same, platform, b, a)
         try:

@@ -105,6 +105,17 @@ def sync_in_window(qtbot: Any, window: MainWindow, url: str) -> None:
     assert handle.outcome == "finished"
 
 
+def restore_after_crash(qtbot: Any, store: Store) -> tuple[MainWindow, RecordEditor]:
+    """The app started again after a crash: its one autosaved editor restored."""
+    win = MainWindow(store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(win)
+    win.ask_restore = lambda _n: "restore"
+    assert win.offer_restore() == 1
+    restored = win.open_editors()[0]
+    restored.confirm_close = lambda _e: "discard"
+    return win, restored
+
+
 def move_out_in_household(window: MainWindow, house: str, person: str) -> None:
     view = window.open_household(house)
     assert view is not None
@@ -338,12 +349,7 @@ def test_a_restored_tab_rebases_the_typing_onto_what_was_saved_since(
     stored = elsewhere.get(person)
     elsewhere.save("resident", {**stored.data, "moved_out_on": MOVED}, record_id=person)
 
-    win = MainWindow(store, lang="zh", restore_autosaves=False)
-    qtbot.addWidget(win)
-    win.ask_restore = lambda _n: "restore"
-    assert win.offer_restore() == 1
-    restored = win.open_editors()[0]
-    restored.confirm_close = lambda _e: "discard"
+    win, restored = restore_after_crash(qtbot, store)
     assert shown(restored, "moved_out_on") == MOVED and shown(restored, "phone") == "13900139000"
     qtbot.mouseClick(restored.save_button, Qt.MouseButton.LeftButton)
     data = store.get(person).data
@@ -427,12 +433,7 @@ def test_a_crash_after_another_process_merged_the_record_restores_onto_the_held_
     editor.autosave_now()  # still typing: nothing told the editor
     shiboken6.delete(editor)  # the app dies: no close, no save
 
-    win = MainWindow(store, lang="zh", restore_autosaves=False)
-    qtbot.addWidget(win)
-    win.ask_restore = lambda _n: "restore"
-    assert win.offer_restore() == 1
-    restored = win.open_editors()[0]
-    restored.confirm_close = lambda _e: "discard"
+    win, restored = restore_after_crash(qtbot, store)
     win.show()
     qtbot.waitExposed(win)
     assert restored.save_button.isVisible()
