@@ -14,15 +14,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.messages import lang_of, pick
 
+if TYPE_CHECKING:
+    from sync.session import SyncSummary
+
 EXIT_OK = 0
-EXIT_UNUSABLE = 2  # bad arguments or an unreadable password file / data dir
-EXIT_CONFLICTS = 3
+EXIT_UNUSABLE = 2  # bad arguments, an unreadable password file / data dir, a distrusted cert
+EXIT_WAITING = 3  # done; conflicts or edits the platform refused wait for a person
+EXIT_CONFLICTS = EXIT_WAITING  # its name before refusals counted too
 EXIT_AUTH = 4
-EXIT_NETWORK = 5
+EXIT_NETWORK = 5  # unreachable, or answering 5xx, after every retry
 EXIT_LOCKED = 6
 EXIT_PROTOCOL = 7
 
@@ -31,12 +35,16 @@ log = logging.getLogger("gridcollect.sync")
 EXIT_HELP = """\
 exit codes / 退出码:
   0  done / 同步完成
-  3  done, conflicts wait for a person / 同步完成，有冲突待人工处理
-  2  unusable arguments, password file or data dir / 参数、密码文件或数据目录不可用
+  2  unusable arguments, password file, data dir, or a server certificate this computer does
+     not trust (see --cafile) / 参数、密码文件、数据目录不可用，或服务器证书不受信任
+  3  done, conflicts or edits the platform refused wait for a person
+     / 同步完成，有冲突或被平台拒绝的修改待人工处理
   4  login failed or token refused / 登录失败或令牌失效
-  5  server unreachable after retries / 多次重试后仍无法连接服务器
+  5  server unreachable, or answering 5xx (unavailable), after retries
+     / 多次重试后仍无法连接服务器或服务器暂不可用
   6  another sync (desktop app or scheduled) holds the lock / 另一个同步正在进行
-  7  the server refused the request or failed (protocol/server error) / 服务器拒绝或出错
+  7  the server refused the request (4xx) or answered what no platform sends
+     / 服务器拒绝请求或回答无法识别
 
 The reason is printed on stderr in one line. The first sync of a device needs the password
 (--password-file); it then keeps a device credential and later runs need no password. Example
@@ -182,6 +190,7 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
     from sync import heap
     from sync.client import (
         AuthError,
+        CertificateError,
         Client,
         NetworkError,
         ProtocolError,
@@ -197,7 +206,8 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
     codes: list[tuple[type[SyncError], int]] = [
         (AuthError, EXIT_AUTH),
         (NetworkError, EXIT_NETWORK),
-        (ServerError, EXIT_PROTOCOL),
+        (ServerError, EXIT_NETWORK),  # 5xx after every retry: unavailable, as unreachable
+        (CertificateError, EXIT_UNUSABLE),  # only a person can fix it: --cafile, the URL
         (ProtocolError, EXIT_PROTOCOL),
     ]
     try:
@@ -233,7 +243,8 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
     except SyncError as exc:
         code = next((c for kind, c in codes if isinstance(exc, kind)), EXIT_PROTOCOL)
         log.warning("sync failed: %s (%s)", type(exc).__name__, exc.code)
-        return _fail(args, code, exc.code, exc.message_zh, exc.message_en)
+        zh, en = _CLI_ADVICE.get(exc.code, (exc.message_zh, exc.message_en))
+        return _fail(args, code, exc.code, zh, en)
     except driver.Error as exc:
         log.error("store error: %s", type(exc).__name__)
         return _fail(
@@ -243,21 +254,62 @@ def _run(args: argparse.Namespace, data_dir: Path, password: str | None, lang: s
             "数据文件无法使用，请关闭其他正在使用该数据目录的程序后重试。",
             "the data file cannot be used; close other programs using the data dir and retry.",
         )
-    result = EXIT_CONFLICTS if summary.open_conflicts else EXIT_OK
+    waiting = summary.open_conflicts or summary.open_refused
+    result = EXIT_WAITING if waiting else EXIT_OK
     if args.json:
         print(
             json.dumps({"ok": True, "exit_code": result, **summary.as_dict()}, ensure_ascii=False)
         )
     else:
         print(summary.text(lang))
-    if result == EXIT_CONFLICTS:
-        print(
-            f"有 {summary.open_conflicts} 条记录存在冲突，请在程序中处理。"
-            if lang_of(lang) != "en"
-            else f"{summary.open_conflicts} records have conflicts; resolve them in the app.",
-            file=sys.stderr,
-        )
+    if waiting:
+        print(_waiting_line(summary, lang_of(lang) == "en"), file=sys.stderr)
     return result
+
+
+# What the CLI says instead of the client's reason, where a command-line option is the fix.
+_CLI_ADVICE = {
+    "certificate": (
+        "服务器的证书不受信任（不是本机信任的 CA 签发的），已停止，未发送任何数据："
+        "请用 --cafile 指定签发该证书的 CA 证书（如单位自己的 CA）。",
+        "the server's certificate is not trusted (no CA this computer trusts signed it); "
+        "stopped, nothing sent: give the CA that signed it with --cafile (e.g. the office's "
+        "own CA).",
+    ),
+}
+
+
+def _waiting_line(summary: SyncSummary, en: bool) -> str:
+    """The one stderr line of a run that ends with something waiting for a person: how many
+    conflicts and refused edits, and what to do about each."""
+    parts: list[str] = []
+    conflicts, refused = summary.open_conflicts, summary.open_refused
+    grid_only = summary.open_refused_out_of_scope
+    if conflicts:
+        parts.append(
+            f"{conflicts} record(s) have conflicts: resolve them in the app"
+            if en
+            else f"有 {conflicts} 条记录存在冲突，请在程序中处理"
+        )
+    if refused > grid_only:
+        n = refused - grid_only
+        parts.append(
+            f"the platform refused edits of {n} record(s), kept on this device: correct them "
+            "in the app (or ask the administrator why), the next sync sends them"
+            if en
+            else f"有 {n} 条记录的修改被平台拒绝，仍保存在本机：请在程序中改正"
+            "（或向管理员询问原因），下次同步时发送"
+        )
+    if grid_only:
+        parts.append(
+            f"edits of {grid_only} record(s) were refused because their grid is no longer "
+            "yours, kept on this device: they are sent again when the grid is given back "
+            "(ask the administrator)"
+            if en
+            else f"有 {grid_only} 条记录的修改因所属网格已不归您负责而被平台拒绝，仍保存在本机："
+            "网格交还后自动重新发送（请联系管理员）"
+        )
+    return ("; " if en else "；").join(parts) + ("." if en else "。")
 
 
 def _wait_jitter(jitter: float, device_id: str) -> None:

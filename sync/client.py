@@ -2,9 +2,10 @@
 
 Why a class of its own: the session and the replica must not care about transport. This
 module owns timeouts, retries (exponential backoff with jitter on connection errors, 5xx and
-429, never on other 4xx: they would fail the same way again), gzip request bodies, the auth
-headers and a re-login when a token expires. Every failure becomes one of four typed errors
-with a one-line reason in Chinese and English, so callers map them to exit codes or dialogs.
+429, never on other 4xx nor on a certificate the device does not trust: they would fail the
+same way again), gzip request bodies, the auth headers and a re-login when a token expires.
+Every failure becomes one of five typed errors with a one-line reason in Chinese and English,
+so callers map them to exit codes or dialogs.
 
 Messages and log lines never carry request bodies (personal data) or the password.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gzip
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,11 +86,16 @@ class ProtocolError(SyncError):
 
 
 class ServerError(SyncError):
-    """The server failed (5xx) on every attempt."""
+    """The server failed (5xx) on every attempt: unavailable for now, like an unreachable one."""
 
 
 class NetworkError(SyncError):
     """The server could not be reached (connection refused, reset, timeout) on every attempt."""
+
+
+class CertificateError(SyncError):
+    """The server's TLS certificate was not accepted (no trusted CA signed it, another name,
+    expired): not retried, since only a person can fix it (``--cafile``, the URL, the clock)."""
 
 
 @dataclass
@@ -465,6 +472,12 @@ class Client:
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,  # the link dropped mid-answer
             ) as exc:
+                failure = _verify_failure(exc)
+                if failure is not None:  # the same certificate again on every retry
+                    log.warning(
+                        "%s %s: certificate refused (%s)", method, path, failure.verify_message
+                    )
+                    raise _certificate_error(failure, self.base_url) from None
                 log.warning(
                     "%s %s: %s (attempt %d/%d)",
                     method,
@@ -534,13 +547,67 @@ def _bad_response() -> ProtocolError:
 
 
 def _server_error(response: requests.Response, attempts: int) -> ServerError:
+    status = response.status_code
     return ServerError(
         "server",
-        f"同步服务器出错（HTTP {response.status_code}，已尝试 {attempts} 次），请稍后再试或联系管理员。",
-        f"the sync server failed (HTTP {response.status_code}, {attempts} attempts); "
-        "try again later or tell the administrator.",
-        status=response.status_code,
+        f"平台暂不可用：已尝试 {attempts} 次，仍回答 HTTP {status}。请稍后再试；"
+        "持续出现请联系管理员。",
+        f"the platform is unavailable: it still answered HTTP {status} after {attempts} "
+        "attempts; try again later, or tell the administrator if it goes on.",
+        status=status,
     )
+
+
+# OpenSSL's verify codes for a certificate of another name (host, e-mail, IP address), and
+# for one outside its validity period (expired, not yet valid)
+_NAME_MISMATCH = frozenset({62, 63, 64})
+_OUT_OF_DATE = frozenset({9, 10})
+
+
+def _certificate_error(failure: ssl.SSLCertVerificationError, url: str) -> CertificateError:
+    """The typed error for a refused server certificate, with what a person can do."""
+    host = urlsplit(url).hostname or url
+    if failure.verify_code in _NAME_MISMATCH:
+        return CertificateError(
+            "certificate_name",
+            f"服务器证书上的名称与地址 {host} 不符，已停止，未发送任何数据：请使用证书上的服务器名称"
+            "（如 https://grid.example.cn），或请管理员为该地址签发证书。",
+            f"the server's certificate is not valid for the name {host}; stopped, nothing sent: "
+            "use the server name on its certificate (e.g. https://grid.example.cn), or ask the "
+            "administrator for a certificate for this address.",
+        )
+    if failure.verify_code in _OUT_OF_DATE:
+        return CertificateError(
+            "certificate_expired",
+            f"服务器 {host} 的证书已过期或尚未生效，已停止，未发送任何数据：请核对本机日期和时间，"
+            "或请管理员更新证书。",
+            f"the certificate of {host} has expired or is not valid yet; stopped, nothing sent: "
+            "check this computer's date and time, or ask the administrator to renew it.",
+        )
+    return CertificateError(
+        "certificate",
+        f"服务器 {host} 的证书不受信任，已停止，未发送任何数据：本机须信任签发该证书的 CA"
+        "（如单位自己的 CA）。",
+        f"the certificate of {host} is not trusted; stopped, nothing sent: this computer must "
+        "trust the CA that signed it (e.g. the office's own CA).",
+    )
+
+
+def _verify_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure inside ``exc``, None for any other failure (a
+    TLS handshake cut by the network is a network error, retried). requests wraps urllib3's
+    error, which wraps (as an argument, ``reason`` or cause) the ssl module's."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return item
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return None
 
 
 def _error_of(response: requests.Response) -> SyncError:

@@ -53,6 +53,11 @@ class SyncSummary:
     rejected: int = 0
     pulled: int = 0
     open_conflicts: int = 0
+    # records whose edits the platform refused and has not had since, after the run (not only
+    # this run's refusals: they wait until a person corrects the record); of those, the ones
+    # refused because their grid was taken away, sent again when it comes back
+    open_refused: int = 0
+    open_refused_out_of_scope: int = 0
     duration_s: float = 0.0
     deferred: int = 0
     aliases: int = 0
@@ -81,15 +86,25 @@ class SyncSummary:
             f"同步完成：推送 {self.pushed} 条（已应用 {self.applied}，冲突 {self.conflicts}，"
             f"合并 {self.merged}，被拒 {self.rejected}），拉取 {self.pulled} 条，"
             f"{self._new_grids_text('zh')}"
-            f"待处理冲突 {self.open_conflicts}，用时 {self.duration_s:.1f} 秒",
+            f"待处理冲突 {self.open_conflicts}，{self._refused_text('zh')}"
+            f"用时 {self.duration_s:.1f} 秒",
             f"sync done: pushed {self.pushed} (applied {self.applied}, conflicts "
             f"{self.conflicts}, merged {self.merged}, rejected {self.rejected}), pulled "
             f"{self.pulled}, {self._new_grids_text('en')}"
-            f"open conflicts {self.open_conflicts}, {self.duration_s:.1f}s",
+            f"open conflicts {self.open_conflicts}, {self._refused_text('en')}"
+            f"{self.duration_s:.1f}s",
         )
         if self.new_device:
             line += "\n" + pick(lang, *replica_identity.NOTICE)
         return line
+
+    def _refused_text(self, lang: str) -> str:
+        """Only when refused edits wait: most runs say nothing of it."""
+        if not self.open_refused:
+            return ""
+        if lang == "zh":
+            return f"被拒待处理 {self.open_refused}，"
+        return f"refused {self.open_refused} waiting, "
 
     def _new_grids_text(self, lang: str) -> str:
         """Only when grids entered the scope: most runs say nothing of it."""
@@ -144,13 +159,16 @@ class SyncSession:
                 s.cancelled = True
         finally:
             s.open_conflicts = replica.open_conflicts(self.store)
+            refused = replica.open_refusals(self.store)
+            s.open_refused, s.open_refused_out_of_scope = refused.total, refused.out_of_scope
             s.duration_s = round(time.perf_counter() - started, 3)
             s.requests = self.client.stats.requests - before[0]
             s.bytes_sent = self.client.stats.bytes_sent - before[1]
             s.bytes_received = self.client.stats.bytes_received - received
         log.info(
             "sync %s: pushed=%d applied=%d conflicts=%d merged=%d rejected=%d deferred=%d "
-            "pulled=%d new_grids=%d new_grid_records=%d open_conflicts=%d requests=%d %.1fs",
+            "pulled=%d new_grids=%d new_grid_records=%d open_conflicts=%d open_refused=%d "
+            "(out_of_scope %d) requests=%d %.1fs",
             "cancelled" if s.cancelled else "done",
             s.pushed,
             s.applied,
@@ -162,6 +180,8 @@ class SyncSession:
             s.new_grids,
             s.new_grid_records,
             s.open_conflicts,
+            s.open_refused,
+            s.open_refused_out_of_scope,
             s.requests,
             s.duration_s,
         )

@@ -34,6 +34,7 @@ ACKED = {
 }
 _ACKNOWLEDGED = (OutboxState.APPLIED, OutboxState.CONFLICT, OutboxState.MERGED)
 MAX_AUTHOR = 100
+OUT_OF_SCOPE = "out_of_scope"  # the refusal re-queued when the grid comes back (§11 rule 3a)
 
 
 @dataclass
@@ -144,16 +145,63 @@ def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     carried the duplicate's values, not this record's: it mends nothing."""
     ok = True
     for state, kind, result in rows:
-        text = result or ""
         if state == OutboxState.REJECTED:
             ok = False
-        elif (
-            state in _ACKNOWLEDGED
-            and f'"{FOLDED}":true' not in text
-            and (kind == "create" or '"full":true' in text)
-        ):
+        elif _mends(state, kind, result or ""):
             ok = True
     return ok
+
+
+def _mends(state: str, kind: str, text: str) -> bool:
+    """Whether an op's answer mends its record's chain (``_chain_ok``)."""
+    return (
+        state in _ACKNOWLEDGED
+        and f'"{FOLDED}":true' not in text
+        and (kind == "create" or '"full":true' in text)
+    )
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Live records with values the platform refused and has not had since (``total``); of
+    those, ``out_of_scope``: refused only because their grid was not the user's, sent again
+    when the grid comes back (PROTOCOL.md §11 rule 3a)."""
+
+    total: int = 0
+    out_of_scope: int = 0
+
+
+def open_refusals(store: Store) -> Refusals:
+    """The device's refused edits still waiting, whenever they were refused.
+
+    Why records and not rejected ops: a rejected op stays ``rejected`` in the outbox for good,
+    also once the person's next edit carried its values to the platform (PROTOCOL.md §11 rule
+    3) — counted, it would wait for ever. A record waits while its chain is broken
+    (``_chain_ok``); a record deleted on the device waits for nobody."""
+    with store.transaction():
+        suspects = store.outbox.live_records_refused()
+        chains: dict[str, list[tuple[str, str, str | None]]] = {}
+        for record_id, state, kind, result in store.outbox.chains(suspects):
+            chains.setdefault(record_id, []).append((state, kind, result))
+    total = scope = 0
+    for rows in chains.values():
+        codes = _unmended_refusals(rows)
+        if codes:
+            total += 1
+            scope += all(code == OUT_OF_SCOPE for code in codes)
+    return Refusals(total, scope)
+
+
+def _unmended_refusals(rows: Iterable[tuple[str, str, str | None]]) -> list[str]:
+    """The reason codes of a record's refusals after the last op that mended its chain."""
+    codes: list[str] = []
+    for state, kind, result in rows:
+        if state == OutboxState.REJECTED:
+            reason = (_loads(result) or {}).get("reason") or {}
+            codes.append(str(reason.get("code") or ""))
+        elif _mends(state, kind, result or ""):
+            codes = []
+    return codes
 
 
 def _needs_full(store: Store, record_id: str, seq: int) -> bool:

@@ -72,6 +72,16 @@ class Outbox:
             )
         }
 
+    def live_records_refused(self) -> list[str]:
+        """Live records with an op the platform refused (not a delete the device settled
+        itself, marked ``local``), oldest refusal first."""
+        rows = self.conn.execute(
+            "SELECT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
+            f"WHERE o.state = '{REJECTED}' AND r.deleted = 0 "
+            "AND coalesce(json_extract(o.result, '$.local'), 0) = 0 ORDER BY o.seq"
+        ).fetchall()
+        return list(dict.fromkeys(r[0] for r in rows))
+
     def chain_before(self, record_id: str, seq: int) -> list[ChainRow]:
         """(state, kind, result) of a record's ops before ``seq``, in order."""
         return self.conn.execute(
