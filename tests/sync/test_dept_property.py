@@ -189,7 +189,7 @@ def test_statistics_never_reveal_a_cell_under_five(platform: Platform, formset: 
     def check(batch: list[Any], spec: Any, by: str, small: list[str]) -> None:
         _add(platform, root, batch, state)
         fields, places, filter_text = spec
-        fields = {**fields, "population_type": "full", "gender": "full"}
+        fields = {**fields, "population_type": "full", "gender": "full", "birth_date": "full"}
         grant = _grant(platform, (fields, places, filter_text))
         whole = api.get(f"/v1/dept/grants/{grant}/stats", by=by).json()
         part = api.get(f"/v1/dept/grants/{grant}/stats", by=by, grid=small).json()
