@@ -111,7 +111,7 @@ def test_ask_approve_download_and_see_who_received(platform: Platform, new_page:
     grant_row = dept.locator("#grants tr[data-state=active]")
     assert "人口类型" not in grant_row.inner_text()  # narrowed by the admin
     with dept.expect_download() as info:
-        grant_row.locator("a[id$=-csv]").click()
+        grant_row.locator("button[id$=-csv]").click()
     content = Path(info.value.path()).read_bytes()
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0] == ["证件号码", "姓名", "导出编号"] and len(rows) == 3  # the two over 60

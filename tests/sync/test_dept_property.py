@@ -153,7 +153,9 @@ def _download_matches(
     browser: Any, formset: FormSet, grant: int, modes: dict[str, str], want: dict[str, Any]
 ) -> None:
     """The CSV holds one row per granted record: the granted fields as labels, masked."""
-    resp = browser.get(f"/console/dept/grants/{grant}/download?form=resident&format=csv")
+    resp = browser.post(
+        f"/console/dept/grants/{grant}/download", {"form": "resident", "format": "csv"}
+    )
     assert resp.status_code == 200, resp.text
     rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
     form = formset.form("resident")
