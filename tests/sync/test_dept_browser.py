@@ -117,6 +117,9 @@ def test_ask_approve_download_and_see_who_received(platform: Platform, new_page:
     assert rows[0] == ["证件号码", "姓名", "导出编号"] and len(rows) == 3  # the two over 60
     export_id = rows[1][2]
     grant_row.locator("a[id^=stats-]").click()
+    dept.wait_for_selector("#stats-by")  # the form: nothing counted until asked
+    assert dept.locator("#stats").count() == 0
+    dept.click("#stats-go")  # by grid, the first choice
     dept.wait_for_selector("#stats")
     assert dept.inner_text("#stats-total") == "<5"
     shot(dept, "dept-stats")

@@ -235,3 +235,28 @@ def test_a_download_happens_only_by_the_page_button_never_by_a_get(
     done = _download(dept, grant, "csv")
     assert done.status_code == 200 and "导出编号" in done.content.decode("utf-8-sig")
     assert traced() == (1, 1)
+
+
+def test_the_statistics_link_counts_and_traces_nothing_until_asked(platform: Platform) -> None:
+    """The department page links to its statistics; following (or prefetching) that link shows
+    the form, runs no query and traces none. Asking (the form's button) counts and traces."""
+    from tests.sync.deptkit import make_grant
+
+    _residents(platform)
+    seed_department(platform)
+    grant = make_grant(platform)
+    dept = login(platform, DEPT_USER)
+
+    def traced() -> list[str]:
+        with db.read(platform.engine) as conn:
+            return list(conn.execute(select(db.dept_exports.c.kind)).scalars())
+
+    link = re.search(r'href="([^"]*/stats[^"]*)" id="stats-', dept.get("/console/dept").text)
+    assert link and "by=" not in link.group(1), link
+    page = dept.get(link.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and 'id="stats-by"' in page.text
+    assert 'id="stats-total"' not in page.text
+    assert traced() == []
+    asked = dept.get(f"/console/dept/grants/{grant}/stats?by=grid")
+    assert asked.status_code == 200 and 'id="stats-total"' in asked.text
+    assert traced() == ["stats"]

@@ -188,16 +188,17 @@ async def download(request: Request, grant_id: int) -> Response:
 
 @router.get("/dept/grants/{grant_id}/stats")
 def stats_page(request: Request, grant_id: int) -> Response:
-    by = request.query_params.get("by", "grid")[:130]
+    """The statistics form; a count (traced) only when the form asks with ``by``: the
+    department page's link (which a browser may prefetch) counts and traces nothing."""
+    by = request.query_params.get("by", "")[:130]
     grids = _codes(request.query_params.get("grids", "")[:2000])
 
     def build(user: auth.User) -> dict[str, Any]:
         svc = _svc(request)
         with db.read(svc.engine) as conn:
             grant = grants.usable(conn, grant_id, user.department or "")
-        table = stats.query(
-            svc.engine, svc.formset, grant, _taker(user, request), by, grids, request_lang(request)
-        )
+        taker, lang = _taker(user, request), request_lang(request)
+        table = stats.query(svc.engine, svc.formset, grant, taker, by, grids, lang) if by else None
         return {
             "g": grant,
             "table": table,
