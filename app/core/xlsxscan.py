@@ -8,6 +8,8 @@ XML parts whose declared unzipped size is over a limit (zipfile never inflates a
 its declared size, so a zip bomb is refused by the directory alone), a value beyond row
 ``max_rows`` or column ``max_columns``, a row with more cells than Excel allows, a cell or
 shared string with more text than ``max_chars`` could need, and DTDs (entity expansion).
+It also notes each sheet's merged ranges (``<mergeCell>``, after the cells), which openpyxl's
+read-only mode does not give: the reader refuses the ones that would lose a record's value.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384  # what Excel itself can hold
 # "_x0000_" is how XLSX escapes one control character: the most raw text a value can need.
 _RAW_PER_CHAR = 7
 _CHUNK = 1 << 20
+MAX_MERGES = 100_000  # merged ranges noted per sheet (one per record); more: the file is refused
 
 
 class SheetProblem(Exception):
@@ -32,6 +35,17 @@ class SheetProblem(Exception):
     def __init__(self, code: str, detail: str = "", row: int | None = None, column: int = 0):
         self.code, self.detail, self.row, self.column = code, detail, row, column
         super().__init__(code, detail, row, column)
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A merged range (``ref`` as Excel names it, "B3:B7"): only its top-left cell holds the
+    value Excel shows over the whole range; the file has the others empty."""
+
+    ref: str
+    first_row: int
+    first_column: int
+    last_row: int
 
 
 @dataclass(frozen=True)
@@ -43,8 +57,12 @@ class Limits:
     max_chars: int
 
 
-def scan(path: str, limits: Limits) -> None:
-    """Raise ``SheetProblem`` when the workbook exceeds ``limits``; read it in constant memory."""
+def scan(path: str, limits: Limits) -> dict[str, list[Merge]]:
+    """Raise ``SheetProblem`` when the workbook exceeds ``limits``; read it in constant memory
+    (but for at most ``MAX_MERGES`` merged ranges a sheet). Returns each sheet's merged ranges
+    by part name ("xl/worksheets/sheet1.xml"), in the file's order; sheets without any left out.
+    """
+    merges: dict[str, list[Merge]] = {}
     with zipfile.ZipFile(path) as book:
         infos = book.infolist()
         for info in infos:
@@ -52,8 +70,12 @@ def scan(path: str, limits: Limits) -> None:
         for info in infos:
             kind = _kind(info.filename)
             if kind != "other":
+                scanner = _Scanner(limits, cells=kind == "sheet")
                 with book.open(info) as stream:
-                    _Scanner(limits, cells=kind == "sheet").feed(stream)
+                    scanner.feed(stream)
+                if scanner.merges:
+                    merges[info.filename] = scanner.merges
+    return merges
 
 
 def _kind(name: str) -> str:
@@ -77,6 +99,16 @@ def _check_size(info: zipfile.ZipInfo) -> None:
         raise SheetProblem("xlsx_unzipped", detail)
 
 
+def _merge(ref: str) -> Merge | None:
+    """A ``<mergeCell ref>`` read; None for a single cell or a reference that is not A1:B2."""
+    first, colon, last = ref.upper().partition(":")
+    columns = [_column_number(cell) for cell in (first, last)]
+    rows = [cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for cell in (first, last)]
+    if not colon or first == last or not all(columns) or not all(r.isdigit() for r in rows):
+        return None
+    return Merge(ref.upper(), min(map(int, rows)), min(columns), max(map(int, rows)))
+
+
 def _column_number(ref: str) -> int:
     """1 for "A7", 28 for "AB7"; 0 when the reference has no letters."""
     number = 0
@@ -94,6 +126,7 @@ class _Scanner:
         self.limits, self.cells = limits, cells
         self.rows = self.row = self.column = self.in_row = self.text = 0
         self.has_value = self.in_text = False
+        self.merges: list[Merge] = []
         self.parser = expat.ParserCreate()
         self.parser.buffer_text = True
         self.parser.StartElementHandler = self.start
@@ -122,6 +155,16 @@ class _Scanner:
             self.text, self.in_text = 0, True
         elif tag in ("v", "is") and self.cells:
             self.has_value = True
+        elif tag == "mergeCell" and self.cells:
+            self._note_merge(attrs.get("ref", ""))
+
+    def _note_merge(self, ref: str) -> None:
+        merge = _merge(ref)
+        if merge is None:
+            return
+        if len(self.merges) >= MAX_MERGES:  # more than one a record: refused, memory bounded
+            raise SheetProblem("merged_cells", merge.ref, merge.first_row, merge.first_column)
+        self.merges.append(merge)
 
     def _start_row(self, ref: str) -> None:
         self.rows += 1

@@ -85,8 +85,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     "unknown_grid": ("没有这个网格。", "no such grid."),
     "unknown_community": ("没有这个社区，请先创建社区。", "no such community; create it first."),
     "bad_stats": (
-        "不能按此项统计：只能按网格、表单、状态、年龄段或授权中的代码字段统计。",
-        "cannot count by this: only by grid, form, status, age band or a coded field of the grant.",
+        "不能按此项统计：只能按网格、表单、状态、年龄段或授权中以明文给出的代码字段统计。",
+        "cannot count by this: only by grid, form, status, age band or a coded field the grant "
+        "gives in clear.",
+    ),
+    "stats_not_granted": (
+        "此授权没有以明文给出“{zh}”，不能按它统计（统计表的每一行都是一个真实值）。"
+        "请按网格、表单、状态或以明文授予的代码字段统计。",
+        'the grant does not give "{en}" in clear, so it cannot be counted by (each row of a '
+        "count is a real value); count by grid, form, status or a coded field given in full.",
     ),
     "need_reason": ("请填写拒绝理由。", "give the reason for refusing."),
     "bad_cursor": (

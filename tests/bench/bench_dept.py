@@ -198,10 +198,13 @@ def console_login(url: str) -> requests.Session:
 
 def download(url: str, grant: int) -> tuple[int, float, float]:
     http = console_login(url)
+    page = http.get(f"{url}/console/dept", timeout=60)
+    token = page.text.split('name="csrf" value="')[1].split('"')[0]
     with Peak() as peak:
         start = time.perf_counter()
-        resp = http.get(
-            f"{url}/console/dept/grants/{grant}/download?form=resident&format=csv",
+        resp = http.post(  # as the page's button: a POST with its CSRF token
+            f"{url}/console/dept/grants/{grant}/download",
+            data={"csrf": token, "form": "resident", "format": "csv"},
             stream=True,
             timeout=3600,
         )

@@ -111,12 +111,15 @@ def test_ask_approve_download_and_see_who_received(platform: Platform, new_page:
     grant_row = dept.locator("#grants tr[data-state=active]")
     assert "人口类型" not in grant_row.inner_text()  # narrowed by the admin
     with dept.expect_download() as info:
-        grant_row.locator("a[id$=-csv]").click()
+        grant_row.locator("button[id$=-csv]").click()
     content = Path(info.value.path()).read_bytes()
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0] == ["证件号码", "姓名", "导出编号"] and len(rows) == 3  # the two over 60
     export_id = rows[1][2]
     grant_row.locator("a[id^=stats-]").click()
+    dept.wait_for_selector("#stats-by")  # the form: nothing counted until asked
+    assert dept.locator("#stats").count() == 0
+    dept.click("#stats-go")  # by grid, the first choice
     dept.wait_for_selector("#stats")
     assert dept.inner_text("#stats-total") == "<5"
     shot(dept, "dept-stats")

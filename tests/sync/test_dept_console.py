@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import re
 
+import requests
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from app.core.ids import uuid7
 from sync.server import db
 from tests.factories import resident
 from tests.sync.conftest import COMMUNITY, GRID_A, GRID_C, Platform
-from tests.sync.consolekit import login
+from tests.sync.consolekit import Browser, login
 from tests.sync.deptkit import DEPT_USER, far, seed_department
 
 HEADER_ROW = 0
@@ -40,6 +41,13 @@ def _residents(platform: Platform) -> dict[str, str]:
         assert res["status"] == "applied", res
         made[name] = rid
     return made
+
+
+def _download(dept: Browser, grant_id: int, fmt: str) -> requests.Response:
+    """A download as the department page's button sends it: a POST with the page's token."""
+    return dept.post(
+        f"/console/dept/grants/{grant_id}/download", {"form": "resident", "format": fmt}
+    )
 
 
 def _ask(platform: Platform) -> int:
@@ -87,7 +95,7 @@ def test_ask_approve_download_and_trace(platform: Platform, formset: FormSet) ->
     dept = login(platform, DEPT_USER)
     home = dept.get("/console/dept")
     assert f'id="grant-{grant.id}" data-state="active"' in home.text
-    utf8 = dept.get(f"/console/dept/grants/{grant.id}/download?form=resident&format=csv")
+    utf8 = _download(dept, grant.id, "csv")
     assert utf8.status_code == 200 and utf8.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(utf8.content.decode("utf-8-sig"))))
     assert rows[0] == ["证件号码", "姓名", "导出编号"]  # labels, the form's order
@@ -96,10 +104,10 @@ def test_ask_approve_download_and_trace(platform: Platform, formset: FormSet) ->
     names = sorted(r[1] for r in rows[1:])
     assert names == sorted(['\'=HYPERLINK("http://x")', "王𠮷"])  # formula-safe; grid C out
     assert all("*" in r[0] for r in rows[1:])  # masked
-    gbk = dept.get(f"/console/dept/grants/{grant.id}/download?form=resident&format=csv-gbk")
+    gbk = _download(dept, grant.id, "csv-gbk")
     text = gbk.content.decode("gbk")
     assert "王?" in text and "1 个字符无法用 GBK 表示" in text.splitlines()[-1]
-    xlsx = dept.get(f"/console/dept/grants/{grant.id}/download?form=resident&format=xlsx")
+    xlsx = _download(dept, grant.id, "xlsx")
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
     data = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
     assert data[0] == ["证件号码", "姓名", "导出编号"] and len(data) == 3
@@ -130,7 +138,7 @@ def test_ask_approve_download_and_trace(platform: Platform, formset: FormSet) ->
     # the admin revokes the grant: the next download stops at once, with one clear line
     resp = root.post(f"/console/departments/grants/{grant.id}/revoke")
     assert resp.status_code == 303 and "err=" not in resp.headers["location"]
-    stopped = dept.get(f"/console/dept/grants/{grant.id}/download?form=resident&format=csv")
+    stopped = _download(dept, grant.id, "csv")
     assert stopped.status_code == 403 and "此授权已被撤销" in stopped.text
     assert "导出编号" not in stopped.text
 
@@ -154,7 +162,7 @@ def test_a_department_account_opens_nothing_else(platform: Platform) -> None:
     ):
         resp = dept.get(path)
         assert resp.status_code == 403, path
-    resp = dept.get(f"/console/dept/grants/{theirs}/download?format=csv")
+    resp = dept.post(f"/console/dept/grants/{theirs}/download", {"format": "csv"})
     assert resp.status_code == 403 and "导出编号" not in resp.text
     assert dept.get(f"/console/dept/grants/{theirs}/stats?by=grid").status_code == 403
     resp = dept.post(f"/console/records/{made['赵六']}/reveal", {"field": "id_number"})
@@ -191,3 +199,64 @@ def test_a_wrong_request_or_approval_says_what_to_fix_and_stores_nothing(
     # a page redirected with only an error code whose message names details still shows it
     shown = dept.get("/console/dept?err=bad_filter")
     assert shown.status_code == 200 and "筛选条件有误" in shown.text
+
+
+def test_a_download_happens_only_by_the_page_button_never_by_a_get(
+    platform: Platform, formset: FormSet
+) -> None:
+    """A link prefetched by the browser, a crawler or a forwarded URL must not write that the
+    department took the records: the download is a POST carrying the page's CSRF token; a GET
+    answers 405 and a POST without the token 403, neither traced."""
+    from tests.sync.deptkit import make_grant
+
+    _residents(platform)
+    seed_department(platform)
+    grant = make_grant(platform)
+    dept = login(platform, DEPT_USER)
+    path = f"/console/dept/grants/{grant}/download"
+
+    def traced() -> tuple[int, int]:
+        with db.read(platform.engine) as conn:
+            exports = conn.execute(select(db.dept_exports.c.export_id)).all()
+            takes = conn.execute(
+                select(db.audit_log.c.id).where(db.audit_log.c.action == "dept_take")
+            ).all()
+        return len(exports), len(takes)
+
+    page = dept.get("/console/dept")
+    assert f'href="{path}' not in page.text  # no link to prefetch
+    assert re.search(rf'<form method="post" action="{path}"', page.text)
+    got = dept.get(f"{path}?form=resident&format=csv")
+    assert got.status_code == 405 and got.headers["allow"] == "POST"
+    assert "导出编号" not in got.text and "下载" in got.text
+    forged = dept.post(path, {"form": "resident", "format": "csv"}, token=False)
+    assert forged.status_code == 403 and "导出编号" not in forged.text
+    assert traced() == (0, 0)
+    done = _download(dept, grant, "csv")
+    assert done.status_code == 200 and "导出编号" in done.content.decode("utf-8-sig")
+    assert traced() == (1, 1)
+
+
+def test_the_statistics_link_counts_and_traces_nothing_until_asked(platform: Platform) -> None:
+    """The department page links to its statistics; following (or prefetching) that link shows
+    the form, runs no query and traces none. Asking (the form's button) counts and traces."""
+    from tests.sync.deptkit import make_grant
+
+    _residents(platform)
+    seed_department(platform)
+    grant = make_grant(platform)
+    dept = login(platform, DEPT_USER)
+
+    def traced() -> list[str]:
+        with db.read(platform.engine) as conn:
+            return list(conn.execute(select(db.dept_exports.c.kind)).scalars())
+
+    link = re.search(r'href="([^"]*/stats[^"]*)" id="stats-', dept.get("/console/dept").text)
+    assert link and "by=" not in link.group(1), link
+    page = dept.get(link.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and 'id="stats-by"' in page.text
+    assert 'id="stats-total"' not in page.text
+    assert traced() == []
+    asked = dept.get(f"/console/dept/grants/{grant}/stats?by=grid")
+    assert asked.status_code == 200 and 'id="stats-total"' in asked.text
+    assert traced() == ["stats"]

@@ -141,3 +141,54 @@ def test_a_grid_leaving_a_granted_community_voids_the_feed_cursor(
     # the cursor of the new places works, and an unrelated grid change does not void it
     admin.put_grid(platform.engine, GRID_C, "另一网格", OTHER_COMMUNITY)
     assert api.follow(grant, fresh, cursor) and set(fresh) == {in_a}
+
+
+def test_statistics_refuse_a_field_the_grant_gives_masked_or_not_at_all(
+    platform: Platform,
+) -> None:
+    """Each cell of a count is a real value: by 特殊人群 granted masked, a department would read
+    who is what in every grid. Refused naming the field (never a value) and not traced; by a
+    field given in clear it counts as before; the console's page offers only those."""
+    from sqlalchemy import select
+
+    from sync.server import db
+
+    seed_department(platform)
+    root = platform.client("root")
+    for seq in range(1, 13, 2):
+        rid = uuid7()
+        data = {**resident(grid=GRID_A, seq=seq), "special_group": ["01"], "_status": "draft"}
+        (res,) = root.push([root.op(rid, "create", data)])
+        assert res["status"] == "applied", res
+    fields = {"population_type": "full", "special_group": "masked", "id_number": "masked"}
+    grant = make_grant(platform, {"resident": fields})
+    api = DeptApi(platform.url, make_key(platform))
+    for by, label in (
+        ("special_group", "特殊人群"),
+        ("resident.special_group", "特殊人群"),
+        ("left_behind", "留守人员"),  # not granted at all
+        ("age_band", "出生日期"),  # banded birth dates: the birth date is not granted
+    ):
+        resp = api.get(f"/v1/dept/grants/{grant}/stats", by=by)
+        assert resp.status_code == 403, (by, resp.text)
+        error = resp.json()["error"]
+        assert error["code"] == "stats_not_granted" and label in error["message_zh"], error
+        assert error["message_en"] and "01" not in error["message_zh"] + error["message_en"]
+    with db.read(platform.engine) as conn:
+        kinds = conn.execute(select(db.dept_exports.c.kind)).scalars().all()
+    assert kinds == []  # nothing was counted, nothing is traced
+    resp = api.get(f"/v1/dept/grants/{grant}/stats", by="population_type")
+    assert resp.status_code == 200 and resp.json()["total"] == 5, resp.text
+
+    dept = login(platform, "minzheng")
+    page = dept.get(f"/console/dept/grants/{grant}/stats?by=grid")
+    assert page.status_code == 200
+    assert 'value="resident.population_type"' in page.text
+    assert "special_group" not in page.text and 'value="age_band"' not in page.text
+    page = dept.get(f"/console/dept/grants/{grant}/stats?by=resident.special_group")
+    assert page.status_code == 403 and "特殊人群" in page.text
+
+    clear = make_grant(platform, {"resident": {"special_group": "full", "birth_date": "full"}})
+    for by in ("special_group", "age_band"):
+        resp = api.get(f"/v1/dept/grants/{clear}/stats", by=by)
+        assert resp.status_code == 200 and resp.json()["total"] == 5, resp.text

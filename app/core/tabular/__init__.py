@@ -10,7 +10,7 @@ column, before anything is stored, instead of importing what the sync would refu
 
 Modules: ``limits``, ``read`` (``Table``, ``read_table``; ``stream_table``: rows lazily), ``encoding`` (which codec a file
 is in), ``write`` (``write_table``, ``csv_cells`` for any other CSV), ``formula`` (CSV
-formula neutralisation) and ``errors`` (``TableError`` and its messages).
+formula neutralisation), ``merged`` (XLSX merged cells refused) and ``errors`` (``TableError`` and its messages).
 """
 
 from __future__ import annotations

@@ -135,6 +135,12 @@ _TABLE_ERRORS = {
         "column {detail} has a value but no header (often an unquoted comma in an address "
         "shifted the columns); add the header or fix this row.",
     ),
+    "merged_cells": (
+        "{detail} 是合并单元格：只有第一格有值，其余各格读出来是空的。"
+        "请取消合并，并在每一行（每一列）填写该值后再导入。",
+        "{detail} are merged cells: only the first holds the value, the others read as empty. "
+        "Unmerge them and fill in each row (and column), then import again.",
+    ),
     "duplicate_header": (
         "表头“{detail}”出现了两次。请删除或重命名其中一列。",
         'the header "{detail}" appears twice; remove or rename one column.',

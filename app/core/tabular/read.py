@@ -31,6 +31,7 @@ from app.core.tabular.limits import (
     MAX_RECORDS,
     MAX_ROW_NUMBER,
 )
+from app.core.tabular.merged import unmerged
 
 _Row = tuple[int, Any]
 
@@ -274,8 +275,14 @@ def _kept_lines(
         yield number, cells
 
 
-def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits: Limits) -> _Opened:
-    """Headers from the first kept lines (a title line above them skipped), lines lazily."""
+def _from_rows(
+    name: str,
+    numbered: Iterable[tuple[int, Sequence[Any]]],
+    limits: Limits,
+    merges: Sequence[xlsxscan.Merge] = (),
+) -> _Opened:
+    """Headers from the first kept lines (a title line above them skipped), lines lazily;
+    ``merges``: the sheet's merged ranges, refused where they would lose a record's value."""
     lines = _kept_lines(name, numbered, limits)
     head = list(itertools.islice(lines, 2))
     start = _header_index([line for _, line in head])
@@ -284,9 +291,10 @@ def _from_rows(name: str, numbered: Iterable[tuple[int, Sequence[Any]]], limits:
     header_number, header_line = head[start]
     headers = [str(h).strip() if h is not None else "" for h in header_line]
     _check_headers(name, headers, header_number)
-    return _Opened(
-        name, headers, _checked_lines(name, headers, itertools.chain(head[start + 1 :], lines))
-    )
+    rest: Iterator[tuple[int, list[Any]]] = itertools.chain(head[start + 1 :], lines)
+    if merges:
+        rest = unmerged(name, headers, header_number, merges, rest)
+    return _Opened(name, headers, _checked_lines(name, headers, rest))
 
 
 _CHUNK = 256  # lines checked together: one text scan for all their cells
@@ -409,18 +417,29 @@ def _read_xlsx(path: Path, limits: Limits) -> _Opened:
     broken = (*_XLSX_BROKEN, InvalidFileException)
     rows = limits.max_row_number if limits.max_row_number is not None else EXCEL_ROWS
     try:
-        xlsxscan.scan(str(path), xlsxscan.Limits(rows, MAX_COLUMNS, MAX_CELL_CHARS))
+        merges = xlsxscan.scan(str(path), xlsxscan.Limits(rows, MAX_COLUMNS, MAX_CELL_CHARS))
         book = load_workbook(path, read_only=True, data_only=True)
     except xlsxscan.SheetProblem as exc:
         raise _sheet_error(path.name, exc) from None
     except broken as exc:
         raise TableError("xlsx", path.name, type(exc).__name__) from None
+    first = merges.get(_first_sheet_part(book), []) if merges else []
     lines = _xlsx_lines(path.name, book)
     try:
-        return _from_rows(path.name, lines, limits)
+        return _from_rows(path.name, lines, limits, first)
     except BaseException:
         lines.close()  # closes the book
         raise
+
+
+def _first_sheet_part(book: Any) -> str:
+    """The zip part of the sheet read (the first), as the scan names parts. openpyxl's
+    read-only sheet keeps it in ``_worksheet_path`` (3.1); without it, Excel's usual name."""
+    try:
+        sheet = book.worksheets[0]
+    except IndexError:
+        return ""
+    return str(getattr(sheet, "_worksheet_path", "xl/worksheets/sheet1.xml")).lstrip("/")
 
 
 def _xlsx_lines(name: str, book: Any) -> Generator[tuple[int, Sequence[Any]], None, None]:

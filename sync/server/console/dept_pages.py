@@ -132,28 +132,40 @@ def _ask(svc: Any, actor: Actor, form: FormData) -> None:
         audit.write(conn, actor, "dept_request", f"request:{request_id}")
 
 
-def _usable(request: Request, grant_id: int) -> tuple[auth.User, grants.Grant] | Response:
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
+def _usable(request: Request, user: auth.User, grant_id: int) -> grants.Grant | Response:
     try:
         if not user.is_department:
             raise ApiError(403, "forbidden")
         with db.read(_svc(request).engine) as conn:
-            return user, grants.usable(conn, grant_id, user.department or "")
+            return grants.usable(conn, grant_id, user.department or "")
     except ApiError as exc:
         return _error_page(request, user, exc)
 
 
 @router.get("/dept/grants/{grant_id}/download")
+def download_by_get(request: Request, grant_id: int) -> Response:
+    """405: a download is a taking, traced; a GET may come from a prefetched link, a crawler
+    or a forwarded address, and would trace a taking nobody made. The page's buttons POST."""
+    page = _error_page(request, sessions.session_user(request), ApiError(405, "download_post"))
+    page.headers["Allow"] = "POST"
+    return page
+
+
+@router.post("/dept/grants/{grant_id}/download")
 async def download(request: Request, grant_id: int) -> Response:
-    """The grant's records of one form as CSV (UTF-8 or GBK) or XLSX, streamed, traced."""
-    found = _usable(request, grant_id)
-    if isinstance(found, Response):
-        return found
-    user, grant = found
-    fmt = request.query_params.get("format", "csv")
-    form = request.query_params.get("form") or grant.forms[0]
+    """The grant's records of one form as CSV (UTF-8 or GBK) or XLSX, streamed, traced; only
+    from the department page's form (its CSRF token), never from a link."""
+    user = sessions.session_user(request)
+    if user is None:
+        return _to_login(request)
+    form_data = await request.form()
+    if not sessions.csrf_ok(request.app.state.key, user, _text(form_data, "csrf")):
+        return _error_page(request, user, ApiError(403, "csrf"))
+    grant = _usable(request, user, grant_id)
+    if isinstance(grant, Response):
+        return grant
+    fmt = _text(form_data, "format", "csv")
+    form = _text(form_data, "form") or grant.forms[0]
     if fmt not in files.FORMATS or form not in grant.forms:
         return _error_page(request, user, ApiError(422, "malformed", detail="format"))
     svc = _svc(request)
@@ -176,16 +188,17 @@ async def download(request: Request, grant_id: int) -> Response:
 
 @router.get("/dept/grants/{grant_id}/stats")
 def stats_page(request: Request, grant_id: int) -> Response:
-    by = request.query_params.get("by", "grid")[:130]
+    """The statistics form; a count (traced) only when the form asks with ``by``: the
+    department page's link (which a browser may prefetch) counts and traces nothing."""
+    by = request.query_params.get("by", "")[:130]
     grids = _codes(request.query_params.get("grids", "")[:2000])
 
     def build(user: auth.User) -> dict[str, Any]:
         svc = _svc(request)
         with db.read(svc.engine) as conn:
             grant = grants.usable(conn, grant_id, user.department or "")
-        table = stats.query(
-            svc.engine, svc.formset, grant, _taker(user, request), by, grids, request_lang(request)
-        )
+        taker, lang = _taker(user, request), request_lang(request)
+        table = stats.query(svc.engine, svc.formset, grant, taker, by, grids, lang) if by else None
         return {
             "g": grant,
             "table": table,

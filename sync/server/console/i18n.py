@@ -23,6 +23,13 @@ ERRORS: dict[str, tuple[str, str]] = {
         "the form expired or did not come from this console; nothing was changed. Reload the "
         "page and try again.",
     ),
+    "download_post": (
+        "下载请在“部门取数”页面点击下载按钮。直接打开下载地址不会下载：每次下载都会记入取数记录，"
+        "链接预取或网络爬虫不能留下无人做过的取数。",
+        "start a download with its button on the Department data page. Opening the download "
+        "address does not download: every download is recorded as a taking, and a prefetched "
+        "link or a crawler must not record one nobody made.",
+    ),
     "not_in_conflict": (
         "该字段没有待处理的冲突，请刷新页面。",
         "this field has no open conflict; reload the page.",

@@ -58,17 +58,54 @@ def band(birth: object, today: dt.date) -> str | None:
     return None
 
 
+def _in_clear(grant: Grant, formset: FormSet, form: str, name: str) -> bool:
+    """Is this field given as it is stored? A masked one is not: counts by it would publish
+    each real value as a row's key."""
+    mode = grant.fields.get(form, {}).get(name)
+    fields = formset.form(form).fields
+    return mode is not None and name in fields and (mode == "full" or not fields[name].sensitive)
+
+
+def _coded(formset: FormSet, form: str, name: str) -> bool:
+    fld = formset.form(form).fields.get(name)
+    return fld is not None and fld.type in ("choice", "multi_choice") and bool(fld.codes)
+
+
+def _aged_forms(formset: FormSet, grant: Grant) -> list[str]:
+    """Forms whose age bands a grant may count: those whose birth date it gives in clear."""
+    return [
+        form
+        for form in grant.forms
+        if (birth := formset.form(form).roles.birth_date) and _in_clear(grant, formset, form, birth)
+    ]
+
+
 def dimensions(formset: FormSet, grant: Grant) -> list[str]:
-    """What a grant's statistics can count by: the fixed ones and its coded fields."""
-    out = list(FIXED)
+    """What a grant's statistics can count by: grid, form, status, age band (when it gives a
+    birth date) and its coded fields given in clear (PROTOCOL.md §14.5)."""
+    out = [d for d in FIXED if d != "age_band" or _aged_forms(formset, grant)]
     for form in grant.forms:
-        spec = formset.form(form)
         out += [
             f"{form}.{name}"
             for name in grant.fields[form]
-            if spec.fields[name].type in ("choice", "multi_choice") and spec.fields[name].codes
+            if _coded(formset, form, name) and _in_clear(grant, formset, form, name)
         ]
     return out
+
+
+def _withheld(formset: FormSet, grant: Grant, by: str) -> ApiError | None:
+    """403 naming the field when ``by`` is a coded field (or the age band) the grant gives
+    masked or not at all; None when ``by`` is no such thing (then it is just not a dimension)."""
+    if by == "age_band":
+        found = [(f, b) for f in grant.forms if (b := formset.form(f).roles.birth_date)]
+    else:
+        form, _, name = by.rpartition(".")
+        found = [(f, name) for f in grant.forms if form in (f, "") and _coded(formset, f, name)]
+    if not found:
+        return None
+    form, name = found[0]
+    label = formset.form(form).fields[name].label
+    return ApiError(403, "stats_not_granted", field=f"{form}.{name}", zh=label.zh, en=label.en)
 
 
 def _count_grid(conn: Connection, shaper: Shaper, grid: str) -> dict[str, dict[str, int]]:
@@ -77,11 +114,12 @@ def _count_grid(conn: Connection, shaper: Shaper, grid: str) -> dict[str, dict[s
         _R.grid == grid, _R.form.in_(shaper.grant.forms), _R.deleted.is_(False)
     )
     dims = dimensions(shaper.formset, shaper.grant)
+    aged = _aged_forms(shaper.formset, shaper.grant)
     for r in conn.execute(stmt):
         data = db.loads(r.data) or {}
         if not shaper.takes(r.form, r.grid, False, data):
             continue
-        birth_field = shaper.formset.form(r.form).roles.birth_date
+        birth_field = shaper.formset.form(r.form).roles.birth_date if r.form in aged else None
         values: dict[str, Iterable[str]] = {
             "form": [r.form],
             "status": [r.status],
@@ -201,7 +239,9 @@ def query(
     dims = dimensions(formset, grant)
     if by not in dims:
         matches = [d for d in dims if d.endswith("." + by)]
-        if len(matches) != 1:
+        if not matches:
+            raise _withheld(formset, grant, by) or ApiError(422, "bad_stats")
+        if len(matches) > 1:
             raise ApiError(422, "bad_stats")
         by = matches[0]
     counts = per_grid(engine, formset, grant)
