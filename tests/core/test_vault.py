@@ -415,3 +415,136 @@ def test_a_key_file_with_damaged_kdf_parameters_is_reported_not_a_crash(
     with pytest.raises(PassphraseError) as caught:
         Store.open(data, formset, passphrase_file=passfile)
     assert caught.value.key == "key_file_bad"
+
+
+# -- the passphrase's Unicode form (a Chinese IME types full-width letters and digits) ----------
+
+FULL_WIDTH = "ｍｉｍａ１２３４ｘｙ"  # what an IME left in full-width mode types for "mima1234xy"
+HALF_WIDTH = "mima1234xy"
+
+
+def _old_key_file(db: Path, passphrase: str) -> bytes:
+    """A key file as the code before the "norm" field wrote it (scrypt over the passphrase's
+    UTF-8 exactly as typed); returns its data key."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data_key, key_id = secrets.token_bytes(32), secrets.token_hex(16)
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    wrapping = hashlib.scrypt(
+        passphrase.encode("utf-8"), salt=salt, n=FAST["n"], r=8, p=1, dklen=32
+    )
+    aad = f"gridcollect-key/1|{key_id}|passphrase".encode("ascii")
+    sealed = AESGCM(wrapping).encrypt(nonce, data_key, aad)
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    body = {
+        "format": "gridcollect-key/1",
+        "key_id": key_id,
+        "cipher": "sqlcipher4 raw 256-bit key",
+        "slots": {
+            "passphrase": {
+                "kdf": "scrypt",
+                **FAST,
+                "salt": b64(salt),
+                "nonce": b64(nonce),
+                "sealed": b64(sealed),
+            }
+        },
+    }
+    keys.key_path(db).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    keys.key_path(db).chmod(0o600)
+    return data_key
+
+
+@pytest.mark.parametrize(
+    ("made_with", "opened_with"),
+    [
+        (FULL_WIDTH, HALF_WIDTH),
+        (HALF_WIDTH, FULL_WIDTH),
+        ("口令 cafe\u0301 2026", "口令 caf\u00e9 2026"),  # NFD (macOS input) vs NFC
+    ],
+)
+def test_a_new_key_file_opens_with_the_same_passphrase_in_another_unicode_form(
+    tmp_path: Path, formset: FormSet, made_with: str, opened_with: str
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, made_with, "made"))
+    store.save("resident", resident(seq=21))
+    store.close()
+    keys.forget()
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, opened_with, "typed"))
+    assert store.count("resident") == 1
+    store.close()
+    slot = json.loads(keys.key_path(data / "gridcollect.sqlite").read_text())["slots"]
+    assert slot["passphrase"]["norm"] == "NFKC"
+    keys.forget()
+    with pytest.raises(PassphraseError) as wrong:
+        Store.open(data, formset, passphrase_file=_passfile(tmp_path, "mima1234xz", "bad"))
+    assert wrong.value.key == "wrong"
+
+
+def test_the_environment_file_and_the_keyring_go_through_the_same_normalisation(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyringkit.use(tmp_path / "keyring.json")
+    data = tmp_path / "data"
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, HALF_WIDTH, "made")).close()
+    db = data / "gridcollect.sqlite"
+    keys.forget()
+    monkeypatch.setenv(sources.ENV_VAR, str(_passfile(tmp_path, FULL_WIDTH, "env")))
+    Store.open(data, formset).close()
+    keys.keyring_enable(db, FULL_WIDTH)  # turning the keyring on asks the passphrase too
+    keys.forget()
+    monkeypatch.delenv(sources.ENV_VAR)
+    Store.open(data, formset).close()  # from the keyring alone
+
+
+def test_an_old_key_file_keeps_opening_with_exactly_the_passphrase_as_typed(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A key file written before the "norm" field derives from the passphrase as typed: the
+    full-width passphrase that made it opens it, its half-width form does not, and opening
+    it does not rewrite it; a passphrase change writes the new slot normalised."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "gridcollect.sqlite"
+    store = Store(db, formset, _old_key_file(db, FULL_WIDTH))
+    store.save("resident", resident(seq=22))
+    store.close()
+    before = keys.key_path(db).read_bytes()
+    keys.forget()
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, FULL_WIDTH, "typed"))
+    assert store.count("resident") == 1
+    store.close()
+    assert keys.key_path(db).read_bytes() == before
+    keys.forget()
+    with pytest.raises(PassphraseError) as wrong:
+        Store.open(data, formset, passphrase_file=_passfile(tmp_path, HALF_WIDTH, "half"))
+    assert wrong.value.key == "wrong"
+    keys.change_passphrase(db, FULL_WIDTH, "ｎｅｗ ｐａｓｓ ２０２６")
+    assert json.loads(keys.key_path(db).read_text())["slots"]["passphrase"]["norm"] == "NFKC"
+    keys.forget()
+    assert keys.unlock(db, "new pass 2026")
+
+
+def test_a_key_file_with_an_unknown_normalisation_is_reported_not_guessed(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A later version's form of the passphrase this code does not know: "damaged or not
+    ours", not a "wrong passphrase" that sends the worker guessing."""
+    data = tmp_path / "data"
+    passfile = _passfile(tmp_path, PASS)
+    Store.open(data, formset, passphrase_file=passfile).close()
+    kpath = keys.key_path(data / "gridcollect.sqlite")
+    body = json.loads(kpath.read_text())
+    body["slots"]["passphrase"]["norm"] = "NFKC+casefold"
+    kpath.write_text(json.dumps(body))
+    keys.forget()
+    with pytest.raises(PassphraseError) as caught:
+        Store.open(data, formset, passphrase_file=passfile)
+    assert caught.value.key == "key_file_bad"

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from app.core.vault import perms
+from app.core.vault import keyfile, perms
 from app.core.vault.texts import TEXTS
 
 ENV_VAR = "GRIDCOLLECT_PASSPHRASE_FILE"
@@ -71,8 +71,9 @@ def make_demo_passphrase(data_dir: Path) -> str:
 
 
 def check_new(passphrase: str) -> PassphraseError | None:
-    """Why a new passphrase cannot be used, or None."""
-    if len(passphrase) < MIN_LENGTH:
+    """Why a new passphrase cannot be used, or None (counted in the form its key derives
+    from: an NFD "é" is one character, as the worker sees it)."""
+    if len(keyfile.normalised(passphrase)) < MIN_LENGTH:
         return PassphraseError("too_short", min=MIN_LENGTH)
     return None
 
