@@ -82,7 +82,7 @@ def test_a_wrong_passphrase_is_refused_and_the_right_one_opens(
     keys.forget()
     with pytest.raises(PassphraseError) as wrong:
         Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS + "!", "bad"))
-    assert wrong.value.key == "wrong"
+    assert wrong.value.key == "wrong_file"
     assert "口令不正确" in wrong.value.text("zh") and "wrong passphrase" in wrong.value.text("en")
     Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
 
@@ -485,7 +485,7 @@ def test_a_new_key_file_opens_with_the_same_passphrase_in_another_unicode_form(
     keys.forget()
     with pytest.raises(PassphraseError) as wrong:
         Store.open(data, formset, passphrase_file=_passfile(tmp_path, "mima1234xz", "bad"))
-    assert wrong.value.key == "wrong"
+    assert wrong.value.key == "wrong_file"
 
 
 def test_the_environment_file_and_the_keyring_go_through_the_same_normalisation(
@@ -525,7 +525,7 @@ def test_an_old_key_file_keeps_opening_with_exactly_the_passphrase_as_typed(
     keys.forget()
     with pytest.raises(PassphraseError) as wrong:
         Store.open(data, formset, passphrase_file=_passfile(tmp_path, HALF_WIDTH, "half"))
-    assert wrong.value.key == "wrong"
+    assert wrong.value.key == "wrong_file"
     keys.change_passphrase(db, FULL_WIDTH, "ｎｅｗ ｐａｓｓ ２０２６")
     assert json.loads(keys.key_path(db).read_text())["slots"]["passphrase"]["norm"] == "NFKC"
     keys.forget()
@@ -548,3 +548,41 @@ def test_a_key_file_with_an_unknown_normalisation_is_reported_not_guessed(
     with pytest.raises(PassphraseError) as caught:
         Store.open(data, formset, passphrase_file=passfile)
     assert caught.value.key == "key_file_bad"
+
+
+# -- which source gives the passphrase: a stale one must not hide the keyring -----------------
+
+
+def test_a_stale_passphrase_file_in_the_environment_falls_through_to_the_keyring(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nightly sync's $GRIDCOLLECT_PASSPHRASE_FILE still holds the passphrase from before a
+    change, the keyring holds the key: the keyring opens it. Given explicitly, the same stale
+    file is refused, naming the file; with the keyring off, the error names the variable."""
+    keyringkit.use(tmp_path / "keyring.json")
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=23))
+    store.close()
+    db = data / "gridcollect.sqlite"
+    keys.keyring_enable(db, PASS)
+    stale = _passfile(tmp_path, "the passphrase before the change", "stale")
+    keys.forget()
+    monkeypatch.setenv(sources.ENV_VAR, str(stale))
+    store = Store.open(data, formset)
+    assert store.count("resident") == 1
+    store.close()
+    keys.forget()
+    with pytest.raises(PassphraseError) as explicit:
+        Store.open(data, formset, passphrase_file=stale)
+    assert explicit.value.key == "wrong_file"
+    assert str(stale) in explicit.value.text("zh") and str(stale) in explicit.value.text("en")
+    keys.keyring_disable(db)
+    keys.forget()
+    with pytest.raises(PassphraseError) as implicit:
+        Store.open(data, formset)
+    assert implicit.value.key == "wrong_env"
+    for lang in ("zh", "en"):
+        assert str(stale) in implicit.value.text(lang) and sources.ENV_VAR in implicit.value.text(
+            lang
+        )

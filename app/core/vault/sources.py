@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.vault import keyfile, perms
@@ -46,10 +47,46 @@ def read_file(path: str | os.PathLike[str]) -> str:
     return lines[0]
 
 
+@dataclass(frozen=True)
+class Found:
+    """A passphrase and the file it came from, so a wrong one is reported by its source."""
+
+    passphrase: str
+    path: Path
+    origin: str  # "explicit" (--passphrase-file), "env" ($GRIDCOLLECT_PASSPHRASE_FILE), "demo"
+
+    def wrong(self) -> PassphraseError:
+        """The error for this source's passphrase not opening the key file."""
+        if self.origin == "env":
+            return PassphraseError("wrong_env", path=str(self.path), var=ENV_VAR)
+        return PassphraseError("wrong_file", path=str(self.path))
+
+
+def _found(path: str | os.PathLike[str], origin: str) -> Found:
+    return Found(read_file(path), Path(path).expanduser(), origin)
+
+
+def explicit_file(explicit: str | os.PathLike[str] | None) -> Found | None:
+    """The passphrase from ``--passphrase-file``, if given."""
+    return _found(explicit, "explicit") if explicit else None
+
+
+def env_file() -> Found | None:
+    """The passphrase from ``$GRIDCOLLECT_PASSPHRASE_FILE``, if set."""
+    path = os.environ.get(ENV_VAR)
+    return _found(path, "env") if path else None
+
+
+def demo_found(data_dir: Path) -> Found | None:
+    """The demo data dir's passphrase, if ``gridcollect demo`` made one here."""
+    path = demo_file(data_dir)
+    return _found(path, "demo") if path.exists() else None
+
+
 def given(explicit: str | os.PathLike[str] | None = None) -> str | None:
     """The passphrase from ``--passphrase-file`` or else ``$GRIDCOLLECT_PASSPHRASE_FILE``."""
-    path = explicit or os.environ.get(ENV_VAR)
-    return read_file(path) if path else None
+    found = explicit_file(explicit) or env_file()
+    return found.passphrase if found else None
 
 
 def demo_file(data_dir: Path) -> Path:

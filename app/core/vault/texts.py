@@ -32,6 +32,15 @@ TEXTS = Catalog(
             "(or GRIDCOLLECT_PASSPHRASE_FILE), or start the desktop app to set one.",
         ),
         "wrong": ("口令不正确，请重试。", "wrong passphrase; please try again."),
+        "wrong_file": (
+            "口令文件 {path} 中的口令不正确。",
+            "wrong passphrase in the file {path}.",
+        ),
+        "wrong_env": (
+            "环境变量 {var} 指向的口令文件 {path} 中的口令不正确（更换口令后未更新该文件？）。",
+            "wrong passphrase in the file {path} named by {var} (not updated after a passphrase "
+            "change?).",
+        ),
         "too_short": (
             "口令至少需要 {min} 个字符，请加长。",
             "the passphrase needs at least {min} characters; please make it longer.",
