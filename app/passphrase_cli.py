@@ -101,7 +101,7 @@ def cmd_keyring(args: argparse.Namespace) -> int:
         try:
             keys.keyring_disable(db_path)
         except keyfile.KeyFileError as exc:
-            raise sources.PassphraseError("key_file_bad", path=str(keys.key_path(db_path))) from exc
+            raise sources.key_file_problem(exc, keys.key_path(db_path)) from exc
         print(TEXTS.text("keyring_off", _lang(args)))
         return EXIT_OK
     db_path, current = _current(args)

@@ -304,7 +304,8 @@ def test_a_missing_key_file_beside_an_encrypted_store_is_not_replaced_by_a_new_o
     keys.forget()
     with pytest.raises(PassphraseError) as caught:
         Store.open(data, formset, passphrase_file=passfile)
-    assert caught.value.key == "key_file_bad" and not kpath.exists()
+    assert caught.value.key == "key_file_missing" and not kpath.exists()
+    assert str(kpath) in caught.value.text("zh") and "restore it" in caught.value.text("en")
     kpath.write_bytes(backup)  # the backup restored: the data opens again
     restored = Store.open(data, formset, passphrase_file=passfile)
     assert restored.count("resident") == 1

@@ -104,7 +104,7 @@ def open_key(
             except FileExistsError:  # another process set it up meanwhile: unlock that one
                 key = _existing(db_path, passphrase_file)
     except keyfile.KeyFileError as exc:
-        raise PassphraseError("key_file_bad", path=str(kpath)) from exc
+        raise sources.key_file_problem(exc, kpath) from exc
     finish(db_path, key)
     return key
 
@@ -127,6 +127,6 @@ def key_for_store(db_path: Path) -> bytes | None:
         try:
             key = _existing(db_path, None)
         except keyfile.KeyFileError as exc:
-            raise PassphraseError("key_file_bad", path=str(keys.key_path(db_path))) from exc
+            raise sources.key_file_problem(exc, keys.key_path(db_path)) from exc
     encrypt.encrypt_in_place(db_path, key)
     return key

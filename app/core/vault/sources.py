@@ -33,6 +33,14 @@ class PassphraseError(Exception):
         return TEXTS.text(self.key, lang, **self.params)
 
 
+def key_file_problem(exc: keyfile.KeyFileError, path: Path) -> PassphraseError:
+    """The error for a key file that cannot be used: a missing one is to be restored (the
+    store is encrypted under it), any other is damaged or not ours."""
+    return PassphraseError(
+        "key_file_missing" if str(exc) == "missing" else "key_file_bad", path=str(path)
+    )
+
+
 def read_file(path: str | os.PathLike[str]) -> str:
     """The first line of a passphrase file that only its owner can read and write."""
     file = Path(path).expanduser()

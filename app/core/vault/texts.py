@@ -53,6 +53,11 @@ TEXTS = Catalog(
             "密钥文件 {path} 损坏或不是网格采集的密钥文件；请从备份恢复。",
             "the key file {path} is damaged or not a GridCollect key file; restore it from a backup.",
         ),
+        "key_file_missing": (
+            "数据已加密，但密钥文件 {path} 不见了：请从备份恢复该文件（新设的口令无法打开这些数据）。",
+            "the data is encrypted but its key file {path} is missing: restore it from a backup "
+            "(a new passphrase cannot open this data).",
+        ),
         "keyring_unavailable": (
             "系统钥匙串不可用（未安装、已锁定或没有本数据目录的条目）。",
             "the OS keyring is not available (none installed, locked, or no entry for this data dir).",
