@@ -61,6 +61,9 @@ register(
 )
 
 
+WRONG_SOURCE = ("wrong_file", "wrong_env")  # a passphrase file's passphrase did not open it
+
+
 class PassphraseDialog(QDialog):
     """Unlock (one field), first-run setup (two fields and a strength hint), or, for an
     encrypted store whose key file is gone, only the advice to restore it."""
@@ -154,7 +157,8 @@ class PassphraseDialog(QDialog):
             problem = sources.check_new(passphrase)
             if problem is not None:
                 raise problem
-            if passphrase != self.again.text():
+            # compared as the key derives them: an IME switched to full-width mid-way is no mismatch
+            if keyfile.normalised(passphrase) != keyfile.normalised(self.again.text()):
                 raise PassphraseError("mismatch")
         try:
             key = self._setup(passphrase) if self.setup_mode else self._unlock(passphrase)
@@ -183,11 +187,13 @@ def unlock(
     passphrase_file: str | Path | None = None,
 ) -> bytes | None:
     """The store's key before the main window opens: from a source that needs no person
-    (``--passphrase-file``'s variable, the keyring if turned on, the demo file), else asked
-    for. None if the person cancelled."""
+    (``--passphrase-file``, its variable, the keyring if turned on, the demo file), else asked
+    for, saying so if a passphrase file was wrong. None if the person cancelled."""
     try:
         return access.open_key(db_path, passphrase_file)
-    except PassphraseError:
-        pass
+    except PassphraseError as exc:
+        failed = exc
     dialog = PassphraseDialog(db_path, lang, parent)
+    if failed.key in WRONG_SOURCE:  # a file was given or set: say it was wrong, then ask
+        dialog.error.setText(failed.text(lang))
     return dialog.key if dialog.exec() == QDialog.DialogCode.Accepted else None

@@ -587,3 +587,13 @@ def test_a_stale_passphrase_file_in_the_environment_falls_through_to_the_keyring
         assert str(stale) in implicit.value.text(lang) and sources.ENV_VAR in implicit.value.text(
             lang
         )
+
+
+def test_a_new_passphrase_is_counted_in_the_form_its_key_derives_from() -> None:
+    """ "café123" typed on a Mac arrives as 8 code points (e + combining accent); its key
+    derives from the 7-character NFKC form, which is too short."""
+    decomposed = "cafe\u0301123"
+    assert len(decomposed) == 8
+    problem = sources.check_new(decomposed)
+    assert problem is not None and problem.key == "too_short"
+    assert sources.check_new("ｍｉｍａ１２３４") is None  # 8 full-width characters stay 8

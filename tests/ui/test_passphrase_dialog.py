@@ -231,3 +231,54 @@ def test_a_key_file_another_process_set_up_meanwhile_is_unlocked_not_replaced(
     store = Store(db, formset)
     assert store.count("resident") == 1
     store.close()
+
+
+def test_setup_typed_once_full_width_and_once_half_width_is_one_passphrase(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The IME switched to full-width between the two fields: both derive the same key, so
+    the dialog does not call them different; the half-width form then unlocks."""
+    db = tmp_path / "gridcollect.sqlite"
+    dialog = PassphraseDialog(db, "zh")
+    qtbot.addWidget(dialog)
+    # an IME commits its text whole (no key events: QTest cannot click full-width keys)
+    dialog.passphrase.setText("ｇｒｉｄ－ｗｏｒｋｅｒ２０２６")
+    dialog.again.setText("grid-worker2026")
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+    assert dialog.result() == PassphraseDialog.DialogCode.Accepted, dialog.error.text()
+    keys.forget()
+    unlocker = PassphraseDialog(db, "zh")
+    qtbot.addWidget(unlocker)
+    _type(qtbot, unlocker, "grid-worker2026")
+    assert unlocker.result() == PassphraseDialog.DialogCode.Accepted, unlocker.error.text()
+
+
+def test_a_wrong_given_passphrase_file_is_said_in_the_dialog(
+    qtbot: Any, tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gridcollect --passphrase-file F`` with a stale F: the dialog that then asks says the
+    file was wrong, naming it, instead of asking as if none had been given."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, "right passphrase")
+    Store(db, formset).close()
+    keys.forget()
+    stale = tmp_path / "stale"
+    stale.write_text("an old passphrase\n", encoding="utf-8")
+    stale.chmod(0o600)
+    seen: list[str] = []
+
+    def read_and_answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, PassphraseDialog):
+            QTimer.singleShot(50, read_and_answer)
+            return
+        seen.append(dialog.error.text())
+        dialog.passphrase.setText("right passphrase")
+        dialog.submit()
+
+    QTimer.singleShot(50, read_and_answer)
+    assert unlock(db, "en", passphrase_file=stale) == keys.cached(db)
+    assert len(seen) == 1 and str(stale) in seen[0] and "wrong passphrase" in seen[0]
