@@ -68,11 +68,9 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
         from sync.server.migrate import SchemaMismatch
 
-        missing = _missing_dir(args)
-        if missing is not None:
-            return missing
         try:
-            return func(args)
+            missing = _missing_dir(args)  # inside: a --db that is no URL is an ArgumentError
+            return func(args) if missing is None else missing
         except SchemaMismatch as exc:
             return _fail(args, exc.message("zh"), exc.message("en"))
         except SQLAlchemyError as exc:

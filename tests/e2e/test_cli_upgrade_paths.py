@@ -77,3 +77,11 @@ def test_a_check_on_an_existing_database_still_says_pending_or_current(tmp_path:
     assert gridcollect(tmp_path / "d", "server-admin", "--db", url, "upgrade").returncode == 0
     current = gridcollect(tmp_path / "d", "server-admin", "--db", url, "upgrade", "--check")
     assert current.returncode == 0, current.stderr
+
+
+def test_a_db_argument_that_is_no_url_is_still_one_line(tmp_path: Path) -> None:
+    result = gridcollect(
+        tmp_path / "d", "server-admin", "--db", "platform.db", "upgrade", "--check"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(_lines(result.stderr)) == 1 and "--db" in result.stderr
