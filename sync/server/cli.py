@@ -33,7 +33,7 @@ def _db_arg(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
     )
 
 
-def sqlite_file(url: str) -> Path | None:
+def _sqlite_file(url: str) -> Path | None:
     """The file a ``sqlite:///`` URL names, made absolute against the current directory (as
     SQLite resolves it); None for PostgreSQL, an in-memory database or a ``file:`` URI."""
     from sqlalchemy.engine import make_url
@@ -50,7 +50,8 @@ def sqlite_file(url: str) -> Path | None:
 def _missing_dir(args: argparse.Namespace) -> int | None:
     """Exit 2 with a line naming the path if a SQLite file's directory is not there: SQLite
     cannot create a directory, and said only "unable to open database file"."""
-    path = sqlite_file(getattr(args, "db", "") or "")
+    db = getattr(args, "db", None)
+    path = _sqlite_file(db) if db else None
     if path is None or path.parent.is_dir():
         return None
     return _fail(
@@ -339,7 +340,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     from sync.server import db, migrate
 
     if args.check:
-        path = sqlite_file(args.db)
+        path = _sqlite_file(args.db)
         if path is not None and not path.is_file():  # SQLite would create it, empty
             return _fail(
                 args,
