@@ -597,3 +597,10 @@ def test_a_new_passphrase_is_counted_in_the_form_its_key_derives_from() -> None:
     problem = sources.check_new(decomposed)
     assert problem is not None and problem.key == "too_short"
     assert sources.check_new("ｍｉｍａ１２３４") is None  # 8 full-width characters stay 8
+
+
+def test_the_strength_hint_rates_a_full_width_passphrase_as_its_half_width_form() -> None:
+    """Full-width letters are not "symbols": the key derives from "mima1234xyz1" either way."""
+    assert (
+        sources.strength("ｍｉｍａ１２３４ｘｙｚ１") == sources.strength("mima1234xyz1") == "fair"
+    )

@@ -124,7 +124,9 @@ def check_new(passphrase: str) -> PassphraseError | None:
 
 
 def strength(passphrase: str) -> str:
-    """A hint for the setup dialog: "weak", "fair" or "good" (length and kinds of characters)."""
+    """A hint for the setup dialog: "weak", "fair" or "good" (length and kinds of characters),
+    rated on the form the key derives from (full-width letters are letters, not symbols)."""
+    passphrase = keyfile.normalised(passphrase)
     kinds = sum(
         (
             any(c.islower() for c in passphrase),
