@@ -12,9 +12,13 @@ import contextlib
 import logging
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.core.messages import pick
+
+if TYPE_CHECKING:
+    from app.core.vault.sources import Found
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 log = logging.getLogger("gridcollect")
@@ -46,17 +50,22 @@ def _lang(args: argparse.Namespace) -> str:
     return args.lang or os.environ.get("GRIDCOLLECT_LANG", "zh")
 
 
-def _current(args: argparse.Namespace) -> tuple[Any, str]:
-    """(db path, current passphrase): from --passphrase-file, the environment or the demo file."""
+def _current(args: argparse.Namespace) -> tuple[Path, Found]:
+    """(db path, the current passphrase and its file): from --passphrase-file, else the
+    environment, else the demo file. The keyring cannot give it: its secret is not one."""
     from app.core import paths
     from app.core.vault import access, sources
 
     db_path = paths.db_path(args.data_dir)
     access.open_key(db_path, args.passphrase_file)  # set up / migrate first if needed
-    passphrase = sources.given(args.passphrase_file) or sources.demo_passphrase(db_path.parent)
-    if passphrase is None:
+    found = (
+        sources.explicit_file(args.passphrase_file)
+        or sources.env_file()
+        or sources.demo_found(db_path.parent)
+    )
+    if found is None:
         raise sources.PassphraseError("needed")
-    return db_path, passphrase
+    return db_path, found
 
 
 def cmd_change(args: argparse.Namespace) -> int:
@@ -70,9 +79,9 @@ def cmd_change(args: argparse.Namespace) -> int:
         raise problem
     db_path, old = _current(args)
     try:
-        keys.change_passphrase(db_path, old, new)
+        keys.change_passphrase(db_path, old.passphrase, new)
     except keyfile.WrongPassphrase as exc:
-        raise sources.PassphraseError("wrong") from exc
+        raise old.wrong() from exc
     with contextlib.suppress(FileNotFoundError):
         sources.demo_file(db_path.parent).unlink()
     log.info("passphrase changed")
@@ -92,14 +101,14 @@ def cmd_keyring(args: argparse.Namespace) -> int:
         try:
             keys.keyring_disable(db_path)
         except keyfile.KeyFileError as exc:
-            raise sources.PassphraseError("key_file_bad", path=str(keys.key_path(db_path))) from exc
+            raise sources.key_file_problem(exc, keys.key_path(db_path)) from exc
         print(TEXTS.text("keyring_off", _lang(args)))
         return EXIT_OK
-    db_path, passphrase = _current(args)
+    db_path, current = _current(args)
     try:
-        keys.keyring_enable(db_path, passphrase)
+        keys.keyring_enable(db_path, current.passphrase)
     except keyfile.WrongPassphrase as exc:
-        raise sources.PassphraseError("wrong") from exc
+        raise current.wrong() from exc
     except keys.KeyringUnavailable:
         print(TEXTS.text("keyring_unavailable", _lang(args)), file=sys.stderr)
         return EXIT_UNUSABLE

@@ -61,8 +61,12 @@ register(
 )
 
 
+WRONG_SOURCE = ("wrong_file", "wrong_env")  # a passphrase file's passphrase did not open it
+
+
 class PassphraseDialog(QDialog):
-    """Unlock (one field) or first-run setup (two fields and a strength hint)."""
+    """Unlock (one field), first-run setup (two fields and a strength hint), or, for an
+    encrypted store whose key file is gone, only the advice to restore it."""
 
     def __init__(self, db_path: Path, lang: str = "zh", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,11 +74,12 @@ class PassphraseDialog(QDialog):
         self.lang = lang
         self.key: bytes | None = None
         self.setup_mode = not keyfile.exists(keys.key_path(db_path))
+        # not a first run: a new key could not open the store (restore the key file instead)
+        self.key_lost = self.setup_mode and driver.is_encrypted(db_path)
         self.setWindowTitle(tr("pp_title", lang))
         self.setMinimumWidth(420)
         layout = QVBoxLayout(self)
-        intro = "pp_setup_intro" if self.setup_mode else "pp_unlock_intro"
-        self.intro = QLabel(tr(intro, lang), self)
+        self.intro = QLabel(self._intro(), self)
         self.intro.setWordWrap(True)
         layout.addWidget(self.intro)
         if self.setup_mode and driver.is_plaintext(db_path):
@@ -92,7 +97,11 @@ class PassphraseDialog(QDialog):
             self.passphrase.textChanged.connect(self._show_strength)
         else:
             self.again.hide()
-        layout.addLayout(form)
+        if self.key_lost:
+            for widget in (self.passphrase, self.again, self.hint):
+                widget.hide()
+        else:
+            layout.addLayout(form)
         self.error = QLabel("", self)
         self.error.setObjectName("passphraseError")
         self.error.setStyleSheet("color: #b00020")
@@ -105,9 +114,15 @@ class PassphraseDialog(QDialog):
         self.ok.setText(tr("pp_set" if self.setup_mode else "pp_open", lang))
         cancel = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         cancel.setText(tr("pp_cancel", lang))
+        self.ok.setEnabled(not self.key_lost)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def _intro(self) -> str:
+        if self.key_lost:
+            return TEXTS.text("key_file_missing", self.lang, path=str(keys.key_path(self.db_path)))
+        return tr("pp_setup_intro" if self.setup_mode else "pp_unlock_intro", self.lang)
 
     def _field(self) -> QLineEdit:
         field = QLineEdit(self)
@@ -119,6 +134,8 @@ class PassphraseDialog(QDialog):
 
     def submit(self) -> None:
         """Try the passphrase; stay open with a message if it is wrong or not acceptable."""
+        if self.key_lost:
+            return
         self.error.setText("")
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -140,12 +157,13 @@ class PassphraseDialog(QDialog):
             problem = sources.check_new(passphrase)
             if problem is not None:
                 raise problem
-            if passphrase != self.again.text():
+            # compared as the key derives them: an IME switched to full-width mid-way is no mismatch
+            if keyfile.normalised(passphrase) != keyfile.normalised(self.again.text()):
                 raise PassphraseError("mismatch")
         try:
             key = self._setup(passphrase) if self.setup_mode else self._unlock(passphrase)
         except keyfile.KeyFileError as exc:
-            raise PassphraseError("key_file_bad", path=str(keys.key_path(self.db_path))) from exc
+            raise sources.key_file_problem(exc, keys.key_path(self.db_path)) from exc
         access.finish(self.db_path, key)  # encrypt a plaintext store, tighten permissions
         return key
 
@@ -169,11 +187,13 @@ def unlock(
     passphrase_file: str | Path | None = None,
 ) -> bytes | None:
     """The store's key before the main window opens: from a source that needs no person
-    (``--passphrase-file``'s variable, the keyring if turned on, the demo file), else asked
-    for. None if the person cancelled."""
+    (``--passphrase-file``, its variable, the keyring if turned on, the demo file), else asked
+    for, saying so if a passphrase file was wrong. None if the person cancelled."""
     try:
         return access.open_key(db_path, passphrase_file)
-    except PassphraseError:
-        pass
+    except PassphraseError as exc:
+        failed = exc
     dialog = PassphraseDialog(db_path, lang, parent)
+    if failed.key in WRONG_SOURCE:  # a file was given or set: say it was wrong, then ask
+        dialog.error.setText(failed.text(lang))
     return dialog.key if dialog.exec() == QDialog.DialogCode.Accepted else None

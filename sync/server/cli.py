@@ -33,6 +33,34 @@ def _db_arg(parser: argparse.ArgumentParser, *, again: bool = False) -> None:
     )
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, made absolute against the current directory (as
+    SQLite resolves it); None for PostgreSQL, an in-memory database or a ``file:`` URI."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if parsed.query.get("uri"):
+        return None
+    return Path(database).absolute()
+
+
+def _missing_dir(args: argparse.Namespace) -> int | None:
+    """Exit 2 with a line naming the path if a SQLite file's directory is not there: SQLite
+    cannot create a directory, and said only "unable to open database file"."""
+    db = getattr(args, "db", None)
+    path = _sqlite_file(db) if db else None
+    if path is None or path.parent.is_dir():
+        return None
+    return _fail(
+        args,
+        f"数据库文件 {path} 所在的目录不存在：请检查 --db 路径。",
+        f"the directory of the database file {path} does not exist; check the --db path.",
+    )
+
+
 def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """A database that cannot be reached or used is a one-line message and exit 2."""
 
@@ -42,7 +70,8 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         from sync.server.migrate import SchemaMismatch
 
         try:
-            return func(args)
+            missing = _missing_dir(args)  # inside: a --db that is no URL is an ArgumentError
+            return func(args) if missing is None else missing
         except SchemaMismatch as exc:
             return _fail(args, exc.message("zh"), exc.message("en"))
         except SQLAlchemyError as exc:
@@ -136,7 +165,8 @@ def add_server_commands(subparsers: Any) -> None:
     upg.add_argument(
         "--check",
         action="store_true",
-        help="only say whether an upgrade is pending (exit 1 if so, 0 if current)",
+        help="only say whether an upgrade is pending (exit 1 if so, 0 if current, 2 if no "
+        "database is at a sqlite:/// path: a check never creates one)",
     )
     upg.set_defaults(func=cmd_upgrade)
 
@@ -309,6 +339,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from sync.server import db, migrate
 
+    if args.check:
+        path = _sqlite_file(args.db)
+        if path is not None and not path.is_file():  # SQLite would create it, empty
+            return _fail(
+                args,
+                f"找不到数据库文件 {path}（检查不会新建数据库）：请检查 --db 路径。",
+                f"no database file at {path} (a check never creates one); check the --db path.",
+            )
     engine = db.make_engine(args.db)
     try:
         now = migrate.state(engine)

@@ -82,7 +82,7 @@ def test_a_wrong_passphrase_is_refused_and_the_right_one_opens(
     keys.forget()
     with pytest.raises(PassphraseError) as wrong:
         Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS + "!", "bad"))
-    assert wrong.value.key == "wrong"
+    assert wrong.value.key == "wrong_file"
     assert "口令不正确" in wrong.value.text("zh") and "wrong passphrase" in wrong.value.text("en")
     Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS)).close()
 
@@ -304,7 +304,8 @@ def test_a_missing_key_file_beside_an_encrypted_store_is_not_replaced_by_a_new_o
     keys.forget()
     with pytest.raises(PassphraseError) as caught:
         Store.open(data, formset, passphrase_file=passfile)
-    assert caught.value.key == "key_file_bad" and not kpath.exists()
+    assert caught.value.key == "key_file_missing" and not kpath.exists()
+    assert str(kpath) in caught.value.text("zh") and "restore it" in caught.value.text("en")
     kpath.write_bytes(backup)  # the backup restored: the data opens again
     restored = Store.open(data, formset, passphrase_file=passfile)
     assert restored.count("resident") == 1
@@ -415,3 +416,191 @@ def test_a_key_file_with_damaged_kdf_parameters_is_reported_not_a_crash(
     with pytest.raises(PassphraseError) as caught:
         Store.open(data, formset, passphrase_file=passfile)
     assert caught.value.key == "key_file_bad"
+
+
+# -- the passphrase's Unicode form (a Chinese IME types full-width letters and digits) ----------
+
+FULL_WIDTH = "ｍｉｍａ１２３４ｘｙ"  # what an IME left in full-width mode types for "mima1234xy"
+HALF_WIDTH = "mima1234xy"
+
+
+def _old_key_file(db: Path, passphrase: str) -> bytes:
+    """A key file as the code before the "norm" field wrote it (scrypt over the passphrase's
+    UTF-8 exactly as typed); returns its data key."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data_key, key_id = secrets.token_bytes(32), secrets.token_hex(16)
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    wrapping = hashlib.scrypt(
+        passphrase.encode("utf-8"), salt=salt, n=FAST["n"], r=8, p=1, dklen=32
+    )
+    aad = f"gridcollect-key/1|{key_id}|passphrase".encode("ascii")
+    sealed = AESGCM(wrapping).encrypt(nonce, data_key, aad)
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    body = {
+        "format": "gridcollect-key/1",
+        "key_id": key_id,
+        "cipher": "sqlcipher4 raw 256-bit key",
+        "slots": {
+            "passphrase": {
+                "kdf": "scrypt",
+                **FAST,
+                "salt": b64(salt),
+                "nonce": b64(nonce),
+                "sealed": b64(sealed),
+            }
+        },
+    }
+    keys.key_path(db).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    keys.key_path(db).chmod(0o600)
+    return data_key
+
+
+@pytest.mark.parametrize(
+    ("made_with", "opened_with"),
+    [
+        (FULL_WIDTH, HALF_WIDTH),
+        (HALF_WIDTH, FULL_WIDTH),
+        ("口令 cafe\u0301 2026", "口令 caf\u00e9 2026"),  # NFD (macOS input) vs NFC
+    ],
+)
+def test_a_new_key_file_opens_with_the_same_passphrase_in_another_unicode_form(
+    tmp_path: Path, formset: FormSet, made_with: str, opened_with: str
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, made_with, "made"))
+    store.save("resident", resident(seq=21))
+    store.close()
+    keys.forget()
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, opened_with, "typed"))
+    assert store.count("resident") == 1
+    store.close()
+    slot = json.loads(keys.key_path(data / "gridcollect.sqlite").read_text())["slots"]
+    assert slot["passphrase"]["norm"] == "NFKC"
+    keys.forget()
+    with pytest.raises(PassphraseError) as wrong:
+        Store.open(data, formset, passphrase_file=_passfile(tmp_path, "mima1234xz", "bad"))
+    assert wrong.value.key == "wrong_file"
+
+
+def test_the_environment_file_and_the_keyring_go_through_the_same_normalisation(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyringkit.use(tmp_path / "keyring.json")
+    data = tmp_path / "data"
+    Store.open(data, formset, passphrase_file=_passfile(tmp_path, HALF_WIDTH, "made")).close()
+    db = data / "gridcollect.sqlite"
+    keys.forget()
+    monkeypatch.setenv(sources.ENV_VAR, str(_passfile(tmp_path, FULL_WIDTH, "env")))
+    Store.open(data, formset).close()
+    keys.keyring_enable(db, FULL_WIDTH)  # turning the keyring on asks the passphrase too
+    keys.forget()
+    monkeypatch.delenv(sources.ENV_VAR)
+    Store.open(data, formset).close()  # from the keyring alone
+
+
+def test_an_old_key_file_keeps_opening_with_exactly_the_passphrase_as_typed(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A key file written before the "norm" field derives from the passphrase as typed: the
+    full-width passphrase that made it opens it, its half-width form does not, and opening
+    it does not rewrite it; a passphrase change writes the new slot normalised."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "gridcollect.sqlite"
+    store = Store(db, formset, _old_key_file(db, FULL_WIDTH))
+    store.save("resident", resident(seq=22))
+    store.close()
+    before = keys.key_path(db).read_bytes()
+    keys.forget()
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, FULL_WIDTH, "typed"))
+    assert store.count("resident") == 1
+    store.close()
+    assert keys.key_path(db).read_bytes() == before
+    keys.forget()
+    with pytest.raises(PassphraseError) as wrong:
+        Store.open(data, formset, passphrase_file=_passfile(tmp_path, HALF_WIDTH, "half"))
+    assert wrong.value.key == "wrong_file"
+    keys.change_passphrase(db, FULL_WIDTH, "ｎｅｗ ｐａｓｓ ２０２６")
+    assert json.loads(keys.key_path(db).read_text())["slots"]["passphrase"]["norm"] == "NFKC"
+    keys.forget()
+    assert keys.unlock(db, "new pass 2026")
+
+
+def test_a_key_file_with_an_unknown_normalisation_is_reported_not_guessed(
+    tmp_path: Path, formset: FormSet
+) -> None:
+    """A later version's form of the passphrase this code does not know: "damaged or not
+    ours", not a "wrong passphrase" that sends the worker guessing."""
+    data = tmp_path / "data"
+    passfile = _passfile(tmp_path, PASS)
+    Store.open(data, formset, passphrase_file=passfile).close()
+    kpath = keys.key_path(data / "gridcollect.sqlite")
+    body = json.loads(kpath.read_text())
+    body["slots"]["passphrase"]["norm"] = "NFKC+casefold"
+    kpath.write_text(json.dumps(body))
+    keys.forget()
+    with pytest.raises(PassphraseError) as caught:
+        Store.open(data, formset, passphrase_file=passfile)
+    assert caught.value.key == "key_file_bad"
+
+
+# -- which source gives the passphrase: a stale one must not hide the keyring -----------------
+
+
+def test_a_stale_passphrase_file_in_the_environment_falls_through_to_the_keyring(
+    tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nightly sync's $GRIDCOLLECT_PASSPHRASE_FILE still holds the passphrase from before a
+    change, the keyring holds the key: the keyring opens it. Given explicitly, the same stale
+    file is refused, naming the file; with the keyring off, the error names the variable."""
+    keyringkit.use(tmp_path / "keyring.json")
+    data = tmp_path / "data"
+    store = Store.open(data, formset, passphrase_file=_passfile(tmp_path, PASS))
+    store.save("resident", resident(seq=23))
+    store.close()
+    db = data / "gridcollect.sqlite"
+    keys.keyring_enable(db, PASS)
+    stale = _passfile(tmp_path, "the passphrase before the change", "stale")
+    keys.forget()
+    monkeypatch.setenv(sources.ENV_VAR, str(stale))
+    store = Store.open(data, formset)
+    assert store.count("resident") == 1
+    store.close()
+    keys.forget()
+    with pytest.raises(PassphraseError) as explicit:
+        Store.open(data, formset, passphrase_file=stale)
+    assert explicit.value.key == "wrong_file"
+    assert str(stale) in explicit.value.text("zh") and str(stale) in explicit.value.text("en")
+    keys.keyring_disable(db)
+    keys.forget()
+    with pytest.raises(PassphraseError) as implicit:
+        Store.open(data, formset)
+    assert implicit.value.key == "wrong_env"
+    for lang in ("zh", "en"):
+        assert str(stale) in implicit.value.text(lang) and sources.ENV_VAR in implicit.value.text(
+            lang
+        )
+
+
+def test_a_new_passphrase_is_counted_in_the_form_its_key_derives_from() -> None:
+    """ "café123" typed on a Mac arrives as 8 code points (e + combining accent); its key
+    derives from the 7-character NFKC form, which is too short."""
+    decomposed = "cafe\u0301123"
+    assert len(decomposed) == 8
+    problem = sources.check_new(decomposed)
+    assert problem is not None and problem.key == "too_short"
+    assert sources.check_new("ｍｉｍａ１２３４") is None  # 8 full-width characters stay 8
+
+
+def test_the_strength_hint_rates_a_full_width_passphrase_as_its_half_width_form() -> None:
+    """Full-width letters are not "symbols": the key derives from "mima1234xyz1" either way."""
+    assert (
+        sources.strength("ｍｉｍａ１２３４ｘｙｚ１") == sources.strength("mima1234xyz1") == "fair"
+    )

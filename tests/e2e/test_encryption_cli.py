@@ -97,7 +97,7 @@ def test_a_wrong_or_missing_passphrase_is_one_clear_line(tmp_path: Path) -> None
     bad = _passfile(tmp_path, "not the passphrase", "bad")
     wrong = gridcollect(data, "--passphrase-file", bad, "stats")
     assert wrong.returncode == 2
-    assert wrong.stderr.strip() == "口令不正确，请重试。"
+    assert wrong.stderr.strip() == f"口令文件 {bad} 中的口令不正确。"
     env = {k: v for k, v in cli_env("en").items() if k != "GRIDCOLLECT_PASSPHRASE_FILE"}
     none = subprocess.run(
         [*COMMAND, "--data-dir", str(data), "stats"], env=env, capture_output=True, text=True
@@ -184,3 +184,46 @@ def test_the_default_kdf_is_slow_on_purpose() -> None:
     from app.core.vault.keyfile import DEFAULT_KDF
 
     assert DEFAULT_KDF["n"] * DEFAULT_KDF["r"] * 128 >= 128 * 1024 * 1024
+
+
+def test_a_stale_environment_file_falls_through_to_the_keyring_but_a_given_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The nightly sync's environment names a passphrase file from before a change; the keyring
+    is on: the sync opens the store through the keyring. The same file given with
+    --passphrase-file is refused in one line naming it, and `passphrase change` (which needs
+    the current passphrase, not the keyring's secret) names the variable and the file."""
+    data = tmp_path / "d"
+    stale = _passfile(tmp_path, "the passphrase before the change", "stale")
+    env = cli_env() | {
+        "PYTHON_KEYRING_BACKEND": "tests.keyringkit.FileKeyring",
+        "GRIDCOLLECT_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        "PYTHONPATH": str(REPO),
+    }
+
+    def run(
+        *args: str | Path, passphrase_env: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        run_env = (
+            env
+            if passphrase_env is None
+            else env | {"GRIDCOLLECT_PASSPHRASE_FILE": str(passphrase_env)}
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "app", "--data-dir", str(data), *map(str, args)],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+
+    assert run("passphrase", "keyring", "on").returncode == 0  # sets up, then the keyring
+    through = run("stats", passphrase_env=stale)
+    assert through.returncode == 0, through.stderr
+    given = run("--passphrase-file", stale, "stats", passphrase_env=stale)
+    assert given.returncode == 2 and len(given.stderr.strip().splitlines()) == 1
+    assert str(stale) in given.stderr and "口令不正确" in given.stderr
+    new = _passfile(tmp_path, "a new passphrase 2026", "new")
+    change = run("passphrase", "change", "--new-passphrase-file", new, passphrase_env=stale)
+    assert change.returncode == 2 and len(change.stderr.strip().splitlines()) == 1
+    assert str(stale) in change.stderr and "GRIDCOLLECT_PASSPHRASE_FILE" in change.stderr

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from app.core.forms import FormSet
 from app.core.store import Store, driver
@@ -181,11 +182,16 @@ def test_a_damaged_store_says_so_in_a_window_and_changes_nothing(
     assert db.read_bytes() == damaged
 
 
-def test_an_encrypted_store_whose_key_file_is_lost_is_not_given_a_new_key(
-    qtbot: Any, tmp_path: Path, formset: FormSet
+@pytest.mark.parametrize(
+    ("lang", "restore", "first_run"),
+    [("zh", "请从备份恢复", "首次使用"), ("en", "restore it from a backup", "First run")],
+)
+def test_an_encrypted_store_whose_key_file_is_lost_says_restore_it_not_first_run(
+    qtbot: Any, tmp_path: Path, formset: FormSet, lang: str, restore: str, first_run: str
 ) -> None:
-    """The first-run form shows (no key file), but the store is encrypted: a new passphrase
-    would write a key that cannot open it; the dialog says to restore the key file instead."""
+    """No key file, but the store is encrypted: not a first run. The dialog says at once to
+    restore the key file (naming it) and offers no passphrase to set, since a new key could
+    not open the store; clicking does not make one."""
     db = tmp_path / "gridcollect.sqlite"
     keys.setup(db, "right passphrase")
     store = Store(db, formset)
@@ -193,10 +199,15 @@ def test_an_encrypted_store_whose_key_file_is_lost_is_not_given_a_new_key(
     store.close()
     keys.key_path(db).unlink()
     keys.forget()
-    dialog = PassphraseDialog(db, "en")
+    dialog = PassphraseDialog(db, lang)
     qtbot.addWidget(dialog)
-    _type(qtbot, dialog, "a new passphrase", "a new passphrase")
-    assert "restore it from a backup" in dialog.error.text()
+    dialog.show()
+    shown = " ".join(w.text() for w in dialog.findChildren(QLabel) if w.isVisible())
+    assert restore in shown and str(keys.key_path(db)) in shown
+    assert first_run not in shown
+    assert not dialog.passphrase.isVisible() and not dialog.again.isVisible()
+    assert not dialog.ok.isEnabled()
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
     assert dialog.key is None and dialog.result() != PassphraseDialog.DialogCode.Accepted
     assert not keys.key_path(db).exists()
 
@@ -220,3 +231,54 @@ def test_a_key_file_another_process_set_up_meanwhile_is_unlocked_not_replaced(
     store = Store(db, formset)
     assert store.count("resident") == 1
     store.close()
+
+
+def test_setup_typed_once_full_width_and_once_half_width_is_one_passphrase(
+    qtbot: Any, tmp_path: Path, formset: FormSet
+) -> None:
+    """The IME switched to full-width between the two fields: both derive the same key, so
+    the dialog does not call them different; the half-width form then unlocks."""
+    db = tmp_path / "gridcollect.sqlite"
+    dialog = PassphraseDialog(db, "zh")
+    qtbot.addWidget(dialog)
+    # an IME commits its text whole (no key events: QTest cannot click full-width keys)
+    dialog.passphrase.setText("ｇｒｉｄ－ｗｏｒｋｅｒ２０２６")
+    dialog.again.setText("grid-worker2026")
+    qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
+    assert dialog.result() == PassphraseDialog.DialogCode.Accepted, dialog.error.text()
+    keys.forget()
+    unlocker = PassphraseDialog(db, "zh")
+    qtbot.addWidget(unlocker)
+    _type(qtbot, unlocker, "grid-worker2026")
+    assert unlocker.result() == PassphraseDialog.DialogCode.Accepted, unlocker.error.text()
+
+
+def test_a_wrong_given_passphrase_file_is_said_in_the_dialog(
+    qtbot: Any, tmp_path: Path, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gridcollect --passphrase-file F`` with a stale F: the dialog that then asks says the
+    file was wrong, naming it, instead of asking as if none had been given."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    db = tmp_path / "gridcollect.sqlite"
+    keys.setup(db, "right passphrase")
+    Store(db, formset).close()
+    keys.forget()
+    stale = tmp_path / "stale"
+    stale.write_text("an old passphrase\n", encoding="utf-8")
+    stale.chmod(0o600)
+    seen: list[str] = []
+
+    def read_and_answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, PassphraseDialog):
+            QTimer.singleShot(50, read_and_answer)
+            return
+        seen.append(dialog.error.text())
+        dialog.passphrase.setText("right passphrase")
+        dialog.submit()
+
+    QTimer.singleShot(50, read_and_answer)
+    assert unlock(db, "en", passphrase_file=stale) == keys.cached(db)
+    assert len(seen) == 1 and str(stale) in seen[0] and "wrong passphrase" in seen[0]

@@ -1,14 +1,16 @@
 """The key of a data dir's store, had without a dialog: set up, unlocked, and the store
 encrypted if it still is plaintext. The CLI and the app's start go through here.
 
-Order of sources: an explicit ``--passphrase-file``, ``$GRIDCOLLECT_PASSPHRASE_FILE``, the OS
-keyring (only if it was turned on for this data dir), then the demo data dir's own passphrase
-file. A new data dir takes its passphrase from the first two, or from a fresh demo file when
+Order of sources: an explicit ``--passphrase-file`` (alone: a wrong one is an error), else
+``$GRIDCOLLECT_PASSPHRASE_FILE``, the OS keyring (only if it was turned on for this data dir),
+then the demo data dir's own passphrase file, each tried if the one before does not open the
+key file. A new data dir takes its passphrase from the first two, or from a fresh demo file when
 the caller is ``gridcollect demo``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,23 +18,48 @@ from pathlib import Path
 from app.core.vault import encrypt, keyfile, keys, perms, sources
 from app.core.vault.sources import PassphraseError
 
+log = logging.getLogger(__name__)
+
 
 def _existing(db_path: Path, explicit: str | os.PathLike[str] | None) -> bytes:
-    """Unlock a key file that exists, from the first source that has a passphrase."""
-    passphrase = sources.given(explicit)
-    if passphrase is None and keys.keyring_enabled(db_path):
+    """Unlock a key file that exists. A given ``--passphrase-file`` is the only source tried:
+    the person named it, so a wrong one is said, never replaced by another. The implicit
+    sources are tried in turn, so a stale ``$GRIDCOLLECT_PASSPHRASE_FILE`` (not updated after
+    a change) does not hide the keyring; if none opens, the error names the first that failed."""
+    given = sources.explicit_file(explicit)
+    if given is not None:
+        return _unlock(db_path, given)
+    failed: PassphraseError | None = None
+    env = sources.env_file()
+    if env is not None:
         try:
-            return keys.unlock_keyring(db_path)
+            return _unlock(db_path, env)
+        except PassphraseError as exc:
+            failed = exc
+    if keys.keyring_enabled(db_path):
+        try:
+            key = keys.unlock_keyring(db_path)
         except keys.KeyringUnavailable:
             pass
-    if passphrase is None:
-        passphrase = sources.demo_passphrase(db_path.parent)
-    if passphrase is None:
-        raise PassphraseError("needed")
+        else:
+            if failed is not None:
+                log.warning("passphrase from %s is wrong; opened with the keyring", sources.ENV_VAR)
+            return key
+    demo = sources.demo_found(db_path.parent)
+    if demo is not None:
+        try:
+            return _unlock(db_path, demo)
+        except PassphraseError as exc:
+            failed = failed or exc
+    raise failed or PassphraseError("needed")
+
+
+def _unlock(db_path: Path, found: sources.Found) -> bytes:
+    """The data key from ``found``'s passphrase; a wrong one is an error naming its source."""
     try:
-        return keys.unlock(db_path, passphrase)
+        return keys.unlock(db_path, found.passphrase)
     except keyfile.WrongPassphrase as exc:
-        raise PassphraseError("wrong") from exc
+        raise found.wrong() from exc
 
 
 def _new(
@@ -77,7 +104,7 @@ def open_key(
             except FileExistsError:  # another process set it up meanwhile: unlock that one
                 key = _existing(db_path, passphrase_file)
     except keyfile.KeyFileError as exc:
-        raise PassphraseError("key_file_bad", path=str(kpath)) from exc
+        raise sources.key_file_problem(exc, kpath) from exc
     finish(db_path, key)
     return key
 
@@ -100,6 +127,6 @@ def key_for_store(db_path: Path) -> bytes | None:
         try:
             key = _existing(db_path, None)
         except keyfile.KeyFileError as exc:
-            raise PassphraseError("key_file_bad", path=str(keys.key_path(db_path))) from exc
+            raise sources.key_file_problem(exc, keys.key_path(db_path)) from exc
     encrypt.encrypt_in_place(db_path, key)
     return key

@@ -9,6 +9,12 @@ Each *slot* holds the data key sealed with AES-256-GCM (``cryptography``) under 
 ``keyring`` takes a random 256-bit secret kept in the OS keyring. The file holds no secret in
 clear; the GCM tag tells a wrong passphrase from a right one. The AAD binds each sealed key to
 its file id and slot, so slots cannot be swapped between files.
+
+A passphrase slot written by this version says ``"norm": "NFKC"``: its key derives from the
+passphrase's NFKC form, so the full-width "ｍｉｍａ１２３" a Chinese IME types and "mima123",
+or an NFD and an NFC "é", are one passphrase. A slot without the field (older key files)
+derives from the passphrase exactly as typed, as it always did: it keeps opening with what
+opened it, and is normalised only when a passphrase change writes a new slot.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import json
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ KEY_BYTES = 32
 # OWASP's scrypt floor (N=2^17, r=8, p=1): ~0.4 s and 128 MiB per try on a 2020s laptop.
 DEFAULT_KDF = {"n": 2**17, "r": 8, "p": 1}
 MAXMEM = 512 * 1024 * 1024
+NORM = "NFKC"  # the passphrase's Unicode form in new slots ("" in older key files: as typed)
 
 
 class KeyFileError(ValueError):
@@ -61,11 +69,14 @@ class Slot:
     sealed: bytes
     salt: bytes = b""
     kdf: dict[str, int] = field(default_factory=dict)
+    norm: str = ""  # "NFKC", or "" for a slot written before normalisation (as typed)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"nonce": _b64(self.nonce), "sealed": _b64(self.sealed)}
         if self.kind == "passphrase":
             out |= {"kdf": "scrypt", **self.kdf, "salt": _b64(self.salt)}
+            if self.norm:
+                out["norm"] = self.norm
         return out
 
 
@@ -92,10 +103,15 @@ class KeyFile:
         return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode("ascii")
 
 
-def derive(passphrase: str, salt: bytes, kdf: dict[str, int]) -> bytes:
-    """The passphrase's wrapping key (scrypt with the file's parameters)."""
+def normalised(passphrase: str, norm: str = NORM) -> str:
+    """The passphrase in the Unicode form ``norm`` ("" leaves it as typed: older slots)."""
+    return unicodedata.normalize("NFKC", passphrase) if norm == "NFKC" else passphrase
+
+
+def derive(passphrase: str, salt: bytes, kdf: dict[str, int], norm: str = "") -> bytes:
+    """The passphrase's wrapping key (scrypt with the slot's parameters and Unicode form)."""
     return hashlib.scrypt(
-        passphrase.encode("utf-8"),
+        normalised(passphrase, norm).encode("utf-8"),
         salt=salt,
         n=kdf["n"],
         r=kdf["r"],
@@ -127,11 +143,12 @@ def open_slot(key_id: str, slot: Slot, wrapping: bytes) -> bytes:
 def passphrase_slot(
     key_id: str, passphrase: str, data_key: bytes, kdf: dict[str, int] | None = None
 ) -> Slot:
-    """A passphrase slot with a fresh salt (each change of passphrase gets its own)."""
+    """A passphrase slot with a fresh salt (each change of passphrase gets its own), derived
+    from the passphrase's NFKC form."""
     params = dict(kdf or DEFAULT_KDF)
     salt = secrets.token_bytes(16)
-    wrapping = derive(passphrase, salt, params)
-    return seal(key_id, "passphrase", wrapping, data_key, salt=salt, kdf=params)
+    wrapping = derive(passphrase, salt, params, NORM)
+    return seal(key_id, "passphrase", wrapping, data_key, salt=salt, kdf=params, norm=NORM)
 
 
 def unlock_passphrase(keyfile: KeyFile, passphrase: str) -> bytes:
@@ -140,7 +157,7 @@ def unlock_passphrase(keyfile: KeyFile, passphrase: str) -> bytes:
     if slot is None:
         raise KeyFileError("no passphrase slot")
     try:
-        wrapping = derive(passphrase, slot.salt, slot.kdf)
+        wrapping = derive(passphrase, slot.salt, slot.kdf, slot.norm)
     except (ValueError, OverflowError, MemoryError) as exc:  # n not a power of 2, too costly
         raise KeyFileError("bad key derivation parameters") from exc
     return open_slot(keyfile.key_id, slot, wrapping)
@@ -164,7 +181,10 @@ def _slot(kind: str, raw: Any) -> Slot:
         kdf = {k: raw.get(k) for k in ("n", "r", "p")}
         if not all(isinstance(v, int) and v > 0 for v in kdf.values()):
             raise KeyFileError("bad key derivation parameters")
-        extra = {"salt": _unb64(raw.get("salt")), "kdf": kdf}
+        norm = raw.get("norm", "")
+        if norm not in ("", NORM):  # a later version's form: guessing would say "wrong"
+            raise KeyFileError("unknown passphrase normalisation")
+        extra = {"salt": _unb64(raw.get("salt")), "kdf": kdf, "norm": norm}
     return Slot(
         kind=kind, nonce=_unb64(raw.get("nonce")), sealed=_unb64(raw.get("sealed")), **extra
     )

@@ -32,6 +32,15 @@ TEXTS = Catalog(
             "(or GRIDCOLLECT_PASSPHRASE_FILE), or start the desktop app to set one.",
         ),
         "wrong": ("口令不正确，请重试。", "wrong passphrase; please try again."),
+        "wrong_file": (
+            "口令文件 {path} 中的口令不正确。",
+            "wrong passphrase in the file {path}.",
+        ),
+        "wrong_env": (
+            "环境变量 {var} 指向的口令文件 {path} 中的口令不正确（更换口令后未更新该文件？）。",
+            "wrong passphrase in the file {path} named by {var} (not updated after a passphrase "
+            "change?).",
+        ),
         "too_short": (
             "口令至少需要 {min} 个字符，请加长。",
             "the passphrase needs at least {min} characters; please make it longer.",
@@ -43,6 +52,11 @@ TEXTS = Catalog(
         "key_file_bad": (
             "密钥文件 {path} 损坏或不是网格采集的密钥文件；请从备份恢复。",
             "the key file {path} is damaged or not a GridCollect key file; restore it from a backup.",
+        ),
+        "key_file_missing": (
+            "数据已加密，但密钥文件 {path} 不见了：请从备份恢复该文件（新设的口令无法打开这些数据）。",
+            "the data is encrypted but its key file {path} is missing: restore it from a backup "
+            "(a new passphrase cannot open this data).",
         ),
         "keyring_unavailable": (
             "系统钥匙串不可用（未安装、已锁定或没有本数据目录的条目）。",
