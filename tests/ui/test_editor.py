@@ -321,6 +321,48 @@ def test_enter_on_a_banner_button_chooses_it(qtbot, open_editor, store: Store) -
     assert opened.args == [existing.id]
 
 
+def test_tab_from_the_id_number_reaches_the_banner_next(qtbot, open_editor, store: Store) -> None:
+    """Keyboard only: the banner's buttons come right after the field that raised them (they
+    are made when it shows, and a late widget would join the tab chain at the window's end);
+    after them Tab goes on to the field that followed, and Shift+Tab comes back the same way."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    editor.widget("id_number").focus_target().setFocus()
+    qtbot.waitUntil(lambda: field_with_focus(editor) == "id_number")
+    id_edit = focused()
+    type_text(qtbot, id_edit, factories.id_number())
+    qtbot.waitUntil(editor.banner.isVisible)
+    following = editor.body.first_visible(after="id_number")
+    open_button = editor.banner_button("open", existing.id)
+    other_button = editor.banner_button("different", existing.id)
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is open_button
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is other_button
+    press(qtbot, Qt.Key.Key_Tab)
+    assert field_with_focus(editor) == following
+    press(qtbot, Qt.Key.Key_Backtab)
+    assert focused() is other_button
+    press(qtbot, Qt.Key.Key_Backtab)
+    press(qtbot, Qt.Key.Key_Backtab)
+    assert focused() is id_edit
+
+
+def test_tab_from_a_name_and_birth_date_reaches_the_guess_next(
+    qtbot, open_editor, store: Store
+) -> None:
+    """The same for a guess (same name and birth date): its buttons follow the field typed last."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    editor.set_value("name", "张三")
+    editor.widget("birth_date").focus_target().setFocus()
+    qtbot.waitUntil(lambda: field_with_focus(editor) == "birth_date")
+    editor.set_value("birth_date", "1985-06-15")
+    qtbot.waitUntil(editor.banner.isVisible)
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is editor.banner_button("same", existing.id)
+
+
 # --------------------------------------------------------------------------- conditions
 
 

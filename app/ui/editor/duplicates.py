@@ -24,6 +24,7 @@ class DuplicateGuard:
     _decided: dict[tuple[str, bool], str]  # (other id, answered as an exact match) -> decision
     _pending_decisions: list[tuple[str, str]]
     _dedup_asked: bool  # the guard has been asked (the banner shows its answer)
+    _dedup_source: str | None  # the guard's field typed last: the banner's buttons follow it
 
     def duplicate_candidates(self) -> list[Candidate]:
         """The last duplicate-guard result (exact matches first)."""
@@ -90,6 +91,10 @@ class DuplicateGuard:
             key_label=self._key_label,
             grid_of=self._grid_of,
         )
+        source = self._dedup_source
+        if source is not None and self.banner.isVisibleTo(self) and self.body.is_built(source):
+            widget = self.body.widget(source)
+            self.banner.follow(widget, widget.focus_target())
 
     def _banner_clicked(self, action: str, other_id: str) -> None:
         live = self._live_id(other_id)
