@@ -286,6 +286,11 @@ class Store:
         """(other_id, decision, author, at) for a record, oldest first."""
         return self.reads.decisions(record_id)
 
+    def pair_decisions(self, record_id: str) -> list[tuple[str, str]]:
+        """(other record, decision) of every answer about a pair holding ``record_id``,
+        either side asked, oldest first."""
+        return self.reads.pair_decisions(record_id)
+
     # -- grids (``Grids``) -----------------------------------------------------------------
 
     def put_grid(self, grid: Grid) -> None:

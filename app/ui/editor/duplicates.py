@@ -72,6 +72,19 @@ class DuplicateGuard:
         self.autosave_now()
         self.openRecordRequested.emit(other_id)
 
+    def _recall_decisions(self) -> None:
+        """Take in the answers given before about this record's pairs, in any editor of
+        either record (``dedup_decisions``), the later one winning. A "different" answers the
+        guess again, not a certain match: the table does not say which one it answered, and a
+        shared ID number must still be seen."""
+        if self.record_id is None:
+            return
+        for other_id, decision in self.store.pair_decisions(self.record_id):
+            if decision == DuplicateDecision.DIFFERENT:
+                self._decided[(other_id, False)] = decision
+            else:
+                self._decided.pop((other_id, False), None)
+
     def _undecided(self, candidates: Iterable[Candidate]) -> list[Candidate]:
         """The candidates not answered yet. An answer to a guess (same name and birth date)
         does not answer the certain match the same record's ID number makes later; an answer

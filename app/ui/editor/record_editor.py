@@ -113,6 +113,7 @@ class RecordEditor(
         self._pending_decisions: list[tuple[str, str]] = []
         self._dedup_asked = False
         self._dedup_source: str | None = None
+        self._recall_decisions()
         self._loading = True
         self._closing = False
         self._closed = False
