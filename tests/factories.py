@@ -14,6 +14,14 @@ def id_number(birth: dt.date = dt.date(1985, 6, 15), seq: int = 123, area: str =
     return first17 + idnumber.check_char(first17)
 
 
+def id_number_15(
+    birth: dt.date = dt.date(1985, 6, 15), seq: int = 123, area: str = "330106"
+) -> str:
+    """A first-generation 15-digit ID number (YYMMDD, no check character): the same person
+    as ``id_number`` with the same arguments (birth years 1900-1999 only)."""
+    return f"{area}{birth:%y%m%d}{seq:03d}"
+
+
 def credit_code(
     dept: str = "9", category: str = "1", area: str = "330106", body: str = "MA2B3C4D5"
 ) -> str:

@@ -107,6 +107,17 @@ def upgrade_15(number15: str) -> str:
     return first17 + check_char(first17)
 
 
+def key_form(s: str) -> str:
+    """The number as keys compare it and an ``id_number`` field stores it: normalised, and a
+    15-digit one as its 18-digit form. Why: a person registered under the first-generation
+    number is the same person as the one typed from a new card; both must be one key.
+    Anything else (not 15 ASCII digits, another document's number) stays as normalised."""
+    number = normalize_key(s)
+    if len(number) == 15 and _RE_15.fullmatch(number):
+        return upgrade_15(number)
+    return number
+
+
 def _first_bad_char(number: str) -> int:
     """1-based position of the first character that cannot be where it is."""
     for i, ch in enumerate(number):

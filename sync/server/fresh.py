@@ -24,8 +24,8 @@ from typing import Any
 
 from app.core import rules
 from app.core.forms import Form, FormSet
+from app.core.naturalkeys import part_rule
 from app.core.records import RecordStatus, canonical_json_all
-from app.core.textnorm import normalize_key
 from sync import protocol as p
 from sync.merge import DELETED, STATUS, Merged, merge_new_all, new_data_all, op_changes
 from sync.server import oplog
@@ -347,7 +347,7 @@ def _key_parts(form: Form, data: dict[str, Any]) -> Iterator[Part]:
         for name in fields:
             value = data.get(name)
             if value is not None and str(value).strip() != "":
-                yield form.id, name, normalize_key(str(value))
+                yield form.id, name, part_rule(form, name)(str(value))
 
 
 def _birth(form: Form, data: dict[str, Any]) -> tuple[str, str] | None:

@@ -13,10 +13,10 @@ from operator import itemgetter, methodcaller
 from typing import Any, NamedTuple
 
 from app.core.forms import Form
+from app.core.naturalkeys import key_of, part_rule, parts_of
 from app.core.records import is_empty
 from app.core.search import name_term_run
 from app.core.textcheck import TEXT_ONLY
-from app.core.textnorm import normalize_key
 from sync.merge import DELETED, STATUS, Stamp
 from sync.server import db
 
@@ -215,24 +215,17 @@ def grid_of(form: Form, data: Mapping[str, Any]) -> str | None:
 
 
 def natural_keys(form: Form, data: Mapping[str, Any]) -> list[str]:
-    """Normalised keys, as ``Store.natural_key`` makes them (parts joined by "|").
+    """Normalised keys, as ``Store.natural_key`` makes them: one rule for both
+    (``app.core.naturalkeys``: parts by field type, joined by "|").
 
     An absurdly long key (a draft may hold anything) is stored as its SHA-256, which keeps
     equality and fits a database index.
     """
     keys = []
+    get = data.get
     for fields in form.natural_keys:
-        parts = []
-        for field_id in fields:
-            value = data.get(field_id)
-            if value is None:
-                break
-            text = value if type(value) is str else str(value)
-            if not text.strip():
-                break
-            parts.append(normalize_key(text))
-        else:
-            key = "|".join(parts)
+        key = key_of(get, parts_of(form, fields))
+        if key is not None:
             keys.append(
                 key if len(key) <= MAX_KEY else "sha256:" + sha256(key.encode()).hexdigest()
             )
@@ -319,7 +312,9 @@ def keys_of(form: Form, datas: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         cells = [v for column in columns for v in column]
         if not TEXT_ONLY.issuperset(map(type, cells)) or not all(map(str.strip, cells)):
             return [natural_keys(form, data) for data in datas]
-        parts = [list(map(normalize_key, column)) for column in columns]
+        parts = [
+            list(map(part_rule(form, f), column)) for f, column in zip(fields, columns, strict=True)
+        ]
         keys = list(map("|".join, zip(*parts, strict=True)))
         if keys and max(map(len, keys)) > MAX_KEY:
             return [natural_keys(form, data) for data in datas]

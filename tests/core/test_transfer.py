@@ -521,9 +521,9 @@ def test_an_import_derives_each_row_once(
     from app.core.store import derive
 
     form = formset.form("resident")
-    normalised: list[str] = []
-    plain = derive.normalize_key
-    monkeypatch.setattr(derive, "normalize_key", lambda v: normalised.append(v) or plain(v))
+    normalised: list[object] = []  # each natural key made (``naturalkeys.key_of``)
+    plain = derive.key_of
+    monkeypatch.setattr(derive, "key_of", lambda g, p: normalised.append(p) or plain(g, p))
     path = write_csv(tmp_path / "p.csv", [person(i) for i in range(1, 31)])
     report = import_file(path, form, store, today=TODAY)
     assert report.created == 30

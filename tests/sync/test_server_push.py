@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.core.ids import uuid7
 from sync.server import db
-from tests.factories import id_number, resident
+from tests.factories import id_number, id_number_15, resident
 from tests.sync.conftest import GRID_A, GRID_B, Client, Platform
 
 
@@ -226,6 +226,29 @@ def test_a_second_live_record_with_the_same_key_is_refused(platform: Platform) -
     (r,) = c.push([c.op(other, "update", {"id_number": id_number(seq=11)}, base_version=1)])
     assert r["status"] == "rejected" and r["reason"]["code"] == "duplicate_key"
     assert c.record(other).json()["data"]["id_number"] == id_number(seq=13)
+
+
+def test_both_generations_of_one_id_number_are_one_person(platform: Platform) -> None:
+    """A 15-digit number and its 18-digit form are one natural key, in either order and
+    within one push (``app.core.naturalkeys``, the rule the device's guard uses too)."""
+    c = platform.client("wang")
+    held = created(c, id_number=id_number(seq=31))
+    (r,) = c.push([c.op(uuid7(), "create", complete(id_number=id_number_15(seq=31)))])
+    assert (r["status"], r["merged_into"]) == ("merged_into", held)
+    old = created(c, id_number=id_number_15(seq=33))
+    (r,) = c.push([c.op(uuid7(), "create", complete(id_number=id_number(seq=33)))])
+    assert (r["status"], r["merged_into"]) == ("merged_into", old)
+    pair = [uuid7(), uuid7()]
+    a, b = c.push(
+        [
+            c.op(pair[0], "create", complete(id_number=id_number_15(seq=35))),
+            c.op(pair[1], "create", complete(id_number=id_number(seq=35))),
+        ]
+    )
+    assert (a["status"], b["status"], b["merged_into"]) == ("applied", "merged_into", pair[0])
+    other = created(c, id_number=id_number(seq=37), name="李四")
+    (r,) = c.push([c.op(other, "update", {"id_number": id_number_15(seq=31)}, base_version=1)])
+    assert r["status"] == "rejected" and r["reason"]["code"] == "duplicate_key"
 
 
 def test_deleted_records_release_their_key(platform: Platform) -> None:

@@ -303,6 +303,34 @@ def test_a_person_called_different_by_name_is_still_already_registered_by_id_num
     assert editor.complete() is False  # the exact match is answered first
 
 
+def test_a_different_person_answer_holds_when_either_record_is_opened_again(
+    qtbot, open_editor, store: Store
+) -> None:
+    """ "Different person" to a same-name-and-birth guess is a fact about the two records
+    (``dedup_decisions``): reopening the saved record, or opening the other one, does not ask
+    again; both stay candidates, answered."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    fill_valid(editor, seq=125)  # same name and birth date, another ID number
+    editor.run_duplicate_check()
+    qtbot.mouseClick(editor.banner_button("different", existing.id), Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(editor.completed) as done:
+        assert editor.complete() is True
+    saved = done.args[0]
+    editor.close()
+
+    again = open_editor(record_id=saved)
+    assert [c.record_id for c in again.run_duplicate_check()] == [existing.id]
+    assert not again.banner.isVisible()
+    other = open_editor(record_id=existing.id)
+    assert [c.record_id for c in other.run_duplicate_check()] == [saved]
+    assert not other.banner.isVisible()
+    # the same person's ID number typed into it is certain: that still asks
+    other.set_value("id_number", factories.id_number(seq=125))
+    other.run_duplicate_check()
+    assert other.banner.isVisible() and other.banner_button("open", saved).isVisible()
+
+
 def test_enter_on_a_banner_button_chooses_it(qtbot, open_editor, store: Store) -> None:
     """Keyboard only: Complete puts the cursor on the banner's first button; Enter there
     opens the existing record (as Enter opens everywhere else), Tab moves to the next."""
@@ -319,6 +347,48 @@ def test_enter_on_a_banner_button_chooses_it(qtbot, open_editor, store: Store) -
     with qtbot.waitSignal(editor.openRecordRequested, timeout=1000) as opened:
         press(qtbot, Qt.Key.Key_Return)
     assert opened.args == [existing.id]
+
+
+def test_tab_from_the_id_number_reaches_the_banner_next(qtbot, open_editor, store: Store) -> None:
+    """Keyboard only: the banner's buttons come right after the field that raised them (they
+    are made when it shows, and a late widget would join the tab chain at the window's end);
+    after them Tab goes on to the field that followed, and Shift+Tab comes back the same way."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    editor.widget("id_number").focus_target().setFocus()
+    qtbot.waitUntil(lambda: field_with_focus(editor) == "id_number")
+    id_edit = focused()
+    type_text(qtbot, id_edit, factories.id_number())
+    qtbot.waitUntil(editor.banner.isVisible)
+    following = editor.body.first_visible(after="id_number")
+    open_button = editor.banner_button("open", existing.id)
+    other_button = editor.banner_button("different", existing.id)
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is open_button
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is other_button
+    press(qtbot, Qt.Key.Key_Tab)
+    assert field_with_focus(editor) == following
+    press(qtbot, Qt.Key.Key_Backtab)
+    assert focused() is other_button
+    press(qtbot, Qt.Key.Key_Backtab)
+    press(qtbot, Qt.Key.Key_Backtab)
+    assert focused() is id_edit
+
+
+def test_tab_from_a_name_and_birth_date_reaches_the_guess_next(
+    qtbot, open_editor, store: Store
+) -> None:
+    """The same for a guess (same name and birth date): its buttons follow the field typed last."""
+    existing = store.save("resident", factories.resident(), status="complete")
+    editor = open_editor()
+    editor.set_value("name", "张三")
+    editor.widget("birth_date").focus_target().setFocus()
+    qtbot.waitUntil(lambda: field_with_focus(editor) == "birth_date")
+    editor.set_value("birth_date", "1985-06-15")
+    qtbot.waitUntil(editor.banner.isVisible)
+    press(qtbot, Qt.Key.Key_Tab)
+    assert focused() is editor.banner_button("same", existing.id)
 
 
 # --------------------------------------------------------------------------- conditions

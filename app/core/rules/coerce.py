@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from app.core.forms import Field, Form, FormSet
-from app.core.idnumber import IdInfo, IdNumberError, parse_id_number, upgrade_15
+from app.core.idnumber import IdInfo, IdNumberError, key_form, parse_id_number
 from app.core.phone import PhoneError, PostcodeError, parse_phone, parse_postcode
 from app.core.records import is_empty
 from app.core.textnorm import normalize_key
@@ -148,13 +148,9 @@ def _coerce_bool(raw: object) -> object:
 
 
 def _coerce_identifier(fld: Field, raw: object) -> str:
-    text = normalize_key(str(raw))
-    if fld.type == "id_number" and len(text) == 15 and text.isdigit():
-        try:
-            return upgrade_15(text)
-        except IdNumberError:
-            return text
-    return text
+    if fld.type == "id_number":
+        return key_form(str(raw))  # the stored form is the key's form (15 digits upgraded)
+    return normalize_key(str(raw))
 
 
 def _coerce_coordinates(raw: object) -> object:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from app.core.forms import Form
+from app.core.naturalkeys import Part, key_of, parts_of
 from app.core.search import address_text, name_terms, record_terms
 from app.core.sortkey import sort_key
-from app.core.textnorm import normalize_key
 
 
 class Derived(NamedTuple):
@@ -47,7 +47,7 @@ class _Plan:
     fields a thousand times (with the per-record calls around them, 6-9 % of the device's
     CPU in a 10 k pull: ``tests/bench/bench_pull_device.py``)."""
 
-    keys: tuple[tuple[str, ...], ...]
+    keys: tuple[tuple[tuple[str, Part], ...], ...]  # each declaration's fields and rules
     refs: tuple[str, ...]
     names: tuple[str, ...]
     ids: tuple[str, ...]
@@ -70,7 +70,7 @@ def _plan(form: Form) -> _Plan:
         return known
     roles = form.roles
     plan = _Plan(
-        form.natural_keys,
+        tuple(parts_of(form, fields) for fields in form.natural_keys),
         form.reference_fields,
         roles.name,
         roles.id,
@@ -149,34 +149,22 @@ def derive_page(form: Form, page: Iterable[Mapping[str, Any]]) -> list[Derived]:
 
 
 def _keys_of(
-    declarations: tuple[tuple[str, ...], ...],
+    declarations: tuple[tuple[tuple[str, Part], ...], ...],
 ) -> Callable[[Callable[[str], Any]], tuple[str, ...]]:
-    """The natural keys of one record (``_key`` of each declaration, the empty ones left out),
+    """The natural keys of one record (``key_of`` each declaration, the empty ones left out),
     as a function of its values' ``get``: a form's usual single declaration is one call."""
     if len(declarations) == 1:
-        (fields,) = declarations
+        (parts,) = declarations
 
         def one(get: Callable[[str], Any]) -> tuple[str, ...]:
-            key = _key(get, fields)
+            key = key_of(get, parts)
             return (key,) if key else ()
 
         return one
-    return lambda get: tuple([k for fields in declarations if (k := _key(get, fields))])
+    return lambda get: tuple([k for parts in declarations if (k := key_of(get, parts))])
 
 
 def natural_key(form: Form, data: Mapping[str, Any], fields: Sequence[str]) -> str | None:
-    """The normalised natural key for one key declaration, or None if a part is empty."""
-    return _key(data.get, fields)
-
-
-def _key(get: Callable[[str], Any], fields: Sequence[str]) -> str | None:
-    parts = []
-    for field_id in fields:
-        value = get(field_id)
-        if value is None:
-            return None
-        text = str(value)
-        if not text.strip():
-            return None
-        parts.append(normalize_key(text))
-    return "|".join(parts)
+    """The natural key for one key declaration, or None if a part is empty
+    (``app.core.naturalkeys``: the platform makes its keys by the same rule)."""
+    return key_of(data.get, parts_of(form, fields))

@@ -253,6 +253,18 @@ class Reads:
             )
         )
 
+    def pair_decisions(self, record_id: str) -> list[tuple[str, str]]:
+        """(other record, decision) of every answer about a pair holding ``record_id``,
+        whichever of the two was being edited, oldest first: an answer is a fact about the
+        two records, not about the editor it was given in."""
+        return list(
+            self.conn.execute(
+                "SELECT CASE WHEN record_id = ?1 THEN other_id ELSE record_id END, decision "
+                "FROM dedup_decisions WHERE record_id = ?1 OR other_id = ?1 ORDER BY seq",
+                (record_id,),
+            )
+        )
+
 
 def _filters(
     form: str | None,

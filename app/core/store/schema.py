@@ -12,6 +12,7 @@ import sqlite3
 from app.core.store.order import MIGRATION as SORT_KEY
 from app.core.store.order import SURNAMES_MIGRATION as SURNAME_ORDER
 from app.core.store.places import MIGRATION as ADDRESS_INDEX
+from app.core.store.rekeys import MIGRATION as ID15_KEYS
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -238,6 +239,11 @@ TASK_PLATFORM_STATES = [
     )"""
 ]
 MIGRATIONS.append(TASK_PLATFORM_STATES)
+
+# duplicate guard: a first-generation 15-digit ID number is keyed as its 18-digit form
+# (``app.core.naturalkeys``); the store re-keys the records that hold 15 digits on open
+# (``rekeys.rekey_fifteen``: the rule needs the forms' field types).
+MIGRATIONS.append(ID15_KEYS)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,7 +20,7 @@ from app.core import paths
 from app.core.forms import Form, FormSet, load_formset
 from app.core.records import HistoryEntry, Record, Summary
 from app.core.store import derive as derivation
-from app.core.store import order, places
+from app.core.store import order, places, rekeys
 from app.core.store.autosave import Autosave, Autosaves
 from app.core.store.db import Database
 from app.core.store.derive import Derived
@@ -53,6 +53,8 @@ class Store:
         if self._db.meta(order.SURNAMES_PENDING) is not None:  # after the surnames' step
             people = [f.id for f in self.formset.forms.values() if f.roles.birth_date]
             order.rekey_surnames(self._db.conn, people)
+        if self._db.meta(rekeys.PENDING) is not None:  # after the 15-digit ID numbers' step
+            rekeys.rekey_fifteen(self._db.conn, self.formset)
         self.reads = Reads(self._db.conn, self.formset)
         self.writes = Writes(self._db, self.reads, self.formset, self._derive_now)
         self.autosave = Autosaves(self._db)
@@ -283,6 +285,11 @@ class Store:
     def decisions(self, record_id: str) -> list[tuple[str, str, str, str]]:
         """(other_id, decision, author, at) for a record, oldest first."""
         return self.reads.decisions(record_id)
+
+    def pair_decisions(self, record_id: str) -> list[tuple[str, str]]:
+        """(other record, decision) of every answer about a pair holding ``record_id``,
+        either side asked, oldest first."""
+        return self.reads.pair_decisions(record_id)
 
     # -- grids (``Grids``) -----------------------------------------------------------------
 

@@ -107,6 +107,15 @@ class DuplicateBanner(QFrame):
         if self._buttons:
             next(iter(self._buttons.values())).setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def follow(self, field: QWidget, first: QWidget) -> None:
+        """Put the buttons in the tab order right after ``field`` (its tab stops start at
+        ``first``), the field whose value raised them: made when the banner shows, they would
+        join the chain at the window's end, reached by the keyboard after every other field."""
+        before = _last_tab_stop(field, first)
+        for button in self._buttons.values():
+            QWidget.setTabOrder(before, button)
+            before = button
+
     def _clear(self) -> None:
         while self._layout.count():
             item = self._layout.takeAt(0)
@@ -134,6 +143,18 @@ class DuplicateBanner(QFrame):
 
     def _clicked(self, action: str, other_id: str, _checked: bool = False) -> None:
         self.actionChosen.emit(action, other_id)
+
+
+def _last_tab_stop(field: QWidget, first: QWidget) -> QWidget:
+    """The last widget of ``field``'s run of tab stops from ``first`` on: what Tab leaves the
+    field from. (The chain is walked from ``first``: the editor moves a field's stops to where
+    its row stands, not the field's own widget.)"""
+    stop, widget = first, first.nextInFocusChain()
+    while widget is not first and field.isAncestorOf(widget):
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+            stop = widget
+        widget = widget.nextInFocusChain()
+    return stop
 
 
 def _delete_layout(layout: Any) -> None:

@@ -24,6 +24,7 @@ class DuplicateGuard:
     _decided: dict[tuple[str, bool], str]  # (other id, answered as an exact match) -> decision
     _pending_decisions: list[tuple[str, str]]
     _dedup_asked: bool  # the guard has been asked (the banner shows its answer)
+    _dedup_source: str | None  # the guard's field typed last: the banner's buttons follow it
 
     def duplicate_candidates(self) -> list[Candidate]:
         """The last duplicate-guard result (exact matches first)."""
@@ -71,6 +72,19 @@ class DuplicateGuard:
         self.autosave_now()
         self.openRecordRequested.emit(other_id)
 
+    def _recall_decisions(self) -> None:
+        """Take in the answers given before about this record's pairs, in any editor of
+        either record (``dedup_decisions``), the later one winning. A "different" answers the
+        guess again, not a certain match: the table does not say which one it answered, and a
+        shared ID number must still be seen."""
+        if self.record_id is None:
+            return
+        for other_id, decision in self.store.pair_decisions(self.record_id):
+            if decision == DuplicateDecision.DIFFERENT:
+                self._decided[(other_id, False)] = decision
+            else:
+                self._decided.pop((other_id, False), None)
+
     def _undecided(self, candidates: Iterable[Candidate]) -> list[Candidate]:
         """The candidates not answered yet. An answer to a guess (same name and birth date)
         does not answer the certain match the same record's ID number makes later; an answer
@@ -90,6 +104,10 @@ class DuplicateGuard:
             key_label=self._key_label,
             grid_of=self._grid_of,
         )
+        source = self._dedup_source
+        if source is not None and self.banner.isVisibleTo(self) and self.body.is_built(source):
+            widget = self.body.widget(source)
+            self.banner.follow(widget, widget.focus_target())
 
     def _banner_clicked(self, action: str, other_id: str) -> None:
         live = self._live_id(other_id)

@@ -112,6 +112,8 @@ class RecordEditor(
         self._decided: dict[tuple[str, bool], str] = {}
         self._pending_decisions: list[tuple[str, str]] = []
         self._dedup_asked = False
+        self._dedup_source: str | None = None
+        self._recall_decisions()
         self._loading = True
         self._closing = False
         self._closed = False
@@ -380,6 +382,7 @@ class RecordEditor(
             self._inherit_house(str(self._values[field_id]))
         self._refresh_messages(typing=field_id)
         if field_id in self._dedup_fields:
+            self._dedup_source = field_id  # the banner's buttons follow it in the tab order
             self._dedup_timer.start()
         self._autosave_timer.start()
         self._update_header()
