@@ -205,7 +205,10 @@ def _page_rows(
         if scope is not None:
             params["scope"] = scope
         # Task items count towards the page like records (PROTOCOL.md §13.2).
-        item_seqs = task_pull.item_numbers(conn, scope, since, top, limit) if sides.items else []
+        hide = task_pull.hidden(conn, user, scope) if sides.items else []
+        item_seqs = (
+            task_pull.item_numbers(conn, scope, since, top, limit, hide) if sides.items else []
+        )
         if item_seqs:
             record_seqs = _record_numbers(conn, scope, since, top, limit)
             first = list(itertools.islice(heapq.merge(record_seqs, item_seqs), limit))
@@ -239,7 +242,7 @@ def _page_rows(
             removed = list(dict.fromkeys(x.record_id for x in exits))
         changed_grids = gridsync.changed(conn, user.grids, since, upper) if sides.grids else []
         tasks = task_pull.tasks(conn, user, since, upper) if sides.tasks else []
-        items = task_pull.items_json(conn, scope, since, upper) if item_seqs else "[]"
+        items = task_pull.items_json(conn, scope, since, upper, hide) if item_seqs else "[]"
         granted = sides.grants and backfill is None
         entered = scopes.entered(conn, caller, since, upper) if granted else []
     aliases: list[dict[str, str]] = [

@@ -488,3 +488,41 @@ def test_the_task_list_counts_only_the_callers_items_as_the_task_page_does(
         (listed,) = api(platform, who, "GET", "/tasks").json()["tasks"]
         shown = api(platform, who, "GET", f"/tasks/{task_id}").json()
         assert listed["counts"] == shown["counts"] == {"open": expected, "done": 0, "unable": 0}
+
+
+def _task_ids(client: Client) -> tuple[set[str], set[str]]:
+    """The task ids and the items' task ids a full pull from 0 gives ``client``."""
+    got = pull_everything(client)
+    return {t["id"] for t in got["tasks"]}, {i["task_id"] for i in got["task_items"]}
+
+
+def test_a_task_naming_assignees_reaches_only_them_among_the_grids_workers(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """Two workers of grid A (wang, sun): a task naming wang goes to wang's device only (task and
+    items); a task naming nobody goes to both; li, named but without grid A, gets nothing (scope
+    still applies). The console shows the named task to the grid's supervisor with the same
+    counts as before, and not to sun (PROTOCOL.md §13.1/§13.2)."""
+    from sync.server import admin
+    from tests.sync.conftest import PASSWORD
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    sun = platform.client("sun")
+    people(wang, GRID_A, ["2", "2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    named = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang", "li"]})
+    assert named.status_code == 200, named.text
+    named_id = named.json()["task"]["id"]
+    everyone = api(platform, chen, "POST", "/tasks", json={**spec, "title": "全体"})
+    everyone_id = everyone.json()["task"]["id"]
+
+    assert _task_ids(wang) == ({named_id, everyone_id}, {named_id, everyone_id})
+    assert _task_ids(sun) == ({everyone_id}, {everyone_id})
+    assert _task_ids(li) == (set(), set())
+
+    listed = {t["id"]: t["counts"] for t in api(platform, chen, "GET", "/tasks").json()["tasks"]}
+    assert listed == {n: {"open": 2, "done": 0, "unable": 0} for n in (named_id, everyone_id)}
+    assert [t["id"] for t in api(platform, sun, "GET", "/tasks").json()["tasks"]] == [everyone_id]
+    assert api(platform, sun, "GET", f"/tasks/{named_id}").status_code == 404
+    assert api(platform, li, "GET", f"/tasks/{named_id}").status_code == 404

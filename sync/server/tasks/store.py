@@ -177,10 +177,16 @@ def assignees_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, list[st
 
 
 def visible(user: User, grids: Iterable[str], assignees: Iterable[str]) -> bool:
-    """A task reaches a caller who has one of its grids or whom it names (admins: all)."""
+    """A task reaches a caller who has one of its grids (admins: all); among workers, only
+    those it names when it names any (PROTOCOL.md §13.1). Why supervisors see it whoever it
+    names: they follow the work of their community's grids. A name alone gives nothing: a
+    worker named who no longer has the grid would only get a task they cannot work on."""
     if user.grids is None:
         return True
-    return any(g in user.grids for g in grids) or user.username in set(assignees)
+    if not any(g in user.grids for g in grids):
+        return False
+    names = set(assignees)
+    return user.role != "worker" or not names or user.username in names
 
 
 def wire(row: Mapping[str, Any], grids: Iterable[str], assignees: Sequence[str], user: User):
