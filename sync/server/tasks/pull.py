@@ -110,8 +110,12 @@ def items_json(
     return orjson.dumps([dict(zip(keys, r[:8], strict=True)) for r in rows]).decode()
 
 
-def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
-    """Tasks changed in ``(since, upper]`` that reach the caller, in change order."""
+def tasks(
+    conn: Connection, user: User, since: int, upper: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Tasks changed in ``(since, upper]`` that reach the caller, in change order, and the ids
+    of those that have one of the caller's grids but name other workers (``tasks_withdrawn``:
+    a device that had one drops it; the ids only, never the task)."""
     rows = [
         dict(r)
         for r in conn.execute(
@@ -119,11 +123,14 @@ def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str
         ).mappings()
     ]
     if not rows:
-        return []
+        return [], []
     ids = [r["id"] for r in rows]
     grids, assignees = store.grids_of(conn, ids), store.assignees_of(conn, ids)
-    return [
-        store.wire(r, grids[r["id"]], assignees[r["id"]], user)
-        for r in rows
-        if store.visible(user, grids[r["id"]], assignees[r["id"]])
-    ]
+    reach, withdrawn = [], []
+    for r in rows:
+        mine, names = grids[r["id"]], assignees[r["id"]]
+        if store.visible(user, mine, names):
+            reach.append(store.wire(r, mine, names, user))
+        elif any(user.in_scope(g) for g in mine):
+            withdrawn.append(r["id"])
+    return reach, withdrawn
