@@ -39,7 +39,7 @@ class PullTally:
     removed: int = 0
     grids: int = 0
     tasks: int = 0  # tasks and task items taken
-    requeued: int = 0  # set-aside ops queued again: their grid is back (``push.requeue_entered``)
+    requeued: int = 0  # set-aside ops and results queued again: grid back (``requeue_entered``)
 
 
 # -- pull -------------------------------------------------------------------------------------

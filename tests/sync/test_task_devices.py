@@ -278,8 +278,8 @@ def test_a_grid_taken_away_takes_its_tasks_off_the_device_and_keeps_the_results(
     """Grid B is taken from wang after their device got its task: wang marks one item done and
     one unable offline, the platform refuses both (403 ``out_of_scope``): they are set aside,
     kept on the device, and the task leaves wang's list (``grids_left``, PROTOCOL.md §13.2),
-    grid A's task stays. Given back, the grid brings the task again, its items as the platform
-    has them (open), not a done nobody has."""
+    grid A's task stays. Given back, the grid brings the task again and the sync that fetches
+    it sends the two results again (§11 rule 3a, as for edits): the platform has them."""
     from sync.server import admin
 
     root = platform.client("root")
@@ -310,10 +310,13 @@ def test_a_grid_taken_away_takes_its_tasks_off_the_device_and_keeps_the_results(
     assert a.store.tasks.open_item_count() == 0
 
     admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
-    a.sync()
+    summary = a.sync()
+    assert summary.requeued == 2 and summary.task_results == 2
+    assert _aside(a) == [] and a.store.tasks.pending_count() == 0
     shown = {i.record_id: (i.state, i.pending) for i in a.store.tasks.items(task_id)}
-    assert shown == {people[0]: ("open", False), people[1]: ("open", False)}
-    assert len(_aside(a)) == 2  # still kept
+    assert shown == {people[0]: ("done", False), people[1]: ("unable", False)}
+    follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert follow["counts"] == {"open": 0, "done": 1, "unable": 1}
 
 
 def _aside(dev: Device) -> list[tuple[str, str, str]]:

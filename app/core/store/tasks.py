@@ -460,6 +460,30 @@ class Tasks:
             if row is not None:
                 self._show(row[0])
 
+    def requeue_out_of_scope(self, grid: str) -> int:
+        """``grid`` is the worker's again and its items are back: results the platform refused
+        only because it was not (``out_of_scope``) wait to be sent again, in their order, under
+        their own op ids (a whole-request 403 left nothing on the platform); each item shows
+        the platform's state merged with them again. Returns how many (PROTOCOL.md §11 rule 3a,
+        as for ops)."""
+        with self._db.transaction():
+            rows = self.conn.execute(
+                "SELECT r.op_id, r.item_id, r.set_aside, i.state, i.reason FROM task_results r "
+                "JOIN task_items i ON i.id = r.item_id WHERE r.set_aside IS NOT NULL "
+                "AND i.grid = ? ORDER BY r.seq",
+                (grid,),
+            ).fetchall()
+            back = [r for r in rows if json.loads(r[2]).get("code") == "out_of_scope"]
+            for op_id, item_id, _reason, state, reason in back:
+                if not self._pending_of(item_id):  # the item shows what the pull brought
+                    self._note_platform([(item_id, state, reason)])
+                self.conn.execute(
+                    "UPDATE task_results SET set_aside = NULL WHERE op_id = ?", (op_id,)
+                )
+            for item_id in dict.fromkeys(r[1] for r in back):
+                self._show(item_id)
+        return len(back)
+
     def set_aside_results(self) -> list[tuple[str, str, str]]:
         """(op_id, item id, reason JSON) of results the platform refused."""
         return self.conn.execute(
