@@ -526,3 +526,42 @@ def test_a_task_naming_assignees_reaches_only_them_among_the_grids_workers(
     assert [t["id"] for t in api(platform, sun, "GET", "/tasks").json()["tasks"]] == [everyone_id]
     assert api(platform, sun, "GET", f"/tasks/{named_id}").status_code == 404
     assert api(platform, li, "GET", f"/tasks/{named_id}").status_code == 404
+
+
+def test_pulls_name_a_grid_taken_away_and_a_task_named_to_others_once(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """PROTOCOL.md §8/§13.2 on the wire: ``grids_left`` names grid B in the page that covers
+    its leaving (again when that page is asked again), never afterwards nor once B is back;
+    ``tasks_withdrawn`` names a task of wang's grid edited to name li only."""
+    from sync.server import admin
+
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    people(wang, GRID_A, ["2"])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    admin.set_user_grids(platform.engine, "li", [GRID_A, GRID_B])
+    made = api(platform, chen, "POST", "/tasks", json={**SPEC, "grids": [GRID_A]})
+    task_id = made.json()["task"]["id"]
+    since = pull_everything(wang)["cursor"]
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])
+    page = wang.pull(since)
+    assert page["grids_left"] == [GRID_B] and "tasks_withdrawn" not in page
+    assert wang.pull(since)["grids_left"] == [GRID_B]  # a lost answer is named again
+    since = page["cursor"]
+    assert "grids_left" not in wang.pull(since)
+
+    edit = api(platform, chen, "PATCH", f"/tasks/{task_id}", json={"assignees": ["li"]})
+    assert edit.status_code == 200, edit.text
+    page = wang.pull(since)
+    assert page["tasks_withdrawn"] == [task_id] and page["tasks"] == []
+    assert page["task_items"] == []
+    assert "grids_left" not in page
+    li_page = li.pull(since)
+    assert [t["id"] for t in li_page["tasks"]] == [task_id] and len(li_page["task_items"]) == 1
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    page = wang.pull(page["cursor"])
+    assert "grids_left" not in page and [e["grid"] for e in page["entered"]] == [GRID_B]
