@@ -565,3 +565,32 @@ def test_pulls_name_a_grid_taken_away_and_a_task_named_to_others_once(
     admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
     page = wang.pull(page["cursor"])
     assert "grids_left" not in page and [e["grid"] for e in page["entered"]] == [GRID_B]
+
+
+def test_the_console_task_page_says_whom_a_task_goes_to_with_the_counts_of_the_api(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """The server-rendered task page (what a supervisor follows a task on) names the workers a
+    task is assigned to, or says it goes to every worker of its grids, and shows the same
+    counts as the JSON API and the list page."""
+    from tests.sync.consolekit import login
+
+    wang, chen = workers["wang"], workers["chen"]
+    people(wang, GRID_A, ["2", "2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    named_id = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang"]}).json()[
+        "task"
+    ]["id"]
+    everyone_id = api(platform, chen, "POST", "/tasks", json={**spec, "title": "全体"}).json()[
+        "task"
+    ]["id"]
+    browser = login(platform, "chen")
+    listing = browser.get("/console/tasks").text
+    assert named_id in listing and everyone_id in listing
+    for task_id, whom in ((named_id, "指派给: wang"), (everyone_id, "指派给: 本网格全体网格员")):
+        page = browser.get(f"/console/tasks/{task_id}").text
+        assert f'<p id="task-assignees">{whom}</p>' in page
+        counts = api(platform, chen, "GET", f"/tasks/{task_id}").json()["counts"]
+        assert f'<b id="count-open">{counts["open"]}</b>' in page and counts["open"] == 2
+    english = browser.get(f"/console/tasks/{everyone_id}?lang=en").text
+    assert '<p id="task-assignees">Assigned to: every worker of its grids</p>' in english
