@@ -228,7 +228,7 @@ class PullResponse(BaseModel):
     task_items: list[PulledTaskItem] = Field(default_factory=list)
     entered: list[EnteredGrid] = Field(default_factory=list)  # absent before platform schema 0016
     # grids taken from the worker, tasks naming other workers (PROTOCOL.md §13.2): absent
-    # before platform schema 0019 and on pages with none
+    # before platform schema 0020 and on pages with none
     grids_left: list[str] = Field(default_factory=list)
     tasks_withdrawn: list[str] = Field(default_factory=list)
     cursor: int

@@ -1,7 +1,7 @@
 """Grids leaving a worker's scope are numbered, so devices take their tasks off the list.
 
-Revision ID: 0019_scope_leaves
-Revises: 0018_pending_terms
+Revision ID: 0020_scope_leaves
+Revises: 0019_id15_keys
 Create Date: 2026-12-07
 
 ``scope_leaves`` numbers from the one change counter each time a grid leaves a worker's scope.
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_scope_leaves"
-down_revision = "0018_pending_terms"
+revision = "0020_scope_leaves"
+down_revision = "0019_id15_keys"
 branch_labels = None
 depends_on = None
 
