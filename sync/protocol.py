@@ -227,6 +227,10 @@ class PullResponse(BaseModel):
     tasks: list[PulledTask] = Field(default_factory=list)  # absent before platform schema 0008
     task_items: list[PulledTaskItem] = Field(default_factory=list)
     entered: list[EnteredGrid] = Field(default_factory=list)  # absent before platform schema 0016
+    # grids taken from the worker, tasks naming other workers (PROTOCOL.md §13.2): absent
+    # before platform schema 0020 and on pages with none
+    grids_left: list[str] = Field(default_factory=list)
+    tasks_withdrawn: list[str] = Field(default_factory=list)
     cursor: int
     more: bool
 

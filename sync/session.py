@@ -67,7 +67,7 @@ class SyncSummary:
     tasks: int = 0  # tasks and task items the platform sent
     new_grids: int = 0  # grids that entered the user's scope, fetched whole in this run
     new_grid_records: int = 0  # records those grids brought (not counted in ``pulled``)
-    requeued: int = 0  # set-aside ops queued again because their grid came back (and sent)
+    requeued: int = 0  # set-aside ops and task results queued again: their grid came back
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0

@@ -20,7 +20,7 @@ from sync.merge import DELETED, STATUS, Action, classify, norm, same
 from sync.protocol import PulledGrid, PulledRecord, PullResponse
 from sync.replica.rekey import rewrite_id
 from sync.replica.rows import _changes, _fetch, _fetch_one, _history, _Row, _split
-from sync.replica.tasks import apply_tasks
+from sync.replica.tasks import apply_tasks, withdraw_tasks
 
 CURSOR_KEY = "sync_cursor"
 SCOPE_KEY = "sync_scope"
@@ -39,7 +39,7 @@ class PullTally:
     removed: int = 0
     grids: int = 0
     tasks: int = 0  # tasks and task items taken
-    requeued: int = 0  # set-aside ops queued again: their grid is back (``push.requeue_entered``)
+    requeued: int = 0  # set-aside ops and results queued again: grid back (``requeue_entered``)
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -108,6 +108,7 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
         tally.inserted = _insert_many(store, fresh)
         # tasks before the aliases: an item of this page naming a merged record is renamed too
         tally.tasks = apply_tasks(store, response.tasks, response.task_items)
+        withdraw_tasks(store, response.grids_left, response.tasks_withdrawn)  # after: §13.2
         for alias in response.aliases:
             if alias.old != alias.canonical:
                 rewrite_id(store, alias.old, alias.canonical)

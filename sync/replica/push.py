@@ -514,12 +514,14 @@ def requeue_entered(store: Store, grid: str) -> int:
     their order, the ops the platform refused only because the grid was not the user's then
     (``out_of_scope``) for records the device holds in it (PROTOCOL.md §11 rule 3a; other
     refusals would only be refused again). Call in the transaction that finishes the grid's
-    fetch. Returns how many ops went back to pending."""
+    fetch. The task results refused so for the grid's items go back too
+    (``Tasks.requeue_out_of_scope``). Returns how many ops and results went back to pending."""
     with store.transaction():
         records = store.outbox.requeue_out_of_scope(grid)
         if records:
             _refresh_dirty(store, records)
-    return len(records)
+        results = store.tasks.requeue_out_of_scope(grid)
+    return len(records) + results
 
 
 def _refresh_dirty(

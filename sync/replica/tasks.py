@@ -37,6 +37,13 @@ def apply_tasks(store: Store, tasks: Sequence[PulledTask], items: Sequence[Pulle
     return len(tasks) + len(items)
 
 
+def withdraw_tasks(store: Store, grids_left: Sequence[str], task_ids: Sequence[str]) -> int:
+    """Take off the device the tasks and items that no longer reach this worker (joins the
+    pull's transaction; PROTOCOL.md §13.2); returns the tasks that went."""
+    gone = store.tasks.leave_grids(grids_left) if grids_left else 0
+    return gone + (store.tasks.withdraw(task_ids) if task_ids else 0)
+
+
 def _task(t: PulledTask) -> Task:
     return Task(
         id=t.id,

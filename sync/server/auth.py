@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -180,7 +181,10 @@ def create_user(
     for grid in dict.fromkeys(grids or []):
         conn.execute(insert(db.user_grids).values(username=username, grid=grid))
     if exists and before is not None:
-        _grant_gained(conn, username, before, scope_of(conn, username, role, community))
+        after = scope_of(conn, username, role, community)
+        _grant_gained(conn, username, before, after)
+        if exists.role == role == "worker" and after is not None:
+            _number_lost(conn, username, before - after)
 
 
 def set_grids(conn: Connection, username: str, grids: list[str]) -> tuple[list[str], list[str]]:
@@ -199,7 +203,15 @@ def set_grids(conn: Connection, username: str, grids: list[str]) -> tuple[list[s
     for grid in gained:
         conn.execute(insert(db.user_grids).values(username=username, grid=grid))
     _grant_gained(conn, username, before, frozenset(wanted))
+    _number_lost(conn, username, lost)
     return gained, lost
+
+
+def _number_lost(conn: Connection, username: str, lost: Iterable[str]) -> None:
+    """Number the grids that left a worker's scope (their devices drop the grids' tasks)."""
+    from sync.server import scopes  # as _grant_gained
+
+    scopes.leave_user(conn, username, lost)
 
 
 def _grant_gained(

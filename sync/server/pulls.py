@@ -74,8 +74,8 @@ def _changed_in(table: Table) -> Exists:
 
 # Which of a page's side tables changed at all in (since, top], in one statement: each is one
 # probe of its ``seq`` index, and a nightly page of records usually has no alias, scope exit,
-# grid, task, task item or scope grant, so their five to seven statements are skipped (PostgreSQL: one round
-# trip instead of six). Safe under concurrency: every change numbered up to the high-water
+# grid, task, task item, scope grant or scope leave, so their five to eight statements are
+# skipped (PostgreSQL: one round trip instead of six). Safe under concurrency: every change numbered up to the high-water
 # mark has committed before the probe runs, and a later change is numbered above it.
 _SIDES = db.prepared(
     select(
@@ -85,6 +85,7 @@ _SIDES = db.prepared(
         _changed_in(db.tasks),
         _changed_in(db.task_items),
         _changed_in(db.scope_grants),
+        _changed_in(db.scope_leaves),
     )
 )
 
@@ -98,6 +99,7 @@ class _Sides(NamedTuple):
     tasks: bool
     items: bool
     grants: bool
+    leaves: bool
 
 
 Who = Callable[[Connection | None], User]  # the caller, authenticated in the transaction given
@@ -117,7 +119,7 @@ def page_json(
     read transaction (no connection of its own for that). ``backfill`` = (grid, upto): a page
     of a grid that entered the caller's scope (scopes.py)."""
     page = _page_rows(engine, user, since, limit, backfill)
-    rows, aliases, removed, grids, cursor, more, tasks, items, entered, caller = page
+    rows, aliases, removed, grids, cursor, more, tasks, items, news, caller = page
     if not more and backfill is None:
         _note_pull(engine, caller)
     tail = {
@@ -125,7 +127,7 @@ def page_json(
         "removed": removed,
         "grids": grids,
         "tasks": tasks,
-        **({"entered": entered} if entered else {}),  # scopes.py
+        **news,
         "cursor": cursor,
         "more": more,
     }
@@ -185,7 +187,7 @@ def _page_rows(
     bool,
     list[dict[str, Any]],
     str,
-    list[dict[str, Any]],
+    dict[str, list[Any]],
     User,
 ]:
     with db.read(engine) as conn:
@@ -205,7 +207,10 @@ def _page_rows(
         if scope is not None:
             params["scope"] = scope
         # Task items count towards the page like records (PROTOCOL.md §13.2).
-        item_seqs = task_pull.item_numbers(conn, scope, since, top, limit) if sides.items else []
+        hide = task_pull.hidden(conn, user, scope) if sides.items else []
+        item_seqs = (
+            task_pull.item_numbers(conn, scope, since, top, limit, hide) if sides.items else []
+        )
         if item_seqs:
             record_seqs = _record_numbers(conn, scope, since, top, limit)
             first = list(itertools.islice(heapq.merge(record_seqs, item_seqs), limit))
@@ -238,14 +243,22 @@ def _page_rows(
             exits = conn.execute(_EXITS, {**span, "scope": scope}).all()
             removed = list(dict.fromkeys(x.record_id for x in exits))
         changed_grids = gridsync.changed(conn, user.grids, since, upper) if sides.grids else []
-        tasks = task_pull.tasks(conn, user, since, upper) if sides.tasks else []
-        items = task_pull.items_json(conn, scope, since, upper) if item_seqs else "[]"
+        tasks, withdrawn = task_pull.tasks(conn, user, since, upper) if sides.tasks else ([], [])
+        items = task_pull.items_json(conn, scope, since, upper, hide) if item_seqs else "[]"
         granted = sides.grants and backfill is None
         entered = scopes.entered(conn, caller, since, upper) if granted else []
+        left = scopes.left(conn, caller, since, upper) if sides.leaves and backfill is None else []
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
-    return rows, aliases, removed, changed_grids, upper, more, tasks, items, entered, caller
+    # keys only when not empty: a nightly page has none of them (scopes.py, tasks/pull.py)
+    extra: dict[str, list[Any]] = {
+        "entered": entered,
+        "grids_left": left,
+        "tasks_withdrawn": withdrawn,
+    }
+    news = {k: v for k, v in extra.items() if v}
+    return rows, aliases, removed, changed_grids, upper, more, tasks, items, news, caller
 
 
 def _record_numbers(

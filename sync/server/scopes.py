@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import and_, bindparam, exists, insert, or_, select
 from sqlalchemy.engine import Connection
 
 from sync.server import db, numbering
@@ -100,6 +100,48 @@ def entered(conn: Connection, user: User, since: int, upper: int) -> list[dict[s
     if since <= 0:  # a first pull: only grids its pages were chosen without
         found = {grid: None for grid in found if grid not in user.grids}
     return [{"grid": grid, "upto": upper} for grid in found]
+
+
+def leave_user(conn: Connection, username: str, grids: Iterable[str]) -> int:
+    """Number the leaving of each of ``grids`` from worker ``username``'s scope; returns how
+    many. Call last in the writing transaction (numbering.py), after the scope changed.
+
+    Why numbered as grants are: the device learns it from the pull page whose range holds the
+    number (``grids_left``) and takes the grid's tasks off its list; a lost answer is asked
+    again with the same ``since`` and names the grid again."""
+    gone = sorted(set(grids))
+    if not gone:
+        return 0
+    first = numbering.take(conn, len(gone))
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    conn.execute(
+        insert(db.scope_leaves),
+        [{"seq": first + i, "grid": g, "username": username, "at": at} for i, g in enumerate(gone)],
+    )
+    return len(gone)
+
+
+_L = db.scope_leaves.c
+_LEFT_WORKER = db.prepared(
+    select(_L.grid)
+    .where(_L.username == bindparam("username"))
+    .where(_L.seq > bindparam("since"), _L.seq <= bindparam("upper"))
+    .where(~exists().where(_MINE.username == bindparam("username"), _MINE.grid == _L.grid))
+    .order_by(_L.seq)
+)
+
+
+def left(conn: Connection, user: User, since: int, upper: int) -> list[str]:
+    """Grids taken from the worker in ``(since, upper]`` and not theirs as this read sees it.
+
+    Why the scope is read again in the statement: the caller's scope was read before the
+    page, so a grid taken in between would still look theirs and its leave, now behind the
+    cursor, would never be named. A grid given back since is named in ``entered`` instead. A
+    first pull names none: its device has nothing of a grid it never had."""
+    if user.role != "worker" or since <= 0 or upper <= since:
+        return []
+    params = {"username": user.username, "since": since, "upper": upper}
+    return list(dict.fromkeys(conn.execute(_LEFT_WORKER, params).scalars().all()))
 
 
 def narrowed(user: User, grid: str) -> User:

@@ -488,3 +488,109 @@ def test_the_task_list_counts_only_the_callers_items_as_the_task_page_does(
         (listed,) = api(platform, who, "GET", "/tasks").json()["tasks"]
         shown = api(platform, who, "GET", f"/tasks/{task_id}").json()
         assert listed["counts"] == shown["counts"] == {"open": expected, "done": 0, "unable": 0}
+
+
+def _task_ids(client: Client) -> tuple[set[str], set[str]]:
+    """The task ids and the items' task ids a full pull from 0 gives ``client``."""
+    got = pull_everything(client)
+    return {t["id"] for t in got["tasks"]}, {i["task_id"] for i in got["task_items"]}
+
+
+def test_a_task_naming_assignees_reaches_only_them_among_the_grids_workers(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """Two workers of grid A (wang, sun): a task naming wang goes to wang's device only (task and
+    items); a task naming nobody goes to both; li, named but without grid A, gets nothing (scope
+    still applies). The console shows the named task to the grid's supervisor with the same
+    counts as before, and not to sun (PROTOCOL.md §13.1/§13.2)."""
+    from sync.server import admin
+    from tests.sync.conftest import PASSWORD
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    sun = platform.client("sun")
+    people(wang, GRID_A, ["2", "2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    named = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang", "li"]})
+    assert named.status_code == 200, named.text
+    named_id = named.json()["task"]["id"]
+    everyone = api(platform, chen, "POST", "/tasks", json={**spec, "title": "全体"})
+    everyone_id = everyone.json()["task"]["id"]
+
+    assert _task_ids(wang) == ({named_id, everyone_id}, {named_id, everyone_id})
+    assert _task_ids(sun) == ({everyone_id}, {everyone_id})
+    assert _task_ids(li) == (set(), set())
+
+    listed = {t["id"]: t["counts"] for t in api(platform, chen, "GET", "/tasks").json()["tasks"]}
+    assert listed == {n: {"open": 2, "done": 0, "unable": 0} for n in (named_id, everyone_id)}
+    assert [t["id"] for t in api(platform, sun, "GET", "/tasks").json()["tasks"]] == [everyone_id]
+    assert api(platform, sun, "GET", f"/tasks/{named_id}").status_code == 404
+    assert api(platform, li, "GET", f"/tasks/{named_id}").status_code == 404
+
+
+def test_pulls_name_a_grid_taken_away_and_a_task_named_to_others_once(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """PROTOCOL.md §8/§13.2 on the wire: ``grids_left`` names grid B in the page that covers
+    its leaving (again when that page is asked again), never afterwards nor once B is back;
+    ``tasks_withdrawn`` names a task of wang's grid edited to name li only."""
+    from sync.server import admin
+
+    wang, li, chen = workers["wang"], workers["li"], workers["chen"]
+    people(wang, GRID_A, ["2"])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    admin.set_user_grids(platform.engine, "li", [GRID_A, GRID_B])
+    made = api(platform, chen, "POST", "/tasks", json={**SPEC, "grids": [GRID_A]})
+    task_id = made.json()["task"]["id"]
+    since = pull_everything(wang)["cursor"]
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])
+    page = wang.pull(since)
+    assert page["grids_left"] == [GRID_B] and "tasks_withdrawn" not in page
+    assert wang.pull(since)["grids_left"] == [GRID_B]  # a lost answer is named again
+    since = page["cursor"]
+    assert "grids_left" not in wang.pull(since)
+
+    edit = api(platform, chen, "PATCH", f"/tasks/{task_id}", json={"assignees": ["li"]})
+    assert edit.status_code == 200, edit.text
+    page = wang.pull(since)
+    assert page["tasks_withdrawn"] == [task_id] and page["tasks"] == []
+    assert page["task_items"] == []
+    assert "grids_left" not in page
+    li_page = li.pull(since)
+    assert [t["id"] for t in li_page["tasks"]] == [task_id] and len(li_page["task_items"]) == 1
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    page = wang.pull(page["cursor"])
+    assert "grids_left" not in page and [e["grid"] for e in page["entered"]] == [GRID_B]
+
+
+def test_the_console_task_page_says_whom_a_task_goes_to_with_the_counts_of_the_api(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """The server-rendered task page (what a supervisor follows a task on) names the workers a
+    task is assigned to, or says it goes to every worker of its grids, and shows the same
+    counts as the JSON API and the list page."""
+    from tests.sync.consolekit import login
+
+    wang, chen = workers["wang"], workers["chen"]
+    people(wang, GRID_A, ["2", "2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    named_id = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang"]}).json()[
+        "task"
+    ]["id"]
+    everyone_id = api(platform, chen, "POST", "/tasks", json={**spec, "title": "全体"}).json()[
+        "task"
+    ]["id"]
+    browser = login(platform, "chen")
+    listing = browser.get("/console/tasks").text
+    assert named_id in listing and everyone_id in listing
+    for task_id, whom in ((named_id, "指派给: wang"), (everyone_id, "指派给: 本网格全体网格员")):
+        page = browser.get(f"/console/tasks/{task_id}").text
+        assert f'<p id="task-assignees">{whom}</p>' in page
+        counts = api(platform, chen, "GET", f"/tasks/{task_id}").json()["counts"]
+        assert f'<b id="count-open">{counts["open"]}</b>' in page and counts["open"] == 2
+    english = browser.get(f"/console/tasks/{everyone_id}?lang=en").text
+    assert '<p id="task-assignees">Assigned to: every worker of its grids</p>' in english

@@ -272,12 +272,14 @@ def test_results_wait_for_a_platform_that_takes_them(devices: Any, platform: Any
     assert a.sync().task_results == 1 and a.store.tasks.pending_count() == 0
 
 
-def test_a_refused_result_leaves_the_item_as_the_platform_has_it(
+def test_a_grid_taken_away_takes_its_tasks_off_the_device_and_keeps_the_results(
     devices: Any, platform: Any
 ) -> None:
-    """Grid B is taken from wang after their device got its items: wang marks one done and one
-    unable offline, the platform refuses both (403 ``out_of_scope``), they are set aside, and
-    the items show the platform's state again (open), not a done nobody has."""
+    """Grid B is taken from wang after their device got its task: wang marks one item done and
+    one unable offline, the platform refuses both (403 ``out_of_scope``): they are set aside,
+    kept on the device, and the task leaves wang's list (``grids_left``, PROTOCOL.md §13.2),
+    grid A's task stays. Given back, the grid brings the task again and the sync that fetches
+    it sends the two results again (§11 rule 3a, as for edits): the platform has them."""
     from sync.server import admin
 
     root = platform.client("root")
@@ -291,6 +293,8 @@ def test_a_refused_result_leaves_the_item_as_the_platform_has_it(
     admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
     spec = {"title": "核实电话", "form": "resident", "fields": ["phone"], "grids": [GRID_B]}
     task_id = console(platform, "chen", "POST", "/tasks", json=spec)["task"]["id"]
+    collect = {"kind": "collect", "title": "新增", "form": "resident", "grids": [GRID_A]}
+    kept_id = console(platform, "chen", "POST", "/tasks", json=collect)["task"]["id"]
     (a,) = devices(1)
     a.sync()
     assert {i.state for i in a.store.tasks.items(task_id)} == {"open"}
@@ -301,9 +305,18 @@ def test_a_refused_result_leaves_the_item_as_the_platform_has_it(
     a.sync()
 
     assert [code for _op, _item, code in _aside(a)] == ["out_of_scope", "out_of_scope"]
+    assert [v.task.id for v in a.store.tasks.views()] == [kept_id]
+    assert a.store.tasks.get(task_id) is None and a.store.tasks.items(task_id) == []
+    assert a.store.tasks.open_item_count() == 0
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    summary = a.sync()
+    assert summary.requeued == 2 and summary.task_results == 2
+    assert _aside(a) == [] and a.store.tasks.pending_count() == 0
     shown = {i.record_id: (i.state, i.pending) for i in a.store.tasks.items(task_id)}
-    assert shown == {people[0]: ("open", False), people[1]: ("open", False)}
-    assert [(v.done, v.unable) for v in a.store.tasks.views()] == [(0, 0)]
+    assert shown == {people[0]: ("done", False), people[1]: ("unable", False)}
+    follow = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert follow["counts"] == {"open": 0, "done": 1, "unable": 1}
 
 
 def _aside(dev: Device) -> list[tuple[str, str, str]]:
@@ -362,3 +375,62 @@ def test_a_result_resent_by_a_copy_of_the_data_dir_is_kept_once(
     assert len(pushed) == 1, [(r.device_id, r.op_id) for r in pushed]
     detail = console(platform, "chen", "GET", f"/tasks/{task_id}/items/{pushed[0].item_id}")
     assert [r["reason"] for r in detail["results"]] == ["已迁出"]
+
+
+def _listed(dev: Device) -> list[str]:
+    return [v.task.id for v in dev.store.tasks.views()]
+
+
+def test_a_task_follows_its_assignees_on_the_devices_of_the_grid(
+    devices: Any, platform: Any
+) -> None:
+    """wang and sun both work grid A. A task naming nobody reaches both; named to wang, it
+    leaves sun's list (sun's result recorded offline is still sent and kept on the platform);
+    named to nobody again, it comes back to sun with its items (PROTOCOL.md §13.2)."""
+    from sync.server import admin
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    (a,) = devices(1)
+    (s,) = devices(1, user="sun")
+    people = building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    for dev in (a, s):
+        dev.sync()
+        assert _listed(dev) == [task_id] and dev.store.tasks.open_item_count() == 4
+    s.store.tasks.mark_unable(_item_of(s, task_id, people["r502"]), "查无此人", author="孙")
+
+    console(platform, "chen", "PATCH", f"/tasks/{task_id}", json={"assignees": ["wang"]})
+    assert s.sync().task_results == 1  # sent, not lost
+    assert _listed(s) == [] and s.store.tasks.open_item_count() == 0
+    assert s.store.tasks.items(task_id) == [] and s.store.tasks.pending_count() == 0
+    a.sync()
+    assert _listed(a) == [task_id]
+    assert {i.record_id: i.state for i in a.store.tasks.items(task_id)}[people["r502"]] == "unable"
+
+    console(platform, "chen", "PATCH", f"/tasks/{task_id}", json={"assignees": []})
+    s.sync()
+    assert _listed(s) == [task_id]
+    states = {i.record_id: i.state for i in s.store.tasks.items(task_id)}
+    assert len(states) == 4 and states[people["r502"]] == "unable"
+
+
+def test_a_task_named_to_another_worker_later_reaches_one_named_afterwards(
+    devices: Any, platform: Any
+) -> None:
+    """Named to wang when issued, sun's device gets nothing; named to sun too afterwards,
+    sun's next sync brings the task with every item (the items were numbered before)."""
+    from sync.server import admin
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    (a,) = devices(1)
+    (s,) = devices(1, user="sun")
+    building_three(a)
+    a.sync()
+    spec = {**SPEC, "assignees": ["wang"]}
+    task_id = console(platform, "chen", "POST", "/tasks", json=spec)["task"]["id"]
+    s.sync()
+    assert _listed(s) == [] and s.store.tasks.items(task_id) == []
+    console(platform, "chen", "PATCH", f"/tasks/{task_id}", json={"assignees": ["wang", "sun"]})
+    s.sync()
+    assert _listed(s) == [task_id] and s.store.tasks.open_item_count() == 4

@@ -270,15 +270,26 @@ def _random_results(svc: Service, outcomes: list[Any]) -> None:
                 assert item.state == "open"
 
 
+def _reaches(user: User, assignees: set[str]) -> bool:
+    """§13.1: a task naming workers reaches only them among workers (its grids decide first)."""
+    return user.role != "worker" or not assignees or user.username in assignees
+
+
 def _check_pulls(svc: Service, user: User) -> None:
+    named: dict[str, set[str]] = {}
+    with db.read(svc.engine) as conn:
+        for task_id, username in conn.execute(select(db.task_assignees)):
+            named.setdefault(task_id, set()).add(username)
     since = 0
     while True:
         page = svc.pull(user, since, 4)
         for item in page["task_items"]:
             assert user.in_scope(item["grid"]), (user.username, item["grid"])
+            assert _reaches(user, named.get(item["task_id"], set())), user.username
         for task in page["tasks"]:
             assert all(user.in_scope(g) for g in task["grids"])
-            assert task["grids"] or user.username in task["assignees"] or user.grids is None
+            assert task["grids"] or user.grids is None
+            assert _reaches(user, set(task["assignees"])), user.username
         assert len(page["records"]) + len(page["task_items"]) <= 4
         since = page["cursor"]
         if not page["more"]:

@@ -240,3 +240,19 @@ def test_the_view_switches_to_english_at_runtime(window: MainWindow) -> None:
     assert view.item_table.horizontalHeaderItem(0).text() == "Building"
     view.show_list()
     assert view.task_table.item(0, 4).text() == "Overdue"
+
+
+def test_an_open_task_that_leaves_the_device_says_why(window: MainWindow, store: Store) -> None:
+    """A sync takes a task off the device while it is open (its grid was taken away or it was
+    named to another worker, PROTOCOL.md §13.2): the view says so, not "cancelled"; a task
+    that was cancelled still says cancelled."""
+    view = _open(window)
+    view.open_task("later")
+    store.tasks.withdraw(["later"])
+    window.my_tasks.refresh()
+    assert view.message.text() == "这个任务已不再由您负责（网格已调整或已改派他人）"
+    assert view.item_table.rowCount() == 0
+    view.open_task("overdue")
+    store.tasks.put_tasks([task(id="overdue", title="逾期任务", state="cancelled")])
+    window.my_tasks.refresh()
+    assert view.message.text() == "这个任务已被撤销"

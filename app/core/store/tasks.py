@@ -129,6 +129,59 @@ class Tasks:
                 rows,
             )
 
+    def withdraw(self, task_ids: Sequence[str]) -> int:
+        """Tasks that no longer reach this worker (named to others now): off the device with
+        their items; returns how many it had. Results still waiting stay in the outbox: the
+        platform decides on them (PROTOCOL.md §13.2)."""
+        gone = 0
+        with self._db.transaction():
+            for task_id in task_ids:
+                items = self.conn.execute(
+                    "SELECT id FROM task_items WHERE task_id = ?", (task_id,)
+                ).fetchall()
+                self._forget_items([i for (i,) in items])
+                gone += self.conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount
+        return gone
+
+    def leave_grids(self, grids: Sequence[str]) -> int:
+        """Grids taken from this worker: their items go, and the tasks left without a grid of
+        the worker's; returns how many tasks went. Why not the records too: the device keeps
+        those read as they were (PROTOCOL.md §8); a task is work still to do, and its results
+        would only be refused. Waiting results stay in the outbox, as ``withdraw``."""
+        left = set(grids)
+        if not left:
+            return 0
+        gone = 0
+        with self._db.transaction():
+            for grid in sorted(left):
+                items = self.conn.execute(
+                    "SELECT id FROM task_items WHERE grid = ?", (grid,)
+                ).fetchall()
+                self._forget_items([i for (i,) in items])
+            for task_id, text in self.conn.execute("SELECT id, grids FROM tasks").fetchall():
+                mine = json.loads(text or "[]")
+                if not left.intersection(mine):
+                    continue
+                kept = [g for g in mine if g not in left]
+                if kept:
+                    self.conn.execute(
+                        "UPDATE tasks SET grids = ? WHERE id = ?", (json.dumps(kept), task_id)
+                    )
+                else:
+                    self.conn.execute("DELETE FROM task_items WHERE task_id = ?", (task_id,))
+                    self.conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+                    gone += 1
+        return gone
+
+    def _forget_items(self, item_ids: Sequence[str]) -> None:
+        """Items off the device with their notes of the platform's state (a pull that brings
+        an item back notes it again when results still wait)."""
+        for n in range(0, len(item_ids), 500):
+            part = list(item_ids[n : n + 500])
+            marks = ",".join("?" * len(part))
+            self.conn.execute(f"DELETE FROM task_items WHERE id IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM task_platform_states WHERE item_id IN ({marks})", part)
+
     def _merged_row(self, row: ItemRow) -> ItemRow:
         state, reason = merged_state((row[4], row[5]), self._pending_of(row[0]))
         return (*row[:4], state, reason, *row[6:])
@@ -406,6 +459,30 @@ class Tasks:
             ).fetchone()
             if row is not None:
                 self._show(row[0])
+
+    def requeue_out_of_scope(self, grid: str) -> int:
+        """``grid`` is the worker's again and its items are back: results the platform refused
+        only because it was not (``out_of_scope``) wait to be sent again, in their order, under
+        their own op ids (a whole-request 403 left nothing on the platform); each item shows
+        the platform's state merged with them again. Returns how many (PROTOCOL.md §11 rule 3a,
+        as for ops)."""
+        with self._db.transaction():
+            rows = self.conn.execute(
+                "SELECT r.op_id, r.item_id, r.set_aside, i.state, i.reason FROM task_results r "
+                "JOIN task_items i ON i.id = r.item_id WHERE r.set_aside IS NOT NULL "
+                "AND i.grid = ? ORDER BY r.seq",
+                (grid,),
+            ).fetchall()
+            back = [r for r in rows if json.loads(r[2]).get("code") == "out_of_scope"]
+            for op_id, item_id, _reason, state, reason in back:
+                if not self._pending_of(item_id):  # the item shows what the pull brought
+                    self._note_platform([(item_id, state, reason)])
+                self.conn.execute(
+                    "UPDATE task_results SET set_aside = NULL WHERE op_id = ?", (op_id,)
+                )
+            for item_id in dict.fromkeys(r[1] for r in back):
+                self._show(item_id)
+        return len(back)
 
     def set_aside_results(self) -> list[tuple[str, str, str]]:
         """(op_id, item id, reason JSON) of results the platform refused."""

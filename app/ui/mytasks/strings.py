@@ -67,6 +67,10 @@ register(
         "tasks.pick_item": ("请先选择一个条目", "Select an item first"),
         "tasks.new_record": ("新建{form}", "New {form}"),
         "tasks.cancelled": ("这个任务已被撤销", "This task was cancelled"),
+        "tasks.withdrawn": (
+            "这个任务已不再由您负责（网格已调整或已改派他人）",
+            "This task is no longer yours (your grids changed or it went to someone else)",
+        ),
         "tasks.marked": ("已标记：{state}", "Marked: {state}"),
         **{f"tasks.reason.{zh}": (zh, en) for zh, en in UNABLE_REASONS},
     }

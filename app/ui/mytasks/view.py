@@ -211,8 +211,9 @@ class MyTasksView(QWidget):
 
     def _show_task(self) -> None:
         view = self.current()
-        if view is None:  # cancelled meanwhile: its task left the list
-            self.message.setText(tr("tasks.cancelled", self.lang))
+        if view is None:  # cancelled meanwhile, or no longer this worker's (a sync took it off)
+            gone = self.task_id is None or self.store.tasks.get(self.task_id) is None
+            self.message.setText(tr("tasks.withdrawn" if gone else "tasks.cancelled", self.lang))
             self.items = []
             self.item_table.setRowCount(0)
             return

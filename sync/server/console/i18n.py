@@ -275,6 +275,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "source_push": ("设备上报", "from a device"),
     "source_save": ("保存记录", "record saved"),
     "issued": ("下达", "Issued"),
+    "assigned_to": ("指派给", "Assigned to"),
+    "assigned_all": ("本网格全体网格员", "every worker of its grids"),
     "no_tasks": ("还没有任务。", "No tasks yet."),
     "progress_task": ("完成情况", "Progress"),
     "collected": ("下达后新采集", "collected since issued"),

@@ -13,21 +13,50 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from sync.server import db
 from sync.server.auth import User
 from sync.server.tasks import store
 
-_I, _T = db.task_items.c, db.tasks.c
+_I, _T, _G, _A = db.task_items.c, db.tasks.c, db.task_grids.c, db.task_assignees.c
+_NAMED = db.task_assignees.alias("named")
+
+
+def hidden(conn: Connection, user: User, scope: Sequence[str] | None) -> list[str]:
+    """Tasks of the caller's grids that name other workers: a worker gets neither them nor
+    their items (PROTOCOL.md §13.2). Why read once per page: a grid has a few tasks, and a
+    correlated test per item would cost each of a 100 k-item task's items two probes."""
+    if user.role != "worker" or not scope:
+        return []
+    mine = select(_NAMED.c.task_id).where(_NAMED.c.username == user.username)
+    of_scope = select(_G.task_id).where(_G.grid.in_(list(scope)))
+    stmt = (
+        select(_A.task_id)
+        .distinct()
+        .where(_A.task_id.in_(of_scope), _A.task_id.not_in(mine))
+        .order_by(_A.task_id)
+    )
+    return [str(t) for t in conn.execute(stmt).scalars().all()]
+
+
+def _shown(hide: Sequence[str]) -> list[ColumnElement[bool]]:
+    return [_I.task_id.not_in(list(hide))] if hide else []
 
 
 def item_numbers(
-    conn: Connection, scope: Sequence[str] | None, since: int, top: int, limit: int
+    conn: Connection,
+    scope: Sequence[str] | None,
+    since: int,
+    top: int,
+    limit: int,
+    hide: Sequence[str] = (),
 ) -> list[int]:
     """The first ``limit`` item change numbers in ``(since, top]`` within the scope, in order
     (one range of the (grid, seq) index per grid). Every query here is fetched whole
     (``.all()``): row-by-row iteration costs psycopg a result check per row, which doubled
-    a 100 k-item task's pull on PostgreSQL."""
+    a 100 k-item task's pull on PostgreSQL. ``hide``: tasks whose items the caller does not
+    get (``hidden``)."""
     if scope is None:
         stmt = select(_I.seq).where(_I.seq > since, _I.seq <= top).order_by(_I.seq).limit(limit)
         return [int(n) for n in conn.execute(stmt).scalars().all()]
@@ -35,7 +64,7 @@ def item_numbers(
     for grid in scope:
         stmt = (
             select(_I.seq)
-            .where(_I.grid == grid, _I.seq > since, _I.seq <= top)
+            .where(_I.grid == grid, _I.seq > since, _I.seq <= top, *_shown(hide))
             .order_by(_I.seq)
             .limit(limit)
         )
@@ -43,8 +72,15 @@ def item_numbers(
     return sorted(numbers)[:limit]
 
 
-def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper: int) -> str:
-    """The page's items as a JSON array text (built directly: a page may hold thousands)."""
+def items_json(
+    conn: Connection,
+    scope: Sequence[str] | None,
+    since: int,
+    upper: int,
+    hide: Sequence[str] = (),
+) -> str:
+    """The page's items as a JSON array text (built directly: a page may hold thousands);
+    ``hide`` as for ``item_numbers``."""
     cols = (
         _I.id,
         _I.task_id,
@@ -63,7 +99,9 @@ def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper:
     else:
         rows = []
         for grid in scope:
-            stmt = select(*cols).where(_I.grid == grid, _I.seq > since, _I.seq <= upper)
+            stmt = select(*cols).where(
+                _I.grid == grid, _I.seq > since, _I.seq <= upper, *_shown(hide)
+            )
             rows.extend(conn.execute(stmt).all())
         rows.sort(key=lambda r: r.seq)
     keys = ("id", "task_id", "record_id", "grid", "state", "reason", "updated_at", "updated_by")
@@ -72,8 +110,12 @@ def items_json(conn: Connection, scope: Sequence[str] | None, since: int, upper:
     return orjson.dumps([dict(zip(keys, r[:8], strict=True)) for r in rows]).decode()
 
 
-def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str, Any]]:
-    """Tasks changed in ``(since, upper]`` that reach the caller, in change order."""
+def tasks(
+    conn: Connection, user: User, since: int, upper: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Tasks changed in ``(since, upper]`` that reach the caller, in change order, and the ids
+    of those that have one of the caller's grids but name other workers (``tasks_withdrawn``:
+    a device that had one drops it; the ids only, never the task)."""
     rows = [
         dict(r)
         for r in conn.execute(
@@ -81,11 +123,14 @@ def tasks(conn: Connection, user: User, since: int, upper: int) -> list[dict[str
         ).mappings()
     ]
     if not rows:
-        return []
+        return [], []
     ids = [r["id"] for r in rows]
     grids, assignees = store.grids_of(conn, ids), store.assignees_of(conn, ids)
-    return [
-        store.wire(r, grids[r["id"]], assignees[r["id"]], user)
-        for r in rows
-        if store.visible(user, grids[r["id"]], assignees[r["id"]])
-    ]
+    reach, withdrawn = [], []
+    for r in rows:
+        mine, names = grids[r["id"]], assignees[r["id"]]
+        if store.visible(user, mine, names):
+            reach.append(store.wire(r, mine, names, user))
+        elif any(user.in_scope(g) for g in mine):
+            withdrawn.append(r["id"])
+    return reach, withdrawn

@@ -177,10 +177,16 @@ def assignees_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, list[st
 
 
 def visible(user: User, grids: Iterable[str], assignees: Iterable[str]) -> bool:
-    """A task reaches a caller who has one of its grids or whom it names (admins: all)."""
+    """A task reaches a caller who has one of its grids (admins: all); among workers, only
+    those it names when it names any (PROTOCOL.md §13.1). Why supervisors see it whoever it
+    names: they follow the work of their community's grids. A name alone gives nothing: a
+    worker named who no longer has the grid would only get a task they cannot work on."""
     if user.grids is None:
         return True
-    return any(g in user.grids for g in grids) or user.username in set(assignees)
+    if not any(g in user.grids for g in grids):
+        return False
+    names = set(assignees)
+    return user.role != "worker" or not names or user.username in names
 
 
 def wire(row: Mapping[str, Any], grids: Iterable[str], assignees: Sequence[str], user: User):
@@ -292,6 +298,7 @@ def edit(
     if change.fields is not None:
         form = specs.form_of(formset, task["form"])
         values["fields"] = db.dumps(specs.check_fields(form, change.fields))
+    renamed = change.assignees is not None and sorted(set(change.assignees)) != task["assignees"]
     if change.assignees is not None:
         conn.execute(delete(db.task_assignees).where(_A.task_id == task_id))
         names = sorted(set(change.assignees))
@@ -302,7 +309,26 @@ def edit(
     changed = sorted({*values, *(["assignees"] if change.assignees is not None else [])})
     if changed:
         _renumber(conn, task_id, user, values)
+    if renamed:
+        _resend_items(conn, task_id)
     return changed
+
+
+def _resend_items(conn: Connection, task_id: str) -> None:
+    """New numbers for every item of a task whose assignees changed, after the task's own.
+
+    Why: a worker the task reaches now (named, or no one named any more) has a cursor past the
+    items' numbers; the pull left them out while the task named others (PROTOCOL.md §13.2).
+    Devices that had them take the same state again."""
+    ids = conn.execute(select(_I.id).where(_I.task_id == task_id).order_by(_I.seq)).scalars()
+    items = list(ids.all())
+    if not items:
+        return
+    first = numbering.take(conn, len(items))
+    conn.execute(
+        update(db.task_items).where(_I.id == bindparam("b_id")).values(seq=bindparam("b_seq")),
+        [{"b_id": item, "b_seq": first + n} for n, item in enumerate(items)],
+    )
 
 
 def remind(conn: Connection, user: User, task_id: str) -> int:
