@@ -594,3 +594,44 @@ def test_the_console_task_page_says_whom_a_task_goes_to_with_the_counts_of_the_a
         assert f'<b id="count-open">{counts["open"]}</b>' in page and counts["open"] == 2
     english = browser.get(f"/console/tasks/{everyone_id}?lang=en").text
     assert '<p id="task-assignees">Assigned to: every worker of its grids</p>' in english
+
+
+def test_a_console_export_happens_only_by_the_task_page_button_never_by_a_get(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """An export is audited (``task_export``): a prefetched link, a crawler or a forwarded URL
+    must not record one nobody made. The task page POSTs with its CSRF token; a GET answers
+    405 and a POST without the token 403, neither audited nor carrying the results."""
+    import re
+
+    from tests.sync.consolekit import login
+
+    wang, chen = workers["wang"], workers["chen"]
+    people(wang, GRID_A, ["2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    task_id = api(platform, chen, "POST", "/tasks", json=spec).json()["task"]["id"]
+    browser = login(platform, "chen")
+
+    def audited() -> int:
+        with db.read(platform.engine) as conn:
+            rows = conn.execute(
+                select(db.audit_log.c.id).where(db.audit_log.c.action == "task_export")
+            ).all()
+        return len(rows)
+
+    path = f"/console/tasks/{task_id}/export.csv"
+    page = browser.get(f"/console/tasks/{task_id}").text
+    assert f'href="{path}"' not in page  # no link to prefetch
+    assert re.search(rf'<form method="post" action="{path}"', page)
+    got = browser.get(path)
+    assert got.status_code == 405 and got.headers["allow"] == "POST"
+    assert "导出" in got.text and "text/csv" not in got.headers["content-type"]
+    forged = browser.post(path, token=False)
+    assert forged.status_code == 403
+    assert audited() == 0
+    for fmt in ("csv", "xlsx"):
+        done = browser.post(f"/console/tasks/{task_id}/export.{fmt}")
+        assert done.status_code == 200 and "attachment" in done.headers["content-disposition"]
+        if fmt == "csv":  # a header and the one item of the task
+            assert len(list(csv.reader(io.StringIO(done.content.decode("utf-8-sig"))))) == 2
+    assert audited() == 2

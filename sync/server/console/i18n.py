@@ -23,6 +23,13 @@ ERRORS: dict[str, tuple[str, str]] = {
         "the form expired or did not come from this console; nothing was changed. Reload the "
         "page and try again.",
     ),
+    "export_post": (
+        "导出请在任务页面点击“导出”按钮。直接打开导出地址不会导出：每次导出都会记入操作记录，"
+        "链接预取或网络爬虫不能留下无人做过的导出。",
+        "start an export with its button on the task's page. Opening the export address does "
+        "not export: every export is recorded, and a prefetched link or a crawler must not "
+        "record one nobody made.",
+    ),
     "download_post": (
         "下载请在“部门取数”页面点击下载按钮。直接打开下载地址不会下载：每次下载都会记入取数记录，"
         "链接预取或网络爬虫不能留下无人做过的取数。",

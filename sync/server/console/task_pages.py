@@ -248,6 +248,47 @@ def item_page(request: Request, task_id: str, item_id: str) -> Response:
     return _page(request, "task_item", build)
 
 
+@router.get("/tasks/{task_id}/export.{fmt}")
+def export_by_get(request: Request, task_id: str, fmt: str) -> Response:
+    """405: an export is audited (``task_export``); a GET may come from a prefetched link, a
+    crawler or a forwarded address, and would record an export nobody made. The task page's
+    buttons POST."""
+    user = sessions.session_user(request)
+    if user is None:
+        return _to_login(request)
+    page = _error_page(request, user, ApiError(405, "export_post"))
+    page.headers["Allow"] = "POST"
+    return page
+
+
+@router.post("/tasks/{task_id}/export.{fmt}")
+async def export(request: Request, task_id: str, fmt: str) -> Response:
+    """The task's items and results as CSV or XLSX, audited; only from the task page's form
+    (its CSRF token), never from a link."""
+    user = sessions.session_user(request)
+    if user is None:
+        return _to_login(request)
+    form = await request.form()
+    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
+        return _error_page(request, user, ApiError(403, "csrf"))
+    if fmt not in ("csv", "xlsx"):
+        return _error_page(request, user, ApiError(404, "not_found"))
+    try:
+        _text_ok(task_id)
+        body, media, name = await run_in_threadpool(
+            actions.export,
+            _svc(request).engine,
+            Actor(user, sessions.client_ip(request)),
+            task_id,
+            fmt,
+        )
+    except ApiError as exc:
+        return _error_page(request, user, exc)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    return Response(body, media_type=media, headers=headers)
+
+
+# after the exports: "{verb}" would match "export.csv" too
 @router.post("/tasks/{task_id}/{verb}")
 async def change(request: Request, task_id: str, verb: str) -> Response:
     """Remind, cancel or close from the task page."""
@@ -263,22 +304,3 @@ async def change(request: Request, task_id: str, verb: str) -> Response:
             raise ApiError(404, "not_found")
 
     return await _post(request, act, f"tasks/{task_id}")
-
-
-@router.get("/tasks/{task_id}/export.{fmt}")
-def export(request: Request, task_id: str, fmt: str) -> Response:
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    if fmt not in ("csv", "xlsx"):
-        return _error_page(request, user, ApiError(404, "not_found"))
-    try:
-        _text_ok(task_id)
-        body, media, name = actions.export(
-            _svc(request).engine, Actor(user, sessions.client_ip(request)), task_id, fmt
-        )
-    except ApiError as exc:
-        return _error_page(request, user, exc)
-    return Response(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
