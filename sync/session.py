@@ -310,7 +310,9 @@ class SyncSession:
             culprit = ops[0]  # one op alone is too big: it can never be sent
         if culprit is None:
             raise exc
-        replica.set_aside(self.store, culprit, exc.code, exc.message_zh, exc.message_en)
+        replica.set_aside(
+            self.store, culprit, exc.code, exc.message_zh, exc.message_en, field=exc.field
+        )
         log.warning("op %s set aside: %s", culprit.op_id, exc.code)
         s = self.summary
         s.rejected += 1

@@ -72,6 +72,17 @@ _TEXT = {
         "有 {n} 条记录存在冲突，请在“冲突”视图中处理。",
         "{n} records have conflicts; resolve them in the conflict view.",
     ),
+    "refused": (
+        "有 {n} 条记录的修改被平台拒绝，仍保存在本机：请在“同步 → 被拒的修改”中查看原因并改正，"
+        "下次同步时发送。",
+        "The platform refused edits of {n} record(s), kept on this device: see why in "
+        "Sync → Refused edits, correct them, and the next sync sends them.",
+    ),
+    "refused_grid": (
+        "其中 {n} 条因所属网格已不归您负责而被拒绝，网格交还后自动重新发送（请联系管理员）。",
+        "Of those, {n} were refused because their grid is no longer yours: they are sent "
+        "again when the grid is given back (ask the administrator).",
+    ),
 }
 
 
@@ -330,10 +341,9 @@ class SyncController:
             )
             return
         summary = outcome.summary
-        text = summary.text(lang)
-        if summary.open_conflicts:
-            text += "\n" + _T.text("conflicts", lang, n=summary.open_conflicts)
-        self._tell(_T.text("done", lang), text, bool(summary.open_conflicts))
+        text = summary.text(lang) + "".join("\n" + line for line in _waiting(summary, lang))
+        waiting = bool(summary.open_conflicts or summary.open_refused)
+        self._tell(_T.text("done", lang), text, waiting)
 
     def _refresh(self) -> None:
         update = getattr(self.window, "_update_status", None)
@@ -348,6 +358,18 @@ class SyncController:
         box.open()
         self.message = box
         return box
+
+
+def _waiting(summary: Any, lang: str) -> list[str]:
+    """What waits for the worker after a run, one line each, and where to deal with it."""
+    lines = []
+    if summary.open_conflicts:
+        lines.append(_T.text("conflicts", lang, n=summary.open_conflicts))
+    if summary.open_refused:
+        lines.append(_T.text("refused", lang, n=summary.open_refused))
+        if summary.open_refused_out_of_scope:
+            lines.append(_T.text("refused_grid", lang, n=summary.open_refused_out_of_scope))
+    return lines
 
 
 def install_sync(window: Any) -> SyncController:

@@ -45,18 +45,16 @@ from sync.replica.push import (
     MAX_AUTHOR,
     OutOp,
     PushTally,
-    Refusals,
     leaves_later_ops,
     names_of,
     next_batch,
-    open_refusals,
     pending_count,
     read_ahead,
     record_results,
-    rejected_ops,
     requeue_entered,
     set_aside,
 )
+from sync.replica.refusals import Refusals, Refused, open_refusals, refused_records, rejected_ops
 from sync.replica.rekey import open_conflicts, resolve, rewrite_id
 from sync.replica.tasks import (
     apply_tasks,
@@ -79,6 +77,7 @@ __all__ = [
     "PullTally",
     "PushTally",
     "Refusals",
+    "Refused",
     "apply_pull",
     "apply_tasks",
     "bulk_writes",
@@ -95,6 +94,7 @@ __all__ = [
     "rebase",
     "record_results",
     "record_task_answers",
+    "refused_records",
     "rejected_ops",
     "requeue_entered",
     "resolve",

@@ -34,7 +34,6 @@ ACKED = {
 }
 _ACKNOWLEDGED = (OutboxState.APPLIED, OutboxState.CONFLICT, OutboxState.MERGED)
 MAX_AUTHOR = 100
-OUT_OF_SCOPE = "out_of_scope"  # the refusal re-queued when the grid comes back (§11 rule 3a)
 
 
 @dataclass
@@ -159,49 +158,6 @@ def _mends(state: str, kind: str, text: str) -> bool:
         and f'"{FOLDED}":true' not in text
         and (kind == "create" or '"full":true' in text)
     )
-
-
-@dataclass(frozen=True)
-class Refusals:
-    """Live records with values the platform refused and has not had since (``total``); of
-    those, ``out_of_scope``: refused only because their grid was not the user's, sent again
-    when the grid comes back (PROTOCOL.md §11 rule 3a)."""
-
-    total: int = 0
-    out_of_scope: int = 0
-
-
-def open_refusals(store: Store) -> Refusals:
-    """The device's refused edits still waiting, whenever they were refused.
-
-    Why records and not rejected ops: a rejected op stays ``rejected`` in the outbox for good,
-    also once the person's next edit carried its values to the platform (PROTOCOL.md §11 rule
-    3) — counted, it would wait for ever. A record waits while its chain is broken
-    (``_chain_ok``); a record deleted on the device waits for nobody."""
-    with store.transaction():
-        suspects = store.outbox.live_records_refused()
-        chains: dict[str, list[tuple[str, str, str | None]]] = {}
-        for record_id, state, kind, result in store.outbox.chains(suspects):
-            chains.setdefault(record_id, []).append((state, kind, result))
-    total = scope = 0
-    for rows in chains.values():
-        codes = _unmended_refusals(rows)
-        if codes:
-            total += 1
-            scope += all(code == OUT_OF_SCOPE for code in codes)
-    return Refusals(total, scope)
-
-
-def _unmended_refusals(rows: Iterable[tuple[str, str, str | None]]) -> list[str]:
-    """The reason codes of a record's refusals after the last op that mended its chain."""
-    codes: list[str] = []
-    for state, kind, result in rows:
-        if state == OutboxState.REJECTED:
-            reason = (_loads(result) or {}).get("reason") or {}
-            codes.append(str(reason.get("code") or ""))
-        elif _mends(state, kind, result or ""):
-            codes = []
-    return codes
 
 
 def _needs_full(store: Store, record_id: str, seq: int) -> bool:
@@ -488,14 +444,24 @@ def _folded(store: Store, seq: int) -> bool:
     return bool((store.outbox.op_result(seq) or {}).get(FOLDED))
 
 
-def set_aside(store: Store, op: OutOp, code: str, message_zh: str, message_en: str) -> None:
-    """A whole-request 4xx named this op: keep it on the device, marked, and send the others."""
-    reason = {
+def set_aside(
+    store: Store,
+    op: OutOp,
+    code: str,
+    message_zh: str,
+    message_en: str,
+    field: str | None = None,
+) -> None:
+    """A whole-request 4xx named this op: keep it on the device, marked, and send the others.
+    ``field``: the field the 4xx named, kept so the person is told where to correct."""
+    reason: dict[str, Any] = {
         "code": code,
         "message_zh": message_zh,
         "message_en": message_en,
         "retryable": False,
     }
+    if field:
+        reason["field"] = field
     result: dict[str, Any] = {
         "op_id": op.op_id,
         "status": "rejected",
@@ -565,13 +531,3 @@ def _refresh_dirty(
             if r not in gone
         ]
     )
-
-
-def rejected_ops(store: Store) -> list[dict[str, Any]]:
-    """Ops set aside by the server, with its reason (for a person to look at)."""
-    with store.transaction():
-        rows = store.outbox.rejected_ops()
-    return [
-        {"op_id": o, "record_id": r, "form": f, "kind": k, "result": _loads(res) or {}}
-        for o, r, f, k, res in rows
-    ]

@@ -88,6 +88,7 @@ class LongWork:
         self.check_open_editors()
         self.refresh_counts()
         self.refresh_tasks()  # type: ignore[attr-defined]  # RecordTabs
+        self.recordsChanged.emit("")
 
     def _ask_form(self, title: str, prompt: str) -> str | None:
         titles = [self.store.formset.form(f).title.get(self.lang) for f in FORM_TABS]

@@ -61,6 +61,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
     """
 
     recordOpened = Signal(str)  # an editor tab for this record id is current
+    recordsChanged = Signal(str)  # a record was saved ("": many may have changed, e.g. a sync)
 
     def __init__(
         self,
@@ -100,15 +101,18 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self._install_features()
 
     def _install_features(self) -> None:
-        """Sync, conflicts, duplicate review, 我的任务, printing and the hand-held scanner."""
+        """Sync, conflicts, refused edits, duplicate review, 我的任务, printing and the
+        hand-held scanner."""
         from app.ui.conflicts import install_conflicts
         from app.ui.mytasks import install_my_tasks
         from app.ui.printui import install_print_actions
+        from app.ui.refusals import install_refusals
         from app.ui.reviews import install_reviews
         from app.ui.syncui import install_sync
 
         self.sync_ctl = install_sync(self)  # 同步 menu + toolbar button
         self.conflicts_action = install_conflicts(self, self.sync_ctl.menu)
+        self.refusals_action = install_refusals(self, self.sync_ctl.menu)
         self.reviews_action = install_reviews(self, self.sync_ctl.menu)
         self.my_tasks = install_my_tasks(self, self.sync_ctl.toolbar)  # 我的任务 (open items)
         self.print_actions = install_print_actions(self)  # 打印 menu + scanner filter
@@ -282,6 +286,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         if sync is not None:
             items += [(sync.menu, "main.menu.sync"), (sync.action, "main.act.sync")]
             items += [(self.conflicts_action, "main.act.conflicts")]
+            items += [(self.refusals_action, "main.act.refusals")]
         my_tasks = getattr(self, "my_tasks", None)
         if my_tasks is not None:
             items += [(my_tasks.menu_action, "tasks.menu")]

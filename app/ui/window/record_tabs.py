@@ -117,6 +117,7 @@ class RecordTabs:
         self.check_open_editors(record_id)
         self.refresh_counts()
         self.refresh_tasks()
+        self.recordsChanged.emit(record_id)
 
     def refresh_tasks(self) -> None:
         """A save may have done a task item (``Tasks.after_save``): the 我的任务 count and view."""

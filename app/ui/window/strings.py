@@ -39,6 +39,7 @@ register(
         "main.act.touch": ("触屏模式(&T)", "&Touch mode"),
         "main.act.sync": ("与平台同步(&Y)…", "S&ync with the platform…"),
         "main.act.conflicts": ("冲突(&C)…", "&Conflicts…"),
+        "main.act.refusals": ("被拒的修改(&F)…", "Re&fused edits…"),
         "main.act.reviews": ("重复审核(&R)…", "Duplicate &review…"),
         "main.act.print_preview": (
             "打印预览当前记录(&V)…",
