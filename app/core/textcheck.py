@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 MAX_VALUE_CHARS = 10_000
@@ -111,4 +112,15 @@ def plain_problem(value: Any, _depth: int = 0) -> str | None:
             problem = text_problem(str(key)) or plain_problem(item, _depth + 1)
             if problem:
                 return problem
+    return None
+
+
+def first_unstorable(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first field whose value the platform would refuse to store, with the problem's
+    code (``plain_problem``), else None. Why: a draft saves whatever its errors, but a value
+    over the platform's limits would be refused by every sync after it; the editor says so
+    at the save instead (one rule: the push's)."""
+    for field_id, value in data.items():
+        if not plain_ok(value) and (problem := plain_problem(value)):
+            return field_id, problem
     return None

@@ -36,6 +36,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "unsaved": ("有未保存的更改", "Unsaved changes"),
     "saved_draft": ("已保存草稿", "Draft saved"),
     "completed": ("已完成并保存", "Completed and saved"),
+    "unstorable": (
+        "“{field}”{why}，平台不会接受，未保存；请改正后再保存（已输入的内容仍在表单中）。",
+        "{field}: {why}, which the platform refuses; not saved. Correct it and save again "
+        "(what you typed is still in the form).",
+    ),
+    "unstorable_too_long": ("超过 {limit} 个字符的上限", "more than {limit} characters"),
+    "unstorable_nul_char": ("含有不可见的空字符（\\u0000）", "holds a NUL character (\\u0000)"),
+    "unstorable_bad_text": ("含有无效字符", "holds an invalid character"),
+    "unstorable_bad_value": ("数值无效", "holds a value that is not valid"),
     "complete_blocked": (
         "还有 {n} 处需要改正，已定位到第一处",
         "{n} problem(s) to fix; the first one is selected",

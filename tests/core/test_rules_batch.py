@@ -419,6 +419,28 @@ def test_a_line_passes_cells_ok_only_when_every_cell_passes_the_text_checks(
         assert any(textcheck.plain_problem(c) for c in cells)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(codec=None, exclude_categories=())),
+            st.sampled_from(["\x00", "a\ud800b", "x" * (textcheck.MAX_VALUE_CHARS + 1)]),
+            st.lists(st.sampled_from(["ok", "\x00", float("inf")]), max_size=3),
+            st.integers(),
+            st.floats(),
+            st.none(),
+        ),
+        max_size=5,
+    )
+)
+def test_the_editor_finds_the_first_value_the_push_would_refuse(values: list[Any]) -> None:
+    """``first_unstorable`` (the editor's save) names the first field ``plain_problem`` (the
+    push's check) finds a problem in, with that problem, and nothing when there is none."""
+    data = {f"f{n}": v for n, v in enumerate(values)}
+    expected = next(((f, p) for f, v in data.items() if (p := textcheck.plain_problem(v))), None)
+    assert textcheck.first_unstorable(data) == expected
+
+
 _FIELD_ID = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 _STORED = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),

@@ -700,3 +700,23 @@ def test_a_point_outside_the_grid_warns_but_does_not_block(open_editor, store: S
     stored = editor.values()["location"]
     assert stored["gk3"]["epsg"] == 4528  # zone 40 (central meridian 120°E), zone in easting
     assert not any(i.field == "location" for i in editor.issues())  # a warning, not an error
+
+
+def test_a_value_the_platform_refuses_is_said_at_the_save_and_nothing_is_saved(
+    qtbot, open_editor, store: Store
+) -> None:
+    """A draft saves whatever its errors, but not a value every sync would have refused (over
+    the platform's 10 000 characters): the save says which field and why, keeps the typing and
+    goes to the field; shortened, it saves."""
+    editor = open_editor()
+    fill_valid(editor, name="赵六", seq=77)
+    editor.set_value("workplace", "校" * 10_001)
+    press(qtbot, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert editor.record_id is None
+    assert "服务处所" in editor.status_label.text() and "10000" in editor.status_label.text()
+    assert field_with_focus(editor) == "workplace"
+    assert editor.values()["workplace"] == "校" * 10_001  # the typing is kept
+    editor.set_value("workplace", "校" * 10_000)
+    press(qtbot, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert editor.record_id is not None
+    assert store.get(editor.record_id).data["workplace"] == "校" * 10_000

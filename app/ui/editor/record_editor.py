@@ -26,9 +26,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core import ids, rules
+from app.core import ids, rules, textcheck
 from app.core.dedup import Candidate
-from app.core.display import status_text
+from app.core.display import field_label, status_text
 from app.core.forms import Field, Form
 from app.core.records import Record, clean, is_empty
 from app.core.rules import Issue
@@ -486,6 +486,8 @@ class RecordEditor(
         stored record is read again and rebased onto first (``check_stored``). None when
         fields changed on both sides wait for the person's choice."""
         self._commit_all()
+        if self._unstorable():
+            return None
         is_new = self.record_id is None
         with self.store.transaction():
             self.check_stored()
@@ -517,6 +519,19 @@ class RecordEditor(
             self.refresh_history()
         self.saved.emit(record.id)
         return record
+
+    def _unstorable(self) -> bool:
+        """A value the platform would refuse (over 10 000 characters, a NUL) is said, with its
+        field, and nothing is saved: the typing stays in the form and its autosave."""
+        found = textcheck.first_unstorable(self.values())
+        if found is None:
+            return False
+        field_id, code = found
+        label = field_label(self.form.fields.get(field_id), field_id, self.lang)
+        why = tr(f"unstorable_{code}", self.lang, limit=textcheck.MAX_VALUE_CHARS)
+        self._status(tr("unstorable", self.lang, field=label, why=why), error=True)
+        self._focus_field(field_id)
+        return True
 
     def _update_header(self) -> None:
         if not hasattr(self, "_baseline"):
