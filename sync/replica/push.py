@@ -43,6 +43,7 @@ class OutOp:
     seq: int
     wire: dict[str, Any]
     full: bool = False  # completed after a rejection: carries every value
+    local_id: str | None = None  # the record on the device, when the wire names another
 
     @cached_property  # read a few times per op while its answer is recorded
     def op_id(self) -> str:
@@ -50,7 +51,8 @@ class OutOp:
 
     @cached_property
     def record_id(self) -> str:
-        return str(self.wire["record_id"])
+        """The op's record on the device (the wire may name the record it was merged from)."""
+        return self.local_id or str(self.wire["record_id"])
 
 
 @dataclass
@@ -112,6 +114,7 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
             edited_at,
             author,
             result,
+            base_record,
         ) in rows:
             wire = {
                 "op_id": op_id,
@@ -126,12 +129,17 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
             full = bool((_loads(result) or {}).get("full"))
             if record_id in suspects and not full and not complete:
                 return None
+            completed = False
             if record_id in suspects and not full and _needs_full(store, record_id, seq):
                 if _settle_local_delete(store, seq, wire):
                     settled.append(record_id)
                     continue
-                wire, full = _complete(store, seq, wire)
-            ops.append(OutOp(seq, wire, full))
+                wire, completed = _complete(store, seq, wire)
+                full = completed
+            if base_record is not None and not completed:
+                # merged away on the platform since: its base version is that record's (§5.4)
+                wire["record_id"] = base_record
+            ops.append(OutOp(seq, wire, full, record_id))
         if settled:
             _refresh_dirty(store, settled)
     return ops

@@ -33,8 +33,11 @@ STATUS_FIELD = "_status"  # outbox pseudo-field: a status change travels with th
 PENDING, REJECTED = OutboxState.PENDING.value, OutboxState.REJECTED.value
 _CHUNK = 500  # ids per IN (...) query
 
-# (seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, result)
-PendingOpRow = tuple[int, str, str, str, str, int | None, str, str, str | None, str | None]
+# (seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, result,
+#  base_record: the merged-away record its base version belongs to, or None)
+PendingOpRow = tuple[
+    int, str, str, str, str, int | None, str, str, str | None, str | None, str | None
+]
 # (state, kind, result) of one op, in local order
 ChainRow = tuple[str, str, str | None]
 
@@ -58,8 +61,9 @@ class Outbox:
     def pending_after(self, after: int, limit: int) -> list[PendingOpRow]:
         """The next pending ops after local sequence ``after``, oldest first."""
         return self.conn.execute(
-            "SELECT seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, "
-            f"result FROM outbox WHERE state = '{PENDING}' AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT o.seq, op_id, o.record_id, form, kind, base_version, fields, edited_at, "
+            "author, result, b.record_id FROM outbox o LEFT JOIN outbox_bases b ON b.seq = o.seq "
+            f"WHERE state = '{PENDING}' AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (after, limit),
         ).fetchall()
 
@@ -114,11 +118,13 @@ class Outbox:
         fields: Mapping[str, Any],
         result: Mapping[str, Any],
     ) -> None:
-        """Write back an op completed before sending (kind, base version, fields, marks)."""
+        """Write back an op completed before sending (kind, base version, fields, marks).
+        Its base version is now its record's own: it no longer names a merged-away one."""
         self.conn.execute(
             "UPDATE outbox SET kind = ?, base_version = ?, fields = ?, result = ? WHERE seq = ?",
             (kind, base_version, dumps(dict(fields)), dumps(dict(result)), seq),
         )
+        self.conn.execute("DELETE FROM outbox_bases WHERE seq = ?", (seq,))
 
     def set_answers(self, answers: Sequence[tuple[str | None, str, int]]) -> None:
         """(state or None to keep it, answer JSON, seq) per op."""
