@@ -286,7 +286,7 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
     merged, local_conflicts = rebase(base, local, server, pending=_pending_fields(store, row.id))
     if any(c["field"] == DELETED for c in server_conflicts or []):
         merged.pop(DELETED, None)  # update versus delete: the record stays visible (§6)
-    conflict = _combine(server_conflicts, local_conflicts)
+    conflict = _combine(_own_value_offered(server_conflicts, merged), local_conflicts)
     changes = _changes(local, merged)
     if changes:
         _history(store, row.id, "pull", changes, pulled.updated_by)
@@ -301,6 +301,27 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
         conflict=conflict,
         rid=row.rid,
     )
+
+
+def _own_value_offered(
+    entries: list[dict[str, Any]] | None, merged: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The platform's conflicts, each on a field where the device holds a value of its own
+    that is neither side (a resolve refused ``stale``, an edit not sent yet) offering that
+    value as ``mine`` against the platform's provisional one: otherwise the person's typing
+    stood outside the conflict they are asked to settle, and picking a side (``mine`` is the
+    default) dropped it."""
+    if not entries:
+        return entries
+    out = []
+    for entry in entries:
+        own = norm(merged.get(entry["field"]))
+        if entry["field"] != DELETED and not any(
+            same(own, entry[side]) for side in ("server", "incoming")
+        ):
+            entry = {**entry, "mine": own, "theirs": entry["provisional"]}
+        out.append(entry)
+    return out
 
 
 def rebase(

@@ -129,14 +129,13 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
             full = bool((_loads(result) or {}).get("full"))
             if record_id in suspects and not full and not complete:
                 return None
-            completed = False
             if record_id in suspects and not full and _needs_full(store, record_id, seq):
                 if _settle_local_delete(store, seq, wire):
                     settled.append(record_id)
                     continue
-                wire, completed = _complete(store, seq, wire)
-                full = completed
-            if base_record is not None and not completed:
+                wire, full = _complete(store, seq, wire)
+                base_record = base_record if wire["kind"] == "resolve" else None
+            if base_record is not None:
                 # merged away on the platform since: its base version is that record's (§5.4)
                 wire["record_id"] = base_record
             ops.append(OutOp(seq, wire, full, record_id))
@@ -187,26 +186,34 @@ def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
 
 
 def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The op carrying every value the platform lacks (PROTOCOL.md §11 rule 3), written back.
+
+    A resolve stays a resolve of the version the person looked at (and of the record it was
+    made on: the platform writes its fields as given, or refuses it ``stale`` whole).
+    Completed, its acknowledgement mends the record's chain: a resolve after a refusal (one
+    refused ``stale``) never did, and the record stayed unsynced until the next edit."""
     row = _fetch_one(store, wire["record_id"])
-    if row is None or wire["kind"] in ("delete", "resolve"):
+    if row is None or wire["kind"] == "delete":
         return wire, False
-    base = row.base or {}
-    local = row.state()
-    fields = {
+    fields = _off_base(row.base or {}, row.state())
+    fields.update(wire["fields"])
+    if wire["kind"] == "resolve":
+        wire = {**wire, "fields": fields}
+    else:
+        kind = "update" if row.server_version else "create"  # create: never accepted
+        wire = {**wire, "kind": kind, "base_version": row.server_version, "fields": fields}
+        store.outbox.forget_base_record(seq)  # its base is now its record's own
+    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
+    return wire, True
+
+
+def _off_base(base: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
+    """The local values that differ from the base (the platform has not acknowledged them)."""
+    return {
         k: norm(local.get(k))
         for k in sorted((set(base) | set(local)) - {DELETED})
         if not same(base.get(k), local.get(k))
     }
-    fields.update(wire["fields"])
-    never_accepted = not row.server_version
-    wire = {
-        **wire,
-        "kind": "create" if never_accepted else "update",
-        "base_version": row.server_version,
-        "fields": fields,
-    }
-    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
-    return wire, True
 
 
 # -- outbox: what came back -------------------------------------------------------------------

@@ -118,12 +118,15 @@ class Outbox:
         fields: Mapping[str, Any],
         result: Mapping[str, Any],
     ) -> None:
-        """Write back an op completed before sending (kind, base version, fields, marks).
-        Its base version is now its record's own: it no longer names a merged-away one."""
+        """Write back an op completed before sending (kind, base version, fields, marks)."""
         self.conn.execute(
             "UPDATE outbox SET kind = ?, base_version = ?, fields = ?, result = ? WHERE seq = ?",
             (kind, base_version, dumps(dict(fields)), dumps(dict(result)), seq),
         )
+
+    def forget_base_record(self, seq: int) -> None:
+        """The op's base version became its record's own (completed): it no longer names the
+        merged-away record it was made on (``outbox_bases``)."""
         self.conn.execute("DELETE FROM outbox_bases WHERE seq = ?", (seq,))
 
     def set_answers(self, answers: Sequence[tuple[str | None, str, int]]) -> None:
