@@ -101,6 +101,10 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
                 else:
                     _overwrite(store, row, pulled)
                 tally.updated += 1
+            elif _caught_up(store, row, pulled):
+                store.outbox.settle_rejections(row.id)
+                _overwrite(store, row, pulled)
+                tally.updated += 1
             else:
                 _rebase(store, row, pulled)
                 tally.rebased += 1
@@ -253,6 +257,17 @@ def _restamp_many(store: Store, same: Sequence[tuple[_Row, PulledRecord]]) -> No
             for row, pulled in same
         ]
     )
+
+
+def _caught_up(store: Store, row: _Row, pulled: PulledRecord) -> bool:
+    """A dirty copy with nothing pending whose every value the pulled state holds: what kept
+    it dirty was a refusal (a broken chain, §11 rule 3) whose values the platform has come to
+    hold anyway (another device typed them, a resolve the same way). Then it is in sync; left
+    dirty, it stayed "unsynced" and rebased by every pull until the next edit."""
+    if next(iter(store.outbox.pending_fields(row.id)), None) is not None:
+        return False
+    local, server = row.state(), _pulled_state(pulled)
+    return all(same(local.get(k), server.get(k)) for k in set(local) | set(server))
 
 
 def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:

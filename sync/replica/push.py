@@ -14,7 +14,7 @@ from typing import Any
 
 from app.core.forms import FormSet
 from app.core.records import canonical_json_all
-from app.core.store import OutboxState, Store
+from app.core.store import SETTLED, OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
 from sync.replica.rekey import (
@@ -146,14 +146,15 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
 
 def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     """Whether the server has all the record's values so far, from its ops' answers in order:
-    a rejection breaks the chain; only an acknowledged op carrying every value (a create or a
-    completed op) mends it. An op of a duplicate folded into this record (marked ``folded``)
-    carried the duplicate's values, not this record's: it mends nothing."""
+    a rejection breaks the chain (unless marked ``settled``: a pull showed the platform holds
+    every value since); only an acknowledged op carrying every value (a create or a completed
+    op) mends it. An op of a duplicate folded into this record (marked ``folded``) carried
+    the duplicate's values, not this record's: it mends nothing."""
     ok = True
     for state, kind, result in rows:
         text = result or ""
         if state == OutboxState.REJECTED:
-            ok = False
+            ok = ok and f'"{SETTLED}":true' in text
         elif (
             state in _ACKNOWLEDGED
             and f'"{FOLDED}":true' not in text

@@ -73,3 +73,25 @@ def test_a_record_resolved_again_after_a_stale_refusal_is_in_sync(devices: Any) 
     assert b.store.count(dirty=True) == 0
     a.sync()
     assert a.get(record_id).data["phone"] == TYPED and a.get(record_id).conflict is None
+
+
+def test_a_refusal_the_platform_has_caught_up_with_leaves_the_record_in_sync(
+    devices: Any,
+) -> None:
+    """b's resolve was refused stale; a settled the same conflict with the same phone. The
+    pull brings exactly b's values: nothing of b's is missing on the platform. Before, the
+    refusal still counted as a broken chain: the record stayed 'unsynced' (dirty, and every
+    pull rebased it) until b's next edit."""
+    a, b = devices(2)
+    record_id = _phone_conflict(a, b)
+    _resolve_refused_stale(a, b, record_id)
+    replica.resolve(a.store, record_id, {"phone": TYPED}, author="wang")
+    a.sync()
+    b.sync()
+    got = b.get(record_id)
+    assert got.data == a.get(record_id).data and got.conflict is None
+    assert not got.dirty and b.store.count(dirty=True) == 0
+    assert replica.pending_count(b.store) == 0
+    b.edit(record_id, former_name="另一个曾用名")  # the next edit goes as it is, not completed
+    (op,) = replica.next_batch(b.store, 0, 10)
+    assert set(op.wire["fields"]) == {"former_name"} and not op.full, op.wire

@@ -31,6 +31,7 @@ class OutboxState(StrEnum):
 STATUS_FIELD = "_status"  # outbox pseudo-field: a status change travels with the field changes
 
 PENDING, REJECTED = OutboxState.PENDING.value, OutboxState.REJECTED.value
+SETTLED = "settled"  # result mark of a rejected op whose values the platform came to hold
 _CHUNK = 500  # ids per IN (...) query
 
 # (seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, result,
@@ -171,6 +172,19 @@ class Outbox:
             [(dumps({**(_loads(result) or {}), mark: True}), seq) for seq, result in rows],
         )
 
+    def settle_rejections(self, record_id: str) -> None:
+        """Mark the record's rejected ops ``settled``: the platform has since come to hold
+        every value of the record (a pull brought them), so they no longer break its chain
+        (``sync.replica.push``), nor go back to pending when their grid returns."""
+        rows = self.conn.execute(
+            f"SELECT seq, result FROM outbox WHERE record_id = ? AND state = '{REJECTED}'",
+            (record_id,),
+        ).fetchall()
+        self.conn.executemany(
+            "UPDATE outbox SET result = ? WHERE seq = ?",
+            [(dumps({**(_loads(result) or {}), SETTLED: True}), seq) for seq, result in rows],
+        )
+
     def ops_of(self, record_id: str) -> list[tuple[str, str, str, str | None]]:
         """(state, kind, fields, result) of a record's ops, in order."""
         return self.conn.execute(
@@ -221,8 +235,9 @@ class Outbox:
         refusal answered in the push's results was logged, and a replay of its id would be
         answered from that log as refused again: the op takes a new id. A completed op keeps
         its ``full`` mark. Returns the record id of each op that went back, in order."""
-        refused = """state = 'rejected'
+        refused = f"""state = 'rejected'
             AND json_extract(result, '$.reason.code') = 'out_of_scope'
+            AND json_extract(result, '$.{SETTLED}') IS NULL
             AND record_id IN (SELECT id FROM records WHERE grid = ?)"""
         rows = self.conn.execute(
             f"SELECT seq, record_id, result FROM outbox WHERE ({refused}) "
