@@ -220,10 +220,17 @@ def test_an_edit_pushed_while_the_record_is_merged_away_lands_on_the_held_record
     assert other.record(a).json()["data"]["phone"] == "13911112222"
 
 
+def _watcher(platform: Platform) -> Any:
+    """An engine of its own to watch pg_stat_activity (the platform's pool is the push's),
+    each statement its own transaction: PostgreSQL keeps one snapshot of the backends'
+    activity per transaction, and a loop in one transaction kept seeing the backends as its
+    first look found them (the push not yet waiting), 30 s long."""
+    return create_engine(platform.engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
 def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
-    """Until a PostgreSQL backend waits for a lock (the push, for the record's row); through
-    a connection of its own: the platform's pool is the push's."""
-    watcher = create_engine(platform.engine.url, poolclass=NullPool)
+    """Until a PostgreSQL backend waits for a lock (the push, for the record's row)."""
+    watcher = _watcher(platform)
     waits = select(func.count()).select_from(text("pg_stat_activity"))
     waits = waits.where(text("wait_event_type = 'Lock'"))
     deadline = time.monotonic() + 30
@@ -409,9 +416,8 @@ def _merge_houses_held(
 
 
 def _until_done_or_waiting(platform: Platform, work: Future[Any]) -> None:
-    """Until ``work`` is done or a PostgreSQL backend waits for a lock (through a connection
-    of its own)."""
-    watcher = create_engine(platform.engine.url, poolclass=NullPool)
+    """Until ``work`` is done or a PostgreSQL backend waits for a lock."""
+    watcher = _watcher(platform)
     waits = select(func.count()).select_from(text("pg_stat_activity"))
     waits = waits.where(text("wait_event_type = 'Lock'"))
     deadline = time.monotonic() + 30
