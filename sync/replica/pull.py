@@ -101,6 +101,10 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
                 else:
                     _overwrite(store, row, pulled)
                 tally.updated += 1
+            elif _caught_up(store, row, pulled):
+                store.outbox.settle_rejections(row.id)
+                _overwrite(store, row, pulled)
+                tally.updated += 1
             else:
                 _rebase(store, row, pulled)
                 tally.rebased += 1
@@ -256,6 +260,17 @@ def _restamp_many(store: Store, same: Sequence[tuple[_Row, PulledRecord]]) -> No
     )
 
 
+def _caught_up(store: Store, row: _Row, pulled: PulledRecord) -> bool:
+    """A dirty copy with nothing pending whose every value the pulled state holds: what kept
+    it dirty was a refusal (a broken chain, §11 rule 3) whose values the platform has come to
+    hold anyway (another device typed them, a resolve the same way). Then it is in sync; left
+    dirty, it stayed "unsynced" and rebased by every pull until the next edit."""
+    if next(iter(store.outbox.pending_fields(row.id)), None) is not None:
+        return False
+    local, server = row.state(), _pulled_state(pulled)
+    return all(same(local.get(k), server.get(k)) for k in set(local) | set(server))
+
+
 def _overwrite(store: Store, row: _Row, pulled: PulledRecord) -> None:
     """A clean local copy simply becomes the server's state."""
     state = _pulled_state(pulled)
@@ -287,7 +302,7 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
     merged, local_conflicts = rebase(base, local, server, pending=_pending_fields(store, row.id))
     if any(c["field"] == DELETED for c in server_conflicts or []):
         merged.pop(DELETED, None)  # update versus delete: the record stays visible (§6)
-    conflict = _combine(server_conflicts, local_conflicts)
+    conflict = _combine(_own_value_offered(server_conflicts, merged), local_conflicts)
     changes = _changes(local, merged)
     if changes:
         _history(store, row.id, "pull", changes, pulled.updated_by)
@@ -302,6 +317,27 @@ def _rebase(store: Store, row: _Row, pulled: PulledRecord) -> None:
         conflict=conflict,
         rid=row.rid,
     )
+
+
+def _own_value_offered(
+    entries: list[dict[str, Any]] | None, merged: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The platform's conflicts, each on a field where the device holds a value of its own
+    that is neither side (a resolve refused ``stale``, an edit not sent yet) offering that
+    value as ``mine`` against the platform's provisional one: otherwise the person's typing
+    stood outside the conflict they are asked to settle, and picking a side (``mine`` is the
+    default) dropped it."""
+    if not entries:
+        return entries
+    out = []
+    for entry in entries:
+        own = norm(merged.get(entry["field"]))
+        if entry["field"] != DELETED and not any(
+            same(own, entry[side]) for side in ("server", "incoming")
+        ):
+            entry = {**entry, "mine": own, "theirs": entry["provisional"]}
+        out.append(entry)
+    return out
 
 
 def rebase(

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.core.forms import FormSet
 from app.core.records import canonical_json_all
-from app.core.store import OutboxState, Store
+from app.core.store import SETTLED, OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.protocol import OpResult
 from sync.replica.rekey import (
@@ -43,6 +43,7 @@ class OutOp:
     seq: int
     wire: dict[str, Any]
     full: bool = False  # completed after a rejection: carries every value
+    local_id: str | None = None  # the record on the device, when the wire names another
 
     @cached_property  # read a few times per op while its answer is recorded
     def op_id(self) -> str:
@@ -50,7 +51,8 @@ class OutOp:
 
     @cached_property
     def record_id(self) -> str:
-        return str(self.wire["record_id"])
+        """The op's record on the device (the wire may name the record it was merged from)."""
+        return self.local_id or str(self.wire["record_id"])
 
 
 @dataclass
@@ -112,6 +114,7 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
             edited_at,
             author,
             result,
+            base_record,
         ) in rows:
             wire = {
                 "op_id": op_id,
@@ -131,7 +134,11 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
                     settled.append(record_id)
                     continue
                 wire, full = _complete(store, seq, wire)
-            ops.append(OutOp(seq, wire, full))
+                base_record = base_record if wire["kind"] == "resolve" else None
+            if base_record is not None:
+                # merged away on the platform since: its base version is that record's (§5.4)
+                wire["record_id"] = base_record
+            ops.append(OutOp(seq, wire, full, record_id))
         if settled:
             _refresh_dirty(store, settled)
     return ops
@@ -139,13 +146,14 @@ def _next_batch(store: Store, after: int, limit: int, *, complete: bool) -> list
 
 def _chain_ok(rows: Iterable[tuple[str, str, str | None]]) -> bool:
     """Whether the server has all the record's values so far, from its ops' answers in order:
-    a rejection breaks the chain; only an acknowledged op carrying every value (a create or a
-    completed op) mends it. An op of a duplicate folded into this record (marked ``folded``)
-    carried the duplicate's values, not this record's: it mends nothing."""
+    a rejection breaks the chain (unless marked ``settled``: a pull showed the platform holds
+    every value since); only an acknowledged op carrying every value (a create or a completed
+    op) mends it. An op of a duplicate folded into this record (marked ``folded``) carried
+    the duplicate's values, not this record's: it mends nothing."""
     ok = True
     for state, kind, result in rows:
         if state == OutboxState.REJECTED:
-            ok = False
+            ok = ok and f'"{SETTLED}":true' in (result or "")
         elif _mends(state, kind, result or ""):
             ok = True
     return ok
@@ -183,26 +191,34 @@ def _settle_local_delete(store: Store, seq: int, wire: dict[str, Any]) -> bool:
 
 
 def _complete(store: Store, seq: int, wire: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The op carrying every value the platform lacks (PROTOCOL.md §11 rule 3), written back.
+
+    A resolve stays a resolve of the version the person looked at (and of the record it was
+    made on: the platform writes its fields as given, or refuses it ``stale`` whole).
+    Completed, its acknowledgement mends the record's chain: a resolve after a refusal (one
+    refused ``stale``) never did, and the record stayed unsynced until the next edit."""
     row = _fetch_one(store, wire["record_id"])
-    if row is None or wire["kind"] in ("delete", "resolve"):
+    if row is None or wire["kind"] == "delete":
         return wire, False
-    base = row.base or {}
-    local = row.state()
-    fields = {
+    fields = _off_base(row.base or {}, row.state())
+    fields.update(wire["fields"])
+    if wire["kind"] == "resolve":
+        wire = {**wire, "fields": fields}
+    else:
+        kind = "update" if row.server_version else "create"  # create: never accepted
+        wire = {**wire, "kind": kind, "base_version": row.server_version, "fields": fields}
+        store.outbox.forget_base_record(seq)  # its base is now its record's own
+    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
+    return wire, True
+
+
+def _off_base(base: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
+    """The local values that differ from the base (the platform has not acknowledged them)."""
+    return {
         k: norm(local.get(k))
         for k in sorted((set(base) | set(local)) - {DELETED})
         if not same(base.get(k), local.get(k))
     }
-    fields.update(wire["fields"])
-    never_accepted = not row.server_version
-    wire = {
-        **wire,
-        "kind": "create" if never_accepted else "update",
-        "base_version": row.server_version,
-        "fields": fields,
-    }
-    store.outbox.rewrite_op(seq, wire["kind"], wire["base_version"], fields, {"full": True})
-    return wire, True
 
 
 # -- outbox: what came back -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.store import OutboxState, Store
+from app.core.store import SETTLED, OutboxState, Store
 from sync.replica.push import _mends
 from sync.replica.rows import _loads
 
@@ -101,6 +101,8 @@ def _unmended_refusals(rows: Iterable[ChainRow]) -> list[tuple[dict[str, Any], b
     found: list[tuple[dict[str, Any], bool]] = []
     for state, kind, result in rows:
         if state == OutboxState.REJECTED:
+            if f'"{SETTLED}":true' in (result or ""):  # the platform came to hold its values
+                continue
             reason = (_loads(result) or {}).get("reason")
             found.append((reason if isinstance(reason, dict) else {}, False))
         elif _mends(state, kind, result or ""):

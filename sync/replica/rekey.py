@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from app.core import ids
 from app.core.forms import FormSet
 from app.core.records import state_of
-from app.core.store import OutboxState, Store
+from app.core.store import SETTLED, OutboxState, Store
 from sync.merge import DELETED, norm, same
 from sync.replica.rows import (
     _changes,
@@ -292,7 +292,7 @@ def _unsent_fields(store: Store, record_id: str) -> set[str]:
         names = set(json.loads(fields))
         if state == OutboxState.PENDING:
             pending |= names
-        elif state == OutboxState.REJECTED:
+        elif state == OutboxState.REJECTED and f'"{SETTLED}":true' not in (result or ""):
             rejected |= names
         elif f'"{FOLDED}":true' not in (result or "") and (
             kind == "create" or '"full":true' in (result or "")

@@ -190,7 +190,8 @@ class Service:
             ctx.hashes = {op.op_id: hashes.get(op.op_id) or oplog.op_hash(op) for op in ops}
         forms = {name: self.formset.form(name) for name in {op.form for op in ops}}
         named = [op.record_id for op in ops]
-        named += fresh.ref_ids_all(forms, ops)
+        referenced = fresh.ref_ids_all(forms, ops)
+        named += referenced
         if checked is not None:  # read by the check in this transaction
             ctx.known_ops = dict(checked.replays)
             rest = [i for i in named if i not in checked.looked_up]
@@ -210,6 +211,10 @@ class Service:
         tombs = [i for i in rids if (row := tx.rows.get(i)) is not None and row.deleted]
         if tombs and records.canonical(conn, tombs):  # aliased since they were read above
             raise races.MergedMeanwhile
+        if referenced:  # the records references name, as the ops will store them
+            gone = tx.lock_referenced(ctx.aliases.get(i, i) for i in referenced)
+            if gone and records.canonical(conn, gone):  # merged away while this waited
+                raise races.MergedMeanwhile
         made = fresh.made(tx, ctx, ops, rids, forms)
         read_forms = [forms[op.form] for op in ops]
         # the chunk's new records (``made``: merged once, their keys with them; their people

@@ -79,6 +79,16 @@ def _load_many(among: Among) -> Select[Any]:
 
 
 _LOAD_MANY = Built(_load_many)
+# Records a chunk's reference fields name, share-locked on PostgreSQL in id order: FOR KEY
+# SHARE is the weakest lock that a merge's FOR UPDATE (``load_many``) waits for and waits on.
+_LOCK_REFERENCED = Built(
+    lambda among: (
+        select(_R.id, _R.deleted)
+        .where(among(_R.id, "ids"))
+        .order_by(_R.id)
+        .with_for_update(read=True, key_share=True)
+    )
+)
 _KEYS_AND_CLAIMS = Built(  # who holds each key (0) and who claims it (1): one round trip
     lambda among: union_all(
         select(literal(0).label("claim"), _K.key, _K.record_id).where(
@@ -287,6 +297,24 @@ class Tx:
             found = {row.id: row for row in from_result(result.all(), result.keys())}
             self.rows.update({i: found.get(i) for i in part})
             self._absent.update(i for i in part if i not in found)
+
+    def lock_referenced(self, ids: Iterable[str]) -> list[str]:
+        """Lock the records these ids name against a merge until this transaction ends, and
+        return those of them that are deleted (PostgreSQL; SQLite has one writer: none).
+
+        Why: a push that stores a reference to a house while a supervisor merges that house
+        away. Without the lock the push, having read no alias, wrote a reference to the
+        tombstone after the merge had searched for references (or before it committed): it
+        kept naming the merged-away record. With it, either the merge waits for the push and
+        then finds its record, or the push waits for the merge and then sees the tombstone
+        (the caller runs the chunk again, which reads the alias)."""
+        if self.conn.dialect.name != "postgresql":
+            return []
+        stmt = _LOCK_REFERENCED.on(self.conn)
+        deleted: list[str] = []
+        for part in _chunks(ids):
+            deleted += [r.id for r in self.conn.execute(stmt, {"ids": part}) if r.deleted]
+        return deleted
 
     def new_here(self, record_id: str) -> bool:
         """The record did not exist when this transaction first looked for it (a create of

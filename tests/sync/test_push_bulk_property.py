@@ -43,7 +43,8 @@ TABLES = {
     "record_keys": "SELECT k.form, k.key, r.id FROM record_keys k LEFT JOIN records r "
     "ON r.rid = k.rid ORDER BY 1, 2, 3",
     "refs": "SELECT * FROM refs ORDER BY 1, 2, 3",
-    "outbox": "SELECT seq, record_id, state, kind, fields, result FROM outbox ORDER BY seq",
+    "outbox": "SELECT o.seq, o.record_id, state, kind, fields, result, b.record_id "
+    "FROM outbox o LEFT JOIN outbox_bases b ON b.seq = o.seq ORDER BY o.seq",
     "history": "SELECT record_id, kind, changes, author FROM history ORDER BY seq",
     "people": "SELECT * FROM people ORDER BY 1",
     "autosave": "SELECT slot, form, record_id, data FROM autosave ORDER BY slot",

@@ -220,10 +220,17 @@ def test_an_edit_pushed_while_the_record_is_merged_away_lands_on_the_held_record
     assert other.record(a).json()["data"]["phone"] == "13911112222"
 
 
+def _watcher(platform: Platform) -> Any:
+    """An engine of its own to watch pg_stat_activity (the platform's pool is the push's),
+    each statement its own transaction: PostgreSQL keeps one snapshot of the backends'
+    activity per transaction, and a loop in one transaction kept seeing the backends as its
+    first look found them (the push not yet waiting), 30 s long."""
+    return create_engine(platform.engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
 def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
-    """Until a PostgreSQL backend waits for a lock (the push, for the record's row); through
-    a connection of its own: the platform's pool is the push's."""
-    watcher = create_engine(platform.engine.url, poolclass=NullPool)
+    """Until a PostgreSQL backend waits for a lock (the push, for the record's row)."""
+    watcher = _watcher(platform)
     waits = select(func.count()).select_from(text("pg_stat_activity"))
     waits = waits.where(text("wait_event_type = 'Lock'"))
     deadline = time.monotonic() + 30
@@ -382,3 +389,136 @@ def test_a_device_resolve_of_a_record_merged_away_since_is_stale(platform: Platf
     held = other.record(a).json()
     assert r["status"] == "rejected" and r["reason"]["code"] == "stale", (r, held["data"])
     assert held["version"] == 3 and "phone" in {c["field"] for c in held["conflict"]}
+
+
+def _merge_houses_held(
+    platform: Platform, formset: FormSet, dup: str, canon: str
+) -> tuple[Future[None], threading.Event, threading.Event]:
+    """A supervisor's merge of house ``dup`` into ``canon`` (as "same" does), stopped inside
+    its transaction after rewriting the references it found, until ``release`` is set;
+    ``entered`` says it got there. Runs in a thread of its own."""
+    entered, release = threading.Event(), threading.Event()
+    boss = auth.User("chen", "supervisor", None, None)
+
+    def merge() -> None:
+        with db.write(platform.engine) as conn:
+            tx = Tx(conn)
+            tx.load_many(sorted([dup, canon]))  # locked, as reviews.decide does
+            old, held = tx.load(dup), tx.load(canon)
+            assert old is not None and held is not None
+            form = formset.form("house")
+            reviews._merge_pair(tx, formset, form, old, held, boss, auth.iso(auth.now()))
+            entered.set()
+            assert release.wait(30)
+            tx.finish()
+
+    return ThreadPoolExecutor(1).submit(merge), entered, release
+
+
+def _until_done_or_waiting(platform: Platform, work: Future[Any]) -> None:
+    """Until ``work`` is done or a PostgreSQL backend waits for a lock."""
+    watcher = _watcher(platform)
+    waits = select(func.count()).select_from(text("pg_stat_activity"))
+    waits = waits.where(text("wait_event_type = 'Lock'"))
+    deadline = time.monotonic() + 30
+    try:
+        with watcher.connect() as conn:
+            while not work.done() and not conn.execute(waits).scalar_one():
+                assert time.monotonic() < deadline, "neither done nor waiting"
+                time.sleep(0.02)
+    finally:
+        watcher.dispose()
+
+
+def test_a_reference_pushed_while_its_house_is_merged_away_names_the_held_house(
+    platform: Platform, formset: FormSet
+) -> None:
+    """PostgreSQL: a supervisor merges house h2 into h1 and, inside that transaction, has
+    rewritten the references it found; a device pushes a new resident living in h2 then. The
+    push read no alias (none committed) and took no lock on h2: the resident was stored
+    naming the merged-away house, which no later rewrite looks for."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    c = platform.client("wang")
+    h1, h2, rid = uuid7(), uuid7(), uuid7()
+    c.push(
+        [
+            c.op(h1, "create", house("H-7"), form="house"),
+            c.op(h2, "create", house("H-8"), form="house"),
+        ]
+    )
+    merging, entered, release = _merge_houses_held(platform, formset, h2, h1)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            assert entered.wait(30)
+            op = c.op(rid, "create", {**person(9, "赵六"), "house_ref": h2})
+            pushed = pool.submit(c.push, [op])
+            _until_done_or_waiting(platform, pushed)
+        finally:
+            release.set()
+        merging.result(timeout=30)
+        (r,) = pushed.result(timeout=30)
+    assert r["status"] == "applied", r
+    assert c.record(rid).json()["data"]["house_ref"] == h1
+
+
+def test_a_merge_waits_for_a_push_naming_the_house_and_rewrites_its_reference(
+    platform: Platform, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, the other order: the push has read its references (h2 live, no alias)
+    and is held before it writes; the merge of h2 into h1 starts then. The merge must wait
+    for the push (its lock on h2), so that its search for references finds the pushed
+    resident; without that lock it searched before the resident was committed."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers start one at a time (BEGIN IMMEDIATE): no such window")
+    from sync.server.service import Service
+
+    c = platform.client("wang")
+    h1, h2, rid = uuid7(), uuid7(), uuid7()
+    c.push(
+        [
+            c.op(h1, "create", house("H-7"), form="house"),
+            c.op(h2, "create", house("H-8"), form="house"),
+        ]
+    )
+    read, go = threading.Event(), threading.Event()
+    prefetch = Service._prefetch
+
+    def held(self: Service, *args: Any, **kwargs: Any) -> Any:
+        out = prefetch(self, *args, **kwargs)
+        read.set()
+        assert go.wait(30)
+        return out
+
+    monkeypatch.setattr(Service, "_prefetch", held)
+    with ThreadPoolExecutor(1) as pool:
+        op = c.op(rid, "create", {**person(9, "赵六"), "house_ref": h2})
+        pushed = pool.submit(c.push, [op])
+        try:
+            assert read.wait(30)
+            merging, entered, release = _merge_houses_held(platform, formset, h2, h1)
+            release.set()
+            _until_done_or_waiting(platform, merging)
+        finally:
+            go.set()
+        (r,) = pushed.result(timeout=30)
+        merging.result(timeout=30)
+    assert r["status"] == "applied", r
+    assert c.record(rid).json()["data"]["house_ref"] == h1
+
+
+def test_only_a_push_naming_references_locks_them(platform: Platform) -> None:
+    """The lock on referenced records costs a statement only for a chunk whose ops name
+    a record in a reference field (PostgreSQL; SQLite has one writer and takes none)."""
+    from tests.sync.conftest import statements_run
+
+    c = platform.client("wang")
+    h1 = uuid7()
+    c.push([c.op(h1, "create", house("H-7"), form="house")])
+    with statements_run(platform.engine) as plain:
+        c.push([c.op(uuid7(), "create", person(9, "赵六"))])
+    with statements_run(platform.engine) as referring:
+        c.push([c.op(uuid7(), "create", {**person(11, "钱七"), "house_ref": h1})])
+    locks = [s for s in referring if "FOR KEY SHARE" in s]
+    assert not [s for s in plain if "FOR KEY SHARE" in s]
+    assert len(locks) == (1 if platform.engine.dialect.name == "postgresql" else 0), locks

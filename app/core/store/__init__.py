@@ -10,7 +10,7 @@ and the building/household views.
 
 from app.core.store.autosave import Autosave
 from app.core.store.grids import Grid
-from app.core.store.outbox import STATUS_FIELD, OutboxState
+from app.core.store.outbox import SETTLED, STATUS_FIELD, OutboxState
 from app.core.store.replica_io import PulledRow, ReplicaRow
 from app.core.store.store import Store
 from app.core.store.tasks import (
@@ -35,6 +35,7 @@ __all__ = [
     "Autosave",
     "Grid",
     "OutboxState",
+    "SETTLED",
     "PulledRow",
     "ReplicaRow",
     "Store",

@@ -31,10 +31,14 @@ class OutboxState(StrEnum):
 STATUS_FIELD = "_status"  # outbox pseudo-field: a status change travels with the field changes
 
 PENDING, REJECTED = OutboxState.PENDING.value, OutboxState.REJECTED.value
+SETTLED = "settled"  # result mark of a rejected op whose values the platform came to hold
 _CHUNK = 500  # ids per IN (...) query
 
-# (seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, result)
-PendingOpRow = tuple[int, str, str, str, str, int | None, str, str, str | None, str | None]
+# (seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, result,
+#  base_record: the merged-away record its base version belongs to, or None)
+PendingOpRow = tuple[
+    int, str, str, str, str, int | None, str, str, str | None, str | None, str | None
+]
 # (state, kind, result) of one op, in local order
 ChainRow = tuple[str, str, str | None]
 
@@ -58,8 +62,9 @@ class Outbox:
     def pending_after(self, after: int, limit: int) -> list[PendingOpRow]:
         """The next pending ops after local sequence ``after``, oldest first."""
         return self.conn.execute(
-            "SELECT seq, op_id, record_id, form, kind, base_version, fields, edited_at, author, "
-            f"result FROM outbox WHERE state = '{PENDING}' AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT o.seq, op_id, o.record_id, form, kind, base_version, fields, edited_at, "
+            "author, result, b.record_id FROM outbox o LEFT JOIN outbox_bases b ON b.seq = o.seq "
+            f"WHERE state = '{PENDING}' AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (after, limit),
         ).fetchall()
 
@@ -130,6 +135,11 @@ class Outbox:
             (kind, base_version, dumps(dict(fields)), dumps(dict(result)), seq),
         )
 
+    def forget_base_record(self, seq: int) -> None:
+        """The op's base version became its record's own (completed): it no longer names the
+        merged-away record it was made on (``outbox_bases``)."""
+        self.conn.execute("DELETE FROM outbox_bases WHERE seq = ?", (seq,))
+
     def set_answers(self, answers: Sequence[tuple[str | None, str, int]]) -> None:
         """(state or None to keep it, answer JSON, seq) per op."""
         self.conn.executemany(
@@ -170,6 +180,19 @@ class Outbox:
         self.conn.executemany(
             "UPDATE outbox SET result = ? WHERE seq = ?",
             [(dumps({**(_loads(result) or {}), mark: True}), seq) for seq, result in rows],
+        )
+
+    def settle_rejections(self, record_id: str) -> None:
+        """Mark the record's rejected ops ``settled``: the platform has since come to hold
+        every value of the record (a pull brought them), so they no longer break its chain
+        (``sync.replica.push``), nor go back to pending when their grid returns."""
+        rows = self.conn.execute(
+            f"SELECT seq, result FROM outbox WHERE record_id = ? AND state = '{REJECTED}'",
+            (record_id,),
+        ).fetchall()
+        self.conn.executemany(
+            "UPDATE outbox SET result = ? WHERE seq = ?",
+            [(dumps({**(_loads(result) or {}), SETTLED: True}), seq) for seq, result in rows],
         )
 
     def ops_of(self, record_id: str) -> list[tuple[str, str, str, str | None]]:
@@ -222,8 +245,9 @@ class Outbox:
         refusal answered in the push's results was logged, and a replay of its id would be
         answered from that log as refused again: the op takes a new id. A completed op keeps
         its ``full`` mark. Returns the record id of each op that went back, in order."""
-        refused = """state = 'rejected'
+        refused = f"""state = 'rejected'
             AND json_extract(result, '$.reason.code') = 'out_of_scope'
+            AND json_extract(result, '$.{SETTLED}') IS NULL
             AND record_id IN (SELECT id FROM records WHERE grid = ?)"""
         rows = self.conn.execute(
             f"SELECT seq, record_id, result FROM outbox WHERE ({refused}) "

@@ -54,6 +54,12 @@ def _id_list(values: Sequence[Any]) -> str:
 _MOVED = "SELECT old FROM temp.rekey_moves"
 _MOVED_REFD = "SELECT old FROM temp.rekey_moves WHERE refd"
 _NEW_OF = "SELECT new FROM temp.rekey_moves WHERE old = {}"
+# Ops of a renamed record whose base version is one of its (old) record's versions keep
+# naming that record on the wire (``outbox_bases``, PROTOCOL.md §5.4); the first name stays.
+_KEEP_BASES = (
+    "INSERT OR IGNORE INTO outbox_bases (seq, record_id) SELECT seq, record_id FROM outbox "
+    "WHERE record_id {} AND base_version >= 1"
+)
 _MOVED_COLUMNS = (
     ("records", "id"),
     ("refs", "src"),
@@ -438,6 +444,7 @@ class ReplicaIO:
         ``outbox=False`` the ops' (``Outbox.set_answers_renaming``, then
         ``rename_moved_outbox``)."""
         c = self.conn
+        c.execute(_KEEP_BASES.format(f"IN ({_MOVED})"))  # before any of the ops is renamed
         skip = {"records"} if not records else set()
         skip |= {"outbox"} if not outbox else set()
         for table, column in _MOVED_COLUMNS:
@@ -547,8 +554,10 @@ class ReplicaIO:
         self.conn.execute("DELETE FROM temp.rekey_moves")
 
     def move_record_links(self, old: str, canonical: str) -> None:
-        """The outbox, autosave, task items and duplicate decisions name the canonical id."""
+        """The outbox, autosave, task items and duplicate decisions name the canonical id
+        (an op based on a version of ``old`` keeps naming it on the wire, ``outbox_bases``)."""
         c = self.conn
+        c.execute(_KEEP_BASES.format("= ?"), (old,))
         c.execute("UPDATE outbox SET record_id = ? WHERE record_id = ?", (canonical, old))
         c.execute("UPDATE task_items SET record_id = ? WHERE record_id = ?", (canonical, old))
         c.execute("UPDATE autosave SET record_id = ? WHERE record_id = ?", (canonical, old))

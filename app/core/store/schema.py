@@ -245,6 +245,19 @@ MIGRATIONS.append(TASK_PLATFORM_STATES)
 # (``rekeys.rekey_fifteen``: the rule needs the forms' field types).
 MIGRATIONS.append(ID15_KEYS)
 
+# sync: an op whose record the platform merged into another (a review "same", a transfer)
+# after the op was made is renamed with it on the device, but its ``base_version`` stays a
+# version of the merged-away record: the op goes out naming that record (PROTOCOL.md §5.4
+# merges it from that record's own snapshot). One row per such op (seq -> that record's id),
+# so every path that rewrites an op's state or answer leaves it alone; completing an update
+# after a rejection (its base becomes its record's own, ``Outbox.forget_base_record``) drops it.
+OUTBOX_BASES = [
+    """CREATE TABLE IF NOT EXISTS outbox_bases (
+        seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL
+    )"""
+]
+MIGRATIONS.append(OUTBOX_BASES)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
