@@ -114,6 +114,48 @@ def test_a_column_is_written_as_each_value_is(values: list[Any]) -> None:
     assert canonical_json_map(values, bytes, sort_keys=False) == unsorted
 
 
+PLAIN_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
+    | st.text()
+    | st.sampled_from(["张三", "\x7f", "\u2028", "\x00", '"\\', "1e-05"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=20,
+)  # what a caller may build and call plain: text keys, no float, integers within 64 bits
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(PLAIN_VALUES, max_size=5), sort_keys=st.booleans())
+def test_a_column_its_caller_made_plain_is_written_as_each_value_is(
+    values: list[Any], sort_keys: bool
+) -> None:
+    """``plain=True`` (the caller built the values of plain JSON types only: no pass asks
+    ``_plain_all``) writes what ``canonical_json`` writes of each, lone surrogates (which
+    orjson refuses) failing as they fail it."""
+    try:
+        each = [canonical_json(v, sort_keys=sort_keys).encode("utf-8") for v in values]
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            canonical_json_map(values, bytes, sort_keys=sort_keys, plain=True)
+        return
+    assert canonical_json_map(values, bytes, sort_keys=sort_keys, plain=True) == each
+    if sort_keys:
+        assert canonical_json_all(values, plain=True) == [b.decode("utf-8") for b in each]
+
+
+def test_a_column_made_plain_is_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``plain=True``: no plainness pass over the column (``_plain_all``)."""
+    passes: list[Any] = []
+    check = records._plain_all
+    monkeypatch.setattr(records, "_plain_all", lambda v: passes.append(v) or check(v))
+    column = [{"op_id": f"d:{n}", "version": 1, "conflicts": []} for n in range(100)]
+    assert canonical_json_all(column, plain=True) == [plain(v, True) for v in column]
+    assert passes == []
+    assert canonical_json_all(column) == [plain(v, True) for v in column]
+    assert passes == [column]
+
+
 def test_a_plain_column_is_not_checked_value_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 000 ops of text fields: no ``_orjson_plain`` walk per value (there was one each)."""
     walked: list[Any] = []

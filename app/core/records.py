@@ -146,13 +146,14 @@ def orjson_writes(value: Any) -> bool:
     return _orjson is not None and _plain_all([value])
 
 
-def canonical_json_all(values: Sequence[Any]) -> list[str]:
+def canonical_json_all(values: Sequence[Any], *, plain: bool = False) -> list[str]:
     """``canonical_json`` of each value (keys sorted), as a column: when one pass over all of
     them (``_plain_all``) finds every one plain, orjson writes each without its own check.
     Why: a push writes three JSON texts per new record (its data, stamps and answer) and
     hashes each op; the check per value was a Python walk of every value, ~40 % of each
-    text's cost. tests/test_canonical_json.py holds it against ``canonical_json``."""
-    return canonical_json_map(values, _utf8)
+    text's cost. tests/test_canonical_json.py holds it against ``canonical_json``.
+    ``plain``: see ``canonical_json_map``."""
+    return canonical_json_map(values, _utf8, plain=plain)
 
 
 def _utf8(text: bytes) -> str:
@@ -160,13 +161,21 @@ def _utf8(text: bytes) -> str:
 
 
 def canonical_json_map(
-    values: Sequence[Any], then: Callable[[bytes], T], *, sort_keys: bool = True
+    values: Sequence[Any],
+    then: Callable[[bytes], T],
+    *,
+    sort_keys: bool = True,
+    plain: bool = False,
 ) -> list[T]:
     """``then`` of each value's ``canonical_json`` as UTF-8 bytes (a hash reads them without
     the text between), called as each is written: orjson's bytes are let go at once (kept,
     each cost ~4x its writing here). ``sort_keys=False``: keys in their order (a request
-    body, ``sync.client``)."""
-    if _orjson is not None and _plain_all(values):
+    body, ``sync.client``). ``plain``: the caller built every value of text, booleans, None,
+    integers within 64 bits, lists and dicts with text keys only, so ``_plain_all`` is not
+    asked (a text orjson refuses still goes the plain way). Why: a push of new residents
+    writes three such columns per request (``sync.server.fresh.write``: ~1.3 ms of checks of
+    what it had just built, issue 17)."""
+    if _orjson is not None and (plain or _plain_all(values)):
         try:
             dumps, option = _orjson.dumps, _orjson.OPT_SORT_KEYS if sort_keys else 0
             return [then(dumps(value, option=option)) for value in values]

@@ -118,7 +118,12 @@ def one_stamp_text(stamp: Stamp, names: Iterable[str]) -> str:
 
 def one_stamp(stamp: Stamp, names: Iterable[str]) -> list[list[Any]]:
     """The value ``one_stamp_text`` writes (``fresh`` writes a chunk's as one column)."""
-    return [[stamp.at, stamp.device, sorted(names)]]
+    return one_stamp_at(stamp.at, stamp.device, names)
+
+
+def one_stamp_at(at: str, device: str, names: Iterable[str]) -> list[list[Any]]:
+    """``one_stamp`` of a stamp given as its clock and device (no ``Stamp`` made)."""
+    return [[at, device, sorted(names)]]
 
 
 def grouped_stamps_text(stamps: Mapping[str, Stamp]) -> str:

@@ -230,21 +230,22 @@ def test_a_known_push_merges_no_create_of_a_held_key(
     db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A chunk of 50 residents pushed again from another device and 10 new ones: only the
-    new ones are merged (``merge_new_all``, as a column): a create meeting a held key makes
-    no new record and reads no merge of its own; each is answered as before."""
+    new ones have a merge when the creates are sorted (``fresh.completed``: ``FILLED``, the
+    merge of filled text, left unbuilt): a create meeting a held key makes no new record and
+    reads no merge of its own; each is answered as before."""
     engine = _fresh(db_url)
     try:
         service = Service(engine, formset)
         held = resident_creates(50, "dev", dt.date(1973, 1, 1))
         service.apply(WORKER, "dev", held)
         merged: list[str] = []
-        plain = fresh.merge_new_all
+        plain = fresh.sort_creates
 
-        def spied(changes: Any, *args: Any, **kw: Any) -> Any:
-            merged.extend(c["id_number"] for c in changes)
-            return plain(changes, *args, **kw)
+        def spied(tx: Any, ctx: Any, ops: Any, read: Any, *args: Any) -> Any:
+            merged.extend(ops[i].fields["id_number"] for i, c in read.made.items() if c[0])
+            return plain(tx, ctx, ops, read, *args)
 
-        monkeypatch.setattr(fresh, "merge_new_all", spied)
+        monkeypatch.setattr(fresh, "sort_creates", spied)
         new = resident_creates(10, "dev2", dt.date(1990, 1, 1), start=50)
         req = p.PushRequest(
             protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev2", ops=_again(held, "dev2") + new

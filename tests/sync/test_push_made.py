@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from app.core.forms import FormSet
 from app.core.records import is_empty
 from app.core.search import name_term_run
 from app.core.textnorm import normalize_key
 from sync import protocol as p
-from sync.server import checks, fresh, oplog, rows
+from sync.server import checks, db, fresh, oplog, rows
 from sync.server.auth import User
 from sync.server.errors import ApiError
 from sync.server.rows import MAX_KEY, MAX_NAME, Person
@@ -622,6 +622,108 @@ def test_a_chunk_of_new_residents_is_merged_as_a_column(
         assert held["data"] == sent and held["status"] == "draft"
     finally:
         engine.dispose()
+
+
+def test_a_chunk_of_new_residents_builds_no_merge(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents of filled text pushed: none is merged, as a column or on its own
+    (``merge_new_all``, ``merge_new``: a ``Merged`` of four dicts per record before); their
+    status and stamps follow from the ops (``fresh.Filled``), and each record holds what
+    it was sent, stamped with its op's clock."""
+    from sync import merge
+
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        merged: list[Any] = []
+        for name, arg in (("merge_new_all", "changes"), ("merge_new", "incoming")):
+            spied = _spy(merged, getattr(merge, name), arg)
+            monkeypatch.setattr(merge, name, spied)
+            monkeypatch.setattr(fresh, name, spied, raising=False)  # as fresh named them
+        ops = resident_creates(50, "dev", dt.date(1977, 2, 1))
+        ops[3] = ops[3].model_copy(update={"fields": {**ops[3].fields, "_status": "complete"}})
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert merged == []
+        for op in (ops[3], ops[7]):
+            held = service.get_record(WORKER, op.record_id)
+            assert held["data"] == {k: v for k, v in op.fields.items() if k != "_status"}
+            assert held["status"] == op.fields.get("_status", "draft")
+            stamps = rows.stamps_of(_stored(engine, "stamps", op.record_id))
+            assert stamps == merge.merge_new(op.fields, edited_at=op.edited_at, device="dev").stamps
+    finally:
+        engine.dispose()
+
+
+def test_a_chunk_of_new_residents_writes_its_texts_without_a_plainness_pass(
+    db_url: str, formset: FormSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new residents of filled text pushed: their data, stamps and answers are written
+    as columns whose values ``fresh.write`` built of text (``plain=True``): the push asks
+    ``_plain_all`` once, of its ops' hashes (once per column more before); what is stored
+    is held against the plain path by tests/sync/test_push_fresh.py."""
+    from app.core import records
+
+    engine = _fresh(db_url)
+    try:
+        service = Service(engine, formset)
+        passes: list[int] = []
+        check = records._plain_all
+        monkeypatch.setattr(records, "_plain_all", lambda v: passes.append(len(v)) or check(v))
+        ops = resident_creates(50, "dev", dt.date(1977, 3, 1))
+        req = p.PushRequest(protocol=max(p.SUPPORTED_PROTOCOLS), device_id="dev", ops=ops)
+        results = service.push(WORKER, req, "dev")
+        assert [r["status"] for r in results] == ["applied"] * 50
+        assert passes == [50]
+    finally:
+        engine.dispose()
+
+
+def _stored(engine: Any, column: str, record_id: str) -> Any:
+    """A column of a stored record row."""
+    with engine.connect() as conn:
+        table = db.records
+        return conn.execute(select(table.c[column]).where(table.c.id == record_id)).scalar_one()
+
+
+_FILLED_TEXT = st.text(min_size=1, max_size=4).filter(str.strip)
+
+
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["name", "grid", "id_number", "a", "Z", "_status", "名"]),
+        _FILLED_TEXT,
+        max_size=6,
+    ),
+    status=st.sampled_from([None, "draft", "complete"]),
+    clock=st.sampled_from(["2026-11-30T08:00:00.000Z#0000", "", "2026-12-01T00:00:00Z#0007"]),
+    device=st.sampled_from(["dev", "", "设备"]),
+)
+def test_a_filled_create_s_status_and_stamps_are_its_merge_s(
+    fields: dict[str, str], status: str | None, clock: str, device: str
+) -> None:
+    """What ``fresh`` reads of a create of filled text without merging it (``Filled``: its
+    status, and its stamps as written) is what it reads of ``merge_new``'s merge of it
+    (``_status``, ``_stamps``), no field at all included."""
+    from sync.merge import merge_new
+
+    if status is not None:
+        fields = {**fields, "_status": status}
+    op = p.Op(
+        op_id="dev:1",
+        record_id=NEW[0],
+        form="resident",
+        kind="create",
+        fields=fields,
+        edited_at=clock or "x",
+    )
+    merged = merge_new(fields, edited_at=clock, device=device)
+    assert fresh._status_of(fresh.FILLED, op) == fresh._status(merged)
+    got = fresh._stamps_of(fresh.FILLED, op, clock, device)
+    assert got == fresh._stamps(merged)
+    assert db.dumps(got) == rows.stamps_text(merged.stamps)
 
 
 def test_new_ops_are_matched_against_no_logged_op_one_by_one(
