@@ -10,13 +10,14 @@ fit (issue 15). So where a whole record is masked (``mask_record``: exports, pri
 the fields that give those parts away are masked too (``revealing``): the birth date the ID
 number derives (``derives.birth_date``, or the form's ``roles.birth_date``) keeps only its
 year, and every area-code field (a choice over a GB/T 2260 code table) only its province (the
-first 2 digits). Then tens of thousands of numbers fit. docs/SECURITY.md lists what each
-level shows.
+first 2 digits). Then tens of thousands of numbers fit. A view that masks only some sensitive
+fields (a department's grant) reduces them when it masks an ID number (``reduced``).
+docs/SECURITY.md lists what each level shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.core.forms import Field, Form, FormSet
@@ -61,6 +62,17 @@ def revealing(form: Form, formset: FormSet) -> dict[str, str]:
         if fld.codes in formset.tables and formset.table(fld.codes).standard == AREA_STANDARD:
             found[fld.id] = AREA
     return found
+
+
+def reduced(form: Form, formset: FormSet, masked: Iterable[str]) -> dict[str, str]:
+    """``revealing`` for a view that masks only some sensitive fields (``masked``: a
+    department's grant gives others in full): the fields to reduce when a sensitive ID number
+    is among them; none when every ID number is shown in full or not at all (nothing masked
+    to give back)."""
+    fields = form.fields
+    if any(n in fields and fields[n].type == "id_number" and fields[n].sensitive for n in masked):
+        return revealing(form, formset)
+    return {}
 
 
 def mask_part(kind: str, value: object) -> object:

@@ -11,8 +11,8 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
-from app.core.forms import FormSet
-from app.core.masking import mask_value
+from app.core.forms import Form, FormSet
+from app.core.masking import mask_part, mask_value, revealing
 from app.core.recordfilter import parse_filter
 from app.core.records import is_empty
 from sync.server import admin, db
@@ -138,15 +138,29 @@ def expected(platform: Platform, formset: FormSet, grant_id: int) -> dict[str, d
         form = formset.form(r.form)
         if g.filter and not parse_filter(g.filter, form, formset).matches(data, today):
             continue
+        parts = reduced_by(form, formset, fields[r.form])
         shown = {}
         for name, mode in fields[r.form].items():
             value = data.get(name)
             if is_empty(value):
                 continue
             fld = form.fields[name]
-            shown[name] = mask_value(fld, value) if fld.sensitive and mode == "masked" else value
+            if fld.sensitive and mode == "masked":
+                shown[name] = mask_value(fld, value)
+            else:
+                shown[name] = mask_part(parts[name], value) if name in parts else value
         out[r.id] = {"id": r.id, "form": r.form, "version": r.version, "fields": shown}
     return out
+
+
+def reduced_by(form: Form, formset: FormSet, modes: Mapping[str, str]) -> dict[str, str]:
+    """What a grant gives reduced (issue 15): the birth date and area codes beside an ID
+    number it gives masked (``masking.revealing``), none beside one in full or left out."""
+    masked_id = any(
+        form.fields[n].type == "id_number" and form.fields[n].sensitive and mode == "masked"
+        for n, mode in modes.items()
+    )
+    return revealing(form, formset) if masked_id else {}
 
 
 class Follower:

@@ -2,7 +2,9 @@
 the plain meaning (``Shaper.values``, ``Shaper.labels`` + ``neutralise``), over every form,
 random grants (fields, full or masked) and random stored values — codes and labels, lists,
 flags, numbers, blank and formula-like text — and the fast JSON parse against the standard
-module. ``GC_PROJECT_EXAMPLES`` sets how many examples (default 300)."""
+module. Under a grant that masks an ID number, both reduce the birth date and area codes as a
+masked export does (``mask_record``). ``GC_PROJECT_EXAMPLES`` sets how many examples (default
+300)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.core.display import masked_part
 from app.core.forms import Field, FormSet, load_formset
+from app.core.masking import mask_record, revealing
+from app.core.records import is_empty
 from app.core.tabular.formula import DANGEROUS_FIRST, neutralise
 from sync.server.dept.grants import Grant
 from sync.server.dept.project import parse
@@ -77,6 +82,60 @@ def test_the_compiled_projectors_give_what_the_plain_shaper_gives(
     plain = [neutralise(c) for c in shaper(FORMS, form, modes).labels(form, data, lang)]
     assert one.row_writer(form, lang).cells(data) == plain
     assert one.row_writer(form, lang).cells(data) == plain  # again, from its remembered labels
+
+
+IDS = {
+    form.id: [n for n, f in form.fields.items() if f.type == "id_number" and f.sensitive]
+    for form in FORMS.forms.values()
+}
+
+
+@st.composite
+def masked_id_cases(draw: st.DrawFn) -> tuple[str, dict[str, str], dict[str, Any], str]:
+    """A grant of a form with a sensitive ID number (masked or not) and the fields that would
+    give it back, over random values (ISO dates among them) and random other fields."""
+    form = FORMS.form(draw(st.sampled_from(sorted(f for f, ids in IDS.items() if ids))))
+    names = list(form.fields)
+    chosen = draw(st.lists(st.sampled_from(names), max_size=8, unique=True))
+    chosen += [draw(st.sampled_from(IDS[form.id])), *revealing(form, FORMS)]
+    modes = {n: draw(st.sampled_from(["full", "masked"])) for n in dict.fromkeys(chosen)}
+    data = {}
+    for name in draw(st.lists(st.sampled_from(names), max_size=len(names), unique=True)) + chosen:
+        fld = form.fields[name]
+        dates = st.dates().map(dt.date.isoformat) if fld.type == "date" else st.nothing()
+        data[name] = draw(st.one_of(dates, value_for(fld)))
+    return form.id, modes, data, draw(st.sampled_from(["zh", "en"]))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(masked_id_cases())
+def test_a_grant_masking_an_id_number_reduces_what_gives_it_back_as_mask_record_does(
+    case: tuple[str, dict[str, str], dict[str, Any], str],
+) -> None:
+    """Fast path = plain path = ``mask_record``'s treatment of each granted field: sensitive
+    ones masked unless granted in full; the birth date and area codes reduced when the grant
+    masks an ID number of the form, as stored when it gives them all in full."""
+    form_id, modes, data, lang = case
+    form = FORMS.form(form_id)
+    one = shaper(FORMS, form_id, modes)
+    got = one.projector(form_id).values(data)
+    assert got == one.values(form_id, data)
+    assert set(got) == {n for n in modes if not is_empty(data.get(n))}
+    masked_id = any(modes.get(n) == "masked" for n in IDS[form_id])
+    record = mask_record(form, FORMS, data)
+    for name, value in got.items():
+        fld = form.fields[name]
+        if fld.sensitive:
+            assert value == (data[name] if modes[name] == "full" else record[name])
+        else:
+            assert value == (record[name] if masked_id else data[name])
+    cells = one.row_writer(form_id, lang).cells(data)
+    assert cells == [neutralise(c) for c in one.labels(form_id, data, lang)]
+    parts = revealing(form, FORMS) if masked_id else {}
+    for (name, _mode), cell in zip(one.granted(form_id), cells, strict=True):
+        if name in parts and not is_empty(data.get(name)):
+            fld = form.fields[name]
+            assert cell == neutralise(masked_part(FORMS, fld, parts[name], data[name], lang))
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

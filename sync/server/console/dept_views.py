@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from app.core import masking
 from app.core.forms import FormSet
 from sync.server import auth, db
 from sync.server.dept import asks, collect, grants, keys, trace
+from sync.server.dept.grants import KEPT
 
 
 def receivers_of(engine: Engine, record_id: str) -> list[dict[str, Any]]:
@@ -19,14 +21,22 @@ def receivers_of(engine: Engine, record_id: str) -> list[dict[str, Any]]:
         return trace.receivers(conn, record_id)
 
 
-def _field_rows(formset: FormSet, fields: dict[str, Any]) -> list[dict[str, Any]]:
-    """Granted or requested fields with their labels (mode ``None`` for a request)."""
+def _field_rows(
+    formset: FormSet, fields: dict[str, Any], reduced: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Granted or requested fields with their labels (mode ``None`` for a request).
+
+    ``reduced`` (a grant's, ``Grant.reduced``) marks the fields given as a year or a province
+    because the grant masks the ID number; for a request (None), ``reduces`` marks those that
+    would be, should the admin give the requested ID number masked."""
     out = []
     for form_id, names in fields.items():
         if form_id not in formset.forms:
             continue
         form = formset.form(form_id)
         modes = names if isinstance(names, dict) else dict.fromkeys(names)
+        would = {} if reduced is not None else masking.reduced(form, formset, modes)
+        given = (reduced or {}).get(form_id, {})
         for name, mode in modes.items():
             if name in form.fields:
                 fld = form.fields[name]
@@ -37,6 +47,8 @@ def _field_rows(formset: FormSet, fields: dict[str, Any]) -> list[dict[str, Any]
                         "label": (fld.label.zh, fld.label.en),
                         "mode": mode,
                         "sensitive": fld.sensitive,
+                        "reduced": KEPT.get(given.get(name, "")),
+                        "reduces": KEPT.get(would.get(name, "")),
                     }
                 )
     return out
@@ -49,17 +61,29 @@ def form_choices(formset: FormSet) -> list[dict[str, Any]]:
             "id": form.id,
             "title": (form.title.zh, form.title.en),
             "fields": [
-                {"id": f.id, "label": (f.label.zh, f.label.en), "sensitive": f.sensitive}
+                {
+                    "id": f.id,
+                    "label": (f.label.zh, f.label.en),
+                    "sensitive": f.sensitive,
+                    "reduces": KEPT.get(would.get(f.id, "")),
+                }
                 for f in form.fields.values()
             ],
         }
         for form in formset.forms.values()
+        for would in [masking.reduced(form, formset, form.fields)]
     ]
 
 
 def _grant_rows(formset: FormSet, found: list[grants.Grant]) -> list[dict[str, Any]]:
     now = auth.iso(auth.now())
-    return [{**g.public(now), "field_rows": _field_rows(formset, dict(g.fields))} for g in found]
+    return [
+        {
+            **g.public(now, formset),
+            "field_rows": _field_rows(formset, dict(g.fields), g.reduced(formset)),
+        }
+        for g in found
+    ]
 
 
 def _with_progress(conn: Connection, requests: list[dict[str, Any]]) -> None:

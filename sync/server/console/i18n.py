@@ -310,6 +310,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "mode_full": ("完整", "full"),
     "mode_masked": ("脱敏", "masked"),
     "mode_out": ("不提供", "left out"),
+    "reduced_year": ("（仅年份，因证件号码脱敏）", " (year only: the ID number is masked)"),
+    "reduced_province": ("（仅省级，因证件号码脱敏）", " (province only: the ID number is masked)"),
+    "reduces_year": ("（证件号码脱敏时仅给年份）", " (year only if the ID number is given masked)"),
+    "reduces_province": (
+        "（证件号码脱敏时仅给省级）",
+        " (province only if the ID number is given masked)",
+    ),
     "download": ("下载", "Download"),
     "csv_utf8": ("CSV（UTF-8）", "CSV (UTF-8)"),
     "csv_gbk": ("CSV（GBK，旧版 Excel/WPS）", "CSV (GBK, old Excel/WPS)"),

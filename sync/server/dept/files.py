@@ -20,6 +20,7 @@ from openpyxl import Workbook
 from sqlalchemy import Engine
 
 from app.core.forms import FormSet
+from app.core.masking import AREA, BIRTH
 from app.core.tabular.formula import neutralise
 from sync.server import db
 from sync.server.dept import trace
@@ -186,6 +187,19 @@ def _about(job: Download) -> list[tuple[str, str]]:
         ("用途 Purpose", g.purpose),
         ("法律依据 Legal basis", g.legal_basis),
         ("字段 Fields", ", ".join(g.field_names())),
+        *_reduced_row(job),
         ("记录数 Records", str(job.rows)),
         ("取数人 Taken by", job.taker.actor),
     ]
+
+
+def _reduced_row(job: Download) -> list[tuple[str, str]]:
+    """The fields the file gives reduced beside a masked ID number (none: no row), so a
+    reader of "1950-**-**" knows it is the grant, not missing data."""
+    kept = {BIRTH: "仅年份 year only", AREA: "仅省级 province only"}
+    found = [
+        f"{form}.{name}: {kept[kind]}"
+        for form, parts in job.grant.reduced(job.formset).items()
+        for name, kind in parts.items()
+    ]
+    return [("因证件号码脱敏而简化 Reduced (ID number masked)", "; ".join(found))] if found else []

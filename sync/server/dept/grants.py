@@ -16,11 +16,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.forms import FormSet
+from app.core.masking import AREA, BIRTH, reduced
 from sync.server import auth, db
 from sync.server.dept.filters import compile_filter
 from sync.server.errors import ApiError
 
 MODES = ("full", "masked")
+KEPT = {BIRTH: "year", AREA: "province"}  # what a reduced field keeps, as the API names it
 _G = db.dept_grants.c
 
 
@@ -62,8 +64,32 @@ class Grant:
             return "pending"
         return "active"
 
-    def public(self, now: str) -> dict[str, Any]:
-        """The grant as its department and the admin see it."""
+    def masked(self, formset: FormSet, form: str) -> list[str]:
+        """The form's granted fields given masked: sensitive ones not granted ``full``."""
+        fields = formset.form(form).fields
+        modes = self.fields.get(form, {})
+        return [
+            n for n, mode in modes.items() if mode != "full" and n in fields and fields[n].sensitive
+        ]
+
+    def reduced(self, formset: FormSet) -> dict[str, dict[str, str]]:
+        """form -> field -> ``masking.BIRTH`` | ``AREA``: the granted fields given reduced (a
+        birth date to its year, an area code to its province) because the grant masks the
+        form's ID number, which they would give back (``masking.reduced``). Worked out at
+        read time, so grants approved before the rule get it too."""
+        out: dict[str, dict[str, str]] = {}
+        for form, modes in self.fields.items():
+            if form not in formset.forms:
+                continue
+            parts = reduced(formset.form(form), formset, self.masked(formset, form))
+            found = {n: parts[n] for n in modes if n in parts}
+            if found:
+                out[form] = found
+        return out
+
+    def public(self, now: str, formset: FormSet) -> dict[str, Any]:
+        """The grant as its department and the admin see it; ``reduced`` names the fields
+        given reduced (``year`` | ``province``), so neither is surprised by "1950-**-**"."""
         return {
             "id": self.id,
             "department": self.department,
@@ -80,6 +106,10 @@ class Grant:
             "revoked_at": self.revoked_at,
             "revision": self.revision,
             "state": self.state(now),
+            "reduced": {
+                form: {n: KEPT[kind] for n, kind in parts.items()}
+                for form, parts in self.reduced(formset).items()
+            },
         }
 
 

@@ -1,6 +1,6 @@
 """A grant's forms compiled once per taking into row projectors: what each granted field of a
-record becomes in the API (codes as stored, masks applied) and in a download (labels, masks,
-formula-safe cells).
+record becomes in the API (codes as stored, masks applied, the fields that would give a masked
+ID number back reduced) and in a download (labels, masks, formula-safe cells).
 
 Why: a full export hands over every resident of a street office (~856 k rows). Looking up, per
 row and per field, the form's field, its type, whether it is sensitive and granted in full, its
@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from app.core.display import display_value
+from app.core.display import display_value, masked_part
 from app.core.forms import Field, FormSet
-from app.core.masking import MASK, mask_value
+from app.core.masking import MASK, mask_part, mask_value
 from app.core.tabular.formula import MAY_START_FORMULA, neutralise
 
 ValueFn = Callable[[Any], Any]
@@ -78,14 +78,16 @@ def _same(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Projector:
-    """One form under one grant: the granted fields (form order) and their value functions."""
+    """One form under one grant: the granted fields (form order), their value functions and
+    whether each applies (a mask, or a reduction beside a masked ID number)."""
 
     names: tuple[str, ...]
     value_fns: tuple[ValueFn, ...]
     masked: tuple[bool, ...]
 
     def values(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """As ``Shaper.values``: the filled granted fields, sensitive ones masked."""
+        """As ``Shaper.values``: the filled granted fields, sensitive ones masked, revealing
+        ones reduced."""
         out: dict[str, Any] = {}
         get = data.get
         for name, fn, masked in zip(self.names, self.value_fns, self.masked, strict=True):
@@ -120,15 +122,23 @@ def _masker(fld: Field) -> Callable[[Any], str]:
     return keep
 
 
-def projector(formset: FormSet, form: str, granted: list[tuple[str, str]]) -> Projector:
+def projector(
+    formset: FormSet, form: str, granted: list[tuple[str, str]], parts: Mapping[str, str]
+) -> Projector:
+    """``parts``: the granted fields given reduced (``Shaper.parts``), through ``mask_part``."""
     fields = formset.form(form).fields
-    names, fns, masked = [], [], []
+    names: list[str] = []
+    fns: list[ValueFn] = []
+    masked: list[bool] = []
     for name, mode in granted:
         fld = fields[name]
         hide = fld.sensitive and mode != "full"
         names.append(name)
-        fns.append(_masker(fld) if hide else _same)
-        masked.append(hide)
+        if hide:
+            fns.append(_masker(fld))
+        else:
+            fns.append(partial(mask_part, parts[name]) if name in parts else _same)
+        masked.append(hide or name in parts)
     return Projector(tuple(names), tuple(fns), tuple(masked))
 
 
@@ -155,13 +165,21 @@ PLAIN, CODED, OTHER = 0, 1, 2  # text shown as stored; a coded value (or flag…
 
 
 def _cell_plan(
-    formset: FormSet, fld: Field, hide: bool, lang: str
+    formset: FormSet, fld: Field, hide: bool, lang: str, part: str | None = None
 ) -> tuple[int, CellFn, dict[str, str]]:
     """How a filled value of ``fld`` becomes its safe cell (``display_value`` then
-    ``neutralise``): its kind, the function, and the texts of coded values seen so far."""
+    ``neutralise``; ``masked_part`` for a field given reduced, ``part`` its kind): its kind,
+    the function, and the texts of coded values seen so far."""
     if hide:
         mask = _masker(fld)
         return OTHER, lambda value: neutralise(mask(value)), {}
+    if part is not None:
+
+        def reduce(value: Any) -> str:
+            return neutralise(masked_part(formset, fld, part, value, lang))
+
+        # as coded values: a text per distinct date or code, looked up (few tens of thousands)
+        return CODED, _Cached(reduce), {}
     if fld.type in _PLAIN_TEXT:
         cached = _Cached(
             lambda value: neutralise(display_value(formset, fld, value, lang, masked=False))
@@ -208,10 +226,26 @@ class RowWriter:
         return out
 
 
-def row_writer(formset: FormSet, form: str, granted: list[tuple[str, str]], lang: str) -> RowWriter:
+def row_writer(
+    formset: FormSet,
+    form: str,
+    granted: list[tuple[str, str]],
+    lang: str,
+    parts: Mapping[str, str],
+) -> RowWriter:
+    """``parts``: the granted fields given reduced (``Shaper.parts``)."""
     fields = formset.form(form).fields
     plan = [
-        (name, *_cell_plan(formset, fields[name], fields[name].sensitive and mode != "full", lang))
+        (
+            name,
+            *_cell_plan(
+                formset,
+                fields[name],
+                fields[name].sensitive and mode != "full",
+                lang,
+                parts.get(name),
+            ),
+        )
         for name, mode in granted
     ]
     return RowWriter(tuple(plan))

@@ -3,8 +3,11 @@
 Everything that hands data to a department (download, export, feed) goes through ``Shaper``, so
 they cannot disagree: a record is taken when its form is granted, its grid is in the grant's
 places and the filter holds; what leaves is the granted fields only, sensitive ones masked
-unless granted in full. ``values`` and ``labels`` say what that means; the takings use their
-compiled forms (``projector``, ``row_writer``: ``dept.project``), tested against them.
+unless granted in full, and — when the grant masks the form's ID number — the birth date and
+area codes that would give it back reduced to a year and a province (``Grant.reduced``, the rule
+of masked exports: ``app.core.masking``). ``values`` and ``labels`` say what that means; the
+takings use their compiled forms (``projector``, ``row_writer``: ``dept.project``), tested
+against them.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from app.core.display import display_value
+from app.core.display import display_value, masked_part
 from app.core.forms import FormSet
-from app.core.masking import mask_value
+from app.core.masking import mask_part, mask_value
 from app.core.records import is_empty
 from sync.server import auth, db
 from sync.server.dept.filters import Predicate, compile_filter
@@ -56,6 +59,7 @@ class Shaper:
     day: dt.date
     everywhere: bool = False  # the grant covers every grid: queries need no grid condition
     _granted: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _reduced: dict[str, dict[str, str]] | None = None
     _texts: dict[tuple[str, str, str], str] = field(default_factory=dict)  # coded values shown
     _projectors: dict[str, Projector] = field(default_factory=dict)
     _writers: dict[tuple[str, str], RowWriter] = field(default_factory=dict)
@@ -92,38 +96,51 @@ class Shaper:
             found = self._granted[form] = [(name, modes[name]) for name in fields if name in modes]
         return found
 
+    def parts(self, form: str) -> dict[str, str]:
+        """The form's granted fields given reduced: field -> ``masking.BIRTH`` | ``AREA``."""
+        if self._reduced is None:
+            self._reduced = self.grant.reduced(self.formset)
+        return self._reduced.get(form, {})
+
     def projector(self, form: str) -> Projector:
         """``values`` compiled for this form (the fast path of exports and feeds)."""
         found = self._projectors.get(form)
         if found is None:
-            found = self._projectors[form] = projector(self.formset, form, self.granted(form))
+            granted, parts = self.granted(form), self.parts(form)
+            found = self._projectors[form] = projector(self.formset, form, granted, parts)
         return found
 
     def row_writer(self, form: str, lang: str = "zh") -> RowWriter:
         """``labels`` compiled for this form, cells formula-safe (the fast path of downloads)."""
         found = self._writers.get((form, lang))
         if found is None:
-            found = row_writer(self.formset, form, self.granted(form), lang)
+            found = row_writer(self.formset, form, self.granted(form), lang, self.parts(form))
             self._writers[(form, lang)] = found
         return found
 
     def values(self, form: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """The granted fields of a record as stored (codes), sensitive ones masked unless
-        granted in full; empty values left out."""
+        granted in full, those that would give a masked ID number back reduced (``parts``);
+        empty values left out."""
         spec = self.formset.form(form)
+        parts = self.parts(form)
         out: dict[str, Any] = {}
         for name, mode in self.granted(form):
             value = data.get(name)
             if is_empty(value):
                 continue
             fld = spec.fields[name]
-            out[name] = mask_value(fld, value) if fld.sensitive and mode != "full" else value
+            if fld.sensitive and mode != "full":
+                out[name] = mask_value(fld, value)
+            else:
+                out[name] = mask_part(parts[name], value) if name in parts else value
         return out
 
     def labels(self, form: str, data: Mapping[str, Any], lang: str = "zh") -> list[str]:
         """The granted fields as a person reads them (codes as labels), for downloads. A coded
         value's text is worked out once per download (a street office has few distinct ones)."""
         fields = self.formset.form(form).fields
+        parts = self.parts(form)
         out = []
         for name, mode in self.granted(form):
             value = data.get(name)
@@ -131,6 +148,9 @@ class Shaper:
                 out.append("")
                 continue
             fld = fields[name]
+            if name in parts:  # as a masked sheet shows it: "1950-**-**", "浙江省****"
+                out.append(masked_part(self.formset, fld, parts[name], value, lang))
+                continue
             masked = fld.sensitive and mode != "full"
             if fld.type not in ("choice", "multi_choice") or masked:
                 out.append(display_value(self.formset, fld, value, lang, masked=masked))

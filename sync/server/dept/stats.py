@@ -1,5 +1,5 @@
 """Statistics of a grant's records without personal data: counts by grid, form, status, age
-band or any coded field the grant gives, with small cells suppressed.
+band or any coded field the grant gives in clear, with small cells suppressed.
 
 Rule (documented in PROTOCOL.md §14.5): a count under 5 is never published (``null``,
 "<5"); every published count — cells and totals alike — is the true count rounded to the nearest
@@ -60,10 +60,14 @@ def band(birth: object, today: dt.date) -> str | None:
 
 def _in_clear(grant: Grant, formset: FormSet, form: str, name: str) -> bool:
     """Is this field given as it is stored? A masked one is not: counts by it would publish
-    each real value as a row's key."""
+    each real value as a row's key. Nor is one given reduced beside a masked ID number (a
+    birth date as its year, an area as its province: ``Grant.reduced``): counting by the
+    whole value would publish what the reduction hides (age bands need month and day)."""
     mode = grant.fields.get(form, {}).get(name)
     fields = formset.form(form).fields
-    return mode is not None and name in fields and (mode == "full" or not fields[name].sensitive)
+    if mode is None or name not in fields or name in grant.reduced(formset).get(form, {}):
+        return False
+    return mode == "full" or not fields[name].sensitive
 
 
 def _coded(formset: FormSet, form: str, name: str) -> bool:

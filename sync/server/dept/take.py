@@ -73,9 +73,25 @@ def check_places(payload: dict[str, Any], shaper: Shaper) -> None:
     """409 ``grant_changed`` when the grant's grids are no longer those the cursor was given
     under. A cursor without the digest (given before it was written) is taken as it is: the
     check tells an honest client to export again, it guards no data (every page is shaped by
-    the grant as it is now)."""
+    the grant as it is now). The same when the fields given reduced (``shape``) differ; here a
+    cursor without the digest is refused when the grant reduces some (it predates the rule)."""
     if "p" in payload and payload["p"] != places(shaper):
         raise ApiError(409, "grant_changed")
+    if payload.get("z", "") != shape(shaper):
+        raise ApiError(409, "grant_changed")
+
+
+def shape(shaper: Shaper) -> str:
+    """A digest of the fields the grant gives reduced beside a masked ID number ("" for none).
+    A cursor given before they were reduced (a grant approved before the rule, a form set that
+    changed) is then refused: the copy it built holds whole values a fresh export reduces,
+    and the feed brings only records that change."""
+    parts = sorted(
+        f"{form}.{name}:{kind}"
+        for form, found in shaper.grant.reduced(shaper.formset).items()
+        for name, kind in found.items()
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16] if parts else ""
 
 
 def watermark(conn: Connection) -> int:
@@ -197,16 +213,23 @@ def export_page(
                     break
     exhausted = read < budget and len(page.items) < limit
     page.done = exhausted
-    page.cursor = "" if exhausted else encode_cursor(_export_state(grant, last, mark, where))
+    z = shape(shaper)
+    page.cursor = "" if exhausted else encode_cursor(_export_state(grant, last, mark, where, z))
     page.feed_cursor = encode_cursor(
-        {"g": grant.id, "r": grant.revision, "k": "feed", "s": mark, "p": where}
+        _with_shape({"g": grant.id, "r": grant.revision, "k": "feed", "s": mark, "p": where}, z)
     )
     page.export_id = trace.once(engine, taker, grant, "export", len(page.items), page.taken())
     return page
 
 
-def _export_state(grant: Grant, after: str, mark: int, where: str) -> dict[str, Any]:
-    return {"g": grant.id, "r": grant.revision, "k": "export", "a": after, "w": mark, "p": where}
+def _export_state(grant: Grant, after: str, mark: int, where: str, z: str) -> dict[str, Any]:
+    state = {"g": grant.id, "r": grant.revision, "k": "export", "a": after, "w": mark, "p": where}
+    return _with_shape(state, z)
+
+
+def _with_shape(payload: dict[str, Any], z: str) -> dict[str, Any]:
+    """The cursor with the digest of its reduced fields (left out when none, as before)."""
+    return {**payload, "z": z} if z else payload
 
 
 def feed_page(
@@ -237,9 +260,8 @@ def feed_page(
         changes.sort(key=lambda c: (c[0], c[1]))
         page.items = _feed_items(conn, shaper, changes)
     page.done = not full
-    page.cursor = encode_cursor(
-        {"g": grant.id, "r": grant.revision, "k": "feed", "s": upto, "p": places(shaper)}
-    )
+    state = {"g": grant.id, "r": grant.revision, "k": "feed", "s": upto, "p": places(shaper)}
+    page.cursor = encode_cursor(_with_shape(state, shape(shaper)))
     page.export_id = trace.once(engine, taker, grant, "feed", len(page.items), page.taken())
     return page
 

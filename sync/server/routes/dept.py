@@ -22,7 +22,7 @@ from sync.server.console.sessions import client_ip
 from sync.server.dept import grants, keys, stats, take
 from sync.server.dept.trace import Taker
 from sync.server.errors import ApiError
-from sync.server.routes.deps import ERRORS, Db, Svc, check_plain_text
+from sync.server.routes.deps import ERRORS, Svc, check_plain_text
 
 router = APIRouter(prefix="/v1/dept", tags=["department"], responses=ERRORS)
 GrantId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -79,6 +79,11 @@ class GrantOut(BaseModel):
     revoked_at: str | None
     revision: int
     state: Literal["active", "revoked", "expired", "pending"]
+    reduced: dict[str, dict[str, Literal["year", "province"]]] = Field(
+        description="form -> field -> what is kept: granted fields given reduced because the "
+        "grant masks the form's ID number, which they would give back (a birth date keeps its "
+        "year: 1950-**-**; an area code its province: 33****)"
+    )
 
 
 class Grants(BaseModel):
@@ -148,12 +153,12 @@ def _grant(engine: Any, caller: Taker, grant_id: int) -> grants.Grant:
 
 
 @router.get("/grants", response_model=Grants)
-def list_grants(caller: Caller, engine: Db) -> dict[str, Any]:
-    """The caller's department's grants, with their state."""
-    now = auth.iso(auth.now())
-    with db.read(engine) as conn:
+def list_grants(caller: Caller, service: Svc) -> dict[str, Any]:
+    """The caller's department's grants, with their state and the fields given reduced."""
+    now, formset = auth.iso(auth.now()), service.formset
+    with db.read(service.engine) as conn:
         found = grants.of_department(conn, caller.department)
-    return {"department": caller.department, "grants": [g.public(now) for g in found]}
+    return {"department": caller.department, "grants": [g.public(now, formset) for g in found]}
 
 
 @router.get("/grants/{grant_id}/export", response_model=ExportPage)
