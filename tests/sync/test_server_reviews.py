@@ -228,20 +228,63 @@ def _watcher(platform: Platform) -> Any:
     return create_engine(platform.engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
 
-def _wait_for_a_lock_wait(platform: Platform, pushed: Future[Any]) -> None:
-    """Until a PostgreSQL backend waits for a lock (the push, for the record's row)."""
+def _wait_for_a_lock_wait(
+    platform: Platform, pushed: Future[Any], looked: threading.Event | None = None
+) -> None:
+    """Until a backend of the platform's database waits for a lock (the push, for the
+    record's row); through a connection of its own: the platform's pool is the push's.
+    ``looked`` is set after the first look.
+
+    Each look is a transaction of its own (autocommit): PostgreSQL reads the list of backends
+    once per transaction (only their wait events live), so a backend that connected after the
+    first look (the push's, when the pool's one idle connection was taken) stayed unseen."""
     watcher = _watcher(platform)
     waits = select(func.count()).select_from(text("pg_stat_activity"))
-    waits = waits.where(text("wait_event_type = 'Lock'"))
+    waits = waits.where(text("wait_event_type = 'Lock' AND datname = current_database()"))
     deadline = time.monotonic() + 30
     try:
         with watcher.connect() as conn:
             while not conn.execute(waits).scalar_one():
+                if looked is not None:
+                    looked.set()
                 assert time.monotonic() < deadline, "the push never waited for the lock"
                 assert not pushed.done(), pushed.result()
                 time.sleep(0.02)
     finally:
         watcher.dispose()
+
+
+def test_the_lock_watch_sees_a_backend_that_connected_after_its_first_look(
+    platform: Platform,
+) -> None:
+    """The watch above must see the wait of a request that opened its connection after the
+    watch first looked. On a loaded machine the second decision did (the pool's one idle
+    connection was the held decision's): polled in one transaction, PostgreSQL's list of
+    backends stayed the one read at the first look, and the watch timed out after 30 s while
+    the decision waited for b's lock all along."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no pg_stat_activity")
+    looked = threading.Event()
+    lock = select(db.counters.c.value).where(db.counters.c.name == db.SEQ).with_for_update()
+    late = create_engine(platform.engine.url, poolclass=NullPool)  # a backend of its own
+
+    def wait_for_the_row() -> None:
+        assert looked.wait(30)
+        with late.begin() as conn:
+            conn.execute(lock).all()
+
+    try:
+        with platform.engine.connect() as holder, ThreadPoolExecutor(1) as pool:
+            holder.execute(lock).all()  # holds the row until the rollback
+            waiting = pool.submit(wait_for_the_row)
+            try:
+                _wait_for_a_lock_wait(platform, waiting, looked)
+            finally:
+                looked.set()
+                holder.rollback()
+            waiting.result(timeout=30)
+    finally:
+        late.dispose()
 
 
 def test_an_open_conflict_of_the_merged_away_record_stays_open_on_the_held_one(
