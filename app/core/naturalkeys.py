@@ -17,44 +17,52 @@ from app.core.textnorm import normalize_key
 
 __all__ = ["Part", "key_of", "part_rule", "parts_of"]
 
-Part = Callable[[str], str]  # one part's text -> its form in the key
+# one part of a key declaration: its field, and whether it is an ID number (15 digits are
+# keyed as their 18-digit form). A flag, not a function per part: a pulled page derives
+# every record's keys, and a call per part was one more Python call per record (issue 17)
+Part = tuple[str, bool]
 
 
-def _id_number(text: str) -> str:
-    """``idnumber.key_form``; only a 15-character number needs it, and only then is it
-    loaded (with stdnum: 16 ms the store's import, the headless sync's, does not pay)."""
-    number = normalize_key(text)
-    if len(number) != 15:
-        return number
+def _fifteen(number: str) -> str:
+    """``idnumber.key_form`` of a normalised 15-character number; loaded (with stdnum: 16 ms
+    the store's import, the headless sync's, does not pay) only when one is keyed."""
     from app.core.idnumber import key_form
 
     return key_form(number)
 
 
-_BY_TYPE: dict[str, Part] = {"id_number": _id_number}
+def _id_number(text: str) -> str:
+    number = normalize_key(text)
+    return _fifteen(number) if len(number) == 15 else number
 
 
-def part_rule(form: Form, field_id: str) -> Part:
-    """How the value of ``field_id`` is normalised in a key (by the field's type)."""
+def _is_id(form: Form, field_id: str) -> bool:
     fld = form.fields.get(field_id)
-    return _BY_TYPE.get(fld.type, normalize_key) if fld is not None else normalize_key
+    return fld is not None and fld.type == "id_number"
 
 
-def parts_of(form: Form, fields: Sequence[str]) -> tuple[tuple[str, Part], ...]:
-    """Each field of one key declaration with its rule (looked up once per form and page)."""
-    return tuple((f, part_rule(form, f)) for f in fields)
+def part_rule(form: Form, field_id: str) -> Callable[[str], str]:
+    """How the value of ``field_id`` is normalised in a key (by the field's type)."""
+    return _id_number if _is_id(form, field_id) else normalize_key
 
 
-def key_of(get: Callable[[str], Any], parts: Sequence[tuple[str, Part]]) -> str | None:
+def parts_of(form: Form, fields: Sequence[str]) -> tuple[Part, ...]:
+    """Each field of one key declaration with its type's flag (looked up once per form and
+    page)."""
+    return tuple((f, _is_id(form, f)) for f in fields)
+
+
+def key_of(get: Callable[[str], Any], parts: Sequence[Part]) -> str | None:
     """The key of one declaration (``parts_of``) for a record's values, or None when a part
     is empty (no key: a draft without its number is nobody yet)."""
     out = []
-    for field_id, rule in parts:
+    for field_id, is_id in parts:
         value = get(field_id)
         if value is None:
             return None
         text = value if type(value) is str else str(value)
         if not text.strip():
             return None
-        out.append(rule(text))
+        part = normalize_key(text)
+        out.append(_fifteen(part) if is_id and len(part) == 15 else part)
     return "|".join(out)

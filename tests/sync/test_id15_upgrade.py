@@ -45,10 +45,13 @@ def test_the_upgrade_keys_15_digit_numbers_by_their_18_digit_form(platform: Plat
     _key_as_typed(platform, twin, id_number_15(seq=43))
     # the old platform saw no duplicate in the card's new number
     holder = _create(wang, id_number=id_number(seq=43), seq=43, name="李四")
-    with platform.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0018_pending_terms'"))
-
-    migrate.upgrade(platform.engine, "0019_id15_keys")  # only this revision: the rest is there
+    try:
+        with platform.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0018_pending_terms'"))
+        migrate.upgrade(platform.engine, "0019_id15_keys")  # only this one: the rest is there
+    finally:  # the platform was built at head, and the next tests share its database
+        with platform.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": migrate.head()})
 
     with platform.engine.connect() as conn:
         held = {tuple(r) for r in conn.execute(select(db.record_keys))}

@@ -73,9 +73,9 @@ class _Watch:
             self.overlapped.set()
         return self.real_record(store, ops, results, **kw)
 
-    def set_aside(self, store: Store, op: Any, *args: Any) -> None:
+    def set_aside(self, store: Store, op: Any, *args: Any, **kw: Any) -> None:
         self.events.append(f"set_aside {op.seq}")
-        self.real_set_aside(store, op, *args)
+        self.real_set_aside(store, op, *args, **kw)
 
     def enter(self, ops: Any) -> None:
         with self.lock:

@@ -47,7 +47,7 @@ class _Plan:
     fields a thousand times (with the per-record calls around them, 6-9 % of the device's
     CPU in a 10 k pull: ``tests/bench/bench_pull_device.py``)."""
 
-    keys: tuple[tuple[tuple[str, Part], ...], ...]  # each declaration's fields and rules
+    keys: tuple[tuple[Part, ...], ...]  # each declaration's fields and ID flags
     refs: tuple[str, ...]
     names: tuple[str, ...]
     ids: tuple[str, ...]
@@ -149,7 +149,7 @@ def derive_page(form: Form, page: Iterable[Mapping[str, Any]]) -> list[Derived]:
 
 
 def _keys_of(
-    declarations: tuple[tuple[tuple[str, Part], ...], ...],
+    declarations: tuple[tuple[Part, ...], ...],
 ) -> Callable[[Callable[[str], Any]], tuple[str, ...]]:
     """The natural keys of one record (``key_of`` each declaration, the empty ones left out),
     as a function of its values' ``get``: a form's usual single declaration is one call."""
