@@ -25,12 +25,12 @@ from sync.server.console.dept_views import admin_view, department_view
 from sync.server.console.i18n import console_message, request_lang
 from sync.server.console.pages import (
     _back,
+    _checked_form,
     _error_page,
     _page,
     _post,
     _svc,
     _text,
-    _to_login,
     render,
 )
 from sync.server.dept import asks, collect, files, grants, keys, stats
@@ -93,12 +93,10 @@ def dept_page(request: Request) -> Response:
 @router.post("/dept/requests")
 async def ask(request: Request) -> Response:
     """A request; a mistake (an unreadable filter…) is shown on the page with what to fix."""
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    form = await request.form()
-    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
-        return _error_page(request, user, ApiError(403, "csrf"))
+    checked = await _checked_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     if not user.is_department or not user.department:
         return _error_page(request, user, ApiError(403, "forbidden"))
     actor = Actor(user, sessions.client_ip(request))
@@ -155,12 +153,10 @@ def download_by_get(request: Request, grant_id: int) -> Response:
 async def download(request: Request, grant_id: int) -> Response:
     """The grant's records of one form as CSV (UTF-8 or GBK) or XLSX, streamed, traced; only
     from the department page's form (its CSRF token), never from a link."""
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    form_data = await request.form()
-    if not sessions.csrf_ok(request.app.state.key, user, _text(form_data, "csrf")):
-        return _error_page(request, user, ApiError(403, "csrf"))
+    checked = await _checked_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form_data = checked
     grant = _usable(request, user, grant_id)
     if isinstance(grant, Response):
         return grant
@@ -293,12 +289,10 @@ async def revoke_grant(request: Request, grant_id: int) -> Response:
 @router.post("/departments/keys")
 async def new_key(request: Request) -> Response:
     """Shows the new key on the page it returns (never in a URL, never again)."""
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    form = await request.form()
-    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
-        return _error_page(request, user, ApiError(403, "csrf"))
+    checked = await _checked_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     svc = _svc(request)
     actor = Actor(user, sessions.client_ip(request))
     try:

@@ -146,6 +146,20 @@ def _page(request: Request, page: str, build: Callable[[auth.User], dict[str, An
     return render(request, user, page, **ctx)
 
 
+async def _checked_form(
+    request: Request, max_part_size: int = 1024 * 1024
+) -> tuple[auth.User, FormData] | Response:
+    """The logged-in user and the form a POST carried, once its CSRF token checks; else the
+    answer to give (the login page, or 403 ``csrf``): every console form starts so."""
+    user = sessions.session_user(request)
+    if user is None:
+        return _to_login(request)
+    form = await request.form(max_part_size=max_part_size)
+    if not sessions.csrf_ok(_key(request), user, _text(form, "csrf")):
+        return _error_page(request, user, ApiError(403, "csrf"))
+    return user, form
+
+
 async def _post(
     request: Request,
     action: Callable[[Actor, FormData], Any],

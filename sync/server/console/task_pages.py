@@ -26,6 +26,7 @@ from sync.server.console.audit import Actor
 from sync.server.console.i18n import request_lang
 from sync.server.console.pages import (
     MAX_UPLOAD,
+    _checked_form,
     _error_page,
     _page,
     _post,
@@ -131,12 +132,10 @@ def _spec(formset: FormSet, form: FormData, listed: tuple[list[str], list[str]])
 @router.post("/tasks")
 async def issue(request: Request) -> Response:
     """Preview (``action=preview``: counts per grid, nothing written) or issue a task."""
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    form = await request.form(max_part_size=MAX_UPLOAD)
-    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
-        return _error_page(request, user, ApiError(403, "csrf"))
+    checked = await _checked_form(request, max_part_size=MAX_UPLOAD)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     svc = _svc(request)
     actor = Actor(user, sessions.client_ip(request))
     given: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
@@ -265,12 +264,10 @@ def export_by_get(request: Request, task_id: str, fmt: str) -> Response:
 async def export(request: Request, task_id: str, fmt: str) -> Response:
     """The task's items and results as CSV or XLSX, audited; only from the task page's form
     (its CSRF token), never from a link."""
-    user = sessions.session_user(request)
-    if user is None:
-        return _to_login(request)
-    form = await request.form()
-    if not sessions.csrf_ok(request.app.state.key, user, _text(form, "csrf")):
-        return _error_page(request, user, ApiError(403, "csrf"))
+    checked = await _checked_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
     if fmt not in ("csv", "xlsx"):
         return _error_page(request, user, ApiError(404, "not_found"))
     try:
