@@ -132,10 +132,25 @@ def fts_query(text: str) -> str | None:
         pieces = [re.sub(r"[^0-9a-z]", "", word_l)] if word_l.isascii() else address_terms(word)
         for piece in filter(None, pieces):
             if any(c.isdigit() for c in piece) and piece.isascii():
-                clauses.append(f'("{piece}"* OR "{TAIL_MARK}{piece[::-1]}"*)')
+                other = "".join(f' OR "{g}"' for g in other_generation(piece))
+                clauses.append(f'("{piece}"* OR "{TAIL_MARK}{piece[::-1]}"*{other})')
             else:
                 clauses.append(f'"{piece}"*')
     return " AND ".join(clauses) or None
+
+
+def other_generation(piece: str) -> tuple[str, ...]:
+    """A whole ID number of one generation as the other spells it: 15 digits (area, YYMMDD,
+    sequence) as 18 ("19" inserted, check character appended), and 18 digits born in the
+    1900s as 15. Why: a person registered under the old card is searched by the new one, or
+    the other way round; both are one person (``naturalkeys``). Empty for anything else."""
+    if len(piece) == 15 and piece.isdigit():
+        from app.core.idnumber import key_form  # stdnum: only when 15 digits are typed
+
+        return (key_form(piece),)
+    if len(piece) == 18 and piece[:17].isdigit() and piece[6:8] == "19":
+        return (piece[:6] + piece[8:17],)
+    return ()
 
 
 # -- addresses: any run of characters (FTS5 trigram) -------------------------------------------

@@ -80,3 +80,22 @@ def test_an_older_store_re_keys_its_15_digit_numbers_on_first_open(
         assert again.find_by_key("resident", resident(seq=9)) == [eighteen.id]
     finally:
         again.close()
+
+
+def test_a_search_by_either_generation_of_the_number_finds_the_person(store: Store) -> None:
+    """Search-as-you-type: the whole old number finds the record holding the new one, and the
+    whole new number (born in the 1900s) the record holding the old one; another finds none."""
+    old = store.save("resident", resident(id_number=id_number_15(seq=5), seq=5))
+    new = store.save("resident", resident(seq=7))
+    assert [s.id for s in store.search(id_number(seq=5))] == [old.id]
+    assert [s.id for s in store.search(id_number_15(seq=7))] == [new.id]
+    assert [s.id for s in store.search(id_number_15(seq=5))] == [old.id]
+    assert store.search(id_number(seq=9)) == [] == store.search(id_number_15(seq=9))
+
+
+@given(FIFTEEN)
+def test_each_generation_of_a_number_is_the_other_s_other(number: str) -> None:
+    from app.core.search import other_generation
+
+    assert other_generation(number) == (upgrade_15(number),)
+    assert other_generation(upgrade_15(number)) == (number,)
