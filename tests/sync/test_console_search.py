@@ -193,3 +193,27 @@ def test_terms_cover_every_match(
     )
     if queries.matches(form, data, title, q):
         assert hit, (q, sorted(found))
+
+
+def test_a_whole_id_number_of_either_generation_finds_the_person(
+    platform: Platform, formset: FormSet
+) -> None:
+    """The console's search: an old card's 15 digits find the record holding the 18-digit
+    number, and the 18 digits the record still holding the 15 (one person, ``naturalkeys``)."""
+    from tests.factories import id_number, id_number_15
+
+    wang = platform.client("wang")
+    old, new = uuid7(), uuid7()
+    for rid, number, seq in ((old, id_number_15(seq=5), 5), (new, id_number(seq=7), 7)):
+        (res,) = wang.push(
+            [wang.op(rid, "create", resident(grid=GRID_A, seq=seq, id_number=number))]
+        )
+        assert res["status"] == "applied", res
+    admin = next(u for u in _users(platform) if u.grids is None)
+
+    def found(q: str) -> list[str]:
+        return [r["id"] for r in queries.search(platform.engine, formset, admin, q)]
+
+    assert found(id_number(seq=5)) == [old]
+    assert found(id_number_15(seq=7)) == [new]
+    assert found(id_number(seq=9)) == [] == found(id_number_15(seq=9))

@@ -18,7 +18,7 @@ from app.core.display import masked_part
 from app.core.forms import Form, FormSet
 from app.core.masking import mask_value, revealing
 from app.core.records import is_empty
-from app.core.search import name_terms
+from app.core.search import name_terms, other_generation
 from sync.server import auth, db, records, termrows
 from sync.server import terms as search_terms
 from sync.server.console.i18n import ConsoleError
@@ -285,15 +285,30 @@ def search(
     if not search_terms.is_tail_query(q):  # words pushes noted get their terms first
         termrows.expand(engine, grids)
     with db.read(engine) as conn:
-        for ids in _candidates(conn, user, q, limit * 4):
-            wanted = [i for i in ids if i not in out]
-            for i in range(0, len(wanted), limit):  # a slice at a time: stop once full
-                out.update(_checked(conn, formset, user, q, wanted[i : i + limit]))
-                if len(out) >= limit:
-                    break
-            if len(out) >= limit:
-                break
+        # a whole ID number of one generation finds the record holding the other too
+        for asked in (q, *other_generation(q)):
+            _collect(conn, formset, user, asked, limit, out)
     return sorted(out.values(), key=lambda r: (r["title"], r["id"]))[:limit]
+
+
+def _collect(
+    conn: Connection,
+    formset: FormSet,
+    user: auth.User,
+    q: str,
+    limit: int,
+    out: dict[str, dict[str, Any]],
+) -> None:
+    """Add to ``out`` the records matching ``q``, checked a slice at a time, until it holds
+    ``limit``."""
+    if len(out) >= limit:
+        return
+    for ids in _candidates(conn, user, q, limit * 4):
+        wanted = [i for i in ids if i not in out]
+        for i in range(0, len(wanted), limit):  # a slice at a time: stop once full
+            out.update(_checked(conn, formset, user, q, wanted[i : i + limit]))
+            if len(out) >= limit:
+                return
 
 
 def _checked(
