@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -99,28 +100,19 @@ def begin(engine: Engine, username: str, device_id: str, address: str, now: date
 def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) -> Attempt:
     f = db.login_failures.c
     at = auth.iso(now)
-    _ensure(conn, [k for k, _ in keys], at)
-    rows = {
-        r.key: r
-        for r in conn.execute(
-            select(f.key, f.failures, f.last_at, f.blocked_until)
-            .where(f.key.in_([k for k, _ in keys]))
-            .order_by(f.key)  # every writer locks the keys in one order: no deadlock
-            .with_for_update()
-        )
-    }
+    rows = {r.key: r for r in _lock(conn, [k for k, _ in keys], at)}
     waits = [
         _seconds(rows[k].blocked_until, now)
         for k, _ in keys
-        if k in rows and rows[k].blocked_until and rows[k].blocked_until > at
+        if rows[k].blocked_until and rows[k].blocked_until > at
     ]
     if waits:
         raise Throttled(max(waits))
     locking = []
     for key, policy in keys:
-        row = rows.get(key)  # none when a success deleted it after ``_ensure``: insert again
-        fresh = row is None or row.last_at < auth.iso(now - policy.window)
-        failures = 1 if fresh or row is None else row.failures + 1
+        row = rows[key]
+        fresh = row.last_at < auth.iso(now - policy.window)
+        failures = 1 if fresh else row.failures + 1
         blocked = policy.block(failures)
         values = {
             "failures": failures,
@@ -133,12 +125,23 @@ def _count(conn: Connection, keys: Sequence[tuple[str, Policy]], now: datetime) 
     return Attempt(tuple(keys), tuple(locking))
 
 
-def _ensure(conn: Connection, keys: list[str], at: str) -> None:
-    """Every key has its row before any is locked (a fresh one counts nothing yet), so two
-    first attempts never race to insert the same key; inserted in key order, as locked."""
+def _lock(conn: Connection, keys: list[str], at: str) -> Sequence[Any]:
+    """Lock every key's row, creating the missing ones, in key order, in one statement.
+
+    Why an upsert: a row that exists is locked by its ``DO UPDATE``, a new one by its insert, so
+    every login holds its rows in one order from the first statement on. The earlier "insert
+    missing rows, then SELECT … FOR UPDATE" let a new row's insert hold one key while another
+    login held the other (PostgreSQL found a deadlock on every third of a dozen logins at once,
+    each costing its one-second ``deadlock_timeout``). A new row counts nothing yet."""
     dialect = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    fresh = [{"key": k, "failures": 0, "last_at": at} for k in sorted(keys)]
-    conn.execute(dialect(db.login_failures).values(fresh).on_conflict_do_nothing())
+    fresh = dialect(db.login_failures).values(
+        [{"key": k, "failures": 0, "last_at": at} for k in sorted(keys)]
+    )
+    locked = fresh.on_conflict_do_update(
+        index_elements=[db.login_failures.c.key], set_={"key": fresh.excluded.key}
+    )
+    f = db.login_failures.c
+    return conn.execute(locked.returning(f.key, f.failures, f.last_at, f.blocked_until)).all()
 
 
 def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
@@ -149,26 +152,24 @@ def succeeded(engine: Engine, attempt: Attempt, now: datetime) -> None:
 
     def forgive() -> None:
         with db.write(engine) as conn:
-            _forgive(conn, attempt)
+            _forgive(conn, attempt, auth.iso(now))
 
     races.retried(forgive, TRIES)
     with db.write(engine) as conn:
         _sweep(conn, now)
 
 
-def _forgive(conn: Connection, attempt: Attempt) -> None:
+def _forgive(conn: Connection, attempt: Attempt, at: str) -> None:
+    """The account's row goes back to no failures (kept, not deleted: a deleted row let the
+    next login's insert take one key before the other); the address's loses one."""
     f = db.login_failures.c
     (account, _), (address, policy) = attempt.keys
-    # both rows locked first, in key order as ``_count`` locks them
-    held = conn.execute(
-        select(f.key, f.failures)
-        .where(f.key.in_([account, address]))
-        .order_by(f.key)
-        .with_for_update()
-    ).all()
-    conn.execute(delete(db.login_failures).where(f.key == account))
-    row = next((r for r in held if r.key == address), None)
-    if row is not None and row.failures < policy.lock_after:
+    held = {r.key: r for r in _lock(conn, [account, address], at)}
+    conn.execute(
+        update(db.login_failures).where(f.key == account).values(failures=0, blocked_until=None)
+    )
+    row = held[address]
+    if row.failures < policy.lock_after:
         left = max(row.failures - 1, 0)
         unblock = {} if policy.block(left) else {"blocked_until": None}
         conn.execute(

@@ -99,5 +99,7 @@ def test_rows_nobody_failed_on_for_a_day_are_dropped(engine: Engine) -> None:
     attempt = throttle.begin(engine, "wang", "wang-laptop", "10.1.1.1", later)
     throttle.succeeded(engine, attempt, later)
     with db.read(engine) as conn:
-        keys = set(conn.execute(select(db.login_failures.c.key)).scalars())
-    assert keys == {"address:10.1.1.1"}  # only today's (its failure given back)
+        f = db.login_failures.c
+        rows = {r.key: r.failures for r in conn.execute(select(f.key, f.failures))}
+    # only today's: the address (its failure given back) and the account, reset, not deleted
+    assert rows == {"address:10.1.1.1": 0, "account:wang": 0}
