@@ -12,9 +12,9 @@ Part of ``app.core.store``: SQL stays in this package.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 
 from app.core.sortkey import sort_key
+from app.core.store.once import flag_step, run_once
 from app.core.surnames import COMPOUND, SINGLE
 
 PENDING = "sort_key_pending"  # meta key: the column exists, keys and indexes still to come
@@ -22,7 +22,7 @@ _FUNCTION = "gc_sort_key"  # registered on the connection for the backfill's one
 
 MIGRATION = [
     "ALTER TABLE records ADD COLUMN sort_key TEXT NOT NULL DEFAULT ''",
-    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')",
+    *flag_step(PENDING),
 ]
 
 # the title indexes the lists used before, replaced by the ones below (same shape, on the key)
@@ -38,33 +38,6 @@ INDEXES = {
 }
 
 
-def _once(
-    conn: sqlite3.Connection,
-    flag: str,
-    function: tuple[str, Callable[[str], str]],
-    work: Callable[[], int],
-) -> int:
-    """Run ``work`` (its SQL may call ``function``) in one write transaction with the removal
-    of the meta ``flag``, if the flag is still there; returns what ``work`` returned, else 0.
-    A store's one-time re-keying steps run this way, so a step cut short runs again whole."""
-    name, fn = function
-    conn.create_function(name, 1, fn, deterministic=True)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (flag,)).fetchone() is None:
-            conn.execute("COMMIT")
-            return 0
-        done = work()
-        conn.execute("DELETE FROM meta WHERE key = ?", (flag,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.create_function(name, 1, None)
-    conn.execute("COMMIT")
-    return done
-
-
 def backfill(conn: sqlite3.Connection) -> int:
     """Key every record of a store the migration gave the column, then build the list
     indexes on it; returns how many records were keyed. Runs once (the meta flag goes in
@@ -78,15 +51,13 @@ def backfill(conn: sqlite3.Connection) -> int:
             conn.execute(statement)
         return cur.rowcount
 
-    return _once(conn, PENDING, (_FUNCTION, sort_key), work)
+    return run_once(conn, PENDING, work, (_FUNCTION, sort_key))
 
 
 # People's names keyed with their surname's reading (``app.core.surnames``): stores keyed
 # before that filed 曾 under "ceng"; the first open after the step re-keys the few affected.
 SURNAMES_PENDING = "sort_key_surnames_pending"
-SURNAMES_MIGRATION = [
-    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{SURNAMES_PENDING}', '1')"
-]
+SURNAMES_MIGRATION = flag_step(SURNAMES_PENDING)
 _PERSON_FUNCTION = "gc_person_sort_key"
 
 
@@ -108,4 +79,4 @@ def rekey_surnames(conn: sqlite3.Connection, person_forms: list[str]) -> int:
         )
         return cur.rowcount
 
-    return _once(conn, SURNAMES_PENDING, (_PERSON_FUNCTION, _person_key), work)
+    return run_once(conn, SURNAMES_PENDING, work, (_PERSON_FUNCTION, _person_key))

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.core.forms import FormSet
 from app.core.search import address_query, address_text, short_address_run
+from app.core.store.once import flag_step, run_once
 
 TABLE = "address_search"
 PENDING = "address_index_pending"  # meta key: the migration made the table, rows still to add
@@ -31,7 +32,7 @@ MIGRATION = [
     f"""CREATE VIRTUAL TABLE {TABLE} USING fts5 (
         address, initials, starts, tokenize = 'trigram'
     )""",
-    f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')",
+    *flag_step(PENDING),
 ]
 
 
@@ -54,11 +55,8 @@ def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) ->
     Runs once (the meta flag goes in the same transaction); addresses are read with
     json_extract so a record's JSON is never parsed in Python.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING,)).fetchone() is None:
-            conn.execute("COMMIT")
-            return 0
+
+    def work() -> int:
         done = 0
         for form in formset.forms.values():
             fields = form.roles.address
@@ -72,12 +70,9 @@ def backfill(conn: sqlite3.Connection, formset: FormSet, batch: int = 50_000) ->
                 rows = [(r[0], address_text(str(v) for v in r[1:] if v)) for r in chunk]
                 write(conn, rows)
                 done += len(chunk)
-        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return done
+        return done
+
+    return run_once(conn, PENDING, work)
 
 
 @dataclass

@@ -13,9 +13,10 @@ import sqlite3
 
 from app.core.forms import FormSet
 from app.core.store.derive import derive
+from app.core.store.once import flag_step, run_once
 
 PENDING = "id15_keys_pending"  # meta key: keys holding 15 digits still to be made again
-MIGRATION = [f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{PENDING}', '1')"]
+MIGRATION = flag_step(PENDING)
 
 # a key part of exactly 15 digits: parts are joined by "|", so the key is framed by them too
 _FIFTEEN = "*|" + "[0-9]" * 15 + "|*"
@@ -25,23 +26,16 @@ def rekey_fifteen(conn: sqlite3.Connection, formset: FormSet) -> int:
     """Re-key the live records that hold a key with a 15-digit part; returns how many.
     Runs once, in one write transaction with the flag's removal (cut short, it runs again
     whole). A part of 15 digits that is no ID number gets the same key back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (PENDING,)).fetchone() is None:
-            conn.execute("COMMIT")
-            return 0
+
+    def work() -> int:
         rows = conn.execute(
             "SELECT r.rid, r.form, r.data FROM records r WHERE r.rid IN "
             "(SELECT k.rid FROM record_keys k WHERE '|' || k.key || '|' GLOB ?)",
             (_FIFTEEN,),
         ).fetchall()
-        done = sum(_rekey(conn, formset, rid, form_id, data) for rid, form_id, data in rows)
-        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return done
+        return sum(_rekey(conn, formset, rid, form_id, data) for rid, form_id, data in rows)
+
+    return run_once(conn, PENDING, work)
 
 
 def _rekey(conn: sqlite3.Connection, formset: FormSet, rid: int, form_id: str, data: str) -> int:
