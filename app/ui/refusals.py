@@ -56,6 +56,21 @@ RECORD, DETAIL, FORM, REASON = range(4)
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
+def reason_text(refused: Any, form: Any, lang: str) -> str:
+    """The platform's reason in ``lang``, the fields it named, and what happens next: the
+    grid's return, or the next sync when an edit since waits. One text for the view's rows
+    and the editor's banner, so both say the same."""
+    parts = [pick(lang, refused.message_zh, refused.message_en) or refused.code]
+    if refused.fields:
+        names = "、".join(field_label(form.fields.get(f), f, lang) for f in refused.fields)
+        parts.append(_T.text("fields", lang, names=names))
+    if refused.out_of_scope:
+        parts.append(_T.text("grid_back", lang))
+    elif refused.sent_next:
+        parts.append(_T.text("sent_next", lang))
+    return pick(lang, "；", "; ").join(p.rstrip("。.") for p in parts)
+
+
 class RefusalView(QWidget):
     """``RefusalView(store, lang)``; ``openRequested(record_id)`` when a row is activated."""
 
@@ -66,14 +81,11 @@ class RefusalView(QWidget):
         self.setObjectName("refusalView")
         self.store, self.lang = store, lang
         layout = QVBoxLayout(self)
-        hint = QLabel(_T.text("hint", lang), self)
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
+        self.hint = QLabel(self)
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
         self.table = QTableWidget(0, 4, self)
         self.table.setObjectName("refusalTable")
-        self.table.setHorizontalHeaderLabels(
-            [_T.text(k, lang) for k in ("record", "detail", "form", "reason")]
-        )
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -84,8 +96,19 @@ class RefusalView(QWidget):
         header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._activated)  # Enter, or a double-click
         layout.addWidget(self.table, 1)
-        self.empty_label = QLabel(_T.text("none", lang), self)
+        self.empty_label = QLabel(self)
         layout.addWidget(self.empty_label)
+        self.set_lang(lang)
+
+    def set_lang(self, lang: str) -> None:
+        """Switch zh/en at runtime: the hint, the headers and every row's texts (the
+        platform's reason too) are read again in ``lang``."""
+        self.lang = lang
+        self.hint.setText(_T.text("hint", lang))
+        self.table.setHorizontalHeaderLabels(
+            [_T.text(k, lang) for k in ("record", "detail", "form", "reason")]
+        )
+        self.empty_label.setText(_T.text("none", lang))
         self.refresh()
 
     def refresh(self) -> None:
@@ -121,7 +144,7 @@ class RefusalView(QWidget):
             listing.list_title(form, record.title) or "—",
             listing.person_detail(self.store.formset, form, record.data, self.lang),
             form.title.get(self.lang),
-            self.reason_text(refused, form),
+            reason_text(refused, form, self.lang),
         )
         for column, text in enumerate(texts):
             item = QTableWidgetItem(text)
@@ -129,19 +152,6 @@ class RefusalView(QWidget):
             if column == REASON:
                 item.setToolTip(text)
             self.table.setItem(row, column, item)
-
-    def reason_text(self, refused: Any, form: Any) -> str:
-        """The platform's reason in the UI language, the fields it named, and what happens
-        next: the grid's return, or the next sync when an edit since waits."""
-        parts = [pick(self.lang, refused.message_zh, refused.message_en) or refused.code]
-        if refused.fields:
-            names = "、".join(field_label(form.fields.get(f), f, self.lang) for f in refused.fields)
-            parts.append(_T.text("fields", self.lang, names=names))
-        if refused.out_of_scope:
-            parts.append(_T.text("grid_back", self.lang))
-        elif refused.sent_next:
-            parts.append(_T.text("sent_next", self.lang))
-        return ("；" if self.lang == "zh" else "; ").join(p.rstrip("。.") for p in parts)
 
     def record_id(self, row: int) -> str:
         item = self.table.item(row, RECORD)
@@ -195,10 +205,19 @@ def install_refusals(window: Any, menu: Any = None) -> Any:
         if view is not None:
             view.refresh()
 
+    def relabel(lang: str) -> None:
+        """The window's language switched: the open view and its tab follow."""
+        view = current()
+        if view is not None:
+            view.set_lang(lang)
+            view.fit_rows()  # a reason of the other language wraps elsewhere
+            window.doc_tabs.setTabText(window.doc_tabs.indexOf(view), _T.text("title", lang))
+
     window.recordsChanged.connect(changed)
+    window.languageChanged.connect(relabel)
     action.triggered.connect(lambda _c=False: open_view())
     action.open_view = open_view  # type: ignore[attr-defined]
     return action
 
 
-__all__ = ["RefusalView", "install_refusals"]
+__all__ = ["RefusalView", "install_refusals", "reason_text"]

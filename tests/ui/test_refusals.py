@@ -149,3 +149,66 @@ def test_an_edit_refused_while_the_grid_was_away_waits_for_it_in_english(
             editor.confirm_close = lambda _e: "discard"
         window.runner.cancel_all()
         window.runner.wait()
+
+
+def _visible_texts(view: Any) -> list[str]:
+    """What the worker reads in the view: its labels, buttons, headers and cells."""
+    from PySide6.QtWidgets import QAbstractButton, QLabel, QTableWidget
+
+    texts = [w.text() for w in view.findChildren(QLabel) if w.isVisible()]
+    texts += [w.text() for w in view.findChildren(QAbstractButton) if w.isVisible()]
+    for table in view.findChildren(QTableWidget):
+        texts += [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+        for row in range(table.rowCount()):
+            for column in range(table.columnCount()):
+                item, cell = table.item(row, column), table.cellWidget(row, column)
+                texts += [item.text()] if item is not None else []
+                texts += [
+                    w.text()
+                    for w in (cell, *(cell.findChildren(QLabel) if cell else ()))
+                    if hasattr(w, "text")
+                ]
+    return [t for t in texts if t]
+
+
+def switch_language(window: MainWindow, lang: str) -> None:
+    """The worker's 视图 View → 语言 Language → English / 中文."""
+    window.lang_actions[lang].trigger()
+    assert window.lang == lang
+
+
+def test_the_open_view_switches_language_with_the_window(
+    qtbot: Any, window: MainWindow, store: Store, platform: Any
+) -> None:
+    """The open view kept its title, headers, hint and the platform's reason in the language
+    it was opened in when the worker switched the app's language."""
+    data = resident(name="李四", seq=307, grid=GRID_A, workplace=TOO_LONG)
+    store.save("resident", data, status="draft")
+    sync_in_window(qtbot, window, platform.url)
+    view = _open_view(window)
+    tabs = window.doc_tabs
+    assert tabs.tabText(tabs.indexOf(view)) == "被拒的修改"
+    assert "内容太长" in _row(view, 0)[3]
+
+    try:
+        switch_language(window, "en")
+        texts = _visible_texts(view)
+        assert tabs.tabText(tabs.indexOf(view)) == "Refused edits"
+        assert [view.table.horizontalHeaderItem(c).text() for c in range(4)] == [
+            "Record",
+            "Details",
+            "Form",
+            "Why the platform refused",
+        ]
+        assert any(t.startswith("The platform refused edits of these records") for t in texts)
+        title, _detail, form, reason = _row(view, 0)
+        assert (title, form) == ("李四", "Resident")
+        assert reason.isascii() and "field: Workplace" in reason, reason
+        assert not any("拒绝" in t or "记录" in t for t in texts), texts
+
+        switch_language(window, "zh")
+        assert tabs.tabText(tabs.indexOf(view)) == "被拒的修改"
+        assert view.table.horizontalHeaderItem(3).text() == "平台拒绝的原因"
+        assert "内容太长" in _row(view, 0)[3] and "服务处所" in _row(view, 0)[3]
+    finally:
+        switch_language(window, "zh")
