@@ -80,6 +80,7 @@ class RefusalView(QWidget):
         super().__init__(parent)
         self.setObjectName("refusalView")
         self.store, self.lang = store, lang
+        self.refusals: dict[str, Any] = {}  # record id -> its Refused, as the rows show them
         layout = QVBoxLayout(self)
         self.hint = QLabel(self)
         self.hint.setWordWrap(True)
@@ -117,7 +118,8 @@ class RefusalView(QWidget):
 
         keep = self.current_id()
         self.table.setRowCount(0)
-        for refused in replica.refused_records(self.store):
+        self.refusals = {r.record_id: r for r in replica.refused_records(self.store)}
+        for refused in self.refusals.values():
             self._add_row(refused)
         ids = [self.record_id(row) for row in range(self.table.rowCount())]
         if ids:
@@ -187,7 +189,7 @@ def install_refusals(window: Any, menu: Any = None) -> Any:
         view = current()
         if view is None:
             view = RefusalView(window.store, window.lang, window.doc_tabs)
-            view.openRequested.connect(window.open_record)
+            view.openRequested.connect(open_refused)
             window.refusal_view = view
             window.doc_tabs.addTab(view, _T.text("title", window.lang))
         else:
@@ -199,6 +201,14 @@ def install_refusals(window: Any, menu: Any = None) -> Any:
         show() if callable(show) else window.doc_tabs.setVisible(True)
         view.table.setFocus()  # keyboard: arrows and Enter work at once
         return view
+
+    def open_refused(record_id: str) -> None:
+        """The record in its editor, with the row's reason in a banner at its top."""
+        editor = window.open_record(record_id)
+        view = current()
+        refused = view.refusals.get(record_id) if view is not None else None
+        if editor is not None and refused is not None:
+            editor.show_refusal(refused)
 
     def changed(_record_id: str = "") -> None:
         view = current()

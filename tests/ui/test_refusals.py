@@ -212,3 +212,76 @@ def test_the_open_view_switches_language_with_the_window(
         assert "内容太长" in _row(view, 0)[3] and "服务处所" in _row(view, 0)[3]
     finally:
         switch_language(window, "zh")
+
+
+def _banner_texts(editor: RecordEditor) -> list[str]:
+    from PySide6.QtWidgets import QLabel
+
+    return [label.text() for label in editor.findChildren(QLabel) if label.isVisible()]
+
+
+def test_the_editor_opened_from_the_view_says_why_at_the_field_it_names(
+    qtbot: Any, window: MainWindow, store: Store, platform: Any
+) -> None:
+    """A record opened from the view gave no hint of what the platform refused: the worker
+    had to remember the row. The editor now shows the row's reason in a banner (in the UI
+    language, reachable by keyboard, big in touch mode) with the cursor in the field it
+    names, until the record is saved."""
+    from PySide6.QtWidgets import QApplication, QFrame, QPushButton
+
+    from app.ui.style import TOUCH_TARGET_PX
+
+    data = resident(name="李四", seq=309, grid=GRID_A, workplace=TOO_LONG)
+    refused = store.save("resident", data, status="draft").id
+    sync_in_window(qtbot, window, platform.url)
+    view = _open_view(window)
+    reason = _row(view, 0)[3]
+
+    view.table.setCurrentCell(0, 0)
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    editor = window.doc_tabs.currentWidget()
+    assert isinstance(editor, RecordEditor) and editor.record_id == refused
+    editor.confirm_close = lambda _e: "discard"
+    assert any(reason in text for text in _banner_texts(editor)), _banner_texts(editor)
+    field = editor.widget("workplace").focus_target()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is field)  # at the field it names
+    qtbot.wait(50)  # the editor's own first focus (a timer) does not take it away
+    assert QApplication.focusWidget() is field
+
+    banner = editor.findChild(QFrame, "refusalBanner")
+    assert banner is not None and banner.isVisible()
+    go = banner.findChild(QPushButton)
+    assert go is not None and go.isVisible() and "服务处所" in go.text()
+    # keyboard: Shift+Tab from the form's first field reaches the banner; its button goes back
+    first = editor.widget(editor.body.first_visible()).focus_target()
+    first.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is first)
+    for _ in range(3):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+        if banner.isAncestorOf(QApplication.focusWidget()):
+            break
+    assert banner.isAncestorOf(QApplication.focusWidget()), QApplication.focusWidget()
+    go.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is go)
+    qtbot.keyClick(go, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is field)
+    try:
+        window.set_touch_mode(True)
+        qtbot.waitUntil(lambda: go.height() >= TOUCH_TARGET_PX)
+    finally:
+        window.set_touch_mode(False)
+
+    switch_language(window, "en")
+    try:
+        english = _row(view, 0)[3]
+        assert english.isascii() and any(english in t for t in _banner_texts(editor))
+        assert "Workplace" in go.text()
+    finally:
+        switch_language(window, "zh")
+    assert any(reason in text for text in _banner_texts(editor))
+
+    window.doc_tabs.setCurrentWidget(editor)
+    type_into(qtbot, editor, "workplace", "幸福小学")
+    qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
+    assert store.get(refused).data["workplace"] == "幸福小学"
+    assert banner.isHidden() and not any(reason in t for t in _banner_texts(editor))
