@@ -25,7 +25,7 @@ __all__ = ["RefusalBanner"]
 _T = Catalog(
     {
         "head": ("平台拒绝了这条记录的修改：", "The platform refused this record's edit:"),
-        "go": ("改正“{field}”", "Correct {field}"),
+        "go": ("转到“{field}”", "Go to {field}"),
         "go_tip": ("把光标移到该字段", "Put the cursor in this field"),
     }
 )
