@@ -15,14 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app.core.messages import pick
+from app.core.messages import command_lang, pick
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 log = logging.getLogger("gridcollect")
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return args.lang or os.environ.get("GRIDCOLLECT_LANG", "zh")
+    return command_lang(getattr(args, "lang", None))
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.messages import pick
+from app.core.messages import command_lang, pick
 
 if TYPE_CHECKING:
     from app.core.vault.sources import Found
@@ -47,7 +46,7 @@ def add_passphrase_commands(sub: Any) -> None:
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return args.lang or os.environ.get("GRIDCOLLECT_LANG", "zh")
+    return command_lang(getattr(args, "lang", None))
 
 
 def _current(args: argparse.Namespace) -> tuple[Path, Found]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.messages import lang_of, pick
+from app.core.messages import command_lang, lang_of, pick
 
 if TYPE_CHECKING:
     from sync.session import SyncSummary
@@ -108,7 +107,7 @@ def add_sync_commands(subparsers: Any) -> None:
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or os.environ.get("GRIDCOLLECT_LANG", "zh")
+    return command_lang(getattr(args, "lang", None))
 
 
 def _read_password(path: str) -> str:

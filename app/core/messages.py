@@ -10,6 +10,7 @@ shown or logged safely; keep it that way when adding codes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +26,13 @@ def lang_of(lang: str | None) -> Lang:
     "en_US" never reads English in one place and Chinese in the next.
     """
     return "en" if (lang or "").lower()[:2] == "en" else "zh"
+
+
+def command_lang(given: str | None) -> str:
+    """The language a command speaks: its ``--lang``, else ``$GRIDCOLLECT_LANG``, else
+    Chinese. One function for every command line (``gridcollect`` and ``server-admin``), so
+    the variable set once for a shell or a cron job holds for all of them."""
+    return given or os.environ.get("GRIDCOLLECT_LANG") or DEFAULT_LANG
 
 
 def pick(lang: str | None, zh: str, en: str) -> str:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.core.messages import pick
+from app.core.messages import command_lang, pick
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 PROGRESS_FROM = 50
@@ -24,7 +24,7 @@ log = logging.getLogger("gridcollect.printing")
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or os.environ.get("GRIDCOLLECT_LANG", "zh")
+    return command_lang(getattr(args, "lang", None))
 
 
 def progress_printer(

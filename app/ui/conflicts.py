@@ -83,13 +83,14 @@ class ConflictView(QWidget):
         self.groups: list[QButtonGroup] = []
         self.others: list[QLineEdit] = []
         self._build()
+        self._label_texts()
         self.refresh()
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        hint = QLabel(_T.text("hint", self.lang), self)
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
+        self.hint = QLabel(self)
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.records = QListWidget(split)
         self.records.setObjectName("conflictRecords")
@@ -98,9 +99,6 @@ class ConflictView(QWidget):
         box = QVBoxLayout(right)
         self.table = QTableWidget(0, 5, right)
         self.table.setObjectName("conflictFields")
-        self.table.setHorizontalHeaderLabels(
-            [_T.text(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
-        )
         self.table.verticalHeader().setVisible(False)
         # values whole (a phone cut to 7 digits cannot be chosen between): the field and the
         # three sides take their text's width, "other" the rest; wider rows scroll sideways
@@ -110,9 +108,9 @@ class ConflictView(QWidget):
         header.setMinimumSectionSize(120)
         box.addWidget(self.table, 1)
         row = QHBoxLayout()
-        self.empty_label = QLabel(_T.text("none", self.lang), right)
+        self.empty_label = QLabel(right)
         row.addWidget(self.empty_label, 1)
-        self.resolve_button = QPushButton(_T.text("resolve", self.lang), right)
+        self.resolve_button = QPushButton(right)
         self.resolve_button.setObjectName("resolveButton")
         self.resolve_button.clicked.connect(lambda _c=False: self.resolve())
         row.addWidget(self.resolve_button)
@@ -121,6 +119,26 @@ class ConflictView(QWidget):
         split.addWidget(right)
         split.setSizes([260, 700])
         layout.addWidget(split, 1)
+
+    def _label_texts(self) -> None:
+        """The view's own words in ``self.lang``: hint, headers, empty list, Resolve."""
+        self.hint.setText(_T.text("hint", self.lang))
+        self.table.setHorizontalHeaderLabels(
+            [_T.text(k, self.lang) for k in ("field", "base", "mine", "theirs", "other")]
+        )
+        self.empty_label.setText(_T.text("none", self.lang))
+        self.resolve_button.setText(_T.text("resolve", self.lang))
+
+    def set_lang(self, lang: str) -> None:
+        """Switch zh/en at runtime. The rows' texts (field names, the platform's notes, code
+        labels) are set again in place: the sides picked and the values typed stay."""
+        self.lang = lang
+        self._label_texts()
+        record = self.store.get(self.record_id) if self.record_id else None
+        form = self.store.formset.form(record.form) if record is not None else None
+        for row, entry in enumerate(self.entries):
+            self._row_texts(row, entry, form)
+        self.table.resizeRowsToContents()
 
     # -- records -----------------------------------------------------------------------------
 
@@ -175,18 +193,10 @@ class ConflictView(QWidget):
     def _add_row(self, row: int, entry: Mapping[str, Any], form: Any) -> None:
         self.table.insertRow(row)
         name = entry["field"]
-        label = QLabel(self.field_label(form, name), self.table)
-        note = NOTES.get(str(entry.get("note") or ""))
-        if note is not None:
-            text = pick(self.lang, *note)
-            label.setText(f"{label.text()}\n{text}")
-            label.setWordWrap(True)
-            label.setToolTip(text)
-        self.table.setCellWidget(row, 0, label)
+        self.table.setCellWidget(row, 0, QLabel(self.table))
         group = QButtonGroup(self.table)
         for column, side in enumerate(SIDES, start=1):
-            button = QRadioButton(self.value_text(form, name, entry.get(side)), self.table)
-            button.setToolTip(button.text())
+            button = QRadioButton(self.table)
             button.setObjectName(f"{name}:{side}")
             group.addButton(button, column - 1)
             self.table.setCellWidget(row, column, button)
@@ -208,6 +218,27 @@ class ConflictView(QWidget):
         group.button(MINE).setChecked(True)
         self.groups.append(group)
         self.others.append(edit)
+        self._row_texts(row, entry, form)
+
+    def _row_texts(self, row: int, entry: Mapping[str, Any], form: Any) -> None:
+        """A row's words in ``self.lang``: the field, the platform's note on it (why it
+        flagged the field), and the three sides as a person reads them."""
+        name = entry["field"]
+        label = self.table.cellWidget(row, 0)
+        assert isinstance(label, QLabel)
+        text = self.field_label(form, name)
+        note = NOTES.get(str(entry.get("note") or ""))
+        if note is not None:
+            why = pick(self.lang, *note)
+            text = f"{text}\n{why}"
+            label.setWordWrap(True)
+            label.setToolTip(why)
+        label.setText(text)
+        for column, side in enumerate(SIDES, start=1):
+            button = self.table.cellWidget(row, column)
+            assert isinstance(button, QRadioButton)
+            button.setText(self.value_text(form, name, entry.get(side)))
+            button.setToolTip(button.text())
 
     def field_label(self, form: Any, name: str) -> str:
         fld = form.fields.get(name) if form is not None else None
@@ -280,13 +311,19 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
     action.setObjectName("conflictsAction")
     (menu or window.menuBar()).addAction(action)
 
-    def open_view() -> ConflictView:
+    def current() -> ConflictView | None:
         view = getattr(window, "conflict_view", None)
         if view is None or not shiboken6.isValid(view) or window.doc_tabs.indexOf(view) < 0:
+            return None
+        return view  # type: ignore[no-any-return]
+
+    def open_view() -> ConflictView:
+        view = current()
+        if view is None:
             view = ConflictView(window.store, window.lang, window.author, window.doc_tabs)
             view.resolved.connect(window.record_changed)
             window.conflict_view = view
-            window.doc_tabs.addTab(view, _T.text("title", lang))
+            window.doc_tabs.addTab(view, _T.text("title", window.lang))
         else:
             view.refresh()
         window.doc_tabs.setCurrentWidget(view)
@@ -294,6 +331,14 @@ def install_conflicts(window: Any, menu: Any = None) -> Any:
         show() if callable(show) else window.doc_tabs.setVisible(True)
         return view
 
+    def relabel(new_lang: str) -> None:
+        """The window's language switched: the open view and its tab follow."""
+        view = current()
+        if view is not None:
+            view.set_lang(new_lang)
+            window.doc_tabs.setTabText(window.doc_tabs.indexOf(view), _T.text("title", new_lang))
+
+    window.languageChanged.connect(relabel)
     action.triggered.connect(lambda _c=False: open_view())
     action.open_view = open_view  # type: ignore[attr-defined]
     return action

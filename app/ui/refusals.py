@@ -56,6 +56,21 @@ RECORD, DETAIL, FORM, REASON = range(4)
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
+def reason_text(refused: Any, form: Any, lang: str) -> str:
+    """The platform's reason in ``lang``, the fields it named, and what happens next: the
+    grid's return, or the next sync when an edit since waits. One text for the view's rows
+    and the editor's banner, so both say the same."""
+    parts = [pick(lang, refused.message_zh, refused.message_en) or refused.code]
+    if refused.fields:
+        names = "、".join(field_label(form.fields.get(f), f, lang) for f in refused.fields)
+        parts.append(_T.text("fields", lang, names=names))
+    if refused.out_of_scope:
+        parts.append(_T.text("grid_back", lang))
+    elif refused.sent_next:
+        parts.append(_T.text("sent_next", lang))
+    return pick(lang, "；", "; ").join(p.rstrip("。.") for p in parts)
+
+
 class RefusalView(QWidget):
     """``RefusalView(store, lang)``; ``openRequested(record_id)`` when a row is activated."""
 
@@ -65,15 +80,13 @@ class RefusalView(QWidget):
         super().__init__(parent)
         self.setObjectName("refusalView")
         self.store, self.lang = store, lang
+        self.refusals: dict[str, Any] = {}  # record id -> its Refused, as the rows show them
         layout = QVBoxLayout(self)
-        hint = QLabel(_T.text("hint", lang), self)
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
+        self.hint = QLabel(self)
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
         self.table = QTableWidget(0, 4, self)
         self.table.setObjectName("refusalTable")
-        self.table.setHorizontalHeaderLabels(
-            [_T.text(k, lang) for k in ("record", "detail", "form", "reason")]
-        )
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -84,8 +97,19 @@ class RefusalView(QWidget):
         header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)
         self.table.activated.connect(self._activated)  # Enter, or a double-click
         layout.addWidget(self.table, 1)
-        self.empty_label = QLabel(_T.text("none", lang), self)
+        self.empty_label = QLabel(self)
         layout.addWidget(self.empty_label)
+        self.set_lang(lang)
+
+    def set_lang(self, lang: str) -> None:
+        """Switch zh/en at runtime: the hint, the headers and every row's texts (the
+        platform's reason too) are read again in ``lang``."""
+        self.lang = lang
+        self.hint.setText(_T.text("hint", lang))
+        self.table.setHorizontalHeaderLabels(
+            [_T.text(k, lang) for k in ("record", "detail", "form", "reason")]
+        )
+        self.empty_label.setText(_T.text("none", lang))
         self.refresh()
 
     def refresh(self) -> None:
@@ -94,7 +118,8 @@ class RefusalView(QWidget):
 
         keep = self.current_id()
         self.table.setRowCount(0)
-        for refused in replica.refused_records(self.store):
+        self.refusals = {r.record_id: r for r in replica.refused_records(self.store)}
+        for refused in self.refusals.values():
             self._add_row(refused)
         ids = [self.record_id(row) for row in range(self.table.rowCount())]
         if ids:
@@ -121,7 +146,7 @@ class RefusalView(QWidget):
             listing.list_title(form, record.title) or "—",
             listing.person_detail(self.store.formset, form, record.data, self.lang),
             form.title.get(self.lang),
-            self.reason_text(refused, form),
+            reason_text(refused, form, self.lang),
         )
         for column, text in enumerate(texts):
             item = QTableWidgetItem(text)
@@ -129,19 +154,6 @@ class RefusalView(QWidget):
             if column == REASON:
                 item.setToolTip(text)
             self.table.setItem(row, column, item)
-
-    def reason_text(self, refused: Any, form: Any) -> str:
-        """The platform's reason in the UI language, the fields it named, and what happens
-        next: the grid's return, or the next sync when an edit since waits."""
-        parts = [pick(self.lang, refused.message_zh, refused.message_en) or refused.code]
-        if refused.fields:
-            names = "、".join(field_label(form.fields.get(f), f, self.lang) for f in refused.fields)
-            parts.append(_T.text("fields", self.lang, names=names))
-        if refused.out_of_scope:
-            parts.append(_T.text("grid_back", self.lang))
-        elif refused.sent_next:
-            parts.append(_T.text("sent_next", self.lang))
-        return ("；" if self.lang == "zh" else "; ").join(p.rstrip("。.") for p in parts)
 
     def record_id(self, row: int) -> str:
         item = self.table.item(row, RECORD)
@@ -177,7 +189,7 @@ def install_refusals(window: Any, menu: Any = None) -> Any:
         view = current()
         if view is None:
             view = RefusalView(window.store, window.lang, window.doc_tabs)
-            view.openRequested.connect(window.open_record)
+            view.openRequested.connect(open_refused)
             window.refusal_view = view
             window.doc_tabs.addTab(view, _T.text("title", window.lang))
         else:
@@ -190,15 +202,32 @@ def install_refusals(window: Any, menu: Any = None) -> Any:
         view.table.setFocus()  # keyboard: arrows and Enter work at once
         return view
 
+    def open_refused(record_id: str) -> None:
+        """The record in its editor, with the row's reason in a banner at its top."""
+        editor = window.open_record(record_id)
+        view = current()
+        refused = view.refusals.get(record_id) if view is not None else None
+        if editor is not None and refused is not None:
+            editor.show_refusal(refused)
+
     def changed(_record_id: str = "") -> None:
         view = current()
         if view is not None:
             view.refresh()
 
+    def relabel(lang: str) -> None:
+        """The window's language switched: the open view and its tab follow."""
+        view = current()
+        if view is not None:
+            view.set_lang(lang)
+            view.fit_rows()  # a reason of the other language wraps elsewhere
+            window.doc_tabs.setTabText(window.doc_tabs.indexOf(view), _T.text("title", lang))
+
     window.recordsChanged.connect(changed)
+    window.languageChanged.connect(relabel)
     action.triggered.connect(lambda _c=False: open_view())
     action.open_view = open_view  # type: ignore[attr-defined]
     return action
 
 
-__all__ = ["RefusalView", "install_refusals"]
+__all__ = ["RefusalView", "install_refusals", "reason_text"]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.core.messages import lang_of
+from app.core.messages import command_lang, lang_of
 
 DEFAULT_DB = "sqlite:///gridcollect-platform.db"
 EXIT_OK, EXIT_PARTIAL, EXIT_UNUSABLE = 0, 1, 2
@@ -242,7 +242,7 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _lang(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or "zh"
+    return command_lang(getattr(args, "lang", None))
 
 
 def _fail(args: argparse.Namespace, zh: str, en: str) -> int:
@@ -548,7 +548,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sync.server.cli server|server-admin ...``."""
     parser = argparse.ArgumentParser(prog="gridcollect")
-    parser.add_argument("--lang", choices=["zh", "en"])
+    parser.add_argument(
+        "--lang", choices=["zh", "en"], help="language (default $GRIDCOLLECT_LANG, else zh)"
+    )
     add_server_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))

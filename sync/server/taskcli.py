@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.core.messages import lang_of
+from app.core.messages import command_lang, lang_of
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 
@@ -58,7 +58,7 @@ def add_task_commands(sub: Any) -> list[argparse.ArgumentParser]:
 
 
 def _say(args: argparse.Namespace, zh: str, en: str, *, err: bool = False) -> None:
-    text = en if lang_of(getattr(args, "lang", None) or "zh") == "en" else zh
+    text = en if lang_of(command_lang(getattr(args, "lang", None))) == "en" else zh
     print(text, file=sys.stderr if err else sys.stdout)
 
 

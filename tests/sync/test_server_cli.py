@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -222,3 +223,38 @@ def test_the_server_logs_the_platforms_own_lines(db_url: str) -> None:
     lines = done.stderr.splitlines()
     assert any(line.startswith("INFO:") and "push chunk retried (probe)" in line for line in lines)
     assert any(line.startswith("WARNING:") and "reaped (probe)" in line for line in lines)
+
+
+def _admin_process(
+    *args: str, lang_env: str | None, entry: str = "sync.server.cli"
+) -> subprocess.CompletedProcess[str]:
+    """``server-admin`` run as a person runs it, with ``GRIDCOLLECT_LANG`` set or unset."""
+    env = {k: v for k, v in os.environ.items() if k != "GRIDCOLLECT_LANG"}
+    if lang_env is not None:
+        env["GRIDCOLLECT_LANG"] = lang_env
+    return subprocess.run(
+        [sys.executable, "-m", entry, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("entry", ["sync.server.cli", "app"])
+def test_server_admin_speaks_the_language_of_gridcollect_lang(entry: str, tmp_path: Path) -> None:
+    """``server-admin`` answered in Chinese whatever ``GRIDCOLLECT_LANG`` said (only
+    ``--lang`` worked), while ``gridcollect``'s own commands honour it."""
+    db = f"sqlite:///{tmp_path / 'nowhere' / 'platform.db'}"  # a directory that is not there
+    command = ("server-admin", "--db", db, "list-users")
+
+    english = _admin_process(*command, lang_env="en_US", entry=entry)
+    assert english.returncode == 2
+    assert "does not exist; check the --db path" in english.stderr, english.stderr
+
+    chinese = _admin_process(*command, lang_env=None, entry=entry)
+    assert chinese.returncode == 2 and "所在的目录不存在" in chinese.stderr, chinese.stderr
+
+    told = _admin_process("--lang", "zh", *command, lang_env="en", entry=entry)  # --lang wins
+    assert told.returncode == 2 and "所在的目录不存在" in told.stderr, told.stderr

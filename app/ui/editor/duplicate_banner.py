@@ -15,7 +15,7 @@ from app.core.dedup import Candidate
 from app.ui.editor.field_label import REQUIRED_COLOR
 from app.ui.i18n import tr
 
-__all__ = ["MAX_FUZZY_SHOWN", "DuplicateBanner"]
+__all__ = ["MAX_FUZZY_SHOWN", "BannerButton", "DuplicateBanner"]
 
 MAX_FUZZY_SHOWN = 3
 _STYLES = {
@@ -24,7 +24,7 @@ _STYLES = {
 }
 
 
-class _BannerButton(QPushButton):
+class BannerButton(QPushButton):
     """A banner answer that Enter chooses when it has the cursor (Complete puts it there).
 
     Not ``autoDefault``: in a nested editor's dialog that would make a banner button the
@@ -134,7 +134,7 @@ class DuplicateBanner(QFrame):
         label.setWordWrap(True)
         row.addWidget(label, 1)
         for action, key in actions:
-            button = _BannerButton(tr(key, lang), self)
+            button = BannerButton(tr(key, lang), self)
             button.setAutoDefault(False)
             button.clicked.connect(functools.partial(self._clicked, action, cand.record_id))
             self._buttons[(action, cand.record_id)] = button

@@ -47,6 +47,7 @@ from app.ui.editor.merge import (
     ConflictPanel,
     record_state,
 )
+from app.ui.editor.refusal_banner import RefusalBanner
 from app.ui.fields import FieldWidget, ReferenceField
 from app.ui.fields.base import CLOSE_KEY, COMPLETE_KEYS, SAVE_KEY, key_chord
 from app.ui.i18n import STRINGS, language, tr
@@ -255,7 +256,9 @@ class RecordEditor(
 
     def focus_first(self) -> None:
         """Put the cursor in the first visible field (of a task's fields, when it has some)."""
-        first = next((f for f in self.task_fields if self.body.is_visible(f)), None)
+        named = self._refusal_banner.fields if self._refusal_banner is not None else []
+        wanted = (*named, *self.task_fields)
+        first = next((f for f in wanted if self.body.is_visible(f)), None)
         first = first or self.body.first_visible()
         if first is not None:
             self._focus_field(first)
@@ -264,10 +267,25 @@ class RecordEditor(
         """Opened from a task: highlight the fields it names; the first one gets the cursor."""
         self.task_fields = self.body.highlight(field_ids)
 
+    def show_refusal(self, refused: Any) -> None:
+        """Opened from 被拒的修改: say why the platform refused the edit (a ``Refused``) until
+        the record is saved, with the cursor in the field it named."""
+        banner = self._refusal_banner
+        if banner is None:
+            banner = self._refusal_banner = RefusalBanner(self, self._focus_field)
+            self._root.insertWidget(1, banner)  # under the header, above everything else
+            banner.follow(self.header)
+            self.saved.connect(banner.clear)  # the correction goes with the next sync
+        banner.show_refusal(refused, self.form, self.lang)
+        if banner.fields:
+            self.focus_first()
+
     def set_lang(self, lang: str) -> None:
         """Switch the editor's language at runtime."""
         self.lang = lang
         self.body.set_lang(lang)
+        if self._refusal_banner is not None:
+            self._refusal_banner.set_lang(lang)
         for button, key in self._button_texts:
             button.setText(tr(key, lang))
             button.setToolTip(tr(f"{key}_tip", lang) if f"{key}_tip" in STRINGS else "")
@@ -291,6 +309,7 @@ class RecordEditor(
         self.header.setFont(font)
         root.addWidget(self.header)
 
+        self._refusal_banner: RefusalBanner | None = None  # made when opened from 被拒的修改
         self.banner = DuplicateBanner(self)
         self.banner.actionChosen.connect(self._banner_clicked)
         root.addWidget(self.banner)

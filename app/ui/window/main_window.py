@@ -62,6 +62,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
 
     recordOpened = Signal(str)  # an editor tab for this record id is current
     recordsChanged = Signal(str)  # a record was saved ("": many may have changed, e.g. a sync)
+    languageChanged = Signal(str)  # switched at runtime: views of the features follow it
 
     def __init__(
         self,
@@ -319,6 +320,7 @@ class MainWindow(ListPane, StatusCounts, RecordTabs, LongWork, QMainWindow):
         self.lang_actions[lang].setChecked(True)
         language().set_lang(lang)  # open editors follow the app-wide language themselves
         self.retranslate()
+        self.languageChanged.emit(lang)  # the conflict and refused-edits views, their tabs
 
     def set_touch_mode(self, on: bool) -> None:
         """Large targets and fonts for tablets (the whole app, dialogs included)."""
