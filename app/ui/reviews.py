@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.messages import Catalog, lang_of, pick
+from app.core.messages import Catalog, pick
+from app.ui.i18n import tr, without_mnemonic
 
 _TEXT = {
     "title": ("重复审核", "Duplicate review"),
@@ -75,24 +76,44 @@ class ReviewView(QWidget):
         layout.addWidget(self.status)
         self.table = QTableWidget(0, 4, self)
         self.table.setObjectName("reviewTable")
-        self.table.setHorizontalHeaderLabels(
-            [_T.text(k, lang) for k in ("record", "other", "reason", "grid")]
-        )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
-        for key in ("same", "different"):
-            button = QPushButton(_T.text(key, lang), self)
-            button.setObjectName(f"review_{key}")
-            button.clicked.connect(lambda _c=False, d=key: self.decide(self.table.currentRow(), d))
+        self.buttons: dict[str, QPushButton] = {}
+        for key in ("same", "different", "reload"):
+            button = self.buttons[key] = QPushButton(self)
+            if key == "reload":
+                row.addStretch(1)
+                button.clicked.connect(lambda _c=False: self.reload())
+            else:
+                button.setObjectName(f"review_{key}")
+                button.clicked.connect(
+                    lambda _c=False, d=key: self.decide(self.table.currentRow(), d)
+                )
             row.addWidget(button)
-        reload_button = QPushButton(_T.text("reload", lang), self)
-        reload_button.clicked.connect(lambda _c=False: self.reload())
-        row.addStretch(1)
-        row.addWidget(reload_button)
         layout.addLayout(row)
+        self._said: tuple[str, dict[str, Any]] | None = None  # the status line, to say again
+        self.set_lang(lang)
+
+    def set_lang(self, lang: str) -> None:
+        """Switch zh/en at runtime: headers, buttons, the rows' reasons and the status line."""
+        self.lang = lang
+        self.table.setHorizontalHeaderLabels(
+            [_T.text(k, lang) for k in ("record", "other", "reason", "grid")]
+        )
+        for key, button in self.buttons.items():
+            button.setText(_T.text(key, lang))
+        self._fill()
+        if self._said is not None:
+            self._say(*self._said)
+
+    def _say(self, key: str, values: dict[str, Any]) -> None:
+        """The status line in the UI language (a failure's reason is asked of its error)."""
+        self._said = (key, values)
+        shown = {k: v.reason(self.lang) if hasattr(v, "reason") else v for k, v in values.items()}
+        self.status.setText(_T.text(key, self.lang, **shown))
 
     def reload(self) -> bool:
         """Fetch the open reviews; on failure show the client's reason."""
@@ -101,8 +122,13 @@ class ReviewView(QWidget):
         try:
             self.items = list(self.client.reviews("open").reviews)
         except SyncError as exc:
-            self.status.setText(_T.text("failed", self.lang, reason=exc.reason(self.lang)))
+            self._say("failed", {"reason": exc})
             return False
+        self._fill()
+        self._say("count", {"n": len(self.items)})
+        return True
+
+    def _fill(self) -> None:
         self.table.setRowCount(len(self.items))
         for row, item in enumerate(self.items):
             cells = (
@@ -113,8 +139,6 @@ class ReviewView(QWidget):
             )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
-        self.status.setText(_T.text("count", self.lang, n=len(self.items)))
-        return True
 
     def decide(self, row: int, decision: str) -> Any:
         """Send the decision for a row; reload; returns the outcome (None on failure)."""
@@ -125,7 +149,7 @@ class ReviewView(QWidget):
         try:
             outcome = self.client.decide_review(self.items[row].id, decision)
         except SyncError as exc:
-            self.status.setText(_T.text("failed", self.lang, reason=exc.reason(self.lang)))
+            self._say("failed", {"reason": exc})
             return None
         self.reload()
         return outcome
@@ -145,8 +169,11 @@ def install_reviews(window: Any, menu: Any = None) -> Any:
 
     from app.ui.syncui import SyncDialog
 
-    lang = str(window.lang)
-    action = QAction("重复审核…" if lang_of(lang) != "en" else "Duplicate review…", window)
+    def title(lang: str) -> str:
+        """The tab's title: the menu entry's words (the window names the action itself)."""
+        return without_mnemonic(tr("main.act.reviews", lang)).rstrip("…")
+
+    action = QAction(title(str(window.lang)) + "…", window)
     action.setObjectName("reviewsAction")
     (menu or window.menuBar()).addAction(action)
 
@@ -173,13 +200,22 @@ def install_reviews(window: Any, menu: Any = None) -> Any:
             return None
         view = ReviewView(client, window.lang, window.doc_tabs)
         view.reload()
-        window.doc_tabs.addTab(view, action.text().rstrip("…"))
+        window.doc_tabs.addTab(view, title(window.lang))
         window.doc_tabs.setCurrentWidget(view)
         show = getattr(window, "_show_docs", None)
         if callable(show):
             show()
         return view
 
+    def relabel(lang: str) -> None:
+        """The window's language switched: the action, the open views and their tabs follow."""
+        tabs = window.doc_tabs
+        for view in tabs.findChildren(ReviewView):
+            view.set_lang(lang)
+            if tabs.indexOf(view) >= 0:
+                tabs.setTabText(tabs.indexOf(view), title(lang))
+
+    window.languageChanged.connect(relabel)
     action.ask = ask  # type: ignore[attr-defined]
     action.open_view = open_view  # type: ignore[attr-defined]
     action.triggered.connect(lambda _c=False: open_view())

@@ -235,6 +235,7 @@ def test_the_view_switches_to_english_at_runtime(window: MainWindow) -> None:
     view.open_task("later")
     window.set_language("en")
     assert window.my_tasks.action.text() == "My tasks (4)"
+    assert window.doc_tabs.tabText(window.doc_tabs.indexOf(view)) == "My tasks"
     assert view.task_summary.text() == "3 items: 0 done, 0 unable, 3 open"
     assert view.unable_panel.buttons[0].text() == "No such person"
     assert view.item_table.horizontalHeaderItem(0).text() == "Building"

@@ -48,3 +48,56 @@ def test_a_rejected_transfer_says_why_in_the_conflict_view(
     finally:
         for device in (li, wang, boss):
             device.close()
+
+
+def test_the_review_view_follows_the_windows_language(
+    qtbot: Any,
+    platform: Any,  # noqa: F811
+    tmp_path: Path,
+    formset: FormSet,
+) -> None:
+    """The supervisor's 重复审核 view, opened from the window's menu, kept its headers,
+    buttons, reasons, status line and tab in the language it was opened in."""
+    from app.ui.syncui import Credentials
+    from app.ui.window import MainWindow
+    from tests.sync.devicekit import PASSWORD
+
+    li = make_device(platform.url, tmp_path, formset, "li")
+    wang = make_device(platform.url, tmp_path, formset, "wang")
+    boss = make_device(platform.url, tmp_path, formset, "chen")
+    window = MainWindow(boss.store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(window)
+    try:
+        number = id_number(seq=232)
+        li.save("resident", resident(grid=GRID_B, seq=232, id_number=number), status="complete")
+        li.sync()
+        wang.save("resident", resident(grid=GRID_A, seq=232, id_number=number))
+        wang.sync()
+        action = window.reviews_action
+        action.ask = lambda: Credentials(platform.url, "chen", PASSWORD)
+        view = action.open_view()
+        assert isinstance(view, ReviewView) and view.table.rowCount() == 1
+        tabs = window.doc_tabs
+        assert tabs.tabText(tabs.indexOf(view)) == "重复审核"
+
+        window.lang_actions["en"].trigger()
+        assert action.text() == "Duplicate &review…"
+        assert tabs.tabText(tabs.indexOf(view)) == "Duplicate review"
+        headers = [view.table.horizontalHeaderItem(c).text() for c in range(4)]
+        buttons = [b.text() for b in view.buttons.values()]
+        texts = [*headers, *buttons, view.status.text(), view.table.item(0, 2).text()]
+        assert all(t.isascii() for t in texts), texts
+        assert view.status.text().startswith("1")  # the count, said again in English
+        assert view.table.item(0, 3).text() == f"{GRID_B} → {GRID_A}"
+
+        window.lang_actions["zh"].trigger()
+        assert view.table.item(0, 2).text().startswith("迁入申请")
+        assert tabs.tabText(tabs.indexOf(view)) == "重复审核"
+    finally:
+        window.lang_actions["zh"].trigger()
+        view_client = getattr(locals().get("view"), "client", None)
+        if view_client is not None:
+            view_client.close()
+        window.close()
+        for device in (li, wang, boss):
+            device.close()

@@ -43,6 +43,9 @@ class MyTasks:
         if self.view is not None:
             if self.view.lang != lang:
                 self.view.set_lang(lang)  # refreshes too
+                tabs = self.window.doc_tabs
+                if tabs.indexOf(self.view) >= 0:
+                    tabs.setTabText(tabs.indexOf(self.view), tr("tasks.title", lang))
             else:
                 self.view.refresh()
 
