@@ -301,7 +301,7 @@ class _Parser:
                 f"{op!r} only compares numbers, dates and age; use = or in for field {field}",
                 tok,
             )
-        if op == "contains" and kind not in ("text", "codes"):
+        if op == "contains" and kind not in ("text", "id", "codes"):
             raise self.fail(
                 f"“包含” 只能用于文本和多选字段，字段 {field} 请用 = 或 in",
                 f"contains only applies to text and multiple-choice fields; use = or in for {field}",

@@ -15,7 +15,7 @@ from typing import Any
 from app.core.forms import Form
 from app.core.textnorm import normalize_key
 
-__all__ = ["Part", "key_of", "part_rule", "parts_of"]
+__all__ = ["Part", "id_key", "key_of", "part_rule", "parts_of"]
 
 # one part of a key declaration: its field, and whether it is an ID number (15 digits are
 # keyed as their 18-digit form). A flag, not a function per part: a pulled page derives
@@ -31,7 +31,9 @@ def _fifteen(number: str) -> str:
     return key_form(number)
 
 
-def _id_number(text: str) -> str:
+def id_key(text: str) -> str:
+    """An ID number's identity: normalised, 15 digits as their 18-digit form. Why public: the
+    record filter (``recordfilter``) compares ID-number fields by this key too."""
     number = normalize_key(text)
     return _fifteen(number) if len(number) == 15 else number
 
@@ -43,7 +45,7 @@ def _is_id(form: Form, field_id: str) -> bool:
 
 def part_rule(form: Form, field_id: str) -> Callable[[str], str]:
     """How the value of ``field_id`` is normalised in a key (by the field's type)."""
-    return _id_number if _is_id(form, field_id) else normalize_key
+    return id_key if _is_id(form, field_id) else normalize_key
 
 
 def parts_of(form: Form, fields: Sequence[str]) -> tuple[Part, ...]:

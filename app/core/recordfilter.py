@@ -10,6 +10,10 @@ when parsed, so a stored filter (``to_json``) is evaluated without the form.
 Semantics, kept deliberately plain: a comparison (``= < <= > >= in contains``) on an empty or
 ill-typed value is false; ``!=`` is ``not =`` (an empty value differs from everything);
 ``contains`` is a case-insensitive substring for text and membership for multiple choice.
+An ID-number field (kind ``id``) is equal (``= != in``) by its natural key
+(``naturalkeys.id_key``): a 15-digit first-generation number is its 18-digit form, as the
+duplicate guard and search hold; ``contains`` compares the stored text as typed (a fragment
+has no generation).
 """
 
 from __future__ import annotations
@@ -18,21 +22,24 @@ import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal
 
 from app.core.forms import Form, FormSet
+from app.core.naturalkeys import id_key
 from app.core.records import is_empty
 
 # ---------------------------------------------------------------------------- the model
 
-Kind = Literal["text", "number", "date", "code", "codes", "bool", "age", "any"]
+Kind = Literal["text", "id", "number", "date", "code", "codes", "bool", "age", "any"]
 COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")
 OPS = (*COMPARE_OPS, "in", "contains", "is empty", "is filled")
 AGE = "age"
 ORDERED_KINDS = ("number", "date", "age")
-_TEXT_TYPES = ("text", "phone", "postcode", "id_number", "credit_code", "reference")
+_TEXT_TYPES = ("text", "phone", "postcode", "credit_code", "reference")
 KIND_OF_TYPE: dict[str, Kind] = {
     **{t: "text" for t in _TEXT_TYPES},
+    "id_number": "id",
     "integer": "number",
     "decimal": "number",
     "date": "date",
@@ -189,9 +196,15 @@ def _wanted(term: Term, value: Scalar, today: date) -> object:
     return resolve_date(str(value), today) if term.kind == "date" else value
 
 
+# a filter's few values are keyed once, not once per record it is evaluated on
+_wanted_id = lru_cache(maxsize=4096)(id_key)
+
+
 def _equal(term: Term, have: object, value: Scalar, today: date) -> bool:
     if term.kind == "codes":
         return isinstance(have, list) and value in have
+    if term.kind == "id":
+        return id_key(str(have)) == _wanted_id(str(value))
     return have == _wanted(term, value, today)
 
 

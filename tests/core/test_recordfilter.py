@@ -3,6 +3,7 @@ JSON round trips, clear errors, and ``matches`` against a plain reference evalua
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date
 from typing import Any
 
@@ -20,6 +21,7 @@ from app.core.recordfilter import (
     Term,
     parse_filter,
 )
+from tests.factories import id_number, id_number_15
 
 TODAY = date(2026, 6, 15)
 
@@ -77,6 +79,62 @@ def test_id_numbers_and_phones_compare_in_their_stored_form(fs: FormSet) -> None
     assert f.matches({"id_number": "11010519491231002X"}, TODAY)
     p = parse_filter("phone = '+86 138 0013 8000'", form, fs)
     assert p.matches({"phone": "13800138000"}, TODAY)
+
+
+def test_an_id_number_field_finds_either_generation(fs: FormSet) -> None:
+    """``证件号码 = <15 digits>`` selects the record holding the 18-digit form and the reverse,
+    ``in (...)`` too, and ``!=`` is its negation: an ID number's identity is its natural key
+    (``naturalkeys``), whatever generation was typed or stored. By the field's type: another
+    ID-number field (the household head's) compares the same way."""
+    form = fs.form("resident")
+    born = dt.date(1949, 12, 31)
+    n18, n15 = id_number(born, 2, "110105"), id_number_15(born, 2, "110105")
+    other = id_number(dt.date(1985, 6, 15), 3)
+    for field in ("证件号码", "head_id_number"):
+        fid = "id_number" if field == "证件号码" else field
+        old, new, nobody = {fid: n15}, {fid: n18}, {fid: other}
+        for typed in (n15, n18, n18.lower(), f"'{n15[:6]} {n15[6:]}'"):
+            eq = parse_filter(f"{field} = {typed}", form, fs)
+            assert [eq.matches(d, TODAY) for d in (old, new, nobody, {})] == [
+                True,
+                True,
+                False,
+                False,
+            ], typed
+            ne = parse_filter(f"{field} != {typed}", form, fs)
+            assert [ne.matches(d, TODAY) for d in (old, new, nobody, {})] == [
+                False,
+                False,
+                True,
+                True,
+            ], typed
+            among = parse_filter(f"{field} in ({other}, {typed})", form, fs)
+            assert [among.matches(d, TODAY) for d in (old, new, nobody, {})] == [
+                True,
+                True,
+                True,
+                False,
+            ], typed
+
+
+def test_an_id_number_is_not_another_generation_it_is_not(fs: FormSet) -> None:
+    """Only a number's own other generation is equal: an 18-digit number whose check
+    character is wrong is not the 15-digit one (that upgrades to the right character), one
+    born in the 2000s has no 15-digit form, and a text field holding digits is not an ID
+    number. ``contains`` compares fragments as typed (a fragment has no generation)."""
+    form = fs.form("resident")
+    born = dt.date(1949, 12, 31)
+    n18, n15 = id_number(born, 2, "110105"), id_number_15(born, 2, "110105")
+    wrong = n18[:17] + ("1" if n18[17] != "1" else "2")
+    assert not parse_filter(f"id_number = {wrong}", form, fs).matches({"id_number": n15}, TODAY)
+    assert not parse_filter(f"id_number = {n15}", form, fs).matches({"id_number": wrong}, TODAY)
+    young = id_number(dt.date(2001, 12, 31), 2, "110105")
+    young15 = young[:6] + young[8:17]
+    assert not parse_filter(f"id_number = {young15}", form, fs).matches({"id_number": young}, TODAY)
+    assert not parse_filter(f"name = {n15}", form, fs).matches({"name": n18}, TODAY)
+    part = parse_filter(f"id_number contains {n15[4:8]}", form, fs)  # "0549": across "19"
+    assert part.matches({"id_number": n15}, TODAY)
+    assert not part.matches({"id_number": n18}, TODAY)
 
 
 @pytest.mark.parametrize(

@@ -305,6 +305,38 @@ def test_a_task_from_a_list_never_takes_records_outside_the_issuers_scope(
     assert outside.status_code == 404
 
 
+def test_a_task_from_a_list_of_id_numbers_finds_either_generation(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """A listed ID number selects the record holding its other generation (one person,
+    ``naturalkeys``): a record stored under its 15-digit number (as an old client's push could
+    have stored it) by its 18 digits, and a record holding 18 digits by its 15."""
+    wang, chen = workers["wang"], workers["chen"]
+    a1, a2, a3 = people(wang, GRID_A, ["1", "1", "1"])
+    r = db.records.c
+    with db.write(platform.engine) as conn:
+        datas = {
+            row.id: db.loads(row.data)
+            for row in conn.execute(select(r.id, r.data).where(r.id.in_([a1, a2])))
+        }
+        numbers = {rid: data["id_number"] for rid, data in datas.items()}
+        stored = dict(datas[a1], id_number=numbers[a1][:6] + numbers[a1][8:17])
+        conn.execute(db.records.update().where(r.id == a1).values(data=db.dumps(stored)))
+    listed = [numbers[a1], numbers[a2][:6] + numbers[a2][8:17]]
+    made = api(
+        platform, chen, "POST", "/tasks", json={**SPEC, "filter": None, "id_numbers": listed}
+    )
+    with db.read(platform.engine) as conn:
+        items = set(
+            conn.execute(
+                select(db.task_items.c.record_id).where(
+                    db.task_items.c.task_id == made.json()["task"]["id"]
+                )
+            ).scalars()
+        )
+    assert items == {a1, a2} and a3 not in items
+
+
 def test_a_bad_filter_says_what_to_fix_and_writes_nothing(
     platform: Platform, workers: dict[str, Client]
 ) -> None:

@@ -11,7 +11,7 @@ scoped to devices by its grid.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.core.forms import Form, FormSet
+from app.core.naturalkeys import part_rule
 from app.core.recordfilter import RecordFilter
-from app.core.textnorm import normalize_key
 from sync.server import db, records
 from sync.server.auth import User
 from sync.server.errors import ApiError
@@ -31,6 +31,8 @@ from sync.server.tasks import sqlfilter
 from sync.server.tasks.spec import TaskSpec
 
 PAGE = 5000  # ids per IN (...) list
+# an explicit list of ID numbers: per ID field, its key rule and the listed numbers keyed by it
+Listed = dict[str, tuple[Callable[[str], str], set[str]]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def pick(
     grids = task_grids(user, spec)
     houses = _houses(conn, formset, form, spec, grids)
     wanted_ids = _canonical_ids(conn, spec.record_ids) if spec.record_ids else None
-    numbers = {normalize_key(n) for n in spec.id_numbers} if spec.id_numbers else None
+    numbers = _listed(form, spec.id_numbers) if spec.id_numbers else None
     if numbers is not None and not form.roles.id:
         raise ApiError(422, "bad_task", detail_zh="此表单没有证件号码", detail_en="no ID field")
     needs_data = bool(numbers or houses is not None or spec.buildings)
@@ -95,7 +97,7 @@ def _keeps(
     rid: str,
     spec: TaskSpec,
     houses: set[str] | None,
-    numbers: set[str] | None,
+    numbers: Listed | None,
     flt: RecordFilter | None,
     today: date,
 ) -> bool:
@@ -108,10 +110,21 @@ def _keeps(
     ):
         return False
     if numbers is not None and not any(
-        normalize_key(str(data.get(f) or "")) in numbers for f in form.roles.id
+        rule(str(data.get(f) or "")) in keys for f, (rule, keys) in numbers.items()
     ):
         return False
     return flt is None or flt.matches(data, today)
+
+
+def _listed(form: Form, given: Iterable[str]) -> Listed:
+    """Per ``roles.id`` field, how its value is keyed and the listed numbers keyed so: an ID
+    number by ``naturalkeys`` (a listed 15-digit number finds the record holding its 18-digit
+    form, and the reverse: one person), another field (a house code) normalised."""
+    out: Listed = {}
+    for field in form.roles.id:
+        rule = part_rule(form, field)
+        out[field] = (rule, {rule(n) for n in given})
+    return out
 
 
 def _in_houses(form: Form, data: dict[str, Any], rid: str, houses: set[str]) -> bool:

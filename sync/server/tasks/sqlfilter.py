@@ -6,8 +6,9 @@ into two SQL conditions over ``records.data`` (SQLite ``json_*``, PostgreSQL ``j
 
 - ``cond``: the filter's answer, exact for every record where ``doubt`` is false;
 - ``doubt``: the records whose answer SQL cannot give exactly (a number beyond 2**53, a date
-  written in another ISO form, a text field holding a number, a term the translation does not
-  cover): the caller selects ``cond OR doubt`` and decides those again with ``matches``.
+  written in another ISO form, a text field holding a number, an ID number spelled otherwise
+  than its key, a term the translation does not cover): the caller selects ``cond OR doubt``
+  and decides those again with ``matches``.
 
 Both are never NULL, so ``NOT`` keeps its meaning. Correctness comes from ``doubt`` being large
 enough, never from guessing: a new case belongs in ``doubt`` until it is translated exactly.
@@ -43,7 +44,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement, False_
 
+from app.core.naturalkeys import id_key
 from app.core.recordfilter import And, Node, Not, RecordFilter, Term, resolve_date
+from app.core.search import other_generation
 
 Cond = ColumnElement[bool]
 # every character str.strip() removes: a blank text is empty (app.core.records.is_empty)
@@ -53,6 +56,7 @@ _FOLDS = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).casefold() != chr(
 FOLD_CHARS = frozenset(_FOLDS | {t for c in _FOLDS for t in c.casefold()})
 EXACT_INT = 2**53  # beyond it a JSON number's double and Python's int part ways
 _DIGIT4 = "[0-9][0-9][0-9][0-9]"
+_KEY_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # a text of these alone is its own key
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class _Json:
         return value
 
     def is_date_shape(self, value: ColumnElement[str]) -> Cond:
+        raise NotImplementedError
+
+    def is_key_shape(self, value: ColumnElement[str]) -> Cond:
+        """Whether a text is one or more ASCII digits and capitals (``normalize_key`` keeps it)."""
         raise NotImplementedError
 
     def contains(self, value: ColumnElement[str], part: str) -> Cond:
@@ -140,6 +148,9 @@ class _SqliteJson(_Json):
 
     def is_date_shape(self, value: ColumnElement[str]) -> Cond:
         return value.op("GLOB")(f"{_DIGIT4}-[0-9][0-9]-[0-9][0-9]")
+
+    def is_key_shape(self, value: ColumnElement[str]) -> Cond:
+        return and_(value != "", not_(value.op("GLOB", is_comparison=True)(f"*[^{_KEY_CHARS}]*")))
 
     def contains(self, value: ColumnElement[str], part: str) -> Cond:
         return func.instr(value, part) > 0
@@ -198,6 +209,9 @@ class _PgJson(_Json):
 
     def is_date_shape(self, value: ColumnElement[str]) -> Cond:
         return value.op("~")(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+    def is_key_shape(self, value: ColumnElement[str]) -> Cond:
+        return value.op("~", is_comparison=True)(f"^[{_KEY_CHARS}]+$")
 
     def contains(self, value: ColumnElement[str], part: str) -> Cond:
         return func.strpos(value, part) > 0
@@ -298,6 +312,38 @@ def _text(term: Term, json: _Json, today: date) -> Pushed:
     return _UNKNOWN if cond is None else Pushed(cond, doubt)
 
 
+def _id(term: Term, json: _Json, today: date) -> Pushed:
+    """An ID number: ``= != in`` by its key (``naturalkeys.id_key``), anything else as text.
+
+    A stored text in its key's spelling (ASCII digits and capitals) is compared with the
+    spellings of the wanted keys: each key and, for an 18-digit key born in the 1900s, the 15
+    digits that upgrade to it. So the term stays an equality on the stored value (what an
+    index on it would serve) instead of a key computed per record; any other spelling (a
+    lower-case x, spaces, full width) is a doubt ``matches`` decides."""
+    if term.op not in ("=", "!=", "in"):
+        return _text(term, json, today)
+    values = term.value if term.op == "in" else (term.value,)
+    if not isinstance(values, tuple):
+        return _UNKNOWN
+    spellings = tuple(dict.fromkeys(s for v in values for s in _spellings(str(v))))
+    value = json.text(term.field)
+    is_text = json.is_(term.field, "text")
+    member = and_(is_text, json.is_key_shape(value), or_(false(), *(value == s for s in spellings)))
+    doubt = or_(
+        json.is_(term.field, "integer", "real", "true", "false", "array", "object"),
+        and_(is_text, json.trim(value) != "", not_(json.is_key_shape(value))),
+    )
+    return Pushed(not_(member) if term.op == "!=" else member, doubt)
+
+
+def _spellings(value: str) -> tuple[str, ...]:
+    """The stored texts in key spelling whose key is ``value``'s: the key itself and its other
+    generation when that upgrades back to it (an 18-digit number whose check character is
+    wrong is not its 15 digits' key)."""
+    key = id_key(value)
+    return (key, *(other for other in other_generation(key) if id_key(other) == key))
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300
 
@@ -391,6 +437,7 @@ def _codes(term: Term, json: _Json, today: date) -> Pushed:
 
 _READERS = {
     "text": _text,
+    "id": _id,
     "code": _text,
     "any": _text,
     "number": _number,
