@@ -6,6 +6,7 @@ item result."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -434,3 +435,58 @@ def test_a_task_named_to_another_worker_later_reaches_one_named_afterwards(
     console(platform, "chen", "PATCH", f"/tasks/{task_id}", json={"assignees": ["wang", "sun"]})
     s.sync()
     assert _listed(s) == [task_id] and s.store.tasks.open_item_count() == 4
+
+
+def _task_cli(db_url: str, *argv: str, lang: str = "zh") -> subprocess.CompletedProcess[str]:
+    """``gridcollect server-admin task …`` in its own process, on the platform's database."""
+    cmd = [sys.executable, "-m", "sync.server.cli", "--lang", lang, "server-admin", "task"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    return subprocess.run(
+        [*cmd, *argv, "--db", db_url, "--as", "chen"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
+
+
+def test_a_task_the_cli_assigns_reaches_the_assignees_device_and_not_another_workers(
+    devices: Any, platform: Any, db_url: str
+) -> None:
+    """``server-admin task create --assignee sun`` (a process of its own on the platform's
+    database): sun's laptop gets the task and its items, wang's laptop of the same grid gets
+    nothing; ``task assign`` to wang moves it from sun's laptop to wang's at their next sync
+    (PROTOCOL.md §13.2). Refused names say why, in the CLI's language, and store nothing."""
+    from sync.server import admin
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    (a,) = devices(1)
+    (s,) = devices(1, user="sun")
+    building_three(a)
+    a.sync()
+    base = ["create", "--title", "核实流动人口电话", "--field", "phone", "--grid", GRID_A]
+    base += ["--filter", "人口类型 = 流动人口", "--json"]
+    refused = _task_cli(db_url, *base, "--assignee", "sun", "--assignee", "li")
+    assert refused.returncode == 2 and "网格员 li 不负责本任务的任何网格" in refused.stderr
+    refused = _task_cli(db_url, *base, "--assignee", "chen", lang="en")
+    assert refused.returncode == 2
+    assert "chen is not an active grid worker account" in refused.stderr
+    assert console(platform, "chen", "GET", "/tasks")["tasks"] == []
+
+    made = _task_cli(db_url, *base, "--assignee", "sun")
+    assert made.returncode == 0, made.stderr
+    task = json.loads(made.stdout)["task"]
+    assert task["assignees"] == ["sun"]
+    for dev in (a, s):
+        dev.sync()
+    assert _listed(s) == [task["id"]] and s.store.tasks.open_item_count() == 5
+    assert _listed(a) == [] and a.store.tasks.items(task["id"]) == []
+
+    moved = _task_cli(db_url, "assign", task["id"], "--assignee", "wang")
+    assert moved.returncode == 0, moved.stderr
+    assert "assignees wang" in moved.stdout
+    for dev in (a, s):
+        dev.sync()
+    assert _listed(s) == [] and s.store.tasks.items(task["id"]) == []
+    assert _listed(a) == [task["id"]] and a.store.tasks.open_item_count() == 5
