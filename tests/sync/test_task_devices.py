@@ -490,3 +490,66 @@ def test_a_task_the_cli_assigns_reaches_the_assignees_device_and_not_another_wor
         dev.sync()
     assert _listed(s) == [] and s.store.tasks.items(task["id"]) == []
     assert _listed(a) == [task["id"]] and a.store.tasks.open_item_count() == 5
+
+
+def _items_by_grid(dev: Device) -> dict[str, set[str]]:
+    """The tasks the device holds items of, per grid (the items' own grid)."""
+    out: dict[str, set[str]] = {}
+    for grid, task_id in dev.store.conn.execute("SELECT grid, task_id FROM task_items"):
+        out.setdefault(grid, set()).add(task_id)
+    return out
+
+
+def test_a_supervisors_device_drops_the_tasks_of_a_grid_moved_out_of_the_community(
+    devices: Any, platform: Any
+) -> None:
+    """chen's laptop holds a task over grids A and B and one over B alone. B moves to another
+    community: at chen's next sync the task of B alone leaves the laptop and the other keeps
+    only A's items (as a worker's laptop does when B is taken from the worker: PROTOCOL.md
+    §8 ``grids_left``, §13.2). Moved back, B's task and items return."""
+    from sync.server import admin
+    from tests.sync.conftest import OTHER_COMMUNITY
+    from tests.sync.test_platform_tasks import people
+
+    (a,) = devices(1)
+    (c,) = devices(1, user="chen")
+    building_three(a)
+    a.sync()
+    people(platform.client("li"), GRID_B, ["2"])
+    spec = {**SPEC, "buildings": [], "grids": [GRID_A, GRID_B]}
+    both = console(platform, "chen", "POST", "/tasks", json=spec)["task"]["id"]
+    only_b = console(platform, "chen", "POST", "/tasks", json={**spec, "grids": [GRID_B]})
+    only_b_id = only_b["task"]["id"]
+    c.sync()
+    assert _items_by_grid(c) == {GRID_A: {both}, GRID_B: {both, only_b_id}}
+
+    admin.put_grid(platform.engine, GRID_B, "二网格", OTHER_COMMUNITY)
+    c.sync()
+    assert _listed(c) == [both]
+    assert _items_by_grid(c) == {GRID_A: {both}}
+
+    admin.put_grid(platform.engine, GRID_B, "二网格", "330106001")
+    c.sync()
+    assert _items_by_grid(c) == {GRID_A: {both}, GRID_B: {both, only_b_id}}
+
+
+def test_a_workers_device_drops_the_tasks_of_grids_lost_by_becoming_a_supervisor(
+    devices: Any, platform: Any
+) -> None:
+    """wang (grid A) becomes the supervisor of the other community: grid A is no longer in
+    their scope, so their laptop drops A's task at the next sync, as when A is taken from a
+    worker."""
+    from sync.server import admin
+    from tests.sync.conftest import OTHER_COMMUNITY
+
+    (a,) = devices(1)
+    building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    a.sync()
+    assert _listed(a) == [task_id]
+
+    admin.put_user(platform.engine, "wang", PASSWORD, "supervisor", community=OTHER_COMMUNITY)
+    a.client.login("wang", PASSWORD)
+    a.sync()
+    assert _listed(a) == [] and a.store.tasks.items(task_id) == []
