@@ -62,7 +62,14 @@ def add_task_commands(sub: Any) -> list[argparse.ArgumentParser]:
         "next pull (PROTOCOL.md §13.2).",
     )
     named.add_argument("task_id")
-    named.add_argument("--assignee", action="append", dest="assignees", default=[], metavar="NAME")
+    named.add_argument(
+        "--assignee",
+        action="append",
+        dest="assignees",
+        default=[],
+        metavar="NAME",
+        help="a worker of the task's grids (repeat; none: every worker of its grids)",
+    )
     cancel = tsub.add_parser("cancel", help="cancel a task (devices get it on their next pull)")
     cancel.add_argument("task_id")
     parsers = [make, lst, show, named, cancel]
