@@ -49,6 +49,9 @@ def put_grid(engine: Engine, code: str, name: str, community: str, level: str = 
         if old is None or old.community != community:
             # its supervisors' devices fetch the records it already holds (scopes.py)
             scopes.grant_community(conn, community, code)
+        if old is not None and old.community != community:
+            # the old community's supervisors' devices drop its tasks (pull: grids_left)
+            scopes.leave_community(conn, old.community, code)
 
 
 def set_boundary(engine: Engine, code: str, points: list[list[float]]) -> bool:

@@ -183,7 +183,7 @@ def create_user(
     if exists and before is not None:
         after = scope_of(conn, username, role, community)
         _grant_gained(conn, username, before, after)
-        if exists.role == role == "worker" and after is not None:
+        if after is not None:  # also a worker made a supervisor, a supervisor moved
             _number_lost(conn, username, before - after)
 
 
@@ -208,7 +208,7 @@ def set_grids(conn: Connection, username: str, grids: list[str]) -> tuple[list[s
 
 
 def _number_lost(conn: Connection, username: str, lost: Iterable[str]) -> None:
-    """Number the grids that left a worker's scope (their devices drop the grids' tasks)."""
+    """Number the grids that left a user's scope (their devices drop the grids' tasks)."""
     from sync.server import scopes  # as _grant_gained
 
     scopes.leave_user(conn, username, lost)

@@ -125,10 +125,11 @@ scope_grants = Table(
     Column("at", String(32), nullable=False),
 )
 
-# A grid leaving a worker's scope (``server-admin set-grids``, ``add-user`` again, the console):
-# numbered from the change counter, so the pull whose range holds the number names the grid in
-# ``grids_left`` and the device takes the grid's tasks off its list (``scopes.py``, PROTOCOL.md
-# §8 and §13.2). Its records stay on the device, as before.
+# A grid leaving a user's scope (``server-admin set-grids``, ``add-user`` again, the console; a
+# grid moved to another community: one row per supervisor of the old one; a worker made a
+# supervisor): numbered from the change counter, so the pull whose range holds the number
+# names the grid in ``grids_left`` and the device takes the grid's tasks off its list
+# (``scopes.py``, PROTOCOL.md §8 and §13.2). Its records stay on the device, as before.
 scope_leaves = Table(
     "scope_leaves",
     metadata,

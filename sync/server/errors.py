@@ -171,6 +171,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "bad_due": ("截止日期须写成 YYYY-MM-DD。", "the due date must be written YYYY-MM-DD."),
     "bad_task": ("任务内容有误：{detail_zh}", "the task is not right: {detail_en}"),
+    "bad_assignee": (
+        "指派有误，任务未保存：{detail_zh}。只能指派负责本任务网格的网格员。",
+        "cannot assign the task, nothing was saved: {detail_en}. Only workers holding one of "
+        "the task's grids can be assigned.",
+    ),
     "nothing_to_collect": (
         "没有需要采集的记录：所需字段均已填写，可直接批准为授权。",
         "no record lacks the requested fields: approve the request as a grant instead.",

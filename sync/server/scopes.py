@@ -103,8 +103,9 @@ def entered(conn: Connection, user: User, since: int, upper: int) -> list[dict[s
 
 
 def leave_user(conn: Connection, username: str, grids: Iterable[str]) -> int:
-    """Number the leaving of each of ``grids`` from worker ``username``'s scope; returns how
-    many. Call last in the writing transaction (numbering.py), after the scope changed.
+    """Number the leaving of each of ``grids`` from ``username``'s scope (a worker's grids, a
+    supervisor's community); returns how many. Call last in the writing transaction
+    (numbering.py), after the scope changed.
 
     Why numbered as grants are: the device learns it from the pull page whose range holds the
     number (``grids_left``) and takes the grid's tasks off its list; a lost answer is asked
@@ -121,27 +122,46 @@ def leave_user(conn: Connection, username: str, grids: Iterable[str]) -> int:
     return len(gone)
 
 
+def leave_community(conn: Connection, community: str, grid: str) -> int:
+    """Number ``grid`` leaving ``community``: one leave per supervisor of it (a row per user,
+    as a worker's, so the pull reads leaves one way; a community has few supervisors, and
+    one appointed later never had the grid)."""
+    names = conn.execute(
+        select(_U.username).where(_U.role == "supervisor", _U.community == community)
+    ).scalars()
+    return sum(leave_user(conn, name, [grid]) for name in names.all())
+
+
 _L = db.scope_leaves.c
-_LEFT_WORKER = db.prepared(
+_LEFT = db.prepared(
     select(_L.grid)
     .where(_L.username == bindparam("username"))
     .where(_L.seq > bindparam("since"), _L.seq <= bindparam("upper"))
     .where(~exists().where(_MINE.username == bindparam("username"), _MINE.grid == _L.grid))
+    .where(
+        ~exists().where(
+            _U.username == bindparam("username"),
+            _U.role == "supervisor",
+            _GR.community == _U.community,
+            _GR.code == _L.grid,
+        )
+    )
     .order_by(_L.seq)
 )
 
 
 def left(conn: Connection, user: User, since: int, upper: int) -> list[str]:
-    """Grids taken from the worker in ``(since, upper]`` and not theirs as this read sees it.
+    """Grids taken from the caller in ``(since, upper]`` and not theirs as this read sees it
+    (a worker's grid, or a grid of a supervisor's community).
 
     Why the scope is read again in the statement: the caller's scope was read before the
     page, so a grid taken in between would still look theirs and its leave, now behind the
     cursor, would never be named. A grid given back since is named in ``entered`` instead. A
     first pull names none: its device has nothing of a grid it never had."""
-    if user.role != "worker" or since <= 0 or upper <= since:
+    if user.grids is None or since <= 0 or upper <= since:
         return []
     params = {"username": user.username, "since": since, "upper": upper}
-    return list(dict.fromkeys(conn.execute(_LEFT_WORKER, params).scalars().all()))
+    return list(dict.fromkeys(conn.execute(_LEFT, params).scalars().all()))
 
 
 def narrowed(user: User, grid: str) -> User:

@@ -1,4 +1,5 @@
-"""``gridcollect server-admin task create|list|show|cancel``: tasks for offices that script.
+"""``gridcollect server-admin task create|list|show|assign|cancel``: tasks for offices that
+script.
 
 The commands act as a named supervisor or admin (``--as``), with that user's scope, through the
 same functions as the console (``sync.server.tasks.actions``), and leave the same audit rows
@@ -38,6 +39,13 @@ def add_task_commands(sub: Any) -> list[argparse.ArgumentParser]:
     make.add_argument("--field", action="append", dest="fields", help="a field to check (repeat)")
     make.add_argument("--filter", help="which records (the filter syntax)")
     make.add_argument("--grid", action="append", dest="grids", help="a grid (repeat)")
+    make.add_argument(
+        "--assignee",
+        action="append",
+        dest="assignees",
+        metavar="NAME",
+        help="a worker of the task's grids it goes to (repeat; none: every worker of its grids)",
+    )
     make.add_argument("--due", help="YYYY-MM-DD")
     make.add_argument("--priority", type=int, choices=[0, 1, 2])
     make.add_argument("--instruction")
@@ -47,10 +55,26 @@ def add_task_commands(sub: Any) -> list[argparse.ArgumentParser]:
     lst.add_argument("--state", choices=["open", "closed", "cancelled"])
     show = tsub.add_parser("show", help="a task's progress per grid and worker")
     show.add_argument("task_id")
+    named = tsub.add_parser(
+        "assign",
+        help="name the workers an open task goes to (none: every worker of its grids)",
+        description="Workers no longer named have the task taken off their devices at their "
+        "next pull (PROTOCOL.md §13.2).",
+    )
+    named.add_argument("task_id")
+    named.add_argument(
+        "--assignee",
+        action="append",
+        dest="assignees",
+        default=[],
+        metavar="NAME",
+        help="a worker of the task's grids (repeat; none: every worker of its grids)",
+    )
     cancel = tsub.add_parser("cancel", help="cancel a task (devices get it on their next pull)")
     cancel.add_argument("task_id")
-    parsers = [make, lst, show, cancel]
-    for parser, func in zip(parsers, (cmd_create, cmd_list, cmd_show, cmd_cancel), strict=True):
+    parsers = [make, lst, show, named, cancel]
+    funcs = (cmd_create, cmd_list, cmd_show, cmd_assign, cmd_cancel)
+    for parser, func in zip(parsers, funcs, strict=True):
         parser.add_argument("--as", dest="as_user", required=True, help="a supervisor or admin")
         parser.add_argument("--json", action="store_true", help="print JSON")
         parser.set_defaults(func=func)
@@ -118,6 +142,7 @@ def _print(out: Any) -> None:
     if isinstance(out, dict) and "task" in out:
         t, c = out["task"], out["counts"]
         print(f"{t['id']}\t{t['state']}\t{t['title']}")
+        print(f"assignees {', '.join(t['assignees']) or '(every worker of its grids)'}")
         print(f"open {c['open']}\tdone {c['done']}\tunable {c['unable']}")
         for g in out["grids"]:
             print(f"  {g['grid']}\t{g['open']}/{g['done']}/{g['unable']}")
@@ -149,7 +174,17 @@ def _spec(args: argparse.Namespace) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if args.spec:
         spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-    for key in ("title", "form", "kind", "fields", "filter", "grids", "due", "priority"):
+    for key in (
+        "title",
+        "form",
+        "kind",
+        "fields",
+        "filter",
+        "grids",
+        "due",
+        "priority",
+        "assignees",
+    ):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
@@ -207,6 +242,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     from sync.server.tasks import actions
 
     return _run(args, lambda engine, actor: actions.shown(engine, actor, args.task_id))
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    """The API's PATCH with ``assignees`` only: the same check, numbering and audit row."""
+    from sync.server.tasks import actions
+    from sync.server.tasks.spec import TaskEdit
+
+    def work(engine: Any, actor: Any) -> Any:
+        from app.core.forms import load_formset
+
+        change = TaskEdit(assignees=args.assignees)
+        return actions.edit(engine, load_formset(), actor, args.task_id, change)
+
+    return _run(args, work)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

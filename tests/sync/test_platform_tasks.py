@@ -532,19 +532,22 @@ def test_a_task_naming_assignees_reaches_only_them_among_the_grids_workers(
     platform: Platform, workers: dict[str, Client]
 ) -> None:
     """Two workers of grid A (wang, sun): a task naming wang goes to wang's device only (task and
-    items); a task naming nobody goes to both; li, named but without grid A, gets nothing (scope
-    still applies). The console shows the named task to the grid's supervisor with the same
-    counts as before, and not to sun (PROTOCOL.md §13.1/§13.2)."""
+    items); a task naming nobody goes to both; li, named while holding grid A too and then left
+    with grid B only, gets nothing (scope still applies). The console shows the named task to
+    the grid's supervisor with the same counts as before, and not to sun (PROTOCOL.md
+    §13.1/§13.2)."""
     from sync.server import admin
     from tests.sync.conftest import PASSWORD
 
     admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    admin.set_user_grids(platform.engine, "li", [GRID_A, GRID_B])
     wang, li, chen = workers["wang"], workers["li"], workers["chen"]
     sun = platform.client("sun")
     people(wang, GRID_A, ["2", "2"])
     spec = {**SPEC, "grids": [GRID_A]}
     named = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang", "li"]})
     assert named.status_code == 200, named.text
+    admin.set_user_grids(platform.engine, "li", [GRID_B])
     named_id = named.json()["task"]["id"]
     everyone = api(platform, chen, "POST", "/tasks", json={**spec, "title": "全体"})
     everyone_id = everyone.json()["task"]["id"]
@@ -558,6 +561,49 @@ def test_a_task_naming_assignees_reaches_only_them_among_the_grids_workers(
     assert [t["id"] for t in api(platform, sun, "GET", "/tasks").json()["tasks"]] == [everyone_id]
     assert api(platform, sun, "GET", f"/tasks/{named_id}").status_code == 404
     assert api(platform, li, "GET", f"/tasks/{named_id}").status_code == 404
+
+
+def _task_rows(platform: Platform) -> list[int]:
+    with db.read(platform.engine) as conn:
+        return [
+            len(conn.execute(select(t)).all())
+            for t in (db.tasks, db.task_items, db.task_grids, db.task_assignees)
+        ]
+
+
+def test_a_name_that_is_no_worker_of_the_tasks_grids_is_refused_and_nothing_is_stored(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """The JSON API (and so the console form and the CLI, which call the same functions)
+    refuses to name chen (a supervisor), nobody (no account), zhao (a worker of another
+    community) or li (a worker of grid B for a task of grid A): 422 ``bad_assignee`` naming the
+    name and the problem in both languages, no task, item or name stored; an edit adding li
+    to an open task is refused the same way and leaves its names as they were."""
+    wang, chen = workers["wang"], workers["chen"]
+    people(wang, GRID_A, ["2", "2"])
+    spec = {**SPEC, "grids": [GRID_A]}
+    before = _task_rows(platform)
+    for name in ("chen", "nobody", "zhao"):
+        refused = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang", name]})
+        error = refused.json()["error"]
+        assert refused.status_code == 422 and error["code"] == "bad_assignee", refused.text
+        assert f"{name} 不是您辖区内在用的网格员账号" in error["message_zh"]
+        assert f"{name} is not an active grid worker account" in error["message_en"]
+        assert error["field"] == "assignees"
+    refused = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["li"]})
+    error = refused.json()["error"]
+    assert refused.status_code == 422 and "网格员 li 不负责本任务的任何网格" in error["message_zh"]
+    assert "worker li holds none of the task's grids" in error["message_en"]
+    assert _task_rows(platform) == before
+
+    task_id = api(platform, chen, "POST", "/tasks", json={**spec, "assignees": ["wang"]}).json()[
+        "task"
+    ]["id"]
+    stored = _task_rows(platform)
+    edit = api(platform, chen, "PATCH", f"/tasks/{task_id}", json={"assignees": ["wang", "li"]})
+    assert edit.status_code == 422 and edit.json()["error"]["code"] == "bad_assignee"
+    assert _task_rows(platform) == stored
+    assert api(platform, chen, "GET", f"/tasks/{task_id}").json()["task"]["assignees"] == ["wang"]
 
 
 def test_pulls_name_a_grid_taken_away_and_a_task_named_to_others_once(

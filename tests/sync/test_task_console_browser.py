@@ -119,3 +119,71 @@ def test_a_bad_filter_in_the_form_says_what_to_fix_and_issues_nothing(
     assert "筛选条件有误" in alert and "第 8 个字符" in alert
     assert page.input_value("#task-filter") == "人口类型 = 外星人"
     assert page.query_selector("#task-table") is None  # no task was issued
+
+
+def _options(page: Any, select: str) -> list[str]:
+    return [o.get_attribute("value") for o in page.query_selector_all(f"{select} option")]
+
+
+def test_a_supervisor_assigns_a_task_to_workers_of_its_grids_and_changes_them(
+    platform: Platform, page: Any
+) -> None:
+    """The new-task form offers the workers of the chosen grids (of every grid of chen's before
+    any is chosen; Preview narrows them), refuses li for a task of grid A with the reason and
+    stores nothing; the task issued to sun says so on the list and its page; changing it to
+    wang there withdraws it from sun's device at the next pull (as the API's PATCH); a name
+    that is no worker of the task's grids, forged into the form, is refused and changes
+    nothing."""
+    from sync.server import admin
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    wang, sun = platform.client("wang"), platform.client("sun")
+    people(wang, GRID_A, ["2", "2"])
+    log_in(page, platform.url, "chen")
+    assert _options(page, "#task-assignees") == ["li", "sun", "wang"]  # not zhao: elsewhere
+    page.fill("#task-title", "核实流动人口电话")
+    page.select_option("#task-form-id", "resident")
+    page.fill("#task-fields", "联系方式")
+    page.fill("#task-filter", "人口类型 = 流动人口")
+    page.select_option("#task-grids", [GRID_A])
+    page.select_option("#task-assignees", ["li"])
+    page.click("#task-issue")
+    alert = page.inner_text("[role=alert]")
+    assert "网格员 li 不负责本任务的任何网格" in alert and "任务未保存" in alert
+    assert page.query_selector("#task-table") is None  # nothing issued
+    assert _options(page, "#task-assignees") == ["sun", "wang"]  # narrowed to grid A's
+    page.click("#task-preview")
+    assert _options(page, "#task-assignees") == ["sun", "wang"]
+    if os.environ.get("GRIDCOLLECT_SCREENSHOTS"):
+        page.screenshot(
+            path=os.path.join(os.environ["GRIDCOLLECT_SCREENSHOTS"], "task-assign.png"),
+            full_page=True,
+        )
+    page.select_option("#task-assignees", ["sun"])
+    page.click("#task-issue")
+    page.wait_for_url("**/console/tasks/*")
+    assert page.inner_text("#task-assignees") == "指派给: sun"
+    task_id = page.url.split("/")[-1].split("?")[0]
+    assert [t["id"] for t in pull_everything(sun)["tasks"]] == [task_id]
+    assert pull_everything(wang)["tasks"] == []
+    since = pull_everything(sun)["cursor"]
+
+    page.select_option("#edit-assignees", ["wang"])
+    page.click("#assignees-save")
+    page.wait_for_url("**ok=done**")
+    assert page.inner_text("#task-assignees") == "指派给: wang"
+    assert sun.pull(since)["tasks_withdrawn"] == [task_id]
+    assert [t["id"] for t in pull_everything(wang)["tasks"]] == [task_id]
+    page.goto(f"{platform.url}/console/tasks")
+    assert page.inner_text(f"tr[data-task='{task_id}'] td.assignees") == "wang"
+
+    page.goto(f"{platform.url}/console/tasks/{task_id}?lang=en")
+    page.evaluate(
+        "() => { const o = new Option('zhao', 'zhao', true, true);"
+        " document.querySelector('#edit-assignees').add(o); }"
+    )
+    page.click("#assignees-save")
+    alert = page.inner_text("[role=alert]")
+    assert "zhao is not an active grid worker account" in alert
+    assert page.inner_text("#task-assignees") == "Assigned to: wang"
+    assert "tasks_withdrawn" not in wang.pull(since)

@@ -6,6 +6,7 @@ item result."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -434,3 +435,121 @@ def test_a_task_named_to_another_worker_later_reaches_one_named_afterwards(
     console(platform, "chen", "PATCH", f"/tasks/{task_id}", json={"assignees": ["wang", "sun"]})
     s.sync()
     assert _listed(s) == [task_id] and s.store.tasks.open_item_count() == 4
+
+
+def _task_cli(db_url: str, *argv: str, lang: str = "zh") -> subprocess.CompletedProcess[str]:
+    """``gridcollect server-admin task …`` in its own process, on the platform's database."""
+    cmd = [sys.executable, "-m", "sync.server.cli", "--lang", lang, "server-admin", "task"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    return subprocess.run(
+        [*cmd, *argv, "--db", db_url, "--as", "chen"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
+
+
+def test_a_task_the_cli_assigns_reaches_the_assignees_device_and_not_another_workers(
+    devices: Any, platform: Any, db_url: str
+) -> None:
+    """``server-admin task create --assignee sun`` (a process of its own on the platform's
+    database): sun's laptop gets the task and its items, wang's laptop of the same grid gets
+    nothing; ``task assign`` to wang moves it from sun's laptop to wang's at their next sync
+    (PROTOCOL.md §13.2). Refused names say why, in the CLI's language, and store nothing."""
+    from sync.server import admin
+
+    admin.put_user(platform.engine, "sun", PASSWORD, "worker", grids=[GRID_A])
+    (a,) = devices(1)
+    (s,) = devices(1, user="sun")
+    building_three(a)
+    a.sync()
+    base = ["create", "--title", "核实流动人口电话", "--field", "phone", "--grid", GRID_A]
+    base += ["--filter", "人口类型 = 流动人口", "--json"]
+    refused = _task_cli(db_url, *base, "--assignee", "sun", "--assignee", "li")
+    assert refused.returncode == 2 and "网格员 li 不负责本任务的任何网格" in refused.stderr
+    refused = _task_cli(db_url, *base, "--assignee", "chen", lang="en")
+    assert refused.returncode == 2
+    assert "chen is not an active grid worker account" in refused.stderr
+    assert console(platform, "chen", "GET", "/tasks")["tasks"] == []
+
+    made = _task_cli(db_url, *base, "--assignee", "sun")
+    assert made.returncode == 0, made.stderr
+    task = json.loads(made.stdout)["task"]
+    assert task["assignees"] == ["sun"]
+    for dev in (a, s):
+        dev.sync()
+    assert _listed(s) == [task["id"]] and s.store.tasks.open_item_count() == 5
+    assert _listed(a) == [] and a.store.tasks.items(task["id"]) == []
+
+    moved = _task_cli(db_url, "assign", task["id"], "--assignee", "wang")
+    assert moved.returncode == 0, moved.stderr
+    assert "assignees wang" in moved.stdout
+    for dev in (a, s):
+        dev.sync()
+    assert _listed(s) == [] and s.store.tasks.items(task["id"]) == []
+    assert _listed(a) == [task["id"]] and a.store.tasks.open_item_count() == 5
+
+
+def _items_by_grid(dev: Device) -> dict[str, set[str]]:
+    """The tasks the device holds items of, per grid (the items' own grid)."""
+    out: dict[str, set[str]] = {}
+    for grid, task_id in dev.store.conn.execute("SELECT grid, task_id FROM task_items"):
+        out.setdefault(grid, set()).add(task_id)
+    return out
+
+
+def test_a_supervisors_device_drops_the_tasks_of_a_grid_moved_out_of_the_community(
+    devices: Any, platform: Any
+) -> None:
+    """chen's laptop holds a task over grids A and B and one over B alone. B moves to another
+    community: at chen's next sync the task of B alone leaves the laptop and the other keeps
+    only A's items (as a worker's laptop does when B is taken from the worker: PROTOCOL.md
+    §8 ``grids_left``, §13.2). Moved back, B's task and items return."""
+    from sync.server import admin
+    from tests.sync.conftest import OTHER_COMMUNITY
+    from tests.sync.test_platform_tasks import people
+
+    (a,) = devices(1)
+    (c,) = devices(1, user="chen")
+    building_three(a)
+    a.sync()
+    people(platform.client("li"), GRID_B, ["2"])
+    spec = {**SPEC, "buildings": [], "grids": [GRID_A, GRID_B]}
+    both = console(platform, "chen", "POST", "/tasks", json=spec)["task"]["id"]
+    only_b = console(platform, "chen", "POST", "/tasks", json={**spec, "grids": [GRID_B]})
+    only_b_id = only_b["task"]["id"]
+    c.sync()
+    assert _items_by_grid(c) == {GRID_A: {both}, GRID_B: {both, only_b_id}}
+
+    admin.put_grid(platform.engine, GRID_B, "二网格", OTHER_COMMUNITY)
+    c.sync()
+    assert _listed(c) == [both]
+    assert _items_by_grid(c) == {GRID_A: {both}}
+
+    admin.put_grid(platform.engine, GRID_B, "二网格", "330106001")
+    c.sync()
+    assert _items_by_grid(c) == {GRID_A: {both}, GRID_B: {both, only_b_id}}
+
+
+def test_a_workers_device_drops_the_tasks_of_grids_lost_by_becoming_a_supervisor(
+    devices: Any, platform: Any
+) -> None:
+    """wang (grid A) becomes the supervisor of the other community: grid A is no longer in
+    their scope, so their laptop drops A's task at the next sync, as when A is taken from a
+    worker."""
+    from sync.server import admin
+    from tests.sync.conftest import OTHER_COMMUNITY
+
+    (a,) = devices(1)
+    building_three(a)
+    a.sync()
+    task_id = console(platform, "chen", "POST", "/tasks", json=SPEC)["task"]["id"]
+    a.sync()
+    assert _listed(a) == [task_id]
+
+    admin.put_user(platform.engine, "wang", PASSWORD, "supervisor", community=OTHER_COMMUNITY)
+    a.client.login("wang", PASSWORD)
+    a.sync()
+    assert _listed(a) == [] and a.store.tasks.items(task_id) == []

@@ -4,6 +4,7 @@
   scope) that its filter matches — a filter never selects a record outside the task's scope;
 - no pull, by anyone, ever carries an item whose grid is outside the caller's scope, and a task
   reaches a caller only through one of their grids or by naming them;
+- a task naming a worker who holds none of its grids is refused, and nothing of it is stored;
 - after random results, every item's state is the merge rule applied to its history.
 
 Service level (the same functions the HTTP routes call), SQLite and PostgreSQL.
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core.forms import FormSet, load_formset
 from app.core.ids import uuid7
@@ -26,6 +27,7 @@ from app.core.recordfilter import parse_filter
 from sync import protocol as p
 from sync.server import admin, db
 from sync.server.auth import User
+from sync.server.errors import ApiError
 from sync.server.service import Service
 from sync.server.tasks import results, store
 from sync.server.tasks.spec import TaskSpec
@@ -187,6 +189,7 @@ def _one_example(
     users = _users(workers)
     svc = _platform(url, formset)
     try:
+        _put_workers(svc, users)
         made = _write_records(svc, rows)
         form = formset.form("resident")
         for issuer, grids, text, assignees in tasks:
@@ -200,8 +203,6 @@ def _one_example(
                 filter=text,
                 assignees=assignees,
             )
-            with db.write(svc.engine) as conn:
-                row, _count = store.create(conn, formset, user, spec, TODAY)
             flt = parse_filter(text, form, formset) if text else None
             allowed = set(grids) or {g for g in GRIDS if user.in_scope(g)}
             expected = {
@@ -211,6 +212,14 @@ def _one_example(
                 and rec["grid"] in allowed
                 and (flt is None or flt.matches(rec["data"], TODAY))
             }
+            covered = (set(grids) or (allowed if user.grids is not None else set())) | {
+                made[rid]["grid"] for rid in expected
+            }
+            if any(not (users[a].grids or set()) & covered for a in assignees):
+                _refused_leaves_nothing(svc, formset, user, spec)
+                continue
+            with db.write(svc.engine) as conn:
+                row, _count = store.create(conn, formset, user, spec, TODAY)
             with db.read(svc.engine) as conn:
                 got = {
                     r.record_id: r.grid
@@ -225,6 +234,39 @@ def _one_example(
             _check_pulls(svc, user)
     finally:
         svc.engine.dispose()
+
+
+def _put_workers(svc: Service, users: dict[str, User]) -> None:
+    """The random workers as accounts (a task may name only workers of its grids)."""
+    with db.write(svc.engine) as conn:
+        for user in users.values():
+            if user.role != "worker":
+                continue
+            conn.execute(
+                db.users.insert().values(
+                    username=user.username,
+                    password_hash="-",
+                    role="worker",
+                    disabled=False,
+                    created_at="2024-01-01T00:00:00.000Z",
+                )
+            )
+            for grid in sorted(user.grids or ()):
+                conn.execute(db.user_grids.insert().values(username=user.username, grid=grid))
+
+
+def _refused_leaves_nothing(svc: Service, formset: FormSet, user: User, spec: TaskSpec) -> None:
+    with db.read(svc.engine) as conn:
+        before = [conn.execute(select(func.count()).select_from(t)).scalar() for t in _TASKS]
+    with pytest.raises(ApiError) as refused, db.write(svc.engine) as conn:
+        store.create(conn, formset, user, spec, TODAY)
+    assert refused.value.code == "bad_assignee"
+    with db.read(svc.engine) as conn:
+        after = [conn.execute(select(func.count()).select_from(t)).scalar() for t in _TASKS]
+    assert after == before
+
+
+_TASKS = (db.tasks, db.task_items, db.task_grids, db.task_assignees)
 
 
 def _random_results(svc: Service, outcomes: list[Any]) -> None:

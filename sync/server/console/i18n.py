@@ -284,6 +284,20 @@ WORDS: dict[str, tuple[str, str]] = {
     "issued": ("下达", "Issued"),
     "assigned_to": ("指派给", "Assigned to"),
     "assigned_all": ("本网格全体网格员", "every worker of its grids"),
+    "assignees_pick": ("指派网格员（可多选，可不选）", "Assign to workers (several or none)"),
+    "assignees_help": (
+        "不选即指派给所选网格的全体网格员。只列出所选网格的网格员（未选网格时为您辖区全部网格）；"
+        "改选网格后点“预览”可更新名单。",
+        "None chosen: every worker of the chosen grids. Only workers of the chosen grids are "
+        "listed (of all your grids when none is chosen); after changing the grids, Preview "
+        "updates the list.",
+    ),
+    "assignees_change": ("更改指派", "Change assignees"),
+    "assignees_change_help": (
+        "不选即指派给本任务网格的全体网格员；不再被指派的网格员下次同步时任务从其设备上撤下。",
+        "None chosen: every worker of the task's grids. Workers no longer assigned have the task "
+        "taken off their devices at their next sync.",
+    ),
     "no_tasks": ("还没有任务。", "No tasks yet."),
     "progress_task": ("完成情况", "Progress"),
     "collected": ("下达后新采集", "collected since issued"),

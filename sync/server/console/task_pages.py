@@ -23,7 +23,7 @@ from app.core.recordfilter import RecordFilter
 from sync.server import auth, db
 from sync.server.console import queries, sessions
 from sync.server.console.audit import Actor
-from sync.server.console.i18n import request_lang
+from sync.server.console.i18n import console_message, request_lang
 from sync.server.console.pages import (
     MAX_UPLOAD,
     _checked_form,
@@ -36,8 +36,8 @@ from sync.server.console.pages import (
     render,
 )
 from sync.server.errors import ApiError
-from sync.server.tasks import actions, follow, store
-from sync.server.tasks.spec import TaskSpec
+from sync.server.tasks import actions, assign, follow, store
+from sync.server.tasks.spec import TaskEdit, TaskSpec
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CHART_W = 300
@@ -48,13 +48,21 @@ def _forms(formset: FormSet, lang: str) -> list[tuple[str, str]]:
     return [(f.id, f.title.get(lang)) for f in formset.forms.values()]
 
 
-def _base(request: Request, user: auth.User) -> dict[str, Any]:
+def _base(request: Request, user: auth.User, chosen: list[str] | None = None) -> dict[str, Any]:
+    """The list and the new-task form; its assignees are the workers of the ``chosen`` grids
+    (none chosen: of every grid the caller may choose). Why not narrowed as grids are picked:
+    the console runs no JavaScript, so the preview button narrows them."""
     svc = _svc(request)
     with db.read(svc.engine) as conn:
         tasks = store.listing(conn, user)
         grids = queries.grids_in_scope(conn, user)
+        mine = {g["code"] for g in grids}
+        workers = assign.workers_of(conn, [g for g in chosen or mine if g in mine])
     lang = request.query_params.get("lang") or request.cookies.get("lang") or "zh"
-    return {"tasks": tasks, "grids": grids, "forms": _forms(svc.formset, lang)}
+    names = {g["code"]: g["name"] for g in grids}
+    for w in workers:
+        w["grid_names"] = [names.get(g, g) for g in w["grids"]]
+    return {"tasks": tasks, "grids": grids, "forms": _forms(svc.formset, lang), "workers": workers}
 
 
 @router.get("/tasks")
@@ -123,10 +131,18 @@ def _spec(formset: FormSet, form: FormData, listed: tuple[list[str], list[str]])
             filter=_text(form, "filter") or None,
             record_ids=listed[0],
             id_numbers=listed[1],
+            assignees=_names(form),
         )
     except ValidationError as exc:
         where = ".".join(str(x) for x in exc.errors()[0]["loc"])
         raise ApiError(422, "bad_task", detail_zh=where, detail_en=where) from None
+
+
+def _names(form: FormData) -> list[str]:
+    """The assignees chosen in a form's multi-select (none: every worker of the grids)."""
+    names = [n for n in form.getlist("assignees") if isinstance(n, str) and n]
+    _text_ok(*names)
+    return names
 
 
 @router.post("/tasks")
@@ -140,20 +156,19 @@ async def issue(request: Request) -> Response:
     actor = Actor(user, sessions.client_ip(request))
     given: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
     given["grids"] = [g for g in form.getlist("grids") if isinstance(g, str)]
+    given["assignees"] = [n for n in form.getlist("assignees") if isinstance(n, str)]
     try:
         spec = _spec(svc.formset, form, await _listed(form))
         if _text(form, "action") == "preview":
             shown = await run_in_threadpool(actions.preview, svc.engine, svc.formset, actor, spec)
-            ctx = await run_in_threadpool(_base, request, user)
+            ctx = await run_in_threadpool(_base, request, user, given["grids"])
             return render(request, user, "tasks", **ctx, given=given, preview=shown)
         made = await run_in_threadpool(actions.create, svc.engine, svc.formset, actor, spec)
     except ApiError as exc:
         if exc.status in (403, 404):
             return _error_page(request, user, exc)
-        from sync.server.console.i18n import console_message, request_lang
-
         zh, en = console_message(exc.code, **exc.params)
-        ctx = await run_in_threadpool(_base, request, user)
+        ctx = await run_in_threadpool(_base, request, user, given["grids"])
         message = en if request_lang(request) == "en" else zh
         return render(request, user, "tasks", 422, **ctx, given=given, error=message)
     return RedirectResponse(f"/console/tasks/{made['task']['id']}?ok=done", status_code=303)
@@ -188,43 +203,48 @@ def _bars(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
 
 @router.get("/tasks/{task_id}")
 def task_page(request: Request, task_id: str) -> Response:
+    return _page(request, "task", lambda user: _task_ctx(request, user, task_id))
+
+
+def _task_ctx(request: Request, user: auth.User, task_id: str) -> dict[str, Any]:
+    """What the task's page shows: progress, items, and the workers it may be assigned to."""
     state = request.query_params.get("state") or None
     grid = request.query_params.get("grid") or None
-
-    def build(user: auth.User) -> dict[str, Any]:
-        _text_ok(task_id, state, grid)
-        svc = _svc(request)
-        with db.read(svc.engine) as conn:
-            shown = follow.follow(conn, user, task_id)
-            items = follow.items(
-                conn,
-                user,
-                task_id,
-                grid=grid,
-                state=state if state in follow.STATES else None,
-                limit=200,
-            )
-        form = svc.formset.forms.get(shown["task"]["form"])
-        labels = {f: form.fields[f].label for f in shown["task"]["fields"]} if form else {}
-        stored = shown["task"]["spec"].get("filter")
-        flt = RecordFilter.from_json(stored) if stored else None
-        return {
-            "f": shown,
-            "filter_text": (
-                labelled_text(flt, form, svc.formset, request_lang(request))
-                if flt is not None and form is not None
-                else ""
-            ),
-            "grid_names": {g["grid"]: g["name"] for g in shown["grids"]},
-            "items": items,
-            "state": state,
-            "grid": grid,
-            "labels": labels,
-            "grid_chart": _bars(shown["grids"], "name"),
-            "worker_chart": _bars(shown["workers"], "username"),
-        }
-
-    return _page(request, "task", build)
+    _text_ok(task_id, state, grid)
+    svc = _svc(request)
+    with db.read(svc.engine) as conn:
+        shown = follow.follow(conn, user, task_id)
+        items = follow.items(
+            conn,
+            user,
+            task_id,
+            grid=grid,
+            state=state if state in follow.STATES else None,
+            limit=200,
+        )
+        mine = shown["task"]["grids"]  # the task's grids in the caller's scope
+        workers = [w["username"] for w in assign.workers_of(conn, mine)]
+    form = svc.formset.forms.get(shown["task"]["form"])
+    labels = {f: form.fields[f].label for f in shown["task"]["fields"]} if form else {}
+    stored = shown["task"]["spec"].get("filter")
+    flt = RecordFilter.from_json(stored) if stored else None
+    return {
+        "f": shown,
+        "filter_text": (
+            labelled_text(flt, form, svc.formset, request_lang(request))
+            if flt is not None and form is not None
+            else ""
+        ),
+        "grid_names": {g["grid"]: g["name"] for g in shown["grids"]},
+        "items": items,
+        "state": state,
+        "grid": grid,
+        "labels": labels,
+        "grid_chart": _bars(shown["grids"], "name"),
+        "worker_chart": _bars(shown["workers"], "username"),
+        # names kept that no longer hold a grid stay offered (chosen), to be taken off
+        "assignable": sorted({*workers, *shown["task"]["assignees"]}),
+    }
 
 
 def _text_ok(*texts: str | None) -> None:
@@ -285,7 +305,32 @@ async def export(request: Request, task_id: str, fmt: str) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
-# after the exports: "{verb}" would match "export.csv" too
+@router.post("/tasks/{task_id}/assignees")
+async def reassign(request: Request, task_id: str) -> Response:
+    """Name the workers an open task goes to (none: every worker of its grids), as the API's
+    PATCH does: workers who lost it get ``tasks_withdrawn`` at their next pull. A refused name
+    shows the page again with the reason, nothing changed."""
+    checked = await _checked_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form = checked
+    svc = _svc(request)
+    actor = Actor(user, sessions.client_ip(request))
+    try:
+        _text_ok(task_id)
+        change = TaskEdit(assignees=_names(form))
+        await run_in_threadpool(actions.edit, svc.engine, svc.formset, actor, task_id, change)
+    except ApiError as exc:
+        if exc.status != 422:
+            return _error_page(request, user, exc)
+        zh, en = console_message(exc.code, **exc.params)
+        ctx = await run_in_threadpool(_task_ctx, request, user, task_id)
+        message = en if request_lang(request) == "en" else zh
+        return render(request, user, "task", 422, **ctx, error=message)
+    return RedirectResponse(f"/console/tasks/{task_id}?ok=done", status_code=303)
+
+
+# after the exports and the assignees: "{verb}" would match "export.csv" too
 @router.post("/tasks/{task_id}/{verb}")
 async def change(request: Request, task_id: str, verb: str) -> Response:
     """Remind, cancel or close from the task page."""

@@ -20,6 +20,7 @@ from app.core.ids import uuid7
 from sync.server import bulk, db, numbering
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
+from sync.server.tasks import assign
 from sync.server.tasks import select as choose
 from sync.server.tasks import spec as specs
 from sync.server.tasks.spec import TaskEdit, TaskSpec
@@ -58,6 +59,7 @@ def create(
                 detail_en="a collect task needs its grids",
             )
     task_grid_set = sorted({p.grid for p in picked} | set(spec.grids or (grids or [])))
+    assign.check(conn, user, spec.assignees, task_grid_set)
     at = iso(now())
     task_id = uuid7()
     stored_spec = spec.model_dump(exclude={"record_ids", "id_numbers"})
@@ -300,6 +302,10 @@ def edit(
         values["fields"] = db.dumps(specs.check_fields(form, change.fields))
     renamed = change.assignees is not None and sorted(set(change.assignees)) != task["assignees"]
     if change.assignees is not None:
+        # names kept may have lost the grids since (they then receive nothing): only new ones
+        # are checked, so a task stays editable
+        added = set(change.assignees) - set(task["assignees"])
+        assign.check(conn, user, added, task["grids"])
         conn.execute(delete(db.task_assignees).where(_A.task_id == task_id))
         names = sorted(set(change.assignees))
         if names:
