@@ -320,3 +320,17 @@ def _race(platform: Platform, wang: Any, chen: Any) -> None:
     else:
         assert after.state == "different"
         assert answers == {"worker": "closed", "supervisor": 409}
+
+
+def test_an_answer_given_before_the_first_sync_closes_the_item_the_same_sync_opens(
+    platform: Platform, devices: Any
+) -> None:
+    """Both people typed offline and told apart at once: the creates go first and open the
+    review item, then the answer closes it, in one sync."""
+    [dev] = devices(1)
+    a, b = _pair(dev)
+    dev.store.decide_duplicate(b, a, "different", author="王五")
+    dev.sync()
+    [review] = _reviews(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")
+    assert review.id not in _open_ids(platform)
