@@ -297,6 +297,26 @@ class Client:
             )
         return answer
 
+    def push_decisions(self, decisions: Sequence[Mapping[str, Any]]) -> PushResponse:
+        """``POST /v1/push`` with no ops and the worker's "different" answers (PROTOCOL.md
+        §9.2); one answer per decision, in order."""
+        if self.protocol is None:
+            self.info()
+        body = {
+            "protocol": self.protocol,
+            "device_id": self.device_id,
+            "ops": [],
+            "dedup_decisions": list(decisions),
+        }
+        answer = self._call("POST", "/v1/push", PushResponse, encoded=self._encode(body))
+        if len(answer.dedup_decisions) != len(decisions):
+            raise ProtocolError(
+                "bad_response",
+                "服务器返回的结果数量与提交的查重结论不符。",
+                "the server answered a different number of results than duplicate decisions sent.",
+            )
+        return answer
+
     def prepare_push(
         self, ops: Sequence[Mapping[str, Any]], task_results: Sequence[Mapping[str, Any]] = ()
     ) -> PreparedOps:

@@ -77,8 +77,24 @@ class TaskResult(BaseModel):
     author: str = Field(default="", max_length=100)
 
 
+FEATURE_DEDUP = "dedup_decisions"  # in Info.features: push takes them, pull names pairs
+
+
+class DedupDecision(BaseModel):
+    """A worker's "not the same person" about two records (PROTOCOL.md §9.2). Only
+    ``different``: "same" is a supervisor's merge, never a device's."""
+
+    model_config = _STRICT
+
+    record_id: str = Field(min_length=1, max_length=64)
+    other_id: str = Field(min_length=1, max_length=64)
+    decision: Literal["different"]
+    decided_at: str = Field(min_length=1, max_length=64)
+
+
 class PushRequest(BaseModel):
-    """A batch of ops, applied in order; then the task results (absent from old clients)."""
+    """A batch of ops, applied in order; then the task results and the duplicate decisions
+    (both absent from old clients)."""
 
     model_config = _STRICT
 
@@ -86,6 +102,7 @@ class PushRequest(BaseModel):
     device_id: DeviceId
     ops: list[Op]
     task_results: list[TaskResult] = Field(default_factory=list)
+    dedup_decisions: list[DedupDecision] = Field(default_factory=list)
 
 
 class Issue(BaseModel):
@@ -142,9 +159,19 @@ class TaskResultOutcome(BaseModel):
     state: TaskItemState
 
 
+class DedupOutcome(BaseModel):
+    """What a duplicate decision did: ``closed`` the open review item, found it
+    ``already_decided``, or found ``no_review`` it may name (§9.2). Each is final."""
+
+    record_id: str
+    other_id: str
+    status: Literal["closed", "already_decided", "no_review"]
+
+
 class PushResponse(BaseModel):
     results: list[OpResult]
     task_results: list[TaskResultOutcome] = Field(default_factory=list)
+    dedup_decisions: list[DedupOutcome] = Field(default_factory=list)
 
 
 class PulledRecord(BaseModel):
@@ -219,6 +246,15 @@ class EnteredGrid(BaseModel):
     upto: int = Field(ge=0)
 
 
+class NotDuplicate(BaseModel):
+    """Two records a supervisor (or a worker) decided are two people (PROTOCOL.md §9.2)."""
+
+    record_id: str
+    other_id: str
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
 class PullResponse(BaseModel):
     records: list[PulledRecord]
     aliases: list[Alias]
@@ -231,6 +267,8 @@ class PullResponse(BaseModel):
     # before platform schema 0020 and on pages with none
     grids_left: list[str] = Field(default_factory=list)
     tasks_withdrawn: list[str] = Field(default_factory=list)
+    # pairs decided "different" (§9.2): absent before platform schema 0021 and on pages with none
+    not_duplicates: list[NotDuplicate] = Field(default_factory=list)
     cursor: int
     more: bool
 

@@ -25,7 +25,7 @@ from app.core.messages import pick
 from app.core.store import Store
 from sync import replica
 from sync.client import Client, PreparedOps, ProtocolError
-from sync.protocol import FEATURE_TASKS, PullResponse, PushResponse
+from sync.protocol import FEATURE_DEDUP, FEATURE_TASKS, PullResponse, PushResponse
 from sync.replica import backfill
 from sync.replica import identity as replica_identity
 
@@ -36,6 +36,8 @@ Cancel = Callable[[], bool]
 
 SIZE_CODES = frozenset({"too_large", "too_many_ops"})
 REUSED = "op_id_reused"  # 409: this device id sent other content under an op id (a copy)
+DECISIONS = "dedup_decisions"  # the ``field`` of a 4xx naming a duplicate decision (§9.2)
+DECISION_BATCH = 500
 TASK_RESULTS = "task_results"  # the ``field`` of a 4xx naming a task result (PROTOCOL.md §13.3)
 COMMIT_EVERY = 5000  # pulled records per local commit (see _pull_from)
 PUSH_BATCH = 1000  # ops per push request when the server takes that many (one transaction)
@@ -64,6 +66,7 @@ class SyncSummary:
     removed: int = 0
     grids: int = 0  # grids (names, boundaries) the platform sent
     task_results: int = 0  # task results the platform answered
+    dedup_decisions: int = 0  # "different" answers the platform answered (PROTOCOL.md §9.2)
     tasks: int = 0  # tasks and task items the platform sent
     new_grids: int = 0  # grids that entered the user's scope, fetched whole in this run
     new_grid_records: int = 0  # records those grids brought (not counted in ``pulled``)
@@ -153,7 +156,8 @@ class SyncSession:
             if self.client.protocol is None:
                 self.client.info()
             self._adopt_device()
-            if self._push() and self._pull() and (not s.requeued or self._push()):
+            pushed = self._push() and self._push_decisions()
+            if pushed and self._pull() and (not s.requeued or self._push()):
                 self.store.set_meta(replica.LAST_SYNC_KEY, ids.now_iso())
             else:
                 s.cancelled = True
@@ -248,6 +252,37 @@ class SyncSession:
                 self._record(batch, answer, w)
                 if stop:
                     return False
+
+    def _push_decisions(self) -> bool:
+        """The worker's "different" answers (PROTOCOL.md §9.2), after the ops that create their
+        records; False if cancelled. Each answer the platform gives is final, so every
+        decision sent leaves the outbox with it; a platform without the feature (older than
+        schema 0021) gets none and they wait. A 4xx naming one decision drops that one."""
+        if not self.client.has_feature(FEATURE_DEDUP):
+            return True
+        while True:
+            if self.cancel():
+                return False
+            rows = self.store.replica.pending_decisions(DECISION_BATCH)
+            if not rows:
+                return True
+            sent = [r for r in rows if ids.is_uuid(r[1]) and ids.is_uuid(r[2])]
+            wires = [
+                {"record_id": a, "other_id": b, "decision": "different", "decided_at": at}
+                for _seq, a, b, at in sent
+            ]
+            done = [r[0] for r in rows]
+            try:
+                if wires:
+                    self.client.push_decisions(wires)
+            except ProtocolError as exc:
+                if exc.field != DECISIONS or exc.index is None or not 0 <= exc.index < len(sent):
+                    raise
+                log.warning("duplicate decision set aside: %s", exc.code)
+                done = [r[0] for r in rows if r not in sent] + [sent[exc.index][0]]
+            with self.store.transaction():
+                self.store.replica.decisions_answered(done)
+            self.summary.dedup_decisions += len(done)
 
     def _read(
         self, after: int, results_after: int, size: int, tasks_on: bool, *, ahead: bool

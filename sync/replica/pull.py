@@ -40,6 +40,7 @@ class PullTally:
     grids: int = 0
     tasks: int = 0  # tasks and task items taken
     requeued: int = 0  # set-aside ops and results queued again: grid back (``requeue_entered``)
+    not_duplicates: int = 0  # pairs decided "different" on the platform, taken (§9.2)
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -117,6 +118,10 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
             if alias.old != alias.canonical:
                 rewrite_id(store, alias.old, alias.canonical)
                 tally.aliases += 1
+        pairs = response.not_duplicates  # after the aliases: the ids they name are current
+        tally.not_duplicates = store.replica.take_not_duplicates(
+            (d.record_id, d.other_id, d.decided_by or "", d.decided_at or "") for d in pairs
+        )
         for record_id in response.removed:
             tally.removed += _drop(store, record_id)
         for grid in response.grids:

@@ -386,7 +386,11 @@ reviews = Table(
     Column("created_at", String(32), nullable=False),
     Column("decided_by", String(100)),
     Column("decided_at", String(32)),
+    # a duplicate decided "different" takes a change number, so pulls carry the pair to the
+    # devices holding both records (``not_duplicates``, PROTOCOL.md §9.2); NULL otherwise
+    Column("seq", BigInteger, nullable=True),
     UniqueConstraint("record_id", "other_id", name="uq_review_pair"),
+    Index("ix_reviews_seq", "seq"),
 )
 
 review_audit = Table(

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Table, bindparam, exists, not_, or_, select, upda
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.expression import BindParameter, Exists
 
-from sync.server import db, gridsync, numbering, records, scopes
+from sync.server import db, gridsync, notdup, numbering, records, scopes
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
 from sync.server.tasks import pull as task_pull
@@ -86,6 +86,7 @@ _SIDES = db.prepared(
         _changed_in(db.task_items),
         _changed_in(db.scope_grants),
         _changed_in(db.scope_leaves),
+        _changed_in(db.reviews),
     )
 )
 
@@ -100,6 +101,7 @@ class _Sides(NamedTuple):
     items: bool
     grants: bool
     leaves: bool
+    reviews: bool  # a duplicate decided "different" (notdup.py)
 
 
 Who = Callable[[Connection | None], User]  # the caller, authenticated in the transaction given
@@ -248,6 +250,8 @@ def _page_rows(
         granted = sides.grants and backfill is None
         entered = scopes.entered(conn, caller, since, upper) if granted else []
         left = scopes.left(conn, caller, since, upper) if sides.leaves and backfill is None else []
+        grid = backfill[0] if backfill is not None else None
+        different = notdup.pulled(conn, caller, since, upper, grid) if sides.reviews else []
     aliases: list[dict[str, str]] = [
         {"old": x.old_id, "canonical": x.canonical_id} for x in alias_rows
     ]
@@ -256,6 +260,7 @@ def _page_rows(
         "entered": entered,
         "grids_left": left,
         "tasks_withdrawn": withdrawn,
+        "not_duplicates": different,
     }
     news = {k: v for k, v in extra.items() if v}
     return rows, aliases, removed, changed_grids, upper, more, tasks, items, news, caller

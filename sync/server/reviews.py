@@ -236,6 +236,8 @@ def _decide(
             .where(rv.id == review_id)
             .values(state=decision, decided_by=user.username, decided_at=at)
         )
+        if decision == "different" and review.kind != TRANSFER:
+            tx.touch("review", review_id)  # pulls carry the pair to devices (§9.2, notdup.py)
         detail = {"record_id": dup.id, "other_id": canon.id, "merged_into": merged_into}
         conn.execute(
             insert(db.review_audit).values(

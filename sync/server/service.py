@@ -36,6 +36,7 @@ from sync.server import (
     db,
     echoes,
     fresh,
+    notdup,
     oplog,
     pulls,
     races,
@@ -81,7 +82,7 @@ class Service:
     def push_all(self, user: User | Who, req: p.PushRequest, device_id: str) -> dict[str, Any]:
         """The whole push answer: op results, then task results (applied after the ops).
         ``user``: the caller, or how to authenticate them (``Who``)."""
-        if not req.task_results and len(req.ops) <= CHUNK:
+        if not req.task_results and not req.dedup_decisions and len(req.ops) <= CHUNK:
             # the usual push: authenticated, checked and applied in one transaction
             return {"results": self._chunk(user, device_id, req.ops, check=req)}
         user = _caller(user, None)
@@ -91,10 +92,17 @@ class Service:
         with db.read(self.engine) as conn:
             checks.check_push(conn, self.formset, user, req, device_id, hashes)
             task_results.check(conn, user, device_id, req.task_results)
+        if len(req.dedup_decisions) > p.MAX_OPS:
+            raise ApiError(413, "too_many_ops")
+        notdup.check(req.dedup_decisions)
         results = self.apply(user, device_id, req.ops, hashes=hashes)
         answer: dict[str, Any] = {"results": results}
         if req.task_results:
             answer["task_results"] = self._task_results(user, device_id, req.task_results)
+        if req.dedup_decisions:  # after the ops: their creates open the review items
+            answer["dedup_decisions"] = notdup.apply(
+                self.engine, user, device_id, req.dedup_decisions
+            )
         return answer
 
     def _task_results(

@@ -766,6 +766,7 @@ class Tx:
             "exit": (db.scope_exits, db.scope_exits.c.id),
             "task": (db.tasks, db.tasks.c.id),
             "item": (db.task_items, db.task_items.c.id),
+            "review": (db.reviews, db.reviews.c.id),
         }
         for kind, params in by_kind.items():
             table, key_col = tables[kind]

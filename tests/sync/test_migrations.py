@@ -496,3 +496,45 @@ def test_an_upgraded_platform_answers_replays_without_the_op_id_index(old_platfo
                 assert match and match["device_id"] == device, (device, op_id, found)
     finally:
         engine.dispose()
+
+
+def test_an_upgraded_platform_sends_duplicates_decided_different_to_devices(
+    old_platform: str, formset: FormSet
+) -> None:
+    """Revision 0021 numbers the duplicates already decided "different" above the counter,
+    so a device whatever its cursor hears the pair with its next pull (PROTOCOL.md §9.2)."""
+    engine = db.make_engine(old_platform)
+    pair = FACTS["review_pair"]
+    try:
+        migrate.upgrade(engine, "0020_scope_leaves")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE reviews SET state = 'different', decided_by = 'chen', "
+                    "decided_at = '2026-12-06T05:00:00.000Z' WHERE record_id = :a AND other_id = :b"
+                ),
+                {"a": pair[1], "b": pair[0]},
+            )
+            top = conn.execute(text("SELECT value FROM counters WHERE name = 'seq'")).scalar_one()
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            numbered = conn.execute(text("SELECT seq FROM reviews WHERE seq IS NOT NULL")).all()
+            now = conn.execute(text("SELECT value FROM counters WHERE name = 'seq'")).scalar_one()
+        assert [tuple(r) for r in numbered] == [(top + 1,)] and now == top + 1
+    finally:
+        engine.dispose()
+    app = create_app(old_platform, forms=formset, secret="after-upgrade")
+    server, thread, url = start_server(app)
+    try:
+        wang = HttpClient(url, "dev-after-upgrade")
+        assert wang.login("wang", PASSWORD).status_code == 200
+        page = wang.pull(since=top)  # a device that had pulled everything before the upgrade
+        assert [(d["record_id"], d["other_id"]) for d in page["not_duplicates"]] == [
+            (pair[1], pair[0])
+        ]
+        assert "not_duplicates" not in wang.pull(since=page["cursor"])
+        wang.http.close()
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        app.state.engine.dispose()

@@ -720,3 +720,25 @@ def test_a_value_the_platform_refuses_is_said_at_the_save_and_nothing_is_saved(
     press(qtbot, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert editor.record_id is not None
     assert store.get(editor.record_id).data["workplace"] == "校" * 10_000
+
+
+def test_a_supervisors_different_pulled_while_the_editor_is_open_stops_the_banner(
+    qtbot, open_editor, store: Store
+) -> None:
+    """A sync that brings a supervisor's "two people" decision (PROTOCOL.md §9.2) while the
+    record is open: the banner asks again after the sync and no longer names the other."""
+    from sync.protocol import PullResponse
+    from sync.replica import apply_pull
+
+    existing = store.save("resident", factories.resident(), status="complete")
+    other = store.save("resident", factories.resident(seq=125), status="complete")
+    editor = open_editor(record_id=other.id)
+    editor.set_value("name", "张三")
+    editor.run_duplicate_check()
+    assert editor.banner.isVisible() and editor.banner_button("different", existing.id)
+    pulled = {"record_id": other.id, "other_id": existing.id, "decided_by": "chen"}
+    page = {"records": [], "aliases": [], "removed": [], "cursor": 9, "more": False}
+    apply_pull(store, PullResponse.model_validate({**page, "not_duplicates": [pulled]}), "s|w")
+    editor.recheck_duplicates()
+    assert not editor.banner.isVisible()
+    assert store.replica.pending_decisions(10) == []  # the platform's own: not sent back

@@ -553,6 +553,42 @@ class ReplicaIO:
         """Empty the run's temp table (its ids are not kept past the run)."""
         self.conn.execute("DELETE FROM temp.rekey_moves")
 
+    # -- duplicate decisions (PROTOCOL.md §9.2) -------------------------------------------------
+
+    def pending_decisions(self, limit: int) -> list[tuple[int, str, str, str]]:
+        """(seq, record id, other id, at) of the "different" answers the platform has not
+        answered yet, oldest first."""
+        return self.conn.execute(
+            "SELECT d.seq, d.record_id, d.other_id, d.at FROM dedup_outbox o "
+            "JOIN dedup_decisions d ON d.seq = o.seq ORDER BY o.seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def decisions_answered(self, seqs: Iterable[int]) -> None:
+        """The platform answered these: they leave the outbox (the decisions stay)."""
+        self.conn.executemany("DELETE FROM dedup_outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def take_not_duplicates(self, pairs: Iterable[tuple[str, str, str, str]]) -> int:
+        """Pulled (record id, other id, decided by, at) pairs: each becomes a "different"
+        answer, unless the latest answer about the pair already is one (this device's own,
+        coming back). Not queued: the platform knows it. Returns how many were taken."""
+        taken = 0
+        for record_id, other_id, by, at in pairs:
+            latest = self.conn.execute(
+                "SELECT decision FROM dedup_decisions WHERE (record_id = ?1 AND other_id = ?2) "
+                "OR (record_id = ?2 AND other_id = ?1) ORDER BY seq DESC LIMIT 1",
+                (record_id, other_id),
+            ).fetchone()
+            if latest is not None and latest[0] == "different":
+                continue
+            self.conn.execute(
+                "INSERT INTO dedup_decisions (record_id, other_id, decision, author, at) "
+                "VALUES (?, ?, 'different', ?, ?)",
+                (record_id, other_id, by, at),
+            )
+            taken += 1
+        return taken
+
     def move_record_links(self, old: str, canonical: str) -> None:
         """The outbox, autosave, task items and duplicate decisions name the canonical id
         (an op based on a version of ``old`` keeps naming it on the wire, ``outbox_bases``)."""

@@ -258,6 +258,16 @@ OUTBOX_BASES = [
 ]
 MIGRATIONS.append(OUTBOX_BASES)
 
+# sync: a worker's "different" answers wait here (the ``dedup_decisions`` row's seq) until the
+# platform has answered them (PROTOCOL.md §9.2: they close its open duplicate review item).
+# The answers given before this step go too: sending one twice changes nothing on the platform.
+DEDUP_OUTBOX = [
+    "CREATE TABLE IF NOT EXISTS dedup_outbox (seq INTEGER PRIMARY KEY)",
+    "INSERT OR IGNORE INTO dedup_outbox (seq) "
+    "SELECT seq FROM dedup_decisions WHERE decision = 'different'",
+]
+MIGRATIONS.append(DEDUP_OUTBOX)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -408,9 +408,17 @@ class Writes:
     ) -> None:
         """Record a person's answer to "possibly the same" (audit trail for the guard)."""
         with self._db.transaction():
-            self.conn.execute(
+            cur = self.conn.execute(
                 "INSERT INTO dedup_decisions (record_id, other_id, decision, author, at) VALUES (?, ?, ?, ?, ?)",
                 (record_id, other_id, decision, author, ids.now_iso()),
             )
+            if decision == "different":  # the platform hears it with the next push (§9.2)
+                self.conn.execute("INSERT INTO dedup_outbox (seq) VALUES (?)", (cur.lastrowid,))
+            else:  # a later answer about the pair takes an unsent "different" back
+                self.conn.execute(
+                    "DELETE FROM dedup_outbox WHERE seq IN (SELECT seq FROM dedup_decisions "
+                    "WHERE (record_id = ?1 AND other_id = ?2) OR (record_id = ?2 AND other_id = ?1))",
+                    (record_id, other_id),
+                )
             state = "different" if decision == "different" else "suspected"
             self.conn.execute("UPDATE records SET dup_state = ? WHERE id = ?", (state, record_id))

@@ -47,8 +47,10 @@ class DuplicateGuard:
     def recheck_duplicates(self) -> None:
         """Records changed elsewhere (saved in another tab, voided, a sync, an import): ask
         again, so the banner names the records registered now. Only an editor that has asked
-        already (something it holds was typed): one just opened shows no banner it did not."""
+        already (something it holds was typed): one just opened shows no banner it did not.
+        The answers are read again too: a sync may bring a supervisor's "different"."""
         if self._dedup_asked and not self._closed and not self._dedup_timer.isActive():
+            self._recall_decisions()
             self.run_duplicate_check()
 
     def decide_duplicate(self, other_id: str, decision: DuplicateDecision | str) -> None:

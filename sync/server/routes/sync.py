@@ -31,7 +31,7 @@ async def info(service: Svc) -> dict[str, Any]:
         "server_version": p.SERVER_VERSION,
         "forms": {f.id: f.version for f in service.formset.forms.values()},
         "limits": p.Limits().model_dump(),
-        "features": [p.FEATURE_TASKS],
+        "features": [p.FEATURE_TASKS, p.FEATURE_DEDUP],
     }
 
 
