@@ -261,11 +261,11 @@ class SyncSession:
         if not self.client.has_feature(FEATURE_DEDUP):
             return True
         while True:
-            if self.cancel():
-                return False
             rows = self.store.replica.pending_decisions(DECISION_BATCH)
             if not rows:
-                return True
+                return True  # nothing to send: cancel is asked between batches of work only
+            if self.cancel():
+                return False
             sent = [r for r in rows if ids.is_uuid(r[1]) and ids.is_uuid(r[2])]
             wires = [
                 {"record_id": a, "other_id": b, "decision": "different", "decided_at": at}
