@@ -15,13 +15,15 @@ from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, bindparam, exists, not_, or_, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import BindParameter, Exists
 
 from sync.server import db, gridsync, notdup, numbering, records, scopes
 from sync.server.auth import User, iso, now
 from sync.server.errors import ApiError
+from sync.server.sqlin import Built
 from sync.server.tasks import pull as task_pull
+from sync.server.tx import IN_CHUNK
 
 # Every statement a page runs is built once (bound parameters; ``scope`` expands to the
 # caller's grids): building and coercing Core expressions per call cost more server time than
@@ -57,6 +59,11 @@ _GRID_NUMBERS = db.prepared(
 )
 _ALIASES = (
     select(_A.old_id, _A.canonical_id).where(_A.seq > _SINCE, _A.seq <= _UPPER).order_by(_A.seq)
+)
+# The current row of each alias's surviving record numbered after the page (its grid last,
+# for the scope): ``_survivors``.
+_SURVIVORS = Built(
+    lambda among: select(*_PAGE_COLUMNS, _R.grid).where(among(_R.id, "ids"), _R.seq > _UPPER)
 )
 _EXITS = (
     select(_E.record_id)
@@ -181,7 +188,7 @@ def _page_rows(
     limit: int,
     backfill: tuple[str, int] | None = None,
 ) -> tuple[
-    Sequence[Row[*tuple[Any, ...]]],
+    Sequence[Sequence[Any]],
     list[dict[str, str]],
     list[str],
     list[dict[str, Any]],
@@ -213,6 +220,7 @@ def _page_rows(
         item_seqs = (
             task_pull.item_numbers(conn, scope, since, top, limit, hide) if sides.items else []
         )
+        rows: Sequence[Sequence[Any]]
         if item_seqs:
             record_seqs = _record_numbers(conn, scope, since, top, limit)
             first = list(itertools.islice(heapq.merge(record_seqs, item_seqs), limit))
@@ -240,6 +248,9 @@ def _page_rows(
             alias_rows = [
                 x for x in alias_rows if grids.get(x.canonical_id, ("", None))[1] in allowed
             ]
+        if alias_rows:
+            survivors = _survivors(conn, [x.canonical_id for x in alias_rows], upper, scope)
+            rows = [*rows, *survivors]
         removed: list[str] = []
         if scope is not None and sides.exits and backfill is None:
             exits = conn.execute(_EXITS, {**span, "scope": scope}).all()
@@ -264,6 +275,31 @@ def _page_rows(
     }
     news = {k: v for k, v in extra.items() if v}
     return rows, aliases, removed, changed_grids, upper, more, tasks, items, news, caller
+
+
+def _survivors(
+    conn: Connection, ids: Iterable[str], upper: int, scope: Sequence[str] | None
+) -> list[Sequence[Any]]:
+    """The current rows (``_PAGE_COLUMNS``) of the aliases' surviving records in the scope
+    whose change number is above the page's ``upper``, in number order: the page carries them
+    beyond its range (PROTOCOL.md §8).
+
+    Why: a device renames its copy of a merged-away record to the survivor's id. Without the
+    survivor's state in the same page it held the survivor's id with the other record's data
+    and version until a later page, and an edit saved in between (the app stays usable during
+    a sync; a sync cut between pages) went out as an op for the survivor based on a version
+    of another record: merged from the wrong snapshot (dropped as unchanged) or refused
+    ``base_ahead``. A survivor numbered in the range is in the page already; one numbered at
+    or below ``since`` was delivered by an earlier page."""
+    wanted = sorted(set(ids))
+    allowed = None if scope is None else set(scope)
+    stmt = _SURVIVORS.on(conn)
+    out: list[Sequence[Any]] = []
+    for i in range(0, len(wanted), IN_CHUNK):
+        for row in conn.execute(stmt, {"ids": wanted[i : i + IN_CHUNK], "upper": upper}):
+            if allowed is None or row.grid in allowed:
+                out.append(tuple(row)[:-1])
+    return sorted(out, key=lambda r: int(r[-1]))
 
 
 def _record_numbers(
