@@ -30,6 +30,7 @@ local value stays and both values go into ``conflict``.
 from __future__ import annotations
 
 from app.core.store import PendingResult
+from sync.replica.outgoing import MAX_AUTHOR, OutOp, next_batch, pending_count, read_ahead
 from sync.replica.pull import (
     CURSOR_KEY,
     SCOPE_KEY,
@@ -42,14 +43,9 @@ from sync.replica.pull import (
 )
 from sync.replica.push import (
     ACKED,
-    MAX_AUTHOR,
-    OutOp,
     PushTally,
     leaves_later_ops,
     names_of,
-    next_batch,
-    pending_count,
-    read_ahead,
     record_results,
     requeue_entered,
     set_aside,

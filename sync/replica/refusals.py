@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.store import SETTLED, OutboxState, Store
-from sync.replica.push import _mends
+from sync.replica.outgoing import _mends
 from sync.replica.rows import _loads
 
 OUT_OF_SCOPE = "out_of_scope"  # the refusal re-queued when the grid comes back (§11 rule 3a)
@@ -55,7 +55,7 @@ def open_refusals(store: Store) -> Refusals:
     Why records and not rejected ops: a rejected op stays ``rejected`` in the outbox for good,
     also once the person's next edit carried its values to the platform (PROTOCOL.md §11 rule
     3) — counted, it would wait for ever. A record waits while its chain is broken
-    (``push._chain_ok``); a record deleted on the device waits for nobody."""
+    (``outgoing._chain_ok``); a record deleted on the device waits for nobody."""
     waiting = refused_records(store)
     return Refusals(len(waiting), sum(r.out_of_scope for r in waiting))
 

@@ -278,14 +278,14 @@ def _fold(store: Store, old: _Row, canonical: _Row) -> None:
 def _mark_folded(store: Store, record_id: str) -> None:
     """Mark the folded copy's ops before they move to the canonical record: they carried that
     copy's values, so an acknowledged create among them does not mean the server has all of
-    the canonical copy's values (``push._chain_ok``)."""
+    the canonical copy's values (``outgoing._chain_ok``)."""
     store.outbox.mark_ops(record_id, FOLDED)
 
 
 def _unsent_fields(store: Store, record_id: str) -> set[str]:
     """Fields the server has not taken from the record's ops: those of pending ops, and of
     rejected ops not yet mended by an acknowledged op carrying every value (a create or a
-    completed op, as in ``push._chain_ok``)."""
+    completed op, as in ``outgoing._chain_ok``)."""
     pending: set[str] = set()
     rejected: set[str] = set()
     for state, kind, fields, result in store.outbox.ops_of(record_id):

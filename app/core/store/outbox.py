@@ -185,7 +185,7 @@ class Outbox:
     def settle_rejections(self, record_id: str) -> None:
         """Mark the record's rejected ops ``settled``: the platform has since come to hold
         every value of the record (a pull brought them), so they no longer break its chain
-        (``sync.replica.push``), nor go back to pending when their grid returns."""
+        (``sync.replica.outgoing``), nor go back to pending when their grid returns."""
         rows = self.conn.execute(
             f"SELECT seq, result FROM outbox WHERE record_id = ? AND state = '{REJECTED}'",
             (record_id,),
