@@ -109,7 +109,7 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
     conn.execute(
         update(db.reviews)
         .where(_RV.id == review.id)
-        .values(state="different", decided_by=user.username, decided_at=at)
+        .values(state="different", decided_by=user.username, decided_at=at, decided_role=user.role)
     )
     detail = {
         "record_id": review.record_id,
