@@ -1,6 +1,7 @@
 """A worker's "different person" is input, not the last word (PROTOCOL.md §9, §9.2): a
 supervisor or admin may still decide "same" on an item a worker closed, the merge reaches
-the devices that were told "different" and leaves them consistent. Real server over loopback (SQLite and PostgreSQL), devices on real
+the devices that were told "different" and leaves them consistent. Also a review row
+naming a record merged away since (§9.2). Real server over loopback (SQLite and PostgreSQL), devices on real
 SQLite stores, the console over plain HTTP."""
 
 from __future__ import annotations
@@ -194,6 +195,32 @@ def test_the_console_lists_items_closed_by_workers_and_overrules_them(
     assert resp.status_code == 200, resp.text
     assert resp.json()["merged_into"] == second.other_id
     assert _audit(platform, second.id) == [("different", "wang"), ("same", "chen")]
+
+
+def test_a_different_naming_the_canonical_record_closes_a_row_naming_its_old_id(
+    platform: Platform,
+) -> None:
+    """The review row names x; x was merged into c since; the device, which renamed x to c,
+    answers about (c, y): the row of (x, y) is that pair's."""
+    wang = platform.client("wang")
+    birth = dt.date(1973, 5, 5)
+    c, y, x = uuid7(), uuid7(), uuid7()
+    wang.push(
+        [wang.op(c, "create", resident(grid=GRID_A, seq=next(_seqs), name="陈三", birth=birth))]
+    )
+    wang.push(
+        [wang.op(y, "create", resident(grid=GRID_A, seq=next(_seqs), name="褚四", birth=birth))]
+    )
+    wang.push(
+        [wang.op(x, "create", resident(grid=GRID_A, seq=next(_seqs), name="褚四", birth=birth))]
+    )
+    [renamed] = wang.push([wang.op(x, "update", {"name": "陈三"}, base_version=1)])
+    assert renamed["status"] == "applied", renamed
+    old_row = _review(platform, x, y)
+    assert _decide(platform, "chen", _review(platform, x, c).id, "same").status_code == 200
+    assert _send(wang, c, y) == "closed"
+    after = _review(platform, x, y)
+    assert (after.id, after.state, after.decided_by) == (old_row.id, "different", "wang")
 
 
 def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any) -> None:
