@@ -390,6 +390,8 @@ def _merge_pair(
     conflicts = combine_conflicts([*carried, *(canon.conflict or [])], merged.hard)
     meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
     row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
+    if dup.grid != canon.grid:  # its "different" pairs now name a record of canon's grid
+        records.renumber_told_apart(tx, dup.id)
     records.add_alias(tx, dup.id, canon.id, "review", at)
     _rewrite_references(tx, formset, dup.id, canon.id, user, at, form.id)
     # Task items follow the person: a save of the record they live on in finishes them, and

@@ -1,7 +1,8 @@
 """A worker's "different person" is input, not the last word (PROTOCOL.md §9, §9.2): a
 supervisor or admin may still decide "same" on an item a worker closed, the merge reaches
-the devices that were told "different" and leaves them consistent. Also a review row
-naming a record merged away since (§9.2). Real server over loopback (SQLite and PostgreSQL), devices on real
+the devices that were told "different" and leaves them consistent. Also the leftovers of
+§9.2: a review row naming a record merged away since, and a pair whose records enter a
+worker's scope one by one. Real server over loopback (SQLite and PostgreSQL), devices on real
 SQLite stores, the console over plain HTTP."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.core.ids import uuid7
 from sync.server import db
 from tests.factories import resident
 from tests.sync import devicekit
-from tests.sync.conftest import GRID_A, Platform
+from tests.sync.conftest import GRID_A, GRID_B, Platform
 from tests.sync.consolekit import login
 from tests.sync.devicekit import Device
 
@@ -223,6 +224,29 @@ def test_a_different_naming_the_canonical_record_closes_a_row_naming_its_old_id(
     assert (after.id, after.state, after.decided_by) == (old_row.id, "different", "wang")
 
 
+def test_a_pair_whose_record_moves_into_the_workers_grid_reaches_the_device(
+    platform: Platform, devices: Any
+) -> None:
+    """Decided "different" while one record was outside wang's grid; the record moves in
+    (not a whole grid given): wang's device hears the decision though its cursor is past it."""
+    [wang] = devices(1)
+    [li] = devices(1, user="li")
+    x = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="卫五")).id
+    y = li.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="卫五")).id
+    wang.sync()
+    li.sync()
+    review = _review(platform, x, y)
+    assert _decide(platform, "chen", review.id, "different").status_code == 200
+    wang.sync()
+    assert wang.store.pair_decisions(x) == []
+    chen = platform.client("chen")
+    [moved] = chen.push([chen.op(y, "update", {"grid": GRID_A}, base_version=1)])
+    assert moved["status"] == "applied", moved
+    wang.sync()
+    assert not wang.get(y).deleted
+    assert dict(wang.store.pair_decisions(review.record_id)) == {review.other_id: "different"}
+
+
 def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any) -> None:
     """The bulk rename of a push's run (``rename_plain``) does as ``rewrite_id``: an answer
     "different" about the old and the canonical record goes, unsent; others follow the id."""
@@ -236,3 +260,25 @@ def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any
     rows = store.conn.execute("SELECT record_id, other_id FROM dedup_decisions").fetchall()
     assert [tuple(r) for r in rows] == [(other, canon)]
     assert [(x, y) for _s, x, y, _at in store.replica.pending_decisions(10)] == [(other, canon)]
+
+
+def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
+    platform: Platform, devices: Any
+) -> None:
+    """dup (grid B) ≠ z (grid A) decided while dup was outside wang's grid; dup is merged
+    into canon (grid A) since: wang's device hears canon ≠ z (dup = canon)."""
+    [wang] = devices(1)
+    [li] = devices(1, user="li")
+    canon = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="韩七")).id
+    z = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="韩七")).id
+    wang.sync()
+    dup = li.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="韩七")).id
+    li.sync()
+    told = _review(platform, dup, z)
+    assert _decide(platform, "chen", told.id, "different").status_code == 200
+    wang.sync()
+    assert wang.store.pair_decisions(z) == []  # dup is outside wang's grid
+    merged = _decide(platform, "chen", _review(platform, dup, canon).id, "same")
+    assert merged.status_code == 200 and merged.json()["merged_into"] == canon, merged.text
+    wang.sync()
+    assert dict(wang.store.pair_decisions(z)).get(canon) == "different"
