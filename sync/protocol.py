@@ -352,6 +352,8 @@ class Review(BaseModel):
     created_at: str
     decided_by: str | None = None
     decided_at: str | None = None
+    # the decider's role then: a worker's "different" may still be decided by a supervisor (§9)
+    decided_role: str | None = None
     record_title: str = ""
     other_title: str = ""
     grid: str | None = None

@@ -386,6 +386,9 @@ reviews = Table(
     Column("created_at", String(32), nullable=False),
     Column("decided_by", String(100)),
     Column("decided_at", String(32)),
+    # the decider's role then: a duplicate a worker closed "different" (from a device's answer,
+    # PROTOCOL.md §9.2) may still be decided "same" by a supervisor or an admin; NULL when open
+    Column("decided_role", String(16), nullable=True),
     # a duplicate decided "different" takes a change number, so pulls carry the pair to the
     # devices holding both records (``not_duplicates``, PROTOCOL.md §9.2); NULL otherwise
     Column("seq", BigInteger, nullable=True),

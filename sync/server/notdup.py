@@ -100,6 +100,8 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
     if not all(x in grids and user.in_scope(grids[x][1]) for x in (a, b)):
         return NO_REVIEW
     review = _review(conn, (d.record_id, d.other_id)) or _review(conn, (a, b))
+    if review is None and a != b:
+        review = _review_by_old_ids(tx, a, b)
     if review is None or review.kind == "transfer":
         return NO_REVIEW
     if review.state != "open":
@@ -109,7 +111,7 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
     conn.execute(
         update(db.reviews)
         .where(_RV.id == review.id)
-        .values(state="different", decided_by=user.username, decided_at=at)
+        .values(state="different", decided_by=user.username, decided_at=at, decided_role=user.role)
     )
     detail = {
         "record_id": review.record_id,
@@ -134,6 +136,28 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
 
 def _review(conn: Connection, pair: tuple[str, str]) -> Any:
     return conn.execute(_PAIR, {"b_a": pair[0], "b_b": pair[1]}).first()
+
+
+def _review_by_old_ids(tx: Tx, a: str, b: str) -> Any:
+    """The duplicate item of the canonical pair (a, b) stored under ids merged into them since
+    (the device renamed them, the row kept the ids it was opened with); an open one first."""
+    olds_a, olds_b = [a, *tx.incoming(a)], [b, *tx.incoming(b)]
+    if len(olds_a) == len(olds_b) == 1:
+        return None  # the pair as sent was looked up already
+    stmt = (
+        select(_RV.id, _RV.kind, _RV.state, _RV.record_id, _RV.other_id)
+        .where(
+            _RV.kind != "transfer",
+            or_(
+                and_(_RV.record_id.in_(olds_a), _RV.other_id.in_(olds_b)),
+                and_(_RV.record_id.in_(olds_b), _RV.other_id.in_(olds_a)),
+            ),
+        )
+        .order_by(_RV.id)
+        .with_for_update()
+    )
+    rows = tx.conn.execute(stmt).all()
+    return next((r for r in rows if r.state == "open"), rows[0] if rows else None)
 
 
 def pulled(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.forms import Form
@@ -39,6 +39,27 @@ _CANONICAL = Built(  # its ids come each once (``canonical``)
         among, select(_A.old_id, _A.canonical_id), db.aliases, _A.old_id, "ids"
     )
 )
+
+
+_RV = db.reviews.c
+
+
+def renumber_told_apart(tx: Tx, record_id: str) -> None:
+    """A record moved into another grid (or merged into a record of another, ``reviews``):
+    its pairs decided "different" take new numbers, so a device whose scope now holds both
+    records hears them (``not_duplicates``, PROTOCOL.md §9.2) though its cursor is past their
+    old numbers. A whole grid given is the grid's fetch (§8.1); this is the one record moved.
+    Devices that had them already skip them."""
+    ids = [record_id, *tx.incoming(record_id)]
+    found = tx.conn.execute(
+        select(_RV.id).where(
+            _RV.state == "different",
+            _RV.kind != "transfer",
+            or_(_RV.record_id.in_(ids), _RV.other_id.in_(ids)),
+        )
+    ).scalars()
+    for review_id in found:
+        tx.touch("review", review_id)
 
 
 def load(conn: Connection, record_id: str) -> Row | None:
@@ -197,6 +218,8 @@ def write(
         assert key is not None  # a single-row INSERT always reports its key
         exit_id = key[0]
         tx.touch("exit", exit_id)
+    if before is not None and row.grid and before.grid != row.grid and not deleted:
+        renumber_told_apart(tx, record_id)
     tx.touch("record", record_id)
     return row
 

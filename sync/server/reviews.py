@@ -10,6 +10,10 @@ writer's scope (a person who moved from grid B registers in grid A). The writer'
 not reveal that the key exists elsewhere, so the record is stored (without the key) and the
 supervisors of both grids decide: "same" moves the holder into the claimant's grid and merges
 the claim into it; "different" flags the claim's key fields as a conflict the worker sees.
+
+A worker's "different" (their device's answer, ``notdup.py``) closes a duplicate item but is
+input, not the last word: a supervisor or an admin may still decide it (``overrulable``), and
+their own decisions are final. ``decided_role`` keeps who decided, by role.
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ def _wire(r: Any, titles: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
         "created_at": r.created_at,
         "decided_by": r.decided_by,
         "decided_at": r.decided_at,
+        "decided_role": r.decided_role,
         "record_title": title,
         "other_title": other_title,
         "grid": grid,
@@ -143,6 +148,15 @@ def _may_see(user: User, kind: str, grids: tuple[str | None, str | None]) -> boo
     return any(seen) if kind == TRANSFER else all(seen)
 
 
+WORKER = "worker"
+
+
+def overrulable(kind: str, state: str, decided_role: str | None) -> bool:
+    """A duplicate a worker closed "different" (a supervisor or an admin may still decide
+    it: the two records of one person must not stay apart for good)."""
+    return kind != TRANSFER and state == "different" and decided_role == WORKER
+
+
 def _require_reviewer(user: User) -> None:
     if user.role not in ("supervisor", "admin"):
         raise ApiError(403, "forbidden")
@@ -152,12 +166,16 @@ def list_reviews(
     engine: Engine, user: User, state: str = "open", limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Review items whose two records are both in the caller's scope; transfer claims when
-    either record is (the supervisors of both grids decide them)."""
+    either record is (the supervisors of both grids decide them). ``state``: ``open``,
+    ``by_worker`` (duplicates a worker closed "different", still open to a supervisor's
+    "same"), or ``all``."""
     _require_reviewer(user)
     rv = db.reviews.c
     stmt = select(db.reviews).order_by(rv.id).limit(limit)
     if state == "open":
         stmt = stmt.where(rv.state == "open")
+    elif state == "by_worker":
+        stmt = stmt.where(rv.state == "different", rv.kind != TRANSFER, rv.decided_role == WORKER)
     if user.grids is not None:
         # the scope in the query (``_may_see``'s rule): cut after a number of everyone's rows,
         # a supervisor behind thousands of other communities' reviews saw none of theirs
@@ -216,7 +234,8 @@ def _decide(
             raise races.MergedMeanwhile
         if dup is None or canon is None or not _may_see(user, review.kind, (dup.grid, canon.grid)):
             raise ApiError(404, "not_found")
-        if review.state != "open":
+        reopened = overrulable(review.kind, review.state, review.decided_role)
+        if review.state != "open" and not reopened:
             raise ApiError(409, "already_decided")
         at = iso(now())
         merged_into, version = None, None
@@ -234,11 +253,19 @@ def _decide(
         conn.execute(
             update(db.reviews)
             .where(rv.id == review_id)
-            .values(state=decision, decided_by=user.username, decided_at=at)
+            .values(state=decision, decided_by=user.username, decided_at=at, decided_role=user.role)
         )
-        if decision == "different" and review.kind != TRANSFER:
-            tx.touch("review", review_id)  # pulls carry the pair to devices (§9.2, notdup.py)
-        detail = {"record_id": dup.id, "other_id": canon.id, "merged_into": merged_into}
+        if decision == "different" and review.kind != TRANSFER and not reopened:
+            # pulls carry the pair to devices (§9.2, notdup.py); a worker's "different"
+            # confirmed here was numbered when the worker closed it
+            tx.touch("review", review_id)
+        detail: dict[str, Any] = {
+            "record_id": dup.id,
+            "other_id": canon.id,
+            "merged_into": merged_into,
+        }
+        if reopened:  # the worker's decision keeps its own audit row; this one names it
+            detail["overrules"] = {"decided_by": review.decided_by, "at": review.decided_at}
         conn.execute(
             insert(db.review_audit).values(
                 review_id=review_id,
@@ -363,6 +390,8 @@ def _merge_pair(
     conflicts = combine_conflicts([*carried, *(canon.conflict or [])], merged.hard)
     meta = records.Meta(kind="review_merge", username=user.username, at=at, device_id=device)
     row = records.write(tx, form, canon, canon.id, state, conflicts, stamps, meta)
+    if dup.grid != canon.grid:  # its "different" pairs now name a record of canon's grid
+        records.renumber_told_apart(tx, dup.id)
     records.add_alias(tx, dup.id, canon.id, "review", at)
     _rewrite_references(tx, formset, dup.id, canon.id, user, at, form.id)
     # Task items follow the person: a save of the record they live on in finishes them, and

@@ -94,3 +94,32 @@ def test_a_worker_is_read_only_and_logout_ends_the_session(platform: Platform, p
     page.wait_for_url("**/console/login")
     page.goto(f"{platform.url}/console/overview")
     assert "/console/login" in page.url
+
+
+def test_a_supervisor_merges_a_pair_a_worker_told_apart_in_the_browser(
+    platform: Platform, devices: Any, page: Any
+) -> None:
+    """A worker answers 不是同一人 on their device; the supervisor finds the item among those
+    told apart by workers, with the worker's name, decides 是同一人, and the device merges
+    the two records and keeps no answer about them."""
+    [wang] = devices(1)
+    a = wang.save("resident", resident(seq=71, name="许二")).id
+    b = wang.save("resident", resident(seq=73, name="许二")).id
+    wang.sync()
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    wang.sync()
+
+    log_in(page, platform.url, "chen")
+    page.click("#nav-reviews")
+    page.wait_for_selector("#no-reviews")  # nothing open: the worker closed it
+    page.click("#show-by-worker")
+    card = page.locator("section.card[id^=review-]")
+    assert card.count() == 1 and "wang" in card.inner_text()
+    card.locator("button[value=same]").click()
+    page.wait_for_selector("#no-reviews")
+    assert "已判定" in page.inner_text("main") and "show=by_worker" in page.url
+
+    wang.sync()
+    live = [r for r in (wang.store.get(a), wang.store.get(b)) if r is not None and not r.deleted]
+    assert len(live) == 1
+    assert wang.store.pair_decisions(live[0].id) == []

@@ -206,7 +206,9 @@ _EVENTS = st.lists(st.sampled_from(["worker", "same", "different"]), min_size=1,
 @given(events=_EVENTS)
 def test_decisions_in_any_order_decide_once(platform: Platform, events: list[str]) -> None:
     """The worker's answer sent any number of times, around a supervisor's "same" or
-    "different": the first decision stands, one audit row, and a worker never merges."""
+    "different": a worker's answer closes an open item only, a supervisor's decision is final
+    but may follow a worker's (§9: the worker's answer is input), one audit row per decision
+    taken, and a worker never merges."""
     wang = platform.client("wang")
     birth = dt.date(1960, 1, 1) + dt.timedelta(days=next(_days))
     a, b = uuid7(), uuid7()
@@ -214,24 +216,28 @@ def test_decisions_in_any_order_decide_once(platform: Platform, events: list[str
         data = resident(grid=GRID_A, seq=seq, name="赵六", birth=birth)
         wang.push([wang.op(rid, "create", data)])
     [review] = _reviews(platform, a, b)
-    first: str | None = None
+    state, final, taken = "open", False, []
     for event in events:
         if event == "worker":
             resp = _send(wang, b, a)
             assert resp.status_code == 200
             [answer] = resp.json()["dedup_decisions"]
-            assert answer["status"] == ("closed" if first is None else "already_decided")
-            first = first or "different"
+            assert answer["status"] == ("closed" if state == "open" else "already_decided")
+            if state == "open":
+                state = "different"
+                taken.append(("different", "wang"))
         else:
             resp = _sup_decide(platform, review.id, event)
-            assert resp.status_code == (200 if first is None else 409), resp.text
-            first = first or event
+            assert resp.status_code == (409 if final else 200), resp.text
+            if not final:
+                state, final = event, True
+                taken.append((event, "chen"))
     [after] = _reviews(platform, a, b)
-    assert after.state == first
-    assert len(_audit(platform, review.id)) == 1
+    assert after.state == state
+    assert [(r.decision, r.username) for r in _audit(platform, review.id)] == taken
     merged = platform.client("root").pull(0, 5000)
     aliases = {x["old"] for x in merged["aliases"]}
-    assert (first == "same") == bool({a, b} & aliases)
+    assert (state == "same") == bool({a, b} & aliases)
 
 
 def test_a_grid_given_later_brings_its_decided_pairs(platform: Platform, devices: Any) -> None:
@@ -284,7 +290,9 @@ def test_answers_given_before_the_upgrade_are_queued_by_it(tmp_path: Any, formse
 
 def test_a_worker_racing_a_supervisors_same_decides_once(platform: Platform) -> None:
     """The worker's answer and a supervisor's "same" sent at the same moment: whichever
-    takes the item first decides it, the other is told it was decided, one audit row."""
+    takes the item first goes first. The supervisor's "same" stands either way (a worker's
+    "different" is input a supervisor may overrule, §9); the worker's answer closes the item
+    only when it came first (then both decisions are in the audit)."""
     wang, chen = platform.client("wang"), platform.client("chen")
     for _round in range(4):
         _race(platform, wang, chen)
@@ -314,12 +322,13 @@ def _race(platform: Platform, wang: Any, chen: Any) -> None:
     for t in threads:
         t.join(60)
     [after] = _reviews(platform, a, b)
-    assert len(_audit(platform, review.id)) == 1
-    if after.state == "same":
-        assert answers == {"worker": "already_decided", "supervisor": 200}
+    assert (after.state, after.decided_by, answers["supervisor"]) == ("same", "chen", 200)
+    audit = [(r.decision, r.username) for r in _audit(platform, review.id)]
+    if answers["worker"] == "closed":
+        assert audit == [("different", "wang"), ("same", "chen")]
     else:
-        assert after.state == "different"
-        assert answers == {"worker": "closed", "supervisor": 409}
+        assert answers["worker"] == "already_decided"
+        assert audit == [("same", "chen")]
 
 
 def test_an_answer_given_before_the_first_sync_closes_the_item_the_same_sync_opens(

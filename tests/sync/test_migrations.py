@@ -538,3 +538,52 @@ def test_an_upgraded_platform_sends_duplicates_decided_different_to_devices(
         server.should_exit = True
         thread.join(30)
         app.state.engine.dispose()
+
+
+def test_an_upgraded_platform_lets_a_supervisor_overrule_a_workers_different(
+    old_platform: str, formset: FormSet
+) -> None:
+    """Revision 0022 gives the items decided before it their decider's role, so a pair a
+    worker told apart before the upgrade is still open to a supervisor's "same" (§9)."""
+    engine = db.make_engine(old_platform)
+    pair = FACTS["review_pair"]
+    try:
+        migrate.upgrade(engine, "0021_review_numbers")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE reviews SET state = 'different', decided_by = 'wang', "
+                    "decided_at = '2026-12-06T05:00:00.000Z' WHERE record_id = :a AND other_id = :b"
+                ),
+                {"a": pair[1], "b": pair[0]},
+            )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            roles = conn.execute(
+                text("SELECT decided_by, decided_role FROM reviews WHERE state <> 'open'")
+            ).all()
+        assert [tuple(r) for r in roles] == [("wang", "worker")]
+    finally:
+        engine.dispose()
+    app = create_app(old_platform, forms=formset, secret="after-upgrade")
+    server, thread, url = start_server(app)
+    try:
+        chen = HttpClient(url, "dev-chen-after-upgrade")
+        assert chen.login("chen", PASSWORD).status_code == 200
+        listed = chen.http.get(
+            f"{url}/v1/reviews", params={"state": "by_worker"}, headers=chen.headers, timeout=30
+        ).json()["reviews"]
+        [item] = listed
+        resp = chen.http.post(
+            f"{url}/v1/reviews/{item['id']}",
+            json={"decision": "same"},
+            headers=chen.headers,
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["merged_into"] == pair[0]
+        chen.http.close()
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        app.state.engine.dispose()

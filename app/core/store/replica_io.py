@@ -456,6 +456,7 @@ class ReplicaIO:
             f"other_id = coalesce(({_NEW_OF.format('dedup_decisions.other_id')}), other_id) "
             f"WHERE record_id IN ({_MOVED}) OR other_id IN ({_MOVED})"
         )
+        self._drop_told_apart_merged()
         c.execute(
             "INSERT INTO history (record_id, at, author, kind, changes) SELECT new, ?, '', "
             "'merge', json_object('_merged_from', json_array(old, new)) "
@@ -601,6 +602,19 @@ class ReplicaIO:
             c.execute(
                 f"UPDATE dedup_decisions SET {column} = ? WHERE {column} = ?", (canonical, old)
             )
+        self._drop_told_apart_merged()
+
+    def _drop_told_apart_merged(self) -> None:
+        """A "different" answer about two records the platform merged since (a supervisor
+        overruled it, PROTOCOL.md §9.2) names one record twice once renamed: nothing is left
+        to tell apart, so it goes, and is not sent (the platform's audit keeps the answer).
+        Any such row, not only the run's: the table holds people's answers (small), and a
+        condition on the renamed ids read the temp table of a run whole (no index on ``new``)."""
+        told = "record_id = other_id AND decision = 'different'"
+        self.conn.execute(
+            f"DELETE FROM dedup_outbox WHERE seq IN (SELECT seq FROM dedup_decisions WHERE {told})"
+        )
+        self.conn.execute(f"DELETE FROM dedup_decisions WHERE {told}")
 
     def referring_rows(self, dst: str) -> list[tuple[int, str, str, str | None]]:
         """(rid, form, data, base) of the records whose refs point at ``dst``."""

@@ -182,6 +182,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "same": ("是同一人", "Same person"),
     "different": ("不是同一人", "Different"),
     "decided": ("已判定。", "Decided."),
+    "reviews_open": ("待判定", "Open"),
+    "reviews_by_worker": ("网格员判为不是同一人", "Told apart by workers"),
+    "by_worker_help": (
+        "网格员在设备上判为“不是同一人”的疑似重复。如实为同一人，可判“是同一人”合并；确认无误可判“不是同一人”，之后不再列出。",
+        "Possible duplicates a grid worker answered “different” on their device. If they are "
+        "the same person, decide “Same person” to merge them; confirm “Different” and the "
+        "item leaves this list.",
+    ),
+    "no_by_worker": ("没有网格员判定待复核的疑似重复。", "No items told apart by workers."),
+    "worker_said": ("{who} 于 {at} 判为不是同一人", "{who} answered “different” at {at}"),
     "search": ("搜索", "Search"),
     "search_help": (
         "姓名、拼音首字母、证件号或电话后几位、地址",

@@ -128,7 +128,7 @@ def _back(request: Request, path: str, **query: str) -> RedirectResponse:
     lang = request.cookies.get(LANG_COOKIE)
     if lang in LANGS:
         query.setdefault("lang", lang)
-    suffix = ("?" + urlencode(query)) if query else ""
+    suffix = (("&" if "?" in path else "?") + urlencode(query)) if query else ""
     return RedirectResponse(f"{sessions.PATH}/{path}{suffix}", status_code=303)
 
 
@@ -393,12 +393,20 @@ async def resolve(request: Request, record_id: str) -> Response:
     return await _post(request, act, "conflicts", ok="resolved")
 
 
+BY_WORKER = "by_worker"  # ``?show=``: the items workers closed "different" (§9)
+
+
 @router.get("/reviews")
 def reviews_page(request: Request) -> Response:
+    """Open items, or (``?show=by_worker``) the duplicates workers told apart on their
+    devices: a supervisor may still decide those "same" or confirm them."""
+    show = BY_WORKER if request.query_params.get("show") == BY_WORKER else "open"
+
     def build(user: auth.User) -> dict[str, Any]:
         from sync.server import reviews
 
-        return {"items": reviews.list_reviews(_svc(request).engine, user)}
+        items = reviews.list_reviews(_svc(request).engine, user, show)
+        return {"items": items, "show": show}
 
     return _page(request, "reviews", build)
 
@@ -411,7 +419,10 @@ async def decide(request: Request, review_id: int) -> Response:
             raise ApiError(422, "malformed", detail="decision")
         actions.decide_review(_svc(request), actor, review_id, decision)
 
-    return await _post(request, act, "reviews", ok="decided")
+    def back(form: FormData) -> str:
+        return f"reviews?show={BY_WORKER}" if _text(form, "show") == BY_WORKER else "reviews"
+
+    return await _post(request, act, back, ok="decided")
 
 
 @router.get("/records")

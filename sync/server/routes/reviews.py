@@ -14,8 +14,11 @@ router = APIRouter(tags=["reviews"], responses=ERRORS)
 
 
 @router.get("/v1/reviews", response_model=p.ReviewList)
-def list_reviews(user: User, engine: Db, state: Literal["open", "all"] = "open") -> dict[str, Any]:
-    """Possible duplicates for supervisors and admins."""
+def list_reviews(
+    user: User, engine: Db, state: Literal["open", "by_worker", "all"] = "open"
+) -> dict[str, Any]:
+    """Possible duplicates for supervisors and admins (``by_worker``: those a worker closed
+    "different", which a supervisor may still decide "same")."""
     return {"reviews": reviews.list_reviews(engine, user, state)}
 
 

@@ -1,0 +1,284 @@
+"""A worker's "different person" is input, not the last word (PROTOCOL.md §9, §9.2): a
+supervisor or admin may still decide "same" on an item a worker closed, the merge reaches
+the devices that were told "different" and leaves them consistent. Also the leftovers of
+§9.2: a review row naming a record merged away since, and a pair whose records enter a
+worker's scope one by one. Real server over loopback (SQLite and PostgreSQL), devices on real
+SQLite stores, the console over plain HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import requests
+from sqlalchemy import select
+
+from app.core.ids import uuid7
+from sync.server import db
+from tests.factories import resident
+from tests.sync import devicekit
+from tests.sync.conftest import GRID_A, GRID_B, Platform
+from tests.sync.consolekit import login
+from tests.sync.devicekit import Device
+
+devices = devicekit.devices  # fixture
+
+_seqs = itertools.count(701, 2)
+
+
+def _pair(device: Device) -> tuple[str, str]:
+    """Two people of one name and birth date (two ID numbers): the platform opens a review."""
+    a = device.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="孙八")).id
+    b = device.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="孙八")).id
+    return a, b
+
+
+def _review(platform: Platform, a: str, b: str) -> Any:
+    rv = db.reviews.c
+    with platform.engine.connect() as conn:
+        return conn.execute(
+            select(db.reviews).where(
+                ((rv.record_id == a) & (rv.other_id == b))
+                | ((rv.record_id == b) & (rv.other_id == a))
+            )
+        ).one()
+
+
+def _audit(platform: Platform, review_id: int) -> list[tuple[str, str]]:
+    c = db.review_audit.c
+    with platform.engine.connect() as conn:
+        rows = conn.execute(
+            select(c.decision, c.username).where(c.review_id == review_id).order_by(c.id)
+        ).all()
+    return [(r.decision, r.username) for r in rows]
+
+
+def _decide(platform: Platform, user: str, review_id: int, decision: str) -> requests.Response:
+    client = platform.client(user)
+    return client.http.post(
+        f"{platform.url}/v1/reviews/{review_id}",
+        json={"decision": decision},
+        headers=client.headers,
+        timeout=30,
+    )
+
+
+def _listed(platform: Platform, state: str, user: str = "chen") -> dict[int, dict[str, Any]]:
+    client = platform.client(user)
+    resp = client.http.get(
+        f"{platform.url}/v1/reviews",
+        params={"state": state},
+        headers=client.headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    return {r["id"]: r for r in resp.json()["reviews"]}
+
+
+def _send(client: Any, a: str, b: str) -> str:
+    decision = {"record_id": a, "other_id": b, "decision": "different", "decided_at": "x#0000"}
+    resp = client.push_raw([], dedup_decisions=[decision])
+    assert resp.status_code == 200, resp.text
+    status: str = resp.json()["dedup_decisions"][0]["status"]
+    return status
+
+
+def _self_pairs(device: Device) -> list[Any]:
+    return device.store.conn.execute(
+        "SELECT record_id, decision FROM dedup_decisions WHERE record_id = other_id"
+    ).fetchall()
+
+
+def test_a_supervisor_merges_a_pair_a_worker_told_apart_and_devices_follow(
+    platform: Platform, devices: Any
+) -> None:
+    [wang, wang2] = devices(2)
+    a, b = _pair(wang)
+    c = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="周九")).id
+    wang.sync()
+    wang2.sync()
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    wang.store.decide_duplicate(a, c, "different", author="王五")  # not a review: stays local
+    wang.sync()
+    wang2.sync()
+    review = _review(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")
+    assert dict(wang2.store.pair_decisions(a)) == {b: "different"}  # told by the pull
+
+    listed = _listed(platform, "by_worker")
+    assert review.id in listed and review.id not in _listed(platform, "open")
+    item = listed[review.id]
+    assert (item["decided_by"], item["decided_role"], item["decided_at"]) == (
+        "wang",
+        "worker",
+        review.decided_at,
+    )
+
+    resp = _decide(platform, "chen", review.id, "same")
+    assert resp.status_code == 200, resp.text
+    dup, canon = review.record_id, review.other_id
+    assert resp.json()["merged_into"] == canon
+    assert _audit(platform, review.id) == [("different", "wang"), ("same", "chen")]
+    assert review.id not in _listed(platform, "by_worker")
+    for again in ("same", "different"):  # a supervisor's decision is final
+        late = _decide(platform, "root", review.id, again)
+        assert late.status_code == 409 and late.json()["error"]["code"] == "already_decided"
+
+    for dev in (wang, wang2):
+        dev.sync()
+        assert dev.store.conn.execute("SELECT 1 FROM records WHERE id = ?", (dup,)).fetchall() == []
+        assert not dev.get(canon).deleted
+        assert _self_pairs(dev) == []  # "different" from itself: nothing left to tell apart
+        assert canon not in dict(dev.store.pair_decisions(canon))
+        assert dev.store.replica.pending_decisions(10) == []
+    # the answer about a third person follows the merged record (a ≠ c and a = b: b ≠ c)
+    assert dict(wang.store.pair_decisions(c)) == {canon: "different"}
+
+
+def test_a_supervisors_or_admins_own_different_stays_final(platform: Platform) -> None:
+    wang, chen = platform.client("wang"), platform.client("chen")
+    birth = dt.date(1971, 3, 3)
+    ids = [uuid7() for _ in range(4)]
+    for rid in ids:
+        data = resident(grid=GRID_A, seq=next(_seqs), name="吴十", birth=birth)
+        wang.push([wang.op(rid, "create", data)])
+    by_console = _review(platform, ids[1], ids[0])
+    assert _decide(platform, "chen", by_console.id, "different").status_code == 200
+    # a supervisor answering on their own device decides too
+    assert _send(chen, ids[2], ids[0]) == "closed"
+    by_device = _review(platform, ids[2], ids[0])
+    assert _listed(platform, "by_worker") == {}
+    for review in (by_console, by_device):
+        resp = _decide(platform, "root", review.id, "same")
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "already_decided"
+    # a supervisor confirming a worker's "different" makes it final as well
+    assert _send(wang, ids[3], ids[0]) == "closed"
+    confirmed = _review(platform, ids[3], ids[0])
+    assert _decide(platform, "chen", confirmed.id, "different").status_code == 200
+    assert _audit(platform, confirmed.id) == [("different", "wang"), ("different", "chen")]
+    assert _decide(platform, "chen", confirmed.id, "same").status_code == 409
+    # a worker's resend changes nothing whatever was decided
+    assert _send(wang, ids[3], ids[0]) == "already_decided"
+
+
+def test_the_console_lists_items_closed_by_workers_and_overrules_them(
+    platform: Platform,
+) -> None:
+    wang = platform.client("wang")
+    birth = dt.date(1972, 4, 4)
+    a, b, c, d = uuid7(), uuid7(), uuid7(), uuid7()
+    for rid, name in ((a, "郑一"), (b, "郑一"), (c, "冯二"), (d, "冯二")):
+        wang.push(
+            [wang.op(rid, "create", resident(grid=GRID_A, seq=next(_seqs), name=name, birth=birth))]
+        )
+    assert _send(wang, b, a) == "closed"
+    assert _send(wang, d, c) == "closed"
+    first, second = _review(platform, a, b), _review(platform, c, d)
+
+    chen = login(platform, "chen")
+    assert f"review-{first.id}" not in chen.get("/console/reviews").text  # not open
+    page = chen.get("/console/reviews?show=by_worker").text
+    assert f"review-{first.id}" in page and f"review-{second.id}" in page
+    assert "wang" in page and first.decided_at in page
+    resp = chen.post(f"/console/reviews/{first.id}", {"decision": "same"})
+    assert resp.status_code == 303, resp.text
+    assert _review(platform, a, b).state == "same"
+    assert f"review-{first.id}" not in chen.get("/console/reviews?show=by_worker").text
+
+    api = platform.client("chen")
+    resp = api.http.post(
+        f"{platform.url}/v1/console/reviews/{second.id}",
+        json={"decision": "same"},
+        headers=api.headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["merged_into"] == second.other_id
+    assert _audit(platform, second.id) == [("different", "wang"), ("same", "chen")]
+
+
+def test_a_different_naming_the_canonical_record_closes_a_row_naming_its_old_id(
+    platform: Platform,
+) -> None:
+    """The review row names x; x was merged into c since; the device, which renamed x to c,
+    answers about (c, y): the row of (x, y) is that pair's."""
+    wang = platform.client("wang")
+    birth = dt.date(1973, 5, 5)
+    c, y, x = uuid7(), uuid7(), uuid7()
+    wang.push(
+        [wang.op(c, "create", resident(grid=GRID_A, seq=next(_seqs), name="陈三", birth=birth))]
+    )
+    wang.push(
+        [wang.op(y, "create", resident(grid=GRID_A, seq=next(_seqs), name="褚四", birth=birth))]
+    )
+    wang.push(
+        [wang.op(x, "create", resident(grid=GRID_A, seq=next(_seqs), name="褚四", birth=birth))]
+    )
+    [renamed] = wang.push([wang.op(x, "update", {"name": "陈三"}, base_version=1)])
+    assert renamed["status"] == "applied", renamed
+    old_row = _review(platform, x, y)
+    assert _decide(platform, "chen", _review(platform, x, c).id, "same").status_code == 200
+    assert _send(wang, c, y) == "closed"
+    after = _review(platform, x, y)
+    assert (after.id, after.state, after.decided_by) == (old_row.id, "different", "wang")
+
+
+def test_a_pair_whose_record_moves_into_the_workers_grid_reaches_the_device(
+    platform: Platform, devices: Any
+) -> None:
+    """Decided "different" while one record was outside wang's grid; the record moves in
+    (not a whole grid given): wang's device hears the decision though its cursor is past it."""
+    [wang] = devices(1)
+    [li] = devices(1, user="li")
+    x = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="卫五")).id
+    y = li.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="卫五")).id
+    wang.sync()
+    li.sync()
+    review = _review(platform, x, y)
+    assert _decide(platform, "chen", review.id, "different").status_code == 200
+    wang.sync()
+    assert wang.store.pair_decisions(x) == []
+    chen = platform.client("chen")
+    [moved] = chen.push([chen.op(y, "update", {"grid": GRID_A}, base_version=1)])
+    assert moved["status"] == "applied", moved
+    wang.sync()
+    assert not wang.get(y).deleted
+    assert dict(wang.store.pair_decisions(review.record_id)) == {review.other_id: "different"}
+
+
+def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any) -> None:
+    """The bulk rename of a push's run (``rename_plain``) does as ``rewrite_id``: an answer
+    "different" about the old and the canonical record goes, unsent; others follow the id."""
+    from sync.replica.rekey import Move, rename_plain
+
+    old = store.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="蒋六")).id
+    canon, other = uuid7(), uuid7()
+    store.decide_duplicate(old, canon, "different", author="王五")
+    store.decide_duplicate(other, old, "different", author="王五")
+    rename_plain(store, [Move(old, canon, "resident")])
+    rows = store.conn.execute("SELECT record_id, other_id FROM dedup_decisions").fetchall()
+    assert [tuple(r) for r in rows] == [(other, canon)]
+    assert [(x, y) for _s, x, y, _at in store.replica.pending_decisions(10)] == [(other, canon)]
+
+
+def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
+    platform: Platform, devices: Any
+) -> None:
+    """dup (grid B) ≠ z (grid A) decided while dup was outside wang's grid; dup is merged
+    into canon (grid A) since: wang's device hears canon ≠ z (dup = canon)."""
+    [wang] = devices(1)
+    [li] = devices(1, user="li")
+    canon = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="韩七")).id
+    z = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="韩七")).id
+    wang.sync()
+    dup = li.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="韩七")).id
+    li.sync()
+    told = _review(platform, dup, z)
+    assert _decide(platform, "chen", told.id, "different").status_code == 200
+    wang.sync()
+    assert wang.store.pair_decisions(z) == []  # dup is outside wang's grid
+    merged = _decide(platform, "chen", _review(platform, dup, canon).id, "same")
+    assert merged.status_code == 200 and merged.json()["merged_into"] == canon, merged.text
+    wang.sync()
+    assert dict(wang.store.pair_decisions(z)).get(canon) == "different"
