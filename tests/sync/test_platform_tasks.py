@@ -713,3 +713,28 @@ def test_a_console_export_happens_only_by_the_task_page_button_never_by_a_get(
         if fmt == "csv":  # a header and the one item of the task
             assert len(list(csv.reader(io.StringIO(done.content.decode("utf-8-sig"))))) == 2
     assert audited() == 2
+
+
+def test_the_per_worker_chart_never_cuts_a_name_into_another_name(
+    platform: Platform, workers: dict[str, Client]
+) -> None:
+    """Account names of a city look like ``w-330106090001001``: the chart cut labels to 16
+    characters, which read as another account (``w-33010609000100``). A long name now ends in
+    "…" and the whole name is the label's tooltip."""
+    from sync.server import admin
+    from tests.sync.conftest import PASSWORD
+    from tests.sync.consolekit import login
+
+    long_name = "w-330106090001001"
+    admin.put_user(platform.engine, long_name, PASSWORD, "worker", grids=[GRID_A])
+    worker, chen = platform.client(long_name), workers["chen"]
+    people(worker, GRID_A, ["2"])
+    task_id = api(platform, chen, "POST", "/tasks", json={**SPEC, "grids": [GRID_A]}).json()[
+        "task"
+    ]["id"]
+    (item,) = pull_everything(worker)["task_items"]
+    assert push_results(worker, [result(worker, item["id"], "done")]).status_code == 200
+    page = login(platform, "chen").get(f"/console/tasks/{task_id}").text
+    label = f'class="lbl"><title>{long_name}</title>{long_name[:15]}…</text>'
+    assert label in page
+    assert f">{long_name[:16]}<" not in page
