@@ -189,7 +189,14 @@ def test_resolving_in_the_console_reaches_devices_on_their_next_pull(
 
 def test_a_duplicate_review_is_decided_in_the_browser(platform: Platform, seeded: Seeded) -> None:
     chen = login(platform, "chen")
-    assert f"review-{seeded.review}" in chen.get("/console/reviews").text
+    page = chen.get("/console/reviews").text
+    assert f"review-{seeded.review}" in page
+    # the reason in words and the grid by name (they showed as same_pinyin_birth and a code)
+    heading = page[page.index(f'id="review-{seeded.review}"') :].split("</h2>")[0]
+    assert "拼音和出生日期相同" in heading and "一网格" in heading, heading
+    assert GRID_A not in heading.replace(f'title="{GRID_A}"', "")
+    english = chen.get("/console/reviews?lang=en").text
+    assert "same pinyin and birth date" in english
     resp = chen.post(f"/console/reviews/{seeded.review}", {"decision": "different"})
     assert resp.status_code == 303 and "ok=decided" in resp.headers["location"]
     assert f"review-{seeded.review}" not in chen.get("/console/reviews").text

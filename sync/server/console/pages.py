@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.messages import LANGS, pick
-from sync.server import auth, passwords, throttle
+from app.core.reviewtext import reason_text
+from sync.server import auth, db, passwords, throttle
 from sync.server.console import actions, audit, overview, queries, sessions
 from sync.server.console.api import audit_rows, plain
 from sync.server.console.audit import Actor
@@ -402,13 +403,30 @@ def reviews_page(request: Request) -> Response:
     devices: a supervisor may still decide those "same" or confirm them."""
     show = BY_WORKER if request.query_params.get("show") == BY_WORKER else "open"
 
+    lang = request.query_params.get("lang") or request.cookies.get("lang") or "zh"
+
     def build(user: auth.User) -> dict[str, Any]:
         from sync.server import reviews
 
-        items = reviews.list_reviews(_svc(request).engine, user, show)
+        engine = _svc(request).engine
+        items = reviews.list_reviews(engine, user, show)
+        with db.read(engine) as conn:
+            names = {g["code"]: g["name"] for g in queries.grids_in_scope(conn, user)}
+        for item in items:
+            item["reason_text"] = reason_text(item["reason"], lang)
+            item["grid_text"] = _review_grids(item, names)
         return {"items": items, "show": show}
 
     return _page(request, "reviews", build)
+
+
+def _review_grids(item: dict[str, Any], names: dict[str, str]) -> str:
+    """The pair's grid by name; for a transfer claim where the person comes from: "B → A"."""
+    grid, other = item.get("grid"), item.get("other_grid")
+    here = names.get(grid or "", grid or "")
+    if item.get("kind") == "transfer" and other:
+        return f"{names.get(other, other)} → {here}"
+    return here
 
 
 @router.post("/reviews/{review_id}")
