@@ -622,3 +622,32 @@ def test_a_session_works_on_another_server_process(
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_pages_show_times_in_the_platforms_zone(
+    platform: Platform, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform stores UTC; pages showed it as stored, eight hours off for a supervisor in
+    China. Pages now show the time in $GRIDCOLLECT_TZ (Asia/Shanghai unless set), to the
+    minute; the JSON API keeps UTC."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    chen = login(platform, "chen")
+    chen.post(f"/console/reviews/{seeded.review}", {"decision": "different"})
+    stored = audit_rows(platform)[-1].at  # e.g. 2026-12-08T00:34:30.889Z
+
+    def shown(zone: str) -> str:
+        moment = dt.datetime.fromisoformat(stored.replace("Z", "+00:00"))
+        return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+    root = login(platform, "root")
+    monkeypatch.delenv("GRIDCOLLECT_TZ", raising=False)
+    page = root.get("/console/audit").text
+    assert f"<td>{shown('Asia/Shanghai')}</td>" in page and stored not in page
+    monkeypatch.setenv("GRIDCOLLECT_TZ", "Europe/Berlin")
+    assert f"<td>{shown('Europe/Berlin')}</td>" in root.get("/console/audit").text
+    listed = requests.get(
+        f"{platform.url}/v1/console/audit", headers=platform.client("root").headers, timeout=30
+    ).json()["rows"]
+    assert stored in {row["at"] for row in listed}  # programs read UTC

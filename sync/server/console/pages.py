@@ -35,6 +35,7 @@ from sync.server.console.i18n import (
     request_lang,
     words,
 )
+from sync.server.console.timefmt import when
 from sync.server.errors import CATALOG, ApiError, message
 from sync.server.routes.deps import address, door
 
@@ -42,6 +43,7 @@ HERE = Path(__file__).parent
 STATIC = {"console.css": "text/css", "LICENSE.txt": "text/plain"}
 MAX_UPLOAD = 2 * 1024 * 1024
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["when"] = when  # times in the platform's zone (timefmt)
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 NAV = (
@@ -403,7 +405,7 @@ def reviews_page(request: Request) -> Response:
     devices: a supervisor may still decide those "same" or confirm them."""
     show = BY_WORKER if request.query_params.get("show") == BY_WORKER else "open"
 
-    lang = request.query_params.get("lang") or request.cookies.get("lang") or "zh"
+    lang = request_lang(request)
 
     def build(user: auth.User) -> dict[str, Any]:
         from sync.server import reviews
