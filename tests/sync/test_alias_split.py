@@ -341,3 +341,30 @@ def test_unsent_typing_on_the_claim_meets_no_delete_conflict_between_pages(
     assert dev.get(h).data["phone"] == "13911112222"
     assert not dev.get(h).conflict
 
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_a_record_delivered_early_is_counted_once_in_the_summary(
+    platform: Platform, devices: Any, chunk: int
+) -> None:
+    """The holder comes with the alias's page (its current state, beyond the page's range)
+    and again, at the same version, on the page of its own number; the alias comes with the
+    claim's tombstone and again on its own page. The summary counted both twice: ``pulled``
+    said more people came than did."""
+    (dev,) = devices(1)
+    _transfer_then_survivor_changes(platform, dev)
+    real = dev.client.pull
+    pages: list[Any] = []
+
+    def spy(since: int, limit: int, **kw: Any) -> Any:
+        page = real(since, limit, **kw)
+        pages.append(page)
+        return page
+
+    dev.client.pull = spy  # type: ignore[method-assign]
+    summary = dev.sync(chunk=chunk)
+    delivered = [(r.id, r.version) for page in pages for r in page.records]
+    aliases = [a.old for page in pages for a in page.aliases]
+    assert len(delivered) > len(set(delivered))  # the case at hand: one came twice
+    assert summary.pulled == len({rid for rid, _v in delivered})
+    assert summary.aliases == len(set(aliases)) == 1
+    assert dev.sync().pulled == 0
