@@ -460,6 +460,7 @@ class SyncSession:
     def _pull_from(self, scope: str, cursor: int) -> bool:
         s = self.summary
         pages = self._pages(cursor)
+        seen = replica.Delivered()  # what the run's pages bring twice by design: counted once
         try:
             while True:
                 # Pages are applied in groups of ``commit_every`` records per local commit:
@@ -489,10 +490,10 @@ class SyncSession:
                         except Exception as exc:  # a dropped link: keep what was applied
                             failed = exc
                             break
-                        tally = replica.apply_pull(self.store, page, scope)
+                        tally = replica.apply_pull(self.store, page, scope, seen=seen)
                         backfill.note(self.store, scope, page.entered)  # same transaction
                         applied += max(1, tally.records)
-                        s.pulled += tally.records
+                        s.pulled += tally.records - tally.again
                         s.aliases += tally.aliases
                         s.removed += tally.removed
                         s.grids += tally.grids

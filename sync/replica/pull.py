@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.records import clean, dumps, state_of
@@ -41,6 +41,19 @@ class PullTally:
     tasks: int = 0  # tasks and task items taken
     requeued: int = 0  # set-aside ops and results queued again: grid back (``requeue_entered``)
     not_duplicates: int = 0  # pairs decided "different" on the platform, taken (§9.2)
+    again: int = 0  # records of ``records`` this run had already at that version (``Delivered``)
+
+
+@dataclass
+class Delivered:
+    """What one sync run pulled that a later page of the run brings again by design
+    (PROTOCOL.md §8): an alias's canonical record, carried with the alias's page and again,
+    at the same version, on the page of its own number; an alias carried with the merged-away
+    record's tombstone and again on its own page. Kept so that the run's summary counts each
+    once (it said more people came than did). Holds only aliases and their records: small."""
+
+    canonical: set[tuple[str, int]] = field(default_factory=set)
+    aliases: set[tuple[str, str]] = field(default_factory=set)
 
 
 # -- pull -------------------------------------------------------------------------------------
@@ -74,12 +87,23 @@ def bulk_writes(
         yield
 
 
-def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool = True) -> PullTally:
+def apply_pull(
+    store: Store,
+    response: PullResponse,
+    scope: str,
+    *,
+    bulk: bool = True,
+    seen: Delivered | None = None,
+) -> PullTally:
     """Apply one pulled chunk and store its cursor, in one transaction (PROTOCOL.md §8).
 
     ``bulk`` False rewrites every clean local copy in full, one at a time: the plain path the
-    restamping of unchanged copies (``_restamp_many``) is tested against."""
+    restamping of unchanged copies (``_restamp_many``) is tested against. ``seen``: what the
+    run's earlier pages delivered that this one may bring again (counted in ``again``, and an
+    alias not in ``aliases``); updated with this page's."""
     tally = PullTally()
+    if seen is not None:
+        _note_repeats(tally, response, seen)
     formset = store.formset
     merged_away = {a.old for a in response.aliases if a.old != a.canonical}
     with store.transaction():
@@ -117,7 +141,9 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
         for alias in response.aliases:
             if alias.old != alias.canonical:
                 rewrite_id(store, alias.old, alias.canonical)
-                tally.aliases += 1
+                tally.aliases += seen is None or (alias.old, alias.canonical) not in seen.aliases
+        if seen is not None:
+            seen.aliases.update((a.old, a.canonical) for a in response.aliases)
         pairs = response.not_duplicates  # after the aliases: the ids they name are current
         tally.not_duplicates = store.replica.take_not_duplicates(
             (d.record_id, d.other_id, d.decided_by or "", d.decided_at or "") for d in pairs
@@ -130,6 +156,15 @@ def apply_pull(store: Store, response: PullResponse, scope: str, *, bulk: bool =
         for key, value in ((CURSOR_KEY, str(response.cursor)), (SCOPE_KEY, scope)):
             store.set_meta(key, value)
     return tally
+
+
+def _note_repeats(tally: PullTally, response: PullResponse, seen: Delivered) -> None:
+    """Count the page's records the run already had at that version (``tally.again``), and
+    note its aliases' canonical records as delivered."""
+    tally.again = sum((r.id, r.version) in seen.canonical for r in response.records)
+    canonical = {a.canonical for a in response.aliases if a.old != a.canonical}
+    if canonical:
+        seen.canonical.update((r.id, r.version) for r in response.records if r.id in canonical)
 
 
 def _grid_of(pulled: PulledGrid) -> Grid:

@@ -65,6 +65,12 @@ _ALIASES = (
 _SURVIVORS = Built(
     lambda among: select(*_PAGE_COLUMNS, _R.grid).where(among(_R.id, "ids"), _R.seq > _UPPER)
 )
+# The aliases of the page's tombstones numbered after the page: ``_tombstone_aliases``.
+_LATER_ALIASES = Built(
+    lambda among: select(_A.old_id, _A.canonical_id, _A.seq).where(
+        among(_A.old_id, "ids"), _A.seq > _UPPER
+    )
+)
 _EXITS = (
     select(_E.record_id)
     .join(db.records, _R.id == _E.record_id)
@@ -241,7 +247,10 @@ def _page_rows(
         # Aliases of the page's range first, then their records' grids: joining records
         # first made the database walk every record of the scope for each page.
         span = {"since": since, "upper": upper}
-        alias_rows = conn.execute(_ALIASES, span).all() if sides.aliases else []
+        alias_rows: list[Any] = []
+        if sides.aliases:
+            alias_rows = [*conn.execute(_ALIASES, span).all()]
+            alias_rows += _tombstone_aliases(conn, rows, upper)
         if scope is not None and alias_rows:
             grids = records.brief(conn, [x.canonical_id for x in alias_rows])
             allowed = set(scope)
@@ -275,6 +284,26 @@ def _page_rows(
     }
     news = {k: v for k, v in extra.items() if v}
     return rows, aliases, removed, changed_grids, upper, more, tasks, items, news, caller
+
+
+def _tombstone_aliases(
+    conn: Connection, rows: Sequence[Sequence[Any]], upper: int
+) -> list[Sequence[Any]]:
+    """The aliases numbered above the page's ``upper`` whose merged-away record is one of the
+    page's tombstones, in number order: the page carries them beyond its range (PROTOCOL.md
+    §8), with their canonical records (``_survivors``).
+
+    Why: a merge numbers the merged-away record's tombstone before the alias, and a page
+    ending between them delivered the tombstone alone. The device then deleted its copy of
+    the person (gone from the worker's list, a sync cut there until the next one), or, with
+    typing not yet sent, kept it live with an "update versus delete" conflict the worker was
+    asked to settle. With the alias the device skips the tombstone and renames its copy."""
+    tombs = sorted({str(r[0]) for r in rows if r[6]})  # ``_PAGE_COLUMNS``: id, …, deleted
+    out: list[Sequence[Any]] = []
+    stmt = _LATER_ALIASES.on(conn)
+    for i in range(0, len(tombs), IN_CHUNK):
+        out.extend(conn.execute(stmt, {"ids": tombs[i : i + IN_CHUNK], "upper": upper}))
+    return sorted(out, key=lambda a: int(a[2]))  # its number
 
 
 def _survivors(

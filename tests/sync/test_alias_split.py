@@ -223,7 +223,8 @@ def test_page_limits_and_edits_between_pages_lose_nothing_of_a_transfer(
     saves ``typed`` on the person after ``after_pages`` pages (the sync goes on, or was cut
     there). Whatever the pages split: the platform keeps the typed value (as the record's or
     in a conflict), the claim's and the holder's own values, nothing is refused or left
-    pending, and the device ends with the platform's record. Each example is a new worker
+    pending, the person is never shown deleted, and the device ends with the platform's
+    record. Each example is a new worker
     with one device (examples on one platform do not meet)."""
     user = f"w{uuid.uuid4().hex[:10]}"
     admin.put_user(platform.engine, user, PASSWORD, "worker", grids=[GRID_A])
@@ -249,6 +250,7 @@ def test_page_limits_and_edits_between_pages_lose_nothing_of_a_transfer(
             if phase != "pull":
                 return
             calls.append(1)
+            assert not _shown(dev, c, h).deleted  # never shown deleted between pages
             if len(calls) == after_pages + 1:  # the first call comes before any page
                 if cut:
                     raise _Cut
@@ -256,6 +258,7 @@ def test_page_limits_and_edits_between_pages_lose_nothing_of_a_transfer(
 
         with contextlib.suppress(_Cut):
             dev.sync(chunk=chunk, commit_every=1, progress=hook)
+        assert not _shown(dev, c, h).deleted
         if cut or len(calls) <= after_pages:  # cut there, or the pull had fewer pages
             dev.edit(h if dev.store.get(h) else c, **{field: value})
         dev.sync(chunk=chunk)
@@ -274,3 +277,94 @@ def test_page_limits_and_edits_between_pages_lose_nothing_of_a_transfer(
         assert (mine.server_version, mine.data) == (held["version"], held["data"])
     finally:
         dev.close()
+
+
+# -- the merged-away record's tombstone and its alias ----------------------------------------
+
+
+def _shown(dev: Device, c: str, h: str) -> Any:
+    """The person as the worker's list has them: the holder when the claim was renamed, else
+    the claim."""
+    return dev.store.get(h) or dev.get(c)
+
+
+def test_the_claims_tombstone_never_comes_without_its_alias(
+    platform: Platform, devices: Any
+) -> None:
+    """The merge numbers the claim's tombstone before the alias: pages of one put the tombstone
+    alone on the first page. The device deleted its copy of the person (gone from the worker's
+    list) and, the sync cut there, kept it deleted until the next sync."""
+    (dev,) = devices(1)
+    c, h = _transfer_then_survivor_changes(platform, dev)
+    mend = _cut_after_first_page(dev)
+    with pytest.raises(_Drop):
+        dev.sync(chunk=1)
+    mend()
+    shown = _shown(dev, c, h)
+    assert not shown.deleted and shown.id == h, (shown.id, shown.deleted)
+    summary = dev.sync()
+    assert summary.rejected == 0 and dev.store.get(c) is None
+    held = platform.client("chen").record(h).json()
+    mine = dev.get(h)
+    assert (mine.server_version, mine.data) == (held["version"], held["data"])
+
+
+def test_unsent_typing_on_the_claim_meets_no_delete_conflict_between_pages(
+    platform: Platform, devices: Any
+) -> None:
+    """The worker types a phone on the claim while the sync pulls; the first page (limit 1)
+    carried the tombstone alone: the device kept the person live with an "update versus
+    delete" conflict, which the worker was asked to settle (choosing "delete" there would
+    have gone out as a delete for the holder). With the alias in the same page the claim is
+    renamed, the phone waits as an edit of the holder and reaches the platform."""
+    (dev,) = devices(1)
+    c, h = _transfer_then_survivor_changes(platform, dev)
+    mend = _cut_after_first_page(dev)
+    typed: list[bool] = []
+
+    def hook(phase: str, _pulled: int, _total: int) -> None:
+        if phase == "pull" and not typed:  # the first call comes before any page
+            typed.append(True)
+            dev.edit(c, phone="13911112222")
+
+    with pytest.raises(_Drop):
+        dev.sync(chunk=1, commit_every=1, progress=hook)
+    mend()
+    assert typed
+    shown = _shown(dev, c, h)
+    assert not [x for x in shown.conflict or [] if x["field"] == "_deleted"], shown.conflict
+    assert not shown.deleted and shown.id == h, (shown.id, shown.deleted)
+    dev.sync()
+    assert replica.rejected_ops(dev.store) == [] and replica.pending_count(dev.store) == 0
+    held = platform.client("chen").record(h).json()
+    assert held["data"]["phone"] == "13911112222" and not held["deleted"], held
+    assert dev.get(h).data["phone"] == "13911112222"
+    assert not dev.get(h).conflict
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_a_record_delivered_early_is_counted_once_in_the_summary(
+    platform: Platform, devices: Any, chunk: int
+) -> None:
+    """The holder comes with the alias's page (its current state, beyond the page's range)
+    and again, at the same version, on the page of its own number; the alias comes with the
+    claim's tombstone and again on its own page. The summary counted both twice: ``pulled``
+    said more people came than did."""
+    (dev,) = devices(1)
+    _transfer_then_survivor_changes(platform, dev)
+    real = dev.client.pull
+    pages: list[Any] = []
+
+    def spy(since: int, limit: int, **kw: Any) -> Any:
+        page = real(since, limit, **kw)
+        pages.append(page)
+        return page
+
+    dev.client.pull = spy  # type: ignore[method-assign]
+    summary = dev.sync(chunk=chunk)
+    delivered = [(r.id, r.version) for page in pages for r in page.records]
+    aliases = [a.old for page in pages for a in page.aliases]
+    assert len(delivered) > len(set(delivered))  # the case at hand: one came twice
+    assert summary.pulled == len({rid for rid, _v in delivered})
+    assert summary.aliases == len(set(aliases)) == 1
+    assert dev.sync().pulled == 0
