@@ -282,3 +282,49 @@ def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
     assert merged.status_code == 200 and merged.json()["merged_into"] == canon, merged.text
     wang.sync()
     assert dict(wang.store.pair_decisions(z)).get(canon) == "different"
+
+
+def _dup_state(store: Any, record_id: str) -> str | None:
+    row = store.conn.execute("SELECT dup_state FROM records WHERE id = ?", (record_id,)).fetchone()
+    assert row is not None, record_id
+    state: str | None = row[0]
+    return state
+
+
+def test_a_merged_pair_leaves_no_record_marked_told_apart_for_nothing(
+    platform: Platform, devices: Any
+) -> None:
+    """The worker told a and b apart from either record's form (each answer marks the record
+    it was given on ``different``); a supervisor merges them: the surviving record has no
+    "different" answer left, so it is no longer marked told apart. One about a third record
+    keeps its mark."""
+    [wang] = devices(1)
+    a, b = _pair(wang)
+    c = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="周九")).id
+    wang.sync()
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    wang.store.decide_duplicate(a, b, "different", author="王五")
+    wang.store.decide_duplicate(c, a, "different", author="王五")
+    wang.sync()
+    review = _review(platform, a, b)
+    resp = _decide(platform, "chen", review.id, "same")
+    assert resp.status_code == 200, resp.text
+    wang.sync()
+    canon = resp.json()["merged_into"]
+    assert _dup_state(wang.store, canon) is None
+    assert _dup_state(wang.store, c) == "different"  # c ≠ canon still stands
+
+
+def test_a_bulk_rename_leaves_the_renamed_record_unmarked(store: Any) -> None:
+    """``rename_plain``: the renamed record's only "different" answer named its canonical
+    record; it goes, and so does the record's mark. The other record's answer stays."""
+    from sync.replica.rekey import Move, rename_plain
+
+    old = store.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="蒋六")).id
+    other = store.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="蒋六")).id
+    canon = uuid7()
+    store.decide_duplicate(old, canon, "different", author="王五")
+    store.decide_duplicate(other, old, "different", author="王五")
+    rename_plain(store, [Move(old, canon, "resident")])
+    assert _dup_state(store, canon) is None
+    assert _dup_state(store, other) == "different"

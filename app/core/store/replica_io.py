@@ -86,6 +86,16 @@ def _json_path(name: str) -> str:
     return f'$."{name}"'
 
 
+# A record's ``dup_state`` says its latest answer (``Writes.decide_duplicate``). Once a merged
+# pair's "different" is dropped it says the latest answer left about another record, or nothing
+# (NULL: no answer, as before it was asked); not "suspected": the supervisor merged the pair.
+_REMARK = (
+    "UPDATE records SET dup_state = (SELECT CASE decision WHEN 'different' THEN 'different' "
+    "ELSE 'suspected' END FROM dedup_decisions WHERE record_id = ?1 AND other_id != ?1 "
+    "ORDER BY seq DESC LIMIT 1) WHERE id = ?1 AND dup_state = 'different'"
+)
+
+
 @dataclass
 class ReplicaRow:
     """A record row as the replica reads it (with its stored base and conflicts)."""
@@ -611,10 +621,19 @@ class ReplicaIO:
         Any such row, not only the run's: the table holds people's answers (small), and a
         condition on the renamed ids read the temp table of a run whole (no index on ``new``)."""
         told = "record_id = other_id AND decision = 'different'"
+        marked = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT DISTINCT record_id FROM dedup_decisions WHERE {told}"
+            )
+        ]
+        if not marked:
+            return
         self.conn.execute(
             f"DELETE FROM dedup_outbox WHERE seq IN (SELECT seq FROM dedup_decisions WHERE {told})"
         )
         self.conn.execute(f"DELETE FROM dedup_decisions WHERE {told}")
+        self.conn.executemany(_REMARK, [(rid,) for rid in marked])
 
     def referring_rows(self, dst: str) -> list[tuple[int, str, str, str | None]]:
         """(rid, form, data, base) of the records whose refs point at ``dst``."""
