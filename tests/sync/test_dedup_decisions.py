@@ -343,3 +343,25 @@ def test_an_answer_given_before_the_first_sync_closes_the_item_the_same_sync_ope
     [review] = _reviews(platform, a, b)
     assert (review.state, review.decided_by) == ("different", "wang")
     assert review.id not in _open_ids(platform)
+
+
+def test_an_answer_about_a_record_the_platform_refused_waits_for_it(
+    platform: Platform, devices: Any
+) -> None:
+    """b's create is refused (typed into a grid that is not wang's); the worker told a and b
+    apart meanwhile. The answer is not spent on a platform that does not know b (it would
+    answer ``no_review``, final): it waits, and closes the item once b is accepted."""
+    [wang] = devices(1)
+    a = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="赵六")).id
+    b = wang.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="赵六")).id
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    assert wang.sync().rejected == 1
+    assert _reviews(platform, a, b) == []
+    assert wang.store.replica.pending_decisions(10) == []  # not sent: it waits for b
+    assert wang.store.conn.execute("SELECT count(*) FROM dedup_outbox").fetchone()[0] == 1
+
+    wang.edit(b, grid=GRID_A)  # the worker corrects the grid: b is accepted
+    wang.sync()
+    [review] = _reviews(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")
+    assert wang.store.replica.pending_decisions(10) == []

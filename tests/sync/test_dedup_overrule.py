@@ -259,7 +259,10 @@ def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any
     rename_plain(store, [Move(old, canon, "resident")])
     rows = store.conn.execute("SELECT record_id, other_id FROM dedup_decisions").fetchall()
     assert [tuple(r) for r in rows] == [(other, canon)]
-    assert [(x, y) for _s, x, y, _at in store.replica.pending_decisions(10)] == [(other, canon)]
+    queued = store.conn.execute(
+        "SELECT d.record_id, d.other_id FROM dedup_outbox o JOIN dedup_decisions d USING (seq)"
+    ).fetchall()
+    assert [tuple(r) for r in queued] == [(other, canon)]
 
 
 def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(

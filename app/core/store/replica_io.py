@@ -568,10 +568,15 @@ class ReplicaIO:
 
     def pending_decisions(self, limit: int) -> list[tuple[int, str, str, str]]:
         """(seq, record id, other id, at) of the "different" answers the platform has not
-        answered yet, oldest first."""
+        answered yet, oldest first. An answer naming a live record the platform has not
+        accepted yet (its create refused or still waiting: no server version) waits for it:
+        the platform would answer ``no_review``, which is final, and the item its create
+        opens later would ask the supervisor again (PROTOCOL.md §9.2)."""
         return self.conn.execute(
             "SELECT d.seq, d.record_id, d.other_id, d.at FROM dedup_outbox o "
-            "JOIN dedup_decisions d ON d.seq = o.seq ORDER BY o.seq LIMIT ?",
+            "JOIN dedup_decisions d ON d.seq = o.seq WHERE NOT EXISTS (SELECT 1 FROM records r "
+            "WHERE r.id IN (d.record_id, d.other_id) AND r.server_version IS NULL "
+            "AND r.deleted = 0) ORDER BY o.seq LIMIT ?",
             (limit,),
         ).fetchall()
 
