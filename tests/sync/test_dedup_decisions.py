@@ -10,6 +10,7 @@ import itertools
 import threading
 from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -365,3 +366,42 @@ def test_an_answer_about_a_record_the_platform_refused_waits_for_it(
     [review] = _reviews(platform, a, b)
     assert (review.state, review.decided_by) == ("different", "wang")
     assert wang.store.replica.pending_decisions(10) == []
+
+
+def test_a_later_answer_stands_when_the_pull_that_would_echo_the_first_was_cut(
+    platform: Platform, tmp_path: Any, formset: Any
+) -> None:
+    """The worker's "different" reaches the platform, then the link drops before the pull
+    that echoes it; the worker answers the pair again ("open the existing record"). The echo
+    that arrives with the next sync is the worker's first answer, not news: it must not stand
+    over the later one, as it would not have had the pull not been cut."""
+    from sync.client import SyncError
+
+    link = {"armed": False, "down": False}
+
+    def cut_after_push(request: Any) -> bool:
+        if link["armed"] and is_push(request):
+            link["down"] = True
+        return False
+
+    adapter = FaultAdapter(
+        before=lambda r: link["down"] and devicekit.is_pull(r), after=cut_after_push
+    )
+    dev = make_device(platform.url, tmp_path, formset, session=faulty_session(adapter), name="cut")
+    try:
+        a, b = _pair(dev)
+        dev.sync()
+        dev.store.decide_duplicate(b, a, "different", author="王五")
+        link["armed"] = True
+        with pytest.raises(SyncError):
+            dev.sync()
+        assert link["down"] and dev.store.replica.pending_decisions(10) == []  # it was sent
+        [review] = _reviews(platform, a, b)
+        assert review.state == "different"
+        link["armed"] = link["down"] = False
+
+        dev.store.decide_duplicate(b, a, "open_existing", author="王五")
+        dev.sync()
+        assert dev.store.pair_decisions(a)[-1] == (b, "open_existing")
+    finally:
+        dev.close()

@@ -586,16 +586,19 @@ class ReplicaIO:
 
     def take_not_duplicates(self, pairs: Iterable[tuple[str, str, str, str]]) -> int:
         """Pulled (record id, other id, decided by, at) pairs: each becomes a "different"
-        answer, unless the latest answer about the pair already is one (this device's own,
-        coming back). Not queued: the platform knows it. Returns how many were taken."""
+        answer, unless the device has one about the pair already (its own coming back, or one
+        heard before): not news, and a later answer given here since (a link cut before the
+        pull that echoes it, a pair numbered again) stands. Not queued: the platform knows
+        it. Returns how many were taken."""
         taken = 0
         for record_id, other_id, by, at in pairs:
-            latest = self.conn.execute(
-                "SELECT decision FROM dedup_decisions WHERE (record_id = ?1 AND other_id = ?2) "
-                "OR (record_id = ?2 AND other_id = ?1) ORDER BY seq DESC LIMIT 1",
+            known = self.conn.execute(
+                "SELECT 1 FROM dedup_decisions WHERE decision = 'different' AND "
+                "((record_id = ?1 AND other_id = ?2) OR (record_id = ?2 AND other_id = ?1)) "
+                "LIMIT 1",
                 (record_id, other_id),
             ).fetchone()
-            if latest is not None and latest[0] == "different":
+            if known is not None:
                 continue
             self.conn.execute(
                 "INSERT INTO dedup_decisions (record_id, other_id, decision, author, at) "
