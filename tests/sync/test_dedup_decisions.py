@@ -405,3 +405,26 @@ def test_a_later_answer_stands_when_the_pull_that_would_echo_the_first_was_cut(
         assert dev.store.pair_decisions(a)[-1] == (b, "open_existing")
     finally:
         dev.close()
+
+
+def test_an_answer_about_a_record_sent_when_its_grid_came_back_goes_in_the_same_sync(
+    platform: Platform, devices: Any
+) -> None:
+    """b was refused while its grid was away, and the answer about it waited for it; the sync
+    in which the grid comes back sends b again (PROTOCOL.md §11 rule 3a) and the answer with
+    it: the supervisor is not asked about a pair the worker has answered."""
+    from sync.server import admin
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    [wang] = devices(1)
+    wang.sync()
+    a = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="钱七")).id
+    b = wang.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="钱七")).id
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])  # grid B taken away
+    assert wang.sync().rejected == 1
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])  # and given back
+
+    assert wang.sync().requeued == 1
+    [review] = _reviews(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")
