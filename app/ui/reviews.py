@@ -238,6 +238,7 @@ def install_reviews(window: Any, menu: Any = None) -> Any:
         view = ReviewView(client, window.lang, window.doc_tabs)
         view.reload()
         window.doc_tabs.addTab(view, title(window.lang))
+        window._apply_row_heights()  # the window's row height (touch mode: rows a finger hits)
         window.doc_tabs.setCurrentWidget(view)
         show = getattr(window, "_show_docs", None)
         if callable(show):

@@ -106,3 +106,38 @@ def test_a_supervisor_confirms_a_workers_different(
     finally:
         for device in (wang, boss):
             device.close()
+
+
+def test_the_review_view_opened_in_touch_mode_has_rows_a_finger_hits(
+    qtbot: Any,
+    platform: Any,  # noqa: F811
+    tmp_path: Path,
+    formset: FormSet,
+) -> None:
+    """A supervisor on a tablet picks a row, then 是同一人（合并）: the rows of the view opened
+    from the menu in touch mode are as tall as the window's other lists'."""
+    from app.ui.syncui import Credentials
+    from app.ui.window.main_window import TOUCH_ROW_HEIGHT, MainWindow
+    from tests.sync.devicekit import PASSWORD
+
+    wang = make_device(platform.url, tmp_path, formset, "wang")
+    boss = make_device(platform.url, tmp_path, formset, "chen")
+    window = MainWindow(boss.store, lang="zh", restore_autosaves=False)
+    qtbot.addWidget(window)
+    view = None
+    try:
+        _told_apart(wang)
+        window.set_touch_mode(True)
+        action = window.reviews_action
+        action.ask = lambda: Credentials(platform.url, "chen", PASSWORD)
+        view = action.open_view()
+        assert isinstance(view, ReviewView) and view.show_state(BY_WORKER)
+        assert view.table.rowCount() == 1
+        assert view.table.rowHeight(0) >= TOUCH_ROW_HEIGHT
+    finally:
+        window.set_touch_mode(False)
+        if view is not None:
+            view.client.close()
+        window.close()
+        for device in (wang, boss):
+            device.close()
