@@ -147,7 +147,7 @@ class SyncSession:
     def run(self) -> SyncSummary:
         """Push, then pull; returns early (``cancelled``) when ``cancel()`` says so. When a
         grid that came back queued set-aside ops again (``SyncSummary.requeued``), push once
-        more: the platform gets them in this run."""
+        more: the platform gets them (and the "different" answers about them) in this run."""
         started = time.perf_counter()
         before = self.client.stats.requests, self.client.stats.bytes_sent
         received = self.client.stats.bytes_received
@@ -157,7 +157,7 @@ class SyncSession:
                 self.client.info()
             self._adopt_device()
             pushed = self._push() and self._push_decisions()
-            if pushed and self._pull() and (not s.requeued or self._push()):
+            if pushed and self._pull() and (not s.requeued or self._push_again()):
                 self.store.set_meta(replica.LAST_SYNC_KEY, ids.now_iso())
             else:
                 s.cancelled = True
@@ -252,6 +252,11 @@ class SyncSession:
                 self._record(batch, answer, w)
                 if stop:
                     return False
+
+    def _push_again(self) -> bool:
+        """The ops a returning grid queued again, then the answers that waited for their
+        records (``pending_decisions``); False if cancelled."""
+        return self._push() and self._push_decisions()
 
     def _push_decisions(self) -> bool:
         """The worker's "different" answers (PROTOCOL.md §9.2), after the ops that create their

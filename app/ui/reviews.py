@@ -1,5 +1,7 @@
 """The duplicate-review view for supervisors: the platform's possible duplicates (same name and
-birth date, same pinyin, ...) with 是同一人 Same / 不是 Different buttons.
+birth date, same pinyin, ...) with 是同一人 Same / 不是 Different buttons, and, behind a toggle,
+the pairs a grid worker told apart (PROTOCOL.md §9: a worker's "different" is input, not the last
+word), where "same" overrules the worker and merges, "different" confirms.
 
 Why online only: the review list lives on the platform (it compares every device's records);
 the decision is applied there (a "same" merges the newer record into the older one) and the
@@ -37,7 +39,14 @@ _TEXT = {
     "reload": ("刷新", "Reload"),
     "failed": ("操作失败：{reason}", "Failed: {reason}"),
     "count": ("待审核 {n} 条", "{n} waiting"),
+    "by_worker": ("网格员判为不是同一人", "Told apart by workers"),
+    "decided": ("网格员判定", "Worker's answer"),
+    "same_by_worker": ("是同一人（合并）", "Same (merge)"),
+    "different_by_worker": ("确认不是", "Confirm not the same"),
+    "count_by_worker": ("网格员判为不是同一人 {n} 条", "{n} told apart by workers"),
 }
+# the platform's list states (PROTOCOL.md §9) the toggle shows
+OPEN, BY_WORKER = "open", "by_worker"
 REASONS = {
     "same_name_birth": ("姓名和出生日期相同", "same name and birth date"),
     "same_pinyin_birth": ("拼音和出生日期相同", "same pinyin and birth date"),
@@ -63,29 +72,42 @@ def reason_text(reason: str, lang: str) -> str:
     return pick(lang, *REASONS.get(reason, (reason, reason)))
 
 
+def _decided(item: Any) -> str:
+    """Who told the pair apart and when (the platform's UTC time, to the minute)."""
+    at = (getattr(item, "decided_at", None) or "")[:16].replace("T", " ")
+    return " · ".join(v for v in (getattr(item, "decided_by", None) or "", at) if v)
+
+
 class ReviewView(QWidget):
-    """``ReviewView(client, lang)``: ``reload()``, ``decide(row, "same"|"different")``."""
+    """``ReviewView(client, lang)``: ``reload()``, ``decide(row, "same"|"different")``,
+    ``show_state("open"|"by_worker")`` (the toggle: open items, or those workers told apart)."""
 
     def __init__(self, client: Any, lang: str = "zh", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewView")
         self.client, self.lang = client, lang
         self.items: list[Any] = []
+        self.state = OPEN
         layout = QVBoxLayout(self)
         self.status = QLabel(self)
         layout.addWidget(self.status)
-        self.table = QTableWidget(0, 4, self)
+        self.table = QTableWidget(0, 5, self)
         self.table.setObjectName("reviewTable")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnHidden(4, True)  # who told the pair apart: the toggle's list only
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
-        for key in ("same", "different", "reload"):
+        for key in ("same", "different", "by_worker", "reload"):
             button = self.buttons[key] = QPushButton(self)
-            if key == "reload":
+            if key == "by_worker":
                 row.addStretch(1)
+                button.setObjectName("review_by_worker")
+                button.setCheckable(True)
+                button.toggled.connect(lambda on: self.show_state(BY_WORKER if on else OPEN))
+            elif key == "reload":
                 button.clicked.connect(lambda _c=False: self.reload())
             else:
                 button.setObjectName(f"review_{key}")
@@ -101,10 +123,11 @@ class ReviewView(QWidget):
         """Switch zh/en at runtime: headers, buttons, the rows' reasons and the status line."""
         self.lang = lang
         self.table.setHorizontalHeaderLabels(
-            [_T.text(k, lang) for k in ("record", "other", "reason", "grid")]
+            [_T.text(k, lang) for k in ("record", "other", "reason", "grid", "decided")]
         )
         for key, button in self.buttons.items():
-            button.setText(_T.text(key, lang))
+            worded = f"{key}_by_worker" if self.state == BY_WORKER else key
+            button.setText(_T.text(worded if worded in _TEXT else key, lang))
         self._fill()
         if self._said is not None:
             self._say(*self._said)
@@ -115,17 +138,30 @@ class ReviewView(QWidget):
         shown = {k: v.reason(self.lang) if hasattr(v, "reason") else v for k, v in values.items()}
         self.status.setText(_T.text(key, self.lang, **shown))
 
+    def show_state(self, state: str) -> bool:
+        """Show the open items or the pairs workers told apart (``BY_WORKER``), fetched anew."""
+        self.state = state
+        toggle = self.buttons["by_worker"]
+        if toggle.isChecked() != (state == BY_WORKER):
+            toggle.blockSignals(True)
+            toggle.setChecked(state == BY_WORKER)
+            toggle.blockSignals(False)
+        self.table.setColumnHidden(4, state != BY_WORKER)
+        self.items = []
+        self.set_lang(self.lang)  # the buttons say "merge" / "confirm" there
+        return self.reload()
+
     def reload(self) -> bool:
-        """Fetch the open reviews; on failure show the client's reason."""
+        """Fetch the shown list; on failure show the client's reason."""
         from sync.client import SyncError
 
         try:
-            self.items = list(self.client.reviews("open").reviews)
+            self.items = list(self.client.reviews(self.state).reviews)
         except SyncError as exc:
             self._say("failed", {"reason": exc})
             return False
         self._fill()
-        self._say("count", {"n": len(self.items)})
+        self._say("count_by_worker" if self.state == BY_WORKER else "count", {"n": len(self.items)})
         return True
 
     def _fill(self) -> None:
@@ -136,6 +172,7 @@ class ReviewView(QWidget):
                 item.other_title or item.other_id,
                 reason_text(item.reason, self.lang),
                 _grids(item),
+                _decided(item) if self.state == BY_WORKER else "",
             )
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
@@ -155,7 +192,7 @@ class ReviewView(QWidget):
         return outcome
 
 
-__all__ = ["ReviewView", "reason_text"]
+__all__ = ["BY_WORKER", "OPEN", "ReviewView", "reason_text"]
 
 
 def install_reviews(window: Any, menu: Any = None) -> Any:
@@ -201,6 +238,7 @@ def install_reviews(window: Any, menu: Any = None) -> Any:
         view = ReviewView(client, window.lang, window.doc_tabs)
         view.reload()
         window.doc_tabs.addTab(view, title(window.lang))
+        window._apply_row_heights()  # the window's row height (touch mode: rows a finger hits)
         window.doc_tabs.setCurrentWidget(view)
         show = getattr(window, "_show_docs", None)
         if callable(show):

@@ -10,6 +10,7 @@ import itertools
 import threading
 from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -343,3 +344,87 @@ def test_an_answer_given_before_the_first_sync_closes_the_item_the_same_sync_ope
     [review] = _reviews(platform, a, b)
     assert (review.state, review.decided_by) == ("different", "wang")
     assert review.id not in _open_ids(platform)
+
+
+def test_an_answer_about_a_record_the_platform_refused_waits_for_it(
+    platform: Platform, devices: Any
+) -> None:
+    """b's create is refused (typed into a grid that is not wang's); the worker told a and b
+    apart meanwhile. The answer is not spent on a platform that does not know b (it would
+    answer ``no_review``, final): it waits, and closes the item once b is accepted."""
+    [wang] = devices(1)
+    a = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="赵六")).id
+    b = wang.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="赵六")).id
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    assert wang.sync().rejected == 1
+    assert _reviews(platform, a, b) == []
+    assert wang.store.replica.pending_decisions(10) == []  # not sent: it waits for b
+    assert wang.store.conn.execute("SELECT count(*) FROM dedup_outbox").fetchone()[0] == 1
+
+    wang.edit(b, grid=GRID_A)  # the worker corrects the grid: b is accepted
+    wang.sync()
+    [review] = _reviews(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")
+    assert wang.store.replica.pending_decisions(10) == []
+
+
+def test_a_later_answer_stands_when_the_pull_that_would_echo_the_first_was_cut(
+    platform: Platform, tmp_path: Any, formset: Any
+) -> None:
+    """The worker's "different" reaches the platform, then the link drops before the pull
+    that echoes it; the worker answers the pair again ("open the existing record"). The echo
+    that arrives with the next sync is the worker's first answer, not news: it must not stand
+    over the later one, as it would not have had the pull not been cut."""
+    from sync.client import SyncError
+
+    link = {"armed": False, "down": False}
+
+    def cut_after_push(request: Any) -> bool:
+        if link["armed"] and is_push(request):
+            link["down"] = True
+        return False
+
+    adapter = FaultAdapter(
+        before=lambda r: link["down"] and devicekit.is_pull(r), after=cut_after_push
+    )
+    dev = make_device(platform.url, tmp_path, formset, session=faulty_session(adapter), name="cut")
+    try:
+        a, b = _pair(dev)
+        dev.sync()
+        dev.store.decide_duplicate(b, a, "different", author="王五")
+        link["armed"] = True
+        with pytest.raises(SyncError):
+            dev.sync()
+        assert link["down"] and dev.store.replica.pending_decisions(10) == []  # it was sent
+        [review] = _reviews(platform, a, b)
+        assert review.state == "different"
+        link["armed"] = link["down"] = False
+
+        dev.store.decide_duplicate(b, a, "open_existing", author="王五")
+        dev.sync()
+        assert dev.store.pair_decisions(a)[-1] == (b, "open_existing")
+    finally:
+        dev.close()
+
+
+def test_an_answer_about_a_record_sent_when_its_grid_came_back_goes_in_the_same_sync(
+    platform: Platform, devices: Any
+) -> None:
+    """b was refused while its grid was away, and the answer about it waited for it; the sync
+    in which the grid comes back sends b again (PROTOCOL.md §11 rule 3a) and the answer with
+    it: the supervisor is not asked about a pair the worker has answered."""
+    from sync.server import admin
+
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])
+    [wang] = devices(1)
+    wang.sync()
+    a = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="钱七")).id
+    b = wang.save("resident", resident(grid=GRID_B, seq=next(_seqs), name="钱七")).id
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    admin.set_user_grids(platform.engine, "wang", [GRID_A])  # grid B taken away
+    assert wang.sync().rejected == 1
+    admin.set_user_grids(platform.engine, "wang", [GRID_A, GRID_B])  # and given back
+
+    assert wang.sync().requeued == 1
+    [review] = _reviews(platform, a, b)
+    assert (review.state, review.decided_by) == ("different", "wang")

@@ -259,7 +259,10 @@ def test_a_bulk_rename_drops_a_different_answer_about_the_merged_pair(store: Any
     rename_plain(store, [Move(old, canon, "resident")])
     rows = store.conn.execute("SELECT record_id, other_id FROM dedup_decisions").fetchall()
     assert [tuple(r) for r in rows] == [(other, canon)]
-    assert [(x, y) for _s, x, y, _at in store.replica.pending_decisions(10)] == [(other, canon)]
+    queued = store.conn.execute(
+        "SELECT d.record_id, d.other_id FROM dedup_outbox o JOIN dedup_decisions d USING (seq)"
+    ).fetchall()
+    assert [tuple(r) for r in queued] == [(other, canon)]
 
 
 def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
@@ -282,3 +285,49 @@ def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
     assert merged.status_code == 200 and merged.json()["merged_into"] == canon, merged.text
     wang.sync()
     assert dict(wang.store.pair_decisions(z)).get(canon) == "different"
+
+
+def _dup_state(store: Any, record_id: str) -> str | None:
+    row = store.conn.execute("SELECT dup_state FROM records WHERE id = ?", (record_id,)).fetchone()
+    assert row is not None, record_id
+    state: str | None = row[0]
+    return state
+
+
+def test_a_merged_pair_leaves_no_record_marked_told_apart_for_nothing(
+    platform: Platform, devices: Any
+) -> None:
+    """The worker told a and b apart from either record's form (each answer marks the record
+    it was given on ``different``); a supervisor merges them: the surviving record has no
+    "different" answer left, so it is no longer marked told apart. One about a third record
+    keeps its mark."""
+    [wang] = devices(1)
+    a, b = _pair(wang)
+    c = wang.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="周九")).id
+    wang.sync()
+    wang.store.decide_duplicate(b, a, "different", author="王五")
+    wang.store.decide_duplicate(a, b, "different", author="王五")
+    wang.store.decide_duplicate(c, a, "different", author="王五")
+    wang.sync()
+    review = _review(platform, a, b)
+    resp = _decide(platform, "chen", review.id, "same")
+    assert resp.status_code == 200, resp.text
+    wang.sync()
+    canon = resp.json()["merged_into"]
+    assert _dup_state(wang.store, canon) is None
+    assert _dup_state(wang.store, c) == "different"  # c ≠ canon still stands
+
+
+def test_a_bulk_rename_leaves_the_renamed_record_unmarked(store: Any) -> None:
+    """``rename_plain``: the renamed record's only "different" answer named its canonical
+    record; it goes, and so does the record's mark. The other record's answer stays."""
+    from sync.replica.rekey import Move, rename_plain
+
+    old = store.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="蒋六")).id
+    other = store.save("resident", resident(grid=GRID_A, seq=next(_seqs), name="蒋六")).id
+    canon = uuid7()
+    store.decide_duplicate(old, canon, "different", author="王五")
+    store.decide_duplicate(other, old, "different", author="王五")
+    rename_plain(store, [Move(old, canon, "resident")])
+    assert _dup_state(store, canon) is None
+    assert _dup_state(store, other) == "different"

@@ -86,6 +86,16 @@ def _json_path(name: str) -> str:
     return f'$."{name}"'
 
 
+# A record's ``dup_state`` says its latest answer (``Writes.decide_duplicate``). Once a merged
+# pair's "different" is dropped it says the latest answer left about another record, or nothing
+# (NULL: no answer, as before it was asked); not "suspected": the supervisor merged the pair.
+_REMARK = (
+    "UPDATE records SET dup_state = (SELECT CASE decision WHEN 'different' THEN 'different' "
+    "ELSE 'suspected' END FROM dedup_decisions WHERE record_id = ?1 AND other_id != ?1 "
+    "ORDER BY seq DESC LIMIT 1) WHERE id = ?1 AND dup_state = 'different'"
+)
+
+
 @dataclass
 class ReplicaRow:
     """A record row as the replica reads it (with its stored base and conflicts)."""
@@ -558,10 +568,15 @@ class ReplicaIO:
 
     def pending_decisions(self, limit: int) -> list[tuple[int, str, str, str]]:
         """(seq, record id, other id, at) of the "different" answers the platform has not
-        answered yet, oldest first."""
+        answered yet, oldest first. An answer naming a live record the platform has not
+        accepted yet (its create refused or still waiting: no server version) waits for it:
+        the platform would answer ``no_review``, which is final, and the item its create
+        opens later would ask the supervisor again (PROTOCOL.md §9.2)."""
         return self.conn.execute(
             "SELECT d.seq, d.record_id, d.other_id, d.at FROM dedup_outbox o "
-            "JOIN dedup_decisions d ON d.seq = o.seq ORDER BY o.seq LIMIT ?",
+            "JOIN dedup_decisions d ON d.seq = o.seq WHERE NOT EXISTS (SELECT 1 FROM records r "
+            "WHERE r.id IN (d.record_id, d.other_id) AND r.server_version IS NULL "
+            "AND r.deleted = 0) ORDER BY o.seq LIMIT ?",
             (limit,),
         ).fetchall()
 
@@ -571,16 +586,19 @@ class ReplicaIO:
 
     def take_not_duplicates(self, pairs: Iterable[tuple[str, str, str, str]]) -> int:
         """Pulled (record id, other id, decided by, at) pairs: each becomes a "different"
-        answer, unless the latest answer about the pair already is one (this device's own,
-        coming back). Not queued: the platform knows it. Returns how many were taken."""
+        answer, unless the device has one about the pair already (its own coming back, or one
+        heard before): not news, and a later answer given here since (a link cut before the
+        pull that echoes it, a pair numbered again) stands. Not queued: the platform knows
+        it. Returns how many were taken."""
         taken = 0
         for record_id, other_id, by, at in pairs:
-            latest = self.conn.execute(
-                "SELECT decision FROM dedup_decisions WHERE (record_id = ?1 AND other_id = ?2) "
-                "OR (record_id = ?2 AND other_id = ?1) ORDER BY seq DESC LIMIT 1",
+            known = self.conn.execute(
+                "SELECT 1 FROM dedup_decisions WHERE decision = 'different' AND "
+                "((record_id = ?1 AND other_id = ?2) OR (record_id = ?2 AND other_id = ?1)) "
+                "LIMIT 1",
                 (record_id, other_id),
             ).fetchone()
-            if latest is not None and latest[0] == "different":
+            if known is not None:
                 continue
             self.conn.execute(
                 "INSERT INTO dedup_decisions (record_id, other_id, decision, author, at) "
@@ -611,10 +629,19 @@ class ReplicaIO:
         Any such row, not only the run's: the table holds people's answers (small), and a
         condition on the renamed ids read the temp table of a run whole (no index on ``new``)."""
         told = "record_id = other_id AND decision = 'different'"
+        marked = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT DISTINCT record_id FROM dedup_decisions WHERE {told}"
+            )
+        ]
+        if not marked:
+            return
         self.conn.execute(
             f"DELETE FROM dedup_outbox WHERE seq IN (SELECT seq FROM dedup_decisions WHERE {told})"
         )
         self.conn.execute(f"DELETE FROM dedup_decisions WHERE {told}")
+        self.conn.executemany(_REMARK, [(rid,) for rid in marked])
 
     def referring_rows(self, dst: str) -> list[tuple[int, str, str, str | None]]:
         """(rid, form, data, base) of the records whose refs point at ``dst``."""
