@@ -14,6 +14,7 @@ already names it. Only a table whose labels repeat (the region table has a è¥¿æ¹
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -137,6 +138,7 @@ __all__ = [
     "coordinates_text",
     "display_value",
     "field_label",
+    "local_time",
     "status_text",
     "yes_no",
 ]
@@ -155,3 +157,13 @@ def masked_part(formset: FormSet, fld: Field, kind: str, value: Any, lang: str =
             f"{code_label(table, p, lang) if p in table else p[:2]}{MASK * 4}" for p in provinces
         )
     return str(mask_part(kind, value))
+
+
+def local_time(iso: str, *, seconds: bool = True) -> str:
+    """A stored time (UTC, ISO 8601) in this machine's zone, as people read it; text that is
+    no time, as it is. One rule for the history panel and the review view."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

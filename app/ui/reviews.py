@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.messages import Catalog, pick
+from app.core.display import local_time
+from app.core.messages import Catalog
+from app.core.reviewtext import reason_text
 from app.ui.i18n import tr, without_mnemonic
 
 _TEXT = {
@@ -47,15 +49,6 @@ _TEXT = {
 }
 # the platform's list states (PROTOCOL.md §9) the toggle shows
 OPEN, BY_WORKER = "open", "by_worker"
-REASONS = {
-    "same_name_birth": ("姓名和出生日期相同", "same name and birth date"),
-    "same_pinyin_birth": ("拼音和出生日期相同", "same pinyin and birth date"),
-    "transfer": (
-        "迁入申请：证件号码已在其他网格登记（相同：迁入并合并；不同：驳回）",
-        "transfer claim: the ID number is registered in another grid "
-        "(same: move in and merge; different: reject)",
-    ),
-}
 
 
 def _grids(item: Any) -> str:
@@ -68,13 +61,9 @@ def _grids(item: Any) -> str:
 _T = Catalog(_TEXT)
 
 
-def reason_text(reason: str, lang: str) -> str:
-    return pick(lang, *REASONS.get(reason, (reason, reason)))
-
-
 def _decided(item: Any) -> str:
-    """Who told the pair apart and when (the platform's UTC time, to the minute)."""
-    at = (getattr(item, "decided_at", None) or "")[:16].replace("T", " ")
+    """Who told the pair apart and when (this machine's time, to the minute)."""
+    at = local_time(getattr(item, "decided_at", None) or "", seconds=False)
     return " · ".join(v for v in (getattr(item, "decided_by", None) or "", at) if v)
 
 

@@ -5,9 +5,15 @@ over loopback, the real view."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from app.core.forms import FormSet
 from app.ui.reviews import BY_WORKER, OPEN, ReviewView
@@ -16,6 +22,16 @@ from tests.sync.conftest import platform  # noqa: F401 - fixture
 from tests.sync.devicekit import GRID_A, Device, db_url, make_device  # noqa: F401
 
 _seqs = itertools.count(751, 2)
+
+
+@pytest.fixture
+def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A supervisor's laptop in China: this process's local zone, and back after."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def _told_apart(wang: Device) -> tuple[str, str]:
@@ -40,6 +56,7 @@ def test_a_supervisor_lists_a_pair_a_worker_told_apart_and_merges_it(
     platform: Any,  # noqa: F811
     tmp_path: Path,
     formset: FormSet,
+    shanghai: None,
 ) -> None:
     wang = make_device(platform.url, tmp_path, formset, "wang")
     boss = make_device(platform.url, tmp_path, formset, "chen")
@@ -55,7 +72,10 @@ def test_a_supervisor_lists_a_pair_a_worker_told_apart_and_merges_it(
         board.buttons["by_worker"].click()  # the toggle, as a click or Space would
         assert board.state == BY_WORKER and board.table.rowCount() == 1
         assert not board.table.isColumnHidden(4)
-        assert board.table.item(0, 4).text().startswith("wang · ")
+        # when, in this machine's zone (it showed the platform's UTC, 8 hours off in China)
+        decided = dt.datetime.fromisoformat(board.items[0].decided_at.replace("Z", "+00:00"))
+        local = decided.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        assert board.table.item(0, 4).text() == f"wang · {local}"
         assert board.status.text() == "网格员判为不是同一人 1 条"
         assert board.buttons["same"].text() == "是同一人（合并）"
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
-from app.core.display import display_value
+from app.core.display import display_value, local_time
 from app.core.store import STATUS_FIELD, browse
 from app.core.store.writes import VOID_REASON
 from app.ui.i18n import tr
@@ -55,7 +54,7 @@ class HistoryPanel(QTreeWidget):
             QTreeWidgetItem(self, [tr("history_none", lang)])
             return
         for entry in reversed(entries):
-            when, who = _local_time(entry.at), entry.author
+            when, who = local_time(entry.at), entry.author
             changes = entry.changes or {}
             if not changes:
                 kind = tr("history_deleted" if entry.kind == "delete" else "history_created", lang)
@@ -136,11 +135,3 @@ class RecordHistory:
             return tr("void_reason", self.lang)
         fld = self.form.fields.get(field_id)
         return fld.label.get(self.lang) if fld else field_id
-
-
-def _local_time(iso: str) -> str:
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
