@@ -11,6 +11,7 @@ devices learn it through the next pull as an alias. The client is any object wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -46,6 +47,10 @@ _TEXT = {
     "same_by_worker": ("是同一人（合并）", "Same (merge)"),
     "different_by_worker": ("确认不是", "Confirm not the same"),
     "count_by_worker": ("网格员判为不是同一人 {n} 条", "{n} told apart by workers"),
+    "confirm_same": (
+        "把“{a}”和“{b}”合并为一条记录？合并后不能撤销。",
+        "Merge “{a}” and “{b}” into one record? A merge cannot be undone.",
+    ),
 }
 # the platform's list states (PROTOCOL.md §9) the toggle shows
 OPEN, BY_WORKER = "open", "by_worker"
@@ -101,11 +106,12 @@ class ReviewView(QWidget):
             else:
                 button.setObjectName(f"review_{key}")
                 button.clicked.connect(
-                    lambda _c=False, d=key: self.decide(self.table.currentRow(), d)
+                    lambda _c=False, d=key: self.ask_decide(self.table.currentRow(), d)
                 )
             row.addWidget(button)
         layout.addLayout(row)
         self._said: tuple[str, dict[str, Any]] | None = None  # the status line, to say again
+        self.confirm_same: Callable[[str], bool] = self._ask  # tests answer for the person
         self.set_lang(lang)
 
     def set_lang(self, lang: str) -> None:
@@ -166,8 +172,30 @@ class ReviewView(QWidget):
             for column, value in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(value))
 
+    def ask_decide(self, row: int, decision: str) -> Any:
+        """The buttons' way: a merge ("same") cannot be undone, so the person confirms it
+        first, naming both records; "different" goes at once."""
+        if not 0 <= row < len(self.items):
+            return None
+        item = self.items[row]
+        names = {"a": item.record_title or item.record_id, "b": item.other_title or item.other_id}
+        if decision == "same" and not self.confirm_same(
+            _T.text("confirm_same", self.lang, **names)
+        ):
+            return None
+        return self.decide(row, decision)
+
+    def _ask(self, question: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, self.window().windowTitle(), question, buttons)
+        return answer == QMessageBox.StandardButton.Yes
+
     def decide(self, row: int, decision: str) -> Any:
-        """Send the decision for a row; reload; returns the outcome (None on failure)."""
+        """Send the decision for a row; reload; returns the outcome (None on failure). A
+        refused decision (another supervisor decided first: 409) reloads the list too, so it
+        shows what is still to decide, and says why."""
         from sync.client import SyncError
 
         if not 0 <= row < len(self.items):
@@ -175,6 +203,7 @@ class ReviewView(QWidget):
         try:
             outcome = self.client.decide_review(self.items[row].id, decision)
         except SyncError as exc:
+            self.reload()
             self._say("failed", {"reason": exc})
             return None
         self.reload()

@@ -161,3 +161,45 @@ def test_the_review_view_opened_in_touch_mode_has_rows_a_finger_hits(
         window.close()
         for device in (wang, boss):
             device.close()
+
+
+def test_a_merge_is_confirmed_first_and_a_decision_made_elsewhere_reloads_the_list(
+    qtbot: Any,
+    platform: Any,  # noqa: F811
+    tmp_path: Path,
+    formset: FormSet,
+) -> None:
+    """是同一人 merged at one click, with no way back; and a decision another reviewer made
+    first left the row listed with only "failed" to read. Now the button asks first, naming
+    both records, and a refused decision reloads the list."""
+    from PySide6.QtCore import Qt
+
+    wang = make_device(platform.url, tmp_path, formset, "wang")
+    boss = make_device(platform.url, tmp_path, formset, "chen")
+    root = make_device(platform.url, tmp_path, formset, "root")
+    try:
+        a, b = _told_apart(wang)
+        board = ReviewView(boss.client, "zh")
+        other = ReviewView(root.client, "zh")  # an admin looking at the same list
+        for view in (board, other):
+            qtbot.addWidget(view)
+            assert view.show_state(BY_WORKER) and view.table.rowCount() == 1
+        asked: list[str] = []
+        board.confirm_same = lambda question: bool(asked.append(question))  # "No"
+        board.table.selectRow(0)
+        qtbot.mouseClick(board.buttons["same"], Qt.MouseButton.LeftButton)
+        assert len(asked) == 1 and asked[0].count("孙八") == 2 and "不能撤销" in asked[0]
+        assert board.table.rowCount() == 1  # nothing sent
+        wang.sync()
+        assert sorted(_live(wang)) == sorted([a, b])
+
+        assert other.decide(0, "different") is not None  # the admin confirms first
+        board.confirm_same = lambda question: True
+        qtbot.mouseClick(board.buttons["same"], Qt.MouseButton.LeftButton)
+        assert board.table.rowCount() == 0  # reloaded: nothing left to decide
+        assert board.status.text().startswith("操作失败")
+        wang.sync()
+        assert sorted(_live(wang)) == sorted([a, b])
+    finally:
+        for device in (wang, boss, root):
+            device.close()
