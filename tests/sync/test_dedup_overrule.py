@@ -282,3 +282,28 @@ def test_a_pair_whose_record_is_merged_into_the_workers_grid_reaches_the_device(
     assert merged.status_code == 200 and merged.json()["merged_into"] == canon, merged.text
     wang.sync()
     assert dict(wang.store.pair_decisions(z)).get(canon) == "different"
+
+
+def test_a_pair_told_apart_by_a_worker_that_becomes_a_transfer_claim_is_open_to_all(
+    platform: Platform,
+) -> None:
+    """wang told x and y apart; y moved to grid B since, and x now claims y's ID number: the
+    pair's row becomes the transfer claim (one row per pair), open, with no decider's role
+    left from the worker's answer (§9: ``decided_role`` is null while open)."""
+    wang, chen = platform.client("wang"), platform.client("chen")
+    x, y = uuid7(), uuid7()
+    people = {x: resident(grid=GRID_A, seq=next(_seqs), name="杨九")}
+    people[y] = resident(grid=GRID_A, seq=next(_seqs), name="杨九")
+    for rid, data in people.items():
+        [made] = wang.push([wang.op(rid, "create", data)])
+        assert made["status"] == "applied", made
+    assert _send(wang, x, y) == "closed"
+    [moved] = chen.push([chen.op(y, "update", {"grid": GRID_B}, base_version=1)])
+    assert moved["status"] == "applied", moved
+    claim = {"id_number": people[y]["id_number"]}
+    [claimed] = wang.push([wang.op(x, "update", claim, base_version=1)])
+    assert claimed["status"] == "applied", claimed
+    row = _review(platform, x, y)
+    assert (row.kind, row.state) == ("transfer", "open")
+    listed = _listed(platform, "open")[row.id]
+    assert (listed["decided_by"], listed["decided_role"]) == (None, None), listed
