@@ -108,6 +108,8 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
         return ALREADY
     if a == b:  # merged into one record meanwhile: nothing left to tell apart
         return NO_REVIEW
+    if not _still_in_scope(tx, user, a, b):
+        return NO_REVIEW
     conn.execute(
         update(db.reviews)
         .where(_RV.id == review.id)
@@ -132,6 +134,25 @@ def _one(tx: Tx, user: User, device_id: str, d: p.DedupDecision, at: str) -> str
     )
     tx.touch("review", review.id)
     return CLOSED
+
+
+def _still_in_scope(tx: Tx, user: User, a: str, b: str) -> bool:
+    """Lock both records (after the item, as ``reviews.decide`` does) and check the scope on
+    what they hold now.
+
+    Why: a move of one of them (``records.renumber_told_apart``) reads the record's pairs
+    decided "different" before it commits. Read unlocked, this answer could commit first
+    with a number a device's pull then passed while the record was still outside its scope,
+    and the move, having seen the item open, never renumbered it: the device never heard.
+    Locked, the two take turns: the move's commit comes first and this number after it, or
+    this commit first and the move then renumbers the item (PostgreSQL; SQLite serialises
+    writers)."""
+    tx.load_many([a, b])
+    rows = [tx.load(a), tx.load(b)]
+    tombs = [r.id for r in rows if r is not None and r.deleted]
+    if tombs and records.canonical(tx.conn, tombs):  # merged away while this waited
+        raise races.MergedMeanwhile
+    return all(r is not None and user.in_scope(r.grid) for r in rows)
 
 
 def _review(conn: Connection, pair: tuple[str, str]) -> Any:

@@ -68,6 +68,7 @@ def open_transfer(tx: Tx, form: Form, claim_id: str, holder_id: str, at: str) ->
         "created_at": at,
         "decided_by": None,
         "decided_at": None,
+        "decided_role": None,  # null while open (§9): not the role of whoever decided the row before
     }
     tx.review_written(claim_id, holder_id)
     if found is None:

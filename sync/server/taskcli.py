@@ -246,13 +246,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """The API's PATCH with ``assignees`` only: the same check, numbering and audit row."""
-    from sync.server.tasks import actions
-    from sync.server.tasks.spec import TaskEdit
+    from sync.server.tasks import actions, assign
 
     def work(engine: Any, actor: Any) -> Any:
         from app.core.forms import load_formset
 
-        change = TaskEdit(assignees=args.assignees)
+        change = assign.naming(args.assignees)
         return actions.edit(engine, load_formset(), actor, args.task_id, change)
 
     return _run(args, work)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import select
 
 from app.core.ids import uuid7
-from sync.server import db
+from sync.server import db, records
 from tests.factories import resident
 from tests.sync import devicekit
 from tests.sync.conftest import GRID_A, GRID_B, Platform
@@ -331,3 +333,82 @@ def test_a_bulk_rename_leaves_the_renamed_record_unmarked(store: Any) -> None:
     rename_plain(store, [Move(old, canon, "resident")])
     assert _dup_state(store, canon) is None
     assert _dup_state(store, other) == "different"
+
+
+def test_a_pair_told_apart_by_a_worker_that_becomes_a_transfer_claim_is_open_to_all(
+    platform: Platform,
+) -> None:
+    """wang told x and y apart; y moved to grid B since, and x now claims y's ID number: the
+    pair's row becomes the transfer claim (one row per pair), open, with no decider's role
+    left from the worker's answer (§9: ``decided_role`` is null while open)."""
+    wang, chen = platform.client("wang"), platform.client("chen")
+    x, y = uuid7(), uuid7()
+    people = {x: resident(grid=GRID_A, seq=next(_seqs), name="杨九")}
+    people[y] = resident(grid=GRID_A, seq=next(_seqs), name="杨九")
+    for rid, data in people.items():
+        [made] = wang.push([wang.op(rid, "create", data)])
+        assert made["status"] == "applied", made
+    assert _send(wang, x, y) == "closed"
+    [moved] = chen.push([chen.op(y, "update", {"grid": GRID_B}, base_version=1)])
+    assert moved["status"] == "applied", moved
+    claim = {"id_number": people[y]["id_number"]}
+    [claimed] = wang.push([wang.op(x, "update", claim, base_version=1)])
+    assert claimed["status"] == "applied", claimed
+    row = _review(platform, x, y)
+    assert (row.kind, row.state) == ("transfer", "open")
+    listed = _listed(platform, "open")[row.id]
+    assert (listed["decided_by"], listed["decided_role"]) == (None, None), listed
+
+
+def test_a_worker_answer_racing_a_move_of_its_record_still_reaches_the_device(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    """chen's device answers x ≠ y while root moves y into wang's grid, the move's
+    transaction between its look for y's told-apart pairs and its commit. The answer must
+    reach wang's device: numbered after the move, or renumbered by it. (PostgreSQL: the
+    answer read y's grid unlocked, closed the item and committed first; wang's pull then
+    passed its number while y was still outside wang's grid, and the move had seen the item
+    open, so never renumbered it.)"""
+    if platform.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers: the answer waits for the move")
+    wang, li = platform.client("wang"), platform.client("li")
+    chen, root = platform.client("chen"), platform.client("root")
+    x, y = uuid7(), uuid7()
+    for client, rid, grid in ((wang, x, GRID_A), (li, y, GRID_B)):
+        data = resident(grid=grid, seq=next(_seqs), name="秦十")
+        [made] = client.push([client.op(rid, "create", data)])
+        assert made["status"] == "applied", made
+    assert _review(platform, x, y).state == "open"
+    cursor = wang.pull(0, 5000)["cursor"]
+    paused, go = threading.Event(), threading.Event()
+    renumber = records.renumber_told_apart
+
+    def held(tx: Any, record_id: str) -> None:
+        renumber(tx, record_id)
+        if not paused.is_set():
+            paused.set()
+            go.wait(60)
+
+    monkeypatch.setattr(records, "renumber_told_apart", held)
+    moved: list[Any] = []
+    answered: list[str] = []
+    move = threading.Thread(
+        target=lambda: moved.extend(
+            root.push([root.op(y, "update", {"grid": GRID_A}, base_version=1)])
+        )
+    )
+    move.start()
+    assert paused.wait(60)
+    answer = threading.Thread(target=lambda: answered.append(_send(chen, x, y)))
+    answer.start()
+    answer.join(3)  # done by now unless it waits for the move (a wait is what is wanted)
+    named = []
+    page = wang.pull(cursor, 5000)
+    named += page.get("not_duplicates", [])
+    go.set()
+    move.join(60)
+    answer.join(60)
+    assert [m["status"] for m in moved] == ["applied"] and answered == ["closed"]
+    page = wang.pull(page["cursor"], 5000)
+    named += page.get("not_duplicates", [])
+    assert {frozenset((d["record_id"], d["other_id"])) for d in named} == {frozenset((x, y))}

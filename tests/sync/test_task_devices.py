@@ -553,3 +553,26 @@ def test_a_workers_device_drops_the_tasks_of_grids_lost_by_becoming_a_supervisor
     a.client.login("wang", PASSWORD)
     a.sync()
     assert _listed(a) == [] and a.store.tasks.items(task_id) == []
+
+
+def test_assignee_names_over_the_limits_are_refused_not_a_server_error(
+    platform: Any, db_url: str
+) -> None:
+    """A name longer than an account name may be (forged into the console's form, or typed to
+    ``task assign``), or more names than a task takes: the console page says what is wrong
+    (422) and the CLI exits 2 with the reason, as ``task create`` does; nothing changes.
+    (Both raised the request model's error: 500 and a traceback.)"""
+    from tests.sync.consolekit import login
+
+    task = console(platform, "chen", "POST", "/tasks", json={**SPEC, "assignees": ["wang"]})
+    task_id = task["task"]["id"]
+    chen = login(platform, "chen")
+    for names in (["x" * 101], [f"w{n}" for n in range(201)]):
+        resp = chen.post(f"/console/tasks/{task_id}/assignees", {"assignees": names})
+        assert resp.status_code == 422, resp.text[:300]
+        assert 'role="alert"' in resp.text
+    done = _task_cli(db_url, "assign", task_id, "--assignee", "x" * 101, lang="en")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot assign the task" in done.stderr, done.stderr
+    shown = console(platform, "chen", "GET", f"/tasks/{task_id}")
+    assert shown["task"]["assignees"] == ["wang"]

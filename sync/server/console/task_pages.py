@@ -37,7 +37,7 @@ from sync.server.console.pages import (
 )
 from sync.server.errors import ApiError
 from sync.server.tasks import actions, assign, follow, store
-from sync.server.tasks.spec import TaskEdit, TaskSpec
+from sync.server.tasks.spec import TaskSpec
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CHART_W = 300
@@ -318,7 +318,7 @@ async def reassign(request: Request, task_id: str) -> Response:
     actor = Actor(user, sessions.client_ip(request))
     try:
         _text_ok(task_id)
-        change = TaskEdit(assignees=_names(form))
+        change = assign.naming(_names(form))
         await run_in_threadpool(actions.edit, svc.engine, svc.formset, actor, task_id, change)
     except ApiError as exc:
         if exc.status != 422:
